@@ -1,0 +1,31 @@
+"""What screening needs from a hit-list, whatever stores it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A listed identifier: the reason code and the central record reference, never the identity."""
+
+    kind: str  # "document" | "person" | "vehicle"
+    reason: str  # "stolen", "lost", "revoked", "invalidated", "wanted", ...
+    ref: str
+    strength: str = "exact"  # "exact" -> HIT; "weak" (e.g. truncated-name prefix) -> REFER at most
+
+
+class HitList(Protocol):
+    """Read side of a hit-list as the screening pipeline uses it."""
+
+    @property
+    def version(self) -> int: ...
+
+    def is_stale(self, now: float) -> bool: ...
+
+    def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None: ...
+
+    def lookup_person(
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+    ) -> Hit | None: ...
