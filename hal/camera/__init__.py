@@ -16,3 +16,13 @@ import numpy as np
 class Frame:
     image: np.ndarray  # HxWx3 uint8, RGB
     timestamp: float  # time.time() of capture
+
+
+class Camera:
+    """Interface of every camera backend."""
+
+    def capture(self) -> Frame:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device; idempotent."""

@@ -29,3 +29,14 @@ class IndicatorState:
 
 
 SAFE_STATE = IndicatorState(colour=AMBER, relay_open=False)
+
+
+class Indicators:
+    """Interface of every indicator backend."""
+
+    def apply(self, state: IndicatorState) -> None:
+        """Show ``state``; on an I2C fault, retry, then record the fault and keep the desired state."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Apply the safe state and release the bus; idempotent."""

@@ -27,3 +27,14 @@ class Misread:
 
     reason: str
     received_at: float
+
+
+class DocumentReader:
+    """Interface of every reader backend (the readers work fills in the framing base class)."""
+
+    def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
+        """Next document or misread, or None when ``timeout`` passes with nothing complete."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the port; idempotent."""
