@@ -155,6 +155,7 @@ class GateLink:
         self._lost = threading.Event()
         self._inflight: dict[str, float] = {}  # msg_id -> monotonic time sent
         self._mids: dict[int, str] = {}  # paho mid -> msg_id
+        self._early: dict[int, Any] = {}  # paho mid -> PUBACK reason seen before publish() returned
         self._refused: dict[str, float] = {}  # msg_id -> monotonic time refused
         self._acks: deque[list[str]] = deque()
         self._inbox: deque[tuple[str, bytes]] = deque()
@@ -276,6 +277,7 @@ class GateLink:
                 self._connected.clear()
                 self._inflight.clear()
                 self._mids.clear()
+                self._early.clear()
                 self._wake.notify()
             try:
                 client.loop_stop()
@@ -312,15 +314,22 @@ class GateLink:
         self._lost.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _props: Any) -> None:
-        with self._wake:
+        with self._lock:
             msg_id = self._mids.pop(mid, None)
-            if msg_id is not None and reason.is_failure:
-                # RELIABILITY 20: a refused PUBACK is not delivery; keep the row, raise an alarm.
-                self.stats.refused += 1
-                self._inflight.pop(msg_id, None)
-                self._refused[msg_id] = self._mono()
-                self.alarms.add("publish_refused")
-                logger.warning("gate %s: broker refused %s: %s", self.gate_id, msg_id, reason)
+            if msg_id is None:
+                if len(self._early) > 10_000:
+                    self._early.clear()
+                self._early[mid] = reason  # PUBACK before publish() returned, or a status message
+            elif reason.is_failure:
+                self._refuse(msg_id, reason)
+
+    def _refuse(self, msg_id: str, reason: Any) -> None:
+        """RELIABILITY 20: a refused PUBACK is not delivery; keep the row, raise an alarm (lock held)."""
+        self.stats.refused += 1
+        self._inflight.pop(msg_id, None)
+        self._refused[msg_id] = self._mono()
+        self.alarms.add("publish_refused")
+        logger.warning("gate %s: broker refused %s: %s", self.gate_id, msg_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._wake:
@@ -374,30 +383,36 @@ class GateLink:
             with self._lock:
                 if row.msg_id in self._inflight or row.msg_id in self._refused:
                     continue
-                if len(self._inflight) >= self.config.window or self._client is None:
-                    return
-                hit = row.kind == "hit"
-                wire = seal(
-                    "hit" if hit else "event",
-                    {
-                        "id": row.msg_id,
-                        "ts": ts,
-                        "gate": self.gate_id,
-                        "seq": int(row.seq),
-                        "kind": row.kind,
-                        "created": float(getattr(row, "created", 0.0) or 0.0),
-                        "body": bytes(row.body),
-                    },
-                    [self._key],
-                )
-                info = self._client.publish(
-                    topics.gate(self.gate_id, topics.HIT if hit else topics.EVENT), wire, qos=1
-                )
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                client = self._client
+                if len(self._inflight) >= self.config.window or client is None:
                     return
                 self._inflight[row.msg_id] = now
-                self._mids[info.mid] = row.msg_id
+            hit = row.kind == "hit"
+            wire = seal(
+                "hit" if hit else "event",
+                {
+                    "id": row.msg_id,
+                    "ts": ts,
+                    "gate": self.gate_id,
+                    "seq": int(row.seq),
+                    "kind": row.kind,
+                    "created": float(getattr(row, "created", 0.0) or 0.0),
+                    "body": bytes(row.body),
+                },
+                [self._key],
+            )
+            # never hold our lock across paho calls: paho calls on_publish with its own locks held
+            info = client.publish(topics.gate(self.gate_id, topics.HIT if hit else topics.EVENT), wire, qos=1)
+            with self._lock:
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    self._inflight.pop(row.msg_id, None)
+                    return
                 self.stats.published += 1
+                early = self._early.pop(info.mid, None)
+                if early is None:
+                    self._mids[info.mid] = row.msg_id
+                elif early.is_failure:
+                    self._refuse(row.msg_id, early)
 
     def _handle_inbound(self, topic: str, payload: bytes) -> None:
         leaf = topic.rsplit(f"/{self.gate_id}/", 1)[-1]
