@@ -255,7 +255,9 @@ class GateLink:
         while not self._stop.is_set():
             self._next_session()
             client = self._new_client()
-            self._lost.clear()
+            lost = threading.Event()  # per connection: a late callback of an old client cannot end this one
+            client.user_data_set(lost)
+            self._lost = lost
             started = self._mono()
             try:
                 props = None
@@ -268,7 +270,7 @@ class GateLink:
                 with self._lock:
                     self._client = client
                 client.loop_start()
-                self._lost.wait()
+                lost.wait()
                 client.loop_stop()
             except (OSError, ssl.SSLError) as exc:
                 logger.info("gate %s: connect to %s:%s failed: %s", self.gate_id, self.config.host, self.config.port, exc)
@@ -308,10 +310,11 @@ class GateLink:
             self._wake.notify()
         self._connected.set()
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, lost: threading.Event, _flags: Any, reason: Any, _props: Any) -> None:
         logger.info("gate %s: disconnected: %s", self.gate_id, reason)
-        self._connected.clear()
-        self._lost.set()
+        if lost is self._lost:
+            self._connected.clear()
+        lost.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _props: Any) -> None:
         with self._lock:

@@ -91,6 +91,7 @@ def make_gate(
     username: str | None = None,
     port: int | None = None,
     key: SigningKey | None = None,
+    command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
     **cfg: Any,
 ) -> Gate:
     """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``."""
@@ -112,6 +113,7 @@ def make_gate(
         node_keys=[keys.node.verify_key],
         command_keys=[k.verify_key for k in keys.commands],
         state_dir=state,
+        command_handlers=command_handlers,
     )
     gate = Gate(gate_id, outbox, link, key, state)
     if start:

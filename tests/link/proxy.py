@@ -71,5 +71,9 @@ class DroppingProxy:
 
     def close(self) -> None:
         self._closed = True
+        try:
+            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would leave blocked
+        except OSError:
+            pass
         self._srv.close()
         self.heal()
