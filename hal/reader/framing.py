@@ -155,6 +155,13 @@ class Framer:
         """True while a partial block is held (the caller then watches for the line going idle)."""
         raise NotImplementedError
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a partial frame or row: bounded by the framing's limits, whatever arrives."""
+        return len(self._buf)
+
+    _buf: bytearray
+
 
 class LinesFramer(Framer):
     """Rows ending in CR, LF or CR LF; a block ends at an empty line or as soon as its rows form an MRZ.
@@ -181,6 +188,10 @@ class LinesFramer(Framer):
     @property
     def pending(self) -> bool:
         return bool(self._rows or self._buf or self._bad or self._matched)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) + sum(map(len, self._rows))
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         out: list[Output] = []
@@ -506,6 +517,13 @@ class TlvFramer(Framer):
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
                 del buf[:1]
                 continue
+            if kind != self._type:
+                inner = self._mrz_inside(3 + length)
+                if inner is None:
+                    return  # an MRZ message may start inside this one: wait for its end
+                if inner:
+                    del buf[:inner]  # the "message" was noise that swallowed a real header
+                    continue
             if len(buf) < 3 + length:
                 return
             payload = bytes(buf[3 : 3 + length])
@@ -515,6 +533,22 @@ class TlvFramer(Framer):
             del buf[: 3 + length]
             if kind == self._type:
                 out.append(document_from_payload(payload, now))
+
+    def _mrz_inside(self, end: int) -> int | None:
+        """Offset of a complete MRZ message starting inside ``buf[1:end]``; 0 if none, None if unsure."""
+        buf = self._buf
+        at = buf.find(self._type, 1, end)
+        while at >= 0:
+            if len(buf) < at + 3:
+                return None
+            length = buf[at + 1] << 8 | buf[at + 2]
+            if length <= MAX_FRAME:
+                if len(buf) < at + 3 + length:
+                    return None
+                if buf[at + 3 : at + 3 + length].endswith(b"\r\r"):
+                    return at
+            at = buf.find(self._type, at + 1, end)
+        return 0
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
