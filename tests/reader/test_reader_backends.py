@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,6 +13,7 @@ from reader_specimens import TD1, TD3, TD3_B
 from hal import open_reader
 from hal.errors import BadUrlError, DeviceUnavailableError
 from hal.reader import Misread, ReaderDocument
+from hal.reader.serial import SerialDocumentReader
 from hal.reader.sim import SimReaderDevice
 
 FAST = "reopen=0.005&reopen_max=0.02&idle=1"
@@ -152,3 +155,65 @@ BAD_URLS = {
 def test_bad_reader_url_names_the_offending_value(url, message):
     with pytest.raises(BadUrlError, match=message.replace("?", r"\?").replace("(", r"\(")):
         open_reader(url)
+
+
+@pytest.mark.parametrize("framing", ["lines", "stx-etx&bcc=xor", "rte", "tlv", "lines&prefix=]o1"])
+def test_unplug_mid_block_no_partial_frame_becomes_a_document_in_any_framing(framing):
+    with open_reader(f"sim://reader?framing={framing}&{FAST}") as reader:
+        device = reader.device
+        faults = []
+        reader.on_fault = faults.append
+        frame = device.spec.encode(TD3)
+        device.write(frame[: len(frame) // 2])
+        assert reader.read(timeout=0.02) is None
+        device.unplug()
+        device.replug()
+        read_until(reader, lambda r, _: len(faults) >= 2 and r.fault is None)
+        device.write(frame[len(frame) // 2 :])  # the rest of the interrupted block, then a new one
+        device.swipe(TD1)
+        seen = read_until(reader, lambda r, item: isinstance(item, ReaderDocument))
+    assert [s.lines for s in seen if isinstance(s, ReaderDocument)] == [TD1]
+    assert faults[0].startswith("absent: ") and faults[-1] is None
+
+
+class CountingSerialReader(SerialDocumentReader):
+    """A serial backend that records when it tries to open (the hook the base class calls)."""
+
+    attempts: list[float]
+
+    def _open(self):
+        self.attempts = getattr(self, "attempts", [])
+        self.attempts.append(time.monotonic())
+        super()._open()
+
+
+def test_reopen_backoff_doubles_up_to_its_ceiling(tmp_path):
+    reader = CountingSerialReader(f"serial://{tmp_path}/absent?reopen=0.01&reopen_max=0.04")
+    reader.read(timeout=0.3)
+    reader.close()
+    gaps = [b - a for a, b in zip(reader.attempts, reader.attempts[1:], strict=False)]
+    assert reader.fault.startswith("absent: ")
+    assert gaps[0] == pytest.approx(0.01, abs=0.006) and gaps[1] == pytest.approx(0.02, abs=0.008)
+    assert all(g == pytest.approx(0.04, abs=0.015) for g in gaps[3:]) and len(gaps) >= 5
+
+
+def test_sim_device_in_another_process_serves_a_serial_url(tmp_path):
+    link = tmp_path / "usb-Sharaka_SimReader-if00"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hal.reader.sim", "--link", str(link), "--framing", "stx-etx"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == str(link)
+        with open_reader(f"serial://{link}?framing=stx-etx&{FAST}") as reader:
+            proc.stdin.write("\n".join(TD3) + "\n\n" + "\n".join(TD1) + "\n\n")
+            proc.stdin.flush()
+            first, second = reader.read(timeout=2.0), reader.read(timeout=2.0)
+            assert first.lines == TD3 and second.lines == TD1
+            proc.stdin.close()  # the simulator exits: the reader is unplugged
+            read_until(reader, lambda r, _: r.fault is not None)
+    finally:
+        proc.kill()
+        proc.wait()
