@@ -217,3 +217,25 @@ def test_sim_device_in_another_process_serves_a_serial_url(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_line_noise_over_pty_then_document_comes_through_and_nothing_false():
+    with open_reader("sim://reader?framing=lines&idle=0.03") as reader:
+        reader.device.inject_noise(5000, seed=3)
+        seen = []
+        while (item := reader.read(timeout=0.2)) is not None:  # 0.2 s > idle: the noise is given up
+            seen.append(item)
+        reader.device.swipe(TD3)
+        item = reader.read(timeout=1.0)
+    assert all(isinstance(s, Misread) for s in seen)
+    assert isinstance(item, ReaderDocument) and item.lines == TD3
+
+
+def test_partial_block_given_up_when_line_goes_idle():
+    with open_reader("sim://reader?framing=lines&idle=0.03") as reader:
+        reader.device.write(TD3[0].encode() + b"\r\n")
+        start = time.monotonic()
+        item = reader.read(timeout=1.0)
+        elapsed = time.monotonic() - start
+    assert isinstance(item, Misread) and "1 row(s)" in item.reason
+    assert 0.02 <= elapsed < 0.5
