@@ -177,24 +177,28 @@ def test_unplug_mid_block_no_partial_frame_becomes_a_document_in_any_framing(fra
 
 
 class CountingSerialReader(SerialDocumentReader):
-    """A serial backend that records when it tries to open (the hook the base class calls)."""
+    """A serial backend that records when (by the reader's clock) it tries to open."""
 
     attempts: list[float]
 
     def _open(self):
         self.attempts = getattr(self, "attempts", [])
-        self.attempts.append(time.monotonic())
+        self.attempts.append(self._clock())
         super()._open()
 
 
 def test_reopen_backoff_doubles_up_to_its_ceiling(tmp_path):
-    reader = CountingSerialReader(f"serial://{tmp_path}/absent?reopen=0.01&reopen_max=0.04")
-    reader.read(timeout=0.3)
+    now = [0.0]
+    reader = CountingSerialReader(
+        f"serial://{tmp_path}/absent?reopen=0.01&reopen_max=0.04", clock=lambda: now[0]
+    )
+    for step in range(1, 200):  # 0.2 s of injected time in 1 ms steps; read(timeout=0) never sleeps
+        now[0] = step / 1000
+        assert reader.read(timeout=0) is None
     reader.close()
-    gaps = [b - a for a, b in zip(reader.attempts, reader.attempts[1:], strict=False)]
     assert reader.fault.startswith("absent: ")
-    assert gaps[0] == pytest.approx(0.01, abs=0.006) and gaps[1] == pytest.approx(0.02, abs=0.008)
-    assert all(g == pytest.approx(0.04, abs=0.015) for g in gaps[3:]) and len(gaps) >= 5
+    gaps = [round(b - a, 3) for a, b in zip(reader.attempts, reader.attempts[1:], strict=False)]
+    assert gaps == pytest.approx([0.01, 0.02, 0.04, 0.04, 0.04, 0.04], abs=0.0015)  # 1 ms steps
 
 
 def test_sim_device_in_another_process_serves_a_serial_url(tmp_path):
