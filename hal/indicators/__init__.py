@@ -77,9 +77,13 @@ def check_state(state: IndicatorState) -> None:
     ):
         raise IndicatorStateError(f"colour {colour!r} invalid; expected (red, green, blue) ints 0-255")
     if not (isinstance(state.blink_hz, int | float) and 0 <= state.blink_hz <= MAX_BLINK_HZ):
-        raise IndicatorStateError(f"blink_hz {state.blink_hz!r} invalid; expected 0 (steady) to {MAX_BLINK_HZ}")
+        raise IndicatorStateError(
+            f"blink_hz {state.blink_hz!r} invalid; expected 0 (steady) to {MAX_BLINK_HZ}"
+        )
     if not (isinstance(state.buzzer_hz, int) and 0 <= state.buzzer_hz <= MAX_BUZZER_HZ):
-        raise IndicatorStateError(f"buzzer_hz {state.buzzer_hz!r} invalid; expected 0 (silent) or a tone in Hz")
+        raise IndicatorStateError(
+            f"buzzer_hz {state.buzzer_hz!r} invalid; expected 0 (silent) or a tone in Hz"
+        )
 
 
 class Indicators:
@@ -203,7 +207,9 @@ class Indicators:
     def pulse_relay(self, seconds: float) -> None:
         """Energise the relay for ``seconds`` (officer override), then return to the desired state."""
         if not (isinstance(seconds, int | float) and 0 < seconds <= MAX_PULSE_S):
-            raise IndicatorStateError(f"relay pulse {seconds!r} s invalid; expected 0 < seconds <= {MAX_PULSE_S}")
+            raise IndicatorStateError(
+                f"relay pulse {seconds!r} s invalid; expected 0 < seconds <= {MAX_PULSE_S}"
+            )
         with self._cond:
             self._check_open()
             now = self._clock()
@@ -284,8 +290,11 @@ class Indicators:
             return True
         fault = describe_fault(last)
         if self._fault is None:
-            logger.error("indicators fault after %d attempts: %s; applying safe state where possible",
-                         self._attempts, fault)
+            logger.error(
+                "indicators fault after %d attempts: %s; applying safe state where possible",
+                self._attempts,
+                fault,
+            )
         self._fault = fault
         self._shown = None
         self._next_retry = now + self._retry_interval

@@ -40,5 +40,7 @@ def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
     try:
         bus = SMBus(int(parts.netloc))
     except OSError as exc:
-        raise DeviceUnavailableError(exc.errno, f"I2C adapter {device} cannot be opened: {exc.strerror}") from exc
+        raise DeviceUnavailableError(
+            exc.errno, f"I2C adapter {device} cannot be opened: {exc.strerror}"
+        ) from exc
     return Pca9685Indicators(bus, config, **kwargs)

@@ -51,7 +51,9 @@ class Pca9685ValueError(HalError, ValueError):
 def prescale_for(frequency_hz: float, osc_hz: int = OSC_HZ) -> int:
     """PRE_SCALE for ``frequency_hz`` (datasheet eq. 1); raises Pca9685ValueError outside 24-1526 Hz."""
     if not MIN_HZ <= frequency_hz <= MAX_HZ:
-        raise Pca9685ValueError(f"PWM frequency {frequency_hz!r} Hz out of range; expected {MIN_HZ}-{MAX_HZ} Hz")
+        raise Pca9685ValueError(
+            f"PWM frequency {frequency_hz!r} Hz out of range; expected {MIN_HZ}-{MAX_HZ} Hz"
+        )
     return min(PRESCALE_MAX, max(PRESCALE_MIN, round(osc_hz / (PERIOD * frequency_hz)) - 1))
 
 

@@ -365,7 +365,9 @@ class SimI2cBus:
             self.on_write(addr, reg, value)
 
     # -- fault injection ---------------------------------------------------------------------
-    def fail(self, addr: int | None = None, errno: int = errno_mod.EREMOTEIO, count: int | None = None) -> None:
+    def fail(
+        self, addr: int | None = None, errno: int = errno_mod.EREMOTEIO, count: int | None = None
+    ) -> None:
         """Make transfers to ``addr`` (None: every address) raise OSError(errno), ``count`` times or until heal()."""
         with self._lock:
             self._faults[addr] = _Fault(errno, count)
