@@ -197,16 +197,27 @@ class Pca9685Indicators(Indicators):
                 self._relay_shown = False
             self.pwm.init(self.config.pwm_hz)
             self._counts = dict.fromkeys(self._channel_counts(output), 0)
+        # Order: relay shut first; colour before the (0.5 ms) frequency change so the LED shows at
+        # once; the buzzer channel off before and on after a frequency change, so no stray tone.
         if not output.relay_energised:
             self._write_relay(False)
+        counts = self._channel_counts(output)
+        buzzer = self.config.buzzer
+        for channel in (self.config.red, self.config.green, self.config.blue):
+            self._write_channel(channel, counts[channel])
+        if buzzer is not None and not output.buzzer_on:
+            self._write_channel(buzzer, 0)
         self.pwm.set_frequency(output.buzzer_hz or self.config.pwm_hz)
-        for channel, counts in self._channel_counts(output).items():
-            if self._counts.get(channel) != counts:
-                self._counts.pop(channel, None)
-                self.pwm.set_counts(channel, counts)
-                self._counts[channel] = counts
+        if buzzer is not None and output.buzzer_on:
+            self._write_channel(buzzer, counts[buzzer])
         if output.relay_energised:
             self._write_relay(True)
+
+    def _write_channel(self, channel: int, counts: int) -> None:
+        if self._counts.get(channel) != counts:
+            self._counts.pop(channel, None)  # unknown until the write succeeds
+            self.pwm.set_counts(channel, counts)
+            self._counts[channel] = counts
 
     def _write_relay(self, energised: bool) -> None:
         if self.relay is not None and self._relay_shown is not energised:

@@ -218,3 +218,16 @@ def test_unchanged_state_writes_nothing(open_board):
     ind.apply(IndicatorState(colour=GREEN))
     ind.apply(IndicatorState(colour=GREEN, relay_open=True))
     assert writes == [(0x20, None, 0xFE)]
+
+
+def test_tone_change_shows_colour_first_and_never_sounds_a_stray_tone(open_board):
+    ind = open_board()
+    ind.apply(IndicatorState(colour=GREEN))
+    writes = []
+    ind.bus.on_write = lambda addr, reg, value: writes.append(reg)
+    red_off_h, buzzer_off_h = pca.LED0_ON_L + 3, pca.LED0_ON_L + 4 * 3 + 3
+    ind.apply(IndicatorState(colour=RED, buzzer_hz=440))
+    assert writes.index(red_off_h) < writes.index(pca.PRE_SCALE) < writes.index(buzzer_off_h)
+    writes.clear()
+    ind.apply(IndicatorState(colour=AMBER))
+    assert writes.index(buzzer_off_h) < writes.index(pca.PRE_SCALE)
