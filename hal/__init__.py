@@ -41,9 +41,7 @@ def _open(table: dict[str, str], kind: str, url: str, **kwargs: Any) -> Any:
     scheme = urlsplit(url).scheme
     target = table.get(scheme)
     if target is None:
-        raise BadUrlError(
-            f"unknown {kind} URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(table))}"
-        )
+        raise BadUrlError(f"unknown {kind} URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(table))}")
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
