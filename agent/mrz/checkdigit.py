@@ -15,6 +15,9 @@ for _i, _c in enumerate(DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
     _values[ord(_c)] = _i
 #: ``ascii_bytes.translate(VALUE_TABLE)`` maps each MRZ character to its check-digit value.
 VALUE_TABLE = bytes(_values)
+#: The same values times 3 and times 7 (at most 245, so still one byte): with these, the check sum of
+#: any set of positions is one gather and one ``sum`` over ``v1 + v3 + v7`` (see parser's fast path).
+WEIGHTED_TABLES = (VALUE_TABLE, bytes(3 * v for v in _values), bytes(7 * v for v in _values))
 #: ``ascii_bytes.translate(None, MRZ_BYTES)`` is empty exactly when every character is legal.
 MRZ_BYTES = MRZ_CHARS.encode("ascii")
 

@@ -110,6 +110,7 @@ LAYOUT_TD3 = _icao_2line(TD3, 44)
 LAYOUT_MRVA = _icao_2line(MRVA, 44)
 LAYOUT_MRVB = _icao_2line(MRVB, 36)
 LAYOUT_FRA_1995 = _fra_1995()
+ALL_LAYOUTS = (LAYOUT_TD1, LAYOUT_TD2, LAYOUT_TD3, LAYOUT_MRVA, LAYOUT_MRVB, LAYOUT_FRA_1995)
 
 _TWO_LINE = "2 lines of 36 (TD2, MRV-B, French ID card) or of 44 (TD3, MRV-A) characters"
 _SHAPES = f"an MRZ has 3 lines of 30 characters (TD1) or {_TWO_LINE}"

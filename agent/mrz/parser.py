@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 
-from agent.mrz.checkdigit import DIGITS, MRZ_BYTES, VALUE_TABLE, check_value
+from agent.mrz.checkdigit import DIGITS, MRZ_BYTES, VALUE_TABLE, WEIGHTED_TABLES, check_value
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.errors import MrzFormatError
-from agent.mrz.layouts import LAYOUT_TD1, Check, Layout, detect_layout, td1_long_number_check
-from agent.mrz.result import MrzResult
+from agent.mrz.layouts import ALL_LAYOUTS, LAYOUT_TD1, Check, Layout, detect_layout, td1_long_number_check
+from agent.mrz.result import MrzResult, result_from_fields
 
 logger = logging.getLogger(__name__)
 
@@ -50,49 +51,80 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
     raw = s.encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise _illegal_character(lines)
+    if _all_pass(_PLANS[layout.format, layout.layout], s, raw) and _codes_are_letters(s, layout):
+        return _result(s, layout, None, (), (), (), lines, today or datetime.date.today())
     vals = raw.translate(VALUE_TABLE)
-
     checks = layout.checks
     long_number = td1_long_number_check(s) if layout is LAYOUT_TD1 else None
     if long_number is not None:
         checks = (long_number[0],) + checks[1:]
     failed = tuple(c.name for c in checks if not _passes(s, vals, c))
-    corrections: tuple[str, ...] = ()
+    s, corrections = _repair(s, layout, checks, failed)
     still_failed = failed
-    if failed or not _codes_are_letters(s, layout):
-        s, corrections = _repair(s, layout, checks, failed)
-        if corrections:
-            vals = s.encode("ascii").translate(VALUE_TABLE)
-            still_failed = tuple(c.name for c in checks if not _passes(s, vals, c))
+    if corrections:
+        vals = s.encode("ascii").translate(VALUE_TABLE)
+        still_failed = tuple(c.name for c in checks if not _passes(s, vals, c))
     return _result(
-        s,
-        layout,
-        long_number,
-        failed,
-        still_failed,
-        corrections,
-        tuple(lines),
-        today or datetime.date.today(),
+        s, layout, long_number, failed, still_failed, corrections, lines, today or datetime.date.today()
     )
 
 
-def _normalise(text_or_lines: str | Sequence[str]) -> list[str]:
-    if isinstance(text_or_lines, str):
-        rows = text_or_lines.strip().splitlines()
-    else:
-        rows = list(text_or_lines)
-        for i, row in enumerate(rows, 1):
-            if not isinstance(row, str):
-                raise MrzFormatError(f"line {i} is {type(row).__name__} {row!r}; expected text (str)")
-    lines = [row.strip() for row in rows]
+def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
+    rows = text_or_lines.strip().splitlines() if isinstance(text_or_lines, str) else text_or_lines
+    try:
+        lines = [row.strip().upper() for row in rows]
+    except AttributeError:
+        bad = next(row for row in rows if not isinstance(row, str))
+        raise MrzFormatError(
+            f"line {list(rows).index(bad) + 1} is {type(bad).__name__} {bad!r}; expected text (str)"
+        ) from None
+    if all(lines):
+        return tuple(lines)
     while lines and not lines[-1]:
         lines.pop()
     while lines and not lines[0]:
         lines.pop(0)
-    return [line.upper() if line.isascii() else line for line in lines]
+    return tuple(lines)
 
 
-def _illegal_character(lines: list[str]) -> MrzFormatError:
+# Fast path: every check of a layout compiled to (gather of weighted values, check digit position,
+# slices that must be digits, slice of a field whose check digit may be '<' when it is empty).
+_Plan = tuple[tuple[Callable[[bytes], tuple[int, ...]], int, tuple[slice, ...], slice | None], ...]
+
+
+def _plan(layout: Layout) -> _Plan:
+    n = layout.width * layout.rows
+    plan = []
+    for check in layout.checks:
+        positions = [p for a, b in check.spans for p in range(a, b)]
+        # weight 7, 3, 1 by position in the concatenated spans -> index into v1 + v3 + v7
+        index = [p + n * (2, 1, 0)[i % 3] for i, p in enumerate(positions)]
+        digits = tuple(slice(a, b) for a, b in check.digit_spans)
+        empty_lt = slice(*check.spans[0]) if check.empty_lt_ok else None
+        plan.append((itemgetter(*index), check.digit_pos, digits, empty_lt))
+    return tuple(plan)
+
+
+_PLANS = {(lay.format, lay.layout): _plan(lay) for lay in ALL_LAYOUTS}
+_V1, _V3, _V7 = WEIGHTED_TABLES
+
+
+def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
+    """True when every check of the layout passes as read (birth dates with '<' go the slow way)."""
+    weighted = raw.translate(_V1) + raw.translate(_V3) + raw.translate(_V7)
+    for gather, pos, digit_slices, empty_lt in plan:
+        digit = s[pos]
+        if DIGITS[sum(gather(weighted)) % 10] != digit and (
+            empty_lt is None or digit != "<" or s[empty_lt].strip("<")
+        ):
+            return False
+        for part in digit_slices:
+            if not s[part].isdigit():
+                return False
+    return True
+
+
+def _illegal_character(lines: Sequence[str]) -> MrzFormatError:
     bad = [(i, j, ch) for i, line in enumerate(lines, 1) for j, ch in enumerate(line, 1) if ch not in _LEGAL]
     i, j, ch = bad[0]
     more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -187,7 +219,26 @@ def _repair(
 
 
 def _clean_name(text: str) -> str:
-    return " ".join(text.replace("<", " ").split())
+    if "<<" in text or text[:1] == "<" or text[-1:] == "<":
+        return " ".join(text.replace("<", " ").split())
+    return text.replace("<", " ")
+
+
+def _field_getter(layout: Layout) -> Callable[[str], tuple[str, ...]]:
+    """One C-level gather of the raw fields of ``layout`` (an absent field reads as ``""``)."""
+    none = slice(0, 0)
+
+    def cut(span: tuple[int, int] | None) -> slice:
+        return slice(*span) if span is not None else none
+
+    return itemgetter(
+        slice(0, 2), slice(2, 5), cut(layout.document_number), cut(layout.nationality), cut(layout.birth_date),
+        slice(layout.sex, layout.sex + 1), cut(layout.expiry_date), cut(layout.optional_data),
+        cut(layout.optional_data_2),
+    )  # fmt: skip
+
+
+_FIELDS = {(lay.format, lay.layout): _field_getter(lay) for lay in ALL_LAYOUTS}
 
 
 def _result(
@@ -208,38 +259,35 @@ def _result(
         surname, given = _clean_name(primary), _clean_name(secondary)
     else:  # French card: surname on line 1, given names on line 2
         (a, b), (c, d) = layout.names
-        surname, given = _clean_name(s[a:b]), _clean_name(s[c:d])
+        surname, given = _clean_name(s[a:b].rstrip("<")), _clean_name(s[c:d].rstrip("<"))
         truncated = s[b - 1] != "<" or s[d - 1] != "<"
-    a, b = layout.optional_data
+    code, state, number, nat, birth, sex, expiry, optional, optional_2 = _FIELDS[
+        layout.format, layout.layout
+    ](s)
     if long_number is not None:
         cd = long_number[1]
         number = s[5:14] + s[15:cd]
         optional = s[cd + 1 : 30].strip("<")
-    else:
-        number = s[layout.document_number[0] : layout.document_number[1]].rstrip("<")
-        optional = s[a:b].rstrip("<")
-    nat = layout.nationality
-    exp = layout.expiry_date
-    opt2 = layout.optional_data_2
-    birth = layout.birth_date
-    return MrzResult(
-        format=layout.format,
-        document_code=s[0:2].rstrip("<"),
-        issuing_state=s[2:5].rstrip("<"),
-        surname=surname,
-        given_names=given,
-        document_number=number,
-        nationality=s[nat[0] : nat[1]].rstrip("<") if nat is not None else "FRA",
-        birth_date=s[birth[0] : birth[1]],
-        sex=s[layout.sex].rstrip("<"),
-        expiry_date=s[exp[0] : exp[1]] if exp is not None else "",
-        optional_data=optional,
-        optional_data_2=s[opt2[0] : opt2[1]].rstrip("<") if opt2 is not None else "",
-        valid=not still_failed,
-        failed_checks=failed,
-        corrections=corrections,
-        name_truncated=truncated,
-        lines=lines,
-        layout=layout.layout,
-        today=today,
+    return result_from_fields(
+        {
+            "format": layout.format,
+            "document_code": code.rstrip("<"),
+            "issuing_state": state.rstrip("<"),
+            "surname": surname,
+            "given_names": given,
+            "document_number": number.rstrip("<"),
+            "nationality": nat.rstrip("<") if layout.nationality is not None else "FRA",
+            "birth_date": birth,
+            "sex": sex.rstrip("<"),
+            "expiry_date": expiry,
+            "optional_data": optional.rstrip("<"),
+            "optional_data_2": optional_2.rstrip("<"),
+            "valid": not still_failed,
+            "failed_checks": failed,
+            "corrections": corrections,
+            "name_truncated": truncated,
+            "lines": lines,
+            "layout": layout.layout,
+            "today": today,
+        }
     )
