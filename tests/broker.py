@@ -96,8 +96,9 @@ class Pki:
         """Make a CA, a foreign CA and a server cert for 127.0.0.1/localhost under ``directory``."""
         now = now or dt.datetime.now(dt.UTC)
         directory = Path(directory)
-        ca = create_ca(directory / "ca", "Sharaka test CA")
-        foreign = create_ca(directory / "foreign-ca", "Foreign CA")
+        year_ago = now - dt.timedelta(days=365)  # so certificates that expired yesterday were once valid
+        ca = create_ca(directory / "ca", "Sharaka test CA", now=now, not_before=year_ago)
+        foreign = create_ca(directory / "foreign-ca", "Foreign CA", now=now, not_before=year_ago)
         server = issue_cert(
             ca, directory / "server", "localhost", now=now, server_names=("127.0.0.1", "localhost")
         )
@@ -493,6 +494,12 @@ class MqttTestClient:
             info.wait_for_publish(timeout)
             return None
         return self._wait_result(info.mid, timeout)  # type: ignore[return-value]
+
+    def publish_all(self, topic: str, payloads: list[bytes], *, timeout: float = 30.0) -> list[ReasonCode]:
+        """Publish every payload at QoS 1 (paho keeps up to 20 in flight), then return the PUBACK reason codes."""
+        mids = [self._client.publish(topic, p, qos=1).mid for p in payloads]
+        deadline = time.monotonic() + timeout
+        return [self._wait_result(mid, max(0.0, deadline - time.monotonic())) for mid in mids]  # type: ignore[misc]
 
     def subscribe(self, topic: str, *, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
         """Subscribe and return the SUBACK reason codes (one per topic filter)."""

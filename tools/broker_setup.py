@@ -137,6 +137,8 @@ default_ca = sharaka_ca
 dir = {ca_dir}
 database = $dir/index.txt
 new_certs_dir = $dir/issued
+serial = $dir/serial
+rand_serial = yes
 default_md = sha256
 policy = policy_any
 unique_subject = no
@@ -207,31 +209,43 @@ def _write_cnf(ca_dir: Path, san: str = "DNS:localhost") -> Path:
     return cnf
 
 
-def create_ca(ca_dir: Path, name: str = "Sharaka Gate broker CA", *, days: int = 3650) -> CertFiles:
-    """Create a CA in ``ca_dir`` (``ca.crt``, ``ca.key``, the ``openssl ca`` database). Raises OpenSslError."""
+def create_ca(
+    ca_dir: Path,
+    name: str = "Sharaka Gate broker CA",
+    *,
+    now: dt.datetime,
+    days: int = 3650,
+    not_before: dt.datetime | None = None,
+) -> CertFiles:
+    """Create a self-signed CA in ``ca_dir`` (``ca.crt``, ``ca.key``, the ``openssl ca`` database), valid from
+    ``not_before`` (default: an hour before ``now``) for ``days`` after ``now``. Raises OpenSslError."""
     ca_dir = Path(ca_dir).resolve()
     (ca_dir / "issued").mkdir(parents=True, exist_ok=True)
     (ca_dir / "index.txt").touch()
+    (ca_dir / "serial").write_text(secrets.token_hex(16) + "\n")  # unused with rand_serial; openssl wants it
     cnf = _write_cnf(ca_dir)
-    files = CertFiles(ca_dir / "ca.crt", _private_file(ca_dir / "ca.key"))
+    key, csr = new_key_and_csr(ca_dir, "ca")
+    start = not_before or now - dt.timedelta(hours=1)
     _openssl(
-        "req",
+        "ca",
         "-config",
         cnf,
-        "-x509",
-        *_NEW_KEY,
-        "-keyout",
-        files.key,
+        *["-batch", "-notext", "-selfsign", "-extensions", "ext_ca"],
+        "-keyfile",
+        key,
+        "-in",
+        csr,
+        "-out",
+        ca_dir / "ca.crt",
         "-subj",
         f"/CN={name}",
-        "-days",
-        str(days),
-        "-extensions",
-        "ext_ca",
-        "-out",
-        files.cert,
+        "-startdate",
+        _asn1_time(start),
+        "-enddate",
+        _asn1_time(now + dt.timedelta(days=days)),
     )
-    return files
+    csr.unlink()
+    return CertFiles(ca_dir / "ca.crt", key)
 
 
 def new_key_and_csr(out_dir: Path, common_name: str) -> tuple[Path, Path]:
@@ -338,7 +352,7 @@ def _cmd_passwd(args: argparse.Namespace) -> None:
 
 
 def _cmd_ca(args: argparse.Namespace) -> None:
-    files = create_ca(Path(args.dir), args.name, days=args.days)
+    files = create_ca(Path(args.dir), args.name, now=dt.datetime.now(dt.UTC), days=args.days)
     print(files.cert)
 
 
