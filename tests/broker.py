@@ -408,6 +408,7 @@ class MqttTestClient:
         clean_start: bool = True,
         session_expiry: int = 0,
         keepalive: int = 30,
+        port: int | None = None,
     ):
         self.broker = broker
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -437,6 +438,7 @@ class MqttTestClient:
                 certfile=str(cert.cert) if cert else None,
                 keyfile=str(cert.key) if cert else None,
             )
+        self.port = port or self.port  # e.g. a tests/netproxy.py proxy in front of the broker
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_result
