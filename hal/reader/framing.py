@@ -527,6 +527,7 @@ class TlvFramer(Framer):
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
+                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
                 del buf[:1]
                 continue
             if kind != self._type:

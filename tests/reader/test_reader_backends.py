@@ -243,3 +243,15 @@ def test_partial_block_given_up_when_line_goes_idle():
         elapsed = time.monotonic() - start
     assert isinstance(item, Misread) and "1 row(s)" in item.reason
     assert 0.02 <= elapsed < 0.5
+
+
+def test_sim_device_write_to_a_full_pty_fails_instead_of_hanging(monkeypatch):
+    import hal.reader.sim as sim
+
+    monkeypatch.setattr(sim, "WRITE_STALL_S", 0.05)
+    device = SimReaderDevice()
+    try:
+        with pytest.raises(DeviceUnavailableError, match="pty full"):
+            device.write(b"A" * 10_000_000)  # nobody reads the slave side
+    finally:
+        device.close()
