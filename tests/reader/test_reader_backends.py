@@ -255,3 +255,11 @@ def test_sim_device_write_to_a_full_pty_fails_instead_of_hanging(monkeypatch):
             device.write(b"A" * 10_000_000)  # nobody reads the slave side
     finally:
         device.close()
+
+
+def test_latency_timer_option_is_checked():
+    with pytest.raises(BadUrlError, match="latency_timer='0'"):
+        open_reader("sim://reader?latency_timer=0")
+    with open_reader("sim://reader?latency_timer=keep") as reader:  # a pty has no latency timer
+        reader.device.swipe(TD3)
+        assert reader.read(timeout=1.0).lines == TD3
