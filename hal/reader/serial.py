@@ -33,19 +33,20 @@ STOPBITS = {"1": serial.STOPBITS_ONE, "1.5": serial.STOPBITS_ONE_POINT_FIVE, "2"
 READ_CHUNK = 4096
 
 
-def lower_latency_timer(path: str, ms: int) -> None:
+def lower_latency_timer(path: str, ms: int, sysfs: str = "/sys/bus/usb-serial/devices") -> None:
     """Set an FTDI-style USB-serial bridge's latency timer (default 16 ms) to ``ms`` through sysfs.
 
     Without it the bridge holds a short read, like the end of an MRZ, for up to 16 ms. Silently
     skipped for devices without the attribute (ptys, CDC-ACM); a refused write is logged.
     """
-    attribute = f"/sys/bus/usb-serial/devices/{os.path.basename(os.path.realpath(path))}/latency_timer"
+    attribute = os.path.join(sysfs, os.path.basename(os.path.realpath(path)), "latency_timer")
     try:
-        with open(attribute, "r+", encoding="ascii") as handle:
-            if int(handle.read().strip() or 0) > ms:
-                handle.seek(0)
+        with open(attribute, encoding="ascii") as handle:
+            current = int(handle.read().strip() or 0)
+        if current > ms:
+            with open(attribute, "w", encoding="ascii") as handle:  # like `echo 1 > latency_timer`
                 handle.write(str(ms))
-                logger.info("reader %s: USB-serial latency timer set to %d ms", path, ms)
+            logger.info("reader %s: USB-serial latency timer %d -> %d ms", path, current, ms)
     except FileNotFoundError:
         return
     except (OSError, ValueError) as exc:
