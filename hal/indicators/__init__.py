@@ -13,6 +13,7 @@ self-test). See docs/indicators.md.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
@@ -148,6 +149,7 @@ class Indicators:
             now = self._clock()
             self._push(self._output(now), now, reinit=True)
             self._next_verify = now + self._verify_interval
+        atexit.register(self.close)  # interpreter exit without close() still ends de-energised
         if self._background:
             self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}", daemon=True)
             self._thread.start()
@@ -161,7 +163,8 @@ class Indicators:
             self._desired, self._pulse_until = SAFE_STATE, None
             self._push(SAFE_OUTPUT, self._clock(), reinit=self._fault is not None)
             self._cond.notify_all()
-        if self._thread is not None:
+        atexit.unregister(self.close)
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self._release()
 

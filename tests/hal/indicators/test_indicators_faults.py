@@ -1,5 +1,6 @@
 """I2C faults: retried, reported as .fault without raising, safe state where possible, re-applied on recovery."""
 
+import atexit
 import errno
 import threading
 import time
@@ -213,3 +214,45 @@ def test_buzzer_state_rejected_when_board_has_no_buzzer(open_board):
     with pytest.raises(IndicatorStateError, match="buzzer=none"):
         ind.apply(HIT)
     assert ind.desired == SAFE_STATE and ind.desired.colour == AMBER
+
+
+def test_open_after_crash_shuts_relay_left_energised(clock):
+    """RELIABILITY 34: a restarted agent finds the relay as the crashed one left it and shuts it first."""
+    from hal.indicators.board import BoardConfig, Pca9685Indicators
+    from hal.indicators.simbus import Pca9685Model, Pcf8574Model, SimI2cBus
+
+    bus = SimI2cBus([Pca9685Model(0x40, clock=clock), Pcf8574Model(0x20)])
+    crashed = Pca9685Indicators(bus, BoardConfig(), clock=clock, sleep=clock.sleep, background=False)
+    crashed.apply(CLEAR)  # ... and the process dies here without close() or atexit
+    atexit.unregister(crashed.close)
+    assert not bus.device(0x20).pin(0)
+    writes = []
+    bus.on_write = lambda addr, reg, value: writes.append((addr, reg, value))
+    restarted = Pca9685Indicators(bus, BoardConfig(), clock=clock, sleep=clock.sleep, background=False)
+    assert writes[0] == (0x20, None, 0xFF)  # the very first write de-energises the relay
+    assert bus.device(0x20).pin(0) and restarted.fault is None
+    restarted.close()
+
+
+EXIT_SCRIPT = """
+import sys
+from hal.indicators import GREEN, IndicatorState
+from hal.indicators.sim import open_sim_indicators
+ind = open_sim_indicators("sim://pca9685")
+ind.apply(IndicatorState(colour=GREEN, relay_open=True))
+ind.bus.on_write = lambda a, r, v: print(a, r, v, flush=True)
+{ending}
+"""
+
+
+@pytest.mark.parametrize(
+    "ending", ["sys.exit(0)", "raise RuntimeError('agent bug')"], ids=["sys-exit", "unhandled-exception"]
+)
+def test_interpreter_exit_without_close_leaves_relay_shut(ending):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT.format(ending=ending)], capture_output=True, text=True, timeout=60
+    )
+    assert "32 None 255" in out.stdout.splitlines()  # PCF8574 @0x20 latch 0xFF: coil off
