@@ -124,3 +124,24 @@ def test_relay_none_board_still_shows_colours(open_board):
     ind = open_board("sim://pca9685?relay=none")
     ind.apply(OPEN)
     assert ind.fault is None and ind.bus.device(0x40).channel_duty(1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sim://pca9685",
+        "sim://pca9685?relay=mcp23017@0x21:B3",
+        "sim://pca9685?relay=pcf8574@0x20:1&relay_active=high",
+    ],
+    ids=["pcf8574-active-low", "mcp23017-B3", "pcf8574-active-high"],
+)
+def test_observe_reports_what_the_chips_output(open_board, url):
+    from hal.indicators import RED
+    from hal.indicators.sim import Observed, observe
+
+    ind = open_board(url)
+    assert observe(ind) == Observed((255, 120, 0), 0, False)
+    ind.apply(IndicatorState(colour=RED, buzzer_hz=440))
+    assert observe(ind) == Observed((255, 0, 0), 436, False)
+    ind.apply(OPEN)
+    assert observe(ind) == Observed((0, 255, 0), 0, True)
