@@ -56,14 +56,39 @@ def test_retries_exhausted_sets_fault(open_board):
 
 
 def test_led_chip_fault_still_shuts_relay(open_board, clock):
-    ind = open_board()
+    ind = open_board(attempts=1)
     ind.apply(CLEAR)
     pcf = ind.bus.device(0x20)
     assert not pcf.pin(0)  # gate released
     ind.bus.fail(0x40)  # the PCA9685 stops answering; the expander still does
     ind.apply(IndicatorState(colour=RED, relay_open=True))
-    assert ind.fault is not None
+    assert ind.fault is not None and "0x40" in ind.fault
+    assert ind.tick() == 0.5  # the worker's first job: the safe state; next retry in 0.5 s
     assert pcf.pin(0)  # safe state where possible: relay de-energised
+
+
+def test_stalled_bus_does_not_stall_apply():
+    """An adapter that times out (SDA held low) costs apply one bounded attempt, then nothing."""
+    ind = open_sim_indicators("sim://pca9685", retry_interval=0.05)
+    try:
+        ind.bus.fail(errno=errno.ETIMEDOUT, delay=0.2)
+        t0 = time.monotonic()
+        ind.apply(CLEAR)
+        first = time.monotonic() - t0
+        assert ind.fault is not None and ind.fault.startswith("i2c:")
+        worst = 0.0
+        for i in range(20):  # meanwhile the worker keeps retrying, each retry stalling 0.2 s
+            t0 = time.monotonic()
+            ind.apply(HIT if i % 2 else CLEAR)
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.01)
+        assert first < 0.35  # one stalled transfer, no further attempts past the budget
+        assert worst < 0.05
+        ind.bus.heal()
+        assert ind.wait_for_recovery(2.0)
+        assert duties(ind)[:3] == [1.0, 0.0, 0.0] and duties(ind)[3] == 0.5  # HIT, the last state asked for
+    finally:
+        ind.close()
 
 
 def test_desired_state_reapplied_after_chip_power_loss(open_board, clock):
