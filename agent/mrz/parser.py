@@ -47,7 +47,10 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
     """
     lines = _normalise(text_or_lines)
     layout = detect_layout(lines)
-    s = "".join(lines)
+    try:
+        s = "".join(lines)
+    except TypeError:
+        raise _not_text(lines) from None
     raw = s.encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise _illegal_character(lines)
@@ -74,16 +77,15 @@ def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
     try:
         lines = [row.strip().upper() for row in rows]
     except AttributeError:
-        bad = next(row for row in rows if not isinstance(row, str))
-        raise MrzFormatError(
-            f"line {list(rows).index(bad) + 1} is {type(bad).__name__} {bad!r}; expected text (str)"
-        ) from None
+        raise _not_text(rows) from None
     if all(lines):
         return tuple(lines)
     while lines and not lines[-1]:
         lines.pop()
     while lines and not lines[0]:
         lines.pop(0)
+    if not all(lines):
+        raise MrzFormatError(f"line {lines.index('') + 1} is blank; the lines of an MRZ follow each other")
     return tuple(lines)
 
 
@@ -124,6 +126,11 @@ def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
     return True
 
 
+def _not_text(rows: Sequence[object]) -> MrzFormatError:
+    i, bad = next((i, row) for i, row in enumerate(rows, 1) if not isinstance(row, str))
+    return MrzFormatError(f"line {i} is {type(bad).__name__} {bad!r}; expected text (str)")
+
+
 def _illegal_character(lines: Sequence[str]) -> MrzFormatError:
     bad = [(i, j, ch) for i, line in enumerate(lines, 1) for j, ch in enumerate(line, 1) if ch not in _LEGAL]
     i, j, ch = bad[0]
@@ -140,7 +147,7 @@ def _passes(s: str, vals: bytes, check: Check) -> bool:
     """True when ``check`` holds on ``s``: its digit spans hold digits and its check digit matches."""
     digit = s[check.digit_pos]
     for a, b in check.digit_spans:
-        if not s[a:b].isdigit() and not (check.fillers_ok and s[a:b].replace("<", "0").isdigit()):
+        if not s[a:b].isdigit() and not (check.fillers_ok and _is_partial_date(s[a:b])):
             return False
     spans = check.spans
     if len(spans) == 1:
@@ -151,6 +158,11 @@ def _passes(s: str, vals: bytes, check: Check) -> bool:
     else:
         field = b"".join([vals[a:b] for a, b in spans])
     return digit == DIGITS[check_value(field)]
+
+
+def _is_partial_date(text: str) -> bool:
+    """YYMMDD whose unknown parts are ``<<`` (Doc 9303 Part 3: a partly unknown birth date)."""
+    return all(text[i : i + 2].isdigit() or text[i : i + 2] == "<<" for i in (0, 2, 4))
 
 
 def _codes_are_letters(s: str, layout: Layout) -> bool:
