@@ -17,10 +17,10 @@ from mrz.checker.mrvb import MRVBCodeChecker
 from mrz.checker.td1 import TD1CodeChecker
 from mrz.checker.td2 import TD2CodeChecker
 from mrz.checker.td3 import TD3CodeChecker
-from mrz_docs import TODAY, random_fields, render
 
 from agent.mrz import MrzResult, parse_mrz
 from agent.mrz.checkdigit import MRZ_CHARS
+from agent.mrz.specimens import random_fields, render
 
 PEER = {"TD1": TD1CodeChecker, "TD2": TD2CodeChecker, "TD3": TD3CodeChecker, "MRVA": MRVACodeChecker,
         "MRVB": MRVBCodeChecker}  # fmt: skip
@@ -28,6 +28,8 @@ PEER_CHECK_NAMES = {"document number hash": "document_number", "birth date hash"
                     "expiry date hash": "expiry_date", "final hash": "composite",
                     "optional data hash": "optional_data"}  # fmt: skip
 NUMERIC = {"birth_date": 6, "expiry_date": 6}
+
+TODAY = datetime.date(2026, 11, 23)
 
 
 def _peer(result: MrzResult):

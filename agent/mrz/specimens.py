@@ -1,4 +1,8 @@
-"""Random specimen documents for the MRZ tests: fields in, MRZ lines out (via agent.mrz.render)."""
+"""Random specimen documents (made-up names and numbers): for simulated readers, demos, benchmarks, tests.
+
+``random_fields(rng, fmt)`` gives the fields of a valid document exactly as ``parse_mrz`` reports them
+(except codes, which keep their ``<`` padding: see :func:`expected`); ``render`` prints them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ FORMATS = ("TD1", "TD2", "TD3", "MRVA", "MRVB", "FRA_1995")
 WIDTH = {"TD1": 30, "TD2": 36, "TD3": 44, "MRVA": 44, "MRVB": 36, "FRA_1995": 36}
 NAME_ROOM = {"TD1": 30, "TD2": 31, "TD3": 39, "MRVA": 39, "MRVB": 31}
 OPTIONAL_ROOM = {"TD1": 15, "TD2": 7, "TD3": 14, "MRVA": 16, "MRVB": 8, "FRA_1995": 6}
-TODAY = datetime.date(2026, 11, 23)
 CODES = sorted(COUNTRY_CODES)
 ALNUM = string.ascii_uppercase + string.digits
 
@@ -81,6 +84,11 @@ def random_fields(rng: random.Random, fmt: str) -> dict[str, str]:
 def render(fields: dict[str, str]) -> tuple[str, ...]:
     """MRZ lines of ``fields`` (from :func:`random_fields`)."""
     return render_mrz(**fields)
+
+
+def random_document(rng: random.Random, fmt: str | None = None) -> tuple[str, ...]:
+    """MRZ lines of a random valid document (of a random layout unless ``fmt`` is given)."""
+    return render(random_fields(rng, fmt or rng.choice(FORMATS)))
 
 
 def expected(fields: dict[str, str]) -> dict[str, str]:
