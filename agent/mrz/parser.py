@@ -54,11 +54,14 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
     raw = s.encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise _illegal_character(lines)
-    if _all_pass(_PLANS[layout.format, layout.layout], s, raw) and _codes_are_letters(s, layout):
-        return _result(s, layout, None, (), (), (), lines, today or datetime.date.today())
+    plan = _PLANS[layout]
+    long_number = td1_long_number_check(s) if layout is LAYOUT_TD1 and s[14] == "<" else None
+    if long_number is not None:
+        plan = _TD1_LONG_PLANS[long_number[1]]
+    if _all_pass(plan, s, raw) and _codes_are_letters(s, layout):
+        return _result(s, layout, long_number, (), (), (), lines, today or datetime.date.today())
     vals = raw.translate(VALUE_TABLE)
     checks = layout.checks
-    long_number = td1_long_number_check(s) if layout is LAYOUT_TD1 else None
     if long_number is not None:
         checks = (long_number[0],) + checks[1:]
     failed = tuple(c.name for c in checks if not _passes(s, vals, c))
@@ -94,10 +97,9 @@ def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
 _Plan = tuple[tuple[Callable[[bytes], tuple[int, ...]], int, tuple[slice, ...], slice | None], ...]
 
 
-def _plan(layout: Layout) -> _Plan:
-    n = layout.width * layout.rows
+def _plan(checks: Sequence[Check], n: int) -> _Plan:
     plan = []
-    for check in layout.checks:
+    for check in checks:
         positions = [p for a, b in check.spans for p in range(a, b)]
         # weight 7, 3, 1 by position in the concatenated spans -> index into v1 + v3 + v7
         index = [p + n * (2, 1, 0)[i % 3] for i, p in enumerate(positions)]
@@ -107,7 +109,12 @@ def _plan(layout: Layout) -> _Plan:
     return tuple(plan)
 
 
-_PLANS = {(lay.format, lay.layout): _plan(lay) for lay in ALL_LAYOUTS}
+_PLANS = {lay: _plan(lay.checks, lay.width * lay.rows) for lay in ALL_LAYOUTS}
+# TD1 long document numbers, by the position of their check digit (line 1, positions 16-30)
+_TD1_LONG_PLANS = {
+    cd: _plan((Check("document_number", ((5, 14), (15, cd)), cd), *LAYOUT_TD1.checks[1:]), 90)
+    for cd in range(15, 30)
+}
 _V1, _V3, _V7 = WEIGHTED_TABLES
 
 
@@ -250,7 +257,7 @@ def _field_getter(layout: Layout) -> Callable[[str], tuple[str, ...]]:
     )  # fmt: skip
 
 
-_FIELDS = {(lay.format, lay.layout): _field_getter(lay) for lay in ALL_LAYOUTS}
+_FIELDS = {lay: _field_getter(lay) for lay in ALL_LAYOUTS}
 
 
 def _result(
@@ -273,9 +280,7 @@ def _result(
         (a, b), (c, d) = layout.names
         surname, given = _clean_name(s[a:b].rstrip("<")), _clean_name(s[c:d].rstrip("<"))
         truncated = s[b - 1] != "<" or s[d - 1] != "<"
-    code, state, number, nat, birth, sex, expiry, optional, optional_2 = _FIELDS[
-        layout.format, layout.layout
-    ](s)
+    code, state, number, nat, birth, sex, expiry, optional, optional_2 = _FIELDS[layout](s)
     if long_number is not None:
         cd = long_number[1]
         number = s[5:14] + s[15:cd]
