@@ -19,6 +19,7 @@ EXIT_VALID, EXIT_INVALID, EXIT_NOT_MRZ = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mrz parse`` to the ``sharaka-gate`` command line."""
     parser = subparsers.add_parser("mrz", help="machine-readable-zone tools")
     sub = parser.add_subparsers(dest="mrz_command", required=True, metavar="ACTION")
     parse = sub.add_parser(
@@ -53,6 +54,7 @@ def documents(rows: Iterable[str]) -> Iterator[list[str]]:
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    """Parse every document given; print one report (or JSON object) each; return the worst exit code."""
     from agent.mrz import MrzFormatError, parse_mrz
     from agent.mrz.describe import describe
 
