@@ -1,8 +1,9 @@
 """``parse_mrz``: MRZ text in, checked fields out (ICAO Doc 9303 Parts 3-7, French 1995 identity card).
 
 Hot path (a clean read): normalise, detect the layout, one ``bytes.translate`` to check the character
-set and one to get character values, then each check digit is a few strided ``sum`` calls. The OCR
-repair search runs only when a check fails or a country code holds a digit.
+set and three to get the character values times 1, 3 and 7; each check digit is then one C-level gather
+of precomputed positions and one ``sum``. Failure lists, the OCR repair search and the country-code
+repair run only when a check fails or a country code holds a digit.
 
 Repair policy (docs/mrz.md "OCR repair"):
 - a letter where only a digit may stand (dates, check digits, the numeric parts of a French card number)
