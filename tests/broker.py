@@ -175,6 +175,7 @@ class Broker:
         self.credentials: dict[str, str] = {u: new_password() for u in self.central_users}
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_once = False
+        self._log_offset = 0
 
     # --- addresses and accounts -------------------------------------------------------------------------
 
@@ -232,6 +233,7 @@ class Broker:
             return
         for attempt in range(5):
             self._write_files()
+            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             out = open(self.dir / "mosquitto.out", "ab")  # noqa: SIM115 - handed to the child, closed below
             try:
                 self._proc = subprocess.Popen(
@@ -244,7 +246,7 @@ class Broker:
             finally:
                 out.close()
             try:
-                self._wait_for(self._listening, "the listeners to accept connections", timeout=timeout)
+                self._wait_for(self._ready, "the broker to run and accept connections", timeout=timeout)
                 self._started_once = True
                 return
             except BrokerError:
@@ -317,6 +319,13 @@ class Broker:
 
     # --- internals ------------------------------------------------------------------------------------------
 
+    def _log_since_start(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
     def _probe(self, username: str, password: str | None = None) -> int:
         try:
             return mqtt_connect_probe(
@@ -325,11 +334,15 @@ class Broker:
         except OSError:
             return -1
 
-    def _listening(self) -> bool:
+    def _ready(self) -> bool:
+        """Running (signal handlers installed: a SIGHUP before that would kill it) and every listener
+        accepts a TCP connection."""
         if self._proc is None or self._proc.poll() is not None:
             raise BrokerError(
                 f"mosquitto exited with {self._proc and self._proc.returncode}\n{self.log_tail()}"
             )
+        if " running\n" not in self._log_since_start():
+            return False
         for port in (self.port, self.tls_port):
             if port is None:
                 continue
