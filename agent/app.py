@@ -154,6 +154,7 @@ class GateApp:
             target=self._read_loop, args=(self.screener, self.reader), name="reader", daemon=True)
         self.beats["reader"] = self._monotonic()
         self._reader_thread.start()
+        self.write_status(force=True)
         self.notifier.notify("READY=1")
         last_ping = 0.0
         try:
@@ -163,6 +164,8 @@ class GateApp:
                 if due and self.workers_alive(now):
                     self.notifier.notify("WATCHDOG=1")
                     last_ping = now
+                if self.screener is not None:
+                    self.screener.tick()
                 self.write_status()
         finally:
             self.shutdown()

@@ -130,7 +130,7 @@ class ScreeningConfig:
     clear_event_detail: Literal["full", "fingerprint"] = _opt(
         "What a CLEAR event holds: 'full' MRZ fields, or only a keyed BLAKE2b 'fingerprint' of the document.",
         "full")
-    relay_pulse_s: float = _opt("How long the relay opens for a CLEAR passage, seconds.", 3.0,
+    relay_pulse_s: float = _opt("How long the relay stays open for a CLEAR passage, seconds; the next decision shuts it at once.", 3.0,
                                 check=lambda v: None if 0 < v <= 60 else "expected 0 < seconds <= 60")
     buzzer_hz: int = _opt("Buzzer tone for a HIT, Hz (a PCA9685 board makes 24-1526 Hz).", 1000,
                           check=lambda v: None if 24 <= v <= 1526 else "expected 24..1526 Hz")

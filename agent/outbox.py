@@ -117,7 +117,8 @@ class Outbox:
                         depth -= self._drop_routine(depth - self.max_rows)
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc

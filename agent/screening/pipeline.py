@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
-    """What the board shows for a verdict: CLEAR green (relay pulsed separately), HIT red blinking with
-    the buzzer and the relay shut, REFER amber with the relay shut."""
+    """What the board shows for a verdict: CLEAR green (the relay opening is timed by ``Screener.show``),
+    HIT red blinking with the buzzer and the relay shut, REFER amber with the relay shut."""
     if verdict == CLEAR:
         return IndicatorState(colour=GREEN)
     if verdict == HIT:
@@ -108,6 +108,7 @@ class Screener:
         self._clock, self._monotonic, self._today = clock, monotonic, today
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
+        self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
         self.last: Passage | None = None
         self.times = StageTimes()
         self.counts: collections.Counter[str] = collections.Counter()
@@ -190,7 +191,7 @@ class Screener:
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
                     extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})
-        self.show(indicator_state(last.decision.verdict, self.rules), pulse=False)
+        self.show(self.desired)  # the passage's state again; the relay is not opened again
         return True
 
     def _capture_frame(self) -> str | None:
@@ -209,27 +210,42 @@ class Screener:
         return ref
 
     def show(self, state: IndicatorState, *, pulse: bool = False) -> None:
-        """Apply ``state`` (and pulse the relay for a CLEAR); a board fault is recorded, never raised.
+        """Apply ``state``; ``pulse`` opens the relay for ``relay_pulse_s`` (a CLEAR passage).
 
-        A board that cannot sound the buzzer (``buzzer=none``, a tone out of its range) still shows
-        the colour: the state is applied again without the buzzer.
+        A state with the relay shut shuts it at once, also in the middle of a CLEAR's opening (the
+        board's own ``pulse_relay`` is an officer override that a new state would not end). A board
+        fault is recorded by the board and logged here, never raised.
         """
         with self._show_lock:
-            self.desired = state
-            try:
-                try:
-                    self.indicators.apply(state)
-                except ValueError as exc:
-                    if not state.buzzer_hz:
-                        raise
-                    logger.error("indicator refused the buzzer; showing the colour alone",
-                                 extra={"fields": {"error": str(exc)}})
-                    self.indicators.apply(replace(state, buzzer_hz=0))
-                if pulse:
-                    self.indicators.pulse_relay(self.rules.relay_pulse_s)
-            except (HalError, OSError, ValueError) as exc:
-                logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
+            if pulse:
+                state = replace(state, relay_open=True)
+                self._relay_close_at = self._monotonic() + self.rules.relay_pulse_s
+            elif not state.relay_open:
+                self._relay_close_at = None
+            self._apply(state)
 
+    def tick(self) -> None:
+        """Shut the relay once a CLEAR's opening time is over; the supervisor calls this often."""
+        with self._show_lock:
+            close_at = self._relay_close_at
+            if close_at is not None and self._monotonic() >= close_at:
+                self._relay_close_at = None
+                self._apply(replace(self.desired, relay_open=False))
+
+    def _apply(self, state: IndicatorState) -> None:
+        """Drive ``state``; a board without a buzzer (or that refuses the tone) still shows the colour."""
+        self.desired = state
+        try:
+            try:
+                self.indicators.apply(state)
+            except ValueError as exc:
+                if not state.buzzer_hz:
+                    raise
+                logger.error("indicator refused the buzzer; showing the colour alone",
+                             extra={"fields": {"error": str(exc)}})
+                self.indicators.apply(replace(state, buzzer_hz=0))
+        except (HalError, OSError, ValueError) as exc:
+            logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
 
 def _parse(lines: tuple[str, ...], today: dt.date) -> Any:
     from agent.mrz import parse_mrz  # imported on first use so config tools need not load the engine
