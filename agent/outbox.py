@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created REAL NOT NULL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority DESC, seq);
+CREATE INDEX IF NOT EXISTS outbox_protected ON outbox (seq) WHERE priority >= 10;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('last_seq', 0), ('dropped', 0);
 """
@@ -82,7 +82,9 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-            self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            self._depth, newest = self._db.execute("SELECT count(*), max(seq) FROM outbox").fetchone()
+            counted = self._db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]
+            self._last_seq = max(counted, newest or 0)
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
 
@@ -103,18 +105,17 @@ class Outbox:
         created = self._clock() if now is None else now
         with self._lock:
             db = self._db
+            seq = self._last_seq + 1
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    seq = db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0] + 1
                     db.execute(
                         "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
                         (seq, msg_id, kind, priority, created, encode(seq)),
                     )
-                    db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (seq,))
                     depth = self._depth + 1
                     if depth > self.max_rows:
-                        depth -= self._drop_routine(depth - self.max_rows)
+                        depth -= self._drop_routine(depth - self.max_rows, seq)
                     db.execute("COMMIT")
                 except BaseException:
                     if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
@@ -123,10 +124,13 @@ class Outbox:
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
             self._depth = depth
+            self._last_seq = seq
             return seq
 
-    def _drop_routine(self, excess: int) -> int:
+    def _drop_routine(self, excess: int, newest: int) -> int:
         """Delete up to ``excess`` oldest routine rows inside the open transaction; returns how many."""
+        # The newest row may go too: persist the sequence so it is never reused.
+        self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (newest,))
         cur = self._db.execute(
             "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?)",
             (PRIORITY_HIT, excess),
@@ -138,12 +142,17 @@ class Outbox:
         return cur.rowcount
 
     def pending(self, limit: int = 100) -> list[OutboxRow]:
-        """Up to ``limit`` queued rows to send: hits (highest priority) first, then in seq order."""
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order."""
+        cols = "seq, msg_id, kind, priority, created, body"
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, msg_id, kind, priority, created, body FROM outbox ORDER BY priority DESC, seq LIMIT ?",
-                (limit,),
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit)
             ).fetchall()
+            if len(rows) < limit:
+                rows += self._db.execute(
+                    f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?",
+                    (PRIORITY_HIT, limit - len(rows)),
+                ).fetchall()
         return [OutboxRow(*r) for r in rows]
 
     def ack(self, msg_ids: Iterable[str]) -> int:
@@ -154,6 +163,8 @@ class Outbox:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                # The newest row may be acknowledged: persist the sequence so it is never reused.
+                self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
                 before = self._db.total_changes
                 self._db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
                 removed = self._db.total_changes - before
@@ -184,8 +195,7 @@ class Outbox:
     @property
     def last_seq(self) -> int:
         """The seq of the newest row ever appended (0 when none)."""
-        with self._lock:
-            return self._db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]
+        return self._last_seq
 
     def close(self) -> None:
         """Checkpoint the WAL and close; idempotent."""
@@ -208,7 +218,7 @@ def read_outbox_stats(path: str | Path, now: float) -> dict[str, float | int]:
     try:
         db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
         try:
-            depth, oldest = db.execute("SELECT count(*), min(created) FROM outbox").fetchone()
+            depth, oldest, newest = db.execute("SELECT count(*), min(created), max(seq) FROM outbox").fetchone()
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
         finally:
             db.close()
@@ -218,5 +228,5 @@ def read_outbox_stats(path: str | Path, now: float) -> dict[str, float | int]:
         "depth": depth,
         "oldest_age_s": 0.0 if oldest is None else round(max(0.0, now - oldest), 3),
         "dropped": counters.get("dropped", 0),
-        "last_seq": counters.get("last_seq", 0),
+        "last_seq": max(counters.get("last_seq", 0), newest or 0),
     }

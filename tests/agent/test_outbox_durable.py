@@ -84,9 +84,11 @@ def test_outbox_full_of_hits_keeps_every_hit_and_drops_new_routine(tmp_path):
     box = Outbox(tmp_path / "o.db", max_rows=2)
     for i in range(3):
         box.append("decision", f"hit{i}", b"x", priority=PRIORITY_HIT)
-    box.append("decision", "routine", b"x", priority=PRIORITY_ROUTINE)
+    assert box.append("decision", "routine", b"x", priority=PRIORITY_ROUTINE) == 4
     assert sorted(r.msg_id for r in box.pending(10)) == ["hit0", "hit1", "hit2"]
     assert box.dropped == 1
+    box.close()
+    assert Outbox(tmp_path / "o.db", max_rows=2).append("decision", "next", b"x", priority=PRIORITY_HIT) == 5
 
 
 def test_ack_removes_only_acknowledged_rows_and_ignores_unknown_ids(tmp_path):
