@@ -300,3 +300,17 @@ def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_so
     assert proc.returncode == 0
     report = gather(str(config), time.time())
     assert report["outbox"]["depth"] == 100_000 and report["outbox"]["last_seq"] == 100_000
+
+
+def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
+    app = GateApp(load_config(write_config(tmp_path, "sim://reader?framing=lines")),
+                  notifier=SystemdNotifier(environ={}))
+    app.open()
+    try:
+        pca, relay = app.indicators.bus.device(0x40), app.indicators.bus.device(0x20)
+        assert tuple(round(pca.channel_duty(c) * 255) for c in (0, 1, 2)) == (255, 120, 0)
+        assert relay.pin(0) is True  # active-low coil: high = de-energised, gate shut
+        assert app.screener.counts == {}
+    finally:
+        app.shutdown()
+    assert relay.pin(0) is True
