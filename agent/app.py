@@ -121,8 +121,8 @@ class GateApp:
         self.screener: Screener | None = None
 
     # -- start ----------------------------------------------------------------------------------
-    def open(self) -> None:
-        """Build every part; indicators go to the safe state first. Raises ``StartupError``."""
+    def open(self) -> Screener:
+        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
         cfg = self.config
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -144,6 +144,7 @@ class GateApp:
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
             "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})
+        return self.screener
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:

@@ -133,11 +133,11 @@ def run_demo(workdir: Path, pause: float) -> int:
     print(f"  config {config_path}; log {workdir / 'gate.log'}")
     print(f"  hit-list: 1 entry (passport UTO {LISTED['document_number']}, reported {LISTED['reason']})\n")
     app = GateApp(load_config(config_path))
-    app.open()
+    screener = app.open()
     stop = threading.Event()
     runner = threading.Thread(target=app.run, args=(stop,), name="gate")
     runner.start()
-    screener, device = app.screener, app.reader.device
+    device = app.reader.device
     print(f"  gate ready: {observe(app.indicators)} (safe state)\n")
     try:
         for n, (label, lines) in enumerate(SAMPLES, 1):
