@@ -194,11 +194,11 @@ def test_config_with_errors_exits_2_naming_every_error_and_starts_nothing(tmp_pa
     assert not (tmp_path / "state").exists() and notify_socket.messages(0.1) == []
 
 
-def test_bad_device_url_option_stops_the_start_with_exit_1(tmp_path, notify_socket):
-    config = write_config(tmp_path, "sim://reader", indicators="sim://pca9685?red=99")
+def test_device_url_refused_by_its_backend_stops_the_start_with_exit_1(tmp_path, notify_socket):
+    config = write_config(tmp_path, "sim://reader?baud=fast")  # serial options are checked at open
     proc = start_agent(config, notify_socket)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 1 and "red=" in err and "bad device URL" in err
+    assert proc.returncode == 1 and "baud" in err and "'fast'" in err and "bad device URL" in err
     assert "READY=1" not in notify_socket.messages(0.1)
 
 
