@@ -190,6 +190,7 @@ class GateApp:
                 logger.error("reader failed", extra={"fields": {"error": str(exc)}})
                 self._stop_reading.wait(1.0)
                 continue
+            screener.faults.pop("reader", None)
             if item is None:
                 continue
             try:

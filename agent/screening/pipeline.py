@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.config import ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
+from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, Decision, decide, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from hal.camera import Camera, Frame
 
 logger = logging.getLogger(__name__)
+
+FRAMES_KEPT = 16
 
 
 def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
@@ -103,7 +106,8 @@ class Screener:
         self.outbox = outbox
         self.indicators = indicators
         self.camera = camera
-        self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()  # frame ref -> Frame
+        # The last FRAMES_KEPT camera frames by the reference their events carry (for vision, evidence).
+        self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
         self._clock, self._monotonic, self._today = clock, monotonic, today
         self._show_lock = threading.Lock()
@@ -122,18 +126,19 @@ class Screener:
         key: tuple[str, ...] | None = None
         if isinstance(item, Misread):
             decision = self._unreadable(item.reason, wall)
+            times.parsed = time.perf_counter_ns()
         else:
             try:
-                mrz = _parse(item.lines, self._today(wall))
+                mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(wall))
             except BadDataError as exc:
+                mrz = None
                 decision = self._unreadable(f"not an MRZ: {exc}", wall)
-            else:
+            times.parsed = time.perf_counter_ns()
+            if mrz is not None:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
-                times.parsed = time.perf_counter_ns()
                 decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(wall), now=wall)
-        times.parsed = times.parsed or times.start
         indicator_fault = self.indicators.fault
         if indicator_fault and decision.verdict == CLEAR:
             decision = decision.refer("indicator_fault")
@@ -187,6 +192,8 @@ class Screener:
         last = self.last
         if last is None or last.key != key or mono - last.last_read > self.rules.duplicate_window_s:
             return False
+        if last.seq is None:  # that passage's event was never committed: decide (and try) again
+            return False
         self.last = Passage(key, last.decision, last.event_id, last.seq, last.wall, mono)
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
@@ -203,9 +210,9 @@ class Screener:
             self.faults["camera"] = str(exc)
             return None
         self.faults.pop("camera", None)
-        ref = f"frame:{frame.timestamp:.6f}"
+        ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
         self.frames[ref] = frame
-        while len(self.frames) > 16:
+        while len(self.frames) > FRAMES_KEPT:
             self.frames.popitem(last=False)
         return ref
 
@@ -246,8 +253,3 @@ class Screener:
                 self.indicators.apply(replace(state, buzzer_hz=0))
         except (HalError, OSError, ValueError) as exc:
             logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
-
-def _parse(lines: tuple[str, ...], today: dt.date) -> Any:
-    from agent.mrz import parse_mrz  # imported on first use so config tools need not load the engine
-
-    return parse_mrz(lines, today=today)

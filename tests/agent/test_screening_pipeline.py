@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from pathlib import Path
 
 import pytest
 from gatesim import (
@@ -22,6 +23,7 @@ from agent.hitlist.memory import MemoryHitList
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE
 from tools.specimens import td3
 
+FRAMES = Path(__file__).resolve().parents[1] / "data" / "frames"
 AMBER = (255, 120, 0)
 BOARD_CLEAR = {"colour": (0, 255, 0), "buzzer_duty": 0.0, "relay_energised": True}
 BOARD_HIT = {"colour": (255, 0, 0), "buzzer_duty": 0.5, "relay_energised": False}
@@ -250,3 +252,51 @@ def test_outbox_that_cannot_commit_shows_refer_never_clear(make_gate):
     assert gate.board()["colour"] == (0, 255, 0)
     assert gate.indicators.bus.device(PCA) is not None
     assert gate.outbox.pending(1)[0].priority == PRIORITY_ROUTINE
+
+
+def test_camera_frame_reference_is_in_the_event_and_the_frame_is_kept(make_gate):
+    import hal
+
+    camera = hal.open_camera(f"file://{FRAMES}/?loop=1")
+    try:
+        gate = make_gate(camera=camera)
+        gate.swipe(CLEAR_DOC)
+        (event,) = gate.events()
+        assert event["frame"] in gate.screener.frames
+        assert gate.screener.frames[event["frame"]].image.ndim == 3
+    finally:
+        camera.close()
+
+
+def test_camera_failure_is_a_recorded_fault_and_screening_goes_on(make_gate):
+    import hal
+
+    camera = hal.open_camera(f"file://{FRAMES}/?loop=0")  # a few frames, then EndOfFramesError
+    frames = sum(p.suffix in {".ppm", ".pgm", ".pnm", ".npy"} for p in FRAMES.iterdir())
+    try:
+        gate = make_gate(camera=camera)
+        docs = [td3("UTO", "SAMPLE", "JANE", f"G{i:08d}", "800101", "F", "301231") for i in range(frames)]
+        for lines in (*docs, LISTED_DOC):
+            gate.swipe(lines)
+        events = gate.events()
+        assert all("frame" in e for e in events[:frames])
+        assert events[-1]["decision"] == "HIT" and "frame" not in events[-1]
+        assert "no more frames" in events[-1]["faults"]["camera"]
+    finally:
+        camera.close()
+
+
+def test_reswipe_after_an_uncommitted_event_is_decided_again(make_gate):
+    gate = make_gate()
+    gate.swipe(EXPIRED_DOC)
+    pages = gate.outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    gate.outbox._db.execute(f"PRAGMA max_page_count={pages}")
+    for i in range(40):
+        if gate.screener.faults.get("outbox"):
+            break
+        gate.swipe(td3("UTO", "SAMPLE", "JANE", f"G{i:08d}", "800101", "F", "301231"))
+    assert gate.swipe(CLEAR_DOC).reasons == ("event_log_unavailable",)
+    gate.outbox._db.execute("PRAGMA max_page_count=1073741823")
+    gate.clock.advance(1)
+    assert gate.swipe(CLEAR_DOC).verdict == "CLEAR"  # not swallowed as a duplicate of a lost passage
+    assert gate.events()[-1]["mrz"]["document_number"] == "C01X00T47"
