@@ -13,7 +13,7 @@ never dropped. ``seq`` is the gate's event sequence: strictly increasing, never 
 acks, drops and restarts.
 
 One connection serialised by a lock: the screening thread appends while the link thread reads
-and acks. A second process (``sharaka-gate status``) reads with ``OutboxReader``.
+and acks. A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
 """
 
 from __future__ import annotations
