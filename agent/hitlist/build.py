@@ -164,7 +164,7 @@ def _body(entries: Entries, removes: np.ndarray | None = None) -> bytes:
     return b"".join(parts)
 
 
-def _sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
+def sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
     fields = {
         **fields,
         "type": kind,
@@ -205,7 +205,7 @@ def build_snapshot(
         "ref_width": entries.ref.shape[1],
         "state_hash": StateSum.of(entries).digest(),
     }
-    return _sign_list("snapshot", fields, _body(entries), signer)
+    return sign_list("snapshot", fields, _body(entries), signer)
 
 
 def read_list(blob, limits: Limits = DEFAULT_LIMITS) -> tuple[ListMeta, Entries, np.ndarray]:
@@ -274,7 +274,7 @@ def build_delta(
         "ref_width": adds.ref.shape[1],
         "state_hash": new.state_hash,
     }
-    return _sign_list("delta", fields, _body(adds, removes), signer)
+    return sign_list("delta", fields, _body(adds, removes), signer)
 
 
 def build_head(meta: ListMeta, *, signer: Signer, issued: float, expires: float) -> bytes:
