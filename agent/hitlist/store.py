@@ -633,8 +633,9 @@ def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
 
 
 def _chunks(arr: np.ndarray) -> Iterator[memoryview]:
+    if arr.size == 0:
+        yield b""
+        return
     view = memoryview(np.ascontiguousarray(arr)).cast("B")  # type: ignore[arg-type]
-    if len(view) == 0:
-        yield view
     for lo in range(0, len(view), WRITE_CHUNK):
         yield view[lo : lo + WRITE_CHUNK]
