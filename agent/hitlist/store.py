@@ -632,7 +632,7 @@ def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
         raise BadDataError(f"stored keyring in the state directory is corrupt: {exc}")
 
 
-def _chunks(arr: np.ndarray) -> Iterator[memoryview]:
+def _chunks(arr: np.ndarray) -> Iterator[bytes | memoryview]:
     if arr.size == 0:
         yield b""
         return
