@@ -95,13 +95,15 @@ class ListState:
 
 
 class _Table:
-    """Entries memory-mapped from one directory (read-only)."""
+    """Entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the fingerprints
+    (the overlay's, which every miss searches)."""
 
-    def __init__(self, directory: Path, prefix: str, manifest: dict) -> None:
+    def __init__(self, directory: Path, prefix: str, manifest: dict, *, fp_in_ram: bool = False) -> None:
         n, width = manifest[prefix + "count"], manifest["ref_width"]
         self.reasons: tuple[str, ...] = tuple(manifest["reasons"])
+        fp_path = directory / f"{prefix}fp.u64"
         self.entries = Entries(
-            _map(directory / f"{prefix}fp.u64", U64, (n,)),
+            np.fromfile(fp_path, dtype=U64) if fp_in_ram else _map(fp_path, U64, (n,)),
             _map(directory / f"{prefix}reason.u8", np.uint8, (n,)),
             _map(directory / f"{prefix}ref.bin", np.uint8, (n, width)),
             self.reasons,
@@ -140,7 +142,7 @@ class ListView:
         self.removes = np.empty(0, U64)
         if overlay_dir is not None:
             manifest = msgpack.unpackb((overlay_dir / "manifest.msgpack").read_bytes())
-            self.adds = _Table(overlay_dir, "add_", manifest)
+            self.adds = _Table(overlay_dir, "add_", manifest, fp_in_ram=True)
             self.removes = np.fromfile(overlay_dir / "removes.u64", dtype=U64)
         self._filter_words = memoryview(self.filter)  # type: ignore[arg-type]
         self._bucket_offsets = memoryview(self.buckets)  # type: ignore[arg-type]
@@ -152,6 +154,12 @@ class ListView:
             if self.state is None
             else Installed(self.state.identity, self.state.chain, self.state.fp_keys)
         )
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes held in RAM for the miss path: filter, bucket offsets, overlay fingerprints."""
+        adds = self.adds.fp.nbytes if self.adds is not None else 0
+        return self.filter.nbytes + self.buckets.nbytes + adds + self.removes.nbytes
 
     @property
     def overlay_size(self) -> int:

@@ -442,3 +442,34 @@ def test_signed_metadata_declares_required_fields(central):
                   "key_id", "name_key_version", "fp_keys", "state_hash", "epoch"):  # fmt: skip
         assert field in meta
     assert body_offset(central.published[1]) > 0
+
+
+class _CountingArray:
+    """Wraps the memory-mapped exact table and counts reads (the disk side of a lookup)."""
+
+    def __init__(self, arr):
+        self.arr, self.reads = arr, 0
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.arr[index]
+
+    def __len__(self):
+        return len(self.arr)
+
+
+def test_misses_are_answered_from_ram_without_reading_the_table(tmp_path, central):
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    central.snapshot([doc(i) for i in range(5000)], 1)
+    central.snapshot([doc(i) for i in range(100, 5100)], 2)
+    store.install(central.published[1], now=T0)
+    store.install(central.delta(1, 2), now=T0)
+    view = store.view()
+    spy = _CountingArray(view.base.fp)
+    view.base.fp = spy
+    misses = 20000
+    for i in range(10**6, 10**6 + misses):
+        assert store.lookup_document("UTO", f"X{i:08d}") is None
+    assert spy.reads <= misses * 0.01, spy.reads  # only filter false positives (~0.13 %) read the table
+    assert store.lookup_document("UTO", "X00000200") is not None
+    assert spy.reads > 0
