@@ -196,6 +196,7 @@ def main() -> int:
     _, t = timed(view.contains_many, batch)
     rows["store"]["batched M/s"] = len(batch) / t / 1e6
     rows["store"]["RSS anon MB"] = (rss_anon() - anon0) / 1e6
+    rows["store"]["filter false pos. %"] = 100 * fp_rate
     print(f"store done; filter false-positive rate on misses {fp_rate:.4%}", flush=True)
 
     # --- peer: Python set of fingerprint bytes ---------------------------------------------------
@@ -270,7 +271,7 @@ def main() -> int:
 
 def report(rows: dict[str, dict[str, float | str]], n: int) -> None:
     metrics = ["build s", "install s", "delta s", "disk B/entry", "RAM B/entry (miss path)", "RSS anon MB",
-               "miss p50 us", "miss p99 us", "hit p50 us", "hit p99 us", "batched M/s"]  # fmt: skip
+               "miss p50 us", "miss p99 us", "hit p50 us", "hit p99 us", "batched M/s", "filter false pos. %"]  # fmt: skip
     peers = [p for p in ("set", "sqlite") if rows[p]]
     header = f"| metric ({n:,} entries) | store | " + " | ".join(f"{p} | store/{p}" for p in peers) + " |"
     print()

@@ -24,7 +24,7 @@ from agent.hitlist.fingerprint import (
 )
 from agent.hitlist.format import content_hash, key_id, pack, unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
-from agent.hitlist.table import U64, Entries, StateSum, encode_refs, ref_width
+from agent.hitlist.table import U64, Entries, StateSum, contains_sorted, encode_refs, ref_width
 from agent.hitlist.verify import ListMeta, parse_list_meta
 
 ZERO32 = bytes(32)
@@ -220,22 +220,17 @@ def read_list(blob, limits: Limits = DEFAULT_LIMITS) -> tuple[ListMeta, Entries,
 
 def diff_entries(old: Entries, new: Entries) -> tuple[Entries, np.ndarray]:
     """(additions, removals) turning ``old`` into ``new``; a changed reason or ref is both."""
+    reasons = tuple(dict.fromkeys(new.reasons + old.reasons))
     width = max(old.ref.shape[1], new.ref.shape[1])
-    old_w, new_w = old.with_width(width), new.with_width(width)
-    pos = np.searchsorted(old.fp, new.fp)
-    pos_c = np.minimum(pos, max(len(old) - 1, 0))
-    in_old = (pos < len(old)) & (old.fp[pos_c] == new.fp) if len(old) else np.zeros(len(new), bool)
-    old_reason = (
-        np.array(old.reasons or ("",), dtype=object)[old.reason[pos_c]] if len(old) else np.empty(0, object)
-    )
-    new_reason = np.array(new.reasons or ("",), dtype=object)[new.reason]
-    same = in_old.copy()
+    old_u, new_u = old.with_reasons(reasons).with_width(width), new.with_reasons(reasons).with_width(width)
+    same = np.zeros(len(new), bool)
     if len(old):
-        same &= old_reason == new_reason
-        same &= np.all(old_w.ref[pos_c] == new_w.ref, axis=1)
+        pos = np.minimum(np.searchsorted(old.fp, new.fp), len(old) - 1)
+        same = old.fp[pos] == new.fp
+        idx = np.flatnonzero(same)
+        same[idx] = (old_u.reason[pos[idx]] == new_u.reason[idx]) & np.all(old_u.ref[pos[idx]] == new_u.ref[idx], axis=1)
     adds = new.take(np.flatnonzero(~same))
-    kept = new.fp[same]
-    removes = old.fp[~np.isin(old.fp, kept, assume_unique=True)]
+    removes = old.fp[~contains_sorted(new.fp[same], old.fp)]
     return adds, removes
 
 

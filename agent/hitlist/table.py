@@ -131,23 +131,30 @@ def _reason_hashes(reasons: tuple[str, ...]) -> np.ndarray:
     )
 
 
-def element_lanes(entries: Entries) -> np.ndarray:
-    """Per-entry 4 x 64-bit element hashes of (fingerprint, reason, ref), independent of ref width
-    and of the reason table's order. Shape (n, 4)."""
-    n = len(entries)
-    out = np.empty((n, 4), U64)
+def element_lanes(entries: Entries, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Per-entry 4 x 64-bit element hashes of (fingerprint, reason, ref) for entries [lo, hi),
+    independent of ref width and of the reason table's order. Shape (hi - lo, 4)."""
+    hi = len(entries) if hi is None else hi
     rh = _reason_hashes(entries.reasons)
-    for lo in range(0, n, CHUNK):
-        hi = min(n, lo + CHUNK)
-        words = np.ascontiguousarray(entries.ref[lo:hi]).view("<u8")
-        h = rh[entries.reason[lo:hi]].copy()
-        for c in range(words.shape[1]):
-            col = words[:, c].astype(U64)
-            h += np.where(col != 0, mix64(col ^ U64((c + 1) * 0x9E3779B97F4A7C15 & MASK64)), U64(0))
-        base = mix64(np.asarray(entries.fp[lo:hi], U64) ^ mix64(h))
-        for j, salt in enumerate(_LANE_SALTS):
-            out[lo:hi, j] = mix64(base + U64(salt))
+    words = np.ascontiguousarray(entries.ref[lo:hi]).view("<u8")
+    h = rh[entries.reason[lo:hi]].copy()
+    for c in range(words.shape[1]):
+        col = words[:, c].astype(U64)
+        h += np.where(col != 0, mix64(col ^ U64((c + 1) * 0x9E3779B97F4A7C15 & MASK64)), U64(0))
+    base = mix64(np.asarray(entries.fp[lo:hi], U64) ^ mix64(h))
+    out = np.empty((hi - lo, 4), U64)
+    for j, salt in enumerate(_LANE_SALTS):
+        out[:, j] = mix64(base + U64(salt))
     return out
+
+
+def lane_sums(entries: Entries) -> list[int]:
+    """Sums mod 2^64 of the four element-hash lanes, chunk by chunk (bounded memory at 10^8)."""
+    totals = [0, 0, 0, 0]
+    for lo in range(0, len(entries), CHUNK):
+        sums = element_lanes(entries, lo, min(len(entries), lo + CHUNK)).sum(axis=0, dtype=U64)
+        totals = [(t + int(x)) & MASK64 for t, x in zip(totals, sums, strict=True)]
+    return totals
 
 
 @dataclass(frozen=True)
@@ -169,8 +176,8 @@ class StateSum:
     def _combine(self, entries: Entries, sign: int) -> StateSum:
         if len(entries) == 0:
             return self
-        sums = element_lanes(entries).sum(axis=0, dtype=U64)
-        lanes = tuple((a + sign * int(s)) & MASK64 for a, s in zip(self.lanes, sums, strict=True))
+        sums = lane_sums(entries)
+        lanes = tuple((a + sign * s) & MASK64 for a, s in zip(self.lanes, sums, strict=True))
         return StateSum(self.count + sign * len(entries), lanes)  # type: ignore[arg-type]
 
     def add(self, entries: Entries) -> StateSum:
@@ -211,8 +218,9 @@ def build_bloom(fp: np.ndarray) -> np.ndarray:
         block = ((chunk >> U64(32)) * U64(nblocks)) >> U64(32)
         starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
         first = block[starts].astype(np.int64) * 8
+        h = mix64(chunk)  # bit positions independent of the block choice (which uses the top bits)
         for j in range(8):
-            bits = U64(1) << ((chunk >> U64(6 * j)) & U64(63))
+            bits = U64(1) << ((h >> U64(6 * j)) & U64(63))
             words[first + j] |= np.bitwise_or.reduceat(bits, starts)
     return words
 
@@ -220,14 +228,16 @@ def build_bloom(fp: np.ndarray) -> np.ndarray:
 def bloom_may_contain(words, nblocks: int, fp: int) -> bool:
     """Single lookup against a filter held as a uint64 memoryview (Python ints only, no NumPy)."""
     base = (((fp >> 32) * nblocks) >> 32) * 8
-    return all((words[base + j] >> ((fp >> (6 * j)) & 63)) & 1 for j in range(8))
+    h = mix64_int(fp)
+    return all((words[base + j] >> ((h >> (6 * j)) & 63)) & 1 for j in range(8))
 
 
 def bloom_may_contain_many(words: np.ndarray, nblocks: int, fps: np.ndarray) -> np.ndarray:
     base = (((fps >> U64(32)) * U64(nblocks)) >> U64(32)).astype(np.int64) * 8
     ok = np.ones(len(fps), bool)
+    h = mix64(fps)
     for j in range(8):
-        ok &= ((words[base + j] >> ((fps >> U64(6 * j)) & U64(63))) & U64(1)).astype(bool)
+        ok &= ((words[base + j] >> ((h >> U64(6 * j)) & U64(63))) & U64(1)).astype(bool)
     return ok
 
 
