@@ -23,7 +23,7 @@ import unicodedata
 from functools import lru_cache
 
 from agent.errors import BadDataError
-from agent.hitlist.names_data import DICTIONARY_VERSION, NAME_DICTIONARY
+from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAME_DICTIONARY
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,11 @@ _SUFFIX_WORDS = frozenset(
     | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
 )
 _DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
-_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}L{1,2}AH?$")
+_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
+_GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
+_GLUED_L = re.compile(r"^L([^AEIOUL][A-Z]{2,})$")
+_ALLAH = re.compile(r"L+A?H?")
 _ASSIMILATED_ARTICLE = re.compile(r"^[AE](TH|DH|SH|CH|[TDRZSN])\1(?P<tail>[A-Z]+)$")
 
 
@@ -153,7 +156,7 @@ def _alternatives(word: str) -> tuple[str, ...]:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
         codes += [code + mark for code in _alternatives(suffix["base"])]
     else:
-        codes += _skeleton_codes(word)
+        codes += _tagged_codes(word)
         rest = _glued_article_rest(word)
         if rest:
             codes += _alternatives(rest)
@@ -165,7 +168,7 @@ def _abd_rest_codes(rest: str) -> tuple[str, ...]:
     rest = rest.lstrip("AEIOU")
     if len(rest) > 1 and rest[0] == "L" and rest[1] not in _VOWELS:
         rest = rest[1:]  # ABDELKADER, ABDULLAH: the article's L before a consonant or L
-    if re.fullmatch(r"L+A?H?", rest):
+    if _ALLAH.fullmatch(rest):
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
         return ("",)
@@ -176,7 +179,7 @@ def _glued_article_rest(word: str) -> str | None:
     """The name behind a glued article (ELHADI -> HADI), or None when the word cannot hold one.
 
     ALI, ELIAS, ESSA, ALAA keep only their own code: the rest must be long enough to be a name."""
-    m = re.match(r"^(?:AL|EL|UL)([A-Z]+)$", word)
+    m = _GLUED_ARTICLE.match(word)
     if m:
         rest = m[1]
         has_consonant = any(ch not in _VOWELS for ch in rest)
@@ -186,7 +189,7 @@ def _glued_article_rest(word: str) -> str | None:
     m = _ASSIMILATED_ARTICLE.match(word)
     if m and len(m[1]) + len(m["tail"]) >= 4:
         return m[1] + m["tail"]
-    m = re.match(r"^L([^AEIOUL][A-Z]{2,})$", word)  # L'HASSAN written LHASSAN
+    m = _GLUED_L.match(word)  # L'HASSAN written LHASSAN
     if m:
         return m[1]
     return None
@@ -265,10 +268,12 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
                 initial_vowel = True
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
+            elif first_vowel == "a" and trailing == "A" and vowel in ("O", "U"):
+                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK
             trailing += vowel
         i += step
-    if consonants and consonants[-1] == "D":
-        consonants[-1] = "T"  # AHMED = AHMET, final devoicing
+    if consonants and consonants[-1] == "D" and not trailing:
+        consonants[-1] = "T"  # AHMED = AHMET: word-final devoicing (NADIA keeps its D)
     final = _final_class(trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
@@ -277,7 +282,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
 
 
 def _final_class(trailing: str) -> str:
-    """A, I, U or '-' for the vowels that end a word: MANSOUR '-', MANSOURI 'I', SALAMA 'A'.
+    """A, Y (IA), I, U or '-' for the vowels that end a word: MANSOUR '-', MANSOURI 'I', SALAMA 'A'.
 
     A lone final E is the silent French e (AMINE = AMIN); ALAE = ALAA, ALEE = ALI."""
     if not trailing or trailing == "E":
@@ -286,10 +291,39 @@ def _final_class(trailing: str) -> str:
         trailing = trailing[:-1]
     last = trailing[-1]
     if last == "A":
-        return "A"
+        before = trailing.rstrip("A")[-1:]
+        return "Y" if before and before in "IY" else "A"  # NADIA, ZAKARIYA != NADA, ZAKARA
     if last in "IE":
         return "I"
     return "U"
+
+
+def _tagged_codes(word: str) -> tuple[str, ...]:
+    """Skeleton codes, split by the dictionary where only vowels tell names apart (JAMAL != JAMIL)."""
+    codes: list[str] = []
+    for code in _skeleton_codes(word):
+        tags = _TAGS_BY_CODE.get(code)
+        if tags is None:
+            codes.append(code)
+        else:
+            codes += [f"{code}#{tag}" for tag in _TAGS_BY_SPELLING.get(word, tags)]
+    return tuple(codes)
+
+
+def _dictionary_tags() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Tags per colliding code and per listed spelling, from names_data.DISTINCT_BY_VOWELS."""
+    by_code: dict[str, dict[str, None]] = {}
+    by_spelling: dict[str, dict[str, None]] = {}
+    for tag, spellings in DISTINCT_BY_VOWELS.items():
+        for spelling in spellings:
+            by_spelling.setdefault(spelling, {})[tag] = None
+            for code in _skeleton_codes(spelling):
+                by_code.setdefault(code, {})[tag] = None
+    shared = {code: tuple(tags) for code, tags in by_code.items() if len(tags) > 1}
+    return shared, {spelling: tuple(tags) for spelling, tags in by_spelling.items()}
+
+
+_TAGS_BY_CODE, _TAGS_BY_SPELLING = _dictionary_tags()
 
 
 # --- fields and keys ----------------------------------------------------------------------------------
@@ -394,7 +428,7 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
                 add(_key("F", s, g[:k]), EXACT if k else WEAK)
             add(_key("NG", g + s), full)
             add(_key("NS", s + g), full)
-            if g:  # surname and given names swapped on one side
+            if g and s is surnames[0] and g is givens[0]:  # fields swapped on one side: primary only
                 add(_key("NS", g + s), WEAK)
                 add(_key("NG", s + g), WEAK)
             if truncated:
