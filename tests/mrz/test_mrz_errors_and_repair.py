@@ -159,3 +159,36 @@ def test_french_card_minor_gets_ten_years():
                        sex="F", optional_data="752001")  # fmt: skip
     r = parse_mrz(lines, today=TODAY)
     assert r.valid and r.expiry_date_value() == datetime.date(2020, 2, 29)
+
+
+def test_repairs_are_logged_only_at_debug_level(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        parse_mrz([TD3_1, "L898902C36UTO74O8122F12O4159ZE184226B<<<<<1O"], today=TODAY)
+    assert caplog.records == []  # no MRZ contents or names above DEBUG
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [("document_number", "L898902C3X", "longer than its 9"),
+                                                         ("issuing_state", "UTOP", "longer than its 3"),
+                                                         ("format", "TD4", "unknown format 'TD4'")],
+                         ids=["number-too-long", "state-too-long", "unknown-format"])  # fmt: skip
+def test_render_refuses_fields_that_do_not_fit(field, value, message):
+    fields = dict(format="TD3", document_code="P", issuing_state="UTO", surname="A", given_names="B",
+                  document_number="X1", nationality="UTO", birth_date="740812", sex="F", expiry_date="300101")  # fmt: skip
+    fields[field] = value
+    with pytest.raises(ValueError, match=message):
+        render_mrz(**fields)
+
+
+def test_check_digit_of_icao_examples_and_illegal_text():
+    from agent.mrz.checkdigit import check_digit
+
+    assert [check_digit(x) for x in ("L898902C3", "740812", "120415", "ZE184226B<<<<<")] == [
+        "6",
+        "2",
+        "9",
+        "1",
+    ]
+    with pytest.raises(ValueError, match="outside A-Z"):
+        check_digit("74-08")
