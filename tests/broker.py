@@ -366,7 +366,7 @@ class Broker:
                 return False
         return True
 
-    def _wait_for(self, ready, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    def _wait_for(self, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.002
         while not ready():
@@ -546,7 +546,9 @@ class MqttTestClient:
 
     def subscribe(self, topic: str, *, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
         """Subscribe and return the SUBACK reason codes (one per topic filter)."""
-        _rc, mid = self._client.subscribe(topic, qos=qos)
+        rc, mid = self._client.subscribe(topic, qos=qos)
+        if mid is None:
+            raise ConnectionError(f"subscribe to {topic!r} not sent: {mqtt.error_string(rc)}")
         return list(self._wait_result(mid, timeout))  # type: ignore[call-overload]
 
     def wait_for_message(self, topic: str, timeout: float = 5.0) -> mqtt.MQTTMessage:
