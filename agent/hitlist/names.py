@@ -89,7 +89,7 @@ def _clean(field: str) -> str:
 _VOWELS = frozenset("AEIOU")
 # Free-standing articles, with the assimilated forms (AR RAHMAN, ES SAID, ECH CHERIF).
 _ARTICLES = frozenset(
-    {"AL", "EL", "UL", "OL", "AD", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
+    {"AL", "EL", "UL", "OL", "AD", "AN", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
     | {"ED", "ER", "ES", "ET", "EZ", "EN", "ECH", "ESH", "EDH", "ETH"}
 )
 # Standalone ABD forms that are never a name by themselves: joined with what follows.
@@ -109,6 +109,7 @@ _SUFFIX_WORDS = frozenset(
 _DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
 _ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
+_OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
 _GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
 _GLUED_L = re.compile(r"^L([^AEIOUL][A-Z]{2,})$")
 _ALLAH = re.compile(r"L+A?H?")
@@ -117,7 +118,7 @@ _ASSIMILATED_ARTICLE = re.compile(r"^[AE](TH|DH|SH|CH|[TDRZSN])\1(?P<tail>[A-Z]+
 
 def _group(tokens: list[str]) -> list[str]:
     """Raw components of one field: ABD forms and particles joined forward, suffixes backward,
-    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN)."""
+    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN, Korean AN)."""
     out: list[str] = []
     i, n = 0, len(tokens)
     while i < n:
@@ -168,8 +169,8 @@ def _alternatives(word: str) -> tuple[str, ...]:
 def _abd_rest_codes(rest: str) -> tuple[str, ...]:
     """ABD + connecting vowel + article + name, reduced to the name (ABDERRAHMANE -> RAHMAN)."""
     rest = rest.lstrip("AEIOU")
-    if len(rest) > 1 and rest[0] == "L" and rest[1] not in _VOWELS:
-        rest = rest[1:]  # ABDELKADER, ABDULLAH: the article's L before a consonant or L
+    if len(rest) > 1 and rest[0] == "L" and (rest[1] not in _VOWELS or _OU_CONSONANT.match(rest, 1)):
+        rest = rest[1:]  # ABDELKADER, ABDULLAH, ABDELOUAHED: the article's L before a consonant
     if _ALLAH.fullmatch(rest):
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
