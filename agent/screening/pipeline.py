@@ -178,8 +178,7 @@ class Screener:
                        "event": self.last.event_id, "list_version": decision.list_version,
                        "list_stale": decision.list_stale,
                        "latency_us": (times.shown - times.start) // 1000},
-            "private": {"detail": decision.detail,
-                        "mrz": decision.mrz.to_dict() if decision.mrz is not None else None}})
+            "private": _private(decision)})
         return decision
 
     def _unreadable(self, detail: str, wall: float) -> Decision:
@@ -253,3 +252,10 @@ class Screener:
                 self.indicators.apply(replace(state, buzzer_hz=0))
         except (HalError, OSError, ValueError) as exc:
             logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
+
+
+def _private(decision: Decision) -> dict[str, object]:
+    """What only a DEBUG log may show (the MRZ, the raw read), computed only when DEBUG is on."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return {}
+    return {"detail": decision.detail, "mrz": decision.mrz.to_dict() if decision.mrz is not None else None}
