@@ -27,7 +27,7 @@ from agent.errors import BadDataError
 from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
-from agent.screening.decision import CLEAR, HIT, Decision, decide, unreadable
+from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, RED, SAFE_STATE, Indicators, IndicatorState
@@ -115,7 +115,8 @@ class Screener:
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
         self.last: Passage | None = None
         self.times = StageTimes()
-        self.counts: collections.Counter[str] = collections.Counter()
+        # Keys fixed up front so another thread can copy the counts while this one counts.
+        self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
