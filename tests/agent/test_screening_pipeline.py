@@ -300,3 +300,18 @@ def test_reswipe_after_an_uncommitted_event_is_decided_again(make_gate):
     gate.clock.advance(1)
     assert gate.swipe(CLEAR_DOC).verdict == "CLEAR"  # not swallowed as a duplicate of a lost passage
     assert gate.events()[-1]["mrz"]["document_number"] == "C01X00T47"
+
+
+class UnreadableDocumentIndex(MemoryHitList):
+    """A list whose document index sits on a failed SD card: that lookup raises EIO, the rest works."""
+
+    def lookup_document(self, issuing_state, document_number):
+        raise OSError(5, "Input/output error")
+
+
+def test_hitlist_that_cannot_answer_never_clears_but_still_finds_a_listed_person(make_gate):
+    gate = make_gate(hitlist=UnreadableDocumentIndex(RECORDS, version=4))
+    clear = gate.swipe(CLEAR_DOC)
+    assert (clear.verdict, clear.reasons) == ("REFER", ("hitlist_unavailable",))
+    person = gate.swipe(LISTED_PERSON)
+    assert person.verdict == "HIT" and person.reasons == ("hitlist_unavailable", "listed_person:wanted")
