@@ -72,6 +72,9 @@ def _classes() -> tuple[int, ...]:
 
 
 CLASS = _classes()
+_ROW_SPLIT = re.compile(rb"\r\n|\r|\n")
+_ROW_RUN = re.compile(rb"[A-Z0-9<]+")
+_ROW_TEXT = re.compile(rb"[A-Za-z0-9<]*")
 
 
 def bad_byte_reason(b: int) -> str:
@@ -88,10 +91,12 @@ def bad_byte_reason(b: int) -> str:
 
 
 def check_row(raw: bytes) -> tuple[str, str | None]:
-    """One row as sent -> (row, None) or ("", reason). Trailing blanks go, lower case goes up."""
-    raw = raw.rstrip(b" ")
+    """One row as sent -> (row, None) or ("", reason). Outer blanks go, lower case goes up."""
+    raw = raw.strip(b" ")
     if len(raw) > MAX_ROW:
         return "", f"oversize row ({len(raw)} > {MAX_ROW} characters)"
+    if _ROW_TEXT.fullmatch(raw):
+        return raw.decode("ascii").upper(), None
     for b in raw:
         cls = CLASS[b]
         if cls != ROW and cls != LOWER:
@@ -114,9 +119,6 @@ def shape_error(rows: Sequence[str]) -> str | None:
         return None
     shape = ", ".join(str(len(r)) for r in rows) or "none"
     return f"{len(rows)} row(s) of length {shape} do not form a 2x44, 2x36 or 3x30 MRZ"
-
-
-_ROW_SPLIT = re.compile(rb"\r\n|\r|\n")
 
 
 def document_from_payload(payload: bytes, now: float) -> Output:
@@ -195,8 +197,18 @@ class LinesFramer(Framer):
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         out: list[Output] = []
-        for b in data:
-            self._byte(b, now, out)
+        i, n = 0, len(data)
+        while i < n:
+            # Fast path: a run of plain row characters in a clean row (not where a prefix may start).
+            if not self._bad and not self._spaces and (self._buf or not self._prefix):
+                run = _ROW_RUN.match(data, i)
+                if run is not None and run.end() - i <= MAX_ROW - len(self._buf):
+                    self._buf += run.group()
+                    self._after_cr = False
+                    i = run.end()
+                    continue
+            self._byte(data[i], now, out)
+            i += 1
         return out
 
     def _byte(self, b: int, now: float, out: list[Output]) -> None:
@@ -515,6 +527,7 @@ class TlvFramer(Framer):
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
+                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
                 del buf[:1]
                 continue
             if kind != self._type:
