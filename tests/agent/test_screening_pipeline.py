@@ -65,13 +65,20 @@ def test_listed_person_on_another_document_is_hit(make_gate):
     assert gate.events()[0]["hit"]["ref"] == "NOTICE-7"
 
 
-def test_truncated_name_prefix_of_listed_person_is_refer_never_hit(make_gate):
+def test_truncated_name_possibly_matching_a_listed_person_is_refer_never_hit(make_gate):
     gate = make_gate()
     decision = gate.swipe(TRUNCATED_NAME_DOC)
     assert decision.mrz.name_truncated
     assert decision.verdict == "REFER" and decision.reasons == ("possible_person_match:wanted",)
     assert gate.events()[0]["hit"]["strength"] == "weak"
     assert board_without_pwm(gate) == BOARD_REFER
+
+
+def test_truncated_name_of_a_listed_person_cut_the_same_way_is_hit(make_gate):
+    record = {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO SAKARIAS",
+              "birth_date": "690505", "reason": "wanted", "ref": "NOTICE-10"}
+    decision = make_gate(hitlist=MemoryHitList([record], version=1)).swipe(TRUNCATED_NAME_DOC)
+    assert decision.verdict == "HIT" and decision.hit.ref == "NOTICE-10"
 
 
 REFERRED = [
