@@ -109,7 +109,9 @@ class GateApp:
         self.state_dir = config.gate.state_dir
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
-        self.beats: dict[str, float] = {}  # critical worker -> monotonic time of its last loop
+        # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
+        # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
+        self.beats: dict[str, float] = {}
         self._stop_reading = threading.Event()
         self._reader_thread: threading.Thread | None = None
         self._status_written: tuple[str, float] = ("", 0.0)

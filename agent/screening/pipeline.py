@@ -27,7 +27,7 @@ from agent.errors import BadDataError
 from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
-from agent.screening.decision import CLEAR, HIT, Decision, decide, unreadable
+from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, RED, SAFE_STATE, Indicators, IndicatorState
@@ -115,7 +115,8 @@ class Screener:
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
         self.last: Passage | None = None
         self.times = StageTimes()
-        self.counts: collections.Counter[str] = collections.Counter()
+        # Keys fixed up front so another thread can copy the counts while this one counts.
+        self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
@@ -178,8 +179,7 @@ class Screener:
                        "event": self.last.event_id, "list_version": decision.list_version,
                        "list_stale": decision.list_stale,
                        "latency_us": (times.shown - times.start) // 1000},
-            "private": {"detail": decision.detail,
-                        "mrz": decision.mrz.to_dict() if decision.mrz is not None else None}})
+            "private": _private(decision)})
         return decision
 
     def _unreadable(self, detail: str, wall: float) -> Decision:
@@ -253,3 +253,10 @@ class Screener:
                 self.indicators.apply(replace(state, buzzer_hz=0))
         except (HalError, OSError, ValueError) as exc:
             logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
+
+
+def _private(decision: Decision) -> dict[str, object]:
+    """What only a DEBUG log may show (the MRZ, the raw read), computed only when DEBUG is on."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return {}
+    return {"detail": decision.detail, "mrz": decision.mrz.to_dict() if decision.mrz is not None else None}
