@@ -1,28 +1,78 @@
 """Cameras: a capture is a numpy image plus the time it was taken.
 
     >>> from hal import open_camera
-    >>> cam = open_camera("file://tests/data/frames/")
-    >>> frame = cam.capture()
+    >>> cam = open_camera("sim://camera?width=320&height=240")
+    >>> frame = cam.capture(); frame.image.shape
+    (240, 320, 3)
+
+The base class owns the invariants (closed check, image shape and dtype, timestamp from an
+injected clock); a backend fills ``_grab() -> ndarray`` and ``_release()``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from hal.errors import DeviceUnavailableError, HalError
+
+
+class BadFrameError(HalError, ValueError):
+    """An image file that is not a readable frame; the message names the file and the expected form."""
+
+
+class EndOfFramesError(HalError, EOFError):
+    """A ``file://`` camera with ``loop=0`` has served its last frame."""
 
 
 @dataclass(frozen=True)
 class Frame:
     image: np.ndarray  # HxWx3 uint8, RGB
-    timestamp: float  # time.time() of capture
+    timestamp: float  # clock() of capture, time.time() unless injected
+
+
+def as_rgb(image: np.ndarray, source: str) -> np.ndarray:
+    """``image`` as HxWx3 uint8 RGB (grey is replicated); BadFrameError for anything else."""
+    if image.dtype != np.uint8:
+        raise BadFrameError(f"frame {source!r} has dtype {image.dtype}; expected uint8")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise BadFrameError(f"frame {source!r} has shape {image.shape}; expected HxW or HxWx3")
+    return np.ascontiguousarray(image)
 
 
 class Camera:
     """Interface of every camera backend."""
 
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._closed = False
+
     def capture(self) -> Frame:
-        raise NotImplementedError
+        """The next frame. Raises DeviceUnavailableError (device gone or closed), EndOfFramesError."""
+        if self._closed:
+            raise DeviceUnavailableError(f"{type(self).__name__} is closed")
+        image = self._grab()
+        return Frame(image, self._clock())
 
     def close(self) -> None:
         """Release the device; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> Camera:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _grab(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free the device."""

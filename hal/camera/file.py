@@ -1,0 +1,185 @@
+"""``file://PATH`` cameras (frames from a folder, one image or a video) and ``sim://camera``.
+
+URL grammar:
+
+    file://PATH[?loop=1|0]       PATH a folder of .ppm/.pgm/.pnm/.npy frames served in name order,
+                                 one such file, or a video file (.mp4 .avi .mkv .mov; needs OpenCV).
+                                 ``file:///abs/dir`` or ``file://rel/dir``. loop=1 (default) starts
+                                 over after the last frame; loop=0 raises EndOfFramesError.
+    sim://camera[?width=640&height=480&seed=0&noise=2]
+                                 generated frames of a passport data page with the ICAO specimen
+                                 MRZ (hal/camera/synthetic.py); ``noise`` is the sensor noise sigma
+                                 (0-50), different per frame, reproducible from ``seed``.
+
+    >>> cam = FileCamera("file://tests/data/frames/?loop=0")
+    >>> cam.capture().image.shape
+    (24, 32, 3)
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+
+from hal.camera import Camera, EndOfFramesError, as_rgb
+from hal.camera.pnm import IMAGE_SUFFIXES, read_image
+from hal.camera.synthetic import SPECIMEN_MRZ, document_page
+from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+
+def url_options(url: str, allowed: dict[str, str]) -> dict[str, str]:
+    """Query options of ``url``; BadUrlError names an unknown or repeated one with the expected forms."""
+    query = urlsplit(url).query
+    try:
+        raw = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise BadUrlError(f"camera URL {url!r} has a malformed query; expected name=value&…")
+    opts = {}
+    for name, values in raw.items():
+        if name not in allowed:
+            known = ", ".join(f"{k}={v}" for k, v in allowed.items())
+            raise BadUrlError(f"unknown camera option {name!r} in {url!r}; expected {known}")
+        if len(values) != 1:
+            raise BadUrlError(f"camera option {name!r} given {len(values)} times in {url!r}; expected once")
+        opts[name] = values[0]
+    return opts
+
+
+def int_option(opts: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    text = opts.get(name, str(default))
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise BadUrlError(f"camera option {name}={text!r} invalid; expected an integer {lo}-{hi}")
+    return int(text)
+
+
+def bool_option(opts: dict[str, str], name: str, default: bool) -> bool:
+    text = opts.get(name, "1" if default else "0").lower()
+    if text not in ("1", "0", "true", "false", "yes", "no"):
+        raise BadUrlError(f"camera option {name}={text!r} invalid; expected 1 or 0")
+    return text in ("1", "true", "yes")
+
+
+def url_path(url: str) -> Path:
+    """The filesystem path of a ``file://`` URL, absolute (``file:///x``) or relative (``file://x``)."""
+    parts = urlsplit(url)
+    host = "" if parts.netloc in ("", "localhost") else parts.netloc
+    return Path(unquote(host + parts.path))
+
+
+class FileCamera(Camera):
+    """Frames from files: the camera of tests, demos and replaying a recorded session."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock=clock)
+        opts = url_options(url, {"loop": "1|0"})
+        self.loop = bool_option(opts, "loop", True)
+        self.path = url_path(url)
+        self._video: Any = None
+        self._next = 0
+        self.frames: list[Path] = []
+        if not self.path.exists():
+            raise DeviceUnavailableError(
+                errno.ENOENT,
+                f"camera frames {str(self.path)!r} not found; expected a folder of "
+                f"{'/'.join(IMAGE_SUFFIXES)} files, one such file, or a video",
+            )
+        if self.path.is_dir():
+            self.frames = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.frames:
+                raise DeviceUnavailableError(
+                    errno.ENOENT, f"no frames ({', '.join(IMAGE_SUFFIXES)}) in folder {str(self.path)!r}"
+                )
+        elif self.path.suffix.lower() in IMAGE_SUFFIXES:
+            self.frames = [self.path]
+        elif self.path.suffix.lower() in VIDEO_SUFFIXES:
+            self._video = self._open_video()
+        else:
+            raise BadUrlError(
+                f"camera file {str(self.path)!r} has an unknown type; expected a folder, "
+                f"{'/'.join(IMAGE_SUFFIXES)} or a video ({'/'.join(VIDEO_SUFFIXES)})"
+            )
+
+    def _open_video(self) -> Any:
+        try:
+            import cv2  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise BackendImportError(
+                f"reading video {str(self.path)!r} needs OpenCV (pip install opencv-python-headless): {exc}"
+            ) from exc
+        video = cv2.VideoCapture(os.fspath(self.path))
+        if not video.isOpened():
+            raise DeviceUnavailableError(errno.EIO, f"OpenCV cannot open video {str(self.path)!r}")
+        return video
+
+    def _grab(self) -> np.ndarray:
+        if self._video is not None:
+            return self._grab_video()
+        if self._next >= len(self.frames):
+            if not self.loop:
+                raise EndOfFramesError(f"no more frames in {str(self.path)!r} (loop=0)")
+            self._next = 0
+        path = self.frames[self._next]
+        self._next += 1
+        return read_image(path)
+
+    def _grab_video(self) -> np.ndarray:
+        ok, bgr = self._video.read()
+        if not ok and self.loop:
+            self._video.set(1, 0)  # cv2.CAP_PROP_POS_FRAMES
+            ok, bgr = self._video.read()
+        if not ok:
+            raise EndOfFramesError(f"no more frames in video {str(self.path)!r}")
+        return as_rgb(np.ascontiguousarray(bgr[:, :, ::-1]), str(self.path))
+
+    def _release(self) -> None:
+        if self._video is not None:
+            self._video.release()
+
+
+class SimCamera(Camera):
+    """Generated frames of a passport data page; ``layout`` says where page, photo and MRZ are."""
+
+    def __init__(
+        self, url: str, *, clock: Callable[[], float] = time.time, mrz: tuple[str, ...] = SPECIMEN_MRZ
+    ) -> None:
+        super().__init__(clock=clock)
+        parts = urlsplit(url)
+        if parts.netloc != "camera" or parts.path not in ("", "/"):
+            raise BadUrlError(f"simulated camera URL {url!r} invalid; expected sim://camera?width=W&height=H")
+        opts = url_options(url, {"width": "64-4096", "height": "48-4096", "seed": "N", "noise": "0-50"})
+        width = int_option(opts, "width", 640, 64, 4096)
+        height = int_option(opts, "height", 480, 48, 4096)
+        self.seed = int_option(opts, "seed", 0, 0, 2**32 - 1)
+        self.noise = int_option(opts, "noise", 2, 0, 50)
+        self.clean, self.layout = document_page(width, height, mrz)
+        self.count = 0
+        self.plugged = True
+
+    def unplug(self) -> None:
+        """Captures fail with DeviceUnavailableError until ``replug()``, like a camera pulled from USB."""
+        self.plugged = False
+
+    def replug(self) -> None:
+        self.plugged = True
+
+    def _grab(self) -> np.ndarray:
+        if not self.plugged:
+            raise DeviceUnavailableError(errno.ENODEV, "simulated camera unplugged")
+        self.count += 1
+        if not self.noise:
+            return self.clean.copy()
+        rng = np.random.default_rng((self.seed, self.count))
+        noisy = self.clean + rng.normal(0.0, self.noise, self.clean.shape)
+        return noisy.clip(0, 255).astype(np.uint8)

@@ -1,0 +1,46 @@
+"""``i2c://BUS/ADDR?…``: the indicator board on a Linux I2C adapter through smbus2.
+
+URL grammar: ``i2c://BUS[/ADDR][?OPTIONS]``; BUS is the adapter number of ``/dev/i2c-BUS``, ADDR
+the PCA9685 address 0x40-0x7f (default 0x40); OPTIONS as in hal/indicators/board.py, e.g.
+``i2c://1/0x40?chip=pca9685&red=0&green=1&blue=2&buzzer=3&relay=pcf8574@0x20:0``.
+smbus2 is imported only when such a URL is opened.
+
+    >>> ind = open_i2c_indicators("i2c://1/0x40?relay=mcp23017@0x20:A0")   # on a gate
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+from hal.indicators.board import Pca9685Indicators, parse_address, parse_options
+
+FORM = "i2c://BUS/ADDR?OPTIONS, e.g. i2c://1/0x40?relay=pcf8574@0x20:0"
+
+
+def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
+    """Open ``/dev/i2c-BUS``; BadUrlError for a bad URL, DeviceUnavailableError when the adapter is absent.
+
+    Chips that do not answer are not an error here: the indicators open with ``.fault`` set and
+    keep retrying, as after any I2C fault.
+    """
+    parts = urlsplit(url)
+    if not re.fullmatch(r"\d{1,3}", parts.netloc):
+        raise BadUrlError(f"I2C bus {parts.netloc!r} in {url!r} invalid; expected {FORM}")
+    path = parts.path.strip("/")
+    address = parse_address(path, "PCA9685 address", range(0x40, 0x80)) if path else 0x40
+    config = parse_options(url, parts.query, address)
+    try:
+        from smbus2 import SMBus
+    except ImportError as exc:
+        raise BackendImportError(f"i2c indicators need smbus2 (pip install smbus2): {exc}") from exc
+    device = f"/dev/i2c-{int(parts.netloc)}"
+    try:
+        bus = SMBus(int(parts.netloc))
+    except OSError as exc:
+        raise DeviceUnavailableError(
+            exc.errno, f"I2C adapter {device} cannot be opened: {exc.strerror}"
+        ) from exc
+    return Pca9685Indicators(bus, config, **kwargs)

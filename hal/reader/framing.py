@@ -1,0 +1,687 @@
+"""Pure, incremental framers: the bytes a document reader sends in, documents and misreads out.
+
+A framer does no I/O and keeps no clock: ``feed(data, now)`` takes one read (split anywhere, even
+inside a marker or between CR and LF) and returns what became complete; ``idle(now)`` is called when
+the line has been quiet (or the input ended) and gives up a partial block; ``reset()`` forgets a
+partial block (device unplugged). Memory is bounded whatever arrives.
+
+Rules (docs/readers.md, ../shared/READERS.md): only rows of ``A-Z 0-9 <`` make a document; ``?``,
+``_``, spaces inside a row, GS candidate groups and bytes >= 0x80 make the read a misread; rows are
+paired only when their shape fits (first letter of row 1, digits at the date positions, few digits in
+the name row), because a false document is worse than a lost read.
+
+    >>> spec = parse_framing({"framing": "stx-etx", "bcc": "xor"})
+    >>> framer = spec.framer()
+    >>> framer.feed(spec.encode(rows), now=0.0)      # [ReaderDocument(lines=rows, ...)]
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from operator import xor
+
+from hal.errors import BadUrlError
+from hal.reader.types import Misread, ReaderDocument
+
+logger = logging.getLogger(__name__)
+
+Output = ReaderDocument | Misread
+
+# (row length, row count, allowed first letters of row 1, index of the name row, index of the
+#  date row, date positions in it): ICAO 9303 TD3/MRV-A, TD2/MRV-B, TD1.
+FORMATS: tuple[tuple[int, int, str, int, int, tuple[range, range]], ...] = (
+    (44, 2, "PV", 0, 1, (range(13, 19), range(21, 27))),
+    (36, 2, "ACIPV", 0, 1, (range(13, 19), range(21, 27))),
+    (30, 3, "ACI", 2, 1, (range(0, 6), range(8, 14))),
+)
+MAX_ROW = 44
+MIN_DATE_DIGITS = 8  # of the 12 date characters; OCR may confuse a few (O/0, I/1, S/5)
+MAX_NAME_ROW_DIGITS = 4  # a name row holds letters and fillers; a date row holds a dozen digits
+MAX_FRAME = 3 * (MAX_ROW + 2) + 16  # any frame larger than the largest MRZ plus separators is garbage
+MAX_OTHER_TLV = 256  # Elyctis version/status messages are short; larger lengths mean lost sync
+
+CR, LF, GS, SOH, STX, ETX, SO, RS = 0x0D, 0x0A, 0x1D, 0x01, 0x02, 0x03, 0x0E, 0x1E
+
+# Byte classes of the line framer.
+ROW, LOWER, SPACE, BAD, NOISE, SEP_CR, SEP_LF = range(7)
+
+
+def _classes() -> tuple[int, ...]:
+    table = []
+    for b in range(256):
+        c = chr(b)
+        if c.isascii() and (c.isupper() or c.isdigit() or c == "<"):
+            table.append(ROW)
+        elif "a" <= c <= "z":
+            table.append(LOWER)
+        elif b == 0x20:
+            table.append(SPACE)
+        elif b == CR:
+            table.append(SEP_CR)
+        elif b == LF:
+            table.append(SEP_LF)
+        elif b >= 0x80 or b == GS or c in "?_":
+            table.append(BAD)
+        else:
+            table.append(NOISE)  # other control characters and punctuation never occur in a row
+    return tuple(table)
+
+
+CLASS = _classes()
+_ROW_SPLIT = re.compile(rb"\r\n|\r|\n")
+_ROW_RUN = re.compile(rb"[A-Z0-9<]+")
+_ROW_TEXT = re.compile(rb"[A-Za-z0-9<]*")
+
+
+def bad_byte_reason(b: int) -> str:
+    """Why byte ``b`` inside a row makes the read a misread (no MRZ content, safe to log)."""
+    if b >= 0x80:
+        return f"byte 0x{b:02x} >= 0x80 in a row (a 7E1 line read as 8N1?)"
+    if b == GS:
+        return "GS candidate group in a row (uncertain characters)"
+    if b == 0x20:
+        return "space inside a row"
+    if CLASS[b] == NOISE or b in (CR, LF):
+        return f"control or punctuation byte 0x{b:02x} in a row"
+    return f"unreadable character {chr(b)!r} in a row"
+
+
+def check_row(raw: bytes) -> tuple[str, str | None]:
+    """One row as sent -> (row, None) or ("", reason). Outer blanks go, lower case goes up."""
+    raw = raw.strip(b" ")
+    if len(raw) > MAX_ROW:
+        return "", f"oversize row ({len(raw)} > {MAX_ROW} characters)"
+    if _ROW_TEXT.fullmatch(raw):
+        return raw.decode("ascii").upper(), None
+    for b in raw:
+        cls = CLASS[b]
+        if cls != ROW and cls != LOWER:
+            return "", bad_byte_reason(b)
+    return raw.decode("ascii").upper(), None
+
+
+def shape_error(rows: Sequence[str]) -> str | None:
+    """None when ``rows`` are exactly one MRZ whose shape fits, else why not (no MRZ content)."""
+    for length, count, first, name_i, date_i, dates in FORMATS:
+        if len(rows) != count or any(len(r) != length for r in rows):
+            continue
+        if rows[0][0] not in first:
+            return f"row 1 of a {count}x{length} MRZ starts with {rows[0][0]!r}, expected one of {first}"
+        digits = sum(rows[date_i][i].isdigit() for span in dates for i in span)
+        if digits < MIN_DATE_DIGITS:
+            return f"date positions of row {date_i + 1} hold {digits}/12 digits"
+        if sum(c.isdigit() for c in rows[name_i]) > MAX_NAME_ROW_DIGITS:
+            return f"name row {name_i + 1} holds digits"
+        return None
+    shape = ", ".join(str(len(r)) for r in rows) or "none"
+    return f"{len(rows)} row(s) of length {shape} do not form a 2x44, 2x36 or 3x30 MRZ"
+
+
+def document_from_payload(payload: bytes, now: float) -> Output:
+    """A framed block (rows separated by CR, LF or CR LF; blank rows ignored) -> document or misread."""
+    rows = []
+    for raw in _ROW_SPLIT.split(payload):
+        if not raw.strip(b" "):
+            continue
+        row, reason = check_row(raw)
+        if reason is not None:
+            return Misread(reason, now)
+        rows.append(row)
+    reason = shape_error(rows)
+    if reason is not None:
+        return Misread(reason, now)
+    return ReaderDocument(tuple(rows), now)
+
+
+class Framer:
+    """Interface of the framers: bytes in, documents and misreads out, no I/O."""
+
+    def feed(self, data: bytes, now: float) -> list[Output]:
+        """Take one read; return what became complete, in order."""
+        raise NotImplementedError
+
+    def idle(self, now: float) -> list[Output]:
+        """The line went quiet (or the input ended): finish or give up the partial block."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget a partial block without emitting it (the device went away)."""
+        raise NotImplementedError
+
+    @property
+    def pending(self) -> bool:
+        """True while a partial block is held (the caller then watches for the line going idle)."""
+        raise NotImplementedError
+
+    max_buffered = MAX_FRAME + 8  # the most ``buffered`` can be after any feed
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a partial frame or row: at most ``max_buffered``, whatever arrives."""
+        return len(self._buf)
+
+    _buf: bytearray
+
+
+class LinesFramer(Framer):
+    """Rows ending in CR, LF or CR LF; a block ends at an empty line or as soon as its rows form an MRZ.
+
+    Rows are kept in a window of at most three; a document is the tail of the window when its shape
+    fits, so a lone row followed by the next document is a misread plus that document.
+    """
+
+    def __init__(self, prefix: bytes = b"") -> None:
+        self._prefix = prefix
+        self.reset()
+
+    def reset(self) -> None:
+        if getattr(self, "_rows", None) or getattr(self, "_buf", None):
+            logger.info("partial block discarded")
+        self._buf = bytearray()  # the partial row, at most MAX_ROW + 1 bytes
+        self._spaces = 0  # blanks seen after the last row character (stripped if the row ends)
+        self._bad: str | None = None  # why the partial row is a misread
+        self._after_cr = False
+        self._matched = 0  # bytes of the prefix matched at the start of this row
+        self._prefixed = False  # this row's prefix was stripped: do not strip another
+        self._rows: list[str] = []
+        self._reported = False  # a misread was already reported for this block
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._rows or self._buf or self._bad or self._matched)
+
+    max_buffered = 4 * MAX_ROW  # the partial row and a window of three rows
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) + sum(map(len, self._rows))
+
+    def feed(self, data: bytes, now: float) -> list[Output]:
+        out: list[Output] = []
+        i, n = 0, len(data)
+        while i < n:
+            # Fast path: a run of plain row characters in a clean row (not where a prefix may start).
+            if not self._bad and not self._spaces and (self._buf or self._prefixed or not self._prefix):
+                run = _ROW_RUN.match(data, i)
+                if run is not None and run.end() - i <= MAX_ROW - len(self._buf):
+                    self._buf += run.group()
+                    self._after_cr = False
+                    i = run.end()
+                    continue
+            self._byte(data[i], now, out)
+            i += 1
+        return out
+
+    def _byte(self, b: int, now: float, out: list[Output]) -> None:
+        prefix = self._prefix
+        if prefix and not self._prefixed and not self._buf and not self._bad and not self._spaces:
+            if b == prefix[self._matched]:
+                self._matched += 1
+                if self._matched == len(prefix):
+                    self._matched = 0
+                    self._prefixed = True
+                self._after_cr = False
+                return
+            if self._matched:
+                replay, self._matched = prefix[: self._matched], 0
+                for p in replay:
+                    self._plain(p, now, out)
+                if self._buf or self._bad or self._spaces:
+                    self._plain(b, now, out)
+                else:
+                    self._byte(b, now, out)
+                return
+        self._plain(b, now, out)
+
+    def _plain(self, b: int, now: float, out: list[Output]) -> None:
+        cls = CLASS[b]
+        if cls == SEP_CR:
+            self._end_row(now, out)
+            self._after_cr = True
+            return
+        if cls == SEP_LF:
+            if self._after_cr:
+                self._after_cr = False
+            else:
+                self._end_row(now, out)
+            return
+        self._after_cr = False
+        if cls == NOISE:
+            if self._buf or self._bad:
+                logger.debug("control/punctuation byte 0x%02x ends a partial row as noise", b)
+            self._buf.clear()
+            self._spaces = 0
+            self._bad = None
+            self._prefixed = False
+            return
+        if cls == SPACE:
+            if self._buf or self._bad:
+                self._spaces += 1
+            return
+        if self._bad:
+            return
+        if self._spaces:
+            self._bad = bad_byte_reason(0x20)
+        elif cls == BAD:
+            self._bad = bad_byte_reason(b)
+        elif len(self._buf) >= MAX_ROW:
+            self._bad = f"oversize row (> {MAX_ROW} characters)"
+            logger.info("dropped an oversize row (> %d characters)", MAX_ROW)
+        else:
+            self._buf.append(b - 32 if cls == LOWER else b)
+
+    def _end_row(self, now: float, out: list[Output]) -> None:
+        bad, row = self._bad, self._buf.decode("ascii")
+        self._buf.clear()
+        self._spaces = 0
+        self._bad = None
+        self._matched = 0
+        self._prefixed = False
+        if bad:
+            self._rows.clear()
+            self._misread(bad, now, out)
+        elif row:
+            self._add_row(row, now, out)
+        else:
+            self._end_block(now, out)  # an empty line
+
+    def _add_row(self, row: str, now: float, out: list[Output]) -> None:
+        rows = self._rows
+        rows.append(row)
+        if len(rows) > 3:
+            rows.pop(0)
+            self._misread("unpaired row dropped", now, out)
+        for _, count, *_ in FORMATS:
+            if len(rows) >= count and shape_error(rows[-count:]) is None:
+                if len(rows) > count:
+                    self._misread("unpaired row dropped", now, out)
+                out.append(ReaderDocument(tuple(rows[-count:]), now))
+                rows.clear()
+                self._reported = False
+                return
+
+    def _misread(self, reason: str, now: float, out: list[Output]) -> None:
+        if not self._reported:
+            logger.info("misread: %s", reason)
+            out.append(Misread(reason, now))
+            self._reported = True
+
+    def _end_block(self, now: float, out: list[Output]) -> None:
+        if self._rows:
+            self._misread(shape_error(self._rows) or "incomplete block", now, out)
+        self._rows.clear()
+        self._reported = False
+
+    def idle(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        if self._matched:
+            self._matched = 0
+        if self._buf or self._bad:
+            self._end_row(now, out)  # a last row without a separator
+        self._end_block(now, out)
+        self._after_cr = False
+        return out
+
+
+class StxEtxFramer(Framer):
+    """``start`` rows ``end`` [BCC]: Access-IS (FS STX … ETX GS), DESKO CUTE, generic STX/ETX readers.
+
+    Bytes outside frames are ignored. A frame whose start marker follows SO or RS is an Access-IS
+    magnetic-stripe or barcode frame and is skipped. A new start marker inside a frame means the
+    frame was truncated. With ``bcc=True`` one byte after the end marker is the XOR of every byte
+    after the start marker through the end marker; a mismatch drops the frame.
+    """
+
+    def __init__(self, start: bytes = b"\x02", end: bytes = b"\x03", bcc: bool = False) -> None:
+        self._start, self._end, self._bcc = start, end, bcc
+        self._keep = max(len(start), len(end)) - 1  # bytes that may be the head of a split marker
+        self._in_frame = self._foreign = False
+        self.reset()
+
+    def reset(self) -> None:
+        if self._in_frame and not self._foreign:
+            logger.info("partial frame discarded")
+        self._buf = bytearray()
+        self._in_frame = False
+        self._foreign = False  # a magnetic-stripe or barcode frame, skipped
+        self._oversize = False
+        self._last_outside = -1
+
+    @property
+    def pending(self) -> bool:
+        return self._in_frame
+
+    def idle(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        if self._in_frame and not self._foreign and not self._oversize:
+            out.append(Misread("truncated frame (no end marker before the line went idle)", now))
+            logger.info("misread: truncated frame")
+        self.reset()
+        return out
+
+    def feed(self, data: bytes, now: float) -> list[Output]:
+        out: list[Output] = []
+        buf = self._buf
+        buf += data
+        while buf:
+            if not self._in_frame:
+                i = buf.find(self._start)
+                if i < 0:
+                    cut = len(buf) - len(self._start) + 1
+                    if cut > 0:
+                        self._last_outside = buf[cut - 1]
+                        del buf[:cut]
+                    break
+                prev = buf[i - 1] if i else self._last_outside
+                self._foreign = prev in (SO, RS)
+                self._oversize = False
+                self._in_frame = True
+                del buf[: i + len(self._start)]
+                continue
+            j = buf.find(self._end)
+            k = buf.find(self._start)
+            if k >= 0 and (j < 0 or k < j):
+                if not self._foreign and not self._oversize:
+                    logger.info("misread: truncated frame")
+                    out.append(
+                        Misread("truncated frame (a new start marker came before the end marker)", now)
+                    )
+                self._in_frame = False
+                del buf[:k]
+                continue
+            if j < 0:
+                if len(buf) > MAX_FRAME:
+                    if not self._foreign and not self._oversize:
+                        logger.info("dropped an oversize frame (> %d bytes without an end marker)", MAX_FRAME)
+                        out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
+                    self._oversize = True
+                    del buf[: len(buf) - self._keep]
+                break
+            has_bcc = self._bcc and not self._foreign
+            need = j + len(self._end) + (1 if has_bcc else 0)
+            if len(buf) < need:
+                break
+            frame = bytes(buf[:need])
+            del buf[:need]
+            self._in_frame = False
+            self._last_outside = frame[-1]
+            if self._foreign or self._oversize:
+                continue
+            payload = frame[:j]
+            if has_bcc and reduce(xor, frame[:-1], 0) != frame[-1]:
+                logger.info("misread: BCC mismatch, frame dropped")
+                out.append(Misread("BCC mismatch: frame dropped", now))
+                continue
+            out.append(document_from_payload(payload, now))
+        return out
+
+
+class RteFramer(Framer):
+    """3M/Thales RTE native: ``SOH len_lo len_hi 'O' 'U' STX flag text ETX BCC``.
+
+    ``text`` is three CR-terminated lines; the bottom MRZ row is always line 3, so a 2-row document
+    starts with an empty line. Assumed (configurable, docs/readers.md): ``bcc="xor"`` is the XOR of
+    every byte after SOH through ETX (``"ignore"``: present, unchecked; ``"none"``: absent);
+    ``length="etx"`` is a little-endian count of the bytes after the length word through ETX
+    (``"bcc"``: through the BCC; ``"ignore"``: unchecked). The flag byte is not interpreted.
+    """
+
+    HEADER = 7  # SOH len_lo len_hi O U STX flag
+
+    def __init__(self, bcc: str = "xor", length: str = "etx") -> None:
+        self._bcc, self._length = bcc, length
+        self.reset()
+
+    def reset(self) -> None:
+        if getattr(self, "_buf", None):
+            logger.info("partial RTE message discarded")
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def idle(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        if len(self._buf) >= self.HEADER:
+            logger.info("misread: truncated RTE message")
+            out.append(Misread("truncated RTE message (no ETX before the line went idle)", now))
+        self._buf.clear()
+        return out
+
+    def feed(self, data: bytes, now: float) -> list[Output]:
+        out: list[Output] = []
+        buf = self._buf
+        buf += data
+        while buf:
+            i = buf.find(SOH)
+            if i < 0:
+                buf.clear()
+                break
+            del buf[:i]
+            if len(buf) < self.HEADER:
+                break
+            if buf[3:6] != b"OU\x02":
+                del buf[:1]  # an SOH in noise, not a message header: resynchronise
+                continue
+            j = buf.find(ETX, self.HEADER)
+            if j < 0:
+                if len(buf) > MAX_FRAME + self.HEADER:
+                    logger.info("dropped an oversize RTE message (> %d bytes)", MAX_FRAME)
+                    out.append(Misread(f"oversize RTE message (> {MAX_FRAME} bytes)", now))
+                    del buf[:1]
+                    continue
+                break
+            need = j + (0 if self._bcc == "none" else 1) + 1
+            if len(buf) < need:
+                break
+            frame = bytes(buf[:need])
+            del buf[:need]
+            out.append(self._message(frame, j, now))
+        return out
+
+    def _message(self, frame: bytes, etx: int, now: float) -> Output:
+        declared = frame[1] | frame[2] << 8
+        if self._length != "ignore":
+            actual = (etx + 1 if self._length == "etx" else len(frame)) - 3
+            if declared != actual:
+                logger.info("misread: RTE length word %d, counted %d", declared, actual)
+                return Misread(f"RTE length word {declared} does not match {actual} bytes", now)
+        if self._bcc == "xor" and reduce(xor, frame[1 : etx + 1], 0) != frame[-1]:
+            logger.info("misread: RTE BCC mismatch, message dropped")
+            return Misread("BCC mismatch: frame dropped", now)
+        text = frame[self.HEADER : etx]
+        lines = text.split(b"\r")
+        if len(lines) != 4 or lines[3] != b"":
+            return Misread(f"RTE text holds {len(lines) - 1} CR-terminated lines, expected 3", now)
+        if lines[0] == b"":
+            lines = lines[1:]
+        return document_from_payload(b"\r".join(lines[:3]), now)
+
+
+class TlvFramer(Framer):
+    """Elyctis ID BOX: ``type(1) length(2, big-endian) data``; ``type`` (default ``I``) carries the MRZ.
+
+    MRZ payload rows end in CR and the payload ends CR CR. Other types are skipped. There is no sync
+    marker, so a length beyond any plausible message, or an MRZ message not ending CR CR, means lost
+    sync: skip one byte and look again (also when the line goes idle with a partial message).
+    """
+
+    max_buffered = 3 + MAX_OTHER_TLV + 3 + MAX_FRAME  # another message, an MRZ header inside it
+
+    def __init__(self, mrz_type: int = 0x49) -> None:
+        self._type = mrz_type
+        self.reset()
+
+    def reset(self) -> None:
+        if getattr(self, "_buf", None):
+            logger.info("partial TLV message discarded")
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def feed(self, data: bytes, now: float) -> list[Output]:
+        out: list[Output] = []
+        self._buf += data
+        self._parse(now, out)
+        return out
+
+    def _parse(self, now: float, out: list[Output]) -> None:
+        buf = self._buf
+        while len(buf) >= 3:
+            kind, length = buf[0], buf[1] << 8 | buf[2]
+            if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
+                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
+                del buf[:1]
+                continue
+            if kind != self._type:
+                inner = self._mrz_inside(3 + length)
+                if inner is None:
+                    return  # an MRZ message may start inside this one: wait for its end
+                if inner:
+                    del buf[:inner]  # the "message" was noise that swallowed a real header
+                    continue
+            if len(buf) < 3 + length:
+                return
+            payload = bytes(buf[3 : 3 + length])
+            if kind == self._type and not payload.endswith(b"\r\r"):
+                del buf[:1]
+                continue
+            del buf[: 3 + length]
+            if kind == self._type:
+                out.append(document_from_payload(payload, now))
+
+    def _mrz_inside(self, end: int) -> int | None:
+        """Offset of a complete MRZ message starting inside ``buf[1:end]``; 0 if none, None if unsure."""
+        buf = self._buf
+        at = buf.find(self._type, 1, end)
+        while at >= 0:
+            if len(buf) < at + 3:
+                return None
+            length = buf[at + 1] << 8 | buf[at + 2]
+            if length <= MAX_FRAME:
+                if len(buf) < at + 3 + length:
+                    return None
+                if buf[at + 3 : at + 3 + length].endswith(b"\r\r"):
+                    return at
+            at = buf.find(self._type, at + 1, end)
+        return 0
+
+    def idle(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        while self._buf:  # bounded: the buffer never exceeds max_buffered bytes
+            del self._buf[:1]
+            self._parse(now, out)
+        return out
+
+
+@dataclass(frozen=True)
+class FramingSpec:
+    """A framing mode and its options, parsed from a reader URL's query (docs/readers.md)."""
+
+    mode: str = "lines"
+    prefix: bytes = b""
+    start: bytes = b"\x02"
+    end: bytes = b"\x03"
+    bcc: str = "none"
+    length: str = "etx"
+    tlv_type: int = 0x49
+
+    def framer(self) -> Framer:
+        """A fresh framer for this mode."""
+        if self.mode == "lines":
+            return LinesFramer(self.prefix)
+        if self.mode == "stx-etx":
+            return StxEtxFramer(self.start, self.end, self.bcc == "xor")
+        if self.mode == "rte":
+            return RteFramer(self.bcc, self.length)
+        return TlvFramer(self.tlv_type)
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as a reader in this mode sends it (the simulator's and the tests' side)."""
+        data = [r.encode("ascii") for r in rows]
+        if self.mode == "lines":
+            return self.prefix + b"".join(r + b"\r\n" for r in data)
+        if self.mode == "stx-etx":
+            body = b"\r".join(data) + b"\r" + self.end
+            bcc = bytes([reduce(xor, body, 0)]) if self.bcc == "xor" else b""
+            return self.start + body + bcc
+        if self.mode == "rte":
+            text = b"".join(r + b"\r" for r in ([b""] if len(data) == 2 else []) + data)
+            tail = b"OU\x02" + b"0" + text + b"\x03"
+            n = len(tail) + (1 if self.length == "bcc" and self.bcc != "none" else 0)
+            body = bytes([n & 0xFF, n >> 8]) + tail
+            bcc = b"" if self.bcc == "none" else bytes([reduce(xor, body, 0)])
+            return b"\x01" + body + bcc
+        payload = b"".join(r + b"\r" for r in data) + b"\r"
+        return bytes([self.tlv_type, len(payload) >> 8, len(payload) & 0xFF]) + payload
+
+
+FRAMING_KEYS = {
+    "lines": {"prefix"},
+    "stx-etx": {"start", "end", "bcc"},
+    "rte": {"bcc", "length"},
+    "tlv": {"type"},
+}
+_BCC_VALUES = {"stx-etx": ("none", "xor"), "rte": ("xor", "ignore", "none")}
+
+
+def _hex(key: str, value: str) -> bytes:
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        data = b""
+    if not data or len(data) > 4:
+        raise BadUrlError(f"reader option {key}={value!r}: expected 1 to 4 bytes in hex, e.g. {key}=02")
+    return data
+
+
+def parse_framing(query: Mapping[str, str]) -> tuple[FramingSpec, dict[str, str]]:
+    """Split a reader URL query into the framing spec and the remaining (backend) options.
+
+    Raises BadUrlError naming the offending key or value and the expected form.
+    """
+    rest = dict(query)
+    mode = rest.pop("framing", "lines")
+    if mode not in FRAMING_KEYS:
+        raise BadUrlError(f"reader option framing={mode!r}: expected one of {', '.join(FRAMING_KEYS)}")
+    for key in [k for k in rest if any(k in keys for keys in FRAMING_KEYS.values())]:
+        if key not in FRAMING_KEYS[mode]:
+            raise BadUrlError(
+                f"reader option {key}={rest[key]!r} does not apply to framing={mode}; "
+                f"it takes: {', '.join(sorted(FRAMING_KEYS[mode])) or 'nothing'}"
+            )
+    spec: dict[str, object] = {"mode": mode}
+    if "prefix" in rest:
+        prefix = rest.pop("prefix")
+        if not prefix or not prefix.isascii() or any(c in prefix for c in "\r\n"):
+            raise BadUrlError(f"reader option prefix={prefix!r}: expected printable ASCII, e.g. prefix=]o1")
+        spec["prefix"] = prefix.encode("ascii")
+    for key in ("start", "end"):
+        if key in rest:
+            spec[key] = _hex(key, rest.pop(key))
+    if spec.get("start", b"\x02") == spec.get("end", b"\x03"):
+        raise BadUrlError("reader options start and end must differ")
+    if mode in _BCC_VALUES:
+        bcc = rest.pop("bcc", _BCC_VALUES[mode][0])
+        if bcc not in _BCC_VALUES[mode]:
+            raise BadUrlError(f"reader option bcc={bcc!r}: expected one of {', '.join(_BCC_VALUES[mode])}")
+        spec["bcc"] = bcc
+    if "length" in rest:
+        length = rest.pop("length")
+        if length not in ("etx", "bcc", "ignore"):
+            raise BadUrlError(f"reader option length={length!r}: expected etx, bcc or ignore")
+        spec["length"] = length
+    if "type" in rest:
+        value = rest.pop("type")
+        data = _hex("type", value)
+        if len(data) != 1:
+            raise BadUrlError(f"reader option type={value!r}: expected one byte in hex, e.g. type=49")
+        spec["tlv_type"] = data[0]
+    return FramingSpec(**spec), rest  # type: ignore[arg-type]

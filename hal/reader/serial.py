@@ -1,0 +1,128 @@
+"""Readers on a serial line (RS-232, USB CDC, USB-serial bridges) through pyserial.
+
+URL: ``serial:///dev/serial/by-id/NAME?baud=9600&bytesize=8&parity=N&stopbits=1&framing=…``
+(absolute path; prefer the stable ``/dev/serial/by-id/`` name over ``/dev/ttyUSBn``, which changes
+with plug order). Framing and timing options: docs/readers.md.
+
+    >>> reader = open_reader("serial:///dev/serial/by-id/usb-ACME_OCR-if00?baud=115200&framing=stx-etx")
+    >>> reader.read(timeout=1.0)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+from urllib.parse import SplitResult, unquote
+
+import serial
+
+from hal.errors import BadUrlError
+from hal.reader import DocumentReader
+
+logger = logging.getLogger(__name__)
+
+PARITIES = {
+    "N": serial.PARITY_NONE,
+    "E": serial.PARITY_EVEN,
+    "O": serial.PARITY_ODD,
+    "M": serial.PARITY_MARK,
+    "S": serial.PARITY_SPACE,
+}
+STOPBITS = {"1": serial.STOPBITS_ONE, "1.5": serial.STOPBITS_ONE_POINT_FIVE, "2": serial.STOPBITS_TWO}
+READ_CHUNK = 4096
+
+
+def lower_latency_timer(path: str, ms: int, sysfs: str = "/sys/bus/usb-serial/devices") -> None:
+    """Set an FTDI-style USB-serial bridge's latency timer (default 16 ms) to ``ms`` through sysfs.
+
+    Without it the bridge holds a short read, like the end of an MRZ, for up to 16 ms. Silently
+    skipped for devices without the attribute (ptys, CDC-ACM); a refused write is logged.
+    """
+    attribute = os.path.join(sysfs, os.path.basename(os.path.realpath(path)), "latency_timer")
+    try:
+        with open(attribute, encoding="ascii") as handle:
+            current = int(handle.read().strip() or 0)
+        if current > ms:
+            with open(attribute, "w", encoding="ascii") as handle:  # like `echo 1 > latency_timer`
+                handle.write(str(ms))
+            logger.info("reader %s: USB-serial latency timer %d -> %d ms", path, current, ms)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        logger.info("reader %s: cannot lower the USB-serial latency timer: %s", path, exc)
+
+
+def stable_name(path: str) -> str | None:
+    """The /dev/serial/by-id/ link that points at ``path``, if there is one (for a log hint)."""
+    by_id = "/dev/serial/by-id"
+    if path.startswith("/dev/serial/") or not os.path.isdir(by_id):
+        return None
+    real = os.path.realpath(path)
+    for name in sorted(os.listdir(by_id)):
+        if os.path.realpath(os.path.join(by_id, name)) == real:
+            return os.path.join(by_id, name)
+    return None
+
+
+class SerialDocumentReader(DocumentReader):
+    """A document reader on a serial port; raw 8-bit reads, woken by select on the descriptor."""
+
+    _port: serial.Serial | None = None
+
+    def _configure(self, parts: SplitResult, options: dict[str, str]) -> None:
+        self.path = unquote(parts.netloc + parts.path)
+        if not self.path.startswith("/"):
+            raise BadUrlError(
+                f"serial reader URL {self.url!r}: expected serial:///dev/serial/by-id/NAME?baud=9600&…"
+            )
+        self._serial_options(options)
+        hint = stable_name(self.path)
+        if hint:
+            logger.info("reader %s: prefer the stable name serial://%s", self.path, hint)
+
+    def _serial_options(self, options: dict[str, str]) -> None:
+        baud = options.pop("baud", "9600")
+        if not baud.isdigit() or not 50 <= int(baud) <= 4_000_000:
+            raise BadUrlError(f"reader option baud={baud!r}: expected a rate such as 9600 or 115200")
+        bytesize = options.pop("bytesize", "8")
+        if bytesize not in ("5", "6", "7", "8"):
+            raise BadUrlError(f"reader option bytesize={bytesize!r}: expected 5, 6, 7 or 8")
+        parity = options.pop("parity", "N").upper()
+        if parity not in PARITIES:
+            raise BadUrlError(f"reader option parity={parity!r}: expected one of {', '.join(PARITIES)}")
+        stopbits = options.pop("stopbits", "1")
+        if stopbits not in STOPBITS:
+            raise BadUrlError(f"reader option stopbits={stopbits!r}: expected 1, 1.5 or 2")
+        latency = options.pop("latency_timer", "1")
+        if latency != "keep" and not (latency.isdigit() and 1 <= int(latency) <= 255):
+            raise BadUrlError(f"reader option latency_timer={latency!r}: expected 1 to 255 (ms) or keep")
+        self._latency_timer = None if latency == "keep" else int(latency)
+        self._settings = {
+            "baudrate": int(baud),
+            "bytesize": int(bytesize),
+            "parity": PARITIES[parity],
+            "stopbits": STOPBITS[stopbits],
+        }
+
+    def _device_path(self) -> str:
+        return self.path
+
+    def _open(self) -> None:
+        path = self._device_path()
+        if self._latency_timer is not None:
+            lower_latency_timer(path, self._latency_timer)
+        self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings)
+        self._fd = self._port.fileno()
+        logger.info("reader open on %s", path)
+
+    def _read_bytes(self, timeout: float | None) -> bytes:
+        ready, _, _ = select.select([self._fd, self._wake_r], [], [], timeout)
+        if self._fd not in ready or self._port is None:
+            return b""
+        return bytes(self._port.read(READ_CHUNK))
+
+    def _close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            port.close()

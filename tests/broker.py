@@ -1,0 +1,589 @@
+"""A real Mosquitto for tests: own config dir, free loopback port, per-gate credentials, the shipped ACL.
+
+    broker = Broker(tmp_path)            # or the pytest fixtures ``broker`` / ``tls_broker``
+    user, password = broker.add_gate("gate-a")
+    broker.start()                       # returns once the listener accepts connections
+    ...  paho.Client(...).connect(broker.host, broker.port)
+    broker.restart()                     # SIGTERM, same port, same persistence (sessions and queues survive)
+    broker.stop()
+
+The password listener sets ``use_username_as_clientid``; the optional TLS listener (``tls=Pki``) requires a
+client certificate from the test CA and takes the CN as username and client id. Both use the ACL of
+``tools.broker_setup.acl_text`` (the one shipped in images/mosquitto/). Logs go to ``broker.log_path``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pwd
+import queue
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from tools.broker_setup import (
+    CENTRAL_USERS,
+    CertFiles,
+    acl_text,
+    check_central_user,
+    check_gate_id,
+    create_ca,
+    issue_cert,
+    new_password,
+    password_line,
+    revoke_cert,
+)
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+HOST = "127.0.0.1"
+
+
+class BrokerError(RuntimeError):
+    """The test broker did not start, stop or reload as asked; the message ends with its log."""
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that was free a moment ago (the broker retries with another one if it is taken meanwhile)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def mqtt_connect_probe(host: str, port: int, username: str, password: str, *, timeout: float = 2.0) -> int:
+    """Send an MQTT 3.1.1 CONNECT (clean session) and return the CONNACK return code (0 = accepted, 5 = not
+    authorised). A tiny raw client, so readiness checks need no paho thread. Raises OSError."""
+
+    def field(data: bytes) -> bytes:
+        return struct.pack("!H", len(data)) + data
+
+    body = field(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 10)
+    body += field(b"") + field(username.encode()) + field(password.encode())
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(bytes([0x10, len(body)]) + body)
+        connack = b""
+        while len(connack) < 4:
+            chunk = s.recv(4 - len(connack))
+            if not chunk:
+                raise ConnectionResetError(f"broker {host}:{port} closed the connection before CONNACK")
+            connack += chunk
+        if connack[3] == 0:
+            s.sendall(b"\xe0\x00")  # DISCONNECT
+        return connack[3]
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The test PKI: a CA, a foreign CA, the broker's server certificate, and a place for client certs."""
+
+    dir: Path
+    ca: CertFiles
+    foreign_ca: CertFiles
+    server: CertFiles
+    now: dt.datetime
+
+    @classmethod
+    def create(cls, directory: Path, *, now: dt.datetime | None = None) -> Pki:
+        """Make a CA, a foreign CA and a server cert for 127.0.0.1/localhost under ``directory``."""
+        now = now or dt.datetime.now(dt.UTC)
+        directory = Path(directory)
+        year_ago = now - dt.timedelta(days=365)  # so certificates that expired yesterday were once valid
+        ca = create_ca(directory / "ca", "Sharaka test CA", now=now, not_before=year_ago)
+        foreign = create_ca(directory / "foreign-ca", "Foreign CA", now=now, not_before=year_ago)
+        server = issue_cert(
+            ca, directory / "server", "localhost", now=now, server_names=("127.0.0.1", "localhost")
+        )
+        return cls(directory, ca, foreign, server, now)
+
+    def revoke(self, cert: CertFiles) -> None:
+        """Revoke a client certificate; a running broker refuses it from its next ``reload()`` (SIGHUP) on."""
+        revoke_cert(self.ca, cert.cert)
+
+    def client_cert(self, common_name: str, *, foreign: bool = False, expired: bool = False) -> CertFiles:
+        """A client certificate for ``common_name`` (a gate id or central user): from the test CA, or from the
+        foreign CA, or one whose validity ended a day before ``now``. Cached per variant."""
+        variant = "foreign" if foreign else "expired" if expired else "valid"
+        out = self.dir / "clients" / variant
+        cached = CertFiles(out / f"{common_name}.crt", out / f"{common_name}.key")
+        if cached.cert.exists():
+            return cached
+        ca = self.foreign_ca if foreign else self.ca
+        if expired:
+            return issue_cert(
+                ca,
+                out,
+                common_name,
+                now=self.now,
+                not_before=self.now - dt.timedelta(days=30),
+                not_after=self.now - dt.timedelta(days=1),
+            )
+        return issue_cert(ca, out, common_name, now=self.now)
+
+
+class Broker:
+    """One Mosquitto process with its own directory under ``base_dir`` (config, passwords, ACL, db, log).
+
+    Stopping and starting again keeps the port and the persistence file, like a real broker restart.
+    ``config(broker) -> str`` replaces the generated mosquitto.conf (tests of the shipped config); the
+    password file and ACL are still written to ``passwd_path`` and ``acl_path``.
+    Raises BrokerError when Mosquitto refuses to start or a wait times out.
+    """
+
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        tls: Pki | None = None,
+        max_queued_messages: int = 1000,
+        max_packet_size: int = 0,
+        message_size_limit: int = 0,
+        autosave_interval: int = 1800,
+        central_users: tuple[str, ...] = CENTRAL_USERS,
+        verbose: bool = False,
+        extra_conf: str = "",
+        config: Callable[[Broker], str] | None = None,
+    ):
+        self.dir = Path(base_dir)
+        (self.dir / "db").mkdir(parents=True, exist_ok=True)
+        self.host = HOST
+        self.port = free_port()
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
+        self.max_queued_messages = max_queued_messages
+        self.max_packet_size = max_packet_size
+        self.message_size_limit = message_size_limit
+        self.autosave_interval = autosave_interval
+        self.central_users = tuple(check_central_user(u) for u in central_users)
+        self.verbose = verbose
+        self.extra_conf = extra_conf
+        self.config = config
+        self.conf_path = self.dir / "mosquitto.conf"
+        self.passwd_path = self.dir / "passwd"
+        self.acl_path = self.dir / "acl"
+        self.log_path = self.dir / "mosquitto.log"
+        self.credentials: dict[str, str] = {u: new_password() for u in self.central_users}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_once = False
+        self._log_offset = 0
+
+    # --- addresses and accounts -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        if self.tls_port is None:
+            raise BrokerError("this broker has no TLS listener (create it with tls=Pki)")
+        return f"mqtts://{self.host}:{self.tls_port}"
+
+    @property
+    def central(self) -> tuple[str, str]:
+        """``(username, password)`` of the first central user (full access under sharaka/v1/#)."""
+        user = self.central_users[0]
+        return user, self.credentials[user]
+
+    def add_gate(self, gate_id: str, password: str | None = None) -> tuple[str, str]:
+        """Enrol a gate (username = client id = gate id) and return ``(username, password)``. Works before
+        ``start()``; on a running broker the password file is reloaded (SIGHUP) and this returns once the new
+        credentials are accepted. Raises BrokerSetupError for an invalid gate id."""
+        check_gate_id(gate_id)
+        self.credentials[gate_id] = password or new_password()
+        if self.is_running:
+            self._write_passwords()
+            self.reload()
+            self._wait_for(lambda: self._probe(gate_id) == 0, f"gate {gate_id!r} to be accepted after reload")
+        return gate_id, self.credentials[gate_id]
+
+    def add_central(self, username: str, password: str | None = None) -> tuple[str, str]:
+        """Add a central user (``central-*``: full access under sharaka/v1/#), e.g. a console beside the
+        central node: with ``use_username_as_clientid`` two connections as one user take each other over.
+        Reloads a running broker and returns once the user is accepted."""
+        if username not in self.central_users:
+            self.central_users = (*self.central_users, check_central_user(username))
+        self.credentials[username] = password or self.credentials.get(username) or new_password()
+        if self.is_running:
+            self._write_passwords()
+            self.acl_path.write_text(acl_text(self.central_users))
+            self.reload()
+            self._wait_for(lambda: self._probe(username) == 0, f"central user {username!r} after reload")
+        return username, self.credentials[username]
+
+    def remove_account(self, username: str) -> None:
+        """Revoke a gate's password (takes effect for new connections after the reload)."""
+        old = self.credentials.pop(username, None)
+        if self.is_running and old is not None:
+            self._write_passwords()
+            self.reload()
+            self._wait_for(
+                lambda: self._probe(username, old) != 0, f"{username!r} to be refused after reload"
+            )
+
+    # --- process ------------------------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.is_running and self._proc else None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start Mosquitto and return once every listener accepts TCP connections. Raises BrokerError."""
+        if self.is_running:
+            return
+        for attempt in range(5):
+            self._write_files()
+            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            out = open(self.dir / "mosquitto.out", "ab")  # noqa: SIM115 - handed to the child, closed below
+            try:
+                self._proc = subprocess.Popen(
+                    [MOSQUITTO, "-c", str(self.conf_path)],
+                    stdout=out,
+                    stderr=out,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.dir,
+                )
+            finally:
+                out.close()
+            try:
+                self._wait_for(self._ready, "the broker to run and accept connections", timeout=timeout)
+                self._started_once = True
+                return
+            except BrokerError:
+                in_use = "Address already in use" in self.log_text()
+                self.kill()
+                if self._started_once or not in_use or attempt == 4:
+                    raise
+                self.port = free_port()  # someone took the port between free_port() and bind: pick another
+                self.tls_port = free_port() if self.tls else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM and wait: Mosquitto saves its persistence file on the way out."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+                raise BrokerError(f"mosquitto ignored SIGTERM for {timeout} s\n{self.log_tail()}")
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash. Whatever was not autosaved (``autosave_interval``, or ``save()``) is lost."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Stop (SIGTERM) and start again on the same port with the same persistence."""
+        self.stop(timeout)
+        self.start(timeout)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads the password file and ACL (listeners are not reloaded)."""
+        if not self.is_running or self._proc is None:
+            raise BrokerError("reload() needs a running broker")
+        self._proc.send_signal(signal.SIGHUP)
+
+    def save(self) -> None:
+        """SIGUSR1: write the persistence file now (what autosave does periodically)."""
+        if self._proc is not None and self.is_running:
+            self._proc.send_signal(signal.SIGUSR1)
+
+    def log_text(self) -> str:
+        """Mosquitto's log plus anything it printed before logging was set up."""
+        parts = [
+            p.read_text(errors="replace") for p in (self.dir / "mosquitto.out", self.log_path) if p.exists()
+        ]
+        return "".join(parts)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+        """Wait until ``text`` appears in the log (e.g. ``"Denied PUBLISH"`` with ``verbose=True``)."""
+        self._wait_for(lambda: text in self.log_text(), f"{text!r} in the log", timeout=timeout)
+        return self.log_text()
+
+    def __enter__(self) -> Broker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- internals ------------------------------------------------------------------------------------------
+
+    def _log_since_start(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def _probe(self, username: str, password: str | None = None) -> int:
+        try:
+            return mqtt_connect_probe(
+                self.host, self.port, username, password or self.credentials.get(username, "")
+            )
+        except OSError:
+            return -1
+
+    def _ready(self) -> bool:
+        """Running (signal handlers installed: a SIGHUP before that would kill it) and every listener
+        accepts a TCP connection."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise BrokerError(
+                f"mosquitto exited with {self._proc and self._proc.returncode}\n{self.log_tail()}"
+            )
+        if " running\n" not in self._log_since_start():
+            return False
+        for port in (self.port, self.tls_port):
+            if port is None:
+                continue
+            try:
+                socket.create_connection((self.host, port), timeout=0.5).close()
+            except OSError:
+                return False
+        return True
+
+    def _wait_for(self, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while not ready():
+            if time.monotonic() > deadline:
+                raise BrokerError(f"timed out after {timeout} s waiting for {what}\n{self.log_tail()}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _write_passwords(self) -> None:
+        text = "".join(password_line(u, p) + "\n" for u, p in self.credentials.items())
+        tmp = self.passwd_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.passwd_path)
+
+    def _write_files(self) -> None:
+        self._write_passwords()
+        self.acl_path.write_text(acl_text(self.central_users))
+        log_types = ["all"] if self.verbose else ["error", "warning", "notice", "information"]
+        lines = [
+            "# Generated by tests/broker.py",
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",  # as root Mosquitto would switch to 'mosquitto'
+            "per_listener_settings true",
+            "persistence true",
+            f"persistence_location {self.dir / 'db'}/",
+            f"autosave_interval {self.autosave_interval}",
+            f"max_queued_messages {self.max_queued_messages}",
+            f"max_packet_size {self.max_packet_size}" if self.max_packet_size else "",
+            f"message_size_limit {self.message_size_limit}" if self.message_size_limit else "",
+            f"log_dest file {self.log_path}",
+            *[f"log_type {t}" for t in log_types],
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+            "connection_messages true",
+            "",
+            f"listener {self.port} {self.host}",
+            "allow_anonymous false",
+            f"password_file {self.passwd_path}",
+            f"acl_file {self.acl_path}",
+            "use_username_as_clientid true",
+        ]
+        if self.tls is not None:
+            lines += [
+                "",
+                f"listener {self.tls_port} {self.host}",
+                "allow_anonymous false",
+                f"cafile {self.tls.ca.cert}",
+                f"certfile {self.tls.server.cert}",
+                f"keyfile {self.tls.server.key}",
+                f"crlfile {self.tls.ca.cert.parent / 'ca.crl'}",
+                "tls_version tlsv1.2",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "use_username_as_clientid true",
+                f"acl_file {self.acl_path}",
+            ]
+        lines += ["", self.extra_conf]
+        text = "\n".join(lines) + "\n" if self.config is None else self.config(self)
+        self.conf_path.write_text(text)
+
+
+class MqttTestClient:
+    """A raw paho-mqtt 2.x client (MQTT 5) with blocking helpers that return the broker's reason codes.
+
+    For tests of the broker itself (ACL, identity, TLS, queues); the gate's real client is ``agent/link``.
+    With ``cert`` (or ``ca``) it connects to the TLS listener, trusting the test CA unless ``ca`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        client_id: str = "",
+        cert: CertFiles | None = None,
+        ca: Path | None = None,
+        clean_start: bool = True,
+        session_expiry: int = 0,
+        keepalive: int = 30,
+        port: int | None = None,
+    ):
+        self.broker = broker
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.skipped: list[mqtt.MQTTMessage] = []
+        self.connack: ReasonCode | None = None
+        self.connack_properties: Properties | None = None
+        self.disconnect_reason: ReasonCode | None = None
+        self._results: dict[int, object] = {}
+        self._cond = threading.Condition()
+        self._connected = threading.Event()
+        self._disconnected = threading.Event()
+        self._keepalive = keepalive
+        self._clean_start = clean_start
+        self._connect_props = Properties(PacketTypes.CONNECT)
+        self._connect_props.SessionExpiryInterval = session_expiry
+        self._client = c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        if username is not None:
+            c.username_pw_set(username, password)
+        self.port = broker.port
+        if cert is not None or ca is not None:
+            if broker.tls is None or broker.tls_port is None:
+                raise BrokerError("a TLS client needs a broker made with tls=Pki")
+            self.port = broker.tls_port
+            c.tls_set(
+                ca_certs=str(ca or broker.tls.ca.cert),
+                certfile=str(cert.cert) if cert else None,
+                keyfile=str(cert.key) if cert else None,
+            )
+        self.port = port or self.port  # e.g. a tests/netproxy.py proxy in front of the broker
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_result
+        c.on_subscribe = self._on_result
+        c.on_message = lambda _c, _u, msg: self.messages.put(msg)
+
+    def _on_connect(self, _c, _u, _flags, reason, props) -> None:  # type: ignore[no-untyped-def]
+        self.connack = reason
+        self.connack_properties = props
+        (self._disconnected if reason.is_failure else self._connected).set()
+
+    def _on_disconnect(self, _c, _u, _flags, reason, _props) -> None:  # type: ignore[no-untyped-def]
+        self.disconnect_reason = reason
+        self._connected.clear()
+        self._disconnected.set()
+
+    def _on_result(self, _c, _u, mid, reason, _props) -> None:  # type: ignore[no-untyped-def]
+        with self._cond:
+            self._results[mid] = reason
+            self._cond.notify_all()
+
+    def _wait_result(self, mid: int, timeout: float) -> object:
+        with self._cond:
+            if not self._cond.wait_for(lambda: mid in self._results, timeout):
+                raise TimeoutError(f"no acknowledgement for message id {mid} within {timeout} s")
+            return self._results.pop(mid)
+
+    def connect(self, timeout: float = 5.0) -> bool:
+        """Connect and wait for CONNACK. True when accepted; False when refused or the connection dropped
+        first (TLS alert, reset): ``connack`` / ``disconnect_reason`` say why. Raises OSError (e.g. an
+        ``ssl.SSLError`` during the handshake) when the transport fails outright."""
+        self._disconnected.clear()
+        self._client.connect(
+            self.broker.host,
+            self.port,
+            keepalive=self._keepalive,
+            clean_start=self._clean_start,
+            properties=self._connect_props,
+        )
+        self._client.loop_start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._connected.is_set():
+                return True
+            if self._disconnected.is_set():
+                return False
+            time.sleep(0.005)
+        return False
+
+    def publish(
+        self, topic: str, payload: bytes = b"x", *, qos: int = 1, retain: bool = False, timeout: float = 5.0
+    ) -> ReasonCode | None:
+        """Publish and return the PUBACK reason code (QoS 1), or None for QoS 0."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if qos == 0:
+            info.wait_for_publish(timeout)
+            return None
+        return self._wait_result(info.mid, timeout)  # type: ignore[return-value]
+
+    def publish_all(self, topic: str, payloads: list[bytes], *, timeout: float = 30.0) -> list[ReasonCode]:
+        """Publish every payload at QoS 1 (paho keeps up to 20 in flight), then return the PUBACK reason codes."""
+        mids = [self._client.publish(topic, p, qos=1).mid for p in payloads]
+        deadline = time.monotonic() + timeout
+        return [self._wait_result(mid, max(0.0, deadline - time.monotonic())) for mid in mids]  # type: ignore[misc]
+
+    def subscribe(self, topic: str, *, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
+        """Subscribe and return the SUBACK reason codes (one per topic filter)."""
+        rc, mid = self._client.subscribe(topic, qos=qos)
+        if mid is None:
+            raise ConnectionError(f"subscribe to {topic!r} not sent: {mqtt.error_string(rc)}")
+        return list(self._wait_result(mid, timeout))  # type: ignore[call-overload]
+
+    def wait_for_message(self, topic: str, timeout: float = 5.0) -> mqtt.MQTTMessage:
+        """The next message on ``topic``; others received before it are kept in ``skipped``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"no message on {topic!r} within {timeout} s")
+            if msg.topic == topic:
+                return msg
+            self.skipped.append(msg)
+
+    def drain(self) -> list[mqtt.MQTTMessage]:
+        """Every message received so far and not yet taken."""
+        out, self.skipped = self.skipped, []
+        while not self.messages.empty():
+            out.append(self.messages.get_nowait())
+        return out
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_for_disconnect(self, timeout: float) -> bool:
+        return self._disconnected.wait(timeout)
+
+    def close(self) -> None:
+        """Disconnect cleanly (no will) and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> MqttTestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

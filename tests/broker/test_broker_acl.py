@@ -1,0 +1,168 @@
+"""Property 26 and the ACL: a gate owns only its own topics; the central node owns sharaka/v1/#.
+
+Every "nothing is delivered" check publishes a permitted sentinel afterwards from the same client and waits
+for it at a central subscriber of sharaka/v1/#: MQTT keeps one client's messages in order, so once the
+sentinel is there, a refused message that got through would be there too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from paho.mqtt.client import topic_matches_sub
+
+from tests.broker import Broker, MqttTestClient
+
+NOT_AUTHORIZED = 0x87
+ACCEPTED = (0x00, 0x10)  # Success, No matching subscribers: both mean the broker took the message
+GATES = "sharaka/v1/gates"
+
+
+@pytest.fixture
+def gate_a(broker: Broker) -> Iterator[MqttTestClient]:
+    with MqttTestClient(broker, *broker.add_gate("gate-a")) as client:
+        assert client.connect()
+        yield client
+
+
+@pytest.fixture
+def central(broker: Broker) -> Iterator[MqttTestClient]:
+    with MqttTestClient(broker, *broker.central) as client:
+        assert client.connect()
+        assert client.subscribe("sharaka/v1/#")[0].value == 1
+        yield client
+
+
+def assert_nothing_but_sentinel(gate: MqttTestClient, central: MqttTestClient, refused_topic: str) -> None:
+    sentinel = f"{GATES}/gate-a/event"
+    assert gate.publish(sentinel, b"sentinel").value == 0
+    central.wait_for_message(sentinel)
+    leaked = [m.topic for m in central.drain() if m.topic == refused_topic]
+    assert leaked == []
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"{GATES}/gate-b/event",
+        f"{GATES}/gate-b/hit",
+        f"{GATES}/gate-b/status",
+        f"{GATES}/gate-b/cmd/result",
+        f"{GATES}/gate-b/ack",
+        f"{GATES}/gate-b/cmd",
+        f"{GATES}/gate-a/ack",
+        f"{GATES}/gate-a/cmd",
+        f"{GATES}/gate-a/event/extra",
+        "sharaka/v1/hitlists/main/head",
+        "sharaka/v1/central/anything",
+        "other/root",
+    ],
+    ids=[
+        "b-event", "b-hit", "b-status", "b-cmd-result", "b-ack", "b-cmd",
+        "own-ack-forged", "own-cmd-forged", "own-subtopic", "hitlist-head", "central-topic", "outside-root",
+    ],
+)  # fmt: skip
+def test_gate_cannot_publish_outside_its_own_outbound_topics(
+    gate_a: MqttTestClient, central: MqttTestClient, topic: str
+):
+    """26: PUBACK 0x87 Not authorized under MQTT 5, and nothing reaches a subscriber."""
+    reason = gate_a.publish(topic, b"forged")
+    assert reason is not None and reason.value == NOT_AUTHORIZED
+    assert_nothing_but_sentinel(gate_a, central, topic)
+
+
+def test_gate_cannot_forge_another_gates_retained_status(broker: Broker, gate_a: MqttTestClient):
+    """26: a refused retained publish leaves no retained message behind for later subscribers."""
+    topic = f"{GATES}/gate-b/status"
+    assert gate_a.publish(topic, b"offline", retain=True).value == NOT_AUTHORIZED
+    assert gate_a.publish(f"{GATES}/gate-a/status", b"online", retain=True).value in ACCEPTED
+    with MqttTestClient(broker, *broker.central) as late:
+        assert late.connect()
+        late.subscribe(f"{GATES}/+/status")
+        late.wait_for_message(f"{GATES}/gate-a/status")
+        assert [m.topic for m in late.drain()] == []
+
+
+@pytest.mark.parametrize(
+    "topic_filter",
+    [
+        "#",
+        "sharaka/v1/#",
+        f"{GATES}/+/event",
+        f"{GATES}/gate-b/cmd",
+        f"{GATES}/gate-b/#",
+        "+/v1/gates/gate-b/ack",
+    ],
+    ids=["everything", "root", "all-events", "b-cmd", "b-subtree", "wildcard-root"],
+)
+def test_gate_subscription_to_other_gates_receives_nothing(
+    broker: Broker, gate_a: MqttTestClient, topic_filter: str
+):
+    """26: whatever a gate subscribes to, it never receives another gate's traffic, live or retained.
+
+    Mosquitto 2.0's acl_file does not check subscriptions (SUBACK grants the QoS; its source carries a FIXME)
+    but checks read access for every message it would deliver, so nothing arrives. SUBACK 0x87 needs the
+    dynamic-security plugin (docs/broker.md)."""
+    broker.add_gate("gate-b")
+    own_cmd = f"{GATES}/gate-a/cmd"
+    with MqttTestClient(broker, *broker.central) as central:
+        assert central.connect()
+        for topic in (f"{GATES}/gate-b/cmd", own_cmd):
+            assert central.publish(topic, b"retained", retain=True).value in ACCEPTED
+        [suback] = gate_a.subscribe(topic_filter)
+        assert suback.value in (0x01, 0x87)  # 2.0 acl_file grants; the dynamic-security plugin says 0x87
+        for topic in (f"{GATES}/gate-b/cmd", f"{GATES}/gate-b/ack", f"{GATES}/gate-b/event"):
+            assert central.publish(topic, b"for b only").value in ACCEPTED
+        # Sentinel: a message gate-a may read, published after the others by the same client.
+        gate_a.subscribe(f"{GATES}/gate-a/ack")
+        central.publish(f"{GATES}/gate-a/ack", b"sentinel")
+        gate_a.wait_for_message(f"{GATES}/gate-a/ack")
+        received = [m.topic for m in gate_a.drain()]
+    assert [t for t in received if "gate-b" in t] == []
+    # Control: the same subscription does deliver what gate-a may read (its own retained command).
+    assert (own_cmd in received) == topic_matches_sub(topic_filter, own_cmd)
+
+
+def test_gate_publishes_its_own_outbound_topics(gate_a: MqttTestClient, central: MqttTestClient):
+    for suffix in ("event", "hit", "status", "cmd/result"):
+        topic = f"{GATES}/gate-a/{suffix}"
+        assert gate_a.publish(topic, suffix.encode()).value == 0
+        assert central.wait_for_message(topic).payload == suffix.encode()
+
+
+def test_gate_receives_its_inbound_topics_and_hitlists(gate_a: MqttTestClient, central: MqttTestClient):
+    topics = [f"{GATES}/gate-a/ack", f"{GATES}/gate-a/cmd", "sharaka/v1/hitlists/main/head"]
+    for topic in topics[:2] + ["sharaka/v1/hitlists/#"]:
+        assert gate_a.subscribe(topic)[0].value == 1
+    for topic in topics:
+        assert central.publish(topic, b"for a").value == 0
+        assert gate_a.wait_for_message(topic).payload == b"for a"
+
+
+def test_central_user_has_full_access_under_topic_root(central: MqttTestClient, gate_a: MqttTestClient):
+    for topic in (
+        f"{GATES}/gate-a/cmd",
+        f"{GATES}/gate-z/ack",
+        "sharaka/v1/hitlists/x/delta/7",
+        "sharaka/v1/any",
+    ):
+        assert central.publish(topic, b"c").value in ACCEPTED
+        assert central.wait_for_message(topic).payload == b"c"
+    assert central.publish("outside/root", b"c").value == NOT_AUTHORIZED
+
+
+def test_unknown_user_and_anonymous_are_refused(broker: Broker):
+    for username, password in (("gate-x", "guess"), (None, None)):
+        client = MqttTestClient(broker, username, password)
+        assert not client.connect()
+        assert client.connack is not None and client.connack.value in (0x86, 0x87)
+        client.close()
+
+
+def test_second_central_user_added_at_runtime_has_central_rights(broker: Broker, central: MqttTestClient):
+    with MqttTestClient(broker, *broker.add_central("central-console")) as console:
+        assert console.connect()
+        assert console.publish(f"{GATES}/gate-q/cmd", b"from console").value in ACCEPTED
+        assert central.wait_for_message(f"{GATES}/gate-q/cmd").payload == b"from console"
+        assert central.is_connected  # a different username: no takeover of the central node's session

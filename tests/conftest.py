@@ -1,0 +1,37 @@
+"""Shared pytest fixtures. Broker fixtures: a real Mosquitto per test (see tests/broker.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.broker import Broker, Pki
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A started Mosquitto on a free loopback port: password listener, per-gate ACL, persistence.
+    Enrol gates with ``broker.add_gate(gate_id) -> (username, password)``; ``broker.central`` is the
+    central node's ``(username, password)``."""
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A test CA, a foreign CA and the broker's server certificate (made once per test process)."""
+    return Pki.create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
+    """Like ``broker`` plus a TLS listener (``tls_port``) that requires a client certificate from ``pki.ca``;
+    the certificate's CN is the username and client id. ``pki.client_cert(gate_id)`` makes one."""
+    b = Broker(tmp_path / "broker", tls=pki)
+    b.start()
+    yield b
+    b.stop()

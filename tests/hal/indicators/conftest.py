@@ -1,0 +1,37 @@
+import pytest
+
+from hal.indicators.sim import open_sim_indicators
+
+
+class FakeClock:
+    """Injected monotonic time; ``sleep`` advances it, so the PCA9685 500 us settle is honoured."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def open_board(clock):
+    """Open sim indicators with injected time and no worker thread; closes them after the test."""
+    opened = []
+
+    def _open(url: str = "sim://pca9685", **kwargs):
+        kwargs.setdefault("background", False)
+        ind = open_sim_indicators(url, clock=clock, sleep=clock.sleep, **kwargs)
+        opened.append(ind)
+        return ind
+
+    yield _open
+    for ind in opened:
+        ind.close()
