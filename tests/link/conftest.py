@@ -1,4 +1,4 @@
-"""Fixtures for the link tests: a real Mosquitto (local helper until tests/broker.py is merged)."""
+"""Fixtures for the link tests: the shared real Mosquitto (tests/broker.py) and key sets."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.broker import Broker
 from tests.link.harness import Keys
-from tests.link.mosq import LocalBroker
 
 
 @pytest.fixture
-def mq(tmp_path: Path) -> Iterator[LocalBroker]:
-    b = LocalBroker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
+def mq(broker: Broker) -> Broker:
+    """The shared broker fixture (per-gate credentials and the shipped ACL)."""
+    return broker
 
 
 @pytest.fixture

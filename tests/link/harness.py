@@ -13,13 +13,9 @@ import msgpack
 from nacl.signing import SigningKey
 
 from agent.link import GateLink, LinkConfig
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
-
-try:
-    from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
-except ImportError:  # until the pipeline branch is merged
-    from tests.link._outbox_fallback import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox  # type: ignore[assignment]
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:

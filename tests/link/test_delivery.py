@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
 from tests.link.harness import make_central, make_gate, wait_until
-from tests.link.proxy import DroppingProxy
+from tests.netproxy import NetProxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,7 +164,7 @@ def test_p20_refused_puback_keeps_event_pending_and_raises_alarm(mq, tmp_path, k
 
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
-    proxy = DroppingProxy(mq.port)
+    proxy = NetProxy(mq.port).start()
     central = make_central(mq, tmp_path / "central.db", keys)
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, port=proxy.port,
                      keepalive=keepalive)
@@ -179,7 +179,7 @@ def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(
         noticed = time.monotonic() - t0
         assert noticed <= 2 * keepalive + 5
         assert gate.outbox.depth() == 50
-        proxy.heal()
+        proxy.passthrough()
         t1 = time.monotonic()
         assert wait_until(lambda: gate.outbox.depth() == 0, 60)
         assert time.monotonic() - t1 < 60

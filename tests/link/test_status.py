@@ -7,7 +7,7 @@ import uuid
 from agent.protocol import topics
 from agent.protocol.envelope import seal
 from tests.link.harness import make_central, make_gate, wait_until
-from tests.link.proxy import DroppingProxy
+from tests.netproxy import NetProxy
 
 
 def _updates(central):
@@ -17,7 +17,7 @@ def _updates(central):
 
 
 def test_p29_reconnect_births_new_session_late_will_ignored_rebirth_on_request(mq, tmp_path, keys):
-    proxy = DroppingProxy(mq.port)
+    proxy = NetProxy(mq.port).start()
     central = make_central(mq, tmp_path / "central.db", keys)
     seen = _updates(central)
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, port=proxy.port, will_delay=1)
@@ -26,7 +26,7 @@ def test_p29_reconnect_births_new_session_late_will_ignored_rebirth_on_request(m
         s1 = central.store.gate_session("gate-a")
         birth = [d for k, d in seen if k == "status" and d["kind"] == "birth"]
         assert birth and birth[0]["session"] == s1
-        proxy.heal()  # drop the connection: the gate reconnects with a new session
+        proxy.cut()  # drop the connection: the gate reconnects with a new session
         assert wait_until(lambda: central.store.gate_session("gate-a") > s1, 10)
         s2 = central.store.gate_session("gate-a")
         assert [g["online"] for g in central.store.gates()] == [1]
@@ -41,12 +41,14 @@ def test_p29_reconnect_births_new_session_late_will_ignored_rebirth_on_request(m
         central.send_command("gate-a", "rebirth")
         assert wait_until(lambda: sum(1 for k, d in seen if k == "status" and d["kind"] == "birth") > births, 10)
         # the link dies for good: the broker publishes the will of the current session after the delay
-        proxy.close()
+        proxy.refuse()
+        proxy.cut()
         assert wait_until(lambda: central.store.gates()[0]["online"] == 0, 15), seen
         assert central.store.gate_session("gate-a") >= s2
     finally:
         gate.stop()
         central.stop()
+        proxy.close()
 
 
 def test_birth_reports_outbox_depth_versions_and_alarms(mq, tmp_path, keys):
