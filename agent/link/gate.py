@@ -157,7 +157,6 @@ class GateLink:
         self._mids: dict[int, str] = {}  # paho mid -> msg_id
         self._early: dict[int, Any] = {}  # paho mid -> PUBACK reason seen before publish() returned
         self._refused: dict[str, float] = {}  # msg_id -> monotonic time refused
-        self._acks: deque[list[str]] = deque()
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._dirty = True
         self._birth_due = False
@@ -344,7 +343,7 @@ class GateLink:
         last_beat = self._mono()
         while not self._stop.is_set():
             with self._wake:
-                if not (self._inbox or self._acks or self._birth_due or self._dirty):
+                if not (self._inbox or self._birth_due or self._dirty):
                     self._wake.wait(0.5)
                 inbox = list(self._inbox)
                 self._inbox.clear()
@@ -359,7 +358,7 @@ class GateLink:
                 elif self._connected.is_set() and self._mono() - last_beat >= self.config.heartbeat:
                     self.publish_status("online", "heartbeat")
                     last_beat = self._mono()
-                self._drain(dirty or bool(inbox))
+                self._drain(dirty)
             except Exception:  # the worker must survive anything a message or the outbox throws
                 logger.exception("gate %s: link worker error", self.gate_id)
                 self._stop.wait(0.5)
@@ -434,7 +433,8 @@ class GateLink:
             with self._lock:
                 for i in ids:
                     self._inflight.pop(i, None)
-                self._dirty = True
+                # refill in batches: one pending() query per half window, not per ack
+                self._dirty = self._dirty or len(self._inflight) <= self.config.window // 2
             self.stats.acked += len(ids)
         elif leaf == topics.CMD:
             self._handle_command(payload)
