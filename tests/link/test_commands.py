@@ -111,7 +111,7 @@ def _ack_as_cmd() -> bytes:
     ("wire", "reason"),
     [
         (cmd((STRANGER,)), "unsigned"),
-        (cmd()[:-1] + bytes([cmd()[-1] ^ 1]), "unsigned"),
+        ((lambda w: w[:-1] + bytes([w[-1] ^ 1]))(cmd()), "unsigned"),
         (_ack_as_cmd(), "unsigned"),
         (b"\x00" * 50, "malformed"),
         (b"", "malformed"),
