@@ -25,13 +25,15 @@ from paho.mqtt.properties import Properties
 
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
+from tools.central.hitlists import HitListServer
 from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
 
 ACK_IDS_PER_MESSAGE = 1000
-INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT)
-_TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result"}
+INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ)
+_TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
+          topics.HITLIST_REQ: "hitlist_req"}
 
 
 @dataclass
@@ -72,6 +74,7 @@ class CentralNode:
         *,
         clock: Callable[[], float] = time.time,
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
+        hitlists: HitListServer | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -79,6 +82,7 @@ class CentralNode:
         self._command_keys = list(command_keys)
         self._clock = clock
         self._on_update = on_update
+        self.hitlists = hitlists
         self.stats = CentralStats()
         self._queue: deque[tuple[str, bytes]] = deque()
         self._cond = threading.Condition()
@@ -199,6 +203,8 @@ class CentralNode:
                                  "received": now})
             elif msg_type == "status":
                 self._status(gate_id, body, payload, now)
+            elif msg_type == "hitlist_req":
+                self._hitlist_req(gate_id, body, now)
             else:
                 self._result(gate_id, body)
         if rows:
@@ -241,6 +247,30 @@ class CentralNode:
         if self._on_update:
             self._on_update("cmd_result", {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"],
                                            "reason": body["reason"], "detail": detail})
+
+    # ------------------------------------------------------------------ hit-lists
+    def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float) -> None:
+        if self.hitlists is None:
+            return
+        chunk = self.hitlists.answer(gate_id, body, now)
+        self._client.publish(topics.gate(gate_id, topics.HITLIST_CHUNK), seal("hitlist_chunk", chunk, [self._node_key]),
+                             qos=1)
+
+    def publish_head(self, list_id: str, blob: bytes, lifetime: float) -> None:
+        """Publish a hit-list head retained, with an MQTT 5 message expiry equal to its own lifetime."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int(lifetime))
+        self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
+
+    def poll_hitlists(self) -> int:
+        """Re-index the list directory and publish every head that changed; returns how many."""
+        if self.hitlists is None:
+            return 0
+        self.hitlists.scan()
+        heads = self.hitlists.changed_heads(self._clock())
+        for list_id, blob, lifetime in heads:
+            self.publish_head(list_id, blob, lifetime)
+        return len(heads)
 
     # ------------------------------------------------------------------ commands
     def send_command(
