@@ -167,6 +167,7 @@ class GateLink:
         self._threads: list[threading.Thread] = []
         self._protocol = config.protocol
         self._pending_key: SigningKey | None = None
+        self._queries: dict[str, dict[str, Any]] = {}
         self.hitlist = hitlist
         self.sync: HitListSync | None = None
         if hitlist is not None:
@@ -347,6 +348,9 @@ class GateLink:
         logger.warning("gate %s: broker refused %s: %s", self.gate_id, msg_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/" + topics.QUERY_REPLY):
+            self._on_query_reply(bytes(msg.payload))  # answered here: a traveller is waiting
+            return
         with self._wake:
             self._inbox.append((msg.topic, bytes(msg.payload)))
             self._wake.notify()
@@ -474,6 +478,47 @@ class GateLink:
 
     def _send_hitlist_req(self, body: dict[str, Any]) -> None:
         self._publish(topics.HITLIST_REQ, seal("hitlist_req", body, [self._key]), retain=False)
+
+    # ------------------------------------------------------------------ online query
+    def query_document(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
+        """Ask the centre about a document (MQTT 5 request/response); None when offline or no answer within
+        ``timeout`` seconds, so the caller falls back to the local list. The answer is {hit, reason, ref}."""
+        with self._lock:
+            client = self._client
+        if client is None or not self._connected.is_set() or self._protocol != 5:
+            return None
+        qid = uuid.uuid4().hex
+        waiter: dict[str, Any] = {"event": threading.Event()}
+        with self._lock:
+            self._queries[qid] = waiter
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = topics.gate(self.gate_id, topics.QUERY_REPLY)
+        props.CorrelationData = qid.encode()
+        body = {"id": qid, "ts": self._clock(), "gate": self.gate_id, "issuing_state": issuing_state,
+                "document_number": document_number}
+        try:
+            client.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key]), qos=1,
+                           properties=props)
+            waiter["event"].wait(timeout)
+        finally:
+            with self._lock:
+                self._queries.pop(qid, None)
+        return waiter.get("answer")
+
+    def _on_query_reply(self, payload: bytes) -> None:
+        try:
+            body, _ = open_signed("query_reply", payload, self._node_keys)
+        except ProtocolError as exc:
+            self.stats.reject("query_reply")
+            logger.warning("gate %s: query reply rejected: %s", self.gate_id, exc)
+            return
+        with self._lock:
+            waiter = self._queries.get(body["req"])
+        if waiter is None or body["gate"] != self.gate_id:
+            return  # late (the caller already fell back) or not ours
+        waiter["answer"] = {"hit": body["hit"], "reason": str(body.get("reason", "")), "ref": str(body.get("ref", "")),
+                            "source": "central"}
+        waiter["event"].set()
 
     # ------------------------------------------------------------------ commands
     def _handle_command(self, payload: bytes) -> None:

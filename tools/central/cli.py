@@ -22,7 +22,7 @@ from typing import Any
 
 from agent.errors import BadDataError
 from agent.protocol import keys as keyfiles
-from tools.central.hitlists import HitListServer
+from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
+    p.add_argument("--records", type=Path, help="JSON Lines document records answering online queries")
     _broker_args(p)
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
     p.add_argument("--db", type=Path, required=True)
@@ -130,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     node = _node(args, store, show)
     if args.lists:
         node.hitlists = HitListServer(args.lists)
+    if args.records:
+        node.records = DocumentRecords(args.records)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node.start()

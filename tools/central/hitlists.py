@@ -7,6 +7,7 @@ version; it never needs the signing keys. Gates verify everything themselves.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,27 @@ class HitListServer:
             data = f.read(self.chunk_bytes)
         body.update(name=chosen.path.name, offset=offset, total=chosen.size, data=data, version=chosen.version)
         return body
+
+
+class DocumentRecords:
+    """The centre's own document records (JSON Lines as for ``sharaka-hitlist build``) for online queries."""
+
+    def __init__(self, path: Path) -> None:
+        self._docs: dict[tuple[str, str], tuple[str, str]] = {}
+        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{str(path)!r} line {n}: {line[:60]!r} is not JSON: {exc}")
+            if isinstance(rec, dict) and rec.get("kind") == "document":
+                key = (str(rec["issuing_state"]).upper(), str(rec["document_number"]).upper().replace("<", ""))
+                self._docs[key] = (str(rec.get("reason", "")), str(rec.get("ref", "")))
+
+    def lookup(self, issuing_state: str, document_number: str) -> tuple[str, str] | None:
+        """(reason, ref) of a listed document, or None."""
+        return self._docs.get((issuing_state.upper(), document_number.upper().replace("<", "")))
 
 
 def head_lifetime(blob: bytes, now: float, default: float = 300.0) -> float:
