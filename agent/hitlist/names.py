@@ -229,13 +229,14 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     if len(word) >= 3 and word[0] not in "AIOU" and not _VOWELS.intersection(word[1:]):
         appendix_b = True  # MXHMD, EMR, ELY (E for ain): short vowels not written
     consonants: list[str] = []
-    first_vowel = ""
+    first_vowel, first_vowel_at = "", 0
     trailing = ""  # vowel letters after the last consonant
     initial_vowel = False
     i, n = 0, len(word)
     while i < n:
         ch, pair = word[i], word[i : i + 2]
-        nxt = word[i + 2] if pair in ("OU", "GU", "QU") and i + 2 < n else (word[i + 1] if i + 1 < n else "")
+        after = i + (2 if pair in ("OU", "GU", "QU") else 1)
+        nxt = word[after] if after < n else ""
         sym, vowel, step = "", "", 1
         if word.startswith("SCH", i):
             sym, step = "X", 3
@@ -252,7 +253,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
         elif ch in _VOWELS:
             vowel = ch
         elif ch in "YW":
-            if i == 0 and (nxt in _VOWELS or nxt in "WY"):
+            if i == 0 and nxt and nxt in "AEIOUWY":
                 sym = ch
             else:
                 vowel = "I" if ch == "Y" else "U"  # medial Y and W are long vowels
@@ -271,7 +272,8 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
                 initial_vowel = True
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
-            elif first_vowel == "a" and trailing == "A" and vowel in ("O", "U"):
+                first_vowel_at = len(consonants)
+            elif trailing == "A" and vowel in ("O", "U") and len(consonants) == first_vowel_at:
                 first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK
             trailing += vowel
         i += step
@@ -390,6 +392,15 @@ def _initial_keys(s: Codes, g: Codes) -> list[str]:
     ]
 
 
+_INITIAL_VOWEL_CODES = frozenset({"VaA", "Va-", "VaI", "VuU"})
+
+
+def _is_initial(code: str) -> bool:
+    """Whether a component is one letter (an initial): a lone consonant codes to 'K--', a vowel to one
+    of the four vowel codes."""
+    return (len(code) == 3 and code.endswith("--")) or code in _INITIAL_VOWEL_CODES
+
+
 def mrz_name_field(surname: str, given_names: str) -> str:
     """The name as an MRZ name field (SURNAME<<GIVEN<NAMES), untruncated; raises NameKeyError."""
     surname_part = _clean(surname).replace("-", "<").replace(" ", "<")
@@ -463,6 +474,9 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             if g:  # surname and given names swapped on one side
                 add(_key("NS", _part(g + s)), WEAK)
                 add(_key("NG", _part(s + g)), WEAK)
+            initial = next((j for j, code in enumerate(g) if _is_initial(code)), None)
+            if initial:  # MOHAMED A K: given names cut to initials (Doc 9303 truncation)
+                add("I|" + ".".join((*s, "/", *g[:initial])) + "|" + g[initial][:1], WEAK)
             if truncated:
                 add(_key("T", sp, gp), EXACT)
                 if g:
