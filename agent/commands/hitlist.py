@@ -1,0 +1,147 @@
+"""`sharaka-gate hitlist install|lookup|status|verify`: the gate's hit-list, for provisioning and
+for a technician checking a list (docs/hitlist.md "Gate commands").
+
+The pinned root key is copied into the state directory at the first install (``root.pub``);
+later commands read it from there unless ``--root-pub`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("hitlist", help="install, check and query the signed hit-list")
+    sub = parser.add_subparsers(dest="hitlist_command", required=True, metavar="ACTION")
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--state", required=True, metavar="DIR", help="the gate's hit-list state directory")
+        p.add_argument("--root-pub", metavar="FILE", help="pinned root public key (default: DIR/root.pub)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("install", _install, "verify and install a snapshot, delta, keyring or head")
+    p.add_argument("file")
+    p = add("lookup", _lookup, "look up a document, person, vehicle or MRZ")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--mrz", nargs="+", metavar="LINE")
+    group.add_argument("--document", nargs=2, metavar=("STATE", "NUMBER"))
+    group.add_argument("--person", nargs=3, metavar=("SURNAME", "GIVEN_NAMES", "BIRTH_DATE"))
+    group.add_argument("--vin")
+    add("status", _status, "identity, freshness and size of the installed list")
+    add("verify", _verify, "re-read the installed list and check its signed state hash")
+
+
+def _open(args, *, pin: bool = False):
+    from agent.hitlist.store import HitListStore
+    from tools.hitlist_cli import read_public_key
+
+    state = Path(args.state)
+    pinned = state / "root.pub"
+    if args.root_pub:
+        root = read_public_key(args.root_pub)
+        if pinned.exists() and read_public_key(pinned) != root:
+            raise SystemExit(f"hitlist: {str(state)!r} is pinned to another root key than {args.root_pub!r}")
+        if pin and not pinned.exists():
+            state.mkdir(parents=True, exist_ok=True)
+            tmp = state / "root.pub.tmp"
+            tmp.write_text(root.hex() + "\n")
+            tmp.replace(pinned)
+    elif pinned.exists():
+        root = read_public_key(pinned)
+    else:
+        raise SystemExit(f"hitlist: no root key pinned in {str(state)!r}: give --root-pub FILE")
+    return HitListStore(state, root)
+
+
+def _print(args, result: dict) -> None:
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+def _install(args) -> int:
+    from agent.hitlist.errors import HitListRejected
+    from agent.hitlist.format import unpack_frame
+
+    store = _open(args, pin=True)
+    now = time.time()
+    blob = _map_file(args.file)
+    try:
+        if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
+            store.accept_head(blob, now=now)
+        else:
+            store.install(blob, now=now)
+    except HitListRejected as exc:
+        print(f"hitlist install refused: {exc}" + (" (resync needed)" if exc.resync else ""), file=sys.stderr)
+        return 3
+    _print(args, store.status(now))
+    return 0
+
+
+def _map_file(path: str):
+    """The file memory-mapped (a 10^8-entry snapshot is not copied into RAM); empty files as bytes."""
+    import mmap
+
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _lookup(args) -> int:
+    from agent.errors import BadDataError
+
+    store = _open(args)
+    now = time.time()
+    try:
+        hit, kind = _query(store, args)
+    except BadDataError as exc:
+        print(f"hitlist lookup: {exc}", file=sys.stderr)
+        return 2
+    result = {
+        "hit": hit is not None and hit.strength == "exact",
+        "kind": hit.kind if hit else kind,
+        "reason": hit.reason if hit else None,
+        "ref": hit.ref if hit else None,
+        "strength": hit.strength if hit else None,
+        "list_version": store.version,
+        "stale": store.is_stale(now),
+    }
+    _print(args, result)
+    return 0
+
+
+def _query(store, args):
+    if args.document:
+        return store.lookup_document(*args.document), "document"
+    if args.vin:
+        return store.lookup_vehicle(args.vin), "vehicle"
+    if args.person:
+        return store.lookup_person(*args.person), "person"
+    from agent.mrz import parse_mrz
+
+    mrz = parse_mrz(args.mrz)
+    hit = store.lookup_document(mrz.issuing_state, mrz.document_number)
+    if hit is None and mrz.birth_date:
+        hit = store.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated)
+    return hit, None
+
+
+def _status(args) -> int:
+    _print(args, _open(args).status(time.time()))
+    return 0
+
+
+def _verify(args) -> int:
+    result = _open(args).verify()
+    _print(args, result)
+    return 0 if result["ok"] else 1

@@ -1,0 +1,313 @@
+"""Central side: records -> fingerprinted entries -> signed snapshots, deltas, heads and keyrings
+(used by `sharaka-hitlist`, the reference central node, tests and the bench)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+from nacl.signing import SigningKey
+
+from agent.errors import BadDataError
+from agent.hitlist import names
+from agent.hitlist.fingerprint import (
+    FingerprintKeys,
+    document_fingerprint,
+    person_fingerprint,
+    vehicle_fingerprint,
+)
+from agent.hitlist.format import content_hash, key_id, pack, unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.hitlist.table import U64, Entries, StateSum, contains_sorted, encode_refs, ref_width
+from agent.hitlist.verify import ListMeta, parse_list_meta
+
+ZERO32 = bytes(32)
+DEFAULT_PERSON_COST = 1000
+CSV_FIELDS = (
+    "kind",
+    "issuing_state",
+    "document_number",
+    "surname",
+    "given_names",
+    "birth_date",
+    "vin",
+    "reason",
+    "ref",
+)
+
+
+def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
+    return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
+
+
+def read_records(stream: io.TextIOBase, fmt: str = "auto") -> Iterator[dict]:
+    """Records from JSON Lines or CSV (header row with CSV_FIELDS names). Raises BadDataError with the line."""
+    first = stream.readline()
+    if fmt == "auto":
+        fmt = "jsonl" if first.lstrip().startswith("{") else "csv"
+    if fmt == "csv":
+        rows = csv.DictReader(io.StringIO(first + stream.read()))
+        for row in rows:
+            yield {k: v for k, v in row.items() if v not in (None, "")}
+        return
+    lineno = 0
+    for line in _chain_first(first, stream):
+        lineno += 1
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadDataError(f"records line {lineno}: {line.strip()[:60]!r} is not JSON ({exc.msg})")
+        if not isinstance(record, dict):
+            raise BadDataError(f"records line {lineno}: {record!r:.60} is not an object")
+        yield record
+
+
+def _chain_first(first: str, stream: io.TextIOBase) -> Iterator[str]:
+    yield first
+    yield from stream
+
+
+def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:
+    """Fingerprints one record contributes. Raises BadDataError naming the record's bad field."""
+    kind = record.get("kind")
+    if kind == "document":
+        return [
+            document_fingerprint(
+                keys, str(record.get("issuing_state", "")), str(record.get("document_number", ""))
+            )
+        ]
+    if kind == "vehicle":
+        return [vehicle_fingerprint(keys, str(record.get("vin", "")))]
+    if kind == "person":
+        birth = str(record.get("birth_date", ""))
+        name_keys = names.record_name_keys(str(record.get("surname", "")), str(record.get("given_names", "")))
+        return [person_fingerprint(keys, k, birth) for k in dict.fromkeys(name_keys)]
+    raise BadDataError(f"record kind {kind!r}: expected 'document', 'person' or 'vehicle'")
+
+
+def entries_from_records(
+    records: Iterable[dict],
+    keys: FingerprintKeys,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[int], None] | None = None,
+) -> Entries:
+    """Sorted, de-duplicated entries (the first record wins a fingerprint collision)."""
+    fps: list[int] = []
+    reason_idx: list[int] = []
+    refs: list[bytes] = []
+    reasons: dict[str, int] = {}
+    for n, record in enumerate(records, 1):
+        reason, ref = str(record.get("reason", "")), str(record.get("ref", "")).encode()
+        if not 0 < len(reason) <= limits.max_reason_chars:
+            raise BadDataError(
+                f"record {n}: reason {reason!r}: expected 1..{limits.max_reason_chars} characters"
+            )
+        if len(ref) > limits.max_ref_bytes or b"\0" in ref:
+            raise BadDataError(
+                f"record {n}: ref {ref!r:.60}: expected at most {limits.max_ref_bytes} bytes, no NUL"
+            )
+        if reason not in reasons:
+            if len(reasons) >= limits.max_reasons:
+                raise BadDataError(f"record {n}: more than {limits.max_reasons} distinct reasons")
+            reasons[reason] = len(reasons)
+        for fp in record_fingerprints(record, keys):
+            fps.append(fp)
+            reason_idx.append(reasons[reason])
+            refs.append(ref)
+        if progress and n % 100_000 == 0:
+            progress(n)
+    return make_entries(np.array(fps, U64), np.array(reason_idx, np.uint8), refs, tuple(reasons))
+
+
+def make_entries(
+    fp: np.ndarray, reason: np.ndarray, refs: list[bytes] | np.ndarray, reasons: tuple[str, ...]
+) -> Entries:
+    """Sort by fingerprint and keep the first of duplicates."""
+    ref = (
+        refs
+        if isinstance(refs, np.ndarray)
+        else encode_refs(refs, ref_width(max((len(r) for r in refs), default=0)))
+    )
+    order = np.argsort(fp, kind="stable")
+    fp = fp[order]
+    keep = np.r_[True, fp[1:] != fp[:-1]] if len(fp) else np.empty(0, bool)
+    idx = order[keep]
+    return Entries(fp[keep], reason[idx], ref[idx], reasons)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A list-signing key and the keyring that certifies it (embedded in every file it signs)."""
+
+    key: SigningKey
+    keyring: bytes
+    epoch: int
+
+
+def _body(entries: Entries, removes: np.ndarray | None = None) -> bytes:
+    parts = [
+        entries.fp.astype("<u8").tobytes(),
+        entries.reason.tobytes(),
+        np.ascontiguousarray(entries.ref).tobytes(),
+    ]
+    if removes is not None:
+        parts.append(removes.astype("<u8").tobytes())
+    return b"".join(parts)
+
+
+def sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
+    fields = {
+        **fields,
+        "type": kind,
+        "content_hash": content_hash(body),
+        "key_id": key_id(bytes(signer.key.verify_key)),
+    }
+    return pack(kind, msgpack.packb(fields, use_bin_type=True), [signer.key], body, signer.keyring)
+
+
+def build_snapshot(
+    entries: Entries,
+    *,
+    signer: Signer,
+    list_id: str,
+    version: int,
+    fp_keys: FingerprintKeys,
+    created: float,
+    expires: float,
+    previous: ListMeta | None = None,
+) -> bytes:
+    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain."""
+    fields = {
+        "list_id": list_id,
+        "epoch": signer.epoch,
+        "version": version,
+        "base_version": previous.version if previous else 0,
+        "base_state_hash": ZERO32,
+        "base_chain": ZERO32,
+        "prev_hash": previous.chain if previous else ZERO32,
+        "created": created,
+        "expires": expires,
+        "count": len(entries),
+        "adds": 0,
+        "removes": 0,
+        "name_key_version": names.NORMALISER_VERSION,
+        "fp_keys": fp_keys.to_wire(),
+        "reasons": list(entries.reasons),
+        "ref_width": entries.ref.shape[1],
+        "state_hash": StateSum.of(entries).digest(),
+    }
+    return sign_list("snapshot", fields, _body(entries), signer)
+
+
+def read_list(blob, limits: Limits = DEFAULT_LIMITS) -> tuple[ListMeta, Entries, np.ndarray]:
+    """Parse a list file the builder itself wrote (no trust decision: use verify_list on a gate)."""
+    from agent.hitlist.verify import _parse_body
+
+    frame = unpack_frame(blob, limits)
+    meta = parse_list_meta(msgpack.unpackb(frame.signed, raw=False), frame.kind, limits)
+    entries, removes = _parse_body(frame.body, meta)
+    return meta, entries, removes
+
+
+def diff_entries(old: Entries, new: Entries) -> tuple[Entries, np.ndarray]:
+    """(additions, removals) turning ``old`` into ``new``; a changed reason or ref is both."""
+    reasons = tuple(dict.fromkeys(new.reasons + old.reasons))
+    width = max(old.ref.shape[1], new.ref.shape[1])
+    old_u, new_u = old.with_reasons(reasons).with_width(width), new.with_reasons(reasons).with_width(width)
+    same = np.zeros(len(new), bool)
+    if len(old):
+        pos = np.minimum(np.searchsorted(old.fp, new.fp), len(old) - 1)
+        same = old.fp[pos] == new.fp
+        idx = np.flatnonzero(same)
+        same[idx] = (old_u.reason[pos[idx]] == new_u.reason[idx]) & np.all(
+            old_u.ref[pos[idx]] == new_u.ref[idx], axis=1
+        )
+    adds = new.take(np.flatnonzero(~same))
+    removes = old.fp[~contains_sorted(new.fp[same], old.fp)]
+    return adds, removes
+
+
+def build_delta(
+    old_blob, new_blob, *, signer: Signer, created: float, limits: Limits = DEFAULT_LIMITS
+) -> bytes:
+    """A signed delta from snapshot ``old_blob`` to snapshot ``new_blob`` (same list, epoch and keys).
+
+    Raises BadDataError when the two snapshots cannot be linked by a delta."""
+    old, old_entries, _ = read_list(old_blob, limits)
+    new, new_entries, _ = read_list(new_blob, limits)
+    if (old.kind, new.kind) != ("snapshot", "snapshot"):
+        raise BadDataError(f"delta needs two snapshots, got {old.kind} and {new.kind}")
+    if old.list_id != new.list_id or old.fp_keys != new.fp_keys or new.version <= old.version:
+        raise BadDataError(
+            f"snapshots {old.list_id!r} v{old.version} and {new.list_id!r} v{new.version}: a delta needs the same "
+            "list id and fingerprint keys and a newer target (ship the snapshot after a key rotation)"
+        )
+    adds, removes = diff_entries(old_entries, new_entries)
+    fields = {
+        "list_id": new.list_id,
+        "epoch": signer.epoch,
+        "version": new.version,
+        "base_version": old.version,
+        "base_state_hash": old.state_hash,
+        "base_chain": old.chain,
+        "prev_hash": new.prev_hash,
+        "created": created,
+        "expires": new.expires,
+        "count": new.count,
+        "adds": len(adds),
+        "removes": len(removes),
+        "name_key_version": new.name_key_version,
+        "fp_keys": new.fp_keys.to_wire(),
+        "reasons": list(adds.reasons),
+        "ref_width": adds.ref.shape[1],
+        "state_hash": new.state_hash,
+    }
+    return sign_list("delta", fields, _body(adds, removes), signer)
+
+
+def build_head(meta: ListMeta, *, signer: Signer, issued: float, expires: float) -> bytes:
+    """A short-lived signed head saying ``meta``'s version is the current one."""
+    fields = {
+        "type": "head",
+        "list_id": meta.list_id,
+        "epoch": meta.epoch,
+        "version": meta.version,
+        "state_hash": meta.state_hash,
+        "issued": issued,
+        "expires": expires,
+    }
+    return pack("head", msgpack.packb(fields, use_bin_type=True), [signer.key], b"", None)
+
+
+def build_keyring(
+    *,
+    version: int,
+    root_keys: list[bytes],
+    threshold: int,
+    epoch: int,
+    grants: list[dict],
+    revoked: list[str],
+    signers: list[SigningKey],
+) -> bytes:
+    """A keyring signed by ``signers`` (for a root rotation: enough old *and* new root keys).
+
+    ``grants``: ``{"pub": bytes, "roles": [...], "not_before": t, "not_after": t}``."""
+    fields = {
+        "type": "keyring",
+        "version": version,
+        "root_keys": root_keys,
+        "threshold": threshold,
+        "epoch": epoch,
+        "keys": grants,
+        "revoked": revoked,
+    }
+    return pack("keyring", msgpack.packb(fields, use_bin_type=True), signers)

@@ -1,0 +1,99 @@
+"""Keyed fixed-width fingerprints of normalised identifiers (docs/hitlist.md "Fingerprints").
+
+A fingerprint is a 64-bit integer. Documents and vehicles use keyed BLAKE2b; persons use
+PBKDF2-HMAC-SHA256 under a separate key with a cost set per list, because name keys x birth
+dates are few enough to enumerate by whoever holds the key (NAMES.md, "Privacy").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from agent.errors import BadDataError
+
+_STATE = re.compile(r"[A-Z]{1,3}")
+_NUMBER = re.compile(r"[A-Z0-9]{1,24}")
+_VIN = re.compile(r"[A-Z0-9]{5,17}")
+_BIRTH = re.compile(r"[0-9<]{6}")
+_SEPARATORS = str.maketrans("", "", "< -\t")
+
+
+@dataclass(frozen=True)
+class FingerprintKeys:
+    """The list's fingerprint key material, carried in the signed metadata and rotated with snapshots."""
+
+    document_key: bytes  # 32 bytes, documents and vehicles
+    person_key: bytes  # 32 bytes, persons only
+    person_cost: int  # PBKDF2 iterations on the person path
+
+    def to_wire(self) -> dict:
+        return {"doc": self.document_key, "person": self.person_key, "person_cost": self.person_cost}
+
+    @classmethod
+    def from_wire(cls, wire: object) -> FingerprintKeys:
+        """Raises BadDataError when the wire form is not two 32-byte keys and a positive cost."""
+        if not isinstance(wire, dict):
+            raise BadDataError(f"fingerprint keys {wire!r}: expected a map")
+        doc, person, cost = wire.get("doc"), wire.get("person"), wire.get("person_cost")
+        if not (
+            isinstance(doc, bytes) and len(doc) == 32 and isinstance(person, bytes) and len(person) == 32
+        ):
+            raise BadDataError("fingerprint keys: expected 32-byte 'doc' and 'person' keys")
+        if not isinstance(cost, int) or not 1 <= cost <= 10_000_000:
+            raise BadDataError(f"fingerprint person_cost {cost!r}: expected an integer 1..10000000")
+        return cls(doc, person, cost)
+
+
+def normalise_document(issuing_state: str, document_number: str) -> tuple[str, str]:
+    """Upper case, fillers and separators removed, a TD1 long number whole: ('D', 'C01X00T47').
+
+    Raises BadDataError naming the value when it is not a state code or a document number.
+    """
+    state = issuing_state.upper().translate(_SEPARATORS)
+    number = document_number.upper().translate(_SEPARATORS)
+    if not _STATE.fullmatch(state):
+        raise BadDataError(f"issuing state {issuing_state!r}: expected 1-3 letters (e.g. 'UTO', 'D<<')")
+    if not _NUMBER.fullmatch(number):
+        raise BadDataError(f"document number {document_number!r}: expected 1-24 letters or digits")
+    return state, number
+
+
+def normalise_vin(vin: str) -> str:
+    """Raises BadDataError when the VIN is not 5-17 letters or digits after removing separators."""
+    value = vin.upper().translate(_SEPARATORS)
+    if not _VIN.fullmatch(value):
+        raise BadDataError(f"VIN {vin!r}: expected 5-17 letters or digits (17 for ISO 3779)")
+    return value
+
+
+def normalise_birth_date(birth_date: str) -> str:
+    """Raises BadDataError unless the date is six characters YYMMDD as printed (digits or '<')."""
+    if not isinstance(birth_date, str) or not _BIRTH.fullmatch(birth_date):
+        raise BadDataError(f"birth date {birth_date!r}: expected YYMMDD as printed in the MRZ")
+    return birth_date
+
+
+def _blake64(data: bytes, key: bytes, domain: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key, person=domain).digest(), "little")
+
+
+def document_fingerprint(keys: FingerprintKeys, issuing_state: str, document_number: str) -> int:
+    """Fingerprint of a travel document; raises BadDataError on a malformed state or number."""
+    state, number = normalise_document(issuing_state, document_number)
+    return _blake64(f"{state}|{number}".encode(), keys.document_key, b"sharaka-doc")
+
+
+def vehicle_fingerprint(keys: FingerprintKeys, vin: str) -> int:
+    """Fingerprint of a vehicle; raises BadDataError on a malformed VIN."""
+    return _blake64(normalise_vin(vin).encode(), keys.document_key, b"sharaka-vin")
+
+
+def person_fingerprint(keys: FingerprintKeys, name_key: str, birth_date: str) -> int:
+    """Slow keyed fingerprint of ``name_key + "|" + birth_date`` (one name key from agent.hitlist.names)."""
+    data = f"{name_key}|{normalise_birth_date(birth_date)}".encode()
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", keys.person_key, b"sharaka-person|" + data, keys.person_cost, dklen=8
+    )
+    return int.from_bytes(digest, "little")

@@ -1,0 +1,649 @@
+"""The gate's installed hit-list: verified installation, crash-safe switching and fast lookups
+(docs/hitlist.md "Store layout", "Crash safety").
+
+    state_dir/CURRENT                    name of the state record in force (switched by rename)
+    state_dir/states/NNNNNNNN.msgpack    list identity, state sum, keyring, base and overlay names
+    state_dir/bases/NAME/                immutable exact table: fp.u64 (sorted), reason.u8, ref.bin,
+                                         filter.u64 (split-block Bloom, held in RAM), buckets.bin
+    state_dir/overlays/NAME/             immutable delta overlay: adds and removals since the base
+    state_dir/head.msgpack               last accepted freshness head
+
+A miss is answered from RAM (Bloom filter and overlay); only filter positives read the exact table
+(memory-mapped). Every file is written, fsynced and its directory fsynced before the state record
+is renamed into place and CURRENT switched, so a kill at any point leaves the old or the new list.
+Lookups read one immutable ``ListView`` reference: no partial change is ever visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from agent.errors import BadDataError
+from agent.hitlist import names
+from agent.hitlist.api import Hit
+from agent.hitlist.errors import HitListRejected
+from agent.hitlist.fingerprint import (
+    FingerprintKeys,
+    document_fingerprint,
+    person_fingerprint,
+    vehicle_fingerprint,
+)
+from agent.hitlist.format import unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.hitlist.table import (
+    U64,
+    Entries,
+    StateSum,
+    bloom_blocks,
+    bloom_may_contain,
+    bloom_may_contain_many,
+    bucket_bits,
+    build_bloom,
+    build_buckets,
+    contains_sorted,
+    merge_entries,
+)
+from agent.hitlist.trust import Keyring, verify_keyring
+from agent.hitlist.verify import Identity, Installed, VerifiedList, verify_head, verify_list
+
+logger = logging.getLogger(__name__)
+
+CRASH_ENV = "SHARAKA_HITLIST_CRASH_AT"  # test hook: SIGKILL the installer at its k-th step
+WRITE_CHUNK = 64 << 20
+
+
+@dataclass(frozen=True)
+class ListState:
+    """The installed list's identity and what verification of the next file needs."""
+
+    identity: Identity
+    chain: bytes
+    sum: StateSum
+    created: float
+    expires: float
+    name_key_version: int
+    fp_keys: FingerprintKeys
+
+    def to_wire(self) -> dict:
+        i = self.identity
+        return {
+            "list_id": i.list_id, "epoch": i.epoch, "version": i.version, "state_hash": i.state_hash,
+            "chain": self.chain, "sum": self.sum.to_wire(), "created": self.created, "expires": self.expires,
+            "name_key_version": self.name_key_version, "fp_keys": self.fp_keys.to_wire(),
+        }  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, w: dict) -> ListState:
+        return cls(
+            Identity(w["list_id"], w["epoch"], w["version"], w["state_hash"]),
+            w["chain"], StateSum.from_wire(w["sum"]), w["created"], w["expires"], w["name_key_version"],
+            FingerprintKeys.from_wire(w["fp_keys"]),
+        )  # fmt: skip
+
+
+class _Table:
+    """Entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the fingerprints
+    (the overlay's, which every miss searches)."""
+
+    def __init__(self, directory: Path, prefix: str, manifest: dict, *, fp_in_ram: bool = False) -> None:
+        n, width = manifest[prefix + "count"], manifest["ref_width"]
+        self.reasons: tuple[str, ...] = tuple(manifest["reasons"])
+        fp_path = directory / f"{prefix}fp.u64"
+        self.entries = Entries(
+            np.fromfile(fp_path, dtype=U64) if fp_in_ram else _map(fp_path, U64, (n,)),
+            _map(directory / f"{prefix}reason.u8", np.uint8, (n,)),
+            _map(directory / f"{prefix}ref.bin", np.uint8, (n, width)),
+            self.reasons,
+        )
+        self.fp = self.entries.fp
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _map(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    if 0 in shape:
+        return np.empty(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
+class ListView:
+    """One immutable installed state: list metadata, keyring, base table + filter, overlay."""
+
+    def __init__(
+        self, state: ListState | None, keyring: Keyring, base_dir: Path | None, overlay_dir: Path | None
+    ) -> None:
+        self.state, self.keyring = state, keyring
+        self.base_dir, self.overlay_dir = base_dir, overlay_dir
+        self.base: _Table | None = None
+        self.filter = np.zeros(8, U64)
+        self.nblocks, self.bits = 1, 0
+        self.buckets = np.zeros(2, np.uint32)
+        if base_dir is not None:
+            manifest = msgpack.unpackb((base_dir / "manifest.msgpack").read_bytes())
+            self.base = _Table(base_dir, "", manifest)
+            self.nblocks, self.bits = manifest["bloom_blocks"], manifest["bucket_bits"]
+            self.filter = np.fromfile(base_dir / "filter.u64", dtype=U64)  # resident: the miss path
+            self.buckets = np.fromfile(base_dir / "buckets.bin", dtype=np.dtype(manifest["bucket_dtype"]))
+        self.adds: _Table | None = None
+        self.removes = np.empty(0, U64)
+        if overlay_dir is not None:
+            manifest = msgpack.unpackb((overlay_dir / "manifest.msgpack").read_bytes())
+            self.adds = _Table(overlay_dir, "add_", manifest, fp_in_ram=True)
+            self.removes = np.fromfile(overlay_dir / "removes.u64", dtype=U64)
+        self._filter_words = memoryview(self.filter)  # type: ignore[arg-type]
+        self._bucket_offsets = memoryview(self.buckets)  # type: ignore[arg-type]
+
+    @property
+    def installed(self) -> Installed | None:
+        return (
+            None
+            if self.state is None
+            else Installed(self.state.identity, self.state.chain, self.state.fp_keys)
+        )
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes held in RAM for the miss path: filter, bucket offsets, overlay fingerprints."""
+        adds = self.adds.fp.nbytes if self.adds is not None else 0
+        return self.filter.nbytes + self.buckets.nbytes + adds + self.removes.nbytes
+
+    @property
+    def overlay_size(self) -> int:
+        return (len(self.adds) if self.adds else 0) + len(self.removes)
+
+    def find(self, fp: int) -> tuple[Entries, int] | None:
+        """(entries, index) of fingerprint ``fp`` or None. Misses touch only RAM."""
+        key = U64(fp)  # never pass a Python int to searchsorted: it converts the whole array
+        if self.adds is not None and len(self.adds):
+            i = int(self.adds.fp.searchsorted(key))
+            if i < len(self.adds) and int(self.adds.fp[i]) == fp:
+                return self.adds.entries, i
+        if self.base is None or not bloom_may_contain(self._filter_words, self.nblocks, fp):
+            return None
+        if len(self.removes):
+            j = int(self.removes.searchsorted(key))
+            if j < len(self.removes) and int(self.removes[j]) == fp:
+                return None
+        b = fp >> (64 - self.bits) if self.bits else 0
+        lo, hi = self._bucket_offsets[b], self._bucket_offsets[b + 1]
+        k = lo + int(self.base.fp[lo:hi].searchsorted(key))
+        if k < hi and int(self.base.fp[k]) == fp:
+            return self.base.entries, k
+        return None
+
+    def contains_many(self, fps: np.ndarray) -> np.ndarray:
+        """Vectorised membership of many fingerprints (uint64 array)."""
+        fps = np.asarray(fps, U64)
+        hit = np.zeros(len(fps), bool)
+        if self.base is not None and len(self.base):
+            maybe = np.flatnonzero(bloom_may_contain_many(self.filter, self.nblocks, fps))
+            cand = fps[maybe]
+            order = np.argsort(cand)
+            found = contains_sorted(self.base.fp, cand[order]) & ~contains_sorted(self.removes, cand[order])
+            hit[maybe[order]] = found
+        if self.adds is not None and len(self.adds):
+            hit |= contains_sorted(self.adds.fp, fps)
+        return hit
+
+    def all_entries(self) -> Entries:
+        """The whole state as one sorted Entries (reads everything: for compaction and verify)."""
+        if self.base is None:
+            base = Entries.empty()
+        else:
+            keep = ~contains_sorted(self.removes, self.base.fp)
+            base = self.base.entries.take(np.flatnonzero(keep))
+        return merge_entries(base, self.adds.entries) if self.adds is not None else base
+
+
+class HitListStore:
+    """A gate's hit-list in ``state_dir``, trusting the pinned root key ``root_pub``.
+
+    Implements agent.hitlist.api.HitList. ``install`` and ``accept_head`` raise HitListRejected
+    with the installed list unchanged; lookups of malformed identifiers raise BadDataError."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike,
+        root_pub: bytes,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        max_staleness: float = 3600.0,
+    ) -> None:
+        self.dir = Path(state_dir)
+        self.limits, self.max_staleness = limits, max_staleness
+        self._pinned = Keyring.pinned(root_pub)
+        self._lock = threading.RLock()
+        self._steps, self._crash_at = 0, int(os.environ.get(CRASH_ENV, "0") or 0)
+        for sub in ("states", "bases", "overlays"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self._current = ""
+        self._view = self._load()
+        self._head: dict | None = self._load_head()
+        with contextlib.suppress(BlockingIOError), self._flock(blocking=False):
+            self.refresh()
+            self._collect_garbage()
+
+    # --- HitList -------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        state = self._view.state
+        return state.identity.version if state else 0
+
+    @property
+    def identity(self) -> tuple[str, int, int, bytes] | None:
+        """(list_id, epoch, version, state_hash) of the list in force, or None."""
+        state = self._view.state
+        return state.identity.as_tuple() if state else None
+
+    def view(self) -> ListView:
+        """The immutable state in force (identity and lookups from one consistent list)."""
+        return self._view
+
+    def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None:
+        """Raises BadDataError on a malformed state or number."""
+        return self._lookup_fp("document", lambda k: document_fingerprint(k, issuing_state, document_number))
+
+    def lookup_vehicle(self, vin: str) -> Hit | None:
+        return self._lookup_fp("vehicle", lambda k: vehicle_fingerprint(k, vin))
+
+    def lookup_person(
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+    ) -> Hit | None:
+        """Any query name key x birth date listed: exact hits win over weak ones.
+
+        A list built with another name normaliser version cannot be searched by name: every person
+        lookup then answers a weak hit (REFER), per NAMES.md point 1."""
+        view = self._view
+        if view.state is None:
+            return None
+        if view.state.name_key_version != names.NORMALISER_VERSION:
+            return Hit("person", "normaliser_mismatch", "", "weak")
+        weak = None
+        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
+            found = view.find(person_fingerprint(view.state.fp_keys, key, birth_date))
+            if found is not None:
+                hit = Hit("person", found[0].reason_at(found[1]), found[0].ref_at(found[1]), strength)
+                if strength == "exact":
+                    return hit
+                weak = weak or hit
+        return weak
+
+    def _lookup_fp(self, kind: str, fingerprint) -> Hit | None:
+        view = self._view
+        if view.state is None:
+            return None
+        found = view.find(fingerprint(view.state.fp_keys))
+        if found is None:
+            return None
+        entries, i = found
+        return Hit(kind, entries.reason_at(i), entries.ref_at(i))
+
+    def is_stale(self, now: float) -> bool:
+        return self.stale_reason(now) is not None
+
+    def stale_reason(self, now: float) -> str | None:
+        """Why the list in force is not fresh at ``now`` (RELIABILITY 7, 8), or None when fresh."""
+        state, head = self._view.state, self._head
+        if state is None:
+            return "no list installed"
+        if now >= state.expires:
+            return f"list v{state.identity.version} expired"
+        if head is None:
+            return "no head received"
+        if (head["epoch"], head["version"], head["state_hash"]) != (
+            state.identity.epoch, state.identity.version, state.identity.state_hash
+        ):  # fmt: skip
+            return (
+                f"head names v{head['version']} (epoch {head['epoch']}), installed v{state.identity.version}"
+            )
+        if now >= head["expires"]:
+            return "head expired"
+        if now - head["issued"] > self.max_staleness:
+            return f"last head older than {self.max_staleness:.0f} s"
+        return None
+
+    def status(self, now: float) -> dict:
+        view, state = self._view, self._view.state
+        out: dict = {
+            "installed": state is not None,
+            "stale": self.is_stale(now),
+            "stale_reason": self.stale_reason(now),
+        }
+        out["keyring_version"], out["epoch_keyring"] = view.keyring.version, view.keyring.epoch
+        if state is not None:
+            i = state.identity
+            out.update(
+                list_id=i.list_id, epoch=i.epoch, version=i.version, state_hash=i.state_hash.hex(),
+                count=state.sum.count, overlay_entries=view.overlay_size, created=state.created,
+                expires=state.expires, name_key_version=state.name_key_version,
+                names_usable=state.name_key_version == names.NORMALISER_VERSION,
+            )  # fmt: skip
+        if self._head is not None:
+            out["head"] = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in self._head.items()}
+        return out
+
+    # --- installation --------------------------------------------------------------------------
+
+    def install(self, blob, *, now: float) -> Identity:
+        """Verify and install a snapshot, delta or keyring; return the identity now in force.
+
+        Raises HitListRejected (``.reason``, ``.resync``) with the installed list unchanged."""
+        with self._lock, self._flock():
+            self.refresh()
+            if len(blob) >= 6 and unpack_frame(blob, self.limits).kind == "keyring":
+                return self._install_keyring(blob)
+            verified = verify_list(
+                blob, keyring=self._view.keyring, installed=self._view.installed, now=now, limits=self.limits
+            )
+            if verified.meta.kind == "snapshot":
+                identity = self._install_snapshot(verified)
+            else:
+                identity = self._install_delta(verified)
+            logger.info(
+                "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
+            )
+            return identity
+
+    def accept_head(self, blob, *, now: float) -> None:
+        """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
+        rollback for a head older than the last one, and every signature/expiry reason)."""
+        with self._lock, self._flock():
+            self.refresh()
+            head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
+            state = self._view.state
+            if state is None:
+                raise HitListRejected("base_mismatch", "a head but no list installed", resync=True)
+            if head.list_id != state.identity.list_id:
+                raise HitListRejected(
+                    "wrong_list_id", f"head for {head.list_id!r}, installed {state.identity.list_id!r}"
+                )
+            if (head.epoch, head.version) < (state.identity.epoch, state.identity.version):
+                raise HitListRejected(
+                    "rollback", f"head names v{head.version}, older than installed v{state.identity.version}"
+                )
+            if self._head is not None and head.issued < self._head["issued"]:
+                raise HitListRejected(
+                    "rollback",
+                    f"head issued {head.issued:.0f}, before the last accepted {self._head['issued']:.0f}",
+                )
+            record = {"list_id": head.list_id, "epoch": head.epoch, "version": head.version,
+                      "state_hash": head.state_hash, "issued": head.issued, "expires": head.expires}  # fmt: skip
+            self._replace_durable(self.dir / "head.msgpack", msgpack.packb(record))
+            self._head = record
+
+    def verify(self) -> dict:
+        """Re-read the whole installed list and check it against its signed state hash."""
+        view = self._view
+        if view.state is None:
+            return {"ok": True, "installed": False}
+        computed = StateSum.of(view.all_entries())
+        ok = computed.digest() == view.state.identity.state_hash
+        return {"ok": ok, "installed": True, "count": computed.count, "state_hash": computed.digest().hex()}
+
+    def compact(self) -> None:
+        """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile."""
+        with self._lock, self._flock():
+            self.refresh()
+            view = self._view
+            if view.state is None or view.overlay_dir is None:
+                return
+            base = self._write_base(view.all_entries(), view.state.identity.version)
+            self._switch(view.state, view.keyring, base, None)
+
+    def compact_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
+        thread.start()
+        return thread
+
+    def _install_keyring(self, blob) -> Identity:
+        keyring = verify_keyring(bytes(blob), self._view.keyring, self.limits)
+        view = self._view
+        self._switch(view.state, keyring, view.base_dir, view.overlay_dir)
+        return view.state.identity if view.state else Identity("", keyring.epoch, 0, b"")
+
+    def _install_snapshot(self, v: VerifiedList) -> Identity:
+        total = StateSum.of(v.entries)
+        if total.digest() != v.meta.state_hash:
+            raise HitListRejected(
+                "state_hash", f"snapshot v{v.meta.version} entries do not give the signed state hash"
+            )
+        base = self._write_base(v.entries, v.meta.version)
+        self._switch(self._list_state(v, total), v.keyring, base, None)
+        return v.meta.identity
+
+    def _install_delta(self, v: VerifiedList) -> Identity:
+        view = self._view
+        assert_state = view.state
+        if assert_state is None:  # verify_list refuses deltas without a base; keeps mypy informed
+            raise HitListRejected("base_mismatch", "no list installed", resync=True)
+        removes, adds = v.removes, v.entries
+        in_adds = (
+            contains_sorted(view.adds.fp, removes) if view.adds is not None else np.zeros(len(removes), bool)
+        )
+        base_fp = view.base.fp if view.base is not None else np.empty(0, U64)
+        in_base = contains_sorted(base_fp, removes) & ~contains_sorted(view.removes, removes)
+        if not bool(np.all(in_adds | in_base)):
+            raise HitListRejected(
+                "base_mismatch",
+                f"delta removes {int((~(in_adds | in_base)).sum())} entries the list does not hold",
+                resync=True,
+            )
+        removed = merge_entries(
+            view.adds.entries.take(np.flatnonzero(contains_sorted(removes, view.adds.fp)))
+            if view.adds is not None
+            else Entries.empty(),
+            view.base.entries.take(np.searchsorted(base_fp, removes[in_base & ~in_adds]))
+            if view.base is not None
+            else Entries.empty(),
+        )
+        still = ~contains_sorted(removes, adds.fp)
+        clash = (
+            contains_sorted(view.adds.fp, adds.fp) if view.adds is not None else np.zeros(len(adds), bool)
+        ) | (contains_sorted(base_fp, adds.fp) & ~contains_sorted(view.removes, adds.fp))
+        if bool(np.any(clash & still)):
+            raise HitListRejected("base_mismatch", "delta adds entries the list already holds", resync=True)
+        total = assert_state.sum.remove(removed).add(adds)
+        if total.digest() != v.meta.state_hash:
+            # RELIABILITY 5: nothing was written, the view in force is untouched.
+            raise HitListRejected(
+                "state_hash", f"delta to v{v.meta.version} yields a state hash different from the signed one"
+            )
+        old_adds = view.adds.entries if view.adds is not None else Entries.empty()
+        kept_adds = old_adds.take(np.flatnonzero(~contains_sorted(removes, old_adds.fp)))
+        new_adds = merge_entries(kept_adds, adds)
+        new_removes = np.union1d(view.removes, removes[in_base]).astype(U64)
+        overlay = self._write_overlay(new_adds, new_removes, v.meta.version)
+        self._switch(self._list_state(v, total), v.keyring, view.base_dir, overlay)
+        if self._view.overlay_size > self.limits.max_overlay_entries:
+            self.compact_in_background()
+        return v.meta.identity
+
+    @staticmethod
+    def _list_state(v: VerifiedList, total: StateSum) -> ListState:
+        m = v.meta
+        return ListState(m.identity, m.chain, total, m.created, m.expires, m.name_key_version, m.fp_keys)
+
+    # --- durable writes ------------------------------------------------------------------------
+
+    def _step(self, label: str) -> None:
+        """Crash-injection point (test hook CRASH_ENV): the installer SIGKILLs itself at step k."""
+        self._steps += 1
+        if self._steps == self._crash_at:
+            logger.debug("crash hook: SIGKILL at step %d (%s)", self._steps, label)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _write_durable(self, path: Path, chunks: Iterable) -> None:
+        with open(path, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                self._step(f"write {path}")
+            f.flush()
+            os.fsync(f.fileno())
+        self._step(f"fsync {path}")
+
+    def _fsync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._step(f"fsync dir {path}")
+
+    def _replace_durable(self, path: Path, data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        self._write_durable(tmp, [data])
+        os.replace(tmp, path)
+        self._step(f"rename {path}")
+        self._fsync_dir(path.parent)
+
+    def _write_arrays(self, directory: Path, arrays: dict[str, np.ndarray], manifest: dict) -> Path:
+        tmp = directory.with_name(directory.name + ".tmp")
+        tmp.mkdir()
+        for name, arr in arrays.items():
+            self._write_durable(tmp / name, _chunks(arr))
+        self._write_durable(tmp / "manifest.msgpack", [msgpack.packb(manifest)])
+        self._fsync_dir(tmp)
+        os.replace(tmp, directory)
+        self._step(f"rename {directory}")
+        self._fsync_dir(directory.parent)
+        return directory
+
+    def _write_base(self, entries: Entries, version: int) -> Path:
+        fp = np.ascontiguousarray(entries.fp, U64)
+        buckets = build_buckets(fp)
+        manifest = {
+            "count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1],
+            "bloom_blocks": bloom_blocks(len(entries)), "bucket_bits": bucket_bits(len(entries)),
+            "bucket_dtype": buckets.dtype.str,
+        }  # fmt: skip
+        arrays = {
+            "fp.u64": fp,
+            "reason.u8": entries.reason,
+            "ref.bin": entries.ref,
+            "filter.u64": build_bloom(fp),
+            "buckets.bin": buckets,
+        }
+        return self._write_arrays(
+            self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
+        )
+
+    def _write_overlay(self, adds: Entries, removes: np.ndarray, version: int) -> Path:
+        manifest = {"add_count": len(adds), "reasons": list(adds.reasons), "ref_width": adds.ref.shape[1]}
+        arrays = {
+            "add_fp.u64": adds.fp,
+            "add_reason.u8": adds.reason,
+            "add_ref.bin": adds.ref,
+            "removes.u64": removes,
+        }
+        return self._write_arrays(
+            self.dir / "overlays" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
+        )
+
+    def _switch(
+        self, state: ListState | None, keyring: Keyring, base: Path | None, overlay: Path | None
+    ) -> None:
+        """Write the new state record, then switch CURRENT to it: the single commit point."""
+        seq = int(self._current.split("/")[-1].split(".")[0]) + 1 if self._current else 1
+        record = {
+            "list": state.to_wire() if state else None,
+            "keyring": keyring.blob,
+            "base": base.name if base else None,
+            "overlay": overlay.name if overlay else None,
+        }
+        name = f"states/{seq:08d}.msgpack"
+        self._replace_durable(self.dir / name, msgpack.packb(record))
+        self._replace_durable(self.dir / "CURRENT", name.encode())
+        self._current = name
+        self._view = ListView(state, keyring, base, overlay)
+        self._collect_garbage()
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def _load(self) -> ListView:
+        current = self.dir / "CURRENT"
+        if not current.exists():
+            self._current = ""
+            return ListView(None, self._pinned, None, None)
+        name = current.read_text().strip()
+        record = msgpack.unpackb((self.dir / name).read_bytes())
+        keyring = self._pinned
+        if record["keyring"]:
+            keyring = _replay_keyring(record["keyring"], self._pinned, self.limits)
+        self._current = name
+        state = ListState.from_wire(record["list"]) if record["list"] else None
+        base = self.dir / "bases" / record["base"] if record["base"] else None
+        overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
+        return ListView(state, keyring, base, overlay)
+
+    def refresh(self) -> None:
+        """Pick up a list another process (e.g. `sharaka-gate hitlist install`) installed in the same state directory."""
+        current = self.dir / "CURRENT"
+        name = current.read_text().strip() if current.exists() else ""
+        if name != self._current:
+            self._view = self._load()
+            self._head = self._load_head()
+
+    def _load_head(self) -> dict | None:
+        path = self.dir / "head.msgpack"
+        return msgpack.unpackb(path.read_bytes()) if path.exists() else None
+
+    @contextlib.contextmanager
+    def _flock(self, *, blocking: bool = True) -> Iterator[None]:
+        """Exclusive writer lock across processes (an agent and a technician's CLI)."""
+        with open(self.dir / "lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _collect_garbage(self) -> None:
+        """Remove files no state in force refers to (left by a finished or interrupted install)."""
+        keep = {self._current.split("/")[-1]}
+        view = self._view
+        keep |= {p.name for p in (view.base_dir, view.overlay_dir) if p is not None}
+        for sub in ("states", "bases", "overlays"):
+            for path in (self.dir / sub).iterdir():
+                if path.name not in keep:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    self._step(f"remove {path}")
+        for tmp in self.dir.glob("*.tmp"):
+            tmp.unlink()
+
+
+def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
+    """Rebuild the stored keyring object. The stored blob was verified as a successor chain when it
+    was installed; here we re-verify its signatures only against its own root keys (trusted state)."""
+    frame = unpack_frame(blob, limits)
+    meta = msgpack.unpackb(frame.signed, raw=False)
+    trusted = Keyring(
+        meta["version"] - 1, tuple(meta["root_keys"]), meta["threshold"], pinned.epoch, {}, frozenset(), b""
+    )
+    try:
+        return verify_keyring(blob, trusted, limits)
+    except HitListRejected as exc:
+        raise BadDataError(f"stored keyring in the state directory is corrupt: {exc}")
+
+
+def _chunks(arr: np.ndarray) -> Iterator[bytes | memoryview]:
+    if arr.size == 0:
+        yield b""
+        return
+    view = memoryview(np.ascontiguousarray(arr)).cast("B")  # type: ignore[arg-type]
+    for lo in range(0, len(view), WRITE_CHUNK):
+        yield view[lo : lo + WRITE_CHUNK]

@@ -1,0 +1,119 @@
+"""RELIABILITY 6: a real installer process (`sharaka-gate hitlist install`) is SIGKILLed at every
+step of a snapshot and of a delta installation (test hook SHARAKA_HITLIST_CRASH_AT=k), and at
+random times: the state directory always holds the old or the new list, whole, and stays usable."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.hitlist.errors import HitListRejected
+from agent.hitlist.store import CRASH_ENV, HitListStore
+
+from .central import Central, doc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _installer(state: Path, blob: Path, root: Path, crash_at: int = 0) -> subprocess.Popen:
+    env = {**os.environ, CRASH_ENV: str(crash_at)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "agent",
+        "hitlist",
+        "install",
+        str(blob),
+        "--state",
+        str(state),
+        "--root-pub",
+        str(root),
+    ]
+    return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class Scenario:
+    """Old list installed in a template directory; the new file to install; expected answers of each."""
+
+    def __init__(self, tmp: Path, old: list[int], new: list[int], *, as_delta: bool) -> None:
+        self.central = Central(now=time.time())
+        c = self.central
+        c.snapshot([doc(i) for i in old], 1)
+        c.snapshot([doc(i, reason="lost" if i % 3 == 0 else "stolen") for i in new], 2)
+        self.root = tmp / "root.pub"
+        self.root.write_text(c.root_pub.hex())
+        self.blob = tmp / "new.shl"
+        self.blob.write_bytes(c.delta(1, 2) if as_delta else c.published[2])
+        self.template = tmp / "template"
+        store = HitListStore(self.template, c.root_pub)
+        store.install(c.published[1], now=c.now)
+        (self.template / "root.pub").write_text(c.root_pub.hex())
+        self.old_identity = store.identity
+        self.expected = {1: self._answers_for(1, set(old)), 2: self._answers_for(2, set(new))}
+        self.probe = range(max(old + new) + 5)
+
+    def _answers_for(self, version: int, listed: set[int]) -> dict[int, tuple[str, str] | None]:
+        reasons = {i: ("lost" if version == 2 and i % 3 == 0 else "stolen") for i in listed}
+        return {i: ((reasons[i], f"R{i}") if i in listed else None) for i in range(200)}
+
+    def check(self, state: Path) -> int:
+        """The version in force; fails unless every answer matches that version exactly."""
+        store = HitListStore(state, self.central.root_pub)
+        version = store.version
+        assert version in (1, 2), store.identity
+        got = {}
+        for i in self.probe:
+            hit = store.lookup_document("UTO", f"X{i:08d}")
+            got[i] = (hit.reason, hit.ref) if hit else None
+        assert got == {i: self.expected[version][i] for i in self.probe}
+        assert store.verify()["ok"]
+        if version == 1:  # restart is consistent: the interrupted install can simply be retried
+            assert store.install(self.blob.read_bytes(), now=time.time()).version == 2
+        else:
+            with pytest.raises(HitListRejected):
+                store.install(self.blob.read_bytes(), now=time.time())
+        return version
+
+
+@pytest.mark.parametrize("as_delta", [False, True], ids=["snapshot", "delta"])
+def test_p06_kill_at_every_installation_step_leaves_old_or_new_list(tmp_path, as_delta):
+    scenario = Scenario(tmp_path, list(range(0, 60)), list(range(30, 90)), as_delta=as_delta)
+    seen = []
+    for k in range(1, 200):
+        state = tmp_path / f"state-{k}"
+        shutil.copytree(scenario.template, state)
+        proc = _installer(state, scenario.blob, scenario.root, crash_at=k)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            assert scenario.check(state) == 2
+            break
+        assert proc.returncode == -signal.SIGKILL, err.decode()
+        seen.append(scenario.check(state))
+        shutil.rmtree(state)
+    else:
+        pytest.fail("installer never completed")
+    assert len(seen) >= 15, "the hook should interrupt many distinct steps"
+    assert seen[0] == 1 and seen[-1] == 2  # killed early: old list; killed after the switch: new list
+
+
+def test_p06_kill_at_random_times_leaves_old_or_new_list(tmp_path):
+    scenario = Scenario(tmp_path, list(range(0, 100)), list(range(50, 150)), as_delta=False)
+    rng = random.Random(6)
+    versions = []
+    for run in range(6):
+        state = tmp_path / f"random-{run}"
+        shutil.copytree(scenario.template, state)
+        proc = _installer(state, scenario.blob, scenario.root)
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        versions.append(scenario.check(state))
+    assert set(versions) <= {1, 2}

@@ -1,0 +1,242 @@
+"""`sharaka-hitlist` and `sharaka-gate hitlist` end to end, as real processes."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDS = [
+    {
+        "kind": "document",
+        "issuing_state": "UTO",
+        "document_number": "L898902C3",
+        "reason": "stolen",
+        "ref": "SLTD-1",
+    },
+    {
+        "kind": "person",
+        "surname": "ERIKSSON",
+        "given_names": "ANNA<MARIA",
+        "birth_date": "740812",
+        "reason": "wanted",
+        "ref": "N-7",
+    },
+    {"kind": "vehicle", "vin": "1HGCM82633A004352", "reason": "stolen", "ref": "V-1"},
+]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    module = "tools.hitlist_cli" if args[0] != "gate" else "agent"
+    argv = [sys.executable, "-m", module, *(args[1:] if args[0] == "gate" else args)]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{argv} -> {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def as_json(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def keys(tmp_path) -> Path:
+    run("keygen", "--out", str(tmp_path / "keys"), "--json")
+    return tmp_path / "keys"
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_keygen_writes_private_keys_0600_and_refuses_to_overwrite(keys):
+    for key in keys.glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(bytes.fromhex((keys / "root.pub").read_text().strip())) == 32
+    before = (keys / "root.key").read_bytes()
+    proc = run("keygen", "--out", str(keys), check=False)
+    assert proc.returncode != 0 and "refusing to overwrite" in proc.stderr
+    assert (keys / "root.key").read_bytes() == before
+
+
+def test_build_install_lookup_round_trip(tmp_path, keys):
+    records = write_jsonl(tmp_path / "r.jsonl", RECORDS)
+    snap = tmp_path / "v1.shl"
+    built = as_json(run("build", "--keys", str(keys), "--from", str(records), "--list-id", "sltd", "--version", "1",
+                        "--out", str(snap), "--person-cost", "5", "--json"))  # fmt: skip
+    assert built["entries"] >= 3
+    state = str(tmp_path / "gate")
+    run("gate", "hitlist", "install", str(snap), "--root-pub", str(keys / "root.pub"), "--state", state)
+    out = as_json(
+        run("gate", "hitlist", "lookup", "--state", state, "--document", "UTO", "L898902C3", "--json")
+    )
+    assert {k: out[k] for k in ("hit", "kind", "reason", "ref", "list_version", "stale")} == {
+        "hit": True, "kind": "document", "reason": "stolen", "ref": "SLTD-1", "list_version": 1, "stale": True,
+    }  # fmt: skip
+    person = as_json(
+        run(
+            "gate",
+            "hitlist",
+            "lookup",
+            "--state",
+            state,
+            "--person",
+            "ERIKSSON",
+            "ANNA MARIA",
+            "740812",
+            "--json",
+        )
+    )
+    assert (person["hit"], person["ref"]) == (True, "N-7")
+    vin = as_json(run("gate", "hitlist", "lookup", "--state", state, "--vin", "1HGCM82633A004352", "--json"))
+    assert (vin["hit"], vin["kind"]) == (True, "vehicle")
+    miss = as_json(
+        run("gate", "hitlist", "lookup", "--state", state, "--document", "UTO", "L898902C4", "--json")
+    )
+    assert (miss["hit"], miss["reason"], miss["ref"]) == (False, None, None)
+    assert as_json(run("gate", "hitlist", "verify", "--state", state, "--json"))["ok"]
+
+
+def test_delta_head_and_refused_rollback_via_cli(tmp_path, keys):
+    v1, v2, d2, h2 = (str(tmp_path / n) for n in ("v1.shl", "v2.shl", "d2.shl", "h2.shl"))
+    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])), "--list-id", "sltd",
+        "--version", "1", "--out", v1)  # fmt: skip
+    extra = {
+        "kind": "document",
+        "issuing_state": "D",
+        "document_number": "C01X00T47",
+        "reason": "lost",
+        "ref": "SLTD-2",
+    }
+    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "b.jsonl", [extra])), "--list-id", "sltd",
+        "--version", "2", "--base", v1, "--out", v2)  # fmt: skip
+    delta = as_json(run("delta", "--keys", str(keys), "--from", v1, "--to", v2, "--out", d2, "--json"))
+    assert (delta["adds"], delta["removes"]) == (1, 1)
+    run("head", "--keys", str(keys), "--list", v2, "--out", h2)
+    state = str(tmp_path / "gate")
+    run("gate", "hitlist", "install", v1, "--root-pub", str(keys / "root.pub"), "--state", state)
+    run("gate", "hitlist", "install", d2, "--state", state)
+    run("gate", "hitlist", "install", h2, "--state", state)
+    status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
+    assert (status["version"], status["stale"]) == (2, False)
+    refused = run("gate", "hitlist", "install", v1, "--state", state, check=False)
+    assert refused.returncode != 0 and "rollback" in refused.stderr
+    assert (
+        as_json(run("gate", "hitlist", "status", "--state", state, "--json"))["state_hash"]
+        == status["state_hash"]
+    )
+    hit = as_json(
+        run("gate", "hitlist", "lookup", "--state", state, "--document", "D<<", "C01X00T47", "--json")
+    )
+    assert (hit["hit"], hit["list_version"], hit["stale"]) == (True, 2, False)
+
+
+def test_build_from_csv_and_inspect(tmp_path, keys):
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text(
+        "kind,issuing_state,document_number,surname,given_names,birth_date,vin,reason,ref\n"
+        "document,UTO,L898902C3,,,,,stolen,SLTD-1\n"
+        "person,,,ERIKSSON,ANNA MARIA,740812,,wanted,N-7\n"
+    )
+    out = str(tmp_path / "v1.shl")
+    run(
+        "build",
+        "--keys",
+        str(keys),
+        "--from",
+        str(csv_path),
+        "--list-id",
+        "sltd",
+        "--version",
+        "1",
+        "--out",
+        out,
+    )
+    meta = as_json(run("inspect", out, "--json"))
+    assert (meta["kind"], meta["version"], meta["reasons"]) == ("snapshot", 1, ["stolen", "wanted"])
+    assert as_json(run("verify", out, "--root-pub", str(keys / "root.pub"), "--json"))["ok"]
+    assert as_json(run("lookup", out, "--document", "UTO", "L898902C3", "--json"))["hit"]
+
+
+def test_bad_record_is_named(tmp_path, keys):
+    records = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {
+                "kind": "document",
+                "issuing_state": "UTO",
+                "document_number": "L8/9",
+                "reason": "stolen",
+                "ref": "x",
+            }
+        ],
+    )
+    proc = run(
+        "build",
+        "--keys",
+        str(keys),
+        "--from",
+        str(records),
+        "--list-id",
+        "s",
+        "--version",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        check=False,
+    )
+    assert proc.returncode == 1 and "'L8/9'" in proc.stderr
+
+
+def test_list_key_rotation_via_certify(tmp_path, keys):
+    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])), "--list-id", "sltd",
+        "--version", "3", "--out", str(tmp_path / "v3.shl"))  # fmt: skip
+    state = str(tmp_path / "gate")
+    run(
+        "gate",
+        "hitlist",
+        "install",
+        str(tmp_path / "v3.shl"),
+        "--root-pub",
+        str(keys / "root.pub"),
+        "--state",
+        state,
+    )
+    cert = as_json(run("certify", "--keys", str(keys), "--rotate-list-key", "--json"))
+    assert cert["epoch"] == 2 and cert["revoked"]
+    run("build", "--keys", str(keys), "--from", str(tmp_path / "a.jsonl"), "--list-id", "sltd", "--version", "1",
+        "--out", str(tmp_path / "e2v1.shl"))  # fmt: skip
+    run("gate", "hitlist", "install", str(tmp_path / "e2v1.shl"), "--state", state)
+    status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
+    assert (status["epoch"], status["version"]) == (2, 1)
+    assert stat.S_IMODE((keys / "list-2.key").stat().st_mode) == 0o600
+
+
+def test_gate_lookup_from_mrz_lines(tmp_path, keys):
+    pytest.importorskip("agent.mrz", reason="needs the mrz helper's agent.mrz (merged from main)")
+    records = write_jsonl(tmp_path / "r.jsonl", RECORDS)
+    snap = str(tmp_path / "v1.shl")
+    run(
+        "build",
+        "--keys",
+        str(keys),
+        "--from",
+        str(records),
+        "--list-id",
+        "sltd",
+        "--version",
+        "1",
+        "--out",
+        snap,
+    )
+    state = str(tmp_path / "gate")
+    run("gate", "hitlist", "install", snap, "--root-pub", str(keys / "root.pub"), "--state", state)
+    td3 = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
+    out = as_json(run("gate", "hitlist", "lookup", "--state", state, "--mrz", *td3, "--json"))
+    assert (out["hit"], out["kind"], out["ref"]) == (True, "document", "SLTD-1")

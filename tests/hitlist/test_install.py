@@ -1,0 +1,475 @@
+"""Installation refusals and freshness: RELIABILITY 3, 5, 7, 8, 11, 12, 30. Each refusal asserts
+the installed list is unchanged (identity and lookups), also after reopening the store."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.hitlist.errors import HitListRejected, TransferStalled
+from agent.hitlist.limits import Limits
+from agent.hitlist.store import HitListStore
+from agent.hitlist.transfer import Transfer
+
+from .central import DAY, T0, Central, body_offset, doc, observe, resign, signed_meta
+
+
+def refused(store: HitListStore, blob: bytes, reason: str, *, now: float = T0) -> HitListRejected:
+    before = observe(store)
+    files_before = sorted(p.relative_to(store.dir) for p in store.dir.rglob("*"))
+    with pytest.raises(HitListRejected) as info:
+        store.install(blob, now=now)
+    assert info.value.reason == reason, str(info.value)
+    assert observe(store) == before
+    assert observe(HitListStore(store.dir, store._pinned.root_keys[0], limits=store.limits)) == before
+    assert (
+        sorted(p.relative_to(store.dir) for p in store.dir.rglob("*")) == files_before
+    )  # nothing left behind
+    return info.value
+
+
+def test_p03_delta_with_wrong_base_version_rejected_and_resync_requested(gate, central):
+    central.snapshot([doc(i) for i in range(22)], 2)
+    central.snapshot([doc(i) for i in range(24)], 3)
+    err = refused(gate, central.delta(2, 3), "base_mismatch")
+    assert err.resync
+
+
+def test_p03_delta_with_wrong_base_state_hash_rejected(gate, central):
+    central.snapshot([doc(i) for i in range(22)], 2)
+    delta = resign(central.delta(1, 2), central.list_key, base_state_hash=bytes(32))
+    assert refused(gate, delta, "base_mismatch").resync
+
+
+def test_p03_delta_without_installed_list_requests_resync(tmp_path, central):
+    central.snapshot([doc(1)], 1)
+    central.snapshot([doc(2)], 2)
+    store = HitListStore(tmp_path / "empty", central.root_pub)
+    assert refused(store, central.delta(1, 2), "base_mismatch").resync
+
+
+def test_broken_previous_hash_chain_rejected(gate, central):
+    central.snapshot([doc(i) for i in range(22)], 2)
+    delta = resign(central.delta(1, 2), central.list_key, base_chain=bytes(32))
+    assert refused(gate, delta, "broken_chain").resync
+
+
+def test_snapshot_forking_the_chain_rejected(gate, central):
+    fork = resign(central.snapshot([doc(i) for i in range(22)], 2), central.list_key, prev_hash=b"\1" * 32)
+    refused(gate, fork, "broken_chain")
+
+
+def test_p05_delta_yielding_other_state_hash_undone_atomically(gate, central):
+    central.snapshot([doc(i) for i in range(5, 30)], 2)
+    lying = resign(central.delta(1, 2), central.list_key, state_hash=b"\7" * 32)
+    refused(gate, lying, "state_hash")
+
+
+def test_p05_snapshot_whose_entries_do_not_give_signed_state_hash_rejected(gate, central):
+    lying = resign(central.snapshot([doc(i) for i in range(30)], 2), central.list_key, state_hash=b"\7" * 32)
+    refused(gate, lying, "state_hash")
+
+
+def test_p05_lookups_never_see_a_partial_delta(gate, central):
+    """A reader thread checks every view it sees against the one full state of its identity."""
+    versions = {1: set(range(20))}
+    for v in range(2, 8):
+        versions[v] = set(range(v * 3, 20 + v * 4))
+        central.snapshot([doc(i) for i in sorted(versions[v])], v)
+    expected = {}
+    stop, bad = threading.Event(), []
+
+    def reader():
+        while not stop.is_set():
+            view = gate.view()
+            ident = view.state.identity
+            want = expected.get(ident.version)
+            if want is None:
+                continue
+            got = {i for i in range(60) if view.find(_fp(central, i)) is not None}
+            if got != want:
+                bad.append((ident.version, got ^ want))
+
+    expected.update(versions)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for v in range(2, 8):
+        gate.install(central.delta(v - 1, v), now=T0)
+    stop.set()
+    thread.join()
+    assert bad == []
+    assert {i for i in range(60) if gate.lookup_document("UTO", f"X{i:08d}")} == versions[7]
+
+
+def _fp(central: Central, i: int) -> int:
+    from agent.hitlist.fingerprint import document_fingerprint
+
+    return document_fingerprint(central.fp_keys, "UTO", f"X{i:08d}")
+
+
+def test_content_hash_mismatch_rejected(gate, central):
+    blob = bytearray(central.snapshot([doc(i) for i in range(25)], 2))
+    blob[-3] ^= 0x20  # a ref byte in the body
+    refused(gate, bytes(blob), "content_hash")
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [3, 10, 200, -1, -100],
+    ids=["inside-magic", "inside-header", "inside-envelope", "last-body-byte", "body-cut"],
+)
+def test_truncated_file_rejected(gate, central, cut):
+    blob = central.snapshot([doc(i) for i in range(25)], 2)
+    refused(gate, blob[:cut], "truncated")
+
+
+def test_trailing_bytes_rejected_as_oversized(gate, central):
+    refused(gate, central.snapshot([doc(i) for i in range(25)], 2) + b"\0" * 8, "oversized")
+
+
+def test_wrong_list_id_from_same_centre_rejected(gate, central):
+    blob = resign(central.snapshot([doc(i) for i in range(25)], 2), central.list_key, list_id="sltd-test")
+    refused(gate, blob, "wrong_list_id")
+
+
+def test_list_already_expired_not_installed(gate, central):
+    refused(gate, central.snapshot([doc(i) for i in range(25)], 2, expires=T0 - 1), "expired")
+
+
+# --- RELIABILITY 11: bounds --------------------------------------------------------------------
+
+SMALL = Limits(max_blob_bytes=4096, max_envelope_bytes=2048, max_entries=50, max_delta_changes=10)
+
+
+@pytest.fixture
+def small_gate(tmp_path, central) -> HitListStore:
+    store = HitListStore(tmp_path / "small", central.root_pub, limits=SMALL)
+    store.install(central.snapshot([doc(i) for i in range(20)], 1), now=T0)
+    return store
+
+
+def test_p11_blob_over_quota_refused(small_gate, central):
+    refused(small_gate, central.snapshot([doc(i) for i in range(200)], 2), "oversized")
+
+
+def test_p11_entry_count_over_limit_refused(small_gate, central):
+    refused(small_gate, central.snapshot([doc(i) for i in range(60)], 2), "oversized")
+
+
+def test_p11_delta_with_too_many_changes_refused(small_gate, central):
+    central.snapshot([doc(i) for i in range(5, 36)], 2)
+    refused(small_gate, central.delta(1, 2), "oversized")
+
+
+def test_p11_envelope_length_over_limit_refused_without_reading_it(small_gate):
+    import struct
+
+    header = struct.pack("<4sBBI", b"SHKL", 1, 1, 1 << 31)
+    refused(small_gate, header + b"x" * 100, "oversized")
+
+
+def test_p11_declared_envelope_longer_than_file_is_truncated(gate):
+    import struct
+
+    refused(gate, struct.pack("<4sBBI", b"SHKL", 1, 1, 5000) + b"x" * 100, "truncated")
+
+
+def test_p11_transfer_chunk_beyond_declared_size_refused(gate):
+    before = observe(gate)
+    transfer = Transfer(100, now=T0)
+    transfer.feed(b"a" * 60, now=T0)
+    with pytest.raises(HitListRejected) as info:
+        transfer.feed(b"b" * 41, now=T0 + 1)
+    assert info.value.reason == "oversized"
+    with pytest.raises(TransferStalled):
+        transfer.feed(b"c", now=T0 + 2)
+    assert observe(gate) == before
+
+
+def test_p11_transfer_declared_over_quota_refused():
+    with pytest.raises(HitListRejected) as info:
+        Transfer(SMALL.max_blob_bytes + 1, now=T0, limits=SMALL)
+    assert info.value.reason == "oversized"
+
+
+def test_p12_stalled_transfer_abandoned_screening_continues(gate, central):
+    before = observe(gate)
+    blob = central.snapshot([doc(i) for i in range(30)], 2)
+    limits = Limits(stall_seconds=30.0)
+    transfer = Transfer(len(blob), now=T0, limits=limits)
+    transfer.feed(blob[:100], now=T0 + 10)
+    transfer.check(T0 + 39)  # 29 s idle: still alive
+    with pytest.raises(TransferStalled, match="no progress for 31 s"):
+        transfer.check(T0 + 41)
+    with pytest.raises(TransferStalled):
+        transfer.feed(blob[100:], now=T0 + 42)
+    assert observe(gate) == before
+    assert gate.lookup_document("UTO", "X00000003") is not None
+
+
+def test_p12_completed_transfer_installs(gate, central):
+    blob = central.snapshot([doc(i) for i in range(30)], 2)
+    transfer = Transfer(len(blob), now=T0)
+    for i in range(0, len(blob), 500):
+        transfer.feed(blob[i : i + 500], now=T0 + i / 1000)
+    gate.install(transfer.result(), now=T0 + 1)
+    assert gate.version == 2
+
+
+# --- RELIABILITY 7, 8: freshness -------------------------------------------------------------------
+
+
+def test_p07_without_head_list_is_stale_and_fresh_head_clears_it(gate, central):
+    assert gate.is_stale(T0)
+    gate.accept_head(central.head(1, issued=T0), now=T0)
+    assert not gate.is_stale(T0 + 10)
+    assert gate.status(T0 + 10)["stale"] is False
+
+
+def test_p07_head_older_than_max_staleness_makes_list_stale(tmp_path, central):
+    store = HitListStore(tmp_path / "g", central.root_pub, max_staleness=600)
+    store.install(central.snapshot([doc(1)], 1), now=T0)
+    store.accept_head(central.head(1, issued=T0, valid=3600), now=T0)
+    assert not store.is_stale(T0 + 599)
+    assert store.stale_reason(T0 + 601) == "last head older than 600 s"
+    store.accept_head(central.head(1, issued=T0 + 700, valid=3600), now=T0 + 700)
+    assert not store.is_stale(T0 + 701)
+
+
+def test_p07_head_for_newer_version_reports_list_behind(gate, central):
+    central.snapshot([doc(i) for i in range(21)], 2)
+    gate.accept_head(central.head(2), now=T0)
+    assert "head names v2" in gate.stale_reason(T0)
+
+
+def test_p07_stale_list_stays_in_force(gate, central):
+    gate.accept_head(central.head(1, issued=T0, valid=60), now=T0)
+    later = T0 + 3600
+    assert gate.is_stale(later)
+    assert gate.lookup_document("UTO", "X00000004") is not None
+
+
+def test_p07_freshness_survives_restart(gate, central):
+    gate.accept_head(central.head(1, issued=T0), now=T0)
+    assert not HitListStore(gate.dir, central.root_pub).is_stale(T0 + 5)
+
+
+def test_p08_expired_head_never_taken_as_fresh(gate, central):
+    expired = central.head(1, issued=T0 - 7200, valid=3600)
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(expired, now=T0)
+    assert info.value.reason == "expired"
+    assert gate.is_stale(T0)
+
+
+def test_p08_one_reference_time_decides_expiry(gate, central):
+    gate.accept_head(central.head(1, issued=T0, valid=100), now=T0)
+    assert not gate.is_stale(T0 + 99.999)
+    assert gate.is_stale(T0 + 100)
+    assert gate.stale_reason(T0 + 7 * DAY) == "list v1 expired"
+
+
+def test_p08_head_from_far_future_refused(gate, central):
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(central.head(1, issued=T0 + 3600), now=T0)
+    assert info.value.reason == "not_yet_valid"
+
+
+def test_head_replay_of_older_head_refused(gate, central):
+    gate.accept_head(central.head(1, issued=T0 + 50), now=T0 + 50)
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(central.head(1, issued=T0), now=T0 + 60)
+    assert info.value.reason == "rollback"
+
+
+def test_head_with_bad_signature_refused(gate, central):
+    from .central import corrupt_signature
+
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(corrupt_signature(central.head(1)), now=T0)
+    assert info.value.reason == "bad_signature"
+    assert gate.is_stale(T0)
+
+
+# --- RELIABILITY 30: privacy at rest ---------------------------------------------------------------
+
+
+def test_p30_state_files_hold_no_document_number_or_name(tmp_path, central):
+    records = [
+        {
+            "kind": "document",
+            "issuing_state": "UTO",
+            "document_number": "L898902C3",
+            "reason": "stolen",
+            "ref": "SLTD-1",
+        },
+        {
+            "kind": "person",
+            "surname": "ERIKSSON",
+            "given_names": "ANNA MARIA",
+            "birth_date": "740812",
+            "reason": "wanted",
+            "ref": "N-7",
+        },
+    ]
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    store.install(central.snapshot(records, 1), now=T0)
+    central.snapshot([*records, doc(5)], 2)
+    store.install(central.delta(1, 2), now=T0)
+    store.accept_head(central.head(2), now=T0)
+    assert store.lookup_document("UTO", "L898902C3") is not None
+    needles = [b"L898902C3", b"L898902C36", b"UTOL898902C3", b"ERIKSSON", b"ANNA", b"740812", b"X00000005",
+               b"P<UTOERIKSSON<<ANNA<MARIA", "L898902C3".encode("utf-16-le")]  # fmt: skip
+    files = [p for p in Path(store.dir).rglob("*") if p.is_file()]
+    assert len(files) >= 10
+    for path in files:
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, (path, needle)
+
+
+# --- lookups -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "number"),
+    [
+        ("UTO", "X00000007"),
+        ("uto", "x00000007"),
+        ("UTO<", "X00000007<<"),
+        ("UTO", "X0000 0007"),
+        ("U T O", "X-00000007"),
+    ],
+    ids=["plain", "lower-case", "fillers", "space", "separators"],
+)
+def test_document_lookup_normalises_like_an_officer(gate, state, number):
+    hit = gate.lookup_document(state, number)
+    assert hit is not None and (hit.reason, hit.ref) == ("stolen", "R7")
+
+
+def test_td1_long_document_number_is_looked_up_whole(tmp_path, central):
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    rec = {
+        "kind": "document",
+        "issuing_state": "D",
+        "document_number": "D23145890734",
+        "reason": "lost",
+        "ref": "L1",
+    }
+    store.install(central.snapshot([rec], 1), now=T0)
+    assert store.lookup_document("D<<", "D23145890734").ref == "L1"
+    assert store.lookup_document("D", "D23145890") is None
+
+
+@pytest.mark.parametrize(
+    ("state", "number"),
+    [("U2O", "X1"), ("UTO", ""), ("UTO", "X1/2")],
+    ids=["digit-in-state", "empty-number", "slash"],
+)
+def test_malformed_identifier_raises_bad_data_naming_value(gate, state, number):
+    with pytest.raises(ValueError, match="expected"):
+        gate.lookup_document(state, number)
+
+
+def test_uint64_search_exact_near_top_of_range(tmp_path):
+    """Regression for the Python-int searchsorted pitfall: a float conversion would merge neighbours."""
+    from agent.hitlist.build import make_entries
+    from agent.hitlist.store import ListView
+    from agent.hitlist.table import StateSum
+
+    top = (1 << 64) - 1
+    fps = np.array([top - 2048, top - 1024, top - 2, top], np.uint64)
+    entries = make_entries(fps, np.zeros(4, np.uint8), [b"a", b"b", b"c", b"d"], ("stolen",))
+    central = Central()
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    base = store._write_base(entries, 1)
+    view = ListView(None, store._pinned, base, None)
+    assert [view.find(int(f))[1] for f in fps] == [0, 1, 2, 3]
+    assert view.find(top - 1) is None and view.find(top - 1023) is None
+    assert StateSum.of(entries).count == 4
+
+
+def test_searchsorted_lookup_does_not_copy_the_table(tmp_path, central):
+    """A Python int below 2^63 passed to searchsorted makes NumPy convert the whole uint64 array
+    (PERFORMANCE.md pitfall: ms instead of us). The lookup must allocate ~nothing."""
+    import tracemalloc
+
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    central.snapshot([doc(i) for i in range(300)], 1)
+    central.snapshot([doc(i) for i in range(20000)], 2)
+    store.install(central.published[1], now=T0)
+    store.install(central.delta(1, 2), now=T0)
+    view = store.view()
+    assert len(view.adds) > 19000
+    low_overlay = int(view.adds.fp[10])  # sorted: the first fingerprints are far below 2^63
+    low_base = int(view.base.fp[0])
+    assert low_overlay < 1 << 63 and low_base < 1 << 63
+    tracemalloc.start()
+    assert view.find(low_overlay) is not None
+    assert view.find(low_base) is not None
+    assert view.find(low_base + 1) is None
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < len(view.adds) * 8 // 4, peak
+
+
+def test_compaction_keeps_identity_and_answers(gate, central):
+    central.snapshot([doc(i) for i in range(10, 35)], 2)
+    gate.install(central.delta(1, 2), now=T0)
+    before = observe(gate)
+    assert gate.view().overlay_size > 0
+    gate.compact()
+    assert gate.view().overlay_size == 0
+    assert observe(gate) == before
+    assert gate.verify()["ok"]
+
+
+def test_store_verify_detects_corrupted_table(gate):
+    base = gate.view().base_dir
+    ref = base / "ref.bin"
+    data = bytearray(ref.read_bytes())
+    data[0] ^= 1
+    ref.write_bytes(bytes(data))
+    assert HitListStore(gate.dir, gate._pinned.root_keys[0]).verify()["ok"] is False
+
+
+def test_signed_metadata_declares_required_fields(central):
+    meta = signed_meta(central.snapshot([doc(1)], 1))
+    for field in ("list_id", "version", "base_version", "prev_hash", "created", "expires", "count", "content_hash",
+                  "key_id", "name_key_version", "fp_keys", "state_hash", "epoch"):  # fmt: skip
+        assert field in meta
+    assert body_offset(central.published[1]) > 0
+
+
+class _CountingArray:
+    """Wraps the memory-mapped exact table and counts reads (the disk side of a lookup)."""
+
+    def __init__(self, arr):
+        self.arr, self.reads = arr, 0
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.arr[index]
+
+    def __len__(self):
+        return len(self.arr)
+
+
+def test_misses_are_answered_from_ram_without_reading_the_table(tmp_path, central):
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    central.snapshot([doc(i) for i in range(5000)], 1)
+    central.snapshot([doc(i) for i in range(100, 5100)], 2)
+    store.install(central.published[1], now=T0)
+    store.install(central.delta(1, 2), now=T0)
+    view = store.view()
+    spy = _CountingArray(view.base.fp)
+    view.base.fp = spy
+    misses = 20000
+    for i in range(10**6, 10**6 + misses):
+        assert store.lookup_document("UTO", f"X{i:08d}") is None
+    assert spy.reads <= misses * 0.01, spy.reads  # only filter false positives (~0.13 %) read the table
+    assert store.lookup_document("UTO", "X00000200") is not None
+    assert spy.reads > 0

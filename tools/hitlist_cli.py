@@ -1,0 +1,422 @@
+"""`sharaka-hitlist`: the central side's hit-list builder and signer (docs/hitlist.md "Tools").
+
+    sharaka-hitlist keygen --out DIR
+    sharaka-hitlist certify --keys DIR [--rotate-list-key] [--add-command-key] [--rotate-root] [--revoke KEY_ID]
+    sharaka-hitlist build --keys DIR --from RECORDS --list-id ID --version N --out FILE [--base OLD]
+    sharaka-hitlist delta --keys DIR --from OLD --to NEW --out FILE
+    sharaka-hitlist head --keys DIR --list FILE --out FILE
+    sharaka-hitlist verify FILE --root-pub FILE
+    sharaka-hitlist inspect FILE
+    sharaka-hitlist lookup FILE (--document STATE NUMBER | --person SURNAME GIVEN BIRTH | --vin VIN)
+
+Key files are written 0600 and never overwritten. Every command takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+from nacl.signing import SigningKey
+
+from agent.errors import AgentError
+from agent.hitlist import names
+from agent.hitlist.build import (
+    DEFAULT_PERSON_COST,
+    Signer,
+    build_delta,
+    build_head,
+    build_keyring,
+    build_snapshot,
+    entries_from_records,
+    new_fingerprint_keys,
+    read_list,
+    read_records,
+)
+from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
+from agent.hitlist.format import key_id, unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.trust import Keyring, verify_keyring
+from agent.hitlist.verify import verify_list
+
+DAY = 86400.0
+
+
+class KeyDirError(AgentError, ValueError):
+    """The keys directory is missing a key or would have a key overwritten."""
+
+
+# --- key files ----------------------------------------------------------------------------------
+
+
+def read_public_key(path: str | os.PathLike) -> bytes:
+    """A public key file: 64 hex characters (what keygen writes) or 32 raw bytes."""
+    data = Path(path).read_bytes()
+    if len(data) == 32:
+        return data
+    try:
+        key = bytes.fromhex(data.decode().strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise KeyDirError(f"public key file {str(path)!r}: expected 64 hex characters")
+    return key
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode``; refuse to overwrite (O_EXCL)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise KeyDirError(f"{str(path)!r} exists: refusing to overwrite a key file")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, mode)
+
+
+def _new_key(directory: Path, stem: str) -> SigningKey:
+    key = SigningKey.generate()
+    _write_new(directory / f"{stem}.key", bytes(key).hex().encode() + b"\n", 0o600)
+    _write_new(directory / f"{stem}.pub", bytes(key.verify_key).hex().encode() + b"\n", 0o644)
+    return key
+
+
+def _load_key(path: Path) -> SigningKey:
+    if path.stat().st_mode & 0o077:
+        raise KeyDirError(f"{str(path)!r} is readable by others: expected mode 0600")
+    return SigningKey(bytes.fromhex(path.read_text().strip()))
+
+
+def _write_keyring(directory: Path, blob: bytes, version: int) -> None:
+    (directory / "keyrings").mkdir(exist_ok=True)
+    _write_new(directory / "keyrings" / f"{version:06d}.bin", blob, 0o644)
+    tmp = directory / "keyring.bin.tmp"
+    tmp.write_bytes(blob)
+    os.replace(tmp, directory / "keyring.bin")
+
+
+class KeyDir:
+    """A central keys directory: root keys, list/command keys, the current keyring and its history."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not (self.path / "keyring.bin").exists():
+            raise KeyDirError(
+                f"{str(self.path)!r} has no keyring.bin: run `sharaka-hitlist keygen --out DIR` first"
+            )
+        self.blob = (self.path / "keyring.bin").read_bytes()
+        self.meta = msgpack.unpackb(unpack_frame(self.blob, DEFAULT_LIMITS).signed, raw=False)
+        self.keys = {}
+        for f in self.path.glob("*.key"):
+            key = _load_key(f)
+            self.keys[bytes(key.verify_key)] = key
+
+    def signing_key(self, role: str) -> SigningKey:
+        for grant in self.meta["keys"]:
+            if (
+                role in grant["roles"]
+                and grant["pub"] in self.keys
+                and key_id(grant["pub"]) not in self.meta["revoked"]
+            ):
+                return self.keys[grant["pub"]]
+        raise KeyDirError(f"no private key in {str(self.path)!r} for a {role!r} key certified by the keyring")
+
+    def signer(self) -> Signer:
+        return Signer(self.signing_key("list"), self.blob, self.meta["epoch"])
+
+    def root_signers(self) -> list[SigningKey]:
+        return [self.keys[p] for p in self.meta["root_keys"] if p in self.keys]
+
+
+def _grant(key: SigningKey, roles: list[str], now: float, days: float) -> dict:
+    return {
+        "pub": bytes(key.verify_key),
+        "roles": roles,
+        "not_before": now - 60,
+        "not_after": now + days * DAY,
+    }
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_keygen(args, now: float) -> dict:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("root.key", "list-1.key", "keyring.bin"):
+        if (out / name).exists():
+            raise KeyDirError(f"{str(out / name)!r} exists: refusing to overwrite keys")
+    root = _new_key(out, "root")
+    lst = _new_key(out, "list-1")
+    blob = build_keyring(
+        version=1, root_keys=[bytes(root.verify_key)], threshold=1, epoch=1,
+        grants=[_grant(lst, ["list"], now, args.validity_days)], revoked=[], signers=[root],
+    )  # fmt: skip
+    _write_keyring(out, blob, 1)
+    return {
+        "root_pub": str(out / "root.pub"),
+        "list_key_id": key_id(bytes(lst.verify_key)),
+        "keyring_version": 1,
+        "epoch": 1,
+    }
+
+
+def cmd_certify(args, now: float) -> dict:
+    """Issue keyring v+1: rotate the list key (epoch + 1), add a command key, revoke, or rotate the root."""
+    kd = KeyDir(args.keys)
+    meta = kd.meta
+    version, epoch = meta["version"] + 1, meta["epoch"]
+    grants, revoked, roots = list(meta["keys"]), list(meta["revoked"]), list(meta["root_keys"])
+    signers = kd.root_signers()
+    if args.rotate_list_key:
+        epoch += 1
+        revoked += [key_id(g["pub"]) for g in grants if "list" in g["roles"]]
+        grants = [g for g in grants if "list" not in g["roles"]]
+        grants.append(_grant(_new_key(kd.path, f"list-{epoch}"), ["list"], now, args.validity_days))
+    if args.add_command_key:
+        grants.append(_grant(_new_key(kd.path, f"command-{version}"), ["command"], now, args.validity_days))
+    for kid in args.revoke:
+        revoked.append(kid)
+        grants = [g for g in grants if key_id(g["pub"]) != kid]
+    if args.rotate_root:
+        new_root = _new_key(kd.path, f"root-{version}")
+        roots = [bytes(new_root.verify_key)]
+        signers = signers + [new_root]
+    blob = build_keyring(
+        version=version,
+        root_keys=roots,
+        threshold=1,
+        epoch=epoch,
+        grants=grants,
+        revoked=revoked,
+        signers=signers,
+    )
+    verify_keyring(blob, _keyring_chain(kd.path), DEFAULT_LIMITS)  # refuse to publish what gates would refuse
+    _write_keyring(kd.path, blob, version)
+    return {
+        "keyring_version": version,
+        "epoch": epoch,
+        "keys": [key_id(g["pub"]) for g in grants],
+        "revoked": revoked,
+    }
+
+
+def _keyring_chain(keys_dir: Path) -> Keyring:
+    """The keyring a gate pinned to root.pub ends up trusting after every published keyring."""
+    keyring = Keyring.pinned(read_public_key(keys_dir / "root.pub"))
+    for path in sorted((keys_dir / "keyrings").glob("*.bin")):
+        keyring = verify_keyring(path.read_bytes(), keyring, DEFAULT_LIMITS)
+    return keyring
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(n: int) -> None:
+        print(f"\r  {n:,} records", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_build(args, now: float) -> dict:
+    kd = KeyDir(args.keys)
+    previous = None
+    if args.base:
+        previous, _, _ = read_list(Path(args.base).read_bytes())
+        fp_keys = previous.fp_keys
+    else:
+        fp_keys = new_fingerprint_keys(args.person_cost)
+    show = _progress(not args.json and sys.stderr.isatty() or args.progress)
+    with open(args.source, encoding="utf-8") as f:
+        entries = entries_from_records(read_records(f, args.format), fp_keys, progress=show)
+    if show:
+        print(file=sys.stderr)
+    blob = build_snapshot(
+        entries, signer=kd.signer(), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
+        created=now, expires=now + args.expires_days * DAY, previous=previous,
+    )  # fmt: skip
+    _write_output(args.out, blob)
+    return {"out": args.out, "entries": len(entries), "version": args.version, "bytes": len(blob)}
+
+
+def cmd_delta(args, now: float) -> dict:
+    kd = KeyDir(args.keys)
+    blob = build_delta(
+        Path(args.old).read_bytes(), Path(args.new).read_bytes(), signer=kd.signer(), created=now
+    )
+    _write_output(args.out, blob)
+    meta, adds, removes = read_list(blob)
+    return {
+        "out": args.out,
+        "base_version": meta.base_version,
+        "version": meta.version,
+        "adds": len(adds),
+        "removes": len(removes),
+    }
+
+
+def cmd_head(args, now: float) -> dict:
+    kd = KeyDir(args.keys)
+    meta, _, _ = read_list(Path(args.list).read_bytes())
+    blob = build_head(meta, signer=kd.signer(), issued=now, expires=now + args.valid_minutes * 60)
+    _write_output(args.out, blob)
+    return {"out": args.out, "version": meta.version, "expires": now + args.valid_minutes * 60}
+
+
+def cmd_verify(args, now: float) -> dict:
+    keyring = Keyring.pinned(read_public_key(args.root_pub))
+    for path in args.keyring:
+        keyring = verify_keyring(Path(path).read_bytes(), keyring, DEFAULT_LIMITS)
+    v = verify_list(
+        Path(args.file).read_bytes(), keyring=keyring, installed=None, now=now, limits=DEFAULT_LIMITS
+    )
+    return {"ok": True, **_meta_dict(v.meta)}
+
+
+def _meta_dict(meta) -> dict:
+    return {
+        "kind": meta.kind, "list_id": meta.list_id, "epoch": meta.epoch, "version": meta.version,
+        "base_version": meta.base_version, "count": meta.count, "adds": meta.adds, "removes": meta.removes,
+        "created": meta.created, "expires": meta.expires, "key_id": meta.key_id, "reasons": list(meta.reasons),
+        "name_key_version": meta.name_key_version, "person_cost": meta.fp_keys.person_cost,
+        "state_hash": meta.state_hash.hex(), "content_hash": meta.content_hash.hex(),
+    }  # fmt: skip
+
+
+def cmd_inspect(args, now: float) -> dict:
+    data = Path(args.file).read_bytes()
+    frame = unpack_frame(data, DEFAULT_LIMITS)
+    if frame.kind in ("snapshot", "delta"):
+        return _meta_dict(read_list(data)[0])
+    meta = msgpack.unpackb(frame.signed, raw=False)
+    return {
+        k: (v.hex() if isinstance(v, bytes) else v) for k, v in meta.items() if k not in ("root_keys", "keys")
+    }
+
+
+def cmd_lookup(args, now: float) -> dict:
+    meta, entries, _ = read_list(Path(args.file).read_bytes())
+    if args.document:
+        fps, kind = [document_fingerprint(meta.fp_keys, *args.document)], "document"
+    elif args.vin:
+        fps, kind = [vehicle_fingerprint(meta.fp_keys, args.vin)], "vehicle"
+    else:
+        surname, given, birth = args.person
+        fps = [person_fingerprint(meta.fp_keys, k, birth) for k, _ in names.query_name_keys(surname, given)]
+        kind = "person"
+    for fp in fps:
+        i = int(entries.fp.searchsorted(entries.fp.dtype.type(fp)))
+        if i < len(entries) and int(entries.fp[i]) == fp:
+            return {
+                "hit": True,
+                "kind": kind,
+                "reason": entries.reason_at(i),
+                "ref": entries.ref_at(i),
+                "list_version": meta.version,
+            }
+    return {"hit": False, "kind": kind, "reason": None, "ref": None, "list_version": meta.version}
+
+
+def _write_output(path: str, blob: bytes) -> None:
+    tmp = Path(path + ".tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sharaka-hitlist", description="Build and sign Sharaka Gate hit-lists"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("keygen", cmd_keygen, "create a root key and a list-signing key certified by it")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--validity-days", type=float, default=365.0)
+    p = add("certify", cmd_certify, "publish the next keyring (rotate, add or revoke keys)")
+    p.add_argument("--keys", required=True, metavar="DIR")
+    p.add_argument("--rotate-list-key", action="store_true", help="new list key, old one revoked, epoch + 1")
+    p.add_argument("--add-command-key", action="store_true")
+    p.add_argument(
+        "--rotate-root", action="store_true", help="new root key, signed by the old and the new root"
+    )
+    p.add_argument("--revoke", action="append", default=[], metavar="KEY_ID")
+    p.add_argument("--validity-days", type=float, default=365.0)
+    p = add("build", cmd_build, "sign a snapshot from JSON Lines or CSV records")
+    p.add_argument("--keys", required=True, metavar="DIR")
+    p.add_argument("--from", dest="source", required=True, metavar="RECORDS")
+    p.add_argument("--format", choices=("auto", "jsonl", "csv"), default="auto")
+    p.add_argument("--list-id", required=True)
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument(
+        "--base", metavar="OLD", help="previous snapshot: reuse its fingerprint keys and chain from it"
+    )
+    p.add_argument("--expires-days", type=float, default=7.0)
+    p.add_argument(
+        "--person-cost", type=int, default=DEFAULT_PERSON_COST, help="PBKDF2 iterations on the person path"
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="show a progress counter even when not on a terminal"
+    )
+    p = add("delta", cmd_delta, "sign a delta between two snapshots")
+    p.add_argument("--keys", required=True, metavar="DIR")
+    p.add_argument("--from", dest="old", required=True, metavar="OLD")
+    p.add_argument("--to", dest="new", required=True, metavar="NEW")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p = add("head", cmd_head, "sign a short-lived freshness head for a list file")
+    p.add_argument("--keys", required=True, metavar="DIR")
+    p.add_argument("--list", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--valid-minutes", type=float, default=60.0)
+    p = add("verify", cmd_verify, "verify a list file as a freshly provisioned gate would")
+    p.add_argument("file")
+    p.add_argument("--root-pub", required=True, metavar="FILE")
+    p.add_argument(
+        "--keyring",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="keyrings published since keygen, in order",
+    )
+    p = add("inspect", cmd_inspect, "print a file's metadata")
+    p.add_argument("file")
+    p = add("lookup", cmd_lookup, "look an identifier up in a list file")
+    p.add_argument("file")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--document", nargs=2, metavar=("STATE", "NUMBER"))
+    group.add_argument("--person", nargs=3, metavar=("SURNAME", "GIVEN_NAMES", "BIRTH_DATE"))
+    group.add_argument("--vin")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args, time.time())
+    except (AgentError, OSError) as exc:
+        print(f"sharaka-hitlist {args.command}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
