@@ -28,9 +28,10 @@ from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAM
 
 logger = logging.getLogger(__name__)
 
+# Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
+# metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
 NORMALISER_VERSION = 1
-# Goes into the signed list metadata: a gate whose value differs screens documents but REFERs on persons.
-NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"
+NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
 WEAK = "weak"
