@@ -85,9 +85,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dirfd)
 
 
-def open_hitlist(config: Config, clock: Callable[[], float]) -> HitList:
-    """The hit-list the config names (today: the in-memory records file, or an empty list)."""
+def open_hitlist(config: Config) -> HitList:
+    """The hit-list the config names: the signed store, the in-memory records file, or an empty list.
+
+    Raises ``StartupError`` when the store is not pinned to the configured root key."""
     hl = config.hitlist
+    if hl.store_dir is not None:
+        from agent.hitlist.store import HitListStore
+        from tools.hitlist_cli import read_public_key
+
+        pinned = hl.store_dir / "root.pub"
+        root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
+        if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
+            raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
+                               f"{str(hl.root_pub)!r}")
+        return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
     if hl.records is None:
         logger.warning("no hit-list configured: every lookup misses")
         return MemoryHitList(version=hl.version)
@@ -131,7 +143,7 @@ class GateApp:
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
-            hitlist = open_hitlist(cfg, self._clock)
+            hitlist = open_hitlist(cfg)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
             self.camera = hal.open_camera(cfg.devices.camera) if cfg.devices.camera else None
             self.reader = hal.open_reader(cfg.devices.reader)
