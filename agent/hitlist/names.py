@@ -21,6 +21,7 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
+from typing import NamedTuple
 
 from agent.errors import BadDataError
 from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAME_DICTIONARY
@@ -38,6 +39,7 @@ WEAK = "weak"
 MRZ_NAME_WIDTHS = (30, 31, 39)
 MAX_NAME_CHARS = 200  # bounds the work per call; real name fields are far shorter
 _MAX_COMBOS = 8  # alternative spellings kept per field rendering, primary first
+MAX_QUERY_KEYS = 64  # bounds the (slow, keyed) lookups per traveller; primary spellings come first
 
 # --- cleaning (Doc 9303 Part 3 section 6: A-Z only, apostrophes joined, hyphens separate) -----------
 
@@ -87,7 +89,7 @@ def _clean(field: str) -> str:
 _VOWELS = frozenset("AEIOU")
 # Free-standing articles, with the assimilated forms (AR RAHMAN, ES SAID, ECH CHERIF).
 _ARTICLES = frozenset(
-    {"AL", "EL", "UL", "OL", "AD", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
+    {"AL", "EL", "UL", "OL", "AD", "AN", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
     | {"ED", "ER", "ES", "ET", "EZ", "EN", "ECH", "ESH", "EDH", "ETH"}
 )
 # Standalone ABD forms that are never a name by themselves: joined with what follows.
@@ -107,6 +109,7 @@ _SUFFIX_WORDS = frozenset(
 _DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
 _ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
+_OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
 _GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
 _GLUED_L = re.compile(r"^L([^AEIOUL][A-Z]{2,})$")
 _ALLAH = re.compile(r"L+A?H?")
@@ -115,7 +118,7 @@ _ASSIMILATED_ARTICLE = re.compile(r"^[AE](TH|DH|SH|CH|[TDRZSN])\1(?P<tail>[A-Z]+
 
 def _group(tokens: list[str]) -> list[str]:
     """Raw components of one field: ABD forms and particles joined forward, suffixes backward,
-    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN)."""
+    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN, Korean AN)."""
     out: list[str] = []
     i, n = 0, len(tokens)
     while i < n:
@@ -166,8 +169,8 @@ def _alternatives(word: str) -> tuple[str, ...]:
 def _abd_rest_codes(rest: str) -> tuple[str, ...]:
     """ABD + connecting vowel + article + name, reduced to the name (ABDERRAHMANE -> RAHMAN)."""
     rest = rest.lstrip("AEIOU")
-    if len(rest) > 1 and rest[0] == "L" and rest[1] not in _VOWELS:
-        rest = rest[1:]  # ABDELKADER, ABDULLAH: the article's L before a consonant or L
+    if len(rest) > 1 and rest[0] == "L" and (rest[1] not in _VOWELS or _OU_CONSONANT.match(rest, 1)):
+        rest = rest[1:]  # ABDELKADER, ABDULLAH, ABDELOUAHED: the article's L before a consonant
     if _ALLAH.fullmatch(rest):
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
@@ -329,39 +332,52 @@ _TAGS_BY_CODE, _TAGS_BY_SPELLING = _dictionary_tags()
 # --- fields and keys ----------------------------------------------------------------------------------
 
 Codes = tuple[str, ...]  # one code per component of a field
+JOINED = "+"  # marks a field rendering made by joining written parts (DA SILVA -> DASILVA)
+
+
+class Rendering(NamedTuple):
+    """One way to read a field: a code per component, and whether it joins parts written apart."""
+
+    codes: Codes
+    joined: bool
 
 
 @lru_cache(maxsize=4096)
-def _field_codes(field: str, glue: bool) -> tuple[Codes, ...]:
-    """Every coded rendering of one field, primary first: hyphens both as separators and joined
-    (issuers do both), and for the surname (`glue`) all parts written as one word (DA SILVA = DASILVA)."""
+def _field_codes(field: str, glue: bool) -> tuple[Rendering, ...]:
+    """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
+    parts joined (issuers do both) and, for the surname (`glue`), all parts as one word."""
     text = _clean(field)
-    renderings = [text.replace("-", " ").split()]
+    split = text.replace("-", " ").split()
+    renderings = [(split, False)]
     if "-" in text:
-        renderings.append(text.replace("-", "").split())
-    if glue and len(renderings[0]) > 1:
-        renderings.append(["".join(renderings[0])])
-    found: dict[Codes, None] = {}
-    for tokens in renderings:
+        renderings.append((text.replace("-", "").split(), True))
+    if glue and len(split) > 1:
+        renderings.append((["".join(split)], True))
+    found: dict[Rendering, None] = {}
+    for tokens, joined in renderings:
         components = [_alternatives(word) for word in _group(tokens)]
         for combo in itertools.islice(itertools.product(*components), _MAX_COMBOS):
-            found.setdefault(combo)
+            found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
 
-def _fields(surname: str, given_names: str) -> tuple[tuple[Codes, ...], tuple[Codes, ...]]:
+def _fields(surname: str, given_names: str) -> tuple[tuple[Rendering, ...], tuple[Rendering, ...]]:
     """Coded renderings of both fields; raises NameKeyError when there is no name at all."""
     surnames = _field_codes(surname, True)
     givens = _field_codes(given_names, False)
-    if not surnames[0] and not givens[0]:
+    if not surnames[0].codes and not givens[0].codes:
         raise NameKeyError(
             f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
         )
     return surnames, givens
 
 
-def _key(tag: str, *parts: Codes) -> str:
-    return tag + "|" + "|".join(".".join(part) for part in parts)
+def _part(codes: Codes, joined: bool = False) -> str:
+    return (JOINED if joined else "") + ".".join(codes)
+
+
+def _key(tag: str, *parts: str) -> str:
+    return tag + "|" + "|".join(parts)
 
 
 def _initial_keys(s: Codes, g: Codes) -> list[str]:
@@ -384,26 +400,31 @@ def mrz_name_field(surname: str, given_names: str) -> str:
 def record_name_keys(surname: str, given_names: str) -> list[str]:
     """Keys a list builder stores for one listed person (each then fingerprinted with the birth date).
 
+    Keys of joined renderings are marked, so that two names written apart never meet through their
+    joined forms (KHALED-MAHMOUD and KHALED-MOHAMED both join to KHALEDM.HM.D).
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
     surnames, givens = _fields(surname, given_names)
     keys: dict[str, None] = {}
-    for s in surnames:
-        for g in givens:
-            keys.setdefault(_key("F", s, g))
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s, s_joined), _part(g, g_joined)
+            keys.setdefault(_key("F", sp, gp))
             for k in range(len(g)):
-                keys.setdefault(_key("P", s, g[:k]))
-            keys.setdefault(_key("NG", g + s))
-            keys.setdefault(_key("NS", s + g))
-            for key in _initial_keys(s, g):
-                keys.setdefault(key)
+                keys.setdefault(_key("P", sp, _part(g[:k], g_joined)))
+            if not s_joined and not g_joined:
+                keys.setdefault(_key("NG", _part(g + s)))
+                keys.setdefault(_key("NS", _part(s + g)))
+                for key in _initial_keys(s, g):
+                    keys.setdefault(key)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
             cut_surname, _, cut_given = field[:width].rstrip("<").partition("<<")
             cut_surnames, cut_givens = _fields(cut_surname.replace("<", " "), cut_given.replace("<", " "))
-            for s in cut_surnames:
-                for g in cut_givens:
-                    keys.setdefault(_key("T", s, g))
+            for s, s_joined in cut_surnames:
+                for g, g_joined in cut_givens:
+                    if not s_joined and not g_joined:
+                        keys.setdefault(_key("T", _part(s), _part(g)))
     return list(keys)
 
 
@@ -420,24 +441,35 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             keys[key] = strength
 
     full = WEAK if truncated else EXACT  # keys holding the possibly partial last component
-    for s in surnames:
-        for g in givens:
-            add(_key("F", s, g), full)
-            add(_key("P", s, g), full if g else WEAK)  # record has more given names than the document
+    single_surname = len(surnames[0].codes) <= 1  # may be the joined form of a listed DA SILVA
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s), _part(g)
+            add(_key("F", sp, gp), full)
+            add(_key("P", sp, gp), full if g else WEAK)  # record has more given names than the document
+            if s_joined or g_joined:
+                continue  # joined forms only meet the record's own spelling, never its joined forms
+            # the document writes as one word what the list writes apart
+            for marked_s, marked_g in ((True, False), (False, True), (True, True)):
+                if marked_s and not single_surname or marked_g and not g:
+                    continue
+                msp, mgp = _part(s, marked_s), _part(g, marked_g)
+                add(_key("F", msp, mgp), full)
+                add(_key("P", msp, mgp), full)
             for k in range(len(g) - 1, -1, -1):  # record has fewer given names than the document
-                add(_key("F", s, g[:k]), EXACT if k else WEAK)
-            add(_key("NG", g + s), full)
-            add(_key("NS", s + g), full)
-            if g and s is surnames[0] and g is givens[0]:  # fields swapped on one side: primary only
-                add(_key("NS", g + s), WEAK)
-                add(_key("NG", s + g), WEAK)
+                add(_key("F", sp, _part(g[:k])), EXACT if k else WEAK)
+            add(_key("NG", _part(g + s)), full)
+            add(_key("NS", _part(s + g)), full)
+            if g:  # surname and given names swapped on one side
+                add(_key("NS", _part(g + s)), WEAK)
+                add(_key("NG", _part(s + g)), WEAK)
             if truncated:
-                add(_key("T", s, g), EXACT)
+                add(_key("T", sp, gp), EXACT)
                 if g:
-                    add(_key("P", s, g[:-1]), WEAK)
+                    add(_key("P", sp, _part(g[:-1])), WEAK)
                     prefix, last = (*s, "/", *g[:-1]), g[-1]
                 else:
                     prefix, last = s[:-1], (s[-1] if s else "")
                 if prefix and last:
                     add("I|" + ".".join(prefix) + "|" + last[:1], WEAK)
-    return list(keys.items())
+    return list(keys.items())[:MAX_QUERY_KEYS]
