@@ -172,8 +172,13 @@ class GateApp:
         self.write_status(force=True)
         self.notifier.notify("READY=1")
         last_ping = 0.0
+        exit_code = 0
         try:
             while not stop.wait(SUPERVISE_S):
+                if not self._reader_thread.is_alive():  # a bug killed it: let systemd restart the gate
+                    logger.critical("reader worker died; stopping so the supervisor restarts the gate")
+                    exit_code = 1
+                    break
                 now = self._monotonic()
                 due = self.notifier.watchdog_s and now - last_ping >= self.notifier.watchdog_s / 2
                 if due and self.workers_alive(now):
@@ -184,7 +189,7 @@ class GateApp:
                 self.write_status()
         finally:
             self.shutdown()
-        return 0
+        return exit_code
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -209,8 +214,11 @@ class GateApp:
                 continue
             try:
                 screener.handle(item)
-            except Exception:
-                logger.exception("screening failed on a read; showing the safe state")
+            except Exception as exc:  # a bug: keep screening, never leave a state that lets anyone through
+                # The message may quote the read: its text only at DEBUG.
+                logger.error("screening failed on a read; showing the safe state",
+                             extra={"fields": {"error": type(exc).__name__}})
+                logger.debug("screening failure", exc_info=True)
                 screener.show(SAFE_STATE)
 
     # -- stop -----------------------------------------------------------------------------------
