@@ -268,7 +268,7 @@ class GateApp:
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
-            "hitlist": None if hl is None else {"version": hl.version, "stale": hl.is_stale(now)},
+            "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
         }
@@ -292,3 +292,12 @@ class GateApp:
 
 def _state_name(state: Any) -> str:
     return "safe" if state == SAFE_STATE else f"colour={list(state.colour)} relay_open={state.relay_open}"
+
+
+def _hitlist_status(hl: HitList, now: float) -> dict[str, Any]:
+    """Version and freshness of the list in force (with the reason when the store can say it)."""
+    out: dict[str, Any] = {"version": hl.version, "stale": hl.is_stale(now)}
+    reason = getattr(hl, "stale_reason", None)
+    if out["stale"] and callable(reason):
+        out["stale_reason"] = reason(now)
+    return out

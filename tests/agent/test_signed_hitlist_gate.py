@@ -82,6 +82,7 @@ def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
     opened.append(app)
     decision = screen(app, CLEAR_DOC)
     assert (decision.verdict, decision.reasons, decision.list_stale) == ("REFER", ("list_stale",), True)
+    assert app.status()["hitlist"] == {"version": 7, "stale": True, "stale_reason": "no head received"}
 
 
 def test_store_pinned_to_another_root_key_stops_the_start(tmp_path):
