@@ -24,6 +24,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from tools.broker_setup import (
     issue_cert,
     new_password,
     password_line,
+    revoke_cert,
 )
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -104,6 +106,10 @@ class Pki:
         )
         return cls(directory, ca, foreign, server, now)
 
+    def revoke(self, cert: CertFiles) -> None:
+        """Revoke a client certificate; a running broker refuses it from its next ``reload()`` (SIGHUP) on."""
+        revoke_cert(self.ca, cert.cert)
+
     def client_cert(self, common_name: str, *, foreign: bool = False, expired: bool = False) -> CertFiles:
         """A client certificate for ``common_name`` (a gate id or central user): from the test CA, or from the
         foreign CA, or one whose validity ended a day before ``now``. Cached per variant."""
@@ -129,6 +135,8 @@ class Broker:
     """One Mosquitto process with its own directory under ``base_dir`` (config, passwords, ACL, db, log).
 
     Stopping and starting again keeps the port and the persistence file, like a real broker restart.
+    ``config(broker) -> str`` replaces the generated mosquitto.conf (tests of the shipped config); the
+    password file and ACL are still written to ``passwd_path`` and ``acl_path``.
     Raises BrokerError when Mosquitto refuses to start or a wait times out.
     """
 
@@ -144,6 +152,7 @@ class Broker:
         central_users: tuple[str, ...] = CENTRAL_USERS,
         verbose: bool = False,
         extra_conf: str = "",
+        config: Callable[[Broker], str] | None = None,
     ):
         self.dir = Path(base_dir)
         (self.dir / "db").mkdir(parents=True, exist_ok=True)
@@ -158,6 +167,7 @@ class Broker:
         self.central_users = tuple(check_central_user(u) for u in central_users)
         self.verbose = verbose
         self.extra_conf = extra_conf
+        self.config = config
         self.conf_path = self.dir / "mosquitto.conf"
         self.passwd_path = self.dir / "passwd"
         self.acl_path = self.dir / "acl"
@@ -165,6 +175,7 @@ class Broker:
         self.credentials: dict[str, str] = {u: new_password() for u in self.central_users}
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_once = False
+        self._log_offset = 0
 
     # --- addresses and accounts -------------------------------------------------------------------------
 
@@ -196,6 +207,20 @@ class Broker:
             self._wait_for(lambda: self._probe(gate_id) == 0, f"gate {gate_id!r} to be accepted after reload")
         return gate_id, self.credentials[gate_id]
 
+    def add_central(self, username: str, password: str | None = None) -> tuple[str, str]:
+        """Add a central user (``central-*``: full access under sharaka/v1/#), e.g. a console beside the
+        central node: with ``use_username_as_clientid`` two connections as one user take each other over.
+        Reloads a running broker and returns once the user is accepted."""
+        if username not in self.central_users:
+            self.central_users = (*self.central_users, check_central_user(username))
+        self.credentials[username] = password or self.credentials.get(username) or new_password()
+        if self.is_running:
+            self._write_passwords()
+            self.acl_path.write_text(acl_text(self.central_users))
+            self.reload()
+            self._wait_for(lambda: self._probe(username) == 0, f"central user {username!r} after reload")
+        return username, self.credentials[username]
+
     def remove_account(self, username: str) -> None:
         """Revoke a gate's password (takes effect for new connections after the reload)."""
         old = self.credentials.pop(username, None)
@@ -222,6 +247,7 @@ class Broker:
             return
         for attempt in range(5):
             self._write_files()
+            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             out = open(self.dir / "mosquitto.out", "ab")  # noqa: SIM115 - handed to the child, closed below
             try:
                 self._proc = subprocess.Popen(
@@ -234,7 +260,7 @@ class Broker:
             finally:
                 out.close()
             try:
-                self._wait_for(self._listening, "the listeners to accept connections", timeout=timeout)
+                self._wait_for(self._ready, "the broker to run and accept connections", timeout=timeout)
                 self._started_once = True
                 return
             except BrokerError:
@@ -307,6 +333,13 @@ class Broker:
 
     # --- internals ------------------------------------------------------------------------------------------
 
+    def _log_since_start(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
     def _probe(self, username: str, password: str | None = None) -> int:
         try:
             return mqtt_connect_probe(
@@ -315,11 +348,15 @@ class Broker:
         except OSError:
             return -1
 
-    def _listening(self) -> bool:
+    def _ready(self) -> bool:
+        """Running (signal handlers installed: a SIGHUP before that would kill it) and every listener
+        accepts a TCP connection."""
         if self._proc is None or self._proc.poll() is not None:
             raise BrokerError(
                 f"mosquitto exited with {self._proc and self._proc.returncode}\n{self.log_tail()}"
             )
+        if " running\n" not in self._log_since_start():
+            return False
         for port in (self.port, self.tls_port):
             if port is None:
                 continue
@@ -329,7 +366,7 @@ class Broker:
                 return False
         return True
 
-    def _wait_for(self, ready, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    def _wait_for(self, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.002
         while not ready():
@@ -379,6 +416,7 @@ class Broker:
                 f"cafile {self.tls.ca.cert}",
                 f"certfile {self.tls.server.cert}",
                 f"keyfile {self.tls.server.key}",
+                f"crlfile {self.tls.ca.cert.parent / 'ca.crl'}",
                 "tls_version tlsv1.2",
                 "require_certificate true",
                 "use_identity_as_username true",
@@ -386,7 +424,8 @@ class Broker:
                 f"acl_file {self.acl_path}",
             ]
         lines += ["", self.extra_conf]
-        self.conf_path.write_text("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n" if self.config is None else self.config(self)
+        self.conf_path.write_text(text)
 
 
 class MqttTestClient:
@@ -414,6 +453,7 @@ class MqttTestClient:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.skipped: list[mqtt.MQTTMessage] = []
         self.connack: ReasonCode | None = None
+        self.connack_properties: Properties | None = None
         self.disconnect_reason: ReasonCode | None = None
         self._results: dict[int, object] = {}
         self._cond = threading.Condition()
@@ -445,8 +485,9 @@ class MqttTestClient:
         c.on_subscribe = self._on_result
         c.on_message = lambda _c, _u, msg: self.messages.put(msg)
 
-    def _on_connect(self, _c, _u, _flags, reason, _props) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(self, _c, _u, _flags, reason, props) -> None:  # type: ignore[no-untyped-def]
         self.connack = reason
+        self.connack_properties = props
         (self._disconnected if reason.is_failure else self._connected).set()
 
     def _on_disconnect(self, _c, _u, _flags, reason, _props) -> None:  # type: ignore[no-untyped-def]
@@ -505,7 +546,9 @@ class MqttTestClient:
 
     def subscribe(self, topic: str, *, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
         """Subscribe and return the SUBACK reason codes (one per topic filter)."""
-        _rc, mid = self._client.subscribe(topic, qos=qos)
+        rc, mid = self._client.subscribe(topic, qos=qos)
+        if mid is None:
+            raise ConnectionError(f"subscribe to {topic!r} not sent: {mqtt.error_string(rc)}")
         return list(self._wait_result(mid, timeout))  # type: ignore[call-overload]
 
     def wait_for_message(self, topic: str, timeout: float = 5.0) -> mqtt.MQTTMessage:

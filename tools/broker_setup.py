@@ -245,7 +245,9 @@ def create_ca(
         _asn1_time(now + dt.timedelta(days=days)),
     )
     csr.unlink()
-    return CertFiles(ca_dir / "ca.crt", key)
+    ca = CertFiles(ca_dir / "ca.crt", key)
+    write_crl(ca)
+    return ca
 
 
 def new_key_and_csr(out_dir: Path, common_name: str) -> tuple[Path, Path]:
@@ -336,6 +338,36 @@ def issue_cert(
     return CertFiles(cert, key)
 
 
+def write_crl(ca: CertFiles, *, days: int = 3650) -> Path:
+    """(Re)write ``ca.crl`` next to the CA certificate from the CA database. Mosquitto's ``crlfile`` refuses
+    every client once the CRL's next-update time passes, hence the long default. Raises OpenSslError."""
+    crl = ca.cert.parent / "ca.crl"
+    _openssl(
+        "ca",
+        "-config",
+        _write_cnf(ca.cert.parent),
+        "-gencrl",
+        "-crldays",
+        str(days),
+        "-cert",
+        ca.cert,
+        "-keyfile",
+        ca.key,
+        "-out",
+        crl,
+    )
+    return crl
+
+
+def revoke_cert(ca: CertFiles, cert: Path) -> Path:
+    """Revoke ``cert`` (e.g. a stolen gate's) and rewrite the CRL; the broker refuses it after a restart.
+    Returns the CRL path. Raises OpenSslError."""
+    _openssl(
+        "ca", "-config", _write_cnf(ca.cert.parent), "-revoke", cert, "-cert", ca.cert, "-keyfile", ca.key
+    )
+    return write_crl(ca)
+
+
 # --- command line ----------------------------------------------------------------------------------------
 
 
@@ -361,6 +393,10 @@ def _ca_in(directory: str) -> CertFiles:
     if not ca.cert.exists() or not ca.key.exists():
         raise BrokerSetupError(f"no CA in {directory!r}: expected ca.crt and ca.key (make one with 'ca')")
     return ca
+
+
+def _cmd_revoke(args: argparse.Namespace) -> None:
+    print(revoke_cert(_ca_in(args.ca), Path(args.cert)))
 
 
 def _cmd_server(args: argparse.Namespace) -> None:
@@ -427,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csr", help="sign this request (made on the gate) instead of making a key here")
     p.add_argument("--days", type=int, default=825)
     p.set_defaults(run=_cmd_gate)
+    p = sub.add_parser("revoke", help="revoke a certificate and rewrite the CA's CRL (ca.crl)")
+    p.add_argument("cert", help="the certificate file to revoke (the CA keeps a copy under issued/)")
+    p.add_argument("--ca", required=True, help="CA directory")
+    p.set_defaults(run=_cmd_revoke)
     args = parser.parse_args(argv)
     try:
         args.run(args)

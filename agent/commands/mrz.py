@@ -19,6 +19,7 @@ EXIT_VALID, EXIT_INVALID, EXIT_NOT_MRZ = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mrz parse`` to the ``sharaka-gate`` command line."""
     parser = subparsers.add_parser("mrz", help="machine-readable-zone tools")
     sub = parser.add_subparsers(dest="mrz_command", required=True, metavar="ACTION")
     parse = sub.add_parser(
@@ -53,7 +54,9 @@ def documents(rows: Iterable[str]) -> Iterator[list[str]]:
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    """Parse every document given; print one report (or JSON object) each; return the worst exit code."""
     from agent.mrz import MrzFormatError, parse_mrz
+    from agent.mrz.describe import describe
 
     today = args.today or datetime.date.today()
     blocks = [args.lines] if args.lines else list(documents(sys.stdin))
@@ -81,48 +84,3 @@ def run_parse(args: argparse.Namespace) -> int:
             worst = max(worst, EXIT_INVALID)
     sys.stdout.flush()
     return worst
-
-
-_KINDS = {
-    "P": "passport",
-    "V": "visa",
-    "I": "identity card",
-    "A": "official document",
-    "C": "official document",
-}
-
-
-def describe(result, today: datetime.date) -> str:  # noqa: ANN001 (MrzResult, imported lazily)
-    """A few aligned lines a technician can read at a glance."""
-    kind = _KINDS.get(result.document_code[:1], "document")
-    layout = "French 1995-layout" if result.layout == "FRA_1995" else result.format
-    verdict = "VALID" if result.valid else "INVALID"
-    birth = result.birth_date_value()
-    expiry = result.expiry_date_value()
-    expired = result.is_expired(today)
-    expiry_text = result.expiry_date or "not printed"
-    if expiry is not None:
-        derived = "derived " if not result.expiry_date else ""
-        expiry_text += f" ({derived}{expiry.isoformat()}, {'EXPIRED' if expired else 'not expired'})"
-    else:
-        expiry_text += " (not a date: treated as expired)"
-    rows = [
-        ("document", f"{kind} {result.document_code!s} issued by {result.issuing_state or '?'}"),
-        ("number", result.document_number or "-"),
-        ("surname", result.surname + ("  [name truncated]" if result.name_truncated else "")),
-        ("given names", result.given_names or "-"),
-        ("nationality", result.nationality or "-"),
-        (
-            "birth date",
-            result.birth_date + (f" ({birth.isoformat()})" if birth else " (unknown or not a date)"),
-        ),
-        ("sex", result.sex or "unspecified"),
-        ("expiry date", expiry_text),
-        ("optional data", " / ".join(x for x in (result.optional_data, result.optional_data_2) if x) or "-"),
-        ("failed checks", ", ".join(result.failed_checks) + " (as read)" if result.failed_checks else "none"),
-    ]
-    rows += [("corrected", c) for c in result.corrections]
-    head = f"{layout} {kind}: {verdict}"
-    if result.failed_checks and result.valid:
-        head += " after OCR repair"
-    return "\n".join([head] + [f"  {k:<14} {v}" for k, v in rows]) + "\n"

@@ -88,6 +88,7 @@ def capture_command(args: argparse.Namespace) -> int:
     try:
         out.write(f"# sharaka-gate reader capture {args.url}\n")
         out.write(f"# started {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; seconds since start\n")
+        out.flush()
         with reader:
             fault = None
             while end is None or time.monotonic() < end:

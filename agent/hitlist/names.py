@@ -1,26 +1,503 @@
-"""Local stand-in for the `names` helper's normaliser (same API); replaced by the real module on merge."""
+"""Person name keys that survive transliteration variants (rules and their version: docs/names.md).
+
+One normaliser, used byte-identically by the central list builder (`record_name_keys`) and by the gate
+(`query_name_keys`). A traveller matches a listed person when any query key equals any record key; the
+hit-list fingerprints `key + "|" + birth_date`, so only exact keys can be looked up and every tolerance
+(MOHAMED = MUHAMMAD, ABD EL = ABDUL, a dropped trailing given name, a truncated field) has to be built
+into the keys themselves. Keys never leave the process in clear and are never logged.
+
+Key shapes (docs/names.md, "Keys"): `F|S|G` the surname components and all given-name components,
+`P|S|G'` a proper prefix of the record's given names, `NG|...`/`NS|...` the whole name as one
+sequence in given-first / surname-first order, `T|S|G` a record rendered into a full MRZ name field
+and cut at 30, 31 or 39 characters, `I|prefix|initial` a component sequence followed by the initial of
+the next component. Each component is a code: consonant skeleton plus first-vowel and final-vowel
+classes (`MOHAMED` -> `MHMTu-`, `SALAMA` -> `SLMaA`).
+"""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
 
-NORMALISER_VERSION = 0
+from agent.errors import BadDataError
+from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAME_DICTIONARY
+
+logger = logging.getLogger(__name__)
+
+# Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
+# metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
+NORMALISER_VERSION = 1
+NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
+
+EXACT = "exact"
+WEAK = "weak"
+
+# Name field widths of the MRZ formats (Doc 9303: TD1 30, TD2/MRV-B 31, TD3/MRV-A 39).
+MRZ_NAME_WIDTHS = (30, 31, 39)
+MAX_NAME_CHARS = 200  # bounds the work per call; real name fields are far shorter
+# Alternative readings kept per field rendering, fewest departures from the primary reading first.
+# The list side keeps more, so that the few a gate looks up are among them.
+RECORD_COMBOS, QUERY_COMBOS = 32, 16
+MAX_QUERY_KEYS = 64  # bounds the (slow, keyed) lookups per traveller; primary spellings come first
+
+# --- cleaning (Doc 9303 Part 3 section 6: A-Z only, apostrophes joined, hyphens separate) -----------
+
+# Doc 9303 Part 3 section 6 recommended transliterations of Latin national characters; the other
+# accented letters lose their diacritic (NFKD below).
+_ICAO_LATIN = str.maketrans(
+    {
+        "Ä": "AE", "Å": "AA", "Æ": "AE", "Ö": "OE", "Ø": "OE", "Ü": "UE", "Þ": "TH", "Œ": "OE",
+        "Ĳ": "IJ", "Ð": "D", "Đ": "D", "Ł": "L", "Ħ": "H", "Ŧ": "T", "Ŋ": "N", "ẞ": "SS",
+    }
+)  # fmt: skip
+_APOSTROPHES = "'’‘`´ʼʻ"
+_HYPHENS = "-‐‑–"
+_SEPARATORS = re.compile(r"[\s<.,]+")
+_NOT_NAME = re.compile(r"[^A-Z\- ]")
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[^A-Z]+", text.upper().replace("<", " ")) if w]
+class NameKeyError(BadDataError):
+    """A name field that cannot be a Latin-script name (other scripts, digits, control characters)."""
+
+
+def _clean(field: str) -> str:
+    """Upper-case A-Z words separated by single spaces, hyphens kept as '-'; raises NameKeyError."""
+    if not isinstance(field, str):
+        raise NameKeyError(f"name field {field!r} is not a string")
+    if len(field) > MAX_NAME_CHARS:
+        raise NameKeyError(f"name field {field[:40]!r}... is longer than {MAX_NAME_CHARS} characters")
+    text = field.upper().translate(_ICAO_LATIN)
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    for ch in _APOSTROPHES:
+        text = text.replace(ch, "")
+    for ch in _HYPHENS:
+        text = text.replace(ch, "-")
+    text = _SEPARATORS.sub(" ", text)
+    bad = _NOT_NAME.search(text)
+    if bad:
+        raise NameKeyError(
+            f"name field {field!r} holds {bad.group()!r}; expected Latin letters separated by "
+            "spaces, '<', hyphens or apostrophes"
+        )
+    text = re.sub(r" *- *", "-", text).strip(" -")
+    return re.sub(r"-+", "-", text)
+
+
+# --- components: articles, ABD family, particles, suffixes -------------------------------------------
+
+_VOWELS = frozenset("AEIOU")
+# Free-standing articles, with the assimilated forms (AR RAHMAN, ES SAID, ECH CHERIF).
+_ARTICLES = frozenset(
+    {"AL", "EL", "UL", "OL", "AD", "AN", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
+    | {"ED", "ER", "ES", "ET", "EZ", "EN", "ECH", "ESH", "EDH", "ETH"}
+)
+# Standalone ABD forms that are never a name by themselves: joined with what follows.
+_ABD_WORDS = re.compile(r"^(?:ABD|EBD)(?:[AEIOU]|OU)?(?:L|R|S|SH|CH|T|TH|D|DH|Z|N)$|^(?:ABD|EBD)$")
+# Particles that are part of the name and bind to the next part (BEN ALI = BENALI, never ALI).
+_PARTICLES = {
+    "BEN": "BN", "BIN": "BN", "IBN": "BN", "EBN": "BN", "BENT": "BNT", "BINT": "BNT",
+    "OULD": "WLD", "OULED": "WLD", "WALD": "WLD", "WALAD": "WLD", "AIT": "AYT", "AYT": "AYT",
+    "BOU": "BU", "BU": "BU", "ABU": "BU", "ABOU": "BU",
+}  # fmt: skip
+_GLUED_PARTICLE = re.compile(r"^(ABOU|ABU|BOU|BEN|BIN|IBN|EBN|BU)([A-Z]{3,})$")
+_SUFFIX_WORDS = frozenset(
+    {"EDDINE", "EDDIN", "EDINE", "EDIN", "UDDIN", "UDDINE", "UDDEEN", "UDEEN", "ADDIN", "ADDINE"}
+    | {"ALDIN", "ALDINE", "ELDIN", "ELDINE", "DDINE", "DIN", "DINE", "DEEN", "EDDEEN"}
+    | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
+)
+_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
+_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
+_ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
+_OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
+_GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
+_GLUED_L = re.compile(r"^L([^AEIOUL][A-Z]{2,})$")
+_ALLAH = re.compile(r"L+A?H?")
+_ASSIMILATED_ARTICLE = re.compile(r"^[AE](TH|DH|SH|CH|[TDRZSN])\1(?P<tail>[A-Z]+)$")
+
+
+def _group(tokens: list[str]) -> list[str]:
+    """Raw components of one field: ABD forms and particles joined forward, suffixes backward,
+    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN, Korean AN)."""
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        parts = [tokens[i]]
+        i += 1
+        while (_ABD_WORDS.match(parts[-1]) or parts[-1] in _PARTICLES) and i < n:
+            while i < n - 1 and tokens[i] in _ARTICLES:
+                parts.append(tokens[i])
+                i += 1
+            parts.append(tokens[i])
+            i += 1
+        word = "".join(parts)
+        if len(parts) == 1 and word in _ARTICLES and i < n:
+            continue
+        if len(parts) == 1 and word in _SUFFIX_WORDS and out:
+            out[-1] += word
+            continue
+        out.append(word)
+    return out
+
+
+@lru_cache(maxsize=16384)
+def _alternatives(word: str) -> tuple[str, ...]:
+    """Codes one raw component may stand for, primary first (usually one)."""
+    word = NAME_DICTIONARY.get(word, word)
+    abd = _ABD_GLUED.match(word)
+    if abd:
+        return tuple("VBD~" + code for code in _abd_rest_codes(abd["rest"]))
+    codes: list[str] = []
+    particle = _GLUED_PARTICLE.match(word)
+    if particle:
+        rest = particle[2]
+        if rest[0] == "L" and rest[1] not in _VOWELS:  # ABUL KASIM, BOUL KHEIR: the article's L
+            rest = rest[1:]
+        codes += [_PARTICLES[particle[1]] + "~" + code for code in _alternatives(rest)]
+    suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
+    if suffix:
+        mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
+        codes += [code + mark for code in _alternatives(suffix["base"])]
+    else:
+        codes += _tagged_codes(word)
+        rest = _glued_article_rest(word)
+        if rest:
+            codes += _alternatives(rest)
+    return tuple(dict.fromkeys(codes))
+
+
+def _abd_rest_codes(rest: str) -> tuple[str, ...]:
+    """ABD + connecting vowel + article + name, reduced to the name (ABDERRAHMANE -> RAHMAN)."""
+    rest = rest.lstrip("AEIOU")
+    if len(rest) > 1 and rest[0] == "L" and (rest[1] not in _VOWELS or _OU_CONSONANT.match(rest, 1)):
+        rest = rest[1:]  # ABDELKADER, ABDULLAH, ABDELOUAHED: the article's L before a consonant
+    if _ALLAH.fullmatch(rest):
+        rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
+    if not rest:
+        return ("",)
+    return _alternatives(rest)
+
+
+def _glued_article_rest(word: str) -> str | None:
+    """The name behind a glued article (ELHADI -> HADI), or None when the word cannot hold one.
+
+    ALI, ELIAS, ESSA, ALAA keep only their own code: the rest must be long enough to be a name."""
+    m = _GLUED_ARTICLE.match(word)
+    if m:
+        rest = m[1]
+        has_consonant = any(ch not in _VOWELS for ch in rest)
+        if has_consonant and ((rest[0] not in _VOWELS and len(rest) >= 3) or len(rest) >= 4):
+            return rest
+        return None
+    m = _ASSIMILATED_ARTICLE.match(word)
+    if m and len(m[1]) + len(m["tail"]) >= 4:
+        return m[1] + m["tail"]
+    m = _GLUED_L.match(word)  # L'HASSAN written LHASSAN
+    if m:
+        return m[1]
+    return None
+
+
+# --- consonant skeleton ---------------------------------------------------------------------------
+
+# Doc 9303 Part 3 Appendix B (reversible Arabic transliteration): escapes mapped to the Latin spelling
+# that the skeleton rules fold the same way.
+_APPENDIX_B = {
+    "KH": "KH", "SH": "SH", "TH": "TH", "DH": "DH", "GH": "GH", "SS": "S", "DZ": "D", "TT": "T",
+    "ZZ": "Z", "AE": "A", "AA": "A", "AH": "A", "TA": "A", "H": "H", "W": "W", "I": "I", "E": "",
+}  # fmt: skip
+_APPENDIX_B_STRONG = re.compile(r"X(?:KH|SH|TH|DH|GH|SS|DZ|TT|ZZ|AE|AA|AH|TA|H)")
+_APPENDIX_B_ESCAPE = re.compile(r"X(KH|SH|TH|DH|GH|SS|DZ|TT|ZZ|AE|AA|AH|TA|H|W|I|E)")
+_DIGRAPHS = {
+    "SH": "X", "CH": "X", "DJ": "J", "KH": "H", "GH": "G", "TH": "T", "DH": "D", "PH": "F", "CK": "K",
+}  # fmt: skip
+_CONSONANT = {"C": "K", "Q": "K", "G": "J", "V": "V"}  # others stand for themselves
+
+
+@lru_cache(maxsize=16384)
+def _skeleton_codes(word: str) -> tuple[str, ...]:
+    """Code(s) of one plain word: [V] + consonant classes + first-vowel class + final-vowel class.
+
+    Appendix B forms (and other vowel-less spellings) carry no short vowels, so their first-vowel
+    class is unknown: they get one code per class."""
+    appendix_b = bool(_APPENDIX_B_STRONG.search(word))
+    if appendix_b:
+        word = _APPENDIX_B_ESCAPE.sub(lambda m: _APPENDIX_B[m[1]], word)
+    word = word.replace("X", "KS")
+    if len(word) >= 3 and word.endswith("AH"):
+        word = word[:-1]  # final ta marbuta: FATIMAH = FATIMA, SALAH != SALEH
+    if len(word) >= 3 and word[0] not in "AIOU" and not _VOWELS.intersection(word[1:]):
+        appendix_b = True  # MXHMD, EMR, ELY (E for ain): short vowels not written
+    consonants: list[str] = []
+    first_vowel, first_vowel_at = "", 0
+    trailing = ""  # vowel letters after the last consonant
+    initial_vowel = False
+    i, n = 0, len(word)
+    while i < n:
+        ch, pair = word[i], word[i : i + 2]
+        after = i + (2 if pair in ("OU", "GU", "QU") else 1)
+        nxt = word[after] if after < n else ""
+        sym, vowel, step = "", "", 1
+        if word.startswith("SCH", i):
+            sym, step = "X", 3
+        elif pair in _DIGRAPHS:
+            sym, step = _DIGRAPHS[pair], 2
+        elif pair == "OU":
+            if i == 0 and nxt in _VOWELS:
+                sym = "W"
+            else:
+                vowel = "U"
+            step = 2
+        elif pair in ("GU", "QU") and nxt in _VOWELS:
+            sym, step = ("J" if ch == "G" else "K"), 2  # NAGUIB, TAOUFIQUE: the U is silent
+        elif ch in _VOWELS:
+            vowel = ch
+        elif ch in "YW":
+            if i == 0 and nxt and nxt in "AEIOUWY":
+                sym = ch
+            else:
+                vowel = "I" if ch == "Y" else "U"  # medial Y and W are long vowels
+        elif ch == "V":
+            sym = "W" if i == 0 else "V"
+        elif ch == "C":
+            sym = "S" if nxt in ("E", "I", "Y") else "K"
+        else:
+            sym = _CONSONANT.get(ch, ch)
+        if sym:
+            if not consonants or consonants[-1] != sym or trailing:
+                consonants.append(sym)
+            trailing = ""
+        else:
+            if i == 0:
+                initial_vowel = True
+            if not first_vowel:
+                first_vowel = "u" if vowel in ("O", "U") else "a"
+                first_vowel_at = len(consonants)
+            elif trailing == "A" and vowel in ("O", "U") and len(consonants) == first_vowel_at:
+                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK
+            trailing += vowel
+        i += step
+    if consonants and consonants[-1] == "D" and not trailing:
+        consonants[-1] = "T"  # AHMED = AHMET: word-final devoicing (NADIA keeps its D)
+    final = _final_class(trailing)
+    stem = ("V" if initial_vowel else "") + "".join(consonants)
+    if appendix_b:
+        return (stem + "a" + final, stem + "u" + final)
+    return (stem + (first_vowel or "-") + final,)
+
+
+def _final_class(trailing: str) -> str:
+    """A, Y (IA), I, U or '-' for the vowels that end a word: MANSOUR '-', MANSOURI 'I', SALAMA 'A'.
+
+    A lone final E is the silent French e (AMINE = AMIN); ALAE = ALAA, ALEE = ALI."""
+    if not trailing or trailing == "E":
+        return "-"
+    if len(trailing) >= 2 and trailing.endswith("E") and trailing != "EE":
+        trailing = trailing[:-1]
+    last = trailing[-1]
+    if last == "A":
+        before = trailing.rstrip("A")[-1:]
+        return "Y" if before and before in "IY" else "A"  # NADIA, ZAKARIYA != NADA, ZAKARA
+    if last in "IE":
+        return "I"
+    return "U"
+
+
+def _tagged_codes(word: str) -> tuple[str, ...]:
+    """Skeleton codes, split by the dictionary where only vowels tell names apart (JAMAL != JAMIL)."""
+    codes: list[str] = []
+    for code in _skeleton_codes(word):
+        tags = _TAGS_BY_CODE.get(code)
+        if tags is None:
+            codes.append(code)
+        else:
+            codes += [f"{code}#{tag}" for tag in _TAGS_BY_SPELLING.get(word, tags)]
+    return tuple(codes)
+
+
+def _dictionary_tags() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Tags per colliding code and per listed spelling, from names_data.DISTINCT_BY_VOWELS."""
+    by_code: dict[str, dict[str, None]] = {}
+    by_spelling: dict[str, dict[str, None]] = {}
+    for tag, spellings in DISTINCT_BY_VOWELS.items():
+        for spelling in spellings:
+            by_spelling.setdefault(spelling, {})[tag] = None
+            for code in _skeleton_codes(spelling):
+                by_code.setdefault(code, {})[tag] = None
+    shared = {code: tuple(tags) for code, tags in by_code.items() if len(tags) > 1}
+    return shared, {spelling: tuple(tags) for spelling, tags in by_spelling.items()}
+
+
+_TAGS_BY_CODE, _TAGS_BY_SPELLING = _dictionary_tags()
+
+
+# --- fields and keys ----------------------------------------------------------------------------------
+
+Codes = tuple[str, ...]  # one code per component of a field
+JOINED = "+"  # marks a field rendering made by joining written parts (DA SILVA -> DASILVA)
+
+
+class Rendering(NamedTuple):
+    """One way to read a field: a code per component, and whether it joins parts written apart."""
+
+    codes: Codes
+    joined: bool
+
+
+def _combos(components: list[tuple[str, ...]], limit: int) -> list[Codes]:
+    """Up to `limit` readings of a field (one code per component), ordered by how many components
+    take an alternative code instead of their primary one."""
+    choices = itertools.islice(itertools.product(*(range(len(c)) for c in components)), 4096)
+    best = sorted(choices, key=sum)[:limit]  # stable: lexicographic among equals
+    return [tuple(c[i] for c, i in zip(components, choice, strict=True)) for choice in best]
+
+
+@lru_cache(maxsize=4096)
+def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS) -> tuple[Rendering, ...]:
+    """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
+    parts joined (issuers do both) and, for the surname (`glue`), all parts as one word."""
+    text = _clean(field)
+    split = text.replace("-", " ").split()
+    renderings = [(split, False)]
+    if "-" in text:
+        renderings.append((text.replace("-", "").split(), True))
+    if glue and len(split) > 1:
+        renderings.append((["".join(split)], True))
+    found: dict[Rendering, None] = {}
+    for tokens, joined in renderings:
+        for combo in _combos([_alternatives(word) for word in _group(tokens)], limit):
+            found.setdefault(Rendering(combo, joined))
+    return tuple(found)
+
+
+def _fields(
+    surname: str, given_names: str, limit: int = QUERY_COMBOS
+) -> tuple[tuple[Rendering, ...], tuple[Rendering, ...]]:
+    """Coded renderings of both fields; raises NameKeyError when there is no name at all."""
+    surnames = _field_codes(surname, True, limit)
+    givens = _field_codes(given_names, False, limit)
+    if not surnames[0].codes and not givens[0].codes:
+        raise NameKeyError(
+            f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
+        )
+    return surnames, givens
+
+
+def _part(codes: Codes, joined: bool = False) -> str:
+    return (JOINED if joined else "") + ".".join(codes)
+
+
+def _key(tag: str, *parts: str) -> str:
+    return tag + "|" + "|".join(parts)
+
+
+def _initial_keys(s: Codes, g: Codes) -> list[str]:
+    """I|prefix|initial for every component after the first: what a cut field still shows."""
+    tokens = (*s, "/", *g)
+    return [
+        "I|" + ".".join(tokens[:j]) + "|" + tokens[j][:1]
+        for j in range(1, len(tokens))
+        if tokens[j] != "/" and tokens[j]
+    ]
+
+
+_INITIAL_VOWEL_CODES = frozenset({"VaA", "Va-", "VaI", "VuU"})
+
+
+def _is_initial(code: str) -> bool:
+    """Whether a component is one letter (an initial): a lone consonant codes to 'K--', a vowel to one
+    of the four vowel codes."""
+    return (len(code) == 3 and code.endswith("--")) or code in _INITIAL_VOWEL_CODES
+
+
+def mrz_name_field(surname: str, given_names: str) -> str:
+    """The name as an MRZ name field (SURNAME<<GIVEN<NAMES), untruncated; raises NameKeyError."""
+    surname_part = _clean(surname).replace("-", "<").replace(" ", "<")
+    given_part = _clean(given_names).replace("-", "<").replace(" ", "<")
+    return surname_part + ("<<" + given_part if given_part else "")
 
 
 def record_name_keys(surname: str, given_names: str) -> list[str]:
-    """Keys a list builder stores for one listed person: surname with every prefix of the given names."""
-    sur, given = " ".join(_words(surname)), _words(given_names)
-    return [f"{sur}/{' '.join(given[:i])}" for i in range(len(given), 0, -1)] or [f"{sur}/"]
+    """Keys a list builder stores for one listed person (each then fingerprinted with the birth date).
+
+    Keys of joined renderings are marked, so that two names written apart never meet through their
+    joined forms (KHALED-MAHMOUD and KHALED-MOHAMED both join to KHALEDM.HM.D).
+    Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
+    surnames, givens = _fields(surname, given_names, RECORD_COMBOS)
+    keys: dict[str, None] = {}
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s, s_joined), _part(g, g_joined)
+            keys.setdefault(_key("F", sp, gp))
+            for k in range(len(g)):
+                keys.setdefault(_key("P", sp, _part(g[:k], g_joined)))
+            if not s_joined and not g_joined:
+                keys.setdefault(_key("NG", _part(g + s)))
+                keys.setdefault(_key("NS", _part(s + g)))
+                for key in _initial_keys(s, g):
+                    keys.setdefault(key)
+    field = mrz_name_field(surname, given_names)
+    for width in MRZ_NAME_WIDTHS:
+        if len(field) > width:
+            cut_surname, _, cut_given = field[:width].rstrip("<").partition("<<")
+            cut_surnames, cut_givens = _fields(cut_surname.replace("<", " "), cut_given.replace("<", " "))
+            for s, s_joined in cut_surnames:
+                for g, g_joined in cut_givens:
+                    if not s_joined and not g_joined:
+                        keys.setdefault(_key("T", _part(s), _part(g)))
+    return list(keys)
 
 
 def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) -> list[tuple[str, str]]:
-    """(key, strength) pairs a gate looks up for one traveller."""
-    sur, given = " ".join(_words(surname)), _words(given_names)
-    if truncated and given:
-        given = given[:-1]
-    keys = [(f"{sur}/{' '.join(given[:i])}", "exact") for i in range(len(given), 0, -1)]
-    return keys or [(f"{sur}/", "exact")]
+    """Keys a gate looks up for one traveller, each with its strength: "exact" may HIT, "weak" may
+    only REFER. `truncated` says the MRZ name field was full, so its last component may be partial.
+
+    At most MAX_QUERY_KEYS keys, the full-name keys of every spelling first.
+    Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
+    surnames, givens = _fields(surname, given_names)
+    keys: dict[str, tuple[int, str]] = {}  # key -> (rank, strength); lower ranks are looked up first
+
+    def add(rank: int, key: str, strength: str) -> None:
+        if key not in keys or (strength == EXACT and keys[key][1] != EXACT):
+            keys[key] = (min(rank, keys.get(key, (rank, ""))[0]), strength)
+
+    full = WEAK if truncated else EXACT  # keys holding the possibly partial last component
+    single_surname = len(surnames[0].codes) <= 1  # may be the joined form of a listed DA SILVA
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s), _part(g)
+            add(0, _key("F", sp, gp), full)
+            add(1, _key("P", sp, gp), full if g else WEAK)  # record has more given names than the document
+            if s_joined or g_joined:
+                continue  # joined forms only meet the record's own spelling, never its joined forms
+            # the document writes as one word what the list writes apart
+            for marked_s, marked_g in ((True, False), (False, True), (True, True)):
+                if marked_s and not single_surname or marked_g and not g:
+                    continue
+                msp, mgp = _part(s, marked_s), _part(g, marked_g)
+                add(2, _key("F", msp, mgp), full)
+                add(3, _key("P", msp, mgp), full)
+            for k in range(len(g) - 1, -1, -1):  # record has fewer given names than the document
+                add(1, _key("F", sp, _part(g[:k])), EXACT if k else WEAK)
+            add(2, _key("NG", _part(g + s)), full)
+            add(2, _key("NS", _part(s + g)), full)
+            if g:  # surname and given names swapped on one side
+                add(4, _key("NS", _part(g + s)), WEAK)
+                add(4, _key("NG", _part(s + g)), WEAK)
+            initial = next((j for j, code in enumerate(g) if _is_initial(code)), None)
+            if initial:  # MOHAMED A K: given names cut to initials (Doc 9303 truncation)
+                add(4, "I|" + ".".join((*s, "/", *g[:initial])) + "|" + g[initial][:1], WEAK)
+            if truncated:
+                add(0, _key("T", sp, gp), EXACT)
+                if g:
+                    add(3, _key("P", sp, _part(g[:-1])), WEAK)
+                    prefix, last = (*s, "/", *g[:-1]), g[-1]
+                else:
+                    prefix, last = s[:-1], (s[-1] if s else "")
+                if prefix and last:
+                    add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
+    ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank
+    return [(key, strength) for key, (_, strength) in ranked[:MAX_QUERY_KEYS]]

@@ -37,7 +37,7 @@ class Check:
     empty_lt_ok: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: layouts are singletons, used as dict keys
 class Layout:
     """Field positions of one MRZ layout (see module docstring for the coordinates)."""
 

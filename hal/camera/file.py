@@ -165,8 +165,18 @@ class SimCamera(Camera):
         self.noise = int_option(opts, "noise", 2, 0, 50)
         self.clean, self.layout = document_page(width, height, mrz)
         self.count = 0
+        self.plugged = True
+
+    def unplug(self) -> None:
+        """Captures fail with DeviceUnavailableError until ``replug()``, like a camera pulled from USB."""
+        self.plugged = False
+
+    def replug(self) -> None:
+        self.plugged = True
 
     def _grab(self) -> np.ndarray:
+        if not self.plugged:
+            raise DeviceUnavailableError(errno.ENODEV, "simulated camera unplugged")
         self.count += 1
         if not self.noise:
             return self.clean.copy()

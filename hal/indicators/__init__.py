@@ -13,6 +13,7 @@ self-test). See docs/indicators.md.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
@@ -89,12 +90,18 @@ def check_state(state: IndicatorState) -> None:
 class Indicators:
     """Interface and invariants of every indicator backend.
 
-    ``apply`` never raises on an I2C fault: it retries ``attempts`` times, then records
-    ``.fault``, drives the safe state where the bus still answers, and keeps the desired state.
-    A worker thread retries every ``retry_interval`` seconds, re-initialises the chips and
-    re-applies the desired state once they answer (RELIABILITY 33), toggles blinking, ends relay
-    pulses, and every ``verify_interval`` reads the outputs back to catch a chip that reset
-    silently. With ``background=False`` nothing runs by itself and tests call ``tick(now)``.
+    ``apply`` never raises on an I2C fault and never waits for a failing bus: it tries at most
+    ``attempts`` times within ``attempt_budget`` seconds, then records ``.fault``, keeps the
+    desired state, and leaves the rest to a worker thread. The worker drives the safe state on
+    whatever chips still answer, retries every ``retry_interval`` seconds, re-initialises the
+    chips and re-applies the desired state once they answer (RELIABILITY 33), toggles blinking,
+    ends relay pulses, and every ``verify_interval`` reads the outputs back to catch a chip that
+    reset silently. While a fault is recorded ``apply`` only records the state, so a bus whose
+    transfers time out cannot stall screening. With ``background=False`` nothing runs by itself
+    and tests call ``tick(now)``.
+
+    Locks: ``_io`` serialises bus traffic and is always taken before ``_cond``, which guards the
+    state and is never held across slow I/O by the worker.
     """
 
     def __init__(
@@ -102,21 +109,26 @@ class Indicators:
         *,
         clock: Callable[[], float] = time.monotonic,
         attempts: int = 3,
+        attempt_budget: float = 0.05,
         retry_interval: float = 0.5,
         verify_interval: float = 5.0,
         background: bool = True,
     ) -> None:
         self._clock = clock
         self._attempts = max(1, attempts)
+        self._attempt_budget = attempt_budget
         self._retry_interval = retry_interval
         self._verify_interval = verify_interval
         self._background = background
+        self._io = threading.RLock()
         self._cond = threading.Condition(threading.RLock())
         self._desired = SAFE_STATE
         self._phase_origin = clock()
         self._pulse_until: float | None = None
         self._shown: Output | None = None
         self._fault: str | None = None
+        self._safe_pending = False
+        self._wake = False
         self._next_retry = 0.0
         self._next_verify = 0.0
         self._closed = False
@@ -141,27 +153,36 @@ class Indicators:
     def _release(self) -> None:
         """Release the bus."""
 
+    def _check_state(self, state: IndicatorState) -> None:
+        """Backend-specific limits (e.g. the PWM frequency range); raise IndicatorStateError."""
+
     # -- lifecycle ---------------------------------------------------------------------------
     def _start(self) -> None:
         """Backends call this last in ``__init__``: safe state now, then the worker thread."""
-        with self._cond:
+        with self._io:
             now = self._clock()
             self._push(self._output(now), now, reinit=True)
             self._next_verify = now + self._verify_interval
+        if self._safe_pending:
+            self.tick(now)
+        atexit.register(self.close)  # interpreter exit without close() still ends de-energised
         if self._background:
-            self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
             self._thread.start()
 
     def close(self) -> None:
         """Apply the safe state (relay de-energised) and release the bus; idempotent, never raises OSError."""
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            self._desired, self._pulse_until = SAFE_STATE, None
-            self._push(SAFE_OUTPUT, self._clock(), reinit=self._fault is not None)
-            self._cond.notify_all()
-        if self._thread is not None:
+        with self._io:
+            with self._cond:
+                if self._closed:
+                    return
+                self._closed = True
+                self._desired, self._pulse_until = SAFE_STATE, None
+                self._cond.notify_all()
+            if not self._push(SAFE_OUTPUT, self._clock(), reinit=self._fault is not None):
+                self._write_safe()
+        atexit.unregister(self.close)
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self._release()
 
@@ -183,7 +204,7 @@ class Indicators:
 
     @property
     def shown(self) -> Output | None:
-        """What was last driven successfully (None before the first success)."""
+        """What was last driven successfully (None while faulted)."""
         return self._shown
 
     def apply(self, state: IndicatorState) -> None:
@@ -201,8 +222,11 @@ class Indicators:
             ):
                 self._phase_origin = now  # a new pattern starts with its "on" half
             self._desired = state
-            self._refresh(now)
-            self._cond.notify_all()
+            self._notify_worker()
+            if self._fault is not None:
+                return  # the worker re-applies on recovery; do not wait for a failing bus
+        with self._io:
+            self._refresh()
 
     def pulse_relay(self, seconds: float) -> None:
         """Energise the relay for ``seconds`` (officer override), then return to the desired state."""
@@ -212,14 +236,16 @@ class Indicators:
             )
         with self._cond:
             self._check_open()
-            now = self._clock()
-            self._pulse_until = now + seconds
-            self._refresh(now)
-            self._cond.notify_all()
+            self._pulse_until = self._clock() + seconds
+            self._notify_worker()
+            if self._fault is not None:
+                return
+        with self._io:
+            self._refresh()
 
     def verify(self) -> str | None:
         """Read the outputs back from the chips: None when they show what was last driven, else why not."""
-        with self._cond:
+        with self._io:
             if self._fault is not None:
                 return self._fault
             if self._shown is None:
@@ -235,70 +261,90 @@ class Indicators:
             return self._cond.wait_for(lambda: self._fault is None, timeout)
 
     def tick(self, now: float | None = None) -> float | None:
-        """Do what is due at ``now`` (blink edge, pulse end, fault retry, read-back); seconds until the next."""
-        with self._cond:
-            if self._closed:
-                return None
-            now = self._clock() if now is None else now
-            if self._pulse_until is not None and now >= self._pulse_until:
-                self._pulse_until = None
-            if self._fault is not None:
-                if now >= self._next_retry:
-                    self._push(self._output(now), now, reinit=True)
-            else:
-                self._refresh(now)
-                if now >= self._next_verify and self._fault is None:
+        """Do what is due at ``now`` (safe state after a fault, blink edge, pulse end, retry, read-back).
+
+        Returns the seconds until something is next due, None once closed.
+        """
+        with self._io:
+            with self._cond:
+                if self._closed:
+                    return None
+                now = self._clock() if now is None else now
+                if self._pulse_until is not None and now >= self._pulse_until:
+                    self._pulse_until = None
+                faulted = self._fault is not None
+                safe, self._safe_pending = self._safe_pending, False
+                retry = faulted and now >= self._next_retry
+                verify = not faulted and now >= self._next_verify
+                if verify:
                     self._next_verify = now + self._verify_interval
+            if safe:
+                self._write_safe()
+            if retry:
+                self._push(self._output(now), now, reinit=True)
+            elif not faulted:
+                self._refresh(now)
+                if verify and self._fault is None:
                     self._verify_now(now)
-            return self._next_deadline(now)
+            with self._cond:
+                return self._next_deadline(now)
 
-    # -- internals ---------------------------------------------------------------------------
-    def _check_state(self, state: IndicatorState) -> None:
-        """Backend-specific limits (e.g. the PWM frequency range); raise IndicatorStateError."""
-
+    # -- internals (callers hold _io) ----------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
             raise DeviceUnavailableError(f"{type(self).__name__} is closed")
 
+    def _notify_worker(self) -> None:
+        self._wake = True
+        self._cond.notify_all()
+
     def _output(self, now: float) -> Output:
-        state = self._desired
-        on = True
-        if state.blink_hz > 0:
-            on = math.floor((now - self._phase_origin) * 2 * state.blink_hz) % 2 == 0
-        relay = state.relay_open or (self._pulse_until is not None and now < self._pulse_until)
+        with self._cond:
+            state = self._desired
+            on = True
+            if state.blink_hz > 0:
+                on = math.floor((now - self._phase_origin) * 2 * state.blink_hz) % 2 == 0
+            relay = state.relay_open or (self._pulse_until is not None and now < self._pulse_until)
         return Output(state.colour if on else OFF, state.buzzer_hz, on and state.buzzer_hz > 0, relay)
 
-    def _refresh(self, now: float) -> None:
-        """Drive the current output if it differs from what is shown; while faulted the worker retries."""
+    def _refresh(self, now: float | None = None) -> None:
+        """Drive the current output if it differs from what is shown (not while faulted or closed)."""
+        with self._cond:
+            if self._closed or self._fault is not None:
+                return
+            now = self._clock() if now is None else now
         out = self._output(now)
-        if self._fault is None and out != self._shown:
+        if out != self._shown:
             self._push(out, now, reinit=False)
 
     def _push(self, out: Output, now: float, *, reinit: bool) -> bool:
+        """Write ``out`` with bounded retries; on failure record the fault and ask the worker for the safe state."""
+        started = time.monotonic()  # real elapsed I/O time, whatever clock is injected
         last = OSError("no attempt made")
         for attempt in range(self._attempts):
+            if attempt and time.monotonic() - started > self._attempt_budget:
+                break  # transfers are timing out: leave the rest to the worker
             try:
                 self._write(out, reinit=reinit or attempt > 0)  # after a failure the chip may have reset
             except OSError as exc:
                 last = exc
                 continue
-            self._shown = out
-            if self._fault is not None:
-                logger.warning("indicators recovered after fault: %s", self._fault)
-                self._fault = None
-                self._cond.notify_all()
+            with self._cond:
+                self._shown = out
+                if self._fault is not None:
+                    logger.warning("indicators recovered after fault: %s", self._fault)
+                    self._fault = None
+                    self._cond.notify_all()
             return True
         fault = describe_fault(last)
-        if self._fault is None:
-            logger.error(
-                "indicators fault after %d attempts: %s; applying safe state where possible",
-                self._attempts,
-                fault,
-            )
-        self._fault = fault
-        self._shown = None
-        self._next_retry = now + self._retry_interval
-        self._write_safe()
+        with self._cond:
+            if self._fault is None:
+                logger.error("indicators fault: %s; applying safe state where possible", fault)
+                self._safe_pending = True
+                self._notify_worker()
+            self._fault = fault
+            self._shown = None
+            self._next_retry = now + self._retry_interval
         return False
 
     def _verify_now(self, now: float) -> None:
@@ -310,7 +356,9 @@ class Indicators:
             logger.warning("indicator read-back differs (%s); re-initialising", mismatch)
             self._push(self._output(now), now, reinit=True)
 
-    def _next_deadline(self, now: float) -> float | None:
+    def _next_deadline(self, now: float) -> float:
+        if self._safe_pending:
+            return 0.0
         due: list[float] = [self._next_verify]
         state = self._desired
         if state.blink_hz > 0:
@@ -324,13 +372,15 @@ class Indicators:
         return max(0.0, min(due) - now)
 
     def _run(self) -> None:
-        with self._cond:
-            while not self._closed:
-                try:
-                    delay = self.tick()
-                except Exception:  # a bug here must not kill the worker that re-applies the safe state
-                    logger.exception("indicator worker error")
-                    delay = self._retry_interval
-                if self._closed:
-                    break
-                self._cond.wait(timeout=delay)
+        while True:
+            try:
+                delay = self.tick()
+            except Exception:  # a bug here must not kill the worker that re-applies the safe state
+                logger.exception("indicator worker error")
+                delay = self._retry_interval
+            with self._cond:
+                if self._closed or delay is None:
+                    return
+                if not self._wake:
+                    self._cond.wait(timeout=delay)
+                self._wake = False

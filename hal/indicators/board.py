@@ -248,8 +248,12 @@ class Pca9685Indicators(Indicators):
             regs = self.pwm.read_counts(channel)
             if regs != pca.led_registers(counts):
                 return f"PCA9685 channel {channel} registers {regs!r}, expected {pca.led_registers(counts)!r}"
-        if self.relay is not None and self.relay.is_energised() != output.relay_energised:
-            return f"relay reads {'energised' if not output.relay_energised else 'de-energised'}"
+        if self.relay is not None:
+            energised = self.relay.is_energised()
+            if energised is None:
+                return "relay pin is not an output (expander reset?)"
+            if energised != output.relay_energised:
+                return f"relay reads {'energised' if energised else 'de-energised'}"
         return None
 
     def _release(self) -> None:

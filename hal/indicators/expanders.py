@@ -43,7 +43,7 @@ class PinExpander(Protocol):
 
     def init_output(self, pin: int, level: bool) -> None: ...
     def set_output(self, pin: int, level: bool) -> None: ...
-    def read_output(self, pin: int) -> bool: ...
+    def read_output(self, pin: int) -> bool | None: ...
 
 
 class Pcf8574:
@@ -100,8 +100,11 @@ class Mcp23017:
         olat = self.dev.read(OLATA + port)
         self.dev.write(OLATA + port, (olat | (1 << bit)) if level else (olat & ~(1 << bit) & 0xFF))
 
-    def read_output(self, pin: int) -> bool:
+    def read_output(self, pin: int) -> bool | None:
+        """The level the pin drives, or None when it is an input (e.g. the chip reset since init)."""
         port, bit = self._split(pin)
+        if self.dev.read(IODIRA + port) >> bit & 1:
+            return None
         return bool(self.dev.read(GPIOA + port) >> bit & 1)
 
 
@@ -123,6 +126,7 @@ class RelayOutput:
     def set(self, energised: bool) -> None:
         self.expander.set_output(self.pin, self._level(energised))
 
-    def is_energised(self) -> bool:
-        """Read back from the chip whether the coil is driven."""
-        return self.expander.read_output(self.pin) == self._level(True)
+    def is_energised(self) -> bool | None:
+        """Read back from the chip whether the coil is driven; None when the pin is no longer an output."""
+        level = self.expander.read_output(self.pin)
+        return None if level is None else level == self._level(True)

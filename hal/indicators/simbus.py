@@ -335,6 +335,7 @@ class Mcp23017Model(RegisterChip):
 class _Fault:
     errno: int
     remaining: int | None  # None: until heal()
+    delay: float
 
 
 class SimI2cBus:
@@ -366,11 +367,18 @@ class SimI2cBus:
 
     # -- fault injection ---------------------------------------------------------------------
     def fail(
-        self, addr: int | None = None, errno: int = errno_mod.EREMOTEIO, count: int | None = None
+        self,
+        addr: int | None = None,
+        errno: int = errno_mod.EREMOTEIO,
+        count: int | None = None,
+        delay: float = 0.0,
     ) -> None:
-        """Make transfers to ``addr`` (None: every address) raise OSError(errno), ``count`` times or until heal()."""
+        """Make transfers to ``addr`` (None: every address) raise OSError(errno), ``count`` times or until heal().
+
+        ``delay`` seconds before each failure models an adapter timeout (SDA held low: ETIMEDOUT).
+        """
         with self._lock:
-            self._faults[addr] = _Fault(errno, count)
+            self._faults[addr] = _Fault(errno, count, delay)
 
     def heal(self) -> None:
         """End every injected fault."""
@@ -390,6 +398,8 @@ class SimI2cBus:
                     del self._faults[key]
                     continue
                 rule.remaining -= 1
+            if rule.delay:
+                time.sleep(rule.delay)
             raise OSError(rule.errno, os.strerror(rule.errno))
         chip = self._chips.get(addr)
         if chip is None:  # nobody ACKs the address byte

@@ -72,6 +72,9 @@ def _classes() -> tuple[int, ...]:
 
 
 CLASS = _classes()
+_ROW_SPLIT = re.compile(rb"\r\n|\r|\n")
+_ROW_RUN = re.compile(rb"[A-Z0-9<]+")
+_ROW_TEXT = re.compile(rb"[A-Za-z0-9<]*")
 
 
 def bad_byte_reason(b: int) -> str:
@@ -88,10 +91,12 @@ def bad_byte_reason(b: int) -> str:
 
 
 def check_row(raw: bytes) -> tuple[str, str | None]:
-    """One row as sent -> (row, None) or ("", reason). Trailing blanks go, lower case goes up."""
-    raw = raw.rstrip(b" ")
+    """One row as sent -> (row, None) or ("", reason). Outer blanks go, lower case goes up."""
+    raw = raw.strip(b" ")
     if len(raw) > MAX_ROW:
         return "", f"oversize row ({len(raw)} > {MAX_ROW} characters)"
+    if _ROW_TEXT.fullmatch(raw):
+        return raw.decode("ascii").upper(), None
     for b in raw:
         cls = CLASS[b]
         if cls != ROW and cls != LOWER:
@@ -114,9 +119,6 @@ def shape_error(rows: Sequence[str]) -> str | None:
         return None
     shape = ", ".join(str(len(r)) for r in rows) or "none"
     return f"{len(rows)} row(s) of length {shape} do not form a 2x44, 2x36 or 3x30 MRZ"
-
-
-_ROW_SPLIT = re.compile(rb"\r\n|\r|\n")
 
 
 def document_from_payload(payload: bytes, now: float) -> Output:
@@ -155,9 +157,11 @@ class Framer:
         """True while a partial block is held (the caller then watches for the line going idle)."""
         raise NotImplementedError
 
+    max_buffered = MAX_FRAME + 8  # the most ``buffered`` can be after any feed
+
     @property
     def buffered(self) -> int:
-        """Bytes held for a partial frame or row: bounded by the framing's limits, whatever arrives."""
+        """Bytes held for a partial frame or row: at most ``max_buffered``, whatever arrives."""
         return len(self._buf)
 
     _buf: bytearray
@@ -182,6 +186,7 @@ class LinesFramer(Framer):
         self._bad: str | None = None  # why the partial row is a misread
         self._after_cr = False
         self._matched = 0  # bytes of the prefix matched at the start of this row
+        self._prefixed = False  # this row's prefix was stripped: do not strip another
         self._rows: list[str] = []
         self._reported = False  # a misread was already reported for this block
 
@@ -189,23 +194,36 @@ class LinesFramer(Framer):
     def pending(self) -> bool:
         return bool(self._rows or self._buf or self._bad or self._matched)
 
+    max_buffered = 4 * MAX_ROW  # the partial row and a window of three rows
+
     @property
     def buffered(self) -> int:
         return len(self._buf) + sum(map(len, self._rows))
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         out: list[Output] = []
-        for b in data:
-            self._byte(b, now, out)
+        i, n = 0, len(data)
+        while i < n:
+            # Fast path: a run of plain row characters in a clean row (not where a prefix may start).
+            if not self._bad and not self._spaces and (self._buf or self._prefixed or not self._prefix):
+                run = _ROW_RUN.match(data, i)
+                if run is not None and run.end() - i <= MAX_ROW - len(self._buf):
+                    self._buf += run.group()
+                    self._after_cr = False
+                    i = run.end()
+                    continue
+            self._byte(data[i], now, out)
+            i += 1
         return out
 
     def _byte(self, b: int, now: float, out: list[Output]) -> None:
         prefix = self._prefix
-        if prefix and not self._buf and not self._bad and not self._spaces:
+        if prefix and not self._prefixed and not self._buf and not self._bad and not self._spaces:
             if b == prefix[self._matched]:
                 self._matched += 1
                 if self._matched == len(prefix):
                     self._matched = 0
+                    self._prefixed = True
                 self._after_cr = False
                 return
             if self._matched:
@@ -238,6 +256,7 @@ class LinesFramer(Framer):
             self._buf.clear()
             self._spaces = 0
             self._bad = None
+            self._prefixed = False
             return
         if cls == SPACE:
             if self._buf or self._bad:
@@ -261,6 +280,7 @@ class LinesFramer(Framer):
         self._spaces = 0
         self._bad = None
         self._matched = 0
+        self._prefixed = False
         if bad:
             self._rows.clear()
             self._misread(bad, now, out)
@@ -491,6 +511,8 @@ class TlvFramer(Framer):
     sync: skip one byte and look again (also when the line goes idle with a partial message).
     """
 
+    max_buffered = 3 + MAX_OTHER_TLV + 3 + MAX_FRAME  # another message, an MRZ header inside it
+
     def __init__(self, mrz_type: int = 0x49) -> None:
         self._type = mrz_type
         self.reset()
@@ -515,6 +537,7 @@ class TlvFramer(Framer):
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
+                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
                 del buf[:1]
                 continue
             if kind != self._type:
@@ -552,7 +575,7 @@ class TlvFramer(Framer):
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
-        while self._buf:  # bounded: the buffer never exceeds 3 + MAX_FRAME bytes
+        while self._buf:  # bounded: the buffer never exceeds max_buffered bytes
             del self._buf[:1]
             self._parse(now, out)
         return out

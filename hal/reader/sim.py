@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 import threading
 import tty
@@ -30,6 +31,8 @@ from hal.reader.framing import FramingSpec, parse_framing
 from hal.reader.serial import SerialDocumentReader
 
 logger = logging.getLogger(__name__)
+
+WRITE_STALL_S = 5.0
 
 
 class SimReaderDevice:
@@ -74,13 +77,23 @@ class SimReaderDevice:
         return data
 
     def write(self, raw: bytes) -> None:
-        """Send raw bytes as the reader would (any framing, noise, partial frames)."""
+        """Send raw bytes as the reader would (any framing, noise, partial frames).
+
+        Raises DeviceUnavailableError while unplugged, or when the pty stays full for
+        WRITE_STALL_S (nobody reads the other side) instead of blocking forever.
+        """
         with self._lock:
             if self._master is None:
                 raise DeviceUnavailableError("simulated reader is unplugged")
             view = memoryview(raw)
             while view:
-                view = view[os.write(self._master, view) :]
+                try:
+                    view = view[os.write(self._master, view) :]
+                except BlockingIOError:
+                    if not select.select([], [self._master], [], WRITE_STALL_S)[1]:
+                        raise DeviceUnavailableError(
+                            f"simulated reader: pty full for {WRITE_STALL_S} s ({len(view)} bytes unsent)"
+                        ) from None
 
     def inject_noise(self, nbytes: int, seed: int | None = None) -> bytes:
         """Send ``nbytes`` random bytes (line noise, a reader's status chatter); returns them."""
@@ -105,6 +118,7 @@ class SimReaderDevice:
         self.unplug()
         master, slave = os.openpty()
         tty.setraw(slave)
+        os.set_blocking(master, False)
         with self._lock:
             self._master, self._slave = master, slave
             self._slave_path = os.ttyname(slave)
@@ -147,14 +161,28 @@ class SimDocumentReader(SerialDocumentReader):
         self.device.close()
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. bcc=xor")
+    return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a simulated reader for another process: stdin documents (blank line between) are swiped."""
     parser = argparse.ArgumentParser(prog="python -m hal.reader.sim", description=main.__doc__)
     parser.add_argument("--link", required=True, help="symlink the gate's serial:// URL points at")
     parser.add_argument("--framing", default="lines")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=_key_value,
+        help="a framing option such as bcc=xor or prefix=]o1 (repeatable)",
+    )
     args = parser.parse_args(argv)
-    options = dict(item.split("=", 1) for item in args.option)
+    options = dict(args.option)
     device = SimReaderDevice(args.framing, args.link, **options)
     print(device.port, flush=True)
     rows: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -67,3 +68,16 @@ def test_client_private_keys_are_owner_only(pki: Pki):
 def verify(ca: CertFiles, cert: CertFiles, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = ["openssl", "verify", "-CAfile", str(ca.cert), *extra, str(cert.cert)]
     return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def test_revoked_gate_certificate_is_refused_after_reload(tls_broker: Broker, pki: Pki):
+    """A stolen gate: revoke its certificate, SIGHUP the broker, and it can no longer connect."""
+    stolen = pki.client_cert("gate-stolen")
+    assert not is_refused(MqttTestClient(tls_broker, cert=stolen))
+    pki.revoke(stolen)
+    tls_broker.reload()  # asynchronous: allow the broker a moment to reread the CRL
+    deadline = time.monotonic() + 5
+    while not is_refused(MqttTestClient(tls_broker, cert=stolen)):
+        assert time.monotonic() < deadline, "revoked certificate still accepted 5 s after reload"
+        time.sleep(0.05)
+    assert not is_refused(MqttTestClient(tls_broker, cert=pki.client_cert("gate-a")))

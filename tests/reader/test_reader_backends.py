@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,6 +13,7 @@ from reader_specimens import TD1, TD3, TD3_B
 from hal import open_reader
 from hal.errors import BadUrlError, DeviceUnavailableError
 from hal.reader import Misread, ReaderDocument
+from hal.reader.serial import SerialDocumentReader
 from hal.reader.sim import SimReaderDevice
 
 FAST = "reopen=0.005&reopen_max=0.02&idle=1"
@@ -152,3 +155,126 @@ BAD_URLS = {
 def test_bad_reader_url_names_the_offending_value(url, message):
     with pytest.raises(BadUrlError, match=message.replace("?", r"\?").replace("(", r"\(")):
         open_reader(url)
+
+
+@pytest.mark.parametrize("framing", ["lines", "stx-etx&bcc=xor", "rte", "tlv", "lines&prefix=]o1"])
+def test_unplug_mid_block_no_partial_frame_becomes_a_document_in_any_framing(framing):
+    with open_reader(f"sim://reader?framing={framing}&{FAST}") as reader:
+        device = reader.device
+        faults = []
+        reader.on_fault = faults.append
+        frame = device.spec.encode(TD3)
+        device.write(frame[: len(frame) // 2])
+        assert reader.read(timeout=0.02) is None
+        device.unplug()
+        device.replug()
+        read_until(reader, lambda r, _: len(faults) >= 2 and r.fault is None)
+        device.write(frame[len(frame) // 2 :])  # the rest of the interrupted block, then a new one
+        device.swipe(TD1)
+        seen = read_until(reader, lambda r, item: isinstance(item, ReaderDocument))
+    assert [s.lines for s in seen if isinstance(s, ReaderDocument)] == [TD1]
+    assert faults[0].startswith("absent: ") and faults[-1] is None
+
+
+class CountingSerialReader(SerialDocumentReader):
+    """A serial backend that records when (by the reader's clock) it tries to open."""
+
+    attempts: list[float]
+
+    def _open(self):
+        self.attempts = getattr(self, "attempts", [])
+        self.attempts.append(self._clock())
+        super()._open()
+
+
+def test_reopen_backoff_doubles_up_to_its_ceiling(tmp_path):
+    now = [0.0]
+    reader = CountingSerialReader(
+        f"serial://{tmp_path}/absent?reopen=0.01&reopen_max=0.04", clock=lambda: now[0]
+    )
+    for step in range(1, 200):  # 0.2 s of injected time in 1 ms steps; read(timeout=0) never sleeps
+        now[0] = step / 1000
+        assert reader.read(timeout=0) is None
+    reader.close()
+    assert reader.fault.startswith("absent: ")
+    gaps = [round(b - a, 3) for a, b in zip(reader.attempts, reader.attempts[1:], strict=False)]
+    assert gaps == pytest.approx([0.01, 0.02, 0.04, 0.04, 0.04, 0.04], abs=0.0015)  # 1 ms steps
+
+
+def test_sim_device_in_another_process_serves_a_serial_url(tmp_path):
+    link = tmp_path / "usb-Sharaka_SimReader-if00"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hal.reader.sim", "--link", str(link), "--framing", "stx-etx"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == str(link)
+        with open_reader(f"serial://{link}?framing=stx-etx&{FAST}") as reader:
+            proc.stdin.write("\n".join(TD3) + "\n\n" + "\n".join(TD1) + "\n\n")
+            proc.stdin.flush()
+            first, second = reader.read(timeout=2.0), reader.read(timeout=2.0)
+            assert first.lines == TD3 and second.lines == TD1
+            proc.stdin.close()  # the simulator exits: the reader is unplugged
+            read_until(reader, lambda r, _: r.fault is not None)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_line_noise_over_pty_then_document_comes_through_and_nothing_false():
+    with open_reader("sim://reader?framing=lines&idle=0.03") as reader:
+        reader.device.inject_noise(5000, seed=3)
+        seen = []
+        while (item := reader.read(timeout=0.2)) is not None:  # 0.2 s > idle: the noise is given up
+            seen.append(item)
+        reader.device.swipe(TD3)
+        item = reader.read(timeout=1.0)
+    assert all(isinstance(s, Misread) for s in seen)
+    assert isinstance(item, ReaderDocument) and item.lines == TD3
+
+
+def test_partial_block_given_up_when_line_goes_idle():
+    with open_reader("sim://reader?framing=lines&idle=0.03") as reader:
+        reader.device.write(TD3[0].encode() + b"\r\n")
+        start = time.monotonic()
+        item = reader.read(timeout=1.0)
+        elapsed = time.monotonic() - start
+    assert isinstance(item, Misread) and "1 row(s)" in item.reason
+    assert 0.02 <= elapsed < 0.5
+
+
+def test_sim_device_write_to_a_full_pty_fails_instead_of_hanging(monkeypatch):
+    import hal.reader.sim as sim
+
+    monkeypatch.setattr(sim, "WRITE_STALL_S", 0.05)
+    device = SimReaderDevice()
+    try:
+        with pytest.raises(DeviceUnavailableError, match="pty full"):
+            device.write(b"A" * 10_000_000)  # nobody reads the slave side
+    finally:
+        device.close()
+
+
+def test_latency_timer_option_is_checked():
+    with pytest.raises(BadUrlError, match="latency_timer='0'"):
+        open_reader("sim://reader?latency_timer=0")
+    with open_reader("sim://reader?latency_timer=keep") as reader:  # a pty has no latency timer
+        reader.device.swipe(TD3)
+        assert reader.read(timeout=1.0).lines == TD3
+
+
+def test_lower_latency_timer_writes_sysfs_of_the_linked_tty(tmp_path):
+    from hal.reader.serial import lower_latency_timer
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "ttyUSB7").touch()
+    link = tmp_path / "usb-FTDI_FT232R-if00-port0"
+    link.symlink_to(tmp_path / "dev" / "ttyUSB7")
+    attribute = tmp_path / "sysfs" / "ttyUSB7" / "latency_timer"
+    attribute.parent.mkdir(parents=True)
+    attribute.write_text("16\n")
+    lower_latency_timer(str(link), 1, sysfs=str(tmp_path / "sysfs"))
+    assert attribute.read_text().strip() == "1"
+    lower_latency_timer(str(tmp_path / "dev" / "ttyACM0"), 1, sysfs=str(tmp_path / "sysfs"))  # none: no error

@@ -199,3 +199,12 @@ def test_document_page_fits_extreme_aspect_ratios():
         assert img.shape == (h, w, 3)
         x0, y0, x1, y1 = layout.mrz_box
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+def test_sim_camera_unplug_fails_captures_until_replug():
+    cam = open_camera("sim://camera?width=64&height=48")
+    cam.unplug()
+    with pytest.raises(DeviceUnavailableError, match="unplugged"):
+        cam.capture()
+    cam.replug()
+    assert cam.capture().image.shape == (48, 64, 3)

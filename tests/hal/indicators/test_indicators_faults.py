@@ -1,5 +1,6 @@
 """I2C faults: retried, reported as .fault without raising, safe state where possible, re-applied on recovery."""
 
+import atexit
 import errno
 import threading
 import time
@@ -55,14 +56,39 @@ def test_retries_exhausted_sets_fault(open_board):
 
 
 def test_led_chip_fault_still_shuts_relay(open_board, clock):
-    ind = open_board()
+    ind = open_board(attempts=1)
     ind.apply(CLEAR)
     pcf = ind.bus.device(0x20)
     assert not pcf.pin(0)  # gate released
     ind.bus.fail(0x40)  # the PCA9685 stops answering; the expander still does
     ind.apply(IndicatorState(colour=RED, relay_open=True))
-    assert ind.fault is not None
+    assert ind.fault is not None and "0x40" in ind.fault
+    assert ind.tick() == 0.5  # the worker's first job: the safe state; next retry in 0.5 s
     assert pcf.pin(0)  # safe state where possible: relay de-energised
+
+
+def test_stalled_bus_does_not_stall_apply():
+    """An adapter that times out (SDA held low) costs apply one bounded attempt, then nothing."""
+    ind = open_sim_indicators("sim://pca9685", retry_interval=0.05)
+    try:
+        ind.bus.fail(errno=errno.ETIMEDOUT, delay=0.2)
+        t0 = time.monotonic()
+        ind.apply(CLEAR)
+        first = time.monotonic() - t0
+        assert ind.fault is not None and ind.fault.startswith("i2c:")
+        worst = 0.0
+        for i in range(20):  # meanwhile the worker keeps retrying, each retry stalling 0.2 s
+            t0 = time.monotonic()
+            ind.apply(HIT if i % 2 else CLEAR)
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.01)
+        assert first < 0.35  # one stalled transfer, no further attempts past the budget
+        assert worst < 0.05
+        ind.bus.heal()
+        assert ind.wait_for_recovery(2.0)
+        assert duties(ind)[:3] == [1.0, 0.0, 0.0] and duties(ind)[3] == 0.5  # HIT, the last state asked for
+    finally:
+        ind.close()
 
 
 def test_desired_state_reapplied_after_chip_power_loss(open_board, clock):
@@ -213,3 +239,45 @@ def test_buzzer_state_rejected_when_board_has_no_buzzer(open_board):
     with pytest.raises(IndicatorStateError, match="buzzer=none"):
         ind.apply(HIT)
     assert ind.desired == SAFE_STATE and ind.desired.colour == AMBER
+
+
+def test_open_after_crash_shuts_relay_left_energised(clock):
+    """RELIABILITY 34: a restarted agent finds the relay as the crashed one left it and shuts it first."""
+    from hal.indicators.board import BoardConfig, Pca9685Indicators
+    from hal.indicators.simbus import Pca9685Model, Pcf8574Model, SimI2cBus
+
+    bus = SimI2cBus([Pca9685Model(0x40, clock=clock), Pcf8574Model(0x20)])
+    crashed = Pca9685Indicators(bus, BoardConfig(), clock=clock, sleep=clock.sleep, background=False)
+    crashed.apply(CLEAR)  # ... and the process dies here without close() or atexit
+    atexit.unregister(crashed.close)
+    assert not bus.device(0x20).pin(0)
+    writes = []
+    bus.on_write = lambda addr, reg, value: writes.append((addr, reg, value))
+    restarted = Pca9685Indicators(bus, BoardConfig(), clock=clock, sleep=clock.sleep, background=False)
+    assert writes[0] == (0x20, None, 0xFF)  # the very first write de-energises the relay
+    assert bus.device(0x20).pin(0) and restarted.fault is None
+    restarted.close()
+
+
+EXIT_SCRIPT = """
+import sys
+from hal.indicators import GREEN, IndicatorState
+from hal.indicators.sim import open_sim_indicators
+ind = open_sim_indicators("sim://pca9685")
+ind.apply(IndicatorState(colour=GREEN, relay_open=True))
+ind.bus.on_write = lambda a, r, v: print(a, r, v, flush=True)
+{ending}
+"""
+
+
+@pytest.mark.parametrize(
+    "ending", ["sys.exit(0)", "raise RuntimeError('agent bug')"], ids=["sys-exit", "unhandled-exception"]
+)
+def test_interpreter_exit_without_close_leaves_relay_shut(ending):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT.format(ending=ending)], capture_output=True, text=True, timeout=60
+    )
+    assert "32 None 255" in out.stdout.splitlines()  # PCF8574 @0x20 latch 0xFF: coil off

@@ -231,3 +231,18 @@ def test_tone_change_shows_colour_first_and_never_sounds_a_stray_tone(open_board
     writes.clear()
     ind.apply(IndicatorState(colour=AMBER))
     assert writes.index(buzzer_off_h) < writes.index(pca.PRE_SCALE)
+
+
+def test_sim_bus_has_the_smbus2_calls_the_drivers_make():
+    import inspect
+
+    import smbus2
+
+    from hal.indicators.bus import I2cBus
+
+    names = [n for n in vars(I2cBus) if not n.startswith("_")]
+    assert len(names) == 7
+    for name in names:
+        real = list(inspect.signature(getattr(smbus2.SMBus, name)).parameters)
+        sim = list(inspect.signature(getattr(SimI2cBus, name)).parameters)
+        assert sim == real, name

@@ -124,3 +124,35 @@ def test_relay_none_board_still_shows_colours(open_board):
     ind = open_board("sim://pca9685?relay=none")
     ind.apply(OPEN)
     assert ind.fault is None and ind.bus.device(0x40).channel_duty(1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sim://pca9685",
+        "sim://pca9685?relay=mcp23017@0x21:B3",
+        "sim://pca9685?relay=pcf8574@0x20:1&relay_active=high",
+    ],
+    ids=["pcf8574-active-low", "mcp23017-B3", "pcf8574-active-high"],
+)
+def test_observe_reports_what_the_chips_output(open_board, url):
+    from hal.indicators import RED
+    from hal.indicators.sim import Observed, observe
+
+    ind = open_board(url)
+    assert observe(ind) == Observed((255, 120, 0), 0, False)
+    ind.apply(IndicatorState(colour=RED, buzzer_hz=440))
+    assert observe(ind) == Observed((255, 0, 0), 436, False)
+    ind.apply(OPEN)
+    assert observe(ind) == Observed((0, 255, 0), 0, True)
+
+
+def test_mcp23017_silent_reset_caught_by_read_back(open_board, clock):
+    ind = open_board("sim://pca9685?relay=mcp23017@0x20:B2", verify_interval=5.0)
+    mcp = ind.bus.device(0x20)
+    mcp.power_cycle()  # brown-out: every pin an input again, no I2C error
+    ind.apply(OPEN)  # the latch write succeeds but the pin does not drive
+    assert mcp.pin("B2") is None
+    assert ind.verify() == "relay pin is not an output (expander reset?)"
+    ind.tick(clock.now + 5.0)
+    assert mcp.pin("B2") is True and ind.verify() is None

@@ -1,0 +1,303 @@
+"""The composition root: builds a gate from its config and runs it until told to stop.
+
+    >>> app = GateApp(load_config("gate.toml"))
+    >>> app.open()                       # devices, outbox, hit-list; indicators in the safe state
+    >>> exit_code = app.run(stop_event)  # returns after stop_event is set, in the safe state
+
+Nothing is global: every part is built here and passed in. One process, threads only for
+blocking I/O: the reader thread reads a block and screens it right there (no hand-off on the hot
+path); the main thread supervises — systemd watchdog pings while every critical worker is alive,
+the status file in the state directory, re-applying the indicator state after a board fault
+clears. Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
+committed and its state shown), checkpoints the outbox, then leaves the indicators in the safe
+state (relay shut, amber) and logs the state it applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hal
+from agent import __version__
+from agent.config import Config
+from agent.errors import AgentError
+from agent.hitlist.api import HitList
+from agent.hitlist.memory import MemoryHitList
+from agent.outbox import Outbox
+from agent.screening.events import load_fingerprint_key
+from agent.screening.pipeline import Screener
+from hal.errors import BadUrlError, HalError
+from hal.indicators import SAFE_STATE
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+OUTBOX_FILE = "outbox.sqlite3"
+READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
+SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes status
+STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else only on change
+
+
+class StartupError(AgentError, RuntimeError):
+    """A part the gate cannot run without failed to start (the message says which and why)."""
+
+
+class SystemdNotifier:
+    """sd_notify over ``$NOTIFY_SOCKET`` (READY, WATCHDOG, STOPPING, STATUS); a no-op without it."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        addr = env.get("NOTIFY_SOCKET", "")
+        self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
+        usec = env.get("WATCHDOG_USEC", "")
+        self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else 0.0
+
+    def notify(self, message: str) -> None:
+        if not self._addr:
+            return
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(message.encode(), self._addr)
+        except OSError as exc:
+            logger.warning("sd_notify failed", extra={"fields": {"error": str(exc)}})
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def open_hitlist(config: Config) -> HitList:
+    """The hit-list the config names: the signed store, the in-memory records file, or an empty list.
+
+    Raises ``StartupError`` when the store is not pinned to the configured root key."""
+    hl = config.hitlist
+    if hl.store_dir is not None:
+        from agent.hitlist.store import HitListStore
+        from tools.hitlist_cli import read_public_key
+
+        pinned = hl.store_dir / "root.pub"
+        root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
+        if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
+            raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
+                               f"{str(hl.root_pub)!r}")
+        return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
+    if hl.records is None:
+        logger.warning("no hit-list configured: every lookup misses")
+        return MemoryHitList(version=hl.version)
+    return MemoryHitList.from_file(hl.records, version=hl.version, max_age_s=hl.max_age_s)
+
+
+class GateApp:
+    """One gate: config in, running pipeline out; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.config = config
+        self.state_dir = config.gate.state_dir
+        self._clock, self._monotonic = clock, monotonic
+        self.notifier = notifier if notifier is not None else SystemdNotifier()
+        # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
+        # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
+        self.beats: dict[str, float] = {}
+        self._stop_reading = threading.Event()
+        self._reader_thread: threading.Thread | None = None
+        self._status_written: tuple[str, float] = ("", 0.0)
+        self.started_at = clock()
+        self.reader: Any = None
+        self.indicators: Any = None
+        self.camera: Any = None
+        self.outbox: Outbox | None = None
+        self.screener: Screener | None = None
+
+    # -- start ----------------------------------------------------------------------------------
+    def open(self) -> Screener:
+        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
+        cfg = self.config
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.indicators = hal.open_indicators(cfg.devices.indicators)
+            self.indicators.apply(SAFE_STATE)
+            self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
+            hitlist = open_hitlist(cfg)
+            key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+            self.camera = hal.open_camera(cfg.devices.camera) if cfg.devices.camera else None
+            self.reader = hal.open_reader(cfg.devices.reader)
+        except (OSError, ValueError, HalError, AgentError) as exc:
+            self.close()
+            kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
+            raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+        self.screener = Screener(
+            gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
+            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators, camera=self.camera,
+            fingerprint_key=key, clock=self._clock, monotonic=self._monotonic)
+        logger.info("gate ready", extra={"fields": {
+            "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
+            "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})
+        return self.screener
+
+    # -- run ------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> int:
+        """Screen until ``stop`` is set, then shut down into the safe state; returns the exit code."""
+        if self.screener is None:
+            self.open()
+        self._reader_thread = threading.Thread(
+            target=self._read_loop, args=(self.screener, self.reader), name="reader", daemon=True)
+        self.beats["reader"] = self._monotonic()
+        self._reader_thread.start()
+        self.write_status(force=True)
+        self.notifier.notify("READY=1")
+        last_ping = 0.0
+        exit_code = 0
+        try:
+            while not stop.wait(SUPERVISE_S):
+                if not self._reader_thread.is_alive():  # a bug killed it: let systemd restart the gate
+                    logger.critical("reader worker died; stopping so the supervisor restarts the gate")
+                    exit_code = 1
+                    break
+                now = self._monotonic()
+                due = self.notifier.watchdog_s and now - last_ping >= self.notifier.watchdog_s / 2
+                if due and self.workers_alive(now):
+                    self.notifier.notify("WATCHDOG=1")
+                    last_ping = now
+                if self.screener is not None:
+                    self.screener.tick()
+                self.write_status()
+        finally:
+            self.shutdown()
+        return exit_code
+
+    def workers_alive(self, now: float) -> bool:
+        """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
+        limit = self.notifier.watchdog_s or 10.0
+        thread = self._reader_thread
+        if thread is not None and not thread.is_alive():
+            return False
+        return all(now - beat < limit for beat in self.beats.values())
+
+    def _read_loop(self, screener: Screener, reader: Any) -> None:
+        while not self._stop_reading.is_set():
+            self.beats["reader"] = self._monotonic()
+            try:
+                item = reader.read(timeout=READ_TIMEOUT_S)
+            except (HalError, OSError) as exc:
+                screener.faults["reader"] = str(exc)
+                logger.error("reader failed", extra={"fields": {"error": str(exc)}})
+                self._stop_reading.wait(1.0)
+                continue
+            screener.faults.pop("reader", None)
+            if item is None:
+                continue
+            try:
+                screener.handle(item)
+            except Exception as exc:  # a bug: keep screening, never leave a state that lets anyone through
+                # The message may quote the read: its text only at DEBUG.
+                logger.error("screening failed on a read; showing the safe state",
+                             extra={"fields": {"error": type(exc).__name__}})
+                logger.debug("screening failure", exc_info=True)
+                screener.show(SAFE_STATE)
+
+    # -- stop -----------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop reading, finish the in-flight decision, flush, and apply the safe state; idempotent."""
+        self.notifier.notify("STOPPING=1")
+        self._stop_reading.set()
+        if self._reader_thread is not None:
+            self._reader_thread.join(timeout=10.0)
+            if self._reader_thread.is_alive():
+                logger.error("reader thread did not stop within 10 s")
+        self.close()
+        self.write_status(state="stopped", force=True)
+        logger.info("stopped in the safe state", extra={"fields": {
+            "applied": "safe", "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
+            "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
+
+    def close(self) -> None:
+        for name in ("reader", "camera", "outbox", "indicators"):  # indicators last: close applies SAFE_STATE
+            part = getattr(self, name)
+            if part is None:
+                continue
+            try:
+                part.close()
+            except (OSError, HalError, AgentError) as exc:
+                logger.error("close failed", extra={"fields": {"part": name, "error": str(exc)}})
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self, state: str = "running") -> dict[str, Any]:
+        """What `sharaka-gate status` shows besides the outbox figures (written to status.json)."""
+        s = self.screener
+        last = s.last if s is not None else None
+        hl = s.hitlist if s is not None else None
+        now = self._clock()
+        faults: dict[str, str | None] = {
+            "reader": getattr(self.reader, "fault", None),
+            "indicators": getattr(self.indicators, "fault", None),
+            **(s.faults if s is not None else {}),
+        }
+        return {
+            "gate": self.config.gate.id,
+            "site": self.config.gate.site,
+            "version": __version__,
+            "pid": os.getpid(),
+            "state": state,
+            "started_at": self.started_at,
+            "last_decision": None if last is None else {
+                "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
+            "counts": dict(s.counts) if s is not None else {},
+            "hitlist": None if hl is None else _hitlist_status(hl, now),
+            "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
+            "faults": {k: v for k, v in faults.items() if v},
+        }
+
+    def write_status(self, state: str = "running", *, force: bool = False) -> None:
+        """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
+        status = self.status("stopped" if state == "stopped" else state)
+        if state == "stopped":
+            status["indicators"] = {"desired": "safe", "applied": "safe"}
+        text = json.dumps(status, sort_keys=True)
+        now = self._monotonic()
+        if not force and text == self._status_written[0] and now - self._status_written[1] < STATUS_HEARTBEAT_S:
+            return
+        status["updated_at"] = self._clock()
+        try:
+            write_atomic(self.state_dir / STATUS_FILE, json.dumps(status, indent=1).encode())
+            self._status_written = (text, now)
+        except OSError as exc:
+            logger.error("cannot write status", extra={"fields": {"error": str(exc)}})
+
+
+def _state_name(state: Any) -> str:
+    return "safe" if state == SAFE_STATE else f"colour={list(state.colour)} relay_open={state.relay_open}"
+
+
+def _hitlist_status(hl: HitList, now: float) -> dict[str, Any]:
+    """Version and freshness of the list in force (with the reason when the store can say it)."""
+    out: dict[str, Any] = {"version": hl.version, "stale": hl.is_stale(now)}
+    reason = getattr(hl, "stale_reason", None)
+    if out["stale"] and callable(reason):
+        out["stale_reason"] = reason(now)
+    return out

@@ -1,0 +1,355 @@
+"""The gate's configuration: one TOML file, typed and closed (see docs/config.md).
+
+    >>> cfg = load_config("gate.toml")
+    >>> cfg.gate.id, cfg.devices.reader, cfg.screening.stale_policy
+
+Every section is a frozen dataclass whose fields carry their documentation. Unknown keys, missing
+required keys, wrong types and bad values are all collected and raised together as one
+``ConfigError`` that names the file, the key path and the offending value: an invalid config
+never starts a pipeline that could answer CLEAR. Device options live in the HAL URL and are
+validated by that backend when it opens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import hal
+from agent.errors import ConfigError
+from hal.errors import BadUrlError
+
+
+class InvalidConfigError(ConfigError):
+    """The config file has problems; ``errors`` lists each one (key path, value, expected form)."""
+
+    def __init__(self, message: str, errors: list[str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+Check = Callable[[Any], str | None]  # returns the problem, or None when the value is fine
+
+
+def _opt(doc: str, default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:
+    """A config field with its documentation and an optional value check."""
+    meta = {"doc": doc, "check": check}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    if isinstance(default, list | dict):
+        raise TypeError("use a tuple for sequence defaults")
+    return field(default=default, metadata=meta)
+
+
+def _matches(pattern: str, form: str) -> Check:
+    rx = re.compile(pattern)
+    return lambda v: None if rx.fullmatch(v) else f"expected {form}"
+
+
+def _at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"expected a number >= {low}"
+
+
+def _url_of(table: dict[str, str], kind: str, *, optional: bool = False,
+            options: Callable[[str], None] | None = None) -> Check:
+    """Scheme in the HAL table; then ``options(url)``, the backend's own pure URL parser where cheap."""
+
+    def check(url: str) -> str | None:
+        if optional and url == "":
+            return None
+        parts = urlsplit(url)
+        if not parts.scheme or "://" not in url:
+            return f"expected a URL SCHEME://… for the {kind}; known schemes: {', '.join(sorted(table))}"
+        if parts.scheme not in table:
+            return f"unknown {kind} URL scheme {parts.scheme!r}; known: {', '.join(sorted(table))}"
+        if options is not None:
+            try:
+                options(url)
+            except BadUrlError as exc:
+                return str(exc)
+        return None
+
+    return check
+
+
+def _reader_options(url: str) -> None:
+    """The reader URL's query and framing options (hal.reader's parsers; backends check the rest at open)."""
+    from hal.reader import parse_query
+    from hal.reader.framing import parse_framing
+
+    parse_framing(parse_query(url)[1])
+
+
+def _indicator_options(url: str) -> None:
+    """The board options shared by i2c:// and sim://pca9685 (hal.indicators.board's parser)."""
+    from hal.indicators.board import parse_options
+
+    parse_options(url, urlsplit(url).query, 0x40)
+
+
+def _codes(v: tuple[str, ...]) -> str | None:
+    bad = [c for c in v if not re.fullmatch(r"[A-Z][A-Z<]?", c)]
+    return f"expected document codes of one or two letters like 'P', 'ID', 'V'; bad: {bad!r}" if bad else None
+
+
+def _states(v: tuple[str, ...]) -> str | None:
+    bad = [s for s in v if not re.fullmatch(r"[A-Z<]{1,3}", s)]
+    return f"expected ICAO 3-letter state codes like 'UTO', 'D<<'; bad: {bad!r}" if bad else None
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Identity of this gate and where it keeps its state."""
+
+    id: str = _opt("Gate id, unique in the deployment; used in MQTT topics.", check=_matches(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . - (no / + #)"))
+    site: str = _opt("Site (border crossing) this gate belongs to; selects the site's rules.", check=_matches(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . -"))
+    state_dir: Path = _opt("Directory for the outbox, status file and keys (relative: to the config file).")
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    """Which hardware the gate drives, as HAL URLs (options in the URL query)."""
+
+    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader.",
+                       check=_url_of(hal.READERS, "reader", options=_reader_options))
+    indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
+                           check=_url_of(hal.INDICATORS, "indicators", options=_indicator_options))
+    camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
+                       check=_url_of(hal.CAMERAS, "camera", optional=True))
+    reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
+                          check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
+
+
+@dataclass(frozen=True)
+class ScreeningConfig:
+    """The site's decision rules."""
+
+    duplicate_window_s: float = _opt(
+        "Reads of the same document within this many seconds of the previous read are one passage.", 10.0,
+        check=_at_least(0))
+    accepted_document_codes: tuple[str, ...] = _opt(
+        "Document codes accepted at this site (first one or two MRZ letters); a code is accepted when it or "
+        "its first letter is listed. Others give REFER.", ("P", "I", "A", "C", "V"), check=_codes)
+    refused_issuing_states: tuple[str, ...] = _opt(
+        "Issuing states whose documents give REFER at this site.", (), check=_states)
+    accepted_issuing_states: tuple[str, ...] = _opt(
+        "If not empty, only these issuing states are accepted; others give REFER.", (), check=_states)
+    expiry_policy: Literal["refer", "ignore"] = _opt(
+        "What an expired document gives: 'refer' (REFER) or 'ignore' (no effect on the decision).", "refer")
+    expiry_grace_days: int = _opt(
+        "Days after the printed expiry date that still count as valid.", 0, check=_at_least(0))
+    stale_policy: Literal["refer", "clear-flag"] = _opt(
+        "When the hit-list is stale: 'refer' (every non-HIT decision is REFER) or 'clear-flag' (decide as "
+        "usual, events carry list_stale).", "refer")
+    clear_event_detail: Literal["full", "fingerprint"] = _opt(
+        "What a CLEAR event holds: 'full' MRZ fields, or only a keyed BLAKE2b 'fingerprint' of the document.",
+        "full")
+    relay_pulse_s: float = _opt("How long the relay stays open for a CLEAR passage, seconds; the next decision shuts it at once.", 3.0,
+                                check=lambda v: None if 0 < v <= 60 else "expected 0 < seconds <= 60")
+    buzzer_hz: int = _opt("Buzzer tone for a HIT, Hz (a PCA9685 board makes 24-1526 Hz).", 1000,
+                          check=lambda v: None if 24 <= v <= 1526 else "expected 24..1526 Hz")
+
+
+@dataclass(frozen=True)
+class HitListConfig:
+    """Where the gate's hit-list comes from: the signed store (`store_dir`), or for development and
+    demos an in-memory records file (`records`); not both. Neither: an empty list (every lookup misses)."""
+
+    store_dir: Path | None = _opt(
+        "Signed hit-list store: the directory `sharaka-gate hitlist install --state DIR` fills (lists, deltas, "
+        "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
+    root_pub: Path | None = _opt(
+        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "root.pub. A different key already pinned stops the start.", None)
+    max_staleness_s: float = _opt(
+        "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
+        check=_at_least(1))
+    records: Path | None = _opt(
+        "In-memory stand-in: JSON Lines file of listed records (the `sharaka-hitlist build --from` format), "
+        "loaded at start. Relative: to the config file.", None)
+    version: int = _opt("In-memory stand-in: version reported for the records file.", 0, check=_at_least(0))
+    max_age_s: float = _opt(
+        "In-memory stand-in: the list is stale when the records file is older than this many seconds; "
+        "0: never stale.", 0.0, check=_at_least(0))
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Link to the central node (MQTT); extended by the link work."""
+
+    enabled: bool = _opt("Connect to the central node. False: screen offline, events stay in the outbox.", False)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """Bounds of the durable event queue."""
+
+    max_rows: int = _opt("Rows kept; beyond it routine events are dropped oldest-first, hits never.", 200_000,
+                         check=_at_least(100))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Structured logs (JSON lines on stdout)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _opt(
+        "Lowest level logged. MRZ contents and names appear only at DEBUG.", "INFO")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole gate configuration; ``path`` is the file it came from."""
+
+    gate: GateConfig
+    devices: DevicesConfig
+    screening: ScreeningConfig = field(default_factory=ScreeningConfig)
+    hitlist: HitListConfig = field(default_factory=HitListConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    path: Path = Path("gate.toml")
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name != "path"
+}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate ``path``; raises ``ConfigError`` listing every problem found."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    """Build a ``Config`` from parsed TOML; relative paths are taken against ``path``'s directory."""
+    errors: list[str] = []
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in SECTIONS:
+            errors.append(f"[{key}]: unknown section (value {value!r}); known: {', '.join(SECTIONS)}")
+        elif not isinstance(value, dict):
+            errors.append(f"{key} = {value!r}: expected a table [{key}]")
+    for name, cls in SECTIONS.items():
+        table = data.get(name)
+        if not isinstance(table, dict):
+            required = any(_required(f) for f in dataclasses.fields(cls))
+            if table is None and required:
+                errors.append(f"[{name}]: missing section")
+            table = {}
+        section = _section(cls, name, table, path.parent, errors)
+        if section is not None:
+            sections[name] = section
+    errors += _cross_checks(data)
+    if errors:
+        listing = "\n".join(f"  {path}: {e}" for e in errors)
+        raise InvalidConfigError(f"{path}: {len(errors)} config error(s):\n{listing}", errors)
+    return Config(**sections, path=path)
+
+
+def _cross_checks(data: dict[str, Any]) -> list[str]:
+    """Rules between keys (each key alone may be fine)."""
+    errors = []
+    hitlist = data.get("hitlist")
+    if isinstance(hitlist, dict) and "store_dir" in hitlist and "records" in hitlist:
+        errors.append(f"[hitlist] records = {hitlist['records']!r}: not with store_dir = {hitlist['store_dir']!r}; "
+                      "expected one hit-list source")
+    return errors
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _section(cls: type, name: str, table: dict[str, Any], base: Path, errors: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    before = len(errors)
+    for key, value in table.items():
+        if key not in fields:
+            errors.append(f"[{name}] {key} = {value!r}: unknown key; known: {', '.join(fields)}")
+    values: dict[str, Any] = {}
+    for fname, f in fields.items():
+        where = f"[{name}] {fname}"
+        if fname not in table:
+            if _required(f):
+                errors.append(f"{where}: missing required key ({f.metadata.get('doc', '')})")
+            continue
+        value = table[fname]
+        converted, problem = _convert(value, hints[fname], base)
+        if problem is None and f.metadata.get("check") is not None:
+            problem = f.metadata["check"](converted)
+        if problem is not None:
+            errors.append(f"{where} = {value!r}: {problem}")
+            continue
+        values[fname] = converted
+    return cls(**values) if len(errors) == before else None
+
+
+def _convert(value: Any, tp: Any, base: Path) -> tuple[Any, str | None]:
+    """Check ``value`` against the annotation ``tp``; returns (converted value, problem or None)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None, None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, base)
+    if origin is Literal:
+        if value in args:
+            return value, None
+        return value, f"expected one of {', '.join(repr(a) for a in args)}"
+    if origin is tuple:
+        if not isinstance(value, list):
+            return value, "expected a list"
+        items = []
+        for item in value:
+            conv, problem = _convert(item, args[0], base)
+            if problem is not None:
+                return value, f"list item {item!r}: {problem}"
+            items.append(conv)
+        return tuple(items), None
+    if tp is bool:
+        return value, None if isinstance(value, bool) else "expected true or false"
+    if tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return value, None if ok else "expected an integer"
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else value, None if ok else "expected a number"
+    if tp is str:
+        return value, None if isinstance(value, str) else "expected a string"
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            return value, "expected a non-empty path string"
+        p = Path(value).expanduser()
+        return (p if p.is_absolute() else base / p), None
+    raise TypeError(f"config annotation {tp!r} not supported")
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(section, key, default, doc) of every key, for docs/config.md and `--help` texts."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = "required" if _required(f) else repr(f.default)
+            rows.append((name, f.name, default, f.metadata.get("doc", "")))
+    return rows

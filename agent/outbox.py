@@ -1,0 +1,232 @@
+"""The gate's durable event queue, which is also its event log (SQLite, WAL, synchronous=FULL).
+
+    >>> box = Outbox(state_dir / "outbox.sqlite3")
+    >>> seq = box.append("decision", msg_id, body, priority=PRIORITY_ROUTINE)   # durable on return
+    >>> rows = box.pending(100)        # hits first, then by seq
+    >>> box.ack([r.msg_id for r in rows])   # only after the central node committed them
+
+Every live decision is one transaction, committed (fsync'd) before ``append`` returns, so the
+indicator can act on it. Rows leave only by ``ack`` — when the central node acknowledges after its
+own commit; a broker PUBACK is not delivery. The queue is bounded: past ``max_rows`` routine rows
+are dropped oldest-first and counted in a persisted counter; rows at ``PRIORITY_HIT`` or above are
+never dropped. ``seq`` is the gate's event sequence: strictly increasing, never reused, also after
+acks, drops and restarts.
+
+One connection serialised by a lock: the screening thread appends while the link thread reads
+and acks. A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import AgentError
+
+logger = logging.getLogger(__name__)
+
+PRIORITY_ROUTINE = 0
+PRIORITY_HIT = 10  # this priority and above is never dropped
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    created REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_protected ON outbox (seq) WHERE priority >= 10;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('last_seq', 0), ('dropped', 0);
+"""
+
+
+class OutboxError(AgentError, OSError):
+    """The outbox could not commit (disk full, I/O error, corrupt file): nothing was queued."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One queued message as the link sends it."""
+
+    seq: int
+    msg_id: str
+    kind: str
+    priority: int
+    created: float  # wall-clock time of the append
+    body: bytes
+
+
+class Outbox:
+    """Durable, bounded, prioritised queue of outgoing messages; see the module docstring."""
+
+    def __init__(
+        self, path: str | Path, *, max_rows: int = 200_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, not {max_rows!r}")
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self._depth, newest = self._db.execute("SELECT count(*), max(seq) FROM outbox").fetchone()
+            counted = self._db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]
+            self._last_seq = max(counted, newest or 0)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
+
+    def append(self, kind: str, msg_id: str, body: bytes, *, priority: int, now: float | None = None) -> int:
+        """Queue one message in its own durable transaction; returns its seq. Raises ``OutboxError``."""
+        return self.append_with_seq(kind, msg_id, lambda _seq: body, priority=priority, now=now)
+
+    def append_with_seq(
+        self,
+        kind: str,
+        msg_id: str,
+        encode: Callable[[int], bytes],
+        *,
+        priority: int,
+        now: float | None = None,
+    ) -> int:
+        """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction."""
+        created = self._clock() if now is None else now
+        with self._lock:
+            db = self._db
+            seq = self._last_seq + 1
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute(
+                        "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                        (seq, msg_id, kind, priority, created, encode(seq)),
+                    )
+                    depth = self._depth + 1
+                    if depth > self.max_rows:
+                        depth -= self._drop_routine(depth - self.max_rows, seq)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
+            self._depth = depth
+            self._last_seq = seq
+            return seq
+
+    def _drop_routine(self, excess: int, newest: int) -> int:
+        """Delete up to ``excess`` oldest routine rows inside the open transaction; returns how many."""
+        # The newest row may go too: persist the sequence so it is never reused.
+        self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (newest,))
+        cur = self._db.execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?)",
+            (PRIORITY_HIT, excess),
+        )
+        if cur.rowcount:
+            self._db.execute("UPDATE counters SET value=value+? WHERE name='dropped'", (cur.rowcount,))
+            logger.warning("outbox full: dropped routine events", extra={"fields": {
+                "dropped": cur.rowcount, "max_rows": self.max_rows}})
+        return cur.rowcount
+
+    def pending(self, limit: int = 100) -> list[OutboxRow]:
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order."""
+        cols = "seq, msg_id, kind, priority, created, body"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit)
+            ).fetchall()
+            if len(rows) < limit:
+                rows += self._db.execute(
+                    f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?",
+                    (PRIORITY_HIT, limit - len(rows)),
+                ).fetchall()
+        return [OutboxRow(*r) for r in rows]
+
+    def ack(self, msg_ids: Iterable[str]) -> int:
+        """Remove the acknowledged messages (one transaction); unknown ids are ignored. Returns rows removed."""
+        ids = [(m,) for m in msg_ids]
+        if not ids:
+            return 0
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                # The newest row may be acknowledged: persist the sequence so it is never reused.
+                self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
+                before = self._db.total_changes
+                self._db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
+                removed = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox {str(self.path)!r} cannot ack: {exc}") from exc
+            self._depth -= removed
+            return removed
+
+    def depth(self) -> int:
+        """Rows queued."""
+        return self._depth
+
+    def oldest_age(self, now: float | None = None) -> float:
+        """Seconds since the oldest queued row was appended (0.0 when empty)."""
+        with self._lock:
+            oldest = self._db.execute("SELECT min(created) FROM outbox").fetchone()[0]
+        return 0.0 if oldest is None else max(0.0, (self._clock() if now is None else now) - oldest)
+
+    @property
+    def dropped(self) -> int:
+        """Routine rows dropped because the outbox was full, since it was created (persisted)."""
+        with self._lock:
+            return self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()[0]
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest row ever appended (0 when none)."""
+        return self._last_seq
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close; idempotent."""
+        with self._lock:
+            if self._db is None:
+                return
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                logger.warning("outbox checkpoint failed", extra={"fields": {"error": str(exc)}})
+            self._db.close()
+            self._db = None  # type: ignore[assignment]
+
+
+def read_outbox_stats(path: str | Path, now: float) -> dict[str, float | int]:
+    """Depth, oldest age, dropped count and last seq of an outbox another process may be writing.
+
+    Opens read-only (never creates or migrates the file); raises ``OutboxError`` when unreadable.
+    """
+    try:
+        db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+        try:
+            depth, oldest, newest = db.execute("SELECT count(*), min(created), max(seq) FROM outbox").fetchone()
+            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutboxError(f"cannot read outbox {str(path)!r}: {exc}") from exc
+    return {
+        "depth": depth,
+        "oldest_age_s": 0.0 if oldest is None else round(max(0.0, now - oldest), 3),
+        "dropped": counters.get("dropped", 0),
+        "last_seq": max(counters.get("last_seq", 0), newest or 0),
+    }

@@ -1,0 +1,262 @@
+"""The screening pipeline for one gate: reader block -> MRZ -> checks -> hit-list -> event -> indicator.
+
+    >>> screener = Screener(gate_id="g1", site="s", reader_id="r0", rules=cfg.screening,
+    ...                     hitlist=hl, outbox=box, indicators=ind)
+    >>> screener.handle(reader.read(timeout=1.0))   # Decision, or None for a duplicate read
+
+``handle`` runs on the reader thread, one read at a time, with no hand-off: the event is committed
+to the outbox (one durable transaction) *before* the indicator is told anything, so every state an
+officer or a traveller has seen has its event. If the event cannot be committed the gate shows
+REFER (amber, relay shut) and reports the fault. A second read of the same document within the
+duplicate window is the same passage: no new event, the indicator shows that passage's state again.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from agent.config import ScreeningConfig
+from agent.errors import BadDataError
+from agent.hitlist.api import HitList
+from agent.mrz import MrzResult, parse_mrz
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
+from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
+from agent.screening.events import build_event, encode_event, new_event_id
+from hal.errors import HalError
+from hal.indicators import AMBER, GREEN, RED, SAFE_STATE, Indicators, IndicatorState
+from hal.reader import Misread, ReaderDocument
+
+if TYPE_CHECKING:
+    from hal.camera import Camera, Frame
+
+logger = logging.getLogger(__name__)
+
+FRAMES_KEPT = 16
+
+
+def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
+    """What the board shows for a verdict: CLEAR green (the relay opening is timed by ``Screener.show``),
+    HIT red blinking with the buzzer and the relay shut, REFER amber with the relay shut."""
+    if verdict == CLEAR:
+        return IndicatorState(colour=GREEN)
+    if verdict == HIT:
+        return IndicatorState(colour=RED, blink_hz=2.0, buzzer_hz=rules.buzzer_hz)
+    return IndicatorState(colour=AMBER)
+
+
+def utc_today(wall: float) -> dt.date:
+    """The calendar date (UTC) at wall-clock ``wall``: document expiry is judged against it."""
+    return dt.datetime.fromtimestamp(wall, dt.UTC).date()
+
+
+@dataclass
+class StageTimes:
+    """perf_counter_ns at each stage boundary of the last handled read (for bench/gate_latency.py)."""
+
+    start: int = 0  # handle() entered: the reader has framed the block
+    parsed: int = 0
+    decided: int = 0  # checks and hit-list lookups done
+    committed: int = 0  # event durable in the outbox
+    shown: int = 0  # indicator apply returned
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The last decision shown, for duplicate suppression, status and re-applying after a fault."""
+
+    key: tuple[str, ...] | None
+    decision: Decision
+    event_id: str | None
+    seq: int | None
+    wall: float
+    last_read: float  # monotonic time of the last read of this passage
+
+
+class Screener:
+    """Turns reads into decisions, events and indicator states; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        gate_id: str,
+        site: str,
+        reader_id: str,
+        rules: ScreeningConfig,
+        hitlist: HitList,
+        outbox: Outbox,
+        indicators: Indicators,
+        camera: Camera | None = None,
+        fingerprint_key: bytes = b"",
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        today: Callable[[float], dt.date] = utc_today,
+    ) -> None:
+        if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
+            raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
+        self.gate_id, self.site, self.reader_id = gate_id, site, reader_id
+        self.rules = rules
+        self.hitlist = hitlist
+        self.outbox = outbox
+        self.indicators = indicators
+        self.camera = camera
+        # The last FRAMES_KEPT camera frames by the reference their events carry (for vision, evidence).
+        self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
+        self._fingerprint_key = fingerprint_key
+        self._clock, self._monotonic, self._today = clock, monotonic, today
+        self._show_lock = threading.Lock()
+        self.desired: IndicatorState = SAFE_STATE
+        self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
+        self.last: Passage | None = None
+        self.times = StageTimes()
+        # Keys fixed up front so another thread can copy the counts while this one counts.
+        self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
+        self.faults: dict[str, str] = {}
+
+    def handle(self, item: ReaderDocument | Misread) -> Decision | None:
+        """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
+        times = self.times
+        times.start = time.perf_counter_ns()
+        wall, mono = self._clock(), self._monotonic()
+        key: tuple[str, ...] | None = None
+        if isinstance(item, Misread):
+            decision = self._unreadable(item.reason, wall)
+            times.parsed = time.perf_counter_ns()
+        else:
+            try:
+                mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(wall))
+            except BadDataError as exc:
+                mrz = None
+                decision = self._unreadable(f"not an MRZ: {exc}", wall)
+            times.parsed = time.perf_counter_ns()
+            if mrz is not None:
+                key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
+                if self._is_duplicate(key, mono):
+                    return None
+                decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(wall), now=wall)
+        indicator_fault = self.indicators.fault
+        if indicator_fault and decision.verdict == CLEAR:
+            decision = decision.refer("indicator_fault")
+        times.decided = time.perf_counter_ns()
+
+        frame_ref = self._capture_frame()
+        event_id = new_event_id()
+        faults = {k: v for k, v in (("indicators", indicator_fault), *self.faults.items()) if v}
+        try:
+            seq: int | None = self.outbox.append_with_seq(
+                "decision",
+                event_id,
+                lambda seq: encode_event(build_event(
+                    decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
+                    reader_id=self.reader_id, wall=wall, mono=mono, read_mono=item.received_at,
+                    clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
+                    frame=frame_ref, faults=faults)),
+                priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
+                now=wall,
+            )
+            self.faults.pop("outbox", None)
+        except OutboxError as exc:
+            # Nothing committed: show nothing that lets anyone through, and say why.
+            self.faults["outbox"] = str(exc)
+            logger.error("event not committed; showing REFER", extra={"fields": {"error": str(exc)}})
+            if decision.verdict == CLEAR:
+                decision = decision.refer("event_log_unavailable")
+            seq = None
+        times.committed = time.perf_counter_ns()
+
+        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
+        self.show(indicator_state(decision.verdict, self.rules), pulse=decision.verdict == CLEAR)
+        times.shown = time.perf_counter_ns()
+        self.counts[decision.verdict] += 1
+        logger.info("decision", extra={
+            "fields": {"decision": decision.verdict, "reasons": list(decision.reasons), "seq": seq,
+                       "event": self.last.event_id, "list_version": decision.list_version,
+                       "list_stale": decision.list_stale,
+                       "latency_us": (times.shown - times.start) // 1000},
+            "private": _private(decision)})
+        return decision
+
+    def _unreadable(self, detail: str, wall: float) -> Decision:
+        try:
+            return unreadable(detail, list_version=self.hitlist.version, list_stale=self.hitlist.is_stale(wall))
+        except (OSError, ValueError):
+            return unreadable(detail)
+
+    def _is_duplicate(self, key: tuple[str, ...], mono: float) -> bool:
+        last = self.last
+        if last is None or last.key != key or mono - last.last_read > self.rules.duplicate_window_s:
+            return False
+        if last.seq is None:  # that passage's event was never committed: decide (and try) again
+            return False
+        self.last = Passage(key, last.decision, last.event_id, last.seq, last.wall, mono)
+        self.counts["duplicate"] += 1
+        logger.info("duplicate read: same passage, indicator shown again",
+                    extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})
+        self.show(self.desired)  # the passage's state again; the relay is not opened again
+        return True
+
+    def _capture_frame(self) -> str | None:
+        if self.camera is None:
+            return None
+        try:
+            frame = self.camera.capture()
+        except (HalError, OSError) as exc:
+            self.faults["camera"] = str(exc)
+            return None
+        self.faults.pop("camera", None)
+        ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
+        self.frames[ref] = frame
+        while len(self.frames) > FRAMES_KEPT:
+            self.frames.popitem(last=False)
+        return ref
+
+    def show(self, state: IndicatorState, *, pulse: bool = False) -> None:
+        """Apply ``state``; ``pulse`` opens the relay for ``relay_pulse_s`` (a CLEAR passage).
+
+        A state with the relay shut shuts it at once, also in the middle of a CLEAR's opening (the
+        board's own ``pulse_relay`` is an officer override that a new state would not end). A board
+        fault is recorded by the board and logged here, never raised.
+        """
+        with self._show_lock:
+            if pulse:
+                state = replace(state, relay_open=True)
+                self._relay_close_at = self._monotonic() + self.rules.relay_pulse_s
+            elif not state.relay_open:
+                self._relay_close_at = None
+            self._apply(state)
+
+    def tick(self) -> None:
+        """Shut the relay once a CLEAR's opening time is over; the supervisor calls this often."""
+        with self._show_lock:
+            close_at = self._relay_close_at
+            if close_at is not None and self._monotonic() >= close_at:
+                self._relay_close_at = None
+                self._apply(replace(self.desired, relay_open=False))
+
+    def _apply(self, state: IndicatorState) -> None:
+        """Drive ``state``; a board without a buzzer (or that refuses the tone) still shows the colour."""
+        self.desired = state
+        try:
+            try:
+                self.indicators.apply(state)
+            except ValueError as exc:
+                if not state.buzzer_hz:
+                    raise
+                logger.error("indicator refused the buzzer; showing the colour alone",
+                             extra={"fields": {"error": str(exc)}})
+                self.indicators.apply(replace(state, buzzer_hz=0))
+        except (HalError, OSError, ValueError) as exc:
+            logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
+
+
+def _private(decision: Decision) -> dict[str, object]:
+    """What only a DEBUG log may show (the MRZ, the raw read), computed only when DEBUG is on."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return {}
+    return {"detail": decision.detail, "mrz": decision.mrz.to_dict() if decision.mrz is not None else None}

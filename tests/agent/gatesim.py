@@ -1,0 +1,99 @@
+"""A gate on simulated hardware for the agent tests: a real pty reader, the register-level
+PCA9685 + PCF8574 models behind the real indicator driver, a real SQLite outbox. Time is injected."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.outbox import Outbox
+from agent.screening import Screener
+from agent.screening.events import decode_event
+from tools.specimens import break_check, td3
+
+PCA = 0x40
+RELAY_EXPANDER = 0x20  # PCF8574, relay on P0, active low (the board's default wiring)
+
+# Specimens (made-up people; issuing state UTO is the ICAO specimen state).
+LISTED_DOC = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "301231", optional="ZE184226B")
+LISTED_PERSON = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")
+CLEAR_DOC = td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "301231")
+EXPIRED_DOC = td3("UTO", "DOE", "JOHN", "D23456789", "700101", "M", "250101")
+BAD_CHECK_DOC = break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", "301231"))
+# The name field is full (26 letters of given names fit): the MRZ name may be truncated.
+TRUNCATED_NAME_DOC = td3("UTO", "MEIKALAINEN", "MATTI JUHANI KALERVO SAKAR", "F45678901", "690505", "M", "301231")
+RECORDS = [
+    {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
+     "ref": "SLTD-0001"},
+    {"kind": "person", "surname": "NORDMANN", "given_names": "OLA", "birth_date": "820304", "reason": "wanted",
+     "ref": "NOTICE-7"},
+    # Shares the truncated document's complete given names, not its cut last one: a possible match only.
+    {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO XAVIER",
+     "birth_date": "690505", "reason": "wanted", "ref": "NOTICE-9"},
+]
+TODAY_WALL = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC).timestamp()
+
+
+class Clock:
+    """Injected time: ``wall`` for the calendar, ``mono`` for windows."""
+
+    def __init__(self) -> None:
+        self.wall_t = TODAY_WALL
+        self.mono_t = 5000.0
+
+    def wall(self) -> float:
+        return self.wall_t
+
+    def mono(self) -> float:
+        return self.mono_t
+
+    def advance(self, seconds: float) -> None:
+        self.wall_t += seconds
+        self.mono_t += seconds
+
+
+@dataclass
+class SimGate:
+    reader: Any
+    indicators: Any
+    outbox: Outbox
+    screener: Screener
+    clock: Clock
+    path: Path
+    writes: list[tuple[int, int | None, int]] = field(default_factory=list)
+
+    @property
+    def device(self) -> Any:
+        return self.reader.device
+
+    def swipe(self, lines, timeout: float = 5.0):
+        """Swipe on the simulated reader, read through the real framer, screen it."""
+        self.device.swipe(lines)
+        return self.screen_next(timeout)
+
+    def screen_next(self, timeout: float = 5.0):
+        item = self.reader.read(timeout=timeout)
+        assert item is not None, "the reader produced nothing"
+        return self.screener.handle(item)
+
+    def board(self) -> dict[str, Any]:
+        """What the chips drive, computed from their registers."""
+        pca = self.indicators.bus.device(PCA)
+        relay_pin_high = self.indicators.bus.device(RELAY_EXPANDER).pin(0)
+        return {
+            "colour": tuple(round(pca.channel_duty(ch) * 255) for ch in (0, 1, 2)),
+            "buzzer_duty": pca.channel_duty(3),
+            "pwm_hz": round(pca.frequency_hz),
+            "relay_energised": not relay_pin_high,
+        }
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event committed, read from the file by a second connection, in seq order."""
+        db = sqlite3.connect(self.path)
+        try:
+            return [decode_event(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
+        finally:
+            db.close()

@@ -1,0 +1,366 @@
+"""The gate as a process: start, status, faults, watchdog, SIGTERM and kill -9 on simulated hardware."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, RECORDS
+
+from agent.app import GateApp, SystemdNotifier
+from agent.commands.status import gather
+from agent.config import load_config
+from agent.screening.events import decode_event
+from hal.reader.sim import SimReaderDevice
+from tools.specimens import stream
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_config(directory: Path, reader: str, *, indicators: str = "sim://pca9685", extra: str = "") -> Path:
+    records = directory / "listed.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    path = directory / "gate.toml"
+    path.write_text(f"""
+[gate]
+id = "gate-a"
+site = "site-a"
+state_dir = "state"
+
+[devices]
+reader = "{reader}"
+indicators = "{indicators}"
+
+[screening]
+duplicate_window_s = 2.0
+
+[hitlist]
+records = "listed.jsonl"
+version = 12
+{extra}
+""")
+    return path
+
+
+class NotifySocket:
+    """The systemd side of sd_notify: a datagram socket the agent reports to."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="ntf", dir="/tmp")  # AF_UNIX paths are short
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+
+    def messages(self, timeout: float) -> list[str]:
+        """Everything received within ``timeout`` seconds."""
+        out, deadline = [], time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                out.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                break
+        return out
+
+    def wait_for(self, message: str, timeout: float) -> float:
+        """Seconds until ``message`` arrives; fails the test after ``timeout``."""
+        start = time.monotonic()
+        deadline = start + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                if self.sock.recv(4096).decode() == message:
+                    return time.monotonic() - start
+            except TimeoutError:
+                break
+        raise AssertionError(f"no {message!r} within {timeout} s")
+
+    def close(self) -> None:
+        self.sock.close()
+        os.unlink(self.path)
+        os.rmdir(self.dir)
+
+
+@pytest.fixture
+def notify_socket():
+    ns = NotifySocket()
+    yield ns
+    ns.close()
+
+
+def events_in(state_dir: Path) -> list[dict]:
+    db = sqlite3.connect(state_dir / "outbox.sqlite3")
+    try:
+        return [decode_event(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
+    finally:
+        db.close()
+
+
+def outbox_depth(state_dir: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{state_dir / 'outbox.sqlite3'}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def start_agent(config: Path, notify: NotifySocket) -> subprocess.Popen:
+    env = {**os.environ, "NOTIFY_SOCKET": notify.path, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+class RunningGate:
+    """GateApp.run in a thread, in this process, so the test can reach the simulated chips."""
+
+    def __init__(self, config: Path, notifier: SystemdNotifier | None = None) -> None:
+        self.app = GateApp(load_config(config), notifier=notifier or SystemdNotifier(environ={}))
+        self.app.open()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.app.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def decisions(self) -> int:
+        return sum(self.app.screener.counts[v] for v in ("CLEAR", "HIT", "REFER"))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=15)
+
+
+def test_sigterm_during_burst_loses_no_event_and_ends_in_safe_state(tmp_path, notify_socket):
+    device = SimReaderDevice("lines", link=tmp_path / "reader")
+    config = write_config(tmp_path, f"serial://{tmp_path / 'reader'}?framing=lines")
+    proc = start_agent(config, notify_socket)
+    docs = list(stream(300, seed=3))
+    stop_swiping = threading.Event()
+
+    def swipe_burst():
+        for lines in docs:
+            if stop_swiping.is_set():
+                return
+            device.swipe(lines)
+            time.sleep(0.001)
+
+    burst = threading.Thread(target=swipe_burst)
+    try:
+        notify_socket.wait_for("READY=1", 20)
+        burst.start()
+        wait_until(lambda: outbox_depth(tmp_path / "state") >= 20, 20, "20 decisions")
+        proc.send_signal(signal.SIGTERM)  # mid-burst: documents keep arriving
+        time.sleep(0.02)
+        stop_swiping.set()
+        burst.join(timeout=10)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stop_swiping.set()
+        if proc.poll() is None:
+            proc.kill()
+        device.close()
+    assert proc.returncode == 0, err
+    logs = [json.loads(line) for line in out.splitlines()]
+    shown = [rec for rec in logs if rec["msg"] == "decision"]  # logged after the indicator was told
+    events = events_in(tmp_path / "state")
+    assert len(shown) >= 20
+    assert {rec["event"] for rec in shown} == {e["id"] for e in events}  # each shown decision has its event
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    written = {lines[1][:9] for lines in docs}
+    assert {e["mrz"]["document_number"] for e in events} <= written
+    assert logs[-1]["msg"] == "stopped in the safe state"
+    assert (logs[-1]["applied"], logs[-1]["relay_open"], logs[-1]["indicator_fault"]) == ("safe", False, None)
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["state"] == "stopped" and status["indicators"]["applied"] == "safe"
+    # No MRZ contents or names in the INFO log.
+    surnames = {lines[0][5:].split("<<")[0] for lines in docs}
+    assert not any(name in out for name in surnames | written)
+
+
+@pytest.mark.parametrize("bad,expected", [
+    ('reader = "usb://x"', "[devices] reader = 'usb://x': unknown reader URL scheme 'usb'"),
+    ('reader_id = ""', "[devices] reader_id = ''"),
+], ids=["unknown_scheme", "empty_reader_id"])
+def test_config_with_errors_exits_2_naming_every_error_and_starts_nothing(tmp_path, notify_socket, bad, expected):
+    config = write_config(tmp_path, "sim://reader", extra="[logging]\nlevel = 'LOUD'\nfoo = 1\n")
+    text = config.read_text().replace('reader = "sim://reader"', f'reader = "sim://reader"\n{bad}')
+    if bad.startswith("reader ="):
+        text = text.replace('reader = "sim://reader"\n', "", 1)
+    config.write_text(text)
+    proc = start_agent(config, notify_socket)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert str(config) in err and expected in err
+    assert "[logging] level = 'LOUD': expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'" in err
+    assert "[logging] foo = 1: unknown key" in err
+    assert not (tmp_path / "state").exists() and notify_socket.messages(0.1) == []
+
+
+def test_device_url_refused_by_its_backend_stops_the_start_with_exit_1(tmp_path, notify_socket):
+    config = write_config(tmp_path, "sim://reader?baud=fast")  # serial options are checked at open
+    proc = start_agent(config, notify_socket)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1 and "baud" in err and "'fast'" in err and "bad device URL" in err
+    assert "READY=1" not in notify_socket.messages(0.1)
+
+
+def test_i2c_fault_screening_continues_status_shows_it_and_state_returns_after_recovery(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    app = gate.app
+    try:
+        device, bus = app.reader.device, app.indicators.bus
+        device.swipe(CLEAR_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "first decision")
+        bus.fail()  # every I2C transfer fails from now on
+        device.swipe(LISTED_DOC)
+        device.swipe(EXPIRED_DOC)
+        wait_until(lambda: gate.decisions() == 3, 5, "decisions during the fault")
+        report = wait_until(lambda: (r := gather(str(tmp_path / "gate.toml"), time.time())).get("faults", {}).get(
+            "indicators") and r, 3, "status shows the indicator fault")
+        assert report["state"] == "running" and report["outbox"]["depth"] == 3
+        assert report["last_decision"]["decision"] == "REFER" and report["hitlist"] == {"version": 12, "stale": False}
+        cli = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config", str(tmp_path / "gate.toml")],
+                             capture_output=True, text=True, cwd=REPO, timeout=20)
+        assert cli.returncode == 1 and "indicators" in json.loads(cli.stdout)["faults"]
+        assert [e["decision"] for e in events_in(tmp_path / "state")] == ["CLEAR", "HIT", "REFER"]
+        bus.heal()
+        healed = time.monotonic()
+        assert app.indicators.wait_for_recovery(2.0), "desired state not re-applied within 2 s"
+        assert time.monotonic() - healed < 2.0
+        pca = bus.device(0x40)
+        assert tuple(round(pca.channel_duty(c) * 255) for c in (0, 1, 2)) == (255, 120, 0)  # REFER again
+        wait_until(lambda: not gather(str(tmp_path / "gate.toml"), time.time()).get("faults", {}), 3, "fault cleared")
+    finally:
+        gate.close()
+
+
+def test_reader_unplug_shows_absent_and_reads_resume_without_partial_events(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    try:
+        device = gate.app.reader.device
+        device.write(CLEAR_DOC[0].encode() + b"\r\n" + CLEAR_DOC[1][:20].encode())  # half a document
+        time.sleep(0.1)
+        device.unplug()
+        wait_until(lambda: "reader" in gather(str(tmp_path / "gate.toml"), time.time()).get("faults", {}), 5,
+                   "status shows the reader fault")
+        device.replug()
+        replugged = time.monotonic()
+        # pyserial flushes the input when it opens the port: swipe once the reader listens again.
+        wait_until(lambda: gate.app.reader.fault is None, 5, "reader open again")
+        device.swipe(EXPIRED_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "reads resume after replug")
+        assert time.monotonic() - replugged < 5.0
+        assert [e["reasons"] for e in events_in(tmp_path / "state")] == [["expired"]]
+        wait_until(lambda: "reader" not in gather(str(tmp_path / "gate.toml"), time.time()).get("faults", {}), 5,
+                   "reader fault cleared")
+    finally:
+        gate.close()
+
+
+def test_watchdog_pings_stop_when_the_reader_worker_wedges(tmp_path, notify_socket):
+    notifier = SystemdNotifier(environ={"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "600000"})
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"), notifier)
+    release = threading.Event()
+    try:
+        assert notify_socket.wait_for("READY=1", 5) >= 0
+        assert notify_socket.wait_for("WATCHDOG=1", 1.0) >= 0
+        gate.app.indicators.bus.on_write = lambda *_: release.wait(30)  # the I2C driver hangs
+        gate.app.reader.device.swipe(CLEAR_DOC)
+        time.sleep(0.7)  # one interval for the wedge to show
+        notify_socket.messages(0.05)  # pings sent before the wedge was noticed
+        assert "WATCHDOG=1" not in notify_socket.messages(1.2)
+        release.set()
+        assert notify_socket.wait_for("WATCHDOG=1", 2.0) >= 0  # alive again
+    finally:
+        release.set()
+        gate.close()
+
+
+def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_socket):
+    config = write_config(tmp_path, "sim://reader?framing=lines")
+    state = tmp_path / "state"
+    state.mkdir()
+    from agent.outbox import Outbox
+
+    Outbox(state / "outbox.sqlite3").close()  # the schema, then a backlog as the link would leave it
+    db = sqlite3.connect(state / "outbox.sqlite3")
+    with db:
+        db.executemany("INSERT INTO outbox VALUES (?, ?, 'decision', 0, 1.0, ?)",
+                       ((i, f"old{i}", b"x" * 330) for i in range(1, 100_001)))
+        db.execute("UPDATE counters SET value=100000 WHERE name='last_seq'")
+    db.close()
+    proc = start_agent(config, notify_socket)
+    notify_socket.wait_for("READY=1", 20)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc = start_agent(config, notify_socket)
+    try:
+        assert notify_socket.wait_for("READY=1", 10.0) <= 10.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    report = gather(str(config), time.time())
+    assert report["outbox"]["depth"] == 100_000 and report["outbox"]["last_seq"] == 100_000
+
+
+def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
+    app = GateApp(load_config(write_config(tmp_path, "sim://reader?framing=lines")),
+                  notifier=SystemdNotifier(environ={}))
+    app.open()
+    try:
+        pca, relay = app.indicators.bus.device(0x40), app.indicators.bus.device(0x20)
+        assert tuple(round(pca.channel_duty(c) * 255) for c in (0, 1, 2)) == (255, 120, 0)
+        assert relay.pin(0) is True  # active-low coil: high = de-energised, gate shut
+        assert sum(app.screener.counts.values()) == 0
+    finally:
+        app.shutdown()
+    assert relay.pin(0) is True
+
+
+def test_status_command_prints_an_officer_readable_summary(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    try:
+        gate.app.reader.device.swipe(LISTED_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "decision")
+        wait_until(lambda: gather(str(tmp_path / "gate.toml"), time.time()).get("last_decision"), 3, "status")
+        out = subprocess.run([sys.executable, "-m", "agent", "status", "--config", str(tmp_path / "gate.toml")],
+                             capture_output=True, text=True, cwd=REPO, timeout=20)
+    finally:
+        gate.close()
+    assert out.returncode == 0, out.stderr
+    assert "gate        gate-a  (running)" in out.stdout
+    assert " HIT" in out.stdout and "hit-list    version 12" in out.stdout
+    assert "outbox      1 queued" in out.stdout and "faults      none" in out.stdout
+    after = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config", str(tmp_path / "gate.toml")],
+                           capture_output=True, text=True, cwd=REPO, timeout=20)
+    assert after.returncode == 1 and json.loads(after.stdout)["state"] == "stopped"
+
+
+def test_status_of_a_gate_that_never_ran(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config",
+                          str(write_config(tmp_path, "sim://reader"))], capture_output=True, text=True, cwd=REPO,
+                         timeout=20)
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["state"] == "never started" and json.loads(out.stdout)["outbox"] is None

@@ -1,0 +1,122 @@
+"""The gate config is typed and closed: every problem is named, nothing invalid starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import InvalidConfigError, describe, load_config
+from agent.errors import ConfigError
+
+GOOD = """
+[gate]
+id = "gate-01"
+site = "uto-north"
+state_dir = "state"
+
+[devices]
+reader = "serial:///dev/serial/by-id/usb-reader?baud=115200&framing=lines"
+indicators = "i2c://1/0x40?chip=pca9685"
+
+[screening]
+duplicate_window_s = 5
+refused_issuing_states = ["XXA"]
+stale_policy = "clear-flag"
+clear_event_detail = "fingerprint"
+
+[hitlist]
+records = "listed.jsonl"
+
+[link]
+enabled = false
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gate.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_loads_with_defaults_and_relative_paths(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.gate.id == "gate-01"
+    assert cfg.gate.state_dir == tmp_path / "state"
+    assert cfg.hitlist.records == tmp_path / "listed.jsonl"
+    assert cfg.screening.duplicate_window_s == 5.0 and isinstance(cfg.screening.duplicate_window_s, float)
+    assert cfg.screening.refused_issuing_states == ("XXA",)
+    assert cfg.screening.expiry_policy == "refer"  # default
+    assert cfg.devices.camera == ""
+    assert cfg.link.enabled is False
+
+
+BAD = [
+    ("unknown_key", GOOD.replace('site = "uto-north"', 'site = "uto-north"\ncolour = "red"'),
+     "[gate] colour = 'red': unknown key"),
+    ("unknown_section", GOOD + '\n[printer]\nport = 1\n', "[printer]: unknown section"),
+    ("missing_required", GOOD.replace('id = "gate-01"\n', ""), "[gate] id: missing required key"),
+    ("missing_section", GOOD.replace("[devices]", "[other]"), "[devices]: missing section"),
+    ("wrong_type", GOOD.replace("duplicate_window_s = 5", 'duplicate_window_s = "5"'),
+     "[screening] duplicate_window_s = '5': expected a number"),
+    ("bool_is_not_a_number", GOOD.replace("duplicate_window_s = 5", "duplicate_window_s = true"),
+     "[screening] duplicate_window_s = True: expected a number"),
+    ("negative_window", GOOD.replace("duplicate_window_s = 5", "duplicate_window_s = -1"),
+     "[screening] duplicate_window_s = -1: expected a number >= 0"),
+    ("bad_policy", GOOD.replace('stale_policy = "clear-flag"', 'stale_policy = "clear"'),
+     "[screening] stale_policy = 'clear': expected one of 'refer', 'clear-flag'"),
+    ("bad_state_code", GOOD.replace('["XXA"]', '["uto"]'), "[screening] refused_issuing_states = ['uto']"),
+    ("unknown_reader_scheme", GOOD.replace("serial:///dev/serial/by-id/usb-reader", "usb://reader"),
+     "unknown reader URL scheme 'usb'; known: replay, serial, sim"),
+    ("reader_not_a_url", GOOD.replace("serial:///dev/serial/by-id/usb-reader?baud=115200&framing=lines",
+                                      "/dev/ttyUSB0"), "[devices] reader = '/dev/ttyUSB0': expected a URL"),
+    ("bad_reader_framing", GOOD.replace("framing=lines", "framing=morse"),
+     "reader option framing='morse': expected one of"),
+    ("framing_option_of_another_mode", GOOD.replace("framing=lines", "framing=lines&bcc=xor"),
+     "reader option bcc='xor' does not apply to framing=lines"),
+    ("bad_indicator_channel", GOOD.replace("chip=pca9685", "chip=pca9685&red=99"), "red='99'"),
+    ("gate_id_with_topic_chars", GOOD.replace('"gate-01"', '"gate/01"'), "[gate] id = 'gate/01'"),
+    ("list_instead_of_table", "link = [1]\n" + GOOD.replace("[link]\nenabled = false", ""),
+     "link = [1]: expected a table"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [(t, e) for _, t, e in BAD], ids=[i for i, _, _ in BAD])
+def test_bad_config_names_file_key_and_value(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(InvalidConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_every_error_is_listed_at_once(tmp_path):
+    text = (GOOD.replace('id = "gate-01"\n', "")
+            .replace("duplicate_window_s = 5", "duplicate_window_s = -1")
+            .replace('"i2c://1/0x40?chip=pca9685"', '"spi://0"'))
+    with pytest.raises(InvalidConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert len(err.value.errors) == 3
+    assert "[gate] id: missing" in err.value.errors[0]
+    assert any("[devices] indicators = 'spi://0'" in e for e in err.value.errors)
+
+
+def test_not_toml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[gate\nid="))
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_every_key_is_documented():
+    docs = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
+    for section, key, _default, doc in describe():
+        assert doc, f"[{section}] {key} has no description"
+        assert f"`{key}`" in docs, f"docs/config.md does not document [{section}] {key}"
+
+
+def test_example_config_loads():
+    load_config(Path(__file__).parents[2] / "images" / "gate.example.toml")

@@ -1,0 +1,154 @@
+"""The outbox is the gate's durable event log: committed rows survive, order and bounds hold."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError, read_outbox_stats
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def rows_in_file(path) -> list[tuple[int, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT seq, msg_id FROM outbox ORDER BY seq").fetchall()
+    finally:
+        db.close()
+
+
+def test_append_is_committed_and_visible_to_another_connection_on_return(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    seq = box.append("decision", "m1", b"body", priority=PRIORITY_ROUTINE)
+    assert rows_in_file(tmp_path / "o.db") == [(seq, "m1")]
+    mode = box._db.execute("PRAGMA journal_mode").fetchone()[0]
+    sync = box._db.execute("PRAGMA synchronous").fetchone()[0]
+    assert (mode, sync) == ("wal", 2)  # 2 = FULL
+    box.close()
+
+
+def test_seq_strictly_increases_across_ack_drop_and_reopen(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=2)
+    seqs = [box.append("decision", f"m{i}", b"x", priority=PRIORITY_ROUTINE) for i in range(4)]
+    box.ack(["m2", "m3"])
+    box.close()
+    box = Outbox(tmp_path / "o.db", max_rows=2)
+    seqs.append(box.append("decision", "m4", b"x", priority=PRIORITY_ROUTINE))
+    assert seqs == [1, 2, 3, 4, 5]
+    assert box.last_seq == 5
+
+
+def test_encoded_body_carries_the_seq_it_was_given(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    box.append("decision", "a", b"x", priority=0)
+    seq = box.append_with_seq("decision", "b", lambda s: f"seq={s}".encode(), priority=0)
+    assert box.pending(10)[1].body == f"seq={seq}".encode() == b"seq=2"
+
+
+def test_pending_lists_hits_first_then_by_seq(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    for i, prio in enumerate([0, 0, PRIORITY_HIT, 0, PRIORITY_HIT]):
+        box.append("decision", f"m{i}", b"x", priority=prio)
+    assert [r.msg_id for r in box.pending(10)] == ["m2", "m4", "m0", "m1", "m3"]
+    assert [r.msg_id for r in box.pending(2)] == ["m2", "m4"]
+
+
+def test_full_outbox_drops_oldest_routine_never_hits_and_counts_persistently(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=3)
+    box.append("decision", "hit0", b"x", priority=PRIORITY_HIT)
+    for i in range(4):
+        box.append("decision", f"r{i}", b"x", priority=PRIORITY_ROUTINE)
+    assert sorted(r.msg_id for r in box.pending(10)) == ["hit0", "r2", "r3"]
+    assert box.dropped == 2 and box.depth() == 3
+    box.close()
+    box = Outbox(tmp_path / "o.db", max_rows=3)
+    assert box.dropped == 2
+    assert read_outbox_stats(tmp_path / "o.db", now=0)["dropped"] == 2
+
+
+def test_outbox_full_of_hits_keeps_every_hit_and_drops_new_routine(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=2)
+    for i in range(3):
+        box.append("decision", f"hit{i}", b"x", priority=PRIORITY_HIT)
+    assert box.append("decision", "routine", b"x", priority=PRIORITY_ROUTINE) == 4
+    assert sorted(r.msg_id for r in box.pending(10)) == ["hit0", "hit1", "hit2"]
+    assert box.dropped == 1
+    box.close()
+    assert Outbox(tmp_path / "o.db", max_rows=2).append("decision", "next", b"x", priority=PRIORITY_HIT) == 5
+
+
+def test_ack_removes_only_acknowledged_rows_and_ignores_unknown_ids(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    for i in range(3):
+        box.append("decision", f"m{i}", b"x", priority=0)
+    assert box.ack(["m0", "m2", "never-sent"]) == 2
+    assert [r.msg_id for r in box.pending(10)] == ["m1"]
+    assert box.depth() == 1 and rows_in_file(tmp_path / "o.db") == [(2, "m1")]
+
+
+def test_duplicate_msg_id_is_refused_and_nothing_queued(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    box.append("decision", "same", b"x", priority=0)
+    with pytest.raises(OutboxError, match="'same'"):
+        box.append("decision", "same", b"y", priority=0)
+    assert box.depth() == 1 and box.last_seq == 1
+
+
+def test_oldest_age_uses_injected_clock(tmp_path):
+    clock = Clock()
+    box = Outbox(tmp_path / "o.db", clock=clock)
+    assert box.oldest_age() == 0.0
+    box.append("decision", "m0", b"x", priority=0)
+    clock.t += 42.5
+    box.append("decision", "m1", b"x", priority=0)
+    assert box.oldest_age() == pytest.approx(42.5)
+    assert read_outbox_stats(tmp_path / "o.db", now=clock.t + 1)["oldest_age_s"] == pytest.approx(43.5)
+
+
+def test_stats_of_a_missing_outbox_is_an_error_not_a_new_file(tmp_path):
+    with pytest.raises(OutboxError):
+        read_outbox_stats(tmp_path / "absent.db", now=0)
+    assert not (tmp_path / "absent.db").exists()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from agent.outbox import Outbox
+    box = Outbox(sys.argv[1])
+    i = 0
+    while True:
+        seq = box.append("decision", f"m{i}", b"x" * 300, priority=(10 if i % 7 == 0 else 0))
+        sys.stdout.write(f"{seq}\\n")
+        sys.stdout.flush()
+        i += 1
+""")
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4], ids=["early", "later"])
+def test_kill_9_keeps_every_committed_row(tmp_path, delay):
+    path = tmp_path / "o.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.6 + delay)  # interpreter start, then appends for `delay`
+    os.kill(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate()
+    acknowledged = [int(line) for line in out.split()]  # each printed only after append returned
+    assert len(acknowledged) > 10
+    box = Outbox(path)
+    kept = {r.seq for r in box.pending(10**6)}
+    assert set(acknowledged) <= kept
+    assert sorted(kept) == list(range(1, len(kept) + 1))  # no gap, no torn row
+    assert box.append("decision", "after", b"x", priority=0) == len(kept) + 1

@@ -1,0 +1,123 @@
+"""Property tests: random valid documents of every layout round-trip; corruption is caught; garbage never crashes."""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.mrz import MrzFormatError, MrzResult, parse_mrz
+from agent.mrz.checkdigit import MRZ_CHARS
+from agent.mrz.layouts import detect_layout, td1_long_number_check
+from agent.mrz.specimens import FORMATS, expected, random_fields, render
+
+documents = st.builds(
+    lambda fmt, rnd: random_fields(rnd, fmt), st.sampled_from(FORMATS), st.randoms(use_true_random=False)
+)
+
+TODAY = datetime.date(2026, 11, 23)
+
+
+def _fields(result: MrzResult) -> dict[str, object]:
+    return result.to_dict() | {"layout": result.layout}
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents)
+def test_rendered_valid_document_parses_back_to_its_fields(fields):
+    r = parse_mrz(render(fields), today=TODAY)
+    assert r.valid and r.failed_checks == () and r.corrections == ()
+    assert {k: v for k, v in _fields(r).items() if k in fields} == expected(fields)
+
+
+def _numeric_positions(lines: tuple[str, ...]) -> list[int]:
+    """Positions (in the joined lines) that may only hold a digit: dates and check digits."""
+    layout = detect_layout(lines)
+    s = "".join(lines)
+    checks = list(layout.checks)
+    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    if long_number is not None:
+        checks[0] = long_number[0]
+    out = []
+    for check in checks:
+        if not (check.empty_lt_ok and s[check.digit_pos] == "<"):
+            out.append(check.digit_pos)
+        out += [p for a, b in check.digit_spans for p in range(a, b)]
+    return out
+
+
+def _split(s: str, lines: tuple[str, ...]) -> list[str]:
+    w = len(lines[0])
+    return [s[i : i + w] for i in range(0, len(s), w)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents, st.data())
+def test_single_character_corruption_of_a_numeric_position_is_detected_or_correctly_repaired(fields, data):
+    lines = render(fields)
+    s = "".join(lines)
+    pos = data.draw(st.sampled_from(_numeric_positions(lines)), label="position")
+    char = data.draw(st.sampled_from([c for c in MRZ_CHARS if c != s[pos]]), label="replacement")
+    r = parse_mrz(_split(s[:pos] + char + s[pos + 1 :], lines), today=TODAY)
+    if r.valid:  # only an OCR confusion may be accepted, and it must restore the printed document
+        assert r.corrections and r.failed_checks
+        assert {k: v for k, v in _fields(r).items() if k in fields} == expected(fields)
+    else:
+        assert r.failed_checks
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, st.data())
+def test_changing_a_digit_of_a_checked_field_to_another_digit_is_always_detected(fields, data):
+    lines = render(fields)
+    s = "".join(lines)
+    layout = detect_layout(lines)
+    checks = list(layout.checks)
+    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    if long_number is not None:
+        checks[0] = long_number[0]
+    digits = [p for c in checks for a, b in c.spans for p in range(a, b) if s[p].isdigit()]
+    pos = data.draw(st.sampled_from(digits), label="position")
+    char = data.draw(st.sampled_from([d for d in "0123456789" if d != s[pos]]), label="digit")
+    r = parse_mrz(_split(s[:pos] + char + s[pos + 1 :], lines), today=TODAY)
+    assert not r.valid and r.failed_checks and r.corrections == ()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.lists(st.text(max_size=50), max_size=4)))
+def test_garbage_never_crashes(text):
+    try:
+        result = parse_mrz(text, today=TODAY)
+    except MrzFormatError:
+        return
+    assert isinstance(result, MrzResult)
+
+
+mrz_alphabet = st.sampled_from(MRZ_CHARS + MRZ_CHARS.lower())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([(3, 30), (2, 36), (2, 44)]), st.data())
+def test_any_text_of_mrz_shape_parses_without_crash(shape, data):
+    rows, width = shape
+    lines = [data.draw(st.text(mrz_alphabet, min_size=width, max_size=width)) for _ in range(rows)]
+    if data.draw(st.booleans()):  # start like a French card half of the time
+        lines[0] = "IDFRA" + lines[0][5:]
+    result = parse_mrz(lines, today=TODAY)
+    if not result.failed_checks:
+        assert result.valid
+    if result.valid and result.failed_checks:
+        assert result.corrections
+    assert isinstance(result.is_expired(TODAY), bool) and len(result.to_dict()) == 15
+    result.birth_date_value(), result.expiry_date_value()
+
+
+def test_thousands_of_random_documents_round_trip_with_fixed_seed():
+    rng = random.Random(9303)
+    for _ in range(3000):
+        fields = random_fields(rng, rng.choice(FORMATS))
+        r = parse_mrz(render(fields), today=TODAY)
+        assert r.valid, fields
+        assert {k: v for k, v in _fields(r).items() if k in fields} == expected(fields)

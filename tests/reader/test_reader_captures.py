@@ -1,0 +1,128 @@
+"""`sharaka-gate reader decode` on a capture of each reader family prints exactly what was sent."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).parents[1] / "data" / "captures"
+FAMILIES = sorted(p.name.removesuffix(".hex") for p in CAPTURES.glob("*.hex"))
+
+
+def decode(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "reader", "decode", url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_reader_family_has_a_capture():
+    assert set(FAMILIES) >= {
+        "access-is",
+        "desko-cute",
+        "rte-3m",
+        "code-corp-prefixed",
+        "elyctis",
+        "plain-com-crlf",
+        "cooked-tty-lf",
+    }
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_decode_capture_prints_exactly_the_expected_documents(family):
+    capture = CAPTURES / f"{family}.hex"
+    query = capture.read_text().splitlines()[0].removeprefix("# decode: ")
+    expected = [json.loads(line) for line in (CAPTURES / f"{family}.expected.jsonl").read_text().splitlines()]
+    result = decode(f"replay://{capture}?{query}", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == expected
+    assert any("lines" in e for e in expected)
+
+
+def test_decode_without_json_prints_rows_and_misreads(tmp_path):
+    capture = CAPTURES / "code-corp-prefixed.hex"
+    result = decode(f"replay://{capture}?framing=lines&prefix=]o1")
+    assert result.returncode == 0
+    assert "misread: unpaired row dropped" in result.stdout
+    assert (
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10\n"
+        in result.stdout
+    )
+
+
+BAD_CAPTURES = {
+    "odd-hex": ("0.5 02 5", "not hex bytes"),
+    "bad-timestamp": ("1.2.3 02 50", "timestamp '1.2.3'"),
+    "letters": ("hello", "not hex bytes"),
+}
+
+
+@pytest.mark.parametrize("line,message", BAD_CAPTURES.values(), ids=BAD_CAPTURES.keys())
+def test_decode_bad_capture_names_line_and_value(tmp_path, line, message):
+    capture = tmp_path / "bad.hex"
+    capture.write_text(f"# a capture\n02 03\n{line}\n")
+    result = decode(f"replay://{capture}")
+    assert result.returncode == 2
+    assert f"{capture}:3" in result.stderr and message in result.stderr
+
+
+def test_decode_missing_capture_is_a_clear_error(tmp_path):
+    result = decode(f"replay://{tmp_path}/none.hex")
+    assert result.returncode == 2 and "cannot read capture" in result.stderr
+
+
+def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
+    """Record a simulated reader over a real pty with `reader capture`, then decode the capture."""
+    from reader_specimens import TD1, TD3
+
+    from hal.reader.sim import SimReaderDevice
+
+    link, out = tmp_path / "reader", tmp_path / "live.hex"
+    device = SimReaderDevice("stx-etx", link, bcc="xor")
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "reader",
+                "capture",
+                f"serial://{link}?framing=stx-etx&bcc=xor",
+                "--out",
+                str(out),
+                "--duration",
+                "30",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 10
+        while "started" not in (out.read_text() if out.exists() else ""):
+            assert time.monotonic() < deadline, "capture did not start"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        frame = device.spec.encode(TD3)
+        device.write(frame[:30])
+        time.sleep(0.05)
+        device.write(frame[30:] + device.spec.encode(TD1))
+        while len([line for line in out.read_text().splitlines() if not line.startswith("#")]) < 2:
+            assert time.monotonic() < deadline, "capture did not record the reads"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)  # how a technician stops it: Ctrl-C
+        _, err = proc.communicate(timeout=20)
+    finally:
+        device.close()
+    assert proc.returncode == 0, err
+    result = decode(f"replay://{out}?framing=stx-etx&bcc=xor", "--json")
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"lines": list(TD3)},
+        {"lines": list(TD1)},
+    ]
