@@ -70,12 +70,13 @@ def _clean(field: str) -> str:
         raise NameKeyError(f"name field {field!r} is not a string")
     if len(field) > MAX_NAME_CHARS:
         raise NameKeyError(f"name field {field[:40]!r}... is longer than {MAX_NAME_CHARS} characters")
-    text = field.upper().translate(_ICAO_LATIN)
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    for ch in _APOSTROPHES:
-        text = text.replace(ch, "")
-    for ch in _HYPHENS:
-        text = text.replace(ch, "-")
+    text = field.upper()
+    if not text.isascii():  # MRZ fields are ASCII already; list sources may carry national letters
+        for ch in _APOSTROPHES + _HYPHENS[1:]:  # before NFKD, which turns an acute accent into a space
+            text = text.replace(ch, "" if ch in _APOSTROPHES else "-")
+        text = text.translate(_ICAO_LATIN)
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    text = text.replace("'", "").replace("`", "")
     text = _SEPARATORS.sub(" ", text)
     bad = _NOT_NAME.search(text)
     if bad:
