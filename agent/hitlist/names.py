@@ -494,7 +494,8 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             if truncated:
                 add(0, _key("T", sp, gp), EXACT)
                 if g:
-                    add(3, _key("P", sp, _part(g[:-1])), WEAK)
+                    if len(g) > 1:  # a whole given name agrees; a lone cut one is left to its initial
+                        add(3, _key("P", sp, _part(g[:-1])), WEAK)
                     prefix, last = (*s, "/", *g[:-1]), g[-1]
                 else:
                     prefix, last = s[:-1], (s[-1] if s else "")
