@@ -157,7 +157,6 @@ class GateLink:
         self._mids: dict[int, str] = {}  # paho mid -> msg_id
         self._early: dict[int, Any] = {}  # paho mid -> PUBACK reason seen before publish() returned
         self._refused: dict[str, float] = {}  # msg_id -> monotonic time refused
-        self._acks: deque[list[str]] = deque()
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._dirty = True
         self._birth_due = False
@@ -255,7 +254,9 @@ class GateLink:
         while not self._stop.is_set():
             self._next_session()
             client = self._new_client()
-            self._lost.clear()
+            lost = threading.Event()  # per connection: a late callback of an old client cannot end this one
+            client.user_data_set(lost)
+            self._lost = lost
             started = self._mono()
             try:
                 props = None
@@ -268,7 +269,7 @@ class GateLink:
                 with self._lock:
                     self._client = client
                 client.loop_start()
-                self._lost.wait()
+                lost.wait()
                 client.loop_stop()
             except (OSError, ssl.SSLError) as exc:
                 logger.info("gate %s: connect to %s:%s failed: %s", self.gate_id, self.config.host, self.config.port, exc)
@@ -308,10 +309,11 @@ class GateLink:
             self._wake.notify()
         self._connected.set()
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, lost: threading.Event, _flags: Any, reason: Any, _props: Any) -> None:
         logger.info("gate %s: disconnected: %s", self.gate_id, reason)
-        self._connected.clear()
-        self._lost.set()
+        if lost is self._lost:
+            self._connected.clear()
+        lost.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _props: Any) -> None:
         with self._lock:
@@ -341,7 +343,7 @@ class GateLink:
         last_beat = self._mono()
         while not self._stop.is_set():
             with self._wake:
-                if not (self._inbox or self._acks or self._birth_due or self._dirty):
+                if not (self._inbox or self._birth_due or self._dirty):
                     self._wake.wait(0.5)
                 inbox = list(self._inbox)
                 self._inbox.clear()
@@ -356,7 +358,7 @@ class GateLink:
                 elif self._connected.is_set() and self._mono() - last_beat >= self.config.heartbeat:
                     self.publish_status("online", "heartbeat")
                     last_beat = self._mono()
-                self._drain(dirty or bool(inbox))
+                self._drain(dirty)
             except Exception:  # the worker must survive anything a message or the outbox throws
                 logger.exception("gate %s: link worker error", self.gate_id)
                 self._stop.wait(0.5)
@@ -431,7 +433,8 @@ class GateLink:
             with self._lock:
                 for i in ids:
                     self._inflight.pop(i, None)
-                self._dirty = True
+                # refill in batches: one pending() query per half window, not per ack
+                self._dirty = self._dirty or len(self._inflight) <= self.config.window // 2
             self.stats.acked += len(ids)
         elif leaf == topics.CMD:
             self._handle_command(payload)

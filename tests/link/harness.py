@@ -13,13 +13,9 @@ import msgpack
 from nacl.signing import SigningKey
 
 from agent.link import GateLink, LinkConfig
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
-
-try:
-    from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
-except ImportError:  # until the pipeline branch is merged
-    from tests.link._outbox_fallback import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox  # type: ignore[assignment]
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:
@@ -91,6 +87,7 @@ def make_gate(
     username: str | None = None,
     port: int | None = None,
     key: SigningKey | None = None,
+    command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
     **cfg: Any,
 ) -> Gate:
     """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``."""
@@ -112,6 +109,7 @@ def make_gate(
         node_keys=[keys.node.verify_key],
         command_keys=[k.verify_key for k in keys.commands],
         state_dir=state,
+        command_handlers=command_handlers,
     )
     gate = Gate(gate_id, outbox, link, key, state)
     if start:

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
 from tests.link.harness import make_central, make_gate, wait_until
-from tests.link.proxy import DroppingProxy
+from tests.netproxy import NetProxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,7 +164,7 @@ def test_p20_refused_puback_keeps_event_pending_and_raises_alarm(mq, tmp_path, k
 
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
-    proxy = DroppingProxy(mq.port)
+    proxy = NetProxy(mq.port).start()
     central = make_central(mq, tmp_path / "central.db", keys)
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, port=proxy.port,
                      keepalive=keepalive)
@@ -179,7 +179,7 @@ def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(
         noticed = time.monotonic() - t0
         assert noticed <= 2 * keepalive + 5
         assert gate.outbox.depth() == 50
-        proxy.heal()
+        proxy.passthrough()
         t1 = time.monotonic()
         assert wait_until(lambda: gate.outbox.depth() == 0, 60)
         assert time.monotonic() - t1 < 60
@@ -190,9 +190,9 @@ def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(
         proxy.close()
 
 
-def test_p23_new_hit_reaches_centre_within_5s_while_10k_backlog_drains(mq, tmp_path, keys):
+def test_p23_new_hit_reaches_centre_within_5s_while_10k_backlog_drains(mq, tmp_path, keys, shm_dir):
     central = make_central(mq, tmp_path / "central.db", keys)
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False)
+    gate = make_gate(mq, shm_dir / "g", keys, "gate-a", store=central.store, start=False)
     try:
         gate.emit(10_000)
         gate.link.start()
@@ -218,9 +218,9 @@ def _rss_kib() -> int:
 
 
 @pytest.mark.parametrize("queued", [pytest.param(20_000, id="20k"), pytest.param(200_000, id="200k", marks=pytest.mark.slow)])
-def test_p24_queued_events_with_broker_unreachable_bounded_memory(mq, tmp_path, keys, queued):
+def test_p24_queued_events_with_broker_unreachable_bounded_memory(mq, keys, queued, shm_dir):
     mq.stop()  # unreachable for the whole test
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", start=False)
+    gate = make_gate(mq, shm_dir / "g", keys, "gate-a", start=False)
     try:
         gate.link.start()
         time.sleep(0.3)
