@@ -205,11 +205,11 @@ class GateApp:
             try:
                 item = reader.read(timeout=READ_TIMEOUT_S)
             except (HalError, OSError) as exc:
-                screener.faults["reader"] = str(exc)
+                screener.set_fault("reader", str(exc))
                 logger.error("reader failed", extra={"fields": {"error": str(exc)}})
                 self._stop_reading.wait(1.0)
                 continue
-            screener.faults.pop("reader", None)
+            screener.set_fault("reader", None)
             if item is None:
                 continue
             try:
