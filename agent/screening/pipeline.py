@@ -97,6 +97,7 @@ class Screener:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         today: Callable[[float], dt.date] = utc_today,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -110,6 +111,7 @@ class Screener:
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
         self._clock, self._monotonic, self._today = clock, monotonic, today
+        self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
@@ -173,6 +175,8 @@ class Screener:
         self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
         self.show(indicator_state(decision.verdict, self.rules), pulse=decision.verdict == CLEAR)
         times.shown = time.perf_counter_ns()
+        if seq is not None and self.on_committed is not None:
+            self.on_committed()
         self.counts[decision.verdict] += 1
         logger.info("decision", extra={
             "fields": {"decision": decision.verdict, "reasons": list(decision.reasons), "seq": seq,
