@@ -1,9 +1,12 @@
 """``parse_mrz``: MRZ text in, checked fields out (ICAO Doc 9303 Parts 3-7, French 1995 identity card).
 
-Hot path (a clean read): normalise, detect the layout, one ``bytes.translate`` to check the character
-set and three to get the character values times 1, 3 and 7; each check digit is then one C-level gather
-of precomputed positions and one ``sum``. Failure lists, the OCR repair search and the country-code
-repair run only when a check fails or a country code holds a digit.
+Hot path (a clean read: a tuple or list of full-length lines of legal characters, every check passing):
+the lines are joined as given (nothing to strip or upper-case), one ``bytes.translate`` checks the
+character set and three give the character values times 1, 3 and 7; each check digit is then one C-level
+gather of precomputed positions and one ``sum``; the result keeps the text and cuts fields on access.
+Everything else (text to normalise, a failing check, a digit in a country code) takes the general path:
+failure lists, the OCR repair search and the country-code repair. Both give the same result for a clean
+read (tests/mrz/test_mrz_clean_read.py).
 
 Repair policy (docs/mrz.md "OCR repair"):
 - a letter where only a digit may stand (dates, check digits, the numeric parts of a French card number)
@@ -130,40 +133,26 @@ def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-# Clean-read plans. A date with its check digit (YYMMDDc) passes when the 7-3-1 sum of its first three
-# digits equals, modulo 10, the check digit minus the sum of the last three: two lookups in tables keyed by
-# digit strings, which also reject a non-digit (KeyError). Every other check is one C-level gather of its
-# weighted character values (``operator.itemgetter`` of precomputed positions into v1 + v3 + v7) and a sum.
-_DATE_HEAD = {f"{n:03}": (7 * (n // 100) + 3 * (n // 10 % 10) + n % 10) % 10 for n in range(1000)}
-_DATE_TAIL = {
-    f"{n:04}": (n % 10 - 7 * (n // 1000) - 3 * (n // 100 % 10) - n // 10 % 10) % 10 for n in range(10000)
-}
-
+# Clean-read plans: each check is one C-level gather of its weighted character values (``itemgetter`` of
+# precomputed positions into v1 + v3 + v7) and a sum; the positions that may hold only digits (dates,
+# numeric parts of a French card number) are cut out with one gather and tested with one ``isdigit``.
 _Gather = Callable[[bytes], tuple[int, ...]]
 _Sums = tuple[tuple[_Gather, int, slice | None], ...]  # gather, check digit position, '<'-able field
-_Cut = Callable[[str], tuple[str, ...]]
-_Plan = tuple[tuple[int, int], _Sums, _Cut | None, _Cut]  # dates, sums, digit-only parts, country codes
+_Plan = tuple[_Sums, Callable[[str], tuple[str, ...]], slice]  # sums, digit-only parts, nationality
 
 
 def _plan(layout: Layout, checks: Sequence[Check]) -> _Plan:
     n = layout.width * layout.rows
-    dates, sums, digit_parts = [], [], []
+    sums, digit_parts = [], [slice(0, 0)]  # the empty part makes the gather give a tuple even for one part
     for check in checks:
-        (a, b), *more = check.spans
-        if not more and b - a == 6 and check.digit_spans == check.spans and check.digit_pos == b:
-            dates.append(a)
-            continue
         positions = [p for a, b in check.spans for p in range(a, b)]
         # weight 7, 3, 1 by position in the concatenated spans -> index into v1 + v3 + v7
         index = [p + n * (2, 1, 0)[i % 3] for i, p in enumerate(positions)]
-        empty_lt = slice(a, b) if check.empty_lt_ok else None
+        empty_lt = slice(*check.spans[0]) if check.empty_lt_ok else None
         sums.append((itemgetter(*index), check.digit_pos, empty_lt))
         digit_parts += [slice(a, b) for a, b in check.digit_spans]
-    digits = itemgetter(*digit_parts, slice(0, 0)) if digit_parts else None
-    codes = itemgetter(slice(2, 5), slice(*layout.nationality) if layout.nationality else slice(0, 0))
-    if len(dates) == 1:  # the French card prints no expiry date: check its birth date twice
-        dates *= 2
-    return (dates[0], dates[1]), tuple(sums), digits, codes
+    nationality = slice(*layout.nationality) if layout.nationality else slice(0, 0)
+    return tuple(sums), itemgetter(*digit_parts), nationality
 
 
 _PLANS = {lay: _plan(lay, lay.checks) for lay in ALL_LAYOUTS}
@@ -188,14 +177,8 @@ _CLEAN_SHAPES = {
 
 def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
     """True when every check of the layout passes as read and no country code holds a digit."""
-    dates, sums, digits, codes = plan
-    a, b = dates
-    try:
-        if _DATE_HEAD[s[a : a + 3]] != _DATE_TAIL[s[a + 3 : a + 7]] or (
-            _DATE_HEAD[s[b : b + 3]] != _DATE_TAIL[s[b + 3 : b + 7]]
-        ):
-            return False
-    except KeyError:  # a non-digit in a date or its check digit
+    sums, digit_parts, nationality = plan
+    if not "".join(digit_parts(s)).isdigit():  # a letter or filler in a date: the general path decides
         return False
     weighted = raw.translate(_V1) + raw.translate(_V3) + raw.translate(_V7)
     for gather, pos, empty_lt in sums:
@@ -204,10 +187,8 @@ def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
             empty_lt is None or digit != "<" or s[empty_lt].strip("<")
         ):
             return False
-    if digits is not None and not "".join(digits(s)).isdigit():
-        return False
-    letters = "".join(codes(s))
-    return letters.isalpha() or not any(ch.isdigit() for ch in letters)
+    codes = s[2:5] + s[nationality]
+    return codes.isalpha() or not any(ch.isdigit() for ch in codes)
 
 
 def _not_text(rows: Sequence[object]) -> MrzFormatError:

@@ -213,11 +213,25 @@ class MrzResult(_Parts):
         return expiry is None or expiry < today
 
     def to_dict(self) -> dict[str, object]:
-        """The ARCHITECTURE.md JSON object (exactly its keys; lists for the tuples)."""
-        out: dict[str, object] = {key: getattr(self, key) for key in JSON_KEYS}
-        out["failed_checks"] = list(self.failed_checks)
-        out["corrections"] = list(self.corrections)
-        return out
+        """The ARCHITECTURE.md JSON object (exactly its keys, in their order; lists for the tuples)."""
+        surname, given_names = self._names()
+        return {
+            "format": self._spec.format,
+            "document_code": self.document_code,
+            "issuing_state": self.issuing_state,
+            "surname": surname,
+            "given_names": given_names,
+            "document_number": self.document_number,
+            "nationality": self.nationality,
+            "birth_date": self.birth_date,
+            "sex": self.sex,
+            "expiry_date": self.expiry_date,
+            "optional_data": self.optional_data,
+            "optional_data_2": self.optional_data_2,
+            "valid": self.valid,
+            "failed_checks": list(self.failed_checks),
+            "corrections": list(self.corrections),
+        }
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, key) for key in _COMPARED)

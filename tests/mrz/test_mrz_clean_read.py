@@ -151,3 +151,12 @@ def test_repr_names_every_compared_field_and_not_the_reference_date():
     )
     assert all(f"{key}=" in text for key in (*JSON_KEYS, "name_truncated", "lines", "layout"))
     assert "today" not in text
+
+
+def test_to_dict_has_the_json_keys_in_order_with_the_attribute_values():
+    for lines in EDGE_CASES.values():
+        r = parse_mrz(lines, today=TODAY)
+        out = r.to_dict()
+        assert list(out) == list(JSON_KEYS)
+        assert out == {k: list(getattr(r, k)) if k in ("failed_checks", "corrections") else getattr(r, k)
+                       for k in JSON_KEYS}  # fmt: skip
