@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from operator import itemgetter
 
-from agent.mrz.layouts import FRA_1995, Layout
+from agent.mrz.layouts import ALL_LAYOUTS, FRA_1995, Layout
 
 #: The keys of ``sharaka-gate mrz parse --json`` (ARCHITECTURE.md), in output order.
 JSON_KEYS = (
@@ -213,24 +214,31 @@ class MrzResult(_Parts):
         return expiry is None or expiry < today
 
     def to_dict(self) -> dict[str, object]:
-        """The ARCHITECTURE.md JSON object (exactly its keys, in their order; lists for the tuples)."""
+        """The ARCHITECTURE.md JSON object (exactly its keys, in their order; lists for the tuples).
+
+        The same values as the attributes, cut in one go (the attributes cut one field each).
+        """
+        text, spec, _, _, valid, failed_checks, corrections, number_end = self
+        code, state, number, nationality, birth, sex, expiry, optional, optional_2 = _CUTS[spec](text)
+        if number_end:
+            number, optional = text[5:14] + text[15:number_end], text[number_end + 1 : 30].strip("<")
         surname, given_names = self._names()
         return {
-            "format": self._spec.format,
-            "document_code": self.document_code,
-            "issuing_state": self.issuing_state,
+            "format": spec.format,
+            "document_code": code.rstrip("<"),
+            "issuing_state": state.rstrip("<"),
             "surname": surname,
             "given_names": given_names,
-            "document_number": self.document_number,
-            "nationality": self.nationality,
-            "birth_date": self.birth_date,
-            "sex": self.sex,
-            "expiry_date": self.expiry_date,
-            "optional_data": self.optional_data,
-            "optional_data_2": self.optional_data_2,
-            "valid": self.valid,
-            "failed_checks": list(self.failed_checks),
-            "corrections": list(self.corrections),
+            "document_number": number.rstrip("<"),
+            "nationality": "FRA" if spec.nationality is None else nationality.rstrip("<"),
+            "birth_date": birth,
+            "sex": sex.rstrip("<"),
+            "expiry_date": expiry,
+            "optional_data": optional.rstrip("<"),
+            "optional_data_2": optional_2.rstrip("<"),
+            "valid": valid,
+            "failed_checks": list(failed_checks),
+            "corrections": list(corrections),
         }
 
     def _fields(self) -> tuple[object, ...]:
@@ -254,6 +262,21 @@ class MrzResult(_Parts):
 
     __lt__ = __le__ = __gt__ = __ge__ = _unordered
 
+
+def _cut(layout: Layout) -> Callable[[str], tuple[str, ...]]:
+    """One C-level cut of the fields of ``layout`` as printed (an absent field reads as ``""``)."""
+
+    def part(span: tuple[int, int] | None) -> slice:
+        return slice(0, 0) if span is None else slice(*span)
+
+    return itemgetter(
+        slice(0, 2), slice(2, 5), part(layout.document_number), part(layout.nationality), part(layout.birth_date),
+        slice(layout.sex, layout.sex + 1), part(layout.expiry_date), part(layout.optional_data),
+        part(layout.optional_data_2),
+    )  # fmt: skip
+
+
+_CUTS = {layout: _cut(layout) for layout in ALL_LAYOUTS}
 
 #: The fields that take part in equality, hashing and ``repr`` (all but ``today``), in dataclass order.
 _COMPARED = (*JSON_KEYS, "name_truncated", "lines", "layout")
