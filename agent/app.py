@@ -6,9 +6,9 @@
 
 Nothing is global: every part is built here and passed in. One process, threads only for
 blocking I/O: the reader thread reads a block and screens it right there (no hand-off on the hot
-path); the main thread supervises — systemd watchdog pings while every critical worker is alive,
-the status file in the state directory, re-applying the indicator state after a board fault
-clears. Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
+path); the main thread supervises: systemd watchdog pings while every critical worker is alive,
+the end of a CLEAR's relay opening, the status file in the state directory. (The indicator board
+re-applies its desired state by itself once a fault clears, RELIABILITY 33.) Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
 committed and its state shown), checkpoints the outbox, then leaves the indicators in the safe
 state (relay shut, amber) and logs the state it applied.
 """
@@ -35,7 +35,7 @@ from agent.outbox import Outbox
 from agent.screening.events import load_fingerprint_key
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
-from hal.indicators import SAFE_STATE
+from hal.indicators import SAFE_OUTPUT, SAFE_STATE
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dirfd)
 
 
-def open_hitlist(config: Config, clock: Callable[[], float]) -> HitList:
-    """The hit-list the config names (today: the in-memory records file, or an empty list)."""
+def open_hitlist(config: Config) -> HitList:
+    """The hit-list the config names: the signed store, the in-memory records file, or an empty list.
+
+    Raises ``StartupError`` when the store is not pinned to the configured root key."""
     hl = config.hitlist
+    if hl.store_dir is not None:
+        from agent.hitlist.store import HitListStore
+        from tools.hitlist_cli import read_public_key
+
+        pinned = hl.store_dir / "root.pub"
+        root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
+        if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
+            raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
+                               f"{str(hl.root_pub)!r}")
+        return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
     if hl.records is None:
         logger.warning("no hit-list configured: every lookup misses")
         return MemoryHitList(version=hl.version)
@@ -109,7 +121,9 @@ class GateApp:
         self.state_dir = config.gate.state_dir
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
-        self.beats: dict[str, float] = {}  # critical worker -> monotonic time of its last loop
+        # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
+        # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
+        self.beats: dict[str, float] = {}
         self._stop_reading = threading.Event()
         self._reader_thread: threading.Thread | None = None
         self._status_written: tuple[str, float] = ("", 0.0)
@@ -129,7 +143,7 @@ class GateApp:
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
-            hitlist = open_hitlist(cfg, self._clock)
+            hitlist = open_hitlist(cfg)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
             self.camera = hal.open_camera(cfg.devices.camera) if cfg.devices.camera else None
             self.reader = hal.open_reader(cfg.devices.reader)
@@ -158,8 +172,13 @@ class GateApp:
         self.write_status(force=True)
         self.notifier.notify("READY=1")
         last_ping = 0.0
+        exit_code = 0
         try:
             while not stop.wait(SUPERVISE_S):
+                if not self._reader_thread.is_alive():  # a bug killed it: let systemd restart the gate
+                    logger.critical("reader worker died; stopping so the supervisor restarts the gate")
+                    exit_code = 1
+                    break
                 now = self._monotonic()
                 due = self.notifier.watchdog_s and now - last_ping >= self.notifier.watchdog_s / 2
                 if due and self.workers_alive(now):
@@ -170,7 +189,7 @@ class GateApp:
                 self.write_status()
         finally:
             self.shutdown()
-        return 0
+        return exit_code
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -186,17 +205,20 @@ class GateApp:
             try:
                 item = reader.read(timeout=READ_TIMEOUT_S)
             except (HalError, OSError) as exc:
-                screener.faults["reader"] = str(exc)
+                screener.set_fault("reader", str(exc))
                 logger.error("reader failed", extra={"fields": {"error": str(exc)}})
                 self._stop_reading.wait(1.0)
                 continue
-            screener.faults.pop("reader", None)
+            screener.set_fault("reader", None)
             if item is None:
                 continue
             try:
                 screener.handle(item)
-            except Exception:
-                logger.exception("screening failed on a read; showing the safe state")
+            except Exception as exc:  # a bug: keep screening, never leave a state that lets anyone through
+                # The message may quote the read: its text only at DEBUG.
+                logger.error("screening failed on a read; showing the safe state",
+                             extra={"fields": {"error": type(exc).__name__}})
+                logger.debug("screening failure", exc_info=True)
                 screener.show(SAFE_STATE)
 
     # -- stop -----------------------------------------------------------------------------------
@@ -209,9 +231,12 @@ class GateApp:
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
         self.close()
-        self.write_status(state="stopped", force=True)
-        logger.info("stopped in the safe state", extra={"fields": {
-            "applied": "safe", "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
+        # What the board last drove successfully (its close() drives the safe state), not what we asked.
+        applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
+        self.write_status(state="stopped", force=True, applied=applied)
+        level = logging.INFO if applied == "safe" else logging.ERROR
+        logger.log(level, f"stopped in the {applied} state", extra={"fields": {
+            "applied": applied, "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 
     def close(self) -> None:
@@ -246,16 +271,16 @@ class GateApp:
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
-            "hitlist": None if hl is None else {"version": hl.version, "stale": hl.is_stale(now)},
+            "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
         }
 
-    def write_status(self, state: str = "running", *, force: bool = False) -> None:
+    def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
         """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
-        status = self.status("stopped" if state == "stopped" else state)
-        if state == "stopped":
-            status["indicators"] = {"desired": "safe", "applied": "safe"}
+        status = self.status(state)
+        if applied is not None:
+            status["indicators"] = {"desired": "safe", "applied": applied}
         text = json.dumps(status, sort_keys=True)
         now = self._monotonic()
         if not force and text == self._status_written[0] and now - self._status_written[1] < STATUS_HEARTBEAT_S:
@@ -270,3 +295,12 @@ class GateApp:
 
 def _state_name(state: Any) -> str:
     return "safe" if state == SAFE_STATE else f"colour={list(state.colour)} relay_open={state.relay_open}"
+
+
+def _hitlist_status(hl: HitList, now: float) -> dict[str, Any]:
+    """Version and freshness of the list in force (with the reason when the store can say it)."""
+    out: dict[str, Any] = {"version": hl.version, "stale": hl.is_stale(now)}
+    reason = getattr(hl, "stale_reason", None)
+    if out["stale"] and callable(reason):
+        out["stale_reason"] = reason(now)
+    return out

@@ -162,15 +162,25 @@ class ScreeningConfig:
 
 @dataclass(frozen=True)
 class HitListConfig:
-    """Where the gate's hit-list comes from (in-memory stand-in until the signed store is configured)."""
+    """Where the gate's hit-list comes from: the signed store (`store_dir`), or for development and
+    demos an in-memory records file (`records`); not both. Neither: an empty list (every lookup misses)."""
 
+    store_dir: Path | None = _opt(
+        "Signed hit-list store: the directory `sharaka-gate hitlist install --state DIR` fills (lists, deltas, "
+        "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
+    root_pub: Path | None = _opt(
+        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "root.pub. A different key already pinned stops the start.", None)
+    max_staleness_s: float = _opt(
+        "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
+        check=_at_least(1))
     records: Path | None = _opt(
-        "JSON Lines file of listed records (the `sharaka-hitlist build --from` format), loaded into memory at "
-        "start. Relative: to the config file. Unset: an empty list.", None)
-    version: int = _opt("Version reported for the records file.", 0, check=_at_least(0))
+        "In-memory stand-in: JSON Lines file of listed records (the `sharaka-hitlist build --from` format), "
+        "loaded at start. Relative: to the config file.", None)
+    version: int = _opt("In-memory stand-in: version reported for the records file.", 0, check=_at_least(0))
     max_age_s: float = _opt(
-        "The list is stale when the records file is older than this many seconds; 0: never stale.", 0.0,
-        check=_at_least(0))
+        "In-memory stand-in: the list is stale when the records file is older than this many seconds; "
+        "0: never stale.", 0.0, check=_at_least(0))
 
 
 @dataclass(frozen=True)
@@ -248,10 +258,21 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         section = _section(cls, name, table, path.parent, errors)
         if section is not None:
             sections[name] = section
+    errors += _cross_checks(data)
     if errors:
         listing = "\n".join(f"  {path}: {e}" for e in errors)
         raise InvalidConfigError(f"{path}: {len(errors)} config error(s):\n{listing}", errors)
     return Config(**sections, path=path)
+
+
+def _cross_checks(data: dict[str, Any]) -> list[str]:
+    """Rules between keys (each key alone may be fine)."""
+    errors = []
+    hitlist = data.get("hitlist")
+    if isinstance(hitlist, dict) and "store_dir" in hitlist and "records" in hitlist:
+        errors.append(f"[hitlist] records = {hitlist['records']!r}: not with store_dir = {hitlist['store_dir']!r}; "
+                      "expected one hit-list source")
+    return errors
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

@@ -1,10 +1,12 @@
 """Swipe-to-indicator latency of the real screening pipeline on simulated hardware.
 
-    python bench/gate_latency.py [--count 10000] [--listed 0.01] [--framing lines]
+    python bench/gate_latency.py [--count 10000] [--listed 0.01] [--store] [--dir DIR]
 
 Each document is written to a real pseudo-terminal by a ``SimReaderDevice`` (the reader's
 hardware side); the gate reads it through the real ``serial://`` backend and framer, parses it
-with the MRZ engine, checks it, looks it up in a hit-list holding 1 % of the documents, commits
+with the MRZ engine, checks it, looks it up in a hit-list holding 1 % of the documents (the
+in-memory stand-in, or with ``--store`` the signed store built, signed and installed by the real
+tools: keyed fingerprints, PBKDF2-stretched person keys), commits
 its event to a real SQLite outbox (WAL, synchronous=FULL, one transaction each) and drives the
 real PCA9685 driver over the register-level simulated I2C bus. Latency runs from the write of
 the last MRZ byte (with its line terminator) to the pty until the first PCA9685 register write
@@ -20,6 +22,9 @@ peer measured in the same run: a bare SQLite ``INSERT`` + ``COMMIT`` with the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
 import sqlite3
 import statistics
@@ -31,6 +36,7 @@ from pathlib import Path
 
 import hal
 from agent.config import ScreeningConfig
+from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import HIT, Screener
@@ -64,12 +70,36 @@ def bare_commit_us(directory: Path, n: int = 2000) -> list[float]:
     return sorted(out)
 
 
+def signed_store(directory: Path, records: list[dict]) -> HitList:
+    """A signed list of ``records`` with a fresh head, installed with the real tools, opened as a gate does."""
+    from agent.cli import main as gate_cli
+    from agent.hitlist.store import HitListStore
+    from tools.hitlist_cli import main as hitlist_cli
+    from tools.hitlist_cli import read_public_key
+
+    (directory / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    keys, store, listfile, head = (directory / n for n in ("keys", "store", "v1.list", "v1.head"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        for ok in (
+            hitlist_cli(["keygen", "--out", str(keys)]),
+            hitlist_cli(["build", "--keys", str(keys), "--from", str(directory / "records.jsonl"),
+                         "--list-id", "bench", "--version", "1", "--out", str(listfile)]),
+            hitlist_cli(["head", "--keys", str(keys), "--list", str(listfile), "--out", str(head)]),
+            gate_cli(["hitlist", "install", str(listfile), "--root-pub", str(keys / "root.pub"), "--state", str(store)]),
+            gate_cli(["hitlist", "install", str(head), "--state", str(store)]),
+        ):
+            if ok != 0:
+                raise SystemExit("building the signed hit-list failed")
+    return HitListStore(store, read_public_key(store / "root.pub"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--listed", type=float, default=0.01, help="fraction of documents on the hit-list")
     ap.add_argument("--warmup", type=int, default=100, help="documents screened first and not counted")
     ap.add_argument("--dir", help="directory for the outbox (default: a temp dir; use the gate's disk)")
+    ap.add_argument("--store", action="store_true", help="screen against the signed hit-list store")
     args = ap.parse_args(argv)
 
     docs = list(stream(args.warmup + args.count, seed=7))
@@ -79,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
          "reason": "stolen", "ref": f"bench-{i}"}
         for i, (_l1, line2) in enumerate(docs) if step and (i - args.warmup) % step == 0
     ]
-    hitlist = MemoryHitList(listed, version=1)
-
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         tmpdir = Path(tmp)
+        hitlist: HitList = signed_store(tmpdir, listed) if args.store else MemoryHitList(listed, version=1)
         device = SimReaderDevice(framing="lines")
         reader = hal.open_reader(f"serial://{device.port}?framing=lines&baud=115200")
         indicators = hal.open_indicators("sim://pca9685")
@@ -147,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         ("indicator (to first register write)", stage(5, 6)),
         ("indicator (whole apply)", stage(5, 7)),
     ]
+    kind = "signed store" if args.store else "in-memory stand-in"
     print(f"gate latency: {len(rows)} documents (after {args.warmup} warm-up), {hits} hits, TD3, "
-          f"framing=lines, outbox in {args.dir or tempfile.gettempdir()}")
+          f"framing=lines, hit-list: {kind}, outbox in {args.dir or tempfile.gettempdir()}")
     print(f"  swipe-to-indicator  p50 {percentile(lat, 0.5) / 1000:.3f} ms   p99 {percentile(lat, 0.99) / 1000:.3f} ms"
           f"   max {lat[-1] / 1000:.3f} ms   mean {statistics.fmean(lat) / 1000:.3f} ms")
     print(f"  throughput          {len(rows) / elapsed:,.0f} documents/s (one at a time, end to end)")

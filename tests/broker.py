@@ -207,6 +207,20 @@ class Broker:
             self._wait_for(lambda: self._probe(gate_id) == 0, f"gate {gate_id!r} to be accepted after reload")
         return gate_id, self.credentials[gate_id]
 
+    def add_central(self, username: str, password: str | None = None) -> tuple[str, str]:
+        """Add a central user (``central-*``: full access under sharaka/v1/#), e.g. a console beside the
+        central node: with ``use_username_as_clientid`` two connections as one user take each other over.
+        Reloads a running broker and returns once the user is accepted."""
+        if username not in self.central_users:
+            self.central_users = (*self.central_users, check_central_user(username))
+        self.credentials[username] = password or self.credentials.get(username) or new_password()
+        if self.is_running:
+            self._write_passwords()
+            self.acl_path.write_text(acl_text(self.central_users))
+            self.reload()
+            self._wait_for(lambda: self._probe(username) == 0, f"central user {username!r} after reload")
+        return username, self.credentials[username]
+
     def remove_account(self, username: str) -> None:
         """Revoke a gate's password (takes effect for new connections after the reload)."""
         old = self.credentials.pop(username, None)
@@ -352,7 +366,7 @@ class Broker:
                 return False
         return True
 
-    def _wait_for(self, ready, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    def _wait_for(self, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.002
         while not ready():
@@ -532,7 +546,9 @@ class MqttTestClient:
 
     def subscribe(self, topic: str, *, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
         """Subscribe and return the SUBACK reason codes (one per topic filter)."""
-        _rc, mid = self._client.subscribe(topic, qos=qos)
+        rc, mid = self._client.subscribe(topic, qos=qos)
+        if mid is None:
+            raise ConnectionError(f"subscribe to {topic!r} not sent: {mqtt.error_string(rc)}")
         return list(self._wait_result(mid, timeout))  # type: ignore[call-overload]
 
     def wait_for_message(self, topic: str, timeout: float = 5.0) -> mqtt.MQTTMessage:

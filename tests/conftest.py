@@ -18,7 +18,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b = Broker(tmp_path / "broker")
     b.start()
     yield b
-    b.kill() if not b.is_running else b.stop()
+    b.stop()
 
 
 @pytest.fixture(scope="session")

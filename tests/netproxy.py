@@ -2,6 +2,7 @@
 
     with NetProxy(broker.port) as proxy:   # clients connect to proxy.port instead of broker.port
         proxy.blackhole()                  # half-open link: both sides stay connected, nothing gets through
+        proxy.blackhole(to_client=False)   # one way only: client -> upstream held, replies still flow
         proxy.passthrough()                # link back: held bytes flow again (TCP retransmission, in effect)
         proxy.cut()                        # reset every current connection (RST both ways)
         proxy.refuse()                     # link down: new connections are reset at once
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-PASS, BLACKHOLE, REFUSE = "pass", "blackhole", "refuse"
 BUFFER_LIMIT = 256 * 1024
 """Bytes buffered per direction before the proxy stops reading that side (backpressure, like a TCP window)."""
 
@@ -56,7 +56,8 @@ class _Pair:
 class NetProxy:
     """Forwards ``listen (127.0.0.1:port)`` to ``upstream_host:upstream_port`` on one thread.
 
-    ``mode`` is ``pass``, ``blackhole`` or ``refuse``; ``cut()`` resets current connections in any mode.
+    ``mode`` is ``pass``, ``blackhole`` (either or both directions held) or ``refuse``; ``cut()`` resets
+    current connections in any mode.
     Raises OSError if it cannot listen.
     """
 
@@ -65,7 +66,9 @@ class NetProxy:
         self._listener = socket.create_server(("127.0.0.1", listen_port))
         self._listener.setblocking(False)
         self.host, self.port = self._listener.getsockname()[:2]
-        self.mode = PASS
+        self.hold_to_upstream = False
+        self.hold_to_client = False
+        self.refusing = False
         self.accepted = 0
         self.bytes_forwarded = 0
         self._pairs: list[_Pair] = []
@@ -83,17 +86,23 @@ class NetProxy:
         self._thread.start()
         return self
 
-    def passthrough(self) -> None:
-        """Forward traffic; held connections and bytes flow again."""
-        self._call(lambda: self._set_mode(PASS))
+    @property
+    def mode(self) -> str:
+        if self.refusing:
+            return "refuse"
+        return "blackhole" if self.hold_to_upstream or self.hold_to_client else "pass"
 
-    def blackhole(self) -> None:
-        """Half-open link: stop forwarding in both directions without closing anything."""
-        self._call(lambda: self._set_mode(BLACKHOLE))
+    def passthrough(self) -> None:
+        """Forward traffic and accept new connections; held connections and bytes flow again."""
+        self._call(lambda: self._set(False, False, False))
+
+    def blackhole(self, *, to_upstream: bool = True, to_client: bool = True) -> None:
+        """Half-open link: stop forwarding (both directions by default) without closing anything."""
+        self._call(lambda: self._set(to_upstream, to_client, False))
 
     def refuse(self) -> None:
         """Reset new connections as they arrive (current ones are left alone: combine with ``cut``)."""
-        self._call(lambda: self._set_mode(REFUSE))
+        self._call(lambda: self._set(False, False, True))
 
     def cut(self) -> None:
         """Reset every current connection on both sides."""
@@ -148,13 +157,18 @@ class NetProxy:
         if not done.wait(5):
             raise TimeoutError("netproxy thread did not answer within 5 s")
 
-    def _set_mode(self, mode: str) -> None:
-        logger.debug("netproxy %s: %s -> %s", self.port, self.mode, mode)
-        self.mode = mode
-        if mode == PASS:
+    def _set(self, hold_to_upstream: bool, hold_to_client: bool, refusing: bool) -> None:
+        self.hold_to_upstream, self.hold_to_client, self.refusing = hold_to_upstream, hold_to_client, refusing
+        logger.debug("netproxy %s: %s", self.port, self.mode)
+        if not self._link_down:
             for pair in list(self._pairs):
                 if pair.upstream is None:
                     self._connect_upstream(pair)
+
+    @property
+    def _link_down(self) -> bool:
+        """Both directions held: a new connection waits, like a SYN on a dead link, until the link returns."""
+        return self.hold_to_upstream and self.hold_to_client
 
     def _cut_all(self) -> None:
         for pair in list(self._pairs):
@@ -196,7 +210,7 @@ class NetProxy:
                 client, _ = self._listener.accept()
             except BlockingIOError:
                 return
-            if self.mode == REFUSE:
+            if self.refusing:
                 _reset(client)
                 continue
             client.setblocking(False)
@@ -205,7 +219,7 @@ class NetProxy:
             with self._lock:
                 self._pairs.append(pair)
                 self.accepted += 1
-            if self.mode == PASS:
+            if not self._link_down:
                 self._connect_upstream(pair)
 
     def _desired(self) -> dict[socket.socket, tuple[int, _Pair | None]]:
@@ -213,13 +227,13 @@ class NetProxy:
             self._listener: (selectors.EVENT_READ, None),
             self._wake_r: (selectors.EVENT_READ, None),
         }
-        if self.mode == BLACKHOLE:
-            return want  # blackhole: held sockets are not watched, so nothing moves and nothing closes
         for pair in self._pairs:
             if pair.upstream is None:
                 continue
-            for src, dst, buf in ((pair.client, pair.upstream, pair.to_upstream),
-                                  (pair.upstream, pair.client, pair.to_client)):  # fmt: skip
+            for src, dst, buf, held in ((pair.client, pair.upstream, pair.to_upstream, self.hold_to_upstream),
+                                        (pair.upstream, pair.client, pair.to_client, self.hold_to_client)):  # fmt: skip
+                if held:
+                    continue  # held sockets are not watched, so nothing moves and nothing closes
                 events = selectors.EVENT_READ if len(buf) < BUFFER_LIMIT else 0
                 mask = want.get(src, (0, pair))[0] | events
                 want[src] = (mask, pair)

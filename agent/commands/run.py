@@ -1,7 +1,8 @@
 """`sharaka-gate run --config FILE`: the gate agent (systemd runs it; SIGTERM stops it cleanly).
 
 Exit codes: 0 stopped cleanly (safe state applied), 2 config invalid (every error listed on
-stderr), 1 a part the gate needs did not start.
+stderr), 1 a part the gate needs did not start or the reader worker died (safe state applied;
+systemd restarts the gate).
 """
 
 from __future__ import annotations

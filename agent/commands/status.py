@@ -77,7 +77,8 @@ def status(args: argparse.Namespace) -> int:
     lines = [
         f"gate        {report.get('gate')}  ({report.get('state')})",
         f"last        {_ago(last['at'], report['checked_at']) + ' ' + last['decision'] if last else 'no decision yet'}",
-        f"hit-list    version {hl.get('version', '?')}{' STALE' if hl.get('stale') else ''}",
+        f"hit-list    version {hl.get('version', '?')}"
+        + (f" STALE ({hl.get('stale_reason') or 'past its freshness'})" if hl.get("stale") else ""),
         f"outbox      {box.get('depth', '?')} queued, oldest {box.get('oldest_age_s', '?')} s, "
         f"{box.get('dropped', '?')} dropped",
     ]

@@ -228,7 +228,9 @@ def diff_entries(old: Entries, new: Entries) -> tuple[Entries, np.ndarray]:
         pos = np.minimum(np.searchsorted(old.fp, new.fp), len(old) - 1)
         same = old.fp[pos] == new.fp
         idx = np.flatnonzero(same)
-        same[idx] = (old_u.reason[pos[idx]] == new_u.reason[idx]) & np.all(old_u.ref[pos[idx]] == new_u.ref[idx], axis=1)
+        same[idx] = (old_u.reason[pos[idx]] == new_u.reason[idx]) & np.all(
+            old_u.ref[pos[idx]] == new_u.ref[idx], axis=1
+        )
     adds = new.take(np.flatnonzero(~same))
     removes = old.fp[~contains_sorted(new.fp[same], old.fp)]
     return adds, removes

@@ -5,8 +5,9 @@
     Hit(kind='document', reason='stolen', ref='…', strength='exact')
 
 Records are the JSON Lines of ``sharaka-hitlist build --from`` (one object per line, ``kind``
-``document`` / ``person`` / ``vehicle``). It implements ``agent.hitlist.api.HitList`` so the
-screening pipeline does not know which list it talks to. Holds identifiers in clear in memory:
+``document`` / ``person`` / ``vehicle``). It implements ``agent.hitlist.api.HitList`` with the same
+name keys as the signed store (``agent.hitlist.names``), so the screening pipeline does not know
+which list it talks to and a person matches here exactly when it would match there. Holds identifiers in clear in memory:
 for development, demos and tests, not for a deployed gate.
 """
 
@@ -19,18 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import BadDataError
+from agent.hitlist import names
 from agent.hitlist.api import Hit
-
-_NON_LETTERS = re.compile(r"[^A-Z]+")
-
-
-def _name_key(surname: str, given_names: str) -> str:
-    """Surname and given names in capitals, words separated by one space, ``<`` and punctuation removed."""
-
-    def words(s: str) -> str:
-        return " ".join(_NON_LETTERS.sub(" ", s.upper()).split())
-
-    return f"{words(surname)}|{words(given_names)}"
 
 
 def _document_key(issuing_state: str, document_number: str) -> tuple[str, str]:
@@ -45,7 +36,7 @@ class MemoryHitList:
         self._version = version
         self.expires_at = expires_at
         self._documents: dict[tuple[str, str], Hit] = {}
-        self._persons: dict[tuple[str, str], Hit] = {}  # (name key, birth date)
+        self._persons: dict[tuple[str, str], Hit] = {}  # (record name key, birth date), names.py keys
         self._vehicles: dict[str, Hit] = {}
         for number, record in enumerate(records, 1):
             self._add(record, number)
@@ -84,7 +75,8 @@ class MemoryHitList:
                 birth = record["birth_date"]
                 if not re.fullmatch(r"[0-9]{6}", birth):
                     raise BadDataError(f"record {number}: birth_date {birth!r} is not YYMMDD")
-                self._persons[(_name_key(record["surname"], record["given_names"]), birth)] = hit
+                for key in names.record_name_keys(record["surname"], record["given_names"]):
+                    self._persons.setdefault((key, birth), hit)
             elif kind == "vehicle":
                 self._vehicles[str(record["vin"]).upper()] = hit
             else:
@@ -109,15 +101,18 @@ class MemoryHitList:
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
     ) -> Hit | None:
-        """Exact name key and birth date; a truncated MRZ name also matches longer listed names, weakly."""
-        key = _name_key(surname, given_names)
-        hit = self._persons.get((key, birth_date))
-        if hit is not None or not truncated:
-            return hit
-        for (listed, birth), listed_hit in self._persons.items():
-            if birth == birth_date and listed.startswith(key):
-                return Hit(listed_hit.kind, listed_hit.reason, listed_hit.ref, strength="weak")
-        return None
+        """Any query name key (agent.hitlist.names) with the birth date listed; exact hits win over weak.
+
+        Raises ``BadDataError`` for a name that is not a Latin-script name, as the signed store does."""
+        weak = None
+        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
+            hit = self._persons.get((key, birth_date))
+            if hit is None:
+                continue
+            if strength == names.EXACT:
+                return hit
+            weak = weak or Hit(hit.kind, hit.reason, hit.ref, strength=names.WEAK)
+        return weak
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
         return self._vehicles.get(vin.upper())

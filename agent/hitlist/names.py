@@ -21,15 +21,17 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
+from typing import NamedTuple
 
 from agent.errors import BadDataError
 from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAME_DICTIONARY
 
 logger = logging.getLogger(__name__)
 
+# Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
+# metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
 NORMALISER_VERSION = 1
-# Goes into the signed list metadata: a gate whose value differs screens documents but REFERs on persons.
-NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"
+NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
 WEAK = "weak"
@@ -37,7 +39,10 @@ WEAK = "weak"
 # Name field widths of the MRZ formats (Doc 9303: TD1 30, TD2/MRV-B 31, TD3/MRV-A 39).
 MRZ_NAME_WIDTHS = (30, 31, 39)
 MAX_NAME_CHARS = 200  # bounds the work per call; real name fields are far shorter
-_MAX_COMBOS = 8  # alternative spellings kept per field rendering, primary first
+# Alternative readings kept per field rendering, fewest departures from the primary reading first.
+# The list side keeps more, so that the few a gate looks up are among them.
+RECORD_COMBOS, QUERY_COMBOS = 32, 16
+MAX_QUERY_KEYS = 64  # bounds the (slow, keyed) lookups per traveller; primary spellings come first
 
 # --- cleaning (Doc 9303 Part 3 section 6: A-Z only, apostrophes joined, hyphens separate) -----------
 
@@ -65,12 +70,13 @@ def _clean(field: str) -> str:
         raise NameKeyError(f"name field {field!r} is not a string")
     if len(field) > MAX_NAME_CHARS:
         raise NameKeyError(f"name field {field[:40]!r}... is longer than {MAX_NAME_CHARS} characters")
-    text = field.upper().translate(_ICAO_LATIN)
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    for ch in _APOSTROPHES:
-        text = text.replace(ch, "")
-    for ch in _HYPHENS:
-        text = text.replace(ch, "-")
+    text = field.upper()
+    if not text.isascii():  # MRZ fields are ASCII already; list sources may carry national letters
+        for ch in _APOSTROPHES + _HYPHENS[1:]:  # before NFKD, which turns an acute accent into a space
+            text = text.replace(ch, "" if ch in _APOSTROPHES else "-")
+        text = text.translate(_ICAO_LATIN)
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    text = text.replace("'", "").replace("`", "")
     text = _SEPARATORS.sub(" ", text)
     bad = _NOT_NAME.search(text)
     if bad:
@@ -87,7 +93,7 @@ def _clean(field: str) -> str:
 _VOWELS = frozenset("AEIOU")
 # Free-standing articles, with the assimilated forms (AR RAHMAN, ES SAID, ECH CHERIF).
 _ARTICLES = frozenset(
-    {"AL", "EL", "UL", "OL", "AD", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
+    {"AL", "EL", "UL", "OL", "AD", "AN", "AR", "AS", "AT", "AZ", "ASH", "ACH", "ADH", "ATH"}
     | {"ED", "ER", "ES", "ET", "EZ", "EN", "ECH", "ESH", "EDH", "ETH"}
 )
 # Standalone ABD forms that are never a name by themselves: joined with what follows.
@@ -107,6 +113,7 @@ _SUFFIX_WORDS = frozenset(
 _DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
 _ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
+_OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
 _GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
 _GLUED_L = re.compile(r"^L([^AEIOUL][A-Z]{2,})$")
 _ALLAH = re.compile(r"L+A?H?")
@@ -115,7 +122,7 @@ _ASSIMILATED_ARTICLE = re.compile(r"^[AE](TH|DH|SH|CH|[TDRZSN])\1(?P<tail>[A-Z]+
 
 def _group(tokens: list[str]) -> list[str]:
     """Raw components of one field: ABD forms and particles joined forward, suffixes backward,
-    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN)."""
+    free articles dropped (kept when last: they are then a name, e.g. Vietnamese AN, Korean AN)."""
     out: list[str] = []
     i, n = 0, len(tokens)
     while i < n:
@@ -166,8 +173,8 @@ def _alternatives(word: str) -> tuple[str, ...]:
 def _abd_rest_codes(rest: str) -> tuple[str, ...]:
     """ABD + connecting vowel + article + name, reduced to the name (ABDERRAHMANE -> RAHMAN)."""
     rest = rest.lstrip("AEIOU")
-    if len(rest) > 1 and rest[0] == "L" and rest[1] not in _VOWELS:
-        rest = rest[1:]  # ABDELKADER, ABDULLAH: the article's L before a consonant or L
+    if len(rest) > 1 and rest[0] == "L" and (rest[1] not in _VOWELS or _OU_CONSONANT.match(rest, 1)):
+        rest = rest[1:]  # ABDELKADER, ABDULLAH, ABDELOUAHED: the article's L before a consonant
     if _ALLAH.fullmatch(rest):
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
@@ -226,13 +233,14 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     if len(word) >= 3 and word[0] not in "AIOU" and not _VOWELS.intersection(word[1:]):
         appendix_b = True  # MXHMD, EMR, ELY (E for ain): short vowels not written
     consonants: list[str] = []
-    first_vowel = ""
+    first_vowel, first_vowel_at = "", 0
     trailing = ""  # vowel letters after the last consonant
     initial_vowel = False
     i, n = 0, len(word)
     while i < n:
         ch, pair = word[i], word[i : i + 2]
-        nxt = word[i + 2] if pair in ("OU", "GU", "QU") and i + 2 < n else (word[i + 1] if i + 1 < n else "")
+        after = i + (2 if pair in ("OU", "GU", "QU") else 1)
+        nxt = word[after] if after < n else ""
         sym, vowel, step = "", "", 1
         if word.startswith("SCH", i):
             sym, step = "X", 3
@@ -249,7 +257,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
         elif ch in _VOWELS:
             vowel = ch
         elif ch in "YW":
-            if i == 0 and (nxt in _VOWELS or nxt in "WY"):
+            if i == 0 and nxt and nxt in "AEIOUWY":
                 sym = ch
             else:
                 vowel = "I" if ch == "Y" else "U"  # medial Y and W are long vowels
@@ -268,7 +276,8 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
                 initial_vowel = True
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
-            elif first_vowel == "a" and trailing == "A" and vowel in ("O", "U"):
+                first_vowel_at = len(consonants)
+            elif trailing == "A" and vowel in ("O", "U") and len(consonants) == first_vowel_at:
                 first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK
             trailing += vowel
         i += step
@@ -329,39 +338,61 @@ _TAGS_BY_CODE, _TAGS_BY_SPELLING = _dictionary_tags()
 # --- fields and keys ----------------------------------------------------------------------------------
 
 Codes = tuple[str, ...]  # one code per component of a field
+JOINED = "+"  # marks a field rendering made by joining written parts (DA SILVA -> DASILVA)
+
+
+class Rendering(NamedTuple):
+    """One way to read a field: a code per component, and whether it joins parts written apart."""
+
+    codes: Codes
+    joined: bool
+
+
+def _combos(components: list[tuple[str, ...]], limit: int) -> list[Codes]:
+    """Up to `limit` readings of a field (one code per component), ordered by how many components
+    take an alternative code instead of their primary one."""
+    choices = itertools.islice(itertools.product(*(range(len(c)) for c in components)), 4096)
+    best = sorted(choices, key=sum)[:limit]  # stable: lexicographic among equals
+    return [tuple(c[i] for c, i in zip(components, choice, strict=True)) for choice in best]
 
 
 @lru_cache(maxsize=4096)
-def _field_codes(field: str, glue: bool) -> tuple[Codes, ...]:
-    """Every coded rendering of one field, primary first: hyphens both as separators and joined
-    (issuers do both), and for the surname (`glue`) all parts written as one word (DA SILVA = DASILVA)."""
+def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS) -> tuple[Rendering, ...]:
+    """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
+    parts joined (issuers do both) and, for the surname (`glue`), all parts as one word."""
     text = _clean(field)
-    renderings = [text.replace("-", " ").split()]
+    split = text.replace("-", " ").split()
+    renderings = [(split, False)]
     if "-" in text:
-        renderings.append(text.replace("-", "").split())
-    if glue and len(renderings[0]) > 1:
-        renderings.append(["".join(renderings[0])])
-    found: dict[Codes, None] = {}
-    for tokens in renderings:
-        components = [_alternatives(word) for word in _group(tokens)]
-        for combo in itertools.islice(itertools.product(*components), _MAX_COMBOS):
-            found.setdefault(combo)
+        renderings.append((text.replace("-", "").split(), True))
+    if glue and len(split) > 1:
+        renderings.append((["".join(split)], True))
+    found: dict[Rendering, None] = {}
+    for tokens, joined in renderings:
+        for combo in _combos([_alternatives(word) for word in _group(tokens)], limit):
+            found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
 
-def _fields(surname: str, given_names: str) -> tuple[tuple[Codes, ...], tuple[Codes, ...]]:
+def _fields(
+    surname: str, given_names: str, limit: int = QUERY_COMBOS
+) -> tuple[tuple[Rendering, ...], tuple[Rendering, ...]]:
     """Coded renderings of both fields; raises NameKeyError when there is no name at all."""
-    surnames = _field_codes(surname, True)
-    givens = _field_codes(given_names, False)
-    if not surnames[0] and not givens[0]:
+    surnames = _field_codes(surname, True, limit)
+    givens = _field_codes(given_names, False, limit)
+    if not surnames[0].codes and not givens[0].codes:
         raise NameKeyError(
             f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
         )
     return surnames, givens
 
 
-def _key(tag: str, *parts: Codes) -> str:
-    return tag + "|" + "|".join(".".join(part) for part in parts)
+def _part(codes: Codes, joined: bool = False) -> str:
+    return (JOINED if joined else "") + ".".join(codes)
+
+
+def _key(tag: str, *parts: str) -> str:
+    return tag + "|" + "|".join(parts)
 
 
 def _initial_keys(s: Codes, g: Codes) -> list[str]:
@@ -374,6 +405,15 @@ def _initial_keys(s: Codes, g: Codes) -> list[str]:
     ]
 
 
+_INITIAL_VOWEL_CODES = frozenset({"VaA", "Va-", "VaI", "VuU"})
+
+
+def _is_initial(code: str) -> bool:
+    """Whether a component is one letter (an initial): a lone consonant codes to 'K--', a vowel to one
+    of the four vowel codes."""
+    return (len(code) == 3 and code.endswith("--")) or code in _INITIAL_VOWEL_CODES
+
+
 def mrz_name_field(surname: str, given_names: str) -> str:
     """The name as an MRZ name field (SURNAME<<GIVEN<NAMES), untruncated; raises NameKeyError."""
     surname_part = _clean(surname).replace("-", "<").replace(" ", "<")
@@ -384,26 +424,31 @@ def mrz_name_field(surname: str, given_names: str) -> str:
 def record_name_keys(surname: str, given_names: str) -> list[str]:
     """Keys a list builder stores for one listed person (each then fingerprinted with the birth date).
 
+    Keys of joined renderings are marked, so that two names written apart never meet through their
+    joined forms (KHALED-MAHMOUD and KHALED-MOHAMED both join to KHALEDM.HM.D).
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
-    surnames, givens = _fields(surname, given_names)
+    surnames, givens = _fields(surname, given_names, RECORD_COMBOS)
     keys: dict[str, None] = {}
-    for s in surnames:
-        for g in givens:
-            keys.setdefault(_key("F", s, g))
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s, s_joined), _part(g, g_joined)
+            keys.setdefault(_key("F", sp, gp))
             for k in range(len(g)):
-                keys.setdefault(_key("P", s, g[:k]))
-            keys.setdefault(_key("NG", g + s))
-            keys.setdefault(_key("NS", s + g))
-            for key in _initial_keys(s, g):
-                keys.setdefault(key)
+                keys.setdefault(_key("P", sp, _part(g[:k], g_joined)))
+            if not s_joined and not g_joined:
+                keys.setdefault(_key("NG", _part(g + s)))
+                keys.setdefault(_key("NS", _part(s + g)))
+                for key in _initial_keys(s, g):
+                    keys.setdefault(key)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
             cut_surname, _, cut_given = field[:width].rstrip("<").partition("<<")
             cut_surnames, cut_givens = _fields(cut_surname.replace("<", " "), cut_given.replace("<", " "))
-            for s in cut_surnames:
-                for g in cut_givens:
-                    keys.setdefault(_key("T", s, g))
+            for s, s_joined in cut_surnames:
+                for g, g_joined in cut_givens:
+                    if not s_joined and not g_joined:
+                        keys.setdefault(_key("T", _part(s), _part(g)))
     return list(keys)
 
 
@@ -411,33 +456,50 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
     """Keys a gate looks up for one traveller, each with its strength: "exact" may HIT, "weak" may
     only REFER. `truncated` says the MRZ name field was full, so its last component may be partial.
 
+    At most MAX_QUERY_KEYS keys, the full-name keys of every spelling first.
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
     surnames, givens = _fields(surname, given_names)
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[int, str]] = {}  # key -> (rank, strength); lower ranks are looked up first
 
-    def add(key: str, strength: str) -> None:
-        if keys.get(key) != EXACT:
-            keys[key] = strength
+    def add(rank: int, key: str, strength: str) -> None:
+        if key not in keys or (strength == EXACT and keys[key][1] != EXACT):
+            keys[key] = (min(rank, keys.get(key, (rank, ""))[0]), strength)
 
     full = WEAK if truncated else EXACT  # keys holding the possibly partial last component
-    for s in surnames:
-        for g in givens:
-            add(_key("F", s, g), full)
-            add(_key("P", s, g), full if g else WEAK)  # record has more given names than the document
+    single_surname = len(surnames[0].codes) <= 1  # may be the joined form of a listed DA SILVA
+    for s, s_joined in surnames:
+        for g, g_joined in givens:
+            sp, gp = _part(s), _part(g)
+            add(0, _key("F", sp, gp), full)
+            add(1, _key("P", sp, gp), full if g else WEAK)  # record has more given names than the document
+            if s_joined or g_joined:
+                continue  # joined forms only meet the record's own spelling, never its joined forms
+            # the document writes as one word what the list writes apart
+            for marked_s, marked_g in ((True, False), (False, True), (True, True)):
+                if marked_s and not single_surname or marked_g and not g:
+                    continue
+                msp, mgp = _part(s, marked_s), _part(g, marked_g)
+                add(2, _key("F", msp, mgp), full)
+                add(3, _key("P", msp, mgp), full)
             for k in range(len(g) - 1, -1, -1):  # record has fewer given names than the document
-                add(_key("F", s, g[:k]), EXACT if k else WEAK)
-            add(_key("NG", g + s), full)
-            add(_key("NS", s + g), full)
-            if g and s is surnames[0] and g is givens[0]:  # fields swapped on one side: primary only
-                add(_key("NS", g + s), WEAK)
-                add(_key("NG", s + g), WEAK)
+                add(1, _key("F", sp, _part(g[:k])), EXACT if k else WEAK)
+            add(2, _key("NG", _part(g + s)), full)
+            add(2, _key("NS", _part(s + g)), full)
+            if g:  # surname and given names swapped on one side
+                add(4, _key("NS", _part(g + s)), WEAK)
+                add(4, _key("NG", _part(s + g)), WEAK)
+            initial = next((j for j, code in enumerate(g) if _is_initial(code)), None)
+            if initial:  # MOHAMED A K: given names cut to initials (Doc 9303 truncation)
+                add(4, "I|" + ".".join((*s, "/", *g[:initial])) + "|" + g[initial][:1], WEAK)
             if truncated:
-                add(_key("T", s, g), EXACT)
+                add(0, _key("T", sp, gp), EXACT)
                 if g:
-                    add(_key("P", s, g[:-1]), WEAK)
+                    if len(g) > 1:  # a whole given name agrees; a lone cut one is left to its initial
+                        add(3, _key("P", sp, _part(g[:-1])), WEAK)
                     prefix, last = (*s, "/", *g[:-1]), g[-1]
                 else:
                     prefix, last = s[:-1], (s[-1] if s else "")
                 if prefix and last:
-                    add("I|" + ".".join(prefix) + "|" + last[:1], WEAK)
-    return list(keys.items())
+                    add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
+    ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank
+    return [(key, strength) for key, (_, strength) in ranked[:MAX_QUERY_KEYS]]

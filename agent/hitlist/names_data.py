@@ -2,8 +2,8 @@
 
 The rules of `agent.hitlist.names` merge most spellings by themselves; this table only maps the
 known exceptions (Maghreb elisions such as BRAHIM for IBRAHIM, abbreviations such as MOHD, forms whose
-first vowel differs such as TOUFIK for TAWFIK) onto one spelling the rules then reduce. Changing any
-entry changes keys: bump `DICTIONARY_VERSION` (it is part of the signed list metadata, docs/names.md).
+first vowel differs such as MBAREK for MUBARAK) onto one spelling the rules then reduce. Changing any
+entry changes keys: bump `DICTIONARY_VERSION` and `names.NORMALISER_VERSION` (docs/names.md, "Versions").
 """
 
 from __future__ import annotations

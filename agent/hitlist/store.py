@@ -234,7 +234,7 @@ class HitListStore:
         self._view = self._load()
         self._head: dict | None = self._load_head()
         with contextlib.suppress(BlockingIOError), self._flock(blocking=False):
-            self._refresh()
+            self.refresh()
             self._collect_garbage()
 
     # --- HitList -------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ class HitListStore:
 
         Raises HitListRejected (``.reason``, ``.resync``) with the installed list unchanged."""
         with self._lock, self._flock():
-            self._refresh()
+            self.refresh()
             if len(blob) >= 6 and unpack_frame(blob, self.limits).kind == "keyring":
                 return self._install_keyring(blob)
             verified = verify_list(
@@ -363,7 +363,7 @@ class HitListStore:
         """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
         rollback for a head older than the last one, and every signature/expiry reason)."""
         with self._lock, self._flock():
-            self._refresh()
+            self.refresh()
             head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
             state = self._view.state
             if state is None:
@@ -398,7 +398,7 @@ class HitListStore:
     def compact(self) -> None:
         """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile."""
         with self._lock, self._flock():
-            self._refresh()
+            self.refresh()
             view = self._view
             if view.state is None or view.overlay_dir is None:
                 return
@@ -590,8 +590,8 @@ class HitListStore:
         overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
         return ListView(state, keyring, base, overlay)
 
-    def _refresh(self) -> None:
-        """Pick up a list another process installed in the same state directory."""
+    def refresh(self) -> None:
+        """Pick up a list another process (e.g. `sharaka-gate hitlist install`) installed in the same state directory."""
         current = self.dir / "CURRENT"
         name = current.read_text().strip() if current.exists() else ""
         if name != self._current:

@@ -21,7 +21,9 @@ class Transfer:
 
     def __init__(self, declared_size: int, *, now: float, limits: Limits = DEFAULT_LIMITS) -> None:
         if not isinstance(declared_size, int) or not 0 < declared_size <= limits.max_blob_bytes:
-            raise HitListRejected("oversized", f"declared size {declared_size!r}: expected 1..{limits.max_blob_bytes} bytes")
+            raise HitListRejected(
+                "oversized", f"declared size {declared_size!r}: expected 1..{limits.max_blob_bytes} bytes"
+            )
         self.declared_size, self.limits = declared_size, limits
         self._parts: list[bytes] = []
         self.received = 0
@@ -38,7 +40,9 @@ class Transfer:
         if len(chunk) > self.limits.max_chunk_bytes:
             self._fail("oversized", f"chunk of {len(chunk)} bytes, limit {self.limits.max_chunk_bytes}")
         if self.received + len(chunk) > self.declared_size:
-            self._fail("oversized", f"{self.received + len(chunk)} bytes received, {self.declared_size} declared")
+            self._fail(
+                "oversized", f"{self.received + len(chunk)} bytes received, {self.declared_size} declared"
+            )
         if chunk:
             self._parts.append(bytes(chunk))
             self.received += len(chunk)

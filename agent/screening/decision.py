@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -74,18 +75,21 @@ def decide(
         reasons.append("issuing_state_not_accepted")
 
     hits: list[Hit] = []
-    try:
-        version = hitlist.version
-        stale = hitlist.is_stale(now)
-        for hit in (
-            hitlist.lookup_document(mrz.issuing_state, mrz.document_number),
-            hitlist.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated),
-        ):
-            if hit is not None:
-                hits.append(hit)
-    except (OSError, ValueError) as exc:  # a store that cannot answer must not let anyone through
-        logger.error("hit-list lookup failed", extra={"fields": {"error": str(exc)}})
-        return Decision(REFER, (*reasons, "hitlist_unavailable"), mrz=mrz)
+    version, stale = _list_state(hitlist, now, reasons)
+    lookups: tuple[Callable[[], Hit | None], ...] = (
+        lambda: hitlist.lookup_document(mrz.issuing_state, mrz.document_number),
+        lambda: hitlist.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated),
+    )
+    for lookup in lookups:
+        try:
+            hit = lookup()
+        except (OSError, ValueError) as exc:  # a list that cannot answer must not let anyone through
+            logger.error("hit-list lookup failed", extra={"fields": {"error": type(exc).__name__}})
+            if "hitlist_unavailable" not in reasons:
+                reasons.append("hitlist_unavailable")
+            continue
+        if hit is not None:
+            hits.append(hit)
 
     exact = [h for h in hits if h.strength != "weak"]
     for h in exact:
@@ -98,3 +102,13 @@ def decide(
     verdict = HIT if exact else REFER if reasons else CLEAR
     first = exact[0] if exact else hits[0] if hits else None
     return Decision(verdict, tuple(reasons), mrz=mrz, hit=first, list_version=version, list_stale=stale)
+
+
+def _list_state(hitlist: HitList, now: float, reasons: list[str]) -> tuple[int, bool]:
+    """(version, stale) of the list; a list that cannot say counts as stale and unavailable."""
+    try:
+        return hitlist.version, hitlist.is_stale(now)
+    except (OSError, ValueError) as exc:
+        logger.error("hit-list state unreadable", extra={"fields": {"error": type(exc).__name__}})
+        reasons.append("hitlist_unavailable")
+        return 0, True

@@ -157,9 +157,11 @@ class Framer:
         """True while a partial block is held (the caller then watches for the line going idle)."""
         raise NotImplementedError
 
+    max_buffered = MAX_FRAME + 8  # the most ``buffered`` can be after any feed
+
     @property
     def buffered(self) -> int:
-        """Bytes held for a partial frame or row: bounded by the framing's limits, whatever arrives."""
+        """Bytes held for a partial frame or row: at most ``max_buffered``, whatever arrives."""
         return len(self._buf)
 
     _buf: bytearray
@@ -184,12 +186,15 @@ class LinesFramer(Framer):
         self._bad: str | None = None  # why the partial row is a misread
         self._after_cr = False
         self._matched = 0  # bytes of the prefix matched at the start of this row
+        self._prefixed = False  # this row's prefix was stripped: do not strip another
         self._rows: list[str] = []
         self._reported = False  # a misread was already reported for this block
 
     @property
     def pending(self) -> bool:
         return bool(self._rows or self._buf or self._bad or self._matched)
+
+    max_buffered = 4 * MAX_ROW  # the partial row and a window of three rows
 
     @property
     def buffered(self) -> int:
@@ -200,7 +205,7 @@ class LinesFramer(Framer):
         i, n = 0, len(data)
         while i < n:
             # Fast path: a run of plain row characters in a clean row (not where a prefix may start).
-            if not self._bad and not self._spaces and (self._buf or not self._prefix):
+            if not self._bad and not self._spaces and (self._buf or self._prefixed or not self._prefix):
                 run = _ROW_RUN.match(data, i)
                 if run is not None and run.end() - i <= MAX_ROW - len(self._buf):
                     self._buf += run.group()
@@ -213,11 +218,12 @@ class LinesFramer(Framer):
 
     def _byte(self, b: int, now: float, out: list[Output]) -> None:
         prefix = self._prefix
-        if prefix and not self._buf and not self._bad and not self._spaces:
+        if prefix and not self._prefixed and not self._buf and not self._bad and not self._spaces:
             if b == prefix[self._matched]:
                 self._matched += 1
                 if self._matched == len(prefix):
                     self._matched = 0
+                    self._prefixed = True
                 self._after_cr = False
                 return
             if self._matched:
@@ -250,6 +256,7 @@ class LinesFramer(Framer):
             self._buf.clear()
             self._spaces = 0
             self._bad = None
+            self._prefixed = False
             return
         if cls == SPACE:
             if self._buf or self._bad:
@@ -273,6 +280,7 @@ class LinesFramer(Framer):
         self._spaces = 0
         self._bad = None
         self._matched = 0
+        self._prefixed = False
         if bad:
             self._rows.clear()
             self._misread(bad, now, out)
@@ -503,6 +511,8 @@ class TlvFramer(Framer):
     sync: skip one byte and look again (also when the line goes idle with a partial message).
     """
 
+    max_buffered = 3 + MAX_OTHER_TLV + 3 + MAX_FRAME  # another message, an MRZ header inside it
+
     def __init__(self, mrz_type: int = 0x49) -> None:
         self._type = mrz_type
         self.reset()
@@ -565,7 +575,7 @@ class TlvFramer(Framer):
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
-        while self._buf:  # bounded: the buffer never exceeds 3 + MAX_FRAME bytes
+        while self._buf:  # bounded: the buffer never exceeds max_buffered bytes
             del self._buf[:1]
             self._parse(now, out)
         return out

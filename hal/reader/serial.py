@@ -33,6 +33,26 @@ STOPBITS = {"1": serial.STOPBITS_ONE, "1.5": serial.STOPBITS_ONE_POINT_FIVE, "2"
 READ_CHUNK = 4096
 
 
+def lower_latency_timer(path: str, ms: int, sysfs: str = "/sys/bus/usb-serial/devices") -> None:
+    """Set an FTDI-style USB-serial bridge's latency timer (default 16 ms) to ``ms`` through sysfs.
+
+    Without it the bridge holds a short read, like the end of an MRZ, for up to 16 ms. Silently
+    skipped for devices without the attribute (ptys, CDC-ACM); a refused write is logged.
+    """
+    attribute = os.path.join(sysfs, os.path.basename(os.path.realpath(path)), "latency_timer")
+    try:
+        with open(attribute, encoding="ascii") as handle:
+            current = int(handle.read().strip() or 0)
+        if current > ms:
+            with open(attribute, "w", encoding="ascii") as handle:  # like `echo 1 > latency_timer`
+                handle.write(str(ms))
+            logger.info("reader %s: USB-serial latency timer %d -> %d ms", path, current, ms)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        logger.info("reader %s: cannot lower the USB-serial latency timer: %s", path, exc)
+
+
 def stable_name(path: str) -> str | None:
     """The /dev/serial/by-id/ link that points at ``path``, if there is one (for a log hint)."""
     by_id = "/dev/serial/by-id"
@@ -74,6 +94,10 @@ class SerialDocumentReader(DocumentReader):
         stopbits = options.pop("stopbits", "1")
         if stopbits not in STOPBITS:
             raise BadUrlError(f"reader option stopbits={stopbits!r}: expected 1, 1.5 or 2")
+        latency = options.pop("latency_timer", "1")
+        if latency != "keep" and not (latency.isdigit() and 1 <= int(latency) <= 255):
+            raise BadUrlError(f"reader option latency_timer={latency!r}: expected 1 to 255 (ms) or keep")
+        self._latency_timer = None if latency == "keep" else int(latency)
         self._settings = {
             "baudrate": int(baud),
             "bytesize": int(bytesize),
@@ -86,6 +110,8 @@ class SerialDocumentReader(DocumentReader):
 
     def _open(self) -> None:
         path = self._device_path()
+        if self._latency_timer is not None:
+            lower_latency_timer(path, self._latency_timer)
         self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings)
         self._fd = self._port.fileno()
         logger.info("reader open on %s", path)

@@ -30,7 +30,8 @@ RECORDS = [
      "ref": "SLTD-0001"},
     {"kind": "person", "surname": "NORDMANN", "given_names": "OLA", "birth_date": "820304", "reason": "wanted",
      "ref": "NOTICE-7"},
-    {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO SAKARIAS ILMARI",
+    # Shares the truncated document's complete given names, not its cut last one: a possible match only.
+    {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO XAVIER",
      "birth_date": "690505", "reason": "wanted", "ref": "NOTICE-9"},
 ]
 TODAY_WALL = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC).timestamp()

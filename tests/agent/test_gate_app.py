@@ -333,7 +333,45 @@ def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
         pca, relay = app.indicators.bus.device(0x40), app.indicators.bus.device(0x20)
         assert tuple(round(pca.channel_duty(c) * 255) for c in (0, 1, 2)) == (255, 120, 0)
         assert relay.pin(0) is True  # active-low coil: high = de-energised, gate shut
-        assert app.screener.counts == {}
+        assert sum(app.screener.counts.values()) == 0
     finally:
         app.shutdown()
     assert relay.pin(0) is True
+
+
+def test_status_command_prints_an_officer_readable_summary(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    try:
+        gate.app.reader.device.swipe(LISTED_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "decision")
+        wait_until(lambda: gather(str(tmp_path / "gate.toml"), time.time()).get("last_decision"), 3, "status")
+        out = subprocess.run([sys.executable, "-m", "agent", "status", "--config", str(tmp_path / "gate.toml")],
+                             capture_output=True, text=True, cwd=REPO, timeout=20)
+    finally:
+        gate.close()
+    assert out.returncode == 0, out.stderr
+    assert "gate        gate-a  (running)" in out.stdout
+    assert " HIT" in out.stdout and "hit-list    version 12" in out.stdout
+    assert "outbox      1 queued" in out.stdout and "faults      none" in out.stdout
+    after = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config", str(tmp_path / "gate.toml")],
+                           capture_output=True, text=True, cwd=REPO, timeout=20)
+    assert after.returncode == 1 and json.loads(after.stdout)["state"] == "stopped"
+
+
+def test_status_of_a_gate_that_never_ran(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config",
+                          str(write_config(tmp_path, "sim://reader"))], capture_output=True, text=True, cwd=REPO,
+                         timeout=20)
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["state"] == "never started" and json.loads(out.stdout)["outbox"] is None
+
+
+def test_shutdown_with_a_dead_i2c_bus_reports_the_safe_state_as_unknown(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate.app.reader.device.swipe(CLEAR_DOC)  # green, relay open
+    wait_until(lambda: gate.decisions() == 1, 5, "decision")
+    gate.app.indicators.bus.fail()  # the bus dies before the safe state can be driven
+    gate.close()
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["state"] == "stopped" and status["indicators"]["applied"] == "unknown"
+    assert "indicators" in status["faults"]

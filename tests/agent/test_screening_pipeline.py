@@ -65,13 +65,20 @@ def test_listed_person_on_another_document_is_hit(make_gate):
     assert gate.events()[0]["hit"]["ref"] == "NOTICE-7"
 
 
-def test_truncated_name_prefix_of_listed_person_is_refer_never_hit(make_gate):
+def test_truncated_name_possibly_matching_a_listed_person_is_refer_never_hit(make_gate):
     gate = make_gate()
     decision = gate.swipe(TRUNCATED_NAME_DOC)
     assert decision.mrz.name_truncated
     assert decision.verdict == "REFER" and decision.reasons == ("possible_person_match:wanted",)
     assert gate.events()[0]["hit"]["strength"] == "weak"
     assert board_without_pwm(gate) == BOARD_REFER
+
+
+def test_truncated_name_of_a_listed_person_cut_the_same_way_is_hit(make_gate):
+    record = {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO SAKARIAS",
+              "birth_date": "690505", "reason": "wanted", "ref": "NOTICE-10"}
+    decision = make_gate(hitlist=MemoryHitList([record], version=1)).swipe(TRUNCATED_NAME_DOC)
+    assert decision.verdict == "HIT" and decision.hit.ref == "NOTICE-10"
 
 
 REFERRED = [
@@ -148,6 +155,15 @@ def test_same_document_after_another_one_is_a_new_passage(make_gate):
     for lines in (CLEAR_DOC, EXPIRED_DOC, CLEAR_DOC):
         assert gate.swipe(lines) is not None
     assert [e["decision"] for e in gate.events()] == ["CLEAR", "REFER", "CLEAR"]
+
+
+def test_on_committed_is_called_once_per_committed_event_only(make_gate):
+    calls = []
+    gate = make_gate(on_committed=lambda: calls.append(len(gate.events())))
+    gate.swipe(CLEAR_DOC)
+    gate.swipe(CLEAR_DOC)  # duplicate: no event, no call
+    gate.swipe(LISTED_DOC)
+    assert calls == [1, 2]  # each call sees its event already durable
 
 
 def test_next_decision_shuts_a_relay_opened_for_the_previous_clear(make_gate):
@@ -300,3 +316,18 @@ def test_reswipe_after_an_uncommitted_event_is_decided_again(make_gate):
     gate.clock.advance(1)
     assert gate.swipe(CLEAR_DOC).verdict == "CLEAR"  # not swallowed as a duplicate of a lost passage
     assert gate.events()[-1]["mrz"]["document_number"] == "C01X00T47"
+
+
+class UnreadableDocumentIndex(MemoryHitList):
+    """A list whose document index sits on a failed SD card: that lookup raises EIO, the rest works."""
+
+    def lookup_document(self, issuing_state, document_number):
+        raise OSError(5, "Input/output error")
+
+
+def test_hitlist_that_cannot_answer_never_clears_but_still_finds_a_listed_person(make_gate):
+    gate = make_gate(hitlist=UnreadableDocumentIndex(RECORDS, version=4))
+    clear = gate.swipe(CLEAR_DOC)
+    assert (clear.verdict, clear.reasons) == ("REFER", ("hitlist_unavailable",))
+    person = gate.swipe(LISTED_PERSON)
+    assert person.verdict == "HIT" and person.reasons == ("hitlist_unavailable", "listed_person:wanted")

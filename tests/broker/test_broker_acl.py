@@ -158,3 +158,11 @@ def test_unknown_user_and_anonymous_are_refused(broker: Broker):
         assert not client.connect()
         assert client.connack is not None and client.connack.value in (0x86, 0x87)
         client.close()
+
+
+def test_second_central_user_added_at_runtime_has_central_rights(broker: Broker, central: MqttTestClient):
+    with MqttTestClient(broker, *broker.add_central("central-console")) as console:
+        assert console.connect()
+        assert console.publish(f"{GATES}/gate-q/cmd", b"from console").value in ACCEPTED
+        assert central.wait_for_message(f"{GATES}/gate-q/cmd").payload == b"from console"
+        assert central.is_connected  # a different username: no takeover of the central node's session

@@ -83,6 +83,20 @@ def test_blackhole_holds_traffic_without_closing_then_delivers_it_in_order(proxy
         assert recv_exactly(s, 12) == b"first second"
 
 
+def test_one_way_blackhole_lets_requests_through_and_holds_replies(proxy: NetProxy, echo_port: int):
+    """Replies held, requests pass: the echo server got the bytes (its reply waits in the proxy)."""
+    with connect(proxy) as s:
+        proxy.blackhole(to_upstream=False)
+        assert proxy.mode == "blackhole"
+        s.sendall(b"ping")
+        s.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            s.recv(10)
+        proxy.passthrough()
+        s.settimeout(2)
+        assert recv_exactly(s, 4) == b"ping"
+
+
 def test_connection_made_during_blackhole_is_accepted_but_silent_until_link_returns(proxy: NetProxy):
     proxy.blackhole()
     with socket.create_connection((proxy.host, proxy.port), timeout=2) as s:
@@ -118,15 +132,20 @@ def test_refuse_resets_new_connections_but_keeps_current_ones(proxy: NetProxy):
         assert recv_exactly(old, 5) == b"still"
 
 
-def test_mqtt_keepalive_notices_blackhole_and_reconnects_after(broker: Broker):
-    """The behaviour property 21 relies on: with the link silently dropping traffic, a paho client with
-    keepalive K gets no PINGRESP and drops the connection within about 2 x K; once the link returns a new
-    connection works."""
+@pytest.mark.parametrize(
+    "direction",
+    [{}, {"to_upstream": False}, {"to_client": False}],
+    ids=["both-ways", "replies-lost", "requests-lost"],
+)
+def test_mqtt_keepalive_notices_blackhole_and_reconnects_after(broker: Broker, direction: dict[str, bool]):
+    """The behaviour property 21 relies on: with the link silently dropping traffic (either way), a paho
+    client with keepalive K gets no PINGRESP and drops the connection within about 2 x K; once the link
+    returns a new connection works."""
     with NetProxy(broker.port) as proxy:
         client = MqttTestClient(broker, *broker.central, keepalive=1, port=proxy.port)
         with client:
             assert client.connect()
-            proxy.blackhole()
+            proxy.blackhole(**direction)
             start = time.monotonic()
             assert client.wait_for_disconnect(5)
             noticed = time.monotonic() - start

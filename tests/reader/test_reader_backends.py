@@ -255,3 +255,26 @@ def test_sim_device_write_to_a_full_pty_fails_instead_of_hanging(monkeypatch):
             device.write(b"A" * 10_000_000)  # nobody reads the slave side
     finally:
         device.close()
+
+
+def test_latency_timer_option_is_checked():
+    with pytest.raises(BadUrlError, match="latency_timer='0'"):
+        open_reader("sim://reader?latency_timer=0")
+    with open_reader("sim://reader?latency_timer=keep") as reader:  # a pty has no latency timer
+        reader.device.swipe(TD3)
+        assert reader.read(timeout=1.0).lines == TD3
+
+
+def test_lower_latency_timer_writes_sysfs_of_the_linked_tty(tmp_path):
+    from hal.reader.serial import lower_latency_timer
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "ttyUSB7").touch()
+    link = tmp_path / "usb-FTDI_FT232R-if00-port0"
+    link.symlink_to(tmp_path / "dev" / "ttyUSB7")
+    attribute = tmp_path / "sysfs" / "ttyUSB7" / "latency_timer"
+    attribute.parent.mkdir(parents=True)
+    attribute.write_text("16\n")
+    lower_latency_timer(str(link), 1, sysfs=str(tmp_path / "sysfs"))
+    assert attribute.read_text().strip() == "1"
+    lower_latency_timer(str(tmp_path / "dev" / "ttyACM0"), 1, sysfs=str(tmp_path / "sysfs"))  # none: no error

@@ -342,3 +342,24 @@ def test_any_split_of_a_valid_stream_yields_the_same_documents(name, data):
     split = run(s.framer(), chunks)
     assert docs(whole) == chosen
     assert docs(split) == chosen and misreads(split) == misreads(whole)
+
+
+def test_lines_prefix_stripped_once_per_row_even_when_row_starts_like_it():
+    s = spec(framing="lines", prefix="I<")
+    data = b"".join(b"I<" + r.encode() + b"\r" for r in TD1)  # TD1 row 1 itself starts with "I<"
+    assert docs(run(s.framer(), [data])) == [TD1]
+    assert docs(run(s.framer(), [bytes([c]) for c in data])) == [TD1]
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_garbage_never_makes_a_document_and_memory_stays_bounded(name):
+    s, _ = STREAMS[name]
+    framer = s.framer()
+    rng = random.Random(name)
+    out = []
+    for _ in range(200):
+        out += framer.feed(rng.randbytes(rng.randrange(1, 600)), 0.0)
+        assert framer.buffered <= framer.max_buffered
+    out += framer.idle(0.0)
+    assert docs(out) == []
+    assert docs(run(framer, [s.encode(TD3)])) == [TD3]

@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 TD3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
-TD3_B = ("P<UTOSPECIMEN<<KARL<<<<<<<<<<<<<<<<<<<<<<<<<", "X123456784UTO8001014M3001012<<<<<<<<<<<<<<04")
+TD3_B = ("P<UTOSPECIMEN<<KARL<<<<<<<<<<<<<<<<<<<<<<<<<", "X123456785UTO8001014M3001019<<<<<<<<<<<<<<02")
 TD2 = ("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6")
 TD1 = ("I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6", "ERIKSSON<<ANNA<MARIA<<<<<<<<<<")
 MRVA = ("V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L8988901C4XXX4009078F96121096ZE184226B<<<<<<")

@@ -1,0 +1,1 @@
+"""Wire protocol between gates and the central node: topics, signed envelopes, commands, trusted time."""

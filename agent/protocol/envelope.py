@@ -1,0 +1,177 @@
+"""Signed message envelope (docs/protocol.md "Envelope").
+
+Wire form: ``b"SG" | format(1) | n(1) | n * (key_id(8) | signature(64)) | body``. ``body`` is a msgpack
+map. Each signature is Ed25519 over ``domain(type) | body``; the domain prefix names the message type, so
+a valid signature on one type never verifies as another (RELIABILITY 2). Signatures are checked over the
+exact received bytes before the body is unpacked. Pure: bytes in, verified dicts out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from agent.errors import BadDataError
+
+MAGIC = b"SG"
+FORMAT = 1
+SCHEMA_VERSION = 1
+KEY_ID_LEN = 8
+SIG_LEN = 64
+
+
+class ProtocolError(BadDataError):
+    """A message that is malformed, oversized or not what its topic says it is."""
+
+
+class SignatureError(ProtocolError):
+    """A message without enough valid signatures by trusted keys."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size bounds for every inbound message (RELIABILITY 11)."""
+
+    max_wire: int = 256 * 1024
+    max_signatures: int = 8
+    max_str: int = 4096
+    max_bin: int = 200 * 1024
+    max_array: int = 10_000
+    max_map: int = 64
+
+
+LIMITS = Limits()
+
+# Message types -> required fields and their types (beyond the common v, t, id, ts).
+_NUM = (int, float)
+SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "event": {"gate": str, "seq": int, "kind": str, "created": _NUM, "body": bytes},
+    "hit": {"gate": str, "seq": int, "kind": str, "created": _NUM, "body": bytes},
+    "status": {"gate": str, "session": int, "state": str},
+    "ack": {"gate": str, "ids": list},
+    "cmd": {"gate": str, "seq": int, "op": str, "args": dict, "issued": _NUM, "not_after": _NUM, "nonce": bytes},
+    "cmd_result": {"gate": str, "cmd_id": str, "ok": bool, "reason": str},
+    "hitlist_req": {"gate": str, "list_id": str, "have": int, "offset": int},
+    "hitlist_chunk": {"gate": str, "req": str, "name": str, "offset": int, "total": int, "data": bytes},
+    "query": {"gate": str, "issuing_state": str, "document_number": str},
+    "query_reply": {"gate": str, "req": str, "hit": bool},
+}
+
+
+def domain(msg_type: str) -> bytes:
+    """The signature domain prefix of a message type."""
+    if msg_type not in SCHEMAS:
+        raise ProtocolError(f"unknown message type {msg_type!r}: expected one of {sorted(SCHEMAS)}")
+    return b"sharaka/v1/msg/" + msg_type.encode() + b"\x00"
+
+
+def key_id(public_key: bytes) -> bytes:
+    """Short identifier of an Ed25519 public key: the first 8 bytes of its SHA-256."""
+    return hashlib.sha256(bytes(public_key)).digest()[:KEY_ID_LEN]
+
+
+def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) -> bytes:
+    """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``."""
+    full = {"v": SCHEMA_VERSION, "t": msg_type, **body}
+    check_schema(msg_type, full)
+    packed = msgpack.packb(full, use_bin_type=True)
+    prefix = domain(msg_type)
+    sigs = [(key_id(bytes(k.verify_key)), k.sign(prefix + packed).signature) for k in signers]
+    if not sigs or len(sigs) > LIMITS.max_signatures:
+        raise ProtocolError(f"need 1..{LIMITS.max_signatures} signers, got {len(sigs)}")
+    return MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed
+
+
+def open_signed(
+    msg_type: str,
+    wire: bytes,
+    trusted: Mapping[bytes, VerifyKey],
+    *,
+    threshold: int = 1,
+    limits: Limits = LIMITS,
+) -> tuple[dict[str, Any], frozenset[bytes]]:
+    """Verify ``wire`` as ``msg_type`` signed by at least ``threshold`` distinct trusted keys.
+
+    Returns (body, ids of the keys that signed validly). Raises SignatureError when too few trusted
+    keys signed (a key's repeated signatures count once, RELIABILITY 10/16) and ProtocolError when the
+    bytes are not a well-formed message of that type.
+    """
+    if not isinstance(wire, bytes | bytearray):
+        raise ProtocolError(f"payload must be bytes, got {type(wire).__name__}")
+    wire = bytes(wire)
+    if len(wire) > limits.max_wire:
+        raise ProtocolError(f"message of {len(wire)} bytes exceeds the limit of {limits.max_wire}")
+    if len(wire) < 4 or wire[:2] != MAGIC or wire[2] != FORMAT:
+        raise ProtocolError(f"not a Sharaka message (header {wire[:4]!r}, expected b'SG\\x01' + count)")
+    count = wire[3]
+    start = 4 + count * (KEY_ID_LEN + SIG_LEN)
+    if count == 0 or count > limits.max_signatures or len(wire) <= start:
+        raise SignatureError(f"bad signature count {count} for a {len(wire)}-byte message")
+    body_bytes = wire[start:]
+    signed = domain(msg_type) + body_bytes
+    good: set[bytes] = set()
+    for i in range(count):
+        off = 4 + i * (KEY_ID_LEN + SIG_LEN)
+        kid = wire[off : off + KEY_ID_LEN]
+        key = trusted.get(kid)
+        if key is None or kid in good:
+            continue
+        try:
+            key.verify(signed, wire[off + KEY_ID_LEN : off + KEY_ID_LEN + SIG_LEN])
+        except BadSignatureError:
+            continue
+        good.add(kid)
+    if len(good) < threshold:
+        raise SignatureError(
+            f"{msg_type} message has {len(good)} valid trusted signature(s), needs {threshold}"
+        )
+    return unpack_body(msg_type, body_bytes, limits), frozenset(good)
+
+
+def unpack_body(msg_type: str, body_bytes: bytes, limits: Limits = LIMITS) -> dict[str, Any]:
+    """Unpack an already verified body within ``limits`` and check its schema."""
+    try:
+        body = msgpack.unpackb(
+            body_bytes,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=limits.max_str,
+            max_bin_len=limits.max_bin,
+            max_array_len=limits.max_array,
+            max_map_len=limits.max_map,
+        )
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise ProtocolError(f"{msg_type} body is not a bounded msgpack map: {exc}")
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{msg_type} body is a {type(body).__name__}, expected a map")
+    check_schema(msg_type, body)
+    return body
+
+
+def check_schema(msg_type: str, body: Mapping[str, Any]) -> None:
+    """Raise ProtocolError unless ``body`` has the common and the per-type fields with their types."""
+    fields = SCHEMAS.get(msg_type)
+    if fields is None:
+        raise ProtocolError(f"unknown message type {msg_type!r}")
+    if body.get("v") != SCHEMA_VERSION or body.get("t") != msg_type:
+        raise ProtocolError(
+            f"message says v={body.get('v')!r} t={body.get('t')!r}, expected v={SCHEMA_VERSION} t={msg_type!r}"
+        )
+    msg_id = body.get("id")
+    if not isinstance(msg_id, str) or not 1 <= len(msg_id) <= 64:
+        raise ProtocolError(f"bad message id {msg_id!r}: expected a string of 1-64 characters")
+    ts = body.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise ProtocolError(f"bad timestamp {ts!r}: expected seconds since the epoch")
+    for name, kind in fields.items():
+        value = body.get(name)
+        if isinstance(value, bool) and kind is not bool:
+            raise ProtocolError(f"field {name!r} of {msg_type} is {value!r}, expected {kind}")
+        if not isinstance(value, kind):
+            raise ProtocolError(f"field {name!r} of {msg_type} is {value!r}, expected {kind}")

@@ -1,0 +1,67 @@
+"""Every MQTT topic string of Sharaka Gate (docs/protocol.md). Nothing else builds topics by hand."""
+
+from __future__ import annotations
+
+import re
+
+from agent.errors import BadDataError
+
+ROOT = "sharaka/v1"
+GATES = f"{ROOT}/gates"
+HITLISTS = f"{ROOT}/hitlists"
+
+# Leaves under sharaka/v1/gates/{gate_id}/ (direction as seen from the gate).
+EVENT = "event"  # out: routine decision events, QoS 1
+HIT = "hit"  # out: hit alerts, QoS 1, drained ahead of events
+STATUS = "status"  # out: retained birth / heartbeat / last will
+CMD_RESULT = "cmd/result"  # out: outcome of every command, accepted or not
+HITLIST_REQ = "hitlist/req"  # out: chunk requests for hit-list deltas or snapshots
+QUERY = "query"  # out: online document query (MQTT 5 request/response)
+ACK = "ack"  # in: the central node's acknowledgement after its own commit
+CMD = "cmd"  # in: signed commands
+HITLIST_CHUNK = "hitlist/chunk"  # in: chunk responses
+QUERY_REPLY = "query/reply"  # in: online query responses (the response topic)
+
+GATE_OUT = (EVENT, HIT, STATUS, CMD_RESULT, HITLIST_REQ, QUERY)
+GATE_IN = (ACK, CMD, HITLIST_CHUNK, QUERY_REPLY)
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+def check_id(value: str, what: str = "gate id") -> str:
+    """Return ``value`` if it is a valid gate or list id; raise BadDataError otherwise."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise BadDataError(f"bad {what} {value!r}: expected 1-64 of A-Z a-z 0-9 _ -")
+    return value
+
+
+def gate(gate_id: str, leaf: str) -> str:
+    """Topic ``sharaka/v1/gates/{gate_id}/{leaf}``."""
+    return f"{GATES}/{check_id(gate_id)}/{leaf}"
+
+
+def all_gates(leaf: str) -> str:
+    """Subscription filter for ``leaf`` of every gate (central side)."""
+    return f"{GATES}/+/{leaf}"
+
+
+def hitlist_head(list_id: str) -> str:
+    """Retained, short-lived signed head of a hit-list."""
+    return f"{HITLISTS}/{check_id(list_id, 'list id')}/head"
+
+
+def all_hitlist_heads() -> str:
+    """Subscription filter for the heads of every hit-list (gate side)."""
+    return f"{HITLISTS}/+/head"
+
+
+def parse_gate_topic(topic: str) -> tuple[str, str]:
+    """Split ``sharaka/v1/gates/{gate_id}/{leaf}`` into (gate_id, leaf); BadDataError otherwise."""
+    prefix = GATES + "/"
+    if not topic.startswith(prefix):
+        raise BadDataError(f"topic {topic!r} is not under {prefix!r}")
+    gate_id, _, leaf = topic[len(prefix) :].partition("/")
+    check_id(gate_id)
+    if leaf not in GATE_OUT and leaf not in GATE_IN:
+        raise BadDataError(f"unknown gate topic leaf {leaf!r} in {topic!r}")
+    return gate_id, leaf

@@ -1,0 +1,39 @@
+"""Logs are JSON lines; MRZ contents and names reach them only at DEBUG."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from gatesim import CLEAR_DOC
+
+from agent.logs import setup_logging
+
+
+def test_private_fields_are_dropped_above_debug_and_kept_at_debug():
+    stream = io.StringIO()
+    handler = setup_logging("DEBUG", stream=stream)
+    try:
+        log = logging.getLogger("agent.test")
+        private = {"mrz": {"surname": "MUSTERMANN"}}
+        log.info("decision", extra={"fields": {"decision": "CLEAR", "seq": 3}, "private": private})
+        log.debug("decision detail", extra={"fields": {"seq": 3}, "private": private})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    info, debug = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert info["msg"] == "decision" and info["decision"] == "CLEAR" and info["seq"] == 3
+    assert info["level"] == "INFO" and "mrz" not in info
+    assert debug["mrz"] == {"surname": "MUSTERMANN"}
+
+
+def test_screening_log_at_info_carries_no_mrz(make_gate):
+    stream = io.StringIO()
+    handler = setup_logging("INFO", stream=stream)
+    try:
+        make_gate().swipe(CLEAR_DOC)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    assert '"msg":"decision"' in text
+    assert "MUSTERMANN" not in text and "C01X00T47" not in text and "ERIKA" not in text

@@ -1,0 +1,79 @@
+"""`sharaka-central` end to end: keygen, enrol, run (events stored, hits shown), cmd, gates/events --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent.protocol.keys import load_public_key, load_signing_key
+from tests.link.harness import Keys, make_gate, wait_until
+from tools.central.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_keygen_and_enrol_are_idempotent_and_refuse_a_second_key(tmp_path, capsys):
+    assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
+    assert oct((tmp_path / "k" / "node.key").stat().st_mode & 0o777) == "0o600"
+    assert len(list((tmp_path / "k").glob("command-*.key.pub"))) == 3
+    db = str(tmp_path / "c.db")
+    pub = str(tmp_path / "k" / "node.key.pub")
+    assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", pub, "--json"]) == 0
+    assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", pub, "--json"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [o["enrolled"] for o in out] == [True, False]
+    other = "ab" * 32
+    assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", other]) == 2
+    assert main(["enrol", "--db", db, "--gate", "bad/gate", "--pub", other]) == 2
+
+
+def test_central_run_stores_events_shows_hits_and_cmd_reaches_gate(broker, tmp_path):
+    kdir = tmp_path / "keys"
+    assert main(["keygen", "--out", str(kdir)]) == 0
+    keys = Keys(node=load_signing_key(kdir / "node.key"),
+                commands=[load_signing_key(p) for p in sorted(kdir.glob("command-*.key"))])
+    assert bytes(load_public_key(kdir / "node.key.pub")) == bytes(keys.node.verify_key)
+    db = tmp_path / "central.db"
+    pw = tmp_path / "pw"
+    pw.write_text(broker.central[1])
+    conn = ["--keys", str(kdir), "--port", str(broker.port), "--username", broker.central[0],
+            "--password-file", str(pw)]
+    from tools.central.store import CentralStore
+
+    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", store=CentralStore(db), ack_timeout=1.0,
+                     command_handlers={"pulse_relay": lambda a: f"pulsed {a['seconds']}"})
+    proc = subprocess.Popen([sys.executable, "-m", "tools.central.cli", "run", "--db", str(db), "--json",
+                             "--duration", "8", *conn], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        gate.emit(5)
+        gate.emit(1, hit=True)
+        assert wait_until(lambda: gate.outbox.depth() == 0, 10)
+    finally:
+        out, _ = proc.communicate(timeout=20)
+        gate.stop()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert any(o["type"] == "hit" and o["gate"] == "gate-1" for o in lines)
+    assert any(o["type"] == "status" and o["state"] == "online" for o in lines)
+    assert lines[-1]["type"] == "summary" and lines[-1]["stored"] == 6
+    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", key=gate.key,
+                     command_handlers={"pulse_relay": lambda a: f"pulsed {a['seconds']}"})
+    try:
+        assert gate.link.wait_for_connected(10)
+        time.sleep(0.2)
+        res = subprocess.run([sys.executable, "-m", "tools.central.cli", "cmd", "--db", str(db), "--gate", "gate-1",
+                              "--op", "pulse_relay", "--args", '{"seconds": 2}', "--json", *conn],
+                             cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             timeout=30)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout.splitlines()[-1])["detail"] == "pulsed 2"
+    finally:
+        gate.stop()
+    res = subprocess.run([sys.executable, "-m", "tools.central.cli", "events", "--db", str(db), "--json"],
+                         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(events) == 6 and sum(e["is_hit"] for e in events) == 1

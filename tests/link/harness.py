@@ -1,0 +1,117 @@
+"""Test harness for the link: a real Mosquitto, a real central node, real gates over real outboxes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from nacl.signing import SigningKey
+
+from agent.link import GateLink, LinkConfig
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
+from tools.central.node import CentralConfig, CentralNode
+from tools.central.store import CentralStore
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``pred`` until true or ``timeout``; returns the last result as a bool."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+@dataclass
+class Keys:
+    node: SigningKey = field(default_factory=SigningKey.generate)
+    commands: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate() for _ in range(3)])
+
+
+@dataclass
+class Gate:
+    gate_id: str
+    outbox: Any
+    link: GateLink
+    key: SigningKey
+    state: Path
+    emitted: list[str] = field(default_factory=list)
+
+    def emit(self, n: int = 1, *, hit: bool = False) -> list[str]:
+        """Append ``n`` decision events (durable on return) and wake the link."""
+        ids = []
+        for _ in range(n):
+            msg_id = uuid.uuid4().hex
+            body = msgpack.packb({"decision": "HIT" if hit else "CLEAR", "n": len(self.emitted)})
+            self.outbox.append("hit" if hit else "decision", msg_id, body,
+                               priority=PRIORITY_HIT if hit else PRIORITY_ROUTINE)
+            self.emitted.append(msg_id)
+            ids.append(msg_id)
+            self.link.notify()
+        return ids
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.outbox.close()
+
+
+def make_central(broker: Any, db: Path, keys: Keys, **kw: Any) -> CentralNode:
+    user, password = broker.central
+    node = CentralNode(
+        CentralConfig(host=broker.host, port=broker.port, username=user, password=password, **kw),
+        CentralStore(db),
+        keys.node,
+        keys.commands,
+    )
+    node.start()
+    if not node.wait_for_connected(10):
+        raise RuntimeError("central node did not connect")
+    return node
+
+
+def make_gate(
+    broker: Any,
+    state: Path,
+    keys: Keys,
+    gate_id: str,
+    *,
+    store: CentralStore | None = None,
+    start: bool = True,
+    username: str | None = None,
+    port: int | None = None,
+    key: SigningKey | None = None,
+    command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
+    **cfg: Any,
+) -> Gate:
+    """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``."""
+    state.mkdir(parents=True, exist_ok=True)
+    key = key or SigningKey.generate()
+    if store is not None:
+        store.enrol(gate_id, bytes(key.verify_key), time.time())
+    user, password = broker.add_gate(username or gate_id) if username is None or username not in getattr(
+        broker, "credentials", {}) else (username, broker.credentials[username])
+    cfg.setdefault("backoff_min", 0.1)
+    cfg.setdefault("backoff_max", 1.0)
+    config = LinkConfig(gate_id=gate_id, host=broker.host, port=port or broker.port, username=user,
+                        password=password, **cfg)
+    outbox = Outbox(state / "outbox.sqlite3")
+    link = GateLink(
+        config,
+        outbox,
+        key,
+        node_keys=[keys.node.verify_key],
+        command_keys=[k.verify_key for k in keys.commands],
+        state_dir=state,
+        command_handlers=command_handlers,
+    )
+    gate = Gate(gate_id, outbox, link, key, state)
+    if start:
+        link.start()
+    return gate

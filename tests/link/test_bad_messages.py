@@ -1,0 +1,94 @@
+"""Malformed, unsigned, forged, relabelled and oversized messages in both directions: rejected, counted,
+nothing crashes, nothing changes, and good traffic keeps flowing."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from nacl.signing import SigningKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.protocol import topics
+from agent.protocol.envelope import seal
+from tests.link.harness import make_central, make_gate, wait_until
+
+STRANGER = SigningKey.generate()
+
+
+def _event(key, gate="gate-a", **over):
+    body = {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "seq": 1, "kind": "decision",
+            "created": time.time(), "body": b"x", **over}
+    return seal("event", body, [key])
+
+
+BAD_FROM_GATE = {
+    "garbage": lambda k: b"\xff" * 40,
+    "empty": lambda k: b"",
+    "unknown-key": lambda k: _event(STRANGER),
+    "tampered": lambda k: (lambda w: w[:-3] + bytes([w[-3] ^ 0x40]) + w[-2:])(_event(k)),
+    "status-relabelled-as-event": lambda k: seal(
+        "status", {"id": "s", "ts": 1.0, "gate": "gate-a", "session": 1, "state": "online"}, [k]),
+    "body-names-other-gate": lambda k: _event(k, gate="gate-b"),
+    "oversized": lambda k: b"SG\x01\x01" + b"\x00" * 300_000,
+}
+
+
+@pytest.mark.parametrize("make_wire", list(BAD_FROM_GATE.values()), ids=list(BAD_FROM_GATE))
+def test_central_rejects_and_counts_bad_gate_messages_and_keeps_running(mq, tmp_path, keys, make_wire):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    key = SigningKey.generate()
+    central.store.enrol("gate-a", bytes(key.verify_key), time.time())
+    user, password = mq.add_gate("gate-a")
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-a", protocol=mqtt.MQTTv5)
+    raw.username_pw_set(user, password)
+    raw.connect(mq.host, mq.port)
+    raw.loop_start()
+    try:
+        raw.publish(topics.gate("gate-a", topics.EVENT), make_wire(key), qos=1).wait_for_publish(5)
+        assert wait_until(lambda: sum(central.store.rejects().values()) == 1, 5)
+        assert central.store.count_events() == 0
+        good = _event(key)
+        raw.publish(topics.gate("gate-a", topics.EVENT), good, qos=1).wait_for_publish(5)
+        assert wait_until(lambda: central.store.count_events() == 1, 5), "central stopped working"
+    finally:
+        raw.loop_stop()
+        raw.disconnect()
+        central.stop()
+
+
+def _ack(key, ids, gate="gate-a"):
+    return seal("ack", {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "ids": ids}, [key])
+
+
+BAD_TO_GATE = {
+    "ack-by-unknown-key": lambda node, cmd, ids: _ack(STRANGER, ids),
+    "ack-by-command-key": lambda node, cmd, ids: _ack(cmd, ids),
+    "ack-for-other-gate": lambda node, cmd, ids: _ack(node, ids, gate="gate-b"),
+    "ack-tampered": lambda node, cmd, ids: (lambda w: w[:70] + bytes([w[70] ^ 1]) + w[71:])(_ack(node, ids)),
+    "garbage": lambda node, cmd, ids: b"SG\x01\x09" + b"\x01" * 64,
+}
+
+
+@pytest.mark.parametrize("make_wire", list(BAD_TO_GATE.values()), ids=list(BAD_TO_GATE))
+def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_wire):
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node: nothing acks for real
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
+    sender.username_pw_set(*mq.central)
+    sender.connect(mq.host, mq.port)
+    sender.loop_start()
+    try:
+        assert gate.link.wait_for_connected(10)
+        ids = gate.emit(5)
+        wire = make_wire(keys.node, keys.commands[0], ids)
+        sender.publish(topics.gate("gate-a", topics.ACK), wire, qos=1).wait_for_publish(5)
+        assert wait_until(lambda: gate.link.stats.rejected.get("ack", 0) == 1, 5)
+        assert gate.outbox.depth() == 5
+        sender.publish(topics.gate("gate-a", topics.ACK), _ack(keys.node, ids[:2]), qos=1).wait_for_publish(5)
+        assert wait_until(lambda: gate.outbox.depth() == 3, 5), "gate stopped taking good acks"
+    finally:
+        sender.loop_stop()
+        sender.disconnect()
+        gate.stop()

@@ -1,0 +1,265 @@
+"""Delivery properties (RELIABILITY 17-25) against a real Mosquitto, real outboxes and the real central node."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.protocol import topics
+from tests.link.harness import make_central, make_gate, wait_until
+from tests.netproxy import NetProxy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def assert_exactly_once_in_order(store, gate_id: str, emitted: list[str]) -> None:
+    stored = store.events(gate_id)
+    ids = [e["msg_id"] for e in stored]
+    assert len(ids) == len(set(ids)), "duplicate id at the centre"
+    assert set(ids) == set(emitted), f"missing {len(set(emitted) - set(ids))}, extra {len(set(ids) - set(emitted))}"
+    routine = [e["seq"] for e in stored if not e["is_hit"]]
+    assert routine == sorted(routine), "routine events arrived out of order"
+    assert routine == list(range(routine[0], routine[0] + len(routine))), "gap in the per-gate sequence"
+
+
+def test_p17_broker_puback_is_not_delivery_event_stays_until_central_ack(mq, tmp_path, keys):
+    """A subscriber gets the events (PUBACKs happen) but no central node acks: nothing leaves the outbox."""
+    from tools.central.store import CentralStore
+
+    store = CentralStore(tmp_path / "central.db")
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=store)
+    seen: list[bytes] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
+    sub.username_pw_set(*mq.central)
+    sub.on_message = lambda _c, _u, m: seen.append(m.payload)
+    sub.connect(mq.host, mq.port)
+    sub.subscribe(topics.gate("gate-a", topics.EVENT), qos=1)
+    sub.loop_start()
+    try:
+        assert gate.link.wait_for_connected(10)
+        gate.emit(20)
+        assert wait_until(lambda: len(seen) >= 20, 10)
+        time.sleep(0.3)
+        assert gate.outbox.depth() == 20, "a PUBACK removed events from the outbox"
+        sub.loop_stop()
+        sub.disconnect()
+        central = make_central(mq, tmp_path / "central.db", keys)
+        try:
+            gate.link.config.ack_timeout = 0.5  # resend what the dead subscriber swallowed
+            assert wait_until(lambda: gate.outbox.depth() == 0, 15)
+            assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
+        finally:
+            central.stop()
+    finally:
+        gate.stop()
+
+
+@pytest.mark.parametrize(
+    ("total", "outage"),
+    [pytest.param(1000, 1.5, id="1000-events-short-outage"),
+     pytest.param(1000, 60.0, id="1000-events-one-minute", marks=pytest.mark.slow)],
+)
+def test_p18_broker_stopped_1000_events_arrive_exactly_once_in_order(mq, tmp_path, keys, total, outage):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
+    try:
+        assert gate.link.wait_for_connected(10)
+        gate.emit(total // 4)
+        mq.stop()  # mid-stream: some in flight, some acked
+        stop_at = time.monotonic()
+        gate.emit(total // 2)
+        while time.monotonic() - stop_at < outage:
+            time.sleep(0.1)
+        assert gate.outbox.depth() > 0
+        mq.start()
+        gate.emit(total - len(gate.emitted))
+        assert wait_until(lambda: gate.outbox.depth() == 0, 60), gate.link.stats
+        assert wait_until(lambda: central.store.count_events() >= total, 10)
+        assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def _run_gate_proc(mq, state: Path, keys, count: int) -> subprocess.Popen[str]:
+    user, password = mq.credentials["gate-k"], None
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.link.gate_proc", "--gate", "gate-k", "--port", str(mq.port), "--user", "gate-k",
+         "--password", user, "--state", str(state), "--node-pub", bytes(keys.node.verify_key).hex(),
+         "--count", str(count)] + ([] if password else []),
+        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+@pytest.mark.parametrize("runs", [pytest.param(4, id="4-runs"), pytest.param(50, id="50-runs", marks=pytest.mark.slow)])
+def test_p19_gate_kill9_mid_burst_every_shown_event_arrives_once(mq, tmp_path, keys, runs):
+    from nacl.signing import SigningKey
+
+    rng = random.Random(19)
+    state = tmp_path / "gate"
+    state.mkdir()
+    key = SigningKey.generate()
+    (state / "device.key").write_bytes(bytes(key))
+    central = make_central(mq, tmp_path / "central.db", keys)
+    central.store.enrol("gate-k", bytes(key.verify_key), time.time())
+    mq.add_gate("gate-k")
+    shown: list[str] = []
+    try:
+        for run in range(runs):
+            broker_down = run % 3 == 2
+            if broker_down:
+                mq.stop()
+            proc = _run_gate_proc(mq, state, keys, 400)
+            kill_after = rng.randint(20, 300)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("A "):
+                    shown.append(line.split()[1])  # committed: the indicator may act now
+                    kill_after -= 1
+                if kill_after <= 0 or line.startswith("DONE"):
+                    break
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if broker_down:
+                mq.start()
+        proc = _run_gate_proc(mq, state, keys, 0)
+        try:
+            assert wait_until(lambda: central.store.count_events() >= len(shown), 60)
+        finally:
+            proc.kill()
+            proc.wait()
+        stored = [e["msg_id"] for e in central.store.events("gate-k")]
+        assert len(stored) == len(set(stored))
+        assert set(shown) <= set(stored), f"{len(set(shown) - set(stored))} shown events lost"
+        seqs = [e["seq"] for e in central.store.events("gate-k")]
+        assert seqs == sorted(seqs)
+    finally:
+        central.stop()
+
+
+def test_p20_refused_puback_keeps_event_pending_and_raises_alarm(mq, tmp_path, keys):
+    """Credentials of gate-a but configured as gate-b: the ACL refuses gate-b's topics with PUBACK 0x87."""
+    mq.add_gate("gate-a")
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-b", username="gate-a")
+    try:
+        assert gate.link.wait_for_connected(10)
+        gate.emit(3)
+        assert wait_until(lambda: gate.link.stats.refused >= 3, 10)
+        assert gate.outbox.depth() == 3
+        assert "publish_refused" in gate.link.status()["alarms"]
+        assert gate.link.status()["outbox"]["depth"] == 3
+    finally:
+        gate.stop()
+
+
+def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
+    keepalive = 2
+    proxy = NetProxy(mq.port).start()
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, port=proxy.port,
+                     keepalive=keepalive)
+    try:
+        assert gate.link.wait_for_connected(10)
+        gate.emit(10)
+        assert wait_until(lambda: gate.outbox.depth() == 0, 10)
+        proxy.blackhole()
+        t0 = time.monotonic()
+        gate.emit(50)  # screening goes on: appends commit while the link is dead
+        assert wait_until(lambda: not gate.link.is_connected, 2 * keepalive + 5)
+        noticed = time.monotonic() - t0
+        assert noticed <= 2 * keepalive + 5
+        assert gate.outbox.depth() == 50
+        proxy.passthrough()
+        t1 = time.monotonic()
+        assert wait_until(lambda: gate.outbox.depth() == 0, 60)
+        assert time.monotonic() - t1 < 60
+        assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
+    finally:
+        gate.stop()
+        central.stop()
+        proxy.close()
+
+
+def test_p23_new_hit_reaches_centre_within_5s_while_10k_backlog_drains(mq, tmp_path, keys, shm_dir):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, shm_dir / "g", keys, "gate-a", store=central.store, start=False)
+    try:
+        gate.emit(10_000)
+        gate.link.start()
+        assert wait_until(lambda: central.store.count_events() >= 200, 20)
+        assert gate.outbox.depth() > 2000, "backlog drained before the hit could be tested"
+        t0 = time.monotonic()
+        (hit_id,) = gate.emit(1, hit=True)
+        assert wait_until(lambda: any(e["msg_id"] == hit_id for e in central.store.events("gate-a", hits_only=True)), 5)
+        assert time.monotonic() - t0 < 5
+        assert wait_until(lambda: gate.outbox.depth() == 0, 60)
+        assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise OSError("no VmRSS")
+
+
+@pytest.mark.parametrize("queued", [pytest.param(20_000, id="20k"), pytest.param(200_000, id="200k", marks=pytest.mark.slow)])
+def test_p24_queued_events_with_broker_unreachable_bounded_memory(mq, keys, queued, shm_dir):
+    mq.stop()  # unreachable for the whole test
+    gate = make_gate(mq, shm_dir / "g", keys, "gate-a", start=False)
+    try:
+        gate.link.start()
+        time.sleep(0.3)
+        before = _rss_kib()
+        batch = 1000
+        for _ in range(queued // batch):
+            gate.emit(batch)
+        time.sleep(1.0)
+        grown_mib = (_rss_kib() - before) / 1024
+        assert gate.outbox.depth() == queued
+        assert grown_mib <= 30, f"resident memory grew by {grown_mib:.1f} MiB"
+    finally:
+        gate.stop()
+
+
+def test_p25_wall_clock_steps_cause_no_reorder_loss_or_reconnect_storm(mq, tmp_path, keys):
+    offset = [0.0]
+    lock = threading.Lock()
+
+    def clock() -> float:
+        with lock:
+            return time.time() + offset[0]
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False)
+    gate.link._clock = clock  # the injected wall clock; backoff and keepalive run on the monotonic clock
+    gate.link.start()
+    try:
+        assert gate.link.wait_for_connected(10)
+        gate.emit(100)
+        with lock:
+            offset[0] = -86400.0
+        gate.emit(100)
+        with lock:
+            offset[0] = 365 * 86400.0
+        gate.emit(100)
+        assert wait_until(lambda: gate.outbox.depth() == 0, 20)
+        assert gate.link.stats.connects == 1, "clock steps caused reconnects"
+        assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
+    finally:
+        gate.stop()
+        central.stop()

@@ -1,0 +1,65 @@
+"""Status, birth, last will and sessions (RELIABILITY 29) against a real Mosquitto."""
+
+from __future__ import annotations
+
+import uuid
+
+from agent.protocol import topics
+from agent.protocol.envelope import seal
+from tests.link.harness import make_central, make_gate, wait_until
+from tests.netproxy import NetProxy
+
+
+def _updates(central):
+    seen: list[tuple[str, dict]] = []
+    central._on_update = lambda kind, data: seen.append((kind, data))
+    return seen
+
+
+def test_p29_reconnect_births_new_session_late_will_ignored_rebirth_on_request(mq, tmp_path, keys):
+    proxy = NetProxy(mq.port).start()
+    central = make_central(mq, tmp_path / "central.db", keys)
+    seen = _updates(central)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, port=proxy.port, will_delay=1)
+    try:
+        assert wait_until(lambda: central.store.gate_session("gate-a") >= 1, 10)
+        s1 = central.store.gate_session("gate-a")
+        birth = [d for k, d in seen if k == "status" and d["kind"] == "birth"]
+        assert birth and birth[0]["session"] == s1
+        proxy.cut()  # drop the connection: the gate reconnects with a new session
+        assert wait_until(lambda: central.store.gate_session("gate-a") > s1, 10)
+        s2 = central.store.gate_session("gate-a")
+        assert [g["online"] for g in central.store.gates()] == [1]
+        # a last will from the older session arrives late: ignored
+        late_will = seal("status", {"id": uuid.uuid4().hex, "ts": 0.0, "gate": "gate-a", "session": s1,
+                                    "state": "offline", "kind": "will"}, [gate.key])
+        central._client.publish(topics.gate("gate-a", topics.STATUS), late_will, qos=1)
+        assert wait_until(lambda: any(k == "status" and d["session"] == s1 and not d["applied"] for k, d in seen), 5)
+        assert central.store.gates()[0]["online"] == 1 and central.store.gate_session("gate-a") == s2
+        # a rebirth request makes the gate publish its birth again
+        births = sum(1 for k, d in seen if k == "status" and d["kind"] == "birth")
+        central.send_command("gate-a", "rebirth")
+        assert wait_until(lambda: sum(1 for k, d in seen if k == "status" and d["kind"] == "birth") > births, 10)
+        # the link dies for good: the broker publishes the will of the current session after the delay
+        proxy.refuse()
+        proxy.cut()
+        assert wait_until(lambda: central.store.gates()[0]["online"] == 0, 15), seen
+        assert central.store.gate_session("gate-a") >= s2
+    finally:
+        gate.stop()
+        central.stop()
+        proxy.close()
+
+
+def test_birth_reports_outbox_depth_versions_and_alarms(mq, tmp_path, keys):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False)
+    try:
+        gate.emit(3)
+        status = gate.link.status()
+        assert status["outbox"]["depth"] == 3
+        assert status["versions"]["protocol"] == 1
+        assert status["alarms"] == []
+    finally:
+        gate.stop()
+        central.stop()
