@@ -78,7 +78,7 @@ def french_card_expiry(document_number: str, birth: datetime.date | None) -> dat
 
 
 #: What ``MrzResult`` stores (see its docstring).
-_Parts = tuple[str, Layout, tuple[str, ...], datetime.date, bool, tuple[str, ...], tuple[str, ...], int]
+_Parts = tuple[str, int, tuple[str, ...], datetime.date, bool, tuple[str, ...], tuple[str, ...], int]
 
 
 class MrzResult(_Parts):
@@ -88,8 +88,8 @@ class MrzResult(_Parts):
     ``failed_checks`` names the checks that failed as read. ``today`` is the reference date given to the
     parser (for the century of the dates); it does not take part in comparisons.
 
-    Immutable. Underneath it is a tuple of what the parser decided (the corrected MRZ text, its layout,
-    the lines as read, ``today``, ``valid``, ``failed_checks``, ``corrections``, the end of a TD1 long
+    Immutable. Underneath it is a tuple of what the parser decided (the corrected MRZ text, the index of its
+    layout in ``ALL_LAYOUTS``, the lines as read, ``today``, ``valid``, ``failed_checks``, ``corrections``, the end of a TD1 long
     document number) because a tuple is the cheapest object to build on the parser's hot path; the fields
     are cut from the text when read. Read it through its attributes: equality, hashing and ``repr`` are
     those of its fields, as for a frozen dataclass.
@@ -99,7 +99,7 @@ class MrzResult(_Parts):
 
     # The stored parts, read by C-level getters (mypy sees the declared types, not the property objects).
     _text: str = property(itemgetter(0))  # type: ignore[assignment]
-    _spec: Layout = property(itemgetter(1))  # type: ignore[assignment]
+    _layout_index: int = property(itemgetter(1))  # type: ignore[assignment]
     lines: tuple[str, ...] = property(itemgetter(2))  # type: ignore[assignment]
     today: datetime.date = property(itemgetter(3))  # type: ignore[assignment]
     valid: bool = property(itemgetter(4))  # type: ignore[assignment]
@@ -107,6 +107,10 @@ class MrzResult(_Parts):
     corrections: tuple[str, ...] = property(itemgetter(6))  # type: ignore[assignment]
     #: Position of the check digit of a TD1 long document number (Doc 9303 Part 5 4.2.4), else 0.
     _number_end: int = property(itemgetter(7))  # type: ignore[assignment]
+
+    @property
+    def _spec(self) -> Layout:
+        return ALL_LAYOUTS[self[1]]
 
     @property
     def format(self) -> str:
@@ -218,7 +222,8 @@ class MrzResult(_Parts):
 
         The same values as the attributes, cut in one go (the attributes cut one field each).
         """
-        text, spec, _, _, valid, failed_checks, corrections, number_end = self
+        text, layout_index, _, _, valid, failed_checks, corrections, number_end = self
+        spec = ALL_LAYOUTS[layout_index]
         code, state, number, nationality, birth, sex, expiry, optional, optional_2 = _CUTS[spec](text)
         if number_end:
             number, optional = text[5:14] + text[15:number_end], text[number_end + 1 : 30].strip("<")
@@ -241,18 +246,18 @@ class MrzResult(_Parts):
             "corrections": list(corrections),
         }
 
-    def _fields(self) -> tuple[object, ...]:
+    def _compared(self) -> tuple[object, ...]:
         return tuple(getattr(self, key) for key in _COMPARED)
 
     def __eq__(self, other: object) -> bool:
         # False, not NotImplemented, for anything else: the tuple underneath must never equal a plain tuple.
-        return isinstance(other, MrzResult) and self._fields() == other._fields()
+        return isinstance(other, MrzResult) and self._compared() == other._compared()
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash(self._compared())
 
     def __repr__(self) -> str:
         return f"MrzResult({', '.join(f'{key}={getattr(self, key)!r}' for key in _COMPARED)})"
@@ -299,7 +304,11 @@ def make_result(
     number_end: int = 0,
 ) -> MrzResult:
     """The parser's constructor (see the class docstring); ``number_end`` is the TD1 long-number end."""
-    return _new(MrzResult, (text, spec, lines, today, valid, failed_checks, corrections, number_end))
+    index = _LAYOUT_INDEX[spec]
+    return _new(MrzResult, (text, index, lines, today, valid, failed_checks, corrections, number_end))
 
 
 _new = tuple.__new__
+# Plain values only in the tuple (an index, not the Layout dataclass), so that copy, pickle and
+# dataclasses.asdict of a dataclass holding a result rebuild an equal, working result.
+_LAYOUT_INDEX = {layout: i for i, layout in enumerate(ALL_LAYOUTS)}

@@ -4,7 +4,10 @@ exactly the result of the general path (any text: normalised, every check listed
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
+import pickle
 import random
 
 import pytest
@@ -168,3 +171,20 @@ def test_to_dict_has_the_json_keys_in_order_with_the_attribute_values():
         out = r.to_dict()
         assert list(out) == list(JSON_KEYS)
         assert out == _attributes(r)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Holder:  # like screening.Decision, which holds the parsed MRZ
+    mrz: MrzResult
+
+
+def test_copy_pickle_and_asdict_of_a_holder_rebuild_an_equal_working_result():
+    r = parse_mrz(EDGE_CASES["td1-long-number"], today=TODAY)
+    rebuilt = [
+        copy.copy(r),
+        copy.deepcopy(r),
+        pickle.loads(pickle.dumps(r)),
+        dataclasses.asdict(_Holder(r))["mrz"],
+    ]
+    for other in rebuilt:
+        assert type(other) is MrzResult and other == r and _everything(other) == _everything(r)
