@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -242,7 +243,7 @@ def test_i2c_fault_screening_continues_clear_becomes_refer_and_events_record_it(
     events = gate.events()
     assert len(events) == 3 and "indicators" in events[2]["faults"]
     gate.indicators.bus.heal()
-    gate.indicators.tick(gate.indicators._clock() + 1.0)  # the board's retry
+    gate.indicators.tick(time.monotonic() + 1.0)  # the board's retry, due 0.5 s after the fault (its clock: monotonic)
     assert gate.indicators.fault is None
     assert board_without_pwm(gate) == BOARD_REFER  # the desired state, re-applied
 
