@@ -40,12 +40,11 @@ from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import HIT, Screener
-from hal.indicators import OFF, IndicatorState
+from agent.screening.pipeline import IDLE_STATE
 from hal.reader.sim import SimReaderDevice
 from tools.specimens import stream
 
 PCA9685_ADDRESS = 0x40
-IDLE = IndicatorState(colour=OFF)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             hits += decision.verdict == HIT
             s = screener.times
             rows.append((t0, t_read, s.start, s.parsed, s.decided, s.committed, first_write[0], s.shown))
-            screener.show(IDLE)  # the board goes dark between travellers (untimed), so every decision writes
+            screener.show(IDLE_STATE)  # the board goes dark between travellers (untimed), so each decision writes
         elapsed = time.perf_counter() - started
         peer = bare_commit_us(tmpdir)
         indicators.close()
