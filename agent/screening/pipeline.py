@@ -9,6 +9,8 @@ to the outbox (one durable transaction) *before* the indicator is told anything,
 officer or a traveller has seen has its event. If the event cannot be committed the gate shows
 REFER (amber, relay shut) and reports the fault. A second read of the same document within the
 duplicate window is the same passage: no new event, the indicator shows that passage's state again.
+A CLEAR opens the relay for ``relay_pulse_s`` and goes dark after ``clear_show_s`` (``tick``); HIT
+and REFER stay shown until the next read.
 """
 
 from __future__ import annotations
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
-
-
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
 
@@ -72,7 +72,7 @@ class StageTimes:
 
 @dataclass(frozen=True)
 class Passage:
-    """The last decision shown, for duplicate suppression, status and re-applying after a fault."""
+    """The last decision shown, for duplicate suppression and status."""
 
     key: tuple[str, ...] | None
     decision: Decision
