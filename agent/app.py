@@ -133,6 +133,7 @@ class GateApp:
         self.camera: Any = None
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
+        self.link: Any = None  # agent.link.GateLink when [link] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -151,9 +152,20 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+        queue: Any = self.outbox
+        if cfg.link.enabled:
+            from agent.link.factory import NotifyingOutbox, link_from_config
+
+            try:
+                self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
+                                             status_source=lambda: {"faults": self.status().get("faults", {})})
+            except AgentError as exc:
+                self.close()
+                raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
+            queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators, camera=self.camera,
+            hitlist=hitlist, outbox=queue, indicators=self.indicators, camera=self.camera,
             fingerprint_key=key, clock=self._clock, monotonic=self._monotonic)
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
@@ -170,6 +182,8 @@ class GateApp:
         self.beats["reader"] = self._monotonic()
         self._reader_thread.start()
         self.write_status(force=True)
+        if self.link is not None:
+            self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
         self.notifier.notify("READY=1")
         last_ping = 0.0
         exit_code = 0
@@ -230,6 +244,8 @@ class GateApp:
             self._reader_thread.join(timeout=10.0)
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
+        if self.link is not None:
+            self.link.stop()
         self.close()
         # What the board last drove successfully (its close() drives the safe state), not what we asked.
         applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"

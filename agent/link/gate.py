@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.link.sync import HitListSync
+from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
 from agent.protocol.commands import Command, CommandGuard, CommandRejected
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
@@ -410,7 +411,7 @@ class GateLink:
                 if len(self._inflight) >= self.config.window or client is None:
                     return
                 self._inflight[row.msg_id] = now
-            hit = row.kind == "hit"
+            hit = row.priority >= PRIORITY_HIT or row.kind == "hit"  # hit alerts go to the `hit` topic
             wire = seal(
                 "hit" if hit else "event",
                 {
