@@ -18,6 +18,12 @@ def test_enrolled_gate_is_accepted_and_wrong_password_refused(broker: Broker):
     assert mqtt_connect_probe(broker.host, broker.port, "gate-unknown", password) == 5
 
 
+def test_probe_handles_long_credentials(broker: Broker):
+    """A CONNECT over 127 bytes needs a two-byte remaining length."""
+    user, password = broker.add_gate("g" * 64, password="p" * 200)
+    assert mqtt_connect_probe(broker.host, broker.port, user, password) == 0
+
+
 def test_gate_enrolled_before_start_is_accepted(tmp_path: Path):
     b = Broker(tmp_path)
     user, password = b.add_gate("gate-early")
