@@ -6,9 +6,9 @@
 
 Nothing is global: every part is built here and passed in. One process, threads only for
 blocking I/O: the reader thread reads a block and screens it right there (no hand-off on the hot
-path); the main thread supervises — systemd watchdog pings while every critical worker is alive,
-the status file in the state directory, re-applying the indicator state after a board fault
-clears. Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
+path); the main thread supervises: systemd watchdog pings while every critical worker is alive,
+the end of a CLEAR's relay opening, the status file in the state directory. (The indicator board
+re-applies its desired state by itself once a fault clears, RELIABILITY 33.) Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
 committed and its state shown), checkpoints the outbox, then leaves the indicators in the safe
 state (relay shut, amber) and logs the state it applied.
 """
@@ -35,7 +35,7 @@ from agent.outbox import Outbox
 from agent.screening.events import load_fingerprint_key
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
-from hal.indicators import SAFE_STATE
+from hal.indicators import SAFE_OUTPUT, SAFE_STATE
 
 logger = logging.getLogger(__name__)
 
@@ -205,11 +205,11 @@ class GateApp:
             try:
                 item = reader.read(timeout=READ_TIMEOUT_S)
             except (HalError, OSError) as exc:
-                screener.faults["reader"] = str(exc)
+                screener.set_fault("reader", str(exc))
                 logger.error("reader failed", extra={"fields": {"error": str(exc)}})
                 self._stop_reading.wait(1.0)
                 continue
-            screener.faults.pop("reader", None)
+            screener.set_fault("reader", None)
             if item is None:
                 continue
             try:
@@ -231,9 +231,12 @@ class GateApp:
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
         self.close()
-        self.write_status(state="stopped", force=True)
-        logger.info("stopped in the safe state", extra={"fields": {
-            "applied": "safe", "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
+        # What the board last drove successfully (its close() drives the safe state), not what we asked.
+        applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
+        self.write_status(state="stopped", force=True, applied=applied)
+        level = logging.INFO if applied == "safe" else logging.ERROR
+        logger.log(level, f"stopped in the {applied} state", extra={"fields": {
+            "applied": applied, "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 
     def close(self) -> None:
@@ -273,11 +276,11 @@ class GateApp:
             "faults": {k: v for k, v in faults.items() if v},
         }
 
-    def write_status(self, state: str = "running", *, force: bool = False) -> None:
+    def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
         """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
-        status = self.status("stopped" if state == "stopped" else state)
-        if state == "stopped":
-            status["indicators"] = {"desired": "safe", "applied": "safe"}
+        status = self.status(state)
+        if applied is not None:
+            status["indicators"] = {"desired": "safe", "applied": applied}
         text = json.dumps(status, sort_keys=True)
         now = self._monotonic()
         if not force and text == self._status_written[0] and now - self._status_written[1] < STATUS_HEARTBEAT_S:

@@ -289,7 +289,9 @@ def report(rows: dict[str, dict[str, float | str]], n: int) -> None:
     metrics = ["build s", "install s", "delta s", "disk B/entry", "RAM B/entry (miss path)", "RSS anon MB",
                "miss p50 us", "miss p99 us", "hit p50 us", "hit p99 us", "batched M/s", "filter false pos. %"]  # fmt: skip
     peers = [p for p in ("set", "sqlite") if rows[p]]
-    header = f"| metric ({n:,} entries) | store | " + " | ".join(f"{p} | store/{p}" for p in peers) + " |"
+    header = (
+        "| " + " | ".join([f"metric ({n:,} entries)", "store", *(f"{p} | store/{p}" for p in peers)]) + " |"
+    )
     print()
     print(header)
     print("|" + "---|" * (2 + 2 * len(peers)))

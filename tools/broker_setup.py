@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import AgentError, ConfigError
+from agent.protocol import topics
 
 TOPIC_ROOT = "sharaka/v1"
-GATE_OUTBOUND = ("event", "hit", "status", "cmd/result")
+GATE_OUTBOUND = topics.GATE_OUT
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may publish to."""
-GATE_INBOUND = ("ack", "cmd")
+GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
 SHARED_READ = ("hitlists/#",)
 """Topics under ``sharaka/v1/`` every gate may read."""

@@ -50,6 +50,11 @@ def hitlist_head(list_id: str) -> str:
     return f"{HITLISTS}/{check_id(list_id, 'list id')}/head"
 
 
+def all_hitlist_heads() -> str:
+    """Subscription filter for the heads of every hit-list (gate side)."""
+    return f"{HITLISTS}/+/head"
+
+
 def parse_gate_topic(topic: str) -> tuple[str, str]:
     """Split ``sharaka/v1/gates/{gate_id}/{leaf}`` into (gate_id, leaf); BadDataError otherwise."""
     prefix = GATES + "/"

@@ -97,6 +97,7 @@ class Screener:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         today: Callable[[float], dt.date] = utc_today,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -110,6 +111,7 @@ class Screener:
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
         self._clock, self._monotonic, self._today = clock, monotonic, today
+        self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
@@ -117,7 +119,7 @@ class Screener:
         self.times = StageTimes()
         # Keys fixed up front so another thread can copy the counts while this one counts.
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
-        self.faults: dict[str, str] = {}
+        self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
         """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
@@ -160,10 +162,10 @@ class Screener:
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
-            self.faults.pop("outbox", None)
+            self.set_fault("outbox", None)
         except OutboxError as exc:
             # Nothing committed: show nothing that lets anyone through, and say why.
-            self.faults["outbox"] = str(exc)
+            self.set_fault("outbox", str(exc))
             logger.error("event not committed; showing REFER", extra={"fields": {"error": str(exc)}})
             if decision.verdict == CLEAR:
                 decision = decision.refer("event_log_unavailable")
@@ -173,6 +175,8 @@ class Screener:
         self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
         self.show(indicator_state(decision.verdict, self.rules), pulse=decision.verdict == CLEAR)
         times.shown = time.perf_counter_ns()
+        if seq is not None and self.on_committed is not None:
+            self.on_committed()
         self.counts[decision.verdict] += 1
         logger.info("decision", extra={
             "fields": {"decision": decision.verdict, "reasons": list(decision.reasons), "seq": seq,
@@ -181,6 +185,17 @@ class Screener:
                        "latency_us": (times.shown - times.start) // 1000},
             "private": _private(decision)})
         return decision
+
+    def set_fault(self, part: str, fault: str | None) -> None:
+        """Record (or clear, with None) a fault of ``part``; copy-on-write so other threads read safely."""
+        if self.faults.get(part) == fault:
+            return
+        faults = dict(self.faults)
+        if fault is None:
+            faults.pop(part, None)
+        else:
+            faults[part] = fault
+        self.faults = faults
 
     def _unreadable(self, detail: str, wall: float) -> Decision:
         try:
@@ -207,9 +222,9 @@ class Screener:
         try:
             frame = self.camera.capture()
         except (HalError, OSError) as exc:
-            self.faults["camera"] = str(exc)
+            self.set_fault("camera", str(exc))
             return None
-        self.faults.pop("camera", None)
+        self.set_fault("camera", None)
         ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
         self.frames[ref] = frame
         while len(self.frames) > FRAMES_KEPT:

@@ -157,6 +157,15 @@ def test_same_document_after_another_one_is_a_new_passage(make_gate):
     assert [e["decision"] for e in gate.events()] == ["CLEAR", "REFER", "CLEAR"]
 
 
+def test_on_committed_is_called_once_per_committed_event_only(make_gate):
+    calls = []
+    gate = make_gate(on_committed=lambda: calls.append(len(gate.events())))
+    gate.swipe(CLEAR_DOC)
+    gate.swipe(CLEAR_DOC)  # duplicate: no event, no call
+    gate.swipe(LISTED_DOC)
+    assert calls == [1, 2]  # each call sees its event already durable
+
+
 def test_next_decision_shuts_a_relay_opened_for_the_previous_clear(make_gate):
     gate = make_gate()
     gate.swipe(CLEAR_DOC)

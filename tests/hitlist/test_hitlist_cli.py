@@ -240,3 +240,38 @@ def test_gate_lookup_from_mrz_lines(tmp_path, keys):
     td3 = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
     out = as_json(run("gate", "hitlist", "lookup", "--state", state, "--mrz", *td3, "--json"))
     assert (out["hit"], out["kind"], out["ref"]) == (True, "document", "SLTD-1")
+
+
+def test_root_rotation_via_certify_reaches_a_gate_pinned_to_the_old_root(tmp_path, keys):
+    records = write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])
+    run(
+        "build",
+        "--keys",
+        str(keys),
+        "--from",
+        str(records),
+        "--list-id",
+        "sltd",
+        "--version",
+        "1",
+        "--out",
+        str(tmp_path / "v1.shl"),
+    )
+    state = str(tmp_path / "gate")
+    run(
+        "gate",
+        "hitlist",
+        "install",
+        str(tmp_path / "v1.shl"),
+        "--root-pub",
+        str(keys / "root.pub"),
+        "--state",
+        state,
+    )
+    rotated = as_json(run("certify", "--keys", str(keys), "--rotate-root", "--json"))
+    assert rotated["keyring_version"] == 2
+    run("build", "--keys", str(keys), "--from", str(records), "--list-id", "sltd", "--version", "2",
+        "--base", str(tmp_path / "v1.shl"), "--out", str(tmp_path / "v2.shl"))  # fmt: skip
+    run("gate", "hitlist", "install", str(tmp_path / "v2.shl"), "--state", state)
+    status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
+    assert (status["version"], status["keyring_version"]) == (2, 2)

@@ -473,3 +473,22 @@ def test_misses_are_answered_from_ram_without_reading_the_table(tmp_path, centra
     assert spy.reads <= misses * 0.01, spy.reads  # only filter false positives (~0.13 %) read the table
     assert store.lookup_document("UTO", "X00000200") is not None
     assert spy.reads > 0
+
+
+def test_overlay_over_limit_is_compacted_in_the_background(tmp_path, central):
+    store = HitListStore(tmp_path / "g", central.root_pub, limits=Limits(max_overlay_entries=10))
+    central.snapshot([doc(i) for i in range(20)], 1)
+    central.snapshot([doc(i) for i in range(8, 40)], 2)
+    store.install(central.published[1], now=T0)
+    before_base = store.view().base_dir
+    store.install(central.delta(1, 2), now=T0)
+    with store._lock:  # the compaction thread holds the store lock until it has switched
+        pass
+    for _ in range(200):
+        if store.view().overlay_size == 0:
+            break
+        threading.Event().wait(0.02)
+    view = store.view()
+    assert view.overlay_size == 0 and view.base_dir != before_base
+    assert store.identity[2] == 2 and store.verify()["ok"]
+    assert {i for i in range(45) if store.lookup_document("UTO", f"X{i:08d}")} == set(range(8, 40))
