@@ -39,7 +39,7 @@ CENTRAL_USERS = ("central",)
 """Usernames (or certificate CNs) with full access under ``sharaka/v1/#``."""
 RESERVED_PREFIX = "central"
 
-GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """A gate id is one topic level: no ``/``, ``+``, ``#``, spaces or control characters (they would widen the
 ``%u`` patterns of the ACL); it is also the MQTT username and client id, and the certificate CN."""
 
@@ -59,7 +59,7 @@ def check_gate_id(gate_id: str) -> str:
     """Return ``gate_id`` if it can be a gate's username, client id and topic level; raise BrokerSetupError."""
     if not isinstance(gate_id, str) or not GATE_ID_RE.fullmatch(gate_id):
         raise BrokerSetupError(
-            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 . _ -, "
+            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 _ -, "
             "starting with a letter or digit"
         )
     if gate_id.lower().startswith(RESERVED_PREFIX):
@@ -78,7 +78,7 @@ def check_central_user(username: str) -> str:
     ):
         raise BrokerSetupError(
             f"central username {username!r} is not valid: expected {RESERVED_PREFIX!r} optionally followed by "
-            "characters of A-Z a-z 0-9 . _ -"
+            "characters of A-Z a-z 0-9 _ -"
         )
     return username
 
