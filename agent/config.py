@@ -156,6 +156,10 @@ class ScreeningConfig:
         "full")
     relay_pulse_s: float = _opt("How long the relay stays open for a CLEAR passage, seconds; the next decision shuts it at once.", 3.0,
                                 check=lambda v: None if 0 < v <= 60 else "expected 0 < seconds <= 60")
+    clear_show_s: float = _opt(
+        "How long a CLEAR's green stays lit (not less than the relay opening); then the board goes dark, "
+        "ready for the next traveller. HIT and REFER stay shown until the next read.", 5.0,
+        check=lambda v: None if 0 < v <= 600 else "expected 0 < seconds <= 600")
     buzzer_hz: int = _opt("Buzzer tone for a HIT, Hz (a PCA9685 board makes 24-1526 Hz).", 1000,
                           check=lambda v: None if 24 <= v <= 1526 else "expected 24..1526 Hz")
 

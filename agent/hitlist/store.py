@@ -3,8 +3,9 @@
 
     state_dir/CURRENT                    name of the state record in force (switched by rename)
     state_dir/states/NNNNNNNN.msgpack    list identity, state sum, keyring, base and overlay names
-    state_dir/bases/NAME/                immutable exact table: fp.u64 (sorted), reason.u8, ref.bin,
-                                         filter.u64 (split-block Bloom, held in RAM), buckets.bin
+    state_dir/bases/NAME/                immutable table: rem.bin (quotiented fingerprints, sorted),
+                                         offsets.bin (bucket offsets, RAM), payload.bin (packed reason
+                                         and ref), filter.u64 (split-block Bloom, RAM), manifest.msgpack
     state_dir/overlays/NAME/             immutable delta overlay: adds and removals since the base
     state_dir/head.msgpack               last accepted freshness head
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -45,14 +47,14 @@ from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.table import (
     U64,
+    Codec,
     Entries,
+    Quotient,
     StateSum,
     bloom_blocks,
     bloom_may_contain,
     bloom_may_contain_many,
-    bucket_bits,
     build_bloom,
-    build_buckets,
     contains_sorted,
     merge_entries,
 )
@@ -95,8 +97,8 @@ class ListState:
 
 
 class _Table:
-    """Entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the fingerprints
-    (the overlay's, which every miss searches)."""
+    """Overlay entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the
+    fingerprints (the overlay's, which every miss searches)."""
 
     def __init__(self, directory: Path, prefix: str, manifest: dict, *, fp_in_ram: bool = False) -> None:
         n, width = manifest[prefix + "count"], manifest["ref_width"]
@@ -114,6 +116,67 @@ class _Table:
         return len(self.entries)
 
 
+class _Base:
+    """The base table (docs/hitlist.md "Store layout"): quotiented fingerprints ``rem`` and packed
+    reason/ref ``payload`` memory-mapped, bucket ``offsets`` and the Bloom ``filter`` in RAM."""
+
+    FILES = ("rem.bin", "payload.bin")  # digests in the manifest, checked by verify()
+
+    def __init__(self, directory: Path) -> None:
+        m = msgpack.unpackb((directory / "manifest.msgpack").read_bytes())
+        self.manifest, self.count = m, m["count"]
+        self.reasons: tuple[str, ...] = tuple(m["reasons"])
+        self.ref_width = m["ref_width"]
+        self.quotient = Quotient(m["bucket_bits"], m["rem_dtype"])
+        self.codec = Codec(tuple(m["alphabets"]))
+        self.full_sum = StateSum.from_wire(m["full_sum"])
+        self.nblocks = m["bloom_blocks"]
+        self.rem = _map(directory / "rem.bin", np.dtype(m["rem_dtype"]), (self.count,))
+        self.payload = _map(directory / "payload.bin", np.uint8, (self.count, self.codec.width))
+        self.offsets = np.fromfile(directory / "offsets.bin", dtype=np.dtype(m["offsets_dtype"]))
+        self.filter = np.fromfile(directory / "filter.u64", dtype=U64)
+        self._rtype = np.dtype(m["rem_dtype"]).type
+
+    def __len__(self) -> int:
+        return self.count
+
+    def position(self, fp: int, offsets) -> int:
+        """Index of ``fp`` in the table or -1 (one bucket read: ~100 entries)."""
+        q = self.quotient
+        b, r = q.bucket(fp), q.remainder(fp)
+        lo, hi = offsets[b], offsets[b + 1]
+        k = lo + int(self.rem[lo:hi].searchsorted(self._rtype(r)))  # a NumPy scalar: no array copy
+        return k if k < hi and int(self.rem[k]) == r else -1
+
+    def hit(self, k: int) -> tuple[str, str]:
+        reason, ref = self.codec.decode_one(bytes(self.payload[k]))
+        return self.reasons[reason], ref.rstrip(b"\0").decode("utf-8", "replace")
+
+    def take(self, positions: np.ndarray, fps: np.ndarray) -> Entries:
+        """Entries at ``positions`` with the (whole) fingerprints ``fps`` the caller knows."""
+        reason, ref = self.codec.decode(np.asarray(self.payload[np.asarray(positions, np.int64)]))
+        return Entries(np.asarray(fps, U64), reason, ref, self.reasons)
+
+    def entries(self, drop: np.ndarray) -> Entries:
+        """All entries but the positions ``drop``, fingerprints with their unstored low bits zero."""
+        keep = np.ones(self.count, bool)
+        keep[np.asarray(drop, np.int64)] = False
+        fp = self.quotient.fingerprints(self.offsets, np.asarray(self.rem))[keep]
+        reason, ref = self.codec.decode(np.asarray(self.payload)[keep])
+        return Entries(fp, reason, ref, self.reasons)
+
+    def digests_ok(self, directory: Path) -> bool:
+        return all(_file_digest(directory / f) == self.manifest["digests"][f] for f in self.FILES)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as f:
+        while chunk := f.read(WRITE_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _map(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
     if 0 in shape:
         return np.empty(shape, dtype)
@@ -128,16 +191,10 @@ class ListView:
     ) -> None:
         self.state, self.keyring = state, keyring
         self.base_dir, self.overlay_dir = base_dir, overlay_dir
-        self.base: _Table | None = None
-        self.filter = np.zeros(8, U64)
-        self.nblocks, self.bits = 1, 0
-        self.buckets = np.zeros(2, np.uint32)
-        if base_dir is not None:
-            manifest = msgpack.unpackb((base_dir / "manifest.msgpack").read_bytes())
-            self.base = _Table(base_dir, "", manifest)
-            self.nblocks, self.bits = manifest["bloom_blocks"], manifest["bucket_bits"]
-            self.filter = np.fromfile(base_dir / "filter.u64", dtype=U64)  # resident: the miss path
-            self.buckets = np.fromfile(base_dir / "buckets.bin", dtype=np.dtype(manifest["bucket_dtype"]))
+        self.base = _Base(base_dir) if base_dir is not None else None
+        self.filter = self.base.filter if self.base else np.zeros(8, U64)  # resident: the miss path
+        self.nblocks = self.base.nblocks if self.base else 1
+        self.buckets = self.base.offsets if self.base else np.zeros(2, np.uint32)
         self.adds: _Table | None = None
         self.removes = np.empty(0, U64)
         if overlay_dir is not None:
@@ -165,25 +222,21 @@ class ListView:
     def overlay_size(self) -> int:
         return (len(self.adds) if self.adds else 0) + len(self.removes)
 
-    def find(self, fp: int) -> tuple[Entries, int] | None:
-        """(entries, index) of fingerprint ``fp`` or None. Misses touch only RAM."""
+    def find(self, fp: int) -> tuple[str, str] | None:
+        """(reason, ref) of fingerprint ``fp`` or None. Misses touch only RAM."""
         key = U64(fp)  # never pass a Python int to searchsorted: it converts the whole array
         if self.adds is not None and len(self.adds):
             i = int(self.adds.fp.searchsorted(key))
             if i < len(self.adds) and int(self.adds.fp[i]) == fp:
-                return self.adds.entries, i
+                return self.adds.entries.reason_at(i), self.adds.entries.ref_at(i)
         if self.base is None or not bloom_may_contain(self._filter_words, self.nblocks, fp):
             return None
         if len(self.removes):
             j = int(self.removes.searchsorted(key))
             if j < len(self.removes) and int(self.removes[j]) == fp:
                 return None
-        b = fp >> (64 - self.bits) if self.bits else 0
-        lo, hi = self._bucket_offsets[b], self._bucket_offsets[b + 1]
-        k = lo + int(self.base.fp[lo:hi].searchsorted(key))
-        if k < hi and int(self.base.fp[k]) == fp:
-            return self.base.entries, k
-        return None
+        k = self.base.position(fp, self._bucket_offsets)
+        return self.base.hit(k) if k >= 0 else None
 
     def contains_many(self, fps: np.ndarray) -> np.ndarray:
         """Vectorised membership of many fingerprints (uint64 array)."""
@@ -192,20 +245,28 @@ class ListView:
         if self.base is not None and len(self.base):
             maybe = np.flatnonzero(bloom_may_contain_many(self.filter, self.nblocks, fps))
             cand = fps[maybe]
-            order = np.argsort(cand)
-            found = contains_sorted(self.base.fp, cand[order]) & ~contains_sorted(self.removes, cand[order])
-            hit[maybe[order]] = found
+            found = self.base.quotient.find_many(self.base.offsets, self.base.rem, cand) >= 0
+            hit[maybe] = found & ~contains_sorted(self.removes, cand)
         if self.adds is not None and len(self.adds):
             hit |= contains_sorted(self.adds.fp, fps)
         return hit
 
-    def all_entries(self) -> Entries:
-        """The whole state as one sorted Entries (reads everything: for compaction and verify)."""
+    def base_positions(self, fps: np.ndarray) -> np.ndarray:
+        """Positions of ``fps`` in the base table, -1 where absent."""
+        if self.base is None or len(fps) == 0:
+            return np.full(len(fps), -1, np.int64)
+        return self.base.quotient.find_many(self.base.offsets, self.base.rem, np.asarray(fps, U64))
+
+    def removed_from_base(self) -> Entries:
+        """The base entries the overlay removes, with their whole fingerprints."""
         if self.base is None:
-            base = Entries.empty()
-        else:
-            keep = ~contains_sorted(self.removes, self.base.fp)
-            base = self.base.entries.take(np.flatnonzero(keep))
+            return Entries.empty()
+        return self.base.take(self.base_positions(self.removes), self.removes)
+
+    def all_entries(self) -> Entries:
+        """The whole state as one sorted Entries (reads everything: for compaction). Base
+        fingerprints come back with their unstored low bits zero."""
+        base = Entries.empty() if self.base is None else self.base.entries(self.base_positions(self.removes))
         return merge_entries(base, self.adds.entries) if self.adds is not None else base
 
 
@@ -277,7 +338,7 @@ class HitListStore:
         for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
             found = view.find(person_fingerprint(view.state.fp_keys, key, birth_date))
             if found is not None:
-                hit = Hit("person", found[0].reason_at(found[1]), found[0].ref_at(found[1]), strength)
+                hit = Hit("person", found[0], found[1], strength)
                 if strength == "exact":
                     return hit
                 weak = weak or hit
@@ -288,10 +349,7 @@ class HitListStore:
         if view.state is None:
             return None
         found = view.find(fingerprint(view.state.fp_keys))
-        if found is None:
-            return None
-        entries, i = found
-        return Hit(kind, entries.reason_at(i), entries.ref_at(i))
+        return None if found is None else Hit(kind, *found)
 
     def is_stale(self, now: float) -> bool:
         return self.stale_reason(now) is not None
@@ -387,22 +445,37 @@ class HitListStore:
             self._head = record
 
     def verify(self) -> dict:
-        """Re-read the whole installed list and check it against its signed state hash."""
+        """Re-read the whole installed list: the base files against the digests written with them,
+        and base sum - removals + additions against the signed state hash."""
         view = self._view
         if view.state is None:
             return {"ok": True, "installed": False}
-        computed = StateSum.of(view.all_entries())
-        ok = computed.digest() == view.state.identity.state_hash
-        return {"ok": ok, "installed": True, "count": computed.count, "state_hash": computed.digest().hex()}
+        total, ok = StateSum.zero(), True
+        if view.base is not None and view.base_dir is not None:
+            ok = view.base.digests_ok(view.base_dir) and bool(np.all(view.base_positions(view.removes) >= 0))
+            total = view.base.full_sum.remove(view.removed_from_base()) if ok else total
+        if view.adds is not None:
+            total = total.add(view.adds.entries)
+        ok = ok and total.digest() == view.state.identity.state_hash
+        return {"ok": ok, "installed": True, "count": total.count, "state_hash": total.digest().hex()}
 
     def compact(self) -> None:
-        """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile."""
+        """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile.
+
+        The base keeps its bucket layout and Bloom filter (the overlay's additions are added to a
+        copy), because the base does not store the low fingerprint bits either would need."""
         with self._lock, self._flock():
             self.refresh()
             view = self._view
             if view.state is None or view.overlay_dir is None:
                 return
-            base = self._write_base(view.all_entries(), view.state.identity.version)
+            old = view.base if view.base is not None and view.base.quotient.dtype == "<u4" else None
+            base = self._write_base(
+                view.all_entries(), view.state.identity.version, full_sum=view.state.sum,
+                quotient=old.quotient if old else None,
+                bloom=(old.nblocks, old.filter.copy()) if old else None,
+                bloom_adds=view.adds.fp if view.adds is not None else None,
+            )  # fmt: skip
             self._switch(view.state, view.keyring, base, None)
 
     def compact_in_background(self) -> threading.Thread:
@@ -422,7 +495,7 @@ class HitListStore:
             raise HitListRejected(
                 "state_hash", f"snapshot v{v.meta.version} entries do not give the signed state hash"
             )
-        base = self._write_base(v.entries, v.meta.version)
+        base = self._write_base(v.entries, v.meta.version, full_sum=total)
         self._switch(self._list_state(v, total), v.keyring, base, None)
         return v.meta.identity
 
@@ -435,26 +508,28 @@ class HitListStore:
         in_adds = (
             contains_sorted(view.adds.fp, removes) if view.adds is not None else np.zeros(len(removes), bool)
         )
-        base_fp = view.base.fp if view.base is not None else np.empty(0, U64)
-        in_base = contains_sorted(base_fp, removes) & ~contains_sorted(view.removes, removes)
+        base_pos = view.base_positions(removes)
+        in_base = (base_pos >= 0) & ~contains_sorted(view.removes, removes)
         if not bool(np.all(in_adds | in_base)):
             raise HitListRejected(
                 "base_mismatch",
                 f"delta removes {int((~(in_adds | in_base)).sum())} entries the list does not hold",
                 resync=True,
             )
+        from_base = in_base & ~in_adds
         removed = merge_entries(
             view.adds.entries.take(np.flatnonzero(contains_sorted(removes, view.adds.fp)))
             if view.adds is not None
             else Entries.empty(),
-            view.base.entries.take(np.searchsorted(base_fp, removes[in_base & ~in_adds]))
+            view.base.take(base_pos[from_base], removes[from_base])
             if view.base is not None
             else Entries.empty(),
         )
         still = ~contains_sorted(removes, adds.fp)
-        clash = (
-            contains_sorted(view.adds.fp, adds.fp) if view.adds is not None else np.zeros(len(adds), bool)
-        ) | (contains_sorted(base_fp, adds.fp) & ~contains_sorted(view.removes, adds.fp))
+        clash = contains_sorted(view.adds.fp, adds.fp) if view.adds is not None else np.zeros(len(adds), bool)
+        if view.base is not None and view.base.quotient.dtype == "<u8":  # whole fingerprints: exact
+            clash |= (view.base_positions(adds.fp) >= 0) & ~contains_sorted(view.removes, adds.fp)
+        # (a quotiented base cannot tell a duplicate from a 52-bit neighbour; the state hash catches it)
         if bool(np.any(clash & still)):
             raise HitListRejected("base_mismatch", "delta adds entries the list already holds", resync=True)
         total = assert_state.sum.remove(removed).add(adds)
@@ -523,21 +598,40 @@ class HitListStore:
         self._fsync_dir(directory.parent)
         return directory
 
-    def _write_base(self, entries: Entries, version: int) -> Path:
+    def _write_base(
+        self,
+        entries: Entries,
+        version: int,
+        *,
+        full_sum: StateSum | None = None,
+        quotient: Quotient | None = None,
+        bloom: tuple[int, np.ndarray] | None = None,
+        bloom_adds: np.ndarray | None = None,
+    ) -> Path:
+        """Write a base table. ``entries`` hold whole fingerprints (a snapshot: sum, bucket layout and
+        filter follow from them), or, when compacting a quotiented base, fingerprints with unstored
+        low bits zero: then ``full_sum``, the old ``quotient`` and ``bloom`` (blocks, words) are kept
+        and only ``bloom_adds`` (whole fingerprints) are added to the filter."""
         fp = np.ascontiguousarray(entries.fp, U64)
-        buckets = build_buckets(fp)
+        quotient = quotient or Quotient.for_count(len(entries))
+        if bloom is None:
+            nblocks, words = bloom_blocks(len(entries)), build_bloom(fp)
+        else:
+            nblocks, words = bloom[0], build_bloom(bloom_adds if bloom_adds is not None else fp[:0], *bloom)
+        offsets = quotient.offsets(fp)
+        codec = Codec.fit(entries)
+        rem = quotient.remainders(fp)
+        payload = np.concatenate(
+            [codec.encode(entries, lo, min(len(entries), lo + (1 << 22))) for lo in range(0, len(entries), 1 << 22)]
+        ) if len(entries) else np.empty((0, codec.width), np.uint8)  # fmt: skip
+        arrays = {"rem.bin": rem, "payload.bin": payload, "offsets.bin": offsets, "filter.u64": words}
         manifest = {
             "count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1],
-            "bloom_blocks": bloom_blocks(len(entries)), "bucket_bits": bucket_bits(len(entries)),
-            "bucket_dtype": buckets.dtype.str,
+            "bloom_blocks": nblocks, "bucket_bits": quotient.bits, "rem_dtype": quotient.dtype,
+            "offsets_dtype": offsets.dtype.str, "alphabets": list(codec.alphabets),
+            "full_sum": (full_sum or StateSum.of(entries)).to_wire(),
+            "digests": {name: _array_digest(arrays[name]) for name in _Base.FILES},
         }  # fmt: skip
-        arrays = {
-            "fp.u64": fp,
-            "reason.u8": entries.reason,
-            "ref.bin": entries.ref,
-            "filter.u64": build_bloom(fp),
-            "buckets.bin": buckets,
-        }
         return self._write_arrays(
             self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
         )
@@ -638,6 +732,13 @@ def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
         return verify_keyring(blob, trusted, limits)
     except HitListRejected as exc:
         raise BadDataError(f"stored keyring in the state directory is corrupt: {exc}")
+
+
+def _array_digest(arr: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    for chunk in _chunks(arr):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _chunks(arr: np.ndarray) -> Iterator[bytes | memoryview]:
