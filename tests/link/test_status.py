@@ -63,3 +63,21 @@ def test_birth_reports_outbox_depth_versions_and_alarms(mq, tmp_path, keys):
     finally:
         gate.stop()
         central.stop()
+
+
+def test_periodic_heartbeat_reaches_centre_with_outbox_figures(mq, tmp_path, keys):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    seen = _updates(central)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, heartbeat=0.3, start=False)
+    gate.link.start()
+    try:
+        assert wait_until(lambda: sum(1 for k, d in seen if k == "status" and d["kind"] == "heartbeat") >= 2, 10)
+        from agent.protocol.envelope import open_signed
+        from agent.protocol.keys import trusted
+
+        raw = central.store._db.execute("SELECT last_status FROM gates").fetchone()[0]
+        body, _ = open_signed("status", bytes(raw), trusted([gate.key.verify_key]))
+        assert body["outbox"]["depth"] == 0 and body["state"] == "online"
+    finally:
+        gate.stop()
+        central.stop()
