@@ -599,6 +599,9 @@ class GateLink:
                 "oldest_age": self.outbox.oldest_age(now),
                 "dropped": int(getattr(self.outbox, "dropped", 0)),
             }
+            if out["outbox"]["dropped"]:
+                self.alarms.add("outbox_dropped")  # RELIABILITY 22: routine events were dropped when full
+                out["alarms"] = sorted(self.alarms)
         except Exception as exc:  # status must go out even when the outbox is sick
             out["outbox"] = {"error": str(exc)}
             self.alarms.add("outbox")

@@ -81,3 +81,18 @@ def test_periodic_heartbeat_reaches_centre_with_outbox_figures(mq, tmp_path, key
     finally:
         gate.stop()
         central.stop()
+
+
+def test_p22_outbox_full_drops_routine_never_hits_and_raises_alarm_in_status(mq, tmp_path, keys):
+    from agent.outbox import Outbox
+
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", start=False)
+    gate.outbox.close()
+    gate.outbox = gate.link.outbox = Outbox(tmp_path / "small.sqlite3", max_rows=100)
+    hits = gate.emit(5, hit=True)
+    gate.emit(150)
+    status = gate.link.status()
+    assert status["outbox"]["dropped"] == 55 and status["outbox"]["depth"] == 100
+    assert "outbox_dropped" in status["alarms"]
+    assert {r.msg_id for r in gate.outbox.pending(5)} == set(hits)
+    gate.outbox.close()
