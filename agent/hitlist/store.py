@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 CRASH_ENV = "SHARAKA_HITLIST_CRASH_AT"  # test hook: SIGKILL the installer at its k-th step
 WRITE_CHUNK = 64 << 20
+BASE_LAYOUT = 2  # 1: whole fp.u64, reason.u8, ref.bin (rewritten at start-up by _upgrade_layout)
 COMPACT_CHUNK = 1 << 22  # entries per step of a base write (bounds compaction memory)
 
 
@@ -279,6 +280,7 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._current = ""
+        self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
         with contextlib.suppress(BlockingIOError), self._flock(blocking=False):
@@ -680,7 +682,7 @@ class HitListStore:
             "count": n, "reasons": list(reasons), "ref_width": width, "bloom_blocks": nblocks,
             "bucket_bits": quotient.bits, "rem_dtype": quotient.dtype, "offsets_dtype": offsets().dtype.str,
             "alphabets": list(codec.alphabets), "full_sum": full_sum.to_wire(),
-            "digests": {name: h.hexdigest() for name, h in digests.items()},
+            "digests": {name: h.hexdigest() for name, h in digests.items()}, "layout": BASE_LAYOUT,
         }  # fmt: skip
         files = {"rem.bin": remainders, "payload.bin": payload, "offsets.bin": lambda: _chunks(offsets())}
         return self._write_arrays(directory, {**files, "filter.u64": lambda: _chunks(words)}, manifest)
@@ -732,6 +734,40 @@ class HitListStore:
         base = self.dir / "bases" / record["base"] if record["base"] else None
         overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
         return ListView(state, keyring, base, overlay)
+
+    def _upgrade_layout(self, *, locked: bool = False) -> None:
+        """Rewrite a base of layout 1 (whole fingerprints, reasons and refs) in the current layout,
+        as an installation would: new files, new state record, CURRENT switched, old files removed.
+        Takes the writer lock only when there is something to rewrite."""
+        current = self.dir / "CURRENT"
+        if not current.exists():
+            return
+        name = current.read_text().strip()
+        record = msgpack.unpackb((self.dir / name).read_bytes())
+        if not record["base"]:
+            return
+        old = self.dir / "bases" / record["base"]
+        manifest = msgpack.unpackb((old / "manifest.msgpack").read_bytes())
+        if manifest.get("layout", BASE_LAYOUT if "rem_dtype" in manifest else 1) != 1:
+            return
+        if not locked:
+            with self._flock():
+                return self._upgrade_layout(locked=True)
+        n, width = manifest["count"], manifest["ref_width"]
+        entries = Entries(
+            _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
+            _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
+        )  # fmt: skip
+        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        base = self._write_base(entries, int(old.name.split("-")[0]))
+        keyring = (
+            _replay_keyring(record["keyring"], self._pinned, self.limits)
+            if record["keyring"]
+            else self._pinned
+        )
+        overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
+        self._current = name
+        self._switch(ListState.from_wire(record["list"]) if record["list"] else None, keyring, base, overlay)
 
     def refresh(self) -> None:
         """Pick up a list another process (e.g. `sharaka-gate hitlist install`) installed in the same state directory."""

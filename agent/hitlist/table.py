@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -346,7 +347,7 @@ class Codec:
         a, b = (list(c.alphabets) + [b"\0"] * (n - len(c.alphabets)) for c in (self, other))
         return Codec(tuple(bytes(sorted(set(x) | set(y))) for x, y in zip(a, b, strict=True)))
 
-    @property
+    @cached_property
     def groups(self) -> list[tuple[list[int], int]]:
         """(columns, bytes) per stored number."""
         out: list[tuple[list[int], int]] = []
@@ -361,7 +362,7 @@ class Codec:
         out.append((cols, ((product - 1).bit_length() + 7) // 8))
         return out
 
-    @property
+    @cached_property
     def width(self) -> int:
         """Bytes per entry."""
         return sum(nbytes for _, nbytes in self.groups)

@@ -539,3 +539,25 @@ def test_base_answers_reason_and_ref_through_delta_streamed_compaction_and_verif
     assert store.lookup_document("UTO", v2[-2]["document_number"]) is None
     assert store.lookup_document("UTO", v2[0]["document_number"]) == expected[v2[0]["document_number"]]
     assert store.verify()["ok"]
+
+
+def test_base_of_the_first_layout_is_rewritten_at_start_up_with_the_same_answers(gate, central):
+    """A gate upgraded in place finds a layout-1 base (whole fp.u64, reason.u8, ref.bin): the store
+    rewrites it as an installation would and answers exactly as before."""
+    import msgpack
+
+    from agent.hitlist.build import read_list
+
+    before = observe(gate)
+    _, entries, _ = read_list(central.published[1])
+    old = gate.view().base_dir
+    for f in old.iterdir():
+        f.unlink()
+    (old / "fp.u64").write_bytes(entries.fp.astype("<u8").tobytes())
+    (old / "reason.u8").write_bytes(entries.reason.tobytes())
+    (old / "ref.bin").write_bytes(entries.ref.tobytes())
+    manifest = {"count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1]}
+    (old / "manifest.msgpack").write_bytes(msgpack.packb(manifest))
+    reopened = HitListStore(gate.dir, central.root_pub)
+    assert reopened.view().base_dir != old and not old.exists()
+    assert observe(reopened) == before and reopened.verify()["ok"]
