@@ -58,6 +58,7 @@ def test_postinst_installs_agent_from_wheelhouse_only():
         "sharaka-gate.service",
         "sharaka-firstboot.service",
         "sharaka-data-format.service",
+        "sharaka-firewall.service",
         "nftables.service",
     ):
         assert unit in text, f"{unit} not enabled"
