@@ -25,6 +25,8 @@ stage() {  # the files this repository puts into the root tree, at their final p
     cp -a "$HERE/rootfs/." "$EXTRA/"
     install -D -m 0644 -t "$EXTRA/usr/lib/systemd/system" "$HERE"/systemd/*.service
     install -D -m 0644 -t "$EXTRA/usr/lib/udev/rules.d" "$HERE"/udev/*.rules
+    # At boot, systemd-repart grows the data partition (last on the card) to fill the card.
+    install -D -m 0644 "$HERE/repart.d/30-data.conf" "$EXTRA/usr/lib/repart.d/30-sharaka-data.conf"
     install -D -m 0755 "$HERE/firstboot/sharaka-firstboot" "$EXTRA/usr/lib/sharaka/sharaka-firstboot"
     install -D -m 0644 "$HERE/gate.example.toml" "$EXTRA/usr/share/sharaka/gate.example.toml"
     chmod 0644 "$EXTRA/etc/fstab" "$EXTRA/etc/nftables.conf"

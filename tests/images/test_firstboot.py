@@ -179,3 +179,24 @@ def test_format_makes_ext4_on_a_blank_data_partition_once(root):
 def test_format_without_data_device_fails_with_remedy(root):
     out = run(["format"], root)
     assert out.returncode == 5 and "remedy:" in out.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
+)
+def test_broker_set_written_at_first_boot_loads_into_the_ruleset(root):
+    assert run(["provision"], root).returncode == 0
+    etc = root / "var/lib/sharaka/etc"
+    ruleset = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{etc}/")
+    (root / "nftables.conf").write_text(ruleset)
+    out = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
+    )
+    if "Operation not permitted" in out.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    assert out.returncode == 0, out.stderr
+    (etc / "nftables-central.nft").write_text("add element inet sharaka central_broker4 { not-an-address }\n")
+    bad = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
+    )
+    assert bad.returncode != 0, "the check must notice a broken include"

@@ -201,11 +201,15 @@ def test_firewall_allows_mqtt_only_to_the_central_broker():
     assert "udp dport 123 accept" in chain
 
 
-@pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed on this machine")
+@pytest.mark.skipif(
+    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
+)
 def test_nft_accepts_the_ruleset(tmp_path):
     text = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{tmp_path}/")
     (tmp_path / "nftables.conf").write_text(text)
-    out = subprocess.run(["nft", "-c", "-f", str(tmp_path / "nftables.conf")], capture_output=True, text=True)
+    out = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(tmp_path / "nftables.conf")], capture_output=True, text=True
+    )
     if "Operation not permitted" in out.stderr:
         pytest.skip("nft -c needs CAP_NET_ADMIN here")
     assert out.returncode == 0, out.stderr
@@ -231,4 +235,6 @@ def test_stage_puts_project_files_at_their_image_paths(tmp_path):
         "etc/nftables.conf",
     ):
         assert (extra / rel).is_file(), rel
+    grow = read_ini(extra / "usr/lib/repart.d/30-sharaka-data.conf")["Partition"]
+    assert grow["Label"] == "sharaka-data" and "SizeMaxBytes" not in grow and "CopyFiles" not in grow
     assert (extra / "usr/lib/sharaka/sharaka-firstboot").stat().st_mode & 0o777 == 0o755
