@@ -1,29 +1,54 @@
-"""`./tools/dev demo`: a border gate on simulated hardware screening a few sample passports.
+"""`./tools/dev demo`: three border gates on simulated hardware, a real Mosquitto broker and the central node.
 
-The gate is the real agent (``agent.app.GateApp``) built from a real config file: a simulated
-passport reader on a pseudo-terminal, the real indicator driver on a register-level PCA9685 +
-PCF8574 model, a durable SQLite event log, and a small hit-list listing one stolen passport.
-Each sample is swiped on the reader; the demo prints the decision and what the light, buzzer and
-gate relay show, read back from the simulated chips' registers, in words an officer uses.
+What runs, all on this machine:
+  - a real Mosquitto (``tools/mosquitto.py``): its own directory, a free loopback port, one password per gate
+    and the shipped ACL (a gate may publish only under its own topics);
+  - the reference central node (``tools.central``): stores events and hits in SQLite, acknowledges them
+    after its commit, and serves the signed hit-list to the gates;
+  - three gates, each the real agent (``agent.app.GateApp`` from its own gate.toml and state directory): a
+    simulated passport reader on a pseudo-terminal, the real indicator driver on a register-level PCA9685 +
+    PCF8574 model, the durable outbox and the real MQTT link.
 
-    python -m tools.demo [--pause SECONDS] [--keep DIR]
+The story: the hit-list is built and signed with ``sharaka-hitlist`` and reaches every gate over MQTT; the
+sample passports at gate 1; a stream of travellers across the gates, hits shown as the centre receives
+them; a centrally pushed delta turning a cleared passport into a hit at every gate; the broker down for a
+while (gates keep deciding at once, their outboxes fill) and back (every event arrives exactly once).
+Each step ends with a CHECK line; the exit code is 1 when any check failed.
+
+    python -m tools.demo [--quick] [--keep DIR] [--pause SECONDS] [--outage SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from tools.specimens import break_check, td3
+
+GATES = ("gate-1", "gate-2", "gate-3")
+LIST_ID = "sltd"
+STOLEN_STREAM = 200  # generated stolen passports on the list; the stream swipes some of them
 
 LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
           "ref": "SLTD-UTO-0001"}
+WANTED = {"kind": "person", "surname": "MOHAMED", "given_names": "AHMED ALI", "birth_date": "750315",
+          "reason": "wanted", "ref": "NOTICE-UTO-0007"}
+NORDMANN = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")
+NORDMANN_STOLEN = {"kind": "document", "issuing_state": "UTO", "document_number": "N12345678",
+                   "reason": "stolen", "ref": "SLTD-UTO-0042"}
 SAMPLES = [
     ("Passport of ERIKSSON, ANNA MARIA (Utopia), no. L898902C3",
      td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "341231", optional="ZE184226B")),
@@ -31,15 +56,15 @@ SAMPLES = [
      td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "200101")),
     ("Passport of PUBLIC, JOHN Q (Utopia), misprinted check digit",
      break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", "331231"))),
-    ("Passport of NORDMANN, OLA (Utopia), valid",
-     td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")),
-    ("The same passport of NORDMANN, OLA, swiped again a second later",
-     td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")),
+    ("Passport of MUHAMMAD, AHMED ALI (Utopia), born 15 Mar 1975 (listed as MOHAMED)",
+     td3("UTO", "MUHAMMAD", "AHMED ALI", "M76543210", "750315", "M", "330630")),
+    ("Passport of NORDMANN, OLA (Utopia), valid", NORDMANN),
+    ("The same passport of NORDMANN, OLA, swiped again a second later", NORDMANN),
 ]
 
-CONFIG = """\
+GATE_CONFIG = """\
 [gate]
-id = "demo-gate-1"
+id = "{gate}"
 site = "uto-north"
 state_dir = "state"
 
@@ -49,12 +74,22 @@ indicators = "sim://pca9685"
 reader_id = "desk-reader"
 
 [screening]
-duplicate_window_s = 10.0
-relay_pulse_s = 3.0
+duplicate_window_s = 3.0
+relay_pulse_s = 1.0
+clear_show_s = 1.0
 
 [hitlist]
-records = "listed.jsonl"
-version = 1
+store_dir = "state/hitlist"
+root_pub = "../hitlist-keys/root.pub"
+
+[link]
+enabled = true
+port = {port}
+password_file = "broker.password"
+node_pub = "../central-keys/node.key.pub"
+command_pubs = {command_pubs}
+heartbeat_s = 2.0
+list_id = "{list_id}"
 
 [logging]
 level = "INFO"
@@ -71,6 +106,11 @@ REASONS = {
     "indicator_fault": "the gate's lights or relay report a fault",
     "event_log_unavailable": "the decision could not be recorded",
     "hitlist_unavailable": "the hit-list could not be consulted",
+}
+ADVICE = {
+    "CLEAR": "let the traveller pass",
+    "HIT": "stop the traveller and call the supervisor",
+    "REFER": "check the document by hand",
 }
 
 
@@ -97,83 +137,472 @@ def observe(board: Any) -> str:
     return f"{colour} light, {sound}, gate {'OPEN' if seen.relay_energised else 'SHUT'}"
 
 
-ADVICE = {
-    "CLEAR": "let the traveller pass",
-    "HIT": "stop the traveller and call the supervisor",
-    "REFER": "check the document by hand",
-}
+def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``pred`` until it is true or ``timeout`` seconds passed; returns whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def stolen_number(i: int) -> str:
+    return f"S{i:08d}"
+
+
+def records(extra: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
+    """The list's records: the sample stolen passport, a wanted person, generated stolen passports."""
+    stolen = [{"kind": "document", "issuing_state": "UTO", "document_number": stolen_number(i), "reason": "stolen",
+               "ref": f"SLTD-UTO-{1000 + i}"} for i in range(STOLEN_STREAM)]
+    return [LISTED, WANTED, *stolen, *extra]
+
+
+@dataclass
+class Swipe:
+    """One document at one gate, as the gate decided it."""
+
+    gate: str
+    verdict: str  # CLEAR | HIT | REFER | duplicate | none
+    reasons: tuple[str, ...] = ()
+    event_id: str | None = None
+    ref: str = ""
+    seconds: float = 0.0  # swipe (last byte written to the reader) to decision shown
+    shows: str = ""
+
+
+@dataclass
+class Gate:
+    name: str
+    app: Any
+    stop: threading.Event
+    thread: threading.Thread
+    event_ids: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        return int(self.app.screener.hitlist.version)
+
+
+class Demo:
+    """Runs the story step by step; ``checks`` collects (name, passed, detail)."""
+
+    def __init__(self, workdir: Path, *, quick: bool, pause: float, outage: float) -> None:
+        self.dir = workdir
+        self.quick = quick
+        self.pause = pause
+        self.outage_s = outage
+        self.checks: list[tuple[str, bool, str]] = []
+        self.gates: dict[str, Gate] = {}
+        self.centre_hits: list[dict[str, Any]] = []
+        self._print = threading.Lock()
+        self.broker: Any = None
+        self.central: Any = None
+        self.lists = workdir / "lists" / LIST_ID
+        self.hlkeys = workdir / "hitlist-keys"
+
+    # -- output ---------------------------------------------------------------------------------
+    def say(self, text: str = "") -> None:
+        with self._print:
+            print(text, flush=True)
+
+    def step(self, title: str) -> None:
+        self.say(f"\n=== {title} " + "=" * max(0, 96 - len(title)))
+
+    def check(self, name: str, passed: bool, detail: str) -> bool:
+        self.checks.append((name, passed, detail))
+        self.say(f"  CHECK {name}: {detail} ... {'ok' if passed else 'FAILED'}")
+        return passed
+
+    # -- the centre -----------------------------------------------------------------------------
+    def on_centre(self, kind: str, data: dict[str, Any]) -> None:
+        """The central node's console feed (called from its writer thread after the commit)."""
+        if kind == "reject":
+            self.say(f"  centre: REJECTED a message on {data['topic']}: {data['reason']}")
+            return
+        if kind != "hit":
+            return
+        event = self.central_event(data["id"])
+        hit = event.get("hit") or {}
+        delay = (data["received"] - event["wall"]) * 1e3 if "wall" in event else float("nan")
+        self.centre_hits.append({**data, "event": event})
+        self.say(f"  centre <- HIT from {data['gate']}, event #{data['seq']}: "
+                 f"{', '.join(event.get('reasons', ()))}, record {hit.get('ref', '?')} "
+                 f"(stored {delay:.0f} ms after the gate decided)")
+
+    def central_event(self, msg_id: str) -> dict[str, Any]:
+        """The gate's decision event as the centre stored it (read-only look at its SQLite file)."""
+        db = sqlite3.connect(f"file:{self.dir / 'central.db'}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT body FROM events WHERE msg_id=?", (msg_id,)).fetchone()
+        finally:
+            db.close()
+        return dict(msgpack.unpackb(row[0], raw=False)) if row else {}
+
+    def centre_ids(self, gate: str) -> list[str]:
+        return [e["msg_id"] for e in self.central.store.events(gate)]
+
+    # -- hit-list -------------------------------------------------------------------------------
+    def hitlist_cli(self, *argv: str) -> dict[str, Any]:
+        """Run ``sharaka-hitlist ARGV --json`` (the real tool, in this process); returns its JSON."""
+        from tools.hitlist_cli import main as hitlist_main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = hitlist_main([*argv, "--json"])
+        if code != 0:
+            raise RuntimeError(f"sharaka-hitlist {' '.join(argv)} failed ({code}): {out.getvalue()}")
+        lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("{")]
+        return dict(json.loads(lines[-1])) if lines else {}
+
+    def build_list(self, version: int, recs: list[dict[str, str]], base: Path | None = None) -> Path:
+        src = self.dir / "records" / f"v{version}.jsonl"
+        src.parent.mkdir(exist_ok=True)
+        src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        out = (self.dir / "records" if base else self.lists) / f"snapshot-{version}.bin"
+        self.hitlist_cli("build", "--keys", str(self.hlkeys), "--from", str(src), "--list-id", LIST_ID,
+                         "--version", str(version), "--out", str(out), *(["--base", str(base)] if base else []))
+        return out
+
+    def publish_head(self, list_file: Path) -> None:
+        tmp = self.dir / "records" / "head"
+        self.hitlist_cli("head", "--keys", str(self.hlkeys), "--list", str(list_file), "--out", str(tmp))
+        tmp.replace(self.lists / "head")
+        self.central.poll_hitlists()
+
+    def wait_for_version(self, version: int, timeout: float = 30.0) -> dict[str, float]:
+        """Seconds each gate took to install ``version`` (missing: not within ``timeout``)."""
+        t0 = time.monotonic()
+        took: dict[str, float] = {}
+        deadline = t0 + timeout
+        while len(took) < len(self.gates) and time.monotonic() < deadline:
+            for g in self.gates.values():
+                if g.name not in took and g.version >= version:
+                    took[g.name] = time.monotonic() - t0
+            time.sleep(0.02)
+        return took
+
+    def centre_sees_version(self, version: int, timeout: float = 6.0) -> int:
+        """How many gates the centre's status view (heartbeats) shows on ``version`` or newer."""
+
+        def count() -> int:
+            return sum((g["list_version"] or 0) >= version for g in self.central.store.gates())
+
+        wait_until(lambda: count() == len(GATES), timeout, 0.1)
+        return count()
+
+    # -- gates ----------------------------------------------------------------------------------
+    def start_gate(self, name: str, password: str, command_pubs: list[str]) -> Gate:
+        from agent.app import GateApp
+        from agent.config import load_config
+
+        d = self.dir / name
+        d.mkdir()
+        (d / "broker.password").write_text(password + "\n")
+        (d / "broker.password").chmod(0o600)
+        (d / "gate.toml").write_text(GATE_CONFIG.format(gate=name, port=self.broker.port, list_id=LIST_ID,
+                                                        command_pubs=json.dumps(command_pubs)))
+        app = GateApp(load_config(d / "gate.toml"))
+        app.open()
+        stop = threading.Event()
+        thread = threading.Thread(target=app.run, args=(stop,), name=name, daemon=True)
+        thread.start()
+        return Gate(name, app, stop, thread)
+
+    def swipe(self, gate: Gate, lines: Sequence[str], timeout: float = 5.0) -> Swipe:
+        """Swipe ``lines`` on the gate's reader and wait for its decision."""
+        screener = gate.app.screener
+        before = (dict(screener.counts), screener.last)
+        t0 = time.perf_counter()
+        gate.app.reader.device.swipe(list(lines))
+        if not wait_until(lambda: (dict(screener.counts), screener.last) != before, timeout, 0.001):
+            return Swipe(gate.name, "none")
+        took = time.perf_counter() - t0
+        shows = observe(gate.app.indicators)
+        deadline = time.monotonic() + 0.6
+        while shows.startswith("dark") and time.monotonic() < deadline:  # the HIT pattern blinks at 2 Hz
+            time.sleep(0.02)
+            shows = observe(gate.app.indicators)
+        if screener.counts["duplicate"] > before[0].get("duplicate", 0):
+            return Swipe(gate.name, "duplicate", seconds=took, shows=shows)
+        last = screener.last
+        d = last.decision
+        if last.event_id:
+            gate.event_ids.append(last.event_id)
+        return Swipe(gate.name, d.verdict, tuple(d.reasons), last.event_id, d.hit.ref if d.hit else "", took, shows)
+
+    def outbox_depths(self) -> dict[str, int]:
+        return {g.name: g.app.outbox.depth() for g in self.gates.values()}
+
+    # -- the story ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from tools.central.cli import main as central_main
+        from tools.central.hitlists import HitListServer
+        from tools.central.node import CentralConfig, CentralNode
+        from tools.central.store import CentralStore
+        from tools.mosquitto import Broker
+
+        self.step("1. Broker, central node and three gates")
+        self.broker = Broker(self.dir / "broker")
+        passwords = {g: self.broker.add_gate(g)[1] for g in GATES}
+        self.broker.start()
+        self.say(f"  Mosquitto {self.broker.url} (pid {self.broker.pid}): one password per gate, ACL "
+                 f"{self.broker.acl_path}")
+        with contextlib.redirect_stdout(io.StringIO()):
+            central_main(["keygen", "--out", str(self.dir / "central-keys")])
+        keys = self.dir / "central-keys"
+        command_pubs = [f"../central-keys/{p.name}" for p in sorted(keys.glob("command-*.key.pub"))]
+        self.hitlist_cli("keygen", "--out", str(self.hlkeys))
+        self.lists.mkdir(parents=True)
+        from agent.protocol import keys as keyfiles
+
+        user, password = self.broker.central
+        self.central = CentralNode(
+            CentralConfig(host=self.broker.host, port=self.broker.port, username=user, password=password),
+            CentralStore(self.dir / "central.db"), keyfiles.load_signing_key(keys / "node.key"),
+            [keyfiles.load_signing_key(p) for p in sorted(keys.glob("command-*.key"))],
+            on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists"))
+        for name in GATES:
+            self.gates[name] = gate = self.start_gate(name, passwords[name], command_pubs)
+            with contextlib.redirect_stdout(io.StringIO()):
+                central_main(["enrol", "--db", str(self.dir / "central.db"), "--gate", name,
+                              "--pub", str(self.dir / name / "state" / "device.key.pub")])
+            self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
+                     f"(safe state); device key enrolled at the centre")
+        self.central.start()
+        connected = self.central.wait_for_connected(10) and all(
+            g.app.link.wait_for_connected(10) for g in self.gates.values())
+        online = wait_until(lambda: sum(g["online"] for g in self.central.store.gates()) == len(GATES), 10)
+        self.check("connected", connected and online,
+                   f"central node and {len(GATES)} gates connected to the broker, the centre sees "
+                   f"{sum(g['online'] for g in self.central.store.gates())} gates online")
+
+    def publish_list(self) -> None:
+        self.step("2. Build, sign and publish the hit-list")
+        recs = records()
+        self.v1 = self.build_list(1, recs)
+        meta = self.hitlist_cli("inspect", str(self.v1))
+        self.say(f"  sharaka-hitlist build: {len(recs)} records -> {self.v1.name}, {self.v1.stat().st_size} bytes, "
+                 f"signed (list {LIST_ID!r} v1{', ' + str(meta.get('count')) + ' entries' if 'count' in meta else ''})")
+        self.say(f"  listed: passport UTO {LISTED['document_number']} ({LISTED['reason']}), "
+                 f"{STOLEN_STREAM} more stolen passports, and a wanted person "
+                 f"{WANTED['surname']}, {WANTED['given_names']} born {WANTED['birth_date']}")
+        self.publish_head(self.v1)
+        self.say("  head signed and published by the central node; the gates fetch the list over MQTT and "
+                 "verify it against their pinned root key")
+        took = self.wait_for_version(1)
+        for g in self.gates.values():
+            st = g.app.screener.hitlist.status(time.time())
+            self.say(f"  {g.name}: list {st.get('list_id')} v{st.get('version', 0)} installed "
+                     f"({st.get('count', '?')} entries, {'stale' if st.get('stale') else 'fresh'})"
+                     + (f" in {took[g.name]:.2f} s" if g.name in took else ""))
+        seen = self.centre_sees_version(1)
+        self.check("hit-list v1", len(took) == len(GATES),
+                   f"installed at {len(took)}/{len(GATES)} gates; the centre's status view shows v1 at {seen}")
+
+    def samples(self) -> None:
+        self.step("3a. Sample passports at gate-1")
+        gate = self.gates["gate-1"]
+        results = []
+        for n, (label, lines) in enumerate(SAMPLES, 1):
+            self.say(f"{n}. {label}")
+            self.say(f"     MRZ  {lines[0]}\n          {lines[1]}")
+            s = self.swipe(gate, lines)
+            results.append(s)
+            if s.verdict == "none":
+                self.say("  -> no decision within 5 s\n")
+            elif s.verdict == "duplicate":
+                self.say(f"  -> same passage as before: no new record; still shows {s.shows}\n")
+            else:
+                self.say(f"  -> {s.verdict}: {ADVICE[s.verdict]}   ({s.seconds * 1e3:.1f} ms)")
+                self.say(f"     shows: {s.shows}")
+                for reason in s.reasons:
+                    self.say(f"     why:   {explain(reason)}")
+                if s.ref:
+                    self.say(f"     record: {s.ref}")
+                self.say("")
+            time.sleep(self.pause)
+        got = [s.verdict for s in results]
+        want = ["HIT", "REFER", "REFER", "HIT", "CLEAR", "duplicate"]
+        self.check("samples", got == want, f"decisions {got}, expected {want}")
+
+    def stream(self) -> None:
+        count = 12 if self.quick else 30
+        self.step(f"3b. {count} travellers across the three gates (every 4th passport is on the list)")
+        self.say("  gate    passport        decision  shows                                          time")
+        names = list(self.gates)
+        expected_hits: list[str] = []
+        from tools.specimens import stream as specimens
+
+        docs = list(specimens(count, seed=7))
+        for i in range(count):
+            gate = self.gates[names[i % len(names)]]
+            lines = docs[i]
+            if i % 4 == 3:  # a stolen passport from the list
+                lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(i), "800101", "M", "331231")
+            s = self.swipe(gate, lines)
+            if s.verdict == "HIT" and s.event_id:
+                expected_hits.append(s.event_id)
+            self.say(f"  {gate.name}  UTO {lines[1][:9].rstrip('<'):<10}  {s.verdict:<8}  {s.shows:<45}  "
+                     f"{s.seconds * 1e3:5.1f} ms")
+            time.sleep(self.pause / 4)
+        arrived = wait_until(lambda: set(expected_hits) <= {h["id"] for h in self.centre_hits}, 15)
+        self.say("  at the centre (sharaka-central events):")
+        for g in self.gates.values():
+            evs = self.central.store.events(g.name)
+            self.say(f"    {g.name}: {len(evs)} events, {sum(e['is_hit'] for e in evs)} hits; "
+                     f"outbox at the gate: {g.app.outbox.depth()} waiting")
+        self.check("hits at the centre", arrived and len(expected_hits) == count // 4,
+                   f"{len(expected_hits)} hits decided at the gates, "
+                   f"{len(set(expected_hits) & {h['id'] for h in self.centre_hits})} received and stored centrally")
+
+    def delta(self) -> None:
+        self.step("4. A delta pushed centrally: passport UTO N12345678 (NORDMANN, OLA) reported stolen")
+        self.say("  it was CLEAR at gate-1 a moment ago")
+        full = self.build_list(2, records([NORDMANN_STOLEN]), base=self.v1)
+        delta = self.lists / "delta-2.bin"
+        self.hitlist_cli("delta", "--keys", str(self.hlkeys), "--from", str(self.v1), "--to", str(full),
+                         "--out", str(delta))
+        self.say(f"  sharaka-hitlist delta v1 -> v2: {delta.stat().st_size} bytes (the v2 snapshot would be "
+                 f"{full.stat().st_size}); new head published")
+        self.publish_head(full)
+        took = self.wait_for_version(2)
+        for g in self.gates.values():
+            self.say(f"  {g.name}: now v{g.version}" + (f" (installed {took[g.name]:.2f} s after the push)"
+                                                     if g.name in took else ""))
+        seen = self.centre_sees_version(2)
+        self.check("delta v2", len(took) == len(GATES),
+                   f"installed at {len(took)}/{len(GATES)} gates; the centre's status view shows v2 at {seen}")
+        hits = []
+        before = len(self.centre_hits)
+        for g in self.gates.values():
+            s = self.swipe(g, NORDMANN)
+            self.say(f"  {g.name}: NORDMANN, OLA swiped -> {s.verdict} {', '.join(s.reasons)} "
+                     f"record {s.ref or '-'}; shows {s.shows}")
+            if s.verdict == "HIT" and s.ref == NORDMANN_STOLEN["ref"]:
+                hits.append(g.name)
+        wait_until(lambda: len(self.centre_hits) >= before + len(hits), 10)
+        self.check("delta hit", len(hits) == len(GATES), f"HIT at {len(hits)}/{len(GATES)} gates: {', '.join(hits)}")
+
+    def broker_outage(self) -> None:
+        self.step(f"5. The broker goes down for {self.outage_s:g} s; the gates keep screening")
+        self.broker.stop()
+        self.say(f"  broker stopped (pid gone, port {self.broker.port} closed)")
+        names = list(self.gates)
+        backlog: dict[str, list[str]] = {n: [] for n in names}
+        slow: list[Swipe] = []
+        swipes: list[Swipe] = []
+        i = 0
+        t_end = time.monotonic() + self.outage_s
+        while time.monotonic() < t_end or i < len(names):
+            gate = self.gates[names[i % len(names)]]
+            listed = i % 5 == 4
+            lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(100 + i), "800101", "M", "331231") if listed \
+                else td3("UTO", "SAMPLE", "JANE", f"B{i:08d}", "900101", "F", "331231")
+            s = self.swipe(gate, lines)
+            swipes.append(s)
+            if s.event_id:
+                backlog[gate.name].append(s.event_id)
+            if s.seconds > 0.5 or s.verdict == "none":
+                slow.append(s)
+            self.say(f"  {gate.name}  {s.verdict:<6} in {s.seconds * 1e3:5.1f} ms; outboxes waiting: "
+                     + ", ".join(f"{n} {d}" for n, d in self.outbox_depths().items()))
+            i += 1
+            time.sleep(0.4)
+        queued = sum(len(v) for v in backlog.values())
+        slowest = max((sw.seconds for sw in swipes), default=0.0)
+        self.check("decisions while offline", not slow,
+                   f"{i} travellers decided without the centre, slowest in {slowest * 1e3:.1f} ms (limit 500 ms)")
+        depths = self.outbox_depths()
+        self.check("outbox grows", sum(depths.values()) >= queued,
+                   f"{queued} events queued durably at the gates ({', '.join(f'{n} {d}' for n, d in depths.items())})")
+        t0 = time.monotonic()
+        self.broker.start()
+        self.say(f"  broker back on port {self.broker.port}; the gates reconnect (jittered backoff) and resend")
+        all_ids = {g.name: list(g.event_ids) for g in self.gates.values()}
+        delivered = wait_until(lambda: all(set(ids) <= set(self.centre_ids(n)) for n, ids in all_ids.items())
+                               and sum(self.outbox_depths().values()) == 0, 60, 0.1)
+        self.say(f"  backlog delivered and acknowledged in {time.monotonic() - t0:.1f} s; outboxes: "
+                 + ", ".join(f"{n} {d}" for n, d in self.outbox_depths().items()))
+        problems = []
+        for g in self.gates.values():
+            central = self.centre_ids(g.name)
+            missing = set(g.event_ids) - set(central)
+            extra = set(central) - set(g.event_ids)
+            doubled = len(central) - len(set(central))
+            lost = set(backlog[g.name]) - set(central)
+            self.say(f"    {g.name}: {len(g.event_ids)} events decided at the gate, {len(central)} stored centrally; "
+                     f"backlog {len(backlog[g.name])}, missing {len(missing | lost)}, extra {len(extra)}, "
+                     f"twice {doubled}")
+            if missing or extra or doubled or lost:
+                problems.append(g.name)
+        self.say(f"  the centre dropped {self.central.stats.duplicates} resent copies by id")
+        self.check("exactly once", delivered and not problems,
+                   f"every event id queued at the gates is stored exactly once at the centre "
+                   f"({sum(len(g.event_ids) for g in self.gates.values())} events, backlog {queued})"
+                   + (f"; problems at {problems}" if problems else ""))
+
+    def shutdown(self) -> None:
+        self.step("6. Shutdown")
+        safe = []
+        for g in self.gates.values():
+            g.stop.set()
+        for g in self.gates.values():
+            g.thread.join(15)
+            shows = observe(g.app.indicators)
+            self.say(f"  {g.name} stopped: {shows}")
+            if shows.startswith("AMBER") and shows.endswith("gate SHUT"):
+                safe.append(g.name)
+        if self.central is not None:
+            self.central.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.say("  central node and broker stopped")
+        self.check("safe state", len(safe) == len(self.gates), f"{len(safe)}/{len(self.gates)} gates amber, relay shut")
+
+    def run(self) -> int:
+        steps = (self.setup, self.publish_list, self.samples, self.stream, self.delta, self.broker_outage)
+        started = time.monotonic()
+        try:
+            for run_step in steps:
+                run_step()
+                if not all(passed for _, passed, _ in self.checks) and run_step in (self.setup, self.publish_list):
+                    break  # nothing later can work without the link or the list
+        finally:
+            self.shutdown()
+        failed = [name for name, passed, _ in self.checks if not passed]
+        self.say(f"\n{len(self.checks) - len(failed)}/{len(self.checks)} checks passed in "
+                 f"{time.monotonic() - started:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+        self.say(f"files: {self.dir} (gate configs, state, central.db, broker log)")
+        return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--pause", type=float, default=1.0, help="seconds between travellers")
-    ap.add_argument("--keep", metavar="DIR", help="keep the gate's config, state and log in DIR")
+    ap.add_argument("--quick", action="store_true", help="fewer travellers and a shorter outage (about 30 s)")
+    ap.add_argument("--pause", type=float, help="seconds between sample travellers (default 1, --quick 0.2)")
+    ap.add_argument("--outage", type=float, help="seconds the broker stays down (default 8, --quick 4)")
+    ap.add_argument("--keep", metavar="DIR", help="keep configs, state, central.db and logs in DIR (must be empty)")
     args = ap.parse_args(argv)
-    if args.keep:
-        Path(args.keep).mkdir(parents=True, exist_ok=True)
-        return run_demo(Path(args.keep), args.pause)
-    with tempfile.TemporaryDirectory(prefix="sharaka-demo-") as tmp:
-        return run_demo(Path(tmp), args.pause)
-
-
-def run_demo(workdir: Path, pause: float) -> int:
-    from agent.app import GateApp
-    from agent.commands.status import gather
-    from agent.config import load_config
+    pause = args.pause if args.pause is not None else (0.2 if args.quick else 1.0)
+    outage = args.outage if args.outage is not None else (4.0 if args.quick else 8.0)
     from agent.logs import setup_logging
 
-    (workdir / "listed.jsonl").write_text(json.dumps(LISTED) + "\n")
-    config_path = workdir / "gate.toml"
-    config_path.write_text(CONFIG)
-    log = (workdir / "gate.log").open("a")
-    setup_logging("INFO", stream=log)  # the gate's JSON-lines log goes to a file; the screen is the officer's
+    def run(workdir: Path) -> int:
+        with (workdir / "gates.log").open("a") as log:
+            setup_logging("INFO", stream=log)  # the gates' JSON-lines logs go to a file; the screen is the officer's
+            print("Sharaka Gate demo: three gates on simulated hardware, a real Mosquitto broker, the central node")
+            print(f"  working directory {workdir}; gate logs {workdir / 'gates.log'}")
+            return Demo(workdir, quick=args.quick, pause=pause, outage=outage).run()
 
-    print("Sharaka Gate demo: one gate on simulated hardware")
-    print(f"  config {config_path}; log {workdir / 'gate.log'}")
-    print(f"  hit-list: 1 entry (passport UTO {LISTED['document_number']}, reported {LISTED['reason']})\n")
-    app = GateApp(load_config(config_path))
-    screener = app.open()
-    stop = threading.Event()
-    runner = threading.Thread(target=app.run, args=(stop,), name="gate")
-    runner.start()
-    device = app.reader.device
-    print(f"  gate ready: {observe(app.indicators)} (safe state)\n")
-    try:
-        for n, (label, lines) in enumerate(SAMPLES, 1):
-            before = (dict(screener.counts), screener.last)
-            print(f"{n}. {label}")
-            print(f"     MRZ  {lines[0]}\n          {lines[1]}")
-            device.swipe(lines)
-            deadline = time.monotonic() + 5
-            while (dict(screener.counts), screener.last) == before and time.monotonic() < deadline:
-                time.sleep(0.005)
-            last = screener.last
-            if last is None or (dict(screener.counts), last) == before:
-                print("     no decision within 5 s")
-                return 1
-            time.sleep(0.05)  # let the board settle (the HIT pattern blinks)
-            if screener.counts["duplicate"] > before[0].get("duplicate", 0):
-                print(f"  -> same passage as before: no new record; still shows {observe(app.indicators)}\n")
-            else:
-                d = last.decision
-                print(f"  -> {d.verdict}: {ADVICE[d.verdict]}")
-                print(f"     shows: {observe(app.indicators)}")
-                for reason in d.reasons:
-                    print(f"     why:   {explain(reason)}")
-                if d.hit is not None:
-                    print(f"     record: {d.hit.ref}")
-                print(f"     recorded as event #{last.seq} before the light changed\n")
-            time.sleep(pause)
-        report = gather(str(config_path), time.time())
-        box = report["outbox"]
-        print(f"status: {box['depth']} events waiting for the central node (oldest {box['oldest_age_s']:.1f} s), "
-              f"hit-list version {report['hitlist']['version']}, faults: {report['faults'] or 'none'}")
-    finally:
-        stop.set()
-        runner.join(timeout=15)
-        log.close()
-    print(f"gate stopped: {observe(app.indicators)} (safe state: relay shut)")
-    return 0
+    if args.keep:
+        keep = Path(args.keep)
+        keep.mkdir(parents=True, exist_ok=True)
+        if any(keep.iterdir()):
+            ap.error(f"--keep {args.keep!r}: the directory is not empty")
+        return run(keep.resolve())
+    with tempfile.TemporaryDirectory(prefix="sharaka-demo-") as tmp:
+        return run(Path(tmp))
 
 
 if __name__ == "__main__":

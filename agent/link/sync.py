@@ -52,6 +52,7 @@ class HitListSync:
         self.rejected: dict[str, int] = {}
         self._req_at = 0.0
         self._target = 0
+        self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
 
     # ------------------------------------------------------------------ inputs
     def on_head(self, list_id: str, blob: bytes) -> None:
@@ -68,6 +69,7 @@ class HitListSync:
             # nothing installed yet (the list key comes with the first snapshot): fetch from the beginning;
             # what arrives is verified against the pinned root like anything else
             self.list_id = list_id
+            self._early_head = blob
             if self.state != "fetching":
                 self.fetch(0)
             return
@@ -120,6 +122,12 @@ class HitListSync:
             return
         self.installs += 1
         self.want_snapshot = False
+        early, self._early_head = self._early_head, None
+        if early is not None:  # without it the first list would be stale until the centre's next head
+            try:
+                self.store.accept_head(early, now=now)
+            except HitListRejected as exc:
+                logger.info("gate %s: head received before the first list not accepted: %s", self.gate_id, exc)
         logger.info("gate %s: hit-list v%d installed over MQTT", self.gate_id, identity.version)
         if self.store.version < self._target:
             self._request()
