@@ -151,3 +151,16 @@ def test_p12_transfer_without_progress_abandoned_and_reported_previous_list_kept
     finally:
         gate.stop()
         central.stop()
+
+
+def test_first_list_installed_over_mqtt_is_fresh_without_waiting_for_the_next_head(mq, tmp_path, keys):
+    lists, central, store, gate = _setup(mq, tmp_path, keys)
+    try:
+        v1 = lists.snapshot(1, DOCS[:10])
+        lists.head(v1)
+        assert central.poll_hitlists() == 1
+        assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
+        assert store.stale_reason(time.time()) is None
+    finally:
+        gate.stop()
+        central.stop()
