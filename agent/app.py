@@ -15,6 +15,7 @@ state (relay shut, amber) and logs the state it applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -133,6 +134,7 @@ class GateApp:
         self.camera: Any = None
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
+        self.link: Any = None  # agent.link.GateLink when [link] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -151,9 +153,21 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+        queue: Any = self.outbox
+        if cfg.link.enabled:
+            from agent.link.factory import NotifyingOutbox, link_from_config
+
+            try:
+                self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
+                                             status_source=lambda: {"faults": self.status().get("faults", {})},
+                                             command_handlers=self.command_handlers())
+            except AgentError as exc:
+                self.close()
+                raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
+            queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators, camera=self.camera,
+            hitlist=hitlist, outbox=queue, indicators=self.indicators, camera=self.camera,
             fingerprint_key=key, clock=self._clock, monotonic=self._monotonic)
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
@@ -170,6 +184,8 @@ class GateApp:
         self.beats["reader"] = self._monotonic()
         self._reader_thread.start()
         self.write_status(force=True)
+        if self.link is not None:
+            self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
         self.notifier.notify("READY=1")
         last_ping = 0.0
         exit_code = 0
@@ -190,6 +206,32 @@ class GateApp:
         finally:
             self.shutdown()
         return exit_code
+
+    def command_handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+        """What a verified command from the centre may do here (agent/protocol/commands.py checks it first)."""
+
+        def pulse_relay(args: dict[str, Any]) -> str:
+            seconds = args.get("seconds", self.config.screening.relay_pulse_s)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= 60")
+            self.indicators.pulse_relay(float(seconds))
+            return f"relay pulsed {seconds:g} s"
+
+        def set_policy(args: dict[str, Any]) -> str:
+            from agent.config import ScreeningConfig, _section
+
+            if self.screener is None:
+                raise ValueError("screening is not running")
+            current = {f.name: getattr(self.screener.rules, f.name) for f in dataclasses.fields(ScreeningConfig)}
+            table = {k: list(v) if isinstance(v, tuple) else v for k, v in {**current, **args}.items()}
+            errors: list[str] = []
+            rules = _section(ScreeningConfig, "screening", table, self.config.path.parent, errors)
+            if rules is None:
+                raise ValueError("; ".join(errors))
+            self.screener.rules = rules
+            return f"policy set: {sorted(args)}"
+
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -230,6 +272,8 @@ class GateApp:
             self._reader_thread.join(timeout=10.0)
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
+        if self.link is not None:
+            self.link.stop()
         self.close()
         # What the board last drove successfully (its close() drives the safe state), not what we asked.
         applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"

@@ -3,8 +3,9 @@
 
     state_dir/CURRENT                    name of the state record in force (switched by rename)
     state_dir/states/NNNNNNNN.msgpack    list identity, state sum, keyring, base and overlay names
-    state_dir/bases/NAME/                immutable exact table: fp.u64 (sorted), reason.u8, ref.bin,
-                                         filter.u64 (split-block Bloom, held in RAM), buckets.bin
+    state_dir/bases/NAME/                immutable table: rem.bin (quotiented fingerprints, sorted),
+                                         offsets.bin (bucket offsets, RAM), payload.bin (packed reason
+                                         and ref), filter.u64 (split-block Bloom, RAM), manifest.msgpack
     state_dir/overlays/NAME/             immutable delta overlay: adds and removals since the base
     state_dir/head.msgpack               last accepted freshness head
 
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +47,14 @@ from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.table import (
     U64,
+    Codec,
     Entries,
+    Quotient,
     StateSum,
     bloom_blocks,
     bloom_may_contain,
     bloom_may_contain_many,
-    bucket_bits,
     build_bloom,
-    build_buckets,
     contains_sorted,
     merge_entries,
 )
@@ -63,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 CRASH_ENV = "SHARAKA_HITLIST_CRASH_AT"  # test hook: SIGKILL the installer at its k-th step
 WRITE_CHUNK = 64 << 20
+BASE_LAYOUT = 2  # 1: whole fp.u64, reason.u8, ref.bin (rewritten at start-up by _upgrade_layout)
+COMPACT_CHUNK = 1 << 22  # entries per step of a base write (bounds compaction memory)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ class ListState:
 
 
 class _Table:
-    """Entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the fingerprints
-    (the overlay's, which every miss searches)."""
+    """Overlay entries memory-mapped from one directory (read-only); ``fp_in_ram`` loads the
+    fingerprints (the overlay's, which every miss searches)."""
 
     def __init__(self, directory: Path, prefix: str, manifest: dict, *, fp_in_ram: bool = False) -> None:
         n, width = manifest[prefix + "count"], manifest["ref_width"]
@@ -114,6 +118,59 @@ class _Table:
         return len(self.entries)
 
 
+class _Base:
+    """The base table (docs/hitlist.md "Store layout"): quotiented fingerprints ``rem`` and packed
+    reason/ref ``payload`` memory-mapped, bucket ``offsets`` and the Bloom ``filter`` in RAM."""
+
+    FILES = ("rem.bin", "payload.bin")  # digests in the manifest, checked by verify()
+
+    def __init__(self, directory: Path) -> None:
+        m = msgpack.unpackb((directory / "manifest.msgpack").read_bytes())
+        self.manifest, self.count = m, m["count"]
+        self.reasons: tuple[str, ...] = tuple(m["reasons"])
+        self.ref_width = m["ref_width"]
+        self.quotient = Quotient(m["bucket_bits"], m["rem_dtype"])
+        self.codec = Codec(tuple(m["alphabets"]))
+        self.full_sum = StateSum.from_wire(m["full_sum"])
+        self.nblocks = m["bloom_blocks"]
+        self.rem = _map(directory / "rem.bin", np.dtype(m["rem_dtype"]), (self.count,))
+        self.payload = _map(directory / "payload.bin", np.uint8, (self.count, self.codec.width))
+        self.offsets = np.fromfile(directory / "offsets.bin", dtype=np.dtype(m["offsets_dtype"]))
+        self.filter = np.fromfile(directory / "filter.u64", dtype=U64)
+        self._rtype = np.dtype(m["rem_dtype"]).type
+
+    def __len__(self) -> int:
+        return self.count
+
+    def position(self, fp: int, offsets) -> int:
+        """Index of ``fp`` in the table or -1 (one bucket read: ~100 entries)."""
+        q = self.quotient
+        b, r = q.bucket(fp), q.remainder(fp)
+        lo, hi = offsets[b], offsets[b + 1]
+        k = lo + int(self.rem[lo:hi].searchsorted(self._rtype(r)))  # a NumPy scalar: no array copy
+        return k if k < hi and int(self.rem[k]) == r else -1
+
+    def hit(self, k: int) -> tuple[str, str]:
+        reason, ref = self.codec.decode_one(bytes(self.payload[k]))
+        return self.reasons[reason], ref.rstrip(b"\0").decode("utf-8", "replace")
+
+    def take(self, positions: np.ndarray, fps: np.ndarray) -> Entries:
+        """Entries at ``positions`` with the (whole) fingerprints ``fps`` the caller knows."""
+        reason, ref = self.codec.decode(np.asarray(self.payload[np.asarray(positions, np.int64)]))
+        return Entries(np.asarray(fps, U64), reason, ref, self.reasons)
+
+    def digests_ok(self, directory: Path) -> bool:
+        return all(_file_digest(directory / f) == self.manifest["digests"][f] for f in self.FILES)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as f:
+        while chunk := f.read(WRITE_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _map(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
     if 0 in shape:
         return np.empty(shape, dtype)
@@ -128,16 +185,10 @@ class ListView:
     ) -> None:
         self.state, self.keyring = state, keyring
         self.base_dir, self.overlay_dir = base_dir, overlay_dir
-        self.base: _Table | None = None
-        self.filter = np.zeros(8, U64)
-        self.nblocks, self.bits = 1, 0
-        self.buckets = np.zeros(2, np.uint32)
-        if base_dir is not None:
-            manifest = msgpack.unpackb((base_dir / "manifest.msgpack").read_bytes())
-            self.base = _Table(base_dir, "", manifest)
-            self.nblocks, self.bits = manifest["bloom_blocks"], manifest["bucket_bits"]
-            self.filter = np.fromfile(base_dir / "filter.u64", dtype=U64)  # resident: the miss path
-            self.buckets = np.fromfile(base_dir / "buckets.bin", dtype=np.dtype(manifest["bucket_dtype"]))
+        self.base = _Base(base_dir) if base_dir is not None else None
+        self.filter = self.base.filter if self.base else np.zeros(8, U64)  # resident: the miss path
+        self.nblocks = self.base.nblocks if self.base else 1
+        self.buckets = self.base.offsets if self.base else np.zeros(2, np.uint32)
         self.adds: _Table | None = None
         self.removes = np.empty(0, U64)
         if overlay_dir is not None:
@@ -165,25 +216,21 @@ class ListView:
     def overlay_size(self) -> int:
         return (len(self.adds) if self.adds else 0) + len(self.removes)
 
-    def find(self, fp: int) -> tuple[Entries, int] | None:
-        """(entries, index) of fingerprint ``fp`` or None. Misses touch only RAM."""
+    def find(self, fp: int) -> tuple[str, str] | None:
+        """(reason, ref) of fingerprint ``fp`` or None. Misses touch only RAM."""
         key = U64(fp)  # never pass a Python int to searchsorted: it converts the whole array
         if self.adds is not None and len(self.adds):
             i = int(self.adds.fp.searchsorted(key))
             if i < len(self.adds) and int(self.adds.fp[i]) == fp:
-                return self.adds.entries, i
+                return self.adds.entries.reason_at(i), self.adds.entries.ref_at(i)
         if self.base is None or not bloom_may_contain(self._filter_words, self.nblocks, fp):
             return None
         if len(self.removes):
             j = int(self.removes.searchsorted(key))
             if j < len(self.removes) and int(self.removes[j]) == fp:
                 return None
-        b = fp >> (64 - self.bits) if self.bits else 0
-        lo, hi = self._bucket_offsets[b], self._bucket_offsets[b + 1]
-        k = lo + int(self.base.fp[lo:hi].searchsorted(key))
-        if k < hi and int(self.base.fp[k]) == fp:
-            return self.base.entries, k
-        return None
+        k = self.base.position(fp, self._bucket_offsets)
+        return self.base.hit(k) if k >= 0 else None
 
     def contains_many(self, fps: np.ndarray) -> np.ndarray:
         """Vectorised membership of many fingerprints (uint64 array)."""
@@ -192,21 +239,23 @@ class ListView:
         if self.base is not None and len(self.base):
             maybe = np.flatnonzero(bloom_may_contain_many(self.filter, self.nblocks, fps))
             cand = fps[maybe]
-            order = np.argsort(cand)
-            found = contains_sorted(self.base.fp, cand[order]) & ~contains_sorted(self.removes, cand[order])
-            hit[maybe[order]] = found
+            found = self.base.quotient.find_many(self.base.offsets, self.base.rem, cand) >= 0
+            hit[maybe] = found & ~contains_sorted(self.removes, cand)
         if self.adds is not None and len(self.adds):
             hit |= contains_sorted(self.adds.fp, fps)
         return hit
 
-    def all_entries(self) -> Entries:
-        """The whole state as one sorted Entries (reads everything: for compaction and verify)."""
+    def base_positions(self, fps: np.ndarray) -> np.ndarray:
+        """Positions of ``fps`` in the base table, -1 where absent."""
+        if self.base is None or len(fps) == 0:
+            return np.full(len(fps), -1, np.int64)
+        return self.base.quotient.find_many(self.base.offsets, self.base.rem, np.asarray(fps, U64))
+
+    def removed_from_base(self) -> Entries:
+        """The base entries the overlay removes, with their whole fingerprints."""
         if self.base is None:
-            base = Entries.empty()
-        else:
-            keep = ~contains_sorted(self.removes, self.base.fp)
-            base = self.base.entries.take(np.flatnonzero(keep))
-        return merge_entries(base, self.adds.entries) if self.adds is not None else base
+            return Entries.empty()
+        return self.base.take(self.base_positions(self.removes), self.removes)
 
 
 class HitListStore:
@@ -231,6 +280,7 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._current = ""
+        self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
         with contextlib.suppress(BlockingIOError), self._flock(blocking=False):
@@ -277,7 +327,7 @@ class HitListStore:
         for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
             found = view.find(person_fingerprint(view.state.fp_keys, key, birth_date))
             if found is not None:
-                hit = Hit("person", found[0].reason_at(found[1]), found[0].ref_at(found[1]), strength)
+                hit = Hit("person", found[0], found[1], strength)
                 if strength == "exact":
                     return hit
                 weak = weak or hit
@@ -288,10 +338,7 @@ class HitListStore:
         if view.state is None:
             return None
         found = view.find(fingerprint(view.state.fp_keys))
-        if found is None:
-            return None
-        entries, i = found
-        return Hit(kind, entries.reason_at(i), entries.ref_at(i))
+        return None if found is None else Hit(kind, *found)
 
     def is_stale(self, now: float) -> bool:
         return self.stale_reason(now) is not None
@@ -387,23 +434,68 @@ class HitListStore:
             self._head = record
 
     def verify(self) -> dict:
-        """Re-read the whole installed list and check it against its signed state hash."""
+        """Re-read the whole installed list: the base files against the digests written with them,
+        and base sum - removals + additions against the signed state hash."""
         view = self._view
         if view.state is None:
             return {"ok": True, "installed": False}
-        computed = StateSum.of(view.all_entries())
-        ok = computed.digest() == view.state.identity.state_hash
-        return {"ok": ok, "installed": True, "count": computed.count, "state_hash": computed.digest().hex()}
+        total, ok = StateSum.zero(), True
+        if view.base is not None and view.base_dir is not None:
+            ok = view.base.digests_ok(view.base_dir) and bool(np.all(view.base_positions(view.removes) >= 0))
+            total = view.base.full_sum.remove(view.removed_from_base()) if ok else total
+        if view.adds is not None:
+            total = total.add(view.adds.entries)
+        ok = ok and total.digest() == view.state.identity.state_hash
+        return {"ok": ok, "installed": True, "count": total.count, "state_hash": total.digest().hex()}
 
     def compact(self) -> None:
-        """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile."""
+        """Fold the overlay into a new base (same identity), streaming the base in chunks; lookups
+        keep using the old view meanwhile."""
         with self._lock, self._flock():
             self.refresh()
             view = self._view
-            if view.state is None or view.overlay_dir is None:
+            if view.state is None or view.overlay_dir is None or view.base is None:
                 return
-            base = self._write_base(view.all_entries(), view.state.identity.version)
+            base = self._compact_base(view.base, view, view.state.sum)
             self._switch(view.state, view.keyring, base, None)
+
+    def _compact_base(self, base: _Base, view: ListView, full_sum: StateSum) -> Path:
+        """A new base = ``base`` minus the overlay's removals plus its additions, merged chunk by
+        chunk (memory: one chunk, the additions and a filter copy, not the table). A quotiented base
+        keeps its bucket layout and its Bloom filter (the additions are added to a copy): it does not
+        hold the low fingerprint bits a new layout or filter would need."""
+        adds = view.adds.entries if view.adds is not None else Entries.empty(base.ref_width)
+        reasons = tuple(dict.fromkeys(base.reasons + adds.reasons))
+        width = max(base.ref_width, adds.ref.shape[1])
+        adds = adds.with_reasons(reasons).with_width(width)
+        drop = np.sort(view.base_positions(view.removes))
+        n = base.count - len(drop) + len(adds)
+        exact = base.quotient.dtype == "<u8"
+        quotient = Quotient.for_count(n) if exact else base.quotient
+        bloom = None if exact else (base.nblocks, build_bloom(adds.fp, base.nblocks, base.filter.copy()))
+        codec = (
+            base.codec.union(Codec.fit(adds))
+            if len(adds)
+            else base.codec.union(Codec((b"\0",) * (1 + width)))
+        )
+
+        def chunks() -> Iterator[Entries]:
+            a_lo, q = 0, base.quotient
+            for lo in range(0, max(base.count, 1), COMPACT_CHUNK):
+                hi = min(base.count, lo + COMPACT_CHUNK)
+                keep = np.ones(hi - lo, bool)
+                keep[drop[np.searchsorted(drop, lo) : np.searchsorted(drop, hi)] - lo] = False
+                reason, ref = base.codec.decode(np.asarray(base.payload[lo:hi])[keep])
+                fp = q.fingerprints(base.offsets, np.asarray(base.rem[lo:hi]), lo)[keep]
+                bound = q.fingerprints(base.offsets, np.asarray(base.rem[hi : hi + 1]), hi)
+                a_hi = int(adds.fp.searchsorted(bound[0])) if len(bound) else len(adds)
+                yield merge_entries(Entries(fp, reason, ref, base.reasons), adds.part(a_lo, a_hi))
+                a_lo = a_hi
+
+        return self._write_table(
+            self._base_dir_name(view.state.identity.version if view.state else 0),
+            n, chunks, reasons, width, quotient, codec, bloom, full_sum,
+        )  # fmt: skip
 
     def compact_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
@@ -422,7 +514,7 @@ class HitListStore:
             raise HitListRejected(
                 "state_hash", f"snapshot v{v.meta.version} entries do not give the signed state hash"
             )
-        base = self._write_base(v.entries, v.meta.version)
+        base = self._write_base(v.entries, v.meta.version, full_sum=total)
         self._switch(self._list_state(v, total), v.keyring, base, None)
         return v.meta.identity
 
@@ -435,26 +527,28 @@ class HitListStore:
         in_adds = (
             contains_sorted(view.adds.fp, removes) if view.adds is not None else np.zeros(len(removes), bool)
         )
-        base_fp = view.base.fp if view.base is not None else np.empty(0, U64)
-        in_base = contains_sorted(base_fp, removes) & ~contains_sorted(view.removes, removes)
+        base_pos = view.base_positions(removes)
+        in_base = (base_pos >= 0) & ~contains_sorted(view.removes, removes)
         if not bool(np.all(in_adds | in_base)):
             raise HitListRejected(
                 "base_mismatch",
                 f"delta removes {int((~(in_adds | in_base)).sum())} entries the list does not hold",
                 resync=True,
             )
+        from_base = in_base & ~in_adds
         removed = merge_entries(
             view.adds.entries.take(np.flatnonzero(contains_sorted(removes, view.adds.fp)))
             if view.adds is not None
             else Entries.empty(),
-            view.base.entries.take(np.searchsorted(base_fp, removes[in_base & ~in_adds]))
+            view.base.take(base_pos[from_base], removes[from_base])
             if view.base is not None
             else Entries.empty(),
         )
         still = ~contains_sorted(removes, adds.fp)
-        clash = (
-            contains_sorted(view.adds.fp, adds.fp) if view.adds is not None else np.zeros(len(adds), bool)
-        ) | (contains_sorted(base_fp, adds.fp) & ~contains_sorted(view.removes, adds.fp))
+        clash = contains_sorted(view.adds.fp, adds.fp) if view.adds is not None else np.zeros(len(adds), bool)
+        if view.base is not None and view.base.quotient.dtype == "<u8":  # whole fingerprints: exact
+            clash |= (view.base_positions(adds.fp) >= 0) & ~contains_sorted(view.removes, adds.fp)
+        # (a quotiented base cannot tell a duplicate from a 52-bit neighbour; the state hash catches it)
         if bool(np.any(clash & still)):
             raise HitListRejected("base_mismatch", "delta adds entries the list already holds", resync=True)
         total = assert_state.sum.remove(removed).add(adds)
@@ -511,36 +605,87 @@ class HitListStore:
         self._step(f"rename {path}")
         self._fsync_dir(path.parent)
 
-    def _write_arrays(self, directory: Path, arrays: dict[str, np.ndarray], manifest: dict) -> Path:
+    def _write_arrays(
+        self,
+        directory: Path,
+        arrays: Mapping[str, np.ndarray | Callable[[], Iterable]],
+        manifest: Callable[[], dict],
+    ) -> Path:
+        """Write a directory of files (arrays, or callables giving chunk streams, in order), then
+        ``manifest()``; fsync everything and rename it into place."""
         tmp = directory.with_name(directory.name + ".tmp")
         tmp.mkdir()
         for name, arr in arrays.items():
-            self._write_durable(tmp / name, _chunks(arr))
-        self._write_durable(tmp / "manifest.msgpack", [msgpack.packb(manifest)])
+            self._write_durable(tmp / name, _chunks(arr) if isinstance(arr, np.ndarray) else arr())
+        self._write_durable(tmp / "manifest.msgpack", [msgpack.packb(manifest())])
         self._fsync_dir(tmp)
         os.replace(tmp, directory)
         self._step(f"rename {directory}")
         self._fsync_dir(directory.parent)
         return directory
 
-    def _write_base(self, entries: Entries, version: int) -> Path:
-        fp = np.ascontiguousarray(entries.fp, U64)
-        buckets = build_buckets(fp)
-        manifest = {
-            "count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1],
-            "bloom_blocks": bloom_blocks(len(entries)), "bucket_bits": bucket_bits(len(entries)),
-            "bucket_dtype": buckets.dtype.str,
+    def _base_dir_name(self, version: int) -> Path:
+        return self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}"
+
+    def _write_base(self, entries: Entries, version: int, *, full_sum: StateSum | None = None) -> Path:
+        """Write a base table from whole-fingerprint ``entries`` (a snapshot)."""
+        n = len(entries)
+
+        def chunks() -> Iterator[Entries]:
+            for lo in range(0, n, COMPACT_CHUNK):
+                yield entries.part(lo, lo + COMPACT_CHUNK)
+
+        return self._write_table(
+            self._base_dir_name(version), n, chunks, entries.reasons, entries.ref.shape[1],
+            Quotient.for_count(n), Codec.fit(entries), None, full_sum or StateSum.of(entries),
+        )  # fmt: skip
+
+    def _write_table(
+        self,
+        directory: Path,
+        n: int,
+        chunks: Callable[[], Iterator[Entries]],
+        reasons: tuple[str, ...],
+        width: int,
+        quotient: Quotient,
+        codec: Codec,
+        bloom: tuple[int, np.ndarray] | None,
+        full_sum: StateSum,
+    ) -> Path:
+        """Stream sorted entry ``chunks`` (called twice: remainders, then packed reason/ref) into a
+        base directory. ``bloom`` (blocks, words) is a finished filter; None builds one on the way."""
+        nblocks, words = bloom if bloom is not None else (bloom_blocks(n), np.zeros(bloom_blocks(n) * 8, U64))
+        counts = np.zeros(1 << quotient.bits, np.int64)
+        digests = {name: hashlib.blake2b(digest_size=32) for name in _Base.FILES}
+
+        def remainders() -> Iterator[bytes | memoryview]:
+            for part in chunks():
+                if bloom is None:
+                    build_bloom(part.fp, nblocks, words)
+                fp = np.asarray(part.fp, U64)
+                bucket = (
+                    (fp >> U64(64 - quotient.bits)).astype(np.int64)
+                    if quotient.bits
+                    else np.zeros(len(fp), int)
+                )
+                counts[:] += np.bincount(bucket, minlength=len(counts))
+                yield from _hashed(quotient.remainders(fp), digests["rem.bin"])
+
+        def payload() -> Iterator[bytes | memoryview]:
+            for part in chunks():
+                yield from _hashed(codec.encode(part), digests["payload.bin"])
+
+        def offsets() -> np.ndarray:
+            return np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32 if n < (1 << 32) else np.uint64)
+
+        manifest = lambda: {  # noqa: E731
+            "count": n, "reasons": list(reasons), "ref_width": width, "bloom_blocks": nblocks,
+            "bucket_bits": quotient.bits, "rem_dtype": quotient.dtype, "offsets_dtype": offsets().dtype.str,
+            "alphabets": list(codec.alphabets), "full_sum": full_sum.to_wire(),
+            "digests": {name: h.hexdigest() for name, h in digests.items()}, "layout": BASE_LAYOUT,
         }  # fmt: skip
-        arrays = {
-            "fp.u64": fp,
-            "reason.u8": entries.reason,
-            "ref.bin": entries.ref,
-            "filter.u64": build_bloom(fp),
-            "buckets.bin": buckets,
-        }
-        return self._write_arrays(
-            self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
-        )
+        files = {"rem.bin": remainders, "payload.bin": payload, "offsets.bin": lambda: _chunks(offsets())}
+        return self._write_arrays(directory, {**files, "filter.u64": lambda: _chunks(words)}, manifest)
 
     def _write_overlay(self, adds: Entries, removes: np.ndarray, version: int) -> Path:
         manifest = {"add_count": len(adds), "reasons": list(adds.reasons), "ref_width": adds.ref.shape[1]}
@@ -551,7 +696,7 @@ class HitListStore:
             "removes.u64": removes,
         }
         return self._write_arrays(
-            self.dir / "overlays" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
+            self.dir / "overlays" / f"{version:010d}-{secrets.token_hex(4)}", arrays, lambda: manifest
         )
 
     def _switch(
@@ -589,6 +734,40 @@ class HitListStore:
         base = self.dir / "bases" / record["base"] if record["base"] else None
         overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
         return ListView(state, keyring, base, overlay)
+
+    def _upgrade_layout(self, *, locked: bool = False) -> None:
+        """Rewrite a base of layout 1 (whole fingerprints, reasons and refs) in the current layout,
+        as an installation would: new files, new state record, CURRENT switched, old files removed.
+        Takes the writer lock only when there is something to rewrite."""
+        current = self.dir / "CURRENT"
+        if not current.exists():
+            return
+        name = current.read_text().strip()
+        record = msgpack.unpackb((self.dir / name).read_bytes())
+        if not record["base"]:
+            return
+        old = self.dir / "bases" / record["base"]
+        manifest = msgpack.unpackb((old / "manifest.msgpack").read_bytes())
+        if manifest.get("layout", BASE_LAYOUT if "rem_dtype" in manifest else 1) != 1:
+            return
+        if not locked:
+            with self._flock():
+                return self._upgrade_layout(locked=True)
+        n, width = manifest["count"], manifest["ref_width"]
+        entries = Entries(
+            _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
+            _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
+        )  # fmt: skip
+        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        base = self._write_base(entries, int(old.name.split("-")[0]))
+        keyring = (
+            _replay_keyring(record["keyring"], self._pinned, self.limits)
+            if record["keyring"]
+            else self._pinned
+        )
+        overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
+        self._current = name
+        self._switch(ListState.from_wire(record["list"]) if record["list"] else None, keyring, base, overlay)
 
     def refresh(self) -> None:
         """Pick up a list another process (e.g. `sharaka-gate hitlist install`) installed in the same state directory."""
@@ -638,6 +817,12 @@ def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
         return verify_keyring(blob, trusted, limits)
     except HitListRejected as exc:
         raise BadDataError(f"stored keyring in the state directory is corrupt: {exc}")
+
+
+def _hashed(arr: np.ndarray, h) -> Iterator[bytes | memoryview]:
+    for chunk in _chunks(arr):
+        h.update(chunk)
+        yield chunk
 
 
 def _chunks(arr: np.ndarray) -> Iterator[bytes | memoryview]:

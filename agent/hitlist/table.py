@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -15,7 +16,7 @@ U64 = np.uint64
 MASK64 = (1 << 64) - 1
 _M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _LANE_SALTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
-BLOOM_BITS_PER_KEY = 15.0  # 512-bit split blocks: ~0.13 % false positives, 1.9 bytes/entry resident
+BLOOM_BITS_PER_KEY = 14.0  # 512-bit split blocks: ~0.2 % false positives, 1.75 bytes/entry resident
 CHUNK = 1 << 22
 
 
@@ -63,6 +64,10 @@ class Entries:
 
     def take(self, index: np.ndarray) -> Entries:
         return Entries(self.fp[index], self.reason[index], self.ref[index], self.reasons)
+
+    def part(self, lo: int, hi: int) -> Entries:
+        """Entries [lo, hi) without copying."""
+        return Entries(self.fp[lo:hi], self.reason[lo:hi], self.ref[lo:hi], self.reasons)
 
     def with_reasons(self, reasons: tuple[str, ...]) -> Entries:
         """The same entries with reason indices re-expressed in a larger table ``reasons``."""
@@ -205,14 +210,15 @@ def bloom_blocks(n: int) -> int:
     return max(1, int(np.ceil(n * BLOOM_BITS_PER_KEY / 512)))
 
 
-def build_bloom(fp: np.ndarray) -> np.ndarray:
-    """Split-block Bloom filter (8 x 64-bit words per block, one bit per word) over sorted ``fp``.
+def build_bloom(fp: np.ndarray, nblocks: int | None = None, words: np.ndarray | None = None) -> np.ndarray:
+    """Split-block Bloom filter (8 x 64-bit words per block, one bit per word) over sorted ``fp``;
+    with ``words`` given, adds ``fp`` to that filter of ``nblocks`` blocks (in place) and returns it.
 
     The block is chosen from the top 32 bits by multiply-shift, which is monotone in ``fp``, so
     sorted fingerprints fill blocks in order and each word is an OR-reduction over a run."""
     n = len(fp)
-    nblocks = bloom_blocks(n)
-    words = np.zeros(nblocks * 8, U64)
+    nblocks = bloom_blocks(n) if nblocks is None else nblocks
+    words = np.zeros(nblocks * 8, U64) if words is None else words
     for lo in range(0, n, CHUNK):
         chunk = np.asarray(fp[lo : lo + CHUNK], U64)
         block = ((chunk >> U64(32)) * U64(nblocks)) >> U64(32)
@@ -241,19 +247,167 @@ def bloom_may_contain_many(words: np.ndarray, nblocks: int, fps: np.ndarray) -> 
     return ok
 
 
-# --- exact table bucket index -----------------------------------------------------------------
+# --- exact table: quotiented fingerprints ----------------------------------------------------
+
+EXACT_BELOW = 1 << 20  # smaller tables keep whole 64-bit fingerprints (a few MB at most)
 
 
-def bucket_bits(n: int) -> int:
-    """Buckets of ~256 entries (2 KiB of fingerprints: one SD card page read per confirmation)."""
-    return max(0, min(32, int(n // 256).bit_length()))
+@dataclass(frozen=True)
+class Quotient:
+    """How a base table stores fingerprints: bucket = top ``bits`` bits (offsets held in RAM),
+    remainder = the next bits, ``fp >> shift``, in ``dtype`` (uint32 for large tables: 32 + ``bits``
+    bits of the fingerprint are kept, 52 at 10^8; uint64 keeps all 64 for small ones)."""
+
+    bits: int
+    dtype: str  # "<u4" or "<u8"
+
+    @classmethod
+    def for_count(cls, n: int) -> Quotient:
+        if n < EXACT_BELOW:
+            return cls(max(0, min(32, int(n // 256).bit_length())), "<u8")  # ~256 entries per bucket
+        return cls(max(0, min(32, n.bit_length() - 7)), "<u4")  # ~100 entries per bucket
+
+    @property
+    def shift(self) -> int:
+        return 0 if self.dtype == "<u8" else 32 - self.bits
+
+    @property
+    def rmask(self) -> int:
+        return MASK64 if self.dtype == "<u8" else 0xFFFFFFFF
+
+    def bucket(self, fp: int) -> int:
+        return fp >> (64 - self.bits) if self.bits else 0
+
+    def remainder(self, fp: int) -> int:
+        return (fp >> self.shift) & self.rmask
+
+    def remainders(self, fp: np.ndarray) -> np.ndarray:
+        return ((np.asarray(fp, U64) >> U64(self.shift)) & U64(self.rmask)).astype(self.dtype)
+
+    def offsets(self, fp: np.ndarray) -> np.ndarray:
+        """Offsets into sorted ``fp`` of each bucket, length 2^bits + 1 (uint32 when it fits)."""
+        n, bits = len(fp), self.bits
+        bounds = np.arange(1, 1 << bits, dtype=U64) << U64(64 - bits) if bits else np.empty(0, U64)
+        inner = np.searchsorted(fp, bounds) if len(bounds) else np.empty(0, np.int64)
+        return np.concatenate([[0], inner, [n]]).astype(np.uint32 if n < (1 << 32) else np.uint64)
+
+    def fingerprints(self, offsets: np.ndarray, rem: np.ndarray, lo: int = 0) -> np.ndarray:
+        """The stored fingerprints of table positions [lo, lo + len(rem)), low ``shift`` bits zero
+        (what compaction can recover)."""
+        fp = np.asarray(rem, U64) << U64(self.shift)
+        if self.bits and self.dtype == "<u4":
+            bucket = np.searchsorted(offsets, np.arange(lo, lo + len(rem)), side="right") - 1
+            fp |= bucket.astype(U64) << U64(64 - self.bits)
+        return fp
+
+    def find_many(self, offsets: np.ndarray, rem: np.ndarray, fps: np.ndarray) -> np.ndarray:
+        """Positions in the table of each of ``fps`` (uint64), -1 where absent: a binary search
+        within each one's bucket, vectorised over ``fps`` (~7 gathers at 100 entries per bucket)."""
+        fps = np.asarray(fps, U64)
+        b = (fps >> U64(64 - self.bits)).astype(np.int64) if self.bits else np.zeros(len(fps), np.int64)
+        r = self.remainders(fps)
+        lo, end = offsets[b].astype(np.int64), offsets[b + 1].astype(np.int64)
+        hi = end.copy()
+        while True:
+            act = np.flatnonzero(lo < hi)
+            if len(act) == 0:
+                break
+            mid = (lo[act] + hi[act]) >> 1
+            less = rem[mid] < r[act]
+            lo[act[less]] = mid[less] + 1
+            hi[act[~less]] = mid[~less]
+        found = lo < end
+        idx = np.flatnonzero(found)
+        found[idx] = rem[lo[idx]] == r[idx]
+        return np.where(found, lo, -1)
 
 
-def build_buckets(fp: np.ndarray) -> np.ndarray:
-    """Offsets into ``fp`` of each top-``bits`` bucket, length 2^bits + 1 (uint32 when it fits)."""
-    n = len(fp)
-    bits = bucket_bits(n)
-    bounds = np.arange(1, 1 << bits, dtype=U64) << U64(64 - bits) if bits else np.empty(0, U64)
-    inner = np.searchsorted(fp, bounds) if len(bounds) else np.empty(0, np.int64)
-    dtype = np.uint32 if n < (1 << 32) else np.uint64
-    return np.concatenate([[0], inner, [n]]).astype(dtype)
+@dataclass(frozen=True)
+class Codec:
+    """Reason and ref of each entry packed into a few bytes: column 0 is the reason index, columns
+    1.. the ref bytes; each column takes only the byte values of its ``alphabets`` entry, so an entry
+    is a mixed-radix number (a constant column costs nothing, a hex digit 4 bits, a decimal one 3.3).
+    Columns are grouped greedily into numbers below 2^64, each stored in as few bytes as it needs."""
+
+    alphabets: tuple[bytes, ...]
+
+    @classmethod
+    def fit(cls, entries: Entries) -> Codec:
+        seen = [np.zeros(256, bool) for _ in range(1 + entries.ref.shape[1])]
+        for lo in range(0, len(entries), CHUNK):
+            seen[0][np.unique(entries.reason[lo : lo + CHUNK])] = True
+            ref = np.asarray(entries.ref[lo : lo + CHUNK])
+            for c in range(ref.shape[1]):
+                seen[c + 1] |= np.bincount(ref[:, c], minlength=256) > 0
+        return cls(tuple(bytes(np.flatnonzero(s).astype(np.uint8)) or b"\0" for s in seen))
+
+    def union(self, other: Codec) -> Codec:
+        """A codec for the entries of both (a shorter ref is NUL-padded)."""
+        n = max(len(self.alphabets), len(other.alphabets))
+        a, b = (list(c.alphabets) + [b"\0"] * (n - len(c.alphabets)) for c in (self, other))
+        return Codec(tuple(bytes(sorted(set(x) | set(y))) for x, y in zip(a, b, strict=True)))
+
+    @cached_property
+    def groups(self) -> list[tuple[list[int], int]]:
+        """(columns, bytes) per stored number."""
+        out: list[tuple[list[int], int]] = []
+        cols: list[int] = []
+        product = 1
+        for c, alphabet in enumerate(self.alphabets):
+            if product * len(alphabet) > MASK64:
+                out.append((cols, ((product - 1).bit_length() + 7) // 8))
+                cols, product = [], 1
+            cols.append(c)
+            product *= len(alphabet)
+        out.append((cols, ((product - 1).bit_length() + 7) // 8))
+        return out
+
+    @cached_property
+    def width(self) -> int:
+        """Bytes per entry."""
+        return sum(nbytes for _, nbytes in self.groups)
+
+    def encode(self, entries: Entries, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """(hi - lo, width) uint8 matrix of packed entries [lo, hi)."""
+        hi = len(entries) if hi is None else hi
+        columns = [np.asarray(entries.reason[lo:hi])] + list(np.asarray(entries.ref[lo:hi]).T)
+        parts = []
+        for cols, nbytes in self.groups:
+            value = np.zeros(hi - lo, U64)
+            for c in cols:
+                digit = np.zeros(256, U64)
+                digit[np.frombuffer(self.alphabets[c], np.uint8)] = np.arange(
+                    len(self.alphabets[c]), dtype=U64
+                )
+                value = value * U64(len(self.alphabets[c])) + digit[columns[c]]
+            parts.append(value.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :nbytes])
+        return (
+            np.ascontiguousarray(np.concatenate(parts, axis=1)) if parts else np.empty((hi - lo, 0), np.uint8)
+        )
+
+    def decode(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(reason indices, ref matrix) of packed rows."""
+        m, pos = len(packed), 0
+        columns: list[np.ndarray] = [np.empty(0, np.uint8)] * len(self.alphabets)
+        for cols, nbytes in self.groups:
+            raw = np.zeros((m, 8), np.uint8)
+            raw[:, :nbytes] = packed[:, pos : pos + nbytes]
+            pos += nbytes
+            value = raw.view("<u8")[:, 0].astype(U64)
+            for c in reversed(cols):
+                radix = U64(len(self.alphabets[c]))
+                columns[c] = np.frombuffer(self.alphabets[c], np.uint8)[(value % radix).astype(np.int64)]
+                value //= radix
+        return columns[0], np.stack(columns[1:], axis=1) if len(columns) > 1 else np.empty((m, 0), np.uint8)
+
+    def decode_one(self, row: bytes) -> tuple[int, bytes]:
+        """(reason index, ref bytes) of one packed row, in plain Python (the hit path)."""
+        out = bytearray(len(self.alphabets))
+        pos = 0
+        for cols, nbytes in self.groups:
+            value = int.from_bytes(row[pos : pos + nbytes], "little")
+            pos += nbytes
+            for c in reversed(cols):
+                value, digit = divmod(value, len(self.alphabets[c]))
+                out[c] = self.alphabets[c][digit]
+        return out[0], bytes(out[1:])

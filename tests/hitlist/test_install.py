@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.hitlist.api import Hit
 from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.limits import Limits
 from agent.hitlist.store import HitListStore
@@ -387,7 +388,7 @@ def test_uint64_search_exact_near_top_of_range(tmp_path):
     store = HitListStore(tmp_path / "g", central.root_pub)
     base = store._write_base(entries, 1)
     view = ListView(None, store._pinned, base, None)
-    assert [view.find(int(f))[1] for f in fps] == [0, 1, 2, 3]
+    assert [view.find(int(f)) for f in fps] == [("stolen", r) for r in "abcd"]
     assert view.find(top - 1) is None and view.find(top - 1023) is None
     assert StateSum.of(entries).count == 4
 
@@ -405,7 +406,7 @@ def test_searchsorted_lookup_does_not_copy_the_table(tmp_path, central):
     view = store.view()
     assert len(view.adds) > 19000
     low_overlay = int(view.adds.fp[10])  # sorted: the first fingerprints are far below 2^63
-    low_base = int(view.base.fp[0])
+    low_base = min(f for f in (_fp(central, i) for i in range(300)) if f < 1 << 63)
     assert low_overlay < 1 << 63 and low_base < 1 << 63
     tracemalloc.start()
     assert view.find(low_overlay) is not None
@@ -429,7 +430,7 @@ def test_compaction_keeps_identity_and_answers(gate, central):
 
 def test_store_verify_detects_corrupted_table(gate):
     base = gate.view().base_dir
-    ref = base / "ref.bin"
+    ref = base / "payload.bin"
     data = bytearray(ref.read_bytes())
     data[0] ^= 1
     ref.write_bytes(bytes(data))
@@ -465,8 +466,8 @@ def test_misses_are_answered_from_ram_without_reading_the_table(tmp_path, centra
     store.install(central.published[1], now=T0)
     store.install(central.delta(1, 2), now=T0)
     view = store.view()
-    spy = _CountingArray(view.base.fp)
-    view.base.fp = spy
+    spy = _CountingArray(view.base.rem)
+    view.base.rem = spy
     misses = 20000
     for i in range(10**6, 10**6 + misses):
         assert store.lookup_document("UTO", f"X{i:08d}") is None
@@ -492,3 +493,71 @@ def test_overlay_over_limit_is_compacted_in_the_background(tmp_path, central):
     assert view.overlay_size == 0 and view.base_dir != before_base
     assert store.identity[2] == 2 and store.verify()["ok"]
     assert {i for i in range(45) if store.lookup_document("UTO", f"X{i:08d}")} == set(range(8, 40))
+
+
+@pytest.mark.parametrize("exact_below", [0, 1 << 20], ids=["quotiented", "whole_fingerprints"])
+def test_base_answers_reason_and_ref_through_delta_streamed_compaction_and_verify(
+    tmp_path, central, monkeypatch, exact_below
+):
+    """Large bases keep 32 + bucket bits of each fingerprint and packed reason/ref (docs "Store
+    layout"); compaction merges base and overlay in chunks (here 97 entries) into the same answers."""
+    import agent.hitlist.store as store_module
+    import agent.hitlist.table as table
+
+    monkeypatch.setattr(table, "EXACT_BELOW", exact_below)  # 0: the 10^8 layout at test scale
+    monkeypatch.setattr(store_module, "COMPACT_CHUNK", 97)
+    reasons = ("stolen", "lost", "revoked")
+    v1 = [doc(i, reasons[i % 3]) for i in range(3000)]
+    v2 = [doc(i, reasons[i % 3]) for i in range(100, 3100)] + [
+        doc(5000, "wanted") | {"ref": "LONGER-REF-5000"}
+    ]
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    store.install(central.snapshot(v1, 1), now=T0)
+    central.snapshot(v2, 2)
+    view = store.view()
+    assert view.base.quotient.dtype == ("<u4" if exact_below == 0 else "<u8") and view.base.codec.width < 8
+    store.install(central.delta(1, 2), now=T0)
+    expected = {r["document_number"]: Hit("document", r["reason"], r["ref"]) for r in v2}
+
+    def answers():
+        return {f"X{i:08d}": store.lookup_document("UTO", f"X{i:08d}") for i in range(5200)}
+
+    want = {n: expected.get(n) for n in answers()}
+    assert answers() == want and store.verify()["ok"]
+    fps = np.array([_fp(central, i) for i in range(5200)], np.uint64)
+    assert np.array_equal(
+        store.view().contains_many(fps), np.array([want[f"X{i:08d}"] is not None for i in range(5200)])
+    )
+    before = store.view().base
+    store.compact()
+    after = store.view()
+    assert after.overlay_size == 0 and after.base.count == len(v2)
+    assert after.base.quotient == before.quotient
+    assert answers() == want and store.verify() == {**store.verify(), "ok": True, "count": len(v2)}
+    central.snapshot(v2[:-10], 3)
+    store.install(central.delta(2, 3), now=T0)  # a delta on a compacted base
+    assert store.lookup_document("UTO", v2[-2]["document_number"]) is None
+    assert store.lookup_document("UTO", v2[0]["document_number"]) == expected[v2[0]["document_number"]]
+    assert store.verify()["ok"]
+
+
+def test_base_of_the_first_layout_is_rewritten_at_start_up_with_the_same_answers(gate, central):
+    """A gate upgraded in place finds a layout-1 base (whole fp.u64, reason.u8, ref.bin): the store
+    rewrites it as an installation would and answers exactly as before."""
+    import msgpack
+
+    from agent.hitlist.build import read_list
+
+    before = observe(gate)
+    _, entries, _ = read_list(central.published[1])
+    old = gate.view().base_dir
+    for f in old.iterdir():
+        f.unlink()
+    (old / "fp.u64").write_bytes(entries.fp.astype("<u8").tobytes())
+    (old / "reason.u8").write_bytes(entries.reason.tobytes())
+    (old / "ref.bin").write_bytes(entries.ref.tobytes())
+    manifest = {"count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1]}
+    (old / "manifest.msgpack").write_bytes(msgpack.packb(manifest))
+    reopened = HitListStore(gate.dir, central.root_pub)
+    assert reopened.view().base_dir != old and not old.exists()
+    assert observe(reopened) == before and reopened.verify()["ok"]
