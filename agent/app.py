@@ -15,6 +15,7 @@ state (relay shut, amber) and logs the state it applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -158,7 +159,8 @@ class GateApp:
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
-                                             status_source=lambda: {"faults": self.status().get("faults", {})})
+                                             status_source=lambda: {"faults": self.status().get("faults", {})},
+                                             command_handlers=self.command_handlers())
             except AgentError as exc:
                 self.close()
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
@@ -204,6 +206,32 @@ class GateApp:
         finally:
             self.shutdown()
         return exit_code
+
+    def command_handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+        """What a verified command from the centre may do here (agent/protocol/commands.py checks it first)."""
+
+        def pulse_relay(args: dict[str, Any]) -> str:
+            seconds = args.get("seconds", self.config.screening.relay_pulse_s)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= 60")
+            self.indicators.pulse_relay(float(seconds))
+            return f"relay pulsed {seconds:g} s"
+
+        def set_policy(args: dict[str, Any]) -> str:
+            from agent.config import ScreeningConfig, _section
+
+            if self.screener is None:
+                raise ValueError("screening is not running")
+            current = {f.name: getattr(self.screener.rules, f.name) for f in dataclasses.fields(ScreeningConfig)}
+            table = {k: list(v) if isinstance(v, tuple) else v for k, v in {**current, **args}.items()}
+            errors: list[str] = []
+            rules = _section(ScreeningConfig, "screening", table, self.config.path.parent, errors)
+            if rules is None:
+                raise ValueError("; ".join(errors))
+            self.screener.rules = rules
+            return f"policy set: {sorted(args)}"
+
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""

@@ -94,6 +94,29 @@ def fresh_process_rss(state: Path, root_pub: bytes, first_miss: int, misses: int
     )
 
 
+def fresh_process_compaction(state: Path, root_pub: bytes) -> tuple[float, int]:
+    """(seconds, peak anonymous memory added) of a fresh process folding the overlay into a new base."""
+    import subprocess
+
+    code = (
+        f"import sys, threading, time; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from bench.hitlist_bench import rss_anon\n"
+        "from agent.hitlist.store import HitListStore\n"
+        f"s = HitListStore({str(state)!r}, bytes.fromhex({root_pub.hex()!r})); base = rss_anon(); peak = [0]\n"
+        "done = threading.Event()\n"
+        "def watch():\n"
+        "    while not done.wait(0.01): peak[0] = max(peak[0], rss_anon() - base)\n"
+        "threading.Thread(target=watch, daemon=True).start()\n"
+        "t = time.perf_counter(); s.compact(); t = time.perf_counter() - t; done.set()\n"
+        "assert s.view().overlay_size == 0\n"
+        "print(t, max(peak[0], rss_anon() - base))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return float(out[0]), int(out[1])
+
+
 def percentiles(samples_ns: list[int]) -> tuple[float, float]:
     arr = np.sort(np.array(samples_ns)) / 1000
     return float(arr[len(arr) // 2]), float(arr[int(len(arr) * 0.99)])
@@ -213,6 +236,8 @@ def main() -> int:
     rows["store"]["batched M/s"] = len(batch) / t / 1e6
     rows["store"]["RSS anon MB"] = fresh_process_rss(state, bytes(root.verify_key), 2 * n, 10000) / 1e6
     rows["store"]["filter false pos. %"] = 100 * fp_rate
+    secs, peak = fresh_process_compaction(state, bytes(root.verify_key))
+    rows["store"]["compact s"], rows["store"]["compact peak anon MB"] = secs, peak / 1e6
     print(f"store done: {rows['store']}", flush=True)
 
     # --- peer: Python set of fingerprint bytes ---------------------------------------------------
@@ -287,7 +312,8 @@ def main() -> int:
 
 def report(rows: dict[str, dict[str, float | str]], n: int) -> None:
     metrics = ["build s", "install s", "delta s", "disk B/entry", "RAM B/entry (miss path)", "RSS anon MB",
-               "miss p50 us", "miss p99 us", "hit p50 us", "hit p99 us", "batched M/s", "filter false pos. %"]  # fmt: skip
+               "miss p50 us", "miss p99 us", "hit p50 us", "hit p99 us", "batched M/s", "filter false pos. %",
+               "compact s", "compact peak anon MB"]  # fmt: skip
     peers = [p for p in ("set", "sqlite") if rows[p]]
     header = (
         "| " + " | ".join([f"metric ({n:,} entries)", "store", *(f"{p} | store/{p}" for p in peers)]) + " |"

@@ -26,7 +26,7 @@ import secrets
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 CRASH_ENV = "SHARAKA_HITLIST_CRASH_AT"  # test hook: SIGKILL the installer at its k-th step
 WRITE_CHUNK = 64 << 20
+BASE_LAYOUT = 2  # 1: whole fp.u64, reason.u8, ref.bin (rewritten at start-up by _upgrade_layout)
+COMPACT_CHUNK = 1 << 22  # entries per step of a base write (bounds compaction memory)
 
 
 @dataclass(frozen=True)
@@ -156,14 +158,6 @@ class _Base:
         """Entries at ``positions`` with the (whole) fingerprints ``fps`` the caller knows."""
         reason, ref = self.codec.decode(np.asarray(self.payload[np.asarray(positions, np.int64)]))
         return Entries(np.asarray(fps, U64), reason, ref, self.reasons)
-
-    def entries(self, drop: np.ndarray) -> Entries:
-        """All entries but the positions ``drop``, fingerprints with their unstored low bits zero."""
-        keep = np.ones(self.count, bool)
-        keep[np.asarray(drop, np.int64)] = False
-        fp = self.quotient.fingerprints(self.offsets, np.asarray(self.rem))[keep]
-        reason, ref = self.codec.decode(np.asarray(self.payload)[keep])
-        return Entries(fp, reason, ref, self.reasons)
 
     def digests_ok(self, directory: Path) -> bool:
         return all(_file_digest(directory / f) == self.manifest["digests"][f] for f in self.FILES)
@@ -263,12 +257,6 @@ class ListView:
             return Entries.empty()
         return self.base.take(self.base_positions(self.removes), self.removes)
 
-    def all_entries(self) -> Entries:
-        """The whole state as one sorted Entries (reads everything: for compaction). Base
-        fingerprints come back with their unstored low bits zero."""
-        base = Entries.empty() if self.base is None else self.base.entries(self.base_positions(self.removes))
-        return merge_entries(base, self.adds.entries) if self.adds is not None else base
-
 
 class HitListStore:
     """A gate's hit-list in ``state_dir``, trusting the pinned root key ``root_pub``.
@@ -292,6 +280,7 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._current = ""
+        self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
         with contextlib.suppress(BlockingIOError), self._flock(blocking=False):
@@ -460,23 +449,53 @@ class HitListStore:
         return {"ok": ok, "installed": True, "count": total.count, "state_hash": total.digest().hex()}
 
     def compact(self) -> None:
-        """Fold the overlay into a new base (same identity); lookups keep using the old view meanwhile.
-
-        The base keeps its bucket layout and Bloom filter (the overlay's additions are added to a
-        copy), because the base does not store the low fingerprint bits either would need."""
+        """Fold the overlay into a new base (same identity), streaming the base in chunks; lookups
+        keep using the old view meanwhile."""
         with self._lock, self._flock():
             self.refresh()
             view = self._view
-            if view.state is None or view.overlay_dir is None:
+            if view.state is None or view.overlay_dir is None or view.base is None:
                 return
-            old = view.base if view.base is not None and view.base.quotient.dtype == "<u4" else None
-            base = self._write_base(
-                view.all_entries(), view.state.identity.version, full_sum=view.state.sum,
-                quotient=old.quotient if old else None,
-                bloom=(old.nblocks, old.filter.copy()) if old else None,
-                bloom_adds=view.adds.fp if view.adds is not None else None,
-            )  # fmt: skip
+            base = self._compact_base(view.base, view, view.state.sum)
             self._switch(view.state, view.keyring, base, None)
+
+    def _compact_base(self, base: _Base, view: ListView, full_sum: StateSum) -> Path:
+        """A new base = ``base`` minus the overlay's removals plus its additions, merged chunk by
+        chunk (memory: one chunk, the additions and a filter copy, not the table). A quotiented base
+        keeps its bucket layout and its Bloom filter (the additions are added to a copy): it does not
+        hold the low fingerprint bits a new layout or filter would need."""
+        adds = view.adds.entries if view.adds is not None else Entries.empty(base.ref_width)
+        reasons = tuple(dict.fromkeys(base.reasons + adds.reasons))
+        width = max(base.ref_width, adds.ref.shape[1])
+        adds = adds.with_reasons(reasons).with_width(width)
+        drop = np.sort(view.base_positions(view.removes))
+        n = base.count - len(drop) + len(adds)
+        exact = base.quotient.dtype == "<u8"
+        quotient = Quotient.for_count(n) if exact else base.quotient
+        bloom = None if exact else (base.nblocks, build_bloom(adds.fp, base.nblocks, base.filter.copy()))
+        codec = (
+            base.codec.union(Codec.fit(adds))
+            if len(adds)
+            else base.codec.union(Codec((b"\0",) * (1 + width)))
+        )
+
+        def chunks() -> Iterator[Entries]:
+            a_lo, q = 0, base.quotient
+            for lo in range(0, max(base.count, 1), COMPACT_CHUNK):
+                hi = min(base.count, lo + COMPACT_CHUNK)
+                keep = np.ones(hi - lo, bool)
+                keep[drop[np.searchsorted(drop, lo) : np.searchsorted(drop, hi)] - lo] = False
+                reason, ref = base.codec.decode(np.asarray(base.payload[lo:hi])[keep])
+                fp = q.fingerprints(base.offsets, np.asarray(base.rem[lo:hi]), lo)[keep]
+                bound = q.fingerprints(base.offsets, np.asarray(base.rem[hi : hi + 1]), hi)
+                a_hi = int(adds.fp.searchsorted(bound[0])) if len(bound) else len(adds)
+                yield merge_entries(Entries(fp, reason, ref, base.reasons), adds.part(a_lo, a_hi))
+                a_lo = a_hi
+
+        return self._write_table(
+            self._base_dir_name(view.state.identity.version if view.state else 0),
+            n, chunks, reasons, width, quotient, codec, bloom, full_sum,
+        )  # fmt: skip
 
     def compact_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
@@ -586,55 +605,87 @@ class HitListStore:
         self._step(f"rename {path}")
         self._fsync_dir(path.parent)
 
-    def _write_arrays(self, directory: Path, arrays: dict[str, np.ndarray], manifest: dict) -> Path:
+    def _write_arrays(
+        self,
+        directory: Path,
+        arrays: Mapping[str, np.ndarray | Callable[[], Iterable]],
+        manifest: Callable[[], dict],
+    ) -> Path:
+        """Write a directory of files (arrays, or callables giving chunk streams, in order), then
+        ``manifest()``; fsync everything and rename it into place."""
         tmp = directory.with_name(directory.name + ".tmp")
         tmp.mkdir()
         for name, arr in arrays.items():
-            self._write_durable(tmp / name, _chunks(arr))
-        self._write_durable(tmp / "manifest.msgpack", [msgpack.packb(manifest)])
+            self._write_durable(tmp / name, _chunks(arr) if isinstance(arr, np.ndarray) else arr())
+        self._write_durable(tmp / "manifest.msgpack", [msgpack.packb(manifest())])
         self._fsync_dir(tmp)
         os.replace(tmp, directory)
         self._step(f"rename {directory}")
         self._fsync_dir(directory.parent)
         return directory
 
-    def _write_base(
+    def _base_dir_name(self, version: int) -> Path:
+        return self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}"
+
+    def _write_base(self, entries: Entries, version: int, *, full_sum: StateSum | None = None) -> Path:
+        """Write a base table from whole-fingerprint ``entries`` (a snapshot)."""
+        n = len(entries)
+
+        def chunks() -> Iterator[Entries]:
+            for lo in range(0, n, COMPACT_CHUNK):
+                yield entries.part(lo, lo + COMPACT_CHUNK)
+
+        return self._write_table(
+            self._base_dir_name(version), n, chunks, entries.reasons, entries.ref.shape[1],
+            Quotient.for_count(n), Codec.fit(entries), None, full_sum or StateSum.of(entries),
+        )  # fmt: skip
+
+    def _write_table(
         self,
-        entries: Entries,
-        version: int,
-        *,
-        full_sum: StateSum | None = None,
-        quotient: Quotient | None = None,
-        bloom: tuple[int, np.ndarray] | None = None,
-        bloom_adds: np.ndarray | None = None,
+        directory: Path,
+        n: int,
+        chunks: Callable[[], Iterator[Entries]],
+        reasons: tuple[str, ...],
+        width: int,
+        quotient: Quotient,
+        codec: Codec,
+        bloom: tuple[int, np.ndarray] | None,
+        full_sum: StateSum,
     ) -> Path:
-        """Write a base table. ``entries`` hold whole fingerprints (a snapshot: sum, bucket layout and
-        filter follow from them), or, when compacting a quotiented base, fingerprints with unstored
-        low bits zero: then ``full_sum``, the old ``quotient`` and ``bloom`` (blocks, words) are kept
-        and only ``bloom_adds`` (whole fingerprints) are added to the filter."""
-        fp = np.ascontiguousarray(entries.fp, U64)
-        quotient = quotient or Quotient.for_count(len(entries))
-        if bloom is None:
-            nblocks, words = bloom_blocks(len(entries)), build_bloom(fp)
-        else:
-            nblocks, words = bloom[0], build_bloom(bloom_adds if bloom_adds is not None else fp[:0], *bloom)
-        offsets = quotient.offsets(fp)
-        codec = Codec.fit(entries)
-        rem = quotient.remainders(fp)
-        payload = np.concatenate(
-            [codec.encode(entries, lo, min(len(entries), lo + (1 << 22))) for lo in range(0, len(entries), 1 << 22)]
-        ) if len(entries) else np.empty((0, codec.width), np.uint8)  # fmt: skip
-        arrays = {"rem.bin": rem, "payload.bin": payload, "offsets.bin": offsets, "filter.u64": words}
-        manifest = {
-            "count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1],
-            "bloom_blocks": nblocks, "bucket_bits": quotient.bits, "rem_dtype": quotient.dtype,
-            "offsets_dtype": offsets.dtype.str, "alphabets": list(codec.alphabets),
-            "full_sum": (full_sum or StateSum.of(entries)).to_wire(),
-            "digests": {name: _array_digest(arrays[name]) for name in _Base.FILES},
+        """Stream sorted entry ``chunks`` (called twice: remainders, then packed reason/ref) into a
+        base directory. ``bloom`` (blocks, words) is a finished filter; None builds one on the way."""
+        nblocks, words = bloom if bloom is not None else (bloom_blocks(n), np.zeros(bloom_blocks(n) * 8, U64))
+        counts = np.zeros(1 << quotient.bits, np.int64)
+        digests = {name: hashlib.blake2b(digest_size=32) for name in _Base.FILES}
+
+        def remainders() -> Iterator[bytes | memoryview]:
+            for part in chunks():
+                if bloom is None:
+                    build_bloom(part.fp, nblocks, words)
+                fp = np.asarray(part.fp, U64)
+                bucket = (
+                    (fp >> U64(64 - quotient.bits)).astype(np.int64)
+                    if quotient.bits
+                    else np.zeros(len(fp), int)
+                )
+                counts[:] += np.bincount(bucket, minlength=len(counts))
+                yield from _hashed(quotient.remainders(fp), digests["rem.bin"])
+
+        def payload() -> Iterator[bytes | memoryview]:
+            for part in chunks():
+                yield from _hashed(codec.encode(part), digests["payload.bin"])
+
+        def offsets() -> np.ndarray:
+            return np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32 if n < (1 << 32) else np.uint64)
+
+        manifest = lambda: {  # noqa: E731
+            "count": n, "reasons": list(reasons), "ref_width": width, "bloom_blocks": nblocks,
+            "bucket_bits": quotient.bits, "rem_dtype": quotient.dtype, "offsets_dtype": offsets().dtype.str,
+            "alphabets": list(codec.alphabets), "full_sum": full_sum.to_wire(),
+            "digests": {name: h.hexdigest() for name, h in digests.items()}, "layout": BASE_LAYOUT,
         }  # fmt: skip
-        return self._write_arrays(
-            self.dir / "bases" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
-        )
+        files = {"rem.bin": remainders, "payload.bin": payload, "offsets.bin": lambda: _chunks(offsets())}
+        return self._write_arrays(directory, {**files, "filter.u64": lambda: _chunks(words)}, manifest)
 
     def _write_overlay(self, adds: Entries, removes: np.ndarray, version: int) -> Path:
         manifest = {"add_count": len(adds), "reasons": list(adds.reasons), "ref_width": adds.ref.shape[1]}
@@ -645,7 +696,7 @@ class HitListStore:
             "removes.u64": removes,
         }
         return self._write_arrays(
-            self.dir / "overlays" / f"{version:010d}-{secrets.token_hex(4)}", arrays, manifest
+            self.dir / "overlays" / f"{version:010d}-{secrets.token_hex(4)}", arrays, lambda: manifest
         )
 
     def _switch(
@@ -683,6 +734,40 @@ class HitListStore:
         base = self.dir / "bases" / record["base"] if record["base"] else None
         overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
         return ListView(state, keyring, base, overlay)
+
+    def _upgrade_layout(self, *, locked: bool = False) -> None:
+        """Rewrite a base of layout 1 (whole fingerprints, reasons and refs) in the current layout,
+        as an installation would: new files, new state record, CURRENT switched, old files removed.
+        Takes the writer lock only when there is something to rewrite."""
+        current = self.dir / "CURRENT"
+        if not current.exists():
+            return
+        name = current.read_text().strip()
+        record = msgpack.unpackb((self.dir / name).read_bytes())
+        if not record["base"]:
+            return
+        old = self.dir / "bases" / record["base"]
+        manifest = msgpack.unpackb((old / "manifest.msgpack").read_bytes())
+        if manifest.get("layout", BASE_LAYOUT if "rem_dtype" in manifest else 1) != 1:
+            return
+        if not locked:
+            with self._flock():
+                return self._upgrade_layout(locked=True)
+        n, width = manifest["count"], manifest["ref_width"]
+        entries = Entries(
+            _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
+            _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
+        )  # fmt: skip
+        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        base = self._write_base(entries, int(old.name.split("-")[0]))
+        keyring = (
+            _replay_keyring(record["keyring"], self._pinned, self.limits)
+            if record["keyring"]
+            else self._pinned
+        )
+        overlay = self.dir / "overlays" / record["overlay"] if record["overlay"] else None
+        self._current = name
+        self._switch(ListState.from_wire(record["list"]) if record["list"] else None, keyring, base, overlay)
 
     def refresh(self) -> None:
         """Pick up a list another process (e.g. `sharaka-gate hitlist install`) installed in the same state directory."""
@@ -734,11 +819,10 @@ def _replay_keyring(blob: bytes, pinned: Keyring, limits: Limits) -> Keyring:
         raise BadDataError(f"stored keyring in the state directory is corrupt: {exc}")
 
 
-def _array_digest(arr: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=32)
+def _hashed(arr: np.ndarray, h) -> Iterator[bytes | memoryview]:
     for chunk in _chunks(arr):
         h.update(chunk)
-    return h.hexdigest()
+        yield chunk
 
 
 def _chunks(arr: np.ndarray) -> Iterator[bytes | memoryview]:

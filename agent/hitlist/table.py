@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -63,6 +64,10 @@ class Entries:
 
     def take(self, index: np.ndarray) -> Entries:
         return Entries(self.fp[index], self.reason[index], self.ref[index], self.reasons)
+
+    def part(self, lo: int, hi: int) -> Entries:
+        """Entries [lo, hi) without copying."""
+        return Entries(self.fp[lo:hi], self.reason[lo:hi], self.ref[lo:hi], self.reasons)
 
     def with_reasons(self, reasons: tuple[str, ...]) -> Entries:
         """The same entries with reason indices re-expressed in a larger table ``reasons``."""
@@ -286,12 +291,13 @@ class Quotient:
         inner = np.searchsorted(fp, bounds) if len(bounds) else np.empty(0, np.int64)
         return np.concatenate([[0], inner, [n]]).astype(np.uint32 if n < (1 << 32) else np.uint64)
 
-    def fingerprints(self, offsets: np.ndarray, rem: np.ndarray) -> np.ndarray:
-        """The stored fingerprints, low ``shift`` bits zero (what compaction and verify can recover)."""
+    def fingerprints(self, offsets: np.ndarray, rem: np.ndarray, lo: int = 0) -> np.ndarray:
+        """The stored fingerprints of table positions [lo, lo + len(rem)), low ``shift`` bits zero
+        (what compaction can recover)."""
         fp = np.asarray(rem, U64) << U64(self.shift)
         if self.bits and self.dtype == "<u4":
-            counts: np.ndarray = offsets[1:].astype(np.int64) - offsets[:-1].astype(np.int64)
-            fp |= np.repeat(np.arange(1 << self.bits, dtype=U64) << U64(64 - self.bits), counts)
+            bucket = np.searchsorted(offsets, np.arange(lo, lo + len(rem)), side="right") - 1
+            fp |= bucket.astype(U64) << U64(64 - self.bits)
         return fp
 
     def find_many(self, offsets: np.ndarray, rem: np.ndarray, fps: np.ndarray) -> np.ndarray:
@@ -335,7 +341,13 @@ class Codec:
                 seen[c + 1] |= np.bincount(ref[:, c], minlength=256) > 0
         return cls(tuple(bytes(np.flatnonzero(s).astype(np.uint8)) or b"\0" for s in seen))
 
-    @property
+    def union(self, other: Codec) -> Codec:
+        """A codec for the entries of both (a shorter ref is NUL-padded)."""
+        n = max(len(self.alphabets), len(other.alphabets))
+        a, b = (list(c.alphabets) + [b"\0"] * (n - len(c.alphabets)) for c in (self, other))
+        return Codec(tuple(bytes(sorted(set(x) | set(y))) for x, y in zip(a, b, strict=True)))
+
+    @cached_property
     def groups(self) -> list[tuple[list[int], int]]:
         """(columns, bytes) per stored number."""
         out: list[tuple[list[int], int]] = []
@@ -350,7 +362,7 @@ class Codec:
         out.append((cols, ((product - 1).bit_length() + 7) // 8))
         return out
 
-    @property
+    @cached_property
     def width(self) -> int:
         """Bytes per entry."""
         return sum(nbytes for _, nbytes in self.groups)

@@ -39,6 +39,7 @@ from agent.protocol.commands import Command, CommandGuard, CommandRejected
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
 from agent.protocol.keys import trusted
 from agent.protocol.persist import atomic_write, read_json, write_json
+from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class GateLink:
             trusted(command_keys),
             high_impact_threshold=high_impact_threshold,
         )
+        # RELIABILITY 15: commands are judged on trusted time, which never goes back across reboots
+        self.trusted_time = TrustedClock(self._state_dir / "time.json", wall=clock, monotonic=monotonic)
         self._status_source = status_source
         self._handlers = dict(command_handlers or {})
         self.stats = LinkStats()
@@ -524,12 +527,13 @@ class GateLink:
     # ------------------------------------------------------------------ commands
     def _handle_command(self, payload: bytes) -> None:
         try:
-            cmd = self._guard.accept(payload, self._clock())
+            cmd = self._guard.accept(payload, self.trusted_time.now())
         except CommandRejected as exc:
             self.stats.reject(f"cmd_{exc.reason}")
             logger.warning("gate %s: %s", self.gate_id, exc)
             self._publish_result(exc.cmd_id or "unknown", False, exc.reason, str(exc))
             return
+        self.trusted_time.observe(cmd.issued)  # signed by the command keys: time has reached at least this
         try:
             detail = self._execute(cmd)
         except Exception as exc:  # a failing handler is reported, never fatal
@@ -595,6 +599,9 @@ class GateLink:
                 "oldest_age": self.outbox.oldest_age(now),
                 "dropped": int(getattr(self.outbox, "dropped", 0)),
             }
+            if out["outbox"]["dropped"]:
+                self.alarms.add("outbox_dropped")  # RELIABILITY 22: routine events were dropped when full
+                out["alarms"] = sorted(self.alarms)
         except Exception as exc:  # status must go out even when the outbox is sick
             out["outbox"] = {"error": str(exc)}
             self.alarms.add("outbox")

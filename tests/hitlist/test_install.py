@@ -495,21 +495,27 @@ def test_overlay_over_limit_is_compacted_in_the_background(tmp_path, central):
     assert {i for i in range(45) if store.lookup_document("UTO", f"X{i:08d}")} == set(range(8, 40))
 
 
-def test_quotiented_base_answers_reason_and_ref_through_delta_compaction_and_verify(
-    tmp_path, central, monkeypatch
+@pytest.mark.parametrize("exact_below", [0, 1 << 20], ids=["quotiented", "whole_fingerprints"])
+def test_base_answers_reason_and_ref_through_delta_streamed_compaction_and_verify(
+    tmp_path, central, monkeypatch, exact_below
 ):
-    """Large bases keep 32 + bucket bits of each fingerprint and packed reason/ref (docs "Store layout")."""
+    """Large bases keep 32 + bucket bits of each fingerprint and packed reason/ref (docs "Store
+    layout"); compaction merges base and overlay in chunks (here 97 entries) into the same answers."""
+    import agent.hitlist.store as store_module
     import agent.hitlist.table as table
 
-    monkeypatch.setattr(table, "EXACT_BELOW", 0)  # the 10^8 layout at test scale
+    monkeypatch.setattr(table, "EXACT_BELOW", exact_below)  # 0: the 10^8 layout at test scale
+    monkeypatch.setattr(store_module, "COMPACT_CHUNK", 97)
     reasons = ("stolen", "lost", "revoked")
     v1 = [doc(i, reasons[i % 3]) for i in range(3000)]
-    v2 = [doc(i, reasons[i % 3]) for i in range(100, 3100)] + [doc(5000, "wanted")]
+    v2 = [doc(i, reasons[i % 3]) for i in range(100, 3100)] + [
+        doc(5000, "wanted") | {"ref": "LONGER-REF-5000"}
+    ]
     store = HitListStore(tmp_path / "g", central.root_pub)
     store.install(central.snapshot(v1, 1), now=T0)
     central.snapshot(v2, 2)
     view = store.view()
-    assert view.base.quotient.dtype == "<u4" and view.base.codec.width < 8
+    assert view.base.quotient.dtype == ("<u4" if exact_below == 0 else "<u8") and view.base.codec.width < 8
     store.install(central.delta(1, 2), now=T0)
     expected = {r["document_number"]: Hit("document", r["reason"], r["ref"]) for r in v2}
 
@@ -525,10 +531,33 @@ def test_quotiented_base_answers_reason_and_ref_through_delta_compaction_and_ver
     before = store.view().base
     store.compact()
     after = store.view()
-    assert after.overlay_size == 0 and after.base.quotient == before.quotient
+    assert after.overlay_size == 0 and after.base.count == len(v2)
+    assert after.base.quotient == before.quotient
     assert answers() == want and store.verify() == {**store.verify(), "ok": True, "count": len(v2)}
     central.snapshot(v2[:-10], 3)
-    store.install(central.delta(2, 3), now=T0)  # a delta on a compacted quotiented base
+    store.install(central.delta(2, 3), now=T0)  # a delta on a compacted base
     assert store.lookup_document("UTO", v2[-2]["document_number"]) is None
     assert store.lookup_document("UTO", v2[0]["document_number"]) == expected[v2[0]["document_number"]]
     assert store.verify()["ok"]
+
+
+def test_base_of_the_first_layout_is_rewritten_at_start_up_with_the_same_answers(gate, central):
+    """A gate upgraded in place finds a layout-1 base (whole fp.u64, reason.u8, ref.bin): the store
+    rewrites it as an installation would and answers exactly as before."""
+    import msgpack
+
+    from agent.hitlist.build import read_list
+
+    before = observe(gate)
+    _, entries, _ = read_list(central.published[1])
+    old = gate.view().base_dir
+    for f in old.iterdir():
+        f.unlink()
+    (old / "fp.u64").write_bytes(entries.fp.astype("<u8").tobytes())
+    (old / "reason.u8").write_bytes(entries.reason.tobytes())
+    (old / "ref.bin").write_bytes(entries.ref.tobytes())
+    manifest = {"count": len(entries), "reasons": list(entries.reasons), "ref_width": entries.ref.shape[1]}
+    (old / "manifest.msgpack").write_bytes(msgpack.packb(manifest))
+    reopened = HitListStore(gate.dir, central.root_pub)
+    assert reopened.view().base_dir != old and not old.exists()
+    assert observe(reopened) == before and reopened.verify()["ok"]

@@ -40,7 +40,7 @@ version = 12
     return path
 
 
-def test_gate_app_with_link_delivers_swipes_and_hits_to_the_centre(broker, tmp_path, keys):
+def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
     from agent.protocol.persist import atomic_write
 
     atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
@@ -72,6 +72,18 @@ command_pubs = ["cmd0.pub", "cmd1.pub", "cmd2.pub"]
         assert len(central.store.events("gate-a", hits_only=True)) == 1
         assert wait_until(lambda: central.store.gates()[0]["online"] == 1, 5)
         assert wait_until(lambda: app.outbox.depth() == 0, 5)
+
+        def result(cmd_id):
+            wait_until(lambda: any(c["cmd_id"] == cmd_id and c["ok"] is not None for c in central.store.commands()), 10)
+            return next(c for c in central.store.commands() if c["cmd_id"] == cmd_id)
+
+        assert result(central.send_command("gate-a", "set_policy", {"stale_policy": "clear-flag"}))["ok"] == 1
+        assert app.screener.rules.stale_policy == "clear-flag"
+        bad = result(central.send_command("gate-a", "set_policy", {"stale_policy": "open-the-gate"}))
+        assert bad["ok"] == 0 and "stale_policy" in bad["detail"]
+        assert app.screener.rules.stale_policy == "clear-flag", "a refused policy changed the rules"
+        assert result(central.send_command("gate-a", "pulse_relay", {"seconds": 1}))["detail"] == "relay pulsed 1 s"
+        assert result(central.send_command("gate-a", "pulse_relay", {"seconds": 3600}))["ok"] == 0
     finally:
         stop.set()
         runner.join(15)
