@@ -6,15 +6,16 @@
 
 Nothing is global: every part is built here and passed in. One process, threads only for
 blocking I/O: the reader thread reads a block and screens it right there (no hand-off on the hot
-path); the main thread supervises — systemd watchdog pings while every critical worker is alive,
-the status file in the state directory, re-applying the indicator state after a board fault
-clears. Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
+path); the main thread supervises: systemd watchdog pings while every critical worker is alive,
+the end of a CLEAR's relay opening, the status file in the state directory. (The indicator board
+re-applies its desired state by itself once a fault clears, RELIABILITY 33.) Stopping (SIGTERM) stops reading, lets the in-flight decision finish (its event is
 committed and its state shown), checkpoints the outbox, then leaves the indicators in the safe
 state (relay shut, amber) and logs the state it applied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,12 +23,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hal
 from agent import __version__
 from agent.config import Config
+from agent.durable import atomic_write
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
@@ -35,7 +36,7 @@ from agent.outbox import Outbox
 from agent.screening.events import load_fingerprint_key
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
-from hal.indicators import SAFE_STATE
+from hal.indicators import SAFE_OUTPUT, SAFE_STATE
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +69,6 @@ class SystemdNotifier:
                 sock.sendto(message.encode(), self._addr)
         except OSError as exc:
             logger.warning("sd_notify failed", extra={"fields": {"error": str(exc)}})
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
 
 
 def open_hitlist(config: Config) -> HitList:
@@ -133,6 +119,7 @@ class GateApp:
         self.camera: Any = None
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
+        self.link: Any = None  # agent.link.GateLink when [link] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -151,9 +138,21 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+        queue: Any = self.outbox
+        if cfg.link.enabled:
+            from agent.link.factory import NotifyingOutbox, link_from_config
+
+            try:
+                self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
+                                             status_source=lambda: {"faults": self.status().get("faults", {})},
+                                             command_handlers=self.command_handlers())
+            except AgentError as exc:
+                self.close()
+                raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
+            queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators, camera=self.camera,
+            hitlist=hitlist, outbox=queue, indicators=self.indicators, camera=self.camera,
             fingerprint_key=key, clock=self._clock, monotonic=self._monotonic)
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
@@ -170,6 +169,8 @@ class GateApp:
         self.beats["reader"] = self._monotonic()
         self._reader_thread.start()
         self.write_status(force=True)
+        if self.link is not None:
+            self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
         self.notifier.notify("READY=1")
         last_ping = 0.0
         exit_code = 0
@@ -191,6 +192,32 @@ class GateApp:
             self.shutdown()
         return exit_code
 
+    def command_handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+        """What a verified command from the centre may do here (agent/protocol/commands.py checks it first)."""
+
+        def pulse_relay(args: dict[str, Any]) -> str:
+            seconds = args.get("seconds", self.config.screening.relay_pulse_s)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= 60")
+            self.indicators.pulse_relay(float(seconds))
+            return f"relay pulsed {seconds:g} s"
+
+        def set_policy(args: dict[str, Any]) -> str:
+            from agent.config import ScreeningConfig, _section
+
+            if self.screener is None:
+                raise ValueError("screening is not running")
+            current = {f.name: getattr(self.screener.rules, f.name) for f in dataclasses.fields(ScreeningConfig)}
+            table = {k: list(v) if isinstance(v, tuple) else v for k, v in {**current, **args}.items()}
+            errors: list[str] = []
+            rules = _section(ScreeningConfig, "screening", table, self.config.path.parent, errors)
+            if rules is None:
+                raise ValueError("; ".join(errors))
+            self.screener.rules = rules
+            return f"policy set: {sorted(args)}"
+
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
+
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
         limit = self.notifier.watchdog_s or 10.0
@@ -205,11 +232,11 @@ class GateApp:
             try:
                 item = reader.read(timeout=READ_TIMEOUT_S)
             except (HalError, OSError) as exc:
-                screener.faults["reader"] = str(exc)
+                screener.set_fault("reader", str(exc))
                 logger.error("reader failed", extra={"fields": {"error": str(exc)}})
                 self._stop_reading.wait(1.0)
                 continue
-            screener.faults.pop("reader", None)
+            screener.set_fault("reader", None)
             if item is None:
                 continue
             try:
@@ -230,10 +257,15 @@ class GateApp:
             self._reader_thread.join(timeout=10.0)
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
+        if self.link is not None:
+            self.link.stop()
         self.close()
-        self.write_status(state="stopped", force=True)
-        logger.info("stopped in the safe state", extra={"fields": {
-            "applied": "safe", "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
+        # What the board last drove successfully (its close() drives the safe state), not what we asked.
+        applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
+        self.write_status(state="stopped", force=True, applied=applied)
+        level = logging.INFO if applied == "safe" else logging.ERROR
+        logger.log(level, f"stopped in the {applied} state", extra={"fields": {
+            "applied": applied, "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 
     def close(self) -> None:
@@ -273,18 +305,18 @@ class GateApp:
             "faults": {k: v for k, v in faults.items() if v},
         }
 
-    def write_status(self, state: str = "running", *, force: bool = False) -> None:
+    def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
         """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
-        status = self.status("stopped" if state == "stopped" else state)
-        if state == "stopped":
-            status["indicators"] = {"desired": "safe", "applied": "safe"}
+        status = self.status(state)
+        if applied is not None:
+            status["indicators"] = {"desired": "safe", "applied": applied}
         text = json.dumps(status, sort_keys=True)
         now = self._monotonic()
         if not force and text == self._status_written[0] and now - self._status_written[1] < STATUS_HEARTBEAT_S:
             return
         status["updated_at"] = self._clock()
         try:
-            write_atomic(self.state_dir / STATUS_FILE, json.dumps(status, indent=1).encode())
+            atomic_write(self.state_dir / STATUS_FILE, json.dumps(status, indent=1).encode(), mode=0o644)
             self._status_written = (text, now)
         except OSError as exc:
             logger.error("cannot write status", extra={"fields": {"error": str(exc)}})

@@ -156,6 +156,10 @@ class ScreeningConfig:
         "full")
     relay_pulse_s: float = _opt("How long the relay stays open for a CLEAR passage, seconds; the next decision shuts it at once.", 3.0,
                                 check=lambda v: None if 0 < v <= 60 else "expected 0 < seconds <= 60")
+    clear_show_s: float = _opt(
+        "How long a CLEAR's green stays lit (not less than the relay opening); then the board goes dark, "
+        "ready for the next traveller. HIT and REFER stay shown until the next read.", 5.0,
+        check=lambda v: None if 0 < v <= 600 else "expected 0 < seconds <= 600")
     buzzer_hz: int = _opt("Buzzer tone for a HIT, Hz (a PCA9685 board makes 24-1526 Hz).", 1000,
                           check=lambda v: None if 24 <= v <= 1526 else "expected 24..1526 Hz")
 
@@ -185,9 +189,29 @@ class HitListConfig:
 
 @dataclass(frozen=True)
 class LinkConfig:
-    """Link to the central node (MQTT); extended by the link work."""
+    """Link to the central node (MQTT, docs/protocol.md). Key and password files: relative to the config file."""
 
     enabled: bool = _opt("Connect to the central node. False: screen offline, events stay in the outbox.", False)
+    host: str = _opt("Broker host name or address.", "127.0.0.1")
+    port: int = _opt("Broker port (8883 for TLS by convention).", 1883,
+                     check=lambda v: None if 0 < v < 65536 else "expected 1..65535")
+    password_file: Path | None = _opt("File holding the broker password (password listener); username = gate id.",
+                                      None)
+    ca_file: Path | None = _opt("CA certificate pinned for the broker (TLS); unset: no TLS.", None)
+    cert_file: Path | None = _opt("This gate's client certificate (TLS, CN = gate id).", None)
+    key_file: Path | None = _opt("Private key of the client certificate (TLS).", None)
+    device_key: Path | None = _opt("Ed25519 device key (32-byte seed, 0600) signing every message; "
+                                   "unset: STATE_DIR/device.key.", None)
+    node_pub: Path | None = _opt("Central node public key (acks, hit-list chunks, query replies); required "
+                                 "when enabled.", None)
+    command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", ())
+    high_impact_threshold: int = _opt("Command keys needed for key rotation or wipe.", 2, check=_at_least(1))
+    keepalive_s: int = _opt("MQTT keepalive; a dead link is noticed within about twice this.", 30,
+                            check=_at_least(5))
+    will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",
+                             30, check=_at_least(0))
+    heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
+    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: any published head.", None)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ never dropped. ``seq`` is the gate's event sequence: strictly increasing, never 
 acks, drops and restarts.
 
 One connection serialised by a lock: the screening thread appends while the link thread reads
-and acks. A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
+and acks. One ``Outbox`` per file and process (the next seq is kept in memory and persisted on
+ack and drop; at open it is the larger of that and the highest row). A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
 """
 
 from __future__ import annotations

@@ -40,21 +40,20 @@ from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import HIT, Screener
-from hal.indicators import OFF, IndicatorState
+from agent.screening.pipeline import IDLE_STATE
 from hal.reader.sim import SimReaderDevice
 from tools.specimens import stream
 
 PCA9685_ADDRESS = 0x40
-IDLE = IndicatorState(colour=OFF)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def bare_commit_us(directory: Path, n: int = 2000) -> list[float]:
+def bare_commit_us(path: Path, n: int = 1000) -> list[float]:
     """The durable-write floor: one INSERT + COMMIT per row, WAL, synchronous=FULL."""
-    db = sqlite3.connect(directory / "peer.sqlite3", isolation_level=None)
+    db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB)")
@@ -131,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
 
         indicators.bus.on_write = on_write
         rows: list[tuple[int, ...]] = []
+        unwritten: list[str] = []
         hits = 0
         frame_len = 0
+        peer = bare_commit_us(tmpdir / "peer-before.sqlite3")  # same disk, before and after the run
         started = time.perf_counter()
         for n, (line1, line2) in enumerate(docs):
             if n == args.warmup:
@@ -150,14 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                 item = reader.read(timeout=1.0)
             t_read = time.perf_counter_ns()
             decision = screener.handle(item)
-            if decision is None or first_write[0] == 0:
-                raise SystemExit(f"no decision or no indicator write for {line2[:9]!r}")
+            if decision is None:
+                raise SystemExit(f"no decision for {line2[:9]!r}")
+            if first_write[0] == 0:  # the board already drove this output (its worker got there first)
+                unwritten.append(decision.verdict)
+                screener.show(IDLE_STATE)
+                continue
             hits += decision.verdict == HIT
             s = screener.times
             rows.append((t0, t_read, s.start, s.parsed, s.decided, s.committed, first_write[0], s.shown))
-            screener.show(IDLE)  # the board goes dark between travellers (untimed), so every decision writes
+            screener.show(IDLE_STATE)  # the board goes dark between travellers (untimed), so each decision writes
         elapsed = time.perf_counter() - started
-        peer = bare_commit_us(tmpdir)
+        peer = sorted(peer + bare_commit_us(tmpdir / "peer-after.sqlite3"))
         indicators.close()
         reader.close()
         device.close()
@@ -185,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     print("  stage                                   p50 us     p99 us     max us")
     for name, values in stages:
         print(f"  {name:38s} {percentile(values, 0.5):9.1f} {percentile(values, 0.99):10.1f} {values[-1]:10.1f}")
-    print(f"  peer: bare SQLite INSERT+COMMIT (WAL, FULL) p50 {percentile(peer, 0.5):.1f} us, "
+    print(f"  peer (before + after the run): bare SQLite INSERT+COMMIT (WAL, FULL) p50 {percentile(peer, 0.5):.1f} us, "
           f"p99 {percentile(peer, 0.99):.1f} us; outbox commit / bare commit p50 = "
           f"{percentile(stages[3][1], 0.5) / percentile(peer, 0.5):.2f}x")
     for baud in (115_200, 9_600):
         print(f"  serial line at {baud:>7,} baud: +{frame_len * 10 / baud * 1000:.1f} ms for a {frame_len}-byte "
               "frame (real reader only; not in the figures above)")
+    if unwritten:
+        print(f"  not counted: {len(unwritten)} decisions whose output the board had already driven: {unwritten[:5]}")
     p99_ms = percentile(lat, 0.99) / 1000
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"  goal p99 <= 5 ms: {'met' if p99_ms <= 5 else 'NOT met'} ({p99_ms:.3f} ms); "

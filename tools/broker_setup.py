@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import AgentError, ConfigError
+from agent.protocol import topics
 
 TOPIC_ROOT = "sharaka/v1"
-GATE_OUTBOUND = ("event", "hit", "status", "cmd/result")
+GATE_OUTBOUND = topics.GATE_OUT
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may publish to."""
-GATE_INBOUND = ("ack", "cmd")
+GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
 SHARED_READ = ("hitlists/#",)
 """Topics under ``sharaka/v1/`` every gate may read."""
@@ -38,7 +39,7 @@ CENTRAL_USERS = ("central",)
 """Usernames (or certificate CNs) with full access under ``sharaka/v1/#``."""
 RESERVED_PREFIX = "central"
 
-GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """A gate id is one topic level: no ``/``, ``+``, ``#``, spaces or control characters (they would widen the
 ``%u`` patterns of the ACL); it is also the MQTT username and client id, and the certificate CN."""
 
@@ -58,7 +59,7 @@ def check_gate_id(gate_id: str) -> str:
     """Return ``gate_id`` if it can be a gate's username, client id and topic level; raise BrokerSetupError."""
     if not isinstance(gate_id, str) or not GATE_ID_RE.fullmatch(gate_id):
         raise BrokerSetupError(
-            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 . _ -, "
+            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 _ -, "
             "starting with a letter or digit"
         )
     if gate_id.lower().startswith(RESERVED_PREFIX):
@@ -77,7 +78,7 @@ def check_central_user(username: str) -> str:
     ):
         raise BrokerSetupError(
             f"central username {username!r} is not valid: expected {RESERVED_PREFIX!r} optionally followed by "
-            "characters of A-Z a-z 0-9 . _ -"
+            "characters of A-Z a-z 0-9 _ -"
         )
     return username
 
@@ -376,7 +377,8 @@ def _cmd_acl(args: argparse.Namespace) -> None:
 
 
 def _cmd_passwd(args: argparse.Namespace) -> None:
-    check_central_user(args.username) if args.central else check_gate_id(args.username)
+    check = check_central_user if args.central else check_gate_id
+    check(args.username)
     password = args.password or new_password()
     print(password_line(args.username, password))
     if not args.password:
@@ -412,22 +414,34 @@ def _cmd_server(args: argparse.Namespace) -> None:
     print(files.cert)
 
 
-def _cmd_gate(args: argparse.Namespace) -> None:
-    gate_id = check_gate_id(args.gate_id)
+def _issue_client(args: argparse.Namespace, name: str) -> None:
     now = dt.datetime.now(dt.UTC)
     ca = _ca_in(args.ca)
     if args.csr:
-        cert = sign_csr(
-            ca,
-            Path(args.csr),
-            Path(args.out) / f"{gate_id}.crt",
-            gate_id,
-            not_before=now - dt.timedelta(hours=1),
-            not_after=now + dt.timedelta(days=args.days),
+        start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=args.days)
+        print(
+            sign_csr(
+                ca, Path(args.csr), Path(args.out) / f"{name}.crt", name, not_before=start, not_after=end
+            )
         )
-        print(cert)
     else:
-        print(issue_cert(ca, Path(args.out), gate_id, now=now, days=args.days).cert)
+        print(issue_cert(ca, Path(args.out), name, now=now, days=args.days).cert)
+
+
+def _cmd_gate(args: argparse.Namespace) -> None:
+    _issue_client(args, check_gate_id(args.gate_id))
+
+
+def _cmd_central(args: argparse.Namespace) -> None:
+    _issue_client(args, check_central_user(args.username))
+
+
+def _client_cert_options(p: argparse.ArgumentParser, run: object) -> None:
+    p.add_argument("--ca", required=True, help="CA directory")
+    p.add_argument("--out", required=True)
+    p.add_argument("--csr", help="sign this request (made where the key stays) instead of making a key here")
+    p.add_argument("--days", type=int, default=825)
+    p.set_defaults(run=run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,11 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_cmd_server)
     p = sub.add_parser("gate", help="issue a gate's TLS client certificate (CN = gate id)")
     p.add_argument("gate_id")
-    p.add_argument("--ca", required=True, help="CA directory")
-    p.add_argument("--out", required=True)
-    p.add_argument("--csr", help="sign this request (made on the gate) instead of making a key here")
-    p.add_argument("--days", type=int, default=825)
-    p.set_defaults(run=_cmd_gate)
+    _client_cert_options(p, _cmd_gate)
+    p = sub.add_parser("central", help="issue the central node's TLS client certificate (CN = USERNAME)")
+    p.add_argument("username", nargs="?", default="central", help="central or central-* (default: central)")
+    _client_cert_options(p, _cmd_central)
     p = sub.add_parser("revoke", help="revoke a certificate and rewrite the CA's CRL (ca.crl)")
     p.add_argument("cert", help="the certificate file to revoke (the CA keeps a copy under issued/)")
     p.add_argument("--ca", required=True, help="CA directory")

@@ -22,8 +22,6 @@ from typing import Any
 
 from tools.specimens import break_check, td3
 
-PCA9685, RELAY_EXPANDER = 0x40, 0x20
-
 LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
           "ref": "SLTD-UTO-0001"}
 SAMPLES = [
@@ -89,13 +87,14 @@ def explain(reason: str) -> str:
 
 
 def observe(board: Any) -> str:
-    """What a person at the gate sees and hears, from the chips' registers."""
-    pca, relay = board.bus.device(PCA9685), board.bus.device(RELAY_EXPANDER)
-    rgb = tuple(round(pca.channel_duty(ch) * 255) for ch in (0, 1, 2))
-    colour = {(0, 255, 0): "GREEN", (255, 0, 0): "RED", (255, 120, 0): "AMBER", (0, 0, 0): "dark"}.get(rgb, str(rgb))
-    sound = f"buzzer sounding ({pca.frequency_hz:.0f} Hz)" if pca.channel_duty(3) > 0 else "silent"
-    gate = "gate OPEN" if not relay.pin(0) else "gate SHUT"  # relay coil active low on the PCF8574
-    return f"{colour} light, {sound}, {gate}"
+    """What a person at the gate sees and hears, read from the simulated chips' registers."""
+    from hal.indicators.sim import observe as read_chips
+
+    seen = read_chips(board)
+    colour = {(0, 255, 0): "GREEN", (255, 0, 0): "RED", (255, 120, 0): "AMBER", (0, 0, 0): "dark"}.get(
+        seen.colour, str(seen.colour))
+    sound = f"buzzer sounding ({seen.buzzer_hz} Hz)" if seen.buzzer_hz else "silent"
+    return f"{colour} light, {sound}, gate {'OPEN' if seen.relay_energised else 'SHUT'}"
 
 
 ADVICE = {

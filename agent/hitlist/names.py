@@ -70,12 +70,13 @@ def _clean(field: str) -> str:
         raise NameKeyError(f"name field {field!r} is not a string")
     if len(field) > MAX_NAME_CHARS:
         raise NameKeyError(f"name field {field[:40]!r}... is longer than {MAX_NAME_CHARS} characters")
-    text = field.upper().translate(_ICAO_LATIN)
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    for ch in _APOSTROPHES:
-        text = text.replace(ch, "")
-    for ch in _HYPHENS:
-        text = text.replace(ch, "-")
+    text = field.upper()
+    if not text.isascii():  # MRZ fields are ASCII already; list sources may carry national letters
+        for ch in _APOSTROPHES + _HYPHENS[1:]:  # before NFKD, which turns an acute accent into a space
+            text = text.replace(ch, "" if ch in _APOSTROPHES else "-")
+        text = text.translate(_ICAO_LATIN)
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    text = text.replace("'", "").replace("`", "")
     text = _SEPARATORS.sub(" ", text)
     bad = _NOT_NAME.search(text)
     if bad:
@@ -493,7 +494,8 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             if truncated:
                 add(0, _key("T", sp, gp), EXACT)
                 if g:
-                    add(3, _key("P", sp, _part(g[:-1])), WEAK)
+                    if len(g) > 1:  # a whole given name agrees; a lone cut one is left to its initial
+                        add(3, _key("P", sp, _part(g[:-1])), WEAK)
                     prefix, last = (*s, "/", *g[:-1]), g[-1]
                 else:
                     prefix, last = s[:-1], (s[-1] if s else "")

@@ -32,11 +32,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
+from agent.durable import atomic_write, read_json, write_json
+from agent.link.sync import HitListSync
+from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
 from agent.protocol.commands import Command, CommandGuard, CommandRejected
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
 from agent.protocol.keys import trusted
-from agent.protocol.persist import atomic_write, read_json, write_json
+from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class LinkConfig:
     backoff_min: float = 0.5
     backoff_max: float = 60.0
     stable_after: float = 10.0  # a connection that lived this long resets the backoff
+    list_id: str | None = None  # hit-list to follow; None: any head under sharaka/v1/hitlists/
 
 
 @dataclass
@@ -122,6 +126,8 @@ class GateLink:
         device_key_path: Path | None = None,
         high_impact_threshold: int = 2,
         rng: random.Random | None = None,
+        hitlist: Any = None,
+        hitlist_limits: Any = None,
     ) -> None:
         topics.check_id(config.gate_id)
         self.config = config
@@ -141,6 +147,8 @@ class GateLink:
             trusted(command_keys),
             high_impact_threshold=high_impact_threshold,
         )
+        # RELIABILITY 15: commands are judged on trusted time, which never goes back across reboots
+        self.trusted_time = TrustedClock(self._state_dir / "time.json", wall=clock, monotonic=monotonic)
         self._status_source = status_source
         self._handlers = dict(command_handlers or {})
         self.stats = LinkStats()
@@ -163,6 +171,14 @@ class GateLink:
         self._threads: list[threading.Thread] = []
         self._protocol = config.protocol
         self._pending_key: SigningKey | None = None
+        self._queries: dict[str, dict[str, Any]] = {}
+        self.hitlist = hitlist
+        self.sync: HitListSync | None = None
+        if hitlist is not None:
+            self.sync = HitListSync(
+                hitlist, self.gate_id, self._send_hitlist_req, clock, list_id=config.list_id,
+                **({"limits": hitlist_limits} if hitlist_limits is not None else {}),
+            )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -298,9 +314,11 @@ class GateLink:
                 self._protocol = 4  # broker lacks MQTT 5: fall back to 3.1.1
             return
         self.stats.connects += 1
-        client.subscribe(
-            [(topics.gate(self.gate_id, leaf), 1) for leaf in topics.GATE_IN],
-        )
+        subs = [(topics.gate(self.gate_id, leaf), 1) for leaf in topics.GATE_IN]
+        if self.sync is not None:
+            lid = self.config.list_id
+            subs.append((topics.hitlist_head(lid) if lid else topics.all_hitlist_heads(), 1))
+        client.subscribe(subs)
         with self._wake:
             self._inflight.clear()
             self._mids.clear()
@@ -334,6 +352,9 @@ class GateLink:
         logger.warning("gate %s: broker refused %s: %s", self.gate_id, msg_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/" + topics.QUERY_REPLY):
+            self._on_query_reply(bytes(msg.payload))  # answered here: a traveller is waiting
+            return
         with self._wake:
             self._inbox.append((msg.topic, bytes(msg.payload)))
             self._wake.notify()
@@ -352,6 +373,10 @@ class GateLink:
             try:
                 for topic, payload in inbox:
                     self._handle_inbound(topic, payload)
+                if self.sync is not None:
+                    if birth:
+                        self.sync.on_connected()
+                    self.sync.tick()
                 if birth:
                     self.publish_status("online", "birth")
                     last_beat = self._mono()
@@ -389,7 +414,7 @@ class GateLink:
                 if len(self._inflight) >= self.config.window or client is None:
                     return
                 self._inflight[row.msg_id] = now
-            hit = row.kind == "hit"
+            hit = row.priority >= PRIORITY_HIT or row.kind == "hit"  # hit alerts go to the `hit` topic
             wire = seal(
                 "hit" if hit else "event",
                 {
@@ -417,7 +442,21 @@ class GateLink:
                     self._refuse(row.msg_id, early)
 
     def _handle_inbound(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(topics.HITLISTS + "/"):
+            if self.sync is not None and payload:
+                self.sync.on_head(topic.split("/")[-2], payload)
+            return
         leaf = topic.rsplit(f"/{self.gate_id}/", 1)[-1]
+        if leaf == topics.HITLIST_CHUNK:
+            try:
+                body, _ = open_signed("hitlist_chunk", payload, self._node_keys)
+            except ProtocolError as exc:
+                self.stats.reject("hitlist_chunk")
+                logger.warning("gate %s: hit-list chunk rejected: %s", self.gate_id, exc)
+                return
+            if self.sync is not None and body["gate"] == self.gate_id:
+                self.sync.on_chunk(body)
+            return
         if leaf == topics.ACK:
             try:
                 body, _ = open_signed("ack", payload, self._node_keys)
@@ -441,15 +480,60 @@ class GateLink:
         else:
             self.stats.reject("topic")
 
+    def _send_hitlist_req(self, body: dict[str, Any]) -> None:
+        self._publish(topics.HITLIST_REQ, seal("hitlist_req", body, [self._key]), retain=False)
+
+    # ------------------------------------------------------------------ online query
+    def query_document(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
+        """Ask the centre about a document (MQTT 5 request/response); None when offline or no answer within
+        ``timeout`` seconds, so the caller falls back to the local list. The answer is {hit, reason, ref}."""
+        with self._lock:
+            client = self._client
+        if client is None or not self._connected.is_set() or self._protocol != 5:
+            return None
+        qid = uuid.uuid4().hex
+        waiter: dict[str, Any] = {"event": threading.Event()}
+        with self._lock:
+            self._queries[qid] = waiter
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = topics.gate(self.gate_id, topics.QUERY_REPLY)
+        props.CorrelationData = qid.encode()
+        body = {"id": qid, "ts": self._clock(), "gate": self.gate_id, "issuing_state": issuing_state,
+                "document_number": document_number}
+        try:
+            client.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key]), qos=1,
+                           properties=props)
+            waiter["event"].wait(timeout)
+        finally:
+            with self._lock:
+                self._queries.pop(qid, None)
+        return waiter.get("answer")
+
+    def _on_query_reply(self, payload: bytes) -> None:
+        try:
+            body, _ = open_signed("query_reply", payload, self._node_keys)
+        except ProtocolError as exc:
+            self.stats.reject("query_reply")
+            logger.warning("gate %s: query reply rejected: %s", self.gate_id, exc)
+            return
+        with self._lock:
+            waiter = self._queries.get(body["req"])
+        if waiter is None or body["gate"] != self.gate_id:
+            return  # late (the caller already fell back) or not ours
+        waiter["answer"] = {"hit": body["hit"], "reason": str(body.get("reason", "")), "ref": str(body.get("ref", "")),
+                            "source": "central"}
+        waiter["event"].set()
+
     # ------------------------------------------------------------------ commands
     def _handle_command(self, payload: bytes) -> None:
         try:
-            cmd = self._guard.accept(payload, self._clock())
+            cmd = self._guard.accept(payload, self.trusted_time.now())
         except CommandRejected as exc:
             self.stats.reject(f"cmd_{exc.reason}")
             logger.warning("gate %s: %s", self.gate_id, exc)
             self._publish_result(exc.cmd_id or "unknown", False, exc.reason, str(exc))
             return
+        self.trusted_time.observe(cmd.issued)  # signed by the command keys: time has reached at least this
         try:
             detail = self._execute(cmd)
         except Exception as exc:  # a failing handler is reported, never fatal
@@ -464,6 +548,10 @@ class GateLink:
             return "status published"
         if cmd.op == "rotate_device_key":
             return self._rotate_key()
+        if cmd.op == "hitlist_resync" and self.sync is not None:
+            self.sync.want_snapshot = bool(cmd.args.get("snapshot", False))
+            self.sync.fetch(0)
+            return "hit-list resync started"
         handler = self._handlers.get(cmd.op)
         if handler is None:
             raise ProtocolError(f"no handler for {cmd.op!r} on this gate")
@@ -511,9 +599,19 @@ class GateLink:
                 "oldest_age": self.outbox.oldest_age(now),
                 "dropped": int(getattr(self.outbox, "dropped", 0)),
             }
+            if out["outbox"]["dropped"]:
+                self.alarms.add("outbox_dropped")  # RELIABILITY 22: routine events were dropped when full
+                out["alarms"] = sorted(self.alarms)
         except Exception as exc:  # status must go out even when the outbox is sick
             out["outbox"] = {"error": str(exc)}
             self.alarms.add("outbox")
+        if self.hitlist is not None:
+            try:
+                out["hitlist"] = self.hitlist.status(now)
+            except Exception as exc:
+                out["hitlist"] = {"error": str(exc)}
+            if self.sync is not None:
+                out["hitlist"]["sync"] = self.sync.status()
         if self._status_source is not None:
             try:
                 out.update(self._status_source())

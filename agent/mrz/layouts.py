@@ -145,15 +145,25 @@ def detect_layout(lines: Sequence[str]) -> Layout:
     return LAYOUT_TD2
 
 
-def td1_long_number_check(s: str) -> tuple[Check, int] | None:
+def td1_long_number_end(s: str) -> int:
     """Doc 9303 Part 5 4.2.4: a TD1 document number longer than 9 characters has ``<`` in its check-digit
     position and continues in optional data 1 up to its own check digit, which precedes the first filler.
-    Returns the document-number check over the whole number and the check digit position, or None when
-    the number is not continued."""
+    Returns the position of that check digit, or 0 when the number is not continued."""
     if s[14] != "<":
-        return None
+        return 0
     k = s.find("<", 15, 30)
     if k == 15:  # optional data starts with a filler: no continuation, the check digit is just missing
-        return None
-    cd = (k if k != -1 else 30) - 1
-    return Check("document_number", ((5, 14), (15, cd)), cd), cd
+        return 0
+    return (k if k != -1 else 30) - 1
+
+
+def td1_long_number_check(s: str) -> tuple[Check, int] | None:
+    """The document-number check over a TD1 long number (see :func:`td1_long_number_end`) and the
+    position of its check digit, or None when the number is not continued."""
+    cd = td1_long_number_end(s)
+    return (td1_long_number(cd), cd) if cd else None
+
+
+def td1_long_number(cd: int) -> Check:
+    """The document-number check of a TD1 long number whose check digit is at position ``cd``."""
+    return Check("document_number", ((5, 14), (15, cd)), cd)

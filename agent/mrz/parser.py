@@ -1,9 +1,12 @@
 """``parse_mrz``: MRZ text in, checked fields out (ICAO Doc 9303 Parts 3-7, French 1995 identity card).
 
-Hot path (a clean read): normalise, detect the layout, one ``bytes.translate`` to check the character
-set and three to get the character values times 1, 3 and 7; each check digit is then one C-level gather
-of precomputed positions and one ``sum``. Failure lists, the OCR repair search and the country-code
-repair run only when a check fails or a country code holds a digit.
+Hot path (a clean read: a tuple or list of full-length lines of legal characters, every check passing):
+the lines are joined as given (nothing to strip or upper-case), one ``bytes.translate`` checks the
+character set and three give the character values times 1, 3 and 7; each check digit is then one C-level
+gather of precomputed positions and one ``sum``; the result keeps the text and cuts fields on access.
+Everything else (text to normalise, a failing check, a digit in a country code) takes the general path:
+failure lists, the OCR repair search and the country-code repair. Both give the same result for a clean
+read (tests/mrz/test_mrz_clean_read.py).
 
 Repair policy (docs/mrz.md "OCR repair"):
 - a letter where only a digit may stand (dates, check digits, the numeric parts of a French card number)
@@ -26,8 +29,20 @@ from operator import itemgetter
 from agent.mrz.checkdigit import DIGITS, MRZ_BYTES, VALUE_TABLE, WEIGHTED_TABLES, check_value
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.errors import MrzFormatError
-from agent.mrz.layouts import ALL_LAYOUTS, LAYOUT_TD1, Check, Layout, detect_layout, td1_long_number_check
-from agent.mrz.result import MrzResult, result_from_fields
+from agent.mrz.layouts import (
+    ALL_LAYOUTS,
+    LAYOUT_MRVA,
+    LAYOUT_MRVB,
+    LAYOUT_TD1,
+    LAYOUT_TD2,
+    LAYOUT_TD3,
+    Check,
+    Layout,
+    detect_layout,
+    td1_long_number,
+    td1_long_number_end,
+)
+from agent.mrz.result import MrzResult, make_result
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +61,38 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
     century of the dates. Check-digit failures do not raise: they give ``valid=False``.
     Raises MrzFormatError when the text is not an MRZ (line count, line length, illegal characters).
     """
+    if today is None:
+        today = datetime.date.today()
+    rows = text_or_lines
+    if rows.__class__ is tuple or rows.__class__ is list:
+        # Clean read (how a reader delivers a good document): full-length lines of legal characters, so
+        # stripping and upper-casing would change nothing, every check passes as read and the country
+        # codes hold no digit. Anything else goes the general way, which gives the same result for it.
+        try:
+            s = "".join(rows)
+        except TypeError:
+            s = ""
+        by_visa = _CLEAN_SHAPES.get(len(s))
+        if by_visa is not None:
+            layout, n_rows, width, plan = by_visa[s[0] == "V"]
+            if len(rows) == n_rows and len(rows[0]) == width == len(rows[-1]):
+                raw = s.encode("ascii", "replace")
+                if not raw.translate(None, MRZ_BYTES):
+                    number_end = 0
+                    if layout is LAYOUT_TD2 and s.startswith("IDFRA"):
+                        layout = detect_layout(rows)
+                        plan = _PLANS[layout]
+                    elif layout is LAYOUT_TD1 and s[14] == "<":
+                        number_end = td1_long_number_end(s)
+                        plan = _TD1_LONG_PLANS[number_end] if number_end else plan
+                    if _all_pass(plan, s, raw):
+                        lines = rows if rows.__class__ is tuple else tuple(rows)
+                        return make_result(s, layout, lines, today, True, (), (), number_end)
+    return _parse_general(text_or_lines, today)
+
+
+def _parse_general(text_or_lines: str | Sequence[str], today: datetime.date) -> MrzResult:
+    """Normalise, detect, check every digit, repair what the check digits confirm."""
     lines = _normalise(text_or_lines)
     layout = detect_layout(lines)
     try:
@@ -55,25 +102,18 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
     raw = s.encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise _illegal_character(lines)
-    plan = _PLANS[layout]
-    long_number = td1_long_number_check(s) if layout is LAYOUT_TD1 and s[14] == "<" else None
-    if long_number is not None:
-        plan = _TD1_LONG_PLANS[long_number[1]]
-    if _all_pass(plan, s, raw) and _codes_are_letters(s, layout):
-        return _result(s, layout, long_number, (), (), (), lines, today or datetime.date.today())
-    vals = raw.translate(VALUE_TABLE)
+    number_end = td1_long_number_end(s) if layout is LAYOUT_TD1 else 0
     checks = layout.checks
-    if long_number is not None:
-        checks = (long_number[0],) + checks[1:]
+    if number_end:
+        checks = (td1_long_number(number_end), *checks[1:])
+    vals = raw.translate(VALUE_TABLE)
     failed = tuple(c.name for c in checks if not _passes(s, vals, c))
     s, corrections = _repair(s, layout, checks, failed)
     still_failed = failed
     if corrections:
         vals = s.encode("ascii").translate(VALUE_TABLE)
         still_failed = tuple(c.name for c in checks if not _passes(s, vals, c))
-    return _result(
-        s, layout, long_number, failed, still_failed, corrections, lines, today or datetime.date.today()
-    )
+    return make_result(s, layout, lines, today, not still_failed, failed, corrections, number_end)
 
 
 def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
@@ -93,45 +133,62 @@ def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-# Fast path: every check of a layout compiled to (gather of weighted values, check digit position,
-# slices that must be digits, slice of a field whose check digit may be '<' when it is empty).
-_Plan = tuple[tuple[Callable[[bytes], tuple[int, ...]], int, tuple[slice, ...], slice | None], ...]
+# Clean-read plans: each check is one C-level gather of its weighted character values (``itemgetter`` of
+# precomputed positions into v1 + v3 + v7) and a sum; the positions that may hold only digits (dates,
+# numeric parts of a French card number) are cut out with one gather and tested with one ``isdigit``.
+_Gather = Callable[[bytes], tuple[int, ...]]
+_Sums = tuple[tuple[_Gather, int, slice | None], ...]  # gather, check digit position, '<'-able field
+_Plan = tuple[_Sums, Callable[[str], tuple[str, ...]], slice]  # sums, digit-only parts, nationality
 
 
-def _plan(checks: Sequence[Check], n: int) -> _Plan:
-    plan = []
+def _plan(layout: Layout, checks: Sequence[Check]) -> _Plan:
+    n = layout.width * layout.rows
+    sums, digit_parts = [], [slice(0, 0)]  # the empty part makes the gather give a tuple even for one part
     for check in checks:
         positions = [p for a, b in check.spans for p in range(a, b)]
         # weight 7, 3, 1 by position in the concatenated spans -> index into v1 + v3 + v7
         index = [p + n * (2, 1, 0)[i % 3] for i, p in enumerate(positions)]
-        digits = tuple(slice(a, b) for a, b in check.digit_spans)
         empty_lt = slice(*check.spans[0]) if check.empty_lt_ok else None
-        plan.append((itemgetter(*index), check.digit_pos, digits, empty_lt))
-    return tuple(plan)
+        sums.append((itemgetter(*index), check.digit_pos, empty_lt))
+        digit_parts += [slice(a, b) for a, b in check.digit_spans]
+    nationality = slice(*layout.nationality) if layout.nationality else slice(0, 0)
+    return tuple(sums), itemgetter(*digit_parts), nationality
 
 
-_PLANS = {lay: _plan(lay.checks, lay.width * lay.rows) for lay in ALL_LAYOUTS}
+_PLANS = {lay: _plan(lay, lay.checks) for lay in ALL_LAYOUTS}
 # TD1 long document numbers, by the position of their check digit (line 1, positions 16-30)
 _TD1_LONG_PLANS = {
-    cd: _plan((Check("document_number", ((5, 14), (15, cd)), cd), *LAYOUT_TD1.checks[1:]), 90)
-    for cd in range(15, 30)
+    cd: _plan(LAYOUT_TD1, (td1_long_number(cd), *LAYOUT_TD1.checks[1:])) for cd in range(15, 30)
 }
 _V1, _V3, _V7 = WEIGHTED_TABLES
 
 
+#: Clean reads by total length: (layout, rows, width, plan) of a document and of a visa (first character
+#: ``V``) of that size. French cards are told apart from TD2 by :func:`detect_layout`.
+_CLEAN_SHAPES = {
+    n: tuple((lay, lay.rows, lay.width, _PLANS[lay]) for lay in pair)
+    for n, pair in (
+        (90, (LAYOUT_TD1, LAYOUT_TD1)),
+        (88, (LAYOUT_TD3, LAYOUT_MRVA)),
+        (72, (LAYOUT_TD2, LAYOUT_MRVB)),
+    )
+}
+
+
 def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
-    """True when every check of the layout passes as read (birth dates with '<' go the slow way)."""
+    """True when every check of the layout passes as read and no country code holds a digit."""
+    sums, digit_parts, nationality = plan
+    if not "".join(digit_parts(s)).isdigit():  # a letter or filler in a date: the general path decides
+        return False
     weighted = raw.translate(_V1) + raw.translate(_V3) + raw.translate(_V7)
-    for gather, pos, digit_slices, empty_lt in plan:
+    for gather, pos, empty_lt in sums:
         digit = s[pos]
         if DIGITS[sum(gather(weighted)) % 10] != digit and (
             empty_lt is None or digit != "<" or s[empty_lt].strip("<")
         ):
             return False
-        for part in digit_slices:
-            if not s[part].isdigit():
-                return False
-    return True
+    codes = s[2:5] + s[nationality]
+    return codes.isalpha() or not any(ch.isdigit() for ch in codes)
 
 
 def _not_text(rows: Sequence[object]) -> MrzFormatError:
@@ -171,13 +228,6 @@ def _passes(s: str, vals: bytes, check: Check) -> bool:
 def _is_partial_date(text: str) -> bool:
     """YYMMDD whose unknown parts are ``<<`` (Doc 9303 Part 3: a partly unknown birth date)."""
     return all(text[i : i + 2].isdigit() or text[i : i + 2] == "<<" for i in (0, 2, 4))
-
-
-def _codes_are_letters(s: str, layout: Layout) -> bool:
-    if layout.nationality is None:
-        return not any(ch.isdigit() for ch in s[2:5])
-    a, b = layout.nationality
-    return (s[2:5].isalpha() and s[a:b].isalpha()) or not any(ch.isdigit() for ch in s[2:5] + s[a:b])
 
 
 def _where(layout: Layout, pos: int) -> str:
@@ -236,76 +286,3 @@ def _repair(
     if notes:
         logger.debug("MRZ repaired: %s", notes)
     return "".join(chars), tuple(notes)
-
-
-def _clean_name(text: str) -> str:
-    if "<<" in text or text[:1] == "<" or text[-1:] == "<":
-        return " ".join(text.replace("<", " ").split())
-    return text.replace("<", " ")
-
-
-def _field_getter(layout: Layout) -> Callable[[str], tuple[str, ...]]:
-    """One C-level gather of the raw fields of ``layout`` (an absent field reads as ``""``)."""
-    none = slice(0, 0)
-
-    def cut(span: tuple[int, int] | None) -> slice:
-        return slice(*span) if span is not None else none
-
-    return itemgetter(
-        slice(0, 2), slice(2, 5), cut(layout.document_number), cut(layout.nationality), cut(layout.birth_date),
-        slice(layout.sex, layout.sex + 1), cut(layout.expiry_date), cut(layout.optional_data),
-        cut(layout.optional_data_2),
-    )  # fmt: skip
-
-
-_FIELDS = {lay: _field_getter(lay) for lay in ALL_LAYOUTS}
-
-
-def _result(
-    s: str,
-    layout: Layout,
-    long_number: tuple[Check, int] | None,
-    failed: tuple[str, ...],
-    still_failed: tuple[str, ...],
-    corrections: tuple[str, ...],
-    lines: tuple[str, ...],
-    today: datetime.date,
-) -> MrzResult:
-    if len(layout.names) == 1:
-        a, b = layout.names[0]
-        name = s[a:b]
-        truncated = name[-1] != "<"
-        primary, _, secondary = name.rstrip("<").partition("<<")
-        surname, given = _clean_name(primary), _clean_name(secondary)
-    else:  # French card: surname on line 1, given names on line 2
-        (a, b), (c, d) = layout.names
-        surname, given = _clean_name(s[a:b].rstrip("<")), _clean_name(s[c:d].rstrip("<"))
-        truncated = s[b - 1] != "<" or s[d - 1] != "<"
-    code, state, number, nat, birth, sex, expiry, optional, optional_2 = _FIELDS[layout](s)
-    if long_number is not None:
-        cd = long_number[1]
-        number = s[5:14] + s[15:cd]
-        optional = s[cd + 1 : 30].strip("<")
-    return result_from_fields(
-        {
-            "format": layout.format,
-            "document_code": code.rstrip("<"),
-            "issuing_state": state.rstrip("<"),
-            "surname": surname,
-            "given_names": given,
-            "document_number": number.rstrip("<"),
-            "nationality": nat.rstrip("<") if layout.nationality is not None else "FRA",
-            "birth_date": birth,
-            "sex": sex.rstrip("<"),
-            "expiry_date": expiry,
-            "optional_data": optional.rstrip("<"),
-            "optional_data_2": optional_2.rstrip("<"),
-            "valid": not still_failed,
-            "failed_checks": failed,
-            "corrections": corrections,
-            "name_truncated": truncated,
-            "lines": lines,
-            "layout": layout.layout,
-            "today": today,
-        }
-    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from operator import itemgetter
 
-from agent.mrz.layouts import FRA_1995
+from agent.mrz.layouts import ALL_LAYOUTS, FRA_1995, Layout
 
 #: The keys of ``sharaka-gate mrz parse --json`` (ARCHITECTURE.md), in output order.
 JSON_KEYS = (
@@ -76,34 +77,120 @@ def french_card_expiry(document_number: str, birth: datetime.date | None) -> dat
     return add_years(issue, years) - datetime.timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class MrzResult:
+#: What ``MrzResult`` stores (see its docstring).
+_Parts = tuple[str, int, tuple[str, ...], datetime.date, bool, tuple[str, ...], tuple[str, ...], int]
+
+
+class MrzResult(_Parts):
     """One parsed MRZ (fields after the listed OCR corrections), from :func:`agent.mrz.parse_mrz`.
 
     ``valid`` is True only when every check digit of the layout passes after ``corrections``;
     ``failed_checks`` names the checks that failed as read. ``today`` is the reference date given to the
     parser (for the century of the dates); it does not take part in comparisons.
+
+    Immutable. Underneath it is a tuple of what the parser decided (the corrected MRZ text, the index of its
+    layout in ``ALL_LAYOUTS``, the lines as read, ``today``, ``valid``, ``failed_checks``, ``corrections``, the end of a TD1 long
+    document number) because a tuple is the cheapest object to build on the parser's hot path; the fields
+    are cut from the text when read. Read it through its attributes: equality, hashing and ``repr`` are
+    those of its fields, as for a frozen dataclass.
     """
 
-    format: str
-    document_code: str
-    issuing_state: str
-    surname: str
-    given_names: str
-    document_number: str
-    nationality: str
-    birth_date: str
-    sex: str
-    expiry_date: str
-    optional_data: str
-    optional_data_2: str
-    valid: bool
-    failed_checks: tuple[str, ...]
-    corrections: tuple[str, ...]
-    name_truncated: bool
-    lines: tuple[str, ...]
-    layout: str
-    today: datetime.date = field(compare=False, repr=False)
+    __slots__ = ()
+
+    # The stored parts, read by C-level getters (mypy sees the declared types, not the property objects).
+    _text: str = property(itemgetter(0))  # type: ignore[assignment]
+    _layout_index: int = property(itemgetter(1))  # type: ignore[assignment]
+    lines: tuple[str, ...] = property(itemgetter(2))  # type: ignore[assignment]
+    today: datetime.date = property(itemgetter(3))  # type: ignore[assignment]
+    valid: bool = property(itemgetter(4))  # type: ignore[assignment]
+    failed_checks: tuple[str, ...] = property(itemgetter(5))  # type: ignore[assignment]
+    corrections: tuple[str, ...] = property(itemgetter(6))  # type: ignore[assignment]
+    #: Position of the check digit of a TD1 long document number (Doc 9303 Part 5 4.2.4), else 0.
+    _number_end: int = property(itemgetter(7))  # type: ignore[assignment]
+
+    @property
+    def _spec(self) -> Layout:
+        return ALL_LAYOUTS[self[1]]
+
+    @property
+    def format(self) -> str:
+        return self._spec.format
+
+    @property
+    def layout(self) -> str:
+        return self._spec.layout
+
+    @property
+    def document_code(self) -> str:
+        return self._text[0:2].rstrip("<")
+
+    @property
+    def issuing_state(self) -> str:
+        return self._text[2:5].rstrip("<")
+
+    @property
+    def surname(self) -> str:
+        return self._names()[0]
+
+    @property
+    def given_names(self) -> str:
+        return self._names()[1]
+
+    @property
+    def name_truncated(self) -> bool:
+        """True when a name field is used to its last character (the name may have been cut)."""
+        s, names = self._text, self._spec.names
+        return any(s[b - 1] != "<" for _, b in names)
+
+    @property
+    def document_number(self) -> str:
+        s, end = self._text, self._number_end
+        if end:
+            return (s[5:14] + s[15:end]).rstrip("<")
+        a, b = self._spec.document_number
+        return s[a:b].rstrip("<")
+
+    @property
+    def nationality(self) -> str:
+        span = self._spec.nationality
+        return "FRA" if span is None else self._text[span[0] : span[1]].rstrip("<")
+
+    @property
+    def birth_date(self) -> str:
+        a, b = self._spec.birth_date
+        return self._text[a:b]
+
+    @property
+    def sex(self) -> str:
+        return self._text[self._spec.sex].rstrip("<")
+
+    @property
+    def expiry_date(self) -> str:
+        span = self._spec.expiry_date
+        return "" if span is None else self._text[span[0] : span[1]]
+
+    @property
+    def optional_data(self) -> str:
+        s, end = self._text, self._number_end
+        if end:
+            return s[end + 1 : 30].strip("<")
+        a, b = self._spec.optional_data
+        return s[a:b].rstrip("<")
+
+    @property
+    def optional_data_2(self) -> str:
+        span = self._spec.optional_data_2
+        return "" if span is None else self._text[span[0] : span[1]].rstrip("<")
+
+    def _names(self) -> tuple[str, str]:
+        """Surname and given names: ICAO splits one field at the first ``<<``; the French card has two."""
+        s, names = self._text, self._spec.names
+        if len(names) == 1:
+            a, b = names[0]
+            primary, _, secondary = s[a:b].rstrip("<").partition("<<")
+            return _clean_name(primary), _clean_name(secondary)
+        (a, b), (c, d) = names
+        return _clean_name(s[a:b].rstrip("<")), _clean_name(s[c:d].rstrip("<"))
 
     def birth_date_value(self) -> datetime.date | None:
         """Birth date, never after the parser's ``today``; None when unknown (``<``) or not a date."""
@@ -131,23 +218,97 @@ class MrzResult:
         return expiry is None or expiry < today
 
     def to_dict(self) -> dict[str, object]:
-        """The ARCHITECTURE.md JSON object (exactly its keys; lists for the tuples)."""
-        out: dict[str, object] = {key: getattr(self, key) for key in JSON_KEYS}
-        out["failed_checks"] = list(self.failed_checks)
-        out["corrections"] = list(self.corrections)
-        return out
+        """The ARCHITECTURE.md JSON object (exactly its keys, in their order; lists for the tuples).
+
+        The same values as the attributes, cut in one go (the attributes cut one field each).
+        """
+        text, layout_index, _, _, valid, failed_checks, corrections, number_end = self
+        spec = ALL_LAYOUTS[layout_index]
+        code, state, number, nationality, birth, sex, expiry, optional, optional_2 = _CUTS[spec](text)
+        if number_end:
+            number, optional = text[5:14] + text[15:number_end], text[number_end + 1 : 30].strip("<")
+        surname, given_names = self._names()
+        return {
+            "format": spec.format,
+            "document_code": code.rstrip("<"),
+            "issuing_state": state.rstrip("<"),
+            "surname": surname,
+            "given_names": given_names,
+            "document_number": number.rstrip("<"),
+            "nationality": "FRA" if spec.nationality is None else nationality.rstrip("<"),
+            "birth_date": birth,
+            "sex": sex.rstrip("<"),
+            "expiry_date": expiry,
+            "optional_data": optional.rstrip("<"),
+            "optional_data_2": optional_2.rstrip("<"),
+            "valid": valid,
+            "failed_checks": list(failed_checks),
+            "corrections": list(corrections),
+        }
+
+    def _compared(self) -> tuple[object, ...]:
+        return tuple(getattr(self, key) for key in _COMPARED)
+
+    def __eq__(self, other: object) -> bool:
+        # False, not NotImplemented, for anything else: the tuple underneath must never equal a plain tuple.
+        return isinstance(other, MrzResult) and self._compared() == other._compared()
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return f"MrzResult({', '.join(f'{key}={getattr(self, key)!r}' for key in _COMPARED)})"
+
+    def _unordered(self, other: object) -> bool:
+        return NotImplemented
+
+    __lt__ = __le__ = __gt__ = __ge__ = _unordered
 
 
-_new = object.__new__
-_set = object.__setattr__
+def _cut(layout: Layout) -> Callable[[str], tuple[str, ...]]:
+    """One C-level cut of the fields of ``layout`` as printed (an absent field reads as ``""``)."""
+
+    def part(span: tuple[int, int] | None) -> slice:
+        return slice(0, 0) if span is None else slice(*span)
+
+    return itemgetter(
+        slice(0, 2), slice(2, 5), part(layout.document_number), part(layout.nationality), part(layout.birth_date),
+        slice(layout.sex, layout.sex + 1), part(layout.expiry_date), part(layout.optional_data),
+        part(layout.optional_data_2),
+    )  # fmt: skip
 
 
-def result_from_fields(fields: dict[str, object]) -> MrzResult:
-    """Build an MrzResult from a dict holding exactly its fields, without the dataclass ``__init__``.
+_CUTS = {layout: _cut(layout) for layout in ALL_LAYOUTS}
 
-    The parser's hot path: installing a ready ``__dict__`` costs a fifth of the 19 frozen-attribute
-    assignments of ``__init__``; the object is the same (equality, repr, frozenness are unchanged).
-    """
-    obj = _new(MrzResult)
-    _set(obj, "__dict__", fields)
-    return obj
+#: The fields that take part in equality, hashing and ``repr`` (all but ``today``), in dataclass order.
+_COMPARED = (*JSON_KEYS, "name_truncated", "lines", "layout")
+
+
+def _clean_name(text: str) -> str:
+    if "<<" in text or text[:1] == "<" or text[-1:] == "<":
+        return " ".join(text.replace("<", " ").split())
+    return text.replace("<", " ")
+
+
+def make_result(
+    text: str,
+    spec: Layout,
+    lines: tuple[str, ...],
+    today: datetime.date,
+    valid: bool,
+    failed_checks: tuple[str, ...] = (),
+    corrections: tuple[str, ...] = (),
+    number_end: int = 0,
+) -> MrzResult:
+    """The parser's constructor (see the class docstring); ``number_end`` is the TD1 long-number end."""
+    index = _LAYOUT_INDEX[spec]
+    return _new(MrzResult, (text, index, lines, today, valid, failed_checks, corrections, number_end))
+
+
+_new = tuple.__new__
+# Plain values only in the tuple (an index, not the Layout dataclass), so that copy, pickle and
+# dataclasses.asdict of a dataclass holding a result rebuild an equal, working result.
+_LAYOUT_INDEX = {layout: i for i, layout in enumerate(ALL_LAYOUTS)}

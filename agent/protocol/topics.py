@@ -25,13 +25,13 @@ QUERY_REPLY = "query/reply"  # in: online query responses (the response topic)
 GATE_OUT = (EVENT, HIT, STATUS, CMD_RESULT, HITLIST_REQ, QUERY)
 GATE_IN = (ACK, CMD, HITLIST_CHUNK, QUERY_REPLY)
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # as agent.config GateConfig.id and the broker ACL
 
 
 def check_id(value: str, what: str = "gate id") -> str:
     """Return ``value`` if it is a valid gate or list id; raise BadDataError otherwise."""
     if not isinstance(value, str) or not _ID.match(value):
-        raise BadDataError(f"bad {what} {value!r}: expected 1-64 of A-Z a-z 0-9 _ -")
+        raise BadDataError(f"bad {what} {value!r}: expected 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit")
     return value
 
 
@@ -48,6 +48,11 @@ def all_gates(leaf: str) -> str:
 def hitlist_head(list_id: str) -> str:
     """Retained, short-lived signed head of a hit-list."""
     return f"{HITLISTS}/{check_id(list_id, 'list id')}/head"
+
+
+def all_hitlist_heads() -> str:
+    """Subscription filter for the heads of every hit-list (gate side)."""
+    return f"{HITLISTS}/+/head"
 
 
 def parse_gate_topic(topic: str) -> tuple[str, str]:

@@ -9,6 +9,8 @@ to the outbox (one durable transaction) *before* the indicator is told anything,
 officer or a traveller has seen has its event. If the event cannot be committed the gate shows
 REFER (amber, relay shut) and reports the fault. A second read of the same document within the
 duplicate window is the same passage: no new event, the indicator shows that passage's state again.
+A CLEAR opens the relay for ``relay_pulse_s`` and goes dark after ``clear_show_s`` (``tick``); HIT
+and REFER stay shown until the next read.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
 from hal.errors import HalError
-from hal.indicators import AMBER, GREEN, RED, SAFE_STATE, Indicators, IndicatorState
+from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
+IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
 
 def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
@@ -69,7 +72,7 @@ class StageTimes:
 
 @dataclass(frozen=True)
 class Passage:
-    """The last decision shown, for duplicate suppression, status and re-applying after a fault."""
+    """The last decision shown, for duplicate suppression and status."""
 
     key: tuple[str, ...] | None
     decision: Decision
@@ -97,6 +100,7 @@ class Screener:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         today: Callable[[float], dt.date] = utc_today,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -110,14 +114,16 @@ class Screener:
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
         self._clock, self._monotonic, self._today = clock, monotonic, today
+        self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
+        self._idle_at: float | None = None  # monotonic time a CLEAR's green goes dark
         self.last: Passage | None = None
         self.times = StageTimes()
         # Keys fixed up front so another thread can copy the counts while this one counts.
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
-        self.faults: dict[str, str] = {}
+        self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
         """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
@@ -160,10 +166,10 @@ class Screener:
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
-            self.faults.pop("outbox", None)
+            self.set_fault("outbox", None)
         except OutboxError as exc:
             # Nothing committed: show nothing that lets anyone through, and say why.
-            self.faults["outbox"] = str(exc)
+            self.set_fault("outbox", str(exc))
             logger.error("event not committed; showing REFER", extra={"fields": {"error": str(exc)}})
             if decision.verdict == CLEAR:
                 decision = decision.refer("event_log_unavailable")
@@ -171,8 +177,12 @@ class Screener:
         times.committed = time.perf_counter_ns()
 
         self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
-        self.show(indicator_state(decision.verdict, self.rules), pulse=decision.verdict == CLEAR)
+        cleared = decision.verdict == CLEAR
+        self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
+                  idle_after=self.rules.clear_show_s if cleared else None)
         times.shown = time.perf_counter_ns()
+        if seq is not None and self.on_committed is not None:
+            self.on_committed()
         self.counts[decision.verdict] += 1
         logger.info("decision", extra={
             "fields": {"decision": decision.verdict, "reasons": list(decision.reasons), "seq": seq,
@@ -181,6 +191,17 @@ class Screener:
                        "latency_us": (times.shown - times.start) // 1000},
             "private": _private(decision)})
         return decision
+
+    def set_fault(self, part: str, fault: str | None) -> None:
+        """Record (or clear, with None) a fault of ``part``; copy-on-write so other threads read safely."""
+        if self.faults.get(part) == fault:
+            return
+        faults = dict(self.faults)
+        if fault is None:
+            faults.pop(part, None)
+        else:
+            faults[part] = fault
+        self.faults = faults
 
     def _unreadable(self, detail: str, wall: float) -> Decision:
         try:
@@ -198,7 +219,10 @@ class Screener:
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
                     extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})
-        self.show(self.desired)  # the passage's state again; the relay is not opened again
+        # The passage's state again; a relay still open stays open, a shut one is not opened again.
+        verdict = last.decision.verdict
+        state = replace(indicator_state(verdict, self.rules), relay_open=self._relay_close_at is not None)
+        self.show(state, idle_after=self.rules.clear_show_s if verdict == CLEAR else None)
         return True
 
     def _capture_frame(self) -> str | None:
@@ -207,17 +231,18 @@ class Screener:
         try:
             frame = self.camera.capture()
         except (HalError, OSError) as exc:
-            self.faults["camera"] = str(exc)
+            self.set_fault("camera", str(exc))
             return None
-        self.faults.pop("camera", None)
+        self.set_fault("camera", None)
         ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
         self.frames[ref] = frame
         while len(self.frames) > FRAMES_KEPT:
             self.frames.popitem(last=False)
         return ref
 
-    def show(self, state: IndicatorState, *, pulse: bool = False) -> None:
-        """Apply ``state``; ``pulse`` opens the relay for ``relay_pulse_s`` (a CLEAR passage).
+    def show(self, state: IndicatorState, *, pulse: bool = False, idle_after: float | None = None) -> None:
+        """Apply ``state``; ``pulse`` opens the relay for ``relay_pulse_s`` (a CLEAR passage);
+        ``idle_after`` seconds later (and not before the relay shuts) the board goes dark (idle).
 
         A state with the relay shut shuts it at once, also in the middle of a CLEAR's opening (the
         board's own ``pulse_relay`` is an officer override that a new state would not end). A board
@@ -229,15 +254,21 @@ class Screener:
                 self._relay_close_at = self._monotonic() + self.rules.relay_pulse_s
             elif not state.relay_open:
                 self._relay_close_at = None
+            self._idle_at = None if idle_after is None else self._monotonic() + idle_after
             self._apply(state)
 
     def tick(self) -> None:
-        """Shut the relay once a CLEAR's opening time is over; the supervisor calls this often."""
+        """Shut the relay once a CLEAR's opening time is over, then let its green go dark after
+        ``clear_show_s``; HIT and REFER stay shown until the next read. The supervisor calls this often."""
         with self._show_lock:
+            now = self._monotonic()
             close_at = self._relay_close_at
-            if close_at is not None and self._monotonic() >= close_at:
+            if close_at is not None and now >= close_at:
                 self._relay_close_at = None
                 self._apply(replace(self.desired, relay_open=False))
+            if self._idle_at is not None and now >= self._idle_at and self._relay_close_at is None:
+                self._idle_at = None
+                self._apply(IDLE_STATE)
 
     def _apply(self, state: IndicatorState) -> None:
         """Drive ``state``; a board without a buzzer (or that refuses the tone) still shows the colour."""

@@ -364,3 +364,14 @@ def test_status_of_a_gate_that_never_ran(tmp_path):
                          timeout=20)
     assert out.returncode == 1
     assert json.loads(out.stdout)["state"] == "never started" and json.loads(out.stdout)["outbox"] is None
+
+
+def test_shutdown_with_a_dead_i2c_bus_reports_the_safe_state_as_unknown(tmp_path):
+    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate.app.reader.device.swipe(CLEAR_DOC)  # green, relay open
+    wait_until(lambda: gate.decisions() == 1, 5, "decision")
+    gate.app.indicators.bus.fail()  # the bus dies before the safe state can be driven
+    gate.close()
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["state"] == "stopped" and status["indicators"]["applied"] == "unknown"
+    assert "indicators" in status["faults"]

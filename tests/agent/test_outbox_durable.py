@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +154,42 @@ def test_kill_9_keeps_every_committed_row(tmp_path, delay):
     assert set(acknowledged) <= kept
     assert sorted(kept) == list(range(1, len(kept) + 1))  # no gap, no torn row
     assert box.append("decision", "after", b"x", priority=0) == len(kept) + 1
+
+
+DISK_FULL = textwrap.dedent("""
+    import json, os, sys
+    from agent.outbox import Outbox, OutboxError
+    ballast = sys.argv[1] + "/ballast"  # whatever else filled the disk
+    with open(ballast, "wb") as fh:
+        fh.write(os.urandom(64 * 1024))
+    box = Outbox(sys.argv[1] + "/o.db")
+    committed, failures = [], 0
+    for i in range(100_000):
+        try:
+            committed.append(box.append("decision", f"m{i}", os.urandom(300), priority=(10 if i % 5 == 0 else 0)))
+        except OutboxError as exc:
+            failures += 1
+            full = str(exc)
+            break
+    kept = [r.seq for r in box.pending(10**6)]
+    os.unlink(ballast)  # space returns
+    box.ack([f"m{i}" for i in range(0, len(committed), 2)])  # the central node acknowledged half
+    after = box.append("decision", "after-space-returned", b"x" * 300, priority=0)
+    box.close()
+    print(json.dumps({"committed": committed, "kept": kept, "failures": failures, "full": full, "after": after}))
+""")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a size-limited tmpfs in a mount namespace")
+def test_disk_full_loses_nothing_committed_and_appends_resume_when_space_returns(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = f"mount -t tmpfs -o size=640k tmpfs {mnt} && exec {sys.executable} -c \"$0\" {mnt}"
+    out = subprocess.run(["unshare", "--mount", "sh", "-c", script, DISK_FULL], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["failures"] == 1 and "full" in result["full"]  # SQLITE_FULL from ENOSPC
+    assert len(result["committed"]) > 50
+    assert sorted(result["kept"]) == result["committed"]  # every committed row, none torn
+    assert result["after"] == len(result["committed"]) + 1  # a failed append takes no seq: no gap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -157,12 +158,37 @@ def test_same_document_after_another_one_is_a_new_passage(make_gate):
     assert [e["decision"] for e in gate.events()] == ["CLEAR", "REFER", "CLEAR"]
 
 
+def test_on_committed_is_called_once_per_committed_event_only(make_gate):
+    calls = []
+    gate = make_gate(on_committed=lambda: calls.append(len(gate.events())))
+    gate.swipe(CLEAR_DOC)
+    gate.swipe(CLEAR_DOC)  # duplicate: no event, no call
+    gate.swipe(LISTED_DOC)
+    assert calls == [1, 2]  # each call sees its event already durable
+
+
 def test_next_decision_shuts_a_relay_opened_for_the_previous_clear(make_gate):
     gate = make_gate()
     gate.swipe(CLEAR_DOC)
     assert gate.board()["relay_energised"] is True
     gate.swipe(LISTED_DOC)  # the next traveller is listed, 1 s later
     assert board_without_pwm(gate) == BOARD_HIT
+
+
+def test_clear_goes_dark_after_its_show_time_while_hit_and_refer_stay_until_the_next_read(make_gate):
+    gate = make_gate(ScreeningConfig(relay_pulse_s=3.0, clear_show_s=5.0))
+    gate.swipe(CLEAR_DOC)
+    gate.clock.advance(3.0)
+    gate.screener.tick()
+    assert board_without_pwm(gate) == {**BOARD_CLEAR, "relay_energised": False}  # shut, still green
+    gate.clock.advance(2.0)
+    gate.screener.tick()
+    assert board_without_pwm(gate) == {"colour": (0, 0, 0), "buzzer_duty": 0.0, "relay_energised": False}
+    for lines, board in ((LISTED_DOC, BOARD_HIT), (EXPIRED_DOC, BOARD_REFER)):
+        gate.swipe(lines)
+        gate.clock.advance(600)
+        gate.screener.tick()
+        assert board_without_pwm(gate) == board
 
 
 def test_duplicate_clear_does_not_open_the_relay_again(make_gate):
@@ -233,7 +259,7 @@ def test_i2c_fault_screening_continues_clear_becomes_refer_and_events_record_it(
     events = gate.events()
     assert len(events) == 3 and "indicators" in events[2]["faults"]
     gate.indicators.bus.heal()
-    gate.indicators.tick(gate.indicators._clock() + 1.0)  # the board's retry
+    gate.indicators.tick(time.monotonic() + 1.0)  # the board's retry, due 0.5 s after the fault (its clock: monotonic)
     assert gate.indicators.fault is None
     assert board_without_pwm(gate) == BOARD_REFER  # the desired state, re-applied
 

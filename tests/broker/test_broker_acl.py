@@ -13,6 +13,7 @@ import pytest
 from paho.mqtt.client import topic_matches_sub
 
 from tests.broker import Broker, MqttTestClient
+from tools.broker_setup import GATE_INBOUND, GATE_OUTBOUND
 
 NOT_AUTHORIZED = 0x87
 ACCEPTED = (0x00, 0x10)  # Success, No matching subscribers: both mean the broker took the message
@@ -42,27 +43,17 @@ def assert_nothing_but_sentinel(gate: MqttTestClient, central: MqttTestClient, r
     assert leaked == []
 
 
-@pytest.mark.parametrize(
-    "topic",
-    [
-        f"{GATES}/gate-b/event",
-        f"{GATES}/gate-b/hit",
-        f"{GATES}/gate-b/status",
-        f"{GATES}/gate-b/cmd/result",
-        f"{GATES}/gate-b/ack",
-        f"{GATES}/gate-b/cmd",
-        f"{GATES}/gate-a/ack",
-        f"{GATES}/gate-a/cmd",
-        f"{GATES}/gate-a/event/extra",
-        "sharaka/v1/hitlists/main/head",
-        "sharaka/v1/central/anything",
-        "other/root",
-    ],
-    ids=[
-        "b-event", "b-hit", "b-status", "b-cmd-result", "b-ack", "b-cmd",
-        "own-ack-forged", "own-cmd-forged", "own-subtopic", "hitlist-head", "central-topic", "outside-root",
-    ],
-)  # fmt: skip
+REFUSED_PUBLISH = {
+    **{f"b-{leaf}": f"{GATES}/gate-b/{leaf}" for leaf in (*GATE_OUTBOUND, *GATE_INBOUND)},
+    **{f"own-{leaf}-forged": f"{GATES}/gate-a/{leaf}" for leaf in GATE_INBOUND},
+    "own-subtopic": f"{GATES}/gate-a/event/extra",
+    "hitlist-head": "sharaka/v1/hitlists/main/head",
+    "central-topic": "sharaka/v1/central/anything",
+    "outside-root": "other/root",
+}
+
+
+@pytest.mark.parametrize("topic", REFUSED_PUBLISH.values(), ids=REFUSED_PUBLISH.keys())
 def test_gate_cannot_publish_outside_its_own_outbound_topics(
     gate_a: MqttTestClient, central: MqttTestClient, topic: str
 ):
@@ -125,15 +116,16 @@ def test_gate_subscription_to_other_gates_receives_nothing(
 
 
 def test_gate_publishes_its_own_outbound_topics(gate_a: MqttTestClient, central: MqttTestClient):
-    for suffix in ("event", "hit", "status", "cmd/result"):
+    for suffix in GATE_OUTBOUND:
         topic = f"{GATES}/gate-a/{suffix}"
         assert gate_a.publish(topic, suffix.encode()).value == 0
         assert central.wait_for_message(topic).payload == suffix.encode()
 
 
 def test_gate_receives_its_inbound_topics_and_hitlists(gate_a: MqttTestClient, central: MqttTestClient):
-    topics = [f"{GATES}/gate-a/ack", f"{GATES}/gate-a/cmd", "sharaka/v1/hitlists/main/head"]
-    for topic in topics[:2] + ["sharaka/v1/hitlists/#"]:
+    own = [f"{GATES}/gate-a/{leaf}" for leaf in GATE_INBOUND]
+    topics = [*own, "sharaka/v1/hitlists/main/head"]
+    for topic in [*own, "sharaka/v1/hitlists/#"]:
         assert gate_a.subscribe(topic)[0].value == 1
     for topic in topics:
         assert central.publish(topic, b"for a").value == 0

@@ -6,9 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
+from agent.protocol.topics import check_id
 from tests.broker import Broker, BrokerError, MqttTestClient, mqtt_connect_probe
-from tools.broker_setup import BrokerSetupError, password_line
+from tools.broker_setup import GATE_ID_RE, BrokerSetupError, check_gate_id, password_line
 
 
 def test_enrolled_gate_is_accepted_and_wrong_password_refused(broker: Broker):
@@ -16,6 +19,12 @@ def test_enrolled_gate_is_accepted_and_wrong_password_refused(broker: Broker):
     assert mqtt_connect_probe(broker.host, broker.port, user, password) == 0
     assert mqtt_connect_probe(broker.host, broker.port, user, password + "x") == 5
     assert mqtt_connect_probe(broker.host, broker.port, "gate-unknown", password) == 5
+
+
+def test_probe_handles_long_credentials(broker: Broker):
+    """A CONNECT over 127 bytes needs a two-byte remaining length."""
+    user, password = broker.add_gate("g" * 64, password="p" * 200)
+    assert mqtt_connect_probe(broker.host, broker.port, user, password) == 0
 
 
 def test_gate_enrolled_before_start_is_accepted(tmp_path: Path):
@@ -118,3 +127,10 @@ def test_bad_config_fails_start_with_log(tmp_path: Path):
     b = Broker(tmp_path, extra_conf="no_such_option 1")
     with pytest.raises(BrokerError, match="no_such_option"):
         b.start(timeout=5)
+
+
+@given(st.from_regex(GATE_ID_RE, fullmatch=True))
+def test_every_enrollable_gate_id_is_a_valid_link_gate_id(gate_id: str):
+    """Enrolment accepts only ids the link's topic builder accepts too (one identity on both sides)."""
+    assume(not gate_id.lower().startswith("central"))
+    assert check_gate_id(gate_id) == check_id(gate_id) == gate_id

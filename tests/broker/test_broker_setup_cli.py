@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, mqtt_connect_probe
-from tools.broker_setup import acl_text, main
+from tests.broker import Broker, MqttTestClient, Pki, mqtt_connect_probe
+from tools.broker_setup import CertFiles, acl_text, main
 
 
 def openssl_verify(ca: Path, cert: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -82,3 +82,14 @@ def test_cli_refuses_bad_input_with_message(argv: list[str], capsys: pytest.Capt
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and repr(argv[1]) in err or "no CA in" in err
+
+
+def test_cli_central_certificate_gets_central_rights(tls_broker: Broker, pki: Pki, tmp_path: Path):
+    """`central` issues a client certificate whose CN the ACL treats as the central node."""
+    ca_dir = pki.ca.cert.parent
+    assert main(["central", "--ca", str(ca_dir), "--out", str(tmp_path)]) == 0
+    cert = CertFiles(tmp_path / "central.crt", tmp_path / "central.key")
+    with MqttTestClient(tls_broker, cert=cert) as central:
+        assert central.connect()
+        assert central.publish("sharaka/v1/gates/gate-z/cmd").value in (0x00, 0x10)
+    assert main(["central", "gate-a", "--ca", str(ca_dir), "--out", str(tmp_path)]) == 2

@@ -165,3 +165,26 @@ def test_rotate_device_key_needs_two_keys_and_centre_trusts_the_new_key(mq, tmp_
     finally:
         gate.stop()
         central.stop()
+
+
+def test_p15_gate_restarted_with_clock_set_back_still_rejects_an_expired_command(mq, tmp_path, keys):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    key = SigningKey.generate()
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, key=key)
+    assert gate.link.wait_for_connected(10)
+    gate.stop()  # the gate has seen today's time: its trusted time is persisted
+    back = make_gate(mq, tmp_path / "g", keys, "gate-a", key=key, start=False)
+    back.link.trusted_time._wall = lambda: time.time() - 86400  # rebooted with the clock a day behind
+    back.link._clock = lambda: time.time() - 86400
+    back.link.start()
+    try:
+        assert back.link.wait_for_connected(10)
+        issued = time.time() - 3600  # expired an hour ago in real time, "valid" by the set-back clock
+        wire = seal("cmd", {"id": "old", "ts": issued, "gate": "gate-a", "seq": 99, "op": "request_status",
+                            "args": {}, "issued": issued, "not_after": issued + 1800, "nonce": os.urandom(16)},
+                    keys.commands)
+        central._client.publish(topics.gate("gate-a", topics.CMD), wire, qos=1)
+        assert wait_until(lambda: back.link.stats.rejected.get("cmd_expired") == 1, 10), back.link.stats.rejected
+    finally:
+        back.stop()
+        central.stop()

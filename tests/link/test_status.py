@@ -63,3 +63,36 @@ def test_birth_reports_outbox_depth_versions_and_alarms(mq, tmp_path, keys):
     finally:
         gate.stop()
         central.stop()
+
+
+def test_periodic_heartbeat_reaches_centre_with_outbox_figures(mq, tmp_path, keys):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    seen = _updates(central)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, heartbeat=0.3, start=False)
+    gate.link.start()
+    try:
+        assert wait_until(lambda: sum(1 for k, d in seen if k == "status" and d["kind"] == "heartbeat") >= 2, 10)
+        from agent.protocol.envelope import open_signed
+        from agent.protocol.keys import trusted
+
+        raw = central.store._db.execute("SELECT last_status FROM gates").fetchone()[0]
+        body, _ = open_signed("status", bytes(raw), trusted([gate.key.verify_key]))
+        assert body["outbox"]["depth"] == 0 and body["state"] == "online"
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_p22_outbox_full_drops_routine_never_hits_and_raises_alarm_in_status(mq, tmp_path, keys):
+    from agent.outbox import Outbox
+
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", start=False)
+    gate.outbox.close()
+    gate.outbox = gate.link.outbox = Outbox(tmp_path / "small.sqlite3", max_rows=100)
+    hits = gate.emit(5, hit=True)
+    gate.emit(150)
+    status = gate.link.status()
+    assert status["outbox"]["dropped"] == 55 and status["outbox"]["depth"] == 100
+    assert "outbox_dropped" in status["alarms"]
+    assert {r.msg_id for r in gate.outbox.pending(5)} == set(hits)
+    gate.outbox.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 from agent.errors import BadDataError
 from agent.protocol import keys as keyfiles
+from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
 
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--lists", type=Path, help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
+    p.add_argument("--records", type=Path, help="JSON Lines document records answering online queries")
     _broker_args(p)
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
     p.add_argument("--db", type=Path, required=True)
@@ -126,6 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             _emit({"type": kind, **data}, args.json, text)
 
     node = _node(args, store, show)
+    if args.lists:
+        node.hitlists = HitListServer(args.lists)
+    if args.records:
+        node.records = DocumentRecords(args.records)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node.start()
@@ -135,8 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for g in store.gates():
         _emit({"type": "gate", **g}, args.json,
               f"{'UP' if g['online'] else 'DOWN':<5} {g['gate_id']:<16} session={g['session']} list={g['list_version']}")
+    deadline = time.monotonic() + args.duration if args.duration else None
     try:
-        stop.wait(args.duration or None)
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if args.lists and node.connected.is_set():
+                published = node.poll_hitlists()
+                if published:
+                    _emit({"type": "heads", "published": published}, args.json, f"published {published} hit-list head(s)")
+            stop.wait(2.0 if deadline is None else max(0.0, min(2.0, deadline - time.monotonic())))
     except KeyboardInterrupt:
         pass
     node.stop()

@@ -25,13 +25,15 @@ from paho.mqtt.properties import Properties
 
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
+from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
 
 ACK_IDS_PER_MESSAGE = 1000
-INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT)
-_TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result"}
+INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY)
+_TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
+          topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query"}
 
 
 @dataclass
@@ -72,6 +74,8 @@ class CentralNode:
         *,
         clock: Callable[[], float] = time.time,
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
+        hitlists: HitListServer | None = None,
+        records: DocumentRecords | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -79,6 +83,8 @@ class CentralNode:
         self._command_keys = list(command_keys)
         self._clock = clock
         self._on_update = on_update
+        self.hitlists = hitlists
+        self.records = records
         self.stats = CentralStats()
         self._queue: deque[tuple[str, bytes]] = deque()
         self._cond = threading.Condition()
@@ -124,6 +130,10 @@ class CentralNode:
         self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        if msg.topic.endswith("/" + topics.QUERY) and props is not None:
+            self._answer_query(msg.topic, bytes(msg.payload), props)  # a traveller is waiting: no batching
+            return
         with self._cond:
             self._queue.append((msg.topic, bytes(msg.payload)))
             self._cond.notify()
@@ -199,8 +209,12 @@ class CentralNode:
                                  "received": now})
             elif msg_type == "status":
                 self._status(gate_id, body, payload, now)
-            else:
+            elif msg_type == "hitlist_req":
+                self._hitlist_req(gate_id, body, now)
+            elif msg_type == "cmd_result":
                 self._result(gate_id, body)
+            else:
+                self._reject("query", topic, "an online query needs MQTT 5 (response topic, correlation data)")
         if rows:
             new = self.store.add_events(rows)  # committed: only now may the gates forget them
             self.stats.stored += new
@@ -241,6 +255,53 @@ class CentralNode:
         if self._on_update:
             self._on_update("cmd_result", {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"],
                                            "reason": body["reason"], "detail": detail})
+
+    # ------------------------------------------------------------------ online query
+    def _answer_query(self, topic: str, payload: bytes, props: Any) -> None:
+        response = getattr(props, "ResponseTopic", None)
+        corr = getattr(props, "CorrelationData", None)
+        try:
+            gate_id, _ = topics.parse_gate_topic(topic)
+            keys = self._trusted(gate_id)
+            if keys is None:
+                raise ProtocolError(f"gate {gate_id!r} is not enrolled")
+            body, _ = open_signed("query", payload, keys)
+            if body["gate"] != gate_id or response != topics.gate(gate_id, topics.QUERY_REPLY):
+                raise ProtocolError(f"query from {gate_id!r} names gate {body['gate']!r} / response topic {response!r}")
+        except (ProtocolError, ValueError) as exc:
+            self._reject("query", topic, str(exc))
+            return
+        found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
+                 "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
+        out = Properties(PacketTypes.PUBLISH)
+        if corr is not None:
+            out.CorrelationData = corr
+        self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=1, properties=out)
+
+    # ------------------------------------------------------------------ hit-lists
+    def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float) -> None:
+        if self.hitlists is None:
+            return
+        chunk = self.hitlists.answer(gate_id, body, now)
+        self._client.publish(topics.gate(gate_id, topics.HITLIST_CHUNK), seal("hitlist_chunk", chunk, [self._node_key]),
+                             qos=1)
+
+    def publish_head(self, list_id: str, blob: bytes, lifetime: float) -> None:
+        """Publish a hit-list head retained, with an MQTT 5 message expiry equal to its own lifetime."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int(lifetime))
+        self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
+
+    def poll_hitlists(self) -> int:
+        """Re-index the list directory and publish every head that changed; returns how many."""
+        if self.hitlists is None:
+            return 0
+        self.hitlists.scan()
+        heads = self.hitlists.changed_heads(self._clock())
+        for list_id, blob, lifetime in heads:
+            self.publish_head(list_id, blob, lifetime)
+        return len(heads)
 
     # ------------------------------------------------------------------ commands
     def send_command(

@@ -1,0 +1,75 @@
+"""Build the gate's link from its config (called by the composition root, agent/app.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+from agent.link.gate import GateLink, LinkConfig
+from agent.protocol import keys as keyfiles
+
+logger = logging.getLogger(__name__)
+
+
+class NotifyingOutbox:
+    """The outbox as the screening pipeline sees it, waking the link after every durable append."""
+
+    def __init__(self, outbox: Any, link: GateLink) -> None:
+        self._outbox = outbox
+        self._link = link
+
+    def append(self, *args: Any, **kwargs: Any) -> int:
+        seq = self._outbox.append(*args, **kwargs)
+        self._link.notify()
+        return int(seq)
+
+    def append_with_seq(self, *args: Any, **kwargs: Any) -> int:
+        seq = self._outbox.append_with_seq(*args, **kwargs)
+        self._link.notify()
+        return int(seq)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+
+def link_from_config(
+    config: Any,
+    outbox: Any,
+    *,
+    hitlist: Any = None,
+    clock: Callable[[], float],
+    status_source: Callable[[], dict[str, Any]] | None = None,
+    command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
+) -> GateLink:
+    """A GateLink for ``config`` (agent.config.Config with ``link.enabled``). Raises ConfigError for a
+    missing key file; creates the device key (0600) on first start when none exists."""
+    lc, gate_id, state = config.link, config.gate.id, Path(config.gate.state_dir)
+    if lc.node_pub is None:
+        raise ConfigError(f"[link] node_pub is required when the link is enabled ({config.path})")
+    key_path = lc.device_key or state / "device.key"
+    try:
+        if key_path.exists():
+            device_key = keyfiles.load_signing_key(key_path)
+        else:
+            device_key = keyfiles.generate(key_path)
+            logger.warning("created device key %s: enrol %s.pub at the central node", key_path, key_path)
+        node = keyfiles.load_public_key(lc.node_pub)
+        commands = [keyfiles.load_public_key(p) for p in lc.command_pubs]
+        password = lc.password_file.read_text().strip() if lc.password_file else None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"[link] cannot load keys ({config.path}): {exc}") from exc
+    cfg = LinkConfig(
+        gate_id=gate_id, host=lc.host, port=lc.port, username=gate_id if password else None, password=password,
+        ca_file=str(lc.ca_file) if lc.ca_file else None, cert_file=str(lc.cert_file) if lc.cert_file else None,
+        key_file=str(lc.key_file) if lc.key_file else None, keepalive=lc.keepalive_s, will_delay=lc.will_delay_s,
+        heartbeat=lc.heartbeat_s, list_id=lc.list_id,
+    )
+    has_store = hasattr(hitlist, "install") and hasattr(hitlist, "accept_head")
+    return GateLink(
+        cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
+        clock=clock, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
+        high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if has_store else None,
+    )

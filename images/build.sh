@@ -1,0 +1,58 @@
+#!/bin/bash
+# Build the Sharaka Gate SD-card image for Raspberry Pi 4/5 (arm64, Debian 12 bookworm).
+#
+#   sudo images/build.sh [OUTDIR]          full build: stage, root tree (mkosi), disk image (systemd-repart)
+#   images/build.sh stage [OUTDIR]         only stage the extra tree (no root needed; used by the tests)
+#
+# Needs on the build host (Debian 12): mkosi systemd-container systemd-repart debootstrap dosfstools
+# e2fsprogs qemu-user-static binfmt-support (for the arm64 chroot on an x86 host), python3-venv.
+# Reproducible: pinned Python wheels (pyproject.toml), SOURCE_DATE_EPOCH from the last commit, and
+# partition UUIDs derived from a fixed seed.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+VERB=build
+if [ "${1:-}" = stage ]; then VERB=stage; shift; fi
+OUT=$(realpath -m "${1:-$REPO/build/image}")
+EXTRA=$OUT/extra
+# Seed for partition and file-system UUIDs: same inputs, same image.
+SEED=${SHARAKA_IMAGE_SEED:-5d4a8a4e-3c4b-4c52-9d0e-7a1f2b3c4d5e}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)}
+
+stage() {  # the files this repository puts into the root tree, at their final paths and modes
+    rm -rf "$EXTRA"
+    mkdir -p "$EXTRA"
+    cp -a "$HERE/rootfs/." "$EXTRA/"
+    install -D -m 0644 -t "$EXTRA/usr/lib/systemd/system" "$HERE"/systemd/*.service
+    install -D -m 0644 -t "$EXTRA/usr/lib/udev/rules.d" "$HERE"/udev/*.rules
+    # At boot, systemd-repart grows the data partition (last on the card) to fill the card.
+    install -D -m 0644 "$HERE/repart.d/30-data.conf" "$EXTRA/usr/lib/repart.d/30-sharaka-data.conf"
+    install -D -m 0755 "$HERE/firstboot/sharaka-firstboot" "$EXTRA/usr/lib/sharaka/sharaka-firstboot"
+    install -D -m 0644 "$HERE/gate.example.toml" "$EXTRA/usr/share/sharaka/gate.example.toml"
+    chmod 0644 "$EXTRA/etc/fstab" "$EXTRA/etc/nftables.conf"
+    find "$EXTRA" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+}
+
+wheelhouse() {  # the agent wheel, plus its dependencies as the exact arm64 wheels of wheels-arm64.lock
+    local wh=$EXTRA/opt/sharaka/wheelhouse py=${PYTHON:-python3}
+    mkdir -p "$wh"
+    "$py" -m pip wheel --no-deps --wheel-dir "$wh" "$REPO"
+    "$py" -m pip download --dest "$wh" --no-deps --require-hashes --only-binary=:all: \
+        --python-version 3.11 --implementation cp --abi cp311 \
+        --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 --platform any \
+        -r "$HERE/wheels-arm64.lock"
+}
+
+stage
+[ "$VERB" = stage ] && { echo "$EXTRA"; exit 0; }
+[ "$(id -u)" = 0 ] || { echo "build.sh: the image build needs root (debootstrap, nspawn, loop devices)" >&2; exit 1; }
+wheelhouse
+
+mkosi --directory "$HERE" --output-dir "$OUT" --extra-tree "$EXTRA" --force build
+ROOTFS=$OUT/sharaka-rootfs
+IMG=$OUT/sharaka-gate-arm64.img
+rm -f "$IMG"
+systemd-repart --empty=create --size=auto --dry-run=no --seed="$SEED" \
+    --definitions="$HERE/repart.d" --root="$ROOTFS" "$IMG"
+(cd "$OUT" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
+echo "$IMG"

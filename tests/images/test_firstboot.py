@@ -1,0 +1,213 @@
+"""First-boot provisioning (images/firstboot/sharaka-firstboot) run in a fake root.
+
+The script's paths come from SHARAKA_* variables, so the real script runs here against a temporary
+boot partition and data directory, with this interpreter (which has PyNaCl) standing in for the venv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from tests.images.conftest import IMAGES
+
+SCRIPT = IMAGES / "firstboot/sharaka-firstboot"
+GATE_TOML = """[gate]
+id = "uto-north-07"
+site = "uto-north"
+state_dir = "/var/lib/sharaka"
+
+[link]
+enabled = true
+host = "192.0.2.10"
+port = 8883
+"""
+
+
+def run(args: list[str], root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"/usr/sbin:/sbin:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "SHARAKA_BOOT_DIR": str(root / "boot/firmware/sharaka"),
+        "SHARAKA_DATA_DIR": str(root / "var/lib/sharaka"),
+        "SHARAKA_DATA_DEV": str(root / "data.img"),
+        "SHARAKA_PYTHON": sys.executable,
+        "SHARAKA_OWNER": "",
+        **extra,
+    }
+    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A fake card: a boot partition carrying a provisioning bundle, and a mounted (empty) data dir."""
+    bundle = tmp_path / "boot/firmware/sharaka"
+    bundle.mkdir(parents=True)
+    (bundle / "gate.toml").write_text(GATE_TOML)
+    (bundle / "root.pub").write_text("ab" * 32 + "\n")
+    (bundle / "node.pub").write_bytes(bytes(range(32)))
+    (bundle / "client.key").write_text("-----BEGIN PRIVATE KEY-----\nspecimen\n-----END PRIVATE KEY-----\n")
+    (bundle / "broker.password").write_text("specimen-password\n")
+    (bundle / "site.sources").write_text("server 192.0.2.123 iburst\n")
+    (tmp_path / "var/lib/sharaka").mkdir(parents=True)
+    return tmp_path
+
+
+def test_firstboot_script_parses():
+    out = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed on this machine")
+@pytest.mark.parametrize(
+    "script", [SCRIPT, IMAGES / "mkosi.postinst", IMAGES / "build.sh"], ids=lambda p: p.name
+)
+def test_image_scripts_pass_shellcheck(script):
+    out = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def test_provision_twice_keeps_the_same_device_key(root):
+    first = run(["provision"], root)
+    assert first.returncode == 0, first.stderr
+    key = root / "var/lib/sharaka/device.key"
+    seed = key.read_bytes()
+    assert len(seed) == 32 and key.stat().st_mode & 0o777 == 0o600
+    assert (root / "var/lib/sharaka/device.key.pub").read_bytes() == bytes(SigningKey(seed).verify_key)
+
+    # A second run (a new bundle dropped on the card, or the unit re-run) keeps the identity.
+    (root / "boot/firmware/sharaka").mkdir()
+    (root / "boot/firmware/sharaka/gate.toml").write_text(GATE_TOML.replace("uto-north-07", "uto-north-08"))
+    second = run(["provision"], root)
+    assert second.returncode == 0, second.stderr
+    assert key.read_bytes() == seed and key.stat().st_mode & 0o777 == 0o600
+    assert "uto-north-08" in (root / "var/lib/sharaka/etc/gate.toml").read_text()
+    third = run(["provision"], root)
+    assert third.returncode == 0 and key.read_bytes() == seed
+
+
+def test_provision_removes_secrets_from_the_boot_partition(root):
+    out = run(["provision"], root)
+    assert out.returncode == 0, out.stderr
+    assert not (root / "boot/firmware/sharaka").exists()
+    etc = root / "var/lib/sharaka/etc"
+    assert (etc / "client.key").read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert (etc / "client.key").stat().st_mode & 0o777 == 0o640
+    assert (etc / "broker.password").stat().st_mode & 0o777 == 0o640
+    assert (etc / "node.pub").read_bytes() == bytes(range(32))
+    assert (etc / "chrony/site.sources").read_text() == "server 192.0.2.123 iburst\n"
+    # What stays on the boot partition is public: the device key to enrol.
+    leftover = sorted(p.name for p in (root / "boot/firmware").iterdir())
+    assert leftover == ["sharaka-enrol.txt"]
+    pub = (root / "var/lib/sharaka/device.key.pub").read_bytes().hex()
+    assert (root / "boot/firmware/sharaka-enrol.txt").read_text() == f"device_pub={pub}\n"
+    assert (root / "var/lib/sharaka/.provisioned").read_text() == pub + "\n"
+
+
+def test_provision_allows_mqtt_only_to_the_configured_broker(root):
+    assert run(["provision"], root).returncode == 0
+    rules = (root / "var/lib/sharaka/etc/nftables-central.nft").read_text()
+    assert "add element inet sharaka central_broker4 { 192.0.2.10 }" in rules
+    assert "central_broker6" not in rules
+
+
+def test_provision_without_gate_toml_fails_and_keeps_the_bundle(root):
+    (root / "boot/firmware/sharaka/gate.toml").unlink()
+    out = run(["provision"], root)
+    assert out.returncode == 3
+    assert "remedy:" in out.stderr
+    assert (root / "boot/firmware/sharaka/client.key").exists()
+    assert not (root / "var/lib/sharaka/.provisioned").exists()
+    assert not (root / "var/lib/sharaka/device.key").exists()
+
+
+def test_provision_refuses_unknown_bundle_file(root):
+    (root / "boot/firmware/sharaka/authorized_keys").write_text("ssh-ed25519 AAAA specimen\n")
+    out = run(["provision"], root)
+    assert out.returncode == 4
+    assert "'authorized_keys'" in out.stderr or "authorized_keys" in out.stderr
+    assert (root / "boot/firmware/sharaka/client.key").exists(), "a refused bundle is left for the technician"
+    assert not (root / "var/lib/sharaka/.provisioned").exists()
+
+
+def test_provision_rejects_a_corrupt_device_key(root):
+    (root / "var/lib/sharaka/device.key").write_bytes(b"short")
+    out = run(["provision"], root)
+    assert out.returncode == 6
+    assert (root / "var/lib/sharaka/device.key").read_bytes() == b"short", (
+        "an identity is never silently replaced"
+    )
+    assert (root / "boot/firmware/sharaka").exists()
+
+
+needs_mkfs = pytest.mark.skipif(
+    shutil.which("mkfs.ext4", path="/usr/sbin:/sbin") is None
+    or shutil.which("blkid", path="/usr/sbin:/sbin") is None,
+    reason="e2fsprogs/blkid are not installed on this machine",
+)
+
+
+def blkid_value(dev: Path, tag: str) -> str:
+    out = subprocess.run(
+        ["/usr/sbin/blkid", "-p", "-s", tag, "-o", "value", str(dev)], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+@needs_mkfs
+def test_format_makes_ext4_on_a_blank_data_partition_once(root):
+    dev = root / "data.img"
+    with dev.open("wb") as f:
+        f.truncate(32 << 20)
+    first = run(["format"], root)
+    assert first.returncode == 0, first.stderr
+    assert blkid_value(dev, "TYPE") == "ext4"
+    assert blkid_value(dev, "LABEL") == "sharaka-data"
+    uuid = blkid_value(dev, "UUID")
+    second = run(["format"], root)
+    assert second.returncode == 0, second.stderr
+    assert blkid_value(dev, "UUID") == uuid, "a partition with a file system is never reformatted"
+    dumpe2fs = subprocess.run(["/usr/sbin/dumpe2fs", "-h", str(dev)], capture_output=True, text=True)
+    assert "journal_data" in dumpe2fs.stdout
+
+
+def test_format_without_data_device_fails_with_remedy(root):
+    out = run(["format"], root)
+    assert out.returncode == 5 and "remedy:" in out.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
+)
+def test_broker_set_written_at_first_boot_loads_into_the_ruleset(root):
+    assert run(["provision"], root).returncode == 0
+    etc = root / "var/lib/sharaka/etc"
+    ruleset = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{etc}/")
+    (root / "nftables.conf").write_text(ruleset)
+    out = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
+    )
+    if "Operation not permitted" in out.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    assert out.returncode == 0, out.stderr
+    (etc / "nftables-central.nft").write_text("add element inet sharaka central_broker4 { not-an-address }\n")
+    bad = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
+    )
+    assert bad.returncode != 0, "the check must notice a broken include"
+
+
+def test_device_key_is_the_one_the_agent_loads(root):
+    from agent.protocol.keys import load_public_key, load_signing_key
+
+    assert run(["provision"], root).returncode == 0
+    state = root / "var/lib/sharaka"
+    key = load_signing_key(state / "device.key")
+    assert bytes(key.verify_key) == bytes(load_public_key(state / "device.key.pub"))
+    signed = key.sign(b"sharaka/v1 specimen")
+    assert load_public_key(state / "device.key.pub").verify(signed) == b"sharaka/v1 specimen"

@@ -1,0 +1,262 @@
+"""The image recipe (mkosi root tree + systemd-repart layout + static config) says what docs/image.md says.
+
+Checked without building an arm64 image: the files parse, carry the keys the appliance depends on, and
+where the real tool is installed (mkosi, systemd-repart) the tool itself accepts them.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.images.conftest import IMAGES
+
+
+def read_ini(path: Path) -> configparser.ConfigParser:
+    """Parse a systemd/mkosi-style INI file keeping key case; duplicate keys are an error."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True, empty_lines_in_values=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(path.read_text(), source=str(path))
+    return parser
+
+
+REQUIRED_PACKAGES = {
+    "raspi-firmware",
+    "linux-image-arm64",
+    "python3",
+    "python3-venv",
+    "chrony",
+    "nftables",
+    "e2fsprogs",
+}
+
+
+def test_mkosi_conf_builds_bookworm_arm64_with_required_packages():
+    conf = read_ini(IMAGES / "mkosi.conf")
+    assert conf["Distribution"]["Distribution"] == "debian"
+    assert conf["Distribution"]["Release"] == "bookworm"
+    assert conf["Distribution"]["Architecture"] == "aarch64"
+    assert "non-free-firmware" in conf["Distribution"]["Repositories"].split(",")
+    packages = set(conf["Content"]["Packages"].split())
+    assert packages >= REQUIRED_PACKAGES, REQUIRED_PACKAGES - packages
+    assert "openssh-server" not in packages, "the production image must not listen (docs/image.md)"
+    postinst = IMAGES / conf["Content"]["PostInstallationScript"]
+    assert postinst.is_file() and postinst.stat().st_mode & 0o111
+
+
+def test_postinst_installs_agent_from_wheelhouse_only():
+    text = (IMAGES / "mkosi.postinst").read_text()
+    assert "python3 -m venv /opt/sharaka/venv" in text
+    assert re.search(r"pip install --no-index .*--find-links /opt/sharaka/wheelhouse sharaka-gate", text)
+    for unit in (
+        "sharaka-gate.service",
+        "sharaka-firstboot.service",
+        "sharaka-data-format.service",
+        "sharaka-firewall.service",
+        "nftables.service",
+    ):
+        assert unit in text, f"{unit} not enabled"
+
+
+@pytest.mark.skipif(shutil.which("mkosi") is None, reason="mkosi is not installed on this machine")
+def test_mkosi_accepts_the_recipe():
+    out = subprocess.run(
+        ["mkosi", "--directory", str(IMAGES), "summary"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    summary = out.stdout + out.stderr  # mkosi 14 prints the summary on stderr
+    assert re.search(r"Release: bookworm", summary)
+    assert re.search(r"Architecture: aarch64", summary)
+    assert re.search(r"Output Format: directory", summary)
+
+
+def repart_definitions() -> dict[str, configparser.SectionProxy]:
+    return {p.name: read_ini(p)["Partition"] for p in sorted((IMAGES / "repart.d").glob("*.conf"))}
+
+
+def test_partition_layout_is_boot_root_data():
+    parts = repart_definitions()
+    assert [(p["Type"], p["Label"]) for p in parts.values()] == [
+        ("esp", "RASPIFIRM"),
+        ("root-arm64", "sharaka-root"),
+        ("linux-generic", "sharaka-data"),
+    ]
+    boot, root, data = parts.values()
+    assert boot["Format"] == "vfat" and root["Format"] == "ext4"
+    assert root.get("ReadOnly") == "yes"
+    assert "Format" not in data, (
+        "the data partition ships blank: first boot makes it, no keys on a flashed card"
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-repart") is None, reason="systemd-repart is not installed on this machine"
+)
+def test_systemd_repart_plans_the_layout(tmp_path):
+    disk = tmp_path / "disk.img"
+    with disk.open("wb") as f:
+        f.truncate(4 << 30)  # sparse
+    out = subprocess.run(
+        [
+            "systemd-repart",
+            "--dry-run=yes",
+            "--empty=allow",
+            "--json=short",
+            "--no-pager",
+            f"--definitions={IMAGES / 'repart.d'}",
+            str(disk),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    plan = json.loads(out.stdout)
+    assert [(p["label"], p["activity"]) for p in plan] == [
+        ("RASPIFIRM", "create"),
+        ("sharaka-root", "create"),
+        ("sharaka-data", "create"),
+    ], out.stderr
+    assert plan[0]["raw_size"] == 256 << 20
+    assert plan[1]["raw_size"] == 2 << 30
+    assert plan[2]["raw_size"] >= 1 << 30
+
+
+def fstab() -> dict[str, list[str]]:
+    """mount point -> [device, fstype, options, dump, pass]."""
+    rows = {}
+    for line in (IMAGES / "rootfs/etc/fstab").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            dev, mnt, fstype, opts, dump, passno = line.split()
+            rows[mnt] = [dev, fstype, opts, dump, passno]
+    return rows
+
+
+def test_root_is_read_only_and_checked_at_boot():
+    rows = fstab()
+    assert "ro" in rows["/"][2].split(",")
+    assert rows["/"][4] == "1"
+    cmdline = (IMAGES / "rootfs/etc/default/raspi-extra-cmdline").read_text().split()
+    assert "ro" in cmdline and "fsck.repair=yes" in cmdline
+
+
+def test_data_partition_tuned_for_power_loss():
+    dev, fstype, opts, _, passno = fstab()["/var/lib/sharaka"]
+    options = opts.split(",")
+    assert (dev, fstype, passno) == ("LABEL=sharaka-data", "ext4", "2")
+    assert "data=journal" in options
+    assert any(re.fullmatch(r"commit=\d+", o) for o in options)
+
+
+@pytest.mark.parametrize("mount_point", ["/tmp", "/var/tmp", "/var/log", "/var/lib/systemd"])
+def test_writable_scratch_is_tmpfs(mount_point):
+    assert fstab()[mount_point][1] == "tmpfs"
+
+
+def test_journal_is_volatile_and_bounded():
+    journal = read_ini(IMAGES / "rootfs/etc/systemd/journald.conf.d/10-volatile.conf")["Journal"]
+    assert journal["Storage"] == "volatile"
+    assert re.fullmatch(r"\d+M", journal["RuntimeMaxUse"])
+
+
+def test_hardware_watchdog_within_bcm2835_limit():
+    manager = read_ini(IMAGES / "rootfs/etc/systemd/system.conf.d/10-watchdog.conf")["Manager"]
+    seconds = int(manager["RuntimeWatchdogSec"].removesuffix("s"))
+    assert 0 < seconds < 16, "the BCM2835 watchdog cannot time out later than about 15 s"
+    assert "dtparam=watchdog=on" in (IMAGES / "rootfs/etc/default/raspi-firmware-custom").read_text()
+
+
+def test_ssh_password_login_disabled():
+    lines = {
+        tuple(line.split())
+        for line in (IMAGES / "rootfs/etc/ssh/sshd_config.d/10-sharaka.conf").read_text().splitlines()
+    }
+    assert ("PasswordAuthentication", "no") in lines
+    assert ("PermitRootLogin", "no") in lines
+
+
+def nft_chain(name: str) -> str:
+    text = (IMAGES / "rootfs/etc/nftables.conf").read_text()
+    match = re.search(rf"chain {name} \{{(.*?)\n    \}}", text, re.S)
+    assert match, f"chain {name} missing"
+    return match.group(1)
+
+
+def test_firewall_drops_all_inbound_connections():
+    chain = nft_chain("input")
+    assert "policy drop;" in chain
+    assert not re.search(r"tcp dport", chain), "nothing may listen on the gate"
+
+
+def test_firewall_allows_mqtt_only_to_the_central_broker():
+    chain = nft_chain("output")
+    assert "policy drop;" in chain
+    mqtt = [line for line in chain.splitlines() if "8883" in line or "1883" in line]
+    assert mqtt and all("@central_broker" in line for line in mqtt)
+    assert "udp dport 123 accept" in chain
+
+
+@pytest.mark.skipif(
+    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
+)
+def test_nft_accepts_the_ruleset(tmp_path):
+    text = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{tmp_path}/")
+    (tmp_path / "nftables.conf").write_text(text)
+    out = subprocess.run(
+        ["/usr/sbin/nft", "-c", "-f", str(tmp_path / "nftables.conf")], capture_output=True, text=True
+    )
+    if "Operation not permitted" in out.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    assert out.returncode == 0, out.stderr
+
+
+def test_sharaka_user_in_device_groups():
+    lines = (IMAGES / "rootfs/usr/lib/sysusers.d/sharaka.conf").read_text().splitlines()
+    members = {line.split()[2] for line in lines if line.startswith("m sharaka ")}
+    assert members == {"dialout", "i2c", "video"}
+
+
+def test_stage_puts_project_files_at_their_image_paths(tmp_path):
+    out = subprocess.run(
+        [str(IMAGES / "build.sh"), "stage", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    extra = tmp_path / "extra"
+    for rel in (
+        "usr/lib/systemd/system/sharaka-gate.service",
+        "usr/lib/systemd/system/sharaka-firstboot.service",
+        "usr/lib/udev/rules.d/60-sharaka-readers.rules",
+        "etc/fstab",
+        "etc/nftables.conf",
+    ):
+        assert (extra / rel).is_file(), rel
+    grow = read_ini(extra / "usr/lib/repart.d/30-sharaka-data.conf")["Partition"]
+    assert grow["Label"] == "sharaka-data" and "SizeMaxBytes" not in grow and "CopyFiles" not in grow
+    assert (extra / "usr/lib/sharaka/sharaka-firstboot").stat().st_mode & 0o777 == 0o755
+
+
+def test_wheel_lock_pins_every_dependency_with_a_hash():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with (IMAGES.parent / "pyproject.toml").open("rb") as f:
+        dependencies = [Requirement(d) for d in tomllib.load(f)["project"]["dependencies"]]
+    pins = {}
+    for line in (IMAGES / "wheels-arm64.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            spec, _, hash_part = line.partition(" --hash=sha256:")
+            name, _, version = spec.partition("==")
+            assert re.fullmatch(r"[0-9a-f]{64}", hash_part), line
+            pins[canonicalize_name(name)] = version
+    for dep in dependencies:
+        name = canonicalize_name(dep.name)
+        assert name in pins, f"{dep.name} missing from images/wheels-arm64.lock"
+        assert dep.specifier.contains(pins[name]), (
+            f"lock pins {dep.name}=={pins[name]}, pyproject wants {dep.specifier}"
+        )

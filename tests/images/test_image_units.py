@@ -1,0 +1,105 @@
+"""The image's systemd units pass `systemd-analyze verify` in a fake root laid out like the image.
+
+The fake root holds the host's own unit files (targets, nftables stand-in) plus stub executables at the
+paths the image provides (/opt/sharaka/venv/bin/sharaka-gate, /usr/lib/sharaka/sharaka-firstboot), so
+verify checks our units' syntax, dependencies and commands without an arm64 build. Warnings count as
+failures: systemd-analyze exits 0 on an unknown key or a bad value, it only prints them.
+"""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.images.conftest import IMAGES
+
+UNITS = sorted(p.name for p in (IMAGES / "systemd").glob("*.service"))
+IMAGE_EXECUTABLES = ("opt/sharaka/venv/bin/sharaka-gate", "usr/lib/sharaka/sharaka-firstboot", "usr/sbin/nft")
+HOST_UNIT_DIR = Path("/usr/lib/systemd/system")
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed on this machine"
+)
+
+
+def fake_root(root: Path, units: dict[str, str]) -> Path:
+    """A root with the host's units, the given units, an nftables.service stand-in and stub executables."""
+    unit_dir = root / "usr/lib/systemd/system"
+    unit_dir.parent.mkdir(parents=True)
+    if HOST_UNIT_DIR.is_dir():
+        shutil.copytree(HOST_UNIT_DIR, unit_dir, symlinks=True)
+    unit_dir.mkdir(exist_ok=True)
+    (unit_dir / "nftables.service").write_text(
+        "[Unit]\nDescription=nftables (stand-in)\n[Service]\nType=oneshot\nExecStart=/usr/sbin/nft -f /etc/nftables.conf\n"
+    )
+    for rel in IMAGE_EXECUTABLES:
+        exe = root / rel
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    for name, text in units.items():
+        (unit_dir / name).write_text(text)
+    return root
+
+
+def verify(root: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", f"--root={root}", *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@needs_analyze
+def test_image_units_verify_clean(tmp_path):
+    root = fake_root(tmp_path, {name: (IMAGES / "systemd" / name).read_text() for name in UNITS})
+    out = verify(root, UNITS)
+    assert out.returncode == 0, out.stderr
+    ours = [line for line in out.stderr.splitlines() if any(name in line for name in UNITS)]
+    assert ours == [], "\n".join(ours)
+
+
+BROKEN_UNITS = {
+    "bad-type": "[Service]\nType=notifyy\nExecStart=/opt/sharaka/venv/bin/sharaka-gate run\n",
+    "unknown-key": "[Service]\nType=notify\nWatchdogSecs=10\nExecStart=/opt/sharaka/venv/bin/sharaka-gate run\n",
+    "missing-binary": "[Service]\nType=notify\nExecStart=/opt/sharaka/venv/bin/no-such-agent run\n",
+}
+
+
+@needs_analyze
+@pytest.mark.parametrize("text", BROKEN_UNITS.values(), ids=BROKEN_UNITS.keys())
+def test_verify_check_catches_a_broken_unit(tmp_path, text):
+    root = fake_root(tmp_path, {"broken.service": "[Unit]\nDescription=broken\n" + text})
+    out = verify(root, ["broken.service"])
+    assert out.returncode != 0 or "broken.service" in out.stderr
+
+
+def service(name: str) -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((IMAGES / "systemd" / name).read_text())
+    return parser["Service"]
+
+
+def test_agent_unit_is_notify_with_watchdog_as_sharaka_user():
+    svc = service("sharaka-gate.service")
+    assert svc["Type"] == "notify"
+    assert 0 < int(svc["WatchdogSec"]) <= 30
+    assert svc["User"] == "sharaka"
+    assert set(svc["SupplementaryGroups"].split()) == {"dialout", "i2c", "video"}
+    assert svc["ExecStart"].startswith(
+        "/opt/sharaka/venv/bin/sharaka-gate run --config /etc/sharaka/gate.toml"
+    )
+    assert svc["ProtectSystem"] == "strict" and svc["ReadWritePaths"] == "/var/lib/sharaka"
+
+
+def test_firstboot_unit_runs_until_provisioned_or_new_bundle():
+    text = (IMAGES / "systemd/sharaka-firstboot.service").read_text()
+    assert "ConditionPathExists=|!/var/lib/sharaka/.provisioned" in text
+    assert "ConditionPathExists=|/boot/firmware/sharaka" in text
+    assert "Before=sharaka-gate.service" in text

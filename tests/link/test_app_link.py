@@ -1,0 +1,91 @@
+"""The gate app with [link] enabled: swipes become events and hits at the central node, through the real
+pipeline on simulated hardware, the real link and a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from agent.app import GateApp
+from agent.config import load_config
+from hal.indicators import SAFE_OUTPUT
+from tests.link.harness import make_central, wait_until
+from tools.central.cli import main as central_cli
+from tools.specimens import td3
+
+LISTED_DOC = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "301231", optional="ZE184226B")
+CLEAR_DOC = td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "301231")
+
+
+def write_config(directory, reader: str, *, extra: str):
+    (directory / "listed.jsonl").write_text(json.dumps({"kind": "document", "issuing_state": "UTO",
+                                                        "document_number": "L898902C3", "reason": "stolen",
+                                                        "ref": "SLTD-0001"}) + "\n")
+    path = directory / "gate.toml"
+    path.write_text(f"""
+[gate]
+id = "gate-a"
+site = "site-a"
+state_dir = "state"
+
+[devices]
+reader = "{reader}"
+indicators = "sim://pca9685"
+
+[hitlist]
+records = "listed.jsonl"
+version = 12
+{extra}
+""")
+    return path
+
+
+def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
+    from agent.durable import atomic_write
+
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    for i, k in enumerate(keys.commands):
+        atomic_write(tmp_path / f"cmd{i}.pub", bytes(k.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    config = write_config(tmp_path, "sim://reader?framing=lines", extra=f"""
+[link]
+enabled = true
+port = {broker.port}
+password_file = "pw"
+node_pub = "node.pub"
+command_pubs = ["cmd0.pub", "cmd1.pub", "cmd2.pub"]
+""")
+    central = make_central(broker, tmp_path / "central.db", keys)
+    app = GateApp(load_config(config))
+    app.open()
+    assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
+                        "--pub", str(tmp_path / "state" / "device.key.pub")]) == 0
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert app.link.wait_for_connected(10)
+        app.reader.device.swipe(CLEAR_DOC)
+        app.reader.device.swipe(LISTED_DOC)
+        assert wait_until(lambda: central.store.count_events() == 2, 10), app.link.stats
+        assert len(central.store.events("gate-a", hits_only=True)) == 1
+        assert wait_until(lambda: central.store.gates()[0]["online"] == 1, 5)
+        assert wait_until(lambda: app.outbox.depth() == 0, 5)
+
+        def result(cmd_id):
+            wait_until(lambda: any(c["cmd_id"] == cmd_id and c["ok"] is not None for c in central.store.commands()), 10)
+            return next(c for c in central.store.commands() if c["cmd_id"] == cmd_id)
+
+        assert result(central.send_command("gate-a", "set_policy", {"stale_policy": "clear-flag"}))["ok"] == 1
+        assert app.screener.rules.stale_policy == "clear-flag"
+        bad = result(central.send_command("gate-a", "set_policy", {"stale_policy": "open-the-gate"}))
+        assert bad["ok"] == 0 and "stale_policy" in bad["detail"]
+        assert app.screener.rules.stale_policy == "clear-flag", "a refused policy changed the rules"
+        assert result(central.send_command("gate-a", "pulse_relay", {"seconds": 1}))["detail"] == "relay pulsed 1 s"
+        assert result(central.send_command("gate-a", "pulse_relay", {"seconds": 3600}))["ok"] == 0
+    finally:
+        stop.set()
+        runner.join(15)
+        central.stop()
+    assert app.indicators.shown == SAFE_OUTPUT

@@ -1,0 +1,153 @@
+"""Hit-list sync over MQTT against a real Mosquitto: lists built with `sharaka-hitlist`, served by the central
+node, fetched in chunks, verified and installed by the gate's HitListStore."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.store import HitListStore
+from tests.link.harness import make_central, make_gate, wait_until
+from tests.netproxy import NetProxy
+from tools.central.hitlists import HitListServer
+from tools.hitlist_cli import main as hitlist_cli
+from tools.hitlist_cli import read_public_key
+
+DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
+
+
+def _records(path: Path, docs) -> Path:
+    path.write_text("".join(json.dumps({"kind": "document", "issuing_state": s, "document_number": n,
+                                        "reason": "stolen", "ref": f"ref-{n}"}) + "\n" for s, n in docs))
+    return path
+
+
+class Lists:
+    """Builds signed lists with the real `sharaka-hitlist` into the central node's list directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.keys = root / "hlkeys"
+        self.dir = root / "lists" / "sltd"
+        self.dir.mkdir(parents=True)
+        self.work = root / "work"
+        self.work.mkdir()
+        assert hitlist_cli(["keygen", "--out", str(self.keys)]) == 0
+        self.root_pub = read_public_key(self.keys / "root.pub")
+
+    def snapshot(self, version: int, docs) -> Path:
+        out = self.dir / f"snapshot-{version}.bin"
+        assert hitlist_cli(["build", "--keys", str(self.keys), "--from", str(_records(self.work / f"r{version}", docs)),
+                            "--list-id", "sltd", "--version", str(version), "--out", str(out)]) == 0
+        return out
+
+    def delta(self, old: Path, version: int, docs) -> Path:
+        full = self.work / f"full-{version}.bin"
+        assert hitlist_cli(["build", "--keys", str(self.keys), "--from", str(_records(self.work / f"r{version}", docs)),
+                            "--list-id", "sltd", "--version", str(version), "--out", str(full),
+                            "--base", str(old)]) == 0
+        out = self.dir / f"delta-{version}.bin"
+        assert hitlist_cli(["delta", "--keys", str(self.keys), "--from", str(old), "--to", str(full),
+                            "--out", str(out)]) == 0
+        return full
+
+    def head(self, list_file: Path) -> None:
+        tmp = self.work / "head"
+        assert hitlist_cli(["head", "--keys", str(self.keys), "--list", str(list_file), "--out", str(tmp)]) == 0
+        tmp.replace(self.dir / "head")
+
+
+def _setup(mq, tmp_path, keys, *, chunk_bytes=64 * 1024, port=None, limits=DEFAULT_LIMITS):
+    lists = Lists(tmp_path)
+    central = make_central(mq, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(tmp_path / "lists", chunk_bytes=chunk_bytes)
+    store = HitListStore(tmp_path / "gate-hitlist", lists.root_pub, limits=limits)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, port=port)
+    from agent.link.sync import HitListSync
+
+    gate.link.hitlist = store
+    gate.link.sync = HitListSync(store, "gate-a", gate.link._send_hitlist_req, time.time, limits=limits)
+    gate.link.start()
+    assert gate.link.wait_for_connected(10)
+    return lists, central, store, gate
+
+
+def test_delta_pushed_centrally_becomes_a_hit_at_the_gate(mq, tmp_path, keys):
+    lists, central, store, gate = _setup(mq, tmp_path, keys)
+    try:
+        v1 = lists.snapshot(1, DOCS[:100])
+        lists.head(v1)
+        assert central.poll_hitlists() == 1
+        assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
+        assert store.lookup_document("UTO", DOCS[50][1]) is not None
+        assert store.lookup_document("UTO", DOCS[150][1]) is None
+        v2 = lists.delta(v1, 2, DOCS[:100] + [DOCS[150]])  # the centre lists one more document
+        lists.head(v2)
+        assert central.poll_hitlists() == 1
+        assert wait_until(lambda: store.version == 2, 15), gate.link.sync.status()
+        hit = store.lookup_document("UTO", DOCS[150][1])
+        assert hit is not None and hit.reason == "stolen"
+        assert gate.link.sync.installs == 2
+        assert gate.link.status()["hitlist"]["version"] == 2
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_hitlist_sync_resumes_after_disconnect_at_the_offset_reached(mq, tmp_path, keys):
+    proxy = NetProxy(mq.port).start()
+    lists, central, store, gate = _setup(mq, tmp_path, keys, chunk_bytes=512, port=proxy.port)
+    offsets: list[int] = []
+    orig = central.hitlists.answer
+
+    def spy(gate_id, req, now):
+        offsets.append(req["offset"])
+        if len(offsets) == 4:
+            proxy.cut()  # drop the gate's link mid-transfer
+        return orig(gate_id, req, now)
+
+    central.hitlists.answer = spy
+    try:
+        v1 = lists.snapshot(1, DOCS)
+        lists.head(v1)
+        central.poll_hitlists()
+        assert wait_until(lambda: store.version == 1, 30), gate.link.sync.status()
+        assert gate.link.stats.connects >= 2, "the link was never cut"
+        restarts = [o for o in offsets[1:] if o == 0]
+        assert not restarts, f"transfer restarted from 0 after the disconnect: {offsets[:10]}"
+        assert store.lookup_document("UTO", DOCS[399][1]) is not None
+    finally:
+        gate.stop()
+        central.stop()
+        proxy.close()
+
+
+def test_p12_transfer_without_progress_abandoned_and_reported_previous_list_kept(mq, tmp_path, keys):
+    limits = replace(DEFAULT_LIMITS, stall_seconds=1.0)
+    lists, central, store, gate = _setup(mq, tmp_path, keys, chunk_bytes=512, limits=limits)
+    try:
+        v1 = lists.snapshot(1, DOCS[:10])
+        lists.head(v1)
+        central.poll_hitlists()
+        assert wait_until(lambda: store.version == 1, 15)
+        served = [0]
+        orig = central.hitlists.answer
+
+        def stall(gate_id, req, now):
+            served[0] += 1
+            if served[0] > 2:
+                return {**orig(gate_id, req, now), "name": "never-answered"}  # the centre stops making progress
+            return orig(gate_id, req, now)
+
+        central.hitlists.answer = stall
+        v2 = lists.snapshot(2, DOCS)
+        lists.head(v2)
+        central.poll_hitlists()
+        assert wait_until(lambda: gate.link.sync.state == "abandoned", 15), gate.link.sync.status()
+        assert "no progress" in gate.link.status()["hitlist"]["sync"]["detail"]
+        assert store.version == 1 and store.lookup_document("UTO", DOCS[5][1]) is not None
+    finally:
+        gate.stop()
+        central.stop()

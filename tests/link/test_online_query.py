@@ -1,0 +1,45 @@
+"""Online query (MQTT 5 request/response with correlation data) against a real Mosquitto and central node."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.link.harness import make_central, make_gate
+from tools.central.hitlists import DocumentRecords
+
+
+def _records(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps({"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3",
+                                "reason": "stolen", "ref": "SLTD-1"}) + "\n")
+    return DocumentRecords(path)
+
+
+def test_online_query_answers_listed_and_unlisted_documents_from_the_centre(mq, tmp_path, keys):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    central.records = _records(tmp_path)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
+    try:
+        assert gate.link.wait_for_connected(10)
+        t0 = time.monotonic()
+        answer = gate.link.query_document("UTO", "L898902C3", timeout=2.0)
+        assert answer == {"hit": True, "reason": "stolen", "ref": "SLTD-1", "source": "central"}
+        assert time.monotonic() - t0 < 1.0
+        assert gate.link.query_document("UTO", "X00000000", timeout=2.0) == {
+            "hit": False, "reason": "", "ref": "", "source": "central"}
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_online_query_without_an_answer_returns_none_within_timeout_for_local_fallback(mq, tmp_path, keys):
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node running
+    try:
+        assert gate.link.wait_for_connected(10)
+        t0 = time.monotonic()
+        assert gate.link.query_document("UTO", "L898902C3", timeout=0.3) is None
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        gate.stop()
+    assert gate.link.query_document("UTO", "L898902C3", timeout=0.3) is None  # offline: no wait at all
