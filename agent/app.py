@@ -23,12 +23,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hal
 from agent import __version__
 from agent.config import Config
+from agent.durable import atomic_write
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
@@ -69,21 +69,6 @@ class SystemdNotifier:
                 sock.sendto(message.encode(), self._addr)
         except OSError as exc:
             logger.warning("sd_notify failed", extra={"fields": {"error": str(exc)}})
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
 
 
 def open_hitlist(config: Config) -> HitList:
@@ -331,7 +316,7 @@ class GateApp:
             return
         status["updated_at"] = self._clock()
         try:
-            write_atomic(self.state_dir / STATUS_FILE, json.dumps(status, indent=1).encode())
+            atomic_write(self.state_dir / STATUS_FILE, json.dumps(status, indent=1).encode(), mode=0o644)
             self._status_written = (text, now)
         except OSError as exc:
             logger.error("cannot write status", extra={"fields": {"error": str(exc)}})

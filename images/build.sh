@@ -33,17 +33,14 @@ stage() {  # the files this repository puts into the root tree, at their final p
     find "$EXTRA" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 }
 
-wheelhouse() {  # the agent and its pinned dependencies as arm64 (manylinux aarch64) wheels for cp311
+wheelhouse() {  # the agent wheel, plus its dependencies as the exact arm64 wheels of wheels-arm64.lock
     local wh=$EXTRA/opt/sharaka/wheelhouse py=${PYTHON:-python3}
     mkdir -p "$wh"
     "$py" -m pip wheel --no-deps --wheel-dir "$wh" "$REPO"
-    "$py" - "$REPO/pyproject.toml" > "$OUT/requirements.txt" <<'PY'
-import sys, tomllib
-print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))
-PY
-    "$py" -m pip download --dest "$wh" --only-binary=:all: --python-version 3.11 \
-        --implementation cp --abi cp311 --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
-        --platform linux_aarch64 --platform any -r "$OUT/requirements.txt"
+    "$py" -m pip download --dest "$wh" --no-deps --require-hashes --only-binary=:all: \
+        --python-version 3.11 --implementation cp --abi cp311 \
+        --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 --platform any \
+        -r "$HERE/wheels-arm64.lock"
 }
 
 stage

@@ -32,13 +32,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
+from agent.durable import atomic_write, read_json, write_json
 from agent.link.sync import HitListSync
 from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
 from agent.protocol.commands import Command, CommandGuard, CommandRejected
 from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
 from agent.protocol.keys import trusted
-from agent.protocol.persist import atomic_write, read_json, write_json
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)

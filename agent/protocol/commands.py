@@ -15,8 +15,8 @@ from typing import Any
 
 from nacl.signing import VerifyKey
 
+from agent.durable import read_json, write_json
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed
-from agent.protocol.persist import read_json, write_json
 
 # Operations a gate executes; the high-impact ones need ``high_impact_threshold`` command keys.
 OPS = ("set_policy", "pulse_relay", "request_status", "hitlist_resync", "rebirth", "rotate_device_key", "wipe")

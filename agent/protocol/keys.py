@@ -7,9 +7,9 @@ from pathlib import Path
 
 from nacl.signing import SigningKey, VerifyKey
 
+from agent.durable import atomic_write
 from agent.errors import BadDataError
 from agent.protocol.envelope import key_id
-from agent.protocol.persist import atomic_write
 
 
 def generate(path: Path) -> SigningKey:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.protocol.persist import read_json, write_json
+from agent.durable import read_json, write_json
 
 PERSIST_EVERY = 60.0
 

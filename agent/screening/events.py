@@ -19,6 +19,7 @@ from typing import Any
 
 import msgpack
 
+from agent.durable import atomic_write
 from agent.screening.decision import CLEAR, Decision
 
 EVENT_VERSION = 1
@@ -42,19 +43,7 @@ def load_fingerprint_key(path: Path) -> bytes:
         key = path.read_bytes()
     except FileNotFoundError:
         key = os.urandom(32)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dirfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        atomic_write(path, key, mode=0o600)
     if len(key) < 16:
         raise ValueError(f"fingerprint key {str(path)!r} holds {len(key)} bytes; expected 16-64")
     return key[:64]

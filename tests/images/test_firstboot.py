@@ -200,3 +200,14 @@ def test_broker_set_written_at_first_boot_loads_into_the_ruleset(root):
         ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
     )
     assert bad.returncode != 0, "the check must notice a broken include"
+
+
+def test_device_key_is_the_one_the_agent_loads(root):
+    from agent.protocol.keys import load_public_key, load_signing_key
+
+    assert run(["provision"], root).returncode == 0
+    state = root / "var/lib/sharaka"
+    key = load_signing_key(state / "device.key")
+    assert bytes(key.verify_key) == bytes(load_public_key(state / "device.key.pub"))
+    signed = key.sign(b"sharaka/v1 specimen")
+    assert load_public_key(state / "device.key.pub").verify(signed) == b"sharaka/v1 specimen"

@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,24 @@ def test_stage_puts_project_files_at_their_image_paths(tmp_path):
     grow = read_ini(extra / "usr/lib/repart.d/30-sharaka-data.conf")["Partition"]
     assert grow["Label"] == "sharaka-data" and "SizeMaxBytes" not in grow and "CopyFiles" not in grow
     assert (extra / "usr/lib/sharaka/sharaka-firstboot").stat().st_mode & 0o777 == 0o755
+
+
+def test_wheel_lock_pins_every_dependency_with_a_hash():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with (IMAGES.parent / "pyproject.toml").open("rb") as f:
+        dependencies = [Requirement(d) for d in tomllib.load(f)["project"]["dependencies"]]
+    pins = {}
+    for line in (IMAGES / "wheels-arm64.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            spec, _, hash_part = line.partition(" --hash=sha256:")
+            name, _, version = spec.partition("==")
+            assert re.fullmatch(r"[0-9a-f]{64}", hash_part), line
+            pins[canonicalize_name(name)] = version
+    for dep in dependencies:
+        name = canonicalize_name(dep.name)
+        assert name in pins, f"{dep.name} missing from images/wheels-arm64.lock"
+        assert dep.specifier.contains(pins[name]), (
+            f"lock pins {dep.name}=={pins[name]}, pyproject wants {dep.specifier}"
+        )

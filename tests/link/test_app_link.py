@@ -41,7 +41,7 @@ version = 12
 
 
 def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
-    from agent.protocol.persist import atomic_write
+    from agent.durable import atomic_write
 
     atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
     for i, k in enumerate(keys.commands):

@@ -1,4 +1,4 @@
-"""Small durable state files of the protocol layer (sequence numbers, trusted time, keys)."""
+"""Small durable state files (sequence numbers, trusted time, keys, status): written atomically and fsynced."""
 
 from __future__ import annotations
 
