@@ -40,6 +40,7 @@ from tools.specimens import break_check, td3
 
 GATES = ("gate-1", "gate-2", "gate-3")
 LIST_ID = "sltd"
+RECONNECT_MAX_S = 3.0  # gates' reconnect backoff cap in the demo (production: agent.link.LinkConfig, 60 s)
 STOLEN_STREAM = 200  # generated stolen passports on the list; the stream swipes some of them
 
 LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
@@ -304,6 +305,7 @@ class Demo:
                                                         command_pubs=json.dumps(command_pubs)))
         app = GateApp(load_config(d / "gate.toml"))
         app.open()
+        app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()
         thread = threading.Thread(target=app.run, args=(stop,), name=name, daemon=True)
         thread.start()
@@ -369,6 +371,7 @@ class Demo:
                               "--pub", str(self.dir / name / "state" / "device.key.pub")])
             self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
                      f"(safe state); device key enrolled at the centre")
+        self.say(f"  (reconnect backoff capped at {RECONNECT_MAX_S:g} s for the demo, 60 s by default)")
         self.central.start()
         connected = self.central.wait_for_connected(10) and all(
             g.app.link.wait_for_connected(10) for g in self.gates.values())
@@ -427,9 +430,9 @@ class Demo:
         self.check("samples", got == want, f"decisions {got}, expected {want}")
 
     def stream(self) -> None:
-        count = 12 if self.quick else 30
+        count = 12 if self.quick else 36
         self.step(f"3b. {count} travellers across the three gates (every 4th passport is on the list)")
-        self.say("  gate    passport        decision  shows                                          time")
+        self.say("  gate    passport        decision  shows                                             time")
         names = list(self.gates)
         expected_hits: list[str] = []
         from tools.specimens import stream as specimens
@@ -443,9 +446,9 @@ class Demo:
             s = self.swipe(gate, lines)
             if s.verdict == "HIT" and s.event_id:
                 expected_hits.append(s.event_id)
-            self.say(f"  {gate.name}  UTO {lines[1][:9].rstrip('<'):<10}  {s.verdict:<8}  {s.shows:<45}  "
+            self.say(f"  {gate.name}  UTO {lines[1][:9].rstrip('<'):<10}  {s.verdict:<8}  {s.shows:<48}  "
                      f"{s.seconds * 1e3:5.1f} ms")
-            time.sleep(self.pause / 4)
+            time.sleep(self.pause * 0.7)
         arrived = wait_until(lambda: set(expected_hits) <= {h["id"] for h in self.centre_hits}, 15)
         self.say("  at the centre (sharaka-central events):")
         for g in self.gates.values():
@@ -579,13 +582,13 @@ class Demo:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer travellers and a shorter outage (about 30 s)")
+    ap.add_argument("--quick", action="store_true", help="fewer travellers, shorter pauses and outage (about 15 s instead of about 50 s)")
     ap.add_argument("--pause", type=float, help="seconds between sample travellers (default 1, --quick 0.2)")
-    ap.add_argument("--outage", type=float, help="seconds the broker stays down (default 8, --quick 4)")
+    ap.add_argument("--outage", type=float, help="seconds the broker stays down (default 10, --quick 4)")
     ap.add_argument("--keep", metavar="DIR", help="keep configs, state, central.db and logs in DIR (must be empty)")
     args = ap.parse_args(argv)
     pause = args.pause if args.pause is not None else (0.2 if args.quick else 1.0)
-    outage = args.outage if args.outage is not None else (4.0 if args.quick else 8.0)
+    outage = args.outage if args.outage is not None else (4.0 if args.quick else 10.0)
     from agent.logs import setup_logging
 
     def run(workdir: Path) -> int:
