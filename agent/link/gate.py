@@ -448,21 +448,13 @@ class GateLink:
             return
         leaf = topic.rsplit(f"/{self.gate_id}/", 1)[-1]
         if leaf == topics.HITLIST_CHUNK:
-            try:
-                body, _ = open_signed("hitlist_chunk", payload, self._node_keys)
-            except ProtocolError as exc:
-                self.stats.reject("hitlist_chunk")
-                logger.warning("gate %s: hit-list chunk rejected: %s", self.gate_id, exc)
-                return
-            if self.sync is not None and body["gate"] == self.gate_id:
+            body = self._open_from_node("hitlist_chunk", payload)
+            if body is not None and self.sync is not None and body["gate"] == self.gate_id:
                 self.sync.on_chunk(body)
             return
         if leaf == topics.ACK:
-            try:
-                body, _ = open_signed("ack", payload, self._node_keys)
-            except ProtocolError as exc:
-                self.stats.reject("ack")
-                logger.warning("gate %s: ack rejected: %s", self.gate_id, exc)
+            body = self._open_from_node("ack", payload)
+            if body is None:
                 return
             if body["gate"] != self.gate_id:
                 self.stats.reject("ack")
@@ -509,12 +501,19 @@ class GateLink:
                 self._queries.pop(qid, None)
         return waiter.get("answer")
 
-    def _on_query_reply(self, payload: bytes) -> None:
+    def _open_from_node(self, kind: str, payload: bytes) -> dict[str, Any] | None:
+        """The verified body of a message the central node signed, or None (counted, logged) when it fails."""
         try:
-            body, _ = open_signed("query_reply", payload, self._node_keys)
+            body, _ = open_signed(kind, payload, self._node_keys)
         except ProtocolError as exc:
-            self.stats.reject("query_reply")
-            logger.warning("gate %s: query reply rejected: %s", self.gate_id, exc)
+            self.stats.reject(kind)
+            logger.warning("gate %s: %s rejected: %s", self.gate_id, kind, exc)
+            return None
+        return body
+
+    def _on_query_reply(self, payload: bytes) -> None:
+        body = self._open_from_node("query_reply", payload)
+        if body is None:
             return
         with self._lock:
             waiter = self._queries.get(body["req"])
