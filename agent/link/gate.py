@@ -166,6 +166,7 @@ class GateLink:
         self._early: dict[int, Any] = {}  # paho mid -> PUBACK reason seen before publish() returned
         self._refused: dict[str, float] = {}  # msg_id -> monotonic time refused
         self._inbox: deque[tuple[str, bytes]] = deque()
+        self._acked: list[str] = []  # ids the centre acknowledged in the inbox batch being handled (worker only)
         self._dirty = True
         self._birth_due = False
         self._threads: list[threading.Thread] = []
@@ -373,6 +374,7 @@ class GateLink:
             try:
                 for topic, payload in inbox:
                     self._handle_inbound(topic, payload)
+                self._apply_acks()
                 if self.sync is not None:
                     if birth:
                         self.sync.on_connected()
@@ -459,18 +461,25 @@ class GateLink:
             if body["gate"] != self.gate_id:
                 self.stats.reject("ack")
                 return
-            ids = [i for i in body["ids"] if isinstance(i, str)]
-            self.outbox.ack(ids)
-            with self._lock:
-                for i in ids:
-                    self._inflight.pop(i, None)
-                # refill in batches: one pending() query per half window, not per ack
-                self._dirty = self._dirty or len(self._inflight) <= self.config.window // 2
-            self.stats.acked += len(ids)
+            self._acked.extend(i for i in body["ids"] if isinstance(i, str))
         elif leaf == topics.CMD:
             self._handle_command(payload)
         else:
             self.stats.reject("topic")
+
+    def _apply_acks(self) -> None:
+        """Remove every row the centre acknowledged in this inbox batch in one outbox commit (one fsync for
+        many acks); rows leave the in-flight set only after they left the outbox, so none is resent."""
+        ids, self._acked = self._acked, []
+        if not ids:
+            return
+        self.outbox.ack(ids)
+        with self._lock:
+            for i in ids:
+                self._inflight.pop(i, None)
+            # refill in batches: one pending() query per half window, not per ack
+            self._dirty = self._dirty or len(self._inflight) <= self.config.window // 2
+        self.stats.acked += len(ids)
 
     def _send_hitlist_req(self, body: dict[str, Any]) -> None:
         self._publish(topics.HITLIST_REQ, seal("hitlist_req", body, [self._key]), retain=False)
