@@ -47,6 +47,7 @@ class CentralConfig:
     cert_file: str | None = None
     key_file: str | None = None
     batch: int = 2000  # most messages committed in one transaction
+    linger: float = 0.005  # seconds a batch waits for more messages: fewer fsyncs under load, +5 ms to an ack
 
 
 @dataclass
@@ -144,6 +145,12 @@ class CentralNode:
             with self._cond:
                 if not self._queue:
                     self._cond.wait(0.5)
+                deadline = time.monotonic() + self.config.linger
+                while 0 < len(self._queue) < self.config.batch and not self._stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.config.batch))]
             if batch:
                 try:
