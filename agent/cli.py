@@ -12,7 +12,7 @@ import sys
 
 from agent import __version__
 
-COMMANDS = ("run", "mrz", "reader", "selftest", "status", "hitlist", "provision")
+COMMANDS = ("run", "mrz", "reader", "selftest", "status", "hitlist")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sharaka-gate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"agent.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agent.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"agent.commands.{name}").register(sub)
     return parser
 
 
