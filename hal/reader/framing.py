@@ -420,7 +420,22 @@ class StxEtxFramer(Framer):
         return out
 
 
-class RteFramer(Framer):
+class _LengthFramer(Framer):
+    """A framer of length-prefixed messages: the partial message is the whole state."""
+
+    NAME = ""
+
+    def reset(self) -> None:
+        if getattr(self, "_buf", None):
+            logger.info("partial %s message discarded", self.NAME)
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+
+class RteFramer(_LengthFramer):
     """3M/Thales RTE native: ``SOH len_lo len_hi 'O' 'U' STX flag text ETX BCC``.
 
     ``text`` is three CR-terminated lines; the bottom MRZ row is always line 3, so a 2-row document
@@ -430,20 +445,12 @@ class RteFramer(Framer):
     (``"bcc"``: through the BCC; ``"ignore"``: unchecked). The flag byte is not interpreted.
     """
 
+    NAME = "RTE"
     HEADER = 7  # SOH len_lo len_hi O U STX flag
 
     def __init__(self, bcc: str = "xor", length: str = "etx") -> None:
         self._bcc, self._length = bcc, length
         self.reset()
-
-    def reset(self) -> None:
-        if getattr(self, "_buf", None):
-            logger.info("partial RTE message discarded")
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._buf)
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
@@ -503,7 +510,7 @@ class RteFramer(Framer):
         return document_from_payload(b"\r".join(lines[:3]), now)
 
 
-class TlvFramer(Framer):
+class TlvFramer(_LengthFramer):
     """Elyctis ID BOX: ``type(1) length(2, big-endian) data``; ``type`` (default ``I``) carries the MRZ.
 
     MRZ payload rows end in CR and the payload ends CR CR. Other types are skipped. There is no sync
@@ -513,18 +520,11 @@ class TlvFramer(Framer):
 
     max_buffered = 3 + MAX_OTHER_TLV + 3 + MAX_FRAME  # another message, an MRZ header inside it
 
+    NAME = "TLV"
+
     def __init__(self, mrz_type: int = 0x49) -> None:
         self._type = mrz_type
         self.reset()
-
-    def reset(self) -> None:
-        if getattr(self, "_buf", None):
-            logger.info("partial TLV message discarded")
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._buf)
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         out: list[Output] = []
