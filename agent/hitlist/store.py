@@ -27,6 +27,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +281,7 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._current = ""
+        self._hash_pool: ThreadPoolExecutor | None = None  # person fingerprints on every core
         self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
@@ -323,15 +325,26 @@ class HitListStore:
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
+        queries = names.query_name_keys(surname, given_names, truncated=truncated)
+        fingerprints = self._person_fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
         weak = None
-        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
-            found = view.find(person_fingerprint(view.state.fp_keys, key, birth_date))
+        for (_key, strength), fp in zip(queries, fingerprints, strict=True):
+            found = view.find(fp)
             if found is not None:
                 hit = Hit("person", found[0], found[1], strength)
                 if strength == "exact":
                     return hit
                 weak = weak or hit
         return weak
+
+    def _person_fingerprints(self, fp_keys: FingerprintKeys, name_keys: list[str], birth_date: str) -> list[int]:
+        """One traveller's slow person fingerprints, computed on every core: PBKDF2 releases the GIL, so
+        the 10-30 name keys of a traveller cost about keys / cores times one key (docs/hitlist.md)."""
+        with self._lock:
+            if self._hash_pool is None:
+                self._hash_pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="hitlist-person")
+            pool = self._hash_pool
+        return list(pool.map(lambda key: person_fingerprint(fp_keys, key, birth_date), name_keys))
 
     def _lookup_fp(self, kind: str, fingerprint) -> Hit | None:
         view = self._view
