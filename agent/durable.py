@@ -18,8 +18,13 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
+    durable_replace(tmp, path)
+
+
+def durable_replace(src: Path, dst: Path) -> None:
+    """Rename ``src`` over ``dst`` and fsync the directory, so the rename survives a power cut."""
+    os.replace(src, dst)
+    dfd = os.open(Path(dst).parent, os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:

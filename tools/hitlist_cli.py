@@ -24,6 +24,7 @@ from pathlib import Path
 import msgpack
 from nacl.signing import SigningKey
 
+from agent.durable import atomic_write
 from agent.errors import AgentError
 from agent.hitlist import names
 from agent.hitlist.build import (
@@ -97,9 +98,7 @@ def _load_key(path: Path) -> SigningKey:
 def _write_keyring(directory: Path, blob: bytes, version: int) -> None:
     (directory / "keyrings").mkdir(exist_ok=True)
     _write_new(directory / "keyrings" / f"{version:06d}.bin", blob, 0o644)
-    tmp = directory / "keyring.bin.tmp"
-    tmp.write_bytes(blob)
-    os.replace(tmp, directory / "keyring.bin")
+    atomic_write(directory / "keyring.bin", blob, mode=0o644)
 
 
 class KeyDir:
@@ -326,9 +325,7 @@ def cmd_lookup(args, now: float) -> dict:
 
 
 def _write_output(path: str, blob: bytes) -> None:
-    tmp = Path(path + ".tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, path)
+    atomic_write(Path(path), blob, mode=0o644)
 
 
 def build_parser() -> argparse.ArgumentParser:

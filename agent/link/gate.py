@@ -13,7 +13,6 @@ paho's own network thread while connected) and one worker that owns every outbox
 from __future__ import annotations
 
 import logging
-import os
 import random
 import ssl
 import threading
@@ -32,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
-from agent.durable import atomic_write, read_json, write_json
+from agent.durable import atomic_write, durable_replace, read_json, write_json
 from agent.link.sync import HitListSync
 from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
@@ -581,7 +580,7 @@ class GateLink:
             # switch after the result is signed by the old key, so the centre can trust the new one
             self._key, self._pending_key = self._pending_key, None
             if self._key_path is not None:
-                os.replace(str(self._key_path) + ".new", self._key_path)
+                durable_replace(Path(str(self._key_path) + ".new"), self._key_path)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
