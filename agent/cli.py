@@ -12,7 +12,7 @@ import sys
 
 from agent import __version__
 
-COMMANDS = ("run", "mrz", "reader", "selftest", "status", "hitlist")
+COMMANDS = ("run", "mrz", "face", "reader", "selftest", "status", "hitlist")
 
 
 def build_parser() -> argparse.ArgumentParser:
