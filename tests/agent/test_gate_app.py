@@ -43,6 +43,7 @@ indicators = "{indicators}"
 
 [screening]
 duplicate_window_s = 2.0
+lab_gate = true  # the records file stands in for the signed list
 
 [hitlist]
 records = "listed.jsonl"

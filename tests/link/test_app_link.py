@@ -32,6 +32,9 @@ state_dir = "state"
 reader = "{reader}"
 indicators = "sim://pca9685"
 
+[screening]
+lab_gate = true  # the records file stands in for the signed list
+
 [hitlist]
 records = "listed.jsonl"
 version = 12
