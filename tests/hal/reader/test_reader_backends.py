@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from reader_specimens import TD1, TD3, TD3_B
+from tests.hal.reader.reader_specimens import TD1, TD3, TD3_B
 
 from hal import open_reader
 from hal.errors import BadUrlError, DeviceUnavailableError
