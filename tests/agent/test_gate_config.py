@@ -8,6 +8,7 @@ import pytest
 
 from agent.config import InvalidConfigError, describe, load_config
 from agent.errors import ConfigError
+from tests.support.paths import DOCS, IMAGES
 
 GOOD = """
 [gate]
@@ -122,7 +123,7 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_every_key_is_documented():
-    docs = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
+    docs = (DOCS / "config.md").read_text()
     for section, key, _default, doc in describe():
         assert doc, f"[{section}] {key} has no description"
         assert f"`{key}`" in docs, f"docs/config.md does not document [{section}] {key}"
@@ -135,4 +136,4 @@ def test_one_list_id_for_screening_and_link(tmp_path):
 
 
 def test_example_config_loads():
-    load_config(Path(__file__).parents[2] / "images" / "gate.example.toml")
+    load_config(IMAGES / "gate.example.toml")

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
 
 from agent.app import GateApp, StartupError, SystemdNotifier
 from agent.cli import main as gate_cli
 from agent.config import InvalidConfigError, load_config
 from agent.screening.events import decode_event
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
 from tools.hitlist_cli import main as hitlist_cli
 
 

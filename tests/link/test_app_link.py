@@ -9,7 +9,7 @@ import threading
 from agent.app import GateApp
 from agent.config import load_config
 from hal.indicators import SAFE_OUTPUT
-from tests.link.harness import make_central, wait_until
+from tests.support.link import make_central, wait_until
 from tools.central.cli import main as central_cli
 from tools.specimens import td3
 
