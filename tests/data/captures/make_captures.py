@@ -97,7 +97,8 @@ def desko_cute():
 
 def rte(text):
     tail = b"OU\x02" + b"0" + text + b"\x03"
-    body = bytes([len(tail) & 0xFF, len(tail) >> 8]) + tail
+    n = len(tail) + 1  # the length word counts the bytes after it through the BCC (READERS.md)
+    body = bytes([n & 0xFF, n >> 8]) + tail
     return b"\x01" + body + bytes([reduce(xor, body, 0)])
 
 

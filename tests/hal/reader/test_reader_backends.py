@@ -143,7 +143,7 @@ BAD_URLS = {
     "unknown-option": ("sim://reader?speed=9600", "unknown reader option speed='9600'"),
     "bad-baud": ("sim://reader?baud=fast", "baud='fast'"),
     "bad-parity": ("sim://reader?parity=X", "parity='X'"),
-    "twice": ("sim://reader?framing=lines&framing=tlv", "given twice"),
+    "twice": ("sim://reader?framing=lines&framing=tlv", "given 2 times"),
     "bad-idle": ("sim://reader?idle=-1", "idle='-1'"),
     "relative-serial-path": ("serial://ttyUSB0", "expected serial:///dev/serial/by-id/"),
     "sim-not-reader": ("sim://camera", "expected sim://reader"),

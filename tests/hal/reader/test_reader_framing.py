@@ -252,9 +252,12 @@ def test_rte_configurable_bcc_and_length(options):
 
 
 def rte_frame(text: bytes, length_delta: int = 0) -> bytes:
-    """An RTE native message around ``text`` with a right BCC (and a length off by ``length_delta``)."""
+    """An RTE native message around ``text`` with a right BCC (and a length off by ``length_delta``).
+
+    Built by hand, not by the framer's encoder: the length word counts the bytes after it through the
+    BCC (../shared/READERS.md), which is the framer's default rule."""
     tail = b"OU\x020" + text + b"\x03"
-    n = len(tail) + length_delta
+    n = len(tail) + 1 + length_delta
     body = bytes([n & 0xFF, n >> 8]) + tail
     return b"\x01" + body + bytes([reduce(xor, body, 0)])
 
