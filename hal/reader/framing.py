@@ -43,6 +43,8 @@ FORMATS: tuple[tuple[int, int, str, int, int, tuple[range, range]], ...] = (
 MAX_ROW = 44
 MIN_DATE_DIGITS = 8  # of the 12 date characters; OCR may confuse a few (O/0, I/1, S/5)
 MAX_NAME_ROW_DIGITS = 4  # a name row holds letters and fillers; a date row holds a dozen digits
+MAX_ECHO = 32  # row characters (a command echo) that may be glued before row 1 in line mode
+WIDTHS = frozenset(length for length, *_ in FORMATS)
 MAX_FRAME = 3 * (MAX_ROW + 2) + 16  # any frame larger than the largest MRZ plus separators is garbage
 MAX_OTHER_TLV = 256  # Elyctis version/status messages are short; larger lengths mean lost sync
 
@@ -191,7 +193,9 @@ class LinesFramer(Framer):
     """Rows ending in CR, LF or CR LF; a block ends at an empty line or as soon as its rows form an MRZ.
 
     Rows are kept in a window of at most three; a document is the tail of the window when its shape
-    fits, so a lone row followed by the next document is a misread plus that document.
+    fits, so a lone row followed by the next document is a misread plus that document. A row with up
+    to ``MAX_ECHO`` characters glued before it (a reader's command echo without a separator) is
+    *glued*: when it is longer than the rows after it, its tail of their width is tried as row 1.
     """
 
     MODE = "lines"
@@ -222,7 +226,9 @@ class LinesFramer(Framer):
         self._after_cr = False
         self._matched = 0  # bytes of the prefix matched at the start of this row
         self._prefixed = False  # this row's prefix was stripped: do not strip another
+        self._echo = 0  # characters dropped from the head of this row (it stays the last MAX_ROW)
         self._rows: list[str] = []
+        self._glued: list[bool] = []  # per row in the window: may carry an echo before row 1
         self._reported = False  # a misread was already reported for this block
 
     @property
@@ -289,6 +295,7 @@ class LinesFramer(Framer):
             if self._buf or self._bad:
                 logger.debug("control/punctuation byte 0x%02x ends a partial row as noise", b)
             self._buf.clear()
+            self._echo = 0
             self._spaces = 0
             self._bad = None
             self._prefixed = False
@@ -303,39 +310,55 @@ class LinesFramer(Framer):
             self._bad = bad_byte_reason(0x20)
         elif cls == BAD:
             self._bad = bad_byte_reason(b)
+        elif len(self._buf) >= MAX_ROW and self._echo < MAX_ECHO:
+            del self._buf[0]  # perhaps a command echo glued to row 1: keep the row's last MAX_ROW
+            self._echo += 1
+            self._buf.append(b - 32 if cls == LOWER else b)
         elif len(self._buf) >= MAX_ROW:
-            self._bad = f"oversize row (> {MAX_ROW} characters)"
-            logger.info("dropped an oversize row (> %d characters)", MAX_ROW)
+            self._bad = f"oversize row (> {MAX_ROW + MAX_ECHO} characters)"
+            logger.info("dropped an oversize row (> %d characters)", MAX_ROW + MAX_ECHO)
         else:
             self._buf.append(b - 32 if cls == LOWER else b)
 
     def _end_row(self, now: float, out: list[Output]) -> None:
-        bad, row = self._bad, self._buf.decode("ascii")
+        bad, row, glued = self._bad, self._buf.decode("ascii"), self._echo > 0 or len(self._buf) not in WIDTHS
         self._buf.clear()
+        self._echo = 0
         self._spaces = 0
         self._bad = None
         self._matched = 0
         self._prefixed = False
         if bad:
             self._rows.clear()
+            self._glued.clear()
             self._misread(bad, now, out)
         elif row:
-            self._add_row(row, now, out)
+            self._add_row(row, glued, now, out)
         else:
             self._end_block(now, out)  # an empty line
 
-    def _add_row(self, row: str, now: float, out: list[Output]) -> None:
-        rows = self._rows
+    def _add_row(self, row: str, glued: bool, now: float, out: list[Output]) -> None:
+        rows, marks = self._rows, self._glued
         rows.append(row)
+        marks.append(glued)
         if len(rows) > 3:
             rows.pop(0)
+            marks.pop(0)
             self._misread("unpaired row dropped", now, out)
-        for _, count, *_ in FORMATS:
-            if len(rows) >= count and shape_error(rows[-count:]) is None:
+        for length, count, *_ in FORMATS:
+            if len(rows) < count:
+                continue
+            block = rows[-count:]
+            if marks[-count] and len(block[0]) > length:  # an echo glued to row 1: its tail is the row
+                block = [block[0][-length:], *block[1:]]
+            if shape_error(block) is None:
                 if len(rows) > count:
                     self._misread("unpaired row dropped", now, out)
-                out.append(ReaderDocument(tuple(rows[-count:]), now))
+                if block[0] != rows[-count]:
+                    logger.info("cut %d characters glued before row 1 (a command echo?)", len(rows[-count]) - length)
+                out.append(ReaderDocument(tuple(block), now))
                 rows.clear()
+                marks.clear()
                 self._reported = False
                 return
 
@@ -349,6 +372,7 @@ class LinesFramer(Framer):
         if self._rows:
             self._misread(shape_error(self._rows) or "incomplete block", now, out)
         self._rows.clear()
+        self._glued.clear()
         self._reported = False
 
     def idle(self, now: float) -> list[Output]:

@@ -52,6 +52,14 @@ def test_read_returns_when_mrz_complete_without_waiting_for_idle():
     assert elapsed < 0.5, f"read() waited {elapsed:.3f} s for a complete MRZ"
 
 
+def test_command_echo_glued_to_row_1_over_a_real_pty_keeps_the_passport():
+    with open_reader("sim://reader?framing=lines") as reader:
+        reader.device.write(b"RD")  # the echo of the read command, no separator before row 1
+        reader.device.swipe(TD3)
+        item = reader.read(timeout=1.0)
+    assert isinstance(item, ReaderDocument) and item.lines == TD3
+
+
 def test_read_times_out_with_none_when_line_is_silent():
     with open_reader("sim://reader") as reader:
         assert reader.read(timeout=0.02) is None
