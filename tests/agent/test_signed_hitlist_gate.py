@@ -11,6 +11,7 @@ from agent.app import GateApp, StartupError, SystemdNotifier
 from agent.cli import main as gate_cli
 from agent.config import InvalidConfigError, load_config
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
+from tools.gate_toml import write_gate_config
 from tools.hitlist_cli import main as hitlist_cli
 
 
@@ -29,20 +30,8 @@ def signed_store(tmp_path: Path, *, with_head: bool) -> Path:
     return store
 
 
-def gate_config(tmp_path: Path, hitlist: str) -> Path:
-    path = tmp_path / "gate.toml"
-    path.write_text(f"""
-[gate]
-id = "gate-s"
-site = "site-s"
-state_dir = "state"
-[devices]
-reader = "sim://reader?framing=lines"
-indicators = "sim://pca9685"
-[hitlist]
-{hitlist}
-""")
-    return path
+def gate_config(tmp_path: Path, **hitlist: str) -> Path:
+    return write_gate_config(tmp_path, gate_id="gate-s", site="site-s", hitlist=hitlist)
 
 
 def screen(app: GateApp, lines):
@@ -61,7 +50,7 @@ def opened():
 
 def test_signed_list_with_fresh_head_gives_hit_and_clear(tmp_path, opened):
     signed_store(tmp_path, with_head=True)
-    app = GateApp(load_config(gate_config(tmp_path, 'store_dir = "state/hitlist"')),
+    app = GateApp(load_config(gate_config(tmp_path, store_dir="state/hitlist")),
                   notifier=SystemdNotifier(environ={}))
     opened.append(app)
     screener = app.open()
@@ -77,7 +66,7 @@ def test_signed_list_with_fresh_head_gives_hit_and_clear(tmp_path, opened):
 
 def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
     signed_store(tmp_path, with_head=False)
-    app = GateApp(load_config(gate_config(tmp_path, 'store_dir = "state/hitlist"')),
+    app = GateApp(load_config(gate_config(tmp_path, store_dir="state/hitlist")),
                   notifier=SystemdNotifier(environ={}))
     opened.append(app)
     decision = screen(app, CLEAR_DOC)
@@ -88,11 +77,11 @@ def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
 def test_store_pinned_to_another_root_key_stops_the_start(tmp_path):
     signed_store(tmp_path, with_head=True)
     assert hitlist_cli(["keygen", "--out", str(tmp_path / "other")]) == 0
-    config = gate_config(tmp_path, f'store_dir = "state/hitlist"\nroot_pub = "{tmp_path / "other" / "root.pub"}"')
+    config = gate_config(tmp_path, store_dir="state/hitlist", root_pub=str(tmp_path / "other" / "root.pub"))
     with pytest.raises(StartupError, match="pinned to another root key"):
         GateApp(load_config(config), notifier=SystemdNotifier(environ={})).open()
 
 
 def test_records_and_store_together_are_a_config_error(tmp_path):
     with pytest.raises(InvalidConfigError, match=r"\[hitlist\] records = 'x.jsonl': not with store_dir"):
-        load_config(gate_config(tmp_path, 'store_dir = "s"\nrecords = "x.jsonl"'))
+        load_config(gate_config(tmp_path, store_dir="s", records="x.jsonl"))
