@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
@@ -37,6 +37,9 @@ from agent.screening.events import load_fingerprint_key
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
 from hal.indicators import SAFE_OUTPUT, SAFE_STATE
+
+if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
+    from agent.link.gate import GateLink
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ class GateApp:
         self.camera: Any = None
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
-        self.link: Any = None  # agent.link.GateLink when [link] enabled
+        self.link: GateLink | None = None  # when [link] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -138,9 +141,8 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
-        queue: Any = self.outbox
         if cfg.link.enabled:
-            from agent.link.factory import NotifyingOutbox, link_from_config
+            from agent.link.factory import link_from_config
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
@@ -149,11 +151,11 @@ class GateApp:
             except AgentError as exc:
                 self.close()
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
-            queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, outbox=queue, indicators=self.indicators, camera=self.camera,
-            fingerprint_key=key, clock=self._clock, monotonic=self._monotonic)
+            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators, camera=self.camera,
+            fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
+            on_committed=self.link.notify if self.link is not None else None)
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
             "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})

@@ -305,6 +305,8 @@ class Demo:
                                                         command_pubs=json.dumps(command_pubs)))
         app = GateApp(load_config(d / "gate.toml"))
         app.open()
+        if app.link is None:
+            raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()
         thread = threading.Thread(target=app.run, args=(stop,), name=name, daemon=True)
