@@ -65,7 +65,7 @@ def test_board_without_buzzer_still_passes(capsys):
 
 def test_bad_indicator_url_fails_naming_option(capsys):
     code, devices, _ = selftest_json(capsys, "--indicators", "sim://pca9685?colour=red")
-    assert code == 1 and "unknown indicator option 'colour'" in devices["indicators"]["detail"]
+    assert code == 1 and "unknown indicator option colour='red'" in devices["indicators"]["detail"]
 
 
 def test_reader_checked_through_hal_open_reader(capsys):
