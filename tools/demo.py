@@ -284,6 +284,8 @@ class Demo:
         )
         app = GateApp(load_config(config))
         app.open()
+        if app.link is None:
+            raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()
         thread = threading.Thread(target=app.run, args=(stop,), name=name, daemon=True)
