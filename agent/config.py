@@ -104,10 +104,10 @@ class GateConfig:
 class DevicesConfig:
     """Which hardware the gate drives, as HAL URLs (options in the URL query)."""
 
-    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader.",
-                       check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
+    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader; "
+                       "empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
     camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
@@ -312,6 +312,9 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
         errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
                       "\"ID\", the list this gate screens against")
+    if not config.devices.reader and not config.devices.camera:
+        errors.append("[devices] reader = \"\": no camera either; expected a reader URL, or a camera URL for a "
+                      "camera gate")
     if link.enabled and link.node_pub is None:
         errors.append("[link] enabled = true: node_pub is not set; expected node_pub = \"FILE\", the central "
                       "node's public key")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.vision.image import grey, resize
+from agent.vision.image import grey, jpeg_bytes, resize
 from agent.vision.runtime import Model, shared_model
 
 MODEL = "face_detection_short_range.tflite"
@@ -161,3 +161,24 @@ def detect(rgb: np.ndarray, model: Model | None = None, tiles: bool = True) -> l
 def best_face(faces: list[Face]) -> Face | None:
     """The face that gives the best crop (quality x score), or None."""
     return max(faces, key=lambda f: f.quality.get("overall", 0.0) * f.score, default=None)
+
+
+CROP_MARGIN = 0.25  # of the face box, on every side of an evidence crop
+CROP_SIDE = 256  # pixels, the longer side of an evidence crop at most (a JPEG of ~10 KB)
+
+
+def evidence(rgb: np.ndarray, *, attach: bool, model: Model | None = None) -> dict[str, object]:
+    """What a decision records of the camera frame: whether a face is there (its score and crop quality)
+    and, with ``attach``, the best face as a JPEG crop of at most CROP_SIDE pixels."""
+    best = best_face(detect(rgb, model))
+    if best is None:
+        return {"present": False}
+    out: dict[str, object] = {"present": True, "score": round(best.score, 3),
+                              "quality": round(best.quality["overall"], 3)}  # fmt: skip
+    if attach:
+        x0, y0, x1, y1 = best.box
+        mx, my = (x1 - x0) * CROP_MARGIN, (y1 - y0) * CROP_MARGIN
+        h, w = rgb.shape[:2]
+        crop = rgb[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
+        out["jpeg"] = jpeg_bytes(np.ascontiguousarray(crop), CROP_SIDE)
+    return out

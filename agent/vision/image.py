@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hal.camera import BadFrameError, as_rgb  # noqa: F401 (BadFrameError is re-exported)
-from hal.camera import pnm
+from hal.camera import BadFrameError, as_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
 
 MAX_PIXELS = 80_000_000  # a page scan at 600 dpi is ~35 Mpx; anything bigger is refused, not decoded
 

@@ -32,7 +32,8 @@ from agent.vision.runtime import Model, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
-MAX_CANDIDATES = 3000  # alternatives tried when the best reading fails a check
+SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-width decoding
+MAX_CANDIDATES = 1000  # alternatives tried when the best reading fails a check
 ALTERNATIVES = 4  # per uncertain character
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
@@ -79,12 +80,16 @@ def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]
     score[0, 0] = logp[0, 0]
     score[1, 1:] = logp[0, 1:]
     back = np.zeros((steps, width + 1, classes), np.int16)  # previous label; the previous count follows
+    rows = np.arange(width + 1)
     for t in range(1, steps):
         new = np.full_like(score, neg)
         # to blank: from any label, same count
         prev_best = score.argmax(1)
-        new[:, 0] = score[np.arange(width + 1), prev_best] + logp[t, 0]
+        new[:, 0] = score[rows, prev_best] + logp[t, 0]
         back[t, :, 0] = prev_best
+        if probs[t, 0] > SURE_BLANK:  # a column that is all but surely blank: only blank paths go on
+            score = new
+            continue
         # stay on the same label (no emission)
         stay = score[:, 1:] + logp[t, 1:]
         # emit a label: from count n-1, any previous label other than this one
@@ -161,7 +166,7 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
         top = flat[pos, ranked[0]]
         alts.append([(float(np.log(max(top, 1e-12)) - np.log(max(flat[pos, c], 1e-12))), int(c)) for c in ranked[1:]])
     heap: list[tuple[float, tuple[tuple[int, int], ...]]] = [(0.0, ())]
-    seen = {()}
+    seen: set[tuple[tuple[int, int], ...]] = {()}
     tried = 0
     while heap and tried < MAX_CANDIDATES:
         cost, subs = heapq.heappop(heap)
@@ -189,11 +194,6 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     return lines, result, confidence(best)
 
 
-def _orientations(lines: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """The band as found, and turned half a circle (lines in reverse order, each rotated)."""
-    return [lines, [line[::-1, ::-1] for line in reversed(lines)]]
-
-
 def _greedy(columns: np.ndarray) -> tuple[int, float]:
     """Length of the best-path reading of one line, and its mean log-probability per column."""
     best = columns.argmax(1)
@@ -203,23 +203,23 @@ def _greedy(columns: np.ndarray) -> tuple[int, float]:
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
     """Per-character probabilities of the band's lines, the right way up, at the layout's width.
-    The orientation (and, for three found lines, which ones) is the one the model is surest of."""
-    candidates = [band_lines]
-    if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
-        candidates += [band_lines[:2], band_lines[1:]]
+    The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
+    three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
+    upright = [recognise(c, model) for c in band_lines]
+    turned = [recognise(c[::-1, ::-1], model) for c in reversed(band_lines)]
+    n = len(band_lines)
+    candidates = [upright, turned]
+    if n == 3:  # a stray text line may sit above or below a two-line MRZ
+        candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
     best: tuple[float, list[np.ndarray], int] | None = None
-    for lines in candidates:
-        for turned in _orientations(lines):
-            columns = [recognise(c, model) for c in turned]
-            greedy = [_greedy(c) for c in columns]
-            median = float(np.median([g[0] for g in greedy]))
-            width = min(WIDTHS[len(columns)], key=lambda w: abs(w - median))
-            # surest reading, with lines of the layout's width (a wrong split or line count misses it)
-            score = sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * sum(abs(g[0] - width) for g in greedy)
-            if best is None or score > best[0]:
-                best = (score, columns, width)
-    if best is None:
-        return None
+    for columns in candidates:
+        greedy = [_greedy(c) for c in columns]
+        median = float(np.median([g[0] for g in greedy]))
+        width = min(WIDTHS[len(columns)], key=lambda w: abs(w - median))
+        score = sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * sum(abs(g[0] - width) for g in greedy)
+        if best is None or score > best[0]:
+            best = (score, columns, width)
+    assert best is not None
     _, columns, width = best
     decoded = [decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):

@@ -14,7 +14,7 @@ from agent.cli import main
 from agent.mrz.checkdigit import check_digit
 from agent.vision.lines import ALPHABET
 from agent.vision.mrz_read import constrained, decode_exact, read_frames, read_image_mrz
-from tests.vision.conftest import TODAY, page
+from tests.vision.conftest import TODAY, page, smudge
 
 
 def _read(doc):
@@ -42,22 +42,9 @@ def test_an_upside_down_page_is_read():
         assert reading.lines == doc.lines and reading.trusted, (angle, reading.lines)
 
 
-def _smudge(doc, fraction: float, seed: int) -> np.ndarray:
-    """The page with the right part of its bottom MRZ line overwritten with ink-like noise."""
-    img = doc.image.copy()
-    rows = np.where((img.min(2) < 80).sum(1) > 20)[0]
-    y1 = int(rows.max()) + 2
-    y0 = y1 - int((rows.max() - rows.min()) * 0.18)
-    x1 = int(np.where((img[y0:y1].min(2) < 80).any(0))[0].max())
-    x0 = int(x1 - (x1 - img.shape[1] * 0.1) * fraction)
-    noise = np.random.default_rng(seed).integers(0, 255, (y1 - y0, x1 - x0, 1))
-    img[y0:y1, x0:x1] = np.where(noise > 128, 30, 235).astype(np.uint8)
-    return img
-
-
 def test_an_unreadable_band_is_refer_never_a_guess():
     doc = page(41, "TD3")
-    reading = read_image_mrz(_smudge(doc, 0.5, 1), today=TODAY)
+    reading = read_image_mrz(smudge(doc.image, 0.5, 1), today=TODAY)
     assert reading.result is not None and not reading.trusted
     assert reading.lines != doc.lines
 

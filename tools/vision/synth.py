@@ -79,7 +79,7 @@ def background(rng: random.Random, h: int, w: int) -> np.ndarray:
             wave = np.sin(yy * f1 + amp * np.sin(xx * f2 + phase) + xx * rng.uniform(-0.1, 0.1))
             bg -= np.clip(wave - rng.uniform(0.6, 0.95), 0, None) * rng.uniform(40, 160)
     if kind == "photo":
-        bg = bg * 0.5 + _smooth_noise(rng, h, w, rng.randint(10, 30)) * rng.uniform(60, 200)
+        bg = (bg * 0.5 + _smooth_noise(rng, h, w, rng.randint(10, 30)) * rng.uniform(60, 200)).astype(np.float32)
     return np.clip(bg, 0, 255)
 
 
