@@ -194,6 +194,46 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     return lines, result, confidence(best)
 
 
+def _mask(chars: str) -> np.ndarray:
+    return np.array([ch in chars for ch in ALPHABET])
+
+
+LETTER = _mask("<ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+DIGIT = _mask("<0123456789")
+SEX = _mask("<MFX")
+
+
+def field_types(widths: list[int], first_line: str) -> list[dict[int, np.ndarray]]:
+    """Which characters each position may hold (positions not named: any), by layout (Doc 9303 Part 4-7):
+    codes and country codes letters, dates and check digits digits, sex M/F/X. The French 1995 card
+    (``IDFRA``) keeps its own second line free."""
+    head = {i: LETTER for i in range(5)}
+    if widths == [30, 30, 30]:
+        td1 = {**{i: DIGIT for i in range(7)}, 7: SEX, **{i: DIGIT for i in range(8, 15)},
+               **{i: LETTER for i in range(15, 18)}, 29: DIGIT}  # fmt: skip
+        return [head, td1, {}]
+    if first_line.startswith("IDFRA"):
+        return [head, {}]
+    second = {9: DIGIT, **{i: LETTER for i in range(10, 13)}, **{i: DIGIT for i in range(13, 20)}, 20: SEX,
+              **{i: DIGIT for i in range(21, 28)}}  # fmt: skip
+    if widths[0] == 44 and first_line.startswith("P"):
+        second.update({42: DIGIT, 43: DIGIT})
+    return [head, second]
+
+
+def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
+    """``probs`` with the characters each position cannot hold removed (and renormalised)."""
+    first = "".join(ALPHABET[k] for k in probs[0].argmax(1))
+    out = []
+    for p, types in zip(probs, field_types([len(q) for q in probs], first), strict=True):
+        p = p.copy()
+        for pos, allowed in types.items():
+            p[pos] = np.where(allowed, p[pos], 0.0)
+            p[pos] /= max(float(p[pos].sum()), 1e-12)
+        out.append(p)
+    return out
+
+
 def _greedy(columns: np.ndarray) -> tuple[int, float]:
     """Length of the best-path reading of one line, and its mean log-probability per column."""
     best = columns.argmax(1)
@@ -224,7 +264,7 @@ def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] |
     decoded = [decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):
         return None
-    return [d[1] for d in decoded]
+    return apply_field_types([d[1] for d in decoded])
 
 
 def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:
