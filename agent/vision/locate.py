@@ -84,6 +84,8 @@ def skew(mask: np.ndarray) -> float:
     """The page angle (degrees) that makes the ink's rows line up best: the row profile of the ink pixels
     turned by each angle (coarse every 2 degrees, then every 0.25), the peakiest wins."""
     ys, xs = np.nonzero(mask)
+    if len(ys) < 2:
+        return 0.0
     if len(ys) > 60_000:  # enough ink to judge rows by: a regular subsample
         step = len(ys) // 60_000 + 1
         ys, xs = ys[::step], xs[::step]

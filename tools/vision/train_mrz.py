@@ -3,7 +3,9 @@
 Runs in its own training environment, never on the gate (``./tools/dev train-mrz`` makes it: PyTorch CPU and
 litert-torch, which converts without TensorFlow). Seeded: the same arguments give the same model.
 
-    python -m tools.vision.train_mrz --steps 9000 --out models/mrz_line.tflite
+    python -m tools.vision.train_mrz --steps 1500 --batch 32 --out .train/stage1.tflite
+    python -m tools.vision.train_mrz --steps 700 --batch 32 --init .train/stage1.pt --lr 1e-3 \
+        --data-seed 20261203 --out models/mrz_line.tflite    # the shipped model: both stages
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
@@ -101,16 +103,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
     return sum(greedy(lp) == t for lp, t in zip(logp, texts, strict=True)) / len(texts)
 
 
-def train(steps: int, batch: int, ckpt: Path, workers: int) -> nn.Module:
+def train(steps: int, batch: int, ckpt: Path, workers: int, init: Path | None = None, lr: float = 3e-3,
+          data_seed: int = SEED) -> nn.Module:
     torch.manual_seed(SEED)
     model = LineNet()
+    if init is not None:  # a second stage: go on from a checkpoint with fresh data and a lower rate
+        model.load_state_dict(torch.load(init))
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
     loader = torch.utils.data.DataLoader(
-        Lines(SEED), batch_size=batch, num_workers=workers, collate_fn=lambda b: b, persistent_workers=workers > 0
+        Lines(data_seed), batch_size=batch, num_workers=workers, collate_fn=lambda b: b, persistent_workers=workers > 0
     )
     val_x, val_t = validation_set(300)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     t0, seen = time.monotonic(), 0
     for step, items in enumerate(loader, 1):
@@ -149,12 +154,15 @@ def export(model: nn.Module, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=9000)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a data worker runs beside them)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("models/mrz_line.tflite"))
     ap.add_argument("--export-only", action="store_true", help="convert the saved checkpoint")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint (a second stage)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    ap.add_argument("--data-seed", type=int, default=SEED, help="seed of the synthetic lines")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet()
         model.load_state_dict(torch.load(ckpt))
     else:
-        model = train(args.steps, args.batch, ckpt, args.workers)
+        model = train(args.steps, args.batch, ckpt, args.workers, args.init, args.lr, args.data_seed)
     export(model, args.out)
     return 0
 
