@@ -406,15 +406,24 @@ class CentralNode:
         self, gate_id: str, op: str, args: dict[str, Any] | None = None, *, ttl: float = 300.0
     ) -> str:
         """Sign (with every command key held) and publish a command; returns its id."""
-        seq = self.store.next_cmd_seq(gate_id)
-        now = self._clock()
-        cmd_id = uuid.uuid4().hex
-        wire = seal(
-            "cmd",
-            {"id": cmd_id, "ts": now, "gate": gate_id, "seq": seq, "op": op, "args": dict(args or {}),
-             "issued": now, "not_after": now + ttl, "nonce": os.urandom(16)},
-            self._command_keys,
-        )
-        self.store.add_command(cmd_id, gate_id, seq, op, now)
+        cmd_id, wire = sign_command(self.store, self._command_keys, gate_id, op, args, ttl, self._clock())
         self._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1)
         return cmd_id
+
+
+def sign_command(
+    store: CentralStore, command_keys: list[SigningKey], gate_id: str, op: str, args: dict[str, Any] | None,
+    ttl: float, now: float,
+) -> tuple[str, bytes]:
+    """Reserve the gate's next command sequence, sign the command with every key in ``command_keys`` and
+    record it as sent; returns (command id, wire bytes) for publishing."""
+    seq = store.next_cmd_seq(gate_id)
+    cmd_id = uuid.uuid4().hex
+    wire = seal(
+        "cmd",
+        {"id": cmd_id, "ts": now, "gate": gate_id, "seq": seq, "op": op, "args": dict(args or {}),
+         "issued": now, "not_after": now + ttl, "nonce": os.urandom(16)},
+        command_keys,
+    )
+    store.add_command(cmd_id, gate_id, seq, op, now)
+    return cmd_id, wire
