@@ -116,6 +116,7 @@ class CentralNode:
         self._dropped_lock = threading.Lock()
         self._logged: dict[tuple[str, str], tuple[float, int]] = {}
         self._queries: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._batch_rejects: dict[tuple[str, str], int] = {}  # written once per batch, in its transaction
         self.connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
         self._client.max_inflight_messages_set(100)
@@ -199,7 +200,7 @@ class CentralNode:
         """Count a reject against its gate (inside the batch's transaction), charge the gate's budget, and
         log / show it at most once per gate and reason every LOG_EVERY seconds."""
         self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + n
-        self.store.count_reject(gate_id, reason, n)
+        self._batch_rejects[(gate_id, reason)] = self._batch_rejects.get((gate_id, reason), 0) + n
         if gate_id and reason != "rate_limited":
             self.admission.charge_reject(gate_id, leaf)
         now = time.monotonic()
@@ -221,6 +222,7 @@ class CentralNode:
         touched: set[str] = set()
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, {}
+        self._batch_rejects = {}
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
             for (gate_id, reason), n in dropped.items():
                 self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
@@ -232,8 +234,9 @@ class CentralNode:
                     self._reject("", "", "topic", topic, str(exc))
                     continue
                 try:
-                    with self.store.each():
-                        ack = self._handle(gate_id, leaf, payload, now, shown)
+                    msg_type, body = self._verify(gate_id, leaf, payload)
+                    with self.store.each():  # a savepoint: an error undoes this message's writes only
+                        ack = self._apply(gate_id, msg_type, body, payload, now, shown)
                 except Rejected as exc:
                     self._reject(gate_id, leaf, exc.reason, topic, str(exc))
                     continue
@@ -247,6 +250,8 @@ class CentralNode:
                         touched.add(gate_id)
             for gate_id in touched:
                 self.store.save_seq_gaps(gate_id, self._gaps[gate_id])
+            for (gate_id, reason), n in self._batch_rejects.items():
+                self.store.count_reject(gate_id, reason, n)
         # committed: only now may the gates forget their events
         for gate_id, ids in acks.items():
             for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
@@ -261,10 +266,8 @@ class CentralNode:
             for kind, data in shown:
                 self._on_update(kind, data)
 
-    def _handle(
-        self, gate_id: str, leaf: str, payload: bytes, now: float, shown: list[tuple[str, dict[str, Any]]]
-    ) -> tuple[str, bool] | None:
-        """Verify and apply one message; returns (event id to ack, new) for events. Raises Rejected."""
+    def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any]]:
+        """(message type, verified body) of one message; raises Rejected. Pure apart from the key lookup."""
         keys = self._trusted(gate_id)
         if keys is None:
             raise Rejected("unknown_gate", f"gate {gate_id!r} is not enrolled")
@@ -281,6 +284,13 @@ class CentralNode:
             raise Rejected("malformed", str(exc))
         if body["gate"] != gate_id:
             raise Rejected("wrong_gate", f"body says gate {body['gate']!r}")
+        return msg_type, body
+
+    def _apply(
+        self, gate_id: str, msg_type: str, body: dict[str, Any], payload: bytes, now: float,
+        shown: list[tuple[str, dict[str, Any]]],
+    ) -> tuple[str, bool] | None:
+        """Apply one verified message to the store; returns (event id to ack, new) for events."""
         if msg_type in ("event", "hit"):
             new = self.store.add_event(
                 (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"], body["ts"], now,
