@@ -78,13 +78,12 @@ def open_hitlist(config: Config) -> HitList:
     hl = config.hitlist
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
-        from tools.hitlist_cli import read_public_key
+        from agent.keys import KeyFileError, pinned_root
 
-        pinned = hl.store_dir / "root.pub"
-        root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
-        if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
-            raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
-                               f"{str(hl.root_pub)!r}")
+        try:
+            root = pinned_root(hl.store_dir, hl.root_pub)
+        except KeyFileError as exc:
+            raise StartupError(f"hit-list store: {exc}") from exc
         return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
     if hl.records is None:
         logger.warning("no hit-list configured: every lookup misses")

@@ -173,7 +173,7 @@ class HitListConfig:
         "Signed hit-list store: the directory `sharaka-gate hitlist install --state DIR` fills (lists, deltas, "
         "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
     root_pub: Path | None = _opt(
-        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,

@@ -40,24 +40,13 @@ def register(subparsers) -> None:
 
 def _open(args, *, pin: bool = False):
     from agent.hitlist.store import HitListStore
-    from tools.hitlist_cli import read_public_key
+    from agent.keys import KeyFileError, pinned_root
 
-    state = Path(args.state)
-    pinned = state / "root.pub"
-    if args.root_pub:
-        root = read_public_key(args.root_pub)
-        if pinned.exists() and read_public_key(pinned) != root:
-            raise SystemExit(f"hitlist: {str(state)!r} is pinned to another root key than {args.root_pub!r}")
-        if pin and not pinned.exists():
-            state.mkdir(parents=True, exist_ok=True)
-            tmp = state / "root.pub.tmp"
-            tmp.write_text(root.hex() + "\n")
-            tmp.replace(pinned)
-    elif pinned.exists():
-        root = read_public_key(pinned)
-    else:
-        raise SystemExit(f"hitlist: no root key pinned in {str(state)!r}: give --root-pub FILE")
-    return HitListStore(state, root)
+    try:
+        root = pinned_root(args.state, args.root_pub, pin=pin)
+    except KeyFileError as exc:
+        raise SystemExit(f"hitlist: {exc}" + ("" if args.root_pub else "; give --root-pub FILE"))
+    return HitListStore(Path(args.state), root)
 
 
 def _print(args, result: dict) -> None:

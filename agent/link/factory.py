@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import keys as keyfiles
 from agent.errors import ConfigError
 from agent.link.gate import GateLink, LinkConfig
-from agent.protocol import keys as keyfiles
 
 logger = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.durable import atomic_write, durable_replace, read_json, write_json
+from agent.keys import message_key_id, trusted
 from agent.link.sync import HitListSync
 from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
 from agent.protocol.commands import Command, CommandGuard, CommandRejected
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
-from agent.protocol.keys import trusted
+from agent.protocol.envelope import ProtocolError, open_signed, seal
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
@@ -588,7 +588,7 @@ class GateLink:
         now = self._clock()
         out: dict[str, Any] = {
             "versions": {"agent": __version__, "protocol": 1},
-            "device_key": key_id(bytes(self._key.verify_key)).hex(),
+            "device_key": message_key_id(self._key.verify_key).hex(),
             "link": {
                 "connects": self.stats.connects,
                 "published": self.stats.published,

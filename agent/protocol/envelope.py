@@ -8,7 +8,6 @@ exact received bytes before the body is unpacked. Pure: bytes in, verified dicts
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.errors import BadDataError
+from agent.keys import message_key_id
 
 MAGIC = b"SG"
 FORMAT = 1
@@ -71,18 +71,13 @@ def domain(msg_type: str) -> bytes:
     return b"sharaka/v1/msg/" + msg_type.encode() + b"\x00"
 
 
-def key_id(public_key: bytes) -> bytes:
-    """Short identifier of an Ed25519 public key: the first 8 bytes of its SHA-256."""
-    return hashlib.sha256(bytes(public_key)).digest()[:KEY_ID_LEN]
-
-
 def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) -> bytes:
     """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``."""
     full = {"v": SCHEMA_VERSION, "t": msg_type, **body}
     check_schema(msg_type, full)
     packed = msgpack.packb(full, use_bin_type=True)
     prefix = domain(msg_type)
-    sigs = [(key_id(bytes(k.verify_key)), k.sign(prefix + packed).signature) for k in signers]
+    sigs = [(message_key_id(k.verify_key), k.sign(prefix + packed).signature) for k in signers]
     if not sigs or len(sigs) > LIMITS.max_signatures:
         raise ProtocolError(f"need 1..{LIMITS.max_signatures} signers, got {len(sigs)}")
     return MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed

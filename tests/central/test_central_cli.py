@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent.protocol.keys import load_public_key, load_signing_key
+from agent.keys import load_public_key, load_signing_key
 from tests.link.harness import Keys, make_gate, wait_until
 from tools.central.cli import main
 
