@@ -36,7 +36,11 @@ ROOT_PUB = "root.pub"
 
 
 class KeyFileError(BadDataError):
-    """A key file that is missing, unreadable, of the wrong size or encoding, too open, or a pin conflict."""
+    """A key file that is missing, unreadable, of the wrong size or encoding, or too open."""
+
+
+class RootPinConflict(KeyFileError):
+    """A root key file that differs from the root already pinned in a state directory."""
 
 
 def decode_key(data: bytes, what: str) -> bytes:
@@ -131,7 +135,7 @@ def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str]
 
     ``given`` (a key file) must match what is pinned in ``state_dir/root.pub``; with ``pin`` it is
     pinned there when nothing is yet (durably, hex). Without ``given`` the pinned key is used.
-    Raises KeyFileError: no key at all, a bad key file, or ``given`` differs from the pinned one."""
+    Raises KeyFileError (no key at all, a bad key file) or RootPinConflict (``given`` is not the pinned one)."""
     pinned = Path(state_dir) / ROOT_PUB
     if given is None:
         if not pinned.exists():
@@ -140,7 +144,7 @@ def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str]
     root = read_public_key(given)
     if pinned.exists():
         if read_public_key(pinned) != root:
-            raise KeyFileError(f"{str(state_dir)!r} is pinned to another root key than {str(given)!r}")
+            raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key than {str(given)!r}")
     elif pin:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         atomic_write(pinned, encode_key(root, "hex"), mode=0o644)

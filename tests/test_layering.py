@@ -31,9 +31,9 @@ def imported_modules(source: str, module: str) -> set[str]:
                 name = node.module or ""
             found.add(name)
             found.update(f"{name}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_STRING.match(node.value):
-            if "." in node.value or ":" in node.value:
-                found.add(node.value.split(":")[0])
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and _MODULE_STRING.match(node.value) and ("." in node.value or ":" in node.value)):
+            found.add(node.value.split(":")[0])
     return found
 
 

@@ -107,6 +107,9 @@ REASONS = {
     "indicator_fault": "the gate's lights or relay report a fault",
     "event_log_unavailable": "the decision could not be recorded",
     "hitlist_unavailable": "the hit-list could not be consulted",
+    "hitlist_missing": "the gate holds no verified hit-list",
+    "hitlist_unreadable": "the gate's hit-list cannot be read",
+    "hitlist_wrong_id": "the gate holds another hit-list than the one configured",
 }
 ADVICE = {
     "CLEAR": "let the traveller pass",

@@ -15,16 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
-from gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, RECORDS
 
 from agent.app import GateApp, SystemdNotifier
 from agent.commands.status import gather
 from agent.config import load_config
 from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
+from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, RECORDS
+from tests.support.paths import REPO
 from tools.specimens import stream
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(directory: Path, reader: str, *, indicators: str = "sim://pca9685", extra: str = "") -> Path:
@@ -43,6 +42,7 @@ indicators = "{indicators}"
 
 [screening]
 duplicate_window_s = 2.0
+lab_gate = true  # the records file stands in for the signed list
 
 [hitlist]
 records = "listed.jsonl"

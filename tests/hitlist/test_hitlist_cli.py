@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 RECORDS = [
     {
         "kind": "document",
@@ -219,7 +220,6 @@ def test_list_key_rotation_via_certify(tmp_path, keys):
 
 
 def test_gate_lookup_from_mrz_lines(tmp_path, keys):
-    pytest.importorskip("agent.mrz", reason="needs the mrz helper's agent.mrz (merged from main)")
     records = write_jsonl(tmp_path / "r.jsonl", RECORDS)
     snap = str(tmp_path / "v1.shl")
     run(

@@ -9,7 +9,7 @@ import threading
 from agent.app import GateApp
 from agent.config import load_config
 from hal.indicators import SAFE_OUTPUT
-from tests.link.harness import make_central, wait_until
+from tests.support.link import make_central, wait_until
 from tools.central.cli import main as central_cli
 from tools.specimens import td3
 
@@ -31,6 +31,9 @@ state_dir = "state"
 [devices]
 reader = "{reader}"
 indicators = "sim://pca9685"
+
+[screening]
+lab_gate = true  # the records file stands in for the signed list
 
 [hitlist]
 records = "listed.jsonl"

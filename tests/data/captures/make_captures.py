@@ -5,7 +5,7 @@
 Each ``NAME.hex`` is what one reader family sends (../../../docs/readers.md), cut into reads at
 awkward places (inside markers, between CR and LF, mid-row), with timestamps; its first line
 ``# decode: QUERY`` names the framing options. ``NAME.expected.jsonl`` is written here from what was
-put on the wire, independently of the framer, and ``tests/reader/test_reader_captures.py`` compares
+put on the wire, independently of the framer, and ``tests/hal/reader/test_reader_captures.py`` compares
 ``sharaka-gate reader decode --json`` against it line by line.
 """
 

@@ -1,6 +1,5 @@
 """file:// and sim:// cameras on generated frames; PGM/PPM decoding; missing devices."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,9 @@ from hal.camera import BadFrameError, EndOfFramesError
 from hal.camera.pnm import parse_pnm, read_image, write_pnm
 from hal.camera.synthetic import GLYPHS, SPECIMEN_MRZ, document_page, render_text
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+from tests.support.paths import DATA, REPO
 
-FRAMES = Path(__file__).resolve().parents[2] / "data" / "frames"
+FRAMES = DATA / "frames"
 
 
 def gradient(h=6, w=5):
@@ -54,7 +54,7 @@ def test_shipped_frames_read_in_every_format():
 
 
 def test_relative_file_url(monkeypatch):
-    monkeypatch.chdir(FRAMES.parents[2])
+    monkeypatch.chdir(REPO)
     cam = open_camera("file://tests/data/frames/0001.ppm")
     assert cam.capture().image.shape == (24, 32, 3)
 

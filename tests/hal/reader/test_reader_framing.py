@@ -9,9 +9,9 @@ from operator import xor
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reader_specimens import MRVA, TD1, TD2, TD3, TD3_B, docs, misreads, run
 
 from hal.reader.framing import MAX_FRAME, MAX_ROW, parse_framing
+from tests.hal.reader.reader_specimens import MRVA, TD1, TD2, TD3, TD3_B, docs, misreads, run
 
 
 def spec(**query):
