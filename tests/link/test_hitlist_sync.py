@@ -89,7 +89,7 @@ def test_delta_pushed_centrally_becomes_a_hit_at_the_gate(mq, tmp_path, keys):
         assert wait_until(lambda: store.version == 2, 15), gate.link.sync.status()
         hit = store.lookup_document("UTO", DOCS[150][1])
         assert hit is not None and hit.reason == "stolen"
-        assert gate.link.sync.installs == 2
+        assert wait_until(lambda: gate.link.sync.installs == 2, 5)  # counted just after the install returns
         assert gate.link.status()["hitlist"]["version"] == 2
     finally:
         gate.stop()
