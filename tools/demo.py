@@ -36,6 +36,7 @@ from typing import Any
 
 import msgpack
 
+from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3
 
 GATES = ("gate-1", "gate-2", "gate-3")
@@ -62,39 +63,6 @@ SAMPLES = [
     ("Passport of NORDMANN, OLA (Utopia), valid", NORDMANN),
     ("The same passport of NORDMANN, OLA, swiped again a second later", NORDMANN),
 ]
-
-GATE_CONFIG = """\
-[gate]
-id = "{gate}"
-site = "uto-north"
-state_dir = "state"
-
-[devices]
-reader = "sim://reader?framing=lines"
-indicators = "sim://pca9685"
-reader_id = "desk-reader"
-
-[screening]
-duplicate_window_s = 3.0
-relay_pulse_s = 1.0
-clear_show_s = 1.0
-
-[hitlist]
-store_dir = "state/hitlist"
-root_pub = "../hitlist-keys/root.pub"
-
-[link]
-enabled = true
-port = {port}
-password_file = "broker.password"
-node_pub = "../central-keys/node.key.pub"
-command_pubs = {command_pubs}
-heartbeat_s = 2.0
-list_id = "{list_id}"
-
-[logging]
-level = "INFO"
-"""
 
 REASONS = {
     "expired": "the document has expired",
@@ -304,9 +272,17 @@ class Demo:
         d.mkdir()
         (d / "broker.password").write_text(password + "\n")
         (d / "broker.password").chmod(0o600)
-        (d / "gate.toml").write_text(GATE_CONFIG.format(gate=name, port=self.broker.port, list_id=LIST_ID,
-                                                        command_pubs=json.dumps(command_pubs)))
-        app = GateApp(load_config(d / "gate.toml"))
+        config = write_gate_config(
+            d, gate_id=name, site="uto-north",
+            devices={"reader_id": "desk-reader"},
+            screening={"duplicate_window_s": 3.0, "relay_pulse_s": 1.0, "clear_show_s": 1.0},
+            hitlist={"store_dir": "state/hitlist", "root_pub": "../hitlist-keys/root.pub"},
+            link={"enabled": True, "port": self.broker.port, "password_file": "broker.password",
+                  "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
+                  "list_id": LIST_ID},
+            logging={"level": "INFO"},
+        )
+        app = GateApp(load_config(config))
         app.open()
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()

@@ -14,6 +14,7 @@ from agent.cli import main as gate_cli
 from agent.config import InvalidConfigError, load_config
 from agent.screening.events import decode_event
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
+from tools.gate_toml import write_gate_config
 from tools.hitlist_cli import main as hitlist_cli
 
 
@@ -32,25 +33,11 @@ def signed_store(tmp_path: Path, *, with_head: bool) -> Path:
     return store
 
 
-def gate_config(tmp_path: Path, hitlist: str, screening: str = "") -> Path:
-    path = tmp_path / "gate.toml"
-    path.write_text(f"""
-[gate]
-id = "gate-s"
-site = "site-s"
-state_dir = "state"
-[devices]
-reader = "sim://reader?framing=lines"
-indicators = "sim://pca9685"
-[screening]
-{screening}
-[hitlist]
-{hitlist}
-""")
-    return path
+def gate_config(tmp_path: Path, hitlist: dict[str, str], **screening: bool) -> Path:
+    return write_gate_config(tmp_path, gate_id="gate-s", site="site-s", screening=screening, hitlist=hitlist)
 
 
-STORE = 'store_dir = "state/hitlist"\nlist_id = "uto"'
+STORE = {"store_dir": "state/hitlist", "list_id": "uto"}
 
 
 def screen(app: GateApp, lines):
@@ -96,14 +83,14 @@ def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
 def test_store_pinned_to_another_root_key_stops_the_start(tmp_path):
     signed_store(tmp_path, with_head=True)
     assert hitlist_cli(["keygen", "--out", str(tmp_path / "other")]) == 0
-    config = gate_config(tmp_path, f'{STORE}\nroot_pub = "{tmp_path / "other" / "root.pub"}"')
+    config = gate_config(tmp_path, {**STORE, "root_pub": str(tmp_path / "other" / "root.pub")})
     with pytest.raises(StartupError, match="pinned to another root key"):
         GateApp(load_config(config), notifier=SystemdNotifier(environ={})).open()
 
 
 def test_records_and_store_together_are_a_config_error(tmp_path):
     with pytest.raises(InvalidConfigError, match=r"\[hitlist\] records = 'x.jsonl': not with store_dir"):
-        load_config(gate_config(tmp_path, 'store_dir = "s"\nrecords = "x.jsonl"'))
+        load_config(gate_config(tmp_path, {"store_dir": "s", "records": "x.jsonl"}))
 
 
 # --- RELIABILITY 45: no verified list of the configured id, no CLEAR ---------------------------------------
@@ -121,9 +108,9 @@ def last_event(app: GateApp) -> dict:
 
 
 NO_LIST = [
-    ("no_list_configured", "", "no hit-list configured"),
+    ("no_list_configured", {}, "no hit-list configured"),
     ("no_root_pinned", STORE, "no root key pinned"),
-    ("nothing_installed", f"{STORE}\nroot_pub = 'keys/root.pub'", "no hit-list installed (expected list 'uto')"),
+    ("nothing_installed", {**STORE, "root_pub": "keys/root.pub"}, "no hit-list installed (expected list 'uto')"),
 ]
 
 
@@ -141,7 +128,7 @@ def test_gate_without_list_refers_everyone(tmp_path, opened, hitlist, detail):
 
 def test_gate_with_wrong_list_id_refers(tmp_path, opened):
     signed_store(tmp_path, with_head=True)  # a fresh, verified list - of id 'uto'
-    app = open_app(gate_config(tmp_path, 'store_dir = "state/hitlist"\nlist_id = "sltd"'), opened)
+    app = open_app(gate_config(tmp_path, {"store_dir": "state/hitlist", "list_id": "sltd"}), opened)
     decision = screen(app, CLEAR_DOC)
     assert (decision.verdict, decision.reasons) == ("REFER", ("hitlist_wrong_id",))
     assert app.status()["faults"]["hitlist"] == "installed list 'uto' is not the configured 'sltd'"
@@ -167,7 +154,7 @@ def test_unreadable_list_refers_and_reports(tmp_path, opened):
 
 
 def test_lab_gate_without_list_clears(tmp_path, opened):
-    app = open_app(gate_config(tmp_path, "", screening="lab_gate = true"), opened)
+    app = open_app(gate_config(tmp_path, {}, lab_gate=True), opened)
     decision = screen(app, CLEAR_DOC)
     assert (decision.verdict, decision.reasons) == ("CLEAR", ())
     status = app.status()
@@ -175,7 +162,7 @@ def test_lab_gate_without_list_clears(tmp_path, opened):
 
 
 def test_lab_gate_cannot_be_set_by_command(tmp_path, opened):
-    app = open_app(gate_config(tmp_path, ""), opened)
+    app = open_app(gate_config(tmp_path, {}), opened)
     with pytest.raises(ValueError, match="lab_gate"):
         app.command_handlers()["set_policy"]({"lab_gate": True})
     assert screen(app, CLEAR_DOC).verdict == "REFER"
