@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import hal
 from agent.errors import ConfigError
-from hal.errors import BadUrlError
+from hal.errors import BackendImportError, BadUrlError
 
 
 class InvalidConfigError(ConfigError):
@@ -58,9 +58,9 @@ def _at_least(low: float) -> Check:
     return lambda v: None if v >= low else f"expected a number >= {low}"
 
 
-def _url_of(table: dict[str, str], kind: str, *, optional: bool = False,
-            options: Callable[[str], None] | None = None) -> Check:
-    """Scheme in the HAL table; then ``options(url)``, the backend's own pure URL parser where cheap."""
+def _url_of(kind: str, *, optional: bool = False) -> Check:
+    """Scheme in the HAL table; then ``hal.check_url``: the backend's grammar, no device opened."""
+    table = hal.KINDS[kind]
 
     def check(url: str) -> str | None:
         if optional and url == "":
@@ -70,29 +70,13 @@ def _url_of(table: dict[str, str], kind: str, *, optional: bool = False,
             return f"expected a URL SCHEME://… for the {kind}; known schemes: {', '.join(sorted(table))}"
         if parts.scheme not in table:
             return f"unknown {kind} URL scheme {parts.scheme!r}; known: {', '.join(sorted(table))}"
-        if options is not None:
-            try:
-                options(url)
-            except BadUrlError as exc:
-                return str(exc)
+        try:
+            hal.check_url(kind, url)
+        except (BadUrlError, BackendImportError) as exc:
+            return str(exc)
         return None
 
     return check
-
-
-def _reader_options(url: str) -> None:
-    """The reader URL's query and framing options (hal.reader's parsers; backends check the rest at open)."""
-    from hal.reader import parse_query
-    from hal.reader.framing import parse_framing
-
-    parse_framing(parse_query(url)[1])
-
-
-def _indicator_options(url: str) -> None:
-    """The board options shared by i2c:// and sim://pca9685 (hal.indicators.board's parser)."""
-    from hal.indicators.board import parse_options
-
-    parse_options(url, urlsplit(url).query, 0x40)
 
 
 def _codes(v: tuple[str, ...]) -> str | None:
@@ -121,11 +105,11 @@ class DevicesConfig:
     """Which hardware the gate drives, as HAL URLs (options in the URL query)."""
 
     reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader.",
-                       check=_url_of(hal.READERS, "reader", options=_reader_options))
+                       check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
-                           check=_url_of(hal.INDICATORS, "indicators", options=_indicator_options))
+                           check=_url_of("indicators"))
     camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
-                       check=_url_of(hal.CAMERAS, "camera", optional=True))
+                       check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
+
+from agent.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
         return p
 
     p = add("install", _install, "verify and install a snapshot, delta, keyring or head")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help="snapshot, delta, keyring or head file")
     p = add("lookup", _lookup, "look up a document, person, vehicle or MRZ")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--mrz", nargs="+", metavar="LINE")
@@ -40,13 +41,16 @@ def register(subparsers) -> None:
 
 def _open(args, *, pin: bool = False):
     from agent.hitlist.store import HitListStore
-    from agent.keys import KeyFileError, pinned_root
+    from agent.keys import ROOT_PUB, RootPinConflict, pinned_root
 
+    state = Path(args.state)
+    if not args.root_pub and not (state / ROOT_PUB).exists():
+        raise UsageError(f"no root key pinned in {str(state)!r}: give --root-pub FILE")
     try:
-        root = pinned_root(args.state, args.root_pub, pin=pin)
-    except KeyFileError as exc:
-        raise SystemExit(f"hitlist: {exc}" + ("" if args.root_pub else "; give --root-pub FILE"))
-    return HitListStore(Path(args.state), root)
+        root = pinned_root(state, args.root_pub, pin=pin)
+    except RootPinConflict as exc:
+        raise UsageError(str(exc)) from exc
+    return HitListStore(state, root)
 
 
 def _print(args, result: dict) -> None:
@@ -58,20 +62,16 @@ def _print(args, result: dict) -> None:
 
 
 def _install(args) -> int:
-    from agent.hitlist.errors import HitListRejected
+    """Exit 0 installed; a refused file raises HitListRejected (exit 3, the installed list unchanged)."""
     from agent.hitlist.format import unpack_frame
 
+    blob = _map_file(args.file)  # before the store is touched: a missing file pins nothing
     store = _open(args, pin=True)
     now = time.time()
-    blob = _map_file(args.file)
-    try:
-        if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
-            store.accept_head(blob, now=now)
-        else:
-            store.install(blob, now=now)
-    except HitListRejected as exc:
-        print(f"hitlist install refused: {exc}" + (" (resync needed)" if exc.resync else ""), file=sys.stderr)
-        return 3
+    if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
+        store.accept_head(blob, now=now)
+    else:
+        store.install(blob, now=now)
     _print(args, store.status(now))
     return 0
 
@@ -87,15 +87,10 @@ def _map_file(path: str):
 
 
 def _lookup(args) -> int:
-    from agent.errors import BadDataError
-
+    """A malformed identifier raises BadDataError (exit 2)."""
     store = _open(args)
     now = time.time()
-    try:
-        hit, kind = _query(store, args)
-    except BadDataError as exc:
-        print(f"hitlist lookup: {exc}", file=sys.stderr)
-        return 2
+    hit, kind = _query(store, args)
     result = {
         "hit": hit is not None and hit.strength == "exact",
         "kind": hit.kind if hit else kind,

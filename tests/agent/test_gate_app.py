@@ -191,12 +191,13 @@ def test_config_with_errors_exits_2_naming_every_error_and_starts_nothing(tmp_pa
     assert not (tmp_path / "state").exists() and notify_socket.messages(0.1) == []
 
 
-def test_device_url_refused_by_its_backend_stops_the_start_with_exit_1(tmp_path, notify_socket):
-    config = write_app_config(tmp_path, "sim://reader?baud=fast")  # serial options are checked at open
+def test_device_url_refused_by_its_backend_is_a_config_error_exit_2_before_anything_starts(tmp_path, notify_socket):
+    config = write_app_config(tmp_path, "sim://reader?baud=fast")  # the backend's grammar, via hal.check_url
     proc = start_agent(config, notify_socket)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 1 and "baud" in err and "'fast'" in err and "bad device URL" in err
-    assert "READY=1" not in notify_socket.messages(0.1)
+    assert proc.returncode == 2 and str(config) in err
+    assert "[devices] reader = 'sim://reader?baud=fast': reader option baud='fast'" in err
+    assert not (tmp_path / "state").exists() and "READY=1" not in notify_socket.messages(0.1)
 
 
 def test_i2c_fault_screening_continues_status_shows_it_and_state_returns_after_recovery(tmp_path):

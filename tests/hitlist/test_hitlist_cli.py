@@ -127,7 +127,7 @@ def test_delta_head_and_refused_rollback_via_cli(tmp_path, keys):
     status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
     assert (status["version"], status["stale"]) == (2, False)
     refused = run("gate", "hitlist", "install", v1, "--state", state, check=False)
-    assert refused.returncode != 0 and "rollback" in refused.stderr
+    assert refused.returncode == 3 and "rollback" in refused.stderr
     assert (
         as_json(run("gate", "hitlist", "status", "--state", state, "--json"))["state_hash"]
         == status["state_hash"]
@@ -192,7 +192,7 @@ def test_bad_record_is_named(tmp_path, keys):
         str(tmp_path / "o"),
         check=False,
     )
-    assert proc.returncode == 1 and "'L8/9'" in proc.stderr
+    assert proc.returncode == 2 and "'L8/9'" in proc.stderr
 
 
 def test_list_key_rotation_via_certify(tmp_path, keys):
