@@ -107,7 +107,7 @@ def test_gate_strings_cannot_clear_or_forge_console_lines(broker, tmp_path):
 def test_cmd_while_node_runs_does_not_disconnect_node(broker, tmp_path):
     kdir = _keys(tmp_path)
     db = tmp_path / "central.db"
-    from agent.protocol.keys import load_signing_key
+    from agent.keys import load_signing_key
 
     keys = Keys(node=load_signing_key(kdir / "node.key"),
                 commands=[load_signing_key(p) for p in sorted(kdir.glob("command-*.key"))])

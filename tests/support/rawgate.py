@@ -10,15 +10,16 @@ import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import FORMAT, MAGIC, domain, key_id
+from agent.protocol.envelope import FORMAT, MAGIC, domain
 
 
 def forge(msg_type: str, body: dict, key: SigningKey) -> bytes:
     """A correctly signed message whose body skips the sender's schema check (what a hostile gate can send)."""
     packed = msgpack.packb({"v": 1, "t": msg_type, **body}, use_bin_type=True)
     sig = key.sign(domain(msg_type) + packed).signature
-    return MAGIC + bytes([FORMAT, 1]) + key_id(bytes(key.verify_key)) + sig + packed
+    return MAGIC + bytes([FORMAT, 1]) + message_key_id(key.verify_key) + sig + packed
 
 
 class RawGate:

@@ -21,8 +21,9 @@ import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.keys import trusted
 from agent.protocol import topics
-from agent.protocol.envelope import ProtocolError, key_id, open_signed
+from agent.protocol.envelope import ProtocolError, open_signed
 from tools.central.node import CentralConfig, sign_command
 from tools.central.store import CentralStore
 
@@ -75,7 +76,7 @@ class CommandSender:
         device = self.store.device_key(gate_id)
         if device is None:
             raise ValueError(f"gate {gate_id!r} is not enrolled in {str(self.store.path)!r}")
-        self._trusted = {key_id(device): VerifyKey(device)}
+        self._trusted = trusted([device])
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
         self._subscribed.wait(timeout)
         cmd_id, wire = sign_command(self.store, self._keys, gate_id, op, args, ttl, self._clock())

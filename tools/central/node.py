@@ -26,8 +26,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.errors import BadDataError
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import ProtocolError, SignatureError, key_id, open_signed, seal
+from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
 from tools.central.gaps import SeqGaps
 from tools.central.hitlists import DocumentRecords, HitListServer
@@ -193,7 +194,7 @@ class CentralNode:
             pub = self.store.device_key(gate_id)
             if pub is None:
                 return None
-            keys = self._keys[gate_id] = {key_id(pub): VerifyKey(pub)}
+            keys = self._keys[gate_id] = {message_key_id(pub): VerifyKey(pub)}
         return keys
 
     def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
