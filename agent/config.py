@@ -108,7 +108,9 @@ class DevicesConfig:
                        check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
-    camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
+    camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
+                       "neither the package nor the image installs, so without it the gate refuses to start; "
+                       "empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
