@@ -120,7 +120,9 @@ class DevicesConfig:
                        check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
-    camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
+    camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
+                       "neither the package nor the image installs, so without it the gate refuses to start; "
+                       "empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
@@ -178,7 +180,7 @@ class HitListConfig:
         "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
         "set: the same). An installed list of another id gives REFER.", None, check=_id)
     root_pub: Path | None = _opt(
-        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
