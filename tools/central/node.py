@@ -380,7 +380,11 @@ class CentralNode:
         self._queries[(gate_id, body["id"])] = None
         if len(self._queries) > 10_000:
             self._queries.popitem(last=False)
-        found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        try:
+            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        except ValueError:  # not a document number at all: the gate's deadline answers it
+            self._drop(gate_id, "query")
+            return
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
                  "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
         out = Properties(PacketTypes.PUBLISH)
