@@ -71,7 +71,7 @@ def test_gate_strings_cannot_clear_or_forge_console_lines(broker, tmp_path):
     db = tmp_path / "central.db"
     gate = RawGate(broker, "gate-a")
     CentralStore(db).enrol("gate-a", bytes(gate.key.verify_key), time.time())
-    node = _run_node(db, _conn(broker, kdir, tmp_path, "central"), 4)
+    node = _run_node(db, _conn(broker, kdir, tmp_path, "central"), 60)
     try:
         now = time.time()
         for i, text in enumerate(HOSTILE.values()):
@@ -84,7 +84,10 @@ def test_gate_strings_cannot_clear_or_forge_console_lines(broker, tmp_path):
             gate.publish(topics.HIT, seal("hit", {"id": text[:64], "ts": now, "gate": "gate-a", "seq": i + 1,
                                                   "kind": text[:64], "created": now, "body": b"x"}, [gate.key]))
             time.sleep(0.25)  # under the status budget: every line reaches the console
+        assert wait_until(lambda: CentralStore(db).count_events() == len(HOSTILE), 20)
+        time.sleep(0.5)
     finally:
+        node.send_signal(15)
         out, _ = node.communicate(timeout=20)
         gate.close()
     outputs = {"run": out}
