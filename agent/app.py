@@ -84,20 +84,20 @@ def open_hitlist(config: Config) -> HitList:
     hl = config.hitlist
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
-        from tools.hitlist_cli import read_public_key
+        from agent.keys import KeyFileError, RootPinConflict, pinned_root
 
         pinned = hl.store_dir / "root.pub"
         if hl.root_pub is None and not pinned.exists():
             return _absent(HITLIST_MISSING, f"no root key pinned in {str(hl.store_dir)!r}: install a list with "
                            "`sharaka-gate hitlist install FILE --root-pub FILE --state DIR`")
         try:
-            root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
-            if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
-                raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
-                                   f"{str(hl.root_pub)!r}")
+            root = pinned_root(hl.store_dir, hl.root_pub)
+        except RootPinConflict as exc:
+            raise StartupError(f"hit-list store: {exc}") from exc
+        except KeyFileError as exc:
+            return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r}: {exc}")
+        try:
             return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
-        except StartupError:
-            raise
         except (OSError, ValueError, KeyError, TypeError, AgentError) as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r} unreadable: {exc}")
     if hl.records is None:

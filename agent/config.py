@@ -166,7 +166,7 @@ class HitListConfig:
         "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
         "set: the same). An installed list of another id gives REFER.", None)
     root_pub: Path | None = _opt(
-        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,

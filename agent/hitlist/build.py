@@ -22,10 +22,11 @@ from agent.hitlist.fingerprint import (
     person_fingerprint,
     vehicle_fingerprint,
 )
-from agent.hitlist.format import content_hash, key_id, pack, unpack_frame
+from agent.hitlist.format import content_hash, pack, unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.table import U64, Entries, StateSum, contains_sorted, encode_refs, ref_width
 from agent.hitlist.verify import ListMeta, parse_list_meta
+from agent.keys import list_key_id
 
 ZERO32 = bytes(32)
 DEFAULT_PERSON_COST = 1000
@@ -169,7 +170,7 @@ def sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
         **fields,
         "type": kind,
         "content_hash": content_hash(body),
-        "key_id": key_id(bytes(signer.key.verify_key)),
+        "key_id": list_key_id(signer.key.verify_key),
     }
     return pack(kind, msgpack.packb(fields, use_bin_type=True), [signer.key], body, signer.keyring)
 

@@ -23,8 +23,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
+from agent.protocol.envelope import ProtocolError, open_signed, seal
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.store import CentralStore
 
@@ -164,7 +165,7 @@ class CentralNode:
             pub = self.store.device_key(gate_id)
             if pub is None:
                 return None
-            keys = self._keys[gate_id] = {key_id(pub): VerifyKey(pub)}
+            keys = self._keys[gate_id] = {message_key_id(pub): VerifyKey(pub)}
         return keys
 
     def _reject(self, reason: str, topic: str, detail: str) -> None:
