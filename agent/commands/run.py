@@ -14,6 +14,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    """Add ``sharaka-gate run`` to ``subparsers``."""
     p = subparsers.add_parser("run", help="run the gate agent", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="gate config (TOML), see docs/config.md")
