@@ -26,10 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.keys import load_signing_key  # noqa: E402
-from tests.central.test_central_attacks import POISON, poisoned  # noqa: E402
 from tests.support.broker import Broker  # noqa: E402
 from tests.support.link import Keys, make_gate, wait_until  # noqa: E402
-from tests.support.rawgate import RawGate  # noqa: E402
+from tests.support.rawgate import POISON, RawGate, poisoned  # noqa: E402
 from tools.central.cli import main as central_main  # noqa: E402
 from tools.central.store import CentralStore  # noqa: E402
 
