@@ -37,7 +37,7 @@ from agent.screening.events import load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
-from hal.indicators import SAFE_OUTPUT, SAFE_STATE
+from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
 if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
     from agent.link.gate import GateLink
@@ -222,8 +222,9 @@ class GateApp:
 
         def pulse_relay(args: dict[str, Any]) -> str:
             seconds = args.get("seconds", self.config.screening.relay_pulse_s)
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 60:
-                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= 60")
+            # the board's own cap (hal.indicators.MAX_PULSE_S), checked before anything moves
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= MAX_PULSE_S:
+                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= {MAX_PULSE_S:g}")
             self.indicators.pulse_relay(float(seconds))
             return f"relay pulsed {seconds:g} s"
 

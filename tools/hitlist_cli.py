@@ -38,11 +38,11 @@ from agent.hitlist.build import (
     entries_from_records,
     new_fingerprint_keys,
     read_list,
-    read_records,
 )
 from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.records import RecordsReader
 from agent.hitlist.trust import Keyring, verify_keyring
 from agent.hitlist.verify import verify_list
 from agent.keys import list_key_id, read_public_key
@@ -202,8 +202,9 @@ def cmd_build(args, now: float) -> dict:
     else:
         fp_keys = new_fingerprint_keys(args.person_cost)
     show = _progress(not args.json and sys.stderr.isatty() or args.progress)
-    with open(args.source, encoding="utf-8") as f:
-        entries = entries_from_records(read_records(f, args.format), fp_keys, progress=show)
+    records = RecordsReader.open(args.source, args.format)
+    with records.located():  # a bad record is named by file and line
+        entries = entries_from_records(records, fp_keys, progress=show)
     if show:
         print(file=sys.stderr)
     blob = build_snapshot(

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import msgpack
@@ -30,50 +27,8 @@ from agent.keys import list_key_id
 
 ZERO32 = bytes(32)
 DEFAULT_PERSON_COST = 1000
-CSV_FIELDS = (
-    "kind",
-    "issuing_state",
-    "document_number",
-    "surname",
-    "given_names",
-    "birth_date",
-    "vin",
-    "reason",
-    "ref",
-)
-
-
 def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
     return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
-
-
-def read_records(stream: io.TextIOBase, fmt: str = "auto") -> Iterator[dict]:
-    """Records from JSON Lines or CSV (header row with CSV_FIELDS names). Raises BadDataError with the line."""
-    first = stream.readline()
-    if fmt == "auto":
-        fmt = "jsonl" if first.lstrip().startswith("{") else "csv"
-    if fmt == "csv":
-        rows = csv.DictReader(io.StringIO(first + stream.read()))
-        for row in rows:
-            yield {k: v for k, v in row.items() if v not in (None, "")}
-        return
-    lineno = 0
-    for line in _chain_first(first, stream):
-        lineno += 1
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadDataError(f"records line {lineno}: {line.strip()[:60]!r} is not JSON ({exc.msg})")
-        if not isinstance(record, dict):
-            raise BadDataError(f"records line {lineno}: {record!r:.60} is not an object")
-        yield record
-
-
-def _chain_first(first: str, stream: io.TextIOBase) -> Iterator[str]:
-    yield first
-    yield from stream
 
 
 def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:

@@ -279,7 +279,11 @@ class CentralNode:
         except (ProtocolError, ValueError) as exc:
             self._reject("query", topic, str(exc))
             return
-        found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        try:
+            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        except ValueError as exc:  # not a document number at all: the gate's deadline answers it
+            self._reject("query", topic, str(exc))
+            return
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
                  "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
         out = Properties(PacketTypes.PUBLISH)
