@@ -40,14 +40,25 @@ class SyncedStore(Protocol):
     """What sync (and the link's status) needs from ``agent.hitlist.store.HitListStore``."""
 
     @property
-    def version(self) -> int: ...
+    def version(self) -> int:
+        """Version installed (0: none)."""
+
     @property
-    def identity(self) -> tuple[str, int, int, bytes] | None: ...
+    def identity(self) -> tuple[str, int, int, bytes] | None:
+        """Identity of the list in force, or None."""
+
     @property
-    def keyring_version(self) -> int: ...
-    def accept_head(self, blob: bytes, *, now: float) -> Any: ...
-    def install(self, blob: bytes, *, now: float) -> Identity: ...
-    def status(self, now: float) -> dict[str, Any]: ...
+    def keyring_version(self) -> int:
+        """Version of the keyring in force (0: only the pinned root)."""
+
+    def accept_head(self, blob: bytes, *, now: float) -> Any:
+        """Verify and keep a head and return it (``.version``, ``.keyring_version``); raises HitListRejected."""
+
+    def install(self, blob: bytes, *, now: float) -> Identity:
+        """Verify and install a list or keyring file; raises HitListRejected with the list unchanged."""
+
+    def status(self, now: float) -> dict[str, Any]:
+        """The store's status at ``now``."""
 
 
 class HitListSync:
@@ -207,6 +218,7 @@ class HitListSync:
             logger.warning("gate %s: hit-list transfer abandoned: %s", self.gate_id, self.detail)
 
     def status(self) -> dict[str, Any]:
+        """State of the sync for the gate's status: idle, fetching, abandoned or failed, and why."""
         out: dict[str, Any] = {"state": self.state, "mode": self.mode, "detail": self.detail,
                                "installs": self.installs, "keyrings": self.keyrings,
                                "keyring_version": self.store.keyring_version, "rejected": dict(self.rejected)}
