@@ -152,6 +152,17 @@ def test_bad_node_pub_stops_run_with_exit_2_before_anything_opens(tmp_path, caps
     assert not (tmp_path / "state").exists()  # no outbox, no indicators: nothing was opened
 
 
+def test_deployed_gate_refuses_lab_gate_config(tmp_path, capsys):
+    from agent.cli import main
+
+    path = write(tmp_path, GOOD)  # lab_gate = true, an unsigned records file
+    assert main(["run", "--appliance", "--config", str(path)]) == 2
+    assert "[screening] lab_gate = true: refused on a deployed gate" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+    unit = (Path(__file__).parents[2] / "images" / "systemd" / "sharaka-gate.service").read_text()
+    assert "sharaka-gate run --appliance --config" in unit
+
+
 def test_one_list_id_for_screening_and_link(tmp_path):
     text = GOOD.replace('records = "listed.jsonl"', 'store_dir = "hl"').replace("enabled = false", 'list_id = "sltd"')
     cfg = load_config(write(tmp_path, text))
