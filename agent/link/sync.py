@@ -248,8 +248,8 @@ class HitListSync:
         self.mode = "keyring"
         self.state, self.name, self.transfer = "fetching", "", None
         self.detail = f"keyring after v{self.store.keyring_version}: {why}"
-        logger.info("gate %s: hit-list sync: fetching keyrings after v%d (%s)", self.gate_id,
-                    self.store.keyring_version, why)
+        logger.info("hit-list sync: fetching keyrings", extra={"fields": {
+            "gate": self.gate_id, "after_version": self.store.keyring_version, "why": why}})
         self._request()
 
     def _install_keyring(self, blob: bytes, now: float) -> None:
@@ -260,7 +260,8 @@ class HitListSync:
             self._keyring_done(f"keyring refused: {exc}", state="failed")
             return
         self.keyrings += 1
-        logger.info("gate %s: keyring v%d installed over MQTT", self.gate_id, self.store.keyring_version)
+        logger.info("keyring installed over MQTT", extra={"fields": {
+            "gate": self.gate_id, "version": self.store.keyring_version}})
         self._request()  # the next one, until the centre has nothing newer
 
     def _keyring_done(self, detail: str, state: str = "idle") -> None:
