@@ -433,9 +433,8 @@ class HitListStore:
                 identity = self._install_snapshot(verified)
             else:
                 identity = self._install_delta(verified)
-            logger.info(
-                "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
-            )
+            logger.info("hit-list installed", extra={"fields": {
+                "list_id": identity.list_id, "version": identity.version, "kind": str(verified.meta.kind)}})
             return identity
 
     def accept_head(self, blob, *, now: float) -> Head:
@@ -612,7 +611,7 @@ class HitListStore:
         """Crash-injection point (test hook CRASH_ENV): the installer SIGKILLs itself at step k."""
         self._steps += 1
         if self._steps == self._crash_at:
-            logger.debug("crash hook: SIGKILL at step %d (%s)", self._steps, label)
+            logger.debug("crash hook: SIGKILL", extra={"fields": {"step": self._steps, "at": str(label)}})
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _write_durable(self, path: Path, chunks: Iterable) -> None:
@@ -792,7 +791,8 @@ class HitListStore:
             _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
             _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
         )  # fmt: skip
-        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        logger.info("hit-list base rewritten in the current layout", extra={"fields": {
+            "base": str(old.name), "entries": n, "layout": BASE_LAYOUT}})
         base = self._write_base(entries, int(old.name.split("-")[0]))
         keyring = (
             _replay_keyring(record["keyring"], self._pinned, self.limits)
