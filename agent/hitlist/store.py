@@ -60,7 +60,7 @@ from agent.hitlist.table import (
     merge_entries,
 )
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Identity, Installed, VerifiedList, verify_head, verify_list
+from agent.hitlist.verify import Head, Identity, Installed, VerifiedList, verify_head, verify_list
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class ListState:
     fp_keys: FingerprintKeys
 
     def to_wire(self) -> dict:
+        """This state as stored in its state record (msgpack)."""
         i = self.identity
         return {
             "list_id": i.list_id, "epoch": i.epoch, "version": i.version, "state_hash": i.state_hash,
@@ -92,6 +93,7 @@ class ListState:
 
     @classmethod
     def from_wire(cls, w: dict) -> ListState:
+        """The state read back from its state record."""
         return cls(
             Identity(w["list_id"], w["epoch"], w["version"], w["state_hash"]),
             w["chain"], StateSum.from_wire(w["sum"]), w["created"], w["expires"], w["name_key_version"],
@@ -201,6 +203,7 @@ class ListView:
 
     @property
     def installed(self) -> Installed | None:
+        """Identity and dates of the list this view answers for, or None when nothing is installed."""
         return (
             None
             if self.state is None
@@ -215,6 +218,7 @@ class ListView:
 
     @property
     def overlay_size(self) -> int:
+        """Entries the deltas added or removed since the base (compaction starts above a limit)."""
         return (len(self.adds) if self.adds else 0) + len(self.removes)
 
     def find(self, fp: int) -> tuple[str, str] | None:
@@ -293,6 +297,7 @@ class HitListStore:
 
     @property
     def version(self) -> int:
+        """Version of the list in force (0: none installed)."""
         state = self._view.state
         return state.identity.version if state else 0
 
@@ -308,6 +313,11 @@ class HitListStore:
         state = self._view.state
         return state.identity.as_tuple() if state else None
 
+    @property
+    def keyring_version(self) -> int:
+        """Version of the root-signed keyring in force (0: only the pinned root)."""
+        return self._view.keyring.version
+
     def view(self) -> ListView:
         """The immutable state in force (identity and lookups from one consistent list)."""
         return self._view
@@ -317,6 +327,7 @@ class HitListStore:
         return self._lookup_fp("document", lambda k: document_fingerprint(k, issuing_state, document_number))
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
+        """The entry for this VIN, or None."""
         return self._lookup_fp("vehicle", lambda k: vehicle_fingerprint(k, vin))
 
     def lookup_person(
@@ -360,6 +371,7 @@ class HitListStore:
         return None if found is None else Hit(kind, *found)
 
     def is_stale(self, now: float) -> bool:
+        """True when no valid head vouches for the list at ``now`` (RELIABILITY 7, 8)."""
         return self.stale_reason(now) is not None
 
     def stale_reason(self, now: float) -> str | None:
@@ -384,6 +396,7 @@ class HitListStore:
         return None
 
     def status(self, now: float) -> dict:
+        """Identity, head, freshness and sizes of the list in force, for status and ``hitlist status``."""
         view, state = self._view, self._view.state
         out: dict = {
             "installed": state is not None,
@@ -420,14 +433,13 @@ class HitListStore:
                 identity = self._install_snapshot(verified)
             else:
                 identity = self._install_delta(verified)
-            logger.info(
-                "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
-            )
+            logger.info("hit-list installed", extra={"fields": {
+                "list_id": identity.list_id, "version": identity.version, "kind": str(verified.meta.kind)}})
             return identity
 
-    def accept_head(self, blob, *, now: float) -> None:
-        """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
-        rollback for a head older than the last one, and every signature/expiry reason)."""
+    def accept_head(self, blob, *, now: float) -> Head:
+        """Accept a freshness head for the installed list and return it. Raises HitListRejected
+        (wrong_list_id, rollback for a head older than the last one, and every signature/expiry reason)."""
         with self._lock, self._flock():
             self.refresh()
             head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
@@ -451,6 +463,7 @@ class HitListStore:
                       "state_hash": head.state_hash, "issued": head.issued, "expires": head.expires}  # fmt: skip
             self._replace_durable(self.dir / "head.msgpack", msgpack.packb(record))
             self._head = record
+            return head
 
     def verify(self) -> dict:
         """Re-read the whole installed list: the base files against the digests written with them,
@@ -517,6 +530,7 @@ class HitListStore:
         )  # fmt: skip
 
     def compact_in_background(self) -> threading.Thread:
+        """Start `compact` in a daemon thread; lookups go on meanwhile."""
         thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
         thread.start()
         return thread
@@ -597,7 +611,7 @@ class HitListStore:
         """Crash-injection point (test hook CRASH_ENV): the installer SIGKILLs itself at step k."""
         self._steps += 1
         if self._steps == self._crash_at:
-            logger.debug("crash hook: SIGKILL at step %d (%s)", self._steps, label)
+            logger.debug("crash hook: SIGKILL", extra={"fields": {"step": self._steps, "at": str(label)}})
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _write_durable(self, path: Path, chunks: Iterable) -> None:
@@ -777,7 +791,8 @@ class HitListStore:
             _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
             _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
         )  # fmt: skip
-        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        logger.info("hit-list base rewritten in the current layout", extra={"fields": {
+            "base": str(old.name), "entries": n, "layout": BASE_LAYOUT}})
         base = self._write_base(entries, int(old.name.split("-")[0]))
         keyring = (
             _replay_keyring(record["keyring"], self._pinned, self.limits)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import keys as keyfiles
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.hitlist.api import HitList
@@ -14,7 +15,6 @@ from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
 from agent.link.gate import GateLink, LinkConfig
 from agent.outbox import Outbox
-from agent.protocol import keys as keyfiles
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def link_from_config(
             device_key = keyfiles.load_signing_key(key_path)
         else:
             device_key = keyfiles.generate(key_path)
-            logger.warning("created device key %s: enrol %s.pub at the central node", key_path, key_path)
+            logger.warning("created a device key: enrol its .pub file at the central node", extra={"fields": {
+                "key": str(key_path)}})
         node = keyfiles.load_public_key(lc.node_pub)
         commands = [keyfiles.load_public_key(p) for p in lc.command_pubs]
         password = lc.password_file.read_text().strip() if lc.password_file else None

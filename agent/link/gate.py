@@ -27,6 +27,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from agent import __version__
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.keys import message_key_id, trusted
 from agent.link.commands import CommandRunner, DeviceKey, Handler
 from agent.link.config import LinkConfig, LinkStats
 from agent.link.connection import Connection
@@ -36,8 +37,7 @@ from agent.link.window import DeliveryWindow, Refusal
 from agent.outbox import PRIORITY_HIT, OutboxRow
 from agent.protocol import topics
 from agent.protocol.commands import CommandGuard
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
-from agent.protocol.keys import trusted
+from agent.protocol.envelope import ProtocolError, open_signed, seal
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
@@ -46,12 +46,21 @@ logger = logging.getLogger(__name__)
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int) -> list[OutboxRow]: ...
-    def ack(self, msg_ids: list[str]) -> int: ...
-    def depth(self) -> int: ...
-    def oldest_age(self, now: float) -> float: ...
+    def pending(self, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first."""
+
+    def ack(self, msg_ids: list[str]) -> int:
+        """Forget the rows the centre acknowledged; returns how many were known."""
+
+    def depth(self) -> int:
+        """Rows not yet acknowledged."""
+
+    def oldest_age(self, now: float) -> float:
+        """Age in seconds of the oldest unacknowledged row at ``now``."""
+
     @property
-    def dropped(self) -> int: ...
+    def dropped(self) -> int:
+        """Routine rows dropped because the outbox was full (RELIABILITY 22)."""
 
 
 class GateLink:
@@ -211,7 +220,8 @@ class GateLink:
     def _refused(self, refusal: Refusal) -> None:
         self.stats.refused += 1
         self.alarms.add("publish_refused")
-        logger.warning("gate %s: broker refused %s: %s", self.gate_id, refusal.msg_id, refusal.reason)
+        logger.warning("broker refused a message", extra={"fields": {
+            "gate": self.gate_id, "msg_id": refusal.msg_id, "reason": str(refusal.reason)}})
 
     # ------------------------------------------------------------------ worker
     def _work(self) -> None:
@@ -240,7 +250,7 @@ class GateLink:
                     last_beat = self._mono()
                 self._drain(dirty)
             except Exception:  # the worker must survive anything a message or the outbox throws
-                logger.exception("gate %s: link worker error", self.gate_id)
+                logger.exception("link worker error", extra={"fields": {"gate": self.gate_id}})
                 self._stop.wait(0.5)
 
     def _drain(self, dirty: bool) -> None:
@@ -320,7 +330,8 @@ class GateLink:
             body, _ = open_signed(kind, payload, self._node_keys)
         except ProtocolError as exc:
             self.stats.reject(kind)
-            logger.warning("gate %s: %s rejected: %s", self.gate_id, kind, exc)
+            logger.warning("message from the centre rejected", extra={"fields": {
+                "gate": self.gate_id, "kind": str(kind), "error": str(exc)}})
             return None
         return body
 
@@ -339,7 +350,7 @@ class GateLink:
             inflight = len(self.window)
         out: dict[str, Any] = {
             "versions": {"agent": __version__, "protocol": 1},
-            "device_key": key_id(bytes(self.device_key.current.verify_key)).hex(),
+            "device_key": message_key_id(self.device_key.current.verify_key).hex(),
             "link": {
                 "connects": self.stats.connects,
                 "published": self.stats.published,

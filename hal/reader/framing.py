@@ -207,6 +207,7 @@ class LinesFramer(Framer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``prefix=TEXT``: a code-identifier prefix stripped from each row."""
         if "prefix" not in query:
             return {}
         prefix = query["prefix"]
@@ -215,9 +216,11 @@ class LinesFramer(Framer):
         return {"prefix": prefix.encode("ascii")}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """Rows each ending in CR LF, then an empty line."""
         return self._prefix + b"".join(r.encode("ascii") + b"\r\n" for r in rows)
 
     def reset(self) -> None:
+        """Forget the partial row and block."""
         if getattr(self, "_rows", None) or getattr(self, "_buf", None):
             logger.info("partial block discarded")
         self._buf = bytearray()  # the partial row, at most MAX_ROW + 1 bytes
@@ -233,15 +236,18 @@ class LinesFramer(Framer):
 
     @property
     def pending(self) -> bool:
+        """True while rows of an unfinished block are held."""
         return bool(self._rows or self._buf or self._bad or self._matched)
 
     max_buffered = 4 * MAX_ROW  # the partial row and a window of three rows
 
     @property
     def buffered(self) -> int:
+        """Bytes of the partial row held."""
         return len(self._buf) + sum(map(len, self._rows))
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Split the read into rows; emit a block at an empty line or when its rows form an MRZ."""
         out: list[Output] = []
         i, n = 0, len(data)
         while i < n:
@@ -293,7 +299,8 @@ class LinesFramer(Framer):
         self._after_cr = False
         if cls == NOISE:
             if self._buf or self._bad:
-                logger.debug("control/punctuation byte 0x%02x ends a partial row as noise", b)
+                logger.debug("control or punctuation byte ends a partial row as noise", extra={"fields": {
+                    "byte": b}})
             self._buf.clear()
             self._echo = 0
             self._spaces = 0
@@ -316,7 +323,7 @@ class LinesFramer(Framer):
             self._buf.append(b - 32 if cls == LOWER else b)
         elif len(self._buf) >= MAX_ROW:
             self._bad = f"oversize row (> {MAX_ROW + MAX_ECHO} characters)"
-            logger.info("dropped an oversize row (> %d characters)", MAX_ROW + MAX_ECHO)
+            logger.info("dropped an oversize row", extra={"fields": {"limit": MAX_ROW + MAX_ECHO}})
         else:
             self._buf.append(b - 32 if cls == LOWER else b)
 
@@ -355,7 +362,8 @@ class LinesFramer(Framer):
                 if len(rows) > count:
                     self._misread("unpaired row dropped", now, out)
                 if block[0] != rows[-count]:
-                    logger.info("cut %d characters glued before row 1 (a command echo?)", len(rows[-count]) - length)
+                    logger.info("cut characters glued before row 1 (a command echo?)", extra={"fields": {
+                        "count": len(rows[-count]) - length}})
                 out.append(ReaderDocument(tuple(block), now))
                 rows.clear()
                 marks.clear()
@@ -364,7 +372,7 @@ class LinesFramer(Framer):
 
     def _misread(self, reason: str, now: float, out: list[Output]) -> None:
         if not self._reported:
-            logger.info("misread: %s", reason)
+            logger.info("misread", extra={"fields": {"reason": str(reason)}})
             out.append(Misread(reason, now))
             self._reported = True
 
@@ -376,6 +384,7 @@ class LinesFramer(Framer):
         self._reported = False
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet: emit the rows held as a block, or a misread when they are no MRZ."""
         out: list[Output] = []
         if self._matched:
             self._matched = 0
@@ -406,6 +415,7 @@ class StxEtxFramer(Framer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``start=HEX``, ``end=HEX`` markers and ``bcc=none|xor``."""
         start, end = (_hex(key, query[key]) if key in query else default
                       for key, default in (("start", b"\x02"), ("end", b"\x03")))  # fmt: skip
         if start == end:
@@ -413,10 +423,12 @@ class StxEtxFramer(Framer):
         return {"start": start, "end": end, "bcc": choice_value("reader", query, "bcc", ("none", "xor")) == "xor"}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """The rows between the markers, with the BCC when configured."""
         body = b"\r".join(r.encode("ascii") for r in rows) + b"\r" + self._end
         return self._start + body + (bytes([reduce(xor, body, 0)]) if self._bcc else b"")
 
     def reset(self) -> None:
+        """Forget a partial frame."""
         if self._in_frame and not self._foreign:
             logger.info("partial frame discarded")
         self._buf = bytearray()
@@ -427,9 +439,11 @@ class StxEtxFramer(Framer):
 
     @property
     def pending(self) -> bool:
+        """True while a frame has started and not ended."""
         return self._in_frame
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a frame: a misread (truncated frame)."""
         out: list[Output] = []
         if self._in_frame and not self._foreign and not self._oversize:
             out.append(Misread("truncated frame (no end marker before the line went idle)", now))
@@ -438,6 +452,7 @@ class StxEtxFramer(Framer):
         return out
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Find frames between the markers, check the BCC; bytes outside frames are ignored."""
         out: list[Output] = []
         buf = self._buf
         buf += data
@@ -470,7 +485,8 @@ class StxEtxFramer(Framer):
             if j < 0:
                 if len(buf) > MAX_FRAME:
                     if not self._foreign and not self._oversize:
-                        logger.info("dropped an oversize frame (> %d bytes without an end marker)", MAX_FRAME)
+                        logger.info("dropped an oversize frame without an end marker", extra={"fields": {
+                            "limit": MAX_FRAME}})
                         out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
                     self._oversize = True
                     del buf[: len(buf) - self._keep]
@@ -501,7 +517,7 @@ class _LengthFramer(Framer):
 
     def reset(self) -> None:
         if getattr(self, "_buf", None):
-            logger.info("partial %s message discarded", self.NAME)
+            logger.info("partial message discarded", extra={"fields": {"framing": self.NAME}})
         self._buf = bytearray()
 
     @property
@@ -532,10 +548,12 @@ class RteFramer(_LengthFramer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``bcc=xor|ignore|none`` and ``length=bcc|etx|ignore`` (what the length word counts)."""
         return {"bcc": choice_value("reader", query, "bcc", ("xor", "ignore", "none")),
                 "length": choice_value("reader", query, "length", ("bcc", "etx", "ignore"))}  # fmt: skip
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as an RTE message: header, length word, rows, BCC."""
         data = [r.encode("ascii") for r in rows]
         text = b"".join(r + b"\r" for r in ([b""] if len(data) == 2 else []) + data)
         tail = b"OU\x02" + b"0" + text + b"\x03"
@@ -544,6 +562,7 @@ class RteFramer(_LengthFramer):
         return b"\x01" + body + (b"" if self._bcc == "none" else bytes([reduce(xor, body, 0)]))
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a message: a misread (truncated message)."""
         out: list[Output] = []
         if len(self._buf) >= self.HEADER:
             logger.info("misread: truncated RTE message")
@@ -552,6 +571,7 @@ class RteFramer(_LengthFramer):
         return out
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Assemble RTE messages by their length word and check each BCC."""
         out: list[Output] = []
         buf = self._buf
         buf += data
@@ -569,7 +589,7 @@ class RteFramer(_LengthFramer):
             j = buf.find(ETX, self.HEADER)
             if j < 0:
                 if len(buf) > MAX_FRAME + self.HEADER:
-                    logger.info("dropped an oversize RTE message (> %d bytes)", MAX_FRAME)
+                    logger.info("dropped an oversize RTE message", extra={"fields": {"limit": MAX_FRAME}})
                     out.append(Misread(f"oversize RTE message (> {MAX_FRAME} bytes)", now))
                     del buf[:1]
                     continue
@@ -587,7 +607,8 @@ class RteFramer(_LengthFramer):
         if self._length != "ignore":
             actual = (etx + 1 if self._length == "etx" else len(frame)) - 3
             if declared != actual:
-                logger.info("misread: RTE length word %d, counted %d", declared, actual)
+                logger.info("misread: RTE length word disagrees with the message", extra={"fields": {
+                    "declared": declared, "counted": actual}})
                 return Misread(f"RTE length word {declared} does not match {actual} bytes", now)
         if self._bcc == "xor" and reduce(xor, frame[1 : etx + 1], 0) != frame[-1]:
             logger.info("misread: RTE BCC mismatch, message dropped")
@@ -622,6 +643,7 @@ class TlvFramer(_LengthFramer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``type=HEX``: the tag of the MRZ record (default 49)."""
         if "type" not in query:
             return {}
         data = _hex("type", query["type"])
@@ -630,10 +652,12 @@ class TlvFramer(_LengthFramer):
         return {"mrz_type": data[0]}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as a type-length-value record."""
         payload = b"".join(r.encode("ascii") + b"\r" for r in rows) + b"\r"
         return bytes([self._type, len(payload) >> 8, len(payload) & 0xFF]) + payload
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Assemble TLV records by their length and emit the MRZ ones."""
         out: list[Output] = []
         self._buf += data
         self._parse(now, out)
@@ -644,7 +668,8 @@ class TlvFramer(_LengthFramer):
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
-                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
+                logger.debug("TLV record over the length limit: resynchronising", extra={"fields": {
+                    "type": kind, "length": length}})
                 del buf[:1]
                 continue
             if kind != self._type:
@@ -681,6 +706,7 @@ class TlvFramer(_LengthFramer):
         return 0
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a record: a misread (truncated record)."""
         out: list[Output] = []
         while self._buf:  # bounded: the buffer never exceeds max_buffered bytes
             del self._buf[:1]
@@ -704,6 +730,10 @@ class FramingSpec:
 
     mode: str = "lines"
     arguments: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in FRAMERS:
+            raise BadUrlError(f"framing mode {self.mode!r} unknown; known: {', '.join(FRAMERS)}")
 
     def framer(self) -> Framer:
         """A fresh framer for this mode."""
