@@ -153,8 +153,8 @@ class DevicesConfig:
 
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
-    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader; "
-                       "empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
+    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader. "
+                       "Empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
     camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
                        "neither the package nor the image installs: without it (or without the device) the "
                        "camera is a fault in status and the gate screens without it; empty: no camera.", "",

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
+    """Detect faces in every image; print one result each; 2 when an image could not be read."""
     from agent.vision import face
     from agent.vision.image import BadFrameError, read_image
     from agent.vision.runtime import VisionUnavailableError

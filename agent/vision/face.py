@@ -26,12 +26,15 @@ SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a sharp 64 px face crop (gr
 
 @dataclass(frozen=True)
 class Face:
+    """One detected face: box and landmarks in image pixels, score, crop quality."""
+
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the image
     score: float
     landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth, right ear, left ear
     quality: dict[str, float] = field(default_factory=dict)  # size, centring, sharpness, overall (0..1)
 
     def as_json(self) -> dict[str, object]:
+        """The face as printed by ``face detect --json`` (rounded)."""
         return {"box": [round(v, 1) for v in self.box], "score": round(self.score, 4),
                 "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
                 "quality": {k: round(v, 3) for k, v in self.quality.items()}}  # fmt: skip

@@ -28,6 +28,8 @@ GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 
 @dataclass(frozen=True)
 class Band:
+    """A located MRZ: its lines cut out upright, the page angle, the line boxes."""
+
     lines: list[np.ndarray]  # each line cut out of the full-resolution grey image, deskewed, uint8
     angle: float  # degrees the page is turned (counter-clockwise)
     boxes: list[tuple[float, float, float, float]]  # line boxes in the deskewed working image
@@ -52,10 +54,12 @@ def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
 
 
 def dilate(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Grey dilation (running max) with a ``w`` x ``h`` rectangle."""
     return _running(_running(a, w, 1, np.maximum), h, 0, np.maximum)
 
 
 def erode(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Grey erosion (running min) with a ``w`` x ``h`` rectangle."""
     return _running(_running(a, w, 1, np.minimum), h, 0, np.minimum)
 
 

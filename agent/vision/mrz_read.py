@@ -56,6 +56,7 @@ class Reading:
         return self.result is not None and self.result.valid and self.confidence >= MIN_CONFIDENCE
 
     def as_json(self) -> dict[str, object]:
+        """The reading as printed by ``mrz read --json``: the keys of ``mrz parse``, confidence, timings."""
         timings = {k: round(v, 3) for k, v in self.timings_ms.items()}
         if self.result is None:
             return {"error": "no MRZ found", "confidence": 0.0, "timings_ms": timings}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.app import GateApp, StartupError, SystemdNotifier
+from agent.app import GateApp, SystemdNotifier
 from agent.commands.status import gather
 from agent.config import load_config
 from agent.screening.events import decode_event
