@@ -27,7 +27,12 @@ from nacl.signing import SigningKey
 from agent.durable import atomic_write
 from agent.errors import AgentError, command_path, run_command
 from agent.hitlist import names
-from agent.hitlist.build import (
+from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
+from agent.hitlist.format import key_id, unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.trust import Keyring, verify_keyring
+from agent.hitlist.verify import verify_list
+from tools.hitlist.build import (
     DEFAULT_PERSON_COST,
     Signer,
     build_delta,
@@ -39,11 +44,6 @@ from agent.hitlist.build import (
     read_list,
     read_records,
 )
-from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
-from agent.hitlist.format import key_id, unpack_frame
-from agent.hitlist.limits import DEFAULT_LIMITS
-from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import verify_list
 
 DAY = 86400.0
 
