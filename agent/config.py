@@ -24,7 +24,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import hal
-from agent.errors import ConfigError
+from agent.errors import BadDataError, ConfigError
+from agent.protocol import ids
 from hal.errors import BackendImportError, BadUrlError
 
 
@@ -79,6 +80,18 @@ def _url_of(kind: str, *, optional: bool = False) -> Check:
     return check
 
 
+def _gate_id(v: str) -> str | None:
+    try:
+        ids.check_gate_id(v)
+    except BadDataError as exc:
+        return str(exc)
+    return None
+
+
+def _id(v: str | None) -> str | None:
+    return None if v is None or ids.is_id(v) else f"expected {ids.ID_FORM}"
+
+
 def _codes(v: tuple[str, ...]) -> str | None:
     bad = [c for c in v if not re.fullmatch(r"[A-Z][A-Z<]?", c)]
     return f"expected document codes of one or two letters like 'P', 'ID', 'V'; bad: {bad!r}" if bad else None
@@ -93,10 +106,9 @@ def _states(v: tuple[str, ...]) -> str | None:
 class GateConfig:
     """Identity of this gate and where it keeps its state."""
 
-    id: str = _opt("Gate id, unique in the deployment; used in MQTT topics.", check=_matches(
-        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . - (no / + #)"))
-    site: str = _opt("Site (border crossing) this gate belongs to; selects the site's rules.", check=_matches(
-        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . -"))
+    id: str = _opt("Gate id, unique in the deployment: MQTT topic level, broker username and certificate CN "
+                   "(agent.protocol.ids: 1-64 of A-Z a-z 0-9 . _ -, not starting with 'central').", check=_gate_id)
+    site: str = _opt("Site (border crossing) this gate belongs to; selects the site's rules.", check=_id)
     state_dir: Path = _opt("Directory for the outbox, status file and keys (relative: to the config file).")
 
 
@@ -108,7 +120,9 @@ class DevicesConfig:
                        check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
-    camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
+    camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
+                       "neither the package nor the image installs, so without it the gate refuses to start; "
+                       "empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
@@ -164,9 +178,9 @@ class HitListConfig:
         "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
     list_id: str | None = _opt(
         "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
-        "set: the same). An installed list of another id gives REFER.", None)
+        "set: the same). An installed list of another id gives REFER.", None, check=_id)
     root_pub: Path | None = _opt(
-        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
+        "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
@@ -204,7 +218,7 @@ class LinkConfig:
     will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",
                              30, check=_at_least(0))
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
-    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None)
+    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None, check=_id)
 
 
 @dataclass(frozen=True)

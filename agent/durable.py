@@ -58,12 +58,24 @@ def durable_replace(src: Path, dst: Path, *, step: Step = _no_step) -> None:
     fsync_dir(Path(dst).parent, step=step)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, step: Step = _no_step) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory."""
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False, step: Step = _no_step
+) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory.
+
+    ``exclusive``: create ``path`` only if it does not exist (FileExistsError otherwise; a hard link
+    instead of the rename, so nothing existing is ever replaced)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write_file(tmp, [data], mode=mode, step=step)
-    durable_replace(tmp, path, step=step)
+    if not exclusive:
+        durable_replace(tmp, path, step=step)
+        return
+    try:
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    fsync_dir(path.parent, step=step)
 
 
 def read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import AgentError, ConfigError
-from agent.protocol import topics
+from agent.errors import AgentError, BadDataError, ConfigError
+from agent.protocol import ids, topics
 
 TOPIC_ROOT = "sharaka/v1"
 GATE_OUTBOUND = topics.GATE_OUT
@@ -37,11 +37,8 @@ SHARED_READ = ("hitlists/#",)
 """Topics under ``sharaka/v1/`` every gate may read."""
 CENTRAL_USERS = ("central",)
 """Usernames (or certificate CNs) with full access under ``sharaka/v1/#``."""
-RESERVED_PREFIX = "central"
+RESERVED_PREFIX = ids.RESERVED_PREFIX
 
-GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-"""A gate id is one topic level: no ``/``, ``+``, ``#``, spaces or control characters (they would widen the
-``%u`` patterns of the ACL); it is also the MQTT username and client id, and the certificate CN."""
 
 PBKDF2_ITERATIONS = 101
 """What ``mosquitto_passwd`` (2.0) writes: ``$7$`` = PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt."""
@@ -56,29 +53,20 @@ class OpenSslError(AgentError, OSError):
 
 
 def check_gate_id(gate_id: str) -> str:
-    """Return ``gate_id`` if it can be a gate's username, client id and topic level; raise BrokerSetupError."""
-    if not isinstance(gate_id, str) or not GATE_ID_RE.fullmatch(gate_id):
-        raise BrokerSetupError(
-            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 _ -, "
-            "starting with a letter or digit"
-        )
-    if gate_id.lower().startswith(RESERVED_PREFIX):
-        raise BrokerSetupError(
-            f"gate id {gate_id!r} is reserved: names starting with {RESERVED_PREFIX!r} are central users"
-        )
-    return gate_id
+    """Return ``gate_id`` if it can be a gate's username, client id, topic level and CN (the one rule of
+    agent.protocol.ids, as the gate's config and topics apply it); raise BrokerSetupError."""
+    try:
+        return ids.check_gate_id(gate_id)
+    except BadDataError as exc:
+        raise BrokerSetupError(str(exc)) from None
 
 
 def check_central_user(username: str) -> str:
     """Return ``username`` if it is a valid central username (``central`` or ``central-*``)."""
-    if (
-        not isinstance(username, str)
-        or not GATE_ID_RE.fullmatch(username)
-        or not username.startswith(RESERVED_PREFIX)
-    ):
+    if not ids.is_id(username) or not username.startswith(RESERVED_PREFIX):
         raise BrokerSetupError(
             f"central username {username!r} is not valid: expected {RESERVED_PREFIX!r} optionally followed by "
-            "characters of A-Z a-z 0-9 _ -"
+            "characters of A-Z a-z 0-9 . _ -"
         )
     return username
 

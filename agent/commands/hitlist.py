@@ -41,23 +41,15 @@ def register(subparsers) -> None:
 
 def _open(args, *, pin: bool = False):
     from agent.hitlist.store import HitListStore
-    from tools.hitlist_cli import read_public_key
+    from agent.keys import ROOT_PUB, RootPinConflict, pinned_root
 
     state = Path(args.state)
-    pinned = state / "root.pub"
-    if args.root_pub:
-        root = read_public_key(args.root_pub)
-        if pinned.exists() and read_public_key(pinned) != root:
-            raise UsageError(f"{str(state)!r} is pinned to another root key than {args.root_pub!r}")
-        if pin and not pinned.exists():
-            state.mkdir(parents=True, exist_ok=True)
-            tmp = state / "root.pub.tmp"
-            tmp.write_text(root.hex() + "\n")
-            tmp.replace(pinned)
-    elif pinned.exists():
-        root = read_public_key(pinned)
-    else:
+    if not args.root_pub and not (state / ROOT_PUB).exists():
         raise UsageError(f"no root key pinned in {str(state)!r}: give --root-pub FILE")
+    try:
+        root = pinned_root(state, args.root_pub, pin=pin)
+    except RootPinConflict as exc:
+        raise UsageError(str(exc)) from exc
     return HitListStore(state, root)
 
 

@@ -27,6 +27,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from agent import __version__
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.keys import message_key_id, trusted
 from agent.link.commands import CommandRunner, DeviceKey, Handler
 from agent.link.config import LinkConfig, LinkStats
 from agent.link.connection import Connection
@@ -36,8 +37,7 @@ from agent.link.window import DeliveryWindow, Refusal
 from agent.outbox import PRIORITY_HIT, OutboxRow
 from agent.protocol import topics
 from agent.protocol.commands import CommandGuard
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
-from agent.protocol.keys import trusted
+from agent.protocol.envelope import ProtocolError, open_signed, seal
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class GateLink:
             inflight = len(self.window)
         out: dict[str, Any] = {
             "versions": {"agent": __version__, "protocol": 1},
-            "device_key": key_id(bytes(self.device_key.current.verify_key)).hex(),
+            "device_key": message_key_id(self.device_key.current.verify_key).hex(),
             "link": {
                 "connects": self.stats.connects,
                 "published": self.stats.published,

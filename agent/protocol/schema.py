@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.errors import BadDataError
+from agent.protocol import ids
 
 SCHEMA_VERSION = 1  # the body's ``v``
 INT_MAX = 2**63 - 1  # SQLite INTEGER, C int64
@@ -210,8 +211,8 @@ def _join(path: str, name: str) -> str:
 # ---------------------------------------------------------------------------------------------- fields
 TIME = Num(0.0, TIME_MAX)
 MSG_ID = Str(ID_LEN, 1)
-GATE_ID = Str(ID_LEN, 1, pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as agent.protocol.topics.check_id
-LIST_ID = Str(ID_LEN, pattern=r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})?")  # "" = the centre picks
+GATE_ID = Str(ID_LEN, 1, pattern=ids.GATE_ID_PATTERN)  # the rule of agent.protocol.ids
+LIST_ID = Str(ID_LEN, pattern=f"({ids.ID_PATTERN})?")  # "" = the centre picks
 CODE = Str(ID_LEN)  # kinds, states, reasons, op names
 DETAIL = Str(1000)
 ACK_IDS = 1000  # message ids per ack

@@ -705,6 +705,10 @@ class FramingSpec:
     mode: str = "lines"
     arguments: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.mode not in FRAMERS:
+            raise BadUrlError(f"framing mode {self.mode!r} unknown; known: {', '.join(FRAMERS)}")
+
     def framer(self) -> Framer:
         """A fresh framer for this mode."""
         return FRAMERS[self.mode](**dict(self.arguments))

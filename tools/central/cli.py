@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent import keys as keyfiles
 from agent.errors import BadDataError, TransportError, command_path, run_command
-from agent.protocol import keys as keyfiles
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
@@ -106,7 +106,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
-    pub = bytes.fromhex(args.pub) if len(args.pub) == 64 and not Path(args.pub).exists() else Path(args.pub).read_bytes()
+    if len(args.pub) == 64 and not Path(args.pub).exists():
+        pub = keyfiles.decode_key(args.pub.encode(), "--pub")
+    else:
+        pub = keyfiles.read_public_key(args.pub)
     store = _store(args.db, create=True)
     new = store.enrol(args.gate, pub, time.time())
     _emit({"gate": args.gate, "enrolled": new}, args.json,

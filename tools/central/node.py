@@ -23,8 +23,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
+from agent.protocol.envelope import ProtocolError, open_signed, seal
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.store import CentralStore
 
@@ -164,7 +165,7 @@ class CentralNode:
             pub = self.store.device_key(gate_id)
             if pub is None:
                 return None
-            keys = self._keys[gate_id] = {key_id(pub): VerifyKey(pub)}
+            keys = self._keys[gate_id] = {message_key_id(pub): VerifyKey(pub)}
         return keys
 
     def _reject(self, reason: str, topic: str, detail: str) -> None:
@@ -278,7 +279,11 @@ class CentralNode:
         except (ProtocolError, ValueError) as exc:
             self._reject("query", topic, str(exc))
             return
-        found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        try:
+            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        except ValueError as exc:  # not a document number at all: the gate's deadline answers it
+            self._reject("query", topic, str(exc))
+            return
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
                  "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
         out = Properties(PacketTypes.PUBLISH)
