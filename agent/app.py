@@ -66,6 +66,7 @@ class SystemdNotifier:
         self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else 0.0
 
     def notify(self, message: str) -> None:
+        """Send one sd_notify message (READY=1, WATCHDOG=1, STATUS=...); a no-op outside systemd."""
         if not self._addr:
             return
         try:
@@ -297,6 +298,7 @@ class GateApp:
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 
     def close(self) -> None:
+        """Close every part that was opened, indicators last so that closing applies the safe state."""
         for name in ("reader", "camera", "outbox", "indicators"):  # indicators last: close applies SAFE_STATE
             part = getattr(self, name)
             if part is None:

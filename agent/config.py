@@ -92,6 +92,41 @@ def _id(v: str | None) -> str | None:
     return None if v is None or ids.is_id(v) else f"expected {ids.ID_FORM}"
 
 
+def _public_keys(v: Path | tuple[Path, ...] | None) -> str | None:
+    """Every named public key file reads as one (agent.keys: 32 raw bytes or 64 hex characters)."""
+    from agent.keys import KeyFileError, read_public_key
+
+    for path in v if isinstance(v, tuple) else () if v is None else (v,):
+        try:
+            read_public_key(path)
+        except KeyFileError as exc:
+            return str(exc)
+    return None
+
+
+def _private_key(v: Path | None) -> str | None:
+    """A device key file that exists must be a usable seed, mode 0600 (the agent creates a missing one)."""
+    from agent.keys import KeyFileError, load_signing_key
+
+    if v is None or not v.exists():
+        return None
+    try:
+        load_signing_key(v)
+    except KeyFileError as exc:
+        return str(exc)
+    return None
+
+
+def _readable(v: Path | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        with v.open("rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {str(v)!r}: {exc.strerror or exc}"
+
+
 def _codes(v: tuple[str, ...]) -> str | None:
     bad = [c for c in v if not re.fullmatch(r"[A-Z][A-Z<]?", c)]
     return f"expected document codes of one or two letters like 'P', 'ID', 'V'; bad: {bad!r}" if bad else None
@@ -181,7 +216,7 @@ class HitListConfig:
         "set: the same). An installed list of another id gives REFER.", None, check=_id)
     root_pub: Path | None = _opt(
         "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
-        "root.pub. A different key already pinned stops the start.", None)
+        "root.pub. A different key already pinned stops the start.", None, check=_public_keys)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
         check=_at_least(1))
@@ -203,15 +238,17 @@ class LinkConfig:
     port: int = _opt("Broker port (8883 for TLS by convention).", 1883,
                      check=lambda v: None if 0 < v < 65536 else "expected 1..65535")
     password_file: Path | None = _opt("File holding the broker password (password listener); username = gate id.",
-                                      None)
-    ca_file: Path | None = _opt("CA certificate pinned for the broker (TLS); unset: no TLS.", None)
-    cert_file: Path | None = _opt("This gate's client certificate (TLS, CN = gate id).", None)
-    key_file: Path | None = _opt("Private key of the client certificate (TLS).", None)
+                                      None, check=_readable)
+    ca_file: Path | None = _opt("CA certificate pinned for the broker (TLS); unset: no TLS.", None, check=_readable)
+    cert_file: Path | None = _opt("This gate's client certificate (TLS, CN = gate id); with key_file and ca_file.",
+                                  None, check=_readable)
+    key_file: Path | None = _opt("Private key of the client certificate (TLS); with cert_file.", None,
+                                 check=_readable)
     device_key: Path | None = _opt("Ed25519 device key (32-byte seed, 0600) signing every message; "
-                                   "unset: STATE_DIR/device.key.", None)
+                                   "unset: STATE_DIR/device.key.", None, check=_private_key)
     node_pub: Path | None = _opt("Central node public key (acks, hit-list chunks, query replies); required "
-                                 "when enabled.", None)
-    command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", ())
+                                 "when enabled.", None, check=_public_keys)
+    command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", (), check=_public_keys)
     high_impact_threshold: int = _opt("Command keys needed for key rotation or wipe.", 2, check=_at_least(1))
     keepalive_s: int = _opt("MQTT keepalive; a dead link is noticed within about twice this.", 30,
                             check=_at_least(5))
@@ -326,6 +363,13 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
         errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
                       "\"ID\", the list this gate screens against")
+    if (link.cert_file is None) != (link.key_file is None):
+        key, other = ("cert_file", "key_file") if link.cert_file is not None else ("key_file", "cert_file")
+        errors.append(f"[link] {key} = {raw('link', key)!r}: {other} is not set; expected both (the client "
+                      "certificate and its private key)")
+    if link.cert_file is not None and link.ca_file is None:
+        errors.append(f"[link] cert_file = {raw('link', 'cert_file')!r}: ca_file is not set; expected the CA "
+                      "that signed the broker's certificate (TLS)")
     if link.enabled and link.node_pub is None:
         errors.append("[link] enabled = true: node_pub is not set; expected node_pub = \"FILE\", the central "
                       "node's public key")

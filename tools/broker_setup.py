@@ -35,9 +35,14 @@ GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
 SHARED_READ = ("hitlists/#",)
 """Topics under ``sharaka/v1/`` every gate may read."""
-CENTRAL_USERS = ("central",)
-"""Usernames (or certificate CNs) with full access under ``sharaka/v1/#``."""
+CENTRAL_USERS = ("central", "central-cmd")
+"""Central usernames (or certificate CNs): ``central`` is the central node (``sharaka-central run``, full
+access under ``sharaka/v1/#``); ``central-cmd`` is ``sharaka-central cmd``, its own identity so that sending a
+command never takes over the node's session (issue 8.9)."""
 RESERVED_PREFIX = ids.RESERVED_PREFIX
+COMMAND_PREFIX = "central-cmd"
+"""Central users named ``central-cmd*`` may only publish commands and read command results."""
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"))
 
 
 PBKDF2_ITERATIONS = 101
@@ -89,7 +94,8 @@ def password_line(username: str, password: str, *, salt: bytes | None = None) ->
 
 
 def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
-    """The broker ACL: each gate (username = gate id) owns its own topics; central users own ``sharaka/v1/#``.
+    """The broker ACL: each gate (username = gate id) owns its own topics; central users own ``sharaka/v1/#``,
+    except command senders (``central-cmd*``), who may only publish ``gates/+/cmd`` and read ``gates/+/cmd/result``.
 
     ``pattern`` lines apply to every authenticated user with ``%u`` replaced by the username (Mosquitto
     refuses a pattern match for usernames containing ``+`` or ``#``; ``check_gate_id`` refuses ``/`` too).
@@ -106,9 +112,13 @@ def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
     lines += [f"pattern read {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_INBOUND]
     lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas)."]
     lines += [f"pattern read {TOPIC_ROOT}/{t}" for t in SHARED_READ]
-    lines += ["", "# The central node: everything under the topic root."]
+    lines += ["", "# The central node: everything under the topic root. Command senders (central-cmd*): commands only."]
     for user in central_users:
-        lines += [f"user {check_central_user(user)}", f"topic readwrite {TOPIC_ROOT}/#"]
+        lines.append(f"user {check_central_user(user)}")
+        if user.startswith(COMMAND_PREFIX):
+            lines += [f"topic {access} {TOPIC_ROOT}/{t}" for access, t in COMMAND_TOPICS]
+        else:
+            lines.append(f"topic readwrite {TOPIC_ROOT}/#")
     return "\n".join(lines) + "\n"
 
 

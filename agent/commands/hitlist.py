@@ -16,6 +16,7 @@ from agent.errors import UsageError
 
 
 def register(subparsers) -> None:
+    """Add ``sharaka-gate hitlist`` and its subcommands to ``subparsers``."""
     parser = subparsers.add_parser("hitlist", help="install, check and query the signed hit-list")
     sub = parser.add_subparsers(dest="hitlist_command", required=True, metavar="ACTION")
 

@@ -37,6 +37,7 @@ DOMAINS = {
 
 
 def content_hash(body) -> bytes:
+    """BLAKE2b-256 of a list body: what the signed metadata commits to."""
     return hashlib.blake2b(body, digest_size=32).digest()
 
 

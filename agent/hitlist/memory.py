@@ -82,6 +82,7 @@ class MemoryHitList:
 
     @property
     def version(self) -> int:
+        """The version given at construction."""
         return self._version
 
     @property

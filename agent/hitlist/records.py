@@ -54,6 +54,7 @@ class RecordsReader:
 
     @property
     def where(self) -> str:
+        """``file:line`` of the record being read, for error messages."""
         return f"{self.name}:{self.line}"
 
     @contextlib.contextmanager

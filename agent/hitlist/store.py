@@ -86,6 +86,7 @@ class HitListStore:
 
     @property
     def version(self) -> int:
+        """Version of the list in force (0: none installed)."""
         state = self._view.state
         return state.identity.version if state else 0
 
@@ -110,6 +111,7 @@ class HitListStore:
         return self._lookup_fp("document", lambda k: document_fingerprint(k, issuing_state, document_number))
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
+        """The entry for this VIN, or None."""
         return self._lookup_fp("vehicle", lambda k: vehicle_fingerprint(k, vin))
 
     def lookup_person(
@@ -153,6 +155,7 @@ class HitListStore:
         return None if found is None else Hit(kind, *found)
 
     def is_stale(self, now: float) -> bool:
+        """True when no valid head vouches for the list at ``now`` (RELIABILITY 7, 8)."""
         return self.stale_reason(now) is not None
 
     def stale_reason(self, now: float) -> str | None:
@@ -177,6 +180,7 @@ class HitListStore:
         return None
 
     def status(self, now: float) -> dict:
+        """Identity, head, freshness and sizes of the list in force, for status and ``hitlist status``."""
         view, state = self._view, self._view.state
         out: dict = {
             "installed": state is not None,
@@ -272,6 +276,7 @@ class HitListStore:
             self._switch(view.state, view.keyring, base, None)
 
     def compact_in_background(self) -> threading.Thread:
+        """Start `compact` in a daemon thread; lookups go on meanwhile."""
         thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
         thread.start()
         return thread

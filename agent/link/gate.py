@@ -46,12 +46,21 @@ logger = logging.getLogger(__name__)
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int) -> list[OutboxRow]: ...
-    def ack(self, msg_ids: list[str]) -> int: ...
-    def depth(self) -> int: ...
-    def oldest_age(self, now: float) -> float: ...
+    def pending(self, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first."""
+
+    def ack(self, msg_ids: list[str]) -> int:
+        """Forget the rows the centre acknowledged; returns how many were known."""
+
+    def depth(self) -> int:
+        """Rows not yet acknowledged."""
+
+    def oldest_age(self, now: float) -> float:
+        """Age in seconds of the oldest unacknowledged row at ``now``."""
+
     @property
-    def dropped(self) -> int: ...
+    def dropped(self) -> int:
+        """Routine rows dropped because the outbox was full (RELIABILITY 22)."""
 
 
 class GateLink:

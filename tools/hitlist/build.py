@@ -28,6 +28,7 @@ from agent.keys import list_key_id
 ZERO32 = bytes(32)
 DEFAULT_PERSON_COST = 1000
 def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
+    """Fresh random fingerprint keys for a new list chain (rotated with each snapshot)."""
     return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
 
 
@@ -121,6 +122,7 @@ def _body(entries: Entries, removes: np.ndarray | None = None) -> bytes:
 
 
 def sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
+    """A signed list file of ``kind`` (snapshot or delta): ``fields`` and the body's hash, signed by ``signer``."""
     fields = {
         **fields,
         "type": kind,
