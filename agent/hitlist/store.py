@@ -41,7 +41,7 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.migrate import find_old_base
 from agent.hitlist.table import StateSum
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Identity, VerifiedList, verify_head, verify_list
+from agent.hitlist.verify import Head, Identity, VerifiedList, verify_head, verify_list
 from agent.hitlist.view import ListView
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,11 @@ class HitListStore:
         """(list_id, epoch, version, state_hash) of the list in force, or None."""
         state = self._view.state
         return state.identity.as_tuple() if state else None
+
+    @property
+    def keyring_version(self) -> int:
+        """Version of the root-signed keyring in force (0: only the pinned root)."""
+        return self._view.keyring.version
 
     def view(self) -> ListView:
         """The immutable state in force (identity and lookups from one consistent list)."""
@@ -217,14 +222,13 @@ class HitListStore:
                 identity = self._install_snapshot(verified)
             else:
                 identity = self._install_delta(verified)
-            logger.info(
-                "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
-            )
+            logger.info("hit-list installed", extra={"fields": {
+                "list_id": identity.list_id, "version": identity.version, "kind": str(verified.meta.kind)}})
             return identity
 
-    def accept_head(self, blob, *, now: float) -> None:
-        """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
-        rollback for a head older than the last one, and every signature/expiry reason)."""
+    def accept_head(self, blob, *, now: float) -> Head:
+        """Accept a freshness head for the installed list and return it. Raises HitListRejected
+        (wrong_list_id, rollback for a head older than the last one, and every signature/expiry reason)."""
         with self._lock, self._flock():
             self.refresh()
             head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
@@ -248,6 +252,7 @@ class HitListStore:
                       "state_hash": head.state_hash, "issued": head.issued, "expires": head.expires}  # fmt: skip
             self._replace(self.dir / "head.msgpack", msgpack.packb(record))
             self._head = record
+            return head
 
     def verify(self) -> dict:
         """Re-read the whole installed list: the base files against the digests written with them,
@@ -306,7 +311,7 @@ class HitListStore:
         """Crash-injection point (test hook CRASH_ENV): the installer SIGKILLs itself at step k."""
         self._steps += 1
         if self._steps == self._crash_at:
-            logger.debug("crash hook: SIGKILL at step %d (%s)", self._steps, label)
+            logger.debug("crash hook: SIGKILL", extra={"fields": {"step": self._steps, "at": str(label)}})
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _replace(self, path: Path, data: bytes) -> None:
@@ -356,8 +361,8 @@ class HitListStore:
             old = find_old_base(self.dir)  # another process may have done it meanwhile
             if old is None:
                 return
-            logger.info("hit-list base %s: rewriting %d entries in layout %d", old.directory.name, len(old.entries),
-                        BASE_LAYOUT)
+            logger.info("hit-list base rewritten in the current layout", extra={"fields": {
+                "base": str(old.directory.name), "entries": len(old.entries), "layout": BASE_LAYOUT}})
             base = self._writer.write_base(old.entries, old.version)
             record = old.record
             keyring = (
