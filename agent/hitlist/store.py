@@ -60,7 +60,7 @@ from agent.hitlist.table import (
     merge_entries,
 )
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Identity, Installed, VerifiedList, verify_head, verify_list
+from agent.hitlist.verify import Head, Identity, Installed, VerifiedList, verify_head, verify_list
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +313,11 @@ class HitListStore:
         state = self._view.state
         return state.identity.as_tuple() if state else None
 
+    @property
+    def keyring_version(self) -> int:
+        """Version of the root-signed keyring in force (0: only the pinned root)."""
+        return self._view.keyring.version
+
     def view(self) -> ListView:
         """The immutable state in force (identity and lookups from one consistent list)."""
         return self._view
@@ -433,9 +438,9 @@ class HitListStore:
             )
             return identity
 
-    def accept_head(self, blob, *, now: float) -> None:
-        """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
-        rollback for a head older than the last one, and every signature/expiry reason)."""
+    def accept_head(self, blob, *, now: float) -> Head:
+        """Accept a freshness head for the installed list and return it. Raises HitListRejected
+        (wrong_list_id, rollback for a head older than the last one, and every signature/expiry reason)."""
         with self._lock, self._flock():
             self.refresh()
             head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
@@ -459,6 +464,7 @@ class HitListStore:
                       "state_hash": head.state_hash, "issued": head.issued, "expires": head.expires}  # fmt: skip
             self._replace_durable(self.dir / "head.msgpack", msgpack.packb(record))
             self._head = record
+            return head
 
     def verify(self) -> dict:
         """Re-read the whole installed list: the base files against the digests written with them,
