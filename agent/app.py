@@ -54,6 +54,8 @@ STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else onl
 class StartupError(AgentError, RuntimeError):
     """A part the gate cannot run without failed to start (the message says which and why)."""
 
+    remedy = "fix the part named (device, URL or state directory); the indicators stay in the safe state"
+
 
 class SystemdNotifier:
     """sd_notify over ``$NOTIFY_SOCKET`` (READY, WATCHDOG, STOPPING, STATUS); a no-op without it."""
