@@ -130,7 +130,7 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
     crop = rgb[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
     sharp = 0.0
     if crop.shape[0] >= 8 and crop.shape[1] >= 8:
-        g = grey(resize(crop, 64, 64))
+        g = grey(resize(crop, 64, 64)).astype(np.float32)
         lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
         sharp = float(min(1.0, lap.var() / SHARP_LAPLACIAN_VAR))
     return {"size": size, "centring": centring, "sharpness": sharp,

@@ -33,8 +33,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:
-    """Luma (BT.601) of an HxWx3 uint8 image as HxW float32."""
-    return rgb[..., 0] * np.float32(0.299) + rgb[..., 1] * np.float32(0.587) + rgb[..., 2] * np.float32(0.114)
+    """Luma (ITU-R 601-2, Pillow's "L") of an HxWx3 uint8 image as HxW uint8."""
+    return np.asarray(Image.fromarray(rgb).convert("L"))
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

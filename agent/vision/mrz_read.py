@@ -195,6 +195,19 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     return lines, result, confidence(best)
 
 
+def _best_path(columns: np.ndarray, width: int) -> tuple[str, np.ndarray, float] | None:
+    """The best-path (greedy) reading when it has exactly ``width`` characters (the usual case, and then
+    what ``decode_exact`` finds too), with each character's probabilities at its first column; else None."""
+    best = columns.argmax(1)
+    starts = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+    if len(starts) != width:
+        return None
+    text = "".join(ALPHABET[best[t] - 1] for t in starts)
+    chars = columns[starts, 1:]
+    chars = chars / np.maximum(chars.sum(1, keepdims=True), 1e-12)
+    return text, chars, float(np.log(np.maximum(columns.max(1), 1e-12)).sum())
+
+
 def _mask(chars: str) -> np.ndarray:
     return np.array([ch in chars for ch in ALPHABET])
 
@@ -262,7 +275,7 @@ def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] |
             best = (score, columns, width)
     assert best is not None
     _, columns, width = best
-    decoded = [decode_exact(c, width) for c in columns]
+    decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):
         return None
     return apply_field_types([d[1] for d in decoded])

@@ -12,6 +12,7 @@ the same ``.tflite`` files; every shipped model is tested in both (tests/vision/
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(os.environ.get("SHARAKA_MODELS") or Path(__file__).resolve().parents[2] / "models")
 LATENCIES_KEPT = 256
 
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
