@@ -60,7 +60,7 @@ from agent.hitlist.table import (
     merge_entries,
 )
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Identity, Installed, VerifiedList, verify_head, verify_list
+from agent.hitlist.verify import Head, Identity, Installed, VerifiedList, read_head, verify_head, verify_list
 
 logger = logging.getLogger(__name__)
 
@@ -418,6 +418,12 @@ class HitListStore:
                 "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
             )
             return identity
+
+    def read_head(self, blob, *, now: float) -> Head:
+        """The head if its signature verifies by a list key of the trusted keyring, its times not yet judged
+        (``verify.read_head``: the gate's trusted time learns from ``issued`` first). Raises HitListRejected."""
+        with self._lock:
+            return read_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
 
     def accept_head(self, blob, *, now: float) -> None:
         """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,

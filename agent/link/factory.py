@@ -41,6 +41,7 @@ def link_from_config(
     *,
     hitlist: Any = None,
     clock: Callable[[], float],
+    trusted: Any = None,
     status_source: Callable[[], dict[str, Any]] | None = None,
     command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
 ) -> GateLink:
@@ -70,6 +71,6 @@ def link_from_config(
     has_store = hasattr(hitlist, "install") and hasattr(hitlist, "accept_head")
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
-        clock=clock, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
+        clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
         high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if has_store else None,
     )

@@ -36,12 +36,14 @@ class HitListSync:
         *,
         list_id: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        observe: Callable[[float, str], object] | None = None,
     ) -> None:
         self.store = store
         self.gate_id = gate_id
         self._publish = publish
         self._clock = clock
         self.limits = limits
+        self._observe = observe  # TrustedClock.observe: a verified head's ``issued`` raises trusted time
         self.list_id = list_id
         self.state = "idle"  # idle | fetching | abandoned | failed
         self.detail = ""
@@ -59,7 +61,7 @@ class HitListSync:
         """A retained head arrived: accept it; fetch when it names a newer list than the one installed."""
         if self.list_id is not None and list_id != self.list_id:
             return
-        now = self._clock()
+        now = self._learn_time(blob)
         try:
             self.store.accept_head(blob, now=now)
         except HitListRejected as exc:
@@ -125,7 +127,7 @@ class HitListSync:
         early, self._early_head = self._early_head, None
         if early is not None:  # without it the first list would be stale until the centre's next head
             try:
-                self.store.accept_head(early, now=now)
+                self.store.accept_head(early, now=self._learn_time(early))
             except HitListRejected as exc:
                 logger.info("gate %s: head received before the first list not accepted: %s", self.gate_id, exc)
         logger.info("gate %s: hit-list v%d installed over MQTT", self.gate_id, identity.version)
@@ -159,6 +161,18 @@ class HitListSync:
         return out
 
     # ------------------------------------------------------------------ internals
+    def _learn_time(self, blob: bytes) -> float:
+        """Trusted time after a head's signed ``issued`` (signature checked first) raised it: the head is
+        then judged on that time, so a gate whose time lags (switched off for a week) still accepts it."""
+        now = self._clock()
+        if self._observe is None or self.store.identity is None:
+            return now
+        try:
+            self._observe(self.store.read_head(blob, now=now).issued, "head")
+        except HitListRejected:
+            return now  # judged (and counted) by accept_head
+        return self._clock()
+
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
         self._target = target

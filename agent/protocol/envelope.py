@@ -61,6 +61,10 @@ SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "hitlist_chunk": {"gate": str, "req": str, "name": str, "offset": int, "total": int, "data": bytes},
     "query": {"gate": str, "issuing_state": str, "document_number": str},
     "query_reply": {"gate": str, "req": str, "hit": bool},
+    # two-phase device-key rotation (docs/protocol.md "Device-key rotation"): the request is signed by the
+    # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key
+    "key_rotation": {"gate": str, "new_key": bytes},
+    "key_confirm": {"gate": str, "req": str, "new_key": bytes},
 }
 
 

@@ -4,7 +4,8 @@
     sharaka-central enrol --db central.db --gate gate-1 --pub gate-1/device.key.pub
     sharaka-central run --db central.db --keys keys/ --port 1883 --username central --password-file pw
     sharaka-central cmd --db central.db --keys keys/ ... --gate gate-1 --op pulse_relay --args '{"seconds": 2}'
-    sharaka-central gates|events --db central.db [--json]
+    sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
+    sharaka-central gates|events|keys --db central.db [--json]
 
 Exit codes: 0 done, 1 a command was rejected or timed out, 2 bad arguments or files.
 """
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--gate", required=True)
     p.add_argument("--pub", required=True, help="32-byte public key file, or 64 hex digits")
+    p.add_argument("--replace", action="store_true",
+                   help="re-enrol a gate (compromised, rebuilt) with a new key: the old key is refused at once")
+    p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
     p.add_argument("--db", type=Path, required=True)
@@ -67,11 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
     _broker_args(p)
-    for name in ("gates", "events"):
-        p = sub.add_parser(name, help=f"list stored {name}")
+    for name in ("gates", "events", "keys"):
+        p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
+                           " reasons)" if name == "keys" else f"list stored {name}")
         p.add_argument("--db", type=Path, required=True)
         p.add_argument("--json", action="store_true")
-        if name == "events":
+        if name in ("events", "keys"):
             p.add_argument("--gate")
             p.add_argument("--hits", action="store_true")
     return parser
@@ -102,9 +107,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_enrol(args: argparse.Namespace) -> int:
     pub = bytes.fromhex(args.pub) if len(args.pub) == 64 and not Path(args.pub).exists() else Path(args.pub).read_bytes()
     store = CentralStore(args.db)
-    new = store.enrol(args.gate, pub, time.time())
-    _emit({"gate": args.gate, "enrolled": new}, args.json,
-          f"gate {args.gate} {'enrolled' if new else 'already enrolled with this key'}")
+    new = store.enrol(args.gate, pub, time.time(), replace=args.replace, reason=args.reason)
+    what = ("key replaced: " + args.reason) if new and args.replace else "enrolled" if new else \
+        "already enrolled with this key"
+    _emit({"gate": args.gate, "enrolled": new, "replaced": new and args.replace, "reason": args.reason}, args.json,
+          f"gate {args.gate} {what}")
     return 0
 
 
@@ -121,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 text = (f"{'UP' if data['state'] == 'online' else 'DOWN':<5} {data['gate']:<16} session={data['session']}"
                         f" {data['kind']} list={data['list_version']}")
+        elif kind == "key":
+            text = f"KEY   {data['gate']:<16} {data['kind']} new_key={data['new_key']}"
         elif kind == "cmd_result":
             text = f"CMD   {data['gate']:<16} {data['op']} ok={data['ok']} {data['reason']} {data['detail']}"
         else:
@@ -196,8 +205,17 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 
 def cmd_gates(args: argparse.Namespace) -> int:
     for g in CentralStore(args.db).gates():
+        pending = f" pending_key={g['pending_key']}" if g["pending_key"] else ""
         _emit(g, args.json, f"{g['gate_id']:<16} {'online' if g['online'] else 'offline':<8} session={g['session']}"
-                            f" list={g['list_version']}")
+                            f" list={g['list_version']} key={g['device_key']}{pending}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    for k in CentralStore(args.db).key_events(args.gate):
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["at"]))
+        _emit(k, args.json, f"{at} {k['gate_id']:<16} {k['kind']:<18} {k['old_key'] or '-':<16} -> {k['new_key']}"
+                            + (f"  reason: {k['reason']!r}" if k["reason"] else ""))
     return 0
 
 
@@ -210,7 +228,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "gates": cmd_gates,
-               "events": cmd_events}[args.command]
+               "events": cmd_events, "keys": cmd_keys}[args.command]
     try:
         return handler(args)
     except (OSError, ValueError) as exc:

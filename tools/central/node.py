@@ -31,9 +31,10 @@ from tools.central.store import CentralStore
 logger = logging.getLogger(__name__)
 
 ACK_IDS_PER_MESSAGE = 1000
-INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY)
+INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY,
+           topics.KEY_ROTATE)
 _TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
-          topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query"}
+          topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query", topics.KEY_ROTATE: "key_rotation"}
 
 
 @dataclass
@@ -159,12 +160,14 @@ class CentralNode:
                     logger.exception("central: batch of %d failed", len(batch))
 
     def _trusted(self, gate_id: str) -> dict[bytes, VerifyKey] | None:
+        """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached for
+        one batch: a re-enrolment by ``sharaka-central enrol --replace`` takes effect at the next batch."""
         keys = self._keys.get(gate_id)
         if keys is None:
-            pub = self.store.device_key(gate_id)
-            if pub is None:
+            pubs = self.store.device_keys(gate_id)
+            if not pubs:
                 return None
-            keys = self._keys[gate_id] = {key_id(pub): VerifyKey(pub)}
+            keys = self._keys[gate_id] = {key_id(p): VerifyKey(p) for p in pubs}
         return keys
 
     def _reject(self, reason: str, topic: str, detail: str) -> None:
@@ -176,6 +179,7 @@ class CentralNode:
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         now = self._clock()
+        self._keys = {}  # re-read per batch: key changes by another process (enrol --replace) apply now
         rows: list[tuple[str, str, int, bool, str, float, float, float, bytes]] = []
         acks: dict[str, list[str]] = {}
         hits: list[dict[str, Any]] = []
@@ -198,13 +202,17 @@ class CentralNode:
                 self._reject("topic", topic, f"leaf {leaf!r} is not inbound at the centre")
                 continue
             try:
-                body, _ = open_signed(msg_type, payload, keys)
+                body, signers = open_signed(msg_type, payload, keys)
             except ProtocolError as exc:
                 self._reject("signature" if "signature" in str(exc) else "malformed", topic, str(exc))
                 continue
             if body["gate"] != gate_id:
                 self._reject("wrong_gate", topic, f"body says gate {body['gate']!r}")
                 continue
+            if msg_type == "key_rotation":
+                self._key_rotation(gate_id, topic, body, payload, now)
+                continue
+            self._note_signers(gate_id, keys, signers, now)
             if msg_type in ("event", "hit"):
                 rows.append(
                     (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"],
@@ -255,13 +263,53 @@ class CentralNode:
         detail = str(body.get("detail", ""))
         op = self.store.command_result(body["cmd_id"], gate_id, body["ok"], body["reason"], detail)
         if op == "rotate_device_key" and body["ok"] and detail.startswith("new_key="):
-            pub = bytes.fromhex(detail.removeprefix("new_key="))
+            # protocol 1 gates switch right after this result (signed by the old key): the new key is
+            # pending, both verify, and the first message signed by it makes it the only one
+            try:
+                pub = bytes.fromhex(detail.removeprefix("new_key="))
+            except ValueError:
+                pub = b""
             if len(pub) == 32:
-                self.store.set_device_key(gate_id, pub)  # the result was signed by the old key
+                self.store.propose_key(gate_id, pub, self._clock())
                 self._keys.pop(gate_id, None)
         if self._on_update:
             self._on_update("cmd_result", {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"],
                                            "reason": body["reason"], "detail": detail})
+
+    # ------------------------------------------------------------------ device-key rotation
+    def _key_rotation(self, gate_id: str, topic: str, body: dict[str, Any], payload: bytes, now: float) -> None:
+        """A rotation request (docs/protocol.md "Device-key rotation"): it must be signed by the gate's
+        enrolled key (a pending key cannot start another rotation) and by the new key it carries (proof of
+        possession). The new key becomes pending (both verify until the gate uses the new one) and the
+        confirmation is sent, again for every repeat: the gate retries until it has one."""
+        new = body["new_key"]
+        active = self.store.device_key(gate_id)
+        try:
+            if len(new) != 32 or active is None:
+                raise ProtocolError(f"new_key of {len(new)} bytes, expected 32")
+            open_signed("key_rotation", payload, {key_id(active): VerifyKey(active)})
+            open_signed("key_rotation", payload, {key_id(new): VerifyKey(new)})
+        except ProtocolError as exc:
+            self._reject("key_rotation", topic, f"refused: {exc}")
+            return
+        if new != active:
+            self.store.propose_key(gate_id, new, now)
+            self._keys.pop(gate_id, None)
+        wire = seal("key_confirm", {"id": uuid.uuid4().hex, "ts": now, "gate": gate_id, "req": body["id"],
+                                    "new_key": new}, [self._node_key])
+        self._client.publish(topics.gate(gate_id, topics.KEY_CONFIRM), wire, qos=1)
+        if self._on_update:
+            self._on_update("key", {"gate": gate_id, "kind": "rotation_requested", "new_key": key_id(new).hex()})
+
+    def _note_signers(self, gate_id: str, keys: dict[bytes, VerifyKey], signers: frozenset[bytes], now: float) -> None:
+        """A message signed by the gate's pending key: the gate has switched, so the old key is retired."""
+        if len(keys) < 2:
+            return
+        pending = list(keys)[1]
+        if pending in signers and self.store.promote_key(gate_id, bytes(keys[pending]), now):
+            self._keys.pop(gate_id, None)
+            if self._on_update:
+                self._on_update("key", {"gate": gate_id, "kind": "rotated", "new_key": pending.hex()})
 
     # ------------------------------------------------------------------ online query
     def _answer_query(self, topic: str, payload: bytes, props: Any) -> None:

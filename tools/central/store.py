@@ -1,4 +1,5 @@
-"""The central node's SQLite store: registered gates, events and hits (deduped by id), commands."""
+"""The central node's SQLite store: registered gates and their device keys (with the history of every key
+change), events and hits (deduped by id), commands."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.protocol import topics
+from agent.protocol.envelope import key_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gates (
@@ -46,7 +48,19 @@ CREATE TABLE IF NOT EXISTS commands (
     detail TEXT
 );
 CREATE TABLE IF NOT EXISTS rejects (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS key_events (
+    rowid INTEGER PRIMARY KEY,
+    gate_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    old_key TEXT,
+    new_key TEXT,
+    reason TEXT NOT NULL DEFAULT ''
+);
 """
+# Columns added after the first release: added to an older database when it is opened.
+_GATE_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
+KEY_EVENT_KINDS = ("enrolled", "rotation_requested", "rotated", "replaced")
 
 
 class CentralStore:
@@ -58,6 +72,10 @@ class CentralStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
+        for name, kind in _GATE_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE gates ADD COLUMN {name} {kind}")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -65,39 +83,130 @@ class CentralStore:
             self._db.close()
 
     # ------------------------------------------------------------------ gates
-    def enrol(self, gate_id: str, device_pub: bytes, now: float) -> bool:
-        """Register a gate's device key; True when new. Re-enrolling with the same key is a no-op;
-        with another key it raises ValueError (use a rotate command or ``replace=True`` paths)."""
+    def enrol(self, gate_id: str, device_pub: bytes, now: float, *, replace: bool = False, reason: str = "") -> bool:
+        """Register a gate's device key; True when the key changed. Re-enrolling with the same key is a
+        no-op. With another key it raises ValueError unless ``replace`` (an operator re-enrolling a
+        compromised or rebuilt gate), which needs a ``reason``: the old key and any pending rotation stop
+        being trusted at once, and the change is recorded in ``key_events``."""
         topics.check_id(gate_id)
         if len(device_pub) != 32:
             raise ValueError(f"device key for {gate_id!r} has {len(device_pub)} bytes, expected 32")
+        if replace and not reason.strip():
+            raise ValueError(f"replacing the device key of {gate_id!r} needs a reason (it is recorded)")
         with self._lock:
             row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is not None:
-                if bytes(row[0]) != bytes(device_pub):
-                    raise ValueError(f"gate {gate_id!r} is already enrolled with another device key")
-                return False
-            self._db.execute(
-                "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
-            )
+                if bytes(row[0]) == bytes(device_pub):
+                    return False
+                if not replace:
+                    raise ValueError(
+                        f"gate {gate_id!r} is already enrolled with another device key"
+                        " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
+                    )
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL"
+                                     " WHERE gate_id=?", (device_pub, gate_id))
+                    self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                return True
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
+                )
+                self._key_event(gate_id, now, "enrolled", None, device_pub, reason)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             return True
 
-    def set_device_key(self, gate_id: str, device_pub: bytes) -> None:
-        with self._lock:
-            self._db.execute("UPDATE gates SET device_pub=? WHERE gate_id=?", (device_pub, gate_id))
-
     def device_key(self, gate_id: str) -> bytes | None:
+        """The gate's enrolled (active) device public key, or None when not enrolled."""
+        keys = self.device_keys(gate_id)
+        return keys[0] if keys else None
+
+    def device_keys(self, gate_id: str) -> list[bytes]:
+        """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
+        pending (RELIABILITY 43); empty when the gate is not enrolled."""
         with self._lock:
-            row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+        if row is None:
+            return []
+        return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
+
+    def propose_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
+        """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
+        by the new one); True when recorded now, False when it already was pending or is already active."""
+        with self._lock:
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"gate {gate_id!r} is not enrolled")
+            if bytes(new_pub) in (bytes(row[0]), bytes(row[1] or b"")):
+                return False
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?",
+                                 (new_pub, now, gate_id))
+                self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return True
+
+    def promote_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
+        """The gate used its pending key: it becomes the active key and the old one stops being trusted.
+        True when promoted; False when ``new_pub`` is not the pending key."""
+        with self._lock:
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None or row[1] is None or bytes(row[1]) != bytes(new_pub):
+                return False
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                                 (new_pub, gate_id))
+                self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return True
+
+    def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
+        self._db.execute(
+            "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (gate_id, now, kind, key_id(old).hex() if old else None, key_id(new).hex(), reason),
+        )
+
+    def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
+        """Every device-key change (enrolled, rotation_requested, rotated, replaced with its reason), oldest first."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT gate_id, at, kind, old_key, new_key, reason FROM key_events"
+                + (" WHERE gate_id=?" if gate_id else "") + " ORDER BY rowid",
+                (gate_id,) if gate_id else (),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def gates(self) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._db.execute(
-                "SELECT gate_id, session, online, last_seen, list_version, enrolled FROM gates ORDER BY gate_id"
+                "SELECT gate_id, session, online, last_seen, list_version, enrolled, device_pub, pending_pub"
+                " FROM gates ORDER BY gate_id"
             )
             cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        for g in out:  # key ids, not the keys: what an operator compares with the gate's status
+            g["device_key"] = key_id(bytes(g.pop("device_pub"))).hex()
+            pending = g.pop("pending_pub")
+            g["pending_key"] = key_id(bytes(pending)).hex() if pending is not None else None
+        return out
 
     def gate_session(self, gate_id: str) -> int:
         with self._lock:
