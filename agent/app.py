@@ -35,6 +35,7 @@ from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.protocol.trusted_time import TrustedClock
 from agent.screening.events import load_fingerprint_key
+from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
 from hal.indicators import SAFE_OUTPUT, SAFE_STATE
@@ -74,24 +75,43 @@ class SystemdNotifier:
 
 
 def open_hitlist(config: Config) -> HitList:
-    """The hit-list the config names: the signed store, the in-memory records file, or an empty list.
+    """The hit-list the config names: the signed store, the in-memory records file (lab gates), or an
+    ``AbsentHitList`` saying why there is none: a store or records file that cannot be opened does not
+    stop the gate, it makes every decision REFER with the reason shown (RELIABILITY 45).
 
-    Raises ``StartupError`` when the store is not pinned to the configured root key."""
+    Raises ``StartupError`` when the store is pinned to another root key than the configured one."""
     hl = config.hitlist
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
         from tools.hitlist_cli import read_public_key
 
         pinned = hl.store_dir / "root.pub"
-        root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
-        if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
-            raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
-                               f"{str(hl.root_pub)!r}")
-        return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
+        if hl.root_pub is None and not pinned.exists():
+            return _absent(HITLIST_MISSING, f"no root key pinned in {str(hl.store_dir)!r}: install a list with "
+                           "`sharaka-gate hitlist install FILE --root-pub FILE --state DIR`")
+        try:
+            root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
+            if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
+                raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
+                                   f"{str(hl.root_pub)!r}")
+            return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
+        except StartupError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AgentError) as exc:
+            return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r} unreadable: {exc}")
     if hl.records is None:
-        logger.warning("no hit-list configured: every lookup misses")
-        return MemoryHitList(version=hl.version)
-    return MemoryHitList.from_file(hl.records, version=hl.version, max_age_s=hl.max_age_s)
+        return _absent(HITLIST_MISSING, "no hit-list configured ([hitlist] store_dir)")
+    try:
+        return MemoryHitList.from_file(hl.records, version=hl.version, max_age_s=hl.max_age_s,
+                                       list_id=hl.list_id or "records")
+    except (OSError, ValueError) as exc:
+        return _absent(HITLIST_UNREADABLE, f"records file {str(hl.records)!r} unreadable: {exc}")
+
+
+def _absent(reason: str, detail: str) -> AbsentHitList:
+    logger.error("no hit-list to screen against: every decision is REFER unless this is a lab gate",
+                 extra={"fields": {"reason": reason, "detail": detail}})
+    return AbsentHitList(ListProblem(reason, detail))
 
 
 class GateApp:
@@ -160,8 +180,11 @@ class GateApp:
             queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, outbox=queue, indicators=self.indicators, camera=self.camera,
+            hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=queue, indicators=self.indicators, camera=self.camera,
             fingerprint_key=key, clock=self._clock, monotonic=self._monotonic, trusted=trusted.screening_now)
+        if cfg.screening.lab_gate:
+            logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
+                           "gate", extra={"fields": {"config": str(cfg.path)}})
         logger.info("gate ready", extra={"fields": {
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
             "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})
@@ -217,6 +240,8 @@ class GateApp:
 
             if self.screener is None:
                 raise ValueError("screening is not running")
+            if "lab_gate" in args:  # only the config file makes a lab gate (RELIABILITY 45)
+                raise ValueError("lab_gate: set in the gate's config file only, never by command")
             current = {f.name: getattr(self.screener.rules, f.name) for f in dataclasses.fields(ScreeningConfig)}
             table = {k: list(v) if isinstance(v, tuple) else v for k, v in {**current, **args}.items()}
             errors: list[str] = []
@@ -308,6 +333,7 @@ class GateApp:
             "version": __version__,
             "pid": os.getpid(),
             "state": state,
+            "lab_gate": self.config.screening.lab_gate,
             "started_at": self.started_at,
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},

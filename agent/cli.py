@@ -1,7 +1,9 @@
 """`sharaka-gate`: the gate's command line. Each subcommand lives in agent/commands/<name>.py.
 
 A command module exposes ``register(subparsers)``, which adds its parser and sets ``func``
-(``func(args) -> int`` exit code). Modules import heavy dependencies inside ``func``.
+(``func(args) -> int`` exit code). Modules import heavy dependencies inside ``func``. A command
+raises on a user's mistake; ``agent.errors.run_command`` turns the error into the exit code and the
+one-line message ``sharaka-gate <command>: <what>; <remedy>`` (docs/adr/0001-errors.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 import sys
 
 from agent import __version__
+from agent.errors import command_path, run_command
 
 COMMANDS = ("run", "mrz", "reader", "selftest", "status", "hitlist")
 
@@ -25,13 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``sharaka-gate`` command; returns its exit code."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    return run_command("sharaka-gate", command_path(args), lambda: args.func(args))
 
 
 if __name__ == "__main__":

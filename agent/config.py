@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import hal
 from agent.errors import ConfigError
-from hal.errors import BadUrlError
+from hal.errors import BackendImportError, BadUrlError
 
 
 class InvalidConfigError(ConfigError):
@@ -58,9 +58,9 @@ def _at_least(low: float) -> Check:
     return lambda v: None if v >= low else f"expected a number >= {low}"
 
 
-def _url_of(table: dict[str, str], kind: str, *, optional: bool = False,
-            options: Callable[[str], None] | None = None) -> Check:
-    """Scheme in the HAL table; then ``options(url)``, the backend's own pure URL parser where cheap."""
+def _url_of(kind: str, *, optional: bool = False) -> Check:
+    """Scheme in the HAL table; then ``hal.check_url``: the backend's grammar, no device opened."""
+    table = hal.KINDS[kind]
 
     def check(url: str) -> str | None:
         if optional and url == "":
@@ -70,29 +70,13 @@ def _url_of(table: dict[str, str], kind: str, *, optional: bool = False,
             return f"expected a URL SCHEME://… for the {kind}; known schemes: {', '.join(sorted(table))}"
         if parts.scheme not in table:
             return f"unknown {kind} URL scheme {parts.scheme!r}; known: {', '.join(sorted(table))}"
-        if options is not None:
-            try:
-                options(url)
-            except BadUrlError as exc:
-                return str(exc)
+        try:
+            hal.check_url(kind, url)
+        except (BadUrlError, BackendImportError) as exc:
+            return str(exc)
         return None
 
     return check
-
-
-def _reader_options(url: str) -> None:
-    """The reader URL's query and framing options (hal.reader's parsers; backends check the rest at open)."""
-    from hal.reader import parse_query
-    from hal.reader.framing import parse_framing
-
-    parse_framing(parse_query(url)[1])
-
-
-def _indicator_options(url: str) -> None:
-    """The board options shared by i2c:// and sim://pca9685 (hal.indicators.board's parser)."""
-    from hal.indicators.board import parse_options
-
-    parse_options(url, urlsplit(url).query, 0x40)
 
 
 def _codes(v: tuple[str, ...]) -> str | None:
@@ -121,11 +105,11 @@ class DevicesConfig:
     """Which hardware the gate drives, as HAL URLs (options in the URL query)."""
 
     reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader.",
-                       check=_url_of(hal.READERS, "reader", options=_reader_options))
+                       check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
-                           check=_url_of(hal.INDICATORS, "indicators", options=_indicator_options))
+                           check=_url_of("indicators"))
     camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
-                       check=_url_of(hal.CAMERAS, "camera", optional=True))
+                       check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
 
@@ -162,16 +146,25 @@ class ScreeningConfig:
         check=lambda v: None if 0 < v <= 600 else "expected 0 < seconds <= 600")
     buzzer_hz: int = _opt("Buzzer tone for a HIT, Hz (a PCA9685 board makes 24-1526 Hz).", 1000,
                           check=lambda v: None if 24 <= v <= 1526 else "expected 24..1526 Hz")
+    lab_gate: bool = _opt(
+        "A lab gate (development, demos, tests) screens without an installed, verified hit-list: no list, an "
+        "unreadable list or one of another id does not turn CLEAR into REFER, and an unsigned records file "
+        "may stand in for the list. False on every deployed gate; set in the file only (set_policy refuses it).",
+        False)
 
 
 @dataclass(frozen=True)
 class HitListConfig:
-    """Where the gate's hit-list comes from: the signed store (`store_dir`), or for development and
-    demos an in-memory records file (`records`); not both. Neither: an empty list (every lookup misses)."""
+    """Where the gate's hit-list comes from: the signed store (`store_dir`), or on a lab gate an in-memory
+    records file (`records`); not both. Without an installed, verified list of `list_id` every decision is
+    REFER (reasons `hitlist_missing`, `hitlist_unreadable`, `hitlist_wrong_id`) unless `[screening] lab_gate`."""
 
     store_dir: Path | None = _opt(
         "Signed hit-list store: the directory `sharaka-gate hitlist install --state DIR` fills (lists, deltas, "
         "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
+    list_id: str | None = _opt(
+        "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
+        "set: the same). An installed list of another id gives REFER.", None)
     root_pub: Path | None = _opt(
         "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None)
@@ -211,7 +204,7 @@ class LinkConfig:
     will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",
                              30, check=_at_least(0))
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
-    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: any published head.", None)
+    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None)
 
 
 @dataclass(frozen=True)
@@ -282,21 +275,56 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         section = _section(cls, name, table, path.parent, errors)
         if section is not None:
             sections[name] = section
-    errors += _cross_checks(data)
     if errors:
-        listing = "\n".join(f"  {path}: {e}" for e in errors)
-        raise InvalidConfigError(f"{path}: {len(errors)} config error(s):\n{listing}", errors)
-    return Config(**sections, path=path)
+        raise _invalid(path, errors)
+    config = Config(**sections, path=path)
+    errors = _cross_checks(config, data)
+    if errors:
+        raise _invalid(path, errors)
+    return _with_list_id(config)
 
 
-def _cross_checks(data: dict[str, Any]) -> list[str]:
-    """Rules between keys (each key alone may be fine)."""
+def _invalid(path: Path, errors: list[str]) -> InvalidConfigError:
+    listing = "\n".join(f"  {path}: {e}" for e in errors)
+    return InvalidConfigError(f"{path}: {len(errors)} config error(s):\n{listing}", errors)
+
+
+def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
+    """Rules between keys (each key alone is fine): every one is checked here, at load, so that no rule
+    is discovered after the indicators or the outbox are open (docs/config.md "Rules between keys").
+    Values are quoted as written in the file."""
+
+    def raw(section: str, key: str) -> Any:
+        return data[section][key]
+
     errors = []
-    hitlist = data.get("hitlist")
-    if isinstance(hitlist, dict) and "store_dir" in hitlist and "records" in hitlist:
-        errors.append(f"[hitlist] records = {hitlist['records']!r}: not with store_dir = {hitlist['store_dir']!r}; "
+    hl, link, lab = config.hitlist, config.link, config.screening.lab_gate
+    if hl.store_dir is not None and hl.records is not None:
+        errors.append(f"[hitlist] records = {raw('hitlist', 'records')!r}: not with store_dir = "
+                      f"{raw('hitlist', 'store_dir')!r}; "
                       "expected one hit-list source")
+    if hl.records is not None and not lab:
+        errors.append(f"[hitlist] records = {raw('hitlist', 'records')!r}: an unsigned records file is for lab gates only; "
+                      "expected store_dir (the signed list) or [screening] lab_gate = true")
+    if hl.list_id is not None and link.list_id is not None and hl.list_id != link.list_id:
+        errors.append(f"[link] list_id = {link.list_id!r}: differs from [hitlist] list_id = {hl.list_id!r}; "
+                      "expected the same list id (or only one of them)")
+    if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
+        errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
+                      "\"ID\", the list this gate screens against")
+    if link.enabled and link.node_pub is None:
+        errors.append("[link] enabled = true: node_pub is not set; expected node_pub = \"FILE\", the central "
+                      "node's public key")
     return errors
+
+
+def _with_list_id(config: Config) -> Config:
+    """One list id for the screener and the link: whichever of [hitlist] / [link] list_id is set."""
+    list_id = config.hitlist.list_id or config.link.list_id
+    if list_id is None:
+        return config
+    return dataclasses.replace(config, hitlist=dataclasses.replace(config.hitlist, list_id=list_id),
+                               link=dataclasses.replace(config.link, list_id=list_id))
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

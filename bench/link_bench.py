@@ -14,7 +14,7 @@
 The central node runs in its own process (``sharaka-central run``), as it would on its own machine.
 
 Goals (issue 5): >= 2,000 events/s, 100k backlog <= 60 s, hit latency p99 <= 100 ms with 200 gates.
-The broker is a real Mosquitto started by tests/broker.py on a free loopback port.
+The broker is a real Mosquitto started by tests/support/broker.py on a free loopback port.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 from agent.link import GateLink, LinkConfig  # noqa: E402
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox  # noqa: E402
 from agent.protocol import keys as keyfiles  # noqa: E402
-from tests.broker import Broker  # noqa: E402
+from tests.support.broker import Broker  # noqa: E402
 from tools.central.store import CentralStore  # noqa: E402
 
 BODY = msgpack.packb({"decision": "CLEAR", "document": {"issuing_state": "UTO", "format": "TD3"},

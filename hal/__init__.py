@@ -5,13 +5,15 @@
     >>> leds = open_indicators("sim://pca9685")       # register-level PCA9685 model
 
 The tables below are the one place that maps a URL scheme to a backend. Backends are imported
-lazily so smbus2, OpenCV or the tflite runtime load only when a URL asks for them.
+lazily so smbus2, OpenCV or the tflite runtime load only when a URL asks for them. Every backend
+declares its URL grammar with ``hal.url.UrlGrammar`` (one query parser for all), and
+``check_url(kind, url)`` checks a URL against it without opening anything (the config uses it).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from hal.errors import BackendImportError, BadUrlError
@@ -21,45 +23,73 @@ if TYPE_CHECKING:
     from hal.indicators import Indicators
     from hal.reader import DocumentReader
 
+class Backend(NamedTuple):
+    """Where a backend lives: its module, the opener (``opener(url, **kwargs)``) and the pure URL check."""
+
+    module: str
+    opener: str
+    check: str  # dotted attribute of the module: ``check(url)`` raises BadUrlError, opens nothing
+
+
 READERS = {
-    "serial": "hal.reader.serial:SerialDocumentReader",
-    "sim": "hal.reader.sim:SimDocumentReader",
-    "replay": "hal.reader.replay:ReplayDocumentReader",
+    "serial": Backend("hal.reader.serial", "SerialDocumentReader", "SerialDocumentReader.check_url"),
+    "sim": Backend("hal.reader.sim", "SimDocumentReader", "SimDocumentReader.check_url"),
+    "replay": Backend("hal.reader.replay", "ReplayDocumentReader", "ReplayDocumentReader.check_url"),
 }
 INDICATORS = {
-    "i2c": "hal.indicators.i2c:open_i2c_indicators",
-    "sim": "hal.indicators.sim:open_sim_indicators",
+    "i2c": Backend("hal.indicators.i2c", "open_i2c_indicators", "check_i2c_url"),
+    "sim": Backend("hal.indicators.sim", "open_sim_indicators", "check_sim_url"),
 }
 CAMERAS = {
-    "file": "hal.camera.file:FileCamera",
-    "v4l2": "hal.camera.v4l2:V4l2Camera",
-    "sim": "hal.camera.file:SimCamera",
+    "file": Backend("hal.camera.file", "FileCamera", "FileCamera.check_url"),
+    "v4l2": Backend("hal.camera.v4l2", "V4l2Camera", "V4l2Camera.check_url"),
+    "sim": Backend("hal.camera.file", "SimCamera", "SimCamera.check_url"),
 }
+KINDS = {"reader": READERS, "indicators": INDICATORS, "camera": CAMERAS}
 
 
-def _open(table: dict[str, str], kind: str, url: str, **kwargs: Any) -> Any:
+def _backend(kind: str, url: str) -> tuple[Backend, Any]:
+    table = KINDS[kind]
     scheme = urlsplit(url).scheme
-    target = table.get(scheme)
-    if target is None:
+    backend = table.get(scheme)
+    if backend is None:
         raise BadUrlError(f"unknown {kind} URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(table))}")
-    module_name, _, attr = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(backend.module)
     except ImportError as exc:
         raise BackendImportError(f"{kind} backend {scheme!r} cannot load: {exc}") from exc
-    return getattr(module, attr)(url, **kwargs)
+    return backend, module
+
+
+def check_url(kind: str, url: str) -> None:
+    """Raise BadUrlError unless ``url`` is a valid ``kind`` URL (``reader``, ``indicators``, ``camera``).
+
+    Checks the scheme and everything the backend's grammar fixes (location, options, values) without
+    opening a device, so a config can be refused before anything starts. The message names the bad
+    part and the expected form.
+    """
+    backend, module = _backend(kind, url)
+    check: Any = module
+    for name in backend.check.split("."):
+        check = getattr(check, name)
+    check(url)
+
+
+def _open(kind: str, url: str, **kwargs: Any) -> Any:
+    backend, module = _backend(kind, url)
+    return getattr(module, backend.opener)(url, **kwargs)
 
 
 def open_reader(url: str, **kwargs: Any) -> DocumentReader:
     """Open a document reader by URL (``serial://…``, ``sim://reader``, ``replay://FILE``)."""
-    return _open(READERS, "reader", url, **kwargs)
+    return _open("reader", url, **kwargs)
 
 
 def open_indicators(url: str, **kwargs: Any) -> Indicators:
     """Open the indicator board (LED, buzzer, relay) by URL (``i2c://1/0x40?…``, ``sim://pca9685``)."""
-    return _open(INDICATORS, "indicators", url, **kwargs)
+    return _open("indicators", url, **kwargs)
 
 
 def open_camera(url: str, **kwargs: Any) -> Camera:
     """Open a camera by URL (``file://DIR``, ``v4l2:///dev/video0``, ``sim://camera``)."""
-    return _open(CAMERAS, "camera", url, **kwargs)
+    return _open("camera", url, **kwargs)

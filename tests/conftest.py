@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Broker fixtures: a real Mosquitto per test (see tests/broker.py)."""
+"""Shared pytest fixtures. Broker fixtures: a real Mosquitto per test (see tests/support/broker.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, Pki
+from tests.support.broker import Broker, Pki
 
 
 @pytest.fixture

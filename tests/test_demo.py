@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     keep = tmp_path_factory.mktemp("demo")
-    proc = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--keep", str(keep)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--keep", str(keep)], cwd=REPO,
                           capture_output=True, text=True, timeout=150)
     return proc, keep
 
@@ -97,7 +97,7 @@ def test_demo_leaves_every_gate_in_the_safe_state(demo):
 
 def test_demo_refuses_a_keep_directory_that_is_not_empty(tmp_path):
     (tmp_path / "precious.txt").write_text("do not mix demo files with this")
-    proc = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--keep", str(tmp_path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--keep", str(tmp_path)], cwd=REPO,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]

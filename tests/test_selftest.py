@@ -65,7 +65,7 @@ def test_board_without_buzzer_still_passes(capsys):
 
 def test_bad_indicator_url_fails_naming_option(capsys):
     code, devices, _ = selftest_json(capsys, "--indicators", "sim://pca9685?colour=red")
-    assert code == 1 and "unknown indicator option 'colour'" in devices["indicators"]["detail"]
+    assert code == 1 and "unknown indicator option colour='red'" in devices["indicators"]["detail"]
 
 
 def test_reader_checked_through_hal_open_reader(capsys):
@@ -78,11 +78,23 @@ def test_reader_checked_through_hal_open_reader(capsys):
         assert code == 0 and devices["reader"]["status"] == "pass"
 
 
+GATE = """
+[gate]
+id = "uto-001"
+site = "uto"
+state_dir = "state"
+[devices]
+reader = "sim://reader"
+indicators = "sim://pca9685"
+camera = "file:///nonexistent"
+[screening]
+lab_gate = true
+"""
+
+
 def test_devices_read_from_config_and_overridden_by_flags(tmp_path, capsys):
     cfg = tmp_path / "gate.toml"
-    cfg.write_text(
-        'gate_id = "uto-001"\n[devices]\nindicators = "sim://pca9685"\ncamera = "file:///nonexistent"\n'
-    )
+    cfg.write_text(GATE)
     code, devices, out = selftest_json(capsys, "--config", str(cfg))
     assert code == 1 and out["gate_id"] == "uto-001" and devices["camera"]["status"] == "fail"
     code, devices, _ = selftest_json(
@@ -95,17 +107,22 @@ def test_devices_read_from_config_and_overridden_by_flags(tmp_path, capsys):
     ("text", "message"),
     [
         ("[devices\n", "not valid TOML"),
-        ("devices = 3\n", "expected a table"),
-        ("[devices]\ncamera = 7\n", "devices.camera = 7; expected a device URL string"),
-        ("[other]\nx = 1\n", "no device to test"),
+        ("devices = 3\n" + GATE.replace("[devices]", "[other]"), "devices = 3: expected a table"),
+        (GATE.replace('camera = "file:///nonexistent"', "camera = 7"), "[devices] camera = 7: expected a string"),
+        (GATE.replace("[gate]", "gate_id = 'x'\n[gate]"), "[gate_id]: unknown section"),
     ],
-    ids=["broken-toml", "devices-not-table", "url-not-string", "no-devices"],
+    ids=["broken-toml", "devices-not-table", "url-not-string", "key-that-does-not-exist"],
 )
 def test_bad_config_exits_2_with_reason(tmp_path, capsys, text, message):
     cfg = tmp_path / "gate.toml"
     cfg.write_text(text)
     assert main(["selftest", "--config", str(cfg)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_no_device_exits_2(capsys):
+    assert main(["selftest"]) == 2
+    assert "sharaka-gate selftest: no device to test" in capsys.readouterr().err
 
 
 def test_missing_config_file_exits_2(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Broker enrolment: Mosquitto password lines, the topic ACL, and a small X.509 PKI for TLS client certificates.
 
-Used by operators (``python -m tools.broker_setup --help``), by the test broker (``tests/broker.py``) and by
+Used by operators (``python -m tools.broker_setup --help``), by the test broker (``tests/support/broker.py``) and by
 the demo. See docs/broker.md for the production layout (images/mosquitto/).
 
 Certificates are made with the ``openssl`` command-line tool (Debian package ``openssl``), so the project needs

@@ -36,6 +36,7 @@ from typing import Any
 
 import msgpack
 
+from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3
 
 GATES = ("gate-1", "gate-2", "gate-3")
@@ -63,39 +64,6 @@ SAMPLES = [
     ("The same passport of NORDMANN, OLA, swiped again a second later", NORDMANN),
 ]
 
-GATE_CONFIG = """\
-[gate]
-id = "{gate}"
-site = "uto-north"
-state_dir = "state"
-
-[devices]
-reader = "sim://reader?framing=lines"
-indicators = "sim://pca9685"
-reader_id = "desk-reader"
-
-[screening]
-duplicate_window_s = 3.0
-relay_pulse_s = 1.0
-clear_show_s = 1.0
-
-[hitlist]
-store_dir = "state/hitlist"
-root_pub = "../hitlist-keys/root.pub"
-
-[link]
-enabled = true
-port = {port}
-password_file = "broker.password"
-node_pub = "../central-keys/node.key.pub"
-command_pubs = {command_pubs}
-heartbeat_s = 2.0
-list_id = "{list_id}"
-
-[logging]
-level = "INFO"
-"""
-
 REASONS = {
     "expired": "the document has expired",
     "expiry_unreadable": "the expiry date cannot be read",
@@ -107,6 +75,9 @@ REASONS = {
     "indicator_fault": "the gate's lights or relay report a fault",
     "event_log_unavailable": "the decision could not be recorded",
     "hitlist_unavailable": "the hit-list could not be consulted",
+    "hitlist_missing": "the gate holds no verified hit-list",
+    "hitlist_unreadable": "the gate's hit-list cannot be read",
+    "hitlist_wrong_id": "the gate holds another hit-list than the one configured",
 }
 ADVICE = {
     "CLEAR": "let the traveller pass",
@@ -301,9 +272,17 @@ class Demo:
         d.mkdir()
         (d / "broker.password").write_text(password + "\n")
         (d / "broker.password").chmod(0o600)
-        (d / "gate.toml").write_text(GATE_CONFIG.format(gate=name, port=self.broker.port, list_id=LIST_ID,
-                                                        command_pubs=json.dumps(command_pubs)))
-        app = GateApp(load_config(d / "gate.toml"))
+        config = write_gate_config(
+            d, gate_id=name, site="uto-north",
+            devices={"reader_id": "desk-reader"},
+            screening={"duplicate_window_s": 3.0, "relay_pulse_s": 1.0, "clear_show_s": 1.0},
+            hitlist={"store_dir": "state/hitlist", "root_pub": "../hitlist-keys/root.pub"},
+            link={"enabled": True, "port": self.broker.port, "password_file": "broker.password",
+                  "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
+                  "list_id": LIST_ID},
+            logging={"level": "INFO"},
+        )
+        app = GateApp(load_config(config))
         app.open()
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()

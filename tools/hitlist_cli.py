@@ -25,7 +25,7 @@ import msgpack
 from nacl.signing import SigningKey
 
 from agent.durable import atomic_write
-from agent.errors import AgentError
+from agent.errors import AgentError, command_path, run_command
 from agent.hitlist import names
 from agent.hitlist.build import (
     DEFAULT_PERSON_COST,
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--valid-minutes", type=float, default=60.0)
     p = add("verify", cmd_verify, "verify a list file as a freshly provisioned gate would")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE")
     p.add_argument("--root-pub", required=True, metavar="FILE")
     p.add_argument(
         "--keyring",
@@ -390,9 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keyrings published since keygen, in order",
     )
     p = add("inspect", cmd_inspect, "print a file's metadata")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE")
     p = add("lookup", cmd_lookup, "look an identifier up in a list file")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--document", nargs=2, metavar=("STATE", "NUMBER"))
     group.add_argument("--person", nargs=3, metavar=("SURNAME", "GIVEN_NAMES", "BIRTH_DATE"))
@@ -401,12 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``sharaka-hitlist`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
-    try:
-        result = args.func(args, time.time())
-    except (AgentError, OSError) as exc:
-        print(f"sharaka-hitlist {args.command}: {exc}", file=sys.stderr)
-        return 1
+    return run_command("sharaka-hitlist", command_path(args), lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = args.func(args, time.time())
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

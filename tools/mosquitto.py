@@ -1,6 +1,6 @@
 """A Mosquitto launcher: its own config directory, a free loopback port, per-gate credentials and the ACL.
 
-Used by the demo (``tools/demo.py``), by the tests (``tests/broker.py`` builds on it) and by an operator
+Used by the demo (``tools/demo.py``), by the tests (``tests/support/broker.py`` builds on it) and by an operator
 who wants a throw-away broker on one machine:
 
     broker = Broker(Path("/tmp/mq"))     # config, passwords, ACL, persistence and log under that directory
@@ -12,7 +12,7 @@ who wants a throw-away broker on one machine:
     python -m tools.mosquitto --dir DIR --gate gate-1 --gate gate-2   # run one until ^C, printing the accounts
 
 The password listener sets ``use_username_as_clientid``; the optional TLS listener (``tls=``: anything
-with ``ca`` and ``server`` certificate files, e.g. ``tests.broker.Pki``) requires a client certificate from
+with ``ca`` and ``server`` certificate files, e.g. ``tests.support.broker.Pki``) requires a client certificate from
 that CA and takes the CN as username and client id. Both use the ACL of ``tools.broker_setup.acl_text``
 (the one shipped in images/mosquitto/): a gate may publish only under its own topics.
 """

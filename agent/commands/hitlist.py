@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
+
+from agent.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
         return p
 
     p = add("install", _install, "verify and install a snapshot, delta, keyring or head")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help="snapshot, delta, keyring or head file")
     p = add("lookup", _lookup, "look up a document, person, vehicle or MRZ")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--mrz", nargs="+", metavar="LINE")
@@ -47,7 +48,7 @@ def _open(args, *, pin: bool = False):
     if args.root_pub:
         root = read_public_key(args.root_pub)
         if pinned.exists() and read_public_key(pinned) != root:
-            raise SystemExit(f"hitlist: {str(state)!r} is pinned to another root key than {args.root_pub!r}")
+            raise UsageError(f"{str(state)!r} is pinned to another root key than {args.root_pub!r}")
         if pin and not pinned.exists():
             state.mkdir(parents=True, exist_ok=True)
             tmp = state / "root.pub.tmp"
@@ -56,7 +57,7 @@ def _open(args, *, pin: bool = False):
     elif pinned.exists():
         root = read_public_key(pinned)
     else:
-        raise SystemExit(f"hitlist: no root key pinned in {str(state)!r}: give --root-pub FILE")
+        raise UsageError(f"no root key pinned in {str(state)!r}: give --root-pub FILE")
     return HitListStore(state, root)
 
 
@@ -69,20 +70,16 @@ def _print(args, result: dict) -> None:
 
 
 def _install(args) -> int:
-    from agent.hitlist.errors import HitListRejected
+    """Exit 0 installed; a refused file raises HitListRejected (exit 3, the installed list unchanged)."""
     from agent.hitlist.format import unpack_frame
 
+    blob = _map_file(args.file)  # before the store is touched: a missing file pins nothing
     store = _open(args, pin=True)
     now = time.time()
-    blob = _map_file(args.file)
-    try:
-        if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
-            store.accept_head(blob, now=now)
-        else:
-            store.install(blob, now=now)
-    except HitListRejected as exc:
-        print(f"hitlist install refused: {exc}" + (" (resync needed)" if exc.resync else ""), file=sys.stderr)
-        return 3
+    if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
+        store.accept_head(blob, now=now)
+    else:
+        store.install(blob, now=now)
     _print(args, store.status(now))
     return 0
 
@@ -98,15 +95,10 @@ def _map_file(path: str):
 
 
 def _lookup(args) -> int:
-    from agent.errors import BadDataError
-
+    """A malformed identifier raises BadDataError (exit 2)."""
     store = _open(args)
     now = time.time()
-    try:
-        hit, kind = _query(store, args)
-    except BadDataError as exc:
-        print(f"hitlist lookup: {exc}", file=sys.stderr)
-        return 2
+    hit, kind = _query(store, args)
     result = {
         "hit": hit is not None and hit.strength == "exact",
         "kind": hit.kind if hit else kind,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from typing import Any
 
@@ -22,24 +21,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.app import GateApp, StartupError
+    """Load the config (ConfigError: exit 2), open every part (StartupError: exit 1), screen until stopped."""
+    from agent.app import GateApp
     from agent.config import load_config
-    from agent.errors import ConfigError
     from agent.logs import setup_logging
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    config = load_config(args.config)
     setup_logging(config.logging.level)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signo, _frame: stop.set())
     app = GateApp(config)
-    try:
-        app.open()
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    app.open()
     return app.run(stop)

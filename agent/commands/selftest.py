@@ -5,7 +5,8 @@
 
 Indicators: LED red, green, blue, amber, a buzzer chirp and a relay click, each read back from the
 chips' registers. Camera: one frame. Reader: the port opens. Exit 0 when every configured device
-passes, 1 when one fails, 2 when the command line or config names no device or cannot be read.
+passes, 1 when one fails, 2 when the command line or config names no device or the config is
+invalid (the same checks as `sharaka-gate run`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ConfigError
+from agent.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", type=Path, help="gate TOML; device URLs from its [devices] table")
+    p.add_argument("--config", type=Path, metavar="FILE", help="gate TOML; device URLs from its [devices] table")
     p.add_argument("--reader", metavar="URL", help="document reader URL (overrides the config)")
     p.add_argument("--indicators", metavar="URL", help="indicator board URL (overrides the config)")
     p.add_argument("--camera", metavar="URL", help="camera URL (overrides the config)")
@@ -62,31 +61,15 @@ def register(subparsers: Any) -> None:
 
 
 def device_urls(config: Path | None) -> tuple[dict[str, str], str | None]:
-    """Device URLs and gate id from ``[devices]`` of a gate TOML; ConfigError names file, key and value.
-
-    Reads only what selftest needs; the agent's own config loader validates the whole file.
-    """
+    """Device URLs (``[devices]``) and gate id of a gate config, loaded and checked by the agent's own
+    loader (``agent.config.load_config``: ConfigError names file, key and value); ({}, None) without one."""
     if config is None:
         return {}, None
-    try:
-        data = tomllib.loads(config.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {str(config)!r}: {exc.strerror}")
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config {str(config)!r} is not valid TOML: {exc}")
-    devices = data.get("devices", {})
-    if not isinstance(devices, dict):
-        raise ConfigError(f"{config}: 'devices' is {devices!r}; expected a table [devices]")
-    urls = {}
-    for key in DEVICES:
-        value = devices.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{config}: devices.{key} = {value!r}; expected a device URL string")
-        urls[key] = value
-    gate_id = devices.get("gate_id", data.get("gate_id"))
-    return urls, gate_id if isinstance(gate_id, str) else None
+    from agent.config import load_config
+
+    cfg = load_config(config)
+    urls = {key: getattr(cfg.devices, key) for key in DEVICES if getattr(cfg.devices, key)}
+    return urls, cfg.gate.id
 
 
 def check_indicators(url: str, step: float, sleep: Callable[[float], None]) -> str:
@@ -175,23 +158,15 @@ def run_checks(
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        urls, gate_id = device_urls(args.config)
-    except ConfigError as exc:
-        print(f"selftest: {exc}", file=sys.stderr)
-        return 2
+    """Test each device; 0 all pass, 1 one fails (a bad config or command line: exit 2, agent.errors)."""
+    if not 0 <= args.step <= 10:
+        raise UsageError(f"--step {args.step!r}: expected 0-10 seconds")
+    urls, gate_id = device_urls(args.config)
     for device in DEVICES:
         if getattr(args, device):
             urls[device] = getattr(args, device)
     if not urls:
-        print(
-            "selftest: no device to test; give --config FILE or --reader/--indicators/--camera URL",
-            file=sys.stderr,
-        )
-        return 2
-    if not 0 <= args.step <= 10:
-        print(f"selftest: --step {args.step!r} invalid; expected 0-10 seconds", file=sys.stderr)
-        return 2
+        raise UsageError("no device to test: give --config FILE or --reader/--indicators/--camera URL")
     results = run_checks(urls, args.step)
     ok = all(r.status != "fail" for r in results)
     if args.json:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.errors import BadDataError, TransportError
+from agent.errors import RefusedError, TransportError
 
 
-class HitListRejected(BadDataError):
+class HitListRejected(RefusedError):
     """A snapshot, delta, head or keyring was refused; the installed list is unchanged.
 
     ``reason`` is a short stable code (``bad_signature``, ``rollback``, ``base_mismatch``, ...);
@@ -17,6 +17,8 @@ class HitListRejected(BadDataError):
         self.reason = reason
         self.detail = detail
         self.resync = resync
+        if resync:
+            self.remedy = "the installed list is unchanged; resync needed: install the missing deltas or a snapshot"
 
 
 class TransferStalled(TransportError):

@@ -32,8 +32,9 @@ class MemoryHitList:
     """Listed documents and persons held in dicts; never stale unless ``expires_at`` passes."""
 
     def __init__(self, records: Iterable[dict[str, Any]] = (), *, version: int = 0,
-                 expires_at: float | None = None) -> None:
+                 expires_at: float | None = None, list_id: str = "records") -> None:
         self._version = version
+        self._list_id = list_id
         self.expires_at = expires_at
         self._documents: dict[tuple[str, str], Hit] = {}
         self._persons: dict[tuple[str, str], Hit] = {}  # (record name key, birth date), names.py keys
@@ -42,7 +43,8 @@ class MemoryHitList:
             self._add(record, number)
 
     @classmethod
-    def from_file(cls, path: str | Path, *, version: int = 0, max_age_s: float = 0.0) -> MemoryHitList:
+    def from_file(cls, path: str | Path, *, version: int = 0, max_age_s: float = 0.0,
+                  list_id: str = "records") -> MemoryHitList:
         """Load a JSON Lines records file; stale ``max_age_s`` after its modification time (0: never).
 
         Raises ``BadDataError`` naming the line of a bad record, ``OSError`` when unreadable.
@@ -59,7 +61,7 @@ class MemoryHitList:
                     raise BadDataError(f"{path}:{lineno}: not a JSON record ({exc.msg}): {line.strip()[:80]!r}")
         expires = path.stat().st_mtime + max_age_s if max_age_s > 0 else None
         try:
-            return cls(records, version=version, expires_at=expires)
+            return cls(records, version=version, expires_at=expires, list_id=list_id)
         except BadDataError as exc:
             raise BadDataError(f"{path}: {exc}") from None
 
@@ -90,6 +92,11 @@ class MemoryHitList:
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def list_id(self) -> str:
+        """The id given at load (the records file has none of its own)."""
+        return self._list_id
 
     def is_stale(self, now: float) -> bool:
         """True once wall-clock ``now`` reaches the expiry computed at load."""

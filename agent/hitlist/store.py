@@ -297,6 +297,12 @@ class HitListStore:
         return state.identity.version if state else 0
 
     @property
+    def list_id(self) -> str | None:
+        """Id of the list in force; None when no list is installed."""
+        state = self._view.state
+        return state.identity.list_id if state else None
+
+    @property
     def identity(self) -> tuple[str, int, int, bytes] | None:
         """(list_id, epoch, version, state_hash) of the list in force, or None."""
         state = self._view.state

@@ -3,7 +3,8 @@
 Wire form: ``b"SG" | format(1) | n(1) | n * (key_id(8) | signature(64)) | body``. ``body`` is a msgpack
 map. Each signature is Ed25519 over ``domain(type) | body``; the domain prefix names the message type, so
 a valid signature on one type never verifies as another (RELIABILITY 2). Signatures are checked over the
-exact received bytes before the body is unpacked. Pure: bytes in, verified dicts out.
+exact received bytes before the body is unpacked, and the body is then checked against its type's schema
+(``agent.protocol.schema``: every field typed and range-checked). Pure: bytes in, verified dicts out.
 """
 
 from __future__ import annotations
@@ -17,17 +18,12 @@ import msgpack
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from agent.errors import BadDataError
+from agent.protocol.schema import MESSAGES, SCHEMA_VERSION, ProtocolError, check_message
 
 MAGIC = b"SG"
 FORMAT = 1
-SCHEMA_VERSION = 1
 KEY_ID_LEN = 8
 SIG_LEN = 64
-
-
-class ProtocolError(BadDataError):
-    """A message that is malformed, oversized or not what its topic says it is."""
 
 
 class SignatureError(ProtocolError):
@@ -48,30 +44,11 @@ class Limits:
 
 LIMITS = Limits()
 
-# Message types -> required fields and their types (beyond the common v, t, id, ts).
-_NUM = (int, float)
-SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "event": {"gate": str, "seq": int, "kind": str, "created": _NUM, "body": bytes},
-    "hit": {"gate": str, "seq": int, "kind": str, "created": _NUM, "body": bytes},
-    "status": {"gate": str, "session": int, "state": str},
-    "ack": {"gate": str, "ids": list},
-    "cmd": {"gate": str, "seq": int, "op": str, "args": dict, "issued": _NUM, "not_after": _NUM, "nonce": bytes},
-    "cmd_result": {"gate": str, "cmd_id": str, "ok": bool, "reason": str},
-    "hitlist_req": {"gate": str, "list_id": str, "have": int, "offset": int},
-    "hitlist_chunk": {"gate": str, "req": str, "name": str, "offset": int, "total": int, "data": bytes},
-    "query": {"gate": str, "issuing_state": str, "document_number": str},
-    "query_reply": {"gate": str, "req": str, "hit": bool},
-    # two-phase device-key rotation (docs/protocol.md "Device-key rotation"): the request is signed by the
-    # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key
-    "key_rotation": {"gate": str, "new_key": bytes},
-    "key_confirm": {"gate": str, "req": str, "new_key": bytes},
-}
-
 
 def domain(msg_type: str) -> bytes:
     """The signature domain prefix of a message type."""
-    if msg_type not in SCHEMAS:
-        raise ProtocolError(f"unknown message type {msg_type!r}: expected one of {sorted(SCHEMAS)}")
+    if msg_type not in MESSAGES:
+        raise ProtocolError(f"unknown message type {msg_type!r}: expected one of {sorted(MESSAGES)}")
     return b"sharaka/v1/msg/" + msg_type.encode() + b"\x00"
 
 
@@ -83,7 +60,7 @@ def key_id(public_key: bytes) -> bytes:
 def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) -> bytes:
     """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``."""
     full = {"v": SCHEMA_VERSION, "t": msg_type, **body}
-    check_schema(msg_type, full)
+    check_message(msg_type, full)
     packed = msgpack.packb(full, use_bin_type=True)
     prefix = domain(msg_type)
     sigs = [(key_id(bytes(k.verify_key)), k.sign(prefix + packed).signature) for k in signers]
@@ -154,28 +131,5 @@ def unpack_body(msg_type: str, body_bytes: bytes, limits: Limits = LIMITS) -> di
         raise ProtocolError(f"{msg_type} body is not a bounded msgpack map: {exc}")
     if not isinstance(body, dict):
         raise ProtocolError(f"{msg_type} body is a {type(body).__name__}, expected a map")
-    check_schema(msg_type, body)
+    check_message(msg_type, body)
     return body
-
-
-def check_schema(msg_type: str, body: Mapping[str, Any]) -> None:
-    """Raise ProtocolError unless ``body`` has the common and the per-type fields with their types."""
-    fields = SCHEMAS.get(msg_type)
-    if fields is None:
-        raise ProtocolError(f"unknown message type {msg_type!r}")
-    if body.get("v") != SCHEMA_VERSION or body.get("t") != msg_type:
-        raise ProtocolError(
-            f"message says v={body.get('v')!r} t={body.get('t')!r}, expected v={SCHEMA_VERSION} t={msg_type!r}"
-        )
-    msg_id = body.get("id")
-    if not isinstance(msg_id, str) or not 1 <= len(msg_id) <= 64:
-        raise ProtocolError(f"bad message id {msg_id!r}: expected a string of 1-64 characters")
-    ts = body.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        raise ProtocolError(f"bad timestamp {ts!r}: expected seconds since the epoch")
-    for name, kind in fields.items():
-        value = body.get(name)
-        if isinstance(value, bool) and kind is not bool:
-            raise ProtocolError(f"field {name!r} of {msg_type} is {value!r}, expected {kind}")
-        if not isinstance(value, kind):
-            raise ProtocolError(f"field {name!r} of {msg_type} is {value!r}, expected {kind}")

@@ -31,6 +31,7 @@ from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
+from agent.screening.listcheck import ListProblem, list_problem
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
@@ -95,6 +96,7 @@ class Screener:
         hitlist: HitList,
         outbox: Outbox,
         indicators: Indicators,
+        list_id: str | None = None,
         camera: Camera | None = None,
         fingerprint_key: bytes = b"",
         clock: Callable[[], float] = time.time,
@@ -128,6 +130,8 @@ class Screener:
         # Keys fixed up front so another thread can copy the counts while this one counts.
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
+        self.list_id = list_id  # the list this gate screens against (None: any verified list)
+        self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
         """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
@@ -150,6 +154,9 @@ class Screener:
                 if self._is_duplicate(key, mono):
                     return None
                 decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(now), now=now)
+        problem = self.check_list()
+        if problem is not None:
+            decision = decision.refer(problem.reason)
         indicator_fault = self.indicators.fault
         if indicator_fault and decision.verdict == CLEAR:
             decision = decision.refer("indicator_fault")
@@ -195,6 +202,13 @@ class Screener:
                        "latency_us": (times.shown - times.start) // 1000},
             "private": _private(decision)})
         return decision
+
+    def check_list(self) -> ListProblem | None:
+        """Why no decision may be CLEAR for want of a verified list of ``list_id`` (RELIABILITY 45), or None;
+        recorded as the ``hitlist`` fault. A lab gate (``rules.lab_gate``) screens without one: always None."""
+        problem = None if self.rules.lab_gate else list_problem(self.hitlist, self.list_id)
+        self.set_fault("hitlist", problem.detail if problem is not None else None)
+        return problem
 
     def set_fault(self, part: str, fault: str | None) -> None:
         """Record (or clear, with None) a fault of ``part``; copy-on-write so other threads read safely."""
@@ -264,6 +278,7 @@ class Screener:
     def tick(self) -> None:
         """Shut the relay once a CLEAR's opening time is over, then let its green go dark after
         ``clear_show_s``; HIT and REFER stay shown until the next read. The supervisor calls this often."""
+        self.check_list()  # a list installed (or lost) meanwhile shows in status at once
         with self._show_lock:
             now = self._monotonic()
             close_at = self._relay_close_at

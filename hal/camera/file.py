@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import numpy as np
 
@@ -33,42 +33,11 @@ from hal.camera import Camera, EndOfFramesError, as_rgb
 from hal.camera.pnm import IMAGE_SUFFIXES, read_image
 from hal.camera.synthetic import SPECIMEN_MRZ, document_page
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+from hal.url import UrlGrammar, bool_value, int_value
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
-
-
-def url_options(url: str, allowed: dict[str, str]) -> dict[str, str]:
-    """Query options of ``url``; BadUrlError names an unknown or repeated one with the expected forms."""
-    query = urlsplit(url).query
-    try:
-        raw = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise BadUrlError(f"camera URL {url!r} has a malformed query; expected name=value&…")
-    opts = {}
-    for name, values in raw.items():
-        if name not in allowed:
-            known = ", ".join(f"{k}={v}" for k, v in allowed.items())
-            raise BadUrlError(f"unknown camera option {name!r} in {url!r}; expected {known}")
-        if len(values) != 1:
-            raise BadUrlError(f"camera option {name!r} given {len(values)} times in {url!r}; expected once")
-        opts[name] = values[0]
-    return opts
-
-
-def int_option(opts: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    text = opts.get(name, str(default))
-    if not text.isdigit() or not lo <= int(text) <= hi:
-        raise BadUrlError(f"camera option {name}={text!r} invalid; expected an integer {lo}-{hi}")
-    return int(text)
-
-
-def bool_option(opts: dict[str, str], name: str, default: bool) -> bool:
-    text = opts.get(name, "1" if default else "0").lower()
-    if text not in ("1", "0", "true", "false", "yes", "no"):
-        raise BadUrlError(f"camera option {name}={text!r} invalid; expected 1 or 0")
-    return text in ("1", "true", "yes")
 
 
 def url_path(url: str) -> Path:
@@ -81,10 +50,13 @@ def url_path(url: str) -> Path:
 class FileCamera(Camera):
     """Frames from files: the camera of tests, demos and replaying a recorded session."""
 
+    GRAMMAR = UrlGrammar("camera", "file://PATH[?OPTIONS]", {"loop": "1|0"})
+
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(clock=clock)
-        opts = url_options(url, {"loop": "1|0"})
-        self.loop = bool_option(opts, "loop", True)
+        _, opts = self.parse_url(url)
+        self._check_options(opts)
+        self.loop = bool_value("camera", opts, "loop", True)
         self.path = url_path(url)
         self._video: Any = None
         self._next = 0
@@ -151,21 +123,30 @@ class FileCamera(Camera):
 class SimCamera(Camera):
     """Generated frames of a passport data page; ``layout`` says where page, photo and MRZ are."""
 
+    GRAMMAR = UrlGrammar("camera", "sim://camera[?OPTIONS]",
+                         {"width": "64-4096", "height": "48-4096", "seed": "N", "noise": "0-50"})  # fmt: skip
+
     def __init__(
         self, url: str, *, clock: Callable[[], float] = time.time, mrz: tuple[str, ...] = SPECIMEN_MRZ
     ) -> None:
         super().__init__(clock=clock)
-        parts = urlsplit(url)
-        if parts.netloc != "camera" or parts.path not in ("", "/"):
-            raise BadUrlError(f"simulated camera URL {url!r} invalid; expected sim://camera?width=W&height=H")
-        opts = url_options(url, {"width": "64-4096", "height": "48-4096", "seed": "N", "noise": "0-50"})
-        width = int_option(opts, "width", 640, 64, 4096)
-        height = int_option(opts, "height", 480, 48, 4096)
-        self.seed = int_option(opts, "seed", 0, 0, 2**32 - 1)
-        self.noise = int_option(opts, "noise", 2, 0, 50)
+        width, height, self.seed, self.noise = self._check_options(self.parse_url(url)[1])
         self.clean, self.layout = document_page(width, height, mrz)
         self.count = 0
         self.plugged = True
+
+    @classmethod
+    def _check_location(cls, url: str, parts: SplitResult) -> None:
+        if parts.netloc != "camera" or parts.path not in ("", "/"):
+            raise cls.GRAMMAR.error(f"simulated camera URL {url!r} invalid; expected sim://camera?width=W&height=H")
+
+    @classmethod
+    def _check_options(cls, options: dict[str, str]) -> tuple[int, int, int, int]:
+        """Width, height, seed and noise from the options."""
+        return (int_value("camera", options, "width", 640, 64, 4096),
+                int_value("camera", options, "height", 480, 48, 4096),
+                int_value("camera", options, "seed", 0, 0, 2**32 - 1),
+                int_value("camera", options, "noise", 2, 0, 50))  # fmt: skip
 
     def unplug(self) -> None:
         """Captures fail with DeviceUnavailableError until ``replug()``, like a camera pulled from USB."""

@@ -14,13 +14,13 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote
 
 import numpy as np
 
 from hal.camera import Camera, as_rgb
-from hal.camera.file import int_option, url_options
-from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+from hal.errors import BackendImportError, DeviceUnavailableError
+from hal.url import UrlGrammar, int_value
 
 
 def _cv2() -> Any:
@@ -36,13 +36,14 @@ def _cv2() -> Any:
 class V4l2Camera(Camera):
     """A V4L2 video device; DeviceUnavailableError when it is absent or stops delivering frames."""
 
+    GRAMMAR = UrlGrammar("camera", "v4l2:///dev/videoN[?OPTIONS]", {"width": "1-8192", "height": "1-8192",
+                                                                    "fps": "1-8192"})  # fmt: skip
+
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(clock=clock)
-        parts = urlsplit(url)
+        parts, opts = self.parse_url(url)
+        self._check_options(opts)
         self.device = unquote(parts.netloc + parts.path)
-        if not self.device.startswith("/"):
-            raise BadUrlError(f"v4l2 camera URL {url!r} invalid; expected v4l2:///dev/videoN")
-        opts = url_options(url, {"width": "W", "height": "H", "fps": "N"})
         cv2 = _cv2()
         if not os.path.exists(self.device):
             raise DeviceUnavailableError(errno.ENOENT, f"camera device {self.device!r} not found")
@@ -55,7 +56,18 @@ class V4l2Camera(Camera):
             ("fps", cv2.CAP_PROP_FPS),
         ):
             if name in opts:
-                self._cap.set(prop, int_option(opts, name, 0, 1, 8192))
+                self._cap.set(prop, int_value("camera", opts, name, 0, 1, 8192))
+
+    @classmethod
+    def _check_location(cls, url: str, parts: SplitResult) -> None:
+        if not unquote(parts.netloc + parts.path).startswith("/"):
+            raise cls.GRAMMAR.error(f"v4l2 camera URL {url!r} invalid; expected v4l2:///dev/videoN")
+
+    @classmethod
+    def _check_options(cls, options: dict[str, str]) -> None:
+        for name in cls.GRAMMAR.options:
+            if name in options:
+                int_value("camera", options, name, 1, 1, 8192)
 
     def _grab(self) -> np.ndarray:
         ok, bgr = self._cap.read()

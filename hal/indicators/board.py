@@ -24,16 +24,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 from hal.errors import BadUrlError
 from hal.indicators import SAFE_OUTPUT, Indicators, IndicatorState, IndicatorStateError, Output
 from hal.indicators import pca9685 as pca
 from hal.indicators.bus import I2cBus
 from hal.indicators.expanders import Mcp23017, Pcf8574, RelayOutput
+from hal.url import UrlGrammar
 
-OPTIONS = ("chip", "red", "green", "blue", "buzzer", "relay", "relay_active", "pwm_hz")
 RELAY_FORM = "pcf8574@0x20:0 (pins 0-7) or mcp23017@0x20:A0 (pins A0-A7, B0-B7) or none"
+#: The URL grammar shared by ``i2c://`` and ``sim://pca9685`` (module docstring).
+GRAMMAR = UrlGrammar(
+    "indicator",
+    "i2c://BUS[/ADDR][?OPTIONS] or sim://pca9685[?OPTIONS]",
+    {"chip": "pca9685", "red": "0-15", "green": "0-15", "blue": "0-15", "buzzer": "0-15|none",
+     "relay": "pcf8574@ADDR:PIN|mcp23017@ADDR:PORTPIN|none", "relay_active": "low|high", "pwm_hz": "24-1526"},
+)  # fmt: skip
 PCF8574_ADDRS = (*range(0x20, 0x28), *range(0x38, 0x40))
 MCP23017_ADDRS = tuple(range(0x20, 0x28))
 
@@ -104,19 +110,7 @@ def parse_relay(text: str, active: str | None) -> RelaySpec | None:
 
 def parse_options(url: str, query: str, address: int) -> BoardConfig:
     """BoardConfig from a URL query; BadUrlError names an unknown or malformed option and its form."""
-    try:
-        raw = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise BadUrlError(f"indicator URL {url!r} has a malformed query; expected name=value&…")
-    opts: dict[str, str] = {}
-    for name, values in raw.items():
-        if name not in OPTIONS:
-            raise BadUrlError(
-                f"unknown indicator option {name!r} in {url!r}; expected one of {', '.join(OPTIONS)}"
-            )
-        if len(values) > 1:
-            raise BadUrlError(f"option {name!r} given {len(values)} times in {url!r}; expected once")
-        opts[name] = values[0]
+    opts = GRAMMAR.parse_query(url, query)
     if opts.get("chip", "pca9685") != "pca9685":
         raise BadUrlError(f"option chip={opts['chip']!r} invalid; expected pca9685")
     default = BoardConfig()

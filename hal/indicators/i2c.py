@@ -15,9 +15,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
-from hal.indicators.board import Pca9685Indicators, parse_address, parse_options
+from hal.indicators.board import BoardConfig, Pca9685Indicators, parse_address, parse_options
 
 FORM = "i2c://BUS/ADDR?OPTIONS, e.g. i2c://1/0x40?relay=pcf8574@0x20:0"
+
+
+def check_i2c_url(url: str) -> BoardConfig:
+    """The board an ``i2c://`` URL describes; BadUrlError naming the bad part. Opens nothing."""
+    parts = urlsplit(url)
+    if not re.fullmatch(r"\d{1,3}", parts.netloc):
+        raise BadUrlError(f"I2C bus {parts.netloc!r} in {url!r} invalid; expected {FORM}")
+    path = parts.path.strip("/")
+    address = parse_address(path, "PCA9685 address", range(0x40, 0x80)) if path else 0x40
+    return parse_options(url, parts.query, address)
 
 
 def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
@@ -26,12 +36,8 @@ def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
     Chips that do not answer are not an error here: the indicators open with ``.fault`` set and
     keep retrying, as after any I2C fault.
     """
+    config = check_i2c_url(url)
     parts = urlsplit(url)
-    if not re.fullmatch(r"\d{1,3}", parts.netloc):
-        raise BadUrlError(f"I2C bus {parts.netloc!r} in {url!r} invalid; expected {FORM}")
-    path = parts.path.strip("/")
-    address = parse_address(path, "PCA9685 address", range(0x40, 0x80)) if path else 0x40
-    config = parse_options(url, parts.query, address)
     try:
         from smbus2 import SMBus
     except ImportError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hal.errors import BadUrlError
-from hal.indicators.board import Pca9685Indicators, parse_options
+from hal.indicators.board import BoardConfig, Pca9685Indicators, parse_options
 from hal.indicators.simbus import Mcp23017Model, Pca9685Model, Pcf8574Model, SimChip, SimI2cBus
 
 SIM_PCA_ADDRESS = 0x40
@@ -61,12 +61,17 @@ def observe(ind: Pca9685Indicators) -> Observed:
     return Observed(colour, round(pca.frequency_hz) if buzzing else 0, relay)
 
 
-def open_sim_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
-    """Indicators on a fresh SimI2cBus holding the chips the URL names; BadUrlError for a bad URL."""
+def check_sim_url(url: str) -> BoardConfig:
+    """The board a ``sim://pca9685`` URL describes; BadUrlError naming the bad part."""
     parts = urlsplit(url)
     if parts.netloc != "pca9685" or parts.path not in ("", "/"):
         raise BadUrlError(f"simulated indicators URL {url!r} invalid; expected sim://pca9685?OPTIONS")
-    config = parse_options(url, parts.query, SIM_PCA_ADDRESS)
+    return parse_options(url, parts.query, SIM_PCA_ADDRESS)
+
+
+def open_sim_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
+    """Indicators on a fresh SimI2cBus holding the chips the URL names; BadUrlError for a bad URL."""
+    config = check_sim_url(url)
     # The chip model and the driver share one time base (an injected ``clock`` in tests).
     chips: list[SimChip] = [Pca9685Model(SIM_PCA_ADDRESS, clock=kwargs.get("clock", time.monotonic))]
     if config.relay is not None:

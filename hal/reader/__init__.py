@@ -19,11 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import SplitResult
 
-from hal.errors import BadUrlError, DeviceUnavailableError
-from hal.reader.framing import FramingSpec, Output, parse_framing
+from hal.errors import DeviceUnavailableError
+from hal.reader.framing import FRAMING_OPTIONS, FramingSpec, Output, parse_framing
 from hal.reader.types import Misread, ReaderDocument
+from hal.url import UrlGrammar, seconds_value
 
 __all__ = ["DocumentReader", "Misread", "ReaderDocument", "ReaderTimings"]
 
@@ -39,28 +41,12 @@ class ReaderTimings:
     reopen_max: float = 5.0
 
 
-def _seconds(key: str, value: str, low: float, high: float) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not low <= seconds <= high:
-        raise BadUrlError(f"reader option {key}={value!r}: expected seconds between {low:g} and {high:g}")
-    return seconds
+TIMING_OPTIONS = {"idle": "SECONDS", "reopen": "SECONDS", "reopen_max": "SECONDS"}
 
 
-def parse_query(url: str) -> tuple[SplitResult, dict[str, str]]:
-    """Split a reader URL; a key given twice or without ``=`` is an error naming it."""
-    parts = urlsplit(url)
-    query: dict[str, str] = {}
-    for item in filter(None, parts.query.split("&")):
-        if "=" not in item:
-            raise BadUrlError(f"reader option {item!r} in {url!r}: expected key=value")
-        ((key, value),) = parse_qsl(item, keep_blank_values=True)
-        if key in query:
-            raise BadUrlError(f"reader option {key!r} given twice in {url!r}")
-        query[key] = value
-    return parts, query
+def reader_grammar(form: str, backend_options: dict[str, str]) -> UrlGrammar:
+    """The URL grammar of a reader backend: its form and options plus the framing and timing options."""
+    return UrlGrammar("reader", form, {**FRAMING_OPTIONS, **TIMING_OPTIONS, **backend_options})
 
 
 class DocumentReader:
@@ -72,22 +58,15 @@ class DocumentReader:
     device is reopened with exponential backoff; ``fault`` clears once it is open again.
     """
 
+    GRAMMAR: ClassVar[UrlGrammar]  # the backend's URL form and options (reader_grammar)
+
     def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         """Parse ``url`` (raises BadUrlError naming a bad option) and try to open the device once."""
         self.url = url
         self._clock = clock
-        parts, query = parse_query(url)
         self.spec: FramingSpec
-        self.spec, rest = parse_framing(query)
-        self.timings = ReaderTimings(
-            idle=_seconds("idle", rest.pop("idle", "0.5"), 0.001, 60.0),
-            reopen=_seconds("reopen", rest.pop("reopen", "0.2"), 0.001, 60.0),
-            reopen_max=_seconds("reopen_max", rest.pop("reopen_max", "5"), 0.001, 3600.0),
-        )
-        self._configure(parts, rest)
-        if rest:
-            key = next(iter(rest))
-            raise BadUrlError(f"unknown reader option {key}={rest[key]!r} in {url!r}; see docs/readers.md")
+        self.spec, self.timings, backend = self.parse_url(url)
+        self._configure(backend)
         self._framer = self.spec.framer()
         self._ready: deque[Output] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -102,9 +81,37 @@ class DocumentReader:
         self.on_fault: Callable[[str | None], None] | None = None  # called on every fault change
         self._reopen(0.0)
 
+    @classmethod
+    def parse_url(cls, url: str) -> tuple[FramingSpec, ReaderTimings, Any]:
+        """Framing, timings and the backend's settings from ``url``, touching no device.
+
+        Raises BadUrlError naming the offending option or value (an unknown option quotes the grammar).
+        """
+        parts, query = cls.GRAMMAR.parse(url)
+        spec, rest = parse_framing(query)
+        timings = ReaderTimings(
+            idle=seconds_value("reader", rest, "idle", 0.5, 0.001, 60.0),
+            reopen=seconds_value("reader", rest, "reopen", 0.2, 0.001, 60.0),
+            reopen_max=seconds_value("reader", rest, "reopen_max", 5.0, 0.001, 3600.0),
+        )
+        for key in TIMING_OPTIONS:
+            rest.pop(key, None)
+        return spec, timings, cls._backend_settings(url, parts, rest)
+
+    @classmethod
+    def check_url(cls, url: str) -> None:
+        """Raise BadUrlError unless ``url`` is a valid URL of this backend (no device is opened)."""
+        cls.parse_url(url)
+
     # -- backend hook ------------------------------------------------------------------------
-    def _configure(self, parts: SplitResult, options: dict[str, str]) -> None:
-        """Take the backend's own options out of ``options``; raise BadUrlError on a bad one."""
+    @classmethod
+    def _backend_settings(cls, url: str, parts: SplitResult, options: dict[str, str]) -> Any:
+        """Check the backend's part of the URL (location and own ``options``) without touching the
+        device; return what ``_configure`` needs. Raise BadUrlError on a bad one."""
+        raise NotImplementedError
+
+    def _configure(self, settings: Any) -> None:
+        """Take the settings ``_backend_settings`` returned (may prepare the device, not open it)."""
         raise NotImplementedError
 
     def _open(self) -> None:

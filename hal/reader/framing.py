@@ -23,9 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
+from typing import Any, ClassVar
 
 from hal.errors import BadUrlError
 from hal.reader.types import Misread, ReaderDocument
+from hal.url import choice_value
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ FORMATS: tuple[tuple[int, int, str, int, int, tuple[range, range]], ...] = (
 MAX_ROW = 44
 MIN_DATE_DIGITS = 8  # of the 12 date characters; OCR may confuse a few (O/0, I/1, S/5)
 MAX_NAME_ROW_DIGITS = 4  # a name row holds letters and fillers; a date row holds a dozen digits
+MAX_ECHO = 32  # row characters (a command echo) that may be glued before row 1 in line mode
+WIDTHS = frozenset(length for length, *_ in FORMATS)
 MAX_FRAME = 3 * (MAX_ROW + 2) + 16  # any frame larger than the largest MRZ plus separators is garbage
 MAX_OTHER_TLV = 256  # Elyctis version/status messages are short; larger lengths mean lost sync
 
@@ -138,7 +142,25 @@ def document_from_payload(payload: bytes, now: float) -> Output:
 
 
 class Framer:
-    """Interface of the framers: bytes in, documents and misreads out, no I/O."""
+    """Interface of the framers: bytes in, documents and misreads out, no I/O.
+
+    A framer class is one framing mode of the reader URL (``FRAMERS``): ``MODE`` is its
+    ``framing=`` value, ``OPTIONS`` its URL options with their values (the grammar quoted in
+    errors), ``options()`` turns their text into constructor arguments, and ``encode()`` is the
+    other side, what a reader in this mode sends (the simulator's and the tests').
+    """
+
+    MODE: ClassVar[str]
+    OPTIONS: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """Constructor arguments from this mode's URL options; BadUrlError naming a bad one."""
+        return {}
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as a reader in this mode sends it."""
+        raise NotImplementedError
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         """Take one read; return what became complete, in order."""
@@ -171,12 +193,29 @@ class LinesFramer(Framer):
     """Rows ending in CR, LF or CR LF; a block ends at an empty line or as soon as its rows form an MRZ.
 
     Rows are kept in a window of at most three; a document is the tail of the window when its shape
-    fits, so a lone row followed by the next document is a misread plus that document.
+    fits, so a lone row followed by the next document is a misread plus that document. A row with up
+    to ``MAX_ECHO`` characters glued before it (a reader's command echo without a separator) is
+    *glued*: when it is longer than the rows after it, its tail of their width is tried as row 1.
     """
+
+    MODE = "lines"
+    OPTIONS: ClassVar[dict[str, str]] = {"prefix": "TEXT"}
 
     def __init__(self, prefix: bytes = b"") -> None:
         self._prefix = prefix
         self.reset()
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        if "prefix" not in query:
+            return {}
+        prefix = query["prefix"]
+        if not prefix or not prefix.isascii() or any(c in prefix for c in "\r\n"):
+            raise BadUrlError(f"reader option prefix={prefix!r}: expected printable ASCII, e.g. prefix=]o1")
+        return {"prefix": prefix.encode("ascii")}
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        return self._prefix + b"".join(r.encode("ascii") + b"\r\n" for r in rows)
 
     def reset(self) -> None:
         if getattr(self, "_rows", None) or getattr(self, "_buf", None):
@@ -187,7 +226,9 @@ class LinesFramer(Framer):
         self._after_cr = False
         self._matched = 0  # bytes of the prefix matched at the start of this row
         self._prefixed = False  # this row's prefix was stripped: do not strip another
+        self._echo = 0  # characters dropped from the head of this row (it stays the last MAX_ROW)
         self._rows: list[str] = []
+        self._glued: list[bool] = []  # per row in the window: may carry an echo before row 1
         self._reported = False  # a misread was already reported for this block
 
     @property
@@ -254,6 +295,7 @@ class LinesFramer(Framer):
             if self._buf or self._bad:
                 logger.debug("control/punctuation byte 0x%02x ends a partial row as noise", b)
             self._buf.clear()
+            self._echo = 0
             self._spaces = 0
             self._bad = None
             self._prefixed = False
@@ -268,39 +310,55 @@ class LinesFramer(Framer):
             self._bad = bad_byte_reason(0x20)
         elif cls == BAD:
             self._bad = bad_byte_reason(b)
+        elif len(self._buf) >= MAX_ROW and self._echo < MAX_ECHO:
+            del self._buf[0]  # perhaps a command echo glued to row 1: keep the row's last MAX_ROW
+            self._echo += 1
+            self._buf.append(b - 32 if cls == LOWER else b)
         elif len(self._buf) >= MAX_ROW:
-            self._bad = f"oversize row (> {MAX_ROW} characters)"
-            logger.info("dropped an oversize row (> %d characters)", MAX_ROW)
+            self._bad = f"oversize row (> {MAX_ROW + MAX_ECHO} characters)"
+            logger.info("dropped an oversize row (> %d characters)", MAX_ROW + MAX_ECHO)
         else:
             self._buf.append(b - 32 if cls == LOWER else b)
 
     def _end_row(self, now: float, out: list[Output]) -> None:
-        bad, row = self._bad, self._buf.decode("ascii")
+        bad, row, glued = self._bad, self._buf.decode("ascii"), self._echo > 0 or len(self._buf) not in WIDTHS
         self._buf.clear()
+        self._echo = 0
         self._spaces = 0
         self._bad = None
         self._matched = 0
         self._prefixed = False
         if bad:
             self._rows.clear()
+            self._glued.clear()
             self._misread(bad, now, out)
         elif row:
-            self._add_row(row, now, out)
+            self._add_row(row, glued, now, out)
         else:
             self._end_block(now, out)  # an empty line
 
-    def _add_row(self, row: str, now: float, out: list[Output]) -> None:
-        rows = self._rows
+    def _add_row(self, row: str, glued: bool, now: float, out: list[Output]) -> None:
+        rows, marks = self._rows, self._glued
         rows.append(row)
+        marks.append(glued)
         if len(rows) > 3:
             rows.pop(0)
+            marks.pop(0)
             self._misread("unpaired row dropped", now, out)
-        for _, count, *_ in FORMATS:
-            if len(rows) >= count and shape_error(rows[-count:]) is None:
+        for length, count, *_ in FORMATS:
+            if len(rows) < count:
+                continue
+            block = rows[-count:]
+            if marks[-count] and len(block[0]) > length:  # an echo glued to row 1: its tail is the row
+                block = [block[0][-length:], *block[1:]]
+            if shape_error(block) is None:
                 if len(rows) > count:
                     self._misread("unpaired row dropped", now, out)
-                out.append(ReaderDocument(tuple(rows[-count:]), now))
+                if block[0] != rows[-count]:
+                    logger.info("cut %d characters glued before row 1 (a command echo?)", len(rows[-count]) - length)
+                out.append(ReaderDocument(tuple(block), now))
                 rows.clear()
+                marks.clear()
                 self._reported = False
                 return
 
@@ -314,6 +372,7 @@ class LinesFramer(Framer):
         if self._rows:
             self._misread(shape_error(self._rows) or "incomplete block", now, out)
         self._rows.clear()
+        self._glued.clear()
         self._reported = False
 
     def idle(self, now: float) -> list[Output]:
@@ -336,11 +395,26 @@ class StxEtxFramer(Framer):
     after the start marker through the end marker; a mismatch drops the frame.
     """
 
+    MODE = "stx-etx"
+    OPTIONS: ClassVar[dict[str, str]] = {"start": "HEX", "end": "HEX", "bcc": "none|xor"}
+
     def __init__(self, start: bytes = b"\x02", end: bytes = b"\x03", bcc: bool = False) -> None:
         self._start, self._end, self._bcc = start, end, bcc
         self._keep = max(len(start), len(end)) - 1  # bytes that may be the head of a split marker
         self._in_frame = self._foreign = False
         self.reset()
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        start, end = (_hex(key, query[key]) if key in query else default
+                      for key, default in (("start", b"\x02"), ("end", b"\x03")))  # fmt: skip
+        if start == end:
+            raise BadUrlError("reader options start and end must differ")
+        return {"start": start, "end": end, "bcc": choice_value("reader", query, "bcc", ("none", "xor")) == "xor"}
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        body = b"\r".join(r.encode("ascii") for r in rows) + b"\r" + self._end
+        return self._start + body + (bytes([reduce(xor, body, 0)]) if self._bcc else b"")
 
     def reset(self) -> None:
         if self._in_frame and not self._foreign:
@@ -441,16 +515,33 @@ class RteFramer(_LengthFramer):
     ``text`` is three CR-terminated lines; the bottom MRZ row is always line 3, so a 2-row document
     starts with an empty line. Assumed (configurable, docs/readers.md): ``bcc="xor"`` is the XOR of
     every byte after SOH through ETX (``"ignore"``: present, unchecked; ``"none"``: absent);
-    ``length="etx"`` is a little-endian count of the bytes after the length word through ETX
-    (``"bcc"``: through the BCC; ``"ignore"``: unchecked). The flag byte is not interpreted.
+    ``length="bcc"`` is a little-endian count of the bytes after the length word through the BCC
+    (../shared/READERS.md; through ETX when there is no BCC), ``"etx"`` through ETX, ``"ignore"``
+    unchecked. The flag byte is not interpreted.
     """
 
     NAME = "RTE"
     HEADER = 7  # SOH len_lo len_hi O U STX flag
 
-    def __init__(self, bcc: str = "xor", length: str = "etx") -> None:
+    MODE = "rte"
+    OPTIONS: ClassVar[dict[str, str]] = {"bcc": "xor|ignore|none", "length": "bcc|etx|ignore"}
+
+    def __init__(self, bcc: str = "xor", length: str = "bcc") -> None:
         self._bcc, self._length = bcc, length
         self.reset()
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        return {"bcc": choice_value("reader", query, "bcc", ("xor", "ignore", "none")),
+                "length": choice_value("reader", query, "length", ("bcc", "etx", "ignore"))}  # fmt: skip
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        data = [r.encode("ascii") for r in rows]
+        text = b"".join(r + b"\r" for r in ([b""] if len(data) == 2 else []) + data)
+        tail = b"OU\x02" + b"0" + text + b"\x03"
+        n = len(tail) + (1 if self._length == "bcc" and self._bcc != "none" else 0)
+        body = bytes([n & 0xFF, n >> 8]) + tail
+        return b"\x01" + body + (b"" if self._bcc == "none" else bytes([reduce(xor, body, 0)]))
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
@@ -522,9 +613,25 @@ class TlvFramer(_LengthFramer):
 
     NAME = "TLV"
 
+    MODE = "tlv"
+    OPTIONS: ClassVar[dict[str, str]] = {"type": "HEX"}
+
     def __init__(self, mrz_type: int = 0x49) -> None:
         self._type = mrz_type
         self.reset()
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        if "type" not in query:
+            return {}
+        data = _hex("type", query["type"])
+        if len(data) != 1:
+            raise BadUrlError(f"reader option type={query['type']!r}: expected one byte in hex, e.g. type=49")
+        return {"mrz_type": data[0]}
+
+    def encode(self, rows: Sequence[str]) -> bytes:
+        payload = b"".join(r.encode("ascii") + b"\r" for r in rows) + b"\r"
+        return bytes([self._type, len(payload) >> 8, len(payload) & 0xFF]) + payload
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         out: list[Output] = []
@@ -581,55 +688,30 @@ class TlvFramer(_LengthFramer):
         return out
 
 
+#: The framing modes of a reader URL (``framing=MODE``), the one place that maps a mode to its framer.
+FRAMERS: dict[str, type[Framer]] = {cls.MODE: cls for cls in (LinesFramer, StxEtxFramer, RteFramer, TlvFramer)}
+#: Every framing option of the reader URL grammar, with its values.
+FRAMING_OPTIONS: dict[str, str] = {"framing": "|".join(FRAMERS)} | {
+    name: " or ".join(dict.fromkeys(cls.OPTIONS[name] for cls in FRAMERS.values() if name in cls.OPTIONS))
+    for cls in FRAMERS.values()
+    for name in cls.OPTIONS
+}
+
+
 @dataclass(frozen=True)
 class FramingSpec:
-    """A framing mode and its options, parsed from a reader URL's query (docs/readers.md)."""
+    """A framing mode and its constructor arguments, parsed from a reader URL's query (docs/readers.md)."""
 
     mode: str = "lines"
-    prefix: bytes = b""
-    start: bytes = b"\x02"
-    end: bytes = b"\x03"
-    bcc: str = "none"
-    length: str = "etx"
-    tlv_type: int = 0x49
+    arguments: tuple[tuple[str, Any], ...] = ()
 
     def framer(self) -> Framer:
         """A fresh framer for this mode."""
-        if self.mode == "lines":
-            return LinesFramer(self.prefix)
-        if self.mode == "stx-etx":
-            return StxEtxFramer(self.start, self.end, self.bcc == "xor")
-        if self.mode == "rte":
-            return RteFramer(self.bcc, self.length)
-        return TlvFramer(self.tlv_type)
+        return FRAMERS[self.mode](**dict(self.arguments))
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """One document as a reader in this mode sends it (the simulator's and the tests' side)."""
-        data = [r.encode("ascii") for r in rows]
-        if self.mode == "lines":
-            return self.prefix + b"".join(r + b"\r\n" for r in data)
-        if self.mode == "stx-etx":
-            body = b"\r".join(data) + b"\r" + self.end
-            bcc = bytes([reduce(xor, body, 0)]) if self.bcc == "xor" else b""
-            return self.start + body + bcc
-        if self.mode == "rte":
-            text = b"".join(r + b"\r" for r in ([b""] if len(data) == 2 else []) + data)
-            tail = b"OU\x02" + b"0" + text + b"\x03"
-            n = len(tail) + (1 if self.length == "bcc" and self.bcc != "none" else 0)
-            body = bytes([n & 0xFF, n >> 8]) + tail
-            bcc = b"" if self.bcc == "none" else bytes([reduce(xor, body, 0)])
-            return b"\x01" + body + bcc
-        payload = b"".join(r + b"\r" for r in data) + b"\r"
-        return bytes([self.tlv_type, len(payload) >> 8, len(payload) & 0xFF]) + payload
-
-
-FRAMING_KEYS = {
-    "lines": {"prefix"},
-    "stx-etx": {"start", "end", "bcc"},
-    "rte": {"bcc", "length"},
-    "tlv": {"type"},
-}
-_BCC_VALUES = {"stx-etx": ("none", "xor"), "rte": ("xor", "ignore", "none")}
+        return self.framer().encode(rows)
 
 
 def _hex(key: str, value: str) -> bytes:
@@ -645,43 +727,20 @@ def _hex(key: str, value: str) -> bytes:
 def parse_framing(query: Mapping[str, str]) -> tuple[FramingSpec, dict[str, str]]:
     """Split a reader URL query into the framing spec and the remaining (backend) options.
 
-    Raises BadUrlError naming the offending key or value and the expected form.
+    Raises BadUrlError naming the offending key or value and the expected form; an unknown mode
+    lists the known modes with their options.
     """
     rest = dict(query)
     mode = rest.pop("framing", "lines")
-    if mode not in FRAMING_KEYS:
-        raise BadUrlError(f"reader option framing={mode!r}: expected one of {', '.join(FRAMING_KEYS)}")
-    for key in [k for k in rest if any(k in keys for keys in FRAMING_KEYS.values())]:
-        if key not in FRAMING_KEYS[mode]:
+    cls = FRAMERS.get(mode)
+    if cls is None:
+        known = ", ".join(f"{m} ({'&'.join(f'{k}={v}' for k, v in c.OPTIONS.items())})" for m, c in FRAMERS.items())
+        raise BadUrlError(f"reader option framing={mode!r}: expected one of {known}")
+    for key in [k for k in rest if k in FRAMING_OPTIONS]:
+        if key not in cls.OPTIONS:
             raise BadUrlError(
                 f"reader option {key}={rest[key]!r} does not apply to framing={mode}; "
-                f"it takes: {', '.join(sorted(FRAMING_KEYS[mode])) or 'nothing'}"
+                f"it takes: {', '.join(sorted(cls.OPTIONS)) or 'nothing'}"
             )
-    spec: dict[str, object] = {"mode": mode}
-    if "prefix" in rest:
-        prefix = rest.pop("prefix")
-        if not prefix or not prefix.isascii() or any(c in prefix for c in "\r\n"):
-            raise BadUrlError(f"reader option prefix={prefix!r}: expected printable ASCII, e.g. prefix=]o1")
-        spec["prefix"] = prefix.encode("ascii")
-    for key in ("start", "end"):
-        if key in rest:
-            spec[key] = _hex(key, rest.pop(key))
-    if spec.get("start", b"\x02") == spec.get("end", b"\x03"):
-        raise BadUrlError("reader options start and end must differ")
-    if mode in _BCC_VALUES:
-        bcc = rest.pop("bcc", _BCC_VALUES[mode][0])
-        if bcc not in _BCC_VALUES[mode]:
-            raise BadUrlError(f"reader option bcc={bcc!r}: expected one of {', '.join(_BCC_VALUES[mode])}")
-        spec["bcc"] = bcc
-    if "length" in rest:
-        length = rest.pop("length")
-        if length not in ("etx", "bcc", "ignore"):
-            raise BadUrlError(f"reader option length={length!r}: expected etx, bcc or ignore")
-        spec["length"] = length
-    if "type" in rest:
-        value = rest.pop("type")
-        data = _hex("type", value)
-        if len(data) != 1:
-            raise BadUrlError(f"reader option type={value!r}: expected one byte in hex, e.g. type=49")
-        spec["tlv_type"] = data[0]
-    return FramingSpec(**spec), rest  # type: ignore[arg-type]
+    mine = {key: rest.pop(key) for key in cls.OPTIONS if key in rest}
+    return FramingSpec(mode, tuple(cls.options(mine).items())), rest

@@ -13,20 +13,26 @@ from __future__ import annotations
 
 from urllib.parse import SplitResult, unquote
 
-from hal.errors import BadUrlError, DeviceUnavailableError
-from hal.reader import DocumentReader
+from hal.errors import DeviceUnavailableError
+from hal.reader import DocumentReader, reader_grammar
 from hal.reader.capture import CapturedRead, parse_capture
+from hal.reader.serial import SERIAL_OPTIONS
 
 
 class ReplayDocumentReader(DocumentReader):
     """A capture played back read by read; time is the capture's own (no waiting)."""
 
-    def _configure(self, parts: SplitResult, options: dict[str, str]) -> None:
+    # a live reader's URL replays as is: its serial options are accepted and ignored
+    GRAMMAR = reader_grammar("replay://FILE[?OPTIONS]", SERIAL_OPTIONS)
+
+    @classmethod
+    def _backend_settings(cls, url: str, parts: SplitResult, options: dict[str, str]) -> str:
         path = unquote(parts.netloc + parts.path)
         if not path:
-            raise BadUrlError(f"replay URL {self.url!r}: expected replay://FILE?framing=…")
-        for key in ("baud", "bytesize", "parity", "stopbits"):  # a live reader's URL replays as is
-            options.pop(key, None)
+            raise cls.GRAMMAR.error(f"replay URL {url!r}: expected replay://FILE?framing=…")
+        return path
+
+    def _configure(self, path: str) -> None:
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import select
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, unquote
 
 import serial
 
 from hal.errors import BadUrlError
-from hal.reader import DocumentReader
+from hal.reader import DocumentReader, reader_grammar
 
 logger = logging.getLogger(__name__)
 
@@ -65,54 +67,74 @@ def stable_name(path: str) -> str | None:
     return None
 
 
+SERIAL_OPTIONS = {
+    "baud": "50-4000000",
+    "bytesize": "5|6|7|8",
+    "parity": "|".join(PARITIES),
+    "stopbits": "|".join(STOPBITS),
+    "latency_timer": "1-255|keep",
+}
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    """A serial reader URL, checked: the device path, pyserial's port settings, the latency timer."""
+
+    path: str
+    port: dict[str, Any]  # baudrate, bytesize, parity, stopbits for serial.Serial
+    latency_timer: int | None  # ms for a USB-serial bridge; None: keep the device's
+
+
+def serial_settings(path: str, options: dict[str, str]) -> SerialSettings:
+    """Check the serial options of a reader URL (pure); BadUrlError naming a bad value."""
+    baud = options.get("baud", "9600")
+    if not baud.isdigit() or not 50 <= int(baud) <= 4_000_000:
+        raise BadUrlError(f"reader option baud={baud!r}: expected a rate such as 9600 or 115200")
+    bytesize = options.get("bytesize", "8")
+    if bytesize not in ("5", "6", "7", "8"):
+        raise BadUrlError(f"reader option bytesize={bytesize!r}: expected 5, 6, 7 or 8")
+    parity = options.get("parity", "N").upper()
+    if parity not in PARITIES:
+        raise BadUrlError(f"reader option parity={parity!r}: expected one of {', '.join(PARITIES)}")
+    stopbits = options.get("stopbits", "1")
+    if stopbits not in STOPBITS:
+        raise BadUrlError(f"reader option stopbits={stopbits!r}: expected 1, 1.5 or 2")
+    latency = options.get("latency_timer", "1")
+    if latency != "keep" and not (latency.isdigit() and 1 <= int(latency) <= 255):
+        raise BadUrlError(f"reader option latency_timer={latency!r}: expected 1 to 255 (ms) or keep")
+    port = {"baudrate": int(baud), "bytesize": int(bytesize), "parity": PARITIES[parity],
+            "stopbits": STOPBITS[stopbits]}  # fmt: skip
+    return SerialSettings(path, port, None if latency == "keep" else int(latency))
+
+
 class SerialDocumentReader(DocumentReader):
     """A document reader on a serial port; raw 8-bit reads, woken by select on the descriptor."""
 
+    GRAMMAR = reader_grammar("serial:///dev/serial/by-id/NAME[?OPTIONS]", SERIAL_OPTIONS)
     _port: serial.Serial | None = None
 
-    def _configure(self, parts: SplitResult, options: dict[str, str]) -> None:
-        self.path = unquote(parts.netloc + parts.path)
-        if not self.path.startswith("/"):
-            raise BadUrlError(
-                f"serial reader URL {self.url!r}: expected serial:///dev/serial/by-id/NAME?baud=9600&…"
-            )
-        self._serial_options(options)
+    @classmethod
+    def _backend_settings(cls, url: str, parts: SplitResult, options: dict[str, str]) -> SerialSettings:
+        path = unquote(parts.netloc + parts.path)
+        if not path.startswith("/"):
+            raise cls.GRAMMAR.error(f"serial reader URL {url!r}: expected serial:///dev/serial/by-id/NAME?baud=9600&…")
+        return serial_settings(path, options)
+
+    def _configure(self, settings: SerialSettings) -> None:
+        self.path = settings.path
+        self._settings = settings
         hint = stable_name(self.path)
         if hint:
             logger.info("reader %s: prefer the stable name serial://%s", self.path, hint)
-
-    def _serial_options(self, options: dict[str, str]) -> None:
-        baud = options.pop("baud", "9600")
-        if not baud.isdigit() or not 50 <= int(baud) <= 4_000_000:
-            raise BadUrlError(f"reader option baud={baud!r}: expected a rate such as 9600 or 115200")
-        bytesize = options.pop("bytesize", "8")
-        if bytesize not in ("5", "6", "7", "8"):
-            raise BadUrlError(f"reader option bytesize={bytesize!r}: expected 5, 6, 7 or 8")
-        parity = options.pop("parity", "N").upper()
-        if parity not in PARITIES:
-            raise BadUrlError(f"reader option parity={parity!r}: expected one of {', '.join(PARITIES)}")
-        stopbits = options.pop("stopbits", "1")
-        if stopbits not in STOPBITS:
-            raise BadUrlError(f"reader option stopbits={stopbits!r}: expected 1, 1.5 or 2")
-        latency = options.pop("latency_timer", "1")
-        if latency != "keep" and not (latency.isdigit() and 1 <= int(latency) <= 255):
-            raise BadUrlError(f"reader option latency_timer={latency!r}: expected 1 to 255 (ms) or keep")
-        self._latency_timer = None if latency == "keep" else int(latency)
-        self._settings = {
-            "baudrate": int(baud),
-            "bytesize": int(bytesize),
-            "parity": PARITIES[parity],
-            "stopbits": STOPBITS[stopbits],
-        }
 
     def _device_path(self) -> str:
         return self.path
 
     def _open(self) -> None:
         path = self._device_path()
-        if self._latency_timer is not None:
-            lower_latency_timer(path, self._latency_timer)
-        self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings)
+        if self._settings.latency_timer is not None:
+            lower_latency_timer(path, self._settings.latency_timer)
+        self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings.port)
         self._fd = self._port.fileno()
         logger.info("reader open on %s", path)
 

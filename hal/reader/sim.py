@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import SplitResult
 
-from hal.errors import BadUrlError, DeviceUnavailableError
+from hal.errors import DeviceUnavailableError
+from hal.reader import reader_grammar
 from hal.reader.framing import FramingSpec, parse_framing
-from hal.reader.serial import SerialDocumentReader
+from hal.reader.serial import SERIAL_OPTIONS, SerialDocumentReader, SerialSettings, serial_settings
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +144,17 @@ def _seeded_bytes(nbytes: int, seed: int) -> bytes:
 class SimDocumentReader(SerialDocumentReader):
     """``sim://reader``: a SimReaderDevice in process, read through the real serial backend."""
 
+    GRAMMAR = reader_grammar("sim://reader[?OPTIONS]", SERIAL_OPTIONS)
     device: SimReaderDevice
 
-    def _configure(self, parts: SplitResult, options: dict[str, str]) -> None:
+    @classmethod
+    def _backend_settings(cls, url: str, parts: SplitResult, options: dict[str, str]) -> SerialSettings:
         if parts.netloc != "reader" or parts.path not in ("", "/"):
-            raise BadUrlError(f"simulated reader URL {self.url!r}: expected sim://reader?framing=…")
-        self._serial_options(options)
+            raise cls.GRAMMAR.error(f"simulated reader URL {url!r}: expected sim://reader?framing=…")
+        return serial_settings("", options)
+
+    def _configure(self, settings: SerialSettings) -> None:
+        self._settings = settings
         self.device = SimReaderDevice(spec=self.spec)
 
     def _device_path(self) -> str:

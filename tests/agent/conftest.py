@@ -1,15 +1,15 @@
-"""Fixtures of the agent tests (helpers in gatesim.py)."""
+"""Fixtures of the agent tests: a gate on simulated hardware (tests/support/gatesim.py)."""
 
 from __future__ import annotations
 
 import pytest
-from gatesim import RECORDS, Clock, SimGate
 
 import hal
 from agent.config import ScreeningConfig
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import Screener
+from tests.support.gatesim import RECORDS, Clock, SimGate
 
 
 @pytest.fixture

@@ -15,41 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
-from gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, RECORDS
 
 from agent.app import GateApp, SystemdNotifier
 from agent.commands.status import gather
 from agent.config import load_config
 from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
+from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, write_app_config
+from tests.support.paths import REPO
 from tools.specimens import stream
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def write_config(directory: Path, reader: str, *, indicators: str = "sim://pca9685", extra: str = "") -> Path:
-    records = directory / "listed.jsonl"
-    records.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    path = directory / "gate.toml"
-    path.write_text(f"""
-[gate]
-id = "gate-a"
-site = "site-a"
-state_dir = "state"
-
-[devices]
-reader = "{reader}"
-indicators = "{indicators}"
-
-[screening]
-duplicate_window_s = 2.0
-
-[hitlist]
-records = "listed.jsonl"
-version = 12
-{extra}
-""")
-    return path
 
 
 class NotifySocket:
@@ -153,7 +127,7 @@ class RunningGate:
 
 def test_sigterm_during_burst_loses_no_event_and_ends_in_safe_state(tmp_path, notify_socket):
     device = SimReaderDevice("lines", link=tmp_path / "reader")
-    config = write_config(tmp_path, f"serial://{tmp_path / 'reader'}?framing=lines")
+    config = write_app_config(tmp_path, f"serial://{tmp_path / 'reader'}?framing=lines")
     proc = start_agent(config, notify_socket)
     docs = list(stream(300, seed=3))
     stop_swiping = threading.Event()
@@ -203,7 +177,7 @@ def test_sigterm_during_burst_loses_no_event_and_ends_in_safe_state(tmp_path, no
     ('reader_id = ""', "[devices] reader_id = ''"),
 ], ids=["unknown_scheme", "empty_reader_id"])
 def test_config_with_errors_exits_2_naming_every_error_and_starts_nothing(tmp_path, notify_socket, bad, expected):
-    config = write_config(tmp_path, "sim://reader", extra="[logging]\nlevel = 'LOUD'\nfoo = 1\n")
+    config = write_app_config(tmp_path, "sim://reader", logging={"level": "LOUD", "foo": 1})
     text = config.read_text().replace('reader = "sim://reader"', f'reader = "sim://reader"\n{bad}')
     if bad.startswith("reader ="):
         text = text.replace('reader = "sim://reader"\n', "", 1)
@@ -217,16 +191,17 @@ def test_config_with_errors_exits_2_naming_every_error_and_starts_nothing(tmp_pa
     assert not (tmp_path / "state").exists() and notify_socket.messages(0.1) == []
 
 
-def test_device_url_refused_by_its_backend_stops_the_start_with_exit_1(tmp_path, notify_socket):
-    config = write_config(tmp_path, "sim://reader?baud=fast")  # serial options are checked at open
+def test_device_url_refused_by_its_backend_is_a_config_error_exit_2_before_anything_starts(tmp_path, notify_socket):
+    config = write_app_config(tmp_path, "sim://reader?baud=fast")  # the backend's grammar, via hal.check_url
     proc = start_agent(config, notify_socket)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 1 and "baud" in err and "'fast'" in err and "bad device URL" in err
-    assert "READY=1" not in notify_socket.messages(0.1)
+    assert proc.returncode == 2 and str(config) in err
+    assert "[devices] reader = 'sim://reader?baud=fast': reader option baud='fast'" in err
+    assert not (tmp_path / "state").exists() and "READY=1" not in notify_socket.messages(0.1)
 
 
 def test_i2c_fault_screening_continues_status_shows_it_and_state_returns_after_recovery(tmp_path):
-    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     app = gate.app
     try:
         device, bus = app.reader.device, app.indicators.bus
@@ -256,7 +231,7 @@ def test_i2c_fault_screening_continues_status_shows_it_and_state_returns_after_r
 
 
 def test_reader_unplug_shows_absent_and_reads_resume_without_partial_events(tmp_path):
-    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     try:
         device = gate.app.reader.device
         device.write(CLEAR_DOC[0].encode() + b"\r\n" + CLEAR_DOC[1][:20].encode())  # half a document
@@ -280,7 +255,7 @@ def test_reader_unplug_shows_absent_and_reads_resume_without_partial_events(tmp_
 
 def test_watchdog_pings_stop_when_the_reader_worker_wedges(tmp_path, notify_socket):
     notifier = SystemdNotifier(environ={"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "600000"})
-    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"), notifier)
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"), notifier)
     release = threading.Event()
     try:
         assert notify_socket.wait_for("READY=1", 5) >= 0
@@ -298,7 +273,7 @@ def test_watchdog_pings_stop_when_the_reader_worker_wedges(tmp_path, notify_sock
 
 
 def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_socket):
-    config = write_config(tmp_path, "sim://reader?framing=lines")
+    config = write_app_config(tmp_path, "sim://reader?framing=lines")
     state = tmp_path / "state"
     state.mkdir()
     from agent.outbox import Outbox
@@ -326,7 +301,7 @@ def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_so
 
 
 def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
-    app = GateApp(load_config(write_config(tmp_path, "sim://reader?framing=lines")),
+    app = GateApp(load_config(write_app_config(tmp_path, "sim://reader?framing=lines")),
                   notifier=SystemdNotifier(environ={}))
     app.open()
     try:
@@ -340,7 +315,7 @@ def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
 
 
 def test_status_command_prints_an_officer_readable_summary(tmp_path):
-    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     try:
         gate.app.reader.device.swipe(LISTED_DOC)
         wait_until(lambda: gate.decisions() == 1, 5, "decision")
@@ -360,14 +335,14 @@ def test_status_command_prints_an_officer_readable_summary(tmp_path):
 
 def test_status_of_a_gate_that_never_ran(tmp_path):
     out = subprocess.run([sys.executable, "-m", "agent", "status", "--json", "--config",
-                          str(write_config(tmp_path, "sim://reader"))], capture_output=True, text=True, cwd=REPO,
+                          str(write_app_config(tmp_path, "sim://reader"))], capture_output=True, text=True, cwd=REPO,
                          timeout=20)
     assert out.returncode == 1
     assert json.loads(out.stdout)["state"] == "never started" and json.loads(out.stdout)["outbox"] is None
 
 
 def test_shutdown_with_a_dead_i2c_bus_reports_the_safe_state_as_unknown(tmp_path):
-    gate = RunningGate(write_config(tmp_path, "sim://reader?framing=lines"))
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     gate.app.reader.device.swipe(CLEAR_DOC)  # green, relay open
     wait_until(lambda: gate.decisions() == 1, 5, "decision")
     gate.app.indicators.bus.fail()  # the bus dies before the safe state can be driven

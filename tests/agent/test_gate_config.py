@@ -8,6 +8,7 @@ import pytest
 
 from agent.config import InvalidConfigError, describe, load_config
 from agent.errors import ConfigError
+from tests.support.paths import DOCS, IMAGES
 
 GOOD = """
 [gate]
@@ -24,6 +25,7 @@ duplicate_window_s = 5
 refused_issuing_states = ["XXA"]
 stale_policy = "clear-flag"
 clear_event_detail = "fingerprint"
+lab_gate = true
 
 [hitlist]
 records = "listed.jsonl"
@@ -78,6 +80,15 @@ BAD = [
     ("gate_id_with_topic_chars", GOOD.replace('"gate-01"', '"gate/01"'), "[gate] id = 'gate/01'"),
     ("list_instead_of_table", "link = [1]\n" + GOOD.replace("[link]\nenabled = false", ""),
      "link = [1]: expected a table"),
+    # Rules between keys: checked at load, before any device or the outbox is opened.
+    ("records_on_a_deployed_gate", GOOD.replace("lab_gate = true", "lab_gate = false"),
+     "[hitlist] records = 'listed.jsonl': an unsigned records file is for lab gates only"),
+    ("store_without_list_id", GOOD.replace('records = "listed.jsonl"', 'store_dir = "hl"'),
+     "[hitlist] store_dir = 'hl': no list id"),
+    ("list_ids_differ", GOOD.replace('records = "listed.jsonl"', 'store_dir = "hl"\nlist_id = "sltd"')
+     .replace("enabled = false", 'list_id = "nominal"'), "[link] list_id = 'nominal': differs from [hitlist]"),
+    ("link_without_node_pub", GOOD.replace("enabled = false", "enabled = true"),
+     "[link] enabled = true: node_pub is not set"),
 ]
 
 
@@ -112,11 +123,17 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_every_key_is_documented():
-    docs = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
+    docs = (DOCS / "config.md").read_text()
     for section, key, _default, doc in describe():
         assert doc, f"[{section}] {key} has no description"
         assert f"`{key}`" in docs, f"docs/config.md does not document [{section}] {key}"
 
 
+def test_one_list_id_for_screening_and_link(tmp_path):
+    text = GOOD.replace('records = "listed.jsonl"', 'store_dir = "hl"').replace("enabled = false", 'list_id = "sltd"')
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.hitlist.list_id == cfg.link.list_id == "sltd"
+
+
 def test_example_config_loads():
-    load_config(Path(__file__).parents[2] / "images" / "gate.example.toml")
+    load_config(IMAGES / "gate.example.toml")

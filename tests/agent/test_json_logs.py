@@ -6,9 +6,8 @@ import io
 import json
 import logging
 
-from gatesim import CLEAR_DOC
-
 from agent.logs import setup_logging
+from tests.support.gatesim import CLEAR_DOC
 
 
 def test_private_fields_are_dropped_above_debug_and_kept_at_debug():

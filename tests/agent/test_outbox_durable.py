@@ -10,11 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError, read_outbox_stats
+from tests.support.paths import REPO
 
 
 class Clock:
@@ -186,7 +186,7 @@ def test_disk_full_loses_nothing_committed_and_appends_resume_when_space_returns
     mnt.mkdir()
     script = f"mount -t tmpfs -o size=640k tmpfs {mnt} && exec {sys.executable} -c \"$0\" {mnt}"
     out = subprocess.run(["unshare", "--mount", "sh", "-c", script, DISK_FULL], capture_output=True, text=True,
-                         timeout=60, cwd=Path(__file__).resolve().parents[2])
+                         timeout=60, cwd=REPO)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["failures"] == 1 and "full" in result["full"]  # SQLITE_FULL from ENOSPC

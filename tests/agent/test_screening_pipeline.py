@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
-from gatesim import (
+
+from agent.config import ScreeningConfig
+from agent.hitlist.memory import MemoryHitList
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE
+from tests.support.gatesim import (
     BAD_CHECK_DOC,
     CLEAR_DOC,
     EXPIRED_DOC,
@@ -18,13 +21,10 @@ from gatesim import (
     RECORDS,
     TRUNCATED_NAME_DOC,
 )
-
-from agent.config import ScreeningConfig
-from agent.hitlist.memory import MemoryHitList
-from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE
+from tests.support.paths import DATA
 from tools.specimens import td3
 
-FRAMES = Path(__file__).resolve().parents[1] / "data" / "frames"
+FRAMES = DATA / "frames"
 AMBER = (255, 120, 0)
 BOARD_CLEAR = {"colour": (0, 255, 0), "buzzer_duty": 0.0, "relay_energised": True}
 BOARD_HIT = {"colour": (255, 0, 0), "buzzer_duty": 0.5, "relay_energised": False}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
 import pytest
-from gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
 
 from agent.app import GateApp, StartupError, SystemdNotifier
 from agent.cli import main as gate_cli
 from agent.config import InvalidConfigError, load_config
+from agent.screening.events import decode_event
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
+from tools.gate_toml import write_gate_config
 from tools.hitlist_cli import main as hitlist_cli
 
 
@@ -29,20 +33,11 @@ def signed_store(tmp_path: Path, *, with_head: bool) -> Path:
     return store
 
 
-def gate_config(tmp_path: Path, hitlist: str) -> Path:
-    path = tmp_path / "gate.toml"
-    path.write_text(f"""
-[gate]
-id = "gate-s"
-site = "site-s"
-state_dir = "state"
-[devices]
-reader = "sim://reader?framing=lines"
-indicators = "sim://pca9685"
-[hitlist]
-{hitlist}
-""")
-    return path
+def gate_config(tmp_path: Path, hitlist: dict[str, str], **screening: bool) -> Path:
+    return write_gate_config(tmp_path, gate_id="gate-s", site="site-s", screening=screening, hitlist=hitlist)
+
+
+STORE = {"store_dir": "state/hitlist", "list_id": "uto"}
 
 
 def screen(app: GateApp, lines):
@@ -61,7 +56,7 @@ def opened():
 
 def test_signed_list_with_fresh_head_gives_hit_and_clear(tmp_path, opened):
     signed_store(tmp_path, with_head=True)
-    app = GateApp(load_config(gate_config(tmp_path, 'store_dir = "state/hitlist"')),
+    app = GateApp(load_config(gate_config(tmp_path, STORE)),
                   notifier=SystemdNotifier(environ={}))
     opened.append(app)
     screener = app.open()
@@ -77,7 +72,7 @@ def test_signed_list_with_fresh_head_gives_hit_and_clear(tmp_path, opened):
 
 def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
     signed_store(tmp_path, with_head=False)
-    app = GateApp(load_config(gate_config(tmp_path, 'store_dir = "state/hitlist"')),
+    app = GateApp(load_config(gate_config(tmp_path, STORE)),
                   notifier=SystemdNotifier(environ={}))
     opened.append(app)
     decision = screen(app, CLEAR_DOC)
@@ -88,11 +83,93 @@ def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
 def test_store_pinned_to_another_root_key_stops_the_start(tmp_path):
     signed_store(tmp_path, with_head=True)
     assert hitlist_cli(["keygen", "--out", str(tmp_path / "other")]) == 0
-    config = gate_config(tmp_path, f'store_dir = "state/hitlist"\nroot_pub = "{tmp_path / "other" / "root.pub"}"')
+    config = gate_config(tmp_path, {**STORE, "root_pub": str(tmp_path / "other" / "root.pub")})
     with pytest.raises(StartupError, match="pinned to another root key"):
         GateApp(load_config(config), notifier=SystemdNotifier(environ={})).open()
 
 
 def test_records_and_store_together_are_a_config_error(tmp_path):
     with pytest.raises(InvalidConfigError, match=r"\[hitlist\] records = 'x.jsonl': not with store_dir"):
-        load_config(gate_config(tmp_path, 'store_dir = "s"\nrecords = "x.jsonl"'))
+        load_config(gate_config(tmp_path, {"store_dir": "s", "records": "x.jsonl"}))
+
+
+# --- RELIABILITY 45: no verified list of the configured id, no CLEAR ---------------------------------------
+
+
+def open_app(config: Path, opened: list) -> GateApp:
+    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+    opened.append(app)
+    app.open()
+    return app
+
+
+def last_event(app: GateApp) -> dict:
+    return decode_event(app.outbox.pending()[-1].body)
+
+
+NO_LIST = [
+    ("no_list_configured", {}, "no hit-list configured"),
+    ("no_root_pinned", STORE, "no root key pinned"),
+    ("nothing_installed", {**STORE, "root_pub": "keys/root.pub"}, "no hit-list installed (expected list 'uto')"),
+]
+
+
+@pytest.mark.parametrize("hitlist,detail", [c[1:] for c in NO_LIST], ids=[c[0] for c in NO_LIST])
+def test_gate_without_list_refers_everyone(tmp_path, opened, hitlist, detail):
+    assert hitlist_cli(["keygen", "--out", str(tmp_path / "keys")]) == 0
+    app = open_app(gate_config(tmp_path, hitlist), opened)
+    assert detail in app.status()["faults"]["hitlist"]  # shown before anyone swipes
+    decision = screen(app, CLEAR_DOC)
+    assert decision.verdict == "REFER" and "hitlist_missing" in decision.reasons
+    event = last_event(app)
+    assert event["decision"] == "REFER" and "hitlist_missing" in event["reasons"]
+    assert detail in event["faults"]["hitlist"]
+
+
+def test_gate_with_wrong_list_id_refers(tmp_path, opened):
+    signed_store(tmp_path, with_head=True)  # a fresh, verified list - of id 'uto'
+    app = open_app(gate_config(tmp_path, {"store_dir": "state/hitlist", "list_id": "sltd"}), opened)
+    decision = screen(app, CLEAR_DOC)
+    assert (decision.verdict, decision.reasons) == ("REFER", ("hitlist_wrong_id",))
+    assert app.status()["faults"]["hitlist"] == "installed list 'uto' is not the configured 'sltd'"
+    app.reader.device.swipe(LISTED_DOC)  # what it does hold still counts: a listed passport is a HIT
+    hit = app.screener.handle(app.reader.read(timeout=5))
+    assert hit.verdict == "HIT" and "hitlist_wrong_id" in hit.reasons
+    assert last_event(app)["faults"]["hitlist"] == "installed list 'uto' is not the configured 'sltd'"
+
+
+def test_unreadable_list_refers_and_reports(tmp_path, opened):
+    store = signed_store(tmp_path, with_head=True)
+    state_record = store / (store / "CURRENT").read_text().strip()
+    state_record.write_bytes(b"\xc1 not msgpack")  # the installed list's state record is corrupt
+    app = open_app(gate_config(tmp_path, STORE), opened)  # the gate starts...
+    decision = screen(app, CLEAR_DOC)  # ...and refers everyone, saying why
+    assert (decision.verdict, decision.reasons) == ("REFER", ("hitlist_unreadable",))
+    fault = app.status()["faults"]["hitlist"]
+    assert "unreadable" in fault and str(store) in fault
+    assert last_event(app)["faults"]["hitlist"] == fault
+    app.write_status(force=True)
+    cli = status_cli(tmp_path / "gate.toml")
+    assert cli["faults"]["hitlist"] == fault
+
+
+def test_lab_gate_without_list_clears(tmp_path, opened):
+    app = open_app(gate_config(tmp_path, {}, lab_gate=True), opened)
+    decision = screen(app, CLEAR_DOC)
+    assert (decision.verdict, decision.reasons) == ("CLEAR", ())
+    status = app.status()
+    assert status["lab_gate"] is True and "hitlist" not in status["faults"]
+
+
+def test_lab_gate_cannot_be_set_by_command(tmp_path, opened):
+    app = open_app(gate_config(tmp_path, {}), opened)
+    with pytest.raises(ValueError, match="lab_gate"):
+        app.command_handlers()["set_policy"]({"lab_gate": True})
+    assert screen(app, CLEAR_DOC).verdict == "REFER"
+
+
+def status_cli(config: Path) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        gate_cli(["status", "--json", "--config", str(config)])
+    return json.loads(out.getvalue())

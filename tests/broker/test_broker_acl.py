@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from tests.broker import Broker, MqttTestClient
+from tests.support.broker import Broker, MqttTestClient
 from tools.broker_setup import GATE_INBOUND, GATE_OUTBOUND
 
 NOT_AUTHORIZED = 0x87

@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from agent.protocol.topics import check_id
-from tests.broker import Broker, BrokerError, MqttTestClient, mqtt_connect_probe
+from tests.support.broker import Broker, BrokerError, MqttTestClient, mqtt_connect_probe
 from tools.broker_setup import GATE_ID_RE, BrokerSetupError, check_gate_id, password_line
 
 

@@ -7,7 +7,7 @@ broker's "new connection with the same client id takes over" rule can only hit t
 
 from __future__ import annotations
 
-from tests.broker import Broker, MqttTestClient, Pki
+from tests.support.broker import Broker, MqttTestClient, Pki
 
 GATES = "sharaka/v1/gates"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, MqttTestClient
+from tests.support.broker import Broker, MqttTestClient
 
 EVENTS = "sharaka/v1/gates/gate-a/event"
 

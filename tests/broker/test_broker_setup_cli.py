@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, MqttTestClient, Pki, mqtt_connect_probe
+from tests.support.broker import Broker, MqttTestClient, Pki, mqtt_connect_probe
 from tools.broker_setup import CertFiles, acl_text, main
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.broker import Broker, MqttTestClient, Pki
+from tests.support.broker import Broker, MqttTestClient, Pki
 from tools.broker_setup import CertFiles
 
 

@@ -2,7 +2,7 @@
 noticed within 2 x keepalive + 5 s, screening goes on, and the backlog reaches the central node within
 60 s of the link returning, exactly once and in order.
 
-The link runs through tests/netproxy.py, whose blackhole holds bytes instead of discarding them (as TCP
+The link runs through tests/support/netproxy.py, whose blackhole holds bytes instead of discarding them (as TCP
 does for a link that loses packets): when the link returns, whatever the kernel buffers held during the
 outage, stale PINGREQs, PUBLISHes and the CONNECT of a reconnect attempt, arrives late at the broker,
 and the gate must cope with that too.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker
-from tests.link.harness import Keys, make_central, make_gate, wait_until
-from tests.netproxy import NetProxy
+from tests.support.broker import Broker
+from tests.support.link import Keys, make_central, make_gate, wait_until
+from tests.support.netproxy import NetProxy
 
 KEEPALIVE = 2
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The test network proxy behaves like the link failures it stands for (tests/netproxy.py)."""
+"""The test network proxy behaves like the link failures it stands for (tests/support/netproxy.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.broker import Broker, MqttTestClient
-from tests.netproxy import NetProxy
+from tests.support.broker import Broker, MqttTestClient
+from tests.support.netproxy import NetProxy
 
 
 @pytest.fixture

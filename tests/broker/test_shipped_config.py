@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, MqttTestClient, Pki
+from tests.support.broker import Broker, MqttTestClient, Pki
+from tests.support.paths import IMAGES
 from tools.broker_setup import acl_text
 
-SHIPPED = Path(__file__).resolve().parents[2] / "images" / "mosquitto"
+SHIPPED = IMAGES / "mosquitto"
 
 
 def render_shipped(broker: Broker) -> str:

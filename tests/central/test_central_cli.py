@@ -7,13 +7,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from agent.protocol.keys import load_public_key, load_signing_key
-from tests.link.harness import Keys, make_gate, wait_until
+from tests.support.link import Keys, make_gate, wait_until
+from tests.support.paths import REPO
 from tools.central.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_keygen_and_enrol_are_idempotent_and_refuse_a_second_key(tmp_path, capsys):

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from agent.hitlist.store import HitListStore
-
-from .central import T0, Central, doc
+from tests.support.hitlist_central import T0, Central, doc
 
 
 @pytest.fixture

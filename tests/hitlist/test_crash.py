@@ -17,10 +17,8 @@ import pytest
 
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.store import CRASH_ENV, HitListStore
-
-from .central import Central, doc
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.hitlist_central import Central, doc
+from tests.support.paths import REPO
 
 
 def _installer(state: Path, blob: Path, root: Path, crash_at: int = 0) -> subprocess.Popen:

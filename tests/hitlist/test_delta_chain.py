@@ -7,8 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.hitlist.store import HitListStore
-
-from .central import T0, Central, doc
+from tests.support.hitlist_central import T0, Central, doc
 
 IDS = st.integers(min_value=0, max_value=60)
 RECORD_SET = st.dictionaries(IDS, st.sampled_from(["stolen", "lost", "revoked"]), max_size=40)

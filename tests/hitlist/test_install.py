@@ -14,8 +14,7 @@ from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.limits import Limits
 from agent.hitlist.store import HitListStore
 from agent.hitlist.transfer import Transfer
-
-from .central import DAY, T0, Central, body_offset, doc, observe, resign, signed_meta
+from tests.support.hitlist_central import DAY, T0, Central, body_offset, doc, observe, resign, signed_meta
 
 
 def refused(store: HitListStore, blob: bytes, reason: str, *, now: float = T0) -> HitListRejected:
@@ -287,7 +286,7 @@ def test_head_replay_of_older_head_refused(gate, central):
 
 
 def test_head_with_bad_signature_refused(gate, central):
-    from .central import corrupt_signature
+    from tests.support.hitlist_central import corrupt_signature
 
     with pytest.raises(HitListRejected) as info:
         gate.accept_head(corrupt_signature(central.head(1)), now=T0)

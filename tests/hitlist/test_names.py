@@ -6,7 +6,6 @@ import hashlib
 import itertools
 import json
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -25,8 +24,9 @@ from agent.hitlist.names import (
     record_name_keys,
 )
 from agent.hitlist.names_data import DICTIONARY_VERSION
+from tests.support.paths import DATA as DATA_DIR
 
-DATA = json.loads((Path(__file__).parent.parent / "data" / "names" / "variant_sets.json").read_text("utf-8"))
+DATA = json.loads((DATA_DIR / "names" / "variant_sets.json").read_text("utf-8"))
 MUST_MATCH = {name: spellings for name, spellings in DATA["must_match"].items() if not name.startswith("_")}
 KNOWN_MISSES = {
     name: spellings for name, spellings in DATA["known_misses"].items() if not name.startswith("_")
@@ -329,7 +329,7 @@ def test_any_spelling_of_a_listed_name_hits(surname_set, given_sets, rnd) -> Non
 
 def corpus_digest() -> str:
     """Digest of every key a frozen list of spellings produces: any change of behaviour changes it."""
-    frozen = (Path(__file__).parent.parent / "data" / "names" / "pinned_spellings.txt").read_text("utf-8")
+    frozen = (DATA_DIR / "names" / "pinned_spellings.txt").read_text("utf-8")
     digest = hashlib.sha256()
     for spelling in (line for line in frozen.splitlines() if line and not line.startswith("#")):
         for name in ((SPECIMEN_SURNAME, spelling), (spelling, SPECIMEN_GIVEN), (spelling, "")):

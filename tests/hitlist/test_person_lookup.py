@@ -8,13 +8,7 @@ import pytest
 from agent.hitlist import names
 from agent.hitlist.fingerprint import FingerprintKeys, document_fingerprint, person_fingerprint
 from agent.hitlist.store import HitListStore
-
-from .central import T0, Central, doc, person, resign
-
-real_names = pytest.mark.skipif(
-    names.NORMALISER_VERSION == 0,
-    reason="needs the names helper's normaliser (stand-in until merged from main)",
-)
+from tests.support.hitlist_central import T0, Central, doc, person, resign
 
 LISTED = [
     person("MOHAMED", "AHMED", "750101", "P-MOH"),
@@ -31,7 +25,6 @@ def persons(tmp_path) -> HitListStore:
     return store
 
 
-@real_names
 @pytest.mark.parametrize(
     ("surname", "given", "birth", "ref"),
     [

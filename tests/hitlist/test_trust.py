@@ -8,8 +8,17 @@ from nacl.signing import SigningKey
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.format import key_id
 from agent.hitlist.store import HitListStore
-
-from .central import DAY, T0, Central, corrupt_signature, doc, grant, observe, relabel, resign
+from tests.support.hitlist_central import (
+    DAY,
+    T0,
+    Central,
+    corrupt_signature,
+    doc,
+    grant,
+    observe,
+    relabel,
+    resign,
+)
 
 
 def refused(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from tests.images.conftest import IMAGES
+from tests.support.paths import IMAGES
 
 SCRIPT = IMAGES / "firstboot/sharaka-firstboot"
 GATE_TOML = """[gate]

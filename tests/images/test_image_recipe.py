@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import IMAGES
+from tests.support.paths import IMAGES
 
 
 def read_ini(path: Path) -> configparser.ConfigParser:

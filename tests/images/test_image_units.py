@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import IMAGES
+from tests.support.paths import IMAGES
 
 UNITS = sorted(p.name for p in (IMAGES / "systemd").glob("*.service"))
 IMAGE_EXECUTABLES = ("opt/sharaka/venv/bin/sharaka-gate", "usr/lib/sharaka/sharaka-firstboot", "usr/sbin/nft")

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.images.conftest import IMAGES
+from tests.support.paths import IMAGES
 
 RULE_FILES = sorted((IMAGES / "udev").glob("*.rules"))
 MATCH_ONLY = {

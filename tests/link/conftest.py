@@ -1,4 +1,4 @@
-"""Fixtures for the link tests: the shared real Mosquitto (tests/broker.py) and key sets."""
+"""Fixtures for the link tests: the shared real Mosquitto (tests/support/broker.py) and key sets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker
-from tests.link.harness import Keys
+from tests.support.broker import Broker
+from tests.support.link import Keys
 
 
 @pytest.fixture

@@ -3,41 +3,14 @@ pipeline on simulated hardware, the real link and a real Mosquitto."""
 
 from __future__ import annotations
 
-import json
 import threading
 
 from agent.app import GateApp
 from agent.config import load_config
 from hal.indicators import SAFE_OUTPUT
-from tests.link.harness import make_central, wait_until
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
+from tests.support.link import make_central, wait_until
 from tools.central.cli import main as central_cli
-from tools.specimens import td3
-
-LISTED_DOC = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "301231", optional="ZE184226B")
-CLEAR_DOC = td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "301231")
-
-
-def write_config(directory, reader: str, *, extra: str):
-    (directory / "listed.jsonl").write_text(json.dumps({"kind": "document", "issuing_state": "UTO",
-                                                        "document_number": "L898902C3", "reason": "stolen",
-                                                        "ref": "SLTD-0001"}) + "\n")
-    path = directory / "gate.toml"
-    path.write_text(f"""
-[gate]
-id = "gate-a"
-site = "site-a"
-state_dir = "state"
-
-[devices]
-reader = "{reader}"
-indicators = "sim://pca9685"
-
-[hitlist]
-records = "listed.jsonl"
-version = 12
-{extra}
-""")
-    return path
 
 
 def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
@@ -48,14 +21,9 @@ def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_
         atomic_write(tmp_path / f"cmd{i}.pub", bytes(k.verify_key))
     _, password = broker.add_gate("gate-a")
     (tmp_path / "pw").write_text(password)
-    config = write_config(tmp_path, "sim://reader?framing=lines", extra=f"""
-[link]
-enabled = true
-port = {broker.port}
-password_file = "pw"
-node_pub = "node.pub"
-command_pubs = ["cmd0.pub", "cmd1.pub", "cmd2.pub"]
-""")
+    config = write_app_config(tmp_path, link={
+        "enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub",
+        "command_pubs": ["cmd0.pub", "cmd1.pub", "cmd2.pub"]})
     central = make_central(broker, tmp_path / "central.db", keys)
     app = GateApp(load_config(config))
     app.open()

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.link.harness import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate, wait_until
 
 STRANGER = SigningKey.generate()
 

@@ -13,7 +13,7 @@ from agent.protocol.commands import CommandGuard, CommandRejected, verify_comman
 from agent.protocol.envelope import seal
 from agent.protocol.keys import trusted
 from agent.protocol.trusted_time import TrustedClock
-from tests.link.harness import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate, wait_until
 
 NOW = 1_800_000_000.0
 K1, K2, STRANGER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()

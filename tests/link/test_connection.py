@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from agent.link.gate import _jitter
-from tests.link.harness import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate, wait_until
 
 
 def test_backoff_is_jittered_exponential_and_capped():

@@ -16,10 +16,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
-from tests.link.harness import make_central, make_gate, wait_until
-from tests.netproxy import NetProxy
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.link import make_central, make_gate, wait_until
+from tests.support.netproxy import NetProxy
+from tests.support.paths import REPO
 
 
 def assert_exactly_once_in_order(store, gate_id: str, emitted: list[str]) -> None:
@@ -94,7 +93,7 @@ def test_p18_broker_stopped_1000_events_arrive_exactly_once_in_order(mq, tmp_pat
 def _run_gate_proc(mq, state: Path, keys, count: int) -> subprocess.Popen[str]:
     user, password = mq.credentials["gate-k"], None
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.link.gate_proc", "--gate", "gate-k", "--port", str(mq.port), "--user", "gate-k",
+        [sys.executable, "-m", "tests.support.gate_proc", "--gate", "gate-k", "--port", str(mq.port), "--user", "gate-k",
          "--password", user, "--state", str(state), "--node-pub", bytes(keys.node.verify_key).hex(),
          "--count", str(count)] + ([] if password else []),
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.store import HitListStore
-from tests.link.harness import make_central, make_gate, wait_until
-from tests.netproxy import NetProxy
+from tests.support.link import make_central, make_gate, wait_until
+from tests.support.netproxy import NetProxy
 from tools.central.hitlists import HitListServer
 from tools.hitlist_cli import main as hitlist_cli
 from tools.hitlist_cli import read_public_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.link.harness import make_central, make_gate
+from tests.support.link import make_central, make_gate
 from tools.central.hitlists import DocumentRecords
 
 

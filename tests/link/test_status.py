@@ -6,8 +6,8 @@ import uuid
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.link.harness import make_central, make_gate, wait_until
-from tests.netproxy import NetProxy
+from tests.support.link import make_central, make_gate, wait_until
+from tests.support.netproxy import NetProxy
 
 
 def _updates(central):

@@ -73,3 +73,44 @@ def test_human_output_names_fields_checks_and_repairs():
     assert "TD3 passport: VALID after OCR repair" in out.stdout
     assert "ERIKSSON" in out.stdout and "1974-08-12" in out.stdout and "EXPIRED" in out.stdout
     assert "corrected      birth_date: 'O' -> '0' (line 2, position 16)" in out.stdout
+
+
+def _line_within(stream, seconds: float) -> bytes:
+    """One line of ``stream`` if it arrives within ``seconds``, else b""."""
+    import select
+
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else b""
+
+
+def test_stdin_stream_answers_each_document_before_the_input_ends():
+    cmd = [sys.executable, "-m", "agent", "mrz", "parse", "--json", "--today", "2026-11-23"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(TD3.encode() + b"\n\n")
+        proc.stdin.flush()  # stdin stays open, like a user at a terminal or a slow producer
+        first = _line_within(proc.stdout, 20)
+        assert json.loads(first)["document_number"] == "L898902C3", "no answer before the input ended"
+        proc.stdin.write(TD1.encode() + b"\n")
+        proc.stdin.close()
+        assert json.loads(proc.stdout.readline())["format"] == "TD1"
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_input_that_is_not_utf8_is_not_an_mrz_without_a_traceback():
+    cmd = [sys.executable, "-m", "agent", "mrz", "parse", "--today", "2026-11-23"]
+    out = subprocess.run(cmd, input=TD3.encode("latin-1").replace(b"ERIKSSON", b"ERIKS\xd6ON"),
+                         capture_output=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2 and b"illegal character" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_many_documents_from_a_pipe_each_get_one_answer_in_order():
+    stdin = "".join(f"{TD3 if i % 2 else TD1}\n\n" for i in range(3000))
+    out = run("--json", stdin=stdin)
+    formats = [json.loads(line)["format"] for line in out.stdout.splitlines()]
+    assert out.returncode == 0 and formats == ["TD1", "TD3"] * 1500

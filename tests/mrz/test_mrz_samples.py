@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from agent.mrz import MrzFormatError, parse_mrz
+from tests.support.paths import REPO
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = REPO / "tools" / "samples"
 
 
 def test_cli_parses_every_shipped_sample_with_its_outcome():

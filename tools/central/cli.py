@@ -7,7 +7,8 @@
     sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
     sharaka-central gates|events|keys --db central.db [--json]
 
-Exit codes: 0 done, 1 a command was rejected or timed out, 2 bad arguments or files.
+Exit codes (docs/adr/0001-errors.md): 0 done, 1 a command was rejected or timed out, 2 bad arguments or
+files, 4 the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from agent.errors import BadDataError
+from agent.errors import BadDataError, TransportError, command_path, run_command
 from agent.protocol import keys as keyfiles
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
@@ -34,36 +36,36 @@ def _broker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--username", default="central")
-    p.add_argument("--password-file", type=Path, help="file holding the broker password")
-    p.add_argument("--ca", help="CA file of the broker (TLS)")
-    p.add_argument("--cert", help="client certificate (TLS)")
-    p.add_argument("--key", dest="tls_key", help="client certificate key (TLS)")
-    p.add_argument("--keys", type=Path, required=True, help="directory made by `keygen`")
+    p.add_argument("--password-file", type=Path, metavar="FILE", help="file holding the broker password")
+    p.add_argument("--ca", metavar="FILE", help="CA file of the broker (TLS)")
+    p.add_argument("--cert", metavar="FILE", help="client certificate (TLS)")
+    p.add_argument("--key", dest="tls_key", metavar="FILE", help="client certificate key (TLS)")
+    p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sharaka-central", description="Sharaka Gate reference central node")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("keygen", help="create the node key and command keys")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--command-keys", type=int, default=3)
     p = sub.add_parser("enrol", help="register a gate's device public key")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", type=Path, required=True, metavar="FILE")
     p.add_argument("--gate", required=True)
-    p.add_argument("--pub", required=True, help="32-byte public key file, or 64 hex digits")
+    p.add_argument("--pub", required=True, metavar="FILE", help="32-byte public key file, or 64 hex digits")
     p.add_argument("--replace", action="store_true",
                    help="re-enrol a gate (compromised, rebuilt) with a new key: the old key is refused at once")
     p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", type=Path, required=True, metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
-    p.add_argument("--lists", type=Path, help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
-    p.add_argument("--records", type=Path, help="JSON Lines document records answering online queries")
+    p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
+    p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
     _broker_args(p)
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", type=Path, required=True, metavar="FILE")
     p.add_argument("--gate", required=True)
     p.add_argument("--op", required=True)
     p.add_argument("--args", default="{}", help="JSON object")
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
-        p.add_argument("--db", type=Path, required=True)
+        p.add_argument("--db", type=Path, required=True, metavar="FILE")
         p.add_argument("--json", action="store_true")
         if name in ("events", "keys"):
             p.add_argument("--gate")
@@ -97,6 +99,10 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
+    names = ["node.key", *(f"command-{i}.key" for i in range(1, args.command_keys + 1))]
+    for name in names:  # never replace a key gates already pin
+        if (args.out / name).exists() or (args.out / f"{name}.pub").exists():
+            raise FileExistsError(17, "refusing to overwrite a key", str(args.out / name))
     keyfiles.generate(args.out / "node.key")
     for i in range(1, args.command_keys + 1):
         keyfiles.generate(args.out / f"command-{i}.key")
@@ -106,7 +112,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_enrol(args: argparse.Namespace) -> int:
     pub = bytes.fromhex(args.pub) if len(args.pub) == 64 and not Path(args.pub).exists() else Path(args.pub).read_bytes()
-    store = CentralStore(args.db)
+    store = _store(args.db, create=True)
     new = store.enrol(args.gate, pub, time.time(), replace=args.replace, reason=args.reason)
     what = ("key replaced: " + args.reason) if new and args.replace else "enrolled" if new else \
         "already enrolled with this key"
@@ -116,7 +122,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    store = CentralStore(args.db)
+    store = _store(args.db, create=True)
     lock = threading.Lock()
 
     def show(kind: str, data: dict[str, Any]) -> None:
@@ -176,7 +182,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         raise BadDataError(f"--args {args.args!r} is not JSON: {exc}")
     if not isinstance(cmd_args, dict):
         raise BadDataError(f"--args {args.args!r} must be a JSON object")
-    store = CentralStore(args.db)
+    store = _store(args.db)
     done = threading.Event()
     result: dict[str, Any] = {}
     sent: list[str] = []
@@ -190,8 +196,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     node.start()
     try:
         if not node.wait_for_connected(args.timeout):
-            print(f"error: cannot connect to the broker at {args.host}:{args.port}", file=sys.stderr)
-            return 1
+            raise TransportError(f"cannot connect to the broker at {args.host}:{args.port}")
         sent.append(node.send_command(args.gate, args.op, cmd_args, ttl=args.ttl))
         if not done.wait(args.timeout):
             _emit({"cmd_id": sent[0], "ok": None, "reason": "timeout"}, args.json,
@@ -203,8 +208,19 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def _store(path: Path, *, create: bool = False) -> CentralStore:
+    """The node's store at ``path``; unless ``create`` (run, enrol), a mistyped --db is an error, not a new
+    empty database. Raises FileNotFoundError, or BadDataError naming a file that is not the store."""
+    if not create and not path.exists():
+        raise FileNotFoundError(2, "no such database", str(path))
+    try:
+        return CentralStore(path)
+    except sqlite3.DatabaseError as exc:
+        raise BadDataError(f"--db {str(path)!r}: {exc}") from exc
+
+
 def cmd_gates(args: argparse.Namespace) -> int:
-    for g in CentralStore(args.db).gates():
+    for g in _store(args.db).gates():
         pending = f" pending_key={g['pending_key']}" if g["pending_key"] else ""
         _emit(g, args.json, f"{g['gate_id']:<16} {'online' if g['online'] else 'offline':<8} session={g['session']}"
                             f" list={g['list_version']} key={g['device_key']}{pending}")
@@ -212,7 +228,7 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    for k in CentralStore(args.db).key_events(args.gate):
+    for k in _store(args.db).key_events(args.gate):
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["at"]))
         _emit(k, args.json, f"{at} {k['gate_id']:<16} {k['kind']:<18} {k['old_key'] or '-':<16} -> {k['new_key']}"
                             + (f"  reason: {k['reason']!r}" if k["reason"] else ""))
@@ -220,20 +236,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    for e in CentralStore(args.db).events(args.gate, hits_only=args.hits):
+    for e in _store(args.db).events(args.gate, hits_only=args.hits):
         _emit(e, args.json, f"{e['gate_id']:<16} {'HIT ' if e['is_hit'] else '    '} seq={e['seq']} {e['msg_id']}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "gates": cmd_gates,
                "events": cmd_events, "keys": cmd_keys}[args.command]
-    try:
-        return handler(args)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("sharaka-central", command_path(args), lambda: handler(args))
 
 
 if __name__ == "__main__":

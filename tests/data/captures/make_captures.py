@@ -5,7 +5,7 @@
 Each ``NAME.hex`` is what one reader family sends (../../../docs/readers.md), cut into reads at
 awkward places (inside markers, between CR and LF, mid-row), with timestamps; its first line
 ``# decode: QUERY`` names the framing options. ``NAME.expected.jsonl`` is written here from what was
-put on the wire, independently of the framer, and ``tests/reader/test_reader_captures.py`` compares
+put on the wire, independently of the framer, and ``tests/hal/reader/test_reader_captures.py`` compares
 ``sharaka-gate reader decode --json`` against it line by line.
 """
 
@@ -97,7 +97,8 @@ def desko_cute():
 
 def rte(text):
     tail = b"OU\x02" + b"0" + text + b"\x03"
-    body = bytes([len(tail) & 0xFF, len(tail) >> 8]) + tail
+    n = len(tail) + 1  # the length word counts the bytes after it through the BCC (READERS.md)
+    body = bytes([n & 0xFF, n >> 8]) + tail
     return b"\x01" + body + bytes([reduce(xor, body, 0)])
 
 
@@ -206,6 +207,24 @@ def plain_com():
     )
 
 
+def command_echo():
+    write(
+        "command-echo-lines",
+        "framing=lines",
+        "A reader polled with a read command that it echoes without a separator, so the echo is glued\n"
+        "to row 1 ('RD', 'read', an AT command whose '+' ends the echo as noise). The framer cuts the\n"
+        "echo; an echo longer than MAX_ECHO (32) makes the row oversize: a misread, the next read is fine.",
+        [
+            (0.0, b"RD" + b(TD3, b"\r\n") + b"\r\n", [1, 2, 30]),
+            (1.0, b"read" + b(TD1, b"\r\n") + b"\r\n", [3, 20]),
+            (2.0, b"AT+READ" + b(TD2, b"\r\n") + b"\r\n", [4]),
+            (3.0, b"E" * 33 + b(TD3_B, b"\r\n") + b"\r\n\r\n", [40]),
+            (4.0, b"RD" + b(MRVA, b"\r\n") + b"\r\n", []),
+        ],
+        [doc(TD3), doc(TD1), doc(TD2), misread("oversize row (> 76 characters)"), doc(MRVA)],
+    )
+
+
 def cooked_tty():
     write(
         "cooked-tty-lf",
@@ -232,5 +251,5 @@ def cooked_tty():
 
 
 if __name__ == "__main__":
-    for make in (access_is, desko_cute, rte_3m, code_corp, elyctis, plain_com, cooked_tty):
+    for make in (access_is, desko_cute, rte_3m, code_corp, elyctis, plain_com, command_echo, cooked_tty):
         make()

@@ -27,7 +27,7 @@ def test_full_url_parses():
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("sim://pca9685?colour=red", r"unknown indicator option 'colour'.*expected one of chip, red"),
+        ("sim://pca9685?colour=red", r"unknown indicator option colour='red'.*grammar: i2c://BUS.*chip=pca9685&red=0-15"),
         ("sim://pca9685?chip=pca9633", r"chip='pca9633' invalid; expected pca9685"),
         ("sim://pca9685?red=16", r"red='16' invalid; expected a PCA9685 channel 0-15"),
         ("sim://pca9685?green=x", r"green='x' invalid"),

@@ -4,6 +4,7 @@ PCA9685 + PCF8574 models behind the real indicator driver, a real SQLite outbox.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from agent.outbox import Outbox
 from agent.screening import Screener
 from agent.screening.events import decode_event
+from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3
 
 PCA = 0x40
@@ -34,6 +36,17 @@ RECORDS = [
     {"kind": "person", "surname": "MEIKALAINEN", "given_names": "MATTI JUHANI KALERVO XAVIER",
      "birth_date": "690505", "reason": "wanted", "ref": "NOTICE-9"},
 ]
+
+
+def write_app_config(directory: Path, reader: str = "sim://reader?framing=lines", **sections: Any) -> Path:
+    """``directory/gate.toml`` of lab gate ``gate-a`` screening against ``RECORDS`` (list version 12) written
+    beside it; ``sections`` add to or override the tables (see `tools.gate_toml.gate_toml`)."""
+    (directory / "listed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    sections.setdefault("screening", {"duplicate_window_s": 2.0, "lab_gate": True})  # records stand in for a list
+    sections.setdefault("hitlist", {"records": "listed.jsonl", "version": 12})
+    return write_gate_config(directory, gate_id="gate-a", site="site-a", reader=reader, **sections)
+
+
 TODAY_WALL = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC).timestamp()
 
 

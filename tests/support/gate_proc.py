@@ -16,7 +16,7 @@ import msgpack
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.link import GateLink, LinkConfig
-from tests.link.harness import PRIORITY_ROUTINE, Outbox
+from tests.support.link import PRIORITY_ROUTINE, Outbox
 
 
 def main() -> int:

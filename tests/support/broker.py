@@ -133,7 +133,7 @@ class MqttTestClient:
                 certfile=str(cert.cert) if cert else None,
                 keyfile=str(cert.key) if cert else None,
             )
-        self.port = port or self.port  # e.g. a tests/netproxy.py proxy in front of the broker
+        self.port = port or self.port  # e.g. a tests/support/netproxy.py proxy in front of the broker
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_result
@@ -245,7 +245,7 @@ class MqttTestClient:
 
 
 def main() -> None:
-    """``python -m tests.broker [N]``: time N starts (to ready) and restarts of the test broker."""
+    """``python -m tests.support.broker [N]``: time N starts (to ready) and restarts of the test broker."""
     import statistics
     import sys
     import tempfile

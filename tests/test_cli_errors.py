@@ -1,0 +1,152 @@
+"""No user mistake ends in a traceback: every subcommand of the three command-line tools, given a
+missing, an unreadable and a malformed file, says what is wrong in one line
+(``<prog> <command>: <what>; <remedy>``) and exits with its family's code (docs/adr/0001-errors.md).
+
+Subcommands and their file arguments are enumerated from the argparse parsers, so a new command is
+covered the day it is added. A file argument is one whose metavar says so (``FILE``, ``DIR``,
+``URL``, ``RECORDS``, ``OLD``, ``NEW``); ``--out`` is an output. Tests run as root, so "unreadable"
+is a directory where a file is expected (and a file where a directory is): that fails for root too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.cli import build_parser as gate_parser
+from agent.cli import main as gate_main
+from agent.errors import EXIT_REFUSED, EXIT_USAGE
+from tools.central.cli import build_parser as central_parser
+from tools.central.cli import main as central_main
+from tools.hitlist_cli import build_parser as hitlist_parser
+from tools.hitlist_cli import main as hitlist_main
+
+CLIS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]], int]]] = {
+    "sharaka-gate": (gate_parser, gate_main),
+    "sharaka-hitlist": (hitlist_parser, hitlist_main),
+    "sharaka-central": (central_parser, central_main),
+}
+INPUT_FILES = {"FILE", "RECORDS", "OLD", "NEW"}
+FILE_METAVARS = INPUT_FILES | {"DIR", "URL"}
+# Commands that take no file at all (checked, so that a new one is a decision, not an accident).
+WITHOUT_FILES = {("sharaka-gate", "mrz parse")}
+# Names a tool looks for inside a directory it is given; in a "malformed" directory each holds garbage.
+DIR_ENTRIES = ("root.pub", "root.key", "list-1.key", "list-1.pub", "keyring.bin", "CURRENT", "node.key",
+               "node.key.pub", "command-1.key", "command-1.key.pub", "device.key", "records.jsonl")
+GARBAGE = b"\x00\xff\xfe not what it claims {[\n\x80"
+ONE_LINE = re.compile(r"^(sharaka-gate|sharaka-hitlist|sharaka-central) [a-z -]+: \S.*; \S.*$")
+
+
+@dataclass(frozen=True)
+class Command:
+    prog: str
+    path: tuple[str, ...]
+    parser: argparse.ArgumentParser
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    def file_args(self) -> list[argparse.Action]:
+        return [a for a in self.parser._actions if a.metavar in FILE_METAVARS]
+
+    def only_outputs(self) -> bool:
+        return all(a.dest == "out" for a in self.file_args())
+
+
+def commands() -> Iterator[Command]:
+    """Every leaf subcommand of every CLI, from the parsers themselves."""
+
+    def leaves(prog: str, parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[Command]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield Command(prog, path, parser)
+            return
+        for name, sub in subs[0].choices.items():
+            yield from leaves(prog, sub, (*path, name))
+
+    for prog, (build, _main) in CLIS.items():
+        yield from leaves(prog, build(), ())
+
+
+def bad_path(tmp: Path, kind: str, metavar: str, dest: str) -> Path:
+    """A path of ``kind`` for an argument that expects a file (or, for ``DIR``, a directory)."""
+    path = tmp / f"{kind}-{dest}"
+    wants_dir = metavar == "DIR"
+    if kind == "missing":
+        return tmp / "no-such-dir" / dest if dest == "out" else path
+    if kind == "unreadable":  # the other kind of file system object: fails for root as well
+        if wants_dir:
+            path.write_bytes(GARBAGE)
+        else:
+            path.mkdir()
+        return path
+    if wants_dir:  # malformed: a directory whose every expected entry is garbage
+        path.mkdir()
+        for name in DIR_ENTRIES:
+            (path / name).write_bytes(GARBAGE)
+        return path
+    path.write_bytes(GARBAGE)
+    return path
+
+
+def placeholder(action: argparse.Action) -> list[str]:
+    """Plausible values for a required argument that is not a file."""
+    if action.choices:
+        value = str(next(iter(action.choices)))
+    elif action.type in (int, float):
+        value = "1"
+    else:
+        value = "x"
+    if isinstance(action.nargs, int):
+        return [value] * action.nargs
+    return [] if action.nargs == "*" else [value]
+
+
+def argv_for(command: Command, tmp: Path, kind: str) -> list[str]:
+    argv = list(command.path)
+    chosen = {id(a) for a in command.file_args()}
+    for group in command.parser._mutually_exclusive_groups:
+        if group.required:
+            chosen.add(id(group._group_actions[0]))
+    for action in command.parser._actions:
+        if isinstance(action, argparse._HelpAction) or (id(action) not in chosen and not action.required):
+            continue
+        if action.metavar in FILE_METAVARS:
+            path = bad_path(tmp, kind, str(action.metavar), action.dest)
+            values = [f"replay://{path}" if action.metavar == "URL" else str(path)]
+        else:
+            values = placeholder(action)
+        argv += values if not action.option_strings else [action.option_strings[-1], *values]
+    return argv
+
+
+ALL = list(commands())
+
+
+def test_every_command_is_enumerated():
+    names = {(c.prog, c.name) for c in ALL}
+    assert {("sharaka-gate", "hitlist install"), ("sharaka-hitlist", "build"), ("sharaka-central", "run")} <= names
+    assert {(c.prog, c.name) for c in ALL if not c.file_args()} == WITHOUT_FILES
+
+
+@pytest.mark.parametrize("kind", ["missing", "unreadable", "malformed"])
+@pytest.mark.parametrize("command", [c for c in ALL if c.file_args()], ids=lambda c: f"{c.prog} {c.name}")
+def test_every_subcommand_reports_user_mistakes_without_traceback(command, kind, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = argv_for(command, tmp_path, kind)
+    code = CLIS[command.prog][1](argv)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    if code == 0 and command.only_outputs() and kind != "unreadable":
+        return  # a command that only writes may create what is missing, or write beside what is there
+    allowed = {EXIT_USAGE, EXIT_REFUSED} if kind == "malformed" else {EXIT_USAGE}
+    assert code in allowed, f"{argv}: exit {code}\n{out.err}"
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and ONE_LINE.match(lines[0]), f"{argv}:\n{out.err}"
+    assert lines[0].startswith(f"{command.prog} {command.name}: ")
