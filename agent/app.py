@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
@@ -39,6 +39,9 @@ from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, Absen
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
 from hal.indicators import SAFE_OUTPUT, SAFE_STATE
+
+if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
+    from agent.link.gate import GateLink
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +144,7 @@ class GateApp:
         self.camera: Any = None
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
-        self.link: Any = None  # agent.link.GateLink when [link] enabled
+        self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
 
     # -- start ----------------------------------------------------------------------------------
@@ -165,9 +168,8 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
-        queue: Any = self.outbox
         if cfg.link.enabled:
-            from agent.link.factory import NotifyingOutbox, link_from_config
+            from agent.link.factory import link_from_config
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
@@ -177,11 +179,11 @@ class GateApp:
             except AgentError as exc:
                 self.close()
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
-            queue = NotifyingOutbox(self.outbox, self.link)
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=queue, indicators=self.indicators, camera=self.camera,
-            fingerprint_key=key, clock=self._clock, monotonic=self._monotonic, trusted=trusted.screening_now)
+            hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
+            camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
+            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})

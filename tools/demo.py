@@ -37,7 +37,7 @@ from typing import Any
 import msgpack
 
 from tools.gate_toml import write_gate_config
-from tools.specimens import break_check, td3
+from tools.specimens import break_check, td3, years_from_now
 
 GATES = ("gate-1", "gate-2", "gate-3")
 LIST_ID = "sltd"
@@ -48,18 +48,18 @@ LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L89890
           "ref": "SLTD-UTO-0001"}
 WANTED = {"kind": "person", "surname": "MOHAMED", "given_names": "AHMED ALI", "birth_date": "750315",
           "reason": "wanted", "ref": "NOTICE-UTO-0007"}
-NORDMANN = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")
+NORDMANN = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", years_from_now(5))
 NORDMANN_STOLEN = {"kind": "document", "issuing_state": "UTO", "document_number": "N12345678",
                    "reason": "stolen", "ref": "SLTD-UTO-0042"}
 SAMPLES = [
     ("Passport of ERIKSSON, ANNA MARIA (Utopia), no. L898902C3",
-     td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "341231", optional="ZE184226B")),
+     td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", years_from_now(8), optional="ZE184226B")),
     ("Passport of MUSTERMANN, ERIKA (Utopia), expired 1 Jan 2020",
      td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "200101")),
     ("Passport of PUBLIC, JOHN Q (Utopia), misprinted check digit",
-     break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", "331231"))),
+     break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", years_from_now(7)))),
     ("Passport of MUHAMMAD, AHMED ALI (Utopia), born 15 Mar 1975 (listed as MOHAMED)",
-     td3("UTO", "MUHAMMAD", "AHMED ALI", "M76543210", "750315", "M", "330630")),
+     td3("UTO", "MUHAMMAD", "AHMED ALI", "M76543210", "750315", "M", years_from_now(6))),
     ("Passport of NORDMANN, OLA (Utopia), valid", NORDMANN),
     ("The same passport of NORDMANN, OLA, swiped again a second later", NORDMANN),
 ]
@@ -284,6 +284,8 @@ class Demo:
         )
         app = GateApp(load_config(config))
         app.open()
+        if app.link is None:
+            raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
         stop = threading.Event()
         thread = threading.Thread(target=app.run, args=(stop,), name=name, daemon=True)
@@ -421,7 +423,7 @@ class Demo:
             gate = self.gates[names[i % len(names)]]
             lines = docs[i]
             if i % 4 == 3:  # a stolen passport from the list
-                lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(i), "800101", "M", "331231")
+                lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(i), "800101", "M", years_from_now(7))
             s = self.swipe(gate, lines)
             if s.verdict == "HIT" and s.event_id:
                 expected_hits.append(s.event_id)
@@ -479,8 +481,8 @@ class Demo:
         while time.monotonic() < t_end or i < len(names):
             gate = self.gates[names[i % len(names)]]
             listed = i % 5 == 4
-            lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(100 + i), "800101", "M", "331231") if listed \
-                else td3("UTO", "SAMPLE", "JANE", f"B{i:08d}", "900101", "F", "331231")
+            lines = td3("UTO", "SPECIMEN", "ALEX", stolen_number(100 + i), "800101", "M", years_from_now(7)) if listed \
+                else td3("UTO", "SAMPLE", "JANE", f"B{i:08d}", "900101", "F", years_from_now(7))
             s = self.swipe(gate, lines)
             swipes.append(s)
             if s.event_id:

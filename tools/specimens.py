@@ -8,6 +8,7 @@ Check digits are computed (7-3-1 weights); ``break_check`` corrupts one on purpo
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Iterator
 
@@ -62,13 +63,30 @@ def break_check(lines: tuple[str, str]) -> tuple[str, str]:
     return lines[0], line2[:9] + wrong + line2[10:]
 
 
+def years_from_now(years: int, *, today: dt.date | None = None) -> str:
+    """The date ``years`` after ``today`` (default: the real date) as an MRZ prints it (YYMMDD).
+
+    Specimens that must be valid (or expired) when screened against the real clock take their expiry
+    from here, so that no test or demo starts failing the year a fixed date passes."""
+    today = today or dt.date.today()
+    try:
+        day = today.replace(year=today.year + years)
+    except ValueError:  # 29 February
+        day = today.replace(year=today.year + years, day=28)
+    return day.strftime("%y%m%d")
+
+
 _SURNAMES = ("ERIKSSON", "MUSTERMANN", "SPECIMEN", "SAMPLE", "NORDMANN", "MEIKALAINEN", "PUBLIC", "DOE")
 _GIVEN = ("ANNA MARIA", "ERIKA", "JOHN", "JANE", "OLA", "MATTI", "JOHN Q", "ALEX")
 
 
-def stream(count: int, *, seed: int = 1, state: str = "UTO", expiry: str = "351231") -> Iterator[tuple[str, str]]:
-    """``count`` distinct valid TD3 specimens (document numbers differ), reproducible from ``seed``."""
+def stream(
+    count: int, *, seed: int = 1, state: str = "UTO", expiry: str | None = None
+) -> Iterator[tuple[str, str]]:
+    """``count`` distinct valid TD3 specimens (document numbers differ), reproducible from ``seed``; they
+    expire on ``expiry`` (default: five years from today)."""
     rng = random.Random(seed)
+    expiry = expiry or years_from_now(5)
     for i in range(count):
         birth = f"{rng.randrange(40, 100):02d}{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
         yield td3(state, rng.choice(_SURNAMES), rng.choice(_GIVEN), f"X{i:08d}", birth,

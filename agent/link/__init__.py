@@ -1,5 +1,7 @@
-"""Gate-side MQTT link: outbox drain, acks, status, commands (docs/protocol.md)."""
+"""Gate-side MQTT link (docs/protocol.md): ``gate`` (outbox drain, acks, status), ``window`` (delivery
+bookkeeping), ``connection`` (supervisor), ``commands``, ``query`` (online queries), ``sync`` (hit-list)."""
 
-from agent.link.gate import GateLink, LinkConfig, LinkStats
+from agent.link.config import LinkConfig, LinkStats
+from agent.link.gate import GateLink
 
 __all__ = ["GateLink", "LinkConfig", "LinkStats"]

@@ -7,43 +7,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.config import Config
 from agent.errors import ConfigError
+from agent.hitlist.api import HitList
+from agent.hitlist.store import HitListStore
+from agent.link.commands import Handler
 from agent.link.gate import GateLink, LinkConfig
+from agent.outbox import Outbox
 from agent.protocol import keys as keyfiles
+from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
 
 
-class NotifyingOutbox:
-    """The outbox as the screening pipeline sees it, waking the link after every durable append."""
-
-    def __init__(self, outbox: Any, link: GateLink) -> None:
-        self._outbox = outbox
-        self._link = link
-
-    def append(self, *args: Any, **kwargs: Any) -> int:
-        seq = self._outbox.append(*args, **kwargs)
-        self._link.notify()
-        return int(seq)
-
-    def append_with_seq(self, *args: Any, **kwargs: Any) -> int:
-        seq = self._outbox.append_with_seq(*args, **kwargs)
-        self._link.notify()
-        return int(seq)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._outbox, name)
-
-
 def link_from_config(
-    config: Any,
-    outbox: Any,
+    config: Config,
+    outbox: Outbox,
     *,
-    hitlist: Any = None,
+    hitlist: HitList | None = None,
     clock: Callable[[], float],
-    trusted: Any = None,
+    trusted: TrustedClock | None = None,
     status_source: Callable[[], dict[str, Any]] | None = None,
-    command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
+    command_handlers: dict[str, Handler] | None = None,
 ) -> GateLink:
     """A GateLink for ``config`` (agent.config.Config with ``link.enabled``). Raises ConfigError for a
     missing key file; creates the device key (0600) on first start when none exists."""
@@ -68,9 +53,8 @@ def link_from_config(
         key_file=str(lc.key_file) if lc.key_file else None, keepalive=lc.keepalive_s, will_delay=lc.will_delay_s,
         heartbeat=lc.heartbeat_s, list_id=lc.list_id,
     )
-    has_store = hasattr(hitlist, "install") and hasattr(hitlist, "accept_head")
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
         clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
-        high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if has_store else None,
+        high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if isinstance(hitlist, HitListStore) else None,
     )

@@ -32,15 +32,16 @@ logger = logging.getLogger(__name__)
 FORMAT = 1  # rotation.json: {"v": 1, "req": request id, "new_key": hex public key, "since": seconds}
 
 
-class KeyRotation:
-    """The gate's device key and its pending rotation, if any. Not thread-safe: the link's worker owns it.
+class DeviceKey:
+    """The gate's device key (``current``) and its pending rotation, if any. The link's worker owns the
+    rotation; ``current`` is read by any thread (replaced whole).
 
     ``key_path`` is the device key file (``None``: the key lives in memory only, as in tests); the
     pending key and ``rotation.json`` live in ``state_dir``."""
 
     def __init__(self, key: SigningKey, *, gate_id: str, state_dir: Path, key_path: Path | None = None,
                  retry: float = 10.0) -> None:
-        self.key = key
+        self.current = key
         self.gate_id = gate_id
         self.retry = retry
         self._key_path = key_path
@@ -67,7 +68,7 @@ class KeyRotation:
         except (OSError, ValueError, TypeError) as exc:
             logger.error("gate %s: pending device key unreadable, rotation dropped: %s", self.gate_id, exc)
             new = None
-        if new is None or bytes(new.verify_key) == bytes(self.key.verify_key):
+        if new is None or bytes(new.verify_key) == bytes(self.current.verify_key):
             self._clear()  # never started, or switched before the state file was removed
             return
         if bytes(new.verify_key).hex() != state.get("new_key"):
@@ -103,7 +104,7 @@ class KeyRotation:
             raise ValueError("no device-key rotation is pending")
         self._sent_at = mono
         body = {"id": self.req, "ts": ts, "gate": self.gate_id, "new_key": bytes(self.pending.verify_key)}
-        return seal("key_rotation", body, [self.key, self.pending])
+        return seal("key_rotation", body, [self.current, self.pending])
 
     def confirm(self, body: dict[str, Any]) -> bool:
         """Switch to the pending key if ``body`` (a verified ``key_confirm``) names it; True when switched."""
@@ -114,10 +115,10 @@ class KeyRotation:
         if self._key_path is not None:
             durable_replace(self._new_path, self._key_path)  # from here on a restart loads the new key
             atomic_write(Path(str(self._key_path) + ".pub"), bytes(self.pending.verify_key), mode=0o644)
-        self.key, self.pending = self.pending, None
+        self.current, self.pending = self.pending, None
         self._clear()
         self.confirmed += 1
-        logger.info("gate %s: device key rotated to %s", self.gate_id, key_id(bytes(self.key.verify_key)).hex())
+        logger.info("gate %s: device key rotated to %s", self.gate_id, key_id(bytes(self.current.verify_key)).hex())
         return True
 
     def _clear(self) -> None:
@@ -130,7 +131,7 @@ class KeyRotation:
 
     def status(self) -> dict[str, Any]:
         """The device key id and the pending rotation (for the gate's status)."""
-        out: dict[str, Any] = {"device_key": key_id(bytes(self.key.verify_key)).hex(), "rotations": self.confirmed}
+        out: dict[str, Any] = {"device_key": key_id(bytes(self.current.verify_key)).hex(), "rotations": self.confirmed}
         if self.pending is not None:
             out["pending_key"] = key_id(bytes(self.pending.verify_key)).hex()
             out["pending_since"] = self.since

@@ -15,13 +15,27 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
+from agent.hitlist.verify import Head, Identity
 
 logger = logging.getLogger(__name__)
+
+
+class SyncedStore(Protocol):
+    """What sync (and the link's status) needs from ``agent.hitlist.store.HitListStore``."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def identity(self) -> tuple[str, int, int, bytes] | None: ...
+    def accept_head(self, blob: bytes, *, now: float) -> None: ...
+    def read_head(self, blob: bytes, *, now: float) -> Head: ...
+    def install(self, blob: bytes, *, now: float) -> Identity: ...
+    def status(self, now: float) -> dict[str, Any]: ...
 
 
 class HitListSync:
@@ -29,7 +43,7 @@ class HitListSync:
 
     def __init__(
         self,
-        store: Any,
+        store: SyncedStore,
         gate_id: str,
         publish: Callable[[dict[str, Any]], None],
         clock: Callable[[], float],
@@ -159,6 +173,12 @@ class HitListSync:
         if self.transfer is not None:
             out.update(name=self.name, received=self.transfer.received, total=self.transfer.declared_size)
         return out
+
+    def resync(self, args: dict[str, Any]) -> str:
+        """The ``hitlist_resync`` command: fetch one step now (``snapshot``: a whole list, not a delta)."""
+        self.want_snapshot = bool(args.get("snapshot", False))
+        self.fetch(0)
+        return "hit-list resync started"
 
     # ------------------------------------------------------------------ internals
     def _learn_time(self, blob: bytes) -> float:

@@ -102,16 +102,47 @@ def test_p06_kill_at_every_installation_step_leaves_old_or_new_list(tmp_path, as
     assert seen[0] == 1 and seen[-1] == 2  # killed early: old list; killed after the switch: new list
 
 
+def _layout(state: Path) -> list[tuple[str, int]]:
+    """The state directory's files and sizes: an installer's progress as seen from outside."""
+    out = []
+    for path in state.rglob("*"):
+        try:
+            out.append((str(path.relative_to(state)), path.stat().st_size if path.is_file() else -1))
+        except FileNotFoundError:  # renamed or removed while we looked
+            continue
+    return sorted(out)
+
+
+def _watch(state: Path, proc: subprocess.Popen, before: list[tuple[str, int]]) -> float:
+    """Wait until the installer's first write shows in ``state`` (or it exits); returns that moment."""
+    while _layout(state) == before and proc.poll() is None:
+        time.sleep(0.002)
+    return time.monotonic()
+
+
 def test_p06_kill_at_random_times_leaves_old_or_new_list(tmp_path):
     scenario = Scenario(tmp_path, list(range(0, 100)), list(range(50, 150)), as_delta=False)
+    before = _layout(scenario.template)
+    # A run to the end gives the installed layout and how long installing takes once it writes; Python's
+    # start-up before the first write is most of the process's life, so kills are timed from that write.
+    state = tmp_path / "reference"
+    shutil.copytree(scenario.template, state)
+    proc = _installer(state, scenario.blob, scenario.root)
+    first_write = _watch(state, proc, before)
+    assert proc.wait(timeout=60) == 0
+    window, installed = time.monotonic() - first_write, _layout(state)
     rng = random.Random(6)
-    versions = []
-    for run in range(6):
+    versions, mid_install = [], 0
+    for run in range(8):
         state = tmp_path / f"random-{run}"
         shutil.copytree(scenario.template, state)
         proc = _installer(state, scenario.blob, scenario.root)
-        time.sleep(rng.uniform(0.05, 0.6))
+        _watch(state, proc, before)
+        time.sleep(rng.uniform(0, 0.6 * window))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
+        layout = _layout(state)
+        mid_install += proc.returncode == -signal.SIGKILL and layout not in (before, installed)
         versions.append(scenario.check(state))
     assert set(versions) <= {1, 2}
+    assert mid_install >= 4, f"only {mid_install} of 8 kills landed mid-install (window {window:.3f} s)"

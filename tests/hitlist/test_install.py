@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from agent.hitlist.api import Hit
-from agent.hitlist.errors import HitListRejected, TransferStalled
-from agent.hitlist.limits import Limits
+from agent.hitlist.errors import HitListRejected
+from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.hitlist.transfer import Transfer
+from agent.link.sync import HitListSync
 from tests.support.hitlist_central import DAY, T0, Central, body_offset, doc, observe, resign, signed_meta
 
 
@@ -177,15 +178,34 @@ def test_p11_declared_envelope_longer_than_file_is_truncated(gate):
     refused(gate, struct.pack("<4sBBI", b"SHKL", 1, 1, 5000) + b"x" * 100, "truncated")
 
 
+class Syncing:
+    """The gate's hit-list sync (agent/link/sync.py) over ``gate``, with the centre's chunk answers scripted
+    by the test: the transfer is connected to the store it installs into, as on a gate."""
+
+    def __init__(self, gate: HitListStore, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.now = T0
+        self.requests: list[dict] = []
+        self.sync = HitListSync(gate, "gate-t", self.requests.append, lambda: self.now, list_id="sltd",
+                                limits=limits)
+        self.sync.fetch(2)
+
+    def chunk(self, data: bytes, *, offset: int, total: int) -> None:
+        self.sync.on_chunk({"name": "sltd-2.shl", "total": total, "offset": offset, "data": data})
+
+    def serve(self, blob: bytes, size: int = 500, *, until: int | None = None) -> None:
+        """Answer each request for the next chunk of ``blob``, as the centre does, up to byte ``until``."""
+        while self.sync.state == "fetching" and self.requests[-1]["offset"] < (until or len(blob)):
+            offset = self.requests[-1]["offset"]
+            self.chunk(blob[offset : offset + size], offset=offset, total=len(blob))
+
+
 def test_p11_transfer_chunk_beyond_declared_size_refused(gate):
     before = observe(gate)
-    transfer = Transfer(100, now=T0)
-    transfer.feed(b"a" * 60, now=T0)
-    with pytest.raises(HitListRejected) as info:
-        transfer.feed(b"b" * 41, now=T0 + 1)
-    assert info.value.reason == "oversized"
-    with pytest.raises(TransferStalled):
-        transfer.feed(b"c", now=T0 + 2)
+    syncing = Syncing(gate)
+    syncing.chunk(b"a" * 60, offset=0, total=100)
+    assert syncing.requests[-1]["offset"] == 60
+    syncing.chunk(b"b" * 41, offset=60, total=100)
+    assert (syncing.sync.state, syncing.sync.rejected) == ("abandoned", {"oversized": 1})
     assert observe(gate) == before
 
 
@@ -198,25 +218,26 @@ def test_p11_transfer_declared_over_quota_refused():
 def test_p12_stalled_transfer_abandoned_screening_continues(gate, central):
     before = observe(gate)
     blob = central.snapshot([doc(i) for i in range(30)], 2)
-    limits = Limits(stall_seconds=30.0)
-    transfer = Transfer(len(blob), now=T0, limits=limits)
-    transfer.feed(blob[:100], now=T0 + 10)
-    transfer.check(T0 + 39)  # 29 s idle: still alive
-    with pytest.raises(TransferStalled, match="no progress for 31 s"):
-        transfer.check(T0 + 41)
-    with pytest.raises(TransferStalled):
-        transfer.feed(blob[100:], now=T0 + 42)
+    syncing = Syncing(gate, limits=Limits(stall_seconds=30.0))
+    syncing.now = T0 + 10
+    syncing.serve(blob, 100, until=100)
+    syncing.now = T0 + 39  # 29 s without progress: still fetching
+    syncing.sync.tick()
+    assert syncing.sync.state == "fetching"
+    syncing.now = T0 + 41
+    syncing.sync.tick()
+    assert syncing.sync.state == "abandoned" and "no progress for 31 s after 100 bytes" in syncing.sync.detail
+    syncing.chunk(blob[100:], offset=100, total=len(blob))  # the rest, too late: not installed
     assert observe(gate) == before
     assert gate.lookup_document("UTO", "X00000003") is not None
 
 
 def test_p12_completed_transfer_installs(gate, central):
     blob = central.snapshot([doc(i) for i in range(30)], 2)
-    transfer = Transfer(len(blob), now=T0)
-    for i in range(0, len(blob), 500):
-        transfer.feed(blob[i : i + 500], now=T0 + i / 1000)
-    gate.install(transfer.result(), now=T0 + 1)
-    assert gate.version == 2
+    syncing = Syncing(gate)
+    syncing.serve(blob)
+    assert (syncing.sync.state, gate.version) == ("idle", 2)
+    assert gate.lookup_document("UTO", "X00000025") is not None
 
 
 # --- RELIABILITY 7, 8: freshness -------------------------------------------------------------------

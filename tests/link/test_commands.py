@@ -159,7 +159,7 @@ def test_rotate_device_key_needs_two_keys_and_centre_trusts_the_new_key(mq, tmp_
         old = central.store.device_key("gate-a")
         central.send_command("gate-a", "rotate_device_key")
         assert wait_until(lambda: central.store.device_key("gate-a") != old, 10)
-        assert central.store.device_key("gate-a") == bytes(gate.link._key.verify_key)
+        assert central.store.device_key("gate-a") == bytes(gate.link.device_key.current.verify_key)
         gate.emit(5)
         assert wait_until(lambda: gate.outbox.depth() == 0, 10), "events signed by the new key not accepted"
     finally:
@@ -173,9 +173,8 @@ def test_p15_gate_restarted_with_clock_set_back_still_rejects_an_expired_command
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, key=key)
     assert gate.link.wait_for_connected(10)
     gate.stop()  # the gate has seen today's time: its trusted time is persisted
-    back = make_gate(mq, tmp_path / "g", keys, "gate-a", key=key, start=False)
-    back.link.trusted_time._wall = lambda: time.time() - 86400  # rebooted with the clock a day behind
-    back.link._clock = lambda: time.time() - 86400
+    back = make_gate(mq, tmp_path / "g", keys, "gate-a", key=key, start=False,
+                     clock=lambda: time.time() - 86400)  # rebooted with the clock a day behind
     back.link.start()
     try:
         assert back.link.wait_for_connected(10)

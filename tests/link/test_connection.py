@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from agent.link.gate import _jitter
+from agent.link.connection import backoff as _jitter
 from tests.support.link import make_central, make_gate, wait_until
 
 

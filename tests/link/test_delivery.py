@@ -54,7 +54,7 @@ def test_p17_broker_puback_is_not_delivery_event_stays_until_central_ack(mq, tmp
         sub.disconnect()
         central = make_central(mq, tmp_path / "central.db", keys)
         try:
-            gate.link.config.ack_timeout = 0.5  # resend what the dead subscriber swallowed
+            gate.link.window.ack_timeout = 0.5  # resend what the dead subscriber swallowed
             assert wait_until(lambda: gate.outbox.depth() == 0, 15)
             assert_exactly_once_in_order(central.store, "gate-a", gate.emitted)
         finally:
@@ -245,8 +245,8 @@ def test_p25_wall_clock_steps_cause_no_reorder_loss_or_reconnect_storm(mq, tmp_p
             return time.time() + offset[0]
 
     central = make_central(mq, tmp_path / "central.db", keys)
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False)
-    gate.link._clock = clock  # the injected wall clock; backoff and keepalive run on the monotonic clock
+    # the injected wall clock; backoff and keepalive run on the monotonic clock
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, clock=clock)
     gate.link.start()
     try:
         assert gate.link.wait_for_connected(10)

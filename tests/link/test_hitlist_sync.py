@@ -64,11 +64,8 @@ def _setup(mq, tmp_path, keys, *, chunk_bytes=64 * 1024, port=None, limits=DEFAU
     central = make_central(mq, tmp_path / "central.db", keys)
     central.hitlists = HitListServer(tmp_path / "lists", chunk_bytes=chunk_bytes)
     store = HitListStore(tmp_path / "gate-hitlist", lists.root_pub, limits=limits)
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, port=port)
-    from agent.link.sync import HitListSync
-
-    gate.link.hitlist = store
-    gate.link.sync = HitListSync(store, "gate-a", gate.link._send_hitlist_req, time.time, limits=limits)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, port=port,
+                     hitlist=store, hitlist_limits=limits)
     gate.link.start()
     assert gate.link.wait_for_connected(10)
     return lists, central, store, gate
@@ -89,7 +86,7 @@ def test_delta_pushed_centrally_becomes_a_hit_at_the_gate(mq, tmp_path, keys):
         assert wait_until(lambda: store.version == 2, 15), gate.link.sync.status()
         hit = store.lookup_document("UTO", DOCS[150][1])
         assert hit is not None and hit.reason == "stolen"
-        assert gate.link.sync.installs == 2
+        assert wait_until(lambda: gate.link.sync.installs == 2, 5), gate.link.sync.status()  # counted after the switch
         assert gate.link.status()["hitlist"]["version"] == 2
     finally:
         gate.stop()
@@ -159,8 +156,9 @@ def test_first_list_installed_over_mqtt_is_fresh_without_waiting_for_the_next_he
         v1 = lists.snapshot(1, DOCS[:10])
         lists.head(v1)
         assert central.poll_hitlists() == 1
-        assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
-        assert store.stale_reason(time.time()) is None
+        # the install and the early head's acceptance are two steps of the worker: wait for both
+        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15), (
+            gate.link.sync.status(), store.stale_reason(time.time()))
     finally:
         gate.stop()
         central.stop()

@@ -44,6 +44,9 @@ def test_gate_with_certificate_from_foreign_ca_never_connects(tls_broker, pki, t
     link.start()
     try:
         assert not link.wait_for_connected(2)
+        # Refused for its certificate, by the TLS listener: not any other failure to connect.
+        assert tls_broker.wait_for_log("certificate verify failed")
+        assert "New client connected" not in tls_broker.log_text()
         outbox.append("decision", "kept", b"\x80", priority=PRIORITY_ROUTINE)
         assert outbox.depth() == 1  # screening goes on offline; nothing lost
     finally:

@@ -14,19 +14,21 @@ from agent.outbox import Outbox
 from agent.screening import Screener
 from agent.screening.events import decode_event
 from tools.gate_toml import write_gate_config
-from tools.specimens import break_check, td3
+from tools.specimens import break_check, td3, years_from_now
 
 PCA = 0x40
 RELAY_EXPANDER = 0x20  # PCF8574, relay on P0, active low (the board's default wiring)
 
-# Specimens (made-up people; issuing state UTO is the ICAO specimen state).
-LISTED_DOC = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", "301231", optional="ZE184226B")
-LISTED_PERSON = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", "311130")
-CLEAR_DOC = td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", "301231")
+# Specimens (made-up people; issuing state UTO is the ICAO specimen state). The valid ones expire years
+# after the real date: the gate app tests screen them with the real clock.
+VALID_UNTIL = years_from_now(5)
+LISTED_DOC = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", VALID_UNTIL, optional="ZE184226B")
+LISTED_PERSON = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", VALID_UNTIL)
+CLEAR_DOC = td3("UTO", "MUSTERMANN", "ERIKA", "C01X00T47", "640812", "F", VALID_UNTIL)
 EXPIRED_DOC = td3("UTO", "DOE", "JOHN", "D23456789", "700101", "M", "250101")
-BAD_CHECK_DOC = break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", "301231"))
+BAD_CHECK_DOC = break_check(td3("UTO", "PUBLIC", "JOHN Q", "E34567890", "710203", "M", VALID_UNTIL))
 # The name field is full (26 letters of given names fit): the MRZ name may be truncated.
-TRUNCATED_NAME_DOC = td3("UTO", "MEIKALAINEN", "MATTI JUHANI KALERVO SAKAR", "F45678901", "690505", "M", "301231")
+TRUNCATED_NAME_DOC = td3("UTO", "MEIKALAINEN", "MATTI JUHANI KALERVO SAKAR", "F45678901", "690505", "M", VALID_UNTIL)
 RECORDS = [
     {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
      "ref": "SLTD-0001"},

@@ -12,6 +12,8 @@ from typing import Any
 import msgpack
 from nacl.signing import SigningKey
 
+from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
 from tools.central.node import CentralConfig, CentralNode
@@ -88,6 +90,9 @@ def make_gate(
     port: int | None = None,
     key: SigningKey | None = None,
     command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
+    clock: Callable[[], float] = time.time,
+    hitlist: HitListStore | None = None,
+    hitlist_limits: Limits = DEFAULT_LIMITS,
     **cfg: Any,
 ) -> Gate:
     """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``."""
@@ -110,6 +115,9 @@ def make_gate(
         command_keys=[k.verify_key for k in keys.commands],
         state_dir=state,
         command_handlers=command_handlers,
+        clock=clock,
+        hitlist=hitlist,
+        hitlist_limits=hitlist_limits,
     )
     gate = Gate(gate_id, outbox, link, key, state)
     if start:

@@ -1,0 +1,104 @@
+"""The delivery window: which outbox rows are out on the wire and when each is due again.
+
+docs/protocol.md "Delivery", RELIABILITY 17-20: at most ``size`` rows await the central node's ack; a
+row not acked within ``ack_timeout`` is due again (same id; the centre dedupes); a broker PUBACK with a
+failure reason is not delivery: the row is held back for ``refused_retry`` and then due again; a row
+leaves the window only when the centre acknowledged it. Everything is forgotten on a new connection.
+
+Pure bookkeeping: no broker, no clock, no lock. The link calls it under its own lock with its
+monotonic time, so it is unit-tested without a broker (tests/link/test_window.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+EARLY_MAX = 10_000  # PUBACKs remembered for publishes whose mid is not known yet
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A row the broker refused (PUBACK reason >= 0x80)."""
+
+    msg_id: str
+    reason: str
+
+
+class DeliveryWindow:
+    """Rows in flight (sent, awaiting the centre's ack), by message id and by the MQTT packet id."""
+
+    def __init__(self, size: int, *, ack_timeout: float, refused_retry: float) -> None:
+        self.size = size
+        self.ack_timeout = ack_timeout
+        self.refused_retry = refused_retry
+        self._inflight: dict[str, float] = {}  # msg_id -> time sent
+        self._mids: dict[int, str] = {}  # MQTT packet id -> msg_id
+        self._early: dict[int, str | None] = {}  # packet id -> PUBACK failure (None: ok) seen before sent()
+        self._refused: dict[str, float] = {}  # msg_id -> time refused
+
+    def __len__(self) -> int:
+        """Rows awaiting the centre's ack."""
+        return len(self._inflight)
+
+    @property
+    def has_room(self) -> bool:
+        """True while fewer than ``size`` rows await an ack."""
+        return len(self._inflight) < self.size
+
+    def reset(self) -> None:
+        """A new connection: every row not acked is due again; packet ids of the old one mean nothing."""
+        self._inflight.clear()
+        self._mids.clear()
+        self._early.clear()
+
+    def release_due(self, now: float) -> tuple[int, int]:
+        """Make rows due again whose ack timed out or whose refusal is old enough; returns both counts."""
+        expired = [m for m, t in self._inflight.items() if now - t >= self.ack_timeout]
+        for m in expired:
+            del self._inflight[m]
+        retry = [m for m, t in self._refused.items() if now - t >= self.refused_retry]
+        for m in retry:
+            del self._refused[m]
+        return len(expired), len(retry)
+
+    def reserve(self, msg_id: str, now: float) -> bool:
+        """Take ``msg_id`` into flight before publishing it; False when it is already out or held back."""
+        if msg_id in self._inflight or msg_id in self._refused:
+            return False
+        self._inflight[msg_id] = now
+        return True
+
+    def unreserve(self, msg_id: str) -> None:
+        """The publish did not leave (client gone, queue full): the row is due again."""
+        self._inflight.pop(msg_id, None)
+
+    def sent(self, msg_id: str, mid: int, now: float) -> Refusal | None:
+        """The publish of ``msg_id`` got packet id ``mid``; a refusal when its PUBACK already came back refused."""
+        if mid not in self._early:
+            self._mids[mid] = msg_id
+            return None
+        failure = self._early.pop(mid)
+        return None if failure is None else self._refuse(msg_id, failure, now)
+
+    def on_puback(self, mid: int, failure: str | None, now: float) -> Refusal | None:
+        """The broker answered packet ``mid`` (``failure`` is its reason when refused); a refusal to report."""
+        msg_id = self._mids.pop(mid, None)
+        if msg_id is None:  # before sent() was called, or not a row (status, result, request)
+            if len(self._early) > EARLY_MAX:
+                self._early.clear()
+            self._early[mid] = failure
+            return None
+        return None if failure is None else self._refuse(msg_id, failure, now)
+
+    def acked(self, msg_ids: Iterable[str]) -> bool:
+        """The centre acknowledged ``msg_ids`` (already gone from the outbox); True when the window wants a refill
+        (half empty: one outbox query per half window, not per ack)."""
+        for m in msg_ids:
+            self._inflight.pop(m, None)
+        return len(self._inflight) <= self.size // 2
+
+    def _refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
+        self._inflight.pop(msg_id, None)
+        self._refused[msg_id] = now
+        return Refusal(msg_id, reason)
