@@ -3,6 +3,7 @@ tools/dev). Only the wall clock moves, as in a real clock step: ``FAKETIME_DONT_
 
     env = faketime_env("-30d")                       # fixed offset for the whole run
     env = faketime_env("+0", control=tmp / "clock")   # then write "-1d", "+1y" ... into tmp/clock
+    gate = ClockedGateProcess(broker, state, "gate-a", node_pub, tmp / "clock")   # a link process so stepped
 """
 
 from __future__ import annotations
@@ -38,3 +39,49 @@ def faketime_env(offset: str | None, *, control: Path | None = None) -> dict[str
     else:
         env["FAKETIME"] = offset
     return env
+
+
+class ClockedGateProcess:
+    """``tests/support/gate_proc.py`` (the real link over a real outbox) in its own process, its wall clock
+    stepped at run time by rewriting ``control`` (``step("-1d")``); events are appended with ``emit(n)``."""
+
+    def __init__(self, broker, state: Path, gate_id: str, node_pub: bytes, control: Path, *,
+                 command_pubs: list[bytes] = (), offset: str = "+0") -> None:
+        import subprocess
+        import sys
+
+        self.control = control
+        args = [sys.executable, "-m", "tests.support.gate_proc", "--gate", gate_id, "--port", str(broker.port),
+                "--user", gate_id, "--password", broker.credentials[gate_id], "--state", str(state),
+                "--node-pub", node_pub.hex(), "--command-pubs", ",".join(k.hex() for k in command_pubs), "--stdin"]
+        self.proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=faketime_env(offset, control=control))
+        self.emitted: list[str] = []
+        self._read_until("DONE")
+
+    def _read_until(self, marker: str) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("A "):
+                self.emitted.append(line.split()[1])
+            if line.strip() == marker:
+                return
+        raise AssertionError(f"gate process ended before {marker!r} (exit {self.proc.wait()})")
+
+    def step(self, offset: str) -> None:
+        """Set the process's wall clock to real time ``offset`` (``+0`` is the correct time)."""
+        self.control.write_text(offset)
+
+    def emit(self, n: int) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"emit {n}\n")
+        self.proc.stdin.flush()
+        self._read_until("OK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()

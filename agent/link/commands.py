@@ -52,7 +52,7 @@ class CommandRunner:
     def handle(self, payload: bytes) -> None:
         """Judge, run and report one ``cmd`` message."""
         try:
-            cmd = self._guard.accept(payload, self._trusted_time.now())
+            cmd = self._guard.accept(payload, self._trusted_time.now(), self._clock())
         except CommandRejected as exc:
             self._stats.reject(f"cmd_{exc.reason}")
             logger.warning("gate %s: %s", self.gate_id, exc)

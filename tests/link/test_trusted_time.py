@@ -125,6 +125,7 @@ indicators = "sim://pca9685"
 duplicate_window_s = 0.0
 [hitlist]
 store_dir = "state/hitlist"
+list_id = "uto"
 max_staleness_s = {max_staleness}
 """)
         self.proc: subprocess.Popen[str] | None = None
@@ -255,3 +256,50 @@ def test_trusted_time_survives_restart_and_never_goes_back(process_gate):
     assert after["trusted"] >= saved and after["wall"] == "behind"
     gate.stop()
     assert json.loads((gate.state / "time.json").read_text())["floor"] >= saved
+
+
+@needs_faketime
+def test_clock_a_year_ahead_does_not_lock_out_commands_after_correction(mq, tmp_path, keys):
+    """A gate process runs with its wall clock a year ahead, then corrected, then restarted: every command
+    the centre sends is executed (before the fix the year-ahead time was persisted: `expired` for ever)."""
+    from nacl.signing import SigningKey
+
+    from tests.faketime import ClockedGateProcess
+    from tests.support.link import make_central, wait_until
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    key = SigningKey.generate()
+    state = tmp_path / "g"
+    state.mkdir()
+    (state / "device.key").write_bytes(bytes(key))
+    central.store.enrol("gate-a", bytes(key.verify_key), time.time())
+    mq.add_gate("gate-a")
+    command_pubs = [bytes(k.verify_key) for k in keys.commands]
+
+    def command_ok() -> bool:
+        cid = central.send_command("gate-a", "request_status")
+        return wait_until(lambda: any(c["cmd_id"] == cid and c["ok"] is not None
+                                      for c in central.store.commands("gate-a")), 15) and \
+            next(c for c in central.store.commands("gate-a") if c["cmd_id"] == cid)["ok"] == 1
+
+    gate = ClockedGateProcess(mq, state, "gate-a", bytes(keys.node.verify_key), tmp_path / "clock",
+                              command_pubs=command_pubs, offset="+1y")
+    try:
+        gate.emit(1)
+        assert wait_until(lambda: len(central.store.events("gate-a")) == 1, 15)
+        assert command_ok(), "a wall clock a year ahead locked commands out"
+        gate.step("+0")  # corrected
+        assert command_ok(), "commands locked out after the clock was corrected"
+    finally:
+        gate.stop()
+    floor = json.loads((state / "time.json").read_text())["floor"]
+    assert floor < time.time() + 3600, "the year-ahead wall clock was persisted as trusted time"
+    gate = ClockedGateProcess(mq, state, "gate-a", bytes(keys.node.verify_key), tmp_path / "clock",
+                              command_pubs=command_pubs, offset="+0")
+    try:
+        assert command_ok(), "commands locked out after a restart with the corrected clock"
+    finally:
+        gate.stop()
+        central.stop()
+    rejected = [c for c in central.store.commands("gate-a") if c["ok"] != 1]
+    assert rejected == []
