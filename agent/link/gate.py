@@ -116,7 +116,9 @@ class GateLink:
             "rotate_device_key": lambda _args: self._begin_rotation(),
         }
         if hitlist is not None:
-            self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, self.trusted_time.now,
+            # judged like screening (trusted time, or a later wall clock): a gate whose trusted time lags
+            # (new, or switched off for a while) installs what its synchronised clock finds current
+            self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, self.trusted_time.screening_now,
                                     list_id=config.list_id, limits=hitlist_limits, observe=self.trusted_time.observe)
             builtins["hitlist_resync"] = self.sync.resync
         guard = CommandGuard(state_dir / "commands.json", self.gate_id, trusted(command_keys),

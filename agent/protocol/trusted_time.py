@@ -12,7 +12,7 @@ judged on ``screening_now()``: trusted time, or the wall clock when that is *lat
 only make a decision stricter (a list stale sooner, a document expired sooner), never more lenient, and
 it stops counting the moment it is corrected; a gate that was switched off for a week and boots offline
 with a correct clock (RTC, or synchronised before the agent starts, docs/image.md) does not call its list
-fresh. ``status()`` reports the wall clock as ``behind``, ``ahead`` or ``ok``.
+fresh. ``status()`` reports the wall clock as ``behind``, ``ahead``, ``ok`` or ``unverified``.
 
     >>> clock = TrustedClock(state_dir / "time.json")
     >>> clock.observe(head.issued, "head")   # a verified head: time has reached at least this
@@ -119,10 +119,13 @@ class TrustedClock:
             self._saved = t
 
     def status(self) -> dict[str, Any]:
-        """Trusted time, the wall clock's offset from it and whether that is ``ok``, ``behind`` or ``ahead``."""
+        """Trusted time, the wall clock's offset from it and whether that is ``ok``, ``behind`` or ``ahead``
+        (``unverified`` while no signed time has been seen: nothing to compare a later wall clock with)."""
         t, w = self.now(), self._wall()
         offset = w - t
         state = "behind" if offset < -WALL_TOLERANCE else "ahead" if offset > WALL_TOLERANCE else "ok"
+        if state == "ahead" and not self.signed:
+            state = "unverified"  # no signed time seen yet: trusted time is only this release's date
         out: dict[str, Any] = {"trusted": round(t, 3), "wall": state, "wall_offset_s": round(offset, 1),
                                "source": self.source, "last_signed": self.signed or None}
         if self.error:
