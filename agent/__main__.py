@@ -1,3 +1,5 @@
+"""``python -m agent``: the ``sharaka-gate`` command line (agent/cli.py)."""
+
 import sys
 
 from agent.cli import main

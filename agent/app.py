@@ -38,7 +38,7 @@ from agent.screening.events import load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from hal.errors import BadUrlError, HalError
-from hal.indicators import SAFE_OUTPUT, SAFE_STATE
+from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
 if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
     from agent.link.gate import GateLink
@@ -68,6 +68,7 @@ class SystemdNotifier:
         self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else 0.0
 
     def notify(self, message: str) -> None:
+        """Send one sd_notify message (READY=1, WATCHDOG=1, STATUS=...); a no-op outside systemd."""
         if not self._addr:
             return
         try:
@@ -86,20 +87,20 @@ def open_hitlist(config: Config) -> HitList:
     hl = config.hitlist
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
-        from tools.hitlist_cli import read_public_key
+        from agent.keys import KeyFileError, RootPinConflict, pinned_root
 
         pinned = hl.store_dir / "root.pub"
         if hl.root_pub is None and not pinned.exists():
             return _absent(HITLIST_MISSING, f"no root key pinned in {str(hl.store_dir)!r}: install a list with "
                            "`sharaka-gate hitlist install FILE --root-pub FILE --state DIR`")
         try:
-            root = read_public_key(hl.root_pub if hl.root_pub is not None else pinned)
-            if hl.root_pub is not None and pinned.exists() and read_public_key(pinned) != root:
-                raise StartupError(f"hit-list store {str(hl.store_dir)!r} is pinned to another root key than "
-                                   f"{str(hl.root_pub)!r}")
+            root = pinned_root(hl.store_dir, hl.root_pub)
+        except RootPinConflict as exc:
+            raise StartupError(f"hit-list store: {exc}") from exc
+        except KeyFileError as exc:
+            return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r}: {exc}")
+        try:
             return HitListStore(hl.store_dir, root, max_staleness=hl.max_staleness_s)
-        except StartupError:
-            raise
         except (OSError, ValueError, KeyError, TypeError, AgentError) as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r} unreadable: {exc}")
     if hl.records is None:
@@ -232,8 +233,9 @@ class GateApp:
 
         def pulse_relay(args: dict[str, Any]) -> str:
             seconds = args.get("seconds", self.config.screening.relay_pulse_s)
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 60:
-                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= 60")
+            # the board's own cap (hal.indicators.MAX_PULSE_S), checked before anything moves
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= MAX_PULSE_S:
+                raise ValueError(f"seconds {seconds!r}: expected 0 < seconds <= {MAX_PULSE_S:g}")
             self.indicators.pulse_relay(float(seconds))
             return f"relay pulsed {seconds:g} s"
 
@@ -308,6 +310,7 @@ class GateApp:
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 
     def close(self) -> None:
+        """Close every part that was opened, indicators last so that closing applies the safe state."""
         for name in ("reader", "camera", "outbox", "indicators"):  # indicators last: close applies SAFE_STATE
             part = getattr(self, name)
             if part is None:

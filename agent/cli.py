@@ -19,6 +19,7 @@ COMMANDS = ("run", "mrz", "reader", "selftest", "status", "hitlist")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``sharaka-gate`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="sharaka-gate", description="Sharaka Gate border-gate agent")
     parser.add_argument("--version", action="version", version=f"sharaka-gate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import hal
-from agent.errors import ConfigError
+from agent.errors import BadDataError, ConfigError
+from agent.protocol import ids
 from hal.errors import BackendImportError, BadUrlError
 
 
@@ -79,6 +80,53 @@ def _url_of(kind: str, *, optional: bool = False) -> Check:
     return check
 
 
+def _gate_id(v: str) -> str | None:
+    try:
+        ids.check_gate_id(v)
+    except BadDataError as exc:
+        return str(exc)
+    return None
+
+
+def _id(v: str | None) -> str | None:
+    return None if v is None or ids.is_id(v) else f"expected {ids.ID_FORM}"
+
+
+def _public_keys(v: Path | tuple[Path, ...] | None) -> str | None:
+    """Every named public key file reads as one (agent.keys: 32 raw bytes or 64 hex characters)."""
+    from agent.keys import KeyFileError, read_public_key
+
+    for path in v if isinstance(v, tuple) else () if v is None else (v,):
+        try:
+            read_public_key(path)
+        except KeyFileError as exc:
+            return str(exc)
+    return None
+
+
+def _private_key(v: Path | None) -> str | None:
+    """A device key file that exists must be a usable seed, mode 0600 (the agent creates a missing one)."""
+    from agent.keys import KeyFileError, load_signing_key
+
+    if v is None or not v.exists():
+        return None
+    try:
+        load_signing_key(v)
+    except KeyFileError as exc:
+        return str(exc)
+    return None
+
+
+def _readable(v: Path | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        with v.open("rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {str(v)!r}: {exc.strerror or exc}"
+
+
 def _codes(v: tuple[str, ...]) -> str | None:
     bad = [c for c in v if not re.fullmatch(r"[A-Z][A-Z<]?", c)]
     return f"expected document codes of one or two letters like 'P', 'ID', 'V'; bad: {bad!r}" if bad else None
@@ -93,10 +141,9 @@ def _states(v: tuple[str, ...]) -> str | None:
 class GateConfig:
     """Identity of this gate and where it keeps its state."""
 
-    id: str = _opt("Gate id, unique in the deployment; used in MQTT topics.", check=_matches(
-        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . - (no / + #)"))
-    site: str = _opt("Site (border crossing) this gate belongs to; selects the site's rules.", check=_matches(
-        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "1-64 characters of A-Z a-z 0-9 _ . -"))
+    id: str = _opt("Gate id, unique in the deployment: MQTT topic level, broker username and certificate CN "
+                   "(agent.protocol.ids: 1-64 of A-Z a-z 0-9 . _ -, not starting with 'central').", check=_gate_id)
+    site: str = _opt("Site (border crossing) this gate belongs to; selects the site's rules.", check=_id)
     state_dir: Path = _opt("Directory for the outbox, status file and keys (relative: to the config file).")
 
 
@@ -108,7 +155,9 @@ class DevicesConfig:
                        check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
-    camera: str = _opt("Camera URL (v4l2:///dev/video0, file://DIR); empty: no camera.", "",
+    camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
+                       "neither the package nor the image installs, so without it the gate refuses to start; "
+                       "empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
@@ -164,10 +213,10 @@ class HitListConfig:
         "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
     list_id: str | None = _opt(
         "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
-        "set: the same). An installed list of another id gives REFER.", None)
+        "set: the same). An installed list of another id gives REFER.", None, check=_id)
     root_pub: Path | None = _opt(
-        "Root public key file (64 hex characters) the store must be pinned to; unset: the store's own "
-        "root.pub. A different key already pinned stops the start.", None)
+        "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
+        "root.pub. A different key already pinned stops the start.", None, check=_public_keys)
     max_staleness_s: float = _opt(
         "Signed store: the list is stale when the last valid head is older than this many seconds.", 3600.0,
         check=_at_least(1))
@@ -189,22 +238,24 @@ class LinkConfig:
     port: int = _opt("Broker port (8883 for TLS by convention).", 1883,
                      check=lambda v: None if 0 < v < 65536 else "expected 1..65535")
     password_file: Path | None = _opt("File holding the broker password (password listener); username = gate id.",
-                                      None)
-    ca_file: Path | None = _opt("CA certificate pinned for the broker (TLS); unset: no TLS.", None)
-    cert_file: Path | None = _opt("This gate's client certificate (TLS, CN = gate id).", None)
-    key_file: Path | None = _opt("Private key of the client certificate (TLS).", None)
+                                      None, check=_readable)
+    ca_file: Path | None = _opt("CA certificate pinned for the broker (TLS); unset: no TLS.", None, check=_readable)
+    cert_file: Path | None = _opt("This gate's client certificate (TLS, CN = gate id); with key_file and ca_file.",
+                                  None, check=_readable)
+    key_file: Path | None = _opt("Private key of the client certificate (TLS); with cert_file.", None,
+                                 check=_readable)
     device_key: Path | None = _opt("Ed25519 device key (32-byte seed, 0600) signing every message; "
-                                   "unset: STATE_DIR/device.key.", None)
+                                   "unset: STATE_DIR/device.key.", None, check=_private_key)
     node_pub: Path | None = _opt("Central node public key (acks, hit-list chunks, query replies); required "
-                                 "when enabled.", None)
-    command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", ())
+                                 "when enabled.", None, check=_public_keys)
+    command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", (), check=_public_keys)
     high_impact_threshold: int = _opt("Command keys needed for key rotation or wipe.", 2, check=_at_least(1))
     keepalive_s: int = _opt("MQTT keepalive; a dead link is noticed within about twice this.", 30,
                             check=_at_least(5))
     will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",
                              30, check=_at_least(0))
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
-    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None)
+    list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None, check=_id)
 
 
 @dataclass(frozen=True)
@@ -312,6 +363,13 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
         errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
                       "\"ID\", the list this gate screens against")
+    if (link.cert_file is None) != (link.key_file is None):
+        key, other = ("cert_file", "key_file") if link.cert_file is not None else ("key_file", "cert_file")
+        errors.append(f"[link] {key} = {raw('link', key)!r}: {other} is not set; expected both (the client "
+                      "certificate and its private key)")
+    if link.cert_file is not None and link.ca_file is None:
+        errors.append(f"[link] cert_file = {raw('link', 'cert_file')!r}: ca_file is not set; expected the CA "
+                      "that signed the broker's certificate (TLS)")
     if link.enabled and link.node_pub is None:
         errors.append("[link] enabled = true: node_pub is not set; expected node_pub = \"FILE\", the central "
                       "node's public key")

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory."""
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory.
+
+    ``exclusive``: create ``path`` only if it does not exist (FileExistsError otherwise; a hard link
+    instead of the rename, so nothing existing is ever replaced)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -18,13 +21,25 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    durable_replace(tmp, path)
+    if not exclusive:
+        durable_replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    fsync_dir(path.parent)
 
 
 def durable_replace(src: Path, dst: Path) -> None:
     """Rename ``src`` over ``dst`` and fsync the directory, so the rename survives a power cut."""
     os.replace(src, dst)
-    dfd = os.open(Path(dst).parent, os.O_RDONLY)
+    fsync_dir(Path(dst).parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory, so the names created or renamed in it survive a power cut."""
+    dfd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:

@@ -21,6 +21,7 @@ class JsonLinesFormatter(logging.Formatter):
     """Formats a record as one JSON line: ts, level, logger, msg, the record's fields, exception text."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object per record: time, level, logger, message and the record's structured fields."""
         out: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname,

@@ -73,8 +73,8 @@ def signed_store(directory: Path, records: list[dict]) -> HitList:
     """A signed list of ``records`` with a fresh head, installed with the real tools, opened as a gate does."""
     from agent.cli import main as gate_cli
     from agent.hitlist.store import HitListStore
+    from agent.keys import read_public_key
     from tools.hitlist_cli import main as hitlist_cli
-    from tools.hitlist_cli import read_public_key
 
     (directory / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     keys, store, listfile, head = (directory / n for n in ("keys", "store", "v1.list", "v1.head"))

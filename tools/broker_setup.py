@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import AgentError, ConfigError
-from agent.protocol import topics
+from agent.errors import AgentError, BadDataError, ConfigError
+from agent.protocol import ids, topics
 
 TOPIC_ROOT = "sharaka/v1"
 GATE_OUTBOUND = topics.GATE_OUT
@@ -35,13 +35,15 @@ GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
 SHARED_READ = ("hitlists/#",)
 """Topics under ``sharaka/v1/`` every gate may read."""
-CENTRAL_USERS = ("central",)
-"""Usernames (or certificate CNs) with full access under ``sharaka/v1/#``."""
-RESERVED_PREFIX = "central"
+CENTRAL_USERS = ("central", "central-cmd")
+"""Central usernames (or certificate CNs): ``central`` is the central node (``sharaka-central run``, full
+access under ``sharaka/v1/#``); ``central-cmd`` is ``sharaka-central cmd``, its own identity so that sending a
+command never takes over the node's session (issue 8.9)."""
+RESERVED_PREFIX = ids.RESERVED_PREFIX
+COMMAND_PREFIX = "central-cmd"
+"""Central users named ``central-cmd*`` may only publish commands and read command results."""
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"))
 
-GATE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-"""A gate id is one topic level: no ``/``, ``+``, ``#``, spaces or control characters (they would widen the
-``%u`` patterns of the ACL); it is also the MQTT username and client id, and the certificate CN."""
 
 PBKDF2_ITERATIONS = 101
 """What ``mosquitto_passwd`` (2.0) writes: ``$7$`` = PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt."""
@@ -56,29 +58,20 @@ class OpenSslError(AgentError, OSError):
 
 
 def check_gate_id(gate_id: str) -> str:
-    """Return ``gate_id`` if it can be a gate's username, client id and topic level; raise BrokerSetupError."""
-    if not isinstance(gate_id, str) or not GATE_ID_RE.fullmatch(gate_id):
-        raise BrokerSetupError(
-            f"gate id {gate_id!r} is not valid: expected 1-64 characters of A-Z a-z 0-9 _ -, "
-            "starting with a letter or digit"
-        )
-    if gate_id.lower().startswith(RESERVED_PREFIX):
-        raise BrokerSetupError(
-            f"gate id {gate_id!r} is reserved: names starting with {RESERVED_PREFIX!r} are central users"
-        )
-    return gate_id
+    """Return ``gate_id`` if it can be a gate's username, client id, topic level and CN (the one rule of
+    agent.protocol.ids, as the gate's config and topics apply it); raise BrokerSetupError."""
+    try:
+        return ids.check_gate_id(gate_id)
+    except BadDataError as exc:
+        raise BrokerSetupError(str(exc)) from None
 
 
 def check_central_user(username: str) -> str:
     """Return ``username`` if it is a valid central username (``central`` or ``central-*``)."""
-    if (
-        not isinstance(username, str)
-        or not GATE_ID_RE.fullmatch(username)
-        or not username.startswith(RESERVED_PREFIX)
-    ):
+    if not ids.is_id(username) or not username.startswith(RESERVED_PREFIX):
         raise BrokerSetupError(
             f"central username {username!r} is not valid: expected {RESERVED_PREFIX!r} optionally followed by "
-            "characters of A-Z a-z 0-9 _ -"
+            "characters of A-Z a-z 0-9 . _ -"
         )
     return username
 
@@ -101,7 +94,8 @@ def password_line(username: str, password: str, *, salt: bytes | None = None) ->
 
 
 def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
-    """The broker ACL: each gate (username = gate id) owns its own topics; central users own ``sharaka/v1/#``.
+    """The broker ACL: each gate (username = gate id) owns its own topics; central users own ``sharaka/v1/#``,
+    except command senders (``central-cmd*``), who may only publish ``gates/+/cmd`` and read ``gates/+/cmd/result``.
 
     ``pattern`` lines apply to every authenticated user with ``%u`` replaced by the username (Mosquitto
     refuses a pattern match for usernames containing ``+`` or ``#``; ``check_gate_id`` refuses ``/`` too).
@@ -118,9 +112,13 @@ def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
     lines += [f"pattern read {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_INBOUND]
     lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas)."]
     lines += [f"pattern read {TOPIC_ROOT}/{t}" for t in SHARED_READ]
-    lines += ["", "# The central node: everything under the topic root."]
+    lines += ["", "# The central node: everything under the topic root. Command senders (central-cmd*): commands only."]
     for user in central_users:
-        lines += [f"user {check_central_user(user)}", f"topic readwrite {TOPIC_ROOT}/#"]
+        lines.append(f"user {check_central_user(user)}")
+        if user.startswith(COMMAND_PREFIX):
+            lines += [f"topic {access} {TOPIC_ROOT}/{t}" for access, t in COMMAND_TOPICS]
+        else:
+            lines.append(f"topic readwrite {TOPIC_ROOT}/#")
     return "\n".join(lines) + "\n"
 
 

@@ -337,7 +337,7 @@ class Demo:
         command_pubs = [f"../central-keys/{p.name}" for p in sorted(keys.glob("command-*.key.pub"))]
         self.hitlist_cli("keygen", "--out", str(self.hlkeys))
         self.lists.mkdir(parents=True)
-        from agent.protocol import keys as keyfiles
+        from agent import keys as keyfiles
 
         user, password = self.broker.central
         self.central = CentralNode(

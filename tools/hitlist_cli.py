@@ -24,6 +24,7 @@ from pathlib import Path
 import msgpack
 from nacl.signing import SigningKey
 
+from agent import keys as keyfiles
 from agent.durable import atomic_write
 from agent.errors import AgentError, command_path, run_command
 from agent.hitlist import names
@@ -37,13 +38,14 @@ from agent.hitlist.build import (
     entries_from_records,
     new_fingerprint_keys,
     read_list,
-    read_records,
 )
 from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
-from agent.hitlist.format import key_id, unpack_frame
+from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.records import RecordsReader
 from agent.hitlist.trust import Keyring, verify_keyring
 from agent.hitlist.verify import verify_list
+from agent.keys import list_key_id, read_public_key
 
 DAY = 86400.0
 
@@ -52,52 +54,18 @@ class KeyDirError(AgentError, ValueError):
     """The keys directory is missing a key or would have a key overwritten."""
 
 
-# --- key files ----------------------------------------------------------------------------------
-
-
-def read_public_key(path: str | os.PathLike) -> bytes:
-    """A public key file: 64 hex characters (what keygen writes) or 32 raw bytes."""
-    data = Path(path).read_bytes()
-    if len(data) == 32:
-        return data
-    try:
-        key = bytes.fromhex(data.decode().strip())
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise KeyDirError(f"public key file {str(path)!r}: expected 64 hex characters")
-    return key
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode``; refuse to overwrite (O_EXCL)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise KeyDirError(f"{str(path)!r} exists: refusing to overwrite a key file")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, mode)
-
-
 def _new_key(directory: Path, stem: str) -> SigningKey:
-    key = SigningKey.generate()
-    _write_new(directory / f"{stem}.key", bytes(key).hex().encode() + b"\n", 0o600)
-    _write_new(directory / f"{stem}.pub", bytes(key.verify_key).hex().encode() + b"\n", 0o644)
-    return key
-
-
-def _load_key(path: Path) -> SigningKey:
-    if path.stat().st_mode & 0o077:
-        raise KeyDirError(f"{str(path)!r} is readable by others: expected mode 0600")
-    return SigningKey(bytes.fromhex(path.read_text().strip()))
+    """A new key pair ``stem.key`` (0600) / ``stem.pub``, hex; never overwrites (KeyFileError)."""
+    return keyfiles.generate(directory / f"{stem}.key", pub_path=directory / f"{stem}.pub", encoding="hex",
+                             exclusive=True)
 
 
 def _write_keyring(directory: Path, blob: bytes, version: int) -> None:
     (directory / "keyrings").mkdir(exist_ok=True)
-    _write_new(directory / "keyrings" / f"{version:06d}.bin", blob, 0o644)
+    try:
+        atomic_write(directory / "keyrings" / f"{version:06d}.bin", blob, mode=0o644, exclusive=True)
+    except FileExistsError as exc:
+        raise KeyDirError(f"keyring {exc.filename!r} exists: refusing to overwrite a published keyring") from exc
     atomic_write(directory / "keyring.bin", blob, mode=0o644)
 
 
@@ -114,7 +82,7 @@ class KeyDir:
         self.meta = msgpack.unpackb(unpack_frame(self.blob, DEFAULT_LIMITS).signed, raw=False)
         self.keys = {}
         for f in self.path.glob("*.key"):
-            key = _load_key(f)
+            key = keyfiles.load_signing_key(f)
             self.keys[bytes(key.verify_key)] = key
 
     def signing_key(self, role: str) -> SigningKey:
@@ -122,7 +90,7 @@ class KeyDir:
             if (
                 role in grant["roles"]
                 and grant["pub"] in self.keys
-                and key_id(grant["pub"]) not in self.meta["revoked"]
+                and list_key_id(grant["pub"]) not in self.meta["revoked"]
             ):
                 return self.keys[grant["pub"]]
         raise KeyDirError(f"no private key in {str(self.path)!r} for a {role!r} key certified by the keyring")
@@ -161,7 +129,7 @@ def cmd_keygen(args, now: float) -> dict:
     _write_keyring(out, blob, 1)
     return {
         "root_pub": str(out / "root.pub"),
-        "list_key_id": key_id(bytes(lst.verify_key)),
+        "list_key_id": list_key_id(bytes(lst.verify_key)),
         "keyring_version": 1,
         "epoch": 1,
     }
@@ -176,14 +144,14 @@ def cmd_certify(args, now: float) -> dict:
     signers = kd.root_signers()
     if args.rotate_list_key:
         epoch += 1
-        revoked += [key_id(g["pub"]) for g in grants if "list" in g["roles"]]
+        revoked += [list_key_id(g["pub"]) for g in grants if "list" in g["roles"]]
         grants = [g for g in grants if "list" not in g["roles"]]
         grants.append(_grant(_new_key(kd.path, f"list-{epoch}"), ["list"], now, args.validity_days))
     if args.add_command_key:
         grants.append(_grant(_new_key(kd.path, f"command-{version}"), ["command"], now, args.validity_days))
     for kid in args.revoke:
         revoked.append(kid)
-        grants = [g for g in grants if key_id(g["pub"]) != kid]
+        grants = [g for g in grants if list_key_id(g["pub"]) != kid]
     if args.rotate_root:
         new_root = _new_key(kd.path, f"root-{version}")
         roots = [bytes(new_root.verify_key)]
@@ -202,7 +170,7 @@ def cmd_certify(args, now: float) -> dict:
     return {
         "keyring_version": version,
         "epoch": epoch,
-        "keys": [key_id(g["pub"]) for g in grants],
+        "keys": [list_key_id(g["pub"]) for g in grants],
         "revoked": revoked,
     }
 
@@ -234,8 +202,9 @@ def cmd_build(args, now: float) -> dict:
     else:
         fp_keys = new_fingerprint_keys(args.person_cost)
     show = _progress(not args.json and sys.stderr.isatty() or args.progress)
-    with open(args.source, encoding="utf-8") as f:
-        entries = entries_from_records(read_records(f, args.format), fp_keys, progress=show)
+    records = RecordsReader.open(args.source, args.format)
+    with records.located():  # a bad record is named by file and line
+        entries = entries_from_records(records, fp_keys, progress=show)
     if show:
         print(file=sys.stderr)
     blob = build_snapshot(

@@ -1,0 +1,2 @@
+"""The ``sharaka-gate`` subcommands: each module registers its parser and runs one command."""
+

@@ -16,6 +16,7 @@ from agent.errors import UsageError
 
 
 def register(subparsers) -> None:
+    """Add ``sharaka-gate hitlist`` and its subcommands to ``subparsers``."""
     parser = subparsers.add_parser("hitlist", help="install, check and query the signed hit-list")
     sub = parser.add_subparsers(dest="hitlist_command", required=True, metavar="ACTION")
 
@@ -41,23 +42,15 @@ def register(subparsers) -> None:
 
 def _open(args, *, pin: bool = False):
     from agent.hitlist.store import HitListStore
-    from tools.hitlist_cli import read_public_key
+    from agent.keys import ROOT_PUB, RootPinConflict, pinned_root
 
     state = Path(args.state)
-    pinned = state / "root.pub"
-    if args.root_pub:
-        root = read_public_key(args.root_pub)
-        if pinned.exists() and read_public_key(pinned) != root:
-            raise UsageError(f"{str(state)!r} is pinned to another root key than {args.root_pub!r}")
-        if pin and not pinned.exists():
-            state.mkdir(parents=True, exist_ok=True)
-            tmp = state / "root.pub.tmp"
-            tmp.write_text(root.hex() + "\n")
-            tmp.replace(pinned)
-    elif pinned.exists():
-        root = read_public_key(pinned)
-    else:
+    if not args.root_pub and not (state / ROOT_PUB).exists():
         raise UsageError(f"no root key pinned in {str(state)!r}: give --root-pub FILE")
+    try:
+        root = pinned_root(state, args.root_pub, pin=pin)
+    except RootPinConflict as exc:
+        raise UsageError(str(exc)) from exc
     return HitListStore(state, root)
 
 

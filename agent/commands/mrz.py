@@ -119,7 +119,10 @@ def run_parse(args: argparse.Namespace) -> int:
 
     today = args.today or datetime.date.today()
     out = Output()
-    blocks = [args.lines] if args.lines else documents(stdin_lines(sys.stdin.fileno(), out.flush))
+    if args.lines:
+        blocks: Iterable[list[str]] = [args.lines]
+    else:
+        blocks = [] if sys.stdin is None else documents(stdin_lines(sys.stdin.fileno(), out.flush))  # <&-: none
     worst = EXIT_VALID
     n = 0
     dumps = json.dumps

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sharaka-gate reader capture`` and ``reader decode`` to ``subparsers``."""
     parser = subparsers.add_parser("reader", help="decode or capture what a document reader sends")
     sub = parser.add_subparsers(dest="reader_command", required=True, metavar="ACTION")
 

@@ -14,9 +14,12 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    """Add ``sharaka-gate run`` to ``subparsers``."""
     p = subparsers.add_parser("run", help="run the gate agent", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="gate config (TOML), see docs/config.md")
+    p.add_argument("--appliance", action="store_true",
+                   help="a deployed gate (the image's unit passes it): refuse [screening] lab_gate = true")
     p.set_defaults(func=run)
 
 
@@ -24,9 +27,13 @@ def run(args: argparse.Namespace) -> int:
     """Load the config (ConfigError: exit 2), open every part (StartupError: exit 1), screen until stopped."""
     from agent.app import GateApp
     from agent.config import load_config
+    from agent.errors import ConfigError
     from agent.logs import setup_logging
 
     config = load_config(args.config)
+    if args.appliance and config.screening.lab_gate:  # RELIABILITY 45: never a lab gate in the field
+        raise ConfigError(f"{config.path}: [screening] lab_gate = true: refused on a deployed gate (--appliance); "
+                          "expected lab_gate = false and a signed list in [hitlist] store_dir")
     setup_logging(config.logging.level)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -35,6 +35,7 @@ class CheckFailed(Exception):
 
 @dataclass
 class DeviceResult:
+    """One device's selftest outcome: ``pass``, ``fail`` or ``skipped``, with what was seen."""
     device: str
     url: str | None
     status: str  # "pass", "fail" or "skipped"
@@ -43,6 +44,7 @@ class DeviceResult:
 
 
 def register(subparsers: Any) -> None:
+    """Add ``sharaka-gate selftest`` to ``subparsers``."""
     p = subparsers.add_parser(
         "selftest",
         help="test the reader, indicators and camera of this gate",
@@ -73,6 +75,7 @@ def device_urls(config: Path | None) -> tuple[dict[str, str], str | None]:
 
 
 def check_indicators(url: str, step: float, sleep: Callable[[float], None]) -> str:
+    """Cycle the LED colours, chirp the buzzer and click the relay, checking each by read-back."""
     from hal import open_indicators
     from hal.indicators import AMBER, BLUE, GREEN, RED, SAFE_STATE, IndicatorState, IndicatorStateError
 
@@ -106,6 +109,7 @@ def check_indicators(url: str, step: float, sleep: Callable[[float], None]) -> s
 
 
 def check_camera(url: str) -> str:
+    """Open the camera and take one frame; raises the HAL error when it cannot."""
     from hal import open_camera
 
     cam = open_camera(url)
@@ -118,6 +122,7 @@ def check_camera(url: str) -> str:
 
 
 def check_reader(url: str) -> str:
+    """Open the reader's port through the HAL; raises the HAL error when it cannot."""
     from hal import open_reader
 
     reader = open_reader(url)

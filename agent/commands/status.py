@@ -16,6 +16,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    """Add ``sharaka-gate status`` to ``subparsers``."""
     p = subparsers.add_parser("status", help="show the gate's health", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="gate config (TOML)")

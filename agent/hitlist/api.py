@@ -20,17 +20,21 @@ class HitList(Protocol):
     """Read side of a hit-list as the screening pipeline uses it."""
 
     @property
-    def version(self) -> int: ...
+    def version(self) -> int:
+        """Version of the list in force (0: none)."""
 
     @property
     def list_id(self) -> str | None:
         """Id of the list in force; None when no list is installed."""
         ...
 
-    def is_stale(self, now: float) -> bool: ...
+    def is_stale(self, now: float) -> bool:
+        """True when the list's freshness has lapsed at ``now`` (decisions then carry ``list_stale``)."""
 
-    def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None: ...
+    def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None:
+        """The entry for this document, or None."""
 
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
-    ) -> Hit | None: ...
+    ) -> Hit | None:
+        """The entry for this person (a weak hit when only a truncated name matches), or None."""

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import msgpack
@@ -22,57 +19,17 @@ from agent.hitlist.fingerprint import (
     person_fingerprint,
     vehicle_fingerprint,
 )
-from agent.hitlist.format import content_hash, key_id, pack, unpack_frame
+from agent.hitlist.format import content_hash, pack, unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.table import U64, Entries, StateSum, contains_sorted, encode_refs, ref_width
 from agent.hitlist.verify import ListMeta, parse_list_meta
+from agent.keys import list_key_id
 
 ZERO32 = bytes(32)
 DEFAULT_PERSON_COST = 1000
-CSV_FIELDS = (
-    "kind",
-    "issuing_state",
-    "document_number",
-    "surname",
-    "given_names",
-    "birth_date",
-    "vin",
-    "reason",
-    "ref",
-)
-
-
 def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
+    """Fresh random fingerprint keys for a new list chain (rotated with each snapshot)."""
     return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
-
-
-def read_records(stream: io.TextIOBase, fmt: str = "auto") -> Iterator[dict]:
-    """Records from JSON Lines or CSV (header row with CSV_FIELDS names). Raises BadDataError with the line."""
-    first = stream.readline()
-    if fmt == "auto":
-        fmt = "jsonl" if first.lstrip().startswith("{") else "csv"
-    if fmt == "csv":
-        rows = csv.DictReader(io.StringIO(first + stream.read()))
-        for row in rows:
-            yield {k: v for k, v in row.items() if v not in (None, "")}
-        return
-    lineno = 0
-    for line in _chain_first(first, stream):
-        lineno += 1
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadDataError(f"records line {lineno}: {line.strip()[:60]!r} is not JSON ({exc.msg})")
-        if not isinstance(record, dict):
-            raise BadDataError(f"records line {lineno}: {record!r:.60} is not an object")
-        yield record
-
-
-def _chain_first(first: str, stream: io.TextIOBase) -> Iterator[str]:
-    yield first
-    yield from stream
 
 
 def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:
@@ -165,11 +122,12 @@ def _body(entries: Entries, removes: np.ndarray | None = None) -> bytes:
 
 
 def sign_list(kind: str, fields: dict, body: bytes, signer: Signer) -> bytes:
+    """A signed list file of ``kind`` (snapshot or delta): ``fields`` and the body's hash, signed by ``signer``."""
     fields = {
         **fields,
         "type": kind,
         "content_hash": content_hash(body),
-        "key_id": key_id(bytes(signer.key.verify_key)),
+        "key_id": list_key_id(signer.key.verify_key),
     }
     return pack(kind, msgpack.packb(fields, use_bin_type=True), [signer.key], body, signer.keyring)
 

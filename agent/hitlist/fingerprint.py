@@ -29,6 +29,7 @@ class FingerprintKeys:
     person_cost: int  # PBKDF2 iterations on the person path
 
     def to_wire(self) -> dict:
+        """The keys as they travel in a list's signed metadata."""
         return {"doc": self.document_key, "person": self.person_key, "person_cost": self.person_cost}
 
     @classmethod

@@ -21,6 +21,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.limits import Limits
+from agent.keys import list_key_id
 
 MAGIC = b"SHKL"
 FORMAT = 1
@@ -35,12 +36,8 @@ DOMAINS = {
 }
 
 
-def key_id(public_key: bytes) -> str:
-    """Short stable id of an Ed25519 public key."""
-    return hashlib.blake2b(public_key, digest_size=8, person=b"sharaka-keyid").hexdigest()
-
-
 def content_hash(body) -> bytes:
+    """BLAKE2b-256 of a list body: what the signed metadata commits to."""
     return hashlib.blake2b(body, digest_size=32).digest()
 
 
@@ -59,7 +56,7 @@ def pack(
     kind: str, signed: bytes, signers: list[SigningKey], body: bytes = b"", keyring: bytes | None = None
 ) -> bytes:
     """Frame and sign: every signer signs the domain of ``kind`` plus ``signed``."""
-    sigs = [[key_id(bytes(k.verify_key)), k.sign(DOMAINS[kind] + signed).signature] for k in signers]
+    sigs = [[list_key_id(k.verify_key), k.sign(DOMAINS[kind] + signed).signature] for k in signers]
     envelope = msgpack.packb({"signed": signed, "sigs": sigs, "keyring": keyring}, use_bin_type=True)
     return HEADER.pack(MAGIC, FORMAT, KIND_CODES[kind], len(envelope)) + envelope + body
 
@@ -119,7 +116,7 @@ def unpack_frame(blob, limits: Limits) -> Frame:
 
 def verify_signature(frame: Frame, kind: str, public_key: bytes) -> bool:
     """True when some signature in ``frame`` by ``public_key`` verifies over DOMAINS[kind] + signed."""
-    kid = key_id(public_key)
+    kid = list_key_id(public_key)
     for sig_kid, sig in frame.sigs:
         if sig_kid != kid:
             continue

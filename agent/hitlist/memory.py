@@ -13,8 +13,6 @@ for development, demos and tests, not for a deployed gate.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,8 @@ from typing import Any
 from agent.errors import BadDataError
 from agent.hitlist import names
 from agent.hitlist.api import Hit
-
-
-def _document_key(issuing_state: str, document_number: str) -> tuple[str, str]:
-    return issuing_state.upper().replace("<", ""), document_number.upper().replace("<", "")
+from agent.hitlist.fingerprint import normalise_birth_date, normalise_document, normalise_vin
+from agent.hitlist.records import RecordsReader
 
 
 class MemoryHitList:
@@ -47,23 +43,16 @@ class MemoryHitList:
                   list_id: str = "records") -> MemoryHitList:
         """Load a JSON Lines records file; stale ``max_age_s`` after its modification time (0: never).
 
-        Raises ``BadDataError`` naming the line of a bad record, ``OSError`` when unreadable.
+        Raises ``BadDataError`` naming the file and line of a bad record, ``OSError`` when unreadable.
         """
         path = Path(path)
-        records = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip() or line.lstrip().startswith("#"):
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise BadDataError(f"{path}:{lineno}: not a JSON record ({exc.msg}): {line.strip()[:80]!r}")
         expires = path.stat().st_mtime + max_age_s if max_age_s > 0 else None
-        try:
-            return cls(records, version=version, expires_at=expires, list_id=list_id)
-        except BadDataError as exc:
-            raise BadDataError(f"{path}: {exc}") from None
+        hitlist = cls(version=version, expires_at=expires, list_id=list_id)
+        records = RecordsReader.open(path, "jsonl")
+        with records.located():
+            for number, record in enumerate(records, 1):
+                hitlist._add(record, number)
+        return hitlist
 
     def _add(self, record: dict[str, Any], number: int) -> None:
         if not isinstance(record, dict):
@@ -72,25 +61,28 @@ class MemoryHitList:
         try:
             hit = Hit(kind=str(kind), reason=str(record["reason"]), ref=str(record.get("ref", "")))
             if kind == "document":
-                self._documents[_document_key(record["issuing_state"], record["document_number"])] = hit
+                self._documents[normalise_document(record["issuing_state"], record["document_number"])] = hit
             elif kind == "person":
-                birth = record["birth_date"]
-                if not re.fullmatch(r"[0-9]{6}", birth):
-                    raise BadDataError(f"record {number}: birth_date {birth!r} is not YYMMDD")
+                birth = normalise_birth_date(record["birth_date"])
                 for key in names.record_name_keys(record["surname"], record["given_names"]):
                     self._persons.setdefault((key, birth), hit)
             elif kind == "vehicle":
-                self._vehicles[str(record["vin"]).upper()] = hit
+                self._vehicles[normalise_vin(record["vin"])] = hit
             else:
                 raise BadDataError(f"record {number}: kind {kind!r} is not 'document', 'person' or 'vehicle'")
         except (KeyError, AttributeError, TypeError) as exc:
             raise BadDataError(f"record {number}: {kind!r} record lacks or mistypes {exc}: {record!r}") from None
+        except BadDataError as exc:
+            if str(exc).startswith("record "):
+                raise
+            raise BadDataError(f"record {number}: {exc}") from None
 
     def __len__(self) -> int:
         return len(self._documents) + len(self._persons) + len(self._vehicles)
 
     @property
     def version(self) -> int:
+        """The version given at construction."""
         return self._version
 
     @property
@@ -103,7 +95,8 @@ class MemoryHitList:
         return self.expires_at is not None and now >= self.expires_at
 
     def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None:
-        return self._documents.get(_document_key(issuing_state, document_number))
+        """Raises BadDataError on a malformed state or number, as the signed store does."""
+        return self._documents.get(normalise_document(issuing_state, document_number))
 
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
@@ -122,4 +115,5 @@ class MemoryHitList:
         return weak
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
-        return self._vehicles.get(vin.upper())
+        """Raises BadDataError on a malformed VIN, as the signed store does."""
+        return self._vehicles.get(normalise_vin(vin))

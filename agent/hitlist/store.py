@@ -83,6 +83,7 @@ class ListState:
     fp_keys: FingerprintKeys
 
     def to_wire(self) -> dict:
+        """This state as stored in its state record (msgpack)."""
         i = self.identity
         return {
             "list_id": i.list_id, "epoch": i.epoch, "version": i.version, "state_hash": i.state_hash,
@@ -92,6 +93,7 @@ class ListState:
 
     @classmethod
     def from_wire(cls, w: dict) -> ListState:
+        """The state read back from its state record."""
         return cls(
             Identity(w["list_id"], w["epoch"], w["version"], w["state_hash"]),
             w["chain"], StateSum.from_wire(w["sum"]), w["created"], w["expires"], w["name_key_version"],
@@ -201,6 +203,7 @@ class ListView:
 
     @property
     def installed(self) -> Installed | None:
+        """Identity and dates of the list this view answers for, or None when nothing is installed."""
         return (
             None
             if self.state is None
@@ -215,6 +218,7 @@ class ListView:
 
     @property
     def overlay_size(self) -> int:
+        """Entries the deltas added or removed since the base (compaction starts above a limit)."""
         return (len(self.adds) if self.adds else 0) + len(self.removes)
 
     def find(self, fp: int) -> tuple[str, str] | None:
@@ -293,6 +297,7 @@ class HitListStore:
 
     @property
     def version(self) -> int:
+        """Version of the list in force (0: none installed)."""
         state = self._view.state
         return state.identity.version if state else 0
 
@@ -317,6 +322,7 @@ class HitListStore:
         return self._lookup_fp("document", lambda k: document_fingerprint(k, issuing_state, document_number))
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
+        """The entry for this VIN, or None."""
         return self._lookup_fp("vehicle", lambda k: vehicle_fingerprint(k, vin))
 
     def lookup_person(
@@ -360,6 +366,7 @@ class HitListStore:
         return None if found is None else Hit(kind, *found)
 
     def is_stale(self, now: float) -> bool:
+        """True when no valid head vouches for the list at ``now`` (RELIABILITY 7, 8)."""
         return self.stale_reason(now) is not None
 
     def stale_reason(self, now: float) -> str | None:
@@ -384,6 +391,7 @@ class HitListStore:
         return None
 
     def status(self, now: float) -> dict:
+        """Identity, head, freshness and sizes of the list in force, for status and ``hitlist status``."""
         view, state = self._view, self._view.state
         out: dict = {
             "installed": state is not None,
@@ -523,6 +531,7 @@ class HitListStore:
         )  # fmt: skip
 
     def compact_in_background(self) -> threading.Thread:
+        """Start `compact` in a daemon thread; lookups go on meanwhile."""
         thread = threading.Thread(target=self.compact, name="hitlist-compact", daemon=True)
         thread.start()
         return thread

@@ -54,15 +54,19 @@ class Entries:
 
     @classmethod
     def empty(cls, width: int = 8) -> Entries:
+        """No entries, refs ``width`` bytes wide."""
         return cls(np.empty(0, U64), np.empty(0, np.uint8), np.empty((0, width), np.uint8), ())
 
     def ref_at(self, i: int) -> str:
+        """The reference of entry ``i`` (NUL padding removed)."""
         return bytes(self.ref[i]).rstrip(b"\0").decode("utf-8", "replace")
 
     def reason_at(self, i: int) -> str:
+        """The reason of entry ``i``."""
         return self.reasons[int(self.reason[i])]
 
     def take(self, index: np.ndarray) -> Entries:
+        """The entries at ``index`` (a NumPy index or mask)."""
         return Entries(self.fp[index], self.reason[index], self.ref[index], self.reasons)
 
     def part(self, lo: int, hi: int) -> Entries:
@@ -75,6 +79,7 @@ class Entries:
         return Entries(self.fp, remap[self.reason] if len(self) else self.reason, self.ref, reasons)
 
     def with_width(self, width: int) -> Entries:
+        """The same entries with refs padded to ``width`` bytes."""
         if self.ref.shape[1] == width:
             return self
         ref = np.zeros((len(self), width), np.uint8)
@@ -88,6 +93,7 @@ def ref_width(max_len: int) -> int:
 
 
 def encode_refs(refs: list[bytes], width: int) -> np.ndarray:
+    """References as a NUL-padded ``(n, width)`` byte matrix."""
     matrix = np.zeros((len(refs), width), np.uint8)
     if refs:
         joined = np.frombuffer(b"".join(r.ljust(width, b"\0") for r in refs), np.uint8)
@@ -172,10 +178,12 @@ class StateSum:
 
     @classmethod
     def of(cls, entries: Entries) -> StateSum:
+        """The state sum of ``entries``."""
         return cls.zero().add(entries)
 
     @classmethod
     def zero(cls) -> StateSum:
+        """The state sum of an empty list."""
         return cls(0, (0, 0, 0, 0))
 
     def _combine(self, entries: Entries, sign: int) -> StateSum:
@@ -186,20 +194,25 @@ class StateSum:
         return StateSum(self.count + sign * len(entries), lanes)  # type: ignore[arg-type]
 
     def add(self, entries: Entries) -> StateSum:
+        """The sum with ``entries`` added (order does not matter: the sum is additive)."""
         return self._combine(entries, 1)
 
     def remove(self, entries: Entries) -> StateSum:
+        """The sum with ``entries`` taken away."""
         return self._combine(entries, -1)
 
     def digest(self) -> bytes:
+        """The state hash the signed metadata carries."""
         raw = self.count.to_bytes(8, "little") + b"".join(v.to_bytes(8, "little") for v in self.lanes)
         return hashlib.blake2b(raw, digest_size=32, person=b"sharaka-state").digest()
 
     def to_wire(self) -> list[int]:
+        """The sum as stored in a state record."""
         return [self.count, *self.lanes]
 
     @classmethod
     def from_wire(cls, wire: list[int]) -> StateSum:
+        """The sum read back from a state record."""
         return cls(int(wire[0]), (int(wire[1]), int(wire[2]), int(wire[3]), int(wire[4])))
 
 
@@ -207,6 +220,7 @@ class StateSum:
 
 
 def bloom_blocks(n: int) -> int:
+    """Number of 512-bit filter blocks for ``n`` entries."""
     return max(1, int(np.ceil(n * BLOOM_BITS_PER_KEY / 512)))
 
 
@@ -239,6 +253,7 @@ def bloom_may_contain(words, nblocks: int, fp: int) -> bool:
 
 
 def bloom_may_contain_many(words: np.ndarray, nblocks: int, fps: np.ndarray) -> np.ndarray:
+    """For each fingerprint: False when the filter proves it absent, True when it may be present."""
     base = (((fps >> U64(32)) * U64(nblocks)) >> U64(32)).astype(np.int64) * 8
     ok = np.ones(len(fps), bool)
     h = mix64(fps)
@@ -263,25 +278,31 @@ class Quotient:
 
     @classmethod
     def for_count(cls, n: int) -> Quotient:
+        """The layout for a base of ``n`` entries: whole fingerprints below a million, else 32-bit remainders."""
         if n < EXACT_BELOW:
             return cls(max(0, min(32, int(n // 256).bit_length())), "<u8")  # ~256 entries per bucket
         return cls(max(0, min(32, n.bit_length() - 7)), "<u4")  # ~100 entries per bucket
 
     @property
     def shift(self) -> int:
+        """How far a fingerprint is shifted right to leave its remainder."""
         return 0 if self.dtype == "<u8" else 32 - self.bits
 
     @property
     def rmask(self) -> int:
+        """The mask of a remainder's bits."""
         return MASK64 if self.dtype == "<u8" else 0xFFFFFFFF
 
     def bucket(self, fp: int) -> int:
+        """The bucket of ``fp`` (its top ``bits`` bits)."""
         return fp >> (64 - self.bits) if self.bits else 0
 
     def remainder(self, fp: int) -> int:
+        """What the table stores of ``fp``."""
         return (fp >> self.shift) & self.rmask
 
     def remainders(self, fp: np.ndarray) -> np.ndarray:
+        """`remainder` of many fingerprints at once."""
         return ((np.asarray(fp, U64) >> U64(self.shift)) & U64(self.rmask)).astype(self.dtype)
 
     def offsets(self, fp: np.ndarray) -> np.ndarray:
@@ -333,6 +354,7 @@ class Codec:
 
     @classmethod
     def fit(cls, entries: Entries) -> Codec:
+        """The narrowest packing of ``entries``: each column takes only the byte values seen in it."""
         seen = [np.zeros(256, bool) for _ in range(1 + entries.ref.shape[1])]
         for lo in range(0, len(entries), CHUNK):
             seen[0][np.unique(entries.reason[lo : lo + CHUNK])] = True

@@ -32,6 +32,7 @@ class Transfer:
 
     @property
     def complete(self) -> bool:
+        """True once every declared byte has arrived."""
         return self.received == self.declared_size
 
     def feed(self, chunk: bytes, *, now: float) -> None:

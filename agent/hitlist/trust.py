@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.hitlist.errors import HitListRejected
-from agent.hitlist.format import Frame, key_id, unpack_frame, unpack_signed, verify_signature
+from agent.hitlist.format import Frame, unpack_frame, unpack_signed, verify_signature
 from agent.hitlist.limits import Limits
+from agent.keys import list_key_id
 
 ROLES = ("list", "command")
 
@@ -66,7 +67,7 @@ def _parse_grant(item: object, limits: Limits) -> KeyGrant:
         raise HitListRejected(
             "malformed", f"keyring key validity {nb!r}..{na!r}: expected not_before < not_after"
         )
-    return KeyGrant(key_id(pub), pub, tuple(roles), float(nb), float(na))
+    return KeyGrant(list_key_id(pub), pub, tuple(roles), float(nb), float(na))
 
 
 def verify_keyring(blob: bytes, trusted: Keyring, limits: Limits) -> Keyring:

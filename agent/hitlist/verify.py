@@ -32,6 +32,7 @@ class Identity:
     state_hash: bytes
 
     def as_tuple(self) -> tuple[str, int, int, bytes]:
+        """``(list_id, epoch, version, state_hash)``, as status and the link report it."""
         return (self.list_id, self.epoch, self.version, self.state_hash)
 
 
@@ -71,6 +72,7 @@ class ListMeta:
 
     @property
     def identity(self) -> Identity:
+        """The list identity this metadata signs."""
         return Identity(self.list_id, self.epoch, self.version, self.state_hash)
 
     @property
@@ -80,6 +82,7 @@ class ListMeta:
 
 
 def chain_hash(list_id: str, epoch: int, version: int, state_hash: bytes, prev_hash: bytes) -> bytes:
+    """The hash linking a list version to the one before it."""
     record = msgpack.packb([list_id, epoch, version, state_hash, prev_hash], use_bin_type=True)
     return hashlib.blake2b(record, digest_size=32, person=b"sharaka-chain").digest()
 

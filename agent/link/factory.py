@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import keys as keyfiles
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.hitlist.api import HitList
@@ -14,7 +15,6 @@ from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
 from agent.link.gate import GateLink, LinkConfig
 from agent.outbox import Outbox
-from agent.protocol import keys as keyfiles
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from agent import __version__
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
+from agent.keys import trusted
 from agent.link.commands import CommandRunner, Handler
 from agent.link.config import LinkConfig, LinkStats
 from agent.link.connection import Connection
@@ -38,7 +39,6 @@ from agent.outbox import PRIORITY_HIT, OutboxRow
 from agent.protocol import topics
 from agent.protocol.commands import CommandGuard
 from agent.protocol.envelope import ProtocolError, open_signed, seal
-from agent.protocol.keys import trusted
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,21 @@ logger = logging.getLogger(__name__)
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int) -> list[OutboxRow]: ...
-    def ack(self, msg_ids: list[str]) -> int: ...
-    def depth(self) -> int: ...
-    def oldest_age(self, now: float) -> float: ...
+    def pending(self, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first."""
+
+    def ack(self, msg_ids: list[str]) -> int:
+        """Forget the rows the centre acknowledged; returns how many were known."""
+
+    def depth(self) -> int:
+        """Rows not yet acknowledged."""
+
+    def oldest_age(self, now: float) -> float:
+        """Age in seconds of the oldest unacknowledged row at ``now``."""
+
     @property
-    def dropped(self) -> int: ...
+    def dropped(self) -> int:
+        """Routine rows dropped because the outbox was full (RELIABILITY 22)."""
 
 
 class GateLink:

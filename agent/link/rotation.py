@@ -25,7 +25,8 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from agent.durable import atomic_write, durable_replace, read_json, write_json
-from agent.protocol.envelope import key_id, seal
+from agent.keys import message_key_id
+from agent.protocol.envelope import seal
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class DeviceKey:
             self._clear()
             return
         self.pending, self.req, self.since = new, str(state.get("req", "")), float(state.get("since", 0.0))
-        logger.info("gate %s: resuming device-key rotation to %s", self.gate_id, key_id(bytes(new.verify_key)).hex())
+        logger.info("gate %s: resuming device-key rotation to %s", self.gate_id, message_key_id(bytes(new.verify_key)).hex())
 
     def start(self, now: float) -> str:
         """Begin a rotation (or repeat the pending one): the new key is on disk before this returns."""
@@ -88,7 +89,7 @@ class DeviceKey:
                                           "since": now})
             self.pending = new
         self._sent_at = None  # send the request now
-        return f"rotation requested new_key_id={key_id(bytes(self.pending.verify_key)).hex()}"
+        return f"rotation requested new_key_id={message_key_id(bytes(self.pending.verify_key)).hex()}"
 
     def due(self, mono: float) -> bool:
         """True when the request should be (re)sent now."""
@@ -118,7 +119,7 @@ class DeviceKey:
         self.current, self.pending = self.pending, None
         self._clear()
         self.confirmed += 1
-        logger.info("gate %s: device key rotated to %s", self.gate_id, key_id(bytes(self.current.verify_key)).hex())
+        logger.info("gate %s: device key rotated to %s", self.gate_id, message_key_id(bytes(self.current.verify_key)).hex())
         return True
 
     def _clear(self) -> None:
@@ -131,8 +132,8 @@ class DeviceKey:
 
     def status(self) -> dict[str, Any]:
         """The device key id and the pending rotation (for the gate's status)."""
-        out: dict[str, Any] = {"device_key": key_id(bytes(self.current.verify_key)).hex(), "rotations": self.confirmed}
+        out: dict[str, Any] = {"device_key": message_key_id(bytes(self.current.verify_key)).hex(), "rotations": self.confirmed}
         if self.pending is not None:
-            out["pending_key"] = key_id(bytes(self.pending.verify_key)).hex()
+            out["pending_key"] = message_key_id(bytes(self.pending.verify_key)).hex()
             out["pending_since"] = self.since
         return out

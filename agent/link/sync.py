@@ -29,13 +29,24 @@ class SyncedStore(Protocol):
     """What sync (and the link's status) needs from ``agent.hitlist.store.HitListStore``."""
 
     @property
-    def version(self) -> int: ...
+    def version(self) -> int:
+        """Version installed (0: none)."""
+
     @property
-    def identity(self) -> tuple[str, int, int, bytes] | None: ...
-    def accept_head(self, blob: bytes, *, now: float) -> None: ...
-    def read_head(self, blob: bytes, *, now: float) -> Head: ...
-    def install(self, blob: bytes, *, now: float) -> Identity: ...
-    def status(self, now: float) -> dict[str, Any]: ...
+    def identity(self) -> tuple[str, int, int, bytes] | None:
+        """Identity of the list in force, or None."""
+
+    def accept_head(self, blob: bytes, *, now: float) -> None:
+        """Verify and keep a head; raises HitListRejected."""
+
+    def read_head(self, blob: bytes, *, now: float) -> Head:
+        """The head if its signature verifies, its times not yet judged; raises HitListRejected."""
+
+    def install(self, blob: bytes, *, now: float) -> Identity:
+        """Verify and install a list file; raises HitListRejected with the list unchanged."""
+
+    def status(self, now: float) -> dict[str, Any]:
+        """The store's status at ``now``."""
 
 
 class HitListSync:
@@ -168,6 +179,7 @@ class HitListSync:
             logger.warning("gate %s: hit-list transfer abandoned: %s", self.gate_id, self.detail)
 
     def status(self) -> dict[str, Any]:
+        """State of the sync for the gate's status: idle, fetching, abandoned or failed, and why."""
         out: dict[str, Any] = {"state": self.state, "detail": self.detail, "installs": self.installs,
                                "rejected": dict(self.rejected)}
         if self.transfer is not None:

@@ -11,9 +11,14 @@ read (tests/mrz/test_mrz_clean_read.py).
 Repair policy (docs/mrz.md "OCR repair"):
 - a letter where only a digit may stand (dates, check digits, the numeric parts of a French card number)
   is read as the digit it is usually confused with (O, Q, D -> 0; I, L -> 1; Z -> 2; S -> 5; G -> 6;
-  B -> 8); at most ``MAX_EDITS`` per check, and only when that check then passes;
+  B -> 8); every letter of a check's digit-only positions at once (each letter has one digit, so there
+  is one candidate), and only when that check then passes (``7SIOZS`` -> ``751025``);
 - a digit in a country code is read as a letter (0 -> O, D, Q; 1 -> I, L; ...) only when exactly one
-  candidate is a known code;
+  candidate is a known code (``UT0`` -> ``UTO``);
+- a digit in a name, where only letters may stand, is read as its look-alike letter when there is only
+  one (2 -> Z, 5 -> S, 6 -> G, 8 -> B: ``ERIK55ON`` -> ``ERIKSSON``); 0 and 1 (O D Q, I L) stay. No ICAO
+  check digit covers names, so that mapping alone decides; on a French card the composite covers them
+  and must pass afterwards;
 - alphanumeric fields (document number, optional data) are never changed: there both readings are
   legal, and the composite digit repeats the field's own check, so nothing would confirm a repair.
 """
@@ -46,12 +51,15 @@ from agent.mrz.result import MrzResult, make_result
 
 logger = logging.getLogger(__name__)
 
-#: Most OCR repairs accepted for one check (its digits plus its check digit) or one country code.
+#: Most digits of one country code read as letters (each has up to three look-alikes: a search).
 MAX_EDITS = 2
 #: OCR confusions of a letter printed where only a digit may stand.
 LETTER_TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "G": "6", "B": "8"}
 #: The reverse, for letter-only fields (country codes).
 DIGIT_TO_LETTERS = {"0": "ODQ", "1": "IL", "2": "Z", "5": "S", "6": "G", "8": "B"}
+#: Digits in a name, which no ICAO check digit covers: only those with one look-alike letter.
+NAME_DIGIT_TO_LETTER = {digit: letters for digit, letters in DIGIT_TO_LETTERS.items() if len(letters) == 1}
+_DIGIT_BYTES = b"0123456789"
 
 
 def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None = None) -> MrzResult:
@@ -138,7 +146,8 @@ def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
 # numeric parts of a French card number) are cut out with one gather and tested with one ``isdigit``.
 _Gather = Callable[[bytes], tuple[int, ...]]
 _Sums = tuple[tuple[_Gather, int, slice | None], ...]  # gather, check digit position, '<'-able field
-_Plan = tuple[_Sums, Callable[[str], tuple[str, ...]], slice]  # sums, digit-only parts, nationality
+# sums, digit-only parts, nationality, names
+_Plan = tuple[_Sums, Callable[[str], tuple[str, ...]], slice, tuple[slice, ...]]
 
 
 def _plan(layout: Layout, checks: Sequence[Check]) -> _Plan:
@@ -152,7 +161,7 @@ def _plan(layout: Layout, checks: Sequence[Check]) -> _Plan:
         sums.append((itemgetter(*index), check.digit_pos, empty_lt))
         digit_parts += [slice(a, b) for a, b in check.digit_spans]
     nationality = slice(*layout.nationality) if layout.nationality else slice(0, 0)
-    return tuple(sums), itemgetter(*digit_parts), nationality
+    return tuple(sums), itemgetter(*digit_parts), nationality, tuple(slice(*span) for span in layout.names)
 
 
 _PLANS = {lay: _plan(lay, lay.checks) for lay in ALL_LAYOUTS}
@@ -176,8 +185,8 @@ _CLEAN_SHAPES = {
 
 
 def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
-    """True when every check of the layout passes as read and no country code holds a digit."""
-    sums, digit_parts, nationality = plan
+    """True when every check of the layout passes as read and no country code or name holds a digit."""
+    sums, digit_parts, nationality, names = plan
     if not "".join(digit_parts(s)).isdigit():  # a letter or filler in a date: the general path decides
         return False
     weighted = raw.translate(_V1) + raw.translate(_V3) + raw.translate(_V7)
@@ -186,6 +195,9 @@ def _all_pass(plan: _Plan, s: str, raw: bytes) -> bool:
         if DIGITS[sum(gather(weighted)) % 10] != digit and (
             empty_lt is None or digit != "<" or s[empty_lt].strip("<")
         ):
+            return False
+    for name in names:
+        if len(raw[name].translate(None, _DIGIT_BYTES)) != name.stop - name.start:
             return False
     codes = s[2:5] + s[nationality]
     return codes.isalpha() or not any(ch.isdigit() for ch in codes)
@@ -240,6 +252,7 @@ def _repair(
     """The repaired text and the repairs made (see the module docstring for the policy)."""
     chars = list(s)
     notes: list[str] = []
+    names = _repair_names(chars, layout)  # first: a French card's composite covers its names
     for check in checks:  # field checks first: the composite covers their repaired digits
         if check.name not in failed:
             continue
@@ -251,7 +264,7 @@ def _repair(
         ]
         if not chars[check.digit_pos].isdigit() and not (check.empty_lt_ok and chars[check.digit_pos] == "<"):
             bad.append(check.digit_pos)
-        if not bad or len(bad) > MAX_EDITS or any(chars[p] not in LETTER_TO_DIGIT for p in bad):
+        if not bad or any(chars[p] not in LETTER_TO_DIGIT for p in bad):
             continue
         trial = chars.copy()
         for p in bad:
@@ -283,6 +296,27 @@ def _repair(
             for i in digits:
                 notes.append(f"{name}: {code[i]!r} -> {fixed[i]!r} ({_where(layout, a + i)})")
             chars[a:b] = fixed
+    if names:
+        text = "".join(chars)
+        vals = text.encode("ascii").translate(VALUE_TABLE)
+        covering = [c for c in checks if any(a <= p < b for a, b in c.spans for p in names)]
+        if all(_passes(text, vals, c) for c in covering):
+            notes += [f"name: {s[p]!r} -> {chars[p]!r} ({_where(layout, p)})" for p in names]
+        else:  # the check digit that covers the names (French card) does not confirm the reading
+            for p in names:
+                chars[p] = s[p]
     if notes:
         logger.debug("MRZ repaired: %s", notes)
     return "".join(chars), tuple(notes)
+
+
+def _repair_names(chars: list[str], layout: Layout) -> list[int]:
+    """Read each digit of the name fields that has one look-alike letter as that letter; its positions."""
+    changed = []
+    for a, b in layout.names:
+        for p in range(a, b):
+            letter = NAME_DIGIT_TO_LETTER.get(chars[p])
+            if letter is not None:
+                chars[p] = letter
+                changed.append(p)
+    return changed

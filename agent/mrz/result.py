@@ -114,26 +114,32 @@ class MrzResult(_Parts):
 
     @property
     def format(self) -> str:
+        """TD1, TD2, TD3, MRVA or MRVB."""
         return self._spec.format
 
     @property
     def layout(self) -> str:
+        """The layout's name as the engine knows it (a format may have variants)."""
         return self._spec.layout
 
     @property
     def document_code(self) -> str:
+        """The first one or two letters (``P``, ``I``, ``V`` ...), fillers removed."""
         return self._text[0:2].rstrip("<")
 
     @property
     def issuing_state(self) -> str:
+        """The issuing state's three-letter code, fillers removed."""
         return self._text[2:5].rstrip("<")
 
     @property
     def surname(self) -> str:
+        """The primary identifier, words separated by single spaces."""
         return self._names()[0]
 
     @property
     def given_names(self) -> str:
+        """The secondary identifier, words separated by single spaces."""
         return self._names()[1]
 
     @property
@@ -144,6 +150,7 @@ class MrzResult(_Parts):
 
     @property
     def document_number(self) -> str:
+        """The document number, whole even when a TD1 number overflows into the optional data."""
         s, end = self._text, self._number_end
         if end:
             return (s[5:14] + s[15:end]).rstrip("<")
@@ -152,25 +159,30 @@ class MrzResult(_Parts):
 
     @property
     def nationality(self) -> str:
+        """The holder's nationality code (the French ID card's format has none: ``FRA``)."""
         span = self._spec.nationality
         return "FRA" if span is None else self._text[span[0] : span[1]].rstrip("<")
 
     @property
     def birth_date(self) -> str:
+        """The birth date as printed (YYMMDD)."""
         a, b = self._spec.birth_date
         return self._text[a:b]
 
     @property
     def sex(self) -> str:
+        """``M``, ``F`` or empty for unspecified."""
         return self._text[self._spec.sex].rstrip("<")
 
     @property
     def expiry_date(self) -> str:
+        """The expiry date as printed (YYMMDD), empty where the format has none."""
         span = self._spec.expiry_date
         return "" if span is None else self._text[span[0] : span[1]]
 
     @property
     def optional_data(self) -> str:
+        """The optional data field, fillers removed."""
         s, end = self._text, self._number_end
         if end:
             return s[end + 1 : 30].strip("<")
@@ -179,6 +191,7 @@ class MrzResult(_Parts):
 
     @property
     def optional_data_2(self) -> str:
+        """TD1's second optional data field (empty for other formats)."""
         span = self._spec.optional_data_2
         return "" if span is None else self._text[span[0] : span[1]].rstrip("<")
 

@@ -9,7 +9,6 @@ exact received bytes before the body is unpacked, and the body is then checked a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import msgpack
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from agent.keys import message_key_id
 from agent.protocol.schema import MESSAGES, SCHEMA_VERSION, ProtocolError, check_message
 
 MAGIC = b"SG"
@@ -52,18 +52,13 @@ def domain(msg_type: str) -> bytes:
     return b"sharaka/v1/msg/" + msg_type.encode() + b"\x00"
 
 
-def key_id(public_key: bytes) -> bytes:
-    """Short identifier of an Ed25519 public key: the first 8 bytes of its SHA-256."""
-    return hashlib.sha256(bytes(public_key)).digest()[:KEY_ID_LEN]
-
-
 def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) -> bytes:
     """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``."""
     full = {"v": SCHEMA_VERSION, "t": msg_type, **body}
     check_message(msg_type, full)
     packed = msgpack.packb(full, use_bin_type=True)
     prefix = domain(msg_type)
-    sigs = [(key_id(bytes(k.verify_key)), k.sign(prefix + packed).signature) for k in signers]
+    sigs = [(message_key_id(k.verify_key), k.sign(prefix + packed).signature) for k in signers]
     if not sigs or len(sigs) > LIMITS.max_signatures:
         raise ProtocolError(f"need 1..{LIMITS.max_signatures} signers, got {len(sigs)}")
     return MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed

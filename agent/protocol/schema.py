@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.errors import BadDataError
+from agent.protocol import ids
 
 SCHEMA_VERSION = 1  # the body's ``v``
 INT_MAX = 2**63 - 1  # SQLite INTEGER, C int64
@@ -45,7 +46,8 @@ def _fail(path: str, value: Any, expected: str) -> ProtocolError:
 class Spec(Protocol):
     """A field's rule: ``check`` raises ProtocolError (naming ``path``) unless ``value`` satisfies it."""
 
-    def check(self, value: Any, path: str) -> None: ...
+    def check(self, value: Any, path: str) -> None:
+        """Raise ProtocolError naming ``path`` when ``value`` is not of this kind and range."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Int:
     hi: int = INT_MAX
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse anything but an integer in range (a bool is not an integer here)."""
         if isinstance(value, bool) or not isinstance(value, int) or not self.lo <= value <= self.hi:
             raise _fail(path, value, f"an integer {self.lo}..{self.hi}")
 
@@ -68,6 +71,7 @@ class Num:
     hi: float = TIME_MAX
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse anything but a finite number in range."""
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -87,6 +91,7 @@ class Str:
     pattern: str = ""
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse anything but a string of allowed length (and one of ``choices`` when given)."""
         if not isinstance(value, str) or not self.lo <= len(value) <= self.hi:
             raise _fail(path, value, f"a string of {self.lo}..{self.hi} characters")
         if self.choices and value not in self.choices:
@@ -103,6 +108,7 @@ class Bin:
     lo: int = 0
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse anything but bytes of allowed length."""
         if not isinstance(value, bytes) or not self.lo <= len(value) <= self.hi:
             raise _fail(path, value, f"binary of {self.lo}..{self.hi} bytes")
 
@@ -112,6 +118,7 @@ class Bool:
     """True or False."""
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse anything but true or false."""
         if not isinstance(value, bool):
             raise _fail(path, value, "true or false")
 
@@ -124,6 +131,7 @@ class List:
     hi: int
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse a list that is too long or holds an item its spec refuses."""
         if not isinstance(value, list) or len(value) > self.hi:
             raise _fail(path, value, f"a list of at most {self.hi} items")
         for i, v in enumerate(value):
@@ -142,6 +150,7 @@ class Tree:
     items: int = 256
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse a nested value that is too deep, too wide or holds an unbounded leaf."""
         self._check(value, path, self.depth)
 
     def _check(self, value: Any, path: str, depth: int) -> None:
@@ -188,6 +197,7 @@ class Map:
     hi: int = 64
 
     def check(self, value: Any, path: str) -> None:
+        """Refuse a map that is too large, misses a required field or holds a field its spec refuses."""
         if not isinstance(value, dict) or len(value) > self.hi:
             raise _fail(path, value, f"a map of at most {self.hi} entries")
         for name, spec in self.fields.items():
@@ -210,8 +220,8 @@ def _join(path: str, name: str) -> str:
 # ---------------------------------------------------------------------------------------------- fields
 TIME = Num(0.0, TIME_MAX)
 MSG_ID = Str(ID_LEN, 1)
-GATE_ID = Str(ID_LEN, 1, pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as agent.protocol.topics.check_id
-LIST_ID = Str(ID_LEN, pattern=r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})?")  # "" = the centre picks
+GATE_ID = Str(ID_LEN, 1, pattern=ids.GATE_ID_PATTERN)  # the rule of agent.protocol.ids
+LIST_ID = Str(ID_LEN, pattern=f"({ids.ID_PATTERN})?")  # "" = the centre picks
 CODE = Str(ID_LEN)  # kinds, states, reasons, op names
 DETAIL = Str(1000)
 ACK_IDS = 1000  # message ids per ack

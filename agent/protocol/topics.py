@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from agent.errors import BadDataError
+from agent.protocol import ids
 
 ROOT = "sharaka/v1"
 GATES = f"{ROOT}/gates"
@@ -27,14 +26,10 @@ KEY_CONFIRM = "key/confirm"  # in: the centre's signed confirmation that it hold
 GATE_OUT = (EVENT, HIT, STATUS, CMD_RESULT, HITLIST_REQ, QUERY, KEY_ROTATE)
 GATE_IN = (ACK, CMD, HITLIST_CHUNK, QUERY_REPLY, KEY_CONFIRM)
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # as agent.config GateConfig.id and the broker ACL
-
-
 def check_id(value: str, what: str = "gate id") -> str:
-    """Return ``value`` if it is a valid gate or list id; raise BadDataError otherwise."""
-    if not isinstance(value, str) or not _ID.match(value):
-        raise BadDataError(f"bad {what} {value!r}: expected 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit")
-    return value
+    """Return ``value`` if it is a valid gate id (or, with ``what="list id"``, list id); BadDataError
+    otherwise. The rule is agent.protocol.ids's, the one the config and the broker set-up use."""
+    return ids.check_gate_id(value) if what == "gate id" else ids.check_id(value, what)
 
 
 def gate(gate_id: str, leaf: str) -> str:

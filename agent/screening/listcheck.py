@@ -38,21 +38,26 @@ class AbsentHitList:
 
     @property
     def version(self) -> int:
+        """No list: version 0."""
         return 0
 
     @property
     def list_id(self) -> None:
+        """No list: no id."""
         return None
 
     def is_stale(self, now: float) -> bool:
+        """Never stale: the decision is already REFER for the missing list."""
         return False
 
     def lookup_document(self, issuing_state: str, document_number: str) -> Hit | None:
+        """No list, no hit."""
         return None
 
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
     ) -> Hit | None:
+        """No list, no hit."""
         return None
 
 

@@ -33,6 +33,7 @@ class EndOfFramesError(HalError, EOFError):
 
 @dataclass(frozen=True)
 class Frame:
+    """One camera image (``height x width x 3`` uint8 RGB) and the clock reading when it was taken."""
     image: np.ndarray  # HxWx3 uint8, RGB
     timestamp: float  # clock() of capture, time.time() unless injected
 

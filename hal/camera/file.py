@@ -153,6 +153,7 @@ class SimCamera(Camera):
         self.plugged = False
 
     def replug(self) -> None:
+        """End a simulated unplug: frames come again."""
         self.plugged = True
 
     def _grab(self) -> np.ndarray:

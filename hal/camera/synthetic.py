@@ -63,6 +63,7 @@ CELL_W, CELL_H = 6, 9  # glyph 5x7 plus spacing
 
 @dataclass(frozen=True)
 class PageLayout:
+    """Where the synthetic page, its photo and its MRZ band lie in the image, as pixel boxes."""
     page_box: tuple[int, int, int, int]  # x0, y0, x1, y1
     photo_box: tuple[int, int, int, int]
     mrz_box: tuple[int, int, int, int]

@@ -200,6 +200,7 @@ class Indicators:
 
     @property
     def desired(self) -> IndicatorState:
+        """The state last asked for (what recovery re-applies)."""
         return self._desired
 
     @property

@@ -56,6 +56,7 @@ class RelaySpec:
 
 @dataclass(frozen=True)
 class BoardConfig:
+    """The board's wiring: chip address, channel of each LED colour and the buzzer, PWM frequency, relay."""
     address: int = 0x40
     red: int = 0
     green: int = 1
@@ -84,6 +85,7 @@ def _channel(name: str, text: str, extra: str = "") -> int:
 
 
 def parse_relay(text: str, active: str | None) -> RelaySpec | None:
+    """The relay wiring from its URL option (``pcf8574@0x20:0``, ``mcp23017@0x20:A0`` or ``none``)."""
     if text == "none":
         return None
     m = re.fullmatch(r"(pcf8574|mcp23017)@(0x[0-9a-fA-F]{1,2}|\d+):([ABab]?)(\d)", text)

@@ -41,9 +41,14 @@ class ExpanderValueError(HalError, ValueError):
 class PinExpander(Protocol):
     """One output pin on some expander; the relay needs nothing more."""
 
-    def init_output(self, pin: int, level: bool) -> None: ...
-    def set_output(self, pin: int, level: bool) -> None: ...
-    def read_output(self, pin: int) -> bool | None: ...
+    def init_output(self, pin: int, level: bool) -> None:
+        """Make ``pin`` an output at ``level`` (at open, before anything else drives it)."""
+
+    def set_output(self, pin: int, level: bool) -> None:
+        """Drive ``pin`` to ``level``."""
+
+    def read_output(self, pin: int) -> bool | None:
+        """The level ``pin`` is driven to, read back from the chip (None: not an output any more)."""
 
 
 class Pcf8574:
@@ -59,11 +64,13 @@ class Pcf8574:
             raise ExpanderValueError(f"PCF8574 pin {pin!r} out of range; expected 0-7")
 
     def init_output(self, pin: int, level: bool) -> None:
+        """Set every pin high (the chip's inputs-by-default level), then drive ``pin``."""
         self._check(pin)
         self.latch = 0xFF
         self.set_output(pin, level)
 
     def set_output(self, pin: int, level: bool) -> None:
+        """Drive ``pin`` through the port latch (the other pins keep their level)."""
         self._check(pin)
         latch = (self.latch | (1 << pin)) if level else (self.latch & ~(1 << pin))
         self.dev.write_byte(latch)
@@ -96,6 +103,7 @@ class Mcp23017:
         self.dev.write(IODIRA + port, iodir & ~(1 << bit) & 0xFF)
 
     def set_output(self, pin: int, level: bool) -> None:
+        """Drive ``pin`` through its port's output latch (read, modify, write)."""
         port, bit = self._split(pin)
         olat = self.dev.read(OLATA + port)
         self.dev.write(OLATA + port, (olat | (1 << bit)) if level else (olat & ~(1 << bit) & 0xFF))
@@ -124,6 +132,7 @@ class RelayOutput:
         self.expander.init_output(self.pin, self._level(False))
 
     def set(self, energised: bool) -> None:
+        """Energise (open the gate) or de-energise the relay, honouring its active level."""
         self.expander.set_output(self.pin, self._level(energised))
 
     def is_energised(self) -> bool | None:

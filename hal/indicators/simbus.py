@@ -50,9 +50,11 @@ class SimChip:
             self.on_write(self.address, reg, value)
 
     def write(self, data: bytes) -> None:
+        """Take the bytes of one write transfer (after the address)."""
         raise NotImplementedError
 
     def read(self, length: int) -> bytes:
+        """Answer a read transfer of ``length`` bytes."""
         raise NotImplementedError
 
     def power_cycle(self) -> None:
@@ -69,6 +71,7 @@ class RegisterChip(SimChip):
         self.power_cycle()
 
     def write(self, data: bytes) -> None:
+        """Set the register pointer from the first byte, then write the rest from it on."""
         if not data:
             return
         self.pointer = data[0]
@@ -78,6 +81,7 @@ class RegisterChip(SimChip):
             self.pointer = self.next_pointer(self.pointer)
 
     def read(self, length: int) -> bytes:
+        """Read ``length`` registers from the pointer on, advancing it as the chip does."""
         out = bytearray()
         for _ in range(length):
             out.append(self.read_reg(self.pointer))
@@ -85,12 +89,15 @@ class RegisterChip(SimChip):
         return bytes(out)
 
     def write_reg(self, reg: int, value: int) -> None:
+        """What writing ``value`` to ``reg`` does on this chip."""
         raise NotImplementedError
 
     def read_reg(self, reg: int) -> int:
+        """What reading ``reg`` answers on this chip."""
         raise NotImplementedError
 
     def next_pointer(self, reg: int) -> int:
+        """Where the pointer goes after ``reg`` (auto-increment rules of this chip)."""
         raise NotImplementedError
 
 
@@ -105,6 +112,7 @@ class Pca9685Model(RegisterChip):
         super().__init__(address)
 
     def power_cycle(self) -> None:
+        """Power-on reset values of the datasheet (MODE1 asleep with ALLCALL, MODE2 totem-pole)."""
         self.regs = bytearray(256)
         self.regs[pca.MODE1] = pca.SLEEP | pca.ALLCALL  # 0x11
         self.regs[pca.MODE2] = pca.OUTDRV  # 0x04
@@ -119,14 +127,17 @@ class Pca9685Model(RegisterChip):
     # -- observation helpers ---------------------------------------------------------------
     @property
     def mode1(self) -> int:
+        """The MODE1 register."""
         return self.regs[pca.MODE1]
 
     @property
     def prescale(self) -> int:
+        """The PRE_SCALE register."""
         return self.regs[pca.PRE_SCALE]
 
     @property
     def frequency_hz(self) -> float:
+        """The PWM frequency the prescale gives."""
         return pca.frequency_for(self.prescale)
 
     @property
@@ -135,6 +146,7 @@ class Pca9685Model(RegisterChip):
         return not self.mode1 & pca.SLEEP and not self.restart_pending
 
     def led_registers(self, channel: int) -> list[int]:
+        """ON_L, ON_H, OFF_L, OFF_H of ``channel``."""
         base = pca.LED0_ON_L + 4 * channel
         return list(self.regs[base : base + 4])
 
@@ -152,6 +164,7 @@ class Pca9685Model(RegisterChip):
 
     # -- register behaviour ----------------------------------------------------------------
     def next_pointer(self, reg: int) -> int:
+        """Auto-increment only with MODE1.AI, rolling over from LED15_OFF_H to MODE1."""
         if not self.mode1 & pca.AI:
             return reg
         if reg == 0x45:  # auto-increment rolls over within MODE1..LED15_OFF_H
@@ -159,6 +172,7 @@ class Pca9685Model(RegisterChip):
         return (reg + 1) & 0xFF
 
     def read_reg(self, reg: int) -> int:
+        """Reserved and ALL_LED registers read 0, others their value."""
         if pca.ALL_LED_ON_L <= reg < pca.PRE_SCALE:
             return 0  # ALL_LED registers are write-only and read back 0
         if 0x46 <= reg < pca.ALL_LED_ON_L or reg == 0xFF:
@@ -169,6 +183,7 @@ class Pca9685Model(RegisterChip):
         self.ignored_writes.append((reg, value, reason))
 
     def write_reg(self, reg: int, value: int) -> None:
+        """Apply the chip's rules: ignored writes (reserved, prescale while running), restart, ALL_LED."""
         if 0x46 <= reg < pca.ALL_LED_ON_L or reg == 0xFF:
             self._ignore(reg, value, "reserved register")
             return
@@ -229,17 +244,21 @@ class Pcf8574Model(SimChip):
         self.power_cycle()
 
     def power_cycle(self) -> None:
+        """Power-on: every pin high (weak pull-up, relay released)."""
         self.latch = 0xFF
 
     def write(self, data: bytes) -> None:
+        """Each byte written sets the port latch."""
         for value in data:  # every byte after the address goes to the port
             self.latch = value
             self._notify(None, value)
 
     def read(self, length: int) -> bytes:
+        """The pin levels: the latch, with pins held low from outside reading low."""
         return bytes([self.port_levels()] * length)
 
     def port_levels(self) -> int:
+        """The levels on the pins now."""
         levels = self.latch
         for pin in self.external_low:
             levels &= ~(1 << pin)
@@ -250,6 +269,7 @@ class Pcf8574Model(SimChip):
         return bool(self.port_levels() >> n & 1)
 
     def pull_low(self, pin: int, low: bool = True) -> None:
+        """Hold ``pin`` low from outside (or release it), as a wired input would."""
         (self.external_low.add if low else self.external_low.discard)(pin)
 
 
@@ -268,12 +288,14 @@ class Mcp23017Model(RegisterChip):
         self.inputs = [0xFF, 0xFF]  # levels driven from outside on input pins (pulled up)
 
     def power_cycle(self) -> None:
+        """Power-on reset: every pin an input, BANK 0, pointer 0."""
         self.r: dict[tuple[str, int], int] = {(name, port): 0 for name in MCP_REGS for port in (0, 1)}
         self.r["IODIR", 0] = self.r["IODIR", 1] = 0xFF
         self.pointer = 0
 
     @property
     def bank(self) -> int:
+        """The IOCON.BANK mode (0: registers paired by port, 1: by bank)."""
         return 1 if self.r["IOCON", 0] & 0x80 else 0
 
     def decode(self, reg: int) -> tuple[str, int] | None:
@@ -289,6 +311,7 @@ class Mcp23017Model(RegisterChip):
         return MCP_REGS[index], port
 
     def next_pointer(self, reg: int) -> int:
+        """Sequential addressing unless IOCON.SEQOP, within the bank layout."""
         if self.r["IOCON", 0] & 0x20:  # SEQOP=1: pointer does not increment
             return reg
         if self.bank:
@@ -296,6 +319,7 @@ class Mcp23017Model(RegisterChip):
         return (reg + 1) % 0x16
 
     def read_reg(self, reg: int) -> int:
+        """The register's value (GPIO reads the pin levels); unknown addresses read 0."""
         decoded = self.decode(reg)
         if decoded is None:
             return 0
@@ -305,6 +329,7 @@ class Mcp23017Model(RegisterChip):
         return self.r[decoded]
 
     def write_reg(self, reg: int, value: int) -> None:
+        """Write a register (GPIO writes the latch); unknown addresses are recorded as ignored."""
         decoded = self.decode(reg)
         if decoded is None:
             self.ignored_writes.append((reg, value, "no such register"))
@@ -320,6 +345,7 @@ class Mcp23017Model(RegisterChip):
             self.r[decoded] = value
 
     def pin_levels(self, port: int) -> int:
+        """Levels of ``port``'s pins: the latch on outputs, the outside on inputs."""
         iodir = self.r["IODIR", port]
         return (self.r["OLAT", port] & ~iodir | self.inputs[port] & iodir) & 0xFF
 
@@ -352,6 +378,7 @@ class SimI2cBus:
             self.attach(chip)
 
     def attach(self, chip: SimChip) -> SimChip:
+        """Put ``chip`` on the bus at its address; ValueError when the address is taken."""
         if chip.address in self._chips:
             raise ValueError(f"two devices at I2C address 0x{chip.address:02x}")
         chip.on_write = self._forward_write
@@ -359,6 +386,7 @@ class SimI2cBus:
         return chip
 
     def device(self, address: int) -> SimChip:
+        """The chip model at ``address`` (tests look at its registers)."""
         return self._chips[address]
 
     def _forward_write(self, addr: int, reg: int | None, value: int) -> None:
@@ -420,20 +448,25 @@ class SimI2cBus:
 
     # -- smbus2 surface ----------------------------------------------------------------------
     def write_byte(self, i2c_addr: int, value: int, force: bool | None = None) -> None:
+        """smbus2's ``write_byte`` over the models."""
         self._write(i2c_addr, bytes([value]))
 
     def read_byte(self, i2c_addr: int, force: bool | None = None) -> int:
+        """smbus2's ``read_byte`` over the models."""
         return self._write_read(i2c_addr, b"", 1)[0]
 
     def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+        """smbus2's ``write_byte_data`` over the models."""
         self._write(i2c_addr, bytes([register, value]))
 
     def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
+        """smbus2's ``read_byte_data`` over the models."""
         return self._write_read(i2c_addr, bytes([register]), 1)[0]
 
     def write_i2c_block_data(
         self, i2c_addr: int, register: int, data: Sequence[int], force: bool | None = None
     ) -> None:
+        """smbus2's ``write_i2c_block_data`` (at most 32 bytes) over the models."""
         if len(data) > SMBUS_BLOCK_MAX:
             raise ValueError(f"Data length cannot exceed {SMBUS_BLOCK_MAX} bytes")
         self._write(i2c_addr, bytes([register, *data]))
@@ -441,9 +474,11 @@ class SimI2cBus:
     def read_i2c_block_data(
         self, i2c_addr: int, register: int, length: int, force: bool | None = None
     ) -> list[int]:
+        """smbus2's ``read_i2c_block_data`` (at most 32 bytes) over the models."""
         if length > SMBUS_BLOCK_MAX:
             raise ValueError(f"Desired block length over {SMBUS_BLOCK_MAX} bytes")
         return list(self._write_read(i2c_addr, bytes([register]), length))
 
     def close(self) -> None:
+        """Mark the bus closed; later transfers fail as on a real closed bus."""
         self.closed = True

@@ -207,6 +207,7 @@ class LinesFramer(Framer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``prefix=TEXT``: a code-identifier prefix stripped from each row."""
         if "prefix" not in query:
             return {}
         prefix = query["prefix"]
@@ -215,9 +216,11 @@ class LinesFramer(Framer):
         return {"prefix": prefix.encode("ascii")}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """Rows each ending in CR LF, then an empty line."""
         return self._prefix + b"".join(r.encode("ascii") + b"\r\n" for r in rows)
 
     def reset(self) -> None:
+        """Forget the partial row and block."""
         if getattr(self, "_rows", None) or getattr(self, "_buf", None):
             logger.info("partial block discarded")
         self._buf = bytearray()  # the partial row, at most MAX_ROW + 1 bytes
@@ -233,15 +236,18 @@ class LinesFramer(Framer):
 
     @property
     def pending(self) -> bool:
+        """True while rows of an unfinished block are held."""
         return bool(self._rows or self._buf or self._bad or self._matched)
 
     max_buffered = 4 * MAX_ROW  # the partial row and a window of three rows
 
     @property
     def buffered(self) -> int:
+        """Bytes of the partial row held."""
         return len(self._buf) + sum(map(len, self._rows))
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Split the read into rows; emit a block at an empty line or when its rows form an MRZ."""
         out: list[Output] = []
         i, n = 0, len(data)
         while i < n:
@@ -376,6 +382,7 @@ class LinesFramer(Framer):
         self._reported = False
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet: emit the rows held as a block, or a misread when they are no MRZ."""
         out: list[Output] = []
         if self._matched:
             self._matched = 0
@@ -406,6 +413,7 @@ class StxEtxFramer(Framer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``start=HEX``, ``end=HEX`` markers and ``bcc=none|xor``."""
         start, end = (_hex(key, query[key]) if key in query else default
                       for key, default in (("start", b"\x02"), ("end", b"\x03")))  # fmt: skip
         if start == end:
@@ -413,10 +421,12 @@ class StxEtxFramer(Framer):
         return {"start": start, "end": end, "bcc": choice_value("reader", query, "bcc", ("none", "xor")) == "xor"}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """The rows between the markers, with the BCC when configured."""
         body = b"\r".join(r.encode("ascii") for r in rows) + b"\r" + self._end
         return self._start + body + (bytes([reduce(xor, body, 0)]) if self._bcc else b"")
 
     def reset(self) -> None:
+        """Forget a partial frame."""
         if self._in_frame and not self._foreign:
             logger.info("partial frame discarded")
         self._buf = bytearray()
@@ -427,9 +437,11 @@ class StxEtxFramer(Framer):
 
     @property
     def pending(self) -> bool:
+        """True while a frame has started and not ended."""
         return self._in_frame
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a frame: a misread (truncated frame)."""
         out: list[Output] = []
         if self._in_frame and not self._foreign and not self._oversize:
             out.append(Misread("truncated frame (no end marker before the line went idle)", now))
@@ -438,6 +450,7 @@ class StxEtxFramer(Framer):
         return out
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Find frames between the markers, check the BCC; bytes outside frames are ignored."""
         out: list[Output] = []
         buf = self._buf
         buf += data
@@ -532,10 +545,12 @@ class RteFramer(_LengthFramer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``bcc=xor|ignore|none`` and ``length=bcc|etx|ignore`` (what the length word counts)."""
         return {"bcc": choice_value("reader", query, "bcc", ("xor", "ignore", "none")),
                 "length": choice_value("reader", query, "length", ("bcc", "etx", "ignore"))}  # fmt: skip
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as an RTE message: header, length word, rows, BCC."""
         data = [r.encode("ascii") for r in rows]
         text = b"".join(r + b"\r" for r in ([b""] if len(data) == 2 else []) + data)
         tail = b"OU\x02" + b"0" + text + b"\x03"
@@ -544,6 +559,7 @@ class RteFramer(_LengthFramer):
         return b"\x01" + body + (b"" if self._bcc == "none" else bytes([reduce(xor, body, 0)]))
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a message: a misread (truncated message)."""
         out: list[Output] = []
         if len(self._buf) >= self.HEADER:
             logger.info("misread: truncated RTE message")
@@ -552,6 +568,7 @@ class RteFramer(_LengthFramer):
         return out
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Assemble RTE messages by their length word and check each BCC."""
         out: list[Output] = []
         buf = self._buf
         buf += data
@@ -622,6 +639,7 @@ class TlvFramer(_LengthFramer):
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """``type=HEX``: the tag of the MRZ record (default 49)."""
         if "type" not in query:
             return {}
         data = _hex("type", query["type"])
@@ -630,10 +648,12 @@ class TlvFramer(_LengthFramer):
         return {"mrz_type": data[0]}
 
     def encode(self, rows: Sequence[str]) -> bytes:
+        """One document as a type-length-value record."""
         payload = b"".join(r.encode("ascii") + b"\r" for r in rows) + b"\r"
         return bytes([self._type, len(payload) >> 8, len(payload) & 0xFF]) + payload
 
     def feed(self, data: bytes, now: float) -> list[Output]:
+        """Assemble TLV records by their length and emit the MRZ ones."""
         out: list[Output] = []
         self._buf += data
         self._parse(now, out)
@@ -681,6 +701,7 @@ class TlvFramer(_LengthFramer):
         return 0
 
     def idle(self, now: float) -> list[Output]:
+        """The line went quiet inside a record: a misread (truncated record)."""
         out: list[Output] = []
         while self._buf:  # bounded: the buffer never exceeds max_buffered bytes
             del self._buf[:1]
@@ -704,6 +725,10 @@ class FramingSpec:
 
     mode: str = "lines"
     arguments: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in FRAMERS:
+            raise BadUrlError(f"framing mode {self.mode!r} unknown; known: {', '.join(FRAMERS)}")
 
     def framer(self) -> Framer:
         """A fresh framer for this mode."""

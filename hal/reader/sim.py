@@ -69,6 +69,7 @@ class SimReaderDevice:
 
     @property
     def is_plugged(self) -> bool:
+        """True while the simulated reader is plugged in (its pty is open)."""
         return self._master is not None
 
     def swipe(self, lines: Sequence[str]) -> bytes:
@@ -163,6 +164,7 @@ class SimDocumentReader(SerialDocumentReader):
         return self.device.port
 
     def close(self) -> None:
+        """Close the reader, then the simulated device behind it."""
         super().close()
         self.device.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.app import GateApp, SystemdNotifier
+from agent.app import GateApp, StartupError, SystemdNotifier
 from agent.commands.status import gather
 from agent.config import load_config
 from agent.screening.events import decode_event
@@ -312,6 +312,34 @@ def test_gate_start_applies_the_safe_state_before_reading(tmp_path):
     finally:
         app.shutdown()
     assert relay.pin(0) is True
+
+
+def test_pulse_relay_command_beyond_the_boards_cap_is_refused_before_the_relay_moves(tmp_path):
+    """docs/protocol.md `pulse_relay`: 0 < s <= 30, the board's own cap, checked by the command handler."""
+    app = GateApp(load_config(write_app_config(tmp_path, "sim://reader?framing=lines")),
+                  notifier=SystemdNotifier(environ={}))
+    app.open()
+    try:
+        relay, pulse = app.indicators.bus.device(0x20), app.command_handlers()["pulse_relay"]
+        for seconds in (45, 30.5, 0, True):
+            with pytest.raises(ValueError, match=rf"^seconds {seconds!r}: expected 0 < seconds <= 30$"):
+                pulse({"seconds": seconds})
+            assert relay.pin(0) is True  # never energised
+        assert pulse({"seconds": 30}) == "relay pulsed 30 s"
+        assert relay.pin(0) is False  # the officer's override opens the gate
+    finally:
+        app.shutdown()
+
+
+def test_v4l2_camera_without_opencv_stops_the_start_naming_what_is_missing(tmp_path):
+    """docs/config.md `camera`: OpenCV is in neither the package nor the image, so a v4l2 camera stops the start."""
+    config = write_app_config(tmp_path, devices={"camera": "v4l2:///dev/video0"})
+    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+    try:
+        with pytest.raises(StartupError, match="the v4l2 camera needs OpenCV"):
+            app.open()
+    finally:
+        app.shutdown()
 
 
 def test_status_command_prints_an_officer_readable_summary(tmp_path):

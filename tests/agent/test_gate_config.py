@@ -89,6 +89,17 @@ BAD = [
      .replace("enabled = false", 'list_id = "nominal"'), "[link] list_id = 'nominal': differs from [hitlist]"),
     ("link_without_node_pub", GOOD.replace("enabled = false", "enabled = true"),
      "[link] enabled = true: node_pub is not set"),
+    # Key and TLS files: read when the config loads, not after the indicators and the outbox are open.
+    ("node_pub_missing", GOOD.replace("enabled = false", 'node_pub = "absent.pub"'),
+     "[link] node_pub = 'absent.pub': public key file"),
+    ("command_pub_not_a_key", GOOD.replace("enabled = false", 'command_pubs = ["gate.toml"]'),
+     "[link] command_pubs = ['gate.toml']: public key file"),
+    ("root_pub_not_a_key", GOOD.replace('records = "listed.jsonl"', 'store_dir = "hl"\nlist_id = "sltd"\n'
+                                                                    'root_pub = "gate.toml"'),
+     "[hitlist] root_pub = 'gate.toml': public key file"),
+    ("ca_file_missing", GOOD.replace("enabled = false", 'ca_file = "ca.pem"'), "[link] ca_file = 'ca.pem': cannot read"),
+    ("cert_without_its_key", GOOD.replace("enabled = false", 'ca_file = "gate.toml"\ncert_file = "gate.toml"'),
+     "[link] cert_file = 'gate.toml': key_file is not set"),
 ]
 
 
@@ -127,6 +138,29 @@ def test_every_key_is_documented():
     for section, key, _default, doc in describe():
         assert doc, f"[{section}] {key} has no description"
         assert f"`{key}`" in docs, f"docs/config.md does not document [{section}] {key}"
+
+
+def test_bad_node_pub_stops_run_with_exit_2_before_anything_opens(tmp_path, capsys):
+    from agent.cli import main
+
+    (tmp_path / "node.pub").write_bytes(b"not a key")
+    path = write(tmp_path, GOOD.replace("enabled = false", 'enabled = true\nnode_pub = "node.pub"'))
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"sharaka-gate run: {path}: 1 config error(s); fix the config (docs/config.md lists every key)"
+    assert "[link] node_pub = 'node.pub': public key file" in err[1]
+    assert not (tmp_path / "state").exists()  # no outbox, no indicators: nothing was opened
+
+
+def test_deployed_gate_refuses_lab_gate_config(tmp_path, capsys):
+    from agent.cli import main
+
+    path = write(tmp_path, GOOD)  # lab_gate = true, an unsigned records file
+    assert main(["run", "--appliance", "--config", str(path)]) == 2
+    assert "[screening] lab_gate = true: refused on a deployed gate" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+    unit = (Path(__file__).parents[2] / "images" / "systemd" / "sharaka-gate.service").read_text()
+    assert "sharaka-gate run --appliance --config" in unit
 
 
 def test_one_list_id_for_screening_and_link(tmp_path):

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from agent.protocol import ids
 from agent.protocol.topics import check_id
 from tests.support.broker import Broker, BrokerError, MqttTestClient, mqtt_connect_probe
-from tools.broker_setup import GATE_ID_RE, BrokerSetupError, check_gate_id, password_line
+from tools.broker_setup import BrokerSetupError, check_gate_id, password_line
 
 
 def test_enrolled_gate_is_accepted_and_wrong_password_refused(broker: Broker):
@@ -129,7 +130,7 @@ def test_bad_config_fails_start_with_log(tmp_path: Path):
         b.start(timeout=5)
 
 
-@given(st.from_regex(GATE_ID_RE, fullmatch=True))
+@given(st.from_regex(ids.ID_PATTERN, fullmatch=True))
 def test_every_enrollable_gate_id_is_a_valid_link_gate_id(gate_id: str):
     """Enrolment accepts only ids the link's topic builder accepts too (one identity on both sides)."""
     assume(not gate_id.lower().startswith("central"))

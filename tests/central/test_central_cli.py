@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from agent.protocol.keys import load_public_key, load_signing_key
+from agent.keys import load_public_key, load_signing_key
 from tests.support.link import Keys, make_gate, wait_until
 from tests.support.paths import REPO
 from tools.central.cli import main

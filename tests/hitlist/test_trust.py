@@ -6,8 +6,8 @@ import pytest
 from nacl.signing import SigningKey
 
 from agent.hitlist.errors import HitListRejected
-from agent.hitlist.format import key_id
 from agent.hitlist.store import HitListStore
+from agent.keys import list_key_id
 from tests.support.hitlist_central import (
     DAY,
     T0,
@@ -51,7 +51,7 @@ def test_p01_altered_metadata_fails_signature(gate, central):
 def test_p02_command_key_signing_a_delta_is_wrong_role(gate, central):
     central.snapshot([doc(i) for i in range(25)], 2)
     delta = resign(
-        central.delta(1, 2), central.command_key, key_id=key_id(bytes(central.command_key.verify_key))
+        central.delta(1, 2), central.command_key, key_id=list_key_id(bytes(central.command_key.verify_key))
     )
     refused(gate, delta, "wrong_role")
 

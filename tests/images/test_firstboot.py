@@ -203,7 +203,7 @@ def test_broker_set_written_at_first_boot_loads_into_the_ruleset(root):
 
 
 def test_device_key_is_the_one_the_agent_loads(root):
-    from agent.protocol.keys import load_public_key, load_signing_key
+    from agent.keys import load_public_key, load_signing_key
 
     assert run(["provision"], root).returncode == 0
     state = root / "var/lib/sharaka"

@@ -94,7 +94,7 @@ def test_agent_unit_is_notify_with_watchdog_as_sharaka_user():
     assert svc["User"] == "sharaka"
     assert set(svc["SupplementaryGroups"].split()) == {"dialout", "i2c", "video"}
     assert svc["ExecStart"].startswith(
-        "/opt/sharaka/venv/bin/sharaka-gate run --config /etc/sharaka/gate.toml"
+        "/opt/sharaka/venv/bin/sharaka-gate run --appliance --config /etc/sharaka/gate.toml"
     )
     assert svc["ProtectSystem"] == "strict" and svc["ReadWritePaths"] == "/var/lib/sharaka"
 

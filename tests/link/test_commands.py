@@ -8,10 +8,10 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
+from agent.keys import trusted
 from agent.protocol import topics
 from agent.protocol.commands import CommandGuard, CommandRejected, verify_command
 from agent.protocol.envelope import seal
-from agent.protocol.keys import trusted
 from agent.protocol.trusted_time import TrustedClock
 from tests.support.link import make_central, make_gate, wait_until
 

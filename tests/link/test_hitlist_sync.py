@@ -10,11 +10,11 @@ from pathlib import Path
 
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.store import HitListStore
+from agent.keys import read_public_key
 from tests.support.link import make_central, make_gate, wait_until
 from tests.support.netproxy import NetProxy
 from tools.central.hitlists import HitListServer
 from tools.hitlist_cli import main as hitlist_cli
-from tools.hitlist_cli import read_public_key
 
 DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
 

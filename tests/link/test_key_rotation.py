@@ -16,8 +16,9 @@ import pytest
 from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.keys import message_key_id as key_id
 from agent.protocol import topics
-from agent.protocol.envelope import key_id, seal
+from agent.protocol.envelope import seal
 from tests.support.link import make_central, make_gate, wait_until
 from tools.central.cli import main as central_cli
 

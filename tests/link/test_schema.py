@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+from agent.keys import trusted
 from agent.protocol.envelope import open_signed, seal, unpack_body
-from agent.protocol.keys import trusted
 from agent.protocol.schema import INT_MAX, MESSAGES, Bin, Bool, Int, List, Map, Num, ProtocolError, Str, Tree
 
 KEY = SigningKey.generate()

@@ -73,8 +73,8 @@ def test_periodic_heartbeat_reaches_centre_with_outbox_figures(mq, tmp_path, key
     gate.link.start()
     try:
         assert wait_until(lambda: sum(1 for k, d in seen if k == "status" and d["kind"] == "heartbeat") >= 2, 10)
+        from agent.keys import trusted
         from agent.protocol.envelope import open_signed
-        from agent.protocol.keys import trusted
 
         raw = central.store._db.execute("SELECT last_status FROM gates").fetchone()[0]
         body, _ = open_signed("status", bytes(raw), trusted([gate.key.verify_key]))

@@ -89,10 +89,59 @@ def test_confusion_that_does_not_make_the_check_pass_is_not_applied():
     assert not r.valid and r.birth_date == "7408B2" and r.corrections == ()
 
 
-def test_more_than_two_letters_in_one_field_are_not_repaired():
-    line2 = TD3_2[:13] + "7OO8I2" + TD3_2[19:]
+def test_letters_whose_digits_fail_the_check_are_not_repaired():
+    line2 = TD3_2[:13] + "7OO8I2" + TD3_2[19:]  # read as 700812, which fails the birth date's check digit
     r = parse_mrz([TD3_1, line2], today=TODAY)
     assert not r.valid and r.corrections == () and "birth_date" in r.failed_checks
+
+
+def _td3(surname="ERIKSSON", birth_date="751025"):
+    return render_mrz(format="TD3", document_code="P", issuing_state="UTO", surname=surname, given_names="ANNA",
+                      document_number="X1", nationality="UTO", birth_date=birth_date, sex="F", expiry_date="301256")  # fmt: skip
+
+
+def test_a_date_read_all_in_letters_is_repaired_when_its_check_digit_then_passes():
+    line1, line2 = _td3()
+    r = parse_mrz([line1, line2.replace("751025", "7SIOZS")], today=TODAY)
+    assert r.valid and r.birth_date == "751025" and r.failed_checks == ("birth_date", "composite")
+    assert r.corrections == tuple(f"birth_date: {a!r} -> {b!r} (line 2, position {p})"
+                                  for a, b, p in zip("SIOZS", "51025", range(15, 20), strict=True))  # fmt: skip
+
+
+def test_digits_in_a_name_read_as_their_one_look_alike_letter_and_listed():
+    line1, line2 = _td3()
+    r = parse_mrz([line1.replace("ERIKSSON", "ERIK55ON"), line2], today=TODAY)
+    assert r.valid and r.surname == "ERIKSSON" and r.failed_checks == ()
+    assert r.corrections == ("name: '5' -> 'S' (line 1, position 10)", "name: '5' -> 'S' (line 1, position 11)")
+    assert r.lines[0].startswith("P<UTOERIK55ON")  # the lines stay as read
+
+
+@pytest.mark.parametrize(("printed", "repaired"), [("8ORG", "BORG"), ("ZA6ER", "ZAGER"), ("2ANE", "ZANE")],
+                         ids=["8-B", "6-G", "2-Z"])  # fmt: skip
+def test_each_unambiguous_name_digit_is_repaired(printed, repaired):
+    r = parse_mrz(_td3(surname=printed), today=TODAY)
+    assert r.surname == repaired and len(r.corrections) == 1 and r.valid
+
+
+@pytest.mark.parametrize("printed", ["ERIK0SON", "ER1KSSON", "ERIK7SON"], ids=["0-O-D-Q", "1-I-L", "7-none"])
+def test_name_digit_with_several_or_no_look_alikes_stays_as_read(printed):
+    r = parse_mrz(_td3(surname=printed), today=TODAY)
+    assert r.surname == printed and r.corrections == ()
+
+
+def _french_card():
+    return render_mrz(format="TD2", layout="FRA_1995", document_code="ID", issuing_state="FRA", surname="BASSE",
+                      given_names="GEORGES", document_number="100375212345", nationality="FRA", birth_date="050101",
+                      sex="F", optional_data="752001")  # fmt: skip
+
+
+def test_french_card_name_digits_repaired_only_when_the_composite_then_passes():
+    line1, line2 = _french_card()
+    r = parse_mrz([line1.replace("BASSE", "BA55E"), line2.replace("GEORGES", "GEOR6ES")], today=TODAY)
+    assert r.valid and (r.surname, r.given_names) == ("BASSE", "GEORGES") and len(r.corrections) == 3
+    # 8 -> B gives GEORBES, which the composite refuses: no name is changed, the card stays invalid
+    r = parse_mrz([line1.replace("BASSE", "BA5SE"), line2.replace("GEORGES", "GEOR8ES")], today=TODAY)
+    assert not r.valid and (r.surname, r.given_names) == ("BA5SE", "GEOR8ES") and r.corrections == ()
 
 
 def test_document_number_is_never_repaired():

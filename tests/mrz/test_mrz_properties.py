@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agent.mrz import MrzFormatError, MrzResult, parse_mrz
 from agent.mrz.checkdigit import MRZ_CHARS
 from agent.mrz.layouts import detect_layout, td1_long_number_check
+from agent.mrz.parser import LETTER_TO_DIGIT, NAME_DIGIT_TO_LETTER
 from agent.mrz.specimens import FORMATS, expected, random_fields, render
 
 documents = st.builds(
@@ -121,3 +122,69 @@ def test_thousands_of_random_documents_round_trip_with_fixed_seed():
         r = parse_mrz(render(fields), today=TODAY)
         assert r.valid, fields
         assert {k: v for k, v in _fields(r).items() if k in fields} == expected(fields)
+
+
+# -- OCR repair: confusions the field type settles (docs/mrz.md "OCR repair") -------------------------
+
+DIGIT_TO_CONFUSED_LETTERS = {d: "".join(k for k, v in LETTER_TO_DIGIT.items() if v == d) for d in "0125678"}
+LETTER_TO_CONFUSED_DIGIT = {letter: digit for digit, letter in NAME_DIGIT_TO_LETTER.items()}
+
+
+def _where(lines: tuple[str, ...], pos: int) -> str:
+    return f"(line {pos // len(lines[0]) + 1}, position {pos % len(lines[0]) + 1})"
+
+
+def _confusable(lines: tuple[str, ...]) -> dict[int, str]:
+    """Position -> what OCR may read there instead: a look-alike letter for a digit where only digits may
+    stand, a look-alike digit for a letter of a name."""
+    s = "".join(lines)
+    layout = detect_layout(lines)
+    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    skip = {long_number[0].digit_pos} if long_number else set()  # the number's end is found by its '<'
+    out = {p: DIGIT_TO_CONFUSED_LETTERS[s[p]] for p in _numeric_positions(lines)
+           if p not in skip and DIGIT_TO_CONFUSED_LETTERS.get(s[p])}  # fmt: skip
+    for a, b in layout.names:
+        out |= {p: LETTER_TO_CONFUSED_DIGIT[s[p]] for p in range(a, b) if s[p] in LETTER_TO_CONFUSED_DIGIT}
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents, st.data())
+def test_ocr_confusions_the_field_type_settles_are_all_repaired_and_each_reported(fields, data):
+    lines = render(fields)
+    s = list("".join(lines))
+    confusable = _confusable(lines)
+    if not confusable:
+        return
+    # at most 3: a French card with 4 digits where a TD2 has its birth date would read as a TD2
+    chosen = data.draw(st.lists(st.sampled_from(sorted(confusable)), min_size=1, max_size=3, unique=True))
+    for p in chosen:
+        s[p] = data.draw(st.sampled_from(confusable[p]), label=f"read at {p}")
+    r = parse_mrz(_split("".join(s), lines), today=TODAY)
+    assert r.valid, r.corrections
+    assert {k: v for k, v in _fields(r).items() if k in fields} == expected(fields)
+    assert len(r.corrections) == len(chosen)
+    assert sorted(c[c.index("(line") :] for c in r.corrections) == sorted(_where(lines, p) for p in chosen)
+
+
+UNCOVERED = {"surname", "given_names", "issuing_state", "nationality"}  # no ICAO check digit covers them
+
+
+@settings(max_examples=600, deadline=None)
+@given(documents, st.data())
+def test_one_misread_character_is_never_repaired_into_a_different_checked_document(fields, data):
+    lines = render(fields)
+    s = "".join(lines)
+    pos = data.draw(st.integers(0, len(s) - 1), label="position")
+    char = data.draw(st.sampled_from([c for c in MRZ_CHARS if c != s[pos]]), label="read as")
+    read = _split(s[:pos] + char + s[pos + 1 :], lines)
+    if detect_layout(read) is not detect_layout(lines):
+        return  # a misread document code makes another layout (a visa, a TD2 for a French card): other fields
+    r = parse_mrz(read, today=TODAY)
+    assert all(_where(lines, pos) in c for c in r.corrections)  # a repair touches only what was misread
+    if r.valid and r.corrections:
+        got, want = _fields(r), expected(fields)
+        wrong = {k for k in want if got[k] != want[k]}
+        # fields a check digit covers come back as printed; a best guess in a name or a country code
+        # (no check covers them) is the misread position's own correction, listed above
+        assert wrong <= UNCOVERED, wrong

@@ -103,9 +103,9 @@ class Central:
 
     def rotate_list_key(self) -> bytes:
         """Root-certified list key rotation: epoch + 1, old list key revoked (RELIABILITY 9)."""
-        from agent.hitlist.format import key_id
+        from agent.keys import list_key_id
 
-        self.revoked.append(key_id(bytes(self.list_key.verify_key)))
+        self.revoked.append(list_key_id(bytes(self.list_key.verify_key)))
         self.grants = [g for g in self.grants if "list" not in g["roles"]]
         self.list_key = SigningKey.generate()
         self.grants.append(grant(self.list_key, ["list"], self.now - DAY, self.now + 365 * DAY))

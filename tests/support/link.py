@@ -12,11 +12,11 @@ from typing import Any
 import msgpack
 from nacl.signing import SigningKey
 
+from agent import keys as keyfiles
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
-from agent.protocol import keys as keyfiles
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
 

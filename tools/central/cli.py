@@ -3,9 +3,12 @@
     sharaka-central keygen --out keys/                      # node key + command keys (pin the .pub on gates)
     sharaka-central enrol --db central.db --gate gate-1 --pub gate-1/device.key.pub
     sharaka-central run --db central.db --keys keys/ --port 1883 --username central --password-file pw
-    sharaka-central cmd --db central.db --keys keys/ ... --gate gate-1 --op pulse_relay --args '{"seconds": 2}'
+    sharaka-central cmd --db central.db --keys keys/ --username central-cmd --password-file pw-cmd \
+                    --gate gate-1 --op pulse_relay --args '{"seconds": 2}'
     sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
     sharaka-central gates|events|keys --db central.db [--json]
+
+Everything a gate sent is printed through ``tools.central.terminal.escape_controls`` (text) or JSON.
 
 Exit codes (docs/adr/0001-errors.md): 0 done, 1 a command was rejected or timed out, 2 bad arguments or
 files, 4 the broker cannot be reached.
@@ -23,19 +26,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent import keys as keyfiles
 from agent.errors import BadDataError, TransportError, command_path, run_command
-from agent.protocol import keys as keyfiles
+from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
+from tools.central.terminal import escape_controls
 
 COMMAND_KEY_GLOB = "command-*.key"
 
 
-def _broker_args(p: argparse.ArgumentParser) -> None:
+def _broker_args(p: argparse.ArgumentParser, username: str) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
-    p.add_argument("--username", default="central")
+    p.add_argument("--username", default=username, help=f"broker user (default {username}: its own identity)")
     p.add_argument("--password-file", type=Path, metavar="FILE", help="file holding the broker password")
     p.add_argument("--ca", metavar="FILE", help="CA file of the broker (TLS)")
     p.add_argument("--cert", metavar="FILE", help="client certificate (TLS)")
@@ -63,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
     p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
-    _broker_args(p)
+    _broker_args(p, "central")
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
     p.add_argument("--db", type=Path, required=True, metavar="FILE")
     p.add_argument("--gate", required=True)
@@ -72,12 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=float, default=300.0)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
-    _broker_args(p)
+    _broker_args(p, COMMAND_USER)
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
         p.add_argument("--db", type=Path, required=True, metavar="FILE")
         p.add_argument("--json", action="store_true")
+        if name == "gates":
+            p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
+                           help="report sequence numbers missing for longer than this")
         if name in ("events", "keys"):
             p.add_argument("--gate")
             p.add_argument("--hits", action="store_true")
@@ -85,16 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
-    print(json.dumps(obj, default=str) if as_json else text, flush=True)
+    """Print one record: JSON (which escapes every control character itself), or ``text`` with every control,
+    bidi and separator character escaped, so nothing a gate sent can drive the operator's terminal."""
+    print(json.dumps(obj, default=str) if as_json else escape_controls(text), flush=True)
+
+
+def _config(args: argparse.Namespace) -> CentralConfig:
+    password = args.password_file.read_text().strip() if args.password_file else None
+    return CentralConfig(host=args.host, port=args.port, username=args.username, password=password,
+                         client_id=args.username, ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
+
+
+def _command_keys(args: argparse.Namespace) -> list[Any]:
+    return [keyfiles.load_signing_key(p) for p in sorted(args.keys.glob(COMMAND_KEY_GLOB))]
 
 
 def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) -> CentralNode:
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
-    cmd_keys = [keyfiles.load_signing_key(p) for p in sorted(args.keys.glob(COMMAND_KEY_GLOB))]
-    password = args.password_file.read_text().strip() if args.password_file else None
-    cfg = CentralConfig(host=args.host, port=args.port, username=args.username, password=password,
-                        ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
-    return CentralNode(cfg, store, node_key, cmd_keys, on_update=on_update)
+    return CentralNode(_config(args), store, node_key, _command_keys(args), on_update=on_update)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -111,7 +127,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
-    pub = bytes.fromhex(args.pub) if len(args.pub) == 64 and not Path(args.pub).exists() else Path(args.pub).read_bytes()
+    if len(args.pub) == 64 and not Path(args.pub).exists():
+        pub = keyfiles.decode_key(args.pub.encode(), "--pub")
+    else:
+        pub = keyfiles.read_public_key(args.pub)
     store = _store(args.db, create=True)
     new = store.enrol(args.gate, pub, time.time(), replace=args.replace, reason=args.reason)
     what = ("key replaced: " + args.reason) if new and args.replace else "enrolled" if new else \
@@ -138,8 +157,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             text = f"KEY   {data['gate']:<16} {data['kind']} new_key={data['new_key']}"
         elif kind == "cmd_result":
             text = f"CMD   {data['gate']:<16} {data['op']} ok={data['ok']} {data['reason']} {data['detail']}"
+        elif kind == "gap":
+            text = (f"GAP   {data['gate']:<16} {data['missing']} event sequence number(s) below {data['high']}"
+                    " missing" if data["missing"] else f"GAP   {data['gate']:<16} closed")
         else:
-            text = f"REJ   {data['topic']} {data['reason']}: {data['detail']}"
+            text = f"REJ   {data['gate'] or '?':<16} {data['reason']} x{data['count']}: {data['detail']}"
         with lock:
             _emit({"type": kind, **data}, args.json, text)
 
@@ -154,9 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     connected = node.wait_for_connected(10)
     _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
           f"broker {args.host}:{args.port} {'connected' if connected else 'not reachable yet (retrying)'}")
-    for g in store.gates():
-        _emit({"type": "gate", **g}, args.json,
-              f"{'UP' if g['online'] else 'DOWN':<5} {g['gate_id']:<16} session={g['session']} list={g['list_version']}")
+    for g in store.gates(time.time()):
+        _emit({"type": "gate", **g}, args.json, f"{'UP' if g['online'] else 'DOWN':<5} {_gate_line(g)}")
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -183,27 +204,18 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     if not isinstance(cmd_args, dict):
         raise BadDataError(f"--args {args.args!r} must be a JSON object")
     store = _store(args.db)
-    done = threading.Event()
-    result: dict[str, Any] = {}
-    sent: list[str] = []
-
-    def on_update(kind: str, data: dict[str, Any]) -> None:
-        if kind == "cmd_result" and sent and data["cmd_id"] == sent[0]:
-            result.update(data)
-            done.set()
-
-    node = _node(args, store, on_update)
-    node.start()
+    sender = CommandSender(_config(args), store, _command_keys(args))
     try:
-        if not node.wait_for_connected(args.timeout):
-            raise TransportError(f"cannot connect to the broker at {args.host}:{args.port}")
-        sent.append(node.send_command(args.gate, args.op, cmd_args, ttl=args.ttl))
-        if not done.wait(args.timeout):
-            _emit({"cmd_id": sent[0], "ok": None, "reason": "timeout"}, args.json,
-                  f"command {sent[0]} sent; no result within {args.timeout:g} s")
-            return 1
+        if not sender.connect(args.timeout):
+            raise TransportError(f"cannot connect to the broker at {args.host}:{args.port} as {args.username!r}")
+        cmd_id = sender.send(args.gate, args.op, cmd_args, ttl=args.ttl, timeout=args.timeout)
+        result = sender.wait_for_result(args.timeout)
     finally:
-        node.stop()
+        sender.close()
+    if result is None:
+        _emit({"cmd_id": cmd_id, "ok": None, "reason": "timeout"}, args.json,
+              f"command {cmd_id} sent; no result within {args.timeout:g} s")
+        return 1
     _emit(result, args.json, f"{args.op} on {args.gate}: ok={result['ok']} {result['reason']} {result['detail']}")
     return 0 if result["ok"] else 1
 
@@ -219,11 +231,17 @@ def _store(path: Path, *, create: bool = False) -> CentralStore:
         raise BadDataError(f"--db {str(path)!r}: {exc}") from exc
 
 
+def _gate_line(g: dict[str, Any]) -> str:
+    gap = f" GAP: {g['seq_overdue']} event(s) missing below seq {g['seq_high']}" if g.get("seq_overdue") else ""
+    rejected = f" rejected={g['rejected']}" if g["rejected"] else ""
+    pending = f" pending_key={g['pending_key']}" if g.get("pending_key") else ""
+    return (f"{g['gate_id']:<16} session={g['session']} list={g['list_version']} seq={g['seq_high']}"
+            f" key={g.get('device_key')}{pending}{gap}{rejected}")
+
+
 def cmd_gates(args: argparse.Namespace) -> int:
-    for g in _store(args.db).gates():
-        pending = f" pending_key={g['pending_key']}" if g["pending_key"] else ""
-        _emit(g, args.json, f"{g['gate_id']:<16} {'online' if g['online'] else 'offline':<8} session={g['session']}"
-                            f" list={g['list_version']} key={g['device_key']}{pending}")
+    for g in _store(args.db).gates(time.time(), args.gap_grace):
+        _emit(g, args.json, f"{'online' if g['online'] else 'offline':<8} {_gate_line(g)}")
     return 0
 
 

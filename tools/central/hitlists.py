@@ -7,7 +7,6 @@ version; it never needs the signing keys. Gates verify everything themselves.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any
 import msgpack
 
 from agent.hitlist.errors import HitListRejected
+from agent.hitlist.fingerprint import normalise_document
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.records import RecordsReader
 from agent.hitlist.verify import parse_list_meta
 from agent.protocol import topics
 
@@ -122,21 +123,19 @@ class DocumentRecords:
     """The centre's own document records (JSON Lines as for ``sharaka-hitlist build``) for online queries."""
 
     def __init__(self, path: Path) -> None:
+        """Raises BadDataError naming the file and line of a bad record, OSError when unreadable."""
         self._docs: dict[tuple[str, str], tuple[str, str]] = {}
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{str(path)!r} line {n}: {line[:60]!r} is not JSON: {exc}")
-            if isinstance(rec, dict) and rec.get("kind") == "document":
-                key = (str(rec["issuing_state"]).upper(), str(rec["document_number"]).upper().replace("<", ""))
-                self._docs[key] = (str(rec.get("reason", "")), str(rec.get("ref", "")))
+        records = RecordsReader.open(path, "jsonl")
+        with records.located():
+            for rec in records:
+                if rec.get("kind") == "document":
+                    key = normalise_document(str(rec.get("issuing_state", "")), str(rec.get("document_number", "")))
+                    self._docs[key] = (str(rec.get("reason", "")), str(rec.get("ref", "")))
 
     def lookup(self, issuing_state: str, document_number: str) -> tuple[str, str] | None:
-        """(reason, ref) of a listed document, or None."""
-        return self._docs.get((issuing_state.upper(), document_number.upper().replace("<", "")))
+        """(reason, ref) of a listed document, or None; normalised as the gates' lists are
+        (agent.hitlist.fingerprint.normalise_document). Raises BadDataError on a malformed query."""
+        return self._docs.get(normalise_document(issuing_state, document_number))
 
 
 def head_lifetime(blob: bytes, now: float, default: float = 300.0) -> float:

@@ -1,8 +1,10 @@
 """Reference central node: verifies and stores gate events, acks after its commit, tracks gate status,
-sends signed commands (docs/protocol.md).
+sends signed commands (docs/protocol.md "Central node").
 
-One paho network thread queues raw messages; one writer thread verifies them against the registered
-device keys, commits a batch to SQLite, and only then publishes one group ack per gate.
+paho's network thread admits each message against its gate's budget (``tools.central.admission``) and
+puts it on a bounded queue; one writer thread takes a batch, handles every message on its own inside one
+SQLite transaction (a savepoint each: a hostile or malformed message is rejected alone and counted
+against its gate), commits once, and only then publishes one group ack per gate.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +25,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.errors import BadDataError
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import ProtocolError, key_id, open_signed, seal
+from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
+from tools.central.admission import Admission, AdmissionConfig, InboundQueue
+from tools.central.gaps import SeqGaps
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.store import CentralStore
 
@@ -35,6 +41,16 @@ INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HI
            topics.KEY_ROTATE)
 _TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
           topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query", topics.KEY_ROTATE: "key_rotation"}
+NODE_CLIENT_ID = "central"  # the node's broker identity; `sharaka-central cmd` uses its own (docs/broker.md)
+LOG_EVERY = 10.0  # seconds between log lines (and console lines) for the same gate and reject reason
+
+
+class Rejected(BadDataError):
+    """A message the centre refuses; ``reason`` is the code counted per gate."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass
@@ -43,12 +59,14 @@ class CentralConfig:
     port: int = 1883
     username: str | None = None
     password: str | None = None
-    client_id: str = "sharaka-central"
+    client_id: str = NODE_CLIENT_ID
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     batch: int = 2000  # most messages committed in one transaction
     linger: float = 0.005  # seconds a batch waits for more messages: fewer fsyncs under load, +5 ms to an ack
+    gap_grace: float = 60.0  # a sequence number missing this long is reported (2 x the gate's ack_timeout)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
 @dataclass
@@ -64,7 +82,8 @@ class CentralNode:
     """The central node's MQTT side. ``start()``, ``stop()``, ``send_command()``.
 
     ``on_update(kind, data)`` is called from the writer thread for the console: kinds ``hit``,
-    ``status``, ``cmd_result``, ``reject``.
+    ``status``, ``cmd_result``, ``reject`` (at most one per gate and reason every ``LOG_EVERY`` s, with
+    the count since), ``gap``.
     """
 
     def __init__(
@@ -88,10 +107,18 @@ class CentralNode:
         self.hitlists = hitlists
         self.records = records
         self.stats = CentralStats()
-        self._queue: deque[tuple[str, bytes]] = deque()
-        self._cond = threading.Condition()
+        self.admission = Admission(config.admission)
+        self.queue = InboundQueue(config.admission.queue_max)
         self._stop = threading.Event()
         self._keys: dict[str, dict[bytes, VerifyKey]] = {}
+        self._gaps: dict[str, SeqGaps] = {}
+        self._gaps_shown: dict[str, int] = {}
+        self._gaps_checked = 0.0
+        self._dropped: dict[tuple[str, str], int] = {}  # (gate, reason) -> count, from the network thread
+        self._dropped_lock = threading.Lock()
+        self._logged: dict[tuple[str, str], tuple[float, int]] = {}
+        self._queries: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._batch_rejects: dict[tuple[str, str], int] = {}  # written once per batch, in its transaction
         self.connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
         self._client.max_inflight_messages_set(100)
@@ -114,8 +141,7 @@ class CentralNode:
 
     def stop(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self.queue.wake()
         self._writer.join(5)
         self._client.disconnect()
         self._client.loop_stop()
@@ -132,32 +158,36 @@ class CentralNode:
         self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            gate_id, leaf = topics.parse_gate_topic(msg.topic)
+        except ValueError:
+            gate_id, leaf = "", ""
+        if gate_id and not self.admission.admit(gate_id, leaf):
+            self._drop(gate_id, "rate_limited")  # unread; an event stays at the gate and is sent again
+            return
         props = getattr(msg, "properties", None)
-        if msg.topic.endswith("/" + topics.QUERY) and props is not None:
+        if leaf == topics.QUERY and props is not None:
             self._answer_query(msg.topic, bytes(msg.payload), props)  # a traveller is waiting: no batching
             return
-        with self._cond:
-            self._queue.append((msg.topic, bytes(msg.payload)))
-            self._cond.notify()
+        # QoS 1: wait for room (paho stops reading, the broker holds the rest); QoS 0: drop when full
+        if not self.queue.put((msg.topic, bytes(msg.payload)), block=msg.qos > 0, stop=self._stop):
+            self._drop(gate_id, "queue_full")
+
+    def _drop(self, gate_id: str, reason: str) -> None:
+        with self._dropped_lock:
+            self._dropped[(gate_id, reason)] = self._dropped.get((gate_id, reason), 0) + 1
 
     # ------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:
         while not self._stop.is_set():
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(0.5)
-                deadline = time.monotonic() + self.config.linger
-                while 0 < len(self._queue) < self.config.batch and not self._stop.is_set():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.config.batch))]
-            if batch:
-                try:
+            batch = self.queue.take(self.config.batch, self.config.linger, self._stop)
+            try:
+                if batch or self._dropped:
                     self._process(batch)
-                except Exception:  # keep the node up; the gates resend what was not acked
-                    logger.exception("central: batch of %d failed", len(batch))
+                self._check_gaps()
+            except Exception:  # keep the node up; the gates resend what was not acked
+                logger.exception("central: batch of %d failed", len(batch))
+                self._gaps.clear()  # reload from the store: the in-memory state may be ahead of the rollback
 
     def _trusted(self, gate_id: str) -> dict[bytes, VerifyKey] | None:
         """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached for
@@ -167,73 +197,68 @@ class CentralNode:
             pubs = self.store.device_keys(gate_id)
             if not pubs:
                 return None
-            keys = self._keys[gate_id] = {key_id(p): VerifyKey(p) for p in pubs}
+            keys = self._keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
         return keys
 
-    def _reject(self, reason: str, topic: str, detail: str) -> None:
-        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
-        self.store.count_reject(reason)
-        logger.warning("central: rejected message on %r (%s): %s", topic, reason, detail)
+    def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
+        """Count a reject against its gate (inside the batch's transaction), charge the gate's budget, and
+        log / show it at most once per gate and reason every LOG_EVERY seconds."""
+        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + n
+        self._batch_rejects[(gate_id, reason)] = self._batch_rejects.get((gate_id, reason), 0) + n
+        if gate_id and reason != "rate_limited":
+            self.admission.charge_reject(gate_id, leaf)
+        now = time.monotonic()
+        last, pending = self._logged.get((gate_id, reason), (-LOG_EVERY, 0))
+        if now - last < LOG_EVERY:
+            self._logged[(gate_id, reason)] = (last, pending + n)
+            return
+        self._logged[(gate_id, reason)] = (now, 0)
+        count = pending + n
+        logger.warning("central: rejected %d message(s) from %r (%s): %s", count, gate_id, reason, detail)
         if self._on_update:
-            self._on_update("reject", {"topic": topic, "reason": reason, "detail": detail})
+            self._on_update("reject", {"gate": gate_id, "topic": topic, "reason": reason, "detail": detail,
+                                       "count": count})
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         now = self._clock()
         self._keys = {}  # re-read per batch: key changes by another process (enrol --replace) apply now
-        rows: list[tuple[str, str, int, bool, str, float, float, float, bytes]] = []
         acks: dict[str, list[str]] = {}
-        hits: list[dict[str, Any]] = []
-        for topic, payload in batch:
-            self.stats.received += 1
-            try:
-                gate_id, leaf = topics.parse_gate_topic(topic)
-            except ProtocolError as exc:
-                self._reject("topic", topic, str(exc))
-                continue
-            except ValueError as exc:
-                self._reject("topic", topic, str(exc))
-                continue
-            keys = self._trusted(gate_id)
-            if keys is None:
-                self._reject("unknown_gate", topic, f"gate {gate_id!r} is not enrolled")
-                continue
-            msg_type = _TYPES.get(leaf)
-            if msg_type is None:
-                self._reject("topic", topic, f"leaf {leaf!r} is not inbound at the centre")
-                continue
-            try:
-                body, signers = open_signed(msg_type, payload, keys)
-            except ProtocolError as exc:
-                self._reject("signature" if "signature" in str(exc) else "malformed", topic, str(exc))
-                continue
-            if body["gate"] != gate_id:
-                self._reject("wrong_gate", topic, f"body says gate {body['gate']!r}")
-                continue
-            if msg_type == "key_rotation":
-                self._key_rotation(gate_id, topic, body, payload, now)
-                continue
-            self._note_signers(gate_id, keys, signers, now)
-            if msg_type in ("event", "hit"):
-                rows.append(
-                    (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"],
-                     body["ts"], now, body["body"])
-                )
-                acks.setdefault(gate_id, []).append(body["id"])
-                if msg_type == "hit":
-                    hits.append({"gate": gate_id, "id": body["id"], "seq": body["seq"], "sent": body["ts"],
-                                 "received": now})
-            elif msg_type == "status":
-                self._status(gate_id, body, payload, now)
-            elif msg_type == "hitlist_req":
-                self._hitlist_req(gate_id, body, now)
-            elif msg_type == "cmd_result":
-                self._result(gate_id, body)
-            else:
-                self._reject("query", topic, "an online query needs MQTT 5 (response topic, correlation data)")
-        if rows:
-            new = self.store.add_events(rows)  # committed: only now may the gates forget them
-            self.stats.stored += new
-            self.stats.duplicates += len(rows) - new
+        shown: list[tuple[str, dict[str, Any]]] = []
+        touched: set[str] = set()
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, {}
+        self._batch_rejects = {}
+        with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
+            for (gate_id, reason), n in dropped.items():
+                self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
+            for topic, payload in batch:
+                self.stats.received += 1
+                try:
+                    gate_id, leaf = topics.parse_gate_topic(topic)
+                except ValueError as exc:
+                    self._reject("", "", "topic", topic, str(exc))
+                    continue
+                try:
+                    msg_type, body, signers = self._verify(gate_id, leaf, payload)
+                    with self.store.each():  # a savepoint: an error undoes this message's writes only
+                        self._note_signers(gate_id, signers, now, shown)
+                        ack = self._apply(gate_id, msg_type, body, payload, now, shown)
+                except Rejected as exc:
+                    self._reject(gate_id, leaf, exc.reason, topic, str(exc))
+                    continue
+                except Exception as exc:  # a bug must cost this message only, never the batch
+                    logger.exception("central: message on %r failed", topic)
+                    self._reject(gate_id, leaf, "internal", topic, f"{type(exc).__name__}: {exc}")
+                    continue
+                if ack is not None:
+                    acks.setdefault(gate_id, []).append(ack[0])
+                    if ack[1]:
+                        touched.add(gate_id)
+            for gate_id in touched:
+                self.store.save_seq_gaps(gate_id, self._gaps[gate_id])
+            for (gate_id, reason), n in self._batch_rejects.items():
+                self.store.count_reject(gate_id, reason, n)
+        # committed: only now may the gates forget their events
         for gate_id, ids in acks.items():
             for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
                 wire = seal(
@@ -244,77 +269,146 @@ class CentralNode:
                 self._client.publish(topics.gate(gate_id, topics.ACK), wire, qos=1)
                 self.stats.acks_sent += 1
         if self._on_update:
-            for h in hits:
-                self._on_update("hit", h)
+            for kind, data in shown:
+                self._on_update(kind, data)
 
-    def _status(self, gate_id: str, body: dict[str, Any], raw: bytes, now: float) -> None:
-        hl = body.get("hitlist")
-        version = hl.get("version") if isinstance(hl, dict) and isinstance(hl.get("version"), int) else None
+    def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any], frozenset[bytes]]:
+        """(message type, verified body, ids of the keys that signed) of one message; raises Rejected. Pure
+        apart from the key lookup. A ``key_rotation`` must be signed by the enrolled key and by the new key
+        it carries (``_rotation_signers``)."""
+        keys = self._trusted(gate_id)
+        if keys is None:
+            raise Rejected("unknown_gate", f"gate {gate_id!r} is not enrolled")
+        msg_type = _TYPES.get(leaf)
+        if msg_type is None:
+            raise Rejected("topic", f"leaf {leaf!r} is not inbound at the centre")
+        if msg_type == "query":
+            raise Rejected("query", "an online query needs MQTT 5 (response topic, correlation data)")
+        try:
+            body, signers = open_signed(msg_type, payload, keys)
+            if msg_type == "key_rotation":
+                self._rotation_signers(gate_id, body, payload)
+        except SignatureError as exc:
+            raise Rejected("signature", str(exc))
+        except ProtocolError as exc:
+            raise Rejected("malformed", str(exc))
+        if body["gate"] != gate_id:
+            raise Rejected("wrong_gate", f"body says gate {body['gate']!r}")
+        return msg_type, body, signers
+
+    def _apply(
+        self, gate_id: str, msg_type: str, body: dict[str, Any], payload: bytes, now: float,
+        shown: list[tuple[str, dict[str, Any]]],
+    ) -> tuple[str, bool] | None:
+        """Apply one verified message to the store; returns (event id to ack, new) for events."""
+        if msg_type in ("event", "hit"):
+            new = self.store.add_event(
+                (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"], body["ts"], now,
+                 body["body"])
+            )
+            if new:
+                self.stats.stored += 1
+                gaps = self._gaps.get(gate_id)
+                if gaps is None:
+                    gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
+                gaps.add(body["seq"], now)
+            else:
+                self.stats.duplicates += 1
+            if msg_type == "hit" and new:
+                shown.append(("hit", {"gate": gate_id, "id": body["id"], "seq": body["seq"], "sent": body["ts"],
+                                      "received": now}))
+            return body["id"], new
+        if msg_type == "status":
+            shown.append(("status", self._status(gate_id, body, payload, now)))
+        elif msg_type == "key_rotation":
+            shown.append(("key", self._key_rotation(gate_id, body, now)))
+        elif msg_type == "hitlist_req":
+            if not self.store.first_request(gate_id, body["id"], now):
+                raise Rejected("replay", f"hit-list request {body['id']!r} was already answered")
+            self._hitlist_req(gate_id, body, now)
+        else:
+            shown.append(("cmd_result", self._result(gate_id, body)))
+        return None
+
+    def _check_gaps(self) -> None:
+        """Report (on_update ``gap``) each gate whose count of overdue missing sequence numbers changed."""
+        mono = time.monotonic()
+        if mono - self._gaps_checked < 1.0:
+            return
+        self._gaps_checked = mono
+        now = self._clock()
+        for gate_id, gaps in self._gaps.items():
+            overdue = gaps.overdue(now, self.config.gap_grace)
+            if overdue != self._gaps_shown.get(gate_id, 0):
+                self._gaps_shown[gate_id] = overdue
+                logger.warning("central: gate %r is missing %d event sequence number(s) below %d", gate_id,
+                               overdue, gaps.high)
+                if self._on_update:
+                    self._on_update("gap", {"gate": gate_id, "missing": overdue, "high": gaps.high,
+                                            "since": gaps.oldest()})
+
+    def _status(self, gate_id: str, body: dict[str, Any], raw: bytes, now: float) -> dict[str, Any]:
+        version = body.get("hitlist", {}).get("version")  # schema: an int in range, or absent
         online = body["state"] == "online"
         applied = self.store.record_status(gate_id, body["session"], online, now, version, raw)
-        if self._on_update:
-            self._on_update(
-                "status",
-                {"gate": gate_id, "session": body["session"], "state": body["state"], "kind": body.get("kind"),
-                 "applied": applied, "list_version": version},
-            )
+        return {"gate": gate_id, "session": body["session"], "state": body["state"], "kind": body.get("kind"),
+                "applied": applied, "list_version": version}
 
-    def _result(self, gate_id: str, body: dict[str, Any]) -> None:
+    def _result(self, gate_id: str, body: dict[str, Any]) -> dict[str, Any]:
         detail = str(body.get("detail", ""))
         op = self.store.command_result(body["cmd_id"], gate_id, body["ok"], body["reason"], detail)
         if op == "rotate_device_key" and body["ok"] and detail.startswith("new_key="):
-            # protocol 1 gates switch right after this result (signed by the old key): the new key is
-            # pending, both verify, and the first message signed by it makes it the only one
             try:
                 pub = bytes.fromhex(detail.removeprefix("new_key="))
             except ValueError:
                 pub = b""
             if len(pub) == 32:
+                # a protocol-1 gate switches right after this result (signed by the old key): the new key
+                # is pending, both verify, and the first message signed by it makes it the only one
                 self.store.propose_key(gate_id, pub, self._clock())
                 self._keys.pop(gate_id, None)
-        if self._on_update:
-            self._on_update("cmd_result", {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"],
-                                           "reason": body["reason"], "detail": detail})
+        return {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"], "reason": body["reason"],
+                "detail": detail}
 
     # ------------------------------------------------------------------ device-key rotation
-    def _key_rotation(self, gate_id: str, topic: str, body: dict[str, Any], payload: bytes, now: float) -> None:
-        """A rotation request (docs/protocol.md "Device-key rotation"): it must be signed by the gate's
-        enrolled key (a pending key cannot start another rotation) and by the new key it carries (proof of
-        possession). The new key becomes pending (both verify until the gate uses the new one) and the
-        confirmation is sent, again for every repeat: the gate retries until it has one."""
-        new = body["new_key"]
+    def _rotation_signers(self, gate_id: str, body: dict[str, Any], payload: bytes) -> None:
+        """Raise SignatureError unless a rotation request is signed by the gate's enrolled key (a pending key
+        cannot start another rotation) and by the new key it carries (proof of possession)."""
         active = self.store.device_key(gate_id)
-        try:
-            if len(new) != 32 or active is None:
-                raise ProtocolError(f"new_key of {len(new)} bytes, expected 32")
-            open_signed("key_rotation", payload, {key_id(active): VerifyKey(active)})
-            open_signed("key_rotation", payload, {key_id(new): VerifyKey(new)})
-        except ProtocolError as exc:
-            self._reject("key_rotation", topic, f"refused: {exc}")
-            return
-        if new != active:
-            self.store.propose_key(gate_id, new, now)
-            self._keys.pop(gate_id, None)
+        new = body["new_key"]
+        if active is None:
+            raise SignatureError(f"gate {gate_id!r} is not enrolled")
+        open_signed("key_rotation", payload, {message_key_id(active): VerifyKey(active)})
+        open_signed("key_rotation", payload, {message_key_id(new): VerifyKey(new)})
+
+    def _key_rotation(self, gate_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+        """A verified rotation request (docs/protocol.md "Device-key rotation"): the new key becomes pending
+        (both verify until the gate uses the new one) and the signed confirmation is sent, again for every
+        repeat: the gate repeats its request until it has one."""
+        new = body["new_key"]
+        self.store.propose_key(gate_id, new, now)
+        self._keys.pop(gate_id, None)
         wire = seal("key_confirm", {"id": uuid.uuid4().hex, "ts": now, "gate": gate_id, "req": body["id"],
                                     "new_key": new}, [self._node_key])
         self._client.publish(topics.gate(gate_id, topics.KEY_CONFIRM), wire, qos=1)
-        if self._on_update:
-            self._on_update("key", {"gate": gate_id, "kind": "rotation_requested", "new_key": key_id(new).hex()})
+        return {"gate": gate_id, "kind": "rotation_requested", "new_key": message_key_id(new).hex()}
 
-    def _note_signers(self, gate_id: str, keys: dict[bytes, VerifyKey], signers: frozenset[bytes], now: float) -> None:
+    def _note_signers(self, gate_id: str, signers: frozenset[bytes], now: float,
+                      shown: list[tuple[str, dict[str, Any]]]) -> None:
         """A message signed by the gate's pending key: the gate has switched, so the old key is retired."""
+        keys = self._keys.get(gate_id) or {}
         if len(keys) < 2:
             return
         pending = list(keys)[1]
         if pending in signers and self.store.promote_key(gate_id, bytes(keys[pending]), now):
             self._keys.pop(gate_id, None)
-            if self._on_update:
-                self._on_update("key", {"gate": gate_id, "kind": "rotated", "new_key": pending.hex()})
+            shown.append(("key", {"gate": gate_id, "kind": "rotated", "new_key": pending.hex()}))
 
     # ------------------------------------------------------------------ online query
     def _answer_query(self, topic: str, payload: bytes, props: Any) -> None:
         response = getattr(props, "ResponseTopic", None)
         corr = getattr(props, "CorrelationData", None)
+        gate_id = ""
         try:
             gate_id, _ = topics.parse_gate_topic(topic)
             keys = self._trusted(gate_id)
@@ -324,9 +418,20 @@ class CentralNode:
             if body["gate"] != gate_id or response != topics.gate(gate_id, topics.QUERY_REPLY):
                 raise ProtocolError(f"query from {gate_id!r} names gate {body['gate']!r} / response topic {response!r}")
         except (ProtocolError, ValueError) as exc:
-            self._reject("query", topic, str(exc))
+            logger.debug("central: query on %r rejected: %s", topic, exc)
+            self._drop(gate_id, "query")  # counted by the writer, in its next transaction
             return
-        found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        if (gate_id, body["id"]) in self._queries:
+            self._drop(gate_id, "replay")
+            return
+        self._queries[(gate_id, body["id"])] = None
+        if len(self._queries) > 10_000:
+            self._queries.popitem(last=False)
+        try:
+            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
+        except ValueError:  # not a document number at all: the gate's deadline answers it
+            self._drop(gate_id, "query")
+            return
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
                  "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
         out = Properties(PacketTypes.PUBLISH)
@@ -363,15 +468,24 @@ class CentralNode:
         self, gate_id: str, op: str, args: dict[str, Any] | None = None, *, ttl: float = 300.0
     ) -> str:
         """Sign (with every command key held) and publish a command; returns its id."""
-        seq = self.store.next_cmd_seq(gate_id)
-        now = self._clock()
-        cmd_id = uuid.uuid4().hex
-        wire = seal(
-            "cmd",
-            {"id": cmd_id, "ts": now, "gate": gate_id, "seq": seq, "op": op, "args": dict(args or {}),
-             "issued": now, "not_after": now + ttl, "nonce": os.urandom(16)},
-            self._command_keys,
-        )
-        self.store.add_command(cmd_id, gate_id, seq, op, now)
+        cmd_id, wire = sign_command(self.store, self._command_keys, gate_id, op, args, ttl, self._clock())
         self._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1)
         return cmd_id
+
+
+def sign_command(
+    store: CentralStore, command_keys: list[SigningKey], gate_id: str, op: str, args: dict[str, Any] | None,
+    ttl: float, now: float,
+) -> tuple[str, bytes]:
+    """Reserve the gate's next command sequence, sign the command with every key in ``command_keys`` and
+    record it as sent; returns (command id, wire bytes) for publishing."""
+    seq = store.next_cmd_seq(gate_id)
+    cmd_id = uuid.uuid4().hex
+    wire = seal(
+        "cmd",
+        {"id": cmd_id, "ts": now, "gate": gate_id, "seq": seq, "op": op, "args": dict(args or {}),
+         "issued": now, "not_after": now + ttl, "nonce": os.urandom(16)},
+        command_keys,
+    )
+    store.add_command(cmd_id, gate_id, seq, op, now)
+    return cmd_id, wire

@@ -1,16 +1,27 @@
-"""The central node's SQLite store: registered gates and their device keys (with the history of every key
-change), events and hits (deduped by id), commands."""
+"""The central node's SQLite store: registered gates and their device keys (with every key change in
+``key_events``), events and hits (unique per gate and message id), commands, rejects per gate and reason,
+served request ids, and each gate's sequence gaps.
+
+Schema version 2 (``PRAGMA user_version``); a version-1 file (events unique by message id alone, rejects
+without a gate) is migrated in place on open.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent.keys import message_key_id
 from agent.protocol import topics
-from agent.protocol.envelope import key_id
+from tools.central.gaps import SeqGaps
+
+VERSION = 2
+EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
+"""(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gates (
@@ -22,11 +33,12 @@ CREATE TABLE IF NOT EXISTS gates (
     last_seen REAL,
     list_version INTEGER,
     last_status BLOB,
-    cmd_seq INTEGER NOT NULL DEFAULT 0
+    cmd_seq INTEGER NOT NULL DEFAULT 0,
+    seq_gaps TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     rowid INTEGER PRIMARY KEY,
-    msg_id TEXT NOT NULL UNIQUE,
+    msg_id TEXT NOT NULL,
     gate_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     is_hit INTEGER NOT NULL,
@@ -34,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     created REAL,
     sent REAL,
     received REAL NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    UNIQUE (gate_id, msg_id)
 );
 CREATE INDEX IF NOT EXISTS events_gate ON events (gate_id, seq);
 CREATE TABLE IF NOT EXISTS commands (
@@ -47,20 +60,40 @@ CREATE TABLE IF NOT EXISTS commands (
     reason TEXT,
     detail TEXT
 );
-CREATE TABLE IF NOT EXISTS rejects (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (
+    gate_id TEXT NOT NULL,  -- "" when the topic named no valid gate
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (gate_id, reason)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    gate_id TEXT NOT NULL,
+    req_id TEXT NOT NULL,
+    received REAL NOT NULL,
+    PRIMARY KEY (gate_id, req_id)
+);
+"""
+# Device-key rotation and re-enrolment (docs/protocol.md "Device-key rotation"): added to any older file
+# on open, whatever its version (both are additions only).
+KEY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS key_events (
     rowid INTEGER PRIMARY KEY,
     gate_id TEXT NOT NULL,
     at REAL NOT NULL,
-    kind TEXT NOT NULL,
+    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced
     old_key TEXT,
     new_key TEXT,
     reason TEXT NOT NULL DEFAULT ''
-);
+)
 """
-# Columns added after the first release: added to an older database when it is opened.
-_GATE_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
-KEY_EVENT_KINDS = ("enrolled", "rotation_requested", "rotated", "replaced")
+_GATE_KEY_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
+
+MIGRATE_1_TO_2 = """
+ALTER TABLE events RENAME TO events_v1;
+ALTER TABLE rejects RENAME TO rejects_v1;
+DROP INDEX IF EXISTS events_gate;
+ALTER TABLE gates ADD COLUMN seq_gaps TEXT;
+"""
 
 
 class CentralStore:
@@ -71,12 +104,82 @@ class CentralStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
-        for name, kind in _GATE_COLUMNS.items():
-            if name not in have:
-                self._db.execute(f"ALTER TABLE gates ADD COLUMN {name} {kind}")
         self._lock = threading.RLock()
+        self._depth = 0  # open transaction() levels
+        self._migrate()
+        with self.transaction():
+            self._db.execute(KEY_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
+            for name, kind in _GATE_KEY_COLUMNS.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE gates ADD COLUMN {name} {kind}")
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring a version-1 file to version 2 in one transaction."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        old = self._db.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone() is not None
+        if version >= VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if old:
+                for stmt in MIGRATE_1_TO_2.strip().split(";\n"):
+                    self._db.execute(stmt.strip().rstrip(";"))
+            for stmt in SCHEMA.split(";\n"):
+                if stmt.strip():
+                    self._db.execute(stmt)
+            if old:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
+                    " SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received, body FROM events_v1"
+                    " ORDER BY rowid"
+                )
+                self._db.execute("INSERT INTO rejects (gate_id, reason, n) SELECT '', reason, n FROM rejects_v1")
+                self._db.execute("DROP TABLE events_v1")
+                self._db.execute("DROP TABLE rejects_v1")
+                for gate_id, high in self._db.execute("SELECT gate_id, MAX(seq) FROM events GROUP BY gate_id").fetchall():
+                    self._db.execute("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (SeqGaps(high).dumps(), gate_id))
+            self._db.execute(f"PRAGMA user_version={VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (one fsync) around everything inside; nested uses join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def each(self) -> Iterator[None]:
+        """A savepoint inside ``transaction()``: an error undoes this part only and propagates, so one
+        bad message never takes the others' work with it."""
+        with self._lock:
+            self._db.execute("SAVEPOINT one")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK TO one")
+                self._db.execute("RELEASE one")
+                raise
+            self._db.execute("RELEASE one")
 
     def close(self) -> None:
         with self._lock:
@@ -92,37 +195,25 @@ class CentralStore:
         if len(device_pub) != 32:
             raise ValueError(f"device key for {gate_id!r} has {len(device_pub)} bytes, expected 32")
         if replace and not reason.strip():
-            raise ValueError(f"replacing the device key of {gate_id!r} needs a reason (it is recorded)")
-        with self._lock:
+            raise ValueError(f"replacing the device key of {gate_id!r} needs a reason (--reason TEXT; it is recorded)")
+        with self.transaction():
             row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-            if row is not None:
-                if bytes(row[0]) == bytes(device_pub):
-                    return False
-                if not replace:
-                    raise ValueError(
-                        f"gate {gate_id!r} is already enrolled with another device key"
-                        " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
-                    )
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL"
-                                     " WHERE gate_id=?", (device_pub, gate_id))
-                    self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                return True
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            if row is None:
                 self._db.execute(
                     "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
                 )
                 self._key_event(gate_id, now, "enrolled", None, device_pub, reason)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                return True
+            if bytes(row[0]) == bytes(device_pub):
+                return False
+            if not replace:
+                raise ValueError(
+                    f"gate {gate_id!r} is already enrolled with another device key"
+                    " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
+                )
+            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                             (device_pub, gate_id))
+            self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
             return True
 
     def device_key(self, gate_id: str) -> bytes | None:
@@ -142,45 +233,32 @@ class CentralStore:
     def propose_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
         """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
         by the new one); True when recorded now, False when it already was pending or is already active."""
-        with self._lock:
+        with self.transaction():
             row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None:
                 raise ValueError(f"gate {gate_id!r} is not enrolled")
             if bytes(new_pub) in (bytes(row[0]), bytes(row[1] or b"")):
                 return False
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?",
-                                 (new_pub, now, gate_id))
-                self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._db.execute("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?", (new_pub, now, gate_id))
+            self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
             return True
 
     def promote_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
         """The gate used its pending key: it becomes the active key and the old one stops being trusted.
         True when promoted; False when ``new_pub`` is not the pending key."""
-        with self._lock:
+        with self.transaction():
             row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None or row[1] is None or bytes(row[1]) != bytes(new_pub):
                 return False
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
-                                 (new_pub, gate_id))
-                self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                             (new_pub, gate_id))
+            self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
             return True
 
     def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
         self._db.execute(
             "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (gate_id, now, kind, key_id(old).hex() if old else None, key_id(new).hex(), reason),
+            (gate_id, now, kind, message_key_id(old).hex() if old else None, message_key_id(new).hex(), reason),
         )
 
     def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
@@ -194,19 +272,37 @@ class CentralStore:
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
-    def gates(self) -> list[dict[str, Any]]:
+    def gates(self, now: float | None = None, grace: float = 60.0) -> list[dict[str, Any]]:
+        """Every enrolled gate with its state, rejects and sequence gaps (``seq_missing`` numbers missing,
+        ``seq_gap_since`` when the oldest open gap was seen; ``seq_overdue`` those older than ``grace`` s)."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT gate_id, session, online, last_seen, list_version, enrolled, device_pub, pending_pub"
+                "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps, device_pub, pending_pub"
                 " FROM gates ORDER BY gate_id"
             )
             cols = [c[0] for c in cur.description]
-            out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        for g in out:  # key ids, not the keys: what an operator compares with the gate's status
-            g["device_key"] = key_id(bytes(g.pop("device_pub"))).hex()
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            rejects = self.rejects_by_gate()
+        for g in rows:
+            # key ids, not the keys: what an operator compares with the gate's status
+            g["device_key"] = message_key_id(bytes(g.pop("device_pub"))).hex()
             pending = g.pop("pending_pub")
-            g["pending_key"] = key_id(bytes(pending)).hex() if pending is not None else None
-        return out
+            g["pending_key"] = message_key_id(bytes(pending)).hex() if pending is not None else None
+            gaps = SeqGaps.loads(g.pop("seq_gaps"))
+            g.update(seq_high=gaps.high, seq_missing=gaps.missing(), seq_gap_since=gaps.oldest(),
+                     rejected=rejects.get(g["gate_id"], {}))
+            if now is not None:
+                g["seq_overdue"] = gaps.overdue(now, grace)
+        return rows
+
+    def seq_gaps(self, gate_id: str) -> SeqGaps:
+        with self._lock:
+            row = self._db.execute("SELECT seq_gaps FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+        return SeqGaps.loads(row[0] if row else None)
+
+    def save_seq_gaps(self, gate_id: str, gaps: SeqGaps) -> None:
+        with self._lock:
+            self._db.execute("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (gaps.dumps(), gate_id))
 
     def gate_session(self, gate_id: str) -> int:
         with self._lock:
@@ -246,23 +342,31 @@ class CentralStore:
         return seq
 
     # ------------------------------------------------------------------ events
-    def add_events(self, rows: Iterable[tuple[str, str, int, bool, str, float, float, float, bytes]]) -> int:
-        """Insert events in one transaction, ignoring ids already stored; returns how many were new.
-        Returns only after the commit: the caller acks after this (RELIABILITY 17)."""
+    def add_event(self, row: EventRow) -> bool:
+        """Insert one event unless this gate already sent this message id; True when new. Inside
+        ``transaction()`` it is durable only at the commit: the caller acks after that (RELIABILITY 17)."""
         with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return self._db.total_changes - before
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return cur.rowcount == 1
+
+    def add_events(self, rows: list[EventRow]) -> int:
+        """Insert events in one transaction; returns how many were new (the rest were duplicates)."""
+        with self.transaction():
+            return sum(self.add_event(r) for r in rows)
+
+    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 86400.0) -> bool:
+        """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``
+        seconds are forgotten."""
+        with self._lock:
+            self._db.execute("DELETE FROM requests WHERE gate_id=? AND received<?", (gate_id, now - keep))
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO requests (gate_id, req_id, received) VALUES (?, ?, ?)", (gate_id, req_id, now)
+            )
+            return cur.rowcount == 1
 
     def events(self, gate_id: str | None = None, *, hits_only: bool = False) -> list[dict[str, Any]]:
         """Stored events in arrival order."""
@@ -316,13 +420,24 @@ class CentralStore:
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
-    def count_reject(self, reason: str) -> None:
+    def count_reject(self, gate_id: str, reason: str, n: int = 1) -> None:
+        """Add ``n`` rejects of ``reason`` for ``gate_id`` ("" for no valid gate)."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO rejects (reason, n) VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET n = n + 1",
-                (reason,),
+                "INSERT INTO rejects (gate_id, reason, n) VALUES (?, ?, ?)"
+                " ON CONFLICT(gate_id, reason) DO UPDATE SET n = n + excluded.n",
+                (gate_id, reason, n),
             )
 
     def rejects(self) -> dict[str, int]:
+        """Rejects per reason, all gates together."""
         with self._lock:
-            return {r: int(n) for r, n in self._db.execute("SELECT reason, n FROM rejects")}
+            return {r: int(n) for r, n in self._db.execute("SELECT reason, SUM(n) FROM rejects GROUP BY reason")}
+
+    def rejects_by_gate(self) -> dict[str, dict[str, int]]:
+        """Rejects per gate and reason."""
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for g, r, n in self._db.execute("SELECT gate_id, reason, n FROM rejects"):
+                out.setdefault(g, {})[r] = int(n)
+        return out

@@ -14,7 +14,7 @@ from hal.errors import BadUrlError, DeviceUnavailableError
 from hal.reader import Misread, ReaderDocument
 from hal.reader.serial import SerialDocumentReader
 from hal.reader.sim import SimReaderDevice
-from tests.hal.reader.reader_specimens import TD1, TD3, TD3_B
+from tests.support.reader_specimens import TD1, TD3, TD3_B
 
 FAST = "reopen=0.005&reopen_max=0.02&idle=1"
 

@@ -82,7 +82,7 @@ def test_decode_missing_capture_is_a_clear_error(tmp_path):
 def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
     """Record a simulated reader over a real pty with `reader capture`, then decode the capture."""
     from hal.reader.sim import SimReaderDevice
-    from tests.hal.reader.reader_specimens import TD1, TD3
+    from tests.support.reader_specimens import TD1, TD3
 
     link, out = tmp_path / "reader", tmp_path / "live.hex"
     device = SimReaderDevice("stx-etx", link, bcc="xor")

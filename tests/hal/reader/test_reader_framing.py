@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hal.reader.framing import MAX_ECHO, MAX_FRAME, MAX_ROW, parse_framing
-from tests.hal.reader.reader_specimens import MRVA, TD1, TD2, TD3, TD3_B, docs, misreads, run
+from tests.support.reader_specimens import MRVA, TD1, TD2, TD3, TD3_B, docs, misreads, run
 
 
 def spec(**query):

@@ -1,4 +1,4 @@
-"""ICAO 9303 specimen MRZs (fictional state UTO) for the reader tests, and a stream helper."""
+"""ICAO 9303 specimen MRZs (fictional state UTO) for the reader tests (tests/hal/reader), and a stream helper."""
 
 from __future__ import annotations
 

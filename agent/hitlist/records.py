@@ -1,0 +1,103 @@
+"""Listed records as files hold them: the one reader of the JSON Lines (and CSV) records that
+``sharaka-hitlist build --from``, the in-memory list of a lab gate and the centre's online-query
+records all read (docs/hitlist.md "Records").
+
+    >>> reader = RecordsReader.open("listed.jsonl")
+    >>> with reader.located():               # BadDataError raised inside names 'listed.jsonl:7'
+    ...     for record in reader: use(record)
+
+JSON Lines: one object per line; blank lines and lines starting with ``#`` are skipped. CSV: a
+header row naming ``CSV_FIELDS``, empty cells left out. A line that is not a JSON object raises
+``BadDataError`` naming the file and line; so does any ``BadDataError`` a consumer raises about the
+record while ``located()`` is active.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from agent.errors import BadDataError
+
+CSV_FIELDS = (
+    "kind",
+    "issuing_state",
+    "document_number",
+    "surname",
+    "given_names",
+    "birth_date",
+    "vin",
+    "reason",
+    "ref",
+)
+
+
+class RecordsReader:
+    """Iterates the records of ``stream`` (``fmt``: ``auto``, ``jsonl`` or ``csv``); ``where`` is the
+    ``name:line`` of the record last returned."""
+
+    def __init__(self, stream: IO[str], fmt: str = "auto", name: str = "records") -> None:
+        if fmt not in ("auto", "jsonl", "csv"):
+            raise BadDataError(f"records format {fmt!r}: expected 'auto', 'jsonl' or 'csv'")
+        self._stream, self._fmt, self.name = stream, fmt, name
+        self.line = 0
+
+    @classmethod
+    def open(cls, path: str | Path, fmt: str = "auto") -> RecordsReader:
+        """A reader of the file at ``path`` (closed when iteration ends). Raises OSError when unreadable."""
+        return cls(Path(path).open(encoding="utf-8"), fmt, str(path))
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the record being read, for error messages."""
+        return f"{self.name}:{self.line}"
+
+    @contextlib.contextmanager
+    def located(self) -> Iterator[None]:
+        """Prefix ``where`` to a BadDataError raised inside (unless it already names it)."""
+        try:
+            yield
+        except BadDataError as exc:
+            if str(exc).startswith(f"{self.name}:"):
+                raise
+            raise BadDataError(f"{self.where}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise BadDataError(f"{self.name}: not UTF-8 text ({exc.reason} near line {self.line + 1})") from None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            first = self._stream.readline()
+            fmt = self._fmt
+            if fmt == "auto":
+                fmt = "jsonl" if first.lstrip().startswith(("{", "#")) or not first.strip() else "csv"
+            yield from self._csv(first) if fmt == "csv" else self._jsonl(first)
+        finally:
+            self._stream.close()
+
+    def _jsonl(self, first: str) -> Iterator[dict[str, Any]]:
+        lines = iter(self._stream)
+        line: str | None = first
+        while line is not None:
+            self.line += 1
+            text = line.strip()
+            line = next(lines, None)
+            if not text or text.startswith("#"):
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise BadDataError(f"{self.where}: not a JSON record ({exc.msg}): {text[:60]!r}") from None
+            if not isinstance(record, dict):
+                raise BadDataError(f"{self.where}: expected a JSON object, got {text[:60]!r}")
+            yield record
+
+    def _csv(self, first: str) -> Iterator[dict[str, Any]]:
+        rows = csv.DictReader(io.StringIO(first + self._stream.read()))
+        for row in rows:
+            self.line = rows.line_num
+            yield {k: v for k, v in row.items() if k is not None and v not in (None, "")}

@@ -1,0 +1,151 @@
+"""Ed25519 key files, key ids and the pinned root: the one key module of every side (gate, centre,
+hit-list tools; docs/hitlist.md "Keys").
+
+Files. A private key is a 32-byte Ed25519 seed, a public key 32 bytes. Both are read in either
+encoding: 32 raw bytes, or 64 hex characters with optional surrounding whitespace. Writers pick one:
+``raw`` for the gate's device key (the image's first-boot script reads ``device.key.pub`` raw),
+``hex`` text for the centre's hit-list keys (easy to paste into a config or a ticket). Private keys are
+written 0600 and refused when group or others can read them (RELIABILITY 38).
+
+Key ids. Two wire formats name a signer by a short id of its public key, and both are deployed, so
+there are two, named for where they are used:
+
+- ``list_key_id(pub)`` (str, 16 hex digits of BLAKE2b-64 personalised ``sharaka-keyid``): hit-list
+  frames, keyrings and their ``revoked`` lists, operators' ``--revoke KEY_ID``;
+- ``message_key_id(pub)`` (8 bytes of SHA-256): the signature slots of MQTT message envelopes.
+
+The pinned root (``pin_root`` / ``pinned_root``) lives in the hit-list state directory as
+``root.pub`` and is written with ``agent.durable.atomic_write`` (fsync file and directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from nacl.signing import SigningKey, VerifyKey
+
+from agent.durable import atomic_write
+from agent.errors import BadDataError
+
+KEY_BYTES = 32
+ROOT_PUB = "root.pub"
+
+
+class KeyFileError(BadDataError):
+    """A key file that is missing, unreadable, of the wrong size or encoding, or too open."""
+
+
+class RootPinConflict(KeyFileError):
+    """A root key file that differs from the root already pinned in a state directory."""
+
+
+def decode_key(data: bytes, what: str) -> bytes:
+    """32 key bytes from ``data`` given raw or as 64 hex characters; KeyFileError names ``what`` otherwise."""
+    if len(data) == KEY_BYTES:
+        return bytes(data)
+    try:
+        key = bytes.fromhex(data.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise KeyFileError(
+            f"{what} has {len(data)} bytes: expected 32 raw bytes or 64 hex characters of an Ed25519 key"
+        )
+    return key
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"{what} {str(path)!r}: cannot read: {exc.strerror or exc}") from exc
+
+
+def read_public_key(path: str | os.PathLike[str]) -> bytes:
+    """The 32 bytes of a public key file (raw or hex). Raises KeyFileError."""
+    return decode_key(_read(path, "public key file"), f"public key file {str(path)!r}")
+
+
+def load_public_key(path: str | os.PathLike[str]) -> VerifyKey:
+    """A public key file as a VerifyKey. Raises KeyFileError."""
+    return VerifyKey(read_public_key(path))
+
+
+def load_signing_key(path: str | os.PathLike[str]) -> SigningKey:
+    """A private key file (32-byte seed, raw or hex, mode 0600). Raises KeyFileError."""
+    data = _read(path, "private key file")
+    mode = Path(path).stat().st_mode
+    if mode & 0o077:
+        raise KeyFileError(
+            f"private key file {str(path)!r} has mode {mode & 0o777:04o}: expected 0600 (chmod 600 it)"
+        )
+    return SigningKey(decode_key(data, f"private key file {str(path)!r}"))
+
+
+def encode_key(key: bytes, encoding: Literal["raw", "hex"]) -> bytes:
+    """The bytes a key file of ``encoding`` holds."""
+    return bytes(key) if encoding == "raw" else bytes(key).hex().encode() + b"\n"
+
+
+def generate(
+    path: str | os.PathLike[str],
+    *,
+    pub_path: str | os.PathLike[str] | None = None,
+    encoding: Literal["raw", "hex"] = "raw",
+    exclusive: bool = False,
+) -> SigningKey:
+    """Create a signing key at ``path`` (0600) and its public key at ``pub_path`` (default ``path.pub``),
+    durably. ``exclusive``: refuse (KeyFileError) rather than replace an existing file."""
+    key = SigningKey.generate()
+    pub = Path(pub_path) if pub_path is not None else Path(str(path) + ".pub")
+    try:
+        atomic_write(Path(path), encode_key(bytes(key), encoding), mode=0o600, exclusive=exclusive)
+        atomic_write(pub, encode_key(bytes(key.verify_key), encoding), mode=0o644, exclusive=exclusive)
+    except FileExistsError as exc:
+        raise KeyFileError(f"{exc.filename!r} exists: refusing to overwrite a key file") from exc
+    return key
+
+
+def list_key_id(public_key: bytes | VerifyKey) -> str:
+    """Id of a key in hit-list frames and keyrings: 16 hex digits of a personalised BLAKE2b-64."""
+    return hashlib.blake2b(bytes(public_key), digest_size=8, person=b"sharaka-keyid").hexdigest()
+
+
+def message_key_id(public_key: bytes | VerifyKey) -> bytes:
+    """Id of a key in MQTT message envelopes: the first 8 bytes of its SHA-256."""
+    return hashlib.sha256(bytes(public_key)).digest()[:8]
+
+
+def trusted(keys: Iterable[VerifyKey | bytes]) -> dict[bytes, VerifyKey]:
+    """Map message key id -> VerifyKey, as ``agent.protocol.envelope.open_signed`` takes it."""
+    out: dict[bytes, VerifyKey] = {}
+    for k in keys:
+        vk = k if isinstance(k, VerifyKey) else VerifyKey(bytes(k))
+        out[message_key_id(vk)] = vk
+    return out
+
+
+def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str] | None = None,
+                *, pin: bool = False) -> bytes:
+    """The root public key a hit-list state directory trusts.
+
+    ``given`` (a key file) must match what is pinned in ``state_dir/root.pub``; with ``pin`` it is
+    pinned there when nothing is yet (durably, hex). Without ``given`` the pinned key is used.
+    Raises KeyFileError (no key at all, a bad key file) or RootPinConflict (``given`` is not the pinned one)."""
+    pinned = Path(state_dir) / ROOT_PUB
+    if given is None:
+        if not pinned.exists():
+            raise KeyFileError(f"no root key pinned in {str(state_dir)!r}: give the root public key file")
+        return read_public_key(pinned)
+    root = read_public_key(given)
+    if pinned.exists():
+        if read_public_key(pinned) != root:
+            raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key than {str(given)!r}")
+    elif pin:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(pinned, encode_key(root, "hex"), mode=0o644)
+    return root

@@ -1,0 +1,73 @@
+"""The documents stay true as the code moves: every test and every file they cite exists, and every
+property cited as "RELIABILITY n" has its entry in docs/reliability.md."""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import DOCS, REPO
+
+DOCUMENTS = sorted(DOCS.rglob("*.md")) + [REPO / "README.md"]
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+FILE_TEST = re.compile(r"\b((?:tests|bench)/[\w/.-]+\.py)::(\w+)")
+BARE_TEST = re.compile(r"(?<![\w/:.])(test_\w*[a-z0-9])\b")
+CODE_PATH = re.compile(r"`((?:agent|hal|tools|tests|bench|images|docs|models)/[^`\s:*…<>]*[\w/])")
+
+
+@cache
+def defined_in(path: str) -> frozenset[str]:
+    """Names of the functions and classes defined in a test file (what ``file::name`` can cite)."""
+    tree = ast.parse((REPO / path).read_text())
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return frozenset(node.name for node in ast.walk(tree) if isinstance(node, kinds))
+
+
+@cache
+def every_test() -> frozenset[str]:
+    return frozenset().union(*(defined_in(str(p.relative_to(REPO))) for p in (REPO / "tests").rglob("*.py")))
+
+
+def prose(doc: Path) -> str:
+    """The document without its fenced examples (they show a user's code, not ours)."""
+    return FENCE.sub("", doc.read_text())
+
+
+def rel(doc: Path) -> str:
+    return str(doc.relative_to(REPO))
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=rel)
+def test_every_cited_test_exists(doc):
+    text = prose(doc)
+    missing = [f"{path}::{name}" for path, name in FILE_TEST.findall(text)
+               if not (REPO / path).is_file() or name not in defined_in(path)]
+    tests = every_test()
+    # a bare name is a test anywhere, or a family of them (`test_p18` for every test_p18_...)
+    missing += [name for name in BARE_TEST.findall(FILE_TEST.sub("", text))
+                if name not in tests and not any(t.startswith(name + "_") for t in tests)]
+    assert not missing, f"{rel(doc)} cites tests that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=rel)
+def test_every_cited_path_exists(doc):
+    missing = [path for path in CODE_PATH.findall(prose(doc)) if not (REPO / path.rstrip("/")).exists()]
+    assert not missing, f"{rel(doc)} cites files that do not exist: {missing}"
+
+
+def test_every_cited_reliability_property_has_its_entry():
+    entries = {int(n) for n in re.findall(r"^(\d+)\. ", (DOCS / "reliability.md").read_text(), re.M)}
+    entries |= {50, 51, 52}  # one entry covers the central node's three
+    assert entries == set(range(1, 55))
+    cited = set()
+    for path in [*REPO.glob("agent/**/*.py"), *REPO.glob("hal/**/*.py"), *REPO.glob("tools/**/*.py"),
+                 *REPO.glob("tests/**/*.py"), *DOCUMENTS]:
+        for ranges in re.findall(r"RELIABILITY ((?:\d+(?:[-–]\d+)?(?:, )?)+)", path.read_text()):
+            for part in re.findall(r"\d+(?:[-–]\d+)?", ranges):
+                bounds = [int(n) for n in re.split(r"[-–]", part)]
+                cited |= set(range(bounds[0], bounds[-1] + 1))
+    assert cited <= entries, f"RELIABILITY {sorted(cited - entries)} cited but not in docs/reliability.md"

@@ -1,0 +1,49 @@
+"""What `pip install .` puts on a gate: `agent` and `hal` only, never the central node, the signer or the PKI
+tools (those are the host tools' distribution, tools/pyproject.toml)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+import setuptools
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST_ONLY = ("tools", "tests", "bench")
+
+
+def _project(path: Path) -> dict:
+    return tomllib.loads(path.read_text())
+
+
+def test_gate_distribution_config_packs_agent_and_hal_only():
+    cfg = _project(ROOT / "pyproject.toml")
+    packages = setuptools.find_packages(str(ROOT), include=cfg["tool"]["setuptools"]["packages"]["find"]["include"])
+    top = {p.split(".")[0] for p in packages}
+    assert top == {"agent", "hal"}, f"the gate's wheel would ship {sorted(top)}"
+    scripts = cfg["project"]["scripts"]
+    assert all(target.split(".")[0] == "agent" for target in scripts.values()), scripts
+
+
+def test_host_tools_distribution_provides_the_central_console_scripts():
+    cfg = _project(ROOT / "tools" / "pyproject.toml")
+    assert set(cfg["project"]["scripts"]) == {"sharaka-hitlist", "sharaka-central"}
+    assert any(dep.startswith("sharaka-gate") for dep in cfg["project"]["dependencies"])
+
+
+@pytest.mark.slow
+def test_built_gate_wheel_contains_no_host_tools(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("sharaka_gate-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("agent/") for n in names) and any(n.startswith("hal/") for n in names)
+    shipped = sorted({n.split("/")[0] for n in names if n.split("/")[0] in HOST_ONLY})
+    assert not shipped, f"the gate's wheel ships {shipped}"
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "sharaka-gate" in text and "sharaka-central" not in text and "sharaka-hitlist" not in text

@@ -1,0 +1,154 @@
+"""What the central node lets in, before any work is spent on a message (docs/protocol.md "Central node",
+RELIABILITY 44): a token bucket per gate and message class, and a bounded inbound queue that pushes back
+on the broker when full.
+
+The gate id comes from the topic, which the broker ACL lets only that gate publish to, so a gate spends
+only its own budget. A message over budget is dropped unread and counted (an event is not acked, so the
+gate sends it again later: nothing is lost). A rejected message (bad signature, out of range) costs
+``reject_cost`` tokens more, so a gate that keeps sending junk is slowed down long before an honest one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.protocol import topics
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A sustained rate (messages per second) and the burst allowed above it."""
+
+    per_second: float
+    burst: float
+
+
+def default_rates() -> dict[str, Rate]:
+    # events: an honest gate drains a backlog at a few thousand per second (docs/protocol.md figures)
+    return {
+        topics.EVENT: Rate(5000, 10000),
+        topics.HIT: Rate(5000, 10000),
+        topics.STATUS: Rate(5, 20),
+        topics.CMD_RESULT: Rate(20, 100),
+        topics.HITLIST_REQ: Rate(50, 200),  # each answer reads and sends up to 64 KiB
+        topics.QUERY: Rate(50, 200),
+        topics.KEY_ROTATE: Rate(1, 10),  # a pending rotation is repeated every 10 s
+    }
+
+
+@dataclass
+class AdmissionConfig:
+    """Per-gate budgets by topic leaf, the inbound queue bound and what a reject costs."""
+
+    rates: dict[str, Rate] = field(default_factory=default_rates)
+    queue_max: int = 20000
+    reject_cost: float = 10.0
+
+
+class TokenBucket:
+    """Classic token bucket; ``take`` fails without taking when the bucket is empty or in debt."""
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.rate = rate
+        self.tokens = rate.burst
+        self.at = now
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.rate.burst, self.tokens + (now - self.at) * self.rate.per_second)
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self._refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def charge(self, cost: float, now: float) -> None:
+        """Take ``cost`` tokens more, going into debt if need be (down to minus one burst)."""
+        self._refill(now)
+        self.tokens = max(-self.rate.burst, self.tokens - cost)
+
+
+class Admission:
+    """Per-(gate, leaf) token buckets. Thread-safe: the network thread admits, the writer charges rejects."""
+
+    def __init__(self, config: AdmissionConfig, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._mono = monotonic
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def _bucket(self, gate_id: str, leaf: str) -> TokenBucket | None:
+        rate = self.config.rates.get(leaf)
+        if rate is None:
+            return None
+        b = self._buckets.get((gate_id, leaf))
+        if b is None:
+            b = self._buckets[(gate_id, leaf)] = TokenBucket(rate, self._mono())
+        return b
+
+    def admit(self, gate_id: str, leaf: str) -> bool:
+        """True when this gate may send one more message on ``leaf`` now."""
+        with self._lock:
+            b = self._bucket(gate_id, leaf)
+            return b is None or b.take(self._mono())
+
+    def charge_reject(self, gate_id: str, leaf: str) -> None:
+        """A message from this gate was rejected: it costs ``reject_cost`` more."""
+        with self._lock:
+            b = self._bucket(gate_id, leaf)
+            if b is not None:
+                b.charge(self.config.reject_cost, self._mono())
+
+
+class InboundQueue:
+    """A bounded FIFO between paho's network thread and the writer. ``put`` blocks while full (QoS 1: the
+    network thread stops reading, so the broker holds the rest) or returns False (QoS 0: dropped, the gate
+    resends what is not acked)."""
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self._items: deque[tuple[str, bytes]] = deque()
+        self._cond = threading.Condition()
+        self.high_water = 0
+        self.blocked = 0  # times the network thread waited for room
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: tuple[str, bytes], *, block: bool, stop: threading.Event) -> bool:
+        with self._cond:
+            if len(self._items) >= self.maxlen:
+                if not block:
+                    return False
+                self.blocked += 1
+                while len(self._items) >= self.maxlen and not stop.is_set():
+                    self._cond.wait(0.5)
+            self._items.append(item)
+            self.high_water = max(self.high_water, len(self._items))
+            self._cond.notify_all()
+            return True
+
+    def take(self, most: int, linger: float, stop: threading.Event) -> list[tuple[str, bytes]]:
+        """Up to ``most`` items: waits up to 0.5 s for the first, then ``linger`` s for more."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(0.5)
+            deadline = time.monotonic() + linger
+            while 0 < len(self._items) < most and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch = [self._items.popleft() for _ in range(min(len(self._items), most))]
+            self._cond.notify_all()
+            return batch
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
