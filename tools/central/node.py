@@ -241,7 +241,8 @@ class CentralNode:
                 try:
                     msg_type, body, signers = self._verify(gate_id, leaf, payload)
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
-                        self._note_signers(gate_id, signers, now, shown)
+                        if msg_type != "key_rotation":  # signed by both keys: not yet a switch
+                            self._note_signers(gate_id, signers, now, shown)
                         ack = self._apply(gate_id, msg_type, body, payload, now, shown)
                 except Rejected as exc:
                     self._reject(gate_id, leaf, exc.reason, topic, str(exc))
