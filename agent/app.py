@@ -305,7 +305,7 @@ class GateApp:
         applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
         self.write_status(state="stopped", force=True, applied=applied)
         level = logging.INFO if applied == "safe" else logging.ERROR
-        logger.log(level, f"stopped in the {applied} state", extra={"fields": {
+        logger.log(level, "stopped", extra={"fields": {
             "applied": applied, "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 

@@ -109,7 +109,7 @@ def report(prog: str, command: str, exc: BaseException) -> int:
     print(f"{prog} {command}: {first.rstrip(':')}; {remedy}", file=sys.stderr)
     for line in more:
         print(f"  {line.strip()}", file=sys.stderr)
-    logger.debug("%s %s failed", prog, command, exc_info=exc)
+    logger.debug("command failed", extra={"fields": {"prog": prog, "command": command}}, exc_info=exc)
     return exit_code(exc)
 
 

@@ -4,7 +4,7 @@ missing, an unreadable and a malformed file, says what is wrong in one line
 
 Subcommands and their file arguments are enumerated from the argparse parsers, so a new command is
 covered the day it is added. A file argument is one whose metavar says so (``FILE``, ``DIR``,
-``URL``, ``RECORDS``, ``OLD``, ``NEW``); ``--out`` is an output. Tests run as root, so "unreadable"
+``URL``, ``RECORDS``, ``OLD``, ``NEW``, ``IMAGE``); ``--out`` is an output. Tests run as root, so "unreadable"
 is a directory where a file is expected (and a file where a directory is): that fails for root too.
 """
 
@@ -31,7 +31,7 @@ CLIS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]
     "sharaka-hitlist": (hitlist_parser, hitlist_main),
     "sharaka-central": (central_parser, central_main),
 }
-INPUT_FILES = {"FILE", "RECORDS", "OLD", "NEW"}
+INPUT_FILES = {"FILE", "RECORDS", "OLD", "NEW", "IMAGE"}
 FILE_METAVARS = INPUT_FILES | {"DIR", "URL"}
 # Commands that take no file at all (checked, so that a new one is a decision, not an accident).
 WITHOUT_FILES = {("sharaka-gate", "mrz parse")}

@@ -109,6 +109,11 @@ class Signer:
     keyring: bytes
     epoch: int
 
+    @property
+    def keyring_version(self) -> int:
+        """Version of the keyring that certifies ``key`` (named in every head, so gates fetch newer ones)."""
+        return int(msgpack.unpackb(unpack_frame(self.keyring, DEFAULT_LIMITS).signed, raw=False)["version"])
+
 
 def _body(entries: Entries, removes: np.ndarray | None = None) -> bytes:
     parts = [
@@ -242,6 +247,7 @@ def build_head(meta: ListMeta, *, signer: Signer, issued: float, expires: float)
         "state_hash": meta.state_hash,
         "issued": issued,
         "expires": expires,
+        "keyring": signer.keyring_version,
     }
     return pack("head", msgpack.packb(fields, use_bin_type=True), [signer.key], b"", None)
 

@@ -313,6 +313,11 @@ class HitListStore:
         state = self._view.state
         return state.identity.as_tuple() if state else None
 
+    @property
+    def keyring_version(self) -> int:
+        """Version of the root-signed keyring in force (0: only the pinned root)."""
+        return self._view.keyring.version
+
     def view(self) -> ListView:
         """The immutable state in force (identity and lookups from one consistent list)."""
         return self._view
@@ -428,9 +433,8 @@ class HitListStore:
                 identity = self._install_snapshot(verified)
             else:
                 identity = self._install_delta(verified)
-            logger.info(
-                "hit-list %s v%d installed (%s)", identity.list_id, identity.version, verified.meta.kind
-            )
+            logger.info("hit-list installed", extra={"fields": {
+                "list_id": identity.list_id, "version": identity.version, "kind": str(verified.meta.kind)}})
             return identity
 
     def read_head(self, blob, *, now: float) -> Head:
@@ -439,9 +443,9 @@ class HitListStore:
         with self._lock:
             return read_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
 
-    def accept_head(self, blob, *, now: float) -> None:
-        """Accept a freshness head for the installed list. Raises HitListRejected (wrong_list_id,
-        rollback for a head older than the last one, and every signature/expiry reason)."""
+    def accept_head(self, blob, *, now: float) -> Head:
+        """Accept a freshness head for the installed list and return it. Raises HitListRejected
+        (wrong_list_id, rollback for a head older than the last one, and every signature/expiry reason)."""
         with self._lock, self._flock():
             self.refresh()
             head = verify_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
@@ -465,6 +469,7 @@ class HitListStore:
                       "state_hash": head.state_hash, "issued": head.issued, "expires": head.expires}  # fmt: skip
             self._replace_durable(self.dir / "head.msgpack", msgpack.packb(record))
             self._head = record
+            return head
 
     def verify(self) -> dict:
         """Re-read the whole installed list: the base files against the digests written with them,
@@ -612,7 +617,7 @@ class HitListStore:
         """Crash-injection point (test hook CRASH_ENV): the installer SIGKILLs itself at step k."""
         self._steps += 1
         if self._steps == self._crash_at:
-            logger.debug("crash hook: SIGKILL at step %d (%s)", self._steps, label)
+            logger.debug("crash hook: SIGKILL", extra={"fields": {"step": self._steps, "at": str(label)}})
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _write_durable(self, path: Path, chunks: Iterable) -> None:
@@ -792,7 +797,8 @@ class HitListStore:
             _map(old / "fp.u64", U64, (n,)), _map(old / "reason.u8", np.uint8, (n,)),
             _map(old / "ref.bin", np.uint8, (n, width)), tuple(manifest["reasons"]),
         )  # fmt: skip
-        logger.info("hit-list base %s: rewriting %d entries in layout %d", old.name, n, BASE_LAYOUT)
+        logger.info("hit-list base rewritten in the current layout", extra={"fields": {
+            "base": str(old.name), "entries": n, "layout": BASE_LAYOUT}})
         base = self._write_base(entries, int(old.name.split("-")[0]))
         keyring = (
             _replay_keyring(record["keyring"], self._pinned, self.limits)

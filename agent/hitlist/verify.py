@@ -108,6 +108,7 @@ class Head:
     issued: float
     expires: float
     blob: bytes
+    keyring_version: int = 0  # the centre's keyring when it signed (0: a head from before keyring delivery)
 
 
 def _get(meta: dict, name: str, kind: type | tuple[type, ...]):
@@ -313,6 +314,7 @@ def read_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
         float(_get(meta, "issued", (int, float))),
         float(_get(meta, "expires", (int, float))),
         bytes(blob),
+        _get(meta, "keyring", int) if "keyring" in meta else 0,
     )
     return head
 

@@ -8,6 +8,14 @@ gate asks for each next chunk by offset, so a transfer resumes where it stopped 
 Assembly is bounded by ``agent.hitlist.transfer.Transfer`` (declared size, chunk size, no-progress
 timeout); the assembled file is verified and installed by ``HitListStore.install``. Runs on the link's
 worker thread only.
+
+Keyrings (docs/hitlist.md "Keyring delivery", RELIABILITY 41): the same request, with ``want: "keyring"``
+and ``have`` = the keyring version in force, fetches the next root-signed keyring; the gate installs it
+(verified as the successor of what it trusts) and asks again until the centre has nothing newer. It
+does so after every connect, when a head names a newer keyring than the gate's, and when a head or a
+list cannot be verified yet (``NEEDS_KEYRING``: signed by a key the gate does not know, ...); then it
+replays the head that started it. Each head blob starts at most one such fetch, so a head nobody can
+verify is counted as rejected (``head_unknown_key``) and reported, never retried in a loop.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from agent.hitlist.verify import Head, Identity
 
 logger = logging.getLogger(__name__)
 
+# Refusals that a newer keyring may cure: fetch the keyring chain, then try the head or list again.
+NEEDS_KEYRING = frozenset({"unknown_key", "expired_key", "keyring_gap", "epoch"})
+
 
 class SyncedStore(Protocol):
     """What sync (and the link's status) needs from ``agent.hitlist.store.HitListStore``."""
@@ -36,14 +47,18 @@ class SyncedStore(Protocol):
     def identity(self) -> tuple[str, int, int, bytes] | None:
         """Identity of the list in force, or None."""
 
-    def accept_head(self, blob: bytes, *, now: float) -> None:
-        """Verify and keep a head; raises HitListRejected."""
+    @property
+    def keyring_version(self) -> int:
+        """Version of the keyring in force (0: only the pinned root)."""
+
+    def accept_head(self, blob: bytes, *, now: float) -> Any:
+        """Verify and keep a head and return it (``.version``, ``.keyring_version``); raises HitListRejected."""
 
     def read_head(self, blob: bytes, *, now: float) -> Head:
         """The head if its signature verifies, its times not yet judged; raises HitListRejected."""
 
     def install(self, blob: bytes, *, now: float) -> Identity:
-        """Verify and install a list file; raises HitListRejected with the list unchanged."""
+        """Verify and install a list or keyring file; raises HitListRejected with the list unchanged."""
 
     def status(self, now: float) -> dict[str, Any]:
         """The store's status at ``now``."""
@@ -76,20 +91,34 @@ class HitListSync:
         self.transfer: Transfer | None = None
         self.want_snapshot = False
         self.installs = 0
+        self.keyrings = 0  # keyrings installed over MQTT
+        self.mode = "list"  # what the transfer in progress fetches: list | keyring
         self.rejected: dict[str, int] = {}
         self._req_at = 0.0
+        self._req_id = ""  # the request whose answer is awaited
         self._target = 0
         self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
+        self._last_head: tuple[str, bytes] | None = None
+        self._pending_head: tuple[str, bytes] | None = None  # replayed once the keyring fetch ends
+        self._keyring_tried: bytes | None = None  # the head blob that last started a keyring fetch
 
     # ------------------------------------------------------------------ inputs
     def on_head(self, list_id: str, blob: bytes) -> None:
         """A retained head arrived: accept it; fetch when it names a newer list than the one installed."""
         if self.list_id is not None and list_id != self.list_id:
             return
+        self._last_head = (list_id, blob)
+        if self.state == "fetching" and self.mode == "keyring":
+            self._pending_head = (list_id, blob)  # judged with the keyring being fetched
+            return
         now = self._learn_time(blob)
         try:
-            self.store.accept_head(blob, now=now)
+            head = self.store.accept_head(blob, now=now)
         except HitListRejected as exc:
+            if exc.reason in NEEDS_KEYRING and self._keyring_tried != blob:
+                self._keyring_tried, self._pending_head = blob, (list_id, blob)
+                self.fetch_keyring(f"head refused ({exc.reason})")
+                return
             if self.store.identity is not None and not exc.resync:
                 self._reject(f"head_{exc.reason}", str(exc))
                 return
@@ -101,17 +130,22 @@ class HitListSync:
                 self.fetch(0)
             return
         self.list_id = list_id
-        head = self.store.status(now).get("head") or {}
-        version = int(head.get("version", 0))
-        if version > self.store.version and self.state != "fetching":
-            self.fetch(version)
+        if head.keyring_version > self.store.keyring_version and self._keyring_tried != blob:
+            self._keyring_tried, self._pending_head = blob, (list_id, blob)
+            self.fetch_keyring(f"head names keyring v{head.keyring_version}")
+            return
+        if head.version > self.store.version and self.state != "fetching":
+            self.fetch(head.version)
 
     def on_chunk(self, body: dict[str, Any]) -> None:
         """A verified ``hitlist_chunk`` body from the centre."""
-        if self.state != "fetching":
-            return
+        if self.state != "fetching" or body["req"] != self._req_id:
+            return  # an answer to an older request (a duplicate, or one sent before a reconnect)
         now = self._clock()
         if body.get("error"):
+            if self.mode == "keyring":  # the centre has nothing newer: the chain is complete
+                self._keyring_done(f"keyring v{self.store.keyring_version} is the newest")
+                return
             self._finish("failed", f"centre: {body['error']}")
             return
         if self.name and body["name"] != self.name:
@@ -137,10 +171,17 @@ class HitListSync:
             return
         blob = self.transfer.result()
         self.transfer, self.name = None, ""
+        if self.mode == "keyring":
+            self._install_keyring(blob, now)
+            return
         try:
             identity = self.store.install(blob, now=now)
         except HitListRejected as exc:
             self._reject(exc.reason, str(exc))
+            if exc.reason in NEEDS_KEYRING and self._last_head is not None and self._keyring_tried != blob:
+                self._keyring_tried, self._pending_head = blob, self._last_head
+                self.fetch_keyring(f"list refused ({exc.reason})")
+                return
             if exc.resync and not self.want_snapshot:
                 self.want_snapshot = True  # RELIABILITY 3: chain broken, ask for a snapshot
                 self._request()
@@ -154,17 +195,22 @@ class HitListSync:
             try:
                 self.store.accept_head(early, now=self._learn_time(early))
             except HitListRejected as exc:
-                logger.info("gate %s: head received before the first list not accepted: %s", self.gate_id, exc)
-        logger.info("gate %s: hit-list v%d installed over MQTT", self.gate_id, identity.version)
+                logger.info("head received before the first list not accepted", extra={"fields": {
+                    "gate": self.gate_id, "error": str(exc)}})
+        logger.info("hit-list installed over MQTT", extra={"fields": {
+            "gate": self.gate_id, "version": identity.version}})
         if self.store.version < self._target:
             self._request()
         else:
             self._finish("idle", f"v{self.store.version} installed")
 
     def on_connected(self) -> None:
-        """Resume an interrupted transfer at the offset reached."""
+        """Resume an interrupted transfer at the offset reached; otherwise check for a newer keyring
+        (a revocation published while the gate was away reaches it on its first connect)."""
         if self.state == "fetching":
             self._request()
+        else:
+            self.fetch_keyring("connected")
 
     def tick(self) -> None:
         """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12)."""
@@ -176,12 +222,14 @@ class HitListSync:
             got = self.transfer.received if self.transfer is not None else 0
             self.transfer = None
             self._finish("abandoned", f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}")
-            logger.warning("gate %s: hit-list transfer abandoned: %s", self.gate_id, self.detail)
+            logger.warning("hit-list transfer abandoned", extra={"fields": {
+                "gate": self.gate_id, "detail": str(self.detail)}})
 
     def status(self) -> dict[str, Any]:
         """State of the sync for the gate's status: idle, fetching, abandoned or failed, and why."""
-        out: dict[str, Any] = {"state": self.state, "detail": self.detail, "installs": self.installs,
-                               "rejected": dict(self.rejected)}
+        out: dict[str, Any] = {"state": self.state, "mode": self.mode, "detail": self.detail,
+                               "installs": self.installs, "keyrings": self.keyrings,
+                               "keyring_version": self.store.keyring_version, "rejected": dict(self.rejected)}
         if self.transfer is not None:
             out.update(name=self.name, received=self.transfer.received, total=self.transfer.declared_size)
         return out
@@ -207,16 +255,48 @@ class HitListSync:
 
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
-        self._target = target
+        self._target, self.mode = target, "list"
         self.state, self.detail, self.name, self.transfer = "fetching", f"towards v{target}", "", None
         self._request()
 
+    def fetch_keyring(self, why: str) -> None:
+        """Walk the centre's keyring chain from the version in force (a list transfer in progress is
+        dropped; the head replayed afterwards starts it again)."""
+        self.mode = "keyring"
+        self.state, self.name, self.transfer = "fetching", "", None
+        self.detail = f"keyring after v{self.store.keyring_version}: {why}"
+        logger.info("hit-list sync: fetching keyrings", extra={"fields": {
+            "gate": self.gate_id, "after_version": self.store.keyring_version, "why": why}})
+        self._request()
+
+    def _install_keyring(self, blob: bytes, now: float) -> None:
+        try:
+            self.store.install(blob, now=now)
+        except HitListRejected as exc:
+            self._reject(f"keyring_{exc.reason}", str(exc))
+            self._keyring_done(f"keyring refused: {exc}", state="failed")
+            return
+        self.keyrings += 1
+        logger.info("keyring installed over MQTT", extra={"fields": {
+            "gate": self.gate_id, "version": self.store.keyring_version}})
+        self._request()  # the next one, until the centre has nothing newer
+
+    def _keyring_done(self, detail: str, state: str = "idle") -> None:
+        self.mode = "list"
+        self._finish(state, detail)
+        pending, self._pending_head = self._pending_head, None
+        if pending is not None:
+            self.on_head(*pending)
+
     def _request(self) -> None:
         self._req_at = self._clock()
+        self._req_id = uuid.uuid4().hex
+        keyring = self.mode == "keyring"
         self._publish({
-            "id": uuid.uuid4().hex, "ts": self._req_at, "gate": self.gate_id, "list_id": self.list_id or "",
-            "have": int(self.store.version), "offset": self.transfer.received if self.transfer else 0,
-            "name": self.name, "want": "snapshot" if self.want_snapshot else "auto",
+            "id": self._req_id, "ts": self._req_at, "gate": self.gate_id, "list_id": self.list_id or "",
+            "have": int(self.store.keyring_version if keyring else self.store.version),
+            "offset": self.transfer.received if self.transfer else 0, "name": self.name,
+            "want": "keyring" if keyring else "snapshot" if self.want_snapshot else "auto",
         })
 
     def _finish(self, state: str, detail: str) -> None:
@@ -225,4 +305,5 @@ class HitListSync:
 
     def _reject(self, reason: str, detail: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        logger.warning("gate %s: hit-list sync: %s", self.gate_id, detail)
+        logger.warning("hit-list sync refused a file", extra={"fields": {
+            "gate": self.gate_id, "detail": str(detail)}})

@@ -163,7 +163,7 @@ def test_sigterm_during_burst_loses_no_event_and_ends_in_safe_state(tmp_path, no
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     written = {lines[1][:9] for lines in docs}
     assert {e["mrz"]["document_number"] for e in events} <= written
-    assert logs[-1]["msg"] == "stopped in the safe state"
+    assert logs[-1]["msg"] == "stopped"
     assert (logs[-1]["applied"], logs[-1]["relay_open"], logs[-1]["indicator_fault"]) == ("safe", False, None)
     status = json.loads((tmp_path / "state" / "status.json").read_text())
     assert status["state"] == "stopped" and status["indicators"]["applied"] == "safe"

@@ -190,7 +190,9 @@ class Syncing:
         self.sync.fetch(2)
 
     def chunk(self, data: bytes, *, offset: int, total: int) -> None:
-        self.sync.on_chunk({"name": "sltd-2.shl", "total": total, "offset": offset, "data": data})
+        # as the centre does: the answer names the request it answers (the latest one)
+        self.sync.on_chunk({"req": self.requests[-1]["id"], "name": "sltd-2.shl", "total": total, "offset": offset,
+                            "data": data})
 
     def serve(self, blob: bytes, size: int = 500, *, until: int | None = None) -> None:
         """Answer each request for the next chunk of ``blob``, as the centre does, up to byte ``until``."""

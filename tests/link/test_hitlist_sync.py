@@ -3,60 +3,15 @@ node, fetched in chunks, verified and installed by the gate's HitListStore."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.store import HitListStore
-from agent.keys import read_public_key
 from tests.support.link import make_central, make_gate, wait_until
+from tests.support.lists import DOCS, Lists
 from tests.support.netproxy import NetProxy
 from tools.central.hitlists import HitListServer
-from tools.hitlist_cli import main as hitlist_cli
-
-DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
-
-
-def _records(path: Path, docs) -> Path:
-    path.write_text("".join(json.dumps({"kind": "document", "issuing_state": s, "document_number": n,
-                                        "reason": "stolen", "ref": f"ref-{n}"}) + "\n" for s, n in docs))
-    return path
-
-
-class Lists:
-    """Builds signed lists with the real `sharaka-hitlist` into the central node's list directory."""
-
-    def __init__(self, root: Path) -> None:
-        self.keys = root / "hlkeys"
-        self.dir = root / "lists" / "sltd"
-        self.dir.mkdir(parents=True)
-        self.work = root / "work"
-        self.work.mkdir()
-        assert hitlist_cli(["keygen", "--out", str(self.keys)]) == 0
-        self.root_pub = read_public_key(self.keys / "root.pub")
-
-    def snapshot(self, version: int, docs) -> Path:
-        out = self.dir / f"snapshot-{version}.bin"
-        assert hitlist_cli(["build", "--keys", str(self.keys), "--from", str(_records(self.work / f"r{version}", docs)),
-                            "--list-id", "sltd", "--version", str(version), "--out", str(out)]) == 0
-        return out
-
-    def delta(self, old: Path, version: int, docs) -> Path:
-        full = self.work / f"full-{version}.bin"
-        assert hitlist_cli(["build", "--keys", str(self.keys), "--from", str(_records(self.work / f"r{version}", docs)),
-                            "--list-id", "sltd", "--version", str(version), "--out", str(full),
-                            "--base", str(old)]) == 0
-        out = self.dir / f"delta-{version}.bin"
-        assert hitlist_cli(["delta", "--keys", str(self.keys), "--from", str(old), "--to", str(full),
-                            "--out", str(out)]) == 0
-        return full
-
-    def head(self, list_file: Path) -> None:
-        tmp = self.work / "head"
-        assert hitlist_cli(["head", "--keys", str(self.keys), "--list", str(list_file), "--out", str(tmp)]) == 0
-        tmp.replace(self.dir / "head")
 
 
 def _setup(mq, tmp_path, keys, *, chunk_bytes=64 * 1024, port=None, limits=DEFAULT_LIMITS):
@@ -100,6 +55,8 @@ def test_hitlist_sync_resumes_after_disconnect_at_the_offset_reached(mq, tmp_pat
     orig = central.hitlists.answer
 
     def spy(gate_id, req, now):
+        if req.get("want") == "keyring":
+            return orig(gate_id, req, now)
         offsets.append(req["offset"])
         if len(offsets) == 4:
             proxy.cut()  # drop the gate's link mid-transfer

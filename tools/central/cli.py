@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
+    p.add_argument("--keyrings", type=Path, metavar="DIR",
+                   help="keyrings gates may fetch (the `sharaka-hitlist` keys directory's keyrings/: public files only)")
     p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
@@ -167,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     node = _node(args, store, show)
     if args.lists:
-        node.hitlists = HitListServer(args.lists)
+        node.hitlists = HitListServer(args.lists, keyrings=args.keyrings)
     if args.records:
         node.records = DocumentRecords(args.records)
     stop = threading.Event()

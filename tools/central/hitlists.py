@@ -3,6 +3,12 @@
 Layout: ``ROOT/{list_id}/`` holds the files ``sharaka-hitlist build|delta`` wrote (any names) and
 ``head`` (``sharaka-hitlist head``). The centre reads only the metadata of each file to index it by
 version; it never needs the signing keys. Gates verify everything themselves.
+
+Keyrings: ``keyrings`` is the directory ``sharaka-hitlist keygen|certify`` fills (``KEYS/keyrings/``, public
+files only). A gate asks with ``want: "keyring"`` and ``have`` = its keyring version and gets the next one
+(``have + 1``); asking again until the centre says it has nothing newer walks the whole root-signed
+chain, so a gate that missed any number of rotations, revocations or root changes catches up
+(docs/hitlist.md "Keyring delivery", RELIABILITY 41).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ HEAD_FILE = "head"
 @dataclass(frozen=True)
 class ListFile:
     path: Path
-    kind: str  # snapshot | delta
+    kind: str  # snapshot | delta | keyring
     version: int
     base_version: int
     size: int
@@ -40,10 +46,12 @@ class ListFile:
 class HitListServer:
     """Index of the list files under ``root``; answers ``hitlist_req`` bodies with ``hitlist_chunk`` bodies."""
 
-    def __init__(self, root: Path, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, root: Path, *, chunk_bytes: int = CHUNK_BYTES, keyrings: Path | None = None) -> None:
         self.root = Path(root)
+        self.keyrings = Path(keyrings) if keyrings is not None else None
         self.chunk_bytes = chunk_bytes
         self._files: dict[str, dict[str, ListFile]] = {}
+        self._keyrings: dict[int, ListFile] = {}
         self._heads_sent: dict[str, float] = {}
         self.scan()
 
@@ -69,6 +77,30 @@ class HitListServer:
                     files.setdefault(d.name, {})[f.name] = ListFile(f, meta.kind, meta.version, meta.base_version,
                                                                     len(blob))
         self._files = files
+        self._keyrings = self._scan_keyrings()
+
+    def _scan_keyrings(self) -> dict[int, ListFile]:
+        out: dict[int, ListFile] = {}
+        if self.keyrings is None or not self.keyrings.is_dir():
+            return out
+        for f in sorted(self.keyrings.iterdir()):
+            if not f.is_file() or f.name.startswith("."):
+                continue
+            try:
+                blob = f.read_bytes()
+                frame = unpack_frame(blob, DEFAULT_LIMITS)
+                version = msgpack.unpackb(frame.signed, raw=False)["version"] if frame.kind == "keyring" else None
+            except (HitListRejected, ValueError, KeyError, TypeError, OSError) as exc:
+                logger.warning("keyring file %s skipped: %s", f, exc)
+                continue
+            if isinstance(version, int) and not isinstance(version, bool):
+                out[version] = ListFile(f, "keyring", version, version - 1, len(blob))
+        return out
+
+    @property
+    def keyring_version(self) -> int:
+        """The newest keyring served (0: none)."""
+        return max(self._keyrings, default=0)
 
     def changed_heads(self, now: float) -> list[tuple[str, bytes, float]]:
         """(list_id, head bytes, seconds until it expires) for every head file new since the last call."""
@@ -104,13 +136,19 @@ class HitListServer:
         list_id = req["list_id"] or (next(iter(self._files)) if len(self._files) == 1 else "")
         body: dict[str, Any] = {"id": req["id"], "ts": now, "gate": gate_id, "req": req["id"], "name": "",
                                 "offset": 0, "total": 0, "data": b"", "list_id": list_id}
-        files = self._files.get(list_id, {})
         name = req.get("name") or ""
-        chosen = files.get(name) if name else self.pick(list_id, req["have"], str(req.get("want", "auto")))
-        if chosen is None:
-            body["error"] = f"nothing newer than v{req['have']} for list {list_id!r}" if not name else \
-                f"no file {name!r} for list {list_id!r}"
-            return body
+        if req.get("want") == "keyring":
+            chosen = self._keyrings.get(req["have"] + 1)
+            if chosen is None or (name and chosen.path.name != name):
+                body["error"] = f"no keyring newer than v{req['have']}"
+                return body
+        else:
+            files = self._files.get(list_id, {})
+            chosen = files.get(name) if name else self.pick(list_id, req["have"], str(req.get("want", "auto")))
+            if chosen is None:
+                body["error"] = f"nothing newer than v{req['have']} for list {list_id!r}" if not name else \
+                    f"no file {name!r} for list {list_id!r}"
+                return body
         offset = max(0, min(int(req["offset"]), chosen.size))
         with open(chosen.path, "rb") as f:
             f.seek(offset)
