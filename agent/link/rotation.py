@@ -60,24 +60,28 @@ class DeviceKey:
         try:
             state = read_json(self._state_path, {})
         except ValueError as exc:
-            logger.error("gate %s: rotation state unreadable, rotation dropped: %s", self.gate_id, exc)
+            logger.error("rotation state unreadable, rotation dropped",
+                         extra={"fields": {"gate": self.gate_id, "error": str(exc)}})
             state = {}
         if not state:
             return
         try:
             new = SigningKey(self._new_path.read_bytes()) if self._new_path.exists() else None
         except (OSError, ValueError, TypeError) as exc:
-            logger.error("gate %s: pending device key unreadable, rotation dropped: %s", self.gate_id, exc)
+            logger.error("pending device key unreadable, rotation dropped",
+                         extra={"fields": {"gate": self.gate_id, "error": str(exc)}})
             new = None
         if new is None or bytes(new.verify_key) == bytes(self.current.verify_key):
             self._clear()  # never started, or switched before the state file was removed
             return
         if bytes(new.verify_key).hex() != state.get("new_key"):
-            logger.error("gate %s: pending device key does not match rotation.json; rotation dropped", self.gate_id)
+            logger.error("pending device key does not match rotation.json; rotation dropped",
+                         extra={"fields": {"gate": self.gate_id}})
             self._clear()
             return
         self.pending, self.req, self.since = new, str(state.get("req", "")), float(state.get("since", 0.0))
-        logger.info("gate %s: resuming device-key rotation to %s", self.gate_id, message_key_id(bytes(new.verify_key)).hex())
+        logger.info("resuming device-key rotation", extra={"fields": {
+            "gate": self.gate_id, "new_key": message_key_id(bytes(new.verify_key)).hex()}})
 
     def start(self, now: float) -> str:
         """Begin a rotation (or repeat the pending one): the new key is on disk before this returns."""
@@ -119,7 +123,8 @@ class DeviceKey:
         self.current, self.pending = self.pending, None
         self._clear()
         self.confirmed += 1
-        logger.info("gate %s: device key rotated to %s", self.gate_id, message_key_id(bytes(self.current.verify_key)).hex())
+        logger.info("device key rotated", extra={"fields": {
+            "gate": self.gate_id, "new_key": message_key_id(bytes(self.current.verify_key)).hex()}})
         return True
 
     def _clear(self) -> None:

@@ -70,7 +70,8 @@ class TrustedClock:
                 saved = float(data.get("floor", 0.0))
             except (OSError, ValueError, TypeError) as exc:
                 self.error = f"{p}: {exc}"
-                logger.error("trusted time state unreadable; starting from the other sources: %s", exc)
+                logger.error("trusted time state unreadable; starting from the other sources",
+                             extra={"fields": {"error": self.error}})
                 continue
             if saved > floor:
                 floor, self.source = saved, str(data.get("source", "persisted"))
@@ -114,7 +115,7 @@ class TrustedClock:
                 write_json(self._path, {"v": FORMAT, "floor": t, "signed": self.signed, "source": self.source})
             except OSError as exc:
                 self.error = f"{self._path}: {exc}"
-                logger.error("cannot persist trusted time: %s", exc)
+                logger.error("cannot persist trusted time", extra={"fields": {"error": self.error}})
                 return
             self._saved = t
 
