@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Detect faces in every image; print one result each; 2 when an image could not be read."""
+    from agent.errors import report
     from agent.vision import face
     from agent.vision.image import BadFrameError, read_image
     from agent.vision.runtime import VisionUnavailableError
@@ -37,8 +38,8 @@ def run_detect(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             faces = face.detect(read_image(path))
-        except (BadFrameError, VisionUnavailableError) as exc:
-            print(f"face detect: {exc}", file=sys.stderr)
+        except (BadFrameError, VisionUnavailableError) as exc:  # one bad image: say so, go on with the rest
+            report("sharaka-gate", "face detect", exc)
             if args.json:
                 print(json.dumps({"image": path, "error": str(exc)}))
             worst = EXIT_BAD_INPUT

@@ -164,6 +164,7 @@ def run_parse(args: argparse.Namespace) -> int:
 
 def run_read(args: argparse.Namespace) -> int:
     """Read every image (or, with ``--frames``, all of them as one document); return the worst exit code."""
+    from agent.errors import report
     from agent.mrz.describe import describe
     from agent.vision.image import BadFrameError, read_image
     from agent.vision.mrz_read import read_frames
@@ -175,15 +176,16 @@ def run_read(args: argparse.Namespace) -> int:
     for paths in groups:
         try:
             reading = read_frames([read_image(p) for p in paths], today=today)
-        except (BadFrameError, VisionUnavailableError) as exc:
-            print(f"mrz read: {exc}", file=sys.stderr)
+        except (BadFrameError, VisionUnavailableError) as exc:  # one bad image: say so, go on with the rest
+            report("sharaka-gate", "mrz read", exc)
             if args.json:
                 print(json.dumps({"error": str(exc)}))
             worst = EXIT_NOT_MRZ
             continue
         name = " + ".join(paths)
         if reading.result is None:
-            print(f"mrz read: {name}: no MRZ found", file=sys.stderr)
+            print(f"sharaka-gate mrz read: {name}: no MRZ found; check that the page and its MRZ are in view",
+                  file=sys.stderr)
             worst = EXIT_NOT_MRZ
         elif not reading.trusted:
             worst = max(worst, EXIT_INVALID)
