@@ -36,6 +36,7 @@ from typing import Any
 
 import msgpack
 
+from tools.central.terminal import escape_controls
 from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
@@ -190,23 +191,23 @@ class Demo:
     def on_centre(self, kind: str, data: dict[str, Any]) -> None:
         """The central node's console feed (called from its writer thread after the commit)."""
         if kind == "reject":
-            self.say(f"  centre: REJECTED a message on {data['topic']}: {data['reason']}")
+            self.say(escape_controls(f"  centre: REJECTED a message on {data['topic']}: {data['reason']}"))
             return
         if kind != "hit":
             return
-        event = self.central_event(data["id"])
+        event = self.central_event(data["gate"], data["id"])
         hit = event.get("hit") or {}
         delay = (data["received"] - event["wall"]) * 1e3 if "wall" in event else float("nan")
         self.centre_hits.append({**data, "event": event})
-        self.say(f"  centre <- HIT from {data['gate']}, event #{data['seq']}: "
-                 f"{', '.join(event.get('reasons', ()))}, record {hit.get('ref', '?')} "
-                 f"(stored {delay:.0f} ms after the gate decided)")
+        self.say(escape_controls(f"  centre <- HIT from {data['gate']}, event #{data['seq']}: "
+                                 f"{', '.join(map(str, event.get('reasons', ())))}, record {hit.get('ref', '?')} "
+                                 f"(stored {delay:.0f} ms after the gate decided)"))  # gate strings: escaped
 
-    def central_event(self, msg_id: str) -> dict[str, Any]:
+    def central_event(self, gate_id: str, msg_id: str) -> dict[str, Any]:
         """The gate's decision event as the centre stored it (read-only look at its SQLite file)."""
         db = sqlite3.connect(f"file:{self.dir / 'central.db'}?mode=ro", uri=True)
         try:
-            row = db.execute("SELECT body FROM events WHERE msg_id=?", (msg_id,)).fetchone()
+            row = db.execute("SELECT body FROM events WHERE gate_id=? AND msg_id=?", (gate_id, msg_id)).fetchone()
         finally:
             db.close()
         return dict(msgpack.unpackb(row[0], raw=False)) if row else {}

@@ -10,6 +10,7 @@
 - ``gatesim``: a gate on simulated hardware with injected time, specimens, its gate.toml;
 - ``reader_specimens``: specimen MRZs and a framer driver for the reader tests;
 - ``nft``: the image's firewall ruleset checked by ``nft -c``;
+- ``clock``: a fake clock for injected time;
 - ``paths``: where the repository's files are.
 
 Tests import them as ``from tests.support.<module> import ...``, the one way: pytest runs with
