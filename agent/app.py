@@ -55,6 +55,8 @@ STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else onl
 class StartupError(AgentError, RuntimeError):
     """A part the gate cannot run without failed to start (the message says which and why)."""
 
+    remedy = "fix the part named (device, URL or state directory); the indicators stay in the safe state"
+
 
 class SystemdNotifier:
     """sd_notify over ``$NOTIFY_SOCKET`` (READY, WATCHDOG, STOPPING, STATUS); a no-op without it."""
@@ -117,6 +119,25 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
     return AbsentHitList(ListProblem(reason, detail))
 
 
+def open_camera(url: str) -> tuple[Any, str | None]:
+    """The camera of ``url`` (None when not configured), or None and the fault when it cannot be opened or its
+    backend cannot load: a camera is never a reason for the gate not to start."""
+    if not url:
+        return None, None
+    try:
+        return hal.open_camera(url), None
+    except (HalError, OSError) as exc:
+        logger.error("camera not available; screening goes on without it", extra={"fields": {"error": str(exc)}})
+        return None, f"camera {url!r} not available: {exc}"
+
+
+def camera_reader(camera: Any) -> Any:
+    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py)."""
+    from agent.vision.camera_reader import CameraReader
+
+    return CameraReader(camera)
+
+
 class GateApp:
     """One gate: config in, running pipeline out; see the module docstring."""
 
@@ -157,8 +178,8 @@ class GateApp:
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
             hitlist = open_hitlist(cfg)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
-            self.camera = hal.open_camera(cfg.devices.camera) if cfg.devices.camera else None
-            self.reader = hal.open_reader(cfg.devices.reader)
+            self.camera, camera_fault = open_camera(cfg.devices.camera)
+            self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         except (OSError, ValueError, HalError, AgentError) as exc:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
@@ -180,6 +201,7 @@ class GateApp:
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None)
+        self.screener.set_fault("camera", camera_fault)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})
@@ -296,7 +318,7 @@ class GateApp:
         applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
         self.write_status(state="stopped", force=True, applied=applied)
         level = logging.INFO if applied == "safe" else logging.ERROR
-        logger.log(level, f"stopped in the {applied} state", extra={"fields": {
+        logger.log(level, "stopped", extra={"fields": {
             "applied": applied, "colour": list(SAFE_STATE.colour), "relay_open": SAFE_STATE.relay_open,
             "indicator_fault": self.indicators.fault if self.indicators is not None else "not opened"}})
 

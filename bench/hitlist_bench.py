@@ -28,10 +28,10 @@ from nacl.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.hitlist.build import Signer, build_delta, build_keyring, build_snapshot, make_entries  # noqa: E402
 from agent.hitlist.fingerprint import FingerprintKeys, document_fingerprint  # noqa: E402
 from agent.hitlist.store import HitListStore  # noqa: E402
 from agent.hitlist.table import U64, bloom_may_contain  # noqa: E402
+from tools.hitlist.build import Signer, build_delta, build_keyring, build_snapshot, make_entries  # noqa: E402
 
 NOW = time.time()
 
@@ -194,7 +194,7 @@ def main() -> int:
     from agent.hitlist.table import merge_entries
 
     entries2 = merge_entries(entries.take(np.flatnonzero(keep)), added)
-    from agent.hitlist.build import read_list
+    from tools.hitlist.build import read_list
 
     blob2 = build_snapshot(entries2, signer=signer, list_id="sltd", version=2, fp_keys=keys, created=NOW, expires=NOW + 86400,
                            previous=read_list(blob1)[0])  # fmt: skip

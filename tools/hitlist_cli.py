@@ -29,7 +29,14 @@ from agent import keys as keyfiles
 from agent.durable import atomic_write
 from agent.errors import AgentError, command_path, run_command
 from agent.hitlist import names
-from agent.hitlist.build import (
+from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
+from agent.hitlist.format import unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.records import RecordsReader
+from agent.hitlist.trust import Keyring, verify_keyring
+from agent.hitlist.verify import verify_list
+from agent.keys import list_key_id, read_public_key
+from tools.hitlist.build import (
     DEFAULT_PERSON_COST,
     Signer,
     build_delta,
@@ -40,13 +47,6 @@ from agent.hitlist.build import (
     new_fingerprint_keys,
     read_list,
 )
-from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
-from agent.hitlist.format import unpack_frame
-from agent.hitlist.limits import DEFAULT_LIMITS
-from agent.hitlist.records import RecordsReader
-from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import verify_list
-from agent.keys import list_key_id, read_public_key
 
 DAY = 86400.0
 

@@ -156,7 +156,7 @@ def run_checks(
         except CheckFailed as exc:
             detail, status = str(exc), "fail"
         except Exception as exc:  # any device error is a failed check, reported, never a crash
-            logger.debug("selftest %s failed", device, exc_info=True)
+            logger.debug("selftest failed", extra={"fields": {"device": device}}, exc_info=True)
             detail, status = f"{type(exc).__name__}: {exc}", "fail"
         results.append(DeviceResult(device, url, status, detail, round(time.monotonic() - started, 3)))
     return results

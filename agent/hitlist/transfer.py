@@ -57,7 +57,7 @@ class Transfer:
         if idle > self.limits.stall_seconds:
             self._parts.clear()
             self.failed = f"no progress for {idle:.0f} s at {self.received}/{self.declared_size} bytes"
-            logger.warning("hit-list transfer abandoned: %s", self.failed)
+            logger.warning("hit-list transfer abandoned", extra={"fields": {"detail": str(self.failed)}})
             raise TransferStalled(f"transfer abandoned: {self.failed}")
 
     def result(self) -> bytes:

@@ -104,7 +104,7 @@ class CommandRunner:
             cmd = self._guard.accept(payload, self._trusted_time.now())
         except CommandRejected as exc:
             self._stats.reject(f"cmd_{exc.reason}")
-            logger.warning("gate %s: %s", self.gate_id, exc)
+            logger.warning("command rejected", extra={"fields": {"gate": self.gate_id, "error": str(exc)}})
             self._result(exc.cmd_id or "unknown", False, exc.reason, str(exc))
             return
         self._trusted_time.observe(cmd.issued)  # signed by the command keys: time has reached at least this
@@ -114,7 +114,7 @@ class CommandRunner:
                 raise ProtocolError(f"no handler for {cmd.op!r} on this gate")
             detail = handler(cmd.args)
         except Exception as exc:  # a failing handler is reported, never fatal
-            logger.exception("gate %s: command %s failed", self.gate_id, cmd.op)
+            logger.exception("command failed", extra={"fields": {"gate": self.gate_id, "op": cmd.op}})
             self._result(cmd.id, False, "failed", f"{type(exc).__name__}: {exc}")
             return
         self._result(cmd.id, True, "ok", detail)

@@ -196,8 +196,8 @@ class Connection:
                 lost.wait()
                 client.loop_stop()
             except (OSError, ssl.SSLError) as exc:
-                logger.info("gate %s: connect to %s:%s failed: %s", self.config.gate_id, self.config.host,
-                            self.config.port, exc)
+                logger.info("connect failed", extra={"fields": {
+                    "gate": self.config.gate_id, "host": self.config.host, "port": self.config.port, "error": str(exc)}})
             with self._lock:
                 self._client = None
                 self._connected.clear()
@@ -215,7 +215,8 @@ class Connection:
     # ------------------------------------------------------------------ paho callbacks (network thread)
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
         if reason.is_failure:
-            logger.warning("gate %s: connection refused: %s", self.config.gate_id, reason)
+            logger.warning("connection refused", extra={"fields": {
+                "gate": self.config.gate_id, "reason": str(reason)}})
             if self.protocol == 5 and reason.value == UNSUPPORTED_PROTOCOL:
                 self.protocol = 4  # broker lacks MQTT 5: fall back to 3.1.1
             return
@@ -224,7 +225,7 @@ class Connection:
         self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, lost: threading.Event, _flags: Any, reason: Any, _props: Any) -> None:
-        logger.info("gate %s: disconnected: %s", self.config.gate_id, reason)
+        logger.info("disconnected", extra={"fields": {"gate": self.config.gate_id, "reason": str(reason)}})
         if lost is self._lost:
             self._connected.clear()
         lost.set()

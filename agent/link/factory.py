@@ -41,7 +41,8 @@ def link_from_config(
             device_key = keyfiles.load_signing_key(key_path)
         else:
             device_key = keyfiles.generate(key_path)
-            logger.warning("created device key %s: enrol %s.pub at the central node", key_path, key_path)
+            logger.warning("created a device key: enrol its .pub file at the central node", extra={"fields": {
+                "key": str(key_path)}})
         node = keyfiles.load_public_key(lc.node_pub)
         commands = [keyfiles.load_public_key(p) for p in lc.command_pubs]
         password = lc.password_file.read_text().strip() if lc.password_file else None

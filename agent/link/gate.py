@@ -222,7 +222,8 @@ class GateLink:
     def _refused(self, refusal: Refusal) -> None:
         self.stats.refused += 1
         self.alarms.add("publish_refused")
-        logger.warning("gate %s: broker refused %s: %s", self.gate_id, refusal.msg_id, refusal.reason)
+        logger.warning("broker refused a message", extra={"fields": {
+            "gate": self.gate_id, "msg_id": refusal.msg_id, "reason": str(refusal.reason)}})
 
     # ------------------------------------------------------------------ worker
     def _work(self) -> None:
@@ -251,7 +252,7 @@ class GateLink:
                     last_beat = self._mono()
                 self._drain(dirty)
             except Exception:  # the worker must survive anything a message or the outbox throws
-                logger.exception("gate %s: link worker error", self.gate_id)
+                logger.exception("link worker error", extra={"fields": {"gate": self.gate_id}})
                 self._stop.wait(0.5)
 
     def _drain(self, dirty: bool) -> None:
@@ -331,7 +332,8 @@ class GateLink:
             body, _ = open_signed(kind, payload, self._node_keys)
         except ProtocolError as exc:
             self.stats.reject(kind)
-            logger.warning("gate %s: %s rejected: %s", self.gate_id, kind, exc)
+            logger.warning("message from the centre rejected", extra={"fields": {
+                "gate": self.gate_id, "kind": str(kind), "error": str(exc)}})
             return None
         return body
 

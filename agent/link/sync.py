@@ -196,8 +196,10 @@ class HitListSync:
             try:
                 self.store.accept_head(early, now=now)
             except HitListRejected as exc:
-                logger.info("gate %s: head received before the first list not accepted: %s", self.gate_id, exc)
-        logger.info("gate %s: hit-list v%d installed over MQTT", self.gate_id, identity.version)
+                logger.info("head received before the first list not accepted", extra={"fields": {
+                    "gate": self.gate_id, "error": str(exc)}})
+        logger.info("hit-list installed over MQTT", extra={"fields": {
+            "gate": self.gate_id, "version": identity.version}})
         if self.store.version < self._target:
             self._request()
         else:
@@ -222,7 +224,7 @@ class HitListSync:
         if now - last > self.limits.stall_seconds:
             got = self.transfer.received if self.transfer is not None else 0
             detail = f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}"
-            logger.warning("gate %s: hit-list transfer abandoned: %s", self.gate_id, detail)
+            logger.warning("hit-list transfer abandoned", extra={"fields": {"gate": self.gate_id, "detail": detail}})
             if self.mode == "keyring":
                 self._keyring_done(detail, state="abandoned")
             else:
@@ -258,8 +260,8 @@ class HitListSync:
         self.mode, self._started = "keyring", self._clock()
         self.state, self.name, self.transfer = "fetching", "", None
         self.detail = f"keyring after v{self.store.keyring_version}: {why}"
-        logger.info("gate %s: hit-list sync: fetching keyrings after v%d (%s)", self.gate_id,
-                    self.store.keyring_version, why)
+        logger.info("hit-list sync: fetching keyrings", extra={"fields": {
+            "gate": self.gate_id, "after_version": self.store.keyring_version, "why": why}})
         self._request()
 
     def _install_keyring(self, blob: bytes, now: float) -> None:
@@ -271,7 +273,8 @@ class HitListSync:
             return
         self.keyrings += 1
         self._started = now
-        logger.info("gate %s: keyring v%d installed over MQTT", self.gate_id, self.store.keyring_version)
+        logger.info("keyring installed over MQTT", extra={"fields": {
+            "gate": self.gate_id, "version": self.store.keyring_version}})
         self._request()  # the next one, until the centre has nothing newer
 
     def _keyring_done(self, detail: str, state: str = "idle") -> None:
@@ -298,4 +301,5 @@ class HitListSync:
 
     def _reject(self, reason: str, detail: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        logger.warning("gate %s: hit-list sync: %s", self.gate_id, detail)
+        logger.warning("hit-list sync refused a file", extra={"fields": {
+            "gate": self.gate_id, "detail": str(detail)}})

@@ -306,7 +306,7 @@ def _repair(
             for p in names:
                 chars[p] = s[p]
     if notes:
-        logger.debug("MRZ repaired: %s", notes)
+        logger.debug("MRZ repaired", extra={"private": {"corrections": str(notes)}})
     return "".join(chars), tuple(notes)
 
 

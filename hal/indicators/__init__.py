@@ -333,14 +333,16 @@ class Indicators:
             with self._cond:
                 self._shown = out
                 if self._fault is not None:
-                    logger.warning("indicators recovered after fault: %s", self._fault)
+                    logger.warning("indicators recovered after a fault", extra={"fields": {
+                        "fault": str(self._fault)}})
                     self._fault = None
                     self._cond.notify_all()
             return True
         fault = describe_fault(last)
         with self._cond:
             if self._fault is None:
-                logger.error("indicators fault: %s; applying safe state where possible", fault)
+                logger.error("indicators fault; applying the safe state where possible", extra={"fields": {
+                    "fault": str(fault)}})
                 self._safe_pending = True
                 self._notify_worker()
             self._fault = fault
@@ -354,7 +356,8 @@ class Indicators:
         except OSError as exc:
             mismatch = str(exc)
         if mismatch is not None:
-            logger.warning("indicator read-back differs (%s); re-initialising", mismatch)
+            logger.warning("indicator read-back differs; re-initialising", extra={"fields": {
+                "mismatch": str(mismatch)}})
             self._push(self._output(now), now, reinit=True)
 
     def _next_deadline(self, now: float) -> float:

@@ -204,7 +204,7 @@ class DocumentReader:
             try:
                 self._close()
             except OSError as exc:
-                logger.debug("closing reader: %s", exc)
+                logger.debug("closing the reader failed", extra={"fields": {"error": str(exc)}})
 
     def __enter__(self) -> DocumentReader:
         return self
@@ -247,14 +247,15 @@ class DocumentReader:
         except OSError as exc:
             fault = f"absent: {exc}"
             if fault != self._fault:
-                logger.warning("reader %s: %s; retrying in %.3g s", self.url, fault, self._backoff)
+                logger.warning("reader fault; retrying", extra={"fields": {
+                    "url": str(self.url), "fault": str(fault), "retry_s": self._backoff}})
             self._set_fault(fault)
             self._schedule_reopen()
             return False
         self._is_open = True
         self._backoff = self.timings.reopen
         if self._fault:
-            logger.warning("reader %s: open again, fault cleared", self.url)
+            logger.warning("reader open again, fault cleared", extra={"fields": {"url": str(self.url)}})
         self._set_fault(None)
         return True
 
@@ -264,11 +265,12 @@ class DocumentReader:
 
     def _lost(self, exc: OSError) -> None:
         self._set_fault(f"absent: {exc}")
-        logger.warning("reader %s: %s; reopening", self.url, self._fault)
+        logger.warning("reader fault; reopening", extra={"fields": {
+            "url": str(self.url), "fault": str(self._fault)}})
         self._framer.reset()
         self._is_open = False
         try:
             self._close()
         except OSError as close_exc:
-            logger.debug("closing lost reader: %s", close_exc)
+            logger.debug("closing the lost reader failed", extra={"fields": {"error": str(close_exc)}})
         self._schedule_reopen()

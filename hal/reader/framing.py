@@ -299,7 +299,8 @@ class LinesFramer(Framer):
         self._after_cr = False
         if cls == NOISE:
             if self._buf or self._bad:
-                logger.debug("control/punctuation byte 0x%02x ends a partial row as noise", b)
+                logger.debug("control or punctuation byte ends a partial row as noise", extra={"fields": {
+                    "byte": b}})
             self._buf.clear()
             self._echo = 0
             self._spaces = 0
@@ -322,7 +323,7 @@ class LinesFramer(Framer):
             self._buf.append(b - 32 if cls == LOWER else b)
         elif len(self._buf) >= MAX_ROW:
             self._bad = f"oversize row (> {MAX_ROW + MAX_ECHO} characters)"
-            logger.info("dropped an oversize row (> %d characters)", MAX_ROW + MAX_ECHO)
+            logger.info("dropped an oversize row", extra={"fields": {"limit": MAX_ROW + MAX_ECHO}})
         else:
             self._buf.append(b - 32 if cls == LOWER else b)
 
@@ -361,7 +362,8 @@ class LinesFramer(Framer):
                 if len(rows) > count:
                     self._misread("unpaired row dropped", now, out)
                 if block[0] != rows[-count]:
-                    logger.info("cut %d characters glued before row 1 (a command echo?)", len(rows[-count]) - length)
+                    logger.info("cut characters glued before row 1 (a command echo?)", extra={"fields": {
+                        "count": len(rows[-count]) - length}})
                 out.append(ReaderDocument(tuple(block), now))
                 rows.clear()
                 marks.clear()
@@ -370,7 +372,7 @@ class LinesFramer(Framer):
 
     def _misread(self, reason: str, now: float, out: list[Output]) -> None:
         if not self._reported:
-            logger.info("misread: %s", reason)
+            logger.info("misread", extra={"fields": {"reason": str(reason)}})
             out.append(Misread(reason, now))
             self._reported = True
 
@@ -483,7 +485,8 @@ class StxEtxFramer(Framer):
             if j < 0:
                 if len(buf) > MAX_FRAME:
                     if not self._foreign and not self._oversize:
-                        logger.info("dropped an oversize frame (> %d bytes without an end marker)", MAX_FRAME)
+                        logger.info("dropped an oversize frame without an end marker", extra={"fields": {
+                            "limit": MAX_FRAME}})
                         out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
                     self._oversize = True
                     del buf[: len(buf) - self._keep]
@@ -514,7 +517,7 @@ class _LengthFramer(Framer):
 
     def reset(self) -> None:
         if getattr(self, "_buf", None):
-            logger.info("partial %s message discarded", self.NAME)
+            logger.info("partial message discarded", extra={"fields": {"framing": self.NAME}})
         self._buf = bytearray()
 
     @property
@@ -586,7 +589,7 @@ class RteFramer(_LengthFramer):
             j = buf.find(ETX, self.HEADER)
             if j < 0:
                 if len(buf) > MAX_FRAME + self.HEADER:
-                    logger.info("dropped an oversize RTE message (> %d bytes)", MAX_FRAME)
+                    logger.info("dropped an oversize RTE message", extra={"fields": {"limit": MAX_FRAME}})
                     out.append(Misread(f"oversize RTE message (> {MAX_FRAME} bytes)", now))
                     del buf[:1]
                     continue
@@ -604,7 +607,8 @@ class RteFramer(_LengthFramer):
         if self._length != "ignore":
             actual = (etx + 1 if self._length == "etx" else len(frame)) - 3
             if declared != actual:
-                logger.info("misread: RTE length word %d, counted %d", declared, actual)
+                logger.info("misread: RTE length word disagrees with the message", extra={"fields": {
+                    "declared": declared, "counted": actual}})
                 return Misread(f"RTE length word {declared} does not match {actual} bytes", now)
         if self._bcc == "xor" and reduce(xor, frame[1 : etx + 1], 0) != frame[-1]:
             logger.info("misread: RTE BCC mismatch, message dropped")
@@ -664,7 +668,8 @@ class TlvFramer(_LengthFramer):
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]
             if length > (MAX_FRAME if kind == self._type else MAX_OTHER_TLV):
-                logger.debug("TLV type 0x%02x length %d exceeds the limit: resynchronising", kind, length)
+                logger.debug("TLV record over the length limit: resynchronising", extra={"fields": {
+                    "type": kind, "length": length}})
                 del buf[:1]
                 continue
             if kind != self._type:

@@ -48,11 +48,13 @@ def lower_latency_timer(path: str, ms: int, sysfs: str = "/sys/bus/usb-serial/de
         if current > ms:
             with open(attribute, "w", encoding="ascii") as handle:  # like `echo 1 > latency_timer`
                 handle.write(str(ms))
-            logger.info("reader %s: USB-serial latency timer %d -> %d ms", path, current, ms)
+            logger.info("USB-serial latency timer lowered", extra={"fields": {
+                "path": str(path), "from_ms": current, "to_ms": ms}})
     except FileNotFoundError:
         return
     except (OSError, ValueError) as exc:
-        logger.info("reader %s: cannot lower the USB-serial latency timer: %s", path, exc)
+        logger.info("cannot lower the USB-serial latency timer", extra={"fields": {
+            "path": str(path), "error": str(exc)}})
 
 
 def stable_name(path: str) -> str | None:
@@ -125,7 +127,8 @@ class SerialDocumentReader(DocumentReader):
         self._settings = settings
         hint = stable_name(self.path)
         if hint:
-            logger.info("reader %s: prefer the stable name serial://%s", self.path, hint)
+            logger.info("prefer the stable reader name", extra={"fields": {
+                "path": str(self.path), "stable": str(hint)}})
 
     def _device_path(self) -> str:
         return self.path
@@ -136,7 +139,7 @@ class SerialDocumentReader(DocumentReader):
             lower_latency_timer(path, self._settings.latency_timer)
         self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings.port)
         self._fd = self._port.fileno()
-        logger.info("reader open on %s", path)
+        logger.info("reader open", extra={"fields": {"path": str(path)}})
 
     def _read_bytes(self, timeout: float | None) -> bytes:
         ready, _, _ = select.select([self._fd, self._wake_r], [], [], timeout)

@@ -129,7 +129,7 @@ class SimReaderDevice:
             tmp.unlink(missing_ok=True)
             os.symlink(self._slave_path, tmp)
             os.replace(tmp, self.link)
-        logger.debug("simulated reader plugged in at %s", self.port)
+        logger.debug("simulated reader plugged in", extra={"fields": {"port": str(self.port)}})
 
     def close(self) -> None:
         """Unplug for good; idempotent."""

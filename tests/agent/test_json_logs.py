@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
 
 from agent.logs import setup_logging
 from tests.support.gatesim import CLEAR_DOC
+from tests.support.paths import REPO
 
 
 def test_private_fields_are_dropped_above_debug_and_kept_at_debug():
@@ -36,3 +38,23 @@ def test_screening_log_at_info_carries_no_mrz(make_gate):
     text = stream.getvalue()
     assert '"msg":"decision"' in text
     assert "MUSTERMANN" not in text and "C01X00T47" not in text and "ERIKA" not in text
+
+
+LEVELS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
+
+
+def _formats(args: list[ast.expr]) -> bool:
+    """A message with %-arguments, or one that is not a constant string (an f-string, a concatenation)."""
+    return len(args) > 1 or (bool(args) and not isinstance(args[0], ast.Constant))
+
+
+def test_no_log_call_formats_values_into_its_message():
+    """agent/logs.py: values go in ``extra={"fields": ...}`` (or ``"private"``), the message stays constant."""
+    formatted = []
+    for path in sorted([*REPO.glob("agent/**/*.py"), *REPO.glob("hal/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LEVELS
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id.endswith("logger")
+                    and _formats(node.args[1:] if node.func.attr == "log" else node.args)):
+                formatted.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not formatted, f"log calls that format values into the message: {formatted}"

@@ -80,12 +80,14 @@ def test_signed_list_without_a_head_is_stale_and_refers(tmp_path, opened):
     assert app.status()["hitlist"] == {"version": 7, "stale": True, "stale_reason": "no head received"}
 
 
-def test_store_pinned_to_another_root_key_stops_the_start(tmp_path):
+def test_store_pinned_to_another_root_key_stops_the_start(tmp_path, opened):
     signed_store(tmp_path, with_head=True)
     assert hitlist_cli(["keygen", "--out", str(tmp_path / "other")]) == 0
     config = gate_config(tmp_path, {**STORE, "root_pub": str(tmp_path / "other" / "root.pub")})
+    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+    opened.append(app)  # what opened before the refusal is closed after the test
     with pytest.raises(StartupError, match="pinned to another root key"):
-        GateApp(load_config(config), notifier=SystemdNotifier(environ={})).open()
+        app.open()
 
 
 def test_records_and_store_together_are_a_config_error(tmp_path):

@@ -5,7 +5,6 @@ honest gate's hits are stored and acknowledged meanwhile."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 import uuid
@@ -14,52 +13,16 @@ from contextlib import contextmanager
 
 import msgpack
 import pytest
-from nacl.signing import SigningKey
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
 from tests.support.link import Keys, make_central, make_gate, wait_until
-from tests.support.rawgate import RawGate, forge
+from tests.support.rawgate import POISON, RawGate, event_body, poisoned
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.cli import main as central_main
 from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
-
-
-def event_body(gate: str, seq: int = 1, **over) -> dict:
-    return {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "seq": seq, "kind": "decision",
-            "created": time.time(), "body": b"x", **over}
-
-
-def status_body(gate: str, **over) -> dict:
-    return {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "session": 1, "state": "online",
-            "kind": "birth", **over}
-
-
-POISON = {
-    "status-session-2**64-1": ("status", {"session": 2**64 - 1}),
-    "status-session-2**63": ("status", {"session": 2**63}),
-    "status-session-negative": ("status", {"session": -5}),
-    "status-list-version-2**63": ("status", {"hitlist": {"version": 2**63}}),
-    "status-ts-nan": ("status", {"ts": math.nan}),
-    "event-seq-2**64-1": ("event", {"seq": 2**64 - 1}),
-    "event-seq-negative": ("event", {"seq": -1}),
-    "event-created-inf": ("event", {"created": math.inf}),
-    "event-created-nan": ("event", {"created": math.nan}),
-    "event-ts-1e308": ("event", {"ts": 1e308}),
-    "hit-seq-2**63": ("hit", {"seq": 2**63}),
-    "event-kind-not-a-string": ("event", {"kind": 7}),
-}
-
-
-LEAF = {"status": topics.STATUS, "event": topics.EVENT, "hit": topics.HIT}
-
-
-def poisoned(msg_type: str, over: dict, key: SigningKey, gate: str = "gate-bad") -> tuple[str, bytes]:
-    """(topic leaf, wire) of a signed ``msg_type`` whose fields ``over`` are out of range."""
-    return LEAF[msg_type], forge(msg_type, (status_body if msg_type == "status" else event_body)(gate) | over, key)
-
 
 FLOOD_RATE = 1000.0  # messages/s from one gate: a thousand times a busy gate's rate. The centre's whole ingest
 # capacity is shared with the broker and every gate; beyond it Mosquitto drops the centre's excess (docs/broker.md)

@@ -32,6 +32,12 @@ RECORDS = [
 ]
 
 
+def build(keys: Path, records: Path, version: int, out: Path | str, *extra: str) -> subprocess.CompletedProcess:
+    """``sharaka-hitlist build`` of list ``sltd`` at ``version`` from ``records`` into ``out``."""
+    return run("build", "--keys", str(keys), "--from", str(records), "--list-id", "sltd", "--version", str(version),
+               "--out", str(out), *extra)
+
+
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     module = "tools.hitlist_cli" if args[0] != "gate" else "agent"
     argv = [sys.executable, "-m", module, *(args[1:] if args[0] == "gate" else args)]
@@ -69,8 +75,7 @@ def test_keygen_writes_private_keys_0600_and_refuses_to_overwrite(keys):
 def test_build_install_lookup_round_trip(tmp_path, keys):
     records = write_jsonl(tmp_path / "r.jsonl", RECORDS)
     snap = tmp_path / "v1.shl"
-    built = as_json(run("build", "--keys", str(keys), "--from", str(records), "--list-id", "sltd", "--version", "1",
-                        "--out", str(snap), "--person-cost", "5", "--json"))  # fmt: skip
+    built = as_json(build(keys, records, 1, snap, "--person-cost", "5", "--json"))
     assert built["entries"] >= 3
     state = str(tmp_path / "gate")
     run("gate", "hitlist", "install", str(snap), "--root-pub", str(keys / "root.pub"), "--state", state)
@@ -106,8 +111,7 @@ def test_build_install_lookup_round_trip(tmp_path, keys):
 
 def test_delta_head_and_refused_rollback_via_cli(tmp_path, keys):
     v1, v2, d2, h2 = (str(tmp_path / n) for n in ("v1.shl", "v2.shl", "d2.shl", "h2.shl"))
-    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])), "--list-id", "sltd",
-        "--version", "1", "--out", v1)  # fmt: skip
+    build(keys, write_jsonl(tmp_path / "a.jsonl", RECORDS[:1]), 1, v1)
     extra = {
         "kind": "document",
         "issuing_state": "D",
@@ -115,8 +119,7 @@ def test_delta_head_and_refused_rollback_via_cli(tmp_path, keys):
         "reason": "lost",
         "ref": "SLTD-2",
     }
-    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "b.jsonl", [extra])), "--list-id", "sltd",
-        "--version", "2", "--base", v1, "--out", v2)  # fmt: skip
+    build(keys, write_jsonl(tmp_path / "b.jsonl", [extra]), 2, v2, "--base", v1)
     delta = as_json(run("delta", "--keys", str(keys), "--from", v1, "--to", v2, "--out", d2, "--json"))
     assert (delta["adds"], delta["removes"]) == (1, 1)
     run("head", "--keys", str(keys), "--list", v2, "--out", h2)
@@ -146,19 +149,7 @@ def test_build_from_csv_and_inspect(tmp_path, keys):
         "person,,,ERIKSSON,ANNA MARIA,740812,,wanted,N-7\n"
     )
     out = str(tmp_path / "v1.shl")
-    run(
-        "build",
-        "--keys",
-        str(keys),
-        "--from",
-        str(csv_path),
-        "--list-id",
-        "sltd",
-        "--version",
-        "1",
-        "--out",
-        out,
-    )
+    build(keys, csv_path, 1, out)
     meta = as_json(run("inspect", out, "--json"))
     assert (meta["kind"], meta["version"], meta["reasons"]) == ("snapshot", 1, ["stolen", "wanted"])
     assert as_json(run("verify", out, "--root-pub", str(keys / "root.pub"), "--json"))["ok"]
@@ -196,8 +187,7 @@ def test_bad_record_is_named(tmp_path, keys):
 
 
 def test_list_key_rotation_via_certify(tmp_path, keys):
-    run("build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])), "--list-id", "sltd",
-        "--version", "3", "--out", str(tmp_path / "v3.shl"))  # fmt: skip
+    build(keys, write_jsonl(tmp_path / "a.jsonl", RECORDS[:1]), 3, tmp_path / "v3.shl")
     state = str(tmp_path / "gate")
     run(
         "gate",
@@ -211,8 +201,7 @@ def test_list_key_rotation_via_certify(tmp_path, keys):
     )
     cert = as_json(run("certify", "--keys", str(keys), "--rotate-list-key", "--json"))
     assert cert["epoch"] == 2 and cert["revoked"]
-    run("build", "--keys", str(keys), "--from", str(tmp_path / "a.jsonl"), "--list-id", "sltd", "--version", "1",
-        "--out", str(tmp_path / "e2v1.shl"))  # fmt: skip
+    build(keys, tmp_path / "a.jsonl", 1, tmp_path / "e2v1.shl")
     run("gate", "hitlist", "install", str(tmp_path / "e2v1.shl"), "--state", state)
     status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
     assert (status["epoch"], status["version"]) == (2, 1)
@@ -222,19 +211,7 @@ def test_list_key_rotation_via_certify(tmp_path, keys):
 def test_gate_lookup_from_mrz_lines(tmp_path, keys):
     records = write_jsonl(tmp_path / "r.jsonl", RECORDS)
     snap = str(tmp_path / "v1.shl")
-    run(
-        "build",
-        "--keys",
-        str(keys),
-        "--from",
-        str(records),
-        "--list-id",
-        "sltd",
-        "--version",
-        "1",
-        "--out",
-        snap,
-    )
+    build(keys, records, 1, snap)
     state = str(tmp_path / "gate")
     run("gate", "hitlist", "install", snap, "--root-pub", str(keys / "root.pub"), "--state", state)
     td3 = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
@@ -244,19 +221,7 @@ def test_gate_lookup_from_mrz_lines(tmp_path, keys):
 
 def test_root_rotation_via_certify_reaches_a_gate_pinned_to_the_old_root(tmp_path, keys):
     records = write_jsonl(tmp_path / "a.jsonl", RECORDS[:1])
-    run(
-        "build",
-        "--keys",
-        str(keys),
-        "--from",
-        str(records),
-        "--list-id",
-        "sltd",
-        "--version",
-        "1",
-        "--out",
-        str(tmp_path / "v1.shl"),
-    )
+    build(keys, records, 1, tmp_path / "v1.shl")
     state = str(tmp_path / "gate")
     run(
         "gate",
@@ -270,8 +235,7 @@ def test_root_rotation_via_certify_reaches_a_gate_pinned_to_the_old_root(tmp_pat
     )
     rotated = as_json(run("certify", "--keys", str(keys), "--rotate-root", "--json"))
     assert rotated["keyring_version"] == 2
-    run("build", "--keys", str(keys), "--from", str(records), "--list-id", "sltd", "--version", "2",
-        "--base", str(tmp_path / "v1.shl"), "--out", str(tmp_path / "v2.shl"))  # fmt: skip
+    build(keys, records, 2, tmp_path / "v2.shl", "--base", str(tmp_path / "v1.shl"))
     run("gate", "hitlist", "install", str(tmp_path / "v2.shl"), "--state", state)
     status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
     assert (status["version"], status["keyring_version"]) == (2, 2)

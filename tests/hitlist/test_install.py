@@ -399,16 +399,16 @@ def test_malformed_identifier_raises_bad_data_naming_value(gate, state, number):
 
 def test_uint64_search_exact_near_top_of_range(tmp_path):
     """Regression for the Python-int searchsorted pitfall: a float conversion would merge neighbours."""
-    from agent.hitlist.build import make_entries
     from agent.hitlist.store import ListView
     from agent.hitlist.table import StateSum
+    from tools.hitlist.build import make_entries
 
     top = (1 << 64) - 1
     fps = np.array([top - 2048, top - 1024, top - 2, top], np.uint64)
     entries = make_entries(fps, np.zeros(4, np.uint8), [b"a", b"b", b"c", b"d"], ("stolen",))
     central = Central()
     store = HitListStore(tmp_path / "g", central.root_pub)
-    base = store._write_base(entries, 1)
+    base = store._writer.write_base(entries, 1)
     view = ListView(None, store._pinned, base, None)
     assert [view.find(int(f)) for f in fps] == [("stolen", r) for r in "abcd"]
     assert view.find(top - 1) is None and view.find(top - 1023) is None
@@ -523,11 +523,11 @@ def test_base_answers_reason_and_ref_through_delta_streamed_compaction_and_verif
 ):
     """Large bases keep 32 + bucket bits of each fingerprint and packed reason/ref (docs "Store
     layout"); compaction merges base and overlay in chunks (here 97 entries) into the same answers."""
-    import agent.hitlist.store as store_module
+    import agent.hitlist.layout as layout_module
     import agent.hitlist.table as table
 
     monkeypatch.setattr(table, "EXACT_BELOW", exact_below)  # 0: the 10^8 layout at test scale
-    monkeypatch.setattr(store_module, "COMPACT_CHUNK", 97)
+    monkeypatch.setattr(layout_module, "COMPACT_CHUNK", 97)
     reasons = ("stolen", "lost", "revoked")
     v1 = [doc(i, reasons[i % 3]) for i in range(3000)]
     v2 = [doc(i, reasons[i % 3]) for i in range(100, 3100)] + [
@@ -568,7 +568,7 @@ def test_base_of_the_first_layout_is_rewritten_at_start_up_with_the_same_answers
     rewrites it as an installation would and answers exactly as before."""
     import msgpack
 
-    from agent.hitlist.build import read_list
+    from tools.hitlist.build import read_list
 
     before = observe(gate)
     _, entries, _ = read_list(central.published[1])

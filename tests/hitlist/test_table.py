@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.hitlist.build import make_entries
 from agent.hitlist.table import (
     U64,
     Codec,
@@ -18,6 +17,7 @@ from agent.hitlist.table import (
     mix64,
     mix64_int,
 )
+from tools.hitlist.build import make_entries
 
 
 def _entries(fps, refs):

@@ -114,7 +114,7 @@ def test_p09_list_key_rotation_accepts_lower_version_in_new_epoch(gate, central)
 def test_p09_lists_signed_by_rotated_out_key_refused(gate, central):
     stale_signer = central.signer
     gate.install(central.rotate_list_key(), now=T0)
-    from agent.hitlist.build import build_snapshot, entries_from_records
+    from tools.hitlist.build import build_snapshot, entries_from_records
 
     old_epoch = build_snapshot(
         entries_from_records([doc(99)], central.fp_keys), signer=stale_signer, list_id="sltd", version=9,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from tests.support.nft import nft_check
 from tests.support.paths import IMAGES
 
 SCRIPT = IMAGES / "firstboot/sharaka-firstboot"
@@ -63,7 +64,6 @@ def test_firstboot_script_parses():
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed on this machine")
 @pytest.mark.parametrize(
     "script", [SCRIPT, IMAGES / "mkosi.postinst", IMAGES / "build.sh"], ids=lambda p: p.name
 )
@@ -181,25 +181,13 @@ def test_format_without_data_device_fails_with_remedy(root):
     assert out.returncode == 5 and "remedy:" in out.stderr
 
 
-@pytest.mark.skipif(
-    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
-)
 def test_broker_set_written_at_first_boot_loads_into_the_ruleset(root):
     assert run(["provision"], root).returncode == 0
     etc = root / "var/lib/sharaka/etc"
-    ruleset = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{etc}/")
-    (root / "nftables.conf").write_text(ruleset)
-    out = subprocess.run(
-        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
-    )
-    if "Operation not permitted" in out.stderr:
-        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    out = nft_check(root, etc)
     assert out.returncode == 0, out.stderr
     (etc / "nftables-central.nft").write_text("add element inet sharaka central_broker4 { not-an-address }\n")
-    bad = subprocess.run(
-        ["/usr/sbin/nft", "-c", "-f", str(root / "nftables.conf")], capture_output=True, text=True
-    )
-    assert bad.returncode != 0, "the check must notice a broken include"
+    assert nft_check(root, etc).returncode != 0, "the check must notice a broken include"
 
 
 def test_device_key_is_the_one_the_agent_loads(root):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.nft import nft_check
 from tests.support.paths import IMAGES
 
 
@@ -202,17 +203,8 @@ def test_firewall_allows_mqtt_only_to_the_central_broker():
     assert "udp dport 123 accept" in chain
 
 
-@pytest.mark.skipif(
-    shutil.which("nft", path="/usr/sbin:/sbin") is None, reason="nft is not installed on this machine"
-)
 def test_nft_accepts_the_ruleset(tmp_path):
-    text = (IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{tmp_path}/")
-    (tmp_path / "nftables.conf").write_text(text)
-    out = subprocess.run(
-        ["/usr/sbin/nft", "-c", "-f", str(tmp_path / "nftables.conf")], capture_output=True, text=True
-    )
-    if "Operation not permitted" in out.stderr:
-        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    out = nft_check(tmp_path, tmp_path)
     assert out.returncode == 0, out.stderr
 
 

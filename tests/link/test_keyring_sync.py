@@ -8,13 +8,13 @@ import time
 
 from nacl.signing import SigningKey
 
-from agent.hitlist.build import Signer, build_head, read_list
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.store import HitListStore
 from agent.keys import list_key_id, load_signing_key
 from tests.support.link import make_central, make_gate, wait_until
 from tests.support.lists import DOCS, Lists
 from tools.central.hitlists import HitListServer
+from tools.hitlist.build import Signer, build_head, read_list
 
 
 class Site:

@@ -8,7 +8,10 @@ import os
 import msgpack
 from nacl.signing import SigningKey
 
-from agent.hitlist.build import (
+from agent.hitlist.fingerprint import FingerprintKeys
+from agent.hitlist.format import HEADER, KIND_CODES, pack, unpack_frame
+from agent.hitlist.limits import DEFAULT_LIMITS
+from tools.hitlist.build import (
     Signer,
     build_delta,
     build_head,
@@ -18,9 +21,6 @@ from agent.hitlist.build import (
     read_list,
     sign_list,
 )
-from agent.hitlist.fingerprint import FingerprintKeys
-from agent.hitlist.format import HEADER, KIND_CODES, pack, unpack_frame
-from agent.hitlist.limits import DEFAULT_LIMITS
 
 T0 = 1_800_000_000.0
 DAY = 86400.0

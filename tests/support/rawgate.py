@@ -3,7 +3,10 @@ publishing whatever it is given, including correctly signed bodies the schema re
 
 from __future__ import annotations
 
+import math
 import threading
+import time
+import uuid
 
 import msgpack
 import paho.mqtt.client as mqtt
@@ -47,3 +50,37 @@ class RawGate:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def event_body(gate: str, seq: int = 1, **over) -> dict:
+    return {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "seq": seq, "kind": "decision",
+            "created": time.time(), "body": b"x", **over}
+
+
+def status_body(gate: str, **over) -> dict:
+    return {"id": uuid.uuid4().hex, "ts": time.time(), "gate": gate, "session": 1, "state": "online",
+            "kind": "birth", **over}
+
+
+POISON = {
+    "status-session-2**64-1": ("status", {"session": 2**64 - 1}),
+    "status-session-2**63": ("status", {"session": 2**63}),
+    "status-session-negative": ("status", {"session": -5}),
+    "status-list-version-2**63": ("status", {"hitlist": {"version": 2**63}}),
+    "status-ts-nan": ("status", {"ts": math.nan}),
+    "event-seq-2**64-1": ("event", {"seq": 2**64 - 1}),
+    "event-seq-negative": ("event", {"seq": -1}),
+    "event-created-inf": ("event", {"created": math.inf}),
+    "event-created-nan": ("event", {"created": math.nan}),
+    "event-ts-1e308": ("event", {"ts": 1e308}),
+    "hit-seq-2**63": ("hit", {"seq": 2**63}),
+    "event-kind-not-a-string": ("event", {"kind": 7}),
+}
+
+
+LEAF = {"status": topics.STATUS, "event": topics.EVENT, "hit": topics.HIT}
+
+
+def poisoned(msg_type: str, over: dict, key: SigningKey, gate: str = "gate-bad") -> tuple[str, bytes]:
+    """(topic leaf, wire) of a signed ``msg_type`` whose fields ``over`` are out of range."""
+    return LEAF[msg_type], forge(msg_type, (status_body if msg_type == "status" else event_body)(gate) | over, key)

@@ -181,10 +181,12 @@ def test_close_during_bus_fault_does_not_raise(open_board):
 
 
 def test_close_joins_worker_thread():
+    before = set(threading.enumerate())  # other tests' boards are not this test's business
     ind = open_sim_indicators("sim://pca9685?relay=mcp23017@0x20:A0")
     ind.apply(IndicatorState(colour=RED, blink_hz=5))
+    (worker,) = [t for t in threading.enumerate() if t not in before and t.name == "Pca9685Indicators"]
     ind.close()
-    assert not any(t.name == "Pca9685Indicators" and t.is_alive() for t in threading.enumerate())
+    assert not worker.is_alive()
 
 
 def test_blink_toggles_led_and_buzzer_without_changing_frequency(open_board, clock):
