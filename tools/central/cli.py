@@ -35,6 +35,7 @@ from agent.errors import BadDataError, TransportError, UsageError, command_path,
 from agent.keys import message_key_id
 from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, is_high_impact
 from agent.protocol.envelope import cosign, peek
+from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode, sign_command
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyrings", type=Path, metavar="DIR",
                    help="keyrings gates may fetch (the `sharaka-hitlist` keys directory's keyrings/: public files only)")
     p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
+    p.add_argument("--rate", action="append", default=[], metavar="TOPIC=PER_SECOND/BURST",
+                   help="a gate's budget on one topic leaf, e.g. hitlist/req=50/200 (repeatable; docs/protocol.md)")
+    p.add_argument("--queue-max", type=int, default=AdmissionConfig().queue_max, metavar="N",
+                   help="inbound queue bound; when full the node stops reading and the broker holds the rest")
+    p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="report event sequence numbers missing for longer than this")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
@@ -120,10 +127,30 @@ def _config(args: argparse.Namespace) -> CentralConfig:
                          client_id=args.username, ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
 
 
+def _admission(args: argparse.Namespace) -> AdmissionConfig:
+    rates = default_rates()
+    for spec in args.rate:
+        leaf, _, value = spec.partition("=")
+        per_second, _, burst = value.partition("/")
+        try:
+            rate = Rate(float(per_second), float(burst or per_second))
+        except ValueError:
+            rate = None
+        if leaf not in rates or rate is None or rate.per_second <= 0 or rate.burst < 1:
+            raise BadDataError(f"--rate {spec!r}: expected TOPIC=PER_SECOND/BURST with TOPIC one of {sorted(rates)}"
+                               " and positive numbers, e.g. hitlist/req=50/200")
+        rates[leaf] = rate
+    if args.queue_max < 1:
+        raise BadDataError(f"--queue-max {args.queue_max}: expected a positive number of messages")
+    return AdmissionConfig(rates=rates, queue_max=args.queue_max)
+
+
 def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) -> CentralNode:
     """The node of ``run``: it signs acks and chunks with node.key and holds no command key."""
+    config = _config(args)
+    config.admission, config.gap_grace = _admission(args), args.gap_grace
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
-    return CentralNode(_config(args), store, node_key, [], on_update=on_update)
+    return CentralNode(config, store, node_key, [], on_update=on_update)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -185,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     connected = node.wait_for_connected(10)
     _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
           f"broker {args.host}:{args.port} {'connected' if connected else 'not reachable yet (retrying)'}")
-    for g in store.gates(time.time()):
+    for g in store.gates(time.time(), args.gap_grace):
         _emit({"type": "gate", **g}, args.json, f"{'UP' if g['online'] else 'DOWN':<5} {_gate_line(g)}")
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
