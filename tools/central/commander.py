@@ -79,10 +79,10 @@ class CommandSender:
 
     def send_wire(self, gate_id: str, cmd_id: str, wire: bytes, *, timeout: float) -> None:
         """Subscribe to the gate's results and publish an already signed command (``cosign``)."""
-        device = self.store.device_key(gate_id)
-        if device is None:
+        devices = self.store.device_keys(gate_id)  # with a rotation pending: the old key and the new one
+        if not devices:
             raise ValueError(f"gate {gate_id!r} is not enrolled in {str(self.store.path)!r}")
-        self._trusted = trusted([device])
+        self._trusted = trusted(devices)
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
         self._subscribed.wait(timeout)
         with self._lock:
