@@ -91,6 +91,7 @@ class CentralStore:
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
         self._migrate()
+        self._db.execute("CREATE INDEX IF NOT EXISTS requests_age ON requests (gate_id, received)")
 
     def _migrate(self) -> None:
         """Create the schema, or bring a version-1 file to version 2 in one transaction."""
@@ -272,7 +273,7 @@ class CentralStore:
         with self.transaction():
             return sum(self.add_event(r) for r in rows)
 
-    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 86400.0) -> bool:
+    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 3600.0) -> bool:
         """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``
         seconds are forgotten."""
         with self._lock:
