@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -116,6 +117,12 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
     logger.error("no hit-list to screen against: every decision is REFER unless this is a lab gate",
                  extra={"fields": {"reason": reason, "detail": detail}})
     return AbsentHitList(ListProblem(reason, detail))
+
+
+def _vision_stats() -> list[dict[str, Any]]:
+    """Load time and inference latency of each vision model this process loaded (none: [])."""
+    runtime = sys.modules.get("agent.vision.runtime")
+    return runtime.loaded_stats() if runtime is not None else []
 
 
 def open_camera(url: str) -> tuple[Any, str | None]:
@@ -356,6 +363,7 @@ class GateApp:
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "vision": _vision_stats(),
         }
 
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:

@@ -268,6 +268,7 @@ class Demo:
     def start_gate(self, name: str, password: str, command_pubs: list[str]) -> Gate:
         from agent.app import GateApp
         from agent.config import load_config
+        from agent.keys import load_public_key
 
         d = self.dir / name
         d.mkdir()
@@ -284,7 +285,8 @@ class Demo:
             logging={"level": "INFO"},
         )
         app = GateApp(load_config(config))
-        app.open()
+        app.open()  # makes the device key, enrolled here before the link connects
+        self.central.store.enrol(name, bytes(load_public_key(d / "state" / "device.key.pub")), time.time())
         if app.link is None:
             raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
@@ -346,15 +348,14 @@ class Demo:
             CentralStore(self.dir / "central.db"), keyfiles.load_signing_key(keys / "node.key"),
             [keyfiles.load_signing_key(p) for p in sorted(keys.glob("command-*.key"))],
             on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists"))
+        # The centre first, and each gate enrolled before its link connects: a gate asks for keyrings as soon
+        # as it connects, and the centre answers only gates it knows.
+        self.central.start()
         for name in GATES:
             self.gates[name] = gate = self.start_gate(name, passwords[name], command_pubs)
-            with contextlib.redirect_stdout(io.StringIO()):
-                central_main(["enrol", "--db", str(self.dir / "central.db"), "--gate", name,
-                              "--pub", str(self.dir / name / "state" / "device.key.pub")])
             self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
                      f"(safe state); device key enrolled at the centre")
         self.say(f"  (reconnect backoff capped at {RECONNECT_MAX_S:g} s for the demo, 60 s by default)")
-        self.central.start()
         connected = self.central.wait_for_connected(10) and all(
             g.app.link.wait_for_connected(10) for g in self.gates.values())
         online = wait_until(lambda: sum(g["online"] for g in self.central.store.gates()) == len(GATES), 10)
