@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agent.vision.image import grey
-from agent.vision.locate import locate
-from agent.vision.mrz_read import MODEL, Reading, constrained, line_probs
+from agent.vision.locate import candidates
+from agent.vision.mrz_read import MODEL, Reading, best_band_probs, constrained
 from agent.vision.runtime import shared_model
 from hal.reader.types import Misread, ReaderDocument
 
@@ -76,8 +76,7 @@ class CameraReader:
 
     def look(self, rgb: np.ndarray) -> ReaderDocument | Misread | None:
         """Take one frame into account; a new passage when this frame completes one."""
-        band = locate(grey(rgb))
-        probs = line_probs(band.lines, shared_model(MODEL)) if band is not None else None
+        probs = best_band_probs(candidates(grey(rgb)), shared_model(MODEL))
         if probs is None:
             self._empty += 1
             if self._empty >= self.empty_frames:  # the tray is empty: the next document is a new passage

@@ -23,7 +23,8 @@ from PIL import Image
 
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
-GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
+GAPS = (7, 11, 17, 25, 37)
+CANDIDATES = 3  # MRZ-like bands handed to the reader, most MRZ-like first  # horizontal closing widths tried (working pixels)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,11 @@ def text_lines(mask: np.ndarray, gap: int) -> list[tuple[int, int, int, int]]:
     return [(a, y0, b, y1 + 1) for a, y0, b, y1 in boxes if y1 + 1 - y0 >= 3]
 
 
-def mrz_group(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """The 2-3 line boxes that look most like an MRZ (alike, evenly stacked, long); [] when none do."""
+def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list[tuple[int, int, int, int]]]]:
+    """Every run of 2-3 line boxes that looks like an MRZ (alike, evenly stacked, long), with its score
+    (the lines' total width)."""
     boxes = sorted(boxes, key=lambda b: b[1])
-    best: list[tuple[int, int, int, int]] = []
-    best_score = 0.0
+    out = []
     for count in (3, 2):
         for i in range(len(boxes) - count + 1):
             group = boxes[i : i + count]
@@ -158,14 +159,24 @@ def mrz_group(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, in
                 continue
             if abs(group[0][0] - group[-1][0]) > 0.1 * max(widths) or min(widths) < 12 * h or h < 4:
                 continue
-            score = float(sum(widths))
-            if score > best_score:
-                best, best_score = group, score
-    return best
+            out.append((float(sum(widths)), group))
+    return out
+
+
+def _same(a: list[tuple[int, int, int, int]], b: list[tuple[int, int, int, int]]) -> bool:
+    """Two groups of the same lines (found at different closing gaps)."""
+    return len(a) == len(b) and all(abs(p[1] - q[1]) <= 3 and abs(p[3] - q[3]) <= 3 for p, q in zip(a, b, strict=True))
 
 
 def locate(g: np.ndarray) -> Band | None:
-    """The MRZ band of the grey image ``g`` (HxW float or uint8), its lines cut out; None if not found."""
+    """The MRZ band of the grey image ``g`` (HxW uint8) most like one, its lines cut out; None if not found."""
+    bands = candidates(g, 1)
+    return bands[0] if bands else None
+
+
+def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
+    """Up to ``limit`` MRZ-like bands of the grey image ``g``, the most MRZ-like (longest lines) first:
+    guilloche waves or text lines can look like one, so the reader judges them by what it reads."""
     h, w = g.shape
     scale = min(1.0, WORK_SIDE / max(h, w))
     full = Image.fromarray(np.clip(g, 0, 255).astype(np.uint8))
@@ -174,16 +185,21 @@ def locate(g: np.ndarray) -> Band | None:
     mask = ink_mask(np.asarray(work, np.uint8))
     angle = skew(mask)
     turned = np.asarray(Image.fromarray(mask * 255).rotate(angle, Image.Resampling.NEAREST, expand=True)) > 0
-    group: list[tuple[int, int, int, int]] = []
-    for gap in GAPS:  # character spacing is not known: the longest group at any closing gap wins
-        found = mrz_group(text_lines(turned.astype(np.uint8), gap))
-        if sum(b[2] - b[0] for b in found) > sum(b[2] - b[0] for b in group):
-            group = found
-    if not group:
-        return None
-    # map each deskewed working-image box back to the full image and cut it out upright
-    ww, wh = work.size
-    tw, th = turned.shape[1], turned.shape[0]
+    found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+    for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
+        found += mrz_groups(text_lines(turned.astype(np.uint8), gap))
+    groups: list[list[tuple[int, int, int, int]]] = []
+    for _, group in sorted(found, key=lambda f: -f[0]):
+        if not any(_same(group, kept) for kept in groups):
+            groups.append(group)
+    return [_cut(full, work.size, turned.shape, angle, scale, group) for group in groups[:limit]]
+
+
+def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int, ...], angle: float, scale: float,
+         group: list[tuple[int, int, int, int]]) -> Band:  # fmt: skip
+    """The band of ``group`` (boxes in the deskewed working image), its lines cut out of ``full`` upright."""
+    ww, wh = work_size
+    tw, th = turned_shape[1], turned_shape[0]
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
     lines = []

@@ -27,7 +27,7 @@ from agent.mrz import MrzFormatError, parse_mrz
 from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
-from agent.vision.locate import locate
+from agent.vision.locate import Band, candidates
 from agent.vision.runtime import Model, shared_model
 
 MODEL = "mrz_line.tflite"
@@ -256,7 +256,19 @@ def _greedy(columns: np.ndarray) -> tuple[int, float]:
 
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
-    """Per-character probabilities of the band's lines, the right way up, at the layout's width.
+    """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
+    scored = scored_probs(band_lines, model)
+    return scored[1] if scored is not None else None
+
+
+def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
+    """The per-character probabilities of the candidate band the model reads most surely (see scored_probs)."""
+    scored = [s for s in (scored_probs(b.lines, model) for b in bands) if s is not None]
+    return max(scored, key=lambda s: s[0])[1] if scored else None
+
+
+def scored_probs(band_lines: list[np.ndarray], model: Model) -> tuple[float, list[np.ndarray]] | None:
+    """How surely the model reads the band, and its per-character probabilities (see line_probs).
     The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
     three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
     upright = [recognise(c, model) for c in band_lines]
@@ -274,11 +286,11 @@ def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] |
         if best is None or score > best[0]:
             best = (score, columns, width)
     assert best is not None
-    _, columns, width = best
+    score, columns, width = best
     decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):
         return None
-    return apply_field_types([d[1] for d in decoded])
+    return score, apply_field_types([d[1] for d in decoded])
 
 
 def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:
@@ -296,12 +308,10 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
     votes: list[list[np.ndarray]] = []
     for rgb in frames:
         t0 = time.perf_counter()
-        band = locate(grey(rgb))
+        bands = candidates(grey(rgb))
         t1 = time.perf_counter()
         timings["locate"] += (t1 - t0) * 1000
-        if band is None:
-            continue
-        probs = line_probs(band.lines, model)
+        probs = best_band_probs(bands, model)
         timings["recognise"] += (time.perf_counter() - t1) * 1000
         if probs is None:
             continue

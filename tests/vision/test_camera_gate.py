@@ -16,6 +16,8 @@ from agent.config import load_config
 from agent.screening.decision import HIT
 from agent.screening.events import decode_event
 from agent.vision.camera_reader import CameraReader
+from agent.vision.mrz_read import MODEL
+from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import ReaderDocument
 from tests.support.gatesim import LISTED_DOC, write_app_config
@@ -84,7 +86,7 @@ def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path:
         app.close()
 
 
-def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader(tmp_path: Path):
+def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader_and_reports_model_timings(tmp_path: Path):
     frames = tmp_path / "frames"
     frames.mkdir()
     write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
@@ -93,5 +95,8 @@ def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader(tmp_pat
     try:
         app.open()
         assert isinstance(app.reader, CameraReader) and app.reader.read(timeout=0.0) is None
+        shared_model(MODEL).run(np.zeros(shared_model(MODEL).input_shape, np.float32))
+        (stats,) = [m for m in app.status()["vision"] if m["model"] == MODEL]
+        assert stats["load_ms"] > 0 and stats["runs"] >= 1 and stats["p50_ms"] > 0  # in status.json
     finally:
         app.close()
