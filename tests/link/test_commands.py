@@ -119,8 +119,10 @@ def _ack_as_cmd() -> bytes:
         (b"", "malformed"),
         (b"SG\x01\x01" + b"\x00" * 400_000, "malformed"),
         (cmd(op="format_disk"), "unknown_op"),
+        (cmd(op="set_trust_root"), "unknown_op"),  # the root changes only by a root-signed keyring
     ],
-    ids=["unknown-key", "tampered-byte", "ack-relabelled-as-command", "garbage", "empty", "oversized", "unknown-op"],
+    ids=["unknown-key", "tampered-byte", "ack-relabelled-as-command", "garbage", "empty", "oversized", "unknown-op",
+         "trust-root-is-not-a-command"],
 )
 def test_bad_commands_rejected_with_reason(wire, reason):
     with pytest.raises(CommandRejected) as e:
