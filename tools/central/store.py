@@ -109,6 +109,7 @@ class CentralStore:
         self._migrate()
         with self.transaction():
             self._db.execute(KEY_SCHEMA)
+            self._db.execute("CREATE INDEX IF NOT EXISTS requests_age ON requests (gate_id, received)")
             have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
             for name, kind in _GATE_KEY_COLUMNS.items():
                 if name not in have:
@@ -358,7 +359,7 @@ class CentralStore:
         with self.transaction():
             return sum(self.add_event(r) for r in rows)
 
-    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 86400.0) -> bool:
+    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 3600.0) -> bool:
         """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``
         seconds are forgotten."""
         with self._lock:
