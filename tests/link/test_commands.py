@@ -21,7 +21,7 @@ K1, K2, STRANGER = SigningKey.generate(), SigningKey.generate(), SigningKey.gene
 KEYS = trusted([K1.verify_key, K2.verify_key])
 
 
-def cmd(signers=(K1,), *, gate="gate-a", seq=1, op="pulse_relay", issued=NOW, ttl=60.0, **extra) -> bytes:
+def cmd(signers=(K1,), *, gate="gate-a", seq=1, op="request_status", issued=NOW, ttl=60.0, **extra) -> bytes:
     body = {"id": f"c{seq}", "ts": issued, "gate": gate, "seq": seq, "op": op, "args": {},
             "issued": issued, "not_after": issued + ttl, "nonce": os.urandom(16), **extra}
     return seal("cmd", body, list(signers))
@@ -33,7 +33,7 @@ def verify(wire: bytes, *, last_seq: int = 0, now: float = NOW):
 
 def test_valid_command_accepted():
     c = verify(cmd(seq=5))
-    assert (c.op, c.seq) == ("pulse_relay", 5)
+    assert (c.op, c.seq) == ("request_status", 5)
 
 
 def test_p13_command_addressed_to_another_gate_rejected():
