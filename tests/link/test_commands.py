@@ -127,13 +127,12 @@ def _out_of_range_cmd(**over) -> bytes:
         (b"", "malformed"),
         (b"SG\x01\x01" + b"\x00" * 400_000, "malformed"),
         (cmd(op="format_disk"), "unknown_op"),
-        (cmd(op="set_trust_root"), "unknown_op"),  # the root changes only by a root-signed keyring
         (_out_of_range_cmd(seq=2**64 - 1), "malformed"),  # RELIABILITY 40: signed, but out of range
         (_out_of_range_cmd(not_after=float("inf")), "malformed"),
         (_out_of_range_cmd(args={"a": [[[[[[[[1]]]]]]]]}), "malformed"),
     ],
     ids=["unknown-key", "tampered-byte", "ack-relabelled-as-command", "garbage", "empty", "oversized", "unknown-op",
-         "trust-root-is-not-a-command", "seq-2**64-1", "not-after-infinite", "args-nested-too-deep"],
+         "seq-2**64-1", "not-after-infinite", "args-nested-too-deep"],
 )
 def test_bad_commands_rejected_with_reason(wire, reason):
     with pytest.raises(CommandRejected) as e:
