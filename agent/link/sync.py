@@ -28,7 +28,8 @@ from typing import Any, Protocol
 from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
-from agent.hitlist.verify import Identity
+from agent.hitlist.trust import Keyring
+from agent.hitlist.verify import Head, Identity
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,15 @@ class SyncedStore(Protocol):
     def keyring_version(self) -> int:
         """Version of the keyring in force (0: only the pinned root)."""
 
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring in force: its ``command`` keys are the ones the gate's commands are checked against."""
+
     def accept_head(self, blob: bytes, *, now: float) -> Any:
         """Verify and keep a head and return it (``.version``, ``.keyring_version``); raises HitListRejected."""
+
+    def read_head(self, blob: bytes, *, now: float) -> Head:
+        """The head if its signature verifies, its times not yet judged; raises HitListRejected."""
 
     def install(self, blob: bytes, *, now: float) -> Identity:
         """Verify and install a list or keyring file; raises HitListRejected with the list unchanged."""
@@ -73,12 +81,14 @@ class HitListSync:
         *,
         list_id: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        observe: Callable[[float, str], object] | None = None,
     ) -> None:
         self.store = store
         self.gate_id = gate_id
         self._publish = publish
         self._clock = clock
         self.limits = limits
+        self._observe = observe  # TrustedClock.observe: a verified head's ``issued`` raises trusted time
         self.list_id = list_id
         self.state = "idle"  # idle | fetching | abandoned | failed
         self.detail = ""
@@ -90,6 +100,7 @@ class HitListSync:
         self.mode = "list"  # what the transfer in progress fetches: list | keyring
         self.rejected: dict[str, int] = {}
         self._req_at = 0.0
+        self._started = 0.0  # when the fetch in progress started (its progress clock before the first chunk)
         self._req_id = ""  # the request whose answer is awaited
         self._target = 0
         self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
@@ -106,7 +117,7 @@ class HitListSync:
         if self.state == "fetching" and self.mode == "keyring":
             self._pending_head = (list_id, blob)  # judged with the keyring being fetched
             return
-        now = self._clock()
+        now = self._learn_time(blob)
         try:
             head = self.store.accept_head(blob, now=now)
         except HitListRejected as exc:
@@ -188,7 +199,7 @@ class HitListSync:
         early, self._early_head = self._early_head, None
         if early is not None:  # without it the first list would be stale until the centre's next head
             try:
-                self.store.accept_head(early, now=now)
+                self.store.accept_head(early, now=self._learn_time(early))
             except HitListRejected as exc:
                 logger.info("head received before the first list not accepted", extra={"fields": {
                     "gate": self.gate_id, "error": str(exc)}})
@@ -208,17 +219,23 @@ class HitListSync:
             self.fetch_keyring("connected")
 
     def tick(self) -> None:
-        """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12)."""
+        """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12); ask again when
+        a request went unanswered for ``limits.request_retry_seconds`` (a request or answer lost, e.g. sent
+        before the centre subscribed)."""
         if self.state != "fetching":
             return
         now = self._clock()
-        last = self.transfer.last_progress if self.transfer is not None else self._req_at
+        last = self.transfer.last_progress if self.transfer is not None else self._started
         if now - last > self.limits.stall_seconds:
             got = self.transfer.received if self.transfer is not None else 0
-            self.transfer = None
-            self._finish("abandoned", f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}")
-            logger.warning("hit-list transfer abandoned", extra={"fields": {
-                "gate": self.gate_id, "detail": str(self.detail)}})
+            detail = f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}"
+            logger.warning("hit-list transfer abandoned", extra={"fields": {"gate": self.gate_id, "detail": detail}})
+            if self.mode == "keyring":
+                self._keyring_done(detail, state="abandoned")
+            else:
+                self._finish("abandoned", detail)
+        elif now - self._req_at > self.limits.request_retry_seconds:
+            self._request()
 
     def status(self) -> dict[str, Any]:
         """State of the sync for the gate's status: idle, fetching, abandoned or failed, and why."""
@@ -236,16 +253,28 @@ class HitListSync:
         return "hit-list resync started"
 
     # ------------------------------------------------------------------ internals
+    def _learn_time(self, blob: bytes) -> float:
+        """Trusted time after a head's signed ``issued`` (signature checked first) raised it: the head is
+        then judged on that time, so a gate whose time lags (switched off for a week) still accepts it."""
+        now = self._clock()
+        if self._observe is None or self.store.identity is None:
+            return now
+        try:
+            self._observe(self.store.read_head(blob, now=now).issued, "head")
+        except HitListRejected:
+            return now  # judged (and counted) by accept_head
+        return self._clock()
+
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
-        self._target, self.mode = target, "list"
+        self._target, self.mode, self._started = target, "list", self._clock()
         self.state, self.detail, self.name, self.transfer = "fetching", f"towards v{target}", "", None
         self._request()
 
     def fetch_keyring(self, why: str) -> None:
         """Walk the centre's keyring chain from the version in force (a list transfer in progress is
         dropped; the head replayed afterwards starts it again)."""
-        self.mode = "keyring"
+        self.mode, self._started = "keyring", self._clock()
         self.state, self.name, self.transfer = "fetching", "", None
         self.detail = f"keyring after v{self.store.keyring_version}: {why}"
         logger.info("hit-list sync: fetching keyrings", extra={"fields": {
@@ -260,6 +289,7 @@ class HitListSync:
             self._keyring_done(f"keyring refused: {exc}", state="failed")
             return
         self.keyrings += 1
+        self._started = now
         logger.info("keyring installed over MQTT", extra={"fields": {
             "gate": self.gate_id, "version": self.store.keyring_version}})
         self._request()  # the next one, until the centre has nothing newer
