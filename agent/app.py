@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,8 @@ STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else onl
 
 class StartupError(AgentError, RuntimeError):
     """A part the gate cannot run without failed to start (the message says which and why)."""
+
+    remedy = "fix the part named (device, URL or state directory); the indicators stay in the safe state"
 
 
 class SystemdNotifier:
@@ -116,6 +119,31 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
     return AbsentHitList(ListProblem(reason, detail))
 
 
+def _vision_stats() -> list[dict[str, Any]]:
+    """Load time and inference latency of each vision model this process loaded (none: [])."""
+    runtime = sys.modules.get("agent.vision.runtime")
+    return runtime.loaded_stats() if runtime is not None else []
+
+
+def open_camera(url: str) -> tuple[Any, str | None]:
+    """The camera of ``url`` (None when not configured), or None and the fault when it cannot be opened or its
+    backend cannot load: a camera is never a reason for the gate not to start."""
+    if not url:
+        return None, None
+    try:
+        return hal.open_camera(url), None
+    except (HalError, OSError) as exc:
+        logger.error("camera not available; screening goes on without it", extra={"fields": {"error": str(exc)}})
+        return None, f"camera {url!r} not available: {exc}"
+
+
+def camera_reader(camera: Any) -> Any:
+    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py)."""
+    from agent.vision.camera_reader import CameraReader
+
+    return CameraReader(camera)
+
+
 class GateApp:
     """One gate: config in, running pipeline out; see the module docstring."""
 
@@ -156,8 +184,8 @@ class GateApp:
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
             hitlist = open_hitlist(cfg)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
-            self.camera = hal.open_camera(cfg.devices.camera) if cfg.devices.camera else None
-            self.reader = hal.open_reader(cfg.devices.reader)
+            self.camera, camera_fault = open_camera(cfg.devices.camera)
+            self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         except (OSError, ValueError, HalError, AgentError) as exc:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
@@ -177,6 +205,7 @@ class GateApp:
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None)
+        self.screener.set_fault("camera", camera_fault)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})
@@ -334,6 +363,7 @@ class GateApp:
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "vision": _vision_stats(),
         }
 
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:

@@ -151,13 +151,13 @@ class GateConfig:
 class DevicesConfig:
     """Which hardware the gate drives, as HAL URLs (options in the URL query)."""
 
-    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader.",
-                       check=_url_of("reader"))
     indicators: str = _opt("Indicator board URL, e.g. i2c://1/0x40?chip=pca9685, sim://pca9685.",
                            check=_url_of("indicators"))
+    reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader. "
+                       "Empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
     camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
-                       "neither the package nor the image installs, so without it the gate refuses to start; "
-                       "empty: no camera.", "",
+                       "neither the package nor the image installs: without it (or without the device) the "
+                       "camera is a fault in status and the gate screens without it; empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
@@ -363,6 +363,9 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
         errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
                       "\"ID\", the list this gate screens against")
+    if not config.devices.reader and not config.devices.camera:
+        errors.append("[devices] reader = \"\": no camera either; expected a reader URL, or a camera URL for a "
+                      "camera gate")
     if (link.cert_file is None) != (link.key_file is None):
         key, other = ("cert_file", "key_file") if link.cert_file is not None else ("key_file", "cert_file")
         errors.append(f"[link] {key} = {raw('link', key)!r}: {other} is not set; expected both (the client "

@@ -97,6 +97,7 @@ _REMEDIES: tuple[tuple[type, str], ...] = (  # first match wins
     (sqlite3.DatabaseError, "check that the file is the right database and not damaged"),
     (ValueError, "check that the file or value is the right one and not damaged"),
     (OSError, "check the file, its permissions and the disk"),
+    (ModuleNotFoundError, "install the optional part that provides it (e.g. pip install 'sharaka-gate[vision]')"),
     (BaseException, "see the message"),
 )
 
@@ -113,8 +114,9 @@ def report(prog: str, command: str, exc: BaseException) -> int:
     return exit_code(exc)
 
 
-# What a user's mistake can raise; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (AgentError, HalError, OSError, ValueError, sqlite3.DatabaseError)
+# What a user's mistake (or a missing optional package) can raise; anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    AgentError, HalError, OSError, ValueError, sqlite3.DatabaseError, ModuleNotFoundError)
 
 
 def run_command(prog: str, command: str, func: Callable[[], int]) -> int:

@@ -150,3 +150,15 @@ def test_every_subcommand_reports_user_mistakes_without_traceback(command, kind,
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and ONE_LINE.match(lines[0]), f"{argv}:\n{out.err}"
     assert lines[0].startswith(f"{command.prog} {command.name}: ")
+
+
+def test_missing_optional_package_is_one_line_not_a_traceback(capsys):
+    """A gate installed without the vision extras asked to read an image: say what to install (exit 1)."""
+    import importlib
+
+    from agent.errors import EXIT_FAILED, run_command
+
+    assert run_command("sharaka-gate", "face detect", lambda: importlib.import_module("no_such_vision_runtime")) \
+        == EXIT_FAILED
+    (line,) = capsys.readouterr().err.splitlines()
+    assert ONE_LINE.match(line) and "pip install" in line

@@ -16,7 +16,7 @@ DOCUMENTS = sorted(DOCS.rglob("*.md")) + [REPO / "README.md"]
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 FILE_TEST = re.compile(r"\b((?:tests|bench)/[\w/.-]+\.py)::(\w+)")
 BARE_TEST = re.compile(r"(?<![\w/:.])(test_\w*[a-z0-9])\b")
-CODE_PATH = re.compile(r"`((?:agent|hal|tools|tests|bench|images|docs|models)/[^`\s:*…<>]*[\w/])")
+CODE_PATH = re.compile(r"`((?:agent|hal|tools|tests|bench|images|docs|models)/[^`\s:*…<>{]*[\w/])")  # up to a pattern
 
 
 @cache

@@ -36,6 +36,7 @@ from typing import Any
 
 import msgpack
 
+from tools.central.terminal import escape_controls
 from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
@@ -190,23 +191,23 @@ class Demo:
     def on_centre(self, kind: str, data: dict[str, Any]) -> None:
         """The central node's console feed (called from its writer thread after the commit)."""
         if kind == "reject":
-            self.say(f"  centre: REJECTED a message on {data['topic']}: {data['reason']}")
+            self.say(escape_controls(f"  centre: REJECTED a message on {data['topic']}: {data['reason']}"))
             return
         if kind != "hit":
             return
-        event = self.central_event(data["id"])
+        event = self.central_event(data["gate"], data["id"])
         hit = event.get("hit") or {}
         delay = (data["received"] - event["wall"]) * 1e3 if "wall" in event else float("nan")
         self.centre_hits.append({**data, "event": event})
-        self.say(f"  centre <- HIT from {data['gate']}, event #{data['seq']}: "
-                 f"{', '.join(event.get('reasons', ()))}, record {hit.get('ref', '?')} "
-                 f"(stored {delay:.0f} ms after the gate decided)")
+        self.say(escape_controls(f"  centre <- HIT from {data['gate']}, event #{data['seq']}: "
+                                 f"{', '.join(map(str, event.get('reasons', ())))}, record {hit.get('ref', '?')} "
+                                 f"(stored {delay:.0f} ms after the gate decided)"))  # gate strings: escaped
 
-    def central_event(self, msg_id: str) -> dict[str, Any]:
+    def central_event(self, gate_id: str, msg_id: str) -> dict[str, Any]:
         """The gate's decision event as the centre stored it (read-only look at its SQLite file)."""
         db = sqlite3.connect(f"file:{self.dir / 'central.db'}?mode=ro", uri=True)
         try:
-            row = db.execute("SELECT body FROM events WHERE msg_id=?", (msg_id,)).fetchone()
+            row = db.execute("SELECT body FROM events WHERE gate_id=? AND msg_id=?", (gate_id, msg_id)).fetchone()
         finally:
             db.close()
         return dict(msgpack.unpackb(row[0], raw=False)) if row else {}
@@ -267,6 +268,7 @@ class Demo:
     def start_gate(self, name: str, password: str, command_pubs: list[str]) -> Gate:
         from agent.app import GateApp
         from agent.config import load_config
+        from agent.keys import load_public_key
 
         d = self.dir / name
         d.mkdir()
@@ -283,7 +285,8 @@ class Demo:
             logging={"level": "INFO"},
         )
         app = GateApp(load_config(config))
-        app.open()
+        app.open()  # makes the device key, enrolled here before the link connects
+        self.central.store.enrol(name, bytes(load_public_key(d / "state" / "device.key.pub")), time.time())
         if app.link is None:
             raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
         app.link.config.backoff_max = RECONNECT_MAX_S  # the real client, its reconnect backoff capped for the show
@@ -345,15 +348,14 @@ class Demo:
             CentralStore(self.dir / "central.db"), keyfiles.load_signing_key(keys / "node.key"),
             [keyfiles.load_signing_key(p) for p in sorted(keys.glob("command-*.key"))],
             on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists"))
+        # The centre first, and each gate enrolled before its link connects: a gate asks for keyrings as soon
+        # as it connects, and the centre answers only gates it knows.
+        self.central.start()
         for name in GATES:
             self.gates[name] = gate = self.start_gate(name, passwords[name], command_pubs)
-            with contextlib.redirect_stdout(io.StringIO()):
-                central_main(["enrol", "--db", str(self.dir / "central.db"), "--gate", name,
-                              "--pub", str(self.dir / name / "state" / "device.key.pub")])
             self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
                      f"(safe state); device key enrolled at the centre")
         self.say(f"  (reconnect backoff capped at {RECONNECT_MAX_S:g} s for the demo, 60 s by default)")
-        self.central.start()
         connected = self.central.wait_for_connected(10) and all(
             g.app.link.wait_for_connected(10) for g in self.gates.values())
         online = wait_until(lambda: sum(g["online"] for g in self.central.store.gates()) == len(GATES), 10)

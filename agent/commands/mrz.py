@@ -44,6 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reference date for the century of dates and for expiry (default: system date)",
     )
     parse.set_defaults(func=run_parse)
+    read = sub.add_parser(
+        "read",
+        help="read the MRZ from page images",
+        description="Find and read the MRZ of JPEG/PNG page images with the on-device model. One result per "
+        "image: the keys of 'mrz parse' plus confidence (0-1) and timings_ms. Exit 0: every image read with "
+        "all checks valid and confident; 1: a reading failed a check or is unsure (the gate REFERs it); "
+        "2: no MRZ found or an image cannot be read.",
+    )
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, PPM/PGM or .npy page images")
+    read.add_argument("--json", action="store_true", help="one JSON object per image")
+    read.add_argument("--frames", action="store_true",
+                      help="the images are frames of one document: combine them into one reading")  # fmt: skip
+    read.add_argument(
+        "--today", type=datetime.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+        help="reference date for the century of dates and for expiry (default: system date)",
+    )  # fmt: skip
+    read.set_defaults(func=run_read)
 
 
 def documents(rows: Iterable[str]) -> Iterator[list[str]]:
@@ -142,4 +159,40 @@ def run_parse(args: argparse.Namespace) -> int:
     if not n:
         print("no MRZ lines given (as arguments or on stdin)", file=sys.stderr)
         return EXIT_NOT_MRZ
+    return worst
+
+
+def run_read(args: argparse.Namespace) -> int:
+    """Read every image (or, with ``--frames``, all of them as one document); return the worst exit code."""
+    from agent.errors import report
+    from agent.mrz.describe import describe
+    from agent.vision.image import BadFrameError, read_image
+    from agent.vision.mrz_read import read_frames
+    from agent.vision.runtime import VisionUnavailableError
+
+    today = args.today or datetime.date.today()
+    groups = [args.images] if args.frames else [[path] for path in args.images]
+    worst = EXIT_VALID
+    for paths in groups:
+        try:
+            reading = read_frames([read_image(p) for p in paths], today=today)
+        except (BadFrameError, VisionUnavailableError) as exc:  # one bad image: say so, go on with the rest
+            report("sharaka-gate", "mrz read", exc)
+            if args.json:
+                print(json.dumps({"error": str(exc)}))
+            worst = EXIT_NOT_MRZ
+            continue
+        name = " + ".join(paths)
+        if reading.result is None:
+            print(f"sharaka-gate mrz read: {name}: no MRZ found; check that the page and its MRZ are in view",
+                  file=sys.stderr)
+            worst = EXIT_NOT_MRZ
+        elif not reading.trusted:
+            worst = max(worst, EXIT_INVALID)
+        if args.json:
+            print(json.dumps(reading.as_json()))
+        elif reading.result is not None:
+            print(f"{name}: confidence {reading.confidence:.2f}" + ("" if reading.trusted else " (REFER)"))
+            print(describe(reading.result, today))
+    sys.stdout.flush()
     return worst

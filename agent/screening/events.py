@@ -6,7 +6,8 @@ Fields (docs/config.md, "Decision events"): ``v`` schema version, ``type`` "deci
 ``read_mono`` (when the reader's last byte arrived), ``list_version``, ``list_stale``, and as they
 apply: ``mrz`` (the MRZ fields of ARCHITECTURE.md), ``fingerprint`` (instead of ``mrz`` for a
 CLEAR under ``clear_event_detail = "fingerprint"``), ``hit`` (kind, reason, ref, strength),
-``detail`` (why a read was unreadable), ``frame`` (camera frame reference), ``faults``.
+``detail`` (why a read was unreadable), ``frame`` (camera frame reference), ``face`` (with a camera:
+``present``, ``score``, ``quality``, and for HIT and REFER ``jpeg``, the best face crop), ``faults``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def build_event(
     clear_detail: str = "full",
     fingerprint_key: bytes = b"",
     frame: str | None = None,
+    face: dict[str, object] | None = None,
     faults: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The event map for ``decision`` (see the module docstring for the fields)."""
@@ -96,6 +98,8 @@ def build_event(
         event["detail"] = decision.detail
     if frame is not None:
         event["frame"] = frame
+    if face is not None:
+        event["face"] = face
     if faults:
         event["faults"] = faults
     return event

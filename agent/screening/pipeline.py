@@ -158,7 +158,7 @@ class Screener:
             decision = decision.refer("indicator_fault")
         times.decided = time.perf_counter_ns()
 
-        frame_ref = self._capture_frame()
+        frame_ref, face = self._capture_frame(attach_face=decision.verdict in (HIT, REFER))
         event_id = new_event_id()
         faults = {k: v for k, v in (("indicators", indicator_fault), *self.faults.items()) if v}
         try:
@@ -169,7 +169,7 @@ class Screener:
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
                     reader_id=self.reader_id, wall=wall, mono=mono, read_mono=item.received_at,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, faults=faults)),
+                    frame=frame_ref, face=face, faults=faults)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
@@ -239,20 +239,30 @@ class Screener:
         self.show(state, idle_after=self.rules.clear_show_s if verdict == CLEAR else None)
         return True
 
-    def _capture_frame(self) -> str | None:
+    def _capture_frame(self, *, attach_face: bool) -> tuple[str | None, dict[str, object] | None]:
+        """A camera frame's reference and what it shows of a face (agent/vision/face.py ``evidence``: the
+        best face crop attached for HIT and REFER); (None, None) without a camera."""
         if self.camera is None:
-            return None
+            return None, None
         try:
             frame = self.camera.capture()
         except (HalError, OSError) as exc:
             self.set_fault("camera", str(exc))
-            return None
+            return None, None
         self.set_fault("camera", None)
         ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
         self.frames[ref] = frame
         while len(self.frames) > FRAMES_KEPT:
             self.frames.popitem(last=False)
-        return ref
+        try:
+            from agent.vision.face import evidence
+
+            face = evidence(frame.image, attach=attach_face)
+        except (ImportError, RuntimeError, ValueError) as exc:  # no tflite runtime or model: record why
+            self.set_fault("vision", str(exc))
+            return ref, None
+        self.set_fault("vision", None)
+        return ref, face
 
     def show(self, state: IndicatorState, *, pulse: bool = False, idle_after: float | None = None) -> None:
         """Apply ``state``; ``pulse`` opens the relay for ``relay_pulse_s`` (a CLEAR passage);

@@ -14,15 +14,8 @@ import time
 import pytest
 
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError, read_outbox_stats
+from tests.support.clock import FakeClock
 from tests.support.paths import REPO
-
-
-class Clock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def rows_in_file(path) -> list[tuple[int, str]]:
@@ -111,14 +104,14 @@ def test_duplicate_msg_id_is_refused_and_nothing_queued(tmp_path):
 
 
 def test_oldest_age_uses_injected_clock(tmp_path):
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     box = Outbox(tmp_path / "o.db", clock=clock)
     assert box.oldest_age() == 0.0
     box.append("decision", "m0", b"x", priority=0)
-    clock.t += 42.5
+    clock.now += 42.5
     box.append("decision", "m1", b"x", priority=0)
     assert box.oldest_age() == pytest.approx(42.5)
-    assert read_outbox_stats(tmp_path / "o.db", now=clock.t + 1)["oldest_age_s"] == pytest.approx(43.5)
+    assert read_outbox_stats(tmp_path / "o.db", now=clock.now + 1)["oldest_age_s"] == pytest.approx(43.5)
 
 
 def test_stats_of_a_missing_outbox_is_an_error_not_a_new_file(tmp_path):

@@ -71,3 +71,14 @@ def test_rejects_counted_inside_the_batch_transaction(tmp_path):
     assert len(commits) == 1  # one fsync for 100 rejects and the event
     assert store.rejects_by_gate() == {"gate-a": {"signature": 100}}
     assert [e["msg_id"] for e in store.events()] == ["good"]
+
+
+def test_run_options_set_each_topic_budget_and_the_queue_bound():
+    from tools.central.admission import Rate
+    from tools.central.cli import _admission, build_parser
+
+    args = build_parser().parse_args(["run", "--db", "x", "--keys", "k", "--rate", "hitlist/req=5/10",
+                                      "--rate", "status=1", "--queue-max", "100"])
+    cfg = _admission(args)
+    assert cfg.rates["hitlist/req"] == Rate(5, 10) and cfg.rates["status"] == Rate(1, 1)
+    assert cfg.rates["event"] == Rate(5000, 10000) and cfg.queue_max == 100

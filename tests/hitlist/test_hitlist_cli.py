@@ -10,24 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hitlist_central import LISTED_DOCUMENT, LISTED_PERSON
 from tests.support.paths import REPO
 
 RECORDS = [
-    {
-        "kind": "document",
-        "issuing_state": "UTO",
-        "document_number": "L898902C3",
-        "reason": "stolen",
-        "ref": "SLTD-1",
-    },
-    {
-        "kind": "person",
-        "surname": "ERIKSSON",
-        "given_names": "ANNA<MARIA",
-        "birth_date": "740812",
-        "reason": "wanted",
-        "ref": "N-7",
-    },
+    LISTED_DOCUMENT,
+    {**LISTED_PERSON, "given_names": "ANNA<MARIA"},  # names as a reader gives them: '<' separates
     {"kind": "vehicle", "vin": "1HGCM82633A004352", "reason": "stolen", "ref": "V-1"},
 ]
 

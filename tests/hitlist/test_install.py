@@ -15,7 +15,18 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.hitlist.transfer import Transfer
 from agent.link.sync import HitListSync
-from tests.support.hitlist_central import DAY, T0, Central, body_offset, doc, observe, resign, signed_meta
+from tests.support.hitlist_central import (
+    DAY,
+    LISTED_DOCUMENT,
+    LISTED_PERSON,
+    T0,
+    Central,
+    body_offset,
+    doc,
+    observe,
+    resign,
+    signed_meta,
+)
 
 
 def refused(store: HitListStore, blob: bytes, reason: str, *, now: float = T0) -> HitListRejected:
@@ -324,23 +335,7 @@ def test_head_with_bad_signature_refused(gate, central):
 
 
 def test_p30_state_files_hold_no_document_number_or_name(tmp_path, central):
-    records = [
-        {
-            "kind": "document",
-            "issuing_state": "UTO",
-            "document_number": "L898902C3",
-            "reason": "stolen",
-            "ref": "SLTD-1",
-        },
-        {
-            "kind": "person",
-            "surname": "ERIKSSON",
-            "given_names": "ANNA MARIA",
-            "birth_date": "740812",
-            "reason": "wanted",
-            "ref": "N-7",
-        },
-    ]
+    records = [LISTED_DOCUMENT, LISTED_PERSON]
     store = HitListStore(tmp_path / "g", central.root_pub)
     store.install(central.snapshot(records, 1), now=T0)
     central.snapshot([*records, doc(5)], 2)

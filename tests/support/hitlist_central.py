@@ -47,6 +47,13 @@ def person(surname: str, given: str, birth: str, ref: str = "P1") -> dict:
     }
 
 
+# The ICAO specimen traveller as a listed document and a listed person (made-up; state UTO).
+LISTED_DOCUMENT = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
+                   "ref": "SLTD-1"}
+LISTED_PERSON = {"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "740812",
+                 "reason": "wanted", "ref": "N-7"}
+
+
 def grant(key: SigningKey, roles: list[str], nb: float, na: float) -> dict:
     return {"pub": bytes(key.verify_key), "roles": roles, "not_before": nb, "not_after": na}
 
@@ -175,6 +182,8 @@ def observe(store) -> tuple:
 
 
 __all__ = [
+    "LISTED_DOCUMENT",
+    "LISTED_PERSON",
     "corrupt_signature",
     "observe",
     "PROBES",

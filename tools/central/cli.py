@@ -27,6 +27,7 @@ from typing import Any
 
 from agent import keys as keyfiles
 from agent.errors import BadDataError, TransportError, command_path, run_command
+from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode
@@ -66,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyrings", type=Path, metavar="DIR",
                    help="keyrings gates may fetch (the `sharaka-hitlist` keys directory's keyrings/: public files only)")
     p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
+    p.add_argument("--rate", action="append", default=[], metavar="TOPIC=PER_SECOND/BURST",
+                   help="a gate's budget on one topic leaf, e.g. hitlist/req=50/200 (repeatable; docs/protocol.md)")
+    p.add_argument("--queue-max", type=int, default=AdmissionConfig().queue_max, metavar="N",
+                   help="inbound queue bound; when full the node stops reading and the broker holds the rest")
+    p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="report event sequence numbers missing for longer than this")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="send a signed command and wait for its result")
     p.add_argument("--db", type=Path, required=True, metavar="FILE")
@@ -105,9 +112,29 @@ def _command_keys(args: argparse.Namespace) -> list[Any]:
     return [keyfiles.load_signing_key(p) for p in sorted(args.keys.glob(COMMAND_KEY_GLOB))]
 
 
+def _admission(args: argparse.Namespace) -> AdmissionConfig:
+    rates = default_rates()
+    for spec in args.rate:
+        leaf, _, value = spec.partition("=")
+        per_second, _, burst = value.partition("/")
+        try:
+            rate = Rate(float(per_second), float(burst or per_second))
+        except ValueError:
+            rate = None
+        if leaf not in rates or rate is None or rate.per_second <= 0 or rate.burst < 1:
+            raise BadDataError(f"--rate {spec!r}: expected TOPIC=PER_SECOND/BURST with TOPIC one of {sorted(rates)}"
+                               " and positive numbers, e.g. hitlist/req=50/200")
+        rates[leaf] = rate
+    if args.queue_max < 1:
+        raise BadDataError(f"--queue-max {args.queue_max}: expected a positive number of messages")
+    return AdmissionConfig(rates=rates, queue_max=args.queue_max)
+
+
 def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) -> CentralNode:
+    config = _config(args)
+    config.admission, config.gap_grace = _admission(args), args.gap_grace
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
-    return CentralNode(_config(args), store, node_key, _command_keys(args), on_update=on_update)
+    return CentralNode(config, store, node_key, _command_keys(args), on_update=on_update)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -169,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     connected = node.wait_for_connected(10)
     _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
           f"broker {args.host}:{args.port} {'connected' if connected else 'not reachable yet (retrying)'}")
-    for g in store.gates(time.time()):
+    for g in store.gates(time.time(), args.gap_grace):
         _emit({"type": "gate", **g}, args.json, f"{'UP' if g['online'] else 'DOWN':<5} {_gate_line(g)}")
     deadline = time.monotonic() + args.duration if args.duration else None
     try:

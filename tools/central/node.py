@@ -128,6 +128,7 @@ class CentralNode:
         self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self.connected.clear()
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._writer = threading.Thread(target=self._write_loop, name="central-writer", daemon=True)
 
@@ -154,7 +155,12 @@ class CentralNode:
             logger.warning("central: connection refused: %s", reason)
             return
         client.subscribe([(topics.all_gates(leaf), 1) for leaf in INBOUND])
-        self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            logger.warning("central: subscription refused: %s", reasons)
+            return
+        self.connected.set()  # connected and subscribed: ready to receive
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

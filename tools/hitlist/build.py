@@ -24,6 +24,7 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.table import U64, Entries, StateSum, contains_sorted, encode_refs, ref_width
 from agent.hitlist.verify import ListMeta, parse_list_meta
 from agent.keys import list_key_id
+from agent.protocol.ids import check_id
 
 ZERO32 = bytes(32)
 DEFAULT_PERSON_COST = 1000
@@ -148,7 +149,12 @@ def build_snapshot(
     expires: float,
     previous: ListMeta | None = None,
 ) -> bytes:
-    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain."""
+    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain.
+
+    Raises BadDataError for a list id a gate could not follow (agent.protocol.ids) or a negative version."""
+    check_id(list_id, "list id")
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**63:
+        raise BadDataError(f"list version {version!r}: expected an integer 0 <= n < 2**63")
     fields = {
         "list_id": list_id,
         "epoch": signer.epoch,

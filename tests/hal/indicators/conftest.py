@@ -1,19 +1,7 @@
 import pytest
 
 from hal.indicators.sim import open_sim_indicators
-
-
-class FakeClock:
-    """Injected monotonic time; ``sleep`` advances it, so the PCA9685 500 us settle is honoured."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hal.indicators import AMBER, GREEN, RED, IndicatorState
 from hal.indicators.sim import Observed, observe, open_sim_indicators
+from tests.support.clock import FakeClock
 
 states = st.builds(
     IndicatorState,
@@ -29,17 +30,6 @@ ops = st.one_of(
 )
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, s):
-        self.now += s
-
-
 def expected(state: IndicatorState) -> Observed:
     hz = {0: 0, 440: 436, 1000: 1017, 1526: 1526}[state.buzzer_hz]
     return Observed(state.colour, hz, state.relay_open)
@@ -48,7 +38,7 @@ def expected(state: IndicatorState) -> Observed:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, max_size=25), st.sampled_from(["pcf8574@0x20:0", "mcp23017@0x20:B2"]))
 def test_desired_state_shown_after_any_fault_sequence_heals(script, relay):
-    clock = Clock()
+    clock = FakeClock(0.0)
     ind = open_sim_indicators(
         f"sim://pca9685?relay={relay}", clock=clock, sleep=clock.sleep, background=False
     )

@@ -1,0 +1,1 @@
+"""On-device vision: the tflite runtime wrapper, face detection and MRZ reading from images."""

@@ -1,0 +1,187 @@
+"""Face detection with MediaPipe's BlazeFace (models/face_detection_short_range.tflite, Apache-2.0).
+
+The frame is letterboxed to the model's square input whole and, when that shows no face (faces small in
+the frame, such as a passport photo on a page under the camera), in four overlapping square tiles; the model's 896 anchor
+predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression and
+mapped back to pixels of the original image, best first.
+
+    >>> faces = detect(read_image("booth.jpg"))
+    >>> faces[0].box, faces[0].score, faces[0].quality
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.vision.image import grey, jpeg_bytes, resize
+from agent.vision.runtime import Model, shared_model
+
+MODEL = "face_detection_short_range.tflite"
+MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
+NMS_IOU = 0.3
+SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a sharp 64 px face crop (grey 0..255); blur figure 1.0 above
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: box and landmarks in image pixels, score, crop quality."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the image
+    score: float
+    landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth, right ear, left ear
+    quality: dict[str, float] = field(default_factory=dict)  # size, centring, sharpness, overall (0..1)
+
+    def as_json(self) -> dict[str, object]:
+        """The face as printed by ``face detect --json`` (rounded)."""
+        return {"box": [round(v, 1) for v in self.box], "score": round(self.score, 4),
+                "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
+                "quality": {k: round(v, 3) for k, v in self.quality.items()}}  # fmt: skip
+
+
+def anchors(size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
+    """Anchor centres (N x 2, 0..1) of MediaPipe's SSD anchors with fixed size (2 per layer and cell)."""
+    out = []
+    i = 0
+    while i < len(strides):
+        stride, repeat = strides[i], 0
+        while i < len(strides) and strides[i] == stride:
+            repeat += 2
+            i += 1
+        cells = size // stride
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], -1).reshape(-1, 1, 2)
+        out.append(np.repeat(centres, repeat, axis=1).reshape(-1, 2))
+    return np.concatenate(out).astype(np.float32)
+
+
+ANCHORS = anchors()
+
+
+def decode(regressors: np.ndarray, scores: np.ndarray, size: int = 128) -> np.ndarray:
+    """Rows [score, x0, y0, x1, y1, 12 landmark coords] (0..1 of the model input) above MIN_SCORE."""
+    raw = regressors.reshape(-1, 16) / size
+    prob = 1.0 / (1.0 + np.exp(-np.clip(scores.reshape(-1).astype(np.float32), -80, 80)))
+    keep = prob >= MIN_SCORE
+    raw, prob, anc = raw[keep], prob[keep], ANCHORS[keep]
+    cx, cy = raw[:, 0] + anc[:, 0], raw[:, 1] + anc[:, 1]
+    w, h = raw[:, 2], raw[:, 3]
+    marks = raw[:, 4:16].reshape(-1, 6, 2) + anc[:, None, :]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    return np.concatenate([prob[:, None], boxes, marks.reshape(-1, 12)], 1)
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(rows: np.ndarray) -> np.ndarray:
+    """MediaPipe's weighted NMS: overlapping detections are averaged by score, the best score kept."""
+    rows = rows[np.argsort(-rows[:, 0])]
+    out = []
+    while len(rows):
+        overlap = _iou(rows[0, 1:5], rows[:, 1:5]) >= NMS_IOU
+        group = rows[overlap]
+        merged = group[0].copy()
+        merged[1:] = (group[:, 1:] * group[:, :1]).sum(0) / group[:, 0].sum()
+        out.append(merged)
+        rows = rows[~overlap]
+    return np.array(out).reshape(-1, 17)
+
+
+def _square_input(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> np.ndarray:
+    """The square window (x0, y0, side) of ``rgb``, padded black past the edges, at ``size`` px in -1..1."""
+    h, w = rgb.shape[:2]
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    scale = size / side
+    px0, py0 = round((sx0 - x0) * scale), round((sy0 - y0) * scale)
+    pw = max(1, min(size - px0, round((sx1 - sx0) * scale)))
+    ph = max(1, min(size - py0, round((sy1 - sy0) * scale)))
+    out = np.full((1, size, size, 3), -1.0, np.float32)
+    out[0, py0 : py0 + ph, px0 : px0 + pw] = resize(rgb[sy0:sy1, sx0:sx1], pw, ph) / np.float32(127.5) - 1.0
+    return out
+
+
+def windows(width: int, height: int) -> list[tuple[int, int, int]]:
+    """The whole frame (letterboxed), then 2 x 2 overlapping square tiles of 60 % of its shorter side."""
+    long_side = max(width, height)
+    out = [((width - long_side) // 2, (height - long_side) // 2, long_side)]
+    side = int(min(width, height) * 0.6)
+    if side >= 64:
+        for ty in (0, height - side):
+            for tx in (0, width - side):
+                out.append((tx, ty, side))
+    return list(dict.fromkeys(out))
+
+
+def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float]:
+    """How good a crop the face gives: size (64 px wide is 1), centring in the frame, sharpness, overall."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    size = min(1.0, (x1 - x0) / 64.0)
+    cx, cy = (x0 + x1) / 2 / w - 0.5, (y0 + y1) / 2 / h - 0.5
+    centring = float(max(0.0, 1.0 - 2.0 * np.hypot(cx, cy)))
+    crop = rgb[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+    sharp = 0.0
+    if crop.shape[0] >= 8 and crop.shape[1] >= 8:
+        g = grey(resize(crop, 64, 64)).astype(np.float32)
+        lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+        sharp = float(min(1.0, lap.var() / SHARP_LAPLACIAN_VAR))
+    return {"size": size, "centring": centring, "sharpness": sharp,
+            "overall": size * (0.5 + 0.5 * sharp) * (0.75 + 0.25 * centring)}  # fmt: skip
+
+
+def detect(rgb: np.ndarray, model: Model | None = None, tiles: bool = True) -> list[Face]:
+    """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels."""
+    model = model or shared_model(MODEL)
+    size = model.input_shape[1]
+    h, w = rgb.shape[:2]
+    found: list[np.ndarray] = []
+    for i, (x0, y0, side) in enumerate(windows(w, h)):
+        if i == 1 and (not tiles or any(len(r) for r in found)):
+            break  # tiles only when the whole frame shows no face
+        regressors, scores = model.run(_square_input(rgb, x0, y0, side, size))
+        rows = decode(regressors, scores, size)
+        rows[:, 1:] = rows[:, 1:] * side + np.tile([x0, y0], 8)
+        found.append(rows)
+    merged = weighted_nms(np.concatenate(found))
+    faces = []
+    for row in merged:
+        box = (float(max(0, row[1])), float(max(0, row[2])), float(min(w, row[3])), float(min(h, row[4])))
+        if box[2] - box[0] < 4 or box[3] - box[1] < 4:
+            continue
+        marks = tuple((float(row[5 + 2 * k]), float(row[6 + 2 * k])) for k in range(6))
+        faces.append(Face(box, float(row[0]), marks, quality(rgb, box)))
+    return sorted(faces, key=lambda f: -f.score)
+
+
+def best_face(faces: list[Face]) -> Face | None:
+    """The face that gives the best crop (quality x score), or None."""
+    return max(faces, key=lambda f: f.quality.get("overall", 0.0) * f.score, default=None)
+
+
+CROP_MARGIN = 0.25  # of the face box, on every side of an evidence crop
+CROP_SIDE = 256  # pixels, the longer side of an evidence crop at most (a JPEG of ~10 KB)
+
+
+def evidence(rgb: np.ndarray, *, attach: bool, model: Model | None = None) -> dict[str, object]:
+    """What a decision records of the camera frame: whether a face is there (its score and crop quality)
+    and, with ``attach``, the best face as a JPEG crop of at most CROP_SIDE pixels."""
+    best = best_face(detect(rgb, model))
+    if best is None:
+        return {"present": False}
+    out: dict[str, object] = {"present": True, "score": round(best.score, 3),
+                              "quality": round(best.quality["overall"], 3)}  # fmt: skip
+    if attach:
+        x0, y0, x1, y1 = best.box
+        mx, my = (x1 - x0) * CROP_MARGIN, (y1 - y0) * CROP_MARGIN
+        h, w = rgb.shape[:2]
+        crop = rgb[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
+        out["jpeg"] = jpeg_bytes(np.ascontiguousarray(crop), CROP_SIDE)
+    return out

@@ -1,0 +1,51 @@
+"""Images for vision: decode JPEG/PNG (Pillow) and Netpbm/.npy frames, grey conversion, resizing, JPEG crops.
+
+    >>> rgb = read_image("page.jpg")        # HxWx3 uint8; BadFrameError names a file that is not an image
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from hal.camera import BadFrameError, as_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
+
+MAX_PIXELS = 80_000_000  # a page scan at 600 dpi is ~35 Mpx; anything bigger is refused, not decoded
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """``path`` (JPEG, PNG, or a frame file hal reads) as HxWx3 uint8 RGB."""
+    path = Path(path)
+    if path.suffix.lower() in pnm.IMAGE_SUFFIXES:
+        return pnm.read_image(path)
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise BadFrameError(f"{str(path)!r} is {img.width}x{img.height}; at most {MAX_PIXELS} pixels")
+            return as_rgb(np.asarray(img.convert("RGB")), str(path))
+    except FileNotFoundError:
+        raise BadFrameError(f"{str(path)!r} does not exist")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise BadFrameError(f"{str(path)!r} is not a JPEG or PNG image: {exc}")
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    """Luma (ITU-R 601-2, Pillow's "L") of an HxWx3 uint8 image as HxW uint8."""
+    return np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` (uint8 HxW or HxWx3) resized to ``width`` x ``height`` (bilinear, antialiased when shrinking)."""
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+
+def jpeg_bytes(rgb: np.ndarray, max_side: int = 256, quality: int = 85) -> bytes:
+    """``rgb`` as a JPEG at most ``max_side`` pixels on its longer side (evidence crops)."""
+    img = Image.fromarray(rgb)
+    img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()

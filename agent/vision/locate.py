@@ -1,0 +1,218 @@
+"""Find the MRZ on a page image with classical processing in numpy: ink, skew, band, lines.
+
+1. Dark-on-light strokes: a black-hat (grey closing minus image) at a working scale, thresholded (Otsu).
+2. Skew: the angle in +-20 degrees whose rotation makes the ink's row profile peakiest.
+3. Band: after a horizontal closing an OCR-B line becomes one long run of ink (30-44 evenly spaced
+   characters, ``<`` fillers included); the MRZ is the group of 2-3 such runs, alike in length and
+   evenly stacked, with the longest runs on the page.
+4. Lines: each run's box, mapped back to the full-resolution image and cut out deskewed.
+
+Upside-down pages are not decided here: :mod:`agent.vision.mrz_read` reads the band both ways round.
+
+    >>> band = locate(grey_image)        # None when no MRZ-like band is found
+    >>> [crop.shape for crop in band.lines]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+WORK_SIDE = 1024  # pixels on the working image's longer side
+ANGLES = np.arange(-20.0, 20.5, 2.0)
+GAPS = (7, 11, 17, 25, 37)
+CANDIDATES = 3  # MRZ-like bands handed to the reader, most MRZ-like first  # horizontal closing widths tried (working pixels)
+
+
+@dataclass(frozen=True)
+class Band:
+    """A located MRZ: its lines cut out upright, the page angle, the line boxes."""
+
+    lines: list[np.ndarray]  # each line cut out of the full-resolution grey image, deskewed, uint8
+    angle: float  # degrees the page is turned (counter-clockwise)
+    boxes: list[tuple[float, float, float, float]]  # line boxes in the deskewed working image
+
+
+def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
+    """Centred running max/min of width ``size`` along ``axis`` (doubling steps, edges replicated)."""
+    if size <= 1:
+        return a
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (size // 2, size - 1 - size // 2)
+    out = np.pad(a, pad, mode="edge")
+    span = 1
+    while span < size:
+        step = min(span, size - span)
+        hi = out.shape[axis] - step
+        lo_part = out[:, :hi] if axis == 1 else out[:hi]
+        hi_part = out[:, step : step + hi] if axis == 1 else out[step : step + hi]
+        out = op(lo_part, hi_part)
+        span += step
+    return out
+
+
+def dilate(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Grey dilation (running max) with a ``w`` x ``h`` rectangle."""
+    return _running(_running(a, w, 1, np.maximum), h, 0, np.maximum)
+
+
+def erode(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Grey erosion (running min) with a ``w`` x ``h`` rectangle."""
+    return _running(_running(a, w, 1, np.minimum), h, 0, np.minimum)
+
+
+def otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of ``values`` (0..255)."""
+    hist = np.bincount(np.clip(values, 0, 255).astype(np.uint8).ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    levels = np.arange(256)
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * levels)
+    w1 = total - w0
+    between = (m0[-1] * w0 / total - m0) ** 2 / np.maximum(w0 * w1, 1e-9) * total
+    return float(np.argmax(between[:-1]))
+
+
+def ink_mask(g: np.ndarray) -> np.ndarray:
+    """Thin dark strokes of the grey working image (uint8 0..255): uint8 0/1."""
+    closed = erode(dilate(g, 15, 7), 15, 7)
+    bh = (closed - g).astype(np.float32)  # closing >= image: no wrap-around
+    top = max(1.0, float(bh.max()))
+    t = max(otsu(bh * (255.0 / top)) * top / 255.0, 12.0)
+    return (bh > t).astype(np.uint8)
+
+
+def skew(mask: np.ndarray) -> float:
+    """The page angle (degrees) that makes the ink's rows line up best: the row profile of the ink pixels
+    turned by each angle (coarse every 2 degrees, then every 0.25), the peakiest wins."""
+    ys, xs = np.nonzero(mask[::2, ::2])  # every other row and column: plenty to judge rows by
+    if len(ys) < 2:
+        return 0.0
+    if len(ys) > 60_000:  # enough ink to judge rows by: a regular subsample
+        step = len(ys) // 60_000 + 1
+        ys, xs = ys[::step], xs[::step]
+    ys, xs = ys.astype(np.float32), xs.astype(np.float32)
+
+    def sharpness(angle: float) -> float:
+        a = math.radians(angle)
+        rows = np.round(ys * math.cos(a) - xs * math.sin(a)).astype(np.int64)  # rows of the turned ink
+        counts = np.bincount(rows - rows.min()).astype(np.float64)
+        return float((counts**2).sum())
+
+    best = max(ANGLES, key=sharpness)
+    return float(max(np.arange(best - 1.75, best + 1.8, 0.25), key=sharpness))
+
+
+def _row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every horizontal run of ones: (row, start, end, length) arrays."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    d = np.diff(padded.ravel())
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    rows = starts // (w + 2)
+    return rows, starts - rows * (w + 2), ends - rows * (w + 2), ends - starts
+
+
+def text_lines(mask: np.ndarray, gap: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of long ink runs after closing gaps of ``gap`` px, stacked rows merged."""
+    tall = max(1, gap // 4)  # a little vertical smear so that every character has ink on the middle rows
+    closed = erode(dilate(mask, gap, tall), gap, tall)
+    rows, x0s, x1s, lengths = _row_runs(closed)
+    if not len(lengths):
+        return []
+    longest = np.zeros(mask.shape[0], np.int64)
+    np.maximum.at(longest, rows, lengths)
+    floor = max(20, int(longest.max() * 0.45))
+    keep = lengths >= floor
+    rows, x0s, x1s = rows[keep], x0s[keep], x1s[keep]
+    boxes: list[list[int]] = []
+    for r, a, b in sorted(zip(rows.tolist(), x0s.tolist(), x1s.tolist(), strict=True)):
+        for box in boxes:  # same line: touching the previous row and overlapping horizontally
+            if r <= box[3] + 1 and a < box[2] and b > box[0]:
+                box[0], box[2], box[3] = min(box[0], a), max(box[2], b), r
+                break
+        else:
+            boxes.append([a, r, b, r])
+    return [(a, y0, b, y1 + 1) for a, y0, b, y1 in boxes if y1 + 1 - y0 >= 3]
+
+
+def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list[tuple[int, int, int, int]]]]:
+    """Every run of 2-3 line boxes that looks like an MRZ (alike, evenly stacked, long), with its score
+    (the lines' total width)."""
+    boxes = sorted(boxes, key=lambda b: b[1])
+    out = []
+    for count in (3, 2):
+        for i in range(len(boxes) - count + 1):
+            group = boxes[i : i + count]
+            widths = [b[2] - b[0] for b in group]
+            heights = [b[3] - b[1] for b in group]
+            centres = [(b[1] + b[3]) / 2 for b in group]
+            gaps = np.diff(centres)
+            h = float(np.median(heights))
+            if min(widths) < 0.85 * max(widths) or max(heights) > 2.2 * min(heights):
+                continue
+            if any(g < 1.2 * h or g > 3.2 * h for g in gaps) or (len(gaps) > 1 and max(gaps) > 1.25 * min(gaps)):
+                continue
+            if abs(group[0][0] - group[-1][0]) > 0.1 * max(widths) or min(widths) < 12 * h or h < 4:
+                continue
+            out.append((float(sum(widths)), group))
+    return out
+
+
+def _same(a: list[tuple[int, int, int, int]], b: list[tuple[int, int, int, int]]) -> bool:
+    """Two groups of the same lines (found at different closing gaps)."""
+    return len(a) == len(b) and all(abs(p[1] - q[1]) <= 3 and abs(p[3] - q[3]) <= 3 for p, q in zip(a, b, strict=True))
+
+
+def locate(g: np.ndarray) -> Band | None:
+    """The MRZ band of the grey image ``g`` (HxW uint8) most like one, its lines cut out; None if not found."""
+    bands = candidates(g, 1)
+    return bands[0] if bands else None
+
+
+def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
+    """Up to ``limit`` MRZ-like bands of the grey image ``g``, the most MRZ-like (longest lines) first:
+    guilloche waves or text lines can look like one, so the reader judges them by what it reads."""
+    h, w = g.shape
+    scale = min(1.0, WORK_SIDE / max(h, w))
+    full = Image.fromarray(np.clip(g, 0, 255).astype(np.uint8))
+    work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
+                       reducing_gap=2.0) if scale < 1 else full  # fmt: skip
+    mask = ink_mask(np.asarray(work, np.uint8))
+    angle = skew(mask)
+    turned = np.asarray(Image.fromarray(mask * 255).rotate(angle, Image.Resampling.NEAREST, expand=True)) > 0
+    found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+    for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
+        found += mrz_groups(text_lines(turned.astype(np.uint8), gap))
+    groups: list[list[tuple[int, int, int, int]]] = []
+    for _, group in sorted(found, key=lambda f: -f[0]):
+        if not any(_same(group, kept) for kept in groups):
+            groups.append(group)
+    return [_cut(full, work.size, turned.shape, angle, scale, group) for group in groups[:limit]]
+
+
+def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int, ...], angle: float, scale: float,
+         group: list[tuple[int, int, int, int]]) -> Band:  # fmt: skip
+    """The band of ``group`` (boxes in the deskewed working image), its lines cut out of ``full`` upright."""
+    ww, wh = work_size
+    tw, th = turned_shape[1], turned_shape[0]
+    a = math.radians(angle)
+    cos, sin = math.cos(a), math.sin(a)
+    lines = []
+    for x0, y0, x1, y1 in group:
+        lh = y1 - y0
+        mx, my = 0.02 * (x1 - x0), 0.3 * lh
+        bx0, by0, bx1, by1 = x0 - mx, y0 - my, x1 + mx, y1 + my
+        out_w, out_h = max(1, round((bx1 - bx0) / scale)), max(1, round((by1 - by0) / scale))
+        # crop pixel (u, v) -> deskewed working point q = (bx0, by0) + (u, v) * scale -> working point
+        # R (q - c_turned) + c_work (R undoes PIL's rotate) -> full-resolution point / scale
+        rot = np.array([[cos, -sin], [sin, cos]])
+        off = (rot @ np.array([bx0 - tw / 2, by0 - th / 2]) + np.array([ww / 2, wh / 2])) / scale
+        coeffs = (rot[0, 0], rot[0, 1], off[0], rot[1, 0], rot[1, 1], off[1])
+        crop = full.transform((out_w, out_h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+        lines.append(np.asarray(crop))
+    return Band(lines, angle, [tuple(float(v) for v in b) for b in group])  # type: ignore[misc]

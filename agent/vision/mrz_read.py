@@ -1,0 +1,327 @@
+"""Read the MRZ of page images: locate the band, recognise its lines (models/mrz_line.tflite), decode.
+
+Decoding turns the model's per-column probabilities into lines of exactly the layout's width (a Viterbi
+search over CTC paths with that many characters), keeps each character's probabilities, and when the best
+reading fails a check digit searches the most probable alternatives (best first, a bounded number) for one
+that passes every check. The reading's ``confidence`` is the probability of its least certain character
+(names have no check digit, so an unsure name letter lowers it). A reading that passes no check is
+returned with ``valid`` False: the gate REFERs it, it never guesses.
+
+Several frames of the same document combine by averaging their per-character probabilities (``read_frames``).
+
+    >>> reading = read_image_mrz(rgb)
+    >>> reading.result.valid, reading.confidence, reading.timings_ms
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.mrz import MrzFormatError, parse_mrz
+from agent.mrz.result import MrzResult
+from agent.vision.image import grey, resize
+from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
+from agent.vision.locate import Band, candidates
+from agent.vision.runtime import Model, shared_model
+
+MODEL = "mrz_line.tflite"
+WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
+SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-width decoding
+MAX_CANDIDATES = 1000  # alternatives tried when the best reading fails a check
+ALTERNATIVES = 4  # per uncertain character
+UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
+LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
+MIN_CONFIDENCE = 0.7  # below this a reading that passes its checks is still not trusted (REFER)
+
+
+@dataclass
+class Reading:
+    """What was read from one image (or several frames): lines, parse result, confidence, timings."""
+
+    lines: tuple[str, ...] = ()
+    result: MrzResult | None = None  # None when no MRZ was found
+    confidence: float = 0.0
+    probs: list[np.ndarray] = field(default_factory=list)  # per line: width x len(ALPHABET)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def trusted(self) -> bool:
+        """Every check passes and every character is sure enough: the gate may act on it."""
+        return self.result is not None and self.result.valid and self.confidence >= MIN_CONFIDENCE
+
+    def as_json(self) -> dict[str, object]:
+        """The reading as printed by ``mrz read --json``: the keys of ``mrz parse``, confidence, timings."""
+        timings = {k: round(v, 3) for k, v in self.timings_ms.items()}
+        if self.result is None:
+            return {"error": "no MRZ found", "confidence": 0.0, "timings_ms": timings}
+        return {**self.result.to_dict(), "confidence": round(self.confidence, 4), "timings_ms": timings}
+
+
+def recognise(crop: np.ndarray, model: Model) -> np.ndarray:
+    """Per-column class probabilities (STEPS x CLASSES, blank first) of one grey line crop."""
+    x = line_input(resize(np.clip(crop, 0, 255).astype(np.uint8), LINE_W, LINE_H))
+    (out,) = model.run(x.reshape(model.input_shape))
+    return np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64))
+
+
+def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]:
+    """The most probable CTC path emitting exactly ``width`` characters: its text, each character's
+    probabilities over ALPHABET (at the column it was emitted), and the path's log-probability."""
+    logp = np.log(np.maximum(probs, 1e-12))
+    steps, classes = logp.shape
+    neg = -1e18
+    # score[n, s]: best log-prob having emitted n characters, current label s (0 = blank)
+    score = np.full((width + 1, classes), neg)
+    score[0, 0] = logp[0, 0]
+    score[1, 1:] = logp[0, 1:]
+    back = np.zeros((steps, width + 1, classes), np.int16)  # previous label; the previous count follows
+    rows = np.arange(width + 1)
+    for t in range(1, steps):
+        new = np.full_like(score, neg)
+        # to blank: from any label, same count
+        prev_best = score.argmax(1)
+        new[:, 0] = score[rows, prev_best] + logp[t, 0]
+        back[t, :, 0] = prev_best
+        if probs[t, 0] > SURE_BLANK:  # a column that is all but surely blank: only blank paths go on
+            score = new
+            continue
+        # stay on the same label (no emission)
+        stay = score[:, 1:] + logp[t, 1:]
+        # emit a label: from count n-1, any previous label other than this one
+        order = np.argsort(score, axis=1)
+        first, second = order[:, -1], order[:, -2]
+        best_prev = score[np.arange(width + 1), first]
+        second_prev = score[np.arange(width + 1), second]
+        labels = np.arange(1, classes)
+        from_label = np.where(first[:, None] == labels[None, :], second[:, None], first[:, None])
+        from_score = np.where(first[:, None] == labels[None, :], second_prev[:, None], best_prev[:, None])
+        emit = np.full((width + 1, classes - 1), neg)
+        emit[1:] = from_score[:-1] + logp[t, 1:]
+        use_emit = emit > stay
+        new[:, 1:] = np.where(use_emit, emit, stay)
+        # encode the back pointer: label, +classes when the count went up
+        back[t, :, 1:] = np.where(use_emit, np.vstack([np.zeros((1, classes - 1)), from_label[:-1]]) + classes,
+                                  labels[None, :])  # fmt: skip
+        score = new
+    state = int(score[width].argmax())
+    total = float(score[width, state])
+    n, emitted = width, []
+    for t in range(steps - 1, 0, -1):
+        ptr = int(back[t, n, state])
+        went_up = state != 0 and ptr >= classes
+        prev = ptr - classes if went_up else ptr
+        if went_up:
+            emitted.append((t, state))
+            n -= 1
+        state = prev
+    if n == 1 and state != 0:
+        emitted.append((0, state))
+    emitted.reverse()
+    if len(emitted) != width:
+        return "", np.zeros((width, len(ALPHABET))), neg
+    text = "".join(ALPHABET[s - 1] for _, s in emitted)
+    char_probs = np.stack([probs[t, 1:] / max(probs[t, 1:].sum(), 1e-12) for t, _ in emitted])
+    return text, char_probs, total
+
+
+def _parse(lines: Sequence[str], today: datetime.date) -> MrzResult | None:
+    try:
+        return parse_mrz(list(lines), today=today)
+    except MrzFormatError:
+        return None
+
+
+def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[str, ...], MrzResult | None, float]:
+    """The most probable reading that passes every check digit, searched best first over alternatives
+    for the least certain characters; the best reading (failing) when none is found within the bounds."""
+    widths = [p.shape[0] for p in probs]
+    flat = np.concatenate(probs)
+    best = flat.argmax(1)
+
+    def text_of(chars: np.ndarray) -> tuple[str, ...]:
+        s = "".join(ALPHABET[c] for c in chars)
+        out, i = [], 0
+        for w in widths:
+            out.append(s[i : i + w])
+            i += w
+        return tuple(out)
+
+    def confidence(chars: np.ndarray) -> float:
+        return float(flat[np.arange(len(chars)), chars].min())
+
+    lines = text_of(best)
+    result = _parse(lines, today)
+    if result is not None and result.valid:
+        return lines, result, confidence(best)
+    # alternatives: the least certain positions, each with its next most probable characters
+    order = np.argsort(flat.max(1))[:UNCERTAIN]
+    alts = []
+    for pos in order:
+        ranked = np.argsort(-flat[pos])[: ALTERNATIVES + 1]
+        top = flat[pos, ranked[0]]
+        alts.append([(float(np.log(max(top, 1e-12)) - np.log(max(flat[pos, c], 1e-12))), int(c)) for c in ranked[1:]])
+    heap: list[tuple[float, tuple[tuple[int, int], ...]]] = [(0.0, ())]
+    seen: set[tuple[tuple[int, int], ...]] = {()}
+    tried = 0
+    while heap and tried < MAX_CANDIDATES:
+        cost, subs = heapq.heappop(heap)
+        if subs:
+            tried += 1
+            chars = best.copy()
+            for i, k in subs:
+                chars[order[i]] = alts[i][k][1]
+            candidate = _parse(text_of(chars), today)
+            if candidate is not None and candidate.valid:
+                return text_of(chars), candidate, confidence(chars)
+        last = subs[-1][0] if subs else -1
+        for i in range(last + 1, len(alts)):  # add one more substitution after the last one
+            nxt = (*subs, (i, 0))
+            if nxt not in seen:
+                seen.add(nxt)
+                heapq.heappush(heap, (cost + alts[i][0][0], nxt))
+        if subs:  # or move the last substitution to its next alternative
+            i, k = subs[-1]
+            if k + 1 < len(alts[i]):
+                nxt = (*subs[:-1], (i, k + 1))
+                if nxt not in seen:
+                    seen.add(nxt)
+                    heapq.heappush(heap, (cost - alts[i][k][0] + alts[i][k + 1][0], nxt))
+    return lines, result, confidence(best)
+
+
+def _best_path(columns: np.ndarray, width: int) -> tuple[str, np.ndarray, float] | None:
+    """The best-path (greedy) reading when it has exactly ``width`` characters (the usual case, and then
+    what ``decode_exact`` finds too), with each character's probabilities at its first column; else None."""
+    best = columns.argmax(1)
+    starts = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+    if len(starts) != width:
+        return None
+    text = "".join(ALPHABET[best[t] - 1] for t in starts)
+    chars = columns[starts, 1:]
+    chars = chars / np.maximum(chars.sum(1, keepdims=True), 1e-12)
+    return text, chars, float(np.log(np.maximum(columns.max(1), 1e-12)).sum())
+
+
+def _mask(chars: str) -> np.ndarray:
+    return np.array([ch in chars for ch in ALPHABET])
+
+
+LETTER = _mask("<ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+DIGIT = _mask("<0123456789")
+SEX = _mask("<MFX")
+
+
+def field_types(widths: list[int], first_line: str) -> list[dict[int, np.ndarray]]:
+    """Which characters each position may hold (positions not named: any), by layout (Doc 9303 Part 4-7):
+    codes and country codes letters, dates and check digits digits, sex M/F/X. The French 1995 card
+    (``IDFRA``) keeps its own second line free."""
+    head = {i: LETTER for i in range(5)}
+    if widths == [30, 30, 30]:
+        td1 = {**{i: DIGIT for i in range(7)}, 7: SEX, **{i: DIGIT for i in range(8, 15)},
+               **{i: LETTER for i in range(15, 18)}, 29: DIGIT}  # fmt: skip
+        return [head, td1, {}]
+    if first_line.startswith("IDFRA"):
+        return [head, {}]
+    second = {9: DIGIT, **{i: LETTER for i in range(10, 13)}, **{i: DIGIT for i in range(13, 20)}, 20: SEX,
+              **{i: DIGIT for i in range(21, 28)}}  # fmt: skip
+    if widths[0] == 44 and first_line.startswith("P"):
+        second.update({42: DIGIT, 43: DIGIT})
+    return [head, second]
+
+
+def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
+    """``probs`` with the characters each position cannot hold removed (and renormalised)."""
+    first = "".join(ALPHABET[k] for k in probs[0].argmax(1))
+    out = []
+    for p, types in zip(probs, field_types([len(q) for q in probs], first), strict=True):
+        p = p.copy()
+        for pos, allowed in types.items():
+            p[pos] = np.where(allowed, p[pos], 0.0)
+            p[pos] /= max(float(p[pos].sum()), 1e-12)
+        out.append(p)
+    return out
+
+
+def _greedy(columns: np.ndarray) -> tuple[int, float]:
+    """Length of the best-path reading of one line, and its mean log-probability per column."""
+    best = columns.argmax(1)
+    length = int(((best != 0) & (best != np.concatenate([[0], best[:-1]]))).sum())
+    return length, float(np.log(np.maximum(columns.max(1), 1e-12)).mean())
+
+
+def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
+    """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
+    scored = scored_probs(band_lines, model)
+    return scored[1] if scored is not None else None
+
+
+def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
+    """The per-character probabilities of the candidate band the model reads most surely (see scored_probs)."""
+    scored = [s for s in (scored_probs(b.lines, model) for b in bands) if s is not None]
+    return max(scored, key=lambda s: s[0])[1] if scored else None
+
+
+def scored_probs(band_lines: list[np.ndarray], model: Model) -> tuple[float, list[np.ndarray]] | None:
+    """How surely the model reads the band, and its per-character probabilities (see line_probs).
+    The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
+    three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
+    upright = [recognise(c, model) for c in band_lines]
+    turned = [recognise(c[::-1, ::-1], model) for c in reversed(band_lines)]
+    n = len(band_lines)
+    candidates = [upright, turned]
+    if n == 3:  # a stray text line may sit above or below a two-line MRZ
+        candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
+    best: tuple[float, list[np.ndarray], int] | None = None
+    for columns in candidates:
+        greedy = [_greedy(c) for c in columns]
+        median = float(np.median([g[0] for g in greedy]))
+        width = min(WIDTHS[len(columns)], key=lambda w: abs(w - median))
+        score = sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * sum(abs(g[0] - width) for g in greedy)
+        if best is None or score > best[0]:
+            best = (score, columns, width)
+    assert best is not None
+    score, columns, width = best
+    decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
+    if any(not text for text, _, _ in decoded):
+        return None
+    return score, apply_field_types([d[1] for d in decoded])
+
+
+def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:
+    """Locate, recognise and decode the MRZ of one image (HxWx3 uint8)."""
+    return read_frames([rgb], today=today, model=model)
+
+
+def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = None,
+                model: Model | None = None) -> Reading:  # fmt: skip
+    """One reading from several frames of the same document: per-character probabilities averaged over
+    the frames whose band has the same shape (line count and width) as the first found."""
+    model = model or shared_model(MODEL)
+    today = today or datetime.date.today()
+    timings = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
+    votes: list[list[np.ndarray]] = []
+    for rgb in frames:
+        t0 = time.perf_counter()
+        bands = candidates(grey(rgb))
+        t1 = time.perf_counter()
+        timings["locate"] += (t1 - t0) * 1000
+        probs = best_band_probs(bands, model)
+        timings["recognise"] += (time.perf_counter() - t1) * 1000
+        if probs is None:
+            continue
+        if votes and [p.shape for p in probs] != [p.shape for p in votes[0]]:
+            continue
+        votes.append(probs)
+    if not votes:
+        return Reading(timings_ms=timings)
+    t2 = time.perf_counter()
+    combined = [np.mean([v[i] for v in votes], axis=0) for i in range(len(votes[0]))]
+    lines, result, conf = constrained(combined, today)
+    timings["decode"] = (time.perf_counter() - t2) * 1000
+    return Reading(lines, result, conf, combined, timings)

@@ -1,0 +1,132 @@
+"""The tflite runtime: a model loaded once and run on the one vision worker thread, with its timings.
+
+``ai-edge-litert`` is the runtime (numpy 2, Python 3.10-3.14, quantised kernels several times faster);
+``tflite-runtime`` 2.14 is the fallback (numpy < 2, Python <= 3.11, the only one on a 32-bit OS). Both load
+the same ``.tflite`` files; every shipped model is tested in both (tests/vision/test_runtimes.py).
+
+    >>> model = Model.load(MODELS_DIR / "face_detection_short_range.tflite")
+    >>> outputs = model.run(np.zeros(model.input_shape, np.float32))
+    >>> model.stats()["p50_ms"]
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODELS_DIR = Path(os.environ.get("SHARAKA_MODELS") or Path(__file__).resolve().parents[2] / "models")
+LATENCIES_KEPT = 256
+
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
+
+
+class VisionUnavailableError(RuntimeError):
+    """No tflite runtime is installed, or a model file is missing or not a tflite model."""
+
+
+def _interpreter_class() -> tuple[Any, str]:
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-not-found]
+
+        return Interpreter, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+
+        return Interpreter, "tflite-runtime"
+    except ImportError:
+        raise VisionUnavailableError(
+            "no tflite runtime: install ai-edge-litert (or tflite-runtime 2.14 on a 32-bit OS)"
+        ) from None
+
+
+def runtime_name() -> str:
+    """Which runtime ``Model.load`` uses here; VisionUnavailableError when there is none."""
+    return _interpreter_class()[1]
+
+
+class Model:
+    """A loaded tflite model with one input; ``run`` executes it on the vision worker thread."""
+
+    def __init__(self, interpreter: Any, path: Path, load_ms: float, runtime: str) -> None:
+        self._it = interpreter
+        self.path = path
+        self.load_ms = load_ms
+        self.runtime = runtime
+        inp = interpreter.get_input_details()[0]
+        self._input = inp["index"]
+        self.input_shape = tuple(int(d) for d in inp["shape"])
+        self.input_dtype = np.dtype(inp["dtype"])
+        self._outputs = [d["index"] for d in interpreter.get_output_details()]
+        self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
+        self._runs = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int = 1) -> Model:
+        """Load and prepare ``path``; VisionUnavailableError names the file when it cannot be used."""
+        path = Path(path)
+        interpreter_class, runtime = _interpreter_class()
+        t0 = time.perf_counter()
+        try:
+            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise VisionUnavailableError(f"model {str(path)!r} cannot be loaded: {exc}") from None
+        return cls(interpreter, path, (time.perf_counter() - t0) * 1000, runtime)
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Outputs for input ``x`` (of ``input_shape``), computed on the vision worker thread."""
+        if tuple(x.shape) != self.input_shape:
+            raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
+        return _worker.submit(self._invoke, x.astype(self.input_dtype, copy=False)).result()
+
+    def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
+        t0 = time.perf_counter()
+        self._it.set_tensor(self._input, x)
+        self._it.invoke()
+        out = [np.array(self._it.get_tensor(i)) for i in self._outputs]
+        with self._lock:
+            self._latencies.append((time.perf_counter() - t0) * 1000)
+            self._runs += 1
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Model file, runtime, load time and per-inference latency (last 256 runs) for status."""
+        with self._lock:
+            lat = sorted(self._latencies)
+            runs = self._runs
+        pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3)) if lat else (lambda q: None)
+        return {
+            "model": self.path.name, "runtime": self.runtime, "load_ms": round(self.load_ms, 3),
+            "runs": runs, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+        }  # fmt: skip
+
+
+_loaded: dict[Path, Model] = {}
+_loaded_lock = threading.Lock()
+
+
+def shared_model(name: str) -> Model:
+    """The model ``models/NAME``, loaded once per process."""
+    path = MODELS_DIR / name
+    with _loaded_lock:
+        if path not in _loaded:
+            if not path.exists():
+                raise VisionUnavailableError(f"model file {str(path)!r} is missing")
+            _loaded[path] = Model.load(path)
+        return _loaded[path]
+
+
+def loaded_stats() -> list[dict[str, Any]]:
+    """``stats()`` of every model loaded in this process (for the gate's status)."""
+    with _loaded_lock:
+        return [m.stats() for m in _loaded.values()]

@@ -1,0 +1,231 @@
+"""On-device vision benchmark: MRZ from page photographs vs Tesseract on the same band, faces, camera gate.
+
+    ./tools/dev vision-bench [--docs 100] [--tesseract 40] [--faces 40] [--full-range FILE]
+
+The evaluation set is generated here from a fixed seed (tools/vision/synth.py; seeds apart from the
+training run's): full pages of TD1, TD2, TD3, MRV-A and MRV-B turned up to 10 degrees (one in five upside
+down), damaged, half with a face photo from scikit-image's sample data (tests/data/vision). It is never
+used for training. Figures:
+
+- documents fully right: the reading is trusted (every check passes, confident) and equals the truth;
+  REFER: not trusted (the gate would refer it); WRONG: trusted but not the truth (must be 0);
+- characters right: of the best reading, position by position, where the layout was found;
+- the peer approach on the same located band: Tesseract 5 (``--psm 7``, MRZ alphabet, OMP_THREAD_LIMIT=1),
+  as PassportEye does, lines exactly right and ms per line, against the line model's ms per line;
+- faces: the top face inside the pasted photo, false faces, ms per frame;
+- camera gate: frame -> MRZ read -> screened -> event durably committed, p50/p99 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from agent.vision import face
+from agent.vision.image import grey, read_image, resize
+from agent.vision.locate import locate
+from agent.vision.mrz_read import MODEL, line_probs, read_image_mrz
+from agent.vision.runtime import Model, shared_model
+from tools.vision.synth import document_sample
+
+SEED = 777_000
+FORMATS = ("TD1", "TD2", "TD3", "MRVA", "MRVB")
+TODAY = datetime.date(2026, 12, 1)
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "vision"
+WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
+
+
+def evaluation_set(n: int, faces: list[np.ndarray]):  # type: ignore[no-untyped-def]
+    for i in range(n):
+        rng = random.Random(SEED + i)
+        angle = rng.uniform(-10, 10) + (180 if i % 5 == 4 else 0)
+        yield document_sample(rng, FORMATS[i % len(FORMATS)], angle=angle, face=faces[i % len(faces)] if i % 2 else None)
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def bench_mrz(n: int, faces: list[np.ndarray]) -> None:
+    right = refer = wrong = 0
+    chars = chars_right = 0
+    times: list[float] = []
+    parts = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
+    for doc in evaluation_set(n, faces):
+        t0 = time.perf_counter()
+        reading = read_image_mrz(doc.image, today=TODAY)
+        times.append((time.perf_counter() - t0) * 1000)
+        for k, v in reading.timings_ms.items():
+            parts[k] += v
+        truth = "".join(doc.lines)
+        got = "".join(reading.lines)
+        chars += len(truth)
+        if len(got) == len(truth):
+            chars_right += sum(a == b for a, b in zip(got, truth, strict=True))
+        if reading.trusted:
+            right += reading.lines == doc.lines
+            wrong += reading.lines != doc.lines
+        else:
+            refer += 1
+    print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)})\n")
+    print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| {right}/{n} ({100 * right / n:.1f} %) | {refer} | {wrong} | {100 * chars_right / chars:.2f} % | "
+          f"{pct(times, 0.5):.0f} / {pct(times, 0.99):.0f} |")
+    print("\nmean ms per image: " + ", ".join(f"{k} {v / n:.1f}" for k, v in parts.items()))
+
+
+def tesseract_line(crop: np.ndarray, tmp: Path) -> str:
+    path = tmp / "line.png"
+    Image.fromarray(crop).save(path)
+    out = subprocess.run(
+        ["tesseract", str(path), "stdout", "--psm", "7", "-c", f"tessedit_char_whitelist={WHITELIST}"],
+        capture_output=True, text=True, env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}, timeout=60,
+    )  # fmt: skip
+    return "".join(out.stdout.split())
+
+
+def bench_peer(n: int, faces: list[np.ndarray]) -> None:
+    """Tesseract and the line model on the same located, upright band lines."""
+    if shutil.which("tesseract") is None:
+        print("\n(tesseract not installed: ./tools/dev vision-bench installs Debian's tesseract-ocr)")
+        return
+    model = shared_model(MODEL)
+    lines = tess_right = ours_right = 0
+    tess_ms: list[float] = []
+    ours_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for doc in evaluation_set(n, faces):
+            band = locate(grey(doc.image))
+            if band is None or len(band.lines) != len(doc.lines):
+                continue
+            upside_down = doc.angle > 90  # given upright to both readers
+            crops = [c[::-1, ::-1] for c in band.lines[::-1]] if upside_down else band.lines
+            t0 = time.perf_counter()
+            probs = line_probs(crops, model)
+            ours_ms.append((time.perf_counter() - t0) * 1000 / len(crops))
+            for i, (crop, truth) in enumerate(zip(crops, doc.lines, strict=True)):
+                lines += 1
+                if probs is not None:
+                    ours_right += "".join("<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[k] for k in probs[i].argmax(1)) == truth
+                t1 = time.perf_counter()
+                text = tesseract_line(crop, Path(tmp))
+                tess_ms.append((time.perf_counter() - t1) * 1000)
+                tess_right += text == truth
+    print(f"\n## The same located band: line model vs Tesseract ({lines} lines)\n")
+    print("| reader | lines exactly right (before check digits) | ms per line p50 |")
+    print("| --- | --- | --- |")
+    print(f"| line model (models/mrz_line.tflite, incl. exact-width decoding) | {ours_right}/{lines} | "
+          f"{statistics.median(ours_ms):.1f} |")
+    print(f"| Tesseract 5 --psm 7, MRZ whitelist | {tess_right}/{lines} | {statistics.median(tess_ms):.1f} |")
+    print(f"\nspeed-up: {statistics.median(tess_ms) / statistics.median(ours_ms):.0f}x; line model inference p50 "
+          f"{model.stats()['p50_ms']} ms")
+
+
+def bench_faces(n: int, faces: list[np.ndarray], full_range: Path | None) -> None:
+    models = [("short range (shipped)", shared_model(face.MODEL), face.ANCHORS)]
+    if full_range is not None:
+        models.append(("full range", Model.load(full_range), face.anchors(192, (4,))[::2]))
+    print(f"\n## Faces on {n} pages with a pasted photo, {n // 4} without\n")
+    print("| model | top face in the photo | false faces | faces on pages without photo | ms per frame p50 / p99 |")
+    print("| --- | --- | --- | --- | --- |")
+    shipped = face.ANCHORS
+    for name, model, anchors in models:
+        face.ANCHORS = anchors
+        hits = false = blank = 0
+        ms: list[float] = []
+        for i in range(n + n // 4):
+            rng = random.Random(SEED + 50_000 + i)
+            with_face = i < n
+            doc = document_sample(rng, angle=rng.uniform(-10, 10), face=faces[i % len(faces)] if with_face else None)
+            t0 = time.perf_counter()
+            found = face.detect(doc.image, model)
+            ms.append((time.perf_counter() - t0) * 1000)
+            if not with_face:
+                blank += len(found)
+                continue
+            fb = doc.face_box
+            assert fb is not None
+            good = [f for f in found if fb[0] <= (f.box[0] + f.box[2]) / 2 <= fb[2]
+                    and fb[1] <= (f.box[1] + f.box[3]) / 2 <= fb[3] and f.box[2] - f.box[0] <= fb[2] - fb[0]]  # fmt: skip
+            hits += bool(found) and found[0] in good
+            false += len(found) - len(good)
+        print(f"| {name} | {hits}/{n} | {false} | {blank} | {pct(ms, 0.5):.1f} / {pct(ms, 0.99):.1f} |")
+    face.ANCHORS = shipped
+    booth = np.zeros((480, 640, 3), np.uint8)
+    booth[40:440, 160:480] = resize(faces[0], 320, 400)
+    ms = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        face.detect(booth)
+        ms.append((time.perf_counter() - t0) * 1000)
+    print(f"\nbooth frame 640x480, face found whole-frame: {pct(ms, 0.5):.1f} ms p50, {pct(ms, 0.99):.1f} ms p99")
+
+
+def bench_gate(n: int, faces: list[np.ndarray]) -> None:
+    """Camera frame -> read -> screened -> event durably committed, as a camera gate does it."""
+    import hal
+    from agent.config import ScreeningConfig
+    from agent.hitlist.memory import MemoryHitList
+    from agent.outbox import Outbox
+    from agent.screening import Screener
+    from agent.vision.camera_reader import CameraReader
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outbox = Outbox(Path(tmp) / "outbox.sqlite3")
+        indicators = hal.open_indicators("sim://pca9685", background=False)
+        screener = Screener(gate_id="bench", site="s", reader_id="cam", rules=ScreeningConfig(duplicate_window_s=0.0),
+                            hitlist=MemoryHitList([], version=1), outbox=outbox, indicators=indicators)  # fmt: skip
+        ms: list[float] = []
+        decided = 0
+        for doc in evaluation_set(n, faces):
+            reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+            t0 = time.perf_counter()
+            item = reader.look(doc.image)
+            if item is not None:
+                screener.handle(item)
+                decided += 1
+            ms.append((time.perf_counter() - t0) * 1000)
+        indicators.close()
+        outbox.close()
+    print(f"\n## Camera gate: frame -> read -> decision -> durable event ({n} frames, {decided} decided)\n")
+    print(f"p50 {pct(ms, 0.5):.0f} ms, p99 {pct(ms, 0.99):.0f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=100)
+    ap.add_argument("--tesseract", type=int, default=30, help="documents whose band Tesseract also reads")
+    ap.add_argument("--faces", type=int, default=40)
+    ap.add_argument("--gate", type=int, default=30)
+    ap.add_argument("--full-range", type=Path, default=None,
+                    help="face_detection_full_range_sparse.tflite from the mediapipe wheel, to compare")  # fmt: skip
+    args = ap.parse_args(argv)
+    faces = [read_image(DATA / "astronaut.jpg"), read_image(DATA / "cameraman.jpg")]
+    stats = shared_model(MODEL).stats()
+    print(f"runtime {stats['runtime']}; models: "
+          + ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(Path(shared_model(MODEL).path).parent.glob("*.tflite"))))
+    if args.docs:
+        bench_mrz(args.docs, faces)
+    if args.tesseract:
+        bench_peer(args.tesseract, faces)
+    if args.faces:
+        bench_faces(args.faces, faces, args.full_range)
+    if args.gate:
+        bench_gate(args.gate, faces)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

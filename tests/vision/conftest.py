@@ -1,0 +1,43 @@
+"""Vision test helpers: generated document pages (tools/vision/synth.py, the OCR-B font) and face photos
+from scikit-image's sample data (public domain, copied small into tests/data/vision)."""
+
+from __future__ import annotations
+
+import datetime
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.vision.image import read_image
+from tests.agent.conftest import make_gate  # noqa: F401 (the gate fixture, for the camera gate tests)
+from tools.vision.synth import DocumentSample, document_sample
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "vision"
+TODAY = datetime.date(2026, 12, 1)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return read_image(DATA / "astronaut.jpg")
+
+
+def page(seed: int, fmt: str = "TD3", angle: float = 0.0, face: np.ndarray | None = None,
+         strength: float = 0.3, px_per_mm: float = 7.0, lines: tuple[str, ...] | None = None) -> DocumentSample:  # fmt: skip
+    """A seeded page photograph: ``fmt`` MRZ (random, or ``lines``), turned ``angle`` degrees, light damage."""
+    return document_sample(random.Random(seed), fmt, lines=lines, face=face, px_per_mm=px_per_mm, angle=angle,
+                           damage_strength=strength)  # fmt: skip
+
+
+def smudge(image: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """``image`` with the right ``fraction`` of its bottom MRZ line overwritten with ink-like noise."""
+    img = image.copy()
+    rows = np.where((img.min(2) < 80).sum(1) > 20)[0]
+    y1 = int(rows.max()) + 2
+    y0 = y1 - int((rows.max() - rows.min()) * 0.18)
+    x1 = int(np.where((img[y0:y1].min(2) < 80).any(0))[0].max())
+    x0 = int(x1 - (x1 - img.shape[1] * 0.1) * fraction)
+    noise = np.random.default_rng(seed).integers(0, 255, (y1 - y0, x1 - x0, 1))
+    img[y0:y1, x0:x1] = np.where(noise > 128, 30, 235).astype(np.uint8)
+    return img

@@ -1,0 +1,102 @@
+"""The camera in the gate: a camera gate reads documents like a swipe (one passage per document lying
+there), decisions record the face, a camera that cannot be opened is a fault and never a failed start."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+import hal
+from agent.app import GateApp
+from agent.config import load_config
+from agent.screening.decision import HIT
+from agent.screening.events import decode_event
+from agent.vision.camera_reader import CameraReader
+from agent.vision.mrz_read import MODEL
+from agent.vision.runtime import shared_model
+from hal.camera.pnm import write_pnm
+from hal.reader.types import ReaderDocument
+from tests.support.gatesim import LISTED_DOC, write_app_config
+from tests.vision.conftest import TODAY, page, smudge
+from tools.vision.synth import document_sample
+
+
+def _frame(seed: int, lines: tuple[str, ...], face: np.ndarray | None = None) -> np.ndarray:
+    return document_sample(random.Random(seed), "TD3", lines=lines, face=face, px_per_mm=6.0, angle=2.0,
+                           damage_strength=0.3).image  # fmt: skip
+
+
+def test_a_document_lying_under_the_camera_is_one_passage():
+    doc = page(71, "TD3")
+    other = page(72, "TD3")
+    empty = np.full((600, 800, 3), 90, np.uint8)
+    reader = CameraReader(None, today=lambda: TODAY)
+    seen = [reader.look(f) for f in (
+        empty,
+        _frame(1, doc.lines), _frame(2, doc.lines), _frame(3, doc.lines),  # placed, lying there
+        empty, empty, empty,  # taken away
+        _frame(4, doc.lines),  # placed again: a new passage
+        _frame(5, other.lines),  # swapped for another document without emptying the tray
+    )]  # fmt: skip
+    passages = [(i, s.lines) for i, s in enumerate(seen) if isinstance(s, ReaderDocument)]
+    assert passages == [(1, doc.lines), (7, doc.lines), (8, other.lines)]
+
+
+def test_an_unreadable_document_under_the_camera_is_one_misread():
+    doc = page(73, "TD3")
+    reader = CameraReader(None, max_frames=2, today=lambda: TODAY)
+    frame = smudge(doc.image, 0.6, 0)
+    seen = [reader.look(frame) for _ in range(4)]
+    assert [type(s).__name__ for s in seen] == ["NoneType", "Misread", "NoneType", "NoneType"]
+
+
+def test_a_camera_gate_screens_the_document_and_attaches_the_face_to_a_hit(tmp_path: Path, astronaut, make_gate):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", _frame(11, LISTED_DOC, face=astronaut))
+    camera = hal.open_camera(f"file://{frames}")
+    gate = make_gate(camera=camera)
+    reader = CameraReader(camera, today=lambda: datetime.date(2026, 11, 23))
+    item = reader.read(timeout=5.0)
+    assert isinstance(item, ReaderDocument) and item.lines == LISTED_DOC
+    decision = gate.screener.handle(item)
+    assert decision is not None and decision.verdict == HIT
+    assert reader.read(timeout=0.3) is None  # still lying there: no second passage
+    db = sqlite3.connect(gate.path)
+    (body,) = db.execute("SELECT body FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+    db.close()
+    event = decode_event(body)
+    assert event["decision"] == HIT and event["face"]["present"] is True
+    jpeg = event["face"]["jpeg"]
+    assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 40_000
+
+
+def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path: Path):
+    config = write_app_config(tmp_path, devices={"camera": "v4l2:///dev/video-missing"})
+    app = GateApp(load_config(config))
+    try:
+        screener = app.open()
+        assert app.camera is None
+        assert "not available" in screener.faults["camera"]
+    finally:
+        app.close()
+
+
+def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader_and_reports_model_timings(tmp_path: Path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
+    config = write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})
+    app = GateApp(load_config(config))
+    try:
+        app.open()
+        assert isinstance(app.reader, CameraReader) and app.reader.read(timeout=0.0) is None
+        shared_model(MODEL).run(np.zeros(shared_model(MODEL).input_shape, np.float32))
+        (stats,) = [m for m in app.status()["vision"] if m["model"] == MODEL]
+        assert stats["load_ms"] > 0 and stats["runs"] >= 1 and stats["p50_ms"] > 0  # in status.json
+    finally:
+        app.close()

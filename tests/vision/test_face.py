@@ -1,0 +1,80 @@
+"""Face detection with the shipped BlazeFace model on generated pages and a booth-like frame."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from agent.cli import main
+from agent.vision import face
+from agent.vision.runtime import shared_model
+from tests.vision.conftest import page
+
+
+def _inside(f: face.Face, box: tuple[int, int, int, int]) -> bool:
+    cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3] and f.box[2] - f.box[0] <= box[2] - box[0]
+
+
+def test_anchors_match_the_models_896_predictions():
+    model = shared_model(face.MODEL)
+    regressors, scores = model.run(np.zeros(model.input_shape, np.float32))
+    assert len(face.ANCHORS) == regressors.shape[1] == scores.shape[1] == 896
+
+
+def test_face_found_where_the_photo_was_pasted_on_a_turned_page(astronaut):
+    for seed, angle in ((1, 0.0), (2, 6.0), (3, -8.0)):
+        doc = page(seed, "TD3", angle, face=astronaut)
+        faces = face.detect(doc.image)
+        assert faces and _inside(faces[0], doc.face_box), (seed, doc.face_box, faces)
+
+
+def test_no_face_on_a_blank_page_or_a_page_without_photo():
+    assert face.detect(np.full((480, 640, 3), 200, np.uint8)) == []
+    assert face.detect(page(4, "TD1").image) == []
+
+
+def test_booth_frame_face_is_found_whole_frame_in_original_pixels(astronaut):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    big = np.asarray(Image.fromarray(astronaut).resize((320, 400)))
+    frame[40:440, 160:480] = big
+    faces = face.detect(frame)
+    assert faces and 160 <= faces[0].box[0] < faces[0].box[2] <= 480 and faces[0].score > 0.8
+    assert all(0 <= v <= 640 for v in faces[0].box)
+
+
+def test_quality_marks_a_blurred_face_less_sharp(astronaut):
+    sharp = face.detect(astronaut)[0]
+    blurred_img = np.asarray(Image.fromarray(astronaut).filter(ImageFilter.GaussianBlur(1.5)))
+    blurred = face.detect(blurred_img)
+    assert blurred and blurred[0].quality["sharpness"] < sharp.quality["sharpness"]
+    assert face.best_face([blurred[0], sharp]) is sharp
+
+
+def test_face_detect_cli_prints_the_contract_per_image(tmp_path: Path, astronaut):
+    photo = tmp_path / "booth.png"
+    Image.fromarray(astronaut).save(photo)
+    blank = tmp_path / "blank.jpg"
+    Image.fromarray(np.full((100, 100, 3), 255, np.uint8)).save(blank)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["face", "detect", str(photo), str(blank), "--json"])
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert code == 0
+    assert first["image"] == str(photo) and len(first["faces"]) == 1
+    x0, y0, x1, y1 = first["faces"][0]["box"]
+    assert 0 <= x0 < x1 <= 160 and 0 <= y0 < y1 <= 200 and 0.5 < first["faces"][0]["score"] <= 1
+    assert second == {"image": str(blank), "faces": []}
+
+
+def test_face_detect_cli_refuses_a_file_that_is_not_an_image(tmp_path: Path, capsys):
+    bad = tmp_path / "x.jpg"
+    bad.write_text("not a jpeg")
+    assert main(["face", "detect", str(bad), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "not a JPEG or PNG image" in captured.err and "Traceback" not in captured.err

@@ -1,0 +1,114 @@
+"""MRZ reading from generated page photographs with the shipped line model."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from agent.cli import main
+from agent.mrz.checkdigit import check_digit
+from agent.vision.lines import ALPHABET
+from agent.vision.mrz_read import constrained, decode_exact, read_frames, read_image_mrz
+from tests.vision.conftest import TODAY, page, smudge
+
+
+def _read(doc):
+    return read_image_mrz(doc.image, today=TODAY)
+
+
+def test_a_straight_page_is_read_exactly():
+    for seed, fmt in ((11, "TD3"), (12, "TD2"), (13, "TD1"), (14, "MRVA")):
+        doc = page(seed, fmt)
+        reading = _read(doc)
+        assert reading.lines == doc.lines and reading.trusted, (fmt, doc.lines, reading.lines)
+
+
+def test_a_skewed_page_is_read():
+    for seed, angle in ((21, 7.0), (22, -9.5)):
+        doc = page(seed, "TD3", angle)
+        reading = _read(doc)
+        assert reading.lines == doc.lines and reading.trusted, (angle, reading.lines)
+
+
+def test_an_upside_down_page_is_read():
+    for seed, angle in ((31, 180.0), (32, 176.0)):
+        doc = page(seed, "TD2", angle)
+        reading = _read(doc)
+        assert reading.lines == doc.lines and reading.trusted, (angle, reading.lines)
+
+
+def test_an_unreadable_band_is_refer_never_a_guess():
+    doc = page(41, "TD3")
+    reading = read_image_mrz(smudge(doc.image, 0.5, 1), today=TODAY)
+    assert reading.result is not None and not reading.trusted
+    assert reading.lines != doc.lines
+
+
+def test_frames_are_combined_when_one_is_not_enough():
+    doc = page(51, "TD3", px_per_mm=4.0, strength=0.9)
+    frames = [page(51 + k, "TD3", px_per_mm=4.0, strength=0.9, lines=doc.lines).image for k in range(3)]
+    alone = read_image_mrz(frames[0], today=TODAY)
+    combined = read_frames(frames, today=TODAY)
+    assert combined.lines == doc.lines and combined.trusted
+    assert combined.confidence >= alone.confidence
+
+
+def test_no_mrz_on_a_photo_is_exit_2(tmp_path: Path, capsys):
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((300, 400, 3), 230, np.uint8)).save(blank)
+    assert main(["mrz", "read", str(blank), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
+
+
+def test_mrz_read_cli_gives_the_parse_keys_plus_confidence_and_timings(tmp_path: Path):
+    doc = page(61, "TD3", 3.0)
+    path = tmp_path / "page.jpg"
+    Image.fromarray(doc.image).save(path, quality=80)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["mrz", "read", str(path), "--json", "--today", TODAY.isoformat()])
+    read = json.loads(out.getvalue())
+    out = io.StringIO()
+    with redirect_stdout(out):
+        main(["mrz", "parse", "--json", "--today", TODAY.isoformat(), *doc.lines])
+    parsed = json.loads(out.getvalue())
+    assert code == 0
+    assert set(read) == set(parsed) | {"confidence", "timings_ms"}
+    assert {k: read[k] for k in parsed} == parsed
+    assert 0.7 <= read["confidence"] <= 1 and set(read["timings_ms"]) == {"locate", "recognise", "decode"}
+
+
+def _one_hot(text: str, sure: float = 0.98) -> np.ndarray:
+    probs = np.full((len(text), len(ALPHABET)), (1 - sure) / (len(ALPHABET) - 1))
+    for i, ch in enumerate(text):
+        probs[i, ALPHABET.index(ch)] = sure
+    return probs
+
+
+def test_decode_exact_gives_the_layout_width_even_when_the_best_path_merges_two_fillers():
+    classes = len(ALPHABET) + 1
+    cols = np.full((5, classes), 0.001)
+    # columns: A, blank, <, (< 0.55 | blank 0.4), <  - the best path reads "A<", the best 3-character one "A<<"
+    for t, k, p in ((0, ALPHABET.index("A") + 1, 0.9), (1, 0, 0.9), (2, 1, 0.9), (3, 1, 0.55), (3, 0, 0.4), (4, 1, 0.9)):
+        cols[t, k] = p
+    cols /= cols.sum(1, keepdims=True)
+    greedy = cols.argmax(1)
+    assert [ALPHABET[k - 1] for i, k in enumerate(greedy) if k and (i == 0 or k != greedy[i - 1])] == ["A", "<"]
+    text, probs, _ = decode_exact(cols, 3)
+    assert text == "A<<" and probs.shape == (3, len(ALPHABET))
+
+
+def test_check_digit_search_picks_the_probable_alternative_that_passes():
+    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+    wrong = lines[1][:15] + "8" + lines[1][16:]  # birth date 740812 -> 748812: its check digit fails
+    probs = [_one_hot(lines[0]), _one_hot(wrong)]
+    probs[1][15, ALPHABET.index("0")] = 0.3  # the model's second choice
+    probs[1][15] /= probs[1][15].sum()
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == lines and result is not None and result.valid
+    assert confidence < 0.35 and check_digit("740812") == "2"

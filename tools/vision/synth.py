@@ -1,0 +1,279 @@
+"""Synthetic MRZ images in the real OCR-B font: damaged line crops (training) and whole pages (evaluation).
+
+Everything is drawn from a seeded ``random.Random`` so a training run or an evaluation set is reproducible.
+Needs numpy and Pillow and Debian's ``fonts-ocr-b`` (public domain); ``tools/dev`` installs the font.
+
+    >>> rng = random.Random(1)
+    >>> crop, text = line_sample(rng)              # a damaged line crop as the locator would cut it
+    >>> page = document_sample(rng, "TD3")          # a page on a desk, with its MRZ lines and face box
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from agent.mrz.specimens import FORMATS, random_document
+from agent.vision.lines import LINE_H, LINE_W
+
+OCRB_PATHS = ("/usr/share/fonts/opentype/ocr-b/OCRB.otf", "/usr/share/fonts/truetype/ocr-b/OCRB.ttf")
+VIZ_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+PITCH_EM = 0.7230  # OCR-B advance width per em (measured with Pillow)
+# Physical page sizes (mm) and MRZ geometry: OCR-B size 1 is 2.54 mm per character.
+PAGE_MM = {"TD1": (85.6, 54.0), "TD2": (105.0, 74.0), "TD3": (125.0, 88.0), "MRVA": (125.0, 88.0),
+           "MRVB": (105.0, 74.0), "FRA_1995": (105.0, 74.0)}  # fmt: skip
+CHAR_MM = 2.54
+
+
+class FontMissingError(RuntimeError):
+    """The OCR-B font is not installed (Debian package fonts-ocr-b)."""
+
+
+def ocrb_path() -> str:
+    for path in OCRB_PATHS:
+        if Path(path).exists():
+            return path
+    raise FontMissingError("the OCR-B font is missing; install Debian's fonts-ocr-b (tools/dev does)")
+
+
+_FONTS: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
+
+
+def font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    key = (path, size)
+    if key not in _FONTS:
+        _FONTS[key] = ImageFont.truetype(path, size)
+    return _FONTS[key]
+
+
+# ---------------------------------------------------------------- backgrounds
+
+
+def _smooth_noise(rng: random.Random, h: int, w: int, cells: int) -> np.ndarray:
+    """Low-frequency noise in [0, 1] (bilinear upsampling of a coarse random grid)."""
+    gh, gw = max(2, cells * h // max(h, w) + 2), max(2, cells * w // max(h, w) + 2)
+    grid = np.array([[rng.random() for _ in range(gw)] for _ in range(gh)], dtype=np.float32)
+    img = Image.fromarray((grid * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def background(rng: random.Random, h: int, w: int) -> np.ndarray:
+    """A grey page background: plain paper, guilloche, a photo-like texture or an IR-like flat field."""
+    kind = rng.choice(["paper", "guilloche", "guilloche", "photo", "ir"])
+    base = rng.uniform(150, 245)
+    bg = np.full((h, w), base, dtype=np.float32)
+    if kind in ("paper", "guilloche", "photo"):
+        bg += (_smooth_noise(rng, h, w, rng.randint(2, 8)) - 0.5) * rng.uniform(0, 40)
+    if kind == "guilloche":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        for _ in range(rng.randint(2, 5)):
+            f1, f2 = rng.uniform(0.02, 0.25), rng.uniform(0.005, 0.05)
+            phase = rng.uniform(0, 6.3)
+            amp = rng.uniform(2, 12)
+            wave = np.sin(yy * f1 + amp * np.sin(xx * f2 + phase) + xx * rng.uniform(-0.1, 0.1))
+            bg -= np.clip(wave - rng.uniform(0.6, 0.95), 0, None) * rng.uniform(40, 160)
+    if kind == "photo":
+        bg = (bg * 0.5 + _smooth_noise(rng, h, w, rng.randint(10, 30)) * rng.uniform(60, 200)).astype(np.float32)
+    return np.clip(bg, 0, 255)
+
+
+# ---------------------------------------------------------------- damage
+
+
+def _jpeg(rng: random.Random, img: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=rng.randint(lo, hi))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(Image.fromarray(img).mode))
+
+
+def damage(rng: random.Random, img: np.ndarray, strength: float, char_px: float) -> np.ndarray:
+    """Camera and print damage on a grey or RGB image (characters ``char_px`` tall): light, glare, blur, noise, JPEG."""
+    h, w = img.shape[:2]
+    out = img.astype(np.float32)
+    shape = (h, w, 1) if out.ndim == 3 else (h, w)
+    if rng.random() < 0.7 * strength:  # uneven light
+        light = 1.0 - _smooth_noise(rng, h, w, rng.randint(1, 4)) * rng.uniform(0.1, 0.6) * strength
+        out *= light.reshape(shape)
+    if rng.random() < 0.25 * strength:  # glare: a bright ellipse
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        ry, rx = rng.uniform(0.2, 1.0) * h, rng.uniform(0.05, 0.3) * w
+        blob = np.exp(-(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2))
+        out += (blob * rng.uniform(40, 160) * strength).reshape(shape)
+    out = np.clip(out, 0, 255)
+    pil = Image.fromarray(out.astype(np.uint8))
+    if rng.random() < 0.6 * strength:
+        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.02, 0.12) * strength * char_px))
+    out = np.asarray(pil, dtype=np.float32)
+    if rng.random() < 0.7:
+        out += np.asarray(np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(1, 14) * strength, out.shape))
+    out8 = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.6 * strength:
+        out8 = _jpeg(rng, out8, 12, 90)
+    return out8
+
+
+# ---------------------------------------------------------------- line crops (training)
+
+
+
+def render_lines(
+    rng: random.Random, lines: tuple[str, ...], px_per_char: float
+) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """Ink coverage (0..1 float) of ``lines`` in OCR-B at ``px_per_char``, and each line's box (x0,y0,x1,y1)."""
+    size = max(6, round(px_per_char / PITCH_EM))
+    f = font(ocrb_path(), size)
+    pitch = size * rng.uniform(1.55, 1.95)  # baseline to baseline, in pixels
+    width = max(len(line) for line in lines)
+    pad = size
+    canvas = Image.new("L", (int(width * px_per_char * 1.05 + 2 * pad), int(pitch * len(lines) + 2 * pad)), 0)
+    draw = ImageDraw.Draw(canvas)
+    boxes = []
+    for i, line in enumerate(lines):
+        y = pad + i * pitch
+        draw.text((pad, y), line, fill=255, font=f)
+        x0, y0, x1, y1 = draw.textbbox((pad, y), line, font=f)
+        boxes.append((float(x0), float(y0), float(x1), float(y1)))
+    return np.asarray(canvas, dtype=np.float32) / 255.0, boxes
+
+
+def _warp(rng: random.Random, img: Image.Image, max_deg: float, max_shear: float) -> tuple[Image.Image, np.ndarray]:
+    """A small rotation and shear about the image centre; returns the image and the 2x3 forward map."""
+    w, h = img.size
+    a = math.radians(rng.uniform(-max_deg, max_deg))
+    sh = rng.uniform(-max_shear, max_shear)
+    fwd = np.array([[math.cos(a), -math.sin(a) + sh, 0], [math.sin(a), math.cos(a), 0]], dtype=np.float64)
+    c = np.array([w / 2, h / 2])
+    fwd[:, 2] = c - fwd[:, :2] @ c
+    inv = np.linalg.inv(np.vstack([fwd, [0, 0, 1]]))[:2]
+    return img.transform(img.size, Image.Transform.AFFINE, tuple(inv.ravel()), Image.Resampling.BILINEAR), fwd
+
+
+def line_sample(rng: random.Random, fmt: str | None = None) -> tuple[np.ndarray, str]:
+    """A damaged MRZ line crop (uint8 grey, LINE_H x LINE_W) cut as the locator cuts it, and its text."""
+    lines = random_document(rng, fmt)
+    index = rng.randrange(len(lines))
+    px = rng.uniform(9, 26)
+    ink, boxes = render_lines(rng, lines, px)
+    h, w = ink.shape
+    bg = background(rng, h, w)
+    ink_level = rng.uniform(0, 90) if rng.random() < 0.93 else rng.uniform(90, 120)
+    img = bg * (1 - ink) + ink_level * ink
+    if rng.random() < 0.15:  # scratch or stamp stroke
+        pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        d = ImageDraw.Draw(pil)
+        for _ in range(rng.randint(1, 3)):
+            d.line([(rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0, w), rng.uniform(0, h))],
+                   fill=rng.randint(60, 250), width=rng.randint(1, max(1, int(px / 8))))
+        img = np.asarray(pil, dtype=np.float32)
+    pil, fwd = _warp(rng, Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), 1.5, 0.06)
+    x0, y0, x1, y1 = boxes[index]
+    cx, cy = fwd[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + fwd[:, 2]
+    bw, bh = (x1 - x0), (y1 - y0)
+    left = cx - bw / 2 - bw * rng.uniform(-0.005, 0.04)
+    right = cx + bw / 2 + bw * rng.uniform(-0.005, 0.04)
+    top = cy - bh / 2 - bh * rng.uniform(0.05, 0.45)
+    bottom = cy + bh / 2 + bh * rng.uniform(0.05, 0.45)
+    crop = pil.crop((round(left), round(top), round(right), round(bottom)))
+    # capture resolution: the crop as a camera saw it (low resolution, then damage at that scale)
+    scale = rng.uniform(0.35, 1.3) if rng.random() < 0.8 else rng.uniform(0.25, 0.4)
+    cw, ch = max(8, round(crop.width * scale)), max(6, round(crop.height * scale))
+    small = np.asarray(crop.resize((cw, ch), Image.Resampling.BILINEAR, reducing_gap=2.0))
+    small = damage(rng, small, rng.uniform(0.3, 1.0), ch / 1.6)
+    out = Image.fromarray(small).resize((LINE_W, LINE_H), Image.Resampling.BILINEAR)
+    return np.asarray(out), lines[index]
+
+
+# ---------------------------------------------------------------- whole pages (evaluation, tests)
+
+
+@dataclass(frozen=True)
+class DocumentSample:
+    image: np.ndarray  # HxWx3 uint8 RGB
+    lines: tuple[str, ...]
+    face_box: tuple[int, int, int, int] | None  # where the face photo was pasted (page pixels)
+    angle: float  # degrees the page was turned
+
+
+def _viz_text(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("ABCDEFGHIJKLMNOPRSTUVWXYZ ") for _ in range(n)).strip() or "X"
+
+
+def document_sample(
+    rng: random.Random,
+    fmt: str | None = None,
+    *,
+    lines: tuple[str, ...] | None = None,
+    face: np.ndarray | None = None,
+    px_per_mm: float | None = None,
+    angle: float | None = None,
+    damage_strength: float | None = None,
+) -> DocumentSample:
+    """A document page lying on a desk, photographed: VIZ text, photo, MRZ; turned by ``angle`` degrees."""
+    fmt = fmt or rng.choice(FORMATS)
+    lines = lines or random_document(rng, fmt)
+    page_mm = PAGE_MM.get(fmt, PAGE_MM["TD3"]) if len(lines[0]) != 30 else PAGE_MM["TD1"]
+    ppm = px_per_mm or rng.uniform(4.5, 9.0)
+    pw, ph = round(page_mm[0] * ppm), round(page_mm[1] * ppm)
+    page = background(rng, ph, pw)
+    rgb = np.stack([page * rng.uniform(0.9, 1.0), page * rng.uniform(0.9, 1.0), page * rng.uniform(0.85, 1.0)], 2)
+    pil = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    margin = round(4 * ppm)
+    # MRZ: bottom of the page, OCR-B at 2.54 mm per character
+    ink, boxes = render_lines(rng, lines, CHAR_MM * ppm)
+    iy1 = int(max(b[3] for b in boxes)) + 2
+    iy0 = int(min(b[1] for b in boxes)) - 2
+    ix1 = int(max(b[2] for b in boxes)) + 2
+    ink = ink[max(0, iy0) : iy1, : ix1]
+    mh, mw = ink.shape
+    mx = max(1, (pw - mw) // 2)
+    my = ph - margin - mh
+    mw = min(mw, pw - mx)
+    region = np.asarray(pil, dtype=np.float32)
+    level = rng.uniform(0, 60)
+    region[my : my + mh, mx : mx + mw] = (
+        region[my : my + mh, mx : mx + mw] * (1 - ink[:, :mw, None]) + level * ink[:, :mw, None]
+    )
+    pil = Image.fromarray(np.clip(region, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    # photo on the left, VIZ text on the right
+    photo_w = round(pw * 0.28)
+    photo_h = min(round(photo_w * 1.28), my - 2 * margin)
+    photo = (margin, margin, margin + photo_w, margin + photo_h)
+    face_box = None
+    if face is not None:
+        fimg = Image.fromarray(face).resize((photo_w, photo_h), Image.Resampling.BILINEAR)
+        pil.paste(fimg, photo[:2])
+        face_box = photo
+    else:
+        draw.rectangle(photo, fill=(200, 200, 205))
+    viz = font(VIZ_FONT, max(6, round(2.6 * ppm)))
+    y = margin
+    while y < my - 4 * ppm:
+        draw.text((photo[2] + margin, y), _viz_text(rng, rng.randint(4, 18)), fill=(40, 40, 60), font=viz)
+        y += round(rng.uniform(4.5, 7.5) * ppm)
+    # the page on a desk, turned, photographed
+    turn = rng.uniform(-10, 10) if angle is None else angle
+    desk_w, desk_h = round(pw * rng.uniform(1.15, 1.5)), round(ph * rng.uniform(1.2, 1.6))
+    desk = Image.fromarray(np.clip(np.stack([background(rng, desk_h, desk_w) * 0.5] * 3, 2), 0, 255).astype(np.uint8))
+    rotated = pil.convert("RGBA").rotate(turn, expand=True, resample=Image.Resampling.BILINEAR)
+    ox = (desk_w - rotated.width) // 2 + rng.randint(-pw // 20, pw // 20)
+    oy = (desk_h - rotated.height) // 2 + rng.randint(-ph // 20, ph // 20)
+    desk.paste(rotated, (ox, oy), rotated)
+    if face_box is not None:  # the face box, moved with the page (its centre, same size)
+        cx, cy = (face_box[0] + face_box[2]) / 2 - pw / 2, (face_box[1] + face_box[3]) / 2 - ph / 2
+        a = math.radians(turn)
+        nx = cx * math.cos(a) + cy * math.sin(a) + rotated.width / 2 + ox
+        ny = -cx * math.sin(a) + cy * math.cos(a) + rotated.height / 2 + oy
+        hw, hh = photo_w / 2, photo_h / 2
+        face_box = (round(nx - hw), round(ny - hh), round(nx + hw), round(ny + hh))
+    strength = rng.uniform(0.2, 0.8) if damage_strength is None else damage_strength
+    out = damage(rng, np.asarray(desk), strength, CHAR_MM * ppm)
+    return DocumentSample(out, lines, face_box, turn)
