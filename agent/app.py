@@ -34,6 +34,7 @@ from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
+from agent.protocol.trusted_time import TrustedClock
 from agent.screening.events import load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
 logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
+TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.py)
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
 SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes status
@@ -172,6 +174,7 @@ class GateApp:
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
         self.link: GateLink | None = None  # when [link] enabled
+        self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -182,7 +185,11 @@ class GateApp:
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
+            self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
+                                                  also_read=[self.state_dir / "link" / TIME_FILE],
+                                                  monotonic=self._monotonic)
             hitlist = open_hitlist(cfg)
+            learn_list_time(hitlist, trusted)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
             self.camera, camera_fault = open_camera(cfg.devices.camera)
             self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
@@ -195,6 +202,7 @@ class GateApp:
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
+                                             trusted=self.trusted,
                                              status_source=lambda: {"faults": self.status().get("faults", {})},
                                              command_handlers=self.command_handlers())
             except AgentError as exc:
@@ -204,7 +212,7 @@ class GateApp:
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
-            on_committed=self.link.notify if self.link is not None else None)
+            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
         self.screener.set_fault("camera", camera_fault)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
@@ -242,6 +250,8 @@ class GateApp:
                     last_ping = now
                 if self.screener is not None:
                     self.screener.tick()
+                if self.trusted is not None:
+                    self.trusted.checkpoint()
                 self.write_status()
         finally:
             self.shutdown()
@@ -317,6 +327,8 @@ class GateApp:
                 logger.error("reader thread did not stop within 10 s")
         if self.link is not None:
             self.link.stop()
+        if self.trusted is not None:
+            self.trusted.checkpoint(force=True)
         self.close()
         # What the board last drove successfully (its close() drives the safe state), not what we asked.
         applied = "safe" if getattr(self.indicators, "shown", None) == SAFE_OUTPUT else "unknown"
@@ -343,7 +355,7 @@ class GateApp:
         s = self.screener
         last = s.last if s is not None else None
         hl = s.hitlist if s is not None else None
-        now = self._clock()
+        now = self.trusted.screening_now() if self.trusted is not None else self._clock()
         faults: dict[str, str | None] = {
             "reader": getattr(self.reader, "fault", None),
             "indicators": getattr(self.indicators, "fault", None),
@@ -364,6 +376,7 @@ class GateApp:
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
             "vision": _vision_stats(),
+            "time": self.trusted.status() if self.trusted is not None else None,
         }
 
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
@@ -381,6 +394,22 @@ class GateApp:
             self._status_written = (text, now)
         except OSError as exc:
             logger.error("cannot write status", extra={"fields": {"error": str(exc)}})
+
+
+def learn_list_time(hitlist: HitList, trusted: TrustedClock) -> None:
+    """Raise trusted time to the signed times of the installed list and its last head (verified when they
+    were installed): a gate first booted offline with its clock at image-build time is not before them."""
+    status = getattr(hitlist, "status", None)
+    if not hasattr(hitlist, "accept_head") or not callable(status):
+        return
+    try:
+        st = status(trusted.now())
+    except (OSError, ValueError) as exc:
+        logger.error("hit-list state unreadable", extra={"fields": {"error": str(exc)}})
+        return
+    for ts, source in ((st.get("created"), "list"), ((st.get("head") or {}).get("issued"), "head")):
+        if isinstance(ts, int | float):
+            trusted.observe(float(ts), source)
 
 
 def _state_name(state: Any) -> str:

@@ -71,3 +71,16 @@ def test_every_cited_reliability_property_has_its_entry():
                 bounds = [int(n) for n in re.split(r"[-–]", part)]
                 cited |= set(range(bounds[0], bounds[-1] + 1))
     assert cited <= entries, f"RELIABILITY {sorted(cited - entries)} cited but not in docs/reliability.md"
+
+
+CITED_FILE = re.compile(r"\b((?:docs|tests|images|bench|tools|agent|hal)/[\w/.-]*\w\.(?:md|py|toml|conf|sh))\b")
+
+
+def test_every_file_the_code_cites_exists():
+    """Comments and docstrings point at documents and tests (``docs/adr/0001-errors.md``): they exist."""
+    missing = []
+    for path in sorted([*REPO.glob("agent/**/*.py"), *REPO.glob("hal/**/*.py"), *REPO.glob("tools/**/*.py")]):
+        for cited in CITED_FILE.findall(path.read_text()):
+            if not (REPO / cited).exists():
+                missing.append(f"{path.relative_to(REPO)}: {cited}")
+    assert not missing, f"the code cites files that do not exist: {missing}"

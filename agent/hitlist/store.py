@@ -41,7 +41,15 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.migrate import find_old_base
 from agent.hitlist.table import StateSum
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Head, Identity, VerifiedList, signed_file_size, verify_head, verify_list
+from agent.hitlist.verify import (
+    Head,
+    Identity,
+    VerifiedList,
+    read_head,
+    signed_file_size,
+    verify_head,
+    verify_list,
+)
 from agent.hitlist.view import ListView
 
 logger = logging.getLogger(__name__)
@@ -234,6 +242,12 @@ class HitListStore:
             logger.info("hit-list installed", extra={"fields": {
                 "list_id": identity.list_id, "version": identity.version, "kind": str(verified.meta.kind)}})
             return identity
+
+    def read_head(self, blob, *, now: float) -> Head:
+        """The head if its signature verifies by a list key of the trusted keyring, its times not yet judged
+        (``verify.read_head``: the gate's trusted time learns from ``issued`` first). Raises HitListRejected."""
+        with self._lock:
+            return read_head(blob, keyring=self._view.keyring, now=now, limits=self.limits)
 
     def accept_head(self, blob, *, now: float) -> Head:
         """Accept a freshness head for the installed list and return it. Raises HitListRejected

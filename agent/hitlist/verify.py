@@ -319,8 +319,10 @@ def _check_delta_base(meta: ListMeta, installed: Installed | None) -> None:
         )
 
 
-def verify_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
-    """Verify a freshness head. Raises HitListRejected (as for lists, plus 'expired', 'not_yet_valid')."""
+def read_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
+    """A head whose signature verifies by a list key valid at ``now``, before its own times are judged:
+    its signed ``issued`` feeds the gate's trusted time (docs/protocol.md "Trusted time"), which then
+    judges it in ``verify_head``. Raises HitListRejected as for lists."""
     if len(blob) > limits.max_head_bytes:
         raise HitListRejected("oversized", f"head of {len(blob)} bytes, limit {limits.max_head_bytes}")
     frame = unpack_frame(blob, limits)
@@ -338,6 +340,12 @@ def verify_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
         bytes(blob),
         _get(meta, "keyring", int) if "keyring" in meta else 0,
     )
+    return head
+
+
+def verify_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
+    """Verify a freshness head. Raises HitListRejected (as for lists, plus 'expired', 'not_yet_valid')."""
+    head = read_head(blob, keyring=keyring, now=now, limits=limits)
     if head.issued > now + limits.clock_skew_seconds:
         raise HitListRejected("not_yet_valid", f"head issued at {head.issued:.0f}, now {now:.0f}")
     if head.expires <= now:

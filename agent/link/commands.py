@@ -3,8 +3,8 @@
 A ``cmd`` message is accepted by ``agent.protocol.commands.CommandGuard`` (signatures, gate, expiry on
 the trusted time, replay) and run by the handler registered for its operation; the signed
 ``cmd_result`` says what happened. A rejected command and a failing handler are reported, never fatal.
-The device key a ``rotate_device_key`` made is switched to only after the result announcing it was
-signed by the old key, so the centre can trust the new one.
+``rotate_device_key`` only starts a two-phase rotation (``agent.link.rotation``): the gate keeps its
+key until the centre has confirmed the new one.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from nacl.signing import SigningKey
-
-from agent.durable import atomic_write, durable_replace
 from agent.link.config import LinkStats
+from agent.link.rotation import DeviceKey
 from agent.protocol.commands import CommandGuard, CommandRejected
 from agent.protocol.envelope import ProtocolError, seal
 from agent.protocol.trusted_time import TrustedClock
@@ -26,31 +23,6 @@ from agent.protocol.trusted_time import TrustedClock
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], str]  # command args -> detail for the result
-
-
-class DeviceKey:
-    """The gate's signing key, and a new one waiting to be announced (``rotate_device_key``)."""
-
-    def __init__(self, key: SigningKey, path: Path | None = None) -> None:
-        self.current = key
-        self.path = path
-        self._pending: SigningKey | None = None
-
-    def begin_rotation(self) -> str:
-        """Make a new key (written to ``<path>.new``); the result detail carries its public key."""
-        new = SigningKey.generate()
-        if self.path is not None:
-            atomic_write(Path(str(self.path) + ".new"), bytes(new))
-        self._pending = new
-        return f"new_key={bytes(new.verify_key).hex()}"
-
-    def finish_rotation(self) -> None:
-        """Switch to the new key, if one is waiting (after the old key signed the result announcing it)."""
-        if self._pending is None:
-            return
-        self.current, self._pending = self._pending, None
-        if self.path is not None:
-            durable_replace(Path(str(self.path) + ".new"), self.path)
 
 
 class CommandRunner:
@@ -80,13 +52,13 @@ class CommandRunner:
     def handle(self, payload: bytes) -> None:
         """Judge, run and report one ``cmd`` message."""
         try:
-            cmd = self._guard.accept(payload, self._trusted_time.now())
+            cmd = self._guard.accept(payload, self._trusted_time.now(), self._clock())
         except CommandRejected as exc:
             self._stats.reject(f"cmd_{exc.reason}")
             logger.warning("command rejected", extra={"fields": {"gate": self.gate_id, "error": str(exc)}})
             self._result(exc.cmd_id or "unknown", False, exc.reason, str(exc))
             return
-        self._trusted_time.observe(cmd.issued)  # signed by the command keys: time has reached at least this
+        self._trusted_time.observe(cmd.issued, "command")  # signed by the command keys: time reached at least this
         try:
             handler = self.handlers.get(cmd.op)
             if handler is None:
@@ -102,4 +74,3 @@ class CommandRunner:
         body = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": self.gate_id, "cmd_id": cmd_id[:64] or "unknown",
                 "ok": ok, "reason": reason, "detail": detail[:1000]}
         self._publish(seal("cmd_result", body, [self._key.current]))
-        self._key.finish_rotation()

@@ -15,6 +15,7 @@ from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
 from agent.link.gate import GateLink, LinkConfig
 from agent.outbox import Outbox
+from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def link_from_config(
     *,
     hitlist: HitList | None = None,
     clock: Callable[[], float],
+    trusted: TrustedClock | None = None,
     status_source: Callable[[], dict[str, Any]] | None = None,
     command_handlers: dict[str, Handler] | None = None,
 ) -> GateLink:
@@ -54,6 +56,6 @@ def link_from_config(
     )
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
-        clock=clock, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
+        clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
         high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if isinstance(hitlist, HitListStore) else None,
     )

@@ -27,11 +27,12 @@ from nacl.signing import SigningKey, VerifyKey
 
 from agent import __version__
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
-from agent.keys import message_key_id, trusted
-from agent.link.commands import CommandRunner, DeviceKey, Handler
+from agent.keys import trusted
+from agent.link.commands import CommandRunner, Handler
 from agent.link.config import LinkConfig, LinkStats
 from agent.link.connection import Connection
 from agent.link.query import OnlineQueries
+from agent.link.rotation import DeviceKey
 from agent.link.sync import HitListSync, SyncedStore
 from agent.link.window import DeliveryWindow, Refusal
 from agent.outbox import PRIORITY_HIT, OutboxRow
@@ -84,19 +85,22 @@ class GateLink:
         rng: random.Random | None = None,
         hitlist: SyncedStore | None = None,
         hitlist_limits: Limits = DEFAULT_LIMITS,
+        trusted_time: TrustedClock | None = None,
     ) -> None:
         topics.check_id(config.gate_id)
         self.config = config
         self.gate_id = config.gate_id
         self.outbox = outbox
-        self.device_key = DeviceKey(device_key, device_key_path)
         self._node_keys = trusted(node_keys)
         self._clock = clock
         self._mono = monotonic
         state_dir = Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
-        # RELIABILITY 15: commands are judged on trusted time, which never goes back across reboots
-        self.trusted_time = TrustedClock(state_dir / "time.json", wall=clock, monotonic=monotonic)
+        # RELIABILITY 43: two-phase rotation, resumed from state_dir after a restart
+        self.device_key = DeviceKey(device_key, gate_id=self.gate_id, state_dir=state_dir, key_path=device_key_path)
+        # RELIABILITY 15, 42: the gate's one trusted time (the composition root passes it in); raised by
+        # verified heads, acks and commands; commands are judged on it
+        self.trusted_time = trusted_time or TrustedClock(state_dir / "time.json", wall=clock, monotonic=monotonic)
         self._status_source = status_source
         self.stats = LinkStats()
         self.alarms: set[str] = set()
@@ -118,11 +122,13 @@ class GateLink:
         builtins: dict[str, Handler] = {
             "request_status": lambda _args: self._status_command("status"),
             "rebirth": lambda _args: self._status_command("birth"),
-            "rotate_device_key": lambda _args: self.device_key.begin_rotation(),
+            "rotate_device_key": lambda _args: self._begin_rotation(),
         }
         if hitlist is not None:
-            self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, clock, list_id=config.list_id,
-                                    limits=hitlist_limits)
+            # judged like screening (trusted time, or a later wall clock): a gate whose trusted time lags
+            # (new, or switched off for a while) installs what its synchronised clock finds current
+            self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, self.trusted_time.screening_now,
+                                    list_id=config.list_id, limits=hitlist_limits, observe=self.trusted_time.observe)
             builtins["hitlist_resync"] = self.sync.resync
         guard = CommandGuard(state_dir / "commands.json", self.gate_id, trusted(command_keys),
                              high_impact_threshold=high_impact_threshold)
@@ -187,6 +193,7 @@ class GateLink:
     def on_connected(self) -> None:
         """A new connection: resend every pending row, publish a birth status, resume a transfer."""
         self.stats.connects += 1
+        self.device_key.reconnected()
         with self._wake:
             self.window.reset()
             self._dirty = True
@@ -238,6 +245,7 @@ class GateLink:
                 for topic, payload in inbox:
                     self._handle_inbound(topic, payload)
                 self._apply_acks()
+                self.trusted_time.checkpoint()
                 if self.sync is not None:
                     if birth:
                         self.sync.on_connected()
@@ -245,6 +253,8 @@ class GateLink:
                 if birth:
                     self.publish_status("online", "birth")
                     last_beat = self._mono()
+                if self.connection.is_connected and self.device_key.due(self._mono()):
+                    self._publish(topics.KEY_ROTATE, self.device_key.request(self._clock(), self._mono()), retain=False)
                 elif self.connection.is_connected and self._mono() - last_beat >= self.config.heartbeat:
                     self.publish_status("online", "heartbeat")
                     last_beat = self._mono()
@@ -307,7 +317,12 @@ class GateLink:
             if body["gate"] != self.gate_id:
                 self.stats.reject("ack")
                 return
+            self.trusted_time.observe(body["ts"], "ack")  # signed by the node key: time has reached at least this
             self._acked.extend(i for i in body["ids"] if isinstance(i, str))
+        elif leaf == topics.KEY_CONFIRM:
+            body = self._open_from_node("key_confirm", payload)
+            if body is not None and self.device_key.confirm(body):
+                self.publish_status("online", "birth")  # signed by the new key: the centre retires the old one
         elif leaf == topics.CMD:
             self.commands.handle(payload)
         else:
@@ -339,6 +354,12 @@ class GateLink:
         self._publish(topics.HITLIST_REQ, seal("hitlist_req", body, [self.device_key.current]), retain=False)
 
     # ------------------------------------------------------------------ status
+    def _begin_rotation(self) -> str:
+        detail = self.device_key.start(self._clock())
+        with self._wake:
+            self._wake.notify()  # the worker sends the request
+        return detail
+
     def _status_command(self, kind: str) -> str:
         self.publish_status("online", kind)
         return "status published"
@@ -348,9 +369,12 @@ class GateLink:
         now = self._clock()
         with self._lock:
             inflight = len(self.window)
+        rotation = self.device_key.status()
         out: dict[str, Any] = {
-            "versions": {"agent": __version__, "protocol": 1},
-            "device_key": message_key_id(self.device_key.current.verify_key).hex(),
+            "versions": {"agent": __version__, "protocol": 2},  # 2: two-phase device-key rotation
+            "device_key": rotation.pop("device_key"),
+            "key_rotation": rotation,
+            "time": self.trusted_time.status(),
             "link": {
                 "connects": self.stats.connects,
                 "published": self.stats.published,
@@ -376,7 +400,7 @@ class GateLink:
             self.alarms.add("outbox")
         if self.hitlist is not None:
             try:
-                out["hitlist"] = self.hitlist.status(now)
+                out["hitlist"] = self.hitlist.status(self.trusted_time.screening_now())
             except Exception as exc:
                 out["hitlist"] = {"error": str(exc)}
             if self.sync is not None:

@@ -31,7 +31,7 @@ from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.format import HEADER
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
-from agent.hitlist.verify import Identity
+from agent.hitlist.verify import Head, Identity
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class SyncedStore(Protocol):
 
     def accept_head(self, blob: bytes, *, now: float) -> Any:
         """Verify and keep a head and return it (``.version``, ``.keyring_version``); raises HitListRejected."""
+
+    def read_head(self, blob: bytes, *, now: float) -> Head:
+        """The head if its signature verifies, its times not yet judged; raises HitListRejected."""
 
     def install(self, blob: bytes | mmap.mmap, *, now: float) -> Identity:
         """Verify and install a list or keyring file; raises HitListRejected with the list unchanged."""
@@ -82,12 +85,14 @@ class HitListSync:
         *,
         list_id: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        observe: Callable[[float, str], object] | None = None,
     ) -> None:
         self.store = store
         self.gate_id = gate_id
         self._publish = publish
         self._clock = clock
         self.limits = limits
+        self._observe = observe  # TrustedClock.observe: a verified head's ``issued`` raises trusted time
         self.list_id = list_id
         self.state = "idle"  # idle | fetching | abandoned | failed
         self.detail = ""
@@ -116,7 +121,7 @@ class HitListSync:
         if self.state == "fetching" and self.mode == "keyring":
             self._pending_head = (list_id, blob)  # judged with the keyring being fetched
             return
-        now = self._clock()
+        now = self._learn_time(blob)
         try:
             head = self.store.accept_head(blob, now=now)
         except HitListRejected as exc:
@@ -203,7 +208,7 @@ class HitListSync:
         early, self._early_head = self._early_head, None
         if early is not None:  # without it the first list would be stale until the centre's next head
             try:
-                self.store.accept_head(early, now=now)
+                self.store.accept_head(early, now=self._learn_time(early))
             except HitListRejected as exc:
                 logger.info("head received before the first list not accepted", extra={"fields": {
                     "gate": self.gate_id, "error": str(exc)}})
@@ -282,6 +287,18 @@ class HitListSync:
         return "hit-list resync started"
 
     # ------------------------------------------------------------------ internals
+    def _learn_time(self, blob: bytes) -> float:
+        """Trusted time after a head's signed ``issued`` (signature checked first) raised it: the head is
+        then judged on that time, so a gate whose time lags (switched off for a week) still accepts it."""
+        now = self._clock()
+        if self._observe is None or self.store.identity is None:
+            return now
+        try:
+            self._observe(self.store.read_head(blob, now=now).issued, "head")
+        except HitListRejected:
+            return now  # judged (and counted) by accept_head
+        return self._clock()
+
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
         self._target, self.mode = target, "list"

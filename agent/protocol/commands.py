@@ -54,11 +54,18 @@ def verify_command(
     keys: Mapping[bytes, VerifyKey],
     last_seq: int,
     now: float,
+    wall: float | None = None,
     threshold: int = 1,
     high_impact_threshold: int = 2,
 ) -> Command:
     """Return the verified command or raise CommandRejected (reasons: unsigned, malformed, wrong_gate,
-    expired, future, replay, unknown_op, threshold)."""
+    expired, future, replay, unknown_op, threshold).
+
+    ``now`` is the gate's trusted time (docs/protocol.md "Trusted time"): a command past its ``not_after``
+    by it is ``expired``, whatever the wall clock says, so a wall clock far ahead locks nothing out. A
+    command is ``future`` when issued more than ``MAX_FUTURE_SKEW`` after both trusted time and the
+    ``wall`` clock: a gate whose trusted time lags (new, or switched off for a while) still takes a command
+    its synchronised clock finds current, and its signed ``issued`` then raises trusted time."""
     try:
         body, signers = open_signed("cmd", wire, keys, threshold=threshold)
     except SignatureError as exc:
@@ -70,7 +77,8 @@ def verify_command(
         raise CommandRejected("wrong_gate", f"addressed to {body['gate']!r}, this gate is {gate_id!r}", cid)
     if now > body["not_after"]:
         raise CommandRejected("expired", f"not_after {body['not_after']!r} is before now {now:.0f}", cid)
-    if body["issued"] > now + MAX_FUTURE_SKEW or body["not_after"] - body["issued"] > MAX_LIFETIME:
+    horizon = max(now, wall if wall is not None else now) + MAX_FUTURE_SKEW
+    if body["issued"] > horizon or body["not_after"] - body["issued"] > MAX_LIFETIME:
         raise CommandRejected(
             "future", f"issued {body['issued']!r} / not_after {body['not_after']!r} implausible at {now:.0f}", cid
         )
@@ -104,8 +112,9 @@ class CommandGuard:
         self.last_seq = int(read_json(self._path, {"last_seq": 0})["last_seq"])
         self.rejected: dict[str, int] = {}
 
-    def accept(self, wire: bytes, now: float) -> Command:
-        """Verify, record the sequence durably, and return the command; CommandRejected otherwise."""
+    def accept(self, wire: bytes, now: float, wall: float | None = None) -> Command:
+        """Verify (``now`` trusted time, ``wall`` the wall clock: see ``verify_command``), record the sequence
+        durably, and return the command; CommandRejected otherwise."""
         with self._lock:
             try:
                 cmd = verify_command(
@@ -114,6 +123,7 @@ class CommandGuard:
                     keys=self._keys,
                     last_seq=self.last_seq,
                     now=now,
+                    wall=wall,
                     high_impact_threshold=self._high,
                 )
             except CommandRejected as exc:

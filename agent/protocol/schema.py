@@ -273,6 +273,10 @@ MESSAGES: dict[str, Map] = {
     "query_reply": message(
         {"gate": GATE_ID, "req": MSG_ID, "hit": Bool(), "reason": CODE, "ref": Str(255)}, ("reason", "ref")
     ),
+    # two-phase device-key rotation (docs/protocol.md "Device-key rotation"): the request is signed by the
+    # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key
+    "key_rotation": message({"gate": GATE_ID, "new_key": Bin(32, 32)}),
+    "key_confirm": message({"gate": GATE_ID, "req": MSG_ID, "new_key": Bin(32, 32)}),
 }
 
 

@@ -16,13 +16,15 @@ STATUS = "status"  # out: retained birth / heartbeat / last will
 CMD_RESULT = "cmd/result"  # out: outcome of every command, accepted or not
 HITLIST_REQ = "hitlist/req"  # out: chunk requests for hit-list deltas or snapshots
 QUERY = "query"  # out: online document query (MQTT 5 request/response)
+KEY_ROTATE = "key/rotate"  # out: device-key rotation request, signed by the old and the new key
 ACK = "ack"  # in: the central node's acknowledgement after its own commit
 CMD = "cmd"  # in: signed commands
 HITLIST_CHUNK = "hitlist/chunk"  # in: chunk responses
 QUERY_REPLY = "query/reply"  # in: online query responses (the response topic)
+KEY_CONFIRM = "key/confirm"  # in: the centre's signed confirmation that it holds the new device key
 
-GATE_OUT = (EVENT, HIT, STATUS, CMD_RESULT, HITLIST_REQ, QUERY)
-GATE_IN = (ACK, CMD, HITLIST_CHUNK, QUERY_REPLY)
+GATE_OUT = (EVENT, HIT, STATUS, CMD_RESULT, HITLIST_REQ, QUERY, KEY_ROTATE)
+GATE_IN = (ACK, CMD, HITLIST_CHUNK, QUERY_REPLY, KEY_CONFIRM)
 
 def check_id(value: str, what: str = "gate id") -> str:
     """Return ``value`` if it is a valid gate id (or, with ``what="list id"``, list id); BadDataError

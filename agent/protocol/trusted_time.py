@@ -1,58 +1,134 @@
-"""Trusted time that never goes backwards, even across reboots with the clock set back (RELIABILITY 15)."""
+"""The gate's one trusted time (docs/protocol.md "Trusted time", RELIABILITY 15, 42).
+
+``now() = floor + (monotonic now - monotonic when the floor was set)``. The floor only rises: from the
+value persisted by the last run (``STATE/time.json``), from the time this software was released
+(``RELEASE_FLOOR``), and from ``observe(ts)`` with a timestamp taken from a *verified* signed message
+(a hit-list head and the installed list's signed times, an ack of the central node, an accepted command).
+The wall clock never moves it and is never persisted: a clock set a year ahead cannot make later commands
+``expired``, a clock set back cannot make a stale list fresh or an expired passport valid.
+
+Commands and the hit-list sync are judged on ``now()``. Screening (document expiry, list freshness) is
+judged on ``screening_now()``: trusted time, or the wall clock when that is *later*. A wall clock can so
+only make a decision stricter (a list stale sooner, a document expired sooner), never more lenient, and
+it stops counting the moment it is corrected; a gate that was switched off for a week and boots offline
+with a correct clock (RTC, or synchronised before the agent starts, docs/image.md) does not call its list
+fresh. ``status()`` reports the wall clock as ``behind``, ``ahead``, ``ok`` or ``unverified``.
+
+    >>> clock = TrustedClock(state_dir / "time.json")
+    >>> clock.observe(head.issued, "head")   # a verified head: time has reached at least this
+    >>> clock.now()                          # commands, hit-list sync
+    >>> clock.screening_now()                # document expiry, list freshness
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from agent.durable import read_json, write_json
 
-PERSIST_EVERY = 60.0
+logger = logging.getLogger(__name__)
+
+FORMAT = 2  # time.json: {"v": 2, "floor": T, "signed": last signed timestamp, "source": what it came from}
+PERSIST_EVERY = 60.0  # seconds of trusted time between checkpoints (and at once after every observe)
+WALL_TOLERANCE = 300.0  # a wall clock further than this from trusted time is reported
+RELEASE_FLOOR = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()  # no gate runs before this release
 
 
 class TrustedClock:
-    """``now() = max(wall clock, last persisted trusted time + time elapsed since start)``.
+    """Trusted time that never goes back, across restarts too; see the module docstring.
 
-    The floor is saved atomically at most every ``PERSIST_EVERY`` seconds and whenever ``observe``
-    raises it (a verified message from the centre proves that time has been reached).
+    ``path`` is the durable state file; ``also_read`` older locations whose value still counts
+    (format 1, ``{"floor": T}``, e.g. ``STATE/link/time.json``). Thread-safe.
     """
 
     def __init__(
         self,
         path: Path,
         *,
+        also_read: Iterable[Path] = (),
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        release_floor: float = RELEASE_FLOOR,
     ) -> None:
         self._path = Path(path)
         self._wall = wall
         self._mono = monotonic
         self._lock = threading.Lock()
-        self._floor = float(read_json(self._path, {"floor": 0.0}).get("floor", 0.0))
-        self._mono0 = monotonic()
-        self._saved = self._floor
-        self._persist(self.now())
+        self.signed = 0.0  # the newest verified signed timestamp seen
+        self.source = "release"
+        self.error: str | None = None  # a state file that could not be read (reported in status)
+        floor = release_floor
+        for p in (self._path, *also_read):
+            try:
+                data = read_json(p, {})
+                saved = float(data.get("floor", 0.0))
+            except (OSError, ValueError, TypeError) as exc:
+                self.error = f"{p}: {exc}"
+                logger.error("trusted time state unreadable; starting from the other sources",
+                             extra={"fields": {"error": self.error}})
+                continue
+            if saved > floor:
+                floor, self.source = saved, str(data.get("source", "persisted"))
+            self.signed = max(self.signed, float(data.get("signed", 0.0) or 0.0))
+        self._base = (floor, monotonic())  # (floor, monotonic time at which it held): replaced whole
+        self._saved = 0.0
+        self.checkpoint(force=True)
 
     def now(self) -> float:
-        """The trusted current time in seconds since the epoch."""
-        t = max(self._wall(), self._floor + (self._mono() - self._mono0))
-        if t - self._saved >= PERSIST_EVERY:
-            self._persist(t)
-        return t
+        """The trusted current time in seconds since the epoch (never less than an earlier answer)."""
+        floor, mono0 = self._base
+        return floor + max(0.0, self._mono() - mono0)
 
-    def observe(self, ts: float) -> None:
-        """Raise the floor to ``ts`` (a timestamp from a verified message that is not in the future)."""
-        if ts > self.now():
-            with self._lock:
-                self._floor = ts
-                self._mono0 = self._mono()
-            self._persist(ts)
+    def screening_now(self) -> float:
+        """The time screening judges expiry and freshness at: ``max(now(), wall clock)``; see the module
+        docstring (a wall clock behind trusted time is ignored, one ahead only makes decisions stricter)."""
+        return max(self.now(), self._wall())
 
-    def _persist(self, t: float) -> None:
+    def observe(self, ts: float, source: str) -> bool:
+        """Raise trusted time to ``ts``, a timestamp from a verified signed message (``source`` names it);
+        True when it moved. Persisted at once, so a restart does not lose it."""
+        if not isinstance(ts, int | float) or ts != ts or ts in (float("inf"), float("-inf")):
+            return False
         with self._lock:
-            if t <= self._saved and self._path.exists():
+            self.signed = max(self.signed, float(ts))
+            if ts <= self.now():
+                return False
+            self._base = (float(ts), self._mono())
+            self.source = source
+        self.checkpoint(force=True)
+        return True
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Persist trusted time when ``PERSIST_EVERY`` seconds passed since the last save (or ``force``).
+        Called by the supervisor loop, never on the screening path; an I/O error is logged, not raised."""
+        t = self.now()
+        if not force and t - self._saved < PERSIST_EVERY:
+            return
+        with self._lock:
+            try:
+                write_json(self._path, {"v": FORMAT, "floor": t, "signed": self.signed, "source": self.source})
+            except OSError as exc:
+                self.error = f"{self._path}: {exc}"
+                logger.error("cannot persist trusted time", extra={"fields": {"error": self.error}})
                 return
-            write_json(self._path, {"floor": t})
             self._saved = t
+
+    def status(self) -> dict[str, Any]:
+        """Trusted time, the wall clock's offset from it and whether that is ``ok``, ``behind`` or ``ahead``
+        (``unverified`` while no signed time has been seen: nothing to compare a later wall clock with)."""
+        t, w = self.now(), self._wall()
+        offset = w - t
+        state = "behind" if offset < -WALL_TOLERANCE else "ahead" if offset > WALL_TOLERANCE else "ok"
+        if state == "ahead" and not self.signed:
+            state = "unverified"  # no signed time seen yet: trusted time is only this release's date
+        out: dict[str, Any] = {"trusted": round(t, 3), "wall": state, "wall_offset_s": round(offset, 1),
+                               "source": self.source, "last_signed": self.signed or None}
+        if self.error:
+            out["error"] = self.error
+        return out

@@ -1,6 +1,6 @@
 """The decision for one read: pure, no I/O but the hit-list lookups.
 
-    >>> decide(mrz, rules=cfg.screening, hitlist=hl, today=date(2026, 11, 23), now=time.time())
+    >>> decide(mrz, rules=cfg.screening, hitlist=hl, today=date(2026, 11, 23), now=trusted.now())
     Decision(verdict='CLEAR', reasons=(), ...)
 
 Precedence: an exact hit-list match is a HIT whatever else is wrong with the document; any failed
@@ -56,7 +56,8 @@ def unreadable(detail: str, *, list_version: int = 0, list_stale: bool = False) 
 def decide(
     mrz: MrzResult, *, rules: ScreeningConfig, hitlist: HitList, today: dt.date, now: float
 ) -> Decision:
-    """Check ``mrz`` against the site ``rules`` and ``hitlist`` as of ``today`` / wall-clock ``now``."""
+    """Check ``mrz`` against the site ``rules`` and ``hitlist`` as of ``today`` / ``now``, both the gate's
+    trusted time (agent/protocol/trusted_time.py), never the wall clock."""
     reasons: list[str] = []
     if not mrz.valid:
         reasons.extend(f"check_digit:{name}" for name in mrz.failed_checks or ("unknown",))

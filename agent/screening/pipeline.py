@@ -103,6 +103,7 @@ class Screener:
         monotonic: Callable[[], float] = time.monotonic,
         today: Callable[[float], dt.date] = utc_today,
         on_committed: Callable[[], None] | None = None,
+        trusted: Callable[[], float] | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -116,6 +117,9 @@ class Screener:
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
         self._clock, self._monotonic, self._today = clock, monotonic, today
+        # Document expiry and list freshness are judged on the gate's trusted time (RELIABILITY 42,
+        # agent/protocol/trusted_time.py); ``clock`` only stamps events.
+        self._trusted = trusted or clock
         self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
@@ -133,23 +137,23 @@ class Screener:
         """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
         times = self.times
         times.start = time.perf_counter_ns()
-        wall, mono = self._clock(), self._monotonic()
+        wall, mono, now = self._clock(), self._monotonic(), self._trusted()
         key: tuple[str, ...] | None = None
         if isinstance(item, Misread):
-            decision = self._unreadable(item.reason, wall)
+            decision = self._unreadable(item.reason, now)
             times.parsed = time.perf_counter_ns()
         else:
             try:
-                mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(wall))
+                mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(now))
             except BadDataError as exc:
                 mrz = None
-                decision = self._unreadable(f"not an MRZ: {exc}", wall)
+                decision = self._unreadable(f"not an MRZ: {exc}", now)
             times.parsed = time.perf_counter_ns()
             if mrz is not None:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
-                decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(wall), now=wall)
+                decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(now), now=now)
         problem = self.check_list()
         if problem is not None:
             decision = decision.refer(problem.reason)
@@ -217,9 +221,9 @@ class Screener:
             faults[part] = fault
         self.faults = faults
 
-    def _unreadable(self, detail: str, wall: float) -> Decision:
+    def _unreadable(self, detail: str, now: float) -> Decision:
         try:
-            return unreadable(detail, list_version=self.hitlist.version, list_stale=self.hitlist.is_stale(wall))
+            return unreadable(detail, list_version=self.hitlist.version, list_stale=self.hitlist.is_stale(now))
         except (OSError, ValueError):
             return unreadable(detail)
 

@@ -94,8 +94,12 @@ def test_session_begun_with_clean_start_is_lost_on_broker_restart(broker: Broker
     user, password = broker.add_gate("gate-a")
     _queue_one_ack_for_offline_gate(broker, user, password, clean_start=True)
     broker.restart()
-    sub = MqttTestClient(broker, user, password, clean_start=False, session_expiry=3600)
-    with sub:
+    _assert_queue_lost(broker, user, password)
+
+
+def _assert_queue_lost(broker: Broker, user: str, password: str) -> None:
+    """The gate reconnects to its session and finds nothing queued for it."""
+    with MqttTestClient(broker, user, password, clean_start=False, session_expiry=3600) as sub:
         assert sub.connect()
         with pytest.raises(TimeoutError):
             sub.wait_for_message("sharaka/v1/gates/gate-a/ack", timeout=0.5)
@@ -117,11 +121,7 @@ def test_killed_broker_loses_what_was_not_saved(broker: Broker):
     _queue_one_ack_for_offline_gate(broker, user, password, clean_start=False)
     broker.kill()
     broker.start()
-    sub = MqttTestClient(broker, user, password, clean_start=False, session_expiry=3600)
-    with sub:
-        assert sub.connect()
-        with pytest.raises(TimeoutError):
-            sub.wait_for_message("sharaka/v1/gates/gate-a/ack", timeout=0.5)
+    _assert_queue_lost(broker, user, password)
 
 
 def test_bad_config_fails_start_with_log(tmp_path: Path):

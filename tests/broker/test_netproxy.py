@@ -63,6 +63,17 @@ def recv_exactly(s: socket.socket, n: int) -> bytes:
     return data
 
 
+def held_until_passthrough(s: socket.socket, proxy: NetProxy, data: bytes) -> None:
+    """``data`` sent on ``s`` is held (nothing comes back) while blackholed, then arrives once the link returns."""
+    s.sendall(data)
+    s.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        s.recv(10)
+    proxy.passthrough()
+    s.settimeout(2)
+    assert recv_exactly(s, len(data)) == data
+
+
 def test_passthrough_forwards_both_ways(proxy: NetProxy):
     with connect(proxy) as s:
         payload = bytes(range(256)) * 1000
@@ -88,25 +99,13 @@ def test_one_way_blackhole_lets_requests_through_and_holds_replies(proxy: NetPro
     with connect(proxy) as s:
         proxy.blackhole(to_upstream=False)
         assert proxy.mode == "blackhole"
-        s.sendall(b"ping")
-        s.settimeout(0.3)
-        with pytest.raises(TimeoutError):
-            s.recv(10)
-        proxy.passthrough()
-        s.settimeout(2)
-        assert recv_exactly(s, 4) == b"ping"
+        held_until_passthrough(s, proxy, b"ping")
 
 
 def test_connection_made_during_blackhole_is_accepted_but_silent_until_link_returns(proxy: NetProxy):
     proxy.blackhole()
     with socket.create_connection((proxy.host, proxy.port), timeout=2) as s:
-        s.sendall(b"hello")
-        s.settimeout(0.3)
-        with pytest.raises(TimeoutError):
-            s.recv(10)
-        proxy.passthrough()
-        s.settimeout(2)
-        assert recv_exactly(s, 5) == b"hello"
+        held_until_passthrough(s, proxy, b"hello")
 
 
 def test_cut_resets_current_connections_and_new_ones_still_pass(proxy: NetProxy):

@@ -18,7 +18,8 @@ import pytest
 from tests.support.paths import IMAGES
 
 UNITS = sorted(p.name for p in (IMAGES / "systemd").glob("*.service"))
-IMAGE_EXECUTABLES = ("opt/sharaka/venv/bin/sharaka-gate", "usr/lib/sharaka/sharaka-firstboot", "usr/sbin/nft")
+IMAGE_EXECUTABLES = ("opt/sharaka/venv/bin/sharaka-gate", "usr/lib/sharaka/sharaka-firstboot", "usr/sbin/nft",
+                     "usr/bin/chronyc", "usr/lib/systemd/systemd-networkd-wait-online")
 HOST_UNIT_DIR = Path("/usr/lib/systemd/system")
 
 needs_analyze = pytest.mark.skipif(
@@ -103,3 +104,18 @@ def test_firstboot_unit_runs_until_provisioned_or_new_bundle():
     assert "ConditionPathExists=|!/var/lib/sharaka/.provisioned" in text
     assert "ConditionPathExists=|/boot/firmware/sharaka" in text
     assert "Before=sharaka-gate.service" in text
+
+
+def test_agent_waits_for_clock_sync_when_a_network_exists_and_offline_gates_still_start():
+    gate = (IMAGES / "systemd/sharaka-gate.service").read_text()
+    assert "After=local-fs.target time-sync.target sharaka-time-wait.service" in gate
+    assert "Wants=time-sync.target sharaka-time-wait.service" in gate
+    wait = configparser.ConfigParser(strict=False, interpolation=None)
+    wait.read_string((IMAGES / "systemd/sharaka-time-wait.service").read_text())
+    assert "sharaka-gate.service" in wait["Unit"]["Before"] and "time-sync.target" in wait["Unit"]["Before"]
+    svc = wait["Service"]
+    # no network within a bound: the wait is skipped; a sync that never comes does not block the agent
+    assert svc["ExecCondition"].endswith("systemd-networkd-wait-online --any --timeout=20")
+    assert svc["ExecStart"].startswith("-/usr/bin/chronyc waitsync 60 ")
+    assert int(svc["TimeoutStartSec"]) <= 120 and svc["Type"] == "oneshot"
+    assert "sharaka-time-wait.service" in (IMAGES / "mkosi.postinst").read_text()

@@ -58,8 +58,9 @@ def test_birth_reports_outbox_depth_versions_and_alarms(mq, tmp_path, keys):
         gate.emit(3)
         status = gate.link.status()
         assert status["outbox"]["depth"] == 3
-        assert status["versions"]["protocol"] == 1
+        assert status["versions"]["protocol"] == 2  # 2: two-phase device-key rotation
         assert status["alarms"] == []
+        assert status["time"]["wall"] in ("ok", "unverified") and status["key_rotation"] == {"rotations": 0}
     finally:
         gate.stop()
         central.stop()

@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 from nacl.signing import SigningKey
 
+from agent import keys as keyfiles
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
@@ -93,10 +94,16 @@ def make_gate(
     clock: Callable[[], float] = time.time,
     hitlist: HitListStore | None = None,
     hitlist_limits: Limits = DEFAULT_LIMITS,
+    key_path: Path | None = None,
     **cfg: Any,
 ) -> Gate:
-    """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``."""
+    """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``.
+    With ``key_path`` the device key lives in that file (created if missing), as on a real gate."""
     state.mkdir(parents=True, exist_ok=True)
+    if key_path is not None:
+        if not key_path.exists():
+            keyfiles.generate(key_path)
+        key = keyfiles.load_signing_key(key_path)
     key = key or SigningKey.generate()
     if store is not None:
         store.enrol(gate_id, bytes(key.verify_key), time.time())
@@ -118,6 +125,7 @@ def make_gate(
         clock=clock,
         hitlist=hitlist,
         hitlist_limits=hitlist_limits,
+        device_key_path=key_path,
     )
     gate = Gate(gate_id, outbox, link, key, state)
     if start:

@@ -5,7 +5,8 @@
     sharaka-central run --db central.db --keys keys/ --port 1883 --username central --password-file pw
     sharaka-central cmd --db central.db --keys keys/ --username central-cmd --password-file pw-cmd \
                     --gate gate-1 --op pulse_relay --args '{"seconds": 2}'
-    sharaka-central gates|events --db central.db [--json]
+    sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
+    sharaka-central gates|events|keys --db central.db [--json]
 
 Everything a gate sent is printed through ``tools.central.terminal.escape_controls`` (text) or JSON.
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, required=True, metavar="FILE")
     p.add_argument("--gate", required=True)
     p.add_argument("--pub", required=True, metavar="FILE", help="32-byte public key file, or 64 hex digits")
+    p.add_argument("--replace", action="store_true",
+                   help="re-enrol a gate (compromised, rebuilt) with a new key: the old key is refused at once")
+    p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
     p.add_argument("--db", type=Path, required=True, metavar="FILE")
@@ -83,14 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
     _broker_args(p, COMMAND_USER)
-    for name in ("gates", "events"):
-        p = sub.add_parser(name, help=f"list stored {name}")
+    for name in ("gates", "events", "keys"):
+        p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
+                           " reasons)" if name == "keys" else f"list stored {name}")
         p.add_argument("--db", type=Path, required=True, metavar="FILE")
         p.add_argument("--json", action="store_true")
         if name == "gates":
             p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                            help="report sequence numbers missing for longer than this")
-        if name == "events":
+        if name in ("events", "keys"):
             p.add_argument("--gate")
             p.add_argument("--hits", action="store_true")
     return parser
@@ -156,9 +161,11 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     else:
         pub = keyfiles.read_public_key(args.pub)
     store = _store(args.db, create=True)
-    new = store.enrol(args.gate, pub, time.time())
-    _emit({"gate": args.gate, "enrolled": new}, args.json,
-          f"gate {args.gate} {'enrolled' if new else 'already enrolled with this key'}")
+    new = store.enrol(args.gate, pub, time.time(), replace=args.replace, reason=args.reason)
+    what = ("key replaced: " + args.reason) if new and args.replace else "enrolled" if new else \
+        "already enrolled with this key"
+    _emit({"gate": args.gate, "enrolled": new, "replaced": new and args.replace, "reason": args.reason}, args.json,
+          f"gate {args.gate} {what}")
     return 0
 
 
@@ -175,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 text = (f"{'UP' if data['state'] == 'online' else 'DOWN':<5} {data['gate']:<16} session={data['session']}"
                         f" {data['kind']} list={data['list_version']}")
+        elif kind == "key":
+            text = f"KEY   {data['gate']:<16} {data['kind']} new_key={data['new_key']}"
         elif kind == "cmd_result":
             text = f"CMD   {data['gate']:<16} {data['op']} ok={data['ok']} {data['reason']} {data['detail']}"
         elif kind == "gap":
@@ -254,12 +263,22 @@ def _store(path: Path, *, create: bool = False) -> CentralStore:
 def _gate_line(g: dict[str, Any]) -> str:
     gap = f" GAP: {g['seq_overdue']} event(s) missing below seq {g['seq_high']}" if g.get("seq_overdue") else ""
     rejected = f" rejected={g['rejected']}" if g["rejected"] else ""
-    return f"{g['gate_id']:<16} session={g['session']} list={g['list_version']} seq={g['seq_high']}{gap}{rejected}"
+    pending = f" pending_key={g['pending_key']}" if g.get("pending_key") else ""
+    return (f"{g['gate_id']:<16} session={g['session']} list={g['list_version']} seq={g['seq_high']}"
+            f" key={g.get('device_key')}{pending}{gap}{rejected}")
 
 
 def cmd_gates(args: argparse.Namespace) -> int:
     for g in _store(args.db).gates(time.time(), args.gap_grace):
         _emit(g, args.json, f"{'online' if g['online'] else 'offline':<8} {_gate_line(g)}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    for k in _store(args.db).key_events(args.gate):
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["at"]))
+        _emit(k, args.json, f"{at} {k['gate_id']:<16} {k['kind']:<18} {k['old_key'] or '-':<16} -> {k['new_key']}"
+                            + (f"  reason: {k['reason']!r}" if k["reason"] else ""))
     return 0
 
 
@@ -273,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "gates": cmd_gates,
-               "events": cmd_events}[args.command]
+               "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 
 

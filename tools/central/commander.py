@@ -73,10 +73,10 @@ class CommandSender:
 
     def send(self, gate_id: str, op: str, args: dict[str, Any] | None, *, ttl: float, timeout: float) -> str:
         """Subscribe to the gate's results, then sign and publish the command; returns its id."""
-        device = self.store.device_key(gate_id)
-        if device is None:
+        devices = self.store.device_keys(gate_id)  # with a rotation pending: the old key and the new one
+        if not devices:
             raise ValueError(f"gate {gate_id!r} is not enrolled in {str(self.store.path)!r}")
-        self._trusted = trusted([device])
+        self._trusted = trusted(devices)
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
         self._subscribed.wait(timeout)
         cmd_id, wire = sign_command(self.store, self._keys, gate_id, op, args, ttl, self._clock())

@@ -37,9 +37,10 @@ from tools.central.store import CentralStore
 logger = logging.getLogger(__name__)
 
 ACK_IDS_PER_MESSAGE = 1000
-INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY)
+INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY,
+           topics.KEY_ROTATE)
 _TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
-          topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query"}
+          topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query", topics.KEY_ROTATE: "key_rotation"}
 NODE_CLIENT_ID = "central"  # the node's broker identity; `sharaka-central cmd` uses its own (docs/broker.md)
 LOG_EVERY = 10.0  # seconds between log lines (and console lines) for the same gate and reject reason
 
@@ -195,12 +196,14 @@ class CentralNode:
                 self._gaps.clear()  # reload from the store: the in-memory state may be ahead of the rollback
 
     def _trusted(self, gate_id: str) -> dict[bytes, VerifyKey] | None:
+        """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached for
+        one batch: a re-enrolment by ``sharaka-central enrol --replace`` takes effect at the next batch."""
         keys = self._keys.get(gate_id)
         if keys is None:
-            pub = self.store.device_key(gate_id)
-            if pub is None:
+            pubs = self.store.device_keys(gate_id)
+            if not pubs:
                 return None
-            keys = self._keys[gate_id] = {message_key_id(pub): VerifyKey(pub)}
+            keys = self._keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
         return keys
 
     def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
@@ -224,6 +227,7 @@ class CentralNode:
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         now = self._clock()
+        self._keys = {}  # re-read per batch: key changes by another process (enrol --replace) apply now
         acks: dict[str, list[str]] = {}
         shown: list[tuple[str, dict[str, Any]]] = []
         touched: set[str] = set()
@@ -241,8 +245,10 @@ class CentralNode:
                     self._reject("", "", "topic", topic, str(exc))
                     continue
                 try:
-                    msg_type, body = self._verify(gate_id, leaf, payload)
+                    msg_type, body, signers = self._verify(gate_id, leaf, payload)
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
+                        if msg_type != "key_rotation":  # signed by both keys: not yet a switch
+                            self._note_signers(gate_id, signers, now, shown)
                         ack = self._apply(gate_id, msg_type, body, payload, now, shown)
                 except Rejected as exc:
                     self._reject(gate_id, leaf, exc.reason, topic, str(exc))
@@ -273,8 +279,10 @@ class CentralNode:
             for kind, data in shown:
                 self._on_update(kind, data)
 
-    def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any]]:
-        """(message type, verified body) of one message; raises Rejected. Pure apart from the key lookup."""
+    def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any], frozenset[bytes]]:
+        """(message type, verified body, ids of the keys that signed) of one message; raises Rejected. Pure
+        apart from the key lookup. A ``key_rotation`` must be signed by the enrolled key and by the new key
+        it carries (``_rotation_signers``)."""
         keys = self._trusted(gate_id)
         if keys is None:
             raise Rejected("unknown_gate", f"gate {gate_id!r} is not enrolled")
@@ -284,14 +292,16 @@ class CentralNode:
         if msg_type == "query":
             raise Rejected("query", "an online query needs MQTT 5 (response topic, correlation data)")
         try:
-            body, _ = open_signed(msg_type, payload, keys)
+            body, signers = open_signed(msg_type, payload, keys)
+            if msg_type == "key_rotation":
+                self._rotation_signers(gate_id, body, payload)
         except SignatureError as exc:
             raise Rejected("signature", str(exc))
         except ProtocolError as exc:
             raise Rejected("malformed", str(exc))
         if body["gate"] != gate_id:
             raise Rejected("wrong_gate", f"body says gate {body['gate']!r}")
-        return msg_type, body
+        return msg_type, body, signers
 
     def _apply(
         self, gate_id: str, msg_type: str, body: dict[str, Any], payload: bytes, now: float,
@@ -317,6 +327,8 @@ class CentralNode:
             return body["id"], new
         if msg_type == "status":
             shown.append(("status", self._status(gate_id, body, payload, now)))
+        elif msg_type == "key_rotation":
+            shown.append(("key", self._key_rotation(gate_id, body, now)))
         elif msg_type == "hitlist_req":
             if not self.store.first_request(gate_id, body["id"], now):
                 raise Rejected("replay", f"hit-list request {body['id']!r} was already answered")
@@ -358,10 +370,46 @@ class CentralNode:
             except ValueError:
                 pub = b""
             if len(pub) == 32:
-                self.store.set_device_key(gate_id, pub)  # the result was signed by the old key
+                # a protocol-1 gate switches right after this result (signed by the old key): the new key
+                # is pending, both verify, and the first message signed by it makes it the only one
+                self.store.propose_key(gate_id, pub, self._clock())
                 self._keys.pop(gate_id, None)
         return {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"], "reason": body["reason"],
                 "detail": detail}
+
+    # ------------------------------------------------------------------ device-key rotation
+    def _rotation_signers(self, gate_id: str, body: dict[str, Any], payload: bytes) -> None:
+        """Raise SignatureError unless a rotation request is signed by the gate's enrolled key (a pending key
+        cannot start another rotation) and by the new key it carries (proof of possession)."""
+        active = self.store.device_key(gate_id)
+        new = body["new_key"]
+        if active is None:
+            raise SignatureError(f"gate {gate_id!r} is not enrolled")
+        open_signed("key_rotation", payload, {message_key_id(active): VerifyKey(active)})
+        open_signed("key_rotation", payload, {message_key_id(new): VerifyKey(new)})
+
+    def _key_rotation(self, gate_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+        """A verified rotation request (docs/protocol.md "Device-key rotation"): the new key becomes pending
+        (both verify until the gate uses the new one) and the signed confirmation is sent, again for every
+        repeat: the gate repeats its request until it has one."""
+        new = body["new_key"]
+        self.store.propose_key(gate_id, new, now)
+        self._keys.pop(gate_id, None)
+        wire = seal("key_confirm", {"id": uuid.uuid4().hex, "ts": now, "gate": gate_id, "req": body["id"],
+                                    "new_key": new}, [self._node_key])
+        self._client.publish(topics.gate(gate_id, topics.KEY_CONFIRM), wire, qos=1)
+        return {"gate": gate_id, "kind": "rotation_requested", "new_key": message_key_id(new).hex()}
+
+    def _note_signers(self, gate_id: str, signers: frozenset[bytes], now: float,
+                      shown: list[tuple[str, dict[str, Any]]]) -> None:
+        """A message signed by the gate's pending key: the gate has switched, so the old key is retired."""
+        keys = self._keys.get(gate_id) or {}
+        if len(keys) < 2:
+            return
+        pending = list(keys)[1]
+        if pending in signers and self.store.promote_key(gate_id, bytes(keys[pending]), now):
+            self._keys.pop(gate_id, None)
+            shown.append(("key", {"gate": gate_id, "kind": "rotated", "new_key": pending.hex()}))
 
     # ------------------------------------------------------------------ online query
     def _answer_query(self, topic: str, payload: bytes, props: Any) -> None:

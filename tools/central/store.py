@@ -1,5 +1,6 @@
-"""The central node's SQLite store: registered gates, events and hits (unique per gate and message id),
-commands, rejects per gate and reason, served request ids, and each gate's sequence gaps.
+"""The central node's SQLite store: registered gates and their device keys (with every key change in
+``key_events``), events and hits (unique per gate and message id), commands, rejects per gate and reason,
+served request ids, and each gate's sequence gaps.
 
 Schema version 2 (``PRAGMA user_version``); a version-1 file (events unique by message id alone, rejects
 without a gate) is migrated in place on open.
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent.keys import message_key_id
 from agent.protocol import topics
 from tools.central.gaps import SeqGaps
 
@@ -71,6 +73,20 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (gate_id, req_id)
 );
 """
+# Device-key rotation and re-enrolment (docs/protocol.md "Device-key rotation"): added to any older file
+# on open, whatever its version (both are additions only).
+KEY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS key_events (
+    rowid INTEGER PRIMARY KEY,
+    gate_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced
+    old_key TEXT,
+    new_key TEXT,
+    reason TEXT NOT NULL DEFAULT ''
+)
+"""
+_GATE_KEY_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
 
 MIGRATE_1_TO_2 = """
 ALTER TABLE events RENAME TO events_v1;
@@ -91,6 +107,13 @@ class CentralStore:
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
         self._migrate()
+        with self.transaction():
+            self._db.execute(KEY_SCHEMA)
+            self._db.execute("CREATE INDEX IF NOT EXISTS requests_age ON requests (gate_id, received)")
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
+            for name, kind in _GATE_KEY_COLUMNS.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE gates ADD COLUMN {name} {kind}")
 
     def _migrate(self) -> None:
         """Create the schema, or bring a version-1 file to version 2 in one transaction."""
@@ -164,44 +187,108 @@ class CentralStore:
             self._db.close()
 
     # ------------------------------------------------------------------ gates
-    def enrol(self, gate_id: str, device_pub: bytes, now: float) -> bool:
-        """Register a gate's device key; True when new. Re-enrolling with the same key is a no-op;
-        with another key it raises ValueError (use a rotate command or ``replace=True`` paths)."""
+    def enrol(self, gate_id: str, device_pub: bytes, now: float, *, replace: bool = False, reason: str = "") -> bool:
+        """Register a gate's device key; True when the key changed. Re-enrolling with the same key is a
+        no-op. With another key it raises ValueError unless ``replace`` (an operator re-enrolling a
+        compromised or rebuilt gate), which needs a ``reason``: the old key and any pending rotation stop
+        being trusted at once, and the change is recorded in ``key_events``."""
         topics.check_id(gate_id)
         if len(device_pub) != 32:
             raise ValueError(f"device key for {gate_id!r} has {len(device_pub)} bytes, expected 32")
-        with self._lock:
+        if replace and not reason.strip():
+            raise ValueError(f"replacing the device key of {gate_id!r} needs a reason (--reason TEXT; it is recorded)")
+        with self.transaction():
             row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-            if row is not None:
-                if bytes(row[0]) != bytes(device_pub):
-                    raise ValueError(f"gate {gate_id!r} is already enrolled with another device key")
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
+                )
+                self._key_event(gate_id, now, "enrolled", None, device_pub, reason)
+                return True
+            if bytes(row[0]) == bytes(device_pub):
                 return False
-            self._db.execute(
-                "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
-            )
+            if not replace:
+                raise ValueError(
+                    f"gate {gate_id!r} is already enrolled with another device key"
+                    " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
+                )
+            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                             (device_pub, gate_id))
+            self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
             return True
 
-    def set_device_key(self, gate_id: str, device_pub: bytes) -> None:
-        with self._lock:
-            self._db.execute("UPDATE gates SET device_pub=? WHERE gate_id=?", (device_pub, gate_id))
-
     def device_key(self, gate_id: str) -> bytes | None:
+        """The gate's enrolled (active) device public key, or None when not enrolled."""
+        keys = self.device_keys(gate_id)
+        return keys[0] if keys else None
+
+    def device_keys(self, gate_id: str) -> list[bytes]:
+        """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
+        pending (RELIABILITY 43); empty when the gate is not enrolled."""
         with self._lock:
-            row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+        if row is None:
+            return []
+        return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
+
+    def propose_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
+        """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
+        by the new one); True when recorded now, False when it already was pending or is already active."""
+        with self.transaction():
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"gate {gate_id!r} is not enrolled")
+            if bytes(new_pub) in (bytes(row[0]), bytes(row[1] or b"")):
+                return False
+            self._db.execute("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?", (new_pub, now, gate_id))
+            self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
+            return True
+
+    def promote_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
+        """The gate used its pending key: it becomes the active key and the old one stops being trusted.
+        True when promoted; False when ``new_pub`` is not the pending key."""
+        with self.transaction():
+            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None or row[1] is None or bytes(row[1]) != bytes(new_pub):
+                return False
+            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                             (new_pub, gate_id))
+            self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
+            return True
+
+    def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
+        self._db.execute(
+            "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (gate_id, now, kind, message_key_id(old).hex() if old else None, message_key_id(new).hex(), reason),
+        )
+
+    def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
+        """Every device-key change (enrolled, rotation_requested, rotated, replaced with its reason), oldest first."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT gate_id, at, kind, old_key, new_key, reason FROM key_events"
+                + (" WHERE gate_id=?" if gate_id else "") + " ORDER BY rowid",
+                (gate_id,) if gate_id else (),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def gates(self, now: float | None = None, grace: float = 60.0) -> list[dict[str, Any]]:
         """Every enrolled gate with its state, rejects and sequence gaps (``seq_missing`` numbers missing,
         ``seq_gap_since`` when the oldest open gap was seen; ``seq_overdue`` those older than ``grace`` s)."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps FROM gates"
-                " ORDER BY gate_id"
+                "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps, device_pub, pending_pub"
+                " FROM gates ORDER BY gate_id"
             )
             cols = [c[0] for c in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
             rejects = self.rejects_by_gate()
         for g in rows:
+            # key ids, not the keys: what an operator compares with the gate's status
+            g["device_key"] = message_key_id(bytes(g.pop("device_pub"))).hex()
+            pending = g.pop("pending_pub")
+            g["pending_key"] = message_key_id(bytes(pending)).hex() if pending is not None else None
             gaps = SeqGaps.loads(g.pop("seq_gaps"))
             g.update(seq_high=gaps.high, seq_missing=gaps.missing(), seq_gap_since=gaps.oldest(),
                      rejected=rejects.get(g["gate_id"], {}))
@@ -272,7 +359,7 @@ class CentralStore:
         with self.transaction():
             return sum(self.add_event(r) for r in rows)
 
-    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 86400.0) -> bool:
+    def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 3600.0) -> bool:
         """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``
         seconds are forgotten."""
         with self._lock:
