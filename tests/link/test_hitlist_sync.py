@@ -145,10 +145,11 @@ def test_transfer_declaring_more_than_signed_size_is_refused(mq, tmp_path, keys)
         v2 = lists.snapshot(2, DOCS)
         lists.head(v2)
         assert central.poll_hitlists() == 1
-        assert wait_until(lambda: gate.link.sync.rejected.get("oversized") == 1, 15), gate.link.sync.status()
+        assert wait_until(lambda: gate.link.sync.rejected.get("oversized", 0) >= 1, 15), gate.link.sync.status()
         assert wait_until(lambda: gate.link.sync.state == "failed", 5), gate.link.sync.status()
         assert "the list key signed" in gate.link.sync.detail
-        assert seen == [0], "the gate asked for more of a file whose declared size its list key did not sign"
+        # (a later head may start the fetch again: each attempt is refused at its first chunk)
+        assert set(seen) == {0}, "the gate asked for more of a file whose declared size its list key did not sign"
         assert not store.spool_path().exists()
         assert store.version == 1 and store.lookup_document("UTO", DOCS[5][1]) is not None
     finally:
