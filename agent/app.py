@@ -38,6 +38,7 @@ from agent.protocol.trusted_time import TrustedClock
 from agent.screening.events import load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
+from agent.screening.policy import command_impact
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -204,7 +205,9 @@ class GateApp:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
                                              trusted=self.trusted,
                                              status_source=lambda: {"faults": self.status().get("faults", {})},
-                                             command_handlers=self.command_handlers())
+                                             command_handlers=self.command_handlers(),
+                                             high_impact=command_impact(lambda: self.screener.rules if self.screener
+                                                                        else None))
             except AgentError as exc:
                 self.close()
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc

@@ -249,7 +249,10 @@ class LinkConfig:
     node_pub: Path | None = _opt("Central node public key (acks, hit-list chunks, query replies); required "
                                  "when enabled.", None, check=_public_keys)
     command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", (), check=_public_keys)
-    high_impact_threshold: int = _opt("Command keys needed for key rotation or wipe.", 2, check=_at_least(1))
+    high_impact_threshold: int = _opt(
+        "Different command-key holders needed for a high-impact command (wipe, device-key rotation, pulse_relay, "
+        "a set_policy that weakens screening); at least 2 (docs/protocol.md \"Two-key rule\").", 2,
+        check=_at_least(2))
     keepalive_s: int = _opt("MQTT keepalive; a dead link is noticed within about twice this.", 30,
                             check=_at_least(5))
     will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",

@@ -1,7 +1,8 @@
 """`sharaka-hitlist`: the central side's hit-list builder and signer (docs/hitlist.md "Tools").
 
     sharaka-hitlist keygen --out DIR
-    sharaka-hitlist certify --keys DIR [--rotate-list-key] [--add-command-key] [--rotate-root] [--revoke KEY_ID]
+    sharaka-hitlist certify --keys DIR [--rotate-list-key] [--add-command-key [PUB] [--holder NAME]] [--rotate-root]
+                            [--revoke KEY_ID]
     sharaka-hitlist build --keys DIR --from RECORDS --list-id ID --version N --out FILE [--base OLD]
     sharaka-hitlist delta --keys DIR --from OLD --to NEW --out FILE
     sharaka-hitlist head --keys DIR --list FILE --out FILE
@@ -103,8 +104,12 @@ class KeyDir:
 
 
 def _grant(key: SigningKey, roles: list[str], now: float, days: float) -> dict:
+    return _grant_pub(bytes(key.verify_key), roles, now, days)
+
+
+def _grant_pub(pub: bytes, roles: list[str], now: float, days: float) -> dict:
     return {
-        "pub": bytes(key.verify_key),
+        "pub": pub,
         "roles": roles,
         "not_before": now - 60,
         "not_after": now + days * DAY,
@@ -147,8 +152,15 @@ def cmd_certify(args, now: float) -> dict:
         revoked += [list_key_id(g["pub"]) for g in grants if "list" in g["roles"]]
         grants = [g for g in grants if "list" not in g["roles"]]
         grants.append(_grant(_new_key(kd.path, f"list-{epoch}"), ["list"], now, args.validity_days))
-    if args.add_command_key:
-        grants.append(_grant(_new_key(kd.path, f"command-{version}"), ["command"], now, args.validity_days))
+    if args.add_command_key is not None:
+        # a holder's own public key (the private key never leaves them), or a new pair kept in the keys dir
+        pub = read_public_key(args.add_command_key) if args.add_command_key else bytes(
+            _new_key(kd.path, f"command-{version}").verify_key)
+        if any(g["pub"] == pub for g in grants):
+            raise KeyDirError(f"command key {list_key_id(pub)} is already certified")
+        grant = _grant_pub(pub, ["command"], now, args.validity_days)
+        grant["holder"] = args.holder or (Path(args.add_command_key).stem if args.add_command_key else list_key_id(pub))
+        grants.append(grant)
     for kid in args.revoke:
         revoked.append(kid)
         grants = [g for g in grants if list_key_id(g["pub"]) != kid]
@@ -315,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("certify", cmd_certify, "publish the next keyring (rotate, add or revoke keys)")
     p.add_argument("--keys", required=True, metavar="DIR")
     p.add_argument("--rotate-list-key", action="store_true", help="new list key, old one revoked, epoch + 1")
-    p.add_argument("--add-command-key", action="store_true")
+    p.add_argument("--add-command-key", nargs="?", const="", metavar="PUBFILE",
+                   help="certify a command key: a holder's public key file, or without a file a new pair here")
+    p.add_argument("--holder", help="who holds the command key (two signatures count only from two holders); "
+                                    "default: the public key file's name")
     p.add_argument(
         "--rotate-root", action="store_true", help="new root key, signed by the old and the new root"
     )

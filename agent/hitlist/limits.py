@@ -24,6 +24,7 @@ class Limits:
     max_signatures: int = 16
     max_chunk_bytes: int = 1 << 20  # one transfer chunk
     stall_seconds: float = 60.0  # a transfer without progress this long is abandoned (RELIABILITY 12)
+    request_retry_seconds: float = 5.0  # a list or keyring request unanswered this long is sent again
     clock_skew_seconds: float = 300.0  # a head issued further in the future than this is refused
 
 

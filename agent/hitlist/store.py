@@ -111,6 +111,11 @@ class HitListStore:
         return state.identity.as_tuple() if state else None
 
     @property
+    def keyring(self) -> Keyring:
+        """The root-signed keyring in force (list and command keys, revocations)."""
+        return self._view.keyring
+
+    @property
     def keyring_version(self) -> int:
         """Version of the root-signed keyring in force (0: only the pinned root)."""
         return self._view.keyring.version

@@ -20,13 +20,16 @@ ROLES = ("list", "command")
 
 @dataclass(frozen=True)
 class KeyGrant:
-    """A public key certified by the root for ``roles`` during [not_before, not_after)."""
+    """A public key certified by the root for ``roles`` during [not_before, not_after). ``holder`` names
+    the person or office holding a ``command`` key: two signatures count as two only from two holders
+    (docs/protocol.md "Two-key rule"); a grant without one is its own holder."""
 
     key_id: str
     public_key: bytes
     roles: tuple[str, ...]
     not_before: float
     not_after: float
+    holder: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Keyring:
     keys: dict[str, KeyGrant] = field(default_factory=dict)
     revoked: frozenset[str] = frozenset()
     blob: bytes = b""
+
+    def granted(self, role: str, now: float) -> list[KeyGrant]:
+        """The keys certified for ``role``, valid at ``now`` and not revoked."""
+        return [g for g in self.keys.values()
+                if role in g.roles and g.key_id not in self.revoked and g.not_before <= now < g.not_after]
 
     @classmethod
     def pinned(cls, root_pub: bytes) -> Keyring:
@@ -67,7 +75,10 @@ def _parse_grant(item: object, limits: Limits) -> KeyGrant:
         raise HitListRejected(
             "malformed", f"keyring key validity {nb!r}..{na!r}: expected not_before < not_after"
         )
-    return KeyGrant(list_key_id(pub), pub, tuple(roles), float(nb), float(na))
+    holder = item.get("holder", "")
+    if not isinstance(holder, str) or len(holder) > 64:
+        raise HitListRejected("malformed", f"keyring key holder {holder!r:.80}: expected up to 64 characters")
+    return KeyGrant(list_key_id(pub), pub, tuple(roles), float(nb), float(na), holder)
 
 
 def verify_keyring(blob: bytes, trusted: Keyring, limits: Limits) -> Keyring:

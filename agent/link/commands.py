@@ -14,15 +14,38 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nacl.signing import VerifyKey
+
+from agent.hitlist.trust import Keyring
+from agent.keys import list_key_id
 from agent.link.config import LinkStats
 from agent.link.rotation import DeviceKey
-from agent.protocol.commands import CommandGuard, CommandRejected
+from agent.protocol.commands import CommandGuard, CommandKeys, CommandRejected
 from agent.protocol.envelope import ProtocolError, seal
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], str]  # command args -> detail for the result
+
+
+def trusted_command_keys(
+    pinned: list[VerifyKey], keyring: Callable[[], Keyring | None]
+) -> Callable[[float], CommandKeys]:
+    """The command keys a gate trusts at trusted time ``now``: those the root-signed keyring certifies with
+    the ``command`` role (valid, not revoked, with their holders), and the keys pinned in the config
+    (``[link] command_pubs``, each its own holder) unless the keyring revokes them. Asked at every
+    command, so a revocation delivered over MQTT takes effect at once (RELIABILITY 46)."""
+
+    def at(now: float) -> CommandKeys:
+        ring = keyring()
+        revoked = ring.revoked if ring is not None else frozenset()
+        pairs: list[tuple[VerifyKey | bytes, str]] = [(k, "") for k in pinned if list_key_id(k) not in revoked]
+        if ring is not None:
+            pairs += [(g.public_key, g.holder) for g in ring.granted("command", now)]
+        return CommandKeys.of(pairs)
+
+    return at
 
 
 class CommandRunner:

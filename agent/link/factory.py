@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
 from agent.link.gate import GateLink, LinkConfig
 from agent.outbox import Outbox
+from agent.protocol.commands import is_high_impact
 from agent.protocol.trusted_time import TrustedClock
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def link_from_config(
     trusted: TrustedClock | None = None,
     status_source: Callable[[], dict[str, Any]] | None = None,
     command_handlers: dict[str, Handler] | None = None,
+    high_impact: Callable[[str, Mapping[str, Any]], bool] = is_high_impact,
 ) -> GateLink:
     """A GateLink for ``config`` (agent.config.Config with ``link.enabled``). Raises ConfigError for a
     missing key file; creates the device key (0600) on first start when none exists."""
@@ -56,6 +58,7 @@ def link_from_config(
     )
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
-        clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers, device_key_path=key_path,
-        high_impact_threshold=lc.high_impact_threshold, hitlist=hitlist if isinstance(hitlist, HitListStore) else None,
+        clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers,
+        device_key_path=key_path, high_impact_threshold=lc.high_impact_threshold, high_impact=high_impact,
+        hitlist=hitlist if isinstance(hitlist, HitListStore) else None,
     )

@@ -28,7 +28,7 @@ from nacl.signing import SigningKey, VerifyKey
 from agent import __version__
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.keys import trusted
-from agent.link.commands import CommandRunner, Handler
+from agent.link.commands import CommandRunner, Handler, trusted_command_keys
 from agent.link.config import LinkConfig, LinkStats
 from agent.link.connection import Connection
 from agent.link.query import OnlineQueries
@@ -37,7 +37,7 @@ from agent.link.sync import HitListSync, SyncedStore
 from agent.link.window import DeliveryWindow, Refusal
 from agent.outbox import PRIORITY_HIT, OutboxRow
 from agent.protocol import topics
-from agent.protocol.commands import CommandGuard
+from agent.protocol.commands import CommandGuard, is_high_impact
 from agent.protocol.envelope import ProtocolError, open_signed, seal
 from agent.protocol.trusted_time import TrustedClock
 
@@ -82,6 +82,7 @@ class GateLink:
         command_handlers: Mapping[str, Handler] | None = None,
         device_key_path: Path | None = None,
         high_impact_threshold: int = 2,
+        high_impact: Callable[[str, Mapping[str, Any]], bool] = is_high_impact,
         rng: random.Random | None = None,
         hitlist: SyncedStore | None = None,
         hitlist_limits: Limits = DEFAULT_LIMITS,
@@ -130,8 +131,9 @@ class GateLink:
             self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, self.trusted_time.screening_now,
                                     list_id=config.list_id, limits=hitlist_limits, observe=self.trusted_time.observe)
             builtins["hitlist_resync"] = self.sync.resync
-        guard = CommandGuard(state_dir / "commands.json", self.gate_id, trusted(command_keys),
-                             high_impact_threshold=high_impact_threshold)
+        keyring = (lambda: hitlist.keyring) if hitlist is not None else (lambda: None)
+        guard = CommandGuard(state_dir / "commands.json", self.gate_id, trusted_command_keys(command_keys, keyring),
+                             high_impact_threshold=high_impact_threshold, high_impact=high_impact)
         self.commands = CommandRunner(
             self.gate_id, guard, self.trusted_time, self.device_key, {**(command_handlers or {}), **builtins},
             publish=lambda wire: self._publish(topics.CMD_RESULT, wire, retain=False), clock=clock, stats=self.stats)

@@ -31,6 +31,7 @@ from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.format import HEADER
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
+from agent.hitlist.trust import Keyring
 from agent.hitlist.verify import Head, Identity
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class SyncedStore(Protocol):
     @property
     def keyring_version(self) -> int:
         """Version of the keyring in force (0: only the pinned root)."""
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring in force: its ``command`` keys are the ones the gate's commands are checked against."""
 
     def accept_head(self, blob: bytes, *, now: float) -> Any:
         """Verify and keep a head and return it (``.version``, ``.keyring_version``); raises HitListRejected."""
@@ -104,6 +109,7 @@ class HitListSync:
         self.mode = "list"  # what the transfer in progress fetches: list | keyring
         self.rejected: dict[str, int] = {}
         self._req_at = 0.0
+        self._started = 0.0  # when the fetch in progress started (its progress clock before the first chunk)
         self._req_id = ""  # the request whose answer is awaited
         self._target = 0
         self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
@@ -259,17 +265,23 @@ class HitListSync:
             self.fetch_keyring("connected")
 
     def tick(self) -> None:
-        """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12)."""
+        """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12); ask again when
+        a request went unanswered for ``limits.request_retry_seconds`` (a request or answer lost, e.g. sent
+        before the centre subscribed)."""
         if self.state != "fetching":
             return
         now = self._clock()
-        last = self.transfer.last_progress if self.transfer is not None else self._req_at
+        last = self.transfer.last_progress if self.transfer is not None else self._started
         if now - last > self.limits.stall_seconds:
             got = self.transfer.received if self.transfer is not None else 0
-            self._drop_transfer()
-            self._finish("abandoned", f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}")
-            logger.warning("hit-list transfer abandoned", extra={"fields": {
-                "gate": self.gate_id, "detail": str(self.detail)}})
+            detail = f"no progress for {now - last:.0f} s after {got} bytes of {self.name!r}"
+            logger.warning("hit-list transfer abandoned", extra={"fields": {"gate": self.gate_id, "detail": detail}})
+            if self.mode == "keyring":
+                self._keyring_done(detail, state="abandoned")
+            else:
+                self._finish("abandoned", detail)
+        elif now - self._req_at > self.limits.request_retry_seconds:
+            self._request()
 
     def status(self) -> dict[str, Any]:
         """State of the sync for the gate's status: idle, fetching, abandoned or failed, and why."""
@@ -301,7 +313,7 @@ class HitListSync:
 
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
-        self._target, self.mode = target, "list"
+        self._target, self.mode, self._started = target, "list", self._clock()
         self._drop_transfer()
         self.state, self.detail = "fetching", f"towards v{target}"
         self._request()
@@ -309,7 +321,7 @@ class HitListSync:
     def fetch_keyring(self, why: str) -> None:
         """Walk the centre's keyring chain from the version in force (a list transfer in progress is
         dropped; the head replayed afterwards starts it again)."""
-        self.mode = "keyring"
+        self.mode, self._started = "keyring", self._clock()
         self._drop_transfer()
         self.state = "fetching"
         self.detail = f"keyring after v{self.store.keyring_version}: {why}"
@@ -325,6 +337,7 @@ class HitListSync:
             self._keyring_done(f"keyring refused: {exc}", state="failed")
             return
         self.keyrings += 1
+        self._started = now
         logger.info("keyring installed over MQTT", extra={"fields": {
             "gate": self.gate_id, "version": self.store.keyring_version}})
         self._request()  # the next one, until the centre has nothing newer

@@ -78,6 +78,27 @@ def open_signed(
     keys signed (a key's repeated signatures count once, RELIABILITY 10/16) and ProtocolError when the
     bytes are not a well-formed message of that type.
     """
+    sigs, body_bytes = _split(wire, limits)
+    signed = domain(msg_type) + body_bytes
+    good: set[bytes] = set()
+    for kid, sig in sigs:
+        key = trusted.get(kid)
+        if key is None or kid in good:
+            continue
+        try:
+            key.verify(signed, sig)
+        except BadSignatureError:
+            continue
+        good.add(kid)
+    if len(good) < threshold:
+        raise SignatureError(
+            f"{msg_type} message has {len(good)} valid trusted signature(s), needs {threshold}"
+        )
+    return unpack_body(msg_type, body_bytes, limits), frozenset(good)
+
+
+def _split(wire: bytes, limits: Limits) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """(key id, signature) slots and the body bytes of ``wire``; nothing verified. Raises ProtocolError."""
     if not isinstance(wire, bytes | bytearray):
         raise ProtocolError(f"payload must be bytes, got {type(wire).__name__}")
     wire = bytes(wire)
@@ -89,25 +110,32 @@ def open_signed(
     start = 4 + count * (KEY_ID_LEN + SIG_LEN)
     if count == 0 or count > limits.max_signatures or len(wire) <= start:
         raise SignatureError(f"bad signature count {count} for a {len(wire)}-byte message")
-    body_bytes = wire[start:]
-    signed = domain(msg_type) + body_bytes
-    good: set[bytes] = set()
-    for i in range(count):
-        off = 4 + i * (KEY_ID_LEN + SIG_LEN)
-        kid = wire[off : off + KEY_ID_LEN]
-        key = trusted.get(kid)
-        if key is None or kid in good:
-            continue
-        try:
-            key.verify(signed, wire[off + KEY_ID_LEN : off + KEY_ID_LEN + SIG_LEN])
-        except BadSignatureError:
-            continue
-        good.add(kid)
-    if len(good) < threshold:
-        raise SignatureError(
-            f"{msg_type} message has {len(good)} valid trusted signature(s), needs {threshold}"
-        )
-    return unpack_body(msg_type, body_bytes, limits), frozenset(good)
+    slots = [wire[4 + i * (KEY_ID_LEN + SIG_LEN) : 4 + (i + 1) * (KEY_ID_LEN + SIG_LEN)] for i in range(count)]
+    return [(slot[:KEY_ID_LEN], slot[KEY_ID_LEN:]) for slot in slots], wire[start:]
+
+
+def peek(msg_type: str, wire: bytes, limits: Limits = LIMITS) -> tuple[dict[str, Any], list[bytes]]:
+    """The body and the signers' key ids of ``wire`` WITHOUT verifying any signature: for a second
+    operator to review a partially signed command before adding a signature. Raises ProtocolError."""
+    sigs, body_bytes = _split(wire, limits)
+    return unpack_body(msg_type, body_bytes, limits), [kid for kid, _ in sigs]
+
+
+def cosign(msg_type: str, wire: bytes, signers: Iterable[SigningKey], limits: Limits = LIMITS) -> bytes:
+    """``wire`` with the signatures of ``signers`` added over the same body (a second operator's
+    signature on a command). A key that already signed is not added twice. Raises ProtocolError."""
+    sigs, body_bytes = _split(wire, limits)
+    unpack_body(msg_type, body_bytes, limits)
+    have = {kid for kid, _ in sigs}
+    prefix = domain(msg_type)
+    for key in signers:
+        kid = message_key_id(key.verify_key)
+        if kid not in have:
+            sigs.append((kid, key.sign(prefix + body_bytes).signature))
+            have.add(kid)
+    if len(sigs) > limits.max_signatures:
+        raise ProtocolError(f"{len(sigs)} signatures, limit {limits.max_signatures}")
+    return MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + body_bytes
 
 
 def unpack_body(msg_type: str, body_bytes: bytes, limits: Limits = LIMITS) -> dict[str, Any]:

@@ -63,8 +63,10 @@ def test_central_run_stores_events_shows_hits_and_cmd_reaches_gate(broker, tmp_p
     try:
         assert gate.link.wait_for_connected(10)
         time.sleep(0.2)
+        # pulse_relay opens the gate: two holders' keys (docs/protocol.md "Two-key rule")
+        signers = ["--sign-with", str(kdir / "command-1.key"), "--sign-with", str(kdir / "command-2.key")]
         res = subprocess.run([sys.executable, "-m", "tools.central.cli", "cmd", "--db", str(db), "--gate", "gate-1",
-                              "--op", "pulse_relay", "--args", '{"seconds": 2}', "--json", *conn],
+                              "--op", "pulse_relay", "--args", '{"seconds": 2}', "--json", *signers, *conn[2:]],
                              cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
                              timeout=30)
         assert res.returncode == 0, res.stderr

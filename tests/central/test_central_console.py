@@ -124,7 +124,8 @@ def test_cmd_while_node_runs_does_not_disconnect_node(broker, tmp_path):
         for n in (1, 2):  # `cmd` with its defaults: its own identity, central-cmd
             res = subprocess.run([*CLI, "cmd", "--db", str(db), "--gate", "gate-1", "--op", "pulse_relay",
                                   "--args", json.dumps({"seconds": n}), "--json",
-                                  *_conn(broker, kdir, tmp_path, "central-cmd")],
+                                  "--sign-with", str(kdir / "command-1.key"), "--sign-with", str(kdir / "command-2.key"),
+                                  *_conn(broker, kdir, tmp_path, "central-cmd")[2:]],
                                  cwd=REPO, capture_output=True, text=True, env=ENV, timeout=30)
             assert res.returncode == 0, res.stdout + res.stderr
             assert json.loads(res.stdout.splitlines()[-1])["detail"] == f"pulsed {n}"

@@ -3,8 +3,12 @@
     sharaka-central keygen --out keys/                      # node key + command keys (pin the .pub on gates)
     sharaka-central enrol --db central.db --gate gate-1 --pub gate-1/device.key.pub
     sharaka-central run --db central.db --keys keys/ --port 1883 --username central --password-file pw
-    sharaka-central cmd --db central.db --keys keys/ --username central-cmd --password-file pw-cmd \
-                    --gate gate-1 --op pulse_relay --args '{"seconds": 2}'
+    sharaka-central cmd --db central.db --username central-cmd --password-file pw-cmd \
+                    --gate gate-1 --op request_status --sign-with alice/command.key
+    # a high-impact command: the first holder signs into a file, a second holder reviews, cosigns and sends
+    sharaka-central cmd --db central.db --gate gate-1 --op pulse_relay --args '{"seconds": 2}' \
+                    --sign-with alice/command.key --out pulse.cmd
+    sharaka-central cosign pulse.cmd --db central.db --sign-with bob/command.key --password-file pw-cmd
     sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
     sharaka-central gates|events|keys --db central.db [--json]
 
@@ -27,18 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from agent import keys as keyfiles
-from agent.errors import BadDataError, TransportError, command_path, run_command
+from agent.durable import atomic_write
+from agent.errors import BadDataError, TransportError, UsageError, command_path, run_command
+from agent.keys import message_key_id
+from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, is_high_impact
+from agent.protocol.envelope import cosign, peek
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import DocumentRecords, HitListServer
-from tools.central.node import CentralConfig, CentralNode
+from tools.central.node import CentralConfig, CentralNode, sign_command
 from tools.central.store import CentralStore
 from tools.central.terminal import escape_controls
 
-COMMAND_KEY_GLOB = "command-*.key"
 
-
-def _broker_args(p: argparse.ArgumentParser, username: str) -> None:
+def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--username", default=username, help=f"broker user (default {username}: its own identity)")
@@ -46,7 +52,16 @@ def _broker_args(p: argparse.ArgumentParser, username: str) -> None:
     p.add_argument("--ca", metavar="FILE", help="CA file of the broker (TLS)")
     p.add_argument("--cert", metavar="FILE", help="client certificate (TLS)")
     p.add_argument("--key", dest="tls_key", metavar="FILE", help="client certificate key (TLS)")
-    p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
+    if keys:
+        p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
+
+
+def _signer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sign-with", action="append", type=Path, default=[], required=True, metavar="KEYFILE",
+                   help="this operator's command key (0600, one file per holder); repeat only for keys you hold")
+    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,15 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
     _broker_args(p, "central")
-    p = sub.add_parser("cmd", help="send a signed command and wait for its result")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
     p.add_argument("--op", required=True)
     p.add_argument("--args", default="{}", help="JSON object")
-    p.add_argument("--ttl", type=float, default=300.0)
-    p.add_argument("--timeout", type=float, default=10.0)
-    p.add_argument("--json", action="store_true")
-    _broker_args(p, COMMAND_USER)
+    p.add_argument("--ttl", type=float, default=300.0, help="seconds the command stays valid (at most 86400)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="write the partially signed command here for a second key holder (`cosign`); send nothing")
+    _signer_args(p)
+    _broker_args(p, COMMAND_USER, keys=False)
+    p = sub.add_parser("cosign", help="review a partially signed command, add your signature and send it")
+    p.add_argument("file", type=Path, metavar="FILE")
+    _signer_args(p)
+    _broker_args(p, COMMAND_USER, keys=False)
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
@@ -113,10 +132,6 @@ def _config(args: argparse.Namespace) -> CentralConfig:
                          client_id=args.username, ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
 
 
-def _command_keys(args: argparse.Namespace) -> list[Any]:
-    return [keyfiles.load_signing_key(p) for p in sorted(args.keys.glob(COMMAND_KEY_GLOB))]
-
-
 def _admission(args: argparse.Namespace) -> AdmissionConfig:
     rates = default_rates()
     for spec in args.rate:
@@ -136,10 +151,11 @@ def _admission(args: argparse.Namespace) -> AdmissionConfig:
 
 
 def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) -> CentralNode:
+    """The node of ``run``: it signs acks and chunks with node.key and holds no command key."""
     config = _config(args)
     config.admission, config.gap_grace = _admission(args), args.gap_grace
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
-    return CentralNode(config, store, node_key, _command_keys(args), on_update=on_update)
+    return CentralNode(config, store, node_key, [], on_update=on_update)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -232,12 +248,46 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         raise BadDataError(f"--args {args.args!r} is not JSON: {exc}")
     if not isinstance(cmd_args, dict):
         raise BadDataError(f"--args {args.args!r} must be a JSON object")
+    signers = [keyfiles.load_signing_key(p) for p in args.sign_with]
     store = _store(args.db)
-    sender = CommandSender(_config(args), store, _command_keys(args))
+    if store.device_key(args.gate) is None:
+        raise UsageError(f"gate {args.gate!r} is not enrolled in {str(args.db)!r}")
+    holders = {message_key_id(k.verify_key) for k in signers}
+    if args.out is None and is_high_impact(args.op, cmd_args) and len(holders) < MIN_HIGH_IMPACT_THRESHOLD:
+        raise UsageError(f"{args.op} is high impact and needs a second key holder: add --out FILE, then a second "
+                         "operator runs `sharaka-central cosign FILE --sign-with THEIR_KEY`")
+    cmd_id, wire = sign_command(store, signers, args.gate, args.op, cmd_args, args.ttl, time.time())
+    if args.out is not None:
+        atomic_write(args.out, wire, mode=0o600, exclusive=True)
+        _emit({"cmd_id": cmd_id, "out": str(args.out), "signatures": len(holders)}, args.json,
+              f"command {cmd_id} ({args.op} on {args.gate}) signed by {len(holders)} key(s), written to {args.out}; "
+              f"a second holder sends it: sharaka-central cosign {args.out} --sign-with KEYFILE")
+        return 0
+    return _send(args, store, args.gate, args.op, cmd_id, wire)
+
+
+def cmd_cosign(args: argparse.Namespace) -> int:
+    """A second holder reviews a partially signed command, adds a signature and sends it."""
+    wire = args.file.read_bytes()
+    body, signed_by = peek("cmd", wire)
+    if body["not_after"] <= time.time():
+        raise UsageError(f"command {body['id']} in {str(args.file)!r} expired at {body['not_after']:.0f}: sign a new one")
+    signers = [keyfiles.load_signing_key(p) for p in args.sign_with]
+    if any(message_key_id(k.verify_key) in signed_by for k in signers):
+        raise UsageError(f"{str(args.file)!r} is already signed with this key: a second holder must cosign")
+    _emit({"cmd_id": body["id"], "gate": body["gate"], "op": body["op"], "args": body["args"],
+           "not_after": body["not_after"], "signed_by": [k.hex() for k in signed_by]}, args.json,
+          f"cosigning {body['op']} {json.dumps(body['args'])} for {body['gate']} (command {body['id']}, "
+          f"signed by {', '.join(k.hex() for k in signed_by)})")
+    return _send(args, _store(args.db), body["gate"], body["op"], body["id"], cosign("cmd", wire, signers))
+
+
+def _send(args: argparse.Namespace, store: CentralStore, gate: str, op: str, cmd_id: str, wire: bytes) -> int:
+    sender = CommandSender(_config(args), store, [])
     try:
         if not sender.connect(args.timeout):
             raise TransportError(f"cannot connect to the broker at {args.host}:{args.port} as {args.username!r}")
-        cmd_id = sender.send(args.gate, args.op, cmd_args, ttl=args.ttl, timeout=args.timeout)
+        sender.send_wire(gate, cmd_id, wire, timeout=args.timeout)
         result = sender.wait_for_result(args.timeout)
     finally:
         sender.close()
@@ -245,7 +295,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         _emit({"cmd_id": cmd_id, "ok": None, "reason": "timeout"}, args.json,
               f"command {cmd_id} sent; no result within {args.timeout:g} s")
         return 1
-    _emit(result, args.json, f"{args.op} on {args.gate}: ok={result['ok']} {result['reason']} {result['detail']}")
+    _emit(result, args.json, f"{op} on {gate}: ok={result['ok']} {result['reason']} {result['detail']}")
     return 0 if result["ok"] else 1
 
 
@@ -291,8 +341,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
-    handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "gates": cmd_gates,
-               "events": cmd_events, "keys": cmd_keys}[args.command]
+    handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "cosign": cmd_cosign,
+               "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 
 

@@ -72,18 +72,22 @@ class CommandSender:
         return self._connected.wait(timeout)
 
     def send(self, gate_id: str, op: str, args: dict[str, Any] | None, *, ttl: float, timeout: float) -> str:
-        """Subscribe to the gate's results, then sign and publish the command; returns its id."""
+        """Sign the command with this sender's keys and send it (``send_wire``); returns its id."""
+        cmd_id, wire = sign_command(self.store, self._keys, gate_id, op, args, ttl, self._clock())
+        self.send_wire(gate_id, cmd_id, wire, timeout=timeout)
+        return cmd_id
+
+    def send_wire(self, gate_id: str, cmd_id: str, wire: bytes, *, timeout: float) -> None:
+        """Subscribe to the gate's results and publish an already signed command (``cosign``)."""
         devices = self.store.device_keys(gate_id)  # with a rotation pending: the old key and the new one
         if not devices:
             raise ValueError(f"gate {gate_id!r} is not enrolled in {str(self.store.path)!r}")
         self._trusted = trusted(devices)
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
         self._subscribed.wait(timeout)
-        cmd_id, wire = sign_command(self.store, self._keys, gate_id, op, args, ttl, self._clock())
         with self._lock:
             self._gate, self._cmd_id = gate_id, cmd_id
         self._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1)
-        return cmd_id
 
     def wait_for_result(self, timeout: float) -> dict[str, Any] | None:
         """The verified result of the command sent (also recorded in the store), or None after ``timeout``."""

@@ -472,10 +472,14 @@ class CentralNode:
 
     # ------------------------------------------------------------------ commands
     def send_command(
-        self, gate_id: str, op: str, args: dict[str, Any] | None = None, *, ttl: float = 300.0
+        self, gate_id: str, op: str, args: dict[str, Any] | None = None, *, ttl: float = 300.0,
+        signers: list[SigningKey] | None = None,
     ) -> str:
-        """Sign (with every command key held) and publish a command; returns its id."""
-        cmd_id, wire = sign_command(self.store, self._command_keys, gate_id, op, args, ttl, self._clock())
+        """Sign with ``signers`` (default: the command keys this node was given, as a test rig holds them;
+        the operators' tool is ``sharaka-central cmd``/``cosign``, one holder's key each) and publish a
+        command; returns its id."""
+        keys = self._command_keys if signers is None else signers
+        cmd_id, wire = sign_command(self.store, keys, gate_id, op, args, ttl, self._clock())
         self._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1)
         return cmd_id
 
