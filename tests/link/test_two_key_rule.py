@@ -15,8 +15,8 @@ from agent.keys import generate, list_key_id, trusted
 from agent.protocol.commands import CommandKeys, CommandRejected, verify_command
 from agent.protocol.envelope import seal
 from agent.screening.policy import command_impact, weakened_rules
-from tests.link.test_keyring_sync import Site
 from tests.support.link import make_central, make_gate, wait_until
+from tests.support.lists import Site
 from tools.central.cli import main as central_cli
 
 NOW = 1_800_000_000.0
