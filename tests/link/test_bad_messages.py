@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.protocol import topics
 from agent.protocol.envelope import seal
 from tests.support.link import make_central, make_gate, wait_until
+from tests.support.rawgate import forge
 
 STRANGER = SigningKey.generate()
 
@@ -69,6 +70,13 @@ BAD_TO_GATE = {
     "ack-for-other-gate": lambda node, cmd, ids: _ack(node, ids, gate="gate-b"),
     "ack-tampered": lambda node, cmd, ids: (lambda w: w[:70] + bytes([w[70] ^ 1]) + w[71:])(_ack(node, ids)),
     "garbage": lambda node, cmd, ids: b"SG\x01\x09" + b"\x01" * 64,
+    # signed by the node key, fields out of range (RELIABILITY 40): refused by the gate's schema
+    "ack-ids-with-an-integer": lambda node, cmd, ids: forge(
+        "ack", {"id": uuid.uuid4().hex, "ts": time.time(), "gate": "gate-a", "ids": [*ids, 2**64 - 1]}, node),
+    "ack-ts-nan": lambda node, cmd, ids: forge(
+        "ack", {"id": uuid.uuid4().hex, "ts": float("nan"), "gate": "gate-a", "ids": ids}, node),
+    "ack-ts-negative": lambda node, cmd, ids: forge(
+        "ack", {"id": uuid.uuid4().hex, "ts": -1.0, "gate": "gate-a", "ids": ids}, node),
 }
 
 

@@ -14,6 +14,7 @@ from agent.protocol.commands import CommandGuard, CommandRejected, verify_comman
 from agent.protocol.envelope import seal
 from agent.protocol.trusted_time import TrustedClock
 from tests.support.link import make_central, make_gate, wait_until
+from tests.support.rawgate import forge
 
 NOW = 1_800_000_000.0
 K1, K2, STRANGER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
@@ -109,6 +110,13 @@ def _ack_as_cmd() -> bytes:
     return wire
 
 
+def _out_of_range_cmd(**over) -> bytes:
+    """A command correctly signed by a pinned key whose fields the schema refuses."""
+    body = {"id": "c1", "ts": NOW, "gate": "gate-a", "seq": 1, "op": "pulse_relay", "args": {}, "issued": NOW,
+            "not_after": NOW + 60, "nonce": os.urandom(16), **over}
+    return forge("cmd", body, K1)
+
+
 @pytest.mark.parametrize(
     ("wire", "reason"),
     [
@@ -119,10 +127,12 @@ def _ack_as_cmd() -> bytes:
         (b"", "malformed"),
         (b"SG\x01\x01" + b"\x00" * 400_000, "malformed"),
         (cmd(op="format_disk"), "unknown_op"),
-        (cmd(op="set_trust_root"), "unknown_op"),  # the root changes only by a root-signed keyring
+        (_out_of_range_cmd(seq=2**64 - 1), "malformed"),  # RELIABILITY 40: signed, but out of range
+        (_out_of_range_cmd(not_after=float("inf")), "malformed"),
+        (_out_of_range_cmd(args={"a": [[[[[[[[1]]]]]]]]}), "malformed"),
     ],
     ids=["unknown-key", "tampered-byte", "ack-relabelled-as-command", "garbage", "empty", "oversized", "unknown-op",
-         "trust-root-is-not-a-command"],
+         "seq-2**64-1", "not-after-infinite", "args-nested-too-deep"],
 )
 def test_bad_commands_rejected_with_reason(wire, reason):
     with pytest.raises(CommandRejected) as e:
