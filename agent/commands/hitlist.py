@@ -68,13 +68,21 @@ def _install(args) -> int:
 
     blob = _map_file(args.file)  # before the store is touched: a missing file pins nothing
     store = _open(args, pin=True)
-    now = time.time()
+    now = _now(args)
     if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
         store.accept_head(blob, now=now)
     else:
         store.install(blob, now=now)
     _print(args, store.status(now))
     return 0
+
+
+def _now(args) -> float:
+    """The time freshness is judged at: the wall clock, or the gate's trusted time when later (it is in
+    ``time.json`` beside the hit-list directory, STATE/hitlist -> STATE/time.json; docs/protocol.md)."""
+    from agent.protocol.trusted_time import persisted_screening_time
+
+    return persisted_screening_time(Path(args.state).resolve().parent / "time.json", time.time())
 
 
 def _map_file(path: str):
@@ -90,7 +98,7 @@ def _map_file(path: str):
 def _lookup(args) -> int:
     """A malformed identifier raises BadDataError (exit 2)."""
     store = _open(args)
-    now = time.time()
+    now = _now(args)
     hit, kind = _query(store, args)
     result = {
         "hit": hit is not None and hit.strength == "exact",
@@ -122,7 +130,7 @@ def _query(store, args):
 
 
 def _status(args) -> int:
-    _print(args, _open(args).status(time.time()))
+    _print(args, _open(args).status(_now(args)))
     return 0
 
 

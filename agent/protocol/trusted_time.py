@@ -132,3 +132,14 @@ class TrustedClock:
         if self.error:
             out["error"] = self.error
         return out
+
+
+def persisted_screening_time(path: Path, wall: float) -> float:
+    """``screening_now()`` for a tool that runs beside the gate (``sharaka-gate hitlist lookup``, ``status``):
+    the later of ``wall`` and the trusted time the gate persisted at ``path`` (never before this release).
+    A missing or unreadable file counts as the release date."""
+    try:
+        floor = float(read_json(Path(path), {}).get("floor", 0.0))
+    except (OSError, ValueError, TypeError):
+        floor = 0.0
+    return max(wall, floor, RELEASE_FLOOR)

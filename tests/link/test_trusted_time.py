@@ -303,3 +303,22 @@ def test_clock_a_year_ahead_does_not_lock_out_commands_after_correction(mq, tmp_
         central.stop()
     rejected = [c for c in central.store.commands("gate-a") if c["ok"] != 1]
     assert rejected == []
+
+
+def test_hitlist_lookup_tool_judges_freshness_on_the_gates_trusted_time(tmp_path, capsys):
+    """`sharaka-gate hitlist lookup` beside a gate: a wall clock behind the gate's persisted trusted time
+    does not make the list fresh for the technician either."""
+    from agent.cli import main as gate_cli
+
+    gate = ProcessGate(tmp_path)
+    gate.install_list()
+    capsys.readouterr()
+
+    def stale() -> bool:
+        assert gate_cli(["hitlist", "lookup", "--state", str(gate.state / "hitlist"), "--document", "UTO",
+                         "L898902C3", "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["stale"]
+
+    assert stale() is False
+    (gate.state / "time.json").write_text(json.dumps({"v": 2, "floor": time.time() + 2 * DAY}))
+    assert stale() is True
