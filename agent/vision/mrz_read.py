@@ -37,6 +37,7 @@ SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-
 MAX_CANDIDATES = 1000  # alternatives tried when the best reading fails a check
 ALTERNATIVES = 4  # per uncertain character
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
+SURE_UPRIGHT = -0.02  # mean log-probability per column of a line read surely (the turned band is then not read)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
 MIN_CONFIDENCE = 0.7  # below this a reading that passes its checks is still not trusted (REFER)
 
@@ -273,11 +274,15 @@ def scored_probs(band_lines: list[np.ndarray], model: Model) -> tuple[float, lis
     The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
     three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
     upright = [recognise(c, model) for c in band_lines]
-    turned = [recognise(c[::-1, ::-1], model) for c in reversed(band_lines)]
-    n = len(band_lines)
-    candidates = [upright, turned]
-    if n == 3:  # a stray text line may sit above or below a two-line MRZ
-        candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
+    greedy = [_greedy(c) for c in upright]
+    if len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and \
+            min(g[1] for g in greedy) >= SURE_UPRIGHT:  # fmt: skip
+        candidates = [upright]  # read surely the right way up, at a layout's width: no need to turn it
+    else:
+        turned = [recognise(c[::-1, ::-1], model) for c in reversed(band_lines)]
+        candidates = [upright, turned]
+        if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
+            candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
     best: tuple[float, list[np.ndarray], int] | None = None
     for columns in candidates:
         greedy = [_greedy(c) for c in columns]
