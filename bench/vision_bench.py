@@ -203,12 +203,43 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     print(f"p50 {pct(ms, 0.5):.0f} ms, p99 {pct(ms, 0.99):.0f} ms")
 
 
+RUNTIME_SCRIPT = """
+import sys, numpy as np
+from agent.vision.runtime import Model, MODELS_DIR
+for name in sys.argv[1:]:
+    m = Model.load(MODELS_DIR / name)
+    x = np.random.default_rng(0).uniform(0, 1, m.input_shape).astype(np.float32)
+    for _ in range(210):
+        m.run(x)
+    s = m.stats()
+    print(f"| {name} | {s['runtime']} (numpy {np.__version__}) | {s['load_ms']:.1f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |")
+"""
+
+
+def bench_runtimes() -> None:
+    """Each shipped model in ai-edge-litert (this environment) and tflite-runtime 2.14 (.venv-tflite, made by
+    tests/vision/test_runtimes.py), 210 runs each."""
+    root = Path(__file__).resolve().parents[1]
+    names = sorted(p.name for p in (root / "models").glob("*.tflite"))
+    print("\n## Runtimes\n\n| model | runtime | load ms | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
+    import sys
+
+    for python in (sys.executable, str(root / ".venv-tflite" / "bin" / "python")):
+        if not Path(python).exists():
+            print(f"| (no {python}: run tests/vision/test_runtimes.py once) | | | | |")
+            continue
+        out = subprocess.run([python, "-c", RUNTIME_SCRIPT, *names], capture_output=True, text=True, cwd=root,
+                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=300)  # fmt: skip
+        print(out.stdout.strip() or f"| failed: {out.stderr.strip()[-200:]} | | | | |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=100)
     ap.add_argument("--tesseract", type=int, default=30, help="documents whose band Tesseract also reads")
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--gate", type=int, default=30)
+    ap.add_argument("--runtimes", type=int, default=1, help="1: compare ai-edge-litert and tflite-runtime 2.14")
     ap.add_argument("--full-range", type=Path, default=None,
                     help="face_detection_full_range_sparse.tflite from the mediapipe wheel, to compare")  # fmt: skip
     args = ap.parse_args(argv)
@@ -224,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_faces(args.faces, faces, args.full_range)
     if args.gate:
         bench_gate(args.gate, faces)
+    if args.runtimes:
+        bench_runtimes()
     return 0
 
 

@@ -41,7 +41,15 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.migrate import find_old_base
 from agent.hitlist.table import StateSum
 from agent.hitlist.trust import Keyring, verify_keyring
-from agent.hitlist.verify import Head, Identity, VerifiedList, read_head, verify_head, verify_list
+from agent.hitlist.verify import (
+    Head,
+    Identity,
+    VerifiedList,
+    read_head,
+    signed_file_size,
+    verify_head,
+    verify_list,
+)
 from agent.hitlist.view import ListView
 
 logger = logging.getLogger(__name__)
@@ -111,6 +119,15 @@ class HitListStore:
     def keyring_version(self) -> int:
         """Version of the root-signed keyring in force (0: only the pinned root)."""
         return self._view.keyring.version
+
+    def spool_path(self) -> Path:
+        """Where an incoming list file is streamed while it arrives (the sync's ``Transfer``)."""
+        return self.dir / "incoming.part"
+
+    def signed_size(self, prefix, *, now: float) -> int | None:
+        """The size the list key signed for the list file starting with ``prefix`` (None: too few bytes yet).
+        Raises HitListRejected as ``install`` would for the file's frame and signature."""
+        return signed_file_size(prefix, keyring=self._view.keyring, now=now, limits=self.limits)
 
     def view(self) -> ListView:
         """The immutable state in force (identity and lookups from one consistent list)."""

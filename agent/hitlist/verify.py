@@ -16,7 +16,7 @@ import numpy as np
 
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.fingerprint import FingerprintKeys
-from agent.hitlist.format import Frame, content_hash, unpack_frame, unpack_signed
+from agent.hitlist.format import HEADER, Frame, content_hash, unpack_frame, unpack_signed
 from agent.hitlist.limits import Limits
 from agent.hitlist.table import U64, Entries
 from agent.hitlist.trust import Keyring, authorise, verify_keyring
@@ -215,15 +215,9 @@ def _accept_keyring(frame: Frame, keyring: Keyring, limits: Limits) -> Keyring:
         raise
 
 
-def verify_list(
-    blob, *, keyring: Keyring, installed: Installed | None, now: float, limits: Limits
-) -> VerifiedList:
-    """Verify a snapshot or delta against the trusted keyring and the installed list.
-
-    Raises HitListRejected: truncated, oversized, malformed, wrong_role, unknown_key, revoked_key,
-    expired_key, bad_signature, wrong_list_id, epoch, rollback, base_mismatch (resync),
-    broken_chain (resync), expired, content_hash."""
-    frame = unpack_frame(blob, limits)
+def _verify_signed(frame: Frame, keyring: Keyring, now: float, limits: Limits) -> tuple[Keyring, ListMeta]:
+    """The keyring (with an embedded successor accepted) and the metadata of a snapshot or delta frame,
+    after the list key's signature over it verified."""
     if frame.kind not in ("snapshot", "delta"):
         raise HitListRejected("wrong_role", f"a {frame.kind} frame where a snapshot or delta was expected")
     keyring = _accept_keyring(frame, keyring, limits)
@@ -235,6 +229,36 @@ def verify_list(
         )
     if meta.epoch != keyring.epoch:
         raise HitListRejected("epoch", f"list epoch {meta.epoch}, keyring epoch {keyring.epoch}")
+    return keyring, meta
+
+
+def signed_file_size(prefix, *, keyring: Keyring, now: float, limits: Limits) -> int | None:
+    """The size of a snapshot or delta file as its list key signed it (header, envelope and the body its
+    signed metadata declares), from the file's first bytes; None while ``prefix`` is shorter than the header
+    and envelope. A transfer is bounded by this before the body arrives (docs/hitlist.md "Transfer").
+
+    Raises HitListRejected as ``verify_list`` does for the frame and its signature."""
+    view = memoryview(prefix).cast("B")
+    if len(view) < HEADER.size:
+        return None
+    env_len = HEADER.unpack_from(view)[3]
+    if env_len <= limits.max_envelope_bytes and len(view) < HEADER.size + env_len:
+        return None
+    frame = unpack_frame(view[: HEADER.size + env_len], limits)
+    _, meta = _verify_signed(frame, keyring, now, limits)
+    return HEADER.size + env_len + sum(size for _, size in _sections(meta))
+
+
+def verify_list(
+    blob, *, keyring: Keyring, installed: Installed | None, now: float, limits: Limits
+) -> VerifiedList:
+    """Verify a snapshot or delta against the trusted keyring and the installed list.
+
+    Raises HitListRejected: truncated, oversized, malformed, wrong_role, unknown_key, revoked_key,
+    expired_key, bad_signature, wrong_list_id, epoch, rollback, base_mismatch (resync),
+    broken_chain (resync), expired, content_hash."""
+    frame = unpack_frame(blob, limits)
+    keyring, meta = _verify_signed(frame, keyring, now, limits)
     if installed is not None:
         cur = installed.identity
         if meta.list_id != cur.list_id:

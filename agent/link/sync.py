@@ -21,11 +21,14 @@ verify is counted as rejected (``head_unknown_key``) and reported, never retried
 from __future__ import annotations
 
 import logging
+import mmap
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from agent.hitlist.errors import HitListRejected, TransferStalled
+from agent.hitlist.format import HEADER
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
 from agent.hitlist.trust import Keyring
@@ -62,11 +65,17 @@ class SyncedStore(Protocol):
     def read_head(self, blob: bytes, *, now: float) -> Head:
         """The head if its signature verifies, its times not yet judged; raises HitListRejected."""
 
-    def install(self, blob: bytes, *, now: float) -> Identity:
+    def install(self, blob: bytes | mmap.mmap, *, now: float) -> Identity:
         """Verify and install a list or keyring file; raises HitListRejected with the list unchanged."""
 
     def status(self, now: float) -> dict[str, Any]:
         """The store's status at ``now``."""
+
+    def spool_path(self) -> Path:
+        """Where an incoming file is streamed (in the store's directory)."""
+
+    def signed_size(self, prefix: bytes, *, now: float) -> int | None:
+        """The file size the list key signed, from a list file's first bytes (None: need more bytes)."""
 
 
 class HitListSync:
@@ -106,7 +115,8 @@ class HitListSync:
         self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
         self._last_head: tuple[str, bytes] | None = None
         self._pending_head: tuple[str, bytes] | None = None  # replayed once the keyring fetch ends
-        self._keyring_tried: bytes | None = None  # the head blob that last started a keyring fetch
+        self._keyring_tried: bytes | str | None = None  # the head blob or file that last started a keyring fetch
+        self._size_signed = False  # the transfer's declared size matched the size its list key signed
 
     # ------------------------------------------------------------------ inputs
     def on_head(self, list_id: str, blob: bytes) -> None:
@@ -158,13 +168,20 @@ class HitListSync:
             return  # an answer to an older request
         if self.transfer is None:
             try:
-                self.transfer = Transfer(body["total"], now=now, limits=self.limits)
+                most = HEADER.size + self.limits.max_envelope_bytes  # a keyring is a frame without a body
+                if self.mode == "keyring" and body["total"] > most:
+                    raise HitListRejected("oversized", f"keyring of {body['total']} bytes, limit {most}")
+                self.transfer = Transfer(self.store.spool_path(), body["total"], now=now, limits=self.limits,
+                                         name=str(body["name"]))
+                self._size_signed = False
             except HitListRejected as exc:
                 self._reject(exc.reason, str(exc))
                 self._finish("failed", str(exc))
                 return
             self.name = body["name"]
         if body["offset"] != self.transfer.received:
+            if body["offset"] == 0 and self.transfer.received:
+                self._request()  # resumed from the bytes a restart left on disk: ask for the rest
             return  # duplicate or stale chunk
         try:
             self.transfer.feed(body["data"], now=now)
@@ -172,27 +189,25 @@ class HitListSync:
             self._reject(getattr(exc, "reason", "stalled"), str(exc))
             self._finish("abandoned", str(exc))
             return
+        file_id = f"{self.name}:{self.transfer.declared_size}"
+        if self.mode == "list" and not self._size_signed:
+            try:
+                self._check_signed_size(self.transfer, now)
+            except HitListRejected as exc:
+                self._list_refused(exc, file_id)
+                return
         if not self.transfer.complete:
             self._request()
             return
-        blob = self.transfer.result()
+        blob = self.transfer.result()  # memory-mapped: the file is never read into one bytes object
         self.transfer, self.name = None, ""
         if self.mode == "keyring":
-            self._install_keyring(blob, now)
+            self._install_keyring(bytes(blob), now)
             return
         try:
             identity = self.store.install(blob, now=now)
         except HitListRejected as exc:
-            self._reject(exc.reason, str(exc))
-            if exc.reason in NEEDS_KEYRING and self._last_head is not None and self._keyring_tried != blob:
-                self._keyring_tried, self._pending_head = blob, self._last_head
-                self.fetch_keyring(f"list refused ({exc.reason})")
-                return
-            if exc.resync and not self.want_snapshot:
-                self.want_snapshot = True  # RELIABILITY 3: chain broken, ask for a snapshot
-                self._request()
-                return
-            self._finish("failed", str(exc))
+            self._list_refused(exc, file_id)
             return
         self.installs += 1
         self.want_snapshot = False
@@ -209,6 +224,37 @@ class HitListSync:
             self._request()
         else:
             self._finish("idle", f"v{self.store.version} installed")
+
+    def _check_signed_size(self, transfer: Transfer, now: float) -> None:
+        """Bound the transfer by the size the list key signed (docs/hitlist.md "Transfer"), once the
+        file's header and envelope arrived: a declaration only the node key vouches for is not enough."""
+        signed = self.store.signed_size(transfer.head(HEADER.size + self.limits.max_envelope_bytes), now=now)
+        if signed is None:
+            return
+        declared = transfer.declared_size
+        if signed != declared:
+            raise HitListRejected("oversized" if declared > signed else "truncated",
+                                  f"transfer declares {declared} bytes, the list key signed {signed}")
+        self._size_signed = True
+
+    def _list_refused(self, exc: HitListRejected, file_id: str) -> None:
+        """A list file (or its signed header) was refused: fetch a keyring, ask for a snapshot, or give up."""
+        self._reject(exc.reason, str(exc))
+        if exc.reason in NEEDS_KEYRING and self._last_head is not None and self._keyring_tried != file_id:
+            self._keyring_tried, self._pending_head = file_id, self._last_head
+            self.fetch_keyring(f"list refused ({exc.reason})")
+            return
+        if exc.resync and not self.want_snapshot:
+            self._drop_transfer()
+            self.want_snapshot = True  # RELIABILITY 3: chain broken, ask for a snapshot
+            self._request()
+            return
+        self._finish("failed", str(exc))
+
+    def _drop_transfer(self) -> None:
+        if self.transfer is not None:
+            self.transfer.discard()
+        self.transfer, self.name = None, ""
 
     def on_connected(self) -> None:
         """Resume an interrupted transfer at the offset reached; otherwise check for a newer keyring
@@ -268,14 +314,16 @@ class HitListSync:
     def fetch(self, target: int = 0) -> None:
         """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
         self._target, self.mode, self._started = target, "list", self._clock()
-        self.state, self.detail, self.name, self.transfer = "fetching", f"towards v{target}", "", None
+        self._drop_transfer()
+        self.state, self.detail = "fetching", f"towards v{target}"
         self._request()
 
     def fetch_keyring(self, why: str) -> None:
         """Walk the centre's keyring chain from the version in force (a list transfer in progress is
         dropped; the head replayed afterwards starts it again)."""
         self.mode, self._started = "keyring", self._clock()
-        self.state, self.name, self.transfer = "fetching", "", None
+        self._drop_transfer()
+        self.state = "fetching"
         self.detail = f"keyring after v{self.store.keyring_version}: {why}"
         logger.info("hit-list sync: fetching keyrings", extra={"fields": {
             "gate": self.gate_id, "after_version": self.store.keyring_version, "why": why}})
@@ -314,7 +362,7 @@ class HitListSync:
 
     def _finish(self, state: str, detail: str) -> None:
         self.state, self.detail = state, detail
-        self.transfer, self.name = None, ""
+        self._drop_transfer()
 
     def _reject(self, reason: str, detail: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1

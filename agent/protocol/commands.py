@@ -23,7 +23,7 @@ from nacl.signing import VerifyKey
 
 from agent.durable import read_json, write_json
 from agent.keys import message_key_id
-from agent.protocol.envelope import ProtocolError, SignatureError, open_signed
+from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek
 
 # Operations a gate executes. Trust-root and key changes are not commands: they are root-signed keyrings
 # (docs/hitlist.md "Keyring delivery"), which already need the root keys' threshold.
@@ -110,7 +110,7 @@ def verify_command(
     try:
         body, signers = open_signed("cmd", wire, trusted.keys, threshold=threshold)
     except SignatureError as exc:
-        raise CommandRejected("unsigned", str(exc))
+        raise CommandRejected("unsigned", str(exc), _claimed_id(wire))
     except ProtocolError as exc:
         raise CommandRejected("malformed", str(exc))
     cid = body["id"]
@@ -137,6 +137,15 @@ def verify_command(
             cid,
         )
     return Command(cid, body["seq"], body["op"], body["args"], body["issued"], body["not_after"], signers)
+
+
+def _claimed_id(wire: bytes) -> str:
+    """The id an unverified command claims, so its result names it for the operator ("" if unreadable).
+    Nothing else of it is used."""
+    try:
+        return str(peek("cmd", wire)[0]["id"])
+    except ProtocolError:
+        return ""
 
 
 class CommandGuard:

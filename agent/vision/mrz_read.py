@@ -7,7 +7,8 @@ that passes every check. The reading's ``confidence`` is the probability of its 
 (names have no check digit, so an unsure name letter lowers it). A reading that passes no check is
 returned with ``valid`` False: the gate REFERs it, it never guesses.
 
-Several frames of the same document combine by averaging their per-character probabilities (``read_frames``).
+Several frames of the same document: the surest trusted frame, or else their per-character probabilities
+averaged (``read_frames``).
 
     >>> reading = read_image_mrz(rgb)
     >>> reading.result.valid, reading.confidence, reading.timings_ms
@@ -300,8 +301,8 @@ def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model
 
 def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = None,
                 model: Model | None = None) -> Reading:  # fmt: skip
-    """One reading from several frames of the same document: per-character probabilities averaged over
-    the frames whose band has the same shape (line count and width) as the first found."""
+    """One reading from several frames of the same document: the surest frame that is trusted alone, else
+    per-character probabilities averaged over the frames that show the layout most frames show."""
     model = model or shared_model(MODEL)
     today = today or datetime.date.today()
     timings = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
@@ -315,12 +316,19 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
         timings["recognise"] += (time.perf_counter() - t1) * 1000
         if probs is None:
             continue
-        if votes and [p.shape for p in probs] != [p.shape for p in votes[0]]:
-            continue
         votes.append(probs)
     if not votes:
         return Reading(timings_ms=timings)
     t2 = time.perf_counter()
+    readings = [Reading(*constrained(v, today), v) for v in votes] if len(votes) > 1 else []
+    trusted = [r for r in readings if r.trusted]
+    if trusted:  # a frame that reads well alone is not averaged with worse ones
+        best = max(trusted, key=lambda r: r.confidence)
+        best.timings_ms = {**timings, "decode": (time.perf_counter() - t2) * 1000}
+        return best
+    shapes = [tuple(p.shape for p in v) for v in votes]
+    common = max(shapes, key=shapes.count)  # the layout most frames show
+    votes = [v for v, shape in zip(votes, shapes, strict=True) if shape == common]
     combined = [np.mean([v[i] for v in votes], axis=0) for i in range(len(votes[0]))]
     lines, result, conf = constrained(combined, today)
     timings["decode"] = (time.perf_counter() - t2) * 1000

@@ -212,20 +212,23 @@ class Syncing:
             self.chunk(blob[offset : offset + size], offset=offset, total=len(blob))
 
 
-def test_p11_transfer_chunk_beyond_declared_size_refused(gate):
+def test_p11_transfer_chunk_beyond_declared_size_refused(gate, central):
     before = observe(gate)
+    blob = central.snapshot([doc(i) for i in range(30)], 2)
     syncing = Syncing(gate)
-    syncing.chunk(b"a" * 60, offset=0, total=100)
-    assert syncing.requests[-1]["offset"] == 60
-    syncing.chunk(b"b" * 41, offset=60, total=100)
+    half = len(blob) // 2
+    syncing.chunk(blob[:half], offset=0, total=len(blob))
+    assert syncing.requests[-1]["offset"] == half
+    syncing.chunk(blob[half:] + b"b", offset=half, total=len(blob))
     assert (syncing.sync.state, syncing.sync.rejected) == ("abandoned", {"oversized": 1})
     assert observe(gate) == before
 
 
-def test_p11_transfer_declared_over_quota_refused():
+def test_p11_transfer_declared_over_quota_refused(tmp_path):
     with pytest.raises(HitListRejected) as info:
-        Transfer(SMALL.max_blob_bytes + 1, now=T0, limits=SMALL)
+        Transfer(tmp_path / "incoming.part", SMALL.max_blob_bytes + 1, now=T0, limits=SMALL)
     assert info.value.reason == "oversized"
+    assert not (tmp_path / "incoming.part").exists()
 
 
 def test_p12_stalled_transfer_abandoned_screening_continues(gate, central):
@@ -578,3 +581,28 @@ def test_base_of_the_first_layout_is_rewritten_at_start_up_with_the_same_answers
     reopened = HitListStore(gate.dir, central.root_pub)
     assert reopened.view().base_dir != old and not old.exists()
     assert observe(reopened) == before and reopened.verify()["ok"]
+
+
+def test_transfer_resumes_after_gate_restart_from_the_bytes_on_disk(gate, central):
+    """A gate restarted mid-transfer keeps what reached its disk: offered the same file again, it asks for the
+    rest, and the file it assembles still verifies and installs."""
+    blob = central.snapshot([doc(i) for i in range(300)], 2)
+    first = Syncing(gate)
+    first.serve(blob, 500, until=len(blob) // 2)
+    kept = first.sync.transfer.received
+    assert kept >= len(blob) // 2 and gate.spool_path().stat().st_size == kept
+    restarted = Syncing(gate)  # a new sync over the same store: the process restarted
+    restarted.chunk(blob[:500], offset=0, total=len(blob))
+    assert restarted.requests[-1]["offset"] == kept, "the restarted gate asked for bytes it already had"
+    restarted.serve(blob, 500)
+    assert gate.version == 2 and not gate.spool_path().exists(), restarted.sync.status()
+
+
+def test_transfer_of_another_file_after_restart_starts_from_zero(gate, central):
+    blob = central.snapshot([doc(i) for i in range(300)], 2)
+    first = Syncing(gate)
+    first.serve(blob, 500, until=len(blob) // 2)
+    restarted = Syncing(gate)
+    restarted.sync.on_chunk({"req": restarted.requests[-1]["id"], "name": "other.shl", "total": len(blob),
+                             "offset": 0, "data": blob[:500]})
+    assert restarted.requests[-1]["offset"] == 500

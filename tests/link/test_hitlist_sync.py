@@ -119,3 +119,78 @@ def test_first_list_installed_over_mqtt_is_fresh_without_waiting_for_the_next_he
     finally:
         gate.stop()
         central.stop()
+
+
+def test_transfer_declaring_more_than_signed_size_is_refused(mq, tmp_path, keys):
+    """The node key vouches for a chunk's declared total, the list key for the file: a centre (or anyone holding
+    the node key) that declares a genuine snapshot 3 GiB longer than signed is refused at its first chunk,
+    before anything beyond one chunk reached the gate's disk, and the list in force is kept."""
+    lists, central, store, gate = _setup(mq, tmp_path, keys)
+    try:
+        v1 = lists.snapshot(1, DOCS[:50])
+        lists.head(v1)
+        assert central.poll_hitlists() == 1
+        assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
+        orig = central.hitlists.answer
+        seen: list[int] = []
+
+        def inflate(gate_id, req, now):
+            body = orig(gate_id, req, now)
+            if req.get("want") != "keyring" and body.get("total"):
+                body["total"] += 3 << 30  # padding the list key never signed
+                seen.append(body["offset"])
+            return body
+
+        central.hitlists.answer = inflate
+        v2 = lists.snapshot(2, DOCS)
+        lists.head(v2)
+        assert central.poll_hitlists() == 1
+        assert wait_until(lambda: gate.link.sync.rejected.get("oversized", 0) >= 1, 15), gate.link.sync.status()
+        assert wait_until(lambda: gate.link.sync.state == "failed", 5), gate.link.sync.status()
+        assert "the list key signed" in gate.link.sync.detail
+        # (a later head may start the fetch again: each attempt is refused at its first chunk)
+        assert set(seen) == {0}, "the gate asked for more of a file whose declared size its list key did not sign"
+        assert not store.spool_path().exists()
+        assert store.version == 1 and store.lookup_document("UTO", DOCS[5][1]) is not None
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_transfer_streams_to_disk_with_bounded_memory(mq, tmp_path, keys):
+    """A multi-megabyte list arrives in 64 KiB chunks: the received bytes are on disk in the store's directory,
+    and the gate's Python memory grows by far less than the bytes received (old: every chunk kept in a list)."""
+    import tracemalloc
+
+    lists, central, store, gate = _setup(mq, tmp_path, keys, chunk_bytes=64 * 1024)
+    try:
+        big = lists.snapshot(1, [("UTO", f"X{i:08d}") for i in range(120_000)])
+        size = big.stat().st_size
+        assert size > 2_500_000
+        orig, served = central.hitlists.answer, [0]
+
+        def stop_before_the_end(gate_id, req, now):
+            body = orig(gate_id, req, now)
+            if req.get("want") != "keyring" and body.get("total"):
+                if body["offset"] + len(body["data"]) >= body["total"]:
+                    return {**body, "name": "never-answered"}  # hold back the last chunk: measure mid-transfer
+                served[0] += len(body["data"])
+            return body
+
+        central.hitlists.answer = stop_before_the_end
+        lists.head(big)  # the signer reads the whole list: before the measurement
+        tracemalloc.start()
+        try:
+            assert central.poll_hitlists() == 1
+            assert wait_until(lambda: gate.link.sync.transfer is not None
+                              and gate.link.sync.transfer.received >= size - 64 * 1024, 60), gate.link.sync.status()
+            held, _ = tracemalloc.get_traced_memory()  # what is still allocated now, in every thread
+        finally:
+            tracemalloc.stop()
+        received = gate.link.sync.transfer.received
+        assert store.spool_path().stat().st_size == received, "received bytes are not on disk"
+        assert held < received / 4, f"{held} bytes held in memory while {received} bytes arrived"
+        assert store.version == 0
+    finally:
+        gate.stop()
+        central.stop()

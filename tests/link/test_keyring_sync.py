@@ -9,49 +9,10 @@ import time
 from nacl.signing import SigningKey
 
 from agent.hitlist.errors import HitListRejected
-from agent.hitlist.store import HitListStore
 from agent.keys import list_key_id, load_signing_key
-from tests.support.link import make_central, make_gate, wait_until
-from tests.support.lists import DOCS, Lists
-from tools.central.hitlists import HitListServer
+from tests.support.link import wait_until
+from tests.support.lists import DOCS, Site
 from tools.hitlist.build import Signer, build_head, read_list
-
-
-class Site:
-    """A central node serving ``lists`` (files, heads and keyrings) and the gates made with ``gate()``."""
-
-    def __init__(self, mq, tmp_path, keys) -> None:
-        self.mq, self.tmp, self.keys = mq, tmp_path, keys
-        self.lists = Lists(tmp_path)
-        self.central = make_central(mq, tmp_path / "central.db", keys)
-        self.central.hitlists = HitListServer(self.lists.lists, keyrings=self.lists.keyrings)
-        self.requests: list[dict] = []
-        answer = self.central.hitlists.answer
-
-        def spy(gate_id, req, now):
-            self.requests.append(dict(req))
-            return answer(gate_id, req, now)
-
-        self.central.hitlists.answer = spy
-        self.gates: list = []
-
-    def gate(self, name: str, root_pub: bytes | None = None, key: SigningKey | None = None):
-        """A gate whose hit-list store is pinned to ``root_pub`` (default: the first root); ``key``: a restart."""
-        store = HitListStore(self.tmp / f"{name}-hitlist", root_pub or self.lists.root_pub)
-        gate = make_gate(self.mq, self.tmp / name, self.keys, name, store=None if key else self.central.store,
-                         hitlist=store, key=key, username=name if key else None)
-        assert gate.link.wait_for_connected(10)
-        self.gates.append(gate)
-        return gate, store
-
-    def publish(self, list_file) -> None:
-        self.lists.head(list_file)
-        assert self.central.poll_hitlists() == 1
-
-    def close(self) -> None:
-        for gate in self.gates:
-            gate.stop()
-        self.central.stop()
 
 
 def test_gate_that_missed_several_list_key_rotations_catches_up_over_mqtt(mq, tmp_path, keys):
@@ -102,10 +63,7 @@ def test_fresh_gate_pinned_to_old_root_follows_root_chain(mq, tmp_path, keys):
 def test_revoked_list_key_untrusted_within_one_head_interval(mq, tmp_path, keys):
     site = Site(mq, tmp_path, keys)
     try:
-        v1 = site.lists.snapshot(1, DOCS[:30])
-        site.publish(v1)
-        gate, store = site.gate("gate-a")
-        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15)
+        v1, gate, store = site.gate_with_list("gate-a", DOCS[:30])
         stolen = load_signing_key(site.lists.keys / "list-1.key")  # the key an attacker holds
         site.lists.certify("--rotate-list-key")  # revokes it
         v2 = site.lists.snapshot(2, DOCS[:30])
@@ -136,10 +94,7 @@ def test_revoked_list_key_untrusted_within_one_head_interval(mq, tmp_path, keys)
 def test_head_from_unknown_key_triggers_keyring_fetch(mq, tmp_path, keys):
     site = Site(mq, tmp_path, keys)
     try:
-        v1 = site.lists.snapshot(1, DOCS[:30])
-        site.publish(v1)
-        gate, store = site.gate("gate-a")
-        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15)
+        v1, gate, store = site.gate_with_list("gate-a", DOCS[:30])
         site.requests.clear()
         fetched = gate.link.sync.keyrings
         site.lists.certify("--rotate-list-key")
@@ -156,10 +111,7 @@ def test_head_from_unknown_key_triggers_keyring_fetch(mq, tmp_path, keys):
 def test_head_nobody_can_verify_is_reported_not_refetched_in_a_loop(mq, tmp_path, keys):
     site = Site(mq, tmp_path, keys)
     try:
-        v1 = site.lists.snapshot(1, DOCS[:30])
-        site.publish(v1)
-        gate, store = site.gate("gate-a")
-        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15)
+        v1, gate, store = site.gate_with_list("gate-a", DOCS[:30])
         rogue = Signer(SigningKey.generate(), (site.lists.keyrings / "000001.bin").read_bytes(), 1)
         site.requests.clear()
         site.central.publish_head("sltd", build_head(read_list(v1.read_bytes())[0], signer=rogue,

@@ -1,13 +1,20 @@
-"""Signed hit-lists and keyrings made with the real `sharaka-hitlist`, laid out as the central node serves them."""
+"""Signed hit-lists and keyrings made with the real `sharaka-hitlist`, laid out as the central node serves them,
+and ``Site``: a real central node serving them to real gates."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
+from nacl.signing import SigningKey
+
+from agent.hitlist.store import HitListStore
 from agent.keys import read_public_key
+from tests.support.link import make_central, make_gate, wait_until
+from tools.central.hitlists import HitListServer
 from tools.hitlist_cli import main as hitlist_cli
 
 DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
@@ -61,3 +68,48 @@ class Lists:
         with contextlib.redirect_stdout(out):
             assert hitlist_cli(["certify", "--keys", str(self.keys), *options, "--json"]) == 0
         return json.loads(out.getvalue())
+
+
+class Site:
+    """A central node serving ``lists`` (files, heads and keyrings) and the gates made with ``gate()``."""
+
+    def __init__(self, mq, tmp_path, keys) -> None:
+        self.mq, self.tmp, self.keys = mq, tmp_path, keys
+        self.lists = Lists(tmp_path)
+        self.central = make_central(mq, tmp_path / "central.db", keys)
+        self.central.hitlists = HitListServer(self.lists.lists, keyrings=self.lists.keyrings)
+        self.requests: list[dict] = []
+        answer = self.central.hitlists.answer
+
+        def spy(gate_id, req, now):
+            self.requests.append(dict(req))
+            return answer(gate_id, req, now)
+
+        self.central.hitlists.answer = spy
+        self.gates: list = []
+
+    def gate(self, name: str, root_pub: bytes | None = None, key: SigningKey | None = None):
+        """A gate whose hit-list store is pinned to ``root_pub`` (default: the first root); ``key``: a restart."""
+        store = HitListStore(self.tmp / f"{name}-hitlist", root_pub or self.lists.root_pub)
+        gate = make_gate(self.mq, self.tmp / name, self.keys, name, store=None if key else self.central.store,
+                         hitlist=store, key=key, username=name if key else None)
+        assert gate.link.wait_for_connected(10)
+        self.gates.append(gate)
+        return gate, store
+
+    def publish(self, list_file) -> None:
+        self.lists.head(list_file)
+        assert self.central.poll_hitlists() == 1
+
+    def gate_with_list(self, name: str, docs) -> tuple:
+        """List v1 of ``docs`` published, and a gate that installed it and holds a fresh head."""
+        v1 = self.lists.snapshot(1, docs)
+        self.publish(v1)
+        gate, store = self.gate(name)
+        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15)
+        return v1, gate, store
+
+    def close(self) -> None:
+        for gate in self.gates:
+            gate.stop()
+        self.central.stop()
