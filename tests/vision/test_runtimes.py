@@ -3,6 +3,7 @@ own environment, made on first use), load time and latency in the stats."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import random
@@ -49,11 +50,13 @@ def _inputs(model: Model) -> np.ndarray:
 def _tflite_env() -> Path:
     """A small environment with tflite-runtime 2.14 and numpy < 2 (Python 3.11), made once."""
     python = TFLITE_ENV / "bin" / "python"
-    if not (TFLITE_ENV / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(TFLITE_ENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0", "numpy<2"],
-                       check=True, timeout=600)  # fmt: skip
-        (TFLITE_ENV / ".installed").touch()
+    with open(ROOT / ".venv-tflite.lock", "w") as lock:  # test workers in parallel: one makes it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (TFLITE_ENV / ".installed").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(TFLITE_ENV)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0", "numpy<2"],
+                           check=True, timeout=600)  # fmt: skip
+            (TFLITE_ENV / ".installed").touch()
     return python
 
 
