@@ -231,3 +231,32 @@ def test_operator_reenrols_compromised_gate_with_reason(mq, tmp_path, keys, cent
     assert history[1]["new_key"] == key_id(pub(rebuilt)).hex()
     assert central_cli(["gates", "--db", db]) == 0
     assert f"key={key_id(pub(rebuilt)).hex()}" in capsys.readouterr().out
+
+
+def test_protocol_1_gate_that_switched_after_its_result_is_not_locked_out(mq, tmp_path, keys, central):
+    """A deployed gate of protocol 1 reports its new key in the command result (signed by the old key) and
+    switches at once: the centre keeps both keys until the new one is used, then retires the old one."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    central.store.enrol("gate-a", pub(old), time.time())
+    central.store.add_command("c-rot", "gate-a", 1, "rotate_device_key", time.time())
+    user, password = mq.add_gate("gate-a")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-a", protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, password)
+    client.connect(mq.host, mq.port)
+    client.loop_start()
+
+    def send(leaf: str, msg_type: str, body: dict, key: SigningKey) -> None:
+        wire = seal(msg_type, {"ts": time.time(), "gate": "gate-a", **body}, [key])
+        client.publish(topics.gate("gate-a", leaf), wire, qos=1).wait_for_publish(5)
+
+    try:
+        send(topics.CMD_RESULT, "cmd_result", {"id": "r1", "cmd_id": "c-rot", "ok": True, "reason": "ok",
+                                               "detail": f"new_key={pub(new).hex()}"}, old)
+        assert wait_until(lambda: central.store.device_keys("gate-a") == [pub(old), pub(new)], 10)
+        send(topics.EVENT, "event", {"id": "e1", "seq": 1, "kind": "decision", "created": time.time(),
+                                     "body": b"x"}, new)
+        assert wait_until(lambda: central.store.device_keys("gate-a") == [pub(new)], 10)
+        assert [e["msg_id"] for e in central.store.events("gate-a")] == ["e1"]
+    finally:
+        client.loop_stop()
+        client.disconnect()
