@@ -52,7 +52,7 @@ class ClockedGateProcess:
 
         self.control = control
         args = [sys.executable, "-m", "tests.support.gate_proc", "--gate", gate_id, "--port", str(broker.port),
-                "--user", gate_id, "--password", broker.credentials[gate_id], "--state", str(state),
+                "--user", gate_id, f"--password={broker.credentials[gate_id]}", "--state", str(state),
                 "--node-pub", node_pub.hex(), "--command-pubs", ",".join(k.hex() for k in command_pubs), "--stdin"]
         self.proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=faketime_env(offset, control=control))

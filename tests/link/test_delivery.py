@@ -92,11 +92,10 @@ def test_p18_broker_stopped_1000_events_arrive_exactly_once_in_order(mq, tmp_pat
 
 
 def _run_gate_proc(mq, state: Path, keys, count: int) -> subprocess.Popen[str]:
-    user, password = mq.credentials["gate-k"], None
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.gate_proc", "--gate", "gate-k", "--port", str(mq.port), "--user", "gate-k",
-         "--password", user, "--state", str(state), "--node-pub", bytes(keys.node.verify_key).hex(),
-         "--count", str(count)] + ([] if password else []),
+         f"--password={mq.credentials['gate-k']}", "--state", str(state), "--node-pub", bytes(keys.node.verify_key).hex(),
+         "--count", str(count)],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
