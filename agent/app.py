@@ -39,6 +39,7 @@ from agent.screening.events import load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
+from agent.update.job import UpdateJob
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -160,6 +161,7 @@ class GateApp:
     ) -> None:
         self.config = config
         self.state_dir = config.gate.state_dir
+        self.update_job = UpdateJob(self.state_dir)  # the centre's `update` command (docs/update.md)
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
@@ -287,7 +289,7 @@ class GateApp:
             self.screener.rules = rules
             return f"policy set: {sorted(args)}"
 
-        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy, "update": self.update_job.offer}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -378,6 +380,7 @@ class GateApp:
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "update": self.update_job.status(),
             "vision": _vision_stats(),
             "time": self.trusted.status() if self.trusted is not None else None,
         }
