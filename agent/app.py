@@ -30,7 +30,7 @@ import hal
 from agent import __version__
 from agent import keys as keyfiles
 from agent.config import Config
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
@@ -183,7 +183,7 @@ class GateApp:
         """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
         cfg = self.config
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(self.state_dir, mode=0o700)
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
             self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
