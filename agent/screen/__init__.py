@@ -28,6 +28,7 @@ from agent.outbox import Outbox
 from agent.screen.actions import OfficerActions
 from agent.screen.model import ScreenModel
 from agent.screen.views import FormError, add_routes
+from agent.screening.events import EventSealer
 from agent.screening.pipeline import Screener
 from agent.web.accounts import Accounts, LockoutPolicy
 from agent.web.server import WebServer, WebSite, create_app, server_ssl_context
@@ -75,6 +76,7 @@ class OfficerScreen:
         alerts: AlertSource | None = None,
         vehicles: VehicleCheck | None = None,
         on_committed: Callable[[], None] | None = None,
+        sealer: EventSealer | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -88,7 +90,7 @@ class OfficerScreen:
         self.model = ScreenModel(self.hub, history=cfg.history, list_id=config.hitlist.list_id)
         self.actions = OfficerActions(outbox, gate_id=config.gate.id, site=config.gate.site,
                                       audit_path=config.gate.state_dir / AUDIT_FILE, clock=clock,
-                                      on_committed=on_committed)
+                                      on_committed=on_committed, sealer=sealer)
         self.accounts = accounts_for(config)
         cert = cfg.cert_file or config.link.cert_file
         key = cfg.key_file or config.link.key_file

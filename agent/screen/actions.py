@@ -9,8 +9,10 @@ entered, and the decision it produced). Each is queued in the outbox as kind ``o
 transaction, so it survives a restart and reaches the centre over the link like a decision's event, signed
 by the gate's device key), and only then appended to ``STATE_DIR/audit.log`` (JSON lines, 0600, fsynced),
 the booth's own record. Neither the event nor the audit line holds a traveller's document number or name:
-they refer to the decision by its event id (the decision's own event carries the document). The override
-reason is the officer's free text: it goes to the centre and the audit log as written, never to the logs.
+they refer to the decision by its event id (the decision's own event carries the document, sealed). The
+override reason is the officer's free text and may name someone: like a decision's personal fields it is
+sealed to the central node's key (``seal_private``; left out without a node key), and the audit line and
+the logs only say that there was one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from agent.durable import write_all
 from agent.outbox import PRIORITY_ROUTINE, Outbox
-from agent.screening.events import EVENT_VERSION, encode_event, new_event_id
+from agent.screening.events import EVENT_VERSION, EventSealer, encode_event, new_event_id, seal_private
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +36,17 @@ ACTIONS = ("ack_hit", "outcome", "override", "ack_alert", "manual_entry")
 OUTCOMES = ("intercepted", "false_match", "released")
 OVERRIDES = ("admit", "refuse")
 MAX_REASON = 500
+SEALED_FIELDS = ("reason",)  # free text: sealed to the centre, never on the gate's disk in clear
 
 
 class OfficerActions:
     """Queues officers' actions and keeps the audit log; see the module docstring. Thread-safe."""
 
     def __init__(self, outbox: Outbox, *, gate_id: str, site: str, audit_path: Path,
-                 clock: Callable[[], float] = time.time, on_committed: Callable[[], None] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, on_committed: Callable[[], None] | None = None,
+                 sealer: EventSealer | None = None) -> None:
         self.outbox = outbox
+        self.sealer = sealer  # the override reason (free text, may name someone) is sealed to the centre
         self.on_committed = on_committed  # wakes the link to send the new event
         self.gate_id, self.site = gate_id, site
         self.audit_path = audit_path
@@ -58,17 +63,19 @@ class OfficerActions:
         body = {k: v for k, v in details.items() if v is not None}
 
         def encode(seq: int) -> bytes:
-            return encode_event({"v": EVENT_VERSION, "type": "officer", "id": event_id, "seq": seq,
-                                 "gate": self.gate_id, "site": self.site, "wall": wall, "officer": officer,
-                                 "action": action, **body})
+            return encode_event(seal_private({"v": EVENT_VERSION, "type": "officer", "id": event_id, "seq": seq,
+                                              "gate": self.gate_id, "site": self.site, "wall": wall,
+                                              "officer": officer, "action": action, **body},
+                                             self.sealer, SEALED_FIELDS))
 
         seq = self.outbox.append_with_seq("officer", event_id, encode, priority=PRIORITY_ROUTINE, now=wall)
         if self.on_committed is not None:
             self.on_committed()
-        self._audit({"ts": wall, "officer": officer, "action": action, "id": event_id, "seq": seq, **body})
+        clear = {k: v for k, v in body.items() if k not in SEALED_FIELDS}
+        self._audit({"ts": wall, "officer": officer, "action": action, "id": event_id, "seq": seq, **clear,
+                     **{f"has_{k}": True for k in SEALED_FIELDS if k in body}})
         logger.info("officer action", extra={"fields": {
-            "officer": officer, "action": action, "id": event_id, "seq": seq,
-            **{k: v for k, v in body.items() if k != "reason"}}})
+            "officer": officer, "action": action, "id": event_id, "seq": seq, **clear}})
         return event_id
 
     def _audit(self, line: dict[str, Any]) -> None:

@@ -146,6 +146,10 @@ def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, sh
             page.select_option("select[name=outcome]", "intercepted")
             page.click("#record-outcome")
             page.wait_for_selector("#notice")
+            page.select_option("select[name=override]", "refuse")
+            page.fill("input[name=reason]", "ERIKSSON's photo differs")
+            page.click("#record-override")
+            page.wait_for_selector("#notice")
             shots(page, "officer-screen-acknowledged")
 
             def at_centre():  # type: ignore[no-untyped-def]
@@ -158,9 +162,14 @@ def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, sh
                     db.close()
                 return [msgpack.unpackb(body) for kind, body in rows if kind == "officer"]
 
-            assert wait_until(lambda: len(at_centre()) == 2, 10), central.stats
-            ack, outcome = at_centre()
+            assert wait_until(lambda: len(at_centre()) == 3, 10), central.stats
+            ack, outcome, override = at_centre()
             assert (ack["action"], ack["event"], ack["officer"]) == ("ack_hit", hit_event, OFFICER)
             assert (outcome["action"], outcome["outcome"]) == ("outcome", "intercepted")
+            assert (override["override"], override["reason"]) == ("refuse", "ERIKSSON's photo differs")
+        # On the gate the free-text reason is sealed to the centre: not in the outbox file, nor the audit log.
+        state = tmp_path / "state"
+        assert b"photo differs" not in (state / "outbox.sqlite3").read_bytes() + (state / "audit.log").read_bytes()
+        assert '"has_reason":true' in (state / "audit.log").read_text()
     finally:
         central.stop()
