@@ -24,11 +24,12 @@ def test_hit_appears_without_reload_within_a_second_of_the_swipe(tmp_path, page,
         page.wait_for_function("document.getElementById('live').textContent === 'live'")
         navigations = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        page.evaluate("window.sameDocument = true")  # gone if the page reloads
         swiped = time.monotonic()
         app.reader.device.swipe(LISTED_DOC)
         page.wait_for_selector("#verdict.HIT", timeout=1000)
         elapsed = time.monotonic() - swiped
-        assert navigations == [], "the page reloaded"
+        assert navigations == [] and page.evaluate("window.sameDocument === true"), "the page reloaded"
         assert page.inner_text("#hit-ref") == "SLTD-0001"
         assert "L898902C3" in page.inner_text("#document-fields")
         shots(page, "officer-screen-hit")
