@@ -67,6 +67,7 @@ def _rauc(args: argparse.Namespace) -> Any:
 
 def install(args: argparse.Namespace) -> int:
     """Fetch (a URL) and install a bundle."""
+    from agent.durable import make_dirs
     from agent.errors import UsageError
     from agent.update.fetch import fetch_bundle
 
@@ -74,7 +75,7 @@ def install(args: argparse.Namespace) -> int:
     if "://" in args.source:
         if args.size is None or args.sha256 is None:
             raise UsageError(f"{args.source!r} is a URL: give --size and --sha256 from the signed offer")
-        args.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(args.dir)
         bundle = fetch_bundle(args.source, size=args.size, sha256=args.sha256, dest=args.dir / "bundle.raucb")
     rauc = _rauc(args)
     rauc.info(bundle)  # signature and manifest first: a clear refusal before RAUC's service is asked

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError, BadDataError, TransportError
 from agent.update.bundle import RELEASE_FILE, check_not_older, parse_version, running_version
 from agent.update.fetch import fetch_bundle
@@ -77,7 +77,7 @@ class UpdateJob:
 
     def _run(self, url: str, size: int, sha256: str) -> None:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.dir)
             for attempt in range(1, self._attempts + 1):
                 try:
                     bundle = fetch_bundle(url, size=size, sha256=sha256, dest=self.dir / "bundle.raucb")
