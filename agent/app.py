@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
+from agent import keys as keyfiles
 from agent.config import Config
 from agent.durable import atomic_write
 from agent.errors import AgentError
@@ -35,7 +36,7 @@ from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.protocol.trusted_time import TrustedClock
-from agent.screening.events import load_fingerprint_key
+from agent.screening.events import EventSealer, load_fingerprint_key
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
@@ -205,6 +206,8 @@ class GateApp:
         hitlist = open_hitlist(cfg)
         learn_list_time(hitlist, trusted)
         key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+        # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
+        sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
         self.camera, camera_fault = open_camera(cfg.devices.camera)
         self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         if cfg.link.enabled:
@@ -219,7 +222,8 @@ class GateApp:
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
-            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
+            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
+            sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
