@@ -30,13 +30,19 @@ import hal
 from agent import __version__
 from agent import keys as keyfiles
 from agent.config import Config
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
-from agent.outbox import Outbox
+from agent.outbox import PRIORITY_HIT, Outbox, OutboxError, open_outbox
 from agent.protocol.trusted_time import TrustedClock
-from agent.screening.events import EventSealer, load_fingerprint_key
+from agent.screening.events import (
+    EVENT_VERSION,
+    EventSealer,
+    encode_event,
+    load_fingerprint_key,
+    new_event_id,
+)
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
@@ -196,10 +202,12 @@ class GateApp:
 
     def _open(self) -> Screener:
         cfg = self.config
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(self.state_dir, mode=0o700)
         self.indicators = hal.open_indicators(cfg.devices.indicators)
         self.indicators.apply(SAFE_STATE)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
+        # a corrupt outbox is moved aside and reported, never a reason to stop screening
+        self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
+                                             max_rows=cfg.outbox.max_rows, clock=self._clock)
         self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                               also_read=[self.state_dir / "link" / TIME_FILE],
                                               monotonic=self._monotonic)
@@ -225,6 +233,8 @@ class GateApp:
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
             sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
+        if recovered is not None:
+            self._report_outbox_recovered(recovered)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})
@@ -359,6 +369,27 @@ class GateApp:
                 part.close()
             except (OSError, HalError, AgentError) as exc:
                 logger.error("close failed", extra={"fields": {"part": name, "error": str(exc)}})
+
+    def _last_status_seq(self) -> int:
+        """The last decision's seq that status.json recorded (0 if none): a floor for a new outbox's seq."""
+        try:
+            last = json.loads((self.state_dir / STATUS_FILE).read_bytes()).get("last_decision") or {}
+            return int(last.get("seq") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def _report_outbox_recovered(self, what: str) -> None:
+        """Show a moved-aside outbox in status until restart and tell the centre (a hit-priority notice)."""
+        if self.screener is None or self.outbox is None:
+            return
+        self.screener.set_fault("outbox_recovered", what)
+        event_id = new_event_id()
+        notice = {"v": EVENT_VERSION, "type": "outbox_recovered", "id": event_id, "gate": self.config.gate.id,
+                  "wall": self._clock(), "detail": what}
+        try:
+            self.outbox.append("outbox_recovered", event_id, encode_event(notice), priority=PRIORITY_HIT)
+        except OutboxError as exc:
+            logger.error("cannot queue the outbox-recovered notice", extra={"fields": {"error": str(exc)}})
 
     # -- status ---------------------------------------------------------------------------------
     def status(self, state: str = "running") -> dict[str, Any]:
