@@ -63,6 +63,12 @@ stage
 wheelhouse
 
 mkdir -p "$OUT/cache"
+# mkosi 14 reuses its package-stage cache (sharaka-rootfs.cache-pre-inst) only when a build-script cache
+# (cache-pre-dev) exists too, which it never makes without a build script: mark it present, so a rebuild
+# skips debootstrap and apt (about 40 min under qemu-user) and reruns only the extra tree and postinst.
+if [ -d "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-inst" ]; then
+    mkdir -p "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-dev"
+fi
 # --incremental: the package stage is cached in OUT (a rebuild after a recipe or agent change reruns only
 # the extra tree and mkosi.postinst); --cache keeps the downloaded .debs; --nspawn-keep-unit: the chroot
 # steps run in the caller's unit, so a build host without systemd as PID 1 (a container, CI) works too.
@@ -73,5 +79,15 @@ IMG=$OUT/sharaka-gate-arm64.img
 rm -f "$IMG"
 systemd-repart --empty=create --size=auto --dry-run=no --seed="$SEED" \
     --definitions="$HERE/repart.d" --root="$ROOTFS" "$IMG"
+# Both root slots carry the file-system label fstab names for / (the GPT labels sharaka-root-a/-b tell the
+# slots apart; RAUC writes slot B from a bundle of this file system, label included).
+read -r ROOT_START ROOT_SIZE < <(sfdisk -J "$IMG" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["partitiontable"]
+p = next(p for p in t["partitions"] if p.get("name") == "sharaka-root-a")
+print(p["start"] * t.get("sectorsize", 512), p["size"] * t.get("sectorsize", 512))')
+LOOP=$(losetup --find --show --offset="$ROOT_START" --sizelimit="$ROOT_SIZE" "$IMG")
+e2label "$LOOP" sharaka-root
+losetup --detach "$LOOP"
 (cd "$OUT" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
 echo "$IMG"
