@@ -119,3 +119,11 @@ def test_demo_online_query_finds_an_entry_in_no_delta(demo):
     online = [e for e in bodies if "online_hit" in e.get("reasons", ())]
     assert len(online) == 1 and online[0]["centre"] == "answered"
     assert [s["source"] for s in online[0]["sources"]] == ["local", "centre"]
+
+
+def test_demo_officer_screen_shows_the_hit_and_the_acknowledgement_reaches_the_centre(demo):
+    proc, keep = demo
+    detail = check_line(proc.stdout, "officer's screen")
+    assert "RELOADED" not in detail and "acknowledgement stored at the centre" in detail
+    shot = keep / "officer-screen.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(shot) in detail

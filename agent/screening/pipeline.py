@@ -82,6 +82,7 @@ class Passage:
     seq: int | None
     wall: float
     last_read: float  # monotonic time of the last read of this passage
+    face: dict[str, object] | None = None  # agent/vision/face.py ``evidence`` (with ``jpeg`` for HIT/REFER)
 
 
 class Screener:
@@ -126,6 +127,8 @@ class Screener:
         # agent/protocol/trusted_time.py); ``clock`` only stamps events.
         self._trusted = trusted or clock
         self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
+        self.on_decided: Callable[[Passage], None] | None = None  # e.g. the officer's screen; must not block
+        self._handle_lock = threading.Lock()  # the reader thread and the officer's manual entries
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
@@ -146,7 +149,17 @@ class Screener:
         self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
-        """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
+        """Decide on one read, commit its event, then show it. None when it repeats the last passage.
+        One read at a time: a document the officer enters by hand waits for the reader's read in hand."""
+        with self._handle_lock:
+            decision = self._handle(item)
+            passage = self.last
+        on_decided = self.on_decided
+        if decision is not None and on_decided is not None and passage is not None:
+            on_decided(passage)
+        return decision
+
+    def _handle(self, item: ReaderDocument | Misread) -> Decision | None:
         times = self.times
         times.start = time.perf_counter_ns()
         wall, mono, now = self._clock(), self._monotonic(), self._trusted()
@@ -203,7 +216,7 @@ class Screener:
             seq = None
         times.committed = time.perf_counter_ns()
 
-        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
+        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono, face)
         cleared = decision.verdict == CLEAR
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
@@ -257,7 +270,7 @@ class Screener:
             return False
         if last.seq is None:  # that passage's event was never committed: decide (and try) again
             return False
-        self.last = Passage(key, last.decision, last.event_id, last.seq, last.wall, mono)
+        self.last = replace(last, last_read=mono)
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
                     extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})

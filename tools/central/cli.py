@@ -24,6 +24,7 @@ import argparse
 import json
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -41,7 +42,7 @@ from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig, CentralNode, sign_command
 from tools.central.online import OnlineLists
-from tools.central.store import CentralStore
+from tools.central.store import CentralStore, is_url, open_store, redact
 from tools.central.terminal import escape_controls
 
 
@@ -57,10 +58,15 @@ def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True
         p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
 
 
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", "--store", dest="db", required=True, metavar="FILE",
+                   help="the central store: an SQLite file (default engine), or postgresql://USER@HOST:PORT/DB")
+
+
 def _signer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sign-with", action="append", type=Path, default=[], required=True, metavar="KEYFILE",
                    help="this operator's command key (0600, one file per holder); repeat only for keys you hold")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
 
@@ -72,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--command-keys", type=int, default=3)
     p = sub.add_parser("enrol", help="register a gate's device public key")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--gate", required=True)
     p.add_argument("--pub", required=True, metavar="FILE", help="32-byte public key file, or 64 hex digits")
     p.add_argument("--replace", action="store_true",
@@ -80,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
@@ -93,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
     p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes sharing the gate traffic (MQTT 5 shared subscriptions); worker I connects"
+                   " as USERNAME-I, each with the same password file (docs/central.md)")
+    p.add_argument("--share", metavar="GROUP",
+                   help="join the shared subscription group GROUP (default with --workers > 1: sharaka-central);"
+                   " run workers on several machines with the same GROUP")
+    p.add_argument("--keep-days", type=int, default=0, metavar="DAYS",
+                   help="retention: drop events created more than DAYS days ago (0: keep everything)")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
@@ -110,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
-        p.add_argument("--db", type=Path, required=True, metavar="FILE")
+        _db_arg(p)
         p.add_argument("--json", action="store_true")
         if name == "gates":
             p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
@@ -155,6 +169,7 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
     """The node of ``run``: it signs acks and chunks with node.key and holds no command key."""
     config = _config(args)
     config.admission, config.gap_grace = _admission(args), args.gap_grace
+    config.share_group, config.keep_days = args.share, args.keep_days
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
     return CentralNode(config, store, node_key, [], on_update=on_update)
 
@@ -187,6 +202,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.keep_days < 0:
+        raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N >= 1 and DAYS >= 0")
+    if args.workers > 1:
+        return _supervise(args)
     store = _store(args.db, create=True)
     lock = threading.Lock()
 
@@ -244,6 +263,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _supervise(args: argparse.Namespace) -> int:
+    """Run ``--workers`` worker processes (this command with one worker each, in the shared group) and restart
+    any that dies until SIGTERM or ^C, which is passed on to them. Each prints its own console lines."""
+    _store(args.db, create=True).close()  # migrate once, and report a bad --db here rather than N times
+    group = args.share or "sharaka-central"
+    base = [sys.executable, "-m", "tools.central.cli", *args.argv]
+
+    def spawn(i: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([*base, "--workers", "1", "--share", group, "--username", f"{args.username}-{i}"])
+        _emit({"type": "worker", "index": i, "pid": proc.pid, "username": f"{args.username}-{i}", "share": group},
+              args.json, f"worker {i} started (pid {proc.pid}) as {args.username}-{i} in $share/{group}")
+        return proc
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    procs = {i: spawn(i) for i in range(1, args.workers + 1)}
+    try:
+        while not stop.is_set():
+            for i, proc in procs.items():
+                code = proc.poll()
+                if code is not None:
+                    if code == 0 and args.duration:  # --duration reached
+                        stop.set()
+                        break
+                    _emit({"type": "worker", "index": i, "exit": code}, args.json,
+                          f"worker {i} exited ({code}); restarting it")
+                    procs[i] = spawn(i)
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return 0
+
+
 def cmd_cmd(args: argparse.Namespace) -> int:
     try:
         cmd_args = json.loads(args.args)
@@ -254,7 +314,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     signers = [keyfiles.load_signing_key(p) for p in args.sign_with]
     store = _store(args.db)
     if store.device_key(args.gate) is None:
-        raise UsageError(f"gate {args.gate!r} is not enrolled in {str(args.db)!r}")
+        raise UsageError(f"gate {args.gate!r} is not enrolled in {store.where!r}")
     holders = {message_key_id(k.verify_key) for k in signers}
     if args.out is None and is_high_impact(args.op, cmd_args) and len(holders) < MIN_HIGH_IMPACT_THRESHOLD:
         raise UsageError(f"{args.op} is high impact and needs a second key holder: add --out FILE, then a second "
@@ -302,9 +362,18 @@ def _send(args: argparse.Namespace, store: CentralStore, gate: str, op: str, cmd
     return 0 if result["ok"] else 1
 
 
-def _store(path: Path, *, create: bool = False) -> CentralStore:
-    """The node's store at ``path``; unless ``create`` (run, enrol), a mistyped --db is an error, not a new
-    empty database. Raises FileNotFoundError, or BadDataError naming a file that is not the store."""
+def _store(target: str, *, create: bool = False) -> CentralStore:
+    """The node's store at ``target`` (an SQLite path or a ``postgresql://`` URL); unless ``create`` (run,
+    enrol), a mistyped SQLite path is an error, not a new empty database. Raises FileNotFoundError,
+    BadDataError naming a file that is not the store, or TransportError when PostgreSQL cannot be reached."""
+    if is_url(target):
+        import psycopg
+
+        try:
+            return open_store(target)
+        except psycopg.OperationalError as exc:
+            raise TransportError(f"--db {redact(target)!r}: {str(exc).strip().splitlines()[0]}") from exc
+    path = Path(target)
     if not create and not path.exists():
         raise FileNotFoundError(2, "no such database", str(path))
     try:
@@ -344,6 +413,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "cosign": cmd_cosign,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
