@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.gate_toml import write_gate_config
 from agent.outbox import Outbox
 from agent.screening import Screener
 from agent.screening.events import decode_event
-from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
 PCA = 0x40

@@ -80,13 +80,30 @@ CREATE TABLE IF NOT EXISTS key_events (
     rowid INTEGER PRIMARY KEY,
     gate_id TEXT NOT NULL,
     at REAL NOT NULL,
-    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced
+    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced | retired
     old_key TEXT,
     new_key TEXT,
     reason TEXT NOT NULL DEFAULT ''
 )
 """
-_GATE_KEY_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
+_GATE_KEY_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL", "retired": "REAL"}
+# One-time enrolment tokens (docs/provisioning.md "Enrolment token"): the MAC key derived from the secret,
+# never the secret; ``used`` with the device key and certificate it was used for, so that a gate that asks
+# again with the same key gets the same answer and no second registration (RELIABILITY 37).
+TOKEN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS enrol_tokens (
+    token_id TEXT PRIMARY KEY,
+    gate_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    mac_key BLOB NOT NULL,
+    issued REAL NOT NULL,
+    expires REAL NOT NULL,
+    replace_reason TEXT,  -- not NULL: the token may replace the gate's enrolled key (a new unit)
+    used REAL,
+    device_pub BLOB,
+    cert BLOB
+)
+"""
 
 MIGRATE_1_TO_2 = """
 ALTER TABLE events RENAME TO events_v1;
@@ -109,6 +126,7 @@ class CentralStore:
         self._migrate()
         with self.transaction():
             self._db.execute(KEY_SCHEMA)
+            self._db.execute(TOKEN_SCHEMA)
             self._db.execute("CREATE INDEX IF NOT EXISTS requests_age ON requests (gate_id, received)")
             have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
             for name, kind in _GATE_KEY_COLUMNS.items():
@@ -226,8 +244,9 @@ class CentralStore:
         """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
         pending (RELIABILITY 43); empty when the gate is not enrolled."""
         with self._lock:
-            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-        if row is None:
+            row = self._db.execute("SELECT device_pub, pending_pub, retired FROM gates WHERE gate_id=?",
+                                   (gate_id,)).fetchone()
+        if row is None or row[2] is not None:  # a retired (wiped) gate's keys are trusted no more
             return []
         return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
 
@@ -256,10 +275,70 @@ class CentralStore:
             self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
             return True
 
+    # ------------------------------------------------------------------ enrolment tokens
+    def add_token(self, token_id: str, gate_id: str, site: str, mac_key: bytes, issued: float, expires: float,
+                  replace_reason: str | None = None) -> None:
+        """Record a new one-time enrolment token (its MAC key, never its secret)."""
+        topics.check_id(gate_id)
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO enrol_tokens (token_id, gate_id, site, mac_key, issued, expires, replace_reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", (token_id, gate_id, site, mac_key, issued, expires, replace_reason))
+
+    def token(self, token_id: str) -> dict[str, Any] | None:
+        """The token's row as a dict (``mac_key``, ``gate_id``, ``site``, ``expires``, ``used``, ``device_pub``,
+        ``cert``, ``replace_reason``), or None when no such token was issued."""
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM enrol_tokens WHERE token_id=?", (token_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return None if row is None else dict(zip(names, row, strict=True))
+
+    def tokens(self, gate_id: str | None = None) -> list[dict[str, Any]]:
+        """Issued tokens (without their MAC keys), newest first."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT token_id, gate_id, site, issued, expires, used, replace_reason FROM enrol_tokens"
+                " WHERE ? IS NULL OR gate_id=? ORDER BY issued DESC", (gate_id, gate_id))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def use_token(self, token_id: str, device_pub: bytes, cert: bytes, now: float) -> bool:
+        """Consume the token for ``device_pub``, register the key (enrol, or replace with the token's reason) in
+        the same transaction; False when the token was already used. Raises ValueError as ``enrol`` does."""
+        with self.transaction():
+            row = self._db.execute("SELECT gate_id, used, replace_reason FROM enrol_tokens WHERE token_id=?",
+                                   (token_id,)).fetchone()
+            if row is None or row[1] is not None:
+                return False
+            gate_id, _, reason = row
+            retired = self._db.execute("SELECT retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if retired is not None and retired[0] is not None:  # a wiped gate enrolled again: a new key is fine
+                reason = reason or f"re-enrolled after decommissioning, token {token_id}"
+            self.enrol(gate_id, device_pub, now, replace=reason is not None,
+                       reason=reason or f"enrolled with token {token_id}")
+            self._db.execute("UPDATE enrol_tokens SET used=?, device_pub=?, cert=? WHERE token_id=?",
+                             (now, device_pub, cert, token_id))
+            self._db.execute("UPDATE gates SET retired=NULL WHERE gate_id=?", (gate_id,))
+            return True
+
+    def retire(self, gate_id: str, now: float, reason: str) -> bool:
+        """A decommissioned gate (it wiped itself): its device key stops being trusted; recorded in key_events.
+        True when the gate was enrolled and not yet retired."""
+        with self.transaction():
+            row = self._db.execute("SELECT device_pub, retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None or row[1] is not None:
+                return False
+            self._db.execute("UPDATE gates SET retired=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+                             (now, gate_id))
+            self._key_event(gate_id, now, "retired", bytes(row[0]), b"", reason)
+            return True
+
     def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
         self._db.execute(
             "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (gate_id, now, kind, message_key_id(old).hex() if old else None, message_key_id(new).hex(), reason),
+            (gate_id, now, kind, message_key_id(old).hex() if old else None,
+             message_key_id(new).hex() if new else "", reason),
         )
 
     def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
@@ -278,7 +357,7 @@ class CentralStore:
         ``seq_gap_since`` when the oldest open gap was seen; ``seq_overdue`` those older than ``grace`` s)."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps, device_pub, pending_pub"
+                "SELECT gate_id, session, online, last_seen, list_version, enrolled, retired, seq_gaps, device_pub, pending_pub"
                 " FROM gates ORDER BY gate_id"
             )
             cols = [c[0] for c in cur.description]

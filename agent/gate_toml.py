@@ -1,4 +1,5 @@
-"""Writes a gate's configuration file (docs/config.md): the one place the demo and the tests make a gate.toml.
+"""Writes a gate's configuration file (docs/config.md): the one place a gate.toml is made, by
+``sharaka-gate provision`` on the gate, the demo and the tests.
 
     >>> write_gate_config(tmp, gate_id="gate-a", site="site-a", hitlist={"records": "listed.jsonl"})
     PosixPath('.../gate.toml')
@@ -14,6 +15,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from agent.durable import atomic_write
 
 
 def gate_toml(
@@ -39,10 +42,11 @@ def gate_toml(
     )
 
 
-def write_gate_config(directory: Path, **kwargs: Any) -> Path:
-    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) and return its path."""
-    path = directory / "gate.toml"
-    path.write_text(gate_toml(**kwargs))
+def write_gate_config(directory: Path, *, name: str = "gate.toml", **kwargs: Any) -> Path:
+    """Write ``directory/name`` durably (temp file, fsync, rename, fsync the directory; mode 0640: it names
+    key files but holds no secret) and return its path. See `gate_toml` for the other arguments."""
+    path = Path(directory) / name
+    atomic_write(path, gate_toml(**kwargs).encode(), mode=0o640)
     return path
 
 
