@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.errors import UsageError
 
-DEFAULT_CONFIG = Path("/etc/sharaka/gate.toml")
+DEFAULT_CONFIG = Path("/etc/sharaka/gate.toml")  # agent.provision.wipe.APPLIANCE_CONFIG
 DEFAULT_STATE = Path("/var/lib/sharaka")
 
 
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_wipe(args: argparse.Namespace) -> int:
     """Decommission the gate: keys, lists, queued personal data and logs destroyed, relay safe, centre told."""
-    from agent.provision.wipe import decommission
+    from agent.provision.wipe import decommission, is_appliance
 
     old = _existing(args.config)
     gate = old.get("gate", {})
@@ -180,10 +180,7 @@ def run_wipe(args: argparse.Namespace) -> int:
     if not gate_id or confirm != gate_id:
         raise UsageError(f"--wipe needs --confirm {gate_id or 'GATE_ID'} (the gate id in {str(args.config)!r}); "
                          "nothing was destroyed")
-    if args.dry_run:
-        report = decommission(args.config, state, dry_run=True)
-    else:
-        report = decommission(args.config, state)
+    report = decommission(args.config, state, dry_run=args.dry_run, journal=is_appliance(args.config))
     if args.json:
         print(json.dumps({"ok": True, "gate_id": gate_id, "dry_run": args.dry_run, **report}))
     else:

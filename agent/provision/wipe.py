@@ -31,6 +31,12 @@ from agent.durable import fsync_dir
 logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+APPLIANCE_CONFIG = Path("/etc/sharaka/gate.toml")  # the image's config: its journal is the gate's log
+
+
+def is_appliance(config_path: Path) -> bool:
+    """True for the appliance's own config (images/): only there does a wipe vacuum the systemd journal."""
+    return Path(config_path).absolute() == APPLIANCE_CONFIG
 
 
 def destroy_file(path: Path) -> None:

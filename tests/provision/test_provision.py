@@ -247,3 +247,35 @@ def test_wipe_destroys_keys_lists_queue_and_config_and_the_centre_retires_the_ga
     again = site.provision(token=site.token())  # the same gate id, provisioned afresh with a new token
     assert again.code == 0, again.err
     assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled", "retired", "replaced"]
+
+
+def test_remote_wipe_command_with_two_keys_does_what_provision_wipe_does(site):
+    """The two-key ``wipe`` command at a running gate: relay safe, the signed result tells the centre, which
+    retires the gate; then keys, lists, queued data and config are destroyed and the agent stops."""
+    import threading
+
+    from agent.app import GateApp
+    from hal.indicators import SAFE_OUTPUT
+    from tests.support.link import wait_until
+
+    assert site.provision(token=site.token()).code == 0
+    state, conf = site.gate_dir() / "state", site.gate_dir() / "etc" / "gate.toml"
+    app = GateApp(load_config(conf))
+    app.open()
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert app.link.wait_for_connected(10)
+        site.node.send_command(GATE, "wipe", signers=site.keys.commands[:1])  # one holder: refused
+        site.node.send_command(GATE, "wipe", signers=site.keys.commands[:2])
+        runner.join(20)
+        assert not runner.is_alive(), "the agent did not stop after the wipe"
+    finally:
+        stop.set()
+        runner.join(5)
+    assert app.indicators.shown == SAFE_OUTPUT  # what the board last drove: relay de-energised
+    assert not state.exists() and not conf.exists()
+    assert wait_until(lambda: site.store.device_keys(GATE) == [], 5)
+    results = [(c["op"], c["ok"], c["reason"]) for c in site.store.commands(GATE)]
+    assert sorted(results) == [("wipe", False, "threshold"), ("wipe", True, "ok")], results
