@@ -28,22 +28,30 @@ from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
+from agent import keys as keyfiles
 from agent.config import Config
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
-from agent.outbox import Outbox
+from agent.outbox import PRIORITY_HIT, Outbox, OutboxError, open_outbox
 from agent.protocol.trusted_time import TrustedClock
-from agent.screening.events import load_fingerprint_key
+from agent.screening.events import (
+    EVENT_VERSION,
+    EventSealer,
+    encode_event,
+    load_fingerprint_key,
+    new_event_id,
+)
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
-if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
+if TYPE_CHECKING:  # the link (paho) and the screen (aiohttp) are imported only when enabled
     from agent.link.gate import GateLink
+    from agent.screen import OfficerScreen
 
 logger = logging.getLogger(__name__)
 
@@ -178,22 +186,27 @@ class GateApp:
         self.screener: Screener | None = None
         self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
+        self.screen: OfficerScreen | None = None  # when [screen] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
         """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
         cfg = self.config
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(self.state_dir, mode=0o700)
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
-            self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
+            # a corrupt outbox is moved aside and reported, never a reason to stop screening
+            self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
+                                                 max_rows=cfg.outbox.max_rows, clock=self._clock)
             self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                                   also_read=[self.state_dir / "link" / TIME_FILE],
                                                   monotonic=self._monotonic)
             hitlist = open_hitlist(cfg)
             learn_list_time(hitlist, trusted)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+            # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
+            sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
             self.camera, camera_fault = open_camera(cfg.devices.camera)
             self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         except (OSError, ValueError, HalError, AgentError) as exc:
@@ -217,8 +230,13 @@ class GateApp:
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
-            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
+            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
+            sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
+        if cfg.screen.enabled:
+            self.screen = self._open_screen(sealer)
+        if recovered is not None:
+            self._report_outbox_recovered(recovered)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})
@@ -226,6 +244,20 @@ class GateApp:
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
             "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})
         return self.screener
+
+    def _open_screen(self, sealer: EventSealer | None) -> OfficerScreen | None:
+        """The officer's screen, or None (a fault in status) when it cannot be built: the gate screens without it."""
+        from agent.screen import OfficerScreen
+
+        assert self.screener is not None and self.outbox is not None
+        try:
+            return OfficerScreen(self.config, screener=self.screener, outbox=self.outbox, clock=self._clock,
+                                 on_committed=self.link.notify if self.link is not None else None,
+                                 sealer=sealer)
+        except (OSError, ValueError, AgentError) as exc:
+            self.screener.set_fault("screen", f"officer's screen not available: {exc}")
+            logger.error("officer's screen not available; screening goes on", extra={"fields": {"error": str(exc)}})
+            return None
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -239,6 +271,13 @@ class GateApp:
         self.write_status(force=True)
         if self.link is not None:
             self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
+        if self.screen is not None:
+            try:
+                self.screen.start()
+                self.screen.screener.set_fault("screen", None)
+            except OSError as exc:
+                self.screen.screener.set_fault("screen", str(exc))
+                logger.error("officer's screen not served; screening goes on", extra={"fields": {"error": str(exc)}})
         self.notifier.notify("READY=1")
         last_ping = 0.0
         exit_code = 0
@@ -346,6 +385,8 @@ class GateApp:
             self._reader_thread.join(timeout=10.0)
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
+        if self.screen is not None:
+            self.screen.stop()
         if self.link is not None:
             self.link.stop()
         if self.trusted is not None:
@@ -369,6 +410,27 @@ class GateApp:
                 part.close()
             except (OSError, HalError, AgentError) as exc:
                 logger.error("close failed", extra={"fields": {"part": name, "error": str(exc)}})
+
+    def _last_status_seq(self) -> int:
+        """The last decision's seq that status.json recorded (0 if none): a floor for a new outbox's seq."""
+        try:
+            last = json.loads((self.state_dir / STATUS_FILE).read_bytes()).get("last_decision") or {}
+            return int(last.get("seq") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def _report_outbox_recovered(self, what: str) -> None:
+        """Show a moved-aside outbox in status until restart and tell the centre (a hit-priority notice)."""
+        if self.screener is None or self.outbox is None:
+            return
+        self.screener.set_fault("outbox_recovered", what)
+        event_id = new_event_id()
+        notice = {"v": EVENT_VERSION, "type": "outbox_recovered", "id": event_id, "gate": self.config.gate.id,
+                  "wall": self._clock(), "detail": what}
+        try:
+            self.outbox.append("outbox_recovered", event_id, encode_event(notice), priority=PRIORITY_HIT)
+        except OutboxError as exc:
+            logger.error("cannot queue the outbox-recovered notice", extra={"fields": {"error": str(exc)}})
 
     # -- status ---------------------------------------------------------------------------------
     def status(self, state: str = "running") -> dict[str, Any]:
@@ -403,6 +465,8 @@ class GateApp:
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
         """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
         status = self.status(state)
+        if self.screen is not None and state == "running":
+            self.screen.refresh(status)
         if applied is not None:
             status["indicators"] = {"desired": "safe", "applied": applied}
         text = json.dumps(status, sort_keys=True)

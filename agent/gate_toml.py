@@ -42,12 +42,16 @@ def gate_toml(
     )
 
 
-def write_gate_config(directory: Path, *, name: str = "gate.toml", **kwargs: Any) -> Path:
-    """Write ``directory/name`` durably (temp file, fsync, rename, fsync the directory; mode 0640: it names
-    key files but holds no secret) and return its path. See `gate_toml` for the other arguments."""
-    path = Path(directory) / name
-    atomic_write(path, gate_toml(**kwargs).encode(), mode=0o640)
-    return path
+def write_gate_config(directory: Path, **kwargs: Any) -> Path:
+    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) and return its path."""
+    return write_config_file(Path(directory) / "gate.toml", **kwargs)
+
+
+def write_config_file(path: Path, **kwargs: Any) -> Path:
+    """Write the config at ``path`` durably (``atomic_write``: a power cut leaves the old or the new file; it
+    names key files but holds no secret, mode 0644) and return it. See `gate_toml` for the arguments."""
+    atomic_write(Path(path), gate_toml(**kwargs).encode(), mode=0o644)
+    return Path(path)
 
 
 def _value(value: Any) -> str:

@@ -31,7 +31,7 @@ from typing import Literal
 
 from nacl.signing import SigningKey, VerifyKey
 
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import BadDataError
 
 KEY_BYTES = 32
@@ -160,7 +160,7 @@ def pin_root(state_dir: str | os.PathLike[str], root: bytes) -> bool:
             raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key (fingerprint "
                                   f"{root_fingerprint(read_public_key(pinned))}) than {root_fingerprint(root)}")
         return False
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    make_dirs(Path(state_dir))
     atomic_write(pinned, encode_key(decode_key(bytes(root), "root key"), "hex"), mode=0o644)
     return True
 

@@ -16,6 +16,8 @@ the centre answered) gets the same answer from the centre and no second registra
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -27,7 +29,7 @@ from agent import keys as keyfiles
 from agent.config import Config, parse_config
 from agent.durable import atomic_write
 from agent.errors import UsageError
-from agent.gate_toml import gate_toml, write_gate_config
+from agent.gate_toml import gate_toml, write_config_file
 from agent.protocol import ids
 from agent.provision import broker, x509
 from agent.provision.enrolment import Grant, Reply, build_request, open_reply
@@ -35,6 +37,8 @@ from agent.provision.files import GateFiles
 from agent.provision.token import Token
 
 logger = logging.getLogger(__name__)
+
+AGENT_USER = "sharaka"  # the agent's system user on the appliance (images/, sysusers)
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Provisioner:
         self.grant = self.reply.grant
         self.install(self.reply.grant)
         self.write_config(self.reply.grant)
+        self.hand_over()
         record = {"gate": self.inputs.gate_id, "site": self.inputs.site, "token": self.inputs.token.token_id,
                   "enrolled_at": self._clock(), "device_key_id": keyfiles.message_key_id(device_key.verify_key).hex(),
                   "root_fingerprint": keyfiles.root_fingerprint(self.reply.grant.root_pub),
@@ -219,6 +224,22 @@ class Provisioner:
         self._note("install", "done", f"broker CA, gate certificate (CN={self.inputs.gate_id}), centre keys and root "
                                       f"{keyfiles.root_fingerprint(grant.root_pub)} pinned")
 
+    def hand_over(self, user: str = AGENT_USER) -> None:
+        """On the appliance (run as root, the agent's user exists) the state becomes the agent's and the config
+        root's, readable by the agent's group, as the image's first boot leaves them (docs/image.md)."""
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            return
+        if os.geteuid() != 0:
+            return
+        for p in [self.files.state, *self.files.state.rglob("*")]:
+            os.chown(p, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        if self.inputs.config.exists():
+            os.chown(self.inputs.config, 0, pw.pw_gid)
+            os.chmod(self.inputs.config, 0o640)
+        self._note("owner", "done", f"state owned by {user}, config root:{user} 0640")
+
     def production_endpoint(self, grant: Grant) -> broker.Endpoint:
         """Where the gate connects once enrolled: the centre's choice, else the enrolment host."""
         return broker.Endpoint(grant.broker_host or self.inputs.broker.host, grant.broker_port or 8883, True)
@@ -266,7 +287,7 @@ class Provisioner:
             self._note("config", "would", f"{path} would be written")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_gate_config(path.parent, name=path.name, **self.config_kwargs(grant))
+            write_config_file(path, **self.config_kwargs(grant))
             self._note("config", "done", f"{path} written")
         return parse_config(tomllib.loads(text), path)
 

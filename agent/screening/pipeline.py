@@ -30,7 +30,7 @@ from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
-from agent.screening.events import build_event, encode_event, new_event_id
+from agent.screening.events import EventSealer, build_event, encode_event, new_event_id
 from agent.screening.listcheck import ListProblem, list_problem
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
@@ -81,6 +81,7 @@ class Passage:
     seq: int | None
     wall: float
     last_read: float  # monotonic time of the last read of this passage
+    face: dict[str, object] | None = None  # agent/vision/face.py ``evidence`` (with ``jpeg`` for HIT/REFER)
 
 
 class Screener:
@@ -104,6 +105,7 @@ class Screener:
         today: Callable[[float], dt.date] = utc_today,
         on_committed: Callable[[], None] | None = None,
         trusted: Callable[[], float] | None = None,
+        sealer: EventSealer | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -116,11 +118,14 @@ class Screener:
         # The last FRAMES_KEPT camera frames by the reference their events carry (for vision, evidence).
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
+        self._sealer = sealer  # personal fields sealed to the centre; left out of events without it
         self._clock, self._monotonic, self._today = clock, monotonic, today
         # Document expiry and list freshness are judged on the gate's trusted time (RELIABILITY 42,
         # agent/protocol/trusted_time.py); ``clock`` only stamps events.
         self._trusted = trusted or clock
         self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
+        self.on_decided: Callable[[Passage], None] | None = None  # e.g. the officer's screen; must not block
+        self._handle_lock = threading.Lock()  # the reader thread and the officer's manual entries
         self._show_lock = threading.Lock()
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
@@ -134,7 +139,17 @@ class Screener:
         self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
-        """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
+        """Decide on one read, commit its event, then show it. None when it repeats the last passage.
+        One read at a time: a document the officer enters by hand waits for the reader's read in hand."""
+        with self._handle_lock:
+            decision = self._handle(item)
+            passage = self.last
+        on_decided = self.on_decided
+        if decision is not None and on_decided is not None and passage is not None:
+            on_decided(passage)
+        return decision
+
+    def _handle(self, item: ReaderDocument | Misread) -> Decision | None:
         times = self.times
         times.start = time.perf_counter_ns()
         wall, mono, now = self._clock(), self._monotonic(), self._trusted()
@@ -173,7 +188,7 @@ class Screener:
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
                     reader_id=self.reader_id, wall=wall, mono=mono, read_mono=item.received_at,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, face=face, faults=faults)),
+                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
@@ -187,7 +202,7 @@ class Screener:
             seq = None
         times.committed = time.perf_counter_ns()
 
-        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
+        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono, face)
         cleared = decision.verdict == CLEAR
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
@@ -233,7 +248,7 @@ class Screener:
             return False
         if last.seq is None:  # that passage's event was never committed: decide (and try) again
             return False
-        self.last = Passage(key, last.decision, last.event_id, last.seq, last.wall, mono)
+        self.last = replace(last, last_read=mono)
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
                     extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})
