@@ -1,4 +1,4 @@
-"""The one gate.toml writer (tools/gate_toml.py) writes what TOML reads back, and what the loader accepts."""
+"""The one gate.toml writer (agent/gate_toml.py) writes what TOML reads back, and what the loader accepts."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ RECORDS = [
 
 def write_app_config(directory: Path, reader: str = "sim://reader?framing=lines", **sections: Any) -> Path:
     """``directory/gate.toml`` of lab gate ``gate-a`` screening against ``RECORDS`` (list version 12) written
-    beside it; ``sections`` add to or override the tables (see `tools.gate_toml.gate_toml`)."""
+    beside it; ``sections`` add to or override the tables (see `agent.gate_toml.gate_toml`)."""
     (directory / "listed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     sections.setdefault("screening", {"duplicate_window_s": 2.0, "lab_gate": True})  # records stand in for a list
     sections.setdefault("hitlist", {"records": "listed.jsonl", "version": 12})
