@@ -46,6 +46,7 @@ from agent.screening.events import (
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
+from agent.update.job import UpdateJob
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -169,6 +170,7 @@ class GateApp:
     ) -> None:
         self.config = config
         self.state_dir = config.gate.state_dir
+        self.update_job = UpdateJob(self.state_dir)  # the centre's `update` command (docs/update.md)
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
@@ -348,7 +350,7 @@ class GateApp:
             self.wipe_requested.set()
             return "decommissioning: relay safe; keys, lists, queued data, config and logs are being destroyed"
 
-        return {"pulse_relay": pulse_relay, "set_policy": set_policy, "wipe": wipe}
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy, "wipe": wipe, "update": self.update_job.offer}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -462,6 +464,7 @@ class GateApp:
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "update": self.update_job.status(),
             "vision": _vision_stats(),
             "time": self.trusted.status() if self.trusted is not None else None,
         }
