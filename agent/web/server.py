@@ -100,6 +100,13 @@ def session_of(request: web.Request) -> Session:
     return request[SESSION]
 
 
+def require_role(request: web.Request, *roles: str) -> None:
+    """Raise 403 unless the signed-in account has one of ``roles`` (e.g. a console page for supervisors)."""
+    if session_of(request).role not in roles:
+        logger.warning("refused: role", extra={"fields": {"path": request.path, "user": session_of(request).user}})
+        raise web.HTTPForbidden(text="your account may not do this")
+
+
 def lang_of(request: web.Request) -> str:
     """The language of the pages for this request (see the module docstring)."""
     session = request.get(SESSION)

@@ -174,3 +174,31 @@ def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, sh
         assert '"has_reason":true' in (state / "audit.log").read_text()
     finally:
         central.stop()
+
+
+def test_hit_shows_the_face_crop_from_the_camera(tmp_path, page, shots):
+    from agent.vision.image import read_image
+    from hal.camera.pnm import write_pnm
+    from tests.support.paths import REPO
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", read_image(REPO / "tests" / "data" / "vision" / "astronaut.jpg"))
+    with running_gate(tmp_path, devices={"camera": f"file://{frames}"}) as app:
+        sign_in(page, app.screen.url)
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        face = page.wait_for_selector("img.face")
+        assert face.get_attribute("src").startswith("data:image/jpeg;base64,/9j/")
+        assert page.evaluate("document.querySelector('img.face').naturalWidth") > 0, "the crop does not decode"
+        shots(page, "officer-screen-face")
+
+
+def test_signed_out_browser_is_sent_to_the_sign_in_page_and_shown_no_new_decision(tmp_path, page):
+    with running_gate(tmp_path) as app:
+        sign_in(page, app.screen.url)
+        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        app.screen.site.sessions.drop_user(OFFICER)  # as a timeout or a removed account would
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_url("**/login")
+        assert page.query_selector("#verdict") is None
