@@ -304,6 +304,11 @@ class WebServer:
             else:
                 logger.exception("web server failed")
         finally:
+            # Live streams still open when the server stops: cancel them and let them finish before closing.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _serve(self) -> None:
