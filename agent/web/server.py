@@ -295,6 +295,7 @@ class WebServer:
 
     def _run(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this thread's loop
         try:
             loop.run_until_complete(self._serve())
         except BaseException as exc:  # reported by start(); the gate screens on without its screen
@@ -308,7 +309,8 @@ class WebServer:
             pending = asyncio.all_tasks(loop)
             for task in pending:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _serve(self) -> None:
