@@ -255,8 +255,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     node.stop()
     s = node.stats
     _emit({"type": "summary", "received": s.received, "stored": s.stored, "duplicates": s.duplicates,
-           "rejected": s.rejected}, args.json,
-          f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={s.rejected}")
+           "rejected": dict(s.rejected)}, args.json,
+          f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={dict(s.rejected)}")
     return 0
 
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,11 +77,13 @@ class CentralConfig:
 
 @dataclass
 class CentralStats:
+    """Counters of the node's inbound traffic (``sharaka-central run`` prints them)."""
+
     received: int = 0
     stored: int = 0
     duplicates: int = 0
     acks_sent: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)  # messages rejected, by reason
 
 
 class CentralNode:
@@ -237,7 +239,7 @@ class CentralNode:
     def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
         """Count a reject against its gate (inside the batch's transaction), charge the gate's budget, and
         log / show it at most once per gate and reason every LOG_EVERY seconds."""
-        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + n
+        self.stats.rejected[reason] += n
         self._batch_rejects[(gate_id, reason)] = self._batch_rejects.get((gate_id, reason), 0) + n
         if gate_id and reason != "rate_limited":
             self.admission.charge_reject(gate_id, leaf)
