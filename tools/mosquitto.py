@@ -32,10 +32,13 @@ from typing import Protocol
 
 from tools.broker_setup import (
     CENTRAL_USERS,
+    ENROL_PASSWORD,
+    ENROL_USER,
     CertFiles,
     acl_text,
     check_central_user,
     check_gate_id,
+    enrol_acl_text,
     new_password,
     password_line,
 )
@@ -115,6 +118,7 @@ class Broker:
         verbose: bool = False,
         extra_conf: str = "",
         config: Callable[[Broker], str] | None = None,
+        enrol: bool = False,
     ):
         self.dir = Path(base_dir)
         (self.dir / "db").mkdir(parents=True, exist_ok=True)
@@ -122,6 +126,7 @@ class Broker:
         self.port = free_port()
         self.tls = tls
         self.tls_port = free_port() if tls else None
+        self.enrol_port = free_port() if enrol else None
         self.max_queued_messages = max_queued_messages
         self.max_packet_size = max_packet_size
         self.message_size_limit = message_size_limit
@@ -230,6 +235,7 @@ class Broker:
                     raise
                 self.port = free_port()  # someone took the port between free_port() and bind: pick another
                 self.tls_port = free_port() if self.tls else None
+                self.enrol_port = free_port() if self.enrol_port else None
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM and wait: Mosquitto saves its persistence file on the way out."""
@@ -341,7 +347,7 @@ class Broker:
             )
         if " running\n" not in self._log_since_start():
             return False
-        for port in (self.port, self.tls_port):
+        for port in (self.port, self.tls_port, self.enrol_port):
             if port is None:
                 continue
             try:
@@ -407,6 +413,13 @@ class Broker:
                 "use_username_as_clientid true",
                 f"acl_file {self.acl_path}",
             ]
+        if self.enrol_port is not None:  # docs/provisioning.md "Broker access before enrolment"
+            (self.dir / "passwd-enrol").write_text(password_line(ENROL_USER, ENROL_PASSWORD) + "\n")
+            (self.dir / "acl-enrol").write_text(enrol_acl_text())
+            lines += ["", f"listener {self.enrol_port} {self.host}", "allow_anonymous false",
+                      f"password_file {self.dir / 'passwd-enrol'}", f"acl_file {self.dir / 'acl-enrol'}"]
+            if self.tls is not None:  # server authentication only: a new gate has no certificate yet
+                lines += [f"certfile {self.tls.server.cert}", f"keyfile {self.tls.server.key}", "tls_version tlsv1.2"]
         lines += ["", self.extra_conf]
         text = "\n".join(lines) + "\n" if self.config is None else self.config(self)
         self.conf_path.write_text(text)
