@@ -188,42 +188,46 @@ class GateApp:
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
-        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
-        cfg = self.config
+        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``.
+
+        Whatever fails part-way, every part opened so far is closed again (the indicators last, in the
+        safe state, their worker thread joined) before the error leaves.
+        """
         try:
-            make_dirs(self.state_dir, mode=0o700)
-            self.indicators = hal.open_indicators(cfg.devices.indicators)
-            self.indicators.apply(SAFE_STATE)
-            # a corrupt outbox is moved aside and reported, never a reason to stop screening
-            self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
-                                                 max_rows=cfg.outbox.max_rows, clock=self._clock)
-            self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
-                                                  also_read=[self.state_dir / "link" / TIME_FILE],
-                                                  monotonic=self._monotonic)
-            hitlist = open_hitlist(cfg)
-            learn_list_time(hitlist, trusted)
-            key = load_fingerprint_key(self.state_dir / "fingerprint.key")
-            # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
-            sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
-            self.camera, camera_fault = open_camera(cfg.devices.camera)
-            self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
-        except (OSError, ValueError, HalError, AgentError) as exc:
+            return self._open()
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, StartupError) or not isinstance(exc, OSError | ValueError | HalError | AgentError):
+                raise
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
-            raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+            raise StartupError(f"gate {self.config.gate.id!r} cannot start: {kind}: {exc}") from exc
+
+    def _open(self) -> Screener:
+        cfg = self.config
+        make_dirs(self.state_dir, mode=0o700)
+        self.indicators = hal.open_indicators(cfg.devices.indicators)
+        self.indicators.apply(SAFE_STATE)
+        # a corrupt outbox is moved aside and reported, never a reason to stop screening
+        self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
+                                             max_rows=cfg.outbox.max_rows, clock=self._clock)
+        self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
+                                              also_read=[self.state_dir / "link" / TIME_FILE],
+                                              monotonic=self._monotonic)
+        hitlist = open_hitlist(cfg)
+        learn_list_time(hitlist, trusted)
+        key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+        # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
+        sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
+        self.camera, camera_fault = open_camera(cfg.devices.camera)
+        self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
 
-            try:
-                self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
-                                             trusted=self.trusted,
-                                             status_source=lambda: {"faults": self.status().get("faults", {})},
-                                             command_handlers=self.command_handlers(),
-                                             high_impact=command_impact(lambda: self.screener.rules if self.screener
-                                                                        else None))
-            except AgentError as exc:
-                self.close()
-                raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
+            self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock, trusted=self.trusted,
+                                         status_source=lambda: {"faults": self.status().get("faults", {})},
+                                         command_handlers=self.command_handlers(),
+                                         high_impact=command_impact(lambda: self.screener.rules if self.screener
+                                                                    else None))
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,

@@ -14,6 +14,7 @@ signatures from ``high_impact_threshold`` (at least 2) different *holders*; two 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ class CommandGuard:
         self._high_impact = high_impact
         self._lock = threading.Lock()
         self.last_seq = int(read_json(self._path, {"last_seq": 0})["last_seq"])
-        self.rejected: dict[str, int] = {}
+        self.rejected: Counter[str] = Counter()
 
     def accept(self, wire: bytes, now: float, wall: float | None = None) -> Command:
         """Verify (``now`` trusted time, ``wall`` the wall clock: see ``verify_command``), record the sequence
@@ -190,7 +191,7 @@ class CommandGuard:
                     high_impact=self._high_impact,
                 )
             except CommandRejected as exc:
-                self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1
+                self.rejected[exc.reason] += 1
                 raise
             write_json(self._path, {"last_seq": cmd.seq})
             self.last_seq = cmd.seq

@@ -121,7 +121,8 @@ def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, sh
     from nacl.signing import SigningKey
 
     from agent.durable import atomic_write
-    from tests.support.link import Keys, make_central, wait_until
+    from tests.support.link import Keys, make_central
+    from tests.support.wait import wait_until
     from tools.central.cli import main as central_cli
 
     keys = Keys(node=SigningKey.generate())

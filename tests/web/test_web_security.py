@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 
 from tests.support.gatesim import LISTED_DOC
-from tests.support.link import wait_until
 from tests.support.screen import OFFICER, PASSWORD, running_gate
+from tests.support.wait import wait_until
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
