@@ -46,6 +46,7 @@ from agent.screening.events import (
 from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
+from agent.update.job import UpdateJob
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -60,6 +61,7 @@ TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
 SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes status
+WIPE_GRACE_S = 2.0  # after a wipe command, time for its signed result to reach the broker before the link stops
 STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else only on change
 
 
@@ -168,12 +170,14 @@ class GateApp:
     ) -> None:
         self.config = config
         self.state_dir = config.gate.state_dir
+        self.update_job = UpdateJob(self.state_dir)  # the centre's `update` command (docs/update.md)
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
         # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
         self.beats: dict[str, float] = {}
         self._stop_reading = threading.Event()
+        self.wipe_requested = threading.Event()  # the two-key ``wipe`` command: decommission after shutdown
         self._reader_thread: threading.Thread | None = None
         self._status_written: tuple[str, float] = ("", 0.0)
         self.started_at = clock()
@@ -233,7 +237,8 @@ class GateApp:
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
-            sealer=sealer)
+            sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
+            centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
         if cfg.screen.enabled:
             self.screen = self._open_screen(sealer)
@@ -285,6 +290,9 @@ class GateApp:
         exit_code = 0
         try:
             while not stop.wait(SUPERVISE_S):
+                if self.wipe_requested.is_set():
+                    stop.wait(WIPE_GRACE_S)  # the command's signed result reaches the centre first
+                    break
                 if not self._reader_thread.is_alive():  # a bug killed it: let systemd restart the gate
                     logger.critical("reader worker died; stopping so the supervisor restarts the gate")
                     exit_code = 1
@@ -301,6 +309,11 @@ class GateApp:
                 self.write_status()
         finally:
             self.shutdown()
+        if self.wipe_requested.is_set():
+            from agent.provision.wipe import decommission, is_appliance
+
+            # the relay is already safe and the centre told by the command's result (docs/provisioning.md)
+            decommission(self.config.path, self.state_dir, notify=False, journal=is_appliance(self.config.path))
         return exit_code
 
     def command_handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
@@ -330,7 +343,15 @@ class GateApp:
             self.screener.rules = rules
             return f"policy set: {sorted(args)}"
 
-        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
+        def wipe(_args: dict[str, Any]) -> str:
+            """Decommission (high impact: two key holders, checked before this runs): stop reading, relay safe
+            now; keys, lists, queued data, config and logs destroyed once the result is out (run())."""
+            self._stop_reading.set()
+            self.indicators.apply(SAFE_STATE)
+            self.wipe_requested.set()
+            return "decommissioning: relay safe; keys, lists, queued data, config and logs are being destroyed"
+
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy, "wipe": wipe, "update": self.update_job.offer}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -441,9 +462,11 @@ class GateApp:
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
+            "online": self.link.queries.stats.as_dict() if self.link is not None and self.config.link.query else None,
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "update": self.update_job.status(),
             "vision": _vision_stats(),
             "time": self.trusted.status() if self.trusted is not None else None,
         }

@@ -28,7 +28,10 @@ from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, 
 
 # Operations a gate executes. Trust-root and key changes are not commands: they are root-signed keyrings
 # (docs/hitlist.md "Keyring delivery"), which already need the root keys' threshold.
-OPS = ("set_policy", "pulse_relay", "request_status", "hitlist_resync", "rebirth", "rotate_device_key", "wipe")
+OPS = ("set_policy", "pulse_relay", "request_status", "hitlist_resync", "rebirth", "rotate_device_key", "wipe",
+       "update")
+# ``update`` (a signed A/B bundle, docs/update.md) needs one command key: the bundle itself must be signed by
+# the update key, which operators do not hold, and the gate refuses a bundle older than the one running.
 # High impact whatever the arguments; set_policy is high impact when it weakens screening (the gate's
 # composition root judges that against the policy in force: agent.screening.policy.weakened_rules).
 HIGH_IMPACT = frozenset({"rotate_device_key", "wipe", "pulse_relay", "set_policy"})

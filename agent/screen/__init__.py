@@ -132,9 +132,10 @@ class OfficerScreen:
     def refresh(self, status: dict[str, Any]) -> None:
         """Take list freshness and faults from the gate's status (``GateApp.status``); publishes changes,
         including the early warnings in force."""
-        hl = status.get("hitlist")
-        lists = status.get("lists")
-        if not isinstance(lists, list):
+        hl, per_list = status.get("hitlist"), status.get("lists")
+        if isinstance(per_list, dict):  # several lists: {list id: {version, stale, problem, policy}}
+            lists = [{"list_id": name, **(value or {})} for name, value in per_list.items()]
+        else:
             lists = [] if hl is None else [{"list_id": self.model.list_id or "", **hl}]
         self.model.refresh_health(lists, dict(status.get("faults") or {}))
         alerts = self.active_alerts()
@@ -182,7 +183,10 @@ class OfficerScreen:
         if kind == "document":
             decision = self.screener.handle(ReaderDocument(_mrz_lines(entry), self._monotonic()))
         elif kind == "person" and self.can_enter_person:
-            decision = self.screener.handle_person(**entry)  # type: ignore[attr-defined]
+            try:
+                decision = self.screener.handle_person(**entry)  # type: ignore[attr-defined]
+            except ValueError as exc:  # a name or date the lists cannot take: nothing was committed
+                raise FormError("%(field)s: missing or not in the expected form.", field=str(exc)) from exc
         elif kind == "vehicle" and self.vehicles is not None:
             try:
                 decision = self.vehicles(**entry)

@@ -27,12 +27,15 @@ from paho.mqtt.properties import Properties
 
 from agent.errors import BadDataError
 from agent.keys import message_key_id
+from agent.link.connection import no_delay
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
+from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
-from tools.central.hitlists import DocumentRecords, HitListServer
+from tools.central.hitlists import HitListServer
+from tools.central.online import OnlineHit, OnlineLists
 from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
@@ -104,7 +107,7 @@ class CentralNode:
         clock: Callable[[], float] = time.time,
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
         hitlists: HitListServer | None = None,
-        records: DocumentRecords | None = None,
+        online: OnlineLists | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -114,7 +117,8 @@ class CentralNode:
         self._clock = clock
         self._on_update = on_update
         self.hitlists = hitlists
-        self.records = records
+        self.online = online  # the centre's current lists, answering online queries
+        self.enrolment: EnrolmentDesk | None = None  # answers new gates' enrolment requests when set
         self.stats = CentralStats()
         self.admission = Admission(config.admission)
         self.queue = InboundQueue(config.admission.queue_max)
@@ -166,12 +170,13 @@ class CentralNode:
 
     # ------------------------------------------------------------------ network thread
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        no_delay(client)  # query replies and acks leave at once
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
         group = self.config.share_group
-        client.subscribe([(f"$share/{group}/{topics.all_gates(leaf)}" if group else topics.all_gates(leaf), 1)
-                          for leaf in INBOUND])
+        filters = [topics.all_gates(leaf) for leaf in INBOUND] + [topics.all_enrol_requests()]
+        client.subscribe([(f"$share/{group}/{f}" if group else f, 1) for f in filters])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -180,6 +185,9 @@ class CentralNode:
         self.connected.set()  # connected and subscribed: ready to receive
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.startswith(topics.ENROL + "/"):
+            self._enrol(msg.topic, bytes(msg.payload))
+            return
         try:
             gate_id, leaf = topics.parse_gate_topic(msg.topic)
         except ValueError:
@@ -194,6 +202,19 @@ class CentralNode:
         # QoS 1: wait for room (paho stops reading, the broker holds the rest); QoS 0: drop when full
         if not self.queue.put((msg.topic, bytes(msg.payload)), block=msg.qos > 0, stop=self._stop):
             self._drop(gate_id, "queue_full")
+
+    def _enrol(self, topic: str, payload: bytes) -> None:
+        """Answer one enrolment request (rare, a person is waiting: on the network thread, rate-limited per
+        enrolment client like a gate's topic)."""
+        try:
+            client_id = topics.parse_enrol_topic(topic)
+        except ValueError:
+            return
+        if self.enrolment is None or not self.admission.admit(client_id, topics.ENROL_REQ):
+            return
+        reply = self.enrolment.answer(client_id, payload)
+        if reply is not None:
+            self._client.publish(topics.enrol(client_id, topics.ENROL_REPLY), reply, qos=1)
 
     def _drop(self, gate_id: str, reason: str) -> None:
         with self._dropped_lock:
@@ -391,6 +412,9 @@ class CentralNode:
     def _status(self, gate_id: str, body: dict[str, Any], raw: bytes, now: float) -> dict[str, Any]:
         version = body.get("hitlist", {}).get("version")  # schema: an int in range, or absent
         online = body["state"] == "online"
+        if body.get("kind") == "decommissioned":  # signed by the gate's key just before it destroyed it
+            self.store.retire(gate_id, now, "the gate decommissioned itself (sharaka-gate provision --wipe)")
+            self._keys.pop(gate_id, None)
         applied = self.store.record_status(gate_id, body["session"], online, now, version, raw)
         return {"gate": gate_id, "session": body["session"], "state": body["state"], "kind": body.get("kind"),
                 "applied": applied, "list_version": version}
@@ -398,6 +422,9 @@ class CentralNode:
     def _result(self, gate_id: str, body: dict[str, Any]) -> dict[str, Any]:
         detail = str(body.get("detail", ""))
         op = self.store.command_result(body["cmd_id"], gate_id, body["ok"], body["reason"], detail)
+        if op == "wipe" and body["ok"]:  # the gate's last signed word before it destroys its key
+            self.store.retire(gate_id, self._clock(), "remote wipe command")
+            self._keys.pop(gate_id, None)
         if op == "rotate_device_key" and body["ok"] and detail.startswith("new_key="):
             try:
                 pub = bytes.fromhex(detail.removeprefix("new_key="))
@@ -468,13 +495,21 @@ class CentralNode:
         self._queries[(gate_id, body["id"])] = None
         if len(self._queries) > 10_000:
             self._queries.popitem(last=False)
-        try:
-            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
-        except ValueError:  # not a document number at all: the gate's deadline answers it
-            self._drop(gate_id, "query")
-            return
+        if "sealed" in body:
+            try:
+                fields = self._opener.unseal(body["sealed"], body["id"])
+            except ValueError as exc:
+                logger.debug("central: query from %r does not open: %s", gate_id, exc)
+                self._drop(gate_id, "query")
+                return
+        else:  # a gate from before sealed queries: a document in clear
+            fields = {"document": [body.get("issuing_state", ""), body.get("document_number", "")]}
+        found = self.online.lookup(fields) if self.online is not None else OnlineHit(None, "", ())
+        hit = found.hit
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
-                 "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
+                 "hit": hit is not None, "reason": hit.reason if hit else "", "ref": hit.ref if hit else "",
+                 "kind": hit.kind if hit else "", "strength": hit.strength if hit else "exact",
+                 "list_id": found.list_id, "lists": [{"list_id": lid, "version": v} for lid, v in found.lists]}
         out = Properties(PacketTypes.PUBLISH)
         if corr is not None:
             out.CorrelationData = corr
@@ -495,7 +530,10 @@ class CentralNode:
         self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
 
     def poll_hitlists(self) -> int:
-        """Re-index the list directory and publish every head that changed; returns how many."""
+        """Re-index the list directory and publish every head that changed; returns how many. Reloads the
+        online lists' changed records files too (an entry added is answered online within one poll)."""
+        if self.online is not None:
+            self.online.scan()
         if self.hitlists is None:
             return 0
         self.hitlists.scan()
