@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
-from agent.config import Config
+from agent.config import Config, HitListConfig
 from agent.durable import atomic_write
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
@@ -36,9 +36,16 @@ from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.protocol.trusted_time import TrustedClock
 from agent.screening.events import load_fingerprint_key
-from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
+from agent.screening.listcheck import (
+    HITLIST_MISSING,
+    HITLIST_UNREADABLE,
+    AbsentHitList,
+    ListProblem,
+    list_problem,
+)
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
+from agent.screening.sources import ListSource
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -82,13 +89,15 @@ class SystemdNotifier:
             logger.warning("sd_notify failed", extra={"fields": {"error": str(exc)}})
 
 
-def open_hitlist(config: Config) -> HitList:
-    """The hit-list the config names: the signed store, the in-memory records file (lab gates), or an
-    ``AbsentHitList`` saying why there is none: a store or records file that cannot be opened does not
-    stop the gate, it makes every decision REFER with the reason shown (RELIABILITY 45).
+def open_hitlist(config: Config, lc: HitListConfig | None = None) -> HitList:
+    """The hit-list ``lc`` names (default: [hitlist]): the signed store, the in-memory records file (lab
+    gates), or an ``AbsentHitList`` saying why there is none: a store or records file that cannot be opened
+    does not stop the gate, it makes every decision the list governs REFER with the reason shown
+    (RELIABILITY 45, 49).
 
     Raises ``StartupError`` when the store is pinned to another root key than the configured one."""
-    hl = config.hitlist
+    hl = config.hitlist if lc is None else lc
+    where = "[hitlist]" if lc is None or lc is config.hitlist else f"[lists.{hl.list_id}]"
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
         from agent.keys import KeyFileError, RootPinConflict, pinned_root
@@ -100,7 +109,7 @@ def open_hitlist(config: Config) -> HitList:
         try:
             root = pinned_root(hl.store_dir, hl.root_pub)
         except RootPinConflict as exc:
-            raise StartupError(f"hit-list store: {exc}") from exc
+            raise StartupError(f"hit-list store {where}: {exc}") from exc
         except KeyFileError as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r}: {exc}")
         try:
@@ -108,12 +117,17 @@ def open_hitlist(config: Config) -> HitList:
         except (OSError, ValueError, KeyError, TypeError, AgentError) as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r} unreadable: {exc}")
     if hl.records is None:
-        return _absent(HITLIST_MISSING, "no hit-list configured ([hitlist] store_dir)")
+        return _absent(HITLIST_MISSING, f"no hit-list configured ({where} store_dir)")
     try:
         return MemoryHitList.from_file(hl.records, version=hl.version, max_age_s=hl.max_age_s,
                                        list_id=hl.list_id or "records")
     except (OSError, ValueError) as exc:
         return _absent(HITLIST_UNREADABLE, f"records file {str(hl.records)!r} unreadable: {exc}")
+
+
+def open_lists(config: Config) -> list[ListSource]:
+    """Every list the config names ([hitlist] first, then each [lists.ID]), opened, each under its policy."""
+    return [ListSource(open_hitlist(config, lc), lc) for lc in config.screening_lists()]
 
 
 def _absent(reason: str, detail: str) -> AbsentHitList:
@@ -176,6 +190,7 @@ class GateApp:
         self.screener: Screener | None = None
         self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
+        self.lists: list[ListSource] = []  # every list screened against, [hitlist] first
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -189,8 +204,10 @@ class GateApp:
             self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                                   also_read=[self.state_dir / "link" / TIME_FILE],
                                                   monotonic=self._monotonic)
-            hitlist = open_hitlist(cfg)
-            learn_list_time(hitlist, trusted)
+            self.lists = lists = open_lists(cfg)
+            hitlist = lists[0].hitlist
+            for source in lists:
+                learn_list_time(source.hitlist, trusted)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
             self.camera, camera_fault = open_camera(cfg.devices.camera)
             self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
@@ -203,6 +220,7 @@ class GateApp:
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
+                                             lists={src.name: src.hitlist for src in lists[1:]},
                                              trusted=self.trusted,
                                              status_source=lambda: {"faults": self.status().get("faults", {})},
                                              command_handlers=self.command_handlers(),
@@ -213,7 +231,7 @@ class GateApp:
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
+            hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=lists, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
         self.screener.set_fault("camera", camera_fault)
@@ -376,6 +394,7 @@ class GateApp:
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
             "hitlist": None if hl is None else _hitlist_status(hl, now),
+            "lists": {src.name: list_status(src, now) for src in self.lists},
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
             "vision": _vision_stats(),
@@ -425,4 +444,19 @@ def _hitlist_status(hl: HitList, now: float) -> dict[str, Any]:
     reason = getattr(hl, "stale_reason", None)
     if out["stale"] and callable(reason):
         out["stale_reason"] = reason(now)
+    return out
+
+
+def list_status(source: ListSource, now: float) -> dict[str, Any]:
+    """One list's status: version, freshness, its problem if any, and its policy (docs/config.md "Several lists")."""
+    try:
+        out = _hitlist_status(source.hitlist, now)
+    except (OSError, ValueError) as exc:
+        out = {"version": 0, "stale": True, "stale_reason": f"unreadable: {exc}"}
+    problem = list_problem(source.hitlist, source.expected_id)
+    if problem is not None:
+        out["problem"] = {"reason": problem.reason, "detail": problem.detail}
+    p = source.policy
+    out["policy"] = {"governs": list(p.governs), "on_match": p.on_match, "on_weak": p.on_weak,
+                     "on_stale": p.on_stale, "acknowledge": p.acknowledge}
     return out

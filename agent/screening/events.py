@@ -8,6 +8,10 @@ apply: ``mrz`` (the MRZ fields of ARCHITECTURE.md), ``fingerprint`` (instead of 
 CLEAR under ``clear_event_detail = "fingerprint"``), ``hit`` (kind, reason, ref, strength),
 ``detail`` (why a read was unreadable), ``frame`` (camera frame reference), ``face`` (with a camera:
 ``present``, ``score``, ``quality``, and for HIT and REFER ``jpeg``, the best face crop), ``faults``.
+Version 2 adds ``sources`` (what each list or other source answered: ``list``, ``version``, ``decided``,
+``stale``, ``answered``, ``match``, ``acknowledge``), ``acknowledge`` (an officer must acknowledge this
+decision), and for a decision without an MRZ (a vehicle, an officer's entry) ``entry`` (what was
+checked: ``vin``, ``plate``/``country``, ``document``, ``person``). Version 1 events have none of these.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import msgpack
 
 from agent.durable import atomic_write
 from agent.screening.decision import CLEAR, Decision
+from agent.screening.sources import Query
 
-EVENT_VERSION = 1
+EVENT_VERSION = 2  # 2: sources, acknowledge, entry (1 is still read: the fields are optional)
 _FINGERPRINT_PERSON = b"sharaka-doc-v1"  # domain of the document fingerprint
 
 
@@ -83,8 +88,13 @@ def build_event(
         "read_mono": read_mono,
         "list_version": decision.list_version,
         "list_stale": decision.list_stale,
+        "sources": [a.to_wire() for a in decision.answers],
     }
+    if decision.acknowledge:
+        event["acknowledge"] = True
     mrz = decision.mrz
+    if mrz is None and decision.query is not None:
+        event["entry"] = entry_fields(decision.query)
     if mrz is not None:
         if decision.verdict == CLEAR and clear_detail == "fingerprint":
             event["fingerprint"] = document_fingerprint(
@@ -103,6 +113,21 @@ def build_event(
     if faults:
         event["faults"] = faults
     return event
+
+
+def entry_fields(query: Query) -> dict[str, Any]:
+    """What an event records of a decision made without an MRZ (a vehicle, an officer's entry)."""
+    out: dict[str, Any] = {}
+    if query.vin is not None:
+        out["vin"] = query.vin
+    if query.plate is not None:
+        out["country"], out["plate"] = query.plate
+    if query.document is not None:
+        out["issuing_state"], out["document_number"] = query.document
+    if query.person is not None:
+        p = query.person
+        out.update(surname=p.surname, given_names=p.given_names, birth_date=p.birth_date)
+    return out
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

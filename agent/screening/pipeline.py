@@ -20,18 +20,19 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from agent.config import ScreeningConfig
+from agent.config import HitListConfig, ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
-from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
+from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
 from agent.screening.events import build_event, encode_event, new_event_id
-from agent.screening.listcheck import ListProblem, list_problem
+from agent.screening.listcheck import ListProblem
+from agent.screening.sources import ListSource, Query, Source
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
@@ -97,6 +98,7 @@ class Screener:
         outbox: Outbox,
         indicators: Indicators,
         list_id: str | None = None,
+        lists: Sequence[ListSource] = (),
         camera: Camera | None = None,
         fingerprint_key: bytes = b"",
         clock: Callable[[], float] = time.time,
@@ -122,6 +124,7 @@ class Screener:
         self._trusted = trusted or clock
         self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
         self._show_lock = threading.Lock()
+        self._handling = threading.Lock()  # one decision at a time: the reader, the screen, a plate reader
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
         self._idle_at: float | None = None  # monotonic time a CLEAR's green goes dark
@@ -131,10 +134,17 @@ class Screener:
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
         self.list_id = list_id  # the list this gate screens against (None: any verified list)
+        # Every source asked about every read, [hitlist] first (agent.screening.sources); ``hitlist`` stays
+        # the first list's store for status. ``lists`` given: they are the sources ([hitlist] among them).
+        self.sources: list[Source] = list(lists) or [ListSource(hitlist, HitListConfig(list_id=list_id))]
         self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
         """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
+        with self._handling:
+            return self._handle(item)
+
+    def _handle(self, item: ReaderDocument | Misread) -> Decision | None:
         times = self.times
         times.start = time.perf_counter_ns()
         wall, mono, now = self._clock(), self._monotonic(), self._trusted()
@@ -153,10 +163,26 @@ class Screener:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
-                decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(now), now=now)
-        problem = self.check_list()
-        if problem is not None:
-            decision = decision.refer(problem.reason)
+                decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
+        self.check_list()
+        return self._commit_and_show(decision, key, wall, mono, item.received_at)
+
+    def handle_query(self, query: Query, checks: Sequence[str] = (), *, origin: str = "officer") -> Decision:
+        """Decide on an identifier that did not come from the document reader: a VIN or a plate (the officer's
+        entry, a plate reader), a document or a person entered by hand. The same sources, the same
+        combination, the same event and indicator path as a swipe; ``origin`` is recorded in the event
+        (``reader`` field). ``checks``: reasons already found (e.g. ``vin_check_digit``). Not deduplicated."""
+        with self._handling:
+            wall, mono, now = self._clock(), self._monotonic(), self._trusted()
+            self.times.start = self.times.parsed = time.perf_counter_ns()
+            decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
+            self.check_list()
+            return self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
+
+    def _commit_and_show(self, decision: Decision, key: tuple[str, ...] | None, wall: float, mono: float,
+                         read_mono: float, *, reader_id: str | None = None) -> Decision:
+        """Commit ``decision``'s event, then show it (the order the module docstring gives)."""
+        times = self.times
         indicator_fault = self.indicators.fault
         if indicator_fault and decision.verdict == CLEAR:
             decision = decision.refer("indicator_fault")
@@ -171,7 +197,7 @@ class Screener:
                 event_id,
                 lambda seq: encode_event(build_event(
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
-                    reader_id=self.reader_id, wall=wall, mono=mono, read_mono=item.received_at,
+                    reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
                     frame=frame_ref, face=face, faults=faults)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
@@ -204,11 +230,18 @@ class Screener:
         return decision
 
     def check_list(self) -> ListProblem | None:
-        """Why no decision may be CLEAR for want of a verified list of ``list_id`` (RELIABILITY 45), or None;
-        recorded as the ``hitlist`` fault. A lab gate (``rules.lab_gate``) screens without one: always None."""
-        problem = None if self.rules.lab_gate else list_problem(self.hitlist, self.list_id)
-        self.set_fault("hitlist", problem.detail if problem is not None else None)
-        return problem
+        """Why no decision may be CLEAR for want of a verified list (RELIABILITY 45, 49), or None: the first
+        list's problem; each list's problem is recorded as its fault (``hitlist``, ``hitlist:ID`` for the
+        further lists). A lab gate (``rules.lab_gate``) screens without lists: always None."""
+        first: ListProblem | None = None
+        for i, source in enumerate(self.sources):
+            if not isinstance(source, ListSource):
+                continue
+            found = source.problem_reason(self.rules)
+            problem = ListProblem(*found) if found is not None else None
+            self.set_fault("hitlist" if i == 0 else f"hitlist:{source.name}", problem.detail if problem else None)
+            first = first or problem
+        return first
 
     def set_fault(self, part: str, fault: str | None) -> None:
         """Record (or clear, with None) a fault of ``part``; copy-on-write so other threads read safely."""
@@ -222,10 +255,12 @@ class Screener:
         self.faults = faults
 
     def _unreadable(self, detail: str, now: float) -> Decision:
-        try:
-            return unreadable(detail, list_version=self.hitlist.version, list_stale=self.hitlist.is_stale(now))
-        except (OSError, ValueError):
-            return unreadable(detail)
+        """REFER for a misread: the lists that govern documents or persons say only their state."""
+        answers = tuple(s.ask(None, now=now, rules=self.rules) for s in self.sources
+                        if not isinstance(s, ListSource) or s.governs & {"document", "person"})
+        first = answers[0] if answers else None
+        return unreadable(detail, list_version=first.version if first else 0,
+                          list_stale=first.stale if first else False, answers=answers)
 
     def _is_duplicate(self, key: tuple[str, ...], mono: float) -> bool:
         last = self.last

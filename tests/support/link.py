@@ -93,6 +93,7 @@ def make_gate(
     command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
     clock: Callable[[], float] = time.time,
     hitlist: HitListStore | None = None,
+    lists: dict[str, HitListStore] | None = None,
     hitlist_limits: Limits = DEFAULT_LIMITS,
     key_path: Path | None = None,
     **cfg: Any,
@@ -124,6 +125,7 @@ def make_gate(
         command_handlers=command_handlers,
         clock=clock,
         hitlist=hitlist,
+        lists=lists,
         hitlist_limits=hitlist_limits,
         device_key_path=key_path,
     )
