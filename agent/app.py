@@ -28,14 +28,21 @@ from typing import TYPE_CHECKING, Any
 
 import hal
 from agent import __version__
+from agent import keys as keyfiles
 from agent.config import Config, HitListConfig
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
-from agent.outbox import Outbox
+from agent.outbox import PRIORITY_HIT, Outbox, OutboxError, open_outbox
 from agent.protocol.trusted_time import TrustedClock
-from agent.screening.events import load_fingerprint_key
+from agent.screening.events import (
+    EVENT_VERSION,
+    EventSealer,
+    encode_event,
+    load_fingerprint_key,
+    new_event_id,
+)
 from agent.screening.listcheck import (
     HITLIST_MISSING,
     HITLIST_UNREADABLE,
@@ -197,10 +204,12 @@ class GateApp:
         """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
         cfg = self.config
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(self.state_dir, mode=0o700)
             self.indicators = hal.open_indicators(cfg.devices.indicators)
             self.indicators.apply(SAFE_STATE)
-            self.outbox = Outbox(self.state_dir / OUTBOX_FILE, max_rows=cfg.outbox.max_rows, clock=self._clock)
+            # a corrupt outbox is moved aside and reported, never a reason to stop screening
+            self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
+                                                 max_rows=cfg.outbox.max_rows, clock=self._clock)
             self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                                   also_read=[self.state_dir / "link" / TIME_FILE],
                                                   monotonic=self._monotonic)
@@ -209,6 +218,8 @@ class GateApp:
             for source in lists:
                 learn_list_time(source.hitlist, trusted)
             key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+            # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
+            sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
             self.camera, camera_fault = open_camera(cfg.devices.camera)
             self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         except (OSError, ValueError, HalError, AgentError) as exc:
@@ -233,8 +244,11 @@ class GateApp:
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=lists, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
-            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now)
+            on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
+            sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
+        if recovered is not None:
+            self._report_outbox_recovered(recovered)
         if cfg.screening.lab_gate:
             logger.warning("lab gate: screening without a verified hit-list may answer CLEAR; never on a deployed "
                            "gate", extra={"fields": {"config": str(cfg.path)}})
@@ -369,6 +383,27 @@ class GateApp:
                 part.close()
             except (OSError, HalError, AgentError) as exc:
                 logger.error("close failed", extra={"fields": {"part": name, "error": str(exc)}})
+
+    def _last_status_seq(self) -> int:
+        """The last decision's seq that status.json recorded (0 if none): a floor for a new outbox's seq."""
+        try:
+            last = json.loads((self.state_dir / STATUS_FILE).read_bytes()).get("last_decision") or {}
+            return int(last.get("seq") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def _report_outbox_recovered(self, what: str) -> None:
+        """Show a moved-aside outbox in status until restart and tell the centre (a hit-priority notice)."""
+        if self.screener is None or self.outbox is None:
+            return
+        self.screener.set_fault("outbox_recovered", what)
+        event_id = new_event_id()
+        notice = {"v": EVENT_VERSION, "type": "outbox_recovered", "id": event_id, "gate": self.config.gate.id,
+                  "wall": self._clock(), "detail": what}
+        try:
+            self.outbox.append("outbox_recovered", event_id, encode_event(notice), priority=PRIORITY_HIT)
+        except OutboxError as exc:
+            logger.error("cannot queue the outbox-recovered notice", extra={"fields": {"error": str(exc)}})
 
     # -- status ---------------------------------------------------------------------------------
     def status(self, state: str = "running") -> dict[str, Any]:

@@ -269,8 +269,8 @@ class LinkConfig:
                                  check=_readable)
     device_key: Path | None = _opt("Ed25519 device key (32-byte seed, 0600) signing every message; "
                                    "unset: STATE_DIR/device.key.", None, check=_private_key)
-    node_pub: Path | None = _opt("Central node public key (acks, hit-list chunks, query replies); required "
-                                 "when enabled.", None, check=_public_keys)
+    node_pub: Path | None = _opt("Central node public key: verifies acks, hit-list chunks and query replies; "
+                                 "events' personal fields are sealed to it (unset: left out). Required when enabled.", None, check=_public_keys)
     command_pubs: tuple[Path, ...] = _opt("Pinned central command public keys.", (), check=_public_keys)
     high_impact_threshold: int = _opt(
         "Different command-key holders needed for a high-impact command (wipe, device-key rotation, pulse_relay, "

@@ -51,6 +51,21 @@ def fsync_dir(path: Path, *, step: Step = _no_step) -> None:
     step(f"fsync dir {path}")
 
 
+def make_dirs(path: Path, *, mode: int = 0o777) -> None:
+    """``mkdir -p`` whose new directories survive a power cut: each one's parent is fsynced after it."""
+    path = Path(path)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=mode)
+        except FileExistsError:
+            continue
+        fsync_dir(directory.parent)
+
+
 def durable_replace(src: Path, dst: Path, *, step: Step = _no_step) -> None:
     """Rename ``src`` (a file or a directory) over ``dst`` and fsync the directory."""
     os.replace(src, dst)

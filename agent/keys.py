@@ -28,7 +28,7 @@ from typing import Literal
 
 from nacl.signing import SigningKey, VerifyKey
 
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.errors import BadDataError
 
 KEY_BYTES = 32
@@ -146,6 +146,6 @@ def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str]
         if read_public_key(pinned) != root:
             raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key than {str(given)!r}")
     elif pin:
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        make_dirs(Path(state_dir))
         atomic_write(pinned, encode_key(root, "hex"), mode=0o644)
     return root

@@ -20,13 +20,16 @@ ack and drop; at open it is the larger of that and the highest row). A second pr
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from agent.durable import fsync_dir
 from agent.errors import AgentError
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,17 @@ class OutboxError(AgentError, OSError):
     """The outbox could not commit (disk full, I/O error, corrupt file): nothing was queued."""
 
 
+class OutboxCorrupt(OutboxError):
+    """The outbox file is not a sound SQLite database (truncated, overwritten, malformed pages)."""
+
+
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES or "malformed" in str(exc)
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     """One queued message as the link sends it."""
@@ -69,7 +83,8 @@ class Outbox:
     """Durable, bounded, prioritised queue of outgoing messages; see the module docstring."""
 
     def __init__(
-        self, path: str | Path, *, max_rows: int = 200_000, clock: Callable[[], float] = time.time
+        self, path: str | Path, *, max_rows: int = 200_000, clock: Callable[[], float] = time.time,
+        seq_floor: int = 0,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, not {max_rows!r}")
@@ -85,9 +100,22 @@ class Outbox:
             self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
             self._depth, newest = self._db.execute("SELECT count(*), max(seq) FROM outbox").fetchone()
             counted = self._db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]
-            self._last_seq = max(counted, newest or 0)
+            self._last_seq = max(counted, newest or 0, seq_floor)
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
+            if hasattr(self, "_db"):
+                self._db.close()
+            error = OutboxCorrupt if _is_corrupt(exc) else OutboxError
+            raise error(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
+
+    def check(self) -> None:
+        """Raise ``OutboxCorrupt`` unless SQLite's ``quick_check`` finds every page and index sound."""
+        with self._lock:
+            try:
+                problems = [r[0] for r in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+            except sqlite3.Error as exc:
+                raise OutboxCorrupt(f"outbox {str(self.path)!r} cannot be checked: {exc}") from exc
+        if problems != ["ok"]:
+            raise OutboxCorrupt(f"outbox {str(self.path)!r} is damaged: {'; '.join(problems)}")
 
     def append(self, kind: str, msg_id: str, body: bytes, *, priority: int, now: float | None = None) -> int:
         """Queue one message in its own durable transaction; returns its seq. Raises ``OutboxError``."""
@@ -209,6 +237,51 @@ class Outbox:
                 logger.warning("outbox checkpoint failed", extra={"fields": {"error": str(exc)}})
             self._db.close()
             self._db = None  # type: ignore[assignment]
+
+
+def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox, str | None]:
+    """Open and check the outbox at ``path``; a corrupt one (with its ``-wal`` and ``-shm``) is moved aside
+    to ``<name>.corrupt-<n>`` (kept for an operator to salvage) and a new one started, its seq above
+    the old file's highest readable seq and ``seq_hint``. Returns (outbox, what was done, or None).
+    Raises ``OutboxError`` when the outbox cannot be opened for another reason (disk full, permissions)."""
+    try:
+        box = Outbox(path, **kwargs)
+    except OutboxCorrupt as exc:
+        reason = str(exc)
+    else:
+        try:
+            box.check()
+            return box, None
+        except OutboxCorrupt as exc:
+            box.close()
+            reason = str(exc)
+    floor = max(seq_hint, _salvage_last_seq(path))
+    n = 1
+    while path.with_name(f"{path.name}.corrupt-{n}").exists():
+        n += 1
+    aside = path.with_name(f"{path.name}.corrupt-{n}")
+    for suffix in ("-wal", "-shm", ""):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{aside}{suffix}"))
+    fsync_dir(path.parent)
+    what = f"{reason}; moved aside to {aside.name}, new outbox from seq {floor + 1}"
+    logger.error("outbox corrupt: moved aside, continuing with a new one", extra={"fields": {"detail": what}})
+    return Outbox(path, seq_floor=floor, **kwargs), what
+
+
+def _salvage_last_seq(path: Path) -> int:
+    """The highest seq a damaged outbox still shows (0 when nothing is readable)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            newest = db.execute("SELECT max(seq) FROM outbox").fetchone()[0] or 0
+            counted = db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]
+            return max(int(newest), int(counted))
+        finally:
+            db.close()
+    except (sqlite3.Error, TypeError, ValueError):
+        return 0
 
 
 def read_outbox_stats(path: str | Path, now: float) -> dict[str, float | int]:

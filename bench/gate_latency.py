@@ -34,12 +34,15 @@ import threading
 import time
 from pathlib import Path
 
+from nacl.signing import SigningKey
+
 import hal
 from agent.config import ScreeningConfig
 from agent.hitlist.api import HitList
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import HIT, Screener
+from agent.screening.events import EventSealer
 from agent.screening.pipeline import IDLE_STATE
 from hal.reader.sim import SimReaderDevice
 from tools.specimens import stream
@@ -116,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         indicators = hal.open_indicators("sim://pca9685")
         outbox = Outbox(tmpdir / "outbox.sqlite3", max_rows=args.count * 2)
         rules = ScreeningConfig(duplicate_window_s=0.0)
+        # events sealed to a centre key as on a deployed gate (docs/protocol.md "Sealed events")
         screener = Screener(gate_id="bench", site="bench", reader_id="sim", rules=rules, hitlist=hitlist,
-                            outbox=outbox, indicators=indicators)
+                            outbox=outbox, indicators=indicators,
+                            sealer=EventSealer(SigningKey.generate().verify_key))
 
         bench_thread = threading.get_ident()
         first_write = [0]

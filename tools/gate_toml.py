@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.durable import atomic_write
+
 
 def gate_toml(
     *,
@@ -40,9 +42,10 @@ def gate_toml(
 
 
 def write_gate_config(directory: Path, **kwargs: Any) -> Path:
-    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) and return its path."""
+    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) durably (``atomic_write``: a power
+    cut leaves the old or the new file) and return its path."""
     path = directory / "gate.toml"
-    path.write_text(gate_toml(**kwargs))
+    atomic_write(path, gate_toml(**kwargs).encode(), mode=0o644)
     return path
 
 

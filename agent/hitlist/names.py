@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 1
+NORMALISER_VERSION = 2
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -144,9 +144,45 @@ def _group(tokens: list[str]) -> list[str]:
     return out
 
 
+# Other romanisation habits, each a rewrite of the spelling into the habit the skeleton rules assume
+# (docs/names.md, "Readings"): the component also gets the code of the rewritten spelling.
+_READINGS = (
+    (re.compile(r"C(?=[AEIOU])"), "DJ"),  # Turkish C is jim: CEMAL = JAMAL, NECIP = NAJIB, CEVAT = JAWAD
+    (re.compile(r"GH"), "G"),  # Turkish G for ghain: GALIP = GHALIB, BAGDADI = BAGHDADI
+    (re.compile(r"DH"), "Z"),  # Turkish/Persian Z for dhal and za: KAZIM = KADHIM, MUNZIR = MUNDHIR
+    (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
+    (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
+    (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
+)
+# German CH for kha, only in a word that shows German spelling: CHADIDSCHA = KHADIJA, CHASANOW = KHASANOV
+# (elsewhere CH is the French SH: CHADI is SHADI, not HADI).
+_GERMAN = re.compile(r"SCH|[OE]W$")
+_GERMAN_CH = re.compile(r"(?<!S)CH")
+
+
+def _readings(word: str) -> list[str]:
+    """The spelling rewritten by each habit that applies to it (not the word itself). A spelling the
+    dictionary knows is taken as written: JAMAL read as YAMAL would lose its tag and meet JAMIL."""
+    out: list[str] = []
+    if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
+        return out
+    rules = _READINGS + (((_GERMAN_CH, "KH"),) if _GERMAN.search(word) else ())
+    for pattern, replacement in rules:
+        rewritten = pattern.sub(replacement, word)
+        if rewritten != word and rewritten not in out:
+            out.append(rewritten)
+    return out
+
+
 @lru_cache(maxsize=16384)
 def _alternatives(word: str) -> tuple[str, ...]:
     """Codes one raw component may stand for, primary first (usually one)."""
+    return tuple(dict.fromkeys(itertools.chain(_word_codes(word), *map(_word_codes, _readings(word)))))
+
+
+@lru_cache(maxsize=16384)
+def _word_codes(word: str) -> tuple[str, ...]:
+    """Codes of one raw component as spelled (dictionary, ABD family, particles, suffixes, articles)."""
     word = NAME_DICTIONARY.get(word, word)
     abd = _ABD_GLUED.match(word)
     if abd:
@@ -161,12 +197,12 @@ def _alternatives(word: str) -> tuple[str, ...]:
     suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
     if suffix:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
-        codes += [code + mark for code in _alternatives(suffix["base"])]
+        codes += [code + mark for code in _word_codes(suffix["base"])]
     else:
         codes += _tagged_codes(word)
         rest = _glued_article_rest(word)
         if rest:
-            codes += _alternatives(rest)
+            codes += _word_codes(rest)
     return tuple(dict.fromkeys(codes))
 
 
@@ -179,7 +215,7 @@ def _abd_rest_codes(rest: str) -> tuple[str, ...]:
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
         return ("",)
-    return _alternatives(rest)
+    return _word_codes(rest)
 
 
 def _glued_article_rest(word: str) -> str | None:
@@ -218,12 +254,9 @@ _DIGRAPHS = {
 _CONSONANT = {"C": "K", "Q": "K", "G": "J", "V": "V"}  # others stand for themselves
 
 
-@lru_cache(maxsize=16384)
-def _skeleton_codes(word: str) -> tuple[str, ...]:
-    """Code(s) of one plain word: [V] + consonant classes + first-vowel class + final-vowel class.
-
-    Appendix B forms (and other vowel-less spellings) carry no short vowels, so their first-vowel
-    class is unknown: they get one code per class."""
+def _prepare(word: str) -> tuple[str, bool]:
+    """The word with Appendix B escapes resolved, X as KS and a final AH as A; and whether its short
+    vowels are not written (Appendix B, or no vowel after the first letter: MXHMD, EMR, ELY)."""
     appendix_b = bool(_APPENDIX_B_STRONG.search(word))
     if appendix_b:
         word = _APPENDIX_B_ESCAPE.sub(lambda m: _APPENDIX_B[m[1]], word)
@@ -231,7 +264,17 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     if len(word) >= 3 and word.endswith("AH"):
         word = word[:-1]  # final ta marbuta: FATIMAH = FATIMA, SALAH != SALEH
     if len(word) >= 3 and word[0] not in "AIOU" and not _VOWELS.intersection(word[1:]):
-        appendix_b = True  # MXHMD, EMR, ELY (E for ain): short vowels not written
+        appendix_b = True
+    return word, appendix_b
+
+
+@lru_cache(maxsize=16384)
+def _skeleton_codes(word: str) -> tuple[str, ...]:
+    """Code(s) of one plain word: [V] + consonant classes + first-vowel class + final-vowel class.
+
+    Appendix B forms (and other vowel-less spellings) carry no short vowels, so their first-vowel
+    class is unknown: they get one code per class."""
+    word, appendix_b = _prepare(word)
     consonants: list[str] = []
     first_vowel, first_vowel_at = "", 0
     trailing = ""  # vowel letters after the last consonant
@@ -242,7 +285,11 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
         after = i + (2 if pair in ("OU", "GU", "QU") else 1)
         nxt = word[after] if after < n else ""
         sym, vowel, step = "", "", 1
-        if word.startswith("SCH", i):
+        if word.startswith("DSCH", i):
+            sym, step = "J", 4  # German DSCH for jim: DSCHAMAL = JAMAL
+        elif word.startswith("TSCH", i):
+            sym, step = "X", 4
+        elif word.startswith("SCH", i):
             sym, step = "X", 3
         elif pair in _DIGRAPHS:
             sym, step = _DIGRAPHS[pair], 2
@@ -256,13 +303,11 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
             sym, step = ("J" if ch == "G" else "K"), 2  # NAGUIB, TAOUFIQUE: the U is silent
         elif ch in _VOWELS:
             vowel = ch
-        elif ch in "YW":
+        elif ch in "YWV":
             if i == 0 and nxt and nxt in "AEIOUWY":
-                sym = ch
+                sym = "Y" if ch == "Y" else "W"
             else:
-                vowel = "I" if ch == "Y" else "U"  # medial Y and W are long vowels
-        elif ch == "V":
-            sym = "W" if i == 0 else "V"
+                vowel = "I" if ch == "Y" else "U"  # medial Y, W and (Turkish) V: RIDVAN = RIDWAN
         elif ch == "C":
             sym = "S" if nxt in ("E", "I", "Y") else "K"
         else:
@@ -277,12 +322,13 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
                 first_vowel_at = len(consonants)
-            elif trailing == "A" and vowel in ("O", "U") and len(consonants) == first_vowel_at:
-                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK
+            elif trailing in ("A", "E") and vowel in ("O", "U") and len(consonants) == first_vowel_at:
+                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK = TEVFIK
             trailing += vowel
         i += step
-    if consonants and consonants[-1] == "D" and not trailing:
-        consonants[-1] = "T"  # AHMED = AHMET: word-final devoicing (NADIA keeps its D)
+    if consonants and consonants[-1] in "DP" and not trailing:
+        consonants[-1] = "T" if consonants[-1] == "D" else "B"  # word-final devoicing: AHMED = AHMET,
+        # GALIP = GHALIB (NADIA keeps its D)
     final = _final_class(trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
@@ -405,6 +451,33 @@ def _initial_keys(s: Codes, g: Codes) -> list[str]:
     ]
 
 
+# The first-vowel class of a component code and its dictionary tag (MHMTu- -> MHMT*-, HSNa-#HASSAN -> HSN*-).
+_FIRST_VOWEL_CLASS = re.compile(r"[au-]([AYIU-])(?:#[A-Z]+)?(?=[~.]|$)")
+
+
+def _blind(codes: Codes) -> str:
+    """A field's codes with the first-vowel class of each component unknown: how a name whose short
+    vowels are not written (Appendix B) is compared, as one key instead of one per vowel reading."""
+    return ".".join(_FIRST_VOWEL_CLASS.sub(r"*\1", code) for code in codes)
+
+
+def _vowels_unwritten(surname: str, given_names: str) -> bool:
+    """Whether every component of the name is written without its short vowels (MXHMD XHSYN)."""
+    words = [w for field in (surname, given_names) for w in _group(_clean(field).replace("-", " ").split())]
+    return bool(words) and all(_prepare(word)[1] for word in words)
+
+
+def _blind_record_keys(tag: str, s: Codes, g: Codes) -> list[str]:
+    """`tag|S|G` and `tagP|S|G[:k]` (every proper prefix of the given names) over blind codes."""
+    bs = _blind(s)
+    return [_key(tag, bs, _blind(g))] + [_key(tag + "P", bs, _blind(g[:k])) for k in range(1, len(g))]
+
+
+def _ordered(g: Codes) -> str:
+    """The given names in code order: the same key whatever order the document writes them in."""
+    return ".".join(sorted(g))
+
+
 _INITIAL_VOWEL_CODES = frozenset({"VaA", "Va-", "VaI", "VuU"})
 
 
@@ -428,6 +501,7 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
     joined forms (KHALED-MAHMOUD and KHALED-MOHAMED both join to KHALEDM.HM.D).
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
     surnames, givens = _fields(surname, given_names, RECORD_COMBOS)
+    blind_tags = ("B", "A") if _vowels_unwritten(surname, given_names) else ("B",)
     keys: dict[str, None] = {}
     for s, s_joined in surnames:
         for g, g_joined in givens:
@@ -438,6 +512,10 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
             if not s_joined and not g_joined:
                 keys.setdefault(_key("NG", _part(g + s)))
                 keys.setdefault(_key("NS", _part(s + g)))
+                if len(g) > 1:
+                    keys.setdefault(_key("O", sp, _ordered(g)))
+                for tag in blind_tags:
+                    keys.update(dict.fromkeys(_blind_record_keys(tag, s, g)))
                 for key in _initial_keys(s, g):
                     keys.setdefault(key)
     field = mrz_name_field(surname, given_names)
@@ -466,6 +544,9 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             keys[key] = (min(rank, keys.get(key, (rank, ""))[0]), strength)
 
     full = WEAK if truncated else EXACT  # keys holding the possibly partial last component
+    # B keys: this name's vowels are not written, every record stores B; A: the record's are not
+    unwritten = _vowels_unwritten(surname, given_names)
+    blind_tag, blind_rank = ("B", 0) if unwritten else ("A", 3)
     single_surname = len(surnames[0].codes) <= 1  # may be the joined form of a listed DA SILVA
     for s, s_joined in surnames:
         for g, g_joined in givens:
@@ -483,6 +564,14 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
                 add(3, _key("P", msp, mgp), full)
             for k in range(len(g) - 1, -1, -1):  # record has fewer given names than the document
                 add(1, _key("F", sp, _part(g[:k])), EXACT if k else WEAK)
+            if len(g) > 1 and not truncated:  # the given names in another order
+                add(1, _key("O", sp, _ordered(g)), EXACT)
+            if not truncated and (unwritten or (s, g) == (surnames[0].codes, givens[0].codes)):
+                bs = _blind(s)  # unwritten vowels on either side; A keys for the primary reading only
+                add(blind_rank, _key(blind_tag, bs, _blind(g)), EXACT)
+                add(blind_rank, _key(blind_tag + "P", bs, _blind(g)), EXACT)
+                for k in range(1, len(g) if unwritten else 0):  # the record has fewer given names
+                    add(blind_rank + 1, _key(blind_tag, bs, _blind(g[:k])), EXACT)
             add(2, _key("NG", _part(g + s)), full)
             add(2, _key("NS", _part(s + g)), full)
             if g:  # surname and given names swapped on one side

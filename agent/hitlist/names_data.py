@@ -8,11 +8,11 @@ entry changes keys: bump `DICTIONARY_VERSION` and `names.NORMALISER_VERSION` (do
 
 from __future__ import annotations
 
-DICTIONARY_VERSION = 1
+DICTIONARY_VERSION = 2
 
 # canonical spelling -> variant spellings (upper case A-Z, one component, after article removal)
 _GROUPS: dict[str, tuple[str, ...]] = {
-    "MOHAMED": ("MHD", "MOHD", "MUHD", "MOHAMMADOU", "MAHAMAT", "MAHAMMAT", "MOHAMADOU"),
+    "MOHAMED": ("MHD", "MOHD", "MUHD", "MOHAMMADOU", "MAHAMAT", "MAHAMMAT", "MOHAMADOU", "MEHMET", "MEHMED"),
     "AHMED": ("HMED", "HMAD", "HMIDA"),
     "IBRAHIM": ("BRAHIM", "BRAHEEM", "BRAHIMI"),
     "ISMAIL": ("SMAIL", "SMAEL"),
@@ -24,6 +24,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "MUBARAK": ("MBAREK", "MBARK", "MBARAK"),
     "AMR": ("AMRO", "AMROU", "AMRU", "AMROO"),
     "AISHA": ("AYESHA", "AYESHAH"),
+    "KHADIJA": ("HATICE", "HATIDZHE"),  # Turkish and Balkan forms
     "ABDULLAH": ("ABDOULAYE", "ABDOULAY", "ABDULAI", "ABDULAYE", "ABDOULLAHI", "ABDULLAHI"),
 }
 

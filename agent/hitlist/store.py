@@ -24,7 +24,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from agent.durable import atomic_write
+from agent.durable import atomic_write, make_dirs
 from agent.hitlist import names
 from agent.hitlist.api import Hit
 from agent.hitlist.errors import HitListRejected
@@ -80,7 +80,7 @@ class HitListStore:
         self._steps, self._crash_at = 0, int(os.environ.get(CRASH_ENV, "0") or 0)
         self._writer = TableWriter(self.dir, self._step)
         for sub in ("states", "bases", "overlays"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+            make_dirs(self.dir / sub)
         self._current = ""
         self._hash_pool: ThreadPoolExecutor | None = None  # person fingerprints on every core
         self._upgrade_layout()

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
 
 from agent import __version__
+from agent.durable import make_dirs
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.keys import trusted
 from agent.link.commands import CommandRunner, Handler, trusted_command_keys
@@ -97,7 +98,7 @@ class GateLink:
         self._clock = clock
         self._mono = monotonic
         state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(state_dir)
         # RELIABILITY 43: two-phase rotation, resumed from state_dir after a restart
         self.device_key = DeviceKey(device_key, gate_id=self.gate_id, state_dir=state_dir, key_path=device_key_path)
         # RELIABILITY 15, 42: the gate's one trusted time (the composition root passes it in); raised by

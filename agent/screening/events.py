@@ -8,10 +8,18 @@ apply: ``mrz`` (the MRZ fields of ARCHITECTURE.md), ``fingerprint`` (instead of 
 CLEAR under ``clear_event_detail = "fingerprint"``), ``hit`` (kind, reason, ref, strength),
 ``detail`` (why a read was unreadable), ``frame`` (camera frame reference), ``face`` (with a camera:
 ``present``, ``score``, ``quality``, and for HIT and REFER ``jpeg``, the best face crop), ``faults``.
-Version 2 adds ``sources`` (what each list or other source answered: ``list``, ``version``, ``decided``,
-``stale``, ``answered``, ``match``, ``acknowledge``), ``acknowledge`` (an officer must acknowledge this
-decision), and for a decision without an MRZ (a vehicle, an officer's entry) ``entry`` (what was
-checked: ``vin``, ``plate``/``country``, ``document``, ``person``). Version 1 events have none of these.
+Decisions also carry ``sources`` (what each list or other source answered: ``list``, ``version``, ``decided``,
+``stale``, ``answered``, ``acknowledge``), ``matches`` (what matched in each: ``list``, ``kind``, ``reason``,
+``ref``, ``strength``; sealed), ``acknowledge`` (an officer must acknowledge this decision), and for a decision
+without an MRZ (a vehicle, an officer's entry) ``entry`` (what was checked: ``vin``, ``country``/``plate``,
+``issuing_state``/``document_number``, ``surname``/``given_names``/``birth_date``; sealed like ``mrz``).
+
+Sealed (format 2, RELIABILITY 31, docs/protocol.md "Sealed events"): the personal fields (``PRIVATE_FIELDS``)
+never reach the disk in clear. ``build_event`` moves them, with the event id, into ``sealed``: a
+libsodium sealed box (X25519 + XSalsa20-Poly1305 with a throw-away sender key) to the central node's key,
+so nothing on the gate, its own keys included, can open its backlog; ``sealed_to`` names the node key.
+The routing and counting fields stay clear. Without a node key (no centre to deliver to) the personal
+fields are left out. Format 1 rows (clear ``mrz``) queued before an upgrade are delivered as they are.
 """
 
 from __future__ import annotations
@@ -23,12 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+from nacl.exceptions import CryptoError
+from nacl.public import SealedBox
+from nacl.signing import SigningKey, VerifyKey
 
 from agent.durable import atomic_write
+from agent.keys import message_key_id
 from agent.screening.decision import CLEAR, Decision
 from agent.screening.sources import Query
 
-EVENT_VERSION = 2  # 2: sources, acknowledge, entry (1 is still read: the fields are optional)
+EVENT_VERSION = 2
+PRIVATE_FIELDS = ("mrz", "fingerprint", "hit", "detail", "face", "entry", "matches")
+"""Fields that can name or picture a traveller: sealed to the centre, never written in clear."""
 _FINGERPRINT_PERSON = b"sharaka-doc-v1"  # domain of the document fingerprint
 
 
@@ -55,6 +69,68 @@ def load_fingerprint_key(path: Path) -> bytes:
     return key[:64]
 
 
+class EventSealer:
+    """Seals the personal part of events to the central node's key (the node's Ed25519 key converted to
+    X25519, libsodium ``crypto_sign_ed25519_pk_to_curve25519``: one key to pin and rotate, and using one
+    key pair for both is proven safe, Thormarker, "On using the same key pair for Ed25519 and an X25519
+    based KEM", 2021). The gate holds no key that opens what it sealed."""
+
+    def __init__(self, node_key: VerifyKey) -> None:
+        self.key_id = message_key_id(node_key).hex()
+        self._box = SealedBox(node_key.to_curve25519_public_key())
+
+    def seal(self, private: dict[str, Any]) -> bytes:
+        """The sealed box of ``private`` (msgpack)."""
+        return self._box.encrypt(msgpack.packb(private, use_bin_type=True))
+
+
+class EventOpener:
+    """The central node's side: opens ``sealed`` with the node's private key."""
+
+    def __init__(self, node_key: SigningKey) -> None:
+        self.key_id = message_key_id(node_key.verify_key).hex()
+        self._box = SealedBox(node_key.to_curve25519_private_key())
+
+    def open_body(self, body: bytes) -> bytes:
+        """Outbox bytes as the centre stores them: a sealed event opened (re-encoded), any other bytes (a
+        format 1 event, another message kind) as they came. Raises ``ValueError`` as ``open``."""
+        try:
+            sealed = b"sealed" in body and "sealed" in decode_event(body)
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            sealed = False
+        return encode_event(self.open(body)) if sealed else body
+
+    def open(self, body: bytes) -> dict[str, Any]:
+        """The whole event from outbox bytes, personal fields restored (a format 1 event as it is).
+
+        Raises ``ValueError`` when the bytes are not an event or the sealed part is not for this node,
+        was altered, or belongs to another event."""
+        event = decode_event(body)
+        sealed = event.pop("sealed", None)
+        if sealed is None:
+            return event
+        if event.get("sealed_to") != self.key_id or not isinstance(sealed, bytes):
+            raise ValueError(f"event {event.get('id')!r} is sealed to key {event.get('sealed_to')!r}, "
+                             f"this node is {self.key_id!r}")
+        try:
+            private = msgpack.unpackb(self._box.decrypt(sealed), raw=False)
+        except (CryptoError, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+            raise ValueError(f"event {event.get('id')!r}: sealed part does not open: {exc}") from exc
+        if not isinstance(private, dict) or private.pop("id", None) != event.get("id"):
+            raise ValueError(f"event {event.get('id')!r}: sealed part belongs to another event")
+        del event["sealed_to"]
+        return {**event, **private}
+
+
+def seal_private(event: dict[str, Any], sealer: EventSealer | None) -> dict[str, Any]:
+    """``event`` with its ``PRIVATE_FIELDS`` sealed by ``sealer`` (left out without one)."""
+    private = {k: event.pop(k) for k in PRIVATE_FIELDS if k in event}
+    if private and sealer is not None:
+        event["sealed_to"] = sealer.key_id
+        event["sealed"] = sealer.seal({"id": event["id"], **private})
+    return event
+
+
 def build_event(
     decision: Decision,
     *,
@@ -71,8 +147,10 @@ def build_event(
     frame: str | None = None,
     face: dict[str, object] | None = None,
     faults: dict[str, str] | None = None,
+    sealer: EventSealer | None = None,
 ) -> dict[str, Any]:
-    """The event map for ``decision`` (see the module docstring for the fields)."""
+    """The event map for ``decision`` (see the module docstring), its personal fields sealed by ``sealer``
+    (left out without one)."""
     event: dict[str, Any] = {
         "v": EVENT_VERSION,
         "type": "decision",
@@ -90,6 +168,9 @@ def build_event(
         "list_stale": decision.list_stale,
         "sources": [a.to_wire() for a in decision.answers],
     }
+    matches = [m for m in (a.match_wire() for a in decision.answers) if m is not None]
+    if matches:
+        event["matches"] = matches
     if decision.acknowledge:
         event["acknowledge"] = True
     mrz = decision.mrz
@@ -112,7 +193,7 @@ def build_event(
         event["face"] = face
     if faults:
         event["faults"] = faults
-    return event
+    return seal_private(event, sealer)
 
 
 def entry_fields(query: Query) -> dict[str, Any]:

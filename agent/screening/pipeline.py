@@ -30,7 +30,7 @@ from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
-from agent.screening.events import build_event, encode_event, new_event_id
+from agent.screening.events import EventSealer, build_event, encode_event, new_event_id
 from agent.screening.listcheck import ListProblem
 from agent.screening.sources import ListSource, Query, Source
 from hal.errors import HalError
@@ -106,6 +106,7 @@ class Screener:
         today: Callable[[float], dt.date] = utc_today,
         on_committed: Callable[[], None] | None = None,
         trusted: Callable[[], float] | None = None,
+        sealer: EventSealer | None = None,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -118,6 +119,7 @@ class Screener:
         # The last FRAMES_KEPT camera frames by the reference their events carry (for vision, evidence).
         self.frames: collections.OrderedDict[str, Frame] = collections.OrderedDict()
         self._fingerprint_key = fingerprint_key
+        self._sealer = sealer  # personal fields sealed to the centre; left out of events without it
         self._clock, self._monotonic, self._today = clock, monotonic, today
         # Document expiry and list freshness are judged on the gate's trusted time (RELIABILITY 42,
         # agent/protocol/trusted_time.py); ``clock`` only stamps events.
@@ -199,7 +201,7 @@ class Screener:
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
                     reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, face=face, faults=faults)),
+                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )

@@ -96,15 +96,21 @@ class SourceAnswer:
         return strongest(self.hits)
 
     def to_wire(self) -> dict[str, object]:
-        """The answer as an event records it (``sources`` of docs/config.md "Decision events")."""
+        """The answer as an event records it in clear (``sources`` of docs/config.md "Decision events"): which
+        source, which version, what it decided; never what matched (``match_wire``, sealed)."""
         out: dict[str, object] = {"list": self.source, "version": self.version, "decided": self.decided,
                                   "stale": self.stale, "answered": self.answered}
-        match = self.match
-        if match is not None:
-            out["match"] = {"kind": match.kind, "reason": match.reason, "ref": match.ref, "strength": match.strength}
         if self.acknowledge:
             out["acknowledge"] = True
         return out
+
+    def match_wire(self) -> dict[str, object] | None:
+        """What matched in this source (``matches`` of an event: personal, sealed), or None."""
+        match = self.match
+        if match is None:
+            return None
+        return {"list": self.source, "kind": match.kind, "reason": match.reason, "ref": match.ref,
+                "strength": match.strength}
 
 
 def strongest(hits: Iterable[Hit]) -> Hit | None:

@@ -9,7 +9,7 @@ from agent.config import ScreeningConfig
 from agent.hitlist.memory import MemoryHitList
 from agent.outbox import Outbox
 from agent.screening import Screener
-from tests.support.gatesim import RECORDS, Clock, SimGate
+from tests.support.gatesim import RECORDS, SEALER, Clock, SimGate
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def make_gate(tmp_path):
             gate_id="gate-t", site="site-t", reader_id="desk", rules=rules or ScreeningConfig(),
             hitlist=hitlist if hitlist is not None else MemoryHitList(RECORDS, version=4),
             outbox=outbox, indicators=indicators, clock=clock.wall, monotonic=clock.mono,
-            fingerprint_key=b"k" * 32, **screener_kwargs)
+            fingerprint_key=b"k" * 32, **{"sealer": SEALER, **screener_kwargs})
         gate = SimGate(reader, indicators, outbox, screener, clock, path)
         indicators.bus.on_write = lambda addr, reg, value: gate.writes.append((addr, reg, value))
         opened.append(gate)

@@ -19,9 +19,8 @@ import pytest
 from agent.app import GateApp, SystemdNotifier
 from agent.commands.status import gather
 from agent.config import load_config
-from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
-from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, write_app_config
+from tests.support.gatesim import CENTRE, CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.support.paths import REPO
 from tools.specimens import stream
 
@@ -73,11 +72,7 @@ def notify_socket():
 
 
 def events_in(state_dir: Path) -> list[dict]:
-    db = sqlite3.connect(state_dir / "outbox.sqlite3")
-    try:
-        return [decode_event(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
-    finally:
-        db.close()
+    return [CENTRE.open(b) for b in outbox_bodies(state_dir / "outbox.sqlite3")]
 
 
 def outbox_depth(state_dir: Path) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from agent.protocol.trusted_time import RELEASE_FLOOR, TrustedClock
 from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
 from tests.faketime import faketime_env, needs_faketime
+from tests.support.gatesim import outbox_bodies
 from tools.hitlist_cli import main as hitlist_cli
 from tools.specimens import td3
 
@@ -180,14 +180,7 @@ max_staleness_s = {max_staleness}
         return events[-1]
 
     def events(self) -> list[dict]:
-        try:
-            db = sqlite3.connect(f"file:{self.state / 'outbox.sqlite3'}?mode=ro", uri=True)
-            try:
-                return [decode_event(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
-            finally:
-                db.close()
-        except sqlite3.Error:
-            return []
+        return [decode_event(b) for b in outbox_bodies(self.state / "outbox.sqlite3")]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

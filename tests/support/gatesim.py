@@ -10,11 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nacl.signing import SigningKey
+
 from agent.outbox import Outbox
 from agent.screening import Screener
-from agent.screening.events import decode_event
+from agent.screening.events import EventOpener, EventSealer
 from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
+
+CENTRE_KEY = SigningKey(bytes(range(32)))
+"""The central node's key the simulated gates seal the personal part of their events to."""
+SEALER = EventSealer(CENTRE_KEY.verify_key)
+CENTRE = EventOpener(CENTRE_KEY)
 
 PCA = 0x40
 RELAY_EXPANDER = 0x20  # PCF8574, relay on P0, active low (the board's default wiring)
@@ -46,6 +53,9 @@ def write_app_config(directory: Path, reader: str = "sim://reader?framing=lines"
     (directory / "listed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     sections.setdefault("screening", {"duplicate_window_s": 2.0, "lab_gate": True})  # records stand in for a list
     sections.setdefault("hitlist", {"records": "listed.jsonl", "version": 12})
+    if "link" not in sections:  # events' personal fields are sealed to CENTRE_KEY
+        (directory / "centre.pub").write_bytes(bytes(CENTRE_KEY.verify_key))
+        sections["link"] = {"node_pub": "centre.pub"}
     return write_gate_config(directory, gate_id="gate-a", site="site-a", reader=reader, **sections)
 
 
@@ -106,9 +116,18 @@ class SimGate:
         }
 
     def events(self) -> list[dict[str, Any]]:
-        """Every event committed, read from the file by a second connection, in seq order."""
-        db = sqlite3.connect(self.path)
+        """Every event committed, read from the file by a second connection, in seq order, opened as the
+        centre would open them."""
+        return [CENTRE.open(b) for b in outbox_bodies(self.path)]
+
+
+def outbox_bodies(path: Path) -> list[bytes]:
+    """The body of every row of the outbox at ``path``, in seq order ([] when unreadable), read-only."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return [decode_event(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
+            return [b for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
         finally:
             db.close()
+    except sqlite3.Error:
+        return []

@@ -6,6 +6,7 @@
         proxy.passthrough()                # link back: held bytes flow again (TCP retransmission, in effect)
         proxy.cut()                        # reset every current connection (RST both ways)
         proxy.refuse()                     # link down: new connections are reset at once
+        proxy.record = bytearray()         # from now on keep a copy of every byte read, both directions
 
 ``blackhole`` models silently dropped packets faithfully: the proxy stops reading, so the kernel buffers
 fill and the sender's writes succeed until its window is full, exactly as on a link whose packets vanish;
@@ -71,6 +72,7 @@ class NetProxy:
         self.refusing = False
         self.accepted = 0
         self.bytes_forwarded = 0
+        self.record: bytearray | None = None  # every byte read from either side, when set
         self._pairs: list[_Pair] = []
         self._calls: list[tuple[Callable[[], None], threading.Event]] = []
         self._lock = threading.Lock()
@@ -288,6 +290,8 @@ class NetProxy:
                     self._drop(pair)
                     return
                 to_peer += data
+                if self.record is not None:
+                    self.record += data
         except BlockingIOError:
             pass
         except OSError:

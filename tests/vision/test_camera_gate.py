@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from agent.vision.mrz_read import MODEL
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import ReaderDocument
-from tests.support.gatesim import LISTED_DOC, write_app_config
+from tests.support.gatesim import CENTRE, LISTED_DOC, outbox_bodies, write_app_config
 from tests.vision.conftest import TODAY, page, smudge
 from tools.vision.synth import document_sample
 
@@ -66,10 +65,9 @@ def test_a_camera_gate_screens_the_document_and_attaches_the_face_to_a_hit(tmp_p
     decision = gate.screener.handle(item)
     assert decision is not None and decision.verdict == HIT
     assert reader.read(timeout=0.3) is None  # still lying there: no second passage
-    db = sqlite3.connect(gate.path)
-    (body,) = db.execute("SELECT body FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
-    db.close()
-    event = decode_event(body)
+    (body,) = outbox_bodies(gate.path)
+    assert "face" not in decode_event(body), "the face crop is on the gate's disk in clear"
+    event = CENTRE.open(body)
     assert event["decision"] == HIT and event["face"]["present"] is True
     jpeg = event["face"]["jpeg"]
     assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 40_000

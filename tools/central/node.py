@@ -29,6 +29,7 @@ from agent.errors import BadDataError
 from agent.keys import message_key_id
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
+from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
 from tools.central.gaps import SeqGaps
 from tools.central.hitlists import DocumentRecords, HitListServer
@@ -101,6 +102,7 @@ class CentralNode:
         self.config = config
         self.store = store
         self._node_key = node_key
+        self._opener = EventOpener(node_key)  # the personal part of events is sealed to this key
         self._command_keys = list(command_keys)
         self._clock = clock
         self._on_update = on_update
@@ -309,9 +311,13 @@ class CentralNode:
     ) -> tuple[str, bool] | None:
         """Apply one verified message to the store; returns (event id to ack, new) for events."""
         if msg_type in ("event", "hit"):
+            try:  # opened only after the signature verified (_verify); unopenable: not acked, stays at the gate
+                event = self._opener.open_body(body["body"])
+            except ValueError as exc:
+                raise Rejected("sealed", str(exc)) from exc
             new = self.store.add_event(
                 (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"], body["ts"], now,
-                 body["body"])
+                 event)
             )
             if new:
                 self.stats.stored += 1

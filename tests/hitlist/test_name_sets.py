@@ -1,0 +1,45 @@
+"""The name sets keep development and evaluation apart (tests/data/names/README.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from agent.hitlist.names_data import DISTINCT_BY_VOWELS, NAME_DICTIONARY
+from tests.support.paths import DATA
+
+NAMES = DATA / "names"
+DEVELOPMENT_FILES = ("variant_sets.json", "heldout_sets.json", "heldout2_sets.json", "development_people.json")
+# Articles and particles are rules, not names: they may appear on both sides.
+GRAMMAR = {"AL", "EL", "AD", "AN", "AR", "AS", "ASH", "AT", "ECH", "ED", "EN", "ER", "ES", "ET", "ABD", "ABDUL",
+           "ABDEL", "BEN", "BIN", "IBN", "BOU", "ABU", "ABOU", "OULD", "AIT"}
+
+
+def words(value) -> set[str]:
+    """Every upper-case word of a JSON value, without the keys that start with '_' (comments)."""
+    if isinstance(value, str):
+        return {w for w in re.split(r"[ \-<']+", value.upper()) if w}
+    if isinstance(value, list):
+        return set().union(*map(words, value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(words(v) for k, v in value.items() if not k.startswith("_")))
+    return set()
+
+
+def test_evaluation_names_were_never_used_for_rules_or_dictionary() -> None:
+    development = set().union(*(words(json.loads((NAMES / f).read_text("utf-8"))) for f in DEVELOPMENT_FILES))
+    development |= set(NAME_DICTIONARY) | set(NAME_DICTIONARY.values())
+    development |= set(DISTINCT_BY_VOWELS) | {s for spellings in DISTINCT_BY_VOWELS.values() for s in spellings}
+    evaluation = json.loads((NAMES / "evaluation_people.json").read_text("utf-8"))["people"]
+    spellings = [[p["listed"]] + [t[:2] for t in p["travelling"]] for p in evaluation]  # without the tags
+    shared = words(spellings) & development - GRAMMAR
+    assert not shared, f"evaluation names also in development files or the dictionary: {sorted(shared)}"
+
+
+def test_every_evaluation_spelling_has_a_known_variation_tag() -> None:
+    tags = {"fr", "en", "tr", "de", "particle", "double", "vowel", "order"}
+    for file in ("evaluation_people.json", "development_people.json"):
+        for person in json.loads((NAMES / file).read_text("utf-8"))["people"]:
+            assert len(person["listed"]) == 2
+            for surname, _given_names, tag in person["travelling"]:
+                assert tag in tags and surname, (file, person["listed"], tag)
