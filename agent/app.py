@@ -56,8 +56,9 @@ from agent.screening.sources import ListSource
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
-if TYPE_CHECKING:  # the link (paho) is imported only when [link] is enabled
+if TYPE_CHECKING:  # the link (paho) and the screen (aiohttp) are imported only when enabled
     from agent.link.gate import GateLink
+    from agent.screen import OfficerScreen
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ class GateApp:
         self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
         self.lists: list[ListSource] = []  # every list screened against, [hitlist] first
+        self.screen: OfficerScreen | None = None  # when [screen] enabled
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
@@ -247,6 +249,8 @@ class GateApp:
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
             sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
+        if cfg.screen.enabled:
+            self.screen = self._open_screen(sealer)
         if recovered is not None:
             self._report_outbox_recovered(recovered)
         if cfg.screening.lab_gate:
@@ -256,6 +260,20 @@ class GateApp:
             "gate": cfg.gate.id, "site": cfg.gate.site, "version": __version__,
             "outbox_depth": self.outbox.depth(), "list_version": hitlist.version}})
         return self.screener
+
+    def _open_screen(self, sealer: EventSealer | None) -> OfficerScreen | None:
+        """The officer's screen, or None (a fault in status) when it cannot be built: the gate screens without it."""
+        from agent.screen import OfficerScreen
+
+        assert self.screener is not None and self.outbox is not None
+        try:
+            return OfficerScreen(self.config, screener=self.screener, outbox=self.outbox, clock=self._clock,
+                                 on_committed=self.link.notify if self.link is not None else None,
+                                 sealer=sealer)
+        except (OSError, ValueError, AgentError) as exc:
+            self.screener.set_fault("screen", f"officer's screen not available: {exc}")
+            logger.error("officer's screen not available; screening goes on", extra={"fields": {"error": str(exc)}})
+            return None
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -269,6 +287,13 @@ class GateApp:
         self.write_status(force=True)
         if self.link is not None:
             self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
+        if self.screen is not None:
+            try:
+                self.screen.start()
+                self.screen.screener.set_fault("screen", None)
+            except OSError as exc:
+                self.screen.screener.set_fault("screen", str(exc))
+                logger.error("officer's screen not served; screening goes on", extra={"fields": {"error": str(exc)}})
         self.notifier.notify("READY=1")
         last_ping = 0.0
         exit_code = 0
@@ -360,6 +385,8 @@ class GateApp:
             self._reader_thread.join(timeout=10.0)
             if self._reader_thread.is_alive():
                 logger.error("reader thread did not stop within 10 s")
+        if self.screen is not None:
+            self.screen.stop()
         if self.link is not None:
             self.link.stop()
         if self.trusted is not None:
@@ -439,6 +466,8 @@ class GateApp:
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:
         """Rewrite status.json when its content changed (or every 30 s); errors are logged, not raised."""
         status = self.status(state)
+        if self.screen is not None and state == "running":
+            self.screen.refresh(status)
         if applied is not None:
             status["indicators"] = {"desired": "safe", "applied": applied}
         text = json.dumps(status, sort_keys=True)

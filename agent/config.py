@@ -292,6 +292,41 @@ class OutboxConfig:
                          check=_at_least(100))
 
 
+def _listen(v: str) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return "expected an IP address of this gate, e.g. \"127.0.0.1\" or \"10.0.0.5\""
+    return None
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """The officer's screen: a web page the agent serves to the booth officer (docs/screen.md)."""
+
+    enabled: bool = _opt("Serve the officer's screen.", False)
+    listen: str = _opt("Address to listen on: 127.0.0.1 (the booth terminal is this machine) or one interface's "
+                       "address; any other than loopback needs HTTPS (cert_file and key_file).", "127.0.0.1",
+                       check=_listen)
+    port: int = _opt("TCP port; 0 picks a free one (tests).", 8080,
+                     check=lambda v: None if 0 <= v < 65536 else "expected 0..65535")
+    cert_file: Path | None = _opt("TLS certificate served (the device certificate); unset: [link] cert_file. "
+                                  "Required when listen is not loopback.", None, check=_readable)
+    key_file: Path | None = _opt("Private key of cert_file; unset: [link] key_file.", None, check=_readable)
+    session_idle_s: float = _opt("An officer idle this long is signed out.", 900.0, check=_at_least(30))
+    session_max_s: float = _opt("A session ends this long after sign-in, active or not.", 43200.0,
+                                check=_at_least(60))
+    max_failures: int = _opt("Wrong passwords in a row that lock an account.", 5, check=_at_least(1))
+    lockout_s: float = _opt("How long a locked account stays locked.", 300.0, check=_at_least(1))
+    language: Literal["ar", "fr", "en"] = _opt("Language of the sign-in page before an officer chooses one "
+                                               "(the browser's Accept-Language wins when it names one of these).",
+                                               "en")
+    history: int = _opt("How many recent decisions the screen lists.", 12,
+                        check=lambda v: None if 1 <= v <= 200 else "expected 1..200")
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     """Structured logs (JSON lines on stdout)."""
@@ -310,6 +345,7 @@ class Config:
     hitlist: HitListConfig = field(default_factory=HitListConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     lists: tuple[HitListConfig, ...] = ()  # [lists.ID] tables: further lists, each with its own policy
     path: Path = Path("gate.toml")
@@ -450,10 +486,25 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if link.cert_file is not None and link.ca_file is None:
         errors.append(f"[link] cert_file = {raw('link', 'cert_file')!r}: ca_file is not set; expected the CA "
                       "that signed the broker's certificate (TLS)")
+    errors.extend(_screen_checks(config, data))
     if link.enabled and link.node_pub is None:
         errors.append("[link] enabled = true: node_pub is not set; expected node_pub = \"FILE\", the central "
                       "node's public key")
     return errors
+
+
+def _screen_checks(config: Config, data: dict[str, Any]) -> list[str]:
+    """The officer's screen off loopback needs HTTPS with a certificate and key (its own or the link's)."""
+    import ipaddress
+
+    screen, link = config.screen, config.link
+    if not screen.enabled or ipaddress.ip_address(screen.listen).is_loopback:
+        return []
+    if (screen.cert_file or link.cert_file) is None or (screen.key_file or link.key_file) is None:
+        return [f"[screen] listen = {data['screen']['listen']!r}: not loopback, and no certificate; expected "
+                "[screen] cert_file and key_file (or [link] cert_file and key_file, the device certificate): "
+                "the screen is served over HTTPS off this machine"]
+    return []
 
 
 def _with_list_id(config: Config) -> Config:

@@ -101,3 +101,11 @@ def test_demo_refuses_a_keep_directory_that_is_not_empty(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_demo_officer_screen_shows_the_hit_and_the_acknowledgement_reaches_the_centre(demo):
+    proc, keep = demo
+    detail = check_line(proc.stdout, "officer's screen")
+    assert "RELOADED" not in detail and "acknowledgement stored at the centre" in detail
+    shot = keep / "officer-screen.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(shot) in detail

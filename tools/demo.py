@@ -12,8 +12,10 @@ What runs, all on this machine:
 The story: the hit-list is built and signed with ``sharaka-hitlist`` and reaches every gate over MQTT; the
 sample passports at gate 1; a stream of travellers across the gates, hits shown as the centre receives
 them; a centrally pushed delta turning a cleared passport into a hit at every gate; the broker down for a
-while (gates keep deciding at once, their outboxes fill) and back (every event arrives exactly once).
-Each step ends with a CHECK line; the exit code is 1 when any check failed.
+while (gates keep deciding at once, their outboxes fill) and back (every event arrives exactly once); and the
+officer's screen at gate 1 in a real headless Chromium: a hit appears without a reload, the officer
+acknowledges it, the acknowledgement reaches the centre, and a screenshot is saved in the demo's directory
+(``officer-screen.png``). Each step ends with a CHECK line; the exit code is 1 when any check failed.
 
     python -m tools.demo [--quick] [--keep DIR] [--pause SECONDS] [--outage SECONDS]
 """
@@ -36,11 +38,13 @@ from typing import Any
 
 import msgpack
 
+from tools import officer_demo
 from tools.central.terminal import escape_controls
 from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
 GATES = ("gate-1", "gate-2", "gate-3")
+SCREEN_GATE = "gate-1"  # serves the officer's screen (docs/screen.md)
 LIST_ID = "sltd"
 RECONNECT_MAX_S = 3.0  # gates' reconnect backoff cap in the demo (production: agent.link.LinkConfig, 60 s)
 STOLEN_STREAM = 200  # generated stolen passports on the list; the stream swipes some of them
@@ -283,9 +287,12 @@ class Demo:
                   "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
                   "list_id": LIST_ID},
             logging={"level": "INFO"},
+            **({"screen": {"enabled": True, "port": 0}} if name == SCREEN_GATE else {}),
         )
         app = GateApp(load_config(config))
         app.open()  # makes the device key, enrolled here before the link connects
+        if app.screen is not None:
+            officer_demo.enrol_officer(app)
         self.central.store.enrol(name, bytes(load_public_key(d / "state" / "device.key.pub")), time.time())
         if app.link is None:
             raise RuntimeError(f"demo gate {name} has no link: {d / 'gate.toml'} must enable [link]")
@@ -442,6 +449,16 @@ class Demo:
                    f"{len(expected_hits)} hits decided at the gates, "
                    f"{len(set(expected_hits) & {h['id'] for h in self.centre_hits})} received and stored centrally")
 
+    def officer_screen(self) -> None:
+        self.step(f"3c. The officer's screen at {SCREEN_GATE} (headless Chromium)")
+        gate = self.gates[SCREEN_GATE]
+        passport = td3("UTO", "SPECIMEN", "SAM", stolen_number(STOLEN_STREAM - 1), "810101", "F", years_from_now(6))
+        passed, detail, officer_events = officer_demo.run(
+            gate.app, lambda: self.swipe(gate, passport), self.dir / "central.db", self.dir / "officer-screen.png",
+            lambda p, t: wait_until(p, t))
+        gate.event_ids.extend(officer_events)  # the gate's events too (checked exactly once in step 5)
+        self.check("officer's screen", passed, detail)
+
     def delta(self) -> None:
         self.step("4. A delta pushed centrally: passport UTO N12345678 (NORDMANN, OLA) reported stolen")
         self.say("  it was CLEAR at gate-1 a moment ago")
@@ -547,7 +564,8 @@ class Demo:
         self.check("safe state", len(safe) == len(self.gates), f"{len(safe)}/{len(self.gates)} gates amber, relay shut")
 
     def run(self) -> int:
-        steps = (self.setup, self.publish_list, self.samples, self.stream, self.delta, self.broker_outage)
+        steps = (self.setup, self.publish_list, self.samples, self.stream, self.officer_screen, self.delta,
+                 self.broker_outage)
         started = time.monotonic()
         try:
             for run_step in steps:

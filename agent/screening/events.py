@@ -122,9 +122,10 @@ class EventOpener:
         return {**event, **private}
 
 
-def seal_private(event: dict[str, Any], sealer: EventSealer | None) -> dict[str, Any]:
-    """``event`` with its ``PRIVATE_FIELDS`` sealed by ``sealer`` (left out without one)."""
-    private = {k: event.pop(k) for k in PRIVATE_FIELDS if k in event}
+def seal_private(event: dict[str, Any], sealer: EventSealer | None,
+                 fields: tuple[str, ...] | frozenset[str] = PRIVATE_FIELDS) -> dict[str, Any]:
+    """``event`` with its ``fields`` (by default ``PRIVATE_FIELDS``) sealed by ``sealer`` (left out without one)."""
+    private = {k: event.pop(k) for k in fields if k in event}
     if private and sealer is not None:
         event["sealed_to"] = sealer.key_id
         event["sealed"] = sealer.seal({"id": event["id"], **private})

@@ -32,7 +32,7 @@ from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
 from agent.screening.events import EventSealer, build_event, encode_event, new_event_id
 from agent.screening.listcheck import ListProblem
-from agent.screening.sources import ListSource, Query, Source
+from agent.screening.sources import ListSource, PersonQuery, Query, Source
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
@@ -82,6 +82,7 @@ class Passage:
     seq: int | None
     wall: float
     last_read: float  # monotonic time of the last read of this passage
+    face: dict[str, object] | None = None  # agent/vision/face.py ``evidence`` (with ``jpeg`` for HIT/REFER)
 
 
 class Screener:
@@ -125,8 +126,9 @@ class Screener:
         # agent/protocol/trusted_time.py); ``clock`` only stamps events.
         self._trusted = trusted or clock
         self.on_committed = on_committed  # e.g. wakes the link to send the new event; must not block
+        self.on_decided: Callable[[Passage], None] | None = None  # e.g. the officer's screen; must not block
+        self._handle_lock = threading.Lock()  # the reader thread and the officer's manual entries
         self._show_lock = threading.Lock()
-        self._handling = threading.Lock()  # one decision at a time: the reader, the screen, a plate reader
         self.desired: IndicatorState = SAFE_STATE
         self._relay_close_at: float | None = None  # monotonic time a CLEAR's relay opening ends
         self._idle_at: float | None = None  # monotonic time a CLEAR's green goes dark
@@ -142,9 +144,15 @@ class Screener:
         self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
-        """Decide on one read, commit its event, then show it. None when it repeats the last passage."""
-        with self._handling:
-            return self._handle(item)
+        """Decide on one read, commit its event, then show it. None when it repeats the last passage.
+        One read at a time: a document the officer enters by hand waits for the reader's read in hand."""
+        with self._handle_lock:
+            decision = self._handle(item)
+            passage = self.last
+        on_decided = self.on_decided
+        if decision is not None and on_decided is not None and passage is not None:
+            on_decided(passage)
+        return decision
 
     def _handle(self, item: ReaderDocument | Misread) -> Decision | None:
         times = self.times
@@ -174,12 +182,27 @@ class Screener:
         entry, a plate reader), a document or a person entered by hand. The same sources, the same
         combination, the same event and indicator path as a swipe; ``origin`` is recorded in the event
         (``reader`` field). ``checks``: reasons already found (e.g. ``vin_check_digit``). Not deduplicated."""
-        with self._handling:
+        with self._handle_lock:
             wall, mono, now = self._clock(), self._monotonic(), self._trusted()
             self.times.start = self.times.parsed = time.perf_counter_ns()
             decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
             self.check_list()
-            return self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
+            decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
+            passage = self.last
+        on_decided = self.on_decided
+        if on_decided is not None and passage is not None:
+            on_decided(passage)
+        return decision
+
+    def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
+        """Screen a person the officer entered by hand (no document): the lists that govern persons answer.
+        Raises ``BadDataError`` (a ValueError) for a birth date that is not YYMMDD or a name that is not one."""
+        from agent.hitlist.fingerprint import normalise_birth_date
+        from agent.hitlist.names import query_name_keys
+
+        query_name_keys(surname, given_names)  # refuses what is not a name, before anything is committed
+        person = PersonQuery(surname, given_names, normalise_birth_date(birth_date))
+        return self.handle_query(Query(person=person), origin="officer")
 
     def _commit_and_show(self, decision: Decision, key: tuple[str, ...] | None, wall: float, mono: float,
                          read_mono: float, *, reader_id: str | None = None) -> Decision:
@@ -215,7 +238,7 @@ class Screener:
             seq = None
         times.committed = time.perf_counter_ns()
 
-        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono)
+        self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono, face)
         cleared = decision.verdict == CLEAR
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
@@ -270,7 +293,7 @@ class Screener:
             return False
         if last.seq is None:  # that passage's event was never committed: decide (and try) again
             return False
-        self.last = Passage(key, last.decision, last.event_id, last.seq, last.wall, mono)
+        self.last = replace(last, last_read=mono)
         self.counts["duplicate"] += 1
         logger.info("duplicate read: same passage, indicator shown again",
                     extra={"fields": {"decision": last.decision.verdict, "seq": last.seq}})

@@ -177,3 +177,14 @@ def test_gate_app_status_shows_each_list(tmp_path):
         assert status["lists"]["nominal"]["policy"]["on_match"] == "hit"
     finally:
         app.close()
+
+
+def test_person_entered_by_hand_is_screened_by_the_lists_that_govern_persons(make_gate):
+    gate = make_gate(lists=three_lists())
+    decision = gate.screener.handle_person("NORDMANN", "OLA", "820304")
+    assert decision.verdict == HIT and [a.source for a in decision.answers if a.decided == HIT] == ["nominal"]
+    event = gate.events()[-1]
+    assert event["reader"] == "officer" and event["entry"]["surname"] == "NORDMANN"
+    with pytest.raises(ValueError):
+        gate.screener.handle_person("NORDMANN", "OLA", "1982-03-04")
+    assert len(gate.events()) == 1  # a refused entry commits nothing

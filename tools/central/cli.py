@@ -40,7 +40,7 @@ from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode, sign_command
-from tools.central.store import CentralStore
+from tools.central.store import CentralStore, is_url, open_store, redact
 from tools.central.terminal import escape_controls
 
 
@@ -56,10 +56,15 @@ def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True
         p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
 
 
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", "--store", dest="db", required=True, metavar="FILE",
+                   help="the central store: an SQLite file (default engine), or postgresql://USER@HOST:PORT/DB")
+
+
 def _signer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sign-with", action="append", type=Path, default=[], required=True, metavar="KEYFILE",
                    help="this operator's command key (0600, one file per holder); repeat only for keys you hold")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
 
@@ -71,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--command-keys", type=int, default=3)
     p = sub.add_parser("enrol", help="register a gate's device public key")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--gate", required=True)
     p.add_argument("--pub", required=True, metavar="FILE", help="32-byte public key file, or 64 hex digits")
     p.add_argument("--replace", action="store_true",
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
-    p.add_argument("--db", type=Path, required=True, metavar="FILE")
+    _db_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
@@ -109,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
-        p.add_argument("--db", type=Path, required=True, metavar="FILE")
+        _db_arg(p)
         p.add_argument("--json", action="store_true")
         if name == "gates":
             p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
@@ -251,7 +256,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     signers = [keyfiles.load_signing_key(p) for p in args.sign_with]
     store = _store(args.db)
     if store.device_key(args.gate) is None:
-        raise UsageError(f"gate {args.gate!r} is not enrolled in {str(args.db)!r}")
+        raise UsageError(f"gate {args.gate!r} is not enrolled in {store.where!r}")
     holders = {message_key_id(k.verify_key) for k in signers}
     if args.out is None and is_high_impact(args.op, cmd_args) and len(holders) < MIN_HIGH_IMPACT_THRESHOLD:
         raise UsageError(f"{args.op} is high impact and needs a second key holder: add --out FILE, then a second "
@@ -299,9 +304,18 @@ def _send(args: argparse.Namespace, store: CentralStore, gate: str, op: str, cmd
     return 0 if result["ok"] else 1
 
 
-def _store(path: Path, *, create: bool = False) -> CentralStore:
-    """The node's store at ``path``; unless ``create`` (run, enrol), a mistyped --db is an error, not a new
-    empty database. Raises FileNotFoundError, or BadDataError naming a file that is not the store."""
+def _store(target: str, *, create: bool = False) -> CentralStore:
+    """The node's store at ``target`` (an SQLite path or a ``postgresql://`` URL); unless ``create`` (run,
+    enrol), a mistyped SQLite path is an error, not a new empty database. Raises FileNotFoundError,
+    BadDataError naming a file that is not the store, or TransportError when PostgreSQL cannot be reached."""
+    if is_url(target):
+        import psycopg
+
+        try:
+            return open_store(target)
+        except psycopg.OperationalError as exc:
+            raise TransportError(f"--db {redact(target)!r}: {str(exc).strip().splitlines()[0]}") from exc
+    path = Path(target)
     if not create and not path.exists():
         raise FileNotFoundError(2, "no such database", str(path))
     try:

@@ -81,7 +81,7 @@ class CommandSender:
         """Subscribe to the gate's results and publish an already signed command (``cosign``)."""
         devices = self.store.device_keys(gate_id)  # with a rotation pending: the old key and the new one
         if not devices:
-            raise ValueError(f"gate {gate_id!r} is not enrolled in {str(self.store.path)!r}")
+            raise ValueError(f"gate {gate_id!r} is not enrolled in {self.store.where!r}")
         self._trusted = trusted(devices)
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
         self._subscribed.wait(timeout)

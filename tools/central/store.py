@@ -2,149 +2,120 @@
 ``key_events``), events and hits (unique per gate and message id), commands, rejects per gate and reason,
 served request ids, and each gate's sequence gaps.
 
-Schema version 2 (``PRAGMA user_version``); a version-1 file (events unique by message id alone, rejects
-without a gate) is migrated in place on open.
+The schema is managed by yoyo migrations (``tools/central/migrations/``, one folder per dialect), applied
+on open: from empty, from a file of the pre-migration code (schema 1 or 2, upgraded in place), or from any
+earlier migration. ``open_store(url)`` picks SQLite (a path: the demo, a small site) or PostgreSQL
+(``postgresql://``: several workers, events partitioned by day, ``tools.central.pgstore``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from yoyo import get_backend, read_migrations
+
 from agent.keys import message_key_id
 from agent.protocol import topics
 from tools.central.gaps import SeqGaps
 
-VERSION = 2
+VERSION = 3
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
+MIGRATIONS = Path(__file__).parent / "migrations"
+DAY = 86400
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gates (
-    gate_id TEXT PRIMARY KEY,
-    device_pub BLOB NOT NULL,
-    enrolled REAL NOT NULL,
-    session INTEGER NOT NULL DEFAULT 0,
-    online INTEGER NOT NULL DEFAULT 0,
-    last_seen REAL,
-    list_version INTEGER,
-    last_status BLOB,
-    cmd_seq INTEGER NOT NULL DEFAULT 0,
-    seq_gaps TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    rowid INTEGER PRIMARY KEY,
-    msg_id TEXT NOT NULL,
-    gate_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    is_hit INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    created REAL,
-    sent REAL,
-    received REAL NOT NULL,
-    body BLOB NOT NULL,
-    UNIQUE (gate_id, msg_id)
-);
-CREATE INDEX IF NOT EXISTS events_gate ON events (gate_id, seq);
-CREATE TABLE IF NOT EXISTS commands (
-    cmd_id TEXT PRIMARY KEY,
-    gate_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    op TEXT NOT NULL,
-    sent REAL NOT NULL,
-    ok INTEGER,
-    reason TEXT,
-    detail TEXT
-);
-CREATE TABLE IF NOT EXISTS rejects (
-    gate_id TEXT NOT NULL,  -- "" when the topic named no valid gate
-    reason TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (gate_id, reason)
-);
-CREATE TABLE IF NOT EXISTS requests (
-    gate_id TEXT NOT NULL,
-    req_id TEXT NOT NULL,
-    received REAL NOT NULL,
-    PRIMARY KEY (gate_id, req_id)
-);
-"""
-# Device-key rotation and re-enrolment (docs/protocol.md "Device-key rotation"): added to any older file
-# on open, whatever its version (both are additions only).
-KEY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS key_events (
-    rowid INTEGER PRIMARY KEY,
-    gate_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced
-    old_key TEXT,
-    new_key TEXT,
-    reason TEXT NOT NULL DEFAULT ''
-)
-"""
-_GATE_KEY_COLUMNS = {"pending_pub": "BLOB", "pending_since": "REAL"}
 
-MIGRATE_1_TO_2 = """
-ALTER TABLE events RENAME TO events_v1;
-ALTER TABLE rejects RENAME TO rejects_v1;
-DROP INDEX IF EXISTS events_gate;
-ALTER TABLE gates ADD COLUMN seq_gaps TEXT;
-"""
+def event_day(created: float) -> str:
+    """The UTC date ('YYYY-MM-DD') an event was created at its gate: its partition (PostgreSQL) and the unit
+    of retention. Fixed by the signed message, so a resent event falls on the same day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(created))
+
+
+def migrate(url: str) -> list[str]:
+    """Bring the database at the yoyo ``url`` to the newest schema of its dialect
+    (``tools/central/migrations/{sqlite,postgresql}/``); returns the ids applied now. Holds yoyo's lock, so
+    several workers starting together apply each migration once."""
+    dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
+    backend = get_backend(url)
+    try:
+        with backend.lock():
+            todo = backend.to_apply(read_migrations(str(MIGRATIONS / dialect)))
+            backend.apply_migrations(todo)
+        return [m.id for m in todo]
+    finally:
+        backend.connection.close()
+
+
+def is_url(target: str | Path) -> bool:
+    """True when ``target`` names a PostgreSQL database rather than an SQLite file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1@", url)
+
+
+def open_store(target: str | Path) -> CentralStore:
+    """The store at ``target``: a ``postgresql://`` URL (``tools.central.pgstore``), or an SQLite file path
+    (``sqlite:///PATH`` also accepted). Migrates the schema on open."""
+    text = str(target)
+    if is_url(text):
+        from tools.central.pgstore import PostgresStore  # psycopg only where PostgreSQL is chosen
+
+        return PostgresStore(text)
+    return CentralStore(Path(text.removeprefix("sqlite://")))
 
 
 class CentralStore:
-    """One SQLite file (WAL, synchronous=FULL). Thread-safe through one lock; one writer thread in the node."""
+    """The central store: SQLite by default (one file, WAL, synchronous=FULL); ``PostgresStore`` fills the
+    same narrow hooks (``_connect``, ``_sql``, ``_BEGIN``, ``_FOR_UPDATE``, ``retain``) for PostgreSQL.
+    Thread-safe through one lock; one writer thread per node process. SQL here is written once, with ``?``
+    parameters and statements both engines accept (``ON CONFLICT``, ``RETURNING``, savepoints)."""
+
+    _BEGIN = "BEGIN IMMEDIATE"
+    _FOR_UPDATE = ""  # SQLite's BEGIN IMMEDIATE already serialises writers
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self.where = str(self.path)
+        """What an operator's message names: the file, or the URL without a password."""
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
-        self._migrate()
-        with self.transaction():
-            self._db.execute(KEY_SCHEMA)
-            self._db.execute("CREATE INDEX IF NOT EXISTS requests_age ON requests (gate_id, received)")
-            have = {r[1] for r in self._db.execute("PRAGMA table_info(gates)")}
-            for name, kind in _GATE_KEY_COLUMNS.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE gates ADD COLUMN {name} {kind}")
+        self._db: Any = self._connect()
+        migrate(f"sqlite:///{self.path.resolve()}")
 
-    def _migrate(self) -> None:
-        """Create the schema, or bring a version-1 file to version 2 in one transaction."""
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        old = self._db.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone() is not None
-        if version >= VERSION:
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if old:
-                for stmt in MIGRATE_1_TO_2.strip().split(";\n"):
-                    self._db.execute(stmt.strip().rstrip(";"))
-            for stmt in SCHEMA.split(";\n"):
-                if stmt.strip():
-                    self._db.execute(stmt)
-            if old:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
-                    " SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received, body FROM events_v1"
-                    " ORDER BY rowid"
-                )
-                self._db.execute("INSERT INTO rejects (gate_id, reason, n) SELECT '', reason, n FROM rejects_v1")
-                self._db.execute("DROP TABLE events_v1")
-                self._db.execute("DROP TABLE rejects_v1")
-                for gate_id, high in self._db.execute("SELECT gate_id, MAX(seq) FROM events GROUP BY gate_id").fetchall():
-                    self._db.execute("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (SeqGaps(high).dumps(), gate_id))
-            self._db.execute(f"PRAGMA user_version={VERSION}")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def _connect(self) -> Any:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _x(self, sql: str, args: Any = ()) -> Any:
+        """Execute one statement (``?`` parameters) on this store's connection; returns the cursor."""
+        return self._db.execute(sql, args)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """True for an error worth retrying the whole transaction (a lock timeout, a deadlock)."""
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def retain(self, keep_days: int, now: float) -> int:
+        """Delete events created more than ``keep_days`` whole days before ``now``'s day; returns how many
+        (PostgreSQL drops the partitions instead)."""
+        with self.transaction():
+            return int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
+
+    def maintain(self, now: float, keep_days: int = 0) -> None:
+        """Periodic upkeep by a node: retention when ``keep_days`` > 0 (PostgreSQL also makes partitions)."""
+        if keep_days > 0:
+            self.retain(keep_days, now)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -157,30 +128,30 @@ class CentralStore:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._x(self._BEGIN)
             self._depth = 1
             try:
                 yield
             except BaseException:
                 self._depth = 0
-                self._db.execute("ROLLBACK")
+                self._x("ROLLBACK")
                 raise
             self._depth = 0
-            self._db.execute("COMMIT")
+            self._x("COMMIT")
 
     @contextmanager
     def each(self) -> Iterator[None]:
         """A savepoint inside ``transaction()``: an error undoes this part only and propagates, so one
         bad message never takes the others' work with it."""
         with self._lock:
-            self._db.execute("SAVEPOINT one")
+            self._x("SAVEPOINT one")
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK TO one")
-                self._db.execute("RELEASE one")
+                self._x("ROLLBACK TO one")
+                self._x("RELEASE one")
                 raise
-            self._db.execute("RELEASE one")
+            self._x("RELEASE one")
 
     def close(self) -> None:
         with self._lock:
@@ -198,9 +169,9 @@ class CentralStore:
         if replace and not reason.strip():
             raise ValueError(f"replacing the device key of {gate_id!r} needs a reason (--reason TEXT; it is recorded)")
         with self.transaction():
-            row = self._db.execute("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT device_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None:
-                self._db.execute(
+                self._x(
                     "INSERT INTO gates (gate_id, device_pub, enrolled) VALUES (?, ?, ?)", (gate_id, device_pub, now)
                 )
                 self._key_event(gate_id, now, "enrolled", None, device_pub, reason)
@@ -212,7 +183,7 @@ class CentralStore:
                     f"gate {gate_id!r} is already enrolled with another device key"
                     " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
                 )
-            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
                              (device_pub, gate_id))
             self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
             return True
@@ -226,7 +197,7 @@ class CentralStore:
         """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
         pending (RELIABILITY 43); empty when the gate is not enrolled."""
         with self._lock:
-            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
         if row is None:
             return []
         return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
@@ -235,12 +206,12 @@ class CentralStore:
         """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
         by the new one); True when recorded now, False when it already was pending or is already active."""
         with self.transaction():
-            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None:
                 raise ValueError(f"gate {gate_id!r} is not enrolled")
             if bytes(new_pub) in (bytes(row[0]), bytes(row[1] or b"")):
                 return False
-            self._db.execute("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?", (new_pub, now, gate_id))
+            self._x("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?", (new_pub, now, gate_id))
             self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
             return True
 
@@ -248,16 +219,16 @@ class CentralStore:
         """The gate used its pending key: it becomes the active key and the old one stops being trusted.
         True when promoted; False when ``new_pub`` is not the pending key."""
         with self.transaction():
-            row = self._db.execute("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None or row[1] is None or bytes(row[1]) != bytes(new_pub):
                 return False
-            self._db.execute("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
                              (new_pub, gate_id))
             self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
             return True
 
     def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
-        self._db.execute(
+        self._x(
             "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
             (gate_id, now, kind, message_key_id(old).hex() if old else None, message_key_id(new).hex(), reason),
         )
@@ -265,7 +236,7 @@ class CentralStore:
     def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
         """Every device-key change (enrolled, rotation_requested, rotated, replaced with its reason), oldest first."""
         with self._lock:
-            cur = self._db.execute(
+            cur = self._x(
                 "SELECT gate_id, at, kind, old_key, new_key, reason FROM key_events"
                 + (" WHERE gate_id=?" if gate_id else "") + " ORDER BY rowid",
                 (gate_id,) if gate_id else (),
@@ -277,7 +248,7 @@ class CentralStore:
         """Every enrolled gate with its state, rejects and sequence gaps (``seq_missing`` numbers missing,
         ``seq_gap_since`` when the oldest open gap was seen; ``seq_overdue`` those older than ``grace`` s)."""
         with self._lock:
-            cur = self._db.execute(
+            cur = self._x(
                 "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps, device_pub, pending_pub"
                 " FROM gates ORDER BY gate_id"
             )
@@ -297,60 +268,53 @@ class CentralStore:
         return rows
 
     def seq_gaps(self, gate_id: str) -> SeqGaps:
+        """The gate's sequence gaps; inside ``transaction()`` its row stays locked until the commit
+        (PostgreSQL ``FOR UPDATE``; SQLite's writer lock), so workers merging their numbers do not lose any."""
         with self._lock:
-            row = self._db.execute("SELECT seq_gaps FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT seq_gaps FROM gates WHERE gate_id=?" + self._FOR_UPDATE, (gate_id,)).fetchone()
         return SeqGaps.loads(row[0] if row else None)
 
     def save_seq_gaps(self, gate_id: str, gaps: SeqGaps) -> None:
         with self._lock:
-            self._db.execute("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (gaps.dumps(), gate_id))
+            self._x("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (gaps.dumps(), gate_id))
 
     def gate_session(self, gate_id: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT session FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT session FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def record_status(
         self, gate_id: str, session: int, online: bool, now: float, list_version: int | None, raw: bytes
     ) -> bool:
         """Apply a verified status unless it comes from an older session (RELIABILITY 29); True if applied.
-        An offline will of the current session marks the gate offline; a newer session's birth wins."""
+        An offline will of the current session marks the gate offline; a newer session's birth wins. One
+        statement, so two workers applying statuses of one gate cannot interleave a read and a write."""
         with self._lock:
-            cur = self.gate_session(gate_id)
-            if session < cur:
-                return False
-            self._db.execute(
+            cur = self._x(
                 "UPDATE gates SET session=?, online=?, last_seen=?, list_version=COALESCE(?, list_version),"
-                " last_status=? WHERE gate_id=?",
-                (session, int(online), now, list_version, raw, gate_id),
+                " last_status=? WHERE gate_id=? AND session<=?",
+                (session, int(online), now, list_version, raw, gate_id, session),
             )
-            return True
+            return bool(cur.rowcount == 1)
 
     def next_cmd_seq(self, gate_id: str) -> int:
         """Reserve the next command sequence number for a gate (persisted before sending)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT cmd_seq FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-                if row is None:
-                    raise ValueError(f"gate {gate_id!r} is not enrolled")
-                seq = int(row[0]) + 1
-                self._db.execute("UPDATE gates SET cmd_seq=? WHERE gate_id=?", (seq, gate_id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return seq
+        with self.transaction():
+            row = self._x("UPDATE gates SET cmd_seq=cmd_seq+1 WHERE gate_id=? RETURNING cmd_seq", (gate_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"gate {gate_id!r} is not enrolled")
+        return int(row[0])
 
     # ------------------------------------------------------------------ events
     def add_event(self, row: EventRow) -> bool:
         """Insert one event unless this gate already sent this message id; True when new. Inside
         ``transaction()`` it is durable only at the commit: the caller acks after that (RELIABILITY 17)."""
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
+            msg_id, gate_id, seq, is_hit, kind, created, sent, received, body = row
+            cur = self._x(
+                "INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created)),
             )
             return cur.rowcount == 1
 
@@ -363,9 +327,10 @@ class CentralStore:
         """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``
         seconds are forgotten."""
         with self._lock:
-            self._db.execute("DELETE FROM requests WHERE gate_id=? AND received<?", (gate_id, now - keep))
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO requests (gate_id, req_id, received) VALUES (?, ?, ?)", (gate_id, req_id, now)
+            self._x("DELETE FROM requests WHERE gate_id=? AND received<?", (gate_id, now - keep))
+            cur = self._x(
+                "INSERT INTO requests (gate_id, req_id, received) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (gate_id, req_id, now),
             )
             return cur.rowcount == 1
 
@@ -381,18 +346,18 @@ class CentralStore:
         if cond:
             q += " WHERE " + " AND ".join(cond)
         with self._lock:
-            cur = self._db.execute(q + " ORDER BY rowid", args)
+            cur = self._x(q + " ORDER BY rowid", args)
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def count_events(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+            return int(self._x("SELECT COUNT(*) FROM events").fetchone()[0])
 
     # ------------------------------------------------------------------ commands, rejects
     def add_command(self, cmd_id: str, gate_id: str, seq: int, op: str, now: float) -> None:
         with self._lock:
-            self._db.execute(
+            self._x(
                 "INSERT INTO commands (cmd_id, gate_id, seq, op, sent) VALUES (?, ?, ?, ?, ?)",
                 (cmd_id, gate_id, seq, op, now),
             )
@@ -400,19 +365,19 @@ class CentralStore:
     def command_result(self, cmd_id: str, gate_id: str, ok: bool, reason: str, detail: str) -> str | None:
         """Record a result for a command this node sent to that gate; returns its op, or None if unknown."""
         with self._lock:
-            row = self._db.execute(
+            row = self._x(
                 "SELECT op FROM commands WHERE cmd_id=? AND gate_id=?", (cmd_id, gate_id)
             ).fetchone()
             if row is None:
                 return None
-            self._db.execute(
+            self._x(
                 "UPDATE commands SET ok=?, reason=?, detail=? WHERE cmd_id=?", (int(ok), reason, detail, cmd_id)
             )
             return str(row[0])
 
     def commands(self, gate_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            cur = self._db.execute(
+            cur = self._x(
                 "SELECT cmd_id, gate_id, seq, op, sent, ok, reason, detail FROM commands"
                 + (" WHERE gate_id=?" if gate_id else "")
                 + " ORDER BY sent",
@@ -424,21 +389,21 @@ class CentralStore:
     def count_reject(self, gate_id: str, reason: str, n: int = 1) -> None:
         """Add ``n`` rejects of ``reason`` for ``gate_id`` ("" for no valid gate)."""
         with self._lock:
-            self._db.execute(
+            self._x(
                 "INSERT INTO rejects (gate_id, reason, n) VALUES (?, ?, ?)"
-                " ON CONFLICT(gate_id, reason) DO UPDATE SET n = n + excluded.n",
+                " ON CONFLICT(gate_id, reason) DO UPDATE SET n = rejects.n + excluded.n",
                 (gate_id, reason, n),
             )
 
     def rejects(self) -> dict[str, int]:
         """Rejects per reason, all gates together."""
         with self._lock:
-            return {r: int(n) for r, n in self._db.execute("SELECT reason, SUM(n) FROM rejects GROUP BY reason")}
+            return {r: int(n) for r, n in self._x("SELECT reason, SUM(n) FROM rejects GROUP BY reason")}
 
     def rejects_by_gate(self) -> dict[str, dict[str, int]]:
         """Rejects per gate and reason."""
         out: dict[str, dict[str, int]] = {}
         with self._lock:
-            for g, r, n in self._db.execute("SELECT gate_id, reason, n FROM rejects"):
+            for g, r, n in self._x("SELECT gate_id, reason, n FROM rejects"):
                 out.setdefault(g, {})[r] = int(n)
         return out

@@ -1,0 +1,153 @@
+"""What the officer's screen shows, kept current from the gate's threads (agent/screen/__init__.py wires it).
+
+    >>> model = ScreenModel(hub, history=12)
+    >>> screener.on_decided = model.on_decided     # reader thread: a decision -> "current", "recent"
+    >>> model.refresh_health(lists, faults)         # supervisor thread: freshness and faults -> "health"
+    >>> model.current(), model.recent(), model.find(event_id)
+
+The model holds the last ``history`` decisions as ``Shown`` records (verdict, reasons, the document's fields,
+the hit with its list and reference, the face crop, and what officers recorded about it) and publishes a
+topic notice on the hub for every change; each browser renders the topic in its own language. It holds
+no more than the screen shows and nothing of it is written to disk or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from agent.screening.decision import HIT, Decision
+from agent.screening.pipeline import Passage
+from agent.web.sse import Hub
+
+TOPICS = ("current", "recent", "alerts", "health")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One decision as the screen shows it (``event_id`` is its event's id, the key officers act on)."""
+
+    event_id: str
+    wall: float
+    verdict: str
+    reasons: tuple[str, ...]
+    subject: str  # "traveller" | "vehicle"
+    fields: tuple[tuple[str, str], ...]  # (label, value) of the document, person or vehicle
+    hit: dict[str, str] | None  # kind, reason, ref, list (the list id, when known)
+    face_jpeg: str | None  # base64 JPEG of the face crop, when the camera gave one
+    entered_by: str | None = None  # officer who entered it by hand
+    acknowledged_by: str | None = None
+    outcome: str | None = None
+    override: str | None = None  # "admit" | "refuse", with ``override_reason``
+    override_reason: str | None = None
+
+    @property
+    def is_hit(self) -> bool:
+        """True for a HIT (officers acknowledge it and record its outcome)."""
+        return self.verdict == HIT
+
+
+MRZ_FIELDS = (  # (label, MrzResult attribute) in the order the screen lists them
+    ("Document", "document_code"), ("Issuing state", "issuing_state"), ("Document number", "document_number"),
+    ("Surname", "surname"), ("Given names", "given_names"), ("Nationality", "nationality"),
+    ("Date of birth", "birth_date"), ("Sex", "sex"), ("Expiry date", "expiry_date"),
+)
+
+
+def shown_from(passage: Passage, list_id: str | None = None) -> Shown | None:
+    """The screen's record of a committed decision (None for one whose event was not committed)."""
+    if passage.event_id is None:
+        return None
+    decision: Decision = passage.decision
+    fields: tuple[tuple[str, str], ...] = ()
+    if decision.mrz is not None:
+        fields = tuple((label, str(getattr(decision.mrz, attr, "") or "")) for label, attr in MRZ_FIELDS)
+    vehicle = getattr(decision, "vehicle", None)  # a vehicle decision (plate or VIN), when the pipeline makes one
+    if isinstance(vehicle, dict):
+        fields = tuple((str(k), str(v)) for k, v in vehicle.items())
+    hit = None
+    if decision.hit is not None:
+        h = decision.hit
+        hit = {"kind": h.kind, "reason": h.reason, "ref": h.ref, "strength": h.strength,
+               "list": str(getattr(h, "list_id", None) or list_id or "")}
+    jpeg = (passage.face or {}).get("jpeg")
+    return Shown(
+        event_id=passage.event_id, wall=passage.wall, verdict=decision.verdict, reasons=decision.reasons,
+        subject="vehicle" if isinstance(vehicle, dict) else "traveller", fields=fields, hit=hit,
+        face_jpeg=base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes | bytearray) else None)
+
+
+@dataclass
+class Health:
+    """List freshness and device faults, as last refreshed."""
+
+    lists: list[dict[str, Any]] = field(default_factory=list)  # list_id, version, stale, stale_reason
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+class ScreenModel:
+    """The screen's state; see the module docstring. Thread-safe: writers are the gate's threads, the
+    readers the web server's."""
+
+    def __init__(self, hub: Hub, *, history: int = 12, list_id: str | None = None) -> None:
+        self.hub = hub
+        self.list_id = list_id
+        self._lock = threading.Lock()
+        self._recent: deque[Shown] = deque(maxlen=history)
+        self._health = Health()
+
+    def on_decided(self, passage: Passage) -> None:
+        """A decision was committed and shown (Screener's ``on_decided``): it becomes the current one."""
+        shown = shown_from(passage, self.list_id)
+        if shown is None:
+            return
+        with self._lock:
+            self._recent.appendleft(shown)
+        self.hub.publish("current")
+        self.hub.publish("recent")
+
+    def annotate(self, event_id: str, **changes: Any) -> Shown | None:
+        """Record what an officer did about decision ``event_id`` (``acknowledged_by``, ``outcome``, ...);
+        returns the updated record, or None when the screen no longer holds that decision."""
+        with self._lock:
+            for i, shown in enumerate(self._recent):
+                if shown.event_id == event_id:
+                    self._recent[i] = updated = replace(shown, **changes)
+                    break
+            else:
+                return None
+        self.hub.publish("current")
+        self.hub.publish("recent")
+        return updated
+
+    def find(self, event_id: str) -> Shown | None:
+        """The decision ``event_id`` if the screen still holds it."""
+        with self._lock:
+            return next((s for s in self._recent if s.event_id == event_id), None)
+
+    def current(self) -> Shown | None:
+        """The latest decision, or None before the first."""
+        with self._lock:
+            return self._recent[0] if self._recent else None
+
+    def recent(self) -> list[Shown]:
+        """The last decisions, newest first."""
+        with self._lock:
+            return list(self._recent)
+
+    def health(self) -> Health:
+        """Freshness of each list and the device faults."""
+        with self._lock:
+            return self._health
+
+    def refresh_health(self, lists: list[dict[str, Any]], faults: dict[str, str]) -> None:
+        """New freshness and faults (the supervisor calls this often); published only when they changed."""
+        health = Health(lists, dict(faults))
+        with self._lock:
+            if health == self._health:
+                return
+            self._health = health
+        self.hub.publish("health")

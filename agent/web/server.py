@@ -1,0 +1,340 @@
+"""The web foundation the officer's screen (gate) and the operators' console (centre) are built on.
+
+    >>> web_app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions(),
+    ...                              hub=hub, template_dirs=[here / "templates"]))
+    >>> web_app.router.add_get("/", home)                 # the application's own pages, signed-in only
+    >>> server = WebServer(web_app, "127.0.0.1", 8080); server.start()   # its own thread and event loop
+    >>> server.stop()
+
+Stack: aiohttp (server and server-sent events in one small, well-kept package with wheels for the Pi) and
+Jinja2 (autoescaping templates), with the stdlib's gettext; no JavaScript or CSS from outside the gate.
+What every page gets here, once:
+
+- sign-in against ``Accounts`` (Argon2id, lock-out) run off the event loop, sessions from ``Sessions``
+  (idle and absolute timeouts) in a cookie that is ``HttpOnly``, ``SameSite=Strict`` and, over HTTPS,
+  ``Secure`` with the ``__Host-`` prefix;
+- every path but ``/login``, ``/lang`` and ``/static/`` needs a session (a page redirects to ``/login``, anything else
+  gets 401); every POST needs the session's CSRF token and, when the browser sends one, a same-origin
+  ``Origin``;
+- security headers on every response (a Content-Security-Policy that allows only the gate's own scripts and
+  styles, no framing, no referrer to other sites, no caching of pages);
+- no access log: the server logs sign-ins, sign-outs and refusals with the account name only; nothing a
+  traveller is identified by is put in a URL (forms post their fields) or a log line;
+- languages (``agent.web.i18n``): the signed-in user's choice, else a ``lang`` cookie, else
+  ``Accept-Language``; ``dir="rtl"`` for Arabic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from agent.web.accounts import Accounts, SignInError
+from agent.web.i18n import LANGUAGES, Catalogues, negotiate
+from agent.web.sessions import Session, Sessions
+from agent.web.sse import Hub
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+COOKIE = "sharaka_session"
+LANG_COOKIE = "lang"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+PUBLIC_PREFIXES = ("/login", "/lang", "/static/")
+MAX_BODY = 64 * 1024  # forms only: nothing larger is ever posted
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class WebSite:
+    """What one site (the officer's screen, the operators' console) plugs into the foundation."""
+
+    title: str
+    accounts: Accounts
+    sessions: Sessions
+    hub: Hub = field(default_factory=Hub)
+    template_dirs: list[Path] = field(default_factory=list)  # searched before the foundation's own
+    catalogues: Catalogues = field(default_factory=Catalogues)
+    secure: bool = False  # served over HTTPS: Secure cookies, HSTS
+    default_lang: str = "en"
+    home: str = "/"
+    passive_paths: tuple[str, ...] = ("/events",)  # requests that do not count as activity (live streams)
+
+
+SITE: web.AppKey[WebSite] = web.AppKey("site", WebSite)
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+
+
+def create_app(site: WebSite) -> web.Application:
+    """An aiohttp application with sign-in, sessions, CSRF, headers, languages and ``/static/``; add the
+    site's own routes to it (they are signed-in only). See the module docstring."""
+    app = web.Application(middlewares=[_headers, _guard], client_max_size=MAX_BODY)
+    app[SITE] = site
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*site.template_dirs, HERE / "templates"]),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    app.router.add_get("/login", _login_page)
+    app.router.add_post("/login", _login)
+    app.router.add_post("/logout", _logout)
+    app.router.add_post("/lang", _set_lang)
+    app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
+    return app
+
+
+def session_of(request: web.Request) -> Session:
+    """The signed-in session of a request that passed the guard (every non-public path)."""
+    return request[SESSION]
+
+
+def lang_of(request: web.Request) -> str:
+    """The language of the pages for this request (see the module docstring)."""
+    session = request.get(SESSION)
+    if session is not None:
+        return str(session.lang)
+    cookie = request.cookies.get(LANG_COOKIE, "")
+    if cookie in LANGUAGES:
+        return cookie
+    return negotiate(request.headers.get("Accept-Language"), request.app[SITE].default_lang)
+
+
+def template_context(request: web.Request, lang: str | None = None) -> dict[str, Any]:
+    """What every template may use: ``_`` (gettext), ``lang``, ``dir``, ``languages``, ``session``, ``csrf``."""
+    site = request.app[SITE]
+    lang = lang or lang_of(request)
+    session = request.get(SESSION)
+    return {"_": site.catalogues.get(lang).gettext, "lang": lang, "dir": site.catalogues.direction(lang),
+            "languages": LANGUAGES, "session": session, "csrf": session.csrf if session else "",
+            "title": site.title}
+
+
+def render_text(request: web.Request, template: str, lang: str | None = None, **context: Any) -> str:
+    """``template`` rendered with ``template_context`` plus ``context``."""
+    env = request.app[TEMPLATES]
+    return env.get_template(template).render(**template_context(request, lang), **context)
+
+
+def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """A page: ``template`` rendered as ``render_text`` does, as an HTML response."""
+    return web.Response(text=render_text(request, template, **context), status=status,
+                        content_type="text/html", charset="utf-8")
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    """The redirect after a successful POST (the browser then GETs ``location``)."""
+    return web.HTTPSeeOther(location)
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "same-origin")  # "no-referrer" makes Chromium send Origin: null
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if not request.path.startswith("/static/"):
+        h.setdefault("Cache-Control", "no-store")
+    if request.app[SITE].secure:
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sessions for every path but the public ones; CSRF and same-origin for every POST."""
+    site = request.app[SITE]
+    token = request.cookies.get(_cookie_name(site))
+    # A live stream keeps a page up to date; it does not keep an idle user signed in.
+    session = site.sessions.get(token, touch=request.path not in site.passive_paths)
+    if session is not None and not site.accounts.exists(session.user):  # removed meanwhile (another process)
+        site.sessions.drop_user(session.user)
+        session = None
+    if session is not None:
+        request[SESSION] = session
+    public = request.path.startswith(PUBLIC_PREFIXES)
+    if session is None and not public:
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+            raise web.HTTPSeeOther("/login")
+        raise web.HTTPUnauthorized(text="sign in first")
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            logger.warning("refused a cross-origin POST", extra={"fields": {"path": request.path}})
+            raise web.HTTPForbidden(text="cross-origin request refused")
+        if session is not None:
+            form = await request.post()
+            sent = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+            if not Sessions.check_csrf(session, sent if isinstance(sent, str) else None):
+                logger.warning("refused a POST without the session's CSRF token",
+                               extra={"fields": {"path": request.path, "user": session.user}})
+                raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
+    return await handler(request)
+
+
+def _cookie_name(site: WebSite) -> str:
+    return f"__Host-{COOKIE}" if site.secure else COOKIE
+
+
+async def _login_page(request: web.Request) -> web.StreamResponse:
+    if request.get(SESSION) is not None:
+        raise web.HTTPSeeOther(request.app[SITE].home)
+    return render(request, "login.html", error=None)
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    site = request.app[SITE]
+    form = await request.post()
+    name, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+    lang = lang_of(request)
+    _ = site.catalogues.get(lang).gettext
+    try:
+        # Argon2id takes a noticeable fraction of a second: never on the loop.
+        account = await asyncio.get_running_loop().run_in_executor(None, site.accounts.authenticate, name, password)
+    except SignInError as exc:
+        logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
+        if exc.reason == "locked":
+            minutes = max(1, round(exc.retry_after / 60))
+            error = _("Too many failed attempts: this account is locked for %(minutes)d minutes.") % {
+                "minutes": minutes}
+        else:
+            error = _("Wrong name or password.")
+        return render(request, "login.html", status=401, error=error)
+    site.sessions.drop(request.cookies.get(_cookie_name(site)))
+    session = site.sessions.create(account.name, account.role, lang)
+    logger.info("signed in", extra={"fields": {"user": account.name, "role": account.role}})
+    response = web.HTTPSeeOther(site.home)
+    response.set_cookie(_cookie_name(site), session.token, httponly=True, samesite="Strict", secure=site.secure,
+                        path="/")
+    raise response
+
+
+async def _logout(request: web.Request) -> web.StreamResponse:
+    site = request.app[SITE]
+    session = session_of(request)
+    site.sessions.drop(session.token)
+    logger.info("signed out", extra={"fields": {"user": session.user}})
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(_cookie_name(site), path="/")
+    raise response
+
+
+async def _set_lang(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    lang = str(form.get("lang", ""))
+    if lang not in LANGUAGES:
+        raise web.HTTPBadRequest(text=f"language {lang[:8]!r}: expected one of {', '.join(LANGUAGES)}")
+    session = request.get(SESSION)
+    if session is not None:
+        session.lang = lang
+    response = web.HTTPSeeOther(request.app[SITE].home if session is not None else "/login")
+    response.set_cookie(LANG_COOKIE, lang, samesite="Strict", secure=request.app[SITE].secure, path="/",
+                        max_age=365 * 86400)
+    raise response
+
+
+class WebServer:
+    """Runs one aiohttp application on its own thread and event loop, beside the gate's other threads.
+
+    ``start`` returns once the socket is bound (``port`` is then the real port, also when 0 was asked)
+    and raises ``OSError`` when it cannot bind; ``stop`` closes every connection and joins the thread.
+    """
+
+    def __init__(self, app: web.Application, host: str, port: int, *,
+                 ssl_context: ssl.SSLContext | None = None, hub: Hub | None = None) -> None:
+        self.app, self.host, self.port = app, host, port
+        self.ssl_context = ssl_context
+        self.hub = hub if hub is not None else app[SITE].hub
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the pages are served, e.g. ``https://10.0.0.5:8443``."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Serve in a new thread; raises ``OSError`` when the address cannot be bound within ``timeout``."""
+        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise OSError(f"web server on {self.host}:{self.port} did not start within {timeout:g} s")
+        if self._error is not None:
+            raise OSError(f"web server cannot listen on {self.host}:{self.port}: {self._error}") from self._error
+
+    def _run(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported by start(); the gate screens on without its screen
+            if not self._ready.is_set():
+                self._error = exc
+                self._ready.set()
+            else:
+                logger.exception("web server failed")
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        self.hub.attach(asyncio.get_running_loop())
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            if sockets:
+                self.port = sockets[0].getsockname()[1]
+            logger.info("web server listening", extra={"fields": {"url": self.url}})
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and join the thread; idempotent."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.error("web server thread did not stop", extra={"fields": {"timeout_s": timeout}})
+
+
+def server_ssl_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A TLS 1.2+ server context with ``cert_file``/``key_file`` (the device certificate); raises ``OSError``
+    or ``ssl.SSLError`` (a ``ValueError`` is not raised) when they cannot be loaded."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_file), str(key_file))
+    return ctx

@@ -1,0 +1,198 @@
+"""The central store on both engines (tools/central/store.py, tools/central/pgstore.py): schema migrations
+from empty and from the previous schema, uniqueness per (gate, message id) enforced by the database,
+retention by day (PostgreSQL: dropping day partitions). PostgreSQL is a real cluster (tests/central/conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+
+import psycopg
+import pytest
+from yoyo import get_backend, read_migrations
+
+from tools.central.pgstore import PostgresStore
+from tools.central.store import MIGRATIONS, VERSION, CentralStore, event_day, open_store
+
+DAY = 86400.0
+V2_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gates (
+    gate_id TEXT PRIMARY KEY,
+    device_pub BLOB NOT NULL,
+    enrolled REAL NOT NULL,
+    session INTEGER NOT NULL DEFAULT 0,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL,
+    list_version INTEGER,
+    last_status BLOB,
+    cmd_seq INTEGER NOT NULL DEFAULT 0,
+    seq_gaps TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    rowid INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL,
+    gate_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    is_hit INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created REAL,
+    sent REAL,
+    received REAL NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (gate_id, msg_id)
+);
+CREATE INDEX IF NOT EXISTS events_gate ON events (gate_id, seq);
+CREATE TABLE IF NOT EXISTS commands (
+    cmd_id TEXT PRIMARY KEY,
+    gate_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    sent REAL NOT NULL,
+    ok INTEGER,
+    reason TEXT,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    gate_id TEXT NOT NULL,  -- "" when the topic named no valid gate
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (gate_id, reason)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    gate_id TEXT NOT NULL,
+    req_id TEXT NOT NULL,
+    received REAL NOT NULL,
+    PRIMARY KEY (gate_id, req_id)
+);
+"""
+
+V2_KEY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS key_events (
+    rowid INTEGER PRIMARY KEY,
+    gate_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,  -- enrolled | rotation_requested | rotated | replaced
+    old_key TEXT,
+    new_key TEXT,
+    reason TEXT NOT NULL DEFAULT ''
+)
+"""
+
+
+def _event(gate: str, msg_id: str, seq: int, created: float | None = None) -> tuple:
+    created = time.time() if created is None else created
+    return (msg_id, gate, seq, False, "decision", created, created, created + 0.1, b"x")
+
+
+def _columns(store: CentralStore, table: str) -> set[str]:
+    cur = store._x(f"SELECT * FROM {table} WHERE 1=0")
+    return {c[0] for c in cur.description}
+
+
+def test_previous_schema_file_is_upgraded_in_place_keeping_events(tmp_path):
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.executescript(V2_SCHEMA + ";" + V2_KEY_SCHEMA)
+    db.execute("PRAGMA user_version=2")
+    db.execute("INSERT INTO gates (gate_id, device_pub, enrolled) VALUES ('gate-a', ?, 1.0)", (b"k" * 32,))
+    db.executemany("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [_event("gate-a", f"m{i}", i, 1.7e9) for i in (1, 2)])
+    db.commit()
+    db.close()
+    store = CentralStore(tmp_path / "c.db")
+    assert store._x("PRAGMA user_version").fetchone()[0] == VERSION
+    assert [(e["msg_id"], e["seq"]) for e in store.events()] == [("m1", 1), ("m2", 2)]
+    assert {r[0] for r in store._x("SELECT day FROM events")} == {event_day(1.7e9)}
+    assert store.add_events([_event("gate-a", "m1", 1, 1.7e9)]) == 0  # still unique per gate and message
+    assert store.device_key("gate-a") == b"k" * 32 and "pending_pub" in _columns(store, "gates")
+
+
+def test_store_at_the_previous_migration_is_brought_to_the_newest(tmp_path):
+    path = tmp_path / "c.db"
+    backend = get_backend(f"sqlite:///{path}")
+    with backend.lock():
+        todo = backend.to_apply(read_migrations(str(MIGRATIONS / "sqlite")))
+        backend.apply_migrations(todo.filter(lambda m: m.id == "0001_baseline"))
+    backend.connection.close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"
+               " VALUES ('m1', 'gate-a', 1, 0, 'decision', ?, 1.0, 2.0, x'00')", (2.0e9,))
+    db.commit()
+    db.close()
+    store = CentralStore(path)
+    assert store._x("SELECT day FROM events").fetchall() == [(event_day(2.0e9),)]
+    store.close()
+    assert CentralStore(path).count_events() == 1  # reopening applies nothing twice
+
+
+def test_both_engines_start_from_empty_with_the_same_tables(tmp_path, pg_url):
+    lite, pg = CentralStore(tmp_path / "c.db"), open_store(pg_url)
+    assert isinstance(pg, PostgresStore)
+    for table in ("gates", "events", "commands", "rejects", "requests", "key_events"):
+        assert _columns(lite, table) == _columns(pg, table), table
+
+
+def test_postgres_refuses_a_second_copy_of_a_gates_message(pg_url):
+    store = open_store(pg_url)
+    assert store.add_events([_event("gate-a", "m1", 1), _event("gate-b", "m1", 1), _event("gate-a", "m1", 1)]) == 2
+    row = store._x("SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day FROM events"
+                   " WHERE gate_id='gate-a'").fetchone()
+    with pytest.raises(psycopg.errors.UniqueViolation):  # the database itself, not the insert's ON CONFLICT
+        store._x("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+
+def test_two_workers_committing_the_same_messages_store_each_once(pg_url):
+    rows = [_event(f"gate-{i % 7}", f"m{i}", i) for i in range(300)]
+    stores = [open_store(pg_url) for _ in range(3)]
+    new: list[int] = []
+
+    def worker(store: CentralStore) -> None:
+        for attempt in range(5):  # a deadlock between two copies is retried, as the node does
+            try:
+                new.append(store.add_events(rows))
+                return
+            except Exception as exc:
+                if not store.is_transient(exc) or attempt == 4:
+                    raise
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(new) == 300 and stores[0].count_events() == 300
+
+
+def test_postgres_retention_drops_old_day_partitions(pg_url):
+    now = time.time()
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.add_events([_event("gate-a", "old", 1, now - 10 * DAY), _event("gate-a", "new", 2, now)])
+    assert store._x("SELECT msg_id FROM events_default").fetchall() == [("old",)]  # outside the made window
+    store.maintain(now + 3 * DAY, keep_days=2)  # three days on, keeping two
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    assert today not in store.partitions() and today + dt.timedelta(days=3) in store.partitions()
+    assert store.count_events() == 0
+
+
+def test_a_partition_made_late_takes_over_its_days_rows_from_the_default(pg_url):
+    now = time.time()
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.add_events([_event("gate-a", "ahead", 1, now + 5 * DAY)])  # a gate clock five days ahead
+    store.maintain(now + 4 * DAY)  # its day is now inside the window
+    ahead = dt.datetime.fromtimestamp(now + 5 * DAY, dt.UTC).date()
+    name = store.partitions()[ahead]
+    assert store._x(f"SELECT msg_id FROM {name}").fetchall() == [("ahead",)]
+    assert store._x("SELECT count(*) FROM events_default").fetchone()[0] == 0
+    assert store.add_events([_event("gate-a", "ahead", 1, now + 5 * DAY)]) == 0  # still unique there
+
+
+def test_sqlite_retention_deletes_by_day(tmp_path):
+    now = time.time()
+    store = CentralStore(tmp_path / "c.db")
+    store.add_events([_event("gate-a", "old", 1, now - 10 * DAY), _event("gate-a", "new", 2, now)])
+    assert store.retain(2, now) == 1
+    assert [e["msg_id"] for e in store.events()] == ["new"]

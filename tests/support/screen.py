@@ -1,0 +1,53 @@
+"""A gate with its officer's screen on simulated hardware, running in threads as ``sharaka-gate run`` does,
+for the web tests: real pty reader, real outbox, the real aiohttp server on a free loopback port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agent.app import GateApp
+from agent.config import load_config
+from agent.screen import accounts_for
+from tests.support.gatesim import write_app_config
+from tests.support.link import wait_until
+
+OFFICER, PASSWORD = "amina", "correct horse battery"
+
+
+@contextmanager
+def running_gate(directory: Path, **kwargs: Any) -> Iterator[GateApp]:
+    """``running_gate_unchecked``, once the screen is served."""
+    with running_gate_unchecked(directory, **kwargs) as app:
+        assert wait_until(lambda: app.screen is not None and app.screen.server.port != 0
+                          and app.screen.server._ready.is_set(), 10), "the screen did not start"
+        yield app
+
+
+@contextmanager
+def running_gate_unchecked(directory: Path, *, screen: dict[str, Any] | None = None, app_kwargs: dict[str, Any] | None = None,
+                 on_open: Callable[[GateApp], None] | None = None, **sections: Any) -> Iterator[GateApp]:
+    """A lab gate (tests/support/gatesim.py records) with ``[screen]`` enabled on a free port and officer
+    ``OFFICER`` enrolled, running until the block ends; ``on_open(app)`` runs between open and run (e.g. to
+    enrol the gate's device key at the centre)."""
+    config_path = write_app_config(directory, screen={"enabled": True, "port": 0, **(screen or {})}, **sections)
+    config = load_config(config_path)
+    config.gate.state_dir.mkdir(parents=True, exist_ok=True)
+    accounts = accounts_for(config)
+    accounts.add(OFFICER, PASSWORD)
+    accounts.close()
+    app = GateApp(config, **(app_kwargs or {}))
+    app.open()
+    if on_open is not None:
+        on_open(app)
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        yield app
+    finally:
+        stop.set()
+        runner.join(15)

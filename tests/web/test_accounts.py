@@ -1,0 +1,125 @@
+"""Officers' accounts (agent/web/accounts.py): Argon2id hashes in a 0600 file, lock-out that survives a restart,
+no oracle for unknown names; sessions (agent/web/sessions.py): idle and absolute timeouts, CSRF tokens."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from agent.web.accounts import AccountError, Accounts, LockoutPolicy, SignInError
+from agent.web.sessions import Sessions
+from tests.support.clock import FakeClock
+
+
+@pytest.fixture
+def clock():  # type: ignore[no-untyped-def]
+    return FakeClock(1000.0)
+
+
+def test_account_file_is_0600_and_holds_argon2id_hashes_not_passwords(tmp_path):
+    path = tmp_path / "officers.sqlite3"
+    accounts = Accounts(path)
+    accounts.add("amina", "correct horse battery")
+    accounts.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = path.read_bytes()
+    assert b"correct horse battery" not in data
+    assert b"$argon2id$" in data
+
+
+def test_right_password_signs_in_and_wrong_one_is_refused(tmp_path):
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    accounts.add("amina", "correct horse battery", "supervisor")
+    assert accounts.authenticate("amina", "correct horse battery").role == "supervisor"
+    with pytest.raises(SignInError) as exc:
+        accounts.authenticate("amina", "Correct horse battery")
+    assert exc.value.reason == "bad_credentials"
+
+
+def test_unknown_name_gets_the_same_refusal_as_a_wrong_password(tmp_path):
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    with pytest.raises(SignInError) as exc:
+        accounts.authenticate("nobody", "correct horse battery")
+    assert exc.value.reason == "bad_credentials"
+
+
+def test_lockout_after_max_failures_refuses_even_the_right_password_and_survives_reopen(tmp_path, clock):
+    path = tmp_path / "a.sqlite3"
+    accounts = Accounts(path, policy=LockoutPolicy(max_failures=3, lockout_s=300), clock=clock)
+    accounts.add("amina", "correct horse battery")
+    for _ in range(2):
+        with pytest.raises(SignInError, match="bad_credentials"):
+            accounts.authenticate("amina", "guess guess guess")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "guess guess guess")
+    accounts.close()
+    reopened = Accounts(path, policy=LockoutPolicy(max_failures=3, lockout_s=300), clock=clock)
+    with pytest.raises(SignInError, match="locked") as exc:
+        reopened.authenticate("amina", "correct horse battery")
+    assert 0 < exc.value.retry_after <= 300
+    clock.advance(301)
+    assert reopened.authenticate("amina", "correct horse battery").name == "amina"
+
+
+def test_unlock_and_new_password_clear_a_lockout(tmp_path, clock):
+    accounts = Accounts(tmp_path / "a.sqlite3", policy=LockoutPolicy(max_failures=1, lockout_s=300), clock=clock)
+    accounts.add("amina", "correct horse battery")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "guess guess guess")
+    accounts.unlock("amina")
+    assert accounts.authenticate("amina", "correct horse battery")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "guess guess guess")
+    accounts.set_password("amina", "a brand new passphrase")
+    assert accounts.authenticate("amina", "a brand new passphrase")
+
+
+@pytest.mark.parametrize(("name", "password", "role"), [
+    ("Amina", "correct horse battery", "officer"),
+    ("a" * 33, "correct horse battery", "officer"),
+    ("amina", "short", "officer"),
+    ("amina", "correct horse battery", "root"),
+], ids=["upper_case_name", "name_too_long", "password_too_short", "unknown_role"])
+def test_bad_account_is_refused(tmp_path, name, password, role):
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    with pytest.raises(AccountError):
+        accounts.add(name, password, role)
+    assert accounts.list() == []
+
+
+def test_taken_name_and_missing_account_are_errors(tmp_path):
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    accounts.add("amina", "correct horse battery")
+    with pytest.raises(AccountError, match="already exists"):
+        accounts.add("amina", "another password!")
+    accounts.remove("amina")
+    assert not accounts.exists("amina")
+    for op in (accounts.remove, accounts.unlock):
+        with pytest.raises(AccountError, match="no account"):
+            op("amina")
+
+
+def test_session_ends_after_idle_time_and_after_max_age_even_when_active(clock):
+    sessions = Sessions(idle_s=60, max_s=300, clock=clock)
+    s = sessions.create("amina", "officer", "en")
+    clock.advance(59)
+    assert sessions.get(s.token) is s
+    clock.advance(59)
+    assert sessions.get(s.token, touch=False) is s
+    clock.advance(2)
+    assert sessions.get(s.token) is None, "an idle session stayed open (a passive request touched it)"
+    s = sessions.create("amina", "officer", "en")
+    for _ in range(7):
+        clock.advance(50)
+        sessions.get(s.token)
+    assert sessions.get(s.token) is None, "an active session outlived max_s"
+
+
+def test_csrf_token_is_per_session(clock):
+    sessions = Sessions(clock=clock)
+    a, b = sessions.create("amina", "officer", "en"), sessions.create("omar", "officer", "en")
+    assert Sessions.check_csrf(a, a.csrf)
+    assert not Sessions.check_csrf(a, b.csrf)
+    assert not Sessions.check_csrf(a, "")
+    assert not Sessions.check_csrf(a, None)

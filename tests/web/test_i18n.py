@@ -1,0 +1,48 @@
+"""The pages' catalogues (agent/web/i18n.py, tools/catalogues.py): every string the pages use is translated in
+French and Arabic, the committed .mo files are compiled from the committed .po sources, Arabic is right to left."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.web.i18n import Catalogues, negotiate
+from tools.catalogues import compile_mo, main, parse_po, po_files
+
+
+def test_every_used_string_is_translated_and_every_mo_is_up_to_date(capsys):
+    assert main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_compiled_catalogue_round_trips_through_stdlib_gettext(tmp_path):
+    import gettext
+
+    mo = tmp_path / "x.mo"
+    mo.write_bytes(compile_mo({"": "Content-Type: text/plain; charset=UTF-8\n", "Sign in": "تسجيل الدخول",
+                               "untranslated": ""}))
+    with mo.open("rb") as f:
+        t = gettext.GNUTranslations(f)
+    assert t.gettext("Sign in") == "تسجيل الدخول"
+    assert t.gettext("untranslated") == "untranslated"
+
+
+def test_catalogues_cover_arabic_french_english():
+    langs = sorted(p.parent.parent.name for p in po_files())
+    assert langs == ["ar", "en", "fr"]
+    for p in po_files():
+        assert parse_po(p.read_text(encoding="utf-8"))
+
+
+def test_arabic_is_rtl_and_translated():
+    c = Catalogues()
+    assert c.direction("ar") == "rtl" and c.direction("fr") == "ltr"
+    assert c.get("ar").gettext("Sign in") != "Sign in"
+    assert c.get("fr").gettext("Sign in") == "Se connecter"
+    assert c.get("xx").gettext("Sign in") == "Sign in"
+
+
+@pytest.mark.parametrize(("header", "lang"), [
+    ("ar-MA,ar;q=0.9,fr;q=0.8", "ar"), ("de-DE,fr;q=0.5,en;q=0.7", "en"), ("de", "fr"), ("", "fr"),
+    ("fr;q=0,en;q=0.1", "en"), ("ar;q=bad,fr", "fr"),
+], ids=["arabic_first", "quality_order", "none_of_ours", "no_header", "zero_quality_excluded", "bad_quality"])
+def test_accept_language_negotiation(header, lang):
+    assert negotiate(header, default="fr") == lang

@@ -1,0 +1,176 @@
+"""The officer's screen in real headless Chromium (Debian's chromium driven by Playwright): signing in, a
+hit appearing without a reload, acknowledging it, entering by hand, the Arabic right-to-left layout."""
+
+from __future__ import annotations
+
+import time
+
+from tests.support.gatesim import LISTED_DOC
+from tests.support.screen import OFFICER, PASSWORD, running_gate
+
+
+def sign_in(page, url: str, user: str = OFFICER, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url + "/login")
+    page.fill("#user", user)
+    page.fill("#password", password)
+    page.click("#signin")
+
+
+def test_hit_appears_without_reload_within_a_second_of_the_swipe(tmp_path, page, shots):
+    with running_gate(tmp_path) as app:
+        url = app.screen.url
+        sign_in(page, url)
+        page.wait_for_selector("#live:not(.down)")
+        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        page.evaluate("window.sameDocument = true")  # gone if the page reloads
+        swiped = time.monotonic()
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT", timeout=1000)
+        elapsed = time.monotonic() - swiped
+        assert navigations == [] and page.evaluate("window.sameDocument === true"), "the page reloaded"
+        assert page.inner_text("#hit-ref") == "SLTD-0001"
+        assert "L898902C3" in page.inner_text("#document-fields")
+        shots(page, "officer-screen-hit")
+        assert elapsed < 1.0
+        page.wait_for_selector("#recent li .tag.HIT")
+        assert page.inner_text("#live") == "live", "the live stream broke"
+
+
+def test_sign_in_and_lock_out_after_five_wrong_passwords(tmp_path, page, shots):
+    with running_gate(tmp_path, screen={"max_failures": 5, "lockout_s": 600}) as app:
+        url = app.screen.url
+        page.goto(url + "/")
+        assert page.url.endswith("/login"), "the screen was shown without signing in"
+        sign_in(page, url, password="not the password")
+        assert page.inner_text("#signin-error") == "Wrong name or password."
+        sign_in(page, url, user="nobody")
+        assert page.inner_text("#signin-error") == "Wrong name or password.", "an unknown name is told apart"
+        sign_in(page, url)
+        page.wait_for_selector("#current")
+        assert page.inner_text("#who") == OFFICER
+        page.click("#signout")
+        page.wait_for_selector("#signin")
+        for _ in range(4):
+            sign_in(page, url, password="wrong again!")
+        sign_in(page, url, password="wrong again!")
+        assert "locked" in page.inner_text("#signin-error")
+        shots(page, "officer-screen-locked")
+        sign_in(page, url)  # the right password, but locked
+        assert "locked" in page.inner_text("#signin-error")
+        assert page.query_selector("#current") is None
+
+
+def test_arabic_layout_is_right_to_left_and_translated(tmp_path, page, shots):
+    with running_gate(tmp_path) as app:
+        url = app.screen.url
+        sign_in(page, url)
+        page.click("button[lang=ar]")
+        page.wait_for_selector("html[dir=rtl][lang=ar]")
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        assert page.inner_text("#verdict") == "تطابق"
+        assert page.inner_text("#signout") == "تسجيل الخروج"
+        # Right to left: the current decision's card is laid out from the right edge of the page.
+        card = page.locator(".current-card").bounding_box()
+        warnings = page.locator("#alerts").bounding_box()
+        assert card["x"] > warnings["x"], "the main column is not on the right in Arabic"
+        assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+        # MRZ values stay left to right inside the right-to-left page.
+        assert page.evaluate("getComputedStyle(document.querySelector('#document-fields dd')).direction") == "ltr"
+        shots(page, "officer-screen-arabic")
+
+
+def test_manual_document_entry_is_screened_like_a_swipe(tmp_path, page, shots):
+    with running_gate(tmp_path) as app:
+        sign_in(page, app.screen.url)
+        page.click("#manual summary")
+        form = page.locator("#manual-document")
+        form.locator("select[name=document_code]").select_option("P")
+        for name, value in (("issuing_state", "uto"), ("document_number", "L898902C3"), ("nationality", "UTO"),
+                            ("surname", "Eriksson"), ("given_names", "Anna Maria"), ("birth_date", "740812"),
+                            ("expiry_date", "341203")):
+            form.locator(f"input[name={name}]").fill(value)
+        form.locator("button").click()
+        page.wait_for_selector("#notice")
+        assert "HIT" in page.inner_text("#notice")
+        assert page.inner_text("#verdict") == "HIT"
+        assert OFFICER in page.inner_text("#current")  # "entered by amina"
+        shots(page, "officer-screen-manual-document")
+    events = [e for e in _events(app) if e["type"] == "officer"]
+    assert [(e["action"], e["entry"], e["officer"]) for e in events] == [("manual_entry", "document", OFFICER)]
+    assert "L898902C3" not in repr(events), "the officer's event repeats the document number"
+    assert (tmp_path / "state" / "audit.log").read_text().count('"manual_entry"') == 1
+
+
+def _events(app):  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from agent.screening.events import decode_event
+
+    db = sqlite3.connect(app.config.gate.state_dir / "outbox.sqlite3")
+    try:
+        return [decode_event(body) for (body,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
+    finally:
+        db.close()
+
+
+def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, shots):
+    import msgpack
+    from nacl.signing import SigningKey
+
+    from agent.durable import atomic_write
+    from tests.support.link import Keys, make_central, wait_until
+    from tools.central.cli import main as central_cli
+
+    keys = Keys(node=SigningKey.generate())
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    central = make_central(broker, tmp_path / "central.db", keys)
+
+    def enrol(app):  # type: ignore[no-untyped-def]
+        assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
+                            "--pub", str(tmp_path / "state" / "device.key.pub")]) == 0
+
+    try:
+        link = {"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub"}
+        with running_gate(tmp_path, link=link, on_open=enrol) as app:
+            assert app.link.wait_for_connected(10)
+            sign_in(page, app.screen.url)
+            app.reader.device.swipe(LISTED_DOC)
+            page.wait_for_selector("#ack-hit")
+            hit_event = page.get_attribute(".current", "data-event")
+            page.click("#ack-hit")
+            page.wait_for_selector("#acknowledged")
+            page.select_option("select[name=outcome]", "intercepted")
+            page.click("#record-outcome")
+            page.wait_for_selector("#notice")
+            page.select_option("select[name=override]", "refuse")
+            page.fill("input[name=reason]", "ERIKSSON's photo differs")
+            page.click("#record-override")
+            page.wait_for_selector("#notice")
+            shots(page, "officer-screen-acknowledged")
+
+            def at_centre():  # type: ignore[no-untyped-def]
+                import sqlite3
+
+                db = sqlite3.connect(tmp_path / "central.db")
+                try:
+                    rows = db.execute("SELECT kind, body FROM events WHERE gate_id='gate-a' ORDER BY seq").fetchall()
+                finally:
+                    db.close()
+                return [msgpack.unpackb(body) for kind, body in rows if kind == "officer"]
+
+            assert wait_until(lambda: len(at_centre()) == 3, 10), central.stats
+            ack, outcome, override = at_centre()
+            assert (ack["action"], ack["event"], ack["officer"]) == ("ack_hit", hit_event, OFFICER)
+            assert (outcome["action"], outcome["outcome"]) == ("outcome", "intercepted")
+            assert (override["override"], override["reason"]) == ("refuse", "ERIKSSON's photo differs")
+        # On the gate the free-text reason is sealed to the centre: not in the outbox file, nor the audit log.
+        state = tmp_path / "state"
+        assert b"photo differs" not in (state / "outbox.sqlite3").read_bytes() + (state / "audit.log").read_bytes()
+        assert '"has_reason":true' in (state / "audit.log").read_text()
+    finally:
+        central.stop()

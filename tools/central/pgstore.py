@@ -1,0 +1,117 @@
+"""The central store on PostgreSQL (psycopg 3): the SQL of ``CentralStore`` with ``%s`` parameters, row locks
+for the per-gate state several workers update, and events partitioned by day.
+
+Partitions: ``maintain()`` (run by every node at start and hourly; one at a time by an advisory lock) makes
+the partitions of yesterday to ``AHEAD`` days ahead, and with a retention period drops the partitions of
+older days and deletes their rows from ``events_default`` (where an event whose gate clock put it outside the
+window lands). A partition made for a day that already has rows in ``events_default`` takes them over.
+Uniqueness per (gate, message id) holds in every partition: the primary key is (gate_id, msg_id, day), and
+``day`` comes from the signed creation time, the same for every copy of a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from tools.central.store import CentralStore, migrate, redact
+
+AHEAD = 2  # days of partitions made ahead
+_MAINTAIN_LOCK = 0x5348_4152  # pg advisory lock id ("SHAR") around partition upkeep
+_PARTITION = re.compile(r"events_(\d{8})")
+
+
+class PostgresStore(CentralStore):
+    """``CentralStore`` on a PostgreSQL database given by a libpq URL (``postgresql://user@host:port/db``)."""
+
+    _BEGIN = "BEGIN"
+    _FOR_UPDATE = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:  # noqa: D107 - documented on the class
+        self.path = None  # type: ignore[assignment]
+        self.where = redact(url)
+        self._conninfo = url.replace("postgres://", "postgresql://", 1)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._sql_cache: dict[str, str] = {}
+        migrate(self._conninfo.replace("postgresql://", "postgresql+psycopg://", 1))
+        self._db = self._connect()
+        self.maintain(dt.datetime.now(dt.UTC).timestamp())
+
+    def _connect(self) -> Any:
+        return psycopg.connect(self._conninfo, autocommit=True)
+
+    def _x(self, sql: str, args: Any = ()) -> Any:
+        q = self._sql_cache.get(sql)
+        if q is None:
+            q = self._sql_cache[sql] = sql.replace("%", "%%").replace("?", "%s")
+        if self._depth == 0 and self._db.broken:  # the server restarted: a new session for the next work
+            self._db = self._connect()
+        return self._db.execute(q, args)
+
+    def transaction(self) -> Any:
+        if self._depth == 0 and self._db.broken:
+            self._db = self._connect()
+        return super().transaction()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable,
+                                psycopg.OperationalError))
+
+    # ------------------------------------------------------------------ partitions
+    def partitions(self) -> dict[dt.date, str]:
+        """The day partitions of ``events`` (not ``events_default``), by day."""
+        rows = self._x("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                       " WHERE i.inhparent = 'events'::regclass").fetchall()
+        out = {}
+        for (name,) in rows:
+            m = _PARTITION.fullmatch(name)
+            if m:
+                out[dt.datetime.strptime(m.group(1), "%Y%m%d").date()] = name
+        return out
+
+    def _add_partition(self, day: dt.date) -> None:
+        name = f"events_{day:%Y%m%d}"
+        bounds = f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + dt.timedelta(days=1)).isoformat()}')"
+        if self._x("SELECT 1 FROM events_default WHERE day = ? LIMIT 1", (day.isoformat(),)).fetchone() is None:
+            self._x(f"CREATE TABLE {name} PARTITION OF events {bounds}")
+            return
+        # rows of that day already sit in the default partition: move them, then attach
+        self._x(f"CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        self._x(f"INSERT INTO {name} SELECT * FROM events_default WHERE day = ?", (day.isoformat(),))
+        self._x("DELETE FROM events_default WHERE day = ?", (day.isoformat(),))
+        self._x(f"ALTER TABLE events ATTACH PARTITION {name} {bounds}")
+
+    def maintain(self, now: float, keep_days: int = 0) -> None:
+        """Make the partitions from yesterday to ``AHEAD`` days ahead; with ``keep_days`` > 0 apply retention.
+        Skipped when another worker holds the upkeep lock (it is doing the same)."""
+        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        cutoff = today - dt.timedelta(days=keep_days) if keep_days > 0 else None
+        with self.transaction():
+            if not self._x("SELECT pg_try_advisory_xact_lock(?)", (_MAINTAIN_LOCK,)).fetchone()[0]:
+                return
+            have = self.partitions()
+            for offset in range(-1, AHEAD + 1):
+                day = today + dt.timedelta(days=offset)
+                if day not in have and (cutoff is None or day >= cutoff):
+                    self._add_partition(day)
+        if cutoff is not None:
+            self.retain(keep_days, now)
+
+    def retain(self, keep_days: int, now: float) -> int:
+        """Drop the day partitions older than ``keep_days`` days and delete such rows from ``events_default``;
+        returns how many events went."""
+        cutoff = dt.datetime.fromtimestamp(now, dt.UTC).date() - dt.timedelta(days=keep_days)
+        gone = 0
+        with self.transaction():
+            for day, name in sorted(self.partitions().items()):
+                if day < cutoff:
+                    gone += int(self._x(f"SELECT count(*) FROM {name}").fetchone()[0])
+                    self._x(f"DROP TABLE {name}")
+            gone += int(self._x("DELETE FROM events_default WHERE day < ?", (cutoff.isoformat(),)).rowcount)
+        return gone
