@@ -53,6 +53,7 @@ from agent.screening.listcheck import (
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
 from agent.screening.sources import ListSource
+from agent.vehicles import PlateFeed, VehicleCheck
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -199,6 +200,8 @@ class GateApp:
         self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
         self.lists: list[ListSource] = []  # every list screened against, [hitlist] first
+        self.vehicles: VehicleCheck | None = None  # when a list governs vehicles: the screen's VIN/plate entry
+        self.plates: PlateFeed | None = None  # when [devices] plate_reader is set
         self.screen: OfficerScreen | None = None  # when [screen] enabled
 
     # -- start ----------------------------------------------------------------------------------
@@ -249,6 +252,9 @@ class GateApp:
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
             sealer=sealer)
         self.screener.set_fault("camera", camera_fault)
+        if any("vehicle" in src.governs for src in lists) or cfg.devices.plate_reader:
+            self.vehicles = VehicleCheck(self.screener)
+        self.plates = self._open_plate_feed()
         if cfg.screen.enabled:
             self.screen = self._open_screen(sealer)
         if recovered is not None:
@@ -269,11 +275,25 @@ class GateApp:
         try:
             return OfficerScreen(self.config, screener=self.screener, outbox=self.outbox, clock=self._clock,
                                  on_committed=self.link.notify if self.link is not None else None,
-                                 sealer=sealer)
+                                 sealer=sealer, vehicles=self.vehicles)
         except (OSError, ValueError, AgentError) as exc:
             self.screener.set_fault("screen", f"officer's screen not available: {exc}")
             logger.error("officer's screen not available; screening goes on", extra={"fields": {"error": str(exc)}})
             return None
+
+    def _open_plate_feed(self) -> PlateFeed | None:
+        """The plate camera feeding the vehicle check, or None (not configured, or a fault: the gate screens on)."""
+        devices = self.config.devices
+        if not devices.plate_reader or self.vehicles is None or self.screener is None:
+            return None
+        try:
+            reader = hal.open_plate_reader(devices.plate_reader)
+        except (HalError, OSError) as exc:
+            self.screener.set_fault("plate_reader", f"plate reader {devices.plate_reader!r} not available: {exc}")
+            logger.error("plate reader not available; screening goes on", extra={"fields": {"error": str(exc)}})
+            return None
+        return PlateFeed(reader, self.vehicles, reader_id=devices.plate_reader_id,
+                         default_country=devices.plate_country)
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -287,6 +307,8 @@ class GateApp:
         self.write_status(force=True)
         if self.link is not None:
             self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
+        if self.plates is not None:
+            self.plates.start()
         if self.screen is not None:
             try:
                 self.screen.start()
@@ -387,6 +409,9 @@ class GateApp:
                 logger.error("reader thread did not stop within 10 s")
         if self.screen is not None:
             self.screen.stop()
+        if self.plates is not None:
+            self.plates.stop()
+            self.plates.reader.close()
         if self.link is not None:
             self.link.stop()
         if self.trusted is not None:
@@ -444,6 +469,8 @@ class GateApp:
             "indicators": getattr(self.indicators, "fault", None),
             **(s.faults if s is not None else {}),
         }
+        if self.plates is not None:
+            faults["plate_reader"] = self.plates.fault
         return {
             "gate": self.config.gate.id,
             "site": self.config.gate.site,

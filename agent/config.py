@@ -161,6 +161,15 @@ class DevicesConfig:
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
+    plate_reader: str = _opt(
+        "Plate reader (ANPR camera) URL at a land crossing: sim://plate, file://CAPTURE (docs/readers.md \"Plate "
+        "readers\"); each new plate is screened like a swipe. Empty: no plate reader.", "",
+        check=_url_of("plate", optional=True))
+    plate_reader_id: str = _opt("Name of the plate reader recorded in its events (reader = plate:NAME).", "plate0",
+                                check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
+    plate_country: str = _opt(
+        "Registration code assumed for a plate whose country the camera cannot tell (e.g. the crossing's own); "
+        "empty: such a read is not screened.", "", check=_matches(r"([A-Z]{1,3})?", "1-3 capital letters or empty"))
 
 
 @dataclass(frozen=True)
