@@ -1,6 +1,6 @@
 """Swipe-to-indicator latency of the real screening pipeline on simulated hardware.
 
-    python bench/gate_latency.py [--count 10000] [--listed 0.01] [--store] [--dir DIR]
+    python bench/gate_latency.py [--count 10000] [--listed 0.01] [--store [--persons N] [--person-cost C]] [--dir DIR]
 
 Each document is written to a real pseudo-terminal by a ``SimReaderDevice`` (the reader's
 hardware side); the gate reads it through the real ``serial://`` backend and framer, parses it
@@ -72,7 +72,7 @@ def bare_commit_us(path: Path, n: int = 1000) -> list[float]:
     return sorted(out)
 
 
-def signed_store(directory: Path, records: list[dict]) -> HitList:
+def signed_store(directory: Path, records: list[dict], person_cost: int | None = None) -> HitList:
     """A signed list of ``records`` with a fresh head, installed with the real tools, opened as a gate does."""
     from agent.cli import main as gate_cli
     from agent.hitlist.store import HitListStore
@@ -85,7 +85,8 @@ def signed_store(directory: Path, records: list[dict]) -> HitList:
         for ok in (
             hitlist_cli(["keygen", "--out", str(keys)]),
             hitlist_cli(["build", "--keys", str(keys), "--from", str(directory / "records.jsonl"),
-                         "--list-id", "bench", "--version", "1", "--out", str(listfile)]),
+                         "--list-id", "bench", "--version", "1", "--out", str(listfile),
+                         *(["--person-cost", str(person_cost)] if person_cost else [])]),
             hitlist_cli(["head", "--keys", str(keys), "--list", str(listfile), "--out", str(head)]),
             gate_cli(["hitlist", "install", str(listfile), "--root-pub", str(keys / "root.pub"), "--state", str(store)]),
             gate_cli(["hitlist", "install", str(head), "--state", str(store)]),
@@ -95,6 +96,15 @@ def signed_store(directory: Path, records: list[dict]) -> HitList:
     return HitListStore(store, read_public_key(store / "root.pub"))
 
 
+def _letters(n: int) -> str:
+    """A made-up name part for ``n`` (letters only, as an MRZ name)."""
+    out = ""
+    for _ in range(4):
+        n, r = divmod(n, 26)
+        out += chr(ord("A") + r)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=10_000)
@@ -102,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=100, help="documents screened first and not counted")
     ap.add_argument("--dir", help="directory for the outbox (default: a temp dir; use the gate's disk)")
     ap.add_argument("--store", action="store_true", help="screen against the signed hit-list store")
+    ap.add_argument("--persons", type=int, default=0, help="person entries in the list (made-up names), with --store")
+    ap.add_argument("--person-cost", type=int, default=None, help="PBKDF2 iterations on the person path (build default)")
     args = ap.parse_args(argv)
 
     docs = list(stream(args.warmup + args.count, seed=7))
@@ -111,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
          "reason": "stolen", "ref": f"bench-{i}"}
         for i, (_l1, line2) in enumerate(docs) if step and (i - args.warmup) % step == 0
     ]
+    listed += [{"kind": "person", "surname": f"LISTED{_letters(i)}", "given_names": f"PERSON {_letters(i * 7)}",
+                "birth_date": f"{50 + i % 40:02d}{1 + i % 12:02d}{1 + i % 28:02d}", "reason": "wanted", "ref": f"p-{i}"}
+               for i in range(args.persons)]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         tmpdir = Path(tmp)
-        hitlist: HitList = signed_store(tmpdir, listed) if args.store else MemoryHitList(listed, version=1)
+        hitlist: HitList = (signed_store(tmpdir, listed, args.person_cost) if args.store
+                            else MemoryHitList(listed, version=1))
         device = SimReaderDevice(framing="lines")
         reader = hal.open_reader(f"serial://{device.port}?framing=lines&baud=115200")
         indicators = hal.open_indicators("sim://pca9685")
@@ -186,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         ("indicator (to first register write)", stage(5, 6)),
         ("indicator (whole apply)", stage(5, 7)),
     ]
-    kind = "signed store" if args.store else "in-memory stand-in"
+    kind = (f"signed store, {args.persons} persons, person_cost {args.person_cost or 'default'}" if args.store
+            else "in-memory stand-in")
     print(f"gate latency: {len(rows)} documents (after {args.warmup} warm-up), {hits} hits, TD3, "
           f"framing=lines, hit-list: {kind}, outbox in {args.dir or tempfile.gettempdir()}")
     print(f"  swipe-to-indicator  p50 {percentile(lat, 0.5) / 1000:.3f} ms   p99 {percentile(lat, 0.99) / 1000:.3f} ms"

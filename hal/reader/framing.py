@@ -587,7 +587,7 @@ class RteFramer(_LengthFramer):
                 del buf[:1]  # an SOH in noise, not a message header: resynchronise
                 continue
             j = buf.find(ETX, self.HEADER)
-            if j < 0:
+            if j < 0 or j > MAX_FRAME + self.HEADER:  # an ETX past the limit ends an oversize message too
                 if len(buf) > MAX_FRAME + self.HEADER:
                     logger.info("dropped an oversize RTE message", extra={"fields": {"limit": MAX_FRAME}})
                     out.append(Misread(f"oversize RTE message (> {MAX_FRAME} bytes)", now))

@@ -25,6 +25,9 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--gate", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--keepalive", type=int, default=30)
+    p.add_argument("--will-delay", type=int, default=30)
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--state", type=Path, required=True)
@@ -37,8 +40,9 @@ def main() -> int:
     key = SigningKey((a.state / "device.key").read_bytes())
     outbox = Outbox(a.state / "outbox.sqlite3")
     link = GateLink(
-        LinkConfig(gate_id=a.gate, port=a.port, username=a.user, password=a.password, backoff_min=0.1,
-                   backoff_max=0.5),
+        LinkConfig(gate_id=a.gate, host=a.host, port=a.port, username=a.user, password=a.password, backoff_min=0.1,
+                   backoff_max=0.5, keepalive=a.keepalive,
+                   will_delay=a.will_delay),
         outbox, key, node_keys=[VerifyKey(bytes.fromhex(a.node_pub))], command_keys=[VerifyKey(bytes.fromhex(h)) for h in a.command_pubs.split(",") if h], state_dir=a.state,
     )
     link.start()

@@ -62,9 +62,10 @@ class NetProxy:
     Raises OSError if it cannot listen.
     """
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", *, listen_port: int = 0):
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", *, listen_port: int = 0,
+                 listen_host: str = "127.0.0.1"):
         self.upstream = (upstream_host, upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", listen_port))
+        self._listener = socket.create_server((listen_host, listen_port))
         self._listener.setblocking(False)
         self.host, self.port = self._listener.getsockname()[:2]
         self.hold_to_upstream = False

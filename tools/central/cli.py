@@ -24,6 +24,7 @@ import argparse
 import json
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -97,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
     p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes sharing the gate traffic (MQTT 5 shared subscriptions); worker I connects"
+                   " as USERNAME-I, each with the same password file (docs/central.md)")
+    p.add_argument("--share", metavar="GROUP",
+                   help="join the shared subscription group GROUP (default with --workers > 1: sharaka-central);"
+                   " run workers on several machines with the same GROUP")
+    p.add_argument("--keep-days", type=int, default=0, metavar="DAYS",
+                   help="retention: drop events created more than DAYS days ago (0: keep everything)")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
@@ -159,6 +168,7 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
     """The node of ``run``: it signs acks and chunks with node.key and holds no command key."""
     config = _config(args)
     config.admission, config.gap_grace = _admission(args), args.gap_grace
+    config.share_group, config.keep_days = args.share, args.keep_days
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
     return CentralNode(config, store, node_key, [], on_update=on_update)
 
@@ -191,6 +201,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.keep_days < 0:
+        raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N >= 1 and DAYS >= 0")
+    if args.workers > 1:
+        return _supervise(args)
     store = _store(args.db, create=True)
     lock = threading.Lock()
 
@@ -243,6 +257,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     _emit({"type": "summary", "received": s.received, "stored": s.stored, "duplicates": s.duplicates,
            "rejected": s.rejected}, args.json,
           f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={s.rejected}")
+    return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run ``--workers`` worker processes (this command with one worker each, in the shared group) and restart
+    any that dies until SIGTERM or ^C, which is passed on to them. Each prints its own console lines."""
+    _store(args.db, create=True).close()  # migrate once, and report a bad --db here rather than N times
+    group = args.share or "sharaka-central"
+    base = [sys.executable, "-m", "tools.central.cli", *args.argv]
+
+    def spawn(i: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([*base, "--workers", "1", "--share", group, "--username", f"{args.username}-{i}"])
+        _emit({"type": "worker", "index": i, "pid": proc.pid, "username": f"{args.username}-{i}", "share": group},
+              args.json, f"worker {i} started (pid {proc.pid}) as {args.username}-{i} in $share/{group}")
+        return proc
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    procs = {i: spawn(i) for i in range(1, args.workers + 1)}
+    try:
+        while not stop.is_set():
+            for i, proc in procs.items():
+                code = proc.poll()
+                if code is not None:
+                    if code == 0 and args.duration:  # --duration reached
+                        stop.set()
+                        break
+                    _emit({"type": "worker", "index": i, "exit": code}, args.json,
+                          f"worker {i} exited ({code}); restarting it")
+                    procs[i] = spawn(i)
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     return 0
 
 
@@ -355,6 +410,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "cosign": cmd_cosign,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))

@@ -44,6 +44,9 @@ _TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", top
           topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query", topics.KEY_ROTATE: "key_rotation"}
 NODE_CLIENT_ID = "central"  # the node's broker identity; `sharaka-central cmd` uses its own (docs/broker.md)
 LOG_EVERY = 10.0  # seconds between log lines (and console lines) for the same gate and reject reason
+MAINTAIN_EVERY = 3600.0  # seconds between the store's upkeep (partitions ahead, retention)
+BATCH_ATTEMPTS = 3  # a batch that hit a deadlock or a lost database connection is tried this often, then left
+# to the gates' resend
 
 
 class Rejected(BadDataError):
@@ -67,6 +70,8 @@ class CentralConfig:
     batch: int = 2000  # most messages committed in one transaction
     linger: float = 0.005  # seconds a batch waits for more messages: fewer fsyncs under load, +5 ms to an ack
     gap_grace: float = 60.0  # a sequence number missing this long is reported (2 x the gate's ack_timeout)
+    share_group: str | None = None  # several workers: MQTT 5 shared subscriptions $share/GROUP/... (docs/central.md)
+    keep_days: int = 0  # retention: events older than this many days go (0: kept)
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
@@ -121,6 +126,8 @@ class CentralNode:
         self._logged: dict[tuple[str, str], tuple[float, int]] = {}
         self._queries: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._batch_rejects: dict[tuple[str, str], int] = {}  # written once per batch, in its transaction
+        self._batch_seqs: dict[str, list[int]] = {}  # sequence numbers stored in this batch, per gate
+        self._maintained = -MAINTAIN_EVERY
         self.connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
         self._client.max_inflight_messages_set(100)
@@ -137,8 +144,11 @@ class CentralNode:
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        self._client.connect_async(self.config.host, self.config.port, 30, clean_start=False, properties=props)
+        # one worker keeps its session (the broker queues for it across a restart); a worker of a shared group
+        # does not: a dead worker's share must go to the live ones at once, not wait in its queue
+        shared = self.config.share_group is not None
+        props.SessionExpiryInterval = 0 if shared else 3600
+        self._client.connect_async(self.config.host, self.config.port, 30, clean_start=shared, properties=props)
         self._client.loop_start()
         self._writer.start()
 
@@ -157,7 +167,9 @@ class CentralNode:
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
-        client.subscribe([(topics.all_gates(leaf), 1) for leaf in INBOUND])
+        group = self.config.share_group
+        client.subscribe([(f"$share/{group}/{topics.all_gates(leaf)}" if group else topics.all_gates(leaf), 1)
+                          for leaf in INBOUND])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -189,13 +201,27 @@ class CentralNode:
     def _write_loop(self) -> None:
         while not self._stop.is_set():
             batch = self.queue.take(self.config.batch, self.config.linger, self._stop)
-            try:
-                if batch or self._dropped:
-                    self._process(batch)
-                self._check_gaps()
-            except Exception:  # keep the node up; the gates resend what was not acked
-                logger.exception("central: batch of %d failed", len(batch))
-                self._gaps.clear()  # reload from the store: the in-memory state may be ahead of the rollback
+            for attempt in range(1, BATCH_ATTEMPTS + 1):
+                try:
+                    if batch or self._dropped:
+                        self._process(batch)
+                    self._check_gaps()
+                    self._maintain()
+                    break
+                except Exception as exc:  # keep the node up; the gates resend what was not acked
+                    if self.store.is_transient(exc) and attempt < BATCH_ATTEMPTS and not self._stop.is_set():
+                        logger.warning("central: batch of %d failed (%s), trying again", len(batch), exc)
+                        self._stop.wait(0.2 * attempt)
+                        continue
+                    logger.exception("central: batch of %d failed; the gates will resend it", len(batch))
+                    break
+
+    def _maintain(self) -> None:
+        """The store's upkeep (partitions, retention) at start and every MAINTAIN_EVERY seconds."""
+        mono = time.monotonic()
+        if mono - self._maintained >= MAINTAIN_EVERY:
+            self._maintained = mono
+            self.store.maintain(self._clock(), self.config.keep_days)
 
     def _trusted(self, gate_id: str) -> dict[bytes, VerifyKey] | None:
         """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached for
@@ -232,10 +258,9 @@ class CentralNode:
         self._keys = {}  # re-read per batch: key changes by another process (enrol --replace) apply now
         acks: dict[str, list[str]] = {}
         shown: list[tuple[str, dict[str, Any]]] = []
-        touched: set[str] = set()
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, {}
-        self._batch_rejects = {}
+        self._batch_rejects, self._batch_seqs = {}, {}
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
             for (gate_id, reason), n in dropped.items():
                 self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
@@ -256,15 +281,19 @@ class CentralNode:
                     self._reject(gate_id, leaf, exc.reason, topic, str(exc))
                     continue
                 except Exception as exc:  # a bug must cost this message only, never the batch
+                    if self.store.is_transient(exc):  # a deadlock, a lost connection: the batch is tried again
+                        raise
                     logger.exception("central: message on %r failed", topic)
                     self._reject(gate_id, leaf, "internal", topic, f"{type(exc).__name__}: {exc}")
                     continue
                 if ack is not None:
                     acks.setdefault(gate_id, []).append(ack[0])
-                    if ack[1]:
-                        touched.add(gate_id)
-            for gate_id in touched:
-                self.store.save_seq_gaps(gate_id, self._gaps[gate_id])
+            # merged with what other workers stored: each gate's row is read locked, in one order (no deadlock)
+            for gate_id in sorted(self._batch_seqs):
+                gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
+                for seq in self._batch_seqs[gate_id]:
+                    gaps.add(seq, now)
+                self.store.save_seq_gaps(gate_id, gaps)
             for (gate_id, reason), n in self._batch_rejects.items():
                 self.store.count_reject(gate_id, reason, n)
         # committed: only now may the gates forget their events
@@ -321,10 +350,7 @@ class CentralNode:
             )
             if new:
                 self.stats.stored += 1
-                gaps = self._gaps.get(gate_id)
-                if gaps is None:
-                    gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
-                gaps.add(body["seq"], now)
+                self._batch_seqs.setdefault(gate_id, []).append(body["seq"])
             else:
                 self.stats.duplicates += 1
             if msg_type == "hit" and new:

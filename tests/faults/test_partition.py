@@ -1,0 +1,112 @@
+"""A network partition between a gate and the broker, made by the kernel: the gate runs in its own network
+namespace behind a veth pair, and an nftables table in that namespace drops every packet. Nothing is lost
+or duplicated at the centre, the centre shows the gate offline (its last will) during the partition and
+online again after, and the backlog arrives when the link returns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from tests.support.link import make_central, wait_until
+from tests.support.netproxy import NetProxy
+from tests.support.paths import REPO
+
+NFT = "/usr/sbin/nft"
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=20)
+
+
+class Namespace:
+    """A network namespace joined to this one by a veth pair: 10.231.N.1 here, 10.231.N.2 inside."""
+
+    def __init__(self) -> None:
+        n = os.getpid() % 250 + 1
+        self.name, self.veth = f"sgfault{os.getpid()}", f"sgv{os.getpid() % 100000}"
+        self.host, self.inside = f"10.231.{n}.1", f"10.231.{n}.2"
+        try:
+            _run("ip", "netns", "add", self.name)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"network namespaces unavailable here: {exc}")
+        _run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.name)
+        _run("ip", "addr", "add", f"{self.host}/30", "dev", self.veth)
+        _run("ip", "link", "set", self.veth, "up")
+        for cmd in (("ip", "addr", "add", f"{self.inside}/30", "dev", "eth0"), ("ip", "link", "set", "eth0", "up"),
+                    ("ip", "link", "set", "lo", "up")):
+            _run("ip", "netns", "exec", self.name, *cmd)
+
+    def partition(self) -> None:
+        """Drop every packet in and out of the namespace (the link's cable cut, silently)."""
+        rules = ("table inet sgpart {\n chain in { type filter hook input priority 0; policy drop; }\n"
+                 " chain out { type filter hook output priority 0; policy drop; }\n}\n")
+        subprocess.run(["ip", "netns", "exec", self.name, NFT, "-f", "-"], input=rules, check=True,
+                       capture_output=True, text=True, timeout=20)
+
+    def heal(self) -> None:
+        _run("ip", "netns", "exec", self.name, NFT, "delete table inet sgpart")
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.veth], capture_output=True, timeout=20)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=20)
+
+
+def test_partition_by_nftables_in_a_network_namespace_loses_nothing_and_shows_the_gate_offline(mq, keys, tmp_path):
+    if not Path(NFT).exists():
+        pytest.skip("nftables missing: ./tools/dev installs it")
+    ns = Namespace()
+    proxy = None
+    proc = None
+    central = make_central(mq, tmp_path / "central.db", keys)
+    try:
+        proxy = NetProxy(mq.port, listen_host=ns.host).start()  # the broker, reachable on the veth address
+        state = tmp_path / "gate"
+        state.mkdir()
+        key = SigningKey.generate()
+        (state / "device.key").write_bytes(bytes(key))
+        central.store.enrol("gate-p", bytes(key.verify_key), time.time())
+        mq.add_gate("gate-p")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns.name, sys.executable, "-m", "tests.support.gate_proc", "--gate", "gate-p",
+             "--host", ns.host, "--port", str(proxy.port), "--user", "gate-p",
+             f"--password={mq.credentials['gate-p']}", "--state", str(state), "--keepalive", "2", "--will-delay", "1",
+             "--node-pub", bytes(keys.node.verify_key).hex(), "--count", "20", "--stdin"],
+            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.stdin is not None and proc.stdout is not None
+        shown = [line.split()[1] for line in iter(proc.stdout.readline, "DONE\n") if line.startswith("A ")]
+        assert wait_until(lambda: central.store.count_events() == 20, 20)
+        assert wait_until(lambda: _online(central), 10)
+        ns.partition()
+        proc.stdin.write("emit 50\n")
+        proc.stdin.flush()
+        shown += [line.split()[1] for line in iter(proc.stdout.readline, "OK\n") if line.startswith("A ")]
+        # the broker notices the silent gate after 1.5 x keepalive and publishes its will: shown at the centre
+        assert wait_until(lambda: not _online(central), 15), "the centre still shows the partitioned gate online"
+        assert central.store.count_events() == 20, "events crossed a partition that drops every packet"
+        ns.heal()
+        assert wait_until(lambda: central.store.count_events() == 70, 60), central.store.count_events()
+        assert wait_until(lambda: _online(central), 15)
+        ids = [e["msg_id"] for e in central.store.events("gate-p")]
+        assert sorted(ids) == sorted(shown) and len(set(ids)) == 70
+        seqs = sorted(e["seq"] for e in central.store.events("gate-p"))
+        assert seqs == list(range(1, 71))  # none lost, none twice, no gap
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)
+        if proxy is not None:
+            proxy.close()
+        central.stop()
+        ns.close()
+
+
+def _online(central) -> bool:
+    return any(g["gate_id"] == "gate-p" and g["online"] for g in central.store.gates())
