@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import hal
 from agent import __version__
 from agent import keys as keyfiles
+from agent.alerts import EarlyWarnings, outbox_report
 from agent.config import Config, HitListConfig
 from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the link (paho) and the screen (aiohttp) are imported only 
 logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
+ALERTS_FILE = "alerts.msgpack"  # early warnings in force (agent/alerts.py)
 TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.py)
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
@@ -202,6 +204,7 @@ class GateApp:
         self.lists: list[ListSource] = []  # every list screened against, [hitlist] first
         self.vehicles: VehicleCheck | None = None  # when a list governs vehicles: the screen's VIN/plate entry
         self.plates: PlateFeed | None = None  # when [devices] plate_reader is set
+        self.warnings: EarlyWarnings | None = None  # early warnings from the centre
         self.screen: OfficerScreen | None = None  # when [screen] enabled
 
     # -- start ----------------------------------------------------------------------------------
@@ -231,12 +234,14 @@ class GateApp:
             self.close()
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
             raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+        self.warnings = self._early_warnings(lists)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
 
             try:
                 self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
                                              lists={src.name: src.hitlist for src in lists[1:]},
+                                             alerts=self.warnings,
                                              trusted=self.trusted,
                                              status_source=lambda: {"faults": self.status().get("faults", {})},
                                              command_handlers=self.command_handlers(),
@@ -247,7 +252,8 @@ class GateApp:
                 raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=lists, outbox=self.outbox, indicators=self.indicators,
+            hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=[*lists, self.warnings], outbox=self.outbox,
+            indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
             sealer=sealer)
@@ -275,11 +281,24 @@ class GateApp:
         try:
             return OfficerScreen(self.config, screener=self.screener, outbox=self.outbox, clock=self._clock,
                                  on_committed=self.link.notify if self.link is not None else None,
-                                 sealer=sealer, vehicles=self.vehicles)
+                                 sealer=sealer, vehicles=self.vehicles, alerts=self.warnings)
         except (OSError, ValueError, AgentError) as exc:
             self.screener.set_fault("screen", f"officer's screen not available: {exc}")
             logger.error("officer's screen not available; screening goes on", extra={"fields": {"error": str(exc)}})
             return None
+
+    def _early_warnings(self, lists: list[ListSource]) -> EarlyWarnings:
+        """The gate's early warnings (agent/alerts.py): verified with the alert keys of the first signed list's
+        keyring, kept in STATE_DIR/alerts.msgpack, reported through the outbox, asked like a list."""
+        assert self.outbox is not None and self.trusted is not None
+        stores = [src.hitlist for src in lists if hasattr(src.hitlist, "keyring")]
+        report = outbox_report(self.outbox, gate_id=self.config.gate.id, site=self.config.gate.site,
+                               clock=self._clock,
+                               on_committed=lambda: self.link.notify() if self.link is not None else None)
+        return EarlyWarnings(self.state_dir / ALERTS_FILE, gate_id=self.config.gate.id, site=self.config.gate.site,
+                             keyring=lambda: stores[0].keyring if stores else None,  # type: ignore[attr-defined]
+                             now=self.trusted.screening_now, report=report, observe=self.trusted.observe,
+                             list_versions=lambda: {src.name: src.hitlist.version for src in lists})
 
     def _open_plate_feed(self) -> PlateFeed | None:
         """The plate camera feeding the vehicle check, or None (not configured, or a fault: the gate screens on)."""
@@ -332,6 +351,8 @@ class GateApp:
                     last_ping = now
                 if self.screener is not None:
                     self.screener.tick()
+                if self.warnings is not None:
+                    self.warnings.expire()
                 if self.trusted is not None:
                     self.trusted.checkpoint()
                 self.write_status()
@@ -484,6 +505,7 @@ class GateApp:
             "counts": dict(s.counts) if s is not None else {},
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "lists": {src.name: list_status(src, now) for src in self.lists},
+            "alerts": self.warnings.status() if self.warnings is not None else None,
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
             "vision": _vision_stats(),

@@ -33,7 +33,7 @@ GATE_OUTBOUND = topics.GATE_OUT
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may publish to."""
 GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
-SHARED_READ = ("hitlists/#",)
+SHARED_READ = ("hitlists/#", "alerts/#")
 """Topics under ``sharaka/v1/`` every gate may read."""
 CENTRAL_USERS = ("central", "central-cmd")
 """Central usernames (or certificate CNs): ``central`` is the central node (``sharaka-central run``, full
@@ -41,8 +41,8 @@ access under ``sharaka/v1/#``); ``central-cmd`` is ``sharaka-central cmd``, its 
 command never takes over the node's session (issue 8.9)."""
 RESERVED_PREFIX = ids.RESERVED_PREFIX
 COMMAND_PREFIX = "central-cmd"
-"""Central users named ``central-cmd*`` may only publish commands and read command results."""
-COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"))
+"""Central users named ``central-cmd*`` may only publish commands (and early warnings) and read command results."""
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("write", "alerts/+"))
 
 
 PBKDF2_ITERATIONS = 101
@@ -110,7 +110,7 @@ def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
     ]
     lines += [f"pattern write {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_OUTBOUND]
     lines += [f"pattern read {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_INBOUND]
-    lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas)."]
+    lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas) and early warnings."]
     lines += [f"pattern read {TOPIC_ROOT}/{t}" for t in SHARED_READ]
     lines += ["", "# The central node: everything under the topic root. Command senders (central-cmd*): commands only."]
     for user in central_users:

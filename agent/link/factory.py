@@ -13,7 +13,7 @@ from agent.errors import ConfigError
 from agent.hitlist.api import HitList
 from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
-from agent.link.gate import GateLink, LinkConfig
+from agent.link.gate import AlertReceiver, GateLink, LinkConfig
 from agent.outbox import Outbox
 from agent.protocol.commands import is_high_impact
 from agent.protocol.trusted_time import TrustedClock
@@ -32,6 +32,7 @@ def link_from_config(
     status_source: Callable[[], dict[str, Any]] | None = None,
     command_handlers: dict[str, Handler] | None = None,
     high_impact: Callable[[str, Mapping[str, Any]], bool] = is_high_impact,
+    alerts: AlertReceiver | None = None,
 ) -> GateLink:
     """A GateLink for ``config`` (agent.config.Config with ``link.enabled``). Raises ConfigError for a
     missing key file; creates the device key (0600) on first start when none exists. ``lists``: the lists
@@ -63,5 +64,5 @@ def link_from_config(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
         clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers,
         device_key_path=key_path, high_impact_threshold=lc.high_impact_threshold, high_impact=high_impact,
-        hitlist=hitlist if isinstance(hitlist, HitListStore) else None, lists=more,
+        hitlist=hitlist if isinstance(hitlist, HitListStore) else None, lists=more, alerts=alerts,
     )

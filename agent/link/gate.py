@@ -65,6 +65,19 @@ class OutboxLike(Protocol):
         """Routine rows dropped because the outbox was full (RELIABILITY 22)."""
 
 
+class AlertReceiver(Protocol):
+    """What the link needs from ``agent.alerts.EarlyWarnings``."""
+
+    def receive(self, wire: bytes) -> Any:
+        """Verify and keep one alert; raises ValueError (AlertRejected) when refused."""
+
+    def status(self) -> dict[str, Any]:
+        """Alerts in force and refusals, for the status message."""
+
+    def retry(self) -> int:
+        """Try again alerts a newer keyring may now verify."""
+
+
 class GateLink:
     """Outbox -> MQTT -> central node, with status, commands and acks. ``start()``/``stop()``."""
 
@@ -89,6 +102,7 @@ class GateLink:
         lists: Mapping[str, SyncedStore] | None = None,
         hitlist_limits: Limits = DEFAULT_LIMITS,
         trusted_time: TrustedClock | None = None,
+        alerts: AlertReceiver | None = None,
     ) -> None:
         topics.check_id(config.gate_id)
         self.config = config
@@ -121,6 +135,7 @@ class GateLink:
         self.connection = Connection(config, self, state_dir, monotonic=monotonic, rng=rng)
         self.queries = OnlineQueries(self.gate_id, self.connection, lambda: self.device_key.current, clock)
         self.hitlist = hitlist
+        self.alerts = alerts  # early warnings (agent/alerts.py), retained under sharaka/v1/alerts/
         self.sync: HitListSync | None = None
         builtins: dict[str, Handler] = {
             "request_status": lambda _args: self._status_command("status"),
@@ -197,6 +212,8 @@ class GateLink:
         if None in self.syncs:
             subs.append((topics.all_hitlist_heads(), 1))
         subs += [(topics.hitlist_head(lid), 1) for lid in self.syncs if lid is not None and None not in self.syncs]
+        if self.alerts is not None:
+            subs.append((topics.all_alerts(), 1))
         return subs
 
     def will(self) -> bytes:
@@ -263,6 +280,8 @@ class GateLink:
                     if birth:
                         sync.on_connected()
                     sync.tick()
+                if self.alerts is not None:
+                    self.alerts.retry()  # an alert that came before the keyring certifying its key
                 if birth:
                     self.publish_status("online", "birth")
                     last_beat = self._mono()
@@ -313,6 +332,13 @@ class GateLink:
                 self._refused(refusal)
 
     def _handle_inbound(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(topics.ALERTS + "/"):
+            if self.alerts is not None and payload:  # empty: the centre cleared an expired alert
+                try:
+                    self.alerts.receive(payload)
+                except ValueError:  # AlertRejected: counted by the alert store, nothing changed
+                    self.stats.reject("alert")
+            return
         if topic.startswith(topics.HITLISTS + "/"):
             list_id = topic.split("/")[-2]
             sync = self.syncs.get(list_id) or self.syncs.get(None)
@@ -434,6 +460,8 @@ class GateLink:
             lists[str(list_id or one.get("list_id") or "")] = one
         if len(lists) > 1:
             out["lists"] = lists  # each list's identity, freshness and sync (RELIABILITY 49)
+        if self.alerts is not None:
+            out["alerts"] = self.alerts.status()
         if self._status_source is not None:
             try:
                 out.update(self._status_source())

@@ -8,6 +8,7 @@ from agent.protocol import ids
 ROOT = "sharaka/v1"
 GATES = f"{ROOT}/gates"
 HITLISTS = f"{ROOT}/hitlists"
+ALERTS = f"{ROOT}/alerts"  # retained early warnings, one topic per alert: sharaka/v1/alerts/{alert_id}
 
 # Leaves under sharaka/v1/gates/{gate_id}/ (direction as seen from the gate).
 EVENT = "event"  # out: routine decision events, QoS 1
@@ -50,6 +51,16 @@ def hitlist_head(list_id: str) -> str:
 def all_hitlist_heads() -> str:
     """Subscription filter for the heads of every hit-list (gate side)."""
     return f"{HITLISTS}/+/head"
+
+
+def alert(alert_id: str) -> str:
+    """Retained topic of one early warning (docs/protocol.md "Early warnings")."""
+    return f"{ALERTS}/{check_id(alert_id, 'alert id')}"
+
+
+def all_alerts() -> str:
+    """Subscription filter for every early warning (gate side)."""
+    return f"{ALERTS}/+"
 
 
 def parse_gate_topic(topic: str) -> tuple[str, str]:

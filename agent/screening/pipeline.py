@@ -99,7 +99,7 @@ class Screener:
         outbox: Outbox,
         indicators: Indicators,
         list_id: str | None = None,
-        lists: Sequence[ListSource] = (),
+        lists: Sequence[Source] = (),
         camera: Camera | None = None,
         fingerprint_key: bytes = b"",
         clock: Callable[[], float] = time.time,
