@@ -54,6 +54,7 @@ from agent.screening.listcheck import (
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
 from agent.screening.sources import ListSource
+from agent.update.job import UpdateJob
 from agent.vehicles import PlateFeed, VehicleCheck
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
@@ -70,6 +71,7 @@ TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
 SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes status
+WIPE_GRACE_S = 2.0  # after a wipe command, time for its signed result to reach the broker before the link stops
 STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else only on change
 
 
@@ -185,12 +187,14 @@ class GateApp:
     ) -> None:
         self.config = config
         self.state_dir = config.gate.state_dir
+        self.update_job = UpdateJob(self.state_dir)  # the centre's `update` command (docs/update.md)
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
         # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
         # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
         self.beats: dict[str, float] = {}
         self._stop_reading = threading.Event()
+        self.wipe_requested = threading.Event()  # the two-key ``wipe`` command: decommission after shutdown
         self._reader_thread: threading.Thread | None = None
         self._status_written: tuple[str, float] = ("", 0.0)
         self.started_at = clock()
@@ -209,47 +213,50 @@ class GateApp:
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> Screener:
-        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``."""
-        cfg = self.config
+        """Build every part (indicators to the safe state first); returns the pipeline. Raises ``StartupError``.
+
+        Whatever fails part-way, every part opened so far is closed again (the indicators last, in the
+        safe state, their worker thread joined) before the error leaves.
+        """
         try:
-            make_dirs(self.state_dir, mode=0o700)
-            self.indicators = hal.open_indicators(cfg.devices.indicators)
-            self.indicators.apply(SAFE_STATE)
-            # a corrupt outbox is moved aside and reported, never a reason to stop screening
-            self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
-                                                 max_rows=cfg.outbox.max_rows, clock=self._clock)
-            self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
-                                                  also_read=[self.state_dir / "link" / TIME_FILE],
-                                                  monotonic=self._monotonic)
-            self.lists = lists = open_lists(cfg)
-            hitlist = lists[0].hitlist
-            for source in lists:
-                learn_list_time(source.hitlist, trusted)
-            key = load_fingerprint_key(self.state_dir / "fingerprint.key")
-            # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
-            sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
-            self.camera, camera_fault = open_camera(cfg.devices.camera)
-            self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
-        except (OSError, ValueError, HalError, AgentError) as exc:
+            return self._open()
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, StartupError) or not isinstance(exc, OSError | ValueError | HalError | AgentError):
+                raise
             kind = "bad device URL" if isinstance(exc, BadUrlError) else type(exc).__name__
-            raise StartupError(f"gate {cfg.gate.id!r} cannot start: {kind}: {exc}") from exc
+            raise StartupError(f"gate {self.config.gate.id!r} cannot start: {kind}: {exc}") from exc
+
+    def _open(self) -> Screener:
+        cfg = self.config
+        make_dirs(self.state_dir, mode=0o700)
+        self.indicators = hal.open_indicators(cfg.devices.indicators)
+        self.indicators.apply(SAFE_STATE)
+        # a corrupt outbox is moved aside and reported, never a reason to stop screening
+        self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
+                                             max_rows=cfg.outbox.max_rows, clock=self._clock)
+        self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
+                                              also_read=[self.state_dir / "link" / TIME_FILE],
+                                              monotonic=self._monotonic)
+        self.lists = lists = open_lists(cfg)
+        hitlist = lists[0].hitlist
+        for source in lists:
+            learn_list_time(source.hitlist, trusted)
+        key = load_fingerprint_key(self.state_dir / "fingerprint.key")
+        # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
+        sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
+        self.camera, camera_fault = open_camera(cfg.devices.camera)
+        self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
         self.warnings = self._early_warnings(lists)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
 
-            try:
-                self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock,
-                                             lists={src.name: src.hitlist for src in lists[1:]},
-                                             alerts=self.warnings,
-                                             trusted=self.trusted,
-                                             status_source=lambda: {"faults": self.status().get("faults", {})},
-                                             command_handlers=self.command_handlers(),
-                                             high_impact=command_impact(lambda: self.screener.rules if self.screener
-                                                                        else None))
-            except AgentError as exc:
-                self.close()
-                raise StartupError(f"gate {cfg.gate.id!r} cannot start: {exc}") from exc
+            self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock, trusted=self.trusted,
+                                         lists={src.name: src.hitlist for src in lists[1:]}, alerts=self.warnings,
+                                         status_source=lambda: {"faults": self.status().get("faults", {})},
+                                         command_handlers=self.command_handlers(),
+                                         high_impact=command_impact(lambda: self.screener.rules if self.screener
+                                                                    else None))
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
             hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=[*lists, self.warnings], outbox=self.outbox,
@@ -340,6 +347,9 @@ class GateApp:
         exit_code = 0
         try:
             while not stop.wait(SUPERVISE_S):
+                if self.wipe_requested.is_set():
+                    stop.wait(WIPE_GRACE_S)  # the command's signed result reaches the centre first
+                    break
                 if not self._reader_thread.is_alive():  # a bug killed it: let systemd restart the gate
                     logger.critical("reader worker died; stopping so the supervisor restarts the gate")
                     exit_code = 1
@@ -358,6 +368,11 @@ class GateApp:
                 self.write_status()
         finally:
             self.shutdown()
+        if self.wipe_requested.is_set():
+            from agent.provision.wipe import decommission, is_appliance
+
+            # the relay is already safe and the centre told by the command's result (docs/provisioning.md)
+            decommission(self.config.path, self.state_dir, notify=False, journal=is_appliance(self.config.path))
         return exit_code
 
     def command_handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
@@ -387,7 +402,15 @@ class GateApp:
             self.screener.rules = rules
             return f"policy set: {sorted(args)}"
 
-        return {"pulse_relay": pulse_relay, "set_policy": set_policy}
+        def wipe(_args: dict[str, Any]) -> str:
+            """Decommission (high impact: two key holders, checked before this runs): stop reading, relay safe
+            now; keys, lists, queued data, config and logs destroyed once the result is out (run())."""
+            self._stop_reading.set()
+            self.indicators.apply(SAFE_STATE)
+            self.wipe_requested.set()
+            return "decommissioning: relay safe; keys, lists, queued data, config and logs are being destroyed"
+
+        return {"pulse_relay": pulse_relay, "set_policy": set_policy, "wipe": wipe, "update": self.update_job.offer}
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
@@ -508,6 +531,7 @@ class GateApp:
             "alerts": self.warnings.status() if self.warnings is not None else None,
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
+            "update": self.update_job.status(),
             "vision": _vision_stats(),
             "time": self.trusted.status() if self.trusted is not None else None,
         }

@@ -15,7 +15,7 @@ import sys
 from agent import __version__
 from agent.errors import command_path, run_command
 
-COMMANDS = ("run", "mrz", "face", "reader", "selftest", "status", "hitlist", "officer")
+COMMANDS = ("run", "mrz", "face", "reader", "selftest", "status", "hitlist", "officer", "update", "provision")
 
 
 def build_parser() -> argparse.ArgumentParser:

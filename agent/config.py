@@ -92,29 +92,30 @@ def _id(v: str | None) -> str | None:
     return None if v is None or ids.is_id(v) else f"expected {ids.ID_FORM}"
 
 
+def _key_file_error(read: Callable[[Path], object], path: Path) -> str | None:
+    """Why ``read`` (an agent.keys reader) refuses the key file ``path``, or None when it reads."""
+    from agent.keys import KeyFileError
+
+    try:
+        read(path)
+    except KeyFileError as exc:
+        return str(exc)
+    return None
+
+
 def _public_keys(v: Path | tuple[Path, ...] | None) -> str | None:
     """Every named public key file reads as one (agent.keys: 32 raw bytes or 64 hex characters)."""
-    from agent.keys import KeyFileError, read_public_key
+    from agent.keys import read_public_key
 
-    for path in v if isinstance(v, tuple) else () if v is None else (v,):
-        try:
-            read_public_key(path)
-        except KeyFileError as exc:
-            return str(exc)
-    return None
+    paths = v if isinstance(v, tuple) else () if v is None else (v,)
+    return next(filter(None, (_key_file_error(read_public_key, p) for p in paths)), None)
 
 
 def _private_key(v: Path | None) -> str | None:
     """A device key file that exists must be a usable seed, mode 0600 (the agent creates a missing one)."""
-    from agent.keys import KeyFileError, load_signing_key
+    from agent.keys import load_signing_key
 
-    if v is None or not v.exists():
-        return None
-    try:
-        load_signing_key(v)
-    except KeyFileError as exc:
-        return str(exc)
-    return None
+    return None if v is None or not v.exists() else _key_file_error(load_signing_key, v)
 
 
 def _readable(v: Path | None) -> str | None:

@@ -25,9 +25,11 @@ EXIT_INTERRUPTED = 130  # ^C
 
 
 class AgentError(Exception):
-    """Root of every error the agent raises on purpose. ``remedy`` (optional) says what to do about it."""
+    """Root of every error the agent raises on purpose. ``remedy`` (optional) says what to do about it;
+    ``exit_status`` (optional) is a command's own exit code for it (``sharaka-gate provision``'s table)."""
 
     remedy: str | None = None
+    exit_status: int | None = None
 
 
 class BadDataError(AgentError, ValueError):
@@ -52,6 +54,9 @@ class RefusedError(BadDataError):
 
 def exit_code(exc: BaseException) -> int:
     """The exit code of a command that ended with ``exc`` (the table in docs/adr/0001-errors.md)."""
+    own = getattr(exc, "exit_status", None)
+    if isinstance(own, int):
+        return own
     if isinstance(exc, RefusedError):
         return EXIT_REFUSED
     if isinstance(exc, TransportError):

@@ -15,13 +15,16 @@ there are two, named for where they are used:
 - ``message_key_id(pub)`` (8 bytes of SHA-256): the signature slots of MQTT message envelopes.
 
 The pinned root (``pin_root`` / ``pinned_root``) lives in the hit-list state directory as
-``root.pub`` and is written with ``agent.durable.atomic_write`` (fsync file and directory).
+``root.pub`` and is written with ``agent.durable.atomic_write`` (fsync file and directory). A person
+compares a root key by its ``root_fingerprint`` (20 hex digits in groups of four, read out over the phone
+by the centre at provisioning: docs/provisioning.md "Pinning the root").
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -129,6 +132,39 @@ def trusted(keys: Iterable[VerifyKey | bytes]) -> dict[bytes, VerifyKey]:
     return out
 
 
+FINGERPRINT_DIGITS = 20  # 80 bits: a second pre-image is out of reach, and it is short enough to read out
+
+
+def root_fingerprint(public_key: bytes | VerifyKey) -> str:
+    """A short fingerprint of a root public key for people to compare: ``1a2b-3c4d-5e6f-7a8b-9c0d``
+    (BLAKE2b personalised ``sharaka-rootfp``, 80 bits)."""
+    digits = hashlib.blake2b(bytes(public_key), digest_size=FINGERPRINT_DIGITS // 2, person=b"sharaka-rootfp").hexdigest()
+    return "-".join(digits[i : i + 4] for i in range(0, FINGERPRINT_DIGITS, 4))
+
+
+def parse_fingerprint(text: str) -> str:
+    """A fingerprint as typed (any case, spaces or dashes anywhere) in the form ``root_fingerprint`` gives.
+    Raises KeyFileError naming what was typed when it is not 20 hex digits."""
+    digits = re.sub(r"[\s:-]", "", text).lower()
+    if not re.fullmatch(f"[0-9a-f]{{{FINGERPRINT_DIGITS}}}", digits):
+        raise KeyFileError(f"root fingerprint {text!r}: expected {FINGERPRINT_DIGITS} hex digits like 1a2b-3c4d-5e6f-7a8b-9c0d")
+    return "-".join(digits[i : i + 4] for i in range(0, FINGERPRINT_DIGITS, 4))
+
+
+def pin_root(state_dir: str | os.PathLike[str], root: bytes) -> bool:
+    """Pin ``root`` (32 bytes) in ``state_dir/root.pub`` (durably, hex) when nothing is pinned yet; True when
+    written, False when already pinned to it. Raises RootPinConflict when another root is pinned."""
+    pinned = Path(state_dir) / ROOT_PUB
+    if pinned.exists():
+        if read_public_key(pinned) != bytes(root):
+            raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key (fingerprint "
+                                  f"{root_fingerprint(read_public_key(pinned))}) than {root_fingerprint(root)}")
+        return False
+    make_dirs(Path(state_dir))
+    atomic_write(pinned, encode_key(decode_key(bytes(root), "root key"), "hex"), mode=0o644)
+    return True
+
+
 def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str] | None = None,
                 *, pin: bool = False) -> bytes:
     """The root public key a hit-list state directory trusts.
@@ -146,6 +182,5 @@ def pinned_root(state_dir: str | os.PathLike[str], given: str | os.PathLike[str]
         if read_public_key(pinned) != root:
             raise RootPinConflict(f"{str(state_dir)!r} is pinned to another root key than {str(given)!r}")
     elif pin:
-        make_dirs(Path(state_dir))
-        atomic_write(pinned, encode_key(root, "hex"), mode=0o644)
+        pin_root(state_dir, root)
     return root

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the Sharaka Gate SD-card image for Raspberry Pi 4/5 (arm64, Debian 12 bookworm).
 #
-#   sudo images/build.sh [OUTDIR]          full build: stage, root tree (mkosi), disk image (systemd-repart)
+#   sudo SHARAKA_UPDATE_KEYRING=update-ca.pem images/build.sh [OUTDIR]
+#                                          full build: stage, root tree (mkosi), disk image (systemd-repart)
 #   images/build.sh stage [OUTDIR]         only stage the extra tree (no root needed; used by the tests)
 #
 # Needs on the build host (Debian 12): mkosi systemd-container systemd-repart debootstrap dosfstools
@@ -18,17 +19,27 @@ EXTRA=$OUT/extra
 # Seed for partition and file-system UUIDs: same inputs, same image.
 SEED=${SHARAKA_IMAGE_SEED:-5d4a8a4e-3c4b-4c52-9d0e-7a1f2b3c4d5e}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)}
+# The system's version (dotted numbers): a gate installs no bundle older than the one it runs.
+AGENT_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/pyproject.toml")
+VERSION=${SHARAKA_IMAGE_VERSION:-$AGENT_VERSION.$SOURCE_DATE_EPOCH}
 
 stage() {  # the files this repository puts into the root tree, at their final paths and modes
     rm -rf "$EXTRA"
     mkdir -p "$EXTRA"
     cp -a "$HERE/rootfs/." "$EXTRA/"
-    install -D -m 0644 -t "$EXTRA/usr/lib/systemd/system" "$HERE"/systemd/*.service
+    install -D -m 0644 -t "$EXTRA/usr/lib/systemd/system" "$HERE"/systemd/*.service "$HERE"/systemd/*.path
     install -D -m 0644 -t "$EXTRA/usr/lib/udev/rules.d" "$HERE"/udev/*.rules
     # At boot, systemd-repart grows the data partition (last on the card) to fill the card.
     install -D -m 0644 "$HERE/repart.d/30-data.conf" "$EXTRA/usr/lib/repart.d/30-sharaka-data.conf"
     install -D -m 0755 "$HERE/firstboot/sharaka-firstboot" "$EXTRA/usr/lib/sharaka/sharaka-firstboot"
     install -D -m 0644 "$HERE/gate.example.toml" "$EXTRA/usr/share/sharaka/gate.example.toml"
+    # Signed A/B updates (docs/update.md): RAUC's config, its handlers, the update CA, this system's version.
+    install -D -m 0644 "$HERE/rauc/system.conf" "$EXTRA/etc/rauc/system.conf"
+    install -D -m 0755 -t "$EXTRA/usr/lib/sharaka" "$HERE/rauc/rauc-bootloader" "$HERE/rauc/rauc-pre-install"
+    if [ -n "${SHARAKA_UPDATE_KEYRING:-}" ]; then
+        install -D -m 0644 "$SHARAKA_UPDATE_KEYRING" "$EXTRA/etc/rauc/keyring.pem"
+    fi
+    printf 'VERSION="%s"\n' "$VERSION" > "$EXTRA/usr/lib/sharaka-release"
     chmod 0644 "$EXTRA/etc/fstab" "$EXTRA/etc/nftables.conf"
     find "$EXTRA" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 }
@@ -46,9 +57,17 @@ wheelhouse() {  # the agent wheel, plus its dependencies as the exact arm64 whee
 stage
 [ "$VERB" = stage ] && { echo "$EXTRA"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "build.sh: the image build needs root (debootstrap, nspawn, loop devices)" >&2; exit 1; }
+[ -n "${SHARAKA_UPDATE_KEYRING:-}" ] || {
+    echo "build.sh: set SHARAKA_UPDATE_KEYRING to the update CA certificate (sharaka-update keygen: update-ca.pem)" >&2
+    exit 2; }
 wheelhouse
 
-mkosi --directory "$HERE" --output-dir "$OUT" --extra-tree "$EXTRA" --force build
+mkdir -p "$OUT/cache"
+# --incremental: the package stage is cached in OUT (a rebuild after a recipe or agent change reruns only
+# the extra tree and mkosi.postinst); --cache keeps the downloaded .debs; --nspawn-keep-unit: the chroot
+# steps run in the caller's unit, so a build host without systemd as PID 1 (a container, CI) works too.
+mkosi --directory "$HERE" --output-dir "$OUT" --cache "$OUT/cache" --incremental --nspawn-keep-unit \
+    --extra-tree "$EXTRA" --force build
 ROOTFS=$OUT/sharaka-rootfs
 IMG=$OUT/sharaka-gate-arm64.img
 rm -f "$IMG"

@@ -1,4 +1,4 @@
-"""No user mistake ends in a traceback: every subcommand of the three command-line tools, given a
+"""No user mistake ends in a traceback: every subcommand of the four command-line tools, given a
 missing, an unreadable and a malformed file, says what is wrong in one line
 (``<prog> <command>: <what>; <remedy>``) and exits with its family's code (docs/adr/0001-errors.md).
 
@@ -25,21 +25,26 @@ from tools.central.cli import build_parser as central_parser
 from tools.central.cli import main as central_main
 from tools.hitlist_cli import build_parser as hitlist_parser
 from tools.hitlist_cli import main as hitlist_main
+from tools.update_bundle import build_parser as update_parser
+from tools.update_bundle import main as update_main
 
 CLIS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]], int]]] = {
     "sharaka-gate": (gate_parser, gate_main),
     "sharaka-hitlist": (hitlist_parser, hitlist_main),
     "sharaka-central": (central_parser, central_main),
+    "sharaka-update": (update_parser, update_main),
 }
 INPUT_FILES = {"FILE", "RECORDS", "OLD", "NEW", "IMAGE"}
 FILE_METAVARS = INPUT_FILES | {"DIR", "URL"}
 # Commands that take no file at all (checked, so that a new one is a decision, not an accident).
-WITHOUT_FILES = {("sharaka-gate", "mrz parse")}
+WITHOUT_FILES = {("sharaka-gate", "mrz parse"), ("sharaka-gate", "update status"),
+                 # called by RAUC with slot names / its environment, not by people
+                 ("sharaka-gate", "update bootloader"), ("sharaka-gate", "update check-bundle")}
 # Names a tool looks for inside a directory it is given; in a "malformed" directory each holds garbage.
 DIR_ENTRIES = ("root.pub", "root.key", "list-1.key", "list-1.pub", "keyring.bin", "CURRENT", "node.key",
                "node.key.pub", "command-1.key", "command-1.key.pub", "device.key", "records.jsonl")
 GARBAGE = b"\x00\xff\xfe not what it claims {[\n\x80"
-ONE_LINE = re.compile(r"^(sharaka-gate|sharaka-hitlist|sharaka-central) [a-z -]+: \S.*; \S.*$")
+ONE_LINE = re.compile(r"^(sharaka-gate|sharaka-hitlist|sharaka-central|sharaka-update) [a-z -]+: \S.*; \S.*$")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def test_gate_distribution_config_packs_agent_and_hal_only():
 
 def test_host_tools_distribution_provides_the_central_console_scripts_and_every_tools_package():
     cfg = _project(ROOT / "tools" / "pyproject.toml")
-    assert set(cfg["project"]["scripts"]) == {"sharaka-hitlist", "sharaka-central"}
+    assert set(cfg["project"]["scripts"]) == {"sharaka-hitlist", "sharaka-central", "sharaka-update"}
     assert any(dep.startswith("sharaka-gate") for dep in cfg["project"]["dependencies"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "tools").rglob("__init__.py")}
     assert set(cfg["tool"]["setuptools"]["packages"]) == on_disk, "a tools package is missing from its distribution"

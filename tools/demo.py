@@ -38,9 +38,9 @@ from typing import Any
 
 import msgpack
 
+from agent.gate_toml import write_gate_config
 from tools import officer_demo
 from tools.central.terminal import escape_controls
-from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
 GATES = ("gate-1", "gate-2", "gate-3")

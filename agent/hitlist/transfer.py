@@ -19,7 +19,7 @@ import mmap
 import os
 from pathlib import Path
 
-from agent.durable import write_all
+from agent.durable import durable_replace, write_all
 from agent.hitlist.errors import HitListRejected, TransferStalled
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 
@@ -94,6 +94,18 @@ class Transfer:
         mapped = mmap.mmap(self._fd, self.declared_size, access=mmap.ACCESS_READ)
         self.discard()
         return mapped
+
+    def keep(self, dst: Path) -> Path:
+        """The finished file, fsynced and renamed to ``dst`` (an update bundle is kept as a file, not mapped).
+        Raises HitListRejected('truncated') before every byte arrived."""
+        if not self.complete or self._fd is None:
+            raise HitListRejected("truncated", f"{self.received} of {self.declared_size} bytes received")
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        durable_replace(self.path, Path(dst))
+        self.path.with_suffix(".json").unlink(missing_ok=True)
+        return Path(dst)
 
     def discard(self) -> None:
         """Close and remove the file (idempotent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -40,8 +41,8 @@ class LinkStats:
     acked: int = 0
     resent: int = 0
     refused: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)  # inbound messages rejected, by reason
 
     def reject(self, reason: str) -> None:
         """Count one inbound message rejected for ``reason``."""
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self.rejected[reason] += 1

@@ -87,6 +87,8 @@ class Connection:
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
+        self._subscribed = threading.Event()  # the broker acknowledged this connection's subscriptions
+        self._subscribe_mid: int | None = None
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,9 +121,10 @@ class Connection:
         """True while a connection is up (CONNACK accepted)."""
         return self._connected.is_set()
 
-    def wait_for_connected(self, timeout: float) -> bool:
-        """True once connected within ``timeout`` seconds."""
-        return self._connected.wait(timeout)
+    def wait_for_subscribed(self, timeout: float) -> bool:
+        """True once connected and the broker acknowledged the subscriptions (SUBACK) within ``timeout``
+        seconds: from then on a message published to the gate's topics reaches it."""
+        return self._subscribed.wait(timeout)
 
     @property
     def client(self) -> mqtt.Client | None:
@@ -171,6 +174,7 @@ class Connection:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _supervise(self) -> None:
@@ -201,6 +205,7 @@ class Connection:
             with self._lock:
                 self._client = None
                 self._connected.clear()
+                self._subscribed.clear()
             self._listener.on_lost()
             try:
                 client.loop_stop()
@@ -220,7 +225,7 @@ class Connection:
             if self.protocol == 5 and reason.value == UNSUPPORTED_PROTOCOL:
                 self.protocol = 4  # broker lacks MQTT 5: fall back to 3.1.1
             return
-        client.subscribe(self._listener.subscriptions())
+        self._subscribe_mid = client.subscribe(self._listener.subscriptions())[1]
         self._listener.on_connected()
         self._connected.set()
 
@@ -228,7 +233,12 @@ class Connection:
         logger.info("disconnected", extra={"fields": {"gate": self.config.gate_id, "reason": str(reason)}})
         if lost is self._lost:
             self._connected.clear()
+            self._subscribed.clear()
         lost.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, lost: threading.Event, mid: int, _codes: Any, _props: Any) -> None:
+        if lost is self._lost and mid == self._subscribe_mid:
+            self._subscribed.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _props: Any) -> None:
         self._listener.on_puback(mid, str(reason) if reason.is_failure else None)

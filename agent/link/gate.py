@@ -188,8 +188,9 @@ class GateLink:
             self._wake.notify()
 
     def wait_for_connected(self, timeout: float) -> bool:
-        """True once connected (CONNACK accepted) within ``timeout`` seconds."""
-        return self.connection.wait_for_connected(timeout)
+        """True once connected (CONNACK accepted) and subscribed (SUBACK) within ``timeout`` seconds: from
+        then on an ack, a command or a hit-list chunk published to this gate reaches it."""
+        return self.connection.wait_for_subscribed(timeout)
 
     @property
     def is_connected(self) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import mmap
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,7 +108,7 @@ class HitListSync:
         self.installs = 0
         self.keyrings = 0  # keyrings installed over MQTT
         self.mode = "list"  # what the transfer in progress fetches: list | keyring
-        self.rejected: dict[str, int] = {}
+        self.rejected: Counter[str] = Counter()
         self._req_at = 0.0
         self._started = 0.0  # when the fetch in progress started (its progress clock before the first chunk)
         self._req_id = ""  # the request whose answer is awaited
@@ -365,6 +366,6 @@ class HitListSync:
         self._drop_transfer()
 
     def _reject(self, reason: str, detail: str) -> None:
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self.rejected[reason] += 1
         logger.warning("hit-list sync refused a file", extra={"fields": {
             "gate": self.gate_id, "detail": str(detail)}})

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Callable
 from operator import itemgetter
 
-from agent.mrz.layouts import ALL_LAYOUTS, FRA_1995, Layout
+from agent.mrz.layouts import ALL_LAYOUTS, FRA_1995, Layout, Span
 
 #: The keys of ``sharaka-gate mrz parse --json`` (ARCHITECTURE.md), in output order.
 JSON_KEYS = (
@@ -152,16 +152,12 @@ class MrzResult(_Parts):
     def document_number(self) -> str:
         """The document number, whole even when a TD1 number overflows into the optional data."""
         s, end = self._text, self._number_end
-        if end:
-            return (s[5:14] + s[15:end]).rstrip("<")
-        a, b = self._spec.document_number
-        return s[a:b].rstrip("<")
+        return (s[5:14] + s[15:end]).rstrip("<") if end else self._field(self._spec.document_number)
 
     @property
     def nationality(self) -> str:
         """The holder's nationality code (the French ID card's format has none: ``FRA``)."""
-        span = self._spec.nationality
-        return "FRA" if span is None else self._text[span[0] : span[1]].rstrip("<")
+        return self._field(self._spec.nationality, missing="FRA")
 
     @property
     def birth_date(self) -> str:
@@ -183,17 +179,17 @@ class MrzResult(_Parts):
     @property
     def optional_data(self) -> str:
         """The optional data field, fillers removed."""
-        s, end = self._text, self._number_end
-        if end:
-            return s[end + 1 : 30].strip("<")
-        a, b = self._spec.optional_data
-        return s[a:b].rstrip("<")
+        end = self._number_end
+        return self._text[end + 1 : 30].strip("<") if end else self._field(self._spec.optional_data)
 
     @property
     def optional_data_2(self) -> str:
         """TD1's second optional data field (empty for other formats)."""
-        span = self._spec.optional_data_2
-        return "" if span is None else self._text[span[0] : span[1]].rstrip("<")
+        return self._field(self._spec.optional_data_2)
+
+    def _field(self, span: Span | None, missing: str = "") -> str:
+        """The text at ``span`` without trailing fillers; ``missing`` where the layout has no such field."""
+        return missing if span is None else self._text[span[0] : span[1]].rstrip("<")
 
     def _names(self) -> tuple[str, str]:
         """Surname and given names: ICAO splits one field at the first ``<<``; the French card has two."""

@@ -14,6 +14,7 @@ signatures from ``high_impact_threshold`` (at least 2) different *holders*; two 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,10 @@ from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, 
 
 # Operations a gate executes. Trust-root and key changes are not commands: they are root-signed keyrings
 # (docs/hitlist.md "Keyring delivery"), which already need the root keys' threshold.
-OPS = ("set_policy", "pulse_relay", "request_status", "hitlist_resync", "rebirth", "rotate_device_key", "wipe")
+OPS = ("set_policy", "pulse_relay", "request_status", "hitlist_resync", "rebirth", "rotate_device_key", "wipe",
+       "update")
+# ``update`` (a signed A/B bundle, docs/update.md) needs one command key: the bundle itself must be signed by
+# the update key, which operators do not hold, and the gate refuses a bundle older than the one running.
 # High impact whatever the arguments; set_policy is high impact when it weakens screening (the gate's
 # composition root judges that against the policy in force: agent.screening.policy.weakened_rules).
 HIGH_IMPACT = frozenset({"rotate_device_key", "wipe", "pulse_relay", "set_policy"})
@@ -172,7 +176,7 @@ class CommandGuard:
         self._high_impact = high_impact
         self._lock = threading.Lock()
         self.last_seq = int(read_json(self._path, {"last_seq": 0})["last_seq"])
-        self.rejected: dict[str, int] = {}
+        self.rejected: Counter[str] = Counter()
 
     def accept(self, wire: bytes, now: float, wall: float | None = None) -> Command:
         """Verify (``now`` trusted time, ``wall`` the wall clock: see ``verify_command``), record the sequence
@@ -190,7 +194,7 @@ class CommandGuard:
                     high_impact=self._high_impact,
                 )
             except CommandRejected as exc:
-                self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1
+                self.rejected[exc.reason] += 1
                 raise
             write_json(self._path, {"last_seq": cmd.seq})
             self.last_seq = cmd.seq

@@ -226,6 +226,7 @@ CODE = Str(ID_LEN)  # kinds, states, reasons, op names
 DETAIL = Str(1000)
 ACK_IDS = 1000  # message ids per ack
 MAX_BODY = 200 * 1024  # an event's body, a chunk's data (envelope Limits.max_bin)
+PEM = Bin(4096)  # one X.509 certificate or request in PEM, as bytes (a P-256 one is under 1 KiB)
 
 COMMON: dict[str, Spec] = {"v": Int(SCHEMA_VERSION, SCHEMA_VERSION), "t": CODE, "id": MSG_ID, "ts": TIME}
 
@@ -277,6 +278,19 @@ MESSAGES: dict[str, Map] = {
     # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key
     "key_rotation": message({"gate": GATE_ID, "new_key": Bin(32, 32)}),
     "key_confirm": message({"gate": GATE_ID, "req": MSG_ID, "new_key": Bin(32, 32)}),
+    # enrolment of a new gate (docs/provisioning.md "Enrolment"): the request is signed by the new device
+    # key (proof of possession) and carries a MAC by the one-time token; the reply is signed by the node
+    # key and, when the centre knows the token, carries a MAC by it too
+    "enrol_req": message(
+        {"gate": GATE_ID, "site": Str(ID_LEN, 1), "token": Str(16, 8), "device_key": Bin(32, 32), "csr": PEM,
+         "root_fp": Str(32), "proof": Bin(32, 32)}
+    ),  # fmt: skip
+    "enrol_reply": message(
+        {"gate": GATE_ID, "req": MSG_ID, "ok": Bool(), "reason": CODE, "detail": DETAIL, "proof": Bin(32),
+         "root_pub": Bin(32, 32), "node_pub": Bin(32, 32), "command_pubs": List(Bin(32, 32), 16), "ca_cert": PEM,
+         "cert": PEM, "broker_host": Str(255), "broker_port": Int(0, 65535), "list_id": LIST_ID},
+        ("root_pub", "node_pub", "command_pubs", "ca_cert", "cert", "broker_host", "broker_port", "list_id"),
+    ),  # fmt: skip
 }
 
 

@@ -9,6 +9,10 @@ ROOT = "sharaka/v1"
 GATES = f"{ROOT}/gates"
 HITLISTS = f"{ROOT}/hitlists"
 ALERTS = f"{ROOT}/alerts"  # retained early warnings, one topic per alert: sharaka/v1/alerts/{alert_id}
+ENROL = f"{ROOT}/enrol"  # enrolment of a new gate (docs/provisioning.md): only the enrolment account writes here
+ENROL_CLIENT_PREFIX = "enrol-"  # an enrolling gate's client id: enrol-{token id}
+ENROL_REQ = "req"  # out: the signed, token-authenticated enrolment request
+ENROL_REPLY = "reply"  # in: the centre's answer
 
 # Leaves under sharaka/v1/gates/{gate_id}/ (direction as seen from the gate).
 EVENT = "event"  # out: routine decision events, QoS 1
@@ -61,6 +65,22 @@ def alert(alert_id: str) -> str:
 def all_alerts() -> str:
     """Subscription filter for every early warning (gate side)."""
     return f"{ALERTS}/+"
+def enrol(client_id: str, leaf: str) -> str:
+    """Topic ``sharaka/v1/enrol/{client_id}/{leaf}`` of one enrolling gate (client id ``enrol-{token id}``)."""
+    return f"{ENROL}/{ids.check_id(client_id, 'enrolment client id')}/{leaf}"
+
+
+def all_enrol_requests() -> str:
+    """Subscription filter for every enrolment request (central side)."""
+    return f"{ENROL}/+/{ENROL_REQ}"
+
+
+def parse_enrol_topic(topic: str) -> str:
+    """The client id of ``sharaka/v1/enrol/{client_id}/req``; BadDataError otherwise."""
+    prefix, suffix = ENROL + "/", "/" + ENROL_REQ
+    if not (topic.startswith(prefix) and topic.endswith(suffix)):
+        raise BadDataError(f"topic {topic!r} is not an enrolment request")
+    return ids.check_id(topic[len(prefix) : -len(suffix)], "enrolment client id")
 
 
 def parse_gate_topic(topic: str) -> tuple[str, str]:

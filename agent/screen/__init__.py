@@ -182,7 +182,10 @@ class OfficerScreen:
         if kind == "document":
             decision = self.screener.handle(ReaderDocument(_mrz_lines(entry), self._monotonic()))
         elif kind == "person" and self.can_enter_person:
-            decision = self.screener.handle_person(**entry)  # type: ignore[attr-defined]
+            try:
+                decision = self.screener.handle_person(**entry)  # type: ignore[attr-defined]
+            except ValueError as exc:  # a name or date the lists cannot take: nothing was committed
+                raise FormError("%(field)s: missing or not in the expected form.", field=str(exc)) from exc
         elif kind == "vehicle" and self.vehicles is not None:
             try:
                 decision = self.vehicles(**entry)

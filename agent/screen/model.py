@@ -43,11 +43,17 @@ class Shown:
     outcome: str | None = None
     override: str | None = None  # "admit" | "refuse", with ``override_reason``
     override_reason: str | None = None
+    must_acknowledge: bool = False  # a list's policy asks the officer to acknowledge this decision
 
     @property
     def is_hit(self) -> bool:
         """True for a HIT (officers acknowledge it and record its outcome)."""
         return self.verdict == HIT
+
+    @property
+    def can_acknowledge(self) -> bool:
+        """True for a HIT, or any decision a list's policy wants acknowledged, not yet acknowledged."""
+        return (self.is_hit or self.must_acknowledge) and not self.acknowledged_by
 
 
 MRZ_FIELDS = (  # (label, MrzResult attribute) in the order the screen lists them
@@ -62,22 +68,48 @@ def shown_from(passage: Passage, list_id: str | None = None) -> Shown | None:
     if passage.event_id is None:
         return None
     decision: Decision = passage.decision
-    fields: tuple[tuple[str, str], ...] = ()
-    if decision.mrz is not None:
-        fields = tuple((label, str(getattr(decision.mrz, attr, "") or "")) for label, attr in MRZ_FIELDS)
-    vehicle = getattr(decision, "vehicle", None)  # a vehicle decision (plate or VIN), when the pipeline makes one
-    if isinstance(vehicle, dict):
-        fields = tuple((str(k), str(v)) for k, v in vehicle.items())
+    query = getattr(decision, "query", None)  # what a vehicle or hand entry asked (agent/screening/sources.py)
+    vehicle = query is not None and bool(getattr(query, "vin", None) or getattr(query, "plate", None))
     hit = None
     if decision.hit is not None:
         h = decision.hit
         hit = {"kind": h.kind, "reason": h.reason, "ref": h.ref, "strength": h.strength,
-               "list": str(getattr(h, "list_id", None) or list_id or "")}
+               "list": _answering_list(decision) or list_id or ""}
     jpeg = (passage.face or {}).get("jpeg")
     return Shown(
         event_id=passage.event_id, wall=passage.wall, verdict=decision.verdict, reasons=decision.reasons,
-        subject="vehicle" if isinstance(vehicle, dict) else "traveller", fields=fields, hit=hit,
-        face_jpeg=base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes | bytearray) else None)
+        subject="vehicle" if vehicle else "traveller", fields=_fields(decision, query), hit=hit,
+        face_jpeg=base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes | bytearray) else None,
+        must_acknowledge=bool(getattr(decision, "acknowledge", False)))
+
+
+def _fields(decision: Decision, query: Any) -> tuple[tuple[str, str], ...]:
+    """(label, value) of what was read or entered: the MRZ's fields, else the query's."""
+    if decision.mrz is not None:
+        return tuple((label, str(getattr(decision.mrz, attr, "") or "")) for label, attr in MRZ_FIELDS)
+    if query is None:
+        return ()
+    out: list[tuple[str, str]] = []
+    if getattr(query, "vin", None):
+        out.append(("VIN", str(query.vin)))
+    plate = getattr(query, "plate", None)
+    if plate:
+        out += [("Country", str(plate[0])), ("Plate", str(plate[1]))]
+    document = getattr(query, "document", None)
+    if document:
+        out += [("Issuing state", str(document[0])), ("Document number", str(document[1]))]
+    person = getattr(query, "person", None)
+    if person is not None:
+        out += [("Surname", person.surname), ("Given names", person.given_names), ("Date of birth", person.birth_date)]
+    return tuple(out)
+
+
+def _answering_list(decision: Decision) -> str | None:
+    """The id of the list whose entry is the decision's hit (several lists: each answer names its source)."""
+    for answer in getattr(decision, "answers", ()):
+        if decision.hit is not None and decision.hit in getattr(answer, "hits", ()):
+            return str(answer.source)
+    return None
 
 
 @dataclass

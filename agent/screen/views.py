@@ -40,7 +40,7 @@ REASONS = {
     "possible_person_match": "Possible match with a listed person",
     "possible_document_match": "Possible match with a listed document",
     "possible_vehicle_match": "Possible match with a listed vehicle",
-    "check_digit": "Check digit wrong", "expired": "Document expired", "expiry_unreadable": "Expiry date unreadable",
+    "check_digit": "Check digit wrong", "vin_check_digit": "VIN check digit wrong", "expired": "Document expired", "expiry_unreadable": "Expiry date unreadable",
     "document_code_refused": "Document type not accepted here", "issuing_state_refused": "Issuing state refused",
     "issuing_state_not_accepted": "Issuing state not accepted", "list_stale": "Hit-list out of date",
     "hitlist_unavailable": "Hit-list unavailable", "hitlist_missing": "No hit-list installed",
@@ -143,12 +143,13 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v).strip() for k, v in data.items() if isinstance(v, str)}
 
 
-def _decision(request: web.Request, form: dict[str, str], *, hit_only: bool = False) -> str:
+def _decision(request: web.Request, form: dict[str, str], *, hit_only: bool = False,
+              acknowledgeable: bool = False) -> str:
     event_id = form.get("event", "")
     shown = request.app[SCREEN].model.find(event_id)
     if shown is None:
         raise FormError("That decision is no longer on the screen.")
-    if hit_only and not shown.is_hit:
+    if (hit_only and not shown.is_hit) or (acknowledgeable and not (shown.is_hit or shown.must_acknowledge)):
         raise FormError("Only a hit can be acknowledged or given an outcome.")
     return event_id
 
@@ -161,7 +162,7 @@ async def _act(request: web.Request, action: Callable[[], Any]) -> Any:
 async def _ack_hit(request: web.Request) -> web.StreamResponse:
     screen, officer, form = request.app[SCREEN], session_of(request).user, await _form(request)
     try:
-        event_id = _decision(request, form, hit_only=True)
+        event_id = _decision(request, form, acknowledgeable=True)
     except FormError as exc:
         return await _refuse(request, exc)
     await _act(request, lambda: screen.acknowledge_hit(officer, event_id))

@@ -100,6 +100,13 @@ def session_of(request: web.Request) -> Session:
     return request[SESSION]
 
 
+def require_role(request: web.Request, *roles: str) -> None:
+    """Raise 403 unless the signed-in account has one of ``roles`` (e.g. a console page for supervisors)."""
+    if session_of(request).role not in roles:
+        logger.warning("refused: role", extra={"fields": {"path": request.path, "user": session_of(request).user}})
+        raise web.HTTPForbidden(text="your account may not do this")
+
+
 def lang_of(request: web.Request) -> str:
     """The language of the pages for this request (see the module docstring)."""
     session = request.get(SESSION)
@@ -288,6 +295,7 @@ class WebServer:
 
     def _run(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this thread's loop
         try:
             loop.run_until_complete(self._serve())
         except BaseException as exc:  # reported by start(); the gate screens on without its screen
@@ -297,6 +305,12 @@ class WebServer:
             else:
                 logger.exception("web server failed")
         finally:
+            # Live streams still open when the server stops: cancel them and let them finish before closing.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _serve(self) -> None:

@@ -146,8 +146,9 @@ class Framer:
 
     A framer class is one framing mode of the reader URL (``FRAMERS``): ``MODE`` is its
     ``framing=`` value, ``OPTIONS`` its URL options with their values (the grammar quoted in
-    errors), ``options()`` turns their text into constructor arguments, and ``encode()`` is the
-    other side, what a reader in this mode sends (the simulator's and the tests').
+    errors), ``option()`` turns one option's text into a constructor argument (``options()`` all
+    of those given, the defaults being the constructor's), and ``encode()`` is the other side, what
+    a reader in this mode sends (the simulator's and the tests').
     """
 
     MODE: ClassVar[str]
@@ -155,8 +156,13 @@ class Framer:
 
     @classmethod
     def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
-        """Constructor arguments from this mode's URL options; BadUrlError naming a bad one."""
-        return {}
+        """Constructor arguments from the URL options given (keys of ``OPTIONS``); BadUrlError naming a bad one."""
+        return dict(cls.option(key, value) for key, value in query.items())
+
+    @classmethod
+    def option(cls, key: str, value: str) -> tuple[str, Any]:
+        """One URL option -> (constructor argument, value); BadUrlError quoting the expected form."""
+        raise NotImplementedError
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """One document as a reader in this mode sends it."""
@@ -164,6 +170,13 @@ class Framer:
 
     def feed(self, data: bytes, now: float) -> list[Output]:
         """Take one read; return what became complete, in order."""
+        self._buf += data
+        out: list[Output] = []
+        self._parse(now, out)
+        return out
+
+    def _parse(self, now: float, out: list[Output]) -> None:
+        """Move what the buffered bytes complete to ``out``, keeping a partial frame (the framers' hook)."""
         raise NotImplementedError
 
     def idle(self, now: float) -> list[Output]:
@@ -206,14 +219,11 @@ class LinesFramer(Framer):
         self.reset()
 
     @classmethod
-    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+    def option(cls, key: str, value: str) -> tuple[str, Any]:
         """``prefix=TEXT``: a code-identifier prefix stripped from each row."""
-        if "prefix" not in query:
-            return {}
-        prefix = query["prefix"]
-        if not prefix or not prefix.isascii() or any(c in prefix for c in "\r\n"):
-            raise BadUrlError(f"reader option prefix={prefix!r}: expected printable ASCII, e.g. prefix=]o1")
-        return {"prefix": prefix.encode("ascii")}
+        if not value or not value.isascii() or any(c in value for c in "\r\n"):
+            raise BadUrlError(f"reader option prefix={value!r}: expected printable ASCII, e.g. prefix=]o1")
+        return "prefix", value.encode("ascii")
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """Rows each ending in CR LF, then an empty line."""
@@ -414,13 +424,19 @@ class StxEtxFramer(Framer):
         self.reset()
 
     @classmethod
-    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+    def option(cls, key: str, value: str) -> tuple[str, Any]:
         """``start=HEX``, ``end=HEX`` markers and ``bcc=none|xor``."""
-        start, end = (_hex(key, query[key]) if key in query else default
-                      for key, default in (("start", b"\x02"), ("end", b"\x03")))  # fmt: skip
-        if start == end:
+        if key == "bcc":
+            return key, choice_value("reader", {key: value}, key, ("none", "xor")) == "xor"
+        return key, _hex(key, value)
+
+    @classmethod
+    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """The options given, and the markers (given or default) must differ."""
+        args = super().options(query)
+        if args.get("start", b"\x02") == args.get("end", b"\x03"):
             raise BadUrlError("reader options start and end must differ")
-        return {"start": start, "end": end, "bcc": choice_value("reader", query, "bcc", ("none", "xor")) == "xor"}
+        return args
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """The rows between the markers, with the BCC when configured."""
@@ -451,11 +467,9 @@ class StxEtxFramer(Framer):
         self.reset()
         return out
 
-    def feed(self, data: bytes, now: float) -> list[Output]:
+    def _parse(self, now: float, out: list[Output]) -> None:
         """Find frames between the markers, check the BCC; bytes outside frames are ignored."""
-        out: list[Output] = []
         buf = self._buf
-        buf += data
         while buf:
             if not self._in_frame:
                 i = buf.find(self._start)
@@ -507,7 +521,6 @@ class StxEtxFramer(Framer):
                 out.append(Misread("BCC mismatch: frame dropped", now))
                 continue
             out.append(document_from_payload(payload, now))
-        return out
 
 
 class _LengthFramer(Framer):
@@ -547,10 +560,9 @@ class RteFramer(_LengthFramer):
         self.reset()
 
     @classmethod
-    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+    def option(cls, key: str, value: str) -> tuple[str, Any]:
         """``bcc=xor|ignore|none`` and ``length=bcc|etx|ignore`` (what the length word counts)."""
-        return {"bcc": choice_value("reader", query, "bcc", ("xor", "ignore", "none")),
-                "length": choice_value("reader", query, "length", ("bcc", "etx", "ignore"))}  # fmt: skip
+        return key, choice_value("reader", {key: value}, key, tuple(cls.OPTIONS[key].split("|")))
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """One document as an RTE message: header, length word, rows, BCC."""
@@ -570,11 +582,9 @@ class RteFramer(_LengthFramer):
         self._buf.clear()
         return out
 
-    def feed(self, data: bytes, now: float) -> list[Output]:
+    def _parse(self, now: float, out: list[Output]) -> None:
         """Assemble RTE messages by their length word and check each BCC."""
-        out: list[Output] = []
         buf = self._buf
-        buf += data
         while buf:
             i = buf.find(SOH)
             if i < 0:
@@ -600,7 +610,6 @@ class RteFramer(_LengthFramer):
             frame = bytes(buf[:need])
             del buf[:need]
             out.append(self._message(frame, j, now))
-        return out
 
     def _message(self, frame: bytes, etx: int, now: float) -> Output:
         declared = frame[1] | frame[2] << 8
@@ -642,28 +651,20 @@ class TlvFramer(_LengthFramer):
         self.reset()
 
     @classmethod
-    def options(cls, query: Mapping[str, str]) -> dict[str, Any]:
+    def option(cls, key: str, value: str) -> tuple[str, Any]:
         """``type=HEX``: the tag of the MRZ record (default 49)."""
-        if "type" not in query:
-            return {}
-        data = _hex("type", query["type"])
+        data = _hex(key, value)
         if len(data) != 1:
-            raise BadUrlError(f"reader option type={query['type']!r}: expected one byte in hex, e.g. type=49")
-        return {"mrz_type": data[0]}
+            raise BadUrlError(f"reader option type={value!r}: expected one byte in hex, e.g. type=49")
+        return "mrz_type", data[0]
 
     def encode(self, rows: Sequence[str]) -> bytes:
         """One document as a type-length-value record."""
         payload = b"".join(r.encode("ascii") + b"\r" for r in rows) + b"\r"
         return bytes([self._type, len(payload) >> 8, len(payload) & 0xFF]) + payload
 
-    def feed(self, data: bytes, now: float) -> list[Output]:
-        """Assemble TLV records by their length and emit the MRZ ones."""
-        out: list[Output] = []
-        self._buf += data
-        self._parse(now, out)
-        return out
-
     def _parse(self, now: float, out: list[Output]) -> None:
+        """Assemble TLV records by their length and emit the MRZ ones."""
         buf = self._buf
         while len(buf) >= 3:
             kind, length = buf[0], buf[1] << 8 | buf[2]

@@ -374,3 +374,24 @@ def test_shutdown_with_a_dead_i2c_bus_reports_the_safe_state_as_unknown(tmp_path
     status = json.loads((tmp_path / "state" / "status.json").read_text())
     assert status["state"] == "stopped" and status["indicators"]["applied"] == "unknown"
     assert "indicators" in status["faults"]
+
+
+def test_start_failing_after_the_indicators_opened_closes_them_in_the_safe_state(tmp_path):
+    """A part that fails after the indicators and the outbox are open (here the link's state directory is a
+    file) ends in StartupError with every opened part closed: no indicator thread left running, relay shut."""
+    from nacl.signing import SigningKey
+
+    from agent.app import StartupError
+    from agent.durable import atomic_write
+
+    atomic_write(tmp_path / "node.pub", bytes(SigningKey.generate().verify_key))
+    config = load_config(write_app_config(tmp_path, link={"enabled": True, "node_pub": "node.pub"}))
+    config.gate.state_dir.mkdir(parents=True)
+    (config.gate.state_dir / "link").write_text("not a directory")
+    before = set(threading.enumerate())
+    app = GateApp(config, notifier=SystemdNotifier(environ={}))
+    with pytest.raises(StartupError, match=r"gate 'gate-a' cannot start: \w+Error: .*state/link"):
+        app.open()
+    assert app.indicators is not None and app.outbox is not None  # the failure came after both were open
+    assert [t.name for t in set(threading.enumerate()) - before] == []
+    assert app.indicators.bus.device(0x20).pin(0) is True  # the relay coil de-energised: gate shut

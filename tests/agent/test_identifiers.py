@@ -11,6 +11,7 @@ import pytest
 
 from agent.config import InvalidConfigError, load_config
 from agent.errors import BadDataError
+from agent.gate_toml import write_gate_config
 from agent.hitlist.memory import MemoryHitList
 from agent.hitlist.store import HitListStore
 from agent.protocol import schema, topics
@@ -18,7 +19,6 @@ from tests.support.hitlist_central import Central
 from tools.broker_setup import BrokerSetupError, check_gate_id
 from tools.central.hitlists import DocumentRecords
 from tools.central.store import CentralStore
-from tools.gate_toml import write_gate_config
 from tools.hitlist_cli import main as hitlist_cli
 
 GATE_IDS = [

@@ -12,9 +12,9 @@ import pytest
 from agent.app import GateApp, StartupError, SystemdNotifier
 from agent.cli import main as gate_cli
 from agent.config import InvalidConfigError, load_config
+from agent.gate_toml import write_gate_config
 from agent.screening.events import decode_event
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
-from tools.gate_toml import write_gate_config
 from tools.hitlist_cli import main as hitlist_cli
 
 

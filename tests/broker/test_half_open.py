@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.broker import Broker
-from tests.support.link import Keys, make_central, make_gate, wait_until
+from tests.support.link import Keys, make_central, make_gate
 from tests.support.netproxy import NetProxy
+from tests.support.wait import wait_until
 
 KEEPALIVE = 2
 logger = logging.getLogger(__name__)

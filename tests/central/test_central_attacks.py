@@ -16,8 +16,9 @@ import pytest
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.support.link import Keys, make_central, make_gate, wait_until
+from tests.support.link import Keys, make_central, make_gate
 from tests.support.rawgate import POISON, RawGate, event_body, poisoned
+from tests.support.wait import wait_until
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.cli import main as central_main
 from tools.central.hitlists import HitListServer

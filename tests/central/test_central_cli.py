@@ -9,8 +9,9 @@ import sys
 import time
 
 from agent.keys import load_public_key, load_signing_key
-from tests.support.link import Keys, make_gate, wait_until
+from tests.support.link import Keys, make_gate
 from tests.support.paths import REPO
+from tests.support.wait import wait_until
 from tools.central.cli import main
 
 
@@ -42,8 +43,7 @@ def test_central_run_stores_events_shows_hits_and_cmd_reaches_gate(broker, tmp_p
             "--password-file", str(pw)]
     from tools.central.store import CentralStore
 
-    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", store=CentralStore(db), ack_timeout=1.0,
-                     command_handlers={"pulse_relay": lambda a: f"pulsed {a['seconds']}"})
+    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", store=CentralStore(db), ack_timeout=1.0)
     proc = subprocess.Popen([sys.executable, "-m", "tools.central.cli", "run", "--db", str(db), "--json",
                              "--duration", "8", *conn], cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -58,8 +58,7 @@ def test_central_run_stores_events_shows_hits_and_cmd_reaches_gate(broker, tmp_p
     assert any(o["type"] == "hit" and o["gate"] == "gate-1" for o in lines)
     assert any(o["type"] == "status" and o["state"] == "online" for o in lines)
     assert lines[-1]["type"] == "summary" and lines[-1]["stored"] == 6
-    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", key=gate.key,
-                     command_handlers={"pulse_relay": lambda a: f"pulsed {a['seconds']}"})
+    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", key=gate.key)
     try:
         assert gate.link.wait_for_connected(10)
         time.sleep(0.2)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.support.link import Keys, make_gate, wait_until
+from tests.support.link import Keys, make_gate
 from tests.support.rawgate import RawGate
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_main
 from tools.central.store import CentralStore
 from tools.central.terminal import escape_controls
@@ -114,8 +115,7 @@ def test_cmd_while_node_runs_does_not_disconnect_node(broker, tmp_path):
 
     keys = Keys(node=load_signing_key(kdir / "node.key"),
                 commands=[load_signing_key(p) for p in sorted(kdir.glob("command-*.key"))])
-    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", store=CentralStore(db),
-                     command_handlers={"pulse_relay": lambda a: f"pulsed {a['seconds']}"})
+    gate = make_gate(broker, tmp_path / "g", keys, "gate-1", store=CentralStore(db))
     node = _run_node(db, _conn(broker, kdir, tmp_path, "central"), 25, "--json")
     try:
         assert gate.link.wait_for_connected(10)

@@ -13,7 +13,8 @@ from agent.protocol import topics
 from agent.protocol.envelope import open_signed, seal
 from tests.support.broker import MqttTestClient
 from tests.support.central_workers import CentralWorkers, central_keys
-from tests.support.link import Keys, make_gate, wait_until
+from tests.support.link import Keys, make_gate
+from tests.support.wait import wait_until
 from tools.central.store import open_store
 
 

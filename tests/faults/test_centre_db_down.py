@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 
 
 @pytest.mark.parametrize("outage_s", [pytest.param(3.0, id="3s"),

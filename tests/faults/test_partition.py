@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from tests.support.link import make_central, wait_until
+from tests.support.link import make_central
 from tests.support.netproxy import NetProxy
 from tests.support.paths import REPO
+from tests.support.wait import wait_until
 
 NFT = "/usr/sbin/nft"
 

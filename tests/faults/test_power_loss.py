@@ -25,7 +25,7 @@ from agent import keys as keyfiles
 from agent.outbox import Outbox
 from agent.hitlist.store import HitListStore
 from agent.protocol.trusted_time import TrustedClock
-from tools.gate_toml import write_gate_config
+from agent.gate_toml import write_gate_config
 
 root = Path({root!r})
 state = root / "state"

@@ -64,7 +64,8 @@ def test_firstboot_script_parses():
 
 
 @pytest.mark.parametrize(
-    "script", [SCRIPT, IMAGES / "mkosi.postinst", IMAGES / "build.sh"], ids=lambda p: p.name
+    "script", [SCRIPT, IMAGES / "mkosi.postinst", IMAGES / "build.sh", IMAGES / "rauc/rauc-bootloader",
+               IMAGES / "rauc/rauc-pre-install"], ids=lambda p: p.name
 )
 def test_image_scripts_pass_shellcheck(script):
     out = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
 import tomllib
@@ -61,6 +62,8 @@ def test_postinst_installs_agent_from_wheelhouse_only():
         "sharaka-data-format.service",
         "sharaka-firewall.service",
         "nftables.service",
+        "sharaka-update-commit.service",
+        "sharaka-update-reboot.path",
     ):
         assert unit in text, f"{unit} not enabled"
 
@@ -84,12 +87,15 @@ def test_partition_layout_is_boot_root_data():
     parts = repart_definitions()
     assert [(p["Type"], p["Label"]) for p in parts.values()] == [
         ("esp", "RASPIFIRM"),
-        ("root-arm64", "sharaka-root"),
+        ("root-arm64", "sharaka-root-a"),
+        ("root-arm64", "sharaka-root-b"),
         ("linux-generic", "sharaka-data"),
     ]
-    boot, root, data = parts.values()
-    assert boot["Format"] == "vfat" and root["Format"] == "ext4"
-    assert root.get("ReadOnly") == "yes"
+    boot, root_a, root_b, data = parts.values()
+    assert boot["Format"] == "vfat" and root_a["Format"] == "ext4"
+    assert root_a.get("ReadOnly") == "yes" and root_b.get("ReadOnly") == "yes"
+    assert root_a["SizeMinBytes"] == root_b["SizeMinBytes"] == root_b["SizeMaxBytes"], "A/B slots are alike"
+    assert "CopyFiles" not in root_b, "slot B ships blank: RAUC writes it"
     assert "Format" not in data, (
         "the data partition ships blank: first boot makes it, no keys on a flashed card"
     )
@@ -98,7 +104,7 @@ def test_partition_layout_is_boot_root_data():
 def test_systemd_repart_plans_the_layout(tmp_path):
     disk = tmp_path / "disk.img"
     with disk.open("wb") as f:
-        f.truncate(4 << 30)  # sparse
+        f.truncate(6 << 30)  # sparse
     out = subprocess.run(
         [
             "systemd-repart",
@@ -116,12 +122,13 @@ def test_systemd_repart_plans_the_layout(tmp_path):
     plan = json.loads(out.stdout)
     assert [(p["label"], p["activity"]) for p in plan] == [
         ("RASPIFIRM", "create"),
-        ("sharaka-root", "create"),
+        ("sharaka-root-a", "create"),
+        ("sharaka-root-b", "create"),
         ("sharaka-data", "create"),
     ], out.stderr
     assert plan[0]["raw_size"] == 256 << 20
-    assert plan[1]["raw_size"] == 2 << 30
-    assert plan[2]["raw_size"] >= 1 << 30
+    assert plan[1]["raw_size"] == plan[2]["raw_size"] == 2 << 30
+    assert plan[3]["raw_size"] >= 1 << 30
 
 
 def fstab() -> dict[str, list[str]]:
@@ -221,8 +228,14 @@ def test_stage_puts_project_files_at_their_image_paths(tmp_path):
         "usr/lib/udev/rules.d/60-sharaka-readers.rules",
         "etc/fstab",
         "etc/nftables.conf",
+        "etc/rauc/system.conf",
+        "usr/lib/systemd/system/sharaka-update-commit.service",
+        "usr/lib/systemd/system/sharaka-update-reboot.path",
+        "usr/lib/sharaka-release",
     ):
         assert (extra / rel).is_file(), rel
+    for handler in ("rauc-bootloader", "rauc-pre-install"):
+        assert (extra / "usr/lib/sharaka" / handler).stat().st_mode & 0o777 == 0o755
     grow = read_ini(extra / "usr/lib/repart.d/30-sharaka-data.conf")["Partition"]
     assert grow["Label"] == "sharaka-data" and "SizeMaxBytes" not in grow and "CopyFiles" not in grow
     assert (extra / "usr/lib/sharaka/sharaka-firstboot").stat().st_mode & 0o777 == 0o755
@@ -247,3 +260,24 @@ def test_wheel_lock_pins_every_dependency_with_a_hash():
         assert dep.specifier.contains(pins[name]), (
             f"lock pins {dep.name}=={pins[name]}, pyproject wants {dep.specifier}"
         )
+
+
+def test_rauc_config_has_two_root_slots_on_the_partition_labels():
+    conf = read_ini(IMAGES / "rauc/system.conf")
+    assert conf["system"]["bootloader"] == "custom" and conf["system"]["compatible"] == "sharaka-gate-arm64"
+    assert conf["keyring"]["check-purpose"] == "codesign"
+    labels = {p["Label"] for p in repart_definitions().values()}
+    slots = {conf[s]["bootname"]: conf[s]["device"] for s in conf.sections() if s.startswith("slot.rootfs.")}
+    assert slots == {"A": "/dev/disk/by-partlabel/sharaka-root-a", "B": "/dev/disk/by-partlabel/sharaka-root-b"}
+    assert {d.rsplit("/", 1)[1] for d in slots.values()} <= labels
+    assert conf["system"]["statusfile"].startswith("/var/lib/sharaka/"), "the roots are read-only"
+
+
+def test_stage_writes_the_system_version(tmp_path):
+    from agent.update.bundle import running_version
+
+    env = {**os.environ, "SHARAKA_IMAGE_VERSION": "1.2.3"}
+    out = subprocess.run([str(IMAGES / "build.sh"), "stage", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert running_version(tmp_path / "extra/usr/lib/sharaka-release") == "1.2.3"

@@ -17,9 +17,10 @@ import pytest
 
 from tests.support.paths import IMAGES
 
-UNITS = sorted(p.name for p in (IMAGES / "systemd").glob("*.service"))
+UNITS = sorted(p.name for p in (IMAGES / "systemd").glob("*") if p.suffix in (".service", ".path"))
 IMAGE_EXECUTABLES = ("opt/sharaka/venv/bin/sharaka-gate", "usr/lib/sharaka/sharaka-firstboot", "usr/sbin/nft",
-                     "usr/bin/chronyc", "usr/lib/systemd/systemd-networkd-wait-online")
+                     "usr/bin/chronyc", "usr/lib/systemd/systemd-networkd-wait-online", "usr/bin/rm",
+                    "usr/bin/systemctl")
 HOST_UNIT_DIR = Path("/usr/lib/systemd/system")
 
 def fake_root(root: Path, units: dict[str, str]) -> Path:

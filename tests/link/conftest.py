@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.broker import Broker
 from tests.support.link import Keys
+from tests.support.lists import Site
 
 
 @pytest.fixture
@@ -19,7 +20,16 @@ def mq(broker: Broker) -> Broker:
 
 @pytest.fixture
 def keys() -> Keys:
+    """The central node's key and three operators' command keys."""
     return Keys()
+
+
+@pytest.fixture
+def site(mq: Broker, tmp_path: Path, keys: Keys) -> Iterator[Site]:
+    """A central node serving signed lists and keyrings (tests/support/lists.py); its gates stop with it."""
+    s = Site(mq, tmp_path, keys)
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from agent.app import GateApp
 from agent.config import load_config
 from hal.indicators import SAFE_OUTPUT
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
-from tests.support.link import make_central, wait_until
+from tests.support.link import make_central
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
 

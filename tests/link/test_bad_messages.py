@@ -13,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
 from tests.support.rawgate import forge
+from tests.support.wait import wait_until
 
 STRANGER = SigningKey.generate()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 from agent.link.connection import backoff as _jitter
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 
 
 def test_backoff_is_jittered_exponential_and_capped():

@@ -17,9 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.protocol import topics
 from tests.faketime import ClockedGateProcess, needs_faketime
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
 from tests.support.netproxy import NetProxy
 from tests.support.paths import REPO
+from tests.support.wait import wait_until
 
 
 def assert_exactly_once_in_order(store, gate_id: str, emitted: list[str]) -> None:

@@ -3,14 +3,14 @@ node, fetched in chunks, verified and installed by the gate's HitListStore."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.store import HitListStore
-from tests.support.link import make_central, make_gate, wait_until
-from tests.support.lists import DOCS, Lists
+from tests.support.link import make_central, make_gate
+from tests.support.lists import DOCS, Lists, publish, wait_fresh
 from tests.support.netproxy import NetProxy
+from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
 
 
@@ -30,14 +30,12 @@ def test_delta_pushed_centrally_becomes_a_hit_at_the_gate(mq, tmp_path, keys):
     lists, central, store, gate = _setup(mq, tmp_path, keys)
     try:
         v1 = lists.snapshot(1, DOCS[:100])
-        lists.head(v1)
-        assert central.poll_hitlists() == 1
+        publish(lists, central, v1)
         assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
         assert store.lookup_document("UTO", DOCS[50][1]) is not None
         assert store.lookup_document("UTO", DOCS[150][1]) is None
         v2 = lists.delta(v1, 2, DOCS[:100] + [DOCS[150]])  # the centre lists one more document
-        lists.head(v2)
-        assert central.poll_hitlists() == 1
+        publish(lists, central, v2)
         assert wait_until(lambda: store.version == 2, 15), gate.link.sync.status()
         hit = store.lookup_document("UTO", DOCS[150][1])
         assert hit is not None and hit.reason == "stolen"
@@ -65,8 +63,7 @@ def test_hitlist_sync_resumes_after_disconnect_at_the_offset_reached(mq, tmp_pat
     central.hitlists.answer = spy
     try:
         v1 = lists.snapshot(1, DOCS)
-        lists.head(v1)
-        central.poll_hitlists()
+        publish(lists, central, v1)
         assert wait_until(lambda: store.version == 1, 30), gate.link.sync.status()
         assert gate.link.stats.connects >= 2, "the link was never cut"
         restarts = [o for o in offsets[1:] if o == 0]
@@ -83,8 +80,7 @@ def test_p12_transfer_without_progress_abandoned_and_reported_previous_list_kept
     lists, central, store, gate = _setup(mq, tmp_path, keys, chunk_bytes=512, limits=limits)
     try:
         v1 = lists.snapshot(1, DOCS[:10])
-        lists.head(v1)
-        central.poll_hitlists()
+        publish(lists, central, v1)
         assert wait_until(lambda: store.version == 1, 15)
         served = [0]
         orig = central.hitlists.answer
@@ -97,8 +93,7 @@ def test_p12_transfer_without_progress_abandoned_and_reported_previous_list_kept
 
         central.hitlists.answer = stall
         v2 = lists.snapshot(2, DOCS)
-        lists.head(v2)
-        central.poll_hitlists()
+        publish(lists, central, v2)
         assert wait_until(lambda: gate.link.sync.state == "abandoned", 15), gate.link.sync.status()
         assert "no progress" in gate.link.status()["hitlist"]["sync"]["detail"]
         assert store.version == 1 and store.lookup_document("UTO", DOCS[5][1]) is not None
@@ -111,11 +106,9 @@ def test_first_list_installed_over_mqtt_is_fresh_without_waiting_for_the_next_he
     lists, central, store, gate = _setup(mq, tmp_path, keys)
     try:
         v1 = lists.snapshot(1, DOCS[:10])
-        lists.head(v1)
-        assert central.poll_hitlists() == 1
+        publish(lists, central, v1)
         # the install and the early head's acceptance are two steps of the worker: wait for both
-        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15), (
-            gate.link.sync.status(), store.stale_reason(time.time()))
+        wait_fresh(gate, store, 1)
     finally:
         gate.stop()
         central.stop()
@@ -128,8 +121,7 @@ def test_transfer_declaring_more_than_signed_size_is_refused(mq, tmp_path, keys)
     lists, central, store, gate = _setup(mq, tmp_path, keys)
     try:
         v1 = lists.snapshot(1, DOCS[:50])
-        lists.head(v1)
-        assert central.poll_hitlists() == 1
+        publish(lists, central, v1)
         assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
         orig = central.hitlists.answer
         seen: list[int] = []
@@ -143,8 +135,7 @@ def test_transfer_declaring_more_than_signed_size_is_refused(mq, tmp_path, keys)
 
         central.hitlists.answer = inflate
         v2 = lists.snapshot(2, DOCS)
-        lists.head(v2)
-        assert central.poll_hitlists() == 1
+        publish(lists, central, v2)
         assert wait_until(lambda: gate.link.sync.rejected.get("oversized", 0) >= 1, 15), gate.link.sync.status()
         assert wait_until(lambda: gate.link.sync.state == "failed", 5), gate.link.sync.status()
         assert "the list key signed" in gate.link.sync.detail

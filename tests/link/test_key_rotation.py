@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.keys import message_key_id as key_id
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
 

@@ -32,9 +32,10 @@ from agent.screening.events import (
 )
 from hal.reader.sim import SimReaderDevice
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
-from tests.support.link import make_central, wait_until
+from tests.support.link import make_central
 from tests.support.netproxy import NetProxy
 from tests.support.paths import REPO
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
 # What must never be found on the gate or its link: the swiped passport's number, names and MRZ,

@@ -1,4 +1,5 @@
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 
 
 def test_events_reach_central_and_leave_outbox(mq, tmp_path, keys):

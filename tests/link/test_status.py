@@ -6,8 +6,9 @@ import uuid
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
 from tests.support.netproxy import NetProxy
+from tests.support.wait import wait_until
 
 
 def _updates(central):

@@ -8,7 +8,8 @@ from nacl.signing import SigningKey
 
 from agent.link import GateLink, LinkConfig
 from agent.outbox import PRIORITY_ROUTINE, Outbox
-from tests.support.link import make_central, wait_until
+from tests.support.link import make_central
+from tests.support.wait import wait_until
 
 
 def _tls_gate(broker, pki, tmp_path, keys, gate_id, cert, ca=None):

@@ -258,7 +258,8 @@ def test_clock_a_year_ahead_does_not_lock_out_commands_after_correction(mq, tmp_
     from nacl.signing import SigningKey
 
     from tests.faketime import ClockedGateProcess
-    from tests.support.link import make_central, wait_until
+    from tests.support.link import make_central
+    from tests.support.wait import wait_until
 
     central = make_central(mq, tmp_path / "central.db", keys)
     key = SigningKey.generate()

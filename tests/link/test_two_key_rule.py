@@ -15,8 +15,8 @@ from agent.keys import generate, list_key_id, trusted
 from agent.protocol.commands import CommandKeys, CommandRejected, verify_command
 from agent.protocol.envelope import seal
 from agent.screening.policy import command_impact, weakened_rules
-from tests.support.link import make_central, make_gate, wait_until
-from tests.support.lists import Site
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
 NOW = 1_800_000_000.0
@@ -34,20 +34,18 @@ def _result(central, cid):
 
 
 def test_high_impact_command_with_one_key_holder_refused(mq, tmp_path, keys):
-    pulses: list[dict] = []
     central = make_central(mq, tmp_path / "central.db", keys)
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store,
-                     command_handlers={"pulse_relay": lambda args: pulses.append(args) or "pulsed"})
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
     try:
         assert gate.link.wait_for_connected(10)
         for op, args in (("pulse_relay", {"seconds": 1}), ("wipe", {}), ("rotate_device_key", {})):
             cid = central.send_command("gate-a", op, args, signers=[keys.commands[0]])
             assert wait_until(lambda cid=cid: _result(central, cid) is not None, 10), op
             assert (_result(central, cid)["ok"], _result(central, cid)["reason"]) == (0, "threshold"), op
-        assert pulses == [], "the gate opened on one operator's word"
+        assert gate.pulses == [], "the gate opened on one operator's word"
         cid = central.send_command("gate-a", "pulse_relay", {"seconds": 1}, signers=keys.commands[:2])
         assert wait_until(lambda: (_result(central, cid) or {}).get("ok") == 1, 10)
-        assert pulses == [{"seconds": 1}]
+        assert gate.pulses == [{"seconds": 1}]
     finally:
         gate.stop()
         central.stop()
@@ -106,48 +104,42 @@ def test_weakening_set_policy_needs_two_keys(mq, tmp_path, keys):
     gate.link.commands._guard._high_impact = command_impact(lambda: rules[0])  # what agent/app.py wires in
     gate.link.start()
     try:
-        assert gate.link.wait_for_connected(10)
+        assert gate.link.wait_for_connected(30)  # and subscribed: a command sent now reaches it
         weak = central.send_command("gate-a", "set_policy", {"stale_policy": "clear-flag"}, signers=[keys.commands[0]])
-        assert wait_until(lambda: _result(central, weak) is not None, 10)
+        assert wait_until(lambda: _result(central, weak) is not None, 30)
         assert _result(central, weak)["reason"] == "threshold" and rules[0].stale_policy == "refer"
         strict = central.send_command("gate-a", "set_policy", {"expiry_grace_days": 0}, signers=[keys.commands[0]])
-        assert wait_until(lambda: (_result(central, strict) or {}).get("ok") == 1, 10)
+        assert wait_until(lambda: (_result(central, strict) or {}).get("ok") == 1, 30)
         assert rules[0].expiry_grace_days == 0
         both = central.send_command("gate-a", "set_policy", {"stale_policy": "clear-flag"}, signers=keys.commands[:2])
-        assert wait_until(lambda: (_result(central, both) or {}).get("ok") == 1, 10)
+        assert wait_until(lambda: (_result(central, both) or {}).get("ok") == 1, 30)
         assert rules[0].stale_policy == "clear-flag"
     finally:
         gate.stop()
         central.stop()
 
 
-def test_revoked_command_key_refused_over_the_air(mq, tmp_path, keys):
-    site = Site(mq, tmp_path, keys)
-    try:
-        alice = generate(tmp_path / "alice.key", encoding="hex")  # the holder's own key; only .pub leaves her
-        site.lists.certify("--add-command-key", str(tmp_path / "alice.key.pub"), "--holder", "alice")
-        v1 = site.lists.snapshot(1, [("UTO", "L898902C3")])
-        site.publish(v1)
-        gate, store = site.gate("gate-a")
-        assert wait_until(lambda: store.version == 1 and store.keyring_version == 2, 15), gate.link.sync.status()
-        ok = site.central.send_command("gate-a", "request_status", signers=[alice])
-        assert wait_until(lambda: (_result(site.central, ok) or {}).get("ok") == 1, 10), "a certified command key"
-        site.lists.certify("--revoke", list_key_id(alice.verify_key))
-        site.publish(v1)  # the next head names keyring v3
-        assert wait_until(lambda: store.keyring_version == 3, 10), gate.link.sync.status()
-        refused = site.central.send_command("gate-a", "request_status", signers=[alice])
-        assert wait_until(lambda: _result(site.central, refused) is not None, 10), gate.link.stats.rejected
-        assert _result(site.central, refused)["reason"] == "unsigned"
-        assert gate.link.stats.rejected.get("cmd_unsigned") == 1
-    finally:
-        site.close()
+def test_revoked_command_key_refused_over_the_air(site, tmp_path):
+    alice = generate(tmp_path / "alice.key", encoding="hex")  # the holder's own key; only .pub leaves her
+    site.lists.certify("--add-command-key", str(tmp_path / "alice.key.pub"), "--holder", "alice")
+    v1 = site.lists.snapshot(1, [("UTO", "L898902C3")])
+    site.publish(v1)
+    gate, store = site.gate("gate-a")
+    assert wait_until(lambda: store.version == 1 and store.keyring_version == 2, 15), gate.link.sync.status()
+    ok = site.central.send_command("gate-a", "request_status", signers=[alice])
+    assert wait_until(lambda: (_result(site.central, ok) or {}).get("ok") == 1, 10), "a certified command key"
+    site.lists.certify("--revoke", list_key_id(alice.verify_key))
+    site.publish(v1)  # the next head names keyring v3
+    assert wait_until(lambda: store.keyring_version == 3, 10), gate.link.sync.status()
+    refused = site.central.send_command("gate-a", "request_status", signers=[alice])
+    assert wait_until(lambda: _result(site.central, refused) is not None, 10), gate.link.stats.rejected
+    assert _result(site.central, refused)["reason"] == "unsigned"
+    assert gate.link.stats.rejected.get("cmd_unsigned") == 1
 
 
 def test_cosign_collects_the_second_holders_signature(mq, tmp_path, keys):
     central = make_central(mq, tmp_path / "central.db", keys)
-    pulses: list[dict] = []
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store,
-                     command_handlers={"pulse_relay": lambda args: pulses.append(args) or "pulsed"})
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
     for i, key in enumerate(keys.commands[:2]):
         (tmp_path / f"op{i}.key").write_text(bytes(key).hex())
         os.chmod(tmp_path / f"op{i}.key", 0o600)
@@ -161,12 +153,12 @@ def test_cosign_collects_the_second_holders_signature(mq, tmp_path, keys):
                str(tmp_path / "op0.key"), *db, *broker]
         assert central_cli(one) == 2, "a high-impact command was sent with one holder's key"
         assert central_cli([*one, "--out", str(tmp_path / "pulse.cmd")]) == 0
-        assert pulses == []
+        assert gate.pulses == []
         assert central_cli(["cosign", str(tmp_path / "pulse.cmd"), "--sign-with", str(tmp_path / "op0.key"),
                             *db, *broker]) == 2, "the first holder cosigned their own command"
         assert central_cli(["cosign", str(tmp_path / "pulse.cmd"), "--sign-with", str(tmp_path / "op1.key"),
                             *db, *broker, "--timeout", "10"]) == 0
-        assert wait_until(lambda: pulses == [{"seconds": 1}], 5)
+        assert wait_until(lambda: gate.pulses == [{"seconds": 1}], 5)
     finally:
         gate.stop()
         central.stop()

@@ -12,10 +12,10 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from agent.gate_toml import write_gate_config
 from agent.outbox import Outbox
 from agent.screening import Screener
 from agent.screening.events import EventOpener, EventSealer
-from tools.gate_toml import write_gate_config
 from tools.specimens import break_check, td3, years_from_now
 
 CENTRE_KEY = SigningKey(bytes(range(32)))
@@ -49,7 +49,7 @@ RECORDS = [
 
 def write_app_config(directory: Path, reader: str = "sim://reader?framing=lines", **sections: Any) -> Path:
     """``directory/gate.toml`` of lab gate ``gate-a`` screening against ``RECORDS`` (list version 12) written
-    beside it; ``sections`` add to or override the tables (see `tools.gate_toml.gate_toml`)."""
+    beside it; ``sections`` add to or override the tables (see `agent.gate_toml.gate_toml`)."""
     (directory / "listed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     sections.setdefault("screening", {"duplicate_window_s": 2.0, "lab_gate": True})  # records stand in for a list
     sections.setdefault("hitlist", {"records": "listed.jsonl", "version": 12})

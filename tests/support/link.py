@@ -17,19 +17,12 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
+
+# wait_until lives in tests/support/wait.py; this alias only keeps branches written before the move
+# importing (drop it once nothing imports it from here)
+from tests.support.wait import wait_until as wait_until
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``pred`` until true or ``timeout``; returns the last result as a bool."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if pred():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 @dataclass
@@ -46,6 +39,7 @@ class Gate:
     key: SigningKey
     state: Path
     emitted: list[str] = field(default_factory=list)
+    pulses: list[dict[str, Any]] = field(default_factory=list)  # the args of each ``pulse_relay`` it ran
 
     def emit(self, n: int = 1, *, hit: bool = False) -> list[str]:
         """Append ``n`` decision events (durable on return) and wake the link."""
@@ -99,7 +93,9 @@ def make_gate(
     **cfg: Any,
 ) -> Gate:
     """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``.
-    With ``key_path`` the device key lives in that file (created if missing), as on a real gate."""
+    With ``key_path`` the device key lives in that file (created if missing), as on a real gate.
+    Its ``pulse_relay`` command records its args in ``Gate.pulses`` and answers ``pulsed SECONDS``
+    (unless ``command_handlers`` has its own)."""
     state.mkdir(parents=True, exist_ok=True)
     if key_path is not None:
         if not key_path.exists():
@@ -115,6 +111,12 @@ def make_gate(
     config = LinkConfig(gate_id=gate_id, host=broker.host, port=port or broker.port, username=user,
                         password=password, **cfg)
     outbox = Outbox(state / "outbox.sqlite3")
+    pulses: list[dict[str, Any]] = []
+
+    def pulse_relay(args: dict[str, Any]) -> str:
+        pulses.append(args)
+        return f"pulsed {args['seconds']}"
+
     link = GateLink(
         config,
         outbox,
@@ -122,14 +124,14 @@ def make_gate(
         node_keys=[keys.node.verify_key],
         command_keys=[k.verify_key for k in keys.commands],
         state_dir=state,
-        command_handlers=command_handlers,
+        command_handlers={"pulse_relay": pulse_relay, **(command_handlers or {})},
         clock=clock,
         hitlist=hitlist,
         lists=lists,
         hitlist_limits=hitlist_limits,
         device_key_path=key_path,
     )
-    gate = Gate(gate_id, outbox, link, key, state)
+    gate = Gate(gate_id, outbox, link, key, state, pulses=pulses)
     if start:
         link.start()
     return gate

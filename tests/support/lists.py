@@ -13,11 +13,18 @@ from nacl.signing import SigningKey
 
 from agent.hitlist.store import HitListStore
 from agent.keys import read_public_key
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
+from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
 from tools.hitlist_cli import main as hitlist_cli
 
 DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
+
+
+def wait_fresh(gate, store: HitListStore, version: int, timeout: float = 20) -> None:
+    """Wait until ``store`` holds list ``version`` under a fresh head; fails with the gate's sync status."""
+    assert wait_until(lambda: store.version == version and store.stale_reason(time.time()) is None, timeout), (
+        gate.link.sync.status(), store.stale_reason(time.time()))
 
 
 def _records(path: Path, docs) -> Path:
@@ -82,6 +89,12 @@ class Lists:
         return json.loads(out.getvalue())
 
 
+def publish(lists: Lists, central, list_file: Path) -> None:
+    """The head of ``list_file`` signed and published by the central node (its next poll)."""
+    lists.head(list_file)
+    assert central.poll_hitlists() == 1
+
+
 class Site:
     """A central node serving ``lists`` (files, heads and keyrings) and the gates made with ``gate()``."""
 
@@ -110,15 +123,15 @@ class Site:
         return gate, store
 
     def publish(self, list_file) -> None:
-        self.lists.head(list_file)
-        assert self.central.poll_hitlists() == 1
+        """``publish`` for this site's lists and central node."""
+        publish(self.lists, self.central, list_file)
 
     def gate_with_list(self, name: str, docs) -> tuple:
         """List v1 of ``docs`` published, and a gate that installed it and holds a fresh head."""
         v1 = self.lists.snapshot(1, docs)
         self.publish(v1)
         gate, store = self.gate(name)
-        assert wait_until(lambda: store.version == 1 and store.stale_reason(time.time()) is None, 15)
+        wait_fresh(gate, store, 1)
         return v1, gate, store
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from agent.app import GateApp
 from agent.config import load_config
 from agent.screen import accounts_for
 from tests.support.gatesim import write_app_config
-from tests.support.link import wait_until
+from tests.support.wait import wait_until
 
 OFFICER, PASSWORD = "amina", "correct horse battery"
 

@@ -35,8 +35,8 @@ def test_screen_that_cannot_listen_is_a_fault_and_the_gate_screens_on(tmp_path):
     import socket
 
     from tests.support.gatesim import LISTED_DOC
-    from tests.support.link import wait_until
     from tests.support.screen import running_gate_unchecked
+    from tests.support.wait import wait_until
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

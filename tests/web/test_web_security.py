@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 
 from tests.support.gatesim import LISTED_DOC
-from tests.support.link import wait_until
 from tests.support.screen import OFFICER, PASSWORD, running_gate
+from tests.support.wait import wait_until
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -155,3 +155,33 @@ def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
         with pytest.raises((http.client.HTTPException, ConnectionError)):
             plain.request("GET", "/login")
             plain.getresponse()
+
+
+def test_a_page_can_require_a_role(tmp_path):
+    from aiohttp import web
+
+    from agent.web.accounts import Accounts
+    from agent.web.server import WebServer, WebSite, create_app, require_role
+    from agent.web.sessions import Sessions
+
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    accounts.add(OFFICER, PASSWORD)
+    accounts.add("sara", "supervisor passphrase", "supervisor")
+    app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
+
+    async def supervisors_only(request):  # type: ignore[no-untyped-def]
+        require_role(request, "supervisor")
+        return web.Response(text="ok")
+
+    app.router.add_get("/", supervisors_only)
+    server = WebServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        officer = Client(server.url)
+        assert officer.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
+        assert officer.request("/").status == 403
+        supervisor = Client(server.url)
+        assert supervisor.request("/login", {"user": "sara", "password": "supervisor passphrase"}).status == 303
+        assert supervisor.request("/").status == 200
+    finally:
+        server.stop()

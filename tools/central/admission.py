@@ -37,6 +37,7 @@ def default_rates() -> dict[str, Rate]:
         topics.HITLIST_REQ: Rate(50, 200),  # each answer reads and sends up to 64 KiB
         topics.QUERY: Rate(50, 200),
         topics.KEY_ROTATE: Rate(1, 50),  # a pending rotation is repeated every 10 s
+        topics.ENROL_REQ: Rate(0.5, 10),  # per enrolment client (enrol-{token id}): a person retrying
     }
 
 

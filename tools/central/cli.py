@@ -2,6 +2,8 @@
 
     sharaka-central keygen --out keys/                      # node key + command keys (pin the .pub on gates)
     sharaka-central enrol --db central.db --gate gate-1 --pub gate-1/device.key.pub
+    sharaka-central token --db central.db --gate gate-7 --site port-a --root-pub lists/keys/root.pub   # one-time
+    sharaka-central run ... --enrol-ca /etc/sharaka/broker-ca --root-pub root.pub   # answer enrolment requests
     sharaka-central run --db central.db --keys keys/ --port 1883 --username central --password-file pw
     sharaka-central cmd --db central.db --username central-cmd --password-file pw-cmd \
                     --gate gate-1 --op request_status --sign-with alice/command.key
@@ -41,8 +43,11 @@ from agent.hitlist.records import RecordsReader
 from agent.keys import message_key_id
 from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, is_high_impact
 from agent.protocol.envelope import cosign, peek
+from agent.provision.token import format_token
+from tools.broker_setup import CertFiles
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
+from tools.central.enrolment import EnrolmentConfig, EnrolmentDesk, issue_token
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.node import CentralConfig, CentralNode, sign_command
 from tools.central.store import CentralStore, is_url, open_store, redact
@@ -88,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-enrol a gate (compromised, rebuilt) with a new key: the old key is refused at once")
     p.add_argument("--reason", default="", help="why the key is replaced (required with --replace; recorded)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("token", help="issue a one-time enrolment token for a gate (docs/provisioning.md)")
+    _db_arg(p)
+    p.add_argument("--gate", required=True)
+    p.add_argument("--site", required=True)
+    p.add_argument("--ttl", type=float, default=86400.0, metavar="SECONDS", help="valid this long (default 1 day)")
+    p.add_argument("--replace", metavar="REASON",
+                   help="the token may replace the gate's enrolled device key (a new unit for a broken one); recorded")
+    p.add_argument("--root-pub", type=Path, metavar="FILE", help="root public key: print its fingerprint to read out")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
     _db_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -102,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
     p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
+    p.add_argument("--enrol-ca", type=Path, metavar="DIR",
+                   help="broker CA directory (ca.crt, ca.key): answer enrolment requests, signing gates' certificates")
+    p.add_argument("--root-pub", type=Path, metavar="FILE", help="with --enrol-ca: the root public key gates pin")
+    p.add_argument("--enrol-broker", default="", metavar="HOST:PORT",
+                   help="with --enrol-ca: where enrolled gates connect (default: the host they enrolled through, 8883)")
+    p.add_argument("--enrol-list", default="", metavar="ID", help="with --enrol-ca: the list id enrolled gates follow")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes sharing the gate traffic (MQTT 5 shared subscriptions); worker I connects"
                    " as USERNAME-I, each with the same password file (docs/central.md)")
@@ -231,6 +251,39 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Issue a one-time enrolment token; with --root-pub also the fingerprint the technician compares."""
+    store = _store(args.db, create=True)
+    now = time.time()
+    token = issue_token(store, args.gate, args.site, ttl=args.ttl, now=now, replace_reason=args.replace)
+    fp = keyfiles.root_fingerprint(keyfiles.read_public_key(args.root_pub)) if args.root_pub else None
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + args.ttl))
+    text = (f"enrolment token for gate {args.gate} at site {args.site}: {format_token(token)}\n"
+            f"  valid once, until {until}{'; replaces the enrolled unit' if args.replace else ''}")
+    if fp:
+        text += f"\n  root key fingerprint to read out to the technician: {fp}"
+    _emit({"gate": args.gate, "site": args.site, "token": format_token(token), "token_id": token.token_id,
+           "expires": now + args.ttl, "root_fingerprint": fp, "replace": bool(args.replace)}, args.json, text)
+    return 0
+
+
+def _enrolment(args: argparse.Namespace, store: CentralStore) -> EnrolmentDesk | None:
+    if args.enrol_ca is None:
+        return None
+    if args.root_pub is None:
+        raise UsageError("--enrol-ca needs --root-pub FILE: the root key enrolled gates pin")
+    host, _, port = args.enrol_broker.rpartition(":") if args.enrol_broker else ("", "", "8883")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--enrol-broker {args.enrol_broker!r}: expected HOST:PORT, e.g. broker.example:8883")
+    ca = CertFiles(args.enrol_ca / "ca.crt", args.enrol_ca / "ca.key")
+    for f in (ca.cert, ca.key):
+        f.read_bytes()  # a missing or unreadable CA file is the operator's mistake, said now
+    commands = tuple(keyfiles.read_public_key(p) for p in sorted(args.keys.glob("command-*.key.pub")))
+    config = EnrolmentConfig(ca=ca, root_pub=keyfiles.read_public_key(args.root_pub), command_pubs=commands,
+                             broker_host=host, broker_port=int(port), list_id=args.enrol_list)
+    return EnrolmentDesk(store, keyfiles.load_signing_key(args.keys / "node.key"), config)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.keep_days < 0:
         raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N >= 1 and DAYS >= 0")
@@ -261,6 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _emit({"type": kind, **data}, args.json, text)
 
     node = _node(args, store, show)
+    node.enrolment = _enrolment(args, store)
     if args.lists:
         node.hitlists = HitListServer(args.lists, keyrings=args.keyrings)
     if args.records:
@@ -286,8 +340,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     node.stop()
     s = node.stats
     _emit({"type": "summary", "received": s.received, "stored": s.stored, "duplicates": s.duplicates,
-           "rejected": s.rejected}, args.json,
-          f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={s.rejected}")
+           "rejected": dict(s.rejected)}, args.json,
+          f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={dict(s.rejected)}")
     return 0
 
 
@@ -490,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
-    handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "run": cmd_run, "cmd": cmd_cmd, "cosign": cmd_cosign,
-               "alert": cmd_alert,
+    handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "token": cmd_token, "run": cmd_run, "cmd": cmd_cmd,
+               "cosign": cmd_cosign, "alert": cmd_alert,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +31,7 @@ from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
+from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
 from tools.central.hitlists import DocumentRecords, HitListServer
 from tools.central.store import CentralStore
@@ -77,11 +78,13 @@ class CentralConfig:
 
 @dataclass
 class CentralStats:
+    """Counters of the node's inbound traffic (``sharaka-central run`` prints them)."""
+
     received: int = 0
     stored: int = 0
     duplicates: int = 0
     acks_sent: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)  # messages rejected, by reason
 
 
 class CentralNode:
@@ -113,6 +116,7 @@ class CentralNode:
         self._on_update = on_update
         self.hitlists = hitlists
         self.records = records
+        self.enrolment: EnrolmentDesk | None = None  # answers new gates' enrolment requests when set
         self.stats = CentralStats()
         self.admission = Admission(config.admission)
         self.queue = InboundQueue(config.admission.queue_max)
@@ -168,8 +172,8 @@ class CentralNode:
             logger.warning("central: connection refused: %s", reason)
             return
         group = self.config.share_group
-        client.subscribe([(f"$share/{group}/{topics.all_gates(leaf)}" if group else topics.all_gates(leaf), 1)
-                          for leaf in INBOUND])
+        filters = [topics.all_gates(leaf) for leaf in INBOUND] + [topics.all_enrol_requests()]
+        client.subscribe([(f"$share/{group}/{f}" if group else f, 1) for f in filters])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -178,6 +182,9 @@ class CentralNode:
         self.connected.set()  # connected and subscribed: ready to receive
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.startswith(topics.ENROL + "/"):
+            self._enrol(msg.topic, bytes(msg.payload))
+            return
         try:
             gate_id, leaf = topics.parse_gate_topic(msg.topic)
         except ValueError:
@@ -192,6 +199,19 @@ class CentralNode:
         # QoS 1: wait for room (paho stops reading, the broker holds the rest); QoS 0: drop when full
         if not self.queue.put((msg.topic, bytes(msg.payload)), block=msg.qos > 0, stop=self._stop):
             self._drop(gate_id, "queue_full")
+
+    def _enrol(self, topic: str, payload: bytes) -> None:
+        """Answer one enrolment request (rare, a person is waiting: on the network thread, rate-limited per
+        enrolment client like a gate's topic)."""
+        try:
+            client_id = topics.parse_enrol_topic(topic)
+        except ValueError:
+            return
+        if self.enrolment is None or not self.admission.admit(client_id, topics.ENROL_REQ):
+            return
+        reply = self.enrolment.answer(client_id, payload)
+        if reply is not None:
+            self._client.publish(topics.enrol(client_id, topics.ENROL_REPLY), reply, qos=1)
 
     def _drop(self, gate_id: str, reason: str) -> None:
         with self._dropped_lock:
@@ -237,7 +257,7 @@ class CentralNode:
     def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
         """Count a reject against its gate (inside the batch's transaction), charge the gate's budget, and
         log / show it at most once per gate and reason every LOG_EVERY seconds."""
-        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + n
+        self.stats.rejected[reason] += n
         self._batch_rejects[(gate_id, reason)] = self._batch_rejects.get((gate_id, reason), 0) + n
         if gate_id and reason != "rate_limited":
             self.admission.charge_reject(gate_id, leaf)
@@ -389,6 +409,9 @@ class CentralNode:
     def _status(self, gate_id: str, body: dict[str, Any], raw: bytes, now: float) -> dict[str, Any]:
         version = body.get("hitlist", {}).get("version")  # schema: an int in range, or absent
         online = body["state"] == "online"
+        if body.get("kind") == "decommissioned":  # signed by the gate's key just before it destroyed it
+            self.store.retire(gate_id, now, "the gate decommissioned itself (sharaka-gate provision --wipe)")
+            self._keys.pop(gate_id, None)
         applied = self.store.record_status(gate_id, body["session"], online, now, version, raw)
         return {"gate": gate_id, "session": body["session"], "state": body["state"], "kind": body.get("kind"),
                 "applied": applied, "list_version": version}
@@ -396,6 +419,9 @@ class CentralNode:
     def _result(self, gate_id: str, body: dict[str, Any]) -> dict[str, Any]:
         detail = str(body.get("detail", ""))
         op = self.store.command_result(body["cmd_id"], gate_id, body["ok"], body["reason"], detail)
+        if op == "wipe" and body["ok"]:  # the gate's last signed word before it destroys its key
+            self.store.retire(gate_id, self._clock(), "remote wipe command")
+            self._keys.pop(gate_id, None)
         if op == "rotate_device_key" and body["ok"] and detail.startswith("new_key="):
             try:
                 pub = bytes.fromhex(detail.removeprefix("new_key="))

@@ -25,7 +25,7 @@ from agent.keys import message_key_id
 from agent.protocol import topics
 from tools.central.gaps import SeqGaps
 
-VERSION = 3
+VERSION = 4
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -197,8 +197,8 @@ class CentralStore:
         """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
         pending (RELIABILITY 43); empty when the gate is not enrolled."""
         with self._lock:
-            row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-        if row is None:
+            row = self._x("SELECT device_pub, pending_pub, retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+        if row is None or row[2] is not None:  # a retired (wiped) gate's keys are trusted no more
             return []
         return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
 
@@ -227,14 +227,69 @@ class CentralStore:
             self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
             return True
 
+    # ------------------------------------------------------------------ enrolment tokens
+    # One-time enrolment tokens (docs/provisioning.md "Enrolment token"): the MAC key derived from the secret,
+    # never the secret; once used, the device key and certificate it was used for, so that a gate that asks
+    # again with the same key gets the same answer and no second registration (RELIABILITY 37).
+    def add_token(self, token_id: str, gate_id: str, site: str, mac_key: bytes, issued: float, expires: float,
+                  replace_reason: str | None = None) -> None:
+        """Record a new one-time enrolment token (its MAC key, never its secret)."""
+        topics.check_id(gate_id)
+        with self.transaction():
+            self._x("INSERT INTO enrol_tokens (token_id, gate_id, site, mac_key, issued, expires, replace_reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)", (token_id, gate_id, site, mac_key, issued, expires, replace_reason))
+
+    def token(self, token_id: str) -> dict[str, Any] | None:
+        """The token's row as a dict (``mac_key``, ``gate_id``, ``site``, ``expires``, ``used``, ``device_pub``,
+        ``cert``, ``replace_reason``), or None when no such token was issued."""
+        with self._lock:
+            cur = self._x("SELECT token_id, gate_id, site, mac_key, issued, expires, replace_reason, used, device_pub,"
+                          " cert FROM enrol_tokens WHERE token_id=?", (token_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return None if row is None else dict(zip(names, row, strict=True))
+
+    def use_token(self, token_id: str, device_pub: bytes, cert: bytes, now: float) -> bool:
+        """Consume the token for ``device_pub`` and register the key (enrol; replace with the token's reason, or
+        for a gate that was retired) in the same transaction; False when the token was already used. Raises
+        ValueError as ``enrol`` does."""
+        with self.transaction():
+            row = self._x("SELECT gate_id, used, replace_reason FROM enrol_tokens WHERE token_id=?" + self._FOR_UPDATE,
+                          (token_id,)).fetchone()
+            if row is None or row[1] is not None:
+                return False
+            gate_id, _, reason = row
+            retired = self._x("SELECT retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if retired is not None and retired[0] is not None:  # a wiped gate enrolled again: a new key is fine
+                reason = reason or f"re-enrolled after decommissioning, token {token_id}"
+            self.enrol(gate_id, device_pub, now, replace=reason is not None,
+                       reason=reason or f"enrolled with token {token_id}")
+            self._x("UPDATE enrol_tokens SET used=?, device_pub=?, cert=? WHERE token_id=?",
+                    (now, device_pub, cert, token_id))
+            self._x("UPDATE gates SET retired=NULL WHERE gate_id=?", (gate_id,))
+            return True
+
+    def retire(self, gate_id: str, now: float, reason: str) -> bool:
+        """A decommissioned gate (it wiped itself): its device key stops being trusted; recorded in key_events.
+        True when the gate was enrolled and not yet retired."""
+        with self.transaction():
+            row = self._x("SELECT device_pub, retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            if row is None or row[1] is not None:
+                return False
+            self._x("UPDATE gates SET retired=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?", (now, gate_id))
+            self._key_event(gate_id, now, "retired", bytes(row[0]), b"", reason)
+            return True
+
     def _key_event(self, gate_id: str, now: float, kind: str, old: bytes | None, new: bytes, reason: str) -> None:
         self._x(
             "INSERT INTO key_events (gate_id, at, kind, old_key, new_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (gate_id, now, kind, message_key_id(old).hex() if old else None, message_key_id(new).hex(), reason),
+            (gate_id, now, kind, message_key_id(old).hex() if old else None,
+             message_key_id(new).hex() if new else "", reason),
         )
 
     def key_events(self, gate_id: str | None = None) -> list[dict[str, Any]]:
-        """Every device-key change (enrolled, rotation_requested, rotated, replaced with its reason), oldest first."""
+        """Every device-key change (enrolled, rotation_requested, rotated, replaced with its reason, retired),
+        oldest first."""
         with self._lock:
             cur = self._x(
                 "SELECT gate_id, at, kind, old_key, new_key, reason FROM key_events"
@@ -249,7 +304,7 @@ class CentralStore:
         ``seq_gap_since`` when the oldest open gap was seen; ``seq_overdue`` those older than ``grace`` s)."""
         with self._lock:
             cur = self._x(
-                "SELECT gate_id, session, online, last_seen, list_version, enrolled, seq_gaps, device_pub, pending_pub"
+                "SELECT gate_id, session, online, last_seen, list_version, enrolled, retired, seq_gaps, device_pub, pending_pub"
                 " FROM gates ORDER BY gate_id"
             )
             cols = [c[0] for c in cur.description]

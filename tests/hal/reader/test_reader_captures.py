@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.wait import wait_until
+
 CAPTURES = Path(__file__).parents[2] / "data" / "captures"
 FAMILIES = sorted(p.name.removesuffix(".hex") for p in CAPTURES.glob("*.hex"))
 
@@ -86,38 +88,23 @@ def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
 
     link, out = tmp_path / "reader", tmp_path / "live.hex"
     device = SimReaderDevice("stx-etx", link, bcc="xor")
+    recorded = lambda: [line for line in out.read_text().splitlines() if not line.startswith("#")]  # noqa: E731
+    # Generous bounds (a loaded machine starts Python slowly); Ctrl-C ends the capture, not --duration.
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "reader", "capture",
+                             f"serial://{link}?framing=stx-etx&bcc=xor", "--out", str(out), "--duration", "600"],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "reader",
-                "capture",
-                f"serial://{link}?framing=stx-etx&bcc=xor",
-                "--out",
-                str(out),
-                "--duration",
-                "30",
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 10
-        while "started" not in (out.read_text() if out.exists() else ""):
-            assert time.monotonic() < deadline, "capture did not start"
-            time.sleep(0.01)
-        time.sleep(0.2)
+        # "started" is written once the port is open (agent/commands/reader.py): nothing sent after it is lost
+        assert wait_until(lambda: "started" in (out.read_text() if out.exists() else ""), 60), "capture did not start"
         frame = device.spec.encode(TD3)
         device.write(frame[:30])
         time.sleep(0.05)
         device.write(frame[30:] + device.spec.encode(TD1))
-        while len([line for line in out.read_text().splitlines() if not line.startswith("#")]) < 2:
-            assert time.monotonic() < deadline, "capture did not record the reads"
-            time.sleep(0.01)
+        assert wait_until(lambda: len(recorded()) >= 2, 60), "capture did not record the reads"
         proc.send_signal(signal.SIGINT)  # how a technician stops it: Ctrl-C
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=60)
     finally:
+        proc.kill()  # a no-op once it exited
         device.close()
     assert proc.returncode == 0, err
     result = decode(f"replay://{out}?framing=stx-etx&bcc=xor", "--json")

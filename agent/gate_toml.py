@@ -1,4 +1,5 @@
-"""Writes a gate's configuration file (docs/config.md): the one place the demo and the tests make a gate.toml.
+"""Writes a gate's configuration file (docs/config.md): the one place a gate.toml is made, by
+``sharaka-gate provision`` on the gate, the demo and the tests.
 
     >>> write_gate_config(tmp, gate_id="gate-a", site="site-a", hitlist={"records": "listed.jsonl"})
     PosixPath('.../gate.toml')
@@ -42,11 +43,15 @@ def gate_toml(
 
 
 def write_gate_config(directory: Path, **kwargs: Any) -> Path:
-    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) durably (``atomic_write``: a power
-    cut leaves the old or the new file) and return its path."""
-    path = directory / "gate.toml"
-    atomic_write(path, gate_toml(**kwargs).encode(), mode=0o644)
-    return path
+    """Write ``directory/gate.toml`` (see `gate_toml` for the arguments) and return its path."""
+    return write_config_file(Path(directory) / "gate.toml", **kwargs)
+
+
+def write_config_file(path: Path, **kwargs: Any) -> Path:
+    """Write the config at ``path`` durably (``atomic_write``: a power cut leaves the old or the new file; it
+    names key files but holds no secret, mode 0644) and return it. See `gate_toml` for the arguments."""
+    atomic_write(Path(path), gate_toml(**kwargs).encode(), mode=0o644)
+    return Path(path)
 
 
 def _value(value: Any) -> str:

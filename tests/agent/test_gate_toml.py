@@ -1,4 +1,4 @@
-"""The one gate.toml writer (tools/gate_toml.py) writes what TOML reads back, and what the loader accepts."""
+"""The one gate.toml writer (agent/gate_toml.py) writes what TOML reads back, and what the loader accepts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from agent.config import load_config
-from tools.gate_toml import gate_toml, write_gate_config
+from agent.gate_toml import gate_toml, write_gate_config
 
 
 def test_values_read_back_as_written_including_quotes_backslashes_and_non_ascii():

@@ -1,0 +1,121 @@
+"""Which root slot boots next: the state RAUC's custom bootloader backend writes and the bootloader reads
+(docs/update.md "Boot selection").
+
+The scheme is RAUC's reference one for U-Boot (``BOOT_ORDER`` and a boot-attempt counter per slot),
+kept in a small text file on the boot partition (``/boot/firmware/sharaka-boot.state``)::
+
+    BOOT_ORDER=B A
+    BOOT_A_LEFT=3
+    BOOT_B_LEFT=1
+
+The bootloader (``BootState.boot``) takes the first slot in ``BOOT_ORDER`` with attempts left,
+decrements its counter and boots it. RAUC drives the rest through ``sharaka-gate update bootloader``:
+before writing a slot it marks it bad (0 attempts); once written it makes it primary with **one** attempt
+(``TRIAL_ATTEMPTS``), so the new system boots once on trial. Only a healthy trial boot marks its slot good
+(``GOOD_ATTEMPTS`` again: committed); a trial that hangs, crashes or is found unhealthy has used its one
+attempt, so the next boot, whoever triggers it (watchdog, the health check, a power cut), falls back to
+the other slot. Pure apart from ``load``/``save``; ``save`` is atomic (agent/durable.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.durable import atomic_write
+from agent.errors import BadDataError
+
+SLOTS = ("A", "B")
+GOOD_ATTEMPTS = 3  # a committed slot: a few boots that die early (power cuts) before giving up on it
+TRIAL_ATTEMPTS = 1  # a new slot boots once; only its own health check makes it good
+DEFAULT_PATH = Path("/boot/firmware/sharaka-boot.state")
+_LINE = re.compile(r"(BOOT_ORDER)=([AB](?: [AB])*)|BOOT_([AB])_LEFT=(\d)")
+
+
+class BootStateError(BadDataError):
+    """The boot-state file or a request to the backend is malformed; nothing was changed."""
+
+
+@dataclass
+class BootState:
+    """``order``: slots by preference; ``left``: boot attempts left per slot."""
+
+    order: list[str] = field(default_factory=lambda: list(SLOTS))
+    # a fresh image: A committed, B blank (never booted until RAUC writes it and makes it primary)
+    left: dict[str, int] = field(default_factory=lambda: {"A": GOOD_ATTEMPTS, "B": 0})
+
+    @classmethod
+    def parse(cls, text: str) -> BootState:
+        """Read the file's text. Raises BootStateError naming the line it cannot read."""
+        state = cls()
+        for n, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            m = _LINE.fullmatch(line)
+            if not m:
+                raise BootStateError(f"boot state line {n}: {line!r}, expected BOOT_ORDER=A B or BOOT_A_LEFT=N")
+            if m[1]:
+                order = m[2].split()
+                if sorted(order) != sorted(SLOTS):
+                    raise BootStateError(f"boot state line {n}: BOOT_ORDER {m[2]!r} must name A and B once each")
+                state.order = order
+            else:
+                state.left[m[3]] = int(m[4])
+        return state
+
+    def text(self) -> str:
+        """The file's text."""
+        return f"BOOT_ORDER={' '.join(self.order)}\n" + "".join(f"BOOT_{s}_LEFT={self.left[s]}\n" for s in SLOTS)
+
+    # RAUC's custom backend interface (rauc 1.8 src/bootchooser.c: get-primary, set-primary, get-state, set-state)
+    def primary(self) -> str:
+        """The slot the next boot will try: first in order with attempts left (else first in order)."""
+        return next((s for s in self.order if self.left[s] > 0), self.order[0])
+
+    def set_primary(self, slot: str) -> None:
+        """Make ``slot`` boot next, once, on trial (RAUC calls this after writing it)."""
+        _check(slot)
+        self.order = [slot, *(s for s in self.order if s != slot)]
+        self.left[slot] = TRIAL_ATTEMPTS
+
+    def is_good(self, slot: str) -> bool:
+        """RAUC's "good": the slot has boot attempts left."""
+        return self.left[_check(slot)] > 0
+
+    def set_good(self, slot: str, good: bool) -> None:
+        """Commit ``slot`` (good: full attempts) or rule it out (bad: none; the other slot boots next)."""
+        self.left[_check(slot)] = GOOD_ATTEMPTS if good else 0
+        if not good and self.order[0] == slot:
+            self.order = [*self.order[1:], slot]
+
+    # the bootloader's side
+    def boot(self) -> str:
+        """One boot: the slot chosen, its attempt used. With no attempts left anywhere (both slots failed
+        their boots) every slot gets its attempts back and the first in order boots, as U-Boot's RAUC
+        script does: better a retry than a dead gate."""
+        if all(self.left[s] == 0 for s in SLOTS):
+            self.left = dict.fromkeys(SLOTS, GOOD_ATTEMPTS)
+        slot = self.primary()
+        self.left[slot] -= 1
+        return slot
+
+
+def _check(slot: str) -> str:
+    if slot not in SLOTS:
+        raise BootStateError(f"slot {slot!r}: expected one of {SLOTS}")
+    return slot
+
+
+def load(path: Path = DEFAULT_PATH) -> BootState:
+    """The state in ``path``; a missing file is a fresh image: A first, both committed."""
+    try:
+        return BootState.parse(Path(path).read_text())
+    except FileNotFoundError:
+        return BootState()
+
+
+def save(state: BootState, path: Path = DEFAULT_PATH) -> None:
+    """Write ``state`` atomically (temp file, fsync, rename, fsync directory)."""
+    atomic_write(Path(path), state.text().encode(), mode=0o644)

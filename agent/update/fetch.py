@@ -1,0 +1,93 @@
+"""A bundle downloaded from a URL with resume (docs/update.md "Offer and download").
+
+The centre's signed ``update`` command names the URL, the bundle's size and sha256 and its version; the
+download is bounded by that size and checked against that hash before RAUC sees it (RAUC then checks the
+signature). Bytes stream to ``update/bundle.part`` in the state directory through the same resumable,
+stall-watched ``Transfer`` the hit-lists use (agent/hitlist/transfer.py): a gate restarted mid-download,
+or a link that drops, goes on from the bytes it has with an HTTP ``Range`` request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.errors import BadDataError, RefusedError, TransportError
+from agent.hitlist.limits import DEFAULT_LIMITS
+from agent.hitlist.transfer import Transfer
+
+logger = logging.getLogger(__name__)
+
+MAX_BUNDLE_BYTES = 4 << 30  # a root slot is 2 GiB; a bundle (squashfs of it) is well under
+CHUNK = 1 << 20
+SCHEMES = ("http", "https", "file")
+
+
+class BundleHashMismatch(RefusedError):
+    """The downloaded bytes are not the bundle the centre signed for; they were discarded."""
+
+
+def fetch_bundle(
+    url: str,
+    *,
+    size: int,
+    sha256: str,
+    dest: Path,
+    clock: Callable[[], float] = time.monotonic,
+    stall_seconds: float = DEFAULT_LIMITS.stall_seconds,
+) -> Path:
+    """Download ``url`` to ``dest`` (resuming a ``dest``.part of an earlier try) and return ``dest``.
+
+    Raises BadDataError (URL or size), TransportError (the server or link failed: call again to resume),
+    BundleHashMismatch (complete but not the signed bytes: discarded)."""
+    if url.split(":", 1)[0] not in SCHEMES:
+        raise BadDataError(f"bundle URL {url!r}: expected one of {', '.join(s + '://' for s in SCHEMES)}")
+    if not isinstance(sha256, str) or len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise BadDataError(f"sha256 {sha256!r}: expected 64 lowercase hex digits")
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_blob_bytes=MAX_BUNDLE_BYTES, max_chunk_bytes=CHUNK,
+                                 stall_seconds=stall_seconds)
+    dest = Path(dest)
+    transfer = Transfer(dest.with_suffix(".part"), size, now=clock(), limits=limits, name=f"{url} {sha256}")
+    if not transfer.complete:
+        _download(url, transfer, clock, stall_seconds)
+    digest = hashlib.sha256()
+    with transfer.path.open("rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        transfer.discard()
+        raise BundleHashMismatch(f"bundle from {url!r} has sha256 {digest.hexdigest()}, the offer says {sha256}")
+    return transfer.keep(dest)
+
+
+def _download(url: str, transfer: Transfer, clock: Callable[[], float], timeout: float) -> None:
+    start = transfer.received
+    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = getattr(response, "status", 200)
+            if start and status != 206:  # the server ignored the range: take the file from its start
+                logger.info("bundle download restarts: no range support", extra={"fields": {"url": url}})
+                transfer.discard()
+                raise TransportError(f"{url!r} answered {status} to a range request; download again from the start")
+            if start:
+                logger.info("bundle download resumes", extra={"fields": {"url": url, "from": start}})
+            while not transfer.complete:
+                block = response.read(min(CHUNK, transfer.declared_size - transfer.received))
+                if not block:
+                    break
+                transfer.feed(block, now=clock())
+    except (urllib.error.URLError, OSError) as exc:
+        if isinstance(exc, RefusedError | TransportError):
+            raise
+        raise TransportError(f"bundle download from {url!r} stopped at {transfer.received} bytes: {exc}") from exc
+    if not transfer.complete:
+        raise TransportError(
+            f"bundle download from {url!r} ended at {transfer.received} of {transfer.declared_size} bytes; retry resumes"
+        )

@@ -1,0 +1,111 @@
+"""Commit or roll back a trial boot (docs/update.md "Trial boot", RELIABILITY 54).
+
+``sharaka-update-commit.service`` runs ``sharaka-gate update commit`` at every boot. On a **trial** boot
+(the booted slot has no boot attempts left: agent/update/bootstate.py) the slot is committed only when the
+agent came up healthy: ``sharaka-gate.service`` active and running (it is ``Type=notify``, so it reported
+READY=1) and not restarted for ``settle`` seconds (its watchdog did not fire), and ``sharaka-gate
+selftest`` passes. Otherwise, or when ``deadline`` passes first, the slot is marked bad and the gate
+reboots into the other slot. On a committed slot a boot that got this far renews the slot's boot attempts
+and nothing else: a committed system is never rolled back for the agent's sake (its own restarts and
+status handle that); only boots that die before this point use the slot's attempts up.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.update.rauc import Rauc
+
+logger = logging.getLogger(__name__)
+
+UNIT = "sharaka-gate.service"
+
+
+@dataclass(frozen=True)
+class AgentHealth:
+    """One look at the agent's unit: state, sub-state and how often systemd restarted it."""
+
+    active: str
+    sub: str
+    restarts: int
+
+    @property
+    def is_running(self) -> bool:
+        """Up and ready (a Type=notify unit is ``active/running`` only after READY=1)."""
+        return self.active == "active" and self.sub == "running"
+
+
+def unit_health(unit: str = UNIT) -> AgentHealth:
+    """The agent's unit as systemd sees it."""
+    out = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState", "-p", "SubState", "-p", "NRestarts"],
+                         capture_output=True, text=True, check=False, timeout=30)
+    props = dict(line.partition("=")[::2] for line in out.stdout.splitlines())
+    return AgentHealth(props.get("ActiveState", "unknown"), props.get("SubState", "unknown"),
+                       int(props.get("NRestarts") or 0))
+
+
+def wait_healthy(
+    look: Callable[[], AgentHealth],
+    *,
+    settle: float,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """None once the agent stayed running with no restart for ``settle`` seconds; else why not, by
+    ``deadline`` seconds."""
+    start = clock()
+    since: float | None = None
+    first = look().restarts
+    last = "never looked"
+    while clock() - start <= deadline:
+        h = look()
+        if h.restarts != first:
+            return f"{UNIT} restarted {h.restarts - first} time(s) (crash or watchdog)"
+        if h.is_running:
+            since = clock() if since is None else since
+            if clock() - since >= settle:
+                return None
+        else:
+            since = None
+        last = f"{UNIT} is {h.active}/{h.sub}"
+        sleep(1.0)
+    return f"not healthy within {deadline:.0f} s: {last}"
+
+
+def booted_slot(status: dict) -> tuple[str, bool]:  # type: ignore[type-arg]
+    """(bootname of the booted slot, whether it is on trial: RAUC reports its boot status bad)."""
+    name = status["booted"]
+    for group in status["slots"]:
+        for slot_name, slot in group.items():
+            if slot.get("bootname") == name or slot_name == name:
+                return slot["bootname"], slot.get("boot_status") != "good"
+    raise ValueError(f"booted slot {name!r} not in rauc status")
+
+
+def commit_or_rollback(
+    rauc: Rauc,
+    unhealthy: Callable[[], str | None],
+    selftest: Callable[[], str | None],
+    reboot: Callable[[], None],
+) -> str:
+    """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why."""
+    slot, trial = booted_slot(rauc.status())
+    if not trial:  # the system booted this far: renew the slot's attempts, whatever the agent does
+        rauc.mark(True)
+        return f"slot {slot} booted"
+    why = unhealthy()
+    if why is None:
+        why = selftest()
+    if why is None:
+        rauc.mark(True)
+        logger.info("trial boot healthy: slot committed", extra={"fields": {"slot": slot}})
+        return f"slot {slot} committed"
+    logger.error("trial boot failed: rolling back", extra={"fields": {"slot": slot, "why": why}})
+    rauc.mark(False)
+    reboot()
+    return f"slot {slot} rolled back: {why}"

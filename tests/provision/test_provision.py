@@ -1,0 +1,281 @@
+"""`sharaka-gate provision` end to end against a real Mosquitto and the reference central node
+(docs/provisioning.md; RELIABILITY 37-39)."""
+
+from __future__ import annotations
+
+import stat
+import time
+
+from agent.config import load_config
+from tests.provision.conftest import GATE, token_id
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_fresh_gate_is_enrolled_configured_and_every_check_passes(site):
+    run = site.provision(token=site.token())
+    assert run.code == 0, (run.out, run.err)
+    report = run.json
+    assert report["ok"], report["checklist"]
+    state = site.gate_dir() / "state"
+    assert _mode(state / "device.key") == 0o600 and _mode(state / "tls" / "client.key") == 0o600
+    config = load_config(site.gate_dir() / "etc" / "gate.toml")
+    assert (config.gate.id, config.link.port, config.hitlist.list_id) == (GATE, site.broker.tls_port, "sltd")
+    assert site.store.device_key(GATE) == (state / "device.key.pub").read_bytes()
+    items = {i["item"]: i for i in report["checklist"]}
+    assert items["hit-list sltd"]["ok"] and "version 1" in items["hit-list sltd"]["found"]
+
+
+def test_checklist_as_a_technician_reads_it(site):
+    run = site.provision(token=site.token(), as_json=False)
+    print(run.out)
+    assert run.code == 0, run.err
+    assert "All checks passed: the gate is ready." in run.out
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes and mtime: what "changes nothing" compares."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _written(site, gate_dir="gate"):
+    d = site.gate_dir(gate_dir)
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()) if d.exists() else []
+
+
+def _one_line(run):
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.err, run.err
+    assert lines[0].startswith("sharaka-gate provision: ") and "; " in lines[0], lines[0]
+    return lines[0]
+
+
+def test_p37_rerun_with_the_same_token_changes_nothing_and_registers_once(site):
+    token = site.token()
+    assert site.provision(token=token).code == 0
+    before = _tree(site.gate_dir())
+    again = site.provision("--no-selftest", token=token)
+    assert again.code == 0, again.err
+    assert {s["status"] for s in again.json["steps"]} == {"kept"}, again.json["steps"]
+    after = _tree(site.gate_dir())
+    changed = {k for k in before if before[k][0] != after.get(k, (None,))[0]}
+    # the agent's own link state (session number, trusted time) moves with each connection test; nothing
+    # provision made (keys, certificates, pins, config, record) changes
+    assert not {k for k in changed if not k.startswith(("state/link/", "state/time.json", "state/outbox"))}, changed
+    assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled"]
+
+
+def test_p37_answer_lost_after_the_centre_registered_the_key_rerun_gets_the_same_identity(site):
+    """Power lost after the centre consumed the token but before the gate wrote its record: the same token
+    and device key get the same answer, and the centre registers nothing twice."""
+    token = site.token()
+    assert site.provision(token=token).code == 0
+    state = site.gate_dir() / "state"
+    key = (state / "device.key.pub").read_bytes()
+    (state / "provision.json").unlink()
+    again = site.provision(token=token)
+    assert again.code == 0, again.err
+    assert (state / "device.key.pub").read_bytes() == key == site.store.device_key(GATE)
+    assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled"]
+
+
+def test_mistyped_token_is_caught_on_the_gate_before_anything_is_sent_or_written(site):
+    token = site.token()
+    typo = token[:5] + ("0" if token[5] != "0" else "1") + token[6:]
+    run = site.provision(token=typo)
+    assert run.code == 2
+    assert "mistyped" in _one_line(run)
+    assert _written(site) == []
+
+
+def test_p37_wrong_token_refused_with_its_own_code_nothing_pinned(site):
+    site.token()  # the centre issued one; the technician has another centre's
+    from agent.provision.token import format_token, new_token
+
+    run = site.provision(token=format_token(new_token()))
+    assert run.code == 5
+    assert "unknown_token" in _one_line(run)
+    assert not any(p.startswith(("etc/", "state/provision.json", "state/hitlist", "state/tls/client.crt"))
+                   for p in _written(site))
+    assert site.store.device_key(GATE) is None
+
+
+def test_p37_token_for_another_gate_refused(site):
+    run = site.provision(token=site.token(gate="gate-8"))
+    assert run.code == 5
+    assert "wrong_gate" in _one_line(run)
+    assert site.store.device_key(GATE) is None and site.store.device_key("gate-8") is None
+
+
+def test_p37_expired_token_refused_with_its_own_code(site):
+    token = site.token(ttl=60)
+    site.clock_offset = 120.0  # the centre's clock has moved past the token's expiry
+    run = site.provision(token=token)
+    assert run.code == 6
+    assert "token_expired" in _one_line(run) and "new one" in run.err
+    assert site.store.device_key(GATE) is None
+
+
+def test_p37_used_token_refused_for_another_device(site):
+    token = site.token()
+    assert site.provision(token=token).code == 0
+    other = site.provision(token=token, gate_dir="another-unit")
+    assert other.code == 7
+    assert "token_used" in _one_line(other)
+    assert site.store.device_key(GATE) == (site.gate_dir() / "state" / "device.key.pub").read_bytes()
+    assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled"]
+
+
+def test_p37_wrong_root_fingerprint_refused_token_kept_for_the_right_one(site):
+    token = site.token()
+    run = site.provision(token=token, fingerprint="0000-1111-2222-3333-4444")
+    assert run.code == 3
+    assert "root_mismatch" in _one_line(run) and "fingerprint" in run.err
+    assert not (site.gate_dir() / "state" / "hitlist" / "root.pub").exists()
+    assert not (site.gate_dir() / "etc" / "gate.toml").exists()
+    assert site.store.device_key(GATE) is None  # nothing registered, the token not consumed
+    assert site.provision(token=token).code == 0
+
+
+def test_p37_broker_unreachable_clear_message_nothing_written(site):
+    from tests.support.broker import free_port
+
+    run = site.provision(token=site.token(), broker=f"mqtts://127.0.0.1:{free_port()}")
+    assert run.code == 4
+    line = _one_line(run)
+    assert "cannot reach the broker" in line and "nothing was written" in line
+    assert _written(site) == []
+
+
+def test_dry_run_writes_nothing_and_sends_nothing(site):
+    token = site.token()
+    run = site.provision("--dry-run", token=token)
+    assert run.code == 0, run.err
+    assert {s["status"] for s in run.json["steps"]} == {"would"}
+    assert _written(site) == []
+    assert site.store.token(token_id(token))["used"] is None
+
+
+def test_p38_private_keys_are_0600_and_no_message_carries_their_bytes(site):
+    """Every message on the broker while a gate is provisioned and checked (enrolment, the connection test,
+    the list download by the agent's own link) is scanned for the device seed and the TLS private key, raw,
+    hex and base64."""
+    import base64
+
+    from tests.support.broker import MqttTestClient
+
+    user, password = site.broker.add_central("central-spy")
+    spy = MqttTestClient(site.broker, user, password, client_id=user)
+    assert spy.connect()
+    spy.subscribe("sharaka/v1/#")
+    assert site.provision(token=site.token()).code == 0
+    time.sleep(0.3)
+    seen = spy.drain()
+    spy.close()
+    state = site.gate_dir() / "state"
+    seed = (state / "device.key").read_bytes()
+    pem = (state / "tls" / "client.key").read_text()
+    b64 = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    der = base64.b64decode(b64)
+    secrets = [seed, seed.hex().encode(), der, b64.encode(), der[-32:]]  # der ends with the public point; the
+    secrets += [der[7:39]]  # P-256 private scalar sits right after the SEQUENCE/INTEGER headers of a PKCS#8/SEC1 key
+    topics = {m.topic.rsplit("/", 1)[-1] for m in seen}
+    assert {"req", "reply", "status"} <= topics, topics  # enrolment and the gate's own link were both watched
+    for m in seen:
+        for s in secrets:
+            assert s not in bytes(m.payload), f"private key bytes in a message on {m.topic}"
+    for key in (state / "device.key", state / "tls" / "client.key"):
+        assert _mode(key) == 0o600, key
+
+
+def test_p39_enrolment_broker_certificate_from_an_unpinned_ca_refused_nothing_written(site):
+    run = site.provision("--enrol-ca", str(site.pki.foreign_ca.cert), token=site.token())
+    assert run.code == 3
+    line = _one_line(run)
+    assert "certificate the pinned CA did not sign" in line and "captive portal" in line
+    assert _written(site) == []
+
+
+def test_p39_checklist_names_a_broker_certificate_from_an_unpinned_ca(site, tmp_path):
+    """The gate pinned the CA it got at enrolment; a broker whose certificate another CA signed (here a second
+    Mosquitto with a foreign server certificate) is refused and the checklist says what to do."""
+    from dataclasses import dataclass
+
+    from tools.broker_setup import CertFiles, issue_cert
+    from tools.mosquitto import Broker
+
+    @dataclass
+    class ForeignTls:
+        ca: CertFiles
+        server: CertFiles
+
+    server = issue_cert(site.pki.foreign_ca, tmp_path / "foreign-server", "localhost", now=site.pki.now,
+                        server_names=("127.0.0.1", "localhost"))
+    rogue = Broker(tmp_path / "rogue", tls=ForeignTls(site.pki.ca, server))
+    rogue.start()
+    try:
+        assert site.provision(token=site.token()).code == 0
+        conf = site.gate_dir() / "etc" / "gate.toml"
+        conf.write_text(conf.read_text().replace(f"port = {site.broker.tls_port}", f"port = {rogue.tls_port}"))
+        run = site.provision("--no-selftest", as_json=False)
+    finally:
+        rogue.stop()
+    assert run.code == 1, run.err
+    assert "[FIX ] broker certificate" in run.out and "never replace the pinned CA" in run.out, run.out
+    assert "[ OK ] network" in run.out
+
+
+def test_wipe_destroys_keys_lists_queue_and_config_and_the_centre_retires_the_gate(site):
+    assert site.provision(token=site.token()).code == 0
+    state, conf = site.gate_dir() / "state", site.gate_dir() / "etc" / "gate.toml"
+    (state / "outbox.sqlite3").write_bytes(b"queued personal data, sealed")  # stands in for a backlog
+    refused = site.provision("--wipe", "--confirm", "gate-8")
+    assert refused.code == 2 and "nothing was destroyed" in _one_line(refused)
+    assert (state / "device.key").exists()
+    run = site.provision("--wipe", "--confirm", GATE)
+    assert run.code == 0, run.err
+    report = run.json
+    assert report["relay"] == "safe (de-energised)"
+    assert report["centre"].startswith("told"), report["centre"]
+    assert str(state / "device.key") in report["destroyed"] and str(state / "outbox.sqlite3") in report["destroyed"]
+    assert not state.exists() and not conf.exists()
+    assert site.store.device_keys(GATE) == []  # the centre trusts the key no more
+    assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled", "retired"]
+    again = site.provision(token=site.token())  # the same gate id, provisioned afresh with a new token
+    assert again.code == 0, again.err
+    assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled", "retired", "replaced"]
+
+
+def test_remote_wipe_command_with_two_keys_does_what_provision_wipe_does(site):
+    """The two-key ``wipe`` command at a running gate: relay safe, the signed result tells the centre, which
+    retires the gate; then keys, lists, queued data and config are destroyed and the agent stops."""
+    import threading
+
+    from agent.app import GateApp
+    from hal.indicators import SAFE_OUTPUT
+    from tests.support.link import wait_until
+
+    assert site.provision(token=site.token()).code == 0
+    state, conf = site.gate_dir() / "state", site.gate_dir() / "etc" / "gate.toml"
+    app = GateApp(load_config(conf))
+    app.open()
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert app.link.wait_for_connected(10)
+        site.node.send_command(GATE, "wipe", signers=site.keys.commands[:1])  # one holder: refused
+        site.node.send_command(GATE, "wipe", signers=site.keys.commands[:2])
+        runner.join(20)
+        assert not runner.is_alive(), "the agent did not stop after the wipe"
+    finally:
+        stop.set()
+        runner.join(5)
+    assert app.indicators.shown == SAFE_OUTPUT  # what the board last drove: relay de-energised
+    assert not state.exists() and not conf.exists()
+    assert wait_until(lambda: site.store.device_keys(GATE) == [], 5)
+    results = [(c["op"], c["ok"], c["reason"]) for c in site.store.commands(GATE)]
+    assert sorted(results) == [("wipe", False, "threshold"), ("wipe", True, "ok")], results

@@ -1,0 +1,109 @@
+"""A bundle download from a URL: bounded by the signed size, checked against the signed hash, resumed
+with an HTTP Range request after the link drops (agent/update/fetch.py, docs/update.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from agent.errors import TransportError
+from agent.update.fetch import BundleHashMismatch, fetch_bundle
+
+PAYLOAD = bytes(range(256)) * 12_000  # ~3 MB: several chunks
+
+
+class Server(http.server.ThreadingHTTPServer):
+    cut_after: int | None = None  # drop the connection after this many bytes (once)
+    ranges: list[str | None]
+    honour_range = True
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: Server
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        rng = self.headers.get("Range")
+        self.server.ranges.append(rng)
+        start = int(rng.removeprefix("bytes=").rstrip("-")) if rng and self.server.honour_range else 0
+        body = PAYLOAD[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.cut_after is not None:
+            self.wfile.write(body[: self.server.cut_after])
+            self.server.cut_after = None
+            self.wfile.flush()
+            self.connection.close()
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server(("127.0.0.1", 0), Handler)
+    s.ranges = []
+    thread = threading.Thread(target=s.serve_forever, daemon=True)
+    thread.start()
+    yield s
+    s.shutdown()
+    s.server_close()
+
+
+def url(s: Server) -> str:
+    return f"http://127.0.0.1:{s.server_address[1]}/sharaka-2.0.raucb"
+
+
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_bundle_download_resumes_after_the_link_drops(server, tmp_path):
+    server.cut_after = 1_000_000
+    dest = tmp_path / "bundle.raucb"
+    with pytest.raises(TransportError, match="retry resumes|stopped at"):
+        fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest)
+    assert not dest.exists()
+    assert fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges[0] is None and server.ranges[1] == "bytes=1000000-", "the second request resumed"
+    assert not (tmp_path / "bundle.part").exists()
+
+
+def test_download_with_the_wrong_hash_is_discarded(server, tmp_path):
+    dest = tmp_path / "bundle.raucb"
+    with pytest.raises(BundleHashMismatch):
+        fetch_bundle(url(server), size=len(PAYLOAD), sha256="0" * 64, dest=dest)
+    assert not dest.exists() and not (tmp_path / "bundle.part").exists()
+
+
+def test_server_sending_more_than_the_signed_size_gives_only_the_signed_bytes(server, tmp_path):
+    """The size comes from the signed offer: extra bytes are never read, so the hash fails."""
+    short = len(PAYLOAD) - 5
+    with pytest.raises(BundleHashMismatch):
+        fetch_bundle(url(server), size=short, sha256=SHA, dest=tmp_path / "b.raucb")
+
+
+def test_server_ignoring_range_restarts_the_download_from_zero(server, tmp_path):
+    server.cut_after, server.honour_range = 500_000, False
+    dest = tmp_path / "bundle.raucb"
+    with pytest.raises(TransportError):
+        fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest)
+    with pytest.raises(TransportError, match="range request"):
+        fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest)
+    assert fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest).read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize(("bad_url", "sha"), [("ftp://x/b", SHA), ("http://x/b", "ABC"), ("http://x/b", "g" * 64)],
+                         ids=["scheme", "short-hash", "non-hex-hash"])
+def test_bad_offer_rejected_before_any_download(tmp_path, bad_url, sha):
+    from agent.errors import BadDataError
+
+    with pytest.raises(BadDataError):
+        fetch_bundle(bad_url, size=10, sha256=sha, dest=tmp_path / "b.raucb")
+    assert list(tmp_path.iterdir()) == []

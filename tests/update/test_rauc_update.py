@@ -1,0 +1,119 @@
+"""Signed A/B updates end to end on the real RAUC (docs/update.md, RELIABILITY 54).
+
+Bundles are built and signed by ``sharaka-update`` (tools/update_bundle.py), installed by ``rauc service``
+into loop-device slots (tests/support/rauc.py) through the gate's own custom bootloader backend and
+downgrade guard, and booted by the reference bootloader of agent/update/bootstate.py. Each refusal test
+also asserts what did not change: the other slot's bytes and the boot state.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agent.update import bootstate
+from agent.update.health import commit_or_rollback
+from agent.update.rauc import BundleRefused
+from tests.support.rauc import build_bundle as bundle
+from tools.update_bundle import main as update_tool
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RAUC and loop devices are Linux")
+
+
+def healthy() -> str | None:
+    return None
+
+
+def test_bundle_built_and_verified_against_the_update_ca(tmp_path, keys, other_keys, capsys):
+    b = bundle(tmp_path, keys, "1.1")
+    assert update_tool(["verify", str(b), "--keyring", str(keys / "update-ca.pem"), "--json"]) == 0
+    assert '"version": "1.1"' in capsys.readouterr().out
+    assert update_tool(["verify", str(b), "--keyring", str(other_keys / "update-ca.pem")]) == 3
+    assert (keys / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert (keys / "update-ca.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_install_writes_the_other_slot_and_commits_after_a_healthy_trial_boot(tmp_path, keys, gate):
+    gate.rauc.install(bundle(tmp_path, keys, "2.0", "root 2.0 new\n"))
+    assert gate.content("B") == "root 2.0 new\n" and gate.content("A") == "root 1.0\n"
+    state = bootstate.load(gate.boot_state)
+    assert state.primary() == "B" and state.left["B"] == bootstate.TRIAL_ATTEMPTS
+    assert gate.reboot() == "B"
+    assert bootstate.load(gate.boot_state).left["B"] == 0, "the trial used its only attempt"
+    assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B committed"
+    assert bootstate.load(gate.boot_state).left["B"] == bootstate.GOOD_ATTEMPTS
+    for _ in range(bootstate.GOOD_ATTEMPTS + 1):  # committed: it stays, boot after healthy boot
+        assert gate.reboot() == "B"
+        assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B booted"
+
+
+def test_failed_trial_boot_rolls_back_to_the_previous_slot(tmp_path, keys, gate):
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    assert gate.reboot() == "B"
+    done = commit_or_rollback(gate.rauc, lambda: "sharaka-gate.service restarted 1 time(s)", healthy, gate.reboot)
+    assert done.startswith("slot B rolled back")
+    assert gate.booted == "A" and gate.release.read_text() == 'VERSION="1.0"\n'
+    assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot A booted"
+    assert gate.reboot() == "A", "the bad slot is not tried again"
+
+
+def test_trial_with_a_failing_selftest_rolls_back(tmp_path, keys, gate):
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    gate.reboot()
+    done = commit_or_rollback(gate.rauc, healthy, lambda: "selftest failed: indicators", gate.reboot)
+    assert "rolled back" in done and gate.booted == "A"
+
+
+def test_trial_that_hangs_falls_back_at_the_next_boot(tmp_path, keys, gate):
+    """The trial never reaches its health check (kernel hang, watchdog reset, power cut): the next boot,
+    whatever caused it, is the old slot."""
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    assert gate.reboot() == "B"
+    assert gate.reboot() == "A"
+    assert gate.content("A") == "root 1.0\n"
+
+
+def test_bundle_signed_by_another_key_is_refused_and_nothing_changes(tmp_path, keys, other_keys, gate):
+    before_b, before_state = gate.content("B"), gate.boot_state.read_text()
+    with pytest.raises(BundleRefused, match="signature|certificate"):
+        gate.rauc.install(bundle(tmp_path, other_keys, "2.0"))
+    assert gate.content("B") == before_b and gate.boot_state.read_text() == before_state
+    assert gate.reboot() == "A"
+
+
+def test_tampered_bundle_is_refused(tmp_path, keys, gate):
+    b = bundle(tmp_path, keys, "2.0")
+    data = bytearray(b.read_bytes())
+    data[100] ^= 0xFF  # inside the squashfs payload
+    b.write_bytes(bytes(data))
+    before_state = gate.boot_state.read_text()
+    with pytest.raises(BundleRefused):
+        gate.rauc.install(b)
+    assert gate.boot_state.read_text() == before_state
+
+
+def test_older_bundle_is_refused_by_the_downgrade_guard(tmp_path, keys, gate):
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    gate.reboot()
+    commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot)  # now running 2.0 from B
+    state_before, a_before = gate.boot_state.read_text(), gate.content("A")
+    with pytest.raises(BundleRefused, match=r"version 1.5\) refused by the gate's downgrade guard"):
+        gate.rauc.install(bundle(tmp_path, keys, "1.5"))
+    assert gate.boot_state.read_text() == state_before and gate.content("A") == a_before
+    gate.rauc.install(bundle(tmp_path, keys, "2.0", "root 2.0 reinstalled\n"))  # same version: allowed
+    assert gate.content("A") == "root 2.0 reinstalled\n"
+
+
+def test_update_cli_installs_and_reports_slots(tmp_path, keys, gate):
+    b = bundle(tmp_path, keys, "3.0")
+    run = [sys.executable, "-m", "agent", "update", f"--rauc-conf={gate.conf}"]
+    out = subprocess.run([*run, "install", str(b)], env=gate.env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([*run, "status", "--json"], env=gate.env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert '"boot_primary": "rootfs.1"' in out.stdout and '"version": "3.0"' in out.stdout
+    older = bundle(tmp_path, keys, "0.9")
+    out = subprocess.run([*run, "install", str(older)], env=gate.env, capture_output=True, text=True)
+    assert out.returncode == 3 and "(version 0.9) refused by the gate's downgrade guard" in out.stderr, out.stderr

@@ -1,0 +1,115 @@
+"""The centre's signed ``update`` command at the gate (agent/update/job.py): download from the offered URL,
+install through RAUC into the other slot, ask for the reboot; an older offer is refused before any
+download (docs/update.md "Offer and download")."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from agent.app import GateApp, SystemdNotifier
+from agent.config import load_config
+from agent.errors import BadDataError
+from agent.protocol.commands import OPS
+from agent.update import bootstate
+from agent.update.bundle import DowngradeRefused
+from agent.update.job import REBOOT_FLAG, UpdateJob
+from tests.support.rauc import build_bundle as bundle
+
+
+@dataclass
+class Site:
+    """A web server over ``www``; ``requests`` collects the requested paths."""
+
+    www: Path
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Site]:
+    site = Site(tmp_path / "www")
+    site.www.mkdir()
+    requests = site.requests
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site.www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site.port = server.server_address[1]
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+def offer_for(path: Path, port: int, version: str) -> dict[str, object]:
+    return {"url": f"http://127.0.0.1:{port}/{path.name}", "size": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "version": version}
+
+
+def test_offered_update_is_downloaded_installed_and_reboot_requested(tmp_path, keys, gate, served):
+    www, port = served.www, served.port
+    b = bundle(tmp_path, keys, "2.0", "root 2.0 offered\n")
+    b.rename(www / b.name)
+    job = UpdateJob(tmp_path / "state", rauc=gate.rauc, release=gate.release)
+    assert job.offer(offer_for(www / b.name, port, "2.0")) == "update to 2.0 started"
+    job.wait(120)
+    assert job.status()["phase"] == "installed", job.status()
+    assert gate.content("B") == "root 2.0 offered\n"
+    assert bootstate.load(gate.boot_state).primary() == "B"
+    assert (tmp_path / "state/update" / REBOOT_FLAG).exists()
+    assert not (tmp_path / "state/update/bundle.raucb").exists(), "the installed bundle is not kept"
+
+
+def test_older_offer_refused_before_any_download(tmp_path, keys, gate, served):
+    requests, port = served.requests, served.port
+    job = UpdateJob(tmp_path / "state", rauc=gate.rauc, release=gate.release)
+    with pytest.raises(DowngradeRefused):
+        job.offer({"url": f"http://127.0.0.1:{port}/old.raucb", "size": 10, "sha256": "0" * 64,
+                   "version": "0.9"})
+    assert requests == [] and job.status()["phase"] == "idle"
+
+
+def test_offer_of_a_bundle_signed_by_another_key_fails_and_installs_nothing(tmp_path, keys, gate, served):
+    from tools.update_bundle import main as update_tool
+
+    www, port = served.www, served.port
+    other = tmp_path / "other-keys"
+    assert update_tool(["keygen", "--out", str(other)]) == 0
+    b = bundle(tmp_path, other, "2.0")
+    b.rename(www / b.name)
+    state_before = gate.boot_state.read_text()
+    job = UpdateJob(tmp_path / "state", rauc=gate.rauc, release=gate.release)
+    job.offer(offer_for(www / b.name, port, "2.0"))
+    job.wait(120)
+    assert job.status()["phase"] == "failed" and "refused" in job.status()["error"]
+    assert gate.boot_state.read_text() == state_before
+    assert not (tmp_path / "state/update" / REBOOT_FLAG).exists()
+
+
+@pytest.mark.parametrize("args", [{}, {"url": "http://x/b", "size": "10", "sha256": "0" * 64, "version": "2"},
+                                  {"url": "http://x/b", "size": 10, "sha256": "0" * 64, "version": "two"}],
+                         ids=["empty", "size-as-text", "bad-version"])
+def test_malformed_offer_refused(tmp_path, args):
+    with pytest.raises(BadDataError):
+        UpdateJob(tmp_path).offer(args)
+
+
+def test_update_is_a_command_the_gate_runs(tmp_path):
+
+    from tests.agent.test_gate_app import write_app_config
+
+    assert "update" in OPS
+    app = GateApp(load_config(write_app_config(tmp_path, "sim://reader?framing=lines")),
+                  notifier=SystemdNotifier(environ={}))
+    assert app.command_handlers()["update"] == app.update_job.offer
+    assert app.status()["update"] == {"phase": "idle"}
