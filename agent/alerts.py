@@ -313,7 +313,7 @@ def outbox_report(outbox: Any, *, gate_id: str, site: str, clock: Callable[[], f
                   on_committed: Callable[[], None] | None = None) -> Callable[[Alert, str], None]:
     """``report`` for ``EarlyWarnings``: an ``alert`` event through the outbox (kind ``alert``: durable, resent
     until the centre acknowledges it), ``state`` ``received`` or ``acknowledged`` (with the ``officer``)."""
-    from agent.outbox import PRIORITY_HIT
+    from agent.outbox import PRIORITY_ROUTINE
     from agent.screening.events import EVENT_VERSION, encode_event, new_event_id
 
     def report(alert: Alert, state: str) -> None:
@@ -321,7 +321,7 @@ def outbox_report(outbox: Any, *, gate_id: str, site: str, clock: Callable[[], f
         extra = {"officer": alert.acknowledged_by} if state == "acknowledged" else {}
         outbox.append_with_seq("alert", event_id, lambda seq: encode_event({
             "v": EVENT_VERSION, "type": "alert", "id": event_id, "seq": seq, "gate": gate_id, "site": site,
-            "wall": wall, "alert": alert.id, "state": state, **extra}), priority=PRIORITY_HIT, now=wall)
+            "wall": wall, "alert": alert.id, "state": state, **extra}), priority=PRIORITY_ROUTINE, now=wall)
         if on_committed is not None:
             on_committed()
 

@@ -9,11 +9,11 @@ import pytest
 
 from agent.config import HitListConfig, ScreeningConfig, load_config
 from agent.errors import ConfigError
+from agent.gate_toml import write_gate_config
 from agent.hitlist.memory import MemoryHitList
 from agent.screening.listcheck import HITLIST_MISSING, AbsentHitList, ListProblem
 from agent.screening.sources import HIT, REFER, ListSource, Query, SourceAnswer, combine
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS, TRUNCATED_NAME_DOC
-from tools.gate_toml import write_gate_config
 
 SLTD = HitListConfig(list_id="sltd", governs=("document",))
 NOMINAL = HitListConfig(list_id="nominal", governs=("person",))

@@ -227,7 +227,7 @@ def test_gate_config_wires_the_plate_camera_and_the_officers_vehicle_entry(tmp_p
 
     from agent.app import GateApp
     from agent.config import load_config
-    from tools.gate_toml import write_gate_config
+    from agent.gate_toml import write_gate_config
 
     (tmp_path / "v.jsonl").write_text("".join(json.dumps(r) + "\n" for r in VEHICLE_RECORDS))
     (tmp_path / "d.jsonl").write_text("")
