@@ -27,13 +27,15 @@ from paho.mqtt.properties import Properties
 
 from agent.errors import BadDataError
 from agent.keys import message_key_id
+from agent.link.connection import no_delay
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
 from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
-from tools.central.hitlists import DocumentRecords, HitListServer
+from tools.central.hitlists import HitListServer
+from tools.central.online import OnlineHit, OnlineLists
 from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ class CentralNode:
         clock: Callable[[], float] = time.time,
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
         hitlists: HitListServer | None = None,
-        records: DocumentRecords | None = None,
+        online: OnlineLists | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -115,7 +117,7 @@ class CentralNode:
         self._clock = clock
         self._on_update = on_update
         self.hitlists = hitlists
-        self.records = records
+        self.online = online  # the centre's current lists, answering online queries
         self.enrolment: EnrolmentDesk | None = None  # answers new gates' enrolment requests when set
         self.stats = CentralStats()
         self.admission = Admission(config.admission)
@@ -168,6 +170,7 @@ class CentralNode:
 
     # ------------------------------------------------------------------ network thread
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        no_delay(client)  # query replies and acks leave at once
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
@@ -492,13 +495,21 @@ class CentralNode:
         self._queries[(gate_id, body["id"])] = None
         if len(self._queries) > 10_000:
             self._queries.popitem(last=False)
-        try:
-            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
-        except ValueError:  # not a document number at all: the gate's deadline answers it
-            self._drop(gate_id, "query")
-            return
+        if "sealed" in body:
+            try:
+                fields = self._opener.unseal(body["sealed"], body["id"])
+            except ValueError as exc:
+                logger.debug("central: query from %r does not open: %s", gate_id, exc)
+                self._drop(gate_id, "query")
+                return
+        else:  # a gate from before sealed queries: a document in clear
+            fields = {"document": [body.get("issuing_state", ""), body.get("document_number", "")]}
+        found = self.online.lookup(fields) if self.online is not None else OnlineHit(None, "", ())
+        hit = found.hit
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
-                 "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
+                 "hit": hit is not None, "reason": hit.reason if hit else "", "ref": hit.ref if hit else "",
+                 "kind": hit.kind if hit else "", "strength": hit.strength if hit else "exact",
+                 "list_id": found.list_id, "lists": [{"list_id": lid, "version": v} for lid, v in found.lists]}
         out = Properties(PacketTypes.PUBLISH)
         if corr is not None:
             out.CorrelationData = corr
@@ -519,7 +530,10 @@ class CentralNode:
         self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
 
     def poll_hitlists(self) -> int:
-        """Re-index the list directory and publish every head that changed; returns how many."""
+        """Re-index the list directory and publish every head that changed; returns how many. Reloads the
+        online lists' changed records files too (an entry added is answered online within one poll)."""
+        if self.online is not None:
+            self.online.scan()
         if self.hitlists is None:
             return 0
         self.hitlists.scan()
