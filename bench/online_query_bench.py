@@ -66,6 +66,7 @@ class Rig:
             sealer=EventSealer(node_key.verify_key), centre=link.queries if link is not None else None,
             centre_deadline_s=deadline_s)
         self.first_write = 0
+        self.stages: list[tuple[float, ...]] = []  # (total, to handle, decide incl. wait, commit, indicator) ms
         thread = threading.get_ident()
 
         def on_write(addr: int, _reg: int | None, _value: int) -> None:
@@ -93,6 +94,9 @@ class Rig:
                 raise SystemExit(f"no decision for {line2[:9]!r}")
             if n >= warmup and self.first_write:
                 lat.append((self.first_write - t0) / 1e6)
+                t = self.screener.times
+                self.stages.append(((self.first_write - t0) / 1e6, (t.start - t0) / 1e6, (t.decided - t.start) / 1e6,
+                                    (t.committed - t.decided) / 1e6, (self.first_write - t.committed) / 1e6))
                 key = f"{decision.verdict}/{decision.centre or 'local'}"
                 outcomes[key] = outcomes.get(key, 0) + 1
             self.screener.show(IDLE_STATE)
@@ -121,6 +125,7 @@ def centre_process(broker_addr: tuple[str, int, str, str], db: Path, node_seed: 
 def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "") -> None:
     print(f"  {label:13s} n={len(lat):5d}  p50 {percentile(lat, 0.5):7.2f} ms  p99 {percentile(lat, 0.99):7.2f} ms"
           f"  max {lat[-1]:7.2f} ms  {goal}")
+    print(f"  {'':13s} slowest {', '.join(f'{v:.1f}' for v in lat[-3:])} ms")
     print(f"  {'':13s} outcomes {json.dumps(outcomes, sort_keys=True)}")
 
 
@@ -187,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         report("local-only", lat_local, out_local, "(peer: no query)")
         report("centre", lat_online, out_online, f"goal p99 <= 20 ms; {hits} online hits")
         report("centre gone", lat_gone, out_gone, f"goal p99 <= {args.deadline_ms + 5} ms")
+        worst = max(online.stages, key=lambda r: r[0])
+        print("  slowest decision with the query on, ms: total {:.1f} = read {:.1f} + decide/wait {:.1f} + commit "
+              "{:.1f} + indicator {:.1f}".format(*worst))
         print(f"  query counters {json.dumps(link.queries.stats.as_dict(), sort_keys=True)}")
     return 0
 
