@@ -135,7 +135,8 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
 def _vision_stats() -> list[dict[str, Any]]:
     """Load time and inference latency of each vision model this process loaded (none: [])."""
     runtime = sys.modules.get("agent.vision.runtime")
-    return runtime.loaded_stats() if runtime is not None else []
+    stats = getattr(runtime, "loaded_stats", None)  # None also while another thread is still importing it
+    return stats() if stats is not None else []
 
 
 def open_camera(url: str) -> tuple[Any, str | None]:
