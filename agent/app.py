@@ -152,7 +152,8 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
 def _vision_stats() -> list[dict[str, Any]]:
     """Load time and inference latency of each vision model this process loaded (none: [])."""
     runtime = sys.modules.get("agent.vision.runtime")
-    return runtime.loaded_stats() if runtime is not None else []
+    stats = getattr(runtime, "loaded_stats", None)  # None also while another thread is still importing it
+    return stats() if stats is not None else []
 
 
 def open_camera(url: str) -> tuple[Any, str | None]:
@@ -263,7 +264,8 @@ class GateApp:
             indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
-            sealer=sealer)
+            sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
+            centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
         if any("vehicle" in src.governs for src in lists) or cfg.devices.plate_reader:
             self.vehicles = VehicleCheck(self.screener)
@@ -526,6 +528,7 @@ class GateApp:
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
+            "online": self.link.queries.stats.as_dict() if self.link is not None and self.config.link.query else None,
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "lists": {src.name: list_status(src, now) for src in self.lists},
             "alerts": self.warnings.status() if self.warnings is not None else None,

@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
                    help=f"the gate config to write (default {DEFAULT_CONFIG})")
     p.add_argument("--state-dir", type=Path, default=None, metavar="OUT",
                    help=f"where keys, certificates and lists live (default: the config's, else {DEFAULT_STATE})")
+    p.add_argument("--answers", type=Path, metavar="FILE",
+                   help="a TOML file of answers (the first-boot bundle's provision.toml): gate, site, token, broker, "
+                        "root_fingerprint or root_pub, enrol_ca, reader, indicators, camera, list, [policy]; flags win")
     p.add_argument("--gate", metavar="ID", help="gate id the centre issued the token for")
     p.add_argument("--site", metavar="SITE", help="site (border crossing) of the gate")
     p.add_argument("--token", metavar="TOKEN", help="one-time enrolment token (sharaka-central token)")
@@ -94,14 +97,49 @@ def _existing(config: Path) -> dict[str, Any]:
         return {}
 
 
+ANSWERS = {"gate": "gate", "site": "site", "token": "token", "broker": "broker", "root_fingerprint": "root_fingerprint",
+           "root_pub": "root_pub", "enrol_ca": "enrol_ca", "reader": "reader", "indicators": "indicators",
+           "camera": "camera", "list": "list_id", "policy": "policy"}
+
+
+def apply_answers(args: argparse.Namespace) -> None:
+    """Fill what the flags leave open from ``--answers FILE`` (keys of ``ANSWERS``). Raises UsageError naming an
+    unknown key or a value of the wrong type; a missing or unreadable file is the usual file error."""
+    if args.answers is None:
+        return
+    try:
+        data = tomllib.loads(args.answers.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"answers file {str(args.answers)!r} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        dest = ANSWERS.get(key)
+        if dest is None:
+            raise UsageError(f"answers file {str(args.answers)!r}: unknown key {key!r}; known: {', '.join(ANSWERS)}")
+        if key == "policy":
+            if not isinstance(value, dict):
+                raise UsageError(f"answers file {str(args.answers)!r}: policy must be a table [policy]")
+            args.policy = [f"{k}={_toml_value(v)}" for k, v in value.items()] + args.policy
+            continue
+        if not isinstance(value, str):
+            raise UsageError(f"answers file {str(args.answers)!r}: {key} = {value!r}: expected a string")
+        if getattr(args, dest) is None:
+            setattr(args, dest, Path(value) if dest in ("root_pub", "enrol_ca") else value)
+
+
+def _toml_value(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
 def inputs_from(args: argparse.Namespace) -> Any:
-    """The provisioning inputs from flags, an existing config, and prompts for a person. Raises UsageError."""
+    """The provisioning inputs from flags, an answers file, an existing config, and prompts for a person.
+    Raises UsageError."""
     from agent import keys as keyfiles
     from agent.provision.broker import Endpoint
     from agent.provision.files import GateFiles
     from agent.provision.flow import Inputs
     from agent.provision.token import parse_token
 
+    apply_answers(args)
     old = _existing(args.config)
     gate, devices_old = old.get("gate", {}), old.get("devices", {})
     state = args.state_dir or Path(gate.get("state_dir") or DEFAULT_STATE)

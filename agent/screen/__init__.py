@@ -132,9 +132,10 @@ class OfficerScreen:
     def refresh(self, status: dict[str, Any]) -> None:
         """Take list freshness and faults from the gate's status (``GateApp.status``); publishes changes,
         including the early warnings in force."""
-        hl = status.get("hitlist")
-        lists = status.get("lists")
-        if not isinstance(lists, list):
+        hl, per_list = status.get("hitlist"), status.get("lists")
+        if isinstance(per_list, dict):  # several lists: {list id: {version, stale, problem, policy}}
+            lists = [{"list_id": name, **(value or {})} for name, value in per_list.items()]
+        else:
             lists = [] if hl is None else [{"list_id": self.model.list_id or "", **hl}]
         self.model.refresh_health(lists, dict(status.get("faults") or {}))
         alerts = self.active_alerts()

@@ -68,7 +68,7 @@ def shown_from(passage: Passage, list_id: str | None = None) -> Shown | None:
     if passage.event_id is None:
         return None
     decision: Decision = passage.decision
-    query = getattr(decision, "query", None)  # what a vehicle or hand entry asked (agent/screening/sources.py)
+    query = getattr(decision, "query", None)  # what a vehicle or hand entry asked (the several-lists Query)
     vehicle = query is not None and bool(getattr(query, "vin", None) or getattr(query, "plate", None))
     hit = None
     if decision.hit is not None:

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.config import HitListConfig, ScreeningConfig
 from agent.hitlist.api import Hit, HitList
@@ -60,6 +60,10 @@ class Decision:
     def acknowledge(self) -> bool:
         """An officer must acknowledge this decision on the screen (a list's policy asks for it)."""
         return any(a.acknowledge for a in self.answers)
+    # every source that answered (agent.screening.online.SourceAnswer), and the online query's outcome:
+    # "" (not asked), "answered", "late" (past the deadline) or "unreachable"
+    sources: tuple[Any, ...] = ()
+    centre: str = ""
 
     def refer(self, reason: str) -> Decision:
         """This decision downgraded to REFER for ``reason`` (a HIT stays a HIT, with the reason added)."""

@@ -40,7 +40,7 @@ def test_listed_person_is_a_hit_from_the_nominal_list_and_the_event_names_each_l
     assert decision.verdict == HIT and decision.reasons == ("listed_person:wanted",)
     event = gate.events()[-1]
     assert event["v"] == 2
-    by_list = {s["list"]: s for s in event["sources"]}
+    by_list = {s["list"]: s for s in event["lists"]}
     assert set(by_list) == {"sltd", "nominal", "watch", "vehicles"}
     assert by_list["nominal"]["decided"] == HIT and by_list["nominal"]["version"] == 3
     assert by_list["sltd"]["decided"] == "CLEAR"

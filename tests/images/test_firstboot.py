@@ -51,8 +51,7 @@ def root(tmp_path: Path) -> Path:
     (bundle / "gate.toml").write_text(GATE_TOML)
     (bundle / "root.pub").write_text("ab" * 32 + "\n")
     (bundle / "node.pub").write_bytes(bytes(range(32)))
-    (bundle / "client.key").write_text("-----BEGIN PRIVATE KEY-----\nspecimen\n-----END PRIVATE KEY-----\n")
-    (bundle / "broker.password").write_text("specimen-password\n")
+    (bundle / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nspecimen\n-----END CERTIFICATE-----\n")
     (bundle / "site.sources").write_text("server 192.0.2.123 iburst\n")
     (tmp_path / "var/lib/sharaka").mkdir(parents=True)
     return tmp_path
@@ -91,14 +90,12 @@ def test_provision_twice_keeps_the_same_device_key(root):
     assert third.returncode == 0 and key.read_bytes() == seed
 
 
-def test_provision_removes_secrets_from_the_boot_partition(root):
+def test_provision_removes_the_bundle_from_the_boot_partition(root):
     out = run(["provision"], root)
     assert out.returncode == 0, out.stderr
     assert not (root / "boot/firmware/sharaka").exists()
     etc = root / "var/lib/sharaka/etc"
-    assert (etc / "client.key").read_text().startswith("-----BEGIN PRIVATE KEY-----")
-    assert (etc / "client.key").stat().st_mode & 0o777 == 0o640
-    assert (etc / "broker.password").stat().st_mode & 0o777 == 0o640
+    assert (etc / "ca.crt").stat().st_mode & 0o777 == 0o644
     assert (etc / "node.pub").read_bytes() == bytes(range(32))
     assert (etc / "chrony/site.sources").read_text() == "server 192.0.2.123 iburst\n"
     # What stays on the boot partition is public: the device key to enrol.
@@ -121,7 +118,7 @@ def test_provision_without_gate_toml_fails_and_keeps_the_bundle(root):
     out = run(["provision"], root)
     assert out.returncode == 3
     assert "remedy:" in out.stderr
-    assert (root / "boot/firmware/sharaka/client.key").exists()
+    assert (root / "boot/firmware/sharaka/root.pub").exists()
     assert not (root / "var/lib/sharaka/.provisioned").exists()
     assert not (root / "var/lib/sharaka/device.key").exists()
 
@@ -131,8 +128,36 @@ def test_provision_refuses_unknown_bundle_file(root):
     out = run(["provision"], root)
     assert out.returncode == 4
     assert "'authorized_keys'" in out.stderr or "authorized_keys" in out.stderr
-    assert (root / "boot/firmware/sharaka/client.key").exists(), "a refused bundle is left for the technician"
+    assert (root / "boot/firmware/sharaka/root.pub").exists(), "a refused bundle is left for the technician"
     assert not (root / "var/lib/sharaka/.provisioned").exists()
+
+
+@pytest.mark.parametrize("secret", ["client.key", "broker.password"])
+def test_bundle_with_a_long_lived_secret_is_refused(root, secret):
+    """The TLS key is made on the gate and the broker is reached with a certificate: a bundle carrying a
+    private key or a password is refused and left for the technician (docs/provisioning.md "Mass roll-out")."""
+    (root / "boot/firmware/sharaka" / secret).write_text("specimen secret\n")
+    out = run(["provision"], root)
+    assert out.returncode == 4 and secret in out.stderr
+    assert not (root / "var/lib/sharaka/etc" / secret).exists()
+    assert not (root / "var/lib/sharaka/.provisioned").exists()
+
+
+def test_token_bundle_installs_the_answers_for_root_only_and_opens_the_enrolment_port(root):
+    """A mass roll-out bundle: provision.toml (answers and a one-time token), no gate.toml. First boot installs it
+    0600 for sharaka-provision.service, makes the device key, lets MQTT out to the enrolment broker only."""
+    bundle = root / "boot/firmware/sharaka"
+    (bundle / "gate.toml").unlink()
+    (bundle / "provision.toml").write_text('gate = "uto-north-07"\nsite = "uto-north"\ntoken = "K7QM-2XPA"\n'
+                                           'broker = "mqtts://192.0.2.11:8884"\n')
+    out = run(["provision"], root)
+    assert out.returncode == 0, out.stderr
+    etc = root / "var/lib/sharaka/etc"
+    assert (etc / "provision.toml").stat().st_mode & 0o777 == 0o600
+    assert not (etc / "gate.toml").exists() and not bundle.exists()
+    assert len((root / "var/lib/sharaka/device.key").read_bytes()) == 32
+    rules = (etc / "nftables-central.nft").read_text()
+    assert "add element inet sharaka central_broker4 { 192.0.2.11 }" in rules
 
 
 def test_provision_rejects_a_corrupt_device_key(root):

@@ -256,7 +256,7 @@ def test_remote_wipe_command_with_two_keys_does_what_provision_wipe_does(site):
 
     from agent.app import GateApp
     from hal.indicators import SAFE_OUTPUT
-    from tests.support.link import wait_until
+    from tests.support.wait import wait_until
 
     assert site.provision(token=site.token()).code == 0
     state, conf = site.gate_dir() / "state", site.gate_dir() / "etc" / "gate.toml"
@@ -279,3 +279,30 @@ def test_remote_wipe_command_with_two_keys_does_what_provision_wipe_does(site):
     assert wait_until(lambda: site.store.device_keys(GATE) == [], 5)
     results = [(c["op"], c["ok"], c["reason"]) for c in site.store.commands(GATE)]
     assert sorted(results) == [("wipe", False, "threshold"), ("wipe", True, "ok")], results
+
+
+def test_mass_rollout_answers_file_enrols_like_the_flags(site, tmp_path):
+    """What sharaka-provision.service runs at first boot: every answer and the one-time token from the bundle's
+    provision.toml, no prompt; the same enrolment, the same checklist."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from agent.cli import main as gate_cli
+
+    answers = tmp_path / "provision.toml"
+    answers.write_text(
+        f'gate = "{GATE}"\nsite = "port-a"\ntoken = "{site.token()}"\n'
+        f'broker = "mqtts://{site.broker.host}:{site.broker.enrol_port}"\nroot_fingerprint = "{site.fingerprint}"\n'
+        'reader = "sim://reader?framing=lines"\nindicators = "sim://pca9685"\n[policy]\nstale_policy = "refer"\n')
+    d = site.gate_dir()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = gate_cli(["provision", "--answers", str(answers), "--yes", "--json", "--config", str(d / "etc/gate.toml"),
+                         "--state-dir", str(d / "state"), "--list-timeout", "30"])
+    assert code == 0, out.getvalue()
+    assert json.loads(out.getvalue())["ok"]
+    assert load_config(d / "etc/gate.toml").screening.stale_policy == "refer"
+    answers.write_text('colour = "green"\n' + answers.read_text())
+    bad = site.provision("--answers", str(answers))
+    assert bad.code == 2 and "unknown key 'colour'" in _one_line(bad)
