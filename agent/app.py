@@ -135,7 +135,8 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
 def _vision_stats() -> list[dict[str, Any]]:
     """Load time and inference latency of each vision model this process loaded (none: [])."""
     runtime = sys.modules.get("agent.vision.runtime")
-    return runtime.loaded_stats() if runtime is not None else []
+    stats = getattr(runtime, "loaded_stats", None)  # None also while another thread is still importing it
+    return stats() if stats is not None else []
 
 
 def open_camera(url: str) -> tuple[Any, str | None]:
@@ -237,7 +238,8 @@ class GateApp:
             hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
-            sealer=sealer)
+            sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
+            centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
         if cfg.screen.enabled:
             self.screen = self._open_screen(sealer)
@@ -461,6 +463,7 @@ class GateApp:
             "last_decision": None if last is None else {
                 "at": last.wall, "decision": last.decision.verdict, "seq": last.seq},
             "counts": dict(s.counts) if s is not None else {},
+            "online": self.link.queries.stats.as_dict() if self.link is not None and self.config.link.query else None,
             "hitlist": None if hl is None else _hitlist_status(hl, now),
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},

@@ -260,6 +260,12 @@ class LinkConfig:
                              30, check=_at_least(0))
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
     list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None, check=_id)
+    query: bool = _opt("Online query (FIND): every decision also asks the centre, which answers from its current "
+                       "lists (entries not yet in any delta, online-only lists); a hit from either source is a HIT. "
+                       "Needs MQTT 5; offline the local lists alone decide.", False)
+    query_deadline_ms: int = _opt("Longest a decision waits for the centre's answer, from the swipe; past it the "
+                                  "local answer stands and the event records the centre as late.", 300,
+                                  check=lambda v: None if 1 <= v <= 5000 else "expected 1..5000")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 #                                          full build: stage, root tree (mkosi), disk image (systemd-repart)
 #   images/build.sh stage [OUTDIR]         only stage the extra tree (no root needed; used by the tests)
 #
-# Needs on the build host (Debian 12): mkosi systemd-container systemd-repart debootstrap dosfstools
+# Needs on the build host (Debian 12): mkosi systemd-container systemd-repart debootstrap dosfstools mtools
 # e2fsprogs qemu-user-static binfmt-support (for the arm64 chroot on an x86 host), python3-venv.
 # Reproducible: pinned Python wheels (pyproject.toml), SOURCE_DATE_EPOCH from the last commit, and
 # partition UUIDs derived from a fixed seed.
@@ -63,15 +63,37 @@ stage
 wheelhouse
 
 mkdir -p "$OUT/cache"
+# mkosi 14 reuses its package-stage cache (sharaka-rootfs.cache-pre-inst) only when a build-script cache
+# (cache-pre-dev) exists too, which it never makes without a build script: mark it present, so a rebuild
+# skips debootstrap and apt (about 40 min under qemu-user) and reruns only the extra tree and postinst.
+if [ -d "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-inst" ]; then
+    mkdir -p "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-dev"
+fi
 # --incremental: the package stage is cached in OUT (a rebuild after a recipe or agent change reruns only
 # the extra tree and mkosi.postinst); --cache keeps the downloaded .debs; --nspawn-keep-unit: the chroot
 # steps run in the caller's unit, so a build host without systemd as PID 1 (a container, CI) works too.
 mkosi --directory "$HERE" --output-dir "$OUT" --cache "$OUT/cache" --incremental --nspawn-keep-unit \
     --extra-tree "$EXTRA" --force build
-ROOTFS=$OUT/sharaka-rootfs
+ROOTFS=$OUT/debian~bookworm/sharaka-rootfs  # mkosi 14 puts its output under DISTRIBUTION~RELEASE/
 IMG=$OUT/sharaka-gate-arm64.img
 rm -f "$IMG"
 systemd-repart --empty=create --size=auto --dry-run=no --seed="$SEED" \
     --definitions="$HERE/repart.d" --root="$ROOTFS" "$IMG"
+part() {  # "OFFSET SIZE" in bytes of the partition labelled $1
+    sfdisk -J "$IMG" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["partitiontable"]
+p = next(p for p in t["partitions"] if p.get("name") == sys.argv[1])
+print(p["start"] * t.get("sectorsize", 512), p["size"] * t.get("sectorsize", 512))' "$1"
+}
+# The boot partition's files (firmware, kernel, initrd, config.txt, cmdline.txt), with mtools.
+read -r BOOT_START _ < <(part RASPIFIRM)
+MTOOLS_SKIP_CHECK=1 mcopy -s -p -m -i "$IMG@@$BOOT_START" "$ROOTFS"/boot/firmware/* ::/
+# Both root slots carry the file-system label fstab names for / (the GPT labels sharaka-root-a/-b tell the
+# slots apart; RAUC writes slot B from a bundle of this file system, label included).
+read -r ROOT_START ROOT_SIZE < <(part sharaka-root-a)
+LOOP=$(losetup --find --show --offset="$ROOT_START" --sizelimit="$ROOT_SIZE" "$IMG")
+e2label "$LOOP" sharaka-root
+losetup --detach "$LOOP"
 (cd "$OUT" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
 echo "$IMG"

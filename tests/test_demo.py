@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from tests.support.paths import REPO
@@ -101,6 +102,23 @@ def test_demo_refuses_a_keep_directory_that_is_not_empty(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_demo_online_query_finds_an_entry_in_no_delta(demo):
+    proc, keep = demo
+    assert check_line(proc.stdout, "online hit").startswith("HIT at gate-3 on an entry in no delta (its list still v2)")
+    assert re.search(r"^  gate-3: VIRTANEN, AINO swiped -> HIT listed_document:stolen, online_hit record SLTD-UTO-0099",
+                     proc.stdout, re.M)
+    assert re.search(r"sources: local answered \(sltd v2\) no hit, centre answered \(sltd v2\) HIT SLTD-UTO-0099",
+                     proc.stdout)
+    db = sqlite3.connect(f"file:{keep / 'central.db'}?mode=ro", uri=True)
+    try:  # the centre stored the gate's event with both sources (opened: sealed fields in clear at the centre)
+        bodies = [msgpack.unpackb(b, raw=False) for (b,) in db.execute("SELECT body FROM events WHERE gate_id='gate-3'")]
+    finally:
+        db.close()
+    online = [e for e in bodies if "online_hit" in e.get("reasons", ())]
+    assert len(online) == 1 and online[0]["centre"] == "answered"
+    assert [s["source"] for s in online[0]["sources"]] == ["local", "centre"]
 
 
 def test_demo_officer_screen_shows_the_hit_and_the_acknowledgement_reaches_the_centre(demo):

@@ -11,7 +11,8 @@ What runs, all on this machine:
 
 The story: the hit-list is built and signed with ``sharaka-hitlist`` and reaches every gate over MQTT; the
 sample passports at gate 1; a stream of travellers across the gates, hits shown as the centre receives
-them; a centrally pushed delta turning a cleared passport into a hit at every gate; the broker down for a
+them; a centrally pushed delta turning a cleared passport into a hit at every gate; a passport reported stolen at
+the centre a moment ago, in no delta yet, found by the online query (FIND); the broker down for a
 while (gates keep deciding at once, their outboxes fill) and back (every event arrives exactly once); and the
 officer's screen at gate 1 in a real headless Chromium: a hit appears without a reload, the officer
 acknowledges it, the acknowledgement reaches the centre, and a screenshot is saved in the demo's directory
@@ -44,6 +45,7 @@ from tools.central.terminal import escape_controls
 from tools.specimens import break_check, td3, years_from_now
 
 GATES = ("gate-1", "gate-2", "gate-3")
+QUERY_DEADLINE_S = 0.3  # [link] query_deadline_ms of the demo gates: the longest a decision waits for the centre
 SCREEN_GATE = "gate-1"  # serves the officer's screen (docs/screen.md)
 LIST_ID = "sltd"
 RECONNECT_MAX_S = 3.0  # gates' reconnect backoff cap in the demo (production: agent.link.LinkConfig, 60 s)
@@ -56,6 +58,9 @@ WANTED = {"kind": "person", "surname": "MOHAMED", "given_names": "AHMED ALI", "b
 NORDMANN = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", years_from_now(5))
 NORDMANN_STOLEN = {"kind": "document", "issuing_state": "UTO", "document_number": "N12345678",
                    "reason": "stolen", "ref": "SLTD-UTO-0042"}
+VIRTANEN = td3("UTO", "VIRTANEN", "AINO", "V98765432", "910606", "F", years_from_now(6))
+VIRTANEN_STOLEN = {"kind": "document", "issuing_state": "UTO", "document_number": "V98765432",
+                   "reason": "stolen", "ref": "SLTD-UTO-0099"}
 SAMPLES = [
     ("Passport of ERIKSSON, ANNA MARIA (Utopia), no. L898902C3",
      td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "740812", "F", years_from_now(8), optional="ZE184226B")),
@@ -285,7 +290,7 @@ class Demo:
             hitlist={"store_dir": "state/hitlist", "root_pub": "../hitlist-keys/root.pub"},
             link={"enabled": True, "port": self.broker.port, "password_file": "broker.password",
                   "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
-                  "list_id": LIST_ID},
+                  "list_id": LIST_ID, "query": True, "query_deadline_ms": round(QUERY_DEADLINE_S * 1000)},
             logging={"level": "INFO"},
             **({"screen": {"enabled": True, "port": 0}} if name == SCREEN_GATE else {}),
         )
@@ -332,6 +337,7 @@ class Demo:
         from tools.central.cli import main as central_main
         from tools.central.hitlists import HitListServer
         from tools.central.node import CentralConfig, CentralNode
+        from tools.central.online import OnlineLists
         from tools.central.store import CentralStore
         from tools.mosquitto import Broker
 
@@ -355,6 +361,8 @@ class Demo:
             CentralStore(self.dir / "central.db"), keyfiles.load_signing_key(keys / "node.key"),
             [keyfiles.load_signing_key(p) for p in sorted(keys.glob("command-*.key"))],
             on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists"))
+        # online queries: the centre answers from LISTS/*/records.jsonl as they are now (docs/online-query.md)
+        self.central.online = OnlineLists(self.dir / "lists", published=self.central.hitlists.newest)
         # The centre first, and each gate enrolled before its link connects: a gate asks for keyrings as soon
         # as it connects, and the centre answers only gates it knows.
         self.central.start()
@@ -487,6 +495,27 @@ class Demo:
         wait_until(lambda: len(self.centre_hits) >= before + len(hits), 10)
         self.check("delta hit", len(hits) == len(GATES), f"HIT at {len(hits)}/{len(GATES)} gates: {', '.join(hits)}")
 
+    def online_query(self) -> None:
+        self.step("4b. Online query: passport UTO V98765432 (VIRTANEN, AINO) reported stolen at the centre just now")
+        current = self.lists / "records.jsonl"  # the centre's current records: v2 plus what came in since
+        current.write_text("".join(json.dumps(r) + "\n" for r in records([NORDMANN_STOLEN, VIRTANEN_STOLEN])))
+        self.central.online.scan()
+        self.say(f"  added to {current.name} at the centre; no snapshot or delta holds it: every gate is still on "
+                 + ", ".join(f"v{g.version}" for g in self.gates.values()))
+        gate = self.gates["gate-3"]
+        s = self.swipe(gate, VIRTANEN)
+        decision = gate.app.screener.last.decision
+        sources = ", ".join(f"{src.source} {src.state}"
+                            + (f" ({', '.join(f'{lid or LIST_ID} v{v}' for lid, v in src.lists)})" if src.lists else "")
+                            + (f" HIT {src.hit.ref}" if src.hit else " no hit") for src in decision.sources)
+        self.say(f"  {gate.name}: VIRTANEN, AINO swiped -> {s.verdict} {', '.join(s.reasons)} record {s.ref or '-'} "
+                 f"in {s.seconds * 1e3:.1f} ms; shows {s.shows}")
+        self.say(f"     sources: {sources}")
+        self.check("online hit", s.verdict == "HIT" and "online_hit" in s.reasons and s.ref == VIRTANEN_STOLEN["ref"]
+                   and gate.version == 2,
+                   f"{s.verdict} at {gate.name} on an entry in no delta (its list still v{gate.version}), "
+                   f"the event records the centre as {decision.centre}")
+
     def broker_outage(self) -> None:
         self.step(f"5. The broker goes down for {self.outage_s:g} s; the gates keep screening")
         self.broker.stop()
@@ -506,7 +535,8 @@ class Demo:
             swipes.append(s)
             if s.event_id:
                 backlog[gate.name].append(s.event_id)
-            if s.seconds > 0.5 or s.verdict == "none":
+            # the first swipes may still ask the centre (the link has not noticed yet): up to the query deadline
+            if s.seconds > QUERY_DEADLINE_S + 0.5 or s.verdict == "none":
                 slow.append(s)
             self.say(f"  {gate.name}  {s.verdict:<6} in {s.seconds * 1e3:5.1f} ms; outboxes waiting: "
                      + ", ".join(f"{n} {d}" for n, d in self.outbox_depths().items()))
@@ -515,7 +545,8 @@ class Demo:
         queued = sum(len(v) for v in backlog.values())
         slowest = max((sw.seconds for sw in swipes), default=0.0)
         self.check("decisions while offline", not slow,
-                   f"{i} travellers decided without the centre, slowest in {slowest * 1e3:.1f} ms (limit 500 ms)")
+                   f"{i} travellers decided without the centre, slowest in {slowest * 1e3:.1f} ms (limit "
+                   f"{(QUERY_DEADLINE_S + 0.5) * 1e3:.0f} ms: the query deadline + 500 ms)")
         depths = self.outbox_depths()
         self.check("outbox grows", sum(depths.values()) >= queued,
                    f"{queued} events queued durably at the gates ({', '.join(f'{n} {d}' for n, d in depths.items())})")
@@ -565,6 +596,7 @@ class Demo:
 
     def run(self) -> int:
         steps = (self.setup, self.publish_list, self.samples, self.stream, self.officer_screen, self.delta,
+                 self.online_query,
                  self.broker_outage)
         started = time.monotonic()
         try:

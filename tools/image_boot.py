@@ -49,6 +49,7 @@ camera = ""
 enabled = false
 """
 AGENT_RUN = "/opt/sharaka/venv/lib/python3.11/site-packages/agent/commands/run.py"
+MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
 READY = re.compile(r"Started sharaka-gate\.service|Started Sharaka Gate screening agent")
 
 
@@ -68,6 +69,7 @@ class Disk:
 
     @contextlib.contextmanager
     def mounted(self, label: str, *, readonly: bool = True) -> Iterator[Path]:
+        """An ext4 partition mounted (through a loop device with its offset) for the block."""
         offset, size = self.parts[label]
         loop = subprocess.run(["losetup", "--find", "--show", f"--offset={offset}", f"--sizelimit={size}",
                                *(["--read-only"] if readonly else []), str(self.path)],
@@ -82,6 +84,26 @@ class Disk:
         finally:
             subprocess.run(["losetup", "--detach", loop], check=False)
             mnt.rmdir()
+
+    def _fat(self) -> str:
+        return f"{self.path}@@{self.parts['RASPIFIRM'][0]}"
+
+    def read_boot(self, name: str) -> str | None:
+        """A file on the FAT boot partition (mtools: no vfat needed in the host kernel), None if absent."""
+        out = subprocess.run(["mcopy", "-n", "-i", self._fat(), f"::/{name}", "-"], capture_output=True,
+                             text=True, env=MTOOLS_ENV)
+        return out.stdout if out.returncode == 0 else None
+
+    def write_boot(self, name: str, data: bytes | Path) -> None:
+        """Put a file on the FAT boot partition (its directory created)."""
+        if "/" in name:
+            subprocess.run(["mmd", "-i", self._fat(), f"::/{name.rsplit('/', 1)[0]}"], capture_output=True,
+                           env=MTOOLS_ENV)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = data if isinstance(data, Path) else Path(tmp, "data")
+            if not isinstance(data, Path):
+                src.write_bytes(data)
+            subprocess.run(["mcopy", "-o", "-i", self._fat(), str(src), f"::/{name}"], check=True, env=MTOOLS_ENV)
 
     def extract(self, label: str, dest: Path) -> Path:
         """A partition's bytes as a file (a slot's ext4 image for a bundle)."""
@@ -110,11 +132,10 @@ class Bootloader:
         self.boots: list[Boot] = []
 
     def step(self) -> str:
-        with self.disk.mounted("RASPIFIRM", readonly=False) as boot:
-            path = boot / STATE_FILE
-            state = BootState.parse(path.read_text()) if path.exists() else BootState()
-            slot = state.boot()
-            path.write_text(state.text())
+        text = self.disk.read_boot(STATE_FILE)
+        state = BootState.parse(text) if text is not None else BootState()
+        slot = state.boot()
+        self.disk.write_boot(STATE_FILE, state.text().encode())
         return slot
 
     def kernel(self, slot: str) -> tuple[Path, Path]:
@@ -137,8 +158,7 @@ class Bootloader:
         cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.cpus),
                "-m", str(self.memory_mb), "-nographic", "-no-reboot", "-kernel", str(vmlinuz), "-initrd", str(initrd),
                "-append", cmdline, "-drive", f"file={self.disk.path},if=virtio,format=raw",
-               "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-               "-device", "virtio-rng-pci"]
+               "-device", "virtio-rng-pci"]  # no network: an offline gate (the time-sync wait is skipped)
         print(f"--- boot {len(self.boots) + 1}: slot {slot}", flush=True)
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -206,14 +226,8 @@ def make_bundles(disk: Disk, work: Path, keys: Path, base: str) -> tuple[Path, P
 
 
 def put_on_boot(disk: Disk, files: dict[str, bytes | Path]) -> None:
-    with disk.mounted("RASPIFIRM", readonly=False) as boot:
-        for rel, data in files.items():
-            dst = boot / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(data, Path):
-                shutil.copy(data, dst)
-            else:
-                dst.write_bytes(data)
+    for rel, data in files.items():
+        disk.write_boot(rel, data)
 
 
 def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, object]:

@@ -391,6 +391,7 @@ class Broker:
             *[f"log_type {t}" for t in log_types],
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             "connection_messages true",
+            "set_tcp_nodelay true",  # as the shipped config (images/mosquitto/mosquitto.conf)
             "",
             f"listener {self.port} {self.host}",
             "allow_anonymous false",

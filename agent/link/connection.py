@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -30,6 +31,19 @@ from agent.protocol import topics
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_PROTOCOL = 0x84  # CONNACK reason: the broker does not speak MQTT 5
+
+
+def no_delay(client: mqtt.Client) -> None:
+    """Send small packets at once (TCP_NODELAY). paho leaves Nagle's algorithm on, and with QoS 1 a reply
+    written right after a PUBACK then waits for the peer's delayed ACK (~40 ms): an online query's answer
+    would miss its deadline for nothing (docs/online-query.md). The shipped broker sets
+    ``set_tcp_nodelay true`` on its side (images/mosquitto/mosquitto.conf)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # a socket that cannot say (not TCP): nothing to gain
+            logger.debug("TCP_NODELAY not set: %s", exc)
 
 
 class ConnectionListener(Protocol):
@@ -219,6 +233,7 @@ class Connection:
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
+        no_delay(client)
         if reason.is_failure:
             logger.warning("connection refused", extra={"fields": {
                 "gate": self.config.gate_id, "reason": str(reason)}})

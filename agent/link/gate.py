@@ -41,6 +41,7 @@ from agent.protocol import topics
 from agent.protocol.commands import CommandGuard, is_high_impact
 from agent.protocol.envelope import ProtocolError, open_signed, seal
 from agent.protocol.trusted_time import TrustedClock
+from agent.screening.events import EventSealer
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,10 @@ class GateLink:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.connection = Connection(config, self, state_dir, monotonic=monotonic, rng=rng)
-        self.queries = OnlineQueries(self.gate_id, self.connection, lambda: self.device_key.current, clock)
+        # what a query asks is sealed to the centre, like an event's personal fields (RELIABILITY 31)
+        sealer = EventSealer(node_keys[0]) if node_keys else None
+        self.queries = OnlineQueries(self.gate_id, self.connection, lambda: self.device_key.current, clock,
+                                     sealer=sealer, monotonic=monotonic)
         self.hitlist = hitlist
         self.sync: HitListSync | None = None
         builtins: dict[str, Handler] = {

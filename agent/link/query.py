@@ -1,16 +1,28 @@
-"""Online document queries (docs/protocol.md "Online query"): MQTT 5 request/response with the centre.
+"""Online queries to the centre (FIND; docs/protocol.md "Online query"): MQTT 5 request/response.
 
-The gate publishes a signed ``query`` with a response topic and correlation data and waits at most
-``timeout`` seconds for the centre's signed ``query_reply``; offline, on MQTT 3.1.1 or without an answer
-in time the caller gets None and falls back to the local list. Replies are taken on paho's network
-thread (a traveller is waiting), never queued behind the worker.
+    pending = queries.start(Subject(document=("UTO", "L898902C3"), person=("ERIKSSON", "ANNA MARIA", "740812", False)))
+    ...                                  # the local lists answer meanwhile
+    answer = pending.wait(remaining_s)   # CentreAnswer, or None: the local answer stands
+
+``start`` never blocks: it publishes a signed ``query`` whose document, person and vehicle fields are sealed
+to the centre's key (the broker and anyone on the path see no identifier), with a response topic and the
+query id as correlation data, and returns at once. ``Pending.wait`` waits at most the time it is given.
+Replies are taken on paho's network thread (a traveller is waiting), never queued behind the worker; the
+envelope (agent.link.gate ``_open_from_node``) has verified the centre's signature and the schema before
+``on_reply`` sees a body. A reply for a query whose decision was already taken is *late*: counted, logged
+(a late HIT as a warning), and otherwise ignored. Offline, on MQTT 3.1.1 or without a node key the query is
+*unreachable* at once and costs the decision nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -21,54 +33,171 @@ from agent.link.connection import Connection
 from agent.protocol import topics
 from agent.protocol.envelope import seal
 
+logger = logging.getLogger(__name__)
 
-class _Waiter:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.answer: dict[str, Any] | None = None
+ANSWERED, LATE, UNREACHABLE = "answered", "late", "unreachable"
+RECENT_KEPT = 1024  # query ids remembered after their deadline, to tell a late reply from a stray one
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What one decision asks the centre about: any of a document, a person and a vehicle."""
+
+    document: tuple[str, str] | None = None  # issuing state, document number
+    person: tuple[str, str, str, bool] | None = None  # surname, given names, birth date YYMMDD, name truncated
+    vehicle: str | None = None  # VIN
+
+    def fields(self) -> dict[str, Any]:
+        """The sealed part of the query (msgpack-able)."""
+        out: dict[str, Any] = {}
+        if self.document is not None:
+            out["document"] = list(self.document)
+        if self.person is not None:
+            out["person"] = list(self.person)
+        if self.vehicle is not None:
+            out["vehicle"] = self.vehicle
+        return out
+
+
+@dataclass(frozen=True)
+class CentreAnswer:
+    """The centre's answer: a hit (exact or weak) on one of its lists, and the versions it answered from."""
+
+    hit: bool
+    kind: str = ""
+    reason: str = ""
+    ref: str = ""
+    strength: str = "exact"
+    list_id: str = ""
+    lists: tuple[tuple[str, int], ...] = ()  # (list id, version) of every list the centre consulted
+
+
+@dataclass
+class QueryStats:
+    """Counters reported in status (``online``)."""
+
+    asked: int = 0
+    answered: int = 0
+    late: int = 0  # decisions taken without the centre: it did not answer within the deadline
+    unreachable: int = 0  # decisions taken without asking: offline, MQTT 3.1.1, publish refused
+    hits: int = 0  # answers in time that named a hit
+    late_replies: int = 0  # replies that came after their decision
+    late_hits: int = 0  # of which named a hit (logged as a warning: the officer did not see it)
+    stray: int = 0  # verified replies to no query of ours
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Pending:
+    """One query in flight; ``wait`` returns the centre's answer or None, and sets ``state``."""
+
+    qid: str
+    _owner: OnlineQueries | None
+    state: str = UNREACHABLE
+    answer: CentreAnswer | None = None
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float) -> CentreAnswer | None:
+        """The answer if it arrives within ``timeout`` seconds (never longer); None otherwise."""
+        if self._owner is None:
+            return None  # never asked: unreachable
+        if timeout > 0:
+            self._event.wait(timeout)
+        self._owner._settle(self)
+        return self.answer
 
 
 class OnlineQueries:
     """Queries awaiting the centre's answer, by query id."""
 
     def __init__(self, gate_id: str, connection: Connection, key: Callable[[], SigningKey],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], *, sealer: Any = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.gate_id = gate_id
         self._connection = connection
         self._key = key
         self._clock = clock
+        self._sealer = sealer  # agent.screening.events.EventSealer: seals to the centre's key
         self._lock = threading.Lock()
-        self._waiting: dict[str, _Waiter] = {}
+        self._waiting: dict[str, Pending] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()  # ids whose decision was taken without them
+        self.stats = QueryStats()
 
-    def ask(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
-        """The centre's answer {hit, reason, ref, source} about a document, or None (offline, MQTT 3.1.1, late)."""
-        if not self._connection.is_connected or self._connection.protocol != 5:
-            return None
-        qid = uuid.uuid4().hex
-        waiter = _Waiter()
+    def start(self, subject: Subject) -> Pending:
+        """Publish a query about ``subject`` and return at once (see the module docstring)."""
         with self._lock:
-            self._waiting[qid] = waiter
+            self.stats.asked += 1
+        if self._sealer is None or not self._connection.is_connected or self._connection.protocol != 5:
+            with self._lock:
+                self.stats.unreachable += 1
+            return Pending("", None)
+        qid = uuid.uuid4().hex
+        pending = Pending(qid, self)
+        with self._lock:
+            self._waiting[qid] = pending
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = topics.gate(self.gate_id, topics.QUERY_REPLY)
         props.CorrelationData = qid.encode()
-        body = {"id": qid, "ts": self._clock(), "gate": self.gate_id, "issuing_state": issuing_state,
-                "document_number": document_number}
-        try:
-            info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY),
-                                            seal("query", body, [self._key()]), properties=props)
-            if info is not None:
-                waiter.event.wait(timeout)
-        finally:
+        body = {"id": qid, "ts": self._clock(), "gate": self.gate_id,
+                "sealed": self._sealer.seal({"id": qid, **subject.fields()})}
+        info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key()]),
+                                        properties=props)
+        if info is None:  # the connection went away between the check and the publish
             with self._lock:
                 self._waiting.pop(qid, None)
-        return waiter.answer
+                self.stats.unreachable += 1
+            return Pending("", None)
+        return pending
+
+    def ask(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
+        """Blocking form for one document (CLI, tests): {hit, reason, ref, source}, or None."""
+        answer = self.start(Subject(document=(issuing_state, document_number))).wait(timeout)
+        if answer is None:
+            return None
+        return {"hit": answer.hit, "reason": answer.reason, "ref": answer.ref, "source": "central"}
+
+    def _settle(self, pending: Pending) -> None:
+        """The decision stops waiting for ``pending``: answered, or late (remembered to spot its reply)."""
+        with self._lock:
+            if self._waiting.pop(pending.qid, None) is None:
+                return  # settled before
+            if pending.answer is not None:
+                pending.state = ANSWERED
+                self.stats.answered += 1
+                self.stats.hits += pending.answer.hit
+                return
+            pending.state = LATE
+            self.stats.late += 1
+            self._recent[pending.qid] = None
+            while len(self._recent) > RECENT_KEPT:
+                self._recent.popitem(last=False)
 
     def on_reply(self, body: dict[str, Any]) -> None:
-        """A verified ``query_reply`` body; wakes its caller unless it is late or not ours."""
+        """A verified ``query_reply`` body: wakes its query, or is counted as late or stray and ignored."""
+        req = body["req"]
         with self._lock:
-            waiter = self._waiting.get(body["req"])
-        if waiter is None or body["gate"] != self.gate_id:
-            return  # late (the caller already fell back) or not ours
-        waiter.answer = {"hit": body["hit"], "reason": str(body.get("reason", "")), "ref": str(body.get("ref", "")),
-                         "source": "central"}
-        waiter.event.set()
+            pending = self._waiting.get(req) if body["gate"] == self.gate_id else None
+            if pending is None:
+                late = req in self._recent
+                if late:
+                    del self._recent[req]
+                    self.stats.late_replies += 1
+                    self.stats.late_hits += bool(body["hit"])
+                else:
+                    self.stats.stray += 1
+            elif pending.answer is None:
+                pending.answer = CentreAnswer(
+                    hit=bool(body["hit"]), kind=str(body.get("kind", "")), reason=str(body.get("reason", "")),
+                    ref=str(body.get("ref", "")), strength=str(body.get("strength", "exact")),
+                    list_id=str(body.get("list_id", "")),
+                    lists=tuple((str(x["list_id"]), int(x["version"])) for x in body.get("lists", ())))
+                pending._event.set()
+                return
+            else:
+                return
+        if late and body["hit"]:
+            logger.warning("the centre answered HIT after the decision was taken without it",
+                           extra={"fields": {"gate": self.gate_id, "query": req, "ref": str(body.get("ref", ""))}})

@@ -226,6 +226,8 @@ CODE = Str(ID_LEN)  # kinds, states, reasons, op names
 DETAIL = Str(1000)
 ACK_IDS = 1000  # message ids per ack
 MAX_BODY = 200 * 1024  # an event's body, a chunk's data (envelope Limits.max_bin)
+QUERY_SEALED = 2048  # a sealed online query: document, person and vehicle fields, each bounded
+QUERY_LISTS = 32  # lists the centre names in one query reply
 PEM = Bin(4096)  # one X.509 certificate or request in PEM, as bytes (a P-256 one is under 1 KiB)
 
 COMMON: dict[str, Spec] = {"v": Int(SCHEMA_VERSION, SCHEMA_VERSION), "t": CODE, "id": MSG_ID, "ts": TIME}
@@ -270,10 +272,18 @@ MESSAGES: dict[str, Map] = {
          "list_id": LIST_ID, "version": Int(), "error": DETAIL},
         ("list_id", "version", "error"),
     ),  # fmt: skip
-    "query": message({"gate": GATE_ID, "issuing_state": Str(3), "document_number": Str(ID_LEN)}),
-    "query_reply": message(
-        {"gate": GATE_ID, "req": MSG_ID, "hit": Bool(), "reason": CODE, "ref": Str(255)}, ("reason", "ref")
+    # online query (docs/protocol.md "Online query"): ``sealed`` holds what is asked (document, person,
+    # vehicle) sealed to the centre's key; ``issuing_state``/``document_number`` in clear: a gate before it
+    "query": message(
+        {"gate": GATE_ID, "sealed": Bin(QUERY_SEALED), "issuing_state": Str(3), "document_number": Str(ID_LEN)},
+        ("sealed", "issuing_state", "document_number"),
     ),
+    "query_reply": message(
+        {"gate": GATE_ID, "req": MSG_ID, "hit": Bool(), "reason": CODE, "ref": Str(255), "kind": CODE,
+         "strength": Str(8, choices=("exact", "weak")), "list_id": LIST_ID,
+         "lists": List(Map({"list_id": LIST_ID, "version": Int()}), QUERY_LISTS)},
+        ("reason", "ref", "kind", "strength", "list_id", "lists"),
+    ),  # fmt: skip
     # two-phase device-key rotation (docs/protocol.md "Device-key rotation"): the request is signed by the
     # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key
     "key_rotation": message({"gate": GATE_ID, "new_key": Bin(32, 32)}),

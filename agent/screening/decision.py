@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.config import ScreeningConfig
 from agent.hitlist.api import Hit, HitList
@@ -41,6 +41,10 @@ class Decision:
     list_version: int = 0
     list_stale: bool = False
     detail: str = ""  # why a read was unreadable (may quote the read: keep out of INFO logs)
+    # every source that answered (agent.screening.online.SourceAnswer), and the online query's outcome:
+    # "" (not asked), "answered", "late" (past the deadline) or "unreachable"
+    sources: tuple[Any, ...] = ()
+    centre: str = ""
 
     def refer(self, reason: str) -> Decision:
         """This decision downgraded to REFER for ``reason`` (a HIT stays a HIT, with the reason added)."""

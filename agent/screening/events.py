@@ -6,7 +6,8 @@ Fields (docs/config.md, "Decision events"): ``v`` schema version, ``type`` "deci
 ``read_mono`` (when the reader's last byte arrived), ``list_version``, ``list_stale``, and as they
 apply: ``mrz`` (the MRZ fields of ARCHITECTURE.md), ``fingerprint`` (instead of ``mrz`` for a
 CLEAR under ``clear_event_detail = "fingerprint"``), ``hit`` (kind, reason, ref, strength),
-``detail`` (why a read was unreadable), ``frame`` (camera frame reference), ``face`` (with a camera:
+``detail`` (why a read was unreadable), with the online query on ``centre`` ("answered", "late",
+"unreachable") and ``sources`` (each source's state, list versions and hit kind/reason/strength), ``frame`` (camera frame reference), ``face`` (with a camera:
 ``present``, ``score``, ``quality``, and for HIT and REFER ``jpeg``, the best face crop), ``faults``.
 
 Sealed (format 2, RELIABILITY 31, docs/protocol.md "Sealed events"): the personal fields (``PRIVATE_FIELDS``)
@@ -94,6 +95,19 @@ class EventOpener:
             sealed = False
         return encode_event(self.open(body)) if sealed else body
 
+    def unseal(self, sealed: bytes, owner: object) -> dict[str, Any]:
+        """The map sealed by ``EventSealer.seal`` for the message whose id is ``owner`` (its ``id`` removed).
+
+        Raises ``ValueError`` when it does not open with this node's key, was altered, is not a map, or
+        belongs to another message (a sealed part moved from one message to another)."""
+        try:
+            private = msgpack.unpackb(self._box.decrypt(sealed), raw=False)
+        except (CryptoError, ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+            raise ValueError(f"sealed part does not open: {exc}") from exc
+        if not isinstance(private, dict) or private.pop("id", None) != owner:
+            raise ValueError("sealed part belongs to another message")
+        return private
+
     def open(self, body: bytes) -> dict[str, Any]:
         """The whole event from outbox bytes, personal fields restored (a format 1 event as it is).
 
@@ -107,11 +121,9 @@ class EventOpener:
             raise ValueError(f"event {event.get('id')!r} is sealed to key {event.get('sealed_to')!r}, "
                              f"this node is {self.key_id!r}")
         try:
-            private = msgpack.unpackb(self._box.decrypt(sealed), raw=False)
-        except (CryptoError, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-            raise ValueError(f"event {event.get('id')!r}: sealed part does not open: {exc}") from exc
-        if not isinstance(private, dict) or private.pop("id", None) != event.get("id"):
-            raise ValueError(f"event {event.get('id')!r}: sealed part belongs to another event")
+            private = self.unseal(sealed, event.get("id"))
+        except ValueError as exc:
+            raise ValueError(f"event {event.get('id')!r}: {exc}") from exc
         del event["sealed_to"]
         return {**event, **private}
 
@@ -174,6 +186,9 @@ def build_event(
         event["hit"] = {"kind": h.kind, "reason": h.reason, "ref": h.ref, "strength": h.strength}
     if decision.detail:
         event["detail"] = decision.detail
+    if decision.centre:  # the online query was made: every source's part (agent/screening/online.py)
+        event["centre"] = decision.centre
+        event["sources"] = [source.as_event() for source in decision.sources]
     if frame is not None:
         event["frame"] = frame
     if face is not None:

@@ -32,6 +32,7 @@ from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
 from agent.screening.events import EventSealer, build_event, encode_event, new_event_id
 from agent.screening.listcheck import ListProblem, list_problem
+from agent.screening.online import Centre, ask_centre, with_centre
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
@@ -106,6 +107,8 @@ class Screener:
         on_committed: Callable[[], None] | None = None,
         trusted: Callable[[], float] | None = None,
         sealer: EventSealer | None = None,
+        centre: Centre | None = None,
+        centre_deadline_s: float = 0.3,
     ) -> None:
         if rules.clear_event_detail == "fingerprint" and len(fingerprint_key) < 16:
             raise ValueError("clear_event_detail = 'fingerprint' needs a fingerprint key of 16+ bytes")
@@ -136,6 +139,13 @@ class Screener:
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
         self.list_id = list_id  # the list this gate screens against (None: any verified list)
+        # online query (agent/screening/online.py): asked for every document read, waited for at most
+        # ``centre_deadline_s`` from the swipe (RELIABILITY 47)
+        self.centre = centre
+        self.centre_deadline_s = centre_deadline_s
+        if centre is not None:  # status counts both sources (keys fixed up front, as above)
+            for name in ("centre_answered", "centre_late", "centre_unreachable", "centre_hit", "local_hit"):
+                self.counts[name] = 0
         self.check_list()
 
     def handle(self, item: ReaderDocument | Misread) -> Decision | None:
@@ -168,7 +178,11 @@ class Screener:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
+                asked = ask_centre(self.centre, mrz) if self.centre is not None else None
                 decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(now), now=now)
+                if asked is not None:  # the deadline runs from the swipe: the reader's last byte
+                    left = self.centre_deadline_s - (time.monotonic() - item.received_at)
+                    decision = with_centre(decision, asked, asked.wait(left), self.list_id)
         problem = self.check_list()
         if problem is not None:
             decision = decision.refer(problem.reason)
@@ -209,6 +223,8 @@ class Screener:
         times.shown = time.perf_counter_ns()
         if seq is not None and self.on_committed is not None:
             self.on_committed()
+        if decision.centre:
+            self._count_sources(decision)
         self.counts[decision.verdict] += 1
         logger.info("decision", extra={
             "fields": {"decision": decision.verdict, "reasons": list(decision.reasons), "seq": seq,
@@ -217,6 +233,12 @@ class Screener:
                        "latency_us": (times.shown - times.start) // 1000},
             "private": _private(decision)})
         return decision
+
+    def _count_sources(self, decision: Decision) -> None:
+        self.counts[f"centre_{decision.centre}"] += 1
+        for source in decision.sources:
+            if source.hit is not None and source.hit.strength != "weak":
+                self.counts[f"{source.source}_hit"] += 1
 
     def check_list(self) -> ListProblem | None:
         """Why no decision may be CLEAR for want of a verified list of ``list_id`` (RELIABILITY 45), or None;

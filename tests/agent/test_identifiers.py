@@ -17,7 +17,7 @@ from agent.hitlist.store import HitListStore
 from agent.protocol import schema, topics
 from tests.support.hitlist_central import Central
 from tools.broker_setup import BrokerSetupError, check_gate_id
-from tools.central.hitlists import DocumentRecords
+from tools.central.online import OnlineLists
 from tools.central.store import CentralStore
 from tools.hitlist_cli import main as hitlist_cli
 
@@ -106,10 +106,12 @@ def test_document_number_normalised_identically_by_memory_list_and_signed_store(
     store.install(central.snapshot(records, 1), now=central.now)
     memory = MemoryHitList(records, version=1)
     (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    online = DocumentRecords(tmp_path / "records.jsonl")
-    table = {q: (outcome(memory.lookup_document, *q), outcome(store.lookup_document, *q),
-                 outcome(lambda s, n: online.lookup(s, n), *q)) for q in QUERIES}
+    online = OnlineLists(extra={"records": tmp_path / "records.jsonl"})
+    table = {q: (outcome(memory.lookup_document, *q), outcome(store.lookup_document, *q)) for q in QUERIES}
     assert all(len(set(v)) == 1 for v in table.values()), table
+    # the centre's online answer: the same hits; a malformed query finds nothing there (the gate refuses it)
+    assert {q: "hit" if online.lookup({"document": list(q)}).hit else "miss" for q in QUERIES} == {
+        q: "hit" if v[0] == "hit" else "miss" for q, v in table.items()}
     assert [table[q][0] for q in QUERIES] == ["hit"] * 8 + ["miss", "miss", "refused", "refused", "refused"]
 
 
@@ -129,8 +131,6 @@ def test_every_records_reader_names_file_and_line(tmp_path, text, capsys):
     where = f"{path}:{line}"
     with pytest.raises(BadDataError, match=f"^{where}: "):
         MemoryHitList.from_file(path)
-    with pytest.raises(BadDataError, match=f"^{where}: "):
-        DocumentRecords(path)
     assert hitlist_cli(["keygen", "--out", str(tmp_path / "keys")]) == 0
     capsys.readouterr()
     assert hitlist_cli(["build", "--keys", str(tmp_path / "keys"), "--from", str(path), "--list-id", "uto",

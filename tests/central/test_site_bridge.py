@@ -11,8 +11,9 @@ import pytest
 from agent import keys as keyfiles
 from tests.support.broker import Broker, MqttTestClient
 from tests.support.central_workers import CentralWorkers, central_keys
-from tests.support.link import Keys, make_gate, wait_until
+from tests.support.link import Keys, make_gate
 from tests.support.netproxy import NetProxy
+from tests.support.wait import wait_until
 from tools.central.store import open_store
 from tools.site_bridge import bridge_acl, bridge_conf, main
 

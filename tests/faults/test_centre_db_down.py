@@ -32,6 +32,8 @@ def test_p52_centre_db_down_no_ack_before_commit_nothing_lost_or_duplicated(mq, 
             while time.monotonic() < end:
                 assert gate.outbox.depth() >= 51, "an event left the gate before the centre committed it"
                 time.sleep(0.2)
+            shown = gate.link.status()["outbox"]  # what the gate's status (and its heartbeat) shows meanwhile
+            assert shown["depth"] >= 51 and shown["oldest_age"] >= outage_s - 1
         finally:
             locker.execute("ROLLBACK")
             locker.close()

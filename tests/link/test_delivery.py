@@ -249,7 +249,7 @@ def test_p25_wall_clock_steps_cause_no_reorder_loss_or_reconnect_storm(mq, tmp_p
     gate = ClockedGateProcess(mq, tmp_path / "g", "gate-a", bytes(keys.node.verify_key), tmp_path / "clock")
     try:
         gate.emit(100)
-        assert wait_until(lambda: central.store.gate_session("gate-a") > 0, 10)
+        assert wait_until(lambda: central.store.gate_session("gate-a") > 0, 60)  # a process starting on a loaded machine
         session = central.store.gate_session("gate-a")
         gate.step("-1d")
         gate.emit(100)

@@ -6,19 +6,19 @@ import json
 import time
 
 from tests.support.link import make_central, make_gate
-from tools.central.hitlists import DocumentRecords
+from tools.central.online import OnlineLists
 
 
 def _records(tmp_path):
     path = tmp_path / "records.jsonl"
     path.write_text(json.dumps({"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3",
                                 "reason": "stolen", "ref": "SLTD-1"}) + "\n")
-    return DocumentRecords(path)
+    return OnlineLists(extra={"records": path})
 
 
 def test_online_query_answers_listed_and_unlisted_documents_from_the_centre(mq, tmp_path, keys):
     central = make_central(mq, tmp_path / "central.db", keys)
-    central.records = _records(tmp_path)
+    central.online = _records(tmp_path)
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
     try:
         assert gate.link.wait_for_connected(10)

@@ -256,7 +256,7 @@ def test_remote_wipe_command_with_two_keys_does_what_provision_wipe_does(site):
 
     from agent.app import GateApp
     from hal.indicators import SAFE_OUTPUT
-    from tests.support.link import wait_until
+    from tests.support.wait import wait_until
 
     assert site.provision(token=site.token()).code == 0
     state, conf = site.gate_dir() / "state", site.gate_dir() / "etc" / "gate.toml"

@@ -44,8 +44,9 @@ from tools.broker_setup import CertFiles
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
 from tools.central.enrolment import EnrolmentConfig, EnrolmentDesk, issue_token
-from tools.central.hitlists import DocumentRecords, HitListServer
+from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig, CentralNode, sign_command
+from tools.central.online import OnlineLists
 from tools.central.store import CentralStore, is_url, open_store, redact
 from tools.central.terminal import escape_controls
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
     p.add_argument("--keyrings", type=Path, metavar="DIR",
                    help="keyrings gates may fetch (the `sharaka-hitlist` keys directory's keyrings/: public files only)")
-    p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines document records answering online queries")
+    p.add_argument("--records", type=Path, metavar="FILE", help="JSON Lines records answering online queries as list 'records' (besides LISTS/*/records.jsonl)")
     p.add_argument("--rate", action="append", default=[], metavar="TOPIC=PER_SECOND/BURST",
                    help="a gate's budget on one topic leaf, e.g. hitlist/req=50/200 (repeatable; docs/protocol.md)")
     p.add_argument("--queue-max", type=int, default=AdmissionConfig().queue_max, metavar="N",
@@ -286,8 +287,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     node.enrolment = _enrolment(args, store)
     if args.lists:
         node.hitlists = HitListServer(args.lists, keyrings=args.keyrings)
-    if args.records:
-        node.records = DocumentRecords(args.records)
+    if args.lists or args.records:  # online queries: every list's current records (tools/central/online.py)
+        server = node.hitlists
+        node.online = OnlineLists(args.lists, extra={"records": args.records} if args.records else None,
+                                  published=server.newest if server is not None else lambda _list_id: 0)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node.start()
@@ -299,7 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            if args.lists and node.connected.is_set():
+            if (args.lists or args.records) and node.connected.is_set():
                 published = node.poll_hitlists()
                 if published:
                     _emit({"type": "heads", "published": published}, args.json, f"published {published} hit-list head(s)")

@@ -21,12 +21,11 @@ from typing import Any
 import msgpack
 
 from agent.hitlist.errors import HitListRejected
-from agent.hitlist.fingerprint import normalise_document
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
-from agent.hitlist.records import RecordsReader
 from agent.hitlist.verify import parse_list_meta
 from agent.protocol import topics
+from tools.central.online import ONLINE_ONLY, RECORDS_FILE, is_online_only
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +63,10 @@ class HitListServer:
                     topics.check_id(d.name, "list id")
                 except ValueError:
                     continue
+                if is_online_only(d):  # answered online, never shipped (tools/central/online.py)
+                    continue
                 for f in sorted(d.iterdir()):
-                    if f.name == HEAD_FILE or not f.is_file() or f.name.startswith("."):
+                    if f.name in (HEAD_FILE, RECORDS_FILE, ONLINE_ONLY) or not f.is_file() or f.name.startswith("."):
                         continue
                     try:
                         blob = f.read_bytes()
@@ -96,6 +97,10 @@ class HitListServer:
             if isinstance(version, int) and not isinstance(version, bool):
                 out[version] = ListFile(f, "keyring", version, version - 1, len(blob))
         return out
+
+    def newest(self, list_id: str) -> int:
+        """The newest version of ``list_id`` served to gates (0: none, or an online-only list)."""
+        return max((f.version for f in self._files.get(list_id, {}).values()), default=0)
 
     @property
     def keyring_version(self) -> int:
@@ -155,25 +160,6 @@ class HitListServer:
             data = f.read(self.chunk_bytes)
         body.update(name=chosen.path.name, offset=offset, total=chosen.size, data=data, version=chosen.version)
         return body
-
-
-class DocumentRecords:
-    """The centre's own document records (JSON Lines as for ``sharaka-hitlist build``) for online queries."""
-
-    def __init__(self, path: Path) -> None:
-        """Raises BadDataError naming the file and line of a bad record, OSError when unreadable."""
-        self._docs: dict[tuple[str, str], tuple[str, str]] = {}
-        records = RecordsReader.open(path, "jsonl")
-        with records.located():
-            for rec in records:
-                if rec.get("kind") == "document":
-                    key = normalise_document(str(rec.get("issuing_state", "")), str(rec.get("document_number", "")))
-                    self._docs[key] = (str(rec.get("reason", "")), str(rec.get("ref", "")))
-
-    def lookup(self, issuing_state: str, document_number: str) -> tuple[str, str] | None:
-        """(reason, ref) of a listed document, or None; normalised as the gates' lists are
-        (agent.hitlist.fingerprint.normalise_document). Raises BadDataError on a malformed query."""
-        return self._docs.get(normalise_document(issuing_state, document_number))
 
 
 def head_lifetime(blob: bytes, now: float, default: float = 300.0) -> float:

@@ -27,13 +27,15 @@ from paho.mqtt.properties import Properties
 
 from agent.errors import BadDataError
 from agent.keys import message_key_id
+from agent.link.connection import no_delay
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
 from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
-from tools.central.hitlists import DocumentRecords, HitListServer
+from tools.central.hitlists import HitListServer
+from tools.central.online import OnlineHit, OnlineLists
 from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ class CentralNode:
         clock: Callable[[], float] = time.time,
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
         hitlists: HitListServer | None = None,
-        records: DocumentRecords | None = None,
+        online: OnlineLists | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -115,7 +117,7 @@ class CentralNode:
         self._clock = clock
         self._on_update = on_update
         self.hitlists = hitlists
-        self.records = records
+        self.online = online  # the centre's current lists, answering online queries
         self.enrolment: EnrolmentDesk | None = None  # answers new gates' enrolment requests when set
         self.stats = CentralStats()
         self.admission = Admission(config.admission)
@@ -168,6 +170,7 @@ class CentralNode:
 
     # ------------------------------------------------------------------ network thread
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        no_delay(client)  # query replies and acks leave at once
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
@@ -281,11 +284,18 @@ class CentralNode:
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, {}
         self._batch_rejects, self._batch_seqs = {}, {}
+        shared = self.config.share_group is not None
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
             for (gate_id, reason), n in dropped.items():
                 self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
-            for topic, payload in batch:
+            # gate by gate (a stable sort: each gate's own order kept), its sequence gaps merged as soon as
+            # its messages are done: every worker then locks gate rows in one order and none deadlocks
+            last = ""
+            for topic, payload in sorted(batch, key=lambda m: m[0]):
                 self.stats.received += 1
+                if topic != last and self._batch_seqs and not shared:
+                    self._merge_gaps(now)
+                last = topic
                 try:
                     gate_id, leaf = topics.parse_gate_topic(topic)
                 except ValueError as exc:
@@ -308,13 +318,9 @@ class CentralNode:
                     continue
                 if ack is not None:
                     acks.setdefault(gate_id, []).append(ack[0])
-            # merged with what other workers stored: each gate's row is read locked, in one order (no deadlock)
-            for gate_id in sorted(self._batch_seqs):
-                gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
-                for seq in self._batch_seqs[gate_id]:
-                    gaps.add(seq, now)
-                self.store.save_seq_gaps(gate_id, gaps)
-            for (gate_id, reason), n in self._batch_rejects.items():
+            if not shared:
+                self._merge_gaps(now)
+            for (gate_id, reason), n in sorted(self._batch_rejects.items()):
                 self.store.count_reject(gate_id, reason, n)
         # committed: only now may the gates forget their events
         for gate_id, ids in acks.items():
@@ -326,9 +332,27 @@ class CentralNode:
                 )
                 self._client.publish(topics.gate(gate_id, topics.ACK), wire, qos=1)
                 self.stats.acks_sent += 1
+        if shared and self._batch_seqs:
+            # several workers: the gaps (monitoring, not delivery) are merged after the acks in a short
+            # transaction of their own, so no worker holds gate rows for a whole batch
+            try:
+                with self.store.transaction():
+                    self._merge_gaps(now)
+            except Exception as exc:
+                logger.warning("central: sequence gaps not merged this batch: %s", exc)
         if self._on_update:
             for kind, data in shown:
                 self._on_update(kind, data)
+
+    def _merge_gaps(self, now: float) -> None:
+        """Merge the sequence numbers stored since the last call with what other workers stored: each gate's
+        row read locked inside the batch's transaction (``CentralStore.seq_gaps``), updated, written back."""
+        for gate_id in sorted(self._batch_seqs):
+            gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
+            for seq in self._batch_seqs[gate_id]:
+                gaps.add(seq, now)
+            self.store.save_seq_gaps(gate_id, gaps)
+        self._batch_seqs = {}
 
     def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any], frozenset[bytes]]:
         """(message type, verified body, ids of the keys that signed) of one message; raises Rejected. Pure
@@ -396,8 +420,12 @@ class CentralNode:
             return
         self._gaps_checked = mono
         now = self._clock()
-        for gate_id, gaps in self._gaps.items():
+        for gate_id, gaps in list(self._gaps.items()):
             overdue = gaps.overdue(now, self.config.gap_grace)
+            if overdue != self._gaps_shown.get(gate_id, 0) and self.config.share_group is not None:
+                # other workers may have stored the missing numbers since this copy was read
+                gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
+                overdue = gaps.overdue(now, self.config.gap_grace)
             if overdue != self._gaps_shown.get(gate_id, 0):
                 self._gaps_shown[gate_id] = overdue
                 logger.warning("central: gate %r is missing %d event sequence number(s) below %d", gate_id,
@@ -492,13 +520,21 @@ class CentralNode:
         self._queries[(gate_id, body["id"])] = None
         if len(self._queries) > 10_000:
             self._queries.popitem(last=False)
-        try:
-            found = self.records.lookup(body["issuing_state"], body["document_number"]) if self.records else None
-        except ValueError:  # not a document number at all: the gate's deadline answers it
-            self._drop(gate_id, "query")
-            return
+        if "sealed" in body:
+            try:
+                fields = self._opener.unseal(body["sealed"], body["id"])
+            except ValueError as exc:
+                logger.debug("central: query from %r does not open: %s", gate_id, exc)
+                self._drop(gate_id, "query")
+                return
+        else:  # a gate from before sealed queries: a document in clear
+            fields = {"document": [body.get("issuing_state", ""), body.get("document_number", "")]}
+        found = self.online.lookup(fields) if self.online is not None else OnlineHit(None, "", ())
+        hit = found.hit
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
-                 "hit": found is not None, "reason": found[0] if found else "", "ref": found[1] if found else ""}
+                 "hit": hit is not None, "reason": hit.reason if hit else "", "ref": hit.ref if hit else "",
+                 "kind": hit.kind if hit else "", "strength": hit.strength if hit else "exact",
+                 "list_id": found.list_id, "lists": [{"list_id": lid, "version": v} for lid, v in found.lists]}
         out = Properties(PacketTypes.PUBLISH)
         if corr is not None:
             out.CorrelationData = corr
@@ -519,7 +555,10 @@ class CentralNode:
         self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
 
     def poll_hitlists(self) -> int:
-        """Re-index the list directory and publish every head that changed; returns how many."""
+        """Re-index the list directory and publish every head that changed; returns how many. Reloads the
+        online lists' changed records files too (an entry added is answered online within one poll)."""
+        if self.online is not None:
+            self.online.scan()
         if self.hitlists is None:
             return 0
         self.hitlists.scan()

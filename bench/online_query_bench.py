@@ -1,0 +1,203 @@
+"""Swipe-to-indicator latency with the online query on: centre answering, centre gone, and local only.
+
+    python bench/online_query_bench.py [--count 2000] [--gone-count 100] [--deadline-ms 300]
+
+One run, three modes on the same machine, documents and pipeline (docs/online-query.md):
+  local-only     the peer: no query, the gate's own list decides (as bench/gate_latency.py);
+  centre         [link] query on, a real Mosquitto and a real central node (its own process, as in the
+                 field) answering from its current records (tools/central/online.py), which list 1 % of
+                 the documents the gate's list lacks;
+  centre gone    the same gate with the central node's process killed (broker up): every decision waits
+                 out the deadline, then the local answer stands.
+Each document is written to a real pseudo-terminal by the simulated reader; the gate reads it through the
+real serial backend and framer, parses, looks up, asks the centre, commits its event (SQLite, WAL,
+synchronous=FULL) and drives the PCA9685 driver over the simulated I2C bus. Latency runs from the write of
+the last MRZ byte to the first PCA9685 register write of that decision. Goals (issue 11): centre answering
+p99 <= 20 ms; centre gone p99 <= deadline + 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+import hal
+from agent.config import ScreeningConfig
+from agent.hitlist.memory import MemoryHitList
+from agent.link import GateLink, LinkConfig
+from agent.outbox import Outbox
+from agent.screening import HIT, Screener
+from agent.screening.events import EventSealer
+from agent.screening.pipeline import IDLE_STATE
+from hal.reader.sim import SimReaderDevice
+from tools.central.node import CentralConfig, CentralNode
+from tools.central.online import RECORDS_FILE, OnlineLists
+from tools.central.store import CentralStore
+from tools.mosquitto import Broker
+from tools.specimens import stream
+
+PCA9685_ADDRESS = 0x40
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Rig:
+    """A gate (pty reader, I2C board, outbox, optional link) screening one document at a time."""
+
+    def __init__(self, tmp: Path, hitlist: MemoryHitList, node_key: SigningKey, link: GateLink | None,
+                 deadline_s: float, name: str) -> None:
+        self.device = SimReaderDevice(framing="lines")
+        self.reader = hal.open_reader(f"serial://{self.device.port}?framing=lines&baud=115200")
+        self.indicators = hal.open_indicators("sim://pca9685")
+        self.outbox = Outbox(tmp / f"outbox-{name}.sqlite3", max_rows=1_000_000)
+        self.screener = Screener(
+            gate_id="bench", site="bench", reader_id="sim", rules=ScreeningConfig(duplicate_window_s=0.0),
+            hitlist=hitlist, outbox=self.outbox, indicators=self.indicators,
+            sealer=EventSealer(node_key.verify_key), centre=link.queries if link is not None else None,
+            centre_deadline_s=deadline_s)
+        self.first_write = 0
+        self.stages: list[tuple[float, ...]] = []  # (total, to handle, decide incl. wait, commit, indicator) ms
+        thread = threading.get_ident()
+
+        def on_write(addr: int, _reg: int | None, _value: int) -> None:
+            if addr == PCA9685_ADDRESS and not self.first_write and threading.get_ident() == thread:
+                self.first_write = time.perf_counter_ns()
+
+        self.indicators.bus.on_write = on_write
+
+    def run(self, docs: list[tuple[str, str]], warmup: int, interval: float = 0.0) -> tuple[list[float], dict[str, int]]:
+        """Latencies in ms (after ``warmup`` documents) and the outcome counts; ``interval`` seconds (untimed)
+        between documents."""
+        lat: list[float] = []
+        outcomes: dict[str, int] = {}
+        for n, (line1, line2) in enumerate(docs):
+            raw = f"{line1}\r\n{line2}\r\n".encode()
+            self.device.write(raw[:-3])
+            self.first_write = 0
+            t0 = time.perf_counter_ns()
+            self.device.write(raw[-3:])
+            item = None
+            while item is None:
+                item = self.reader.read(timeout=1.0)
+            decision = self.screener.handle(item)
+            if decision is None:
+                raise SystemExit(f"no decision for {line2[:9]!r}")
+            if n >= warmup and self.first_write:
+                lat.append((self.first_write - t0) / 1e6)
+                t = self.screener.times
+                self.stages.append(((self.first_write - t0) / 1e6, (t.start - t0) / 1e6, (t.decided - t.start) / 1e6,
+                                    (t.committed - t.decided) / 1e6, (self.first_write - t.committed) / 1e6))
+                key = f"{decision.verdict}/{decision.centre or 'local'}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+            self.screener.show(IDLE_STATE)
+            time.sleep(interval)
+        return sorted(lat), outcomes
+
+    def close(self) -> None:
+        self.indicators.close()
+        self.reader.close()
+        self.device.close()
+        self.outbox.close()
+
+
+def centre_process(broker_addr: tuple[str, int, str, str], db: Path, node_seed: bytes, lists: Path,
+                   ready: threading.Event) -> None:
+    """The central node in its own process (a real centre is not in the gate's process or GIL)."""
+    host, port, user, password = broker_addr
+    node = CentralNode(CentralConfig(host=host, port=port, username=user, password=password), CentralStore(db),
+                       SigningKey(node_seed), [], online=OnlineLists(lists))
+    node.start()
+    if node.wait_for_connected(10):
+        ready.set()
+    threading.Event().wait()  # until killed
+
+
+def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "") -> None:
+    print(f"  {label:13s} n={len(lat):5d}  p50 {percentile(lat, 0.5):7.2f} ms  p99 {percentile(lat, 0.99):7.2f} ms"
+          f"  max {lat[-1]:7.2f} ms  {goal}")
+    print(f"  {'':13s} slowest {', '.join(f'{v:.1f}' for v in lat[-3:])} ms")
+    print(f"  {'':13s} outcomes {json.dumps(outcomes, sort_keys=True)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=2000, help="documents per mode (local-only and centre)")
+    ap.add_argument("--gone-count", type=int, default=100, help="documents with the centre gone (each waits)")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--deadline-ms", type=int, default=300)
+    ap.add_argument("--listed", type=float, default=0.01, help="fraction listed by the centre only")
+    ap.add_argument("--interval-ms", type=float, default=25.0,
+                    help="pause between travellers with the query on (the centre admits 50 queries/s per gate)")
+    args = ap.parse_args(argv)
+    deadline = args.deadline_ms / 1000
+    docs = list(stream(args.warmup + max(args.count, args.gone_count), seed=11))
+    step = max(1, round(1 / args.listed))
+    online_only = [{"kind": "document", "issuing_state": "UTO", "document_number": l2[:9].rstrip("<"),
+                    "reason": "stolen", "ref": f"new-{i}"} for i, (_l1, l2) in enumerate(docs) if i % step == 0]
+
+    with tempfile.TemporaryDirectory() as tmp_name, Broker(Path(tmp_name) / "broker") as broker:
+        tmp = Path(tmp_name)
+        node_key = SigningKey.generate()
+        device_key = SigningKey.generate()
+        lists = tmp / "lists"
+        (lists / "sltd").mkdir(parents=True)
+        (lists / "sltd" / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in online_only))
+        store = CentralStore(tmp / "central.db")
+        store.enrol("bench", bytes(device_key.verify_key), time.time())
+        store.close()
+        fork = multiprocessing.get_context("fork")
+        ready = fork.Event()
+        centre = fork.Process(target=centre_process, args=((broker.host, broker.port, *broker.central),
+                                                           tmp / "central.db", bytes(node_key), lists, ready))
+        centre.start()
+        if not ready.wait(15):
+            raise SystemExit("central node did not connect")
+        gate_user, gate_password = broker.add_gate("bench")
+        link = GateLink(LinkConfig(gate_id="bench", host=broker.host, port=broker.port, username=gate_user,
+                                   password=gate_password), Outbox(tmp / "link-outbox.sqlite3"), device_key,
+                        node_keys=[node_key.verify_key], command_keys=[], state_dir=tmp / "link")
+        link.start()
+        if not link.wait_for_connected(10):
+            raise SystemExit("gate link did not connect")
+        hitlist = MemoryHitList([], version=1)  # the gate's own list knows none of the centre's new entries
+        print(f"online query bench: deadline {args.deadline_ms} ms, {len(online_only)} entries listed at the "
+              f"centre only (1 in {step}), real Mosquitto {broker.port}, real central node; python {sys.version.split()[0]}")
+        local = Rig(tmp, hitlist, node_key, None, deadline, "local")
+        online = Rig(tmp, hitlist, node_key, link, deadline, "online")
+        try:
+            n = args.warmup + args.count
+            lat_local, out_local = local.run(docs[:n], args.warmup)
+            lat_online, out_online = online.run(docs[:n], args.warmup, args.interval_ms / 1000)
+            centre.kill()  # the centre goes away (kill -9); the broker stays
+            centre.join()
+            lat_gone, out_gone = online.run(docs[: args.warmup // 5 + args.gone_count], args.warmup // 5,
+                                            args.interval_ms / 1000)
+        finally:
+            local.close()
+            online.close()
+            link.stop()
+            if centre.is_alive():
+                centre.kill()
+        hits = sum(v for k, v in out_online.items() if k.startswith(HIT))
+        report("local-only", lat_local, out_local, "(peer: no query)")
+        report("centre", lat_online, out_online, f"goal p99 <= 20 ms; {hits} online hits")
+        report("centre gone", lat_gone, out_gone, f"goal p99 <= {args.deadline_ms + 5} ms")
+        worst = max(online.stages, key=lambda r: r[0])
+        print("  slowest decision with the query on, ms: total {:.1f} = read {:.1f} + decide/wait {:.1f} + commit "
+              "{:.1f} + indicator {:.1f}".format(*worst))
+        print(f"  query counters {json.dumps(link.queries.stats.as_dict(), sort_keys=True)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Online query (FIND) beside the local lists (MIND): a real Mosquitto, a real central node (or a scripted
+centre where the centre must misbehave), the real screening pipeline on simulated hardware."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from nacl.signing import SigningKey
+
+from agent.link.query import LATE, UNREACHABLE
+from agent.protocol import topics
+from agent.protocol.envelope import peek, seal
+from tests.support.broker import MqttTestClient
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, TRUNCATED_NAME_DOC
+from tests.support.link import Keys, make_central
+from tests.support.link import make_gate as make_link
+from tests.support.lists import Lists
+from tests.support.wait import wait_until
+from tools.central.hitlists import HitListServer
+from tools.central.online import ONLINE_ONLY, RECORDS_FILE, OnlineLists
+
+DEADLINE = 0.3
+SLACK = 0.5  # the machine is shared: the bench measures the deadline, the tests its behaviour
+NEW_ENTRY = {"kind": "document", "issuing_state": "UTO", "document_number": "C01X00T47", "reason": "stolen",
+             "ref": "SLTD-NEW-1"}  # CLEAR_DOC: listed a minute ago, in no delta yet
+
+
+def write_records(directory, *records) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture
+def online(broker, tmp_path, keys, make_gate):
+    """A screening gate whose link asks a real central node (``central=False``: nobody answers) answering
+    from ``tmp_path/lists``; returns (gate on simulated hardware, its link, the node, the lists root)."""
+    made = []
+
+    def _make(*, central: bool = True, published: int = 7):
+        lists = tmp_path / "lists"
+        lists.mkdir(exist_ok=True)
+        node = None
+        if central:
+            node = make_central(broker, tmp_path / "central.db", keys)
+            node.online = OnlineLists(lists, published=lambda _list_id: published)
+        link = make_link(broker, tmp_path / "link", keys, "gate-t", store=node.store if node else None)
+        made.append((node, link))
+        assert link.link.wait_for_connected(10)
+        gate = make_gate(centre=link.link.queries, centre_deadline_s=DEADLINE)
+        return gate, link, node, lists
+
+    yield _make
+    for node, link in made:
+        link.link.stop()
+        if node is not None:
+            node.stop()
+
+
+def swipe_timed(gate, lines):
+    gate.device.swipe(lines)
+    item = gate.reader.read(timeout=5.0)
+    t0 = time.perf_counter()
+    decision = gate.screener.handle(item)
+    return decision, time.perf_counter() - t0
+
+
+def test_online_hit_on_an_entry_not_yet_in_any_delta_is_a_hit(online):
+    gate, link, _node, lists = online()
+    write_records(lists / "sltd", NEW_ENTRY)
+    _node.online.scan()
+    decision, _ = swipe_timed(gate, CLEAR_DOC)  # the local list (v4) does not hold it
+    assert decision.verdict == "HIT"
+    assert decision.reasons == ("listed_document:stolen", "online_hit")
+    assert decision.centre == "answered"
+    (event,) = gate.events()
+    assert event["decision"] == "HIT" and event["hit"]["ref"] == "SLTD-NEW-1"
+    assert event["centre"] == "answered"
+    assert event["sources"] == [
+        {"source": "local", "state": "answered", "lists": [{"list_id": "", "version": 4}]},
+        {"source": "centre", "state": "answered", "lists": [{"list_id": "sltd", "version": 7}],
+         "hit": {"kind": "document", "reason": "stolen", "strength": "exact"}}]
+    counts = gate.screener.counts
+    assert (counts["centre_answered"], counts["centre_hit"], counts["local_hit"]) == (1, 1, 0)
+    assert link.link.queries.stats.hits == 1
+
+
+def test_online_only_list_is_answered_online_and_never_served_to_gates(online, tmp_path):
+    gate, _link, node, lists = online()
+    signed = Lists(tmp_path / "signed")
+    secret = signed.lists / "secret"
+    secret.mkdir()
+    signed.snapshot(1, [("UTO", "L89890001")]).rename(secret / "snapshot-1.bin")
+    server = HitListServer(signed.lists)
+    assert server.pick("secret", 0, "snapshot") is not None  # a shipped list is served
+    (secret / ONLINE_ONLY).touch()
+    write_records(secret, {**NEW_ENTRY, "ref": "SECRET-1"})
+    server.scan()
+    assert server.pick("secret", 0, "snapshot") is None and server.newest("secret") == 0
+    assert "error" in server.answer("gate-t", {"id": "q", "list_id": "secret", "have": 0, "offset": 0}, 0.0)
+    node.online = OnlineLists(signed.lists, published=server.newest)
+    decision, _ = swipe_timed(gate, CLEAR_DOC)
+    assert decision.verdict == "HIT" and decision.hit.ref == "SECRET-1"
+    assert decision.sources[1].lists == (("secret", 0),)
+
+
+def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):
+    gate, _link, _node, _lists = online()
+    decision, _ = swipe_timed(gate, LISTED_DOC)
+    assert decision.verdict == "HIT" and decision.reasons == ("listed_document:stolen",)
+    assert decision.hit.ref == "SLTD-0001" and decision.centre == "answered"
+    assert [s.hit is not None for s in decision.sources] == [True, False]
+    assert gate.screener.counts["local_hit"] == 1
+
+
+def test_weak_online_match_only_refers(online):
+    gate, _link, node, lists = online()
+    write_records(lists / "nominal", {"kind": "person", "surname": "MEIKALAINEN",
+                                      "given_names": "MATTI JUHANI KALERVO XAVIER", "birth_date": "690505",
+                                      "reason": "wanted", "ref": "N-9"})
+    node.online.scan()
+    gate.screener.hitlist = type(gate.screener.hitlist)([], version=4)  # nothing listed locally
+    decision, _ = swipe_timed(gate, TRUNCATED_NAME_DOC)
+    assert decision.verdict == "REFER" and "possible_person_match:wanted" in decision.reasons
+
+
+def test_query_carries_no_identifier_in_clear(online, broker):
+    gate, _link, _node, _lists = online()
+    user, password = broker.central
+    with MqttTestClient(broker, user, password, client_id="spy") as spy:
+        spy.connect()
+        spy.subscribe(topics.gate("gate-t", topics.QUERY))
+        swipe_timed(gate, CLEAR_DOC)
+        msg = spy.wait_for_message(topics.gate("gate-t", topics.QUERY))
+    for clear in (b"C01X00T47", b"MUSTERMANN", b"ERIKA", b"640812"):
+        assert clear not in msg.payload
+
+
+def test_centre_gone_local_answer_stands_and_decision_waits_at_most_the_deadline(online):
+    gate, link, _node, _lists = online(central=False)  # broker up, no central node: nobody answers
+    decision, took = swipe_timed(gate, LISTED_DOC)
+    assert decision.verdict == "HIT" and decision.centre == LATE
+    assert took < DEADLINE + SLACK
+    decision, took = swipe_timed(gate, CLEAR_DOC)
+    assert decision.verdict == "CLEAR" and decision.centre == LATE and took < DEADLINE + SLACK
+    assert gate.events()[-1]["sources"][1] == {"source": "centre", "state": "late", "lists": []}
+    assert link.link.queries.stats.late == 2 and gate.screener.counts["centre_late"] == 2
+
+
+def test_offline_gate_does_not_wait_for_the_centre(online):
+    gate, link, _node, _lists = online(central=False)
+    link.link.stop()
+    decision, took = swipe_timed(gate, CLEAR_DOC)
+    assert decision.verdict == "CLEAR" and decision.centre == UNREACHABLE
+    assert took < DEADLINE  # nothing was asked: nothing to wait for
+    assert gate.screener.counts["centre_unreachable"] == 1
+
+
+class ScriptedCentre:
+    """The centre's side of queries played by hand: answers every query of ``gate`` with ``reply(body)``
+    after ``delay`` seconds, signed by ``key`` (the node key, or a forger's)."""
+
+    def __init__(self, broker, key: SigningKey, delay: float = 0.0, **overrides):
+        user, password = broker.central
+        self.client = MqttTestClient(broker, user, password, client_id=f"scripted-{uuid.uuid4().hex[:6]}")
+        self.client.connect()
+        self.client.subscribe(topics.gate("gate-t", topics.QUERY))
+        self.key, self.delay, self.overrides = key, delay, overrides
+
+    def answer_next(self, hit: bool = True) -> None:
+        msg = self.client.wait_for_message(topics.gate("gate-t", topics.QUERY), timeout=5.0)
+        body = peek("query", bytes(msg.payload))[0]
+        time.sleep(self.delay)
+        reply = {"id": uuid.uuid4().hex, "ts": time.time(), "gate": "gate-t", "req": body["id"], "hit": hit,
+                 "reason": "stolen", "ref": "SCRIPTED-1", "kind": "document", **self.overrides}
+        self.client.publish(msg.properties.ResponseTopic, seal("query_reply", reply, [self.key]))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _answer_in_background(centre: ScriptedCentre, **kw):
+    import threading
+
+    thread = threading.Thread(target=centre.answer_next, kwargs=kw, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_late_answer_is_ignored_and_recorded(online, broker, keys):
+    gate, link, _node, _lists = online(central=False)
+    centre = ScriptedCentre(broker, keys.node, delay=DEADLINE + 0.3)
+    try:
+        answering = _answer_in_background(centre, hit=True)
+        decision, took = swipe_timed(gate, CLEAR_DOC)
+        assert decision.verdict == "CLEAR" and decision.centre == LATE and took < DEADLINE + SLACK
+        answering.join(5)
+        stats = link.link.queries.stats
+        assert wait_until(lambda: stats.late_replies == 1, 5)
+        assert stats.late_hits == 1 and stats.answered == 0
+        assert [e["decision"] for e in gate.events()] == ["CLEAR"]  # the decision taken stands
+    finally:
+        centre.close()
+
+
+@pytest.mark.parametrize("forgery", ["foreign-key", "other-gate", "unknown-request"])
+def test_forged_query_reply_is_refused_and_the_local_answer_stands(online, broker, keys, forgery):
+    gate, link, _node, _lists = online(central=False)
+    key = SigningKey.generate() if forgery == "foreign-key" else keys.node
+    overrides = {"gate": "gate-x"} if forgery == "other-gate" else \
+        {"req": uuid.uuid4().hex} if forgery == "unknown-request" else {}
+    centre = ScriptedCentre(broker, key, **overrides)
+    try:
+        answering = _answer_in_background(centre, hit=True)
+        decision, _ = swipe_timed(gate, CLEAR_DOC)
+        answering.join(5)
+        assert decision.verdict == "CLEAR" and decision.centre == LATE
+        stats = link.link.queries.stats
+        assert stats.answered == 0 and stats.hits == 0
+        if forgery == "foreign-key":
+            assert wait_until(lambda: sum(link.link.stats.rejected.values()) >= 1, 5)
+        else:
+            assert wait_until(lambda: stats.stray == 1, 5)
+    finally:
+        centre.close()
