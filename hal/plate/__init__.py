@@ -24,11 +24,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
-from urllib.parse import SplitResult
 
 from hal.errors import DeviceUnavailableError, HalError
-from hal.url import UrlGrammar, seconds_value
+from hal.url import UrlBackend, seconds_value
 
 MAX_LINE = 1024  # a read is a short JSON object; a longer line is a device fault, skipped
 OPTIONS = {"min_confidence": "0-1 (default 0.5)"}
@@ -44,10 +42,8 @@ class PlateRead:
     received_at: float  # monotonic time the line ended
 
 
-class PlateReader:
+class PlateReader(UrlBackend):
     """Interface of every plate-reader backend; a backend declares its ``GRAMMAR`` and fills ``_read_chunk``."""
-
-    GRAMMAR: ClassVar[UrlGrammar]
 
     def __init__(self, *, min_confidence: float = 0.5, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.min_confidence = min_confidence
@@ -59,20 +55,8 @@ class PlateReader:
         self.fault: str | None = None
 
     @classmethod
-    def parse_url(cls, url: str) -> tuple[SplitResult, dict[str, str]]:
-        """The URL's parts and options, checked against the backend's grammar; opens nothing."""
-        parts, options = cls.GRAMMAR.parse(url)
-        cls._check_location(url, parts)
-        return parts, options
-
-    @classmethod
-    def check_url(cls, url: str) -> None:
-        """Raise BadUrlError unless ``url`` is a valid URL of this backend (nothing is opened)."""
-        cls.common_options(cls.parse_url(url)[1])
-
-    @classmethod
-    def _check_location(cls, url: str, parts: SplitResult) -> None:
-        """Raise BadUrlError when the URL's host and path do not fit the backend."""
+    def _check_options(cls, options: dict[str, str]) -> object:
+        return cls.common_options(options)
 
     @staticmethod
     def common_options(options: dict[str, str]) -> dict[str, float]:

@@ -44,11 +44,9 @@ class ReplayPlateReader(PlateReader):
         self._start = time.monotonic()
 
     @classmethod
-    def check_url(cls, url: str) -> None:
-        """Raise BadUrlError unless ``url`` is a valid ``file://`` plate-capture URL (the file is not opened)."""
-        options = cls.parse_url(url)[1]
-        cls.common_options(options)
+    def _check_options(cls, options: dict[str, str]) -> object:
         bool_value("plate reader", options, "pace", False)
+        return cls.common_options(options)
 
     @classmethod
     def _check_location(cls, url: str, parts: Any) -> None:

@@ -85,11 +85,9 @@ class SimPlateReader(PlateReader):
         self.device = SimPlateCamera(**sim)
 
     @classmethod
-    def check_url(cls, url: str) -> None:
-        """Raise BadUrlError unless ``url`` is a valid ``sim://plate`` URL."""
-        options = cls.parse_url(url)[1]
-        cls.common_options(options)
+    def _check_options(cls, options: dict[str, str]) -> object:
         cls._sim_options(options)
+        return cls.common_options(options)
 
     @classmethod
     def _check_location(cls, url: str, parts: Any) -> None:
