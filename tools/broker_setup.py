@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import BadDataError, ConfigError
+from agent.errors import BadDataError, ConfigError, run_command
 from agent.protocol import ids, topics
 from agent.provision.x509 import OpenSslError as OpenSslError  # the gate's own, for the host-side PKI too
 from agent.provision.x509 import new_key_and_csr as new_key_and_csr
@@ -464,12 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ca", required=True, help="CA directory")
     p.set_defaults(run=_cmd_revoke)
     args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (BrokerSetupError, OpenSslError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(parser.prog, args.cmd, lambda: args.run(args) or 0)
 
 
 if __name__ == "__main__":
