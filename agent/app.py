@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import hal
 from agent import __version__
 from agent import keys as keyfiles
-from agent.config import Config
+from agent.alerts import EarlyWarnings, outbox_report
+from agent.config import Config, HitListConfig
 from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError
 from agent.hitlist.api import HitList
@@ -43,10 +44,18 @@ from agent.screening.events import (
     load_fingerprint_key,
     new_event_id,
 )
-from agent.screening.listcheck import HITLIST_MISSING, HITLIST_UNREADABLE, AbsentHitList, ListProblem
+from agent.screening.listcheck import (
+    HITLIST_MISSING,
+    HITLIST_UNREADABLE,
+    AbsentHitList,
+    ListProblem,
+    list_problem,
+)
 from agent.screening.pipeline import Screener
 from agent.screening.policy import command_impact
+from agent.screening.sources import ListSource
 from agent.update.job import UpdateJob
+from agent.vehicles import PlateFeed, VehicleCheck
 from hal.errors import BadUrlError, HalError
 from hal.indicators import MAX_PULSE_S, SAFE_OUTPUT, SAFE_STATE
 
@@ -57,6 +66,7 @@ if TYPE_CHECKING:  # the link (paho) and the screen (aiohttp) are imported only 
 logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
+ALERTS_FILE = "alerts.msgpack"  # early warnings in force (agent/alerts.py)
 TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.py)
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
@@ -92,13 +102,15 @@ class SystemdNotifier:
             logger.warning("sd_notify failed", extra={"fields": {"error": str(exc)}})
 
 
-def open_hitlist(config: Config) -> HitList:
-    """The hit-list the config names: the signed store, the in-memory records file (lab gates), or an
-    ``AbsentHitList`` saying why there is none: a store or records file that cannot be opened does not
-    stop the gate, it makes every decision REFER with the reason shown (RELIABILITY 45).
+def open_hitlist(config: Config, lc: HitListConfig | None = None) -> HitList:
+    """The hit-list ``lc`` names (default: [hitlist]): the signed store, the in-memory records file (lab
+    gates), or an ``AbsentHitList`` saying why there is none: a store or records file that cannot be opened
+    does not stop the gate, it makes every decision the list governs REFER with the reason shown
+    (RELIABILITY 45, 49).
 
     Raises ``StartupError`` when the store is pinned to another root key than the configured one."""
-    hl = config.hitlist
+    hl = config.hitlist if lc is None else lc
+    where = "[hitlist]" if lc is None or lc is config.hitlist else f"[lists.{hl.list_id}]"
     if hl.store_dir is not None:
         from agent.hitlist.store import HitListStore
         from agent.keys import KeyFileError, RootPinConflict, pinned_root
@@ -110,7 +122,7 @@ def open_hitlist(config: Config) -> HitList:
         try:
             root = pinned_root(hl.store_dir, hl.root_pub)
         except RootPinConflict as exc:
-            raise StartupError(f"hit-list store: {exc}") from exc
+            raise StartupError(f"hit-list store {where}: {exc}") from exc
         except KeyFileError as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r}: {exc}")
         try:
@@ -118,12 +130,17 @@ def open_hitlist(config: Config) -> HitList:
         except (OSError, ValueError, KeyError, TypeError, AgentError) as exc:
             return _absent(HITLIST_UNREADABLE, f"hit-list store {str(hl.store_dir)!r} unreadable: {exc}")
     if hl.records is None:
-        return _absent(HITLIST_MISSING, "no hit-list configured ([hitlist] store_dir)")
+        return _absent(HITLIST_MISSING, f"no hit-list configured ({where} store_dir)")
     try:
         return MemoryHitList.from_file(hl.records, version=hl.version, max_age_s=hl.max_age_s,
                                        list_id=hl.list_id or "records")
     except (OSError, ValueError) as exc:
         return _absent(HITLIST_UNREADABLE, f"records file {str(hl.records)!r} unreadable: {exc}")
+
+
+def open_lists(config: Config) -> list[ListSource]:
+    """Every list the config names ([hitlist] first, then each [lists.ID]), opened, each under its policy."""
+    return [ListSource(open_hitlist(config, lc), lc) for lc in config.screening_lists()]
 
 
 def _absent(reason: str, detail: str) -> AbsentHitList:
@@ -135,7 +152,8 @@ def _absent(reason: str, detail: str) -> AbsentHitList:
 def _vision_stats() -> list[dict[str, Any]]:
     """Load time and inference latency of each vision model this process loaded (none: [])."""
     runtime = sys.modules.get("agent.vision.runtime")
-    return runtime.loaded_stats() if runtime is not None else []
+    stats = getattr(runtime, "loaded_stats", None)  # None also while another thread is still importing it
+    return stats() if stats is not None else []
 
 
 def open_camera(url: str) -> tuple[Any, str | None]:
@@ -188,6 +206,10 @@ class GateApp:
         self.screener: Screener | None = None
         self.link: GateLink | None = None  # when [link] enabled
         self.trusted: TrustedClock | None = None  # the one trusted time: expiry, freshness, commands
+        self.lists: list[ListSource] = []  # every list screened against, [hitlist] first
+        self.vehicles: VehicleCheck | None = None  # when a list governs vehicles: the screen's VIN/plate entry
+        self.plates: PlateFeed | None = None  # when [devices] plate_reader is set
+        self.warnings: EarlyWarnings | None = None  # early warnings from the centre
         self.screen: OfficerScreen | None = None  # when [screen] enabled
 
     # -- start ----------------------------------------------------------------------------------
@@ -217,29 +239,37 @@ class GateApp:
         self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                               also_read=[self.state_dir / "link" / TIME_FILE],
                                               monotonic=self._monotonic)
-        hitlist = open_hitlist(cfg)
-        learn_list_time(hitlist, trusted)
+        self.lists = lists = open_lists(cfg)
+        hitlist = lists[0].hitlist
+        for source in lists:
+            learn_list_time(source.hitlist, trusted)
         key = load_fingerprint_key(self.state_dir / "fingerprint.key")
         # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
         sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
         self.camera, camera_fault = open_camera(cfg.devices.camera)
         self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
+        self.warnings = self._early_warnings(lists)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
 
             self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock, trusted=self.trusted,
+                                         lists={src.name: src.hitlist for src in lists[1:]}, alerts=self.warnings,
                                          status_source=lambda: {"faults": self.status().get("faults", {})},
                                          command_handlers=self.command_handlers(),
                                          high_impact=command_impact(lambda: self.screener.rules if self.screener
                                                                     else None))
         self.screener = Screener(
             gate_id=cfg.gate.id, site=cfg.gate.site, reader_id=cfg.devices.reader_id, rules=cfg.screening,
-            hitlist=hitlist, list_id=cfg.hitlist.list_id, outbox=self.outbox, indicators=self.indicators,
+            hitlist=hitlist, list_id=cfg.hitlist.list_id, lists=[*lists, self.warnings], outbox=self.outbox,
+            indicators=self.indicators,
             camera=self.camera, fingerprint_key=key, clock=self._clock, monotonic=self._monotonic,
             on_committed=self.link.notify if self.link is not None else None, trusted=trusted.screening_now,
             sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
             centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
+        if any("vehicle" in src.governs for src in lists) or cfg.devices.plate_reader:
+            self.vehicles = VehicleCheck(self.screener)
+        self.plates = self._open_plate_feed()
         if cfg.screen.enabled:
             self.screen = self._open_screen(sealer)
         if recovered is not None:
@@ -260,11 +290,38 @@ class GateApp:
         try:
             return OfficerScreen(self.config, screener=self.screener, outbox=self.outbox, clock=self._clock,
                                  on_committed=self.link.notify if self.link is not None else None,
-                                 sealer=sealer)
+                                 sealer=sealer, vehicles=self.vehicles, alerts=self.warnings)
         except (OSError, ValueError, AgentError) as exc:
             self.screener.set_fault("screen", f"officer's screen not available: {exc}")
             logger.error("officer's screen not available; screening goes on", extra={"fields": {"error": str(exc)}})
             return None
+
+    def _early_warnings(self, lists: list[ListSource]) -> EarlyWarnings:
+        """The gate's early warnings (agent/alerts.py): verified with the alert keys of the first signed list's
+        keyring, kept in STATE_DIR/alerts.msgpack, reported through the outbox, asked like a list."""
+        assert self.outbox is not None and self.trusted is not None
+        stores = [src.hitlist for src in lists if hasattr(src.hitlist, "keyring")]
+        report = outbox_report(self.outbox, gate_id=self.config.gate.id, site=self.config.gate.site,
+                               clock=self._clock,
+                               on_committed=lambda: self.link.notify() if self.link is not None else None)
+        return EarlyWarnings(self.state_dir / ALERTS_FILE, gate_id=self.config.gate.id, site=self.config.gate.site,
+                             keyring=lambda: stores[0].keyring if stores else None,  # type: ignore[attr-defined]
+                             now=self.trusted.screening_now, report=report, observe=self.trusted.observe,
+                             list_versions=lambda: {src.name: src.hitlist.version for src in lists})
+
+    def _open_plate_feed(self) -> PlateFeed | None:
+        """The plate camera feeding the vehicle check, or None (not configured, or a fault: the gate screens on)."""
+        devices = self.config.devices
+        if not devices.plate_reader or self.vehicles is None or self.screener is None:
+            return None
+        try:
+            reader = hal.open_plate_reader(devices.plate_reader)
+        except (HalError, OSError) as exc:
+            self.screener.set_fault("plate_reader", f"plate reader {devices.plate_reader!r} not available: {exc}")
+            logger.error("plate reader not available; screening goes on", extra={"fields": {"error": str(exc)}})
+            return None
+        return PlateFeed(reader, self.vehicles, reader_id=devices.plate_reader_id,
+                         default_country=devices.plate_country)
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -278,6 +335,8 @@ class GateApp:
         self.write_status(force=True)
         if self.link is not None:
             self.link.start()  # screening never waits for it: events queue in the outbox meanwhile
+        if self.plates is not None:
+            self.plates.start()
         if self.screen is not None:
             try:
                 self.screen.start()
@@ -304,6 +363,8 @@ class GateApp:
                     last_ping = now
                 if self.screener is not None:
                     self.screener.tick()
+                if self.warnings is not None:
+                    self.warnings.expire()
                 if self.trusted is not None:
                     self.trusted.checkpoint()
                 self.write_status()
@@ -394,6 +455,9 @@ class GateApp:
                 logger.error("reader thread did not stop within 10 s")
         if self.screen is not None:
             self.screen.stop()
+        if self.plates is not None:
+            self.plates.stop()
+            self.plates.reader.close()
         if self.link is not None:
             self.link.stop()
         if self.trusted is not None:
@@ -451,6 +515,8 @@ class GateApp:
             "indicators": getattr(self.indicators, "fault", None),
             **(s.faults if s is not None else {}),
         }
+        if self.plates is not None:
+            faults["plate_reader"] = self.plates.fault
         return {
             "gate": self.config.gate.id,
             "site": self.config.gate.site,
@@ -464,6 +530,8 @@ class GateApp:
             "counts": dict(s.counts) if s is not None else {},
             "online": self.link.queries.stats.as_dict() if self.link is not None and self.config.link.query else None,
             "hitlist": None if hl is None else _hitlist_status(hl, now),
+            "lists": {src.name: list_status(src, now) for src in self.lists},
+            "alerts": self.warnings.status() if self.warnings is not None else None,
             "indicators": {"desired": _state_name(s.desired) if s is not None else "safe"},
             "faults": {k: v for k, v in faults.items() if v},
             "update": self.update_job.status(),
@@ -516,4 +584,19 @@ def _hitlist_status(hl: HitList, now: float) -> dict[str, Any]:
     reason = getattr(hl, "stale_reason", None)
     if out["stale"] and callable(reason):
         out["stale_reason"] = reason(now)
+    return out
+
+
+def list_status(source: ListSource, now: float) -> dict[str, Any]:
+    """One list's status: version, freshness, its problem if any, and its policy (docs/config.md "Several lists")."""
+    try:
+        out = _hitlist_status(source.hitlist, now)
+    except (OSError, ValueError) as exc:
+        out = {"version": 0, "stale": True, "stale_reason": f"unreadable: {exc}"}
+    problem = list_problem(source.hitlist, source.expected_id)
+    if problem is not None:
+        out["problem"] = {"reason": problem.reason, "detail": problem.detail}
+    p = source.policy
+    out["policy"] = {"governs": list(p.governs), "on_match": p.on_match, "on_weak": p.on_weak,
+                     "on_stale": p.on_stale, "acknowledge": p.acknowledge}
     return out

@@ -162,6 +162,15 @@ class DevicesConfig:
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
+    plate_reader: str = _opt(
+        "Plate reader (ANPR camera) URL at a land crossing: sim://plate, file://CAPTURE (docs/readers.md \"Plate "
+        "readers\"); each new plate is screened like a swipe. Empty: no plate reader.", "",
+        check=_url_of("plate", optional=True))
+    plate_reader_id: str = _opt("Name of the plate reader recorded in its events (reader = plate:NAME).", "plate0",
+                                check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))
+    plate_country: str = _opt(
+        "Registration code assumed for a plate whose country the camera cannot tell (e.g. the crossing's own); "
+        "empty: such a read is not screened.", "", check=_matches(r"([A-Z]{1,3})?", "1-3 capital letters or empty"))
 
 
 @dataclass(frozen=True)
@@ -203,18 +212,29 @@ class ScreeningConfig:
         False)
 
 
+KINDS = ("document", "person", "vehicle")  # what a list can hold, and so what it governs
+
+
+def _kinds(v: tuple[str, ...]) -> str | None:
+    bad = [k for k in v if k not in KINDS]
+    if bad or not v:
+        return f"expected a non-empty list of {', '.join(repr(k) for k in KINDS)}; bad: {bad!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class HitListConfig:
     """Where the gate's hit-list comes from: the signed store (`store_dir`), or on a lab gate an in-memory
     records file (`records`); not both. Without an installed, verified list of `list_id` every decision is
-    REFER (reasons `hitlist_missing`, `hitlist_unreadable`, `hitlist_wrong_id`) unless `[screening] lab_gate`."""
+    REFER (reasons `hitlist_missing`, `hitlist_unreadable`, `hitlist_wrong_id`) unless `[screening] lab_gate`.
+    The same keys, policy included, describe each further list `[lists.ID]` (docs/config.md "Several lists")."""
 
     store_dir: Path | None = _opt(
         "Signed hit-list store: the directory `sharaka-gate hitlist install --state DIR` fills (lists, deltas, "
         "heads; its root.pub is the pinned root key). Relative: to the config file.", None)
     list_id: str | None = _opt(
         "Id of the list this gate screens against (required with store_dir, here or as [link] list_id; both "
-        "set: the same). An installed list of another id gives REFER.", None, check=_id)
+        "set: the same). An installed list of another id gives REFER. In [lists.ID]: ID itself.", None, check=_id)
     root_pub: Path | None = _opt(
         "Root public key file (32 raw bytes or 64 hex characters) the store must be pinned to; unset: the store's own "
         "root.pub. A different key already pinned stops the start.", None, check=_public_keys)
@@ -228,6 +248,18 @@ class HitListConfig:
     max_age_s: float = _opt(
         "In-memory stand-in: the list is stale when the records file is older than this many seconds; "
         "0: never stale.", 0.0, check=_at_least(0))
+    governs: tuple[str, ...] = _opt(
+        "What this list is asked about, and so which decisions its problems (missing, unreadable, stale) "
+        "affect: any of 'document', 'person', 'vehicle'.", KINDS, check=_kinds)
+    on_match: Literal["hit", "refer"] = _opt(
+        "What an exact match in this list decides: 'hit' (HIT) or 'refer' (REFER: the officer looks).", "hit")
+    on_weak: Literal["refer", "ignore"] = _opt(
+        "What a weak (possible) name match decides: 'refer' (REFER) or 'ignore' (recorded, no effect).", "refer")
+    on_stale: Literal["screening", "refer", "clear-flag"] = _opt(
+        "What a stale list decides for the reads it governs: 'refer', 'clear-flag' (decide as usual, events "
+        "carry list_stale) or 'screening' (as [screening] stale_policy).", "screening")
+    acknowledge: bool = _opt(
+        "A match in this list must be acknowledged by an officer on the screen (the event says so).", True)
 
 
 @dataclass(frozen=True)
@@ -331,12 +363,22 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    lists: tuple[HitListConfig, ...] = ()  # [lists.ID] tables: further lists, each with its own policy
     path: Path = Path("gate.toml")
+
+    def screening_lists(self) -> tuple[HitListConfig, ...]:
+        """Every list this gate screens against, [hitlist] first: [hitlist] unless it names no source while
+        [lists.ID] tables exist (a gate without any list keeps [hitlist], which then refers everyone)."""
+        primary = self.hitlist
+        if self.lists and primary.store_dir is None and primary.records is None:
+            return self.lists
+        return (primary, *self.lists)
 
 
 SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name != "path"
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name not in ("path", "lists")
 }
+LISTS = "lists"  # [lists.ID]: one HitListConfig table per further list
 
 
 def load_config(path: str | Path) -> Config:
@@ -357,7 +399,10 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Build a ``Config`` from parsed TOML; relative paths are taken against ``path``'s directory."""
     errors: list[str] = []
     sections: dict[str, Any] = {}
+    lists = _lists(data.get(LISTS, {}), path.parent, errors)
     for key, value in data.items():
+        if key == LISTS:
+            continue
         if key not in SECTIONS:
             errors.append(f"[{key}]: unknown section (value {value!r}); known: {', '.join(SECTIONS)}")
         elif not isinstance(value, dict):
@@ -374,11 +419,34 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             sections[name] = section
     if errors:
         raise _invalid(path, errors)
-    config = Config(**sections, path=path)
+    config = Config(**sections, lists=lists, path=path)
     errors = _cross_checks(config, data)
     if errors:
         raise _invalid(path, errors)
     return _with_list_id(config)
+
+
+def _lists(tables: Any, base: Path, errors: list[str]) -> tuple[HitListConfig, ...]:
+    """The ``[lists.ID]`` tables, each a ``HitListConfig`` whose ``list_id`` is its ID."""
+    if not isinstance(tables, dict):
+        errors.append(f"lists = {tables!r}: expected tables [lists.ID]")
+        return ()
+    out = []
+    for list_id, table in tables.items():
+        where = f"lists.{list_id}"
+        if not isinstance(table, dict):
+            errors.append(f"{where} = {table!r}: expected a table [{where}]")
+            continue
+        if _id(list_id) is not None:
+            errors.append(f"[{where}]: list id {list_id!r}: {_id(list_id)}")
+            continue
+        if table.get("list_id", list_id) != list_id:
+            errors.append(f"[{where}] list_id = {table['list_id']!r}: expected {list_id!r} (the table's name) or none")
+            continue
+        section = _section(HitListConfig, where, {**table, "list_id": list_id}, base, errors)
+        if section is not None:
+            out.append(section)
+    return tuple(out)
 
 
 def _invalid(path: Path, errors: list[str]) -> InvalidConfigError:
@@ -409,6 +477,21 @@ def _cross_checks(config: Config, data: dict[str, Any]) -> list[str]:
     if hl.store_dir is not None and hl.list_id is None and link.list_id is None:
         errors.append(f"[hitlist] store_dir = {raw('hitlist', 'store_dir')!r}: no list id; expected [hitlist] list_id = "
                       "\"ID\", the list this gate screens against")
+    seen = {hl.list_id or link.list_id}
+    for extra in config.lists:
+        where = f"[lists.{extra.list_id}]"
+        if extra.list_id in seen:
+            errors.append(f"{where}: list id {extra.list_id!r} is already configured; expected one table per list")
+        seen.add(extra.list_id)
+        if (extra.store_dir is None) == (extra.records is None):
+            errors.append(f"{where}: expected store_dir (the signed list) or, on a lab gate, records; exactly one")
+        elif extra.records is not None and not lab:
+            errors.append(f"{where} records = {str(extra.records)!r}: an unsigned records file is for lab gates only; "
+                          "expected store_dir or [screening] lab_gate = true")
+        if extra.store_dir is not None and extra.store_dir in {hl.store_dir, *(o.store_dir for o in config.lists
+                                                                                if o is not extra)}:
+            errors.append(f"{where} store_dir = {str(extra.store_dir)!r}: another list uses it; expected one "
+                          "directory per list")
     if not config.devices.reader and not config.devices.camera:
         errors.append("[devices] reader = \"\": no camera either; expected a reader URL, or a camera URL for a "
                       "camera gate")

@@ -3,6 +3,7 @@
     >>> from hal import open_reader, open_indicators, open_camera
     >>> reader = open_reader("sim://reader")          # a real pty pair
     >>> leds = open_indicators("sim://pca9685")       # register-level PCA9685 model
+    >>> plates = open_plate_reader("sim://plate")     # ANPR camera model
 
 The tables below are the one place that maps a URL scheme to a backend. Backends are imported
 lazily so smbus2, OpenCV or the tflite runtime load only when a URL asks for them. Every backend
@@ -21,6 +22,7 @@ from hal.errors import BackendImportError, BadUrlError
 if TYPE_CHECKING:
     from hal.camera import Camera
     from hal.indicators import Indicators
+    from hal.plate import PlateReader
     from hal.reader import DocumentReader
 
 class Backend(NamedTuple):
@@ -45,7 +47,11 @@ CAMERAS = {
     "v4l2": Backend("hal.camera.v4l2", "V4l2Camera", "V4l2Camera.check_url"),
     "sim": Backend("hal.camera.file", "SimCamera", "SimCamera.check_url"),
 }
-KINDS = {"reader": READERS, "indicators": INDICATORS, "camera": CAMERAS}
+PLATE_READERS = {
+    "sim": Backend("hal.plate.sim", "SimPlateReader", "SimPlateReader.check_url"),
+    "file": Backend("hal.plate.file", "ReplayPlateReader", "ReplayPlateReader.check_url"),
+}
+KINDS = {"reader": READERS, "indicators": INDICATORS, "camera": CAMERAS, "plate": PLATE_READERS}
 
 
 def _backend(kind: str, url: str) -> tuple[Backend, Any]:
@@ -62,7 +68,7 @@ def _backend(kind: str, url: str) -> tuple[Backend, Any]:
 
 
 def check_url(kind: str, url: str) -> None:
-    """Raise BadUrlError unless ``url`` is a valid ``kind`` URL (``reader``, ``indicators``, ``camera``).
+    """Raise BadUrlError unless ``url`` is a valid ``kind`` URL (``reader``, ``indicators``, ``camera``, ``plate``).
 
     Checks the scheme and everything the backend's grammar fixes (location, options, values) without
     opening a device, so a config can be refused before anything starts. The message names the bad
@@ -93,3 +99,8 @@ def open_indicators(url: str, **kwargs: Any) -> Indicators:
 def open_camera(url: str, **kwargs: Any) -> Camera:
     """Open a camera by URL (``file://DIR``, ``v4l2:///dev/video0``, ``sim://camera``)."""
     return _open("camera", url, **kwargs)
+
+
+def open_plate_reader(url: str, **kwargs: Any) -> PlateReader:
+    """Open a plate reader (ANPR camera) by URL (``sim://plate``, ``file://CAPTURE``)."""
+    return _open("plate", url, **kwargs)

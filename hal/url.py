@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
 from hal.errors import BadUrlError
@@ -98,3 +99,32 @@ def choice_value(kind: str, options: Mapping[str, str], name: str, choices: tupl
     if text not in choices:
         raise BadUrlError(f"{kind} option {name}={text!r}: expected one of {', '.join(choices)}")
     return text
+
+
+class UrlBackend:
+    """A backend named by a URL (cameras, plate readers): its ``GRAMMAR``, and the URL checked without
+    opening anything. A backend adds where its device lives (``_check_location``) and its option values
+    (``_check_options``)."""
+
+    GRAMMAR: ClassVar[UrlGrammar]
+
+    @classmethod
+    def parse_url(cls, url: str) -> tuple[SplitResult, dict[str, str]]:
+        """The URL's parts and options, checked against the backend's grammar; opens nothing."""
+        parts, options = cls.GRAMMAR.parse(url)
+        cls._check_location(url, parts)
+        return parts, options
+
+    @classmethod
+    def check_url(cls, url: str) -> None:
+        """Raise BadUrlError unless ``url`` is a valid URL of this backend (no device is opened)."""
+        cls._check_options(cls.parse_url(url)[1])
+
+    @classmethod
+    def _check_location(cls, url: str, parts: SplitResult) -> None:
+        """Raise BadUrlError when the URL's host and path do not fit the backend."""
+
+    @classmethod
+    def _check_options(cls, options: dict[str, str]) -> object:
+        """Raise BadUrlError for a bad option value; return what the constructor takes from them."""
+        return None

@@ -127,3 +127,11 @@ def test_demo_officer_screen_shows_the_hit_and_the_acknowledgement_reaches_the_c
     assert "RELOADED" not in detail and "acknowledgement stored at the centre" in detail
     shot = keep / "officer-screen.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(shot) in detail
+
+
+def test_demo_second_list_vehicle_and_early_warning(demo):
+    proc, _ = demo
+    assert "decided by nominal" in check_line(proc.stdout, "second list")
+    assert "['HIT', 'HIT', 'CLEAR']" in check_line(proc.stdout, "vehicle check")
+    detail = check_line(proc.stdout, "early warning")
+    assert "HIT at 3/3" in detail and "receipts at the centre 3/3" in detail

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import BadDataError, ConfigError
+from agent.errors import BadDataError, ConfigError, run_command
 from agent.protocol import ids, topics
 from agent.provision.x509 import OpenSslError as OpenSslError  # the gate's own, for the host-side PKI too
 from agent.provision.x509 import new_key_and_csr as new_key_and_csr
@@ -34,7 +34,7 @@ GATE_OUTBOUND = topics.GATE_OUT
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may publish to."""
 GATE_INBOUND = topics.GATE_IN
 """Topics under ``sharaka/v1/gates/{gate_id}/`` a gate may subscribe to."""
-SHARED_READ = ("hitlists/#",)
+SHARED_READ = ("hitlists/#", "alerts/#")
 """Topics under ``sharaka/v1/`` every gate may read."""
 CENTRAL_USERS = ("central", "central-cmd")
 """Central usernames (or certificate CNs): ``central`` is the central node (``sharaka-central run``, full
@@ -42,8 +42,8 @@ access under ``sharaka/v1/#``); ``central-cmd`` is ``sharaka-central cmd``, its 
 command never takes over the node's session (issue 8.9)."""
 RESERVED_PREFIX = ids.RESERVED_PREFIX
 COMMAND_PREFIX = "central-cmd"
-"""Central users named ``central-cmd*`` may only publish commands and read command results."""
-COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"))
+"""Central users named ``central-cmd*`` may only publish commands (and early warnings) and read command results."""
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("write", "alerts/+"))
 
 
 ENROL_USER = ENROL_PASSWORD = "enrol"
@@ -124,7 +124,7 @@ def acl_text(central_users: tuple[str, ...] = CENTRAL_USERS) -> str:
     ]
     lines += [f"pattern write {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_OUTBOUND]
     lines += [f"pattern read {TOPIC_ROOT}/gates/%u/{t}" for t in GATE_INBOUND]
-    lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas)."]
+    lines += ["", "# Every gate: read the published hit-lists (heads, snapshots, deltas) and early warnings."]
     lines += [f"pattern read {TOPIC_ROOT}/{t}" for t in SHARED_READ]
     lines += ["", "# The central node: everything under the topic root. Command senders (central-cmd*): commands only."]
     for user in central_users:
@@ -464,12 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ca", required=True, help="CA directory")
     p.set_defaults(run=_cmd_revoke)
     args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (BrokerSetupError, OpenSslError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(parser.prog, args.cmd, lambda: args.run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ the centre a moment ago, in no delta yet, found by the online query (FIND); the 
 while (gates keep deciding at once, their outboxes fill) and back (every event arrives exactly once); and the
 officer's screen at gate 1 in a real headless Chromium: a hit appears without a reload, the officer
 acknowledges it, the acknowledgement reaches the centre, and a screenshot is saved in the demo's directory
-(``officer-screen.png``). Each step ends with a CHECK line; the exit code is 1 when any check failed.
+(``officer-screen.png``); a second list (wanted persons, its own signing key and policy); a vehicle checked
+by VIN and by plate; an early warning from the centre reaching every gate. Each step ends with a CHECK line;
+the exit code is 1 when any check failed.
 
     python -m tools.demo [--quick] [--keep DIR] [--pause SECONDS] [--outage SECONDS]
 """
@@ -48,6 +50,8 @@ GATES = ("gate-1", "gate-2", "gate-3")
 QUERY_DEADLINE_S = 0.3  # [link] query_deadline_ms of the demo gates: the longest a decision waits for the centre
 SCREEN_GATE = "gate-1"  # serves the officer's screen (docs/screen.md)
 LIST_ID = "sltd"
+PERSONS_ID = "nominal"  # the second list: wanted persons, signed by its own key, its own policy
+PERSONS_POLICY = {"governs": ["person"], "on_match": "hit", "on_weak": "refer", "on_stale": "refer"}
 RECONNECT_MAX_S = 3.0  # gates' reconnect backoff cap in the demo (production: agent.link.LinkConfig, 60 s)
 STOLEN_STREAM = 200  # generated stolen passports on the list; the stream swipes some of them
 
@@ -56,6 +60,13 @@ LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L89890
 WANTED = {"kind": "person", "surname": "MOHAMED", "given_names": "AHMED ALI", "birth_date": "750315",
           "reason": "wanted", "ref": "NOTICE-UTO-0007"}
 NORDMANN = td3("UTO", "NORDMANN", "OLA", "N12345678", "820304", "M", years_from_now(5))
+HADDAD = td3("UTO", "HADDAD", "KARIM", "H24681357", "800101", "M", years_from_now(5))
+HADDAD_WANTED = {"kind": "person", "surname": "HADDAD", "given_names": "KARIM", "birth_date": "800101",
+                 "reason": "wanted", "ref": "NOMINAL-UTO-0011"}
+STOLEN_VIN = "1M8GDM9AXKP042788"
+STOLEN_CAR = {"kind": "vehicle", "vin": STOLEN_VIN, "plate": "AB-102-CD", "country": "F", "reason": "stolen",
+              "ref": "SMV-F-0003"}
+WARNED = td3("UTO", "ABDELKADER", "YOUSSEF", "W11223344", "830707", "M", years_from_now(4))
 NORDMANN_STOLEN = {"kind": "document", "issuing_state": "UTO", "document_number": "N12345678",
                    "reason": "stolen", "ref": "SLTD-UTO-0042"}
 VIRTANEN = td3("UTO", "VIRTANEN", "AINO", "V98765432", "910606", "F", years_from_now(6))
@@ -137,7 +148,7 @@ def records(extra: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
     """The list's records: the sample stolen passport, a wanted person, generated stolen passports."""
     stolen = [{"kind": "document", "issuing_state": "UTO", "document_number": stolen_number(i), "reason": "stolen",
                "ref": f"SLTD-UTO-{1000 + i}"} for i in range(STOLEN_STREAM)]
-    return [LISTED, WANTED, *stolen, *extra]
+    return [LISTED, WANTED, STOLEN_CAR, *stolen, *extra]
 
 
 @dataclass
@@ -264,6 +275,10 @@ class Demo:
             time.sleep(0.02)
         return took
 
+    @staticmethod
+    def persons_version(gate: Gate) -> int:
+        return next((int(src.hitlist.version) for src in gate.app.lists if src.name == PERSONS_ID), 0)
+
     def centre_sees_version(self, version: int, timeout: float = 6.0) -> int:
         """How many gates the centre's status view (heartbeats) shows on ``version`` or newer."""
 
@@ -288,6 +303,8 @@ class Demo:
             devices={"reader_id": "desk-reader"},
             screening={"duplicate_window_s": 3.0, "relay_pulse_s": 1.0, "clear_show_s": 1.0},
             hitlist={"store_dir": "state/hitlist", "root_pub": "../hitlist-keys/root.pub"},
+            **{f"lists.{PERSONS_ID}": {"store_dir": f"state/{PERSONS_ID}", "root_pub": "../hitlist-keys/root.pub",
+                                       **PERSONS_POLICY}},
             link={"enabled": True, "port": self.broker.port, "password_file": "broker.password",
                   "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
                   "list_id": LIST_ID, "query": True, "query_deadline_ms": round(QUERY_DEADLINE_S * 1000)},
@@ -352,6 +369,8 @@ class Demo:
         keys = self.dir / "central-keys"
         command_pubs = [f"../central-keys/{p.name}" for p in sorted(keys.glob("command-*.key.pub"))]
         self.hitlist_cli("keygen", "--out", str(self.hlkeys))
+        # the persons list's own signing key and the centre's alert key, certified by the root (keyring v2)
+        self.hitlist_cli("certify", "--keys", str(self.hlkeys), "--add-list-key", PERSONS_ID, "--add-alert-key")
         self.lists.mkdir(parents=True)
         from agent import keys as keyfiles
 
@@ -360,7 +379,7 @@ class Demo:
             CentralConfig(host=self.broker.host, port=self.broker.port, username=user, password=password),
             CentralStore(self.dir / "central.db"), keyfiles.load_signing_key(keys / "node.key"),
             [keyfiles.load_signing_key(p) for p in sorted(keys.glob("command-*.key"))],
-            on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists"))
+            on_update=self.on_centre, hitlists=HitListServer(self.dir / "lists", keyrings=self.hlkeys / "keyrings"))
         # online queries: the centre answers from LISTS/*/records.jsonl as they are now (docs/online-query.md)
         self.central.online = OnlineLists(self.dir / "lists", published=self.central.hitlists.newest)
         # The centre first, and each gate enrolled before its link connects: a gate asks for keyrings as soon
@@ -389,9 +408,20 @@ class Demo:
                  f"{STOLEN_STREAM} more stolen passports, and a wanted person "
                  f"{WANTED['surname']}, {WANTED['given_names']} born {WANTED['birth_date']}")
         self.publish_head(self.v1)
-        self.say("  head signed and published by the central node; the gates fetch the list over MQTT and "
-                 "verify it against their pinned root key")
+        persons = self.dir / "lists" / PERSONS_ID
+        persons.mkdir()
+        src = self.dir / "records" / f"{PERSONS_ID}.jsonl"
+        src.write_text(json.dumps(HADDAD_WANTED) + "\n")
+        self.hitlist_cli("build", "--keys", str(self.hlkeys), "--from", str(src), "--list-id", PERSONS_ID,
+                         "--version", "1", "--out", str(persons / "snapshot-1.bin"))
+        self.hitlist_cli("head", "--keys", str(self.hlkeys), "--list", str(persons / "snapshot-1.bin"),
+                         "--out", str(persons / "head"))
+        self.central.poll_hitlists()
+        self.say(f"  and a second list {PERSONS_ID!r} (wanted persons), signed by its own key")
+        self.say("  heads signed and published by the central node; the gates fetch the lists over MQTT and "
+                 "verify them against their pinned root key")
         took = self.wait_for_version(1)
+        wait_until(lambda: all(self.persons_version(g) >= 1 for g in self.gates.values()), 30)
         for g in self.gates.values():
             st = g.app.screener.hitlist.status(time.time())
             self.say(f"  {g.name}: list {st.get('list_id')} v{st.get('version', 0)} installed "
@@ -466,6 +496,92 @@ class Demo:
             lambda p, t: wait_until(p, t))
         gate.event_ids.extend(officer_events)  # the gate's events too (checked exactly once in step 5)
         self.check("officer's screen", passed, detail)
+
+    def second_list(self) -> None:
+        self.step(f"3d. A second list: wanted persons ({PERSONS_ID!r}), its own signing key and policy")
+        gate = self.gates["gate-2"]
+        source = next(src for src in gate.app.lists if src.name == PERSONS_ID)
+        policy = source.policy
+        self.say(f"  policy: governs {', '.join(policy.governs)}; exact match -> {policy.on_match.upper()}, weak name "
+                 f"match -> {policy.on_weak.upper()}, stale -> {policy.on_stale.upper()}; officer acknowledges: "
+                 f"{'yes' if policy.acknowledge else 'no'}")
+        for g in self.gates.values():
+            st = g.app.status()["lists"]
+            self.say(f"  {g.name}: " + "; ".join(f"{name} v{one['version']} "
+                                                  f"{'stale' if one['stale'] else 'fresh'}" for name, one in st.items()))
+        s = self.swipe(gate, HADDAD)
+        answers = {a.source: a.decided for a in gate.app.screener.last.decision.answers}
+        self.say(f"  HADDAD, KARIM swiped at gate-2 -> {s.verdict} {', '.join(s.reasons)} record {s.ref or '-'}; "
+                 f"lists answered: " + ", ".join(f"{k} {v}" for k, v in answers.items()))
+        fresh = all(self.persons_version(g) == 1 for g in self.gates.values())
+        self.check("second list", fresh and s.verdict == "HIT" and answers.get(PERSONS_ID) == "HIT"
+                   and answers.get(LIST_ID) == "CLEAR",
+                   f"{PERSONS_ID} v1 at {sum(self.persons_version(g) == 1 for g in self.gates.values())}/{len(GATES)} "
+                   f"gates; the wanted person is a HIT decided by {PERSONS_ID} (sltd: {answers.get(LIST_ID)})")
+
+    def vehicle(self) -> None:
+        self.step("3e. A vehicle at the land crossing: the officer enters a VIN, then a plate")
+        gate = self.gates["gate-3"]
+        check = gate.app.vehicles
+        results = []
+        for label, entry in (("VIN 1M8GDM9AXKP042788", {"vin": STOLEN_VIN}),
+                             ("plate AB 1O2 CD (F), as typed", {"plate": "AB 1O2 CD", "country": "F"}),
+                             ("VIN WVWZZZ1JZXW000001", {"vin": "WVWZZZ1JZXW000001"})):
+            decision = check(**entry)
+            last = gate.app.screener.last
+            if last is not None and last.event_id:
+                gate.event_ids.append(last.event_id)
+            results.append(decision.verdict)
+            self.say(f"  {label} -> {decision.verdict} {', '.join(decision.reasons)} "
+                     f"record {decision.hit.ref if decision.hit else '-'}; shows {observe(gate.app.indicators)}")
+        self.check("vehicle check", results == ["HIT", "HIT", "CLEAR"],
+                   f"stolen car by VIN and by plate (confusable O for 0 folded): {results}, expected HIT, HIT, CLEAR")
+
+    def early_warning(self) -> None:
+        from agent.keys import load_signing_key
+        from tools.central.alerts import alert_receipts, build_alert, publish_alert
+        from tools.central.node import CentralConfig
+
+        self.step("3f. An early warning from the centre: passport UTO W11223344 stolen an hour ago")
+        key = load_signing_key(next(self.hlkeys.glob("alert-*.key")))
+        listing = {"kind": "document", "issuing_state": "UTO", "document_number": "W11223344", "reason": "stolen",
+                   "ref": "EW-UTO-0001", "list": LIST_ID, "version": 3}
+        alert_id, wire, expires = build_alert(key, notice="Passport UTO W11223344 reported stolen; stop and refer",
+                                              severity="urgent", ttl=3600, listings=[listing])
+        user = "central-cmd"
+        t0 = time.monotonic()
+        publish_alert(CentralConfig(host=self.broker.host, port=self.broker.port, username=user,
+                                    password=self.broker.credentials[user]), alert_id, wire, expires)
+        self.say(f"  sharaka-central alert send: alert {alert_id[:8]}…, signed by the alert key, retained for all gates")
+        took: dict[str, float] = {}
+        while len(took) < len(GATES) and time.monotonic() - t0 < 10:
+            for g in self.gates.values():
+                if g.name not in took and alert_id in g.app.warnings.alerts:
+                    took[g.name] = time.monotonic() - t0
+            time.sleep(0.01)
+        hits = []
+        for g in self.gates.values():
+            s = self.swipe(g, WARNED)
+            shown = g.app.warnings.active_alerts()
+            self.say(f"  {g.name}: received in {took.get(g.name, float('nan')) * 1e3:.0f} ms; W11223344 swiped -> "
+                     f"{s.verdict} record {s.ref or '-'}; notice shown: {shown[0]['notice'] if shown else '-'}")
+            if s.verdict == "HIT" and s.ref == "EW-UTO-0001":
+                hits.append(g.name)
+        self.gates["gate-1"].app.warnings.acknowledge(alert_id, "officer-demo")
+        reported = wait_until(lambda: len(alert_receipts(self.central.store, alert_id).get(alert_id, {})) == len(GATES)
+                              and "acknowledged" in alert_receipts(self.central.store, alert_id)[alert_id].get(
+                                  "gate-1", {}), 15, 0.1)
+        receipts = alert_receipts(self.central.store, alert_id).get(alert_id, {})
+        for g in self.gates.values():  # the reports are events of the gate too (checked exactly once in step 5)
+            g.event_ids += [e["msg_id"] for e in self.central.store.events(g.name, kind="alert")
+                            if e["msg_id"] not in g.event_ids]
+        self.say("  at the centre (sharaka-central alert status): " + "; ".join(
+            f"{gate} {'acknowledged by ' + st['officer'] if 'acknowledged' in st else 'received'}"
+            for gate, st in sorted(receipts.items())))
+        slowest = max(took.values(), default=float("inf"))
+        self.check("early warning", len(hits) == len(GATES) and reported and slowest <= 2.0,
+                   f"alert at {len(took)}/{len(GATES)} gates within {slowest * 1e3:.0f} ms (limit 2 s), HIT at "
+                   f"{len(hits)}/{len(GATES)}, receipts at the centre {len(receipts)}/{len(GATES)}, acknowledged at gate-1")
 
     def delta(self) -> None:
         self.step("4. A delta pushed centrally: passport UTO N12345678 (NORDMANN, OLA) reported stolen")
@@ -595,9 +711,8 @@ class Demo:
         self.check("safe state", len(safe) == len(self.gates), f"{len(safe)}/{len(self.gates)} gates amber, relay shut")
 
     def run(self) -> int:
-        steps = (self.setup, self.publish_list, self.samples, self.stream, self.officer_screen, self.delta,
-                 self.online_query,
-                 self.broker_outage)
+        steps = (self.setup, self.publish_list, self.samples, self.stream, self.officer_screen, self.second_list,
+                 self.vehicle, self.early_warning, self.delta, self.online_query, self.broker_outage)
         started = time.monotonic()
         try:
             for run_step in steps:

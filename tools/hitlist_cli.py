@@ -1,8 +1,8 @@
 """`sharaka-hitlist`: the central side's hit-list builder and signer (docs/hitlist.md "Tools").
 
     sharaka-hitlist keygen --out DIR
-    sharaka-hitlist certify --keys DIR [--rotate-list-key] [--add-command-key [PUB] [--holder NAME]] [--rotate-root]
-                            [--revoke KEY_ID]
+    sharaka-hitlist certify --keys DIR [--rotate-list-key] [--add-list-key LIST_ID] [--add-command-key [PUB]
+                            [--holder NAME]] [--add-alert-key] [--rotate-root] [--revoke KEY_ID]
     sharaka-hitlist build --keys DIR --from RECORDS --list-id ID --version N --out FILE [--base OLD]
     sharaka-hitlist delta --keys DIR --from OLD --to NEW --out FILE
     sharaka-hitlist head --keys DIR --list FILE --out FILE
@@ -86,18 +86,21 @@ class KeyDir:
             key = keyfiles.load_signing_key(f)
             self.keys[bytes(key.verify_key)] = key
 
-    def signing_key(self, role: str) -> SigningKey:
-        for grant in self.meta["keys"]:
-            if (
-                role in grant["roles"]
-                and grant["pub"] in self.keys
-                and list_key_id(grant["pub"]) not in self.meta["revoked"]
-            ):
-                return self.keys[grant["pub"]]
-        raise KeyDirError(f"no private key in {str(self.path)!r} for a {role!r} key certified by the keyring")
+    def signing_key(self, role: str, list_id: str | None = None) -> SigningKey:
+        """The private key of a ``role`` key the keyring certifies; for a list: the key scoped to ``list_id``
+        first (``certify --add-list-key``), else an unscoped list key (one that may sign any list)."""
+        usable = [g for g in self.meta["keys"] if role in g["roles"] and g["pub"] in self.keys
+                  and list_key_id(g["pub"]) not in self.meta["revoked"]]
+        scoped = [g for g in usable if list_id is not None and list_id in g.get("lists", [])]
+        anyone = [g for g in usable if not g.get("lists")]
+        for grant in scoped or anyone:
+            return self.keys[grant["pub"]]
+        what = f"{role!r} key" + (f" for list {list_id!r}" if list_id else "")
+        raise KeyDirError(f"no private key in {str(self.path)!r} for a {what} certified by the keyring")
 
-    def signer(self) -> Signer:
-        return Signer(self.signing_key("list"), self.blob, self.meta["epoch"])
+    def signer(self, list_id: str | None = None) -> Signer:
+        """The list signer for ``list_id`` (its own key when it has one)."""
+        return Signer(self.signing_key("list", list_id), self.blob, self.meta["epoch"])
 
     def root_signers(self) -> list[SigningKey]:
         return [self.keys[p] for p in self.meta["root_keys"] if p in self.keys]
@@ -150,8 +153,16 @@ def cmd_certify(args, now: float) -> dict:
     if args.rotate_list_key:
         epoch += 1
         revoked += [list_key_id(g["pub"]) for g in grants if "list" in g["roles"]]
+        scopes = [g["lists"] for g in grants if "list" in g["roles"] and g.get("lists")]
         grants = [g for g in grants if "list" not in g["roles"]]
         grants.append(_grant(_new_key(kd.path, f"list-{epoch}"), ["list"], now, args.validity_days))
+        for scope in scopes:  # every list with its own key gets a new own key
+            grants.append({**_grant(_new_key(kd.path, f"list-{scope[0]}-{epoch}"), ["list"], now,
+                                    args.validity_days), "lists": scope})
+    for list_id in args.add_list_key:
+        _check_list_id(list_id)
+        grants.append({**_grant(_new_key(kd.path, f"list-{list_id}-{version}"), ["list"], now, args.validity_days),
+                       "lists": [list_id]})
     if args.add_command_key is not None:
         # a holder's own public key (the private key never leaves them), or a new pair kept in the keys dir
         pub = read_public_key(args.add_command_key) if args.add_command_key else bytes(
@@ -161,6 +172,8 @@ def cmd_certify(args, now: float) -> dict:
         grant = _grant_pub(pub, ["command"], now, args.validity_days)
         grant["holder"] = args.holder or (Path(args.add_command_key).stem if args.add_command_key else list_key_id(pub))
         grants.append(grant)
+    if args.add_alert_key:  # the centre's early-warning key (docs/protocol.md "Early warnings")
+        grants.append(_grant(_new_key(kd.path, f"alert-{version}"), ["alert"], now, args.validity_days))
     for kid in args.revoke:
         revoked.append(kid)
         grants = [g for g in grants if list_key_id(g["pub"]) != kid]
@@ -185,6 +198,15 @@ def cmd_certify(args, now: float) -> dict:
         "keys": [list_key_id(g["pub"]) for g in grants],
         "revoked": revoked,
     }
+
+
+def _check_list_id(list_id: str) -> str:
+    """``list_id`` if it is a valid list id (agent.protocol.ids); KeyDirError otherwise."""
+    from agent.protocol import ids
+
+    if not ids.is_id(list_id):
+        raise KeyDirError(f"list id {list_id!r}: expected {ids.ID_FORM}")
+    return list_id
 
 
 def _keyring_chain(keys_dir: Path) -> Keyring:
@@ -220,7 +242,7 @@ def cmd_build(args, now: float) -> dict:
     if show:
         print(file=sys.stderr)
     blob = build_snapshot(
-        entries, signer=kd.signer(), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
+        entries, signer=kd.signer(args.list_id), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
         created=now, expires=now + args.expires_days * DAY, previous=previous,
     )  # fmt: skip
     _write_output(args.out, blob)
@@ -229,9 +251,8 @@ def cmd_build(args, now: float) -> dict:
 
 def cmd_delta(args, now: float) -> dict:
     kd = KeyDir(args.keys)
-    blob = build_delta(
-        Path(args.old).read_bytes(), Path(args.new).read_bytes(), signer=kd.signer(), created=now
-    )
+    old = Path(args.old).read_bytes()
+    blob = build_delta(old, Path(args.new).read_bytes(), signer=kd.signer(read_list(old)[0].list_id), created=now)
     _write_output(args.out, blob)
     meta, adds, removes = read_list(blob)
     return {
@@ -246,7 +267,7 @@ def cmd_delta(args, now: float) -> dict:
 def cmd_head(args, now: float) -> dict:
     kd = KeyDir(args.keys)
     meta, _, _ = read_list(Path(args.list).read_bytes())
-    blob = build_head(meta, signer=kd.signer(), issued=now, expires=now + args.valid_minutes * 60)
+    blob = build_head(meta, signer=kd.signer(meta.list_id), issued=now, expires=now + args.valid_minutes * 60)
     _write_output(args.out, blob)
     return {"out": args.out, "version": meta.version, "expires": now + args.valid_minutes * 60}
 
@@ -327,8 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("certify", cmd_certify, "publish the next keyring (rotate, add or revoke keys)")
     p.add_argument("--keys", required=True, metavar="DIR")
     p.add_argument("--rotate-list-key", action="store_true", help="new list key, old one revoked, epoch + 1")
+    p.add_argument("--add-list-key", action="append", default=[], metavar="LIST_ID",
+                   help="certify a new list key that signs only list LIST_ID (each list its own signing key)")
     p.add_argument("--add-command-key", nargs="?", const="", metavar="PUBFILE",
                    help="certify a command key: a holder's public key file, or without a file a new pair here")
+    p.add_argument("--add-alert-key", action="store_true",
+                   help="certify a new key that signs early warnings (alerts) to the gates")
     p.add_argument("--holder", help="who holds the command key (two signatures count only from two holders); "
                                     "default: the public key file's name")
     p.add_argument(

@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agent.errors import run_command
 from tools.broker_setup import GATE_INBOUND, GATE_OUTBOUND, SHARED_READ, TOPIC_ROOT, check_gate_id
 
 BRIDGE_PREFIX = "bridge-"
@@ -96,17 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--site", required=True)
     p.add_argument("--gate", action="append", default=[], required=True, help="a gate of the site (repeat)")
     args = parser.parse_args(argv)
-    try:
-        if args.cmd == "conf":
-            password = args.password_file.read_text().strip() if args.password_file else None
-            sys.stdout.write(bridge_conf(args.site, args.national, ca=args.ca, cert=args.cert, key=args.key,
-                                         username=args.username, password=password,
-                                         local_prefix=args.local_prefix, remote_prefix=args.remote_prefix))
-        else:
-            sys.stdout.write(bridge_acl(args.site, args.gate))
-    except (ValueError, OSError) as exc:
-        print(f"site_bridge {args.cmd}: {exc}", file=sys.stderr)
-        return 2
+    return run_command(parser.prog, args.cmd, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.cmd == "conf":
+        password = args.password_file.read_text().strip() if args.password_file else None
+        sys.stdout.write(bridge_conf(args.site, args.national, ca=args.ca, cert=args.cert, key=args.key,
+                                     username=args.username, password=password,
+                                     local_prefix=args.local_prefix, remote_prefix=args.remote_prefix))
+    else:
+        sys.stdout.write(bridge_acl(args.site, args.gate))
     return 0
 
 

@@ -20,9 +20,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("hitlist", help="install, check and query the signed hit-list")
     sub = parser.add_subparsers(dest="hitlist_command", required=True, metavar="ACTION")
 
-    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+    def add(name: str, func, help_: str, *, by_config: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--state", required=True, metavar="DIR", help="the gate's hit-list state directory")
+        p.add_argument("--state", required=not by_config, metavar="DIR", help="the gate's hit-list state directory")
+        if by_config:
+            p.add_argument("--config", metavar="FILE", help="the gate's config: every list it names, by id "
+                                                            "(instead of --state)")
         p.add_argument("--root-pub", metavar="FILE", help="pinned root public key (default: DIR/root.pub)")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
@@ -36,7 +39,8 @@ def register(subparsers) -> None:
     group.add_argument("--document", nargs=2, metavar=("STATE", "NUMBER"))
     group.add_argument("--person", nargs=3, metavar=("SURNAME", "GIVEN_NAMES", "BIRTH_DATE"))
     group.add_argument("--vin")
-    add("status", _status, "identity, freshness and size of the installed list")
+    add("status", _status, "identity, freshness and size of the installed list (--config: of every list)",
+        by_config=True)
     add("verify", _verify, "re-read the installed list and check its signed state hash")
 
 
@@ -130,8 +134,42 @@ def _query(store, args):
 
 
 def _status(args) -> int:
+    if args.config:
+        return _status_of_config(args)
+    if not args.state:
+        raise UsageError("give --state DIR (one list) or --config FILE (every list of the gate)")
     _print(args, _open(args).status(_now(args)))
     return 0
+
+
+def _status_of_config(args) -> int:
+    """Every list the gate's config names ([hitlist] first, then [lists.ID]), by id: the store's status and the
+    list's policy, or why it cannot be read (docs/config.md "Several lists"). Exit 1 when a list is missing,
+    unreadable or stale."""
+    from agent.app import StartupError, list_status, open_lists
+    from agent.config import load_config
+    from agent.protocol.trusted_time import persisted_screening_time
+
+    config = load_config(args.config)
+    now = persisted_screening_time(config.gate.state_dir / "time.json", time.time())
+    try:
+        sources = open_lists(config)
+    except StartupError as exc:
+        raise UsageError(str(exc)) from exc
+    lists = {}
+    for source in sources:
+        store_status = getattr(source.hitlist, "status", None)
+        one = store_status(now) if callable(store_status) else {}
+        lists[source.name] = {**one, **list_status(source, now)}
+    result = {"lists": lists}
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for name, one in lists.items():
+            state = one.get("problem", {}).get("reason") or ("stale" if one.get("stale") else "fresh")
+            print(f"{name}: v{one.get('version', 0)} {state}; governs {', '.join(one['policy']['governs'])}; "
+                  f"match -> {one['policy']['on_match']}")
+    return 1 if any(one.get("problem") or one.get("stale") for one in lists.values()) else 0
 
 
 def _verify(args) -> int:

@@ -38,3 +38,13 @@ class HitList(Protocol):
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
     ) -> Hit | None:
         """The entry for this person (a weak hit when only a truncated name matches), or None."""
+
+
+class VehicleLists(Protocol):
+    """What a list that holds vehicles offers besides ``HitList`` (the signed store and the in-memory list)."""
+
+    def lookup_vehicle(self, vin: str) -> Hit | None:
+        """The entry for this VIN, or None."""
+
+    def lookup_plate(self, country: str, plate: str) -> Hit | None:
+        """The entry for this plate of ``country``, or None."""

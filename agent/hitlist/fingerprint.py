@@ -91,6 +91,15 @@ def vehicle_fingerprint(keys: FingerprintKeys, vin: str) -> int:
     return _blake64(normalise_vin(vin).encode(), keys.document_key, b"sharaka-vin")
 
 
+def plate_fingerprint(keys: FingerprintKeys, country: str, plate: str) -> int:
+    """Fingerprint of a registration plate of ``country`` (both as agent.hitlist.vehicle_ids normalises them);
+    raises BadDataError on a malformed plate or country."""
+    from agent.hitlist.vehicle_ids import normalise_country, normalise_plate
+
+    data = f"{normalise_country(country)}|{normalise_plate(plate)}".encode()
+    return _blake64(data, keys.document_key, b"sharaka-plate")
+
+
 def person_fingerprint(keys: FingerprintKeys, name_key: str, birth_date: str) -> int:
     """Slow keyed fingerprint of ``name_key + "|" + birth_date`` (one name key from agent.hitlist.names)."""
     data = f"{name_key}|{normalise_birth_date(birth_date)}".encode()

@@ -22,6 +22,7 @@ from agent.hitlist import names
 from agent.hitlist.api import Hit
 from agent.hitlist.fingerprint import normalise_birth_date, normalise_document, normalise_vin
 from agent.hitlist.records import RecordsReader
+from agent.hitlist.vehicle_ids import normalise_country, normalise_plate
 
 
 class MemoryHitList:
@@ -35,6 +36,7 @@ class MemoryHitList:
         self._documents: dict[tuple[str, str], Hit] = {}
         self._persons: dict[tuple[str, str], Hit] = {}  # (record name key, birth date), names.py keys
         self._vehicles: dict[str, Hit] = {}
+        self._plates: dict[tuple[str, str], Hit] = {}
         for number, record in enumerate(records, 1):
             self._add(record, number)
 
@@ -66,8 +68,11 @@ class MemoryHitList:
                 birth = normalise_birth_date(record["birth_date"])
                 for key in names.record_name_keys(record["surname"], record["given_names"]):
                     self._persons.setdefault((key, birth), hit)
-            elif kind == "vehicle":
-                self._vehicles[normalise_vin(record["vin"])] = hit
+            elif kind == "vehicle":  # by VIN, by plate (with its country), or both
+                if record.get("vin"):
+                    self._vehicles[normalise_vin(record["vin"])] = hit
+                if record.get("plate") or not record.get("vin"):
+                    self._plates[(normalise_country(record["country"]), normalise_plate(record["plate"]))] = hit
             else:
                 raise BadDataError(f"record {number}: kind {kind!r} is not 'document', 'person' or 'vehicle'")
         except (KeyError, AttributeError, TypeError) as exc:
@@ -78,7 +83,7 @@ class MemoryHitList:
             raise BadDataError(f"record {number}: {exc}") from None
 
     def __len__(self) -> int:
-        return len(self._documents) + len(self._persons) + len(self._vehicles)
+        return len(self._documents) + len(self._persons) + len(self._vehicles) + len(self._plates)
 
     @property
     def version(self) -> int:
@@ -117,3 +122,7 @@ class MemoryHitList:
     def lookup_vehicle(self, vin: str) -> Hit | None:
         """Raises BadDataError on a malformed VIN, as the signed store does."""
         return self._vehicles.get(normalise_vin(vin))
+
+    def lookup_plate(self, country: str, plate: str) -> Hit | None:
+        """Raises BadDataError on a malformed plate or country, as the signed store does."""
+        return self._plates.get((normalise_country(country), normalise_plate(plate)))

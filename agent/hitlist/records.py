@@ -32,6 +32,8 @@ CSV_FIELDS = (
     "given_names",
     "birth_date",
     "vin",
+    "plate",
+    "country",
     "reason",
     "ref",
 )

@@ -32,6 +32,7 @@ from agent.hitlist.fingerprint import (
     FingerprintKeys,
     document_fingerprint,
     person_fingerprint,
+    plate_fingerprint,
     vehicle_fingerprint,
 )
 from agent.hitlist.format import unpack_frame
@@ -140,6 +141,10 @@ class HitListStore:
     def lookup_vehicle(self, vin: str) -> Hit | None:
         """The entry for this VIN, or None."""
         return self._lookup_fp("vehicle", lambda k: vehicle_fingerprint(k, vin))
+
+    def lookup_plate(self, country: str, plate: str) -> Hit | None:
+        """The entry for this registration plate of ``country`` (agent.hitlist.vehicle_ids), or None."""
+        return self._lookup_fp("vehicle", lambda k: plate_fingerprint(k, country, plate))
 
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False

@@ -15,7 +15,7 @@ from agent.hitlist.format import Frame, unpack_frame, unpack_signed, verify_sign
 from agent.hitlist.limits import Limits
 from agent.keys import list_key_id
 
-ROLES = ("list", "command")
+ROLES = ("list", "command", "alert")  # alert: early warnings (docs/protocol.md "Early warnings")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,13 @@ class KeyGrant:
     not_before: float
     not_after: float
     holder: str = ""
+    lists: tuple[str, ...] = ()  # a list key scoped to these list ids (docs/hitlist.md "Several lists"); (): any
+
+    def check_scope(self, list_id: str) -> None:
+        """Raise HitListRejected ``wrong_list_key`` when this list key is scoped to other lists than ``list_id``."""
+        if self.lists and list_id not in self.lists:
+            raise HitListRejected("wrong_list_key",
+                                  f"key {self.key_id!r} signs lists {list(self.lists)!r}, not {list_id!r}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,11 @@ def _parse_grant(item: object, limits: Limits) -> KeyGrant:
     holder = item.get("holder", "")
     if not isinstance(holder, str) or len(holder) > 64:
         raise HitListRejected("malformed", f"keyring key holder {holder!r:.80}: expected up to 64 characters")
-    return KeyGrant(list_key_id(pub), pub, tuple(roles), float(nb), float(na), holder)
+    scope = item.get("lists", [])
+    if not isinstance(scope, list) or len(scope) > limits.max_keys or not all(
+            isinstance(x, str) and 0 < len(x) <= limits.max_list_id_chars for x in scope):
+        raise HitListRejected("malformed", f"keyring key lists {scope!r:.80}: expected a list of list ids")
+    return KeyGrant(list_key_id(pub), pub, tuple(roles), float(nb), float(na), holder, tuple(scope))
 
 
 def verify_keyring(blob: bytes, trusted: Keyring, limits: Limits) -> Keyring:

@@ -229,6 +229,7 @@ def _verify_signed(frame: Frame, keyring: Keyring, now: float, limits: Limits) -
         )
     if meta.epoch != keyring.epoch:
         raise HitListRejected("epoch", f"list epoch {meta.epoch}, keyring epoch {keyring.epoch}")
+    grant.check_scope(meta.list_id)  # each list its own signing key (docs/hitlist.md "Several lists")
     return keyring, meta
 
 
@@ -328,8 +329,9 @@ def read_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
     frame = unpack_frame(blob, limits)
     if frame.kind != "head":
         raise HitListRejected("wrong_role", f"a {frame.kind} frame where a head was expected")
-    authorise(frame, keyring, "list", now)
+    grant = authorise(frame, keyring, "list", now)
     meta = unpack_signed(frame, limits)
+    grant.check_scope(_get(meta, "list_id", str))
     head = Head(
         _get(meta, "list_id", str),
         _get(meta, "epoch", int),

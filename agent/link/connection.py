@@ -43,7 +43,7 @@ def no_delay(client: mqtt.Client) -> None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:  # a socket that cannot say (not TCP): nothing to gain
-            logger.debug("TCP_NODELAY not set: %s", exc)
+            logger.debug("TCP_NODELAY not set", extra={"fields": {"error": str(exc)}})
 
 
 class ConnectionListener(Protocol):

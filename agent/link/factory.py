@@ -13,7 +13,7 @@ from agent.errors import ConfigError
 from agent.hitlist.api import HitList
 from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
-from agent.link.gate import GateLink, LinkConfig
+from agent.link.gate import AlertReceiver, GateLink, LinkConfig
 from agent.outbox import Outbox
 from agent.protocol.commands import is_high_impact
 from agent.protocol.trusted_time import TrustedClock
@@ -26,14 +26,17 @@ def link_from_config(
     outbox: Outbox,
     *,
     hitlist: HitList | None = None,
+    lists: Mapping[str, HitList] | None = None,
     clock: Callable[[], float],
     trusted: TrustedClock | None = None,
     status_source: Callable[[], dict[str, Any]] | None = None,
     command_handlers: dict[str, Handler] | None = None,
     high_impact: Callable[[str, Mapping[str, Any]], bool] = is_high_impact,
+    alerts: AlertReceiver | None = None,
 ) -> GateLink:
     """A GateLink for ``config`` (agent.config.Config with ``link.enabled``). Raises ConfigError for a
-    missing key file; creates the device key (0600) on first start when none exists."""
+    missing key file; creates the device key (0600) on first start when none exists. ``lists``: the lists
+    besides ``hitlist``, by id; each signed store among them is synced over MQTT on its own."""
     lc, gate_id, state = config.link, config.gate.id, Path(config.gate.state_dir)
     if lc.node_pub is None:
         raise ConfigError(f"[link] node_pub is required when the link is enabled ({config.path})")
@@ -54,11 +57,12 @@ def link_from_config(
         gate_id=gate_id, host=lc.host, port=lc.port, username=gate_id if password else None, password=password,
         ca_file=str(lc.ca_file) if lc.ca_file else None, cert_file=str(lc.cert_file) if lc.cert_file else None,
         key_file=str(lc.key_file) if lc.key_file else None, keepalive=lc.keepalive_s, will_delay=lc.will_delay_s,
-        heartbeat=lc.heartbeat_s, list_id=lc.list_id,
+        heartbeat=lc.heartbeat_s, list_id=lc.list_id or config.screening_lists()[0].list_id,
     )
+    more = {lid: store for lid, store in (lists or {}).items() if isinstance(store, HitListStore)}
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
         clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers,
         device_key_path=key_path, high_impact_threshold=lc.high_impact_threshold, high_impact=high_impact,
-        hitlist=hitlist if isinstance(hitlist, HitListStore) else None,
+        hitlist=hitlist if isinstance(hitlist, HitListStore) else None, lists=more, alerts=alerts,
     )

@@ -66,6 +66,19 @@ class OutboxLike(Protocol):
         """Routine rows dropped because the outbox was full (RELIABILITY 22)."""
 
 
+class AlertReceiver(Protocol):
+    """What the link needs from ``agent.alerts.EarlyWarnings``."""
+
+    def receive(self, wire: bytes) -> Any:
+        """Verify and keep one alert; raises ValueError (AlertRejected) when refused."""
+
+    def status(self) -> dict[str, Any]:
+        """Alerts in force and refusals, for the status message."""
+
+    def retry(self) -> int:
+        """Try again alerts a newer keyring may now verify."""
+
+
 class GateLink:
     """Outbox -> MQTT -> central node, with status, commands and acks. ``start()``/``stop()``."""
 
@@ -87,8 +100,10 @@ class GateLink:
         high_impact: Callable[[str, Mapping[str, Any]], bool] = is_high_impact,
         rng: random.Random | None = None,
         hitlist: SyncedStore | None = None,
+        lists: Mapping[str, SyncedStore] | None = None,
         hitlist_limits: Limits = DEFAULT_LIMITS,
         trusted_time: TrustedClock | None = None,
+        alerts: AlertReceiver | None = None,
     ) -> None:
         topics.check_id(config.gate_id)
         self.config = config
@@ -124,19 +139,29 @@ class GateLink:
         self.queries = OnlineQueries(self.gate_id, self.connection, lambda: self.device_key.current, clock,
                                      sealer=sealer, monotonic=monotonic)
         self.hitlist = hitlist
+        self.alerts = alerts  # early warnings (agent/alerts.py), retained under sharaka/v1/alerts/
         self.sync: HitListSync | None = None
         builtins: dict[str, Handler] = {
             "request_status": lambda _args: self._status_command("status"),
             "rebirth": lambda _args: self._status_command("birth"),
             "rotate_device_key": lambda _args: self._begin_rotation(),
         }
-        if hitlist is not None:
+        # One sync per list, each with its own store, version chain and freshness (RELIABILITY 49); ``sync`` is
+        # the first list's ([hitlist]; list id None: it follows any head no other list claims).
+        self.syncs: dict[str | None, HitListSync] = {}
+        for list_id, store in ((config.list_id, hitlist), *(lists or {}).items()):
+            if store is None:
+                continue
             # judged like screening (trusted time, or a later wall clock): a gate whose trusted time lags
             # (new, or switched off for a while) installs what its synchronised clock finds current
-            self.sync = HitListSync(hitlist, self.gate_id, self._send_hitlist_req, self.trusted_time.screening_now,
-                                    list_id=config.list_id, limits=hitlist_limits, observe=self.trusted_time.observe)
-            builtins["hitlist_resync"] = self.sync.resync
-        keyring = (lambda: hitlist.keyring) if hitlist is not None else (lambda: None)
+            self.syncs[list_id] = HitListSync(store, self.gate_id, self._send_hitlist_req,
+                                              self.trusted_time.screening_now, list_id=list_id,
+                                              limits=hitlist_limits, observe=self.trusted_time.observe)
+        self.sync = next(iter(self.syncs.values()), None)
+        if self.syncs:
+            builtins["hitlist_resync"] = self._resync
+        first = self.sync.store if self.sync is not None else None
+        keyring = (lambda: first.keyring) if first is not None else (lambda: None)
         guard = CommandGuard(state_dir / "commands.json", self.gate_id, trusted_command_keys(command_keys, keyring),
                              high_impact_threshold=high_impact_threshold, high_impact=high_impact)
         self.commands = CommandRunner(
@@ -189,9 +214,11 @@ class GateLink:
     def subscriptions(self) -> list[tuple[str, int]]:
         """This gate's inbound topics, and the hit-list heads when it follows a list."""
         subs = [(topics.gate(self.gate_id, leaf), 1) for leaf in topics.GATE_IN]
-        if self.sync is not None:
-            lid = self.config.list_id
-            subs.append((topics.hitlist_head(lid) if lid else topics.all_hitlist_heads(), 1))
+        if None in self.syncs:
+            subs.append((topics.all_hitlist_heads(), 1))
+        subs += [(topics.hitlist_head(lid), 1) for lid in self.syncs if lid is not None and None not in self.syncs]
+        if self.alerts is not None:
+            subs.append((topics.all_alerts(), 1))
         return subs
 
     def will(self) -> bytes:
@@ -254,10 +281,12 @@ class GateLink:
                     self._handle_inbound(topic, payload)
                 self._apply_acks()
                 self.trusted_time.checkpoint()
-                if self.sync is not None:
+                for sync in self.syncs.values():
                     if birth:
-                        self.sync.on_connected()
-                    self.sync.tick()
+                        sync.on_connected()
+                    sync.tick()
+                if self.alerts is not None:
+                    self.alerts.retry()  # an alert that came before the keyring certifying its key
                 if birth:
                     self.publish_status("online", "birth")
                     last_beat = self._mono()
@@ -308,15 +337,25 @@ class GateLink:
                 self._refused(refusal)
 
     def _handle_inbound(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(topics.ALERTS + "/"):
+            if self.alerts is not None and payload:  # empty: the centre cleared an expired alert
+                try:
+                    self.alerts.receive(payload)
+                except ValueError:  # AlertRejected: counted by the alert store, nothing changed
+                    self.stats.reject("alert")
+            return
         if topic.startswith(topics.HITLISTS + "/"):
-            if self.sync is not None and payload:
-                self.sync.on_head(topic.split("/")[-2], payload)
+            list_id = topic.split("/")[-2]
+            sync = self.syncs.get(list_id) or self.syncs.get(None)
+            if sync is not None and payload:
+                sync.on_head(list_id, payload)
             return
         leaf = topic.rsplit(f"/{self.gate_id}/", 1)[-1]
         if leaf == topics.HITLIST_CHUNK:
             body = self._open_from_node("hitlist_chunk", payload)
-            if body is not None and self.sync is not None and body["gate"] == self.gate_id:
-                self.sync.on_chunk(body)
+            if body is not None and body["gate"] == self.gate_id:
+                for sync in self.syncs.values():  # only the sync whose request it answers takes it
+                    sync.on_chunk(body)
             return
         if leaf == topics.ACK:
             body = self._open_from_node("ack", payload)
@@ -360,6 +399,14 @@ class GateLink:
 
     def _send_hitlist_req(self, body: dict[str, Any]) -> None:
         self._publish(topics.HITLIST_REQ, seal("hitlist_req", body, [self.device_key.current]), retain=False)
+
+    def _resync(self, args: dict[str, Any]) -> str:
+        """``hitlist_resync`` (``list``: which list; default the first)."""
+        wanted = args.get("list")
+        sync = self.sync if wanted is None else self.syncs.get(wanted)
+        if sync is None:
+            raise ValueError(f"list {wanted!r}: not held here; expected one of {sorted(map(str, self.syncs))}")
+        return sync.resync(args)
 
     # ------------------------------------------------------------------ status
     def _begin_rotation(self) -> str:
@@ -406,13 +453,20 @@ class GateLink:
         except Exception as exc:  # status must go out even when the outbox is sick
             out["outbox"] = {"error": str(exc)}
             self.alarms.add("outbox")
-        if self.hitlist is not None:
+        lists: dict[str, Any] = {}
+        for list_id, sync in self.syncs.items():
             try:
-                out["hitlist"] = self.hitlist.status(self.trusted_time.screening_now())
+                one = sync.store.status(self.trusted_time.screening_now())
             except Exception as exc:
-                out["hitlist"] = {"error": str(exc)}
-            if self.sync is not None:
-                out["hitlist"]["sync"] = self.sync.status()
+                one = {"error": str(exc)}
+            one["sync"] = sync.status()
+            if sync is self.sync:
+                out["hitlist"] = one
+            lists[str(list_id or one.get("list_id") or "")] = one
+        if len(lists) > 1:
+            out["lists"] = lists  # each list's identity, freshness and sync (RELIABILITY 49)
+        if self.alerts is not None:
+            out["alerts"] = self.alerts.status()
         if self._status_source is not None:
             try:
                 out.update(self._status_source())

@@ -304,6 +304,19 @@ MESSAGES: dict[str, Map] = {
 }
 
 
+# Early warnings (docs/protocol.md "Early warnings"): signed by an ``alert`` key of the root-signed keyring.
+MAX_LISTINGS = 100  # urgent listings per alert
+_LISTING = Map({"fps": List(Bin(8, 8), 64), "kind": Str(16, choices=("document", "person", "vehicle")),
+                "reason": CODE, "ref": Str(255), "list": LIST_ID, "version": Int()}, extra=None)
+MESSAGES["alert"] = message({
+    "issued": TIME, "expires": TIME, "severity": Str(16, choices=("info", "warning", "urgent")),
+    "notice": Str(2000), "target": Str(16, choices=("all", "site", "gates")),
+    "sites": List(Str(ID_LEN, 1, pattern=ids.ID_PATTERN), 64), "gates": List(GATE_ID, 1000),
+    "keys": Map({"doc": Bin(32, 32), "person": Bin(32, 32), "person_cost": Int(1, 10_000_000)}, extra=None),
+    "listings": List(_LISTING, MAX_LISTINGS),
+})
+
+
 def check_message(msg_type: str, body: Mapping[str, Any]) -> None:
     """Raise ProtocolError unless ``body`` is a well-formed, in-range ``msg_type`` message."""
     schema = MESSAGES.get(msg_type)

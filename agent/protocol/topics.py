@@ -8,6 +8,7 @@ from agent.protocol import ids
 ROOT = "sharaka/v1"
 GATES = f"{ROOT}/gates"
 HITLISTS = f"{ROOT}/hitlists"
+ALERTS = f"{ROOT}/alerts"  # retained early warnings, one topic per alert: sharaka/v1/alerts/{alert_id}
 ENROL = f"{ROOT}/enrol"  # enrolment of a new gate (docs/provisioning.md): only the enrolment account writes here
 ENROL_CLIENT_PREFIX = "enrol-"  # an enrolling gate's client id: enrol-{token id}
 ENROL_REQ = "req"  # out: the signed, token-authenticated enrolment request
@@ -56,6 +57,14 @@ def all_hitlist_heads() -> str:
     return f"{HITLISTS}/+/head"
 
 
+def alert(alert_id: str) -> str:
+    """Retained topic of one early warning (docs/protocol.md "Early warnings")."""
+    return f"{ALERTS}/{check_id(alert_id, 'alert id')}"
+
+
+def all_alerts() -> str:
+    """Subscription filter for every early warning (gate side)."""
+    return f"{ALERTS}/+"
 def enrol(client_id: str, leaf: str) -> str:
     """Topic ``sharaka/v1/enrol/{client_id}/{leaf}`` of one enrolling gate (client id ``enrol-{token id}``)."""
     return f"{ENROL}/{ids.check_id(client_id, 'enrolment client id')}/{leaf}"

@@ -1,33 +1,45 @@
 """The decision for one read: pure, no I/O but the hit-list lookups.
 
-    >>> decide(mrz, rules=cfg.screening, hitlist=hl, today=date(2026, 11, 23), now=trusted.now())
+    >>> decide(mrz, rules=cfg.screening, sources=[ListSource(hl, cfg.hitlist)], today=date(2026, 11, 23),
+    ...        now=trusted.now())
     Decision(verdict='CLEAR', reasons=(), ...)
 
-Precedence: an exact hit-list match is a HIT whatever else is wrong with the document; any failed
-check, refused document or state, weak (possible) match or, by policy, a stale list is a REFER;
-otherwise CLEAR. Reasons are short machine words (docs/config.md lists them) so the officer's
-screen and the central node can translate them.
+Precedence: a match that a source's policy makes a HIT (an exact match in a list with ``on_match =
+"hit"``) is a HIT whatever else is wrong with the document; any failed check, refused document or state,
+weak (possible) match, a match in a list whose policy refers, or by policy a stale or missing list is a
+REFER; otherwise CLEAR. Several sources are combined in one place, ``agent.screening.sources.combine``.
+Reasons are short machine words (docs/config.md lists them) so the officer's screen and the central
+node can translate them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from agent.config import ScreeningConfig
+from agent.config import HitListConfig, ScreeningConfig
 from agent.hitlist.api import Hit, HitList
+from agent.screening.sources import (
+    CLEAR,
+    HIT,
+    REFER,
+    ListSource,
+    Query,
+    Source,
+    SourceAnswer,
+    combine,
+    strongest,
+)
 
 if TYPE_CHECKING:
     from agent.mrz import MrzResult
 
 logger = logging.getLogger(__name__)
 
-CLEAR = "CLEAR"
-HIT = "HIT"
-REFER = "REFER"
+__all__ = ["CLEAR", "HIT", "REFER", "Decision", "decide", "decide_query", "unreadable"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,13 @@ class Decision:
     list_version: int = 0
     list_stale: bool = False
     detail: str = ""  # why a read was unreadable (may quote the read: keep out of INFO logs)
+    answers: tuple[SourceAnswer, ...] = ()  # what each source answered (the event's ``sources``)
+    query: Query | None = None  # what was asked (a vehicle or a hand-entered person has no ``mrz``)
+
+    @property
+    def acknowledge(self) -> bool:
+        """An officer must acknowledge this decision on the screen (a list's policy asks for it)."""
+        return any(a.acknowledge for a in self.answers)
     # every source that answered (agent.screening.online.SourceAnswer), and the online query's outcome:
     # "" (not asked), "answered", "late" (past the deadline) or "unreachable"
     sources: tuple[Any, ...] = ()
@@ -52,16 +71,17 @@ class Decision:
         return replace(self, verdict=verdict, reasons=(*self.reasons, reason))
 
 
-def unreadable(detail: str, *, list_version: int = 0, list_stale: bool = False) -> Decision:
-    """REFER for a read that is not a document: the officer must look at it."""
-    return Decision(REFER, ("unreadable",), list_version=list_version, list_stale=list_stale, detail=detail)
+def unreadable(detail: str, *, list_version: int = 0, list_stale: bool = False,
+               answers: tuple[SourceAnswer, ...] = ()) -> Decision:
+    """REFER for a read that is not a document: the officer must look at it (``answers``: the lists' states,
+    a list's problem adds its reason)."""
+    _, reasons = combine(("unreadable",), answers)
+    return Decision(REFER, reasons, list_version=list_version, list_stale=list_stale, detail=detail,
+                    answers=answers)
 
 
-def decide(
-    mrz: MrzResult, *, rules: ScreeningConfig, hitlist: HitList, today: dt.date, now: float
-) -> Decision:
-    """Check ``mrz`` against the site ``rules`` and ``hitlist`` as of ``today`` / ``now``, both the gate's
-    trusted time (agent/protocol/trusted_time.py), never the wall clock."""
+def document_checks(mrz: MrzResult, rules: ScreeningConfig, today: dt.date) -> list[str]:
+    """Why the document itself must be referred (check digits, expiry, code, issuing state); [] when fine."""
     reasons: list[str] = []
     if not mrz.valid:
         reasons.extend(f"check_digit:{name}" for name in mrz.failed_checks or ("unknown",))
@@ -78,42 +98,38 @@ def decide(
         reasons.append("issuing_state_refused")
     elif rules.accepted_issuing_states and state not in rules.accepted_issuing_states:
         reasons.append("issuing_state_not_accepted")
-
-    hits: list[Hit] = []
-    version, stale = _list_state(hitlist, now, reasons)
-    lookups: tuple[Callable[[], Hit | None], ...] = (
-        lambda: hitlist.lookup_document(mrz.issuing_state, mrz.document_number),
-        lambda: hitlist.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated),
-    )
-    for lookup in lookups:
-        try:
-            hit = lookup()
-        except (OSError, ValueError) as exc:  # a list that cannot answer must not let anyone through
-            logger.error("hit-list lookup failed", extra={"fields": {"error": type(exc).__name__}})
-            if "hitlist_unavailable" not in reasons:
-                reasons.append("hitlist_unavailable")
-            continue
-        if hit is not None:
-            hits.append(hit)
-
-    exact = [h for h in hits if h.strength != "weak"]
-    for h in exact:
-        reasons.append(f"listed_{h.kind}:{h.reason}")
-    for h in hits:
-        if h.strength == "weak":
-            reasons.append(f"possible_{h.kind}_match:{h.reason}")
-    if stale and not exact and rules.stale_policy == "refer":
-        reasons.append("list_stale")
-    verdict = HIT if exact else REFER if reasons else CLEAR
-    first = exact[0] if exact else hits[0] if hits else None
-    return Decision(verdict, tuple(reasons), mrz=mrz, hit=first, list_version=version, list_stale=stale)
+    return reasons
 
 
-def _list_state(hitlist: HitList, now: float, reasons: list[str]) -> tuple[int, bool]:
-    """(version, stale) of the list; a list that cannot say counts as stale and unavailable."""
-    try:
-        return hitlist.version, hitlist.is_stale(now)
-    except (OSError, ValueError) as exc:
-        logger.error("hit-list state unreadable", extra={"fields": {"error": type(exc).__name__}})
-        reasons.append("hitlist_unavailable")
-        return 0, True
+def decide(
+    mrz: MrzResult, *, rules: ScreeningConfig, today: dt.date, now: float,
+    sources: Sequence[Source] | None = None, hitlist: HitList | None = None,
+    answers: Sequence[SourceAnswer] = (),
+) -> Decision:
+    """Check ``mrz`` against the site ``rules`` and every source (``sources``; or one ``hitlist`` under the
+    default policy) as of ``today`` / ``now``, both the gate's trusted time (agent/protocol/trusted_time.py),
+    never the wall clock. ``answers``: answers already obtained from other sources (e.g. the centre's)."""
+    return decide_query(Query.from_mrz(mrz), document_checks(mrz, rules, today), rules=rules, now=now,
+                        sources=_sources(sources, hitlist), answers=answers, mrz=mrz)
+
+
+def decide_query(
+    query: Query, checks: Sequence[str] = (), *, rules: ScreeningConfig, now: float, sources: Sequence[Source],
+    answers: Sequence[SourceAnswer] = (), mrz: MrzResult | None = None,
+) -> Decision:
+    """The decision about ``query`` (a read document, or an officer's entry: a VIN, a plate, a person) given the
+    ``checks`` reasons already found: every source is asked, and the answers combined in one place."""
+    every = (*(s.ask(query, now=now, rules=rules) for s in sources), *answers)
+    verdict, reasons = combine(checks, every)
+    first = every[0] if every else None
+    return Decision(verdict, reasons, mrz=mrz, hit=strongest(h for a in every for h in a.hits),
+                    list_version=first.version if first else 0, list_stale=first.stale if first else False,
+                    answers=every, query=query)
+
+
+def _sources(sources: Sequence[Source] | None, hitlist: HitList | None) -> Sequence[Source]:
+    if sources is not None:
+        return sources
+    if hitlist is None:
+        raise TypeError("decide: give sources= (or one hitlist=)")
+    return [ListSource(hitlist, HitListConfig())]

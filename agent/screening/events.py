@@ -9,6 +9,11 @@ CLEAR under ``clear_event_detail = "fingerprint"``), ``hit`` (kind, reason, ref,
 ``detail`` (why a read was unreadable), with the online query on ``centre`` ("answered", "late",
 "unreachable") and ``sources`` (each source's state, list versions and hit kind/reason/strength), ``frame`` (camera frame reference), ``face`` (with a camera:
 ``present``, ``score``, ``quality``, and for HIT and REFER ``jpeg``, the best face crop), ``faults``.
+Decisions also carry ``lists`` (what each list or other local source answered: ``list``, ``version``, ``decided``,
+``stale``, ``answered``, ``acknowledge``), ``matches`` (what matched in each: ``list``, ``kind``, ``reason``,
+``ref``, ``strength``; sealed), ``acknowledge`` (an officer must acknowledge this decision), and for a decision
+without an MRZ (a vehicle, an officer's entry) ``entry`` (what was checked: ``vin``, ``country``/``plate``,
+``issuing_state``/``document_number``, ``surname``/``given_names``/``birth_date``; sealed like ``mrz``).
 
 Sealed (format 2, RELIABILITY 31, docs/protocol.md "Sealed events"): the personal fields (``PRIVATE_FIELDS``)
 never reach the disk in clear. ``build_event`` moves them, with the event id, into ``sealed``: a
@@ -34,9 +39,10 @@ from nacl.signing import SigningKey, VerifyKey
 from agent.durable import atomic_write
 from agent.keys import message_key_id
 from agent.screening.decision import CLEAR, Decision
+from agent.screening.sources import Query
 
 EVENT_VERSION = 2
-PRIVATE_FIELDS = ("mrz", "fingerprint", "hit", "detail", "face")
+PRIVATE_FIELDS = ("mrz", "fingerprint", "hit", "detail", "face", "entry", "matches")
 """Fields that can name or picture a traveller: sealed to the centre, never written in clear."""
 _FINGERPRINT_PERSON = b"sharaka-doc-v1"  # domain of the document fingerprint
 
@@ -173,8 +179,16 @@ def build_event(
         "read_mono": read_mono,
         "list_version": decision.list_version,
         "list_stale": decision.list_stale,
+        "lists": [a.to_wire() for a in decision.answers],
     }
+    matches = [m for m in (a.match_wire() for a in decision.answers) if m is not None]
+    if matches:
+        event["matches"] = matches
+    if decision.acknowledge:
+        event["acknowledge"] = True
     mrz = decision.mrz
+    if mrz is None and decision.query is not None:
+        event["entry"] = entry_fields(decision.query)
     if mrz is not None:
         if decision.verdict == CLEAR and clear_detail == "fingerprint":
             event["fingerprint"] = document_fingerprint(
@@ -196,6 +210,21 @@ def build_event(
     if faults:
         event["faults"] = faults
     return seal_private(event, sealer)
+
+
+def entry_fields(query: Query) -> dict[str, Any]:
+    """What an event records of a decision made without an MRZ (a vehicle, an officer's entry)."""
+    out: dict[str, Any] = {}
+    if query.vin is not None:
+        out["vin"] = query.vin
+    if query.plate is not None:
+        out["country"], out["plate"] = query.plate
+    if query.document is not None:
+        out["issuing_state"], out["document_number"] = query.document
+    if query.person is not None:
+        p = query.person
+        out.update(surname=p.surname, given_names=p.given_names, birth_date=p.birth_date)
+    return out
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

@@ -20,19 +20,20 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from agent.config import ScreeningConfig
+from agent.config import HitListConfig, ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
-from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, unreadable
+from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
 from agent.screening.events import EventSealer, build_event, encode_event, new_event_id
-from agent.screening.listcheck import ListProblem, list_problem
+from agent.screening.listcheck import ListProblem
 from agent.screening.online import Centre, ask_centre, with_centre
+from agent.screening.sources import ListSource, PersonQuery, Query, Source
 from hal.errors import HalError
 from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, IndicatorState
 from hal.reader import Misread, ReaderDocument
@@ -99,6 +100,7 @@ class Screener:
         outbox: Outbox,
         indicators: Indicators,
         list_id: str | None = None,
+        lists: Sequence[Source] = (),
         camera: Camera | None = None,
         fingerprint_key: bytes = b"",
         clock: Callable[[], float] = time.time,
@@ -139,6 +141,9 @@ class Screener:
         self.counts: collections.Counter[str] = collections.Counter(dict.fromkeys((CLEAR, HIT, REFER, "duplicate"), 0))
         self.faults: dict[str, str] = {}  # replaced whole by set_fault, never changed in place
         self.list_id = list_id  # the list this gate screens against (None: any verified list)
+        # Every source asked about every read, [hitlist] first (agent.screening.sources); ``hitlist`` stays
+        # the first list's store for status. ``lists`` given: they are the sources ([hitlist] among them).
+        self.sources: list[Source] = list(lists) or [ListSource(hitlist, HitListConfig(list_id=list_id))]
         # online query (agent/screening/online.py): asked for every document read, waited for at most
         # ``centre_deadline_s`` from the swipe (RELIABILITY 47)
         self.centre = centre
@@ -179,13 +184,44 @@ class Screener:
                 if self._is_duplicate(key, mono):
                     return None
                 asked = ask_centre(self.centre, mrz) if self.centre is not None else None
-                decision = decide(mrz, rules=self.rules, hitlist=self.hitlist, today=self._today(now), now=now)
+                decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
                 if asked is not None:  # the deadline runs from the swipe: the reader's last byte
                     left = self.centre_deadline_s - (time.monotonic() - item.received_at)
                     decision = with_centre(decision, asked, asked.wait(left), self.list_id)
-        problem = self.check_list()
-        if problem is not None:
-            decision = decision.refer(problem.reason)
+        self.check_list()
+        return self._commit_and_show(decision, key, wall, mono, item.received_at)
+
+    def handle_query(self, query: Query, checks: Sequence[str] = (), *, origin: str = "officer") -> Decision:
+        """Decide on an identifier that did not come from the document reader: a VIN or a plate (the officer's
+        entry, a plate reader), a document or a person entered by hand. The same sources, the same
+        combination, the same event and indicator path as a swipe; ``origin`` is recorded in the event
+        (``reader`` field). ``checks``: reasons already found (e.g. ``vin_check_digit``). Not deduplicated."""
+        with self._handle_lock:
+            wall, mono, now = self._clock(), self._monotonic(), self._trusted()
+            self.times.start = self.times.parsed = time.perf_counter_ns()
+            decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
+            self.check_list()
+            decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
+            passage = self.last
+        on_decided = self.on_decided
+        if on_decided is not None and passage is not None:
+            on_decided(passage)
+        return decision
+
+    def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
+        """Screen a person the officer entered by hand (no document): the lists that govern persons answer.
+        Raises ``BadDataError`` (a ValueError) for a birth date that is not YYMMDD or a name that is not one."""
+        from agent.hitlist.fingerprint import normalise_birth_date
+        from agent.hitlist.names import query_name_keys
+
+        query_name_keys(surname, given_names)  # refuses what is not a name, before anything is committed
+        person = PersonQuery(surname, given_names, normalise_birth_date(birth_date))
+        return self.handle_query(Query(person=person), origin="officer")
+
+    def _commit_and_show(self, decision: Decision, key: tuple[str, ...] | None, wall: float, mono: float,
+                         read_mono: float, *, reader_id: str | None = None) -> Decision:
+        """Commit ``decision``'s event, then show it (the order the module docstring gives)."""
+        times = self.times
         indicator_fault = self.indicators.fault
         if indicator_fault and decision.verdict == CLEAR:
             decision = decision.refer("indicator_fault")
@@ -200,7 +236,7 @@ class Screener:
                 event_id,
                 lambda seq: encode_event(build_event(
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
-                    reader_id=self.reader_id, wall=wall, mono=mono, read_mono=item.received_at,
+                    reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
                     frame=frame_ref, face=face, faults=faults, sealer=self._sealer)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
@@ -241,11 +277,18 @@ class Screener:
                 self.counts[f"{source.source}_hit"] += 1
 
     def check_list(self) -> ListProblem | None:
-        """Why no decision may be CLEAR for want of a verified list of ``list_id`` (RELIABILITY 45), or None;
-        recorded as the ``hitlist`` fault. A lab gate (``rules.lab_gate``) screens without one: always None."""
-        problem = None if self.rules.lab_gate else list_problem(self.hitlist, self.list_id)
-        self.set_fault("hitlist", problem.detail if problem is not None else None)
-        return problem
+        """Why no decision may be CLEAR for want of a verified list (RELIABILITY 45, 49), or None: the first
+        list's problem; each list's problem is recorded as its fault (``hitlist``, ``hitlist:ID`` for the
+        further lists). A lab gate (``rules.lab_gate``) screens without lists: always None."""
+        first: ListProblem | None = None
+        for i, source in enumerate(self.sources):
+            if not isinstance(source, ListSource):
+                continue
+            found = source.problem_reason(self.rules)
+            problem = ListProblem(*found) if found is not None else None
+            self.set_fault("hitlist" if i == 0 else f"hitlist:{source.name}", problem.detail if problem else None)
+            first = first or problem
+        return first
 
     def set_fault(self, part: str, fault: str | None) -> None:
         """Record (or clear, with None) a fault of ``part``; copy-on-write so other threads read safely."""
@@ -259,10 +302,12 @@ class Screener:
         self.faults = faults
 
     def _unreadable(self, detail: str, now: float) -> Decision:
-        try:
-            return unreadable(detail, list_version=self.hitlist.version, list_stale=self.hitlist.is_stale(now))
-        except (OSError, ValueError):
-            return unreadable(detail)
+        """REFER for a misread: the lists that govern documents or persons say only their state."""
+        answers = tuple(s.ask(None, now=now, rules=self.rules) for s in self.sources
+                        if not isinstance(s, ListSource) or s.governs & {"document", "person"})
+        first = answers[0] if answers else None
+        return unreadable(detail, list_version=first.version if first else 0,
+                          list_stale=first.stale if first else False, answers=answers)
 
     def _is_duplicate(self, key: tuple[str, ...], mono: float) -> bool:
         last = self.last

@@ -14,13 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
-from urllib.parse import SplitResult
 
 import numpy as np
 
 from hal.errors import DeviceUnavailableError, HalError
-from hal.url import UrlGrammar
+from hal.url import UrlBackend
 
 
 class BadFrameError(HalError, ValueError):
@@ -49,35 +47,12 @@ def as_rgb(image: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-class Camera:
+class Camera(UrlBackend):
     """Interface of every camera backend; a backend declares its ``GRAMMAR`` and fills ``_grab``."""
-
-    GRAMMAR: ClassVar[UrlGrammar]
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._closed = False
-
-    @classmethod
-    def parse_url(cls, url: str) -> tuple[SplitResult, dict[str, str]]:
-        """The URL's parts and options, checked against the backend's grammar; opens nothing."""
-        parts, options = cls.GRAMMAR.parse(url)
-        cls._check_location(url, parts)
-        return parts, options
-
-    @classmethod
-    def check_url(cls, url: str) -> None:
-        """Raise BadUrlError unless ``url`` is a valid URL of this backend (no device is opened)."""
-        cls._check_options(cls.parse_url(url)[1])
-
-    @classmethod
-    def _check_location(cls, url: str, parts: SplitResult) -> None:
-        """Raise BadUrlError when the URL's host and path do not fit the backend."""
-
-    @classmethod
-    def _check_options(cls, options: dict[str, str]) -> object:
-        """Raise BadUrlError for a bad option value; return what the constructor takes from them."""
-        return None
 
     def capture(self) -> Frame:
         """The next frame. Raises DeviceUnavailableError (device gone or closed), EndOfFramesError."""

@@ -15,9 +15,10 @@ from agent.protocol import topics
 from agent.protocol.envelope import peek, seal
 from tests.support.broker import MqttTestClient
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, TRUNCATED_NAME_DOC
-from tests.support.link import Keys, make_central, wait_until
+from tests.support.link import Keys, make_central
 from tests.support.link import make_gate as make_link
 from tests.support.lists import Lists
+from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
 from tools.central.online import ONLINE_ONLY, RECORDS_FILE, OnlineLists
 

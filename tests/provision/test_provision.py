@@ -306,3 +306,26 @@ def test_mass_rollout_answers_file_enrols_like_the_flags(site, tmp_path):
     answers.write_text('colour = "green"\n' + answers.read_text())
     bad = site.provision("--answers", str(answers))
     assert bad.code == 2 and "unknown key 'colour'" in _one_line(bad)
+
+
+def test_on_the_appliance_the_state_is_handed_to_the_agents_user(site):
+    """Provision runs as root; the agent runs as its own user: the state becomes that user's and the config
+    root's, readable by the agent's group (here the user ``nobody`` stands in for ``sharaka``)."""
+    import os
+    import pwd
+
+    from agent.provision.broker import Endpoint
+    from agent.provision.flow import Inputs, Provisioner
+
+    if os.geteuid() != 0:
+        raise AssertionError("this check needs root (tests and CI run as root)")
+    assert site.provision(token=site.token()).code == 0
+    d = site.gate_dir()
+    prov = Provisioner(Inputs(config=d / "etc/gate.toml", state=d / "state", gate_id=GATE, site="port-a",
+                              broker=Endpoint("127.0.0.1", 1, True)))
+    prov.hand_over("nobody")
+    nobody = pwd.getpwnam("nobody")
+    assert {p.stat().st_uid for p in (d / "state").rglob("*")} == {nobody.pw_uid}
+    conf = (d / "etc/gate.toml").stat()
+    assert (conf.st_uid, conf.st_gid, _mode(d / "etc/gate.toml")) == (0, nobody.pw_gid, 0o640)
+    assert _mode(d / "state/device.key") == 0o600

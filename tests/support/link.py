@@ -87,6 +87,7 @@ def make_gate(
     command_handlers: dict[str, Callable[[dict[str, Any]], str]] | None = None,
     clock: Callable[[], float] = time.time,
     hitlist: HitListStore | None = None,
+    lists: dict[str, HitListStore] | None = None,
     hitlist_limits: Limits = DEFAULT_LIMITS,
     key_path: Path | None = None,
     **cfg: Any,
@@ -126,6 +127,7 @@ def make_gate(
         command_handlers={"pulse_relay": pulse_relay, **(command_handlers or {})},
         clock=clock,
         hitlist=hitlist,
+        lists=lists,
         hitlist_limits=hitlist_limits,
         device_key_path=key_path,
     )

@@ -3,8 +3,9 @@ for the web tests: real pty reader, real outbox, the real aiohttp server on a fr
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,15 @@ def running_gate(directory: Path, **kwargs: Any) -> Iterator[GateApp]:
 
 
 @contextmanager
-def running_gate_unchecked(directory: Path, *, screen: dict[str, Any] | None = None, app_kwargs: dict[str, Any] | None = None,
-                 on_open: Callable[[GateApp], None] | None = None, **sections: Any) -> Iterator[GateApp]:
+def running_gate_unchecked(directory: Path, *, screen: dict[str, Any] | None = None,
+                           app_kwargs: dict[str, Any] | None = None, on_open: Callable[[GateApp], None] | None = None,
+                           records: Sequence[dict[str, str]] = (), **sections: Any) -> Iterator[GateApp]:
     """A lab gate (tests/support/gatesim.py records) with ``[screen]`` enabled on a free port and officer
     ``OFFICER`` enrolled, running until the block ends; ``on_open(app)`` runs between open and run (e.g. to
     enrol the gate's device key at the centre)."""
     config_path = write_app_config(directory, screen={"enabled": True, "port": 0, **(screen or {})}, **sections)
+    with (directory / "listed.jsonl").open("a") as f:  # more listed records than tests/support/gatesim.py's
+        f.writelines(json.dumps(r) + "\n" for r in records)
     config = load_config(config_path)
     config.gate.state_dir.mkdir(parents=True, exist_ok=True)
     accounts = accounts_for(config)

@@ -212,12 +212,13 @@ def test_signed_out_browser_is_sent_to_the_sign_in_page_and_shown_no_new_decisio
 
 
 def test_list_going_stale_and_device_faults_show_without_reload(tmp_path, page, shots):
-    hitlist = {"records": "listed.jsonl", "version": 12, "max_age_s": 3}
+    hitlist = {"records": "listed.jsonl", "version": 12, "max_age_s": 3600}
     with running_gate(tmp_path, hitlist=hitlist, devices={"camera": "v4l2:///dev/video-missing"}) as app:
         sign_in(page, app.screen.url)
         assert "up to date" in page.inner_text("#lists")
         assert "camera" in page.inner_text("#faults")
         page.evaluate("window.sameDocument = true")
+        app.screener.hitlist.expires_at = time.time()  # the records file's age reaches max_age_s now
         page.wait_for_selector("#lists .tag.stale", timeout=10_000)
         assert page.evaluate("window.sameDocument === true"), "the page reloaded"
         assert "out of date" in page.inner_text("#lists")

@@ -13,6 +13,9 @@
     sharaka-central cosign pulse.cmd --db central.db --sign-with bob/command.key --password-file pw-cmd
     sharaka-central enrol --db central.db --gate gate-1 --pub new.pub --replace --reason "unit stolen, rebuilt"
     sharaka-central gates|events|keys --db central.db [--json]
+    sharaka-central alert send --db central.db --alert-key hlkeys/alert-2.key --notice "…" --document UTO L898902C3 \
+                    --username central-cmd --password-file pw-cmd --wait 30      # an early warning, followed
+    sharaka-central alert status [ALERT_ID] --db central.db [--json]
 
 Everything a gate sent is printed through ``tools.central.terminal.escape_controls`` (text) or JSON.
 
@@ -36,6 +39,7 @@ from typing import Any
 from agent import keys as keyfiles
 from agent.durable import atomic_write
 from agent.errors import BadDataError, TransportError, UsageError, command_path, run_command
+from agent.hitlist.records import RecordsReader
 from agent.keys import message_key_id
 from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, is_high_impact
 from agent.protocol.envelope import cosign, peek
@@ -141,6 +145,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE")
     _signer_args(p)
     _broker_args(p, COMMAND_USER, keys=False)
+    p = sub.add_parser("alert", help="issue an early warning to the gates, or show who received and acknowledged it")
+    alert = p.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
+    p = alert.add_parser("send", help="sign an alert with the alert key and publish it retained; --wait: follow it")
+    p.add_argument("--alert-key", type=Path, required=True, metavar="FILE",
+                   help="the alert key (`sharaka-hitlist certify --add-alert-key` wrote KEYS/alert-N.key)")
+    p.add_argument("--notice", required=True, help="what the officers read (up to 2000 characters)")
+    p.add_argument("--severity", choices=("urgent", "warning", "info"), default="urgent")
+    p.add_argument("--ttl", type=float, default=3600.0, help="seconds the alert stays in force (at most 30 days)")
+    p.add_argument("--site", action="append", default=[], help="only gates of this site (repeatable)")
+    p.add_argument("--gate", action="append", default=[], help="only this gate (repeatable)")
+    p.add_argument("--listings", type=Path, metavar="RECORDS",
+                   help="urgent listings: JSON Lines records as for `sharaka-hitlist build --from`, each optionally "
+                        "with \"list\" and \"version\" (the list version that will contain it)")
+    p.add_argument("--document", nargs=2, metavar=("STATE", "NUMBER"), help="one urgent document listing")
+    p.add_argument("--reason", default="stolen", help="reason of --document")
+    p.add_argument("--ref", default="", help="reference of --document")
+    p.add_argument("--list", dest="list_id", default="", help="list that will contain --document (with --in-version)")
+    p.add_argument("--in-version", type=int, default=0, help="the version of --list that will contain --document")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="then show receipts and acknowledgements as they reach --db (the central node's store)")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    _broker_args(p, COMMAND_USER, keys=False)
+    p = alert.add_parser("status", help="which gates received and acknowledged an alert (from the central store)")
+    p.add_argument("alert_id", metavar="ALERT_ID", nargs="?", help="one alert (default: every alert)")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
@@ -383,6 +414,54 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     return _send(args, store, args.gate, args.op, cmd_id, wire)
 
 
+def cmd_alert(args: argparse.Namespace) -> int:
+    """``alert send`` / ``alert status`` (docs/protocol.md "Early warnings")."""
+    from tools.central.alerts import alert_receipts, build_alert, publish_alert
+
+    store = _store(args.db)
+    if args.alert_command == "status":
+        receipts = alert_receipts(store, args.alert_id)
+        enrolled = [g["gate_id"] for g in store.gates()]
+        for alert_id, gates in receipts.items() or ({args.alert_id: {}}.items() if args.alert_id else ()):
+            _alert_lines(alert_id, gates, enrolled, args.json)
+        return 0 if args.alert_id is None or receipts else 1
+    listings: list[dict[str, Any]] = []
+    if args.listings is not None:
+        records = RecordsReader.open(args.listings)
+        with records.located():
+            listings = list(records)
+    if args.document:
+        listings.append({"kind": "document", "issuing_state": args.document[0], "document_number": args.document[1],
+                         "reason": args.reason, "ref": args.ref, "list": args.list_id, "version": args.in_version})
+    target = "gates" if args.gate else "site" if args.site else "all"
+    key = keyfiles.load_signing_key(args.alert_key)
+    alert_id, wire, expires = build_alert(key, notice=args.notice, severity=args.severity, ttl=args.ttl,
+                                          listings=listings, target=target, sites=args.site, gates=args.gate)
+    publish_alert(_config(args), alert_id, wire, expires)
+    _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings)}, args.json,
+          f"alert {alert_id} published to {target} gates ({len(listings)} urgent listing(s), in force "
+          f"{args.ttl:g} s)")
+    deadline = time.monotonic() + args.wait
+    shown: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        gates = alert_receipts(store, alert_id).get(alert_id, {})
+        for gate, states in gates.items():
+            if states != shown.get(gate):
+                shown[gate] = dict(states)
+                _emit({"alert": alert_id, "gate": gate, **states}, args.json,
+                      f"  {gate}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+        time.sleep(0.5)
+    return 0
+
+
+def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], enrolled: list[str], as_json: bool) -> None:
+    for gate in sorted(set(gates) | set(enrolled)):
+        states = gates.get(gate, {})
+        word = "acknowledged" if "acknowledged" in states else "received" if "received" in states else "no report"
+        officer = f" by {states['officer']}" if states.get("officer") else ""
+        _emit({"alert": alert_id, "gate": gate, "state": word, **states}, as_json, f"{alert_id} {gate}: {word}{officer}")
+
+
 def cmd_cosign(args: argparse.Namespace) -> int:
     """A second holder reviews a partially signed command, adds a signature and sends it."""
     wire = args.file.read_bytes()
@@ -469,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "token": cmd_token, "run": cmd_run, "cmd": cmd_cmd,
-               "cosign": cmd_cosign,
+               "cosign": cmd_cosign, "alert": cmd_alert,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 

@@ -284,6 +284,7 @@ class CentralNode:
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, {}
         self._batch_rejects, self._batch_seqs = {}, {}
+        shared = self.config.share_group is not None
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
             for (gate_id, reason), n in dropped.items():
                 self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
@@ -292,7 +293,7 @@ class CentralNode:
             last = ""
             for topic, payload in sorted(batch, key=lambda m: m[0]):
                 self.stats.received += 1
-                if topic != last and self._batch_seqs:
+                if topic != last and self._batch_seqs and not shared:
                     self._merge_gaps(now)
                 last = topic
                 try:
@@ -317,7 +318,8 @@ class CentralNode:
                     continue
                 if ack is not None:
                     acks.setdefault(gate_id, []).append(ack[0])
-            self._merge_gaps(now)
+            if not shared:
+                self._merge_gaps(now)
             for (gate_id, reason), n in sorted(self._batch_rejects.items()):
                 self.store.count_reject(gate_id, reason, n)
         # committed: only now may the gates forget their events
@@ -330,6 +332,14 @@ class CentralNode:
                 )
                 self._client.publish(topics.gate(gate_id, topics.ACK), wire, qos=1)
                 self.stats.acks_sent += 1
+        if shared and self._batch_seqs:
+            # several workers: the gaps (monitoring, not delivery) are merged after the acks in a short
+            # transaction of their own, so no worker holds gate rows for a whole batch
+            try:
+                with self.store.transaction():
+                    self._merge_gaps(now)
+            except Exception as exc:
+                logger.warning("central: sequence gaps not merged this batch: %s", exc)
         if self._on_update:
             for kind, data in shown:
                 self._on_update(kind, data)
@@ -410,8 +420,12 @@ class CentralNode:
             return
         self._gaps_checked = mono
         now = self._clock()
-        for gate_id, gaps in self._gaps.items():
+        for gate_id, gaps in list(self._gaps.items()):
             overdue = gaps.overdue(now, self.config.gap_grace)
+            if overdue != self._gaps_shown.get(gate_id, 0) and self.config.share_group is not None:
+                # other workers may have stored the missing numbers since this copy was read
+                gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
+                overdue = gaps.overdue(now, self.config.gap_grace)
             if overdue != self._gaps_shown.get(gate_id, 0):
                 self._gaps_shown[gate_id] = overdue
                 logger.warning("central: gate %r is missing %d event sequence number(s) below %d", gate_id,

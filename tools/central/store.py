@@ -389,10 +389,15 @@ class CentralStore:
             )
             return cur.rowcount == 1
 
-    def events(self, gate_id: str | None = None, *, hits_only: bool = False) -> list[dict[str, Any]]:
-        """Stored events in arrival order."""
-        q = "SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received FROM events"
+    def events(self, gate_id: str | None = None, *, hits_only: bool = False,
+               kind: str | None = None) -> list[dict[str, Any]]:
+        """Stored events in arrival order (``kind``: of that outbox kind only, each with its ``body``)."""
+        q = "SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received" + (", body" if kind else "") + \
+            " FROM events"
         cond, args = [], []
+        if kind is not None:
+            cond.append("kind=?")
+            args.append(kind)
         if gate_id is not None:
             cond.append("gate_id=?")
             args.append(gate_id)

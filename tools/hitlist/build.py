@@ -17,6 +17,7 @@ from agent.hitlist.fingerprint import (
     FingerprintKeys,
     document_fingerprint,
     person_fingerprint,
+    plate_fingerprint,
     vehicle_fingerprint,
 )
 from agent.hitlist.format import content_hash, pack, unpack_frame
@@ -42,8 +43,11 @@ def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:
                 keys, str(record.get("issuing_state", "")), str(record.get("document_number", ""))
             )
         ]
-    if kind == "vehicle":
-        return [vehicle_fingerprint(keys, str(record.get("vin", "")))]
+    if kind == "vehicle":  # by VIN, by plate (with its country), or both
+        fps = [vehicle_fingerprint(keys, str(record["vin"]))] if record.get("vin") else []
+        if record.get("plate") or not fps:
+            fps.append(plate_fingerprint(keys, str(record.get("country", "")), str(record.get("plate", ""))))
+        return fps
     if kind == "person":
         birth = str(record.get("birth_date", ""))
         name_keys = names.record_name_keys(str(record.get("surname", "")), str(record.get("given_names", "")))

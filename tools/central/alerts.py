@@ -1,0 +1,120 @@
+"""Early warnings from the centre (docs/protocol.md "Early warnings"): build, sign, publish, follow.
+
+    >>> alert_id, wire, expires = build_alert(KeyDir("keys"), notice="...", severity="urgent", ttl=3600,
+    ...                                       listings=[{"kind": "document", "issuing_state": "UTO", ...}])
+    >>> publish_alert(config, alert_id, wire, expires)      # retained, QoS 1, MQTT 5 message expiry
+    >>> alert_receipts(store, alert_id)                      # {gate: {"received": t, "acknowledged": t, ...}}
+
+An alert is signed by the ``alert`` key of the keys directory (``sharaka-hitlist certify --add-alert-key``),
+which the root-signed keyring certifies for that role; a gate trusts nothing else for alerts. Urgent
+listings are the records of ``sharaka-hitlist build --from`` fingerprinted under keys made for this alert
+alone (a list's privacy rule: no identity in clear on the broker or at a gate). Each listing names the list
+and version that will contain it (``list``, ``version``): gates drop it once they installed that version.
+Gates report receipt and acknowledgement as ``alert`` events; the central node stores them like any event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.errors import TransportError
+from agent.protocol import topics
+from agent.protocol.envelope import seal
+from agent.protocol.schema import MAX_LISTINGS
+from agent.screening.events import decode_event
+from tools.central.node import CentralConfig
+from tools.central.store import CentralStore
+from tools.hitlist.build import new_fingerprint_keys, record_fingerprints
+
+ALERT_PERSON_COST = 1000  # PBKDF2 iterations for an alert's person listings (a gate computes them per read)
+
+
+def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: Sequence[dict[str, Any]] = (),
+                target: str = "all", sites: Sequence[str] = (), gates: Sequence[str] = (), now: float | None = None,
+                alert_id: str | None = None) -> tuple[str, bytes, float]:
+    """(alert id, signed wire, expires) of one alert signed by ``key`` (a SigningKey certified for ``alert``).
+    ``listings``: records as ``sharaka-hitlist build --from`` reads them, each optionally with ``list`` and
+    ``version``. Raises BadDataError naming a bad record; ProtocolError for fields out of range."""
+    if len(listings) > MAX_LISTINGS:
+        raise ValueError(f"{len(listings)} urgent listings: at most {MAX_LISTINGS} per alert")
+    now = time.time() if now is None else now
+    fp_keys = new_fingerprint_keys(ALERT_PERSON_COST)
+    wire_listings = [{"fps": [fp.to_bytes(8, "little") for fp in dict.fromkeys(record_fingerprints(r, fp_keys))],
+                      "kind": str(r["kind"]), "reason": str(r.get("reason", "")), "ref": str(r.get("ref", "")),
+                      "list": str(r.get("list", "")), "version": int(r.get("version", 0))} for r in listings]
+    alert_id = alert_id or uuid.uuid4().hex
+    expires = now + ttl
+    body = {"id": alert_id, "ts": now, "issued": now, "expires": expires, "severity": severity, "notice": notice,
+            "target": target, "sites": list(sites), "gates": list(gates), "keys": fp_keys.to_wire(),
+            "listings": wire_listings}
+    return alert_id, seal("alert", body, [key]), expires
+
+
+def publish_alert(config: CentralConfig, alert_id: str, wire: bytes, expires: float, *,
+                  timeout: float = 10.0, clock: Any = time.time) -> None:
+    """Publish ``wire`` retained with QoS 1 on ``sharaka/v1/alerts/{alert_id}``, its MQTT 5 message expiry the
+    alert's own (the broker forgets it when gates would refuse it). An empty ``wire`` clears the alert.
+    Raises TransportError when the broker did not take it within ``timeout`` seconds."""
+    user = config.username or "central-cmd"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-alert-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    if config.username:
+        client.username_pw_set(config.username, config.password)
+    if config.ca_file:
+        client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+    connected, acked = threading.Event(), threading.Event()
+    failure: list[str] = []
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            failure.append(str(reason))
+        connected.set()
+
+    def on_publish(_c: Any, _u: Any, _mid: int, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            failure.append(f"broker refused the alert: {reason}")
+        acked.set()
+
+    client.on_connect, client.on_publish = on_connect, on_publish
+    client.connect_async(config.host, config.port, 30, clean_start=True)
+    client.loop_start()
+    try:
+        if not connected.wait(timeout) or failure:
+            raise TransportError(f"broker {config.host}:{config.port}: {failure[0] if failure else 'no answer'}")
+        props = Properties(PacketTypes.PUBLISH)
+        if wire:
+            props.MessageExpiryInterval = max(1, int(expires - clock()))
+        client.publish(topics.alert(alert_id), wire, qos=1, retain=True, properties=props)
+        if not acked.wait(timeout) or failure:
+            raise TransportError(failure[0] if failure else f"broker did not acknowledge the alert in {timeout:g} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def alert_receipts(store: CentralStore, alert_id: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """{alert id: {gate: {"received": wall, "acknowledged": wall, "officer": name}}} from the ``alert`` events
+    the gates sent (``alert_id``: that alert only)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in store.events(kind="alert"):
+        try:
+            event = decode_event(row["body"])
+        except ValueError:
+            continue
+        aid = event.get("alert")
+        if not isinstance(aid, str) or (alert_id is not None and aid != alert_id):
+            continue
+        gate = out.setdefault(aid, {}).setdefault(row["gate_id"], {})
+        gate[str(event.get("state"))] = event.get("wall")
+        if event.get("officer"):
+            gate["officer"] = event["officer"]
+    return out
