@@ -17,6 +17,7 @@ Figures (image size, boot-to-ready per boot) are printed and written to ``OUT/bo
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import json
 import os
@@ -161,13 +162,16 @@ class Bootloader:
                "-device", "virtio-rng-pci"]  # no network: an offline gate (the time-sync wait is skipped)
         print(f"--- boot {len(self.boots) + 1}: slot {slot}", flush=True)
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace")
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
+        os.set_blocking(proc.stdout.fileno(), False)  # a text-mode read of a non-blocking pipe returns None
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode  # a character may span reads
         log, ready, why, buf = [], None, "timeout", ""
         while time.monotonic() - start < timeout:
-            chunk = proc.stdout.read()
+            try:
+                chunk = decode(os.read(proc.stdout.fileno(), 65536))
+            except BlockingIOError:
+                chunk = ""
             if chunk:
                 buf += chunk
                 *lines, buf = buf.split("\n")
