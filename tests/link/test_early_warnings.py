@@ -17,8 +17,9 @@ from agent.keys import list_key_id, load_signing_key
 from agent.protocol.envelope import seal
 from agent.screening.decision import decide_query
 from agent.screening.sources import Query
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
 from tests.support.lists import Lists
+from tests.support.wait import wait_until
 from tools.central.alerts import alert_receipts, build_alert, publish_alert
 from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig

@@ -11,8 +11,9 @@ import pytest
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.store import HitListStore
 from tests.support.hitlist_central import LISTED_DOCUMENT, LISTED_PERSON
-from tests.support.link import make_central, make_gate, wait_until
+from tests.support.link import make_central, make_gate
 from tests.support.lists import Lists
+from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
 
 

@@ -17,10 +17,6 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
-
-# wait_until lives in tests/support/wait.py; this alias only keeps branches written before the move
-# importing (drop it once nothing imports it from here)
-from tests.support.wait import wait_until as wait_until
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
 
