@@ -35,6 +35,7 @@ from agent import keys as keyfiles  # noqa: E402
 from agent.protocol import topics  # noqa: E402
 from agent.protocol.envelope import seal  # noqa: E402
 from agent.screening.events import EventSealer, encode_event, seal_private  # noqa: E402
+from bench.procstat import cpu_s  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tools.central.node import CentralConfig, CentralNode  # noqa: E402
 from tools.central.store import open_store  # noqa: E402
@@ -67,28 +68,6 @@ def messages(gates: list[str], n: int, node_key: SigningKey) -> list[tuple[str, 
     return out
 
 
-def server_cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) of the processes ``pids`` and their children so far."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        for child in [pid, *_children(pid)]:
-            try:
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        kids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-    return kids + [g for k in kids for g in _children(k)]
-
-
 def run(name: str, db: str, server: list[int], broker: Broker, work: Path, gates: list[str],
         batch: int, n: int, profile: bool) -> dict[str, Any]:
     store = open_store(db)
@@ -105,14 +84,14 @@ def run(name: str, db: str, server: list[int], broker: Broker, work: Path, gates
     result: dict[str, Any] = {"setup": name}
     prof = cProfile.Profile() if profile else None
     for phase in ("new", "copies"):
-        t0, c0, s0 = time.perf_counter(), time.process_time(), server_cpu(server)
+        t0, c0, s0 = time.perf_counter(), time.process_time(), sum(cpu_s(p) for p in server)
         if prof:
             prof.enable()
         for i in range(0, n, batch):
             node._process(msgs[i : i + batch])
         if prof:
             prof.disable()
-        wall, cpu, srv = time.perf_counter() - t0, time.process_time() - c0, server_cpu(server) - s0
+        wall, cpu, srv = time.perf_counter() - t0, time.process_time() - c0, sum(cpu_s(p) for p in server) - s0
         result[phase] = {"events_per_s": n / wall, "worker_us": cpu / n * 1e6, "server_us": srv / n * 1e6}
     result["stored"], result["duplicates"] = node.stats.stored, node.stats.duplicates
     node._client.loop_stop()

@@ -2,9 +2,12 @@
 sends signed commands (docs/protocol.md "Central node").
 
 paho's network thread admits each message against its gate's budget (``tools.central.admission``) and
-puts it on a bounded queue; one writer thread takes a batch, handles every message on its own inside one
-SQLite transaction (a savepoint each: a hostile or malformed message is rejected alone and counted
-against its gate), commits once, and only then publishes one group ack per gate.
+puts it on a bounded queue; one writer thread takes a batch and handles it in one transaction: the keys of
+all its gates read by one statement, every message verified on its own (a hostile or malformed one is
+rejected alone and counted against its gate), the events inserted together (``_store_events``: one
+statement for all, the database's uniqueness telling which are new; a statement the database refuses is
+undone and its events inserted one by one, a savepoint each, so the refused one is rejected alone), other
+messages applied in order, a savepoint each; one commit, and only then one group ack per gate.
 """
 
 from __future__ import annotations

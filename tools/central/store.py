@@ -77,7 +77,7 @@ def open_store(target: str | Path) -> CentralStore:
 
 class CentralStore:
     """The central store: SQLite by default (one file, WAL, synchronous=FULL); ``PostgresStore`` fills the
-    same narrow hooks (``_connect``, ``_sql``, ``_BEGIN``, ``_FOR_UPDATE``, ``retain``) for PostgreSQL.
+    same narrow hooks (``_connect``, ``_x``, ``_xmany``, ``_BEGIN``, ``_FOR_UPDATE``, ``retain``) for PostgreSQL.
     Thread-safe through one lock; one writer thread per node process. SQL here is written once, with ``?``
     parameters and statements both engines accept (``ON CONFLICT``, ``RETURNING``, savepoints)."""
 
