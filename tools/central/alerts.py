@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -60,6 +58,16 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
     return alert_id, seal("alert", body, [key]), expires
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message for ``publish_messages``: QoS 1, optionally retained, with an MQTT 5 message expiry (s)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    expiry: int = 0  # 0: none
+
+
 def publish_alert(config: CentralConfig, alert_id: str, wire: bytes, expires: float, *,
                   timeout: float = 10.0, clock: Any = time.time) -> None:
     """Publish ``wire`` retained with QoS 1 on ``sharaka/v1/alerts/{alert_id}``, its MQTT 5 message expiry the
@@ -73,27 +81,12 @@ def alert_message(alert_id: str, wire: bytes, expires: float, now: float) -> Mes
     return Message(topics.alert(alert_id), wire, retain=True, expiry=max(1, int(expires - now)) if wire else 0)
 
 
-@dataclass(frozen=True)
-class Message:
-    """One message for ``publish_messages``: QoS 1, optionally retained, with an MQTT 5 message expiry (s)."""
-
-    topic: str
-    payload: bytes
-    retain: bool = False
-    expiry: int = 0  # 0: none
-
-
 def publish_messages(config: CentralConfig, messages: Sequence[Message], *, timeout: float = 10.0) -> None:
     """Publish ``messages`` with QoS 1 over one connection of its own (an operator's command-line tool, not the
     node's session) and return once the broker acknowledged every one. Raises TransportError when the broker
     refused one or did not answer within ``timeout`` seconds."""
     user = config.username or "central-cmd"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    if config.username:
-        client.username_pw_set(config.username, config.password)
-    if config.ca_file:
-        client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+    client = config.client(f"{user}-pub-{uuid.uuid4().hex[:8]}")
     connected, done = threading.Event(), threading.Event()
     failure: list[str] = []
     waiting: set[int] = set()

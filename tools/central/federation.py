@@ -43,7 +43,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -323,11 +322,7 @@ class FederationRelay:
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
-        if config.username:
-            self._client.username_pw_set(config.username, config.password)
-        if config.ca_file:
-            self._client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+        self._client = config.client()
         self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self.connected.clear()
