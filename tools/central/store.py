@@ -10,6 +10,7 @@ earlier migration. ``open_store(url)`` picks SQLite (a path: the demo, a small s
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from yoyo import get_backend, read_migrations
 from agent.keys import message_key_id
 from agent.protocol import topics
 from tools.central.gaps import SeqGaps
+
+logger = logging.getLogger(__name__)
 
 VERSION = 4
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
@@ -89,6 +92,7 @@ class CentralStore:
         """What an operator's message names: the file, or the URL without a password."""
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
+        self._wal_to_purge = False  # retention deleted rows the WAL may still hold (SQLite)
         self._db: Any = self._connect()
         migrate(f"sqlite:///{self.path.resolve()}")
 
@@ -96,6 +100,8 @@ class CentralStore:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # retention destroys what it deletes (docs/central.md "Retention"): freed cells and pages are zeroed
+        db.execute("PRAGMA secure_delete=ON")
         return db
 
     def _x(self, sql: str, args: Any = ()) -> Any:
@@ -108,9 +114,26 @@ class CentralStore:
 
     def retain(self, keep_days: int, now: float) -> int:
         """Delete events created more than ``keep_days`` whole days before ``now``'s day; returns how many
-        (PostgreSQL drops the partitions instead)."""
+        (PostgreSQL drops the partitions instead). The deleted rows are overwritten (``secure_delete``) and
+        the WAL, whose older frames still hold them, is emptied (``purge_wal``)."""
         with self.transaction():
-            return int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
+            gone = int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
+        self._wal_to_purge = self._wal_to_purge or gone > 0
+        if self._wal_to_purge:
+            self.purge_wal()
+        return gone
+
+    def purge_wal(self) -> bool:
+        """Copy the WAL's pages into the database file and truncate the WAL to nothing: the frames written
+        before a purge (the rows as inserted) go with it. False while another connection still reads an
+        older snapshot; the next ``maintain`` tries again."""
+        with self._lock:
+            busy = self._x("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            logger.warning("retention: the WAL still holds purged events (a reader is open); retried at the "
+                           "next upkeep", extra={"fields": {"store": self.where}})
+        self._wal_to_purge = bool(busy)
+        return not busy
 
     def maintain(self, now: float, keep_days: int = 0) -> None:
         """Periodic upkeep by a node: retention when ``keep_days`` > 0 (PostgreSQL also makes partitions)."""
