@@ -108,7 +108,7 @@ FINAL_DEVOICE = {"tr": {"B": "P", "D": "T"}}  # Turkish writes final b, d as p, 
 ARTICLE = {"fr": ("EL",), "en": ("AL", "AL-"), "tr": ("",), "de": ("AL",)}
 OTHER_ARTICLE = {"fr": "AL", "en": "EL", "tr": "EL", "de": "EL"}
 ASSIMILATED = {"fr": 0.3, "en": 0.15, "tr": 0.0, "de": 0.0}
-ABD = {"fr": ("ABDEL", "ABD EL", "ABDE+"), "en": ("ABDUL", "ABD AL", "ABD+AL"), "tr": ("ABDUL+", "ABDÜL+"),
+ABD = {"fr": ("ABDEL", "ABD EL", "ABDE+"), "en": ("ABDUL", "ABD AL", "ABDU+"), "tr": ("ABDUL+", "ABDÜL+"),
        "de": ("ABD AL", "ABDUL", "ABDEL")}
 SON = {"fr": ("BEN", "BEN+"), "en": ("BIN", "IBN"), "tr": ("BIN",), "de": ("BIN", "BEN")}
 FATHER = {"fr": ("BOU+", "BOU", "ABOU"), "en": ("ABU", "ABU+"), "tr": ("EBU",), "de": ("ABU", "ABOU")}
@@ -230,9 +230,9 @@ def spell_component(component: str, tradition: str, rng: random.Random, *, parti
         form = options[0] if particle != "other" else rng.choice(options[1:] or options)
         if form.endswith("+"):
             stem = form[:-1]
-            if stem == "ABDE" or stem == "ABD+AL":
+            if stem in ("ABDE", "ABDU"):  # the article assimilated: ABDERRAHIM, ABDUSSAMAD; else ABDELKHALIQ
                 first = word[:2] if word[:2] in ("CH", "SH", "TH", "DH") else word[0]
-                return ("ABDE" if stem == "ABDE" else "ABDU") + (first if name[0] in SUN else "L") + word
+                return stem + (first if name[0] in SUN else "L") + word
             return stem + word
         if particle == "joined":
             return form.replace(" ", "") + word
