@@ -69,6 +69,13 @@ class CameraMisread(Misread):
     sighting: Sighting | None = None
 
 
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """A 32x24 grey thumbnail from every few pixels (cheap: a still frame costs no full-size conversion)."""
+    step = max(1, min(rgb.shape[0] // (4 * THUMB[1]), rgb.shape[1] // (4 * THUMB[0])))
+    small = rgb[::step, ::step].mean(axis=2, dtype=np.float32).astype(np.uint8)
+    return resize(small, *THUMB).astype(np.float32)
+
+
 def _another_document(probs: list[np.ndarray], previous: list[np.ndarray]) -> bool:
     if [p.shape for p in probs] != [p.shape for p in previous]:
         return True
@@ -119,14 +126,13 @@ class CameraReader:
     def look(self, rgb: np.ndarray, frame: Frame | None = None) -> CameraDocument | CameraMisread | None:
         """Take one frame (``frame``: the capture ``rgb`` came from) into account; a new passage when this
         frame completes one."""
-        g = grey(rgb)
-        thumb = resize(g, *THUMB).astype(np.float32)
+        thumb = _thumbnail(rgb)
         if self._decided_thumb is not None and float(np.abs(thumb - self._decided_thumb).mean()) < STILL_DIFF:
             self.frames_still += 1
             self._empty = 0
             return None  # the decided document lies there unchanged: not read again
         self.frames_read += 1
-        bands = candidates(g)
+        bands = candidates(grey(rgb))
         if bands and self._sighting is None:
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
         probs = best_band_probs(bands, shared_model(MODEL))
