@@ -265,14 +265,14 @@ for name in sys.argv[1:]:
 
 
 def bench_runtimes() -> None:
-    """Each shipped model in ai-edge-litert (this environment) and tflite-runtime 2.14 (.venv-tflite, made by
-    tests/vision/test_runtimes.py), 210 runs each."""
+    """Each shipped model in ai-edge-litert (this environment), tflite-runtime 2.14 (.venv-tflite) and the image's
+    pins, ai-edge-litert 1.4.0 (.venv-litert-image), both made by tests/vision/test_runtimes.py; 210 runs each."""
     root = Path(__file__).resolve().parents[1]
     names = sorted(p.name for p in (root / "models").glob("*.tflite"))
     print("\n## Runtimes\n\n| model | runtime | load ms | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
     import sys
 
-    for python in (sys.executable, str(root / ".venv-tflite" / "bin" / "python")):
+    for python in (sys.executable, *(str(root / env / "bin" / "python") for env in (".venv-tflite", ".venv-litert-image"))):
         if not Path(python).exists():
             print(f"| (no {python}: run tests/vision/test_runtimes.py once) | | | | |")
             continue
