@@ -150,7 +150,8 @@ def test_alert_issued_in_one_country_is_a_hit_at_the_other_countrys_gate(region,
     assert wait_until(lambda: verdict(atl.warnings) == "HIT", 15)  # at home, as before
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 30), (bor.relay.rejected, bor.relay.accepted)
     shown = bor.warnings.active_alerts()[0]
-    assert shown["notice"] == "[ATL] Passport L898902C3 stolen"
+    assert shown["notice"] == "[ATL] Passport L898902C3 stolen" and shown["origin"] == "ATL"
+    assert atl.warnings.active_alerts()[0]["origin"] is None  # ATL's own alert at ATL's gate
     hit = decide_query(Query(document=PASSPORT), rules=RULES, now=time.time(), sources=[bor.warnings]).hit
     assert hit is not None and hit.ref == "ATL-EW-7"
     [received] = bor.central.store.federation_items("in")
