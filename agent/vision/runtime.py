@@ -90,6 +90,15 @@ class Model:
             raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
         return _worker.submit(self._invoke, x.astype(self.input_dtype, copy=False)).result()
 
+    def run_each(self, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """Outputs for each input of ``xs`` (each of ``input_shape``): one hand-over to the vision worker
+        thread for all of them (the lines of a page), not one per input."""
+        for x in xs:
+            if tuple(x.shape) != self.input_shape:
+                raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
+        ready = [x.astype(self.input_dtype, copy=False) for x in xs]
+        return _worker.submit(lambda: [self._invoke(x) for x in ready]).result()
+
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         t0 = time.perf_counter()
         self._it.set_tensor(self._input, x)

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 BUFFERS = 4
 FRAME_TIMEOUT_S = 2.0
+REOPEN_S = 1.0
 FORMATS = {"mjpeg": (v.V4L2_PIX_FMT_MJPEG, v.V4L2_PIX_FMT_JPEG), "yuyv": (v.V4L2_PIX_FMT_YUYV,)}
 
 
@@ -88,23 +89,31 @@ class V4l2Camera(Camera):
                  open_device: Callable[[str], v.Device] = v.DeviceFile.open) -> None:  # fmt: skip
         super().__init__(clock=clock)
         parts, opts = self.parse_url(url)
-        self._size, self._fps, wanted = self._check_options(opts)
+        self._size, self._fps, self._wanted = self._check_options(opts)
         self.device = unquote(parts.netloc + parts.path)
         self.skipped = 0  # corrupt frames skipped so far
+        self.reopened = 0  # times the device was opened again after it failed
+        self._open_device = open_device
+        self._buffers: list[memoryview] = []
+        self._dev: v.Device | None = None
+        self._retry_at = 0.0
+        self._open()
+
+    def _open(self) -> None:
+        """Open the node and start streaming; DeviceUnavailableError (nothing left open) when it cannot."""
         try:
-            self._dev = open_device(self.device)
+            dev = self._open_device(self.device)
         except FileNotFoundError:
             raise DeviceUnavailableError(errno.ENOENT, f"camera device {self.device!r} not found")
         except OSError as exc:
             hint = "; the gate's user needs the video group" if exc.errno == errno.EACCES else ""
             raise DeviceUnavailableError(exc.errno, f"camera device {self.device!r} cannot be opened: "
                                                     f"{v.errno_name(exc)}{hint}")  # fmt: skip
-        self._buffers: list[memoryview] = []
+        self._dev = dev
         try:
-            self._start(wanted)
+            self._start(self._wanted)
         except BaseException:
-            self._unmap()
-            self._dev.close()
+            self._stop()
             raise
 
     @classmethod
@@ -126,16 +135,22 @@ class V4l2Camera(Camera):
         return DeviceUnavailableError(exc.errno if exc is not None else errno.ENODEV,
                                       f"camera device {self.device!r} {what}{detail}")  # fmt: skip
 
+    @property
+    def _device(self) -> v.Device:
+        if self._dev is None:
+            raise self._fail("is not open")
+        return self._dev
+
     def _ioctl(self, request: int, arg: ctypes.Structure | ctypes.c_int, what: str) -> None:
         try:
-            self._dev.ioctl(request, arg)
+            self._device.ioctl(request, arg)
         except OSError as exc:
             raise self._fail(what, exc) from exc
 
     def _start(self, wanted: str) -> None:
         cap = v.v4l2_capability()
         try:
-            self._dev.ioctl(v.VIDIOC_QUERYCAP, cap)
+            self._device.ioctl(v.VIDIOC_QUERYCAP, cap)
         except OSError as exc:
             if exc.errno in (errno.ENOTTY, errno.EINVAL):
                 raise self._fail("is not a V4L2 device (VIDIOC_QUERYCAP refused)", exc) from exc
@@ -164,7 +179,7 @@ class V4l2Camera(Camera):
             parm = v.v4l2_streamparm(type=v.V4L2_BUF_TYPE_VIDEO_CAPTURE)
             parm.parm.capture.timeperframe = v.v4l2_fract(1, self._fps)
             try:
-                self._dev.ioctl(v.VIDIOC_S_PARM, parm)
+                self._device.ioctl(v.VIDIOC_S_PARM, parm)
             except OSError as exc:  # the camera keeps its own rate: not a fault
                 logger.warning("camera refused the frame rate", extra={"fields": {
                     "device": self.device, "fps": self._fps, "error": v.errno_name(exc)}})
@@ -176,7 +191,7 @@ class V4l2Camera(Camera):
             buf = self._buffer(index)
             self._ioctl(v.VIDIOC_QUERYBUF, buf, "refused VIDIOC_QUERYBUF")
             try:
-                self._buffers.append(self._dev.map(buf.m.offset, buf.length))
+                self._buffers.append(self._device.map(buf.m.offset, buf.length))
             except OSError as exc:
                 raise self._fail("buffer cannot be mapped", exc) from exc
             self._ioctl(v.VIDIOC_QBUF, buf, "refused VIDIOC_QBUF")
@@ -190,7 +205,7 @@ class V4l2Camera(Camera):
         while True:
             desc = v.v4l2_fmtdesc(index=len(offered), type=v.V4L2_BUF_TYPE_VIDEO_CAPTURE)
             try:
-                self._dev.ioctl(v.VIDIOC_ENUM_FMT, desc)
+                self._device.ioctl(v.VIDIOC_ENUM_FMT, desc)
             except OSError as exc:
                 if exc.errno == errno.EINVAL:  # past the last format
                     break
@@ -213,11 +228,28 @@ class V4l2Camera(Camera):
         return v.v4l2_buffer(index=index, type=v.V4L2_BUF_TYPE_VIDEO_CAPTURE, memory=v.V4L2_MEMORY_MMAP)
 
     def _grab(self) -> np.ndarray:
+        """The newest frame. A device that failed (unplugged, stalled) is closed and opened again on a later
+        capture, at most every REOPEN_S: a camera plugged back in streams again without a restart."""
+        if self._dev is None:
+            if time.monotonic() < self._retry_at:
+                raise self._fail(f"failed; opening it again within {REOPEN_S:g} s")
+            self._retry_at = time.monotonic() + REOPEN_S
+            self._open()
+            self.reopened += 1
+            logger.info("camera opened again", extra={"fields": {"device": self.device}})
+        try:
+            return self._stream()
+        except DeviceUnavailableError:
+            self._stop()
+            self._retry_at = time.monotonic() + REOPEN_S
+            raise
+
+    def _stream(self) -> np.ndarray:
         deadline = time.monotonic() + FRAME_TIMEOUT_S
         last_error = ""
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._dev.wait_readable(left):
+            if left <= 0 or not self._device.wait_readable(left):
                 raise DeviceUnavailableError(errno.ETIMEDOUT, f"camera {self.device!r} delivered no frame in "
                                              f"{FRAME_TIMEOUT_S:g} s{last_error}")  # fmt: skip
             data = self._newest_frame()
@@ -236,7 +268,7 @@ class V4l2Camera(Camera):
         while True:
             buf = self._buffer()
             try:
-                self._dev.ioctl(v.VIDIOC_DQBUF, buf)
+                self._device.ioctl(v.VIDIOC_DQBUF, buf)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -260,10 +292,17 @@ class V4l2Camera(Camera):
             view.release()
         self._buffers = []
 
-    def _release(self) -> None:
+    def _stop(self) -> None:
+        """Stop streaming, unmap and close the node (nothing when it is not open)."""
         self._unmap()
+        dev, self._dev = self._dev, None
+        if dev is None:
+            return
         try:
-            self._dev.ioctl(v.VIDIOC_STREAMOFF, ctypes.c_int(v.V4L2_BUF_TYPE_VIDEO_CAPTURE))
+            dev.ioctl(v.VIDIOC_STREAMOFF, ctypes.c_int(v.V4L2_BUF_TYPE_VIDEO_CAPTURE))
         except OSError:
             pass  # unplugged: closing frees everything anyway
-        self._dev.close()
+        dev.close()
+
+    def _release(self) -> None:
+        self._stop()

@@ -86,7 +86,9 @@ class V4l2Driver:
 
     # -- the device node ------------------------------------------------------------------------
     def open(self, path: str) -> V4l2Driver:
-        """Open the node (one open file per driver here)."""
+        """Open the node (one open file per driver here); unplugged, the node is gone."""
+        if not self.plugged:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         self.opened += 1
         return self
 

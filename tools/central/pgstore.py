@@ -46,13 +46,29 @@ class PostgresStore(CentralStore):
     def _connect(self) -> Any:
         return psycopg.connect(self._conninfo, autocommit=True)
 
-    def _x(self, sql: str, args: Any = ()) -> Any:
+    def _sql(self, sql: str) -> str:
+        """``sql`` with ``%s`` parameters (reconnected first when the server restarted)."""
         q = self._sql_cache.get(sql)
         if q is None:
             q = self._sql_cache[sql] = sql.replace("%", "%%").replace("?", "%s")
         if self._depth == 0 and self._db.broken:  # the server restarted: a new session for the next work
             self._db = self._connect()
-        return self._db.execute(q, args)
+        return q
+
+    def _x(self, sql: str, args: Any = ()) -> Any:
+        return self._db.execute(self._sql(sql), args)
+
+    def _xmany(self, sql: str, rows: list[Any], *, returning: bool = False) -> list[Any]:
+        if not rows:
+            return []
+        with self._db.cursor() as cur:
+            cur.executemany(self._sql(sql), rows, returning=returning)  # psycopg 3 pipelines them: one round trip
+            if not returning:
+                return []
+            out = [cur.fetchone()]
+            while cur.nextset():
+                out.append(cur.fetchone())
+            return out
 
     def transaction(self) -> Any:
         if self._depth == 0 and self._db.broken:

@@ -8,6 +8,7 @@ import ctypes
 import errno
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -165,16 +166,27 @@ def test_a_device_that_cannot_capture_is_unavailable_naming_why(driver: V4l2Driv
     assert driver.closed == 1  # nothing left open
 
 
-def test_an_unplugged_camera_is_unavailable_and_closes_cleanly():
+def test_an_unplugged_camera_is_unavailable_then_streams_again_when_plugged_back(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("hal.camera.v4l2.REOPEN_S", 0.05)
     driver = V4l2Driver(formats=("YUYV",), size=(64, 48))
     cam = V4l2Camera("v4l2:///dev/video0", open_device=driver.open)
     cam.capture()
     driver.plugged = False
     with pytest.raises(DeviceUnavailableError, match="stopped delivering frames .*ENODEV"):
         cam.capture()
+    assert driver.closed == 1  # the dead node is let go at once
+    with pytest.raises(DeviceUnavailableError, match="opening it again within 0.05 s"):
+        cam.capture()  # not hammered: one attempt per REOPEN_S
+    time.sleep(0.06)
+    with pytest.raises(DeviceUnavailableError, match="not found"):
+        cam.capture()  # still unplugged: the node is gone
+    time.sleep(0.06)
+    driver.plugged = True
+    assert cam.capture().image.shape == (48, 64, 3)
+    assert cam.reopened == 1 and driver.opened == 2 and driver.streaming
     cam.close()
     cam.close()
-    assert driver.closed == 1
+    assert driver.closed == 2
 
 
 def test_a_camera_that_sends_nothing_times_out(monkeypatch: pytest.MonkeyPatch):
