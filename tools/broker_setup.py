@@ -42,8 +42,10 @@ access under ``sharaka/v1/#``); ``central-cmd`` is ``sharaka-central cmd``, its 
 command never takes over the node's session (issue 8.9)."""
 RESERVED_PREFIX = ids.RESERVED_PREFIX
 COMMAND_PREFIX = "central-cmd"
-"""Central users named ``central-cmd*`` may only publish commands (and early warnings) and read command results."""
-COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("write", "alerts/+"))
+"""Central users named ``central-cmd*`` may only publish commands (and early warnings, and what the operator shares
+with the region: docs/central.md "Federation") and read command results."""
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("write", "alerts/+"),
+                  ("write", "federation/out/+"))
 
 
 ENROL_USER = ENROL_PASSWORD = "enrol"
