@@ -169,11 +169,27 @@ def open_camera(url: str) -> tuple[Any, str | None]:
         return None, f"camera {url!r} not available: {exc}"
 
 
-def camera_reader(camera: Any) -> Any:
-    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py)."""
-    from agent.vision.camera_reader import CameraReader
+class _Unreadable:
+    """A camera gate's reader when the vision packages cannot load: it reads nothing (the ``vision`` fault says why)."""
 
-    return CameraReader(camera)
+    camera: Any = None
+
+    def read(self, timeout: float | None = None) -> None:
+        time.sleep(timeout or 0.0)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def camera_reader(camera: Any) -> tuple[Any, str | None]:
+    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py); without
+    the vision packages (the ``vision`` extra: tflite runtime, Pillow) one that reads nothing, and the fault."""
+    try:
+        from agent.vision.camera_reader import CameraReader
+    except ImportError as exc:
+        logger.error("camera gate cannot read documents: vision packages missing", extra={"fields": {"error": str(exc)}})
+        return _Unreadable(), f"the camera gate cannot read documents: {exc} (install sharaka-gate[vision])"
+    return CameraReader(camera), None
 
 
 class GateApp:
@@ -249,7 +265,8 @@ class GateApp:
         # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
         sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
         self.camera, camera_fault = open_camera(cfg.devices.camera)
-        self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
+        self.reader, vision_fault = (hal.open_reader(cfg.devices.reader), None) if cfg.devices.reader \
+            else camera_reader(self.camera)
         self.warnings = self._early_warnings(lists)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
@@ -269,6 +286,7 @@ class GateApp:
             sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
             centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
+        self.screener.set_fault("vision", vision_fault)
         if any("vehicle" in src.governs for src in lists) or cfg.devices.plate_reader:
             self.vehicles = VehicleCheck(self.screener)
         self.plates = self._open_plate_feed()

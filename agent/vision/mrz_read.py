@@ -29,7 +29,7 @@ from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
 from agent.vision.locate import Band, candidates
-from agent.vision.runtime import Model, shared_model
+from agent.vision.runtime import Model, on_worker, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
@@ -264,13 +264,18 @@ def _greedy(columns: np.ndarray) -> tuple[int, float]:
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
     """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
-    scored = scored_probs(band_lines, model)
+    scored = on_worker(scored_probs, band_lines, model)
     return scored[1] if scored is not None else None
 
 
 def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
     """The per-character probabilities of the candidate band the model reads most surely (see scored_probs);
-    the bands are read most MRZ-like first, and once one reads surely the rest are not read."""
+    the bands are read most MRZ-like first, and once one reads surely the rest are not read. All on the
+    vision worker: one hand-over per frame."""
+    return on_worker(_best_band_probs, bands, model)
+
+
+def _best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
     best: tuple[float, list[np.ndarray]] | None = None
     for band in bands:
         scored = scored_probs(band.lines, model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -131,6 +132,21 @@ def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path:
         screener = app.open()
         assert app.camera is None
         assert "not available" in screener.faults["camera"]
+    finally:
+        app.close()
+
+
+def test_a_camera_gate_without_the_vision_packages_starts_and_reports_why_it_reads_nothing(tmp_path: Path, monkeypatch):
+    """An image installed without the `vision` extra: the gate starts (no traceback, no restart loop), says why."""
+    monkeypatch.setitem(sys.modules, "agent.vision.camera_reader", None)  # the import fails as without Pillow
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
+    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    try:
+        screener = app.open()
+        assert "camera gate cannot read documents" in screener.faults["vision"]
+        assert "sharaka-gate[vision]" in screener.faults["vision"] and app.reader.read(timeout=0.0) is None
     finally:
         app.close()
 
