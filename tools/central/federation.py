@@ -52,7 +52,7 @@ from agent.errors import BadDataError, ConfigError
 from agent.keys import message_key_id
 from agent.protocol import ids, topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek, seal, signer_ids
-from agent.screening.events import decode_event
+from agent.screening.events import EventOpener, EventSealer, decode_event
 from tools.central.alerts import Message, alert_message
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -66,7 +66,8 @@ SHARED_HIT_FIELDS = ("site", "wall", "decision", "reasons", "hit", "list_version
 """What a shared hit carries of its event without personal data: the crossing point, when, the decision and
 what matched (list entry kind, reason and reference: the listing, not the traveller)."""
 PERSONAL_HIT_FIELDS = ("mrz", "entry", "matches")
-"""Added only when the operator marks the hit ``personal`` (never the face crop)."""
+"""Added only when the operator marks the hit ``personal`` (never the face crop), sealed to each pinned peer
+centre's federation key (``agent.screening.events.EventSealer``, as a gate seals its events to its centre)."""
 
 
 class ItemRejected(BadDataError):
@@ -193,8 +194,8 @@ class FederatedItem:
 
 
 def _item(fed: Federation, kind: str, ref: str, expires: float, now: float, personal: bool,
-          **content: Any) -> tuple[str, bytes]:
-    item_id = uuid.uuid4().hex
+          item_id: str | None = None, **content: Any) -> tuple[str, bytes]:
+    item_id = item_id or uuid.uuid4().hex
     body = {"id": item_id, "ts": now, "origin": fed.centre, "kind": kind, "ref": ref, "issued": now,
             "expires": expires, "personal": personal, **content}
     return item_id, seal("fed_item", body, [fed.signing_key()])
@@ -219,13 +220,31 @@ def share_hit(fed: Federation, row: Mapping[str, Any], *, personal: bool = False
         event = decode_event(row["body"])
     except (ValueError, TypeError) as exc:
         raise BadDataError(f"event {row.get('msg_id')!r} does not decode: {exc}") from None
-    wanted = SHARED_HIT_FIELDS + (PERSONAL_HIT_FIELDS if personal else ())
     hit = {"gate": row["gate_id"], "created": row["created"], "note": note,
-           **{k: event[k] for k in wanted if k in event}}
+           **{k: event[k] for k in SHARED_HIT_FIELDS if k in event}}
     now = time.time() if now is None else now
     if not 0 < ttl <= MAX_LIFETIME_S:
         raise BadDataError(f"--ttl {ttl:g}: expected 0 < seconds <= {MAX_LIFETIME_S:.0f}")
-    return _item(fed, "hit", row["msg_id"], now + ttl, now, personal, hit=hit)
+    item_id = uuid.uuid4().hex
+    if personal:  # sealed to each pinned key of each peer: the hub and the brokers on the way cannot read it
+        private = {k: event[k] for k in PERSONAL_HIT_FIELDS if k in event}
+        hit["sealed"] = {message_key_id(p).hex(): EventSealer(VerifyKey(p)).seal({**private, "id": item_id})
+                         for pubs in fed.peers.values() for p in pubs}
+    return _item(fed, "hit", row["msg_id"], now + ttl, now, personal, item_id, hit=hit)
+
+
+def open_hit(fed: Federation, wire: bytes) -> dict[str, Any]:
+    """The shared hit in a recorded item (verified before it was recorded) as this centre may read it: its clear
+    fields, and the personal ones when the origin sealed them to this centre's federation key. Raises
+    ValueError when the part sealed to this centre's key does not open."""
+    body = peek("fed_item", wire)[0]
+    hit = dict(body.get("hit", {}))
+    sealed = hit.pop("sealed", {})
+    key = fed.signing_key()
+    mine = sealed.get(message_key_id(key.verify_key).hex()) if isinstance(sealed, dict) else None
+    if isinstance(mine, bytes):
+        hit.update(EventOpener(key).unseal(mine, body["id"]))
+    return hit
 
 
 def verify_item(wire: bytes, *, fed: Federation, now: float, topic_origin: str | None = None) -> FederatedItem:
