@@ -537,6 +537,7 @@ class GateApp:
             "update": self.update_job.status(),
             "vision": _vision_stats(),
             "time": self.trusted.status() if self.trusted is not None else None,
+            "link": self.link.health() if self.link is not None else None,
         }
 
     def write_status(self, state: str = "running", *, force: bool = False, applied: str | None = None) -> None:

@@ -156,9 +156,9 @@ class DevicesConfig:
                            check=_url_of("indicators"))
     reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader. "
                        "Empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
-    camera: str = _opt("Camera URL: file://DIR (frames from files); v4l2:///dev/videoN needs OpenCV, which "
-                       "neither the package nor the image installs: without it (or without the device) the "
-                       "camera is a fault in status and the gate screens without it; empty: no camera.", "",
+    camera: str = _opt("Camera URL: file://DIR (frames from files), v4l2:///dev/videoN[?width=W&height=H&fps=N"
+                       "&format=auto|mjpeg|yuyv] (a USB/CSI camera); a camera that cannot be opened is a fault "
+                       "in status and the gate screens without it; empty: no camera.", "",
                        check=_url_of("camera", optional=True))
     reader_id: str = _opt("Name of the reader recorded in every event.", "reader0",
                           check=_matches(r"[A-Za-z0-9_.:-]{1,64}", "1-64 characters of A-Z a-z 0-9 _ . : -"))

@@ -135,3 +135,13 @@ def test_demo_second_list_vehicle_and_early_warning(demo):
     assert "['HIT', 'HIT', 'CLEAR']" in check_line(proc.stdout, "vehicle check")
     detail = check_line(proc.stdout, "early warning")
     assert "HIT at 3/3" in detail and "receipts at the centre 3/3" in detail
+
+
+def test_demo_camera_gate_reads_the_page_and_the_face_crop_comes_out(demo):
+    proc, keep = demo
+    detail = check_line(proc.stdout, "camera gate")
+    assert detail.startswith("HIT for the listed passport read from the page") and "one passage" in detail
+    assert "face crop stored at the centre" in detail
+    crop = (keep / "face-crop.jpg").read_bytes()
+    assert crop[:2] == b"\xff\xd8" and 1_000 < len(crop) < 40_000
+    assert re.search(r"centre <- HIT from gate-4, .*listed_document:stolen.*record SLTD-UTO-0001", proc.stdout)

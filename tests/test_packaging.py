@@ -3,6 +3,8 @@ tools (those are the host tools' distribution, tools/pyproject.toml)."""
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import subprocess
 import sys
 import tomllib
@@ -35,6 +37,32 @@ def test_host_tools_distribution_provides_the_central_console_scripts_and_every_
     assert any(dep.startswith("sharaka-gate") for dep in cfg["project"]["dependencies"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "tools").rglob("__init__.py")}
     assert set(cfg["tool"]["setuptools"]["packages"]) == on_disk, "a tools package is missing from its distribution"
+
+
+def test_every_file_in_models_is_package_data_of_agent_vision():
+    """agent/vision/models is the repository's models/ (a symlink), and the wheel's package data takes every
+    file in it: a model added there ships without touching pyproject.toml."""
+    assert (ROOT / "agent" / "vision" / "models").resolve() == (ROOT / "models").resolve()
+    patterns = _project(ROOT / "pyproject.toml")["tool"]["setuptools"]["package-data"]["agent.vision"]
+    files = sorted(p.name for p in (ROOT / "models").iterdir())
+    assert files and [f for f in files if not any(fnmatch.fnmatch(f"models/{f}", pat) for pat in patterns)] == []
+
+
+@pytest.mark.slow
+def test_a_wheel_install_loads_the_shipped_models(tmp_path):
+    """Not editable: the wheel installed into a bare folder finds every model, byte for byte the repository's."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("sharaka_gate-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    script = ("import hashlib; from agent.vision.runtime import MODELS_DIR, shared_model; "
+              "print(MODELS_DIR); [print(p.name, hashlib.sha256(p.read_bytes()).hexdigest()) "
+              "for p in sorted(MODELS_DIR.iterdir())]; shared_model('mrz_line.tflite')")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
+                         check=True, capture_output=True, text=True, timeout=120).stdout.splitlines()  # fmt: skip
+    assert out[0] == str(tmp_path / "site" / "agent" / "vision" / "models")
+    assert out[1:] == [f"{p.name} {hashlib.sha256(p.read_bytes()).hexdigest()}" for p in sorted((ROOT / "models").iterdir())]
 
 
 @pytest.mark.slow

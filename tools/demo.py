@@ -17,8 +17,10 @@ while (gates keep deciding at once, their outboxes fill) and back (every event a
 officer's screen at gate 1 in a real headless Chromium: a hit appears without a reload, the officer
 acknowledges it, the acknowledgement reaches the centre, and a screenshot is saved in the demo's directory
 (``officer-screen.png``); a second list (wanted persons, its own signing key and policy); a vehicle checked
-by VIN and by plate; an early warning from the centre reaching every gate. Each step ends with a CHECK line;
-the exit code is 1 when any check failed.
+by VIN and by plate; an early warning from the centre reaching every gate; and a camera gate (gate-4, no
+reader): a generated passport page with a face photo pasted on it (seeded, tools/vision/synth.py) placed
+under its camera is read, screened and decided, and the face crop comes out with the HIT (saved as
+``face-crop.jpg``). Each step ends with a CHECK line; the exit code is 1 when any check failed.
 
     python -m tools.demo [--quick] [--keep DIR] [--pause SECONDS] [--outage SECONDS]
 """
@@ -47,6 +49,8 @@ from tools.central.terminal import escape_controls
 from tools.specimens import break_check, td3, years_from_now
 
 GATES = ("gate-1", "gate-2", "gate-3")
+CAMERA_GATE = "gate-4"  # a camera over the document tray and no reader (step 5b), started after the others
+CAMERA_PAGE_SEED = 4_040
 QUERY_DEADLINE_S = 0.3  # [link] query_deadline_ms of the demo gates: the longest a decision waits for the centre
 SCREEN_GATE = "gate-1"  # serves the officer's screen (docs/screen.md)
 LIST_ID = "sltd"
@@ -289,7 +293,8 @@ class Demo:
         return count()
 
     # -- gates ----------------------------------------------------------------------------------
-    def start_gate(self, name: str, password: str, command_pubs: list[str]) -> Gate:
+    def start_gate(self, name: str, password: str, command_pubs: list[str],
+                   devices: dict[str, str] | None = None) -> Gate:  # fmt: skip
         from agent.app import GateApp
         from agent.config import load_config
         from agent.keys import load_public_key
@@ -300,7 +305,7 @@ class Demo:
         (d / "broker.password").chmod(0o600)
         config = write_gate_config(
             d, gate_id=name, site="uto-north",
-            devices={"reader_id": "desk-reader"},
+            devices={"reader_id": "desk-reader", **(devices or {})},
             screening={"duplicate_window_s": 3.0, "relay_pulse_s": 1.0, "clear_show_s": 1.0},
             hitlist={"store_dir": "state/hitlist", "root_pub": "../hitlist-keys/root.pub"},
             **{f"lists.{PERSONS_ID}": {"store_dir": f"state/{PERSONS_ID}", "root_pub": "../hitlist-keys/root.pub",
@@ -360,7 +365,7 @@ class Demo:
 
         self.step("1. Broker, central node and three gates")
         self.broker = Broker(self.dir / "broker")
-        passwords = {g: self.broker.add_gate(g)[1] for g in GATES}
+        self.passwords = passwords = {g: self.broker.add_gate(g)[1] for g in (*GATES, CAMERA_GATE)}
         self.broker.start()
         self.say(f"  Mosquitto {self.broker.url} (pid {self.broker.pid}): one password per gate, ACL "
                  f"{self.broker.acl_path}")
@@ -385,6 +390,7 @@ class Demo:
         # The centre first, and each gate enrolled before its link connects: a gate asks for keyrings as soon
         # as it connects, and the centre answers only gates it knows.
         self.central.start()
+        self.command_pubs = command_pubs
         for name in GATES:
             self.gates[name] = gate = self.start_gate(name, passwords[name], command_pubs)
             self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
@@ -692,6 +698,61 @@ class Demo:
                    f"({sum(len(g.event_ids) for g in self.gates.values())} events, backlog {queued})"
                    + (f"; problems at {problems}" if problems else ""))
 
+    def camera_gate(self) -> None:
+        self.step(f"5b. A camera gate ({CAMERA_GATE}): a passport page placed under the camera, no reader")
+        import random
+
+        import numpy as np
+
+        from agent.vision.image import read_image
+        from hal.camera.pnm import write_pnm
+        from tools.vision.synth import document_sample
+
+        tray = self.dir / "camera-tray"
+        tray.mkdir()
+        write_pnm(tray / "tray.ppm", np.full((600, 800, 3), 96, np.uint8))  # the empty tray
+        label, lines = SAMPLES[0]
+        photo = read_image(Path(__file__).resolve().parents[1] / "tests" / "data" / "vision" / "astronaut.jpg")
+        page = document_sample(random.Random(CAMERA_PAGE_SEED), "TD3", lines=lines, face=photo, px_per_mm=6.0,
+                               angle=2.0, damage_strength=0.3).image  # fmt: skip
+        gate = self.start_gate(CAMERA_GATE, self.passwords[CAMERA_GATE], self.command_pubs,
+                               devices={"reader": "", "camera": f"file://{tray}", "reader_id": "desk-camera"})
+        screener = gate.app.screener
+        try:
+            ready = wait_until(lambda: gate.version >= 1, 20)
+            self.say(f"  {CAMERA_GATE}: camera file://{tray} (frames of the tray), list v{gate.version} over MQTT; "
+                     f"the page: {label}, a face photo pasted, turned 2 degrees, seed {CAMERA_PAGE_SEED}")
+            write_pnm(tray / "page.tmp", page)
+            (tray / "page.tmp").replace(tray / "tray.ppm")  # the page is placed under the camera
+            t0 = time.monotonic()
+            decided = wait_until(lambda: screener.last is not None, 20, 0.005)
+            took = time.monotonic() - t0
+            last = screener.last
+            time.sleep(0.5)  # the page still lies there: no second passage
+            passages = sum(screener.counts[v] for v in ("CLEAR", "HIT", "REFER"))
+            verdict = last.decision.verdict if last else "none"
+            face = (last.face if last else None) or {}
+            self.say(f"  -> {verdict} {', '.join(last.decision.reasons) if last else ''} in {took * 1e3:.0f} ms from "
+                     f"placing the page (frames every 50 ms); shows {observe(gate.app.indicators)}")
+            crop = self.dir / "face-crop.jpg"
+            at_centre = False
+            if last is not None and last.event_id:
+                event: dict[str, Any] = {}
+                wait_until(lambda: bool(event.update(self.central_event(CAMERA_GATE, last.event_id)) or event), 10)
+                central_face = event.get("face") or {}
+                at_centre = central_face.get("jpeg") == face.get("jpeg") and bool(face.get("jpeg"))
+                if face.get("jpeg"):
+                    crop.write_bytes(face["jpeg"])
+            self.say(f"  face: present {face.get('present')}, score {face.get('score')}, quality {face.get('quality')}; "
+                     f"crop {len(face.get('jpeg', b''))} bytes -> {crop}")
+            self.check("camera gate", ready and decided and verdict == "HIT" and passages == 1 and at_centre,
+                       f"{verdict} for the listed passport read from the page in {took * 1e3:.0f} ms, one passage "
+                       f"while it lies there ({passages}); face crop {'stored at the centre' if at_centre else 'MISSING'}"
+                       f", saved as {crop}")
+        finally:
+            gate.stop.set()
+            gate.thread.join(15)
+
     def shutdown(self) -> None:
         self.step("6. Shutdown")
         safe = []
@@ -712,7 +773,7 @@ class Demo:
 
     def run(self) -> int:
         steps = (self.setup, self.publish_list, self.samples, self.stream, self.officer_screen, self.second_list,
-                 self.vehicle, self.early_warning, self.delta, self.online_query, self.broker_outage)
+                 self.vehicle, self.early_warning, self.delta, self.online_query, self.broker_outage, self.camera_gate)
         started = time.monotonic()
         try:
             for run_step in steps:

@@ -1,7 +1,8 @@
 """`sharaka-gate status [--json] --config FILE`: the gate's health, read from its state directory.
 
 Works while the agent runs (it reads the agent's status file and opens the outbox read-only):
-outbox depth, oldest unsent age, dropped events, last decision, hit-list version, device faults.
+outbox depth, oldest unsent age, dropped events, last decision, hit-list version, link up or down and
+how often it connected, device faults.
 Exit 0 when the agent is running without faults, 1 when it is stopped or reports a fault, 2 when
 the config or state cannot be read.
 """
@@ -77,6 +78,10 @@ def status(args: argparse.Namespace) -> int:
         f"outbox      {box.get('depth', '?')} queued, oldest {box.get('oldest_age_s', '?')} s, "
         f"{box.get('dropped', '?')} dropped",
     ]
+    link = report.get("link")
+    if link is not None:
+        lines.append(f"link        {'connected' if link.get('connected') else 'DOWN'}, "
+                     f"{link.get('connects', '?')} connection(s) since start")
     faults = report.get("faults") or {}
     lines += [f"FAULT       {name}: {text}" for name, text in sorted(faults.items())] or ["faults      none"]
     print("\n".join(lines))

@@ -206,6 +206,11 @@ class GateLink:
         """The link session: one more for every connection attempt, persisted."""
         return self.connection.session
 
+    def health(self) -> dict[str, Any]:
+        """Whether the link is up and how often it (re)connected: the gate's own status shows a link that
+        drops or never comes up (the counters that change with every event stay in ``status()``)."""
+        return {"connected": self.connection.is_connected, "connects": self.stats.connects}
+
     def query_document(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
         """Ask the centre about a document; None when offline or no answer in time (see ``agent.link.query``)."""
         return self.queries.ask(issuing_state, document_number, timeout)

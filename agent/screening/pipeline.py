@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,13 @@ from hal.indicators import AMBER, GREEN, OFF, RED, SAFE_STATE, Indicators, Indic
 from hal.reader import Misread, ReaderDocument
 
 if TYPE_CHECKING:
+    from agent.vision.camera_reader import Sighting
     from hal.camera import Camera, Frame
 
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
+FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
 
@@ -189,7 +192,8 @@ class Screener:
                     left = self.centre_deadline_s - (time.monotonic() - item.received_at)
                     decision = with_centre(decision, asked, asked.wait(left), self.list_id)
         self.check_list()
-        return self._commit_and_show(decision, key, wall, mono, item.received_at)
+        return self._commit_and_show(decision, key, wall, mono, item.received_at,
+                                     sighting=getattr(item, "sighting", None))  # a camera passage's frame and face
 
     def handle_query(self, query: Query, checks: Sequence[str] = (), *, origin: str = "officer") -> Decision:
         """Decide on an identifier that did not come from the document reader: a VIN or a plate (the officer's
@@ -219,7 +223,8 @@ class Screener:
         return self.handle_query(Query(person=person), origin="officer")
 
     def _commit_and_show(self, decision: Decision, key: tuple[str, ...] | None, wall: float, mono: float,
-                         read_mono: float, *, reader_id: str | None = None) -> Decision:
+                         read_mono: float, *, reader_id: str | None = None, sighting: Sighting | None = None,
+                         ) -> Decision:  # fmt: skip
         """Commit ``decision``'s event, then show it (the order the module docstring gives)."""
         times = self.times
         indicator_fault = self.indicators.fault
@@ -227,7 +232,7 @@ class Screener:
             decision = decision.refer("indicator_fault")
         times.decided = time.perf_counter_ns()
 
-        frame_ref, face = self._capture_frame(attach_face=decision.verdict in (HIT, REFER))
+        frame_ref, face = self._capture_frame(attach_face=decision.verdict in (HIT, REFER), sighting=sighting)
         event_id = new_event_id()
         faults = {k: v for k, v in (("indicators", indicator_fault), *self.faults.items()) if v}
         try:
@@ -325,29 +330,42 @@ class Screener:
         self.show(state, idle_after=self.rules.clear_show_s if verdict == CLEAR else None)
         return True
 
-    def _capture_frame(self, *, attach_face: bool) -> tuple[str | None, dict[str, object] | None]:
+    def _capture_frame(self, *, attach_face: bool, sighting: Sighting | None = None,
+                       ) -> tuple[str | None, dict[str, object] | None]:  # fmt: skip
         """A camera frame's reference and what it shows of a face (agent/vision/face.py ``evidence``: the
-        best face crop attached for HIT and REFER); (None, None) without a camera."""
-        if self.camera is None:
+        best face crop attached for HIT and REFER); (None, None) without a camera. A camera passage's
+        ``sighting`` gives the frame the document was read from and its face search, already under way."""
+        if sighting is not None:
+            frame = sighting.frame
+        elif self.camera is None:
             return None, None
-        try:
-            frame = self.camera.capture()
-        except (HalError, OSError) as exc:
-            self.set_fault("camera", str(exc))
-            return None, None
-        self.set_fault("camera", None)
+        else:
+            try:
+                frame = self.camera.capture()
+            except (HalError, OSError) as exc:
+                self.set_fault("camera", str(exc))
+                return None, None
+            self.set_fault("camera", None)
         ref = f"{self.reader_id}@{frame.timestamp:.6f}"  # resolved through ``frames`` while kept
         self.frames[ref] = frame
         while len(self.frames) > FRAMES_KEPT:
             self.frames.popitem(last=False)
         try:
-            from agent.vision.face import evidence
+            if sighting is not None:
+                face = sighting.face.result(timeout=FACE_WAIT_S)
+            else:
+                from agent.vision.face import evidence
 
-            face = evidence(frame.image, attach=attach_face)
+                face = evidence(frame.image, attach=attach_face)
+        except (TimeoutError, CancelledError):
+            self.set_fault("vision", f"face search not done within {FACE_WAIT_S:g} s")
+            return ref, None
         except (ImportError, RuntimeError, ValueError) as exc:  # no tflite runtime or model: record why
             self.set_fault("vision", str(exc))
             return ref, None
         self.set_fault("vision", None)
+        if not attach_face:
+            face = {k: v for k, v in face.items() if k != "jpeg"}
         return ref, face
 
     def show(self, state: IndicatorState, *, pulse: bool = False, idle_after: float | None = None) -> None:

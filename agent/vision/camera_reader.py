@@ -5,10 +5,17 @@ when a document placed under the camera has been read with every check passing a
 ``Misread`` when a document lies there but ``max_frames`` frames combined (per-character voting) still
 give no such reading (the gate REFERs it), and None otherwise. A document stays one passage while it
 lies there: nothing more is reported until the tray has shown no MRZ for ``empty_frames`` frames in a row,
-or a different document is read.
+or a different document is read. A frame that shows the decided document unchanged (its thumbnail within
+``STILL_DIFF`` grey levels of the decision's frame) is not read again.
+
+A passage carries its ``Sighting``: the frame it was read from and the face search (agent/vision/face.py
+``evidence``) started on that frame as soon as the locator found an MRZ band there, on the reader's own
+face thread while the MRZ is recognised, so the screener has the face when it decides instead of grabbing
+another frame and searching it before the event is committed.
 
     >>> reader = CameraReader(hal.open_camera("file://frames/"))
     >>> item = reader.read(timeout=1.0)
+    >>> item.sighting.face.result()["present"]
 """
 
 from __future__ import annotations
@@ -16,14 +23,18 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.vision.image import grey
+from agent.vision.face import evidence
+from agent.vision.image import grey, resize
 from agent.vision.locate import candidates
 from agent.vision.mrz_read import MODEL, Reading, best_band_probs, constrained
 from agent.vision.runtime import shared_model
+from hal.camera import Frame
 from hal.reader.types import Misread, ReaderDocument
 
 if TYPE_CHECKING:
@@ -31,6 +42,31 @@ if TYPE_CHECKING:
 
 
 SAME_DOCUMENT = 0.75  # share of characters two frames' best readings have in common for the same document
+STILL_DIFF = 4.0  # mean grey-level difference of 32x24 thumbnails below which a frame shows the same scene
+THUMB = (32, 24)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The camera frame a passage was read from, and the face search running on it (``evidence`` with the
+    crop; the screener keeps the crop for HIT and REFER only)."""
+
+    frame: Frame
+    face: Future[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class CameraDocument(ReaderDocument):
+    """A document read from the camera, with where it was seen."""
+
+    sighting: Sighting | None = None
+
+
+@dataclass(frozen=True)
+class CameraMisread(Misread):
+    """A document under the camera that stayed unreadable, with where it was seen."""
+
+    sighting: Sighting | None = None
 
 
 def _another_document(probs: list[np.ndarray], previous: list[np.ndarray]) -> bool:
@@ -59,8 +95,13 @@ class CameraReader:
         self._today, self._monotonic = today, monotonic
         self._votes: list[list[np.ndarray]] = []  # per-character probabilities of the frames so far
         self._present: tuple[str, ...] | None = None  # lines of the document lying there ((): unreadable)
+        self._decided_thumb: np.ndarray | None = None  # the thumbnail of the frame it was decided on
+        self._sighting: Sighting | None = None  # the face search of the document being read
+        self._faces: ThreadPoolExecutor | None = None
         self._empty = 0
         self.last_reading: Reading | None = None
+        self.frames_read = 0  # frames the MRZ was searched in
+        self.frames_still = 0  # frames skipped: the decided document lying there unchanged
 
     def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
         """Look at frames for up to ``timeout`` seconds; the first new passage, or None."""
@@ -69,37 +110,60 @@ class CameraReader:
             return None
         deadline = self._monotonic() + (timeout or 0.0)
         while True:
-            item = self.look(self.camera.capture().image)
+            frame = self.camera.capture()
+            item = self.look(frame.image, frame)
             if item is not None or self._monotonic() >= deadline:
                 return item
             time.sleep(self.frame_interval_s)
 
-    def look(self, rgb: np.ndarray) -> ReaderDocument | Misread | None:
-        """Take one frame into account; a new passage when this frame completes one."""
-        probs = best_band_probs(candidates(grey(rgb)), shared_model(MODEL))
+    def look(self, rgb: np.ndarray, frame: Frame | None = None) -> CameraDocument | CameraMisread | None:
+        """Take one frame (``frame``: the capture ``rgb`` came from) into account; a new passage when this
+        frame completes one."""
+        g = grey(rgb)
+        thumb = resize(g, *THUMB).astype(np.float32)
+        if self._decided_thumb is not None and float(np.abs(thumb - self._decided_thumb).mean()) < STILL_DIFF:
+            self.frames_still += 1
+            self._empty = 0
+            return None  # the decided document lies there unchanged: not read again
+        self.frames_read += 1
+        bands = candidates(g)
+        if bands and self._sighting is None:
+            self._sighting = self._search_face(frame or Frame(rgb, time.time()))
+        probs = best_band_probs(bands, shared_model(MODEL))
         if probs is None:
             self._empty += 1
             if self._empty >= self.empty_frames:  # the tray is empty: the next document is a new passage
-                self._present, self._votes = None, []
+                self._present, self._votes, self._decided_thumb, self._sighting = None, [], None, None
             return None
         self._empty = 0
         if self._votes and _another_document(probs, self._votes[-1]):
-            self._votes = []  # another document: start over
+            self._votes, self._decided_thumb = [], None  # another document: start over, its own face
+            self._sighting = self._search_face(frame or Frame(rgb, time.time()))
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         lines, result, confidence = constrained(combined, self._today())
         reading = Reading(lines, result, confidence, combined)
         self.last_reading = reading
         if reading.trusted:
+            self._decided_thumb = thumb
             if lines == self._present:
                 return None  # the same document still lying there
             self._present = lines
-            return ReaderDocument(lines, self._monotonic())
+            return CameraDocument(lines, self._monotonic(), sighting=self._sighting)
         if self._present is None and len(self._votes) >= self.max_frames:
-            self._present = ()
-            return Misread(f"camera: MRZ unreadable in {len(self._votes)} frames (confidence {confidence:.2f})",
-                           self._monotonic())  # fmt: skip
+            self._present, self._decided_thumb = (), thumb
+            return CameraMisread(f"camera: MRZ unreadable in {len(self._votes)} frames (confidence {confidence:.2f})",
+                                 self._monotonic(), sighting=self._sighting)  # fmt: skip
         return None
 
+    def _search_face(self, frame: Frame) -> Sighting:
+        """Start the face search on ``frame`` on the face thread (the MRZ is read meanwhile)."""
+        if self._faces is None:
+            self._faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
+        return Sighting(frame, self._faces.submit(evidence, frame.image, attach=True))
+
     def close(self) -> None:
-        """The camera is the gate's: closed by its owner."""
+        """Stop the face thread; the camera is the gate's, closed by its owner."""
+        if self._faces is not None:
+            self._faces.shutdown(wait=True, cancel_futures=True)
+            self._faces = None

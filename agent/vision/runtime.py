@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-MODELS_DIR = Path(os.environ.get("SHARAKA_MODELS") or Path(__file__).resolve().parents[2] / "models")
+# agent/vision/models: in a checkout a symlink to the repository's models/, in a wheel the files themselves
+MODELS_DIR = Path(os.environ.get("SHARAKA_MODELS") or Path(__file__).resolve().parent / "models")
 LATENCIES_KEPT = 256
 
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")

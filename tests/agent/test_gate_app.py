@@ -326,16 +326,21 @@ def test_pulse_relay_command_beyond_the_boards_cap_is_refused_before_the_relay_m
         app.shutdown()
 
 
-def test_v4l2_camera_without_opencv_is_a_fault_and_the_gate_starts(tmp_path):
-    """docs/config.md `camera` (issue 10): OpenCV is in neither the package nor the image, so a v4l2 camera
-    cannot capture; that is the `camera` fault naming what is missing, and the gate screens without it."""
-    config = write_app_config(tmp_path, devices={"camera": "v4l2:///dev/video0"})
-    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+@pytest.mark.parametrize(("url", "fault"), [
+    ("v4l2:///dev/video-missing", "camera device '/dev/video-missing' not found"),
+    ("v4l2:///dev/null", "camera device '/dev/null' is not a V4L2 device"),
+], ids=["missing-device", "not-a-v4l2-device"])  # fmt: skip
+def test_a_v4l2_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts_and_screens(tmp_path, url, fault):
+    """docs/config.md `camera` (issue 10): the camera fault names the device and why; the reader's swipes are
+    screened without it (tests/hal/camera/test_v4l2.py: a non-capture device, no usable format)."""
+    config = write_app_config(tmp_path, "sim://reader?framing=lines", devices={"camera": url})
+    gate = RunningGate(config)
     try:
-        screener = app.open()
-        assert app.camera is None and "the v4l2 camera needs OpenCV" in screener.faults["camera"]
+        assert gate.app.camera is None and fault in gate.app.screener.faults["camera"]
+        gate.app.reader.device.swipe(LISTED_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "decision without the camera")
     finally:
-        app.shutdown()
+        gate.close()
 
 
 def test_status_command_prints_an_officer_readable_summary(tmp_path):

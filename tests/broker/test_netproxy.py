@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.broker import Broker, MqttTestClient
-from tests.support.netproxy import NetProxy
+from tests.support.netproxy import Impairment, NetProxy
 
 
 @pytest.fixture
@@ -129,6 +129,34 @@ def test_refuse_resets_new_connections_but_keeps_current_ones(proxy: NetProxy):
             recv_exactly(new, 1)
         old.sendall(b"still")
         assert recv_exactly(old, 5) == b"still"
+
+
+def test_impaired_link_delivers_every_byte_late_in_order_and_stalls_mid_stream(proxy: NetProxy):
+    """Latency and stalls change when bytes arrive, never which or in what order (TCP hides loss as delay)."""
+    with connect(proxy) as s:
+        proxy.impair(Impairment(delay_s=0.1, jitter_s=0.05, stall_p=1.0, stall_s=0.3, seed=1))
+        assert proxy.mode == "impaired"
+        start = time.monotonic()
+        s.sendall(b"0123456789")
+        s.settimeout(3)
+        first = s.recv(10)
+        assert time.monotonic() - start >= 0.2 and first and len(first) < 10  # two delays, then half of it
+        rest = recv_exactly(s, 10 - len(first))
+        assert first + rest == b"0123456789"
+        assert time.monotonic() - start >= 0.5 and proxy.stalls >= 1  # the tail held stall_s longer
+        proxy.passthrough()
+        s.sendall(b"fast")
+        assert recv_exactly(s, 4) == b"fast"
+
+
+def test_impaired_link_resets_connections_losing_what_they_carried(proxy: NetProxy):
+    with connect(proxy) as s:
+        proxy.impair(Impairment(delay_s=1.0, cut_p=1.0, seed=2))
+        s.sendall(b"lost")
+        s.settimeout(3)
+        with pytest.raises((ConnectionResetError, ConnectionAbortedError)):
+            recv_exactly(s, 4)
+        assert proxy.cuts == 1 and proxy.connections == 0
 
 
 @pytest.mark.parametrize(

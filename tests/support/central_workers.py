@@ -34,7 +34,8 @@ def central_keys(directory: Path) -> Path:
 
 
 class CentralWorkers:
-    """The supervisor process and its workers; console lines (JSON) are collected in ``lines``."""
+    """The supervisor process and its workers; console lines (JSON) are collected in ``lines``, each with the
+    wall-clock time it was read (``read_at``)."""
 
     def __init__(self, broker: Broker, db: str, keys_dir: Path, n: int, directory: Path, *extra: str,
                  host: str | None = None, port: int | None = None) -> None:
@@ -67,6 +68,8 @@ class CentralWorkers:
                 line = json.loads(raw)
             except ValueError:
                 continue
+            if isinstance(line, dict):
+                line["read_at"] = time.time()  # when a live subscriber of the console lines saw it
             with self._cond:
                 self.lines.append(line)
                 self._cond.notify_all()

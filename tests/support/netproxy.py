@@ -6,6 +6,7 @@
         proxy.passthrough()                # link back: held bytes flow again (TCP retransmission, in effect)
         proxy.cut()                        # reset every current connection (RST both ways)
         proxy.refuse()                     # link down: new connections are reset at once
+        proxy.impair(Impairment(delay_s=0.05, stall_p=0.05, stall_s=1.0, cut_p=0.01))  # slow, lossy link
         proxy.record = bytearray()         # from now on keep a copy of every byte read, both directions
 
 ``blackhole`` models silently dropped packets faithfully: the proxy stops reading, so the kernel buffers
@@ -13,16 +14,26 @@ fill and the sender's writes succeed until its window is full, exactly as on a l
 no byte is lost or reordered, so when the link returns whatever both ends still hold flows again, and ends
 that gave up in between (keepalive timeout) see their close arrive then. New connections made during a
 blackhole complete at TCP level (as a kernel would queue them) but get no MQTT answer until the link returns.
+
+``impair`` models a slow, lossy link (a congested mobile uplink). Inside one TCP stream a lost packet is
+never a missing byte: the sender retransmits, so loss shows as latency, as a stream that stops part-way
+through a packet until the retransmission arrives, and, when it lasts, as a reset connection. Each chunk
+read is therefore forwarded ``delay_s`` (+ up to ``jitter_s``) later, in order; with ``stall_p`` it is split
+at a random byte and its tail (and everything behind it) held ``stall_s`` longer, so the peer sees half an
+MQTT packet; with ``cut_p`` the connection is reset both ways and whatever it still carried is lost, as
+in-flight data is when a connection dies. Random choices come from ``seed``: a failing run can be replayed.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import selectors
 import socket
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,15 +54,38 @@ def _reset(sock: socket.socket | None) -> None:
     sock.close()
 
 
+@dataclass(frozen=True)
+class Impairment:
+    """A slow, lossy link (see the module docstring): latency, stalls mid-packet, resets."""
+
+    delay_s: float = 0.0
+    """Added to every chunk, each direction."""
+    jitter_s: float = 0.0
+    """Plus a uniform random 0..jitter_s (order is kept: a chunk never overtakes the one before)."""
+    stall_p: float = 0.0
+    """Chance that a chunk is split at a random byte and its tail held ``stall_s`` longer."""
+    stall_s: float = 0.0
+    cut_p: float = 0.0
+    """Chance per chunk that the connection is reset both ways, losing what it still carried."""
+    seed: int = 0
+
+
 @dataclass
 class _Pair:
     client: socket.socket
     upstream: socket.socket | None = None
     to_upstream: bytearray = field(default_factory=bytearray)
     to_client: bytearray = field(default_factory=bytearray)
+    # impaired link: chunks read but not yet due, (due, data) in order, per direction
+    late_upstream: deque[tuple[float, bytes]] = field(default_factory=deque)
+    late_client: deque[tuple[float, bytes]] = field(default_factory=deque)
 
     def sockets(self) -> list[socket.socket]:
         return [s for s in (self.client, self.upstream) if s is not None]
+
+    def late_bytes(self, buf: bytearray) -> int:
+        late = self.late_upstream if buf is self.to_upstream else self.late_client
+        return sum(len(d) for _, d in late)
 
 
 class NetProxy:
@@ -73,6 +107,10 @@ class NetProxy:
         self.refusing = False
         self.accepted = 0
         self.bytes_forwarded = 0
+        self.impairment: Impairment | None = None
+        self.stalls = 0  # chunks split and held mid-way (impaired link)
+        self.cuts = 0  # connections reset by the impairment (not by ``cut()``)
+        self._rng = random.Random(0)
         self.record: bytearray | None = None  # every byte read from either side, when set
         self._pairs: list[_Pair] = []
         self._calls: list[tuple[Callable[[], None], threading.Event]] = []
@@ -93,6 +131,8 @@ class NetProxy:
     def mode(self) -> str:
         if self.refusing:
             return "refuse"
+        if self.impairment is not None:
+            return "impaired"
         return "blackhole" if self.hold_to_upstream or self.hold_to_client else "pass"
 
     def passthrough(self) -> None:
@@ -102,6 +142,13 @@ class NetProxy:
     def blackhole(self, *, to_upstream: bool = True, to_client: bool = True) -> None:
         """Half-open link: stop forwarding (both directions by default) without closing anything."""
         self._call(lambda: self._set(to_upstream, to_client, False))
+
+    def impair(self, impairment: Impairment) -> None:
+        """Slow, lossy link from now on (``passthrough()`` ends it; what is already late still arrives)."""
+        def apply() -> None:
+            self.impairment = impairment
+            self._rng = random.Random(impairment.seed)
+        self._call(apply)
 
     def refuse(self) -> None:
         """Reset new connections as they arrive (current ones are left alone: combine with ``cut``)."""
@@ -162,6 +209,7 @@ class NetProxy:
 
     def _set(self, hold_to_upstream: bool, hold_to_client: bool, refusing: bool) -> None:
         self.hold_to_upstream, self.hold_to_client, self.refusing = hold_to_upstream, hold_to_client, refusing
+        self.impairment = None
         logger.debug("netproxy %s: %s", self.port, self.mode)
         if not self._link_down:
             for pair in list(self._pairs):
@@ -188,7 +236,9 @@ class NetProxy:
             else:
                 try:
                     # Best effort: deliver what this side still owes the other before closing.
-                    pending = pair.to_client if s is pair.client else pair.to_upstream
+                    buf, late = ((pair.to_client, pair.late_client) if s is pair.client
+                                 else (pair.to_upstream, pair.late_upstream))
+                    pending = bytes(buf) + b"".join(d for _, d in late)
                     if pending:
                         s.setblocking(True)
                         s.settimeout(0.5)
@@ -237,7 +287,7 @@ class NetProxy:
                                         (pair.upstream, pair.client, pair.to_client, self.hold_to_client)):  # fmt: skip
                 if held:
                     continue  # held sockets are not watched, so nothing moves and nothing closes
-                events = selectors.EVENT_READ if len(buf) < BUFFER_LIMIT else 0
+                events = selectors.EVENT_READ if len(buf) + pair.late_bytes(buf) < BUFFER_LIMIT else 0
                 mask = want.get(src, (0, pair))[0] | events
                 want[src] = (mask, pair)
                 if buf:
@@ -264,8 +314,9 @@ class NetProxy:
             for fn, done in calls:
                 fn()
                 done.set()
+            wait = self._release_late()
             self._sync_selector()
-            for key, events in self._sel.select(timeout=0.5):
+            for key, events in self._sel.select(timeout=wait):
                 sock, pair = key.fileobj, key.data
                 if sock is self._wake_r:
                     try:
@@ -290,10 +341,47 @@ class NetProxy:
                 if not data:
                     self._drop(pair)
                     return
-                to_peer += data
                 if self.record is not None:
                     self.record += data
+                if self.impairment is not None or pair.late_upstream or pair.late_client:
+                    self._delay(pair, to_peer, data)
+                else:
+                    to_peer += data
         except BlockingIOError:
             pass
         except OSError:
             self._drop(pair, reset=True)
+
+    # --- impaired link ------------------------------------------------------------------------------
+
+    def _delay(self, pair: _Pair, to_peer: bytearray, data: bytes) -> None:
+        """Queue ``data`` to be forwarded when due (or reset the connection, by the impairment's dice)."""
+        imp, rng = self.impairment, self._rng
+        late = pair.late_upstream if to_peer is pair.to_upstream else pair.late_client
+        now = time.monotonic()
+        if imp is None:  # impairment ended: what comes next queues behind what is still late
+            late.append((late[-1][0] if late else now, data))
+            return
+        if rng.random() < imp.cut_p:
+            self.cuts += 1
+            self._drop(pair, reset=True)
+            return
+        due = max(late[-1][0] if late else now, now + imp.delay_s + rng.uniform(0.0, imp.jitter_s))
+        if len(data) > 1 and rng.random() < imp.stall_p:
+            self.stalls += 1
+            at = rng.randrange(1, len(data))
+            late.append((due, data[:at]))
+            late.append((due + imp.stall_s, data[at:]))
+        else:
+            late.append((due, data))
+
+    def _release_late(self) -> float:
+        """Move due chunks to the send buffers; returns how long the selector may sleep."""
+        now, wait = time.monotonic(), 0.5
+        for pair in self._pairs:
+            for late, buf in ((pair.late_upstream, pair.to_upstream), (pair.late_client, pair.to_client)):
+                while late and late[0][0] <= now:
+                    buf += late.popleft()[1]
+                if late:
+                    wait = min(wait, late[0][0] - now)
+        return max(wait, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +13,11 @@ from typing import Any
 
 from agent.app import GateApp
 from agent.config import load_config
+from agent.hitlist.store import HitListStore
+from agent.keys import pinned_root
 from agent.screen import accounts_for
 from tests.support.gatesim import write_app_config
+from tests.support.lists import Lists
 from tests.support.wait import wait_until
 
 OFFICER, PASSWORD = "amina", "correct horse battery"
@@ -55,3 +59,24 @@ def running_gate_unchecked(directory: Path, *, screen: dict[str, Any] | None = N
     finally:
         stop.set()
         runner.join(15)
+
+
+def signed_list(directory: Path, list_id: str, records: Sequence[dict[str, str]], *, governs: Sequence[str],
+                alert_key: bool = False) -> tuple[Lists, dict[str, Any]]:
+    """Version 1 of list ``list_id`` holding ``records``, built and signed with the real `sharaka-hitlist`
+    (tests/support/lists.py, keys in ``directory/centre``; ``alert_key``: the keyring also certifies an alert
+    key, agent/alerts.py), installed with its keyrings and a fresh head in the store ``directory/list_id`` as
+    a gate's sync would. Returns the keys and the ``[lists.ID]`` table (for ``running_gate``'s ``sections``)
+    that screens the kinds in ``governs`` against it."""
+    lists = Lists(directory / "centre")
+    if alert_key:
+        lists.certify("--add-alert-key")
+    store = HitListStore(directory / list_id, pinned_root(directory / list_id, lists.keys / "root.pub", pin=True))
+    for keyring in sorted(lists.keyrings.glob("*.bin")):
+        store.install(keyring.read_bytes(), now=time.time())
+    snapshot = lists.build(list_id, 1, list(records))
+    store.install(snapshot.read_bytes(), now=time.time())
+    lists.head(snapshot)
+    store.accept_head((snapshot.parent / "head").read_bytes(), now=time.time())
+    assert store.stale_reason(time.time()) is None, store.stale_reason(time.time())
+    return lists, {"store_dir": list_id, "governs": list(governs)}

@@ -12,14 +12,14 @@ import numpy as np
 import hal
 from agent.app import GateApp
 from agent.config import load_config
-from agent.screening.decision import HIT
+from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
-from agent.vision.camera_reader import CameraReader
-from agent.vision.mrz_read import MODEL
+from agent.vision.camera_reader import CameraDocument, CameraReader
+from agent.vision.mrz_read import MODEL, best_band_probs
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
-from hal.reader.types import ReaderDocument
-from tests.support.gatesim import CENTRE, LISTED_DOC, outbox_bodies, write_app_config
+from hal.reader.types import Misread, ReaderDocument
+from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.vision.conftest import TODAY, page, smudge
 from tools.vision.synth import document_sample
 
@@ -50,7 +50,55 @@ def test_an_unreadable_document_under_the_camera_is_one_misread():
     reader = CameraReader(None, max_frames=2, today=lambda: TODAY)
     frame = smudge(doc.image, 0.6, 0)
     seen = [reader.look(frame) for _ in range(4)]
-    assert [type(s).__name__ for s in seen] == ["NoneType", "Misread", "NoneType", "NoneType"]
+    assert [type(s).__name__ for s in seen] == ["NoneType", "CameraMisread", "NoneType", "NoneType"]
+    assert isinstance(seen[1], Misread) and reader.frames_still == 2  # lying there unchanged: not read again
+    reader.close()
+
+
+def test_frames_of_a_decided_document_lying_there_unchanged_are_not_read_again():
+    doc = _frame(21, page(74, "TD3").lines)
+    empty = np.full(doc.shape, 90, np.uint8)
+    reader = CameraReader(None, today=lambda: TODAY)
+    seen = [reader.look(f) for f in (doc, doc, doc, doc, empty, empty, empty, doc)]
+    assert [i for i, s in enumerate(seen) if isinstance(s, ReaderDocument)] == [0, 7]  # taken away, placed again
+    assert (reader.frames_read, reader.frames_still) == (5, 3)
+    noisy = np.clip(doc.astype(int) + np.random.default_rng(1).normal(0, 3, doc.shape), 0, 255).astype(np.uint8)
+    assert reader.look(noisy) is None and reader.frames_still == 4  # sensor noise is the same scene
+    reader.close()
+
+
+def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astronaut, monkeypatch):
+    reader = CameraReader(None, today=lambda: TODAY)
+    started_before_recognition = []
+
+    def recognise(bands, model):  # the recogniser, noting whether the face search was already under way
+        started_before_recognition.append(reader._sighting is not None)
+        return best_band_probs(bands, model)
+
+    monkeypatch.setattr("agent.vision.camera_reader.best_band_probs", recognise)
+    image = _frame(31, page(75, "TD3").lines, face=astronaut)
+    item = reader.look(image)
+    assert isinstance(item, CameraDocument) and started_before_recognition == [True]
+    assert item.sighting is not None and item.sighting.frame.image is image
+    face = item.sighting.face.result(timeout=10)
+    assert face["present"] is True and face["jpeg"][:2] == b"\xff\xd8"
+    reader.close()
+
+
+def test_a_camera_passage_is_decided_on_its_own_frame_and_face_without_another_capture(astronaut, make_gate):
+    """The screener takes the passage's sighting: no second frame, the face already searched; a CLEAR records
+    the face's presence without the crop."""
+    gate = make_gate()  # no camera of its own: everything the event holds of the face comes with the passage
+    reader = CameraReader(None, today=lambda: datetime.date(2026, 11, 23))
+    item = reader.look(_frame(41, CLEAR_DOC, face=astronaut))
+    assert isinstance(item, CameraDocument)
+    decision = gate.screener.handle(item)
+    assert decision is not None and decision.verdict == CLEAR
+    (body,) = outbox_bodies(gate.path)
+    event = CENTRE.open(body)
+    assert event["face"]["present"] is True and "jpeg" not in event["face"]
+    assert event["frame"] in gate.screener.frames and gate.screener.frames[event["frame"]] is item.sighting.frame
+    reader.close()
 
 
 def test_a_camera_gate_screens_the_document_and_attaches_the_face_to_a_hit(tmp_path: Path, astronaut, make_gate):

@@ -1,5 +1,6 @@
-"""Every shipped model: its card (sha256), both runtimes (ai-edge-litert here, tflite-runtime 2.14 in its
-own environment, made on first use), load time and latency in the stats."""
+"""Every shipped model: its card (sha256), every runtime a gate may use (ai-edge-litert here; tflite-runtime 2.14
+and the image's pinned ai-edge-litert each in its own environment, made on first use), load time and latency in
+the stats; the image's wheel lock pins the vision extra as the image's Python resolves it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import random
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,9 @@ from agent.vision.runtime import MODELS_DIR, Model, VisionUnavailableError, shar
 from tools.vision.synth import line_sample
 
 ROOT = Path(__file__).resolve().parents[2]
-TFLITE_ENV = ROOT / ".venv-tflite"
+LOCK = ROOT / "images" / "wheels-arm64.lock"
+IMAGE_MARKERS = {"python_version": "3.11", "python_full_version": "3.11.2", "platform_machine": "aarch64",
+                 "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "extra": "vision"}  # fmt: skip
 SHIPPED = sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
 
 
@@ -47,16 +51,33 @@ def _inputs(model: Model) -> np.ndarray:
     return line_input(crop).reshape(model.input_shape)
 
 
-def _tflite_env() -> Path:
-    """A small environment with tflite-runtime 2.14 and numpy < 2 (Python 3.11), made once."""
-    python = TFLITE_ENV / "bin" / "python"
-    with open(ROOT / ".venv-tflite.lock", "w") as lock:  # test workers in parallel: one makes it
+def _lock_pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    specs = (line.split(" ", 1)[0] for line in LOCK.read_text().splitlines() if line and not line.startswith("#"))
+    return {canonicalize_name(name): version for name, _, version in (s.partition("==") for s in specs)}
+
+
+# name -> (its environment, what it installs, the runtime_name() it reports, the numpy major it runs with)
+RUNTIME_ENVS = {
+    "tflite-runtime 2.14": (".venv-tflite", lambda: ["tflite-runtime==2.14.0", "numpy<2"], "tflite-runtime", "1."),
+    "the image's pins": (".venv-litert-image", lambda: [f"{n}=={_lock_pins()[n]}" for n in ("ai-edge-litert", "numpy")],
+                         "ai-edge-litert", "2."),
+}
+
+
+def _runtime_env(which: str) -> Path:
+    """A small environment with one runtime (Python 3.11), made once."""
+    folder, packages, _, _ = RUNTIME_ENVS[which]
+    env = ROOT / folder
+    python = env / "bin" / "python"
+    with open(ROOT / f"{folder}.lock", "w") as lock:  # test workers in parallel: one makes it
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (TFLITE_ENV / ".installed").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(TFLITE_ENV)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0", "numpy<2"],
-                           check=True, timeout=600)  # fmt: skip
-            (TFLITE_ENV / ".installed").touch()
+        stamp = env / ".installed"
+        if not stamp.exists() or stamp.read_text() != " ".join(packages()):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages()], check=True, timeout=600)
+            stamp.write_text(" ".join(packages()))
     return python
 
 
@@ -71,18 +92,22 @@ print(json.dumps({"runtime": runtime_name(), "numpy": np.__version__, **model.st
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="tflite-runtime 2.14 has wheels up to Python 3.11 only")
+@pytest.mark.parametrize("runtime", list(RUNTIME_ENVS))
 @pytest.mark.parametrize("name", SHIPPED)
-def test_every_model_gives_the_same_outputs_in_tflite_runtime_2_14(name, tmp_path: Path):
+def test_every_model_gives_the_same_outputs_in_every_runtime(name, runtime, tmp_path: Path):
+    """tflite-runtime 2.14 (the 32-bit OS), and the ai-edge-litert and numpy the image pins (the same release's
+    x86-64 wheel here: the lock's aarch64 wheel cannot run on this machine)."""
     model = Model.load(MODELS_DIR / name)
     x = _inputs(model)
     np.save(tmp_path / "x.npy", x)
     proc = subprocess.run(
-        [str(_tflite_env()), "-c", SCRIPT, str(MODELS_DIR / name), str(tmp_path / "x.npy"), str(tmp_path / "y.npz")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [str(_runtime_env(runtime)), "-c", SCRIPT, str(MODELS_DIR / name), str(tmp_path / "x.npy"),
+         str(tmp_path / "y.npz")], capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.splitlines()[-1])
-    assert info["runtime"] == "tflite-runtime" and info["numpy"].startswith("1.")
+    _, _, runtime_name, numpy_major = RUNTIME_ENVS[runtime]
+    assert info["runtime"] == runtime_name and info["numpy"].startswith(numpy_major)
     theirs = np.load(tmp_path / "y.npz")
     ours = model.run(x)
     if name == "mrz_line.tflite":  # int8 weights, activations quantised on the fly: compare probabilities
@@ -116,3 +141,26 @@ def test_a_wrong_input_shape_is_refused():
     model = shared_model("face_detection_short_range.tflite")
     with pytest.raises(ValueError, match="takes shape"):
         model.run(np.zeros((1, 64, 64, 3), np.float32))
+
+
+def test_the_image_lock_pins_the_vision_extra_as_the_image_python_resolves_it():
+    """images/wheels-arm64.lock (Debian 12: CPython 3.11, aarch64) holds every requirement of the vision extra
+    that applies there, at a version it allows, and what the pinned ai-edge-litert itself requires."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = _lock_pins()
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        vision = [Requirement(r) for r in tomllib.load(f)["project"]["optional-dependencies"]["vision"]]
+    applies = [r for r in vision if r.marker is None or r.marker.evaluate(IMAGE_MARKERS)]
+    assert {canonicalize_name(r.name) for r in applies} == {"ai-edge-litert", "pillow"}
+    for req in applies:
+        assert req.specifier.contains(pins.get(canonicalize_name(req.name), "absent")), f"lock misses {req}"
+    python = _runtime_env("the image's pins")
+    requires = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
+                               "print('\\n'.join(m.requires('ai-edge-litert')))"],
+                              capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    for line in requires:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({**IMAGE_MARKERS, "extra": ""}):
+            assert req.specifier.contains(pins.get(canonicalize_name(req.name), "absent")), f"lock misses {req}"

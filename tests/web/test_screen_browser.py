@@ -4,9 +4,17 @@ hit appearing without a reload, acknowledging it, entering by hand, the Arabic r
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from tests.support.gatesim import LISTED_DOC
-from tests.support.screen import OFFICER, PASSWORD, running_gate
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
+from tests.support.screen import OFFICER, PASSWORD, running_gate, signed_list
+from tests.support.wait import wait_until
+
+STOLEN_VIN = "1M8GDM9AXKP042788"  # a valid North American VIN (check digit X)
+VEHICLE = {"kind": "vehicle", "vin": STOLEN_VIN, "reason": "stolen", "ref": "SMV-0042"}
 
 
 def sign_in(page, url: str, user: str = OFFICER, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
@@ -110,6 +118,37 @@ def test_manual_document_entry_is_screened_like_a_swipe(tmp_path, page, shots):
     assert (tmp_path / "state" / "audit.log").read_text().count('"manual_entry"') == 1
 
 
+def test_manual_vin_entry_is_screened_against_the_signed_vehicle_list_and_shown(tmp_path, page, shots):
+    """A gate whose vehicles come from their own signed list ([lists.vehicles], as a deployed gate's), the
+    records file governing documents and persons only: the VIN as typed (lower case, a space) is normalised,
+    checked and looked up; a wrong check digit is a REFER that names it."""
+    _, vehicles = signed_list(tmp_path, "vehicles", [VEHICLE], governs=["vehicle"])
+    hitlist = {"records": "listed.jsonl", "version": 12, "governs": ["document", "person"]}
+    with running_gate(tmp_path, hitlist=hitlist, **{"lists.vehicles": vehicles}) as app:
+        sign_in(page, app.screen.url)
+        assert "vehicles" in page.inner_text("#lists")
+        page.click("#manual details:has(#manual-vehicle) summary")
+        page.fill("#vin", "1m8gdm9a xkp 042788")
+        page.click("#check-vehicle")
+        page.wait_for_selector("#notice")
+        assert "HIT" in page.inner_text("#notice")
+        assert page.inner_text("#verdict") == "HIT"
+        assert page.inner_text("#hit-ref") == "SMV-0042"
+        assert "vehicles" in page.inner_text("#hit-record")  # the list that matched
+        assert STOLEN_VIN in page.inner_text("#document-fields")
+        assert "Vehicle" in page.inner_text("#current") and OFFICER in page.inner_text("#current")
+        shots(page, "officer-screen-vin")
+        page.click("#manual details:has(#manual-vehicle) summary")
+        page.fill("#vin", "1M8GDM9AYKP042788")  # one character off: the check digit no longer matches
+        page.click("#check-vehicle")
+        page.wait_for_selector("#notice")
+        assert page.inner_text("#verdict") == "REFER"
+        assert "VIN check digit wrong" in page.inner_text("#current")
+    events = [e for e in _events(app) if e["type"] == "officer"]
+    assert [(e["action"], e["entry"], e["officer"]) for e in events] == [("manual_entry", "vehicle", OFFICER)] * 2
+    assert STOLEN_VIN not in repr(events), "the officer's event repeats the VIN"
+
+
 def _events(app):  # type: ignore[no-untyped-def]
     import sqlite3
 
@@ -122,13 +161,14 @@ def _events(app):  # type: ignore[no-untyped-def]
         db.close()
 
 
-def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, shots):
-    import msgpack
+@contextmanager
+def linked_gate(broker, tmp_path: Path, **sections: Any) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """``running_gate`` linked through the real Mosquitto ``broker`` to a real central node that enrolled it:
+    yields (app, central node), once the link is up. ``sections``: more config tables (``running_gate``)."""
     from nacl.signing import SigningKey
 
     from agent.durable import atomic_write
     from tests.support.link import Keys, make_central
-    from tests.support.wait import wait_until
     from tools.central.cli import main as central_cli
 
     keys = Keys(node=SigningKey.generate())
@@ -143,44 +183,100 @@ def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, sh
 
     try:
         link = {"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub"}
-        with running_gate(tmp_path, link=link, on_open=enrol) as app:
+        with running_gate(tmp_path, link=link, on_open=enrol, **sections) as app:
             assert app.link.wait_for_connected(10)
-            sign_in(page, app.screen.url)
-            app.reader.device.swipe(LISTED_DOC)
-            page.wait_for_selector("#ack-hit")
-            hit_event = page.get_attribute(".current", "data-event")
-            page.click("#ack-hit")
-            page.wait_for_selector("#acknowledged")
-            page.select_option("select[name=outcome]", "intercepted")
-            page.click("#record-outcome")
-            page.wait_for_selector("#notice")
-            page.select_option("select[name=override]", "refuse")
-            page.fill("input[name=reason]", "ERIKSSON's photo differs")
-            page.click("#record-override")
-            page.wait_for_selector("#notice")
-            shots(page, "officer-screen-acknowledged")
-
-            def at_centre():  # type: ignore[no-untyped-def]
-                import sqlite3
-
-                db = sqlite3.connect(tmp_path / "central.db")
-                try:
-                    rows = db.execute("SELECT kind, body FROM events WHERE gate_id='gate-a' ORDER BY seq").fetchall()
-                finally:
-                    db.close()
-                return [msgpack.unpackb(body) for kind, body in rows if kind == "officer"]
-
-            assert wait_until(lambda: len(at_centre()) == 3, 10), central.stats
-            ack, outcome, override = at_centre()
-            assert (ack["action"], ack["event"], ack["officer"]) == ("ack_hit", hit_event, OFFICER)
-            assert (outcome["action"], outcome["outcome"]) == ("outcome", "intercepted")
-            assert (override["override"], override["reason"]) == ("refuse", "ERIKSSON's photo differs")
-        # On the gate the free-text reason is sealed to the centre: not in the outbox file, nor the audit log.
-        state = tmp_path / "state"
-        assert b"photo differs" not in (state / "outbox.sqlite3").read_bytes() + (state / "audit.log").read_bytes()
-        assert '"has_reason":true' in (state / "audit.log").read_text()
+            yield app, central
     finally:
         central.stop()
+
+
+def officer_events_at_centre(db: Path) -> list[dict[str, Any]]:
+    """The bodies of gate-a's ``officer`` events the central node stored in ``db``, in order."""
+    import sqlite3
+
+    import msgpack
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT kind, body FROM events WHERE gate_id='gate-a' ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [msgpack.unpackb(body) for kind, body in rows if kind == "officer"]
+
+
+def test_hit_acknowledgement_reaches_the_central_node(broker, tmp_path, page, shots):
+    with linked_gate(broker, tmp_path) as (app, central):
+        sign_in(page, app.screen.url)
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#ack-hit")
+        hit_event = page.get_attribute(".current", "data-event")
+        page.click("#ack-hit")
+        page.wait_for_selector("#acknowledged")
+        page.select_option("select[name=outcome]", "intercepted")
+        page.click("#record-outcome")
+        page.wait_for_selector("#notice")
+        page.select_option("select[name=override]", "refuse")
+        page.fill("input[name=reason]", "ERIKSSON's photo differs")
+        page.click("#record-override")
+        page.wait_for_selector("#notice")
+        shots(page, "officer-screen-acknowledged")
+        at_centre = lambda: officer_events_at_centre(tmp_path / "central.db")  # noqa: E731
+        assert wait_until(lambda: len(at_centre()) == 3, 10), central.stats
+        ack, outcome, override = at_centre()
+        assert (ack["action"], ack["event"], ack["officer"]) == ("ack_hit", hit_event, OFFICER)
+        assert (outcome["action"], outcome["outcome"]) == ("outcome", "intercepted")
+        assert (override["override"], override["reason"]) == ("refuse", "ERIKSSON's photo differs")
+    # On the gate the free-text reason is sealed to the centre: not in the outbox file, nor the audit log.
+    state = tmp_path / "state"
+    assert b"photo differs" not in (state / "outbox.sqlite3").read_bytes() + (state / "audit.log").read_bytes()
+    assert '"has_reason":true' in (state / "audit.log").read_text()
+
+
+def test_early_warning_shows_without_reload_and_its_acknowledgement_reaches_the_centre(broker, tmp_path, page,
+                                                                                       shots):
+    """The centre's signed alert (its key certified in the vehicle list's keyring) reaches the gate over the
+    real broker: the notice appears on the open page, the passport it lists is a HIT, and the officer's
+    acknowledgement on the screen reaches the central node (its alert receipts and an ``ack_alert`` event)."""
+    from agent.keys import load_signing_key
+    from tools.central.alerts import alert_receipts, build_alert, publish_alert
+    from tools.central.node import CentralConfig
+
+    lists, vehicles = signed_list(tmp_path, "vehicles", [VEHICLE], governs=["vehicle"], alert_key=True)
+    hitlist = {"records": "listed.jsonl", "version": 12, "governs": ["document", "person"]}
+    listing = {"kind": "document", "issuing_state": "UTO", "document_number": "C01X00T47", "reason": "stolen",
+               "ref": "EW-7", "list": "records", "version": 13}
+    with linked_gate(broker, tmp_path, hitlist=hitlist, **{"lists.vehicles": vehicles}) as (app, central):
+        sign_in(page, app.screen.url)
+        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        assert "No active warnings" in page.inner_text("#alerts")
+        page.evaluate("window.sameDocument = true")
+        alert_id, wire, expires = build_alert(load_signing_key(next(lists.keys.glob("alert-*.key"))),
+                                              notice="Passport C01X00T47 stolen at 02:10", severity="urgent",
+                                              ttl=600, listings=[listing])
+        user = "central-cmd"
+        publish_alert(CentralConfig(host=broker.host, port=broker.port, username=user,
+                                    password=broker.credentials[user]), alert_id, wire, expires)
+        warning = page.wait_for_selector(f"#alerts [data-alert='{alert_id}']")
+        assert "Passport C01X00T47 stolen at 02:10" in warning.inner_text()
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+        app.reader.device.swipe(CLEAR_DOC)  # listed by the warning only
+        page.wait_for_selector("#verdict.HIT")
+        assert page.inner_text("#hit-ref") == "EW-7" and "alerts" in page.inner_text("#hit-record")
+        shots(page, "officer-screen-warning")
+        page.click(f"#alerts [data-alert='{alert_id}'] .ack-alert")
+        page.wait_for_selector("#notice")
+        assert f"Acknowledged by {OFFICER}" in page.inner_text(f"#alerts [data-alert='{alert_id}']")
+        shots(page, "officer-screen-warning-acknowledged")
+
+        def receipt():  # type: ignore[no-untyped-def]
+            return alert_receipts(central.store, alert_id).get(alert_id, {}).get("gate-a", {})
+
+        assert wait_until(lambda: receipt().get("officer") == OFFICER, 10), receipt()
+        assert "received" in receipt() and receipt()["acknowledged"] >= receipt()["received"]
+        acks = lambda: [e for e in officer_events_at_centre(tmp_path / "central.db")  # noqa: E731
+                        if e["action"] == "ack_alert"]
+        assert wait_until(lambda: len(acks()) == 1, 10), central.stats
+        assert (acks()[0]["alert"], acks()[0]["officer"]) == (alert_id, OFFICER)
 
 
 def test_hit_shows_the_face_crop_from_the_camera(tmp_path, page, shots):

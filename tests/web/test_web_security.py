@@ -35,6 +35,36 @@ def test_pages_need_a_session(gate):
     assert c.request("/hit/ack", {"event": "x"}).status == 401
 
 
+def test_signed_out_requests_on_every_route_show_no_personal_data(gate):
+    """With a listed passport on the screen, every route the screen serves (read from its router, so a new
+    one is covered too), asked without a session or with a forged one, answers without the traveller's
+    number, names or MRZ; a signed-in officer's page shows them (so the scan can find them)."""
+    gate.reader.device.swipe(LISTED_DOC)
+    assert wait_until(lambda: gate.screen.model.current() is not None, 5)
+    secrets = ("L898902C3", "ERIKSSON", "ANNA MARIA", "ANNA<MARIA", *LISTED_DOC)
+    signed_in = Client(gate.screen.url)
+    signed_in.sign_in()
+    page = signed_in.request("/").read().decode()
+    assert "L898902C3" in page and "ERIKSSON" in page, "the screen shows no traveller: the scan would prove nothing"
+    routes = {(r.method, r.resource.canonical) for r in gate.screen.server.app.router.routes()}
+    assert {("GET", "/"), ("GET", "/events"), ("POST", "/override")} <= routes
+    anonymous = Client(gate.screen.url)
+    forged = Client(gate.screen.url)
+    forged.jar.set_cookie(http.cookiejar.Cookie(
+        0, "sharaka_session", "forged-token", None, False, urllib.parse.urlsplit(gate.screen.url).hostname, False,
+        False, "/", True, False, None, False, None, None, {}))
+    for method, path in sorted(routes):
+        path = re.sub(r"\{kind:[^}]*\}", "document", path)
+        if path == "/static":
+            path = "/static/live.js"
+        for client in (anonymous, forged):
+            form = {"event": gate.screen.model.current().event_id} if method == "POST" else None
+            r = client.request(path, form, headers={"Accept": "text/html"})
+            body = r.read(256 * 1024).decode(errors="replace")
+            assert not [s for s in secrets if s in body], (method, path, r.status)
+            assert not [s for s in secrets if s in str(r.headers)], (method, path)
+
+
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
     c = Client(gate.screen.url)
     csrf = c.sign_in(OFFICER, PASSWORD)

@@ -2,9 +2,12 @@
 sends signed commands (docs/protocol.md "Central node").
 
 paho's network thread admits each message against its gate's budget (``tools.central.admission``) and
-puts it on a bounded queue; one writer thread takes a batch, handles every message on its own inside one
-SQLite transaction (a savepoint each: a hostile or malformed message is rejected alone and counted
-against its gate), commits once, and only then publishes one group ack per gate.
+puts it on a bounded queue; one writer thread takes a batch and handles it in one transaction: the keys of
+all its gates read by one statement, every message verified on its own (a hostile or malformed one is
+rejected alone and counted against its gate), the events inserted together (``_store_events``: one
+statement for all, the database's uniqueness telling which are new; a statement the database refuses is
+undone and its events inserted one by one, a savepoint each, so the refused one is rejected alone), other
+messages applied in order, a savepoint each; one commit, and only then one group ack per gate.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
 from tools.central.hitlists import HitListServer
 from tools.central.online import OnlineHit, OnlineLists
-from tools.central.store import CentralStore
+from tools.central.store import CentralStore, EventRow
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +281,6 @@ class CentralNode:
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         now = self._clock()
-        self._keys = {}  # re-read per batch: key changes by another process (enrol --replace) apply now
         acks: dict[str, list[str]] = {}
         shown: list[tuple[str, dict[str, Any]]] = []
         with self._dropped_lock:
@@ -288,21 +290,28 @@ class CentralNode:
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
             for (gate_id, reason), n in dropped.items():
                 self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
-            # gate by gate (a stable sort: each gate's own order kept), its sequence gaps merged as soon as
-            # its messages are done: every worker then locks gate rows in one order and none deadlocks
-            last = ""
-            for topic, payload in sorted(batch, key=lambda m: m[0]):
+            inbound: list[tuple[str, str, str, bytes]] = []
+            for topic, payload in batch:
                 self.stats.received += 1
-                if topic != last and self._batch_seqs and not shared:
-                    self._merge_gaps(now)
-                last = topic
                 try:
                     gate_id, leaf = topics.parse_gate_topic(topic)
                 except ValueError as exc:
                     self._reject("", "", "topic", topic, str(exc))
                     continue
+                inbound.append((topic, gate_id, leaf, payload))
+            # every gate's keys by one statement, re-read per batch: a key change by another process (enrol
+            # --replace) applies from the next batch
+            self._keys = {gate_id: {message_key_id(p): VerifyKey(p) for p in pubs}
+                          for gate_id, pubs in self.store.device_keys_of([m[1] for m in inbound]).items() if pubs}
+            # gate by gate (a stable sort: each gate's own order kept); events are verified and opened here and
+            # inserted together afterwards (_store_events), everything else is applied in order, alone
+            events: list[tuple[str, str, str, dict[str, Any], EventRow]] = []
+            for topic, gate_id, leaf, payload in sorted(inbound, key=lambda m: m[0]):
                 try:
                     msg_type, body, signers = self._verify(gate_id, leaf, payload)
+                    if msg_type in ("event", "hit") and len(self._keys.get(gate_id, ())) < 2:  # no key pending
+                        events.append((topic, gate_id, msg_type, body, self._event_row(gate_id, msg_type, body, now)))
+                        continue
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
                         if msg_type != "key_rotation":  # signed by both keys: not yet a switch
                             self._note_signers(gate_id, signers, now, shown)
@@ -317,7 +326,8 @@ class CentralNode:
                     self._reject(gate_id, leaf, "internal", topic, f"{type(exc).__name__}: {exc}")
                     continue
                 if ack is not None:
-                    acks.setdefault(gate_id, []).append(ack[0])
+                    acks.setdefault(gate_id, []).append(ack)
+            self._store_events(events, now, acks, shown)
             if not shared:
                 self._merge_gaps(now)
             for (gate_id, reason), n in sorted(self._batch_rejects.items()):
@@ -344,14 +354,50 @@ class CentralNode:
             for kind, data in shown:
                 self._on_update(kind, data)
 
+    def _store_events(self, events: list[tuple[str, str, str, dict[str, Any], EventRow]], now: float,
+                      acks: dict[str, list[str]], shown: list[tuple[str, dict[str, Any]]]) -> None:
+        """Insert a batch's verified events (topic, gate, type, body, row) by a few many-row statements in one
+        savepoint (``CentralStore.insert_events``: the database tells which are new). When the database
+        refuses the statement, the savepoint is undone and the events go in one by one, a savepoint each, so
+        the one it refuses is rejected alone and the others are stored."""
+        if not events:
+            return
+        rows = [e[4] for e in events]
+        news: list[bool | None]
+        try:
+            with self.store.each():
+                news = list(self.store.insert_events(rows))
+        except Exception as exc:
+            if self.store.is_transient(exc):
+                raise
+            news = []
+            for topic, gate_id, _, _, row in events:
+                try:
+                    with self.store.each():
+                        news.append(self.store.add_event(row))
+                except Exception as one:
+                    if self.store.is_transient(one):
+                        raise
+                    logger.exception("central: message on %r failed", topic)
+                    self._reject(gate_id, topics.parse_gate_topic(topic)[1], "internal", topic,
+                                 f"{type(one).__name__}: {one}")
+                    news.append(None)
+        for (_, gate_id, msg_type, body, _), new in zip(events, news, strict=True):
+            if new is not None:
+                self._stored(gate_id, msg_type, body, new, now, shown)
+                acks.setdefault(gate_id, []).append(body["id"])
+
     def _merge_gaps(self, now: float) -> None:
-        """Merge the sequence numbers stored since the last call with what other workers stored: each gate's
-        row read locked inside the batch's transaction (``CentralStore.seq_gaps``), updated, written back."""
-        for gate_id in sorted(self._batch_seqs):
-            gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
-            for seq in self._batch_seqs[gate_id]:
-                gaps.add(seq, now)
-            self.store.save_seq_gaps(gate_id, gaps)
+        """Merge the sequence numbers stored since the last call with what other workers stored: the gates'
+        rows read locked inside the transaction (``CentralStore.seq_gaps_of``), updated, written back."""
+        if not self._batch_seqs:
+            return
+        merged = self.store.seq_gaps_of(list(self._batch_seqs))
+        for gate_id, seqs in self._batch_seqs.items():
+            for seq in seqs:
+                merged[gate_id].add(seq, now)
+        self.store.save_seq_gaps(merged)
+        self._gaps.update(merged)
         self._batch_seqs = {}
 
     def _verify(self, gate_id: str, leaf: str, payload: bytes) -> tuple[str, dict[str, Any], frozenset[bytes]]:
@@ -381,26 +427,12 @@ class CentralNode:
     def _apply(
         self, gate_id: str, msg_type: str, body: dict[str, Any], payload: bytes, now: float,
         shown: list[tuple[str, dict[str, Any]]],
-    ) -> tuple[str, bool] | None:
-        """Apply one verified message to the store; returns (event id to ack, new) for events."""
+    ) -> str | None:
+        """Apply one verified message to the store; returns the event id to ack for events."""
         if msg_type in ("event", "hit"):
-            try:  # opened only after the signature verified (_verify); unopenable: not acked, stays at the gate
-                event = self._opener.open_body(body["body"])
-            except ValueError as exc:
-                raise Rejected("sealed", str(exc)) from exc
-            new = self.store.add_event(
-                (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"], body["ts"], now,
-                 event)
-            )
-            if new:
-                self.stats.stored += 1
-                self._batch_seqs.setdefault(gate_id, []).append(body["seq"])
-            else:
-                self.stats.duplicates += 1
-            if msg_type == "hit" and new:
-                shown.append(("hit", {"gate": gate_id, "id": body["id"], "seq": body["seq"], "sent": body["ts"],
-                                      "received": now}))
-            return body["id"], new
+            new = self.store.add_event(self._event_row(gate_id, msg_type, body, now))
+            self._stored(gate_id, msg_type, body, new, now, shown)
+            return str(body["id"])
         if msg_type == "status":
             shown.append(("status", self._status(gate_id, body, payload, now)))
         elif msg_type == "key_rotation":
@@ -412,6 +444,28 @@ class CentralNode:
         else:
             shown.append(("cmd_result", self._result(gate_id, body)))
         return None
+
+    def _event_row(self, gate_id: str, msg_type: str, body: dict[str, Any], now: float) -> EventRow:
+        """The store row of a verified event, its sealed part opened; raises Rejected when that does not open
+        (not acked: it stays at the gate)."""
+        try:  # opened only after the signature verified (_verify)
+            event = self._opener.open_body(body["body"])
+        except ValueError as exc:
+            raise Rejected("sealed", str(exc)) from exc
+        return (body["id"], gate_id, body["seq"], msg_type == "hit", body["kind"], body["created"], body["ts"], now,
+                event)
+
+    def _stored(self, gate_id: str, msg_type: str, body: dict[str, Any], new: bool, now: float,
+                shown: list[tuple[str, dict[str, Any]]]) -> None:
+        """Account for an event the store took (``new``) or refused as a copy."""
+        if not new:
+            self.stats.duplicates += 1
+            return
+        self.stats.stored += 1
+        self._batch_seqs.setdefault(gate_id, []).append(body["seq"])
+        if msg_type == "hit":
+            shown.append(("hit", {"gate": gate_id, "id": body["id"], "seq": body["seq"], "sent": body["ts"],
+                                  "received": now}))
 
     def _check_gaps(self) -> None:
         """Report (on_update ``gap``) each gate whose count of overdue missing sequence numbers changed."""

@@ -46,13 +46,29 @@ class PostgresStore(CentralStore):
     def _connect(self) -> Any:
         return psycopg.connect(self._conninfo, autocommit=True)
 
-    def _x(self, sql: str, args: Any = ()) -> Any:
+    def _sql(self, sql: str) -> str:
+        """``sql`` with ``%s`` parameters (reconnected first when the server restarted)."""
         q = self._sql_cache.get(sql)
         if q is None:
             q = self._sql_cache[sql] = sql.replace("%", "%%").replace("?", "%s")
         if self._depth == 0 and self._db.broken:  # the server restarted: a new session for the next work
             self._db = self._connect()
-        return self._db.execute(q, args)
+        return q
+
+    def _x(self, sql: str, args: Any = ()) -> Any:
+        return self._db.execute(self._sql(sql), args)
+
+    def _xmany(self, sql: str, rows: list[Any], *, returning: bool = False) -> list[Any]:
+        if not rows:
+            return []
+        with self._db.cursor() as cur:
+            cur.executemany(self._sql(sql), rows, returning=returning)  # psycopg 3 pipelines them: one round trip
+            if not returning:
+                return []
+            out = [cur.fetchone()]
+            while cur.nextset():
+                out.append(cur.fetchone())
+            return out
 
     def transaction(self) -> Any:
         if self._depth == 0 and self._db.broken:
@@ -75,17 +91,25 @@ class PostgresStore(CentralStore):
                 out[dt.datetime.strptime(m.group(1), "%Y%m%d").date()] = name
         return out
 
-    def _add_partition(self, day: dt.date) -> None:
+    def _add_partition(self, day: dt.date) -> bool:
+        """Make ``day``'s partition; True when it took rows over from ``events_default``."""
         name = f"events_{day:%Y%m%d}"
         bounds = f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + dt.timedelta(days=1)).isoformat()}')"
         if self._x("SELECT 1 FROM events_default WHERE day = ? LIMIT 1", (day.isoformat(),)).fetchone() is None:
             self._x(f"CREATE TABLE {name} PARTITION OF events {bounds}")
-            return
+            return False
         # rows of that day already sit in the default partition: move them, then attach
         self._x(f"CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         self._x(f"INSERT INTO {name} SELECT * FROM events_default WHERE day = ?", (day.isoformat(),))
         self._x("DELETE FROM events_default WHERE day = ?", (day.isoformat(),))
         self._x(f"ALTER TABLE events ATTACH PARTITION {name} {bounds}")
+        return True
+
+    def _rewrite_default(self) -> None:
+        """A DELETE leaves the rows' bytes in ``events_default``'s file (dead tuples, then free space): rewrite
+        it, so a copy moved to a partition goes with that partition and a purged row is gone (small: stray
+        days only)."""
+        self._x("VACUUM FULL events_default")
 
     def maintain(self, now: float, keep_days: int = 0) -> None:
         """Make the partitions from yesterday to ``AHEAD`` days ahead; with ``keep_days`` > 0 apply retention.
@@ -96,10 +120,13 @@ class PostgresStore(CentralStore):
             if not self._x("SELECT pg_try_advisory_xact_lock(?)", (_MAINTAIN_LOCK,)).fetchone()[0]:
                 return
             have = self.partitions()
+            moved = False
             for offset in range(-1, AHEAD + 1):
                 day = today + dt.timedelta(days=offset)
                 if day not in have and (cutoff is None or day >= cutoff):
-                    self._add_partition(day)
+                    moved = self._add_partition(day) or moved
+        if moved:
+            self._rewrite_default()
         if cutoff is not None:
             self.retain(keep_days, now)
 
@@ -113,5 +140,7 @@ class PostgresStore(CentralStore):
                 if day < cutoff:
                     gone += int(self._x(f"SELECT count(*) FROM {name}").fetchone()[0])
                     self._x(f"DROP TABLE {name}")
-            gone += int(self._x("DELETE FROM events_default WHERE day < ?", (cutoff.isoformat(),)).rowcount)
-        return gone
+            stray = int(self._x("DELETE FROM events_default WHERE day < ?", (cutoff.isoformat(),)).rowcount)
+        if stray:
+            self._rewrite_default()
+        return gone + stray

@@ -10,6 +10,7 @@ earlier migration. ``open_store(url)`` picks SQLite (a path: the demo, a small s
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -25,11 +26,14 @@ from agent.keys import message_key_id
 from agent.protocol import topics
 from tools.central.gaps import SeqGaps
 
+logger = logging.getLogger(__name__)
+
 VERSION = 5
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
 DAY = 86400
+CHUNK = 500  # gates per statement of the batch reads: under both engines' parameter limits
 
 
 def event_day(created: float) -> str:
@@ -76,7 +80,7 @@ def open_store(target: str | Path) -> CentralStore:
 
 class CentralStore:
     """The central store: SQLite by default (one file, WAL, synchronous=FULL); ``PostgresStore`` fills the
-    same narrow hooks (``_connect``, ``_sql``, ``_BEGIN``, ``_FOR_UPDATE``, ``retain``) for PostgreSQL.
+    same narrow hooks (``_connect``, ``_x``, ``_xmany``, ``_BEGIN``, ``_FOR_UPDATE``, ``retain``) for PostgreSQL.
     Thread-safe through one lock; one writer thread per node process. SQL here is written once, with ``?``
     parameters and statements both engines accept (``ON CONFLICT``, ``RETURNING``, savepoints)."""
 
@@ -89,6 +93,7 @@ class CentralStore:
         """What an operator's message names: the file, or the URL without a password."""
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
+        self._wal_to_purge = False  # retention deleted rows the WAL may still hold (SQLite)
         self._db: Any = self._connect()
         migrate(f"sqlite:///{self.path.resolve()}")
 
@@ -96,6 +101,8 @@ class CentralStore:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # retention destroys what it deletes (docs/central.md "Retention"): freed cells and pages are zeroed
+        db.execute("PRAGMA secure_delete=ON")
         return db
 
     def _x(self, sql: str, args: Any = ()) -> Any:
@@ -116,15 +123,40 @@ class CentralStore:
         with self.transaction():
             return int(self._x(sql, args).rowcount)
 
+    def _xmany(self, sql: str, rows: list[Any], *, returning: bool = False) -> list[Any]:
+        """Execute one statement for each parameter tuple in ``rows`` (PostgreSQL: pipelined, one round trip);
+        with ``returning``, each one's first result row (None when it returned none), else []."""
+        if returning:
+            return [self._db.execute(sql, r).fetchone() for r in rows]
+        self._db.executemany(sql, rows)
+        return []
+
     def is_transient(self, exc: BaseException) -> bool:
         """True for an error worth retrying the whole transaction (a lock timeout, a deadlock)."""
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
     def retain(self, keep_days: int, now: float) -> int:
         """Delete events created more than ``keep_days`` whole days before ``now``'s day; returns how many
-        (PostgreSQL drops the partitions instead)."""
+        (PostgreSQL drops the partitions instead). The deleted rows are overwritten (``secure_delete``) and
+        the WAL, whose older frames still hold them, is emptied (``purge_wal``)."""
         with self.transaction():
-            return int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
+            gone = int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
+        self._wal_to_purge = self._wal_to_purge or gone > 0
+        if self._wal_to_purge:
+            self.purge_wal()
+        return gone
+
+    def purge_wal(self) -> bool:
+        """Copy the WAL's pages into the database file and truncate the WAL to nothing: the frames written
+        before a purge (the rows as inserted) go with it. False while another connection still reads an
+        older snapshot; the next ``maintain`` tries again."""
+        with self._lock:
+            busy = self._x("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            logger.warning("retention: the WAL still holds purged events (a reader is open); retried at the "
+                           "next upkeep", extra={"fields": {"store": self.where}})
+        self._wal_to_purge = bool(busy)
+        return not busy
 
     def maintain(self, now: float, keep_days: int = 0) -> None:
         """Periodic upkeep by a node: retention when ``keep_days`` > 0 (PostgreSQL also makes partitions)."""
@@ -210,11 +242,22 @@ class CentralStore:
     def device_keys(self, gate_id: str) -> list[bytes]:
         """[active key] or [active key, pending key]: both verify the gate's messages while a rotation is
         pending (RELIABILITY 43); empty when the gate is not enrolled."""
+        return self.device_keys_of([gate_id])[gate_id]
+
+    def device_keys_of(self, gate_ids: list[str]) -> dict[str, list[bytes]]:
+        """``device_keys`` of every gate in ``gate_ids`` by a few statements (``CHUNK`` gates each), not one
+        per gate: a worker reads the keys of a whole batch's gates at once."""
+        out: dict[str, list[bytes]] = dict.fromkeys(gate_ids, [])
+        ids = list(out)
         with self._lock:
-            row = self._x("SELECT device_pub, pending_pub, retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
-        if row is None or row[2] is not None:  # a retired (wiped) gate's keys are trusted no more
-            return []
-        return [bytes(row[0])] + ([bytes(row[1])] if row[1] is not None else [])
+            for i in range(0, len(ids), CHUNK):
+                part = ids[i : i + CHUNK]
+                for gate_id, active, pending, retired in self._x(
+                        "SELECT gate_id, device_pub, pending_pub, retired FROM gates WHERE gate_id IN ("
+                        + ", ".join("?" * len(part)) + ")", part):
+                    if retired is None:  # a retired (wiped) gate's keys are trusted no more
+                        out[gate_id] = [bytes(active)] + ([bytes(pending)] if pending is not None else [])
+        return out
 
     def propose_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
         """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
@@ -339,13 +382,27 @@ class CentralStore:
     def seq_gaps(self, gate_id: str) -> SeqGaps:
         """The gate's sequence gaps; inside ``transaction()`` its row stays locked until the commit
         (PostgreSQL ``FOR UPDATE``; SQLite's writer lock), so workers merging their numbers do not lose any."""
-        with self._lock:
-            row = self._x("SELECT seq_gaps FROM gates WHERE gate_id=?" + self._FOR_UPDATE, (gate_id,)).fetchone()
-        return SeqGaps.loads(row[0] if row else None)
+        return self.seq_gaps_of([gate_id])[gate_id]
 
-    def save_seq_gaps(self, gate_id: str, gaps: SeqGaps) -> None:
+    def seq_gaps_of(self, gate_ids: list[str]) -> dict[str, SeqGaps]:
+        """``seq_gaps`` of every gate in ``gate_ids``, their rows locked in gate order (so workers merging
+        overlapping sets of gates do not deadlock), a few statements for all."""
+        text: dict[str, str | None] = dict.fromkeys(sorted(gate_ids))
+        ids = list(text)
         with self._lock:
-            self._x("UPDATE gates SET seq_gaps=? WHERE gate_id=?", (gaps.dumps(), gate_id))
+            for i in range(0, len(ids), CHUNK):
+                part = ids[i : i + CHUNK]
+                for gate_id, gaps in self._x("SELECT gate_id, seq_gaps FROM gates WHERE gate_id IN ("
+                                             + ", ".join("?" * len(part)) + ") ORDER BY gate_id" + self._FOR_UPDATE,
+                                             part):
+                    text[gate_id] = gaps
+        return {g: SeqGaps.loads(t) for g, t in text.items()}
+
+    def save_seq_gaps(self, gaps: dict[str, SeqGaps]) -> None:
+        """Write back the gaps of each gate in ``gaps`` (one round trip for all: ``_xmany``)."""
+        with self._lock:
+            self._xmany("UPDATE gates SET seq_gaps=? WHERE gate_id=?",
+                        [(g.dumps(), gate_id) for gate_id, g in sorted(gaps.items())])
 
     def gate_session(self, gate_id: str) -> int:
         with self._lock:
@@ -378,19 +435,29 @@ class CentralStore:
     def add_event(self, row: EventRow) -> bool:
         """Insert one event unless this gate already sent this message id; True when new. Inside
         ``transaction()`` it is durable only at the commit: the caller acks after that (RELIABILITY 17)."""
+        return self.insert_events([row])[0]
+
+    def insert_events(self, rows: list[EventRow]) -> list[bool]:
+        """Insert many events by one statement run for every row (``_xmany``: PostgreSQL pipelines them, one
+        round trip; no savepoint or round trip per event); for each row True when new, False for a copy of a
+        message this gate already sent (stored before, or earlier in ``rows``): the database's uniqueness
+        decides, ``ON CONFLICT DO NOTHING RETURNING`` tells which rows went in. Rows go in in the given order (the
+        node gives them gate by gate, in arrival order). An error (a row the
+        database refuses) fails the whole call: the caller undoes it (``each()``) and inserts row by row to
+        reject that one alone. Inside ``transaction()`` durable only at the commit: the caller acks after
+        that (RELIABILITY 17)."""
+        args = [(msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created))
+                for msg_id, gate_id, seq, is_hit, kind, created, sent, received, body in rows]
         with self._lock:
-            msg_id, gate_id, seq, is_hit, kind, created, sent, received, body = row
-            cur = self._x(
-                "INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created)),
-            )
-            return cur.rowcount == 1
+            out = self._xmany("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body,"
+                              " day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                              args, returning=True)
+        return [r is not None for r in out]
 
     def add_events(self, rows: list[EventRow]) -> int:
         """Insert events in one transaction; returns how many were new (the rest were duplicates)."""
         with self.transaction():
-            return sum(self.add_event(r) for r in rows)
+            return sum(self.insert_events(rows))
 
     def first_request(self, gate_id: str, req_id: str, now: float, keep: float = 3600.0) -> bool:
         """Record a request id; False when this gate already sent it (a replay). Ids older than ``keep``

@@ -155,15 +155,17 @@ def test_capture_after_close_is_device_unavailable(frame_dir):
         cam.capture()
 
 
-def test_v4l2_without_opencv_or_device_fails_clearly():
+def test_video_file_without_opencv_fails_clearly_not_as_an_unknown_scheme(tmp_path):
+    video = tmp_path / "tray.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
     try:
         import cv2  # noqa: F401
     except ImportError:
-        with pytest.raises(BackendImportError, match="OpenCV"):
-            open_camera("v4l2:///dev/video99")
+        with pytest.raises(BackendImportError, match="needs OpenCV"):
+            open_camera(f"file://{video}")
     else:
-        with pytest.raises(DeviceUnavailableError, match="/dev/video99"):
-            open_camera("v4l2:///dev/video99")
+        with pytest.raises(DeviceUnavailableError, match="tray.mp4"):
+            open_camera(f"file://{video}")
 
 
 def test_sim_camera_draws_specimen_mrz_where_layout_says():

@@ -1,0 +1,87 @@
+"""The central node stores a batch's events together (``CentralNode._store_events``, ``CentralStore.insert_events``:
+one statement run for every event, no savepoint per event) and still keeps the per-message contract on both
+engines (docs/central.md "Batched ingest"): a copy is stored once and acked, the event the database refuses is
+rejected alone, an event is acked only after its own commit."""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+import pytest
+
+from agent.protocol import topics
+from agent.protocol.envelope import seal
+from tests.support.link import Keys
+from tests.support.rawgate import RawGate, event_body
+from tests.support.wait import wait_until
+from tools.central.node import CentralConfig, CentralNode
+from tools.central.store import open_store
+
+
+def _central(broker, db: str) -> CentralNode:
+    user, password = broker.central
+    node = CentralNode(CentralConfig(host=broker.host, port=broker.port, username=user, password=password,
+                                     linger=0.3),  # everything a test publishes at once lands in one batch
+                       open_store(db), Keys().node, [])
+    node.start()
+    assert node.wait_for_connected(10)
+    return node
+
+
+def _acked(gate: RawGate) -> list[str]:
+    return [i for w in gate.received.get(topics.ACK, []) for i in msgpack.unpackb(w[76:])["ids"]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path) -> str:
+    return str(tmp_path / "central.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_copies_in_one_batch_and_from_an_earlier_one_are_stored_once_and_all_acked(broker, db):
+    central = _central(broker, db)
+    gate = RawGate(broker, "gate-a")
+    central.store.enrol("gate-a", bytes(gate.key.verify_key), time.time())
+    try:
+        first = [event_body("gate-a", seq=i) for i in range(1, 4)]
+        for body in first:
+            gate.publish(topics.EVENT, seal("event", body, [gate.key]))
+        assert wait_until(lambda: len(_acked(gate)) == 3, 5)
+        # the next batch: the first events again (an ack the gate did not get), new ones, and one twice in it
+        again = [event_body("gate-a", seq=i) for i in range(4, 7)]
+        for body in [*first, *again, again[0]]:
+            gate.publish(topics.EVENT, seal("event", body, [gate.key]))
+        assert wait_until(lambda: len(_acked(gate)) == 3 + 7, 5), _acked(gate)
+        assert sorted(e["msg_id"] for e in central.store.events()) == sorted(b["id"] for b in first + again)
+        assert sorted(set(_acked(gate))) == sorted(b["id"] for b in first + again)
+        assert (central.stats.stored, central.stats.duplicates) == (6, 4)
+        assert central.store.gates()[0]["seq_high"] == 6 and central.store.gates()[0]["seq_missing"] == 0
+    finally:
+        gate.close()
+        central.stop()
+
+
+def test_event_the_database_refuses_is_rejected_alone_and_the_rest_of_its_batch_is_stored(broker, pg_url):
+    """A NUL character passes the protocol's string rule but PostgreSQL's text refuses it: the batch's insert
+    fails, is undone, and its events go in one by one; only the refused one is left out (and not acked)."""
+    central = _central(broker, pg_url)
+    good, bad = RawGate(broker, "gate-ok"), RawGate(broker, "gate-bad")
+    for g in (good, bad):
+        central.store.enrol(g.gate_id, bytes(g.key.verify_key), time.time())
+    try:
+        good_ids = []
+        for i in range(1, 4):
+            body = event_body("gate-ok", seq=i)
+            good_ids.append(body["id"])
+            good.publish(topics.EVENT, seal("event", body, [good.key]))
+        poison = event_body("gate-bad", kind="deci\x00sion")
+        bad.publish(topics.EVENT, seal("event", poison, [bad.key]))
+        honest = event_body("gate-bad", seq=2)
+        bad.publish(topics.EVENT, seal("event", honest, [bad.key]))
+        assert wait_until(lambda: sorted(_acked(good)) == sorted(good_ids) and _acked(bad) == [honest["id"]], 5)
+        assert sorted(e["msg_id"] for e in central.store.events()) == sorted([*good_ids, honest["id"]])
+        assert central.store.rejects_by_gate() == {"gate-bad": {"internal": 1}}
+    finally:
+        good.close()
+        bad.close()
+        central.stop()
