@@ -43,7 +43,7 @@ def test_signed_out_requests_on_every_route_show_no_personal_data(gate):
     assert wait_until(lambda: gate.screen.model.current() is not None, 5)
     secrets = ("L898902C3", "ERIKSSON", "ANNA MARIA", "ANNA<MARIA", *LISTED_DOC)
     signed_in = Client(gate.screen.url)
-    signed_in.sign_in()
+    signed_in.sign_in(OFFICER, PASSWORD)
     page = signed_in.request("/").read().decode()
     assert "L898902C3" in page and "ERIKSSON" in page, "the screen shows no traveller: the scan would prove nothing"
     routes = {(r.method, r.resource.canonical) for r in gate.screen.server.app.router.routes()}
