@@ -72,6 +72,7 @@ OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
 SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes status
 WIPE_GRACE_S = 2.0  # after a wipe command, time for its signed result to reach the broker before the link stops
+CAMERA_RETRY_S = 5.0  # a configured camera that could not be opened is tried again this often
 STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else only on change
 
 
@@ -168,11 +169,27 @@ def open_camera(url: str) -> tuple[Any, str | None]:
         return None, f"camera {url!r} not available: {exc}"
 
 
-def camera_reader(camera: Any) -> Any:
-    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py)."""
-    from agent.vision.camera_reader import CameraReader
+class _Unreadable:
+    """A camera gate's reader when the vision packages cannot load: it reads nothing (the ``vision`` fault says why)."""
 
-    return CameraReader(camera)
+    camera: Any = None
+
+    def read(self, timeout: float | None = None) -> None:
+        time.sleep(timeout or 0.0)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def camera_reader(camera: Any) -> tuple[Any, str | None]:
+    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py); without
+    the vision packages (the ``vision`` extra: tflite runtime, Pillow) one that reads nothing, and the fault."""
+    try:
+        from agent.vision.camera_reader import CameraReader
+    except ImportError as exc:
+        logger.error("camera gate cannot read documents: vision packages missing", extra={"fields": {"error": str(exc)}})
+        return _Unreadable(), f"the camera gate cannot read documents: {exc} (install sharaka-gate[vision])"
+    return CameraReader(camera), None
 
 
 class GateApp:
@@ -202,6 +219,7 @@ class GateApp:
         self.reader: Any = None
         self.indicators: Any = None
         self.camera: Any = None
+        self._camera_retry_at = 0.0  # monotonic time of the next attempt to open a camera that failed to open
         self.outbox: Outbox | None = None
         self.screener: Screener | None = None
         self.link: GateLink | None = None  # when [link] enabled
@@ -247,7 +265,8 @@ class GateApp:
         # personal fields of events are sealed to the centre (RELIABILITY 31); no centre key: left out
         sealer = EventSealer(keyfiles.load_public_key(cfg.link.node_pub)) if cfg.link.node_pub else None
         self.camera, camera_fault = open_camera(cfg.devices.camera)
-        self.reader = hal.open_reader(cfg.devices.reader) if cfg.devices.reader else camera_reader(self.camera)
+        self.reader, vision_fault = (hal.open_reader(cfg.devices.reader), None) if cfg.devices.reader \
+            else camera_reader(self.camera)
         self.warnings = self._early_warnings(lists)
         if cfg.link.enabled:
             from agent.link.factory import link_from_config
@@ -267,6 +286,7 @@ class GateApp:
             sealer=sealer, centre=self.link.queries if self.link is not None and cfg.link.query else None,
             centre_deadline_s=cfg.link.query_deadline_ms / 1000)
         self.screener.set_fault("camera", camera_fault)
+        self.screener.set_fault("vision", vision_fault)
         if any("vehicle" in src.governs for src in lists) or cfg.devices.plate_reader:
             self.vehicles = VehicleCheck(self.screener)
         self.plates = self._open_plate_feed()
@@ -363,6 +383,7 @@ class GateApp:
                     last_ping = now
                 if self.screener is not None:
                     self.screener.tick()
+                    self._retry_camera(now)
                 if self.warnings is not None:
                     self.warnings.expire()
                 if self.trusted is not None:
@@ -413,6 +434,25 @@ class GateApp:
             return "decommissioning: relay safe; keys, lists, queued data, config and logs are being destroyed"
 
         return {"pulse_relay": pulse_relay, "set_policy": set_policy, "wipe": wipe, "update": self.update_job.offer}
+
+    def _retry_camera(self, now: float) -> None:
+        """Open a configured camera that could not be opened (plugged in, or enumerated after the gate started),
+        every CAMERA_RETRY_S; once it opens, the camera gate's reader and the face evidence use it."""
+        url = self.config.devices.camera
+        if not url or self.camera is not None or self.screener is None or now < self._camera_retry_at:
+            return
+        self._camera_retry_at = now + CAMERA_RETRY_S
+        try:
+            camera = hal.open_camera(url)
+        except (HalError, OSError) as exc:  # still absent: the fault says why (logged once, at start)
+            self.screener.set_fault("camera", f"camera {url!r} not available: {exc}")
+            return
+        self.camera = camera
+        if getattr(self.reader, "camera", camera) is None:  # a camera gate's reader (agent/vision/camera_reader.py)
+            self.reader.camera = camera
+        self.screener.camera = camera
+        self.screener.set_fault("camera", None)
+        logger.info("camera opened", extra={"fields": {"camera": url}})
 
     def workers_alive(self, now: float) -> bool:
         """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""

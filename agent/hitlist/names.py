@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 2
+NORMALISER_VERSION = 3
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -148,16 +148,18 @@ def _group(tokens: list[str]) -> list[str]:
 # (docs/names.md, "Readings"): the component also gets the code of the rewritten spelling.
 _READINGS = (
     (re.compile(r"C(?=[AEIOU])"), "DJ"),  # Turkish C is jim: CEMAL = JAMAL, NECIP = NAJIB, CEVAT = JAWAD
+    (re.compile(r"(?<=[AEIOU])C(?=[BDFGJKLMNPRSTVWZ])"), "DJ"),  # and before a consonant: MECDI = MAJDI (n3)
+    (re.compile(r"C(?=[AOU])"), "S"),  # French C for C cedilla: FAYCAL = FAYSAL (n3)
     (re.compile(r"GH"), "G"),  # Turkish G for ghain: GALIP = GHALIB, BAGDADI = BAGHDADI
     (re.compile(r"DH"), "Z"),  # Turkish/Persian Z for dhal and za: KAZIM = KADHIM, MUNZIR = MUNDHIR
     (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
+    (re.compile(r"TH"), "Z"),  # English TH for za: KATHIM = KAZIM = KADHIM (n3)
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
     (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
+    (re.compile(r"(?<!S)CH"), "KH"),  # German CH for kha: CHALDUN = KHALDUN, BUCHARI = BUKHARI (n3; CHADI = HADI too)
+    (re.compile(r"(?<=[^AEIOUN])E$"), "A"),  # Turkish final E for A: NADIRE = NADIRA (n3); not after N, the
+    # French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA)
 )
-# German CH for kha, only in a word that shows German spelling: CHADIDSCHA = KHADIJA, CHASANOW = KHASANOV
-# (elsewhere CH is the French SH: CHADI is SHADI, not HADI).
-_GERMAN = re.compile(r"SCH|[OE]W$")
-_GERMAN_CH = re.compile(r"(?<!S)CH")
 
 
 def _readings(word: str) -> list[str]:
@@ -166,8 +168,7 @@ def _readings(word: str) -> list[str]:
     out: list[str] = []
     if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
         return out
-    rules = _READINGS + (((_GERMAN_CH, "KH"),) if _GERMAN.search(word) else ())
-    for pattern, replacement in rules:
+    for pattern, replacement in _READINGS:
         rewritten = pattern.sub(replacement, word)
         if rewritten != word and rewritten not in out:
             out.append(rewritten)

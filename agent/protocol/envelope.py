@@ -121,6 +121,13 @@ def peek(msg_type: str, wire: bytes, limits: Limits = LIMITS) -> tuple[dict[str,
     return unpack_body(msg_type, body_bytes, limits), [kid for kid, _ in sigs]
 
 
+def signer_ids(wire: bytes, limits: Limits = LIMITS) -> list[bytes]:
+    """The key ids ``wire`` claims signed it, nothing verified or unpacked: to tell a message signed by no
+    known key (refused as unknown) from one a known key's signature does not cover (forged, tampered).
+    Raises ProtocolError."""
+    return [kid for kid, _ in _split(wire, limits)[0]]
+
+
 def cosign(msg_type: str, wire: bytes, signers: Iterable[SigningKey], limits: Limits = LIMITS) -> bytes:
     """``wire`` with the signatures of ``signers`` added over the same body (a second operator's
     signature on a command). A key that already signed is not added twice. Raises ProtocolError."""

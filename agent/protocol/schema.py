@@ -308,13 +308,25 @@ MESSAGES: dict[str, Map] = {
 MAX_LISTINGS = 100  # urgent listings per alert
 _LISTING = Map({"fps": List(Bin(8, 8), 64), "kind": Str(16, choices=("document", "person", "vehicle")),
                 "reason": CODE, "ref": Str(255), "list": LIST_ID, "version": Int()}, extra=None)
+CENTRE_ID = Str(ID_LEN, 1, pattern=ids.ID_PATTERN)  # a national centre in a region (federation)
 MESSAGES["alert"] = message({
     "issued": TIME, "expires": TIME, "severity": Str(16, choices=("info", "warning", "urgent")),
     "notice": Str(2000), "target": Str(16, choices=("all", "site", "gates")),
     "sites": List(Str(ID_LEN, 1, pattern=ids.ID_PATTERN), 64), "gates": List(GATE_ID, 1000),
     "keys": Map({"doc": Bin(32, 32), "person": Bin(32, 32), "person_cost": Int(1, 10_000_000)}, extra=None),
     "listings": List(_LISTING, MAX_LISTINGS),
-})
+    # an alert another centre shared, re-issued here (docs/central.md "Federation"): who issued it, and its id there
+    "origin": Map({"centre": CENTRE_ID, "ref": MSG_ID}, extra=None),
+}, ("origin",))
+
+# Federation (docs/central.md "Federation"): an item a national centre shares with the region, signed by that
+# centre's federation key, which every receiving centre pins per centre id. ``alert``: the origin's own signed
+# alert, verbatim (its id is ``ref``); ``hit``: what the operator chose to share of one hit event (``ref``: its
+# event id), personal data only when ``personal`` is true.
+MESSAGES["fed_item"] = message({
+    "origin": CENTRE_ID, "kind": Str(16, choices=("alert", "hit")), "ref": MSG_ID, "issued": TIME,
+    "expires": TIME, "personal": Bool(), "alert": Bin(MAX_BODY), "hit": Map({}),
+}, ("alert", "hit"))
 
 
 def check_message(msg_type: str, body: Mapping[str, Any]) -> None:

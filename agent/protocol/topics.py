@@ -9,6 +9,12 @@ ROOT = "sharaka/v1"
 GATES = f"{ROOT}/gates"
 HITLISTS = f"{ROOT}/hitlists"
 ALERTS = f"{ROOT}/alerts"  # retained early warnings, one topic per alert: sharaka/v1/alerts/{alert_id}
+# Federation (docs/central.md "Federation"): a centre publishes what it shares on FED_OUT/{item_id}; its broker's
+# bridge maps that to REGION/{centre}/{item_id} at the regional hub, and the hub's REGION/{centre}/{item_id}
+# back to FED_IN/{centre}/{item_id} at every national broker (tools/site_bridge.py generates both).
+FED_OUT = f"{ROOT}/federation/out"
+FED_IN = f"{ROOT}/federation/in"
+REGION = f"{ROOT}/region"  # at the hub only
 ENROL = f"{ROOT}/enrol"  # enrolment of a new gate (docs/provisioning.md): only the enrolment account writes here
 ENROL_CLIENT_PREFIX = "enrol-"  # an enrolling gate's client id: enrol-{token id}
 ENROL_REQ = "req"  # out: the signed, token-authenticated enrolment request
@@ -65,6 +71,28 @@ def alert(alert_id: str) -> str:
 def all_alerts() -> str:
     """Subscription filter for every early warning (gate side)."""
     return f"{ALERTS}/+"
+
+
+def federation_out(item_id: str) -> str:
+    """Where this centre publishes one item it shares with the region."""
+    return f"{FED_OUT}/{check_id(item_id, 'federation item id')}"
+
+
+def all_federation_in() -> str:
+    """Subscription filter for the items other centres shared (``FED_IN/{origin}/{item_id}``)."""
+    return f"{FED_IN}/+/+"
+
+
+def parse_federation_in(topic: str) -> str:
+    """The origin centre named by ``sharaka/v1/federation/in/{origin}/{item_id}``; BadDataError otherwise."""
+    prefix = FED_IN + "/"
+    origin, _, item = topic.removeprefix(prefix).partition("/")
+    if not topic.startswith(prefix) or "/" in item:
+        raise BadDataError(f"topic {topic!r} is not under {prefix!r}")
+    ids.check_id(item, "federation item id")
+    return ids.check_id(origin, "centre id")
+
+
 def enrol(client_id: str, leaf: str) -> str:
     """Topic ``sharaka/v1/enrol/{client_id}/{leaf}`` of one enrolling gate (client id ``enrol-{token id}``)."""
     return f"{ENROL}/{ids.check_id(client_id, 'enrolment client id')}/{leaf}"

@@ -69,6 +69,13 @@ class CameraMisread(Misread):
     sighting: Sighting | None = None
 
 
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """A 32x24 grey thumbnail from every few pixels (cheap: a still frame costs no full-size conversion)."""
+    step = max(1, min(rgb.shape[0] // (4 * THUMB[1]), rgb.shape[1] // (4 * THUMB[0])))
+    small = rgb[::step, ::step].mean(axis=2, dtype=np.float32).astype(np.uint8)
+    return resize(small, *THUMB).astype(np.float32)
+
+
 def _another_document(probs: list[np.ndarray], previous: list[np.ndarray]) -> bool:
     if [p.shape for p in probs] != [p.shape for p in previous]:
         return True
@@ -102,6 +109,7 @@ class CameraReader:
         self.last_reading: Reading | None = None
         self.frames_read = 0  # frames the MRZ was searched in
         self.frames_still = 0  # frames skipped: the decided document lying there unchanged
+        self.timings_ms: dict[str, float] = {}  # the last frame read: locate, recognise, decode (bench/vision_bench.py)
 
     def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
         """Look at frames for up to ``timeout`` seconds; the first new passage, or None."""
@@ -119,17 +127,20 @@ class CameraReader:
     def look(self, rgb: np.ndarray, frame: Frame | None = None) -> CameraDocument | CameraMisread | None:
         """Take one frame (``frame``: the capture ``rgb`` came from) into account; a new passage when this
         frame completes one."""
-        g = grey(rgb)
-        thumb = resize(g, *THUMB).astype(np.float32)
+        thumb = _thumbnail(rgb)
         if self._decided_thumb is not None and float(np.abs(thumb - self._decided_thumb).mean()) < STILL_DIFF:
             self.frames_still += 1
             self._empty = 0
             return None  # the decided document lies there unchanged: not read again
         self.frames_read += 1
-        bands = candidates(g)
+        t0 = time.perf_counter()
+        bands = candidates(grey(rgb))
         if bands and self._sighting is None:
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
+        t1 = time.perf_counter()
         probs = best_band_probs(bands, shared_model(MODEL))
+        t2 = time.perf_counter()
+        self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if probs is None:
             self._empty += 1
             if self._empty >= self.empty_frames:  # the tray is empty: the next document is a new passage
@@ -142,6 +153,7 @@ class CameraReader:
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         lines, result, confidence = constrained(combined, self._today())
+        self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
         reading = Reading(lines, result, confidence, combined)
         self.last_reading = reading
         if reading.trusted:

@@ -23,8 +23,8 @@ from PIL import Image
 
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
-GAPS = (7, 11, 17, 25, 37)
-CANDIDATES = 3  # MRZ-like bands handed to the reader, most MRZ-like first  # horizontal closing widths tried (working pixels)
+GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
+CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,9 @@ def otsu(values: np.ndarray) -> float:
     return float(np.argmax(between[:-1]))
 
 
-def ink_mask(g: np.ndarray) -> np.ndarray:
-    """Thin dark strokes of the grey working image (uint8 0..255): uint8 0/1."""
-    closed = erode(dilate(g, 15, 7), 15, 7)
+def ink_mask(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
+    """Dark strokes thinner than ``w`` x ``h`` of the grey image ``g`` (uint8 0..255): uint8 0/1."""
+    closed = erode(dilate(g, w, h), w, h)
     bh = (closed - g).astype(np.float32)  # closing >= image: no wrap-around
     top = max(1.0, float(bh.max()))
     t = max(otsu(bh * (255.0 / top)) * top / 255.0, 12.0)
@@ -216,3 +216,4 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         crop = full.transform((out_w, out_h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
         lines.append(np.asarray(crop))
     return Band(lines, angle, [tuple(float(v) for v in b) for b in group])  # type: ignore[misc]
+

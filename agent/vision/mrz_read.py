@@ -29,7 +29,7 @@ from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
 from agent.vision.locate import Band, candidates
-from agent.vision.runtime import Model, shared_model
+from agent.vision.runtime import Model, on_worker, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
@@ -37,7 +37,7 @@ SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-
 MAX_CANDIDATES = 1000  # alternatives tried when the best reading fails a check
 ALTERNATIVES = 4  # per uncertain character
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
-SURE_UPRIGHT = -0.02  # mean log-probability per column of a line read surely (the turned band is then not read)
+SURE_UPRIGHT = -0.04  # characters' mean log-probability of lines read surely (not read turned, nor other bands)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
 MIN_CONFIDENCE = 0.7  # below this a reading that passes its checks is still not trusted (REFER)
 
@@ -65,11 +65,12 @@ class Reading:
         return {**self.result.to_dict(), "confidence": round(self.confidence, 4), "timings_ms": timings}
 
 
-def recognise(crop: np.ndarray, model: Model) -> np.ndarray:
-    """Per-column class probabilities (STEPS x CLASSES, blank first) of one grey line crop."""
-    x = line_input(resize(np.clip(crop, 0, 255).astype(np.uint8), LINE_W, LINE_H))
-    (out,) = model.run(x.reshape(model.input_shape))
-    return np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64))
+def recognise(crops: Sequence[np.ndarray], model: Model) -> list[np.ndarray]:
+    """Per-column class probabilities (STEPS x CLASSES, blank first) of each grey line crop, all lines in
+    one hand-over to the vision worker."""
+    x = line_input(np.stack([resize(np.clip(c, 0, 255).astype(np.uint8), LINE_W, LINE_H) for c in crops]))
+    outs = model.run_each([line.reshape(model.input_shape) for line in x])
+    return [np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64)) for (out,) in outs]
 
 
 def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]:
@@ -221,20 +222,20 @@ SEX = _mask("<MFX")
 
 def field_types(widths: list[int], first_line: str) -> list[dict[int, np.ndarray]]:
     """Which characters each position may hold (positions not named: any), by layout (Doc 9303 Part 4-7):
-    codes and country codes letters, dates and check digits digits, sex M/F/X. The French 1995 card
-    (``IDFRA``) keeps its own second line free."""
+    codes, country codes and names letters, dates and check digits digits, sex M/F/X. The French 1995 card
+    (``IDFRA``) keeps its own lines free after the code."""
     head = {i: LETTER for i in range(5)}
     if widths == [30, 30, 30]:
         td1 = {**{i: DIGIT for i in range(7)}, 7: SEX, **{i: DIGIT for i in range(8, 15)},
                **{i: LETTER for i in range(15, 18)}, 29: DIGIT}  # fmt: skip
-        return [head, td1, {}]
+        return [head, td1, {i: LETTER for i in range(30)}]
     if first_line.startswith("IDFRA"):
         return [head, {}]
     second = {9: DIGIT, **{i: LETTER for i in range(10, 13)}, **{i: DIGIT for i in range(13, 20)}, 20: SEX,
               **{i: DIGIT for i in range(21, 28)}}  # fmt: skip
     if widths[0] == 44 and first_line.startswith("P"):
         second.update({42: DIGIT, 43: DIGIT})
-    return [head, second]
+    return [{i: LETTER for i in range(widths[0])}, second]  # the first line: code, country, names
 
 
 def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
@@ -251,48 +252,66 @@ def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _greedy(columns: np.ndarray) -> tuple[int, float]:
-    """Length of the best-path reading of one line, and its mean log-probability per column."""
+    """Length of the best-path reading of one line, and how surely its characters are read: the mean
+    log-probability of the columns where the best path emits a character (blank columns are sure either
+    way round, so they would not tell an upright line from a turned one)."""
     best = columns.argmax(1)
-    length = int(((best != 0) & (best != np.concatenate([[0], best[:-1]]))).sum())
-    return length, float(np.log(np.maximum(columns.max(1), 1e-12)).mean())
+    emitted = (best != 0) & (best != np.concatenate([[0], best[:-1]]))
+    length = int(emitted.sum())
+    sure = np.log(np.maximum(columns.max(1), 1e-12))
+    return length, float(sure[best != 0].mean()) if length else -20.0
 
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
     """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
-    scored = scored_probs(band_lines, model)
+    scored = on_worker(scored_probs, band_lines, model)
     return scored[1] if scored is not None else None
 
 
 def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
-    """The per-character probabilities of the candidate band the model reads most surely (see scored_probs)."""
-    scored = [s for s in (scored_probs(b.lines, model) for b in bands) if s is not None]
-    return max(scored, key=lambda s: s[0])[1] if scored else None
+    """The per-character probabilities of the candidate band the model reads most surely (see scored_probs);
+    the bands are read most MRZ-like first, and once one reads surely the rest are not read. All on the
+    vision worker: one hand-over per frame."""
+    return on_worker(_best_band_probs, bands, model)
+
+
+def _best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
+    best: tuple[float, list[np.ndarray]] | None = None
+    for band in bands:
+        scored = scored_probs(band.lines, model)
+        if scored is not None and (best is None or scored[0] > best[0]):
+            best = scored
+        if best is not None and best[0] >= SURE_UPRIGHT:
+            break
+    return best[1] if best is not None else None
+
+
+def _score(columns: list[np.ndarray]) -> tuple[float, int]:
+    """How surely ``columns`` (the lines of one orientation and line choice) read as an MRZ, and the
+    layout's width that fits them: the characters' mean sureness less LENGTH_PENALTY per character the
+    lines are off that width on average."""
+    greedy = [_greedy(c) for c in columns]
+    median = float(np.median([g[0] for g in greedy]))
+    width = min(WIDTHS[len(columns)], key=lambda w: abs(w - median))
+    off = sum(abs(g[0] - width) for g in greedy) / len(greedy)
+    return sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * off, width
 
 
 def scored_probs(band_lines: list[np.ndarray], model: Model) -> tuple[float, list[np.ndarray]] | None:
     """How surely the model reads the band, and its per-character probabilities (see line_probs).
     The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
     three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
-    upright = [recognise(c, model) for c in band_lines]
+    upright = recognise(band_lines, model)
     greedy = [_greedy(c) for c in upright]
     if len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and \
             min(g[1] for g in greedy) >= SURE_UPRIGHT:  # fmt: skip
         candidates = [upright]  # read surely the right way up, at a layout's width: no need to turn it
     else:
-        turned = [recognise(c[::-1, ::-1], model) for c in reversed(band_lines)]
+        turned = recognise([c[::-1, ::-1] for c in reversed(band_lines)], model)
         candidates = [upright, turned]
         if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
             candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
-    best: tuple[float, list[np.ndarray], int] | None = None
-    for columns in candidates:
-        greedy = [_greedy(c) for c in columns]
-        median = float(np.median([g[0] for g in greedy]))
-        width = min(WIDTHS[len(columns)], key=lambda w: abs(w - median))
-        score = sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * sum(abs(g[0] - width) for g in greedy)
-        if best is None or score > best[0]:
-            best = (score, columns, width)
-    assert best is not None
-    score, columns, width = best
+    score, width, columns = max(((*_score(c), c) for c in candidates), key=lambda s: s[0])
     decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):
         return None

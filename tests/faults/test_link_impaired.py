@@ -12,21 +12,13 @@ from agent.app import GateApp
 from agent.config import load_config
 from agent.durable import atomic_write
 from agent.screening.events import decode_event
-from tests.support.gatesim import (
-    BAD_CHECK_DOC,
-    CLEAR_DOC,
-    EXPIRED_DOC,
-    LISTED_DOC,
-    LISTED_PERSON,
-    write_app_config,
-)
+from tests.support.gatesim import write_app_config
 from tests.support.link import make_central
 from tests.support.netproxy import Impairment, NetProxy
+from tests.support.screening_gate import TRAVELLERS
 from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
-TRAVELLERS = [(CLEAR_DOC, "CLEAR"), (LISTED_DOC, "HIT"), (EXPIRED_DOC, "REFER"), (LISTED_PERSON, "HIT"),
-              (BAD_CHECK_DOC, "REFER")]
 COUNT = 40
 LINK = Impairment(delay_s=0.05, jitter_s=0.15, stall_p=0.1, stall_s=1.5, cut_p=0.03, seed=14)
 

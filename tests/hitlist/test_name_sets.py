@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 from agent.hitlist.names_data import DISTINCT_BY_VOWELS, NAME_DICTIONARY
-from tests.support.paths import DATA
+from tests.support.paths import DATA, REPO
 
 NAMES = DATA / "names"
-DEVELOPMENT_FILES = ("variant_sets.json", "heldout_sets.json", "heldout2_sets.json", "development_people.json")
+DEVELOPMENT_FILES = ("variant_sets.json", "heldout_sets.json", "heldout2_sets.json", "development_people.json",
+                     "evaluation_people.json")  # the first evaluation set: development since normaliser n3
+EVALUATION = "evaluation2_people.json"
 # Articles and particles are rules, not names: they may appear on both sides.
 GRAMMAR = {"AL", "EL", "AD", "AN", "AR", "AS", "ASH", "AT", "ECH", "ED", "EN", "ER", "ES", "ET", "ABD", "ABDUL",
            "ABDEL", "BEN", "BIN", "IBN", "BOU", "ABU", "ABOU", "OULD", "AIT"}
@@ -30,15 +34,25 @@ def test_evaluation_names_were_never_used_for_rules_or_dictionary() -> None:
     development = set().union(*(words(json.loads((NAMES / f).read_text("utf-8"))) for f in DEVELOPMENT_FILES))
     development |= set(NAME_DICTIONARY) | set(NAME_DICTIONARY.values())
     development |= set(DISTINCT_BY_VOWELS) | {s for spellings in DISTINCT_BY_VOWELS.values() for s in spellings}
-    evaluation = json.loads((NAMES / "evaluation_people.json").read_text("utf-8"))["people"]
-    spellings = [[p["listed"]] + [t[:2] for t in p["travelling"]] for p in evaluation]  # without the tags
-    shared = words(spellings) & development - GRAMMAR
+    data = json.loads((NAMES / EVALUATION).read_text("utf-8"))
+    spellings = [[p["listed"]] + [t[:2] for t in p["travelling"]] for p in data["people"]]  # without the tags
+    shared = words([spellings, data["different_people"]]) & development - GRAMMAR
     assert not shared, f"evaluation names also in development files or the dictionary: {sorted(shared)}"
+
+
+def test_generated_evaluation_set_is_reproducible(tmp_path) -> None:
+    """The evaluation set is exactly what its seeded generator writes (its provenance: bench/names_evalset.py)."""
+    meta = json.loads((NAMES / EVALUATION).read_text("utf-8"))["_comment"]
+    seed, people = re.search(r"--seed (\d+) --people (\d+)", meta).groups()  # type: ignore[union-attr]
+    out = tmp_path / EVALUATION
+    subprocess.run([sys.executable, str(REPO / "bench" / "names_evalset.py"), "--seed", seed, "--people", people,
+                    "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+    assert out.read_bytes() == (NAMES / EVALUATION).read_bytes()
 
 
 def test_every_evaluation_spelling_has_a_known_variation_tag() -> None:
     tags = {"fr", "en", "tr", "de", "particle", "double", "vowel", "order"}
-    for file in ("evaluation_people.json", "development_people.json"):
+    for file in ("evaluation_people.json", "development_people.json", EVALUATION):
         for person in json.loads((NAMES / file).read_text("utf-8"))["people"]:
             assert len(person["listed"]) == 2
             for surname, _given_names, tag in person["travelling"]:

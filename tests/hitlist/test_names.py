@@ -341,7 +341,7 @@ def corpus_digest() -> str:
 # One line per released NORMALISER_VERSION: keys are fingerprinted into signed lists and gates compare
 # this integer, so a change of behaviour (rules or dictionary) without a bump would make gates silently
 # miss listed persons (docs/names.md, "Versions").
-PINNED_DIGESTS = {1: "1e54384eb2bae4f1", 2: "82dc77a599c34df9"}
+PINNED_DIGESTS = {1: "1e54384eb2bae4f1", 2: "82dc77a599c34df9", 3: "550ae7554a130075"}
 
 
 def test_key_behaviour_is_pinned_to_the_version() -> None:
@@ -402,7 +402,8 @@ def test_given_names_in_another_order_with_another_name_do_not_hit() -> None:
     [("JAMAL", "CEMAL"), ("NAJIB", "NECIP"), ("JAWDAT", "CEVDET"), ("GHALIB", "GALIP"), ("WALID", "VELID"),
      ("UTHMAN", "OSMAN"), ("HAFIDH", "HAFIZ"), ("MOHAMED", "MEHMET"), ("KHADIJA", "HATICE"),
      ("JAMAL", "DSCHAMAL"), ("YUNUS", "JUNUS"), ("YASIN", "JASSIN"), ("KHADIJA", "CHADIDSCHA"),
-     ("GHASSAN", "RHASSANE"), ("TAWFIK", "TEVFIK")],
+     ("GHASSAN", "RHASSANE"), ("TAWFIK", "TEVFIK"), ("KHALED", "CHALED"), ("KHALDUN", "CHALDUN"),
+     ("MAJDI", "MECDI"), ("FAYSAL", "FAYCAL"), ("KADHIM", "KATHIM"), ("NADIRA", "NADIRE")],
     ids=lambda v: v,
 )
 def test_turkish_german_and_moroccan_spellings_hit(listed: str, travelling: str) -> None:
@@ -412,9 +413,17 @@ def test_turkish_german_and_moroccan_spellings_hit(listed: str, travelling: str)
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("JAMAL", "JAMIL"), ("KAMAL", "CEMAL"), ("CHADI", "HADI"), ("KAMAL", "JAMAL"), ("HASSAN", "GHASSAN")],
+    [("JAMAL", "JAMIL"), ("KAMAL", "CEMAL"), ("KAMAL", "JAMAL"), ("HASSAN", "GHASSAN"), ("AMINE", "AMINA"),
+     ("AMMAR", "AMIR"), ("IMED", "AMAD")],
     ids=lambda v: v,
 )
 def test_other_habits_do_not_merge_names_the_dictionary_tells_apart(a: str, b: str) -> None:
     assert match((SPECIMEN_SURNAME, a), (SPECIMEN_SURNAME, b)) is None
     assert match((SPECIMEN_SURNAME, b), (SPECIMEN_SURNAME, a)) is None
+
+
+def test_german_ch_reading_merges_chadi_with_hadi_the_documented_price() -> None:
+    """n3 reads CH also as the German KH (CHALED = KHALED), and KH is H: so CHADI (French for SHADI) also
+    meets HADI (docs/names.md, "Version 3"). Pinned so that the trade-off is not lost or widened unnoticed."""
+    assert match((SPECIMEN_SURNAME, "CHADI"), (SPECIMEN_SURNAME, "HADI")) == EXACT
+    assert match((SPECIMEN_SURNAME, "SHADI"), (SPECIMEN_SURNAME, "HADI")) is None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime
 import random
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 import hal
-from agent.app import GateApp
+from agent.app import GateApp, SystemdNotifier
 from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
@@ -20,6 +23,7 @@ from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
+from tests.support.wait import wait_until
 from tests.vision.conftest import TODAY, page, smudge
 from tools.vision.synth import document_sample
 
@@ -129,6 +133,45 @@ def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path:
         assert app.camera is None
         assert "not available" in screener.faults["camera"]
     finally:
+        app.close()
+
+
+def test_a_camera_gate_without_the_vision_packages_starts_and_reports_why_it_reads_nothing(tmp_path: Path, monkeypatch):
+    """An image installed without the `vision` extra: the gate starts (no traceback, no restart loop), says why."""
+    monkeypatch.setitem(sys.modules, "agent.vision.camera_reader", None)  # the import fails as without Pillow
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
+    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    try:
+        screener = app.open()
+        assert "camera gate cannot read documents" in screener.faults["vision"]
+        assert "sharaka-gate[vision]" in screener.faults["vision"] and app.reader.read(timeout=0.0) is None
+    finally:
+        app.close()
+
+
+def test_a_camera_plugged_in_after_the_gate_started_is_opened_and_the_fault_clears(tmp_path: Path, monkeypatch):
+    """A camera gate whose camera is absent at start (enumerated late at boot) screens with it once it appears."""
+    monkeypatch.setattr("agent.app.CAMERA_RETRY_S", 0.05)
+    frames = tmp_path / "frames"
+    config = write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})
+    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    try:
+        app.open()
+        assert app.camera is None and "not found" in app.screener.faults["camera"]
+        runner.start()
+        time.sleep(0.2)
+        assert app.camera is None and "not found" in app.screener.faults["camera"]  # tried again, still absent
+        frames.mkdir()
+        write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
+        assert wait_until(lambda: app.camera is not None and "camera" not in app.screener.faults, 5)
+        assert app.reader.camera is app.camera and app.screener.camera is app.camera
+    finally:
+        stop.set()
+        runner.join(10)
         app.close()
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from agent.cli import main
 from agent.mrz.checkdigit import check_digit
 from agent.vision.lines import ALPHABET
-from agent.vision.mrz_read import constrained, decode_exact, read_frames, read_image_mrz
+from agent.vision.mrz_read import apply_field_types, constrained, decode_exact, read_frames, read_image_mrz
 from tests.vision.conftest import TODAY, page, smudge
 
 
@@ -112,3 +112,15 @@ def test_check_digit_search_picks_the_probable_alternative_that_passes():
     read, result, confidence = constrained(probs, TODAY)
     assert read == lines and result is not None and result.valid
     assert confidence < 0.35 and check_digit("740812") == "2"
+
+
+def test_a_digit_read_in_a_name_becomes_the_letter_the_model_ranks_next():
+    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+    misread = lines[0].replace("ERIKSSON", "ERIKSS0N")  # O read as 0: no check digit covers a name
+    probs = [_one_hot(misread), _one_hot(lines[1])]
+    at = misread.index("0")
+    probs[0][at, ALPHABET.index("O")] = 0.2
+    probs[0][at] /= probs[0][at].sum()
+    typed = apply_field_types(probs)
+    assert ALPHABET[typed[0][at].argmax()] == "O"
+    assert typed[1][0].argmax() == probs[1][0].argmax()  # the document number stays free

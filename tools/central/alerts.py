@@ -19,10 +19,9 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -59,30 +58,52 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
     return alert_id, seal("alert", body, [key]), expires
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message for ``publish_messages``: QoS 1, optionally retained, with an MQTT 5 message expiry (s)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    expiry: int = 0  # 0: none
+
+
 def publish_alert(config: CentralConfig, alert_id: str, wire: bytes, expires: float, *,
                   timeout: float = 10.0, clock: Any = time.time) -> None:
     """Publish ``wire`` retained with QoS 1 on ``sharaka/v1/alerts/{alert_id}``, its MQTT 5 message expiry the
     alert's own (the broker forgets it when gates would refuse it). An empty ``wire`` clears the alert.
     Raises TransportError when the broker did not take it within ``timeout`` seconds."""
+    publish_messages(config, [alert_message(alert_id, wire, expires, clock())], timeout=timeout)
+
+
+def alert_message(alert_id: str, wire: bytes, expires: float, now: float) -> Message:
+    """The MQTT message of one alert: its retained topic, QoS 1, expiring with the alert (``publish_alert``)."""
+    return Message(topics.alert(alert_id), wire, retain=True, expiry=max(1, int(expires - now)) if wire else 0)
+
+
+def publish_messages(config: CentralConfig, messages: Sequence[Message], *, timeout: float = 10.0) -> None:
+    """Publish ``messages`` with QoS 1 over one connection of its own (an operator's command-line tool, not the
+    node's session) and return once the broker acknowledged every one. Raises TransportError when the broker
+    refused one or did not answer within ``timeout`` seconds."""
     user = config.username or "central-cmd"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-alert-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    if config.username:
-        client.username_pw_set(config.username, config.password)
-    if config.ca_file:
-        client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
-    connected, acked = threading.Event(), threading.Event()
+    client = config.client(f"{user}-pub-{uuid.uuid4().hex[:8]}")
+    connected, done = threading.Event(), threading.Event()
     failure: list[str] = []
+    waiting: set[int] = set()
+    lock = threading.Lock()
 
     def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             failure.append(str(reason))
         connected.set()
 
-    def on_publish(_c: Any, _u: Any, _mid: int, reason: Any, _p: Any) -> None:
+    def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            failure.append(f"broker refused the alert: {reason}")
-        acked.set()
+            failure.append(f"broker refused a message: {reason}")
+        with lock:
+            waiting.discard(mid)
+            if not waiting:
+                done.set()
 
     client.on_connect, client.on_publish = on_connect, on_publish
     client.connect_async(config.host, config.port, 30, clean_start=True)
@@ -90,12 +111,14 @@ def publish_alert(config: CentralConfig, alert_id: str, wire: bytes, expires: fl
     try:
         if not connected.wait(timeout) or failure:
             raise TransportError(f"broker {config.host}:{config.port}: {failure[0] if failure else 'no answer'}")
-        props = Properties(PacketTypes.PUBLISH)
-        if wire:
-            props.MessageExpiryInterval = max(1, int(expires - clock()))
-        client.publish(topics.alert(alert_id), wire, qos=1, retain=True, properties=props)
-        if not acked.wait(timeout) or failure:
-            raise TransportError(failure[0] if failure else f"broker did not acknowledge the alert in {timeout:g} s")
+        with lock:
+            for m in messages:
+                props = Properties(PacketTypes.PUBLISH)
+                if m.expiry:
+                    props.MessageExpiryInterval = m.expiry
+                waiting.add(client.publish(m.topic, m.payload, qos=1, retain=m.retain, properties=props).mid)
+        if not done.wait(timeout) or failure:
+            raise TransportError(failure[0] if failure else f"broker did not acknowledge in {timeout:g} s")
     finally:
         client.disconnect()
         client.loop_stop()

@@ -19,6 +19,14 @@
     sharaka-central operator add amina --role supervisor --accounts operators.sqlite3   # password from the terminal
     sharaka-central console --db central.db --accounts operators.sqlite3 --listen 127.0.0.1:8080 \
                     [--alert-key hlkeys/alert-2.key] [--command-keys DIR] --username central-cmd --password-file pw-cmd
+    # federation (docs/central.md "Federation"): share with the region, receive what other centres share
+    sharaka-central federation init --config fed/federation.toml --centre ATL     # this centre's key + file
+    sharaka-central federation pin --config fed/federation.toml --centre BOR --pub bor-federation.key.pub
+    sharaka-central federation run --config fed/federation.toml --db central.db --alert-key hlkeys/alert-2.key \
+                    --username central-federation --password-file pw-fed
+    sharaka-central alert send ... --share fed/federation.toml          # the alert, and to the region
+    sharaka-central federation share --config fed/federation.toml --db central.db --hit EVENT_ID [--personal]
+    sharaka-central federation items --db central.db [--config fed/federation.toml --json]
 
 Everything a gate sent is printed through ``tools.central.terminal.escape_controls`` (text) or JSON.
 
@@ -171,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--json", action="store_true")
     _broker_args(p, COMMAND_USER, keys=False)
+    p.add_argument("--share", type=Path, metavar="FEDERATION_FILE",
+                   help="also share the alert with the region, signed by this centre's federation key (docs/central.md)")
     p = alert.add_parser("status", help="which gates received and acknowledged an alert (from the central store)")
     p.add_argument("alert_id", metavar="ALERT_ID", nargs="?", help="one alert (default: every alert)")
     _db_arg(p)
@@ -190,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     _broker_args(p, COMMAND_USER, keys=False)
+    _federation_parser(sub)
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
                            " reasons)" if name == "keys" else f"list stored {name}")
@@ -250,6 +261,41 @@ def cmd_console(args: argparse.Namespace) -> int:
         pass
     console.stop()
     return 0
+
+
+def _federation_parser(sub: Any) -> None:
+    p = sub.add_parser("federation", help="share alerts and hits with the region; receive what other centres share")
+    fed = p.add_subparsers(dest="federation_command", required=True, metavar="ACTION")
+    p = fed.add_parser("init", help="create this centre's federation key and federation file (no peers yet)")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE", help="the federation file to create")
+    p.add_argument("--centre", required=True, help="this centre's id in the region")
+    p = fed.add_parser("pin", help="pin a peer centre's federation public key (exchanged out of band)")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE")
+    p.add_argument("--centre", required=True, help="the peer centre's id")
+    p.add_argument("--pub", required=True, metavar="FILE", help="its federation.key.pub, or 64 hex digits")
+    p = fed.add_parser("run", help="receive what other centres share: verify, record, re-issue alerts to the gates")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE")
+    p.add_argument("--alert-key", type=Path, metavar="FILE",
+                   help="this centre's alert key: re-issue received alerts to its gates (without it: recorded only)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--json", action="store_true")
+    _db_arg(p)
+    _broker_args(p, "central-federation", keys=False)
+    p = fed.add_parser("share", help="share one hit with the region (no personal data unless --personal)")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE")
+    p.add_argument("--hit", required=True, metavar="EVENT_ID", help="the hit event's id (`sharaka-central events --hits`)")
+    p.add_argument("--personal", action="store_true",
+                   help="include the traveller's data (MRZ, entry, matches; sealed to the peers' keys); never the face")
+    p.add_argument("--note", default="", help="the operator's note for the other centres")
+    p.add_argument("--ttl", type=float, default=7 * 86400.0, help="seconds the item stays in force (at most 30 days)")
+    p.add_argument("--json", action="store_true")
+    _db_arg(p)
+    _broker_args(p, COMMAND_USER, keys=False)
+    p = fed.add_parser("items", help="items shared with the region and received from it, with their origin")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="show each hit's content (with --json), personal data included when sealed to this centre")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
 
 
 def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
@@ -482,7 +528,14 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 
 def cmd_alert(args: argparse.Namespace) -> int:
     """``alert send`` / ``alert status`` (docs/protocol.md "Early warnings")."""
-    from tools.central.alerts import alert_receipts, build_alert, publish_alert
+    from tools.central.alerts import (
+        alert_message,
+        alert_receipts,
+        build_alert,
+        publish_alert,
+        publish_messages,
+    )
+    from tools.central.federation import Federation, item_message, record_shared, share_alert
 
     store = _store(args.db)
     if args.alert_command == "status":
@@ -503,10 +556,17 @@ def cmd_alert(args: argparse.Namespace) -> int:
     key = keyfiles.load_signing_key(args.alert_key)
     alert_id, wire, expires = build_alert(key, notice=args.notice, severity=args.severity, ttl=args.ttl,
                                           listings=listings, target=target, sites=args.site, gates=args.gate)
-    publish_alert(_config(args), alert_id, wire, expires)
-    _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings)}, args.json,
+    if args.share is None:
+        publish_alert(_config(args), alert_id, wire, expires)
+    else:  # the alert and the item sharing it over one connection: both taken, or the command fails
+        fed = Federation.load(args.share)
+        item_id, item = share_alert(fed, wire)
+        publish_messages(_config(args), [alert_message(alert_id, wire, expires, time.time()), item_message(item_id, item)])
+        record_shared(store, fed, item_id, item, time.time())
+    _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings),
+           "shared": args.share is not None}, args.json,
           f"alert {alert_id} published to {target} gates ({len(listings)} urgent listing(s), in force "
-          f"{args.ttl:g} s)")
+          f"{args.ttl:g} s){', shared with the region' if args.share else ''}")
     deadline = time.monotonic() + args.wait
     shown: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
@@ -526,6 +586,78 @@ def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], enrolled: list
         word = "acknowledged" if "acknowledged" in states else "received" if "received" in states else "no report"
         officer = f" by {states['officer']}" if states.get("officer") else ""
         _emit({"alert": alert_id, "gate": gate, "state": word, **states}, as_json, f"{alert_id} {gate}: {word}{officer}")
+
+
+def cmd_federation(args: argparse.Namespace) -> int:
+    """``federation init|pin|run|share|items`` (docs/central.md "Federation")."""
+    from tools.central import federation as fd
+    from tools.central.alerts import publish_messages
+
+    action = args.federation_command
+    if action == "init":
+        fed = fd.new_federation(args.config, args.centre)
+        pub = keyfiles.read_public_key(str(fed.key_path) + ".pub")
+        _emit({"centre": fed.centre, "config": str(args.config), "pub": pub.hex()}, False,
+              f"centre {fed.centre}: federation key {fed.key_path} made; give {fed.key_path}.pub to the peer "
+              f"centres (fingerprint {keyfiles.root_fingerprint(pub)}) and pin theirs with `federation pin`")
+        return 0
+    if action == "pin":
+        fed = fd.Federation.load(args.config)
+        text = args.pub
+        pub = keyfiles.decode_key(text.encode(), "--pub") if len(text) == 64 and not Path(text).exists() \
+            else keyfiles.read_public_key(text)
+        fed.with_peer(args.centre, pub).save(args.config)
+        _emit({"centre": args.centre, "pub": pub.hex()}, False,
+              f"pinned {args.centre} key {keyfiles.root_fingerprint(pub)} in {args.config}")
+        return 0
+    store = _store(args.db, create=action == "run")
+    if action == "items":
+        reader = fd.Federation.load(args.config) if args.config else None
+        for r in store.federation_items():
+            if reader is not None and r["kind"] == "hit":
+                r["hit"] = fd.open_hit(reader, r["wire"])
+            r = {k: v for k, v in r.items() if k != "wire"}
+            at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["received"]))
+            _emit(r, args.json, f"{at} {r['direction']:<3} {r['origin']:<8} {r['kind']:<5} ref={r['ref']}"
+                                + (f" issued here as {r['local_ref']}" if r["local_ref"] else "")
+                                + (" personal" if r["personal"] else ""))
+        refused = {k.removeprefix("federation_"): n for k, n in store.rejects().items() if k.startswith("federation_")}
+        _emit({"refused": refused}, args.json, f"refused: {refused or 'none'}")
+        return 0
+    fed = fd.Federation.load(args.config)
+    if action == "share":
+        rows = [e for e in store.events(hits_only=True, kind="hit") if e["msg_id"] == args.hit]
+        if not rows:
+            raise UsageError(f"no hit event {args.hit!r} in {store.where!r} (`sharaka-central events --hits`)")
+        item_id, wire = fd.share_hit(fed, rows[0], personal=args.personal, note=args.note, ttl=args.ttl)
+        publish_messages(_config(args), [fd.item_message(item_id, wire)])
+        fd.record_shared(store, fed, item_id, wire, time.time())
+        _emit({"item": item_id, "hit": args.hit, "personal": args.personal}, args.json,
+              f"hit {args.hit} shared with the region as item {item_id}"
+              + (" (with personal data)" if args.personal else " (no personal data)"))
+        return 0
+    alert_key = keyfiles.load_signing_key(args.alert_key) if args.alert_key else None
+
+    def shown(item: fd.FederatedItem) -> None:
+        _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
+              args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
+
+    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, on_item=shown)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    relay.start()
+    connected = relay.wait_for_connected(10)
+    _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
+          f"federation relay of {fed.centre} at {args.host}:{args.port} "
+          f"{'connected' if connected else 'not connected yet (retrying)'}")
+    try:
+        stop.wait(args.duration or None)
+    except KeyboardInterrupt:
+        pass
+    relay.stop()
+    _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected)}, args.json,
+          f"accepted={relay.accepted} rejected={dict(relay.rejected)}")
+    return 0
 
 
 def cmd_cosign(args: argparse.Namespace) -> int:
@@ -616,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_command("sharaka-central", command_path(args), lambda: args.func(args))
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "token": cmd_token, "run": cmd_run, "cmd": cmd_cmd,
-               "cosign": cmd_cosign, "alert": cmd_alert, "console": cmd_console,
+               "cosign": cmd_cosign, "alert": cmd_alert, "console": cmd_console, "federation": cmd_federation,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 

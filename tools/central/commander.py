@@ -19,7 +19,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
-from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.keys import trusted
 from agent.protocol import topics
@@ -55,12 +54,7 @@ class CommandSender:
         self.result: dict[str, Any] = {}
         user = config.username or COMMAND_USER
         # a broker with use_username_as_clientid replaces this by the username; others keep it unique
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:8]}",
-                                   protocol=mqtt.MQTTv5)
-        if config.username:
-            self._client.username_pw_set(config.username, config.password)
-        if config.ca_file:
-            self._client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+        self._client = config.client(f"{user}-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = lambda *_a: self._connected.set()
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client.on_message = self._on_message

@@ -80,6 +80,16 @@ class CentralConfig:
     keep_days: int = 0  # retention: events older than this many days go (0: kept)
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
+    def client(self, client_id: str | None = None) -> mqtt.Client:
+        """A paho MQTT 5 client for this broker: its credentials and TLS set, ``client_id`` (default this
+        config's; a broker with ``use_username_as_clientid`` replaces it by the username). Not connected."""
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or self.client_id, protocol=mqtt.MQTTv5)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.ca_file:
+            client.tls_set(ca_certs=self.ca_file, certfile=self.cert_file, keyfile=self.key_file)
+        return client
+
 
 @dataclass
 class CentralStats:
@@ -138,12 +148,8 @@ class CentralNode:
         self._batch_seqs: dict[str, list[int]] = {}  # sequence numbers stored in this batch, per gate
         self._maintained = -MAINTAIN_EVERY
         self.connected = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
+        self._client = config.client()
         self._client.max_inflight_messages_set(100)
-        if config.username:
-            self._client.username_pw_set(config.username, config.password)
-        if config.ca_file:
-            self._client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
         self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self.connected.clear()

@@ -495,6 +495,35 @@ class CentralStore:
         with self._lock:
             return int(self._x("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    # ------------------------------------------------------------------ federation
+    def add_federation_item(self, origin: str, item_id: str, direction: str, kind: str, ref: str, issued: float,
+                            expires: float, received: float, personal: bool, wire: bytes) -> bool:
+        """Record an item shared with the region (``direction`` 'out') or received from it ('in'); False when
+        (origin, item id) is already recorded: a replay, applied once (docs/central.md "Federation")."""
+        with self._lock:
+            cur = self._x(
+                "INSERT INTO federation_items (origin, item_id, direction, kind, ref, issued, expires, received,"
+                " personal, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (origin, item_id, direction, kind, ref, issued, expires, received, int(personal), wire),
+            )
+            return cur.rowcount == 1
+
+    def set_federation_local_ref(self, origin: str, item_id: str, local_ref: str) -> None:
+        """Note what this centre did with a received item (the id of the alert it re-issued to its gates)."""
+        with self._lock:
+            self._x("UPDATE federation_items SET local_ref=? WHERE origin=? AND item_id=?", (local_ref, origin, item_id))
+
+    def federation_items(self, direction: str | None = None) -> list[dict[str, Any]]:
+        """Items shared ('out') and received ('in'), oldest first, each with its signed ``wire``."""
+        with self._lock:
+            cur = self._x(
+                "SELECT origin, item_id, direction, kind, ref, issued, expires, received, personal, local_ref, wire"
+                " FROM federation_items" + (" WHERE direction=?" if direction else "") + " ORDER BY received",
+                (direction,) if direction else (),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
     # ------------------------------------------------------------------ commands, rejects
     def add_command(self, cmd_id: str, gate_id: str, seq: int, op: str, now: float) -> None:
         with self._lock:

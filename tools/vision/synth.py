@@ -155,15 +155,59 @@ def _warp(rng: random.Random, img: Image.Image, max_deg: float, max_shear: float
     return img.transform(img.size, Image.Transform.AFFINE, tuple(inv.ravel()), Image.Resampling.BILINEAR), fwd
 
 
-def line_sample(rng: random.Random, fmt: str | None = None) -> tuple[np.ndarray, str]:
-    """A damaged MRZ line crop (uint8 grey, LINE_H x LINE_W) cut as the locator cuts it, and its text."""
+def _crop_quad(rng: random.Random, img: Image.Image, box: tuple[float, float, float, float],
+               fwd: np.ndarray) -> Image.Image:  # fmt: skip
+    """The line ``box`` (of the unwarped render) cut out of ``img`` as a locator would cut it: margins of
+    varying size, sometimes loose (page edge, neighbouring lines), corners jittered (perspective, skew left
+    by the deskew)."""
+    x0, y0, x1, y1 = box
+    cx, cy = fwd[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + fwd[:, 2]
+    bw, bh = (x1 - x0), (y1 - y0)
+    loose = rng.random() < 0.2
+    left = bw * (rng.uniform(0.03, 0.12) if loose and rng.random() < 0.5 else rng.uniform(-0.006, 0.03))
+    right = bw * (rng.uniform(0.03, 0.12) if loose and rng.random() < 0.5 else rng.uniform(-0.006, 0.03))
+    top, bottom = bh * rng.uniform(0.0, 0.55), bh * rng.uniform(0.0, 0.55)
+    qx0, qx1, qy0, qy1 = cx - bw / 2 - left, cx + bw / 2 + right, cy - bh / 2 - top, cy + bh / 2 + bottom
+    j = bh * (rng.uniform(0.0, 0.25) if rng.random() < 0.35 else 0.0)  # perspective: corners moved
+
+    def jit() -> float:
+        return rng.uniform(-j, j)
+
+    quad = (qx0 + jit(), qy0 + jit(), qx0 + jit(), qy1 + jit(), qx1 + jit(), qy1 + jit(), qx1 + jit(), qy0 + jit())
+    size = (max(8, round(qx1 - qx0)), max(6, round(qy1 - qy0)))
+    return img.transform(size, Image.Transform.QUAD, quad, Image.Resampling.BILINEAR)
+
+
+def _occlude(rng: random.Random, img: np.ndarray) -> np.ndarray:
+    """A shadow across part of the line, or the top or bottom of a stretch of characters covered."""
+    h, w = img.shape
+    x0 = rng.randrange(w)
+    x1 = min(w, x0 + round(w * rng.uniform(0.05, 0.3)))
+    out = img.astype(np.float32)
+    if rng.random() < 0.5:
+        out[:, x0:x1] *= rng.uniform(0.35, 0.75)  # shadow (a finger, the camera's housing)
+    else:
+        cut = round(h * rng.uniform(0.1, 0.3))
+        rows = slice(0, cut) if rng.random() < 0.5 else slice(h - cut, h)
+        out[rows, x0:x1] = rng.uniform(0, 255)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def document_lines(rng: random.Random, fmt: str | None = None) -> list[tuple[np.ndarray, str]]:
+    """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
+    locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
+    or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
+    character, then uneven light, glare, blur, noise, JPEG and sometimes a shadow or a covered stretch."""
     lines = random_document(rng, fmt)
-    index = rng.randrange(len(lines))
-    px = rng.uniform(9, 26)
+    px = rng.uniform(10, 26)
     ink, boxes = render_lines(rng, lines, px)
+    if rng.random() < 0.3:  # the printer's stroke weight
+        grow = ImageFilter.MaxFilter(3) if rng.random() < 0.5 else ImageFilter.MinFilter(3)
+        ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(grow), np.float32) / 255.0
     h, w = ink.shape
     bg = background(rng, h, w)
-    ink_level = rng.uniform(0, 90) if rng.random() < 0.93 else rng.uniform(90, 120)
+    bg = bg.mean() + (bg - bg.mean()) * rng.uniform(0.35, 1.0)  # security prints are mostly lighter than ink
+    ink_level = rng.uniform(0, 90) if rng.random() < 0.93 else rng.uniform(90, 130)
     img = bg * (1 - ink) + ink_level * ink
     if rng.random() < 0.15:  # scratch or stamp stroke
         pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
@@ -173,21 +217,26 @@ def line_sample(rng: random.Random, fmt: str | None = None) -> tuple[np.ndarray,
                    fill=rng.randint(60, 250), width=rng.randint(1, max(1, int(px / 8))))
         img = np.asarray(pil, dtype=np.float32)
     pil, fwd = _warp(rng, Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), 1.5, 0.06)
-    x0, y0, x1, y1 = boxes[index]
-    cx, cy = fwd[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + fwd[:, 2]
-    bw, bh = (x1 - x0), (y1 - y0)
-    left = cx - bw / 2 - bw * rng.uniform(-0.005, 0.04)
-    right = cx + bw / 2 + bw * rng.uniform(-0.005, 0.04)
-    top = cy - bh / 2 - bh * rng.uniform(0.05, 0.45)
-    bottom = cy + bh / 2 + bh * rng.uniform(0.05, 0.45)
-    crop = pil.crop((round(left), round(top), round(right), round(bottom)))
-    # capture resolution: the crop as a camera saw it (low resolution, then damage at that scale)
-    scale = rng.uniform(0.35, 1.3) if rng.random() < 0.8 else rng.uniform(0.25, 0.4)
-    cw, ch = max(8, round(crop.width * scale)), max(6, round(crop.height * scale))
-    small = np.asarray(crop.resize((cw, ch), Image.Resampling.BILINEAR, reducing_gap=2.0))
-    small = damage(rng, small, rng.uniform(0.3, 1.0), ch / 1.6)
-    out = Image.fromarray(small).resize((LINE_W, LINE_H), Image.Resampling.BILINEAR)
-    return np.asarray(out), lines[index]
+    out = []
+    for box, text in zip(boxes, lines, strict=True):
+        crop = _crop_quad(rng, pil, box, fwd)
+        # capture resolution: the crop as a camera saw it (4-26 px per character), damaged at that scale
+        eff = rng.uniform(4.0, 7.0) if rng.random() < 0.15 else rng.uniform(6.0, min(26.0, px * 1.3))
+        scale = eff / px * rng.uniform(0.9, 1.1)  # a little stretch: printers' pitch differs
+        cw, ch = max(8, round(crop.width * scale)), max(6, round(crop.height * eff / px))
+        small = np.asarray(crop.resize((cw, ch), Image.Resampling.BILINEAR, reducing_gap=2.0))
+        small = damage(rng, small, rng.uniform(0.2, 1.0), ch / 1.6)
+        if rng.random() < 0.08:
+            small = _occlude(rng, small)
+        line = Image.fromarray(small).resize((LINE_W, LINE_H), Image.Resampling.BILINEAR)
+        out.append((np.asarray(line), text))
+    return out
+
+
+def line_sample(rng: random.Random, fmt: str | None = None) -> tuple[np.ndarray, str]:
+    """One damaged MRZ line crop (uint8 grey, LINE_H x LINE_W) and its text (see document_lines)."""
+    lines = document_lines(rng, fmt)
+    return lines[rng.randrange(len(lines))]
 
 
 # ---------------------------------------------------------------- whole pages (evaluation, tests)

@@ -3,9 +3,11 @@
 Runs in its own training environment, never on the gate (``./tools/dev train-mrz`` makes it: PyTorch CPU and
 litert-torch, which converts without TensorFlow). Seeded: the same arguments give the same model.
 
-    python -m tools.vision.train_mrz --steps 1500 --batch 32 --out .train/stage1.tflite
-    python -m tools.vision.train_mrz --steps 700 --batch 32 --init .train/stage1.pt --lr 1e-3 \
-        --data-seed 20261203 --out models/mrz_line.tflite    # the shipped model: both stages
+The training lines are rendered once (``tools/vision/synth.py: document_lines``, in parallel processes, seeded
+per chunk so the set does not depend on the number of processes) and cached as uint8 arrays in
+``.train/lines-SEED-N.npz`` (not committed); training then runs several epochs over them.
+
+    python -m tools.vision.train_mrz --lines 90000 --steps 2600 --batch 64 --out models/mrz_line.tflite
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
@@ -14,6 +16,7 @@ the output (``.pt``, not committed) so ``--export-only`` can re-convert without 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import sys
 import time
@@ -24,7 +27,7 @@ import torch
 from torch import nn
 
 from agent.vision.lines import ALPHABET, CLASSES, LINE_H, LINE_W, line_input
-from tools.vision.synth import line_sample
+from tools.vision.synth import document_lines
 
 SEED = 20261202
 
@@ -62,16 +65,44 @@ class LineNet(nn.Module):
         return torch.log_softmax(logits.permute(0, 2, 1), dim=-1)  # N x T x C
 
 
-class Lines(torch.utils.data.IterableDataset):
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
+CACHE = Path(".train")
+CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        info = torch.utils.data.get_worker_info()
-        rng = random.Random(self.seed * 1000 + (info.id if info else 0))
-        while True:
-            crop, text = line_sample(rng)
-            yield torch.from_numpy(line_input(crop))[None], text
+
+def _render_chunk(job: tuple[int, int, Path]) -> None:
+    seed, count, path = job
+    rng = random.Random(seed)
+    crops: list[np.ndarray] = []
+    texts: list[str] = []
+    while len(crops) < count:
+        for crop, text in document_lines(rng):
+            crops.append(crop)
+            texts.append(text)
+    np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
+    path.with_suffix(".tmp.npz").rename(path)
+
+
+def line_set(seed: int, n: int, procs: int) -> tuple[np.ndarray, list[str]]:
+    """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
+    chunks (an interrupted rendering goes on where it stopped)."""
+    folder = CACHE / f"lines-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz")
+            for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+    todo = [job for job in jobs if not job[2].exists()]
+    if todo:
+        t0 = time.monotonic()
+        with multiprocessing.Pool(procs) as pool:
+            for done, _ in enumerate(pool.imap_unordered(_render_chunk, todo), 1):
+                if done % 10 == 0 or done == len(todo):
+                    print(f"rendered {done}/{len(todo)} chunks of {CHUNK} lines, {time.monotonic() - t0:.0f}s", flush=True)
+    parts = [np.load(job[2]) for job in jobs]
+    return np.concatenate([p["crops"] for p in parts]), [str(t) for p in parts for t in p["texts"]]
+
+
+def model_input(crops: np.ndarray) -> torch.Tensor:
+    """uint8 N x LINE_H x LINE_W crops as the model's N x 1 x LINE_H x LINE_W input (``line_input``)."""
+    return torch.from_numpy(line_input(crops))[:, None]
 
 
 def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,53 +120,49 @@ def greedy(logp: np.ndarray) -> str:
     return "".join(out)
 
 
-def validation_set(n: int) -> tuple[torch.Tensor, list[str]]:
-    rng = random.Random(SEED + 1)
-    samples = [line_sample(rng) for _ in range(n)]
-    return torch.stack([torch.from_numpy(line_input(c))[None] for c, _ in samples]), [t for _, t in samples]
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
     model.eval()
     with torch.no_grad():
-        logp = model(x).numpy()
+        logp = torch.cat([model(x[i : i + 256]) for i in range(0, len(x), 256)]).numpy()
     model.train()
     return sum(greedy(lp) == t for lp, t in zip(logp, texts, strict=True)) / len(texts)
 
 
-def train(steps: int, batch: int, ckpt: Path, workers: int, init: Path | None = None, lr: float = 3e-3,
-          data_seed: int = SEED) -> nn.Module:
+def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
+          data_seed: int = SEED, init: Path | None = None) -> nn.Module:  # fmt: skip
+    crops, texts = line_set(data_seed, lines, procs)
+    val_crops, val_texts = line_set(data_seed + 1, 1000, procs)
+    val_x = model_input(val_crops)
     torch.manual_seed(SEED)
     model = LineNet()
-    if init is not None:  # a second stage: go on from a checkpoint with fresh data and a lower rate
+    if init is not None:  # a further stage: go on from a checkpoint
         model.load_state_dict(torch.load(init))
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
-    loader = torch.utils.data.DataLoader(
-        Lines(data_seed), batch_size=batch, num_workers=workers, collate_fn=lambda b: b, persistent_workers=workers > 0
-    )
-    val_x, val_t = validation_set(300)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    t0, seen = time.monotonic(), 0
-    for step, items in enumerate(loader, 1):
-        x = torch.stack([i[0] for i in items])
-        targets, lengths = encode([i[1] for i in items])
+    order = np.random.default_rng(SEED)
+    t0 = time.monotonic()
+    perm = np.empty(0, np.int64)
+    for step in range(1, steps + 1):
+        if len(perm) < batch:  # a new epoch: a fresh seeded order
+            perm = np.concatenate([perm, order.permutation(len(crops))])
+        pick, perm = perm[:batch], perm[batch:]
+        x = model_input(crops[pick])
+        targets, lengths = encode([texts[i] for i in pick])
         logp = model(x).permute(1, 0, 2)  # T x N x C
-        loss = ctc(logp, targets, torch.full((len(items),), logp.shape[0], dtype=torch.long), lengths)
+        loss = ctc(logp, targets, torch.full((len(pick),), logp.shape[0], dtype=torch.long), lengths)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        seen += len(items)
         if step % 200 == 0 or step == steps:
-            acc = evaluate(model, val_x, val_t)
-            print(f"step {step} loss {loss.item():.4f} val_exact {acc:.3f} {seen / (time.monotonic() - t0):.0f} lines/s "
-                  f"{time.monotonic() - t0:.0f}s", flush=True)
+            acc = evaluate(model, val_x, val_texts)
+            seen = step * batch
+            print(f"step {step} epoch {seen / len(crops):.2f} loss {loss.item():.4f} val_exact {acc:.3f} "
+                  f"{seen / (time.monotonic() - t0):.0f} lines/s {time.monotonic() - t0:.0f}s", flush=True)
             torch.save(model.state_dict(), ckpt)
-        if step >= steps:
-            break
     return model
 
 
@@ -154,13 +181,14 @@ def export(model: nn.Module, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--batch", type=int, default=48)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (a data worker runs beside them)")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=2600)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lines", type=int, default=90_000, help="rendered training lines (cached under .train/)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--procs", type=int, default=2, help="processes rendering the lines")
     ap.add_argument("--out", type=Path, default=Path("models/mrz_line.tflite"))
     ap.add_argument("--export-only", action="store_true", help="convert the saved checkpoint")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint (a second stage)")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--data-seed", type=int, default=SEED, help="seed of the synthetic lines")
     args = ap.parse_args(argv)
@@ -170,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet()
         model.load_state_dict(torch.load(ckpt))
     else:
-        model = train(args.steps, args.batch, ckpt, args.workers, args.init, args.lr, args.data_seed)
+        model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init)
     export(model, args.out)
     return 0
 
