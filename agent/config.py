@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import hal
 from agent.errors import BadDataError, ConfigError
 from agent.protocol import ids
 from hal.errors import BackendImportError, BadUrlError
+from hal.url import split_url
 
 
 class InvalidConfigError(ConfigError):
@@ -66,7 +66,10 @@ def _url_of(kind: str, *, optional: bool = False) -> Check:
     def check(url: str) -> str | None:
         if optional and url == "":
             return None
-        parts = urlsplit(url)
+        try:
+            parts = split_url(url)
+        except BadUrlError as exc:
+            return str(exc)
         if not parts.scheme or "://" not in url:
             return f"expected a URL SCHEME://… for the {kind}; known schemes: {', '.join(sorted(table))}"
         if parts.scheme not in table:

@@ -9,13 +9,19 @@ tests/faults/test_centre_db_down.py); `./tools/dev faults -m slow` runs them."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
 
+from agent.app import GateApp
+from agent.config import load_config
+from agent.durable import atomic_write
+from agent.screening.events import decode_event
 from tests.faketime import faketime_env, needs_faketime
+from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, write_app_config
 from tests.support.link import make_central
-from tests.support.screening_gate import ScreeningGate, assert_each_decision_stored_once
+from tests.support.screening_gate import TRAVELLERS, ScreeningGate, assert_each_decision_stored_once
 from tests.support.wait import wait_until
 
 
@@ -115,4 +121,74 @@ def test_wall_clock_steps_back_and_ahead_decisions_unchanged_each_delivered_once
         assert gate.status()["link"]["connects"] == 1, "a clock step made the link reconnect"
     finally:
         gate.close()
+        central.stop()
+
+
+@pytest.mark.slow
+def test_reader_unplugged_mid_block_no_partial_decision_status_shows_it_and_every_decision_reaches_the_centre(
+        mq, keys, tmp_path):
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store)
+    try:
+        gate.start()
+        gate.screen(2)
+        line1, line2 = TRAVELLERS[0][0]
+        gate.reader.write(f"{line1}\r\n{line2[:20]}".encode())  # half a document, then the cable comes out
+        time.sleep(0.2)
+        gate.reader.unplug()
+        assert wait_until(lambda: "reader" in gate.status().get("faults", {}), 10), gate.status()
+        gate.reader.replug()
+        assert wait_until(lambda: "reader" not in gate.status().get("faults", {}), 15), gate.status()
+        gate.screen(5)  # the half document never became a decision: the next ones are exactly these
+        assert_each_decision_stored_once(central.store, gate)
+        assert len(gate.decisions()) == 7
+    finally:
+        gate.close()
+        central.stop()
+
+
+@pytest.mark.slow
+def test_i2c_bus_lost_screening_refers_or_hits_status_shows_it_and_every_decision_reaches_the_centre(
+        mq, keys, tmp_path):
+    """In process (the chip models' bus is failed from the test), through the real link and broker."""
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    _, password = mq.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    config = write_app_config(tmp_path, screening={"duplicate_window_s": 0.0, "lab_gate": True}, link={
+        "enabled": True, "port": mq.port, "password_file": "pw", "node_pub": "node.pub"})
+    central = make_central(mq, tmp_path / "central.db", keys)
+    app = GateApp(load_config(config))
+    screener = app.open()
+    central.store.enrol("gate-a", (tmp_path / "state" / "device.key.pub").read_bytes(), time.time())
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+
+    def screen(lines, verdict, reasons=None):
+        before = screener.last.seq if screener.last is not None else 0
+        app.reader.device.swipe(lines)
+        assert wait_until(lambda: screener.last is not None and screener.last.seq == before + 1, 10)
+        assert screener.last.decision.verdict == verdict, screener.last.decision
+        if reasons is not None:
+            assert screener.last.decision.reasons == reasons
+        return screener.last.event_id
+
+    try:
+        expected = {screen(CLEAR_DOC, "CLEAR"): "CLEAR"}
+        app.indicators.bus.fail()  # every I2C transfer fails from now on (seen at the next write)
+        expected[screen(EXPIRED_DOC, "REFER")] = "REFER"
+        assert wait_until(lambda: "indicators" in app.status()["faults"], 5)
+        expected[screen(LISTED_DOC, "HIT")] = "HIT"
+        # with the light known broken nobody is waved through unseen: a clear traveller is referred
+        expected[screen(CLEAR_DOC, "REFER", ("indicator_fault",))] = "REFER"
+        app.indicators.bus.heal()
+        assert app.indicators.wait_for_recovery(2.0)
+        expected[screen(CLEAR_DOC, "CLEAR")] = "CLEAR"
+        assert wait_until(lambda: app.outbox.depth() == 0, 30)
+        stored = {e["msg_id"]: decode_event(e["body"])["decision"] for kind in ("decision", "hit")
+                  for e in central.store.events("gate-a", kind=kind)}
+        assert stored == expected  # each once, with the decision the gate showed
+    finally:
+        stop.set()
+        runner.join(15)
         central.stop()
