@@ -17,6 +17,7 @@ averaged (``read_frames``).
 from __future__ import annotations
 
 import datetime
+import functools
 import heapq
 import time
 from collections.abc import Sequence
@@ -238,16 +239,26 @@ def field_types(widths: list[int], first_line: str) -> list[dict[int, np.ndarray
     return [{i: LETTER for i in range(widths[0])}, second]  # the first line: code, country, names
 
 
+@functools.lru_cache(maxsize=16)
+def _allowed(widths: tuple[int, ...], head: str) -> tuple[np.ndarray, ...]:
+    """Per line a (width x len(ALPHABET)) mask of the characters each position may hold (field_types)."""
+    masks = []
+    for width, types in zip(widths, field_types(list(widths), head), strict=True):
+        mask = np.ones((width, len(ALPHABET)), bool)
+        for pos, allowed in types.items():
+            mask[pos] = allowed
+        masks.append(mask)
+    return tuple(masks)
+
+
 def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
     """``probs`` with the characters each position cannot hold removed (and renormalised)."""
-    first = "".join(ALPHABET[k] for k in probs[0].argmax(1))
+    first = "".join(ALPHABET[k] for k in probs[0][:5].argmax(1))
+    head = first if first == "IDFRA" else first[:1] if first.startswith("P") else ""
     out = []
-    for p, types in zip(probs, field_types([len(q) for q in probs], first), strict=True):
-        p = p.copy()
-        for pos, allowed in types.items():
-            p[pos] = np.where(allowed, p[pos], 0.0)
-            p[pos] /= max(float(p[pos].sum()), 1e-12)
-        out.append(p)
+    for p, mask in zip(probs, _allowed(tuple(len(q) for q in probs), head), strict=True):
+        p = np.where(mask, p, 0.0)
+        out.append(p / np.maximum(p.sum(1, keepdims=True), 1e-12))
     return out
 
 

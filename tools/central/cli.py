@@ -211,6 +211,8 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--config", type=Path, required=True, metavar="FILE")
     p.add_argument("--alert-key", type=Path, metavar="FILE",
                    help="this centre's alert key: re-issue received alerts to its gates (without it: recorded only)")
+    p.add_argument("--site", action="append", default=[],
+                   help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--json", action="store_true")
     _db_arg(p)
@@ -576,7 +578,7 @@ def cmd_federation(args: argparse.Namespace) -> int:
         _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
               args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
 
-    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, on_item=shown)
+    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     relay.start()
