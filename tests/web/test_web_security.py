@@ -129,6 +129,11 @@ def test_no_document_number_or_name_in_urls_or_logs(gate, caplog):
     assert "officer action" in logged
     for secret in ("L898902C3", "ERIKSSON", "X12345678", "NORDMANN", "nervous"):
         assert secret not in logged
+    # nor in any file the gate keeps: the audit log, the outbox (sealed), status, accounts
+    kept = b"".join(f.read_bytes() for f in gate.config.gate.state_dir.rglob("*") if f.is_file())
+    assert (gate.config.gate.state_dir / "audit.log").stat().st_size > 0  # the actions were audited: scanned
+    for secret in ("L898902C3", "ERIKSSON", "X12345678", "NORDMANN", "nervous"):
+        assert secret.encode() not in kept, secret
 
 
 def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
