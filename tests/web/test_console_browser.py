@@ -1,0 +1,142 @@
+"""The operators' console in real headless Chromium (Debian's chromium driven by Playwright), against a real
+gate on simulated hardware, a real Mosquitto and the real central node: signing in, a hit appearing on the
+console after the swipe without a reload, acknowledging it, issuing an alert, the picture's charts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+from agent.durable import atomic_write
+from tests.support.console import OFFICER, SUPERVISOR, running_console, sign_in
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
+from tests.support.link import Keys, make_central
+from tests.support.screen import running_gate
+from tests.support.wait import wait_until
+from tools.central.cli import main as central_cli
+
+
+def _gate_and_centre(broker, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """(central node, link section of the gate config, on_open enrolling the gate at the centre)."""
+    keys = Keys(node=SigningKey.generate())
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    central = make_central(broker, tmp_path / "central.db", keys)
+
+    def enrol(app):  # type: ignore[no-untyped-def]
+        assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
+                            "--pub", str(tmp_path / "state" / "device.key.pub")]) == 0
+
+    link = {"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub"}
+    return central, link, enrol
+
+
+def test_hit_at_a_real_gate_appears_on_the_console_within_a_second_and_is_acknowledged(broker, tmp_path, page, shots):
+    central, link, enrol = _gate_and_centre(broker, tmp_path)
+    try:
+        with running_gate(tmp_path, link=link, on_open=enrol) as app, \
+                running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3") as console:
+            assert app.link.wait_for_connected(10)
+            url = console.server.url
+            page.goto(url + "/")
+            assert page.url.endswith("/login"), "the console was shown without signing in"
+            sign_in(page, url, OFFICER)
+            page.wait_for_selector("#live:not(.down)")  # CSS, not a JS predicate: the CSP forbids eval
+            decided: list[float] = []
+            notify = app.screener.on_decided
+            app.screener.on_decided = lambda passage: (decided.append(time.time()), notify(passage))
+            page.evaluate("window.sameDocument = true")  # gone if the page reloads
+            swiped = time.time()
+            app.reader.device.swipe(LISTED_DOC)
+            page.wait_for_selector(".hit[data-gate=gate-a] .ref", timeout=5000)
+            shown = int(page.get_attribute("#hits", "data-updated")) / 1000  # the browser's Date.now()
+            assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+            assert page.inner_text(".hit .ref") == "SLTD-0001"
+            assert page.inner_text(".hit .reason") == "stolen"
+            assert page.inner_text(".hit .site") == "site-a"
+            assert "L898902C3" in page.inner_text(".hit .who")
+            print(f"swipe to console {shown - swiped:.3f} s, decision to console {shown - decided[0]:.3f} s")
+            assert shown - decided[0] < 1.0, f"decision to console {shown - decided[0]:.3f} s"
+            shots(page, "console-hit")
+            page.click(".hit button.ack")
+            page.wait_for_selector("#notice")
+            assert page.inner_text(".hit .acked") == f"acknowledged by {OFFICER}"
+            page.select_option(".hit select[name=outcome]", "intercepted")
+            page.click(".hit button.record")
+            page.wait_for_selector(".hit .outcome")
+            assert page.inner_text(".hit .outcome") == "Intercepted"
+            shots(page, "console-acknowledged")
+            actions = [e["action"] for e in console.records.audit_log()]
+            assert actions[:3] == ["hit_outcome", "hit_acknowledge", "sign_in"], actions
+            page.goto(url + "/gates")
+            page.wait_for_selector("tr[data-gate=gate-a].online")
+            app.reader.device.swipe(CLEAR_DOC)  # a search without a hit: on the picture
+            page.wait_for_selector("h3.site:has-text('site-a')", timeout=15_000)  # the site its events name
+            shots(page, "console-gates")
+            page.goto(url + "/picture")
+            page.wait_for_selector("#chart-day[data-drawn='1'] canvas")
+            page.wait_for_selector("#chart-site[data-drawn='1'] canvas")
+            assert page.evaluate("document.querySelector('#chart-day canvas').width") > 0
+            shots(page, "console-picture")
+    finally:
+        central.stop()
+
+
+def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it(broker, tmp_path, page, shots):
+    """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
+    gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the
+    real node stores and the page shows without a reload."""
+    from agent.alerts import EarlyWarnings, outbox_report
+    from agent.hitlist.store import HitListStore
+    from tests.support.link import make_gate
+    from tests.support.lists import Lists
+    from tools.central.hitlists import HitListServer
+    from tools.central.node import CentralConfig
+
+    keys = Keys()
+    lists = Lists(tmp_path)
+    lists.certify("--add-alert-key")
+    alert_key = next(lists.keys.glob("alert-*.key"))
+    central = make_central(broker, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
+    store = HitListStore(tmp_path / "gate-1-hl", lists.root_pub)
+    gate = make_gate(broker, tmp_path / "gate-1", keys, "gate-1", store=central.store, start=False, hitlist=store)
+    warnings = EarlyWarnings(tmp_path / "gate-1" / "alerts.msgpack", gate_id="gate-1", site="border-1",
+                             keyring=lambda: store.keyring, now=time.time,
+                             report=outbox_report(gate.outbox, gate_id="gate-1", site="border-1", clock=time.time,
+                                                  on_committed=gate.link.notify))
+    gate.link.alerts = warnings
+    gate.link.start()
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    try:
+        assert wait_until(lambda: store.keyring_version == 2, 15), "the gate did not get the alert key"
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
+                             alert_key=alert_key) as console:
+            url = console.server.url
+            sign_in(page, url, SUPERVISOR)
+            page.goto(url + "/alerts")
+            page.wait_for_selector("#live:not(.down)")
+            page.fill("textarea[name=notice]", "Passport L898902C3 stolen at 02:10")
+            page.select_option("select[name=severity]", "urgent")
+            page.fill("input[name=issuing_state]", "UTO")
+            page.fill("input[name=document_number]", "L898902C3")
+            page.fill("input[name=ref]", "EW-1")
+            page.click("#issue-alert")
+            page.wait_for_selector("#notice")
+            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+            alert_id = page.get_attribute("article.alert", "data-alert")
+            assert alert_id and f"Alert {alert_id} issued to all" in page.inner_text("#notice")
+            assert wait_until(lambda: any(a["id"] == alert_id for a in warnings.active_alerts()), 10)
+            page.wait_for_selector("tr[data-gate=gate-1] td.received:has-text('UTC')", timeout=15_000)
+            warnings.acknowledge(alert_id, "amina")
+            page.wait_for_selector("tr[data-gate=gate-1] td.officer:text('amina')", timeout=15_000)
+            assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
+            shots(page, "console-alert")
+            assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
+    finally:
+        gate.stop()
+        central.stop()
