@@ -600,7 +600,10 @@ def _convert(value: Any, tp: Any, base: Path) -> tuple[Any, str | None]:
     if tp is Path:
         if not isinstance(value, str) or not value:
             return value, "expected a non-empty path string"
-        p = Path(value).expanduser()
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError as exc:  # "~user/…" of no such user (found by the atheris config target)
+            return value, f"cannot expand {value!r}: {exc}"
         return (p if p.is_absolute() else base / p), None
     raise TypeError(f"config annotation {tp!r} not supported")
 

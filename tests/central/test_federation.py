@@ -188,6 +188,22 @@ def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, 
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 15)
 
 
+def test_an_alert_shared_while_the_hub_is_down_arrives_when_it_returns(region, tmp_path):
+    """ATL's bridge queues what ATL shares while the hub is down (persistent session, QoS 1), and the hub keeps
+    BOR's bridge session across its restart: nothing shared is lost to a hub outage."""
+    countries, hub = region
+    atl, bor = countries["ATL"], countries["BOR"]
+    bor.start_gate(tmp_path)
+    hub.stop()
+    assert atl.cli("alert", "send", "--alert-key", str(atl.alert_key), "--notice", "while the hub was down",
+                   "--document", *PASSPORT, "--share", str(atl.fed_path)) == 0
+    time.sleep(2.0)
+    assert verdict(bor.warnings) == "CLEAR"
+    hub.start()
+    assert wait_until(lambda: verdict(bor.warnings) == "HIT", 60), (bor.relay.rejected, hub.log_tail())
+    assert [r["origin"] for r in bor.central.store.federation_items("in")] == ["ATL"]
+
+
 def test_shared_hit_appears_at_the_other_centre_with_its_origin_and_personal_data_only_when_marked(region, tmp_path,
                                                                                                     capsys):
     countries, _ = region

@@ -190,6 +190,9 @@ def test_reissued_alert_keeps_origin_and_reference_and_drops_the_origins_list_re
     assert body["origin"] == {"centre": "ATL", "ref": alert_id} and body["notice"] == "[ATL] n"
     assert body["listings"][0]["list"] == "" and body["listings"][0]["ref"] == "ATL-EW-1" and expires == T0 + 600
     assert reissue_alert(item, SigningKey.generate(), now=T0 + 50)[0] == first_id  # the same alert to the gates
+    assert body["target"] == "all"
+    narrowed = peek("alert", reissue_alert(item, SigningKey.generate(), now=T0 + 1, sites=["north-1"])[1])[0]
+    assert (narrowed["target"], narrowed["sites"]) == ("site", ["north-1"])  # federation run --site
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -9,106 +9,102 @@ tests/faults/test_centre_db_down.py); `./tools/dev faults -m slow` runs them."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 
 import pytest
 
-from agent.app import GateApp
-from agent.config import load_config
-from agent.durable import atomic_write
 from agent.screening.events import decode_event
 from tests.faketime import faketime_env, needs_faketime
-from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, write_app_config
+from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC
 from tests.support.link import make_central
-from tests.support.screening_gate import TRAVELLERS, ScreeningGate, assert_each_decision_stored_once
+from tests.support.screening_gate import (
+    TRAVELLERS,
+    ScreeningGate,
+    assert_each_decision_stored_once,
+    linked_app,
+)
 from tests.support.wait import wait_until
 
 
-def test_broker_outage_and_restart_gate_screens_on_shows_link_down_and_delivers_each_decision_once(mq, keys,
-                                                                                                   tmp_path):
+@pytest.fixture
+def centre(mq, keys, tmp_path):
+    """The reference central node on an SQLite store (``tmp_path/central.db``), on the link tests' Mosquitto."""
     central = make_central(mq, tmp_path / "central.db", keys)
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store)
+    yield central
+    central.stop()
+
+
+@pytest.fixture
+def gate(mq, keys, tmp_path, centre):
+    """The real gate process (not started yet), enrolled at ``centre``; killed and unplugged at the end."""
+    gate = ScreeningGate(tmp_path / "gate", mq, keys, centre.store)
+    yield gate
+    gate.close()
+
+
+def test_broker_outage_and_restart_gate_screens_on_shows_link_down_and_delivers_each_decision_once(mq, centre, gate):
+    gate.start()
+    gate.screen(5)
+    assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 15)
+    mq.stop()
+    gate.screen(10)  # decided at once, as with the broker up
+    assert wait_until(lambda: gate.status()["link"]["connected"] is False, 15), gate.status()
+    shown = gate.status()
+    assert shown["outbox"]["depth"] >= 10, shown["outbox"]
+    mq.start()
+    assert_each_decision_stored_once(centre.store, gate)
+    assert wait_until(lambda: gate.status()["link"]["connected"] and gate.status()["outbox"]["depth"] == 0, 30)
+    assert gate.status()["link"]["connects"] >= 2
+    gate.screen(5)
+    assert_each_decision_stored_once(centre.store, gate)
+    assert gate.stop() == 0
+
+
+@pytest.mark.slow
+def test_kill9_during_a_burst_every_shown_decision_reaches_the_centre_once_and_status_shows_the_crash(mq, centre,
+                                                                                                      gate):
+    gate.start()
+    gate.screen(3)
+    mq.stop()  # the broker down too: what was decided is only in the outbox when the process dies
+    gate.swipe(20)
+    assert wait_until(lambda: len(gate.decisions()) >= 8, 15)
+    gate.kill9()  # mid-burst
+    assert gate.status()["state"].startswith("dead"), gate.status()["state"]
+    mq.start()
+    gate.start()
+    gate.wait_until_quiet()
+    gate.screen(5)  # decisions as before the crash
+    assert_each_decision_stored_once(centre.store, gate, unlogged=1)
+    assert gate.status()["state"] == "running"
+
+
+@pytest.mark.slow
+def test_centre_database_down_gate_screens_on_keeps_events_until_committed_and_status_shows_the_backlog(
+        centre, gate, tmp_path):
+    gate.start()
+    gate.screen(3)
+    assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 15)
+    locker = sqlite3.connect(tmp_path / "central.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the centre's database takes no writes
     try:
-        gate.start()
-        gate.screen(5)
-        assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 15)
-        mq.stop()
-        gate.screen(10)  # decided at once, as with the broker up
-        assert wait_until(lambda: gate.status()["link"]["connected"] is False, 15), gate.status()
+        gate.screen(10)
+        time.sleep(3)
         shown = gate.status()
-        assert shown["outbox"]["depth"] >= 10, shown["outbox"]
-        mq.start()
-        assert_each_decision_stored_once(central.store, gate)
-        assert wait_until(lambda: gate.status()["link"]["connected"] and gate.status()["outbox"]["depth"] == 0, 30)
-        assert gate.status()["link"]["connects"] >= 2
-        gate.screen(5)
-        assert_each_decision_stored_once(central.store, gate)
-        assert gate.stop() == 0
+        assert shown["outbox"]["depth"] >= 10, "an event left the gate before the centre committed it"
+        assert shown["outbox"]["oldest_age_s"] >= 2 and shown["link"]["connected"], shown
     finally:
-        gate.close()
-        central.stop()
-
-
-@pytest.mark.slow
-def test_kill9_during_a_burst_every_shown_decision_reaches_the_centre_once_and_status_shows_the_crash(mq, keys,
-                                                                                                      tmp_path):
-    central = make_central(mq, tmp_path / "central.db", keys)
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store)
-    try:
-        gate.start()
-        gate.screen(3)
-        mq.stop()  # the broker down too: what was decided is only in the outbox when the process dies
-        gate.swipe(20)
-        assert wait_until(lambda: len(gate.decisions()) >= 8, 15)
-        gate.kill9()  # mid-burst
-        assert gate.status()["state"].startswith("dead"), gate.status()["state"]
-        mq.start()
-        gate.start()
-        gate.wait_until_quiet()
-        gate.screen(5)  # decisions as before the crash
-        assert_each_decision_stored_once(central.store, gate, unlogged=1)
-        assert gate.status()["state"] == "running"
-    finally:
-        gate.close()
-        central.stop()
-
-
-@pytest.mark.slow
-def test_centre_database_down_gate_screens_on_keeps_events_until_committed_and_status_shows_the_backlog(mq, keys,
-                                                                                                          tmp_path):
-    db = tmp_path / "central.db"
-    central = make_central(mq, db, keys)
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store)
-    try:
-        gate.start()
-        gate.screen(3)
-        assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 15)
-        locker = sqlite3.connect(db, isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")  # the centre's database takes no writes
-        try:
-            gate.screen(10)
-            time.sleep(3)
-            shown = gate.status()
-            assert shown["outbox"]["depth"] >= 10, "an event left the gate before the centre committed it"
-            assert shown["outbox"]["oldest_age_s"] >= 2 and shown["link"]["connected"], shown
-        finally:
-            locker.execute("ROLLBACK")
-            locker.close()
-        assert_each_decision_stored_once(central.store, gate)
-        assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 30)
-    finally:
-        gate.close()
-        central.stop()
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert_each_decision_stored_once(centre.store, gate)
+    assert wait_until(lambda: gate.status()["outbox"]["depth"] == 0, 30)
 
 
 @pytest.mark.slow
 @needs_faketime
 def test_wall_clock_steps_back_and_ahead_decisions_unchanged_each_delivered_once_status_shows_the_offset(
-        mq, keys, tmp_path):
-    central = make_central(mq, tmp_path / "central.db", keys)
+        mq, keys, tmp_path, centre):
     clock = tmp_path / "clock"
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store, env=faketime_env("+0", control=clock))
+    gate = ScreeningGate(tmp_path / "gate", mq, keys, centre.store, env=faketime_env("+0", control=clock))
     try:
         gate.start()
         gate.screen(5)
@@ -117,63 +113,46 @@ def test_wall_clock_steps_back_and_ahead_decisions_unchanged_each_delivered_once
             clock.write_text(step)
             gate.screen(5)  # the same travellers, the same decisions
             assert wait_until(lambda shown=shown: gate.status()["time"]["wall"] == shown, 15), gate.status()["time"]
-        assert_each_decision_stored_once(central.store, gate)
+        assert_each_decision_stored_once(centre.store, gate)
         assert gate.status()["link"]["connects"] == 1, "a clock step made the link reconnect"
     finally:
         gate.close()
-        central.stop()
 
 
 @pytest.mark.slow
 def test_reader_unplugged_mid_block_no_partial_decision_status_shows_it_and_every_decision_reaches_the_centre(
-        mq, keys, tmp_path):
-    central = make_central(mq, tmp_path / "central.db", keys)
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store)
-    try:
-        gate.start()
-        gate.screen(2)
-        line1, line2 = TRAVELLERS[0][0]
-        gate.reader.write(f"{line1}\r\n{line2[:20]}".encode())  # half a document, then the cable comes out
-        time.sleep(0.2)
-        gate.reader.unplug()
-        assert wait_until(lambda: "reader" in gate.status().get("faults", {}), 10), gate.status()
-        gate.reader.replug()
-        assert wait_until(lambda: "reader" not in gate.status().get("faults", {}), 15), gate.status()
-        gate.screen(5)  # the half document never became a decision: the next ones are exactly these
-        assert_each_decision_stored_once(central.store, gate)
-        assert len(gate.decisions()) == 7
-    finally:
-        gate.close()
-        central.stop()
+        centre, gate):
+    gate.start()
+    gate.screen(2)
+    line1, line2 = TRAVELLERS[0][0]
+    gate.reader.write(f"{line1}\r\n{line2[:20]}".encode())  # half a document, then the cable comes out
+    time.sleep(0.2)
+    gate.reader.unplug()
+    assert wait_until(lambda: "reader" in gate.status().get("faults", {}), 10), gate.status()
+    gate.reader.replug()
+    assert wait_until(lambda: "reader" not in gate.status().get("faults", {}), 15), gate.status()
+    gate.screen(5)  # the half document never became a decision: the next ones are exactly these
+    assert_each_decision_stored_once(centre.store, gate)
+    assert len(gate.decisions()) == 7
 
 
 @pytest.mark.slow
 def test_i2c_bus_lost_screening_refers_or_hits_status_shows_it_and_every_decision_reaches_the_centre(
-        mq, keys, tmp_path):
+        mq, keys, tmp_path, centre):
     """In process (the chip models' bus is failed from the test), through the real link and broker."""
-    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
-    _, password = mq.add_gate("gate-a")
-    (tmp_path / "pw").write_text(password)
-    config = write_app_config(tmp_path, screening={"duplicate_window_s": 0.0, "lab_gate": True}, link={
-        "enabled": True, "port": mq.port, "password_file": "pw", "node_pub": "node.pub"})
-    central = make_central(mq, tmp_path / "central.db", keys)
-    app = GateApp(load_config(config))
-    screener = app.open()
-    central.store.enrol("gate-a", (tmp_path / "state" / "device.key.pub").read_bytes(), time.time())
-    stop = threading.Event()
-    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
-    runner.start()
+    with linked_app(tmp_path, mq, keys, centre.store) as app:
+        screener = app.screener
+        assert screener is not None and app.outbox is not None
 
-    def screen(lines, verdict, reasons=None):
-        before = screener.last.seq if screener.last is not None else 0
-        app.reader.device.swipe(lines)
-        assert wait_until(lambda: screener.last is not None and screener.last.seq == before + 1, 10)
-        assert screener.last.decision.verdict == verdict, screener.last.decision
-        if reasons is not None:
-            assert screener.last.decision.reasons == reasons
-        return screener.last.event_id
+        def screen(lines, verdict, reasons=None):
+            before = screener.last.seq if screener.last is not None else 0
+            app.reader.device.swipe(lines)
+            assert wait_until(lambda: screener.last is not None and screener.last.seq == before + 1, 10)
+            assert screener.last.decision.verdict == verdict, screener.last.decision
+            if reasons is not None:
+                assert screener.last.decision.reasons == reasons
+            return screener.last.event_id
 
-    try:
         expected = {screen(CLEAR_DOC, "CLEAR"): "CLEAR"}
         app.indicators.bus.fail()  # every I2C transfer fails from now on (seen at the next write)
         expected[screen(EXPIRED_DOC, "REFER")] = "REFER"
@@ -185,10 +164,6 @@ def test_i2c_bus_lost_screening_refers_or_hits_status_shows_it_and_every_decisio
         assert app.indicators.wait_for_recovery(2.0)
         expected[screen(CLEAR_DOC, "CLEAR")] = "CLEAR"
         assert wait_until(lambda: app.outbox.depth() == 0, 30)
-        stored = {e["msg_id"]: decode_event(e["body"])["decision"] for kind in ("decision", "hit")
-                  for e in central.store.events("gate-a", kind=kind)}
-        assert stored == expected  # each once, with the decision the gate showed
-    finally:
-        stop.set()
-        runner.join(15)
-        central.stop()
+    stored = {e["msg_id"]: decode_event(e["body"])["decision"] for kind in ("decision", "hit")
+              for e in centre.store.events("gate-a", kind=kind)}
+    assert stored == expected  # each once, with the decision the gate showed

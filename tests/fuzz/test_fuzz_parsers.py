@@ -272,3 +272,15 @@ def test_device_url_with_an_unbalanced_bracket_is_a_config_error_not_a_traceback
     path.write_text(path.read_text().replace('indicators = "sim://pca9685', 'indicators = "sim://pc[9685'))
     with pytest.raises(ConfigError, match=r"devices.*indicators.*not a URL"):
         load_config(path)
+
+
+def test_path_of_an_unknown_users_home_is_a_config_error_not_a_traceback(tmp_path):
+    """Found by the atheris config target: ``state_dir = "~nosuchuser/x"`` raised pathlib's RuntimeError."""
+    from tests.support.gatesim import write_app_config
+
+    path = write_app_config(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace('state_dir = "', 'state_dir = "~sharaka-no-such-user/', 1))
+    assert path.read_text() != text
+    with pytest.raises(ConfigError, match=r"state_dir.*cannot expand"):
+        load_config(path)

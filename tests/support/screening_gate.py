@@ -9,6 +9,9 @@ fault shows in the gate's status.
     gate.kill9(); gate.start()           # the process dies without a word; a new one takes over the state
     assert_each_decision_stored_once(central.store, gate)
 
+    with linked_app(tmp_path, mq, keys, central.store, port=proxy.port) as app:   # the same gate in process
+        app.indicators.bus.fail()
+
 The reader is a pty (``hal.reader.sim.SimReaderDevice``) the process opens by path; ``prefix`` runs the
 process under another command (``ip netns exec NS``) and ``env`` adds to its environment (libfaketime).
 """
@@ -20,12 +23,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from agent import keys as keyfiles
+from agent.app import GateApp
+from agent.config import load_config
 from agent.durable import atomic_write
 from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
@@ -189,3 +196,29 @@ def assert_each_decision_stored_once(store: Any, gate: ScreeningGate, timeout: f
               for e in store.events(gate.gate_id, kind=kind)}
     for d in logged:
         assert bodies[d["event"]]["decision"] == d["decision"], (d, bodies[d["event"]])
+
+
+@contextmanager
+def linked_app(directory: Path, broker: Any, keys: Any, store: Any, *, port: int | None = None,
+               **link: Any) -> Iterator[GateApp]:
+    """The same gate (``gate-a``, ``TRAVELLERS``' lists) as a ``GateApp`` running in threads of this process,
+    for faults injected from inside (the chip models' bus) or read from inside (``app.screener.last``):
+    enrolled at ``store``, its link to ``broker`` (or ``port``, a proxy) with ``link`` settings, connected."""
+    atomic_write(directory / "node.pub", bytes(keys.node.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (directory / "pw").write_text(password)
+    config = write_app_config(directory, screening={"duplicate_window_s": 0.0, "lab_gate": True}, link={
+        "enabled": True, "port": port or broker.port, "password_file": "pw", "node_pub": "node.pub", **link})
+    app = GateApp(load_config(config))
+    app.open()
+    store.enrol("gate-a", (directory / "state" / "device.key.pub").read_bytes(), time.time())
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        if app.link is None or not app.link.wait_for_connected(10):
+            raise TimeoutError("the gate's link did not connect")
+        yield app
+    finally:
+        stop.set()
+        runner.join(15)

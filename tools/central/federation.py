@@ -36,7 +36,7 @@ import time
 import tomllib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,16 +297,19 @@ def reissued_alert_id(origin: str, ref: str) -> str:
     return hashlib.blake2b(f"{origin}/{ref}".encode(), digest_size=16, person=b"sharaka-fed").hexdigest()
 
 
-def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float) -> tuple[str, bytes, float]:
+def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
+                  sites: Sequence[str] = ()) -> tuple[str, bytes, float]:
     """(alert id, wire, expires) of the alert this centre issues to its own gates for a received alert item:
-    signed by ``alert_key``, to all its gates, the origin's notice prefixed with the origin, the listings' list
-    references cleared, ``origin`` naming the issuing centre and its alert id, expiring with the original."""
+    signed by ``alert_key``, to all its gates (or those of ``sites``), the origin's notice prefixed with the
+    origin, the listings' list references cleared, ``origin`` naming the issuing centre and its alert id,
+    expiring with the original."""
     alert = item.alert()
     alert_id = reissued_alert_id(item.origin, item.ref)
     notice = f"[{item.origin}] {alert['notice']}"[:2000]
     listings = [{**x, "list": "", "version": 0} for x in alert["listings"]]
     body = {"id": alert_id, "ts": now, "issued": now, "expires": alert["expires"], "severity": alert["severity"],
-            "notice": notice, "target": "all", "sites": [], "gates": [], "keys": alert["keys"],
+            "notice": notice, "target": "site" if sites else "all", "sites": list(sites), "gates": [],
+            "keys": alert["keys"],
             "listings": listings, "origin": {"centre": item.origin, "ref": item.ref}}
     return alert_id, seal("alert", body, [alert_key]), alert["expires"]
 
@@ -332,9 +335,9 @@ class FederationRelay:
     ``receive()`` (one item, also what tests call without a broker)."""
 
     def __init__(self, config: CentralConfig, store: CentralStore, fed: Federation, *,
-                 alert_key: SigningKey | None, clock: Callable[[], float] = time.time,
+                 alert_key: SigningKey | None, sites: Sequence[str] = (), clock: Callable[[], float] = time.time,
                  on_item: Callable[[FederatedItem], None] | None = None) -> None:
-        self.config, self.store, self.fed = config, store, fed
+        self.config, self.store, self.fed, self.sites = config, store, fed, tuple(sites)
         self._alert_key, self._clock, self._on_item = alert_key, clock, on_item
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
@@ -425,7 +428,7 @@ class FederationRelay:
     def _reissue(self, item: FederatedItem, now: float) -> None:
         if self._alert_key is None:
             return  # recorded only: this relay holds no alert key (docs/central.md "Federation")
-        alert_id, wire, expires = reissue_alert(item, self._alert_key, now=now)
+        alert_id, wire, expires = reissue_alert(item, self._alert_key, now=now, sites=self.sites)
         m = alert_message(alert_id, wire, expires, now)
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = m.expiry
