@@ -2,7 +2,7 @@
 
     asked = ask_centre(centre, mrz)              # published at once, before the local lookups
     decision = decide(mrz, ...)                  # the local lists answer meanwhile
-    decision = with_centre(decision, asked.wait(deadline_left))
+    decision = with_centre(decision, asked, asked.wait_until(deadline_at))
 
 Precedence (docs/online-query.md): a hit from either source is a HIT (an exact hit from the centre turns
 a local CLEAR or REFER into a HIT, and a local HIT stays a HIT whatever the centre says); a weak match from

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
+FINISH_KEPT = 16  # recent commit-and-show times the centre's deadline keeps room for
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
@@ -58,6 +59,15 @@ def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
     if verdict == HIT:
         return IndicatorState(colour=RED, blink_hz=2.0, buzzer_hz=rules.buzzer_hz)
     return IndicatorState(colour=AMBER)
+
+
+def centre_deadline_at(received_at: float, deadline_s: float, finish_s: Sequence[float]) -> float:
+    """When the wait for the centre ends for a read the reader framed at ``received_at`` (time.monotonic):
+    the deadline runs from the swipe to the indicator, so the wait ends early by what committing and showing
+    took lately (``finish_s``: the slowest of the last few decisions), by at most a third of the deadline
+    (docs/online-query.md "Deadline"). Never later than ``received_at + deadline_s``."""
+    reserve = min(max(finish_s, default=0.0), deadline_s / 3)
+    return received_at + deadline_s - max(reserve, 0.0)
 
 
 def utc_today(wall: float) -> dt.date:
@@ -151,6 +161,7 @@ class Screener:
         # ``centre_deadline_s`` from the swipe (RELIABILITY 47)
         self.centre = centre
         self.centre_deadline_s = centre_deadline_s
+        self._finish_s: collections.deque[float] = collections.deque(maxlen=FINISH_KEPT)  # commit + show, s
         if centre is not None:  # status counts both sources (keys fixed up front, as above)
             for name in ("centre_answered", "centre_late", "centre_unreachable", "centre_hit", "local_hit"):
                 self.counts[name] = 0
@@ -188,9 +199,10 @@ class Screener:
                     return None
                 asked = ask_centre(self.centre, mrz) if self.centre is not None else None
                 decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
-                if asked is not None:  # the deadline runs from the swipe: the reader's last byte
-                    left = self.centre_deadline_s - (time.monotonic() - item.received_at)
-                    decision = with_centre(decision, asked, asked.wait(left), self.list_id)
+                if asked is not None:
+                    answer = asked.wait_until(centre_deadline_at(item.received_at, self.centre_deadline_s,
+                                                                 self._finish_s))
+                    decision = with_centre(decision, asked, answer, self.list_id)
         self.check_list()
         return self._commit_and_show(decision, key, wall, mono, item.received_at,
                                      sighting=getattr(item, "sighting", None))  # a camera passage's frame and face
@@ -262,6 +274,7 @@ class Screener:
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
         times.shown = time.perf_counter_ns()
+        self._finish_s.append((times.shown - times.decided) / 1e9)
         if seq is not None and self.on_committed is not None:
             self.on_committed()
         if decision.centre:

@@ -230,3 +230,51 @@ def test_forged_query_reply_is_refused_and_the_local_answer_stands(online, broke
             assert wait_until(lambda: stats.stray == 1, 5)
     finally:
         centre.close()
+
+
+def test_centre_answers_a_query_while_its_writer_holds_a_transaction(online, broker, tmp_path, keys):
+    """The centre answers on its network thread; it must not wait for the writer's transaction (and commit)
+    to read the gate's key, also right after a batch of another gate's messages."""
+    import threading
+
+    gate, _link, node, lists = online()
+    node.keys_max_age_s = 600  # no re-read during this test, however slow the machine
+    write_records(lists / "sltd", NEW_ENTRY)
+    node.online.scan()
+    assert swipe_timed(gate, LISTED_DOC)[0].centre == "answered"  # the gate's key is known to the centre
+    other = make_link(broker, tmp_path / "other", keys, "gate-u", store=node.store)  # its birth: a batch
+    try:
+        assert other.link.wait_for_connected(10)
+        assert wait_until(lambda: any(g["gate_id"] == "gate-u" and g.get("online") for g in node.store.gates()), 10)
+        held, release = threading.Event(), threading.Event()
+
+        def writer() -> None:
+            with node.store.transaction():  # as a batch whose commit (fsync) takes long
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        assert held.wait(5)
+        try:
+            decision, _ = swipe_timed(gate, CLEAR_DOC)
+        finally:
+            release.set()
+            thread.join(10)
+        assert decision.centre == "answered" and decision.verdict == "HIT", decision.centre
+    finally:
+        other.link.stop()
+
+
+def test_gate_retired_by_another_process_gets_no_more_online_answers(online):
+    """Online queries come outside the writer's batches: the keys they are verified with are re-read once
+    older than ``keys_max_age_s``, so a gate retired meanwhile (`sharaka-central` in another process, a
+    stolen gate's key) is no oracle on the centre's lists."""
+    gate, _link, node, lists = online()
+    node.keys_max_age_s = 0.0
+    write_records(lists / "sltd", NEW_ENTRY)
+    node.online.scan()
+    assert swipe_timed(gate, LISTED_DOC)[0].centre == "answered"
+    assert node.store.retire("gate-t", time.time(), "stolen")
+    decision, _ = swipe_timed(gate, CLEAR_DOC)
+    assert decision.centre == LATE and decision.verdict == "CLEAR"
