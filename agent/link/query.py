@@ -1,6 +1,6 @@
 """Online queries to the centre (FIND; docs/protocol.md "Online query"): MQTT 5 request/response.
 
-    pending = queries.start(Subject(document=("UTO", "L898902C3"), person=("ERIKSSON", "ANNA MARIA", "740812", False)))
+    pending = queries.start({"document": ["UTO", "L898902C3"], "person": ["ERIKSSON", "ANNA MARIA", "740812", False]})
     ...                                  # the local lists answer meanwhile
     answer = pending.wait_until(deadline_at)  # CentreAnswer, or None: the local answer stands
 
@@ -39,26 +39,6 @@ logger = logging.getLogger(__name__)
 
 ANSWERED, LATE, UNREACHABLE = "answered", "late", "unreachable"
 RECENT_KEPT = 1024  # query ids remembered after their deadline, to tell a late reply from a stray one
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What one decision asks the centre about: any of a document, a person and a vehicle."""
-
-    document: tuple[str, str] | None = None  # issuing state, document number
-    person: tuple[str, str, str, bool] | None = None  # surname, given names, birth date YYMMDD, name truncated
-    vehicle: str | None = None  # VIN
-
-    def fields(self) -> dict[str, Any]:
-        """The sealed part of the query (msgpack-able)."""
-        out: dict[str, Any] = {}
-        if self.document is not None:
-            out["document"] = list(self.document)
-        if self.person is not None:
-            out["person"] = list(self.person)
-        if self.vehicle is not None:
-            out["vehicle"] = self.vehicle
-        return out
 
 
 @dataclass(frozen=True)
@@ -139,8 +119,10 @@ class OnlineQueries:
         self._recent: OrderedDict[str, None] = OrderedDict()  # ids whose decision was taken without them
         self.stats = QueryStats()
 
-    def start(self, subject: Subject) -> Pending:
-        """Publish a query about ``subject`` and return at once (see the module docstring)."""
+    def start(self, fields: dict[str, Any]) -> Pending:
+        """Publish a query about ``fields`` (what is asked, sealed to the centre: ``document`` [issuing state,
+        number], ``person`` [surname, given names, birth date YYMMDD, name truncated], ``vehicle`` VIN; built by
+        ``agent.screening.online.query_fields``) and return at once (see the module docstring)."""
         with self._lock:
             self.stats.asked += 1
         if self._sealer is None or not self._connection.is_connected or self._connection.protocol != 5:
@@ -155,7 +137,7 @@ class OnlineQueries:
         props.ResponseTopic = topics.gate(self.gate_id, topics.QUERY_REPLY)
         props.CorrelationData = qid.encode()
         body = {"id": qid, "ts": self._clock(), "gate": self.gate_id,
-                "sealed": self._sealer.seal({"id": qid, **subject.fields()})}
+                "sealed": self._sealer.seal({"id": qid, **fields})}
         info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key()]),
                                         properties=props)
         if info is None:  # the connection went away between the check and the publish
@@ -168,7 +150,7 @@ class OnlineQueries:
 
     def ask(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
         """Blocking form for one document (CLI, tests): {hit, reason, ref, source}, or None."""
-        answer = self.start(Subject(document=(issuing_state, document_number))).wait(timeout)
+        answer = self.start({"document": [issuing_state, document_number]}).wait(timeout)
         if answer is None:
             return None
         return {"hit": answer.hit, "reason": answer.reason, "ref": answer.ref, "source": "central"}

@@ -1,6 +1,6 @@
 """The online query (FIND) beside the local lists (MIND): one more source for a decision.
 
-    asked = ask_centre(centre, mrz)              # published at once, before the local lookups
+    asked = ask_centre(centre, Query.from_mrz(mrz))   # published at once, before the local lookups
     decision = decide(mrz, ...)                  # the local lists answer meanwhile
     decision = with_centre(decision, asked, asked.wait_until(deadline_at))
 
@@ -14,20 +14,18 @@ from, and whether the centre answered, was late or unreachable. Pure: no I/O bey
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from agent.hitlist.api import Hit
-from agent.link.query import ANSWERED, CentreAnswer, Pending, Subject
+from agent.link.query import ANSWERED, CentreAnswer, Pending
 from agent.screening.decision import HIT, REFER, Decision
-
-if TYPE_CHECKING:
-    from agent.mrz import MrzResult
+from agent.screening.sources import Query
 
 
 class Centre(Protocol):
     """What screening needs from the link's online queries (agent.link.query.OnlineQueries)."""
 
-    def start(self, subject: Subject) -> Pending:
+    def start(self, fields: dict[str, Any]) -> Pending:
         """Publish a query and return at once."""
 
 
@@ -50,15 +48,25 @@ class SourceAnswer:
         return out
 
 
-def subject_of(mrz: MrzResult) -> Subject:
-    """What the centre is asked about a document read: the document and its holder."""
-    return Subject(document=(mrz.issuing_state, mrz.document_number),
-                   person=(mrz.surname, mrz.given_names, mrz.birth_date, bool(mrz.name_truncated)))
+def query_fields(query: Query) -> dict[str, Any]:
+    """What the centre is asked about ``query`` (the sealed part of the query, docs/protocol.md "query"): the
+    document, the person, the VIN; a plate is not asked online."""
+    out: dict[str, Any] = {}
+    if query.document is not None:
+        out["document"] = list(query.document)
+    if query.person is not None:
+        p = query.person
+        out["person"] = [p.surname, p.given_names, p.birth_date, bool(p.truncated)]
+    if query.vin is not None:
+        out["vehicle"] = query.vin
+    return out
 
 
-def ask_centre(centre: Centre, mrz: MrzResult) -> Pending:
-    """Publish the query for ``mrz``; never blocks (an unreachable centre gives a Pending that answers None)."""
-    return centre.start(subject_of(mrz))
+def ask_centre(centre: Centre, query: Query) -> Pending | None:
+    """Publish the query for ``query``; never blocks (an unreachable centre gives a Pending that answers None).
+    None when ``query`` holds nothing the centre answers (a plate alone)."""
+    fields = query_fields(query)
+    return centre.start(fields) if fields else None
 
 
 def local_source(decision: Decision, list_id: str | None) -> SourceAnswer:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from agent.config import HitListConfig, ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
+from agent.link.query import Pending
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
@@ -197,12 +198,9 @@ class Screener:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
-                asked = ask_centre(self.centre, mrz) if self.centre is not None else None
+                asked = self._ask_centre(Query.from_mrz(mrz))
                 decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
-                if asked is not None:
-                    answer = asked.wait_until(centre_deadline_at(item.received_at, self.centre_deadline_s,
-                                                                 self._finish_s))
-                    decision = with_centre(decision, asked, answer, self.list_id)
+                decision = self._with_centre(decision, asked, item.received_at)
         self.check_list()
         return self._commit_and_show(decision, key, wall, mono, item.received_at,
                                      sighting=getattr(item, "sighting", None))  # a camera passage's frame and face
@@ -213,9 +211,12 @@ class Screener:
         combination, the same event and indicator path as a swipe; ``origin`` is recorded in the event
         (``reader`` field). ``checks``: reasons already found (e.g. ``vin_check_digit``). Not deduplicated."""
         with self._handle_lock:
+            started = time.monotonic()  # the deadline for the centre runs from here (no reader's last byte)
             wall, mono, now = self._clock(), self._monotonic(), self._trusted()
             self.times.start = self.times.parsed = time.perf_counter_ns()
+            asked = self._ask_centre(query)
             decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
+            decision = self._with_centre(decision, asked, started)
             self.check_list()
             decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
             passage = self.last
@@ -223,6 +224,19 @@ class Screener:
         if on_decided is not None and passage is not None:
             on_decided(passage)
         return decision
+
+    def _ask_centre(self, query: Query) -> Pending | None:
+        """The online query for ``query``, published before the local lists answer (None: no centre, or
+        nothing it answers)."""
+        return ask_centre(self.centre, query) if self.centre is not None else None
+
+    def _with_centre(self, decision: Decision, asked: Pending | None, started: float) -> Decision:
+        """``decision`` with the centre's answer, waited for until the deadline counted from ``started``
+        (time.monotonic of the swipe or of the entry)."""
+        if asked is None:
+            return decision
+        answer = asked.wait_until(centre_deadline_at(started, self.centre_deadline_s, self._finish_s))
+        return with_centre(decision, asked, answer, self.list_id)
 
     def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
         """Screen a person the officer entered by hand (no document): the lists that govern persons answer.

@@ -278,3 +278,15 @@ def test_gate_retired_by_another_process_gets_no_more_online_answers(online):
     assert node.store.retire("gate-t", time.time(), "stolen")
     decision, _ = swipe_timed(gate, CLEAR_DOC)
     assert decision.centre == LATE and decision.verdict == "CLEAR"
+
+
+def test_vin_entered_by_the_officer_is_asked_online_and_hits_on_an_entry_only_the_centre_has(online):
+    from agent.vehicles import VehicleCheck
+
+    gate, _link, node, lists = online()
+    write_records(lists / "vehicles", {"kind": "vehicle", "vin": "1M8GDM9AXKP042788", "reason": "stolen",
+                                       "ref": "SMV-NEW-1"})
+    node.online.scan()
+    decision = VehicleCheck(gate.screener)(vin="1m8gdm9axkp042788")
+    assert decision.verdict == "HIT" and decision.centre == "answered" and decision.hit.ref == "SMV-NEW-1"
+    assert gate.events()[-1]["sources"][1]["hit"] == {"kind": "vehicle", "reason": "stolen", "strength": "exact"}

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from agent.link.query import ANSWERED, LATE, OnlineQueries, Subject
+from agent.link.query import ANSWERED, LATE, OnlineQueries
 from agent.screening.events import EventSealer
 from agent.screening.pipeline import centre_deadline_at
 
 DEADLINE = 0.3
-SUBJECT = Subject(document=("UTO", "L898902C3"))
+SUBJECT = {"document": ["UTO", "L898902C3"]}
 
 
 class Clock:
