@@ -236,7 +236,7 @@ class Screener:
         if asked is None:
             return decision
         answer = asked.wait_until(centre_deadline_at(started, self.centre_deadline_s, self._finish_s))
-        return with_centre(decision, asked, answer, self.list_id)
+        return with_centre(decision, asked, answer)
 
     def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
         """Screen a person the officer entered by hand (no document): the lists that govern persons answer.
@@ -269,7 +269,7 @@ class Screener:
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
                     reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer)),
+                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer, list_id=self.list_id)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
@@ -304,9 +304,12 @@ class Screener:
 
     def _count_sources(self, decision: Decision) -> None:
         self.counts[f"centre_{decision.centre}"] += 1
-        for source in decision.sources:
-            if source.hit is not None and source.hit.strength != "weak":
-                self.counts[f"{source.source}_hit"] += 1
+        local = decision.local_hit
+        if local is not None and local.strength != "weak":
+            self.counts["local_hit"] += 1
+        for answer in decision.answers:
+            if answer.remote and answer.match is not None and answer.match.strength != "weak":
+                self.counts[f"{answer.source}_hit"] += 1
 
     def check_list(self) -> ListProblem | None:
         """Why no decision may be CLEAR for want of a verified list (RELIABILITY 45, 49), or None: the first

@@ -108,7 +108,7 @@ def test_online_only_list_is_answered_online_and_never_served_to_gates(online, t
     node.online = OnlineLists(signed.lists, published=server.newest)
     decision, _ = swipe_timed(gate, CLEAR_DOC)
     assert decision.verdict == "HIT" and decision.hit.ref == "SECRET-1"
-    assert decision.sources[1].lists == (("secret", 0),)
+    assert decision.answers[-1].remote and decision.answers[-1].consulted == (("secret", 0),)
 
 
 def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):
@@ -116,7 +116,7 @@ def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):
     decision, _ = swipe_timed(gate, LISTED_DOC)
     assert decision.verdict == "HIT" and decision.reasons == ("listed_document:stolen",)
     assert decision.hit.ref == "SLTD-0001" and decision.centre == "answered"
-    assert [s.hit is not None for s in decision.sources] == [True, False]
+    assert decision.local_hit is not None and decision.answers[-1].match is None
     assert gate.screener.counts["local_hit"] == 1
 
 
