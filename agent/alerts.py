@@ -81,6 +81,7 @@ class Alert:
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
     reported: list[str] = field(default_factory=list)  # "received", "acknowledged": reports queued
+    origin: dict[str, str] | None = None  # another centre's alert re-issued by this centre: {"centre", "ref"}
 
     def fp_keys(self) -> FingerprintKeys:
         """The alert's fingerprint keys."""
@@ -109,7 +110,7 @@ def verify_alert(wire: bytes, *, keyring: Keyring, now: float, gate_id: str, sit
     if (target == "site" and site not in body["sites"]) or (target == "gates" and gate_id not in body["gates"]):
         raise AlertRejected("wrong_target", f"alert for {target} {body['sites'] or body['gates']}, not {gate_id!r}")
     return Alert(body["id"], issued, expires, body["severity"], body["notice"], list(body["listings"]),
-                 dict(body["keys"]))
+                 dict(body["keys"]), origin=dict(body["origin"]) if "origin" in body else None)
 
 
 class EarlyWarnings:
@@ -210,13 +211,14 @@ class EarlyWarnings:
     # ------------------------------------------------------------------ the screen
     def active_alerts(self) -> list[dict[str, Any]]:
         """Warnings in force, newest first: ``id``, ``severity``, ``notice``, ``issued``, ``expires``,
-        ``listings`` (how many still apply), ``acknowledged_by`` (None until an officer acknowledges)."""
+        ``listings`` (how many still apply), ``acknowledged_by`` (None until an officer acknowledges),
+        ``origin`` (the centre that first issued it, when another centre's alert was shared with this one)."""
         now = self._now()
         with self._lock:
             alerts = sorted((a for a in self.alerts.values() if a.expires > now), key=lambda a: -a.issued)
             return [{"id": a.id, "severity": a.severity, "notice": a.notice, "issued": a.issued,
                      "expires": a.expires, "listings": len(self._in_force(a)),
-                     "acknowledged_by": a.acknowledged_by} for a in alerts]
+                     "acknowledged_by": a.acknowledged_by, "origin": (a.origin or {}).get("centre")} for a in alerts]
 
     def status(self) -> dict[str, Any]:
         """For the gate's status: alerts in force, unacknowledged ones, refusals by reason."""

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import hal
 from agent.errors import BadDataError, ConfigError
 from agent.protocol import ids
 from hal.errors import BackendImportError, BadUrlError
+from hal.url import split_url
 
 
 class InvalidConfigError(ConfigError):
@@ -66,7 +66,10 @@ def _url_of(kind: str, *, optional: bool = False) -> Check:
     def check(url: str) -> str | None:
         if optional and url == "":
             return None
-        parts = urlsplit(url)
+        try:
+            parts = split_url(url)
+        except BadUrlError as exc:
+            return str(exc)
         if not parts.scheme or "://" not in url:
             return f"expected a URL SCHEME://… for the {kind}; known schemes: {', '.join(sorted(table))}"
         if parts.scheme not in table:
@@ -597,7 +600,10 @@ def _convert(value: Any, tp: Any, base: Path) -> tuple[Any, str | None]:
     if tp is Path:
         if not isinstance(value, str) or not value:
             return value, "expected a non-empty path string"
-        p = Path(value).expanduser()
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError as exc:  # "~user/…" of no such user (found by the atheris config target)
+            return value, f"cannot expand {value!r}: {exc}"
         return (p if p.is_absolute() else base / p), None
     raise TypeError(f"config annotation {tp!r} not supported")
 

@@ -19,7 +19,9 @@ used for training. Figures:
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
+import io
 import random
 import shutil
 import statistics
@@ -34,7 +36,7 @@ from PIL import Image
 from agent.vision import face
 from agent.vision.image import grey, read_image, resize
 from agent.vision.locate import locate
-from agent.vision.mrz_read import MODEL, line_probs, read_image_mrz
+from agent.vision.mrz_read import MODEL, Reading, line_probs, read_image_mrz
 from agent.vision.runtime import Model, shared_model
 from tools.vision.synth import document_sample
 
@@ -57,7 +59,34 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (a dropped or doubled character counts once, not for every character after it)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def miss_cause(reading: Reading, truth: tuple[str, ...]) -> str:
+    """Why a document was not fully right: the locator (no band, or not the MRZ's lines), the recogniser
+    (characters misread), or the threshold (read right, every check passing, but not sure enough)."""
+    if reading.result is None:
+        return "locator: no band read"
+    if tuple(len(line) for line in reading.lines) != tuple(len(line) for line in truth):
+        return "locator: wrong lines or layout"
+    if reading.lines == truth:
+        return "threshold: right, below MIN_CONFIDENCE"
+    edits = sum(edit_distance(got, want) for got, want in zip(reading.lines, truth, strict=True))
+    if edits > 0.3 * sum(len(line) for line in truth):
+        return "locator: band not the MRZ, or read the wrong way round"
+    return "recogniser: characters misread" + (" (a wrong reading passes the checks: REFER by confidence)"
+                                               if reading.result.valid else "")
+
+
 def bench_mrz(n: int, faces: list[np.ndarray]) -> None:
+    causes: collections.Counter[str] = collections.Counter()
     right = refer = wrong = 0
     chars = chars_right = 0
     times: list[float] = []
@@ -78,12 +107,18 @@ def bench_mrz(n: int, faces: list[np.ndarray]) -> None:
             wrong += reading.lines != doc.lines
         else:
             refer += 1
+        if not (reading.trusted and reading.lines == doc.lines):
+            causes[miss_cause(reading, doc.lines)] += 1
     print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)})\n")
     print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| {right}/{n} ({100 * right / n:.1f} %) | {refer} | {wrong} | {100 * chars_right / chars:.2f} % | "
           f"{pct(times, 0.5):.0f} / {pct(times, 0.99):.0f} |")
     print("\nmean ms per image: " + ", ".join(f"{k} {v / n:.1f}" for k, v in parts.items()))
+    if causes:
+        print("\n| documents not fully right, by cause | count |\n| --- | --- |")
+        for cause, count in causes.most_common():
+            print(f"| {cause} | {count} |")
 
 
 def tesseract_line(crop: np.ndarray, tmp: Path) -> str:
@@ -175,51 +210,79 @@ def bench_faces(n: int, faces: list[np.ndarray], full_range: Path | None) -> Non
 
 def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     """Camera frame -> read (the face searched meanwhile on the same frame) -> screened -> event with the face
-    durably committed, as a camera gate does it; then frames of the decided document still lying there."""
+    durably committed, as a camera gate does it, step by step; then frames of the decided document still lying
+    there; and what grabbing the frame from a V4L2 camera adds (decoding it, MJPEG or YUYV, at the page's size)."""
     import hal
     from agent.config import ScreeningConfig
     from agent.hitlist.memory import MemoryHitList
     from agent.outbox import Outbox
     from agent.screening import Screener
     from agent.vision.camera_reader import CameraReader
+    from hal.camera.v4l2 import decode_mjpeg, decode_yuyv
 
+    steps: dict[str, list[float]] = {name: [] for name in (
+        "grab: MJPEG frame decoded (Pillow)", "grab: YUYV frame decoded (numpy)", "locate (grey, bands; face search started)",
+        "recognise", "decode (check digits)", "decide (parse, lists)", "wait for the face search",
+        "event committed (outbox, fsync)", "frame -> decision -> durable event, total",
+        "a frame of the decided document still lying there")}  # fmt: skip
+    names = list(steps)
+    decided = faces_found = 0
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
         indicators = hal.open_indicators("sim://pca9685", background=False)
         screener = Screener(gate_id="bench", site="s", reader_id="cam", rules=ScreeningConfig(duplicate_window_s=0.0),
                             hitlist=MemoryHitList([], version=1), outbox=outbox, indicators=indicators)  # fmt: skip
-        total: list[float] = []
-        read: list[float] = []
-        face_and_commit: list[float] = []
-        still: list[float] = []
-        decided = faces_found = 0
         for doc in evaluation_set(n, faces):
+            image = doc.image[:, : doc.image.shape[1] // 2 * 2]
+            steps[names[0]].append(_ms(decode_mjpeg, _jpeg(image), "bench"))
+            steps[names[1]].append(_ms(decode_yuyv, _yuyv(image), image.shape[1], image.shape[0], 0, "bench"))
             reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
             t0 = time.perf_counter()
             item = reader.look(doc.image)
-            t1 = time.perf_counter()
             if item is not None:
                 screener.handle(item)
                 decided += 1
                 faces_found += bool(screener.last and screener.last.face and screener.last.face.get("present"))
-                face_and_commit.append((screener.times.committed - screener.times.decided) / 1e6)
-            total.append((time.perf_counter() - t0) * 1000)
-            read.append((t1 - t0) * 1000)
+                t = screener.times
+                for name, (a, b) in zip(names[5:8], ((t.start, t.decided), (t.decided, t.evidence),
+                                                     (t.evidence, t.committed)), strict=True):  # fmt: skip
+                    steps[name].append((b - a) / 1e6)
+            steps[names[8]].append((time.perf_counter() - t0) * 1000)
+            for name, key in zip(names[2:5], ("locate", "recognise", "decode"), strict=True):
+                if key in reader.timings_ms:
+                    steps[name].append(reader.timings_ms[key])
             for _ in range(3):  # the document still lying there
-                t2 = time.perf_counter()
-                reader.look(doc.image)
-                still.append((time.perf_counter() - t2) * 1000)
+                steps[names[9]].append(_ms(reader.look, doc.image))
             reader.close()
         indicators.close()
         outbox.close()
     print(f"\n## Camera gate: frame -> read -> decision -> durable event ({n} frames, {decided} decided, "
           f"{faces_found} with a face)\n")
     print("| step | p50 ms | p99 ms |\n| --- | --- | --- |")
-    for name, ms in (("frame -> read (face search started on the same frame)", read),
-                     ("decision -> face ready -> event committed", face_and_commit),
-                     ("frame -> decision -> durable event, total", total),
-                     ("a frame of the decided document still lying there", still)):  # fmt: skip
+    for name, ms in steps.items():
         print(f"| {name} | {pct(ms, 0.5):.1f} | {pct(ms, 0.99):.1f} |")
+
+
+def _ms(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - t0) * 1000
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _yuyv(rgb: np.ndarray) -> bytes:
+    """BT.601 limited-range YUYV, as a UVC camera sends (chroma of the left pixel of each pair)."""
+    f = rgb.astype(np.float32)
+    y = 16 + 0.257 * f[..., 0] + 0.504 * f[..., 1] + 0.098 * f[..., 2]
+    u = 128 - 0.148 * f[..., 0] - 0.291 * f[..., 1] + 0.439 * f[..., 2]
+    v = 128 + 0.439 * f[..., 0] - 0.368 * f[..., 1] - 0.071 * f[..., 2]
+    quads = np.stack([y[:, 0::2], u[:, 0::2], y[:, 1::2], v[:, 0::2]], -1)
+    return np.clip(quads + 0.5, 0, 255).astype(np.uint8).tobytes()
 
 
 RUNTIME_SCRIPT = """
@@ -236,14 +299,14 @@ for name in sys.argv[1:]:
 
 
 def bench_runtimes() -> None:
-    """Each shipped model in ai-edge-litert (this environment) and tflite-runtime 2.14 (.venv-tflite, made by
-    tests/vision/test_runtimes.py), 210 runs each."""
+    """Each shipped model in ai-edge-litert (this environment), tflite-runtime 2.14 (.venv-tflite) and the image's
+    pins, ai-edge-litert 1.4.0 (.venv-litert-image), both made by tests/vision/test_runtimes.py; 210 runs each."""
     root = Path(__file__).resolve().parents[1]
     names = sorted(p.name for p in (root / "models").glob("*.tflite"))
     print("\n## Runtimes\n\n| model | runtime | load ms | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
     import sys
 
-    for python in (sys.executable, str(root / ".venv-tflite" / "bin" / "python")):
+    for python in (sys.executable, *(str(root / env / "bin" / "python") for env in (".venv-tflite", ".venv-litert-image"))):
         if not Path(python).exists():
             print(f"| (no {python}: run tests/vision/test_runtimes.py once) | | | | |")
             continue

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
 
 from hal.errors import BackendImportError, BadUrlError
+from hal.url import split_url
 
 if TYPE_CHECKING:
     from hal.camera import Camera
@@ -56,7 +56,7 @@ KINDS = {"reader": READERS, "indicators": INDICATORS, "camera": CAMERAS, "plate"
 
 def _backend(kind: str, url: str) -> tuple[Backend, Any]:
     table = KINDS[kind]
-    scheme = urlsplit(url).scheme
+    scheme = split_url(url).scheme
     backend = table.get(scheme)
     if backend is None:
         raise BadUrlError(f"unknown {kind} URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(table))}")

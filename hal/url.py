@@ -22,6 +22,15 @@ from urllib.parse import SplitResult, unquote_plus, urlsplit
 from hal.errors import BadUrlError
 
 
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, with its ValueError (an unbalanced ``[`` or ``]``: "Invalid IPv6 URL", found by
+    the config fuzzer) raised as BadUrlError naming the URL."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise BadUrlError(f"{url!r} is not a URL: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class UrlGrammar:
     """One backend's URL: its device class (``kind``), its form, and its options with their values."""
@@ -40,7 +49,7 @@ class UrlGrammar:
 
     def parse(self, url: str) -> tuple[SplitResult, dict[str, str]]:
         """Split ``url``; its query as a dict (see ``parse_query``)."""
-        parts = urlsplit(url)
+        parts = split_url(url)
         return parts, self.parse_query(url, parts.query)
 
     def parse_query(self, url: str, query: str) -> dict[str, str]:

@@ -6,7 +6,7 @@
 #   images/build.sh stage [OUTDIR]         only stage the extra tree (no root needed; used by the tests)
 #
 # Needs on the build host (Debian 12): mkosi systemd-container systemd-repart debootstrap dosfstools mtools
-# e2fsprogs qemu-user-static binfmt-support (for the arm64 chroot on an x86 host), python3-venv.
+# e2fsprogs u-boot-tools (mkimage) qemu-user-static binfmt-support (for the arm64 chroot on an x86 host), python3-venv.
 # Reproducible: pinned Python wheels (pyproject.toml), SOURCE_DATE_EPOCH from the last commit, and
 # partition UUIDs derived from a fixed seed.
 set -euo pipefail
@@ -16,6 +16,7 @@ VERB=build
 if [ "${1:-}" = stage ]; then VERB=stage; shift; fi
 OUT=$(realpath -m "${1:-$REPO/build/image}")
 EXTRA=$OUT/extra
+BOOTFILES=$OUT/bootfs  # the boot partition's own files (images/boot)
 # Seed for partition and file-system UUIDs: same inputs, same image.
 SEED=${SHARAKA_IMAGE_SEED:-5d4a8a4e-3c4b-4c52-9d0e-7a1f2b3c4d5e}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)}
@@ -35,13 +36,21 @@ stage() {  # the files this repository puts into the root tree, at their final p
     install -D -m 0644 "$HERE/gate.example.toml" "$EXTRA/usr/share/sharaka/gate.example.toml"
     # Signed A/B updates (docs/update.md): RAUC's config, its handlers, the update CA, this system's version.
     install -D -m 0644 "$HERE/rauc/system.conf" "$EXTRA/etc/rauc/system.conf"
-    install -D -m 0755 -t "$EXTRA/usr/lib/sharaka" "$HERE/rauc/rauc-bootloader" "$HERE/rauc/rauc-pre-install"
+    install -D -m 0755 -t "$EXTRA/usr/lib/sharaka" "$HERE/rauc/rauc-bootloader" "$HERE/rauc/rauc-pre-install" \
+        "$HERE/rauc/rauc-post-install"
     if [ -n "${SHARAKA_UPDATE_KEYRING:-}" ]; then
         install -D -m 0644 "$SHARAKA_UPDATE_KEYRING" "$EXTRA/etc/rauc/keyring.pem"
     fi
     printf 'VERSION="%s"\n' "$VERSION" > "$EXTRA/usr/lib/sharaka-release"
     chmod 0644 "$EXTRA/etc/fstab" "$EXTRA/etc/nftables.conf"
     find "$EXTRA" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+    # The boot partition's own files: the firmware's config.txt and U-Boot's boot script, which chooses the
+    # root slot (docs/update.md "Boot selection"); mkimage stamps SOURCE_DATE_EPOCH into its header.
+    rm -rf "$BOOTFILES"
+    mkdir -p "$BOOTFILES"
+    install -m 0644 "$HERE/boot/config.txt" "$BOOTFILES/config.txt"
+    mkimage -A arm64 -O linux -T script -C none -n "Sharaka Gate boot selection" \
+        -d "$HERE/boot/boot.cmd" "$BOOTFILES/boot.scr" >/dev/null
 }
 
 wheelhouse() {  # the agent wheel, plus its dependencies as the exact arm64 wheels of wheels-arm64.lock
@@ -66,8 +75,17 @@ mkdir -p "$OUT/cache"
 # mkosi 14 reuses its package-stage cache (sharaka-rootfs.cache-pre-inst) only when a build-script cache
 # (cache-pre-dev) exists too, which it never makes without a build script: mark it present, so a rebuild
 # skips debootstrap and apt (about 40 min under qemu-user) and reruns only the extra tree and postinst.
-if [ -d "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-inst" ]; then
-    mkdir -p "$OUT/debian~bookworm/sharaka-rootfs.cache-pre-dev"
+# mkosi 14 never compares that cache with the configuration (a package added to mkosi.conf would be missing
+# from a cached rebuild): the cache is kept only while mkosi.conf is the one it was made from.
+CACHE=$OUT/debian~bookworm/sharaka-rootfs
+CONF_SUM=$(sha256sum "$HERE/mkosi.conf" | cut -d' ' -f1)
+if [ "$(cat "$CACHE.conf-sha256" 2>/dev/null)" != "$CONF_SUM" ]; then
+    rm -rf "$CACHE.cache-pre-inst" "$CACHE.cache-pre-dev"
+fi
+mkdir -p "$(dirname "$CACHE")"
+echo "$CONF_SUM" > "$CACHE.conf-sha256"
+if [ -d "$CACHE.cache-pre-inst" ]; then
+    mkdir -p "$CACHE.cache-pre-dev"
 fi
 # --incremental: the package stage is cached in OUT (a rebuild after a recipe or agent change reruns only
 # the extra tree and mkosi.postinst); --cache keeps the downloaded .debs; --nspawn-keep-unit: the chroot
@@ -86,14 +104,15 @@ t = json.load(sys.stdin)["partitiontable"]
 p = next(p for p in t["partitions"] if p.get("name") == sys.argv[1])
 print(p["start"] * t.get("sectorsize", 512), p["size"] * t.get("sectorsize", 512))' "$1"
 }
-# The boot partition's files (firmware, kernel, initrd, config.txt, cmdline.txt), with mtools.
+# The boot partition, with mtools: the firmware and device trees raspi-firmware put in the root tree (not its
+# config.txt, cmdline.txt or kernel copies: U-Boot loads the kernel from the slot it boots), U-Boot for the
+# Raspberry Pi 4, and images/boot's config.txt and boot.scr.
 read -r BOOT_START _ < <(part RASPIFIRM)
-MTOOLS_SKIP_CHECK=1 mcopy -s -p -m -i "$IMG@@$BOOT_START" "$ROOTFS"/boot/firmware/* ::/
-# Both root slots carry the file-system label fstab names for / (the GPT labels sharaka-root-a/-b tell the
-# slots apart; RAUC writes slot B from a bundle of this file system, label included).
-read -r ROOT_START ROOT_SIZE < <(part sharaka-root-a)
-LOOP=$(losetup --find --show --offset="$ROOT_START" --sizelimit="$ROOT_SIZE" "$IMG")
-e2label "$LOOP" sharaka-root
-losetup --detach "$LOOP"
+FIRMWARE=()
+for f in "$ROOTFS"/boot/firmware/*; do
+    case $(basename "$f") in vmlinuz-*|initrd.img-*|config.txt|cmdline.txt) ;; *) FIRMWARE+=("$f") ;; esac
+done
+MTOOLS_SKIP_CHECK=1 mcopy -s -p -m -i "$IMG@@$BOOT_START" "${FIRMWARE[@]}" \
+    "$ROOTFS/usr/lib/u-boot/rpi_arm64/u-boot.bin" "$BOOTFILES"/* ::/
 (cd "$OUT" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
 echo "$IMG"

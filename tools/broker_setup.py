@@ -171,6 +171,13 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ext_device]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth, serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = {san}
 [ext_server]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -255,23 +262,30 @@ def sign_csr(
     not_before: dt.datetime,
     not_after: dt.datetime,
     server_names: tuple[str, ...] = (),
+    device: bool = False,
 ) -> Path:
     """Sign ``csr`` with the CA for ``common_name`` (the CN is set by the CA, not taken from the request).
 
-    With ``server_names`` (DNS names or IP addresses) it is a TLS server certificate, else a client one.
+    With ``server_names`` (DNS names or IP addresses) it is a TLS server certificate (the broker's). With
+    ``device`` it is a gate's device certificate: client authentication to the broker, and server
+    authentication for the officer's screen served over HTTPS off loopback (agent/screen), with the gate id as
+    its one subject alternative name (docs/provisioning.md "The device certificate"). Else a client one.
     Validity is ``[not_before, not_after]`` (aware datetimes): pass past dates for an expired certificate.
     Raises OpenSslError.
     """
+    if device and server_names:
+        raise BrokerSetupError("a device certificate names only its gate: no server_names")
     ca_dir = ca.cert.parent
+    names = server_names or ((common_name,) if device else ())
     san = (
         ", ".join(
             f"IP:{n}" if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*", n) else f"DNS:{n}"
-            for n in server_names
+            for n in names
         )
         or "DNS:localhost"
     )
     cnf = _write_cnf(ca_dir, san)
-    kind = "ext_server" if server_names else "ext_client"
+    kind = "ext_server" if server_names else "ext_device" if device else "ext_client"
     _openssl(
         "ca",
         "-config",
@@ -305,9 +319,11 @@ def issue_cert(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     server_names: tuple[str, ...] = (),
+    device: bool = False,
 ) -> CertFiles:
     """Key + certificate for ``common_name`` in ``out_dir`` (``NAME.crt``, ``NAME.key``), valid from one hour
-    before ``now`` (clock skew) for ``days``, unless ``not_before``/``not_after`` say otherwise."""
+    before ``now`` (clock skew) for ``days``, unless ``not_before``/``not_after`` say otherwise; ``server_names``
+    and ``device`` as for ``sign_csr``."""
     key, csr = new_key_and_csr(out_dir, common_name)
     start = not_before or now - dt.timedelta(hours=1)
     end = not_after or now + dt.timedelta(days=days)
@@ -319,6 +335,7 @@ def issue_cert(
         not_before=start,
         not_after=end,
         server_names=server_names,
+        device=device,
     )
     csr.unlink()
     return CertFiles(cert, key)
@@ -399,22 +416,23 @@ def _cmd_server(args: argparse.Namespace) -> None:
     print(files.cert)
 
 
-def _issue_client(args: argparse.Namespace, name: str) -> None:
+def _issue_client(args: argparse.Namespace, name: str, *, device: bool = False) -> None:
     now = dt.datetime.now(dt.UTC)
     ca = _ca_in(args.ca)
     if args.csr:
         start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=args.days)
         print(
             sign_csr(
-                ca, Path(args.csr), Path(args.out) / f"{name}.crt", name, not_before=start, not_after=end
+                ca, Path(args.csr), Path(args.out) / f"{name}.crt", name, not_before=start, not_after=end,
+                device=device,
             )
         )
     else:
-        print(issue_cert(ca, Path(args.out), name, now=now, days=args.days).cert)
+        print(issue_cert(ca, Path(args.out), name, now=now, days=args.days, device=device).cert)
 
 
 def _cmd_gate(args: argparse.Namespace) -> None:
-    _issue_client(args, check_gate_id(args.gate_id))
+    _issue_client(args, check_gate_id(args.gate_id), device=True)
 
 
 def _cmd_central(args: argparse.Namespace) -> None:
@@ -455,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--san", action="append", help="DNS name or IP address (repeatable; default: --name)")
     p.add_argument("--days", type=int, default=825)
     p.set_defaults(run=_cmd_server)
-    p = sub.add_parser("gate", help="issue a gate's TLS client certificate (CN = gate id)")
+    p = sub.add_parser("gate", help="issue a gate's device certificate (CN and DNS name = gate id; client and server)")
     p.add_argument("gate_id")
     _client_cert_options(p, _cmd_gate)
     p = sub.add_parser("central", help="issue the central node's TLS client certificate (CN = USERNAME)")

@@ -56,12 +56,12 @@ class Endpoint:
     @classmethod
     def parse(cls, url: str) -> Endpoint:
         """``mqtt://HOST[:PORT]`` (default 1883) or ``mqtts://HOST[:PORT]`` (default 8883). Raises UsageError."""
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             port = parts.port
-        except ValueError:
-            port = -1
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.path not in ("", "/"):
+        except ValueError:  # "Invalid IPv6 URL" (an unbalanced bracket) or a port out of range
+            raise UsageError(f"broker URL {url!r}: expected mqtts://HOST[:PORT] (or mqtt:// on a lab network)") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
             raise UsageError(f"broker URL {url!r}: expected mqtts://HOST[:PORT] (or mqtt:// on a lab network)")
         tls = parts.scheme == "mqtts"
         return cls(parts.hostname, port or (8883 if tls else 1883), tls)

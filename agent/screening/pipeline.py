@@ -83,6 +83,7 @@ class StageTimes:
     start: int = 0  # handle() entered: the reader has framed the block
     parsed: int = 0
     decided: int = 0  # checks and hit-list lookups done
+    evidence: int = 0  # the camera frame and its face search ready (= decided without a camera)
     committed: int = 0  # event durable in the outbox
     shown: int = 0  # indicator apply returned
 
@@ -259,6 +260,7 @@ class Screener:
         times.decided = time.perf_counter_ns()
 
         frame_ref, face = self._capture_frame(attach_face=decision.verdict in (HIT, REFER), sighting=sighting)
+        times.evidence = time.perf_counter_ns()
         event_id = new_event_id()
         faults = {k: v for k, v in (("indicators", indicator_fault), *self.faults.items()) if v}
         try:

@@ -8,10 +8,11 @@ kept in a small text file on the boot partition (``/boot/firmware/sharaka-boot.s
     BOOT_A_LEFT=3
     BOOT_B_LEFT=1
 
-The bootloader (``BootState.boot``) takes the first slot in ``BOOT_ORDER`` with attempts left,
-decrements its counter and boots it. RAUC drives the rest through ``sharaka-gate update bootloader``:
-before writing a slot it marks it bad (0 attempts); once written it makes it primary with **one** attempt
-(``TRIAL_ATTEMPTS``), so the new system boots once on trial. Only a healthy trial boot marks its slot good
+The bootloader takes the first slot in ``BOOT_ORDER`` with attempts left, decrements its counter and boots
+it: ``BootState.boot`` here, and the same step in U-Boot's boot script on the gate (images/boot/boot.cmd,
+which imports and writes back this file; tests/images/test_boot_selection.py runs both on the same states).
+RAUC drives the rest through ``sharaka-gate update bootloader``: before writing a slot it marks it bad
+(0 attempts); once written it makes it primary with **one** attempt (``TRIAL_ATTEMPTS``), so the new system boots once on trial. Only a healthy trial boot marks its slot good
 (``GOOD_ATTEMPTS`` again: committed); a trial that hangs, crashes or is found unhealthy has used its one
 attempt, so the next boot, whoever triggers it (watchdog, the health check, a power cut), falls back to
 the other slot. Pure apart from ``load``/``save``; ``save`` is atomic (agent/durable.py).
@@ -47,9 +48,10 @@ class BootState:
 
     @classmethod
     def parse(cls, text: str) -> BootState:
-        """Read the file's text. Raises BootStateError naming the line it cannot read."""
+        """Read the file's text. Raises BootStateError naming the line it cannot read. Trailing NUL bytes are
+        ignored: U-Boot's ``env export -t`` ends the file it writes with one (images/boot/boot.cmd)."""
         state = cls()
-        for n, raw in enumerate(text.splitlines(), 1):
+        for n, raw in enumerate(text.rstrip("\0").splitlines(), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue

@@ -109,6 +109,7 @@ class CameraReader:
         self.last_reading: Reading | None = None
         self.frames_read = 0  # frames the MRZ was searched in
         self.frames_still = 0  # frames skipped: the decided document lying there unchanged
+        self.timings_ms: dict[str, float] = {}  # the last frame read: locate, recognise, decode (bench/vision_bench.py)
 
     def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
         """Look at frames for up to ``timeout`` seconds; the first new passage, or None."""
@@ -132,10 +133,14 @@ class CameraReader:
             self._empty = 0
             return None  # the decided document lies there unchanged: not read again
         self.frames_read += 1
+        t0 = time.perf_counter()
         bands = candidates(grey(rgb))
         if bands and self._sighting is None:
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
+        t1 = time.perf_counter()
         probs = best_band_probs(bands, shared_model(MODEL))
+        t2 = time.perf_counter()
+        self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if probs is None:
             self._empty += 1
             if self._empty >= self.empty_frames:  # the tray is empty: the next document is a new passage
@@ -148,6 +153,7 @@ class CameraReader:
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         lines, result, confidence = constrained(combined, self._today())
+        self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
         reading = Reading(lines, result, confidence, combined)
         self.last_reading = reading
         if reading.trusted:

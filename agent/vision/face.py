@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.vision.image import grey, jpeg_bytes, resize
-from agent.vision.runtime import Model, shared_model
+from agent.vision.runtime import Model, on_worker, shared_model
 
 MODEL = "face_detection_short_range.tflite"
 MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
@@ -104,7 +104,8 @@ def _square_input(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> np
     pw = max(1, min(size - px0, round((sx1 - sx0) * scale)))
     ph = max(1, min(size - py0, round((sy1 - sy0) * scale)))
     out = np.full((1, size, size, 3), -1.0, np.float32)
-    out[0, py0 : py0 + ph, px0 : px0 + pw] = resize(rgb[sy0:sy1, sx0:sx1], pw, ph) / np.float32(127.5) - 1.0
+    window = resize(rgb[sy0:sy1, sx0:sx1], pw, ph, reducing_gap=1.0)  # box-reduced first: 3x faster per frame
+    out[0, py0 : py0 + ph, px0 : px0 + pw] = window * np.float32(1 / 127.5) - np.float32(1.0)
     return out
 
 
@@ -130,7 +131,7 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
     crop = rgb[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
     sharp = 0.0
     if crop.shape[0] >= 8 and crop.shape[1] >= 8:
-        g = grey(resize(crop, 64, 64)).astype(np.float32)
+        g = resize(grey(np.ascontiguousarray(crop)), 64, 64, reducing_gap=1.0).astype(np.float32)
         lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
         sharp = float(min(1.0, lap.var() / SHARP_LAPLACIAN_VAR))
     return {"size": size, "centring": centring, "sharpness": sharp,
@@ -138,8 +139,11 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
 
 
 def detect(rgb: np.ndarray, model: Model | None = None, tiles: bool = True) -> list[Face]:
-    """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels."""
-    model = model or shared_model(MODEL)
+    """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the vision worker)."""
+    return on_worker(_detect, rgb, model or shared_model(MODEL), tiles)
+
+
+def _detect(rgb: np.ndarray, model: Model, tiles: bool) -> list[Face]:
     size = model.input_shape[1]
     h, w = rgb.shape[:2]
     found: list[np.ndarray] = []

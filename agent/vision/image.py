@@ -37,9 +37,11 @@ def grey(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).convert("L"))
 
 
-def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` (uint8 HxW or HxWx3) resized to ``width`` x ``height`` (bilinear, antialiased when shrinking)."""
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
+def resize(image: np.ndarray, width: int, height: int, reducing_gap: float = 2.0) -> np.ndarray:
+    """``image`` (uint8 HxW or HxWx3) resized to ``width`` x ``height`` (bilinear, antialiased when shrinking;
+    a smaller ``reducing_gap`` box-reduces more of the way first: faster, a little less smooth)."""
+    resample = Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image).resize((width, height), resample, reducing_gap=reducing_gap))
 
 
 def jpeg_bytes(rgb: np.ndarray, max_side: int = 256, quality: int = 85) -> bytes:

@@ -24,7 +24,8 @@ from PIL import Image
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
-CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first
+CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
+SECOND_SKEW = 0.95  # a second page angle is tried when its rows line up this nearly as well as the best
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,14 @@ def ink_mask(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
     return (bh > t).astype(np.uint8)
 
 
-def skew(mask: np.ndarray) -> float:
+def skews(mask: np.ndarray) -> list[float]:
     """The page angle (degrees) that makes the ink's rows line up best: the row profile of the ink pixels
-    turned by each angle (coarse every 2 degrees, then every 0.25), the peakiest wins."""
+    turned by each angle (coarse every 2 degrees, then every 0.25), the peakiest wins. A second angle at
+    least 3 degrees away follows when it lines up nearly as well (SECOND_SKEW): a security print's waves
+    can line up better than the MRZ's rows."""
     ys, xs = np.nonzero(mask[::2, ::2])  # every other row and column: plenty to judge rows by
     if len(ys) < 2:
-        return 0.0
+        return [0.0]
     if len(ys) > 60_000:  # enough ink to judge rows by: a regular subsample
         step = len(ys) // 60_000 + 1
         ys, xs = ys[::step], xs[::step]
@@ -102,8 +105,16 @@ def skew(mask: np.ndarray) -> float:
         counts = np.bincount(rows - rows.min()).astype(np.float64)
         return float((counts**2).sum())
 
-    best = max(ANGLES, key=sharpness)
-    return float(max(np.arange(best - 1.75, best + 1.8, 0.25), key=sharpness))
+    def refine(coarse: float) -> float:
+        return float(max(np.arange(coarse - 1.75, coarse + 1.8, 0.25), key=sharpness))
+
+    coarse = {float(a): sharpness(float(a)) for a in ANGLES}
+    best = max(coarse, key=lambda a: coarse[a])
+    out = [refine(best)]
+    others = [a for a in coarse if abs(a - out[0]) >= 3.0 and coarse[a] >= SECOND_SKEW * coarse[best]]
+    if others:
+        out.append(refine(max(others, key=lambda a: coarse[a])))
+    return out
 
 
 def _row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -183,16 +194,19 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     mask = ink_mask(np.asarray(work, np.uint8))
-    angle = skew(mask)
-    turned = np.asarray(Image.fromarray(mask * 255).rotate(angle, Image.Resampling.NEAREST, expand=True)) > 0
-    found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
-    for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
-        found += mrz_groups(text_lines(turned.astype(np.uint8), gap))
-    groups: list[list[tuple[int, int, int, int]]] = []
-    for _, group in sorted(found, key=lambda f: -f[0]):
-        if not any(_same(group, kept) for kept in groups):
-            groups.append(group)
-    return [_cut(full, work.size, turned.shape, angle, scale, group) for group in groups[:limit]]
+    bands: list[Band] = []
+    for k, angle in enumerate(skews(mask)):
+        turned = np.asarray(Image.fromarray(mask * 255).rotate(angle, Image.Resampling.NEAREST, expand=True)) > 0
+        found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+        for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
+            found += mrz_groups(text_lines(turned.astype(np.uint8), gap))
+        groups: list[list[tuple[int, int, int, int]]] = []
+        for _, group in sorted(found, key=lambda f: -f[0]):
+            if not any(_same(group, kept) for kept in groups):
+                groups.append(group)
+        kept = groups[: limit if k == 0 else limit // 2]
+        bands += [_cut(full, work.size, turned.shape, angle, scale, group) for group in kept]
+    return bands
 
 
 def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int, ...], angle: float, scale: float,

@@ -17,6 +17,7 @@ averaged (``read_frames``).
 from __future__ import annotations
 
 import datetime
+import functools
 import heapq
 import time
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
 from agent.vision.locate import Band, candidates
-from agent.vision.runtime import Model, shared_model
+from agent.vision.runtime import Model, on_worker, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
@@ -238,16 +239,26 @@ def field_types(widths: list[int], first_line: str) -> list[dict[int, np.ndarray
     return [{i: LETTER for i in range(widths[0])}, second]  # the first line: code, country, names
 
 
+@functools.lru_cache(maxsize=16)
+def _allowed(widths: tuple[int, ...], head: str) -> tuple[np.ndarray, ...]:
+    """Per line a (width x len(ALPHABET)) mask of the characters each position may hold (field_types)."""
+    masks = []
+    for width, types in zip(widths, field_types(list(widths), head), strict=True):
+        mask = np.ones((width, len(ALPHABET)), bool)
+        for pos, allowed in types.items():
+            mask[pos] = allowed
+        masks.append(mask)
+    return tuple(masks)
+
+
 def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
     """``probs`` with the characters each position cannot hold removed (and renormalised)."""
-    first = "".join(ALPHABET[k] for k in probs[0].argmax(1))
+    first = "".join(ALPHABET[k] for k in probs[0][:5].argmax(1))
+    head = first if first == "IDFRA" else first[:1] if first.startswith("P") else ""
     out = []
-    for p, types in zip(probs, field_types([len(q) for q in probs], first), strict=True):
-        p = p.copy()
-        for pos, allowed in types.items():
-            p[pos] = np.where(allowed, p[pos], 0.0)
-            p[pos] /= max(float(p[pos].sum()), 1e-12)
-        out.append(p)
+    for p, mask in zip(probs, _allowed(tuple(len(q) for q in probs), head), strict=True):
+        p = np.where(mask, p, 0.0)
+        out.append(p / np.maximum(p.sum(1, keepdims=True), 1e-12))
     return out
 
 
@@ -264,13 +275,18 @@ def _greedy(columns: np.ndarray) -> tuple[int, float]:
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
     """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
-    scored = scored_probs(band_lines, model)
+    scored = on_worker(scored_probs, band_lines, model)
     return scored[1] if scored is not None else None
 
 
 def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
     """The per-character probabilities of the candidate band the model reads most surely (see scored_probs);
-    the bands are read most MRZ-like first, and once one reads surely the rest are not read."""
+    the bands are read most MRZ-like first, and once one reads surely the rest are not read. All on the
+    vision worker: one hand-over per frame."""
+    return on_worker(_best_band_probs, bands, model)
+
+
+def _best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
     best: tuple[float, list[np.ndarray]] | None = None
     for band in bands:
         scored = scored_probs(band.lines, model)

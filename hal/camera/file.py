@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, unquote
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from hal.camera import Camera, EndOfFramesError, as_rgb
 from hal.camera.pnm import IMAGE_SUFFIXES, read_image
 from hal.camera.synthetic import SPECIMEN_MRZ, document_page
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
-from hal.url import UrlGrammar, bool_value, int_value
+from hal.url import UrlGrammar, bool_value, int_value, split_url
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 def url_path(url: str) -> Path:
     """The filesystem path of a ``file://`` URL, absolute (``file:///x``) or relative (``file://x``)."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     host = "" if parts.netloc in ("", "localhost") else parts.netloc
     return Path(unquote(host + parts.path))
 

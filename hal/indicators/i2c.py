@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
 from hal.indicators.board import BoardConfig, Pca9685Indicators, parse_address, parse_options
+from hal.url import split_url
 
 FORM = "i2c://BUS/ADDR?OPTIONS, e.g. i2c://1/0x40?relay=pcf8574@0x20:0"
 
 
 def check_i2c_url(url: str) -> BoardConfig:
     """The board an ``i2c://`` URL describes; BadUrlError naming the bad part. Opens nothing."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if not re.fullmatch(r"\d{1,3}", parts.netloc):
         raise BadUrlError(f"I2C bus {parts.netloc!r} in {url!r} invalid; expected {FORM}")
     path = parts.path.strip("/")
@@ -37,7 +37,7 @@ def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
     keep retrying, as after any I2C fault.
     """
     config = check_i2c_url(url)
-    parts = urlsplit(url)
+    parts = split_url(url)
     try:
         from smbus2 import SMBus
     except ImportError as exc:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from hal.errors import BadUrlError
 from hal.indicators.board import BoardConfig, Pca9685Indicators, parse_options
 from hal.indicators.simbus import Mcp23017Model, Pca9685Model, Pcf8574Model, SimChip, SimI2cBus
+from hal.url import split_url
 
 SIM_PCA_ADDRESS = 0x40
 
@@ -63,7 +63,7 @@ def observe(ind: Pca9685Indicators) -> Observed:
 
 def check_sim_url(url: str) -> BoardConfig:
     """The board a ``sim://pca9685`` URL describes; BadUrlError naming the bad part."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.netloc != "pca9685" or parts.path not in ("", "/"):
         raise BadUrlError(f"simulated indicators URL {url!r} invalid; expected sim://pca9685?OPTIONS")
     return parse_options(url, parts.query, SIM_PCA_ADDRESS)

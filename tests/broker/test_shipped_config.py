@@ -4,56 +4,50 @@ bounded packet sizes, and a password listener on loopback for the central node o
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.broker import Broker, MqttTestClient, Pki
-from tests.support.paths import IMAGES
-from tools.broker_setup import acl_text
-
-SHIPPED = IMAGES / "mosquitto"
-
-
-def render_shipped(broker: Broker) -> str:
-    """The shipped mosquitto.conf with each site-specific line moved to the test's dir and ports; every
-    replaced line must be there exactly once, so an edit of the shipped file cannot slip past this test."""
-    assert broker.tls is not None
-    etc = broker.dir / "etc"
-    text = (SHIPPED / "mosquitto.conf").read_text()
-    for old, new in [
-        ("user mosquitto\n", f"user {pwd.getpwuid(os.getuid()).pw_name}\n"),
-        ("persistence_location /var/lib/mosquitto/\n", f"persistence_location {broker.dir / 'db'}/\n"),
-        ("log_dest syslog\n", f"log_dest file {broker.log_path}\n"),
-        ("listener 8883\n", f"listener {broker.tls_port} 127.0.0.1\n"),
-        ("listener 1883 127.0.0.1\n", f"listener {broker.port} 127.0.0.1\n"),
-    ]:
-        assert text.count(old) == 1, f"shipped mosquitto.conf no longer has {old!r}"
-        text = text.replace(old, new)
-    return text.replace("/etc/mosquitto/sharaka/", f"{etc}/")
+from tests.support.broker import SHIPPED, Broker, MqttTestClient, Pki, shipped_broker
+from tools.broker_setup import ENROL_PASSWORD, ENROL_USER, acl_text, enrol_acl_text
 
 
 @pytest.fixture
 def shipped(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
-    broker = Broker(tmp_path, tls=pki, config=render_shipped)
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    for src, name in [(pki.ca.cert, "ca.crt"), (pki.server.cert, "server.crt"), (pki.server.key, "server.key"),
-                      (pki.ca.cert.parent / "ca.crl", "ca.crl"), (SHIPPED / "acl", "acl")]:  # fmt: skip
-        shutil.copy(src, etc / name)
-    # The loopback listener reads etc/passwd: the broker writes its password file there.
-    broker.passwd_path = etc / "passwd"
-    with broker:
+    with shipped_broker(tmp_path, pki) as broker:
         yield broker
 
 
 def test_shipped_acl_is_the_generated_one():
     assert (SHIPPED / "acl").read_text() == acl_text()
+    assert (SHIPPED / "acl-enrol").read_text() == enrol_acl_text()
+
+
+def test_shipped_enrolment_listener_carries_a_request_and_its_reply_and_nothing_else(shipped: Broker, pki: Pki):
+    """A new gate (no certificate) reaches the enrolment listener over TLS with the public account, writes
+    its own request topic, which the central node reads on its listener, and gets the reply; it can touch
+    no gate topic. Without TLS it is not let in."""
+    me, other = "enrol-tok1", "enrol-tok2"
+    with (MqttTestClient(shipped, *shipped.central) as central,
+          MqttTestClient(shipped, ENROL_USER, ENROL_PASSWORD, client_id=me, ca=pki.ca.cert,
+                         port=shipped.enrol_port) as gate):
+        assert central.connect() and gate.connect()
+        central.subscribe("sharaka/v1/enrol/+/req")
+        gate.subscribe(f"sharaka/v1/enrol/{me}/reply")
+        gate.subscribe(f"sharaka/v1/enrol/{other}/reply")  # granted by Mosquitto 2.0, but nothing is delivered
+        assert gate.publish(f"sharaka/v1/enrol/{me}/req", b"request").value in (0x00, 0x10)
+        assert central.wait_for_message(f"sharaka/v1/enrol/{me}/req").payload == b"request"
+        assert central.publish(f"sharaka/v1/enrol/{other}/reply", b"not yours").value in (0x00, 0x10)
+        assert central.publish(f"sharaka/v1/enrol/{me}/reply", b"grant").value in (0x00, 0x10)
+        assert gate.wait_for_message(f"sharaka/v1/enrol/{me}/reply").payload == b"grant"
+        assert [m.topic for m in gate.drain()] == [], "another client's reply must not be delivered"
+        assert gate.publish(f"sharaka/v1/enrol/{other}/req").value == 0x87
+        assert gate.publish("sharaka/v1/gates/gate-a/event").value == 0x87
+    plain = MqttTestClient(shipped, ENROL_USER, ENROL_PASSWORD, client_id=me, port=shipped.enrol_port)
+    assert not plain.connect(timeout=3)
+    plain.close()
 
 
 def test_shipped_config_lets_gate_certificate_publish_only_its_own_topics(shipped: Broker, pki: Pki):

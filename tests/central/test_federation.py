@@ -150,7 +150,8 @@ def test_alert_issued_in_one_country_is_a_hit_at_the_other_countrys_gate(region,
     assert wait_until(lambda: verdict(atl.warnings) == "HIT", 15)  # at home, as before
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 30), (bor.relay.rejected, bor.relay.accepted)
     shown = bor.warnings.active_alerts()[0]
-    assert shown["notice"] == "[ATL] Passport L898902C3 stolen"
+    assert shown["notice"] == "[ATL] Passport L898902C3 stolen" and shown["origin"] == "ATL"
+    assert atl.warnings.active_alerts()[0]["origin"] is None  # ATL's own alert at ATL's gate
     hit = decide_query(Query(document=PASSPORT), rules=RULES, now=time.time(), sources=[bor.warnings]).hit
     assert hit is not None and hit.ref == "ATL-EW-7"
     [received] = bor.central.store.federation_items("in")
@@ -165,7 +166,46 @@ def test_alert_issued_in_one_country_is_a_hit_at_the_other_countrys_gate(region,
     assert not atl.central.store.federation_items("in")  # its own item never comes back as received
 
 
-def test_shared_hit_appears_at_the_other_centre_with_its_origin_and_without_personal_data(region, tmp_path):
+def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, tmp_path, capsys):
+    """The relay's persistent session: BOR's national broker queues what the hub brings while the relay is
+    stopped; `sharaka-central federation run` then receives it and BOR's gate gets the alert."""
+    countries, _ = region
+    atl, bor = countries["ATL"], countries["BOR"]
+    bor.start_gate(tmp_path)
+    bor.relay.stop()
+    assert atl.cli("alert", "send", "--alert-key", str(atl.alert_key), "--notice", "while BOR's relay was down",
+                   "--document", *PASSPORT, "--share", str(atl.fed_path)) == 0
+    time.sleep(1.0)
+    assert verdict(bor.warnings) == "CLEAR" and not bor.central.store.federation_items("in")
+    pw = tmp_path / "pw-fed"
+    pw.write_text(bor.broker.credentials[RELAY_USER])
+    assert central_cli(["federation", "run", "--config", str(bor.fed_path), "--db", str(bor.central.store.path),
+                        "--alert-key", str(bor.alert_key), "--duration", "4", "--json", "--host", bor.broker.host,
+                        "--port", str(bor.broker.port), "--username", RELAY_USER, "--password-file", str(pw)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(r["origin"], r["kind"]) for r in lines if r["type"] == "item"] == [("ATL", "alert")]
+    assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}}
+    assert wait_until(lambda: verdict(bor.warnings) == "HIT", 15)
+
+
+def test_an_alert_shared_while_the_hub_is_down_arrives_when_it_returns(region, tmp_path):
+    """ATL's bridge queues what ATL shares while the hub is down (persistent session, QoS 1), and the hub keeps
+    BOR's bridge session across its restart: nothing shared is lost to a hub outage."""
+    countries, hub = region
+    atl, bor = countries["ATL"], countries["BOR"]
+    bor.start_gate(tmp_path)
+    hub.stop()
+    assert atl.cli("alert", "send", "--alert-key", str(atl.alert_key), "--notice", "while the hub was down",
+                   "--document", *PASSPORT, "--share", str(atl.fed_path)) == 0
+    time.sleep(2.0)
+    assert verdict(bor.warnings) == "CLEAR"
+    hub.start()
+    assert wait_until(lambda: verdict(bor.warnings) == "HIT", 60), (bor.relay.rejected, hub.log_tail())
+    assert [r["origin"] for r in bor.central.store.federation_items("in")] == ["ATL"]
+
+
+def test_shared_hit_appears_at_the_other_centre_with_its_origin_and_personal_data_only_when_marked(region, tmp_path,
+                                                                                                    capsys):
     countries, _ = region
     atl, bor = countries["ATL"], countries["BOR"]
     atl.start_gate(tmp_path)
@@ -184,6 +224,17 @@ def test_shared_hit_appears_at_the_other_centre_with_its_origin_and_without_pers
     assert (item["origin"], item["kind"], item["ref"], item["personal"]) == ("ATL", "hit", event_id, 0)
     assert b"ATL-SLTD-1" in item["wire"] and b"border-1" in item["wire"]
     assert b"L898902C3" not in item["wire"] and b"ERIKSSON" not in item["wire"]  # not marked personal
+    # marked personal: BOR reads the traveller's data with its federation key; nobody on the way could
+    assert atl.cli("federation", "share", "--config", str(atl.fed_path), "--hit", event_id, "--personal") == 0
+    assert wait_until(lambda: len(bor.central.store.federation_items("in")) == 2, 30), bor.relay.rejected
+    marked = bor.central.store.federation_items("in")[1]
+    assert marked["personal"] == 1 and b"ERIKSSON" not in marked["wire"]
+    capsys.readouterr()
+    assert central_cli(["federation", "items", "--db", str(bor.central.store.path), "--config", str(bor.fed_path),
+                        "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert shown[1]["origin"] == "ATL" and shown[1]["hit"]["mrz"]["surname"] == "ERIKSSON"
+    assert "mrz" not in shown[0]["hit"] and shown[0]["hit"]["note"] == "presented at border-1"
 
 
 def test_forged_tampered_and_replayed_items_are_refused_at_the_receiving_centre(region, capsys):

@@ -26,6 +26,7 @@ from tools.central.federation import (
     FederationRelay,
     ItemRejected,
     new_federation,
+    open_hit,
     reissue_alert,
     share_alert,
     share_hit,
@@ -58,6 +59,7 @@ class Region:
     def hit(self, fed: Federation | None = None, **kw: object) -> tuple[str, bytes]:
         row = {"msg_id": uuid.uuid4().hex, "gate_id": "atl-gate-1", "is_hit": 1, "created": T0,
                "body": encode_event({"decision": "HIT", "site": "border-1", "mrz": {"surname": "ERIKSSON"}})}
+        kw.setdefault("note", "seen at border-1")
         return share_hit(fed or self.atl, row, now=kw.pop("now", T0), **kw)  # type: ignore[arg-type]
 
     def recorded(self) -> int:
@@ -160,16 +162,21 @@ def test_only_items_in_force_are_accepted(region, issued, ttl):
 
 def test_refusals_are_counted_and_logged_without_the_items_content(region, caplog):
     item_id, wire = region.hit(personal=True)
-    tampered = wire.replace(b"ERIKSSON", b"ERIKSSOM")
+    tampered = wire.replace(b"border-1", b"border-2")
     with caplog.at_level("INFO"):
         assert deliver(region, tampered, item_id) == "forged"
-    assert "ERIKSSO" not in caplog.text and "forged" in caplog.text
+    assert "border-" not in caplog.text and "forged" in caplog.text
     assert region.store.rejects()["federation_forged"] >= 1
 
 
-def test_a_shared_hit_carries_personal_data_only_when_marked(region):
-    assert b"ERIKSSON" not in region.hit()[1]
-    assert b"ERIKSSON" in region.hit(personal=True)[1]
+def test_a_shared_hit_carries_personal_data_only_when_marked_and_only_the_peers_can_read_it(region):
+    _, plain = region.hit()
+    assert "mrz" not in open_hit(region.bor, plain) and b"ERIKSSON" not in plain
+    _, marked = region.hit(personal=True)
+    assert b"ERIKSSON" not in marked  # sealed, not in clear on the hub or any broker on the way
+    assert open_hit(region.bor, marked)["mrz"] == {"surname": "ERIKSSON"}  # a pinned peer opens it
+    assert "mrz" not in open_hit(region.eve, marked)  # a centre ATL does not pin gets nothing
+    assert open_hit(region.bor, marked)["site"] == open_hit(region.eve, marked)["site"] == "border-1"
 
 
 def test_reissued_alert_keeps_origin_and_reference_and_drops_the_origins_list_references(region):
@@ -183,6 +190,9 @@ def test_reissued_alert_keeps_origin_and_reference_and_drops_the_origins_list_re
     assert body["origin"] == {"centre": "ATL", "ref": alert_id} and body["notice"] == "[ATL] n"
     assert body["listings"][0]["list"] == "" and body["listings"][0]["ref"] == "ATL-EW-1" and expires == T0 + 600
     assert reissue_alert(item, SigningKey.generate(), now=T0 + 50)[0] == first_id  # the same alert to the gates
+    assert body["target"] == "all"
+    narrowed = peek("alert", reissue_alert(item, SigningKey.generate(), now=T0 + 1, sites=["north-1"])[1])[0]
+    assert (narrowed["target"], narrowed["sites"]) == ("site", ["north-1"])  # federation run --site
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -129,8 +129,20 @@ def test_store_at_the_previous_migration_is_brought_to_the_newest(tmp_path):
 def test_both_engines_start_from_empty_with_the_same_tables(tmp_path, pg_url):
     lite, pg = CentralStore(tmp_path / "c.db"), open_store(pg_url)
     assert isinstance(pg, PostgresStore)
-    for table in ("gates", "events", "commands", "rejects", "requests", "key_events"):
+    for table in ("gates", "events", "commands", "rejects", "requests", "key_events", "federation_items"):
         assert _columns(lite, table) == _columns(pg, table), table
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_federation_item_is_recorded_once_per_origin_on_both_engines(tmp_path, pg_url, engine):
+    store = open_store(pg_url if engine == "postgresql" else tmp_path / "c.db")
+    row = ("in", "alert", "ref-1", 1.0, 2.0, 1.5, False, b"wire")
+    assert store.add_federation_item("ATL", "i1", *row)
+    assert not store.add_federation_item("ATL", "i1", *row)  # the replay
+    assert store.add_federation_item("BOR", "i1", *row)  # the same id from another centre is another item
+    store.set_federation_local_ref("ATL", "i1", "local-1")
+    assert [(r["origin"], r["local_ref"], bytes(r["wire"])) for r in store.federation_items("in")] == [
+        ("ATL", "local-1", b"wire"), ("BOR", None, b"wire")]
 
 
 def test_postgres_refuses_a_second_copy_of_a_gates_message(pg_url):

@@ -1,22 +1,20 @@
-"""A network partition between a gate and the broker, made by the kernel: the gate runs in its own network
-namespace behind a veth pair, and an nftables table in that namespace drops every packet. Nothing is lost
-or duplicated at the centre, the centre shows the gate offline (its last will) during the partition and
-online again after, and the backlog arrives when the link returns."""
+"""A network partition between a gate and the broker, made by the kernel: the real gate process runs in its
+own network namespace behind a veth pair, and an nftables table in that namespace drops every packet. It
+decides as with the link up, nothing is lost or duplicated at the centre, the gate's status shows the link
+down and the backlog, the centre shows the gate offline (its last will) during the partition and online
+again after, and the backlog arrives when the link returns."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from nacl.signing import SigningKey
 
 from tests.support.link import make_central
 from tests.support.netproxy import NetProxy
-from tests.support.paths import REPO
+from tests.support.screening_gate import ScreeningGate, assert_each_decision_stored_once
 from tests.support.wait import wait_until
 
 NFT = "/usr/sbin/nft"
@@ -64,45 +62,32 @@ def test_partition_by_nftables_in_a_network_namespace_loses_nothing_and_shows_th
         pytest.skip("nftables missing: ./tools/dev installs it")
     ns = Namespace()
     proxy = None
-    proc = None
+    gate = None
     central = make_central(mq, tmp_path / "central.db", keys)
     try:
         proxy = NetProxy(mq.port, listen_host=ns.host).start()  # the broker, reachable on the veth address
-        state = tmp_path / "gate"
-        state.mkdir()
-        key = SigningKey.generate()
-        (state / "device.key").write_bytes(bytes(key))
-        central.store.enrol("gate-p", bytes(key.verify_key), time.time())
-        mq.add_gate("gate-p")
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, sys.executable, "-m", "tests.support.gate_proc", "--gate", "gate-p",
-             "--host", ns.host, "--port", str(proxy.port), "--user", "gate-p",
-             f"--password={mq.credentials['gate-p']}", "--state", str(state), "--keepalive", "2", "--will-delay", "1",
-             "--node-pub", bytes(keys.node.verify_key).hex(), "--count", "20", "--stdin"],
-            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
-        assert proc.stdin is not None and proc.stdout is not None
-        shown = [line.split()[1] for line in iter(proc.stdout.readline, "DONE\n") if line.startswith("A ")]
-        assert wait_until(lambda: central.store.count_events() == 20, 20)
+        gate = ScreeningGate(tmp_path / "gate", mq, keys, central.store, host=ns.host, port=proxy.port,
+                             prefix=["ip", "netns", "exec", ns.name])
+        gate.start()
+        gate.screen(5)
+        assert_each_decision_stored_once(central.store, gate)
         assert wait_until(lambda: _online(central), 10)
+        stored = central.store.count_events()
         ns.partition()
-        proc.stdin.write("emit 50\n")
-        proc.stdin.flush()
-        shown += [line.split()[1] for line in iter(proc.stdout.readline, "OK\n") if line.startswith("A ")]
+        gate.screen(15)  # decided as with the link up
         # the broker notices the silent gate after 1.5 x keepalive and publishes its will: shown at the centre
-        assert wait_until(lambda: not _online(central), 15), "the centre still shows the partitioned gate online"
-        assert central.store.count_events() == 20, "events crossed a partition that drops every packet"
+        assert wait_until(lambda: not _online(central), 20), "the centre still shows the partitioned gate online"
+        # the gate notices within 2 x keepalive: its own status shows the link down and the backlog
+        assert wait_until(lambda: gate.status()["link"]["connected"] is False, 15), gate.status()["link"]
+        assert gate.status()["outbox"]["depth"] >= 15
+        assert central.store.count_events() == stored, "events crossed a partition that drops every packet"
         ns.heal()
-        assert wait_until(lambda: central.store.count_events() == 70, 60), central.store.count_events()
+        assert_each_decision_stored_once(central.store, gate)  # none lost, none twice, no gap
         assert wait_until(lambda: _online(central), 15)
-        ids = [e["msg_id"] for e in central.store.events("gate-p")]
-        assert sorted(ids) == sorted(shown) and len(set(ids)) == 70
-        seqs = sorted(e["seq"] for e in central.store.events("gate-p"))
-        assert seqs == list(range(1, 71))  # none lost, none twice, no gap
+        assert wait_until(lambda: gate.status()["link"]["connected"], 15)
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait(10)
+        if gate is not None:
+            gate.close()
         if proxy is not None:
             proxy.close()
         central.stop()
@@ -110,4 +95,4 @@ def test_partition_by_nftables_in_a_network_namespace_loses_nothing_and_shows_th
 
 
 def _online(central) -> bool:
-    return any(g["gate_id"] == "gate-p" and g["online"] for g in central.store.gates())
+    return any(g["gate_id"] == "gate-a" and g["online"] for g in central.store.gates())

@@ -261,3 +261,26 @@ def test_fuzz_config_loads_or_refuses_with_config_error(doc_or_text):
             assert str(path) in str(exc) or "gate.toml" in str(exc)
         except AgentError as exc:  # any other refusal must still be one of ours, never a traceback
             pytest.fail(f"config refused with {type(exc).__name__}, not ConfigError: {exc}")
+
+
+def test_device_url_with_an_unbalanced_bracket_is_a_config_error_not_a_traceback(tmp_path):
+    """Found by the atheris config target: ``indicators = "sim://pc[9685"`` made urlsplit raise its own
+    ValueError ("Invalid IPv6 URL") out of load_config."""
+    from tests.support.gatesim import write_app_config
+
+    path = write_app_config(tmp_path)
+    path.write_text(path.read_text().replace('indicators = "sim://pca9685', 'indicators = "sim://pc[9685'))
+    with pytest.raises(ConfigError, match=r"devices.*indicators.*not a URL"):
+        load_config(path)
+
+
+def test_path_of_an_unknown_users_home_is_a_config_error_not_a_traceback(tmp_path):
+    """Found by the atheris config target: ``state_dir = "~nosuchuser/x"`` raised pathlib's RuntimeError."""
+    from tests.support.gatesim import write_app_config
+
+    path = write_app_config(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace('state_dir = "', 'state_dir = "~sharaka-no-such-user/', 1))
+    assert path.read_text() != text
+    with pytest.raises(ConfigError, match=r"state_dir.*cannot expand"):
+        load_config(path)

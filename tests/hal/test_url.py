@@ -94,7 +94,12 @@ def test_check_url_accepts_a_valid_url_whose_device_is_absent(kind, url):
     ("reader", "serial://ttyUSB0", "expected serial:///dev/serial/by-id/"),
     ("camera", "v4l2://video0", "expected v4l2:///dev/videoN"),
     ("indicators", "sim://pca9685?red=16", "red='16' invalid"),
-], ids=["unknown-scheme", "backend-value", "relative-serial-path", "relative-v4l2-path", "indicator-value"])  # fmt: skip
+    # found by the config fuzzer: urlsplit's own ValueError escaped as a traceback
+    ("indicators", "sim://pc[9685", "'sim://pc\\[9685' is not a URL: Invalid IPv6 URL"),
+    ("camera", "file://[frames", "is not a URL"),
+    ("indicators", "i2c://1]/0x40", "is not a URL"),
+], ids=["unknown-scheme", "backend-value", "relative-serial-path", "relative-v4l2-path", "indicator-value",
+        "unbalanced-bracket-sim", "unbalanced-bracket-file", "unbalanced-bracket-i2c"])  # fmt: skip
 def test_check_url_refuses_what_opening_would_refuse(kind, url, message):
     with pytest.raises(BadUrlError, match=message):
         hal.check_url(kind, url)

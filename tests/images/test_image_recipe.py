@@ -30,6 +30,8 @@ def read_ini(path: Path) -> configparser.ConfigParser:
 
 REQUIRED_PACKAGES = {
     "raspi-firmware",
+    "u-boot-rpi",
+    "openssl",
     "linux-image-arm64",
     "python3",
     "python3-venv",
@@ -104,7 +106,7 @@ def test_partition_layout_is_boot_root_data():
 def test_systemd_repart_plans_the_layout(tmp_path):
     disk = tmp_path / "disk.img"
     with disk.open("wb") as f:
-        f.truncate(6 << 30)  # sparse
+        f.truncate(7 << 30)  # sparse
     out = subprocess.run(
         [
             "systemd-repart",
@@ -126,7 +128,7 @@ def test_systemd_repart_plans_the_layout(tmp_path):
         ("sharaka-root-b", "create"),
         ("sharaka-data", "create"),
     ], out.stderr
-    assert plan[0]["raw_size"] == 256 << 20
+    assert plan[0]["raw_size"] == 768 << 20, "room for an update bundle (docs/update.md)"
     assert plan[1]["raw_size"] == plan[2]["raw_size"] == 2 << 30
     assert plan[3]["raw_size"] >= 1 << 30
 
@@ -141,18 +143,48 @@ def fstab() -> dict[str, list[str]]:
     return rows
 
 
+def boot_args() -> list[str]:
+    """The kernel command line U-Boot's boot script gives every slot (images/boot/boot.cmd)."""
+    m = re.search(r'^setenv bootargs "([^"]*)"$', (IMAGES / "boot/boot.cmd").read_text(), re.M)
+    assert m, "boot.cmd sets no bootargs"
+    return m[1].split()
+
+
 def test_root_is_read_only_and_checked_at_boot():
-    rows = fstab()
-    assert "ro" in rows["/"][2].split(",")
-    assert rows["/"][4] == "1"
-    cmdline = (IMAGES / "rootfs/etc/default/raspi-extra-cmdline").read_text().split()
-    assert "ro" in cmdline and "fsck.repair=yes" in cmdline
+    args = boot_args()
+    assert {"ro", "fsck.mode=auto", "fsck.repair=yes"} <= set(args)
+    assert "rw" not in args
+    assert "root=PARTLABEL=${rootlabel}" in args and "rauc.slot=${slot}" in args
+    initramfs = (IMAGES / "rootfs/etc/initramfs-tools/conf.d/sharaka.conf").read_text()
+    assert "FSTYPE=ext4" in initramfs.split(), "e2fsck must be in the initramfs, which checks the root"
+
+
+def test_root_is_chosen_by_the_bootloader_not_by_a_label_both_slots_carry():
+    assert "/" not in fstab(), "a device for / in fstab would name the same root for both slots"
+    cmd = (IMAGES / "boot/boot.cmd").read_text()
+    assert re.search(r"setenv rootpart 2\s+setenv rootlabel sharaka-root-a", cmd)
+    assert re.search(r"setenv rootpart 3\s+setenv rootlabel sharaka-root-b", cmd)
+    labels = [p["Label"] for p in repart_definitions().values()]
+    assert labels[1:3] == ["sharaka-root-a", "sharaka-root-b"], "U-Boot loads slot A from partition 2, B from 3"
+    assert "e2label" not in (IMAGES / "build.sh").read_text(), "the build must not give both slots one label"
+    for line in (IMAGES / "rootfs/etc/fstab").read_text().splitlines():
+        assert not line.startswith("LABEL="), f"mount by GPT label (PARTLABEL), not a file-system label: {line}"
+
+
+def test_firmware_starts_uboot_which_runs_the_slot_selection():
+    config = (IMAGES / "boot/config.txt").read_text().splitlines()
+    assert {"arm_64bit=1", "kernel=u-boot.bin", "upstream_kernel=1"} <= set(config)
+    build = (IMAGES / "build.sh").read_text()
+    assert '"$ROOTFS/usr/lib/u-boot/rpi_arm64/u-boot.bin" "$BOOTFILES"/* ::/' in build
+    postinst = (IMAGES / "mkosi.postinst").read_text()
+    assert 'ln -f "/boot/vmlinuz-$kernel" /boot/vmlinuz' in postinst
+    assert 'ln -f "/boot/initrd.img-$kernel" /boot/initrd.img' in postinst
 
 
 def test_data_partition_tuned_for_power_loss():
     dev, fstype, opts, _, passno = fstab()["/var/lib/sharaka"]
     options = opts.split(",")
-    assert (dev, fstype, passno) == ("LABEL=sharaka-data", "ext4", "2")
+    assert (dev, fstype, passno) == ("PARTLABEL=sharaka-data", "ext4", "2")
     assert "data=journal" in options
     assert any(re.fullmatch(r"commit=\d+", o) for o in options)
 
@@ -172,7 +204,7 @@ def test_hardware_watchdog_within_bcm2835_limit():
     manager = read_ini(IMAGES / "rootfs/etc/systemd/system.conf.d/10-watchdog.conf")["Manager"]
     seconds = int(manager["RuntimeWatchdogSec"].removesuffix("s"))
     assert 0 < seconds < 16, "the BCM2835 watchdog cannot time out later than about 15 s"
-    assert "dtparam=watchdog=on" in (IMAGES / "rootfs/etc/default/raspi-firmware-custom").read_text()
+    assert "dtparam=watchdog=on" in (IMAGES / "boot/config.txt").read_text().splitlines()
 
 
 def test_ssh_password_login_disabled():
@@ -234,11 +266,14 @@ def test_stage_puts_project_files_at_their_image_paths(tmp_path):
         "usr/lib/sharaka-release",
     ):
         assert (extra / rel).is_file(), rel
-    for handler in ("rauc-bootloader", "rauc-pre-install"):
+    for handler in ("rauc-bootloader", "rauc-pre-install", "rauc-post-install"):
         assert (extra / "usr/lib/sharaka" / handler).stat().st_mode & 0o777 == 0o755
     grow = read_ini(extra / "usr/lib/repart.d/30-sharaka-data.conf")["Partition"]
     assert grow["Label"] == "sharaka-data" and "SizeMaxBytes" not in grow and "CopyFiles" not in grow
     assert (extra / "usr/lib/sharaka/sharaka-firstboot").stat().st_mode & 0o777 == 0o755
+    boot = tmp_path / "bootfs"
+    assert (boot / "config.txt").read_text() == (IMAGES / "boot/config.txt").read_text()
+    assert (boot / "boot.scr").read_bytes()[:4] == bytes.fromhex("27051956"), "boot.scr is a U-Boot image"
 
 
 def test_wheel_lock_pins_every_dependency_with_a_hash():

@@ -4,6 +4,7 @@ the reference central node answering enrolment requests and serving a signed lis
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -18,7 +19,7 @@ import pytest
 from agent.cli import main as gate_cli
 from agent.keys import root_fingerprint
 from agent.provision.token import Token, format_token
-from tests.support.broker import Broker, Pki
+from tests.support.broker import Broker, Pki, shipped_broker
 from tests.support.link import Keys, make_central
 from tests.support.lists import DOCS, Lists
 from tools.central.enrolment import EnrolmentConfig, EnrolmentDesk, issue_token
@@ -94,10 +95,9 @@ def token_id(text: str) -> str:
     return token.token_id
 
 
-@pytest.fixture
-def site(tmp_path: Path, pki: Pki) -> Iterator[Site]:
-    broker = Broker(tmp_path / "broker", tls=pki, enrol=True)
-    broker.start()
+@contextlib.contextmanager
+def running_site(tmp_path: Path, pki: Pki, broker: Broker) -> Iterator[Site]:
+    """The reference centre and lists around a running ``broker`` (its TLS and enrolment listeners)."""
     lists = Lists(tmp_path / "hl")
     keys = Keys()
     node = make_central(broker, tmp_path / "central.db", keys)
@@ -114,4 +114,21 @@ def site(tmp_path: Path, pki: Pki) -> Iterator[Site]:
         yield s
     finally:
         node.stop()
+
+
+@pytest.fixture
+def site(tmp_path: Path, pki: Pki) -> Iterator[Site]:
+    broker = Broker(tmp_path / "broker", tls=pki, enrol=True)
+    broker.start()
+    try:
+        with running_site(tmp_path, pki, broker) as s:
+            yield s
+    finally:
         broker.stop()
+
+
+@pytest.fixture
+def shipped_site(tmp_path: Path, pki: Pki) -> Iterator[Site]:
+    """The site with Mosquitto on the production configuration as shipped (images/mosquitto/)."""
+    with shipped_broker(tmp_path / "broker", pki) as broker, running_site(tmp_path, pki, broker) as s:
+        yield s

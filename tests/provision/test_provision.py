@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import stat
+import subprocess
 import time
 
 from agent.config import load_config
@@ -26,6 +28,51 @@ def test_fresh_gate_is_enrolled_configured_and_every_check_passes(site):
     assert site.store.device_key(GATE) == (state / "device.key.pub").read_bytes()
     items = {i["item"]: i for i in report["checklist"]}
     assert items["hit-list sltd"]["ok"] and "version 1" in items["hit-list sltd"]["found"]
+
+
+def test_fresh_gate_enrols_through_the_shipped_broker_configuration(shipped_site):
+    # images/mosquitto/mosquitto.conf as shipped: enrolment listener (8884), then the gates' TLS listener
+    run = shipped_site.provision(token=shipped_site.token())
+    assert run.code == 0, (run.out, run.err)
+    assert run.json["ok"], run.json["checklist"]
+    assert shipped_site.store.device_key(GATE) is not None
+
+
+def test_device_certificate_serves_the_officers_screen_to_a_verifying_browser(site):
+    """The certificate the centre signs at enrolment is the one the screen serves off loopback (agent/screen):
+    it carries serverAuth besides clientAuth and the gate id as its DNS name, so a client that checks purpose
+    and name against the broker CA (as a browser does) accepts it."""
+    import socket
+    import ssl
+    import threading
+
+    from agent.web.server import server_ssl_context
+
+    assert site.provision(token=site.token()).code == 0
+    tls = site.gate_dir() / "state" / "tls"
+    text = subprocess.run(["openssl", "x509", "-in", str(tls / "client.crt"), "-noout", "-ext",
+                           "extendedKeyUsage,subjectAltName"], capture_output=True, text=True, check=True).stdout
+    assert "TLS Web Client Authentication" in text and "TLS Web Server Authentication" in text
+    assert f"DNS:{GATE}" in text
+    server_ctx = server_ssl_context(tls / "client.crt", tls / "client.key")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with contextlib.suppress(ssl.SSLError, OSError), server_ctx.wrap_socket(conn, server_side=True) as s:
+                s.sendall(b"ok")
+
+        threading.Thread(target=serve, daemon=True).start()
+        browser = ssl.create_default_context(cafile=str(tls / "ca.crt"))  # purpose and host name checked
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw, \
+                browser.wrap_socket(raw, server_hostname=GATE) as conn:
+            assert conn.recv(2) == b"ok"
+
+
+def test_centre_refuses_a_device_certificate_named_like_its_broker(site):
+    # a gate id equal to the broker's host name would give a certificate that other gates accept as the broker
+    run = site.provision(token=site.token(gate=site.broker.host), gate=site.broker.host)
+    assert run.code != 0
+    assert "broker's host name" in run.out + run.err
 
 
 def test_checklist_as_a_technician_reads_it(site):

@@ -15,10 +15,15 @@ client certificate from the test CA and takes the CN as username and client id. 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import pwd
 import queue
+import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +32,23 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tools.broker_setup import CertFiles, create_ca, issue_cert, revoke_cert
+from tests.support.paths import IMAGES
+from tools.broker_setup import (
+    ENROL_PASSWORD,
+    ENROL_USER,
+    CertFiles,
+    create_ca,
+    issue_cert,
+    password_line,
+    revoke_cert,
+)
 from tools.mosquitto import HOST, MOSQUITTO, Broker, BrokerError, free_port, mqtt_connect_probe
 
-__all__ = ["HOST", "MOSQUITTO", "Broker", "BrokerError", "MqttTestClient", "Pki", "free_port", "mqtt_connect_probe"]
+__all__ = ["HOST", "MOSQUITTO", "Broker", "BrokerError", "MqttTestClient", "Pki", "free_port", "mqtt_connect_probe",
+           "shipped_broker"]
+
+SHIPPED = IMAGES / "mosquitto"
+"""The production broker configuration (images/mosquitto/)."""
 
 
 @dataclass(frozen=True)
@@ -270,3 +288,40 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def render_shipped(broker: Broker) -> str:
+    """The shipped mosquitto.conf with each site-specific line moved to the test's dir and ports; every
+    replaced line must be there exactly once, so an edit of the shipped file cannot slip past the tests."""
+    assert broker.tls is not None and broker.enrol_port is not None
+    etc = broker.dir / "etc"
+    text = (SHIPPED / "mosquitto.conf").read_text()
+    for old, new in [
+        ("user mosquitto\n", f"user {pwd.getpwuid(os.getuid()).pw_name}\n"),
+        ("persistence_location /var/lib/mosquitto/\n", f"persistence_location {broker.dir / 'db'}/\n"),
+        ("log_dest syslog\n", f"log_dest file {broker.log_path}\n"),
+        ("listener 8883\n", f"listener {broker.tls_port} 127.0.0.1\n"),
+        ("listener 1883 127.0.0.1\n", f"listener {broker.port} 127.0.0.1\n"),
+        ("listener 8884\n", f"listener {broker.enrol_port} 127.0.0.1\n"),
+    ]:
+        assert text.count(old) == 1, f"shipped mosquitto.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    return text.replace("/etc/mosquitto/sharaka/", f"{etc}/")
+
+
+@contextlib.contextmanager
+def shipped_broker(base: Path, pki: Pki) -> Iterator[Broker]:
+    """A running Mosquitto on images/mosquitto/mosquitto.conf as shipped (paths and ports moved into ``base``),
+    its files installed as images/mosquitto/README.md says: the test CA and server certificate, the shipped
+    ACLs, the enrolment account's password line; the loopback listener's password file is the broker's."""
+    broker = Broker(base, tls=pki, config=render_shipped, enrol=True)
+    etc = base / "etc"
+    etc.mkdir()
+    for src, name in [(pki.ca.cert, "ca.crt"), (pki.server.cert, "server.crt"), (pki.server.key, "server.key"),
+                      (pki.ca.cert.parent / "ca.crl", "ca.crl"), (SHIPPED / "acl", "acl"),
+                      (SHIPPED / "acl-enrol", "acl-enrol")]:  # fmt: skip
+        shutil.copy(src, etc / name)
+    (etc / "passwd-enrol").write_text(password_line(ENROL_USER, ENROL_PASSWORD) + "\n")
+    broker.passwd_path = etc / "passwd"
+    with broker:
+        yield broker

@@ -4,7 +4,8 @@ bootloader of agent/update/bootstate.py: the other side of an update, with nothi
 Each gate has two root slots on loop devices (``losetup``; plain files when this machine has no loop
 devices, said in ``slot_kind``), a boot-state file, and its own ``dbus-daemon`` (a private system bus) with
 ``rauc service`` on it, configured like the image's /etc/rauc/system.conf: custom bootloader backend and
-pre-install handler are the real ``sharaka-gate update bootloader`` / ``check-bundle``. ``reboot()`` is one
+pre-install handler are the real ``sharaka-gate update bootloader`` / ``check-bundle``, the post-install handler
+the image's own script (images/rauc/rauc-post-install). ``reboot()`` is one
 boot: the bootloader picks the slot from the boot state, and RAUC restarts believing it booted there
 (``--override-boot-slot``, as ``rauc.slot=`` on a real kernel command line); the running version is read
 from the booted slot's own /usr/lib/sharaka-release. Bundles are ``format=plain`` here because this
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from agent.update import bootstate
 from agent.update.rauc import Rauc
-from tests.support.paths import REPO
+from tests.support.paths import IMAGES, REPO
 
 SLOT_BYTES = 48 << 20
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
@@ -78,7 +79,8 @@ class RaucGate:
                 f.truncate(SLOT_BYTES)
             if slot == "A":
                 tree = make_rootfs(self.root / "tree-A", version)
-                subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sharaka-root", "-d", str(tree), str(image)], check=True)
+                subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sharaka-root-a", "-d", str(tree), str(image)],
+                               check=True)
             self.devices[slot] = self._attach(image)
         self._write_conf()
         self._bus = subprocess.Popen(["dbus-daemon", "--nofork", f"--config-file={self._bus_conf()}"])
@@ -110,7 +112,7 @@ class RaucGate:
             "[system]\ncompatible=sharaka-gate-arm64\nbootloader=custom\n"
             f"mountprefix={self.root / 'mnt'}\nstatusfile={self.root / 'rauc.status'}\n\n"
             f"[handlers]\nbootloader-custom-backend={self.root / 'rauc-bootloader'}\n"
-            f"pre-install={self.root / 'rauc-pre-install'}\n\n"
+            f"pre-install={self.root / 'rauc-pre-install'}\npost-install={IMAGES / 'rauc/rauc-post-install'}\n\n"
             f"[keyring]\npath={self.root / 'keyring.pem'}\ncheck-purpose=codesign\n\n"
             + "".join(f"[slot.rootfs.{i}]\ndevice={self.devices[s]}\ntype=ext4\nbootname={s}\nresize=true\n\n"
                       for i, s in enumerate(bootstate.SLOTS))
@@ -138,6 +140,11 @@ class RaucGate:
                 raise RuntimeError((self.root / "rauc-service.log").read_text())
             time.sleep(0.1)
         return self.booted
+
+    def label(self, slot: str) -> str:
+        """The file-system label of ``slot``'s root."""
+        out = subprocess.run(["/usr/sbin/e2label", self.devices[slot]], capture_output=True, text=True)
+        return out.stdout.strip()
 
     def content(self, slot: str) -> str:
         """The marker file of ``slot``'s root."""

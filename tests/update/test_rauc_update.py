@@ -49,6 +49,20 @@ def test_install_writes_the_other_slot_and_commits_after_a_healthy_trial_boot(tm
         assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B booted"
 
 
+def test_each_written_slot_gets_its_own_file_system_label(tmp_path, keys, gate):
+    # the bundle is made from slot A's root, label included; the post-install handler renames it for B
+    tree = tmp_path / "a-root"
+    (tree / "usr/lib").mkdir(parents=True)
+    (tree / "usr/lib/sharaka-release").write_text('VERSION="2.0"\n')
+    image = tmp_path / "a-root.ext4"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sharaka-root-a", "-d", str(tree), str(image), "16M"], check=True)
+    out = tmp_path / "from-a.raucb"
+    assert update_tool(["build", "--keys", str(keys), "--rootfs", str(image), "--version", "2.0", "--out", str(out),
+                        "--format", "plain"]) == 0
+    gate.rauc.install(out)
+    assert (gate.label("A"), gate.label("B")) == ("sharaka-root-a", "sharaka-root-b")
+
+
 def test_failed_trial_boot_rolls_back_to_the_previous_slot(tmp_path, keys, gate):
     gate.rauc.install(bundle(tmp_path, keys, "2.0"))
     assert gate.reboot() == "B"

@@ -156,6 +156,11 @@ def test_no_document_number_or_name_in_urls_or_logs(gate, caplog):
     assert "officer action" in logged
     for secret in ("L898902C3", "ERIKSSON", "X12345678", "NORDMANN", "nervous"):
         assert secret not in logged
+    # nor in any file the gate keeps: the audit log, the outbox (sealed), status, accounts
+    kept = b"".join(f.read_bytes() for f in gate.config.gate.state_dir.rglob("*") if f.is_file())
+    assert (gate.config.gate.state_dir / "audit.log").stat().st_size > 0  # the actions were audited: scanned
+    for secret in ("L898902C3", "ERIKSSON", "X12345678", "NORDMANN", "nervous"):
+        assert secret.encode() not in kept, secret
 
 
 def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
@@ -165,8 +170,9 @@ def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
     screen = {"listen": "127.0.0.2", "cert_file": str(cert.cert), "key_file": str(cert.key)}
     with running_gate(tmp_path, screen=screen) as app:
         assert app.screen.url.startswith("https://127.0.0.2:")
-        # The device certificate is issued for client authentication (tools/broker_setup.py: clientAuth), so a
-        # verifying client refuses its purpose: check instead that it is the very certificate served.
+        # pki.client_cert is a client-only certificate here; that a verifying browser accepts the device
+        # certificate signed at enrolment is tests/provision (serverAuth, DNS:<gate id>). Check instead that it
+        # is the very certificate served.
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -23,7 +23,7 @@
                     --username central-federation --password-file pw-fed
     sharaka-central alert send ... --share fed/federation.toml          # the alert, and to the region
     sharaka-central federation share --config fed/federation.toml --db central.db --hit EVENT_ID [--personal]
-    sharaka-central federation items --db central.db [--json]
+    sharaka-central federation items --db central.db [--config fed/federation.toml --json]
 
 Everything a gate sent is printed through ``tools.central.terminal.escape_controls`` (text) or JSON.
 
@@ -211,6 +211,8 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--config", type=Path, required=True, metavar="FILE")
     p.add_argument("--alert-key", type=Path, metavar="FILE",
                    help="this centre's alert key: re-issue received alerts to its gates (without it: recorded only)")
+    p.add_argument("--site", action="append", default=[],
+                   help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--json", action="store_true")
     _db_arg(p)
@@ -219,13 +221,15 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--config", type=Path, required=True, metavar="FILE")
     p.add_argument("--hit", required=True, metavar="EVENT_ID", help="the hit event's id (`sharaka-central events --hits`)")
     p.add_argument("--personal", action="store_true",
-                   help="include the traveller's data (MRZ, entry, matches); never the face crop")
+                   help="include the traveller's data (MRZ, entry, matches; sealed to the peers' keys); never the face")
     p.add_argument("--note", default="", help="the operator's note for the other centres")
     p.add_argument("--ttl", type=float, default=7 * 86400.0, help="seconds the item stays in force (at most 30 days)")
     p.add_argument("--json", action="store_true")
     _db_arg(p)
     _broker_args(p, COMMAND_USER, keys=False)
     p = fed.add_parser("items", help="items shared with the region and received from it, with their origin")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="show each hit's content (with --json), personal data included when sealed to this centre")
     _db_arg(p)
     p.add_argument("--json", action="store_true")
 
@@ -544,7 +548,10 @@ def cmd_federation(args: argparse.Namespace) -> int:
         return 0
     store = _store(args.db, create=action == "run")
     if action == "items":
+        reader = fd.Federation.load(args.config) if args.config else None
         for r in store.federation_items():
+            if reader is not None and r["kind"] == "hit":
+                r["hit"] = fd.open_hit(reader, r["wire"])
             r = {k: v for k, v in r.items() if k != "wire"}
             at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["received"]))
             _emit(r, args.json, f"{at} {r['direction']:<3} {r['origin']:<8} {r['kind']:<5} ref={r['ref']}"
@@ -571,7 +578,7 @@ def cmd_federation(args: argparse.Namespace) -> int:
         _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
               args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
 
-    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, on_item=shown)
+    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     relay.start()

@@ -126,13 +126,18 @@ class EnrolmentDesk:
         return build_reply(self._node_key, req, self._clock(), key=key, reason=reason, detail=detail)
 
     def _sign(self, req: Request, now: float) -> bytes:
-        """The gate's client certificate (CN = gate id, set by the CA) from its request. Raises OpenSslError."""
+        """The gate's device certificate (CN and DNS name = gate id, set by the CA; client and server
+        authentication: the broker, and the officer's screen over HTTPS) from its request. Raises OpenSslError,
+        also for a gate id that is the broker's own host name (its certificate could then pose as the broker
+        to other gates)."""
+        if req.gate.lower() == self.config.broker_host.lower():
+            raise OpenSslError(f"gate id {req.gate!r} is the broker's host name: no device certificate for it")
         at = dt.datetime.fromtimestamp(now, dt.UTC)
         with tempfile.TemporaryDirectory(prefix="sharaka-enrol-") as tmp:
             csr, out = Path(tmp) / "gate.csr", Path(tmp) / "gate.crt"
             csr.write_bytes(req.csr)
             sign_csr(self.config.ca, csr, out, req.gate, not_before=at - dt.timedelta(hours=1),
-                     not_after=at + dt.timedelta(days=self.config.cert_days))
+                     not_after=at + dt.timedelta(days=self.config.cert_days), device=True)
             return out.read_bytes()
 
 

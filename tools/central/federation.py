@@ -36,7 +36,7 @@ import time
 import tomllib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from agent.errors import BadDataError, ConfigError
 from agent.keys import message_key_id
 from agent.protocol import ids, topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek, seal, signer_ids
-from agent.screening.events import decode_event
+from agent.screening.events import EventOpener, EventSealer, decode_event
 from tools.central.alerts import Message, alert_message
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -66,7 +66,8 @@ SHARED_HIT_FIELDS = ("site", "wall", "decision", "reasons", "hit", "list_version
 """What a shared hit carries of its event without personal data: the crossing point, when, the decision and
 what matched (list entry kind, reason and reference: the listing, not the traveller)."""
 PERSONAL_HIT_FIELDS = ("mrz", "entry", "matches")
-"""Added only when the operator marks the hit ``personal`` (never the face crop)."""
+"""Added only when the operator marks the hit ``personal`` (never the face crop), sealed to each pinned peer
+centre's federation key (``agent.screening.events.EventSealer``, as a gate seals its events to its centre)."""
 
 
 class ItemRejected(BadDataError):
@@ -193,8 +194,8 @@ class FederatedItem:
 
 
 def _item(fed: Federation, kind: str, ref: str, expires: float, now: float, personal: bool,
-          **content: Any) -> tuple[str, bytes]:
-    item_id = uuid.uuid4().hex
+          item_id: str | None = None, **content: Any) -> tuple[str, bytes]:
+    item_id = item_id or uuid.uuid4().hex
     body = {"id": item_id, "ts": now, "origin": fed.centre, "kind": kind, "ref": ref, "issued": now,
             "expires": expires, "personal": personal, **content}
     return item_id, seal("fed_item", body, [fed.signing_key()])
@@ -219,13 +220,31 @@ def share_hit(fed: Federation, row: Mapping[str, Any], *, personal: bool = False
         event = decode_event(row["body"])
     except (ValueError, TypeError) as exc:
         raise BadDataError(f"event {row.get('msg_id')!r} does not decode: {exc}") from None
-    wanted = SHARED_HIT_FIELDS + (PERSONAL_HIT_FIELDS if personal else ())
     hit = {"gate": row["gate_id"], "created": row["created"], "note": note,
-           **{k: event[k] for k in wanted if k in event}}
+           **{k: event[k] for k in SHARED_HIT_FIELDS if k in event}}
     now = time.time() if now is None else now
     if not 0 < ttl <= MAX_LIFETIME_S:
         raise BadDataError(f"--ttl {ttl:g}: expected 0 < seconds <= {MAX_LIFETIME_S:.0f}")
-    return _item(fed, "hit", row["msg_id"], now + ttl, now, personal, hit=hit)
+    item_id = uuid.uuid4().hex
+    if personal:  # sealed to each pinned key of each peer: the hub and the brokers on the way cannot read it
+        private = {k: event[k] for k in PERSONAL_HIT_FIELDS if k in event}
+        hit["sealed"] = {message_key_id(p).hex(): EventSealer(VerifyKey(p)).seal({**private, "id": item_id})
+                         for pubs in fed.peers.values() for p in pubs}
+    return _item(fed, "hit", row["msg_id"], now + ttl, now, personal, item_id, hit=hit)
+
+
+def open_hit(fed: Federation, wire: bytes) -> dict[str, Any]:
+    """The shared hit in a recorded item (verified before it was recorded) as this centre may read it: its clear
+    fields, and the personal ones when the origin sealed them to this centre's federation key. Raises
+    ValueError when the part sealed to this centre's key does not open."""
+    body = peek("fed_item", wire)[0]
+    hit = dict(body.get("hit", {}))
+    sealed = hit.pop("sealed", {})
+    key = fed.signing_key()
+    mine = sealed.get(message_key_id(key.verify_key).hex()) if isinstance(sealed, dict) else None
+    if isinstance(mine, bytes):
+        hit.update(EventOpener(key).unseal(mine, body["id"]))
+    return hit
 
 
 def verify_item(wire: bytes, *, fed: Federation, now: float, topic_origin: str | None = None) -> FederatedItem:
@@ -278,16 +297,19 @@ def reissued_alert_id(origin: str, ref: str) -> str:
     return hashlib.blake2b(f"{origin}/{ref}".encode(), digest_size=16, person=b"sharaka-fed").hexdigest()
 
 
-def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float) -> tuple[str, bytes, float]:
+def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
+                  sites: Sequence[str] = ()) -> tuple[str, bytes, float]:
     """(alert id, wire, expires) of the alert this centre issues to its own gates for a received alert item:
-    signed by ``alert_key``, to all its gates, the origin's notice prefixed with the origin, the listings' list
-    references cleared, ``origin`` naming the issuing centre and its alert id, expiring with the original."""
+    signed by ``alert_key``, to all its gates (or those of ``sites``), the origin's notice prefixed with the
+    origin, the listings' list references cleared, ``origin`` naming the issuing centre and its alert id,
+    expiring with the original."""
     alert = item.alert()
     alert_id = reissued_alert_id(item.origin, item.ref)
     notice = f"[{item.origin}] {alert['notice']}"[:2000]
     listings = [{**x, "list": "", "version": 0} for x in alert["listings"]]
     body = {"id": alert_id, "ts": now, "issued": now, "expires": alert["expires"], "severity": alert["severity"],
-            "notice": notice, "target": "all", "sites": [], "gates": [], "keys": alert["keys"],
+            "notice": notice, "target": "site" if sites else "all", "sites": list(sites), "gates": [],
+            "keys": alert["keys"],
             "listings": listings, "origin": {"centre": item.origin, "ref": item.ref}}
     return alert_id, seal("alert", body, [alert_key]), alert["expires"]
 
@@ -313,9 +335,9 @@ class FederationRelay:
     ``receive()`` (one item, also what tests call without a broker)."""
 
     def __init__(self, config: CentralConfig, store: CentralStore, fed: Federation, *,
-                 alert_key: SigningKey | None, clock: Callable[[], float] = time.time,
+                 alert_key: SigningKey | None, sites: Sequence[str] = (), clock: Callable[[], float] = time.time,
                  on_item: Callable[[FederatedItem], None] | None = None) -> None:
-        self.config, self.store, self.fed = config, store, fed
+        self.config, self.store, self.fed, self.sites = config, store, fed, tuple(sites)
         self._alert_key, self._clock, self._on_item = alert_key, clock, on_item
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
@@ -406,7 +428,7 @@ class FederationRelay:
     def _reissue(self, item: FederatedItem, now: float) -> None:
         if self._alert_key is None:
             return  # recorded only: this relay holds no alert key (docs/central.md "Federation")
-        alert_id, wire, expires = reissue_alert(item, self._alert_key, now=now)
+        alert_id, wire, expires = reissue_alert(item, self._alert_key, now=now, sites=self.sites)
         m = alert_message(alert_id, wire, expires, now)
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = m.expiry

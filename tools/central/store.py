@@ -504,7 +504,7 @@ class CentralStore:
         with self._lock:
             cur = self._x(
                 "SELECT origin, item_id, direction, kind, ref, issued, expires, received, personal, local_ref, wire"
-                " FROM federation_items" + (" WHERE direction=?" if direction else "") + " ORDER BY received",
+                " FROM federation_items" + (" WHERE direction=?" if direction else "") + " ORDER BY received, origin, item_id",
                 (direction,) if direction else (),
             )
             cols = [c[0] for c in cur.description]

@@ -69,8 +69,8 @@ CACHE = Path(".train")
 CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
 
-def _render_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    seed, count = args
+def _render_chunk(job: tuple[int, int, Path]) -> None:
+    seed, count, path = job
     rng = random.Random(seed)
     crops: list[np.ndarray] = []
     texts: list[str] = []
@@ -78,25 +78,26 @@ def _render_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
         for crop, text in document_lines(rng):
             crops.append(crop)
             texts.append(text)
-    return np.stack(crops[:count]), texts[:count]
+    np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
+    path.with_suffix(".tmp.npz").rename(path)
 
 
 def line_set(seed: int, n: int, procs: int) -> tuple[np.ndarray, list[str]]:
-    """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/."""
-    path = CACHE / f"lines-{seed}-{n}.npz"
-    if path.exists():
-        data = np.load(path)
-        return data["crops"], [str(t) for t in data["texts"]]
-    t0 = time.monotonic()
-    jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK)) for k in range((n + CHUNK - 1) // CHUNK)]
-    with multiprocessing.Pool(procs) as pool:
-        parts = pool.map(_render_chunk, jobs, chunksize=1)
-    crops = np.concatenate([p[0] for p in parts])
-    texts = [t for p in parts for t in p[1]]
-    CACHE.mkdir(exist_ok=True)
-    np.savez(path, crops=crops, texts=np.array(texts))
-    print(f"rendered {n} lines in {time.monotonic() - t0:.0f}s -> {path}", flush=True)
-    return crops, texts
+    """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
+    chunks (an interrupted rendering goes on where it stopped)."""
+    folder = CACHE / f"lines-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz")
+            for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+    todo = [job for job in jobs if not job[2].exists()]
+    if todo:
+        t0 = time.monotonic()
+        with multiprocessing.Pool(procs) as pool:
+            for done, _ in enumerate(pool.imap_unordered(_render_chunk, todo), 1):
+                if done % 10 == 0 or done == len(todo):
+                    print(f"rendered {done}/{len(todo)} chunks of {CHUNK} lines, {time.monotonic() - t0:.0f}s", flush=True)
+    parts = [np.load(job[2]) for job in jobs]
+    return np.concatenate([p["crops"] for p in parts]), [str(t) for p in parts for t in p["texts"]]
 
 
 def model_input(crops: np.ndarray) -> torch.Tensor:
@@ -128,12 +129,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = SEED) -> nn.Module:  # fmt: skip
+          data_seed: int = SEED, init: Path | None = None) -> nn.Module:  # fmt: skip
     crops, texts = line_set(data_seed, lines, procs)
     val_crops, val_texts = line_set(data_seed + 1, 1000, procs)
     val_x = model_input(val_crops)
     torch.manual_seed(SEED)
     model = LineNet()
+    if init is not None:  # a further stage: go on from a checkpoint
+        model.load_state_dict(torch.load(init))
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=2, help="processes rendering the lines")
     ap.add_argument("--out", type=Path, default=Path("models/mrz_line.tflite"))
     ap.add_argument("--export-only", action="store_true", help="convert the saved checkpoint")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--data-seed", type=int, default=SEED, help="seed of the synthetic lines")
     args = ap.parse_args(argv)
@@ -194,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet()
         model.load_state_dict(torch.load(ckpt))
     else:
-        model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed)
+        model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init)
     export(model, args.out)
     return 0
 
