@@ -12,7 +12,8 @@ every gate fetches, verifies and installs it over MQTT. The central node runs in
 (``sharaka-central run``, SQLite store), as on its own machine.
 
 Printed: central ingest (events/s over the run), hit latency p50/p99/max (before the gate's commit ->
-stored at the centre), the time until every gate installed the delta, peak resident memory of the
+stored at the centre, and -> the centre's console line for the hit, printed after its commit: what a live
+console sees), the time until every gate installed the delta, peak resident memory of the
 broker, the centre and the gate processes (per gate), and after the traffic stops and the outboxes
 drain: events lost (made at a gate, neither at the centre nor still in its outbox) and duplicated (two rows for one gate and
 sequence number) — both must be 0 — and how many were still queued at the gates when the drain time
@@ -208,7 +209,17 @@ def main() -> int:
         assert central.stdout is not None
         if not json.loads(central.stdout.readline()).get("connected"):
             raise SystemExit("central node did not connect")
-        threading.Thread(target=central.communicate, daemon=True).start()
+        shown: dict[str, float] = {}  # hit id -> when its console line (printed after the commit) was read
+
+        def console() -> None:
+            assert central.stdout is not None
+            for line in central.stdout:
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if isinstance(item, dict) and item.get("type") == "hit":
+                        shown[item["id"]] = time.time()
+
+        threading.Thread(target=console, daemon=True).start()
         ctx = mp.get_context("spawn")
         ready, results, go, stop = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
         workers = [ctx.Process(target=worker, args=(
@@ -270,6 +281,10 @@ def main() -> int:
     if lat:
         print(f"  hit latency p50 {statistics.median(lat):.1f} ms, p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.1f}"
               f" ms, max {lat[-1]:.1f} ms over {len(lat)} hits")
+    live = sorted((shown[m] - t) * 1000 for m, (_g, t, hit) in sent.items() if hit and m in shown)
+    if live:
+        print(f"  hit -> live console line p50 {statistics.median(live):.1f} ms, p99 "
+              f"{live[min(len(live) - 1, int(len(live) * 0.99))]:.1f} ms, max {live[-1]:.1f} ms over {len(live)} hits")
     if delta_at is not None:
         late = sorted(t - delta_at for t in installed.values())
         print(f"  list delta v1->v2: {len(installed)}/{a.gates} gates installed it; all within "

@@ -14,41 +14,57 @@ import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
     """Add ``sharaka-gate officer …`` to ``subparsers``."""
-    p = subparsers.add_parser("officer", help="manage the officers' accounts of the officer's screen",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="officer_command", required=True, metavar="ACTION")
-    for name, helptext, func, takes_name in (
+    add_account_commands(subparsers, "officer", "manage the officers' accounts of the officer's screen",
+                         roles=("officer", "supervisor"), location=("--config", "gate config (TOML)"),
+                         open_accounts=_gate_accounts, description=__doc__)
+
+
+def add_account_commands(subparsers: Any, command: str, helptext: str, *, roles: tuple[str, ...],
+                         location: tuple[str, str], open_accounts: Callable[[str, bool], Any],
+                         description: str | None = None) -> None:
+    """Add ``COMMAND add|passwd|remove|unlock|list LOCATION`` to ``subparsers``: account management of a web
+    site built on agent/web (the gate's officers, the centre's operators). ``location`` is the option naming
+    where the accounts live (flag, help); ``open_accounts(value, create)`` opens them (``create``: for ``add``,
+    which may start a new account file; the other actions need an existing one)."""
+    p = subparsers.add_parser(command, help=helptext, description=description or helptext,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest=f"{command}_command", required=True, metavar="ACTION")
+    for name, text, func, takes_name in (
         ("add", "create an account (password from the terminal or stdin)", _add, True),
         ("passwd", "set a new password (also clears a lock-out)", _passwd, True),
         ("remove", "delete an account", _remove, True),
         ("unlock", "clear a lock-out after too many wrong passwords", _unlock, True),
         ("list", "list the accounts", _list, False),
     ):
-        q = sub.add_parser(name, help=helptext, description=helptext)
+        q = sub.add_parser(name, help=text, description=text)
         if takes_name:
             q.add_argument("name", metavar="NAME", help="account name (a-z 0-9 . _ -)")
         if name == "add":
-            q.add_argument("--role", default="officer", choices=("officer", "supervisor"), help="default: officer")
+            q.add_argument("--role", default=roles[0], choices=roles, help=f"default: {roles[0]}")
         if name == "list":
             q.add_argument("--json", action="store_true", help="one JSON object per account")
-        q.add_argument("--config", required=True, metavar="FILE", help="gate config (TOML)")
-        q.set_defaults(func=func)
+        q.add_argument(location[0], dest="accounts_at", required=True, metavar="FILE", help=location[1])
+        q.set_defaults(func=func, what=command, open_accounts=open_accounts)
+
+
+def _gate_accounts(config_path: str, _create: bool) -> Any:
+    from agent.config import load_config
+    from agent.screen import accounts_for
+
+    config = load_config(config_path)
+    config.gate.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return accounts_for(config)
 
 
 @contextlib.contextmanager
 def _accounts(args: argparse.Namespace) -> Iterator[Any]:
-    from agent.config import load_config
-    from agent.screen import accounts_for
-
-    config = load_config(args.config)
-    config.gate.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    accounts = accounts_for(config)
+    accounts = args.open_accounts(args.accounts_at, args.func is _add)
     try:
         yield accounts
     finally:
@@ -72,7 +88,7 @@ def read_password() -> str:
 def _add(args: argparse.Namespace) -> int:
     with _accounts(args) as accounts:
         account = accounts.add(args.name, read_password(), args.role)
-    print(f"officer {account.name!r} added ({account.role})")
+    print(f"{args.what} {account.name!r} added ({account.role})")
     return 0
 
 
@@ -86,14 +102,14 @@ def _passwd(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     with _accounts(args) as accounts:
         accounts.remove(args.name)
-    print(f"officer {args.name!r} removed")
+    print(f"{args.what} {args.name!r} removed")
     return 0
 
 
 def _unlock(args: argparse.Namespace) -> int:
     with _accounts(args) as accounts:
         accounts.unlock(args.name)
-    print(f"officer {args.name!r} unlocked")
+    print(f"{args.what} {args.name!r} unlocked")
     return 0
 
 

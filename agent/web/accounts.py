@@ -35,6 +35,7 @@ NAME_FORM = "1-32 characters of a-z 0-9 . _ -, starting with a letter or digit"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 ROLES = ("officer", "supervisor", "operator")
+"""The gate's roles; a site with others (the centre's console: viewer, officer, supervisor) passes ``roles``."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -98,8 +99,10 @@ class Accounts:
         clock: Callable[[], float] = time.time,
         opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
         memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
+        roles: tuple[str, ...] = ROLES,
     ) -> None:
         self.path = Path(path)
+        self.roles = roles
         self.policy = policy or LockoutPolicy()
         self._clock = clock
         self._ops, self._mem = opslimit, memlimit
@@ -125,11 +128,11 @@ class Accounts:
         return nacl.pwhash.argon2id.str(password.encode(), opslimit=self._ops, memlimit=self._mem)
 
     def add(self, name: str, password: str, role: str = "officer") -> Account:
-        """Create an account; raises ``AccountError`` for a bad or taken name, a bad role or password."""
+        """Create an account; raises ``AccountError`` for a bad or taken name, a role not in ``roles``, a bad password."""
         if not NAME.fullmatch(name):
             raise AccountError(f"account name {name!r}: expected {NAME_FORM}")
-        if role not in ROLES:
-            raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        if role not in self.roles:
+            raise AccountError(f"role {role!r}: expected one of {', '.join(self.roles)}")
         check_password(password)
         digest, now = self._hash(password), self._clock()
         with self._lock:

@@ -72,6 +72,10 @@ class WebSite:
     default_lang: str = "en"
     home: str = "/"
     passive_paths: tuple[str, ...] = ("/events",)  # requests that do not count as activity (live streams)
+    static_dir: Path | None = None  # the site's own scripts and styles, served at /static/site/
+    audit: Callable[[str, str, dict[str, Any]], None] | None = None
+    """``audit(user, action, fields)`` for ``sign_in``, ``sign_in_refused`` and ``sign_out`` (the console's
+    audit log); the site's own actions it records itself."""
 
 
 SITE: web.AppKey[WebSite] = web.AppKey("site", WebSite)
@@ -91,6 +95,8 @@ def create_app(site: WebSite) -> web.Application:
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
     app.router.add_post("/lang", _set_lang)
+    if site.static_dir is not None:  # added first: /static/site/ is not looked up in the foundation's files
+        app.router.add_static("/static/site/", site.static_dir, show_index=False, follow_symlinks=False)
     app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
     return app
 
@@ -219,6 +225,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
         account = await asyncio.get_running_loop().run_in_executor(None, site.accounts.authenticate, name, password)
     except SignInError as exc:
         logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
+        _audit(site, name[:32], "sign_in_refused", {"reason": exc.reason})
         if exc.reason == "locked":
             minutes = max(1, round(exc.retry_after / 60))
             error = _("Too many failed attempts: this account is locked for %(minutes)d minutes.") % {
@@ -229,10 +236,16 @@ async def _login(request: web.Request) -> web.StreamResponse:
     site.sessions.drop(request.cookies.get(_cookie_name(site)))
     session = site.sessions.create(account.name, account.role, lang)
     logger.info("signed in", extra={"fields": {"user": account.name, "role": account.role}})
+    _audit(site, account.name, "sign_in", {"role": account.role})
     response = web.HTTPSeeOther(site.home)
     response.set_cookie(_cookie_name(site), session.token, httponly=True, samesite="Strict", secure=site.secure,
                         path="/")
     raise response
+
+
+def _audit(site: WebSite, user: str, action: str, fields: dict[str, Any]) -> None:
+    if site.audit is not None:
+        site.audit(user, action, fields)
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
@@ -240,6 +253,7 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     site.sessions.drop(session.token)
     logger.info("signed out", extra={"fields": {"user": session.user}})
+    _audit(site, session.user, "sign_out", {})
     response = web.HTTPSeeOther("/login")
     response.del_cookie(_cookie_name(site), path="/")
     raise response

@@ -1,7 +1,7 @@
 """The central node stores a batch's events together (``CentralNode._store_events``, ``CentralStore.insert_events``:
 one statement run for every event, no savepoint per event) and still keeps the per-message contract on both
 engines (docs/central.md "Batched ingest"): a copy is stored once and acked, the event the database refuses is
-rejected alone, an event is acked only after its own commit."""
+rejected alone, an event is acked only after its own commit; a hit is taken before the events queued ahead of it."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import open_store
 
 
-def _central(broker, db: str) -> CentralNode:
+def _central(broker, db: str, **kw) -> CentralNode:
     user, password = broker.central
     node = CentralNode(CentralConfig(host=broker.host, port=broker.port, username=user, password=password,
-                                     linger=0.3),  # everything a test publishes at once lands in one batch
+                                     **{"linger": 0.3, **kw}),  # what a test publishes at once lands in one batch
                        open_store(db), Keys().node, [])
     node.start()
     assert node.wait_for_connected(10)
@@ -84,4 +84,26 @@ def test_event_the_database_refuses_is_rejected_alone_and_the_rest_of_its_batch_
     finally:
         good.close()
         bad.close()
+        central.stop()
+
+
+def test_hit_is_taken_before_the_events_queued_ahead_of_it(broker, tmp_path):
+    """A gate draining a backlog fills the centre's inbound queue; a hit that arrives behind it goes into the
+    next batch instead of waiting for the whole backlog (``InboundQueue``, urgent items first)."""
+    central = _central(broker, str(tmp_path / "central.db"), batch=100, linger=0.05)
+    gate = RawGate(broker, "gate-a")
+    central.store.enrol("gate-a", bytes(gate.key.verify_key), time.time())
+    try:
+        backlog = [event_body("gate-a", seq=i) for i in range(1, 301)]
+        hit = event_body("gate-a", seq=301)
+        with central.store._lock:  # the writer waits for the store: what arrives meanwhile queues up
+            for body in backlog:
+                gate.publish(topics.EVENT, seal("event", body, [gate.key]))
+            gate.publish(topics.HIT, seal("hit", hit, [gate.key]))
+            assert wait_until(lambda: central.queue.urgent == 1 and len(central.queue) >= 201, 10)
+        assert wait_until(lambda: central.store.count_events() == 301, 10)
+        order = [e["msg_id"] for e in central.store.events()]
+        assert order.index(hit["id"]) < 200, order.index(hit["id"])  # in the second batch, not the last
+    finally:
+        gate.close()
         central.stop()

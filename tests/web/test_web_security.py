@@ -17,34 +17,7 @@ import pytest
 from tests.support.gatesim import LISTED_DOC
 from tests.support.screen import OFFICER, PASSWORD, running_gate
 from tests.support.wait import wait_until
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return None
-
-
-class Client:
-    """A cookie-keeping HTTP client that does not follow redirects."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
-
-    def request(self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        req = urllib.request.Request(self.base + path, data=body, headers=headers or {})
-        try:
-            return self.opener.open(req, timeout=10)
-        except urllib.error.HTTPError as exc:
-            return exc
-
-    def sign_in(self) -> str:
-        r = self.request("/login", {"user": OFFICER, "password": PASSWORD})
-        assert r.status == 303, r.read()
-        page = self.request("/").read().decode()
-        return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+from tests.support.webclient import Client
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +43,7 @@ def test_signed_out_requests_on_every_route_show_no_personal_data(gate):
     assert wait_until(lambda: gate.screen.model.current() is not None, 5)
     secrets = ("L898902C3", "ERIKSSON", "ANNA MARIA", "ANNA<MARIA", *LISTED_DOC)
     signed_in = Client(gate.screen.url)
-    signed_in.sign_in()
+    signed_in.sign_in(OFFICER, PASSWORD)
     page = signed_in.request("/").read().decode()
     assert "L898902C3" in page and "ERIKSSON" in page, "the screen shows no traveller: the scan would prove nothing"
     routes = {(r.method, r.resource.canonical) for r in gate.screen.server.app.router.routes()}
@@ -94,11 +67,11 @@ def test_signed_out_requests_on_every_route_show_no_personal_data(gate):
 
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
     c = Client(gate.screen.url)
-    csrf = c.sign_in()
+    csrf = c.sign_in(OFFICER, PASSWORD)
     assert c.request("/override", {"event": "x", "override": "admit", "reason": "r"}).status == 403
     assert c.request("/override", {"event": "x", "override": "admit", "reason": "r", "csrf": "forged"}).status == 403
     other = Client(gate.screen.url)
-    other_csrf = other.sign_in()
+    other_csrf = other.sign_in(OFFICER, PASSWORD)
     assert c.request("/override", {"event": "x", "override": "admit", "reason": "r", "csrf": other_csrf}).status == 403
     # with its own token the request is judged on its content (no such decision on the screen: 400)
     assert c.request("/override", {"event": "x", "override": "admit", "reason": "r", "csrf": csrf}).status == 400
@@ -106,7 +79,7 @@ def test_post_without_the_sessions_csrf_token_is_refused(gate):
 
 def test_cross_origin_post_is_refused_even_with_the_token(gate):
     c = Client(gate.screen.url)
-    csrf = c.sign_in()
+    csrf = c.sign_in(OFFICER, PASSWORD)
     r = c.request("/logout", {"csrf": csrf}, headers={"Origin": "http://evil.example"})
     assert r.status == 403
     assert c.request("/").status == 200, "the cross-origin request signed the officer out"
@@ -131,7 +104,7 @@ def test_removed_officer_is_signed_out_at_the_next_request(tmp_path):
 
     with running_gate(tmp_path) as app:
         c = Client(app.screen.url)
-        c.sign_in()
+        c.sign_in(OFFICER, PASSWORD)
         assert main(["officer", "remove", OFFICER, "--config", str(app.config.path)]) == 0
         assert c.request("/").status == 401
 
@@ -139,7 +112,7 @@ def test_removed_officer_is_signed_out_at_the_next_request(tmp_path):
 def test_no_document_number_or_name_in_urls_or_logs(gate, caplog):
     caplog.set_level(logging.INFO)
     c = Client(gate.screen.url)
-    csrf = c.sign_in()
+    csrf = c.sign_in(OFFICER, PASSWORD)
     gate.reader.device.swipe(LISTED_DOC)
     assert wait_until(lambda: gate.screen.model.current() is not None, 5)
     event = gate.screen.model.current().event_id

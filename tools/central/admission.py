@@ -110,43 +110,51 @@ class Admission:
 class InboundQueue:
     """A bounded FIFO between paho's network thread and the writer. ``put`` blocks while full (QoS 1: the
     network thread stops reading, so the broker holds the rest) or returns False (QoS 0: dropped, the gate
-    resends what is not acked)."""
+    resends what is not acked). An ``urgent`` item (a hit) is taken before every other item queued: a hit
+    does not wait behind a backlog the gates are draining (the gates send hits first for the same reason)."""
 
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
+        self._urgent: deque[tuple[str, bytes]] = deque()
         self._items: deque[tuple[str, bytes]] = deque()
         self._cond = threading.Condition()
         self.high_water = 0
         self.blocked = 0  # times the network thread waited for room
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._urgent) + len(self._items)
 
-    def put(self, item: tuple[str, bytes], *, block: bool, stop: threading.Event) -> bool:
+    @property
+    def urgent(self) -> int:
+        """Urgent items waiting."""
+        return len(self._urgent)
+
+    def put(self, item: tuple[str, bytes], *, block: bool, stop: threading.Event, urgent: bool = False) -> bool:
         with self._cond:
-            if len(self._items) >= self.maxlen:
+            if len(self) >= self.maxlen:
                 if not block:
                     return False
                 self.blocked += 1
-                while len(self._items) >= self.maxlen and not stop.is_set():
+                while len(self) >= self.maxlen and not stop.is_set():
                     self._cond.wait(0.5)
-            self._items.append(item)
-            self.high_water = max(self.high_water, len(self._items))
+            (self._urgent if urgent else self._items).append(item)
+            self.high_water = max(self.high_water, len(self))
             self._cond.notify_all()
             return True
 
     def take(self, most: int, linger: float, stop: threading.Event) -> list[tuple[str, bytes]]:
-        """Up to ``most`` items: waits up to 0.5 s for the first, then ``linger`` s for more."""
+        """Up to ``most`` items, urgent ones first: waits up to 0.5 s for the first, then ``linger`` s for more."""
         with self._cond:
-            if not self._items:
+            if not len(self):
                 self._cond.wait(0.5)
             deadline = time.monotonic() + linger
-            while 0 < len(self._items) < most and not stop.is_set():
+            while 0 < len(self) < most and not stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = [self._items.popleft() for _ in range(min(len(self._items), most))]
+            batch = [self._urgent.popleft() for _ in range(min(len(self._urgent), most))]
+            batch += [self._items.popleft() for _ in range(min(len(self._items), most - len(batch)))]
             self._cond.notify_all()
             return batch
 

@@ -16,6 +16,9 @@
     sharaka-central alert send --db central.db --alert-key hlkeys/alert-2.key --notice "…" --document UTO L898902C3 \
                     --username central-cmd --password-file pw-cmd --wait 30      # an early warning, followed
     sharaka-central alert status [ALERT_ID] --db central.db [--json]
+    sharaka-central operator add amina --role supervisor --accounts operators.sqlite3   # password from the terminal
+    sharaka-central console --db central.db --accounts operators.sqlite3 --listen 127.0.0.1:8080 \
+                    [--alert-key hlkeys/alert-2.key] [--command-keys DIR] --username central-cmd --password-file pw-cmd
     # federation (docs/central.md "Federation"): share with the region, receive what other centres share
     sharaka-central federation init --config fed/federation.toml --centre ATL     # this centre's key + file
     sharaka-central federation pin --config fed/federation.toml --centre BOR --pub bor-federation.key.pub
@@ -182,6 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("alert_id", metavar="ALERT_ID", nargs="?", help="one alert (default: every alert)")
     _db_arg(p)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("console", help="serve the operators' web console (docs/central.md \"Operators' console\")")
+    _db_arg(p)
+    p.add_argument("--accounts", type=Path, required=True, metavar="FILE",
+                   help="the operators' accounts (`sharaka-central operator add`)")
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
+    p.add_argument("--https-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate (and --https-key)")
+    p.add_argument("--https-key", type=Path, metavar="FILE")
+    p.add_argument("--idle", type=float, default=900.0, metavar="SECONDS", help="sign out after this long idle")
+    p.add_argument("--max-failures", type=int, default=5, help="wrong passwords in a row that lock an account")
+    p.add_argument("--lockout", type=float, default=300.0, metavar="SECONDS", help="how long an account stays locked")
+    p.add_argument("--alert-key", type=Path, metavar="FILE", help="the alert key: supervisors may issue alerts")
+    p.add_argument("--command-keys", type=Path, metavar="DIR",
+                   help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    _broker_args(p, COMMAND_USER, keys=False)
     _federation_parser(sub)
     for name in ("gates", "events", "keys"):
         p = sub.add_parser(name, help="list the device-key history (enrolments, rotations, replacements with their"
@@ -194,7 +212,55 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("events", "keys"):
             p.add_argument("--gate")
             p.add_argument("--hits", action="store_true")
+    from agent.commands.officer import add_account_commands
+
+    add_account_commands(sub, "operator", "manage the operators' accounts of the web console",
+                         roles=("viewer", "officer", "supervisor"),
+                         location=("--accounts", "the console's account file (SQLite, 0600)"),
+                         open_accounts=_operator_accounts)
     return parser
+
+
+def _operator_accounts(path: str, create: bool, max_failures: int = 5, lockout_s: float = 300.0) -> Any:
+    """The console's account file; unless ``create`` (``operator add``) it must exist (a mistyped path is an
+    error, not a new empty file). Raises FileNotFoundError, BadDataError for a file that is not one."""
+    from agent.web.accounts import Accounts, LockoutPolicy
+    from tools.central.console import ROLES
+
+    if not create and not Path(path).exists():
+        raise FileNotFoundError(2, "no such account file", path)
+    return Accounts(path, roles=ROLES, policy=LockoutPolicy(max_failures, lockout_s))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """Serve the operators' console until ^C, SIGTERM or --duration."""
+    from agent.web.server import server_ssl_context
+    from tools.central.console import Console, ConsoleConfig
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    if (args.https_cert is None) != (args.https_key is None):
+        raise UsageError("--https-cert and --https-key go together")
+    store = _store(args.db)
+    accounts = _operator_accounts(str(args.accounts), False, args.max_failures, args.lockout)
+    if not accounts.list():
+        raise UsageError(f"no account in {str(args.accounts)!r}: add one with "
+                         f"`sharaka-central operator add NAME --role supervisor --accounts {args.accounts}`")
+    broker = _config(args) if args.alert_key or args.command_keys else None
+    ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
+    console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
+                                    command_keys=args.command_keys, idle_s=args.idle, secure=ssl_context is not None))
+    url = console.start(host.strip("[]"), int(port), ssl_context)
+    _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait(args.duration or None)
+    except KeyboardInterrupt:
+        pass
+    console.stop()
+    return 0
 
 
 def _federation_parser(sub: Any) -> None:
@@ -680,9 +746,11 @@ def cmd_events(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``sharaka-central`` command; errors as in docs/adr/0001-errors.md."""
     args = build_parser().parse_args(argv)
+    if args.command == "operator":
+        return run_command("sharaka-central", command_path(args), lambda: args.func(args))
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --workers N` passes on to its workers
     handler = {"keygen": cmd_keygen, "enrol": cmd_enrol, "token": cmd_token, "run": cmd_run, "cmd": cmd_cmd,
-               "cosign": cmd_cosign, "alert": cmd_alert, "federation": cmd_federation,
+               "cosign": cmd_cosign, "alert": cmd_alert, "console": cmd_console, "federation": cmd_federation,
                "gates": cmd_gates, "events": cmd_events, "keys": cmd_keys}[args.command]
     return run_command("sharaka-central", command_path(args), lambda: handler(args))
 

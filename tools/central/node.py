@@ -211,8 +211,10 @@ class CentralNode:
         if leaf == topics.QUERY and props is not None:
             self._answer_query(msg.topic, bytes(msg.payload), props)  # a traveller is waiting: no batching
             return
-        # QoS 1: wait for room (paho stops reading, the broker holds the rest); QoS 0: drop when full
-        if not self.queue.put((msg.topic, bytes(msg.payload)), block=msg.qos > 0, stop=self._stop):
+        # QoS 1: wait for room (paho stops reading, the broker holds the rest); QoS 0: drop when full. A hit
+        # goes ahead of the events queued before it
+        if not self.queue.put((msg.topic, bytes(msg.payload)), block=msg.qos > 0, stop=self._stop,
+                              urgent=leaf == topics.HIT):
             self._drop(gate_id, "queue_full")
 
     def _enrol(self, topic: str, payload: bytes) -> None:

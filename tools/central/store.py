@@ -28,7 +28,7 @@ from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -108,6 +108,20 @@ class CentralStore:
     def _x(self, sql: str, args: Any = ()) -> Any:
         """Execute one statement (``?`` parameters) on this store's connection; returns the cursor."""
         return self._db.execute(sql, args)
+
+    def query(self, sql: str, args: Any = ()) -> list[dict[str, Any]]:
+        """Rows of one read (``?`` parameters, SQL both engines accept) as dicts: what the operators' console
+        and other readers of the store ask, written once for SQLite and PostgreSQL."""
+        with self._lock:
+            cur = self._x(sql, args)
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def execute(self, sql: str, args: Any = ()) -> int:
+        """One write (``?`` parameters) in its own transaction, or in the caller's ``transaction()``; returns the
+        rows it changed."""
+        with self.transaction():
+            return int(self._x(sql, args).rowcount)
 
     def _xmany(self, sql: str, rows: list[Any], *, returning: bool = False) -> list[Any]:
         """Execute one statement for each parameter tuple in ``rows`` (PostgreSQL: pipelined, one round trip);

@@ -1,0 +1,148 @@
+"""What the operators' console enforces, over real HTTP against the real console on a real central store: roles,
+CSRF, the audit log of every action, the CSV export, the second supervisor for a high-impact command (cosigned
+and published to a real Mosquitto), and no traveller's data in URLs or logs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import time
+
+import pytest
+from nacl.signing import SigningKey
+
+from agent import keys as keyfiles
+from agent.protocol import topics
+from agent.protocol.envelope import peek
+from tests.support.broker import MqttTestClient
+from tests.support.console import OFFICER, PASSWORD, SECOND, SUPERVISOR, VIEWER, add_search, running_console
+from tests.support.webclient import Client
+from tools.central.node import CentralConfig
+from tools.central.store import CentralStore
+
+
+@pytest.fixture
+def store(tmp_path):  # type: ignore[no-untyped-def]
+    s = CentralStore(tmp_path / "central.db")
+    s.enrol("gate-1", bytes(SigningKey.generate().verify_key), time.time())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def console(store, tmp_path):  # type: ignore[no-untyped-def]
+    with running_console(store, tmp_path / "operators.sqlite3") as c:
+        yield c
+
+
+def hit_form(store: CentralStore) -> dict[str, str]:
+    msg = add_search(store, "gate-1", "port-a", time.time(), hit=True)
+    return {"gate": "gate-1", "msg": msg}
+
+
+def test_each_role_may_do_what_it_is_for_and_no_more(console, store):
+    url, form = console.server.url, hit_form(store)
+    viewer, officer, supervisor = Client(url), Client(url), Client(url)
+    tokens = {c: c.sign_in(name, PASSWORD) for c, name in ((viewer, VIEWER), (officer, OFFICER),
+                                                           (supervisor, SUPERVISOR))}
+    for c in (viewer, officer, supervisor):
+        for path in ("/", "/gates", "/lists", "/alerts", "/commands", "/picture", "/picture.csv"):
+            assert c.request(path).status == 200, path
+    assert viewer.request("/hit/ack", {**form, "csrf": tokens[viewer]}).status == 403
+    assert "Acknowledge" not in viewer.request("/").read().decode(), "a viewer is offered the workflow"
+    assert viewer.request("/audit").status == officer.request("/audit").status == 403
+    for path, data in (("/alerts", {"notice": "x", "severity": "info"}), ("/commands", {"gate": "gate-1", "op": "rebirth"}),
+                       ("/commands/decide", {"cmd": "x", "decision": "approved"})):
+        assert officer.request(path, {**data, "csrf": tokens[officer]}).status == 403, path
+    assert officer.request("/hit/ack", {**form, "csrf": tokens[officer]}).status == 303
+    assert supervisor.request("/audit").status == 200
+    assert console.records.hits()[0]["acknowledged_by"] == OFFICER
+
+
+def test_post_without_the_sessions_csrf_token_or_from_another_origin_is_refused(console, store):
+    url, form = console.server.url, hit_form(store)
+    c, other = Client(url), Client(url)
+    csrf, other_csrf = c.sign_in(OFFICER, PASSWORD), other.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/hit/ack", form).status == 403
+    assert c.request("/hit/ack", {**form, "csrf": other_csrf}).status == 403
+    assert c.request("/hit/ack", {**form, "csrf": csrf}, headers={"Origin": "http://evil.example"}).status == 403
+    assert console.records.hits()[0]["acknowledged_by"] is None, "a refused request acknowledged the hit"
+    assert c.request("/hit/ack", {**form, "csrf": csrf}).status == 303
+
+
+def test_every_operator_action_is_in_the_audit_log(console, store):
+    url, form = console.server.url, hit_form(store)
+    assert Client(url).request("/login", {"user": OFFICER, "password": "not the password"}).status == 401
+    c = Client(url)
+    csrf = c.sign_in(OFFICER, PASSWORD)
+    for path, data in (("/hit/ack", {}), ("/hit/assign", {"operator": SUPERVISOR}), ("/hit/outcome", {"outcome": "released"})):
+        assert c.request(path, {**form, **data, "csrf": csrf}).status == 303
+    assert c.request("/hit/outcome", {**form, "outcome": "vanished", "csrf": csrf}).status == 400
+    assert c.request("/picture.csv?days=30").status == 200
+    assert c.request("/logout", {"csrf": csrf}).status == 303
+    log = [(e["operator"], e["action"]) for e in reversed(console.records.audit_log())]
+    assert log == [(OFFICER, "sign_in_refused"), (OFFICER, "sign_in"), (OFFICER, "hit_acknowledge"),
+                   (OFFICER, "hit_assign"), (OFFICER, "hit_outcome"), (OFFICER, "picture_export"),
+                   (OFFICER, "sign_out")]
+
+
+def test_picture_csv_has_a_header_and_the_counts(console, store):
+    add_search(store, "gate-1", "port-a", time.time())
+    hit_form(store)
+    console.picture.rollup()
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    r = c.request("/picture.csv?days=7")
+    assert r.headers["Content-Type"].startswith("text/csv") and "attachment" in r.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+    assert [(row["site"], row["searches"], row["hits"]) for row in rows][0][0] == "port-a"
+    assert sum(int(row["searches"]) for row in rows) == 2 and sum(int(row["hits"]) for row in rows) == 1
+
+
+def test_no_document_number_or_name_in_urls_or_logs(console, store, caplog):
+    caplog.set_level(logging.DEBUG)
+    form = hit_form(store)
+    c = Client(console.server.url)
+    csrf = c.sign_in(OFFICER, PASSWORD)
+    page = c.request("/").read().decode()
+    assert "L898902C3" in page and "ERIKSSON" in page, "the hit is not shown"
+    urls = re.findall(r'(?:href|src|action)="([^"]*)"', page)
+    assert urls and not [u for u in urls if "L898902C3" in u or "ERIKSSON" in u or u.startswith("data:") is False
+                         and "?" in u and "days=" not in u]
+    for path, data in (("/hit/ack", {}), ("/hit/outcome", {"outcome": "intercepted"})):
+        r = c.request(path, {**form, **data, "csrf": csrf})
+        assert r.status == 303 and "?" not in r.headers["Location"]
+    logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
+    assert "L898902C3" not in logged and "ERIKSSON" not in logged
+    assert "L898902C3" not in repr(console.records.audit_log())
+
+
+def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(broker, store, tmp_path):
+    keys = tmp_path / "command-keys"
+    keys.mkdir()
+    for name in (SUPERVISOR, SECOND):
+        keyfiles.generate(keys / f"{name}.key")
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    central_user, central_password = broker.central
+    with running_console(store, tmp_path / "operators.sqlite3", broker=config, command_keys=keys) as console, \
+            MqttTestClient(broker, central_user, central_password) as watcher:
+        assert watcher.connect()
+        watcher.subscribe(topics.gate("gate-1", topics.CMD))
+        first, second = Client(console.server.url), Client(console.server.url)
+        csrf1, csrf2 = first.sign_in(SUPERVISOR, PASSWORD), second.sign_in(SECOND, PASSWORD)
+        r = first.request("/commands", {"gate": "gate-1", "op": "pulse_relay", "args": '{"seconds": 2}', "csrf": csrf1})
+        assert r.status == 303
+        assert "second supervisor" in first.request("/commands").read().decode()
+        assert watcher.drain() == [], "a high-impact command left with one signature"
+        cmd_id = console.records.pending_commands()[0]["cmd_id"]
+        refused = first.request("/commands/decide", {"cmd": cmd_id, "decision": "approved", "csrf": csrf1})
+        assert refused.status == 400 and "a second supervisor must approve" in refused.read().decode()
+        assert second.request("/commands/decide", {"cmd": cmd_id, "decision": "approved", "csrf": csrf2}).status == 303
+        wire = watcher.wait_for_message(topics.gate("gate-1", topics.CMD), 10).payload
+        body, signed_by = peek("cmd", bytes(wire))
+        assert body["id"] == cmd_id and body["op"] == "pulse_relay" and len(set(signed_by)) == 2
+        actions = [e["action"] for e in reversed(console.records.audit_log())]
+        assert actions[-2:] == ["command_propose", "command_approved"]

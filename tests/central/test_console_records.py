@@ -1,0 +1,119 @@
+"""The operators' console's records and regional picture (tools/central/console/records.py, picture.py) on both
+engines, SQLite and a real PostgreSQL: hit workflow, audit, the second supervisor, the picture's counts, the
+unusual-rate rule and the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.clock import FakeClock
+from tests.support.console import add_search
+from tools.central.console.picture import FACTOR, MIN_SEARCHES, Picture
+from tools.central.console.records import ConsoleRecords
+from tools.central.store import CentralStore, open_store
+
+DAY = 86400.0
+NOW = 1_796_000_000.0 + 12 * 3600  # midday UTC
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Iterator[CentralStore]:  # type: ignore[no-untyped-def]
+    target = tmp_path / "central.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = open_store(target)
+    s.enrol("gate-1", bytes(32), NOW - 30 * DAY)
+    s.enrol("gate-2", bytes(range(32)), NOW - 30 * DAY)
+    yield s
+    s.close()
+
+
+def test_hit_workflow_is_recorded_with_its_audit_and_refuses_an_unknown_hit_or_outcome(store):
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    msg = add_search(store, "gate-1", "port-a", NOW, hit=True)
+    records.update_case("gate-1", msg, "omar", acknowledge=True)
+    clock.sleep(5)
+    records.update_case("gate-1", msg, "sara", acknowledge=True)  # a second acknowledgement keeps the first
+    records.update_case("gate-1", msg, "sara", assign="omar")
+    records.update_case("gate-1", msg, "omar", outcome="intercepted")
+    hit = records.hits()[0]
+    assert (hit["acknowledged_by"], hit["acknowledged_at"], hit["assigned_to"], hit["outcome"], hit["outcome_by"]) == \
+        ("omar", NOW, "omar", "intercepted", "omar")
+    assert (hit["reason"], hit["list_id"], hit["ref"], hit["site"]) == ("stolen", "sltd", "SLTD-0001", "port-a")
+    for bad in ({"outcome": "shot"}, {"acknowledge": True, "msg": "0" * 32}):
+        with pytest.raises(ValueError):
+            records.update_case("gate-1", bad.pop("msg", msg), "omar", **bad)  # type: ignore[arg-type]
+    assert records.hits()[0]["outcome"] == "intercepted", "a refused change altered the case"
+    log = [(e["operator"], e["action"], e["target"]) for e in reversed(records.audit_log())]
+    assert log == [("omar", "hit_acknowledge", f"gate-1/{msg}"), ("sara", "hit_acknowledge", f"gate-1/{msg}"),
+                   ("sara", "hit_assign", f"gate-1/{msg}"), ("omar", "hit_outcome", f"gate-1/{msg}")]
+    assert "L898902C3" not in repr(records.audit_log()) and "ERIKSSON" not in repr(records.audit_log())
+
+
+def test_high_impact_command_needs_a_second_supervisor_who_is_not_the_proposer(store):
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    records.propose_command("c1", "gate-1", "pulse_relay", {"seconds": 2}, b"wire", "sara", NOW + 600)
+    with pytest.raises(ValueError, match="second supervisor"):
+        records.take_pending("c1", "sara", "approved")
+    assert [c["cmd_id"] for c in records.pending_commands()] == ["c1"], "the proposer's refused approval decided it"
+    row = records.take_pending("c1", "samir", "approved")
+    assert row["wire"] == b"wire" and records.pending_commands() == []
+    with pytest.raises(ValueError, match="no command"):
+        records.take_pending("c1", "samir", "approved")  # approved once only
+    records.propose_command("c2", "gate-1", "wipe", {}, b"w2", "sara", NOW + 600)
+    clock.sleep(601)
+    with pytest.raises(ValueError, match="expired"):
+        records.take_pending("c2", "samir", "approved")
+    assert [e["action"] for e in reversed(records.audit_log())] == \
+        ["command_propose", "command_approved", "command_propose"]
+
+
+def test_picture_counts_searches_and_hits_per_point_day_hour_list_reason_and_state(store):
+    picture = Picture(store, clock=FakeClock(NOW))
+    for i in range(4):
+        add_search(store, "gate-1", "port-a", NOW - i * 3600)
+    add_search(store, "gate-1", "port-a", NOW - DAY, hit=True, state="ZZA", reason="lost")
+    add_search(store, "gate-2", "desert-b", NOW, hit=True)
+    assert picture.rollup() == 6
+    assert picture.rollup() == 0, "a rescan counted an event twice"
+    s = picture.summary(days=7)
+    assert [(r["site"], r["searches"], r["hits"]) for r in s["per_site"]] == [("desert-b", 1, 1), ("port-a", 5, 1)]
+    assert [(r["day"], r["searches"], r["hits"]) for r in s["per_day"]] == [
+        ("2026-11-29", 1, 1), ("2026-11-30", 5, 1)]
+    assert {(r["hour"], r["searches"]) for r in s["per_hour"]} == {(9, 1), (10, 1), (11, 1), (12, 3)}
+    assert [(r["list_id"], r["reason"], r["hits"]) for r in s["per_list_reason"]] == [
+        ("sltd", "lost", 1), ("sltd", "stolen", 1)]
+    assert [(r["issuing_state"], r["searches"], r["hits"]) for r in s["per_state"]] == [("UTO", 5, 1), ("ZZA", 1, 1)]
+    assert [r["site"] for r in picture.summary(days=1)["per_site"]] == ["desert-b", "port-a"]
+    rows = list(csv.DictReader(io.StringIO(picture.csv(days=7))))
+    assert sum(int(r["searches"]) for r in rows) == 6 and sum(int(r["hits"]) for r in rows) == 2
+    assert {r["site"] for r in rows} == {"port-a", "desert-b"}
+
+
+def test_unusual_hit_rate_is_flagged_against_the_points_own_baseline_and_the_region(store):
+    picture = Picture(store, clock=FakeClock(NOW))
+    # port-a: 2 % hits for the last 28 days and this week (usual); desert-b: 0 % before, 20 % this week
+    for day in range(1, 35):
+        for n in range(40):
+            add_search(store, "gate-1", "port-a", NOW - day * DAY + n, hit=(day * 40 + n) % 50 == 0)
+    for day in range(8, 30):
+        add_search(store, "gate-2", "desert-b", NOW - day * DAY)
+    for n in range(MIN_SEARCHES + 10):
+        add_search(store, "gate-2", "desert-b", NOW - n * 600, hit=n % 5 == 0)
+    picture.rollup()
+    unusual = picture.unusual(7, NOW)
+    assert [u["site"] for u in unusual] == ["desert-b"]
+    u = unusual[0]
+    assert u["rate"] >= FACTOR * max(u["baseline_rate"], u["regional_rate"]) and u["baseline_rate"] == 0.0
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(store):
+    picture = Picture(store, clock=FakeClock(NOW))
+    add_search(store, "gate-1", "=HYPERLINK(\"http://evil\")", NOW, hit=True)
+    picture.rollup()
+    text = picture.csv(days=1)
+    assert "'=HYPERLINK" in text and "\r\n=HYPERLINK" not in text and ",=HYPERLINK" not in text

@@ -1,0 +1,61 @@
+"""The operators' console for the tests: the real console (tools/central/console) on a free loopback port over
+a real central store, with a supervisor, an officer and a viewer enrolled."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agent.screening.events import encode_event
+from agent.web.accounts import Accounts
+from tools.central.console import ROLES, Console, ConsoleConfig
+from tools.central.store import CentralStore, open_store
+
+PASSWORD = "correct horse battery"
+SUPERVISOR, SECOND, OFFICER, VIEWER = "sara", "samir", "omar", "vera"
+
+
+@contextmanager
+def running_console(store: str | Path | CentralStore, accounts: Path, **config: Any) -> Iterator[Console]:
+    """A started console over ``store`` (a path or URL opened here, or an open store) with accounts
+    ``SUPERVISOR`` and ``SECOND`` (supervisors), ``OFFICER`` and ``VIEWER``, all with ``PASSWORD``."""
+    people = Accounts(accounts, roles=ROLES)
+    for name, role in ((SUPERVISOR, "supervisor"), (SECOND, "supervisor"), (OFFICER, "officer"), (VIEWER, "viewer")):
+        if not people.exists(name):
+            people.add(name, PASSWORD, role)
+    owned = not isinstance(store, CentralStore)
+    opened = open_store(store) if not isinstance(store, CentralStore) else store
+    console = Console(ConsoleConfig(store=opened, accounts=people, **config))
+    console.start("127.0.0.1", 0)
+    try:
+        yield console
+    finally:
+        console.stop()
+        people.close()
+        if owned:
+            opened.close()
+
+
+def sign_in(page: Any, url: str, user: str = SUPERVISOR, password: str = PASSWORD) -> None:
+    """Sign in through the console's form in a Playwright ``page``."""
+    page.goto(url + "/login")
+    page.fill("#user", user)
+    page.fill("#password", password)
+    page.click("#signin")
+
+
+def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: bool = False, state: str = "UTO",
+               reason: str = "stolen", list_id: str = "sltd") -> str:
+    """Store one decision event as the node stores it (opened), as a gate at ``site`` made it at ``wall``."""
+    msg_id = uuid.uuid4().hex
+    event = {"v": 2, "type": "decision", "id": msg_id, "gate": gate, "site": site, "decision": "HIT" if hit else "CLEAR",
+             "wall": wall, "mrz": {"issuing_state": state, "document_number": "L898902C3", "surname": "ERIKSSON",
+                                   "given_names": "ANNA MARIA"}}
+    if hit:
+        event["hit"] = {"kind": "document", "reason": reason, "ref": "SLTD-0001", "strength": "exact"}
+        event["matches"] = [{"list": list_id, "kind": "document", "reason": reason, "ref": "SLTD-0001"}]
+    store.add_event((msg_id, gate, 1, hit, "hit" if hit else "decision", wall, wall, wall + 0.1, encode_event(event)))
+    return msg_id

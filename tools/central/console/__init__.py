@@ -1,0 +1,127 @@
+"""The operators' web console of the national centre (docs/central.md "Operators' console").
+
+    >>> console = Console(ConsoleConfig(store=open_store("central.db"), accounts=Accounts(path, roles=ROLES)))
+    >>> console.start("127.0.0.1", 8080)     # its own thread and event loop, beside the node's threads
+    >>> console.stop()
+
+Built on the gate's web foundation (agent/web: sign-in with Argon2id accounts and lock-out, sessions with
+idle and absolute timeouts, CSRF, security headers, server-sent events). What it adds: the pages and actions
+(``tools.central.console.views``), the store's records (``records``), the regional picture (``picture``),
+and the feed: one thread that watches the store (the newest hit, the gates' statuses, alert receipts) every
+``POLL_S`` seconds and tells the open pages what changed. Watching the store rather than one node's callbacks
+is what lets the console run beside any number of workers, on SQLite or PostgreSQL; ``poke()`` (the node's
+``on_update`` when the console runs inside ``sharaka-central run``) wakes it at once.
+
+Roles: ``viewer`` sees every page but the audit log; ``officer`` also works hits (acknowledge, assign, record
+the outcome); ``supervisor`` also issues alerts, sends and approves commands and reads the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.web.accounts import Accounts
+from agent.web.server import WebServer, WebSite, create_app
+from agent.web.sessions import Sessions
+from agent.web.sse import Hub
+from tools.central.console.picture import Picture
+from tools.central.console.records import ConsoleRecords
+from tools.central.node import CentralConfig
+from tools.central.store import CentralStore
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+ROLES = ("viewer", "officer", "supervisor")
+POLL_S = 0.25
+ROLLUP_S = 5.0
+
+
+@dataclass
+class ConsoleConfig:
+    """What the console is built from. ``broker`` (with ``alert_key`` / ``command_keys``) is needed only to
+    issue alerts and send commands; without it those pages say so."""
+
+    store: CentralStore
+    accounts: Accounts
+    broker: CentralConfig | None = None
+    alert_key: Path | None = None  # the `sharaka-hitlist certify --add-alert-key` key file
+    command_keys: Path | None = None  # DIR/NAME.key: each supervisor's own command key, by account name
+    idle_s: float = 900.0
+    max_s: float = 43200.0
+    secure: bool = False
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class Console:
+    """The console's site, records, picture and feed; see the module docstring."""
+
+    def __init__(self, config: ConsoleConfig) -> None:
+        from tools.central.console import views
+
+        self.config = config
+        self.records = ConsoleRecords(config.store, clock=config.clock)
+        self.picture = Picture(config.store, clock=config.clock)
+        self.hub = Hub()
+        self.site = WebSite(title="Operators' console", accounts=config.accounts,
+                            sessions=Sessions(idle_s=config.idle_s, max_s=config.max_s), hub=self.hub,
+                            template_dirs=[HERE / "templates"], secure=config.secure, static_dir=HERE / "static",
+                            audit=lambda user, action, fields: self.records.audit(user, action, "", fields))
+        self.app = create_app(self.site)
+        views.add_routes(self.app, self)
+        self.server: WebServer | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._feed = threading.Thread(target=self._watch, name="console-feed", daemon=True)
+
+    def start(self, host: str, port: int, ssl_context: Any = None) -> str:
+        """Serve on ``host``:``port`` (0: a free port) and start the feed; returns the console's URL. Raises
+        ``OSError`` when the address cannot be bound."""
+        self.server = WebServer(self.app, host, port, ssl_context=ssl_context, hub=self.hub)
+        self.server.start()
+        self._feed.start()
+        return self.server.url
+
+    def stop(self) -> None:
+        """Stop the feed and the server; idempotent."""
+        self._stop.set()
+        self._wake.set()
+        if self._feed.is_alive():
+            self._feed.join(5)
+        if self.server is not None:
+            self.server.stop()
+
+    def poke(self, *_args: Any) -> None:
+        """Something changed in the store (a node's ``on_update``): look now rather than at the next poll."""
+        self._wake.set()
+
+    def _marks(self) -> dict[str, Any]:
+        gates = self.config.store.query("SELECT COUNT(*) AS n, SUM(online) AS up, MAX(last_seen) AS seen,"
+                                        " SUM(session) AS s FROM gates")[0]
+        return {"hits": self.records.newest_hit(), "gates": tuple(gates.values()),
+                "alerts": self.records.alert_receipt_mark()}
+
+    def _watch(self) -> None:
+        seen: dict[str, Any] = {}
+        rolled = 0.0
+        while not self._stop.is_set():
+            try:
+                marks = self._marks()
+                changed = [topic for topic, mark in marks.items() if seen.get(topic) != mark]
+                seen = marks
+                if time.monotonic() - rolled >= ROLLUP_S:
+                    rolled = time.monotonic()
+                    if self.picture.rollup():  # new facts: the picture, and a gate's site may be known now
+                        changed += ["picture", "gates"]
+                for topic in changed:
+                    self.hub.publish(topic)
+            except Exception:  # the store is down or busy: the pages keep what they show, the feed tries again
+                logger.exception("console feed: the store could not be read")
+            self._wake.wait(POLL_S)
+            self._wake.clear()

@@ -1,0 +1,245 @@
+"""What the operators' console reads from and writes to the central store: gates by site, hits and their
+workflow, the audit log, alerts issued, commands awaiting a second supervisor.
+
+    >>> records = ConsoleRecords(store)                    # a CentralStore or PostgresStore
+    >>> records.audit("amina", "hit_ack", "gate-1/5f0c…")  # every operator action, in the store
+    >>> records.hits(limit=30)                             # newest first, opened, with their case
+
+All SQL goes through ``CentralStore.query``/``execute`` with statements both engines accept, so the console
+works on SQLite and PostgreSQL alike (tests/central/test_console_records.py runs on both). The audit log never
+holds a traveller's name or document number: targets are gate ids and random message ids, details are
+operator choices (an outcome, an operator name, a command op).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from agent.protocol.envelope import ProtocolError, peek
+from agent.screening.events import decode_event
+from tools.central.store import CentralStore
+
+OUTCOMES = ("intercepted", "false_match", "released")
+STALE_S = 300.0  # a gate silent this long is shown offline even without its last will (heartbeats stopped)
+
+
+def submap(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is a map, else {} (a stored body is trusted to be signed, not to be complete)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def status_body(raw: bytes | None) -> dict[str, Any]:
+    """The status a gate last sent (stored as received, after its signature verified), or {} when none."""
+    if not raw:
+        return {}
+    try:
+        return peek("status", bytes(raw))[0]
+    except ProtocolError:
+        return {}
+
+
+def hit_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored hit as the console shows it: reason, list and reference, crossing point, face crop (a ``data:``
+    URI) when the event carries one. The event was opened by the node (its personal fields unsealed)."""
+    try:
+        event = decode_event(bytes(row["body"]))
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        event = {}
+    hit = submap(event, "hit")
+    matches = [m for m in event.get("matches") or [] if isinstance(m, dict)]
+    mrz = submap(event, "mrz")
+    face = submap(event, "face")
+    jpeg = face.get("jpeg")
+    return {
+        "gate_id": row["gate_id"], "msg_id": row["msg_id"], "received": row["received"],
+        "created": row.get("created"), "site": str(event.get("site", "")),
+        "decision": str(event.get("decision", "HIT")), "reason": str(hit.get("reason", "")),
+        "kind": str(hit.get("kind", "")), "ref": str(hit.get("ref", "")),
+        "strength": str(hit.get("strength", "")),
+        "list_id": str(matches[0].get("list", "")) if matches else "",
+        "issuing_state": str(mrz.get("issuing_state", "")), "document_number": str(mrz.get("document_number", "")),
+        "name": " ".join(str(mrz.get(k, "")) for k in ("surname", "given_names")).strip(),
+        "face": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes) else None,
+        "acknowledged_by": row.get("acknowledged_by"), "acknowledged_at": row.get("acknowledged_at"),
+        "assigned_to": row.get("assigned_to"), "outcome": row.get("outcome"), "outcome_by": row.get("outcome_by"),
+    }
+
+
+class ConsoleRecords:
+    """The console's reads and writes on one store; see the module docstring. ``clock`` is injected."""
+
+    def __init__(self, store: CentralStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._clock = clock
+        self._sites: dict[str, str] = {}  # gate -> the site its events name (gates do not report it in status)
+
+    # ------------------------------------------------------------------ audit
+    def audit(self, operator: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
+        """Record one operator action (committed before the console answers)."""
+        self.store.execute("INSERT INTO audit (at, operator, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                           (self._clock(), operator, action, target, json.dumps(detail or {}, sort_keys=True)))
+
+    def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest audit entries first."""
+        return self.store.query("SELECT at, operator, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
+                                (limit,))
+
+    # ------------------------------------------------------------------ gates
+    def gates_by_site(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+        """{site: [gate, …]} with each gate's state, lists (id, version, freshness), faults and alarms, outbox
+        backlog, from the status each gate last sent. The site is the one the gate reports, else the one of
+        its enrolment token."""
+        now = self._clock() if now is None else now
+        rows = self.store.query("SELECT gate_id, online, last_seen, list_version, retired, last_status FROM gates"
+                                " ORDER BY gate_id")
+        sites = {r["gate_id"]: r["site"] for r in self.store.query(
+            "SELECT gate_id, site FROM enrol_tokens ORDER BY issued")}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            status = status_body(r.pop("last_status"))
+            lists = submap(status, "lists") or ({"": status["hitlist"]} if submap(status, "hitlist") else {})
+            outbox = submap(status, "outbox")
+            faults = submap(status, "faults")
+            seen = r["last_seen"]
+            online = bool(r["online"]) and seen is not None and now - seen < STALE_S and r["retired"] is None
+            site = str(status.get("site") or sites.get(r["gate_id"]) or self._event_site(r["gate_id"]))
+            gate = {**r, "online": online, "site": site,
+                    "agent": str(submap(status, "versions").get("agent", "")),
+                    "lists": [{"list_id": str(v.get("list_id") or k), "version": v.get("version"),
+                               "stale": bool(v.get("stale")), "expires": v.get("expires")}
+                              for k, v in lists.items() if isinstance(v, dict)],
+                    "faults": {str(k): str(v) for k, v in faults.items() if v},
+                    "alarms": [str(a) for a in status.get("alarms") or []],
+                    "backlog": outbox.get("depth"), "oldest_age": outbox.get("oldest_age")}
+            out.setdefault(gate["site"] or "(no site)", []).append(gate)
+        return dict(sorted(out.items()))
+
+    def _event_site(self, gate_id: str) -> str:
+        """The site the gate's events name (the picture's facts), remembered once known."""
+        if gate_id not in self._sites:
+            rows = self.store.query("SELECT site FROM picture_facts WHERE gate_id = ? AND site <> '' LIMIT 1",
+                                    (gate_id,))
+            if not rows:
+                return ""
+            self._sites[gate_id] = str(rows[0]["site"])
+        return self._sites[gate_id]
+
+    def list_versions(self) -> dict[str, dict[int | None, list[str]]]:
+        """{list id: {version: [gate, …]}}: which gates are on which version of which list."""
+        out: dict[str, dict[int | None, list[str]]] = {}
+        for gates in self.gates_by_site().values():
+            for g in gates:
+                for lst in g["lists"]:
+                    out.setdefault(lst["list_id"], {}).setdefault(lst["version"], []).append(g["gate_id"])
+        return {k: dict(sorted(v.items(), key=lambda kv: -(kv[0] or 0))) for k, v in sorted(out.items())}
+
+    # ------------------------------------------------------------------ hits
+    _HITS = ("SELECT e.gate_id, e.msg_id, e.created, e.received, e.body, c.acknowledged_by, c.acknowledged_at,"
+             " c.assigned_to, c.outcome, c.outcome_by FROM events e LEFT JOIN hit_cases c"
+             " ON c.gate_id = e.gate_id AND c.msg_id = e.msg_id WHERE e.is_hit = 1")
+
+    def hits(self, limit: int = 30) -> list[dict[str, Any]]:
+        """The newest hits, newest first, each as ``hit_view`` shows it with its case."""
+        return [hit_view(r) for r in self.store.query(self._HITS + " ORDER BY e.received DESC LIMIT ?", (limit,))]
+
+    def hit(self, gate_id: str, msg_id: str) -> dict[str, Any] | None:
+        """One hit with its case, or None when there is no such hit."""
+        rows = self.store.query(self._HITS + " AND e.gate_id = ? AND e.msg_id = ?", (gate_id, msg_id))
+        return hit_view(rows[0]) if rows else None
+
+    def newest_hit(self) -> float:
+        """When the newest hit was received (0 when none): the live feed's change mark."""
+        row = self.store.query("SELECT MAX(received) AS m FROM events WHERE is_hit = 1")
+        return float(row[0]["m"] or 0.0)
+
+    def update_case(self, gate_id: str, msg_id: str, operator: str, *, acknowledge: bool = False,
+                    assign: str | None = None, outcome: str | None = None) -> None:
+        """Acknowledge, assign or record the outcome of a hit, and audit it, in one transaction. Raises
+        ``ValueError`` for an unknown hit or outcome."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
+        now = self._clock()
+        with self.store.transaction():
+            if self.hit(gate_id, msg_id) is None:
+                raise ValueError(f"no hit {msg_id!r} from gate {gate_id!r}")
+            self.store.execute("INSERT INTO hit_cases (gate_id, msg_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                               (gate_id, msg_id))
+            if acknowledge:
+                self.store.execute("UPDATE hit_cases SET acknowledged_by = ?, acknowledged_at = ? WHERE gate_id = ?"
+                                   " AND msg_id = ? AND acknowledged_by IS NULL", (operator, now, gate_id, msg_id))
+                self.audit(operator, "hit_acknowledge", f"{gate_id}/{msg_id}")
+            if assign is not None:
+                self.store.execute("UPDATE hit_cases SET assigned_to = ? WHERE gate_id = ? AND msg_id = ?",
+                                   (assign, gate_id, msg_id))
+                self.audit(operator, "hit_assign", f"{gate_id}/{msg_id}", {"to": assign})
+            if outcome is not None:
+                self.store.execute("UPDATE hit_cases SET outcome = ?, outcome_by = ?, outcome_at = ? WHERE"
+                                   " gate_id = ? AND msg_id = ?", (outcome, operator, now, gate_id, msg_id))
+                self.audit(operator, "hit_outcome", f"{gate_id}/{msg_id}", {"outcome": outcome})
+
+    # ------------------------------------------------------------------ alerts
+    def record_alert(self, alert_id: str, operator: str, severity: str, target: str, notice: str,
+                     expires: float) -> None:
+        """An alert issued from the console, and its audit entry (the notice is the operator's own text)."""
+        with self.store.transaction():
+            self.store.execute("INSERT INTO console_alerts (alert_id, issued, operator, severity, target, notice,"
+                               " expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (alert_id, self._clock(), operator, severity, target, notice, expires))
+            self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target})
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts issued from the console, newest first."""
+        return self.store.query("SELECT alert_id, issued, operator, severity, target, notice, expires"
+                                " FROM console_alerts ORDER BY issued DESC")
+
+    def alert_receipt_mark(self) -> tuple[int, float]:
+        """(count, newest) of the gates' alert receipts: the live feed's change mark."""
+        row = self.store.query("SELECT COUNT(*) AS n, MAX(received) AS m FROM events WHERE kind = 'alert'")[0]
+        return int(row["n"]), float(row["m"] or 0.0)
+
+    # ------------------------------------------------------------------ commands
+    def propose_command(self, cmd_id: str, gate_id: str, op: str, args: dict[str, Any], wire: bytes,
+                        operator: str, not_after: float) -> None:
+        """A high-impact command signed by its first supervisor, waiting for a second (audited)."""
+        with self.store.transaction():
+            self.store.execute("INSERT INTO pending_commands (cmd_id, gate_id, op, args, wire, proposed_by,"
+                               " proposed_at, not_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (cmd_id, gate_id, op, json.dumps(args, sort_keys=True), wire, operator,
+                                self._clock(), not_after))
+            self.audit(operator, "command_propose", f"{gate_id}/{cmd_id}", {"op": op})
+
+    def pending_commands(self) -> list[dict[str, Any]]:
+        """Commands waiting for a second supervisor (not yet decided, not expired), oldest first."""
+        return self.store.query("SELECT cmd_id, gate_id, op, args, proposed_by, proposed_at, not_after"
+                                " FROM pending_commands WHERE decision IS NULL AND not_after > ?"
+                                " ORDER BY proposed_at", (self._clock(),))
+
+    def take_pending(self, cmd_id: str, operator: str, decision: str) -> dict[str, Any]:
+        """Decide a pending command (``approved``/``rejected``) as ``operator``: returns its row with ``wire``.
+        Raises ``ValueError`` when it is unknown, decided, expired, or was proposed by ``operator``."""
+        with self.store.transaction():
+            rows = self.store.query("SELECT cmd_id, gate_id, op, args, wire, proposed_by, not_after, decision"
+                                    " FROM pending_commands WHERE cmd_id = ?", (cmd_id,))
+            if not rows or rows[0]["decision"] is not None:
+                raise ValueError(f"no command {cmd_id!r} waiting for a second supervisor")
+            row = rows[0]
+            if row["proposed_by"] == operator:
+                raise ValueError("a second supervisor must approve: you proposed this command")
+            if row["not_after"] <= self._clock():
+                raise ValueError(f"command {cmd_id!r} expired: propose it again")
+            self.store.execute("UPDATE pending_commands SET decided_by = ?, decided_at = ?, decision = ?"
+                               " WHERE cmd_id = ?", (operator, self._clock(), decision, cmd_id))
+            self.audit(operator, f"command_{decision}", f"{row['gate_id']}/{cmd_id}", {"op": row["op"]})
+        return {**row, "wire": bytes(row["wire"])}
+
+    def commands(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Commands sent, newest first, with their result."""
+        return self.store.query("SELECT cmd_id, gate_id, op, sent, ok, reason FROM commands ORDER BY sent DESC"
+                                " LIMIT ?", (limit,))

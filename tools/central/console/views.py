@@ -1,0 +1,355 @@
+"""The console's pages and actions (routes added to an ``agent.web.server`` application).
+
+    GET  /                  live hits (server-sent events) and their workflow            every role
+    GET  /gates             gates by site: online, lists and freshness, faults, backlog     every role
+    GET  /lists             which gates are on which version of which list                  every role
+    GET  /alerts            early warnings issued, who received and acknowledged them       every role
+    GET  /commands          commands sent, commands awaiting a second supervisor            every role
+    GET  /picture           the regional picture (charts); /picture.csv its counts          every role
+    GET  /audit             the audit log                                                   supervisor
+    GET  /events?show=T+T   server-sent events: the panels named (hits, gates, alerts) re-rendered
+    POST /hit/ack           gate, msg                    acknowledge a hit                 officer, supervisor
+    POST /hit/assign        gate, msg, operator          assign it to an operator          officer, supervisor
+    POST /hit/outcome       gate, msg, outcome           intercepted | false_match | released
+    POST /alerts            notice, severity, ttl, target, sites/gates, document       supervisor
+    POST /commands          gate, op, args (JSON)        sign with your key; high impact: wait for a second
+    POST /commands/decide   cmd, decision                approve (cosign and send) | reject   supervisor
+
+Every POST carries the session's CSRF token (the foundation checks it) and names hits by gate id and the
+random message id, never by anything a traveller is known by; every action is in the audit log before the
+answer. A refused action shows the page again with the reason (400) or says 403 for a role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from agent.protocol.commands import is_high_impact
+from agent.web.server import SITE, render, render_text, require_role, session_of
+from agent.web.sse import stream
+from tools.central.console.records import OUTCOMES
+
+if TYPE_CHECKING:
+    from tools.central.console import Console
+
+CONSOLE: web.AppKey[Console] = web.AppKey("console")
+LIVE_TOPICS = ("hits", "gates", "alerts")
+WORKERS = ("officer", "supervisor")
+PAGES = {"/": "Live hits", "/gates": "Gates", "/lists": "Lists", "/alerts": "Alerts", "/commands": "Commands",
+         "/picture": "Regional picture", "/audit": "Audit log"}
+OUTCOME_TEXT = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
+SEVERITIES = ("urgent", "warning", "info")
+MAX_NOTICE = 2000
+
+
+class Refused(ValueError):
+    """An action the console refuses; the message is shown to the operator."""
+
+
+def add_routes(app: web.Application, console: Console) -> None:
+    """Add the console's routes to the foundation application ``app``."""
+    app[CONSOLE] = console
+    for path, handler in (("/", _hits_page), ("/gates", _gates_page), ("/lists", _lists_page),
+                          ("/alerts", _alerts_page), ("/commands", _commands_page), ("/picture", _picture_page),
+                          ("/picture.csv", _picture_csv), ("/audit", _audit_page), ("/events", _events)):
+        app.router.add_get(path, handler)
+    app.router.add_post("/hit/{action:ack|assign|outcome}", _hit_action)
+    app.router.add_post("/alerts", _issue_alert)
+    app.router.add_post("/commands", _send_command)
+    app.router.add_post("/commands/decide", _decide_command)
+
+
+def _when(wall: float | None) -> str:
+    return "-" if not wall else dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.0f} h"
+
+
+def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
+    """What the panel ``topic`` (``_TOPIC.html``) shows, read from the store now."""
+    console = request.app[CONSOLE]
+    if topic == "hits":
+        operators = [a.name for a in console.config.accounts.list() if a.role in WORKERS]
+        return {"hits": console.records.hits(30), "operators": operators, "outcomes": OUTCOME_TEXT,
+                "may_work": session_of(request).role in WORKERS}
+    if topic == "gates":
+        return {"sites": console.records.gates_by_site()}
+    if topic == "alerts":
+        from tools.central.alerts import alert_receipts
+
+        gates = [g["gate_id"] for gs in console.records.gates_by_site().values() for g in gs]
+        return {"alerts": console.records.alerts(), "receipts": alert_receipts(console.config.store),
+                "all_gates": gates}
+    raise KeyError(topic)
+
+
+def _base(request: web.Request, **context: Any) -> dict[str, Any]:
+    return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": _age,
+            "now": time.time(), **context}
+
+
+async def _page(request: web.Request, template: str, topics: tuple[str, ...] = (), *, status: int = 200,
+                error: str | None = None, **context: Any) -> web.Response:
+    session = session_of(request)
+    notice, session.notice = session.notice, None  # shown once, by the page (never by a live stream)
+    ctx = _base(request, topics=topics, notice=("error", error) if error is not None else notice, **context)
+    for topic in topics:
+        ctx.update(topic_context(request, topic))
+    return render(request, template, status=status, **ctx)
+
+
+async def _hits_page(request: web.Request) -> web.Response:
+    return await _page(request, "hits.html", ("hits",))
+
+
+async def _gates_page(request: web.Request) -> web.Response:
+    return await _page(request, "gates.html", ("gates",))
+
+
+async def _lists_page(request: web.Request) -> web.Response:
+    return await _page(request, "lists.html", lists=request.app[CONSOLE].records.list_versions())
+
+
+async def _alerts_page(request: web.Request, **kw: Any) -> web.Response:
+    console = request.app[CONSOLE]
+    can = console.config.broker is not None and console.config.alert_key is not None
+    return await _page(request, "alerts.html", ("alerts",), can_issue=can, severities=SEVERITIES, **kw)
+
+
+async def _commands_page(request: web.Request, **kw: Any) -> web.Response:
+    records = request.app[CONSOLE].records
+    return await _page(request, "commands.html", pending=records.pending_commands(), sent=records.commands(),
+                       can_send=_command_key(request) is not None and request.app[CONSOLE].config.broker is not None,
+                       **kw)
+
+
+def _days(request: web.Request) -> int:
+    try:
+        days = int(request.query.get("days", "7"))
+    except ValueError:
+        days = 7
+    return min(max(days, 1), 366)
+
+
+async def _picture_page(request: web.Request) -> web.Response:
+    picture = request.app[CONSOLE].picture
+    summary = picture.summary(_days(request))
+    return await _page(request, "picture.html", summary=summary, summary_json=_script_json(summary))
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` element (no ``</script>`` can close it)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+async def _picture_csv(request: web.Request) -> web.Response:
+    console, days = request.app[CONSOLE], _days(request)
+    console.records.audit(session_of(request).user, "picture_export", "", {"days": days})
+    return web.Response(text=console.picture.csv(days), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="picture-{days}d.csv"'})
+
+
+async def _audit_page(request: web.Request) -> web.Response:
+    require_role(request, "supervisor")
+    return await _page(request, "audit.html", entries=request.app[CONSOLE].records.audit_log())
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    site, session = request.app[SITE], session_of(request)
+    topics = tuple(t for t in request.query.get("show", "").split() if t in LIVE_TOPICS)
+
+    async def render_topic(topic: str) -> str | None:
+        if site.sessions.get(session.token, touch=False) is None:
+            return None  # signed out or timed out: the page goes back to the sign-in form
+        if topic not in topics:
+            return ""
+        return render_text(request, f"_{topic}.html", session.lang, **_base(request),
+                           **topic_context(request, topic))
+
+    return await stream(request, site.hub, render_topic, first=topics)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: str(v).strip() for k, v in data.items() if isinstance(v, str)}
+
+
+def _done(request: web.Request, text: str, where: str) -> web.HTTPSeeOther:
+    session_of(request).notice = ("ok", text)
+    return web.HTTPSeeOther(where)
+
+
+async def _hit_action(request: web.Request) -> web.StreamResponse:
+    require_role(request, *WORKERS)
+    console, user, action = request.app[CONSOLE], session_of(request).user, request.match_info["action"]
+    form = await _form(request)
+    gate, msg = form.get("gate", ""), form.get("msg", "")
+    try:
+        if action == "assign":
+            to = form.get("operator", "")
+            if to not in {a.name for a in console.config.accounts.list() if a.role in WORKERS}:
+                raise Refused(f"operator {to[:32]!r}: expected an officer's or supervisor's account name")
+            console.records.update_case(gate, msg, user, assign=to)
+        elif action == "outcome":
+            if form.get("outcome") not in OUTCOMES:
+                raise Refused(f"outcome {form.get('outcome', '')[:20]!r}: expected one of {', '.join(OUTCOMES)}")
+            console.records.update_case(gate, msg, user, outcome=form["outcome"])
+        else:
+            console.records.update_case(gate, msg, user, acknowledge=True)
+    except ValueError as exc:
+        return await _page(request, "hits.html", ("hits",), status=400, error=str(exc))
+    console.hub.publish("hits")
+    raise _done(request, {"ack": "Hit acknowledged.", "assign": "Hit assigned.",
+                          "outcome": "Outcome recorded."}[action], "/")
+
+
+def _command_key(request: web.Request) -> Path | None:
+    keys = request.app[CONSOLE].config.command_keys
+    if keys is None:
+        return None
+    path = keys / f"{session_of(request).user}.key"
+    return path if path.exists() else None
+
+
+async def _issue_alert(request: web.Request) -> web.StreamResponse:
+    require_role(request, "supervisor")
+    console, user = request.app[CONSOLE], session_of(request).user
+    form = await _form(request)
+    try:
+        alert_id, expires, target = await asyncio.get_running_loop().run_in_executor(
+            None, _publish_alert, console, form)
+    except (Refused, ValueError, OSError) as exc:
+        return await _alerts_page(request, status=400, error=str(exc))
+    console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires)
+    console.hub.publish("alerts")
+    raise _done(request, f"Alert {alert_id} issued to {target}.", "/alerts")
+
+
+def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str]:
+    """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target)."""
+    from agent import keys as keyfiles
+    from tools.central.alerts import build_alert, publish_alert
+
+    cfg = console.config
+    if cfg.broker is None or cfg.alert_key is None:
+        raise Refused("this console was started without --alert-key and a broker: alerts cannot be issued")
+    notice, severity = form.get("notice", ""), form.get("severity", "")
+    if not notice or len(notice) > MAX_NOTICE:
+        raise Refused(f"notice of {len(notice)} characters: expected 1-{MAX_NOTICE}")
+    if severity not in SEVERITIES:
+        raise Refused(f"severity {severity[:16]!r}: expected one of {', '.join(SEVERITIES)}")
+    try:
+        ttl = float(form.get("ttl") or 3600)
+    except ValueError:
+        raise Refused(f"in force for {form.get('ttl', '')[:16]!r} s: expected a number of seconds")
+    if not 60 <= ttl <= 30 * 86400:
+        raise Refused(f"in force for {ttl:g} s: expected 60 s to 30 days")
+    sites = form.get("sites", "").split()
+    gates = form.get("gates", "").split()
+    target = "gates" if gates else "site" if sites else "all"
+    listings = []
+    if form.get("document_number"):
+        listings.append({"kind": "document", "issuing_state": form.get("issuing_state", "").upper(),
+                         "document_number": form["document_number"].upper(),
+                         "reason": form.get("reason") or "stolen", "ref": form.get("ref", "")})
+    key = keyfiles.load_signing_key(cfg.alert_key)
+    alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
+                                          target=target, sites=sites, gates=gates)
+    publish_alert(cfg.broker, alert_id, wire, expires)
+    return alert_id, expires, target
+
+
+async def _send_command(request: web.Request) -> web.StreamResponse:
+    require_role(request, "supervisor")
+    console, user = request.app[CONSOLE], session_of(request).user
+    form = await _form(request)
+    try:
+        text = await asyncio.get_running_loop().run_in_executor(None, _sign_command, request, console, user, form)
+    except (Refused, ValueError, OSError) as exc:
+        return await _commands_page(request, status=400, error=str(exc))
+    raise _done(request, text, "/commands")
+
+
+def _sign_command(request: web.Request, console: Console, user: str, form: dict[str, str]) -> str:
+    """Sign the command with ``user``'s key: send it, or (high impact) keep it for a second supervisor."""
+    from agent import keys as keyfiles
+    from tools.central.node import sign_command
+
+    key_file = _command_key(request)
+    if key_file is None or console.config.broker is None:
+        raise Refused("you hold no command key on this console (--command-keys DIR/NAME.key) or no broker is set")
+    gate, op = form.get("gate", ""), form.get("op", "")
+    try:
+        args = json.loads(form.get("args") or "{}")
+    except json.JSONDecodeError as exc:
+        raise Refused(f"arguments {form.get('args', '')[:40]!r} are not JSON: {exc}")
+    if not isinstance(args, dict):
+        raise Refused("arguments must be a JSON object, e.g. {\"seconds\": 2}")
+    store = console.config.store
+    if store.device_key(gate) is None:
+        raise Refused(f"gate {gate[:40]!r} is not enrolled")
+    ttl = 600.0
+    cmd_id, wire = sign_command(store, [keyfiles.load_signing_key(key_file)], gate, op, args, ttl, time.time())
+    if is_high_impact(op, args):
+        console.records.propose_command(cmd_id, gate, op, args, wire, user, time.time() + ttl)
+        return f"{op} on {gate} is high impact: it waits for a second supervisor's approval."
+    console.records.audit(user, "command_send", f"{gate}/{cmd_id}", {"op": op})
+    _publish_command(console, gate, cmd_id, wire)
+    return f"{op} sent to {gate}."
+
+
+def _publish_command(console: Console, gate: str, cmd_id: str, wire: bytes) -> None:
+    from tools.central.commander import CommandSender
+
+    assert console.config.broker is not None
+    sender = CommandSender(console.config.broker, console.config.store, [])
+    try:
+        if not sender.connect(10):
+            raise OSError(f"cannot reach the broker at {console.config.broker.host}:{console.config.broker.port}")
+        sender.send_wire(gate, cmd_id, wire, timeout=10)
+        sender.wait_for_result(3)  # the node records the result too; the page shows it when it comes
+    finally:
+        sender.close()
+
+
+async def _decide_command(request: web.Request) -> web.StreamResponse:
+    require_role(request, "supervisor")
+    console, user = request.app[CONSOLE], session_of(request).user
+    form = await _form(request)
+    decision = form.get("decision", "")
+
+    def decide() -> str:
+        from agent import keys as keyfiles
+        from agent.protocol.envelope import cosign
+
+        if decision not in ("approved", "rejected"):
+            raise Refused(f"decision {decision[:16]!r}: expected approved or rejected")
+        key_file = _command_key(request)
+        if decision == "approved" and key_file is None:
+            raise Refused("you hold no command key on this console: you cannot approve")
+        row = console.records.take_pending(form.get("cmd", ""), user, decision)
+        if decision == "rejected":
+            return f"{row['op']} on {row['gate_id']} rejected."
+        assert key_file is not None
+        wire = cosign("cmd", row["wire"], [keyfiles.load_signing_key(key_file)])
+        _publish_command(console, row["gate_id"], row["cmd_id"], wire)
+        return f"{row['op']} on {row['gate_id']} approved and sent."
+
+    try:
+        text = await asyncio.get_running_loop().run_in_executor(None, decide)
+    except (Refused, ValueError, OSError) as exc:
+        return await _commands_page(request, status=400, error=str(exc))
+    raise _done(request, text, "/commands")
+
