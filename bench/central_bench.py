@@ -149,7 +149,7 @@ class ConsoleWatch:
                 now = time.time()
                 for msg_id in re.findall(rb'data-msg="([0-9a-f]+)"', line):
                     self.seen.setdefault(msg_id.decode(), now)
-        except (OSError, ValueError):  # closed
+        except (OSError, ValueError, AttributeError):  # closed (http.client drops its file)
             pass
 
     def close(self) -> None:
