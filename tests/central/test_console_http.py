@@ -146,3 +146,37 @@ def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(brok
         assert body["id"] == cmd_id and body["op"] == "pulse_relay" and len(set(signed_by)) == 2
         actions = [e["action"] for e in reversed(console.records.audit_log())]
         assert actions[-2:] == ["command_propose", "command_approved"]
+
+
+def test_signed_out_requests_on_every_route_show_no_personal_data(console, store):
+    """Every route the console serves (read from its router, so a new one is covered too), asked without a session,
+    answers without the traveller's number or name; a signed-in page shows them (so the scan finds them)."""
+    form = hit_form(store)
+    signed_in = Client(console.server.url)
+    signed_in.sign_in(VIEWER, PASSWORD)
+    assert "L898902C3" in signed_in.request("/").read().decode()
+    routes = {(r.method, r.resource.canonical) for r in console.app.router.routes()}
+    assert {("GET", "/"), ("GET", "/events"), ("POST", "/alerts")} <= routes
+    anonymous = Client(console.server.url)
+    for method, path in sorted(routes):
+        path = re.sub(r"\{action:[^}]*\}", "ack", path)
+        if path.startswith("/static"):
+            continue
+        r = anonymous.request(path, form if method == "POST" else None, headers={"Accept": "text/html"})
+        body = r.read(256 * 1024).decode(errors="replace")
+        assert "L898902C3" not in body and "ERIKSSON" not in body, (method, path)
+        assert r.status in (303, 400, 401) or path == "/login", (method, path, r.status)
+
+
+def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_path):
+    with running_console(store, tmp_path / "operators.sqlite3", idle_s=0.5) as console:
+        c = Client(console.server.url)
+        c.sign_in(OFFICER, PASSWORD)
+        time.sleep(0.8)
+        assert c.request("/", headers={"Accept": "text/html"}).headers["Location"] == "/login"
+        for _ in range(5):
+            assert c.request("/login", {"user": OFFICER, "password": "wrong again!"}).status == 401
+        locked = c.request("/login", {"user": OFFICER, "password": PASSWORD})
+        assert locked.status == 401 and "locked" in locked.read().decode()
+        actions = [e["action"] for e in console.records.audit_log()]
+        assert actions.count("sign_in_refused") == 6

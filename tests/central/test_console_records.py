@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -81,6 +83,7 @@ def test_picture_counts_searches_and_hits_per_point_day_hour_list_reason_and_sta
     assert picture.rollup() == 6
     assert picture.rollup() == 0, "a rescan counted an event twice"
     s = picture.summary(days=7)
+    assert json.loads(json.dumps(s)) == s, "the summary is not plain JSON (the page embeds it)"
     assert [(r["site"], r["searches"], r["hits"]) for r in s["per_site"]] == [("desert-b", 1, 1), ("port-a", 5, 1)]
     assert [(r["day"], r["searches"], r["hits"]) for r in s["per_day"]] == [
         ("2026-11-29", 1, 1), ("2026-11-30", 5, 1)]
@@ -117,3 +120,39 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(store):
     picture.rollup()
     text = picture.csv(days=1)
     assert "'=HYPERLINK" in text and "\r\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+def test_gates_by_site_and_list_versions_come_from_each_gates_signed_status(store):
+    from nacl.signing import SigningKey
+
+    from agent.protocol.envelope import seal
+
+    records = ConsoleRecords(store, clock=FakeClock(NOW))
+    store.add_token("t1", "gate-1", "port-a", b"k" * 32, NOW - DAY, NOW)
+    key = SigningKey.generate()
+    for gate, version, faults, depth in (("gate-1", 42, {"reader": "unplugged"}, 17), ("gate-2", 41, {}, 0)):
+        body = {"id": uuid.uuid4().hex, "ts": NOW, "gate": gate, "session": 3, "state": "online", "kind": "heartbeat",
+                "versions": {"agent": "0.1.0"}, "outbox": {"depth": depth, "oldest_age": 12.5, "dropped": 0},
+                "alarms": ["publish_refused"] if depth else [], "faults": faults,
+                "hitlist": {"list_id": "sltd", "version": version, "stale": version < 42}}
+        assert store.record_status(gate, 3, True, NOW - 10, version, seal("status", body, [key]))
+    add_search(store, "gate-2", "desert-b", NOW)
+    Picture(store, clock=FakeClock(NOW)).rollup()
+    sites = records.gates_by_site()
+    assert list(sites) == ["desert-b", "port-a"]  # gate-1's from its token, gate-2's from its events
+    g1 = sites["port-a"][0]
+    assert (g1["online"], g1["backlog"], g1["oldest_age"], g1["faults"], g1["alarms"]) == \
+        (True, 17, 12.5, {"reader": "unplugged"}, ["publish_refused"])
+    assert g1["lists"] == [{"list_id": "sltd", "version": 42, "stale": False, "expires": None}]
+    assert sites["desert-b"][0]["lists"][0]["stale"] is True
+    assert records.list_versions() == {"sltd": {42: ["gate-1"], 41: ["gate-2"]}}
+    later = ConsoleRecords(store, clock=FakeClock(NOW + 600))
+    assert not later.gates_by_site()["port-a"][0]["online"], "a gate silent for 10 min is shown online"
+
+
+def test_hit_shows_the_face_crop_the_event_carries(store):
+    records = ConsoleRecords(store, clock=FakeClock(NOW))
+    add_search(store, "gate-1", "port-a", NOW, hit=True, face=b"\xff\xd8\xff\xe0 a jpeg")
+    add_search(store, "gate-1", "port-a", NOW + 1, hit=True)
+    newest, older = records.hits()
+    assert newest["face"] is None and older["face"] == "data:image/jpeg;base64,/9j/4CBhIGpwZWc="

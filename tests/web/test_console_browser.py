@@ -10,10 +10,11 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from agent.durable import atomic_write
-from tests.support.console import OFFICER, running_console, sign_in
+from tests.support.console import OFFICER, SUPERVISOR, running_console, sign_in
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
 from tests.support.link import Keys, make_central
 from tests.support.screen import running_gate
+from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
 
 
@@ -81,4 +82,61 @@ def test_hit_at_a_real_gate_appears_on_the_console_within_a_second_and_is_acknow
             assert page.evaluate("document.querySelector('#chart-day canvas').width") > 0
             shots(page, "console-picture")
     finally:
+        central.stop()
+
+
+def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it(broker, tmp_path, page, shots):
+    """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
+    gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the
+    real node stores and the page shows without a reload."""
+    from agent.alerts import EarlyWarnings, outbox_report
+    from agent.hitlist.store import HitListStore
+    from tests.support.link import make_gate
+    from tests.support.lists import Lists
+    from tools.central.hitlists import HitListServer
+    from tools.central.node import CentralConfig
+
+    keys = Keys()
+    lists = Lists(tmp_path)
+    lists.certify("--add-alert-key")
+    alert_key = next(lists.keys.glob("alert-*.key"))
+    central = make_central(broker, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
+    store = HitListStore(tmp_path / "gate-1-hl", lists.root_pub)
+    gate = make_gate(broker, tmp_path / "gate-1", keys, "gate-1", store=central.store, start=False, hitlist=store)
+    warnings = EarlyWarnings(tmp_path / "gate-1" / "alerts.msgpack", gate_id="gate-1", site="border-1",
+                             keyring=lambda: store.keyring, now=time.time,
+                             report=outbox_report(gate.outbox, gate_id="gate-1", site="border-1", clock=time.time,
+                                                  on_committed=gate.link.notify))
+    gate.link.alerts = warnings
+    gate.link.start()
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    try:
+        assert wait_until(lambda: store.keyring_version == 2, 15), "the gate did not get the alert key"
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
+                             alert_key=alert_key) as console:
+            url = console.server.url
+            sign_in(page, url, SUPERVISOR)
+            page.goto(url + "/alerts")
+            page.wait_for_selector("#live:not(.down)")
+            page.fill("textarea[name=notice]", "Passport L898902C3 stolen at 02:10")
+            page.select_option("select[name=severity]", "urgent")
+            page.fill("input[name=issuing_state]", "UTO")
+            page.fill("input[name=document_number]", "L898902C3")
+            page.fill("input[name=ref]", "EW-1")
+            page.click("#issue-alert")
+            page.wait_for_selector("#notice")
+            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+            alert_id = page.get_attribute("article.alert", "data-alert")
+            assert alert_id and f"Alert {alert_id} issued to all" in page.inner_text("#notice")
+            assert wait_until(lambda: any(a["id"] == alert_id for a in warnings.active_alerts()), 10)
+            page.wait_for_selector("tr[data-gate=gate-1] td.received:has-text('UTC')", timeout=15_000)
+            warnings.acknowledge(alert_id, "amina")
+            page.wait_for_selector("tr[data-gate=gate-1] td.officer:text('amina')", timeout=15_000)
+            assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
+            shots(page, "console-alert")
+            assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
+    finally:
+        gate.stop()
         central.stop()

@@ -90,8 +90,9 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
         from tools.central.alerts import alert_receipts
 
         gates = [g["gate_id"] for gs in console.records.gates_by_site().values() for g in gs]
-        return {"alerts": console.records.alerts(), "receipts": alert_receipts(console.config.store),
-                "all_gates": gates}
+        receipts = alert_receipts(console.config.store)
+        acked = {a: sum("acknowledged" in states for states in by_gate.values()) for a, by_gate in receipts.items()}
+        return {"alerts": console.records.alerts(), "receipts": receipts, "acked": acked, "all_gates": gates}
     raise KeyError(topic)
 
 
