@@ -19,6 +19,7 @@ p99 <= 20 ms; centre gone p99 <= deadline + 5 ms.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import sys
@@ -67,6 +68,16 @@ class Rig:
             centre_deadline_s=deadline_s)
         self.first_write = 0
         self.stages: list[tuple[float, ...]] = []  # (total, to handle, decide incl. wait, commit, indicator) ms
+        self.hops: list[tuple[float, float]] = []  # answered queries: (asked -> reply at the gate, reply -> woken) ms
+        self.pending = None
+        if link is not None:  # keep each query's Pending to time its hops (asked, answered: time.monotonic)
+            start = link.queries.start
+
+            def spy(subject):  # type: ignore[no-untyped-def]
+                self.pending = start(subject)
+                return self.pending
+
+            link.queries.start = spy  # type: ignore[method-assign]
         thread = threading.get_ident()
 
         def on_write(addr: int, _reg: int | None, _value: int) -> None:
@@ -77,7 +88,8 @@ class Rig:
 
     def run(self, docs: list[tuple[str, str]], warmup: int, interval: float = 0.0) -> tuple[list[float], dict[str, int]]:
         """Latencies in ms (after ``warmup`` documents) and the outcome counts; ``interval`` seconds (untimed)
-        between documents."""
+        between documents. ``stages`` and ``hops`` hold this run's breakdown."""
+        self.stages, self.hops = [], []
         lat: list[float] = []
         outcomes: dict[str, int] = {}
         for n, (line1, line2) in enumerate(docs):
@@ -97,6 +109,9 @@ class Rig:
                 t = self.screener.times
                 self.stages.append(((self.first_write - t0) / 1e6, (t.start - t0) / 1e6, (t.decided - t.start) / 1e6,
                                     (t.committed - t.decided) / 1e6, (self.first_write - t.committed) / 1e6))
+                p = self.pending
+                if p is not None and p.answered_at is not None and decision.centre == "answered":
+                    self.hops.append(((p.answered_at - p.asked_at) * 1e3, (t.decided / 1e9 - p.answered_at) * 1e3))
                 key = f"{decision.verdict}/{decision.centre or 'local'}"
                 outcomes[key] = outcomes.get(key, 0) + 1
             self.screener.show(IDLE_STATE)
@@ -122,11 +137,38 @@ def centre_process(broker_addr: tuple[str, int, str, str], db: Path, node_seed: 
     threading.Event().wait()  # until killed
 
 
-def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "") -> None:
+def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "", rig: Rig | None = None) -> None:
     print(f"  {label:13s} n={len(lat):5d}  p50 {percentile(lat, 0.5):7.2f} ms  p99 {percentile(lat, 0.99):7.2f} ms"
           f"  max {lat[-1]:7.2f} ms  {goal}")
     print(f"  {'':13s} slowest {', '.join(f'{v:.1f}' for v in lat[-3:])} ms")
     print(f"  {'':13s} outcomes {json.dumps(outcomes, sort_keys=True)}")
+    if rig is None:
+        return
+    for i, name in ((1, "read"), (2, "decide+wait"), (3, "commit"), (4, "indicator")):
+        v = sorted(r[i] for r in rig.stages)
+        print(f"  {'':13s} {name:12s} p50 {percentile(v, 0.5):7.2f}  p99 {percentile(v, 0.99):7.2f}  max {v[-1]:7.2f} ms")
+    if rig.hops:
+        for i, name in ((0, "centre rtt"), (1, "wake-up")):
+            v = sorted(h[i] for h in rig.hops)
+            print(f"  {'':13s} {name:12s} p50 {percentile(v, 0.5):7.2f}  p99 {percentile(v, 0.99):7.2f}  max {v[-1]:7.2f} ms")
+    worst = max(rig.stages, key=lambda r: r[0])
+    print(f"  {'':13s} slowest: total {worst[0]:.1f} = read {worst[1]:.1f} + decide/wait {worst[2]:.1f} + commit "
+          f"{worst[3]:.1f} + indicator {worst[4]:.1f} ms")
+
+
+def gc_pauses() -> list[float]:
+    """Durations (ms) of this process's garbage collections, appended as they happen."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((time.perf_counter() - started[0]) * 1e3)
+
+    gc.callbacks.append(on_gc)
+    return pauses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,27 +216,26 @@ def main(argv: list[str] | None = None) -> int:
               f"centre only (1 in {step}), real Mosquitto {broker.port}, real central node; python {sys.version.split()[0]}")
         local = Rig(tmp, hitlist, node_key, None, deadline, "local")
         online = Rig(tmp, hitlist, node_key, link, deadline, "online")
+        pauses = gc_pauses()
         try:
             n = args.warmup + args.count
             lat_local, out_local = local.run(docs[:n], args.warmup)
+            report("local-only", lat_local, out_local, "(peer: no query)", local)
             lat_online, out_online = online.run(docs[:n], args.warmup, args.interval_ms / 1000)
+            hits = sum(v for k, v in out_online.items() if k.startswith(HIT))
+            report("centre", lat_online, out_online, f"goal p99 <= 20 ms; {hits} online hits", online)
             centre.kill()  # the centre goes away (kill -9); the broker stays
             centre.join()
             lat_gone, out_gone = online.run(docs[: args.warmup // 5 + args.gone_count], args.warmup // 5,
                                             args.interval_ms / 1000)
+            report("centre gone", lat_gone, out_gone, f"goal p99 <= {args.deadline_ms + 5} ms", online)
         finally:
             local.close()
             online.close()
             link.stop()
             if centre.is_alive():
                 centre.kill()
-        hits = sum(v for k, v in out_online.items() if k.startswith(HIT))
-        report("local-only", lat_local, out_local, "(peer: no query)")
-        report("centre", lat_online, out_online, f"goal p99 <= 20 ms; {hits} online hits")
-        report("centre gone", lat_gone, out_gone, f"goal p99 <= {args.deadline_ms + 5} ms")
-        worst = max(online.stages, key=lambda r: r[0])
-        print("  slowest decision with the query on, ms: total {:.1f} = read {:.1f} + decide/wait {:.1f} + commit "
-              "{:.1f} + indicator {:.1f}".format(*worst))
+        print(f"  gate process GC: {len(pauses)} collections, longest {max(pauses, default=0):.1f} ms")
         print(f"  query counters {json.dumps(link.queries.stats.as_dict(), sort_keys=True)}")
     return 0
 

@@ -627,9 +627,13 @@ class Demo:
         gate = self.gates["gate-3"]
         s = self.swipe(gate, VIRTANEN)
         decision = gate.app.screener.last.decision
-        sources = ", ".join(f"{src.source} {src.state}"
-                            + (f" ({', '.join(f'{lid or LIST_ID} v{v}' for lid, v in src.lists)})" if src.lists else "")
-                            + (f" HIT {src.hit.ref}" if src.hit else " no hit") for src in decision.sources)
+        local = decision.local_hit
+        sources = ", ".join([f"local answered ({LIST_ID} v{decision.list_version})"
+                             + (f" HIT {local.ref}" if local else " no hit")]
+                            + [f"{a.source} {a.state}"
+                               + (f" ({', '.join(f'{lid} v{v}' for lid, v in a.consulted)})" if a.consulted else "")
+                               + (f" HIT {a.match.ref}" if a.match else " no hit")
+                               for a in decision.answers if a.remote])
         self.say(f"  {gate.name}: VIRTANEN, AINO swiped -> {s.verdict} {', '.join(s.reasons)} record {s.ref or '-'} "
                  f"in {s.seconds * 1e3:.1f} ms; shows {s.shows}")
         self.say(f"     sources: {sources}")

@@ -1,15 +1,17 @@
 """Online queries to the centre (FIND; docs/protocol.md "Online query"): MQTT 5 request/response.
 
-    pending = queries.start(Subject(document=("UTO", "L898902C3"), person=("ERIKSSON", "ANNA MARIA", "740812", False)))
+    pending = queries.start({"document": ["UTO", "L898902C3"], "person": ["ERIKSSON", "ANNA MARIA", "740812", False]})
     ...                                  # the local lists answer meanwhile
-    answer = pending.wait(remaining_s)   # CentreAnswer, or None: the local answer stands
+    answer = pending.wait_until(deadline_at)  # CentreAnswer, or None: the local answer stands
 
 ``start`` never blocks: it publishes a signed ``query`` whose document, person and vehicle fields are sealed
 to the centre's key (the broker and anyone on the path see no identifier), with a response topic and the
-query id as correlation data, and returns at once. ``Pending.wait`` waits at most the time it is given.
+query id as correlation data, and returns at once. ``Pending.wait_until`` waits at most until the deadline
+it is given and takes no reply that reached the gate after it.
 Replies are taken on paho's network thread (a traveller is waiting), never queued behind the worker; the
 envelope (agent.link.gate ``_open_from_node``) has verified the centre's signature and the schema before
-``on_reply`` sees a body. A reply for a query whose decision was already taken is *late*: counted, logged
+``on_reply`` sees a body. Each reply is stamped on arrival; one that arrived after its query's deadline, or
+for a query whose decision was already taken, is *late*: counted, logged
 (a late HIT as a warning), and otherwise ignored. Offline, on MQTT 3.1.1 or without a node key the query is
 *unreachable* at once and costs the decision nothing.
 """
@@ -37,26 +39,6 @@ logger = logging.getLogger(__name__)
 
 ANSWERED, LATE, UNREACHABLE = "answered", "late", "unreachable"
 RECENT_KEPT = 1024  # query ids remembered after their deadline, to tell a late reply from a stray one
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What one decision asks the centre about: any of a document, a person and a vehicle."""
-
-    document: tuple[str, str] | None = None  # issuing state, document number
-    person: tuple[str, str, str, bool] | None = None  # surname, given names, birth date YYMMDD, name truncated
-    vehicle: str | None = None  # VIN
-
-    def fields(self) -> dict[str, Any]:
-        """The sealed part of the query (msgpack-able)."""
-        out: dict[str, Any] = {}
-        if self.document is not None:
-            out["document"] = list(self.document)
-        if self.person is not None:
-            out["person"] = list(self.person)
-        if self.vehicle is not None:
-            out["vehicle"] = self.vehicle
-        return out
 
 
 @dataclass(frozen=True)
@@ -92,22 +74,32 @@ class QueryStats:
 
 @dataclass
 class Pending:
-    """One query in flight; ``wait`` returns the centre's answer or None, and sets ``state``."""
+    """One query in flight; ``wait_until`` returns the centre's answer or None, and sets ``state``."""
 
     qid: str
     _owner: OnlineQueries | None
     state: str = UNREACHABLE
     answer: CentreAnswer | None = None
+    asked_at: float = 0.0  # the owner's monotonic clock when the query was handed to the connection
+    answered_at: float | None = None  # ... when the reply reached the gate (set by ``on_reply``)
     _event: threading.Event = field(default_factory=threading.Event)
 
-    def wait(self, timeout: float) -> CentreAnswer | None:
-        """The answer if it arrives within ``timeout`` seconds (never longer); None otherwise."""
+    def wait_until(self, deadline_at: float) -> CentreAnswer | None:
+        """The answer if it reached the gate by ``deadline_at`` (the owner's monotonic clock: the reader's,
+        ``time.monotonic``), else None. Waits at most until ``deadline_at``; and the deadline is a hard bound
+        on what the decision learns, not only on the wait: a reply stamped after ``deadline_at`` is *late*
+        even when this thread wakes after it arrived (a thread descheduled past the deadline cannot take it)."""
         if self._owner is None:
             return None  # never asked: unreachable
-        if timeout > 0:
-            self._event.wait(timeout)
-        self._owner._settle(self)
+        left = deadline_at - self._owner.monotonic()
+        if left > 0:
+            self._event.wait(left)
+        self._owner._settle(self, deadline_at)
         return self.answer
+
+    def wait(self, timeout: float) -> CentreAnswer | None:
+        """``wait_until`` ``timeout`` seconds from now."""
+        return self.wait_until((self._owner.monotonic() if self._owner is not None else 0.0) + timeout)
 
 
 class OnlineQueries:
@@ -121,13 +113,16 @@ class OnlineQueries:
         self._key = key
         self._clock = clock
         self._sealer = sealer  # agent.screening.events.EventSealer: seals to the centre's key
+        self.monotonic = monotonic  # stamps replies; deadlines are given in it (the reader's clock)
         self._lock = threading.Lock()
         self._waiting: dict[str, Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()  # ids whose decision was taken without them
         self.stats = QueryStats()
 
-    def start(self, subject: Subject) -> Pending:
-        """Publish a query about ``subject`` and return at once (see the module docstring)."""
+    def start(self, fields: dict[str, Any]) -> Pending:
+        """Publish a query about ``fields`` (what is asked, sealed to the centre: ``document`` [issuing state,
+        number], ``person`` [surname, given names, birth date YYMMDD, name truncated], ``vehicle`` VIN; built by
+        ``agent.screening.online.query_fields``) and return at once (see the module docstring)."""
         with self._lock:
             self.stats.asked += 1
         if self._sealer is None or not self._connection.is_connected or self._connection.protocol != 5:
@@ -142,7 +137,7 @@ class OnlineQueries:
         props.ResponseTopic = topics.gate(self.gate_id, topics.QUERY_REPLY)
         props.CorrelationData = qid.encode()
         body = {"id": qid, "ts": self._clock(), "gate": self.gate_id,
-                "sealed": self._sealer.seal({"id": qid, **subject.fields()})}
+                "sealed": self._sealer.seal({"id": qid, **fields})}
         info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key()]),
                                         properties=props)
         if info is None:  # the connection went away between the check and the publish
@@ -150,42 +145,62 @@ class OnlineQueries:
                 self._waiting.pop(qid, None)
                 self.stats.unreachable += 1
             return Pending("", None)
+        pending.asked_at = self.monotonic()
         return pending
 
     def ask(self, issuing_state: str, document_number: str, timeout: float) -> dict[str, Any] | None:
         """Blocking form for one document (CLI, tests): {hit, reason, ref, source}, or None."""
-        answer = self.start(Subject(document=(issuing_state, document_number))).wait(timeout)
+        answer = self.start({"document": [issuing_state, document_number]}).wait(timeout)
         if answer is None:
             return None
         return {"hit": answer.hit, "reason": answer.reason, "ref": answer.ref, "source": "central"}
 
-    def _settle(self, pending: Pending) -> None:
-        """The decision stops waiting for ``pending``: answered, or late (remembered to spot its reply)."""
+    def _settle(self, pending: Pending, deadline_at: float) -> None:
+        """The decision stops waiting for ``pending``: answered (the reply reached the gate by ``deadline_at``),
+        or late (remembered to spot its reply; a reply stamped after the deadline is counted as a late reply)."""
         with self._lock:
             if self._waiting.pop(pending.qid, None) is None:
                 return  # settled before
-            if pending.answer is not None:
+            answer, at = pending.answer, pending.answered_at
+            if answer is not None and at is not None and at <= deadline_at:
                 pending.state = ANSWERED
                 self.stats.answered += 1
-                self.stats.hits += pending.answer.hit
+                self.stats.hits += answer.hit
                 return
             pending.state = LATE
             self.stats.late += 1
-            self._recent[pending.qid] = None
-            while len(self._recent) > RECENT_KEPT:
-                self._recent.popitem(last=False)
+            if answer is not None:  # arrived, but after the deadline: the decision is taken without it
+                pending.answer = None
+                self._count_late_reply(answer.hit)
+                late_hit = answer.hit
+            else:
+                late_hit = False
+                self._recent[pending.qid] = None
+                while len(self._recent) > RECENT_KEPT:
+                    self._recent.popitem(last=False)
+        if late_hit:
+            self._warn_late_hit(pending.qid, answer.ref if answer is not None else "")
+
+    def _count_late_reply(self, hit: bool) -> None:
+        self.stats.late_replies += 1
+        self.stats.late_hits += bool(hit)
+
+    def _warn_late_hit(self, qid: str, ref: str) -> None:
+        logger.warning("the centre answered HIT after the decision was taken without it",
+                       extra={"fields": {"gate": self.gate_id, "query": qid, "ref": ref}})
 
     def on_reply(self, body: dict[str, Any]) -> None:
-        """A verified ``query_reply`` body: wakes its query, or is counted as late or stray and ignored."""
+        """A verified ``query_reply`` body: stamps and wakes its query, or is counted as late or stray and
+        ignored. Whether it came in time is judged against the query's deadline by ``_settle``."""
         req = body["req"]
+        at = self.monotonic()
         with self._lock:
             pending = self._waiting.get(req) if body["gate"] == self.gate_id else None
             if pending is None:
                 late = req in self._recent
                 if late:
                     del self._recent[req]
-                    self.stats.late_replies += 1
-                    self.stats.late_hits += bool(body["hit"])
+                    self._count_late_reply(bool(body["hit"]))
                 else:
                     self.stats.stray += 1
             elif pending.answer is None:
@@ -194,10 +209,10 @@ class OnlineQueries:
                     ref=str(body.get("ref", "")), strength=str(body.get("strength", "exact")),
                     list_id=str(body.get("list_id", "")),
                     lists=tuple((str(x["list_id"]), int(x["version"])) for x in body.get("lists", ())))
+                pending.answered_at = at
                 pending._event.set()
                 return
             else:
                 return
         if late and body["hit"]:
-            logger.warning("the centre answered HIT after the decision was taken without it",
-                           extra={"fields": {"gate": self.gate_id, "query": req, "ref": str(body.get("ref", ""))}})
+            self._warn_late_hit(req, str(body.get("ref", "")))

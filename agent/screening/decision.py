@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.config import HitListConfig, ScreeningConfig
 from agent.hitlist.api import Hit, HitList
@@ -53,17 +53,29 @@ class Decision:
     list_version: int = 0
     list_stale: bool = False
     detail: str = ""  # why a read was unreadable (may quote the read: keep out of INFO logs)
-    answers: tuple[SourceAnswer, ...] = ()  # what each source answered (the event's ``sources``)
+    answers: tuple[SourceAnswer, ...] = ()  # what each source answered, the centre's (remote) answer last
     query: Query | None = None  # what was asked (a vehicle or a hand-entered person has no ``mrz``)
+    checks: tuple[str, ...] = ()  # the reasons the read itself gave (check digits, expiry...), before any source
+    # the online query's outcome: "" (not asked), "answered", "late" (past the deadline) or "unreachable"
+    centre: str = ""
 
     @property
     def acknowledge(self) -> bool:
         """An officer must acknowledge this decision on the screen (a list's policy asks for it)."""
         return any(a.acknowledge for a in self.answers)
-    # every source that answered (agent.screening.online.SourceAnswer), and the online query's outcome:
-    # "" (not asked), "answered", "late" (past the deadline) or "unreachable"
-    sources: tuple[Any, ...] = ()
-    centre: str = ""
+
+    @property
+    def local_hit(self) -> Hit | None:
+        """The strongest match of the gate's own sources (the centre's answer left out)."""
+        return strongest(h for a in self.answers if not a.remote for h in a.hits)
+
+    def with_answer(self, answer: SourceAnswer) -> Decision:
+        """This decision with one more source's ``answer`` (the centre's, which comes last) combined in the one
+        place answers are combined (``agent.screening.sources.combine``)."""
+        every = (*self.answers, answer)
+        verdict, reasons = combine(self.checks, every)
+        return replace(self, verdict=verdict, reasons=reasons, hit=strongest(h for a in every for h in a.hits),
+                       answers=every, centre=answer.state or self.centre)
 
     def refer(self, reason: str) -> Decision:
         """This decision downgraded to REFER for ``reason`` (a HIT stays a HIT, with the reason added)."""
@@ -77,7 +89,7 @@ def unreadable(detail: str, *, list_version: int = 0, list_stale: bool = False,
     a list's problem adds its reason)."""
     _, reasons = combine(("unreadable",), answers)
     return Decision(REFER, reasons, list_version=list_version, list_stale=list_stale, detail=detail,
-                    answers=answers)
+                    answers=answers, checks=("unreadable",))
 
 
 def document_checks(mrz: MrzResult, rules: ScreeningConfig, today: dt.date) -> list[str]:
@@ -124,7 +136,7 @@ def decide_query(
     first = every[0] if every else None
     return Decision(verdict, reasons, mrz=mrz, hit=strongest(h for a in every for h in a.hits),
                     list_version=first.version if first else 0, list_stale=first.stale if first else False,
-                    answers=every, query=query)
+                    answers=every, query=query, checks=tuple(checks))
 
 
 def _sources(sources: Sequence[Source] | None, hitlist: HitList | None) -> Sequence[Source]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from nacl.public import SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.durable import atomic_write
+from agent.hitlist.api import Hit
 from agent.keys import message_key_id
 from agent.screening.decision import CLEAR, Decision
 from agent.screening.sources import Query
@@ -161,9 +163,10 @@ def build_event(
     face: dict[str, object] | None = None,
     faults: dict[str, str] | None = None,
     sealer: EventSealer | None = None,
+    list_id: str | None = None,
 ) -> dict[str, Any]:
     """The event map for ``decision`` (see the module docstring), its personal fields sealed by ``sealer``
-    (left out without one)."""
+    (left out without one); ``list_id``: the gate's ``[hitlist] list_id`` (the ``local`` part of ``sources``)."""
     event: dict[str, Any] = {
         "v": EVENT_VERSION,
         "type": "decision",
@@ -179,9 +182,9 @@ def build_event(
         "read_mono": read_mono,
         "list_version": decision.list_version,
         "list_stale": decision.list_stale,
-        "lists": [a.to_wire() for a in decision.answers],
+        "lists": [a.to_wire() for a in decision.answers if not a.remote],
     }
-    matches = [m for m in (a.match_wire() for a in decision.answers) if m is not None]
+    matches = [m for m in (a.match_wire() for a in decision.answers if not a.remote) if m is not None]
     if matches:
         event["matches"] = matches
     if decision.acknowledge:
@@ -200,9 +203,9 @@ def build_event(
         event["hit"] = {"kind": h.kind, "reason": h.reason, "ref": h.ref, "strength": h.strength}
     if decision.detail:
         event["detail"] = decision.detail
-    if decision.centre:  # the online query was made: every source's part (agent/screening/online.py)
+    if decision.centre:  # the online query was made: the gate's lists' part and the centre's
         event["centre"] = decision.centre
-        event["sources"] = [source.as_event() for source in decision.sources]
+        event["sources"] = sources_field(decision, list_id)
     if frame is not None:
         event["frame"] = frame
     if face is not None:
@@ -210,6 +213,23 @@ def build_event(
     if faults:
         event["faults"] = faults
     return seal_private(event, sealer)
+
+
+def sources_field(decision: Decision, list_id: str | None) -> list[dict[str, object]]:
+    """The event's ``sources`` (docs/online-query.md): the gate's own lists as one source ``local`` (``[hitlist]
+    list_id``, "" when the gate follows any list, and the decision's list version), then each remote answer (the
+    centre) with its state and the list versions it answered from; each with the kind, reason and strength of
+    its strongest match, never the reference (the sealed ``hit`` carries that)."""
+
+    def part(source: str, state: str, lists: Iterable[tuple[str, int]], hit: Hit | None) -> dict[str, object]:
+        out: dict[str, object] = {"source": source, "state": state,
+                                  "lists": [{"list_id": lid, "version": v} for lid, v in lists]}
+        if hit is not None:
+            out["hit"] = {"kind": hit.kind, "reason": hit.reason, "strength": hit.strength}
+        return out
+
+    return [part("local", "answered", ((list_id or "", decision.list_version),), decision.local_hit),
+            *(part(a.source, a.state, a.consulted, a.match) for a in decision.answers if a.remote)]
 
 
 def entry_fields(query: Query) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from agent.config import HitListConfig, ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
+from agent.link.query import Pending
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
+FINISH_KEPT = 16  # recent commit-and-show times the centre's deadline keeps room for
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
@@ -58,6 +60,15 @@ def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
     if verdict == HIT:
         return IndicatorState(colour=RED, blink_hz=2.0, buzzer_hz=rules.buzzer_hz)
     return IndicatorState(colour=AMBER)
+
+
+def centre_deadline_at(received_at: float, deadline_s: float, finish_s: Sequence[float]) -> float:
+    """When the wait for the centre ends for a read the reader framed at ``received_at`` (time.monotonic):
+    the deadline runs from the swipe to the indicator, so the wait ends early by what committing and showing
+    took lately (``finish_s``: the slowest of the last few decisions), by at most a third of the deadline
+    (docs/online-query.md "Deadline"). Never later than ``received_at + deadline_s``."""
+    reserve = min(max(finish_s, default=0.0), deadline_s / 3)
+    return received_at + deadline_s - max(reserve, 0.0)
 
 
 def utc_today(wall: float) -> dt.date:
@@ -152,6 +163,7 @@ class Screener:
         # ``centre_deadline_s`` from the swipe (RELIABILITY 47)
         self.centre = centre
         self.centre_deadline_s = centre_deadline_s
+        self._finish_s: collections.deque[float] = collections.deque(maxlen=FINISH_KEPT)  # commit + show, s
         if centre is not None:  # status counts both sources (keys fixed up front, as above)
             for name in ("centre_answered", "centre_late", "centre_unreachable", "centre_hit", "local_hit"):
                 self.counts[name] = 0
@@ -187,11 +199,9 @@ class Screener:
                 key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
                 if self._is_duplicate(key, mono):
                     return None
-                asked = ask_centre(self.centre, mrz) if self.centre is not None else None
+                asked = self._ask_centre(Query.from_mrz(mrz))
                 decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
-                if asked is not None:  # the deadline runs from the swipe: the reader's last byte
-                    left = self.centre_deadline_s - (time.monotonic() - item.received_at)
-                    decision = with_centre(decision, asked, asked.wait(left), self.list_id)
+                decision = self._with_centre(decision, asked, item.received_at)
         self.check_list()
         return self._commit_and_show(decision, key, wall, mono, item.received_at,
                                      sighting=getattr(item, "sighting", None))  # a camera passage's frame and face
@@ -202,9 +212,12 @@ class Screener:
         combination, the same event and indicator path as a swipe; ``origin`` is recorded in the event
         (``reader`` field). ``checks``: reasons already found (e.g. ``vin_check_digit``). Not deduplicated."""
         with self._handle_lock:
+            started = time.monotonic()  # the deadline for the centre runs from here (no reader's last byte)
             wall, mono, now = self._clock(), self._monotonic(), self._trusted()
             self.times.start = self.times.parsed = time.perf_counter_ns()
+            asked = self._ask_centre(query)
             decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
+            decision = self._with_centre(decision, asked, started)
             self.check_list()
             decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
             passage = self.last
@@ -212,6 +225,19 @@ class Screener:
         if on_decided is not None and passage is not None:
             on_decided(passage)
         return decision
+
+    def _ask_centre(self, query: Query) -> Pending | None:
+        """The online query for ``query``, published before the local lists answer (None: no centre, or
+        nothing it answers)."""
+        return ask_centre(self.centre, query) if self.centre is not None else None
+
+    def _with_centre(self, decision: Decision, asked: Pending | None, started: float) -> Decision:
+        """``decision`` with the centre's answer, waited for until the deadline counted from ``started``
+        (time.monotonic of the swipe or of the entry)."""
+        if asked is None:
+            return decision
+        answer = asked.wait_until(centre_deadline_at(started, self.centre_deadline_s, self._finish_s))
+        return with_centre(decision, asked, answer)
 
     def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
         """Screen a person the officer entered by hand (no document): the lists that govern persons answer.
@@ -245,7 +271,7 @@ class Screener:
                     decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
                     reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
                     clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer)),
+                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer, list_id=self.list_id)),
                 priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
                 now=wall,
             )
@@ -264,6 +290,7 @@ class Screener:
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
         times.shown = time.perf_counter_ns()
+        self._finish_s.append((times.shown - times.decided) / 1e9)
         if seq is not None and self.on_committed is not None:
             self.on_committed()
         if decision.centre:
@@ -279,9 +306,12 @@ class Screener:
 
     def _count_sources(self, decision: Decision) -> None:
         self.counts[f"centre_{decision.centre}"] += 1
-        for source in decision.sources:
-            if source.hit is not None and source.hit.strength != "weak":
-                self.counts[f"{source.source}_hit"] += 1
+        local = decision.local_hit
+        if local is not None and local.strength != "weak":
+            self.counts["local_hit"] += 1
+        for answer in decision.answers:
+            if answer.remote and answer.match is not None and answer.match.strength != "weak":
+                self.counts[f"{answer.source}_hit"] += 1
 
     def check_list(self) -> ListProblem | None:
         """Why no decision may be CLEAR for want of a verified list (RELIABILITY 45, 49), or None: the first

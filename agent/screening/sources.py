@@ -6,8 +6,8 @@
 
 A *source* is anything that can say whether what was read is listed: each local hit-list under its own
 policy (``ListSource``: `sltd` documents, `nominal` persons, `vehicles`, a national watchlist), and any
-other source that produces a ``SourceAnswer`` (the centre's online answer, the urgent listings of an early
-warning). Each answer says which source it is (``source``: a list id), which version answered, what
+other source that produces a ``SourceAnswer`` (the urgent listings of an early warning, and the centre's
+online answer: a *remote* answer, ``agent.screening.online.centre_answer``). Each answer says which source it is (``source``: a list id), which version answered, what
 matched, and what the source's policy *decided* about it (``decided``: CLEAR, HIT or REFER). ``combine``
 is the one rule that turns the answers into a verdict (docs/config.md "Several lists"):
 
@@ -89,6 +89,13 @@ class SourceAnswer:
     stale: bool = False  # the source's freshness had lapsed
     acknowledge: bool = False  # an officer must acknowledge this answer on the screen
     answered: bool = True  # False: the source could not answer (unavailable, late, unreachable)
+    state: str = ""  # a remote source (the centre's online answer): "answered", "late" or "unreachable"
+    consulted: tuple[tuple[str, int], ...] = ()  # a remote source: every (list id, version) it answered from
+
+    @property
+    def remote(self) -> bool:
+        """An answer from outside the gate (the centre's online query), not one of the gate's own sources."""
+        return bool(self.state)
 
     @property
     def match(self) -> Hit | None:

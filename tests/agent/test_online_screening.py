@@ -108,7 +108,7 @@ def test_online_only_list_is_answered_online_and_never_served_to_gates(online, t
     node.online = OnlineLists(signed.lists, published=server.newest)
     decision, _ = swipe_timed(gate, CLEAR_DOC)
     assert decision.verdict == "HIT" and decision.hit.ref == "SECRET-1"
-    assert decision.sources[1].lists == (("secret", 0),)
+    assert decision.answers[-1].remote and decision.answers[-1].consulted == (("secret", 0),)
 
 
 def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):
@@ -116,7 +116,7 @@ def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):
     decision, _ = swipe_timed(gate, LISTED_DOC)
     assert decision.verdict == "HIT" and decision.reasons == ("listed_document:stolen",)
     assert decision.hit.ref == "SLTD-0001" and decision.centre == "answered"
-    assert [s.hit is not None for s in decision.sources] == [True, False]
+    assert decision.local_hit is not None and decision.answers[-1].match is None
     assert gate.screener.counts["local_hit"] == 1
 
 
@@ -230,3 +230,63 @@ def test_forged_query_reply_is_refused_and_the_local_answer_stands(online, broke
             assert wait_until(lambda: stats.stray == 1, 5)
     finally:
         centre.close()
+
+
+def test_centre_answers_a_query_while_its_writer_holds_a_transaction(online, broker, tmp_path, keys):
+    """The centre answers on its network thread; it must not wait for the writer's transaction (and commit)
+    to read the gate's key, also right after a batch of another gate's messages."""
+    import threading
+
+    gate, _link, node, lists = online()
+    node.keys_max_age_s = 600  # no re-read during this test, however slow the machine
+    write_records(lists / "sltd", NEW_ENTRY)
+    node.online.scan()
+    assert swipe_timed(gate, LISTED_DOC)[0].centre == "answered"  # the gate's key is known to the centre
+    other = make_link(broker, tmp_path / "other", keys, "gate-u", store=node.store)  # its birth: a batch
+    try:
+        assert other.link.wait_for_connected(10)
+        assert wait_until(lambda: any(g["gate_id"] == "gate-u" and g.get("online") for g in node.store.gates()), 10)
+        held, release = threading.Event(), threading.Event()
+
+        def writer() -> None:
+            with node.store.transaction():  # as a batch whose commit (fsync) takes long
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        assert held.wait(5)
+        try:
+            decision, _ = swipe_timed(gate, CLEAR_DOC)
+        finally:
+            release.set()
+            thread.join(10)
+        assert decision.centre == "answered" and decision.verdict == "HIT", decision.centre
+    finally:
+        other.link.stop()
+
+
+def test_gate_retired_by_another_process_gets_no_more_online_answers(online):
+    """Online queries come outside the writer's batches: the keys they are verified with are re-read once
+    older than ``keys_max_age_s``, so a gate retired meanwhile (`sharaka-central` in another process, a
+    stolen gate's key) is no oracle on the centre's lists."""
+    gate, _link, node, lists = online()
+    node.keys_max_age_s = 0.0
+    write_records(lists / "sltd", NEW_ENTRY)
+    node.online.scan()
+    assert swipe_timed(gate, LISTED_DOC)[0].centre == "answered"
+    assert node.store.retire("gate-t", time.time(), "stolen")
+    decision, _ = swipe_timed(gate, CLEAR_DOC)
+    assert decision.centre == LATE and decision.verdict == "CLEAR"
+
+
+def test_vin_entered_by_the_officer_is_asked_online_and_hits_on_an_entry_only_the_centre_has(online):
+    from agent.vehicles import VehicleCheck
+
+    gate, _link, node, lists = online()
+    write_records(lists / "vehicles", {"kind": "vehicle", "vin": "1M8GDM9AXKP042788", "reason": "stolen",
+                                       "ref": "SMV-NEW-1"})
+    node.online.scan()
+    decision = VehicleCheck(gate.screener)(vin="1m8gdm9axkp042788")
+    assert decision.verdict == "HIT" and decision.centre == "answered" and decision.hit.ref == "SMV-NEW-1"
+    assert gate.events()[-1]["sources"][1]["hit"] == {"kind": "vehicle", "reason": "stolen", "strength": "exact"}

@@ -212,9 +212,11 @@ def test_a_bad_federation_file_is_refused_naming_what_is_wrong(tmp_path, text, s
 
 def test_init_refuses_to_replace_an_existing_federation_key(tmp_path, capsys):
     path = tmp_path / "fed" / "federation.toml"
-    assert central_cli(["federation", "init", "--config", str(path), "--centre", "ATL"]) == 0
+    assert central_cli(["federation", "init", "--out", str(path), "--centre", "ATL"]) == 0
     key = (path.parent / "federation.key").read_bytes()
-    assert central_cli(["federation", "init", "--config", str(path), "--centre", "ATL"]) == 2
+    assert central_cli(["federation", "init", "--out", str(path), "--centre", "ATL"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    path.unlink()  # the file gone, the key still there: still refused
+    assert central_cli(["federation", "init", "--out", str(path), "--centre", "ATL"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (path.parent / "federation.key").read_bytes() == key
-    assert Federation.load(path).centre == "ATL"

@@ -20,7 +20,7 @@
     sharaka-central console --db central.db --accounts operators.sqlite3 --listen 127.0.0.1:8080 \
                     [--alert-key hlkeys/alert-2.key] [--command-keys DIR] --username central-cmd --password-file pw-cmd
     # federation (docs/central.md "Federation"): share with the region, receive what other centres share
-    sharaka-central federation init --config fed/federation.toml --centre ATL     # this centre's key + file
+    sharaka-central federation init --out fed/federation.toml --centre ATL        # this centre's key + file
     sharaka-central federation pin --config fed/federation.toml --centre BOR --pub bor-federation.key.pub
     sharaka-central federation run --config fed/federation.toml --db central.db --alert-key hlkeys/alert-2.key \
                     --username central-federation --password-file pw-fed
@@ -267,7 +267,8 @@ def _federation_parser(sub: Any) -> None:
     p = sub.add_parser("federation", help="share alerts and hits with the region; receive what other centres share")
     fed = p.add_subparsers(dest="federation_command", required=True, metavar="ACTION")
     p = fed.add_parser("init", help="create this centre's federation key and federation file (no peers yet)")
-    p.add_argument("--config", type=Path, required=True, metavar="FILE", help="the federation file to create")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="the federation file to create (the key is written beside it)")
     p.add_argument("--centre", required=True, help="this centre's id in the region")
     p = fed.add_parser("pin", help="pin a peer centre's federation public key (exchanged out of band)")
     p.add_argument("--config", type=Path, required=True, metavar="FILE")
@@ -597,9 +598,9 @@ def cmd_federation(args: argparse.Namespace) -> int:
 
     action = args.federation_command
     if action == "init":
-        fed = fd.new_federation(args.config, args.centre)
+        fed = fd.new_federation(args.out, args.centre)
         pub = keyfiles.read_public_key(str(fed.key_path) + ".pub")
-        _emit({"centre": fed.centre, "config": str(args.config), "pub": pub.hex()}, False,
+        _emit({"centre": fed.centre, "config": str(args.out), "pub": pub.hex()}, False,
               f"centre {fed.centre}: federation key {fed.key_path} made; give {fed.key_path}.pub to the peer "
               f"centres (fingerprint {keyfiles.root_fingerprint(pub)}) and pin theirs with `federation pin`")
         return 0

@@ -163,8 +163,11 @@ def _pubs(centre: str, value: object) -> tuple[bytes, ...]:
 
 def new_federation(path: Path, centre: str) -> Federation:
     """Create this centre's federation key next to ``path`` (``federation.key``, 0600, and its ``.pub``) and
-    the federation file itself with no peers. Raises KeyFileError rather than replace an existing key."""
+    the federation file itself with no peers. Raises FileExistsError or KeyFileError rather than replace an
+    existing file or key."""
     ids.check_id(centre, "centre id")
+    if path.exists():
+        raise FileExistsError(17, "refusing to overwrite a federation file", str(path))
     key_path = path.parent / "federation.key"
     path.parent.mkdir(parents=True, exist_ok=True)
     keyfiles.generate(key_path, encoding="hex", exclusive=True)

@@ -49,6 +49,7 @@ INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HI
 _TYPES = {topics.EVENT: "event", topics.HIT: "hit", topics.STATUS: "status", topics.CMD_RESULT: "cmd_result",
           topics.HITLIST_REQ: "hitlist_req", topics.QUERY: "query", topics.KEY_ROTATE: "key_rotation"}
 NODE_CLIENT_ID = "central"  # the node's broker identity; `sharaka-central cmd` uses its own (docs/broker.md)
+KEYS_MAX_AGE_S = 5.0  # an online query trusts a gate's cached keys this long, then re-reads them (a retired gate)
 LOG_EVERY = 10.0  # seconds between log lines (and console lines) for the same gate and reject reason
 MAINTAIN_EVERY = 3600.0  # seconds between the store's upkeep (partitions ahead, retention)
 BATCH_ATTEMPTS = 3  # a batch that hit a deadlock or a lost database connection is tried this often, then left
@@ -137,6 +138,8 @@ class CentralNode:
         self.queue = InboundQueue(config.admission.queue_max)
         self._stop = threading.Event()
         self._keys: dict[str, dict[bytes, VerifyKey]] = {}
+        self._keys_at: dict[str, float] = {}  # monotonic time each gate's keys were read from the store
+        self.keys_max_age_s = KEYS_MAX_AGE_S  # how long an online query trusts a gate's cached keys
         self._gaps: dict[str, SeqGaps] = {}
         self._gaps_shown: dict[str, int] = {}
         self._gaps_checked = 0.0
@@ -257,15 +260,21 @@ class CentralNode:
             self._maintained = mono
             self.store.maintain(self._clock(), self.config.keep_days)
 
-    def _trusted(self, gate_id: str) -> dict[bytes, VerifyKey] | None:
-        """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached for
-        one batch: a re-enrolment by ``sharaka-central enrol --replace`` takes effect at the next batch."""
+    def _trusted(self, gate_id: str, max_age: float | None = None) -> dict[bytes, VerifyKey] | None:
+        """The gate's enrolled key and, while a rotation is pending, its new key (RELIABILITY 43). Cached, and
+        re-read for the gates of each batch: a re-enrolment by ``sharaka-central enrol --replace`` takes effect
+        at the gate's next batch. ``max_age``: re-read keys cached longer than that many seconds (online queries,
+        which come outside batches: a gate retired by another process is refused within ``KEYS_MAX_AGE_S``)."""
         keys = self._keys.get(gate_id)
+        if keys is not None and max_age is not None and time.monotonic() - self._keys_at.get(gate_id, 0.0) > max_age:
+            keys = None
         if keys is None:
             pubs = self.store.device_keys(gate_id)
             if not pubs:
+                self._keys.pop(gate_id, None)
                 return None
             keys = self._keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
+            self._keys_at[gate_id] = time.monotonic()
         return keys
 
     def _reject(self, gate_id: str, leaf: str, reason: str, topic: str, detail: str, n: int = 1) -> None:
@@ -308,9 +317,17 @@ class CentralNode:
                     continue
                 inbound.append((topic, gate_id, leaf, payload))
             # every gate's keys by one statement, re-read per batch: a key change by another process (enrol
-            # --replace) applies from the next batch
-            self._keys = {gate_id: {message_key_id(p): VerifyKey(p) for p in pubs}
-                          for gate_id, pubs in self.store.device_keys_of([m[1] for m in inbound]).items() if pubs}
+            # --replace) applies from the gate's next batch. Merged, never replaced: the other gates' keys stay
+            # cached for their online queries, answered on the network thread, which must not wait for this
+            # transaction's lock and commit to read a key (docs/online-query.md "At the centre").
+            keys, read_at = dict(self._keys), time.monotonic()
+            for gate_id, pubs in self.store.device_keys_of([m[1] for m in inbound]).items():
+                if pubs:
+                    keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
+                    self._keys_at[gate_id] = read_at
+                else:
+                    keys.pop(gate_id, None)
+            self._keys = keys
             # gate by gate (a stable sort: each gate's own order kept); events are verified and opened here and
             # inserted together afterwards (_store_events), everything else is applied in order, alone
             events: list[tuple[str, str, str, dict[str, Any], EventRow]] = []
@@ -566,7 +583,7 @@ class CentralNode:
         gate_id = ""
         try:
             gate_id, _ = topics.parse_gate_topic(topic)
-            keys = self._trusted(gate_id)
+            keys = self._trusted(gate_id, self.keys_max_age_s)
             if keys is None:
                 raise ProtocolError(f"gate {gate_id!r} is not enrolled")
             body, _ = open_signed("query", payload, keys)

@@ -157,7 +157,7 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        if step % 200 == 0 or step == steps:
+        if step % 100 == 0 or step == steps:
             acc = evaluate(model, val_x, val_texts)
             seen = step * batch
             print(f"step {step} epoch {seen / len(crops):.2f} loss {loss.item():.4f} val_exact {acc:.3f} "

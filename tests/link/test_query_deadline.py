@@ -1,0 +1,126 @@
+"""The online query's deadline is a hard bound (RELIABILITY 47, docs/online-query.md "Deadline"), proved on an
+injected clock so that no figure depends on how fast this machine is: a reply that reached the gate after the
+deadline is never used, however late the deciding thread wakes; one that reached it in time always is; the
+wait is never asked to last past the deadline; and the screener's deadline never lies past the configured one.
+The other side is scripted at the connection (``ScriptedConnection``), the queries code is the real one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from agent.link.query import ANSWERED, LATE, OnlineQueries
+from agent.screening.events import EventSealer
+from agent.screening.pipeline import centre_deadline_at
+
+DEADLINE = 0.3
+SUBJECT = {"document": ["UTO", "L898902C3"]}
+
+
+class Clock:
+    """The gate's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class ScriptedConnection:
+    """The MQTT connection as ``OnlineQueries`` sees it: connected with MQTT 5, every publish taken."""
+
+    sent: list[str] = field(default_factory=list)
+    is_connected: bool = True
+    protocol: int = 5
+
+    def publish(self, topic: str, payload: bytes, **_kw: Any) -> object:
+        self.sent.append(topic)
+        return object()
+
+
+def queries(clock: Clock) -> OnlineQueries:
+    return OnlineQueries("gate-t", ScriptedConnection(), lambda: SigningKey(b"k" * 32), lambda: 0.0,
+                         sealer=EventSealer(SigningKey(b"c" * 32).verify_key), monotonic=clock)
+
+
+def reply(pending, hit: bool = True) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"req": pending.qid, "gate": "gate-t", "hit": hit, "reason": "stolen", "ref": "R-1", "kind": "document",
+            "lists": [{"list_id": "sltd", "version": 3}]}
+
+
+# Times in seconds after the swipe: the reply reaches the gate at `reply_at` (None: never); the deciding thread
+# looks at `wakes_at`, which a loaded machine may put anywhere after the deadline or after the reply.
+times = st.floats(min_value=0.0, max_value=2.0, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reply_at=st.one_of(st.none(), times), late_by=times, hit=st.booleans())
+def test_reply_is_used_exactly_when_it_reached_the_gate_by_the_deadline(reply_at, late_by, hit) -> None:
+    clock = Clock()
+    swipe = clock.now
+    q = queries(clock)
+    pending = q.start(SUBJECT)
+    deadline_at = swipe + DEADLINE
+    if reply_at is not None:
+        clock.now = swipe + reply_at
+        q.on_reply(reply(pending, hit))
+    # the thread wakes past the deadline, or once the reply is in: it has nothing to wait for (no real time)
+    clock.now = max(deadline_at, swipe + (reply_at or 0.0)) + late_by
+    answer = pending.wait_until(deadline_at)
+    in_time = reply_at is not None and swipe + reply_at <= deadline_at
+    assert (answer is not None) == in_time
+    assert pending.state == (ANSWERED if in_time else LATE)
+    stats = q.stats
+    assert (stats.answered, stats.late) == ((1, 0) if in_time else (0, 1))
+    assert stats.late_replies == (1 if reply_at is not None and not in_time else 0)
+    assert stats.late_hits == (1 if reply_at is not None and not in_time and hit else 0)
+    # a reply after the decision is still counted late, never used: nothing waits for it any more
+    q.on_reply(reply(pending, hit))
+    assert pending.answer is answer and q.stats.answered == (1 if in_time else 0)
+
+
+def test_centre_that_never_answers_is_waited_for_until_the_deadline_and_no_longer() -> None:
+    """The wait asked of the event is exactly what is left of the deadline (never more), then late."""
+    clock = Clock()
+    q = queries(clock)
+    pending = q.start(SUBJECT)
+    asked: list[float] = []
+
+    class Event:
+        def wait(self, timeout: float) -> bool:
+            asked.append(timeout)
+            clock.now += timeout  # nobody answers: the wait times out
+            return False
+
+    pending._event = Event()  # type: ignore[assignment]
+    deadline_at = clock.now + DEADLINE
+    clock.now += 0.12  # the local lists took 120 ms
+    assert pending.wait_until(deadline_at) is None and pending.state == LATE
+    assert len(asked) == 1 and abs(asked[0] - (DEADLINE - 0.12)) < 1e-9 and abs(clock.now - deadline_at) < 1e-9
+
+
+def test_centre_that_answers_just_after_the_deadline_is_late() -> None:
+    clock = Clock()
+    q = queries(clock)
+    pending = q.start(SUBJECT)
+    deadline_at = clock.now + DEADLINE
+    clock.now = deadline_at + 1e-6  # one microsecond late, before the deciding thread looked
+    q.on_reply(reply(pending))
+    assert pending.wait_until(deadline_at) is None and pending.state == LATE
+    assert (q.stats.late_replies, q.stats.late_hits) == (1, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(finish=st.lists(st.floats(min_value=0.0, max_value=5.0, allow_nan=False), max_size=40),
+       deadline=st.floats(min_value=0.01, max_value=2.0, allow_nan=False))
+def test_screener_deadline_never_lies_past_the_configured_one(finish, deadline) -> None:
+    """However long committing and showing took lately, the wait for the centre ends no later than the
+    configured deadline after the swipe, and leaves the centre at least two thirds of it."""
+    end = centre_deadline_at(500.0, deadline, finish)
+    assert 500.0 + deadline * 2 / 3 - 1e-9 <= end <= 500.0 + deadline
