@@ -12,7 +12,8 @@ Per setup, two phases on the same gates:
          latency gate -> store (``received - created`` of the stored hits: the gate's outbox commit to the
          worker's batch, whose commit follows) and gate -> live notification (the worker's console line for
          the hit, printed after its commit, as read by this bench: what a live console subscribed to the
-         node's updates sees).
+         node's updates sees), and gate -> operators' console (the hit's first appearance in the live hits
+         panel of the real web console, read through its server-sent events as a signed-in browser does).
 Where the time goes: CPU seconds per event acknowledged in the drain phase, of the gate processes, the
 central workers, the database server and the broker (read from /proc). The workers' figure is what more
 workers or machines divide; the gates' is spent on the gates' own devices in production.
@@ -30,9 +31,11 @@ import hashlib
 import multiprocessing as mp
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,7 +53,9 @@ from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox  # noqa: E402
 from bench import procstat  # noqa: E402
 from tests.support.broker import Broker  # noqa: E402
 from tests.support.central_workers import CentralWorkers, central_keys  # noqa: E402
+from tests.support.console import OFFICER, PASSWORD, running_console  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
+from tests.support.webclient import Client  # noqa: E402
 from tools.central.store import CentralStore, open_store  # noqa: E402
 
 
@@ -122,6 +127,36 @@ def gate_process(spec: dict[str, Any], out: Any) -> None:
     out.put(("live", spec["index"], live, t_live, emitted))
 
 
+class ConsoleWatch:
+    """The operators' console (``tools.central.console``, as ``sharaka-central console`` serves it) over the
+    setup's store, an officer signed in and its live hits panel read as the browser reads it, through the
+    server-sent events of ``/events?show=hits``: when each hit (``data-msg``) first appeared."""
+
+    def __init__(self, db: str, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._running = running_console(db, directory / "operators.sqlite3")
+        console = self._running.__enter__()
+        assert console.server is not None
+        client = Client(console.server.url)
+        client.sign_in(OFFICER, PASSWORD)
+        self.seen: dict[str, float] = {}
+        self._events = client.opener.open(console.server.url + "/events?show=hits", timeout=120)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._events:
+                now = time.time()
+                for msg_id in re.findall(rb'data-msg="([0-9a-f]+)"', line):
+                    self.seen.setdefault(msg_id.decode(), now)
+        except (OSError, ValueError, AttributeError):  # closed (http.client drops its file)
+            pass
+
+    def close(self) -> None:
+        self._events.close()
+        self._running.__exit__(None, None, None)
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
@@ -137,6 +172,7 @@ def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | No
     central = CentralWorkers(broker, db, keys, workers, work)
     central.start()
     assert central.proc is not None
+    console = ConsoleWatch(db, work / name)
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     starts = [ctx.Queue() for _ in range(args.procs)]
@@ -167,6 +203,7 @@ def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | No
         p.join(30)
     time.sleep(1.0)  # the last console lines
     central.stop()
+    console.close()
     backlog = sum(d[2] for d in drain)
     done = [d[3] for d in drain]
     drain_s = (max(done) - t0) if all(done) else float("nan")
@@ -178,6 +215,7 @@ def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | No
     hits = [(r[4] - r[3]) * 1000 for r in rows if r[2] and r[4] - r[3] >= 0 and r[3] > live_from]
     shown = [(ln["read_at"] - created[ln["id"]]) * 1000 for ln in central.lines
              if ln.get("type") == "hit" and ln.get("id") in created]
+    web = [(console.seen[m] - c) * 1000 for m, c in created.items() if m in console.seen]
     dup_dropped = sum(ln.get("duplicates", 0) for ln in central.lines if ln.get("type") == "summary")
     store.close()
     per_event = {k: v / backlog * 1e6 for k, v in cpu.items()} if backlog else {}
@@ -185,7 +223,8 @@ def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | No
             "events_per_s": backlog / drain_s if drain_s == drain_s else float("nan"),
             "live_events": sum(ln[2] for ln in live), "hit_samples": len(hits), "hit_p50_ms": pct(hits, 50),
             "hit_p99_ms": pct(hits, 99), "shown_samples": len(shown), "shown_p50_ms": pct(shown, 50),
-            "shown_p99_ms": pct(shown, 99), "lost": len(emitted - stored), "duplicated": len(rows) - len(stored),
+            "shown_p99_ms": pct(shown, 99), "web_samples": len(web), "web_p50_ms": pct(web, 50),
+            "web_p99_ms": pct(web, 99), "web_missed": len(created) - len(web), "lost": len(emitted - stored), "duplicated": len(rows) - len(stored),
             "copies_dropped_by_db": dup_dropped, "cpu_us_per_event": per_event, "rss_mb": rss}
 
 
@@ -235,6 +274,10 @@ def main() -> int:
         print(f"{r['setup']:<8}{r['workers']:>8}{r['events_per_s']:>10.0f}{r['drain_s']:>9.1f}{r['hit_p50_ms']:>10.1f}"
               f"{r['hit_p99_ms']:>8.1f}{r['shown_p50_ms']:>10.1f}{r['shown_p99_ms']:>8.1f}{r['hit_samples']:>6}"
               f"{r['lost']:>6}{r['duplicated']:>5}{r['copies_dropped_by_db']:>8}")
+    print("hit -> operators' console (SSE of /events?show=hits, the live hits panel):")
+    for r in results:
+        print(f"  {r['setup']:<8}p50 {r['web_p50_ms']:.1f} ms, p99 {r['web_p99_ms']:.1f} ms over {r['web_samples']} hits;"
+              f" {r['web_missed']} hit(s) never shown live")
     print("CPU µs per event acknowledged in the drain (gates / workers / database / broker):")
     for r in results:
         c = r["cpu_us_per_event"]

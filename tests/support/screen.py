@@ -80,3 +80,32 @@ def signed_list(directory: Path, list_id: str, records: Sequence[dict[str, str]]
     store.accept_head((snapshot.parent / "head").read_bytes(), now=time.time())
     assert store.stale_reason(time.time()) is None, store.stale_reason(time.time())
     return lists, {"store_dir": list_id, "governs": list(governs)}
+
+
+@contextmanager
+def linked_gate(broker, tmp_path: Path, **sections: Any) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """``running_gate`` linked through the real Mosquitto ``broker`` to a real central node that enrolled it:
+    yields (app, central node), once the link is up. ``sections``: more config tables (``running_gate``)."""
+    from nacl.signing import SigningKey
+
+    from agent.durable import atomic_write
+    from tests.support.link import Keys, make_central
+    from tools.central.cli import main as central_cli
+
+    keys = Keys(node=SigningKey.generate())
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    central = make_central(broker, tmp_path / "central.db", keys)
+
+    def enrol(app):  # type: ignore[no-untyped-def]
+        assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
+                            "--pub", str(tmp_path / "state" / "device.key.pub")]) == 0
+
+    try:
+        link = {"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub"}
+        with running_gate(tmp_path, link=link, on_open=enrol, **sections) as app:
+            assert app.link.wait_for_connected(10)
+            yield app, central
+    finally:
+        central.stop()

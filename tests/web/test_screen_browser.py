@@ -4,13 +4,11 @@ hit appearing without a reload, acknowledging it, entering by hand, the Arabic r
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
-from tests.support.screen import OFFICER, PASSWORD, running_gate, signed_list
+from tests.support.screen import OFFICER, PASSWORD, linked_gate, running_gate, signed_list
 from tests.support.wait import wait_until
 
 STOLEN_VIN = "1M8GDM9AXKP042788"  # a valid North American VIN (check digit X)
@@ -159,35 +157,6 @@ def _events(app):  # type: ignore[no-untyped-def]
         return [decode_event(body) for (body,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
     finally:
         db.close()
-
-
-@contextmanager
-def linked_gate(broker, tmp_path: Path, **sections: Any) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
-    """``running_gate`` linked through the real Mosquitto ``broker`` to a real central node that enrolled it:
-    yields (app, central node), once the link is up. ``sections``: more config tables (``running_gate``)."""
-    from nacl.signing import SigningKey
-
-    from agent.durable import atomic_write
-    from tests.support.link import Keys, make_central
-    from tools.central.cli import main as central_cli
-
-    keys = Keys(node=SigningKey.generate())
-    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
-    _, password = broker.add_gate("gate-a")
-    (tmp_path / "pw").write_text(password)
-    central = make_central(broker, tmp_path / "central.db", keys)
-
-    def enrol(app):  # type: ignore[no-untyped-def]
-        assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
-                            "--pub", str(tmp_path / "state" / "device.key.pub")]) == 0
-
-    try:
-        link = {"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub"}
-        with running_gate(tmp_path, link=link, on_open=enrol, **sections) as app:
-            assert app.link.wait_for_connected(10)
-            yield app, central
-    finally:
-        central.stop()
 
 
 def officer_events_at_centre(db: Path) -> list[dict[str, Any]]:
