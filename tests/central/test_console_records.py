@@ -156,3 +156,12 @@ def test_hit_shows_the_face_crop_the_event_carries(store):
     add_search(store, "gate-1", "port-a", NOW + 1, hit=True)
     newest, older = records.hits()
     assert newest["face"] is None and older["face"] == "data:image/jpeg;base64,/9j/4CBhIGpwZWc="
+
+
+def test_a_hit_committed_late_with_an_earlier_receipt_time_still_changes_the_live_mark(store):
+    """With several workers a hit can be committed after one received later: the feed must still see it."""
+    records = ConsoleRecords(store, clock=FakeClock(NOW))
+    add_search(store, "gate-1", "port-a", NOW, hit=True)
+    mark = records.hit_mark()
+    add_search(store, "gate-2", "port-a", NOW - 10, hit=True)  # received earlier, committed now by another worker
+    assert records.hit_mark() != mark

@@ -104,7 +104,7 @@ class Console:
     def _marks(self) -> dict[str, Any]:
         gates = self.config.store.query("SELECT COUNT(*) AS n, SUM(online) AS up, MAX(last_seen) AS seen,"
                                         " SUM(session) AS s FROM gates")[0]
-        return {"hits": self.records.newest_hit(), "gates": tuple(gates.values()),
+        return {"hits": self.records.hit_mark(), "gates": tuple(gates.values()),
                 "alerts": self.records.alert_receipt_mark()}
 
     def _watch(self) -> None:

@@ -154,10 +154,11 @@ class ConsoleRecords:
         rows = self.store.query(self._HITS + " AND e.gate_id = ? AND e.msg_id = ?", (gate_id, msg_id))
         return hit_view(rows[0]) if rows else None
 
-    def newest_hit(self) -> float:
-        """When the newest hit was received (0 when none): the live feed's change mark."""
-        row = self.store.query("SELECT MAX(received) AS m FROM events WHERE is_hit = 1")
-        return float(row[0]["m"] or 0.0)
+    def hit_mark(self) -> tuple[int, float]:
+        """(count, newest) of the stored hits: the live feed's change mark. The count matters with several
+        workers: a hit committed late may carry an earlier ``received`` than one already shown."""
+        row = self.store.query("SELECT COUNT(*) AS n, MAX(received) AS m FROM events WHERE is_hit = 1")[0]
+        return int(row["n"]), float(row["m"] or 0.0)
 
     def update_case(self, gate_id: str, msg_id: str, operator: str, *, acknowledge: bool = False,
                     assign: str | None = None, outcome: str | None = None) -> None:
