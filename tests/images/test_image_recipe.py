@@ -57,7 +57,8 @@ def test_mkosi_conf_builds_bookworm_arm64_with_required_packages():
 def test_postinst_installs_agent_from_wheelhouse_only():
     text = (IMAGES / "mkosi.postinst").read_text()
     assert "python3 -m venv /opt/sharaka/venv" in text
-    assert re.search(r"pip install --no-index .*--find-links /opt/sharaka/wheelhouse sharaka-gate", text)
+    assert re.search(r'pip install --no-index .*--find-links /opt/sharaka/wheelhouse "sharaka-gate\[vision\]"', text), \
+        "the camera gate needs the vision extra"
     for unit in (
         "sharaka-gate.service",
         "sharaka-firstboot.service",
@@ -141,6 +142,17 @@ def fstab() -> dict[str, list[str]]:
             dev, mnt, fstype, opts, dump, passno = line.split()
             rows[mnt] = [dev, fstype, opts, dump, passno]
     return rows
+
+
+def test_every_fstab_mount_point_is_made_on_the_read_only_root(tmp_path):
+    """The first emulated boot failed at local-fs.target: /var/lib/sharaka did not exist on the root. Runs the
+    postinst's own line against a copy of the image's fstab."""
+    line = next(ln for ln in (IMAGES / "mkosi.postinst").read_text().splitlines() if "etc/fstab" in ln)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/fstab").write_text((IMAGES / "rootfs/etc/fstab").read_text())
+    subprocess.run(["bash", "-euo", "pipefail", "-c", line.replace("cd /", f"cd {tmp_path}", 1)], check=True)
+    missing = [mnt for mnt in fstab() if not (tmp_path / mnt.lstrip("/")).is_dir()]
+    assert not missing and "/var/lib/sharaka" in fstab(), missing
 
 
 def boot_args() -> list[str]:
