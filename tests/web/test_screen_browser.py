@@ -29,7 +29,7 @@ def test_hit_appears_without_reload_within_a_second_of_the_swipe(tmp_path, page,
     with running_gate(tmp_path) as app:
         url = app.screen.url
         sign_in(page, url)
-        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        page.wait_for_selector("#live:not(.down)")  # CSS, not a JS predicate: the page's CSP forbids eval
         decided: list[float] = []
         notify = app.screener.on_decided
         app.screener.on_decided = lambda passage: (decided.append(time.time()), notify(passage))
@@ -216,7 +216,7 @@ def test_early_warning_shows_without_reload_and_its_acknowledgement_reaches_the_
                "ref": "EW-7", "list": "records", "version": 13}
     with linked_gate(broker, tmp_path, hitlist=hitlist, **{"lists.vehicles": vehicles}) as (app, central):
         sign_in(page, app.screen.url)
-        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        page.wait_for_selector("#live:not(.down)")  # CSS, not a JS predicate: the page's CSP forbids eval
         assert "No active warnings" in page.inner_text("#alerts")
         page.evaluate("window.sameDocument = true")
         alert_id, wire, expires = build_alert(load_signing_key(next(lists.keys.glob("alert-*.key"))),
@@ -269,7 +269,7 @@ def test_hit_shows_the_face_crop_from_the_camera(tmp_path, page, shots):
 def test_signed_out_browser_is_sent_to_the_sign_in_page_and_shown_no_new_decision(tmp_path, page):
     with running_gate(tmp_path) as app:
         sign_in(page, app.screen.url)
-        page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        page.wait_for_selector("#live:not(.down)")  # CSS, not a JS predicate: the page's CSP forbids eval
         app.screen.site.sessions.drop_user(OFFICER)  # as a timeout or a removed account would
         app.reader.device.swipe(LISTED_DOC)
         page.wait_for_url("**/login")
