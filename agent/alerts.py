@@ -88,6 +88,19 @@ class Alert:
         return FingerprintKeys.from_wire(self.keys)
 
 
+def validity_problem(issued: float, expires: float, now: float) -> tuple[str, str] | None:
+    """(reason, detail) when a signed item valid ``issued``..``expires`` is not in force at trusted time ``now``
+    (not_yet_valid, expired, or malformed: valid longer than ``MAX_LIFETIME_S``), else None. One rule for the
+    gate's alerts and the centre's federation items."""
+    if issued > now + CLOCK_SKEW_S:
+        return "not_yet_valid", f"issued {issued:.0f}, trusted time {now:.0f}"
+    if expires <= now:
+        return "expired", f"expired at {expires:.0f}, trusted time {now:.0f}"
+    if not issued < expires <= issued + MAX_LIFETIME_S:
+        return "malformed", f"valid {issued:.0f}..{expires:.0f}: expected at most {MAX_LIFETIME_S:.0f} s after issue"
+    return None
+
+
 def verify_alert(wire: bytes, *, keyring: Keyring, now: float, gate_id: str, site: str) -> Alert:
     """The alert in ``wire`` if an ``alert`` key of ``keyring`` valid at ``now`` signed it, it is in force at
     ``now`` and it targets this gate. Pure. Raises AlertRejected (the reason codes of the module docstring)."""
@@ -99,13 +112,9 @@ def verify_alert(wire: bytes, *, keyring: Keyring, now: float, gate_id: str, sit
     except ProtocolError as exc:
         raise AlertRejected("malformed", str(exc)) from None
     issued, expires = float(body["issued"]), float(body["expires"])
-    if issued > now + CLOCK_SKEW_S:
-        raise AlertRejected("not_yet_valid", f"issued {issued:.0f}, trusted time {now:.0f}")
-    if expires <= now:
-        raise AlertRejected("expired", f"expired at {expires:.0f}, trusted time {now:.0f}")
-    if not issued < expires <= issued + MAX_LIFETIME_S:
-        raise AlertRejected("malformed", f"valid {issued:.0f}..{expires:.0f}: expected at most "
-                                         f"{MAX_LIFETIME_S:.0f} s after issue")
+    problem = validity_problem(issued, expires, now)
+    if problem is not None:
+        raise AlertRejected(*problem)
     target = body["target"]
     if (target == "site" and site not in body["sites"]) or (target == "gates" and gate_id not in body["gates"]):
         raise AlertRejected("wrong_target", f"alert for {target} {body['sites'] or body['gates']}, not {gate_id!r}")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+from agent.alerts import CLOCK_SKEW_S
 from agent.errors import ConfigError
 from agent.protocol import topics
 from agent.protocol.envelope import peek, seal
@@ -21,7 +22,6 @@ from agent.screening.events import encode_event
 from tools.central.alerts import build_alert
 from tools.central.cli import main as central_cli
 from tools.central.federation import (
-    CLOCK_SKEW_S,
     Federation,
     FederationRelay,
     ItemRejected,

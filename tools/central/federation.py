@@ -47,6 +47,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import keys as keyfiles
+from agent.alerts import MAX_LIFETIME_S, validity_problem
 from agent.durable import atomic_write
 from agent.errors import BadDataError, ConfigError
 from agent.keys import message_key_id
@@ -59,8 +60,6 @@ from tools.central.store import CentralStore
 
 logger = logging.getLogger(__name__)
 
-MAX_LIFETIME_S = 30 * 86400.0  # an item in force longer than this is refused (an alert's own bound)
-CLOCK_SKEW_S = 300.0  # an item issued further ahead of this centre's clock is refused
 REASONS = ("unknown_centre", "forged", "malformed", "wrong_origin", "loop", "expired", "not_yet_valid", "replay")
 SHARED_HIT_FIELDS = ("site", "wall", "decision", "reasons", "hit", "list_version")
 """What a shared hit carries of its event without personal data: the crossing point, when, the decision and
@@ -275,12 +274,9 @@ def verify_item(wire: bytes, *, fed: Federation, now: float, topic_origin: str |
     if topic_origin is not None and topic_origin != origin:
         raise ItemRejected("wrong_origin", f"says origin {origin!r}, came from {topic_origin!r}'s hub topic")
     issued, expires = float(body["issued"]), float(body["expires"])
-    if issued > now + CLOCK_SKEW_S:
-        raise ItemRejected("not_yet_valid", f"issued {issued:.0f}, now {now:.0f}")
-    if expires <= now:
-        raise ItemRejected("expired", f"expired at {expires:.0f}, now {now:.0f}")
-    if not issued < expires <= issued + MAX_LIFETIME_S:
-        raise ItemRejected("malformed", f"in force {issued:.0f}..{expires:.0f}: at most {MAX_LIFETIME_S:.0f} s")
+    problem = validity_problem(issued, expires, now)
+    if problem is not None:
+        raise ItemRejected(*problem)
     item = FederatedItem(body["id"], origin, body["kind"], body["ref"], issued, expires, body["personal"], body,
                          bytes(wire))
     if item.kind not in body:
