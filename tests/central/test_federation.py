@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from agent.alerts import EarlyWarnings, outbox_report
+from agent.alerts import EarlyWarnings
 from agent.config import ScreeningConfig
-from agent.hitlist.store import HitListStore
 from agent.keys import load_signing_key
 from agent.outbox import PRIORITY_HIT
 from agent.protocol import topics
@@ -24,7 +23,7 @@ from agent.screening.decision import decide_query
 from agent.screening.events import encode_event
 from agent.screening.sources import Query
 from tests.support.broker import Broker, MqttTestClient
-from tests.support.link import Gate, Keys, make_central, make_gate
+from tests.support.link import Gate, Keys, alerting_gate, make_central
 from tests.support.lists import Lists
 from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
@@ -79,15 +78,8 @@ class Country:
 
     def start_gate(self, tmp: Path) -> None:
         gate_id = f"{self.name.lower()}-gate-1"
-        store = HitListStore(tmp / f"{gate_id}-hl", self.lists.root_pub)
-        g = make_gate(self.broker, tmp / gate_id, self.keys, gate_id,
-                      store=self.central.store, start=False, hitlist=store)
-        self.warnings = EarlyWarnings(tmp / gate_id / "alerts.msgpack", gate_id=gate_id, site="border-1",
-                                      keyring=lambda: store.keyring, now=time.time,
-                                      report=outbox_report(g.outbox, gate_id=gate_id, site="border-1",
-                                                           clock=time.time, on_committed=g.link.notify))
-        g.link.alerts = self.warnings
-        g.link.start()
+        g, store, self.warnings = alerting_gate(self.broker, tmp, self.keys, gate_id, root_pub=self.lists.root_pub,
+                                                store=self.central.store)
         self.gate = g
         assert wait_until(lambda: store.keyring_version == 2, 20), g.link.status()  # its centre's alert key
 

@@ -9,15 +9,14 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
-from agent.alerts import AlertRejected, EarlyWarnings, outbox_report, verify_alert
+from agent.alerts import AlertRejected, EarlyWarnings, verify_alert
 from agent.config import ScreeningConfig
-from agent.hitlist.store import HitListStore
 from agent.hitlist.trust import KeyGrant, Keyring
 from agent.keys import list_key_id, load_signing_key
 from agent.protocol.envelope import seal
 from agent.screening.decision import decide_query
 from agent.screening.sources import Query
-from tests.support.link import make_central, make_gate
+from tests.support.link import alerting_gate, make_central
 from tests.support.lists import Lists
 from tests.support.wait import wait_until
 from tools.central.alerts import alert_receipts, build_alert, publish_alert
@@ -45,14 +44,7 @@ def test_alert_listing_a_passport_is_a_hit_at_three_gates_and_reported_to_the_ce
     gates, warnings = [], []
     try:
         def gate(name: str):
-            store = HitListStore(tmp_path / f"{name}-hl", lists.root_pub)
-            g = make_gate(mq, tmp_path / name, keys, name, store=central.store, start=False, hitlist=store)
-            w = EarlyWarnings(tmp_path / name / "alerts.msgpack", gate_id=name, site="border-1",
-                              keyring=lambda: store.keyring, now=time.time,
-                              report=outbox_report(g.outbox, gate_id=name, site="border-1", clock=time.time,
-                                                   on_committed=g.link.notify))
-            g.link.alerts = w
-            g.link.start()
+            g, store, w = alerting_gate(mq, tmp_path, keys, name, root_pub=lists.root_pub, store=central.store)
             gates.append(g)
             warnings.append(w)
             assert wait_until(lambda: store.keyring_version == 2, 15), g.link.status()  # the alert key, over MQTT
@@ -273,14 +265,7 @@ def test_sharaka_central_alert_sends_and_shows_who_received_and_acknowledged(mq,
     lists.certify("--add-alert-key")
     central = make_central(mq, tmp_path / "central.db", keys)
     central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
-    store = HitListStore(tmp_path / "g-hl", lists.root_pub)
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-1", store=central.store, start=False, hitlist=store)
-    warnings = EarlyWarnings(tmp_path / "g" / "alerts.msgpack", gate_id="gate-1", site="border-1",
-                             keyring=lambda: store.keyring, now=time.time,
-                             report=outbox_report(gate.outbox, gate_id="gate-1", site="border-1", clock=time.time,
-                                                  on_committed=gate.link.notify))
-    gate.link.alerts = warnings
-    gate.link.start()
+    gate, store, warnings = alerting_gate(mq, tmp_path, keys, "gate-1", root_pub=lists.root_pub, store=central.store)
     (tmp_path / "pw").write_text(mq.credentials["central-cmd"])
     try:
         assert wait_until(lambda: store.keyring_version == 2, 15)

@@ -13,6 +13,7 @@ import msgpack
 from nacl.signing import SigningKey
 
 from agent import keys as keyfiles
+from agent.alerts import EarlyWarnings, outbox_report
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
@@ -131,3 +132,18 @@ def make_gate(
     if start:
         link.start()
     return gate
+
+
+def alerting_gate(broker: Any, root: Path, keys: Keys, gate_id: str, *, root_pub: bytes, store: CentralStore,
+                  site: str = "border-1") -> tuple[Gate, HitListStore, EarlyWarnings]:
+    """A started gate whose hit-list store trusts ``root_pub`` and whose early warnings report receipt and
+    acknowledgement through its outbox: the gate side of every alert test."""
+    hitlist = HitListStore(root / f"{gate_id}-hl", root_pub)
+    gate = make_gate(broker, root / gate_id, keys, gate_id, store=store, start=False, hitlist=hitlist)
+    warnings = EarlyWarnings(root / gate_id / "alerts.msgpack", gate_id=gate_id, site=site,
+                             keyring=lambda: hitlist.keyring, now=time.time,
+                             report=outbox_report(gate.outbox, gate_id=gate_id, site=site, clock=time.time,
+                                                  on_committed=gate.link.notify))
+    gate.link.alerts = warnings
+    gate.link.start()
+    return gate, hitlist, warnings

@@ -63,9 +63,7 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
     """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
     gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the
     real node stores and the page shows without a reload."""
-    from agent.alerts import EarlyWarnings, outbox_report
-    from agent.hitlist.store import HitListStore
-    from tests.support.link import make_gate
+    from tests.support.link import alerting_gate
     from tests.support.lists import Lists
     from tools.central.hitlists import HitListServer
     from tools.central.node import CentralConfig
@@ -76,14 +74,8 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
     alert_key = next(lists.keys.glob("alert-*.key"))
     central = make_central(broker, tmp_path / "central.db", keys)
     central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
-    store = HitListStore(tmp_path / "gate-1-hl", lists.root_pub)
-    gate = make_gate(broker, tmp_path / "gate-1", keys, "gate-1", store=central.store, start=False, hitlist=store)
-    warnings = EarlyWarnings(tmp_path / "gate-1" / "alerts.msgpack", gate_id="gate-1", site="border-1",
-                             keyring=lambda: store.keyring, now=time.time,
-                             report=outbox_report(gate.outbox, gate_id="gate-1", site="border-1", clock=time.time,
-                                                  on_committed=gate.link.notify))
-    gate.link.alerts = warnings
-    gate.link.start()
+    gate, store, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
+                                          store=central.store)
     user = "central-cmd"
     config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
     try:
