@@ -134,6 +134,15 @@ def bridge_acl(site: str, gates: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _credential_args(p: argparse.ArgumentParser, remote: str, name: str) -> None:
+    """How a bridge proves itself to ``remote``: a client certificate (CN ``name``) or a password."""
+    p.add_argument("--ca", required=True, help=f"CA of {remote}'s server certificate")
+    p.add_argument("--cert", help=f"the bridge's client certificate (CN {name})")
+    p.add_argument("--key", help="its key")
+    p.add_argument("--username", help=f"with --password-file instead of a certificate (default {name})")
+    p.add_argument("--password-file", type=Path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tools.site_bridge conf|acl|federation|hub-acl``: print a site bridge's config or its national
     ACL section, a national broker's bridge to the regional hub or the hub's ACL."""
@@ -142,11 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("conf", help="the site Mosquitto's bridge section")
     p.add_argument("--site", required=True)
     p.add_argument("--national", required=True, metavar="HOST:PORT")
-    p.add_argument("--ca", required=True, help="CA of the national broker's server certificate")
-    p.add_argument("--cert", help="the bridge's client certificate (CN bridge-SITE)")
-    p.add_argument("--key", help="its key")
-    p.add_argument("--username", help="with --password-file instead of a certificate (default bridge-SITE)")
-    p.add_argument("--password-file", type=Path)
+    _credential_args(p, "the national broker", "bridge-SITE")
     p.add_argument("--local-prefix", default=f"{TOPIC_ROOT}/")
     p.add_argument("--remote-prefix", default=f"{TOPIC_ROOT}/")
     p = sub.add_parser("acl", help="the national broker's ACL section for a site's bridge")
@@ -155,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("federation", help="a national Mosquitto's bridge to the regional hub")
     p.add_argument("--centre", required=True, help="this national centre's id in the region")
     p.add_argument("--hub", required=True, metavar="HOST:PORT")
-    p.add_argument("--ca", required=True, help="CA of the hub's server certificate")
-    p.add_argument("--cert", help="the bridge's client certificate (CN federation-CENTRE)")
-    p.add_argument("--key", help="its key")
-    p.add_argument("--username", help="with --password-file instead of a certificate (default federation-CENTRE)")
-    p.add_argument("--password-file", type=Path)
+    _credential_args(p, "the hub", "federation-CENTRE")
     p = sub.add_parser("hub-acl", help="the regional hub's ACL")
     p.add_argument("--centre", action="append", default=[], required=True, help="a national centre (repeat)")
     args = parser.parse_args(argv)
