@@ -2,7 +2,7 @@
 ``GateLink`` publishes them) handed to ``CentralNode._process`` in batches, on SQLite and on PostgreSQL.
 
     .venv/bin/python bench/central_ingest.py [--gates 2000] [--events 20000] [--batch 500] [--setups sqlite,pg]
-    .venv/bin/python bench/central_ingest.py --profile pg      # cProfile of the PostgreSQL run, top 25
+    .venv/bin/python bench/central_ingest.py --profile pg      # cProfile (CPU time) of the PostgreSQL run, top 40 by own time
 
 Per setup: events/s through one worker (wall), the worker's own CPU per event (µs, this process), the
 database server's CPU per event (PostgreSQL: the backends' CPU from /proc), and a second pass of the same
@@ -82,7 +82,7 @@ def run(name: str, db: str, server: list[int], broker: Broker, work: Path, gates
     node._client.connect(broker.host, broker.port)
     node._client.loop_start()
     result: dict[str, Any] = {"setup": name}
-    prof = cProfile.Profile() if profile else None
+    prof = cProfile.Profile(time.process_time) if profile else None
     for phase in ("new", "copies"):
         t0, c0, s0 = time.perf_counter(), time.process_time(), sum(cpu_s(p) for p in server)
         if prof:
@@ -98,7 +98,7 @@ def run(name: str, db: str, server: list[int], broker: Broker, work: Path, gates
     node._client.disconnect()
     store.close()
     if prof:
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(40)
     return result
 
 

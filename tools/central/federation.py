@@ -20,6 +20,11 @@ items coming back are dropped as a ``loop``. Every refusal has a reason code (``
 relay's ``rejected`` and the store's rejects as ``federation_REASON``) and logged with its reason and claimed
 origin only, never its content.
 
+When the origin withdraws a shared alert it shares its clearing (``share_clearing``: an item of kind ``clear``
+carrying the origin's signed clearing, verified like any item); each receiving centre re-issues the clearing of
+its own re-issued alert (same id) to its gates, which takes the alert out of force there. A clearing that
+arrives before its alert is kept, and the alert is then never re-issued.
+
 A received alert is the origin's own signed alert, kept verbatim; this centre re-issues it to its own gates
 signed by its own alert key (the only key they trust for alerts), with the origin and the original alert id in
 the alert's ``origin`` field, the origin named in the notice, its own list references cleared (they name the
@@ -182,7 +187,7 @@ class FederatedItem:
 
     id: str
     origin: str
-    kind: str  # "alert" | "hit"
+    kind: str  # "alert" | "clear" | "hit"
     ref: str  # the original alert id, or the hit's event id, at the origin
     issued: float
     expires: float
@@ -191,7 +196,7 @@ class FederatedItem:
     wire: bytes
 
     def alert(self) -> dict[str, Any]:
-        """The origin's alert body (already covered by the item's verified signature)."""
+        """The origin's alert body, or its clearing's (already covered by the item's verified signature)."""
         return peek("alert", self.body["alert"])[0]
 
 
@@ -209,6 +214,16 @@ def share_alert(fed: Federation, alert_wire: bytes, *, now: float | None = None)
     alert = peek("alert", alert_wire)[0]
     return _item(fed, "alert", alert["id"], alert["expires"], time.time() if now is None else now, False,
                  alert=alert_wire)
+
+
+def share_clearing(fed: Federation, clearing_wire: bytes, *, now: float | None = None) -> tuple[str, bytes]:
+    """(item id, signed wire) sharing the clearing of an alert this centre shared (``alerts.build_clearing``'s
+    wire, verbatim), in force until the alert's own expiry. Raises BadDataError for a wire that is no clearing."""
+    alert = peek("alert", clearing_wire)[0]
+    if not alert.get("cleared"):
+        raise BadDataError(f"alert {alert['id']} is not a clearing")
+    return _item(fed, "clear", alert["id"], alert["expires"], time.time() if now is None else now, False,
+                 alert=clearing_wire)
 
 
 def share_hit(fed: Federation, row: Mapping[str, Any], *, personal: bool = False, note: str = "",
@@ -279,15 +294,19 @@ def verify_item(wire: bytes, *, fed: Federation, now: float, topic_origin: str |
         raise ItemRejected(*problem)
     item = FederatedItem(body["id"], origin, body["kind"], body["ref"], issued, expires, body["personal"], body,
                          bytes(wire))
-    if item.kind not in body:
-        raise ItemRejected("malformed", f"a {item.kind} item without its {item.kind!r} field")
-    if item.kind == "alert":
+    content = "hit" if item.kind == "hit" else "alert"
+    if content not in body:
+        raise ItemRejected("malformed", f"a {item.kind} item without its {content!r} field")
+    if content == "alert":
         try:
             alert = item.alert()
         except ProtocolError as exc:
             raise ItemRejected("malformed", f"shared alert: {exc}") from None
         if alert["id"] != item.ref or alert["expires"] < expires:
             raise ItemRejected("malformed", "shared alert's id or expiry differs from the item's")
+        if bool(alert.get("cleared")) != (item.kind == "clear"):
+            raise ItemRejected("malformed", f"a {item.kind} item whose alert is {'' if alert.get('cleared') else 'not '}"
+                                            "a clearing")
     return item
 
 
@@ -301,7 +320,7 @@ def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
     """(alert id, wire, expires) of the alert this centre issues to its own gates for a received alert item:
     signed by ``alert_key``, to all its gates (or those of ``sites``), the origin's notice prefixed with the
     origin, the listings' list references cleared, ``origin`` naming the issuing centre and its alert id,
-    expiring with the original."""
+    expiring with the original. For a ``clear`` item: the clearing of that re-issued alert."""
     alert = item.alert()
     alert_id = reissued_alert_id(item.origin, item.ref)
     notice = f"[{item.origin}] {alert['notice']}"[:2000]
@@ -310,6 +329,8 @@ def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
             "notice": notice, "target": "site" if sites else "all", "sites": list(sites), "gates": [],
             "keys": alert["keys"],
             "listings": listings, "origin": {"centre": item.origin, "ref": item.ref}}
+    if item.kind == "clear":  # the clearing of the alert re-issued here: same id, out of force at the gates
+        body["cleared"] = True
     return alert_id, seal("alert", body, [alert_key]), alert["expires"]
 
 
@@ -405,7 +426,7 @@ class FederationRelay:
             raise
         self.accepted += 1
         logger.warning("federation: %s %s from %r received (ref %s)", item.kind, item.id, item.origin, item.ref)
-        if item.kind == "alert":
+        if item.kind in ("alert", "clear") and not self._superseded(item):
             self._reissue(item, now)
         if self._on_item is not None:
             self._on_item(item)
@@ -415,14 +436,22 @@ class FederationRelay:
         """Re-issue every received alert still in force that was not yet confirmed issued here (a relay that
         stopped between recording and publishing); returns how many. Gates apply each alert id once."""
         now = self._clock()
-        due = [r for r in self.store.federation_items("in")
-               if r["kind"] == "alert" and r["local_ref"] is None and r["expires"] > now]
+        received = self.store.federation_items("in")
+        cleared = {(r["origin"], r["ref"]) for r in received if r["kind"] == "clear"}
+        due = [r for r in received if r["kind"] in ("alert", "clear") and r["local_ref"] is None
+               and r["expires"] > now and (r["kind"] == "clear" or (r["origin"], r["ref"]) not in cleared)]
         for row in due:
             try:
                 self._reissue(verify_item(row["wire"], fed=self.fed, now=now, topic_origin=row["origin"]), now)
             except ItemRejected as exc:  # a peer key unpinned since: no longer re-issued
                 logger.warning("federation: recorded item from %r no longer verifies (%s)", row["origin"], exc.reason)
         return len(due)
+
+    def _superseded(self, item: FederatedItem) -> bool:
+        """An alert item whose clearing was received first (out of order): never re-issued."""
+        return item.kind == "alert" and any(
+            r["kind"] == "clear" and r["origin"] == item.origin and r["ref"] == item.ref
+            for r in self.store.federation_items("in"))
 
     def _reissue(self, item: FederatedItem, now: float) -> None:
         if self._alert_key is None:
