@@ -31,6 +31,7 @@ from typing import Any
 
 from agent.durable import fsync_dir
 from agent.errors import AgentError
+from agent.sqlite_salvage import salvage_records
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,27 @@ class Outbox:
             self._depth -= removed
             return removed
 
+    def restore(self, rows: Iterable[OutboxRow]) -> int:
+        """Queue rows salvaged from a damaged outbox as they were (seq, id, priority, body), in one durable
+        transaction; a row whose seq or id is queued already is skipped. Returns the rows added."""
+        rows = list(rows)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                    [(r.seq, r.msg_id, r.kind, r.priority, r.created, r.body) for r in rows])
+                added = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox {str(self.path)!r} cannot restore salvaged rows: {exc}") from exc
+            self._depth += added
+            self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
+            return added
+
     def depth(self) -> int:
         """Rows queued."""
         return self._depth
@@ -239,10 +261,13 @@ class Outbox:
             self._db = None  # type: ignore[assignment]
 
 
-def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox, str | None]:
+def open_outbox(path: Path, *, seq_hint: int = 0, whole: Callable[[OutboxRow], bool] = lambda _row: True,
+                **kwargs: Any) -> tuple[Outbox, str | None]:
     """Open and check the outbox at ``path``; a corrupt one (with its ``-wal`` and ``-shm``) is moved aside
-    to ``<name>.corrupt-<n>`` (kept for an operator to salvage) and a new one started, its seq above
-    the old file's highest readable seq and ``seq_hint``. Returns (outbox, what was done, or None).
+    to ``<name>.corrupt-<n>`` and a new one started, its seq above the old file's highest readable seq
+    and ``seq_hint``. Every queued row still readable in the damaged file (``salvage_rows``) and judged
+    ``whole`` (its body intact) is put into the new outbox with its seq and id, so it is delivered (the
+    centre drops one it has already by id). Returns (outbox, what was done and salvaged, or None).
     Raises ``OutboxError`` when the outbox cannot be opened for another reason (disk full, permissions)."""
     try:
         box = Outbox(path, **kwargs)
@@ -255,7 +280,8 @@ def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox
         except OutboxCorrupt as exc:
             box.close()
             reason = str(exc)
-    floor = max(seq_hint, _salvage_last_seq(path))
+    rows, last_seq, unreadable = salvage_rows(path, whole)
+    floor = max(seq_hint, _salvage_last_seq(path), last_seq)
     n = 1
     while path.with_name(f"{path.name}.corrupt-{n}").exists():
         n += 1
@@ -265,9 +291,43 @@ def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox
         if src.exists():
             os.replace(src, Path(f"{aside}{suffix}"))
     fsync_dir(path.parent)
-    what = f"{reason}; moved aside to {aside.name}, new outbox from seq {floor + 1}"
+    box = Outbox(path, seq_floor=floor, **kwargs)
+    box.restore(rows)
+    what = (f"{reason}; moved aside to {aside.name}; {_salvage_report(rows, floor, unreadable)}; new rows from seq "
+            f"{box.last_seq + 1}")
     logger.error("outbox corrupt: moved aside, continuing with a new one", extra={"fields": {"detail": what}})
-    return Outbox(path, seq_floor=floor, **kwargs), what
+    return box, what
+
+
+def salvage_rows(path: Path, whole: Callable[[OutboxRow], bool]) -> tuple[list[OutboxRow], int, int]:
+    """The queued rows a damaged outbox file (and its ``-wal``) still holds, read page by page
+    (agent/sqlite_salvage.py), each judged ``whole``; the highest ``last_seq`` counter found; and how many
+    pages, cells or rows could not be read or were not whole. Never raises for damage."""
+    found = salvage_records(path)
+    rows: dict[int, OutboxRow] = {}
+    last_seq, unreadable = 0, found.damaged
+    for rowid, values in found.records:
+        match values:
+            case [None, str(msg_id), str(kind), int(priority), int() | float() as created, bytes(body)] if rowid > 0:
+                row = OutboxRow(rowid, msg_id, kind, priority, float(created), body)
+                if whole(row):
+                    rows[rowid] = row
+                else:
+                    unreadable += 1
+            case ["last_seq", int(value)]:
+                last_seq = max(last_seq, value)
+    return sorted(rows.values(), key=lambda r: r.seq), last_seq, unreadable
+
+
+def _salvage_report(rows: list[OutboxRow], last_seq: int, unreadable: int) -> str:
+    """What was salvaged and what is missing, for status and the centre."""
+    if not rows:
+        return f"no queued row salvaged; {unreadable} unreadable pages, cells or rows"
+    first = rows[0].seq
+    missing = max(last_seq, rows[-1].seq) - first + 1 - len(rows)
+    return (f"{len(rows)} queued rows salvaged (seq {first}..{rows[-1].seq}) into the new outbox; {missing} "
+            f"seq numbers from {first} to {max(last_seq, rows[-1].seq)} not found (lost, or acknowledged before "
+            f"the damage); {unreadable} unreadable pages, cells or rows")
 
 
 def _salvage_last_seq(path: Path) -> int:
