@@ -6,7 +6,13 @@
     >>> box.ack([r.msg_id for r in rows])   # only after the central node committed them
 
 Every live decision is one transaction, committed (fsync'd) before ``append`` returns, so the
-indicator can act on it. Rows leave only by ``ack`` — when the central node acknowledges after its
+indicator can act on it. That commit writes the decision's own pages to the WAL and syncs it, nothing
+more: SQLite's automatic checkpoint (which copies the whole WAL into the database and syncs that too, up to
+4 MB at once) is off, and ``checkpoint`` does that work after the indicator has acted (the screener calls
+it after showing). It also restarts the WAL, so later commits rewrite blocks the file already has (no
+allocation, no file-system journal commit in the traveller's fsync). Appends and acks alone still
+checkpoint every ``CHECKPOINT_FORCED`` transactions, so the WAL stays bounded whoever calls ``checkpoint``
+(docs/online-query.md "Commit"). Rows leave only by ``ack`` — when the central node acknowledges after its
 own commit; a broker PUBACK is not delivery. The queue is bounded: past ``max_rows`` routine rows
 are dropped oldest-first and counted in a persisted counter; rows at ``PRIORITY_HIT`` or above are
 never dropped. ``seq`` is the gate's event sequence: strictly increasing, never reused, also after
@@ -37,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 PRIORITY_ROUTINE = 0
 PRIORITY_HIT = 10  # this priority and above is never dropped
+CHECKPOINT_EVERY = 32  # write transactions between the checkpoints ``checkpoint`` does
+CHECKPOINT_FORCED = 512  # ... and between those an append or ack does itself when nobody called it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -93,10 +101,12 @@ class Outbox:
         self.max_rows = max_rows
         self._clock = clock
         self._lock = threading.Lock()
+        self._writes = 0  # write transactions since the last checkpoint
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # ``checkpoint``, off the decision's path
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
             self._depth, newest = self._db.execute("SELECT count(*), max(seq) FROM outbox").fetchone()
@@ -155,7 +165,41 @@ class Outbox:
                 raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
             self._depth = depth
             self._last_seq = seq
+            self._wrote()
             return seq
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and restart it, when ``CHECKPOINT_EVERY`` write transactions have
+        passed since the last time (see the module docstring: the work a live decision's commit leaves for
+        later). A failure (disk full) is logged and left for the next call: every row is already durable."""
+        with self._lock:
+            if self._db is not None and self._writes >= CHECKPOINT_EVERY:
+                self._checkpoint()
+
+    def _wrote(self) -> None:
+        """Count a committed write transaction; past ``CHECKPOINT_FORCED`` without a checkpoint, do one now."""
+        self._writes += 1
+        if self._writes >= CHECKPOINT_FORCED:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        db = self._db
+        try:
+            busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy and logged == copied:
+                # A write now starts the WAL over from its first frame: this one (it persists the sequence, as
+                # ``ack`` does) pays the restart's header sync instead of the next decision's commit.
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            self._writes = 0
+        except sqlite3.Error as exc:
+            logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
 
     def _drop_routine(self, excess: int, newest: int) -> int:
         """Delete up to ``excess`` oldest routine rows inside the open transaction; returns how many."""
@@ -204,6 +248,7 @@ class Outbox:
                     self._db.execute("ROLLBACK")
                 raise OutboxError(f"outbox {str(self.path)!r} cannot ack: {exc}") from exc
             self._depth -= removed
+            self._wrote()
             return removed
 
     def restore(self, rows: Iterable[OutboxRow]) -> int:
