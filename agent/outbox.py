@@ -30,7 +30,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,29 +145,36 @@ class Outbox:
         """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction."""
         created = self._clock() if now is None else now
         with self._lock:
-            db = self._db
             seq = self._last_seq + 1
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.execute(
-                        "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
-                        (seq, msg_id, kind, priority, created, encode(seq)),
-                    )
-                    depth = self._depth + 1
-                    if depth > self.max_rows:
-                        depth -= self._drop_routine(depth - self.max_rows, seq)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
+            with self._transaction(f"commit {kind} {msg_id!r}") as db:
+                db.execute(
+                    "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                    (seq, msg_id, kind, priority, created, encode(seq)),
+                )
+                depth = self._depth + 1
+                if depth > self.max_rows:
+                    depth -= self._drop_routine(depth - self.max_rows, seq)
             self._depth = depth
             self._last_seq = seq
             self._wrote()
             return seq
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (the caller holds the lock), committed durably at the end of the block;
+        rolled back and raised as ``OutboxError`` naming ``what`` when it fails."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {str(self.path)!r} cannot {what}: {exc}") from exc
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and restart it, when ``CHECKPOINT_EVERY`` write transactions have
@@ -235,18 +243,12 @@ class Outbox:
         if not ids:
             return 0
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._transaction("ack") as db:
                 # The newest row may be acknowledged: persist the sequence so it is never reused.
-                self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
-                before = self._db.total_changes
-                self._db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
-                removed = self._db.total_changes - before
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise OutboxError(f"outbox {str(self.path)!r} cannot ack: {exc}") from exc
+                db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
+                before = db.total_changes
+                db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
+                removed = db.total_changes - before
             self._depth -= removed
             self._wrote()
             return removed
@@ -256,19 +258,14 @@ class Outbox:
         transaction; a row whose seq or id is queued already is skipped. Returns the rows added."""
         rows = list(rows)
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                before = self._db.total_changes
-                self._db.executemany(
+            with self._transaction("restore salvaged rows") as db:
+                before = db.total_changes
+                db.executemany(
                     "INSERT OR IGNORE INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
                     [(r.seq, r.msg_id, r.kind, r.priority, r.created, r.body) for r in rows])
-                added = self._db.total_changes - before
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise OutboxError(f"outbox {str(self.path)!r} cannot restore salvaged rows: {exc}") from exc
+                added = db.total_changes - before
             self._depth += added
+            self._wrote()
             self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
             return added
 
