@@ -101,6 +101,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._writes = 0  # write transactions since the last checkpoint
+        self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -139,8 +140,11 @@ class Outbox:
         *,
         priority: int,
         now: float | None = None,
+        held: bool = False,
     ) -> int:
-        """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction."""
+        """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction.
+        ``held``: durable like any row, but ``pending`` leaves it out until ``release`` (a decision whose event
+        may still be rewritten by ``replace``); a restart releases it (the row is what was committed)."""
         created = self._clock() if now is None else now
         with self._lock:
             db = self._db
@@ -164,8 +168,35 @@ class Outbox:
                 raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
             self._depth = depth
             self._last_seq = seq
+            if held:
+                self._held.add(seq)
             self._wrote()
             return seq
+
+    def replace(self, seq: int, encode: Callable[[int], bytes], *, priority: int) -> None:
+        """Rewrite held row ``seq`` (body and priority) in one durable transaction; it stays held. Raises
+        ``OutboxError`` when it cannot commit (the row keeps what it held) or when ``seq`` is not held."""
+        with self._lock:
+            if seq not in self._held:
+                raise OutboxError(f"outbox {str(self.path)!r}: row {seq} is not held; only a held row is rewritten")
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {str(self.path)!r} cannot rewrite row {seq}: {exc}") from exc
+            self._wrote()
+
+    def release(self, seq: int) -> None:
+        """Let ``pending`` list held row ``seq`` (its event is final); no I/O."""
+        with self._lock:
+            self._held.discard(seq)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and restart it, when ``CHECKPOINT_EVERY`` write transactions have
@@ -215,17 +246,19 @@ class Outbox:
         return cur.rowcount
 
     def pending(self, limit: int = 100) -> list[OutboxRow]:
-        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order."""
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order; held
+        rows (``append_with_seq(held=True)``) are left out until released."""
         cols = "seq, msg_id, kind, priority, created, body"
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit)
-            ).fetchall()
+            held = self._held
+            rows = [r for r in self._db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit + len(held))
+            ).fetchall() if r[0] not in held][:limit]
             if len(rows) < limit:
-                rows += self._db.execute(
+                rows += [r for r in self._db.execute(
                     f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?",
-                    (PRIORITY_HIT, limit - len(rows)),
-                ).fetchall()
+                    (PRIORITY_HIT, limit - len(rows) + len(held)),
+                ).fetchall() if r[0] not in held][:limit - len(rows)]
         return [OutboxRow(*r) for r in rows]
 
     def ack(self, msg_ids: Iterable[str]) -> int:
