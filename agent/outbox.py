@@ -30,13 +30,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.durable import fsync_dir
 from agent.errors import AgentError
+from agent.sqlite_salvage import salvage_records
 
 logger = logging.getLogger(__name__)
 
@@ -147,25 +149,15 @@ class Outbox:
         may still be rewritten by ``replace``); a restart releases it (the row is what was committed)."""
         created = self._clock() if now is None else now
         with self._lock:
-            db = self._db
             seq = self._last_seq + 1
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.execute(
-                        "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
-                        (seq, msg_id, kind, priority, created, encode(seq)),
-                    )
-                    depth = self._depth + 1
-                    if depth > self.max_rows:
-                        depth -= self._drop_routine(depth - self.max_rows, seq)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {str(self.path)!r} cannot commit {kind} {msg_id!r}: {exc}") from exc
+            with self._transaction(f"commit {kind} {msg_id!r}") as db:
+                db.execute(
+                    "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                    (seq, msg_id, kind, priority, created, encode(seq)),
+                )
+                depth = self._depth + 1
+                if depth > self.max_rows:
+                    depth -= self._drop_routine(depth - self.max_rows, seq)
             self._depth = depth
             self._last_seq = seq
             if held:
@@ -179,24 +171,31 @@ class Outbox:
         with self._lock:
             if seq not in self._held:
                 raise OutboxError(f"outbox {str(self.path)!r}: row {seq} is not held; only a held row is rewritten")
-            db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.execute("UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq))
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {str(self.path)!r} cannot rewrite row {seq}: {exc}") from exc
+            with self._transaction(f"rewrite row {seq}") as db:
+                db.execute("UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq))
             self._wrote()
 
     def release(self, seq: int) -> None:
         """Let ``pending`` list held row ``seq`` (its event is final); no I/O."""
         with self._lock:
             self._held.discard(seq)
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (the caller holds the lock), committed durably at the end of the block;
+        rolled back and raised as ``OutboxError`` naming ``what`` when it fails."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {str(self.path)!r} cannot {what}: {exc}") from exc
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and restart it, when ``CHECKPOINT_EVERY`` write transactions have
@@ -219,16 +218,10 @@ class Outbox:
             if not busy and logged == copied:
                 # A write now starts the WAL over from its first frame: this one (it persists the sequence, as
                 # ``ack`` does) pays the restart's header sync instead of the next decision's commit.
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction("restart the WAL"):
                     db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
             self._writes = 0
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OutboxError) as exc:
             logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
 
     def _drop_routine(self, excess: int, newest: int) -> int:
@@ -267,21 +260,31 @@ class Outbox:
         if not ids:
             return 0
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._transaction("ack") as db:
                 # The newest row may be acknowledged: persist the sequence so it is never reused.
-                self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
-                before = self._db.total_changes
-                self._db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
-                removed = self._db.total_changes - before
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise OutboxError(f"outbox {str(self.path)!r} cannot ack: {exc}") from exc
+                db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
+                before = db.total_changes
+                db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
+                removed = db.total_changes - before
             self._depth -= removed
             self._wrote()
             return removed
+
+    def restore(self, rows: Iterable[OutboxRow]) -> int:
+        """Queue rows salvaged from a damaged outbox as they were (seq, id, priority, body), in one durable
+        transaction; a row whose seq or id is queued already is skipped. Returns the rows added."""
+        rows = list(rows)
+        with self._lock:
+            with self._transaction("restore salvaged rows") as db:
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                    [(r.seq, r.msg_id, r.kind, r.priority, r.created, r.body) for r in rows])
+                added = db.total_changes - before
+            self._depth += added
+            self._wrote()
+            self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
+            return added
 
     def depth(self) -> int:
         """Rows queued."""
@@ -317,10 +320,13 @@ class Outbox:
             self._db = None  # type: ignore[assignment]
 
 
-def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox, str | None]:
+def open_outbox(path: Path, *, seq_hint: int = 0, whole: Callable[[OutboxRow], bool] = lambda _row: True,
+                **kwargs: Any) -> tuple[Outbox, str | None]:
     """Open and check the outbox at ``path``; a corrupt one (with its ``-wal`` and ``-shm``) is moved aside
-    to ``<name>.corrupt-<n>`` (kept for an operator to salvage) and a new one started, its seq above
-    the old file's highest readable seq and ``seq_hint``. Returns (outbox, what was done, or None).
+    to ``<name>.corrupt-<n>`` and a new one started, its seq above the old file's highest readable seq
+    and ``seq_hint``. Every queued row still readable in the damaged file (``salvage_rows``) and judged
+    ``whole`` (its body intact) is put into the new outbox with its seq and id, so it is delivered (the
+    centre drops one it has already by id). Returns (outbox, what was done and salvaged, or None).
     Raises ``OutboxError`` when the outbox cannot be opened for another reason (disk full, permissions)."""
     try:
         box = Outbox(path, **kwargs)
@@ -333,7 +339,8 @@ def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox
         except OutboxCorrupt as exc:
             box.close()
             reason = str(exc)
-    floor = max(seq_hint, _salvage_last_seq(path))
+    rows, last_seq, unreadable = salvage_rows(path, whole)
+    floor = max(seq_hint, _salvage_last_seq(path), last_seq)
     n = 1
     while path.with_name(f"{path.name}.corrupt-{n}").exists():
         n += 1
@@ -343,9 +350,43 @@ def open_outbox(path: Path, *, seq_hint: int = 0, **kwargs: Any) -> tuple[Outbox
         if src.exists():
             os.replace(src, Path(f"{aside}{suffix}"))
     fsync_dir(path.parent)
-    what = f"{reason}; moved aside to {aside.name}, new outbox from seq {floor + 1}"
+    box = Outbox(path, seq_floor=floor, **kwargs)
+    box.restore(rows)
+    what = (f"{reason}; moved aside to {aside.name}; {_salvage_report(rows, floor, unreadable)}; new rows from seq "
+            f"{box.last_seq + 1}")
     logger.error("outbox corrupt: moved aside, continuing with a new one", extra={"fields": {"detail": what}})
-    return Outbox(path, seq_floor=floor, **kwargs), what
+    return box, what
+
+
+def salvage_rows(path: Path, whole: Callable[[OutboxRow], bool]) -> tuple[list[OutboxRow], int, int]:
+    """The queued rows a damaged outbox file (and its ``-wal``) still holds, read page by page
+    (agent/sqlite_salvage.py), each judged ``whole``; the highest ``last_seq`` counter found; and how many
+    pages, cells or rows could not be read or were not whole. Never raises for damage."""
+    found = salvage_records(path)
+    rows: dict[int, OutboxRow] = {}
+    last_seq, unreadable = 0, found.damaged
+    for rowid, values in found.records:
+        match values:
+            case [None, str(msg_id), str(kind), int(priority), int() | float() as created, bytes(body)] if rowid > 0:
+                row = OutboxRow(rowid, msg_id, kind, priority, float(created), body)
+                if whole(row):
+                    rows[rowid] = row
+                else:
+                    unreadable += 1
+            case ["last_seq", int(value)]:
+                last_seq = max(last_seq, value)
+    return sorted(rows.values(), key=lambda r: r.seq), last_seq, unreadable
+
+
+def _salvage_report(rows: list[OutboxRow], last_seq: int, unreadable: int) -> str:
+    """What was salvaged and what is missing, for status and the centre."""
+    if not rows:
+        return f"no queued row salvaged; {unreadable} unreadable pages, cells or rows"
+    first = rows[0].seq
+    missing = max(last_seq, rows[-1].seq) - first + 1 - len(rows)
+    return (f"{len(rows)} queued rows salvaged (seq {first}..{rows[-1].seq}) into the new outbox; {missing} "
+            f"seq numbers from {first} to {max(last_seq, rows[-1].seq)} not found (lost, or acknowledged before "
+            f"the damage); {unreadable} unreadable pages, cells or rows")
 
 
 def _salvage_last_seq(path: Path) -> int:

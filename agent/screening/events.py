@@ -263,3 +263,12 @@ def decode_event(body: bytes) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ValueError(f"not an event map: {body[:40]!r}")
     return event
+
+
+def is_event_of(body: bytes, event_id: str) -> bool:
+    """True when ``body`` decodes as the event map of ``event_id``: a row salvaged from a damaged outbox
+    (agent/outbox.py: open_outbox) whose body is whole."""
+    try:
+        return decode_event(body).get("id") == event_id
+    except (ValueError, TypeError):  # msgpack's errors are ValueErrors; an unhashable map key a TypeError
+        return False

@@ -209,7 +209,7 @@ def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, 
                         "--port", str(bor.broker.port), "--username", RELAY_USER, "--password-file", str(pw)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["origin"], r["kind"]) for r in lines if r["type"] == "item"] == [("ATL", "alert")]
-    assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}}
+    assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}, "throttled": {}}
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 15)
 
 

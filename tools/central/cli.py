@@ -210,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert-key", type=Path, metavar="FILE", help="the alert key: supervisors may issue alerts")
     p.add_argument("--command-keys", type=Path, metavar="DIR",
                    help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
+    p.add_argument("--federation", type=Path, metavar="FILE",
+                   help="this centre's federation file: supervisors share alerts and hits, officers read shared "
+                        "personal hits (docs/central.md \"Federation\")")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     _broker_args(p, COMMAND_USER, keys=False)
     _federation_parser(sub)
@@ -259,10 +262,15 @@ def cmd_console(args: argparse.Namespace) -> int:
     if not accounts.list():
         raise UsageError(f"no account in {str(args.accounts)!r}: add one with "
                          f"`sharaka-central operator add NAME --role supervisor --accounts {args.accounts}`")
-    broker = _config(args) if args.alert_key or args.command_keys else None
+    broker = _config(args) if args.alert_key or args.command_keys or args.federation else None
+    if args.federation is not None:
+        from tools.central.federation import Federation
+
+        Federation.load(args.federation)  # a bad file is refused now, not at the first page
     ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
-                                    command_keys=args.command_keys, idle_s=args.idle, secure=ssl_context is not None))
+                                    command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
+                                    secure=ssl_context is not None))
     url = console.start(host.strip("[]"), int(port), ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()
@@ -293,6 +301,10 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--site", action="append", default=[],
                    help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--peer-rate", default="5/100", metavar="PER_SECOND/BURST",
+                   help="items per second each peer centre's items are verified at, and the burst (default 5/100)")
+    p.add_argument("--peer-queue", type=int, default=1000, metavar="N",
+                   help="items of one peer waiting at most; a flood beyond is dropped and counted (default 1000)")
     p.add_argument("--json", action="store_true")
     _db_arg(p)
     _broker_args(p, "central-federation", keys=False)
@@ -325,16 +337,22 @@ def _config(args: argparse.Namespace) -> CentralConfig:
                          client_id=args.username, ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
 
 
+def _rate(value: str) -> Rate | None:
+    """``PER_SECOND/BURST`` (or ``PER_SECOND``) as a Rate; None unless both are numbers, positive, burst >= 1."""
+    per_second, _, burst = value.partition("/")
+    try:
+        rate = Rate(float(per_second), float(burst or per_second))
+    except ValueError:
+        return None
+    return rate if rate.per_second > 0 and rate.burst >= 1 else None
+
+
 def _admission(args: argparse.Namespace) -> AdmissionConfig:
     rates = default_rates()
     for spec in args.rate:
         leaf, _, value = spec.partition("=")
-        per_second, _, burst = value.partition("/")
-        try:
-            rate = Rate(float(per_second), float(burst or per_second))
-        except ValueError:
-            rate = None
-        if leaf not in rates or rate is None or rate.per_second <= 0 or rate.burst < 1:
+        rate = _rate(value)
+        if leaf not in rates or rate is None:
             raise BadDataError(f"--rate {spec!r}: expected TOPIC=PER_SECOND/BURST with TOPIC one of {sorted(rates)}"
                                " and positive numbers, e.g. hitlist/req=50/200")
         rates[leaf] = rate
@@ -686,7 +704,12 @@ def cmd_federation(args: argparse.Namespace) -> int:
         _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
               args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
 
-    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown)
+    peer_rate = _rate(args.peer_rate)
+    if peer_rate is None or args.peer_queue < 1:
+        raise BadDataError(f"--peer-rate {args.peer_rate!r} --peer-queue {args.peer_queue}: expected PER_SECOND/BURST "
+                           "positive numbers (burst >= 1) and a positive queue, e.g. --peer-rate 5/100 --peer-queue 1000")
+    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown,
+                               peer_rate=peer_rate, peer_queue=args.peer_queue)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     relay.start()
@@ -699,8 +722,10 @@ def cmd_federation(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     relay.stop()
-    _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected)}, args.json,
-          f"accepted={relay.accepted} rejected={dict(relay.rejected)}")
+    throttled = dict(relay.throttled)
+    _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected), "throttled": throttled},
+          args.json, f"accepted={relay.accepted} rejected={dict(relay.rejected)}"
+          + (f" throttled per peer={throttled}" if throttled else ""))
     return 0
 
 

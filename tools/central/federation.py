@@ -59,6 +59,7 @@ from agent.keys import message_key_id
 from agent.protocol import ids, topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek, seal, signer_ids
 from agent.screening.events import EventOpener, EventSealer, decode_event
+from tools.central.admission import FairQueues, Rate
 from tools.central.alerts import Message, alert_message
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -66,6 +67,16 @@ from tools.central.store import CentralStore
 logger = logging.getLogger(__name__)
 
 REASONS = ("unknown_centre", "forged", "malformed", "wrong_origin", "loop", "expired", "not_yet_valid", "replay")
+THROTTLED = "throttled"
+"""Counted with the refusals: an item dropped unread because its peer's queue was full (``FederationRelay``)."""
+PEER_RATE = Rate(5.0, 100.0)
+"""Items per second each peer centre's items are verified at, and the burst above it (a region shares a few
+alerts and hits an hour; a burst of 100 covers a centre catching up after an outage)."""
+PEER_QUEUE = 1000
+"""Items of one peer waiting at most; what a flooding peer sends beyond is dropped unread and counted."""
+REJECT_COST = 10.0
+"""Tokens a refused item costs its peer more: a peer sending junk is slowed down long before an honest one."""
+REPORT_EVERY_S = 10.0
 SHARED_HIT_FIELDS = ("site", "wall", "decision", "reasons", "hit", "list_version")
 """What a shared hit carries of its event without personal data: the crossing point, when, the decision and
 what matched (list entry kind, reason and reference: the listing, not the traveller)."""
@@ -352,15 +363,28 @@ class FederationRelay:
     """The receiving side at one centre: subscribes to ``sharaka/v1/federation/in/+/+`` with a persistent
     session (the national broker queues items while it is down), verifies each item, records it with its
     origin, and re-issues a received alert to this centre's gates with ``alert_key``. ``start()``, ``stop()``,
-    ``receive()`` (one item, also what tests call without a broker)."""
+    ``receive()`` (one item, also what tests call without a broker).
+
+    Each peer centre (the origin its hub topic names, which the hub's ACL confines to that centre's bridge) has
+    its own bounded queue and budget (``peer_rate``, ``peer_queue``; ``admission.FairQueues``): paho's network
+    thread only queues, one worker verifies the peers' items in turn, so a flooding peer is slowed to its rate,
+    what overflows its queue is dropped unread and counted as ``throttled`` (``rejected``, ``throttled`` per
+    peer, the store's ``federation_throttled``, a log line per peer every ``REPORT_EVERY_S``), and the other
+    peers' items are taken at the next turn."""
 
     def __init__(self, config: CentralConfig, store: CentralStore, fed: Federation, *,
                  alert_key: SigningKey | None, sites: Sequence[str] = (), clock: Callable[[], float] = time.time,
-                 on_item: Callable[[FederatedItem], None] | None = None) -> None:
+                 on_item: Callable[[FederatedItem], None] | None = None, peer_rate: Rate = PEER_RATE,
+                 peer_queue: int = PEER_QUEUE, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config, self.store, self.fed, self.sites = config, store, fed, tuple(sites)
         self._alert_key, self._clock, self._on_item = alert_key, clock, on_item
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
+        self.queues: FairQueues[tuple[str, bytes]] = FairQueues(peer_rate, peer_queue, monotonic)
+        self._mono = monotonic
+        self._reported: dict[str, tuple[float, int]] = {}  # peer -> (when, dropped count) last logged and stored
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
@@ -373,16 +397,25 @@ class FederationRelay:
         self._client.on_publish = self._on_publish
 
     def start(self) -> None:
-        """Connect (persistent session: items that arrive while the relay is down are queued for it)."""
+        """Start the worker and connect (persistent session: items that arrive while the relay is down are
+        queued for it)."""
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="federation-relay", daemon=True)
+        self._worker.start()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 7 * 86400
         self._client.connect_async(self.config.host, self.config.port, 30, clean_start=False, properties=props)
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Disconnect; the broker keeps the session."""
+        """Disconnect (the broker keeps the session) and stop the worker."""
         self._client.disconnect()
         self._client.loop_stop()
+        self._stop.set()
+        self.queues.wake()
+        if self._worker is not None:
+            self._worker.join(5)
+        self._report_throttled(force=True)
 
     def wait_for_connected(self, timeout: float) -> bool:
         """True once connected and subscribed."""
@@ -396,12 +429,53 @@ class FederationRelay:
         self.reissue_pending()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.offer(msg.topic, bytes(msg.payload))
+
+    def offer(self, topic: str, wire: bytes) -> bool:
+        """Queue one item from ``topic`` for the worker (what paho's network thread does with each message);
+        False when its peer's queue is full: dropped unread, counted as ``throttled``."""
         try:
-            self.receive(msg.topic, bytes(msg.payload))
-        except ItemRejected:
-            pass  # counted and logged by receive
-        except Exception:  # the store failing: logged; the next copy (a restart's queue) tries again
-            logger.exception("federation: item on %r not recorded", msg.topic)
+            peer = topics.parse_federation_in(topic)
+        except BadDataError:
+            peer = ""  # refused as wrong_origin by receive, at the budget of no real peer
+        if self.queues.put(peer, (topic, wire)):
+            return True
+        with self._lock:
+            self.rejected[THROTTLED] += 1
+        return False
+
+    @property
+    def throttled(self) -> Counter[str]:
+        """Items dropped unread, per peer, because its queue was full."""
+        return Counter(self.queues.dropped)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            got = self.queues.take(self._stop)
+            self._report_throttled()
+            if got is None:
+                continue
+            peer, (topic, wire) = got
+            try:
+                self.receive(topic, wire)
+            except ItemRejected:
+                self.queues.charge(peer, REJECT_COST)  # counted and logged by receive
+            except Exception:  # the store failing: logged; the next copy (a restart's queue) tries again
+                logger.exception("federation: item on %r not recorded", topic)
+
+    def _report_throttled(self, force: bool = False) -> None:
+        """Log and store, per peer and at most every ``REPORT_EVERY_S``, how many of its items were dropped."""
+        now = self._mono()
+        for peer, dropped in self.throttled.items():
+            at, reported = self._reported.get(peer, (float("-inf"), 0))
+            if dropped > reported and (force or now - at >= REPORT_EVERY_S):
+                self._reported[peer] = (now, dropped)
+                logger.warning("federation: peer %r floods: %d item(s) dropped unread so far (queue of %d full, "
+                               "%g items/s)", peer, dropped, self.queues.maxlen, self.queues.rate.per_second)
+                try:
+                    self.store.count_reject("", f"federation_{THROTTLED}", dropped - reported)
+                except Exception:
+                    logger.exception("federation: throttled items not counted in the store")
 
     def receive(self, topic: str, wire: bytes) -> FederatedItem | None:
         """Verify, record and apply one item from ``topic``; returns it when new. Raises ItemRejected (counted,
