@@ -6,7 +6,8 @@
 
 ``handle`` runs on the reader thread, one read at a time, with no hand-off: the event is committed
 to the outbox (one durable transaction) *before* the indicator is told anything, so every state an
-officer or a traveller has seen has its event. If the event cannot be committed the gate shows
+officer or a traveller has seen has its event; the outbox's upkeep (its WAL checkpoint) waits until
+the indicator has acted. If the event cannot be committed the gate shows
 REFER (amber, relay shut) and reports the fault. A second read of the same document within the
 duplicate window is the same passage: no new event, the indicator shows that passage's state again.
 A CLEAR opens the relay for ``relay_pulse_s`` and goes dark after ``clear_show_s`` (``tick``); HIT
@@ -302,6 +303,7 @@ class Screener:
                        "list_stale": decision.list_stale,
                        "latency_us": (times.shown - times.start) // 1000},
             "private": _private(decision)})
+        self.outbox.checkpoint()  # the WAL's upkeep, after the indicator (agent/outbox.py)
         return decision
 
     def _count_sources(self, decision: Decision) -> None:
