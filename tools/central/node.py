@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,9 @@ class CentralConfig:
     gap_grace: float = 60.0  # a sequence number missing this long is reported (2 x the gate's ack_timeout)
     share_group: str | None = None  # several workers: MQTT 5 shared subscriptions $share/GROUP/... (docs/central.md)
     keep_days: int = 0  # retention: events older than this many days go (0: kept)
+    # threads verifying and opening a batch's events: libsodium runs without the GIL, so one worker's
+    # cryptography (most of its CPU) spreads over this many cores; 1: in the writer thread itself
+    open_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
     def client(self, client_id: str | None = None) -> mqtt.Client:
@@ -162,6 +166,8 @@ class CentralNode:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._writer = threading.Thread(target=self._write_loop, name="central-writer", daemon=True)
+        self._openers = (ThreadPoolExecutor(config.open_threads, thread_name_prefix="central-open")
+                         if config.open_threads > 1 else None)
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -177,6 +183,8 @@ class CentralNode:
         self._stop.set()
         self.queue.wake()
         self._writer.join(5)
+        if self._openers is not None:
+            self._openers.shutdown(wait=False, cancel_futures=True)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -334,12 +342,17 @@ class CentralNode:
             # gate by gate (a stable sort: each gate's own order kept); events are verified and opened here and
             # inserted together afterwards (_store_events), everything else is applied in order, alone
             events: list[tuple[str, str, str, dict[str, Any], EventRow]] = []
-            for topic, gate_id, leaf, payload in sorted(inbound, key=lambda m: m[0]):
+            ordered = sorted(inbound, key=lambda m: m[0])
+            opened = self._open_events(ordered, now)
+            for i, (topic, gate_id, leaf, payload) in enumerate(ordered):
                 try:
-                    msg_type, body, signers = self._verify(gate_id, leaf, payload)
-                    if msg_type in ("event", "hit") and len(self._keys.get(gate_id, ())) < 2:  # no key pending
-                        events.append((topic, gate_id, msg_type, body, self._event_row(gate_id, msg_type, body, now)))
+                    if i in opened:  # an event of a gate with one key: verified and opened (_open_events)
+                        result = opened[i]
+                        if isinstance(result, Exception):
+                            raise result
+                        events.append((topic, gate_id, *result))
                         continue
+                    msg_type, body, signers = self._verify(gate_id, leaf, payload)
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
                         if msg_type != "key_rotation":  # signed by both keys: not yet a switch
                             self._note_signers(gate_id, signers, now, shown)
@@ -381,6 +394,35 @@ class CentralNode:
         if self._on_update:
             for kind, data in shown:
                 self._on_update(kind, data)
+
+    def _open_events(self, ordered: list[tuple[str, str, str, bytes]], now: float
+                     ) -> dict[int, tuple[str, dict[str, Any], EventRow] | Exception]:
+        """The events among ``ordered`` whose gate has one enrolled key and no rotation pending, verified and
+        opened (``_verify``, ``_event_row``: pure once the keys are read) by the ``open_threads``, in chunks:
+        index in ``ordered`` -> (type, body, row), or the exception (``Rejected``, a bug) for that message
+        alone. Everything else is left to the writer thread, in order: other messages, the events of unknown
+        gates, of a gate whose key rotation is pending, and of a gate with another message in this batch (a
+        status or a result before its events may retire the gate or change its keys)."""
+        events = (topics.EVENT, topics.HIT)
+        busy = {gate_id for _, gate_id, leaf, _ in ordered if leaf not in events}
+        todo = [i for i, (_, gate_id, leaf, _) in enumerate(ordered)
+                if leaf in events and gate_id not in busy and len(self._keys.get(gate_id, ())) == 1]
+
+        def work(chunk: list[int]) -> list[tuple[int, tuple[str, dict[str, Any], EventRow] | Exception]]:
+            out: list[tuple[int, tuple[str, dict[str, Any], EventRow] | Exception]] = []
+            for i in chunk:
+                _, gate_id, leaf, payload = ordered[i]
+                try:
+                    msg_type, body, _ = self._verify(gate_id, leaf, payload)
+                    out.append((i, (msg_type, body, self._event_row(gate_id, msg_type, body, now))))
+                except Exception as exc:  # Rejected, or a bug: this message only
+                    out.append((i, exc))
+            return out
+
+        if self._openers is None or len(todo) < 2 * self.config.open_threads:
+            return dict(work(todo))
+        n = self.config.open_threads
+        return {i: r for part in self._openers.map(work, [todo[k::n] for k in range(n)]) for i, r in part}
 
     def _store_events(self, events: list[tuple[str, str, str, dict[str, Any], EventRow]], now: float,
                       acks: dict[str, list[str]], shown: list[tuple[str, dict[str, Any]]]) -> None:
