@@ -167,6 +167,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._writes = 0  # write transactions since the last checkpoint
+        self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -206,8 +207,11 @@ class Outbox:
         *,
         priority: int,
         now: float | None = None,
+        held: bool = False,
     ) -> int:
-        """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction."""
+        """Like ``append``, for a body that carries its own seq: ``encode(seq)`` runs inside the transaction.
+        ``held``: durable like any row, but ``pending`` leaves it out until ``release`` (a decision whose event
+        may still be rewritten by ``replace``); a restart releases it (the row is what was committed)."""
         created = self._clock() if now is None else now
         with self._lock:
             seq = self._last_seq + 1
@@ -220,8 +224,25 @@ class Outbox:
 
             self._depth = self._write(f"commit {kind} {msg_id!r}", insert)
             self._last_seq = seq
+            if held:
+                self._held.add(seq)
             self._wrote()
             return seq
+
+    def replace(self, seq: int, encode: Callable[[int], bytes], *, priority: int) -> None:
+        """Rewrite held row ``seq`` (body and priority) in one durable transaction; it stays held. Raises
+        ``OutboxError`` when it cannot commit (the row keeps what it held) or when ``seq`` is not held."""
+        with self._lock:
+            if seq not in self._held:
+                raise OutboxError(f"outbox {str(self.path)!r}: row {seq} is not held; only a held row is rewritten")
+            self._write(f"rewrite row {seq}", lambda db: db.execute(
+                "UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq)))
+            self._wrote()
+
+    def release(self, seq: int) -> None:
+        """Let ``pending`` list held row ``seq`` (its event is final); no I/O."""
+        with self._lock:
+            self._held.discard(seq)
 
     def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one write transaction (the caller holds the lock), committed durably; when the file
@@ -266,16 +287,10 @@ class Outbox:
             if not busy and logged == copied:
                 # A write now starts the WAL over from its first frame: this one (it persists the sequence, as
                 # ``ack`` does) pays the restart's header sync instead of the next decision's commit.
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
+                self._write("restart the WAL", lambda db: db.execute(
+                    "UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,)))
             self._writes = 0
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OutboxError) as exc:
             logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
 
     def _drop_routine(self, excess: int, newest: int) -> int:
@@ -293,17 +308,19 @@ class Outbox:
         return cur.rowcount
 
     def pending(self, limit: int = 100) -> list[OutboxRow]:
-        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order."""
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order; held
+        rows (``append_with_seq(held=True)``) are left out until released."""
         cols = "seq, msg_id, kind, priority, created, body"
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit)
-            ).fetchall()
+            held = self._held
+            rows = [r for r in self._db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit + len(held))
+            ).fetchall() if r[0] not in held][:limit]
             if len(rows) < limit:
-                rows += self._db.execute(
+                rows += [r for r in self._db.execute(
                     f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?",
-                    (PRIORITY_HIT, limit - len(rows)),
-                ).fetchall()
+                    (PRIORITY_HIT, limit - len(rows) + len(held)),
+                ).fetchall() if r[0] not in held][:limit - len(rows)]
         return [OutboxRow(*r) for r in rows]
 
     def ack(self, msg_ids: Iterable[str]) -> int:

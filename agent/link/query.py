@@ -97,6 +97,19 @@ class Pending:
         self._owner._settle(self, deadline_at)
         return self.answer
 
+    @property
+    def sent(self) -> bool:
+        """False for a query never published (unreachable at once: nothing to wait for)."""
+        return self._owner is not None
+
+    def arrived_by(self, at: float) -> bool:
+        """Whether the reply has reached the gate, waiting for it at most until ``at`` (the owner's monotonic
+        clock). Settles nothing: ``wait_until`` still decides, against the deadline, whether it is used."""
+        if self._owner is None:
+            return False
+        left = at - self._owner.monotonic()
+        return self._event.wait(left) if left > 0 else self._event.is_set()
+
     def wait(self, timeout: float) -> CentreAnswer | None:
         """``wait_until`` ``timeout`` seconds from now."""
         return self.wait_until((self._owner.monotonic() if self._owner is not None else 0.0) + timeout)

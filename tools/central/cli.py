@@ -210,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert-key", type=Path, metavar="FILE", help="the alert key: supervisors may issue alerts")
     p.add_argument("--command-keys", type=Path, metavar="DIR",
                    help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
+    p.add_argument("--federation", type=Path, metavar="FILE",
+                   help="this centre's federation file: supervisors share alerts and hits, officers read shared "
+                        "personal hits (docs/central.md \"Federation\")")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     _broker_args(p, COMMAND_USER, keys=False)
     _federation_parser(sub)
@@ -259,10 +262,15 @@ def cmd_console(args: argparse.Namespace) -> int:
     if not accounts.list():
         raise UsageError(f"no account in {str(args.accounts)!r}: add one with "
                          f"`sharaka-central operator add NAME --role supervisor --accounts {args.accounts}`")
-    broker = _config(args) if args.alert_key or args.command_keys else None
+    broker = _config(args) if args.alert_key or args.command_keys or args.federation else None
+    if args.federation is not None:
+        from tools.central.federation import Federation
+
+        Federation.load(args.federation)  # a bad file is refused now, not at the first page
     ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
-                                    command_keys=args.command_keys, idle_s=args.idle, secure=ssl_context is not None))
+                                    command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
+                                    secure=ssl_context is not None))
     url = console.start(host.strip("[]"), int(port), ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()
