@@ -82,6 +82,7 @@ class Pending:
     answer: CentreAnswer | None = None
     asked_at: float = 0.0  # the owner's monotonic clock when the query was handed to the connection
     answered_at: float | None = None  # ... when the reply reached the gate (set by ``on_reply``)
+    woke_at: float | None = None  # ... when ``wait_until`` stopped waiting (after its deadline if woken late)
     _event: threading.Event = field(default_factory=threading.Event)
 
     def wait_until(self, deadline_at: float) -> CentreAnswer | None:
@@ -94,6 +95,7 @@ class Pending:
         left = deadline_at - self._owner.monotonic()
         if left > 0:
             self._event.wait(left)
+        self.woke_at = self._owner.monotonic()
         self._owner._settle(self, deadline_at)
         return self.answer
 
