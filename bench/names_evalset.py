@@ -11,6 +11,14 @@ spell names, not from `agent/hitlist/names.py` (this module imports nothing from
 tradition, one disturbance: the particle dropped, joined or changed (EL/AL/ABD/BEN/BOU), a doubled letter
 written single or a single one doubled, a short vowel shifted, or the given names in another order.
 
+Edition 3 (`--edition 3`, evaluation set 3) adds, before the matcher was tuned on it: new identities (no name
+shared with the development files or evaluation set 2), the Turkish letters Ş, C (jim), Ğ, Ü as German, French
+and English documents write them (SCH/CH/SH, DSCH/DJ/J, G or nothing, UE/U: traditions ``tr-de``, ``tr-fr``,
+``tr-en``), AL-DIN and ALLAH compounds (NOUREDDINE, NUR AL-DIN, NURETTIN), the Maghreb G for qaf and RH for
+ghain, apostrophes for ain and hamza, German J for jim, SS/ß and CK, hyphenated particles, a spelling in another
+tradition with a disturbance on top (``mixed``), and near impostors: for every listed person, a person whose
+name is one edit away (first vowel, S/SH, S/Z, K/J, a final I or A), spelled alike otherwise.
+
 Negatives (`different_people`): people who share the surname but not a given name, or the given names
 but not the surname, written in the same tradition; bench/names_eval.py also pairs every listed person
 with every other person's spellings. The identities use no name of the development files, the first
@@ -24,6 +32,7 @@ import argparse
 import json
 import random
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "names" / "evaluation2_people.json"
@@ -116,6 +125,94 @@ FATHER = {"fr": ("BOU+", "BOU", "ABOU"), "en": ("ABU", "ABU+"), "tr": ("EBU",), 
 MRZ_LETTERS = {"Ç": ("C",), "Ü": ("U", "UE")}
 
 
+
+# --- edition 3 (evaluation set 3): new identities and more sources of variation ---------------------------
+# Written before the matcher was tuned on it; the identities share no name with the earlier pools.
+MALE3 = _words("""
+Eaqil EArif EAyid fikrI fayyAD firAs jarIr manAf maymUn muTlaq nabhAn Sidqi SubHI Tayyib turkI Eurwa zaydAn
+jubayr muSliH munjid muntaSir Cawkat bAhir Hasnayn Hudayfa jundub mishAl munqiv muqbil qutb rAfiE sinAn sulTAn
+Tarafa Sakhr DirAr Eattab farqad harcama Hayyan jaddUE kulayb luqayT mujAhid nawfal Sayfi Turad xuzayma zamil
+Sadr-al-dIn Ealam-al-dIn Taqiyy-al-dIn muHyI-al-dIn qamar-al-dIn zayn-al-dIn Eata-allAh fayD-allAh rizq-allAh
+jAd-allAh Cukr-allAh Eabd-al-wadUd Eabd-al-fattAH Eabd-al-SabUr Eabd-al-muhaymin
+""")
+FEMALE3 = _words("""
+Eabla afnAn asIl jannAt lIna qamar sAmiya Cayma' tahAnI lamIs nAhid dIma hiba Cahd Eafra' bayAn jinAn kinda
+lujayn maysa' maysUn miyAda rawAn sulafa Tayba wiEAm Eanbara buhayna darIn gufrAn Hanna jawrI kawkab muzna naEmat
+rufayda sundus tasnIm wafIqa yumna
+""")
+SURNAMES3 = _words("""
+xaznadAr al-andalusI bazzAz kaHHAl SaffAr xarrAT maknAsI wahrAnI sUsI rabATI qArI nuwayrI al-baydAwI al-Cirbini
+jaddAd al-Hawwari al-zahrI al-mahdAwI al-sanUsI al-gazzAlI al-Hilli al-samarrA'I al-majAlI al-Tarawna al-xawAlda
+al-Eabbadi al-muhayrI al-Sumayti al-marrI al-kacIrI bU-Cnaq bU-xaTir al-ruwayli al-xuzAEI al-hudalI darwaza qaddUra
+SabbAH faxxAr bin-Eazzuz bU-tarfa
+""")
+
+CONSONANTS3 = {
+    **CONSONANTS,
+    "fr": {**CONSONANTS["fr"], "q": ("K", "Q", "G"), "g": ("GH", "RH")},  # Maghreb G for qaf, Moroccan RH
+    "en": {**CONSONANTS["en"], "E": ("", "", "A", "'"), "'": ("", "", "A", "'")},  # apostrophes for ain/hamza
+    "de": {**CONSONANTS["de"], "j": ("DSCH", "DJ", "J"), "s": ("S", "SS", "ß")},
+    # Turkish orthography before it is written in a document: Ş, C (jim), Ğ (medial ghain), Ü
+    "tu": {**CONSONANTS["tr"], "C": ("Ş",), "g": ("Ğ",)},
+}
+SHORT3 = {**SHORT, "fr": {**SHORT["fr"], "u": ("OU", "O", "U")}, "tu": SHORT["tr"]}
+LONG3 = {**LONG, "tu": LONG["tr"]}
+DIPHTHONG3 = {**DIPHTHONG, "de": {**DIPHTHONG["de"], "ay": ("AI", "EI", "AJ")}, "tu": DIPHTHONG["tr"]}
+ARTICLE3 = {**ARTICLE, "fr": ("EL", "EL-"), "tu": ("",)}
+OTHER_ARTICLE3 = {**OTHER_ARTICLE, "tu": "EL"}
+ASSIMILATED3 = {**ASSIMILATED, "tu": 0.0}
+ABD3 = {**ABD, "fr": ("ABDEL", "ABD EL", "ABDE+", "ABDOUL"), "en": ("ABDUL", "ABD AL", "ABDU+", "ABD AL-"),
+        "tu": ("ABDU+", "ABDÜL+")}
+SON3 = {**SON, "en": ("BIN", "IBN", "BEN"), "tu": ("BIN",)}
+FATHER3 = {**FATHER, "fr": ("BOU+", "BOU", "ABOU", "BOU-"), "en": ("ABU", "ABU+", "ABOU"), "tu": ("EBU", "EBU+")}
+# AL-DIN and ALLAH compounds: NOUREDDINE, NURUDDIN, NUR AL DIN, NURETTIN; KHEIRALLAH, KHAIRULLAH, HAYRULLAH
+SUFFIX3 = {
+    "dIn": {"fr": ("EDDINE", " EDDINE", "DINE"), "en": ("UDDIN", " AL DIN", " AL-DIN"), "de": ("EDDIN", " AD-DIN", "UDDIN"),
+            "tu": ("ETTIN", "EDDIN")},
+    "allAh": {"fr": ("ALLAH", " ALLAH"), "en": ("ULLAH", "ALLAH", " ALLAH"), "de": ("ULLAH", "ALLAH"),
+              "tu": ("ULLAH", "ULLA")},
+}
+# A Turkish name as documents of other languages write the Turkish letters (ICAO in the MRZ: S, C, G, U/UE)
+TURKISH_IN = {
+    "tr": {"Ş": ("S",), "Ğ": ("G",), "Ü": ("U", "UE")},
+    "tr-de": {"Ş": ("SCH", "S"), "C": ("C", "DSCH"), "Ğ": ("G", ""), "Ü": ("UE",)},
+    "tr-fr": {"Ş": ("CH", "S"), "C": ("C", "DJ"), "Ğ": ("G", ""), "Ü": ("U",)},
+    "tr-en": {"Ş": ("SH", "S"), "C": ("C", "J"), "Ğ": ("G", ""), "Ü": ("U",)},
+}
+
+
+@dataclass(frozen=True)
+class Edition:
+    """The identities and habits one edition of the evaluation set is generated from."""
+
+    number: int
+    male: list[str]
+    female: list[str]
+    surnames: list[str]
+    consonants: dict = field(default_factory=lambda: CONSONANTS)
+    short: dict = field(default_factory=lambda: SHORT)
+    long: dict = field(default_factory=lambda: LONG)
+    diphthong: dict = field(default_factory=lambda: DIPHTHONG)
+    article: dict = field(default_factory=lambda: ARTICLE)
+    other_article: dict = field(default_factory=lambda: OTHER_ARTICLE)
+    assimilated: dict = field(default_factory=lambda: ASSIMILATED)
+    abd: dict = field(default_factory=lambda: ABD)
+    son: dict = field(default_factory=lambda: SON)
+    father: dict = field(default_factory=lambda: FATHER)
+    suffix: dict = field(default_factory=dict)
+
+    def table(self, tradition: str) -> str:
+        """The habit tables a document tradition spells with (edition 3: Turkish orthography first)."""
+        return "tu" if self.number >= 3 and tradition.startswith("tr") else tradition
+
+
+EDITIONS = {
+    2: Edition(2, MALE, FEMALE, SURNAMES),
+    3: Edition(3, MALE3, FEMALE3, SURNAMES3, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
+               ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
+}
+
+
 def tokens(sounds: str) -> list[str]:
     """The sounds of one word, a doubled consonant as one token ``cc``."""
     out: list[str] = []
@@ -133,11 +230,12 @@ def pick(rng: random.Random, options: tuple[str, ...]) -> str:
 
 
 def spell_word(sounds: str, tradition: str, rng: random.Random, *, double: str = "as-said",
-               shift_vowel: bool = False) -> str:
+               shift_vowel: bool = False, ed: Edition = EDITIONS[2]) -> str:
     """One word written in ``tradition``: each sound by a spelling of that tradition (the most common one
     more often); ``double``: 'as-said' (doubled consonants doubled, mostly), 'single' (written single),
     'extra' (one single consonant between vowels doubled); ``shift_vowel``: one short vowel written as
     another (A/E, I/E, U/O)."""
+    doc, tradition = tradition, ed.table(tradition)
     toks = tokens(sounds)
     vary = random.Random(rng.random())  # the disturbance's own draws: the rest is spelled as without it
     shift_at = extra_at = None
@@ -154,22 +252,22 @@ def spell_word(sounds: str, tradition: str, rng: random.Random, *, double: str =
         t = toks[i]
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         if t == "a" and nxt in ("y", "w") and (i + 2 >= len(toks) or toks[i + 2] not in VOWELS):
-            out.append(pick(rng, DIPHTHONG[tradition]["a" + nxt]))
+            out.append(pick(rng, ed.diphthong[tradition]["a" + nxt]))
             i += 2
             continue
         if t in ("a", "i", "u"):
-            spelled = pick(rng, SHORT[tradition][t])
+            spelled = pick(rng, ed.short[tradition][t])
             if i == shift_at:
                 spelled = {"A": "E", "E": "A", "I": "E", "OU": "O", "O": "U", "U": "O", "Ü": "O"}.get(spelled, spelled)
             out.append(spelled)
         elif t in ("A", "I", "U"):
-            options = LONG[tradition][t]
+            options = ed.long[tradition][t]
             if t == "I" and nxt is None:  # a final long I: -I, in English also -Y; never -IE or -EE
                 options = ("I", "Y") if tradition == "en" else ("I",)
             out.append(pick(rng, options))
         else:
             c = t[0]
-            options = CONSONANTS[tradition][c]
+            options = ed.consonants[tradition][c]
             if c == "w" and tradition == "fr" and (nxt is None or nxt not in VOWELS):
                 options = ("W", "OU")  # French OU is a vowel before a consonant: DAOUD but MAWLA/MAOULA
             prev = toks[i - 1] if i else None
@@ -178,6 +276,8 @@ def spell_word(sounds: str, tradition: str, rng: random.Random, *, double: str =
             if c in "E'" and i == 0:
                 options = ("",)  # an initial ain or hamza is not written
             letters = pick(rng, options)
+            if c == "g" and i == 0 and letters == "Ğ":
+                letters = "G"  # Turkish soft G never starts a word: GALIP
             if c == "y" and i == 0:
                 letters = "Y" if tradition != "de" else "J"
             doubled = len(t) == 2 and rng.random() >= 0.1  # a doubled consonant is sometimes written single
@@ -194,30 +294,51 @@ def spell_word(sounds: str, tradition: str, rng: random.Random, *, double: str =
         word += "H"
     if tradition == "fr" and sounds[-1] == "n" and rng.random() < 0.4:
         word += "E"  # French final E after N: SOFIANE, RAMDANE
-    if tradition == "tr":
+    if tradition in ("tr", "tu"):
         last = word[-1]
         word = word[:-1] + FINAL_DEVOICE["tr"].get(last, last)
         if sounds.endswith("a") and rng.random() < 0.5:
             word = word[:-1] + "E"  # Turkish -e for a final -a (HATICE)
+    if tradition == "tu":
+        return word  # its Turkish letters are written by spell_component, after the particles
     for letter, options in MRZ_LETTERS.items():
         word = word.replace(letter, pick(rng, options))
+    if doc == "de" and ed.number >= 3:
+        word = re.sub(r"^(?:ß|SS)", "S", word.replace("KK", "CK"))  # German CK for KK; no word starts with ß, SS
     return word
 
 
 def spell_component(component: str, tradition: str, rng: random.Random, *, particle: str = "usual",
-                    double: str = "as-said", shift_vowel: bool = False) -> str:
+                    double: str = "as-said", shift_vowel: bool = False, ed: Edition = EDITIONS[2]) -> str:
     """A name component with its prefix (article, ABD AL, IBN, ABU) as ``tradition`` writes it; ``particle``:
     'usual', 'dropped' (the article left out), 'joined' (written as one word with the name), 'other' (the
-    other common form: AL for EL, BIN for BEN, ABDUL for ABDEL...)."""
+    other common form: AL for EL, BIN for BEN, ABDUL for ABDEL...). Edition 3 also writes AL-DIN and ALLAH
+    compounds, and the Turkish letters as documents in ``tr-de``, ``tr-fr``, ``tr-en`` write them."""
+    spelled = _component(component, tradition, rng, particle, double, shift_vowel, ed)
+    if ed.number >= 3 and tradition.startswith("tr"):
+        spelled = "".join(pick(rng, TURKISH_IN[tradition].get(ch, (ch,))) if ch in "ŞCĞÜ" else ch for ch in spelled)
+    return spelled
+
+
+def _component(component: str, doc: str, rng: random.Random, particle: str, double: str, shift_vowel: bool,
+               ed: Edition) -> str:
     parts = component.split("-")
     name = parts[-1]
-    word = spell_word(name, tradition, rng, double=double, shift_vowel=shift_vowel)
+    tradition = ed.table(doc)
+    if ed.suffix and name in ed.suffix:  # NUR-AL-DIN, XAYR-ALLAH: the first part and the suffix
+        base = spell_word(parts[0], doc, rng, double=double, shift_vowel=shift_vowel, ed=ed)
+        if base.endswith("E") and parts[0][-1] not in VOWELS:
+            base = base[:-1]  # the French final E is not written inside a compound: ZAINEDDINE
+        options = ed.suffix[name][tradition]
+        form = options[0] if particle != "other" else rng.choice(options[1:])
+        return base + (form.replace(" ", "") if particle == "joined" else form)
+    word = spell_word(name, doc, rng, double=double, shift_vowel=shift_vowel, ed=ed)
 
     if parts[0] == "al":
         if particle == "dropped":
             return word
-        form = pick(rng, ARTICLE[tradition]) if particle != "other" else OTHER_ARTICLE[tradition]
-        if form in ("AL", "EL") and name[0] in SUN and rng.random() < ASSIMILATED[tradition]:
+        form = pick(rng, ed.article[tradition]) if particle != "other" else ed.other_article[tradition]
+        if form in ("AL", "EL") and name[0] in SUN and rng.random() < ed.assimilated[tradition]:
             first = word[:2] if word[:2] in ("CH", "SH", "TH", "DH") else word[0]
             form = form[0] + first  # the article assimilated to a sun letter: ECH CHERIF, ER RACHID, AS SAYYID
         if not form:
@@ -226,7 +347,7 @@ def spell_component(component: str, tradition: str, rng: random.Random, *, parti
             return form + word
         return f"{form} {word}"
     if parts[0] == "Eabd":
-        options = ABD[tradition]
+        options = ed.abd[tradition]
         form = options[0] if particle != "other" else rng.choice(options[1:] or options)
         if form.endswith("+"):
             stem = form[:-1]
@@ -238,11 +359,11 @@ def spell_component(component: str, tradition: str, rng: random.Random, *, parti
             return form.replace(" ", "") + word
         return f"{form} {word}"
     if parts[0] in ("ibn", "bin", "abU", "bU"):
-        options = (SON if parts[0] in ("ibn", "bin") else FATHER)[tradition]
+        options = (ed.son if parts[0] in ("ibn", "bin") else ed.father)[tradition]
         form = options[0] if particle != "other" else rng.choice(options[1:] or options)
         if form.endswith("+") or particle == "joined":
-            return form.rstrip("+") + word
-        return f"{form} {word}"
+            return form.rstrip("+").rstrip("-") + word
+        return f"{form} {word}" if not form.endswith("-") else form + word
     return word
 
 
@@ -250,7 +371,7 @@ VARIATIONS = ("particle", "double", "vowel", "order")
 
 
 def person_spelling(person: dict, tradition: str, seed: int, variation: str | None = None,
-                    vary: random.Random | None = None) -> tuple[str, str]:
+                    vary: random.Random | None = None, ed: Edition = EDITIONS[2]) -> tuple[str, str]:
     """(surname, given names) of ``person`` written in ``tradition``, each component spelled from its own
     seed (so the same ``seed`` spells a component the same way), with at most one ``variation`` applied to
     one component chosen by ``vary`` (or, for 'order', the given names rotated)."""
@@ -270,23 +391,23 @@ def person_spelling(person: dict, tradition: str, seed: int, variation: str | No
             kwargs["double"] = "single" if re.search(r"([^aiuAIU])\1", sounds) else "extra"
         elif i == target and variation == "vowel":
             kwargs["shift_vowel"] = True
-        spelled.append(spell_component(sounds, tradition, random.Random(seed * 7919 + i), **kwargs))
+        spelled.append(spell_component(sounds, tradition, random.Random(seed * 7919 + i), ed=ed, **kwargs))
     given = spelled[1:]
     if variation == "order":
         given = given[1:] + given[:1]
     return spelled[0], " ".join(given)
 
 
-def make_people(rng: random.Random, count: int) -> list[dict]:
+def make_people(rng: random.Random, count: int, ed: Edition = EDITIONS[2]) -> list[dict]:
     """``count`` distinct identities: a surname and one or two given names (the second the father's)."""
     people, seen = [], set()
     while len(people) < count:
         female = rng.random() < 0.35
-        first = rng.choice(FEMALE if female else MALE)
-        given = [first] + ([rng.choice(MALE)] if rng.random() < 0.6 else [])
+        first = rng.choice(ed.female if female else ed.male)
+        given = [first] + ([rng.choice(ed.male)] if rng.random() < 0.6 else [])
         if len(given) == 2 and given[0] == given[1]:
             continue
-        key = (rng.choice(SURNAMES), tuple(given))
+        key = (rng.choice(ed.surnames), tuple(given))
         if key in seen:
             continue
         seen.add(key)
@@ -306,59 +427,117 @@ def variations_for(person: dict) -> list[str]:
     return out
 
 
-def generate(seed: int, count: int) -> dict:
+# Edits of one sound that make another name, as docs/names.md and shared NAMES.md tell names apart: the first
+# vowel rounded or not (HASAN / HUSAYN), S / SH, S / Z, K / J (KAMAL / JAMAL), a final I (MANSUR / MANSURI)
+# or A (SALIM / SALIMA) added or dropped.
+NEAR_EDITS = (("first-vowel", r"^([^aiuAIU]*)a", r"\1u"), ("first-vowel", r"^([^aiuAIU]*)u", r"\1a"),
+              ("sh", "C", "s"), ("sh", "s", "C"), ("z", "z", "s"), ("z", "s", "z"), ("kj", "k", "j"), ("kj", "j", "k"),
+              ("final", r"([^aiuAIU'E])$", r"\1I"), ("final", r"([^aiuAIU'E])$", r"\1a"), ("final", r"(...)[Ia]$", r"\1"))
+
+
+def near_person(person: dict, rng: random.Random) -> dict | None:
+    """Another person whose name differs from ``person``'s by one edit of NEAR_EDITS in one component."""
+    choices = []
+    for i, component in enumerate([person["surname"], *person["given"]]):
+        *prefix, name = component.split("-")
+        if name in ("dIn", "allAh"):
+            continue
+        for _, pattern, replacement in NEAR_EDITS:
+            edited = re.sub(pattern, replacement, name, count=1)
+            if edited != name:
+                choices.append((i, "-".join([*prefix, edited])))
+    if not choices:
+        return None
+    i, edited = rng.choice(choices)
+    components = [person["surname"], *person["given"]]
+    components[i] = edited
+    return {"surname": components[0], "given": components[1:]}
+
+
+def generate(seed: int, count: int, edition: int = 2) -> dict:
     """The evaluation set: listed people, their spellings by tradition and disturbance, and negatives."""
+    ed = EDITIONS[edition]
     rng = random.Random(seed)
-    identities = make_people(rng, count)
-    people = []
+    identities = make_people(rng, count, ed)
+    people, listed_in = [], []
     for n, person in enumerate(identities):
         listed_tradition = rng.choice(("fr", "en"))  # lists are written by French or English speaking services
+        listed_in.append(listed_tradition)
         base = seed * 100_000 + n * 10
-        listed = person_spelling(person, listed_tradition, base)
+        listed = person_spelling(person, listed_tradition, base, ed=ed)
         travelling, seen = [], {listed}
-        others = [t for t in TRADITIONS if t != listed_tradition]
-        for k, tradition in enumerate(rng.sample(others, 3)):
-            spelled = person_spelling(person, tradition, base + 1 + k)
+        if edition < 3:
+            others = [t for t in TRADITIONS if t != listed_tradition]
+        else:  # the other list language, German, Turkish MRZ, and Turkish as a German/French/English document
+            others = ["en" if listed_tradition == "fr" else "fr", "de", "tr", rng.choice(("tr-de", "tr-fr", "tr-en"))]
+        picked = rng.sample(others, 3)
+        for k, tradition in enumerate(picked):
+            spelled = person_spelling(person, tradition, base + 1 + k, ed=ed)
             if spelled not in seen:
                 seen.add(spelled)
                 travelling.append([*spelled, tradition])
-        for variation in rng.sample(variations_for(person), 2):  # the listed spelling, one thing changed
-            spelled = person_spelling(person, listed_tradition, base, variation, rng)
+        variations = [(listed_tradition, base, v, v) for v in rng.sample(variations_for(person), 2)]
+        if edition >= 3:  # another tradition AND a disturbance
+            k = rng.randrange(len(picked))
+            variations.append((picked[k], base + 1 + k, rng.choice(variations_for(person)), "mixed"))
+        for tradition, spelling_seed, variation, tag in variations:  # one thing changed
+            spelled = person_spelling(person, tradition, spelling_seed, variation, rng, ed=ed)
             if spelled not in seen:
                 seen.add(spelled)
-                travelling.append([*spelled, variation])
+                travelling.append([*spelled, tag])
         people.append({"listed": list(listed), "sounds": [person["surname"], " ".join(person["given"])],
                        "travelling": travelling})
     different = []
     for n, person in enumerate(identities[: count // 2]):
         tradition = rng.choice(("fr", "en"))
         if n % 2 == 0:  # same surname, another first given name (a brother, a cousin)
-            pool = FEMALE if person["given"][0] in FEMALE else MALE
+            pool = ed.female if person["given"][0] in ed.female else ed.male
             other = {"surname": person["surname"],
                      "given": [rng.choice([g for g in pool if g not in person["given"]]), *person["given"][1:]]}
         else:  # same given names, another family
-            other = {"surname": rng.choice([s for s in SURNAMES if s != person["surname"]]), "given": person["given"]}
+            other = {"surname": rng.choice([s for s in ed.surnames if s != person["surname"]]),
+                     "given": person["given"]}
         base = seed * 100_000 + 50_000 + n * 10
-        different.append([list(person_spelling(person, tradition, base)),
-                          list(person_spelling(other, tradition, base + 1))])
+        different.append([list(person_spelling(person, tradition, base, ed=ed)),
+                          list(person_spelling(other, tradition, base + 1, ed=ed))])
+    if edition >= 3:  # one edit away, everything else spelled alike: the listed spelling against the near name
+        for n, (person, entry, tradition) in enumerate(zip(identities, people, listed_in, strict=True)):
+            other = near_person(person, rng)
+            if other is not None:
+                spelled = person_spelling(other, tradition, seed * 100_000 + n * 10, ed=ed)
+                different.append([entry["listed"], list(spelled)])
     return {
-        "_comment": f"EVALUATION set 2, generated by bench/names_evalset.py --seed {seed} --people {count} (see its docstring): "
-                    "Arabic names written as sounds, spelled by French, English, Turkish and German habits, "
-                    "with one disturbance (particle, double, vowel, order). Frozen before the matcher it "
-                    "measures was tuned; never used to build rules or the dictionary. Generated specimens, "
-                    "no real persons.",
+        "_comment": comment(seed, count, edition),
         "people": people,
         "different_people": different,
     }
 
 
+def comment(seed: int, count: int, edition: int) -> str:
+    """The set's provenance line (tests/hitlist/test_name_sets.py reads the command from it)."""
+    if edition == 2:
+        return (f"EVALUATION set 2, generated by bench/names_evalset.py --seed {seed} --people {count} (see its "
+                "docstring): Arabic names written as sounds, spelled by French, English, Turkish and German habits, "
+                "with one disturbance (particle, double, vowel, order). Frozen before the matcher it "
+                "measures was tuned; never used to build rules or the dictionary. Generated specimens, "
+                "no real persons.")
+    return (f"EVALUATION set {edition}, generated by bench/names_evalset.py --edition {edition} --seed {seed} "
+            f"--people {count} (see its docstring): new identities written as sounds, spelled by French, English, "
+            "German and Turkish habits, Turkish letters as German, French and English documents write them, "
+            "AL-DIN/ALLAH compounds, with one disturbance (particle, double, vowel, order) or a tradition and a "
+            "disturbance (mixed); near pairs one edit apart. Frozen (committed on its own) before the matcher it "
+            "measures was tuned; never used to build rules or the dictionary. Generated specimens, no real persons.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edition", type=int, choices=sorted(EDITIONS), default=2,
+                        help="2: the habits of evaluation set 2; 3: new identities and more habits")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    data = generate(args.seed, args.people)
+    data = generate(args.seed, args.people, args.edition)
     args.out.write_text(dumps(data), "utf-8")
     print(f"{args.out}: {len(data['people'])} people, {sum(len(p['travelling']) for p in data['people'])} "
           f"spellings, {len(data['different_people'])} different-people pairs")

@@ -72,6 +72,12 @@ SLOT = re.compile(r"sharaka: slot ([AB]) \(attempts left: A (\d+), B (\d+)\)")
 SELFTEST = re.compile(r"sharaka-gate\[\d+\]: ((?:PASS|FAIL|SKIPPED) .*)")
 SELFTEST_DONE = re.compile(r"Finished sharaka-selftest\.service|sharaka-selftest\.service: Deactivated successfully")
 STARTUP = re.compile(r"Startup finished in .*")
+# A boot that can no longer pass: stop it at once rather than at the timeout.
+STUCK = re.compile(r"Dependency failed for local-fs\.target|You are in emergency mode|Kernel panic")
+INSTALL_FAILED = re.compile(r"Failed to start sharaka-update-local\.service")
+# The commit's verdict on a failed trial: its "slot X rolled back" is printed after it asked for the reboot and
+# may be cut off by the shutdown; the warning it logs before marking the slot bad is not.
+ROLLED_BACK = ("rolled back", "trial boot failed: rolling back")
 
 
 @dataclass
@@ -158,9 +164,11 @@ class Machine:
         self.disk, self.work, self.cpus, self.memory_mb = disk, work, cpus, memory_mb
         self.boots: list[Boot] = []
 
-    def power_on(self, *, until: list[re.Pattern[str]] | None, timeout: float) -> Boot:
+    def power_on(self, *, until: list[re.Pattern[str]] | None, timeout: float,
+                 give_up: tuple[re.Pattern[str], ...] = (STUCK,)) -> Boot:
         """Boot once; stop when every pattern of ``until`` was on the console (a power cut: the root is
-        read-only, the data partition journals its data), when the guest reboots, or at ``timeout``."""
+        read-only, the data partition journals its data), when the guest reboots, when a ``give_up`` pattern
+        shows the boot cannot pass, or at ``timeout``."""
         cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.cpus),
                "-m", str(self.memory_mb), "-nographic", "-no-reboot", "-bios", str(UBOOT),
                "-drive", f"file={self.disk.path},if=virtio,format=raw", "-device", "virtio-rng-pci",
@@ -195,6 +203,10 @@ class Machine:
                         ready_guest = float(m[1]) if m[1] else None
                         print(f"    agent ready after {ready:.0f} s (guest clock {ready_guest} s)", flush=True)
                     waiting = [p for p in waiting if not p.search(line)]
+                    if why == "timeout" and any(p.search(line) for p in give_up):
+                        why = f"gave up at {line.strip()[-120:]!r}"
+                if why.startswith("gave up"):
+                    break
                 if until and not waiting:
                     why = "saw " + ", ".join(repr(p.pattern) for p in until)
                     break
@@ -282,40 +294,51 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     report: dict[str, object] = {"image_bytes": image.stat().st_size,
                                  "image_allocated_bytes": image.stat().st_blocks * 512, "cpus": cpus,
                                  "memory_mb": memory_mb}
+    checks: dict[str, bool] = {}
+    report["checks"] = checks
+
+    def record() -> bool:
+        """Write the report so far (a long run leaves its figures even when stopped); True while all passed."""
+        report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
+                            "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
+                            "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
+                           for b in machine.boots]
+        report["boot_state_after"] = disk.read_boot(STATE_FILE)
+        (work / "report.json").write_text(json.dumps(report, indent=1))
+        return all(checks.values())
+
     power_on = machine.power_on
     first = power_on(until=[re.compile(r"slot A booted"), SELFTEST_DONE], timeout=timeout)
-    # the bundles come from slot A as flashed: its root is mounted read-only, so the first boot left it as it was
-    good, broken = make_bundles(disk, work, out / "keys", base)
-    report["bundle_bytes"] = good.stat().st_size
     selftest = [m[1] for m in SELFTEST.finditer(first.log)]
     report["selftest"] = selftest
     report["startup"] = [m[0] for m in STARTUP.finditer(first.log)]
-    checks = {"first_boot_slot_a": first.slot == "A", "agent_ready_first_boot": first.ready_s is not None,
-              "selftest_passed": bool(SELFTEST_DONE.search(first.log)) and any(x.startswith("PASS") for x in selftest)
-              and not any(x.startswith("FAIL") for x in selftest)}
+    checks.update({"first_boot_slot_a": first.slot == "A", "agent_ready_first_boot": first.ready_s is not None,
+                   "selftest_passed": bool(SELFTEST_DONE.search(first.log))
+                   and any(x.startswith("PASS") for x in selftest) and not any(x.startswith("FAIL") for x in selftest)})
+    if not record():  # no update is worth trying on an image whose agent does not come up
+        return report
+    # the bundles come from slot A as flashed: its root is mounted read-only, so the first boot left it as it was
+    good, broken = make_bundles(disk, work, out / "keys", base)
+    report["bundle_bytes"] = good.stat().st_size
     disk.write_boot(CMDLINE_FILE, f"sharaka_cmdline={CONSOLE}\n".encode())
     disk.write_boot(LOCAL_BUNDLE, good)
-    install = power_on(until=None, timeout=timeout)  # installs from the boot partition, then reboots
+    install = power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))  # installs, then reboots
     checks["update_installed"] = install.slot == "A" and install.has("installed: the other slot boots next")
     trial = power_on(until=[re.compile(r"slot B committed|slot B rolled back")], timeout=timeout)
     checks["update_trial_boot_of_b"] = trial.slot == "B" and trial.attempts_left is not None \
         and trial.attempts_left.endswith("B 0")
     checks["update_committed"] = trial.has("slot B committed")
+    if not record():  # the broken update is installed from slot B
+        return report
     disk.write_boot(LOCAL_BUNDLE, broken)
-    broken_install = power_on(until=None, timeout=timeout)  # installs the broken update into A
+    broken_install = power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))  # into A
     checks["broken_update_installed"] = broken_install.slot == "B" and broken_install.has("installed: the other slot")
     bad_trial = power_on(until=None, timeout=timeout)  # the trial fails and reboots
     checks["broken_trial_boot_of_a"] = bad_trial.slot == "A"
-    checks["broken_update_rolled_back"] = bad_trial.has("slot A rolled back")
+    checks["broken_update_rolled_back"] = any(bad_trial.has(v) for v in ROLLED_BACK)
     after = power_on(until=[re.compile(r"slot B booted")], timeout=timeout)
     checks["back_on_previous_slot"] = after.slot == "B" and after.ready_s is not None
-    report["checks"] = checks
-    report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
-                        "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
-                        "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
-                       for b in machine.boots]
-    report["boot_state_after"] = disk.read_boot(STATE_FILE)
-    (work / "report.json").write_text(json.dumps(report, indent=1))
+    record()
     return report
 
 

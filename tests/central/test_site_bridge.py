@@ -7,8 +7,11 @@ import threading
 import time
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent import keys as keyfiles
+from agent.protocol import topics
 from tests.support.broker import Broker, MqttTestClient
 from tests.support.central_workers import CentralWorkers, central_keys
 from tests.support.link import Keys, make_gate
@@ -20,15 +23,114 @@ from tools.site_bridge import bridge_acl, bridge_conf, main
 GATES = [f"site1-gate-{i}" for i in range(3)]
 
 
+def site_broker(tmp_path, pki, national: Broker, proxy: NetProxy) -> Broker:
+    """A started site Mosquitto bridged to ``national`` through ``proxy`` by the configuration bridge_conf
+    generates (both connections with their client certificates)."""
+    cert, v5 = pki.client_cert("bridge-site1"), pki.client_cert("bridge-site1-v5")
+    site = Broker(tmp_path / "site", extra_conf=bridge_conf(
+        "site1", f"{national.host}:{proxy.port}", ca=str(pki.ca.cert), cert=str(cert.cert), key=str(cert.key),
+        v5_cert=str(v5.cert), v5_key=str(v5.key)))
+    site.start()
+    return site
+
+
+def bridged_gate(site: Broker, gate: str) -> MqttTestClient:
+    """A gate's MQTT session at the site broker, as agent/link keeps it: persistent, subscribed to its inbound
+    topics."""
+    client = MqttTestClient(site, *site.add_gate(gate), clean_start=False, session_expiry=86400)
+    assert client.connect()
+    for leaf in topics.GATE_IN:
+        client.subscribe(topics.gate(gate, leaf))
+    return client
+
+
+def test_a_command_queued_for_a_bridged_gate_survives_a_national_broker_restart(tls_broker, pki, tmp_path):
+    """RELIABILITY 51's other direction: the national broker queues a command for a gate behind a cut bridge,
+    restarts, and delivers it once the link is back (the bridge's persistent connection is MQTT 3.1.1: Mosquitto
+    2.0's MQTT 5 bridge connects with a session expiry of 0 and lost it)."""
+    national = tls_broker
+    national.extend_acl(bridge_acl("site1", GATES))
+    proxy = NetProxy(national.tls_port or 0).start()
+    site = site_broker(tmp_path, pki, national, proxy)
+    gate = bridged_gate(site, GATES[0])
+    central = MqttTestClient(national, *national.central)
+    assert central.connect()
+    cmd = topics.gate(GATES[0], topics.CMD)
+    try:
+        proxy.wait_for_connections(2)
+        # the bridge is up and subscribed: a command crosses at once
+        assert wait_until(lambda: central.publish(cmd, b"warm-up").value == 0 and _got(gate, cmd, b"warm-up"), 20)
+        proxy.refuse()  # the national link goes down
+        proxy.cut()
+        assert wait_until(lambda: "Client bridge-site1 " in national.log_text(), 10), "the national broker did " \
+            "not see the bridge go"
+        assert not central.publish(cmd, b"queued while the site is cut").is_failure
+        national.restart()
+        assert central.connect()
+        proxy.passthrough()
+        assert gate.wait_for_message(cmd, 30).payload == b"queued while the site is cut"
+    finally:
+        gate.close()
+        central.close()
+        site.stop()
+        proxy.close()
+
+
+def _got(client: MqttTestClient, topic: str, payload: bytes) -> bool:
+    try:
+        return bytes(client.wait_for_message(topic, 1).payload) == payload
+    except TimeoutError:
+        return False
+
+
+def test_online_query_crosses_the_bridge_with_its_response_topic_and_correlation_data(tls_broker, pki, tmp_path):
+    """The MQTT 5 connection: a gate's query reaches the national broker with its response topic and correlation
+    data, and the reply published there comes back to the gate with the correlation data."""
+    national = tls_broker
+    national.extend_acl(bridge_acl("site1", GATES))
+    proxy = NetProxy(national.tls_port or 0).start()
+    site = site_broker(tmp_path, pki, national, proxy)
+    gate = bridged_gate(site, GATES[1])
+    centre = MqttTestClient(national, *national.central)
+    assert centre.connect()
+    centre.subscribe(topics.all_gates(topics.QUERY))
+    query, reply = topics.gate(GATES[1], topics.QUERY), topics.gate(GATES[1], topics.QUERY_REPLY)
+    try:
+        proxy.wait_for_connections(2)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic, props.CorrelationData = reply, b"q-1"
+
+        got: list = []
+
+        def asked() -> bool:
+            gate.publish(query, b"query", properties=props)
+            try:
+                got.append(centre.wait_for_message(query, 1))
+                return True
+            except TimeoutError:
+                return False
+
+        assert wait_until(asked, 20), "the query did not cross the bridge"
+        asked_props = got[0].properties
+        assert (asked_props.ResponseTopic, asked_props.CorrelationData) == (reply, b"q-1")
+        answer = Properties(PacketTypes.PUBLISH)
+        answer.CorrelationData = b"q-1"
+        centre.publish(reply, b"answer", properties=answer)
+        back = gate.wait_for_message(reply, 10)
+        assert (bytes(back.payload), back.properties.CorrelationData) == (b"answer", b"q-1")
+    finally:
+        gate.close()
+        centre.close()
+        site.stop()
+        proxy.close()
+
+
 @pytest.mark.parametrize("cut_s", [3.0, pytest.param(60.0, marks=pytest.mark.slow)], ids=["3s", "60s"])
 def test_bridge_cut_loses_nothing_and_duplicates_nothing_at_the_store(tls_broker, pki, pg_url, tmp_path, cut_s):
     national = tls_broker
     national.extend_acl(bridge_acl("site1", GATES))
-    cert = pki.client_cert("bridge-site1")
     proxy = NetProxy(national.tls_port or 0).start()
-    site = Broker(tmp_path / "site", extra_conf=bridge_conf(
-        "site1", f"{national.host}:{proxy.port}", ca=str(pki.ca.cert), cert=str(cert.cert), key=str(cert.key)))
-    site.start()
+    site = site_broker(tmp_path, pki, national, proxy)
     keys_dir = central_keys(tmp_path / "keys")
     keys = Keys(node=keyfiles.load_signing_key(keys_dir / "node.key"))
     store = open_store(pg_url)
@@ -36,7 +138,7 @@ def test_bridge_cut_loses_nothing_and_duplicates_nothing_at_the_store(tls_broker
     workers.start()
     gates = [make_gate(site, tmp_path / g, keys, g, store=store, ack_timeout=2.0) for g in GATES]
     try:
-        proxy.wait_for_connections(1)
+        proxy.wait_for_connections(2)
         for g in gates:
             g.emit(10)
         assert wait_until(lambda: store.count_events() == 30, 60), "nothing crosses the bridge"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -191,6 +193,40 @@ def test_format_makes_ext4_on_a_blank_data_partition_once(root):
     assert blkid_value(dev, "UUID") == uuid, "a partition with a file system is never reformatted"
     dumpe2fs = subprocess.run(["/usr/sbin/dumpe2fs", "-h", str(dev)], capture_output=True, text=True)
     assert "journal_data" in dumpe2fs.stdout
+
+
+@pytest.fixture
+def blank_gpt_partition(tmp_path: Path) -> Iterator[Path]:
+    """The card's blank data partition as the gate sees it: a GPT partition labelled sharaka-data on a loop
+    device (partition scanning on), not a bare file."""
+    disk = tmp_path / "card.img"
+    with disk.open("wb") as f:
+        f.truncate(48 << 20)
+    subprocess.run(["/usr/sbin/sfdisk", "-q", str(disk)], check=True, capture_output=True,
+                   input="label: gpt\nsize=8M, name=RASPIFIRM\nsize=32M, name=sharaka-data\n", text=True)
+    out = subprocess.run(["losetup", "--find", "--show", "--partscan", str(disk)], capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.skip(f"needs a loop device with partitions (root): {out.stderr.strip()}")
+    loop = out.stdout.strip()
+    part = Path(f"{loop}p2")
+    try:
+        deadline = time.monotonic() + 10
+        while not part.is_block_device() and time.monotonic() < deadline:  # no udev in a container: ask again
+            subprocess.run(["partx", "--add", loop], capture_output=True)
+            time.sleep(0.2)
+        assert part.is_block_device(), f"{part} never appeared"
+        yield part
+    finally:
+        subprocess.run(["losetup", "--detach", loop], check=False)
+
+
+def test_format_makes_ext4_on_a_blank_gpt_partition_whose_entry_blkid_reports(root, blank_gpt_partition):
+    # blkid -p on a partition reports its GPT entry (PART_ENTRY_NAME=sharaka-data ...) and exits 0: the
+    # second emulated boot took that for a file system, left the partition blank and failed to mount it.
+    out = run(["format"], root, SHARAKA_DATA_DEV=str(blank_gpt_partition))
+    assert out.returncode == 0, out.stderr
+    assert "already has a file system" not in out.stderr
+    assert blkid_value(blank_gpt_partition, "TYPE") == "ext4"
 
 
 def test_format_without_data_device_fails_with_remedy(root):

@@ -113,3 +113,36 @@ def test_agent_waits_for_clock_sync_when_a_network_exists_and_offline_gates_stil
     assert svc["ExecStart"].startswith("-/usr/bin/chronyc waitsync 60 ")
     assert int(svc["TimeoutStartSec"]) <= 120 and svc["Type"] == "oneshot"
     assert "sharaka-time-wait.service" in (IMAGES / "mkosi.postinst").read_text()
+
+
+def ordered_after(start: str) -> set[str]:
+    """Every unit ``start`` waits for through the image's own units' After= and Before= (transitively)."""
+    edges: dict[str, set[str]] = {}
+    for name in UNITS:
+        unit = configparser.ConfigParser(strict=False, interpolation=None)
+        unit.optionxform = str  # type: ignore[assignment,method-assign]
+        unit.read_string((IMAGES / "systemd" / name).read_text())
+        for after in unit["Unit"].get("After", "").split():
+            edges.setdefault(name, set()).add(after)
+        for before in unit["Unit"].get("Before", "").split():
+            edges.setdefault(before, set()).add(name)
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in edges.get(todo.pop(), set()) - seen:
+            seen.add(dep)
+            todo.append(dep)
+    return seen
+
+
+def test_an_offline_gate_screens_without_waiting_for_the_network():
+    # Ordering holds even for a unit whose condition is false: sharaka-provision.service (After=
+    # network-online.target) ordered before the agent held every offline boot for the 2 min network-online wait.
+    assert "network-online.target" not in ordered_after("sharaka-gate.service")
+    assert "network-online.target" in ordered_after("sharaka-provision.service"), "the check sees the chain"
+
+
+def test_a_local_update_is_installed_before_the_boot_is_judged():
+    # RAUC answers neither `rauc status` nor mark-good while it installs (rauc 1.8 src/service.c: "already
+    # processing a different method"): a commit judged during the install would fail
+    assert "sharaka-update-local.service" in ordered_after("sharaka-update-commit.service")

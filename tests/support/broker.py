@@ -202,10 +202,11 @@ class MqttTestClient:
         return False
 
     def publish(
-        self, topic: str, payload: bytes = b"x", *, qos: int = 1, retain: bool = False, timeout: float = 5.0
+        self, topic: str, payload: bytes = b"x", *, qos: int = 1, retain: bool = False, timeout: float = 5.0,
+        properties: Properties | None = None,
     ) -> ReasonCode | None:
-        """Publish and return the PUBACK reason code (QoS 1), or None for QoS 0."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Publish (with MQTT 5 ``properties``) and return the PUBACK reason code (QoS 1), or None for QoS 0."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if qos == 0:
             info.wait_for_publish(timeout)
             return None
