@@ -20,6 +20,11 @@ source (``ask``: decided HIT), until the named list installs the version that co
 acknowledges it (``acknowledge``: kept, and reported). The same alert again (the broker re-delivers retained
 alerts at every connect) changes nothing; a forged, expired, replayed-after-expiry or mistargeted one is
 refused and counted in ``rejected`` by reason, and nothing changes.
+
+The centre withdraws an alert with a clearing: an ``alert`` of the same id marked ``cleared``, without listings,
+signed and checked like any alert and published retained in its place. It takes the alert out of force at once
+(no listing answers, no notice shown) and is kept until the original's expiry, so the original arriving again
+(an older retained copy, a replay) is not applied; a clearing that arrives first is kept the same way.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class Alert:
     acknowledged_at: float | None = None
     reported: list[str] = field(default_factory=list)  # "received", "acknowledged": reports queued
     origin: dict[str, str] | None = None  # another centre's alert re-issued by this centre: {"centre", "ref"}
+    cleared: bool = False  # the centre withdrew it: kept until ``expires`` only to refuse the original again
 
     def fp_keys(self) -> FingerprintKeys:
         """The alert's fingerprint keys."""
@@ -119,7 +125,8 @@ def verify_alert(wire: bytes, *, keyring: Keyring, now: float, gate_id: str, sit
     if (target == "site" and site not in body["sites"]) or (target == "gates" and gate_id not in body["gates"]):
         raise AlertRejected("wrong_target", f"alert for {target} {body['sites'] or body['gates']}, not {gate_id!r}")
     return Alert(body["id"], issued, expires, body["severity"], body["notice"], list(body["listings"]),
-                 dict(body["keys"]), origin=dict(body["origin"]) if "origin" in body else None)
+                 dict(body["keys"]), origin=dict(body["origin"]) if "origin" in body else None,
+                 cleared=bool(body.get("cleared", False)))
 
 
 class EarlyWarnings:
@@ -166,13 +173,16 @@ class EarlyWarnings:
         if self._observe is not None:
             self._observe(alert.issued, "alert")  # signed by an alert key: time has reached at least this
         with self._lock:
-            if alert.id in self.alerts:
-                return None  # the retained copy again, or a replay: applied once
+            held = self.alerts.get(alert.id)
+            if held is not None and (held.cleared or not alert.cleared):
+                return None  # the retained copy again, a replay, or the original after its clearing: applied once
             alert.received = now
+            if held is not None:  # the clearing of an alert held here: its reports are kept, not made again
+                alert.reported = held.reported
             self.alerts[alert.id] = alert
             self._save()
         logger.warning("early warning received", extra={"fields": {
-            "alert": alert.id, "severity": alert.severity, "listings": len(alert.listings)}})
+            "alert": alert.id, "severity": alert.severity, "listings": len(alert.listings), "cleared": alert.cleared}})
         self._flush_reports()
         self._changed()
         return alert
@@ -198,6 +208,8 @@ class EarlyWarnings:
         acknowledgement keeps the first). Raises KeyError for an alert not in force here."""
         with self._lock:
             alert = self.alerts[alert_id]
+            if alert.cleared:
+                raise KeyError(alert_id)
             if alert.acknowledged_by is None:
                 alert.acknowledged_by, alert.acknowledged_at = officer, self._now()
                 self._save()
@@ -224,7 +236,8 @@ class EarlyWarnings:
         ``origin`` (the centre that first issued it, when another centre's alert was shared with this one)."""
         now = self._now()
         with self._lock:
-            alerts = sorted((a for a in self.alerts.values() if a.expires > now), key=lambda a: -a.issued)
+            alerts = sorted((a for a in self.alerts.values() if a.expires > now and not a.cleared),
+                            key=lambda a: -a.issued)
             return [{"id": a.id, "severity": a.severity, "notice": a.notice, "issued": a.issued,
                      "expires": a.expires, "listings": len(self._in_force(a)),
                      "acknowledged_by": a.acknowledged_by, "origin": (a.origin or {}).get("centre")} for a in alerts]
@@ -241,7 +254,7 @@ class EarlyWarnings:
         if query is None:
             return SourceAnswer(SOURCE)
         with self._lock:
-            alerts = [a for a in self.alerts.values() if a.expires > now]
+            alerts = [a for a in self.alerts.values() if a.expires > now and not a.cleared]
         hits: list[Hit] = []
         for alert in alerts:
             listings = self._in_force(alert)
@@ -277,7 +290,7 @@ class EarlyWarnings:
         """Queue the receipt and acknowledgement reports not yet queued (each once; kept across restarts)."""
         with self._lock:
             due = [(a, s) for a in self.alerts.values() for s in ("received", "acknowledged")
-                   if s not in a.reported and (s == "received" or a.acknowledged_by is not None)]
+                   if not a.cleared and s not in a.reported and (s == "received" or a.acknowledged_by is not None)]
             for alert, state in due:
                 try:
                     self._report(alert, state)

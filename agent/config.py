@@ -295,6 +295,10 @@ class LinkConfig:
                              30, check=_at_least(0))
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
     list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None, check=_id)
+    list_fetch_spread_s: float = _opt(
+        "A list update the centre announces is fetched at a random moment within this many seconds, so a fleet "
+        "does not fetch all at once; the list counts as behind (stale) until then. 0: at once.", 30.0,
+        check=lambda v: None if 0 <= v <= 3600 else "expected 0..3600")
     query: bool = _opt("Online query (FIND): every decision also asks the centre, which answers from its current "
                        "lists (entries not yet in any delta, online-only lists); a hit from either source is a HIT. "
                        "Needs MQTT 5; offline the local lists alone decide.", False)
@@ -309,6 +313,9 @@ class OutboxConfig:
 
     max_rows: int = _opt("Rows kept; beyond it routine events are dropped oldest-first, hits never.", 200_000,
                          check=_at_least(100))
+    reserve_kib: int = _opt("Space kept free for the outbox (a preallocated file beside it): released when the disk "
+                            "fills, so decisions are still committed and status still says so; made again when space "
+                            "returns. 0: none.", 4096, check=_at_least(0))
 
 
 def _listen(v: str) -> str | None:

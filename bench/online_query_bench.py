@@ -13,7 +13,8 @@ Each document is written to a real pseudo-terminal by the simulated reader; the 
 real serial backend and framer, parses, looks up, asks the centre, commits its event (SQLite, WAL,
 synchronous=FULL) and drives the PCA9685 driver over the simulated I2C bus. Latency runs from the write of
 the last MRZ byte to the first PCA9685 register write of that decision. Goals (issue 11): centre answering
-p99 <= 20 ms; centre gone p99 <= deadline + 5 ms.
+p99 <= 20 ms; centre gone p99 <= deadline + 5 ms. The disk's own fdatasync latency is measured first, as the
+commit stage's peer, and the load average is printed at the start and the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import gc
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import threading
@@ -156,6 +158,33 @@ def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "
           f"{worst[3]:.1f} + indicator {worst[4]:.1f} ms")
 
 
+def disk_sync_ms(directory: Path, n: int = 200, gap_s: float = 0.01) -> dict[str, list[float]]:
+    """The disk's own latency, the commit stage's peer: ``fdatasync`` of one 4 KiB block written past the end
+    of a file (the file system must commit the new size in its journal) and over a block already written (as
+    the outbox's WAL is rewritten, docs/online-query.md "Commit"); the two alternate, ``gap_s`` apart."""
+    out: dict[str, list[float]] = {"appending": [], "overwriting": []}
+    fds = {mode: os.open(directory / f"disk-{mode}", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for mode in out}
+    try:
+        os.pwrite(fds["overwriting"], bytes(4096 * n), 0)
+        os.fsync(fds["overwriting"])
+        for i in range(n):
+            for mode, fd in fds.items():
+                os.pwrite(fd, os.urandom(4096), 4096 * i)
+                t = time.perf_counter()
+                os.fdatasync(fd)
+                out[mode].append((time.perf_counter() - t) * 1e3)
+                time.sleep(gap_s)
+    finally:
+        for mode, fd in fds.items():
+            os.close(fd)
+            (directory / f"disk-{mode}").unlink()
+    return {mode: sorted(v) for mode, v in out.items()}
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def gc_pauses() -> list[float]:
     """Durations (ms) of this process's garbage collections, appended as they happen."""
     pauses: list[float] = []
@@ -214,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         hitlist = MemoryHitList([], version=1)  # the gate's own list knows none of the centre's new entries
         print(f"online query bench: deadline {args.deadline_ms} ms, {len(online_only)} entries listed at the "
               f"centre only (1 in {step}), real Mosquitto {broker.port}, real central node; python {sys.version.split()[0]}")
+        print(f"  {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {loadavg()}")
+        disk = disk_sync_ms(tmp)
+        print("  disk peer     fdatasync of 4 KiB: " + "; ".join(
+            f"{mode} p50 {percentile(v, 0.5):.2f} p99 {percentile(v, 0.99):.2f} max {v[-1]:.2f} ms"
+            for mode, v in disk.items()))
         local = Rig(tmp, hitlist, node_key, None, deadline, "local")
         online = Rig(tmp, hitlist, node_key, link, deadline, "online")
         pauses = gc_pauses()
@@ -236,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             if centre.is_alive():
                 centre.kill()
         print(f"  gate process GC: {len(pauses)} collections, longest {max(pauses, default=0):.1f} ms")
+        print(f"  {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {loadavg()}")
         print(f"  query counters {json.dumps(link.queries.stats.as_dict(), sort_keys=True)}")
     return 0
 

@@ -44,8 +44,9 @@ RESERVED_PREFIX = ids.RESERVED_PREFIX
 COMMAND_PREFIX = "central-cmd"
 """Central users named ``central-cmd*`` may only publish commands (and early warnings, and what the operator shares
 with the region: docs/central.md "Federation") and read command results."""
-COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("write", "alerts/+"),
+COMMAND_TOPICS = (("write", "gates/+/cmd"), ("read", "gates/+/cmd/result"), ("readwrite", "alerts/+"),
                   ("write", "federation/out/+"))
+"""``alerts/+`` is read too: ``alert clear`` withdraws the alert retained there (tools/central/alerts.py)."""
 
 
 ENROL_USER = ENROL_PASSWORD = "enrol"

@@ -294,17 +294,32 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     report: dict[str, object] = {"image_bytes": image.stat().st_size,
                                  "image_allocated_bytes": image.stat().st_blocks * 512, "cpus": cpus,
                                  "memory_mb": memory_mb}
+    checks: dict[str, bool] = {}
+    report["checks"] = checks
+
+    def record() -> bool:
+        """Write the report so far (a long run leaves its figures even when stopped); True while all passed."""
+        report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
+                            "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
+                            "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
+                           for b in machine.boots]
+        report["boot_state_after"] = disk.read_boot(STATE_FILE)
+        (work / "report.json").write_text(json.dumps(report, indent=1))
+        return all(checks.values())
+
     power_on = machine.power_on
     first = power_on(until=[re.compile(r"slot A booted"), SELFTEST_DONE], timeout=timeout)
-    # the bundles come from slot A as flashed: its root is mounted read-only, so the first boot left it as it was
-    good, broken = make_bundles(disk, work, out / "keys", base)
-    report["bundle_bytes"] = good.stat().st_size
     selftest = [m[1] for m in SELFTEST.finditer(first.log)]
     report["selftest"] = selftest
     report["startup"] = [m[0] for m in STARTUP.finditer(first.log)]
-    checks = {"first_boot_slot_a": first.slot == "A", "agent_ready_first_boot": first.ready_s is not None,
-              "selftest_passed": bool(SELFTEST_DONE.search(first.log)) and any(x.startswith("PASS") for x in selftest)
-              and not any(x.startswith("FAIL") for x in selftest)}
+    checks.update({"first_boot_slot_a": first.slot == "A", "agent_ready_first_boot": first.ready_s is not None,
+                   "selftest_passed": bool(SELFTEST_DONE.search(first.log))
+                   and any(x.startswith("PASS") for x in selftest) and not any(x.startswith("FAIL") for x in selftest)})
+    if not record():  # no update is worth trying on an image whose agent does not come up
+        return report
+    # the bundles come from slot A as flashed: its root is mounted read-only, so the first boot left it as it was
+    good, broken = make_bundles(disk, work, out / "keys", base)
+    report["bundle_bytes"] = good.stat().st_size
     disk.write_boot(CMDLINE_FILE, f"sharaka_cmdline={CONSOLE}\n".encode())
     disk.write_boot(LOCAL_BUNDLE, good)
     install = power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))  # installs, then reboots
@@ -313,6 +328,8 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks["update_trial_boot_of_b"] = trial.slot == "B" and trial.attempts_left is not None \
         and trial.attempts_left.endswith("B 0")
     checks["update_committed"] = trial.has("slot B committed")
+    if not record():  # the broken update is installed from slot B
+        return report
     disk.write_boot(LOCAL_BUNDLE, broken)
     broken_install = power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))  # into A
     checks["broken_update_installed"] = broken_install.slot == "B" and broken_install.has("installed: the other slot")
@@ -321,13 +338,7 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks["broken_update_rolled_back"] = any(bad_trial.has(v) for v in ROLLED_BACK)
     after = power_on(until=[re.compile(r"slot B booted")], timeout=timeout)
     checks["back_on_previous_slot"] = after.slot == "B" and after.ready_s is not None
-    report["checks"] = checks
-    report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
-                        "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
-                        "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
-                       for b in machine.boots]
-    report["boot_state_after"] = disk.read_boot(STATE_FILE)
-    (work / "report.json").write_text(json.dumps(report, indent=1))
+    record()
     return report
 
 

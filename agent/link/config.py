@@ -6,6 +6,24 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class FetchPacing:
+    """When a gate fetches a list update (agent/link/sync.py, docs/protocol.md "Hit-list sync").
+
+    A head naming a newer version reaches every gate of a fleet at once; fetching at once makes a storm of
+    transfers that starves the centre and the broker (1,000 gates: docs/reliability.md "Fleet load"). So a
+    gate with a list installed starts its fetch at a random moment within ``spread_s`` of the head (0: at
+    once); a gate without a list, a resync command and a keyring fetch start at once. A transfer abandoned
+    for want of progress, or answered with an error, is tried again after a full-jitter exponential backoff
+    between ``retry_min_s`` and ``retry_max_s``, also without a new head. Until its fetch ends the gate
+    reports its list behind the head (stale: RELIABILITY 7) and screens by the stale policy.
+    """
+
+    spread_s: float = 30.0
+    retry_min_s: float = 5.0
+    retry_max_s: float = 300.0
+
+
 @dataclass
 class LinkConfig:
     """Connection and delivery settings of one gate (docs/protocol.md "Gate settings")."""
@@ -30,6 +48,7 @@ class LinkConfig:
     backoff_max: float = 60.0
     stable_after: float = 10.0  # a connection that lived this long resets the backoff
     list_id: str | None = None  # hit-list to follow; None: any head under sharaka/v1/hitlists/
+    list_fetch: FetchPacing = field(default_factory=FetchPacing)
 
 
 @dataclass

@@ -46,6 +46,20 @@ def no_delay(client: mqtt.Client) -> None:
             logger.debug("TCP_NODELAY not set", extra={"fields": {"error": str(exc)}})
 
 
+def end_network_loop(client: mqtt.Client) -> None:
+    """Stop ``client``'s network thread (``loop_start``) and wait for it; nothing when none runs.
+
+    paho 2.2's ``loop_stop`` reads the client's thread twice, to check it and then to join it, while that
+    thread clears it in its last line when it ends by itself (a lost connection: exactly when the
+    supervisor wakes to stop it). Cleared in between, the join raises ``AttributeError`` on None. The
+    thread has then left its loop and is ending: there is nothing left to wait for.
+    """
+    try:
+        client.loop_stop()
+    except AttributeError:
+        logger.debug("paho's network thread ended while loop_stop looked at it")
+
+
 class ConnectionListener(Protocol):
     """What the connection tells the link (called on paho's network thread; must not block)."""
 
@@ -152,13 +166,13 @@ class Connection:
         """Where this gate's retained status lives."""
         return topics.gate(self.config.gate_id, topics.STATUS)
 
-    def publish(self, topic: str, wire: bytes, *, retain: bool = False,
-                properties: Properties | None = None) -> mqtt.MQTTMessageInfo | None:
-        """Publish with QoS 1 while connected; None when there is no connection (nothing was sent)."""
+    def publish(self, topic: str, wire: bytes, *, retain: bool = False, properties: Properties | None = None,
+                qos: int = 1) -> mqtt.MQTTMessageInfo | None:
+        """Publish (QoS 1 unless told) while connected; None when there is no connection (nothing was sent)."""
         client = self.client
         if client is None:
             return None
-        return client.publish(topic, wire, qos=1, retain=retain, properties=properties)
+        return client.publish(topic, wire, qos=qos, retain=retain, properties=properties)
 
     # ------------------------------------------------------------------ supervisor thread
     def _new_client(self) -> mqtt.Client:
@@ -212,7 +226,7 @@ class Connection:
                     self._client = client
                 client.loop_start()
                 lost.wait()
-                client.loop_stop()
+                end_network_loop(client)
             except (OSError, ssl.SSLError) as exc:
                 logger.info("connect failed", extra={"fields": {
                     "gate": self.config.gate_id, "host": self.config.host, "port": self.config.port, "error": str(exc)}})
@@ -221,8 +235,8 @@ class Connection:
                 self._connected.clear()
                 self._subscribed.clear()
             self._listener.on_lost()
+            end_network_loop(client)
             try:
-                client.loop_stop()
                 client.disconnect()
             except (OSError, RuntimeError):
                 pass

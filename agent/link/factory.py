@@ -13,6 +13,7 @@ from agent.errors import ConfigError
 from agent.hitlist.api import HitList
 from agent.hitlist.store import HitListStore
 from agent.link.commands import Handler
+from agent.link.config import FetchPacing
 from agent.link.gate import AlertReceiver, GateLink, LinkConfig
 from agent.outbox import Outbox
 from agent.protocol.commands import is_high_impact
@@ -58,6 +59,7 @@ def link_from_config(
         ca_file=str(lc.ca_file) if lc.ca_file else None, cert_file=str(lc.cert_file) if lc.cert_file else None,
         key_file=str(lc.key_file) if lc.key_file else None, keepalive=lc.keepalive_s, will_delay=lc.will_delay_s,
         heartbeat=lc.heartbeat_s, list_id=lc.list_id or config.screening_lists()[0].list_id,
+        list_fetch=FetchPacing(spread_s=lc.list_fetch_spread_s),
     )
     more = {lid: store for lid, store in (lists or {}).items() if isinstance(store, HitListStore)}
     return GateLink(

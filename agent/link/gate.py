@@ -156,7 +156,8 @@ class GateLink:
             # (new, or switched off for a while) installs what its synchronised clock finds current
             self.syncs[list_id] = HitListSync(store, self.gate_id, self._send_hitlist_req,
                                               self.trusted_time.screening_now, list_id=list_id,
-                                              limits=hitlist_limits, observe=self.trusted_time.observe)
+                                              limits=hitlist_limits, observe=self.trusted_time.observe,
+                                              pacing=config.list_fetch, rng=rng)
         self.sync = next(iter(self.syncs.values()), None)
         if self.syncs:
             builtins["hitlist_resync"] = self._resync

@@ -16,12 +16,19 @@ does so after every connect, when a head names a newer keyring than the gate's, 
 list cannot be verified yet (``NEEDS_KEYRING``: signed by a key the gate does not know, ...); then it
 replays the head that started it. Each head blob starts at most one such fetch, so a head nobody can
 verify is counted as rejected (``head_unknown_key``) and reported, never retried in a loop.
+
+Pacing (``agent.link.config.FetchPacing``): a head reaches a whole fleet at once, so a gate that has a
+list starts the fetch it announces at a random moment within ``spread_s``; an unanswered request is
+sent again after a full-jitter backoff from ``limits.request_retry_seconds``; a transfer abandoned for
+want of progress, or answered with an error, is tried again after a backoff between ``retry_min_s`` and
+``retry_max_s`` without waiting for the next head (which the whole fleet would get at the same moment).
 """
 
 from __future__ import annotations
 
 import logging
 import mmap
+import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -34,6 +41,8 @@ from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.transfer import Transfer
 from agent.hitlist.trust import Keyring
 from agent.hitlist.verify import Head, Identity
+from agent.link.config import FetchPacing
+from agent.link.connection import backoff
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +101,8 @@ class HitListSync:
         list_id: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
         observe: Callable[[float, str], object] | None = None,
+        pacing: FetchPacing | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.gate_id = gate_id
@@ -118,6 +129,13 @@ class HitListSync:
         self._pending_head: tuple[str, bytes] | None = None  # replayed once the keyring fetch ends
         self._keyring_tried: bytes | str | None = None  # the head blob or file that last started a keyring fetch
         self._size_signed = False  # the transfer's declared size matched the size its list key signed
+        self.pacing = pacing or FetchPacing()
+        self._rng = rng or random.Random()
+        self._due: float | None = None  # when a deferred fetch (spread after a head, or a retry) starts
+        self._due_target = 0
+        self._failures = 0  # fetches abandoned or failed in a row: the retry backoff's exponent
+        self._unanswered = 0  # requests of this fetch sent again for want of an answer
+        self._answer_wait = self.limits.request_retry_seconds  # how long the request in flight is given
 
     # ------------------------------------------------------------------ inputs
     def on_head(self, list_id: str, blob: bytes) -> None:
@@ -152,7 +170,8 @@ class HitListSync:
             self.fetch_keyring(f"head names keyring v{head.keyring_version}")
             return
         if head.version > self.store.version and self.state != "fetching":
-            self.fetch(head.version)
+            delay = self._rng.uniform(0.0, self.pacing.spread_s)
+            self._fetch_later(head.version, delay, f"v{head.version} announced; fetch in {delay:.1f} s")
 
     def on_chunk(self, body: dict[str, Any]) -> None:
         """A verified ``hitlist_chunk`` body from the centre."""
@@ -164,6 +183,7 @@ class HitListSync:
                 self._keyring_done(f"keyring v{self.store.keyring_version} is the newest")
                 return
             self._finish("failed", f"centre: {body['error']}")
+            self._retry_later()
             return
         if self.name and body["name"] != self.name:
             return  # an answer to an older request
@@ -190,6 +210,7 @@ class HitListSync:
             self._reject(getattr(exc, "reason", "stalled"), str(exc))
             self._finish("abandoned", str(exc))
             return
+        self._unanswered = 0
         file_id = f"{self.name}:{self.transfer.declared_size}"
         if self.mode == "list" and not self._size_signed:
             try:
@@ -211,6 +232,7 @@ class HitListSync:
             self._list_refused(exc, file_id)
             return
         self.installs += 1
+        self._failures = 0
         self.want_snapshot = False
         early, self._early_head = self._early_head, None
         if early is not None:  # without it the first list would be stale until the centre's next head
@@ -266,12 +288,17 @@ class HitListSync:
             self.fetch_keyring("connected")
 
     def tick(self) -> None:
-        """Abandon a transfer without progress for ``limits.stall_seconds`` (RELIABILITY 12); ask again when
-        a request went unanswered for ``limits.request_retry_seconds`` (a request or answer lost, e.g. sent
-        before the centre subscribed)."""
-        if self.state != "fetching":
-            return
+        """Start a deferred fetch when it is due; abandon a transfer without progress for
+        ``limits.stall_seconds`` (RELIABILITY 12) and try it again later; ask again when a request went
+        unanswered for ``limits.request_retry_seconds`` (a request or answer lost, e.g. sent before the
+        centre subscribed), then after ever longer jittered waits."""
         now = self._clock()
+        if self.state != "fetching":
+            if self._due is not None and now >= self._due:
+                target, self._due = self._due_target, None
+                if target == 0 or target > self.store.version:
+                    self.fetch(target)
+            return
         last = self.transfer.last_progress if self.transfer is not None else self._started
         if now - last > self.limits.stall_seconds:
             got = self.transfer.received if self.transfer is not None else 0
@@ -281,7 +308,9 @@ class HitListSync:
                 self._keyring_done(detail, state="abandoned")
             else:
                 self._finish("abandoned", detail)
-        elif now - self._req_at > self.limits.request_retry_seconds:
+                self._retry_later()
+        elif now - self._req_at > self._answer_wait:
+            self._unanswered += 1
             self._request()
 
     def status(self) -> dict[str, Any]:
@@ -291,6 +320,8 @@ class HitListSync:
                                "keyring_version": self.store.keyring_version, "rejected": dict(self.rejected)}
         if self.transfer is not None:
             out.update(name=self.name, received=self.transfer.received, total=self.transfer.declared_size)
+        if self._due is not None:
+            out["next_fetch_in_s"] = round(max(0.0, self._due - self._clock()), 1)
         return out
 
     def resync(self, args: dict[str, Any]) -> str:
@@ -313,11 +344,27 @@ class HitListSync:
         return self._clock()
 
     def fetch(self, target: int = 0) -> None:
-        """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot)."""
+        """Start fetching towards version ``target`` (0: one step: the next delta, or a snapshot) now."""
         self._target, self.mode, self._started = target, "list", self._clock()
+        self._due, self._due_target, self._unanswered = None, 0, 0
         self._drop_transfer()
         self.state, self.detail = "fetching", f"towards v{target}"
         self._request()
+
+    def _fetch_later(self, target: int, delay: float, detail: str) -> None:
+        """Fetch towards ``target`` in ``delay`` seconds (at once when 0); a fetch already due keeps its time."""
+        if delay <= 0:
+            self.fetch(target)
+            return
+        self._due_target = max(self._due_target, target)
+        if self._due is None:
+            self._due, self.detail = self._clock() + delay, detail
+
+    def _retry_later(self) -> None:
+        """After a fetch was abandoned or failed: try it again after a jittered, growing backoff."""
+        self._failures += 1
+        delay = backoff(self._failures, self.pacing.retry_min_s, self.pacing.retry_max_s, self._rng)
+        self._fetch_later(self._target, delay, f"{self.detail}; again in {delay:.0f} s")
 
     def fetch_keyring(self, why: str) -> None:
         """Walk the centre's keyring chain from the version in force (a list transfer in progress is
@@ -352,6 +399,8 @@ class HitListSync:
 
     def _request(self) -> None:
         self._req_at = self._clock()
+        self._answer_wait = backoff(self._unanswered, self.limits.request_retry_seconds,
+                                    max(self.limits.request_retry_seconds, self.pacing.retry_max_s), self._rng)
         self._req_id = uuid.uuid4().hex
         keyring = self.mode == "keyring"
         self._publish({

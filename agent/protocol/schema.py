@@ -317,14 +317,18 @@ MESSAGES["alert"] = message({
     "listings": List(_LISTING, MAX_LISTINGS),
     # an alert another centre shared, re-issued here (docs/central.md "Federation"): who issued it, and its id there
     "origin": Map({"centre": CENTRE_ID, "ref": MSG_ID}, extra=None),
-}, ("origin",))
+    # the centre withdrew the alert of this id (docs/protocol.md "Clearing an alert"): no listings, kept by the
+    # gates until ``expires`` (the original's) so that a stale copy of the original is not applied again
+    "cleared": Bool(),
+}, ("origin", "cleared"))
 
 # Federation (docs/central.md "Federation"): an item a national centre shares with the region, signed by that
 # centre's federation key, which every receiving centre pins per centre id. ``alert``: the origin's own signed
-# alert, verbatim (its id is ``ref``); ``hit``: what the operator chose to share of one hit event (``ref``: its
-# event id), personal data only when ``personal`` is true.
+# alert, verbatim (its id is ``ref``); ``clear``: the origin's signed clearing of that alert, verbatim, in ``alert``;
+# ``hit``: what the operator chose to share of one hit event (``ref``: its event id), personal data only when
+# ``personal`` is true.
 MESSAGES["fed_item"] = message({
-    "origin": CENTRE_ID, "kind": Str(16, choices=("alert", "hit")), "ref": MSG_ID, "issued": TIME,
+    "origin": CENTRE_ID, "kind": Str(16, choices=("alert", "clear", "hit")), "ref": MSG_ID, "issued": TIME,
     "expires": TIME, "personal": Bool(), "alert": Bin(MAX_BODY), "hit": Map({}),
 }, ("alert", "hit"))
 

@@ -97,11 +97,13 @@ class EventOpener:
     def open_body(self, body: bytes) -> bytes:
         """Outbox bytes as the centre stores them: a sealed event opened (re-encoded), any other bytes (a
         format 1 event, another message kind) as they came. Raises ``ValueError`` as ``open``."""
+        if b"sealed" not in body:
+            return body
         try:
-            sealed = b"sealed" in body and "sealed" in decode_event(body)
+            event = decode_event(body)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-            sealed = False
-        return encode_event(self.open(body)) if sealed else body
+            return body
+        return encode_event(self._opened(event)) if "sealed" in event else body
 
     def unseal(self, sealed: bytes, owner: object) -> dict[str, Any]:
         """The map sealed by ``EventSealer.seal`` for the message whose id is ``owner`` (its ``id`` removed).
@@ -121,7 +123,10 @@ class EventOpener:
 
         Raises ``ValueError`` when the bytes are not an event or the sealed part is not for this node,
         was altered, or belongs to another event."""
-        event = decode_event(body)
+        return self._opened(decode_event(body))
+
+    def _opened(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``event`` (decoded, changed in place) with its sealed part opened; raises ``ValueError`` as ``open``."""
         sealed = event.pop("sealed", None)
         if sealed is None:
             return event
@@ -258,3 +263,12 @@ def decode_event(body: bytes) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ValueError(f"not an event map: {body[:40]!r}")
     return event
+
+
+def is_event_of(body: bytes, event_id: str) -> bool:
+    """True when ``body`` decodes as the event map of ``event_id``: a row salvaged from a damaged outbox
+    (agent/outbox.py: open_outbox) whose body is whole."""
+    try:
+        return decode_event(body).get("id") == event_id
+    except (ValueError, TypeError):  # msgpack's errors are ValueErrors; an unhashable map key a TypeError
+        return False

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
-from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError, read_outbox_stats
+from agent.outbox import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_FORCED,
+    PRIORITY_HIT,
+    PRIORITY_ROUTINE,
+    Outbox,
+    OutboxError,
+    read_outbox_stats,
+)
 from tests.support.clock import FakeClock
 from tests.support.paths import REPO
 
@@ -188,3 +199,94 @@ def test_disk_full_loses_nothing_committed_and_appends_resume_when_space_returns
     assert len(result["committed"]) > 50
     assert sorted(result["kept"]) == result["committed"]  # every committed row, none torn
     assert result["after"] == len(result["committed"]) + 1  # a failed append takes no seq: no gap
+
+
+LIVE_APPENDS = """
+import sys
+from pathlib import Path
+from agent.outbox import CHECKPOINT_EVERY, Outbox
+
+box = Outbox(Path(sys.argv[1]) / "o.db")
+print("MARK open", flush=True)
+for cycle in range(2):  # each decision as the screener makes it: commit, (show), then the outbox's upkeep
+    for i in range(CHECKPOINT_EVERY):  # ~40 pages each: SQLite would checkpoint by itself within the cycle
+        box.append("decision", f"c{cycle}-{i}", bytes(160_000), priority=0)
+        print(f"MARK append {cycle}-{i}", flush=True)
+        box.checkpoint()
+        print("MARK upkeep", flush=True)
+box.close()
+"""
+
+
+def calls_between_marks(lines: list[str], root: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(mark, [(call, file name)]) for each ``MARK`` line of a ``strace -y`` trace: the calls on files under
+    ``root`` since the last mark."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    calls: list[tuple[str, str]] = []
+    for line in lines:
+        mark = re.search(r'write\(1<[^,]*, "MARK ([^"\\]*)', line)
+        if mark:
+            out.append((mark.group(1), calls))
+            calls = []
+            continue
+        found = re.search(r"\b(pwrite64|write|fsync|fdatasync|ftruncate)\(\d+<([^>]*)>", line)
+        if found and found.group(2).startswith(f"{root}/"):
+            calls.append((found.group(1), os.path.basename(found.group(2))))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace missing: ./tools/dev installs it")
+def test_live_append_writes_and_syncs_only_the_wal_once_the_checkpoint_comes_after(tmp_path):
+    """A decision's commit is on the traveller's path: it writes its pages to the WAL and syncs that once.
+    Copying the WAL into the database (SQLite's automatic checkpoint, here crossed at ~1,000 pages) and
+    restarting the WAL (a second sync of its header) are the upkeep after the indicator acted."""
+    trace = tmp_path / "trace.txt"
+    subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=write,pwrite64,fsync,fdatasync,ftruncate", "-o",
+                    str(trace), sys.executable, "-c", LIVE_APPENDS, str(tmp_path)], check=True, timeout=120, capture_output=True,
+                   cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    marks = calls_between_marks(trace.read_text().splitlines(), tmp_path)
+    appends = [(label, calls) for label, calls in marks if label.startswith("append")]
+    assert len(appends) == 2 * CHECKPOINT_EVERY
+    for label, calls in appends:
+        assert {f for _c, f in calls} == {"o.db-wal"}, (label, calls)  # the database file is not touched
+        assert [c for c, _f in calls if c in ("fsync", "fdatasync")] == ["fdatasync"], (label, calls)
+    upkeep = [calls for label, calls in marks if label == "upkeep"]
+    assert sum(("fdatasync", "o.db") in calls for calls in upkeep) == 2  # the upkeep did copy the WAL back
+    assert rows_in_file(tmp_path / "o.db") == [(i + 1, f"c{i // CHECKPOINT_EVERY}-{i % CHECKPOINT_EVERY}")
+                                               for i in range(2 * CHECKPOINT_EVERY)]
+
+
+def test_appends_alone_keep_the_wal_bounded(tmp_path):
+    """Nobody calls ``checkpoint`` (a tool appending on its own): every CHECKPOINT_FORCED appends checkpoint."""
+    box = Outbox(tmp_path / "o.db")
+    sizes = []
+    for i in range(2 * CHECKPOINT_FORCED + 1):
+        box.append("decision", f"m{i}", b"x" * 200, priority=0)
+        sizes.append(os.path.getsize(tmp_path / "o.db-wal"))
+    box.close()
+    first = max(sizes[:CHECKPOINT_FORCED])
+    assert max(sizes[CHECKPOINT_FORCED:]) < 1.2 * first  # restarted and rewritten, not grown to twice the size
+    assert rows_in_file(tmp_path / "o.db")[-1] == (2 * CHECKPOINT_FORCED + 1, f"m{2 * CHECKPOINT_FORCED}")
+
+
+def test_held_row_is_durable_but_not_sent_until_released_and_only_a_held_row_is_rewritten(tmp_path):
+    """A decision waiting for the centre commits its event held (agent/screening/pipeline.py): durable at once,
+    left out of what the link sends, rewritable until released; a restart releases it as committed."""
+    box = Outbox(tmp_path / "o.db")
+    box.append("decision", "before", b"b", priority=PRIORITY_ROUTINE)
+    seq = box.append_with_seq("decision", "waiting", lambda s: b"silent", priority=PRIORITY_ROUTINE, held=True)
+    assert rows_in_file(tmp_path / "o.db") == [(1, "before"), (seq, "waiting")]  # durable on return
+    assert [r.msg_id for r in box.pending(10)] == ["before"]
+    assert [r.msg_id for r in box.pending(1)] == ["before"]
+    box.replace(seq, lambda s: f"answered-{s}".encode(), priority=PRIORITY_HIT)
+    assert [r.msg_id for r in box.pending(10)] == ["before"]
+    box.release(seq)
+    assert [(r.msg_id, r.body, r.priority) for r in box.pending(10)] == [
+        ("waiting", f"answered-{seq}".encode(), PRIORITY_HIT), ("before", b"b", PRIORITY_ROUTINE)]
+    with pytest.raises(OutboxError, match="not held"):
+        box.replace(1, lambda s: b"rewritten", priority=PRIORITY_ROUTINE)  # a released or sent row is final
+    assert box.pending(10)[1].body == b"b"
+    box.append_with_seq("decision", "held-at-crash", lambda s: b"h", priority=PRIORITY_ROUTINE, held=True)
+    box.close()
+    box = Outbox(tmp_path / "o.db")  # restarted: what was committed is sent
+    assert "held-at-crash" in [r.msg_id for r in box.pending(10)]

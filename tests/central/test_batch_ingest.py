@@ -9,11 +9,13 @@ import time
 
 import msgpack
 import pytest
+from nacl.signing import SigningKey
 
 from agent.protocol import topics
 from agent.protocol.envelope import seal
+from agent.screening.events import EventOpener, EventSealer, encode_event, seal_private
 from tests.support.link import Keys
-from tests.support.rawgate import RawGate, event_body
+from tests.support.rawgate import RawGate, event_body, status_body
 from tests.support.wait import wait_until
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import open_store
@@ -106,4 +108,53 @@ def test_hit_is_taken_before_the_events_queued_ahead_of_it(broker, tmp_path):
         assert order.index(hit["id"]) < 200, order.index(hit["id"])  # in the second batch, not the last
     finally:
         gate.close()
+        central.stop()
+
+
+def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdict(broker, tmp_path):
+    """With ``crypto_threads`` a batch's events are verified and opened in parallel (``_open_events``); each
+    message still gets its own verdict: a forged event, one sealed to another centre and one from an unknown
+    gate are rejected alone, a gate with a status in the batch is handled in order, the rest stored, opened
+    and acked."""
+    central = _central(broker, str(tmp_path / "central.db"), crypto_threads=4)
+    gates = {g: RawGate(broker, g) for g in ("gate-a", "gate-b", "gate-c", "gate-d")}
+    for g in ("gate-a", "gate-b", "gate-d"):
+        central.store.enrol(g, bytes(gates[g].key.verify_key), time.time())
+    to_us, to_other = EventSealer(central._node_key.verify_key), EventSealer(SigningKey.generate().verify_key)
+
+    def sealed(gate_id: str, seq: int, sealer: EventSealer) -> dict:
+        body = event_body(gate_id, seq=seq)
+        body["body"] = encode_event(seal_private({"v": 2, "type": "decision", "id": body["id"], "gate": gate_id,
+                                                  "seq": seq, "mrz": {"surname": "TRAVELLER"}}, sealer))
+        return body
+
+    try:
+        good = {g: [sealed(g, i, to_us) for i in range(1, 7)] for g in ("gate-a", "gate-b")}
+        forged, elsewhere = event_body("gate-b", seq=7), sealed("gate-b", 8, to_other)
+        stranger, d_events = event_body("gate-c"), [event_body("gate-d", seq=i) for i in range(1, 4)]
+        with central.store._lock:  # everything below lands in one batch
+            for g, bodies in good.items():
+                for body in bodies:
+                    gates[g].publish(topics.EVENT, seal("event", body, [gates[g].key]))
+            gates["gate-b"].publish(topics.EVENT, seal("event", forged, [SigningKey.generate()]))
+            gates["gate-b"].publish(topics.EVENT, seal("event", elsewhere, [gates["gate-b"].key]))
+            gates["gate-c"].publish(topics.EVENT, seal("event", stranger, [gates["gate-c"].key]))
+            gates["gate-d"].publish(topics.STATUS, seal("status", status_body("gate-d"), [gates["gate-d"].key]))
+            for body in d_events:
+                gates["gate-d"].publish(topics.EVENT, seal("event", body, [gates["gate-d"].key]))
+            assert wait_until(lambda: len(central.queue) == 12 + 3 + 4, 10)
+        expected = {g: sorted(b["id"] for b in bodies) for g, bodies in good.items()}
+        expected["gate-d"] = sorted(b["id"] for b in d_events)
+        assert wait_until(lambda: {g: sorted(_acked(gates[g])) for g in expected} == expected, 10)
+        stored = central.store.events(kind="decision")
+        assert sorted(e["msg_id"] for e in stored) == sorted(i for ids in expected.values() for i in ids)
+        opener = EventOpener(central._node_key)
+        assert all(opener.open(bytes(e["body"]))["mrz"] == {"surname": "TRAVELLER"} for e in stored
+                   if e["gate_id"] != "gate-d")
+        assert central.store.rejects_by_gate() == {"gate-b": {"signature": 1, "sealed": 1},
+                                                   "gate-c": {"unknown_gate": 1}}
+        assert not _acked(gates["gate-c"])
+    finally:
+        for g in gates.values():
+            g.close()
         central.stop()

@@ -158,6 +158,39 @@ def test_alert_issued_in_one_country_is_a_hit_at_the_other_countrys_gate(region,
     assert not atl.central.store.federation_items("in")  # its own item never comes back as received
 
 
+def test_clearing_a_shared_alert_clears_it_at_the_other_countrys_gate(region, tmp_path, capsys):
+    """ATL withdraws an alert it shared (`alert clear --share`): BOR receives the signed clearing item, verifies
+    it, and clears the alert it re-issued to its gates; ATL's own gate clears it too. Clearing a shared alert
+    without --share is refused, so the region is never left with it."""
+    countries, _ = region
+    atl, bor = countries["ATL"], countries["BOR"]
+    atl.start_gate(tmp_path)
+    bor.start_gate(tmp_path)
+    assert atl.cli("alert", "send", "--alert-key", str(atl.alert_key), "--notice", "Passport L898902C3 stolen",
+                   "--document", *PASSPORT, "--share", str(atl.fed_path), "--json") == 0
+    alert_id = json.loads(capsys.readouterr().out.splitlines()[0])["alert"]
+    assert wait_until(lambda: verdict(atl.warnings) == verdict(bor.warnings) == "HIT", 30)
+    assert atl.cli("alert", "clear", alert_id, "--alert-key", str(atl.alert_key)) == 2  # shared: --share needed
+    assert "was shared with the region" in capsys.readouterr().err
+    assert atl.cli("alert", "clear", alert_id, "--alert-key", str(atl.alert_key), "--share", str(atl.fed_path)) == 0
+    assert wait_until(lambda: verdict(atl.warnings) == "CLEAR", 15)
+    assert wait_until(lambda: verdict(bor.warnings) == "CLEAR", 30), (bor.relay.rejected, bor.relay.accepted)
+    assert bor.warnings.active_alerts() == []
+    received = {r["kind"]: r for r in bor.central.store.federation_items("in")}
+    assert received["clear"]["ref"] == received["alert"]["ref"] == alert_id
+    assert wait_until(lambda: {r["kind"]: r["local_ref"] for r in bor.central.store.federation_items("in")}
+                      .get("clear") == received["alert"]["local_ref"], 10)
+    assert bor.relay.rejected == {}
+    # a gate joining BOR later gets the clearing retained in the alert's place, never the alert
+    late, _, late_warnings = alerting_gate(bor.broker, tmp_path / "late", bor.keys, "bor-gate-2",
+                                           root_pub=bor.lists.root_pub, store=bor.central.store)
+    try:
+        assert wait_until(lambda: late_warnings.alerts, 20)
+        assert verdict(late_warnings) == "CLEAR" and late_warnings.active_alerts() == []
+    finally:
+        late.stop()
+
+
 def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, tmp_path, capsys):
     """The relay's persistent session: BOR's national broker queues what the hub brings while the relay is
     stopped; `sharaka-central federation run` then receives it and BOR's gate gets the alert."""
@@ -176,7 +209,7 @@ def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, 
                         "--port", str(bor.broker.port), "--username", RELAY_USER, "--password-file", str(pw)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["origin"], r["kind"]) for r in lines if r["type"] == "item"] == [("ATL", "alert")]
-    assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}}
+    assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}, "throttled": {}}
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 15)
 
 

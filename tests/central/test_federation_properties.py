@@ -19,16 +19,19 @@ from agent.errors import ConfigError
 from agent.protocol import topics
 from agent.protocol.envelope import peek, seal
 from agent.screening.events import encode_event
-from tools.central.alerts import build_alert
+from tools.central.alerts import build_alert, build_clearing
 from tools.central.cli import main as central_cli
 from tools.central.federation import (
     Federation,
     FederationRelay,
     ItemRejected,
+    _item,
     new_federation,
     open_hit,
     reissue_alert,
+    reissued_alert_id,
     share_alert,
+    share_clearing,
     share_hit,
     verify_item,
 )
@@ -193,6 +196,37 @@ def test_reissued_alert_keeps_origin_and_reference_and_drops_the_origins_list_re
     assert body["target"] == "all"
     narrowed = peek("alert", reissue_alert(item, SigningKey.generate(), now=T0 + 1, sites=["north-1"])[1])[0]
     assert (narrowed["target"], narrowed["sites"]) == ("site", ["north-1"])  # federation run --site
+
+
+def test_a_clearing_reissues_the_clearing_of_the_same_alert_and_an_alert_after_its_clearing_is_not_reissued(tmp_path):
+    """A ``clear`` item re-issues, under the same id as the re-issued alert, a clearing (``cleared``, no
+    listings); when the clearing arrives first, the alert that follows is recorded but never re-issued."""
+    region = Region(tmp_path)
+    issued: list[dict] = []
+    region.relay._alert_key = SigningKey.generate()
+    region.relay._client.publish = lambda topic, payload, **_kw: issued.append(peek("alert", payload)[0]) or \
+        type("Info", (), {"mid": len(issued)})()  # the broker is left out: what would be published
+    key = SigningKey.generate()
+    alert_id, alert_wire, _ = build_alert(key, notice="n", severity="urgent", ttl=600, now=T0,
+                                          listings=[{"kind": "vehicle", "vin": "WVWZZZ1JZXW000001"}])
+    clearing = build_clearing(key, alert_wire, now=T0 + 5)[1]
+    alert_item, clear_item = share_alert(region.atl, alert_wire, now=T0), share_clearing(region.atl, clearing, now=T0 + 5)
+    region.now = T0 + 10
+    assert deliver(region, clear_item[1], clear_item[0]) is None
+    assert deliver(region, alert_item[1], alert_item[0]) is None
+    assert [(a["id"], a.get("cleared"), a["listings"]) for a in issued] == [(reissued_alert_id("ATL", alert_id), True, [])]
+    assert region.relay.reissue_pending() == 1 and len(issued) == 2 and issued[1].get("cleared")  # the clearing only
+
+
+def test_a_clear_item_must_carry_a_clearing_and_an_alert_item_an_alert(region):
+    key = SigningKey.generate()
+    _, alert_wire, _ = build_alert(key, notice="n", severity="urgent", ttl=600, now=T0)
+    clearing = build_clearing(key, alert_wire, now=T0 + 1)[1]
+    fake_clear = _item(region.atl, "clear", peek("alert", alert_wire)[0]["id"], T0 + 600, T0, False, alert=alert_wire)
+    fake_alert = _item(region.atl, "alert", peek("alert", alert_wire)[0]["id"], T0 + 600, T0, False, alert=clearing)
+    region.now = T0 + 2
+    assert deliver(region, fake_clear[1], fake_clear[0]) == "malformed"
+    assert deliver(region, fake_alert[1], fake_alert[0]) == "malformed"
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -156,6 +156,20 @@ def test_postgres_refuses_a_second_copy_of_a_gates_message(pg_url):
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_batch_insert_tells_each_row_new_or_copy_and_keeps_arrival_order(tmp_path, pg_url, engine):
+    store = open_store(pg_url if engine == "postgresql" else tmp_path / "c.db")
+    now = int(time.time())  # a whole number of seconds, as msgpack gives it (an int among floats)
+    first = _event("gate-a", "m0", 1)
+    assert store.add_events([first]) == 1
+    rows = [_event("gate-a", "m2", 3, now), first, _event("gate-b", "m2", 1),
+            _event("gate-a", "m1", 2), _event("gate-a", "m2", 3, now + 0.5)]  # m0 stored before; m2 twice here
+    with store.transaction():
+        assert store.insert_events(rows) == [True, False, True, True, False]
+    assert [(e["gate_id"], e["msg_id"], e["created"]) for e in store.events()] == [
+        ("gate-a", "m0", first[5]), ("gate-a", "m2", now), ("gate-b", "m2", rows[2][5]), ("gate-a", "m1", rows[3][5])]
+
+
 def test_two_workers_committing_the_same_messages_store_each_once(pg_url):
     rows = [_event(f"gate-{i % 7}", f"m{i}", i) for i in range(300)]
     stores = [open_store(pg_url) for _ in range(3)]

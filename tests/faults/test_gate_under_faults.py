@@ -16,7 +16,6 @@ import pytest
 from agent.screening.events import decode_event
 from tests.faketime import faketime_env, needs_faketime
 from tests.support.gatesim import CLEAR_DOC, EXPIRED_DOC, LISTED_DOC
-from tests.support.link import make_central
 from tests.support.screening_gate import (
     TRAVELLERS,
     ScreeningGate,
@@ -24,22 +23,6 @@ from tests.support.screening_gate import (
     linked_app,
 )
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def centre(mq, keys, tmp_path):
-    """The reference central node on an SQLite store (``tmp_path/central.db``), on the link tests' Mosquitto."""
-    central = make_central(mq, tmp_path / "central.db", keys)
-    yield central
-    central.stop()
-
-
-@pytest.fixture
-def gate(mq, keys, tmp_path, centre):
-    """The real gate process (not started yet), enrolled at ``centre``; killed and unplugged at the end."""
-    gate = ScreeningGate(tmp_path / "gate", mq, keys, centre.store)
-    yield gate
-    gate.close()
 
 
 def test_broker_outage_and_restart_gate_screens_on_shows_link_down_and_delivers_each_decision_once(mq, centre, gate):

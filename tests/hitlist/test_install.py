@@ -3,7 +3,9 @@ the installed list is unchanged (identity and lookups), also after reopening the
 
 from __future__ import annotations
 
+import random
 import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from agent.hitlist.errors import HitListRejected
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.hitlist.transfer import Transfer
+from agent.link.config import FetchPacing
 from agent.link.sync import HitListSync
 from tests.support.hitlist_central import (
     DAY,
@@ -254,6 +257,91 @@ def test_p12_completed_transfer_installs(gate, central):
     syncing.serve(blob)
     assert (syncing.sync.state, gate.version) == ("idle", 2)
     assert gate.lookup_document("UTO", "X00000025") is not None
+
+
+def test_p12_abandoned_transfer_is_tried_again_after_a_growing_jittered_backoff_without_a_new_head(gate, central):
+    """The centre does not answer (overloaded, or its answers lost): the transfer is abandoned, then tried
+    again by itself after 5..10 s, then 5..20 s (full jitter), not only when the next head comes (which the
+    whole fleet gets at the same moment); once answered it installs."""
+    blob = central.snapshot([doc(i) for i in range(30)], 2)
+    syncing = Syncing(gate, limits=Limits(stall_seconds=30.0))
+    sync = syncing.sync
+
+    def silent_until(state: str, most: float) -> float:
+        start = syncing.now
+        while sync.state != state:
+            syncing.now += 0.25
+            assert syncing.now - start <= most, f"still {sync.state!r} ({sync.detail}) after {most} s"
+            sync.tick()
+        return syncing.now - start
+
+    for attempt, (lo, hi) in enumerate([(5, 10), (5, 20)], start=1):
+        silent_until("abandoned", 31)
+        assert "again in" in sync.detail and sync.status()["next_fetch_in_s"] <= hi
+        asked = len(syncing.requests)
+        waited = silent_until("fetching", hi + 0.25)
+        assert lo <= waited <= hi + 0.25, (attempt, waited)
+        assert len(syncing.requests) == asked + 1 and syncing.requests[-1]["offset"] == 0
+    syncing.serve(blob)
+    assert (sync.state, gate.version) == ("idle", 2)
+    assert "next_fetch_in_s" not in sync.status()
+
+
+def test_unanswered_requests_are_sent_again_after_growing_jittered_waits(gate, central):
+    central.snapshot([doc(i) for i in range(30)], 2)
+    syncing = Syncing(gate, limits=Limits(stall_seconds=600.0, request_retry_seconds=5.0))
+    sent = [syncing.now]
+    while syncing.now < T0 + 300:
+        syncing.now += 0.25
+        syncing.sync.tick()
+        if len(syncing.requests) > len(sent):
+            sent.append(syncing.now)
+    waits = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert 5.0 <= waits[0] <= 5.25  # the first retry as before: request_retry_seconds
+    assert all(5.0 <= w <= 5.0 * 2 ** n + 0.25 for n, w in enumerate(waits)), waits
+    assert len(waits) < 20, "a request every 5 s: a stalled fleet would keep asking in lockstep"
+
+
+def test_list_update_announced_to_a_fleet_is_fetched_spread_over_the_window(gate, central):
+    """200 gates get the head of v2 at the same moment (one retained message): their fetches start at
+    random moments spread over ``spread_s`` (uniformly: no tenth of the window holds twice its share),
+    every one of them within it, none at once."""
+    central.snapshot([doc(i) for i in range(30)], 2)
+    head = central.head(2)
+    now, spread = [T0], 60.0
+    fleet = [HitListSync(gate, f"gate-{i}", [].append, lambda: now[0], list_id="sltd",
+                         pacing=FetchPacing(spread_s=spread), rng=random.Random(i)) for i in range(200)]
+    for sync in fleet:
+        sync.on_head("sltd", head)
+    assert all(sync.state == "idle" and 0 <= sync.status()["next_fetch_in_s"] <= spread for sync in fleet)
+    started: dict[int, float] = {}
+    while now[0] <= T0 + spread + 1:
+        for i, sync in enumerate(fleet):
+            sync.tick()
+            if sync.state == "fetching" and i not in started:
+                started[i] = now[0] - T0
+        now[0] += 0.5
+    assert len(started) == len(fleet) and max(started.values()) <= spread + 0.5
+    tenths = Counter(min(9, int(t / spread * 10)) for t in started.values())
+    assert len(tenths) == 10 and max(tenths.values()) <= 2 * len(fleet) / 10, sorted(tenths.items())
+    assert sum(t < 1.0 for t in started.values()) <= 10  # not a storm in the first second
+
+
+def test_a_gate_without_a_list_and_a_resync_command_fetch_at_once_whatever_the_spread(tmp_path, central, gate):
+    central.snapshot([doc(i) for i in range(30)], 2)
+    head = central.head(2)
+    pacing = FetchPacing(spread_s=600.0)
+    empty = HitListStore(tmp_path / "empty", central.root_pub)
+    for store, start in ((empty, lambda sync: sync.on_head("sltd", head)),  # no list: everyone is referred
+                         (gate, lambda sync: sync.resync({}))):  # an operator asked for it
+        requests: list[dict] = []
+        sync = HitListSync(store, "gate-t", requests.append, lambda: T0, list_id="sltd", pacing=pacing)
+        start(sync)
+        assert sync.state == "fetching" and len(requests) == 1
+    requests = []
+    prompt = HitListSync(gate, "gate-t", requests.append, lambda: T0, list_id="sltd", pacing=FetchPacing(spread_s=0))
+    prompt.on_head("sltd", head)
+    assert prompt.state == "fetching" and len(requests) == 1
 
 
 # --- RELIABILITY 7, 8: freshness -------------------------------------------------------------------

@@ -140,3 +140,9 @@ def test_an_offline_gate_screens_without_waiting_for_the_network():
     # network-online.target) ordered before the agent held every offline boot for the 2 min network-online wait.
     assert "network-online.target" not in ordered_after("sharaka-gate.service")
     assert "network-online.target" in ordered_after("sharaka-provision.service"), "the check sees the chain"
+
+
+def test_a_local_update_is_installed_before_the_boot_is_judged():
+    # RAUC answers neither `rauc status` nor mark-good while it installs (rauc 1.8 src/service.c: "already
+    # processing a different method"): a commit judged during the install would fail
+    assert "sharaka-update-local.service" in ordered_after("sharaka-update-commit.service")

@@ -1,10 +1,19 @@
-"""Connection policy: jittered exponential backoff, MQTT 3.1.1 operation."""
+"""Connection policy: jittered exponential backoff, MQTT 3.1.1 operation, ending paho's network thread."""
 
 from __future__ import annotations
 
+import linecache
 import random
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.link.connection import backoff as _jitter
+from agent.link.connection import end_network_loop
 from tests.support.link import make_central, make_gate
 from tests.support.wait import wait_until
 
@@ -30,3 +39,33 @@ def test_gate_works_over_mqtt_311(mq, tmp_path, keys):
     finally:
         gate.stop()
         central.stop()
+
+
+def test_network_thread_ending_between_loop_stops_check_and_join_is_no_crash(mq):
+    """paho 2.2's ``loop_stop`` checks the client's thread, then joins it; a thread that ends by itself in
+    between (a lost connection) clears it first and the join raised AttributeError on None, killing the
+    supervisor (seen at the end of a fleet run). Made deterministic without touching paho: a line tracer
+    holds the stopping thread at the join until paho's network thread has ended."""
+    user, password = mq.add_gate("race-a")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="race-a", reconnect_on_failure=False)
+    client.username_pw_set(user, password)
+    client.connect(mq.host, mq.port, 30)
+    client.loop_start()
+    network = next(t for t in threading.enumerate() if t.name == "paho-mqtt-client-race-a")
+    held = []
+
+    def at_the_join(frame: FrameType, event: str, _arg: object) -> Callable[..., object] | None:
+        if frame.f_code.co_name != "loop_stop":
+            return None
+        if event == "line" and "join()" in linecache.getline(frame.f_code.co_filename, frame.f_lineno):
+            network.join(10)  # loop_stop asked it to end: it leaves its loop within a second, clearing _thread
+            held.append(network.is_alive())
+        return at_the_join
+
+    sys.settrace(at_the_join)
+    try:
+        end_network_loop(client)  # raised AttributeError: 'NoneType' object has no attribute 'join'
+    finally:
+        sys.settrace(None)
+        client.disconnect()
+    assert held == [False], "the race was not reproduced: paho's loop_stop changed (see end_network_loop)"

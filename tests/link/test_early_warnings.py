@@ -19,7 +19,7 @@ from agent.screening.sources import Query
 from tests.support.link import alerting_gate, make_central
 from tests.support.lists import Lists
 from tests.support.wait import wait_until
-from tools.central.alerts import alert_receipts, build_alert, publish_alert
+from tools.central.alerts import alert_receipts, build_alert, build_clearing, publish_alert
 from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig
 
@@ -231,6 +231,47 @@ def test_person_and_vehicle_listings_match_without_identities_on_disk(local, cen
     assert decide_query(Query(vin="1M8GDM9AXKP042788"), rules=RULES, now=clock["now"], sources=[warnings]).verdict == "HIT"
     on_disk = (tmp_path / "alerts.msgpack").read_bytes()
     assert b"ERIKSSON" not in on_disk and b"1M8GDM9AXKP042788" not in on_disk
+
+
+def test_cleared_alert_is_out_of_force_and_its_original_is_not_applied_again(local, centre):
+    """docs/protocol.md "Clearing an alert": the clearing takes the alert out of force at once, survives a
+    restart, and the original arriving again (an older retained copy) changes nothing."""
+    make, reports, clock = local
+    warnings = make()
+    alert_id, wire = centre.alert_wire()
+    warnings.receive(wire)
+    assert verdict(warnings, now=clock["now"]) == "HIT" and warnings.active_alerts()
+    _, clearing, _ = build_clearing(centre.alert, wire, now=T0 + 1)
+    assert warnings.receive(clearing) is not None
+    assert verdict(warnings, now=clock["now"]) == "CLEAR" and warnings.active_alerts() == []
+    again = make()  # a restart
+    assert again.receive(wire) is None and again.receive(clearing) is None
+    assert verdict(again, now=clock["now"]) == "CLEAR" and again.active_alerts() == []
+    with pytest.raises(KeyError):
+        again.acknowledge(alert_id, "amina")  # nothing left to acknowledge
+    assert reports == [(alert_id, "received")]  # the clearing is not reported as a new receipt
+
+
+def test_clearing_that_arrives_first_keeps_its_alert_out(local, centre):
+    make, reports, clock = local
+    warnings = make()
+    _, wire = centre.alert_wire()
+    _, clearing, _ = build_clearing(centre.alert, wire, now=T0 + 1)
+    warnings.receive(clearing)
+    assert warnings.receive(wire) is None
+    assert verdict(warnings, now=clock["now"]) == "CLEAR" and reports == []
+
+
+@pytest.mark.parametrize("signer", ["command", "list"])
+def test_clearing_signed_by_another_role_is_refused_and_the_alert_stays(local, centre, signer):
+    make, _, clock = local
+    warnings = make()
+    _, wire = centre.alert_wire()
+    warnings.receive(wire)
+    _, forged, _ = build_clearing(getattr(centre, signer), wire, now=T0 + 1)
+    with pytest.raises(AlertRejected) as err:
+        warnings.receive(forged)
+    assert err.value.reason == "forged" and verdict(warnings, now=clock["now"]) == "HIT"
 
 
 def test_verify_alert_is_pure_and_names_the_reason(centre):

@@ -17,6 +17,7 @@ from agent.alerts import EarlyWarnings, outbox_report
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.store import HitListStore
 from agent.link import GateLink, LinkConfig
+from agent.link.config import FetchPacing
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
 from tools.central.node import CentralConfig, CentralNode
 from tools.central.store import CentralStore
@@ -105,6 +106,7 @@ def make_gate(
         broker, "credentials", {}) else (username, broker.credentials[username])
     cfg.setdefault("backoff_min", 0.1)
     cfg.setdefault("backoff_max", 1.0)
+    cfg.setdefault("list_fetch", FetchPacing(spread_s=0.0))  # at once: tests/link/test_hitlist_sync.py proves the spread
     config = LinkConfig(gate_id=gate_id, host=broker.host, port=port or broker.port, username=user,
                         password=password, **cfg)
     outbox = Outbox(state / "outbox.sqlite3")

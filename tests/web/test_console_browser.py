@@ -106,3 +106,48 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
     finally:
         gate.stop()
         central.stop()
+
+
+def test_federation_page_shows_a_received_item_live_and_a_supervisor_shares_a_hit(broker, tmp_path, page, shots):
+    """BOR's console: an alert ATL shares is recorded by BOR's real relay and appears on the federation page
+    without a reload, with its origin, verification and what BOR did; the traveller of a personal shared hit is
+    on an officer's page and not on a viewer's; a supervisor shares one of BOR's hits through a real Mosquitto."""
+    from tests.support.console import VIEWER, add_search
+    from tests.support.fedconsole import Region
+    from tools.central.node import CentralConfig
+    from tools.central.store import CentralStore
+
+    store = CentralStore(tmp_path / "central.db")
+    region = Region.create(tmp_path / "fed", store)
+    msg = add_search(store, "bor-gate-1", "south-2", time.time(), hit=True)
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    try:
+        with running_console(store, tmp_path / "operators.sqlite3", broker=config, federation=region.path) as console:
+            url = console.server.url
+            sign_in(page, url, SUPERVISOR)
+            page.goto(url + "/federation")
+            page.wait_for_selector("#live:not(.down)")
+            page.evaluate("window.sameDocument = true")
+            item, _, _ = region.alert("Stolen passports at the northern crossing")
+            assert region.receive(item) is None
+            page.wait_for_selector("tr.item.in.kind-alert td.verified:text('verified')", timeout=5000)
+            assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+            assert page.inner_text("tr.item.in.kind-alert td.origin") == "ATL"
+            assert "Stolen passports" in page.inner_text("tr.item.in.kind-alert td.what")
+            assert region.receive(region.hit(personal=True)) is None
+            page.wait_for_selector("tr.item.in.kind-hit .traveller", timeout=5000)
+            assert "ERIKSSON" in page.inner_text("tr.item.in.kind-hit .traveller")
+            page.fill("#share-msg", msg)
+            page.click("#share-hit")
+            page.wait_for_selector("#notice")
+            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+            page.wait_for_selector("tr.item.out.kind-hit td.state:text('shared with the region')")
+            shots(page, "console-federation")
+            page.click("#signout")
+            sign_in(page, url, VIEWER)
+            page.goto(url + "/federation")
+            page.wait_for_selector("tr.item.in.kind-hit .withheld")
+            assert "ERIKSSON" not in page.content()
+    finally:
+        store.close()

@@ -1,6 +1,7 @@
 """What the central node lets in, before any work is spent on a message (docs/protocol.md "Central node",
 RELIABILITY 44): a token bucket per gate and message class, and a bounded inbound queue that pushes back
-on the broker when full.
+on the broker when full. ``FairQueues``: the same budgets for the federation relay's peer centres, each with
+its own bounded queue, served in turn (docs/central.md "Federation").
 
 The gate id comes from the topic, which the broker ACL lets only that gate publish to, so a gate spends
 only its own budget. A message over budget is dropped unread and counted (an event is not acked, so the
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from agent.protocol import topics
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -159,5 +163,75 @@ class InboundQueue:
             return batch
 
     def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+class FairQueues(Generic[T]):
+    """Per-sender bounded FIFOs served in turn, each sender at its own token-bucket ``rate``: a flooding sender
+    fills only its own queue (``maxlen``; what does not fit is dropped and counted in ``dropped``) and spends only
+    its own budget, so another sender's item is taken at the next turn. Thread-safe: the network thread puts, one
+    worker takes."""
+
+    def __init__(self, rate: Rate, maxlen: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.maxlen, self._mono = rate, maxlen, monotonic
+        self._queues: dict[str, deque[T]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._turn: deque[str] = deque()  # senders in the order they are served
+        self._cond = threading.Condition()
+        self.dropped: Counter[str] = Counter()
+
+    def put(self, sender: str, item: T) -> bool:
+        """Queue ``item`` of ``sender``; False (counted in ``dropped``) when that sender's queue is full."""
+        with self._cond:
+            queue = self._queues.get(sender)
+            if queue is None:
+                queue = self._queues[sender] = deque()
+                self._buckets[sender] = TokenBucket(self.rate, self._mono())
+                self._turn.append(sender)
+            if len(queue) >= self.maxlen:
+                self.dropped[sender] += 1
+                return False
+            queue.append(item)
+            self._cond.notify_all()
+            return True
+
+    def take(self, stop: threading.Event, timeout: float = 0.5) -> tuple[str, T] | None:
+        """The next (sender, item): the senders with items in turn, each only while its budget lasts. Waits up to
+        ``timeout`` s (less when a budget refills sooner); None when nothing may be taken yet."""
+        with self._cond:
+            deadline = self._mono() + timeout
+            while not stop.is_set():
+                now = self._mono()
+                refill = timeout
+                for _ in range(len(self._turn)):
+                    sender = self._turn[0]
+                    self._turn.rotate(-1)
+                    queue, bucket = self._queues[sender], self._buckets[sender]
+                    if not queue:
+                        continue
+                    if bucket.take(now):
+                        return sender, queue.popleft()
+                    refill = min(refill, (1 - bucket.tokens) / bucket.rate.per_second)
+                left = deadline - now
+                if left <= 0:
+                    return None
+                self._cond.wait(min(left, max(refill, 0.001)))
+            return None
+
+    def charge(self, sender: str, cost: float) -> None:
+        """``sender``'s item was refused: it costs ``cost`` tokens more (down to minus one burst)."""
+        with self._cond:
+            bucket = self._buckets.get(sender)
+            if bucket is not None:
+                bucket.charge(cost, self._mono())
+
+    def depth(self, sender: str) -> int:
+        """Items of ``sender`` waiting."""
+        with self._cond:
+            return len(self._queues.get(sender, ()))
+
+    def wake(self) -> None:
+        """Wake a waiting ``take`` (e.g. to stop)."""
         with self._cond:
             self._cond.notify_all()

@@ -4,6 +4,8 @@
     ...                                       listings=[{"kind": "document", "issuing_state": "UTO", ...}])
     >>> publish_alert(config, alert_id, wire, expires)      # retained, QoS 1, MQTT 5 message expiry
     >>> alert_receipts(store, alert_id)                      # {gate: {"received": t, "acknowledged": t, ...}}
+    >>> clear_id, clearing, _ = build_clearing(key, retained_alert(config, alert_id))   # withdraw it:
+    >>> publish_alert(config, clear_id, clearing, expires)   # the clearing replaces the retained alert
 
 An alert is signed by the ``alert`` key of the keys directory (``sharaka-hitlist certify --add-alert-key``),
 which the root-signed keyring certifies for that role; a gate trusts nothing else for alerts. Urgent
@@ -25,9 +27,9 @@ from typing import Any
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.errors import TransportError
+from agent.errors import BadDataError, TransportError
 from agent.protocol import topics
-from agent.protocol.envelope import seal
+from agent.protocol.envelope import ProtocolError, peek, seal
 from agent.protocol.schema import MAX_LISTINGS
 from agent.screening.events import decode_event
 from tools.central.node import CentralConfig
@@ -56,6 +58,67 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
             "target": target, "sites": list(sites), "gates": list(gates), "keys": fp_keys.to_wire(),
             "listings": wire_listings}
     return alert_id, seal("alert", body, [key]), expires
+
+
+def build_clearing(key: Any, original: bytes, *, notice: str = "", now: float | None = None) -> tuple[str, bytes, float]:
+    """(alert id, signed wire, expires) of the clearing that withdraws ``original`` (an alert this centre issued,
+    signed wire): the same id, target and expiry, no listings, ``cleared`` true, signed by ``key`` (docs/protocol.md
+    "Clearing an alert"). Raises BadDataError when ``original`` is not an alert, is a clearing, or has expired."""
+    try:
+        alert = peek("alert", original)[0]
+    except ProtocolError as exc:
+        raise BadDataError(f"not an alert: {exc}") from None
+    now = time.time() if now is None else now
+    if alert.get("cleared"):
+        raise BadDataError(f"alert {alert['id']} is already cleared")
+    if alert["expires"] <= now:
+        raise BadDataError(f"alert {alert['id']} expired at {alert['expires']:.0f}: the gates dropped it already")
+    body: dict[str, Any] = {k: alert[k] for k in ("id", "expires", "severity", "target", "sites", "gates", "keys",
+                                                  "origin") if k in alert}
+    body.update(ts=now, issued=now, notice=notice or "withdrawn", listings=[], cleared=True)
+    return alert["id"], seal("alert", body, [key]), alert["expires"]
+
+
+def retained_alert(config: CentralConfig, alert_id: str, *, timeout: float = 5.0) -> bytes:
+    """The alert retained at the broker under ``alert_id`` (what the gates get at their next connect). Raises
+    BadDataError when there is none within ``timeout`` (expired, cleared before, or never issued there),
+    TransportError when the broker does not answer."""
+    topic = topics.alert(alert_id)
+    got: list[bytes] = []
+    subscribed, arrived = threading.Event(), threading.Event()
+    failure: list[str] = []
+    user = config.username or "central-cmd"
+    client = config.client(f"{user}-read-{uuid.uuid4().hex[:8]}")
+
+    def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            failure.append(str(reason))
+            subscribed.set()
+            return
+        c.subscribe(topic, qos=1)
+
+    def on_subscribe(_c: Any, _u: Any, _m: int, reasons: Any, _p: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            failure.append(f"broker refused to show {topic!r}: {reasons[0]}")
+        subscribed.set()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        if msg.retain and msg.payload:
+            got.append(bytes(msg.payload))
+            arrived.set()
+
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.connect_async(config.host, config.port, 30, clean_start=True)
+    client.loop_start()
+    try:
+        if not subscribed.wait(timeout) or failure:
+            raise TransportError(f"broker {config.host}:{config.port}: {failure[0] if failure else 'no answer'}")
+        if not arrived.wait(min(timeout, 2.0)):
+            raise BadDataError(f"no alert {alert_id} in force at the broker (expired, cleared, or never issued)")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@
     sharaka-central alert send --db central.db --alert-key hlkeys/alert-2.key --notice "…" --document UTO L898902C3 \
                     --username central-cmd --password-file pw-cmd --wait 30      # an early warning, followed
     sharaka-central alert status [ALERT_ID] --db central.db [--json]
+    sharaka-central alert clear ALERT_ID --db central.db --alert-key hlkeys/alert-2.key [--share fed/federation.toml] \
+                    --username central-cmd --password-file pw-cmd                 # withdraw it
     sharaka-central operator add amina --role supervisor --accounts operators.sqlite3   # password from the terminal
     sharaka-central console --db central.db --accounts operators.sqlite3 --listen 127.0.0.1:8080 \
                     [--alert-key hlkeys/alert-2.key] [--command-keys DIR] --username central-cmd --password-file pw-cmd
@@ -181,6 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     _broker_args(p, COMMAND_USER, keys=False)
     p.add_argument("--share", type=Path, metavar="FEDERATION_FILE",
                    help="also share the alert with the region, signed by this centre's federation key (docs/central.md)")
+    p = alert.add_parser("clear", help="withdraw an alert: its signed clearing replaces it at the broker, and in "
+                                       "the region when it was shared")
+    p.add_argument("alert_id", metavar="ALERT_ID")
+    p.add_argument("--alert-key", type=Path, required=True, metavar="FILE", help="the alert key that issued it")
+    p.add_argument("--notice", default="withdrawn", help="why (shown nowhere at the gates; kept in the clearing)")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    _broker_args(p, COMMAND_USER, keys=False)
+    p.add_argument("--share", type=Path, metavar="FEDERATION_FILE",
+                   help="the alert was shared: share its clearing too, so the peer centres withdraw it from their gates")
     p = alert.add_parser("status", help="which gates received and acknowledged an alert (from the central store)")
     p.add_argument("alert_id", metavar="ALERT_ID", nargs="?", help="one alert (default: every alert)")
     _db_arg(p)
@@ -198,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert-key", type=Path, metavar="FILE", help="the alert key: supervisors may issue alerts")
     p.add_argument("--command-keys", type=Path, metavar="DIR",
                    help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
+    p.add_argument("--federation", type=Path, metavar="FILE",
+                   help="this centre's federation file: supervisors share alerts and hits, officers read shared "
+                        "personal hits (docs/central.md \"Federation\")")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
     _broker_args(p, COMMAND_USER, keys=False)
     _federation_parser(sub)
@@ -247,10 +262,15 @@ def cmd_console(args: argparse.Namespace) -> int:
     if not accounts.list():
         raise UsageError(f"no account in {str(args.accounts)!r}: add one with "
                          f"`sharaka-central operator add NAME --role supervisor --accounts {args.accounts}`")
-    broker = _config(args) if args.alert_key or args.command_keys else None
+    broker = _config(args) if args.alert_key or args.command_keys or args.federation else None
+    if args.federation is not None:
+        from tools.central.federation import Federation
+
+        Federation.load(args.federation)  # a bad file is refused now, not at the first page
     ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
-                                    command_keys=args.command_keys, idle_s=args.idle, secure=ssl_context is not None))
+                                    command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
+                                    secure=ssl_context is not None))
     url = console.start(host.strip("[]"), int(port), ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()
@@ -281,6 +301,10 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--site", action="append", default=[],
                    help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--peer-rate", default="5/100", metavar="PER_SECOND/BURST",
+                   help="items per second each peer centre's items are verified at, and the burst (default 5/100)")
+    p.add_argument("--peer-queue", type=int, default=1000, metavar="N",
+                   help="items of one peer waiting at most; a flood beyond is dropped and counted (default 1000)")
     p.add_argument("--json", action="store_true")
     _db_arg(p)
     _broker_args(p, "central-federation", keys=False)
@@ -313,16 +337,22 @@ def _config(args: argparse.Namespace) -> CentralConfig:
                          client_id=args.username, ca_file=args.ca, cert_file=args.cert, key_file=args.tls_key)
 
 
+def _rate(value: str) -> Rate | None:
+    """``PER_SECOND/BURST`` (or ``PER_SECOND``) as a Rate; None unless both are numbers, positive, burst >= 1."""
+    per_second, _, burst = value.partition("/")
+    try:
+        rate = Rate(float(per_second), float(burst or per_second))
+    except ValueError:
+        return None
+    return rate if rate.per_second > 0 and rate.burst >= 1 else None
+
+
 def _admission(args: argparse.Namespace) -> AdmissionConfig:
     rates = default_rates()
     for spec in args.rate:
         leaf, _, value = spec.partition("=")
-        per_second, _, burst = value.partition("/")
-        try:
-            rate = Rate(float(per_second), float(burst or per_second))
-        except ValueError:
-            rate = None
-        if leaf not in rates or rate is None or rate.per_second <= 0 or rate.burst < 1:
+        rate = _rate(value)
+        if leaf not in rates or rate is None:
             raise BadDataError(f"--rate {spec!r}: expected TOPIC=PER_SECOND/BURST with TOPIC one of {sorted(rates)}"
                                " and positive numbers, e.g. hitlist/req=50/200")
         rates[leaf] = rate
@@ -547,6 +577,8 @@ def cmd_alert(args: argparse.Namespace) -> int:
         for alert_id, gates in receipts.items() or ({args.alert_id: {}}.items() if args.alert_id else ()):
             _alert_lines(alert_id, gates, enrolled, args.json)
         return 0 if args.alert_id is None or receipts else 1
+    if args.alert_command == "clear":
+        return _clear_alert(args, store)
     listings: list[dict[str, Any]] = []
     if args.listings is not None:
         records = RecordsReader.open(args.listings)
@@ -580,6 +612,33 @@ def cmd_alert(args: argparse.Namespace) -> int:
                 _emit({"alert": alert_id, "gate": gate, **states}, args.json,
                       f"  {gate}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
         time.sleep(0.5)
+    return 0
+
+
+def _clear_alert(args: argparse.Namespace, store: CentralStore) -> int:
+    """``alert clear``: the clearing replaces the retained alert; a shared alert's clearing goes to the region too
+    (docs/protocol.md "Clearing an alert", docs/central.md "Federation")."""
+    from tools.central.alerts import alert_message, build_clearing, publish_messages, retained_alert
+    from tools.central.federation import Federation, item_message, record_shared, share_clearing
+
+    shared = any(r["kind"] == "alert" and r["ref"] == args.alert_id for r in store.federation_items("out"))
+    if shared and args.share is None:
+        raise BadDataError(f"alert {args.alert_id} was shared with the region: add --share FEDERATION_FILE so the "
+                           "peer centres withdraw it from their gates too")
+    key = keyfiles.load_signing_key(args.alert_key)
+    fed = Federation.load(args.share) if args.share is not None else None
+    config = _config(args)
+    alert_id, clearing, expires = build_clearing(key, retained_alert(config, args.alert_id), notice=args.notice)
+    now = time.time()
+    messages = [alert_message(alert_id, clearing, expires, now)]
+    if fed is not None:  # the clearing and the item sharing it over one connection: both taken, or the command fails
+        item_id, item = share_clearing(fed, clearing)
+        messages.append(item_message(item_id, item))
+    publish_messages(config, messages)
+    if fed is not None:
+        record_shared(store, fed, item_id, item, now)
+    _emit({"alert": alert_id, "cleared": True, "shared": fed is not None}, args.json,
+          f"alert {alert_id} cleared{', and its clearing shared with the region' if fed else ''}")
     return 0
 
 
@@ -645,7 +704,12 @@ def cmd_federation(args: argparse.Namespace) -> int:
         _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
               args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
 
-    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown)
+    peer_rate = _rate(args.peer_rate)
+    if peer_rate is None or args.peer_queue < 1:
+        raise BadDataError(f"--peer-rate {args.peer_rate!r} --peer-queue {args.peer_queue}: expected PER_SECOND/BURST "
+                           "positive numbers (burst >= 1) and a positive queue, e.g. --peer-rate 5/100 --peer-queue 1000")
+    relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown,
+                               peer_rate=peer_rate, peer_queue=args.peer_queue)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     relay.start()
@@ -658,8 +722,10 @@ def cmd_federation(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     relay.stop()
-    _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected)}, args.json,
-          f"accepted={relay.accepted} rejected={dict(relay.rejected)}")
+    throttled = dict(relay.throttled)
+    _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected), "throttled": throttled},
+          args.json, f"accepted={relay.accepted} rejected={dict(relay.rejected)}"
+          + (f" throttled per peer={throttled}" if throttled else ""))
     return 0
 
 

@@ -20,6 +20,11 @@ items coming back are dropped as a ``loop``. Every refusal has a reason code (``
 relay's ``rejected`` and the store's rejects as ``federation_REASON``) and logged with its reason and claimed
 origin only, never its content.
 
+When the origin withdraws a shared alert it shares its clearing (``share_clearing``: an item of kind ``clear``
+carrying the origin's signed clearing, verified like any item); each receiving centre re-issues the clearing of
+its own re-issued alert (same id) to its gates, which takes the alert out of force there. A clearing that
+arrives before its alert is kept, and the alert is then never re-issued.
+
 A received alert is the origin's own signed alert, kept verbatim; this centre re-issues it to its own gates
 signed by its own alert key (the only key they trust for alerts), with the origin and the original alert id in
 the alert's ``origin`` field, the origin named in the notice, its own list references cleared (they name the
@@ -54,6 +59,7 @@ from agent.keys import message_key_id
 from agent.protocol import ids, topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek, seal, signer_ids
 from agent.screening.events import EventOpener, EventSealer, decode_event
+from tools.central.admission import FairQueues, Rate
 from tools.central.alerts import Message, alert_message
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -61,6 +67,16 @@ from tools.central.store import CentralStore
 logger = logging.getLogger(__name__)
 
 REASONS = ("unknown_centre", "forged", "malformed", "wrong_origin", "loop", "expired", "not_yet_valid", "replay")
+THROTTLED = "throttled"
+"""Counted with the refusals: an item dropped unread because its peer's queue was full (``FederationRelay``)."""
+PEER_RATE = Rate(5.0, 100.0)
+"""Items per second each peer centre's items are verified at, and the burst above it (a region shares a few
+alerts and hits an hour; a burst of 100 covers a centre catching up after an outage)."""
+PEER_QUEUE = 1000
+"""Items of one peer waiting at most; what a flooding peer sends beyond is dropped unread and counted."""
+REJECT_COST = 10.0
+"""Tokens a refused item costs its peer more: a peer sending junk is slowed down long before an honest one."""
+REPORT_EVERY_S = 10.0
 SHARED_HIT_FIELDS = ("site", "wall", "decision", "reasons", "hit", "list_version")
 """What a shared hit carries of its event without personal data: the crossing point, when, the decision and
 what matched (list entry kind, reason and reference: the listing, not the traveller)."""
@@ -182,7 +198,7 @@ class FederatedItem:
 
     id: str
     origin: str
-    kind: str  # "alert" | "hit"
+    kind: str  # "alert" | "clear" | "hit"
     ref: str  # the original alert id, or the hit's event id, at the origin
     issued: float
     expires: float
@@ -191,7 +207,7 @@ class FederatedItem:
     wire: bytes
 
     def alert(self) -> dict[str, Any]:
-        """The origin's alert body (already covered by the item's verified signature)."""
+        """The origin's alert body, or its clearing's (already covered by the item's verified signature)."""
         return peek("alert", self.body["alert"])[0]
 
 
@@ -209,6 +225,16 @@ def share_alert(fed: Federation, alert_wire: bytes, *, now: float | None = None)
     alert = peek("alert", alert_wire)[0]
     return _item(fed, "alert", alert["id"], alert["expires"], time.time() if now is None else now, False,
                  alert=alert_wire)
+
+
+def share_clearing(fed: Federation, clearing_wire: bytes, *, now: float | None = None) -> tuple[str, bytes]:
+    """(item id, signed wire) sharing the clearing of an alert this centre shared (``alerts.build_clearing``'s
+    wire, verbatim), in force until the alert's own expiry. Raises BadDataError for a wire that is no clearing."""
+    alert = peek("alert", clearing_wire)[0]
+    if not alert.get("cleared"):
+        raise BadDataError(f"alert {alert['id']} is not a clearing")
+    return _item(fed, "clear", alert["id"], alert["expires"], time.time() if now is None else now, False,
+                 alert=clearing_wire)
 
 
 def share_hit(fed: Federation, row: Mapping[str, Any], *, personal: bool = False, note: str = "",
@@ -279,15 +305,19 @@ def verify_item(wire: bytes, *, fed: Federation, now: float, topic_origin: str |
         raise ItemRejected(*problem)
     item = FederatedItem(body["id"], origin, body["kind"], body["ref"], issued, expires, body["personal"], body,
                          bytes(wire))
-    if item.kind not in body:
-        raise ItemRejected("malformed", f"a {item.kind} item without its {item.kind!r} field")
-    if item.kind == "alert":
+    content = "hit" if item.kind == "hit" else "alert"
+    if content not in body:
+        raise ItemRejected("malformed", f"a {item.kind} item without its {content!r} field")
+    if content == "alert":
         try:
             alert = item.alert()
         except ProtocolError as exc:
             raise ItemRejected("malformed", f"shared alert: {exc}") from None
         if alert["id"] != item.ref or alert["expires"] < expires:
             raise ItemRejected("malformed", "shared alert's id or expiry differs from the item's")
+        if bool(alert.get("cleared")) != (item.kind == "clear"):
+            raise ItemRejected("malformed", f"a {item.kind} item whose alert is {'' if alert.get('cleared') else 'not '}"
+                                            "a clearing")
     return item
 
 
@@ -301,7 +331,7 @@ def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
     """(alert id, wire, expires) of the alert this centre issues to its own gates for a received alert item:
     signed by ``alert_key``, to all its gates (or those of ``sites``), the origin's notice prefixed with the
     origin, the listings' list references cleared, ``origin`` naming the issuing centre and its alert id,
-    expiring with the original."""
+    expiring with the original. For a ``clear`` item: the clearing of that re-issued alert."""
     alert = item.alert()
     alert_id = reissued_alert_id(item.origin, item.ref)
     notice = f"[{item.origin}] {alert['notice']}"[:2000]
@@ -310,6 +340,8 @@ def reissue_alert(item: FederatedItem, alert_key: SigningKey, *, now: float,
             "notice": notice, "target": "site" if sites else "all", "sites": list(sites), "gates": [],
             "keys": alert["keys"],
             "listings": listings, "origin": {"centre": item.origin, "ref": item.ref}}
+    if item.kind == "clear":  # the clearing of the alert re-issued here: same id, out of force at the gates
+        body["cleared"] = True
     return alert_id, seal("alert", body, [alert_key]), alert["expires"]
 
 
@@ -331,15 +363,28 @@ class FederationRelay:
     """The receiving side at one centre: subscribes to ``sharaka/v1/federation/in/+/+`` with a persistent
     session (the national broker queues items while it is down), verifies each item, records it with its
     origin, and re-issues a received alert to this centre's gates with ``alert_key``. ``start()``, ``stop()``,
-    ``receive()`` (one item, also what tests call without a broker)."""
+    ``receive()`` (one item, also what tests call without a broker).
+
+    Each peer centre (the origin its hub topic names, which the hub's ACL confines to that centre's bridge) has
+    its own bounded queue and budget (``peer_rate``, ``peer_queue``; ``admission.FairQueues``): paho's network
+    thread only queues, one worker verifies the peers' items in turn, so a flooding peer is slowed to its rate,
+    what overflows its queue is dropped unread and counted as ``throttled`` (``rejected``, ``throttled`` per
+    peer, the store's ``federation_throttled``, a log line per peer every ``REPORT_EVERY_S``), and the other
+    peers' items are taken at the next turn."""
 
     def __init__(self, config: CentralConfig, store: CentralStore, fed: Federation, *,
                  alert_key: SigningKey | None, sites: Sequence[str] = (), clock: Callable[[], float] = time.time,
-                 on_item: Callable[[FederatedItem], None] | None = None) -> None:
+                 on_item: Callable[[FederatedItem], None] | None = None, peer_rate: Rate = PEER_RATE,
+                 peer_queue: int = PEER_QUEUE, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config, self.store, self.fed, self.sites = config, store, fed, tuple(sites)
         self._alert_key, self._clock, self._on_item = alert_key, clock, on_item
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
+        self.queues: FairQueues[tuple[str, bytes]] = FairQueues(peer_rate, peer_queue, monotonic)
+        self._mono = monotonic
+        self._reported: dict[str, tuple[float, int]] = {}  # peer -> (when, dropped count) last logged and stored
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
@@ -352,16 +397,25 @@ class FederationRelay:
         self._client.on_publish = self._on_publish
 
     def start(self) -> None:
-        """Connect (persistent session: items that arrive while the relay is down are queued for it)."""
+        """Start the worker and connect (persistent session: items that arrive while the relay is down are
+        queued for it)."""
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="federation-relay", daemon=True)
+        self._worker.start()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 7 * 86400
         self._client.connect_async(self.config.host, self.config.port, 30, clean_start=False, properties=props)
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Disconnect; the broker keeps the session."""
+        """Disconnect (the broker keeps the session) and stop the worker."""
         self._client.disconnect()
         self._client.loop_stop()
+        self._stop.set()
+        self.queues.wake()
+        if self._worker is not None:
+            self._worker.join(5)
+        self._report_throttled(force=True)
 
     def wait_for_connected(self, timeout: float) -> bool:
         """True once connected and subscribed."""
@@ -375,12 +429,53 @@ class FederationRelay:
         self.reissue_pending()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.offer(msg.topic, bytes(msg.payload))
+
+    def offer(self, topic: str, wire: bytes) -> bool:
+        """Queue one item from ``topic`` for the worker (what paho's network thread does with each message);
+        False when its peer's queue is full: dropped unread, counted as ``throttled``."""
         try:
-            self.receive(msg.topic, bytes(msg.payload))
-        except ItemRejected:
-            pass  # counted and logged by receive
-        except Exception:  # the store failing: logged; the next copy (a restart's queue) tries again
-            logger.exception("federation: item on %r not recorded", msg.topic)
+            peer = topics.parse_federation_in(topic)
+        except BadDataError:
+            peer = ""  # refused as wrong_origin by receive, at the budget of no real peer
+        if self.queues.put(peer, (topic, wire)):
+            return True
+        with self._lock:
+            self.rejected[THROTTLED] += 1
+        return False
+
+    @property
+    def throttled(self) -> Counter[str]:
+        """Items dropped unread, per peer, because its queue was full."""
+        return Counter(self.queues.dropped)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            got = self.queues.take(self._stop)
+            self._report_throttled()
+            if got is None:
+                continue
+            peer, (topic, wire) = got
+            try:
+                self.receive(topic, wire)
+            except ItemRejected:
+                self.queues.charge(peer, REJECT_COST)  # counted and logged by receive
+            except Exception:  # the store failing: logged; the next copy (a restart's queue) tries again
+                logger.exception("federation: item on %r not recorded", topic)
+
+    def _report_throttled(self, force: bool = False) -> None:
+        """Log and store, per peer and at most every ``REPORT_EVERY_S``, how many of its items were dropped."""
+        now = self._mono()
+        for peer, dropped in self.throttled.items():
+            at, reported = self._reported.get(peer, (float("-inf"), 0))
+            if dropped > reported and (force or now - at >= REPORT_EVERY_S):
+                self._reported[peer] = (now, dropped)
+                logger.warning("federation: peer %r floods: %d item(s) dropped unread so far (queue of %d full, "
+                               "%g items/s)", peer, dropped, self.queues.maxlen, self.queues.rate.per_second)
+                try:
+                    self.store.count_reject("", f"federation_{THROTTLED}", dropped - reported)
+                except Exception:
+                    logger.exception("federation: throttled items not counted in the store")
 
     def receive(self, topic: str, wire: bytes) -> FederatedItem | None:
         """Verify, record and apply one item from ``topic``; returns it when new. Raises ItemRejected (counted,
@@ -405,7 +500,7 @@ class FederationRelay:
             raise
         self.accepted += 1
         logger.warning("federation: %s %s from %r received (ref %s)", item.kind, item.id, item.origin, item.ref)
-        if item.kind == "alert":
+        if item.kind in ("alert", "clear") and not self._superseded(item):
             self._reissue(item, now)
         if self._on_item is not None:
             self._on_item(item)
@@ -415,14 +510,22 @@ class FederationRelay:
         """Re-issue every received alert still in force that was not yet confirmed issued here (a relay that
         stopped between recording and publishing); returns how many. Gates apply each alert id once."""
         now = self._clock()
-        due = [r for r in self.store.federation_items("in")
-               if r["kind"] == "alert" and r["local_ref"] is None and r["expires"] > now]
+        received = self.store.federation_items("in")
+        cleared = {(r["origin"], r["ref"]) for r in received if r["kind"] == "clear"}
+        due = [r for r in received if r["kind"] in ("alert", "clear") and r["local_ref"] is None
+               and r["expires"] > now and (r["kind"] == "clear" or (r["origin"], r["ref"]) not in cleared)]
         for row in due:
             try:
                 self._reissue(verify_item(row["wire"], fed=self.fed, now=now, topic_origin=row["origin"]), now)
             except ItemRejected as exc:  # a peer key unpinned since: no longer re-issued
                 logger.warning("federation: recorded item from %r no longer verifies (%s)", row["origin"], exc.reason)
         return len(due)
+
+    def _superseded(self, item: FederatedItem) -> bool:
+        """An alert item whose clearing was received first (out of order): never re-issued."""
+        return item.kind == "alert" and any(
+            r["kind"] == "clear" and r["origin"] == item.origin and r["ref"] == item.ref
+            for r in self.store.federation_items("in"))
 
     def _reissue(self, item: FederatedItem, now: float) -> None:
         if self._alert_key is None:

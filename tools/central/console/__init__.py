@@ -12,8 +12,10 @@ and the feed: one thread that watches the store (the newest hit, the gates' stat
 is what lets the console run beside any number of workers, on SQLite or PostgreSQL; ``poke()`` (the node's
 ``on_update`` when the console runs inside ``sharaka-central run``) wakes it at once.
 
-Roles: ``viewer`` sees every page but the audit log; ``officer`` also works hits (acknowledge, assign, record
-the outcome); ``supervisor`` also issues alerts, sends and approves commands and reads the audit log.
+Roles: ``viewer`` sees every page but the audit log, and of a personal hit another centre shared only that it
+is personal; ``officer`` also works hits (acknowledge, assign, record the outcome) and sees the traveller of
+such a hit; ``supervisor`` also issues alerts (and shares them with the region), shares hits, sends and
+approves commands and reads the audit log.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.web.accounts import Accounts
 from agent.web.server import WebServer, WebSite, create_app
@@ -34,6 +36,9 @@ from tools.central.console.picture import Picture
 from tools.central.console.records import ConsoleRecords
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
+
+if TYPE_CHECKING:
+    from tools.central.federation import Federation
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class ConsoleConfig:
     broker: CentralConfig | None = None
     alert_key: Path | None = None  # the `sharaka-hitlist certify --add-alert-key` key file
     command_keys: Path | None = None  # DIR/NAME.key: each supervisor's own command key, by account name
+    federation: Path | None = None  # this centre's federation file: share from the console, open personal hits
     idle_s: float = 900.0
     max_s: float = 43200.0
     secure: bool = False
@@ -97,6 +103,13 @@ class Console:
         if self.server is not None:
             self.server.stop()
 
+    def federation(self) -> Federation | None:
+        """This centre's federation (``config.federation``), read now (a peer pinned since is trusted); None
+        without one. Raises ConfigError for a bad file."""
+        from tools.central.federation import Federation
+
+        return Federation.load(self.config.federation) if self.config.federation is not None else None
+
     def poke(self, *_args: Any) -> None:
         """Something changed in the store (a node's ``on_update``): look now rather than at the next poll."""
         self._wake.set()
@@ -104,8 +117,10 @@ class Console:
     def _marks(self) -> dict[str, Any]:
         gates = self.config.store.query("SELECT COUNT(*) AS n, SUM(online) AS up, MAX(last_seen) AS seen,"
                                         " SUM(session) AS s FROM gates")[0]
+        fed = self.config.store.query("SELECT COUNT(*) AS n, MAX(received) AS r, COUNT(local_ref) AS l"
+                                      " FROM federation_items")[0]
         return {"hits": self.records.hit_mark(), "gates": tuple(gates.values()),
-                "alerts": self.records.alert_receipt_mark()}
+                "alerts": self.records.alert_receipt_mark(), "federation": tuple(fed.values())}
 
     def _watch(self) -> None:
         seen: dict[str, Any] = {}

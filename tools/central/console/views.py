@@ -6,12 +6,15 @@
     GET  /alerts            early warnings issued, who received and acknowledged them       every role
     GET  /commands          commands sent, commands awaiting a second supervisor            every role
     GET  /picture           the regional picture (charts); /picture.csv its counts          every role
+    GET  /federation        items shared with and received from the region             every role (the
+                            traveller of a personal shared hit: officer, supervisor)
     GET  /audit             the audit log                                                   supervisor
     GET  /events?show=T+T   server-sent events: the panels named (hits, gates, alerts) re-rendered
     POST /hit/ack           gate, msg                    acknowledge a hit                 officer, supervisor
     POST /hit/assign        gate, msg, operator          assign it to an operator          officer, supervisor
     POST /hit/outcome       gate, msg, outcome           intercepted | false_match | released
-    POST /alerts            notice, severity, ttl, target, sites/gates, document       supervisor
+    POST /alerts            notice, severity, ttl, target, sites/gates, document, share  supervisor
+    POST /federation/share  msg, personal, note          share a hit with the region        supervisor
     POST /commands          gate, op, args (JSON)        sign with your key; high impact: wait for a second
     POST /commands/decide   cmd, decision                approve (cosign and send) | reject   supervisor
 
@@ -40,10 +43,10 @@ if TYPE_CHECKING:
     from tools.central.console import Console
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console")
-LIVE_TOPICS = ("hits", "gates", "alerts")
+LIVE_TOPICS = ("hits", "gates", "alerts", "federation")
 WORKERS = ("officer", "supervisor")
 PAGES = {"/": "Live hits", "/gates": "Gates", "/lists": "Lists", "/alerts": "Alerts", "/commands": "Commands",
-         "/picture": "Regional picture", "/audit": "Audit log"}
+         "/picture": "Regional picture", "/federation": "Federation", "/audit": "Audit log"}
 OUTCOME_TEXT = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
 SEVERITIES = ("urgent", "warning", "info")
 MAX_NOTICE = 2000
@@ -58,8 +61,10 @@ def add_routes(app: web.Application, console: Console) -> None:
     app[CONSOLE] = console
     for path, handler in (("/", _hits_page), ("/gates", _gates_page), ("/lists", _lists_page),
                           ("/alerts", _alerts_page), ("/commands", _commands_page), ("/picture", _picture_page),
-                          ("/picture.csv", _picture_csv), ("/audit", _audit_page), ("/events", _events)):
+                          ("/picture.csv", _picture_csv), ("/audit", _audit_page), ("/events", _events),
+                          ("/federation", _federation_page)):
         app.router.add_get(path, handler)
+    app.router.add_post("/federation/share", _share_hit)
     app.router.add_post("/hit/{action:ack|assign|outcome}", _hit_action)
     app.router.add_post("/alerts", _issue_alert)
     app.router.add_post("/commands", _send_command)
@@ -93,6 +98,11 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
         receipts = alert_receipts(console.config.store)
         acked = {a: sum("acknowledged" in states for states in by_gate.values()) for a, by_gate in receipts.items()}
         return {"alerts": console.records.alerts(), "receipts": receipts, "acked": acked, "all_gates": gates}
+    if topic == "federation":
+        from tools.central.console.federation import federation_view
+
+        personal = session_of(request).role in WORKERS
+        return federation_view(console.config.store, console.federation(), personal=personal, now=time.time())
     raise KeyError(topic)
 
 
@@ -126,7 +136,52 @@ async def _lists_page(request: web.Request) -> web.Response:
 async def _alerts_page(request: web.Request, **kw: Any) -> web.Response:
     console = request.app[CONSOLE]
     can = console.config.broker is not None and console.config.alert_key is not None
-    return await _page(request, "alerts.html", ("alerts",), can_issue=can, severities=SEVERITIES, **kw)
+    return await _page(request, "alerts.html", ("alerts",), can_issue=can, severities=SEVERITIES,
+                       can_share=console.config.federation is not None, **kw)
+
+
+async def _federation_page(request: web.Request, **kw: Any) -> web.Response:
+    console = request.app[CONSOLE]
+    can = console.config.broker is not None and console.config.federation is not None
+    return await _page(request, "federation.html", ("federation",), can_share=can, **kw)
+
+
+async def _share_hit(request: web.Request) -> web.StreamResponse:
+    require_role(request, "supervisor")
+    console, user = request.app[CONSOLE], session_of(request).user
+    form = await _form(request)
+    personal = form.get("personal") == "1"
+    try:
+        item_id = await asyncio.get_running_loop().run_in_executor(None, _publish_hit, console, form, personal)
+    except (Refused, ValueError, OSError) as exc:
+        return await _federation_page(request, status=400, error=str(exc))
+    # the event id and the choice only: never what the hit says about the traveller
+    console.records.audit(user, "federation_share_hit", form.get("msg", ""), {"item": item_id, "personal": personal})
+    console.hub.publish("federation")
+    raise _done(request, f"Hit shared with the region as item {item_id}"
+                         f"{' (with personal data)' if personal else ' (no personal data)'}.", "/federation")
+
+
+def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
+    """Share one stored hit with the region as ``federation share --hit`` does (blocking: run off the loop)."""
+    from tools.central.alerts import publish_messages
+    from tools.central.federation import item_message, record_shared, share_hit
+
+    fed = console.federation()
+    if console.config.broker is None or fed is None:
+        raise Refused("this console was started without --federation and a broker: hits are shared with "
+                      "`sharaka-central federation share`")
+    msg = form.get("msg", "")
+    note = form.get("note", "")
+    if len(note) > MAX_NOTICE:
+        raise Refused(f"note of {len(note)} characters: expected at most {MAX_NOTICE}")
+    rows = [e for e in console.config.store.events(hits_only=True, kind="hit") if e["msg_id"] == msg] if msg else []
+    if not rows:
+        raise Refused(f"no hit event {msg[:40]!r} in this centre's store")
+    item_id, wire = share_hit(fed, rows[0], personal=personal, note=note)
+    publish_messages(console.config.broker, [item_message(item_id, wire)])
+    record_shared(console.config.store, fed, item_id, wire, time.time())
+    return item_id
 
 
 async def _commands_page(request: web.Request, **kw: Any) -> web.Response:
@@ -234,14 +289,20 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
     except (Refused, ValueError, OSError) as exc:
         return await _alerts_page(request, status=400, error=str(exc))
     console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires)
+    shared = form.get("share") == "1"
+    if shared:
+        console.records.audit(user, "federation_share_alert", alert_id, {})
     console.hub.publish("alerts")
-    raise _done(request, f"Alert {alert_id} issued to {target}.", "/alerts")
+    console.hub.publish("federation")
+    raise _done(request, f"Alert {alert_id} issued to {target}{', and shared with the region' if shared else ''}.",
+                "/alerts")
 
 
 def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str]:
     """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target)."""
     from agent import keys as keyfiles
-    from tools.central.alerts import build_alert, publish_alert
+    from tools.central.alerts import alert_message, build_alert, publish_alert, publish_messages
+    from tools.central.federation import item_message, record_shared, share_alert
 
     cfg = console.config
     if cfg.broker is None or cfg.alert_key is None:
@@ -265,10 +326,18 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
         listings.append({"kind": "document", "issuing_state": form.get("issuing_state", "").upper(),
                          "document_number": form["document_number"].upper(),
                          "reason": form.get("reason") or "stolen", "ref": form.get("ref", "")})
+    fed = console.federation() if form.get("share") == "1" else None
+    if form.get("share") == "1" and fed is None:
+        raise Refused("this console was started without --federation: alerts are shared with `alert send --share`")
     key = keyfiles.load_signing_key(cfg.alert_key)
     alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
                                           target=target, sites=sites, gates=gates)
-    publish_alert(cfg.broker, alert_id, wire, expires)
+    if fed is None:
+        publish_alert(cfg.broker, alert_id, wire, expires)
+    else:  # as `alert send --share`: the alert and the item sharing it over one connection, both taken or neither
+        item_id, item = share_alert(fed, wire)
+        publish_messages(cfg.broker, [alert_message(alert_id, wire, expires, time.time()), item_message(item_id, item)])
+        record_shared(console.config.store, fed, item_id, item, time.time())
     return alert_id, expires, target
 
 

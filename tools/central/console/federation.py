@@ -1,0 +1,94 @@
+"""The console's federation page: what this centre shared with the region and received from it
+(docs/central.md "Operators' console", "Federation").
+
+    >>> federation_view(store, fed, personal=True, now=time.time())
+    {"items": [...], "refused": {"forged": 2, "throttled": 40}}
+
+Each item as recorded (``CentralStore.federation_items``): direction, origin centre, kind, the origin's reference,
+validity, whether it still verifies under the peer keys pinned now (a peer key unpinned since no longer vouches
+for it), and what this centre did with it (the alert re-issued to its gates, its clearing). A shared hit shows
+the listing that matched and where, never the traveller, unless the origin marked it personal, this console holds
+the federation key that opens it, and ``personal`` is true (officer and supervisor only: views.py decides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.protocol.envelope import ProtocolError, peek
+from tools.central.federation import Federation, ItemRejected, open_hit, verify_item
+from tools.central.store import CentralStore
+
+PERSONAL_SHOWN = ("surname", "given_names", "issuing_state", "document_number", "nationality", "birth_date")
+
+
+def federation_view(store: CentralStore, fed: Federation | None, *, personal: bool, now: float) -> dict[str, Any]:
+    """The federation page's items (newest first) and the refusals by reason; see the module docstring."""
+    rows = store.federation_items()
+    cleared = {(r["origin"], r["ref"]) for r in rows if r["kind"] == "clear"}
+    items = [_item(r, fed, personal=personal, now=now, cleared=(r["origin"], r["ref"]) in cleared)
+             for r in reversed(rows)]
+    refused = {k.removeprefix("federation_"): n for k, n in store.rejects().items() if k.startswith("federation_")}
+    return {"items": items, "refused": refused, "centre": fed.centre if fed is not None else None}
+
+
+def _item(row: Mapping[str, Any], fed: Federation | None, *, personal: bool, now: float,
+          cleared: bool) -> dict[str, Any]:
+    wire = bytes(row["wire"])
+    view: dict[str, Any] = {k: row[k] for k in ("origin", "item_id", "direction", "kind", "ref", "issued", "expires",
+                                                "received", "local_ref")}
+    view["personal"] = bool(row["personal"])
+    view["in_force"] = row["expires"] > now
+    view["verified"] = _verification(row, fed)
+    try:
+        body = peek("fed_item", wire)[0]
+    except ProtocolError:
+        return view
+    if row["kind"] in ("alert", "clear"):
+        try:
+            alert = peek("alert", body["alert"])[0]
+        except (ProtocolError, KeyError):
+            alert = {}
+        view["alert"] = {"severity": alert.get("severity", ""), "notice": alert.get("notice", ""),
+                         "listings": len(alert.get("listings", []))}
+    else:
+        hit = dict(body.get("hit", {}))
+        hit.pop("sealed", None)
+        view["hit"] = hit
+        if row["personal"] and personal and fed is not None and row["direction"] == "in":
+            try:
+                opened = open_hit(fed, wire)
+            except (ValueError, OSError):
+                opened = {}
+            mrz = opened.get("mrz")
+            view["traveller"] = {k: mrz[k] for k in PERSONAL_SHOWN if k in mrz} if isinstance(mrz, dict) else {}
+    view["state"] = _state(row, cleared)
+    return view
+
+
+def _verification(row: Mapping[str, Any], fed: Federation | None) -> str:
+    """``verified`` (under the peer keys pinned now, as at its receipt), ``signed here``, ``not checked``
+    (no federation file given to the console), or ``no longer verifies: REASON``."""
+    if row["direction"] == "out":
+        return "signed here"
+    if fed is None:
+        return "verified on receipt"
+    try:
+        verify_item(bytes(row["wire"]), fed=fed, now=row["received"], topic_origin=row["origin"])
+    except ItemRejected as exc:
+        return f"no longer verifies: {exc.reason}"
+    return "verified"
+
+
+def _state(row: Mapping[str, Any], cleared: bool) -> str:
+    """What this centre did with the item."""
+    if row["direction"] == "out":
+        return "shared with the region"
+    if row["kind"] == "hit":
+        return "recorded"
+    if row["kind"] == "clear":
+        return f"clearing sent to our gates ({row['local_ref']})" if row["local_ref"] else "clearing not sent yet"
+    if cleared:
+        return "withdrawn by its origin: cleared at our gates"
+    return f"re-issued to our gates as {row['local_ref']}" if row["local_ref"] else "recorded, not re-issued"
