@@ -2,7 +2,7 @@
 
     asked = ask_centre(centre, Query.from_mrz(mrz))   # published at once, before the local lookups
     decision = decide(mrz, ...)                        # the local lists answer meanwhile
-    decision = with_centre(decision, asked, asked.wait_until(deadline_at))
+    decision = with_centre(decision, asked.wait_until(deadline_at), asked.state)
 
 The centre's answer is a ``SourceAnswer`` like a list's (``centre_answer``: a *remote* one, with its state and
 the list versions it answered from), combined with the others in the one place answers are combined
@@ -53,11 +53,11 @@ def ask_centre(centre: Centre, query: Query) -> Pending | None:
     return centre.start(fields) if fields else None
 
 
-def centre_answer(pending: Pending, answer: CentreAnswer | None) -> SourceAnswer:
+def centre_answer(answer: CentreAnswer | None, state: str) -> SourceAnswer:
     """The centre's part in a decision as a source's answer (module docstring): what it decided, why, and
-    ``state`` ("answered", "late", "unreachable")."""
+    ``state`` ("answered", "late", "unreachable": ``Pending.state`` once waited for)."""
     if answer is None:
-        return SourceAnswer(CENTRE, answered=False, state=pending.state)
+        return SourceAnswer(CENTRE, answered=False, state=state)
     if not answer.hit:
         return SourceAnswer(CENTRE, state=ANSWERED, consulted=answer.lists)
     hit = Hit(answer.kind or "document", answer.reason, answer.ref, answer.strength)
@@ -70,6 +70,6 @@ def centre_answer(pending: Pending, answer: CentreAnswer | None) -> SourceAnswer
                         consulted=answer.lists)
 
 
-def with_centre(decision: Decision, pending: Pending, answer: CentreAnswer | None) -> Decision:
-    """``decision`` with the centre's answer combined in (module docstring)."""
-    return decision.with_answer(centre_answer(pending, answer))
+def with_centre(decision: Decision, answer: CentreAnswer | None, state: str) -> Decision:
+    """``decision`` with the centre's answer (or its silence, ``state``) combined in (module docstring)."""
+    return decision.with_answer(centre_answer(answer, state))

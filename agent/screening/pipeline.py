@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from agent.config import HitListConfig, ScreeningConfig
 from agent.errors import BadDataError
 from agent.hitlist.api import HitList
-from agent.link.query import Pending
+from agent.link.query import LATE, Pending
 from agent.mrz import MrzResult, parse_mrz
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox, OutboxError
 from agent.screening.decision import CLEAR, HIT, REFER, Decision, decide, decide_query, unreadable
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
-FINISH_KEPT = 16  # recent commit-and-show times the centre's deadline keeps room for
+FINISH_KEPT = 16  # recent times from the end of the wait to the indicator that the deadline keeps room for
+SPECULATE_AFTER = 1 / 3  # of the deadline: no answer from the centre by then, commit the silent case's event
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
@@ -65,9 +66,10 @@ def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
 
 def centre_deadline_at(received_at: float, deadline_s: float, finish_s: Sequence[float]) -> float:
     """When the wait for the centre ends for a read the reader framed at ``received_at`` (time.monotonic):
-    the deadline runs from the swipe to the indicator, so the wait ends early by what committing and showing
-    took lately (``finish_s``: the slowest of the last few decisions), by at most a third of the deadline
-    (docs/online-query.md "Deadline"). Never later than ``received_at + deadline_s``."""
+    the deadline runs from the swipe to the indicator, so the wait ends early by what followed it lately
+    (``finish_s``: the slowest of the last few decisions: how late the thread resumed, committing if still
+    to do, showing), by at most a third of the deadline (docs/online-query.md "Deadline"). Never later
+    than ``received_at + deadline_s``."""
     reserve = min(max(finish_s, default=0.0), deadline_s / 3)
     return received_at + deadline_s - max(reserve, 0.0)
 
@@ -186,6 +188,7 @@ class Screener:
         times.start = time.perf_counter_ns()
         wall, mono, now = self._clock(), self._monotonic(), self._trusted()
         key: tuple[str, ...] | None = None
+        asked: Pending | None = None
         if isinstance(item, Misread):
             decision = self._unreadable(item.reason, now)
             times.parsed = time.perf_counter_ns()
@@ -202,10 +205,10 @@ class Screener:
                     return None
                 asked = self._ask_centre(Query.from_mrz(mrz))
                 decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
-                decision = self._with_centre(decision, asked, item.received_at)
         self.check_list()
         return self._commit_and_show(decision, key, wall, mono, item.received_at,
-                                     sighting=getattr(item, "sighting", None))  # a camera passage's frame and face
+                                     sighting=getattr(item, "sighting", None),  # a camera passage's frame and face
+                                     asked=asked, started=item.received_at)
 
     def handle_query(self, query: Query, checks: Sequence[str] = (), *, origin: str = "officer") -> Decision:
         """Decide on an identifier that did not come from the document reader: a VIN or a plate (the officer's
@@ -218,9 +221,9 @@ class Screener:
             self.times.start = self.times.parsed = time.perf_counter_ns()
             asked = self._ask_centre(query)
             decision = decide_query(query, checks, rules=self.rules, now=now, sources=self.sources)
-            decision = self._with_centre(decision, asked, started)
             self.check_list()
-            decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin)
+            decision = self._commit_and_show(decision, None, wall, mono, mono, reader_id=origin, asked=asked,
+                                             started=started)
             passage = self.last
         on_decided = self.on_decided
         if on_decided is not None and passage is not None:
@@ -231,14 +234,6 @@ class Screener:
         """The online query for ``query``, published before the local lists answer (None: no centre, or
         nothing it answers)."""
         return ask_centre(self.centre, query) if self.centre is not None else None
-
-    def _with_centre(self, decision: Decision, asked: Pending | None, started: float) -> Decision:
-        """``decision`` with the centre's answer, waited for until the deadline counted from ``started``
-        (time.monotonic of the swipe or of the entry)."""
-        if asked is None:
-            return decision
-        answer = asked.wait_until(centre_deadline_at(started, self.centre_deadline_s, self._finish_s))
-        return with_centre(decision, asked, answer)
 
     def handle_person(self, surname: str, given_names: str, birth_date: str) -> Decision:
         """Screen a person the officer entered by hand (no document): the lists that govern persons answer.
@@ -252,38 +247,43 @@ class Screener:
 
     def _commit_and_show(self, decision: Decision, key: tuple[str, ...] | None, wall: float, mono: float,
                          read_mono: float, *, reader_id: str | None = None, sighting: Sighting | None = None,
-                         ) -> Decision:  # fmt: skip
-        """Commit ``decision``'s event, then show it (the order the module docstring gives)."""
+                         asked: Pending | None = None, started: float = 0.0) -> Decision:
+        """Commit ``decision``'s event, then show it (the order the module docstring gives). ``asked``: the
+        online query in flight, waited for here until the deadline counted from ``started`` (time.monotonic
+        of the swipe or of the entry). If the centre has not answered by ``SPECULATE_AFTER`` of the deadline,
+        the event the decision has should it stay silent is committed meanwhile, held back from the link; at
+        the deadline it is released as it is, or rewritten first if the centre answered after all
+        (docs/online-query.md "Commit"): with the centre gone, only showing is left after the deadline."""
         times = self.times
-        indicator_fault = self.indicators.fault
-        if indicator_fault and decision.verdict == CLEAR:
-            decision = decision.refer("indicator_fault")
+        event_id = new_event_id()
+        held: int | None = None
+        overrun = 0.0  # how late the deciding thread resumed after a wait that ran to its end, s
+        silent: Decision | None = None
+        evidence: tuple[str | None, dict[str, object] | None] | None = None
+        if asked is not None:
+            deadline_at = centre_deadline_at(started, self.centre_deadline_s, self._finish_s)
+            speculate_at = min(deadline_at, started + self.centre_deadline_s * SPECULATE_AFTER)
+            if asked.sent and not asked.arrived_by(speculate_at):
+                silent = self._with_faults(with_centre(decision, None, LATE))
+                evidence = self._capture_frame(attach_face=True, sighting=sighting)  # the verdict may still change
+                silent, held = self._commit(silent, event_id, wall, mono, read_mono, reader_id, evidence, hold=True)
+            answer = asked.wait_until(deadline_at)
+            decision = with_centre(decision, answer, asked.state)
+            if answer is None and asked.woke_at is not None:  # the scheduler's lateness counts as work after it
+                overrun = max(0.0, asked.woke_at - deadline_at)
+        decision = self._with_faults(decision)
         times.decided = time.perf_counter_ns()
 
-        frame_ref, face = self._capture_frame(attach_face=decision.verdict in (HIT, REFER), sighting=sighting)
+        if evidence is None:
+            evidence = self._capture_frame(attach_face=decision.verdict in (HIT, REFER), sighting=sighting)
         times.evidence = time.perf_counter_ns()
-        event_id = new_event_id()
-        faults = {k: v for k, v in (("indicators", indicator_fault), *self.faults.items()) if v}
-        try:
-            seq: int | None = self.outbox.append_with_seq(
-                "decision",
-                event_id,
-                lambda seq: encode_event(build_event(
-                    decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
-                    reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
-                    clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
-                    frame=frame_ref, face=face, faults=faults, sealer=self._sealer, list_id=self.list_id)),
-                priority=PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE,
-                now=wall,
-            )
-            self.set_fault("outbox", None)
-        except OutboxError as exc:
-            # Nothing committed: show nothing that lets anyone through, and say why.
-            self.set_fault("outbox", str(exc))
-            logger.error("event not committed; showing REFER", extra={"fields": {"error": str(exc)}})
-            if decision.verdict == CLEAR:
-                decision = decision.refer("event_log_unavailable")
-            seq = None
+        face = _face_for(decision.verdict, evidence[1])
+        if held is not None and decision == silent:  # the centre stayed silent: the held event is this one
+            seq: int | None = held
+        else:
+            decision, seq = self._commit(decision, event_id, wall, mono, read_mono, reader_id, evidence, held=held)
+        if held is not None:
+            self.outbox.release(held)
         times.committed = time.perf_counter_ns()
 
         self.last = Passage(key, decision, event_id if seq is not None else None, seq, wall, mono, face)
@@ -291,7 +291,7 @@ class Screener:
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
         times.shown = time.perf_counter_ns()
-        self._finish_s.append((times.shown - times.decided) / 1e9)
+        self._finish_s.append(overrun + (times.shown - times.decided) / 1e9)
         if seq is not None and self.on_committed is not None:
             self.on_committed()
         if decision.centre:
@@ -305,6 +305,46 @@ class Screener:
             "private": _private(decision)})
         self.outbox.checkpoint()  # the WAL's upkeep, after the indicator (agent/outbox.py)
         return decision
+
+    def _with_faults(self, decision: Decision) -> Decision:
+        """``decision`` as the gate's faults allow it: no CLEAR while the indicators are faulty."""
+        if self.indicators.fault and decision.verdict == CLEAR:
+            return decision.refer("indicator_fault")
+        return decision
+
+    def _commit(self, decision: Decision, event_id: str, wall: float, mono: float, read_mono: float,
+                reader_id: str | None, evidence: tuple[str | None, dict[str, object] | None], *,
+                held: int | None = None, hold: bool = False) -> tuple[Decision, int | None]:
+        """Commit ``decision``'s event as a new row (``hold``: held back from the link) or over held row ``held``;
+        returns the decision and the row's seq. Nothing committed: the seq is None, and a CLEAR becomes REFER
+        (a rewrite that fails leaves the held row as it was, which is then released)."""
+        frame_ref, face = evidence[0], _face_for(decision.verdict, evidence[1])
+        faults = {k: v for k, v in (("indicators", self.indicators.fault), *self.faults.items()) if v}
+
+        def encode(seq: int) -> bytes:
+            return encode_event(build_event(
+                decision, event_id=event_id, seq=seq, gate_id=self.gate_id, site=self.site,
+                reader_id=reader_id or self.reader_id, wall=wall, mono=mono, read_mono=read_mono,
+                clear_detail=self.rules.clear_event_detail, fingerprint_key=self._fingerprint_key,
+                frame=frame_ref, face=face, faults=faults, sealer=self._sealer, list_id=self.list_id))
+
+        priority = PRIORITY_HIT if decision.verdict == HIT else PRIORITY_ROUTINE
+        try:
+            if held is None:
+                seq: int | None = self.outbox.append_with_seq("decision", event_id, encode, priority=priority,
+                                                              now=wall, held=hold)
+            else:
+                self.outbox.replace(held, encode, priority=priority)
+                seq = held
+            self.set_fault("outbox", None)
+        except OutboxError as exc:
+            # Nothing committed: show nothing that lets anyone through, and say why.
+            self.set_fault("outbox", str(exc))
+            logger.error("event not committed; showing REFER", extra={"fields": {"error": str(exc)}})
+            if decision.verdict == CLEAR:
+                decision = decision.refer("event_log_unavailable")
+            seq = None
+        return decision, seq
 
     def _count_sources(self, decision: Decision) -> None:
         self.counts[f"centre_{decision.centre}"] += 1
@@ -367,7 +407,8 @@ class Screener:
     def _capture_frame(self, *, attach_face: bool, sighting: Sighting | None = None,
                        ) -> tuple[str | None, dict[str, object] | None]:  # fmt: skip
         """A camera frame's reference and what it shows of a face (agent/vision/face.py ``evidence``: the
-        best face crop attached for HIT and REFER); (None, None) without a camera. A camera passage's
+        best face crop computed when ``attach_face``, kept in events for HIT and REFER only, ``_face_for``);
+        (None, None) without a camera. A camera passage's
         ``sighting`` gives the frame the document was read from and its face search, already under way."""
         if sighting is not None:
             frame = sighting.frame
@@ -398,8 +439,6 @@ class Screener:
             self.set_fault("vision", str(exc))
             return ref, None
         self.set_fault("vision", None)
-        if not attach_face:
-            face = {k: v for k, v in face.items() if k != "jpeg"}
         return ref, face
 
     def show(self, state: IndicatorState, *, pulse: bool = False, idle_after: float | None = None) -> None:
@@ -447,6 +486,13 @@ class Screener:
                 self.indicators.apply(replace(state, buzzer_hz=0))
         except (HalError, OSError, ValueError) as exc:
             logger.error("indicator apply failed", extra={"fields": {"error": str(exc)}})
+
+
+def _face_for(verdict: str, face: dict[str, object] | None) -> dict[str, object] | None:
+    """What an event keeps of the face evidence: the crop (``jpeg``) for HIT and REFER only."""
+    if face is None or verdict in (HIT, REFER):
+        return face
+    return {k: v for k, v in face.items() if k != "jpeg"}
 
 
 def _private(decision: Decision) -> dict[str, object]:

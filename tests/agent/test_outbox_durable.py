@@ -267,3 +267,26 @@ def test_appends_alone_keep_the_wal_bounded(tmp_path):
     first = max(sizes[:CHECKPOINT_FORCED])
     assert max(sizes[CHECKPOINT_FORCED:]) < 1.2 * first  # restarted and rewritten, not grown to twice the size
     assert rows_in_file(tmp_path / "o.db")[-1] == (2 * CHECKPOINT_FORCED + 1, f"m{2 * CHECKPOINT_FORCED}")
+
+
+def test_held_row_is_durable_but_not_sent_until_released_and_only_a_held_row_is_rewritten(tmp_path):
+    """A decision waiting for the centre commits its event held (agent/screening/pipeline.py): durable at once,
+    left out of what the link sends, rewritable until released; a restart releases it as committed."""
+    box = Outbox(tmp_path / "o.db")
+    box.append("decision", "before", b"b", priority=PRIORITY_ROUTINE)
+    seq = box.append_with_seq("decision", "waiting", lambda s: b"silent", priority=PRIORITY_ROUTINE, held=True)
+    assert rows_in_file(tmp_path / "o.db") == [(1, "before"), (seq, "waiting")]  # durable on return
+    assert [r.msg_id for r in box.pending(10)] == ["before"]
+    assert [r.msg_id for r in box.pending(1)] == ["before"]
+    box.replace(seq, lambda s: f"answered-{s}".encode(), priority=PRIORITY_HIT)
+    assert [r.msg_id for r in box.pending(10)] == ["before"]
+    box.release(seq)
+    assert [(r.msg_id, r.body, r.priority) for r in box.pending(10)] == [
+        ("waiting", f"answered-{seq}".encode(), PRIORITY_HIT), ("before", b"b", PRIORITY_ROUTINE)]
+    with pytest.raises(OutboxError, match="not held"):
+        box.replace(1, lambda s: b"rewritten", priority=PRIORITY_ROUTINE)  # a released or sent row is final
+    assert box.pending(10)[1].body == b"b"
+    box.append_with_seq("decision", "held-at-crash", lambda s: b"h", priority=PRIORITY_ROUTINE, held=True)
+    box.close()
+    box = Outbox(tmp_path / "o.db")  # restarted: what was committed is sent
+    assert "held-at-crash" in [r.msg_id for r in box.pending(10)]

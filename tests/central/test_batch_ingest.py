@@ -112,11 +112,11 @@ def test_hit_is_taken_before_the_events_queued_ahead_of_it(broker, tmp_path):
 
 
 def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdict(broker, tmp_path):
-    """With ``open_threads`` a batch's events are verified and opened in parallel (``_open_events``); each
+    """With ``crypto_threads`` a batch's events are verified and opened in parallel (``_open_events``); each
     message still gets its own verdict: a forged event, one sealed to another centre and one from an unknown
     gate are rejected alone, a gate with a status in the batch is handled in order, the rest stored, opened
     and acked."""
-    central = _central(broker, str(tmp_path / "central.db"), open_threads=4)
+    central = _central(broker, str(tmp_path / "central.db"), crypto_threads=4)
     gates = {g: RawGate(broker, g) for g in ("gate-a", "gate-b", "gate-c", "gate-d")}
     for g in ("gate-a", "gate-b", "gate-d"):
         central.store.enrol(g, bytes(gates[g].key.verify_key), time.time())

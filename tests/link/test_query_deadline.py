@@ -2,20 +2,32 @@
 injected clock so that no figure depends on how fast this machine is: a reply that reached the gate after the
 deadline is never used, however late the deciding thread wakes; one that reached it in time always is; the
 wait is never asked to last past the deadline; and the screener's deadline never lies past the configured one.
-The other side is scripted at the connection (``ScriptedConnection``), the queries code is the real one."""
+The other side is scripted at the connection (``ScriptedConnection``), the queries code is the real one. With
+a real screener and outbox: a silent centre's event is committed during the wait, so only showing follows the
+deadline (docs/online-query.md "Commit")."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from agent.link.query import ANSWERED, LATE, OnlineQueries
-from agent.screening.events import EventSealer
-from agent.screening.pipeline import centre_deadline_at
+import hal
+from agent.config import ScreeningConfig
+from agent.hitlist.memory import MemoryHitList
+from agent.link.query import ANSWERED, LATE, UNREACHABLE, OnlineQueries
+from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
+from agent.screening.decision import CLEAR, HIT
+from agent.screening.events import EventSealer, decode_event
+from agent.screening.pipeline import Screener, centre_deadline_at
+from agent.screening.sources import Query
 
 DEADLINE = 0.3
 SUBJECT = {"document": ["UTO", "L898902C3"]}
@@ -124,3 +136,117 @@ def test_screener_deadline_never_lies_past_the_configured_one(finish, deadline) 
     configured deadline after the swipe, and leaves the centre at least two thirds of it."""
     end = centre_deadline_at(500.0, deadline, finish)
     assert 500.0 + deadline * 2 / 3 - 1e-9 <= end <= 500.0 + deadline
+
+
+class WatchedOutbox(Outbox):
+    """The real outbox, noting each write and whether the query was still in flight (not yet settled) then."""
+
+    def __init__(self, path: Path, queries: OnlineQueries) -> None:
+        super().__init__(path)
+        self.queries = queries
+        self.log: list[tuple[str, bool]] = []
+
+    def _note(self, what: str) -> None:
+        self.log.append((what, self.queries.stats.answered + self.queries.stats.late == 0))
+
+    def append_with_seq(self, *args: Any, **kwargs: Any) -> int:
+        seq = super().append_with_seq(*args, **kwargs)
+        self._note("append held" if kwargs.get("held") else "append")
+        return seq
+
+    def replace(self, *args: Any, **kwargs: Any) -> None:
+        super().replace(*args, **kwargs)
+        self._note("replace")
+
+    def release(self, seq: int) -> None:
+        super().release(seq)
+        self._note("release")
+
+
+def screener(tmp_path: Path, deadline: float, connected: bool = True) -> tuple[Screener, OnlineQueries, WatchedOutbox]:
+    node = SigningKey(b"c" * 32)
+    q = OnlineQueries("gate-t", ScriptedConnection(is_connected=connected), lambda: SigningKey(b"k" * 32),
+                      lambda: 0.0, sealer=EventSealer(node.verify_key))  # the gate's own monotonic clock
+    box = WatchedOutbox(tmp_path / "outbox.sqlite3", q)
+    s = Screener(gate_id="gate-t", site="s", reader_id="r", rules=ScreeningConfig(duplicate_window_s=0.0),
+                 hitlist=MemoryHitList([], version=1), outbox=box, indicators=hal.open_indicators("sim://pca9685"),
+                 sealer=EventSealer(node.verify_key), centre=q, centre_deadline_s=deadline)
+    return s, q, box
+
+
+def committed(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    db = sqlite3.connect(path)
+    try:
+        return [(prio, decode_event(body)) for prio, body in db.execute("SELECT priority, body FROM outbox")]
+    finally:
+        db.close()
+
+
+def test_silent_centre_event_is_committed_while_it_could_still_answer_and_only_showing_follows(tmp_path) -> None:
+    """With the centre gone the event (local answer, centre late) is made durable during the wait, held back
+    from the link; at the deadline it is released as it is: no commit is left after the deadline."""
+    s, _q, box = screener(tmp_path, deadline=0.5)
+    decision = s.handle_query(Query(document=("UTO", "L898902C3")))
+    assert (decision.verdict, decision.centre) == (CLEAR, LATE)
+    assert box.log == [("append held", True), ("release", False)]
+    [(priority, event)] = committed(box.path)
+    assert (event["decision"], event["centre"], priority) == (CLEAR, LATE, PRIORITY_ROUTINE)
+    assert [r.seq for r in box.pending(10)] == [event["seq"]]  # released: the link sends it
+
+
+def test_centre_answering_after_the_held_commit_still_decides_and_its_event_replaces_the_held_one(tmp_path) -> None:
+    """The centre answers HIT after the silent case's event was committed, before the deadline: the decision
+    is the HIT, the held row is rewritten with it (a hit's priority) and only then shown and released; the
+    link never saw the silent version."""
+    s, q, box = screener(tmp_path, deadline=6.0)
+    seen_while_held: list[list[int]] = []
+
+    def centre() -> None:  # answers once the gate has committed the silent case (polls the file, no timing)
+        while not committed(box.path):
+            threading.Event().wait(0.01)
+        seen_while_held.append([r.seq for r in box.pending(10)])
+        [pending] = list(q._waiting.values())
+        q.on_reply(reply(pending, hit=True))
+
+    thread = threading.Thread(target=centre)
+    thread.start()
+    decision = s.handle_query(Query(document=("UTO", "L898902C3")))
+    thread.join()
+    assert seen_while_held == [[]]  # held: nothing for the link to send
+    assert (decision.verdict, decision.centre) == (HIT, ANSWERED) and "online_hit" in decision.reasons
+    assert box.log == [("append held", True), ("replace", False), ("release", False)]
+    [(priority, event)] = committed(box.path)
+    assert (event["decision"], event["centre"], priority) == (HIT, ANSWERED, PRIORITY_HIT)
+
+
+def test_offline_gate_commits_once_and_holds_nothing(tmp_path) -> None:
+    """Nothing was asked (no connection): nothing to wait for, one plain commit."""
+    s, _q, box = screener(tmp_path, deadline=0.5, connected=False)
+    decision = s.handle_query(Query(document=("UTO", "L898902C3")))
+    assert (decision.verdict, decision.centre) == (CLEAR, UNREACHABLE)
+    assert box.log == [("append", True)]
+
+
+def test_deciding_thread_woken_late_makes_the_next_waits_end_that_much_earlier(tmp_path) -> None:
+    """The deadline runs swipe to indicator: when the scheduler resumed the deciding thread late after a wait
+    that ran out, the next waits end earlier by that much (within the cap), like a slow commit."""
+    s, q, _box = screener(tmp_path, deadline=0.3)
+    start = q.start
+
+    class LateEvent:  # nobody answers, and the thread resumes 50 ms after each timed wait
+        def wait(self, timeout: float) -> bool:
+            time.sleep(timeout + 0.05)
+            return False
+
+        def is_set(self) -> bool:
+            return False
+
+    def late(fields: dict[str, Any]) -> Any:
+        pending = start(fields)
+        pending._event = LateEvent()
+        return pending
+
+    q.start = late  # type: ignore[method-assign]
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) == 0.3
+    s.handle_query(Query(document=("UTO", "L898902C3")))
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) <= 0.3 - 0.05

@@ -4,7 +4,8 @@ sends signed commands (docs/protocol.md "Central node").
 paho's network thread admits each message against its gate's budget (``tools.central.admission``) and
 puts it on a bounded queue; one writer thread takes a batch and handles it in one transaction: the keys of
 all its gates read by one statement, every message verified on its own (a hostile or malformed one is
-rejected alone and counted against its gate), the events inserted together (``_store_events``: one
+rejected alone and counted against its gate; the events' signatures and sealed parts, and the acks' signatures,
+on ``crypto_threads`` threads: libsodium runs without the GIL), the events inserted together (``_store_events``: one
 statement for all, the database's uniqueness telling which are new; a statement the database refuses is
 undone and its events inserted one by one, a savepoint each, so the refused one is rejected alone), other
 messages applied in order, a savepoint each; one commit, and only then one group ack per gate.
@@ -22,7 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
@@ -44,6 +45,8 @@ from tools.central.online import OnlineHit, OnlineLists
 from tools.central.store import CentralStore, EventRow
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 ACK_IDS_PER_MESSAGE = 1000
 INBOUND = (topics.EVENT, topics.HIT, topics.STATUS, topics.CMD_RESULT, topics.HITLIST_REQ, topics.QUERY,
@@ -81,9 +84,9 @@ class CentralConfig:
     gap_grace: float = 60.0  # a sequence number missing this long is reported (2 x the gate's ack_timeout)
     share_group: str | None = None  # several workers: MQTT 5 shared subscriptions $share/GROUP/... (docs/central.md)
     keep_days: int = 0  # retention: events older than this many days go (0: kept)
-    # threads verifying and opening a batch's events: libsodium runs without the GIL, so one worker's
-    # cryptography (most of its CPU) spreads over this many cores; 1: in the writer thread itself
-    open_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    # threads verifying and opening a batch's events and signing its acks: libsodium runs without the GIL, so
+    # one worker's cryptography (most of its CPU) spreads over this many cores; 1: in the writer thread itself
+    crypto_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
     def client(self, client_id: str | None = None) -> mqtt.Client:
@@ -166,8 +169,8 @@ class CentralNode:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._writer = threading.Thread(target=self._write_loop, name="central-writer", daemon=True)
-        self._openers = (ThreadPoolExecutor(config.open_threads, thread_name_prefix="central-open")
-                         if config.open_threads > 1 else None)
+        self._crypto = (ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="central-crypto")
+                        if config.crypto_threads > 1 else None)
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -183,8 +186,8 @@ class CentralNode:
         self._stop.set()
         self.queue.wake()
         self._writer.join(5)
-        if self._openers is not None:
-            self._openers.shutdown(wait=False, cancel_futures=True)
+        if self._crypto is not None:
+            self._crypto.shutdown(wait=False, cancel_futures=True)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -374,15 +377,13 @@ class CentralNode:
             for (gate_id, reason), n in sorted(self._batch_rejects.items()):
                 self.store.count_reject(gate_id, reason, n)
         # committed: only now may the gates forget their events
-        for gate_id, ids in acks.items():
-            for i in range(0, len(ids), ACK_IDS_PER_MESSAGE):
-                wire = seal(
-                    "ack",
-                    {"id": f"{self._ack_prefix}{next(self._ack_count):016x}", "ts": now, "gate": gate_id, "ids": ids[i : i + ACK_IDS_PER_MESSAGE]},
-                    [self._node_key],
-                )
-                self._client.publish(topics.gate(gate_id, topics.ACK), wire, qos=1)
-                self.stats.acks_sent += 1
+        parts = [(gate_id, ids[i : i + ACK_IDS_PER_MESSAGE]) for gate_id, ids in acks.items()
+                 for i in range(0, len(ids), ACK_IDS_PER_MESSAGE)]
+        bodies = [{"id": f"{self._ack_prefix}{next(self._ack_count):016x}", "ts": now, "gate": gate_id, "ids": ids}
+                  for gate_id, ids in parts]
+        for (gate_id, _), wire in zip(parts, self._parallel(self._sign_ack, bodies), strict=True):
+            self._client.publish(topics.gate(gate_id, topics.ACK), wire, qos=1)
+            self.stats.acks_sent += 1
         if shared and self._batch_seqs:
             # several workers: the gaps (monitoring, not delivery) are merged after the acks in a short
             # transaction of their own, so no worker holds gate rows for a whole batch
@@ -398,7 +399,7 @@ class CentralNode:
     def _open_events(self, ordered: list[tuple[str, str, str, bytes]], now: float
                      ) -> dict[int, tuple[str, dict[str, Any], EventRow] | Exception]:
         """The events among ``ordered`` whose gate has one enrolled key and no rotation pending, verified and
-        opened (``_verify``, ``_event_row``: pure once the keys are read) by the ``open_threads``, in chunks:
+        opened (``_verify``, ``_event_row``: pure once the keys are read) by the ``crypto_threads`` (``_parallel``):
         index in ``ordered`` -> (type, body, row), or the exception (``Rejected``, a bug) for that message
         alone. Everything else is left to the writer thread, in order: other messages, the events of unknown
         gates, of a gate whose key rotation is pending, and of a gate with another message in this batch (a
@@ -408,21 +409,30 @@ class CentralNode:
         todo = [i for i, (_, gate_id, leaf, _) in enumerate(ordered)
                 if leaf in events and gate_id not in busy and len(self._keys.get(gate_id, ())) == 1]
 
-        def work(chunk: list[int]) -> list[tuple[int, tuple[str, dict[str, Any], EventRow] | Exception]]:
-            out: list[tuple[int, tuple[str, dict[str, Any], EventRow] | Exception]] = []
-            for i in chunk:
-                _, gate_id, leaf, payload = ordered[i]
-                try:
-                    msg_type, body, _ = self._verify(gate_id, leaf, payload)
-                    out.append((i, (msg_type, body, self._event_row(gate_id, msg_type, body, now))))
-                except Exception as exc:  # Rejected, or a bug: this message only
-                    out.append((i, exc))
-            return out
+        def work(i: int) -> tuple[str, dict[str, Any], EventRow] | Exception:
+            _, gate_id, leaf, payload = ordered[i]
+            try:
+                msg_type, body, _ = self._verify(gate_id, leaf, payload)
+                return msg_type, body, self._event_row(gate_id, msg_type, body, now)
+            except Exception as exc:  # Rejected, or a bug: this message only
+                return exc
 
-        if self._openers is None or len(todo) < 2 * self.config.open_threads:
-            return dict(work(todo))
-        n = self.config.open_threads
-        return {i: r for part in self._openers.map(work, [todo[k::n] for k in range(n)]) for i, r in part}
+        return dict(zip(todo, self._parallel(work, todo), strict=True))
+
+    def _sign_ack(self, body: dict[str, Any]) -> bytes:
+        return seal("ack", body, [self._node_key])
+
+    def _parallel(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+        """``[fn(x) for x in items]``, on the ``crypto_threads`` in as many chunks when there are enough items
+        (libsodium runs without the GIL: verifying, opening and signing spread over the cores)."""
+        n = self.config.crypto_threads
+        if self._crypto is None or len(items) < 2 * n:
+            return [fn(x) for x in items]
+        chunks = list(self._crypto.map(lambda part: [fn(x) for x in part], [items[k::n] for k in range(n)]))
+        out: list[_R] = [None] * len(items)  # type: ignore[list-item]
+        for k, part in enumerate(chunks):
+            out[k::n] = part
+        return out
 
     def _store_events(self, events: list[tuple[str, str, str, dict[str, Any], EventRow]], now: float,
                       acks: dict[str, list[str]], shown: list[tuple[str, dict[str, Any]]]) -> None:
@@ -662,7 +672,8 @@ class CentralNode:
         out = Properties(PacketTypes.PUBLISH)
         if corr is not None:
             out.CorrelationData = corr
-        self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=1, properties=out)
+        # QoS 0 like the query (docs/protocol.md "query"): worth nothing after the gate's deadline
+        self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=0, properties=out)
 
     # ------------------------------------------------------------------ hit-lists
     def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float) -> None:
