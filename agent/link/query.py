@@ -82,6 +82,7 @@ class Pending:
     answer: CentreAnswer | None = None
     asked_at: float = 0.0  # the owner's monotonic clock when the query was handed to the connection
     answered_at: float | None = None  # ... when the reply reached the gate (set by ``on_reply``)
+    woke_at: float | None = None  # ... when ``wait_until`` stopped waiting (after its deadline if woken late)
     _event: threading.Event = field(default_factory=threading.Event)
 
     def wait_until(self, deadline_at: float) -> CentreAnswer | None:
@@ -94,6 +95,7 @@ class Pending:
         left = deadline_at - self._owner.monotonic()
         if left > 0:
             self._event.wait(left)
+        self.woke_at = self._owner.monotonic()
         self._owner._settle(self, deadline_at)
         return self.answer
 
@@ -151,8 +153,10 @@ class OnlineQueries:
         props.CorrelationData = qid.encode()
         body = {"id": qid, "ts": self._clock(), "gate": self.gate_id,
                 "sealed": self._sealer.seal({"id": qid, **fields})}
+        # QoS 0: paho holds QoS 1 messages beyond its in-flight window, so a query would wait behind a draining
+        # backlog of events; and a query resent after a reconnect would come long after its deadline.
         info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key()]),
-                                        properties=props)
+                                        properties=props, qos=0)
         if info is None:  # the connection went away between the check and the publish
             with self._lock:
                 self._waiting.pop(qid, None)

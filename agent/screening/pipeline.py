@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
-FINISH_KEPT = 16  # recent commit-and-show times the centre's deadline keeps room for
+FINISH_KEPT = 16  # recent times from the end of the wait to the indicator that the deadline keeps room for
 SPECULATE_AFTER = 1 / 3  # of the deadline: no answer from the centre by then, commit the silent case's event
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
@@ -66,9 +66,10 @@ def indicator_state(verdict: str, rules: ScreeningConfig) -> IndicatorState:
 
 def centre_deadline_at(received_at: float, deadline_s: float, finish_s: Sequence[float]) -> float:
     """When the wait for the centre ends for a read the reader framed at ``received_at`` (time.monotonic):
-    the deadline runs from the swipe to the indicator, so the wait ends early by what committing and showing
-    took lately (``finish_s``: the slowest of the last few decisions), by at most a third of the deadline
-    (docs/online-query.md "Deadline"). Never later than ``received_at + deadline_s``."""
+    the deadline runs from the swipe to the indicator, so the wait ends early by what followed it lately
+    (``finish_s``: the slowest of the last few decisions: how late the thread resumed, committing if still
+    to do, showing), by at most a third of the deadline (docs/online-query.md "Deadline"). Never later
+    than ``received_at + deadline_s``."""
     reserve = min(max(finish_s, default=0.0), deadline_s / 3)
     return received_at + deadline_s - max(reserve, 0.0)
 
@@ -256,6 +257,7 @@ class Screener:
         times = self.times
         event_id = new_event_id()
         held: int | None = None
+        overrun = 0.0  # how late the deciding thread resumed after a wait that ran to its end, s
         silent: Decision | None = None
         evidence: tuple[str | None, dict[str, object] | None] | None = None
         if asked is not None:
@@ -265,7 +267,10 @@ class Screener:
                 silent = self._with_faults(with_centre(decision, None, LATE))
                 evidence = self._capture_frame(attach_face=True, sighting=sighting)  # the verdict may still change
                 silent, held = self._commit(silent, event_id, wall, mono, read_mono, reader_id, evidence, hold=True)
-            decision = with_centre(decision, asked.wait_until(deadline_at), asked.state)
+            answer = asked.wait_until(deadline_at)
+            decision = with_centre(decision, answer, asked.state)
+            if answer is None and asked.woke_at is not None:  # the scheduler's lateness counts as work after it
+                overrun = max(0.0, asked.woke_at - deadline_at)
         decision = self._with_faults(decision)
         times.decided = time.perf_counter_ns()
 
@@ -286,7 +291,7 @@ class Screener:
         self.show(indicator_state(decision.verdict, self.rules), pulse=cleared,
                   idle_after=self.rules.clear_show_s if cleared else None)
         times.shown = time.perf_counter_ns()
-        self._finish_s.append((times.shown - times.decided) / 1e9)
+        self._finish_s.append(overrun + (times.shown - times.decided) / 1e9)
         if seq is not None and self.on_committed is not None:
             self.on_committed()
         if decision.centre:

@@ -4,7 +4,8 @@
 2. Skew: the angle in +-20 degrees whose rotation makes the ink's row profile peakiest.
 3. Band: after a horizontal closing an OCR-B line becomes one long run of ink (30-44 evenly spaced
    characters, ``<`` fillers included); the MRZ is the group of 2-3 such runs, alike in length and
-   evenly stacked, with the longest runs on the page.
+   evenly stacked, with the longest runs on the page whose ink has characters' upright strokes (a
+   guilloche's waves line up in evenly stacked runs too, but cross each column thinly).
 4. Lines: each run's box, mapped back to the full-resolution image and cut out deskewed.
 
 Upside-down pages are not decided here: :mod:`agent.vision.mrz_read` reads the band both ways round.
@@ -25,6 +26,7 @@ WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
+TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
 SECOND_SKEW = 0.95  # a second page angle is tried when its rows line up this nearly as well as the best
 
 
@@ -35,6 +37,7 @@ class Band:
     lines: list[np.ndarray]  # each line cut out of the full-resolution grey image, deskewed, uint8
     angle: float  # degrees the page is turned (counter-clockwise)
     boxes: list[tuple[float, float, float, float]]  # line boxes in the deskewed working image
+    edges: list[tuple[float, float]]  # each crop's left and right edge, x in the deskewed working image
 
 
 def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
@@ -174,6 +177,24 @@ def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list
     return out
 
 
+def strokes(mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """How much the ink of ``box`` looks like characters rather than a security print's lines, 0..1: the
+    share of its inked columns whose ink spans at least TALL of the box's height (letters and digits have
+    upright strokes, ``<`` two arms; a guilloche wave running along the box crosses each column once,
+    thinly), reaching 1 at TEXT_LIKE."""
+    x0, y0, x1, y1 = box
+    sub = mask[y0:y1, x0:x1]
+    h = y1 - y0
+    inked = sub.any(0)
+    if h < 2 or not inked.any():
+        return 0.0
+    rows = np.arange(h)[:, None]
+    top = np.where(sub, rows, h).min(0)[inked]
+    bottom = np.where(sub, rows, -1).max(0)[inked]
+    tall = float(((bottom - top + 1) >= TALL * h).mean())
+    return min(1.0, tall / TEXT_LIKE)
+
+
 def _same(a: list[tuple[int, int, int, int]], b: list[tuple[int, int, int, int]]) -> bool:
     """Two groups of the same lines (found at different closing gaps)."""
     return len(a) == len(b) and all(abs(p[1] - q[1]) <= 3 and abs(p[3] - q[3]) <= 3 for p, q in zip(a, b, strict=True))
@@ -199,7 +220,8 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
         turned = np.asarray(Image.fromarray(mask * 255).rotate(angle, Image.Resampling.NEAREST, expand=True)) > 0
         found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
         for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
-            found += mrz_groups(text_lines(turned.astype(np.uint8), gap))
+            found += [(score * min(strokes(turned, b) for b in group), group)
+                      for score, group in mrz_groups(text_lines(turned.astype(np.uint8), gap))]  # fmt: skip
         groups: list[list[tuple[int, int, int, int]]] = []
         for _, group in sorted(found, key=lambda f: -f[0]):
             if not any(_same(group, kept) for kept in groups):
@@ -216,7 +238,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     tw, th = turned_shape[1], turned_shape[0]
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
-    lines = []
+    lines, edges = [], []
     for x0, y0, x1, y1 in group:
         lh = y1 - y0
         mx, my = 0.02 * (x1 - x0), 0.3 * lh
@@ -229,5 +251,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         coeffs = (rot[0, 0], rot[0, 1], off[0], rot[1, 0], rot[1, 1], off[1])
         crop = full.transform((out_w, out_h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
         lines.append(np.asarray(crop))
-    return Band(lines, angle, [tuple(float(v) for v in b) for b in group])  # type: ignore[misc]
+        edges.append((bx0, bx1))
+    boxes = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in group]
+    return Band(lines, angle, boxes, edges)
 

@@ -1,11 +1,12 @@
 """Read the MRZ of page images: locate the band, recognise its lines (models/mrz_line.tflite), decode.
 
 Decoding turns the model's per-column probabilities into lines of exactly the layout's width (a Viterbi
-search over CTC paths with that many characters), keeps each character's probabilities, and when the best
-reading fails a check digit searches the most probable alternatives (best first, a bounded number) for one
-that passes every check. The reading's ``confidence`` is the probability of its least certain character
-(names have no check digit, so an unsure name letter lowers it). A reading that passes no check is
-returned with ``valid`` False: the gate REFERs it, it never guesses.
+search over CTC paths with that many characters), keeps each character's probabilities, restricts each
+position to its field's type, and searches the most probable readings that pass every check digit (best
+first, a bounded number; ``constrained``). The reading's ``confidence`` combines how surely the characters
+no check digit covers are read (names: an unsure name letter lowers it) with how clearly the check digits
+single out this reading among the passing ones. A reading that passes no check is returned with ``valid``
+False, and one below MIN_CONFIDENCE is not ``trusted``: the gate REFERs both, it never guesses.
 
 Several frames of the same document: the surest trusted frame, or else their per-character probabilities
 averaged (``read_frames``).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import datetime
 import functools
 import heapq
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.mrz import MrzFormatError, parse_mrz
+from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
@@ -35,12 +38,16 @@ from agent.vision.runtime import Model, on_worker, shared_model
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
 SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-width decoding
-MAX_CANDIDATES = 1000  # alternatives tried when the best reading fails a check
+MAX_CANDIDATES = 1000  # readings tried for the passing ones
+RIVAL_SPAN = math.log(1000)  # passing readings this much less probable than the best no longer count
+CHANCE = 0.1  # the chance that a check digit passes on a misread
 ALTERNATIVES = 4  # per uncertain character
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
 SURE_UPRIGHT = -0.04  # characters' mean log-probability of lines read surely (not read turned, nor other bands)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
-MIN_CONFIDENCE = 0.7  # below this a reading that passes its checks is still not trusted (REFER)
+TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission, in characters
+TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
+MIN_CONFIDENCE = 0.8  # below this a reading that passes its checks is still not trusted (REFER)
 
 
 @dataclass
@@ -142,11 +149,23 @@ def _parse(lines: Sequence[str], today: datetime.date) -> MrzResult | None:
 
 
 def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[str, ...], MrzResult | None, float]:
-    """The most probable reading that passes every check digit, searched best first over alternatives
-    for the least certain characters; the best reading (failing) when none is found within the bounds."""
+    """The most probable reading that passes every check digit and whose dates are calendar dates, searched
+    best first over alternatives for the least certain characters that a check digit covers, and its
+    confidence: the least of
+
+    - the probability that every character no check digit covers (a name's letter), or that was not
+      varied, is right (their probabilities multiplied);
+    - its share of the probability of all passing readings found (``0``/``O`` in a document number, which
+      the check digit tells apart, no longer limits it; letters 10 apart in value, which the 7-3-1 weights
+      cannot tell apart, still do: both pass), with, as a rival, the chance that a passing reading turned
+      up by luck: CHANCE per check the best reading failed, for every reading tried before it (a band read
+      from a texture passes after enough alterations; a fixed ``0``/``O`` after one or two).
+
+    When no passing reading is found within the bounds: the best reading (failing) and confidence 0."""
     widths = [p.shape[0] for p in probs]
     flat = np.concatenate(probs)
     best = flat.argmax(1)
+    logp = np.log(np.maximum(flat, 1e-12))
 
     def text_of(chars: np.ndarray) -> tuple[str, ...]:
         s = "".join(ALPHABET[c] for c in chars)
@@ -156,37 +175,40 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
             i += w
         return tuple(out)
 
-    def confidence(chars: np.ndarray) -> float:
-        return float(flat[np.arange(len(chars)), chars].min())
-
-    lines = text_of(best)
-    result = _parse(lines, today)
-    if result is not None and result.valid:
-        return lines, result, confidence(best)
-    # alternatives: the least certain positions, each with its next most probable characters
-    order = np.argsort(flat.max(1))[:UNCERTAIN]
+    try:  # alternatives: the least certain positions a check digit covers, each with its next likeliest characters
+        checks = len(detect_layout(text_of(best)).checks)
+        covered = _covered(detect_layout(text_of(best)), len(best))
+    except MrzFormatError:
+        checks, covered = 0, np.ones(len(best), bool)
+    order = np.argsort(np.where(covered, flat.max(1), 2.0))[: min(UNCERTAIN, int(covered.sum()))]
     alts = []
     for pos in order:
         ranked = np.argsort(-flat[pos])[: ALTERNATIVES + 1]
-        top = flat[pos, ranked[0]]
-        alts.append([(float(np.log(max(top, 1e-12)) - np.log(max(flat[pos, c], 1e-12))), int(c)) for c in ranked[1:]])
+        alts.append([(float(logp[pos, ranked[0]] - logp[pos, c]), int(c)) for c in ranked[1:] if flat[pos, c] > 0])
+    passing: list[tuple[float, np.ndarray, MrzResult]] = []  # (cost, characters, result), cheapest first
     heap: list[tuple[float, tuple[tuple[int, int], ...]]] = [(0.0, ())]
     seen: set[tuple[tuple[int, int], ...]] = {()}
-    tried = 0
-    while heap and tried < MAX_CANDIDATES:
+    tried, failed = 0, checks  # readings tried before the first passing one; checks the best reading fails
+    for _ in range(MAX_CANDIDATES):
+        if not heap:
+            break
         cost, subs = heapq.heappop(heap)
-        if subs:
+        if passing and cost > passing[0][0] + RIVAL_SPAN:
+            break  # rivals this much less probable than the best passing reading no longer count
+        chars = best.copy()
+        for i, k in subs:
+            chars[order[i]] = alts[i][k][1]
+        candidate = _parse(text_of(chars), today)
+        if not subs and candidate is not None:
+            failed = len(candidate.failed_checks) + (not _dates_exist(candidate))
+        if candidate is not None and candidate.valid and _dates_exist(candidate):
+            passing.append((cost, chars, candidate))
+        elif not passing:
             tried += 1
-            chars = best.copy()
-            for i, k in subs:
-                chars[order[i]] = alts[i][k][1]
-            candidate = _parse(text_of(chars), today)
-            if candidate is not None and candidate.valid:
-                return text_of(chars), candidate, confidence(chars)
         last = subs[-1][0] if subs else -1
         for i in range(last + 1, len(alts)):  # add one more substitution after the last one
             nxt = (*subs, (i, 0))
-            if nxt not in seen:
+            if alts[i] and nxt not in seen:
                 seen.add(nxt)
                 heapq.heappush(heap, (cost + alts[i][0][0], nxt))
         if subs:  # or move the last substitution to its next alternative
@@ -196,7 +218,39 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
                 if nxt not in seen:
                     seen.add(nxt)
                     heapq.heappush(heap, (cost - alts[i][k][0] + alts[i][k + 1][0], nxt))
-    return lines, result, confidence(best)
+    if not passing:  # the checks pass as read but a date is not a date: still nothing to trust
+        return text_of(best), _parse(text_of(best), today), 0.0
+    cost, chars, result = passing[0]
+    rivals = sum(math.exp(cost - c) for c, _, _ in passing)
+    luck = max(tried, 1) * CHANCE**failed if failed else CHANCE**checks
+    return text_of(chars), result, min(_sure(flat, chars, order, covered), 1.0 / (rivals + luck))
+
+
+def _sure(flat: np.ndarray, chars: np.ndarray, searched: np.ndarray, covered: np.ndarray) -> float:
+    """The probability that every character of ``chars`` that no check digit covers, or that the search did
+    not vary, is right (their probabilities multiplied: a check digit decides between the alternatives
+    tried, nothing else does)."""
+    loose = ~covered.copy()
+    loose[np.setdiff1d(np.arange(len(chars)), searched)] = True
+    return float(np.prod(flat[np.arange(len(chars)), chars][loose]))
+
+
+@functools.lru_cache(maxsize=8)
+def _covered(layout: Layout, length: int) -> np.ndarray:
+    """Which positions of the joined lines some check digit covers (its spans and the digit itself)."""
+    out = np.zeros(length, bool)
+    for check in layout.checks:
+        for a, b in check.spans:
+            out[a:b] = True
+        out[check.digit_pos] = True
+    out.flags.writeable = False
+    return out
+
+
+def _dates_exist(result: MrzResult) -> bool:
+    """The birth and expiry dates are calendar dates (a birth date may hold ``<`` for unknown parts)."""
+    birth_ok = not result.birth_date.isdigit() or result.birth_date_value() is not None
+    return birth_ok and (not result.expiry_date or result.expiry_date_value() is not None)
 
 
 def _best_path(columns: np.ndarray, width: int) -> tuple[str, np.ndarray, float] | None:
@@ -289,7 +343,7 @@ def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
 def _best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
     best: tuple[float, list[np.ndarray]] | None = None
     for band in bands:
-        scored = scored_probs(band.lines, model)
+        scored = scored_probs(band.lines, model, band.edges)
         if scored is not None and (best is None or scored[0] > best[0]):
             best = scored
         if best is not None and best[0] >= SURE_UPRIGHT:
@@ -308,25 +362,70 @@ def _score(columns: list[np.ndarray]) -> tuple[float, int]:
     return sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * off, width
 
 
-def scored_probs(band_lines: list[np.ndarray], model: Model) -> tuple[float, list[np.ndarray]] | None:
+def scored_probs(band_lines: list[np.ndarray], model: Model,
+                 edges: Sequence[tuple[float, float]] | None = None) -> tuple[float, list[np.ndarray]] | None:  # fmt: skip
     """How surely the model reads the band, and its per-character probabilities (see line_probs).
     The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
-    three found lines, which ones, is the one the model is surest of with lines of the layout's width."""
+    three found lines, which ones, is the one the model is surest of with lines of the layout's width.
+    ``edges`` (each crop's left and right x on the page, Band.edges) let the crops be cut down to the
+    characters when that reads better (see ``_trimmed``)."""
+    edges = list(edges or [(0.0, 1.0)] * len(band_lines))
     upright = recognise(band_lines, model)
+    options = [(upright, list(band_lines), edges)]
     greedy = [_greedy(c) for c in upright]
-    if len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and \
-            min(g[1] for g in greedy) >= SURE_UPRIGHT:  # fmt: skip
-        candidates = [upright]  # read surely the right way up, at a layout's width: no need to turn it
-    else:
-        turned = recognise([c[::-1, ::-1] for c in reversed(band_lines)], model)
-        candidates = [upright, turned]
+    if not (len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and
+            min(g[1] for g in greedy) >= SURE_UPRIGHT):  # fmt: skip
+        # not read surely the right way up at a layout's width: turned too
+        lines = [c[::-1, ::-1] for c in reversed(band_lines)]
+        options.append((recognise(lines, model), lines, [(-b, -a) for a, b in reversed(edges)]))
         if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
-            candidates += [upright[:2], upright[1:], turned[:2], turned[1:]]
-    score, width, columns = max(((*_score(c), c) for c in candidates), key=lambda s: s[0])
+            options += [(c[part], ln[part], e[part]) for c, ln, e in options[:2] for part in (slice(2), slice(1, 3))]
+    (score, width), (columns, lines, spans) = max(((_score(o[0]), o) for o in options), key=lambda s: s[0][0])
+    if score < SURE_UPRIGHT:
+        cut = _trimmed(columns, lines, spans)
+        if cut is not None:
+            again = recognise(cut, model)
+            score_cut, width_cut = _score(again)
+            if score_cut > score and width_cut >= width:  # never fewer characters: a filler run cut off
+                score, width, columns = score_cut, width_cut, again
     decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
     if any(not text for text, _, _ in decoded):
         return None
     return score, apply_field_types([d[1] for d in decoded])
+
+
+def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray],
+             edges: list[tuple[float, float]]) -> list[np.ndarray] | None:  # fmt: skip
+    """The line crops cut down to where every line has characters, when that is clearly narrower: a crop
+    can run on into a security print or the desk's texture, and the model then reads the characters
+    squeezed into part of its columns. The lines of an MRZ start and end together, so the characters'
+    common span is where the model emits characters in all of them (the first to the last emission, plus
+    TRIM_MARGIN of a character); only fillers (``<``) may be cut off, never a letter or digit. None when
+    nothing is to be cut."""
+    spans, marks = [], []
+    for cols, (left, right) in zip(columns, edges, strict=True):
+        best = cols.argmax(1)
+        at = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+        if len(at) < 2:
+            return None
+        x = left + (at + 0.5) / len(best) * (right - left)  # the emissions' x on the page
+        pitch = (x[-1] - x[0]) / (len(at) - 1)
+        spans.append((x[0] - TRIM_MARGIN * pitch, x[-1] + TRIM_MARGIN * pitch))
+        marks.append((x, best[at]))
+    x0, x1 = max(s[0] for s in spans), min(s[1] for s in spans)
+    if x1 <= x0:
+        return None
+    filler = ALPHABET.index("<") + 1
+    if any(((x < x0) | (x > x1))[labels != filler].any() for x, labels in marks):
+        return None
+    out, narrower = [], False
+    for crop, (left, right) in zip(lines, edges, strict=True):
+        w = crop.shape[1]
+        u0 = max(0, round((x0 - left) / (right - left) * w))
+        u1 = min(w, round((x1 - left) / (right - left) * w))
+        narrower |= u1 - u0 < TRIM_GAIN * w
+        out.append(crop[:, u0:u1])
+    return out if narrower and all(c.shape[1] >= 8 for c in out) else None
 
 
 def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:

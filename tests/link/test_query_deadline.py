@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,28 @@ def test_offline_gate_commits_once_and_holds_nothing(tmp_path) -> None:
     decision = s.handle_query(Query(document=("UTO", "L898902C3")))
     assert (decision.verdict, decision.centre) == (CLEAR, UNREACHABLE)
     assert box.log == [("append", True)]
+
+
+def test_deciding_thread_woken_late_makes_the_next_waits_end_that_much_earlier(tmp_path) -> None:
+    """The deadline runs swipe to indicator: when the scheduler resumed the deciding thread late after a wait
+    that ran out, the next waits end earlier by that much (within the cap), like a slow commit."""
+    s, q, _box = screener(tmp_path, deadline=0.3)
+    start = q.start
+
+    class LateEvent:  # nobody answers, and the thread resumes 50 ms after each timed wait
+        def wait(self, timeout: float) -> bool:
+            time.sleep(timeout + 0.05)
+            return False
+
+        def is_set(self) -> bool:
+            return False
+
+    def late(fields: dict[str, Any]) -> Any:
+        pending = start(fields)
+        pending._event = LateEvent()
+        return pending
+
+    q.start = late  # type: ignore[method-assign]
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) == 0.3
+    s.handle_query(Query(document=("UTO", "L898902C3")))
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) <= 0.3 - 0.05

@@ -13,7 +13,14 @@ from PIL import Image
 from agent.cli import main
 from agent.mrz.checkdigit import check_digit
 from agent.vision.lines import ALPHABET
-from agent.vision.mrz_read import apply_field_types, constrained, decode_exact, read_frames, read_image_mrz
+from agent.vision.mrz_read import (
+    MIN_CONFIDENCE,
+    apply_field_types,
+    constrained,
+    decode_exact,
+    read_frames,
+    read_image_mrz,
+)
 from tests.vision.conftest import TODAY, page, smudge
 
 
@@ -80,7 +87,7 @@ def test_mrz_read_cli_gives_the_parse_keys_plus_confidence_and_timings(tmp_path:
     assert code == 0
     assert set(read) == set(parsed) | {"confidence", "timings_ms"}
     assert {k: read[k] for k in parsed} == parsed
-    assert 0.7 <= read["confidence"] <= 1 and set(read["timings_ms"]) == {"locate", "recognise", "decode"}
+    assert MIN_CONFIDENCE <= read["confidence"] <= 1 and set(read["timings_ms"]) == {"locate", "recognise", "decode"}
 
 
 def _one_hot(text: str, sure: float = 0.98) -> np.ndarray:
@@ -103,19 +110,72 @@ def test_decode_exact_gives_the_layout_width_even_when_the_best_path_merges_two_
     assert text == "A<<" and probs.shape == (3, len(ALPHABET))
 
 
-def test_check_digit_search_picks_the_probable_alternative_that_passes():
-    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
-    wrong = lines[1][:15] + "8" + lines[1][16:]  # birth date 740812 -> 748812: its check digit fails
-    probs = [_one_hot(lines[0]), _one_hot(wrong)]
-    probs[1][15, ALPHABET.index("0")] = 0.3  # the model's second choice
-    probs[1][15] /= probs[1][15].sum()
+SPECIMEN = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+
+
+def _unsure(probs: list[np.ndarray], line: int, at: int, second: str, p: float) -> None:
+    """Position ``at`` of ``line`` read as before with probability 1 - ``p``, as ``second`` with ``p``."""
+    row = probs[line][at]
+    row *= (1 - p) / row.max()
+    row[ALPHABET.index(second)] = p
+    row /= row.sum()
+
+
+def test_a_check_digit_decides_between_look_alikes_and_the_repaired_reading_is_trusted():
+    wrong = SPECIMEN[1][:15] + "8" + SPECIMEN[1][16:]  # birth date 740812 -> 748812: its check digit fails
+    probs = [_one_hot(SPECIMEN[0], 0.999), _one_hot(wrong, 0.999)]
+    _unsure(probs, 1, 15, "0", 0.3)  # the model's second choice
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == SPECIMEN and result is not None and result.valid and check_digit("740812") == "2"
+    assert confidence >= MIN_CONFIDENCE  # no other reading passes: the check digit decided
+
+
+def test_letters_the_check_digit_cannot_tell_apart_keep_the_reading_unsure():
+    # G (16) and Q (26) differ by 10: every 7-3-1 weighted sum mod 10 is the same, both readings pass
+    lines = (SPECIMEN[0], SPECIMEN[1][:28] + "G" + SPECIMEN[1][29:])
+    lines = (lines[0], lines[1][:42] + check_digit(lines[1][28:42]) + lines[1][43:])
+    lines = (lines[0], lines[1][:43] + check_digit(lines[1][0:10] + lines[1][13:20] + lines[1][21:43]))
+    probs = [_one_hot(lines[0], 0.999), _one_hot(lines[1], 0.999)]
+    _unsure(probs, 1, 28, "Q", 0.3)
     read, result, confidence = constrained(probs, TODAY)
     assert read == lines and result is not None and result.valid
-    assert confidence < 0.35 and check_digit("740812") == "2"
+    assert confidence < MIN_CONFIDENCE and abs(confidence - 0.7) < 0.02
+
+
+def test_an_unsure_name_letter_keeps_the_reading_unsure():
+    probs = [_one_hot(SPECIMEN[0], 0.999), _one_hot(SPECIMEN[1], 0.999)]
+    _unsure(probs, 0, 6, "F", 0.25)  # ERIKSSON or FRIKSSON: no check digit covers a name
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == SPECIMEN and result is not None and result.valid and confidence < MIN_CONFIDENCE
+
+
+def test_a_reading_forced_through_its_check_digits_by_unlikely_characters_is_refer():
+    # the optional data and its check digits read as fillers (a texture beside the band): some unlikely
+    # alternatives pass both checks, after many readings tried: that is luck, not evidence
+    lines = (SPECIMEN[0], SPECIMEN[1][:28] + "<" * 16)
+    probs = [_one_hot(SPECIMEN[0], 0.999), _one_hot(lines[1], 0.9)]
+    rng = np.random.default_rng(5)
+    for at in range(28, 44):
+        probs[1][at] = rng.dirichlet(np.full(len(ALPHABET), 0.3)) * 0.3 + probs[1][at] * 0.7
+    read, result, confidence = constrained(probs, TODAY)
+    assert result is not None and confidence < MIN_CONFIDENCE
+
+
+def test_a_reading_whose_dates_are_not_calendar_dates_is_not_accepted():
+    # birth month 13 with its check digit passing: the search goes on to a real date
+    fake = SPECIMEN[1][:13] + "741312" + check_digit("741312") + SPECIMEN[1][20:]
+    fake = fake[:43] + check_digit(fake[0:10] + fake[13:20] + fake[21:43])
+    probs = [_one_hot(SPECIMEN[0], 0.999), _one_hot(fake, 0.999)]
+    for at in (15, 16, 19, 43):  # the specimen's characters second everywhere the two differ
+        _unsure(probs, 1, at, SPECIMEN[1][at], 0.45)
+    sure_but_no_date = constrained([_one_hot(SPECIMEN[0]), _one_hot(fake)], TODAY)
+    assert sure_but_no_date[0][1] != fake and sure_but_no_date[2] < MIN_CONFIDENCE
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == SPECIMEN and result is not None and result.valid
 
 
 def test_a_digit_read_in_a_name_becomes_the_letter_the_model_ranks_next():
-    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+    lines = SPECIMEN
     misread = lines[0].replace("ERIKSSON", "ERIKSS0N")  # O read as 0: no check digit covers a name
     probs = [_one_hot(misread), _one_hot(lines[1])]
     at = misread.index("0")

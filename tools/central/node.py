@@ -675,7 +675,8 @@ class CentralNode:
         out = Properties(PacketTypes.PUBLISH)
         if corr is not None:
             out.CorrelationData = corr
-        self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=1, properties=out)
+        # QoS 0 like the query (docs/protocol.md "query"): worth nothing after the gate's deadline
+        self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=0, properties=out)
 
     # ------------------------------------------------------------------ hit-lists
     def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float) -> None:

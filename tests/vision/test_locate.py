@@ -1,0 +1,67 @@
+"""The MRZ locator and the line crops it hands to the recogniser, on generated pages and drawn masks."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from agent.vision import mrz_read
+from agent.vision.locate import strokes
+from agent.vision.mrz_read import read_image_mrz
+from tests.vision.conftest import TODAY, page
+from tools.vision.synth import render_lines
+
+
+def _ocrb_mask(text: str) -> np.ndarray:
+    ink, _ = render_lines(random.Random(1), (text,), 14.0)
+    return (ink > 0.5).astype(np.uint8)
+
+
+def _line_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def test_guilloche_waves_stacked_like_mrz_lines_score_far_below_mrz_characters():
+    text = _ocrb_mask("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<")
+    box = _line_box(text)
+    x0, y0, x1, y1 = box
+    wave = np.zeros_like(text)
+    xs = np.arange(x0, x1)
+    ys = ((y0 + y1) / 2 + (y1 - y0) * 0.4 * np.sin(xs * 0.05)).round().astype(int)
+    for dy in (-1, 0, 1):  # a wave 3 px thick rising and falling through the box, as a guilloche line does
+        wave[ys + dy, xs] = 1
+    assert strokes(text, box) > 0.7
+    assert strokes(wave, box) < 0.3
+
+
+def _texture_beside_the_mrz(image: np.ndarray, seed: int) -> np.ndarray:
+    """``image`` (a straight page) with dark wavy lines from just right of its MRZ to the edge: a desk's
+    texture the line boxes run on into."""
+    img = image.copy()
+    dark = img.min(2) < 80
+    rows = np.where(dark.sum(1) > 20)[0]
+    y0 = rows.max() - int((rows.max() - rows.min()) * 0.25)
+    x1 = int(np.where(dark[y0 : rows.max() + 2].any(0))[0].max())
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    wave = np.zeros(yy.shape, np.float32)
+    for _ in range(4):
+        f1, f2, phase, amp = rng.uniform(0.15, 0.3), rng.uniform(0.01, 0.03), rng.uniform(0, 6), rng.uniform(3, 8)
+        wave = np.maximum(wave, np.clip(np.sin(yy * f1 + amp * np.sin(xx * f2 + phase)) - 0.7, 0, None) / 0.3)
+    img[:, x1 + 8 :] = np.clip(150 - 110 * wave[:, x1 + 8 :], 0, 255).astype(np.uint8)[..., None]
+    return img
+
+
+@pytest.mark.parametrize("seed", [73, 77, 80], ids=["seed73", "seed77", "seed80"])
+def test_a_line_crop_running_on_into_the_desk_is_cut_down_to_its_characters(seed: int, monkeypatch):
+    doc = page(seed, "TD3", 0.0, px_per_mm=6.0)
+    image = _texture_beside_the_mrz(doc.image, seed)
+    reading = read_image_mrz(image, today=TODAY)
+    assert reading.lines == doc.lines and reading.trusted
+    monkeypatch.setattr(mrz_read, "TRIM_GAIN", 0.0)  # never trimmed: the squeezed characters are misread
+    untrimmed = read_image_mrz(image, today=TODAY)
+    assert not (untrimmed.lines == doc.lines and untrimmed.trusted)
