@@ -314,6 +314,9 @@ class OutboxConfig:
 
     max_rows: int = _opt("Rows kept; beyond it routine events are dropped oldest-first, hits never.", 200_000,
                          check=_at_least(100))
+    reserve_kib: int = _opt("Space kept free for the outbox (a preallocated file beside it): released when the disk "
+                            "fills, so decisions are still committed and status still says so; made again when space "
+                            "returns. 0: none.", 4096, check=_at_least(0))
 
 
 def _listen(v: str) -> str | None:

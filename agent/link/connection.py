@@ -166,13 +166,13 @@ class Connection:
         """Where this gate's retained status lives."""
         return topics.gate(self.config.gate_id, topics.STATUS)
 
-    def publish(self, topic: str, wire: bytes, *, retain: bool = False,
-                properties: Properties | None = None) -> mqtt.MQTTMessageInfo | None:
-        """Publish with QoS 1 while connected; None when there is no connection (nothing was sent)."""
+    def publish(self, topic: str, wire: bytes, *, retain: bool = False, properties: Properties | None = None,
+                qos: int = 1) -> mqtt.MQTTMessageInfo | None:
+        """Publish (QoS 1 unless told) while connected; None when there is no connection (nothing was sent)."""
         client = self.client
         if client is None:
             return None
-        return client.publish(topic, wire, qos=1, retain=retain, properties=properties)
+        return client.publish(topic, wire, qos=qos, retain=retain, properties=properties)
 
     # ------------------------------------------------------------------ supervisor thread
     def _new_client(self) -> mqtt.Client:

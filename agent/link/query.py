@@ -153,8 +153,10 @@ class OnlineQueries:
         props.CorrelationData = qid.encode()
         body = {"id": qid, "ts": self._clock(), "gate": self.gate_id,
                 "sealed": self._sealer.seal({"id": qid, **fields})}
+        # QoS 0: paho holds QoS 1 messages beyond its in-flight window, so a query would wait behind a draining
+        # backlog of events; and a query resent after a reconnect would come long after its deadline.
         info = self._connection.publish(topics.gate(self.gate_id, topics.QUERY), seal("query", body, [self._key()]),
-                                        properties=props)
+                                        properties=props, qos=0)
         if info is None:  # the connection went away between the check and the publish
             with self._lock:
                 self._waiting.pop(qid, None)

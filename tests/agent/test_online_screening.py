@@ -10,7 +10,7 @@ import uuid
 import pytest
 from nacl.signing import SigningKey
 
-from agent.link.query import LATE, UNREACHABLE
+from agent.link.query import ANSWERED, LATE, UNREACHABLE
 from agent.protocol import topics
 from agent.protocol.envelope import peek, seal
 from tests.support.broker import MqttTestClient
@@ -141,6 +141,25 @@ def test_query_carries_no_identifier_in_clear(online, broker):
         msg = spy.wait_for_message(topics.gate("gate-t", topics.QUERY))
     for clear in (b"C01X00T47", b"MUSTERMANN", b"ERIKA", b"640812"):
         assert clear not in msg.payload
+
+
+def test_query_and_reply_travel_at_qos_0_so_no_event_backlog_holds_them_and_no_reconnect_resends_them(online, broker):
+    """paho holds QoS 1 publishes beyond its in-flight window (100) behind the events a link is draining, and
+    a persistent session resends them after a reconnect, long after the deadline: queries and replies are QoS 0
+    (a spy subscribed at QoS 1 receives them at the publisher's QoS)."""
+    gate, _link, _node, _lists = online()
+    user, password = broker.add_central("central-spy")  # its own user: the node's would take the node's place
+    with MqttTestClient(broker, user, password, client_id="spy") as spy:
+        spy.connect()
+        spy.subscribe(topics.gate("gate-t", topics.QUERY), qos=1)
+        spy.subscribe(topics.gate("gate-t", topics.QUERY_REPLY), qos=1)
+        decision, _took = swipe_timed(gate, CLEAR_DOC)
+        seen = {}
+        while len(seen) < 2:  # the reply may reach the spy before the query does
+            msg = spy.messages.get(timeout=5.0)
+            seen[msg.topic] = msg.qos
+    assert decision.centre == ANSWERED
+    assert seen == {topics.gate("gate-t", topics.QUERY): 0, topics.gate("gate-t", topics.QUERY_REPLY): 0}
 
 
 def test_centre_gone_local_answer_stands_and_decision_waits_at_most_the_deadline(online):
