@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 4
+NORMALISER_VERSION = 5
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -110,7 +110,7 @@ _SUFFIX_WORDS = frozenset(
     | {"ALDIN", "ALDINE", "ELDIN", "ELDINE", "DDINE", "DIN", "DINE", "DEEN", "EDDEEN"}
     | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
 )
-_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
+_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)|D)(?:I|EE|E)NE?$")  # TT: NURETTIN
 _ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{3,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA, HAALLA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
 _OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
@@ -246,9 +246,12 @@ def _word_codes(word: str) -> tuple[str, ...]:
         if rest[0] == "L" and rest[1] not in _VOWELS:  # ABUL KASIM, BOUL KHEIR: the article's L
             rest = rest[1:]
         codes += [_PARTICLES[particle[1]] + "~" + code for code in _alternatives(rest)]
-        if _PARTICLES[particle[1]] == "BN":  # BEN, BIN, IBN are always "son of": no whole-word code, which would
-            # hide the name's first vowel (BIN KHALFAN = BIN KHOLFAN); a doubled N may be the particle's (BENNANI)
-            return tuple(dict.fromkeys(codes + [f"BN~{code}" for code in _alternatives(rest[1:])] * (rest[0] == "N")))
+        if particle[1][0] in "AEI" or _PARTICLES[particle[1]] == "BN":  # ABU, EBU, BEN, BIN, IBN never start a
+            # name (BOU does: BOUCHRA): no whole-word code, which would hide the name's first vowel (BIN KHALFAN =
+            # BIN KHOLFAN, ABU TARFA = ABU TURFA); a doubled N may be the particle's (BENNANI = BENANI)
+            if rest[0] == "N" and _PARTICLES[particle[1]] == "BN":
+                codes += [f"BN~{code}" for code in _alternatives(rest[1:])]
+            return tuple(dict.fromkeys(codes))
     suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
     if suffix:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
