@@ -255,7 +255,8 @@ class GateApp:
         # a corrupt outbox is moved aside and reported, never a reason to stop screening
         self.outbox, recovered = open_outbox(self.state_dir / OUTBOX_FILE, seq_hint=self._last_status_seq(),
                                              whole=lambda row: is_event_of(row.body, row.msg_id),
-                                             max_rows=cfg.outbox.max_rows, clock=self._clock)
+                                             max_rows=cfg.outbox.max_rows, clock=self._clock,
+                                             reserve_bytes=cfg.outbox.reserve_kib * 1024)
         self.trusted = trusted = TrustedClock(self.state_dir / TIME_FILE, wall=self._clock,
                                               also_read=[self.state_dir / "link" / TIME_FILE],
                                               monotonic=self._monotonic)
@@ -555,6 +556,7 @@ class GateApp:
         faults: dict[str, str | None] = {
             "reader": getattr(self.reader, "fault", None),
             "indicators": getattr(self.indicators, "fault", None),
+            "outbox_space": self.outbox.space_fault if self.outbox is not None else None,
             **(s.faults if s is not None else {}),
         }
         if self.plates is not None:

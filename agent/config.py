@@ -159,7 +159,8 @@ class DevicesConfig:
                            check=_url_of("indicators"))
     reader: str = _opt("Document reader URL, e.g. serial:///dev/serial/by-id/…?framing=lines, sim://reader. "
                        "Empty: the camera reads the MRZ (a camera gate).", "", check=_url_of("reader", optional=True))
-    camera: str = _opt("Camera URL: file://DIR (frames from files), v4l2:///dev/videoN[?width=W&height=H&fps=N"
+    camera: str = _opt("Camera URL: file://PATH (recorded frames: a folder of PPM/PGM/NPY/JPEG/PNG files, an "
+                       "MJPEG file, or a video the ffmpeg program decodes), v4l2:///dev/videoN[?width=W&height=H&fps=N"
                        "&format=auto|mjpeg|yuyv] (a USB/CSI camera); a camera that cannot be opened is a fault "
                        "in status and the gate screens without it; empty: no camera.", "",
                        check=_url_of("camera", optional=True))
@@ -313,6 +314,9 @@ class OutboxConfig:
 
     max_rows: int = _opt("Rows kept; beyond it routine events are dropped oldest-first, hits never.", 200_000,
                          check=_at_least(100))
+    reserve_kib: int = _opt("Space kept free for the outbox (a preallocated file beside it): released when the disk "
+                            "fills, so decisions are still committed and status still says so; made again when space "
+                            "returns. 0: none.", 4096, check=_at_least(0))
 
 
 def _listen(v: str) -> str | None:

@@ -51,6 +51,16 @@ def fsync_dir(path: Path, *, step: Step = _no_step) -> None:
     step(f"fsync dir {path}")
 
 
+def fsync_file(path: Path) -> None:
+    """fsync a file by name. After a rename on vfat (the boot partition) the entry holding the file's first
+    cluster and size is written with the file's inode, not with the directory's fsync."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_dirs(path: Path, *, mode: int = 0o777) -> None:
     """``mkdir -p`` whose new directories survive a power cut: each one's parent is fsynced after it."""
     path = Path(path)

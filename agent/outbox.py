@@ -18,6 +18,13 @@ are dropped oldest-first and counted in a persisted counter; rows at ``PRIORITY_
 never dropped. ``seq`` is the gate's event sequence: strictly increasing, never reused, also after
 acks, drops and restarts.
 
+Disk full: with ``reserve_bytes`` the outbox keeps that much space preallocated beside it
+(``<name>.reserve``, ``SpaceReserve``). A write that fails for want of space (SQLITE_FULL) releases it
+and is tried once more, so decisions go on being committed (and delivered later) while the rest of the
+file system is full, and the gate can still rewrite its status, which shows ``space_fault`` until the
+reserve is made again once space returns (at the next ``checkpoint`` or ``ack``). Only when the reserve
+is used up too does ``append`` raise ``OutboxError`` (RELIABILITY 22).
+
 One connection serialised by a lock: the screening thread appends while the link thread reads
 and acks. One ``Outbox`` per file and process (the next seq is kept in memory and persisted on
 ack and drop; at open it is the larger of that and the highest row). A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
@@ -30,11 +37,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.durable import fsync_dir
 from agent.errors import AgentError
@@ -71,10 +77,68 @@ class OutboxCorrupt(OutboxError):
 
 
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_FULL = 13  # SQLITE_FULL: the file system has no room (ENOSPC)
+T = TypeVar("T")
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES or "malformed" in str(exc)
+
+
+def _is_full(exc: BaseException | None) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == _FULL
+
+
+class SpaceReserve:
+    """Space held back on a file system: a preallocated file of ``size`` bytes at ``path`` (none when 0)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = Path(path), size
+        self.make()
+
+    def make(self) -> bool:
+        """Create the reserve when it is missing and the file system has room for it twice over; True when
+        it is in place. Never raises (a reserve that cannot be made is shown by ``fault``)."""
+        if self.size <= 0 or self.path.exists():
+            return self.size > 0
+        try:
+            stat = os.statvfs(self.path.parent)
+            if stat.f_bavail * stat.f_frsize < 2 * self.size:
+                return False
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(self.path.parent)
+        except OSError as exc:
+            self.path.unlink(missing_ok=True)
+            logger.warning("outbox space reserve not made", extra={"fields": {"error": str(exc)}})
+            return False
+        logger.info("outbox space reserve made", extra={"fields": {"bytes": self.size}})
+        return True
+
+    def release(self) -> bool:
+        """Free the reserve for the write that needs it; True when there was one to free."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        logger.error("disk full: outbox space reserve released", extra={"fields": {"bytes": self.size}})
+        return True
+
+    @property
+    def fault(self) -> str | None:
+        """Why the reserve is not in place (the file system filled, or has no room for it), or None."""
+        if self.size <= 0 or self.path.exists():
+            return None
+        try:
+            stat = os.statvfs(self.path.parent)
+            free = f"{stat.f_bavail * stat.f_frsize // 1024} KiB free"
+        except OSError as exc:
+            free = f"free space unknown: {exc}"
+        return f"disk full: the outbox's {self.size // 1024} KiB space reserve is used or missing ({free})"
 
 
 @dataclass(frozen=True)
@@ -94,7 +158,7 @@ class Outbox:
 
     def __init__(
         self, path: str | Path, *, max_rows: int = 200_000, clock: Callable[[], float] = time.time,
-        seq_floor: int = 0,
+        seq_floor: int = 0, reserve_bytes: int = 0,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, not {max_rows!r}")
@@ -119,6 +183,7 @@ class Outbox:
                 self._db.close()
             error = OutboxCorrupt if _is_corrupt(exc) else OutboxError
             raise error(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
+        self.reserve = SpaceReserve(self.path.with_name(f"{self.path.name}.reserve"), reserve_bytes)
 
     def check(self) -> None:
         """Raise ``OutboxCorrupt`` unless SQLite's ``quick_check`` finds every page and index sound."""
@@ -150,15 +215,14 @@ class Outbox:
         created = self._clock() if now is None else now
         with self._lock:
             seq = self._last_seq + 1
-            with self._transaction(f"commit {kind} {msg_id!r}") as db:
-                db.execute(
-                    "INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
-                    (seq, msg_id, kind, priority, created, encode(seq)),
-                )
+
+            def insert(db: sqlite3.Connection) -> int:
+                db.execute("INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
+                           (seq, msg_id, kind, priority, created, encode(seq)))
                 depth = self._depth + 1
-                if depth > self.max_rows:
-                    depth -= self._drop_routine(depth - self.max_rows, seq)
-            self._depth = depth
+                return depth - self._drop_routine(depth - self.max_rows, seq) if depth > self.max_rows else depth
+
+            self._depth = self._write(f"commit {kind} {msg_id!r}", insert)
             self._last_seq = seq
             if held:
                 self._held.add(seq)
@@ -171,8 +235,8 @@ class Outbox:
         with self._lock:
             if seq not in self._held:
                 raise OutboxError(f"outbox {str(self.path)!r}: row {seq} is not held; only a held row is rewritten")
-            with self._transaction(f"rewrite row {seq}") as db:
-                db.execute("UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq))
+            self._write(f"rewrite row {seq}", lambda db: db.execute(
+                "UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq)))
             self._wrote()
 
     def release(self, seq: int) -> None:
@@ -180,22 +244,26 @@ class Outbox:
         with self._lock:
             self._held.discard(seq)
 
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction (the caller holds the lock), committed durably at the end of the block;
-        rolled back and raised as ``OutboxError`` naming ``what`` when it fails."""
+    def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one write transaction (the caller holds the lock), committed durably; when the file
+        system is full, the space reserve is released and it is tried once more. Rolled back and raised as
+        ``OutboxError`` naming ``what`` when it fails."""
         db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        while True:
             try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {str(self.path)!r} cannot {what}: {exc}") from exc
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(db)
+                    db.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if db.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, I/O error)
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                if _is_full(exc) and self.reserve.release():
+                    continue
+                raise OutboxError(f"outbox {str(self.path)!r} cannot {what}: {exc}") from exc
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and restart it, when ``CHECKPOINT_EVERY`` write transactions have
@@ -204,6 +272,7 @@ class Outbox:
         with self._lock:
             if self._db is not None and self._writes >= CHECKPOINT_EVERY:
                 self._checkpoint()
+        self.reserve.make()
 
     def _wrote(self) -> None:
         """Count a committed write transaction; past ``CHECKPOINT_FORCED`` without a checkpoint, do one now."""
@@ -218,8 +287,8 @@ class Outbox:
             if not busy and logged == copied:
                 # A write now starts the WAL over from its first frame: this one (it persists the sequence, as
                 # ``ack`` does) pays the restart's header sync instead of the next decision's commit.
-                with self._transaction("restart the WAL"):
-                    db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
+                self._write("restart the WAL", lambda db: db.execute(
+                    "UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,)))
             self._writes = 0
         except (sqlite3.Error, OutboxError) as exc:
             logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
@@ -260,27 +329,32 @@ class Outbox:
         if not ids:
             return 0
         with self._lock:
-            with self._transaction("ack") as db:
+            def delete(db: sqlite3.Connection) -> int:
                 # The newest row may be acknowledged: persist the sequence so it is never reused.
                 db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (self._last_seq,))
                 before = db.total_changes
                 db.executemany("DELETE FROM outbox WHERE msg_id=?", ids)
-                removed = db.total_changes - before
+                return db.total_changes - before
+
+            removed = self._write("ack", delete)
             self._depth -= removed
             self._wrote()
-            return removed
+        self.reserve.make()
+        return removed
 
     def restore(self, rows: Iterable[OutboxRow]) -> int:
         """Queue rows salvaged from a damaged outbox as they were (seq, id, priority, body), in one durable
         transaction; a row whose seq or id is queued already is skipped. Returns the rows added."""
         rows = list(rows)
         with self._lock:
-            with self._transaction("restore salvaged rows") as db:
+            def insert(db: sqlite3.Connection) -> int:
                 before = db.total_changes
                 db.executemany(
                     "INSERT OR IGNORE INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
                     [(r.seq, r.msg_id, r.kind, r.priority, r.created, r.body) for r in rows])
-                added = db.total_changes - before
+                return db.total_changes - before
+
+            added = self._write("restore salvaged rows", insert)
             self._depth += added
             self._wrote()
             self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
@@ -301,6 +375,11 @@ class Outbox:
         """Routine rows dropped because the outbox was full, since it was created (persisted)."""
         with self._lock:
             return self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()[0]
+
+    @property
+    def space_fault(self) -> str | None:
+        """The disk-full fault while the space reserve is used or cannot be made (None without a reserve)."""
+        return self.reserve.fault
 
     @property
     def last_seq(self) -> int:

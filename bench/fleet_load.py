@@ -155,7 +155,8 @@ def worker(root: str, port: int, creds: dict[str, str], node_pub: bytes, gate_id
         if gate_id not in installed_at and store.version == 2:
             installed_at[gate_id] = time.time()
     queued = {row.msg_id for _, o, _, _ in fleet for row in o.pending(o.depth() + 1)}
-    results.put((sent, installed_at, queued, rss_mb(os.getpid())))
+    resent = sum(link.stats.resent for _, _, link, _ in fleet)
+    results.put((sent, installed_at, queued, rss_mb(os.getpid()), resent))
     for _, outbox, link, _ in fleet:
         link.stop()
         outbox.close()
@@ -252,16 +253,19 @@ def main() -> int:
             sent: dict[str, tuple[str, float, bool]] = {}
             installed: dict[str, float] = {}
             queued: set[str] = set()
+            resent = 0
             for _ in workers:
-                s, inst, q, _rss = results.get(timeout=600)
+                s, inst, q, _rss, again = results.get(timeout=600)
                 sent.update(s)
                 installed.update(inst)
                 queued |= q
+                resent += again
             for w in workers:
                 w.join(60)
             time.sleep(2)
             rows = {m: (g, s, r) for m, g, s, r in db.execute("SELECT msg_id, gate_id, seq, received FROM events")}
             dup = db.execute("SELECT count(*) - count(DISTINCT gate_id || '/' || seq) FROM events").fetchone()[0]
+            refused = dict(db.execute("SELECT reason, SUM(n) FROM rejects GROUP BY reason"))
             db.close()
         finally:
             stop.set()
@@ -289,6 +293,9 @@ def main() -> int:
         late = sorted(t - delta_at for t in installed.values())
         print(f"  list delta v1->v2: {len(installed)}/{a.gates} gates installed it; all within "
               f"{late[-1] if late else float('nan'):.1f} s (p50 {statistics.median(late) if late else float('nan'):.1f} s)")
+    slow = sum(x >= 30_000 for x in lat)
+    print(f"  events resent by the gates after their ack timeout (30 s): {resent:,}; hits stored 30 s or more after "
+          f"their commit: {slow}; messages the centre refused or dropped, by reason: {refused or 'none'}")
     print(f"  peak resident memory: broker {peak['broker']:.0f} MiB, centre {peak['centre']:.0f} MiB, gate processes "
           f"{peak['gates']:.0f} MiB ({peak['gates'] / a.gates * 1024:.0f} KiB per gate)")
     print(f"  lost {len(lost)}, duplicated {dup} (must both be 0); not yet delivered when the drain time ended "

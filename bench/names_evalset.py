@@ -513,6 +513,25 @@ def generate(seed: int, count: int, edition: int = 2) -> dict:
     }
 
 
+def near_impostors(data: dict) -> list[list[list[str]]]:
+    """Near impostors (one edit of NEAR_EDITS away, spelled alike otherwise) for every listed person of a set
+    this module generated; edition 3 sets hold them already, for edition 2 they are made here (development)."""
+    meta = re.search(r"--seed (\d+) --people (\d+)", data["_comment"])
+    edition = re.search(r"--edition (\d+)", data["_comment"])
+    if meta is None or (edition and int(edition[1]) >= 3):
+        return []
+    seed, ed, rng, pairs = int(meta[1]), EDITIONS[2], random.Random(int(meta[1]) + 1), []
+    for n, entry in enumerate(data["people"]):
+        surname, given = entry["sounds"]
+        person = {"surname": surname, "given": given.split()}
+        other = near_person(person, rng)
+        base = seed * 100_000 + n * 10
+        for tradition in ("fr", "en"):
+            if other and list(person_spelling(person, tradition, base, ed=ed)) == entry["listed"]:
+                pairs.append([entry["listed"], list(person_spelling(other, tradition, base, ed=ed))])
+    return pairs
+
+
 def comment(seed: int, count: int, edition: int) -> str:
     """The set's provenance line (tests/hitlist/test_name_sets.py reads the command from it)."""
     if edition == 2:

@@ -5,6 +5,8 @@ installed by RAUC on the running image, trial-booted and committed, and a broken
 
     sudo ./tools/dev image                 # build (images/build.sh) and then this, with dev update keys
     sudo .venv/bin/python -m tools.image_boot --out build/image [--timeout 900]
+    sudo .venv/bin/python -m tools.image_boot --out build/image --rollback-only build/image/boot-test/broken.raucb
+                                           # the bad update alone, from a fresh card (beside a run, to save time)
 
 What runs is the image's own boot chain from U-Boot on: QEMU's ``virt`` machine starts Debian's U-Boot for
 QEMU (``u-boot-qemu``, qemu_arm64) in place of the Raspberry Pi firmware and its U-Boot (``u-boot-rpi``, same
@@ -78,6 +80,12 @@ INSTALL_FAILED = re.compile(r"Failed to start sharaka-update-local\.service")
 # The commit's verdict on a failed trial: its "slot X rolled back" is printed after it asked for the reboot and
 # may be cut off by the shutdown; the warning it logs before marking the slot bad is not.
 ROLLED_BACK = ("rolled back", "trial boot failed: rolling back")
+# Once a boot showed what it was run for, the guest runs this long more before the power is cut: Linux's vfat
+# writes a renamed file's directory entry at inode writeback (up to 30 s later), not at the directory's fsync,
+# so a cut right after the boot state was saved left sharaka-boot.state pointing at a freed cluster (the
+# first run of this image; the save now fsyncs the renamed file too, agent/update/bootstate.py, in images
+# built after it).
+LINGER_S = 40.0
 
 
 @dataclass
@@ -166,7 +174,7 @@ class Machine:
 
     def power_on(self, *, until: list[re.Pattern[str]] | None, timeout: float,
                  give_up: tuple[re.Pattern[str], ...] = (STUCK,)) -> Boot:
-        """Boot once; stop when every pattern of ``until`` was on the console (a power cut: the root is
+        """Boot once; stop LINGER_S after every pattern of ``until`` was on the console (a power cut: the root is
         read-only, the data partition journals its data), when the guest reboots, when a ``give_up`` pattern
         shows the boot cannot pass, or at ``timeout``."""
         cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.cpus),
@@ -207,11 +215,11 @@ class Machine:
                         why = f"gave up at {line.strip()[-120:]!r}"
                 if why.startswith("gave up"):
                     break
-                if until and not waiting:
+                if until and not waiting and not why.startswith("saw"):
                     why = "saw " + ", ".join(repr(p.pattern) for p in until)
-                    break
+                    timeout = min(timeout, time.monotonic() - start + LINGER_S)
             elif proc.poll() is not None:
-                why = "guest rebooted or powered off"
+                why = why if why.startswith("saw") else "guest rebooted or powered off"
                 break
             else:
                 time.sleep(0.2)
@@ -277,19 +285,57 @@ def make_bundles(disk: Disk, work: Path, keys: Path, base: str) -> tuple[Path, P
     return good, work / "broken.raucb"
 
 
-def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, object]:
-    image = out / "sharaka-gate-arm64.img"
-    work = out / "boot-test"
+def fresh_card(out: Path, work: Path, cmdline: str) -> tuple[Disk, str]:
+    """A copy of the built image in ``work`` as a technician leaves it (the emulation drop-in in slot A, a
+    provisioning bundle and ``cmdline`` on the boot partition); with the version slot A runs."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     disk_path = work / "disk.img"
-    subprocess.run(["cp", "--sparse=always", str(image), str(disk_path)], check=True)
+    subprocess.run(["cp", "--sparse=always", str(out / "sharaka-gate-arm64.img"), str(disk_path)], check=True)
     disk = Disk.open(disk_path)
     add_emulation_dropin(disk)
     with disk.mounted("sharaka-root-a") as root:
         base = re.search(r'VERSION="([^"]+)"', (root / "usr/lib/sharaka-release").read_text())[1]  # type: ignore[index]
     disk.write_boot("sharaka/gate.toml", GATE_TOML.encode())
-    disk.write_boot(CMDLINE_FILE, f"sharaka_cmdline={CONSOLE} systemd.wants=sharaka-selftest.service\n".encode())
+    disk.write_boot(CMDLINE_FILE, f"sharaka_cmdline={CONSOLE}{cmdline}\n".encode())
+    return disk, base
+
+
+def rollback_only(out: Path, bundle: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, object]:
+    """A bad update from a fresh card, beside ``run`` (in ``OUT/boot-test-rollback``): the first boot installs
+    ``bundle`` (``run``'s broken.raucb: newer, its agent crashes) into slot B, B's trial fails and is rolled
+    back, and A boots again."""
+    work = out / "boot-test-rollback"
+    disk, _ = fresh_card(out, work, "")
+    disk.write_boot(LOCAL_BUNDLE, bundle)
+    machine = Machine(disk, work, cpus, memory_mb)
+    install = machine.power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))
+    checks = {"broken_update_installed": install.slot == "A" and install.has("installed: the other slot")}
+    bad_trial = machine.power_on(until=None, timeout=timeout) if all(checks.values()) else None
+    checks["broken_trial_boot_of_b"] = bad_trial is not None and bad_trial.slot == "B"
+    checks["broken_update_rolled_back"] = bad_trial is not None and any(bad_trial.has(v) for v in ROLLED_BACK)
+    if all(checks.values()):
+        after = machine.power_on(until=[READY], timeout=timeout)
+        checks["back_on_previous_slot"] = after.slot == "A" and after.ready_s is not None
+    report: dict[str, object] = {"checks": checks}
+    record(report, machine, disk, work)
+    return report
+
+
+def record(report: dict[str, object], machine: Machine, disk: Disk, work: Path) -> None:
+    """Write the report so far to ``work/report.json`` (a long run leaves its figures even when stopped)."""
+    report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
+                        "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
+                        "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
+                       for b in machine.boots]
+    report["boot_state_after"] = disk.read_boot(STATE_FILE)
+    (work / "report.json").write_text(json.dumps(report, indent=1))
+
+
+def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, object]:
+    image = out / "sharaka-gate-arm64.img"
+    work = out / "boot-test"
+    disk, base = fresh_card(out, work, " systemd.wants=sharaka-selftest.service")
     machine = Machine(disk, work, cpus, memory_mb)
     report: dict[str, object] = {"image_bytes": image.stat().st_size,
                                  "image_allocated_bytes": image.stat().st_blocks * 512, "cpus": cpus,
@@ -297,14 +343,8 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks: dict[str, bool] = {}
     report["checks"] = checks
 
-    def record() -> bool:
-        """Write the report so far (a long run leaves its figures even when stopped); True while all passed."""
-        report["boots"] = [{"slot": b.slot, "attempts_left_after": b.attempts_left,
-                            "ready_s": None if b.ready_s is None else round(b.ready_s, 1),
-                            "ready_guest_s": b.ready_guest_s, "seconds": round(b.seconds, 1), "ended": b.exit}
-                           for b in machine.boots]
-        report["boot_state_after"] = disk.read_boot(STATE_FILE)
-        (work / "report.json").write_text(json.dumps(report, indent=1))
+    def saved() -> bool:
+        record(report, machine, disk, work)
         return all(checks.values())
 
     power_on = machine.power_on
@@ -315,7 +355,7 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks.update({"first_boot_slot_a": first.slot == "A", "agent_ready_first_boot": first.ready_s is not None,
                    "selftest_passed": bool(SELFTEST_DONE.search(first.log))
                    and any(x.startswith("PASS") for x in selftest) and not any(x.startswith("FAIL") for x in selftest)})
-    if not record():  # no update is worth trying on an image whose agent does not come up
+    if not saved():  # no update is worth trying on an image whose agent does not come up
         return report
     # the bundles come from slot A as flashed: its root is mounted read-only, so the first boot left it as it was
     good, broken = make_bundles(disk, work, out / "keys", base)
@@ -328,7 +368,7 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks["update_trial_boot_of_b"] = trial.slot == "B" and trial.attempts_left is not None \
         and trial.attempts_left.endswith("B 0")
     checks["update_committed"] = trial.has("slot B committed")
-    if not record():  # the broken update is installed from slot B
+    if not saved():  # the broken update is installed from slot B
         return report
     disk.write_boot(LOCAL_BUNDLE, broken)
     broken_install = power_on(until=None, timeout=timeout, give_up=(STUCK, INSTALL_FAILED))  # into A
@@ -338,7 +378,7 @@ def run(out: Path, timeout: float, cpus: int, memory_mb: int) -> dict[str, objec
     checks["broken_update_rolled_back"] = any(bad_trial.has(v) for v in ROLLED_BACK)
     after = power_on(until=[re.compile(r"slot B booted")], timeout=timeout)
     checks["back_on_previous_slot"] = after.slot == "B" and after.ready_s is not None
-    record()
+    saved()
     return report
 
 
@@ -350,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per boot")
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--memory", type=int, default=1024, help="MiB")
+    p.add_argument("--rollback-only", type=Path, metavar="BUNDLE",
+                   help="only the bad update, from a fresh card (BUNDLE: a run's boot-test/broken.raucb)")
     args = p.parse_args(argv)
-    report = run(args.out, args.timeout, args.cpus, args.memory)
+    report = (rollback_only(args.out, args.rollback_only, args.timeout, args.cpus, args.memory) if args.rollback_only
+              else run(args.out, args.timeout, args.cpus, args.memory))
     print(json.dumps(report, indent=1))
     return 0 if all(report["checks"].values()) else 1  # type: ignore[attr-defined]
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 3
+NORMALISER_VERSION = 5
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -102,16 +102,16 @@ _ABD_WORDS = re.compile(r"^(?:ABD|EBD)(?:[AEIOU]|OU)?(?:L|R|S|SH|CH|T|TH|D|DH|Z|
 _PARTICLES = {
     "BEN": "BN", "BIN": "BN", "IBN": "BN", "EBN": "BN", "BENT": "BNT", "BINT": "BNT",
     "OULD": "WLD", "OULED": "WLD", "WALD": "WLD", "WALAD": "WLD", "AIT": "AYT", "AYT": "AYT",
-    "BOU": "BU", "BU": "BU", "ABU": "BU", "ABOU": "BU",
+    "BOU": "BU", "BU": "BU", "ABU": "BU", "ABOU": "BU", "EBU": "BU",  # EBU: Turkish (EBUBEKIR)
 }  # fmt: skip
-_GLUED_PARTICLE = re.compile(r"^(ABOU|ABU|BOU|BEN|BIN|IBN|EBN|BU)([A-Z]{3,})$")
+_GLUED_PARTICLE = re.compile(r"^(ABOU|ABU|EBU|BOU|BEN|BIN|IBN|EBN|BU)([A-Z]{3,})$")
 _SUFFIX_WORDS = frozenset(
     {"EDDINE", "EDDIN", "EDINE", "EDIN", "UDDIN", "UDDINE", "UDDEEN", "UDEEN", "ADDIN", "ADDINE"}
     | {"ALDIN", "ALDINE", "ELDIN", "ELDINE", "DDINE", "DIN", "DINE", "DEEN", "EDDEEN"}
     | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
 )
-_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}[LD]?D|D)(?:I|EE|E)NE?$")
-_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA
+_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)|D)(?:I|EE|E)NE?$")  # TT: NURETTIN
+_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{3,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA, HAALLA
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
 _OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
 _GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
@@ -147,7 +147,7 @@ def _group(tokens: list[str]) -> list[str]:
 # Other romanisation habits, each a rewrite of the spelling into the habit the skeleton rules assume
 # (docs/names.md, "Readings"): the component also gets the code of the rewritten spelling.
 _READINGS = (
-    (re.compile(r"C(?=[AEIOU])"), "DJ"),  # Turkish C is jim: CEMAL = JAMAL, NECIP = NAJIB, CEVAT = JAWAD
+    (re.compile(r"C{1,2}(?=[AEIOU])"), "DJ"),  # Turkish C is jim: CEMAL = JAMAL, NECIP = NAJIB, NACCAR = NAJJAR
     (re.compile(r"(?<=[AEIOU])C(?=[BDFGJKLMNPRSTVWZ])"), "DJ"),  # and before a consonant: MECDI = MAJDI (n3)
     (re.compile(r"C(?=[AOU])"), "S"),  # French C for C cedilla: FAYCAL = FAYSAL (n3)
     (re.compile(r"GH"), "G"),  # Turkish G for ghain: GALIP = GHALIB, BAGDADI = BAGHDADI
@@ -162,9 +162,54 @@ _READINGS = (
 )
 
 
-def _readings(word: str) -> list[str]:
-    """The spelling rewritten by each habit that applies to it (not the word itself). A spelling the
-    dictionary knows is taken as written: JAMAL read as YAMAL would lose its tag and meet JAMIL."""
+# Habits that only a document written in one orthography has, because its alphabet cannot tell two sounds apart
+# (docs/names.md, "Document habits"): a Turkish MRZ writes S for Ş, a German transcription S for z. Read into
+# every name they would merge different people (SAMI = SHAMI, SAID = ZAID), so a traveller's name gets these
+# readings only when the name as a whole is written in that orthography: nothing it never writes (`lacks`)
+# and at least one thing only it writes (`shows`); on either side (a list may copy a Turkish document's spelling).
+# Each reading rewrites one letter at a time (DIMASKI -> DIMASHKI).
+class Habit(NamedTuple):
+    """One orthography's tell-tales and the letters it writes for sounds others write apart."""
+
+    lacks: re.Pattern[str]
+    shows: re.Pattern[str]
+    readings: tuple[tuple[re.Pattern[str], str], ...]
+
+
+_HABITS = {
+    "tr": Habit(  # Turkish (Doc 9303: S for Ş, C for C, G for Ğ): no digraphs, Q, W, X, doubled EE/OO
+        lacks=re.compile(r"SH|CH|KH|TH|DH|GH|DJ|OU|EE|OO|[QWX]"),
+        # V for w, C for jim before A/O/U or between vowels, final P for b, EY/EV for ay/aw, EBU, -ETTIN
+        shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b"),
+        readings=(
+            (re.compile(r"S(?!S)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
+            (re.compile(r"S(?!S)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
+            (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
+            (re.compile(r"(?<=[AE])H$"), "KH"),  # a final H is a consonant, never a silent ta marbuta: TEBBAH
+        ),
+    ),
+    "de": Habit(  # German transcription: S for z, J for y
+        lacks=re.compile(r"SH|OU|DJ(?!A)|[QX]"),
+        shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
+        readings=(
+            (re.compile(r"S+(?!CH)"), "Z"),  # voiced S for z, za, dhal: ASIS = AZIZ, DSCHASSAR = JAZZAR
+            (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
+            (re.compile(r"(?<=[AEIOU])J(?=[AEIOU])"), "Y"),  # NAJIF = NAYIF, HUSSEJN
+        ),
+    ),
+}
+
+
+def _habits(surname: str, given_names: str) -> tuple[str, ...]:
+    """The orthographies the whole name is written in (usually none); raises NameKeyError."""
+    text = f"{_clean(surname)} {_clean(given_names)} {surname} {given_names}".replace("ß", "ẞ").upper()
+    return tuple(name for name, habit in _HABITS.items() if not habit.lacks.search(text) and habit.shows.search(text))
+
+
+def _readings(word: str, habit: str = "") -> list[str]:
+    """The spelling rewritten by each habit that applies to it (not the word itself); with `habit`, also by
+    that orthography's readings, one letter at a time. A spelling the dictionary knows is taken as written:
+    JAMAL read as YAMAL would lose its tag and meet JAMIL."""
     out: list[str] = []
     if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
         return out
@@ -172,13 +217,19 @@ def _readings(word: str) -> list[str]:
         rewritten = pattern.sub(replacement, word)
         if rewritten != word and rewritten not in out:
             out.append(rewritten)
+    for pattern, replacement in _HABITS[habit].readings if habit else ():
+        for match in pattern.finditer(word):
+            rewritten = word[: match.start()] + replacement + word[match.end() :]
+            if rewritten not in out:
+                out.append(rewritten)
     return out
 
 
 @lru_cache(maxsize=16384)
-def _alternatives(word: str) -> tuple[str, ...]:
-    """Codes one raw component may stand for, primary first (usually one)."""
-    return tuple(dict.fromkeys(itertools.chain(_word_codes(word), *map(_word_codes, _readings(word)))))
+def _alternatives(word: str, habit: str = "") -> tuple[str, ...]:
+    """Codes one raw component may stand for, primary first (usually one); `habit`: read as a document in
+    that orthography (_HABITS)."""
+    return tuple(dict.fromkeys(itertools.chain(_word_codes(word), *map(_word_codes, _readings(word, habit)))))
 
 
 @lru_cache(maxsize=16384)
@@ -195,6 +246,12 @@ def _word_codes(word: str) -> tuple[str, ...]:
         if rest[0] == "L" and rest[1] not in _VOWELS:  # ABUL KASIM, BOUL KHEIR: the article's L
             rest = rest[1:]
         codes += [_PARTICLES[particle[1]] + "~" + code for code in _alternatives(rest)]
+        if particle[1][0] in "AEI" or _PARTICLES[particle[1]] == "BN":  # ABU, EBU, BEN, BIN, IBN never start a
+            # name (BOU does: BOUCHRA): no whole-word code, which would hide the name's first vowel (BIN KHALFAN =
+            # BIN KHOLFAN, ABU TARFA = ABU TURFA); a doubled N may be the particle's (BENNANI = BENANI)
+            if rest[0] == "N" and _PARTICLES[particle[1]] == "BN":
+                codes += [f"BN~{code}" for code in _alternatives(rest[1:])]
+            return tuple(dict.fromkeys(codes))
     suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
     if suffix:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
@@ -330,7 +387,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     if consonants and consonants[-1] in "DP" and not trailing:
         consonants[-1] = "T" if consonants[-1] == "D" else "B"  # word-final devoicing: AHMED = AHMET,
         # GALIP = GHALIB (NADIA keeps its D)
-    final = _final_class(trailing)
+    final = _final_class("A" if trailing == "E" and consonants and consonants[-1] not in "MNR" else trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
         return (stem + "a" + final, stem + "u" + final)
@@ -348,7 +405,7 @@ def _final_class(trailing: str) -> str:
     last = trailing[-1]
     if last == "A":
         before = trailing.rstrip("A")[-1:]
-        return "Y" if before and before in "IY" else "A"  # NADIA, ZAKARIYA != NADA, ZAKARA
+        return "Y" if before and before in "IEY" else "A"  # NADIA, ZAKARIYA, RABEA != NADA, ZAKARA
     if last in "IE":
         return "I"
     return "U"
@@ -404,9 +461,10 @@ def _combos(components: list[tuple[str, ...]], limit: int) -> list[Codes]:
 
 
 @lru_cache(maxsize=4096)
-def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS) -> tuple[Rendering, ...]:
+def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str = "") -> tuple[Rendering, ...]:
     """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
-    parts joined (issuers do both) and, for the surname (`glue`), all parts as one word."""
+    parts joined (issuers do both) and, for the surname (`glue`), all parts as one word; `habit`: the
+    components also read as written in that orthography."""
     text = _clean(field)
     split = text.replace("-", " ").split()
     renderings = [(split, False)]
@@ -416,17 +474,17 @@ def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS) -> tuple[Ren
         renderings.append((["".join(split)], True))
     found: dict[Rendering, None] = {}
     for tokens, joined in renderings:
-        for combo in _combos([_alternatives(word) for word in _group(tokens)], limit):
+        for combo in _combos([_alternatives(word, habit) for word in _group(tokens)], limit):
             found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
 
 def _fields(
-    surname: str, given_names: str, limit: int = QUERY_COMBOS
+    surname: str, given_names: str, limit: int = QUERY_COMBOS, habit: str = ""
 ) -> tuple[tuple[Rendering, ...], tuple[Rendering, ...]]:
     """Coded renderings of both fields; raises NameKeyError when there is no name at all."""
-    surnames = _field_codes(surname, True, limit)
-    givens = _field_codes(given_names, False, limit)
+    surnames = _field_codes(surname, True, limit, habit)
+    givens = _field_codes(given_names, False, limit, habit)
     if not surnames[0].codes and not givens[0].codes:
         raise NameKeyError(
             f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
@@ -519,6 +577,15 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                     keys.update(dict.fromkeys(_blind_record_keys(tag, s, g)))
                 for key in _initial_keys(s, g):
                     keys.setdefault(key)
+    for habit in _habits(surname, given_names):  # listed as a document in that orthography spelled it
+        habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit)
+        for s, s_joined in habit_surnames:
+            for g, g_joined in habit_givens:
+                sp = _part(s, s_joined)
+                keys.update(dict.fromkeys(_key("P" if k < len(g) else "F", sp, _part(g[:k], g_joined))
+                                          for k in range(len(g) + 1)))
+                if len(g) > 1 and not s_joined and not g_joined:
+                    keys.setdefault(_key("O", sp, _ordered(g)))
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
@@ -591,5 +658,16 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
                     prefix, last = s[:-1], (s[-1] if s else "")
                 if prefix and last:
                     add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
+    for habit in _habits(surname, given_names):  # a document orthography that writes two sounds alike
+        habit_surnames, habit_givens = _fields(surname, given_names, habit=habit)
+        for s, _ in habit_surnames:
+            for g, _ in habit_givens:
+                sp, gp = _part(s), _part(g)
+                add(1, _key("F", sp, gp), full)
+                add(1, _key("P", sp, gp), full if g else WEAK)
+                for k in range(len(g) - 1, 0, -1):
+                    add(2, _key("F", sp, _part(g[:k])), EXACT)
+                if len(g) > 1 and not truncated:
+                    add(2, _key("O", sp, _ordered(g)), EXACT)
     ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank
     return [(key, strength) for key, (_, strength) in ranked[:MAX_QUERY_KEYS]]

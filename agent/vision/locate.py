@@ -16,8 +16,9 @@ Upside-down pages are not decided here: :mod:`agent.vision.mrz_read` reads the b
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -32,12 +33,20 @@ SECOND_SKEW = 0.95  # a second page angle is tried when its rows line up this ne
 
 @dataclass(frozen=True)
 class Band:
-    """A located MRZ: its lines cut out upright, the page angle, the line boxes."""
+    """A located MRZ: its lines cut out upright (when first asked for), the page angle, the line boxes."""
 
-    lines: list[np.ndarray]  # each line cut out of the full-resolution grey image, deskewed, uint8
     angle: float  # degrees the page is turned (counter-clockwise)
     boxes: list[tuple[float, float, float, float]]  # line boxes in the deskewed working image
     edges: list[tuple[float, float]]  # each crop's left and right edge, x in the deskewed working image
+    cuts: list[tuple[tuple[int, int], tuple[float, ...]]]  # each crop's size and affine map into ``page``
+    page: Image.Image = field(repr=False)  # the full-resolution grey page
+
+    @functools.cached_property
+    def lines(self) -> list[np.ndarray]:
+        """Each line cut out of the full-resolution grey page, deskewed, uint8 (cut once, on first use: most
+        candidate bands are never read)."""
+        return [np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR))
+                for size, coeffs in self.cuts]  # fmt: skip
 
 
 def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
@@ -238,7 +247,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     tw, th = turned_shape[1], turned_shape[0]
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
-    lines, edges = [], []
+    cuts, edges = [], []
     for x0, y0, x1, y1 in group:
         lh = y1 - y0
         mx, my = 0.02 * (x1 - x0), 0.3 * lh
@@ -249,9 +258,8 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         rot = np.array([[cos, -sin], [sin, cos]])
         off = (rot @ np.array([bx0 - tw / 2, by0 - th / 2]) + np.array([ww / 2, wh / 2])) / scale
         coeffs = (rot[0, 0], rot[0, 1], off[0], rot[1, 0], rot[1, 1], off[1])
-        crop = full.transform((out_w, out_h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
-        lines.append(np.asarray(crop))
+        cuts.append(((out_w, out_h), tuple(float(c) for c in coeffs)))
         edges.append((bx0, bx1))
     boxes = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in group]
-    return Band(lines, angle, boxes, edges)
+    return Band(angle, boxes, edges, cuts, full)
 

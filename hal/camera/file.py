@@ -2,8 +2,11 @@
 
 URL grammar:
 
-    file://PATH[?loop=1|0]       PATH a folder of .ppm/.pgm/.pnm/.npy frames served in name order,
-                                 one such file, or a video file (.mp4 .avi .mkv .mov; needs OpenCV).
+    file://PATH[?loop=1|0]       PATH a folder of .ppm/.pgm/.pnm/.npy/.jpg/.jpeg/.png frames served in
+                                 name order, one such file, an MJPEG file (.mjpeg .mjpg: JPEG frames
+                                 one after another, as a UVC camera sends them), or a video file
+                                 (.mp4 .avi .mkv .mov .webm; decoded by the ffmpeg program when it is
+                                 installed, hal/camera/stream.py). No OpenCV.
                                  ``file:///abs/dir`` or ``file://rel/dir``. loop=1 (default) starts
                                  over after the last frame; loop=0 raises EndOfFramesError.
     sim://camera[?width=640&height=480&seed=0&noise=2]
@@ -20,24 +23,31 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import SplitResult, unquote
 
 import numpy as np
 
-from hal.camera import Camera, EndOfFramesError, as_rgb
-from hal.camera.pnm import IMAGE_SUFFIXES, read_image
+from hal.camera import Camera, EndOfFramesError
+from hal.camera.pnm import IMAGE_SUFFIXES as PNM_SUFFIXES
+from hal.camera.pnm import read_image
+from hal.camera.stream import (
+    MJPEG_SUFFIXES,
+    PICTURE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FfmpegVideo,
+    MjpegFile,
+    read_picture,
+)
 from hal.camera.synthetic import SPECIMEN_MRZ, document_page
-from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
+from hal.errors import BadUrlError, DeviceUnavailableError
 from hal.url import UrlGrammar, bool_value, int_value, split_url
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+IMAGE_SUFFIXES = PNM_SUFFIXES + PICTURE_SUFFIXES  # one frame per file
 
 
 def url_path(url: str) -> Path:
@@ -58,7 +68,7 @@ class FileCamera(Camera):
         self._check_options(opts)
         self.loop = bool_value("camera", opts, "loop", True)
         self.path = url_path(url)
-        self._video: Any = None
+        self._video: MjpegFile | FfmpegVideo | None = None
         self._next = 0
         self.frames: list[Path] = []
         if not self.path.exists():
@@ -75,49 +85,40 @@ class FileCamera(Camera):
                 )
         elif self.path.suffix.lower() in IMAGE_SUFFIXES:
             self.frames = [self.path]
+        elif self.path.suffix.lower() in MJPEG_SUFFIXES:
+            self._video = MjpegFile(self.path)
         elif self.path.suffix.lower() in VIDEO_SUFFIXES:
-            self._video = self._open_video()
+            self._video = FfmpegVideo(self.path)
         else:
             raise BadUrlError(
                 f"camera file {str(self.path)!r} has an unknown type; expected a folder, "
-                f"{'/'.join(IMAGE_SUFFIXES)} or a video ({'/'.join(VIDEO_SUFFIXES)})"
+                f"{'/'.join(IMAGE_SUFFIXES)}, MJPEG ({'/'.join(MJPEG_SUFFIXES)}) or a video "
+                f"({'/'.join(VIDEO_SUFFIXES)})"
             )
-
-    def _open_video(self) -> Any:
-        try:
-            import cv2  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise BackendImportError(
-                f"reading video {str(self.path)!r} needs OpenCV (pip install opencv-python-headless): {exc}"
-            ) from exc
-        video = cv2.VideoCapture(os.fspath(self.path))
-        if not video.isOpened():
-            raise DeviceUnavailableError(errno.EIO, f"OpenCV cannot open video {str(self.path)!r}")
-        return video
 
     def _grab(self) -> np.ndarray:
         if self._video is not None:
-            return self._grab_video()
+            return self._grab_video(self._video)
         if self._next >= len(self.frames):
             if not self.loop:
                 raise EndOfFramesError(f"no more frames in {str(self.path)!r} (loop=0)")
             self._next = 0
         path = self.frames[self._next]
         self._next += 1
-        return read_image(path)
+        return read_picture(path) if path.suffix.lower() in PICTURE_SUFFIXES else read_image(path)
 
-    def _grab_video(self) -> np.ndarray:
-        ok, bgr = self._video.read()
-        if not ok and self.loop:
-            self._video.set(1, 0)  # cv2.CAP_PROP_POS_FRAMES
-            ok, bgr = self._video.read()
-        if not ok:
-            raise EndOfFramesError(f"no more frames in video {str(self.path)!r}")
-        return as_rgb(np.ascontiguousarray(bgr[:, :, ::-1]), str(self.path))
+    def _grab_video(self, video: MjpegFile | FfmpegVideo) -> np.ndarray:
+        try:
+            return video.next_frame()
+        except EndOfFramesError:
+            if not self.loop:
+                raise
+            video.rewind()
+            return video.next_frame()
 
     def _release(self) -> None:
         if self._video is not None:
-            self._video.release()
+            self._video.close()
 
 
 class SimCamera(Camera):

@@ -13,7 +13,8 @@ fault shows in the gate's status.
         app.indicators.bus.fail()
 
 The reader is a pty (``hal.reader.sim.SimReaderDevice``) the process opens by path; ``prefix`` runs the
-process under another command (``ip netns exec NS``) and ``env`` adds to its environment (libfaketime).
+process under another command (``ip netns exec NS``), ``env`` adds to its environment (libfaketime) and
+further keyword arguments are config tables (``outbox={"reserve_kib": 512}``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class ScreeningGate:
     """Gate ``gate-a`` with its state and log in ``directory``; see the module docstring."""
 
     def __init__(self, directory: Path, broker: Any, keys: Any, store: Any, *, host: str | None = None,
-                 port: int | None = None, prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+                 port: int | None = None, prefix: Sequence[str] = (), env: dict[str, str] | None = None,
+                 **sections: Any) -> None:
         self.dir, self.prefix = Path(directory), list(prefix)
         gate_id = self.gate_id = "gate-a"  # tests/support/gatesim.py: write_app_config
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -74,7 +76,7 @@ class ScreeningGate:
             self.dir, f"serial://{self.dir / 'reader'}?framing=lines",
             screening={"duplicate_window_s": 0.0, "lab_gate": True},
             link={"enabled": True, "host": host or broker.host, "port": port or broker.port, "password_file": "pw",
-                  "node_pub": "node.pub", "keepalive_s": 5, "will_delay_s": 1})
+                  "node_pub": "node.pub", "keepalive_s": 5, "will_delay_s": 1}, **sections)
         self.log = self.dir / "gate.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._swiped = 0

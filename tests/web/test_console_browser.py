@@ -151,3 +151,42 @@ def test_federation_page_shows_a_received_item_live_and_a_supervisor_shares_a_hi
             assert "ERIKSSON" not in page.content()
     finally:
         store.close()
+
+
+def test_the_console_switches_to_arabic_right_to_left_and_to_french(tmp_path, page, shots):
+    """The console's pages in the language the operator picks (the foundation's language buttons), from the
+    console's own catalogue (tools/central/console/locale) and the gate's: Arabic laid out right to left."""
+    from tests.support.console import add_search
+    from tools.central.store import CentralStore
+
+    store = CentralStore(tmp_path / "central.db")
+    add_search(store, "gate-1", "port-a", time.time(), hit=True)
+    try:
+        with running_console(store, tmp_path / "operators.sqlite3") as console:
+            url = console.server.url
+            sign_in(page, url, OFFICER)
+            page.wait_for_selector(".hit[data-gate=gate-1]")
+            assert page.get_attribute("html", "dir") == "ltr" and page.inner_text("h2") == "Live hits"
+            page.click("button[name=lang][value=ar]")
+            page.wait_for_selector("html[lang=ar]")
+            assert page.get_attribute("html", "dir") == "rtl"
+            assert page.inner_text("h2") == "الإنذارات المباشرة"
+            assert page.inner_text(".hit button.ack") not in ("", "Acknowledge")  # the gate's catalogue fills in
+            assert page.inner_text("nav.pages a[href='/federation']") == "الاتحاد الإقليمي"
+            page.wait_for_selector("#live:not(.down)")
+            assert page.inner_text("#live") != "live"  # the live mark in Arabic too (data-up)
+            shots(page, "console-arabic")
+            page.goto(url + "/gates")
+            assert page.get_attribute("html", "dir") == "rtl" and page.inner_text("h2") == "البوابات حسب الموقع"
+            page.click("button[name=lang][value=fr]")
+            page.wait_for_selector("html[lang=fr]")
+            page.goto(url + "/gates")
+            assert page.get_attribute("html", "dir") == "ltr" and page.inner_text("h2") == "Portiques par site"
+            page.goto(url + "/picture")
+            assert page.inner_text("#csv") == "Exporter en CSV"
+            page.click("button[name=lang][value=en]")
+            page.wait_for_selector("html[lang=en]")
+            page.goto(url + "/picture")
+            assert page.inner_text("#csv") == "Export CSV"
+    finally:
+        store.close()

@@ -41,6 +41,7 @@ from tools.central.admission import Admission, AdmissionConfig, InboundQueue
 from tools.central.enrolment import EnrolmentDesk
 from tools.central.gaps import SeqGaps
 from tools.central.hitlists import HitListServer
+from tools.central.mqttsocket import BufferedClient
 from tools.central.online import OnlineHit, OnlineLists
 from tools.central.store import CentralStore, EventRow
 
@@ -91,8 +92,10 @@ class CentralConfig:
 
     def client(self, client_id: str | None = None) -> mqtt.Client:
         """A paho MQTT 5 client for this broker: its credentials and TLS set, ``client_id`` (default this
-        config's; a broker with ``use_username_as_clientid`` replaces it by the username). Not connected."""
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or self.client_id, protocol=mqtt.MQTTv5)
+        config's; a broker with ``use_username_as_clientid`` replaces it by the username), reading its socket in large
+        gulps (``tools.central.mqttsocket``). Not connected."""
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id or self.client_id,
+                                protocol=mqtt.MQTTv5)
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.ca_file:

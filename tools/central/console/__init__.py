@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.web.accounts import Accounts
+from agent.web.i18n import LOCALE_DIR, Catalogues
 from agent.web.server import WebServer, WebSite, create_app
 from agent.web.sessions import Sessions
 from agent.web.sse import Hub
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 ROLES = ("viewer", "officer", "supervisor")
+TITLE = "Operators' console"
 POLL_S = 0.25
 ROLLUP_S = 5.0
 
@@ -75,7 +77,7 @@ class Console:
         self.records = ConsoleRecords(config.store, clock=config.clock)
         self.picture = Picture(config.store, clock=config.clock)
         self.hub = Hub()
-        self.site = WebSite(title="Operators' console", accounts=config.accounts,
+        self.site = WebSite(title=TITLE, accounts=config.accounts, catalogues=Catalogues([HERE / "locale", LOCALE_DIR]),
                             sessions=Sessions(idle_s=config.idle_s, max_s=config.max_s), hub=self.hub,
                             template_dirs=[HERE / "templates"], secure=config.secure, static_dir=HERE / "static",
                             audit=lambda user, action, fields: self.records.audit(user, action, "", fields))

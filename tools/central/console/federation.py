@@ -30,7 +30,8 @@ def federation_view(store: CentralStore, fed: Federation | None, *, personal: bo
     items = [_item(r, fed, personal=personal, now=now, cleared=(r["origin"], r["ref"]) in cleared)
              for r in reversed(rows)]
     refused = {k.removeprefix("federation_"): n for k, n in store.rejects().items() if k.startswith("federation_")}
-    return {"items": items, "refused": refused, "centre": fed.centre if fed is not None else None}
+    return {"items": items, "refused": refused, "centre": fed.centre if fed is not None else None,
+            "verification": VERIFICATION, "states": STATES}
 
 
 def _item(row: Mapping[str, Any], fed: Federation | None, *, personal: bool, now: float,
@@ -67,28 +68,40 @@ def _item(row: Mapping[str, Any], fed: Federation | None, *, personal: bool, now
     return view
 
 
-def _verification(row: Mapping[str, Any], fed: Federation | None) -> str:
-    """``verified`` (under the peer keys pinned now, as at its receipt), ``signed here``, ``not checked``
-    (no federation file given to the console), or ``no longer verifies: REASON``."""
+VERIFICATION = {"signed_here": "signed here", "on_receipt": "verified on receipt", "verified": "verified",
+                "no_longer": "no longer verifies: %(reason)s"}
+"""What the page says of an item's signature (the template translates it)."""
+STATES = {"shared": "shared with the region", "recorded": "recorded", "clear_sent": "clearing sent to our gates (%(ref)s)",
+          "clear_pending": "clearing not sent yet", "cleared": "withdrawn by its origin: cleared at our gates",
+          "reissued": "re-issued to our gates as %(ref)s", "not_reissued": "recorded, not re-issued"}
+"""What this centre did with an item (the template translates it)."""
+
+
+def _verification(row: Mapping[str, Any], fed: Federation | None) -> dict[str, str]:
+    """``verified`` (under the peer keys pinned now, as at its receipt), ``signed_here``, ``on_receipt`` (no
+    federation file given to the console), or ``no_longer`` with the refusal's ``reason``."""
     if row["direction"] == "out":
-        return "signed here"
+        return {"code": "signed_here"}
     if fed is None:
-        return "verified on receipt"
+        return {"code": "on_receipt"}
     try:
         verify_item(bytes(row["wire"]), fed=fed, now=row["received"], topic_origin=row["origin"])
     except ItemRejected as exc:
-        return f"no longer verifies: {exc.reason}"
-    return "verified"
+        return {"code": "no_longer", "reason": exc.reason}
+    return {"code": "verified"}
 
 
-def _state(row: Mapping[str, Any], cleared: bool) -> str:
-    """What this centre did with the item."""
+def _state(row: Mapping[str, Any], cleared: bool) -> dict[str, str]:
+    """What this centre did with the item: a code of ``STATES`` and the local alert id it names (``ref``)."""
+    ref = row["local_ref"] or ""
     if row["direction"] == "out":
-        return "shared with the region"
-    if row["kind"] == "hit":
-        return "recorded"
-    if row["kind"] == "clear":
-        return f"clearing sent to our gates ({row['local_ref']})" if row["local_ref"] else "clearing not sent yet"
-    if cleared:
-        return "withdrawn by its origin: cleared at our gates"
-    return f"re-issued to our gates as {row['local_ref']}" if row["local_ref"] else "recorded, not re-issued"
+        code = "shared"
+    elif row["kind"] == "hit":
+        code = "recorded"
+    elif row["kind"] == "clear":
+        code = "clear_sent" if ref else "clear_pending"
+    elif cleared:
+        code = "cleared"
+    else:
+        code = "reissued" if ref else "not_reissued"
+    return {"code": code, "ref": ref}
