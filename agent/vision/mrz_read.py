@@ -381,7 +381,7 @@ def scored_probs(band_lines: list[np.ndarray], model: Model,
         if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
             options += [(c[part], ln[part], e[part]) for c, ln, e in options[:2] for part in (slice(2), slice(1, 3))]
     (score, width), (columns, lines, spans) = max(((_score(o[0]), o) for o in options), key=lambda s: s[0][0])
-    if score < SURE_UPRIGHT:
+    if score < SURE_UPRIGHT and any(_greedy(c)[0] != width for c in columns):  # characters lost: squeezed?
         cut = _trimmed(columns, lines, spans)
         if cut is not None:
             again = recognise(cut, model)

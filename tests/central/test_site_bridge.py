@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
@@ -44,85 +46,93 @@ def bridged_gate(site: Broker, gate: str) -> MqttTestClient:
     return client
 
 
-def test_a_command_queued_for_a_bridged_gate_survives_a_national_broker_restart(tls_broker, pki, tmp_path):
-    """RELIABILITY 51's other direction: the national broker queues a command for a gate behind a cut bridge,
-    restarts, and delivers it once the link is back (the bridge's persistent connection is MQTT 3.1.1: Mosquitto
-    2.0's MQTT 5 bridge connects with a session expiry of 0 and lost it)."""
-    national = tls_broker
-    national.extend_acl(bridge_acl("site1", GATES))
-    proxy = NetProxy(national.tls_port or 0).start()
-    site = site_broker(tmp_path, pki, national, proxy)
+@dataclass
+class BridgedSite:
+    """A site broker bridged to the national broker through a proxy, one gate's session at the site, and a
+    central client at the national broker."""
+
+    national: Broker
+    proxy: NetProxy
+    site: Broker
+    gate: MqttTestClient
+    centre: MqttTestClient
+
+
+@pytest.fixture
+def bridged(tls_broker, pki, tmp_path) -> Iterator[BridgedSite]:  # type: ignore[no-untyped-def]
+    tls_broker.extend_acl(bridge_acl("site1", GATES))
+    proxy = NetProxy(tls_broker.tls_port or 0).start()
+    site = site_broker(tmp_path, pki, tls_broker, proxy)
     gate = bridged_gate(site, GATES[0])
-    central = MqttTestClient(national, *national.central)
-    assert central.connect()
-    cmd = topics.gate(GATES[0], topics.CMD)
+    centre = MqttTestClient(tls_broker, *tls_broker.central)
     try:
-        proxy.wait_for_connections(2)
-        # the bridge is up and subscribed: a command crosses at once
-        assert wait_until(lambda: central.publish(cmd, b"warm-up").value == 0 and _got(gate, cmd, b"warm-up"), 20)
-        proxy.refuse()  # the national link goes down
-        proxy.cut()
-        assert wait_until(lambda: "Client bridge-site1 " in national.log_text(), 10), "the national broker did " \
-            "not see the bridge go"
-        assert not central.publish(cmd, b"queued while the site is cut").is_failure
-        national.restart()
-        assert central.connect()
-        proxy.passthrough()
-        assert gate.wait_for_message(cmd, 30).payload == b"queued while the site is cut"
-    finally:
-        gate.close()
-        central.close()
-        site.stop()
-        proxy.close()
-
-
-def _got(client: MqttTestClient, topic: str, payload: bytes) -> bool:
-    try:
-        return bytes(client.wait_for_message(topic, 1).payload) == payload
-    except TimeoutError:
-        return False
-
-
-def test_online_query_crosses_the_bridge_with_its_response_topic_and_correlation_data(tls_broker, pki, tmp_path):
-    """The MQTT 5 connection: a gate's query reaches the national broker with its response topic and correlation
-    data, and the reply published there comes back to the gate with the correlation data."""
-    national = tls_broker
-    national.extend_acl(bridge_acl("site1", GATES))
-    proxy = NetProxy(national.tls_port or 0).start()
-    site = site_broker(tmp_path, pki, national, proxy)
-    gate = bridged_gate(site, GATES[1])
-    centre = MqttTestClient(national, *national.central)
-    assert centre.connect()
-    centre.subscribe(topics.all_gates(topics.QUERY))
-    query, reply = topics.gate(GATES[1], topics.QUERY), topics.gate(GATES[1], topics.QUERY_REPLY)
-    try:
-        proxy.wait_for_connections(2)
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic, props.CorrelationData = reply, b"q-1"
-
-        got: list = []
-
-        def asked() -> bool:
-            gate.publish(query, b"query", properties=props)
-            try:
-                got.append(centre.wait_for_message(query, 1))
-                return True
-            except TimeoutError:
-                return False
-
-        assert wait_until(asked, 20), "the query did not cross the bridge"
-        asked_props = got[0].properties
-        assert (asked_props.ResponseTopic, asked_props.CorrelationData) == (reply, b"q-1")
-        answer = Properties(PacketTypes.PUBLISH)
-        answer.CorrelationData = b"q-1"
-        centre.publish(reply, b"answer", properties=answer)
-        back = gate.wait_for_message(reply, 10)
-        assert (bytes(back.payload), back.properties.CorrelationData) == (b"answer", b"q-1")
+        assert centre.connect()
+        proxy.wait_for_connections(2)  # both bridge connections are up
+        yield BridgedSite(tls_broker, proxy, site, gate, centre)
     finally:
         gate.close()
         centre.close()
         site.stop()
         proxy.close()
+
+
+def test_a_command_queued_for_a_bridged_gate_survives_a_national_broker_restart(bridged):
+    """RELIABILITY 51's other direction: the national broker queues a command for a gate behind a cut bridge,
+    restarts, and delivers it once the link is back (the bridge's persistent connection is MQTT 3.1.1: Mosquitto
+    2.0's MQTT 5 bridge connects with a session expiry of 0 and lost it)."""
+    b = bridged
+    cmd = topics.gate(GATES[0], topics.CMD)
+    # the bridge is up and subscribed: a command crosses at once
+    assert wait_until(lambda: b.centre.publish(cmd, b"warm-up").value == 0 and _got(b.gate, cmd, b"warm-up"), 20)
+    b.proxy.refuse()  # the national link goes down
+    b.proxy.cut()
+    assert wait_until(lambda: "Client bridge-site1 " in b.national.log_text(), 10), "the national broker did " \
+        "not see the bridge go"
+    assert not b.centre.publish(cmd, b"queued while the site is cut").is_failure
+    b.national.restart()
+    assert b.centre.connect()
+    b.proxy.passthrough()
+    assert _got(b.gate, cmd, b"queued while the site is cut", 30), "the queued command was lost"
+
+
+def _got(client: MqttTestClient, topic: str, payload: bytes, timeout: float = 1.0) -> bool:
+    """True once ``payload`` arrives on ``topic`` within ``timeout`` s (other messages, e.g. a warm-up sent
+    twice, are passed over)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while bytes(client.wait_for_message(topic, max(0.0, deadline - time.monotonic())).payload) != payload:
+            pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_online_query_crosses_the_bridge_with_its_response_topic_and_correlation_data(bridged):
+    """The MQTT 5 connection: a gate's query reaches the national broker with its response topic and correlation
+    data, and the reply published there comes back to the gate with the correlation data."""
+    b = bridged
+    b.centre.subscribe(topics.all_gates(topics.QUERY))
+    query, reply = topics.gate(GATES[0], topics.QUERY), topics.gate(GATES[0], topics.QUERY_REPLY)
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic, props.CorrelationData = reply, b"q-1"
+    got: list = []
+
+    def asked() -> bool:
+        b.gate.publish(query, b"query", properties=props)
+        try:
+            got.append(b.centre.wait_for_message(query, 1))
+            return True
+        except TimeoutError:
+            return False
+
+    assert wait_until(asked, 20), "the query did not cross the bridge"
+    asked_props = got[0].properties
+    assert (asked_props.ResponseTopic, asked_props.CorrelationData) == (reply, b"q-1")
+    answer = Properties(PacketTypes.PUBLISH)
+    answer.CorrelationData = b"q-1"
+    b.centre.publish(reply, b"answer", properties=answer)
+    back = b.gate.wait_for_message(reply, 10)
+    assert (bytes(back.payload), back.properties.CorrelationData) == (b"answer", b"q-1")
 
 
 @pytest.mark.parametrize("cut_s", [3.0, pytest.param(60.0, marks=pytest.mark.slow)], ids=["3s", "60s"])
