@@ -199,13 +199,16 @@ def main() -> int:
             if ok != 0:
                 raise SystemExit("installing v1 failed")
         store.close()
+        list_user, list_pw = broker.add_central("central-lists")  # list requests on their own connection
         broker.start()
         user, pw = broker.central
         (root / "pw").write_text(pw)
+        (root / "pw-lists").write_text(list_pw)
         central = subprocess.Popen(
             [sys.executable, "-m", "tools.central.cli", "run", "--db", str(root / "central.db"), "--json",
              "--keys", str(kdir), "--port", str(broker.port), "--username", user, "--password-file",
-             str(root / "pw"), "--lists", str(root / "lists")],
+             str(root / "pw"), "--lists", str(root / "lists"), "--list-username", list_user,
+             "--list-password-file", str(root / "pw-lists")],
             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         assert central.stdout is not None
         if not json.loads(central.stdout.readline()).get("connected"):

@@ -98,10 +98,11 @@ def publish(lists: Lists, central, list_file: Path) -> None:
 class Site:
     """A central node serving ``lists`` (files, heads and keyrings) and the gates made with ``gate()``."""
 
-    def __init__(self, mq, tmp_path, keys) -> None:
+    def __init__(self, mq, tmp_path, keys, **central) -> None:
+        """``central``: ``CentralConfig`` fields of the central node."""
         self.mq, self.tmp, self.keys = mq, tmp_path, keys
         self.lists = Lists(tmp_path)
-        self.central = make_central(mq, tmp_path / "central.db", keys)
+        self.central = make_central(mq, tmp_path / "central.db", keys, **central)
         self.central.hitlists = HitListServer(self.lists.lists, keyrings=self.lists.keyrings)
         self.requests: list[dict] = []
         answer = self.central.hitlists.answer

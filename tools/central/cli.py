@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                    " run workers on several machines with the same GROUP")
     p.add_argument("--keep-days", type=int, default=0, metavar="DAYS",
                    help="retention: drop events created more than DAYS days ago (0: keep everything)")
+    p.add_argument("--list-username", metavar="USER",
+                   help="serve hit-list requests on a broker connection of their own as USER (a central-* user;"
+                   " worker I: USER-I), so list transfers never wait behind an event backlog (docs/central.md)")
+    p.add_argument("--list-password-file", type=Path, metavar="FILE",
+                   help="with --list-username: its password file (default: --password-file)")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
@@ -366,6 +371,10 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
     config = _config(args)
     config.admission, config.gap_grace = _admission(args), args.gap_grace
     config.share_group, config.keep_days = args.share, args.keep_days
+    if args.list_username:
+        pw_file = args.list_password_file or args.password_file
+        config.list_username = args.list_username
+        config.list_password = pw_file.read_text().strip() if pw_file else None
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
     return CentralNode(config, store, node_key, [], on_update=on_update)
 
@@ -501,7 +510,9 @@ def _supervise(args: argparse.Namespace) -> int:
     base = [sys.executable, "-m", "tools.central.cli", *args.argv]
 
     def spawn(i: int) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([*base, "--workers", "1", "--share", group, "--username", f"{args.username}-{i}"])
+        lists = ["--list-username", f"{args.list_username}-{i}"] if args.list_username else []
+        proc = subprocess.Popen([*base, "--workers", "1", "--share", group, "--username", f"{args.username}-{i}",
+                                 *lists])
         _emit({"type": "worker", "index": i, "pid": proc.pid, "username": f"{args.username}-{i}", "share": group},
               args.json, f"worker {i} started (pid {proc.pid}) as {args.username}-{i} in $share/{group}")
         return proc

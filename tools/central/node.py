@@ -13,6 +13,7 @@ messages applied in order, a savepoint each; one commit, and only then one group
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -88,6 +89,11 @@ class CentralConfig:
     # threads verifying and opening a batch's events and signing its acks: libsodium runs without the GIL, so
     # one worker's cryptography (most of its CPU) spreads over this many cores; 1: in the writer thread itself
     crypto_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    # hit-list requests on a broker connection of their own, as this user (a ``central-*`` one; it is the client
+    # id too), answered on its network thread: a list transfer never waits behind a backlog of event batches in
+    # the broker's queue or the inbound queue. None: they come with the events, answered by the writer
+    list_username: str | None = None
+    list_password: str | None = None
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
     def client(self, client_id: str | None = None) -> mqtt.Client:
@@ -172,6 +178,17 @@ class CentralNode:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._writer = threading.Thread(target=self._write_loop, name="central-writer", daemon=True)
+        self._lists_client: mqtt.Client | None = None  # the hit-list requests' own connection (list_username)
+        self.lists_connected = threading.Event()
+        if config.list_username is not None:
+            lc = dataclasses.replace(config, username=config.list_username, password=config.list_password,
+                                     client_id=config.list_username).client()
+            lc.on_connect = self._on_lists_connect
+            lc.on_disconnect = lambda *_a: self.lists_connected.clear()
+            lc.on_subscribe = lambda _c, _u, _m, reasons, _p: (
+                self.lists_connected.set() if not any(r.is_failure for r in reasons) else None)
+            lc.on_message = self._on_list_request
+            self._lists_client = lc
         self._crypto = (ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="central-crypto")
                         if config.crypto_threads > 1 else None)
 
@@ -181,8 +198,10 @@ class CentralNode:
         # does not: a dead worker's share must go to the live ones at once, not wait in its queue
         shared = self.config.share_group is not None
         props.SessionExpiryInterval = 0 if shared else 3600
-        self._client.connect_async(self.config.host, self.config.port, 30, clean_start=shared, properties=props)
-        self._client.loop_start()
+        for client in (self._client, self._lists_client):
+            if client is not None:
+                client.connect_async(self.config.host, self.config.port, 30, clean_start=shared, properties=props)
+                client.loop_start()
         self._writer.start()
 
     def stop(self) -> None:
@@ -191,11 +210,17 @@ class CentralNode:
         self._writer.join(5)
         if self._crypto is not None:
             self._crypto.shutdown(wait=False, cancel_futures=True)
-        self._client.disconnect()
-        self._client.loop_stop()
+        for client in (self._client, self._lists_client):
+            if client is not None:
+                client.disconnect()
+                client.loop_stop()
 
     def wait_for_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+        """True once connected and subscribed (the list requests' connection too, when it has one)."""
+        deadline = time.monotonic() + timeout
+        if not self.connected.wait(timeout):
+            return False
+        return self._lists_client is None or self.lists_connected.wait(max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ network thread
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -203,8 +228,11 @@ class CentralNode:
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
+        leaves = [leaf for leaf in INBOUND if leaf != topics.HITLIST_REQ or self._lists_client is None]
+        self._subscribe(client, [topics.all_gates(leaf) for leaf in leaves] + [topics.all_enrol_requests()])
+
+    def _subscribe(self, client: mqtt.Client, filters: list[str]) -> None:
         group = self.config.share_group
-        filters = [topics.all_gates(leaf) for leaf in INBOUND] + [topics.all_enrol_requests()]
         client.subscribe([(f"$share/{group}/{f}" if group else f, 1) for f in filters])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
@@ -679,18 +707,50 @@ class CentralNode:
         self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=0, properties=out)
 
     # ------------------------------------------------------------------ hit-lists
-    def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float) -> None:
+    def _on_lists_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        no_delay(client)
+        if reason.is_failure:
+            logger.warning("central: list connection refused: %s", reason)
+            return
+        self._subscribe(client, [topics.all_gates(topics.HITLIST_REQ)])
+
+    def _on_list_request(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """A hit-list request on the list connection, answered at once on its network thread (``list_username``):
+        checked as the writer checks one (budget, keys re-read after ``KEYS_MAX_AGE_S``, signature, replay); a
+        refused one is counted by the writer in its next transaction."""
+        try:
+            gate_id, leaf = topics.parse_gate_topic(msg.topic)
+        except ValueError:
+            return
+        if not self.admission.admit(gate_id, leaf):
+            self._drop(gate_id, "rate_limited")
+            return
+        now = self._clock()
+        try:
+            self._trusted(gate_id, self.keys_max_age_s)
+            _, body, _ = self._verify(gate_id, leaf, bytes(msg.payload))
+            if not self.store.first_request(gate_id, body["id"], now):  # waits for a batch's commit at most
+                raise Rejected("replay", f"hit-list request {body['id']!r} was already answered")
+            self._hitlist_req(gate_id, body, now, client)
+        except Rejected as exc:
+            self._drop(gate_id, exc.reason)
+        except Exception:  # the store gone, a bug: this request only; the gate asks again
+            logger.exception("central: hit-list request of %r failed", gate_id)
+            self._drop(gate_id, "internal")
+
+    def _hitlist_req(self, gate_id: str, body: dict[str, Any], now: float, client: mqtt.Client | None = None) -> None:
         if self.hitlists is None:
             return
         chunk = self.hitlists.answer(gate_id, body, now)
-        self._client.publish(topics.gate(gate_id, topics.HITLIST_CHUNK), seal("hitlist_chunk", chunk, [self._node_key]),
-                             qos=1)
+        (client or self._client).publish(topics.gate(gate_id, topics.HITLIST_CHUNK),
+                                         seal("hitlist_chunk", chunk, [self._node_key]), qos=1)
 
     def publish_head(self, list_id: str, blob: bytes, lifetime: float) -> None:
-        """Publish a hit-list head retained, with an MQTT 5 message expiry equal to its own lifetime."""
+        """Publish a hit-list head retained, with an MQTT 5 message expiry equal to its own lifetime (on the list
+        connection when there is one: the event connection's network thread may be waiting for the writer)."""
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(lifetime))
-        self._client.publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
+        (self._lists_client or self._client).publish(topics.hitlist_head(list_id), blob, qos=1, retain=True, properties=props)
 
     def poll_hitlists(self) -> int:
         """Re-index the list directory and publish every head that changed; returns how many. Reloads the
