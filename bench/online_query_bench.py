@@ -71,6 +71,8 @@ class Rig:
         self.first_write = 0
         self.stages: list[tuple[float, ...]] = []  # (total, to handle, decide incl. wait, commit, indicator) ms
         self.hops: list[tuple[float, float]] = []  # answered queries: (asked -> reply at the gate, reply -> woken) ms
+        self.held: list[tuple[float, float]] = []  # held commits: (commit, wait's end - deadline from the read) ms
+        self.deadline_ms = deadline_s * 1e3
         self.pending = None
         if link is not None:  # keep each query's Pending to time its hops (asked, answered: time.monotonic)
             start = link.queries.start
@@ -91,7 +93,7 @@ class Rig:
     def run(self, docs: list[tuple[str, str]], warmup: int, interval: float = 0.0) -> tuple[list[float], dict[str, int]]:
         """Latencies in ms (after ``warmup`` documents) and the outcome counts; ``interval`` seconds (untimed)
         between documents. ``stages`` and ``hops`` hold this run's breakdown."""
-        self.stages, self.hops = [], []
+        self.stages, self.hops, self.held = [], [], []
         lat: list[float] = []
         outcomes: dict[str, int] = {}
         for n, (line1, line2) in enumerate(docs):
@@ -111,6 +113,9 @@ class Rig:
                 t = self.screener.times
                 self.stages.append(((self.first_write - t0) / 1e6, (t.start - t0) / 1e6, (t.decided - t.start) / 1e6,
                                     (t.committed - t.decided) / 1e6, (self.first_write - t.committed) / 1e6))
+                if t.held:  # the silent case's event committed during the wait: its commit, and when the wait
+                    # ended against the deadline counted from the framed read (negative: before it)
+                    self.held.append(((t.held - t.held_from) / 1e6, (t.decided - t.start) / 1e6 - self.deadline_ms))
                 p = self.pending
                 if p is not None and p.answered_at is not None and decision.centre == "answered":
                     self.hops.append(((p.answered_at - p.asked_at) * 1e3, (t.decided / 1e9 - p.answered_at) * 1e3))
@@ -153,6 +158,11 @@ def report(label: str, lat: list[float], outcomes: dict[str, int], goal: str = "
         for i, name in ((0, "centre rtt"), (1, "wake-up")):
             v = sorted(h[i] for h in rig.hops)
             print(f"  {'':13s} {name:12s} p50 {percentile(v, 0.5):7.2f}  p99 {percentile(v, 0.99):7.2f}  max {v[-1]:7.2f} ms")
+    if rig.held:
+        for i, name in ((0, "held commit"), (1, "end-deadline")):
+            v = sorted(h[i] for h in rig.held)
+            print(f"  {'':13s} {name:12s} p50 {percentile(v, 0.5):7.2f}  p99 {percentile(v, 0.99):7.2f}  max {v[-1]:7.2f} ms"
+                  f"  ({len(v)} decisions)")
     worst = max(rig.stages, key=lambda r: r[0])
     print(f"  {'':13s} slowest: total {worst[0]:.1f} = read {worst[1]:.1f} + decide/wait {worst[2]:.1f} + commit "
           f"{worst[3]:.1f} + indicator {worst[4]:.1f} ms")

@@ -5,6 +5,8 @@ installed by RAUC on the running image, trial-booted and committed, and a broken
 
     sudo ./tools/dev image                 # build (images/build.sh) and then this, with dev update keys
     sudo .venv/bin/python -m tools.image_boot --out build/image [--timeout 900]
+    sudo .venv/bin/python -m tools.image_boot --out build/image --rollback-only build/image/boot-test/broken.raucb
+                                           # the bad update alone, from a fresh card (beside a run, to save time)
 
 What runs is the image's own boot chain from U-Boot on: QEMU's ``virt`` machine starts Debian's U-Boot for
 QEMU (``u-boot-qemu``, qemu_arm64) in place of the Raspberry Pi firmware and its U-Boot (``u-boot-rpi``, same

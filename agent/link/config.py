@@ -43,6 +43,7 @@ class LinkConfig:
     window: int = 500  # rows awaiting the central node's ack
     paho_inflight: int = 100  # PERFORMANCE.md: keep paho's window <= 100
     ack_timeout: float = 30.0  # resend a row not acked for this long (same id; the centre dedupes)
+    ack_timeout_max: float = 240.0  # late acks (a slow centre) double the timeout up to this (window.py)
     refused_retry: float = 30.0  # retry a row whose PUBACK was refused after this long
     backoff_min: float = 0.5
     backoff_max: float = 60.0

@@ -126,6 +126,7 @@ class GateLink:
         self._lock = threading.Lock()  # guards the window and the inbound queue
         self._wake = threading.Condition(self._lock)
         self.window = DeliveryWindow(config.window, ack_timeout=config.ack_timeout,
+                                      ack_timeout_max=config.ack_timeout_max,
                                       refused_retry=config.refused_retry)
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._acked: list[str] = []  # ids the centre acknowledged in the inbox batch being handled (worker only)
@@ -389,7 +390,7 @@ class GateLink:
             return
         self.outbox.ack(ids)
         with self._lock:
-            self._dirty = self.window.acked(ids) or self._dirty
+            self._dirty = self.window.acked(ids, self._mono()) or self._dirty
         self.stats.acked += len(ids)
 
     def _open_from_node(self, kind: str, payload: bytes) -> dict[str, Any] | None:

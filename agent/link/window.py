@@ -1,9 +1,14 @@
 """The delivery window: which outbox rows are out on the wire and when each is due again.
 
 docs/protocol.md "Delivery", RELIABILITY 17-20: at most ``size`` rows await the central node's ack; a
-row not acked within ``ack_timeout`` is due again (same id; the centre dedupes); a broker PUBACK with a
+row not acked within the ack timeout is due again (same id; the centre dedupes); a broker PUBACK with a
 failure reason is not delivery: the row is held back for ``refused_retry`` and then due again; a row
 leaves the window only when the centre acknowledged it. Everything is forgotten on a new connection.
+
+The ack timeout adapts to a centre that is connected but slow (a backlog): an ack that arrives after the row
+timed out shows the ack was late, not lost, so the timeout doubles (up to ``ack_timeout_max``) instead of every
+row being sent again each ``ack_timeout``; acks that arrive within ``ack_timeout`` of the first send set it back.
+A row's age is counted from its first send, so a resend does not hide how late its ack was.
 
 Pure bookkeeping: no broker, no clock, no lock. The link calls it under its own lock with its
 monotonic time, so it is unit-tested without a broker (tests/link/test_window.py).
@@ -28,11 +33,15 @@ class Refusal:
 class DeliveryWindow:
     """Rows in flight (sent, awaiting the centre's ack), by message id and by the MQTT packet id."""
 
-    def __init__(self, size: int, *, ack_timeout: float, refused_retry: float) -> None:
+    def __init__(self, size: int, *, ack_timeout: float, refused_retry: float,
+                 ack_timeout_max: float | None = None) -> None:
         self.size = size
-        self.ack_timeout = ack_timeout
+        self.base_timeout = ack_timeout
+        self.ack_timeout = ack_timeout  # current: between base_timeout and ack_timeout_max
+        self.ack_timeout_max = max(ack_timeout, ack_timeout if ack_timeout_max is None else ack_timeout_max)
         self.refused_retry = refused_retry
         self._inflight: dict[str, float] = {}  # msg_id -> time sent
+        self._first: dict[str, float] = {}  # msg_id -> time first sent on this connection, until acked
         self._mids: dict[int, str] = {}  # MQTT packet id -> msg_id
         self._early: dict[int, str | None] = {}  # packet id -> PUBACK failure (None: ok) seen before sent()
         self._refused: dict[str, float] = {}  # msg_id -> time refused
@@ -49,6 +58,7 @@ class DeliveryWindow:
     def reset(self) -> None:
         """A new connection: every row not acked is due again; packet ids of the old one mean nothing."""
         self._inflight.clear()
+        self._first.clear()
         self._mids.clear()
         self._early.clear()
 
@@ -67,6 +77,7 @@ class DeliveryWindow:
         if msg_id in self._inflight or msg_id in self._refused:
             return False
         self._inflight[msg_id] = now
+        self._first.setdefault(msg_id, now)
         return True
 
     def unreserve(self, msg_id: str) -> None:
@@ -91,11 +102,20 @@ class DeliveryWindow:
             return None
         return None if failure is None else self._refuse(msg_id, failure, now)
 
-    def acked(self, msg_ids: Iterable[str]) -> bool:
+    def acked(self, msg_ids: Iterable[str], now: float) -> bool:
         """The centre acknowledged ``msg_ids`` (already gone from the outbox); True when the window wants a refill
-        (half empty: one outbox query per half window, not per ack)."""
+        (half empty: one outbox query per half window, not per ack). Adapts the ack timeout: doubled when an
+        ack came after its row timed out, back to ``base_timeout`` when every ack came within it."""
+        oldest = 0.0
         for m in msg_ids:
             self._inflight.pop(m, None)
+            first = self._first.pop(m, None)
+            if first is not None:
+                oldest = max(oldest, now - first)
+        if oldest >= self.ack_timeout:
+            self.ack_timeout = min(self.ack_timeout_max, 2 * self.ack_timeout)
+        elif oldest and oldest < self.base_timeout:
+            self.ack_timeout = self.base_timeout
         return len(self._inflight) <= self.size // 2
 
     def _refuse(self, msg_id: str, reason: str, now: float) -> Refusal:

@@ -85,7 +85,9 @@ class StageTimes:
 
     start: int = 0  # handle() entered: the reader has framed the block
     parsed: int = 0
-    decided: int = 0  # checks and hit-list lookups done
+    decided: int = 0  # checks and hit-list lookups done (and the wait for the centre)
+    held: int = 0  # the silent case's event committed during the wait for the centre (0: none this read)
+    held_from: int = 0  # ... that commit began
     evidence: int = 0  # the camera frame and its face search ready (= decided without a camera)
     committed: int = 0  # event durable in the outbox
     shown: int = 0  # indicator apply returned
@@ -255,6 +257,7 @@ class Screener:
         the deadline it is released as it is, or rewritten first if the centre answered after all
         (docs/online-query.md "Commit"): with the centre gone, only showing is left after the deadline."""
         times = self.times
+        times.held = times.held_from = 0
         event_id = new_event_id()
         held: int | None = None
         overrun = 0.0  # how late the deciding thread resumed after a wait that ran to its end, s
@@ -264,9 +267,11 @@ class Screener:
             deadline_at = centre_deadline_at(started, self.centre_deadline_s, self._finish_s)
             speculate_at = min(deadline_at, started + self.centre_deadline_s * SPECULATE_AFTER)
             if asked.sent and not asked.arrived_by(speculate_at):
+                times.held_from = time.perf_counter_ns()
                 silent = self._with_faults(with_centre(decision, None, LATE))
                 evidence = self._capture_frame(attach_face=True, sighting=sighting)  # the verdict may still change
                 silent, held = self._commit(silent, event_id, wall, mono, read_mono, reader_id, evidence, hold=True)
+                times.held = time.perf_counter_ns()
             answer = asked.wait_until(deadline_at)
             decision = with_centre(decision, answer, asked.state)
             if answer is None and asked.woke_at is not None:  # the scheduler's lateness counts as work after it

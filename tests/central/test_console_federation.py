@@ -15,6 +15,7 @@ from nacl.signing import SigningKey
 
 from agent import keys as keyfiles
 from agent.protocol import topics
+from agent.protocol.envelope import peek
 from tests.support.broker import MqttTestClient
 from tests.support.console import OFFICER, PASSWORD, SUPERVISOR, VIEWER, add_search, running_console
 from tests.support.fedconsole import TRAVELLER, Region
@@ -143,3 +144,34 @@ def test_a_supervisor_shares_a_hit_and_an_alert_with_the_region_and_no_one_else_
     hub.close()
     logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
     assert "L898902C3" not in logged.replace("Passport UTO L898902C3 stolen", "")
+
+
+def test_a_supervisor_withdraws_a_shared_alert_and_its_clearing_replaces_it_at_the_broker_and_in_the_region(
+        broker, region, store, tmp_path):
+    alert_key = tmp_path / "alert.key"
+    keyfiles.generate(alert_key)
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    with running_console(store, tmp_path / "operators.sqlite3", broker=config, alert_key=alert_key,
+                         federation=region.path) as console:
+        url = console.server.url
+        officer, supervisor = Client(url), Client(url)
+        tokens = {officer: officer.sign_in(OFFICER, PASSWORD), supervisor: supervisor.sign_in(SUPERVISOR, PASSWORD)}
+        assert supervisor.request("/alerts", {"notice": "Stolen passports", "severity": "urgent", "ttl": "600",
+                                              "share": "1", "csrf": tokens[supervisor]}).status == 303
+        [issued] = console.records.alerts()
+        alert_id = issued["alert_id"]
+        assert 'class="withdraw"' in supervisor.request("/alerts").read().decode()
+        assert officer.request("/alerts/withdraw", {"alert": alert_id, "csrf": tokens[officer]}).status == 403
+        assert supervisor.request("/alerts/withdraw", {"alert": "0" * 32, "csrf": tokens[supervisor]}).status == 400
+        assert supervisor.request("/alerts/withdraw", {"alert": alert_id, "csrf": tokens[supervisor]}).status == 303
+        watcher = MqttTestClient(broker, *broker.central)
+        assert watcher.connect()
+        watcher.subscribe(topics.alert(alert_id))
+        retained = peek("alert", bytes(watcher.wait_for_message(topics.alert(alert_id), 5).payload))[0]
+        watcher.close()
+        assert retained["cleared"] and retained["listings"] == [] and retained["id"] == alert_id
+        assert sorted(i["kind"] for i in store.federation_items("out")) == ["alert", "clear"]
+        clear = next(i for i in store.federation_items("out") if i["kind"] == "clear")
+        assert verify_item(bytes(clear["wire"]), fed=region.atl, now=time.time(), topic_origin="BOR").ref == alert_id
+        assert console.records.audit_log()[0]["action"] == "alert_withdraw"

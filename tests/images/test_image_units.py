@@ -146,3 +146,12 @@ def test_a_local_update_is_installed_before_the_boot_is_judged():
     # RAUC answers neither `rauc status` nor mark-good while it installs (rauc 1.8 src/service.c: "already
     # processing a different method"): a commit judged during the install would fail
     assert "sharaka-update-local.service" in ordered_after("sharaka-update-commit.service")
+
+
+@pytest.mark.parametrize("unit", ["sharaka-update-local.service", "sharaka-update-commit.service"])
+def test_update_units_call_rauc_once_its_service_is_up(unit):
+    # D-Bus activation gives rauc.service 25 s; on a loaded emulated boot it took longer and the install failed
+    assert "rauc.service" in ordered_after(unit)
+    wants = configparser.ConfigParser(strict=False, interpolation=None)
+    wants.read_string((IMAGES / "systemd" / unit).read_text())
+    assert "rauc.service" in wants["Unit"]["Wants"].split()

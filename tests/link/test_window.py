@@ -31,7 +31,7 @@ def test_puback_is_not_delivery_only_the_centres_ack_frees_the_row():
     assert w.sent("a", 7, 0.0) is None
     assert w.on_puback(7, None, 0.1) is None
     assert len(w) == 1, "a broker PUBACK took the row out of flight"
-    w.acked(["a"])
+    w.acked(["a"], 0.2)
     assert len(w) == 0
 
 
@@ -73,5 +73,57 @@ def test_acks_ask_for_a_refill_only_when_half_the_window_is_free():
     w = _window(4)
     for m in "abcd":
         w.reserve(m, 0.0)
-    assert not w.acked(["a"])
-    assert w.acked(["b"])
+    assert not w.acked(["a"], 1.0)
+    assert w.acked(["b"], 1.0)
+
+
+def _slow_centre(w: DeliveryWindow, lag: float, seconds: int = 300) -> tuple[int, set[str]]:
+    """One new row a second for ``seconds``; the centre (connected, behind a backlog) acks each id ``lag``
+    seconds after its first copy arrived, later copies being duplicates. Returns (resends, ids acked)."""
+    arrived: dict[str, float] = {}
+    sent: set[str] = set()
+    acked: set[str] = set()
+    resends = 0
+    for t in range(seconds + 600):
+        now = float(t)
+        due = [m for m, at in arrived.items() if m not in acked and now - at >= lag]
+        acked.update(due)
+        w.acked(due, now)
+        resends += w.release_due(now)[0]
+        todo = [m for m in sorted(sent) if m not in acked] + ([f"r{t:04}"] if t < seconds else [])
+        for m in todo:
+            if w.has_room and w.reserve(m, now):
+                sent.add(m)
+                arrived.setdefault(m, now)
+    return resends, acked
+
+
+def test_late_acks_back_the_ack_timeout_off_instead_of_resending_every_row():
+    fixed, fixed_acked = _slow_centre(DeliveryWindow(500, ack_timeout=30.0, refused_retry=10.0), lag=50.0)
+    adaptive = DeliveryWindow(500, ack_timeout=30.0, refused_retry=10.0, ack_timeout_max=240.0)
+    resends, acked = _slow_centre(adaptive, lag=50.0)
+    assert fixed_acked == acked == {f"r{t:04}" for t in range(300)}, "a row was never delivered"
+    assert fixed >= 290, f"the fixed timeout resent only {fixed} rows: the slow centre is not slow enough"
+    assert resends <= fixed // 10, f"late acks still cost {resends} resends (fixed timeout: {fixed})"
+    assert adaptive.ack_timeout == 60.0  # doubled once: acks come after 50 s
+
+
+def test_ack_timeout_returns_to_its_base_once_acks_are_timely_again():
+    w = DeliveryWindow(10, ack_timeout=30.0, refused_retry=10.0, ack_timeout_max=100.0)
+    for k, now in enumerate((0.0, 40.0, 120.0, 300.0)):  # each ack arrives after the timeout of its time
+        w.reserve(f"late{k}", now)
+        w.acked([f"late{k}"], now + w.ack_timeout)
+    assert w.ack_timeout == 100.0, "the backoff passed its cap"
+    w.reserve("quick", 500.0)
+    w.acked(["quick"], 502.0)
+    assert w.ack_timeout == 30.0
+
+
+def test_row_whose_ack_never_comes_is_still_resent_at_the_backed_off_timeout():
+    w = DeliveryWindow(10, ack_timeout=30.0, refused_retry=10.0, ack_timeout_max=60.0)
+    w.reserve("late", 0.0)
+    w.acked(["late"], 45.0)  # late: timeout 60
+    w.reserve("lost", 100.0)
+    assert w.release_due(159.0) == (0, 0)
+    assert w.release_due(160.0) == (1, 0), "an unacknowledged row was given up (at-least-once broken)"
+    assert w.reserve("lost", 160.0)

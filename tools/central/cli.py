@@ -561,14 +561,8 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 
 def cmd_alert(args: argparse.Namespace) -> int:
     """``alert send`` / ``alert status`` (docs/protocol.md "Early warnings")."""
-    from tools.central.alerts import (
-        alert_message,
-        alert_receipts,
-        build_alert,
-        publish_alert,
-        publish_messages,
-    )
-    from tools.central.federation import Federation, item_message, record_shared, share_alert
+    from tools.central.alerts import alert_receipts, build_alert
+    from tools.central.federation import Federation, issue_alert
 
     store = _store(args.db)
     if args.alert_command == "status":
@@ -591,13 +585,7 @@ def cmd_alert(args: argparse.Namespace) -> int:
     key = keyfiles.load_signing_key(args.alert_key)
     alert_id, wire, expires = build_alert(key, notice=args.notice, severity=args.severity, ttl=args.ttl,
                                           listings=listings, target=target, sites=args.site, gates=args.gate)
-    if args.share is None:
-        publish_alert(_config(args), alert_id, wire, expires)
-    else:  # the alert and the item sharing it over one connection: both taken, or the command fails
-        fed = Federation.load(args.share)
-        item_id, item = share_alert(fed, wire)
-        publish_messages(_config(args), [alert_message(alert_id, wire, expires, time.time()), item_message(item_id, item)])
-        record_shared(store, fed, item_id, item, time.time())
+    issue_alert(_config(args), store, alert_id, wire, expires, Federation.load(args.share) if args.share else None)
     _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings),
            "shared": args.share is not None}, args.json,
           f"alert {alert_id} published to {target} gates ({len(listings)} urgent listing(s), in force "
@@ -618,27 +606,13 @@ def cmd_alert(args: argparse.Namespace) -> int:
 def _clear_alert(args: argparse.Namespace, store: CentralStore) -> int:
     """``alert clear``: the clearing replaces the retained alert; a shared alert's clearing goes to the region too
     (docs/protocol.md "Clearing an alert", docs/central.md "Federation")."""
-    from tools.central.alerts import alert_message, build_clearing, publish_messages, retained_alert
-    from tools.central.federation import Federation, item_message, record_shared, share_clearing
+    from tools.central.federation import Federation, withdraw_alert
 
-    shared = any(r["kind"] == "alert" and r["ref"] == args.alert_id for r in store.federation_items("out"))
-    if shared and args.share is None:
-        raise BadDataError(f"alert {args.alert_id} was shared with the region: add --share FEDERATION_FILE so the "
-                           "peer centres withdraw it from their gates too")
-    key = keyfiles.load_signing_key(args.alert_key)
     fed = Federation.load(args.share) if args.share is not None else None
-    config = _config(args)
-    alert_id, clearing, expires = build_clearing(key, retained_alert(config, args.alert_id), notice=args.notice)
-    now = time.time()
-    messages = [alert_message(alert_id, clearing, expires, now)]
-    if fed is not None:  # the clearing and the item sharing it over one connection: both taken, or the command fails
-        item_id, item = share_clearing(fed, clearing)
-        messages.append(item_message(item_id, item))
-    publish_messages(config, messages)
-    if fed is not None:
-        record_shared(store, fed, item_id, item, now)
-    _emit({"alert": alert_id, "cleared": True, "shared": fed is not None}, args.json,
-          f"alert {alert_id} cleared{', and its clearing shared with the region' if fed else ''}")
+    withdraw_alert(_config(args), store, keyfiles.load_signing_key(args.alert_key), args.alert_id, fed=fed,
+                   notice=args.notice)
+    _emit({"alert": args.alert_id, "cleared": True, "shared": fed is not None}, args.json,
+          f"alert {args.alert_id} cleared{', and its clearing shared with the region' if fed else ''}")
     return 0
 
 

@@ -60,7 +60,7 @@ from agent.protocol import ids, topics
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek, seal, signer_ids
 from agent.screening.events import EventOpener, EventSealer, decode_event
 from tools.central.admission import FairQueues, Rate
-from tools.central.alerts import Message, alert_message
+from tools.central.alerts import Message, alert_message, build_clearing, publish_messages, retained_alert
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
 
@@ -356,6 +356,42 @@ def record_shared(store: CentralStore, fed: Federation, item_id: str, wire: byte
     body = peek("fed_item", wire)[0]
     store.add_federation_item(fed.centre, item_id, "out", body["kind"], body["ref"], body["issued"], body["expires"],
                               now, body["personal"], wire)
+
+
+def issue_alert(config: CentralConfig, store: CentralStore, alert_id: str, wire: bytes, expires: float,
+                fed: Federation | None = None) -> None:
+    """Publish an alert this centre signed to its gates and, with ``fed``, share it with the region: the alert
+    and the item sharing it over one connection, both taken or the call fails (``alert send [--share]``, the
+    console). Raises TransportError."""
+    now = time.time()
+    messages = [alert_message(alert_id, wire, expires, now)]
+    if fed is not None:
+        item_id, item = share_alert(fed, wire, now=now)
+        messages.append(item_message(item_id, item))
+    publish_messages(config, messages)
+    if fed is not None:
+        record_shared(store, fed, item_id, item, now)
+
+
+def withdraw_alert(config: CentralConfig, store: CentralStore, alert_key: SigningKey, alert_id: str, *,
+                   fed: Federation | None = None, notice: str = "withdrawn") -> None:
+    """Withdraw an alert this centre issued (``alert clear``, the console): its clearing, built from the copy
+    retained at the broker, replaces it there, and, when the alert was shared (an ``out`` item in ``store``), is
+    shared too. Raises BadDataError for a shared alert without ``fed`` (the region would keep it) or when no
+    such alert is in force at the broker; TransportError."""
+    shared = any(r["kind"] == "alert" and r["ref"] == alert_id for r in store.federation_items("out"))
+    if shared and fed is None:
+        raise BadDataError(f"alert {alert_id} was shared with the region: add --share FEDERATION_FILE so the peer "
+                           "centres withdraw it from their gates too")
+    _, clearing, expires = build_clearing(alert_key, retained_alert(config, alert_id), notice=notice)
+    now = time.time()
+    messages = [alert_message(alert_id, clearing, expires, now)]
+    if fed is not None:
+        item_id, item = share_clearing(fed, clearing, now=now)
+        messages.append(item_message(item_id, item))
+    publish_messages(config, messages)
+    if fed is not None:
+        record_shared(store, fed, item_id, item, now)
 
 
 # ---------------------------------------------------------------------------------------------- the relay

@@ -14,6 +14,7 @@
     POST /hit/assign        gate, msg, operator          assign it to an operator          officer, supervisor
     POST /hit/outcome       gate, msg, outcome           intercepted | false_match | released
     POST /alerts            notice, severity, ttl, target, sites/gates, document, share  supervisor
+    POST /alerts/withdraw   alert                        its clearing to the gates (and the region if shared)
     POST /federation/share  msg, personal, note          share a hit with the region        supervisor
     POST /commands          gate, op, args (JSON)        sign with your key; high impact: wait for a second
     POST /commands/decide   cmd, decision                approve (cosign and send) | reject   supervisor
@@ -67,6 +68,7 @@ def add_routes(app: web.Application, console: Console) -> None:
     app.router.add_post("/federation/share", _share_hit)
     app.router.add_post("/hit/{action:ack|assign|outcome}", _hit_action)
     app.router.add_post("/alerts", _issue_alert)
+    app.router.add_post("/alerts/withdraw", _withdraw_alert)
     app.router.add_post("/commands", _send_command)
     app.router.add_post("/commands/decide", _decide_command)
 
@@ -298,11 +300,40 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
                 "/alerts")
 
 
+async def _withdraw_alert(request: web.Request) -> web.StreamResponse:
+    require_role(request, "supervisor")
+    console, user = request.app[CONSOLE], session_of(request).user
+    alert_id = (await _form(request)).get("alert", "")
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _clear_alert, console, alert_id)
+    except (Refused, ValueError, OSError) as exc:
+        return await _alerts_page(request, status=400, error=str(exc))
+    console.records.audit(user, "alert_withdraw", alert_id, {})
+    console.hub.publish("alerts")
+    console.hub.publish("federation")
+    raise _done(request, f"Alert {alert_id} withdrawn.", "/alerts")
+
+
+def _clear_alert(console: Console, alert_id: str) -> None:
+    """``alert clear`` from the console (blocking: run off the loop): the clearing to the gates, and to the
+    region when the alert was shared (then the console needs its federation file)."""
+    from agent import keys as keyfiles
+    from tools.central.federation import withdraw_alert
+
+    cfg = console.config
+    if cfg.broker is None or cfg.alert_key is None:
+        raise Refused("this console was started without --alert-key and a broker: alerts are withdrawn with "
+                      "`sharaka-central alert clear`")
+    if alert_id not in {a["alert_id"] for a in console.records.alerts()}:
+        raise Refused(f"alert {alert_id[:40]!r} was not issued from this console")
+    withdraw_alert(cfg.broker, cfg.store, keyfiles.load_signing_key(cfg.alert_key), alert_id, fed=console.federation())
+
+
 def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str]:
     """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target)."""
     from agent import keys as keyfiles
-    from tools.central.alerts import alert_message, build_alert, publish_alert, publish_messages
-    from tools.central.federation import item_message, record_shared, share_alert
+    from tools.central.alerts import build_alert
+    from tools.central.federation import issue_alert
 
     cfg = console.config
     if cfg.broker is None or cfg.alert_key is None:
@@ -332,12 +363,7 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
     key = keyfiles.load_signing_key(cfg.alert_key)
     alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
                                           target=target, sites=sites, gates=gates)
-    if fed is None:
-        publish_alert(cfg.broker, alert_id, wire, expires)
-    else:  # as `alert send --share`: the alert and the item sharing it over one connection, both taken or neither
-        item_id, item = share_alert(fed, wire)
-        publish_messages(cfg.broker, [alert_message(alert_id, wire, expires, time.time()), item_message(item_id, item)])
-        record_shared(console.config.store, fed, item_id, item, time.time())
+    issue_alert(cfg.broker, console.config.store, alert_id, wire, expires, fed)  # as `alert send [--share]`
     return alert_id, expires, target
 
 
