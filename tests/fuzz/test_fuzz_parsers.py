@@ -209,7 +209,7 @@ def test_fuzz_list_files_refused_with_reason_and_installed_list_unchanged(blob):
             assert observe(store) == before
             return
         # accepted only if the change was outside what is signed and the result is exactly version 2
-        assert store.identity.version == 2 and observe(store)[1] == _v2_answers()
+        assert store.version == 2 and observe(store)[1] == _v2_answers()
 
 
 def _v2_answers():

@@ -185,19 +185,24 @@ def test_a_folder_of_jpeg_and_png_frames_is_served_in_name_order(tmp_path):
     np.testing.assert_array_equal(got[1], frames[1])  # PNG: lossless
 
 
+def _replays_in_order_then_loops(path, frames: list[np.ndarray]) -> None:
+    """``file://path`` serves ``frames`` in order, then ends (loop=0) or starts over (loop=1)."""
+    cam = open_camera(f"file://{path}?loop=0")
+    got = [cam.capture().image for _ in frames]
+    assert all(_near(g, f) for g, f in zip(got, frames, strict=True)) and got[0].shape == frames[0].shape
+    with pytest.raises(EndOfFramesError):
+        cam.capture()
+    cam.close()
+    looping = open_camera(f"file://{path}")
+    assert _near([looping.capture().image for _ in range(len(frames) + 1)][-1], frames[0])
+    looping.close()
+
+
 def test_an_mjpeg_file_replays_its_frames_in_order_without_a_video_library(tmp_path):
     frames = _colour_frames(3)
     stream = tmp_path / "tray.mjpeg"
     stream.write_bytes(b"".join(_jpeg(f) for f in frames))  # what a UVC camera or ffmpeg -f mjpeg writes
-    cam = open_camera(f"file://{stream}?loop=0")
-    got = [cam.capture().image for _ in range(3)]
-    assert all(_near(g, f) for g, f in zip(got, frames, strict=True))
-    with pytest.raises(EndOfFramesError):
-        cam.capture()
-    cam.close()
-    looping = open_camera(f"file://{stream}")
-    assert _near([looping.capture().image for _ in range(4)][3], frames[0])
-    looping.close()
+    _replays_in_order_then_loops(stream, frames)
 
 
 def test_a_corrupt_frame_in_an_mjpeg_file_is_a_bad_frame_and_the_next_one_reads(tmp_path):
@@ -226,15 +231,7 @@ def test_a_video_file_is_decoded_by_ffmpeg_frame_by_frame_then_loops(tmp_path):
     video = tmp_path / "tray.avi"
     subprocess.run(["ffmpeg", "-v", "error", "-framerate", "5", "-i", str(tmp_path / "f%d.ppm"), "-c:v", "mjpeg",
                     "-q:v", "2", str(video)], check=True, timeout=60)  # fmt: skip
-    cam = open_camera(f"file://{video}?loop=0")
-    got = [cam.capture().image for _ in range(3)]
-    assert all(_near(g, f) for g, f in zip(got, frames, strict=True)) and got[0].shape == (48, 64, 3)
-    with pytest.raises(EndOfFramesError):
-        cam.capture()
-    cam.close()
-    looping = open_camera(f"file://{video}")
-    assert _near([looping.capture().image for _ in range(4)][3], frames[0])
-    looping.close()
+    _replays_in_order_then_loops(video, frames)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing: ./tools/dev installs it")
