@@ -363,14 +363,7 @@ def issue_alert(config: CentralConfig, store: CentralStore, alert_id: str, wire:
     """Publish an alert this centre signed to its gates and, with ``fed``, share it with the region: the alert
     and the item sharing it over one connection, both taken or the call fails (``alert send [--share]``, the
     console). Raises TransportError."""
-    now = time.time()
-    messages = [alert_message(alert_id, wire, expires, now)]
-    if fed is not None:
-        item_id, item = share_alert(fed, wire, now=now)
-        messages.append(item_message(item_id, item))
-    publish_messages(config, messages)
-    if fed is not None:
-        record_shared(store, fed, item_id, item, now)
+    _publish_alert(config, store, alert_id, wire, expires, fed, share_alert)
 
 
 def withdraw_alert(config: CentralConfig, store: CentralStore, alert_key: SigningKey, alert_id: str, *,
@@ -384,10 +377,17 @@ def withdraw_alert(config: CentralConfig, store: CentralStore, alert_key: Signin
         raise BadDataError(f"alert {alert_id} was shared with the region: add --share FEDERATION_FILE so the peer "
                            "centres withdraw it from their gates too")
     _, clearing, expires = build_clearing(alert_key, retained_alert(config, alert_id), notice=notice)
+    _publish_alert(config, store, alert_id, clearing, expires, fed, share_clearing)
+
+
+def _publish_alert(config: CentralConfig, store: CentralStore, alert_id: str, wire: bytes, expires: float,
+                   fed: Federation | None, share: Callable[..., tuple[str, bytes]]) -> None:
+    """Publish an alert or its clearing to the gates and, with ``fed``, the item ``share`` makes of it to the
+    region, over one connection; the shared item is recorded once both are taken."""
     now = time.time()
-    messages = [alert_message(alert_id, clearing, expires, now)]
+    messages = [alert_message(alert_id, wire, expires, now)]
     if fed is not None:
-        item_id, item = share_clearing(fed, clearing, now=now)
+        item_id, item = share(fed, wire, now=now)
         messages.append(item_message(item_id, item))
     publish_messages(config, messages)
     if fed is not None:
