@@ -299,7 +299,8 @@ def main() -> int:
         print(f"  list delta v1->v2: {len(installed)}/{a.gates} gates installed it; all within "
               f"{late[-1] if late else float('nan'):.1f} s (p50 {statistics.median(late) if late else float('nan'):.1f} s)")
     slow = sum(x >= 30_000 for x in lat)
-    print(f"  events resent by the gates after their ack timeout (30 s): {resent:,}; hits stored 30 s or more after "
+    print(f"  events resent by the gates after their ack timeout (30 s, doubling while acks come late): {resent:,}; "
+          f"hits stored 30 s or more after "
           f"their commit: {slow}; messages the centre refused or dropped, by reason: {refused or 'none'}")
     print(f"  peak resident memory: broker {peak['broker']:.0f} MiB, centre {peak['centre']:.0f} MiB, gate processes "
           f"{peak['gates']:.0f} MiB ({peak['gates'] / a.gates * 1024:.0f} KiB per gate)")
