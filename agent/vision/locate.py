@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
@@ -47,6 +47,13 @@ class Band:
         candidate bands are never read)."""
         return [np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR))
                 for size, coeffs in self.cuts]  # fmt: skip
+
+    def on(self, g: np.ndarray) -> Band:
+        """The same band on another frame ``g`` (grey, the same size): a document lying still under the camera
+        is located once and its lines cut out of the next frames where they were (agent/vision/camera_reader.py)."""
+        if g.shape != (self.page.height, self.page.width):
+            raise ValueError(f"a frame of {g.shape[1]}x{g.shape[0]} px, not {self.page.width}x{self.page.height}")
+        return replace(self, page=Image.fromarray(g))
 
 
 def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
