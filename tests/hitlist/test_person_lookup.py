@@ -108,3 +108,52 @@ def test_person_path_uses_its_own_slower_key():
     assert document_fingerprint(keys, "UTO", "L898902C3") == document_fingerprint(
         other_person_key, "UTO", "L898902C3"
     )
+
+
+def test_builder_default_person_cost_is_the_chosen_one(tmp_path):
+    """docs/hitlist.md "Privacy" chose 150 PBKDF2 iterations for the gate's latency budget; a list built
+    without --person-cost carries it, and the docs name it."""
+    from tests.support.paths import REPO
+    from tools.hitlist.build import DEFAULT_PERSON_COST, read_list
+    from tools.hitlist_cli import main as hitlist_cli
+
+    assert DEFAULT_PERSON_COST == 150
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA", "birth_date": "740812", '
+                       '"reason": "wanted", "ref": "P-1"}\n')
+    assert hitlist_cli(["keygen", "--out", str(tmp_path / "keys")]) == 0
+    out = tmp_path / "v1.shl"
+    assert hitlist_cli(["build", "--keys", str(tmp_path / "keys"), "--from", str(records), "--list-id", "nominal",
+                        "--version", "1", "--out", str(out)]) == 0
+    meta, _, _ = read_list(out.read_bytes())
+    assert meta.fp_keys.person_cost == DEFAULT_PERSON_COST
+    assert f"person_cost={DEFAULT_PERSON_COST}" in (REPO / "docs" / "hitlist.md").read_text()
+
+
+def test_a_travellers_person_keys_are_computed_on_several_threads(tmp_path, monkeypatch):
+    """The keys are cut into one run per hash thread; the caller computes the first run, the pool the others:
+    the answer is the same as one thread's."""
+    import threading
+
+    from agent.hitlist import store as store_module
+
+    central = Central()
+    store = HitListStore(tmp_path / "g", central.root_pub, hash_threads=3)
+    store.install(central.snapshot(LISTED, 1), now=T0)
+    computed_on: list[int] = []
+    real = store_module.person_fingerprint
+
+    def counted(keys, name_key, birth_date):
+        computed_on.append(threading.get_ident())
+        return real(keys, name_key, birth_date)
+
+    monkeypatch.setattr(store_module, "person_fingerprint", counted)
+    hit = store.lookup_person("MOHAMMED", "AHMAD", "750101")
+    assert hit is not None and hit.ref == "P-MOH"
+    keys = len(names.query_name_keys("MOHAMMED", "AHMAD"))
+    assert len(computed_on) == keys >= 3
+    caller = threading.get_ident()
+    assert 0 < computed_on.count(caller) <= -(-keys // 3)  # the caller's run only
+    assert len(set(computed_on)) >= 2  # the other runs on the pool's threads
+    one_thread = HitListStore(tmp_path / "g", central.root_pub, hash_threads=1)
+    assert one_thread.lookup_person("MOHAMMED", "AHMAD", "750101") == hit
