@@ -152,7 +152,7 @@ class HitListStore:
         return self._lookup_fp("vehicle", lambda k: plate_fingerprint(k, country, plate))
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """Any query name key x birth date listed: exact hits win over weak ones.
 
@@ -164,7 +164,7 @@ class HitListStore:
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
-        queries = names.query_name_keys(surname, given_names, truncated=truncated)
+        queries = names.query_name_keys(surname, given_names, truncated=truncated, issuing_state=issuing_state)
         fingerprints = self._person_fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
         weak = None
         for (_key, strength), fp in zip(queries, fingerprints, strict=True):

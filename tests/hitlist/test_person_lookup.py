@@ -8,6 +8,9 @@ import pytest
 from agent.hitlist import names
 from agent.hitlist.fingerprint import FingerprintKeys, document_fingerprint, person_fingerprint
 from agent.hitlist.store import HitListStore
+from agent.mrz import parse_mrz
+from agent.mrz.render import render_mrz
+from agent.screening.sources import Query
 from tests.support.hitlist_central import T0, Central, doc, person, resign
 
 LISTED = [
@@ -59,12 +62,33 @@ def test_exact_spelling_and_dropped_trailing_given_name_hit(persons):
     assert persons.lookup_person("ERIKSSON", "ANNA<MARIA", "740812").strength == "exact"
 
 
-def test_other_normaliser_version_refers_on_persons_but_screens_documents(tmp_path):
+def test_turkish_passport_reads_the_name_in_turkish_orthography(tmp_path):
+    """The issuing state travels from the MRZ to the name keys (sources.Query.from_mrz -> lookup_person): a TUR
+    passport writes S for SH, so SAFIK is SHAFIK there and only there (docs/names.md, "Version 6")."""
+    central = Central()
+    store = HitListStore(tmp_path / "t", central.root_pub)
+    store.install(central.snapshot([person("AL UTAYBI", "ZOHUR SHAFIK", "790303", "P-UTA")], 1), now=T0)
+    lines = render_mrz(format="TD3", document_code="P", issuing_state="TUR", surname="UTAYBI",
+                       given_names="ZUHUR SAFIK", document_number="U12345678", nationality="TUR",
+                       birth_date="790303", sex="M", expiry_date="300101")
+    query = Query.from_mrz(parse_mrz(lines))
+    assert query.person is not None and query.person.issuing_state == "TUR"
+    p = query.person
+    hit = store.lookup_person(p.surname, p.given_names, p.birth_date, issuing_state=p.issuing_state)
+    assert hit is not None and (hit.ref, hit.strength) == ("P-UTA", "exact")
+    assert store.lookup_person(p.surname, p.given_names, p.birth_date, issuing_state="FRA") is None
+    assert store.lookup_person(p.surname, p.given_names, p.birth_date) is None
+
+
+@pytest.mark.parametrize("built_with", [names.NORMALISER_VERSION - 1, names.NORMALISER_VERSION + 1],
+                         ids=["older-normaliser", "newer-normaliser"])
+def test_other_normaliser_version_refers_on_persons_but_screens_documents(tmp_path, built_with):
+    """A list built before a normaliser change (n5 lists after n6) or after it: persons REFER, documents screen."""
     central = Central()
     blob = resign(
         central.snapshot([*LISTED, doc(1)], 1),
         central.list_key,
-        name_key_version=names.NORMALISER_VERSION + 1,
+        name_key_version=built_with,
     )
     store = HitListStore(tmp_path / "g", central.root_pub)
     store.install(blob, now=T0)
