@@ -169,7 +169,7 @@ def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | No
     for gate_id, _ in gates:
         store.enrol(gate_id, bytes(gate_key(gate_id).verify_key), now)
     keys = central_keys(work / "keys")
-    central = CentralWorkers(broker, db, keys, workers, work)
+    central = CentralWorkers(broker, db, keys, workers, work, hit_lane=args.hit_lane)
     central.start()
     assert central.proc is not None
     console = ConsoleWatch(db, work / name)
@@ -239,6 +239,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--setups", default="pg,sqlite", help="pg (4 workers, PostgreSQL), sqlite (1 worker)")
     parser.add_argument("--gate-dir", type=Path, default=Path("/dev/shm"), help="where the gates' outboxes live")
+    parser.add_argument("--hit-lane", action=argparse.BooleanOptionalAction, default=True,
+                        help="workers take hits on a connection of their own (sharaka-central run --hit-username)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharaka-central-bench-"))
     work.chmod(0o755)  # the postgres user (as root we run the cluster as postgres) must reach work/pg

@@ -18,8 +18,10 @@ database:
      committed (each batch's acks are published right after its commit).
 
 During the drain a probe gate publishes a hit every 0.1 s: hit -> store latency (``received - created``) under
-that load. It waits behind what the broker queued for the worker before it (an MQTT session's queue is first
-in, first out), which is what a hit meets when a centre comes back to a full broker. CPU seconds per event of
+that load. With ``--hit-lane`` (the default) each worker takes the hits on a connection, writer and store
+connection of its own (``sharaka-central run --hit-username``); with ``--no-hit-lane`` a hit waits behind what
+the broker queued for the worker's one connection before it (an MQTT session's queue is first in, first out),
+which is what a hit met there when a centre came back to a full broker. CPU seconds per event of
 the workers, the database server and the broker are read from /proc over the drain. Lost: published, not
 stored; duplicated: rows minus distinct (gate, message id). A worker must be resumed within 1.5 x its
 keepalive (30 s) or the broker ends its session, so keep ``--gates x --backlog`` to what the publishers put
@@ -122,15 +124,18 @@ class Probe:
 
 
 def forget_session(broker: Broker) -> None:
-    """End the single worker's persistent session (client ``central``), so the broker does not queue the next
-    setups' backlog for it."""
-    user, password = broker.central
-    client = CentralConfig(host=broker.host, port=broker.port, username=user, password=password,
-                           client_id=user).client()
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    client.connect(broker.host, broker.port, 30, clean_start=True, properties=props)
-    client.disconnect()
+    """End the single worker's persistent sessions (clients ``central`` and ``central-hits``), so the broker does
+    not queue the next setups' backlog for them."""
+    for user in ("central", "central-hits"):
+        password = broker.credentials.get(user)
+        if password is None:
+            continue
+        client = CentralConfig(host=broker.host, port=broker.port, username=user, password=password,
+                               client_id=user).client()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        client.connect(broker.host, broker.port, 30, clean_start=True, properties=props)
+        client.disconnect()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -139,13 +144,14 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run_setup(name: str, db: str, workers: int, broker: Broker, pg_pid: int | None, keys: Path, work: Path,
-              gates: list[str], pubs: list[tuple[Any, Any]], backlog: int, timeout: float) -> dict[str, Any]:
+              gates: list[str], pubs: list[tuple[Any, Any]], backlog: int, timeout: float,
+              hit_lane: bool) -> dict[str, Any]:
     store: CentralStore = open_store(db)
     now = time.time()
     for gate_id in [*gates, PROBE]:
         store.enrol(gate_id, bytes(gate_key(gate_id).verify_key), now)
     (work / name).mkdir()
-    central = CentralWorkers(broker, db, keys, workers, work / name)
+    central = CentralWorkers(broker, db, keys, workers, work / name, hit_lane=hit_lane)
     central.start()
     assert central.proc is not None
     pids = [central.proc.pid] if workers == 1 else list(central.pids().values())
@@ -198,6 +204,8 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=2, help="publisher processes (they are idle during the drain)")
     ap.add_argument("--setups", default="pg:1,pg:2,pg:4,sqlite:1", help="ENGINE:WORKERS, comma-separated")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--hit-lane", action=argparse.BooleanOptionalAction, default=True,
+                    help="workers take hits on a connection of their own (sharaka-central run --hit-username)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharaka-drain-"))
     work.chmod(0o755)  # the postgres user must reach work/pg
@@ -231,7 +239,7 @@ def main() -> int:
             else:
                 db, pg_pid = str(work / f"{name}.db"), None
             results.append(run_setup(name, db, workers, broker, pg_pid, keys, work, gates, pubs, a.backlog,
-                                     a.timeout))
+                                     a.timeout, a.hit_lane))
             print(results[-1], flush=True)
     finally:
         for orders, _ in pubs:
@@ -242,7 +250,7 @@ def main() -> int:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nbacklog of {a.gates * a.backlog:,} events ({a.gates:,} gates x {a.backlog}) loaded into the broker while"
-          f" the workers were stopped, then drained; {os.cpu_count()} CPUs")
+          f" the workers were stopped, then drained; hit lane {'on' if a.hit_lane else 'off'}; {os.cpu_count()} CPUs")
     print(f"{'setup':<10}{'events/s':>10}{'drain s':>9}{'hit p50':>9}{'p99 ms':>8}{'lost':>6}{'dup':>5}"
           f"{'  CPU µs/event: workers / database / broker':<44}{'load':>11}")
     for r in results:

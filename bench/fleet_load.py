@@ -200,6 +200,7 @@ def main() -> int:
                 raise SystemExit("installing v1 failed")
         store.close()
         list_user, list_pw = broker.add_central("central-lists")  # list requests on their own connection
+        hit_user, _ = broker.add_central("central-hits", list_pw)  # hits on theirs (docs/central.md "The hit lane")
         broker.start()
         user, pw = broker.central
         (root / "pw").write_text(pw)
@@ -208,7 +209,8 @@ def main() -> int:
             [sys.executable, "-m", "tools.central.cli", "run", "--db", str(root / "central.db"), "--json",
              "--keys", str(kdir), "--port", str(broker.port), "--username", user, "--password-file",
              str(root / "pw"), "--lists", str(root / "lists"), "--list-username", list_user,
-             "--list-password-file", str(root / "pw-lists")],
+             "--list-password-file", str(root / "pw-lists"), "--hit-username", hit_user,
+             "--hit-password-file", str(root / "pw-lists")],
             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         assert central.stdout is not None
         if not json.loads(central.stdout.readline()).get("connected"):

@@ -1,6 +1,6 @@
 """Person-name matching on the EVALUATION set: hit rate and false hits, ours against the previous matcher.
 
-    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation3_people.json] [--near]
+    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation4_people.json] [--near]
 
 The evaluation set (tests/data/names/README.md) holds listed people and the same people as other issuers
 write them; it was written before the rules it measures and never used to build them. For every listed
@@ -9,19 +9,26 @@ person and every other spelling of them: a *hit* is a match through an exact key
 (every listed person against every other person's spellings, and the named `different_people` pairs, both
 ways), all taken with the same birth date, which is the worst case. The peer is the matcher of an earlier
 commit (default: the last n1 normaliser), loaded from git into this same process and run on the same
-pairs, so the two columns are comparable.
+pairs, so the two columns are comparable. A spelling of a generated set carries the
+issuing state of its document, which a matcher that takes one (`query_name_keys(..., issuing_state=...)`) is
+given. Two generated identities that the documented rules take for one person (the same surname, one's given
+names among the other's: `names_evalset.one_person_by_the_rules`; editions 2 and 3 drew such pairs) are not
+different people: their matches are counted apart, not as false hits. Also printed: the keys a gate looks up
+per traveller (mean and max over the set's spellings), each a slow fingerprint at the gate.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import subprocess
 import sys
 import types
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import names_evalset  # type: ignore[import-not-found]  # bench/ is on sys.path when run as a script
@@ -29,7 +36,7 @@ import names_evalset  # type: ignore[import-not-found]  # bench/ is on sys.path 
 from agent.hitlist import names
 
 ROOT = Path(__file__).resolve().parent.parent
-EVALUATION = ROOT / "tests" / "data" / "names" / "evaluation3_people.json"  # generated, bench/names_evalset.py
+EVALUATION = ROOT / "tests" / "data" / "names" / "evaluation4_people.json"  # generated, bench/names_evalset.py
 PEER_REV = "4ecbcb0017949e1c33767e0c2111ab468c30f97b"  # the last commit of normaliser n1
 
 # Listed people of the evaluation set whose names the first development set of n2 also held by mistake
@@ -37,18 +44,43 @@ PEER_REV = "4ecbcb0017949e1c33767e0c2111ab468c30f97b"  # the last commit of norm
 SEEN_WHILE_DEVELOPING = {("BELHADJ", "JAWAD"), ("AL MUSAWI", "KADHIM"), ("ABDELJAOUAD", "FAYCAL")}
 
 Name = tuple[str, str]
-Matcher = Callable[[Name, Name], "str | None"]
+Matcher = Callable[[Name, Name, str], "str | None"]
+
+
+def query_keys(module: types.ModuleType, query: Name, state: str) -> list[tuple[str, str]]:
+    """The (key, strength) pairs `module` looks up for a traveller; the issuing state if it takes one."""
+    if "issuing_state" in inspect.signature(module.query_name_keys).parameters:
+        return module.query_name_keys(*query, issuing_state=state)
+    return module.query_name_keys(*query)
 
 
 def matcher(module: types.ModuleType) -> Matcher:
-    """Strongest strength ('exact', 'weak' or None) with which a traveller finds a listed person."""
+    """Strongest strength ('exact', 'weak' or None) with which a traveller (`query`, with the issuing state of
+    the document, '' when unknown) finds a listed person."""
 
-    def match(record: Name, query: Name) -> str | None:
-        stored = set(module.record_name_keys(*record))
-        found = {s for k, s in module.query_name_keys(*query) if k in stored}
+    @cache
+    def stored(record: Name) -> frozenset[str]:
+        return frozenset(module.record_name_keys(*record))
+
+    def match(record: Name, query: Name, state: str = "") -> str | None:
+        keys = stored(record)
+        found = {s for k, s in query_keys(module, query, state) if k in keys}
         return "exact" if "exact" in found else ("weak" if found else None)
 
     return match
+
+
+def document(entry: list[str]) -> tuple[Name, str]:
+    """A spelling of a set ([surname, given names, state?]) as a name and its issuing state ('' if none)."""
+    return (entry[0], entry[1]), (entry[2] if len(entry) > 2 else "")
+
+
+def identity(person: dict) -> dict | None:
+    """The identity (sounds) of a generated set's person, or None for a hand-written set."""
+    if "sounds" not in person:
+        return None
+    surname, given = person["sounds"]
+    return {"surname": surname, "given": given.split()}
 
 
 def load_peer(rev: str) -> types.ModuleType:
@@ -72,39 +104,57 @@ def load_peer(rev: str) -> types.ModuleType:
 
 
 def evaluate(people: list[dict], different: list, match: Matcher) -> dict:
-    """Outcome counts: per variation tag, hits/refers/misses; and the false hits found."""
+    """Outcome counts: per variation tag, hits/refers/misses; the false hits found; and the exact matches between
+    identities the rules take for one person (`one_person`, not false hits)."""
     by_tag: dict[str, Counter] = {}
     misses: list[tuple[Name, Name]] = []
     for person in people:
         listed = tuple(person["listed"])
-        for surname, given, tag in person["travelling"]:
-            outcome = match(listed, (surname, given)) or "miss"
+        for surname, given, tag, *state in person["travelling"]:
+            outcome = match(listed, (surname, given), "".join(state)) or "miss"
             by_tag.setdefault(tag, Counter())[outcome] += 1
             if outcome != "exact":
                 misses.append((listed, (surname, given)))
     false_hits: list[tuple[Name, Name]] = []
+    one_person: list[tuple[Name, Name]] = []
     pairs = 0
     for i, a in enumerate(people):
         for j, b in enumerate(people):
             if i == j:
                 continue
-            for query in [b["listed"]] + [t[:2] for t in b["travelling"]]:
+            a_id, b_id = identity(a), identity(b)
+            same = a_id is not None and b_id is not None and names_evalset.one_person_by_the_rules(a_id, b_id)
+            for entry in [b["listed"]] + [[t[0], t[1], *t[3:]] for t in b["travelling"]]:
+                query, state = document(entry)
                 pairs += 1
-                if match(tuple(a["listed"]), tuple(query)) == "exact":
-                    false_hits.append((tuple(a["listed"]), tuple(query)))
+                if match(tuple(a["listed"]), query, state) == "exact":
+                    (one_person if same else false_hits).append((tuple(a["listed"]), query))
     for a, b in different:
         for x, y in ((a, b), (b, a)):
+            (record, _), (query, state) = document(x), document(y)
             pairs += 1
-            if match(tuple(x), tuple(y)) == "exact":
-                false_hits.append((tuple(x), tuple(y)))
-    return {"by_tag": by_tag, "misses": misses, "false_hits": false_hits, "pairs": pairs}
+            if match(record, query, state) == "exact":
+                false_hits.append((record, query))
+    return {"by_tag": by_tag, "misses": misses, "false_hits": false_hits, "one_person": one_person, "pairs": pairs}
 
 
-def report(label: str, result: dict, verbose: bool) -> None:
+def keys_per_traveller(module: types.ModuleType, people: list[dict]) -> tuple[float, int]:
+    """Mean and max number of keys `module` looks up for one traveller, over every spelling of the set."""
+    counts = [len(query_keys(module, (t[0], t[1]), "".join(t[3:]))) for p in people for t in p["travelling"]]
+    counts += [len(query_keys(module, (p["listed"][0], p["listed"][1]), "")) for p in people]
+    return sum(counts) / len(counts), max(counts)
+
+
+def report(label: str, result: dict, verbose: bool, keys: tuple[float, int] | None = None) -> None:
     total = sum((c for c in result["by_tag"].values()), Counter())
     n = sum(total.values())
     print(f"{label:34s} hit {100 * total['exact'] / n:6.2f}% ({total['exact']}/{n})  refer {total['weak']:3d}"
           f"  miss {total['miss']:3d}  false hits {len(result['false_hits'])} in {result['pairs']} pairs")
+    if result["one_person"]:
+        print(f"    + {len(result['one_person'])} exact matches between identities the rules take for one person "
+              "(not false hits: names_evalset.one_person_by_the_rules)")
+    if keys:
+        print(f"    keys per traveller: mean {keys[0]:.1f}, max {keys[1]}")
     for tag, c in sorted(result["by_tag"].items()):
         m = sum(c.values())
         print(f"    {tag:10s} hit {100 * c['exact'] / m:6.2f}% ({c['exact']}/{m})")
@@ -113,6 +163,8 @@ def report(label: str, result: dict, verbose: bool) -> None:
             print(f"    not hit: {listed} <- {query}")
         for listed, query in result["false_hits"]:
             print(f"    FALSE HIT: {listed} <- {query}")
+        for listed, query in result["one_person"]:
+            print(f"    one person by the rules: {listed} <- {query}")
 
 
 def main() -> None:
@@ -132,9 +184,10 @@ def main() -> None:
     clean = [p for p in people if tuple(p["listed"]) not in SEEN_WHILE_DEVELOPING]
     print(f"{args.set.name}: {len(people)} listed people, "
           f"{sum(len(p['travelling']) for p in people)} other spellings of them")
-    report(f"ours ({names.NAME_KEY_VERSION})", evaluate(people, different, matcher(names)), args.verbose)
+    report(f"ours ({names.NAME_KEY_VERSION})", evaluate(people, different, matcher(names)), args.verbose,
+           keys_per_traveller(names, people))
     report(f"peer ({peer.NAME_KEY_VERSION} @ {args.peer_rev[:8]})", evaluate(people, different, matcher(peer)),
-           args.verbose)
+           args.verbose, keys_per_traveller(peer, people))
     if len(clean) < len(people):
         print(f"without the {len(people) - len(clean)} people seen while developing n2:")
         report(f"ours ({names.NAME_KEY_VERSION})", evaluate(clean, different, matcher(names)), False)

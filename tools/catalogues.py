@@ -27,9 +27,9 @@ LOCALE_DIRS = [ROOT / "agent" / "web" / "locale", ROOT / "tools" / "central" / "
 GATE, CONSOLE = LOCALE_DIRS
 SOURCES = {GATE: [ROOT / "agent" / "web", ROOT / "agent" / "screen"], CONSOLE: [ROOT / "tools" / "central" / "console"]}
 FALLBACK = {CONSOLE: GATE}  # the console's pages also use the foundation's strings, translated in the gate's
-# msgids in templates: _("…") or _('…'); in Python: gettext or _ calls, FormError / _done messages, N_("…")
+# msgids in templates: _("…") or _('…'); in Python: gettext or _ calls, FormError / Refusal / done messages, N_("…")
 TEMPLATE_CALL = re.compile(r"""_\(\s*(?:"([^"]*)"|'([^']*)')\s*\)""")
-PY_CALLS = {"_", "gettext", "N_", "FormError", "_done"}
+PY_CALLS = {"_", "gettext", "N_", "FormError", "_done", "done", "translate", "Refusal", "Refused"}
 
 
 def parse_po(text: str) -> dict[str, str]:
@@ -97,6 +97,9 @@ def used_msgids(locale_dir: Path = GATE) -> set[str]:
 
         found.update(console_views.PAGES.values())
         found.update(console_views.OUTCOME_TEXT.values())
+        found.update(console_views.REASONS.values())
+        found.update(console_views.AUDIT_ACTIONS.values())
+        found.update(federation.REFUSALS.values())
         found.update(console_views.SEVERITIES)
         found.update(("all", "site", "gates", "alert", "clear", "hit"))  # alert targets, federation item kinds
         found.update(federation.VERIFICATION.values())

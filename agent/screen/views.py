@@ -26,7 +26,7 @@ from aiohttp import web
 
 from agent.screen.actions import MAX_REASON, OUTCOMES, OVERRIDES
 from agent.screen.model import TOPICS
-from agent.web.server import SITE, render, render_text, session_of, template_context
+from agent.web.server import SITE, done, render, render_text, session_of, template_context
 from agent.web.sse import stream
 
 if TYPE_CHECKING:
@@ -125,10 +125,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
 
 
 def _done(request: web.Request, text: str, **args: Any) -> web.HTTPSeeOther:
-    session = session_of(request)
-    gettext = request.app[SITE].catalogues.get(session.lang).gettext
-    session.notice = ("ok", gettext(text) % args if args else gettext(text))
-    return web.HTTPSeeOther("/")
+    return done(request, text, "/", **args)
 
 
 async def _refuse(request: web.Request, exc: FormError, form: dict[str, str] | None = None) -> web.Response:

@@ -5,13 +5,20 @@ when a document placed under the camera has been read with every check passing a
 ``Misread`` when a document lies there but ``max_frames`` frames combined (per-character voting) still
 give no such reading (the gate REFERs it), and None otherwise. A document stays one passage while it
 lies there: nothing more is reported until the tray has shown no MRZ for ``empty_frames`` frames in a row,
-or a different document is read. A frame that shows the decided document unchanged (its thumbnail within
-``STILL_DIFF`` grey levels of the decision's frame) is not read again.
+or a different document is read.
+
+Work saved on frames that show nothing new (thumbnails of 32x24 within ``STILL_DIFF`` grey levels: sensor
+noise is the same scene, a hand or a moved document is not): a frame of the decided document lying there
+unchanged is not read again; an empty tray unchanged is searched again only every ``IDLE_RECHECK_S``; and
+while a document is being read over several frames its band is located once and cut out of the next frames
+where it was, as long as the scene is the same and the lines cut there match the located ones
+(``TRACK_DIFF``), else it is located again.
 
 A passage carries its ``Sighting``: the frame it was read from and the face search (agent/vision/face.py
-``evidence``) started on that frame as soon as the locator found an MRZ band there, on the reader's own
-face thread while the MRZ is recognised, so the screener has the face when it decides instead of grabbing
-another frame and searching it before the event is committed.
+``evidence``) started on that frame on the reader's own face thread as soon as the frame is taken, beside
+locating and recognising the MRZ (the face model has its own worker thread, so the two run on two cores);
+it is dropped when the frame shows no MRZ. The screener so has the face when it decides instead of
+grabbing another frame and searching it before the event is committed.
 
     >>> reader = CameraReader(hal.open_camera("file://frames/"))
     >>> item = reader.read(timeout=1.0)
@@ -31,8 +38,8 @@ import numpy as np
 
 from agent.vision.face import evidence
 from agent.vision.image import grey, resize
-from agent.vision.locate import candidates
-from agent.vision.mrz_read import MODEL, Reading, best_band_probs, constrained
+from agent.vision.locate import Band, candidates
+from agent.vision.mrz_read import MODEL, Reading, best_band, constrained
 from agent.vision.runtime import shared_model
 from hal.camera import Frame
 from hal.reader.types import Misread, ReaderDocument
@@ -43,6 +50,8 @@ if TYPE_CHECKING:
 
 SAME_DOCUMENT = 0.75  # share of characters two frames' best readings have in common for the same document
 STILL_DIFF = 4.0  # mean grey-level difference of 32x24 thumbnails below which a frame shows the same scene
+IDLE_RECHECK_S = 1.0  # an unchanged empty tray is searched again this often all the same
+TRACK_DIFF = 8.0  # mean grey-level difference of a band's lines cut from two frames below which it lies still
 THUMB = (32, 24)
 
 
@@ -76,6 +85,11 @@ def _thumbnail(rgb: np.ndarray) -> np.ndarray:
     return resize(small, *THUMB).astype(np.float32)
 
 
+def _same_scene(thumb: np.ndarray, other: np.ndarray) -> bool:
+    """Two frames' thumbnails within STILL_DIFF grey levels on average: nothing was moved (sensor noise)."""
+    return float(np.abs(thumb - other).mean()) < STILL_DIFF
+
+
 def _another_document(probs: list[np.ndarray], previous: list[np.ndarray]) -> bool:
     if [p.shape for p in probs] != [p.shape for p in previous]:
         return True
@@ -106,9 +120,13 @@ class CameraReader:
         self._sighting: Sighting | None = None  # the face search of the document being read
         self._faces: ThreadPoolExecutor | None = None
         self._empty = 0
+        self._idle: tuple[np.ndarray, float] | None = None  # the empty tray's thumbnail, when to look again anyway
+        self._band: tuple[Band, np.ndarray] | None = None  # the band located last and its frame's thumbnail
         self.last_reading: Reading | None = None
         self.frames_read = 0  # frames the MRZ was searched in
-        self.frames_still = 0  # frames skipped: the decided document lying there unchanged
+        self.frames_located = 0  # of which the band was located (the others: tracked from an earlier frame)
+        self.frames_tracked = 0  # of which the band was cut where an earlier frame showed it
+        self.frames_still = 0  # frames skipped: the decided document or the empty tray lying there unchanged
         self.timings_ms: dict[str, float] = {}  # the last frame read: locate, recognise, decode (bench/vision_bench.py)
 
     def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
@@ -128,27 +146,46 @@ class CameraReader:
         """Take one frame (``frame``: the capture ``rgb`` came from) into account; a new passage when this
         frame completes one."""
         thumb = _thumbnail(rgb)
-        if self._decided_thumb is not None and float(np.abs(thumb - self._decided_thumb).mean()) < STILL_DIFF:
+        if self._decided_thumb is not None and _same_scene(thumb, self._decided_thumb):
             self.frames_still += 1
             self._empty = 0
             return None  # the decided document lies there unchanged: not read again
+        now = self._monotonic()
+        if self._idle is not None and _same_scene(thumb, self._idle[0]) and now < self._idle[1]:
+            self.frames_still += 1
+            return None  # the empty tray unchanged: not searched again (but every IDLE_RECHECK_S)
+        self._idle = None
         self.frames_read += 1
         t0 = time.perf_counter()
-        bands = candidates(grey(rgb))
-        if bands and self._sighting is None:
+        if self._sighting is None:  # the face search goes on beside the MRZ search, on the other core
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
+        g = grey(rgb)
+        best = self._read_tracked(thumb, g)
         t1 = time.perf_counter()
-        probs = best_band_probs(bands, shared_model(MODEL))
+        if best is None:
+            self.frames_located += 1
+            bands = candidates(g)
+            t1 = time.perf_counter()
+            best = best_band(bands, shared_model(MODEL))
+            if best is not None:
+                self._band = (best[1], thumb)
         t2 = time.perf_counter()
         self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
-        if probs is None:
+        if best is None:
+            self._band = None
+            if not self._votes:  # nothing to read here: the face search started on this frame is not needed
+                self._drop_sighting()
             self._empty += 1
             if self._empty >= self.empty_frames:  # the tray is empty: the next document is a new passage
-                self._present, self._votes, self._decided_thumb, self._sighting = None, [], None, None
+                self._present, self._votes, self._decided_thumb = None, [], None
+                self._drop_sighting()
+                self._idle = (thumb, now + IDLE_RECHECK_S)
             return None
+        probs = best[2]
         self._empty = 0
         if self._votes and _another_document(probs, self._votes[-1]):
             self._votes, self._decided_thumb = [], None  # another document: start over, its own face
+            self._drop_sighting()
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
@@ -167,6 +204,30 @@ class CameraReader:
             return CameraMisread(f"camera: MRZ unreadable in {len(self._votes)} frames (confidence {confidence:.2f})",
                                  self._monotonic(), sighting=self._sighting)  # fmt: skip
         return None
+
+    def _read_tracked(self, thumb: np.ndarray, g: np.ndarray) -> tuple[float, Band, list[np.ndarray]] | None:
+        """The band located on an earlier frame of this document, cut out of this frame ``g`` where it was and
+        read, when the scene is the same and the cut lines match the located ones (within TRACK_DIFF grey
+        levels on average: sensor noise; a shift of one pixel is several times more); None when the band must
+        be located again (the document moved, was swapped or taken away)."""
+        if self._band is None:
+            return None
+        band, band_thumb = self._band
+        if not _same_scene(thumb, band_thumb) or g.shape != (band.page.height, band.page.width):
+            return None
+        here = band.on(g)
+        moved = np.mean([np.abs(a.astype(np.float32) - b).mean() for a, b in zip(here.lines, band.lines, strict=True)])
+        if moved >= TRACK_DIFF:
+            return None
+        tracked = best_band([here], shared_model(MODEL))
+        if tracked is not None:
+            self.frames_tracked += 1
+        return tracked
+
+    def _drop_sighting(self) -> None:
+        if self._sighting is not None:
+            self._sighting.face.cancel()  # not yet started: never runs
+            self._sighting = None
 
     def _search_face(self, frame: Frame) -> Sighting:
         """Start the face search on ``frame`` on the face thread (the MRZ is read meanwhile)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.vision.image import grey, jpeg_bytes, resize
-from agent.vision.runtime import Model, on_worker, shared_model
+from agent.vision.runtime import Model, shared_model
 
 MODEL = "face_detection_short_range.tflite"
 MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
@@ -139,8 +139,9 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
 
 
 def detect(rgb: np.ndarray, model: Model | None = None, tiles: bool = True) -> list[Face]:
-    """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the vision worker)."""
-    return on_worker(_detect, rgb, model or shared_model(MODEL), tiles)
+    """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the model's worker)."""
+    model = model or shared_model(MODEL)
+    return model.call(_detect, rgb, model, tiles)
 
 
 def _detect(rgb: np.ndarray, model: Model, tiles: bool) -> list[Face]:

@@ -33,7 +33,7 @@ from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, LINE_W, line_input
 from agent.vision.locate import Band, candidates
-from agent.vision.runtime import Model, on_worker, shared_model
+from agent.vision.runtime import Model, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
@@ -75,7 +75,7 @@ class Reading:
 
 def recognise(crops: Sequence[np.ndarray], model: Model) -> list[np.ndarray]:
     """Per-column class probabilities (STEPS x CLASSES, blank first) of each grey line crop, all lines in
-    one hand-over to the vision worker."""
+    one hand-over to the model's worker thread."""
     x = line_input(np.stack([resize(np.clip(c, 0, 255).astype(np.uint8), LINE_W, LINE_H) for c in crops]))
     outs = model.run_each([line.reshape(model.input_shape) for line in x])
     return [np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64)) for (out,) in outs]
@@ -329,26 +329,32 @@ def _greedy(columns: np.ndarray) -> tuple[int, float]:
 
 def line_probs(band_lines: list[np.ndarray], model: Model) -> list[np.ndarray] | None:
     """Per-character probabilities of the band's lines, the right way up, at the layout's width."""
-    scored = on_worker(scored_probs, band_lines, model)
+    scored = model.call(scored_probs, band_lines, model)
     return scored[1] if scored is not None else None
 
 
 def best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
-    """The per-character probabilities of the candidate band the model reads most surely (see scored_probs);
-    the bands are read most MRZ-like first, and once one reads surely the rest are not read. All on the
-    vision worker: one hand-over per frame."""
-    return on_worker(_best_band_probs, bands, model)
+    """The per-character probabilities of the candidate band the model reads most surely (see best_band)."""
+    best = best_band(bands, model)
+    return best[2] if best is not None else None
 
 
-def _best_band_probs(bands: list[Band], model: Model) -> list[np.ndarray] | None:
-    best: tuple[float, list[np.ndarray]] | None = None
+def best_band(bands: list[Band], model: Model) -> tuple[float, Band, list[np.ndarray]] | None:
+    """The candidate band the model reads most surely: how surely (scored_probs), the band, and its
+    per-character probabilities; the bands are read most MRZ-like first, and once one reads surely the rest
+    are not read. All on the model's worker thread: one hand-over per frame."""
+    return model.call(_best_band, bands, model)
+
+
+def _best_band(bands: list[Band], model: Model) -> tuple[float, Band, list[np.ndarray]] | None:
+    best: tuple[float, Band, list[np.ndarray]] | None = None
     for band in bands:
         scored = scored_probs(band.lines, model, band.edges)
         if scored is not None and (best is None or scored[0] > best[0]):
-            best = scored
+            best = (scored[0], band, scored[1])
         if best is not None and best[0] >= SURE_UPRIGHT:
             break
-    return best[1] if best is not None else None
+    return best
 
 
 def _score(columns: list[np.ndarray]) -> tuple[float, int]:

@@ -1,8 +1,13 @@
-"""The tflite runtime: a model loaded once and run on the one vision worker thread, with its timings.
+"""The tflite runtime: a model loaded once and run on its own worker thread, with its timings.
 
 ``ai-edge-litert`` is the runtime (numpy 2, Python 3.10-3.14, quantised kernels several times faster);
 ``tflite-runtime`` 2.14 is the fallback (numpy < 2, Python <= 3.11, the only one on a 32-bit OS). Both load
 the same ``.tflite`` files; every shipped model is tested in both (tests/vision/test_runtimes.py).
+
+Each model has one worker thread (an interpreter is not to be invoked from two threads at once): a frame's
+face search and its MRZ recognition run side by side on two cores instead of queueing behind each other
+(``invoke`` and Pillow's resizing release the GIL). ``Model.call`` hands a whole frame's work for a model to
+its thread in one go, not one hand-over per inference.
 
     >>> model = Model.load(MODELS_DIR / "face_detection_short_range.tflite")
     >>> outputs = model.run(np.zeros(model.input_shape, np.float32))
@@ -26,28 +31,6 @@ import numpy as np
 MODELS_DIR = Path(os.environ.get("SHARAKA_MODELS") or Path(__file__).resolve().parent / "models")
 LATENCIES_KEPT = 256
 T = TypeVar("T")
-
-_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
-_worker_thread: list[threading.Thread] = []  # the worker's thread, once it has started
-
-
-def _mark_worker() -> None:
-    _worker_thread[:] = [threading.current_thread()]
-
-
-def on_worker(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` run on the vision worker thread (directly when already on it): a whole frame's
-    work in one hand-over, not one per inference (each hand-over costs two thread wake-ups, which on a
-    busy machine cost more than the inference)."""
-    if _worker_thread and threading.current_thread() is _worker_thread[0]:
-        return fn(*args)
-    return _worker.submit(_run_marked, fn, *args).result()
-
-
-def _run_marked(fn: Callable[..., T], *args: Any) -> T:
-    if not _worker_thread:
-        _mark_worker()
-    return fn(*args)
 
 
 class VisionUnavailableError(RuntimeError):
@@ -77,7 +60,7 @@ def runtime_name() -> str:
 
 
 class Model:
-    """A loaded tflite model with one input; ``run`` executes it on the vision worker thread."""
+    """A loaded tflite model with one input; ``run`` executes it on the model's worker thread."""
 
     def __init__(self, interpreter: Any, path: Path, load_ms: float, runtime: str) -> None:
         self._it = interpreter
@@ -92,6 +75,20 @@ class Model:
         self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
         self._runs = 0
         self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"vision-{path.stem}")
+        self._worker_ident: int | None = None  # the worker thread, once it has started
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` run on this model's worker thread (directly when already on it): a whole frame's work
+        for this model in one hand-over, not one per inference (each hand-over costs two thread wake-ups,
+        which on a busy machine cost more than the inference)."""
+        if threading.get_ident() == self._worker_ident:
+            return fn(*args)
+        return self._worker.submit(self._on_worker, fn, *args).result()
+
+    def _on_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        self._worker_ident = threading.get_ident()
+        return fn(*args)
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 1) -> Model:
@@ -107,19 +104,19 @@ class Model:
         return cls(interpreter, path, (time.perf_counter() - t0) * 1000, runtime)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """Outputs for input ``x`` (of ``input_shape``), computed on the vision worker thread."""
+        """Outputs for input ``x`` (of ``input_shape``), computed on the model's worker thread."""
         if tuple(x.shape) != self.input_shape:
             raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
-        return on_worker(self._invoke, x.astype(self.input_dtype, copy=False))
+        return self.call(self._invoke, x.astype(self.input_dtype, copy=False))
 
     def run_each(self, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
-        """Outputs for each input of ``xs`` (each of ``input_shape``): one hand-over to the vision worker
+        """Outputs for each input of ``xs`` (each of ``input_shape``): one hand-over to the model's worker
         thread for all of them (the lines of a page), not one per input."""
         for x in xs:
             if tuple(x.shape) != self.input_shape:
                 raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
         ready = [x.astype(self.input_dtype, copy=False) for x in xs]
-        return on_worker(lambda: [self._invoke(x) for x in ready])
+        return self.call(lambda: [self._invoke(x) for x in ready])
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         t0 = time.perf_counter()

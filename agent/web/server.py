@@ -151,6 +151,33 @@ def see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
 
+def translate(request: web.Request, msgid: str, **args: Any) -> str:
+    """``msgid`` (English) in the request's language (``lang_of``), its ``%(name)s`` fields filled from ``args``."""
+    text = request.app[SITE].catalogues.get(lang_of(request)).gettext(msgid)
+    return text % args if args else text
+
+
+def done(request: web.Request, msgid: str, location: str, **args: Any) -> web.HTTPSeeOther:
+    """The redirect after a successful action, with ``msgid`` (filled from ``args``) translated as the notice the
+    next page shows once."""
+    session_of(request).notice = ("ok", translate(request, msgid, **args))
+    return see_other(location)
+
+
+class Refusal(ValueError):
+    """An action refused for what was asked: ``message`` is an English msgid whose ``%(name)s`` fields ``args``
+    fill in, shown translated by ``refusal_text``; ``str()`` is the English text (logs, tests)."""
+
+    def __init__(self, message: str, **args: Any) -> None:
+        super().__init__(message % args if args else message)
+        self.message, self.args_ = message, args
+
+
+def refusal_text(request: web.Request, exc: Exception) -> str:
+    """What the page says of a refused action: a ``Refusal`` in the request's language, anything else as it is."""
+    return translate(request, exc.message, **exc.args_) if isinstance(exc, Refusal) else str(exc)
+
+
 @web.middleware
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:

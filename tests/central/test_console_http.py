@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+from markupsafe import escape
 from nacl.signing import SigningKey
 
 from agent import keys as keyfiles
@@ -139,7 +140,7 @@ def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(brok
         assert watcher.drain() == [], "a high-impact command left with one signature"
         cmd_id = console.records.pending_commands()[0]["cmd_id"]
         refused = first.request("/commands/decide", {"cmd": cmd_id, "decision": "approved", "csrf": csrf1})
-        assert refused.status == 400 and "a second supervisor must approve" in refused.read().decode()
+        assert refused.status == 400 and "A second supervisor must approve" in refused.read().decode()
         assert second.request("/commands/decide", {"cmd": cmd_id, "decision": "approved", "csrf": csrf2}).status == 303
         wire = watcher.wait_for_message(topics.gate("gate-1", topics.CMD), 10).payload
         body, signed_by = peek("cmd", bytes(wire))
@@ -180,3 +181,62 @@ def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_
         assert locked.status == 401 and "locked" in locked.read().decode()
         actions = [e["action"] for e in console.records.audit_log()]
         assert actions.count("sign_in_refused") == 6
+
+
+# what each page must say in French and Arabic (the catalogues' own words), and the English it must not
+TRANSLATED = {
+    "fr": {"ack": "Signalement pris en compte.", "outcome": "Suite enregistrée.", "reason": "volé", "tag": "SIGNALÉ",
+           "false_match": "Fausse correspondance", "urgent": "urgente", "audit_outcome": "a enregistré la suite d'un signalement",
+           "audit_sign_in": "connexion", "refused": "Cette console a été lancée sans --alert-key ni broker"},
+    "ar": {"ack": "تم تأكيد الاطلاع على التطابق.", "outcome": "تم تسجيل النتيجة.", "reason": "مسروقة", "tag": "تطابق",
+           "false_match": "تطابق خاطئ", "urgent": "عاجل", "audit_outcome": "سجّل نتيجة تطابق",
+           "audit_sign_in": "سجّل الدخول", "refused": "شُغّلت هذه الواجهة دون --alert-key ووسيط رسائل"},
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_confirmations_refusals_and_stored_codes_are_shown_in_the_operators_language(console, store, lang):
+    """The one-line confirmations and refusals after an action, and the codes the store keeps (a hit's reason and
+    outcome, an alert's severity, audit action names) are shown translated; the stored codes do not change."""
+    words = TRANSLATED[lang]
+    url, form = console.server.url, hit_form(store)
+    console.records.record_alert("a-1", SUPERVISOR, "urgent", "all", "Watch for L898902C3", time.time() + 3600)
+    c = Client(url)
+    csrf = c.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/lang", {"lang": lang, "csrf": csrf}).status == 303
+
+    def after(path: str, data: dict[str, str]) -> str:
+        assert c.request(path, {**form, **data, "csrf": csrf}).status == 303, path
+        return c.request("/").read().decode()
+
+    page = after("/hit/ack", {})
+    assert words["ack"] in page and "Hit acknowledged." not in page
+    page = after("/hit/outcome", {"outcome": "false_match"})
+    assert words["outcome"] in page and "Outcome recorded." not in page
+    assert f'data-reason="stolen">{words["reason"]}</strong>' in page, "the hit's reason is not translated"
+    assert f'<span class="tag HIT">{words["tag"]}</span>' in page
+    assert f'<span class="outcome">{words["false_match"]}</span>' in page
+    alerts = c.request("/alerts").read().decode()
+    assert f'<span class="tag urgent">{words["urgent"]}</span>' in alerts
+    refused = c.request("/alerts", {"notice": "x", "severity": "urgent", "csrf": csrf})
+    assert refused.status == 400
+    text = refused.read().decode()
+    assert words["refused"] in text and "was started without" not in text
+    audit = c.request("/audit").read().decode()
+    assert f'data-action="hit_outcome">{escape(words["audit_outcome"])}</td>' in audit
+    assert f'data-action="sign_in">{words["audit_sign_in"]}</td>' in audit
+    assert ">hit_outcome<" not in audit and ">sign_in<" not in audit
+    # the store keeps the codes, never the words
+    assert console.records.hits()[0]["outcome"] == "false_match"
+    assert {e["action"] for e in console.records.audit_log()} >= {"sign_in", "hit_acknowledge", "hit_outcome"}
+
+
+def test_english_pages_show_the_stored_codes_in_english_words(console, store):
+    url, form = console.server.url, hit_form(store)
+    c = Client(url)
+    csrf = c.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/hit/outcome", {**form, "outcome": "false_match", "csrf": csrf}).status == 303
+    page = c.request("/").read().decode()
+    assert "Outcome recorded." in page and '<span class="outcome">False match</span>' in page
+    audit = c.request("/audit").read().decode()
+    assert 'data-action="hit_outcome">recorded a hit&#39;s outcome</td>' in audit

@@ -64,7 +64,7 @@ def test_high_impact_command_needs_a_second_supervisor_who_is_not_the_proposer(s
     assert [c["cmd_id"] for c in records.pending_commands()] == ["c1"], "the proposer's refused approval decided it"
     row = records.take_pending("c1", "samir", "approved")
     assert row["wire"] == b"wire" and records.pending_commands() == []
-    with pytest.raises(ValueError, match="no command"):
+    with pytest.raises(ValueError, match="No command"):
         records.take_pending("c1", "samir", "approved")  # approved once only
     records.propose_command("c2", "gate-1", "wipe", {}, b"w2", "sara", NOW + 600)
     clock.sleep(601)

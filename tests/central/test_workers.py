@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from agent import keys as keyfiles
 from agent.keys import message_key_id
 from agent.protocol import topics
@@ -23,18 +25,22 @@ def _keys(tmp_path) -> tuple[Keys, object]:
     return Keys(node=keyfiles.load_signing_key(keys_dir / "node.key")), keys_dir
 
 
-def test_worker_killed_mid_stream_loses_nothing_and_stores_each_event_once(broker, pg_url, tmp_path):
+@pytest.mark.parametrize("hit_lane", [False, True], ids=["one-connection", "hit-lane"])
+def test_worker_killed_mid_stream_loses_nothing_and_stores_each_event_once(broker, pg_url, tmp_path, hit_lane):
+    """With ``hit_lane`` every fifth event is a hit, taken by the workers' hit lanes (connection, writer, acks of
+    their own): the killed worker's lane loses nothing either."""
     keys, keys_dir = _keys(tmp_path)
     store = open_store(pg_url)
     gates = [make_gate(broker, tmp_path / f"g{i}", keys, f"gate-{i}", store=store, ack_timeout=2.0)
              for i in range(4)]
-    workers = CentralWorkers(broker, pg_url, keys_dir, 3, tmp_path)
+    workers = CentralWorkers(broker, pg_url, keys_dir, 3, tmp_path, hit_lane=hit_lane)
     workers.start()
     try:
         def stream() -> None:
             for _ in range(30):
                 for g in gates:
-                    g.emit(5)
+                    g.emit(4)
+                    g.emit(1, hit=hit_lane)
                 time.sleep(0.1)
 
         feeder = threading.Thread(target=stream)
@@ -48,18 +54,21 @@ def test_worker_killed_mid_stream_loses_nothing_and_stores_each_event_once(broke
         assert len(stored) == len(set(stored)) == len(emitted) == 600
         assert {m for _, m in stored} == emitted
         assert workers.pids()[1] != killed  # the supervisor restarted it
+        assert sum(e["is_hit"] for e in store.events()) == (120 if hit_lane else 0)
     finally:
         for g in gates:
             g.stop()
         workers.stop()
 
 
-def test_redelivered_event_is_stored_once_and_acked_by_whichever_worker_gets_it(broker, pg_url, tmp_path):
+@pytest.mark.parametrize("leaf", [topics.EVENT, topics.HIT])
+def test_redelivered_event_is_stored_once_and_acked_by_whichever_worker_gets_it(broker, pg_url, tmp_path, leaf):
+    """A hit (``leaf`` hit) goes to the workers' hit lanes: deduplicated by (gate, message id) the same way."""
     keys, keys_dir = _keys(tmp_path)
     store = open_store(pg_url)
     gate_key = keyfiles.generate(tmp_path / "gate.key")
     store.enrol("gate-a", bytes(gate_key.verify_key), time.time())
-    workers = CentralWorkers(broker, pg_url, keys_dir, 2, tmp_path)
+    workers = CentralWorkers(broker, pg_url, keys_dir, 2, tmp_path, hit_lane=leaf == topics.HIT)
     workers.start()
     user, password = broker.add_gate("gate-a")
     gate = MqttTestClient(broker, user, password)
@@ -68,10 +77,10 @@ def test_redelivered_event_is_stored_once_and_acked_by_whichever_worker_gets_it(
         gate.subscribe(topics.gate("gate-a", topics.ACK))
         now = time.time()
         ids = [uuid.uuid4().hex for _ in range(20)]
-        wires = [seal("event", {"id": i, "ts": now, "gate": "gate-a", "seq": n + 1, "kind": "decision",
+        wires = [seal(leaf, {"id": i, "ts": now, "gate": "gate-a", "seq": n + 1, "kind": "decision",
                                 "created": now, "body": b"x"}, [gate_key]) for n, i in enumerate(ids)]
         # every event three times, as a gate resends after a lost ack: round robin spreads the copies
-        gate.publish_all(topics.gate("gate-a", topics.EVENT), wires * 3)
+        gate.publish_all(topics.gate("gate-a", leaf), wires * 3)
         acked: list[str] = []
         node = {message_key_id(keys.node.verify_key): keys.node.verify_key}
 
@@ -84,6 +93,7 @@ def test_redelivered_event_is_stored_once_and_acked_by_whichever_worker_gets_it(
         assert wait_until(more_acks, 30), f"{len(acked)} acks"
         assert sorted(acked) == sorted(ids * 3)  # each copy acked after a commit
         assert sorted(e["msg_id"] for e in store.events()) == sorted(ids)
+        assert all(e["is_hit"] == (leaf == topics.HIT) for e in store.events())
     finally:
         gate.close()
         workers.stop()

@@ -38,10 +38,12 @@ class CentralWorkers:
     wall-clock time it was read (``read_at``)."""
 
     def __init__(self, broker: Broker, db: str, keys_dir: Path, n: int, directory: Path, *extra: str,
-                 host: str | None = None, port: int | None = None) -> None:
+                 host: str | None = None, port: int | None = None, hit_lane: bool = False) -> None:
+        """``hit_lane``: each worker I takes the hits on a connection of its own as ``central-hits-I``."""
         self.broker, self.db, self.keys_dir, self.n = broker, db, keys_dir, n
         self.host, self.port = host or broker.host, port or broker.port
-        self.extra = extra
+        self.extra = (*extra, "--hit-username", "central-hits") if hit_lane else extra
+        self.hit_lane = hit_lane
         self.password_file = directory / "central.pw"
         self.password_file.write_text(broker.credentials["central"])
         self.lines: list[dict[str, Any]] = []
@@ -51,6 +53,9 @@ class CentralWorkers:
     def start(self, timeout: float = 60.0) -> None:
         for i in range(1, self.n + 1):
             self.broker.add_central(f"central-{i}", self.broker.credentials["central"])
+            if self.hit_lane:  # one worker runs as central-hits itself, worker I of several as central-hits-I
+                self.broker.add_central(f"central-hits-{i}" if self.n > 1 else "central-hits",
+                                        self.broker.credentials["central"])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.central.cli", "run", "--db", self.db, "--keys", str(self.keys_dir),
              "--host", self.host, "--port", str(self.port), "--username", "central",

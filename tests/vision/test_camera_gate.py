@@ -17,8 +17,9 @@ from agent.app import GateApp, SystemdNotifier
 from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
-from agent.vision.camera_reader import CameraDocument, CameraReader
-from agent.vision.mrz_read import MODEL, best_band_probs
+from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
+from agent.vision.locate import candidates
+from agent.vision.mrz_read import MODEL, best_band
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
@@ -71,21 +72,80 @@ def test_frames_of_a_decided_document_lying_there_unchanged_are_not_read_again()
     reader.close()
 
 
-def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astronaut, monkeypatch):
+def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_located_and_recognised(astronaut, monkeypatch):
     reader = CameraReader(None, today=lambda: TODAY)
-    started_before_recognition = []
+    under_way = []
 
-    def recognise(bands, model):  # the recogniser, noting whether the face search was already under way
-        started_before_recognition.append(reader._sighting is not None)
-        return best_band_probs(bands, model)
+    def locate(g):  # the locator, noting whether the face search was already under way
+        under_way.append(("locate", reader._sighting is not None))
+        return candidates(g)
 
-    monkeypatch.setattr("agent.vision.camera_reader.best_band_probs", recognise)
+    def recognise(bands, model):
+        under_way.append(("recognise", reader._sighting is not None))
+        return best_band(bands, model)
+
+    monkeypatch.setattr("agent.vision.camera_reader.candidates", locate)
+    monkeypatch.setattr("agent.vision.camera_reader.best_band", recognise)
     image = _frame(31, page(75, "TD3").lines, face=astronaut)
     item = reader.look(image)
-    assert isinstance(item, CameraDocument) and started_before_recognition == [True]
+    assert isinstance(item, CameraDocument) and under_way == [("locate", True), ("recognise", True)]
     assert item.sighting is not None and item.sighting.frame.image is image
     face = item.sighting.face.result(timeout=10)
     assert face["present"] is True and face["jpeg"][:2] == b"\xff\xd8"
+    reader.close()
+
+
+def test_a_frame_without_an_mrz_drops_the_face_search_started_on_it():
+    reader = CameraReader(None, today=lambda: TODAY)
+    assert reader.look(np.full((600, 800, 3), 90, np.uint8)) is None
+    assert reader._sighting is None
+    reader.close()
+
+
+def test_an_empty_tray_unchanged_is_searched_again_only_every_recheck_interval():
+    clock = [0.0]
+    reader = CameraReader(None, today=lambda: TODAY, monotonic=lambda: clock[0])
+    empty = np.full((600, 800, 3), 90, np.uint8)
+    for _ in range(6):
+        assert reader.look(empty) is None
+    assert (reader.frames_read, reader.frames_still) == (3, 3)  # seen empty 3 times: then not searched again
+    clock[0] += IDLE_RECHECK_S
+    assert reader.look(empty) is None and reader.frames_read == 4  # but every IDLE_RECHECK_S all the same
+    doc = _frame(22, page(76, "TD3").lines)
+    assert isinstance(reader.look(doc), ReaderDocument)  # a document placed changes the scene: read at once
+    reader.close()
+
+
+def _noisy(image: np.ndarray, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, 2, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_document_read_over_several_frames_is_located_once_and_its_band_cut_from_the_next_frames():
+    frame = smudge(page(73, "TD3").image, 0.6, 0)  # unreadable: the reader goes on reading frames of it
+    reader = CameraReader(None, max_frames=3, today=lambda: TODAY)
+    seen = [reader.look(_noisy(frame, k)) for k in range(3)]  # lying still, sensor noise
+    assert isinstance(seen[2], Misread)
+    assert (reader.frames_read, reader.frames_located, reader.frames_tracked) == (3, 1, 2)
+    reader.close()
+
+
+def test_a_document_moved_while_being_read_is_located_again():
+    frame = smudge(page(73, "TD3").image, 0.6, 0)
+    reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    reader.look(frame)
+    reader.look(np.roll(frame, 2, axis=0))  # moved by 2 px: the same scene to the thumbnail, not to the band
+    reader.look(np.roll(frame, (30, 40), axis=(0, 1)))  # moved further
+    assert (reader.frames_located, reader.frames_tracked) == (3, 0)
+    reader.close()
+
+
+def test_a_decided_document_moved_is_located_again_and_stays_one_passage():
+    doc = _frame(23, page(77, "TD3").lines)
+    reader = CameraReader(None, today=lambda: TODAY)
+    seen = [reader.look(f) for f in (doc, np.roll(doc, (30, 40), axis=(0, 1)), np.roll(doc, (-20, 10), axis=(0, 1)))]
+    assert [i for i, s in enumerate(seen) if isinstance(s, ReaderDocument)] == [0]
+    assert reader.frames_located == 3
     reader.close()
 
 

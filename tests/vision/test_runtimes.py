@@ -164,3 +164,23 @@ def test_the_image_lock_pins_the_vision_extra_as_the_image_python_resolves_it():
         req = Requirement(line)
         if req.marker is None or req.marker.evaluate({**IMAGE_MARKERS, "extra": ""}):
             assert req.specifier.contains(pins.get(canonicalize_name(req.name), "absent")), f"lock misses {req}"
+
+
+def test_each_model_runs_on_its_own_thread_so_a_busy_model_does_not_hold_up_another():
+    """A camera frame's face search runs beside its MRZ recognition, not queued behind it (one worker thread
+    per model, agent/vision/runtime.py): the line model busy on its thread, the face model still answers."""
+    import threading
+
+    lines, faces = shared_model("mrz_line.tflite"), shared_model("face_detection_short_range.tflite")
+    release, answered = threading.Event(), threading.Event()
+    busy = threading.Thread(target=lines.call, args=(release.wait, 60))
+    busy.start()
+    face = threading.Thread(target=lambda: faces.call(faces.run, _inputs(faces)) and answered.set())
+    face.start()
+    try:
+        assert answered.wait(20)  # behind a worker shared with the busy line model it would wait for ``release``
+    finally:
+        release.set()
+        busy.join(60)
+        face.join(60)
+    assert lines.call(threading.get_ident) != faces.call(threading.get_ident) != threading.get_ident()

@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                    " worker I: USER-I), so list transfers never wait behind an event backlog (docs/central.md)")
     p.add_argument("--list-password-file", type=Path, metavar="FILE",
                    help="with --list-username: its password file (default: --password-file)")
+    p.add_argument("--hit-username", metavar="USER",
+                   help="take the gates' hits on a broker connection of their own as USER (a central-* user;"
+                   " worker I: USER-I), with its own writer and acks, so a hit never waits behind routine events"
+                   " (docs/central.md \"The hit lane\")")
+    p.add_argument("--hit-password-file", type=Path, metavar="FILE",
+                   help="with --hit-username: its password file (default: --password-file)")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
     p.add_argument("--gate", required=True)
@@ -375,6 +381,10 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
         pw_file = args.list_password_file or args.password_file
         config.list_username = args.list_username
         config.list_password = pw_file.read_text().strip() if pw_file else None
+    if args.hit_username:
+        pw_file = args.hit_password_file or args.password_file
+        config.hit_username = args.hit_username
+        config.hit_password = pw_file.read_text().strip() if pw_file else None
     node_key = keyfiles.load_signing_key(args.keys / "node.key")
     return CentralNode(config, store, node_key, [], on_update=on_update)
 
@@ -495,7 +505,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     node.stop()
-    s = node.stats
+    s = node.totals
     _emit({"type": "summary", "received": s.received, "stored": s.stored, "duplicates": s.duplicates,
            "rejected": dict(s.rejected)}, args.json,
           f"received={s.received} stored={s.stored} duplicates={s.duplicates} rejected={dict(s.rejected)}")
@@ -511,8 +521,9 @@ def _supervise(args: argparse.Namespace) -> int:
 
     def spawn(i: int) -> subprocess.Popen[bytes]:
         lists = ["--list-username", f"{args.list_username}-{i}"] if args.list_username else []
+        hits = ["--hit-username", f"{args.hit_username}-{i}"] if args.hit_username else []
         proc = subprocess.Popen([*base, "--workers", "1", "--share", group, "--username", f"{args.username}-{i}",
-                                 *lists])
+                                 *lists, *hits])
         _emit({"type": "worker", "index": i, "pid": proc.pid, "username": f"{args.username}-{i}", "share": group},
               args.json, f"worker {i} started (pid {proc.pid}) as {args.username}-{i} in $share/{group}")
         return proc

@@ -94,6 +94,11 @@ class CentralConfig:
     # the broker's queue or the inbound queue. None: they come with the events, answered by the writer
     list_username: str | None = None
     list_password: str | None = None
+    # hits on a broker connection of their own, as this user (a ``central-*`` one), with their own inbound queue,
+    # writer thread, store connection and acks (``CentralNode.hits``): a hit never waits behind routine events,
+    # neither in the broker's queue for the node nor in the writer's batch. None: they come with the events
+    hit_username: str | None = None
+    hit_password: str | None = None
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
     def client(self, client_id: str | None = None) -> mqtt.Client:
@@ -119,13 +124,21 @@ class CentralStats:
     acks_sent: int = 0
     rejected: Counter[str] = field(default_factory=Counter)  # messages rejected, by reason
 
+    def __add__(self, other: CentralStats) -> CentralStats:
+        return CentralStats(self.received + other.received, self.stored + other.stored,
+                            self.duplicates + other.duplicates, self.acks_sent + other.acks_sent,
+                            self.rejected + other.rejected)
+
 
 class CentralNode:
     """The central node's MQTT side. ``start()``, ``stop()``, ``send_command()``.
 
     ``on_update(kind, data)`` is called from the writer thread for the console: kinds ``hit``,
     ``status``, ``cmd_result``, ``reject`` (at most one per gate and reason every ``LOG_EVERY`` s, with
-    the count since), ``gap``.
+    the count since), ``gap``; with ``hit_username`` also from the hit lane's writer thread.
+
+    ``hit_lane``: this node is another node's ``hits`` (made by it): it subscribes to the gates' ``hit``
+    topic only and leaves the store's upkeep and the gap reports to the node that made it.
     """
 
     def __init__(
@@ -139,6 +152,7 @@ class CentralNode:
         on_update: Callable[[str, dict[str, Any]], None] | None = None,
         hitlists: HitListServer | None = None,
         online: OnlineLists | None = None,
+        hit_lane: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -150,6 +164,7 @@ class CentralNode:
         self.hitlists = hitlists
         self.online = online  # the centre's current lists, answering online queries
         self.enrolment: EnrolmentDesk | None = None  # answers new gates' enrolment requests when set
+        self.hit_lane = hit_lane
         self.stats = CentralStats()
         self.admission = Admission(config.admission)
         self.queue = InboundQueue(config.admission.queue_max)
@@ -191,6 +206,16 @@ class CentralNode:
             self._lists_client = lc
         self._crypto = (ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="central-crypto")
                         if config.crypto_threads > 1 else None)
+        # the hit lane (hit_username): a node of its own for the gates' `hit` topic, on its own broker connection
+        # (its own session, queue and in-flight window at the broker), inbound queue, writer thread, store
+        # connection and acks. An MQTT session delivers in order, so on the events' connection a hit waits behind
+        # every routine event the broker queued for this node before it (docs/central.md "The hit lane")
+        self.hits: CentralNode | None = None
+        if config.hit_username is not None and not hit_lane:
+            lane = dataclasses.replace(config, username=config.hit_username, password=config.hit_password,
+                                       client_id=config.hit_username, hit_username=None, list_username=None)
+            self.hits = CentralNode(lane, store.reopen(), node_key, [], clock=clock, on_update=on_update,
+                                    hit_lane=True)
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -203,8 +228,13 @@ class CentralNode:
                 client.connect_async(self.config.host, self.config.port, 30, clean_start=shared, properties=props)
                 client.loop_start()
         self._writer.start()
+        if self.hits is not None:
+            self.hits.start()
 
     def stop(self) -> None:
+        if self.hits is not None:
+            self.hits.stop()
+            self.hits.store.close()
         self._stop.set()
         self.queue.wake()
         self._writer.join(5)
@@ -216,11 +246,19 @@ class CentralNode:
                 client.loop_stop()
 
     def wait_for_connected(self, timeout: float) -> bool:
-        """True once connected and subscribed (the list requests' connection too, when it has one)."""
+        """True once connected and subscribed (the list requests' and the hit lane's connections too, when it
+        has them)."""
         deadline = time.monotonic() + timeout
         if not self.connected.wait(timeout):
             return False
+        if self.hits is not None and not self.hits.wait_for_connected(max(0.0, deadline - time.monotonic())):
+            return False
         return self._lists_client is None or self.lists_connected.wait(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def totals(self) -> CentralStats:
+        """This node's counters with its hit lane's."""
+        return self.stats if self.hits is None else self.stats + self.hits.stats
 
     # ------------------------------------------------------------------ network thread
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -228,7 +266,11 @@ class CentralNode:
         if reason.is_failure:
             logger.warning("central: connection refused: %s", reason)
             return
-        leaves = [leaf for leaf in INBOUND if leaf != topics.HITLIST_REQ or self._lists_client is None]
+        if self.hit_lane:
+            self._subscribe(client, [topics.all_gates(topics.HIT)])
+            return
+        leaves = [leaf for leaf in INBOUND if (leaf != topics.HITLIST_REQ or self._lists_client is None)
+                  and (leaf != topics.HIT or self.hits is None)]
         self._subscribe(client, [topics.all_gates(leaf) for leaf in leaves] + [topics.all_enrol_requests()])
 
     def _subscribe(self, client: mqtt.Client, filters: list[str]) -> None:
@@ -299,9 +341,10 @@ class CentralNode:
                     break
 
     def _maintain(self) -> None:
-        """The store's upkeep (partitions, retention) at start and every MAINTAIN_EVERY seconds."""
+        """The store's upkeep (partitions, retention) at start and every MAINTAIN_EVERY seconds (not by a hit
+        lane: its node does it)."""
         mono = time.monotonic()
-        if mono - self._maintained >= MAINTAIN_EVERY:
+        if not self.hit_lane and mono - self._maintained >= MAINTAIN_EVERY:
             self._maintained = mono
             self.store.maintain(self._clock(), self.config.keep_days)
 
@@ -349,35 +392,36 @@ class CentralNode:
             dropped, self._dropped = self._dropped, {}
         self._batch_rejects, self._batch_seqs = {}, {}
         shared = self.config.share_group is not None
+        for (gate_id, reason), n in dropped.items():  # counted in the transaction below
+            self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
+        inbound: list[tuple[str, str, str, bytes]] = []
+        for topic, payload in batch:
+            self.stats.received += 1
+            try:
+                gate_id, leaf = topics.parse_gate_topic(topic)
+            except ValueError as exc:
+                self._reject("", "", "topic", topic, str(exc))
+                continue
+            inbound.append((topic, gate_id, leaf, payload))
+        # every gate's keys by one statement, re-read per batch: a key change by another process (enrol
+        # --replace) applies from the gate's next batch. Merged, never replaced: the other gates' keys stay
+        # cached for their online queries, answered on the network thread, which must not wait for this
+        # transaction's lock and commit to read a key (docs/online-query.md "At the centre").
+        keys, read_at = dict(self._keys), time.monotonic()
+        for gate_id, pubs in self.store.device_keys_of([m[1] for m in inbound]).items():
+            if pubs:
+                keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
+                self._keys_at[gate_id] = read_at
+            else:
+                keys.pop(gate_id, None)
+        self._keys = keys
+        # gate by gate (a stable sort: each gate's own order kept); events are verified and opened before the
+        # transaction (the CPU of the batch: the store's write lock, which a hit lane also takes, is not held
+        # for it) and inserted together in it (_store_events), everything else is applied in order, alone
+        ordered = sorted(inbound, key=lambda m: m[0])
+        opened = self._open_events(ordered, now)
         with self.store.transaction():  # one commit (one fsync) for the whole batch, rejects included
-            for (gate_id, reason), n in dropped.items():
-                self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
-            inbound: list[tuple[str, str, str, bytes]] = []
-            for topic, payload in batch:
-                self.stats.received += 1
-                try:
-                    gate_id, leaf = topics.parse_gate_topic(topic)
-                except ValueError as exc:
-                    self._reject("", "", "topic", topic, str(exc))
-                    continue
-                inbound.append((topic, gate_id, leaf, payload))
-            # every gate's keys by one statement, re-read per batch: a key change by another process (enrol
-            # --replace) applies from the gate's next batch. Merged, never replaced: the other gates' keys stay
-            # cached for their online queries, answered on the network thread, which must not wait for this
-            # transaction's lock and commit to read a key (docs/online-query.md "At the centre").
-            keys, read_at = dict(self._keys), time.monotonic()
-            for gate_id, pubs in self.store.device_keys_of([m[1] for m in inbound]).items():
-                if pubs:
-                    keys[gate_id] = {message_key_id(p): VerifyKey(p) for p in pubs}
-                    self._keys_at[gate_id] = read_at
-                else:
-                    keys.pop(gate_id, None)
-            self._keys = keys
-            # gate by gate (a stable sort: each gate's own order kept); events are verified and opened here and
-            # inserted together afterwards (_store_events), everything else is applied in order, alone
             events: list[tuple[str, str, str, dict[str, Any], EventRow]] = []
-            ordered = sorted(inbound, key=lambda m: m[0])
-            opened = self._open_events(ordered, now)
             for i, (topic, gate_id, leaf, payload) in enumerate(ordered):
                 try:
                     if i in opened:  # an event of a gate with one key: verified and opened (_open_events)
@@ -581,14 +625,15 @@ class CentralNode:
     def _check_gaps(self) -> None:
         """Report (on_update ``gap``) each gate whose count of overdue missing sequence numbers changed."""
         mono = time.monotonic()
-        if mono - self._gaps_checked < 1.0:
+        if self.hit_lane or mono - self._gaps_checked < 1.0:  # a hit lane's node reports the gaps
             return
         self._gaps_checked = mono
         now = self._clock()
         for gate_id, gaps in list(self._gaps.items()):
             overdue = gaps.overdue(now, self.config.gap_grace)
-            if overdue != self._gaps_shown.get(gate_id, 0) and self.config.share_group is not None:
-                # other workers may have stored the missing numbers since this copy was read
+            if overdue != self._gaps_shown.get(gate_id, 0) and (self.config.share_group is not None
+                                                                or self.hits is not None):
+                # other workers, or this node's hit lane, may have stored the missing numbers since this copy was read
                 gaps = self._gaps[gate_id] = self.store.seq_gaps(gate_id)
                 overdue = gaps.overdue(now, self.config.gap_grace)
             if overdue != self._gaps_shown.get(gate_id, 0):

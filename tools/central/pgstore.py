@@ -52,6 +52,10 @@ class PostgresStore(CentralStore):
     def _connect(self) -> Any:
         return psycopg.connect(self._conninfo, autocommit=True)
 
+    def reopen(self) -> PostgresStore:
+        """The same database on a connection of its own (a second writer in the process: the hit lane)."""
+        return PostgresStore(self._conninfo)
+
     def _sql(self, sql: str) -> str:
         """``sql`` with ``%s`` parameters (reconnected first when the server restarted)."""
         q = self._sql_cache.get(sql)

@@ -203,6 +203,10 @@ class CentralStore:
         with self._lock:
             self._db.close()
 
+    def reopen(self) -> CentralStore:
+        """The same database on a connection of its own (a second writer in the process: the hit lane)."""
+        return CentralStore(self.path)
+
     # ------------------------------------------------------------------ gates
     def enrol(self, gate_id: str, device_pub: bytes, now: float, *, replace: bool = False, reason: str = "") -> bool:
         """Register a gate's device key; True when the key changed. Re-enrolling with the same key is a

@@ -75,6 +75,10 @@ STATES = {"shared": "shared with the region", "recorded": "recorded", "clear_sen
           "clear_pending": "clearing not sent yet", "cleared": "withdrawn by its origin: cleared at our gates",
           "reissued": "re-issued to our gates as %(ref)s", "not_reissued": "recorded, not re-issued"}
 """What this centre did with an item (the template translates it)."""
+REFUSALS = {"unknown_centre": "unknown centre", "forged": "forged", "malformed": "malformed",
+            "wrong_origin": "wrong origin", "loop": "loop", "expired": "expired", "not_yet_valid": "not yet valid",
+            "replay": "replay", "throttled": "throttled"}
+"""What the page says of each refusal reason counted (``federation_verify``'s codes; the template translates it)."""
 
 
 def _verification(row: Mapping[str, Any], fed: Federation | None) -> dict[str, str]:

@@ -23,6 +23,7 @@ import msgpack
 
 from agent.protocol.envelope import ProtocolError, peek
 from agent.screening.events import decode_event
+from agent.web.server import Refusal
 from tools.central.store import CentralStore
 
 OUTCOMES = ("intercepted", "false_match", "released")
@@ -163,13 +164,13 @@ class ConsoleRecords:
     def update_case(self, gate_id: str, msg_id: str, operator: str, *, acknowledge: bool = False,
                     assign: str | None = None, outcome: str | None = None) -> None:
         """Acknowledge, assign or record the outcome of a hit, and audit it, in one transaction. Raises
-        ``ValueError`` for an unknown hit or outcome."""
+        ``Refusal`` (a ``ValueError``) for an unknown hit or outcome."""
         if outcome is not None and outcome not in OUTCOMES:
-            raise ValueError(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
+            raise Refusal("Outcome %(outcome)r: expected one of %(known)s.", outcome=outcome, known=", ".join(OUTCOMES))
         now = self._clock()
         with self.store.transaction():
             if self.hit(gate_id, msg_id) is None:
-                raise ValueError(f"no hit {msg_id!r} from gate {gate_id!r}")
+                raise Refusal("No hit %(msg)r from gate %(gate)r.", msg=msg_id, gate=gate_id)
             self.store.execute("INSERT INTO hit_cases (gate_id, msg_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                (gate_id, msg_id))
             if acknowledge:
@@ -224,17 +225,17 @@ class ConsoleRecords:
 
     def take_pending(self, cmd_id: str, operator: str, decision: str) -> dict[str, Any]:
         """Decide a pending command (``approved``/``rejected``) as ``operator``: returns its row with ``wire``.
-        Raises ``ValueError`` when it is unknown, decided, expired, or was proposed by ``operator``."""
+        Raises ``Refusal`` (a ``ValueError``) when it is unknown, decided, expired, or was proposed by ``operator``."""
         with self.store.transaction():
             rows = self.store.query("SELECT cmd_id, gate_id, op, args, wire, proposed_by, not_after, decision"
                                     " FROM pending_commands WHERE cmd_id = ?", (cmd_id,))
             if not rows or rows[0]["decision"] is not None:
-                raise ValueError(f"no command {cmd_id!r} waiting for a second supervisor")
+                raise Refusal("No command %(cmd)r waiting for a second supervisor.", cmd=cmd_id)
             row = rows[0]
             if row["proposed_by"] == operator:
-                raise ValueError("a second supervisor must approve: you proposed this command")
+                raise Refusal("A second supervisor must approve: you proposed this command.")
             if row["not_after"] <= self._clock():
-                raise ValueError(f"command {cmd_id!r} expired: propose it again")
+                raise Refusal("Command %(cmd)r expired: propose it again.", cmd=cmd_id)
             self.store.execute("UPDATE pending_commands SET decided_by = ?, decided_at = ?, decision = ?"
                                " WHERE cmd_id = ?", (operator, self._clock(), decision, cmd_id))
             self.audit(operator, f"command_{decision}", f"{row['gate_id']}/{cmd_id}", {"op": row["op"]})

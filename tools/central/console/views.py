@@ -36,8 +36,20 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from agent.protocol.commands import is_high_impact
-from agent.web.server import SITE, render, render_text, require_role, session_of
+from agent.screen.views import OUTCOME_TEXT, REASONS
+from agent.web.server import (
+    SITE,
+    Refusal,
+    done,
+    refusal_text,
+    render,
+    render_text,
+    require_role,
+    session_of,
+    translate,
+)
 from agent.web.sse import stream
+from tools.central.console.federation import REFUSALS
 from tools.central.console.records import OUTCOMES
 
 if TYPE_CHECKING:
@@ -48,13 +60,22 @@ LIVE_TOPICS = ("hits", "gates", "alerts", "federation")
 WORKERS = ("officer", "supervisor")
 PAGES = {"/": "Live hits", "/gates": "Gates", "/lists": "Lists", "/alerts": "Alerts", "/commands": "Commands",
          "/picture": "Regional picture", "/federation": "Federation", "/audit": "Audit log"}
-OUTCOME_TEXT = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
 SEVERITIES = ("urgent", "warning", "info")
+# what the audit log shows for each stored action code (the code itself stays in the store and the CSV)
+AUDIT_ACTIONS = {
+    "sign_in": "signed in", "sign_in_refused": "sign-in refused", "sign_out": "signed out",
+    "hit_acknowledge": "acknowledged a hit", "hit_assign": "assigned a hit", "hit_outcome": "recorded a hit's outcome",
+    "alert_issue": "issued an alert", "alert_withdraw": "withdrew an alert", "command_send": "sent a command",
+    "command_propose": "proposed a command", "command_approved": "approved a command",
+    "command_rejected": "rejected a command", "federation_share_hit": "shared a hit with the region",
+    "federation_share_alert": "shared an alert with the region", "picture_export": "exported the picture (CSV)",
+}
 MAX_NOTICE = 2000
 
 
-class Refused(ValueError):
-    """An action the console refuses; the message is shown to the operator."""
+class Refused(Refusal):
+    """An action the console refuses; the message (an English msgid, ``args`` fill it in) is shown to the operator
+    in their language."""
 
 
 def add_routes(app: web.Application, console: Console) -> None:
@@ -109,8 +130,11 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
 
 
 def _base(request: web.Request, **context: Any) -> dict[str, Any]:
+    """What every console template uses; the ``*_text`` tables give the msgid shown for a stored code (a code not
+    in them is shown as stored)."""
     return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": _age,
-            "now": time.time(), **context}
+            "now": time.time(), "reason_text": REASONS, "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
+            **context}
 
 
 async def _page(request: web.Request, template: str, topics: tuple[str, ...] = (), *, status: int = 200,
@@ -155,13 +179,15 @@ async def _share_hit(request: web.Request) -> web.StreamResponse:
     personal = form.get("personal") == "1"
     try:
         item_id = await asyncio.get_running_loop().run_in_executor(None, _publish_hit, console, form, personal)
-    except (Refused, ValueError, OSError) as exc:
-        return await _federation_page(request, status=400, error=str(exc))
+    except (ValueError, OSError) as exc:
+        return await _federation_page(request, status=400, error=refusal_text(request, exc))
     # the event id and the choice only: never what the hit says about the traveller
     console.records.audit(user, "federation_share_hit", form.get("msg", ""), {"item": item_id, "personal": personal})
     console.hub.publish("federation")
-    raise _done(request, f"Hit shared with the region as item {item_id}"
-                         f"{' (with personal data)' if personal else ' (no personal data)'}.", "/federation")
+    if personal:
+        raise done(request, "Hit shared with the region as item %(item)s (with personal data).", "/federation",
+                   item=item_id)
+    raise done(request, "Hit shared with the region as item %(item)s (no personal data).", "/federation", item=item_id)
 
 
 def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
@@ -171,15 +197,15 @@ def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
 
     fed = console.federation()
     if console.config.broker is None or fed is None:
-        raise Refused("this console was started without --federation and a broker: hits are shared with "
-                      "`sharaka-central federation share`")
+        raise Refused("This console was started without --federation and a broker: hits are shared with "
+                      "`sharaka-central federation share`.")
     msg = form.get("msg", "")
     note = form.get("note", "")
     if len(note) > MAX_NOTICE:
-        raise Refused(f"note of {len(note)} characters: expected at most {MAX_NOTICE}")
+        raise Refused("Note of %(n)d characters: expected at most %(most)d.", n=len(note), most=MAX_NOTICE)
     rows = [e for e in console.config.store.events(hits_only=True, kind="hit") if e["msg_id"] == msg] if msg else []
     if not rows:
-        raise Refused(f"no hit event {msg[:40]!r} in this centre's store")
+        raise Refused("No hit event %(msg)r in this centre's store.", msg=msg[:40])
     item_id, wire = share_hit(fed, rows[0], personal=personal, note=note)
     publish_messages(console.config.broker, [item_message(item_id, wire)])
     record_shared(console.config.store, fed, item_id, wire, time.time())
@@ -244,11 +270,6 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v).strip() for k, v in data.items() if isinstance(v, str)}
 
 
-def _done(request: web.Request, text: str, where: str) -> web.HTTPSeeOther:
-    session_of(request).notice = ("ok", text)
-    return web.HTTPSeeOther(where)
-
-
 async def _hit_action(request: web.Request) -> web.StreamResponse:
     require_role(request, *WORKERS)
     console, user, action = request.app[CONSOLE], session_of(request).user, request.match_info["action"]
@@ -258,19 +279,23 @@ async def _hit_action(request: web.Request) -> web.StreamResponse:
         if action == "assign":
             to = form.get("operator", "")
             if to not in {a.name for a in console.config.accounts.list() if a.role in WORKERS}:
-                raise Refused(f"operator {to[:32]!r}: expected an officer's or supervisor's account name")
+                raise Refused("Operator %(name)r: expected an officer's or supervisor's account name.", name=to[:32])
             console.records.update_case(gate, msg, user, assign=to)
         elif action == "outcome":
             if form.get("outcome") not in OUTCOMES:
-                raise Refused(f"outcome {form.get('outcome', '')[:20]!r}: expected one of {', '.join(OUTCOMES)}")
+                raise Refused("Outcome %(outcome)r: expected one of %(known)s.", outcome=form.get("outcome", "")[:20],
+                              known=", ".join(OUTCOMES))
             console.records.update_case(gate, msg, user, outcome=form["outcome"])
         else:
             console.records.update_case(gate, msg, user, acknowledge=True)
     except ValueError as exc:
-        return await _page(request, "hits.html", ("hits",), status=400, error=str(exc))
+        return await _page(request, "hits.html", ("hits",), status=400, error=refusal_text(request, exc))
     console.hub.publish("hits")
-    raise _done(request, {"ack": "Hit acknowledged.", "assign": "Hit assigned.",
-                          "outcome": "Outcome recorded."}[action], "/")
+    if action == "assign":
+        raise done(request, "Hit assigned.", "/")
+    if action == "outcome":
+        raise done(request, "Outcome recorded.", "/")
+    raise done(request, "Hit acknowledged.", "/")
 
 
 def _command_key(request: web.Request) -> Path | None:
@@ -288,16 +313,19 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
     try:
         alert_id, expires, target = await asyncio.get_running_loop().run_in_executor(
             None, _publish_alert, console, form)
-    except (Refused, ValueError, OSError) as exc:
-        return await _alerts_page(request, status=400, error=str(exc))
+    except (ValueError, OSError) as exc:
+        return await _alerts_page(request, status=400, error=refusal_text(request, exc))
     console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires)
     shared = form.get("share") == "1"
     if shared:
         console.records.audit(user, "federation_share_alert", alert_id, {})
     console.hub.publish("alerts")
     console.hub.publish("federation")
-    raise _done(request, f"Alert {alert_id} issued to {target}{', and shared with the region' if shared else ''}.",
-                "/alerts")
+    if shared:
+        raise done(request, "Alert %(alert)s issued to %(target)s, and shared with the region.", "/alerts",
+                   alert=alert_id, target=translate(request, target))
+    raise done(request, "Alert %(alert)s issued to %(target)s.", "/alerts", alert=alert_id,
+               target=translate(request, target))
 
 
 async def _withdraw_alert(request: web.Request) -> web.StreamResponse:
@@ -306,12 +334,12 @@ async def _withdraw_alert(request: web.Request) -> web.StreamResponse:
     alert_id = (await _form(request)).get("alert", "")
     try:
         await asyncio.get_running_loop().run_in_executor(None, _clear_alert, console, alert_id)
-    except (Refused, ValueError, OSError) as exc:
-        return await _alerts_page(request, status=400, error=str(exc))
+    except (ValueError, OSError) as exc:
+        return await _alerts_page(request, status=400, error=refusal_text(request, exc))
     console.records.audit(user, "alert_withdraw", alert_id, {})
     console.hub.publish("alerts")
     console.hub.publish("federation")
-    raise _done(request, f"Alert {alert_id} withdrawn.", "/alerts")
+    raise done(request, "Alert %(alert)s withdrawn.", "/alerts", alert=alert_id)
 
 
 def _clear_alert(console: Console, alert_id: str) -> None:
@@ -322,10 +350,10 @@ def _clear_alert(console: Console, alert_id: str) -> None:
 
     cfg = console.config
     if cfg.broker is None or cfg.alert_key is None:
-        raise Refused("this console was started without --alert-key and a broker: alerts are withdrawn with "
-                      "`sharaka-central alert clear`")
+        raise Refused("This console was started without --alert-key and a broker: alerts are withdrawn with "
+                      "`sharaka-central alert clear`.")
     if alert_id not in {a["alert_id"] for a in console.records.alerts()}:
-        raise Refused(f"alert {alert_id[:40]!r} was not issued from this console")
+        raise Refused("Alert %(alert)r was not issued from this console.", alert=alert_id[:40])
     withdraw_alert(cfg.broker, cfg.store, keyfiles.load_signing_key(cfg.alert_key), alert_id, fed=console.federation())
 
 
@@ -337,18 +365,19 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
 
     cfg = console.config
     if cfg.broker is None or cfg.alert_key is None:
-        raise Refused("this console was started without --alert-key and a broker: alerts cannot be issued")
+        raise Refused("This console was started without --alert-key and a broker: alerts cannot be issued.")
     notice, severity = form.get("notice", ""), form.get("severity", "")
     if not notice or len(notice) > MAX_NOTICE:
-        raise Refused(f"notice of {len(notice)} characters: expected 1-{MAX_NOTICE}")
+        raise Refused("Notice of %(n)d characters: expected 1-%(most)d.", n=len(notice), most=MAX_NOTICE)
     if severity not in SEVERITIES:
-        raise Refused(f"severity {severity[:16]!r}: expected one of {', '.join(SEVERITIES)}")
+        raise Refused("Severity %(severity)r: expected one of %(known)s.", severity=severity[:16],
+                      known=", ".join(SEVERITIES))
     try:
         ttl = float(form.get("ttl") or 3600)
     except ValueError:
-        raise Refused(f"in force for {form.get('ttl', '')[:16]!r} s: expected a number of seconds")
+        raise Refused("In force for %(ttl)r s: expected a number of seconds.", ttl=form.get("ttl", "")[:16])
     if not 60 <= ttl <= 30 * 86400:
-        raise Refused(f"in force for {ttl:g} s: expected 60 s to 30 days")
+        raise Refused("In force for %(ttl)s s: expected 60 s to 30 days.", ttl=f"{ttl:g}")
     sites = form.get("sites", "").split()
     gates = form.get("gates", "").split()
     target = "gates" if gates else "site" if sites else "all"
@@ -359,7 +388,7 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
                          "reason": form.get("reason") or "stolen", "ref": form.get("ref", "")})
     fed = console.federation() if form.get("share") == "1" else None
     if form.get("share") == "1" and fed is None:
-        raise Refused("this console was started without --federation: alerts are shared with `alert send --share`")
+        raise Refused("This console was started without --federation: alerts are shared with `alert send --share`.")
     key = keyfiles.load_signing_key(cfg.alert_key)
     alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
                                           target=target, sites=sites, gates=gates)
@@ -372,38 +401,43 @@ async def _send_command(request: web.Request) -> web.StreamResponse:
     console, user = request.app[CONSOLE], session_of(request).user
     form = await _form(request)
     try:
-        text = await asyncio.get_running_loop().run_in_executor(None, _sign_command, request, console, user, form)
-    except (Refused, ValueError, OSError) as exc:
-        return await _commands_page(request, status=400, error=str(exc))
-    raise _done(request, text, "/commands")
+        op, gate, waits = await asyncio.get_running_loop().run_in_executor(None, _sign_command, request, console,
+                                                                           user, form)
+    except (ValueError, OSError) as exc:
+        return await _commands_page(request, status=400, error=refusal_text(request, exc))
+    if waits:
+        raise done(request, "%(op)s on %(gate)s is high impact: it waits for a second supervisor's approval.",
+                   "/commands", op=op, gate=gate)
+    raise done(request, "%(op)s sent to %(gate)s.", "/commands", op=op, gate=gate)
 
 
-def _sign_command(request: web.Request, console: Console, user: str, form: dict[str, str]) -> str:
-    """Sign the command with ``user``'s key: send it, or (high impact) keep it for a second supervisor."""
+def _sign_command(request: web.Request, console: Console, user: str, form: dict[str, str]) -> tuple[str, str, bool]:
+    """Sign the command with ``user``'s key: send it, or (high impact) keep it for a second supervisor; returns
+    (op, gate, whether it waits for the second supervisor)."""
     from agent import keys as keyfiles
     from tools.central.node import sign_command
 
     key_file = _command_key(request)
     if key_file is None or console.config.broker is None:
-        raise Refused("you hold no command key on this console (--command-keys DIR/NAME.key) or no broker is set")
+        raise Refused("You hold no command key on this console (--command-keys DIR/NAME.key) or no broker is set.")
     gate, op = form.get("gate", ""), form.get("op", "")
     try:
         args = json.loads(form.get("args") or "{}")
     except json.JSONDecodeError as exc:
-        raise Refused(f"arguments {form.get('args', '')[:40]!r} are not JSON: {exc}")
+        raise Refused("Arguments %(args)r are not JSON: %(error)s.", args=form.get("args", "")[:40], error=str(exc))
     if not isinstance(args, dict):
-        raise Refused("arguments must be a JSON object, e.g. {\"seconds\": 2}")
+        raise Refused("Arguments must be a JSON object, e.g. {\"seconds\": 2}.")
     store = console.config.store
     if store.device_key(gate) is None:
-        raise Refused(f"gate {gate[:40]!r} is not enrolled")
+        raise Refused("Gate %(gate)r is not enrolled.", gate=gate[:40])
     ttl = 600.0
     cmd_id, wire = sign_command(store, [keyfiles.load_signing_key(key_file)], gate, op, args, ttl, time.time())
     if is_high_impact(op, args):
         console.records.propose_command(cmd_id, gate, op, args, wire, user, time.time() + ttl)
-        return f"{op} on {gate} is high impact: it waits for a second supervisor's approval."
+        return op, gate, True
     console.records.audit(user, "command_send", f"{gate}/{cmd_id}", {"op": op})
     _publish_command(console, gate, cmd_id, wire)
-    return f"{op} sent to {gate}."
+    return op, gate, False
 
 
 def _publish_command(console: Console, gate: str, cmd_id: str, wire: bytes) -> None:
@@ -426,26 +460,27 @@ async def _decide_command(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     decision = form.get("decision", "")
 
-    def decide() -> str:
+    def decide() -> dict[str, Any]:
         from agent import keys as keyfiles
         from agent.protocol.envelope import cosign
 
         if decision not in ("approved", "rejected"):
-            raise Refused(f"decision {decision[:16]!r}: expected approved or rejected")
+            raise Refused("Decision %(decision)r: expected approved or rejected.", decision=decision[:16])
         key_file = _command_key(request)
         if decision == "approved" and key_file is None:
-            raise Refused("you hold no command key on this console: you cannot approve")
+            raise Refused("You hold no command key on this console: you cannot approve.")
         row = console.records.take_pending(form.get("cmd", ""), user, decision)
-        if decision == "rejected":
-            return f"{row['op']} on {row['gate_id']} rejected."
-        assert key_file is not None
-        wire = cosign("cmd", row["wire"], [keyfiles.load_signing_key(key_file)])
-        _publish_command(console, row["gate_id"], row["cmd_id"], wire)
-        return f"{row['op']} on {row['gate_id']} approved and sent."
+        if decision == "approved":
+            assert key_file is not None
+            wire = cosign("cmd", row["wire"], [keyfiles.load_signing_key(key_file)])
+            _publish_command(console, row["gate_id"], row["cmd_id"], wire)
+        return row
 
     try:
-        text = await asyncio.get_running_loop().run_in_executor(None, decide)
-    except (Refused, ValueError, OSError) as exc:
-        return await _commands_page(request, status=400, error=str(exc))
-    raise _done(request, text, "/commands")
+        row = await asyncio.get_running_loop().run_in_executor(None, decide)
+    except (ValueError, OSError) as exc:
+        return await _commands_page(request, status=400, error=refusal_text(request, exc))
+    if decision == "rejected":
+        raise done(request, "%(op)s on %(gate)s rejected.", "/commands", op=row["op"], gate=row["gate_id"])
+    raise done(request, "%(op)s on %(gate)s approved and sent.", "/commands", op=row["op"], gate=row["gate_id"])
 
