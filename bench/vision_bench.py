@@ -1,6 +1,6 @@
 """On-device vision benchmark: MRZ from page photographs vs Tesseract on the same band, faces, camera gate.
 
-    ./tools/dev vision-bench [--docs 100] [--tesseract 40] [--faces 40] [--full-range FILE]
+    ./tools/dev vision-bench [--docs 100] [--seed N] [--compare OTHER.tflite] [--tesseract 40] [--faces 40] [--full-range FILE]
 
 The evaluation set is generated here from a fixed seed (tools/vision/synth.py; seeds apart from the
 training run's): full pages of TD1, TD2, TD3, MRV-A and MRV-B turned up to 10 degrees (one in five upside
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import hashlib
 import io
 import random
 import shutil
@@ -85,7 +86,8 @@ def miss_cause(reading: Reading, truth: tuple[str, ...]) -> str:
                                                if reading.result.valid else "")
 
 
-def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED) -> None:
+def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED, model: Model | None = None) -> None:
+    """Documents fully right with the shipped line model, or ``model`` (another line model, to compare)."""
     causes: dict[str, list[int]] = collections.defaultdict(list)
     right = refer = wrong = 0
     chars = chars_right = 0
@@ -93,7 +95,7 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED) -> None:
     parts = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
     for index, doc in enumerate(evaluation_set(n, faces, seed)):
         t0 = time.perf_counter()
-        reading = read_image_mrz(doc.image, today=TODAY)
+        reading = read_image_mrz(doc.image, today=TODAY, model=model)
         times.append((time.perf_counter() - t0) * 1000)
         for k, v in reading.timings_ms.items():
             parts[k] += v
@@ -109,7 +111,9 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED) -> None:
             refer += 1
         if not (reading.trusted and reading.lines == doc.lines):
             causes[miss_cause(reading, doc.lines)].append(index)
-    print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)}; seed {seed})\n")
+    name = Path((model or shared_model(MODEL)).path)
+    print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)}; seed {seed}; line model {name.name}, "
+          f"sha256 {hashlib.sha256(name.read_bytes()).hexdigest()[:12]})\n")
     print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| {right}/{n} ({100 * right / n:.1f} %) | {refer} | {wrong} | {100 * chars_right / chars:.2f} % | "
@@ -231,6 +235,8 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
         "a further frame of a document not decided on its first frame (band tracked, not located again)")}  # fmt: skip
     names = list(steps)
     cpu: list[float] = []  # CPU time of every thread of this process per frame (locate, recognise, face, commit)
+    face_cpu: list[float] = []  # of which the face search's threads
+    path_cpu: list[float] = []  # and the other threads: the decision's path
     decided = faces_found = tracked = 0
     rng = np.random.default_rng(SEED)
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +249,7 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
             steps[names[0]].append(_ms(decode_mjpeg, _jpeg(image), "bench"))
             steps[names[1]].append(_ms(decode_yuyv, _yuyv(image), image.shape[1], image.shape[0], 0, "bench"))
             reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+            threads = _thread_cpu()
             t0, c0 = time.perf_counter(), time.process_time()
             item = reader.look(doc.image)
             if item is not None:
@@ -255,6 +262,9 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
                     steps[name].append((b - a) / 1e6)
             steps[names[8]].append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
+            split = _face_and_rest_ms(threads)
+            face_cpu.append(split[0])
+            path_cpu.append(split[1])
             for name, key in zip(names[2:5], ("locate", "recognise", "decode"), strict=True):
                 if key in reader.timings_ms:
                     steps[name].append(reader.timings_ms[key])
@@ -279,6 +289,36 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     print(f"\nCPU time per frame, every thread of the process (read, face search, decision, commit): "
           f"{pct(cpu, 0.5):.1f} ms p50, {pct(cpu, 0.99):.1f} ms p99 (on a loaded machine the wall-clock figures "
           f"above include waiting for a core; this does not)")
+    print(f"of which the face search (its own threads, beside the rest): {pct(face_cpu, 0.5):.1f} ms p50, "
+          f"{pct(face_cpu, 0.99):.1f} ms p99; every other thread (locate, recognise, decode, decide, commit): "
+          f"{pct(path_cpu, 0.5):.1f} ms p50, {pct(path_cpu, 0.99):.1f} ms p99")
+
+
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every live thread of this process so far, by thread id, with its name."""
+    import threading
+
+    out = {}
+    for t in threading.enumerate():
+        if t.ident is not None:
+            try:
+                out[t.ident] = (t.name, time.clock_gettime(time.pthread_getcpuclockid(t.ident)))
+            except (OSError, ValueError):  # ended meanwhile
+                continue
+    return out
+
+
+def _face_and_rest_ms(before: dict[int, tuple[str, float]]) -> tuple[float, float]:
+    """CPU ms since ``before`` of the face search's threads (the reader's face thread and the face model's
+    worker) and of all the others (reading, recognising, deciding, committing: the decision's path)."""
+    face_ms = rest_ms = 0.0
+    for ident, (name, cpu) in _thread_cpu().items():
+        used = (cpu - before.get(ident, (name, 0.0))[1]) * 1000
+        if name.startswith(("face", "vision-face")):
+            face_ms += used
+        else:
+            rest_ms += used
+    return face_ms, rest_ms
 
 
 def _ms(fn, *args) -> float:  # type: ignore[no-untyped-def]
@@ -341,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--gate", type=int, default=30)
     ap.add_argument("--runtimes", type=int, default=1, help="1: compare ai-edge-litert and tflite-runtime 2.14")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another line model (.tflite) read over the same MRZ pages in the same run (repeatable)")
     ap.add_argument("--full-range", type=Path, default=None,
                     help="face_detection_full_range_sparse.tflite from the mediapipe wheel, to compare")  # fmt: skip
     args = ap.parse_args(argv)
@@ -350,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(Path(shared_model(MODEL).path).parent.glob("*.tflite"))))
     if args.docs:
         bench_mrz(args.docs, faces, args.seed)
+        for other in args.compare:
+            bench_mrz(args.docs, faces, args.seed, Model.load(other))
     if args.tesseract:
         bench_peer(args.tesseract, faces)
     if args.faces:

@@ -31,6 +31,7 @@ from agent.hitlist.errors import HitListRejected
 from agent.hitlist.fingerprint import (
     FingerprintKeys,
     document_fingerprint,
+    normalise_birth_date,
     person_fingerprint,
     plate_fingerprint,
     vehicle_fingerprint,
@@ -73,7 +74,10 @@ class HitListStore:
         *,
         limits: Limits = DEFAULT_LIMITS,
         max_staleness: float = 3600.0,
+        hash_threads: int | None = None,
     ) -> None:
+        """``hash_threads``: threads that compute one traveller's person fingerprints together (default: one
+        per core; the calling thread is one of them)."""
         self.dir = Path(state_dir)
         self.limits, self.max_staleness = limits, max_staleness
         self._pinned = Keyring.pinned(root_pub)
@@ -83,7 +87,8 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             make_dirs(self.dir / sub)
         self._current = ""
-        self._hash_pool: ThreadPoolExecutor | None = None  # person fingerprints on every core
+        self._hash_threads = max(1, hash_threads or os.cpu_count() or 1)
+        self._hash_pool: ThreadPoolExecutor | None = None  # the hash threads other than the caller
         self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
@@ -147,18 +152,19 @@ class HitListStore:
         return self._lookup_fp("vehicle", lambda k: plate_fingerprint(k, country, plate))
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """Any query name key x birth date listed: exact hits win over weak ones.
 
         A list built with another name normaliser version cannot be searched by name: every person
-        lookup then answers a weak hit (REFER), per NAMES.md point 1."""
+        lookup then answers a weak hit (REFER), per NAMES.md point 1. A list whose signed metadata says it holds
+        no persons answers None at once, without computing the traveller's slow keys."""
         view = self._view
-        if view.state is None:
+        if view.state is None or not view.state.persons:  # a list without persons costs no key (docs/hitlist.md)
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
-        queries = names.query_name_keys(surname, given_names, truncated=truncated)
+        queries = names.query_name_keys(surname, given_names, truncated=truncated, issuing_state=issuing_state)
         fingerprints = self._person_fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
         weak = None
         for (_key, strength), fp in zip(queries, fingerprints, strict=True):
@@ -171,13 +177,29 @@ class HitListStore:
         return weak
 
     def _person_fingerprints(self, fp_keys: FingerprintKeys, name_keys: list[str], birth_date: str) -> list[int]:
-        """One traveller's slow person fingerprints, computed on every core: PBKDF2 releases the GIL, so
-        the 10-30 name keys of a traveller cost about keys / cores times one key (docs/hitlist.md)."""
+        """One traveller's slow person fingerprints, in order, computed on ``hash_threads`` threads at once:
+        PBKDF2 releases the GIL, so the keys cost about keys / threads times one key (docs/hitlist.md
+        "Privacy"). The keys are cut into one run per thread; the calling thread computes the first run while
+        the pool computes the others, so a traveller costs one hand-off per thread, not one per key."""
+        normalise_birth_date(birth_date)  # a malformed date raises here, before any thread starts
+
+        def run(part: list[str]) -> list[int]:
+            return [person_fingerprint(fp_keys, key, birth_date) for key in part]
+
+        runs = min(self._hash_threads, len(name_keys))
+        if runs <= 1:
+            return run(name_keys)
+        size = -(-len(name_keys) // runs)
+        parts = [name_keys[i:i + size] for i in range(0, len(name_keys), size)]
         with self._lock:
             if self._hash_pool is None:
-                self._hash_pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="hitlist-person")
+                self._hash_pool = ThreadPoolExecutor(self._hash_threads - 1, thread_name_prefix="hitlist-person")
             pool = self._hash_pool
-        return list(pool.map(lambda key: person_fingerprint(fp_keys, key, birth_date), name_keys))
+        others = [pool.submit(run, part) for part in parts[1:]]
+        out = run(parts[0])
+        for future in others:
+            out += future.result()
+        return out
 
     def _lookup_fp(self, kind: str, fingerprint) -> Hit | None:
         view = self._view

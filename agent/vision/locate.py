@@ -84,6 +84,63 @@ def erode(a: np.ndarray, w: int, h: int) -> np.ndarray:
     return _running(_running(a, w, 1, np.minimum), h, 0, np.minimum)
 
 
+WORD = 64  # mask columns per machine word in ``closing``
+ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _shift(p: np.ndarray, k: int) -> np.ndarray:
+    """Packed mask rows (``closing``) moved so that each bit column x takes column x + k (0 < |k| < 64), zeros
+    coming in. The rows are shifted as one stream: what crosses from one row into the next lands in their
+    padding words, which every window op reaches less than a word into."""
+    flat = p.reshape(-1)
+    out = np.empty_like(flat)
+    if k > 0:
+        np.right_shift(flat, np.uint64(k), out=out)
+        out[:-1] |= flat[1:] << np.uint64(WORD - k)
+    else:
+        np.left_shift(flat, np.uint64(-k), out=out)
+        out[1:] |= flat[:-1] >> np.uint64(WORD + k)
+    return out.reshape(p.shape)
+
+
+def _running_bits(p: np.ndarray, size: int, op: np.ufunc) -> np.ndarray:
+    """``_running`` along the bit columns of packed rows: ``op`` (OR, AND) over columns x - size//2 ..
+    x + size - 1 - size//2 (doubling steps)."""
+    span, out = 1, p
+    while span < size:
+        step = min(span, size - span)
+        out = op(out, _shift(out, step))
+        span += step
+    return _shift(out, -(size // 2)) if size // 2 else out
+
+
+def _edges(p: np.ndarray, width: int) -> np.ndarray:
+    """The padding of packed rows (the word before column 0, every column from ``width`` on) set to the
+    first and last column's bit: what ``_running``'s replicated edges are for the window ops."""
+    p[:, 0] = np.where(p[:, 1] & np.uint64(1), ONES, np.uint64(0))
+    at, bit = divmod(WORD + width - 1, WORD)
+    fill = np.where((p[:, at] >> np.uint64(bit)) & np.uint64(1), ONES, np.uint64(0))
+    keep = np.uint64((1 << (bit + 1)) - 1)  # the bits up to the last column
+    p[:, at] = (p[:, at] & keep) | (fill & ~keep)
+    p[:, at + 1 :] = fill[:, None]
+    return p
+
+
+def closing(mask: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``erode(dilate(mask, w, h), w, h)`` of a 0/1 uint8 mask, bit for bit (the edges replicated the same
+    way), computed on 64 columns per machine word: 2-3 times faster at the locator's line gaps (w < 64)."""
+    if not 0 < w < WORD or h < 1:
+        return erode(dilate(mask, w, h), w, h)
+    rows, cols = mask.shape
+    words = (cols + WORD - 1) // WORD + 2  # a word of padding before the columns, at least one after
+    packed = np.zeros((rows, words * 8), np.uint8)
+    packed[:, 8 : 8 + (cols + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
+    p = _edges(packed.view("<u8"), cols)
+    p = _edges(_running(_running_bits(p, w, np.bitwise_or), h, 0, np.bitwise_or), cols)
+    p = _running(_running_bits(p, w, np.bitwise_and), h, 0, np.bitwise_and)
+    return np.unpackbits(np.ascontiguousarray(p).view(np.uint8), axis=1, count=WORD + cols, bitorder="little")[:, WORD:]
+
+
 def otsu(values: np.ndarray) -> float:
     """Otsu's threshold of ``values`` (0..255)."""
     hist = np.bincount(np.clip(values, 0, 255).astype(np.uint8).ravel(), minlength=256).astype(np.float64)
@@ -150,7 +207,7 @@ def _row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def text_lines(mask: np.ndarray, gap: int) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of long ink runs after closing gaps of ``gap`` px, stacked rows merged."""
     tall = max(1, gap // 4)  # a little vertical smear so that every character has ink on the middle rows
-    closed = erode(dilate(mask, gap, tall), gap, tall)
+    closed = closing(mask, gap, tall)
     rows, x0s, x1s, lengths = _row_runs(closed)
     if not len(lengths):
         return []

@@ -14,13 +14,14 @@ from agent.link.query import ANSWERED, LATE, UNREACHABLE
 from agent.protocol import topics
 from agent.protocol.envelope import peek, seal
 from tests.support.broker import MqttTestClient
-from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, TRUNCATED_NAME_DOC
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, TRUNCATED_NAME_DOC, VALID_UNTIL
 from tests.support.link import Keys, make_central
 from tests.support.link import make_gate as make_link
 from tests.support.lists import Lists
 from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
 from tools.central.online import ONLINE_ONLY, RECORDS_FILE, OnlineLists
+from tools.specimens import td3
 
 DEADLINE = 0.3
 SLACK = 0.5  # the machine is shared: the bench measures the deadline, the tests its behaviour
@@ -109,6 +110,35 @@ def test_online_only_list_is_answered_online_and_never_served_to_gates(online, t
     decision, _ = swipe_timed(gate, CLEAR_DOC)
     assert decision.verdict == "HIT" and decision.hit.ref == "SECRET-1"
     assert decision.answers[-1].remote and decision.answers[-1].consulted == (("secret", 0),)
+
+
+def test_online_only_person_list_leaves_no_copy_on_the_gate(online, tmp_path, caplog):
+    """docs/hitlist.md "Privacy": a person list kept online only is answered by the centre, and nothing of it
+    reaches the gate: after the online HIT, none of the gate's files (outbox, link state) nor its INFO log holds
+    the listed person's name, birth date or reference, and the centre serves no file of the list."""
+    import logging
+
+    from agent.logs import JsonLinesFormatter
+
+    caplog.set_level(logging.INFO)
+    gate, _link, node, lists = online()
+    secret = {"kind": "person", "surname": "HADDAD", "given_names": "KARIM", "birth_date": "770707",
+              "reason": "wanted", "ref": "NOM-SECRET-7"}
+    write_records(lists / "nominal", secret)
+    (lists / "nominal" / ONLINE_ONLY).touch()
+    node.online.scan()
+    decision, _ = swipe_timed(gate, td3("UTO", "HADDAD", "KARIM", "H00000017", "770707", "M", VALID_UNTIL))
+    assert decision.verdict == "HIT" and decision.hit.ref == "NOM-SECRET-7"
+    assert decision.local_hit is None  # no local list knows the person: the centre answered
+    served = HitListServer(lists)
+    assert served.newest("nominal") == 0 and served.pick("nominal", 0, "snapshot") is None
+    gate_files = [p for p in tmp_path.rglob("*") if p.is_file()
+                  and (p.name.startswith("outbox") or "link" in p.relative_to(tmp_path).parts)]
+    assert any(p.name.startswith("outbox") for p in gate_files)
+    log = "\n".join(JsonLinesFormatter().format(r) for r in caplog.records if r.levelno >= logging.INFO)
+    for needle in ("HADDAD", "KARIM", "770707", "NOM-SECRET-7"):
+        assert not [p for p in gate_files if needle.encode() in p.read_bytes()], needle
+        assert needle not in log
 
 
 def test_local_hit_stays_a_hit_when_the_centre_knows_nothing(online):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.vision import mrz_read
-from agent.vision.locate import strokes
+from agent.vision.locate import closing, dilate, erode, strokes
 from agent.vision.mrz_read import read_image_mrz
 from tests.vision.conftest import TODAY, page
 from tools.vision.synth import render_lines
@@ -65,3 +65,17 @@ def test_a_line_crop_running_on_into_the_desk_is_cut_down_to_its_characters(seed
     monkeypatch.setattr(mrz_read, "TRIM_GAIN", 0.0)  # never trimmed: the squeezed characters are misread
     untrimmed = read_image_mrz(image, today=TODAY)
     assert not (untrimmed.lines == doc.lines and untrimmed.trusted)
+
+
+@pytest.mark.parametrize("gap", [1, 2, 3, 7, 11, 17, 25, 37, 63, 64, 80])
+def test_the_packed_closing_of_a_mask_is_the_grey_closing_bit_for_bit(gap: int):
+    """``closing`` packs 64 mask columns per word; the line boxes, so every band, must stay exactly what the
+    grey dilation and erosion gave: random masks of every density and of widths around the word size."""
+    rng = np.random.default_rng(gap)
+    tall = max(1, gap // 4)
+    for _ in range(40):
+        rows, cols = int(rng.integers(1, 60)), int(rng.choice([1, 2, 63, 64, 65, 127, 128, 129, int(rng.integers(1, 400))]))
+        mask = (rng.random((rows, cols)) < rng.uniform(0.02, 0.95)).astype(np.uint8)
+        assert np.array_equal(closing(mask, gap, tall), erode(dilate(mask, gap, tall), gap, tall)), (rows, cols)
+    text = _ocrb_mask("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<")
+    assert np.array_equal(closing(text, gap, tall), erode(dilate(text, gap, tall), gap, tall))

@@ -36,8 +36,6 @@ from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
 from tools.hitlist.build import new_fingerprint_keys, record_fingerprints
 
-ALERT_PERSON_COST = 1000  # PBKDF2 iterations for an alert's person listings (a gate computes them per read)
-
 
 def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: Sequence[dict[str, Any]] = (),
                 target: str = "all", sites: Sequence[str] = (), gates: Sequence[str] = (), now: float | None = None,
@@ -48,7 +46,7 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
     if len(listings) > MAX_LISTINGS:
         raise ValueError(f"{len(listings)} urgent listings: at most {MAX_LISTINGS} per alert")
     now = time.time() if now is None else now
-    fp_keys = new_fingerprint_keys(ALERT_PERSON_COST)
+    fp_keys = new_fingerprint_keys()  # the lists' person cost: a gate computes them per read
     wire_listings = [{"fps": [fp.to_bytes(8, "little") for fp in dict.fromkeys(record_fingerprints(r, fp_keys))],
                       "kind": str(r["kind"]), "reason": str(r.get("reason", "")), "ref": str(r.get("ref", "")),
                       "list": str(r.get("list", "")), "version": int(r.get("version", 0))} for r in listings]

@@ -28,7 +28,11 @@ from agent.keys import list_key_id
 from agent.protocol.ids import check_id
 
 ZERO32 = bytes(32)
-DEFAULT_PERSON_COST = 1000
+# PBKDF2 iterations per person key: what fits the gate's swipe-to-indicator budget (p99 <= 5 ms with up to
+# ~64 name keys per traveller on 2 cores), not what stops an attacker (docs/hitlist.md "Privacy")
+DEFAULT_PERSON_COST = 150
+
+
 def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
     """Fresh random fingerprint keys for a new list chain (rotated with each snapshot)."""
     return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
@@ -152,8 +156,10 @@ def build_snapshot(
     created: float,
     expires: float,
     previous: ListMeta | None = None,
+    persons: bool = True,
 ) -> bytes:
-    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain.
+    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain; ``persons``: whether
+    ``entries`` may hold person entries (False lets gates skip the person keys for this list).
 
     Raises BadDataError for a list id a gate could not follow (agent.protocol.ids) or a negative version."""
     check_id(list_id, "list id")
@@ -177,6 +183,7 @@ def build_snapshot(
         "reasons": list(entries.reasons),
         "ref_width": entries.ref.shape[1],
         "state_hash": StateSum.of(entries).digest(),
+        "persons": persons,
     }
     return sign_list("snapshot", fields, _body(entries), signer)
 
@@ -243,6 +250,7 @@ def build_delta(
         "reasons": list(adds.reasons),
         "ref_width": adds.ref.shape[1],
         "state_hash": new.state_hash,
+        "persons": new.persons,
     }
     return sign_list("delta", fields, _body(adds, removes), signer)
 
