@@ -321,7 +321,8 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
         wanted["vehicle"] = vehicle
         if query.person is not None and any(x["kind"] == "person" for x in listings):
             p = query.person
-            person = names.query_name_keys(p.surname, p.given_names, truncated=p.truncated)
+            person = names.query_name_keys(p.surname, p.given_names, truncated=p.truncated,
+                                           issuing_state=p.issuing_state)
             wanted["person"] = {_fp(person_fingerprint(keys, k, p.birth_date)) for k, s in person if s == names.EXACT}
     except BadDataError:
         return []  # an identifier no listing can match (the lists say so for the decision)

@@ -13,7 +13,8 @@ the last MRZ byte (with its line terminator) to the pty until the first PCA9685 
 for that decision. One document at a time, as at a gate; no sleeps. Between documents the board
 goes dark (untimed), as between travellers, so each decision changes registers.
 
-Printed: p50/p99/max latency, documents per second, the time per stage (framing = pty wake-up +
+The gate runs with the CPU and I/O priority of the appliance's unit (``--priority unit``, the default;
+bench/appliance.py). Printed: p50/p99/max latency, documents per second, the time per stage (framing = pty wake-up +
 framer, parse, checks + lookup, durable write, indicator), the serial-line time a real reader
 adds at 115,200 and 9,600 baud (from the frame length, 10 bits per byte), and for comparison a
 peer measured in the same run: a bare SQLite ``INSERT`` + ``COMMIT`` with the same pragmas.
@@ -36,16 +37,19 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-import hal
-from agent.config import ScreeningConfig
-from agent.hitlist.api import HitList
-from agent.hitlist.memory import MemoryHitList
-from agent.outbox import Outbox
-from agent.screening import HIT, Screener
-from agent.screening.events import EventSealer
-from agent.screening.pipeline import IDLE_STATE
-from hal.reader.sim import SimReaderDevice
-from tools.specimens import stream
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.appliance
+
+import hal  # noqa: E402
+from agent.config import ScreeningConfig  # noqa: E402
+from agent.hitlist.api import HitList  # noqa: E402
+from agent.hitlist.memory import MemoryHitList  # noqa: E402
+from agent.outbox import Outbox  # noqa: E402
+from agent.screening import HIT, Screener  # noqa: E402
+from agent.screening.events import EventSealer  # noqa: E402
+from agent.screening.pipeline import IDLE_STATE  # noqa: E402
+from bench.appliance import run_as_unit  # noqa: E402
+from hal.reader.sim import SimReaderDevice  # noqa: E402
+from tools.specimens import stream  # noqa: E402
 
 PCA9685_ADDRESS = 0x40
 
@@ -114,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", action="store_true", help="screen against the signed hit-list store")
     ap.add_argument("--persons", type=int, default=0, help="person entries in the list (made-up names), with --store")
     ap.add_argument("--person-cost", type=int, default=None, help="PBKDF2 iterations on the person path (build default)")
+    ap.add_argument("--priority", choices=("unit", "inherited"), default="unit",
+                    help="unit: the gate's threads run with the appliance unit's Nice= and I/O class "
+                         "(bench/appliance.py); inherited: as this process was started")
     args = ap.parse_args(argv)
+    priority = run_as_unit() if args.priority == "unit" else f"gate threads at inherited nice {os.nice(0)}"
 
     docs = list(stream(args.warmup + args.count, seed=7))
     step = max(1, round(1 / args.listed)) if args.listed > 0 else 0
@@ -205,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = (f"signed store, {args.persons} persons, person_cost {args.person_cost or 'default'}" if args.store
             else "in-memory stand-in")
     print(f"gate latency: {len(rows)} documents (after {args.warmup} warm-up), {hits} hits, TD3, "
-          f"framing=lines, hit-list: {kind}, outbox in {args.dir or tempfile.gettempdir()}")
+          f"framing=lines, hit-list: {kind}, outbox in {args.dir or tempfile.gettempdir()}; {priority}")
     print(f"  swipe-to-indicator  p50 {percentile(lat, 0.5) / 1000:.3f} ms   p99 {percentile(lat, 0.99) / 1000:.3f} ms"
           f"   max {lat[-1] / 1000:.3f} ms   mean {statistics.fmean(lat) / 1000:.3f} ms")
     print(f"  throughput          {len(rows) / elapsed:,.0f} documents/s (one at a time, end to end)")

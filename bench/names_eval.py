@@ -9,7 +9,7 @@ person and every other spelling of them: a *hit* is a match through an exact key
 (every listed person against every other person's spellings, and the named `different_people` pairs, both
 ways), all taken with the same birth date, which is the worst case. The peer is the matcher of an earlier
 commit (default: the last n1 normaliser), loaded from git into this same process and run on the same
-pairs, so the two columns are comparable. A spelling of a generated set from edition 4 on carries the
+pairs, so the two columns are comparable. A spelling of a generated set carries the
 issuing state of its document, which a matcher that takes one (`query_name_keys(..., issuing_state=...)`) is
 given. Two generated identities that the documented rules take for one person (the same surname, one's given
 names among the other's: `names_evalset.one_person_by_the_rules`; editions 2 and 3 drew such pairs) are not

@@ -22,7 +22,9 @@ name is one edit away (first vowel, S/SH, S/Z, K/J, a final I or A), spelled ali
 Edition 4 (`--edition 4`) keeps the habits of edition 3 with new identities, draws no two identities that the
 matcher's documented rules take for one person (`one_person_by_the_rules`: the same surname, one's given names
 all among the other's; edition 3 drew 26 such pairs, which bench/names_eval.py counted as false hits), and gives
-every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ.
+every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ. The
+states have draws of their own, so the development sets 2 and 3 were given them afterwards with their names
+unchanged.
 
 Negatives (`different_people`): people who share the surname but not a given name, or the given names
 but not the surname, written in the same tradition; bench/names_eval.py also pairs every listed person
@@ -508,11 +510,11 @@ def generate(seed: int, count: int, edition: int = 2) -> dict:
     """The evaluation set: listed people, their spellings by tradition and disturbance, and negatives."""
     ed = EDITIONS[edition]
     rng = random.Random(seed)
-    states = random.Random(seed + 1)  # issuing states (edition 4 on): their own draws, the spellings as edition 3's
+    states = random.Random(seed + 1)  # issuing states: their own draws, so the names are as before states were added
 
     def document(spelled: tuple[str, str], tradition: str) -> list[str]:
-        """A spelling as a document shows it: from edition 4 on, with the state that issued it."""
-        return [*spelled, *((states.choice(ISSUING_STATES[tradition]),) if edition >= 4 else ())]
+        """A spelling as a document shows it, with the state that issued it."""
+        return [*spelled, states.choice(ISSUING_STATES[tradition])]
 
     identities = make_people(rng, count, ed)
     people, listed_in = [], []

@@ -13,7 +13,9 @@ Each document is written to a real pseudo-terminal by the simulated reader; the 
 real serial backend and framer, parses, looks up, asks the centre, commits its event (SQLite, WAL,
 synchronous=FULL) and drives the PCA9685 driver over the simulated I2C bus. Latency runs from the write of
 the last MRZ byte to the first PCA9685 register write of that decision. Goals (issue 11): centre answering
-p99 <= 20 ms; centre gone p99 <= deadline + 5 ms. The disk's own fdatasync latency is measured first, as the
+p99 <= 20 ms; centre gone p99 <= deadline + 5 ms. The gate's threads run with the CPU and I/O priority of the
+appliance's unit (``--priority unit``, the default; bench/appliance.py), the broker and the centre as started.
+The disk's own fdatasync latency is measured first, as the
 commit stage's peer, and the load average is printed at the start and the end.
 """
 
@@ -32,20 +34,23 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-import hal
-from agent.config import ScreeningConfig
-from agent.hitlist.memory import MemoryHitList
-from agent.link import GateLink, LinkConfig
-from agent.outbox import Outbox
-from agent.screening import HIT, Screener
-from agent.screening.events import EventSealer
-from agent.screening.pipeline import IDLE_STATE
-from hal.reader.sim import SimReaderDevice
-from tools.central.node import CentralConfig, CentralNode
-from tools.central.online import RECORDS_FILE, OnlineLists
-from tools.central.store import CentralStore
-from tools.mosquitto import Broker
-from tools.specimens import stream
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.appliance
+
+import hal  # noqa: E402
+from agent.config import ScreeningConfig  # noqa: E402
+from agent.hitlist.memory import MemoryHitList  # noqa: E402
+from agent.link import GateLink, LinkConfig  # noqa: E402
+from agent.outbox import Outbox  # noqa: E402
+from agent.screening import HIT, Screener  # noqa: E402
+from agent.screening.events import EventSealer  # noqa: E402
+from agent.screening.pipeline import IDLE_STATE  # noqa: E402
+from bench.appliance import run_as_unit  # noqa: E402
+from hal.reader.sim import SimReaderDevice  # noqa: E402
+from tools.central.node import CentralConfig, CentralNode  # noqa: E402
+from tools.central.online import RECORDS_FILE, OnlineLists  # noqa: E402
+from tools.central.store import CentralStore  # noqa: E402
+from tools.mosquitto import Broker  # noqa: E402
+from tools.specimens import stream  # noqa: E402
 
 PCA9685_ADDRESS = 0x40
 
@@ -219,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listed", type=float, default=0.01, help="fraction listed by the centre only")
     ap.add_argument("--interval-ms", type=float, default=25.0,
                     help="pause between travellers with the query on (the centre admits 50 queries/s per gate)")
+    ap.add_argument("--priority", choices=("unit", "inherited"), default="unit",
+                    help="unit: the gate's threads (not the broker's or the centre's) run with the appliance unit's "
+                         "Nice= and I/O class (bench/appliance.py); inherited: as this process was started")
     args = ap.parse_args(argv)
     deadline = args.deadline_ms / 1000
     docs = list(stream(args.warmup + max(args.count, args.gone_count), seed=11))
@@ -243,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         centre.start()
         if not ready.wait(15):
             raise SystemExit("central node did not connect")
+        priority = run_as_unit() if args.priority == "unit" else f"gate threads at inherited nice {os.nice(0)}"
         gate_user, gate_password = broker.add_gate("bench")
         link = GateLink(LinkConfig(gate_id="bench", host=broker.host, port=broker.port, username=gate_user,
                                    password=gate_password), Outbox(tmp / "link-outbox.sqlite3"), device_key,
@@ -253,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         hitlist = MemoryHitList([], version=1)  # the gate's own list knows none of the centre's new entries
         print(f"online query bench: deadline {args.deadline_ms} ms, {len(online_only)} entries listed at the "
               f"centre only (1 in {step}), real Mosquitto {broker.port}, real central node; python {sys.version.split()[0]}")
-        print(f"  {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {loadavg()}")
+        print(f"  {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average {loadavg()}; {priority}")
         disk = disk_sync_ms(tmp)
         print("  disk peer     fdatasync of 4 KiB: " + "; ".join(
             f"{mode} p50 {percentile(v, 0.5):.2f} p99 {percentile(v, 0.99):.2f} max {v[-1]:.2f} ms"

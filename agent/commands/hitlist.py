@@ -129,7 +129,8 @@ def _query(store, args):
     mrz = parse_mrz(args.mrz)
     hit = store.lookup_document(mrz.issuing_state, mrz.document_number)
     if hit is None and mrz.birth_date:
-        hit = store.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated)
+        hit = store.lookup_person(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated,
+                                  issuing_state=mrz.issuing_state)
     return hit, None
 
 

@@ -35,9 +35,11 @@ class HitList(Protocol):
         """The entry for this document, or None."""
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
-        """The entry for this person (a weak hit when only a truncated name matches), or None."""
+        """The entry for this person (a weak hit when only a truncated name matches), or None; ``issuing_state``:
+        the issuing state of the document the name was read from ('' if none), whose orthography the name is also
+        read in (agent.hitlist.names.query_name_keys)."""
 
 
 class VehicleLists(Protocol):

@@ -104,13 +104,14 @@ class MemoryHitList:
         return self._documents.get(normalise_document(issuing_state, document_number))
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """Any query name key (agent.hitlist.names) with the birth date listed; exact hits win over weak.
 
         Raises ``BadDataError`` for a name that is not a Latin-script name, as the signed store does."""
         weak = None
-        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated):
+        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated,
+                                                   issuing_state=issuing_state):
             hit = self._persons.get((key, birth_date))
             if hit is None:
                 continue

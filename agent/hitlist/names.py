@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 5
+NORMALISER_VERSION = 6
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -157,22 +157,26 @@ _READINGS = (
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
     (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
     (re.compile(r"(?<!S)CH"), "KH"),  # German CH for kha: CHALDUN = KHALDUN, BUCHARI = BUKHARI (n3; CHADI = HADI too)
-    (re.compile(r"(?<=[^AEIOUN])E$"), "A"),  # Turkish final E for A: NADIRE = NADIRA (n3); not after N, the
-    # French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA)
+    (re.compile(r"(?<=[MR])E$"), "A"),  # Turkish final E for A after M or R: NADIRE = NADIRA (n3); not after N, the
+    # French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
+    # class of its own that the list side reads as A or I (n6, _record_final_e)
 )
 
 
 # Habits that only a document written in one orthography has, because its alphabet cannot tell two sounds apart
 # (docs/names.md, "Document habits"): a Turkish MRZ writes S for Ş, a German transcription S for z. Read into
 # every name they would merge different people (SAMI = SHAMI, SAID = ZAID), so a traveller's name gets these
-# readings only when the name as a whole is written in that orthography: nothing it never writes (`lacks`)
-# and at least one thing only it writes (`shows`); on either side (a list may copy a Turkish document's spelling).
-# Each reading rewrites one letter at a time (DIMASKI -> DIMASHKI).
+# readings only when the name as a whole may be written in that orthography (nothing it never writes: `lacks`)
+# and either shows it (at least one thing only it writes: `shows`; on either side, a list may copy a Turkish
+# document's spelling) or the traveller's document was issued by a state that writes it (`states`, ICAO codes
+# from the MRZ; since n6). Each reading rewrites one letter at a time (DIMASKI -> DIMASHKI).
 class Habit(NamedTuple):
-    """One orthography's tell-tales and the letters it writes for sounds others write apart."""
+    """One orthography's tell-tales, the states whose documents write it, and the letters it writes for sounds
+    others write apart."""
 
     lacks: re.Pattern[str]
     shows: re.Pattern[str]
+    states: frozenset[str]
     readings: tuple[tuple[re.Pattern[str], str], ...]
 
 
@@ -181,29 +185,36 @@ _HABITS = {
         lacks=re.compile(r"SH|CH|KH|TH|DH|GH|DJ|OU|EE|OO|[QWX]"),
         # V for w, C for jim before A/O/U or between vowels, final P for b, EY/EV for ay/aw, EBU, -ETTIN
         shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b"),
+        states=frozenset({"TUR"}),
         readings=(
             (re.compile(r"S(?!S)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
             (re.compile(r"S(?!S)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
             (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
             (re.compile(r"(?<=[AE])H$"), "KH"),  # a final H is a consonant, never a silent ta marbuta: TEBBAH
+            (re.compile(r"Z"), "D"),  # Z for dad and dhal (n6): MURTAZA = MURTADA, MUNKIZ = MUNQIDH, FAYYAZ = FAYYAD
         ),
     ),
     "de": Habit(  # German transcription: S for z, J for y
         lacks=re.compile(r"SH|OU|DJ(?!A)|[QX]"),
         shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
+        states=frozenset({"D", "DEU", "AUT"}),  # Germany's MRZ code is D (Doc 9303 Part 3)
         readings=(
             (re.compile(r"S+(?!CH)"), "Z"),  # voiced S for z, za, dhal: ASIS = AZIZ, DSCHASSAR = JAZZAR
             (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
-            (re.compile(r"(?<=[AEIOU])J(?=[AEIOU])"), "Y"),  # NAJIF = NAYIF, HUSSEJN
+            (re.compile(r"(?<=[AEIOU])J+"), "Y"),  # J for y after a vowel: NAJIF = NAYIF, HUSSEJN; since n6
+            # also before a consonant or doubled: MAJMUN = MAYMUN, BAJDAWI = BAYDAWI, TAJJIB = TAYYIB
         ),
     ),
 }
 
 
-def _habits(surname: str, given_names: str) -> tuple[str, ...]:
-    """The orthographies the whole name is written in (usually none); raises NameKeyError."""
+def _habits(surname: str, given_names: str, issuing_state: str = "") -> tuple[str, ...]:
+    """The orthographies the whole name is written in (usually none), shown by the name or, when it may be written
+    in one, by the state that issued the document (`issuing_state`, '' when unknown); raises NameKeyError."""
     text = f"{_clean(surname)} {_clean(given_names)} {surname} {given_names}".replace("ß", "ẞ").upper()
-    return tuple(name for name, habit in _HABITS.items() if not habit.lacks.search(text) and habit.shows.search(text))
+    state = issuing_state.strip("<").upper()
+    return tuple(name for name, habit in _HABITS.items()
+                 if not habit.lacks.search(text) and (state in habit.states or habit.shows.search(text)))
 
 
 def _readings(word: str, habit: str = "") -> list[str]:
@@ -380,18 +391,43 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
                 first_vowel_at = len(consonants)
-            elif trailing in ("A", "E") and vowel in ("O", "U") and len(consonants) == first_vowel_at:
-                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK = TEVFIK
+            elif (trailing in ("A", "E") and vowel in ("O", "U") and len(consonants) == first_vowel_at
+                  and (nxt in ("", "O", "U") or nxt not in _VOWELS | {"W", "Y", "V"})):
+                first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK = TEVFIK; not where
+                # the W is a consonant before a vowel (n6): RAWAYLI != RUWAYLI, HAWWARI = HAOUARI != HOUARI
             trailing += vowel
         i += step
     if consonants and consonants[-1] in "DP" and not trailing:
         consonants[-1] = "T" if consonants[-1] == "D" else "B"  # word-final devoicing: AHMED = AHMET,
         # GALIP = GHALIB (NADIA keeps its D)
-    final = _final_class("A" if trailing == "E" and consonants and consonants[-1] not in "MNR" else trailing)
+    # a lone final E after another consonant than M, N, R is a written vowel, a or i (n6: class E, RAMEZE, ABBADE)
+    final = "E" if trailing == "E" and consonants and consonants[-1] not in "MNR" else _final_class(trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
         return (stem + "a" + final, stem + "u" + final)
     return (stem + (first_vowel or "-") + final,)
+
+
+# A word that ends in one vowel letter after a consonant other than M, N, R (and W, Y: FADWA's A follows a W);
+# and a code that ends in the final-vowel class A, I or E (no dictionary tag, no DIN/ALLAH suffix).
+_ONE_FINAL_VOWEL = re.compile(r"[^AEIOUMNRWY][AEIY]H?$")  # FATIMAH: the final AH is A
+_FINAL_VOWEL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)(?P<first>[au-])(?P<final>[AIE])$")
+
+
+def _record_final_e(word: str, codes: tuple[str, ...]) -> tuple[str, ...]:
+    """A listed word's codes with the final-vowel readings a document's final E may stand for (since n6): French
+    and English documents write a final short i as E (ABBADE = ABBADI), Turkish ones a final a (HIBE = HIBA). So a
+    listed ...I or ...A also stores class E, and a listed ...E also A and I. Only the list side: the gate still
+    looks up one code per spelling, and ABBADA never meets ABBADI (each meets only ABBADE)."""
+    if not _ONE_FINAL_VOWEL.search(word):
+        return codes
+    out = list(codes)
+    for code in codes:
+        m = _FINAL_VOWEL.search(code)
+        if m:
+            stem = code[: m.start("final")]
+            out += [stem + final for final in ("AI" if m["final"] == "E" else "E")]
+    return tuple(dict.fromkeys(out))
 
 
 def _final_class(trailing: str) -> str:
@@ -461,10 +497,13 @@ def _combos(components: list[tuple[str, ...]], limit: int) -> list[Codes]:
 
 
 @lru_cache(maxsize=4096)
-def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str = "") -> tuple[Rendering, ...]:
+def _field_codes(
+    field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str = "", listed: bool = False
+) -> tuple[Rendering, ...]:
     """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
     parts joined (issuers do both) and, for the surname (`glue`), all parts as one word; `habit`: the
-    components also read as written in that orthography."""
+    components also read as written in that orthography; `listed`: a listed name's field, whose components
+    also take the readings of a final E (_record_final_e)."""
     text = _clean(field)
     split = text.replace("-", " ").split()
     renderings = [(split, False)]
@@ -474,17 +513,21 @@ def _field_codes(field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str =
         renderings.append((["".join(split)], True))
     found: dict[Rendering, None] = {}
     for tokens, joined in renderings:
-        for combo in _combos([_alternatives(word, habit) for word in _group(tokens)], limit):
+        words = _group(tokens)
+        codes = [_alternatives(word, habit) for word in words]
+        if listed:
+            codes = [_record_final_e(word, c) for word, c in zip(words, codes, strict=True)]
+        for combo in _combos(codes, limit):
             found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
 
 def _fields(
-    surname: str, given_names: str, limit: int = QUERY_COMBOS, habit: str = ""
+    surname: str, given_names: str, limit: int = QUERY_COMBOS, habit: str = "", listed: bool = False
 ) -> tuple[tuple[Rendering, ...], tuple[Rendering, ...]]:
-    """Coded renderings of both fields; raises NameKeyError when there is no name at all."""
-    surnames = _field_codes(surname, True, limit, habit)
-    givens = _field_codes(given_names, False, limit, habit)
+    """Coded renderings of both fields (`listed`: of a listed name); raises NameKeyError when there is no name."""
+    surnames = _field_codes(surname, True, limit, habit, listed)
+    givens = _field_codes(given_names, False, limit, habit, listed)
     if not surnames[0].codes and not givens[0].codes:
         raise NameKeyError(
             f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
@@ -511,7 +554,7 @@ def _initial_keys(s: Codes, g: Codes) -> list[str]:
 
 
 # The first-vowel class of a component code and its dictionary tag (MHMTu- -> MHMT*-, HSNa-#HASSAN -> HSN*-).
-_FIRST_VOWEL_CLASS = re.compile(r"[au-]([AYIU-])(?:#[A-Z]+)?(?=[~.]|$)")
+_FIRST_VOWEL_CLASS = re.compile(r"[au-]([AYIUE-])(?:#[A-Z]+)?(?=[~.]|$)")
 
 
 def _blind(codes: Codes) -> str:
@@ -559,7 +602,7 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
     Keys of joined renderings are marked, so that two names written apart never meet through their
     joined forms (KHALED-MAHMOUD and KHALED-MOHAMED both join to KHALEDM.HM.D).
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
-    surnames, givens = _fields(surname, given_names, RECORD_COMBOS)
+    surnames, givens = _fields(surname, given_names, RECORD_COMBOS, listed=True)
     blind_tags = ("B", "A") if _vowels_unwritten(surname, given_names) else ("B",)
     keys: dict[str, None] = {}
     for s, s_joined in surnames:
@@ -578,7 +621,7 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                 for key in _initial_keys(s, g):
                     keys.setdefault(key)
     for habit in _habits(surname, given_names):  # listed as a document in that orthography spelled it
-        habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit)
+        habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit, listed=True)
         for s, s_joined in habit_surnames:
             for g, g_joined in habit_givens:
                 sp = _part(s, s_joined)
@@ -598,9 +641,13 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
     return list(keys)
 
 
-def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) -> list[tuple[str, str]]:
+def query_name_keys(
+    surname: str, given_names: str, *, truncated: bool = False, issuing_state: str = ""
+) -> list[tuple[str, str]]:
     """Keys a gate looks up for one traveller, each with its strength: "exact" may HIT, "weak" may
-    only REFER. `truncated` says the MRZ name field was full, so its last component may be partial.
+    only REFER. `truncated` says the MRZ name field was full, so its last component may be partial;
+    `issuing_state` is the document's issuing state as the MRZ writes it (ICAO code, '' when unknown): a Turkish
+    or German document's spelling is also read in that orthography (_HABITS).
 
     At most MAX_QUERY_KEYS keys, the full-name keys of every spelling first.
     Raises NameKeyError for a field that is not a Latin-script name or a name without letters."""
@@ -623,6 +670,14 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
             add(1, _key("P", sp, gp), full if g else WEAK)  # record has more given names than the document
             if s_joined or g_joined:
                 continue  # joined forms only meet the record's own spelling, never its joined forms
+            for k in range(len(g) - 1, 0, -1):  # record has fewer given names than the document
+                add(1, _key("F", sp, _part(g[:k])), EXACT)
+            if len(g) > 1 and not truncated:  # the given names in another order
+                add(1, _key("O", sp, _ordered(g)), EXACT)
+            primary = (s, g) == (surnames[0].codes, givens[0].codes)
+            if not primary and not unwritten:
+                continue  # the other ways of writing a name's structure: for its primary reading only (n6)
+            add(1, _key("F", sp, ""), WEAK)  # the record has no given names
             # the document writes as one word what the list writes apart
             for marked_s, marked_g in ((True, False), (False, True), (True, True)):
                 if marked_s and not single_surname or marked_g and not g:
@@ -630,11 +685,7 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
                 msp, mgp = _part(s, marked_s), _part(g, marked_g)
                 add(2, _key("F", msp, mgp), full)
                 add(3, _key("P", msp, mgp), full)
-            for k in range(len(g) - 1, -1, -1):  # record has fewer given names than the document
-                add(1, _key("F", sp, _part(g[:k])), EXACT if k else WEAK)
-            if len(g) > 1 and not truncated:  # the given names in another order
-                add(1, _key("O", sp, _ordered(g)), EXACT)
-            if not truncated and (unwritten or (s, g) == (surnames[0].codes, givens[0].codes)):
+            if not truncated:
                 bs = _blind(s)  # unwritten vowels on either side; A keys for the primary reading only
                 add(blind_rank, _key(blind_tag, bs, _blind(g)), EXACT)
                 add(blind_rank, _key(blind_tag + "P", bs, _blind(g)), EXACT)
@@ -658,7 +709,7 @@ def query_name_keys(surname: str, given_names: str, *, truncated: bool = False) 
                     prefix, last = s[:-1], (s[-1] if s else "")
                 if prefix and last:
                     add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
-    for habit in _habits(surname, given_names):  # a document orthography that writes two sounds alike
+    for habit in _habits(surname, given_names, issuing_state):  # a document orthography that writes two sounds alike
         habit_surnames, habit_givens = _fields(surname, given_names, habit=habit)
         for s, _ in habit_surnames:
             for g, _ in habit_givens:

@@ -152,18 +152,19 @@ class HitListStore:
         return self._lookup_fp("vehicle", lambda k: plate_fingerprint(k, country, plate))
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """Any query name key x birth date listed: exact hits win over weak ones.
 
         A list built with another name normaliser version cannot be searched by name: every person
-        lookup then answers a weak hit (REFER), per NAMES.md point 1."""
+        lookup then answers a weak hit (REFER), per NAMES.md point 1. A list whose signed metadata says it holds
+        no persons answers None at once, without computing the traveller's slow keys."""
         view = self._view
-        if view.state is None:
+        if view.state is None or not view.state.persons:  # a list without persons costs no key (docs/hitlist.md)
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
-        queries = names.query_name_keys(surname, given_names, truncated=truncated)
+        queries = names.query_name_keys(surname, given_names, truncated=truncated, issuing_state=issuing_state)
         fingerprints = self._person_fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
         weak = None
         for (_key, strength), fp in zip(queries, fingerprints, strict=True):

@@ -55,7 +55,7 @@ class AbsentHitList:
         return None
 
     def lookup_person(
-        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False
+        self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """No list, no hit."""
         return None

@@ -46,12 +46,14 @@ STALE = "list_stale"
 
 @dataclass(frozen=True)
 class PersonQuery:
-    """A person as read: names as printed (any spacing), birth date YYMMDD; ``truncated`` when the MRZ cut the name."""
+    """A person as read: names as printed (any spacing), birth date YYMMDD; ``truncated`` when the MRZ cut the name;
+    ``issuing_state`` the state that issued the document the name was read from ('' for a name entered by hand)."""
 
     surname: str
     given_names: str
     birth_date: str
     truncated: bool = False
+    issuing_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Query:
     @classmethod
     def from_mrz(cls, mrz: MrzResult) -> Query:
         """The document and its holder (the person only when a birth date was read)."""
-        person = (PersonQuery(mrz.surname, mrz.given_names, mrz.birth_date, mrz.name_truncated)
+        person = (PersonQuery(mrz.surname, mrz.given_names, mrz.birth_date, mrz.name_truncated, mrz.issuing_state)
                   if mrz.birth_date else None)
         return cls(document=(mrz.issuing_state, mrz.document_number), person=person)
 
@@ -240,7 +242,8 @@ class ListSource:
             out.append(lambda: hl.lookup_document(state, number))
         if "person" in kinds and query.person is not None:
             p = query.person
-            out.append(lambda: hl.lookup_person(p.surname, p.given_names, p.birth_date, truncated=p.truncated))
+            out.append(lambda: hl.lookup_person(p.surname, p.given_names, p.birth_date, truncated=p.truncated,
+                                                issuing_state=p.issuing_state))
         if "vehicle" in kinds and query.vin is not None:
             vin = query.vin
             out.append(lambda: _lookup_optional(hl, "lookup_vehicle", vin))

@@ -8,6 +8,9 @@ import pytest
 from agent.hitlist import names
 from agent.hitlist.fingerprint import FingerprintKeys, document_fingerprint, person_fingerprint
 from agent.hitlist.store import HitListStore
+from agent.mrz import parse_mrz
+from agent.mrz.render import render_mrz
+from agent.screening.sources import Query
 from tests.support.hitlist_central import T0, Central, doc, person, resign
 
 LISTED = [
@@ -59,12 +62,33 @@ def test_exact_spelling_and_dropped_trailing_given_name_hit(persons):
     assert persons.lookup_person("ERIKSSON", "ANNA<MARIA", "740812").strength == "exact"
 
 
-def test_other_normaliser_version_refers_on_persons_but_screens_documents(tmp_path):
+def test_turkish_passport_reads_the_name_in_turkish_orthography(tmp_path):
+    """The issuing state travels from the MRZ to the name keys (sources.Query.from_mrz -> lookup_person): a TUR
+    passport writes S for SH, so SAFIK is SHAFIK there and only there (docs/names.md, "Version 6")."""
+    central = Central()
+    store = HitListStore(tmp_path / "t", central.root_pub)
+    store.install(central.snapshot([person("AL UTAYBI", "ZOHUR SHAFIK", "790303", "P-UTA")], 1), now=T0)
+    lines = render_mrz(format="TD3", document_code="P", issuing_state="TUR", surname="UTAYBI",
+                       given_names="ZUHUR SAFIK", document_number="U12345678", nationality="TUR",
+                       birth_date="790303", sex="M", expiry_date="300101")
+    query = Query.from_mrz(parse_mrz(lines))
+    assert query.person is not None and query.person.issuing_state == "TUR"
+    p = query.person
+    hit = store.lookup_person(p.surname, p.given_names, p.birth_date, issuing_state=p.issuing_state)
+    assert hit is not None and (hit.ref, hit.strength) == ("P-UTA", "exact")
+    assert store.lookup_person(p.surname, p.given_names, p.birth_date, issuing_state="FRA") is None
+    assert store.lookup_person(p.surname, p.given_names, p.birth_date) is None
+
+
+@pytest.mark.parametrize("built_with", [names.NORMALISER_VERSION - 1, names.NORMALISER_VERSION + 1],
+                         ids=["older-normaliser", "newer-normaliser"])
+def test_other_normaliser_version_refers_on_persons_but_screens_documents(tmp_path, built_with):
+    """A list built before a normaliser change (n5 lists after n6) or after it: persons REFER, documents screen."""
     central = Central()
     blob = resign(
         central.snapshot([*LISTED, doc(1)], 1),
         central.list_key,
-        name_key_version=names.NORMALISER_VERSION + 1,
+        name_key_version=built_with,
     )
     store = HitListStore(tmp_path / "g", central.root_pub)
     store.install(blob, now=T0)
@@ -133,3 +157,48 @@ def test_a_travellers_person_keys_are_computed_on_several_threads(tmp_path, monk
     assert len(set(computed_on)) >= 2  # the other runs on the pool's threads
     one_thread = HitListStore(tmp_path / "g", central.root_pub, hash_threads=1)
     assert one_thread.lookup_person("MOHAMMED", "AHMAD", "750101") == hit
+
+
+def test_a_list_without_persons_costs_no_person_key_until_a_delta_adds_one(tmp_path, monkeypatch):
+    """The builder signs whether a list holds persons: a documents-only list answers a person lookup at once,
+    without one slow key; the delta that adds a person turns the keys back on, and the person hits."""
+    import json
+    import time
+
+    from agent.hitlist import store as store_module
+    from agent.keys import read_public_key
+    from tools.hitlist.build import read_list
+    from tools.hitlist_cli import main as hitlist_cli
+
+    keys, now = tmp_path / "keys", time.time()
+    assert hitlist_cli(["keygen", "--out", str(keys)]) == 0
+
+    def build(version: int, records: list[dict], *extra: str):
+        source = tmp_path / f"r{version}.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in records))
+        out = tmp_path / f"v{version}.shl"
+        assert hitlist_cli(["build", "--keys", str(keys), "--from", str(source), "--list-id", "sltd", "--version",
+                            str(version), "--out", str(out), "--person-cost", "1", *extra]) == 0
+        return out
+
+    document = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
+                "ref": "D-1"}
+    wanted = {"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "740812",
+              "reason": "wanted", "ref": "P-1"}
+    v1 = build(1, [document])
+    v2 = build(2, [document, wanted], "--base", str(v1))
+    delta = tmp_path / "d2.shl"
+    assert hitlist_cli(["delta", "--keys", str(keys), "--from", str(v1), "--to", str(v2), "--out", str(delta)]) == 0
+    assert (read_list(v1.read_bytes())[0].persons, read_list(delta.read_bytes())[0].persons) == (False, True)
+
+    keyed: list[str] = []
+    real = store_module.person_fingerprint
+    monkeypatch.setattr(store_module, "person_fingerprint", lambda k, key, birth: keyed.append(key) or real(k, key, birth))
+    store = HitListStore(tmp_path / "gate", read_public_key(keys / "root.pub"))
+    store.install(v1.read_bytes(), now=now)
+    assert store.lookup_person("ERIKSSON", "ANNA MARIA", "740812") is None and keyed == []
+    assert store.lookup_document("UTO", "L898902C3").ref == "D-1"
+    store.install(delta.read_bytes(), now=now)
+    assert store.lookup_person("ERIKSSON", "ANNA MARIA", "740812").ref == "P-1" and keyed
+    reopened = HitListStore(tmp_path / "gate", read_public_key(keys / "root.pub"))  # the flag survives a restart
+    assert reopened.view().state.persons is True

@@ -93,6 +93,18 @@ def test_agent_unit_is_notify_with_watchdog_as_sharaka_user():
     assert svc["ProtectSystem"] == "strict" and svc["ReadWritePaths"] == "/var/lib/sharaka"
 
 
+def test_agent_goes_ahead_of_the_update_for_cpu_and_disk_without_a_realtime_policy():
+    """docs/online-query.md "Priority": the agent's threads (a traveller waits on them) before the update
+    install's bulk writes; the benches run their gate with the agent's values (bench/appliance.py)."""
+    from bench.appliance import unit_priority
+
+    agent, update = service("sharaka-gate.service"), service("sharaka-update-local.service")
+    assert unit_priority() == (-5, "best-effort", 0)
+    assert int(agent["Nice"]) < 0 < int(update["Nice"])
+    assert update["IOSchedulingClass"] == "idle"
+    assert "CPUSchedulingPolicy" not in agent and agent["RestrictRealtime"] == "yes"
+
+
 def test_firstboot_unit_runs_until_provisioned_or_new_bundle():
     text = (IMAGES / "systemd/sharaka-firstboot.service").read_text()
     assert "ConditionPathExists=|!/var/lib/sharaka/.provisioned" in text
