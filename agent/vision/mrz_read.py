@@ -5,7 +5,8 @@ search over CTC paths with that many characters), keeps each character's probabi
 position to its field's type, and searches the most probable readings that pass every check digit (best
 first, a bounded number; ``constrained``). The reading's ``confidence`` combines how surely the characters
 no check digit covers are read (names: an unsure name letter lowers it) with how clearly the check digits
-single out this reading among the passing ones. A reading that passes no check is returned with ``valid``
+single out this reading among the passing ones; a name field not shaped as Doc 9303 gives it
+(``names_well_formed``) has confidence 0. A reading that passes no check is returned with ``valid``
 False, and one below MIN_CONFIDENCE is not ``trusted``: the gate REFERs both, it never guesses.
 
 Several frames of the same document: the surest trusted frame, or else their per-character probabilities
@@ -223,7 +224,28 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     cost, chars, result = passing[0]
     rivals = sum(math.exp(cost - c) for c, _, _ in passing)
     luck = max(tried, 1) * CHANCE**failed if failed else CHANCE**checks
-    return text_of(chars), result, min(_sure(flat, chars, order, covered), 1.0 / (rivals + luck))
+    text = text_of(chars)
+    if not names_well_formed(text):
+        return text, result, 0.0
+    return text, result, min(_sure(flat, chars, order, covered), 1.0 / (rivals + luck))
+
+
+def names_well_formed(lines: Sequence[str]) -> bool:
+    """The name field has the shape Doc 9303 Part 3 (4.6) gives it: the primary identifier, ``<<``, the
+    secondary identifier's components each after one ``<``, then fillers to the end; so no ``<<`` after the
+    first one before the trailing fillers. No check digit covers a name: a letter the model reads past the
+    fillers (a spurious character at a crop's end, with a doubled letter dropped before it, shifting the whole
+    name by one) is caught here, not trusted (evaluation seed 5151000, page 99). The French 1995 card has its
+    own name fields and is not judged."""
+    if len(lines) == 3:
+        names = lines[2]
+    elif lines and not lines[0].startswith("IDFRA"):
+        names = lines[0][5:]
+    else:
+        return True
+    core = names.rstrip("<")
+    first = core.find("<<")
+    return first < 0 or "<<" not in core[first + 2 :]
 
 
 def _sure(flat: np.ndarray, chars: np.ndarray, searched: np.ndarray, covered: np.ndarray) -> float:

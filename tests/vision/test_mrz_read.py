@@ -8,6 +8,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from agent.cli import main
@@ -18,6 +19,7 @@ from agent.vision.mrz_read import (
     apply_field_types,
     constrained,
     decode_exact,
+    names_well_formed,
     read_frames,
     read_image_mrz,
 )
@@ -147,6 +149,17 @@ def test_an_unsure_name_letter_keeps_the_reading_unsure():
     _unsure(probs, 0, 6, "F", 0.25)  # ERIKSSON or FRIKSSON: no check digit covers a name
     read, result, confidence = constrained(probs, TODAY)
     assert read == SPECIMEN and result is not None and result.valid and confidence < MIN_CONFIDENCE
+
+
+@pytest.mark.parametrize("names", [
+    "CLOCGXHC<EW<<YUHQSZR<<<<<<<<<<<<<<<<<<V",  # a letter read past the fillers (a name shifted by one)
+    "ERIKSSON<<ANNA<<MARIA<<<<<<<<<<<<<<<<<<",  # a second double filler inside the names
+], ids=["letter-after-the-fillers", "second-double-filler"])  # fmt: skip
+def test_a_name_field_not_shaped_as_doc_9303_is_not_trusted(names: str):
+    lines = (SPECIMEN[0][:5] + names, SPECIMEN[1])
+    read, result, confidence = constrained([_one_hot(lines[0], 0.999), _one_hot(lines[1], 0.999)], TODAY)
+    assert read == lines and result is not None and result.valid and confidence == 0.0
+    assert names_well_formed(SPECIMEN) and names_well_formed((SPECIMEN[0][:5] + "ERIKSSON" + "<" * 31, SPECIMEN[1]))
 
 
 def test_a_reading_forced_through_its_check_digits_by_unlikely_characters_is_refer():
