@@ -237,13 +237,20 @@ def cmd_build(args, now: float) -> dict:
         fp_keys = new_fingerprint_keys(args.person_cost)
     show = _progress(not args.json and sys.stderr.isatty() or args.progress)
     records = RecordsReader.open(args.source, args.format)
+    kinds: set[object] = set()
+
+    def noted(rows):  # the kinds listed: a list without persons says so, and gates skip the person keys
+        for row in rows:
+            kinds.add(row.get("kind"))
+            yield row
+
     with records.located():  # a bad record is named by file and line
-        entries = entries_from_records(records, fp_keys, progress=show)
+        entries = entries_from_records(noted(records), fp_keys, progress=show)
     if show:
         print(file=sys.stderr)
     blob = build_snapshot(
         entries, signer=kd.signer(args.list_id), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
-        created=now, expires=now + args.expires_days * DAY, previous=previous,
+        created=now, expires=now + args.expires_days * DAY, previous=previous, persons="person" in kinds,
     )  # fmt: skip
     _write_output(args.out, blob)
     return {"out": args.out, "entries": len(entries), "version": args.version, "bytes": len(blob)}

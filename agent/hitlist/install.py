@@ -40,7 +40,7 @@ class Delta:
 def list_state(v: VerifiedList, total: StateSum) -> ListState:
     """The state record of verified list ``v`` whose entries sum to ``total``."""
     m = v.meta
-    return ListState(m.identity, m.chain, total, m.created, m.expires, m.name_key_version, m.fp_keys)
+    return ListState(m.identity, m.chain, total, m.created, m.expires, m.name_key_version, m.fp_keys, m.persons)
 
 
 def snapshot_sum(v: VerifiedList) -> StateSum:

@@ -53,6 +53,7 @@ class ListState:
     expires: float
     name_key_version: int
     fp_keys: FingerprintKeys
+    persons: bool = True  # the list may hold person entries (the signed metadata's ``persons``)
 
     def to_wire(self) -> dict:
         """The msgpack form kept in the state record."""
@@ -60,7 +61,7 @@ class ListState:
         return {
             "list_id": i.list_id, "epoch": i.epoch, "version": i.version, "state_hash": i.state_hash,
             "chain": self.chain, "sum": self.sum.to_wire(), "created": self.created, "expires": self.expires,
-            "name_key_version": self.name_key_version, "fp_keys": self.fp_keys.to_wire(),
+            "name_key_version": self.name_key_version, "fp_keys": self.fp_keys.to_wire(), "persons": self.persons,
         }  # fmt: skip
 
     @classmethod
@@ -69,7 +70,7 @@ class ListState:
         return cls(
             Identity(w["list_id"], w["epoch"], w["version"], w["state_hash"]),
             w["chain"], StateSum.from_wire(w["sum"]), w["created"], w["expires"], w["name_key_version"],
-            FingerprintKeys.from_wire(w["fp_keys"]),
+            FingerprintKeys.from_wire(w["fp_keys"]), w.get("persons", True),
         )  # fmt: skip
 
 

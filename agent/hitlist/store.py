@@ -157,9 +157,10 @@ class HitListStore:
         """Any query name key x birth date listed: exact hits win over weak ones.
 
         A list built with another name normaliser version cannot be searched by name: every person
-        lookup then answers a weak hit (REFER), per NAMES.md point 1."""
+        lookup then answers a weak hit (REFER), per NAMES.md point 1. A list whose signed metadata says it holds
+        no persons answers None at once, without computing the traveller's slow keys."""
         view = self._view
-        if view.state is None:
+        if view.state is None or not view.state.persons:  # a list without persons costs no key (docs/hitlist.md)
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")

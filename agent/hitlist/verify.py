@@ -69,6 +69,7 @@ class ListMeta:
     reasons: tuple[str, ...]
     ref_width: int
     state_hash: bytes
+    persons: bool = True  # the resulting list may hold person entries (absent in older lists: it may)
 
     @property
     def identity(self) -> Identity:
@@ -157,6 +158,9 @@ def parse_list_meta(meta: dict, kind: str, limits: Limits) -> ListMeta:
         )
     if min(counts.values()) < 0:
         raise HitListRejected("malformed", f"negative count in {counts!r}")
+    persons = meta.get("persons", True)
+    if not isinstance(persons, bool):
+        raise HitListRejected("malformed", f"persons {persons!r:.40}: expected true or false")
     return ListMeta(
         kind=kind,
         list_id=list_id,
@@ -170,6 +174,7 @@ def parse_list_meta(meta: dict, kind: str, limits: Limits) -> ListMeta:
         fp_keys=fp_keys,
         reasons=tuple(reasons),
         ref_width=width,
+        persons=persons,
         **hashes,
         **counts,
     )

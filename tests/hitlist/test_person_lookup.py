@@ -157,3 +157,48 @@ def test_a_travellers_person_keys_are_computed_on_several_threads(tmp_path, monk
     assert len(set(computed_on)) >= 2  # the other runs on the pool's threads
     one_thread = HitListStore(tmp_path / "g", central.root_pub, hash_threads=1)
     assert one_thread.lookup_person("MOHAMMED", "AHMAD", "750101") == hit
+
+
+def test_a_list_without_persons_costs_no_person_key_until_a_delta_adds_one(tmp_path, monkeypatch):
+    """The builder signs whether a list holds persons: a documents-only list answers a person lookup at once,
+    without one slow key; the delta that adds a person turns the keys back on, and the person hits."""
+    import json
+    import time
+
+    from agent.hitlist import store as store_module
+    from agent.keys import read_public_key
+    from tools.hitlist.build import read_list
+    from tools.hitlist_cli import main as hitlist_cli
+
+    keys, now = tmp_path / "keys", time.time()
+    assert hitlist_cli(["keygen", "--out", str(keys)]) == 0
+
+    def build(version: int, records: list[dict], *extra: str):
+        source = tmp_path / f"r{version}.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in records))
+        out = tmp_path / f"v{version}.shl"
+        assert hitlist_cli(["build", "--keys", str(keys), "--from", str(source), "--list-id", "sltd", "--version",
+                            str(version), "--out", str(out), "--person-cost", "1", *extra]) == 0
+        return out
+
+    document = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
+                "ref": "D-1"}
+    wanted = {"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "740812",
+              "reason": "wanted", "ref": "P-1"}
+    v1 = build(1, [document])
+    v2 = build(2, [document, wanted], "--base", str(v1))
+    delta = tmp_path / "d2.shl"
+    assert hitlist_cli(["delta", "--keys", str(keys), "--from", str(v1), "--to", str(v2), "--out", str(delta)]) == 0
+    assert (read_list(v1.read_bytes())[0].persons, read_list(delta.read_bytes())[0].persons) == (False, True)
+
+    keyed: list[str] = []
+    real = store_module.person_fingerprint
+    monkeypatch.setattr(store_module, "person_fingerprint", lambda k, key, birth: keyed.append(key) or real(k, key, birth))
+    store = HitListStore(tmp_path / "gate", read_public_key(keys / "root.pub"))
+    store.install(v1.read_bytes(), now=now)
+    assert store.lookup_person("ERIKSSON", "ANNA MARIA", "740812") is None and keyed == []
+    assert store.lookup_document("UTO", "L898902C3").ref == "D-1"
+    store.install(delta.read_bytes(), now=now)
+    assert store.lookup_person("ERIKSSON", "ANNA MARIA", "740812").ref == "P-1" and keyed
+    reopened = HitListStore(tmp_path / "gate", read_public_key(keys / "root.pub"))  # the flag survives a restart
+    assert reopened.view().state.persons is True

@@ -156,8 +156,10 @@ def build_snapshot(
     created: float,
     expires: float,
     previous: ListMeta | None = None,
+    persons: bool = True,
 ) -> bytes:
-    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain.
+    """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain; ``persons``: whether
+    ``entries`` may hold person entries (False lets gates skip the person keys for this list).
 
     Raises BadDataError for a list id a gate could not follow (agent.protocol.ids) or a negative version."""
     check_id(list_id, "list id")
@@ -181,6 +183,7 @@ def build_snapshot(
         "reasons": list(entries.reasons),
         "ref_width": entries.ref.shape[1],
         "state_hash": StateSum.of(entries).digest(),
+        "persons": persons,
     }
     return sign_list("snapshot", fields, _body(entries), signer)
 
@@ -247,6 +250,7 @@ def build_delta(
         "reasons": list(adds.reasons),
         "ref_width": adds.ref.shape[1],
         "state_hash": new.state_hash,
+        "persons": new.persons,
     }
     return sign_list("delta", fields, _body(adds, removes), signer)
 
