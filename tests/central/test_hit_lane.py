@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.support.link import Keys, make_central, make_gate
 from tests.support.wait import wait_until
 from tools.central.admission import AdmissionConfig
+from tools.central.node import ROUTINE_NICE
 
 
 @pytest.fixture
@@ -103,4 +105,22 @@ def test_a_hit_stored_late_by_the_hit_lane_is_no_gap_in_the_gates_sequence(broke
     finally:
         held.set()
         gate.stop()
+        node.stop()
+
+
+def _nice(tid: int) -> int:
+    return int(Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_routine_writer_runs_nicer_than_the_hit_lane(broker, tmp_path, keys):
+    """On a busy machine the hit lane's threads get the cores (and the GIL) before the routine batches: the routine
+    writer lowers its own priority (no privilege needed), the lane's writer keeps the process's."""
+    user, password = broker.add_central("central-hits")
+    node = make_central(broker, tmp_path / "central.db", keys, hit_username=user, hit_password=password)
+    try:
+        assert node.hits is not None
+        routine, lane = node._writer.native_id, node.hits._writer.native_id
+        assert routine is not None and lane is not None
+        assert wait_until(lambda: _nice(routine) == min(19, _nice(lane) + ROUTINE_NICE), 5), (_nice(routine), _nice(lane))
+    finally:
         node.stop()

@@ -497,6 +497,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if not connected and node.wait_for_connected(0):  # said "not reachable yet": now it is
+                connected = True
+                _emit({"type": "broker", "connected": True, "host": args.host, "port": args.port}, args.json,
+                      f"broker {args.host}:{args.port} connected")
             if (args.lists or args.records) and node.connected.is_set():
                 published = node.poll_hitlists()
                 if published:
