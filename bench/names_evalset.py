@@ -22,7 +22,8 @@ name is one edit away (first vowel, S/SH, S/Z, K/J, a final I or A), spelled ali
 Edition 4 (`--edition 4`) keeps the habits of edition 3 with new identities, draws no two identities that the
 matcher's documented rules take for one person (`one_person_by_the_rules`: the same surname, one's given names
 all among the other's; edition 3 drew 26 such pairs, which bench/names_eval.py counted as false hits), and gives
-every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ. The
+every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ.
+Edition 5 (`--edition 5`) is edition 4 with new identities again (no name of any earlier pool). The
 states have draws of their own, so the development sets 2 and 3 were given them afterwards with their names
 unchanged.
 
@@ -207,6 +208,21 @@ al-duwayrI al-rAwi al-sabEAwi al-TarabulusI al-qudsI al-kilAnI al-hAcimI bin-Ham
 Tubbal al-Hulwani ballUT Eammac Hayik al-xuwayldi kaEkI zuqAq baTTAH muCtaha dIbU Hurani zaqzUq
 al-luHaydan al-Sagir bin-Tawq bU-rAwi al-sammAn qurqmAz al-Haffar zarqUn al-damlUji kubba
 """)
+# --- edition 5 (evaluation set 5): the habits of edition 4, new identities again -----------------------------
+MALE5 = _words("""
+gaylAn Hubayc xabbAb Tarif CurayH Hurr xuwaylid Eabs muzAHim muTTalib Hanbal Caddad sulaym qatAda
+baddAr fahhAd lAHiq muhallab Tulayb sahm ruqqAd bakIr mAlih rifAEa mujammaE zurayq Ealqama Hurayz
+Cimr nAfic jidAr xulayf Cabib Eabd-al-maqsUd Eabd-al-gaffAr Eabd-al-mannAn Eabd-al-wAric wali-al-dIn faxr-al-dIn
+baraka-allAh
+""")
+FEMALE5 = _words("""
+xansA' rumaysA' Cahrazad dAliya nusayba layAl sajA gaydA' mayAr zinAt fadIla hadiyya
+qudwa tuqa Camma Hayfa' lamAr
+""")
+SURNAMES5 = _words("""
+qarDAwI al-maqdisI kanafAnI al-HuSrI Tuqan al-Ealami Eurayqat qubbaj al-nahyAn al-mursI zuwayla bU-xarrUba
+al-wardI gandUr kabbAra kallAs xurcId al-Haskafi al-xuTabA' al-Sawwaf
+""")
 # The issuing state of a document spelled by each tradition (ICAO codes), the first the most common: lists are
 # matched against what the document says, so from edition 4 every spelling carries its issuing state. A person
 # naturalised in Germany or Turkey may keep the spelling of a French or English document (DEU, TUR among them).
@@ -246,6 +262,8 @@ EDITIONS = {
     3: Edition(3, MALE3, FEMALE3, SURNAMES3, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
     4: Edition(4, MALE4, FEMALE4, SURNAMES4, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
+               ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
+    5: Edition(5, MALE5, FEMALE5, SURNAMES5, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
 }
 
@@ -612,7 +630,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edition", type=int, choices=sorted(EDITIONS), default=2,
                         help="2: the habits of evaluation set 2; 3: new identities and more habits; 4: new identities, "
-                             "no identities the rules make one person, issuing states")
+                             "no identities the rules make one person, issuing states; 5: as 4, new identities")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--out", type=Path, default=OUT)

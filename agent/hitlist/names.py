@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 6
+NORMALISER_VERSION = 7
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -41,7 +41,7 @@ MRZ_NAME_WIDTHS = (30, 31, 39)
 MAX_NAME_CHARS = 200  # bounds the work per call; real name fields are far shorter
 # Alternative readings kept per field rendering, fewest departures from the primary reading first.
 # The list side keeps more, so that the few a gate looks up are among them.
-RECORD_COMBOS, QUERY_COMBOS = 32, 16
+RECORD_COMBOS, QUERY_COMBOS, HABIT_COMBOS = 32, 16, 8
 MAX_QUERY_KEYS = 64  # bounds the (slow, keyed) lookups per traveller; primary spellings come first
 
 # --- cleaning (Doc 9303 Part 3 section 6: A-Z only, apostrophes joined, hyphens separate) -----------
@@ -157,8 +157,8 @@ _READINGS = (
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
     (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
     (re.compile(r"(?<!S)CH"), "KH"),  # German CH for kha: CHALDUN = KHALDUN, BUCHARI = BUKHARI (n3; CHADI = HADI too)
-    (re.compile(r"(?<=[MR])E$"), "A"),  # Turkish final E for A after M or R: NADIRE = NADIRA (n3); not after N, the
-    # French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
+    (re.compile(r"(?<=[MRVWY])E$"), "A"),  # Turkish final E for A after M, R, V: NADIRE = NADIRA, URVE = URWA (n7);
+    # not after N, the French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
     # class of its own that the list side reads as A or I (n6, _record_final_e)
 )
 
@@ -228,11 +228,12 @@ def _readings(word: str, habit: str = "") -> list[str]:
         rewritten = pattern.sub(replacement, word)
         if rewritten != word and rewritten not in out:
             out.append(rewritten)
-    for pattern, replacement in _HABITS[habit].readings if habit else ():
-        for match in pattern.finditer(word):
-            rewritten = word[: match.start()] + replacement + word[match.end() :]
-            if rewritten not in out:
-                out.append(rewritten)
+    for base in [word, *out] if habit else ():  # on the other habits' readings too (n7): CHASNADAR = KHAZNADAR
+        for pattern, replacement in _HABITS[habit].readings:
+            for match in pattern.finditer(base):
+                rewritten = base[: match.start()] + replacement + base[match.end() :]
+                if rewritten not in out and rewritten != word:
+                    out.append(rewritten)
     return out
 
 
@@ -265,8 +266,8 @@ def _word_codes(word: str) -> tuple[str, ...]:
             return tuple(dict.fromkeys(codes))
     suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
     if suffix:
-        mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"
-        codes += [code + mark for code in _word_codes(suffix["base"])]
+        mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"  # a base's final E joins the suffix: ATEULLAH = ATAALLAH
+        codes += [re.sub(r"(?<=[au-])E$", "A", code) + mark for code in _word_codes(suffix["base"])]
     else:
         codes += _tagged_codes(word)
         rest = _glued_article_rest(word)
@@ -710,7 +711,7 @@ def query_name_keys(
                 if prefix and last:
                     add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
     for habit in _habits(surname, given_names, issuing_state):  # a document orthography that writes two sounds alike
-        habit_surnames, habit_givens = _fields(surname, given_names, habit=habit)
+        habit_surnames, habit_givens = _fields(surname, given_names, HABIT_COMBOS, habit=habit)
         for s, _ in habit_surnames:
             for g, _ in habit_givens:
                 sp, gp = _part(s), _part(g)

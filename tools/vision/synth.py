@@ -156,16 +156,17 @@ def _warp(rng: random.Random, img: Image.Image, max_deg: float, max_shear: float
 
 
 def _crop_quad(rng: random.Random, img: Image.Image, box: tuple[float, float, float, float],
-               fwd: np.ndarray) -> Image.Image:  # fmt: skip
+               fwd: np.ndarray, run_on: tuple[float, float] = (0.0, 0.0)) -> Image.Image:  # fmt: skip
     """The line ``box`` (of the unwarped render) cut out of ``img`` as a locator would cut it: margins of
     varying size, sometimes loose (page edge, neighbouring lines), corners jittered (perspective, skew left
-    by the deskew)."""
+    by the deskew); ``run_on`` more pixels on the left and right (a crop running on past the line's ends)."""
     x0, y0, x1, y1 = box
     cx, cy = fwd[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + fwd[:, 2]
     bw, bh = (x1 - x0), (y1 - y0)
     loose = rng.random() < 0.2
     left = bw * (rng.uniform(0.03, 0.12) if loose and rng.random() < 0.5 else rng.uniform(-0.006, 0.03))
     right = bw * (rng.uniform(0.03, 0.12) if loose and rng.random() < 0.5 else rng.uniform(-0.006, 0.03))
+    left, right = left + run_on[0], right + run_on[1]
     top, bottom = bh * rng.uniform(0.0, 0.55), bh * rng.uniform(0.0, 0.55)
     qx0, qx1, qy0, qy1 = cx - bw / 2 - left, cx + bw / 2 + right, cy - bh / 2 - top, cy + bh / 2 + bottom
     j = bh * (rng.uniform(0.0, 0.25) if rng.random() < 0.35 else 0.0)  # perspective: corners moved
@@ -193,20 +194,55 @@ def _occlude(rng: random.Random, img: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def document_lines(rng: random.Random, fmt: str | None = None) -> list[tuple[np.ndarray, str]]:
+def _run_on(rng: random.Random, ink: np.ndarray, share: float) -> tuple[np.ndarray, int, int]:
+    """With probability ``share``, the ink canvas widened on the left, the right or both by 5-35 % of its
+    width (where the page goes on past the line's ends, and a locator's line box can run on into the
+    security print, the page's edge and the desk); the widened canvas and the pixels added each side.
+    ``share`` 0 draws nothing from ``rng`` (earlier training sets render as before)."""
+    if share <= 0 or rng.random() >= share:
+        return ink, 0, 0
+    h, w = ink.shape
+    side = rng.random()
+    left = round(w * rng.uniform(0.05, 0.35)) if side < 0.7 else 0
+    right = round(w * rng.uniform(0.05, 0.35)) if side >= 0.4 else 0
+    wide = np.zeros((h, w + left + right), np.float32)
+    wide[:, left : left + w] = ink
+    return wide, left, right
+
+
+def _desk(rng: random.Random, img: np.ndarray, left: int, right: int) -> np.ndarray:
+    """Past the page's edge somewhere in the run-on stretches (``left``/``right`` pixels), sometimes: the desk."""
+    h, w = img.shape
+    for extra, at_left in ((left, True), (right, False)):
+        if extra < 4 or rng.random() < 0.4:
+            continue
+        depth = round(extra * rng.uniform(0.1, 0.9))  # desk pixels at this end
+        cols = slice(0, depth) if at_left else slice(w - depth, w)
+        desk = background(rng, h, depth) * rng.uniform(0.1, 1.2)
+        img[:, cols] = np.clip(desk, 0, 255)
+    return img
+
+
+def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0) -> list[tuple[np.ndarray, str]]:
     """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
     locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
     or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
-    character, then uneven light, glare, blur, noise, JPEG and sometimes a shadow or a covered stretch."""
+    character, then uneven light, glare, blur, noise, JPEG and sometimes a shadow or a covered stretch.
+    In a share ``run_on`` of the documents the crops run on past the lines' ends, into the page, its edge
+    and the desk (``_run_on``), each line by its own part of that stretch."""
     lines = random_document(rng, fmt)
     px = rng.uniform(10, 26)
     ink, boxes = render_lines(rng, lines, px)
     if rng.random() < 0.3:  # the printer's stroke weight
         grow = ImageFilter.MaxFilter(3) if rng.random() < 0.5 else ImageFilter.MinFilter(3)
         ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(grow), np.float32) / 255.0
+    ink, run_left, run_right = _run_on(rng, ink, run_on)
+    boxes = [(x0 + run_left, y0, x1 + run_left, y1) for x0, y0, x1, y1 in boxes]
     h, w = ink.shape
     bg = background(rng, h, w)
     bg = bg.mean() + (bg - bg.mean()) * rng.uniform(0.35, 1.0)  # security prints are mostly lighter than ink
+    if run_left or run_right:
+        bg = _desk(rng, bg, run_left, run_right)
     ink_level = rng.uniform(0, 90) if rng.random() < 0.93 else rng.uniform(90, 130)
     img = bg * (1 - ink) + ink_level * ink
     if rng.random() < 0.15:  # scratch or stamp stroke
@@ -219,7 +255,11 @@ def document_lines(rng: random.Random, fmt: str | None = None) -> list[tuple[np.
     pil, fwd = _warp(rng, Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), 1.5, 0.06)
     out = []
     for box, text in zip(boxes, lines, strict=True):
-        crop = _crop_quad(rng, pil, box, fwd)
+        if run_left or run_right:  # each line's box runs on by its own part of the stretch
+            ends = (run_left * rng.uniform(0.3, 1.0), run_right * rng.uniform(0.3, 1.0))
+            crop = _crop_quad(rng, pil, box, fwd, ends)
+        else:
+            crop = _crop_quad(rng, pil, box, fwd)
         # capture resolution: the crop as a camera saw it (4-26 px per character), damaged at that scale
         eff = rng.uniform(4.0, 7.0) if rng.random() < 0.15 else rng.uniform(6.0, min(26.0, px * 1.3))
         scale = eff / px * rng.uniform(0.9, 1.1)  # a little stretch: printers' pitch differs

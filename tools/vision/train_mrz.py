@@ -69,26 +69,27 @@ CACHE = Path(".train")
 CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
 
-def _render_chunk(job: tuple[int, int, Path]) -> None:
-    seed, count, path = job
+def _render_chunk(job: tuple[int, int, Path, float]) -> None:
+    seed, count, path, run_on = job
     rng = random.Random(seed)
     crops: list[np.ndarray] = []
     texts: list[str] = []
     while len(crops) < count:
-        for crop, text in document_lines(rng):
+        for crop, text in document_lines(rng, run_on=run_on):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
     path.with_suffix(".tmp.npz").rename(path)
 
 
-def line_set(seed: int, n: int, procs: int) -> tuple[np.ndarray, list[str]]:
+def line_set(seed: int, n: int, procs: int, run_on: float = 0.0) -> tuple[np.ndarray, list[str]]:
     """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
-    chunks (an interrupted rendering goes on where it stopped)."""
-    folder = CACHE / f"lines-{seed}"
+    chunks (an interrupted rendering goes on where it stopped); ``run_on``: the share of documents whose
+    crops run on past the lines' ends (``document_lines``)."""
+    folder = CACHE / (f"lines-{seed}" if not run_on else f"lines-{seed}-runon{round(run_on * 100)}")
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz")
-            for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+    jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz",
+             run_on) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
     todo = [job for job in jobs if not job[2].exists()]
     if todo:
         t0 = time.monotonic()
@@ -129,9 +130,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = SEED, init: Path | None = None) -> nn.Module:  # fmt: skip
-    crops, texts = line_set(data_seed, lines, procs)
-    val_crops, val_texts = line_set(data_seed + 1, 1000, procs)
+          data_seed: int = SEED, init: Path | None = None, run_on: float = 0.0) -> nn.Module:  # fmt: skip
+    crops, texts = line_set(data_seed, lines, procs, run_on)
+    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on)
     val_x = model_input(val_crops)
     torch.manual_seed(SEED)
     model = LineNet()
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--data-seed", type=int, default=SEED, help="seed of the synthetic lines")
+    ap.add_argument("--run-on", type=float, default=0.0,
+                    help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -198,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet()
         model.load_state_dict(torch.load(ckpt))
     else:
-        model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init)
+        model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
+                      args.run_on)
     export(model, args.out)
     return 0
 
