@@ -17,12 +17,20 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from agent.update.rauc import Rauc
+from agent.update.rauc import Rauc, UpdateError
 
 logger = logging.getLogger(__name__)
 
 UNIT = "sharaka-gate.service"
+T = TypeVar("T")
+# RAUC answers a status or mark call only after running the boot-state backend for the slots (a Python start
+# each), and its client gives up after D-Bus's 25 s: on the loaded emulated image `rauc status` on a broken
+# trial timed out once and the unjudged trial stayed up (docs/image.md "Built and booted"). So a call is
+# tried this many times, RETRY_S apart, before the boot is given up on.
+TRIES = 4
+RETRY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -92,20 +100,35 @@ def commit_or_rollback(
     unhealthy: Callable[[], str | None],
     selftest: Callable[[], str | None],
     reboot: Callable[[], None],
+    retry_s: float = RETRY_S,
 ) -> str:
-    """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why."""
-    slot, trial = booted_slot(rauc.status())
+    """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why. Each RAUC
+    call is tried again while it fails (``patiently``)."""
+    slot, trial = booted_slot(patiently(rauc.status, retry_s))
     if not trial:  # the system booted this far: renew the slot's attempts, whatever the agent does
-        rauc.mark(True)
+        patiently(lambda: rauc.mark(True), retry_s)
         return f"slot {slot} booted"
     why = unhealthy()
     if why is None:
         why = selftest()
     if why is None:
-        rauc.mark(True)
+        patiently(lambda: rauc.mark(True), retry_s)
         logger.info("trial boot healthy: slot committed", extra={"fields": {"slot": slot}})
         return f"slot {slot} committed"
     logger.error("trial boot failed: rolling back", extra={"fields": {"slot": slot, "why": why}})
-    rauc.mark(False)
-    reboot()
+    try:
+        patiently(lambda: rauc.mark(False), retry_s)
+    finally:  # the trial used its only boot attempt: the reboot falls back even when the mark failed
+        reboot()
     return f"slot {slot} rolled back: {why}"
+
+
+def patiently(call: Callable[[], T], retry_s: float = RETRY_S, sleep: Callable[[float], None] = time.sleep) -> T:
+    """``call()``, tried up to TRIES times ``retry_s`` apart while RAUC fails (UpdateError: a busy or slow service)."""
+    for _ in range(TRIES - 1):
+        try:
+            return call()
+        except UpdateError as e:
+            logger.warning("RAUC call failed, trying again", extra={"fields": {"why": str(e)[-200:]}})
+            sleep(retry_s)
+    return call()

@@ -43,3 +43,17 @@ def test_online_query_without_an_answer_returns_none_within_timeout_for_local_fa
     finally:
         gate.stop()
     assert gate.link.query_document("UTO", "L898902C3", timeout=0.3) is None  # offline: no wait at all
+
+
+def test_centre_reads_a_person_in_the_orthography_of_the_documents_issuing_state(tmp_path):
+    """The centre answers from the same normaliser as the gate, given the issuing state of the document sent
+    with the person (no field of its own on the wire): a TUR passport's SAFIK is the listed SHAFIK."""
+    path = tmp_path / "persons.jsonl"
+    path.write_text(json.dumps({"kind": "person", "surname": "AL UTAYBI", "given_names": "ZOHUR SHAFIK",
+                                "birth_date": "790303", "reason": "wanted", "ref": "P-UTA"}) + "\n")
+    lists = OnlineLists(extra={"persons": path})
+    person = ["UTAYBI", "ZUHUR SAFIK", "790303", False]
+    found = lists.lookup({"document": ["TUR", "U12345678"], "person": person})
+    assert found.hit is not None and (found.hit.ref, found.hit.strength) == ("P-UTA", "exact")
+    assert lists.lookup({"document": ["FRA", "U12345678"], "person": person}).hit is None
+    assert lists.lookup({"person": person}).hit is None  # entered by hand: no document, no orthography

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -129,10 +130,7 @@ class RaucGate:
         bootstate.save(state, self.boot_state)
         self.release.write_text(read_file(self.devices[self.booted], "/usr/lib/sharaka-release"))
         self._stop_service()
-        with (self.root / "rauc-service.log").open("ab") as log:
-            self._service = subprocess.Popen(
-                ["rauc", f"--conf={self.conf}", "service", f"--override-boot-slot={self.booted}"],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        self._start_service()
         deadline = time.monotonic() + 20
         while subprocess.run(["rauc", f"--conf={self.conf}", "status"], env=self.env,
                              capture_output=True).returncode != 0:
@@ -140,6 +138,20 @@ class RaucGate:
                 raise RuntimeError((self.root / "rauc-service.log").read_text())
             time.sleep(0.1)
         return self.booted
+
+    def _start_service(self) -> None:
+        with (self.root / "rauc-service.log").open("ab") as log:
+            self._service = subprocess.Popen(
+                ["rauc", f"--conf={self.conf}", "service", f"--override-boot-slot={self.booted}"],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+
+    def service_away(self, seconds: float) -> threading.Thread:
+        """RAUC's service gone for ``seconds`` (every call fails meanwhile, as when it cannot answer in time),
+        then back on the same boot. Join the returned thread."""
+        self._stop_service()
+        back = threading.Timer(seconds, self._start_service)
+        back.start()
+        return back
 
     def label(self, slot: str) -> str:
         """The file-system label of ``slot``'s root."""

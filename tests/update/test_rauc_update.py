@@ -73,6 +73,20 @@ def test_failed_trial_boot_rolls_back_to_the_previous_slot(tmp_path, keys, gate)
     assert gate.reboot() == "A", "the bad slot is not tried again"
 
 
+def test_broken_trial_is_rolled_back_when_rauc_answers_late(tmp_path, keys, gate):
+    """The emulated image's broken trial: `rauc status` failed once (D-Bus timeout) and the commit gave up,
+    leaving the crashing trial up. Now each RAUC call is tried again before the boot is judged."""
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    assert gate.reboot() == "B"
+    back = gate.service_away(1.5)
+    try:
+        done = commit_or_rollback(gate.rauc, lambda: "sharaka-gate.service restarted 1 time(s)", healthy,
+                                  gate.reboot, retry_s=1.0)
+    finally:
+        back.join()
+    assert done.startswith("slot B rolled back") and gate.booted == "A"
+
+
 def test_trial_with_a_failing_selftest_rolls_back(tmp_path, keys, gate):
     gate.rauc.install(bundle(tmp_path, keys, "2.0"))
     gate.reboot()

@@ -108,8 +108,9 @@ class OnlineLists:
 
     def lookup(self, fields: Mapping[str, Any]) -> OnlineHit:
         """The best hit (exact before weak) on any list for the ``document`` [state, number], ``person``
-        [surname, given names, birth date, truncated] and ``vehicle`` VIN given. A malformed field finds
-        nothing (the gate's own list judges it); raises nothing on query content."""
+        [surname, given names, birth date, truncated] and ``vehicle`` VIN given; the person's name is also read in
+        the orthography of the document's issuing state, as the gate's own list reads it (docs/names.md, "Version
+        6"). A malformed field finds nothing (the gate's own list judges it); raises nothing on query content."""
         with self._lock:
             lists = dict(self._lists)
         consulted = tuple((list_id, self._published(list_id)) for list_id in sorted(lists))
@@ -127,11 +128,13 @@ class OnlineLists:
 def _hits(hitlist: MemoryHitList, fields: Mapping[str, Any]) -> list[Hit]:
     lookups: list[Callable[[], Hit | None]] = []
     document, person, vehicle = fields.get("document"), fields.get("person"), fields.get("vehicle")
+    state = ""  # the issuing state of the document the person was read from; none for a name entered by hand
     if isinstance(document, list) and len(document) == 2:
+        state = str(document[0])
         lookups.append(lambda: hitlist.lookup_document(str(document[0]), str(document[1])))
     if isinstance(person, list) and len(person) == 4:
         lookups.append(lambda: hitlist.lookup_person(str(person[0]), str(person[1]), str(person[2]),
-                                                     truncated=bool(person[3])))
+                                                     truncated=bool(person[3]), issuing_state=state))
     if isinstance(vehicle, str):
         lookups.append(lambda: hitlist.lookup_vehicle(vehicle))
     found = []

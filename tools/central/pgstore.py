@@ -85,11 +85,16 @@ class PostgresStore(CentralStore):
 
     def insert_events(self, rows: list[EventRow]) -> list[bool]:
         """As ``CentralStore.insert_events``, by one ``INSERT … SELECT FROM unnest(column arrays)``: the rows go
-        in in the given order, and of several copies of one (gate, message id) in ``rows`` the first is the
-        new one (``ON CONFLICT DO NOTHING`` skips the later ones, as it skips a copy stored before)."""
+        in in (gate, sequence, message id) order, the flags come back in the given order, and of several copies of one
+        (gate, message id) in ``rows`` the first is the new one (``ON CONFLICT DO NOTHING`` skips the later ones,
+        as it skips a copy stored before)."""
         if not rows:
             return []
-        cols = [list(c) for c in zip(*rows, strict=True)]
+        # inserted in (gate, sequence, message id) order (a copy of a message has its signed sequence number):
+        # every worker's transaction takes the unique index's locks in the same order, so two workers inserting
+        # copies of the same messages (gates resending) wait for each other instead of deadlocking; a gate's own
+        # events stay in its order, and the sort is stable: the first of two copies is still the one inserted
+        cols = [list(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[2], r[0])), strict=True)]
         cols[3] = [int(h) for h in cols[3]]
         for i in (5, 6, 7):  # msgpack gives an int for a whole number of seconds: one array type each
             cols[i] = [float(t) for t in cols[i]]
