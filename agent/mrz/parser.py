@@ -270,7 +270,9 @@ def _repair(
         for p in bad:
             trial[p] = LETTER_TO_DIGIT[chars[p]]
         text = "".join(trial)
-        if _passes(text, text.encode("ascii").translate(VALUE_TABLE), check):
+        if _passes(text, text.encode("ascii").translate(VALUE_TABLE), check) and not (
+            _TD1_NUMBER_CD in bad and _long_number_reading_passes(text, layout)
+        ):
             for p in bad:
                 what = f"{check.name} check digit" if p == check.digit_pos else check.name
                 notes.append(f"{what}: {chars[p]!r} -> {trial[p]!r} ({_where(layout, p)})")
@@ -308,6 +310,20 @@ def _repair(
     if notes:
         logger.debug("MRZ repaired", extra={"private": {"corrections": str(notes)}})
     return "".join(chars), tuple(notes)
+
+
+_TD1_NUMBER_CD = LAYOUT_TD1.checks[0].digit_pos  # line 1 position 15: check digit, or '<' of a long number
+
+
+def _long_number_reading_passes(text: str, layout: Layout) -> bool:
+    """Whether a TD1 number check digit repaired to '0' could as well be the '<' of a long number (Doc 9303
+    Part 5 4.2.4) whose own check passes: '<' and '0' count the same in the composite, so no check digit
+    tells the two readings apart and neither is a repair the check digits confirm."""
+    if layout is not LAYOUT_TD1 or text[_TD1_NUMBER_CD] != "0":
+        return False
+    alt = text[:_TD1_NUMBER_CD] + "<" + text[_TD1_NUMBER_CD + 1 :]
+    end = td1_long_number_end(alt)
+    return bool(end) and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), td1_long_number(end))
 
 
 def _repair_names(chars: list[str], layout: Layout) -> list[int]:

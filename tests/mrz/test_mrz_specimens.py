@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from agent.mrz import MrzResult, parse_mrz
+from agent.mrz.specimens import render
 
 TODAY = datetime.date(2026, 11, 23)
 
@@ -70,6 +71,19 @@ def test_td1_long_document_number_with_wrong_tail_check_fails():
     lines = (TD1_LONG[0].replace("7349", "7348"), *TD1_LONG[1:])
     r = parse(lines)
     assert not r.valid and "document_number" in r.failed_checks
+
+
+def test_td1_long_number_filler_misread_as_o_is_not_repaired_into_a_short_number():
+    # '<' and '0' count the same in every check digit: nine A's check to 0, so the 'O' read where this long
+    # number's '<' is printed would pass as the short number AAAAAAAAA with check digit '0' (found by Hypothesis)
+    fields = {"format": "TD1", "layout": "ICAO", "document_code": "IA", "issuing_state": "UTO", "surname": "A",
+              "given_names": "", "document_number": "AAAAAAAAAA", "nationality": "UTO", "birth_date": "310101",
+              "sex": "M", "expiry_date": "320101", "optional_data": "", "optional_data_2": ""}  # fmt: skip
+    printed = render(fields)
+    assert parse(printed).valid and parse(printed).document_number == "AAAAAAAAAA"
+    misread = (printed[0][:14] + "O" + printed[0][15:], *printed[1:])
+    r = parse(misread)
+    assert not r.valid and "document_number" in r.failed_checks and not r.corrections
 
 
 @pytest.mark.parametrize(("lines", "fmt", "optional"), [(MRVA, "MRVA", "6ZE184226B"), (MRVB, "MRVB", "")],
