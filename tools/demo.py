@@ -57,6 +57,7 @@ LIST_ID = "sltd"
 PERSONS_ID = "nominal"  # the second list: wanted persons, signed by its own key, its own policy
 PERSONS_POLICY = {"governs": ["person"], "on_match": "hit", "on_weak": "refer", "on_stale": "refer"}
 RECONNECT_MAX_S = 3.0  # gates' reconnect backoff cap in the demo (production: agent.link.LinkConfig, 60 s)
+LIST_FETCH_SPREAD_S = 2.0  # [link] list_fetch_spread_s of the demo's three gates (default 30 s, for a fleet)
 STOLEN_STREAM = 200  # generated stolen passports on the list; the stream swipes some of them
 
 LISTED = {"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", "reason": "stolen",
@@ -267,8 +268,9 @@ class Demo:
         tmp.replace(self.lists / "head")
         self.central.poll_hitlists()
 
-    def wait_for_version(self, version: int, timeout: float = 30.0) -> dict[str, float]:
-        """Seconds each gate took to install ``version`` (missing: not within ``timeout``)."""
+    def wait_for_version(self, version: int, timeout: float = LIST_FETCH_SPREAD_S + 30.0) -> dict[str, float]:
+        """Seconds each gate took to install ``version`` (missing: not within ``timeout``: the fetch spread and
+        30 s for the transfer)."""
         t0 = time.monotonic()
         took: dict[str, float] = {}
         deadline = t0 + timeout
@@ -312,7 +314,8 @@ class Demo:
                                        **PERSONS_POLICY}},
             link={"enabled": True, "port": self.broker.port, "password_file": "broker.password",
                   "node_pub": "../central-keys/node.key.pub", "command_pubs": command_pubs, "heartbeat_s": 2.0,
-                  "list_id": LIST_ID, "query": True, "query_deadline_ms": round(QUERY_DEADLINE_S * 1000)},
+                  "list_id": LIST_ID, "query": True, "query_deadline_ms": round(QUERY_DEADLINE_S * 1000),
+                  "list_fetch_spread_s": LIST_FETCH_SPREAD_S},
             logging={"level": "INFO"},
             **({"screen": {"enabled": True, "port": 0}} if name == SCREEN_GATE else {}),
         )
@@ -395,7 +398,8 @@ class Demo:
             self.gates[name] = gate = self.start_gate(name, passwords[name], command_pubs)
             self.say(f"  {name}: config {self.dir / name / 'gate.toml'}; shows {observe(gate.app.indicators)} "
                      f"(safe state); device key enrolled at the centre")
-        self.say(f"  (reconnect backoff capped at {RECONNECT_MAX_S:g} s for the demo, 60 s by default)")
+        self.say(f"  (reconnect backoff capped at {RECONNECT_MAX_S:g} s for the demo, 60 s by default; a list update "
+                 f"fetched within {LIST_FETCH_SPREAD_S:g} s of its head, 30 s by default so a fleet does not fetch at once)")
         connected = self.central.wait_for_connected(10) and all(
             g.app.link.wait_for_connected(10) for g in self.gates.values())
         online = wait_until(lambda: sum(g["online"] for g in self.central.store.gates()) == len(GATES), 10)
