@@ -48,7 +48,10 @@ def test_fresh_gate_pinned_to_old_root_follows_root_chain(site):
     wait_fresh(gate, store, 3)
     keyring = store.view().keyring
     assert keyring.version == 5 and first_root not in keyring.root_keys
-    assert [r["have"] for r in site.requests if r.get("want") == "keyring"][:5] == [0, 1, 2, 3, 4]
+    asked = [r["have"] for r in site.requests if r.get("want") == "keyring"]
+    # one step of the chain after another; the same step asked twice (the retained head and the connection
+    # both start a fetch, or a retry) is harmless and not what this test is about
+    assert [have for i, have in enumerate(asked) if i == 0 or have != asked[i - 1]][:5] == [0, 1, 2, 3, 4]
     assert store.lookup_document("UTO", DOCS[10][1]) is not None
 
 
