@@ -45,6 +45,7 @@ from agent.mrz.layouts import (
     Layout,
     detect_layout,
     td1_long_number,
+    td1_long_number_check,
     td1_long_number_end,
 )
 from agent.mrz.result import MrzResult, make_result
@@ -322,8 +323,8 @@ def _long_number_reading_passes(text: str, layout: Layout) -> bool:
     if layout is not LAYOUT_TD1 or text[_TD1_NUMBER_CD] != "0":
         return False
     alt = text[:_TD1_NUMBER_CD] + "<" + text[_TD1_NUMBER_CD + 1 :]
-    end = td1_long_number_end(alt)
-    return bool(end) and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), td1_long_number(end))
+    long_number = td1_long_number_check(alt)
+    return long_number is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), long_number[0])
 
 
 def _repair_names(chars: list[str], layout: Layout) -> list[int]:
