@@ -26,7 +26,7 @@ from aiohttp import web
 
 from agent.screen.actions import MAX_REASON, OUTCOMES, OVERRIDES
 from agent.screen.model import TOPICS
-from agent.web.server import SITE, done, render, render_text, session_of, template_context
+from agent.web.server import SITE, Refusal, done, render, render_text, session_of, template_context, translate
 from agent.web.sse import stream
 
 if TYPE_CHECKING:
@@ -59,12 +59,8 @@ NUMBER = re.compile(r"[A-Z0-9<]{1,20}")
 NAME = re.compile(r"[A-Z][A-Z' -]{0,38}")
 
 
-class FormError(ValueError):
-    """A field of a form is missing or malformed; ``message`` is an English msgid, ``args`` fill it in."""
-
-    def __init__(self, message: str, **args: str) -> None:
-        super().__init__(message)
-        self.message, self.args_ = message, args
+class FormError(Refusal):
+    """A field of a form is missing or malformed: a ``Refusal`` whose ``args`` are msgids too (field labels)."""
 
 
 def add_routes(app: web.Application, screen: OfficerScreen) -> None:
@@ -129,10 +125,8 @@ def _done(request: web.Request, text: str, **args: Any) -> web.HTTPSeeOther:
 
 
 async def _refuse(request: web.Request, exc: FormError, form: dict[str, str] | None = None) -> web.Response:
-    gettext = request.app[SITE].catalogues.get(session_of(request).lang).gettext
-    args = {k: gettext(v) for k, v in exc.args_.items()}  # field labels are msgids too
-    text = gettext(exc.message) % args if args else gettext(exc.message)
-    return await _page(request, status=400, form=form, error=text)
+    args = {k: translate(request, v) for k, v in exc.args_.items()}  # field labels are msgids too
+    return await _page(request, status=400, form=form, error=translate(request, exc.message, **args))
 
 
 async def _form(request: web.Request) -> dict[str, str]:
