@@ -148,10 +148,10 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
     refused one or did not answer within ``timeout`` seconds."""
     user = config.username or "central-cmd"
     client = config.client(f"{user}-pub-{uuid.uuid4().hex[:8]}")
-    connected, done = threading.Event(), threading.Event()
+    connected = threading.Event()
     failure: list[str] = []
-    waiting: set[int] = set()
-    lock = threading.Lock()
+    acked = threading.Condition()
+    acked_mids: set[int] = set()
 
     def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -161,10 +161,9 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
     def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             failure.append(f"broker refused a message: {reason}")
-        with lock:
-            waiting.discard(mid)
-            if not waiting:
-                done.set()
+        with acked:
+            acked_mids.add(mid)
+            acked.notify_all()
 
     client.on_connect, client.on_publish = on_connect, on_publish
     client.connect_async(config.host, config.port, 30, clean_start=True)
@@ -172,13 +171,15 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
     try:
         if not connected.wait(timeout) or failure:
             raise TransportError(f"broker {config.host}:{config.port}: {failure[0] if failure else 'no answer'}")
-        with lock:
-            for m in messages:
-                props = Properties(PacketTypes.PUBLISH)
-                if m.expiry:
-                    props.MessageExpiryInterval = m.expiry
-                waiting.add(client.publish(m.topic, m.payload, qos=1, retain=m.retain, properties=props).mid)
-        if not done.wait(timeout) or failure:
+        mids = set()
+        for m in messages:  # no lock of ours held across publish: paho calls on_publish under its own lock
+            props = Properties(PacketTypes.PUBLISH)
+            if m.expiry:
+                props.MessageExpiryInterval = m.expiry
+            mids.add(client.publish(m.topic, m.payload, qos=1, retain=m.retain, properties=props).mid)
+        with acked:
+            all_acked = acked.wait_for(lambda: bool(failure) or acked_mids >= mids, timeout)
+        if not all_acked or failure:
             raise TransportError(failure[0] if failure else f"broker did not acknowledge in {timeout:g} s")
     finally:
         client.disconnect()

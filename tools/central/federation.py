@@ -424,6 +424,7 @@ class FederationRelay:
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
+        self._early: dict[int, Any] = {}  # publish mid acknowledged before publish returned -> reason code
         self._client = config.client()
         self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
@@ -570,15 +571,27 @@ class FederationRelay:
         m = alert_message(alert_id, wire, expires, now)
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = m.expiry
+        # never hold our lock across publish: paho calls on_publish with its own lock held, and the
+        # acknowledgement may arrive before publish returns (kept in _early until the mid is known)
+        info = self._client.publish(m.topic, m.payload, qos=1, retain=True, properties=props)
+        done = (item.origin, item.id, alert_id)
         with self._lock:
-            info = self._client.publish(m.topic, m.payload, qos=1, retain=True, properties=props)
-            self._pending[info.mid] = (item.origin, item.id, alert_id)
+            reason = self._early.pop(info.mid, None)
+            if reason is None:
+                self._pending[info.mid] = done
+                return
+        self._settle(done, reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         with self._lock:
             done = self._pending.pop(mid, None)
-        if done is None:
-            return
+            if done is None:
+                self._early[mid] = reason
+                return
+        self._settle(done, reason)
+
+    def _settle(self, done: tuple[str, str, str], reason: Any) -> None:
+        """Record the local alert id of a re-issued item once the broker took it (or log its refusal)."""
         if reason.is_failure:
             logger.warning("federation: broker refused the re-issued alert %s: %s", done[2], reason)
             return
