@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 7
+NORMALISER_VERSION = 8
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -104,6 +104,9 @@ _PARTICLES = {
     "OULD": "WLD", "OULED": "WLD", "WALD": "WLD", "WALAD": "WLD", "AIT": "AYT", "AYT": "AYT",
     "BOU": "BU", "BU": "BU", "ABU": "BU", "ABOU": "BU", "EBU": "BU",  # EBU: Turkish (EBUBEKIR)
 }  # fmt: skip
+# A word that starts with B and a rounded vowel (BOUCHRA, BOHAYNA, BOUKHERROUBA): its whole-word code also tells the
+# first vowel after it, which a glued BOU's own vowel hides (n8: BOUKHERROUBA != BOUKHORROUBA, BUHAINA = BOHAYNA).
+_B_ROUNDED = re.compile(r"^B(?:OU|UE|OE|O|U)(?=[^AEIOUWY])")
 _GLUED_PARTICLE = re.compile(r"^(ABOU|ABU|EBU|BOU|BEN|BIN|IBN|EBN|BU)([A-Z]{3,})$")
 _SUFFIX_WORDS = frozenset(
     {"EDDINE", "EDDIN", "EDINE", "EDIN", "UDDIN", "UDDINE", "UDDEEN", "UDEEN", "ADDIN", "ADDINE"}
@@ -155,8 +158,8 @@ _READINGS = (
     (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
     (re.compile(r"TH"), "Z"),  # English TH for za: KATHIM = KAZIM = KADHIM (n3)
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
+    (re.compile(r"G(?!H)"), "Q"),  # Maghreb and Gulf G for qaf: BELGACEM = BELKACEM, GUESMI = KASMI (n8; GU as QU)
     (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
-    (re.compile(r"(?<!S)CH"), "KH"),  # German CH for kha: CHALDUN = KHALDUN, BUCHARI = BUKHARI (n3; CHADI = HADI too)
     (re.compile(r"(?<=[MRVWY])E$"), "A"),  # Turkish final E for A after M, R, V: NADIRE = NADIRA, URVE = URWA (n7);
     # not after N, the French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
     # class of its own that the list side reads as A or I (n6, _record_final_e)
@@ -178,6 +181,7 @@ class Habit(NamedTuple):
     shows: re.Pattern[str]
     states: frozenset[str]
     readings: tuple[tuple[re.Pattern[str], str], ...]
+    words: tuple[tuple[re.Pattern[str], str], ...] = ()  # whole-word rewrites, which the readings then also read
 
 
 _HABITS = {
@@ -198,6 +202,8 @@ _HABITS = {
         lacks=re.compile(r"SH|OU|DJ(?!A)|[QX]"),
         shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
         states=frozenset({"D", "DEU", "AUT"}),  # Germany's MRZ code is D (Doc 9303 Part 3)
+        # CH for kha: CHALED = KHALED, BUCHARI = BUKHARI (n3; German only since n8: CHABIB != KHABBAB in French)
+        words=((re.compile(r"(?<!S)CH"), "KH"),),
         readings=(
             (re.compile(r"S+(?!CH)"), "Z"),  # voiced S for z, za, dhal: ASIS = AZIZ, DSCHASSAR = JAZZAR
             (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
@@ -224,7 +230,7 @@ def _readings(word: str, habit: str = "") -> list[str]:
     out: list[str] = []
     if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
         return out
-    for pattern, replacement in _READINGS:
+    for pattern, replacement in _READINGS + (_HABITS[habit].words if habit else ()):
         rewritten = pattern.sub(replacement, word)
         if rewritten != word and rewritten not in out:
             out.append(rewritten)
@@ -269,7 +275,12 @@ def _word_codes(word: str) -> tuple[str, ...]:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"  # a base's final E joins the suffix: ATEULLAH = ATAALLAH
         codes += [re.sub(r"(?<=[au-])E$", "A", code) + mark for code in _word_codes(suffix["base"])]
     else:
-        codes += _tagged_codes(word)
+        whole = _tagged_codes(word)
+        b_rounded = _B_ROUNDED.match(word)
+        if b_rounded:
+            vowel = _FIRST_VOWEL.search(_skeleton_codes(word[b_rounded.end() :])[0])
+            whole = tuple(f"B^{vowel[1] if vowel else '-'}{code[1:]}" for code in whole)
+        codes += whole
         rest = _glued_article_rest(word)
         if rest:
             codes += _word_codes(rest)
@@ -408,6 +419,8 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
         return (stem + "a" + final, stem + "u" + final)
     return (stem + (first_vowel or "-") + final,)
 
+
+_FIRST_VOWEL = re.compile(r"([au-])[AYIUE-]$")  # the first-vowel class in a skeleton code
 
 # A word that ends in one vowel letter after a consonant other than M, N, R (and W, Y: FADWA's A follows a W);
 # and a code that ends in the final-vowel class A, I or E (no dictionary tag, no DIN/ALLAH suffix).
