@@ -13,7 +13,9 @@ the last MRZ byte (with its line terminator) to the pty until the first PCA9685 
 for that decision. One document at a time, as at a gate; no sleeps. Between documents the board
 goes dark (untimed), as between travellers, so each decision changes registers.
 
-The gate runs with the CPU and I/O priority of the appliance's unit (``--priority unit``, the default;
+As ``sharaka-gate run`` does once the gate is open, the process is settled before the first document
+(``agent.app.settle_for_travellers``: start-up objects frozen, 1 ms GIL switch interval). The gate runs with
+the CPU and I/O priority of the appliance's unit (``--priority unit``, the default;
 bench/appliance.py). Printed: p50/p99/max latency, the deciding thread's CPU time per document (``time.thread_time``: what the
 gate spends whatever the machine's load; the wall time adds waits for the disk and the scheduler), documents per second, the time per stage (framing = pty wake-up +
 framer, parse, checks + lookup, durable write, indicator), the serial-line time a real reader
@@ -41,6 +43,7 @@ from nacl.signing import SigningKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.appliance
 
 import hal  # noqa: E402
+from agent.app import settle_for_travellers  # noqa: E402
 from agent.config import ScreeningConfig  # noqa: E402
 from agent.hitlist.api import HitList  # noqa: E402
 from agent.hitlist.memory import MemoryHitList  # noqa: E402
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         hits = 0
         frame_len = 0
         peer = bare_commit_us(tmpdir / "peer-before.sqlite3")  # same disk, before and after the run
+        settle_for_travellers()  # as `sharaka-gate run` does once the gate is open
         started = time.perf_counter()
         for n, (line1, line2) in enumerate(docs):
             if n == args.warmup:
