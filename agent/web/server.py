@@ -16,6 +16,9 @@ What every page gets here, once:
 - every path but ``/login``, ``/lang`` and ``/static/`` needs a session (a page redirects to ``/login``, anything else
   gets 401); every POST needs the session's CSRF token and, when the browser sends one, a same-origin
   ``Origin``;
+- ``GET /session``: 204 while the session lives, 401 once it ended, without counting as activity: what a page's
+  live script (``static/live.js``) asks when its stream fails, to tell "session ended" (then
+  ``/login?ended=1``, which says so) from "server out of reach" (then it reconnects);
 - security headers on every response (a Content-Security-Policy that allows only the gate's own scripts and
   styles, no framing, no referrer to other sites, no caching of pages);
 - no access log: the server logs sign-ins, sign-outs and refusals with the account name only; nothing a
@@ -51,6 +54,8 @@ LANG_COOKIE = "lang"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 PUBLIC_PREFIXES = ("/login", "/lang", "/static/")
+SESSION_PROBE = "/session"  # 204 while signed in, else 401; never counts as activity (see the module docstring)
+ENDED_QUERY = "ended"  # /login?ended=1: the page came back because its session ended, and says so
 MAX_BODY = 64 * 1024  # forms only: nothing larger is ever posted
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -95,6 +100,7 @@ def create_app(site: WebSite) -> web.Application:
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
     app.router.add_post("/lang", _set_lang)
+    app.router.add_get(SESSION_PROBE, _session_probe)
     if site.static_dir is not None:  # added first: /static/site/ is not looked up in the foundation's files
         app.router.add_static("/static/site/", site.static_dir, show_index=False, follow_symlinks=False)
     app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
@@ -204,8 +210,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sessions for every path but the public ones; CSRF and same-origin for every POST."""
     site = request.app[SITE]
     token = request.cookies.get(_cookie_name(site))
-    # A live stream keeps a page up to date; it does not keep an idle user signed in.
-    session = site.sessions.get(token, touch=request.path not in site.passive_paths)
+    # A live stream keeps a page up to date, and its script asking whether the session lives is no activity
+    # either: neither keeps an idle user signed in.
+    passive = request.path in site.passive_paths or request.path == SESSION_PROBE
+    session = site.sessions.get(token, touch=not passive)
     if session is not None and not site.accounts.exists(session.user):  # removed meanwhile (another process)
         site.sessions.drop_user(session.user)
         session = None
@@ -238,7 +246,13 @@ def _cookie_name(site: WebSite) -> str:
 async def _login_page(request: web.Request) -> web.StreamResponse:
     if request.get(SESSION) is not None:
         raise web.HTTPSeeOther(request.app[SITE].home)
-    return render(request, "login.html", error=None)
+    ended = translate(request, "Your session has ended: sign in again.") if ENDED_QUERY in request.query else None
+    return render(request, "login.html", error=None, ended=ended)
+
+
+async def _session_probe(request: web.Request) -> web.StreamResponse:
+    """The guard let the request through, so the session lives (see the module docstring)."""
+    return web.Response(status=204)
 
 
 async def _login(request: web.Request) -> web.StreamResponse:
@@ -259,7 +273,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
                 "minutes": minutes}
         else:
             error = _("Wrong name or password.")
-        return render(request, "login.html", status=401, error=error)
+        return render(request, "login.html", status=401, error=error, ended=None)
     site.sessions.drop(request.cookies.get(_cookie_name(site)))
     session = site.sessions.create(account.name, account.role, lang)
     logger.info("signed in", extra={"fields": {"user": account.name, "role": account.role}})

@@ -106,6 +106,7 @@ class NetProxy:
         self.hold_to_client = False
         self.refusing = False
         self.accepted = 0
+        self.refused = 0  # connections reset on arrival while refusing
         self.bytes_forwarded = 0
         self.impairment: Impairment | None = None
         self.stalls = 0  # chunks split and held mid-way (impaired link)
@@ -265,6 +266,7 @@ class NetProxy:
                 return
             if self.refusing:
                 _reset(client)
+                self.refused += 1
                 continue
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -40,3 +40,45 @@ class Client:
         found = re.search(r'name="csrf" value="([^"]+)"', page)
         assert found is not None, page[:400]
         return found.group(1)
+
+
+class BadGateway:
+    """An HTTP server on loopback that answers every request ``502 Bad Gateway``, as a reverse proxy in front of
+    a web server does while that server is out of its reach (point a ``NetProxy``'s ``upstream`` at ``address``).
+
+        with BadGateway() as front:
+            proxy.upstream, _ = front.address, proxy.cut()
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+                front.paths.append(self.path)
+                self.send_response(502)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "11")
+                self.end_headers()
+                self.wfile.write(b"bad gateway")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.address: tuple[str, int] = self._server.server_address[:2]  # type: ignore[assignment]
+        self.paths: list[str] = []  # of the requests answered, in order
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bad-gateway", daemon=True)
+
+    def __enter__(self) -> BadGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -272,8 +272,9 @@ def test_signed_out_browser_is_sent_to_the_sign_in_page_and_shown_no_new_decisio
         page.wait_for_selector("#live:not(.down)")  # CSS, not a JS predicate: the page's CSP forbids eval
         app.screen.site.sessions.drop_user(OFFICER)  # as a timeout or a removed account would
         app.reader.device.swipe(LISTED_DOC)
-        page.wait_for_url("**/login")
+        page.wait_for_url("**/login?ended=1")
         assert page.query_selector("#verdict") is None
+        assert page.inner_text("#session-ended") == "Your session has ended: sign in again."
 
 
 def test_list_going_stale_and_device_faults_show_without_reload(tmp_path, page, shots):

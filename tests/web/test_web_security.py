@@ -108,6 +108,24 @@ def test_removed_officer_is_signed_out_at_the_next_request(tmp_path):
         assert c.request("/").status == 401
 
 
+def test_session_probe_tells_a_live_session_from_an_ended_one_without_keeping_it_alive(gate):
+    """GET /session, what a page's live script asks when its stream fails (live.js): 204 while the session
+    lives, 401 once it ended; asking is no activity, so a page left open never keeps an idle officer signed in."""
+    c = Client(gate.screen.url)
+    c.sign_in(OFFICER, PASSWORD)
+    token = next(cookie.value for cookie in c.jar if cookie.name == "sharaka_session")
+    session = gate.screen.site.sessions.get(token, touch=False)
+    session.last_seen -= 60
+    idle_since = session.last_seen
+    assert c.request("/session").status == 204
+    assert session.last_seen == idle_since, "asking whether the session lives counted as activity"
+    gate.screen.site.sessions.drop(token)
+    assert c.request("/session").status == 401
+    ended = c.request("/login?ended=1").read().decode()
+    assert 'id="session-ended"' in ended and "Your session has ended: sign in again." in ended
+    assert 'id="session-ended"' not in c.request("/login").read().decode()
+
+
 def test_no_document_number_or_name_in_urls_or_logs(gate, caplog):
     caplog.set_level(logging.INFO)
     c = Client(gate.screen.url)

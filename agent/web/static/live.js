@@ -1,27 +1,61 @@
 // Live updates for Sharaka Gate pages, written here (no library): one EventSource on the URL of
 // <body data-stream="...">; an event named TOPIC replaces the contents of the element with id TOPIC
-// with the HTML the server rendered (escaped server-side, in the user's language). "end" means the
-// session is over: back to the sign-in page. The element with id "live" shows whether the stream is up.
+// with the HTML the server rendered (escaped server-side, in the user's language). The element with id
+// "live" shows whether the stream is up.
+//
+// The session ending is noticed whether or not the stream is up. Up: the stream sends "end". Down: the
+// browser retries by itself after a network error, but gives up for good (readyState CLOSED) on an HTTP
+// error such as the 401 of an ended session; the page then asks GET /session (agent/web/server.py; not
+// activity, so asking never keeps an idle officer signed in): 401 is the sign-in page with "session ended",
+// 204 a new stream, no answer (server or network down) another try later, backing off to RETRY_MAX_MS.
 (function () {
   "use strict";
   var url = document.body.getAttribute("data-stream");
   if (!url || !window.EventSource) { return; }
+  var SESSION = "/session", ENDED = "/login?ended=1", RETRY_MS = 1000, RETRY_MAX_MS = 15000;
   var live = document.getElementById("live");
+  var topics = (document.body.getAttribute("data-topics") || "").split(" ").filter(Boolean);
+  var source = null, retryMs = RETRY_MS, checking = false;
+
   function state(up) {
     if (!live) { return; }
     live.classList.toggle("down", !up);
     live.textContent = live.getAttribute(up ? "data-up" : "data-down");
   }
-  var source = new EventSource(url);
-  source.onopen = function () { state(true); };
-  source.onerror = function () { state(false); };
-  source.addEventListener("end", function () { source.close(); window.location.assign("/login"); });
-  var topics = (document.body.getAttribute("data-topics") || "").split(" ");
-  topics.forEach(function (topic) {
-    if (!topic) { return; }
-    source.addEventListener(topic, function (ev) {
-      var el = document.getElementById(topic);
-      if (el) { el.innerHTML = ev.data; el.setAttribute("data-updated", String(Date.now())); }
+
+  function ended() {
+    if (source) { source.close(); }
+    window.location.assign(ENDED);
+  }
+
+  function connect() {
+    source = new EventSource(url);
+    source.onopen = function () { retryMs = RETRY_MS; state(true); };
+    source.onerror = function () {
+      state(false);
+      if (source.readyState === EventSource.CLOSED) { check(); }  // else the browser is retrying by itself
+    };
+    source.addEventListener("end", ended);
+    topics.forEach(function (topic) {
+      source.addEventListener(topic, function (ev) {
+        var el = document.getElementById(topic);
+        if (el) { el.innerHTML = ev.data; el.setAttribute("data-updated", String(Date.now())); }
+      });
     });
-  });
+  }
+
+  function check() {
+    if (checking) { return; }
+    checking = true;
+    var wait = retryMs;
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    window.setTimeout(function () {
+      fetch(SESSION, { credentials: "same-origin", cache: "no-store", redirect: "manual" }).then(function (r) {
+        checking = false;
+        if (r.status === 401) { ended(); } else if (r.ok) { connect(); } else { check(); }
+      }, function () { checking = false; check(); });
+    }, wait);
+  }
+
+  connect();
 }());
