@@ -598,9 +598,15 @@ def _blind(codes: Codes) -> str:
     return ".".join(_FIRST_VOWEL_CLASS.sub(r"*\1", code) for code in codes)
 
 
+@lru_cache(maxsize=4096)
+def _split_words(field: str) -> tuple[str, ...]:
+    """The raw components of a field with hyphens as separators (its primary rendering); raises NameKeyError."""
+    return tuple(_group(_clean(field).replace("-", " ").split()))
+
+
 def _vowels_unwritten(surname: str, given_names: str) -> bool:
     """Whether every component of the name is written without its short vowels (MXHMD XHSYN)."""
-    words = [w for field in (surname, given_names) for w in _group(_clean(field).replace("-", " ").split())]
+    words = [*_split_words(surname), *_split_words(given_names)]
     return bool(words) and all(_prepare(word)[1] for word in words)
 
 
@@ -633,8 +639,8 @@ def mrz_name_field(surname: str, given_names: str) -> str:
 
 def _primary_words(surname: str, given_names: str, s: Codes, g: Codes) -> list[str]:
     """The raw components of the primary reading `s`, `g` of a name ([] if they do not line up with its codes)."""
-    words = [_group(_clean(field).replace("-", " ").split()) for field in (surname, given_names)]
-    return words[0] + words[1] if [len(w) for w in words] == [len(s), len(g)] else []
+    words = [_split_words(surname), _split_words(given_names)]
+    return [*words[0], *words[1]] if [len(w) for w in words] == [len(s), len(g)] else []
 
 
 def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes) -> str | None:

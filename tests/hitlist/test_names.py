@@ -289,7 +289,7 @@ def test_keys_are_compact_strings_without_separator_clashes(surname, given_names
 
 
 def test_caches_are_bounded() -> None:
-    for cached in (names._alternatives, names._skeleton_codes, names._field_codes):
+    for cached in (names._alternatives, names._skeleton_codes, names._field_codes, names._split_words):
         assert cached.cache_info().maxsize is not None
 
 
