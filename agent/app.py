@@ -16,6 +16,7 @@ state (relay shut, amber) and logs the state it applied.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -75,6 +76,20 @@ SUPERVISE_S = 0.25  # how often the main thread pings the watchdog and refreshes
 WIPE_GRACE_S = 2.0  # after a wipe command, time for its signed result to reach the broker before the link stops
 CAMERA_RETRY_S = 5.0  # a configured camera that could not be opened is tried again this often
 STATUS_HEARTBEAT_S = 30.0  # status.json rewritten at least this often, else only on change
+SWITCH_INTERVAL_S = 0.001  # GIL hand-over: what a woken deciding thread waits at most for another thread's bytecode
+
+
+def settle_for_travellers() -> None:
+    """Once the gate is built, keep the process's own pauses off a traveller's path (docs/online-query.md
+    "Pauses"): freeze the objects start-up made (``gc.freeze``: a full collection, which stops every thread,
+    no longer traverses them: it costs what was allocated since, not the whole agent), and shorten the GIL's
+    switch interval from CPython's 5 ms to ``SWITCH_INTERVAL_S``: the deciding thread takes the GIL again after
+    every wait and every device write, and another thread's Python code (the officer's screen, the link) would
+    otherwise keep it for up to 5 ms each time. Process-wide: ``sharaka-gate run`` calls it once the gate is open
+    (agent/commands/run.py), not ``GateApp`` (tests run gates inside one process)."""
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 class StartupError(AgentError, RuntimeError):

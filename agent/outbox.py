@@ -168,6 +168,9 @@ class Outbox:
         self._lock = threading.Lock()
         self._writes = 0  # write transactions since the last checkpoint
         self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
+        # guards ``_held`` alone and is never held across I/O: ``release`` is on a traveller's path after the
+        # deadline and must not wait for another thread's commit (an ack's fdatasync) under ``_lock``
+        self._held_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -225,7 +228,8 @@ class Outbox:
             self._depth = self._write(f"commit {kind} {msg_id!r}", insert)
             self._last_seq = seq
             if held:
-                self._held.add(seq)
+                with self._held_lock:
+                    self._held.add(seq)
             self._wrote()
             return seq
 
@@ -233,15 +237,18 @@ class Outbox:
         """Rewrite held row ``seq`` (body and priority) in one durable transaction; it stays held. Raises
         ``OutboxError`` when it cannot commit (the row keeps what it held) or when ``seq`` is not held."""
         with self._lock:
-            if seq not in self._held:
+            with self._held_lock:
+                is_held = seq in self._held
+            if not is_held:
                 raise OutboxError(f"outbox {str(self.path)!r}: row {seq} is not held; only a held row is rewritten")
             self._write(f"rewrite row {seq}", lambda db: db.execute(
                 "UPDATE outbox SET body=?, priority=? WHERE seq=?", (encode(seq), priority, seq)))
             self._wrote()
 
     def release(self, seq: int) -> None:
-        """Let ``pending`` list held row ``seq`` (its event is final); no I/O."""
-        with self._lock:
+        """Let ``pending`` list held row ``seq`` (its event is final); no I/O, and no wait for a write another
+        thread has in progress (a decision past its deadline releases its row, then shows)."""
+        with self._held_lock:
             self._held.discard(seq)
 
     def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -312,7 +319,8 @@ class Outbox:
         rows (``append_with_seq(held=True)``) are left out until released."""
         cols = "seq, msg_id, kind, priority, created, body"
         with self._lock:
-            held = self._held
+            with self._held_lock:
+                held = frozenset(self._held)
             rows = [r for r in self._db.execute(
                 f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit + len(held))
             ).fetchall() if r[0] not in held][:limit]

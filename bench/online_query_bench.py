@@ -15,7 +15,8 @@ synchronous=FULL) and drives the PCA9685 driver over the simulated I2C bus. Late
 the last MRZ byte to the first PCA9685 register write of that decision. Goals (issue 11): centre answering
 p99 <= 20 ms; centre gone p99 <= deadline + 5 ms. The gate's threads run with the CPU and I/O priority of the
 appliance's unit (``--priority unit``, the default; bench/appliance.py), the broker and the centre as started.
-The disk's own fdatasync latency is measured first, as the
+The gate process is settled as `sharaka-gate run` settles it (start-up objects frozen, GIL switch interval
+1 ms: agent/app.py ``settle_for_travellers``). The disk's own fdatasync latency is measured first, as the
 commit stage's peer, and the load average is printed at the start and the end.
 """
 
@@ -37,6 +38,7 @@ from nacl.signing import SigningKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.appliance
 
 import hal  # noqa: E402
+from agent.app import settle_for_travellers  # noqa: E402
 from agent.config import ScreeningConfig  # noqa: E402
 from agent.hitlist.memory import MemoryHitList  # noqa: E402
 from agent.link import GateLink, LinkConfig  # noqa: E402
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode, v in disk.items()))
         local = Rig(tmp, hitlist, node_key, None, deadline, "local")
         online = Rig(tmp, hitlist, node_key, link, deadline, "online")
+        settle_for_travellers()  # as `sharaka-gate run` does once the gate is open
         pauses = gc_pauses()
         try:
             n = args.warmup + args.count

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config (ConfigError: exit 2), open every part (StartupError: exit 1), screen until stopped."""
-    from agent.app import GateApp
+    from agent.app import GateApp, settle_for_travellers
     from agent.config import load_config
     from agent.errors import ConfigError
     from agent.logs import setup_logging
@@ -40,4 +40,5 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda _signo, _frame: stop.set())
     app = GateApp(config)
     app.open()
+    settle_for_travellers()
     return app.run(stop)

@@ -18,7 +18,6 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgpack
@@ -29,15 +28,13 @@ from agent.hitlist import names
 from agent.hitlist.api import Hit
 from agent.hitlist.errors import HitListRejected
 from agent.hitlist.fingerprint import (
-    FingerprintKeys,
     document_fingerprint,
-    normalise_birth_date,
-    person_fingerprint,
     plate_fingerprint,
     vehicle_fingerprint,
 )
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.install import apply_delta, list_state, snapshot_sum, write_compacted
+from agent.hitlist.keying import PersonKeyer
 from agent.hitlist.layout import BASE_LAYOUT, FILE_MODE, ListState, TableWriter, replay_keyring
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.migrate import find_old_base
@@ -77,7 +74,7 @@ class HitListStore:
         hash_threads: int | None = None,
     ) -> None:
         """``hash_threads``: threads that compute one traveller's person fingerprints together (default: one
-        per core; the calling thread is one of them)."""
+        per core; the calling thread is one of them; agent.hitlist.keying)."""
         self.dir = Path(state_dir)
         self.limits, self.max_staleness = limits, max_staleness
         self._pinned = Keyring.pinned(root_pub)
@@ -87,8 +84,7 @@ class HitListStore:
         for sub in ("states", "bases", "overlays"):
             make_dirs(self.dir / sub)
         self._current = ""
-        self._hash_threads = max(1, hash_threads or os.cpu_count() or 1)
-        self._hash_pool: ThreadPoolExecutor | None = None  # the hash threads other than the caller
+        self._keyer = PersonKeyer(hash_threads or os.cpu_count() or 1)
         self._upgrade_layout()
         self._view = self._load()
         self._head: dict | None = self._load_head()
@@ -165,41 +161,15 @@ class HitListStore:
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
         queries = names.query_name_keys(surname, given_names, truncated=truncated, issuing_state=issuing_state)
-        fingerprints = self._person_fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
+        fingerprints = self._keyer.fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
         weak = None
-        for (_key, strength), fp in zip(queries, fingerprints, strict=True):
-            found = view.find(fp)
+        for (_key, strength), found in zip(queries, view.find_many(fingerprints), strict=True):
             if found is not None:
                 hit = Hit("person", found[0], found[1], strength)
                 if strength == "exact":
                     return hit
                 weak = weak or hit
         return weak
-
-    def _person_fingerprints(self, fp_keys: FingerprintKeys, name_keys: list[str], birth_date: str) -> list[int]:
-        """One traveller's slow person fingerprints, in order, computed on ``hash_threads`` threads at once:
-        PBKDF2 releases the GIL, so the keys cost about keys / threads times one key (docs/hitlist.md
-        "Privacy"). The keys are cut into one run per thread; the calling thread computes the first run while
-        the pool computes the others, so a traveller costs one hand-off per thread, not one per key."""
-        normalise_birth_date(birth_date)  # a malformed date raises here, before any thread starts
-
-        def run(part: list[str]) -> list[int]:
-            return [person_fingerprint(fp_keys, key, birth_date) for key in part]
-
-        runs = min(self._hash_threads, len(name_keys))
-        if runs <= 1:
-            return run(name_keys)
-        size = -(-len(name_keys) // runs)
-        parts = [name_keys[i:i + size] for i in range(0, len(name_keys), size)]
-        with self._lock:
-            if self._hash_pool is None:
-                self._hash_pool = ThreadPoolExecutor(self._hash_threads - 1, thread_name_prefix="hitlist-person")
-            pool = self._hash_pool
-        others = [pool.submit(run, part) for part in parts[1:]]
-        out = run(parts[0])
-        for future in others:
-            out += future.result()
-        return out
 
     def _lookup_fp(self, kind: str, fingerprint) -> Hit | None:
         view = self._view

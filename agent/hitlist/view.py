@@ -74,6 +74,19 @@ class ListView:
         k = self.base.position(fp, self._bucket_offsets)
         return self.base.hit(k) if k >= 0 else None
 
+    def find_many(self, fps: list[int]) -> list[tuple[str, str] | None]:
+        """``find`` of each of ``fps``, in order: the misses are sorted out by one vectorised pass over the
+        overlay and the Bloom filter (a traveller's 10-64 person keys), only the rest looked up one by one."""
+        if not fps:
+            return []
+        keys = np.array(fps, U64)
+        maybe = np.zeros(len(keys), bool)
+        if self.adds is not None and len(self.adds):
+            maybe |= contains_sorted(self.adds.fp, keys)
+        if self.base is not None:
+            maybe |= bloom_may_contain_many(self.filter, self.nblocks, keys)
+        return [self.find(fp) if m else None for fp, m in zip(fps, maybe.tolist(), strict=True)]
+
     def contains_many(self, fps: np.ndarray) -> np.ndarray:
         """Vectorised membership of many fingerprints (uint64 array)."""
         fps = np.asarray(fps, U64)

@@ -83,6 +83,7 @@ class Pending:
     asked_at: float = 0.0  # the owner's monotonic clock when the query was handed to the connection
     answered_at: float | None = None  # ... when the reply reached the gate (set by ``on_reply``)
     woke_at: float | None = None  # ... when ``wait_until`` stopped waiting (after its deadline if woken late)
+    overslept: float = 0.0  # how far past its deadline ``wait_until``'s wait resumed (0: called after the deadline)
     _event: threading.Event = field(default_factory=threading.Event)
 
     def wait_until(self, deadline_at: float) -> CentreAnswer | None:
@@ -96,6 +97,8 @@ class Pending:
         if left > 0:
             self._event.wait(left)
         self.woke_at = self._owner.monotonic()
+        if left > 0:  # the scheduler's lateness in resuming this wait; a call already past the deadline has none
+            self.overslept = max(0.0, self.woke_at - deadline_at)
         self._owner._settle(self, deadline_at)
         return self.answer
 

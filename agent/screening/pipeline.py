@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
 FINISH_KEPT = 16  # recent times from the end of the wait to the indicator that the deadline keeps room for
-SPECULATE_AFTER = 1 / 3  # of the deadline: no answer from the centre by then, commit the silent case's event
+SPECULATE_AFTER = 1 / 10  # of the deadline: no answer from the centre by then, commit the silent case's event
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
 
@@ -260,7 +260,7 @@ class Screener:
         times.held = times.held_from = 0
         event_id = new_event_id()
         held: int | None = None
-        overrun = 0.0  # how late the deciding thread resumed after a wait that ran to its end, s
+        overrun = 0.0  # how late the deciding thread resumed after its wait for the centre, s
         silent: Decision | None = None
         evidence: tuple[str | None, dict[str, object] | None] | None = None
         if asked is not None:
@@ -274,8 +274,9 @@ class Screener:
                 times.held = time.perf_counter_ns()
             answer = asked.wait_until(deadline_at)
             decision = with_centre(decision, answer, asked.state)
-            if answer is None and asked.woke_at is not None:  # the scheduler's lateness counts as work after it
-                overrun = max(0.0, asked.woke_at - deadline_at)
+            # the scheduler's lateness counts as work after the wait; a held commit that ended past the deadline
+            # does not (the next waits ending earlier would not make it shorter)
+            overrun = asked.overslept
         decision = self._with_faults(decision)
         times.decided = time.perf_counter_ns()
 

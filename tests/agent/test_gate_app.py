@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.app import GateApp, SystemdNotifier
+from agent.app import SWITCH_INTERVAL_S, GateApp, SystemdNotifier, settle_for_travellers
 from agent.commands.status import gather
 from agent.config import load_config
 from hal.reader.sim import SimReaderDevice
@@ -400,3 +401,22 @@ def test_start_failing_after_the_indicators_opened_closes_them_in_the_safe_state
     assert app.indicators is not None and app.outbox is not None  # the failure came after both were open
     assert [t.name for t in set(threading.enumerate()) - before] == []
     assert app.indicators.bus.device(0x20).pin(0) is True  # the relay coil de-energised: gate shut
+
+
+def test_settled_gate_leaves_its_start_up_objects_out_of_every_collection_and_hands_the_gil_over_sooner():
+    """``sharaka-gate run`` settles the process once the gate is open (docs/online-query.md "Pauses"): what
+    start-up built is no longer among the objects a collection traverses (a full collection, which stops the
+    deciding thread too, costs only what came after), what comes later still is, and another thread keeps
+    the GIL for at most ``SWITCH_INTERVAL_S`` (1 ms, not CPython's 5 ms) once the deciding thread wants it."""
+    built_at_start_up = [[n] for n in range(100)]
+    switch_interval = sys.getswitchinterval()
+    try:
+        settle_for_travellers()
+        made_later = [0]
+        traversed = {id(o) for o in gc.get_objects()}
+        assert not any(id(o) in traversed for o in built_at_start_up)
+        assert id(made_later) in traversed
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S < switch_interval
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(switch_interval)

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -290,3 +291,31 @@ def test_held_row_is_durable_but_not_sent_until_released_and_only_a_held_row_is_
     box.close()
     box = Outbox(tmp_path / "o.db")  # restarted: what was committed is sent
     assert "held-at-crash" in [r.msg_id for r in box.pending(10)]
+
+
+def test_releasing_a_held_row_does_not_wait_for_another_threads_write_in_progress(tmp_path):
+    """On a gate the link shares the outbox: its ack's durable delete may be in progress (an fdatasync the disk
+    stalls) when a decision past its deadline releases its held row and shows. The release must not queue
+    behind that write (docs/online-query.md "Commit"); here another thread's transaction is held open."""
+    box = Outbox(tmp_path / "o.db")
+    seq = box.append_with_seq("decision", "waiting", lambda s: b"silent", priority=PRIORITY_ROUTINE, held=True)
+    writing, finish = threading.Event(), threading.Event()
+
+    def slow_body(_seq: int) -> bytes:  # runs inside the other thread's write transaction
+        writing.set()
+        finish.wait(30)
+        return b"other"
+
+    writer = threading.Thread(target=box.append_with_seq, args=("decision", "other", slow_body),
+                              kwargs={"priority": PRIORITY_ROUTINE})
+    writer.start()
+    assert writing.wait(10)
+    releaser = threading.Thread(target=box.release, args=(seq,))
+    releaser.start()
+    releaser.join(10)  # returns at once; with the write lock taken it would wait for the writer's 30 s
+    released_during_write = not releaser.is_alive()
+    finish.set()
+    writer.join()
+    releaser.join()
+    assert released_during_write
+    assert [r.msg_id for r in box.pending(10)] == ["waiting", "other"]

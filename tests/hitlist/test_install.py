@@ -694,3 +694,23 @@ def test_transfer_of_another_file_after_restart_starts_from_zero(gate, central):
     restarted.sync.on_chunk({"req": restarted.requests[-1]["id"], "name": "other.shl", "total": len(blob),
                              "offset": 0, "data": blob[:500]})
     assert restarted.requests[-1]["offset"] == 500
+
+
+def test_batched_find_answers_as_one_find_per_fingerprint(tmp_path, central):
+    """``ListView.find_many`` (a traveller's person keys at once) answers exactly what ``find`` answers for
+    each fingerprint: base hits, misses, entries the overlay adds, base entries it removes; and with no list."""
+    store = HitListStore(tmp_path / "g", central.root_pub)
+    assert store.view().find_many([_fp(central, 1)]) == [None] and store.view().find_many([]) == []
+    v1 = [doc(i) for i in range(300)]
+    v2 = [doc(i, "lost") for i in range(50, 350)]  # removes 0-49 from the base, adds 300-349 in the overlay
+    store.install(central.snapshot(v1, 1), now=T0)
+    central.snapshot(v2, 2)
+    fps = [_fp(central, i) for i in range(400)]
+    for version in (1, 2):
+        if version == 2:
+            store.install(central.delta(1, 2), now=T0)
+        view = store.view()
+        one_by_one = [view.find(fp) for fp in fps]
+        assert view.find_many(fps) == one_by_one
+        assert sum(found is not None for found in one_by_one) == 300
+    assert store.view().overlay_size > 0 and store.view().find_many(fps[:50]) == [None] * 50

@@ -128,6 +128,32 @@ def test_centre_that_answers_just_after_the_deadline_is_late() -> None:
     assert (q.stats.late_replies, q.stats.late_hits) == (1, 1)
 
 
+def test_only_a_wait_resumed_past_its_deadline_counts_as_overslept() -> None:
+    """What the screener keeps room for after the wait is the scheduler's lateness in resuming it: a wait resumed
+    40 ms past its deadline overslept 40 ms; a call made once the deadline had passed (the held commit took that
+    long) waited for nothing and overslept nothing; a reply that woke the wait in time leaves nothing either."""
+    clock = Clock()
+    q = queries(clock)
+
+    class LateEvent:
+        def wait(self, timeout: float) -> bool:
+            clock.now += timeout + 0.04
+            return False
+
+    woken_late = q.start(SUBJECT)
+    woken_late._event = LateEvent()  # type: ignore[assignment]
+    assert woken_late.wait_until(clock.now + DEADLINE) is None and abs(woken_late.overslept - 0.04) < 1e-9
+    called_late = q.start(SUBJECT)
+    deadline_at = clock.now + DEADLINE
+    clock.now = deadline_at + 0.2
+    assert called_late.wait_until(deadline_at) is None and called_late.overslept == 0.0
+    answered = q.start(SUBJECT)
+    deadline_at = clock.now + DEADLINE
+    clock.now += 0.002
+    q.on_reply(reply(answered))
+    assert answered.wait_until(deadline_at) is not None and answered.overslept == 0.0
+
+
 @settings(max_examples=300, deadline=None)
 @given(finish=st.lists(st.floats(min_value=0.0, max_value=5.0, allow_nan=False), max_size=40),
        deadline=st.floats(min_value=0.01, max_value=2.0, allow_nan=False))
@@ -225,6 +251,32 @@ def test_offline_gate_commits_once_and_holds_nothing(tmp_path) -> None:
     decision = s.handle_query(Query(document=("UTO", "L898902C3")))
     assert (decision.verdict, decision.centre) == (CLEAR, UNREACHABLE)
     assert box.log == [("append", True)]
+
+
+class SlowHeldOutbox(WatchedOutbox):
+    """A disk that stalls on the silent case's held commit for ``stall`` seconds (real time)."""
+
+    stall = 0.0
+
+    def append_with_seq(self, *args: Any, **kwargs: Any) -> int:
+        if kwargs.get("held"):
+            time.sleep(self.stall)
+        return super().append_with_seq(*args, **kwargs)
+
+
+def test_held_commit_ending_past_the_deadline_does_not_shorten_the_next_waits(tmp_path) -> None:
+    """A held commit the disk stalled past the deadline delays that decision (its event must be durable before
+    it is shown), but it is not work after the wait: the next travellers' waits for the centre keep their whole
+    deadline (ending them early would not make a held commit, which starts at SPECULATE_AFTER, any shorter)."""
+    s, q, _box = screener(tmp_path, deadline=0.9)
+    box = SlowHeldOutbox(tmp_path / "slow.sqlite3", q)
+    box.stall = 1.3  # from ~90 ms after the entry: the commit ends ~0.5 s past the deadline
+    s.outbox = box
+    decision = s.handle_query(Query(document=("UTO", "L898902C3")))
+    assert (decision.verdict, decision.centre) == (CLEAR, LATE)
+    assert box.log == [("append held", True), ("release", False)]
+    # what followed the wait was a release and the indicator's writes, not the stall (with it: the 0.3 s cap)
+    assert centre_deadline_at(0.0, 0.9, s._finish_s) > 0.9 - 0.15
 
 
 def test_deciding_thread_woken_late_makes_the_next_waits_end_that_much_earlier(tmp_path) -> None:
