@@ -62,6 +62,25 @@ def test_officer_stream_outage_with_a_live_session_goes_live_again_and_shows_the
         assert page.query_selector("#live.down") is None
 
 
+def test_officer_stream_gone_silent_without_closing_is_noticed_and_replaced(tmp_path, page):
+    """A half-open stream (the link drops everything, nothing is closed: a NAT or a switch losing its state)
+    looks like a quiet one to the browser. The stream pings every ``heartbeat_s`` (1 s here, 15 s by default);
+    three beats without a word and the page shows "reconnecting…" and opens a new stream once the link is back."""
+    with running_gate(tmp_path) as app, NetProxy(app.screen.server.port) as proxy:
+        app.screen.site.heartbeat_s = 1.0
+        url = f"http://{proxy.host}:{proxy.port}"
+        sign_in(page, url, OFFICER, PASSWORD)
+        page.wait_for_selector("#live:not(.down)")
+        page.evaluate("window.sameDocument = true")
+        proxy.blackhole()
+        page.wait_for_selector("#live.down")
+        proxy.passthrough()
+        page.wait_for_selector("#live:not(.down)", timeout=30_000)  # the probe waits out its back-off
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+
+
 def test_console_behind_a_front_answering_502_goes_live_again_while_the_session_lives(tmp_path, page):
     """The browser gives up on a stream answered 502 (an HTTP error, not a network one): only the page's own
     check of its session (GET /session, 502 too, then 204) brings the stream back."""

@@ -423,6 +423,7 @@ class FederationRelay:
         self._worker: threading.Thread | None = None
         self.connected = threading.Event()
         self._lock = threading.Lock()
+        self._acked = threading.Condition(self._lock)  # notified when a re-issue in flight is acknowledged
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
         self._early: dict[int, Any] = {}  # publish mid acknowledged before publish returned -> reason code
         self._client = config.client()
@@ -444,8 +445,12 @@ class FederationRelay:
         self._client.connect_async(self.config.host, self.config.port, 30, clean_start=False, properties=props)
         self._client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect (the broker keeps the session) and stop the worker."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Give the alerts re-issued and not yet acknowledged by the broker up to ``timeout`` seconds (what is still
+        unconfirmed then is re-issued at the next start, ``reissue_pending``), disconnect (the broker keeps the
+        session) and stop the worker."""
+        with self._acked:
+            self._acked.wait_for(lambda: not self._pending, timeout)
         self._client.disconnect()
         self._client.loop_stop()
         self._stop.set()
@@ -583,11 +588,12 @@ class FederationRelay:
         self._settle(done, reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
-        with self._lock:
+        with self._acked:
             done = self._pending.pop(mid, None)
             if done is None:
                 self._early[mid] = reason
                 return
+            self._acked.notify_all()
         self._settle(done, reason)
 
     def _settle(self, done: tuple[str, str, str], reason: Any) -> None:
