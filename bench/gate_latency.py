@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  swipe-to-indicator  p50 {percentile(lat, 0.5) / 1000:.3f} ms   p99 {percentile(lat, 0.99) / 1000:.3f} ms"
           f"   max {lat[-1] / 1000:.3f} ms   mean {statistics.fmean(lat) / 1000:.3f} ms")
     cpu = sorted(r[8] / 1000 for r in rows)
-    print(f"  deciding thread's CPU time per document (the machine's load does not count; the person keys' other "
-          f"runs are on the pool's threads): p50 {percentile(cpu, 0.5) / 1000:.3f} ms   p99 "
+    print(f"  deciding thread's CPU time per document (the machine's load does not count; the person keys "
+          f"the helper threads took are not in it): p50 {percentile(cpu, 0.5) / 1000:.3f} ms   p99 "
           f"{percentile(cpu, 0.99) / 1000:.3f} ms")
     print(f"  throughput          {len(rows) / elapsed:,.0f} documents/s (one at a time, end to end)")
     print("  stage                                   p50 us     p99 us     max us")
