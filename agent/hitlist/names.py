@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 8
+NORMALISER_VERSION = 10
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -114,7 +114,8 @@ _SUFFIX_WORDS = frozenset(
     | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
 )
 _DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)|D)(?:I|EE|E)NE?$")  # TT: NURETTIN
-_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{3,}?)[AEIOU]{1,2}(?:LLAH?|LAH)$")  # not JAMILA, LEILA, HAALLA
+# not JAMILA, LEILA, HAALLA, FADILAH, FADEELLA (n8); a ta marbuta's H before it: BERAKAHALLAH = BARAKAULLAH
+_ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{3,}?)(?:[AEIOU]{1,2}|[AEIOU]H[AEIOU])(?:LLAH|(?<=[AOU])LLA|(?<=U)LAH)$")
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
 _OU_CONSONANT = re.compile(r"OU[AEIO]")  # French OU before a vowel is the consonant W (OUAHED)
 _GLUED_ARTICLE = re.compile(r"^(?:AL|EL|UL)([A-Z]+)$")
@@ -147,19 +148,24 @@ def _group(tokens: list[str]) -> list[str]:
     return out
 
 
+_RH_GHAIN = re.compile(r"^RH(?=[AEIOU])|(?<=[AEIOU])RH(?![AEIOU])")
 # Other romanisation habits, each a rewrite of the spelling into the habit the skeleton rules assume
 # (docs/names.md, "Readings"): the component also gets the code of the rewritten spelling.
 _READINGS = (
     (re.compile(r"C{1,2}(?=[AEIOU])"), "DJ"),  # Turkish C is jim: CEMAL = JAMAL, NECIP = NAJIB, NACCAR = NAJJAR
-    (re.compile(r"(?<=[AEIOU])C(?=[BDFGJKLMNPRSTVWZ])"), "DJ"),  # and before a consonant: MECDI = MAJDI (n3)
+    (re.compile(r"(?<=[AEIOU])C(?=[BDFGJKLMNPRSTVWZ]|$)"), "DJ"),  # and before a consonant: MECDI = MAJDI (n3), or
+    # at the end (n8): SIRAC = SIRAJ, KUBBAC = QUBBAJ
     (re.compile(r"C(?=[AOU])"), "S"),  # French C for C cedilla: FAYCAL = FAYSAL (n3)
     (re.compile(r"GH"), "G"),  # Turkish G for ghain: GALIP = GHALIB, BAGDADI = BAGHDADI
     (re.compile(r"DH"), "Z"),  # Turkish/Persian Z for dhal and za: KAZIM = KADHIM, MUNZIR = MUNDHIR
     (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
     (re.compile(r"TH"), "Z"),  # English TH for za: KATHIM = KAZIM = KADHIM (n3)
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
+    (re.compile(r"(?<!S)CH(?=.*(?:SCH|[OE]W$))"), "KH"),  # German CH for kha in a German-spelled word (n2; every
+    # CH from n3 to n7, in a name in German orthography since n8): CHADIDSCHA = KHADIJA, CHASANOW = KHASANOV
     (re.compile(r"G(?!H)"), "Q"),  # Maghreb and Gulf G for qaf: BELGACEM = BELKACEM, GUESMI = KASMI (n8; GU as QU)
-    (re.compile(r"^RH(?=[AEIOU])"), "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN
+    (_RH_GHAIN, "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN; since n8 also after a vowel at the end or
+    (_RH_GHAIN, "G"),  # before a consonant (SAYERH = SAYEGH), and as the G of other habits (RHANNAM = GANNAM)
     (re.compile(r"(?<=[MRVWY])E$"), "A"),  # Turkish final E for A after M, R, V: NADIRE = NADIRA, URVE = URWA (n7);
     # not after N, the French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
     # class of its own that the list side reads as A or I (n6, _record_final_e)
@@ -186,14 +192,14 @@ class Habit(NamedTuple):
 
 _HABITS = {
     "tr": Habit(  # Turkish (Doc 9303: S for Ş, C for C, G for Ğ): no digraphs, Q, W, X, doubled EE/OO
-        lacks=re.compile(r"SH|CH|KH|TH|DH|GH|DJ|OU|EE|OO|[QWX]"),
+        lacks=re.compile(r"SH|CH|KH|TH|GH|DJ|OU|EE|OO|[QWX]"),  # DH: D and H (MIDHAT, SADHIR) since n8
         # V for w, C for jim before A/O/U or between vowels, final P for b, EY/EV for ay/aw, EBU, -ETTIN
         shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b"),
         states=frozenset({"TUR"}),
-        readings=(
+        readings=(  # the final E first (n8): fewest readings per field are kept (HABIT_COMBOS)
+            (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
             (re.compile(r"S(?!S)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
             (re.compile(r"S(?!S)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
-            (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
             (re.compile(r"(?<=[AE])H$"), "KH"),  # a final H is a consonant, never a silent ta marbuta: TEBBAH
             (re.compile(r"Z"), "D"),  # Z for dad and dhal (n6): MURTAZA = MURTADA, MUNKIZ = MUNQIDH, FAYYAZ = FAYYAD
         ),
@@ -203,12 +209,13 @@ _HABITS = {
         shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
         states=frozenset({"D", "DEU", "AUT"}),  # Germany's MRZ code is D (Doc 9303 Part 3)
         # CH for kha: CHALED = KHALED, BUCHARI = BUKHARI (n3; German only since n8: CHABIB != KHABBAB in French)
-        words=((re.compile(r"(?<!S)CH"), "KH"),),
+        # J for y after a vowel: NAJIF = NAYIF, HUSSEJN; since n6 also before a consonant or doubled: MAJMUN = MAYMUN,
+        # BAJDAWI = BAYDAWI, TAJJIB = TAYYIB; since n8 after any letter but the D of DJ (NAHJAN = NAHYAN), and a
+        # whole-word rewrite that the S readings also read (SAJDUN = ZAYDUN)
+        words=((re.compile(r"(?<!S)CH"), "KH"), (re.compile(r"(?<=[A-CE-Z])J+"), "Y")),
         readings=(
             (re.compile(r"S+(?!CH)"), "Z"),  # voiced S for z, za, dhal: ASIS = AZIZ, DSCHASSAR = JAZZAR
             (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
-            (re.compile(r"(?<=[AEIOU])J+"), "Y"),  # J for y after a vowel: NAJIF = NAYIF, HUSSEJN; since n6
-            # also before a consonant or doubled: MAJMUN = MAYMUN, BAJDAWI = BAYDAWI, TAJJIB = TAYYIB
         ),
     ),
 }
@@ -272,8 +279,9 @@ def _word_codes(word: str) -> tuple[str, ...]:
             return tuple(dict.fromkeys(codes))
     suffix = _DIN_SUFFIX.match(word) or _ALLAH_SUFFIX.match(word)
     if suffix:
-        mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"  # a base's final E joins the suffix: ATEULLAH = ATAALLAH
-        codes += [re.sub(r"(?<=[au-])E$", "A", code) + mark for code in _word_codes(suffix["base"])]
+        mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"  # a base's final vowel joins the suffix (n8, n7 for E):
+        # ATEULLAH = ATAALLAH, WALIUDDIN = OUALEEDDINE = VALIETTIN
+        codes += [re.sub(r"(?<=[au-])[AYIUE-]$", "-", code) + mark for code in _word_codes(suffix["base"])]
     else:
         whole = _tagged_codes(word)
         b_rounded = _B_ROUNDED.match(word)
@@ -296,7 +304,7 @@ def _abd_rest_codes(rest: str) -> tuple[str, ...]:
         rest = "LA"  # ALLAH in every spelling, Appendix B ALLH included
     if not rest:
         return ("",)
-    return _word_codes(rest)
+    return _alternatives(rest)  # the habits' readings of the name too (n8): ABDEL RHAFFAR = ABDUL GHAFFAR
 
 
 def _glued_article_rest(word: str) -> str | None:
@@ -403,7 +411,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
             if not first_vowel:
                 first_vowel = "u" if vowel in ("O", "U") else "a"
                 first_vowel_at = len(consonants)
-            elif (trailing in ("A", "E") and vowel in ("O", "U") and len(consonants) == first_vowel_at
+            elif (trailing in ("A", "E") and vowel in ("O", "U") and len(consonants) == first_vowel_at and consonants
                   and (nxt in ("", "O", "U") or nxt not in _VOWELS | {"W", "Y", "V"})):
                 first_vowel = "u"  # AW / AOU / AU written OU in the Maghreb: TAWFIK = TOUFIK = TEVFIK; not where
                 # the W is a consonant before a vowel (n6): RAWAYLI != RUWAYLI, HAWWARI = HAOUARI != HOUARI
@@ -412,19 +420,23 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     if consonants and consonants[-1] in "DP" and not trailing:
         consonants[-1] = "T" if consonants[-1] == "D" else "B"  # word-final devoicing: AHMED = AHMET,
         # GALIP = GHALIB (NADIA keeps its D)
-    # a lone final E after another consonant than M, N, R is a written vowel, a or i (n6: class E, RAMEZE, ABBADE)
-    final = "E" if trailing == "E" and consonants and consonants[-1] not in "MNR" else _final_class(trailing)
+    # a lone final E after a consonant is a written vowel, a or i (n6: class E, RAMEZE, ABBADE), but for the silent
+    # French e after N (AMINE), or after M or R that follow a consonant (BADRE); since n8 not after a vowel and M or R
+    # (KHAZNADARE for KHAZNADARA, not KHAZNADAR; ALAME for ALAMI)
+    silent = consonants and _SILENT_E.search(word)
+    final = "E" if trailing == "E" and consonants and not silent else _final_class(trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
         return (stem + "a" + final, stem + "u" + final)
     return (stem + (first_vowel or "-") + final,)
 
 
+_SILENT_E = re.compile(r"(?:[AEIOUY]N|[^AEIOUYR]R)E$")  # AMINE, BADRE; not MOUZNE, HANNE, MUCAMME, HELME (n9)
 _FIRST_VOWEL = re.compile(r"([au-])[AYIUE-]$")  # the first-vowel class in a skeleton code
 
 # A word that ends in one vowel letter after a consonant other than M, N, R (and W, Y: FADWA's A follows a W);
 # and a code that ends in the final-vowel class A, I or E (no dictionary tag, no DIN/ALLAH suffix).
-_ONE_FINAL_VOWEL = re.compile(r"[^AEIOUMNRWY][AEIY]H?$")  # FATIMAH: the final AH is A
+_ONE_FINAL_VOWEL = re.compile(r"(?:[^AEIOUNWY]|(?<![AEIOUY])N)[AEIY]H?$")  # FATIMAH: the final AH is A; MOZNA
 _FINAL_VOWEL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)(?P<first>[au-])(?P<final>[AIE])$")
 
 
@@ -444,12 +456,21 @@ def _record_final_e(word: str, codes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+# A final vowel that documents write ambiguously (n10): an E after a vowel and N is the silent French e, or a final
+# i or a written E (HURANE for HURANI, RAIHANE for RAIHANA); after a W, V or OU it stands for an i or an a (RAWE for
+# RAWI, KOUDOUE for KOUDWA). Exact matching would merge different people (AMIN and AMINA), so both sides also key the
+# name with every such final vowel, written E, A or I, coded `e`: a weak `W` key, on which the gate REFERs, never HITs.
+_AMBIGUOUS_FINAL = re.compile(r"(?:[AEIOUY]N|W|V|OU)(?:E|[IY]|AH?)$")
+_CODE_FINAL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)[au][AYIUE-]$")  # an untagged code's final-vowel class
+
+
 def _final_class(trailing: str) -> str:
     """A, Y (IA), I, U or '-' for the vowels that end a word: MANSOUR '-', MANSOURI 'I', SALAMA 'A'.
 
     A lone final E is the silent French e (AMINE = AMIN); ALAE = ALAA, ALEE = ALI."""
     if not trailing or trailing == "E":
         return "-"
+    trailing = trailing.replace("UEA", "UA")  # UE is the Turkish and German U umlaut: DUEA = DOUA (n8)
     if len(trailing) >= 2 and trailing.endswith("E") and trailing != "EE":
         trailing = trailing[:-1]
     last = trailing[-1]
@@ -577,9 +598,15 @@ def _blind(codes: Codes) -> str:
     return ".".join(_FIRST_VOWEL_CLASS.sub(r"*\1", code) for code in codes)
 
 
+@lru_cache(maxsize=4096)
+def _split_words(field: str) -> tuple[str, ...]:
+    """The raw components of a field with hyphens as separators (its primary rendering); raises NameKeyError."""
+    return tuple(_group(_clean(field).replace("-", " ").split()))
+
+
 def _vowels_unwritten(surname: str, given_names: str) -> bool:
     """Whether every component of the name is written without its short vowels (MXHMD XHSYN)."""
-    words = [w for field in (surname, given_names) for w in _group(_clean(field).replace("-", " ").split())]
+    words = [*_split_words(surname), *_split_words(given_names)]
     return bool(words) and all(_prepare(word)[1] for word in words)
 
 
@@ -610,6 +637,23 @@ def mrz_name_field(surname: str, given_names: str) -> str:
     return surname_part + ("<<" + given_part if given_part else "")
 
 
+def _primary_words(surname: str, given_names: str, s: Codes, g: Codes) -> list[str]:
+    """The raw components of the primary reading `s`, `g` of a name ([] if they do not line up with its codes)."""
+    words = [_split_words(surname), _split_words(given_names)]
+    return [*words[0], *words[1]] if [len(w) for w in words] == [len(s), len(g)] else []
+
+
+def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes) -> str | None:
+    """`W|S|G` of the primary reading with the final vowel of every word that ends ambiguously (_AMBIGUOUS_FINAL)
+    coded `e`, the same on both sides; None when no word does."""
+    codes = [*s, *g]
+    found = False
+    for i, word in enumerate(_primary_words(surname, given_names, s, g)):
+        if _AMBIGUOUS_FINAL.search(word) and _CODE_FINAL.search(codes[i]):
+            codes[i], found = codes[i][:-1] + "e", True
+    return _key("W", ".".join(codes[: len(s)]), ".".join(codes[len(s) :])) if found else None
+
+
 def record_name_keys(surname: str, given_names: str) -> list[str]:
     """Keys a list builder stores for one listed person (each then fingerprinted with the birth date).
 
@@ -638,11 +682,13 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
         habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit, listed=True)
         for s, s_joined in habit_surnames:
             for g, g_joined in habit_givens:
-                sp = _part(s, s_joined)
-                keys.update(dict.fromkeys(_key("P" if k < len(g) else "F", sp, _part(g[:k], g_joined))
-                                          for k in range(len(g) + 1)))
+                keys.setdefault(_key("F", _part(s, s_joined), _part(g, g_joined)))  # no prefixes: a reading and
+                # a dropped given name are two departures (n8), which the gate only REFERs
                 if len(g) > 1 and not s_joined and not g_joined:
                     keys.setdefault(_key("O", sp, _ordered(g)))
+    ambiguous = _ambiguous_key(surname, given_names, surnames[0].codes, givens[0].codes)
+    if ambiguous:
+        keys.setdefault(ambiguous)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
@@ -692,8 +738,11 @@ def query_name_keys(
             if not primary and not unwritten:
                 continue  # the other ways of writing a name's structure: for its primary reading only (n6)
             add(1, _key("F", sp, ""), WEAK)  # the record has no given names
+            ambiguous = _ambiguous_key(surname, given_names, s, g)
+            if ambiguous:  # a final vowel written ambiguously (n10)
+                add(4, ambiguous, WEAK)
             # the document writes as one word what the list writes apart
-            for marked_s, marked_g in ((True, False), (False, True), (True, True)):
+            for marked_s, marked_g in ((True, False), (False, True)):
                 if marked_s and not single_surname or marked_g and not g:
                     continue
                 msp, mgp = _part(s, marked_s), _part(g, marked_g)
@@ -730,8 +779,8 @@ def query_name_keys(
                 sp, gp = _part(s), _part(g)
                 add(1, _key("F", sp, gp), full)
                 add(1, _key("P", sp, gp), full if g else WEAK)
-                for k in range(len(g) - 1, 0, -1):
-                    add(2, _key("F", sp, _part(g[:k])), EXACT)
+                for k in range(len(g) - 1, 0, -1):  # a reading and a dropped given name: two departures,
+                    add(2, _key("F", sp, _part(g[:k])), WEAK)  # REFER only (n8: ZAYDUN != SADUN HUDHAIL read ZADUN)
                 if len(g) > 1 and not truncated:
                     add(2, _key("O", sp, _ordered(g)), EXACT)
     ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank

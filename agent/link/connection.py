@@ -214,6 +214,8 @@ class Connection:
             lost = threading.Event()  # per connection: a late callback of an old client cannot end this one
             client.user_data_set(lost)
             self._lost = lost
+            if self._stop.is_set():  # stop() ran before this connection's event existed: it set the previous
+                break                # one, and nothing would ever set this one (a connected gate after stop)
             started = self._mono()
             try:
                 kwargs: dict[str, Any] = {}

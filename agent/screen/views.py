@@ -117,7 +117,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
         return render_text(request, f"_{topic}.html", session.lang, **panel_context(request, session.lang))
 
     # Every panel once at the start: what changed between rendering the page and opening the stream shows.
-    return await stream(request, site.hub, render_topic, first=TOPICS)
+    return await stream(request, site.hub, render_topic, first=TOPICS, heartbeat_s=site.heartbeat_s)
 
 
 def _done(request: web.Request, text: str, **args: Any) -> web.HTTPSeeOther:

@@ -44,7 +44,7 @@ from aiohttp import web
 from agent.web.accounts import Accounts, SignInError
 from agent.web.i18n import LANGUAGES, Catalogues, negotiate
 from agent.web.sessions import Session, Sessions
-from agent.web.sse import Hub
+from agent.web.sse import HEARTBEAT_S, Hub
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class WebSite:
     default_lang: str = "en"
     home: str = "/"
     passive_paths: tuple[str, ...] = ("/events",)  # requests that do not count as activity (live streams)
+    heartbeat_s: float = HEARTBEAT_S  # a live stream's ping interval (agent.web.sse)
     static_dir: Path | None = None  # the site's own scripts and styles, served at /static/site/
     audit: Callable[[str, str, dict[str, Any]], None] | None = None
     """``audit(user, action, fields)`` for ``sign_in``, ``sign_in_refused`` and ``sign_out`` (the console's

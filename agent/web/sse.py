@@ -6,9 +6,11 @@
 
 A notice carries only a topic name, never data: each stream renders what it shows itself, in its own
 user's language and with what that user may see, when the notice arrives. Notices of the same topic that
-pile up while a stream is busy collapse into one (a slow browser never makes the queue grow). A comment
-line every ``heartbeat_s`` keeps proxies and the browser's reconnect logic happy and lets the stream notice
-that its session has ended (``render`` returns ``None`` to close it).
+pile up while a stream is busy collapse into one (a slow browser never makes the queue grow). A ``ping`` event
+when the stream opens and every ``heartbeat_s`` after keeps proxies happy, lets the stream notice that its
+session has ended (``render`` returns ``None`` to close it), and lets the page notice a stream that went silent
+without closing (a half-open connection): its data is ``heartbeat_s``, and the page's script
+(``static/live.js``) takes a stream silent for three of them as broken.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ async def stream(
     for topic in first:
         queue.put_nowait(topic)
     try:
-        await response.write(b"retry: 1000\n\n")
+        ping = frame("ping", f"{heartbeat_s:g}")
+        await response.write(b"retry: 1000\n\n" + ping)
         while True:
             try:
                 topic = await asyncio.wait_for(queue.get(), heartbeat_s)
@@ -108,7 +111,7 @@ async def stream(
             if body is None:
                 await response.write(frame("end", ""))
                 break
-            await response.write(frame(topic, body) if topic else b": ping\n\n")
+            await response.write(frame(topic, body) if topic else ping)
     except ConnectionResetError:  # the browser went away
         pass
     finally:

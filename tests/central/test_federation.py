@@ -205,11 +205,14 @@ def test_items_shared_while_a_relay_is_down_reach_it_when_it_runs_again(region, 
     pw = tmp_path / "pw-fed"
     pw.write_text(bor.broker.credentials[RELAY_USER])
     assert central_cli(["federation", "run", "--config", str(bor.fed_path), "--db", str(bor.central.store.path),
-                        "--alert-key", str(bor.alert_key), "--duration", "4", "--json", "--host", bor.broker.host,
-                        "--port", str(bor.broker.port), "--username", RELAY_USER, "--password-file", str(pw)]) == 0
+                        "--alert-key", str(bor.alert_key), "--count", "1", "--duration", "60", "--json",
+                        "--host", bor.broker.host, "--port", str(bor.broker.port), "--username", RELAY_USER,
+                        "--password-file", str(pw)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["origin"], r["kind"]) for r in lines if r["type"] == "item"] == [("ATL", "alert")]
     assert lines[-1] == {"type": "summary", "accepted": 1, "rejected": {}, "throttled": {}}
+    [received] = bor.central.store.federation_items("in")
+    assert received["local_ref"] is not None, "the run ended before the broker took the re-issued alert"
     assert wait_until(lambda: verdict(bor.warnings) == "HIT", 15)
 
 

@@ -72,3 +72,41 @@ def test_a_flooding_peer_is_throttled_reported_and_does_not_starve_another_peer(
     assert store.rejects()["federation_throttled"] == relay.throttled["ATL"]  # reported in the store
     floods = [r.getMessage() for r in caplog.records if "floods" in r.getMessage()]
     assert floods and all("'ATL'" in m for m in floods)  # and in the log, naming the peer, never an item
+
+
+def test_items_still_queued_when_the_relay_stops_are_delivered_again_at_its_next_start(broker, tmp_path):
+    """paho acknowledged each item to the broker as it read it, so the items waiting in the relay's queue (a peer
+    over its rate) when it stopped were gone: acknowledged, never recorded. Items are now acknowledged once
+    recorded or refused; the rest stay in the relay's persistent session and come again."""
+    feds = {c: new_federation(tmp_path / c / "federation.toml", c) for c in ("BOR", "ATL")}
+    assert central_cli(["federation", "pin", "--config", str(feds["BOR"].path), "--centre", "ATL",
+                        "--pub", str(feds["ATL"].key_path) + ".pub"]) == 0
+    store = CentralStore(tmp_path / "bor.db")
+    user, password = broker.add_central("central-federation")
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=password, client_id=user)
+
+    def relay(rate: Rate) -> FederationRelay:
+        r = FederationRelay(config, store, Federation.load(feds["BOR"].path), alert_key=None, peer_rate=rate)
+        r.start()
+        assert r.wait_for_connected(10)
+        return r
+
+    hub = MqttTestClient(broker, *broker.central)
+    assert hub.connect()
+    items = [hit_item(feds["ATL"]) for _ in range(3)]
+    slow = relay(Rate(0.001, 1.0))  # one item, then ATL's budget is spent for the rest of the test
+    try:
+        for item_id, wire in items:
+            assert not hub.publish(f"{topics.FED_IN}/ATL/{item_id}", wire).is_failure
+        assert wait_until(lambda: len(store.federation_items("in")) == 1 and slow.queues.depth("ATL") == 2, 10)
+    finally:
+        slow.stop()
+    again = relay(RATE)
+    try:
+        assert wait_until(lambda: len(store.federation_items("in")) == 3, 15), again.rejected
+        assert {r["item_id"] for r in store.federation_items("in")} == {item_id for item_id, _ in items}
+        assert dict(again.rejected) == {}, "an item recorded and acknowledged came again"
+    finally:
+        again.stop()
+        hub.close()
+        store.close()

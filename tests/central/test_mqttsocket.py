@@ -4,7 +4,7 @@ packets costs one system call, not three or four per packet, and nothing is lost
 from __future__ import annotations
 
 import socket
-import time
+import threading
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -51,11 +51,12 @@ def test_the_buffered_client_talks_to_a_real_broker_with_nodelay(broker):
     client.username_pw_set(user, password)
     client.on_message = lambda _c, _u, msg: got.append(msg.payload)
     client.on_connect = lambda c, *_a: c.subscribe("sharaka/v1/test/#", qos=1)
+    subscribed = threading.Event()  # set on the SUBACK: what is published from then on comes back
+    client.on_subscribe = lambda *_a: subscribed.set()
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
-        assert wait_until(lambda: client.is_connected(), 5)
-        time.sleep(0.2)  # subscribed
+        assert subscribed.wait(10), "no SUBACK"
         sock = client.socket()
         assert isinstance(sock, ReadBuffer)
         assert sock.raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -69,3 +69,56 @@ def test_network_thread_ending_between_loop_stops_check_and_join_is_no_crash(mq)
         sys.settrace(None)
         client.disconnect()
     assert held == [False], "the race was not reproduced: paho's loop_stop changed (see end_network_loop)"
+
+
+class _Quiet:
+    """A link that wants nothing from its connection (the ConnectionListener protocol)."""
+
+    connected = 0
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return [("sharaka/v1/gates/race-b/cmd", 1)]
+
+    def will(self) -> bytes:
+        return b"offline"
+
+    def on_connected(self) -> None:
+        self.connected += 1
+
+    def on_lost(self) -> None:
+        pass
+
+    def on_message(self, msg: mqtt.MQTTMessage) -> None:
+        pass
+
+    def on_puback(self, mid: int, failure: str | None) -> None:
+        pass
+
+
+def test_stop_while_a_connection_is_being_set_up_ends_the_supervisor_and_leaves_no_gate_connected(
+        mq, tmp_path, monkeypatch):
+    """``stop`` sets the current connection's "lost" event; called while the supervisor was still writing the new
+    session number (an fsync: long on a busy disk), it set the previous connection's, and the supervisor then
+    connected and waited on its new event for ever: a stopped gate still connected, its thread never joined.
+    The interleaving is pinned by holding the supervisor in its session write until ``stop`` has been asked."""
+    import time
+
+    from agent.link import connection
+    from agent.link.config import LinkConfig
+
+    user, password = mq.add_gate("race-b")
+    conn = connection.Connection(LinkConfig(gate_id="race-b", host=mq.host, port=mq.port, username=user,
+                                            password=password), _Quiet(), tmp_path, monotonic=time.monotonic)
+    write_json = connection.write_json
+    previous = conn._lost
+
+    def slow_write(path, value):  # type: ignore[no-untyped-def]
+        assert wait_until(lambda: conn._stop.is_set() and previous.is_set(), 10), "stop() was not called"
+        write_json(path, value)
+
+    monkeypatch.setattr(connection, "write_json", slow_write)
+    listener = conn._listener
+    conn.start()
+    conn.stop(None, timeout=10)
+    assert conn._thread is not None and not conn._thread.is_alive(), "the supervisor outlived stop()"
+    assert listener.connected == 0 and not conn.is_connected, "a stopped gate connected"

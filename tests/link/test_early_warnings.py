@@ -326,3 +326,23 @@ def test_sharaka_central_alert_sends_and_shows_who_received_and_acknowledged(mq,
     finally:
         gate.stop()
         central.stop()
+
+
+def test_the_alert_in_force_is_read_back_from_the_broker_every_time_and_none_is_told_apart(mq):
+    """What withdrawing an alert starts from (``retained_alert``): the broker sends a retained message after the
+    SUBACK, so a reader that stopped listening a fixed time after the SUBACK found "none" whenever its network
+    thread was slow to read the message behind it; it now waits for a second SUBACK the broker can only send after
+    that message. Read back many times, it is always there; an id never issued, or cleared, is "none"."""
+    from agent.errors import BadDataError
+    from tools.central.alerts import retained_alert
+
+    config = CentralConfig(host=mq.host, port=mq.port, username="central-cmd",
+                           password=mq.credentials["central-cmd"])
+    alert_id, wire, expires = build_alert(SigningKey.generate(), notice="n", severity="urgent", ttl=600)
+    publish_alert(config, alert_id, wire, expires)
+    assert all(retained_alert(config, alert_id) == wire for _ in range(20))
+    with pytest.raises(BadDataError, match="no alert"):
+        retained_alert(config, "0" * 32)
+    publish_alert(config, alert_id, b"", expires)  # an empty retained message deletes it
+    with pytest.raises(BadDataError, match="no alert"):
+        retained_alert(config, alert_id)

@@ -7,6 +7,10 @@ the sign-in form, which says why in the page's language; a session that lives ge
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from tests.support.console import OFFICER as CONSOLE_OFFICER
 from tests.support.console import add_search, running_console, sign_in
@@ -62,51 +66,65 @@ def test_officer_stream_outage_with_a_live_session_goes_live_again_and_shows_the
         assert page.query_selector("#live.down") is None
 
 
+def test_officer_stream_gone_silent_without_closing_is_noticed_and_replaced(tmp_path, page):
+    """A half-open stream (the link drops everything, nothing is closed: a NAT or a switch losing its state)
+    looks like a quiet one to the browser. The stream pings every ``heartbeat_s`` (1 s here, 15 s by default);
+    three beats without a word and the page shows "reconnecting…" and opens a new stream once the link is back."""
+    with running_gate(tmp_path) as app, NetProxy(app.screen.server.port) as proxy:
+        app.screen.site.heartbeat_s = 1.0
+        url = f"http://{proxy.host}:{proxy.port}"
+        sign_in(page, url, OFFICER, PASSWORD)
+        page.wait_for_selector("#live:not(.down)")
+        page.evaluate("window.sameDocument = true")
+        proxy.blackhole()
+        page.wait_for_selector("#live.down")
+        proxy.passthrough()
+        page.wait_for_selector("#live:not(.down)", timeout=30_000)  # the probe waits out its back-off
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+
+
+@contextmanager
+def console_behind_a_failing_front(tmp_path: Path, page: Any, lang: str = "en") -> Iterator[tuple[Any, Callable[[], None]]]:
+    """An operator's live console page (in ``lang``) reached through a proxy that then points at a front answering
+    502, until the page has seen its stream fail and asked for its session (502 too); yields the console and
+    ``restore()``, which points the proxy at the console again."""
+    from tools.central.store import CentralStore
+
+    store = CentralStore(tmp_path / "central.db")
+    try:
+        with running_console(store, tmp_path / "operators.sqlite3") as console, \
+                NetProxy(console.server.port) as proxy, BadGateway() as front:
+            sign_in(page, f"http://{proxy.host}:{proxy.port}", CONSOLE_OFFICER)
+            if lang != "en":
+                page.click(f"button[name=lang][value={lang}]")
+                page.wait_for_selector(f"html[lang={lang}]")
+            page.wait_for_selector("#live:not(.down)")
+            page.evaluate("window.sameDocument = true")  # gone if the page reloads
+            proxy.upstream = front.address
+            proxy.cut()
+            page.wait_for_selector("#live.down")
+            assert wait_until(lambda: "/session" in front.paths, 20), front.paths
+            yield console, lambda: setattr(proxy, "upstream", ("127.0.0.1", console.server.port))
+    finally:
+        store.close()
+
+
 def test_console_behind_a_front_answering_502_goes_live_again_while_the_session_lives(tmp_path, page):
     """The browser gives up on a stream answered 502 (an HTTP error, not a network one): only the page's own
     check of its session (GET /session, 502 too, then 204) brings the stream back."""
-    from tools.central.store import CentralStore
-
-    store = CentralStore(tmp_path / "central.db")
-    try:
-        with running_console(store, tmp_path / "operators.sqlite3") as console, \
-                NetProxy(console.server.port) as proxy, BadGateway() as front:
-            url = f"http://{proxy.host}:{proxy.port}"
-            sign_in(page, url, CONSOLE_OFFICER)
-            page.wait_for_selector("#live:not(.down)")
-            page.evaluate("window.sameDocument = true")
-            proxy.upstream = front.address
-            proxy.cut()
-            page.wait_for_selector("#live.down")
-            assert wait_until(lambda: "/session" in front.paths, 20), front.paths
-            proxy.upstream = ("127.0.0.1", console.server.port)
-            page.wait_for_selector("#live:not(.down)")
-            add_search(store, "gate-9", "port-b", time.time(), hit=True)
-            page.wait_for_selector(".hit[data-gate=gate-9]")
-            assert page.evaluate("window.sameDocument === true"), "the page reloaded"
-    finally:
-        store.close()
+    with console_behind_a_failing_front(tmp_path, page) as (console, restore):
+        restore()
+        page.wait_for_selector("#live:not(.down)")
+        add_search(console.config.store, "gate-9", "port-b", time.time(), hit=True)
+        page.wait_for_selector(".hit[data-gate=gate-9]")
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
 
 
 def test_console_session_ending_behind_a_front_answering_502_sends_the_page_to_sign_in_saying_so(tmp_path, page):
-    from tools.central.store import CentralStore
-
-    store = CentralStore(tmp_path / "central.db")
-    try:
-        with running_console(store, tmp_path / "operators.sqlite3") as console, \
-                NetProxy(console.server.port) as proxy, BadGateway() as front:
-            url = f"http://{proxy.host}:{proxy.port}"
-            sign_in(page, url, CONSOLE_OFFICER)
-            page.click("button[name=lang][value=fr]")
-            page.wait_for_selector("html[lang=fr]")
-            page.wait_for_selector("#live:not(.down)")
-            proxy.upstream = front.address
-            proxy.cut()
-            page.wait_for_selector("#live.down")
-            assert wait_until(lambda: "/session" in front.paths, 20), front.paths
-            console.site.sessions.idle_s = 0.0  # the operator's idle time runs out while the console is unreachable
-            proxy.upstream = ("127.0.0.1", console.server.port)
-            page.wait_for_url("**/login?ended=1")
-            assert page.inner_text("#session-ended") == "Votre session a pris fin : reconnectez-vous."
-    finally:
-        store.close()
+    with console_behind_a_failing_front(tmp_path, page, "fr") as (console, restore):
+        console.site.sessions.idle_s = 0.0  # the operator's idle time runs out while the console is unreachable
+        restore()
+        page.wait_for_url("**/login?ended=1")
+        assert page.inner_text("#session-ended") == "Votre session a pris fin : reconnectez-vous."

@@ -26,6 +26,7 @@ from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.errors import BadDataError, TransportError
 from agent.protocol import topics
@@ -79,43 +80,54 @@ def build_clearing(key: Any, original: bytes, *, notice: str = "", now: float | 
 
 def retained_alert(config: CentralConfig, alert_id: str, *, timeout: float = 5.0) -> bytes:
     """The alert retained at the broker under ``alert_id`` (what the gates get at their next connect). Raises
-    BadDataError when there is none within ``timeout`` (expired, cleared before, or never issued there),
-    TransportError when the broker does not answer."""
+    BadDataError when there is none (expired, cleared before, or never issued there), TransportError when the
+    broker does not answer within ``timeout``.
+
+    "None" is known, not guessed from a quiet moment: the broker sends a topic's retained message after the
+    SUBACK of the subscription that asks for it, and handles one client's packets in order, so a second
+    SUBSCRIBE to the same topic, asking for no retained message (MQTT 5 retain handling 2), is acknowledged
+    only after the first one's retained message went out. A fixed wait after the first SUBACK read "none" on a
+    loaded machine whenever paho's thread had not yet read the message behind it."""
     topic = topics.alert(alert_id)
     got: list[bytes] = []
-    subscribed, arrived = threading.Event(), threading.Event()
+    answered = threading.Event()  # the second SUBACK, or a refusal
     failure: list[str] = []
+    barrier: list[int] = []  # the second subscription's mid
     user = config.username or "central-cmd"
     client = config.client(f"{user}-read-{uuid.uuid4().hex[:8]}")
 
     def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             failure.append(str(reason))
-            subscribed.set()
+            answered.set()
             return
         c.subscribe(topic, qos=1)
 
-    def on_subscribe(_c: Any, _u: Any, _m: int, reasons: Any, _p: Any) -> None:
+    def on_subscribe(c: Any, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
         if any(r.is_failure for r in reasons):
             failure.append(f"broker refused to show {topic!r}: {reasons[0]}")
-        subscribed.set()
+            answered.set()
+        elif not barrier:  # on paho's thread, like on_message: no lock needed, and none held across subscribe
+            no_retained = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            barrier.append(c.subscribe(topic, options=no_retained)[1])
+        elif mid == barrier[0]:
+            answered.set()
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         if msg.retain and msg.payload:
             got.append(bytes(msg.payload))
-            arrived.set()
 
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
     client.connect_async(config.host, config.port, 30, clean_start=True)
     client.loop_start()
     try:
-        if not subscribed.wait(timeout) or failure:
+        if not answered.wait(timeout) or failure:
             raise TransportError(f"broker {config.host}:{config.port}: {failure[0] if failure else 'no answer'}")
-        if not arrived.wait(min(timeout, 2.0)):
-            raise BadDataError(f"no alert {alert_id} in force at the broker (expired, cleared, or never issued)")
     finally:
         client.disconnect()
         client.loop_stop()
+    if not got:
+        raise BadDataError(f"no alert {alert_id} in force at the broker (expired, cleared, or never issued)")
     return got[0]
 
 

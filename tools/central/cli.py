@@ -39,6 +39,7 @@ files, 4 the broker cannot be reached.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import signal
 import sqlite3
@@ -312,6 +313,8 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--site", action="append", default=[],
                    help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--count", type=int, default=0, metavar="N",
+                   help="stop once N items were received and recorded (0: no limit; --duration still bounds the run)")
     p.add_argument("--peer-rate", default="5/100", metavar="PER_SECOND/BURST",
                    help="items per second each peer centre's items are verified at, and the burst (default 5/100)")
     p.add_argument("--peer-queue", type=int, default=1000, metavar="N",
@@ -700,17 +703,23 @@ def cmd_federation(args: argparse.Namespace) -> int:
         return 0
     alert_key = keyfiles.load_signing_key(args.alert_key) if args.alert_key else None
 
+    stop = threading.Event()
+    received = itertools.count(1)
+
     def shown(item: fd.FederatedItem) -> None:
         _emit({"type": "item", "origin": item.origin, "item": item.id, "kind": item.kind, "ref": item.ref},
               args.json, f"{item.kind.upper():<5} from {item.origin}: {item.ref} (item {item.id})")
+        if next(received) == args.count:
+            stop.set()
 
     peer_rate = _rate(args.peer_rate)
     if peer_rate is None or args.peer_queue < 1:
         raise BadDataError(f"--peer-rate {args.peer_rate!r} --peer-queue {args.peer_queue}: expected PER_SECOND/BURST "
                            "positive numbers (burst >= 1) and a positive queue, e.g. --peer-rate 5/100 --peer-queue 1000")
+    if args.count < 0:
+        raise BadDataError(f"--count {args.count}: expected a number of items >= 0")
     relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown,
                                peer_rate=peer_rate, peer_queue=args.peer_queue)
-    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     relay.start()
     connected = relay.wait_for_connected(10)

@@ -34,6 +34,7 @@ so a re-issue after a restart is the same alert to the gates. A received hit is 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -406,7 +407,11 @@ class FederationRelay:
     thread only queues, one worker verifies the peers' items in turn, so a flooding peer is slowed to its rate,
     what overflows its queue is dropped unread and counted as ``throttled`` (``rejected``, ``throttled`` per
     peer, the store's ``federation_throttled``, a log line per peer every ``REPORT_EVERY_S``), and the other
-    peers' items are taken at the next turn."""
+    peers' items are taken at the next turn.
+
+    An item is acknowledged to the broker (MQTT manual acks) once it is recorded or refused, or dropped as
+    ``throttled``: one still queued here when the relay stops or dies stays in the persistent session and is
+    delivered again at the next start (a copy already recorded is then refused as a ``replay``)."""
 
     def __init__(self, config: CentralConfig, store: CentralStore, fed: Federation, *,
                  alert_key: SigningKey | None, sites: Sequence[str] = (), clock: Callable[[], float] = time.time,
@@ -416,16 +421,20 @@ class FederationRelay:
         self._alert_key, self._clock, self._on_item = alert_key, clock, on_item
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
-        self.queues: FairQueues[tuple[str, bytes]] = FairQueues(peer_rate, peer_queue, monotonic)
+        self.queues: FairQueues[tuple[str, bytes, Callable[[], Any]]] = FairQueues(peer_rate, peer_queue, monotonic)
         self._mono = monotonic
         self._reported: dict[str, tuple[float, int]] = {}  # peer -> (when, dropped count) last logged and stored
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.connected = threading.Event()
         self._lock = threading.Lock()
+        self._acked = threading.Condition(self._lock)  # notified when a re-issue in flight is acknowledged
         self._pending: dict[int, tuple[str, str, str]] = {}  # publish mid -> (origin, item id, alert id)
         self._early: dict[int, Any] = {}  # publish mid acknowledged before publish returned -> reason code
         self._client = config.client()
+        # an item is acknowledged to the broker once recorded or refused, not when paho reads it: one still in
+        # this process's queue when it stops (or dies) stays in the session and comes again at the next start
+        self._client.manual_ack_set(True)
         self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self.connected.clear()
@@ -444,14 +453,19 @@ class FederationRelay:
         self._client.connect_async(self.config.host, self.config.port, 30, clean_start=False, properties=props)
         self._client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect (the broker keeps the session) and stop the worker."""
-        self._client.disconnect()
-        self._client.loop_stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker after the item in hand (the items still queued were not acknowledged: the broker keeps
+        them in the session for the next start), give the alerts it re-issued up to ``timeout`` seconds to be
+        acknowledged by the broker (what is still unconfirmed is re-issued at the next start, ``reissue_pending``),
+        then disconnect."""
         self._stop.set()
         self.queues.wake()
         if self._worker is not None:
-            self._worker.join(5)
+            self._worker.join(timeout)
+        with self._acked:
+            self._acked.wait_for(lambda: not self._pending, timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
         self._report_throttled(force=True)
 
     def wait_for_connected(self, timeout: float) -> bool:
@@ -465,20 +479,22 @@ class FederationRelay:
         client.subscribe(topics.all_federation_in(), qos=1)
         self.reissue_pending()
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.offer(msg.topic, bytes(msg.payload))
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.offer(msg.topic, bytes(msg.payload), ack=functools.partial(client.ack, msg.mid, msg.qos))
 
-    def offer(self, topic: str, wire: bytes) -> bool:
+    def offer(self, topic: str, wire: bytes, ack: Callable[[], Any] = lambda: None) -> bool:
         """Queue one item from ``topic`` for the worker (what paho's network thread does with each message);
-        False when its peer's queue is full: dropped unread, counted as ``throttled``."""
+        False when its peer's queue is full: dropped unread, counted as ``throttled``. ``ack()`` tells the broker
+        the item is dealt with: called once it is recorded or refused (at once when dropped)."""
         try:
             peer = topics.parse_federation_in(topic)
         except BadDataError:
             peer = ""  # refused as wrong_origin by receive, at the budget of no real peer
-        if self.queues.put(peer, (topic, wire)):
+        if self.queues.put(peer, (topic, wire, ack)):
             return True
         with self._lock:
             self.rejected[THROTTLED] += 1
+        ack()
         return False
 
     @property
@@ -492,13 +508,15 @@ class FederationRelay:
             self._report_throttled()
             if got is None:
                 continue
-            peer, (topic, wire) = got
+            peer, (topic, wire, ack) = got
             try:
                 self.receive(topic, wire)
             except ItemRejected:
                 self.queues.charge(peer, REJECT_COST)  # counted and logged by receive
-            except Exception:  # the store failing: logged; the next copy (a restart's queue) tries again
+            except Exception:  # the store failing: logged, not acknowledged: the broker sends it at the next start
                 logger.exception("federation: item on %r not recorded", topic)
+                continue
+            ack()
 
     def _report_throttled(self, force: bool = False) -> None:
         """Log and store, per peer and at most every ``REPORT_EVERY_S``, how many of its items were dropped."""
@@ -583,11 +601,12 @@ class FederationRelay:
         self._settle(done, reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
-        with self._lock:
+        with self._acked:
             done = self._pending.pop(mid, None)
             if done is None:
                 self._early[mid] = reason
                 return
+            self._acked.notify_all()
         self._settle(done, reason)
 
     def _settle(self, done: tuple[str, str, str], reason: Any) -> None:

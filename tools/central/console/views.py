@@ -262,7 +262,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
         return render_text(request, f"_{topic}.html", session.lang, **_base(request),
                            **topic_context(request, topic))
 
-    return await stream(request, site.hub, render_topic, first=topics)
+    return await stream(request, site.hub, render_topic, first=topics, heartbeat_s=site.heartbeat_s)
 
 
 async def _form(request: web.Request) -> dict[str, str]:
