@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 9
+NORMALISER_VERSION = 10
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -161,6 +161,8 @@ _READINGS = (
     (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
     (re.compile(r"TH"), "Z"),  # English TH for za: KATHIM = KAZIM = KADHIM (n3)
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
+    (re.compile(r"(?<!S)CH(?=.*(?:SCH|[OE]W$))"), "KH"),  # German CH for kha in a German-spelled word (n2; every
+    # CH from n3 to n7, in a name in German orthography since n8): CHADIDSCHA = KHADIJA, CHASANOW = KHASANOV
     (re.compile(r"G(?!H)"), "Q"),  # Maghreb and Gulf G for qaf: BELGACEM = BELKACEM, GUESMI = KASMI (n8; GU as QU)
     (_RH_GHAIN, "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN; since n8 also after a vowel at the end or
     (_RH_GHAIN, "G"),  # before a consonant (SAYERH = SAYEGH), and as the G of other habits (RHANNAM = GANNAM)
@@ -421,7 +423,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     # a lone final E after a consonant is a written vowel, a or i (n6: class E, RAMEZE, ABBADE), but for the silent
     # French e after N (AMINE), or after M or R that follow a consonant (BADRE); since n8 not after a vowel and M or R
     # (KHAZNADARE for KHAZNADARA, not KHAZNADAR; ALAME for ALAMI)
-    silent = consonants and (consonants[-1] == "N" or _SILENT_E.search(word))
+    silent = consonants and _SILENT_E.search(word)
     final = "E" if trailing == "E" and consonants and not silent else _final_class(trailing)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
@@ -429,12 +431,12 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     return (stem + (first_vowel or "-") + final,)
 
 
-_SILENT_E = re.compile(r"(?:[^AEIOUYM]M|[^AEIOUYR]R)E$")  # BADRE; not MUCAMME (a doubled M)
+_SILENT_E = re.compile(r"(?:[AEIOUY]N|[^AEIOUYR]R)E$")  # AMINE, BADRE; not MOUZNE, HANNE, MUCAMME, HELME (n9)
 _FIRST_VOWEL = re.compile(r"([au-])[AYIUE-]$")  # the first-vowel class in a skeleton code
 
 # A word that ends in one vowel letter after a consonant other than M, N, R (and W, Y: FADWA's A follows a W);
 # and a code that ends in the final-vowel class A, I or E (no dictionary tag, no DIN/ALLAH suffix).
-_ONE_FINAL_VOWEL = re.compile(r"[^AEIOUNWY][AEIY]H?$")  # FATIMAH: the final AH is A
+_ONE_FINAL_VOWEL = re.compile(r"(?:[^AEIOUNWY]|(?<![AEIOUY])N)[AEIY]H?$")  # FATIMAH: the final AH is A; MOZNA
 _FINAL_VOWEL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)(?P<first>[au-])(?P<final>[AIE])$")
 
 
@@ -452,6 +454,14 @@ def _record_final_e(word: str, codes: tuple[str, ...]) -> tuple[str, ...]:
             stem = code[: m.start("final")]
             out += [stem + final for final in ("AI" if m["final"] == "E" else "E")]
     return tuple(dict.fromkeys(out))
+
+
+# A final vowel that documents write ambiguously (n10): an E after a vowel and N is the silent French e, or a final
+# i or a written E (HURANE for HURANI, RAIHANE for RAIHANA); after a W, V or OU it stands for an i or an a (RAWE for
+# RAWI, KOUDOUE for KOUDWA). Exact matching would merge different people (AMIN and AMINA), so both sides also key the
+# name with every such final vowel, written E, A or I, coded `e`: a weak `W` key, on which the gate REFERs, never HITs.
+_AMBIGUOUS_FINAL = re.compile(r"(?:[AEIOUY]N|W|V|OU)(?:E|[IY]|AH?)$")
+_CODE_FINAL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)[au][AYIUE-]$")  # an untagged code's final-vowel class
 
 
 def _final_class(trailing: str) -> str:
@@ -588,9 +598,15 @@ def _blind(codes: Codes) -> str:
     return ".".join(_FIRST_VOWEL_CLASS.sub(r"*\1", code) for code in codes)
 
 
+@lru_cache(maxsize=4096)
+def _split_words(field: str) -> tuple[str, ...]:
+    """The raw components of a field with hyphens as separators (its primary rendering); raises NameKeyError."""
+    return tuple(_group(_clean(field).replace("-", " ").split()))
+
+
 def _vowels_unwritten(surname: str, given_names: str) -> bool:
     """Whether every component of the name is written without its short vowels (MXHMD XHSYN)."""
-    words = [w for field in (surname, given_names) for w in _group(_clean(field).replace("-", " ").split())]
+    words = [*_split_words(surname), *_split_words(given_names)]
     return bool(words) and all(_prepare(word)[1] for word in words)
 
 
@@ -619,6 +635,23 @@ def mrz_name_field(surname: str, given_names: str) -> str:
     surname_part = _clean(surname).replace("-", "<").replace(" ", "<")
     given_part = _clean(given_names).replace("-", "<").replace(" ", "<")
     return surname_part + ("<<" + given_part if given_part else "")
+
+
+def _primary_words(surname: str, given_names: str, s: Codes, g: Codes) -> list[str]:
+    """The raw components of the primary reading `s`, `g` of a name ([] if they do not line up with its codes)."""
+    words = [_split_words(surname), _split_words(given_names)]
+    return [*words[0], *words[1]] if [len(w) for w in words] == [len(s), len(g)] else []
+
+
+def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes) -> str | None:
+    """`W|S|G` of the primary reading with the final vowel of every word that ends ambiguously (_AMBIGUOUS_FINAL)
+    coded `e`, the same on both sides; None when no word does."""
+    codes = [*s, *g]
+    found = False
+    for i, word in enumerate(_primary_words(surname, given_names, s, g)):
+        if _AMBIGUOUS_FINAL.search(word) and _CODE_FINAL.search(codes[i]):
+            codes[i], found = codes[i][:-1] + "e", True
+    return _key("W", ".".join(codes[: len(s)]), ".".join(codes[len(s) :])) if found else None
 
 
 def record_name_keys(surname: str, given_names: str) -> list[str]:
@@ -653,6 +686,9 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                 # a dropped given name are two departures (n8), which the gate only REFERs
                 if len(g) > 1 and not s_joined and not g_joined:
                     keys.setdefault(_key("O", sp, _ordered(g)))
+    ambiguous = _ambiguous_key(surname, given_names, surnames[0].codes, givens[0].codes)
+    if ambiguous:
+        keys.setdefault(ambiguous)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
@@ -702,8 +738,11 @@ def query_name_keys(
             if not primary and not unwritten:
                 continue  # the other ways of writing a name's structure: for its primary reading only (n6)
             add(1, _key("F", sp, ""), WEAK)  # the record has no given names
+            ambiguous = _ambiguous_key(surname, given_names, s, g)
+            if ambiguous:  # a final vowel written ambiguously (n10)
+                add(4, ambiguous, WEAK)
             # the document writes as one word what the list writes apart
-            for marked_s, marked_g in ((True, False), (False, True), (True, True)):
+            for marked_s, marked_g in ((True, False), (False, True)):
                 if marked_s and not single_surname or marked_g and not g:
                     continue
                 msp, mgp = _part(s, marked_s), _part(g, marked_g)
