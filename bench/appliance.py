@@ -8,6 +8,14 @@
 thread that starts it, so ``run_as_unit`` sets them on the calling thread: every gate thread started afterwards
 (reader, link, outbox) runs as on the appliance, while a broker or central node started before keeps its own.
 A negative nice needs root (or CAP_SYS_NICE), as systemd has when it starts the unit.
+
+With the kernel's autogroup on (sched(7); this VM has it), a thread's nice ranks it only among the threads of
+its own session, and sessions share the CPU by their autogroup's nice instead: the other helpers' jobs at nice
+10 each take a session's full share beside the gate. The appliance turns autogroup off
+(``images/rootfs/etc/sysctl.d/10-sharaka.conf``), so there ``Nice=`` ranks each of the agent's threads among
+all tasks. On a host that has it on, ``run_as_unit`` starts a session of its own and gives that session's
+autogroup the unit's nice: the gate then goes ahead of other sessions by the unit's weight as one group, less
+than on the appliance (where each gate thread outweighs a nice-10 task 28 to 1).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 
 UNIT = Path(__file__).resolve().parents[1] / "images" / "systemd" / "sharaka-gate.service"
 IO_CLASSES = {"realtime": "1", "best-effort": "2", "idle": "3"}  # ionice -c
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
 def unit_priority(unit: Path = UNIT) -> tuple[int, str, int]:
@@ -39,4 +48,17 @@ def run_as_unit(unit: Path = UNIT) -> str:
     tid = threading.get_native_id()
     os.setpriority(os.PRIO_PROCESS, tid, nice)
     subprocess.run(["ionice", "-c", IO_CLASSES[io_class], "-n", str(io_priority), "-p", str(tid)], check=True)
-    return f"gate threads at nice {nice}, I/O {io_class} {io_priority} (as {unit.name})"
+    return f"gate threads at nice {nice}, I/O {io_class} {io_priority} (as {unit.name}; {own_autogroup(nice)})"
+
+
+def own_autogroup(nice: int) -> str:
+    """Where the kernel groups sessions (autogroup on), move this process into a session of its own and give
+    its autogroup ``nice`` (see the module docstring); says what it did."""
+    if not AUTOGROUP.exists() or AUTOGROUP.read_text().strip() != "1":
+        return "no autogroup"
+    try:
+        os.setsid()
+    except PermissionError:  # already a process group's leader: it stays in the caller's session
+        return "autogroup on: in the caller's session, the nice ranks the gate within it only"
+    Path("/proc/self/autogroup").write_text(str(nice))
+    return f"autogroup on: own session at autogroup nice {nice}"

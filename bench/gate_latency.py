@@ -13,12 +13,15 @@ the last MRZ byte (with its line terminator) to the pty until the first PCA9685 
 for that decision. One document at a time, as at a gate; no sleeps. Between documents the board
 goes dark (untimed), as between travellers, so each decision changes registers.
 
-The gate runs with the CPU and I/O priority of the appliance's unit (``--priority unit``, the default;
+As ``sharaka-gate run`` does once the gate is open, the process is settled before the first document
+(``agent.app.settle_for_travellers``: start-up objects frozen, 1 ms GIL switch interval). The gate runs with
+the CPU and I/O priority of the appliance's unit (``--priority unit``, the default;
 bench/appliance.py). Printed: p50/p99/max latency, the deciding thread's CPU time per document (``time.thread_time``: what the
 gate spends whatever the machine's load; the wall time adds waits for the disk and the scheduler), documents per second, the time per stage (framing = pty wake-up +
 framer, parse, checks + lookup, durable write, indicator), the serial-line time a real reader
 adds at 115,200 and 9,600 baud (from the frame length, 10 bits per byte), and for comparison a
-peer measured in the same run: a bare SQLite ``INSERT`` + ``COMMIT`` with the same pragmas.
+peer measured in the same run: a bare SQLite ``INSERT`` + ``COMMIT`` with the same pragmas; with persons,
+the person keys each traveller costs (``agent.hitlist.names.query_name_keys``).
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ from nacl.signing import SigningKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.appliance
 
 import hal  # noqa: E402
+from agent.app import settle_for_travellers  # noqa: E402
 from agent.config import ScreeningConfig  # noqa: E402
+from agent.hitlist import names  # noqa: E402
 from agent.hitlist.api import HitList  # noqa: E402
 from agent.hitlist.memory import MemoryHitList  # noqa: E402
+from agent.mrz import parse_mrz  # noqa: E402
 from agent.outbox import Outbox  # noqa: E402
 from agent.screening import HIT, Screener  # noqa: E402
 from agent.screening.events import EventSealer  # noqa: E402
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         hits = 0
         frame_len = 0
         peer = bare_commit_us(tmpdir / "peer-before.sqlite3")  # same disk, before and after the run
+        settle_for_travellers()  # as `sharaka-gate run` does once the gate is open
         started = time.perf_counter()
         for n, (line1, line2) in enumerate(docs):
             if n == args.warmup:
@@ -235,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
               "frame (real reader only; not in the figures above)")
     if unwritten:
         print(f"  not counted: {len(unwritten)} decisions whose output the board had already driven: {unwritten[:5]}")
+    if args.store and args.persons:
+        keys = sorted(len(names.query_name_keys(m.surname, m.given_names, truncated=m.name_truncated,
+                                                issuing_state=m.issuing_state))
+                      for m in (parse_mrz([l1, l2]) for l1, l2 in docs[args.warmup:]))
+        print(f"  person keys per traveller (names {names.NAME_KEY_VERSION}): p50 {percentile(keys, 0.5)}, "
+              f"p99 {percentile(keys, 0.99)}, max {keys[-1]}")
     p99_ms = percentile(lat, 0.99) / 1000
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"  goal p99 <= 5 ms: {'met' if p99_ms <= 5 else 'NOT met'} ({p99_ms:.3f} ms); "

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 10
+NORMALISER_VERSION = 11
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -192,14 +192,14 @@ class Habit(NamedTuple):
 
 _HABITS = {
     "tr": Habit(  # Turkish (Doc 9303: S for Ş, C for C, G for Ğ): no digraphs, Q, W, X, doubled EE/OO
-        lacks=re.compile(r"SH|CH|KH|TH|GH|DJ|OU|EE|OO|[QWX]"),  # DH: D and H (MIDHAT, SADHIR) since n8
+        lacks=re.compile(r"SH|(?<!S)CH|KH|TH|GH|DJ|OU|EE|OO|[QWX]"),  # DH: D and H (MIDHAT, SADHIR) since n8
         # V for w, C for jim before A/O/U or between vowels, final P for b, EY/EV for ay/aw, EBU, -ETTIN
-        shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b"),
+        shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b|UE(?=[A-Z])"),
         states=frozenset({"TUR"}),
         readings=(  # the final E first (n8): fewest readings per field are kept (HABIT_COMBOS)
             (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
-            (re.compile(r"S(?!S)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
-            (re.compile(r"S(?!S)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
+            (re.compile(r"S(?!S|CH)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
+            (re.compile(r"S(?!S|CH)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
             (re.compile(r"(?<=[AE])H$"), "KH"),  # a final H is a consonant, never a silent ta marbuta: TEBBAH
             (re.compile(r"Z"), "D"),  # Z for dad and dhal (n6): MURTAZA = MURTADA, MUNKIZ = MUNQIDH, FAYYAZ = FAYYAD
         ),

@@ -103,6 +103,10 @@ def test_agent_goes_ahead_of_the_update_for_cpu_and_disk_without_a_realtime_poli
     assert int(agent["Nice"]) < 0 < int(update["Nice"])
     assert update["IOSchedulingClass"] == "idle"
     assert "CPUSchedulingPolicy" not in agent and agent["RestrictRealtime"] == "yes"
+    # Each service is a session: with the kernel's autogroup on, Nice= would rank threads within their own
+    # service only, and the update would share the CPU with the agent half and half.
+    sysctl = (IMAGES / "rootfs/etc/sysctl.d/10-sharaka.conf").read_text().splitlines()
+    assert "-kernel.sched_autogroup_enabled = 0" in sysctl
 
 
 def test_firstboot_unit_runs_until_provisioned_or_new_bundle():
