@@ -3,12 +3,14 @@ code to words, for the officer's screen and the operators' console alike.
 
     >>> label(str, FAULTS, "reader"), label(str, FAULTS, "hitlist:sltd"), label(str, FAULTS, "sonar")
     ('Document reader', 'Hit-list: sltd', 'sonar')
+    >>> label(str, FAULT_KINDS, "bus gone: [Errno 19] No such device")
+    'I2C bus lost: [Errno 19] No such device'
 
 Gates, the store, the CSV export and the audit log keep the codes; only the pages show the words, in the
 reader's language (``gettext`` of the msgid). A code that no table knows (from a newer gate, say) is shown as
 stored, never an error. A code ``head:tail`` (``hitlist:sltd``, ``listed_document:stolen``) is shown as the
 label of its head, then its tail (translated when the same table knows it: a reason's sub-reason; else as it
-is: a list id, which the centre names). ``tools.catalogues`` checks that every msgid here is translated.
+is: a list id, which the centre names, or the rest of a fault's detail). ``tools.catalogues`` checks that every msgid here is translated.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ FAULTS = {
     "camera": "Camera", "vision": "Face search", "screen": "Officer's screen", "plate_reader": "Plate reader",
     "hitlist": "Hit-list",
 }
+# The kind that opens a part's detail text (``kind: the error``): hal/reader (``absent``), hal/indicators/bus.py
+# ``describe_fault``, agent/outbox.py ``SpaceReserve.fault``; the rest of the detail is shown as the part wrote it.
+FAULT_KINDS = {"absent": "not connected", "nack": "a chip does not answer", "bus gone": "I2C bus lost",
+               "i2c": "I2C error", "disk full": "disk full"}
 # What a gate's link raises under ``alarms`` (agent/link/gate.py).
 ALARMS = {"outbox": "Event outbox unreadable", "outbox_dropped": "Routine events dropped (outbox full)",
           "publish_refused": "The broker refused a publication"}
@@ -65,7 +71,7 @@ LIST_KINDS = {"document": "documents", "person": "persons", "vehicle": "vehicles
 POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "keep screening",
                 "clear-flag": "decide, flag the events"}
 STRENGTHS = {"exact": "exact match", "weak": "weak match"}
-TABLES: tuple[dict[str, str], ...] = (REASONS, OUTCOMES, FAULTS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
+TABLES: tuple[dict[str, str], ...] = (REASONS, OUTCOMES, FAULTS, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
                                       POLICY_WORDS, STRENGTHS)
 
 
@@ -78,6 +84,9 @@ def label(gettext: Callable[[str], str], table: dict[str, str], code: object) ->
     head, sep, tail = code.partition(":")
     if not sep or head not in table:
         return code
+    tail = tail.strip()
+    if not tail:
+        return gettext(table[head])
     return f"{gettext(table[head])}: {gettext(table[tail]) if tail in table else tail}"
 
 

@@ -11,8 +11,9 @@ from tests.support.webclient import Client
 
 WORDS = {
     "fr": {"camera": "Caméra", "outbox_space": "Espace disque des événements", "document": "documents",
-           "hit": "SIGNALÉ"},
-    "ar": {"camera": "الكاميرا", "outbox_space": "مساحة القرص للأحداث", "document": "الوثائق", "hit": "تطابق"},
+           "hit": "SIGNALÉ", "disk full": "disque plein"},
+    "ar": {"camera": "الكاميرا", "outbox_space": "مساحة القرص للأحداث", "document": "الوثائق", "hit": "تطابق",
+           "disk full": "القرص ممتلئ"},
 }
 
 
@@ -22,7 +23,7 @@ def test_device_faults_and_list_policy_are_shown_in_the_officers_language_and_un
     words = WORDS[lang]
     with running_gate(tmp_path, devices={"camera": "v4l2:///dev/video-missing"}) as app:
         assert app.screener is not None
-        app.screener.set_fault("outbox_space", "disk 98 % full")
+        app.screener.set_fault("outbox_space", "disk full: the outbox's 64 KiB space reserve is used or missing")
         app.screener.set_fault("sonar", "echo lost")
         app.screen.refresh(app.status())
         c = Client(app.screen.url)
@@ -31,7 +32,8 @@ def test_device_faults_and_list_policy_are_shown_in_the_officers_language_and_un
         page = c.request("/").read().decode()
     for code in ("camera", "outbox_space"):
         assert f'data-code="{code}" title="{code}">{words[code]}</span>' in page, code
-    assert "disk 98 % full" in page, "the part's own detail is not shown"
+    assert f"{words['disk full']}: the outbox&#39;s 64 KiB space reserve" in page, \
+        "the kind of the fault is not translated, or the part's own detail is not shown"
     assert 'data-code="sonar" title="sonar">sonar</span>' in page
     assert f'title="document">{words["document"]}</span>' in page, "the list's kind is not shown"
     assert f'title="hit">{words["hit"]}</span>' in page, "the list's policy on a match is not shown"
