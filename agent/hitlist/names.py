@@ -659,10 +659,13 @@ def _ambiguous_words(surname: str, given_names: str) -> tuple[tuple[int, int], t
     return (len(words[0]), len(words[1])), found
 
 
-def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes) -> str | None:
+def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes, only: frozenset[int] | None = None) -> str | None:
     """`W|S|G` of the reading `s`, `g` with the final vowel of every word that ends ambiguously (_AMBIGUOUS_FINAL)
-    coded `e`, the same on both sides; None when no word does (or the reading does not line up with the words)."""
+    coded `e`, the same on both sides; None when no word does (or the reading does not line up with the words).
+    `only`: the positions among those to code `e` (the list side, below)."""
     lengths, positions = _ambiguous_words(surname, given_names)
+    if only is not None:
+        positions = tuple(i for i in positions if i in only)
     if not positions or lengths != (len(s), len(g)):
         return None
     codes = [*s, *g]
@@ -682,6 +685,8 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
     surnames, givens = _fields(surname, given_names, RECORD_COMBOS, listed=True)
     blind_tags = ("B", "A") if _vowels_unwritten(surname, given_names) else ("B",)
     keys: dict[str, None] = {}
+    positions = _ambiguous_words(surname, given_names)[1][:3]
+    ambiguous_subsets = [frozenset(c) for k in range(len(positions), 0, -1) for c in itertools.combinations(positions, k)]
     for s, s_joined in surnames:
         for g, g_joined in givens:
             sp, gp = _part(s, s_joined), _part(g, g_joined)
@@ -697,9 +702,10 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                     keys.update(dict.fromkeys(_blind_record_keys(tag, s, g)))
                 for key in _initial_keys(s, g):
                     keys.setdefault(key)
-                ambiguous = _ambiguous_key(surname, given_names, s, g)
-                if ambiguous:  # n12: for every reading, like the gate
-                    keys.setdefault(ambiguous)
+                for only in ambiguous_subsets:  # n12: for every reading, like the gate, and for every part of the
+                    ambiguous = _ambiguous_key(surname, given_names, s, g, only)  # ambiguous words (a document
+                    if ambiguous:  # writes KAHLAN without the silent e of a listed KEHLANE, HAMDANI with an I)
+                        keys.setdefault(ambiguous)
     for habit in _habits(surname, given_names):  # listed as a document in that orthography spelled it
         habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit, listed=True)
         for s, s_joined in habit_surnames:
