@@ -1,6 +1,6 @@
 """Person-name matching on the EVALUATION set: hit rate and false hits, ours against the previous matcher.
 
-    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation6_people.json] [--near]
+    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation6_people.json] [--near] [--cpu]
 
 The evaluation set (tests/data/names/README.md) holds listed people and the same people as other issuers
 write them; it was written before the rules it measures and never used to build them. For every listed
@@ -26,6 +26,7 @@ import inspect
 import json
 import subprocess
 import sys
+import time
 import types
 from collections import Counter
 from collections.abc import Callable
@@ -152,6 +153,25 @@ def keys_per_traveller(module: types.ModuleType, people: list[dict]) -> tuple[fl
     return sum(counts) / len(counts), max(counts)
 
 
+def cpu_per_traveller(module: types.ModuleType, people: list[dict], repeats: int = 5) -> float:
+    """Microseconds `module` takes to make one traveller's keys, over the set's spellings with the per-field caches
+    cleared (word caches warm: the usual case at a gate), the fastest of `repeats` passes."""
+    spellings = [(t[0], t[1], "".join(t[3:])) for p in people for t in p["travelling"]]
+    field_caches = [getattr(module, name) for name in ("_field_codes", "_split_words", "_ambiguous_words")
+                    if hasattr(module, name)]
+    best = float("inf")
+    for _ in range(repeats):
+        total = 0.0
+        for surname, given_names, state in spellings:
+            for cached in field_caches:
+                cached.cache_clear()
+            start = time.perf_counter()
+            query_keys(module, (surname, given_names), state)
+            total += time.perf_counter() - start
+        best = min(best, total)
+    return best / len(spellings) * 1e6
+
+
 def report(label: str, result: dict, verbose: bool, keys: tuple[float, int] | None = None) -> None:
     total = sum((c for c in result["by_tag"].values()), Counter())
     n = sum(total.values())
@@ -182,6 +202,8 @@ def main() -> None:
     parser.add_argument("--near", action="store_true",
                         help="also pair each listed person of a generated edition-2 set with a near impostor "
                              "(bench/names_evalset.py near_impostors; development sets only)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also time the keys per traveller, ours and the peer alternately (twice each)")
     parser.add_argument("--verbose", action="store_true", help="list every pair not hit and every false hit")
     args = parser.parse_args()
     data = json.loads(args.set.read_text("utf-8"))
@@ -196,6 +218,10 @@ def main() -> None:
            keys_per_traveller(names, people))
     report(f"peer ({peer.NAME_KEY_VERSION} @ {args.peer_rev[:8]})", evaluate(people, different, matcher(peer)),
            args.verbose, keys_per_traveller(peer, people))
+    if args.cpu:
+        for module in (peer, names, peer, names):
+            print(f"    cpu {module.NAME_KEY_VERSION}: {cpu_per_traveller(module, people):.1f} us per traveller "
+                  "(new field, word caches warm, fastest of 5 passes)")
     if len(clean) < len(people):
         print(f"without the {len(people) - len(clean)} people seen while developing n2:")
         report(f"ours ({names.NAME_KEY_VERSION})", evaluate(clean, different, matcher(names)), False)
