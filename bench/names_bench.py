@@ -213,7 +213,8 @@ def near_distinct() -> None:
 
 
 def clear_caches() -> None:
-    for cached in (names._field_codes, names._split_words, names._alternatives, names._word_codes, names._skeleton_codes):
+    for cached in (names._field_codes, names._split_words, names._ambiguous_words, names._alternatives,
+                   names._word_codes, names._skeleton_codes):
         cached.cache_clear()
 
 
@@ -228,6 +229,7 @@ def speed(sets: dict[str, list[str]], seed: int) -> None:
     for surname, given_names in fields:  # a new traveller made of known words: the usual case at a gate
         names._field_codes.cache_clear()
         names._split_words.cache_clear()
+        names._ambiguous_words.cache_clear()  # n12: the field's ambiguous final vowels, once per name
         t0 = time.perf_counter()
         query_name_keys(surname, given_names)
         usual.append(time.perf_counter() - t0)

@@ -23,7 +23,10 @@ Edition 4 (`--edition 4`) keeps the habits of edition 3 with new identities, dra
 matcher's documented rules take for one person (`one_person_by_the_rules`: the same surname, one's given names
 all among the other's; edition 3 drew 26 such pairs, which bench/names_eval.py counted as false hits), and gives
 every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ.
-Edition 5 (`--edition 5`) is edition 4 with new identities again (no name of any earlier pool). The
+Edition 5 (`--edition 5`) is edition 4 with new identities again (no name of any earlier pool), and so is edition 6
+(`--edition 6`, written after normaliser n11, when sets 4 and 5 had become development sets: no spelling it makes is a
+word of any earlier set), and edition 7 (`--edition 7`, written after normaliser n12, when set 6 had become a
+development set). The
 states have draws of their own, so the development sets 2 and 3 were given them afterwards with their names
 unchanged.
 
@@ -223,6 +226,37 @@ SURNAMES5 = _words("""
 qarDAwI al-maqdisI kanafAnI al-HuSrI Tuqan al-Ealami Eurayqat qubbaj al-nahyAn al-mursI zuwayla bU-xarrUba
 al-wardI gandUr kabbAra kallAs xurcId al-Haskafi al-xuTabA' al-Sawwaf
 """)
+# --- edition 6 (evaluation set 6): the habits of edition 5, new identities again -----------------------------
+MALE6 = _words("""
+Eawf marcad jabala qurra Cumays rawAH HAjib lubayd qaTan xuzayr Hirmas rAjiH dalhum Hubayr zufar Hujr Eutayq
+nuEaym Sumayr Hanash qabIS mujIr raHIl bujayr Eiyar birr EurfuT Hanzala Sakhbar Eumayl Hudba jarwal Suhaym
+Eantar dubays Curayb maslama nubAta kahlAn ruzayq Sanad zibriqAn Eabd-al-mujIb Eabd-al-Sattar Eabd-al-kAfI
+Eabd-al-muqtadir rukn-al-dIn tAj-al-dIn wahb-allAh
+""")
+FEMALE6 = _words("""
+Eulayya rudayna juwayriyya xayzurAn lubAna maysara Sufayra Cuhda Hawra' nadIma Eariba dujAna Eunayza zarqA'
+Hubba kabCa
+""")
+SURNAMES6 = _words("""
+al-Hamdani al-ruSAfI al-Eakkari naffAc al-jawharI fattUH al-Hinnawi zaglUl xawAja al-safadI al-maHAmId
+al-wAsiTI qalqIlI al-jallAd al-bArUdI al-Eazzawi al-karxI daryAn al-jubaylI al-rawAHI
+""")
+# --- edition 7 (evaluation set 7): the habits of edition 6, new identities again (written after normaliser n12,
+# when set 6 had become a development set; no spelling they make is a word of sets 1-6, the development files or
+# the dictionary) ----------------------------------------------------------------------------------------------
+MALE7 = _words("""
+xubayb muhalhil hammAm sawwAr Taymur jassAs Hunayn saEIr muHakkam Dubayb qanbar sinjAr ruCayd numayr wAqid xarija
+Eadiyy mundir raqIb kaEb Sumam mujAlid mugIra kulcUm harrAs baysAn Hamdun Hurmuz sammAk juwayn warrAd Camsi xuzaym
+qaysar layc Tahhan ruHayl Eaqqad Sulayh Eawn Sayyah Hudayr Eabd-al-mutaEAl Eabd-al-qahhAr Eabd-al-dayyAn
+nAsiH-al-dIn cams-al-dIn Eubayd-allAh
+""")
+FEMALE7 = _words("""
+rubAb nufayla bucra Dabya kuwayta juhayna Eafrah sudayra nawwAra Cammas muzayna ruDAb gazAla Eanan Cadha xuzna
+""")
+SURNAMES7 = _words("""
+al-ruwAci al-Halabiyya al-muhannA al-SUfI al-Eumari al-jazrAwI Tarabay al-xayyam al-mugrabI al-ruCaydI bin-xAmis
+bU-Caqra al-Hayyani al-qaysi al-Dabbi al-darwIcI al-jayyusi qaSSAr al-naqqAC murtaja
+""")
 # The issuing state of a document spelled by each tradition (ICAO codes), the first the most common: lists are
 # matched against what the document says, so from edition 4 every spelling carries its issuing state. A person
 # naturalised in Germany or Turkey may keep the spelling of a French or English document (DEU, TUR among them).
@@ -264,6 +298,10 @@ EDITIONS = {
     4: Edition(4, MALE4, FEMALE4, SURNAMES4, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
     5: Edition(5, MALE5, FEMALE5, SURNAMES5, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
+               ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
+    6: Edition(6, MALE6, FEMALE6, SURNAMES6, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
+               ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
+    7: Edition(7, MALE7, FEMALE7, SURNAMES7, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
 }
 
@@ -630,7 +668,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edition", type=int, choices=sorted(EDITIONS), default=2,
                         help="2: the habits of evaluation set 2; 3: new identities and more habits; 4: new identities, "
-                             "no identities the rules make one person, issuing states; 5: as 4, new identities")
+                             "no identities the rules make one person, issuing states; 5, 6, 7: as 4, new identities")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--out", type=Path, default=OUT)

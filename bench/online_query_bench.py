@@ -1,6 +1,7 @@
 """Swipe-to-indicator latency with the online query on: centre answering, centre gone, and local only.
 
-    python bench/online_query_bench.py [--count 2000] [--gone-count 100] [--deadline-ms 300]
+    python bench/online_query_bench.py [--count 2000] [--gone-count 100] [--deadline-ms 300] [--busy-thread]
+                                       [--settle run|none]
 
 One run, three modes on the same machine, documents and pipeline (docs/online-query.md):
   local-only     the peer: no query, the gate's own list decides (as bench/gate_latency.py);
@@ -16,7 +17,8 @@ the last MRZ byte to the first PCA9685 register write of that decision. Goals (i
 p99 <= 20 ms; centre gone p99 <= deadline + 5 ms. The gate's threads run with the CPU and I/O priority of the
 appliance's unit (``--priority unit``, the default; bench/appliance.py), the broker and the centre as started.
 The gate process is settled as `sharaka-gate run` settles it (start-up objects frozen, GIL switch interval
-1 ms: agent/app.py ``settle_for_travellers``). The disk's own fdatasync latency is measured first, as the
+1 ms: agent/app.py ``settle_for_travellers``; ``--settle none`` keeps CPython's defaults), with ``--busy-thread``
+beside a CPU-bound Python thread (other work of the agent's). The disk's own fdatasync latency is measured first, as the
 commit stage's peer, and the load average is printed at the start and the end.
 """
 
@@ -198,6 +200,13 @@ def disk_sync_ms(directory: Path, n: int = 200, gap_s: float = 0.01) -> dict[str
     return {mode: sorted(v) for mode, v in out.items()}
 
 
+def spin() -> None:
+    """Python bytecode for ever: holds the GIL whenever the deciding thread does not (``--busy-thread``)."""
+    n = 0
+    while True:
+        n = (n + 1) % 1_000_003
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -229,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priority", choices=("unit", "inherited"), default="unit",
                     help="unit: the gate's threads (not the broker's or the centre's) run with the appliance unit's "
                          "Nice= and I/O class (bench/appliance.py); inherited: as this process was started")
+    ap.add_argument("--settle", choices=("run", "none"), default="run",
+                    help="run: settle the gate process as `sharaka-gate run` does (agent/app.py settle_for_travellers); "
+                         "none: CPython's defaults (no gc.freeze, 5 ms GIL switch interval), to compare")
+    ap.add_argument("--busy-thread", action="store_true",
+                    help="a CPU-bound Python thread in the gate process all along (a stand-in for other work of the "
+                         "agent's, such as the officer's screen rendering)")
     args = ap.parse_args(argv)
     deadline = args.deadline_ms / 1000
     docs = list(stream(args.warmup + max(args.count, args.gone_count), seed=11))
@@ -271,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
             for mode, v in disk.items()))
         local = Rig(tmp, hitlist, node_key, None, deadline, "local")
         online = Rig(tmp, hitlist, node_key, link, deadline, "online")
-        settle_for_travellers()  # as `sharaka-gate run` does once the gate is open
+        if args.settle == "run":
+            settle_for_travellers()  # as `sharaka-gate run` does once the gate is open
+        if args.busy_thread:
+            threading.Thread(target=spin, daemon=True).start()
+        print(f"  gate process: settle {args.settle} (GIL switch interval {sys.getswitchinterval() * 1e3:g} ms, "
+              f"{gc.get_freeze_count()} objects frozen){'; a busy Python thread beside it' if args.busy_thread else ''}")
         pauses = gc_pauses()
         try:
             n = args.warmup + args.count

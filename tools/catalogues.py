@@ -96,8 +96,6 @@ def used_msgids(locale_dir: Path = GATE) -> set[str]:
         from tools.central.console import views as console_views
 
         found.update(console_views.PAGES.values())
-        found.update(console_views.OUTCOME_TEXT.values())
-        found.update(console_views.REASONS.values())
         found.update(console_views.AUDIT_ACTIONS.values())
         found.update(federation.REFUSALS.values())
         found.update(console_views.SEVERITIES)
@@ -107,8 +105,9 @@ def used_msgids(locale_dir: Path = GATE) -> set[str]:
         found.add(TITLE)
         return found
     from agent.screen import model, views
+    from agent.web import codes
 
-    for table in (views.REASONS, views.VERDICTS, views.OUTCOME_TEXT, views.OVERRIDE_TEXT):
+    for table in (*codes.TABLES, views.VERDICTS, views.OVERRIDE_TEXT):
         found.update(table.values())
     found.update(label for label, _attr in model.MRZ_FIELDS)
     found.add("Officer's screen")

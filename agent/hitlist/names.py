@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 11
+NORMALISER_VERSION = 12
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -113,7 +113,8 @@ _SUFFIX_WORDS = frozenset(
     | {"ALDIN", "ALDINE", "ELDIN", "ELDINE", "DDINE", "DIN", "DINE", "DEEN", "EDDEEN"}
     | {"ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH"}
 )
-_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)|D)(?:I|EE|E)NE?$")  # TT: NURETTIN
+_DIN_SUFFIX = re.compile(r"^(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)(?:I|EE|E)|D(?:I|EE))NE?$")  # TT: NURETTIN;
+# a bare D before DIN, DINE, DEEN (NOURDINE), not before DEN: HEMDENE is hamdani, not HEM + DIN (n12)
 # not JAMILA, LEILA, HAALLA, FADILAH, FADEELLA (n8); a ta marbuta's H before it: BERAKAHALLAH = BARAKAULLAH
 _ALLAH_SUFFIX = re.compile(r"^(?P<base>[A-Z]{3,}?)(?:[AEIOU]{1,2}|[AEIOU]H[AEIOU])(?:LLAH|(?<=[AOU])LLA|(?<=U)LAH)$")
 _ABD_GLUED = re.compile(r"^(?:ABD|EBD)(?P<rest>[A-Z]*)$")
@@ -157,6 +158,8 @@ _READINGS = (
     # at the end (n8): SIRAC = SIRAJ, KUBBAC = QUBBAJ
     (re.compile(r"C(?=[AOU])"), "S"),  # French C for C cedilla: FAYCAL = FAYSAL (n3)
     (re.compile(r"GH"), "G"),  # Turkish G for ghain: GALIP = GHALIB, BAGDADI = BAGHDADI
+    (re.compile(r"(?<=[AEIOU])GH"), ""),  # the Turkish soft G after a vowel, not written in a German, French or
+    # English document (n12): ZALUL = ZAGHLUL
     (re.compile(r"DH"), "Z"),  # Turkish/Persian Z for dhal and za: KAZIM = KADHIM, MUNZIR = MUNDHIR
     (re.compile(r"TH"), "S"),  # Turkish/Persian S for tha: OSMAN = OTHMAN
     (re.compile(r"TH"), "Z"),  # English TH for za: KATHIM = KAZIM = KADHIM (n3)
@@ -196,6 +199,7 @@ _HABITS = {
         # V for w, C for jim before A/O/U or between vowels, final P for b, EY/EV for ay/aw, EBU, -ETTIN
         shows=re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b|UE(?=[A-Z])"),
         states=frozenset({"TUR"}),
+        words=((re.compile(r"C+"), "DJ"),),  # C is jim, never K or S (n12): CEBELE = JABALA, CELLAT = DJALLAD
         readings=(  # the final E first (n8): fewest readings per field are kept (HABIT_COMBOS)
             (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
             (re.compile(r"S(?!S|CH)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
@@ -205,7 +209,7 @@ _HABITS = {
         ),
     ),
     "de": Habit(  # German transcription: S for z, J for y
-        lacks=re.compile(r"SH|OU|DJ(?!A)|[QX]"),
+        lacks=re.compile(r"SH|OU|[QX]"),  # DJ before any vowel since n12 (HADJIB)
         shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
         states=frozenset({"D", "DEU", "AUT"}),  # Germany's MRZ code is D (Doc 9303 Part 3)
         # CH for kha: CHALED = KHALED, BUCHARI = BUKHARI (n3; German only since n8: CHABIB != KHABBAB in French)
@@ -237,11 +241,13 @@ def _readings(word: str, habit: str = "") -> list[str]:
     out: list[str] = []
     if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
         return out
-    for pattern, replacement in _READINGS + (_HABITS[habit].words if habit else ()):
-        rewritten = pattern.sub(replacement, word)
+    words = _HABITS[habit].words if habit else ()
+    for pattern, replacement in words + _READINGS:  # the orthography's whole-word rewrites first, and read first
+        rewritten = pattern.sub(replacement, word)  # (n12): DUCANE in Turkish is DUDJANE, then DUDJANA
         if rewritten != word and rewritten not in out:
             out.append(rewritten)
-    for base in [word, *out] if habit else ():  # on the other habits' readings too (n7): CHASNADAR = KHAZNADAR
+    rewrites = sum(pattern.search(word) is not None for pattern, _ in words)
+    for base in [*out[:rewrites], word, *out[rewrites:]] if habit else ():  # on the other habits' readings too (n7): CHASNADAR = KHAZNADAR
         for pattern, replacement in _HABITS[habit].readings:
             for match in pattern.finditer(base):
                 rewritten = base[: match.start()] + replacement + base[match.end() :]
@@ -432,6 +438,7 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
 
 
 _SILENT_E = re.compile(r"(?:[AEIOUY]N|[^AEIOUYR]R)E$")  # AMINE, BADRE; not MOUZNE, HANNE, MUCAMME, HELME (n9)
+_SILENT_CODE = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)[au]-$")  # an untagged code without a final vowel
 _FIRST_VOWEL = re.compile(r"([au-])[AYIUE-]$")  # the first-vowel class in a skeleton code
 
 # A word that ends in one vowel letter after a consonant other than M, N, R (and W, Y: FADWA's A follows a W);
@@ -445,6 +452,9 @@ def _record_final_e(word: str, codes: tuple[str, ...]) -> tuple[str, ...]:
     and English documents write a final short i as E (ABBADE = ABBADI), Turkish ones a final a (HIBE = HIBA). So a
     listed ...I or ...A also stores class E, and a listed ...E also A and I. Only the list side: the gate still
     looks up one code per spelling, and ABBADA never meets ABBADI (each meets only ABBADE)."""
+    if _SILENT_E.search(word) and word[-3:-1] != "RR":  # n12: the silent e is also stored as the written final
+        # vowel that a document writes after a doubled letter (HAMDANNE = HAMDANE, RAIHANNE = RAIHANE)
+        return tuple(dict.fromkeys([*codes, *(code[:-1] + "E" for code in codes if _SILENT_CODE.search(code))]))
     if not _ONE_FINAL_VOWEL.search(word):
         return codes
     out = list(codes)
@@ -460,7 +470,7 @@ def _record_final_e(word: str, codes: tuple[str, ...]) -> tuple[str, ...]:
 # i or a written E (HURANE for HURANI, RAIHANE for RAIHANA); after a W, V or OU it stands for an i or an a (RAWE for
 # RAWI, KOUDOUE for KOUDWA). Exact matching would merge different people (AMIN and AMINA), so both sides also key the
 # name with every such final vowel, written E, A or I, coded `e`: a weak `W` key, on which the gate REFERs, never HITs.
-_AMBIGUOUS_FINAL = re.compile(r"(?:[AEIOUY]N|W|V|OU)(?:E|[IY]|AH?)$")
+_AMBIGUOUS_FINAL = re.compile(r"(?:[AEIOUY]NN?|W|V|OU)(?:E|[IY]|AH?)$")  # n12: also after a doubled N (HAMDANNE)
 _CODE_FINAL = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)[au][AYIUE-]$")  # an untagged code's final-vowel class
 
 
@@ -471,6 +481,9 @@ def _final_class(trailing: str) -> str:
     if not trailing or trailing == "E":
         return "-"
     trailing = trailing.replace("UEA", "UA")  # UE is the Turkish and German U umlaut: DUEA = DOUA (n8)
+    if len(trailing) >= 3 and trailing.endswith("IE") and trailing[-3] in "AEIOU":
+        return "Y"  # an E after a y written Y, YY or II is a final a (n12): OULAIIE = ULAYYA, SARIIE = SARIYYA, and
+        # DJUWAIREYYE (juwayriyya) != DJUWAIREYY
     if len(trailing) >= 2 and trailing.endswith("E") and trailing != "EE":
         trailing = trailing[:-1]
     last = trailing[-1]
@@ -637,19 +650,28 @@ def mrz_name_field(surname: str, given_names: str) -> str:
     return surname_part + ("<<" + given_part if given_part else "")
 
 
-def _primary_words(surname: str, given_names: str, s: Codes, g: Codes) -> list[str]:
-    """The raw components of the primary reading `s`, `g` of a name ([] if they do not line up with its codes)."""
+@lru_cache(maxsize=4096)
+def _ambiguous_words(surname: str, given_names: str) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """The number of raw components of each field in its primary rendering, and the positions of those that end
+    in an ambiguously written final vowel (_AMBIGUOUS_FINAL); computed once per name, not per reading."""
     words = [_split_words(surname), _split_words(given_names)]
-    return [*words[0], *words[1]] if [len(w) for w in words] == [len(s), len(g)] else []
+    found = tuple(i for i, word in enumerate([*words[0], *words[1]]) if _AMBIGUOUS_FINAL.search(word))
+    return (len(words[0]), len(words[1])), found
 
 
-def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes) -> str | None:
-    """`W|S|G` of the primary reading with the final vowel of every word that ends ambiguously (_AMBIGUOUS_FINAL)
-    coded `e`, the same on both sides; None when no word does."""
+def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes, only: frozenset[int] | None = None) -> str | None:
+    """`W|S|G` of the reading `s`, `g` with the final vowel of every word that ends ambiguously (_AMBIGUOUS_FINAL)
+    coded `e`, the same on both sides; None when no word does (or the reading does not line up with the words).
+    `only`: the positions among those to code `e` (the list side, below)."""
+    lengths, positions = _ambiguous_words(surname, given_names)
+    if only is not None:
+        positions = tuple(i for i in positions if i in only)
+    if not positions or lengths != (len(s), len(g)):
+        return None
     codes = [*s, *g]
     found = False
-    for i, word in enumerate(_primary_words(surname, given_names, s, g)):
-        if _AMBIGUOUS_FINAL.search(word) and _CODE_FINAL.search(codes[i]):
+    for i in positions:
+        if _CODE_FINAL.search(codes[i]):
             codes[i], found = codes[i][:-1] + "e", True
     return _key("W", ".".join(codes[: len(s)]), ".".join(codes[len(s) :])) if found else None
 
@@ -663,6 +685,8 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
     surnames, givens = _fields(surname, given_names, RECORD_COMBOS, listed=True)
     blind_tags = ("B", "A") if _vowels_unwritten(surname, given_names) else ("B",)
     keys: dict[str, None] = {}
+    positions = _ambiguous_words(surname, given_names)[1][:3]
+    ambiguous_subsets = [frozenset(c) for k in range(len(positions), 0, -1) for c in itertools.combinations(positions, k)]
     for s, s_joined in surnames:
         for g, g_joined in givens:
             sp, gp = _part(s, s_joined), _part(g, g_joined)
@@ -678,6 +702,10 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                     keys.update(dict.fromkeys(_blind_record_keys(tag, s, g)))
                 for key in _initial_keys(s, g):
                     keys.setdefault(key)
+                for only in ambiguous_subsets:  # n12: for every reading, like the gate, and for every part of the
+                    ambiguous = _ambiguous_key(surname, given_names, s, g, only)  # ambiguous words (a document
+                    if ambiguous:  # writes KAHLAN without the silent e of a listed KEHLANE, HAMDANI with an I)
+                        keys.setdefault(ambiguous)
     for habit in _habits(surname, given_names):  # listed as a document in that orthography spelled it
         habit_surnames, habit_givens = _fields(surname, given_names, RECORD_COMBOS, habit, listed=True)
         for s, s_joined in habit_surnames:
@@ -686,9 +714,6 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                 # a dropped given name are two departures (n8), which the gate only REFERs
                 if len(g) > 1 and not s_joined and not g_joined:
                     keys.setdefault(_key("O", sp, _ordered(g)))
-    ambiguous = _ambiguous_key(surname, given_names, surnames[0].codes, givens[0].codes)
-    if ambiguous:
-        keys.setdefault(ambiguous)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
@@ -734,13 +759,13 @@ def query_name_keys(
                 add(1, _key("F", sp, _part(g[:k])), EXACT)
             if len(g) > 1 and not truncated:  # the given names in another order
                 add(1, _key("O", sp, _ordered(g)), EXACT)
+            ambiguous = _ambiguous_key(surname, given_names, s, g)
+            if ambiguous:  # a final vowel written ambiguously (n10), for every reading of the words since n12
+                add(4, ambiguous, WEAK)
             primary = (s, g) == (surnames[0].codes, givens[0].codes)
             if not primary and not unwritten:
                 continue  # the other ways of writing a name's structure: for its primary reading only (n6)
             add(1, _key("F", sp, ""), WEAK)  # the record has no given names
-            ambiguous = _ambiguous_key(surname, given_names, s, g)
-            if ambiguous:  # a final vowel written ambiguously (n10)
-                add(4, ambiguous, WEAK)
             # the document writes as one word what the list writes apart
             for marked_s, marked_g in ((True, False), (False, True)):
                 if marked_s and not single_surname or marked_g and not g:

@@ -26,6 +26,8 @@ from aiohttp import web
 
 from agent.screen.actions import MAX_REASON, OUTCOMES, OVERRIDES
 from agent.screen.model import TOPICS
+from agent.web.codes import OUTCOMES as OUTCOME_TEXT
+from agent.web.codes import REASONS, label
 from agent.web.server import SITE, Refusal, done, render, render_text, session_of, template_context, translate
 from agent.web.sse import stream
 
@@ -34,23 +36,7 @@ if TYPE_CHECKING:
 
 SCREEN: web.AppKey[OfficerScreen] = web.AppKey("screen")
 
-# Reason codes of agent/screening/decision.py (and docs/config.md) -> the text the officer reads.
-REASONS = {
-    "listed_document": "Listed document", "listed_person": "Listed person", "listed_vehicle": "Listed vehicle",
-    "possible_person_match": "Possible match with a listed person",
-    "possible_document_match": "Possible match with a listed document",
-    "possible_vehicle_match": "Possible match with a listed vehicle",
-    "check_digit": "Check digit wrong", "vin_check_digit": "VIN check digit wrong", "expired": "Document expired", "expiry_unreadable": "Expiry date unreadable",
-    "document_code_refused": "Document type not accepted here", "issuing_state_refused": "Issuing state refused",
-    "issuing_state_not_accepted": "Issuing state not accepted", "list_stale": "Hit-list out of date",
-    "hitlist_unavailable": "Hit-list unavailable", "hitlist_missing": "No hit-list installed",
-    "hitlist_unreadable": "Hit-list unreadable", "hitlist_wrong_id": "Wrong hit-list installed",
-    "unreadable": "Document unreadable", "indicator_fault": "Indicator fault",
-    "event_log_unavailable": "Event log unavailable",
-    "stolen": "stolen", "lost": "lost", "revoked": "revoked", "invalidated": "invalidated", "wanted": "wanted",
-}
 VERDICTS = {"CLEAR": "CLEAR", "HIT": "HIT", "REFER": "REFER"}
-OUTCOME_TEXT = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
 OVERRIDE_TEXT = {"admit": "Admit", "refuse": "Refuse"}
 DOCUMENT_CODES = ("P", "PP", "I", "ID", "A", "C", "V")
 STATE = re.compile(r"[A-Z<]{1,3}")
@@ -85,9 +71,7 @@ def panel_context(request: web.Request, lang: str | None = None) -> dict[str, An
     gettext = template_context(request, lang)["_"]
 
     def reason(code: str) -> str:
-        head, _sep, tail = code.partition(":")
-        text = gettext(REASONS[head]) if head in REASONS else head
-        return f"{text}: {gettext(REASONS[tail]) if tail in REASONS else tail}" if tail else text
+        return label(gettext, REASONS, code)
 
     return {"current": screen.model.current(), "recent": screen.model.recent(), "health": screen.model.health(),
             "alerts": screen.active_alerts(), "reason": reason, "clock": _clock_text,

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 FRAMES_KEPT = 16
 FINISH_KEPT = 16  # recent times from the end of the wait to the indicator that the deadline keeps room for
+WAKE_MARGIN_S = 0.003  # more room kept after the wait: the scheduler's lateness the last decisions did not show
 SPECULATE_AFTER = 1 / 10  # of the deadline: no answer from the centre by then, commit the silent case's event
 FACE_WAIT_S = 2.0  # at most this long for a camera passage's face search (it started while the MRZ was read)
 IDLE_STATE = IndicatorState(colour=OFF)  # ready for the next traveller: dark, silent, relay shut
@@ -68,10 +69,10 @@ def centre_deadline_at(received_at: float, deadline_s: float, finish_s: Sequence
     """When the wait for the centre ends for a read the reader framed at ``received_at`` (time.monotonic):
     the deadline runs from the swipe to the indicator, so the wait ends early by what followed it lately
     (``finish_s``: the slowest of the last few decisions: how late the thread resumed, committing if still
-    to do, showing), by at most a third of the deadline (docs/online-query.md "Deadline"). Never later
-    than ``received_at + deadline_s``."""
-    reserve = min(max(finish_s, default=0.0), deadline_s / 3)
-    return received_at + deadline_s - max(reserve, 0.0)
+    to do, showing) and ``WAKE_MARGIN_S`` more for a thread resumed later than any of them, by at most a third
+    of the deadline (docs/online-query.md "Deadline"). Never later than ``received_at + deadline_s``."""
+    reserve = min(max(max(finish_s, default=0.0), 0.0) + WAKE_MARGIN_S, deadline_s / 3)
+    return received_at + deadline_s - reserve
 
 
 def utc_today(wall: float) -> dt.date:

@@ -35,13 +35,16 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
+from agent.web.codes import coded, label
 from agent.web.i18n import LANGUAGES, Catalogues, negotiate
 from agent.web.sessions import Session, Sessions
 from agent.web.sse import HEARTBEAT_S, Hub
@@ -132,11 +135,15 @@ def lang_of(request: web.Request) -> str:
 
 
 def template_context(request: web.Request, lang: str | None = None) -> dict[str, Any]:
-    """What every template may use: ``_`` (gettext), ``lang``, ``dir``, ``languages``, ``session``, ``csrf``."""
+    """What every template may use: ``_`` (gettext), ``label``/``coded`` (a stored code's words, and those words
+    with the code kept in the markup: ``agent.web.codes``; ``label(FAULTS, "reader")``), ``lang``, ``dir``,
+    ``languages``, ``session``, ``csrf``."""
     site = request.app[SITE]
     lang = lang or lang_of(request)
     session = request.get(SESSION)
-    return {"_": site.catalogues.get(lang).gettext, "lang": lang, "dir": site.catalogues.direction(lang),
+    gettext = site.catalogues.get(lang).gettext
+    return {"_": gettext, "label": partial(label, gettext), "coded": partial(coded, gettext), "codes": codes,
+            "lang": lang, "dir": site.catalogues.direction(lang),
             "languages": LANGUAGES, "session": session, "csrf": session.csrf if session else "",
             "title": site.title}
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from agent.errors import EXIT_TRANSPORT
 from agent.keys import load_public_key, load_signing_key
 from tests.support.link import Keys, make_gate
 from tests.support.paths import REPO
@@ -76,3 +77,18 @@ def test_central_run_stores_events_shows_hits_and_cmd_reaches_gate(broker, tmp_p
                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     events = [json.loads(line) for line in res.stdout.splitlines()]
     assert len(events) == 6 and sum(e["is_hit"] for e in events) == 1
+
+
+def test_cmd_with_a_wrong_password_says_the_broker_refused_it_at_once(broker, tmp_path, capsys):
+    """The command sender took any CONNACK for a connection, so a refused one (a wrong password) waited out the
+    whole timeout for a result and then said only that none came."""
+    kdir = tmp_path / "keys"
+    assert main(["keygen", "--out", str(kdir)]) == 0
+    db = str(tmp_path / "central.db")
+    assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", str(kdir / "node.key.pub")]) == 0
+    (tmp_path / "pw").write_text("not the password")
+    code = main(["cmd", "--db", db, "--gate", "gate-1", "--op", "rebirth", "--sign-with",
+                 str(next(kdir.glob("command-*.key"))), "--port", str(broker.port), "--username", "central-cmd",
+                 "--password-file", str(tmp_path / "pw"), "--timeout", "30"])
+    err = capsys.readouterr().err
+    assert code == EXIT_TRANSPORT and "cannot connect to the broker" in err and "Not authorized" in err, (code, err)

@@ -18,7 +18,16 @@ from agent import keys as keyfiles
 from agent.protocol import topics
 from agent.protocol.envelope import peek
 from tests.support.broker import MqttTestClient
-from tests.support.console import OFFICER, PASSWORD, SECOND, SUPERVISOR, VIEWER, add_search, running_console
+from tests.support.console import (
+    OFFICER,
+    PASSWORD,
+    SECOND,
+    SUPERVISOR,
+    VIEWER,
+    add_search,
+    add_status,
+    running_console,
+)
 from tests.support.webclient import Client
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -240,3 +249,54 @@ def test_english_pages_show_the_stored_codes_in_english_words(console, store):
     assert "Outcome recorded." in page and '<span class="outcome">False match</span>' in page
     audit = c.request("/audit").read().decode()
     assert 'data-action="hit_outcome">recorded a hit&#39;s outcome</td>' in audit
+
+
+GATE_CODES = {  # the words the gates page and the commands page show for stored gate codes
+    "fr": {"reader": "Lecteur de documents", "outbox_recovered": "File d&#39;envoi mise de côté et recréée",
+           "hitlist": "Liste de signalement", "publish_refused": "Le courtier a refusé une publication",
+           "pulse_relay": "Actionner le relais de la barrière", "wipe": "Effacer le portique",
+           "replay": "rejouée ou hors séquence", "absent": "non connecté"},
+    "ar": {"reader": "قارئ الوثائق", "outbox_recovered": "نُقل صندوق إرسال الأحداث جانبًا وأُعيد إنشاؤه",
+           "hitlist": "قائمة التطابق", "publish_refused": "رفض الوسيط نشر رسالة",
+           "pulse_relay": "تشغيل مرحّل الحاجز", "wipe": "مسح البوابة", "replay": "مُعادة أو خارج الترتيب",
+           "absent": "غير موصول"},
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_gate_faults_and_commands_are_shown_in_the_operators_language_and_unknown_codes_as_stored(console, store,
+                                                                                                lang):
+    """A gate's fault parts and alarms, a pending command, a sent command and the gate's refusal reason are shown
+    in the operator's words with the stored code kept in the markup (``data-code``/``title``, for support calls);
+    codes no table knows (a newer gate's) are shown as stored; the store keeps the codes."""
+    words, now = GATE_CODES[lang], time.time()
+    add_status(store, "gate-1", now, alarms=["publish_refused", "radio_silence"],
+               faults={"reader": "absent: [Errno 2] /dev/ttyUSB0", "outbox_recovered": "moved aside at 12:00",
+                       "hitlist:sltd": "no head received", "sonar": "echo lost"})
+    console.records.propose_command("c1", "gate-1", "pulse_relay", {"seconds": 2}, b"wire", SECOND, now + 600)
+    console.records.propose_command("c2", "gate-1", "teleport", {}, b"wire", SECOND, now + 600)
+    store.add_command("c3", "gate-1", 7, "wipe", now)
+    store.command_result("c3", "gate-1", False, "replay", "sequence 7 <= last accepted 9")
+    store.add_command("c4", "gate-1", 8, "wipe", now)
+    store.command_result("c4", "gate-1", False, "quantum_veto", "a newer gate's reason")
+    c = Client(console.server.url)
+    csrf = c.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/lang", {"lang": lang, "csrf": csrf}).status == 303
+
+    gates = c.request("/gates").read().decode()
+    for code in ("reader", "outbox_recovered", "publish_refused"):
+        assert f'data-code="{code}" title="{code}">{words[code]}</span>' in gates, code
+    assert f'title="hitlist:sltd">{words["hitlist"]}: sltd</span>' in gates, "the list id is not kept as named"
+    assert f'title="absent: [Errno 2] /dev/ttyUSB0">{words["absent"]}: [Errno 2] /dev/ttyUSB0</small>' in gates, \
+        "the kind of the reader's fault is not translated, or its own detail is not kept"
+    assert ">moved aside at 12:00</small>" in gates, "a detail of no known kind is not shown as the gate sent it"
+    assert 'title="sonar">sonar</span>' in gates and 'title="radio_silence">radio_silence</span>' in gates
+    commands = c.request("/commands").read().decode()
+    assert f'title="pulse_relay">{words["pulse_relay"]}</span>' in commands
+    assert f'title="wipe">{words["wipe"]}</span>' in commands
+    assert f'title="replay">{words["replay"]}</span>' in commands
+    assert 'title="teleport">teleport</span>' in commands and 'title="quantum_veto">quantum_veto</span>' in commands
+    # the store keeps the codes, never the words
+    assert {r["op"] for r in console.records.pending_commands()} == {"pulse_relay", "teleport"}
+    assert {(r["op"], r["reason"]) for r in console.records.commands()} == {("wipe", "replay"),
+                                                                           ("wipe", "quantum_veto")}

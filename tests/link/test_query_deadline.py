@@ -26,7 +26,7 @@ from agent.link.query import ANSWERED, LATE, UNREACHABLE, OnlineQueries
 from agent.outbox import PRIORITY_HIT, PRIORITY_ROUTINE, Outbox
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import EventSealer, decode_event
-from agent.screening.pipeline import Screener, centre_deadline_at
+from agent.screening.pipeline import WAKE_MARGIN_S, Screener, centre_deadline_at
 from agent.screening.sources import Query
 
 DEADLINE = 0.3
@@ -159,9 +159,10 @@ def test_only_a_wait_resumed_past_its_deadline_counts_as_overslept() -> None:
        deadline=st.floats(min_value=0.01, max_value=2.0, allow_nan=False))
 def test_screener_deadline_never_lies_past_the_configured_one(finish, deadline) -> None:
     """However long committing and showing took lately, the wait for the centre ends no later than the
-    configured deadline after the swipe, and leaves the centre at least two thirds of it."""
+    configured deadline after the swipe, less the wake-up margin (or a third of the deadline, the smaller), and
+    leaves the centre at least two thirds of it."""
     end = centre_deadline_at(500.0, deadline, finish)
-    assert 500.0 + deadline * 2 / 3 - 1e-9 <= end <= 500.0 + deadline
+    assert 500.0 + deadline * 2 / 3 - 1e-9 <= end <= 500.0 + deadline - min(WAKE_MARGIN_S, deadline / 3) + 1e-9
 
 
 class WatchedOutbox(Outbox):
@@ -299,6 +300,6 @@ def test_deciding_thread_woken_late_makes_the_next_waits_end_that_much_earlier(t
         return pending
 
     q.start = late  # type: ignore[method-assign]
-    assert centre_deadline_at(0.0, 0.3, s._finish_s) == 0.3
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) == 0.3 - WAKE_MARGIN_S
     s.handle_query(Query(document=("UTO", "L898902C3")))
-    assert centre_deadline_at(0.0, 0.3, s._finish_s) <= 0.3 - 0.05
+    assert centre_deadline_at(0.0, 0.3, s._finish_s) <= 0.3 - WAKE_MARGIN_S - 0.05

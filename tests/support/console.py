@@ -61,3 +61,18 @@ def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: b
         event["face"] = {"present": True, "score": 0.9, "jpeg": face}
     store.add_event((msg_id, gate, 1, hit, "hit" if hit else "decision", wall, wall, wall + 0.1, encode_event(event)))
     return msg_id
+
+
+def add_status(store: CentralStore, gate: str, wall: float, *, faults: dict[str, str] | None = None,
+               alarms: list[str] | None = None, list_version: int = 4) -> None:
+    """Store one heartbeat status of the enrolled ``gate`` (signed by a fresh key) as the node stores it, with
+    ``faults`` (part -> the part's detail) and ``alarms``."""
+    from nacl.signing import SigningKey
+
+    from agent.protocol.envelope import seal
+
+    body = {"id": uuid.uuid4().hex, "ts": wall, "gate": gate, "session": 3, "state": "online", "kind": "heartbeat",
+            "versions": {"agent": "0.9.0"}, "outbox": {"depth": 0, "oldest_age": 0, "dropped": 0},
+            "alarms": alarms or [], "faults": faults or {},
+            "hitlist": {"list_id": "sltd", "version": list_version, "stale": False}}
+    assert store.record_status(gate, 3, True, wall, list_version, seal("status", body, [SigningKey.generate()]))

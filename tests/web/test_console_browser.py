@@ -156,11 +156,15 @@ def test_federation_page_shows_a_received_item_live_and_a_supervisor_shares_a_hi
 def test_the_console_switches_to_arabic_right_to_left_and_to_french(tmp_path, page, shots):
     """The console's pages in the language the operator picks (the foundation's language buttons), from the
     console's own catalogue (tools/central/console/locale) and the gate's: Arabic laid out right to left."""
-    from tests.support.console import add_search
+    from nacl.signing import SigningKey
+
+    from tests.support.console import add_search, add_status
     from tools.central.store import CentralStore
 
     store = CentralStore(tmp_path / "central.db")
     add_search(store, "gate-1", "port-a", time.time(), hit=True)
+    store.enrol("gate-1", bytes(SigningKey.generate().verify_key), time.time())
+    add_status(store, "gate-1", time.time(), faults={"reader": "absent"})
     try:
         with running_console(store, tmp_path / "operators.sqlite3") as console:
             url = console.server.url
@@ -178,10 +182,13 @@ def test_the_console_switches_to_arabic_right_to_left_and_to_french(tmp_path, pa
             shots(page, "console-arabic")
             page.goto(url + "/gates")
             assert page.get_attribute("html", "dir") == "rtl" and page.inner_text("h2") == "البوابات حسب الموقع"
+            reader = page.locator(".faults [data-code=reader]")  # the fault's words, its code kept for support
+            assert (reader.inner_text(), reader.get_attribute("title")) == ("قارئ الوثائق", "reader")
             page.click("button[name=lang][value=fr]")
             page.wait_for_selector("html[lang=fr]")
             page.goto(url + "/gates")
             assert page.get_attribute("html", "dir") == "ltr" and page.inner_text("h2") == "Portiques par site"
+            assert page.inner_text(".faults [data-code=reader]") == "Lecteur de documents"
             page.goto(url + "/picture")
             assert page.inner_text("#csv") == "Exporter en CSV"
             page.click("button[name=lang][value=en]")

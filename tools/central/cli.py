@@ -758,7 +758,8 @@ def _send(args: argparse.Namespace, store: CentralStore, gate: str, op: str, cmd
     sender = CommandSender(_config(args), store, [])
     try:
         if not sender.connect(args.timeout):
-            raise TransportError(f"cannot connect to the broker at {args.host}:{args.port} as {args.username!r}")
+            raise TransportError(f"cannot connect to the broker at {args.host}:{args.port} as {args.username!r}: "
+                                 f"{sender.refused or f'no answer within {args.timeout:g} s'}")
         sender.send_wire(gate, cmd_id, wire, timeout=args.timeout)
         result = sender.wait_for_result(args.timeout)
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
 
+from agent.errors import TransportError
 from agent.keys import trusted
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, open_signed
@@ -55,15 +56,22 @@ class CommandSender:
         user = config.username or COMMAND_USER
         # a broker with use_username_as_clientid replaces this by the username; others keep it unique
         self._client = config.client(f"{user}-{uuid.uuid4().hex[:8]}")
-        self._client.on_connect = lambda *_a: self._connected.set()
+        self.refused: str | None = None  # the broker's reason when it refused the connection
+        self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client.on_message = self._on_message
 
     def connect(self, timeout: float) -> bool:
-        """Connect with a clean session; True once the broker accepted it within ``timeout`` seconds."""
+        """Connect with a clean session; True once the broker accepted it within ``timeout`` seconds (False when it
+        refused it, e.g. a wrong password, or did not answer)."""
         self._client.connect_async(self.config.host, self.config.port, 30, clean_start=True)
         self._client.loop_start()
-        return self._connected.wait(timeout)
+        return self._connected.wait(timeout) and self.refused is None
+
+    def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+        self._connected.set()
 
     def send(self, gate_id: str, op: str, args: dict[str, Any] | None, *, ttl: float, timeout: float) -> str:
         """Sign the command with this sender's keys and send it (``send_wire``); returns its id."""
@@ -72,13 +80,16 @@ class CommandSender:
         return cmd_id
 
     def send_wire(self, gate_id: str, cmd_id: str, wire: bytes, *, timeout: float) -> None:
-        """Subscribe to the gate's results and publish an already signed command (``cosign``)."""
+        """Subscribe to the gate's results and publish an already signed command (``cosign``). Raises ValueError
+        for a gate not enrolled, TransportError when the broker does not acknowledge the subscription in time."""
         devices = self.store.device_keys(gate_id)  # with a rotation pending: the old key and the new one
         if not devices:
             raise ValueError(f"gate {gate_id!r} is not enrolled in {self.store.where!r}")
         self._trusted = trusted(devices)
         self._client.subscribe(topics.gate(gate_id, topics.CMD_RESULT), qos=1)
-        self._subscribed.wait(timeout)
+        if not self._subscribed.wait(timeout):  # sent anyway, its result could come before we listen for it
+            raise TransportError(f"the broker did not acknowledge the subscription to {gate_id}'s command results "
+                                 f"within {timeout:g} s")
         with self._lock:
             self._gate, self._cmd_id = gate_id, cmd_id
         self._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1)

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from agent.protocol.commands import is_high_impact
-from agent.screen.views import OUTCOME_TEXT, REASONS
+from agent.protocol.commands import OPS, is_high_impact
+from agent.web.codes import OUTCOMES as OUTCOME_TEXT
 from agent.web.server import (
     SITE,
     Refusal,
@@ -61,6 +61,7 @@ WORKERS = ("officer", "supervisor")
 PAGES = {"/": "Live hits", "/gates": "Gates", "/lists": "Lists", "/alerts": "Alerts", "/commands": "Commands",
          "/picture": "Regional picture", "/federation": "Federation", "/audit": "Audit log"}
 SEVERITIES = ("urgent", "warning", "info")
+SENT_OPS = tuple(op for op in OPS if op != "update")  # an update goes with its signed bundle: `sharaka-central update`
 # what the audit log shows for each stored action code (the code itself stays in the store and the CSV)
 AUDIT_ACTIONS = {
     "sign_in": "signed in", "sign_in_refused": "sign-in refused", "sign_out": "signed out",
@@ -130,10 +131,10 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
 
 
 def _base(request: web.Request, **context: Any) -> dict[str, Any]:
-    """What every console template uses; the ``*_text`` tables give the msgid shown for a stored code (a code not
-    in them is shown as stored)."""
+    """What every console template uses; the ``*_text`` tables are the console's own stored codes (audit actions,
+    federation refusals), shown with the foundation's ``label`` as the gate's codes are (``agent.web.codes``)."""
     return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": _age,
-            "now": time.time(), "reason_text": REASONS, "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
+            "now": time.time(), "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
             **context}
 
 
@@ -214,7 +215,7 @@ def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
 
 async def _commands_page(request: web.Request, **kw: Any) -> web.Response:
     records = request.app[CONSOLE].records
-    return await _page(request, "commands.html", pending=records.pending_commands(), sent=records.commands(),
+    return await _page(request, "commands.html", ops=SENT_OPS, pending=records.pending_commands(), sent=records.commands(),
                        can_send=_command_key(request) is not None and request.app[CONSOLE].config.broker is not None,
                        **kw)
 
