@@ -656,7 +656,5 @@ def list_status(source: ListSource, now: float) -> dict[str, Any]:
     problem = list_problem(source.hitlist, source.expected_id)
     if problem is not None:
         out["problem"] = {"reason": problem.reason, "detail": problem.detail}
-    p = source.policy
-    out["policy"] = {"governs": list(p.governs), "on_match": p.on_match, "on_weak": p.on_weak,
-                     "on_stale": p.on_stale, "acknowledge": p.acknowledge}
+    out["policy"] = source.policy.policy()
     return out

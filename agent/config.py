@@ -265,6 +265,12 @@ class HitListConfig:
     acknowledge: bool = _opt(
         "A match in this list must be acknowledged by an officer on the screen (the event says so).", True)
 
+    def policy(self) -> dict[str, Any]:
+        """This list's kind (what it ``governs``) and policy, as the gate's status reports it (``sharaka-gate
+        status``, the link's status message) and the screens show it."""
+        return {"governs": list(self.governs), "on_match": self.on_match, "on_weak": self.on_weak,
+                "on_stale": self.on_stale, "acknowledge": self.acknowledge}
+
 
 @dataclass(frozen=True)
 class LinkConfig:

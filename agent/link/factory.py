@@ -62,9 +62,12 @@ def link_from_config(
         list_fetch=FetchPacing(spread_s=lc.list_fetch_spread_s),
     )
     more = {lid: store for lid, store in (lists or {}).items() if isinstance(store, HitListStore)}
+    screening = config.screening_lists()  # [hitlist] (or the first list) is synced as cfg.list_id, the rest by id
+    policies = {cfg.list_id: screening[0].policy(), **{hl.list_id: hl.policy() for hl in screening[1:]}}
     return GateLink(
         cfg, outbox, device_key, node_keys=[node], command_keys=commands, state_dir=state / "link",
         clock=clock, trusted_time=trusted, status_source=status_source, command_handlers=command_handlers,
         device_key_path=key_path, high_impact_threshold=lc.high_impact_threshold, high_impact=high_impact,
-        hitlist=hitlist if isinstance(hitlist, HitListStore) else None, lists=more, alerts=alerts,
+        hitlist=hitlist if isinstance(hitlist, HitListStore) else None, lists=more, policies=policies,
+        alerts=alerts,
     )

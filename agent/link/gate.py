@@ -101,6 +101,7 @@ class GateLink:
         rng: random.Random | None = None,
         hitlist: SyncedStore | None = None,
         lists: Mapping[str, SyncedStore] | None = None,
+        policies: Mapping[str | None, Mapping[str, Any]] | None = None,
         hitlist_limits: Limits = DEFAULT_LIMITS,
         trusted_time: TrustedClock | None = None,
         alerts: AlertReceiver | None = None,
@@ -160,6 +161,8 @@ class GateLink:
                                               limits=hitlist_limits, observe=self.trusted_time.observe,
                                               pacing=config.list_fetch, rng=rng)
         self.sync = next(iter(self.syncs.values()), None)
+        # each synced list's kind and policy, keyed as ``syncs`` (``HitListConfig.policy``): the centre shows them
+        self._policies = dict(policies or {})
         if self.syncs:
             builtins["hitlist_resync"] = self._resync
         first = self.sync.store if self.sync is not None else None
@@ -467,6 +470,8 @@ class GateLink:
             except Exception as exc:
                 one = {"error": str(exc)}
             one["sync"] = sync.status()
+            if list_id in self._policies:
+                one["policy"] = dict(self._policies[list_id])
             if sync is self.sync:
                 out["hitlist"] = one
             lists[str(list_id or one.get("list_id") or "")] = one

@@ -66,9 +66,9 @@ COMMAND_RESULTS = {
     "threshold": "needs a second key holder", "id": "identifier not valid", "op": "operation not valid",
     "not_after": "expiry not valid",
 }
-# A list's policy (agent/config.py ListPolicy): what it governs, and its words for a match, a weak match, staleness.
+# A list's policy (agent/config.py HitListConfig.policy): what it governs, and its words for a match, a weak match, staleness.
 LIST_KINDS = {"document": "documents", "person": "persons", "vehicle": "vehicles"}
-POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "keep screening",
+POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "as the gate's rule for a stale list",
                 "clear-flag": "decide, flag the events"}
 STRENGTHS = {"exact": "exact match", "weak": "weak match"}
 TABLES: tuple[dict[str, str], ...] = (REASONS, OUTCOMES, FAULTS, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,

@@ -188,3 +188,29 @@ def test_person_entered_by_hand_is_screened_by_the_lists_that_govern_persons(mak
     with pytest.raises(ValueError):
         gate.screener.handle_person("NORDMANN", "OLA", "1982-03-04")
     assert len(gate.events()) == 1  # a refused entry commits nothing
+
+
+def test_the_links_status_carries_each_synced_lists_kind_and_policy(tmp_path):
+    """The link's signed status (what the centre stores and its Lists page shows) names each signed list's kind
+    and policy as this gate's config gives them, keyed as the list is synced (docs/central.md "Operators' console")."""
+    from nacl.signing import SigningKey
+
+    from agent.app import GateApp
+    from tests.support.screen import signed_list
+
+    (tmp_path / "node.pub").write_bytes(bytes(SigningKey.generate().verify_key))
+    _, watch = signed_list(tmp_path / "w", "watch", [], governs=["person"])
+    _, vehicles = signed_list(tmp_path / "v", "vehicles", [], governs=["vehicle"])
+    path = _config(tmp_path, link={"enabled": True, "node_pub": "node.pub"},
+                   **{"lists.watch": {**watch, "store_dir": "w/watch", "on_match": "refer", "acknowledge": False},
+                      "lists.vehicles": {**vehicles, "store_dir": "v/vehicles"}})
+    app = GateApp(load_config(path))
+    app.open()
+    try:
+        lists = app.link.status()["lists"]
+        assert lists["watch"]["policy"] == {"governs": ["person"], "on_match": "refer", "on_weak": "refer",
+                                            "on_stale": "screening", "acknowledge": False}
+        assert lists["vehicles"]["policy"]["governs"] == ["vehicle"]
+        assert "records" not in lists  # an in-memory stand-in is not synced, so not the centre's to show
+    finally:
+        app.close()

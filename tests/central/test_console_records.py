@@ -129,12 +129,19 @@ def test_gates_by_site_and_list_versions_come_from_each_gates_signed_status(stor
 
     records = ConsoleRecords(store, clock=FakeClock(NOW))
     store.add_token("t1", "gate-1", "port-a", b"k" * 32, NOW - DAY, NOW)
+    store.enrol("gate-3", bytes(range(1, 33)), NOW - DAY)
+    store.add_token("t3", "gate-3", "port-a", b"l" * 32, NOW - DAY, NOW)
     key = SigningKey.generate()
-    for gate, version, faults, depth in (("gate-1", 42, {"reader": "unplugged"}, 17), ("gate-2", 41, {}, 0)):
+    sltd = {"governs": ["document"], "on_match": "hit", "on_weak": "refer", "on_stale": "screening", "acknowledge": True}
+    watch = {"governs": ["person"], "on_match": "refer", "on_weak": "refer", "on_stale": "clear-flag",
+             "acknowledge": False}
+    for gate, version, faults, depth, policy in (("gate-1", 42, {"reader": "unplugged"}, 17, sltd),
+                                                  ("gate-2", 41, {}, 0, None), ("gate-3", 42, {}, 0, watch)):
         body = {"id": uuid.uuid4().hex, "ts": NOW, "gate": gate, "session": 3, "state": "online", "kind": "heartbeat",
                 "versions": {"agent": "0.1.0"}, "outbox": {"depth": depth, "oldest_age": 12.5, "dropped": 0},
                 "alarms": ["publish_refused"] if depth else [], "faults": faults,
-                "hitlist": {"list_id": "sltd", "version": version, "stale": version < 42}}
+                "hitlist": {"list_id": "sltd", "version": version, "stale": version < 42,
+                            **({"policy": policy} if policy else {})}}  # gate-2: an older gate, no policy
         assert store.record_status(gate, 3, True, NOW - 10, version, seal("status", body, [key]))
     add_search(store, "gate-2", "desert-b", NOW)
     Picture(store, clock=FakeClock(NOW)).rollup()
@@ -143,9 +150,11 @@ def test_gates_by_site_and_list_versions_come_from_each_gates_signed_status(stor
     g1 = sites["port-a"][0]
     assert (g1["online"], g1["backlog"], g1["oldest_age"], g1["faults"], g1["alarms"]) == \
         (True, 17, 12.5, {"reader": "unplugged"}, ["publish_refused"])
-    assert g1["lists"] == [{"list_id": "sltd", "version": 42, "stale": False, "expires": None}]
+    assert g1["lists"] == [{"list_id": "sltd", "version": 42, "stale": False, "expires": None, "policy": sltd}]
     assert sites["desert-b"][0]["lists"][0]["stale"] is True
-    assert records.list_versions() == {"sltd": {42: ["gate-1"], 41: ["gate-2"]}}
+    # the list's kind and policy as each gate screens by it: gates that disagree apart, an older gate's as unknown
+    assert records.list_versions() == {"sltd": {"versions": {42: ["gate-1", "gate-3"], 41: ["gate-2"]},
+                                                "policies": [(sltd, ["gate-1"]), (watch, ["gate-3"]), (None, ["gate-2"])]}}
     later = ConsoleRecords(store, clock=FakeClock(NOW + 600))
     assert not later.gates_by_site()["port-a"][0]["online"], "a gate silent for 10 min is shown online"
 

@@ -59,6 +59,53 @@ def test_hit_at_a_real_gate_appears_on_the_console_within_a_second_and_is_acknow
         shots(page, "console-picture")
 
 
+def test_lists_page_shows_each_lists_kind_and_policy_as_the_real_gate_reports_it(broker, tmp_path, page, shots):
+    """A real gate holding three signed lists (stolen documents, stolen vehicles, a national watchlist that
+    refers and flags when out of date), each under the policy its config gives it: the link's signed status
+    carries each list's kind and policy through a real Mosquitto to the real node, and the Lists page shows
+    them beside the versions, in the operator's words with the codes kept."""
+    from tests.support.gatesim import RECORDS
+    from tests.support.screen import signed_list
+
+    def one_list(list_id: str, kinds: list[str], **policy: object) -> dict[str, object]:
+        records = [r for r in RECORDS if r["kind"] == kinds[0]] or [
+            {"kind": "vehicle", "vin": "1M8GDM9AXKP042788", "reason": "stolen", "ref": "SMV-0042"}]
+        _, table = signed_list(tmp_path / list_id, list_id, records, governs=kinds)
+        return {**table, "store_dir": f"{list_id}/{list_id}", **policy}
+
+    sltd = {**one_list("sltd", ["document"]), "list_id": "sltd"}
+    vehicles = one_list("vehicles", ["vehicle"])
+    watch = one_list("watch", ["person"], on_match="refer", on_stale="clear-flag", acknowledge=False)
+    with linked_gate(broker, tmp_path, hitlist=sltd, **{"lists.vehicles": vehicles, "lists.watch": watch}) \
+            as (app, central), running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3") as console:
+        assert wait_until(lambda: len(console.records.list_versions()) == 3, 10), \
+            "the gate's status did not reach the store with its three lists"
+        url = console.server.url
+        sign_in(page, url, OFFICER)
+        page.goto(url + "/lists")
+        watch_row = page.locator(".list[data-list=watch] .policy")
+        assert watch_row.locator(".governs").get_attribute("data-code") == "person"
+        assert watch_row.locator(".governs").inner_text() == "persons"
+        assert watch_row.locator(".on-match").get_attribute("data-code") == "refer"
+        assert watch_row.locator(".on-stale").inner_text() == "decide, flag the events"
+        assert watch_row.locator(".ack").inner_text() == "no acknowledgement needed"
+        sltd_row = page.locator(".list[data-list=sltd] .policy")
+        assert (sltd_row.locator(".governs").inner_text(), sltd_row.locator(".on-match").inner_text(),
+                sltd_row.locator(".ack").inner_text()) == ("documents", "HIT", "an officer acknowledges a match")
+        vehicles_row = page.locator(".list[data-list=vehicles] .policy")
+        assert vehicles_row.locator(".governs").inner_text() == "vehicles"
+        assert page.locator(".list[data-list=vehicles] tr.newest td").first.inner_text() == "v1"
+        assert "gate-a" in page.inner_text(".list[data-list=watch] tr.newest")
+        shots(page, "console-lists")
+        page.click("button[name=lang][value=fr]")
+        page.wait_for_selector("html[lang=fr]")
+        page.goto(url + "/lists")
+        french = page.locator(".list[data-list=watch] .policy")
+        assert (french.locator(".governs").inner_text(), french.locator(".on-match").inner_text()) == \
+            ("personnes", "À EXAMINER")
+        assert french.locator(".on-match").get_attribute("data-code") == "refer"
+
+
 def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it(broker, tmp_path, page, shots):
     """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
     gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the

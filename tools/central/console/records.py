@@ -36,6 +36,17 @@ def submap(data: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def list_policy(value: Any) -> dict[str, Any] | None:
+    """A list's kind and policy as its gate reports them (``HitListConfig.policy``: governs, on_match, on_weak,
+    on_stale, acknowledge), kept to those keys; None when the gate sent none (an older gate)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    governs = value.get("governs")
+    return {"governs": [str(k) for k in governs] if isinstance(governs, list) else [],
+            **{k: str(value.get(k) or "") for k in ("on_match", "on_weak", "on_stale")},
+            "acknowledge": bool(value.get("acknowledge"))}
+
+
 def status_body(raw: bytes | None) -> dict[str, Any]:
     """The status a gate last sent (stored as received, after its signature verified), or {} when none."""
     if not raw:
@@ -114,7 +125,8 @@ class ConsoleRecords:
             gate = {**r, "online": online, "site": site,
                     "agent": str(submap(status, "versions").get("agent", "")),
                     "lists": [{"list_id": str(v.get("list_id") or k), "version": v.get("version"),
-                               "stale": bool(v.get("stale")), "expires": v.get("expires")}
+                               "stale": bool(v.get("stale")), "expires": v.get("expires"),
+                               "policy": list_policy(v.get("policy"))}
                               for k, v in lists.items() if isinstance(v, dict)],
                     "faults": {str(k): str(v) for k, v in faults.items() if v},
                     "alarms": [str(a) for a in status.get("alarms") or []],
@@ -132,14 +144,22 @@ class ConsoleRecords:
             self._sites[gate_id] = str(rows[0]["site"])
         return self._sites[gate_id]
 
-    def list_versions(self) -> dict[str, dict[int | None, list[str]]]:
-        """{list id: {version: [gate, …]}}: which gates are on which version of which list."""
-        out: dict[str, dict[int | None, list[str]]] = {}
+    def list_versions(self) -> dict[str, dict[str, Any]]:
+        """{list id: {"versions": {version: [gate, …]}, "policies": [(policy, [gate, …]), …]}}: which gates are
+        on which version of which list, newest first, and the list's kind and policy as each gate screens by it
+        (``list_policy``; gates that disagree are shown apart, None: not reported)."""
+        versions: dict[str, dict[int | None, list[str]]] = {}
+        policies: dict[str, dict[str, tuple[dict[str, Any] | None, list[str]]]] = {}
         for gates in self.gates_by_site().values():
             for g in gates:
                 for lst in g["lists"]:
-                    out.setdefault(lst["list_id"], {}).setdefault(lst["version"], []).append(g["gate_id"])
-        return {k: dict(sorted(v.items(), key=lambda kv: -(kv[0] or 0))) for k, v in sorted(out.items())}
+                    versions.setdefault(lst["list_id"], {}).setdefault(lst["version"], []).append(g["gate_id"])
+                    key = json.dumps(lst["policy"], sort_keys=True)
+                    policies.setdefault(lst["list_id"], {}).setdefault(key, (lst["policy"], []))[1].append(
+                        g["gate_id"])
+        return {k: {"versions": dict(sorted(v.items(), key=lambda kv: -(kv[0] or 0))),
+                    "policies": sorted(policies[k].values(), key=lambda pg: (pg[0] is None, -len(pg[1])))}
+                for k, v in sorted(versions.items())}
 
     # ------------------------------------------------------------------ hits
     _HITS = ("SELECT e.gate_id, e.msg_id, e.created, e.received, e.body, c.acknowledged_by, c.acknowledged_at,"
