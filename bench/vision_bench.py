@@ -1,6 +1,6 @@
 """On-device vision benchmark: MRZ from page photographs vs Tesseract on the same band, faces, camera gate.
 
-    ./tools/dev vision-bench [--docs 100] [--seed N] [--compare OTHER.tflite] [--tesseract 40] [--faces 40] [--full-range FILE]
+    ./tools/dev vision-bench [--docs 100] [--seed N] [--locate 100] [--compare OTHER.tflite] [--tesseract 40] [--faces 40] [--full-range FILE]
 
 The evaluation set is generated here from a fixed seed (tools/vision/synth.py; seeds apart from the
 training run's): full pages of TD1, TD2, TD3, MRV-A and MRV-B turned up to 10 degrees (one in five upside
@@ -36,7 +36,7 @@ from PIL import Image
 
 from agent.vision import face
 from agent.vision.image import grey, read_image, resize
-from agent.vision.locate import locate
+from agent.vision.locate import candidates, locate
 from agent.vision.mrz_read import MODEL, Reading, line_probs, read_image_mrz
 from agent.vision.runtime import Model, shared_model
 from tools.vision.synth import document_sample
@@ -123,6 +123,26 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED, model: Model | 
         print("\n| documents not fully right, by cause | count | documents (index from the seed) |\n| --- | --- | --- |")
         for cause, docs in sorted(causes.items(), key=lambda c: -len(c[1])):
             print(f"| {cause} | {len(docs)} | {', '.join(map(str, docs))} |")
+
+
+def bench_locate(n: int, faces: list[np.ndarray], seeds: list[int]) -> None:
+    """The locator alone on ``n`` evaluation pages per seed: CPU ms per page, and a fingerprint of every band it
+    hands on (angle, line boxes, crops' maps and pixels), so a change meant to be faster only can be shown to
+    give the same bands (run the bench of both commits, compare the fingerprints)."""
+    digest = hashlib.sha256()
+    cpu: list[float] = []
+    for seed in seeds:
+        for doc in evaluation_set(n, faces, seed):
+            g = grey(doc.image)
+            c0 = time.process_time()
+            bands = candidates(g)
+            cpu.append((time.process_time() - c0) * 1000)
+            for band in bands:
+                digest.update(repr((band.angle, band.boxes, band.edges, band.cuts)).encode())
+                for line in band.lines:
+                    digest.update(line.tobytes())
+    print(f"\n## Locator alone ({n} pages each of seeds {', '.join(map(str, seeds))})\n")
+    print(f"CPU ms per page p50 {pct(cpu, 0.5):.1f}, p99 {pct(cpu, 0.99):.1f}; bands' fingerprint {digest.hexdigest()[:16]}")
 
 
 def tesseract_line(crop: np.ndarray, tmp: Path) -> str:
@@ -377,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=SEED, help=f"first seed of the MRZ evaluation pages (default {SEED})")
+    ap.add_argument("--locate", type=int, default=0, help="pages per seed (--seed, 4242000, 900000) timed through the locator alone")
     ap.add_argument("--tesseract", type=int, default=30, help="documents whose band Tesseract also reads")
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--gate", type=int, default=30)
@@ -394,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_mrz(args.docs, faces, args.seed)
         for other in args.compare:
             bench_mrz(args.docs, faces, args.seed, Model.load(other))
+    if args.locate:
+        bench_locate(args.locate, faces, list(dict.fromkeys([args.seed, 4_242_000, 900_000])))
     if args.tesseract:
         bench_peer(args.tesseract, faces)
     if args.faces:

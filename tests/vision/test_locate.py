@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.vision import mrz_read
-from agent.vision.locate import closing, dilate, erode, strokes
+from agent.vision.locate import _closing_packed, _packed_runs, _row_runs, closing, dilate, erode, ink_mask, otsu, pack, strokes
 from agent.vision.mrz_read import read_image_mrz
 from tests.vision.conftest import TODAY, page
 from tools.vision.synth import render_lines
@@ -79,3 +79,37 @@ def test_the_packed_closing_of_a_mask_is_the_grey_closing_bit_for_bit(gap: int):
         assert np.array_equal(closing(mask, gap, tall), erode(dilate(mask, gap, tall), gap, tall)), (rows, cols)
     text = _ocrb_mask("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<")
     assert np.array_equal(closing(text, gap, tall), erode(dilate(text, gap, tall), gap, tall))
+
+
+def _runs(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray, lengths: np.ndarray) -> list[tuple[int, ...]]:
+    return sorted(zip(rows.tolist(), x0s.tolist(), x1s.tolist(), lengths.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("gap", [1, 7, 11, 25, 37, 63])
+def test_the_runs_read_from_a_packed_closing_are_the_runs_of_the_unpacked_one(gap: int):
+    """``text_lines`` takes the ink runs straight from the packed closing (only the words where a row's bit
+    changes are unpacked): the same runs, so the same line boxes, as unpacking the closing and scanning it."""
+    rng = np.random.default_rng(100 + gap)
+    tall = max(1, gap // 4)
+    for _ in range(40):
+        rows, cols = int(rng.integers(1, 60)), int(rng.choice([1, 2, 63, 64, 65, 127, 128, 129, int(rng.integers(1, 400))]))
+        mask = (rng.random((rows, cols)) < rng.uniform(0.0, 1.0)).astype(np.uint8)
+        packed = _closing_packed(pack(mask), cols, gap, tall)
+        assert _runs(*_packed_runs(packed, cols)) == _runs(*_row_runs(closing(mask, gap, tall))), (rows, cols)
+    text = _ocrb_mask("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<")
+    cols = text.shape[1]
+    assert _runs(*_packed_runs(_closing_packed(pack(text), cols, gap, tall), cols)) == _runs(*_row_runs(closing(text, gap, tall)))
+
+
+def test_the_ink_mask_thresholds_the_stretched_black_hat_as_pixel_by_pixel_stretching_does():
+    """``ink_mask`` stretches the black-hat's histogram, not its pixels, for Otsu's threshold: the mask must be
+    the one stretching every pixel (float32, truncated to uint8) gives, on pages and on random images."""
+    rng = np.random.default_rng(5)
+    images = [page(seed, "TD1").image.min(2) for seed in (3, 4)]
+    images += [rng.integers(0, 256, (int(rng.integers(5, 90)), int(rng.integers(5, 90))), dtype=np.uint8) for _ in range(20)]
+    images += [np.full((20, 30), 200, np.uint8)]  # no ink at all
+    for g in images:
+        bh = (erode(dilate(g, 15, 7), 15, 7) - g).astype(np.float32)
+        top = max(1.0, float(bh.max()))
+        t = max(otsu(bh * (255.0 / top)) * top / 255.0, 12.0)
+        assert np.array_equal(ink_mask(g), (bh > t).astype(np.uint8))
