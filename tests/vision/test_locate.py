@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 
 from agent.vision import mrz_read
-from agent.vision.locate import _closing_packed, _packed_runs, _row_runs, closing, dilate, erode, ink_mask, otsu, pack, strokes
+from agent.vision.locate import (
+    _closing_packed,
+    _packed_runs,
+    _row_runs,
+    closing,
+    dilate,
+    erode,
+    ink_mask,
+    otsu,
+    pack,
+    strokes,
+)
 from agent.vision.mrz_read import read_image_mrz
 from tests.vision.conftest import TODAY, page
 from tools.vision.synth import render_lines
