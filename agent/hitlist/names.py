@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 12
+NORMALISER_VERSION = 13
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -149,7 +149,7 @@ def _group(tokens: list[str]) -> list[str]:
     return out
 
 
-_RH_GHAIN = re.compile(r"^RH(?=[AEIOU])|(?<=[AEIOU])RH(?![AEIOU])")
+_RH_GHAIN = re.compile(r"^RH(?=[AEIOU])|(?<=[AEIOU])RH")  # n13: also between vowels (MOURHIRE = MUGHIRA)
 # Other romanisation habits, each a rewrite of the spelling into the habit the skeleton rules assume
 # (docs/names.md, "Readings"): the component also gets the code of the rewritten spelling.
 _READINGS = (
@@ -169,6 +169,9 @@ _READINGS = (
     (re.compile(r"G(?!H)"), "Q"),  # Maghreb and Gulf G for qaf: BELGACEM = BELKACEM, GUESMI = KASMI (n8; GU as QU)
     (_RH_GHAIN, "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN; since n8 also after a vowel at the end or
     (_RH_GHAIN, "G"),  # before a consonant (SAYERH = SAYEGH), and as the G of other habits (RHANNAM = GANNAM)
+    (re.compile(r"(?<=[^AEIOU]A)(?<!LLA|ULA)H$"), "HH"),  # a final AH is a ta marbuta (FATIMAH = FATIMA) or a
+    # written h (n13): AFRAH = AFREH, SAYYAH = SAYYEH (French and Turkish E for a); HH keeps _prepare from dropping it.
+    # Names told apart by that vowel are in the dictionary (SALAH != SALEH), which is never re-read; not ALLAH
     (re.compile(r"(?<=[MRVWY])E$"), "A"),  # Turkish final E for A after M, R, V: NADIRE = NADIRA, URVE = URWA (n7);
     # not after N, the French silent e of AMINE, SOFIANE, ABDERRAHMANE (AMINE != AMINA); after other consonants the final E is a
     # class of its own that the list side reads as A or I (n6, _record_final_e)
@@ -202,8 +205,9 @@ _HABITS = {
         words=((re.compile(r"C+"), "DJ"),),  # C is jim, never K or S (n12): CEBELE = JABALA, CELLAT = DJALLAD
         readings=(  # the final E first (n8): fewest readings per field are kept (HABIT_COMBOS)
             (re.compile(r"(?<=N)E$"), "A"),  # final E for A after N as well: YEMINE = YAMINA
-            (re.compile(r"S(?!S|CH)"), "SH"),  # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI
-            (re.compile(r"S(?!S|CH)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
+            # sin and shin are both S: SAFIK = SHAFIQ, GANNUSI = GHANNOUCHI; a doubled S too (n13): BESSAR = BASHSHAR
+            (re.compile(r"(?<!S)S+(?!S|CH)"), "SH"),
+            (re.compile(r"(?<!S)S+(?!S|CH)"), "TH"),  # tha is S: BERGUSI = BARGHUTHI (with the list's GH -> G reading)
             (re.compile(r"(?<=[AE])H$"), "KH"),  # a final H is a consonant, never a silent ta marbuta: TEBBAH
             (re.compile(r"Z"), "D"),  # Z for dad and dhal (n6): MURTAZA = MURTADA, MUNKIZ = MUNQIDH, FAYYAZ = FAYYAD
         ),
@@ -220,6 +224,7 @@ _HABITS = {
         readings=(
             (re.compile(r"S+(?!CH)"), "Z"),  # voiced S for z, za, dhal: ASIS = AZIZ, DSCHASSAR = JAZZAR
             (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
+            (re.compile(r"S+(?!CH)"), "TH"),  # and for tha (n13): DARWISI = DAROUITI, KASIERI = KATHIRI
         ),
     ),
 }
@@ -242,11 +247,17 @@ def _readings(word: str, habit: str = "") -> list[str]:
     if word in _TAGS_BY_SPELLING or word in NAME_DICTIONARY:
         return out
     words = _HABITS[habit].words if habit else ()
+    applied = [(pattern, replacement) for pattern, replacement in words if pattern.search(word)]
+    if len(applied) > 1:  # n13: a document writes every letter of a word in its orthography: German CH for kha
+        together = word  # and J for y at once, CHAJJAM = KHAYYAM, CHUBAJB = KHUBAYB
+        for pattern, replacement in applied:
+            together = pattern.sub(replacement, together)
+        out.append(together)
     for pattern, replacement in words + _READINGS:  # the orthography's whole-word rewrites first, and read first
         rewritten = pattern.sub(replacement, word)  # (n12): DUCANE in Turkish is DUDJANE, then DUDJANA
         if rewritten != word and rewritten not in out:
             out.append(rewritten)
-    rewrites = sum(pattern.search(word) is not None for pattern, _ in words)
+    rewrites = len(applied) + (len(applied) > 1)
     for base in [*out[:rewrites], word, *out[rewrites:]] if habit else ():  # on the other habits' readings too (n7): CHASNADAR = KHAZNADAR
         for pattern, replacement in _HABITS[habit].readings:
             for match in pattern.finditer(base):
@@ -288,6 +299,8 @@ def _word_codes(word: str) -> tuple[str, ...]:
         mark = "~DN" if suffix.re is _DIN_SUFFIX else "~LH"  # a base's final vowel joins the suffix (n8, n7 for E):
         # ATEULLAH = ATAALLAH, WALIUDDIN = OUALEEDDINE = VALIETTIN
         codes += [re.sub(r"(?<=[au-])[AYIUE-]$", "-", code) + mark for code in _word_codes(suffix["base"])]
+        if mark == "~LH" and not word.endswith("H"):  # n13: -LLA without H may also end a name with a doubled L
+            codes += _tagged_codes(word)  # (GAZALLA = GHAZALA); ALLAH is mostly written with its H
     else:
         whole = _tagged_codes(word)
         b_rounded = _B_ROUNDED.match(word)
@@ -431,12 +444,15 @@ def _skeleton_codes(word: str) -> tuple[str, ...]:
     # (KHAZNADARE for KHAZNADARA, not KHAZNADAR; ALAME for ALAMI)
     silent = consonants and _SILENT_E.search(word)
     final = "E" if trailing == "E" and consonants and not silent else _final_class(trailing)
+    if _CONSONANT_YE.search(word):
+        final = "Y"  # n13: YE after a consonant is y + a final a written E (DEBYE = DABYA != DEBY), like IYE (ZEKIYE)
     stem = ("V" if initial_vowel else "") + "".join(consonants)
     if appendix_b:
         return (stem + "a" + final, stem + "u" + final)
     return (stem + (first_vowel or "-") + final,)
 
 
+_CONSONANT_YE = re.compile(r"(?<=[^AEIOUY])YE$")
 _SILENT_E = re.compile(r"(?:[AEIOUY]N|[^AEIOUYR]R)E$")  # AMINE, BADRE; not MOUZNE, HANNE, MUCAMME, HELME (n9)
 _SILENT_CODE = re.compile(r"(?<=[A-Z])(?<![~])(?<!^V)[au]-$")  # an untagged code without a final vowel
 _FIRST_VOWEL = re.compile(r"([au-])[AYIUE-]$")  # the first-vowel class in a skeleton code

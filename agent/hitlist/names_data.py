@@ -8,7 +8,7 @@ entry changes keys: bump `DICTIONARY_VERSION` and `names.NORMALISER_VERSION` (do
 
 from __future__ import annotations
 
-DICTIONARY_VERSION = 3
+DICTIONARY_VERSION = 4
 
 # canonical spelling -> variant spellings (upper case A-Z, one component, after article removal)
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -62,4 +62,15 @@ DISTINCT_BY_VOWELS: dict[str, tuple[str, ...]] = {
     "AMIR": ("AMIR", "AMEER"),
     "IMAD": ("IMAD", "IMED", "EMAD", "IMAAD"),
     "AMAD": ("AMAD",),
+    # n13: a final AH is also read as a written h (AFRAH = AFREH); these -AH names and their -IH twins stay apart
+    "SALAH": ("SALAH",),
+    "SALIH": ("SALEH", "SALIH"),
+    "FALAH": ("FALAH",),
+    "FALIH": ("FALEH", "FALIH"),
+    "RABAH": ("RABAH",),
+    "RABIH": ("RABEH", "RABIH"),
+    "SABAH": ("SABAH",),
+    "SABIH": ("SABEH", "SABIH"),
+    "NAJAH": ("NAJAH",),
+    "NAJIH": ("NAJEH", "NAJIH"),
 }
