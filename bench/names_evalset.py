@@ -25,8 +25,8 @@ all among the other's; edition 3 drew 26 such pairs, which bench/names_eval.py c
 every document spelling its issuing state (a 4th item, `ISSUING_STATES`): what a gate reads from the MRZ.
 Edition 5 (`--edition 5`) is edition 4 with new identities again (no name of any earlier pool), and so is edition 6
 (`--edition 6`, written after normaliser n11, when sets 4 and 5 had become development sets: no spelling it makes is a
-word of any earlier set), and edition 7 (`--edition 7`, written after normaliser n12, when set 6 had become a
-development set). The
+word of any earlier set), edition 7 (`--edition 7`, written after normaliser n12, when set 6 had become a
+development set) and edition 8 (`--edition 8`, written after normaliser n13, when set 7 had become one). The
 states have draws of their own, so the development sets 2 and 3 were given them afterwards with their names
 unchanged.
 
@@ -257,6 +257,22 @@ SURNAMES7 = _words("""
 al-ruwAci al-Halabiyya al-muhannA al-SUfI al-Eumari al-jazrAwI Tarabay al-xayyam al-mugrabI al-ruCaydI bin-xAmis
 bU-Caqra al-Hayyani al-qaysi al-Dabbi al-darwIcI al-jayyusi qaSSAr al-naqqAC murtaja
 """)
+# --- edition 8 (evaluation set 8): the habits of edition 7, new identities again (written after normaliser n13,
+# when set 7 had become a development set; no spelling they make is a word of sets 1-7, the development files or
+# the dictionary) ----------------------------------------------------------------------------------------------
+MALE8 = _words("""
+qudAma HArica usayd Hubab miqdAd Dahhak mabrUk furAt ubayy waqqAS Curahbil barA' aslam Hijris kurayb mubaccir
+Hujayr jundAr saEsaE Hanbas nujayd Humayd Eawsaj dirbas kahmas hamhUm Eabd-al-wAsiE Eabd-al-Cakur Eaffan
+nubayh Eilba kilAb rawwAd labId dakwAn Hibban Hurqus Harmala musayyib Sirhan Eabd-al-qayyUm Haqq-allAh Hubaysh
+Sabiq mukarram SArim Eabd-al-Hasib Eabd-al-muqIt
+""")
+FEMALE8 = _words("""
+rumayla sawda safAna barIra qutayla sakIna Hulayma gufayra mulayka hunayda rayTa qamra durra Eufayra rawHa Sabra
+""")
+SURNAMES8 = _words("""
+al-Hijjawi al-rawAbda al-Eadwan al-HadIdI al-xasAwna al-rUsAn al-mufliH al-xalAyla al-EitAnI al-baCItI al-qudAt
+al-HiyArI al-zawAhra al-tall al-Hammuri al-dawAlibI al-kayyAlI al-jabartI al-xurAsAnI al-mardInI al-EajlunI
+""")
 # The issuing state of a document spelled by each tradition (ICAO codes), the first the most common: lists are
 # matched against what the document says, so from edition 4 every spelling carries its issuing state. A person
 # naturalised in Germany or Turkey may keep the spelling of a French or English document (DEU, TUR among them).
@@ -302,6 +318,8 @@ EDITIONS = {
     6: Edition(6, MALE6, FEMALE6, SURNAMES6, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
     7: Edition(7, MALE7, FEMALE7, SURNAMES7, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
+               ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
+    8: Edition(8, MALE8, FEMALE8, SURNAMES8, CONSONANTS3, SHORT3, LONG3, DIPHTHONG3, ARTICLE3, OTHER_ARTICLE3,
                ASSIMILATED3, ABD3, SON3, FATHER3, SUFFIX3),
 }
 
@@ -668,7 +686,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edition", type=int, choices=sorted(EDITIONS), default=2,
                         help="2: the habits of evaluation set 2; 3: new identities and more habits; 4: new identities, "
-                             "no identities the rules make one person, issuing states; 5, 6, 7: as 4, new identities")
+                             "no identities the rules make one person, issuing states; 5 to 8: as 4, new identities")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--out", type=Path, default=OUT)
