@@ -1,6 +1,6 @@
 """Person-name matching on the EVALUATION set: hit rate and false hits, ours against the previous matcher.
 
-    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation7_people.json] [--near] [--cpu]
+    python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation8_people.json] [--near] [--cpu]
 
 The evaluation set (tests/data/names/README.md) holds listed people and the same people as other issuers
 write them; it was written before the rules it measures and never used to build them. For every listed
@@ -38,7 +38,7 @@ import names_evalset  # type: ignore[import-not-found]  # bench/ is on sys.path 
 from agent.hitlist import names
 
 ROOT = Path(__file__).resolve().parent.parent
-EVALUATION = ROOT / "tests" / "data" / "names" / "evaluation7_people.json"  # generated, bench/names_evalset.py
+EVALUATION = ROOT / "tests" / "data" / "names" / "evaluation8_people.json"  # generated, bench/names_evalset.py
 PEER_REV = "4ecbcb0017949e1c33767e0c2111ab468c30f97b"  # the last commit of normaliser n1
 
 # Listed people of the evaluation set whose names the first development set of n2 also held by mistake

@@ -22,10 +22,11 @@ DEVELOPMENT_FILES = ("variant_sets.json", "heldout_sets.json", "heldout2_sets.js
                      "evaluation2_people.json",  # the second: development since normaliser n4
                      "evaluation3_people.json",  # the third: development since normaliser n5
                      "evaluation4_people.json", "evaluation5_people.json",  # development since normaliser n8
-                     "evaluation6_people.json")  # development since normaliser n12
-EVALUATIONS = ("evaluation7_people.json",)
+                     "evaluation6_people.json",  # development since normaliser n12
+                     "evaluation7_people.json")  # development since normaliser n13
+EVALUATIONS = ("evaluation8_people.json",)
 GENERATED = ("evaluation2_people.json", "evaluation3_people.json", "evaluation4_people.json",
-             "evaluation5_people.json", "evaluation6_people.json", *EVALUATIONS)
+             "evaluation5_people.json", "evaluation6_people.json", "evaluation7_people.json", *EVALUATIONS)
 # Articles and particles are rules, not names: they may appear on both sides.
 GRAMMAR = {"ABDOUL", "EBU", "DIN", "EDDINE", "EDDIN", "ALLAH", "ULLAH", "AL", "EL", "AD", "AN", "AR", "AS", "ASH", "AT", "ECH", "ED", "EN", "ER", "ES", "ET", "EZ", "ABD", "ABDUL",
            "ABDEL", "BEN", "BIN", "IBN", "BOU", "ABU", "ABOU", "OULD", "AIT"}
