@@ -60,6 +60,27 @@ def end_network_loop(client: mqtt.Client) -> None:
         logger.debug("paho's network thread ended while loop_stop looked at it")
 
 
+def loop_timeout(keepalive: int) -> float:
+    """How long paho's network thread waits in ``select()`` for traffic: a tenth of the keepalive, 1 to 2.5 s.
+    Nothing else needs it awake: a publish from another thread wakes it (paho's socket pair), and only its
+    keepalive checks (send a PINGREQ, give up on a silent broker) run on the timeout, which makes each at most
+    this late: a dead link is still noticed within 2 x keepalive + 5 s (RELIABILITY 21). paho's own thread waits
+    1 s: an idle gate's network thread (keepalive 30 s) then wakes every 2.5 s, not every second."""
+    return min(2.5, max(1.0, keepalive / 10))
+
+
+class _Client(mqtt.Client):
+    """paho's client, its network thread (``loop_start``) waiting ``loop_timeout`` in ``select()``."""
+
+    loop_timeout = 1.0
+
+    def _thread_main(self) -> None:  # paho 2.2's ``_thread_main`` with the timeout; if paho renames it, 1 s
+        try:
+            self.loop_forever(timeout=self.loop_timeout, retry_first_connection=True)
+        finally:
+            self._thread = None
+
+
 class ConnectionListener(Protocol):
     """What the connection tells the link (called on paho's network thread; must not block)."""
 
@@ -178,13 +199,14 @@ class Connection:
     def _new_client(self) -> mqtt.Client:
         cfg = self.config
         proto = mqtt.MQTTv5 if self.protocol == 5 else mqtt.MQTTv311
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.gate_id,
             protocol=proto,
             reconnect_on_failure=False,
             clean_session=None if proto == mqtt.MQTTv5 else False,
         )
+        client.loop_timeout = loop_timeout(cfg.keepalive)
         client.max_inflight_messages_set(cfg.paho_inflight)
         client.max_queued_messages_set(0)
         if cfg.username:

@@ -27,6 +27,7 @@ want of progress, or answered with an error, is tried again after a backoff betw
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import random
 import uuid
@@ -286,6 +287,13 @@ class HitListSync:
             self._request()
         else:
             self.fetch_keyring("connected")
+
+    def idle_for(self) -> float:
+        """Seconds ``tick`` has nothing to do: 0 while fetching (it watches the transfer's progress and the request),
+        the time left to a deferred fetch, else infinity."""
+        if self.state == "fetching":
+            return 0.0
+        return math.inf if self._due is None else max(0.0, self._due - self._clock())
 
     def tick(self) -> None:
         """Start a deferred fetch when it is due; abandon a transfer without progress for

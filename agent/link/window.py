@@ -51,6 +51,11 @@ class DeliveryWindow:
         return len(self._inflight)
 
     @property
+    def idle(self) -> bool:
+        """True when no row awaits an ack or a retry after a refusal: nothing here is timed."""
+        return not self._inflight and not self._refused
+
+    @property
     def has_room(self) -> bool:
         """True while fewer than ``size`` rows await an ack."""
         return len(self._inflight) < self.size
