@@ -39,7 +39,7 @@ import numpy as np
 from agent.vision.face import evidence
 from agent.vision.image import grey, resize
 from agent.vision.locate import Band, candidates
-from agent.vision.mrz_read import MODEL, Reading, best_band, constrained
+from agent.vision.mrz_read import MODEL, BandReading, Reading, best_band, constrained, reread_wider
 from agent.vision.runtime import shared_model
 from hal.camera import Frame
 from hal.reader.types import Misread, ReaderDocument
@@ -168,7 +168,7 @@ class CameraReader:
             t1 = time.perf_counter()
             best = best_band(bands, shared_model(MODEL))
             if best is not None:
-                self._band = (best[1], thumb)
+                self._band = (best.band, thumb)
         t2 = time.perf_counter()
         self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if best is None:
@@ -181,7 +181,7 @@ class CameraReader:
                 self._drop_sighting()
                 self._idle = (thumb, now + IDLE_RECHECK_S)
             return None
-        probs = best[2]
+        probs = best.probs
         self._empty = 0
         if self._votes and _another_document(probs, self._votes[-1]):
             self._votes, self._decided_thumb = [], None  # another document: start over, its own face
@@ -189,9 +189,13 @@ class CameraReader:
             self._sighting = self._search_face(frame or Frame(rgb, time.time()))
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
-        lines, result, confidence = constrained(combined, self._today())
+        reading = Reading(*constrained(combined, self._today()), combined)
+        if not reading.trusted:  # this frame read again wider: when trusted alone, not averaged with worse ones
+            wider = reread_wider(best.crops, [len(p) for p in probs], shared_model(MODEL), self._today())
+            if wider is not None:
+                self._votes[-1], reading = wider.probs, wider
         self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
-        reading = Reading(lines, result, confidence, combined)
+        lines, confidence = reading.lines, reading.confidence
         self.last_reading = reading
         if reading.trusted:
             self._decided_thumb = thumb
@@ -205,7 +209,7 @@ class CameraReader:
                                  self._monotonic(), sighting=self._sighting)  # fmt: skip
         return None
 
-    def _read_tracked(self, thumb: np.ndarray, g: np.ndarray) -> tuple[float, Band, list[np.ndarray]] | None:
+    def _read_tracked(self, thumb: np.ndarray, g: np.ndarray) -> BandReading | None:
         """The band located on an earlier frame of this document, cut out of this frame ``g`` where it was and
         read, when the scene is the same and the cut lines match the located ones (within TRACK_DIFF grey
         levels on average: sensor noise; a shift of one pixel is several times more); None when the band must

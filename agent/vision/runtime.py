@@ -91,13 +91,21 @@ class Model:
         return fn(*args)
 
     @classmethod
-    def load(cls, path: str | Path, threads: int = 1) -> Model:
-        """Load and prepare ``path``; VisionUnavailableError names the file when it cannot be used."""
+    def load(cls, path: str | Path, threads: int = 1, *, content: bytes | None = None,
+             input_shape: tuple[int, ...] | None = None) -> Model:  # fmt: skip
+        """Load and prepare ``path`` (or ``content``, the model's bytes as altered by the caller, named by
+        ``path``), its input resized to ``input_shape`` if given; VisionUnavailableError names the file when
+        it cannot be used."""
         path = Path(path)
         interpreter_class, runtime = _interpreter_class()
         t0 = time.perf_counter()
         try:
-            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            if content is None:
+                interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            else:
+                interpreter = interpreter_class(model_content=content, num_threads=threads)
+            if input_shape is not None:
+                interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(input_shape))
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError, OSError) as exc:
             raise VisionUnavailableError(f"model {str(path)!r} cannot be loaded: {exc}") from None

@@ -41,3 +41,12 @@ def smudge(image: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     noise = np.random.default_rng(seed).integers(0, 255, (y1 - y0, x1 - x0, 1))
     img[y0:y1, x0:x1] = np.where(noise > 128, 30, 235).astype(np.uint8)
     return img
+
+
+def evaluation_page(seed: int, index: int) -> DocumentSample:
+    """Page ``index`` of the benchmark's evaluation set from ``seed`` (bench/vision_bench.py: evaluation_set)."""
+    faces = [read_image(DATA / "astronaut.jpg"), read_image(DATA / "cameraman.jpg")]
+    rng = random.Random(seed + index)
+    angle = rng.uniform(-10, 10) + (180 if index % 5 == 4 else 0)
+    fmt = ("TD1", "TD2", "TD3", "MRVA", "MRVB")[index % 5]
+    return document_sample(rng, fmt, angle=angle, face=faces[index % 2] if index % 2 else None)

@@ -25,7 +25,7 @@ from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.support.wait import wait_until
-from tests.vision.conftest import TODAY, page, smudge
+from tests.vision.conftest import TODAY, evaluation_page, page, smudge
 from tools.vision.synth import document_sample
 
 
@@ -128,6 +128,21 @@ def test_a_document_read_over_several_frames_is_located_once_and_its_band_cut_fr
     assert isinstance(seen[2], Misread)
     assert (reader.frames_read, reader.frames_located, reader.frames_tracked) == (3, 1, 2)
     reader.close()
+
+
+def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first_frame(monkeypatch):
+    """The camera reader reads a frame not trusted as read again at a TD1 line's character pitch, as ``mrz read``
+    does (agent/vision/mrz_read.py: reread_wider): the MRV-A page the model doubts squeezed into 448 pixels is
+    one passage on its first frame, not after more frames."""
+    doc = evaluation_page(6_161_000, 13)
+    reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = reader.look(doc.image)
+    assert isinstance(item, CameraDocument) and item.lines == doc.lines
+    reader.close()
+    monkeypatch.setattr("agent.vision.mrz_read.WIDER_CONFIDENCE", 2.0)  # never read again wider
+    slow = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    assert slow.look(doc.image) is None
+    slow.close()
 
 
 def test_a_document_moved_while_being_read_is_located_again():

@@ -13,7 +13,8 @@ from PIL import Image
 
 from agent.cli import main
 from agent.mrz.checkdigit import check_digit
-from agent.vision.lines import ALPHABET
+from agent.vision import mrz_read
+from agent.vision.lines import ALPHABET, widened, widened_width
 from agent.vision.mrz_read import (
     MIN_CONFIDENCE,
     apply_field_types,
@@ -23,7 +24,8 @@ from agent.vision.mrz_read import (
     read_frames,
     read_image_mrz,
 )
-from tests.vision.conftest import TODAY, page, smudge
+from agent.vision.runtime import MODELS_DIR, Model
+from tests.vision.conftest import TODAY, evaluation_page, page, smudge
 
 
 def _read(doc):
@@ -197,3 +199,38 @@ def test_a_digit_read_in_a_name_becomes_the_letter_the_model_ranks_next():
     typed = apply_field_types(probs)
     assert ALPHABET[typed[0][at].argmax()] == "O"
     assert typed[1][0].argmax() == probs[1][0].argmax()  # the document number stays free
+
+
+def test_the_line_model_is_widened_only_where_it_carries_its_width():
+    """``lines.widened`` rewrites the line model's three reshape shapes and nothing else: at 448 pixels the
+    bytes are the shipped model's; at 656 the model reads 164 columns; bytes of another model are refused."""
+    content = (MODELS_DIR / "mrz_line.tflite").read_bytes()
+    assert widened(content, 448) == content
+    assert (widened_width(44), widened_width(36), widened_width(30)) == (656, 536, 448)
+    wide = Model.load(MODELS_DIR / "mrz_line.tflite", content=widened(content, 656), input_shape=(1, 1, 32, 656))
+    (out,) = wide.run(np.zeros((1, 1, 32, 656), np.float32))
+    assert out.shape == (1, 164, len(ALPHABET) + 1)
+    with pytest.raises(ValueError, match="not the line model"):
+        widened((MODELS_DIR / "face_detection_short_range.tflite").read_bytes(), 656)
+
+
+def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch):
+    """An MRV-A page (44 characters a line, development seed 6161000, page 13) the model reads with doubt
+    squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels)."""
+    doc = evaluation_page(6_161_000, 13)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+    monkeypatch.setattr(mrz_read, "WIDER_CONFIDENCE", 2.0)  # never read again wider
+    assert not read_image_mrz(doc.image, today=TODAY).trusted
+
+
+def test_a_second_reading_wider_needs_half_the_doubt_so_a_sure_wrong_name_letter_stays_refer(monkeypatch):
+    """Reading again wider is a second chance to be trusted, so it must be twice as sure (0.95). Evaluation page
+    777000+82: read wider, the model takes a name's ``F`` for ``P`` at 0.95, a reading of confidence 0.93: at the
+    first reading's bar (0.9) it would be a wrong trusted reading."""
+    doc = evaluation_page(777_000, 82)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert not reading.trusted
+    monkeypatch.setattr(mrz_read, "WIDER_CONFIDENCE", MIN_CONFIDENCE)
+    wrong = read_image_mrz(doc.image, today=TODAY)
+    assert wrong.trusted and wrong.lines != doc.lines
