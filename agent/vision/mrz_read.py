@@ -36,7 +36,7 @@ from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, TD1_CHARS, line_input, widened, widened_width
 from agent.vision.locate import Band, candidates
-from agent.vision.runtime import Model, shared_model
+from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
 MODEL = "mrz_line.tflite"
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
@@ -385,8 +385,8 @@ def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, t
         return None
     try:
         wide = _widened_model(Path(model.path), widened_width(widths[0]))
-    except ValueError:  # another line model (bench/vision_bench.py --compare), not patched blindly
-        return None
+    except (ValueError, VisionUnavailableError):  # another line model (vision_bench --compare), or a runtime
+        return None  # that cannot run it wider: the reading stays as read
     columns = wide.call(recognise, crops, wide)
     decoded = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
     if any(not text for text, _, _ in decoded):
