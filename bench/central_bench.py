@@ -239,13 +239,15 @@ def collect(out: Any, procs: list[Any], timeout: float) -> list[Any]:
 
 
 def run_setup(name: str, db: str, workers: int, broker: Broker, server: int | None, args: argparse.Namespace,
-              work: Path, gates: list[tuple[str, str]], stop: Any, watchdog: Watchdog) -> dict[str, Any]:
+              work: Path, gates: list[tuple[str, str]], stop: Any, watchdog: Watchdog,
+              linger: str | None = None) -> dict[str, Any]:
     store: CentralStore = open_store(db)
     now = time.time()
     for gate_id, _ in gates:
         store.enrol(gate_id, bytes(gate_key(gate_id).verify_key), now)
     keys = central_keys(work / "keys")
-    central = CentralWorkers(broker, db, keys, workers, work, hit_lane=args.hit_lane)
+    central = CentralWorkers(broker, db, keys, workers, work, *(("--linger", linger) if linger else ()),
+                             hit_lane=args.hit_lane)
     central.start(timeout=180)  # a loaded machine: 4 workers' imports, store and two connections each
     assert central.proc is not None
     console = ConsoleWatch(db, work / name)
@@ -356,7 +358,9 @@ def main() -> int:
     parser.add_argument("--heartbeat", type=float, default=60.0, help="gate status heartbeat, seconds")
     parser.add_argument("--duration", type=float, default=20.0, help="live phase, seconds")
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--setups", default="pg,sqlite", help="pg (4 workers, PostgreSQL), sqlite (1 worker)")
+    parser.add_argument("--setups", default="pg,sqlite",
+                        help="pg (4 workers, PostgreSQL), sqlite (1 worker); SETUP:SECONDS runs it with `--linger"
+                             " SECONDS` (e.g. pg:0.005,pg:0.05: the same setup before and after, in one run)")
     parser.add_argument("--gate-dir", type=Path, default=Path("/dev/shm"), help="where the gates' outboxes live")
     parser.add_argument("--hit-lane", action=argparse.BooleanOptionalAction, default=True,
                         help="workers take hits on a connection of their own (sharaka-central run --hit-username)")
@@ -378,19 +382,20 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (workers, broker, cluster) when stopped
     watchdog = Watchdog(stop, args.max_load, args.max_load_for)
     try:
-        for setup in args.setups.split(","):
+        for k, setup in enumerate(args.setups.split(",")):
             if stop.is_set():
                 print(f"{setup}: not run ({watchdog.tripped})", flush=True)
                 continue
-            if setup == "pg":
+            engine, _, linger = setup.partition(":")
+            if engine == "pg":
                 if not pg.data.exists():
                     pg.start()
                 server = pg._proc.pid if pg._proc else None
-                results.append(run_setup("pg", pg.create_database("bench"), 4, broker, server, args, work, gates,
-                                         stop, watchdog))
+                results.append(run_setup(setup, pg.create_database(f"bench{k}"), 4, broker, server, args, work, gates,
+                                         stop, watchdog, linger or None))
             else:
-                results.append(run_setup("sqlite", str(work / "central.db"), 1, broker, None, args, work, gates,
-                                         stop, watchdog))
+                results.append(run_setup(setup, str(work / f"central{k}.db"), 1, broker, None, args, work, gates,
+                                         stop, watchdog, linger or None))
             print(results[-1], flush=True)
     finally:
         watchdog.close()
@@ -404,24 +409,24 @@ def main() -> int:
           f" {load[0]:.1f}, peak {watchdog.peak:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if watchdog.tripped:
         print(f"NOTE: {watchdog.tripped}; the figures below are what was measured until then")
-    print(f"{'setup':<8}{'workers':>8}{'connected':>10}{'ramp s':>8}{'drain/s':>9}{'live/s':>8}{'offered/s':>10}"
+    print(f"{'setup':<12}{'workers':>8}{'connected':>10}{'ramp s':>8}{'drain/s':>9}{'live/s':>8}{'offered/s':>10}"
           f"{'store p50':>10}{'p99':>8}{'notif p50':>10}{'p99':>8}{'hits':>6}{'lost':>6}{'dup':>5}{'queued':>7}"
           f"{'copies':>8}")
     for r in results:
-        print(f"{r['setup']:<8}{r['workers']:>8}{r['connected']:>10}{r['ramp_s']:>8.1f}{r['events_per_s']:>9.0f}"
+        print(f"{r['setup']:<12}{r['workers']:>8}{r['connected']:>10}{r['ramp_s']:>8.1f}{r['events_per_s']:>9.0f}"
               f"{r['live_per_s']:>8.0f}{r['live_offered_per_s']:>10.0f}{r['hit_p50_ms']:>10.1f}{r['hit_p99_ms']:>8.1f}"
               f"{r['shown_p50_ms']:>10.1f}{r['shown_p99_ms']:>8.1f}{r['hit_samples']:>6}{r['lost']:>6}"
               f"{r['duplicated']:>5}{r['queued']:>7}{r['copies_dropped_by_db']:>8}")
     print("hit -> operators' console (SSE of /events?show=hits, the live hits panel):")
     for r in results:
-        print(f"  {r['setup']:<8}p50 {r['web_p50_ms']:.1f} ms, p99 {r['web_p99_ms']:.1f} ms over {r['web_samples']} hits;"
+        print(f"  {r['setup']:<12}p50 {r['web_p50_ms']:.1f} ms, p99 {r['web_p99_ms']:.1f} ms over {r['web_samples']} hits;"
               f" {r['web_missed']} hit(s) never shown live")
     print("CPU µs per event acknowledged, drain | live (gates / workers / database / broker); load at start, after the"
           " ramp, the drain, the live phase:")
     for r in results:
         c, lv = r["cpu_us_per_event"], r["cpu_us_per_live_event"]
         parts = ("gates", "workers", "database", "broker")
-        print(f"  {r['setup']:<8}" + " / ".join(f"{c.get(k, 0):.0f}" for k in parts) + " | "
+        print(f"  {r['setup']:<12}" + " / ".join(f"{c.get(k, 0):.0f}" for k in parts) + " | "
               + " / ".join(f"{lv.get(k, 0):.0f}" for k in parts)
               + f"; resident: workers {r['rss_mb']['workers']:.0f} MiB, broker {r['rss_mb']['broker']:.0f} MiB; load "
               + ", ".join(f"{x:.1f}" for x in r["load"]))

@@ -158,3 +158,34 @@ def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdic
         for g in gates.values():
             g.close()
         central.stop()
+
+
+def test_a_batch_lingers_for_more_routine_messages_but_not_when_a_hit_is_waiting():
+    """``CentralConfig.linger`` (50 ms) groups a live centre's routine messages into fewer commits and acks; a hit
+    ends the wait at once, taking what came before it (a node without a hit lane, the embedded default)."""
+    import threading
+
+    from tools.central.admission import InboundQueue
+
+    queue, stop = InboundQueue(100), threading.Event()
+    routine, more, hit = ("g/event", b"1"), ("g/event", b"2"), ("g/hit", b"3")
+    queue.put(routine, block=True, stop=stop)
+    threading.Timer(0.2, lambda: queue.put(more, block=True, stop=stop)).start()
+    assert queue.take(100, 2.0, stop) == [routine, more]  # the linger waited for the second
+    queue.put(routine, block=True, stop=stop)
+    queue.put(hit, block=True, stop=stop, urgent=True)
+    started = time.monotonic()
+    assert queue.take(100, 60.0, stop) == [hit, routine]
+    assert time.monotonic() - started < 30, "a waiting hit did not end the linger"
+
+
+def test_run_takes_a_linger_of_0_to_1_seconds_and_refuses_another(capsys):
+    from tools.central.cli import build_parser
+
+    assert CentralConfig().linger == 0.05
+    assert build_parser().parse_args(["run", "--db", "x", "--keys", "k"]).linger == 0.05
+    assert build_parser().parse_args(["run", "--db", "x", "--keys", "k", "--linger", "0.005"]).linger == 0.005
+    for bad in ("2", "-0.1", "soon"):
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args(["run", "--db", "x", "--keys", "k", "--linger", bad])
+        assert exit_.value.code == 2 and "expected 0 to 1 seconds" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import time
 
 from agent.config import load_config
 from tests.provision.conftest import GATE, token_id
+from tests.support.wait import wait_until
 
 
 def _mode(path) -> int:
@@ -289,7 +290,8 @@ def test_wipe_destroys_keys_lists_queue_and_config_and_the_centre_retires_the_ga
     assert report["centre"].startswith("told"), report["centre"]
     assert str(state / "device.key") in report["destroyed"] and str(state / "outbox.sqlite3") in report["destroyed"]
     assert not state.exists() and not conf.exists()
-    assert site.store.device_keys(GATE) == []  # the centre trusts the key no more
+    # the centre trusts the key no more, once its worker committed the status the broker acknowledged
+    assert wait_until(lambda: site.store.device_keys(GATE) == [], 5), site.store.device_keys(GATE)
     assert [e["kind"] for e in site.store.key_events(GATE)] == ["enrolled", "retired"]
     again = site.provision(token=site.token())  # the same gate id, provisioned afresh with a new token
     assert again.code == 0, again.err

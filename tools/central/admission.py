@@ -147,12 +147,13 @@ class InboundQueue:
             return True
 
     def take(self, most: int, linger: float, stop: threading.Event) -> list[tuple[str, bytes]]:
-        """Up to ``most`` items, urgent ones first: waits up to 0.5 s for the first, then ``linger`` s for more."""
+        """Up to ``most`` items, urgent ones first: waits up to 0.5 s for the first, then ``linger`` s for more,
+        unless an urgent item is waiting: a hit is taken at once, with what came before it."""
         with self._cond:
             if not len(self):
                 self._cond.wait(0.5)
             deadline = time.monotonic() + linger
-            while 0 < len(self) < most and not stop.is_set():
+            while 0 < len(self) < most and not self._urgent and not stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a gate's budget on one topic leaf, e.g. hitlist/req=50/200 (repeatable; docs/protocol.md)")
     p.add_argument("--queue-max", type=int, default=AdmissionConfig().queue_max, metavar="N",
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
+    p.add_argument("--linger", type=_linger, default=CentralConfig.linger, metavar="SECONDS",
+                   help="a batch waits this long for more messages once one came (fewer commits; not for a hit)")
     p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
     p.add_argument("--enrol-ca", type=Path, metavar="DIR",
@@ -345,6 +347,17 @@ def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
     print(json.dumps(obj, default=str) if as_json else escape_controls(text), flush=True)
 
 
+def _linger(text: str) -> float:
+    """``--linger``: 0 to 1 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 to 1 seconds (a batch's wait for more messages)")
+    return value
+
+
 def _config(args: argparse.Namespace) -> CentralConfig:
     password = args.password_file.read_text().strip() if args.password_file else None
     return CentralConfig(host=args.host, port=args.port, username=args.username, password=password,
@@ -379,6 +392,7 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
     """The node of ``run``: it signs acks and chunks with node.key and holds no command key."""
     config = _config(args)
     config.admission, config.gap_grace = _admission(args), args.gap_grace
+    config.linger = args.linger
     config.share_group, config.keep_days = args.share, args.keep_days
     if args.list_username:
         pw_file = args.list_password_file or args.password_file
