@@ -28,7 +28,7 @@ ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
 TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
-SECOND_SKEW = 0.95  # a second page angle is tried when its rows line up this nearly as well as the best
+SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,9 @@ def skews(mask: np.ndarray) -> list[float]:
     coarse = {float(a): sharpness(float(a)) for a in ANGLES}
     best = max(coarse, key=lambda a: coarse[a])
     out = [refine(best)]
-    others = [a for a in coarse if abs(a - out[0]) >= 3.0 and coarse[a] >= SECOND_SKEW * coarse[best]]
+    values = list(coarse.values())
+    peaks = [a for i, a in enumerate(coarse) if values[i] >= max(values[max(0, i - 1) : i + 2])]  # local maxima
+    others = [a for a in peaks if abs(a - out[0]) >= 3.0 and coarse[a] >= SECOND_SKEW * coarse[best]]
     if others:
         out.append(refine(max(others, key=lambda a: coarse[a])))
     return out
