@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/central_ingest.py [--gates 2000] [--events 20000] [--batch 500] [--setups sqlite,pg]
     .venv/bin/python bench/central_ingest.py --profile pg      # cProfile (CPU time) of the PostgreSQL run, top 40 by own time
+    .venv/bin/python bench/central_ingest.py --batch 5 --setups pg:2,pg:16   # SETUP:N: with PARALLEL_MIN = N
 
 Per setup: events/s through one worker (wall), the worker's own CPU per event (µs, this process), the
 database server's CPU per event (PostgreSQL: the backends' CPU from /proc), and a second pass of the same
@@ -37,6 +38,7 @@ from agent.protocol.envelope import seal  # noqa: E402
 from agent.screening.events import EventSealer, encode_event, seal_private  # noqa: E402
 from bench.procstat import cpu_s  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
+from tools.central import node as central_node  # noqa: E402
 from tools.central.node import CentralConfig, CentralNode  # noqa: E402
 from tools.central.store import open_store  # noqa: E402
 from tools.mosquitto import Broker  # noqa: E402
@@ -83,7 +85,7 @@ def run(name: str, db: str, server: list[int], broker: Broker, work: Path, gates
     msgs = messages(gates, n, node_key)
     user, password = broker.central
     node = CentralNode(CentralConfig(port=broker.port, username=user, password=password, client_id=user,
-                                     share_group="bench" if name == "pg" else None), store, node_key, [])
+                                     share_group="bench" if name.startswith("pg") else None), store, node_key, [])
     node._client.connect(broker.host, broker.port)
     node._client.loop_start()
     result: dict[str, Any] = {"setup": name}
@@ -112,7 +114,8 @@ def main() -> int:
     ap.add_argument("--gates", type=int, default=2000)
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--setups", default="sqlite,pg")
+    ap.add_argument("--setups", default="sqlite,pg",
+                    help="sqlite, pg; SETUP:N runs it with tools.central.node.PARALLEL_MIN = N (before/after in one run)")
     ap.add_argument("--profile", default="", help="setup to run under cProfile (sqlite or pg)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharaka-ingest-"))
@@ -121,28 +124,32 @@ def main() -> int:
     broker.start()
     pg = PostgresCluster(work / "pg")
     gates = [f"ingest-{i:04d}" for i in range(a.gates)]
+    default_min = central_node.PARALLEL_MIN
     results = []
     try:
-        for setup in a.setups.split(","):
-            if setup == "pg":
-                pg.start()
+        for k, setup in enumerate(a.setups.split(",")):
+            engine, _, parallel_min = setup.partition(":")
+            central_node.PARALLEL_MIN = int(parallel_min) if parallel_min else default_min
+            if engine == "pg":
+                if not pg.data.exists():
+                    pg.start()
                 pids = [pg._proc.pid] if pg._proc else []
-                results.append(run("pg", pg.create_database("ingest"), pids, broker, work, gates, a.batch,
-                                   a.events, a.profile == "pg"))
+                results.append(run(setup, pg.create_database(f"ingest{k}"), pids, broker, work, gates, a.batch,
+                                   a.events, a.profile == setup))
             else:
-                results.append(run("sqlite", str(work / "central.db"), [], broker, work, gates, a.batch, a.events,
-                                   a.profile == "sqlite"))
+                results.append(run(setup, str(work / f"central{k}.db"), [], broker, work, gates, a.batch, a.events,
+                                   a.profile == setup))
     finally:
         pg.stop()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{a.events:,} events from {a.gates:,} gates in batches of {a.batch}; load average "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"{'setup':<8}{'phase':<8}{'events/s':>10}{'worker µs/ev':>14}{'server µs/ev':>14}")
+    print(f"{'setup':<10}{'phase':<8}{'events/s':>10}{'worker µs/ev':>14}{'server µs/ev':>14}")
     for r in results:
         for phase in ("new", "copies"):
             p = r[phase]
-            print(f"{r['setup']:<8}{phase:<8}{p['events_per_s']:>10.0f}{p['worker_us']:>14.0f}{p['server_us']:>14.0f}")
+            print(f"{r['setup']:<10}{phase:<8}{p['events_per_s']:>10.0f}{p['worker_us']:>14.0f}{p['server_us']:>14.0f}")
     ok = all(r["stored"] == a.events and r["duplicates"] == a.events for r in results)
     print("stored once each, every copy refused" if ok else f"MISMATCH: {results}")
     return 0 if ok else 1

@@ -129,8 +129,9 @@ def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdic
         return body
 
     try:
-        good = {g: [sealed(g, i, to_us) for i in range(1, 7)] for g in ("gate-a", "gate-b")}
-        forged, elsewhere = event_body("gate-b", seq=7), sealed("gate-b", 8, to_other)
+        # 40 events from each: more than PARALLEL_MIN for each of the 4 threads, so the batch is spread
+        good = {g: [sealed(g, i, to_us) for i in range(1, 41)] for g in ("gate-a", "gate-b")}
+        forged, elsewhere = event_body("gate-b", seq=41), sealed("gate-b", 42, to_other)
         stranger, d_events = event_body("gate-c"), [event_body("gate-d", seq=i) for i in range(1, 4)]
         with central.store._lock:  # everything below lands in one batch
             for g, bodies in good.items():
@@ -142,7 +143,7 @@ def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdic
             gates["gate-d"].publish(topics.STATUS, seal("status", status_body("gate-d"), [gates["gate-d"].key]))
             for body in d_events:
                 gates["gate-d"].publish(topics.EVENT, seal("event", body, [gates["gate-d"].key]))
-            assert wait_until(lambda: len(central.queue) == 12 + 3 + 4, 10)
+            assert wait_until(lambda: len(central.queue) == 80 + 3 + 4, 10)
         expected = {g: sorted(b["id"] for b in bodies) for g, bodies in good.items()}
         expected["gate-d"] = sorted(b["id"] for b in d_events)
         assert wait_until(lambda: {g: sorted(_acked(gates[g])) for g in expected} == expected, 10)
@@ -157,6 +158,24 @@ def test_events_verified_and_opened_on_several_threads_keep_each_messages_verdic
     finally:
         for g in gates.values():
             g.close()
+        central.stop()
+
+
+def test_a_small_batchs_cryptography_stays_in_the_writer_thread_and_a_large_ones_is_spread(broker, tmp_path):
+    """``_parallel``: with 4 crypto threads, fewer than ``PARALLEL_MIN`` items for each (a live centre's batch of
+    a few events) run in the calling thread, which costs less CPU than handing them over; more are spread."""
+    import threading
+
+    from tools.central.node import PARALLEL_MIN
+
+    central = _central(broker, str(tmp_path / "central.db"), crypto_threads=4)
+    try:
+        where = lambda _x: threading.current_thread().name  # noqa: E731
+        me = threading.current_thread().name
+        assert set(central._parallel(where, list(range(PARALLEL_MIN * 4 - 1)))) == {me}
+        spread = set(central._parallel(where, list(range(PARALLEL_MIN * 4))))
+        assert spread and all(n.startswith("central-crypto") for n in spread)  # the pool's, never the caller
+    finally:
         central.stop()
 
 
