@@ -337,8 +337,11 @@ class GateLink:
         with self._lock:
             expired, retry = self.window.release_due(now)
             room = self.window.has_room
+            inflight = len(self.window)
         self.stats.resent += expired
         if not (dirty or expired or retry) or not room:
+            return
+        if self.outbox.depth() <= inflight:  # every queued row is out already (an ack's refill): no query
             return
         ts = self._clock()
         for row in self.outbox.pending(self.config.window):

@@ -63,3 +63,32 @@ def test_an_idle_link_still_beats_on_time_and_resends_an_unacknowledged_row(mq, 
     finally:
         gate.stop()
         central.stop()
+
+
+def test_an_ack_does_not_make_the_link_query_an_outbox_whose_rows_are_all_out(mq, tmp_path, keys):
+    """A gate at live traffic has one row in flight at a time; its ack frees the window, which asks for a refill.
+    When every row the outbox holds is already in flight (``depth() <= len(window)``), there is nothing to read:
+    one outbox query per event (when it is queued), not two. Every event is still delivered once."""
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
+    queries = 0
+    pending = gate.outbox.pending
+
+    def counted(limit: int):  # type: ignore[no-untyped-def]
+        nonlocal queries
+        queries += 1
+        return pending(limit)
+
+    gate.outbox.pending = counted
+    try:
+        assert gate.link.wait_for_connected(10)
+        time.sleep(0.5)
+        queries = 0
+        for _ in range(20):
+            gate.emit()
+            assert wait_until(lambda: gate.outbox.depth() == 0, 10)
+        assert queries <= 20 + 2, f"{queries} outbox queries for 20 events sent one at a time"
+        assert central.store.count_events() == 20
+    finally:
+        gate.stop()
+        central.stop()
