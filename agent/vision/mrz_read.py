@@ -34,7 +34,7 @@ from agent.mrz import MrzFormatError, parse_mrz
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
-from agent.vision.lines import ALPHABET, LINE_H, TD1_CHARS, line_input, widened, widened_width
+from agent.vision.lines import ALPHABET, LINE_H, line_input, widened, widened_width
 from agent.vision.locate import Band, candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
@@ -52,6 +52,7 @@ TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission,
 TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
 MIN_CONFIDENCE = 0.9  # below this a reading that passes its checks is still not trusted (REFER)
 WIDER_CONFIDENCE = 1 - (1 - MIN_CONFIDENCE) / 2  # a second reading (reread_wider) is a second chance: half the doubt
+WIDER_CHARS = (44,)  # lines read again wider when doubted (TD3, MRV-A); not 36: see reread_wider
 
 
 @dataclass
@@ -380,8 +381,11 @@ def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, t
     character pitch of a TD1 line (``lines.widened_width``), when that reading alone is trusted; else None. The model reads a line of 44 or 36 characters squeezed into its 448 pixels (10 or 12 per
     character against a TD1 line's 15), and misreads or doubts more characters there: on 300 development
     pages (seeds 900000, 5151000, 6161000) 8 documents not trusted as read at 448 were trusted, and right,
-    read again this way, none wrong. Only a reading not trusted is read again: one that is stays as it was."""
-    if widths[0] <= TD1_CHARS:
+    read again this way, none wrong. Only a reading not trusted is read again: one that is stays as it was.
+    Only lines of WIDER_CHARS: 36-character lines (12 pixels a character) gained little, and on a fresh seed
+    (9393000, page 74, MRV-B) one read again at 536 pixels was trusted wrong (an ``O`` no check digit covers
+    read ``0`` at 0.96), where 12 of 12 44-character documents trusted so were right."""
+    if widths[0] not in WIDER_CHARS:
         return None
     try:
         wide = _widened_model(Path(model.path), widened_width(widths[0]))

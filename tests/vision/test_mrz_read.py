@@ -234,3 +234,14 @@ def test_a_second_reading_wider_needs_half_the_doubt_so_a_sure_wrong_name_letter
     monkeypatch.setattr(mrz_read, "WIDER_CONFIDENCE", MIN_CONFIDENCE)
     wrong = read_image_mrz(doc.image, today=TODAY)
     assert wrong.trusted and wrong.lines != doc.lines
+
+
+def test_a_doubted_36_character_line_is_not_read_again_wider(monkeypatch):
+    """Page 74 of seed 9393000 (MRV-B, 36 characters a line, upside down): read again at 536 pixels the model
+    takes an ``O`` of the optional data, which no check digit covers, for ``0`` at 0.96 and the reading would be
+    trusted and wrong; only 44-character lines are read again (``WIDER_CHARS``), so it stays REFER."""
+    doc = evaluation_page(9_393_000, 74)
+    assert not read_image_mrz(doc.image, today=TODAY).trusted
+    monkeypatch.setattr(mrz_read, "WIDER_CHARS", (44, 36))
+    wrong = read_image_mrz(doc.image, today=TODAY)
+    assert wrong.trusted and wrong.lines != doc.lines
