@@ -378,8 +378,9 @@ def _widened_model(path: Path, width: int) -> Model:
 
 def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, today: datetime.date) -> Reading | None:
     """The reading of ``crops`` (a band's upright lines, ``widths`` characters each) read again at the
-    character pitch of a TD1 line (``lines.widened_width``), when that reading alone is trusted; else None. The model reads a line of 44 or 36 characters squeezed into its 448 pixels (10 or 12 per
-    character against a TD1 line's 15), and misreads or doubts more characters there: on 300 development
+    character pitch of a TD1 line (``lines.widened_width``), when that reading alone is trusted; else None.
+    The model reads a line of 44 or 36 characters squeezed into its 448 pixels (10 or 12 per character
+    against a TD1 line's 15), and misreads or doubts more characters there: on 300 development
     pages (seeds 900000, 5151000, 6161000) 8 documents not trusted as read at 448 were trusted, and right,
     read again this way, none wrong. Only a reading not trusted is read again: one that is stays as it was.
     Only lines of WIDER_CHARS: 36-character lines (12 pixels a character) gained little, and on a fresh seed
@@ -391,11 +392,9 @@ def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, t
         wide = _widened_model(Path(model.path), widened_width(widths[0]))
     except (ValueError, VisionUnavailableError):  # another line model (vision_bench --compare), or a runtime
         return None  # that cannot run it wider: the reading stays as read
-    columns = wide.call(recognise, crops, wide)
-    decoded = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
-    if any(not text for text, _, _ in decoded):
+    probs = _character_probs(wide.call(recognise, crops, wide), widths)
+    if probs is None:
         return None
-    probs = apply_field_types([d[1] for d in decoded])
     reading = Reading(*constrained(probs, today), probs)
     return reading if reading.trusted and reading.confidence >= WIDER_CONFIDENCE else None
 
@@ -456,10 +455,17 @@ def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tup
             score_cut, width_cut = _score(again)
             if score_cut > score and width_cut >= width:  # never fewer characters: a filler run cut off
                 score, width, columns, lines = score_cut, width_cut, again, cut
-    decoded = [_best_path(c, width) or decode_exact(c, width) for c in columns]
+    probs = _character_probs(columns, [width] * len(columns))
+    return None if probs is None else (score, probs, lines)
+
+
+def _character_probs(columns: list[np.ndarray], widths: Sequence[int]) -> list[np.ndarray] | None:
+    """Each line's per-character probabilities at its width (``widths``), field types applied; None when a
+    line cannot be read at its width."""
+    decoded = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
     if any(not text for text, _, _ in decoded):
         return None
-    return score, apply_field_types([d[1] for d in decoded]), lines
+    return apply_field_types([d[1] for d in decoded])
 
 
 def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray],
