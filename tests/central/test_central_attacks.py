@@ -19,7 +19,7 @@ from agent.protocol.envelope import seal
 from tests.support.link import Keys, make_central, make_gate
 from tests.support.rawgate import POISON, RawGate, event_body, poisoned
 from tests.support.wait import wait_until
-from tools.central.admission import AdmissionConfig, Rate, default_rates
+from tools.central.admission import Admission, AdmissionConfig, Rate, default_rates
 from tools.central.cli import main as central_main
 from tools.central.hitlists import HitListServer
 from tools.central.node import CentralConfig, CentralNode
@@ -103,7 +103,11 @@ def test_poisoned_status_does_not_block_other_gates(broker, tmp_path, keys):
 
 @pytest.mark.parametrize(("msg_type", "over"), list(POISON.values()), ids=list(POISON))
 def test_out_of_range_event_fields_rejected_alone(broker, tmp_path, keys, msg_type, over):
-    central = make_central(broker, tmp_path / "central.db", keys, linger=0.3)  # the events below land in one batch
+    # the events below land in one batch; a reject costs no extra budget here (that is
+    # test_rejected_message_costs_its_gate_more_budget), else a slow writer that rejects the first status
+    # before the third arrives turns the third into a budget drop
+    central = make_central(broker, tmp_path / "central.db", keys, linger=0.3,
+                           admission=AdmissionConfig(reject_cost=0.0))
     bad, good = RawGate(broker, "gate-bad"), RawGate(broker, "gate-ok")
     for g in (bad, good):
         central.store.enrol(g.gate_id, bytes(g.key.verify_key), time.time())
@@ -151,6 +155,21 @@ def test_replayed_chunk_request_served_once(broker, tmp_path, keys):
     finally:
         gate.close()
         central.stop()
+
+
+def test_rejected_message_costs_its_gate_more_budget():
+    now = [0.0]
+    admission = Admission(AdmissionConfig(rates={topics.STATUS: Rate(5, 20)}, reject_cost=10.0), lambda: now[0])
+    assert all(admission.admit("gate-bad", topics.STATUS) for _ in range(2))
+    admission.charge_reject("gate-bad", topics.STATUS)  # 18 tokens left, 10 more for the reject
+    assert sum(admission.admit("gate-bad", topics.STATUS) for _ in range(20)) == 8
+    assert all(admission.admit("gate-ok", topics.STATUS) for _ in range(20))  # another gate's budget is its own
+    for _ in range(5):
+        admission.charge_reject("gate-bad", topics.STATUS)  # debt stops at minus one burst
+    now[0] += 4.0  # 20 tokens refilled: back to zero, still nothing
+    assert not admission.admit("gate-bad", topics.STATUS)
+    now[0] += 0.2
+    assert admission.admit("gate-bad", topics.STATUS)
 
 
 def test_flooding_gate_is_rate_limited_others_unaffected(broker, tmp_path, keys):
