@@ -1,9 +1,11 @@
 """Face detection with MediaPipe's BlazeFace (models/face_detection_short_range.tflite, Apache-2.0).
 
 The frame is letterboxed to the model's square input whole and, when that shows no face (faces small in
-the frame, such as a passport photo on a page under the camera), in four overlapping square tiles; the model's 896 anchor
-predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression and
-mapped back to pixels of the original image, best first.
+the frame, such as a passport photo on a page under the camera), in four overlapping square tiles, left ones
+first (the portrait zone of an upright ICAO data page is on the left), cut from one copy of the frame reduced
+to the tiles' scale, until a tile shows a clear face (``CLEAR_SCORE``) away from its edges; the model's 896
+anchor predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression
+and mapped back to pixels of the original image, best first.
 
     >>> faces = detect(read_image("booth.jpg"))
     >>> faces[0].box, faces[0].score, faces[0].quality
@@ -20,6 +22,8 @@ from agent.vision.runtime import Model, shared_model
 
 MODEL = "face_detection_short_range.tflite"
 MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
+CLEAR_SCORE = 0.9  # a tile face this sure, away from the tile's edges, ends the tile search
+TILE = 0.6  # tile side, of the frame's shorter side
 NMS_IOU = 0.3
 SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a sharp 64 px face crop (grey 0..255); blur figure 1.0 above
 
@@ -109,16 +113,30 @@ def _square_input(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> np
     return out
 
 
-def windows(width: int, height: int) -> list[tuple[int, int, int]]:
-    """The whole frame (letterboxed), then 2 x 2 overlapping square tiles of 60 % of its shorter side."""
-    long_side = max(width, height)
-    out = [((width - long_side) // 2, (height - long_side) // 2, long_side)]
-    side = int(min(width, height) * 0.6)
-    if side >= 64:
-        for ty in (0, height - side):
-            for tx in (0, width - side):
-                out.append((tx, ty, side))
-    return list(dict.fromkeys(out))
+def tiles(width: int, height: int) -> list[tuple[int, int, int]]:
+    """2 x 2 overlapping square tiles (x0, y0, side) of TILE of the shorter side, left ones first; none when
+    that is under 64 pixels."""
+    side = int(min(width, height) * TILE)
+    if side < 64:
+        return []
+    return list(dict.fromkeys((tx, ty, side) for tx in (0, width - side) for ty in (0, height - side)))
+
+
+def _clear(rows: np.ndarray) -> bool:
+    """A face in these rows (model-input units, 0..1) is sure and not cut by the window's edges."""
+    sure = rows[rows[:, 0] >= CLEAR_SCORE]
+    return bool(np.any((sure[:, 1] > 0.02) & (sure[:, 2] > 0.02) & (sure[:, 3] < 0.98) & (sure[:, 4] < 0.98)))
+
+
+def _rows(model: Model, window: np.ndarray) -> np.ndarray:
+    regressors, scores = model.run(window)
+    return decode(regressors, scores, window.shape[1])
+
+
+def _to_frame(rows: np.ndarray, x0: float, y0: float, side: float) -> np.ndarray:
+    """``decode`` rows of the window (x0, y0, side) in pixels of the image the window was cut from."""
+    rows[:, 1:] = rows[:, 1:] * side + np.tile([x0, y0], 8)
+    return rows
 
 
 def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float]:
@@ -138,23 +156,31 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
             "overall": size * (0.5 + 0.5 * sharp) * (0.75 + 0.25 * centring)}  # fmt: skip
 
 
-def detect(rgb: np.ndarray, model: Model | None = None, tiles: bool = True) -> list[Face]:
+def detect(rgb: np.ndarray, model: Model | None = None, search_tiles: bool = True) -> list[Face]:
     """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the model's worker)."""
     model = model or shared_model(MODEL)
-    return model.call(_detect, rgb, model, tiles)
+    return model.call(_detect, rgb, model, search_tiles)
 
 
-def _detect(rgb: np.ndarray, model: Model, tiles: bool) -> list[Face]:
+def _detect(rgb: np.ndarray, model: Model, search_tiles: bool) -> list[Face]:
     size = model.input_shape[1]
     h, w = rgb.shape[:2]
-    found: list[np.ndarray] = []
-    for i, (x0, y0, side) in enumerate(windows(w, h)):
-        if i == 1 and (not tiles or any(len(r) for r in found)):
-            break  # tiles only when the whole frame shows no face
-        regressors, scores = model.run(_square_input(rgb, x0, y0, side, size))
-        rows = decode(regressors, scores, size)
-        rows[:, 1:] = rows[:, 1:] * side + np.tile([x0, y0], 8)
-        found.append(rows)
+    side = max(w, h)
+    x0, y0 = (w - side) // 2, (h - side) // 2
+    rows = _rows(model, _square_input(rgb, x0, y0, side, size))
+    found = [_to_frame(rows, x0, y0, side)]
+    windows = tiles(w, h) if search_tiles and not len(rows) else []
+    if windows:  # one reduction of the frame to the tiles' scale, then each tile is a cut of it
+        scale = size / windows[0][2]
+        small = resize(rgb, max(size, round(w * scale)), max(size, round(h * scale)))
+        sw, sh = small.shape[1] / w, small.shape[0] / h
+    for tx, ty, _ in windows:
+        sx, sy = min(round(tx * sw), small.shape[1] - size), min(round(ty * sh), small.shape[0] - size)
+        rows = _rows(model, _square_input(small, sx, sy, size, size))
+        clear = _clear(rows)
+        found.append(_to_frame(rows, sx, sy, size) / np.array([1.0] + [sw, sh] * 8))  # score, 8 points
+        if clear:
+            break
     merged = weighted_nms(np.concatenate(found))
     faces = []
     for row in merged:

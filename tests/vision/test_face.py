@@ -34,6 +34,27 @@ def test_face_found_where_the_photo_was_pasted_on_a_turned_page(astronaut):
         assert faces and _inside(faces[0], doc.face_box), (seed, doc.face_box, faces)
 
 
+def test_tiles_are_searched_left_first_until_a_clear_face(astronaut):
+    assert face.tiles(680, 472) == [(0, 0, 283), (0, 189, 283), (397, 0, 283), (397, 189, 283)]
+    assert face.tiles(100, 100) == []  # tiles under 64 pixels: the whole frame only
+    model = shared_model(face.MODEL)
+    runs = []
+
+    class Counted:
+        input_shape = model.input_shape
+
+        def run(self, x):
+            runs.append(x.shape)
+            return model.run(x)
+
+    doc = page(1, "TD3", face=astronaut)  # an upright data page: the portrait is in a left tile
+    found = face._detect(doc.image, Counted(), True)
+    assert found and _inside(found[0], doc.face_box)
+    assert 2 <= len(runs) < 5  # the whole frame, then tiles until the clear face: not all four
+    runs.clear()
+    assert face._detect(page(4, "TD1").image, Counted(), True) == [] and len(runs) == 5  # nothing: every tile
+
+
 def test_no_face_on_a_blank_page_or_a_page_without_photo():
     assert face.detect(np.full((480, 640, 3), 200, np.uint8)) == []
     assert face.detect(page(4, "TD1").image) == []
