@@ -50,7 +50,7 @@ SURE_UPRIGHT = -0.04  # characters' mean log-probability of lines read surely (n
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
 TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission, in characters
 TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
-MIN_CONFIDENCE = 0.9  # below this a reading that passes its checks is still not trusted (REFER)
+MIN_CONFIDENCE = 0.95  # below this a reading that passes its checks is still not trusted (REFER)
 WIDER_CONFIDENCE = 1 - (1 - MIN_CONFIDENCE) / 2  # a second reading (reread_wider) is a second chance: half the doubt
 WIDER_CHARS = (44,)  # lines read again wider when doubted (TD3, MRV-A); not 36: see reread_wider
 

@@ -9,6 +9,7 @@ import pytest
 
 from agent.vision import mrz_read
 from agent.vision.image import grey
+from agent.vision.lines import ALPHABET
 from agent.vision.locate import (
     _closing_packed,
     _packed_runs,
@@ -70,15 +71,36 @@ def _texture_beside_the_mrz(image: np.ndarray, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", [73, 77, 80], ids=["seed73", "seed77", "seed80"])
-def test_a_line_crop_running_on_into_the_desk_is_cut_down_to_its_characters(seed: int, monkeypatch):
+def test_a_line_crop_running_on_into_the_desk_is_read_right(seed: int):
     doc = page(seed, "TD3", 0.0, px_per_mm=6.0)
     image = _texture_beside_the_mrz(doc.image, seed)
     reading = read_image_mrz(image, today=TODAY)
     assert reading.lines == doc.lines and reading.trusted
-    monkeypatch.setattr(mrz_read, "TRIM_GAIN", 0.0)  # never trimmed: the squeezed characters are misread
-    monkeypatch.setattr(mrz_read, "WIDER_CONFIDENCE", 2.0)  # (and not rescued by reading them again wider)
-    untrimmed = read_image_mrz(image, today=TODAY)
-    assert not (untrimmed.lines == doc.lines and untrimmed.trusted)
+
+
+def _columns(emit: dict[int, str], steps: int = 112) -> np.ndarray:
+    """Model output columns (one-hot) emitting ``emit[column]`` there and blank elsewhere."""
+    cols = np.zeros((steps, len(ALPHABET) + 1))
+    cols[:, 0] = 1.0
+    for t, ch in emit.items():
+        cols[t] = 0.0
+        cols[t, ALPHABET.index(ch) + 1] = 1.0
+    return cols
+
+
+def test_a_crop_whose_characters_end_early_in_every_line_is_trimmed_only_past_its_characters():
+    """The model read with trimmed crops before 2026-12-03 23:50 misread three pages of the test above
+    untrimmed (the characters squeezed into part of its columns); the shipped model reads them either way, so
+    the cut itself is checked: both lines emit characters in columns 10-69 of 112 on crops 448 pixels wide,
+    the text right of that is cut off (with TRIM_MARGIN of a character), never a character."""
+    lines = [np.zeros((32, 448), np.uint8)] * 2
+    edges = [(0.0, 448.0)] * 2
+    text = {t: "A" for t in range(10, 70, 2)}
+    cut = mrz_read._trimmed([_columns(text), _columns(text)], lines, edges)
+    assert cut is not None and all(200 < c.shape[1] < 300 for c in cut)
+    assert mrz_read._trimmed([_columns(text), _columns(text | {100: "B"})], lines, edges) is None  # a letter stays
+    wide = {t: "A" for t in range(2, 110, 2)}
+    assert mrz_read._trimmed([_columns(wide), _columns(wide)], lines, edges) is None  # nothing to cut
 
 
 @pytest.mark.parametrize("gap", [1, 2, 3, 7, 11, 17, 25, 37, 63, 64, 80])
