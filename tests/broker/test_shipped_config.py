@@ -90,5 +90,8 @@ def test_shipped_config_bounds_packet_size(shipped: Broker):
             central.publish("sharaka/v1/x", b"x" * 1_048_576, timeout=2)
         # on a loaded machine the 1 MiB write may still be in flight when the PUBACK wait gives up
         assert central.wait_for_disconnect(10)
-        assert central.disconnect_reason is not None and central.disconnect_reason.value == 0x95
+        # 0x95 as sent by the broker; while the client is still writing the 1 MiB, the broker's close can reset
+        # the connection before the client reads that DISCONNECT, and paho reports the lost socket (0x80)
+        # instead (a loaded machine); the broker's log below says why it disconnected either way
+        assert central.disconnect_reason is not None and central.disconnect_reason.value in (0x95, 0x80)
     shipped.wait_for_log("disconnected due to oversize packet", timeout=10)
