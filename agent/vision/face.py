@@ -134,9 +134,8 @@ def _rows(model: Model, window: np.ndarray) -> np.ndarray:
 
 
 def _to_frame(rows: np.ndarray, x0: float, y0: float, side: float) -> np.ndarray:
-    """``decode`` rows of the window (x0, y0, side) in pixels of the image the window was cut from."""
-    rows[:, 1:] = rows[:, 1:] * side + np.tile([x0, y0], 8)
-    return rows
+    """``decode`` rows of the window (x0, y0, side) in pixels of the image the window was cut from (a copy)."""
+    return np.concatenate([rows[:, :1], rows[:, 1:] * side + np.tile([x0, y0], 8)], 1)
 
 
 def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float]:
@@ -177,9 +176,8 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool) -> list[Face]:
     for tx, ty, _ in windows:
         sx, sy = min(round(tx * sw), small.shape[1] - size), min(round(ty * sh), small.shape[0] - size)
         rows = _rows(model, _square_input(small, sx, sy, size, size))
-        clear = _clear(rows)
         found.append(_to_frame(rows, sx, sy, size) / np.array([1.0] + [sw, sh] * 8))  # score, 8 points
-        if clear:
+        if _clear(rows):
             break
     merged = weighted_nms(np.concatenate(found))
     faces = []

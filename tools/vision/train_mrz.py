@@ -31,6 +31,7 @@ from tools.vision.synth import document_lines
 
 SEED = 20261202  # weights and batch order
 DATA_SEED = 20261210  # the training lines of the shipped model (the validation lines: DATA_SEED + 1)
+RUN_ON = 0.25  # the shipped model's share of documents whose line crops run on past the lines' ends
 
 
 class LineNet(nn.Module):
@@ -131,7 +132,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = 0.0) -> nn.Module:  # fmt: skip
+          data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON) -> nn.Module:  # fmt: skip
     crops, texts = line_set(data_seed, lines, procs, run_on)
     val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on)
     val_x = model_input(val_crops)
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--data-seed", type=int, default=DATA_SEED, help="seed of the synthetic lines")
-    ap.add_argument("--run-on", type=float, default=0.25,
+    ap.add_argument("--run-on", type=float, default=RUN_ON,
                     help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
