@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 13
+NORMALISER_VERSION = 14
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -552,12 +552,15 @@ class Rendering(NamedTuple):
     joined: bool
 
 
-def _combos(components: list[tuple[str, ...]], limit: int) -> list[Codes]:
-    """Up to `limit` readings of a field (one code per component), ordered by how many components
-    take an alternative code instead of their primary one."""
-    choices = itertools.islice(itertools.product(*(range(len(c)) for c in components)), 4096)
+def _combos(words: list[str], components: list[tuple[str, ...]], limit: int) -> list[Codes]:
+    """Up to `limit` readings of a field (one code per component of `words`), nearest the primary reading first
+    (the sum of the alternatives' ranks). A word written twice (XHSYN XHSYN) is read the same
+    way both times (n14): one document writes one name one way."""
+    distinct = list(dict.fromkeys(words))
+    sizes = [len(components[words.index(word)]) for word in distinct]
+    choices = itertools.islice(itertools.product(*(range(n) for n in sizes)), 4096)
     best = sorted(choices, key=sum)[:limit]  # stable: lexicographic among equals
-    return [tuple(c[i] for c, i in zip(components, choice, strict=True)) for choice in best]
+    return [tuple(c[choice[distinct.index(w)]] for w, c in zip(words, components, strict=True)) for choice in best]
 
 
 @lru_cache(maxsize=4096)
@@ -581,7 +584,7 @@ def _field_codes(
         codes = [_alternatives(word, habit) for word in words]
         if listed:
             codes = [_record_final_e(word, c) for word, c in zip(words, codes, strict=True)]
-        for combo in _combos(codes, limit):
+        for combo in _combos(words, codes, limit):
             found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
