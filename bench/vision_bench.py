@@ -196,18 +196,21 @@ def bench_faces(n: int, faces: list[np.ndarray], full_range: Path | None) -> Non
     models = [("short range (shipped)", shared_model(face.MODEL), face.ANCHORS)]
     if full_range is not None:
         models.append(("full range", Model.load(full_range), face.anchors(192, (4,))[::2]))
-    print(f"\n## Faces on {n} pages with a pasted photo, {n // 4} without\n")
-    print("| model | top face in the photo | false faces | faces on pages without photo | ms per frame p50 / p99 |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"\n## Faces on {n} pages with a pasted photo, {n // 4} without; every third page upside down\n")
+    print("| model | top face in the photo | of which upside down | false faces | faces on pages without photo "
+          "| inferences per page | ms per frame p50 / p99 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     shipped = face.ANCHORS
     for name, model, anchors in models:
         face.ANCHORS = anchors
-        hits = false = blank = 0
+        hits = false = blank = turned = turned_hits = 0
         ms: list[float] = []
+        runs = model.stats()["runs"]
         for i in range(n + n // 4):
             rng = random.Random(SEED + 50_000 + i)
-            with_face = i < n
-            doc = document_sample(rng, angle=rng.uniform(-10, 10), face=faces[i % len(faces)] if with_face else None)
+            with_face, upside_down = i < n, i % 3 == 2
+            angle = rng.uniform(-10, 10) + (180.0 if upside_down else 0.0)
+            doc = document_sample(rng, angle=angle, face=faces[i % len(faces)] if with_face else None)
             t0 = time.perf_counter()
             found = face.detect(doc.image, model)
             ms.append((time.perf_counter() - t0) * 1000)
@@ -219,8 +222,12 @@ def bench_faces(n: int, faces: list[np.ndarray], full_range: Path | None) -> Non
             good = [f for f in found if fb[0] <= (f.box[0] + f.box[2]) / 2 <= fb[2]
                     and fb[1] <= (f.box[1] + f.box[3]) / 2 <= fb[3] and f.box[2] - f.box[0] <= fb[2] - fb[0]]  # fmt: skip
             hits += bool(found) and found[0] in good
+            turned += upside_down
+            turned_hits += upside_down and bool(found) and found[0] in good
             false += len(found) - len(good)
-        print(f"| {name} | {hits}/{n} | {false} | {blank} | {pct(ms, 0.5):.1f} / {pct(ms, 0.99):.1f} |")
+        per_page = (model.stats()["runs"] - runs) / (n + n // 4)
+        print(f"| {name} | {hits}/{n} | {turned_hits}/{turned} | {false} | {blank} | {per_page:.2f} "
+              f"| {pct(ms, 0.5):.1f} / {pct(ms, 0.99):.1f} |")
     face.ANCHORS = shipped
     booth = np.zeros((480, 640, 3), np.uint8)
     booth[40:440, 160:480] = resize(faces[0], 320, 400)

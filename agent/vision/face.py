@@ -1,11 +1,13 @@
 """Face detection with MediaPipe's BlazeFace (models/face_detection_short_range.tflite, Apache-2.0).
 
 The frame is letterboxed to the model's square input whole and, when that shows no face (faces small in
-the frame, such as a passport photo on a page under the camera), in four overlapping square tiles, left ones
-first (the portrait zone of an upright ICAO data page is on the left), cut from one copy of the frame reduced
-to the tiles' scale, until a tile shows a clear face (``CLEAR_SCORE``) away from its edges; the model's 896
-anchor predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression
-and mapped back to pixels of the original image, best first.
+the frame, such as a passport photo on a page under the camera), in four overlapping square tiles cut from one
+copy of the frame reduced to the tiles' scale, each upright and turned half round (BlazeFace does not find an
+upside-down face, and a document lies under the camera either way round), the likeliest portrait zones first
+(``searches``), until a tile shows a clear face (``CLEAR_SCORE``) away from its edges. The model's 896 anchor
+predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression and
+mapped back to pixels of the original image, best first; a face found turned says so (``Face.turned``) and its
+evidence crop is turned upright.
 
     >>> faces = detect(read_image("booth.jpg"))
     >>> faces[0].box, faces[0].score, faces[0].quality
@@ -22,9 +24,10 @@ from agent.vision.runtime import Model, shared_model
 
 MODEL = "face_detection_short_range.tflite"
 MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
-CLEAR_SCORE = 0.9  # a tile face this sure, away from the tile's edges, ends the tile search
+CLEAR_SCORE = 0.8  # a tile face this sure, away from the tile's edges, ends the tile search
 TILE = 0.6  # tile side, of the frame's shorter side
 NMS_IOU = 0.3
+ROW = 18  # a found face before merging: decode's 17 columns (score, box, 6 landmarks), then 1.0 if found turned
 SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a sharp 64 px face crop (grey 0..255); blur figure 1.0 above
 
 
@@ -36,12 +39,13 @@ class Face:
     score: float
     landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth, right ear, left ear
     quality: dict[str, float] = field(default_factory=dict)  # size, centring, sharpness, overall (0..1)
+    turned: bool = False  # upside down in the image (found in a tile turned half round)
 
     def as_json(self) -> dict[str, object]:
         """The face as printed by ``face detect --json`` (rounded)."""
         return {"box": [round(v, 1) for v in self.box], "score": round(self.score, 4),
                 "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
-                "quality": {k: round(v, 3) for k, v in self.quality.items()}}  # fmt: skip
+                "quality": {k: round(v, 3) for k, v in self.quality.items()}, "turned": self.turned}  # fmt: skip
 
 
 def anchors(size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
@@ -96,7 +100,7 @@ def weighted_nms(rows: np.ndarray) -> np.ndarray:
         merged[1:] = (group[:, 1:] * group[:, :1]).sum(0) / group[:, 0].sum()
         out.append(merged)
         rows = rows[~overlap]
-    return np.array(out).reshape(-1, 17)
+    return np.array(out).reshape(-1, ROW)
 
 
 def _square_input(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> np.ndarray:
@@ -114,12 +118,31 @@ def _square_input(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> np
 
 
 def tiles(width: int, height: int) -> list[tuple[int, int, int]]:
-    """2 x 2 overlapping square tiles (x0, y0, side) of TILE of the shorter side, left ones first; none when
-    that is under 64 pixels."""
+    """2 x 2 overlapping square tiles (x0, y0, side) of TILE of the shorter side: top left, bottom left, top
+    right, bottom right; none when that is under 64 pixels."""
     side = int(min(width, height) * TILE)
     if side < 64:
         return []
     return list(dict.fromkeys((tx, ty, side) for tx in (0, width - side) for ty in (0, height - side)))
+
+
+def searches(width: int, height: int) -> list[tuple[int, int, int, bool]]:
+    """The tile searches (x0, y0, side, turned) in order: the portrait zone of an upright ICAO data page (left),
+    then of one lying upside down (right, turned), then the rest of each way round."""
+    found = tiles(width, height)
+    if len(found) < 4:  # a square frame's tiles coincide in pairs
+        return [(*t, False) for t in found] + [(*t, True) for t in reversed(found)]
+    tl, bl, tr, br = found
+    order = [(tl, False), (bl, False), (br, True), (tr, True), (tr, False), (br, False), (bl, True), (tl, True)]
+    return [(*t, turned) for t, turned in order]
+
+
+def _turn(rows: np.ndarray) -> np.ndarray:
+    """``decode`` rows of a window turned half round, in units of the window as it lies."""
+    out = 1.0 - rows
+    out[:, 0] = rows[:, 0]
+    out[:, 1:5] = out[:, [3, 4, 1, 2]]  # the box's corners swap
+    return out
 
 
 def _clear(rows: np.ndarray) -> bool:
@@ -128,14 +151,19 @@ def _clear(rows: np.ndarray) -> bool:
     return bool(np.any((sure[:, 1] > 0.02) & (sure[:, 2] > 0.02) & (sure[:, 3] < 0.98) & (sure[:, 4] < 0.98)))
 
 
-def _rows(model: Model, window: np.ndarray) -> np.ndarray:
-    regressors, scores = model.run(window)
-    return decode(regressors, scores, window.shape[1])
+def _rows(model: Model, window: np.ndarray, turned: bool = False) -> np.ndarray:
+    regressors, scores = model.run(window[:, ::-1, ::-1] if turned else window)
+    rows = decode(regressors, scores, window.shape[1])
+    return _turn(rows) if turned else rows
 
 
 def _to_frame(rows: np.ndarray, x0: float, y0: float, side: float) -> np.ndarray:
     """``decode`` rows of the window (x0, y0, side) in pixels of the image the window was cut from (a copy)."""
     return np.concatenate([rows[:, :1], rows[:, 1:] * side + np.tile([x0, y0], 8)], 1)
+
+
+def _found(rows: np.ndarray, turned: bool) -> np.ndarray:
+    return np.concatenate([rows, np.full((len(rows), 1), float(turned))], 1)
 
 
 def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float]:
@@ -167,16 +195,16 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool) -> list[Face]:
     side = max(w, h)
     x0, y0 = (w - side) // 2, (h - side) // 2
     rows = _rows(model, _square_input(rgb, x0, y0, side, size))
-    found = [_to_frame(rows, x0, y0, side)]
-    windows = tiles(w, h) if search_tiles and not len(rows) else []
+    found = [_found(_to_frame(rows, x0, y0, side), False)]
+    windows = searches(w, h) if search_tiles and not len(rows) else []
     if windows:  # one reduction of the frame to the tiles' scale, then each tile is a cut of it
         scale = size / windows[0][2]
         small = resize(rgb, max(size, round(w * scale)), max(size, round(h * scale)))
         sw, sh = small.shape[1] / w, small.shape[0] / h
-    for tx, ty, _ in windows:
+    for tx, ty, _, turned in windows:
         sx, sy = min(round(tx * sw), small.shape[1] - size), min(round(ty * sh), small.shape[0] - size)
-        rows = _rows(model, _square_input(small, sx, sy, size, size))
-        found.append(_to_frame(rows, sx, sy, size) / np.array([1.0] + [sw, sh] * 8))  # score, 8 points
+        rows = _rows(model, _square_input(small, sx, sy, size, size), turned)
+        found.append(_found(_to_frame(rows, sx, sy, size) / np.array([1.0] + [sw, sh] * 8), turned))
         if _clear(rows):
             break
     merged = weighted_nms(np.concatenate(found))
@@ -186,7 +214,7 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool) -> list[Face]:
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
         marks = tuple((float(row[5 + 2 * k]), float(row[6 + 2 * k])) for k in range(6))
-        faces.append(Face(box, float(row[0]), marks, quality(rgb, box)))
+        faces.append(Face(box, float(row[0]), marks, quality(rgb, box), turned=bool(row[17] > 0.5)))
     return sorted(faces, key=lambda f: -f.score)
 
 
@@ -212,5 +240,5 @@ def evidence(rgb: np.ndarray, *, attach: bool, model: Model | None = None) -> di
         mx, my = (x1 - x0) * CROP_MARGIN, (y1 - y0) * CROP_MARGIN
         h, w = rgb.shape[:2]
         crop = rgb[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
-        out["jpeg"] = jpeg_bytes(np.ascontiguousarray(crop), CROP_SIDE)
+        out["jpeg"] = jpeg_bytes(np.ascontiguousarray(crop[::-1, ::-1] if best.turned else crop), CROP_SIDE)
     return out

@@ -34,9 +34,12 @@ def test_face_found_where_the_photo_was_pasted_on_a_turned_page(astronaut):
         assert faces and _inside(faces[0], doc.face_box), (seed, doc.face_box, faces)
 
 
-def test_tiles_are_searched_left_first_until_a_clear_face(astronaut):
+def test_tiles_are_searched_portrait_zones_first_until_a_clear_face(astronaut):
     assert face.tiles(680, 472) == [(0, 0, 283), (0, 189, 283), (397, 0, 283), (397, 189, 283)]
     assert face.tiles(100, 100) == []  # tiles under 64 pixels: the whole frame only
+    assert face.searches(680, 472) == [  # upright data page's portrait zone (left), then an upside-down one's
+        (0, 0, 283, False), (0, 189, 283, False), (397, 189, 283, True), (397, 0, 283, True),
+        (397, 0, 283, False), (397, 189, 283, False), (0, 189, 283, True), (0, 0, 283, True)]  # fmt: skip
     model = shared_model(face.MODEL)
     runs = []
 
@@ -49,10 +52,27 @@ def test_tiles_are_searched_left_first_until_a_clear_face(astronaut):
 
     doc = page(1, "TD3", face=astronaut)  # an upright data page: the portrait is in a left tile
     found = face._detect(doc.image, Counted(), True)
-    assert found and _inside(found[0], doc.face_box)
-    assert 2 <= len(runs) < 5  # the whole frame, then tiles until the clear face: not all four
+    assert found and _inside(found[0], doc.face_box) and not found[0].turned
+    assert 2 <= len(runs) < 4  # the whole frame, then the left tiles until the clear face: no turned tile
     runs.clear()
-    assert face._detect(page(4, "TD1").image, Counted(), True) == [] and len(runs) == 5  # nothing: every tile
+    assert face._detect(page(4, "TD1").image, Counted(), True) == [] and len(runs) == 9  # nothing: every search
+
+
+def test_a_face_on_a_page_lying_upside_down_is_found_turned_and_its_crop_is_upright(astronaut):
+    upright = face.detect(page(1, "TD3", face=astronaut).image)[0]
+    doc = page(1, "TD3", 180.0, face=astronaut)
+    found = face.detect(doc.image)
+    assert found and _inside(found[0], doc.face_box) and found[0].turned
+    assert abs(found[0].score - upright.score) < 0.1
+    right_eye, left_eye, nose, mouth = found[0].landmarks[:4]
+    assert mouth[1] < nose[1] < min(right_eye[1], left_eye[1])  # upside down in the image: the mouth on top
+    crop = np.asarray(Image.open(io.BytesIO(face.evidence(doc.image, attach=True)["jpeg"])).convert("L"), float)
+    straight = np.asarray(Image.open(io.BytesIO(face.evidence(page(1, "TD3", face=astronaut).image,
+                                                              attach=True)["jpeg"])).convert("L"), float)  # fmt: skip
+    h, w = min(crop.shape[0], straight.shape[0]), min(crop.shape[1], straight.shape[1])
+    same_way = np.corrcoef(crop[:h, :w].ravel(), straight[:h, :w].ravel())[0, 1]
+    turned_way = np.corrcoef(crop[:h, :w][::-1, ::-1].ravel(), straight[:h, :w].ravel())[0, 1]
+    assert same_way > turned_way + 0.2  # the evidence crop is turned upright for the officer
 
 
 def test_no_face_on_a_blank_page_or_a_page_without_photo():
