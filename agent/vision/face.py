@@ -123,15 +123,15 @@ def tiles(width: int, height: int) -> list[tuple[int, int, int]]:
     side = int(min(width, height) * TILE)
     if side < 64:
         return []
-    return list(dict.fromkeys((tx, ty, side) for tx in (0, width - side) for ty in (0, height - side)))
+    return [(tx, ty, side) for tx in (0, width - side) for ty in (0, height - side)]
 
 
 def searches(width: int, height: int) -> list[tuple[int, int, int, bool]]:
     """The tile searches (x0, y0, side, turned) in order: the portrait zone of an upright ICAO data page (left),
     then of one lying upside down (right, turned), then the rest of each way round."""
     found = tiles(width, height)
-    if len(found) < 4:  # a square frame's tiles coincide in pairs
-        return [(*t, False) for t in found] + [(*t, True) for t in reversed(found)]
+    if not found:
+        return []
     tl, bl, tr, br = found
     order = [(tl, False), (bl, False), (br, True), (tr, True), (tr, False), (br, False), (bl, True), (tl, True)]
     return [(*t, turned) for t, turned in order]
