@@ -15,9 +15,10 @@ where it was, as long as the scene is the same and the lines cut there match the
 (``TRACK_DIFF``), else it is located again.
 
 A passage carries its ``Sighting``: the frame it was read from and the face search (agent/vision/face.py
-``evidence``) started on that frame on the reader's own face thread as soon as the frame is taken, beside
-locating and recognising the MRZ (the face model has its own worker thread, so the two run on two cores);
-it is dropped when the frame shows no MRZ. The screener so has the face when it decides instead of
+``evidence``) started on that frame on the reader's own face thread as soon as the MRZ band is located, in the
+page's portrait zones first (``face.portrait_zones`` of the most MRZ-like band), beside recognising the MRZ
+(the face model has its own worker thread, so the two run on two cores); none is started on a frame that shows
+no MRZ-like band, and it is dropped when the frame's MRZ cannot be read. The screener so has the face when it decides instead of
 grabbing another frame and searching it before the event is committed.
 
     >>> reader = CameraReader(hal.open_camera("file://frames/"))
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.vision.face import evidence
+from agent.vision.face import evidence, portrait_zones
 from agent.vision.image import grey, resize
 from agent.vision.locate import Band, candidates
 from agent.vision.mrz_read import MODEL, BandReading, Reading, best_band, constrained, reread_wider
@@ -157,8 +158,6 @@ class CameraReader:
         self._idle = None
         self.frames_read += 1
         t0 = time.perf_counter()
-        if self._sighting is None:  # the face search goes on beside the MRZ search, on the other core
-            self._sighting = self._search_face(frame or Frame(rgb, time.time()))
         g = grey(rgb)
         best = self._read_tracked(thumb, g)
         t1 = time.perf_counter()
@@ -166,6 +165,8 @@ class CameraReader:
             self.frames_located += 1
             bands = candidates(g)
             t1 = time.perf_counter()
+            if self._sighting is None and bands:  # the face search goes on beside recognition, on the other core
+                self._sighting = self._search_face(frame or Frame(rgb, time.time()), bands[0])
             best = best_band(bands, shared_model(MODEL))
             if best is not None:
                 self._band = (best.band, thumb)
@@ -186,7 +187,7 @@ class CameraReader:
         if self._votes and _another_document(probs, self._votes[-1]):
             self._votes, self._decided_thumb = [], None  # another document: start over, its own face
             self._drop_sighting()
-            self._sighting = self._search_face(frame or Frame(rgb, time.time()))
+            self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         reading = Reading(*constrained(combined, self._today()), combined)
@@ -233,11 +234,13 @@ class CameraReader:
             self._sighting.face.cancel()  # not yet started: never runs
             self._sighting = None
 
-    def _search_face(self, frame: Frame) -> Sighting:
-        """Start the face search on ``frame`` on the face thread (the MRZ is read meanwhile)."""
+    def _search_face(self, frame: Frame, band: Band) -> Sighting:
+        """Start the face search on ``frame`` on the face thread, the portrait zones of the page whose MRZ is
+        ``band`` first (the MRZ is read meanwhile)."""
         if self._faces is None:
             self._faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
-        return Sighting(frame, self._faces.submit(evidence, frame.image, attach=True))
+        zones = portrait_zones(band.corners())
+        return Sighting(frame, self._faces.submit(evidence, frame.image, attach=True, portrait=zones))
 
     def close(self) -> None:
         """Stop the face thread; the camera is the gate's, closed by its owner."""

@@ -48,6 +48,18 @@ class Band:
         return [np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR))
                 for size, coeffs in self.cuts]  # fmt: skip
 
+    def corners(self) -> tuple[tuple[float, float], ...]:
+        """The band's top left, top right, bottom left and bottom right corners in pixels of the page (as it lies
+        there: an upside-down page's MRZ is not turned round here)."""
+        (first_size, first), (last_size, last) = self.cuts[0], self.cuts[-1]
+
+        def page_xy(coeffs: tuple[float, ...], x: float, y: float) -> tuple[float, float]:
+            a, b, c, d, e, f = coeffs[:6]
+            return a * x + b * y + c, d * x + e * y + f
+
+        return (page_xy(first, 0, 0), page_xy(first, first_size[0], 0),
+                page_xy(last, 0, last_size[1]), page_xy(last, *last_size))  # fmt: skip
+
     def on(self, g: np.ndarray) -> Band:
         """The same band on another frame ``g`` (grey, the same size): a document lying still under the camera
         is located once and its lines cut out of the next frames where they were (agent/vision/camera_reader.py)."""

@@ -18,6 +18,7 @@ from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
+from agent.vision.face import evidence
 from agent.vision.locate import candidates
 from agent.vision.mrz_read import MODEL, best_band
 from agent.vision.runtime import shared_model
@@ -26,12 +27,16 @@ from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.support.wait import wait_until
 from tests.vision.conftest import TODAY, evaluation_page, page, smudge
-from tools.vision.synth import document_sample
+from tools.vision.synth import DocumentSample, document_sample
+
+
+def _sample(seed: int, lines: tuple[str, ...], face: np.ndarray | None = None) -> DocumentSample:
+    return document_sample(random.Random(seed), "TD3", lines=lines, face=face, px_per_mm=6.0, angle=2.0,
+                           damage_strength=0.3)  # fmt: skip
 
 
 def _frame(seed: int, lines: tuple[str, ...], face: np.ndarray | None = None) -> np.ndarray:
-    return document_sample(random.Random(seed), "TD3", lines=lines, face=face, px_per_mm=6.0, angle=2.0,
-                           damage_strength=0.3).image  # fmt: skip
+    return _sample(seed, lines, face).image
 
 
 def test_a_document_lying_under_the_camera_is_one_passage():
@@ -72,9 +77,9 @@ def test_frames_of_a_decided_document_lying_there_unchanged_are_not_read_again()
     reader.close()
 
 
-def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_located_and_recognised(astronaut, monkeypatch):
+def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astronaut, monkeypatch):
     reader = CameraReader(None, today=lambda: TODAY)
-    under_way = []
+    under_way, zones = [], []
 
     def locate(g):  # the locator, noting whether the face search was already under way
         under_way.append(("locate", reader._sighting is not None))
@@ -84,14 +89,22 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_located_and_rec
         under_way.append(("recognise", reader._sighting is not None))
         return best_band(bands, model)
 
+    def face_evidence(rgb, *, attach, portrait):  # the face search, noting the windows it is told to search first
+        zones.extend(portrait)
+        return evidence(rgb, attach=attach, portrait=portrait)
+
     monkeypatch.setattr("agent.vision.camera_reader.candidates", locate)
     monkeypatch.setattr("agent.vision.camera_reader.best_band", recognise)
-    image = _frame(31, page(75, "TD3").lines, face=astronaut)
-    item = reader.look(image)
-    assert isinstance(item, CameraDocument) and under_way == [("locate", True), ("recognise", True)]
-    assert item.sighting is not None and item.sighting.frame.image is image
+    monkeypatch.setattr("agent.vision.camera_reader.evidence", face_evidence)
+    doc = _sample(31, page(75, "TD3").lines, face=astronaut)
+    item = reader.look(doc.image)
+    assert isinstance(item, CameraDocument) and under_way == [("locate", False), ("recognise", True)]
+    assert item.sighting is not None and item.sighting.frame.image is doc.image
     face = item.sighting.face.result(timeout=10)
     assert face["present"] is True and face["jpeg"][:2] == b"\xff\xd8"
+    x0, y0, side, turned = zones[0]  # the upright page's portrait zone, searched first, holds the photo
+    fx0, fy0, fx1, fy1 = doc.face_box
+    assert not turned and x0 <= (fx0 + fx1) / 2 <= x0 + side and y0 <= (fy0 + fy1) / 2 <= y0 + side
     reader.close()
 
 

@@ -12,6 +12,8 @@ from PIL import Image, ImageFilter
 
 from agent.cli import main
 from agent.vision import face
+from agent.vision.image import grey
+from agent.vision.locate import candidates
 from agent.vision.runtime import shared_model
 from tests.vision.conftest import page
 
@@ -73,6 +75,38 @@ def test_a_face_on_a_page_lying_upside_down_is_found_turned_and_its_crop_is_upri
     same_way = np.corrcoef(crop[:h, :w].ravel(), straight[:h, :w].ravel())[0, 1]
     turned_way = np.corrcoef(crop[:h, :w][::-1, ::-1].ravel(), straight[:h, :w].ravel())[0, 1]
     assert same_way > turned_way + 0.2  # the evidence crop is turned upright for the officer
+
+
+def test_the_portrait_zones_of_the_located_mrz_are_searched_first(astronaut):
+    corners = ((100, 500), (900, 500), (100, 560), (900, 560))  # a band 800 px long, 60 px high
+    assert face.portrait_zones(corners) == [(-52, -44, 512, False), (540, 592, 512, True)]  # above left; below right
+    assert face.portrait_zones(((0, 0), (50, 0), (0, 10), (50, 10))) == []  # too short to be a page's MRZ
+    model = shared_model(face.MODEL)
+    runs = []
+
+    class Counted:
+        input_shape = model.input_shape
+
+        def run(self, x):
+            runs.append(x.shape)
+            return model.run(x)
+
+    for angle, turned, inferences in ((4.0, False, 1), (184.0, True, 2)):
+        runs.clear()
+        doc = page(1, "TD3", angle, face=astronaut)
+        zones = face.portrait_zones(candidates(grey(doc.image))[0].corners())
+        found = face._detect(doc.image, Counted(), True, zones)
+        assert found and _inside(found[0], doc.face_box) and found[0].turned is turned
+        assert 1 <= len(runs) <= inferences  # the zone holds a clear face: no whole-frame or tile search (the
+        # upright zone of a page lying upside down may fall outside the frame: not searched)
+    runs.clear()
+    blank = page(4, "TD1").image  # a card's MRZ side: no portrait there, the whole frame is searched, not the tiles
+    assert face._detect(blank, Counted(), True, face.portrait_zones(candidates(grey(blank))[0].corners())) == []
+    assert 1 < len(runs) <= 2 + 1  # the zones in the frame, then the whole frame
+    runs.clear()  # a band at the frame's edge puts a zone outside it: not searched, and never an error
+    outside = [(-900, -900, 480, False), (blank.shape[1] - 100, 0, 480, True)]
+    assert face._detect(blank, Counted(), True, outside) == [] and len(runs) == 1 + 8
+    assert face._square_input(blank, -900, -900, 480, 128).max() == -1.0  # wholly outside: black
 
 
 def test_no_face_on_a_blank_page_or_a_page_without_photo():
