@@ -230,7 +230,7 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool,
         found.append(_found(_to_frame(rows, x0, y0, side), turned))
         if _clear(rows):
             return _faces(rgb, found)
-    if found and not any(len(rows) for rows in found):
+    if found and not any(len(window) for window in found):  # no face at all in the zones
         search_tiles = False
     side = max(w, h)
     x0, y0 = (w - side) // 2, (h - side) // 2
