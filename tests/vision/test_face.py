@@ -23,6 +23,19 @@ def _inside(f: face.Face, box: tuple[int, int, int, int]) -> bool:
     return box[0] <= cx <= box[2] and box[1] <= cy <= box[3] and f.box[2] - f.box[0] <= box[2] - box[0]
 
 
+class Counted:
+    """The shipped face model, counting its inferences (``runs``)."""
+
+    def __init__(self) -> None:
+        self.model = shared_model(face.MODEL)
+        self.input_shape = self.model.input_shape
+        self.runs: list[tuple[int, ...]] = []
+
+    def run(self, x):
+        self.runs.append(x.shape)
+        return self.model.run(x)
+
+
 def test_anchors_match_the_models_896_predictions():
     model = shared_model(face.MODEL)
     regressors, scores = model.run(np.zeros(model.input_shape, np.float32))
@@ -42,22 +55,14 @@ def test_tiles_are_searched_portrait_zones_first_until_a_clear_face(astronaut):
     assert face.searches(680, 472) == [  # upright data page's portrait zone (left), then an upside-down one's
         (0, 0, 283, False), (0, 189, 283, False), (397, 189, 283, True), (397, 0, 283, True),
         (397, 0, 283, False), (397, 189, 283, False), (0, 189, 283, True), (0, 0, 283, True)]  # fmt: skip
-    model = shared_model(face.MODEL)
-    runs = []
-
-    class Counted:
-        input_shape = model.input_shape
-
-        def run(self, x):
-            runs.append(x.shape)
-            return model.run(x)
-
+    model = Counted()
+    runs = model.runs
     doc = page(1, "TD3", face=astronaut)  # an upright data page: the portrait is in a left tile
-    found = face._detect(doc.image, Counted(), True)
+    found = face._detect(doc.image, model, True)
     assert found and _inside(found[0], doc.face_box) and not found[0].turned
     assert 2 <= len(runs) < 4  # the whole frame, then the left tiles until the clear face: no turned tile
     runs.clear()
-    assert face._detect(page(4, "TD1").image, Counted(), True) == [] and len(runs) == 9  # nothing: every search
+    assert face._detect(page(4, "TD1").image, model, True) == [] and len(runs) == 9  # nothing: every search
 
 
 def test_a_face_on_a_page_lying_upside_down_is_found_turned_and_its_crop_is_upright(astronaut):
@@ -81,31 +86,23 @@ def test_the_portrait_zones_of_the_located_mrz_are_searched_first(astronaut):
     corners = ((100, 500), (900, 500), (100, 560), (900, 560))  # a band 800 px long, 60 px high
     assert face.portrait_zones(corners) == [(-52, -44, 512, False), (540, 592, 512, True)]  # above left; below right
     assert face.portrait_zones(((0, 0), (50, 0), (0, 10), (50, 10))) == []  # too short to be a page's MRZ
-    model = shared_model(face.MODEL)
-    runs = []
-
-    class Counted:
-        input_shape = model.input_shape
-
-        def run(self, x):
-            runs.append(x.shape)
-            return model.run(x)
-
+    model = Counted()
+    runs = model.runs
     for angle, turned, inferences in ((4.0, False, 1), (184.0, True, 2)):
         runs.clear()
         doc = page(1, "TD3", angle, face=astronaut)
         zones = face.portrait_zones(candidates(grey(doc.image))[0].corners())
-        found = face._detect(doc.image, Counted(), True, zones)
+        found = face._detect(doc.image, model, True, zones)
         assert found and _inside(found[0], doc.face_box) and found[0].turned is turned
         assert 1 <= len(runs) <= inferences  # the zone holds a clear face: no whole-frame or tile search (the
         # upright zone of a page lying upside down may fall outside the frame: not searched)
     runs.clear()
     blank = page(4, "TD1").image  # a card's MRZ side: no portrait there, the whole frame is searched, not the tiles
-    assert face._detect(blank, Counted(), True, face.portrait_zones(candidates(grey(blank))[0].corners())) == []
+    assert face._detect(blank, model, True, face.portrait_zones(candidates(grey(blank))[0].corners())) == []
     assert 1 < len(runs) <= 2 + 1  # the zones in the frame, then the whole frame
     runs.clear()  # a band at the frame's edge puts a zone outside it: not searched, and never an error
     outside = [(-900, -900, 480, False), (blank.shape[1] - 100, 0, 480, True)]
-    assert face._detect(blank, Counted(), True, outside) == [] and len(runs) == 1 + 8
+    assert face._detect(blank, model, True, outside) == [] and len(runs) == 1 + 8
     assert face._square_input(blank, -900, -900, 480, 128).max() == -1.0  # wholly outside: black
 
 
