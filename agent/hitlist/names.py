@@ -557,10 +557,11 @@ def _combos(words: list[str], components: list[tuple[str, ...]], limit: int) -> 
     (the sum of the alternatives' ranks). A word written twice (XHSYN XHSYN) is read the same
     way both times (n14): one document writes one name one way."""
     distinct = list(dict.fromkeys(words))
+    slots = [distinct.index(word) for word in words]  # each component's word among the distinct ones
     sizes = [len(components[words.index(word)]) for word in distinct]
     choices = itertools.islice(itertools.product(*(range(n) for n in sizes)), 4096)
     best = sorted(choices, key=sum)[:limit]  # stable: lexicographic among equals
-    return [tuple(c[choice[distinct.index(w)]] for w, c in zip(words, components, strict=True)) for choice in best]
+    return [tuple(c[choice[k]] for k, c in zip(slots, components, strict=True)) for choice in best]
 
 
 @lru_cache(maxsize=4096)

@@ -260,7 +260,7 @@ def _faces(rgb: np.ndarray, found: list[np.ndarray]) -> list[Face]:
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
         marks = tuple((float(row[5 + 2 * k]), float(row[6 + 2 * k])) for k in range(6))
-        faces.append(Face(box, float(row[0]), marks, quality(rgb, box), turned=bool(row[17] > 0.5)))
+        faces.append(Face(box, float(row[0]), marks, quality(rgb, box), turned=bool(row[-1] > 0.5)))
     return sorted(faces, key=lambda f: -f.score)
 
 
