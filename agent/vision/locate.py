@@ -28,6 +28,9 @@ ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
 TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
+LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
+PIECE_FLOOR = 0.2  # runs this long may be pieces of one line, joined across a lost stretch (_joined)
+JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
 
 
@@ -260,9 +263,11 @@ def _row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return rows, starts - rows * (w + 2), ends - rows * (w + 2), ends - starts
 
 
-def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1) of long ink runs after closing gaps of ``gap`` px, stacked rows merged
-    (``packed``: ``pack(mask)``, when the caller closes the same mask at several gaps)."""
+def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None, join: bool = False
+               ) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]:  # fmt: skip
+    """Boxes (x0, y0, x1, y1) of long ink runs after closing gaps of ``gap`` px, stacked rows merged; and the
+    same lines with pieces of one line joined across a lost stretch (``_joined``, when ``join``; the first list
+    when nothing joins). ``packed``: ``pack(mask)``, when the caller closes the same mask at several gaps."""
     tall = max(1, gap // 4)  # a little vertical smear so that every character has ink on the middle rows
     if 0 < gap < WORD:
         cols = mask.shape[1]
@@ -271,12 +276,22 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None) -> 
     else:
         rows, x0s, x1s, lengths = _row_runs(closing(mask, gap, tall))
     if not len(lengths):
-        return []
-    longest = np.zeros(mask.shape[0], np.int64)
-    np.maximum.at(longest, rows, lengths)
-    floor = max(20, int(longest.max() * 0.45))
-    keep = lengths >= floor
-    rows, x0s, x1s = rows[keep], x0s[keep], x1s[keep]
+        return [], []
+    floor = max(20, int(lengths.max() * LINE_FLOOR))
+    full = lengths >= floor
+    lines = _stacked(rows[full], x0s[full], x1s[full])
+    if not join:
+        return lines, lines
+    short = ~full & (lengths >= max(20, int(lengths.max() * PIECE_FLOOR)))
+    pieces = [p for p in _stacked(rows[short], x0s[short], x1s[short])  # not a line's own fringe rows
+              if not any(p[0] < b[2] and p[2] > b[0] and p[1] < b[3] and p[3] > b[1] for b in lines)]
+    joined = [box for box in _joined(lines + pieces) if box[2] - box[0] >= floor]
+    return lines, joined if sorted(joined) != sorted(lines) else lines
+
+
+def _stacked(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of runs stacked row on row (touching the previous row and overlapping it
+    horizontally), at least 3 rows high."""
     boxes: list[list[int]] = []
     for r, a, b in sorted(zip(rows.tolist(), x0s.tolist(), x1s.tolist(), strict=True)):
         for box in boxes:  # same line: touching the previous row and overlapping horizontally
@@ -286,6 +301,26 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None) -> 
         else:
             boxes.append([a, r, b, r])
     return [(a, y0, b, y1 + 1) for a, y0, b, y1 in boxes if y1 + 1 - y0 >= 3]
+
+
+def _joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Pieces of one line joined, left to right: a box starting right of a line's end, on the same rows (their
+    heights overlapping by most of the lower one), with a stretch between them of at most JOIN_GAP of the
+    joined width. An MRZ line whose ink is lost for a few characters (glare, a light patch of the page's
+    print lifting the ink mask's threshold, a finger) is still one line
+    (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`)."""
+    out = np.empty((0, 4), np.int64)
+    for box in sorted(boxes):
+        x0, y0, x1, y1 = box
+        overlap = np.minimum(out[:, 3], y1) - np.maximum(out[:, 1], y0)
+        fits = ((x0 >= out[:, 2]) & (overlap >= 0.6 * np.minimum(out[:, 3] - out[:, 1], y1 - y0))
+                & (x0 - out[:, 2] <= JOIN_GAP * (x1 - out[:, 0])))  # fmt: skip
+        if fits.any():
+            k = int(np.argmax(fits))
+            out[k] = (out[k, 0], min(out[k, 1], y0), x1, max(out[k, 3], y1))
+        else:
+            out = np.vstack([out, box])
+    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in out]
 
 
 def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list[tuple[int, int, int, int]]]]:
@@ -355,8 +390,10 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
         packed = pack(turned)  # packed once, closed at every gap
         found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
         for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
-            found += [(score * min(strokes(turned, b) for b in group), group)
-                      for score, group in mrz_groups(text_lines(turned, gap, packed))]  # fmt: skip
+            lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
+            for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
+                found += [(score * min(strokes(turned, b) for b in group), group)
+                          for score, group in mrz_groups(boxes)]  # fmt: skip
         groups: list[list[tuple[int, int, int, int]]] = []
         for _, group in sorted(found, key=lambda f: -f[0]):
             if not any(_same(group, kept) for kept in groups):

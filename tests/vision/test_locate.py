@@ -19,9 +19,11 @@ from agent.vision.locate import (
     dilate,
     erode,
     ink_mask,
+    mrz_groups,
     otsu,
     pack,
     strokes,
+    text_lines,
 )
 from agent.vision.mrz_read import read_image_mrz
 from tests.vision.conftest import TODAY, evaluation_page, page
@@ -160,3 +162,28 @@ def test_a_page_whose_desk_lines_up_better_than_its_mrz_is_also_located_at_the_m
     assert any(abs(abs(a) - 9.5) <= 1.0 for a in angles), angles
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
+
+
+def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
+    """A stretch of a line's ink lost (glare, a light patch of the print lifting the mask's threshold) leaves
+    two pieces each shorter than a line: joined, the MRZ's three lines are one group again. Development
+    pages 8282000+50 (TD1: the middle line's pieces fell below the line floor, no band was found) and +62
+    (TD3: both lines broken, a wrong band was found) were REFER before the joining, and read right after."""
+    rows = [_ocrb_mask(t) for t in ("I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6",
+                                    "ERIKSSON<<ANNA<MARIA<<<<<<<<<<")]  # fmt: skip
+    rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
+    h, pitch = max(r.shape[0] for r in rows), 2 * max(r.shape[0] for r in rows)
+    mask = np.zeros((2 * pitch + 3 * h, max(r.shape[1] for r in rows) + 2 * h), np.uint8)
+    for i, r in enumerate(rows):
+        mask[h + pitch * i : h + pitch * i + r.shape[0], h : h + r.shape[1]] = r
+    x0, _, x1, _ = _line_box(mask)
+    lost = slice(x0 + int(0.42 * (x1 - x0)), x0 + int(0.58 * (x1 - x0)))  # five characters of line 2
+    mask[h + pitch - 2 : h + pitch + h + 2, lost] = 0
+    lines, joined = text_lines(mask, 37, join=True)
+    assert not any(len(group) == 3 for _, group in mrz_groups(lines))
+    groups = [group for _, group in mrz_groups(joined) if len(group) == 3]
+    assert groups and len({(b[0], b[2]) for b in groups[0]}) == 1, groups  # line 2 as wide as the others
+    for index in (50, 62):
+        doc = evaluation_page(8_282_000, index)
+        reading = read_image_mrz(doc.image, today=TODAY)
+        assert reading.trusted and reading.lines == doc.lines, index
