@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
@@ -31,6 +31,8 @@ TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
 PIECE_FLOOR = 0.2  # runs this long may be pieces of one line, joined across a lost stretch (_joined)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
+GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
+GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
 SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
 
 
@@ -384,6 +386,9 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     mask = ink_mask(np.asarray(work, np.uint8))
+    if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
+        smooth = ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
+        mask = smooth if smooth.mean() < GRAIN_GONE * mask.mean() else mask  # else it is a print's lines, not grain
     bands: list[Band] = []
     for k, angle in enumerate(skews(mask)):
         turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
