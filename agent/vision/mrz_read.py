@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from agent.mrz import MrzFormatError, parse_mrz
+from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
@@ -52,6 +53,8 @@ TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission,
 TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
 MIN_CONFIDENCE = 0.95  # below this a reading that passes its checks is still not trusted (REFER)
 WIDER_CONFIDENCE = 1 - (1 - MIN_CONFIDENCE) / 2  # a second reading (reread_wider) is a second chance: half the doubt
+UNLISTED = 0.01  # the weight of a country code not in agent/mrz/countries.py against a listed one (_listed_codes)
+CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
 WIDER_CHARS = (44,)  # lines read again wider when doubted (TD3, MRV-A); not 36: see reread_wider
 
 
@@ -182,6 +185,8 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     widths = [p.shape[0] for p in probs]
     flat = np.concatenate(probs)
     best = flat.argmax(1)
+    fields = _country_fields(widths, "".join(ALPHABET[c] for c in best[:5]))
+    codes_sure = _listed_codes(flat, best, fields)
     logp = np.log(np.maximum(flat, 1e-12))
 
     def text_of(chars: np.ndarray) -> tuple[str, ...]:
@@ -243,7 +248,42 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     text = text_of(chars)
     if not names_well_formed(text):
         return text, result, 0.0
-    return text, result, min(_sure(flat, chars, order, covered), 1.0 / (rivals + luck))
+    codes = [i for field in fields for i in field]  # judged as whole codes: codes_sure
+    return text, result, min(codes_sure * _sure(flat, chars, order, covered, codes), 1.0 / (rivals + luck))
+
+
+def _country_fields(widths: Sequence[int], head: str) -> list[tuple[int, int, int]]:
+    """Positions (in the joined lines) of the issuing state and the nationality, by layout (Doc 9303 Parts
+    4-7; the French 1995 card has no nationality field)."""
+    nationality = {30: 30 + 15, 36: 36 + 10, 44: 44 + 10}.get(widths[0])
+    if nationality is None or len(widths) not in (2, 3):
+        return []
+    return [(2, 3, 4)] if head.startswith("IDFRA") else [(2, 3, 4), (nationality, nationality + 1, nationality + 2)]
+
+
+def _listed_codes(flat: np.ndarray, best: np.ndarray, fields: list[tuple[int, int, int]]) -> float:
+    """Each country field of ``best`` set to the listed code (agent/mrz/countries.py) it most probably is, and
+    the probability that every field is right. The model's letters are a product distribution over the
+    field's strings; weighting each string not in the list by UNLISTED against a listed one, a field's
+    chosen string has the probability: its product (times UNLISTED when not listed) over the listed
+    strings' sum plus UNLISTED times the rest. No check digit covers a country code, but only some 280 of
+    the 19,683 strings are codes: ``NLO``, read with ``O``/``D`` in doubt, is ``NLD`` (a real Dutch
+    specimen), where the letters alone leave it unsure. A code not in the list, read surely, stands (a list
+    is never complete; a new state's code is not a misreading); one read unsurely does not."""
+    sure = 1.0
+    for positions in fields:
+        at = list(positions)
+        listed = flat[at[0], CODES[:, 0]] * flat[at[1], CODES[:, 1]] * flat[at[2], CODES[:, 2]]
+        k = int(listed.argmax())
+        total = float(listed.sum()) + UNLISTED * max(0.0, 1.0 - float(listed.sum()))
+        read = float(np.prod(flat[at, best[at]]))
+        unlisted = 0.0 if (best[at] == CODES).all(1).any() else UNLISTED * read
+        if total <= 0:
+            return 0.0
+        if listed[k] >= unlisted:
+            best[at] = CODES[k]
+        sure *= max(float(listed[k]), unlisted) / total
+    return sure
 
 
 def names_well_formed(lines: Sequence[str]) -> bool:
@@ -264,12 +304,13 @@ def names_well_formed(lines: Sequence[str]) -> bool:
     return first < 0 or "<<" not in core[first + 2 :]
 
 
-def _sure(flat: np.ndarray, chars: np.ndarray, searched: np.ndarray, covered: np.ndarray) -> float:
+def _sure(flat: np.ndarray, chars: np.ndarray, searched: np.ndarray, covered: np.ndarray, codes: list[int]) -> float:
     """The probability that every character of ``chars`` that no check digit covers, or that the search did
     not vary, is right (their probabilities multiplied: a check digit decides between the alternatives
-    tried, nothing else does)."""
+    tried, nothing else does); the country codes' positions (``codes``) are judged whole (_listed_codes)."""
     loose = ~covered.copy()
     loose[np.setdiff1d(np.arange(len(chars)), searched)] = True
+    loose[codes] = False
     return float(np.prod(flat[np.arange(len(chars)), chars][loose]))
 
 

@@ -159,6 +159,38 @@ def test_an_unsure_name_letter_keeps_the_reading_unsure():
     assert read == SPECIMEN and result is not None and result.valid and confidence < MIN_CONFIDENCE
 
 
+def test_a_country_code_in_doubt_is_the_listed_code_it_can_be():
+    """No check digit covers a country code, but only listed codes are codes (agent/mrz/countries.py): the real
+    Dutch specimen PassportEye ships (98_pass-nld.jpg) read ``P<NLO`` with ``O`` 0.58 and ``D`` 0.42; ``NLO``
+    is no code and ``NLD`` is, so the reading is ``NLD`` and the field is sure. Both fields are judged so: a
+    nationality whose letter is in doubt between two listed codes stays unsure."""
+    probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]
+    _unsure(probs, 0, 4, "Q", 0.58)  # issuing state UTQ (no code) or UTO
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == SPECIMEN and result is not None and result.valid and confidence >= MIN_CONFIDENCE
+    nld = (SPECIMEN[0][:2] + "NLD" + SPECIMEN[0][5:], SPECIMEN[1])
+    probs = [_one_hot(nld[0], 0.9999), _one_hot(nld[1], 0.9999)]
+    _unsure(probs, 0, 4, "O", 0.58)  # as the Dutch specimen was read
+    read, _, confidence = constrained(probs, TODAY)
+    assert read == nld and confidence >= MIN_CONFIDENCE
+    probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]
+    _unsure(probs, 1, 10, "N", 0.3)
+    _unsure(probs, 1, 11, "L", 0.3)
+    _unsure(probs, 1, 12, "D", 0.3)  # nationality UTO 0.34, NLD 0.03 and others: both listed, UTO not sure
+    read, _, confidence = constrained(probs, TODAY)
+    assert read == SPECIMEN and confidence < MIN_CONFIDENCE
+
+
+def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_when_not():
+    lines = (SPECIMEN[0][:2] + "ZZY" + SPECIMEN[0][5:], SPECIMEN[1])  # ZZY: no listed code comes near it
+    probs = [_one_hot(lines[0], 0.9999), _one_hot(lines[1], 0.9999)]
+    read, result, confidence = constrained(probs, TODAY)
+    assert read == lines and result is not None and result.valid and confidence >= MIN_CONFIDENCE
+    _unsure(probs, 0, 4, "X", 0.3)  # ZZY or ZZX: neither listed, the letters alone decide
+    read, _, confidence = constrained(probs, TODAY)
+    assert read == lines and confidence < MIN_CONFIDENCE
+
+
 @pytest.mark.parametrize("names", [
     "CLOCGXHC<EW<<YUHQSZR<<<<<<<<<<<<<<<<<<V",  # a letter read past the fillers (a name shifted by one)
     "ERIKSSON<<ANNA<<MARIA<<<<<<<<<<<<<<<<<<",  # a second double filler inside the names
