@@ -327,12 +327,16 @@ def _joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int,
 
 def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list[tuple[int, int, int, int]]]]:
     """Every run of 2-3 line boxes that looks like an MRZ (alike, evenly stacked, long), with its score
-    (the lines' total width)."""
+    (the lines' total width). A run is of the boxes below one another: text beside the MRZ (a label, a
+    caption, a stamp) between its lines' heights is not in it (a real Canadian specimen's "Machine Readable
+    Zone" caption: `test_a_caption_beside_the_mrz_between_its_lines_heights_is_not_in_its_run`)."""
     boxes = sorted(boxes, key=lambda b: b[1])
     out = []
     for count in (3, 2):
-        for i in range(len(boxes) - count + 1):
-            group = boxes[i : i + count]
+        for i, top in enumerate(boxes):
+            group = [top] + [b for b in boxes[i + 1 :] if _below(top, b)][: count - 1]
+            if len(group) < count:
+                continue
             widths = [b[2] - b[0] for b in group]
             heights = [b[3] - b[1] for b in group]
             centres = [(b[1] + b[3]) / 2 for b in group]
@@ -346,6 +350,11 @@ def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list
                 continue
             out.append((float(sum(widths)), group))
     return out
+
+
+def _below(top: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
+    """``box`` overlaps ``top`` horizontally by more than half the narrower one's width."""
+    return min(top[2], box[2]) - max(top[0], box[0]) > 0.5 * min(top[2] - top[0], box[2] - box[0])
 
 
 def strokes(mask: np.ndarray, box: tuple[int, int, int, int]) -> float:

@@ -199,3 +199,14 @@ def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     assert ink_mask(grey(doc.image)).mean() > GRAINY
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
+
+
+def test_a_caption_beside_the_mrz_between_its_lines_heights_is_not_in_its_run():
+    """The line boxes found on a real Canadian specimen (79_pass-can.jpg of PassportEye's test data): its MRZ's two
+    lines, and right of them a "Machine Readable Zone" caption whose box lies between their heights. Taken in
+    order of height, the caption split the MRZ's run and no group was found (a text line of the data page was
+    read instead); the run is of boxes below one another."""
+    mrz = [(34, 249, 436, 258), (34, 272, 436, 281)]
+    groups = [group for _, group in mrz_groups([*mrz, (487, 266, 681, 269)])]
+    assert mrz in groups
+    assert [group for _, group in mrz_groups(mrz)] == [mrz]
