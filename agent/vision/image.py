@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hal.camera import BadFrameError, as_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
 
@@ -25,7 +25,8 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise BadFrameError(f"{str(path)!r} is {img.width}x{img.height}; at most {MAX_PIXELS} pixels")
-            return as_rgb(np.asarray(img.convert("RGB")), str(path))
+            upright = ImageOps.exif_transpose(img)  # a phone photo: pixels as the sensor lay, its Orientation tag
+            return as_rgb(np.asarray(upright.convert("RGB")), str(path))
     except FileNotFoundError:
         raise BadFrameError(f"{str(path)!r} does not exist")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
