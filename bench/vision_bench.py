@@ -1,6 +1,6 @@
 """On-device vision benchmark: MRZ from page photographs vs Tesseract on the same band, faces, camera gate.
 
-    ./tools/dev vision-bench [--docs 100] [--seed N] [--locate 100] [--compare OTHER.tflite] [--tesseract 40] [--faces 40] [--full-range FILE]
+    ./tools/dev vision-bench [--docs 100] [--seed N] [--no-second-look] [--locate 100] [--compare OTHER.tflite] [--tesseract 40] [--faces 40] [--full-range FILE]
 
 The evaluation set is generated here from a fixed seed (tools/vision/synth.py; seeds apart from the
 training run's): full pages of TD1, TD2, TD3, MRV-A and MRV-B turned up to 10 degrees (one in five upside
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from agent.vision import face
+from agent.vision import face, mrz_read
 from agent.vision.image import grey, read_image, resize
 from agent.vision.locate import candidates, locate
 from agent.vision.mrz_read import MODEL, Reading, line_probs, read_image_mrz
@@ -416,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtimes", type=int, default=1, help="1: compare ai-edge-litert and tflite-runtime 2.14")
     ap.add_argument("--compare", type=Path, action="append", default=[],
                     help="another line model (.tflite) read over the same MRZ pages in the same run (repeatable)")
+    ap.add_argument("--no-second-look", action="store_true",
+                    help="read the MRZ pages again without mrz_read.second_look, in the same run, to compare")
     ap.add_argument("--full-range", type=Path, default=None,
                     help="face_detection_full_range_sparse.tflite from the mediapipe wheel, to compare")  # fmt: skip
     args = ap.parse_args(argv)
@@ -425,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(Path(shared_model(MODEL).path).parent.glob("*.tflite"))))
     if args.docs:
         bench_mrz(args.docs, faces, args.seed)
+        if args.no_second_look:
+            looks, mrz_read.LOOK_WIDTHS = mrz_read.LOOK_WIDTHS, {}
+            print("\n(the same pages without the second look: mrz_read.second_look disabled)")
+            bench_mrz(args.docs, faces, args.seed)
+            mrz_read.LOOK_WIDTHS = looks
         for other in args.compare:
             bench_mrz(args.docs, faces, args.seed, Model.load(other))
     if args.locate:

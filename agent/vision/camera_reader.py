@@ -40,7 +40,15 @@ import numpy as np
 from agent.vision.face import evidence, portrait_zones
 from agent.vision.image import grey, resize
 from agent.vision.locate import Band, candidates
-from agent.vision.mrz_read import MODEL, BandReading, Reading, best_band, constrained, reread_wider
+from agent.vision.mrz_read import (
+    MODEL,
+    BandReading,
+    Reading,
+    best_band,
+    constrained,
+    reread_wider,
+    second_look,
+)
 from agent.vision.runtime import shared_model
 from hal.camera import Frame
 from hal.reader.types import Misread, ReaderDocument
@@ -191,6 +199,8 @@ class CameraReader:
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         reading = Reading(*constrained(combined, self._today()), combined)
+        if reading.trusted and reading.lines != self._present:  # about to decide: confirmed at another pitch
+            reading = second_look(reading, best.crops, shared_model(MODEL), self._today())
         if not reading.trusted:  # this frame read again wider: when trusted alone, not averaged with worse ones
             wider = reread_wider(best.crops, [len(p) for p in probs], shared_model(MODEL), self._today())
             if wider is not None:

@@ -23,13 +23,16 @@ from agent.vision.mrz_read import (
     MODEL,
     WIDER_CHARS,
     WIDER_CONFIDENCE,
+    Reading,
     apply_field_types,
+    best_band,
     constrained,
     decode_exact,
     names_well_formed,
     read_frames,
     read_image_mrz,
     reread_wider,
+    second_look,
 )
 from agent.vision.runtime import MODELS_DIR, Model, shared_model
 from tests.vision.conftest import TODAY, evaluation_page, page, smudge
@@ -202,6 +205,41 @@ def test_a_country_code_in_doubt_is_the_listed_code_it_can_be():
     assert read == SPECIMEN and confidence < MIN_CONFIDENCE
 
 
+def test_the_first_letter_of_a_document_code_is_one_its_layout_allows():
+    """Doc 9303: a TD3 or MRV-A code starts with P or V, a TD2 or MRV-B code with A, C, I or V, a TD1 code with A, C
+    or I. A real Australian specimen photographed at an angle read its ``P`` with an ``R`` at 0.12; no other
+    letter than P or V can start a 44-character line, so the ``R`` is not a rival."""
+    probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]
+    _unsure(probs, 0, 0, "R", 0.3)
+    typed = apply_field_types(probs)
+    assert typed[0][0, ALPHABET.index("R")] == 0 and typed[0][0, ALPHABET.index("P")] > 0.99
+    td1 = [_one_hot("I<UTOD231458907<<<<<<<<<<<<<<<"), _one_hot("7408122F1204159UTO<<<<<<<<<<<6"),
+           _one_hot("ERIKSSON<<ANNA<MARIA<<<<<<<<<<")]  # fmt: skip
+    _unsure(td1, 0, 0, "P", 0.4)
+    assert apply_field_types(td1)[0][0, ALPHABET.index("P")] == 0
+
+
+def test_a_sure_wrong_letter_read_otherwise_at_another_pitch_is_not_trusted():
+    """Evaluation page 1717000+57: the model reads a name's ``C`` as ``O`` at 0.995 and the document passes every
+    check at confidence 0.99; read again at a TD1 line's pitch (656 pixels) the letter is a ``C``. The two looks
+    disagree, so the reading is not trusted (its confidence is what the second look allows the ``O``); a
+    reading both looks agree on keeps its confidence."""
+    doc = evaluation_page(1_717_000, 57)
+    model = shared_model(MODEL)
+    best = best_band(candidates(grey(doc.image)), model)
+    assert best is not None
+    first = Reading(*constrained(best.probs, TODAY), best.probs)
+    assert first.trusted and first.lines != doc.lines  # the sure misreading this guards against
+    looked = second_look(first, best.crops, model, TODAY)
+    assert looked.lines == first.lines and looked.confidence < 0.2
+    assert not read_image_mrz(doc.image, today=TODAY).trusted
+    agreed = page(62, "TD3", 2.0)
+    best = best_band(candidates(grey(agreed.image)), model)
+    assert best is not None
+    reading = Reading(*constrained(best.probs, TODAY), best.probs)
+    assert reading.trusted and second_look(reading, best.crops, model, TODAY).confidence == reading.confidence
+
+
 def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_when_not():
     lines = (SPECIMEN[0][:2] + "ZZY" + SPECIMEN[0][5:], SPECIMEN[1])  # ZZY: no listed code comes near it
     probs = [_one_hot(lines[0], 0.9999), _one_hot(lines[1], 0.9999)]
@@ -286,13 +324,16 @@ def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitc
 def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch):
     """Evaluation page 777000+82: the line model (shipped 2026-12-03) takes a name's ``F`` for ``P``, which no
     check digit covers, in a reading of confidence 0.92. At the former bar (0.9) it was a wrong trusted
-    reading; at MIN_CONFIDENCE (0.95) it is REFER."""
+    reading; at MIN_CONFIDENCE (0.95) it is REFER; and since the second look (``second_look``: read again at
+    656 pixels the letter is an ``F``) it is REFER at the former bar too."""
     doc = evaluation_page(777_000, 82)
     reading = read_image_mrz(doc.image, today=TODAY)
-    assert not reading.trusted and 0.9 <= reading.confidence < MIN_CONFIDENCE
+    assert not reading.trusted and 0.9 <= reading.confidence < MIN_CONFIDENCE and reading.lines != doc.lines
     monkeypatch.setattr(mrz_read, "MIN_CONFIDENCE", 0.9)
-    wrong = read_image_mrz(doc.image, today=TODAY)
-    assert wrong.trusted and wrong.lines != doc.lines
+    looked = read_image_mrz(doc.image, today=TODAY)
+    assert looked.lines != doc.lines and not looked.trusted
+    monkeypatch.setattr(mrz_read, "LOOK_WIDTHS", {})  # without the second look: the wrong reading trusted
+    assert read_image_mrz(doc.image, today=TODAY).trusted
 
 
 def test_a_second_reading_wider_needs_half_the_doubt():
