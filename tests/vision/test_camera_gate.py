@@ -158,6 +158,22 @@ def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first
     slow.close()
 
 
+def test_a_sure_misreading_under_the_camera_is_not_decided_when_a_second_look_reads_otherwise(monkeypatch):
+    """The camera reader looks again at another pitch before it decides a document, as ``mrz read`` does
+    (agent/vision/mrz_read.py: second_look): evaluation page 1717000+57, whose name letter the model reads
+    wrong at 0.995, is not a passage with that name; without the second look it was."""
+    doc = evaluation_page(1_717_000, 57)
+    reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = reader.look(doc.image)
+    assert not (isinstance(item, CameraDocument) and item.lines != doc.lines), item
+    reader.close()
+    monkeypatch.setattr("agent.vision.mrz_read.LOOK_WIDTHS", {})
+    blind = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = blind.look(doc.image)
+    assert isinstance(item, CameraDocument) and item.lines != doc.lines
+    blind.close()
+
+
 def test_a_document_moved_while_being_read_is_located_again():
     frame = smudge(page(73, "TD3").image, 0.6, 0)
     reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
