@@ -240,6 +240,17 @@ def test_a_sure_wrong_letter_read_otherwise_at_another_pitch_is_not_trusted():
     assert reading.trusted and second_look(reading, best.crops, model, TODAY).confidence == reading.confidence
 
 
+def test_a_sure_wrong_letter_read_less_surely_at_another_pitch_is_not_trusted(monkeypatch):
+    """Page 7070000+73 of the benchmark's generator (an MRV-A): the model reads a name's ``F`` as ``P`` at 0.998,
+    confidence 0.96; at 656 pixels it reads ``P`` too, but that reading is only 0.78 sure (under LOOK_SURE), so the
+    reading is not trusted. With LOOK_SURE at 0 (the same text alone confirming) it was trusted wrong."""
+    doc = evaluation_page(7_070_000, 73)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.lines != doc.lines and not reading.trusted
+    monkeypatch.setattr(mrz_read, "LOOK_SURE", 0.0)
+    assert read_image_mrz(doc.image, today=TODAY).trusted
+
+
 def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_when_not():
     lines = (SPECIMEN[0][:2] + "ZZY" + SPECIMEN[0][5:], SPECIMEN[1])  # ZZY: no listed code comes near it
     probs = [_one_hot(lines[0], 0.9999), _one_hot(lines[1], 0.9999)]
