@@ -13,6 +13,7 @@ from agent.vision.lines import ALPHABET
 from agent.vision.locate import (
     GRAINY,
     _closing_packed,
+    _joined,
     _packed_runs,
     _row_runs,
     candidates,
@@ -169,7 +170,9 @@ def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     """A stretch of a line's ink lost (glare, a light patch of the print lifting the mask's threshold) leaves
     two pieces each shorter than a line: joined, the MRZ's three lines are one group again. Development
     pages 8282000+50 (TD1: the middle line's pieces fell below the line floor, no band was found) and +62
-    (TD3: both lines broken, a wrong band was found) were REFER before the joining, and read right after."""
+    (TD3: both lines broken, a wrong band was found) were REFER before the joining, and read right after;
+    evaluation page 2468000+34 (an MRV-B upside down) after pieces down to 0.15 of a line, overlapping by a few
+    pixels, were joined too."""
     rows = [_ocrb_mask(t) for t in ("I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6",
                                     "ERIKSSON<<ANNA<MARIA<<<<<<<<<<")]  # fmt: skip
     rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
@@ -184,10 +187,12 @@ def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     assert not any(len(group) == 3 for _, group in mrz_groups(lines))
     groups = [group for _, group in mrz_groups(joined) if len(group) == 3]
     assert groups and len({(b[0], b[2]) for b in groups[0]}) == 1, groups  # line 2 as wide as the others
-    for index in (50, 62):
-        doc = evaluation_page(8_282_000, index)
+    for seed, index in ((8_282_000, 50), (8_282_000, 62), (2_468_000, 34)):
+        doc = evaluation_page(seed, index)
         reading = read_image_mrz(doc.image, today=TODAY)
-        assert reading.trusted and reading.lines == doc.lines, index
+        assert reading.trusted and reading.lines == doc.lines, (seed, index)
+    # evaluation page 2468000+34: a piece 0.19 of the line long whose box reaches 9 px into the rest of its line
+    assert _joined([(184, 183, 291, 195), (282, 181, 752, 197)]) == [(184, 181, 752, 197)]
 
 
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
