@@ -29,7 +29,7 @@ GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
 TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
-PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined across a lost stretch (_joined; 0.2 until 05:20 UTC)
+PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined across a lost stretch (_joined; 0.2 until 05:15 UTC)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
@@ -310,9 +310,9 @@ def _joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int,
     """Pieces of one line joined, left to right: a box starting right of a line's start, on the same rows (their
     heights overlapping by most of the lower one), overlapping its end or with a stretch between them of at most
     JOIN_GAP of the joined width (a piece's box can reach a few pixels into the next one's: a taller row of ink
-    where a character's stroke leans, evaluation page 2468000+34). An MRZ line whose ink is lost for a few characters (glare, a light patch of the page's
-    print lifting the ink mask's threshold, a finger) is still one line
-    (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`)."""
+    where a character's stroke leans, evaluation page 2468000+34). An MRZ line whose ink is lost for a few
+    characters (glare, a light patch of the page's print lifting the ink mask's threshold, a finger) is still
+    one line (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`)."""
     out = np.empty((0, 4), np.int64)
     for box in sorted(boxes):
         x0, y0, x1, y1 = box

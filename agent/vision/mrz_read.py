@@ -451,7 +451,7 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
     """``reading`` (trusted, of a band's upright lines ``crops``) as confirmed by the same lines read again at
     another character pitch (``LOOK_WIDTHS``): the same text read at least LOOK_SURE surely, it stands (less
     surely, its confidence is at most the second reading's); another text, its confidence becomes at most how
-    probable the second look finds the first's characters where the two differ. The model is sometimes sure of a
+    probable the second look finds the first's characters where its own most probable character is another. The model is sometimes sure of a
     wrong name letter, which no check digit covers: evaluation page 1717000+57 read a ``C`` as ``O`` at 0.995
     (trusted once the document code's first letter was known), and at another pitch reads the ``C``
     (`test_a_sure_wrong_letter_read_otherwise_at_another_pitch_is_not_trusted`); page 7070000+73 read an ``F`` as
@@ -474,7 +474,9 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
         return reading if sure >= LOOK_SURE else replace(reading, confidence=min(reading.confidence, sure))
     first = "".join(reading.lines)
     seen = np.concatenate(probs)
-    allowed = float(np.prod([seen[i, ALPHABET.index(c)] for i, c in enumerate(first) if seen[i].argmax() != ALPHABET.index(c)]))
+    chars = np.array([ALPHABET.index(c) for c in first])
+    differ = seen.argmax(1) != chars
+    allowed = float(np.prod(seen[np.flatnonzero(differ), chars[differ]]))
     return replace(reading, confidence=min(reading.confidence, allowed))
 
 
