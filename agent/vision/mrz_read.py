@@ -451,9 +451,10 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
     """``reading`` (trusted, of a band's upright lines ``crops``) as confirmed by the same lines read again at
     another character pitch (``LOOK_WIDTHS``): the same text read at least LOOK_SURE surely, it stands (less
     surely, its confidence is at most the second reading's); another text, its confidence becomes at most how
-    probable the second look finds the first's characters where its own most probable character is another. The model is sometimes sure of a
-    wrong name letter, which no check digit covers: evaluation page 1717000+57 read a ``C`` as ``O`` at 0.995
-    (trusted once the document code's first letter was known), and at another pitch reads the ``C``
+    probable the second look finds the first's characters where its own most probable character is another.
+    The model is sometimes sure of a wrong name letter, which no check digit covers: evaluation page 1717000+57
+    read a ``C`` as ``O`` at 0.995 (trusted once the document code's first letter was known), and at another
+    pitch reads the ``C``
     (`test_a_sure_wrong_letter_read_otherwise_at_another_pitch_is_not_trusted`); page 7070000+73 read an ``F`` as
     ``P`` at 0.998, and at another pitch reads ``P`` too but at 0.78
     (`test_a_sure_wrong_letter_read_less_surely_at_another_pitch_is_not_trusted`). On 2,000 pages, 5 of 1,891
