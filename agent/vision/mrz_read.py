@@ -523,13 +523,14 @@ def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tup
     options = [(upright, list(band_lines), edges)]
     greedy = [_greedy(c) for c in upright]
     if not (len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and
-            min(g[1] for g in greedy) >= SURE_UPRIGHT):  # fmt: skip
-        # not read surely the right way up at a layout's width: turned too
+            min(g[1] for g in greedy) >= SURE_UPRIGHT and _checks_pass(upright)):  # fmt: skip
+        # not read surely the right way up at a layout's width, its check digits passing: turned too
         lines = [c[::-1, ::-1] for c in reversed(band_lines)]
         options.append((recognise(lines, model), lines, [(-b, -a) for a, b in reversed(edges)]))
         if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
             options += [(c[part], ln[part], e[part]) for c, ln, e in options[:2] for part in (slice(2), slice(1, 3))]
-    (score, width), (columns, lines, spans) = max(((_score(o[0]), o) for o in options), key=lambda s: s[0][0])
+    ranked = [(_checks_pass(o[0]), _score(o[0]), o) for o in options]
+    _, (score, width), (columns, lines, spans) = max(ranked, key=lambda r: (r[0], r[1][0]))
     if score < SURE_UPRIGHT and any(_greedy(c)[0] != width for c in columns):  # characters lost: squeezed?
         cut = _trimmed(columns, lines, spans)
         if cut is not None:
@@ -539,6 +540,20 @@ def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tup
                 score, width, columns, lines = score_cut, width_cut, again, cut
     probs = _character_probs(columns, [width] * len(columns))
     return None if probs is None else (score, probs, lines)
+
+
+def _checks_pass(columns: list[np.ndarray]) -> bool:
+    """The lines' best-path readings pass every check digit of their layout and their dates are calendar
+    dates. The model can read an OCR-B band turned upside down more surely than the right way up (evaluation
+    seed 777000, page 60: a TD1 read ``A<<<<5555...``, whose runs of ``5`` even pass their check digits),
+    but its dates are no dates: the checks tell the way up before sureness does."""
+    texts = []
+    for cols in columns:
+        best = cols.argmax(1)
+        emitted = (best != 0) & (best != np.concatenate([[0], best[:-1]]))
+        texts.append("".join(ALPHABET[k - 1] for k in best[emitted]))
+    result = _parse(texts, datetime.date.today())
+    return result is not None and not result.failed_checks and _dates_exist(result)
 
 
 def _character_probs(columns: list[np.ndarray], widths: Sequence[int]) -> list[np.ndarray] | None:

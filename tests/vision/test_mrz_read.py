@@ -24,6 +24,8 @@ from agent.vision.mrz_read import (
     WIDER_CHARS,
     WIDER_CONFIDENCE,
     Reading,
+    _checks_pass,
+    _score,
     apply_field_types,
     best_band,
     constrained,
@@ -31,6 +33,7 @@ from agent.vision.mrz_read import (
     names_well_formed,
     read_frames,
     read_image_mrz,
+    recognise,
     reread_wider,
     second_look,
 )
@@ -61,6 +64,20 @@ def test_an_upside_down_page_is_read():
         doc = page(seed, "TD2", angle)
         reading = _read(doc)
         assert reading.lines == doc.lines and reading.trusted, (angle, reading.lines)
+
+
+def test_a_band_read_surely_the_wrong_way_up_is_turned_by_its_checks():
+    """Page 60 of evaluation seed 777000 (TD1): the line model reads its band turned upside down more surely
+    than the right way up (``A<<<<5555...``); its dates are no dates, and the band is read the right way up."""
+    doc = evaluation_page(777000, 60)
+    lines = candidates(grey(doc.image))[0].lines
+    model = shared_model(MODEL)
+    upright = recognise(lines, model)
+    turned = recognise([c[::-1, ::-1] for c in reversed(lines)], model)
+    assert _score(turned)[0] > _score(upright)[0]
+    assert _checks_pass(upright) and not _checks_pass(turned)
+    reading = _read(doc)
+    assert reading.lines == doc.lines and reading.trusted, reading.lines
 
 
 def test_a_page_lying_a_quarter_turn_round_is_read(tmp_path: Path):
