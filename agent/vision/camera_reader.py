@@ -48,6 +48,7 @@ from agent.vision.mrz_read import (
     constrained,
     reread_wider,
     second_look,
+    second_opinion,
 )
 from agent.vision.runtime import shared_model
 from hal.camera import Frame
@@ -205,6 +206,8 @@ class CameraReader:
             wider = reread_wider(best.crops, [len(p) for p in probs], shared_model(MODEL), self._today())
             if wider is not None:
                 self._votes[-1], reading = wider.probs, wider
+        if not reading.trusted:  # the second line model's view of this frame's lines
+            reading = second_opinion(reading, best.crops, shared_model(MODEL), self._today())
         self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
         lines, confidence = reading.lines, reading.confidence
         self.last_reading = reading

@@ -40,6 +40,7 @@ from agent.vision.locate import Band, candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
 MODEL = "mrz_line.tflite"
+SECOND_MODEL = "mrz_line_second.tflite"  # a line model trained apart, asked when the first is not sure: second_opinion
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
 SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-width decoding
 MAX_CANDIDATES = 1000  # readings tried for the passing ones
@@ -481,6 +482,40 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
     return replace(reading, confidence=min(reading.confidence, allowed))
 
 
+def second_opinion(reading: Reading, crops: list[np.ndarray], model: Model, today: datetime.date,
+                   other: Model | None = None) -> Reading:  # fmt: skip
+    """``reading`` (of a band's upright lines ``crops``, per-character probabilities in ``reading.probs``)
+    when it is trusted; else the reading of the same crops by both line models, the shipped one and one
+    trained apart (models/mrz_line_second.md: other lines, other seeds), when that is trusted. Their
+    probabilities are combined as a normalised geometric mean: a character both read fairly surely becomes
+    sure, one they read differently stays in doubt. Most readings not trusted are right with one name
+    letter in doubt (0.91-0.94 where MIN_CONFIDENCE is 0.95), and two models trained apart seldom doubt the
+    same letter. The pair's reading is looked at again too (``second_look``, with ``model``, the first line
+    model): a letter the first model reads surely but otherwise at another pitch stays in doubt. Costs one
+    inference per line, on readings not trusted only."""
+    if reading.trusted or not reading.probs:
+        return reading
+    try:
+        other = other or shared_model(SECOND_MODEL)
+    except VisionUnavailableError:  # a gate without the second model reads with the first alone
+        return reading
+    probs = _character_probs(other.call(recognise, crops, other), [len(p) for p in reading.probs])
+    if probs is None:
+        return reading
+    both = agreed(reading.probs, probs)
+    combined = second_look(Reading(*constrained(both, today), both, crops=crops), crops, model, today)
+    return combined if combined.trusted else reading
+
+
+def agreed(mine: list[np.ndarray], theirs: list[np.ndarray]) -> list[np.ndarray]:
+    """Two models' per-character probabilities of the same lines as one: their geometric mean, normalised."""
+    out = []
+    for a, b in zip(mine, theirs, strict=True):
+        mean = np.sqrt(a * b)
+        out.append(mean / np.maximum(mean.sum(1, keepdims=True), 1e-12))
+    return out
+
+
 def best_band(bands: list[Band], model: Model) -> BandReading | None:
     """The candidate band the model reads most surely (scored_probs); the bands are read most MRZ-like first,
     and once one reads surely the rest are not read. All on the model's worker thread: one hand-over per
@@ -655,6 +690,7 @@ def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: di
     reading = second_look(reading, best.crops, model, today)
     if not reading.trusted:
         reading = reread_wider(best.crops, [len(p) for p in best.probs], model, today) or reading
+    reading = second_opinion(reading, best.crops, model, today)
     timings["decode"] += (time.perf_counter() - t2) * 1000
     return reading
 

@@ -20,7 +20,7 @@ from agent.screening.events import decode_event
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
 from agent.vision.face import evidence
 from agent.vision.locate import candidates
-from agent.vision.mrz_read import MODEL, best_band
+from agent.vision.mrz_read import MODEL, SECOND_MODEL, best_band
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
@@ -147,7 +147,7 @@ def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first
     """The camera reader reads a frame not trusted as read again at a TD1 line's character pitch, as ``mrz read``
     does (agent/vision/mrz_read.py: reread_wider): the MRV-A page the model doubts squeezed into 448 pixels is
     one passage on its first frame, not after more frames."""
-    doc = evaluation_page(6_161_000, 13)
+    doc = evaluation_page(6_161_000, 83)
     reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
     item = reader.look(doc.image)
     assert isinstance(item, CameraDocument) and item.lines == doc.lines
@@ -160,9 +160,11 @@ def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first
 
 def test_a_sure_misreading_under_the_camera_is_not_decided_when_a_second_look_reads_otherwise(monkeypatch):
     """The camera reader looks again at another pitch before it decides a document, as ``mrz read`` does
-    (agent/vision/mrz_read.py: second_look): evaluation page 1717000+57, whose name letter the model reads
-    wrong at 0.995, is not a passage with that name; without the second look it was."""
+    (agent/vision/mrz_read.py: second_look): evaluation page 1717000+57, whose name letter the line model of
+    2026-12-03 (shipped since as the second model, here the camera reader's line model) reads wrong at 0.995, is
+    not a passage with that name; without the second look it was."""
     doc = evaluation_page(1_717_000, 57)
+    monkeypatch.setattr("agent.vision.camera_reader.MODEL", SECOND_MODEL)
     reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
     item = reader.look(doc.image)
     assert not (isinstance(item, CameraDocument) and item.lines != doc.lines), item

@@ -215,3 +215,16 @@ def test_a_caption_beside_the_mrz_between_its_lines_heights_is_not_in_its_run():
     groups = [group for _, group in mrz_groups([*mrz, (487, 266, 681, 269)])]
     assert mrz in groups
     assert [group for _, group in mrz_groups(mrz)] == [mrz]
+
+
+def test_a_td1_line_that_lost_its_start_is_cut_from_where_the_others_start():
+    """Evaluation page 1717000+90: the third line of a small TD1 lost its first character to the mask (its box
+    starts 26 working pixels after the others'), and the reading lacked its ``T``. The lines of a TD1 start and
+    end together: a line is cut from the median start to the median end of the three when that is wider."""
+    doc = evaluation_page(1_717_000, 90)
+    band = candidates(grey(doc.image))[0]
+    starts = [box[0] for box in band.boxes]
+    assert len(band.boxes) == 3 and max(starts) - min(starts) > 20
+    assert len(set(band.edges)) == 1 or max(e[0] for e in band.edges) - min(e[0] for e in band.edges) < 2
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.lines == doc.lines and reading.trusted

@@ -7,7 +7,7 @@ The training lines are rendered once (``tools/vision/synth.py: document_lines``,
 per chunk so the set does not depend on the number of processes) and cached as uint8 arrays in
 ``.train/lines-SEED-N.npz`` (not committed); training then runs several epochs over them.
 
-    python -m tools.vision.train_mrz            # the shipped model's run (models/mrz_line.md): ~46 min here
+    python -m tools.vision.train_mrz            # the shipped model's run (models/mrz_line.md): ~53 min here
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
@@ -63,7 +63,7 @@ class LineNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)
         f = f + self.context(f)
-        logits = self.head(f)[:, :, 0, :]  # N x C x T
+        logits = self.head(f)[:, :, 0, :].float()  # N x C x T; float: trained under bfloat16 autocast
         return torch.log_softmax(logits.permute(0, 2, 1), dim=-1)  # N x T x C
 
 
@@ -132,19 +132,22 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON) -> nn.Module:  # fmt: skip
+          data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON,
+          bf16: bool = True, seed: int = SEED) -> nn.Module:  # fmt: skip
     crops, texts = line_set(data_seed, lines, procs, run_on)
     val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on)
     val_x = model_input(val_crops)
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = LineNet()
     if init is not None:  # a further stage: go on from a checkpoint
         model.load_state_dict(torch.load(init))
+    if bf16:  # bfloat16 autocast on channels-last tensors: ~2.5x the lines/s of float32 here (AMX)
+        model = model.to(memory_format=torch.channels_last)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    order = np.random.default_rng(SEED)
+    order = np.random.default_rng(seed)
     t0 = time.monotonic()
     perm = np.empty(0, np.int64)
     for step in range(1, steps + 1):
@@ -152,8 +155,11 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
             perm = np.concatenate([perm, order.permutation(len(crops))])
         pick, perm = perm[:batch], perm[batch:]
         x = model_input(crops[pick])
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
         targets, lengths = encode([texts[i] for i in pick])
-        logp = model(x).permute(1, 0, 2)  # T x N x C
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logp = model(x).permute(1, 0, 2)  # T x N x C
         loss = ctc(logp, targets, torch.full((len(pick),), logp.shape[0], dtype=torch.long), lengths)
         opt.zero_grad()
         loss.backward()
@@ -161,7 +167,7 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
         opt.step()
         sched.step()
         if step % 100 == 0 or step == steps:
-            acc = evaluate(model, val_x, val_texts)
+            acc = evaluate(model, val_x, val_texts) if step % 500 == 0 or step == steps else float("nan")
             seen = step * batch
             print(f"step {step} epoch {seen / len(crops):.2f} loss {loss.item():.4f} val_exact {acc:.3f} "
                   f"{seen / (time.monotonic() - t0):.0f} lines/s {time.monotonic() - t0:.0f}s", flush=True)
@@ -174,7 +180,7 @@ def export(model: nn.Module, out: Path) -> None:
     import litert_torch  # type: ignore[import-not-found]
     from litert_torch.generative.quantize import quant_recipes  # type: ignore[import-not-found]
 
-    model.eval()
+    model = model.to(memory_format=torch.contiguous_format).eval()
     sample = (torch.zeros(1, 1, LINE_H, LINE_W),)
     quant = quant_recipes.full_dynamic_recipe()
     edge = litert_torch.convert(model, sample, quant_config=quant)
@@ -184,9 +190,9 @@ def export(model: nn.Module, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=7000)
+    ap.add_argument("--steps", type=int, default=18_000)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lines", type=int, default=120_000, help="rendered training lines (cached under .train/)")
+    ap.add_argument("--lines", type=int, default=240_000, help="rendered training lines (cached under .train/)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--procs", type=int, default=2, help="processes rendering the lines")
     ap.add_argument("--out", type=Path, default=Path("models/mrz_line.tflite"))
@@ -194,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     ap.add_argument("--data-seed", type=int, default=DATA_SEED, help="seed of the synthetic lines")
+    ap.add_argument("--fp32", action="store_true", help="train in float32 (default: bfloat16 autocast)")
+    ap.add_argument("--seed", type=int, default=SEED, help="seed of the weights and the batch order")
     ap.add_argument("--run-on", type=float, default=RUN_ON,
                     help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
     args = ap.parse_args(argv)
@@ -204,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(torch.load(ckpt))
     else:
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
-                      args.run_on)
+                      args.run_on, not args.fp32, args.seed)
     export(model, args.out)
     return 0
 
