@@ -427,10 +427,10 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
     cuts, edges = [], []
-    left, right = float(np.median([b[0] for b in group])), float(np.median([b[2] for b in group]))
+    starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
     for x0, y0, x1, y1 in group:
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
-            x0, x1 = min(x0, left), max(x1, right)
+            x0, x1 = min(x0, starts[1]), max(x1, ends[1])
         lh = y1 - y0
         mx, my = 0.02 * (x1 - x0), 0.3 * lh
         bx0, by0, bx1, by1 = x0 - mx, y0 - my, x1 + mx, y1 + my
