@@ -208,16 +208,21 @@ def _otsu_hist(hist: np.ndarray) -> float:
     return float(np.argmax(between[:-1]))
 
 
-def ink_mask(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
+def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np.ndarray:
     """Dark strokes thinner than ``w`` x ``h`` of the grey image ``g`` (uint8 0..255): uint8 0/1. The black-hat
     is stretched to 0..255 for Otsu's threshold by mapping its 256-level histogram (float32, truncated, as
-    stretching each pixel gives), not the image."""
+    stretching each pixel gives), not the image. ``strict``: Otsu's threshold again over the strokes above the
+    first, the darker of them alone: a security print's waves are thin and dark to the black-hat too, but
+    lighter than the MRZ's ink (`test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes`)."""
     bh = erode(dilate(g, w, h), w, h) - g  # closing >= image: no wrap-around
     top = max(1.0, float(bh.max()))
     stretched = np.clip(np.arange(256, dtype=np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
     hist = np.bincount(stretched, weights=Image.fromarray(bh).histogram(), minlength=256)  # Pillow's: no int64 copy
-    t = max(_otsu_hist(hist) * top / 255.0, 12.0)
-    return (bh > np.float32(t)).astype(np.uint8)
+    t = _otsu_hist(hist)
+    if strict:
+        hist[: int(t) + 1] = 0
+        t = _otsu_hist(hist)
+    return (bh > np.float32(max(t * top / 255.0, 12.0))).astype(np.uint8)
 
 
 def skews(mask: np.ndarray) -> list[float]:
@@ -397,11 +402,15 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     mask = ink_mask(np.asarray(work, np.uint8))
+    masks = [mask]
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
-        mask = smooth if smooth.mean() < GRAIN_GONE * mask.mean() else mask  # else it is a print's lines, not grain
+        if smooth.mean() < GRAIN_GONE * mask.mean():
+            masks = [smooth]
+        else:  # a print's lines, not grain: its darkest strokes compete too
+            masks.append(ink_mask(np.asarray(work, np.uint8), strict=True))
     bands: list[Band] = []
-    for k, angle in enumerate(skews(mask)):
+    for mask, k, angle in ((m, k, a) for m in masks for k, a in enumerate(skews(m))):
         turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
         packed = pack(turned)  # packed once, closed at every gap
         found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
