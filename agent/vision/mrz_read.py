@@ -489,7 +489,7 @@ def second_opinion(reading: Reading, crops: list[np.ndarray], model: Model, toda
     trained apart (models/mrz_line_second.md: other lines, other seeds), when that is trusted. Their
     probabilities are combined as a normalised geometric mean: a character both read fairly surely becomes
     sure, one they read differently stays in doubt. Most readings not trusted are right with one name
-    letter in doubt (0.91-0.94 where MIN_CONFIDENCE is 0.95), and two models trained apart seldom doubt the
+    letter in doubt (0.8-0.94 where MIN_CONFIDENCE is 0.95), and two models trained apart seldom doubt the
     same letter. The pair's reading is looked at again too (``second_look``, with ``model``, the first line
     model): a letter the first model reads surely but otherwise at another pitch stays in doubt. Costs one
     inference per line, on readings not trusted only."""
@@ -579,9 +579,10 @@ def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tup
 
 def _checks_pass(columns: list[np.ndarray]) -> bool:
     """The lines' best-path readings pass every check digit of their layout and their dates are calendar
-    dates. The model can read an OCR-B band turned upside down more surely than the right way up (evaluation
-    seed 777000, page 60: a TD1 read ``A<<<<5555...``, whose runs of ``5`` even pass their check digits),
-    but its dates are no dates: the checks tell the way up before sureness does."""
+    dates. A line model can read an OCR-B band turned upside down more surely than the right way up (the model
+    of 2026-12-03 on evaluation page 777000+60 as the locator cut it then: a TD1 read ``A<<<<5555...``, whose
+    runs of ``5`` even pass their check digits), but its dates are no dates: the checks tell the way up before
+    sureness does."""
     texts = []
     for cols in columns:
         best = cols.argmax(1)
