@@ -18,6 +18,7 @@ averaged (``read_frames``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import heapq
@@ -40,7 +41,9 @@ from agent.vision.locate import Band, candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
 MODEL = "mrz_line.tflite"
-SECOND_MODEL = "mrz_line_second.tflite"  # a line model trained apart, asked when the first is not sure: second_opinion
+SECOND_MODEL = "mrz_line_second.tflite"  # line models trained apart, asked when the first is not sure: second_opinion
+THIRD_MODEL = "mrz_line_third.tflite"
+OTHER_MODELS = (SECOND_MODEL, THIRD_MODEL)
 WIDTHS = {3: (30,), 2: (44, 36)}  # line widths by line count: TD1; TD3/MRV-A, TD2/MRV-B/French ID
 SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-width decoding
 MAX_CANDIDATES = 1000  # readings tried for the passing ones
@@ -448,6 +451,21 @@ def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, t
     return reading if reading.trusted and reading.confidence >= WIDER_CONFIDENCE else None
 
 
+class LookUnavailable(Exception):
+    """No second look at these lines: not a width in LOOK_WIDTHS, or a model or runtime that cannot be widened."""
+
+
+def _look_probs(crops: list[np.ndarray], widths: list[int], model: Model) -> list[np.ndarray] | None:
+    """``model``'s per-character probabilities of ``crops`` read at the LOOK_WIDTHS pitch (None: not readable)."""
+    if widths[0] not in LOOK_WIDTHS:
+        raise LookUnavailable
+    try:
+        look = _widened_model(Path(model.path), LOOK_WIDTHS[widths[0]])
+    except (ValueError, VisionUnavailableError) as exc:  # another line model, or a runtime that cannot run it so
+        raise LookUnavailable from exc
+    return _character_probs(look.call(recognise, crops, look), widths)
+
+
 def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: datetime.date) -> Reading:
     """``reading`` (trusted, of a band's upright lines ``crops``) as confirmed by the same lines read again at
     another character pitch (``LOOK_WIDTHS``): the same text read at least LOOK_SURE surely, it stands (less
@@ -461,14 +479,12 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
     (`test_a_sure_wrong_letter_read_less_surely_at_another_pitch_is_not_trusted`). On 2,000 pages, 5 of 1,891
     right trusted readings were read less surely than that at the second pitch, none otherwise. Costs one
     inference per line, on trusted readings only."""
-    widths = [len(p) for p in reading.probs]
-    if not reading.trusted or widths[0] not in LOOK_WIDTHS:
+    if not reading.trusted:
         return reading
     try:
-        look = _widened_model(Path(model.path), LOOK_WIDTHS[widths[0]])
-    except (ValueError, VisionUnavailableError):  # another line model, or a runtime that cannot run it so
+        probs = _look_probs(crops, [len(p) for p in reading.probs], model)
+    except LookUnavailable:
         return reading
-    probs = _character_probs(look.call(recognise, crops, look), widths)
     if probs is None:
         return replace(reading, confidence=0.0)
     lines, _, sure = constrained(probs, today)
@@ -483,35 +499,52 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
 
 
 def second_opinion(reading: Reading, crops: list[np.ndarray], model: Model, today: datetime.date,
-                   other: Model | None = None) -> Reading:  # fmt: skip
+                   others: Sequence[Model] | None = None) -> Reading:  # fmt: skip
     """``reading`` (of a band's upright lines ``crops``, per-character probabilities in ``reading.probs``)
-    when it is trusted; else the reading of the same crops by both line models, the shipped one and one
-    trained apart (models/mrz_line_second.md: other lines, other seeds), when that is trusted. Their
-    probabilities are combined as a normalised geometric mean: a character both read fairly surely becomes
-    sure, one they read differently stays in doubt. Most readings not trusted are right with one name
-    letter in doubt (0.8-0.94 where MIN_CONFIDENCE is 0.95), and two models trained apart seldom doubt the
-    same letter. The pair's reading is looked at again too (``second_look``, with ``model``, the first line
-    model): a letter the first model reads surely but otherwise at another pitch stays in doubt. Costs one
-    inference per line, on readings not trusted only."""
+    when it is trusted; else the consensus of every view of the same crops, when that is trusted: the
+    reading itself, ``model`` (the first line model) at the second look's pitch, and each line model trained
+    apart (``others``, by default OTHER_MODELS that ship: other lines, other seeds). Their probabilities
+    are combined as a normalised geometric mean (``agreed``): a character all views read fairly surely
+    becomes sure, one they read differently stays in doubt. Most readings not trusted are right with one
+    name letter in doubt (0.8-0.94 where MIN_CONFIDENCE is 0.95), and models trained apart seldom doubt
+    the same letter. The second look is one of the views, so a letter the first model reads surely but
+    otherwise at another pitch stays in doubt. Costs one inference per line and view, on readings not
+    trusted only."""
     if reading.trusted or not reading.probs:
         return reading
-    try:
-        other = other or shared_model(SECOND_MODEL)
-    except VisionUnavailableError:  # a gate without the second model reads with the first alone
+    widths = [len(p) for p in reading.probs]
+    others = _other_models(model) if others is None else others
+    if not others:  # a gate without the other models reads with the first alone
         return reading
-    probs = _character_probs(other.call(recognise, crops, other), [len(p) for p in reading.probs])
-    if probs is None:
+    views: list[list[np.ndarray] | None] = [reading.probs]
+    views += [_character_probs(other.call(recognise, crops, other), widths) for other in others]
+    with contextlib.suppress(LookUnavailable):
+        views.append(_look_probs(crops, widths, model))
+    if any(v is None for v in views):  # a view that cannot read the lines: no consensus
         return reading
-    both = agreed(reading.probs, probs)
-    combined = second_look(Reading(*constrained(both, today), both, crops=crops), crops, model, today)
+    probs = agreed([v for v in views if v is not None])
+    combined = Reading(*constrained(probs, today), probs, crops=crops)
     return combined if combined.trusted else reading
 
 
-def agreed(mine: list[np.ndarray], theirs: list[np.ndarray]) -> list[np.ndarray]:
-    """Two models' per-character probabilities of the same lines as one: their geometric mean, normalised."""
+def _other_models(model: Model) -> list[Model]:
+    """The OTHER_MODELS that ship, loaded once, but not ``model`` itself."""
     out = []
-    for a, b in zip(mine, theirs, strict=True):
-        mean = np.sqrt(a * b)
+    for name in OTHER_MODELS:
+        try:
+            other = shared_model(name)
+        except VisionUnavailableError:  # a model not shipped, or a runtime that cannot load it
+            continue
+        if Path(other.path).resolve() != Path(model.path).resolve():
+            out.append(other)
+    return out
+
+
+def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
+    """Several views' per-character probabilities of the same lines as one: their geometric mean, normalised."""
+    out = []
+    for line in zip(*views, strict=True):
+        mean = np.exp(np.mean([np.log(np.maximum(p, 1e-12)) for p in line], axis=0))
         out.append(mean / np.maximum(mean.sum(1, keepdims=True), 1e-12))
     return out
 
