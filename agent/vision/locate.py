@@ -1,6 +1,7 @@
 """Find the MRZ on a page image with classical processing in numpy: ink, skew, band, lines.
 
-1. Dark-on-light strokes: a black-hat (grey closing minus image) at a working scale, thresholded (Otsu).
+1. Dark-on-light strokes: a black-hat (grey closing minus image) at a working scale, thresholded (Otsu); and
+   the darkest of them alone (Otsu again above that), whose bands compete too: a security print's waves.
 2. Skew: the angle in +-20 degrees whose rotation makes the ink's row profile peakiest.
 3. Band: after a horizontal closing an OCR-B line becomes one long run of ink (30-44 evenly spaced
    characters, ``<`` fillers included); the MRZ is the group of 2-3 such runs, alike in length and
@@ -402,13 +403,11 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     mask = ink_mask(np.asarray(work, np.uint8))
-    masks = [mask]
+    masks = [mask, ink_mask(np.asarray(work, np.uint8), strict=True)]  # a print's lines: its darkest strokes too
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
         if smooth.mean() < GRAIN_GONE * mask.mean():
             masks = [smooth]
-        else:  # a print's lines, not grain: its darkest strokes compete too
-            masks.append(ink_mask(np.asarray(work, np.uint8), strict=True))
     bands: list[Band] = []
     for mask, k, angle in ((m, k, a) for m in masks for k, a in enumerate(skews(m))):
         turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
