@@ -220,7 +220,7 @@ def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np
     stretched = np.clip(np.arange(256, dtype=np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
     hist = np.bincount(stretched, weights=Image.fromarray(bh).histogram(), minlength=256)  # Pillow's: no int64 copy
     t = _otsu_hist(hist)
-    if strict:
+    if strict and hist[int(t) + 1 :].any():  # a blank frame has no strokes above it
         hist[: int(t) + 1] = 0
         t = _otsu_hist(hist)
     return (bh > np.float32(max(t * top / 255.0, 12.0))).astype(np.uint8)

@@ -387,6 +387,34 @@ def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_
     assert not alone.trusted and alone.lines == doc.lines and alone.confidence < MIN_CONFIDENCE
 
 
+def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monkeypatch):
+    """Evaluation page 777000+40 (TD1): the first line model reads it right with several letters in doubt
+    (0.71); with the second model's view and the first's at the look's pitch the consensus is right at 0.94,
+    still REFER; the third model, trained apart from both, makes it 0.95 or more: trusted, and right."""
+    doc = evaluation_page(777_000, 40)
+    reading = _read(doc)
+    assert reading.trusted and reading.lines == doc.lines
+    monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
+    two = _read(doc)
+    assert not two.trusted and two.lines == doc.lines
+
+
+def test_the_second_look_is_one_view_of_the_consensus_not_a_veto_on_it():
+    """Evaluation page 4242000+56 (TD2): the first line model reads it right and trusted (0.96); at the second
+    look's pitch the same text only 0.73 surely (fillers of the name read 0.82-0.93 ``<``), under LOOK_SURE, so
+    the look takes it below the bar. Looked at again after the other models' views were combined, as until
+    2026-12-04 12:40 UTC, it stayed REFER; as one view among them, the consensus is trusted, and right."""
+    doc = evaluation_page(4_242_000, 56)
+    model = shared_model(MODEL)
+    best = best_band(candidates(grey(doc.image)), model)
+    assert best is not None
+    first = Reading(*constrained(best.probs, TODAY), best.probs, crops=best.crops)
+    assert first.trusted and first.lines == doc.lines
+    assert not second_look(first, best.crops, model, TODAY).trusted
+    reading = _read(doc)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_two_line_models_agreeing_make_a_letter_sure_and_differing_leave_it_in_doubt():
     first = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]
     _unsure(first, 0, 7, "F", 0.08)  # the first model: a name letter 0.92 sure

@@ -30,7 +30,8 @@ SHIPPED = sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
 
 
 def test_the_face_and_mrz_models_ship():
-    assert SHIPPED == ["face_detection_short_range.tflite", "mrz_line.tflite", "mrz_line_second.tflite"]
+    assert SHIPPED == ["face_detection_short_range.tflite", "mrz_line.tflite", "mrz_line_second.tflite",
+                       "mrz_line_third.tflite"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
