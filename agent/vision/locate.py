@@ -402,14 +402,26 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
-    mask = ink_mask(np.asarray(work, np.uint8))
-    masks = [mask, ink_mask(np.asarray(work, np.uint8), strict=True)]  # a print's lines: its darkest strokes too
+    grey_work = np.asarray(work, np.uint8)
+    mask = ink_mask(grey_work)
+    masks = [mask, ink_mask(grey_work, strict=True)]  # a print's lines: its darkest strokes compete too
+    smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
         if smooth.mean() < GRAIN_GONE * mask.mean():
             masks = [smooth]
+    bands = [band for m in masks for band in _bands(m, full, work.size, scale, limit)]
+    if not bands and masks[0] is not smooth:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
+        smooth = smooth if smooth is not None else ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
+        bands = _bands(smooth, full, work.size, scale, limit)
+    return bands
+
+
+def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scale: float, limit: int) -> list[Band]:
+    """The MRZ-like bands of one ink mask of the working image, at its page angle (``limit``) and a second one
+    (half as many), most MRZ-like first."""
     bands: list[Band] = []
-    for mask, k, angle in ((m, k, a) for m in masks for k, a in enumerate(skews(m))):
+    for k, angle in enumerate(skews(mask)):
         turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
         packed = pack(turned)  # packed once, closed at every gap
         found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
@@ -423,7 +435,7 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
             if not any(_same(group, kept) for kept in groups):
                 groups.append(group)
         kept = groups[: limit if k == 0 else limit // 2]
-        bands += [_cut(full, work.size, turned.shape, angle, scale, group) for group in kept]
+        bands += [_cut(full, work_size, turned.shape, angle, scale, group) for group in kept]
     return bands
 
 

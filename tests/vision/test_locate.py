@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from PIL import ImageFilter
 
 from agent.vision import locate, mrz_read
 from agent.vision.image import grey
@@ -236,6 +237,20 @@ def test_an_mrz_beside_wide_waves_is_located_in_its_darkest_strokes_when_the_ink
     first = locate.ink_mask
     monkeypatch.setattr(locate, "ink_mask", lambda g, strict=False: first(g))
     assert not any(read_image_mrz(doc.image, today=TODAY).trusted for doc in docs)
+
+
+def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_band(monkeypatch):
+    """Page 5050000+78 of the further seeds (MRV-A): light ink on a page of large soft blotches. The black-hat
+    holds the blotches' edges more than the faint characters, and neither the ink mask nor the strict one has
+    an MRZ-like group: no band, REFER. When no mask shows one, the mask of the image smoothed (as for a grainy
+    photo) is tried, since 2026-12-04 13:17 UTC, and the page reads right. Not smoothed (a blur of radius 0),
+    nothing is found."""
+    doc = evaluation_page(5_050_000, 78)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+    blur = ImageFilter.GaussianBlur
+    monkeypatch.setattr(locate.ImageFilter, "GaussianBlur", lambda radius: blur(0))
+    assert candidates(grey(doc.image)) == []
 
 
 def test_a_caption_beside_the_mrz_between_its_lines_heights_is_not_in_its_run():
