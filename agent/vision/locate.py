@@ -407,14 +407,18 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     masks = [mask, ink_mask(grey_work, strict=True)]  # a print's lines: its darkest strokes compete too
     smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
-        smooth = ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
+        smooth = _smoothed_mask(work)
         if smooth.mean() < GRAIN_GONE * mask.mean():
             masks = [smooth]
     bands = [band for m in masks for band in _bands(m, full, work.size, scale, limit)]
     if not bands and masks[0] is not smooth:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
-        smooth = smooth if smooth is not None else ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
-        bands = _bands(smooth, full, work.size, scale, limit)
+        bands = _bands(_smoothed_mask(work) if smooth is None else smooth, full, work.size, scale, limit)
     return bands
+
+
+def _smoothed_mask(work: Image.Image) -> np.ndarray:
+    """The ink mask of the working image smoothed by a Gaussian of radius 1: grain and soft blotches' edges fade."""
+    return ink_mask(np.asarray(work.filter(ImageFilter.GaussianBlur(1)), np.uint8))
 
 
 def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scale: float, limit: int) -> list[Band]:

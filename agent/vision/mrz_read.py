@@ -7,7 +7,9 @@ first, a bounded number; ``constrained``). The reading's ``confidence`` combines
 no check digit covers are read (names: an unsure name letter lowers it) with how clearly the check digits
 single out this reading among the passing ones; a name field not shaped as Doc 9303 gives it
 (``names_well_formed``) has confidence 0. A reading that passes no check is returned with ``valid``
-False, and one below MIN_CONFIDENCE is not ``trusted``: the gate REFERs both, it never guesses.
+False, and one below MIN_CONFIDENCE is not ``trusted``: the gate REFERs both, it never guesses. A trusted
+reading is read again at another character pitch (``second_look``); one not trusted is read by the other
+line models too, and trusted when all views together are sure (``second_opinion``).
 
 Several frames of the same document: the surest trusted frame, or else their per-character probabilities
 averaged (``read_frames``).
