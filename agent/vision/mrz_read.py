@@ -443,29 +443,33 @@ def reread_wider(crops: list[np.ndarray], widths: Sequence[int], model: Model, t
     if widths[0] not in WIDER_CHARS:
         return None
     try:
-        wide = _widened_model(Path(model.path), widened_width(widths[0]))
-    except (ValueError, VisionUnavailableError):  # another line model (vision_bench --compare), or a runtime
-        return None  # that cannot run it wider: the reading stays as read
-    probs = _character_probs(wide.call(recognise, crops, wide), widths)
+        probs = _widened_probs(crops, widths, model, widened_width(widths[0]))
+    except NotWidened:  # another line model (vision_bench --compare), or a runtime that cannot run it wider:
+        return None  # the reading stays as read
     if probs is None:
         return None
     reading = Reading(*constrained(probs, today), probs, crops=crops)
     return reading if reading.trusted and reading.confidence >= WIDER_CONFIDENCE else None
 
 
-class LookUnavailable(Exception):
-    """No second look at these lines: not a width in LOOK_WIDTHS, or a model or runtime that cannot be widened."""
+class NotWidened(Exception):
+    """These lines are not read at another pitch: a width not read so, or a model or runtime that cannot be widened."""
+
+
+def _widened_probs(crops: list[np.ndarray], widths: Sequence[int], model: Model, width: int) -> list[np.ndarray] | None:
+    """``model``'s per-character probabilities of ``crops`` read at ``width`` pixels (None: not readable)."""
+    try:
+        wide = _widened_model(Path(model.path), width)
+    except (ValueError, VisionUnavailableError) as exc:  # another line model, or a runtime that cannot run it so
+        raise NotWidened from exc
+    return _character_probs(wide.call(recognise, crops, wide), widths)
 
 
 def _look_probs(crops: list[np.ndarray], widths: list[int], model: Model) -> list[np.ndarray] | None:
     """``model``'s per-character probabilities of ``crops`` read at the LOOK_WIDTHS pitch (None: not readable)."""
     if widths[0] not in LOOK_WIDTHS:
-        raise LookUnavailable
-    try:
-        look = _widened_model(Path(model.path), LOOK_WIDTHS[widths[0]])
-    except (ValueError, VisionUnavailableError) as exc:  # another line model, or a runtime that cannot run it so
-        raise LookUnavailable from exc
-    return _character_probs(look.call(recognise, crops, look), widths)
+        raise NotWidened
+    return _widened_probs(crops, widths, model, LOOK_WIDTHS[widths[0]])
 
 
 def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: datetime.date) -> Reading:
@@ -485,7 +489,7 @@ def second_look(reading: Reading, crops: list[np.ndarray], model: Model, today: 
         return reading
     try:
         probs = _look_probs(crops, [len(p) for p in reading.probs], model)
-    except LookUnavailable:
+    except NotWidened:
         return reading
     if probs is None:
         return replace(reading, confidence=0.0)
@@ -520,7 +524,7 @@ def second_opinion(reading: Reading, crops: list[np.ndarray], model: Model, toda
         return reading
     views: list[list[np.ndarray] | None] = [reading.probs]
     views += [_character_probs(other.call(recognise, crops, other), widths) for other in others]
-    with contextlib.suppress(LookUnavailable):
+    with contextlib.suppress(NotWidened):
         views.append(_look_probs(crops, widths, model))
     if any(v is None for v in views):  # a view that cannot read the lines: no consensus
         return reading
