@@ -4,6 +4,7 @@ honest gate's hits are stored and acknowledged meanwhile."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -33,18 +34,21 @@ FLOOD_RATE = 1000.0  # messages/s from one gate: a thousand times a busy gate's 
 def flooding(raw: RawGate, messages: list[tuple[str, bytes]], seconds: float,
              rate: float = FLOOD_RATE) -> Iterator[list[int]]:
     """Publish ``messages`` round and round from ``raw`` at ``rate``/s for ``seconds`` (in a thread);
-    yields [count sent]."""
+    yields [count sent]. Paced message by message: a long list is not one burst (a burst of thousands beyond
+    what the centre reads at once fills its broker queue, and Mosquitto drops other gates' messages too,
+    the limit docs/broker.md names)."""
     sent = [0]
     stop = threading.Event()
 
     def run() -> None:
         start = time.monotonic()
-        while not stop.is_set() and time.monotonic() < start + seconds:
-            for leaf, wire in messages:
-                raw.publish(leaf, wire)
-                sent[0] += 1
+        for leaf, wire in itertools.cycle(messages):
+            if stop.is_set() or time.monotonic() >= start + seconds:
+                return
+            raw.publish(leaf, wire)
+            sent[0] += 1
             ahead = sent[0] / rate - (time.monotonic() - start)
-            if ahead > 0:
+            if ahead > 0.002:
                 time.sleep(ahead)
 
     t = threading.Thread(target=run, daemon=True)
@@ -185,12 +189,16 @@ def test_flooding_gate_is_rate_limited_others_unaffected(broker, tmp_path, keys)
                                                           "gate": "gate-flood", "list_id": "sltd", "have": 0,
                                                           "offset": 0}, [flooder.key])) for _ in range(3000)]
         t0 = time.monotonic()
-        with flooding(flooder, reqs, seconds=3.0) as sent:
-            latencies = hit_latencies(honest, 20)
+        with flooding(flooder, reqs, seconds=2.0) as sent:  # hits one after another all through the flood
+            time.sleep(0.3)
+            before, latencies = sent[0], []
+            while time.monotonic() < t0 + 2.0 or len(latencies) < 20:
+                latencies += hit_latencies(honest, 1)
+            during = sent[0] - before
         elapsed = time.monotonic() - t0
-        assert sent[0] >= 2000
+        assert before >= 100 and during >= len(latencies), (before, during)  # 50x the budget, all along the hits
         assert max(latencies) < 2.0, sorted(latencies)[-3:]
-        assert len(central.store.events("gate-ok")) == 20
+        assert len(central.store.events("gate-ok")) == len(latencies)
         limited = lambda: central.store.rejects_by_gate().get("gate-flood", {}).get("rate_limited", 0)  # noqa: E731
         assert wait_until(lambda: limited() > 0, 5)
         time.sleep(0.5)
