@@ -7,7 +7,8 @@
    characters, ``<`` fillers included); the MRZ is the group of 2-3 such runs, alike in length and
    evenly stacked, with the longest runs on the page whose ink has characters' upright strokes (a
    guilloche's waves line up in evenly stacked runs too, but cross each column thinly).
-4. Lines: each run's box, mapped back to the full-resolution image and cut out deskewed.
+4. Lines: each run's box, mapped back to the full-resolution image and cut out deskewed, then cut down to
+   its characters' rows when the box was much taller (``fitted``).
 
 Upside-down pages are not decided here: :mod:`agent.vision.mrz_read` reads the band both ways round.
 
@@ -35,6 +36,9 @@ JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
 SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
+LINE_MARGIN = 0.3  # rows cut above and below a line, as a share of its height (the training crops: 0-0.55)
+ROW_FLOOR = 0.3  # fitted: a row of the characters holds at least this share of the inkiest row's ink
+FIT_GAIN = 0.8  # fitted: a crop is cut down to its characters' rows only when that leaves at most this share
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Band:
     def lines(self) -> list[np.ndarray]:
         """Each line cut out of the full-resolution grey page, deskewed, uint8 (cut once, on first use: most
         candidate bands are never read)."""
-        return [np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR))
+        return [fitted(np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)))
                 for size, coeffs in self.cuts]  # fmt: skip
 
     def corners(self) -> tuple[tuple[float, float], ...]:
@@ -72,6 +76,33 @@ class Band:
         if g.shape != (self.page.height, self.page.width):
             raise ValueError(f"a frame of {g.shape[1]}x{g.shape[0]} px, not {self.page.width}x{self.page.height}")
         return replace(self, page=Image.fromarray(g))
+
+
+def fitted(crop: np.ndarray) -> np.ndarray:
+    """A line crop (grey uint8) cut down to its characters' rows plus LINE_MARGIN of their height above and
+    below, when its box was much taller than that (FIT_GAIN). The box is measured in the working image's
+    ink mask, where blur and the black-hat spread a small line's ink by a pixel or two: at full resolution
+    that is up to half a line's height again, more margin than the line model was trained on
+    (tools/vision/synth.py: _crop_quad), and it reads such a line less surely (evaluation page
+    1717000+28: ``S`` doubted against ``8``, sure once cut to its rows). The characters' rows are the run
+    of rows around the inkiest one (the ink mask at the line's scale) holding at least ROW_FLOOR of its ink;
+    a run under a third of the crop (a stroke, a lone speck) leaves the crop as it was."""
+    h = crop.shape[0]
+    if h < 12:
+        return crop
+    size = max(3, (h // 3) | 1)  # wider than a stroke, narrower than a character
+    ink = ink_mask(crop, size, size).mean(1)
+    top = bottom = int(ink.argmax())
+    floor = ROW_FLOOR * ink[top]
+    if floor <= 0:
+        return crop
+    while top > 0 and ink[top - 1] >= floor:
+        top -= 1
+    while bottom < h - 1 and ink[bottom + 1] >= floor:
+        bottom += 1
+    rows = bottom + 1 - top
+    y0, y1 = max(0, round(top - LINE_MARGIN * rows)), min(h, round(bottom + 1 + LINE_MARGIN * rows))
+    return crop[y0:y1] if y1 - y0 < FIT_GAIN * h and rows >= h / 3 else crop
 
 
 def _running(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:
@@ -456,7 +487,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
             x0, x1 = min(x0, starts[1]), max(x1, ends[1])
         lh = y1 - y0
-        mx, my = 0.02 * (x1 - x0), 0.3 * lh
+        mx, my = 0.02 * (x1 - x0), LINE_MARGIN * lh
         bx0, by0, bx1, by1 = x0 - mx, y0 - my, x1 + mx, y1 + my
         out_w, out_h = max(1, round((bx1 - bx0) / scale)), max(1, round((by1 - by0) / scale))
         # crop pixel (u, v) -> deskewed working point q = (bx0, by0) + (u, v) * scale -> working point
