@@ -29,6 +29,7 @@ decides instead of grabbing another frame and searching it before the event is c
 from __future__ import annotations
 
 import datetime
+import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +40,7 @@ import numpy as np
 
 from agent.vision.face import evidence, portrait_zones
 from agent.vision.image import grey, resize
-from agent.vision.locate import Band, candidates
+from agent.vision.locate import Band, iter_candidates
 from agent.vision.mrz_read import (
     MODEL,
     BandReading,
@@ -172,11 +173,12 @@ class CameraReader:
         t1 = time.perf_counter()
         if best is None:
             self.frames_located += 1
-            bands = candidates(g)
+            bands = iter_candidates(g)  # a later mask made only when read up to (mrz_read.best_band)
+            first = next(bands, None)
             t1 = time.perf_counter()
-            if self._sighting is None and bands:  # the face search goes on beside recognition, on the other core
-                self._sighting = self._search_face(frame or Frame(rgb, time.time()), bands[0])
-            best = best_band(bands, shared_model(MODEL))
+            if self._sighting is None and first is not None:  # the face search goes on beside recognition
+                self._sighting = self._search_face(frame or Frame(rgb, time.time()), first)
+            best = None if first is None else best_band(itertools.chain([first], bands), shared_model(MODEL))
             if best is not None:
                 self._band = (best.band, thumb)
         t2 = time.perf_counter()

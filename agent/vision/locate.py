@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -428,6 +429,13 @@ def locate(g: np.ndarray) -> Band | None:
 def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     """Up to ``limit`` MRZ-like bands of the grey image ``g``, the most MRZ-like (longest lines) first:
     guilloche waves or text lines can look like one, so the reader judges them by what it reads."""
+    return list(iter_candidates(g, limit))
+
+
+def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
+    """``candidates`` one mask at a time, each mask made when the bands before it have been taken: the reader
+    stops at the first band it reads surely, and on most pages that is one of the first mask's, so the strict
+    mask is not made at all."""
     h, w = g.shape
     scale = min(1.0, WORK_SIDE / max(h, w))
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
@@ -435,16 +443,20 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     grey_work = np.asarray(work, np.uint8)
     mask = ink_mask(grey_work)
-    masks = [mask, ink_mask(grey_work, strict=True)]  # a print's lines: its darkest strokes compete too
-    smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = _smoothed_mask(work)
         if smooth.mean() < GRAIN_GONE * mask.mean():
-            masks = [smooth]
-    bands = [band for m in masks for band in _bands(m, full, work.size, scale, limit)]
-    if not bands and masks[0] is not smooth:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
-        bands = _bands(_smoothed_mask(work) if smooth is None else smooth, full, work.size, scale, limit)
-    return bands
+            yield from _bands(smooth, full, work.size, scale, limit)
+            return
+    else:
+        smooth = None
+    found = False
+    for make in (lambda: mask, lambda: ink_mask(grey_work, strict=True)):  # a print's darkest strokes compete too
+        for band in _bands(make(), full, work.size, scale, limit):
+            found = True
+            yield band
+    if not found:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
+        yield from _bands(_smoothed_mask(work) if smooth is None else smooth, full, work.size, scale, limit)
 
 
 def _smoothed_mask(work: Image.Image) -> np.ndarray:

@@ -26,7 +26,7 @@ import functools
 import heapq
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -39,7 +39,7 @@ from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
 from agent.vision.image import grey, resize
 from agent.vision.lines import ALPHABET, LINE_H, line_input, widened, widened_width
-from agent.vision.locate import Band, candidates
+from agent.vision.locate import Band, iter_candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
 MODEL = "mrz_line.tflite"
@@ -555,14 +555,14 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
     return out
 
 
-def best_band(bands: list[Band], model: Model) -> BandReading | None:
+def best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
     """The candidate band the model reads most surely (scored_probs); the bands are read most MRZ-like first,
-    and once one reads surely the rest are not read. All on the model's worker thread: one hand-over per
-    frame."""
+    and once one reads surely the rest are not read (nor located, from ``locate.iter_candidates``). All on the
+    model's worker thread: one hand-over per frame."""
     return model.call(_best_band, bands, model)
 
 
-def _best_band(bands: list[Band], model: Model) -> BandReading | None:
+def _best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
     best: BandReading | None = None
     for band in bands:
         scored = scored_probs(band.lines, model, band.edges)
@@ -718,12 +718,12 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
 def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: dict[str, float]) -> Reading | None:
     """The reading of one frame as it lies (None when no band is found), its stages' times added to ``timings``."""
     t0 = time.perf_counter()
-    bands = candidates(grey(rgb))
+    g = grey(rgb)
+    located = timings["locate"] = timings["locate"] + (time.perf_counter() - t0) * 1000
     t1 = time.perf_counter()
-    timings["locate"] += (t1 - t0) * 1000
-    best = best_band(bands, model)
+    best = best_band(_timed(iter_candidates(g), timings), model)  # a later mask made only when read up to
     t2 = time.perf_counter()
-    timings["recognise"] += (t2 - t1) * 1000
+    timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
     if best is None:
         return None
     reading = Reading(*constrained(best.probs, today), best.probs, crops=best.crops)
@@ -733,6 +733,17 @@ def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: di
     reading = second_opinion(reading, best.crops, model, today)
     timings["decode"] += (time.perf_counter() - t2) * 1000
     return reading
+
+
+def _timed(bands: Iterator[Band], timings: dict[str, float]) -> Iterator[Band]:
+    """``bands`` as they are located, the time taken to locate each added to ``timings["locate"]``."""
+    while True:
+        t0 = time.perf_counter()
+        band = next(bands, None)
+        timings["locate"] += (time.perf_counter() - t0) * 1000
+        if band is None:
+            return
+        yield band
 
 
 def _rank(reading: Reading) -> tuple[bool, bool, float]:

@@ -19,7 +19,7 @@ from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
 from agent.vision.face import evidence
-from agent.vision.locate import candidates
+from agent.vision.locate import iter_candidates
 from agent.vision.mrz_read import MODEL, SECOND_MODEL, best_band
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
@@ -83,7 +83,7 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
 
     def locate(g):  # the locator, noting whether the face search was already under way
         under_way.append(("locate", reader._sighting is not None))
-        return candidates(g)
+        return iter_candidates(g)
 
     def recognise(bands, model):
         under_way.append(("recognise", reader._sighting is not None))
@@ -93,7 +93,7 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
         zones.extend(portrait)
         return evidence(rgb, attach=attach, portrait=portrait)
 
-    monkeypatch.setattr("agent.vision.camera_reader.candidates", locate)
+    monkeypatch.setattr("agent.vision.camera_reader.iter_candidates", locate)
     monkeypatch.setattr("agent.vision.camera_reader.best_band", recognise)
     monkeypatch.setattr("agent.vision.camera_reader.evidence", face_evidence)
     doc = _sample(31, page(75, "TD3").lines, face=astronaut)

@@ -278,6 +278,29 @@ def _read_right_only_with_the_strict_mask(docs, monkeypatch):
     assert not any(read_image_mrz(doc.image, today=TODAY).trusted for doc in docs)
 
 
+
+def test_the_strict_mask_is_made_only_when_no_band_of_the_first_mask_reads_surely(monkeypatch):
+    """``iter_candidates`` makes each mask when the reader has read every band before it: a clean page reads
+    surely from the first mask's band and the strict mask is never made (the locator's time on most pages);
+    evaluation page 2468000+36, in a dense guilloche, is read from the strict mask's band. ``candidates``, the
+    list, makes every mask."""
+    made = []
+    first = locate.ink_mask
+
+    def counting(g, *size, strict=False):
+        made.append(strict)
+        return first(g, *size, strict=strict)
+
+    monkeypatch.setattr(locate, "ink_mask", counting)
+    clean, guilloche = page(75, "TD3"), evaluation_page(2_468_000, 36)
+    for doc, strict_made in ((clean, False), (guilloche, True)):
+        made.clear()
+        reading = read_image_mrz(doc.image, today=TODAY)
+        assert reading.trusted and reading.lines == doc.lines
+        assert (True in made) is strict_made
+    made.clear()
+    assert candidates(grey(clean.image)) and True in made
+
 def test_an_mrz_beside_wide_waves_is_located_in_its_darkest_strokes_when_the_ink_is_not_busy(monkeypatch):
     """Pages 1010000+42 (TD3) and 1414000+35 (TD1) of the further seeds: a document on a desk printed with wide,
     dark waves. The ink mask is not busy (under GRAINY), but the waves in it line up better than the MRZ's
