@@ -54,8 +54,8 @@ class Band:
 
     @functools.cached_property
     def lines(self) -> list[np.ndarray]:
-        """Each line cut out of the full-resolution grey page, deskewed, uint8 (cut once, on first use: most
-        candidate bands are never read)."""
+        """Each line cut out of the full-resolution grey page, deskewed, fitted to its characters' rows, uint8
+        (cut once, on first use: most candidate bands are never read)."""
         return [fitted(np.asarray(self.page.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)))
                 for size, coeffs in self.cuts]  # fmt: skip
 

@@ -719,8 +719,9 @@ def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: di
     """The reading of one frame as it lies (None when no band is found), its stages' times added to ``timings``."""
     t0 = time.perf_counter()
     g = grey(rgb)
-    located = timings["locate"] = timings["locate"] + (time.perf_counter() - t0) * 1000
     t1 = time.perf_counter()
+    timings["locate"] += (t1 - t0) * 1000
+    located = timings["locate"]
     best = best_band(_timed(iter_candidates(g), timings), model)  # a later mask made only when read up to
     t2 = time.perf_counter()
     timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
