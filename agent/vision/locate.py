@@ -422,8 +422,7 @@ def _same(a: list[tuple[int, int, int, int]], b: list[tuple[int, int, int, int]]
 
 def locate(g: np.ndarray) -> Band | None:
     """The MRZ band of the grey image ``g`` (HxW uint8) most like one, its lines cut out; None if not found."""
-    bands = candidates(g, 1)
-    return bands[0] if bands else None
+    return next(iter_candidates(g, 1), None)  # the later masks are not made once a band is found
 
 
 def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
@@ -443,13 +442,12 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     grey_work = np.asarray(work, np.uint8)
     mask = ink_mask(grey_work)
+    smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = _smoothed_mask(work)
         if smooth.mean() < GRAIN_GONE * mask.mean():
             yield from _bands(smooth, full, work.size, scale, limit)
             return
-    else:
-        smooth = None
     found = False
     for make in (lambda: mask, lambda: ink_mask(grey_work, strict=True)):  # a print's darkest strokes compete too
         for band in _bands(make(), full, work.size, scale, limit):
