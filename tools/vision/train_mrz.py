@@ -34,11 +34,18 @@ DATA_SEED = 20261210  # the training lines of the shipped model (the validation 
 RUN_ON = 0.25  # the shipped model's share of documents whose line crops run on past the lines' ends
 
 
-class LineNet(nn.Module):
-    """1 x 32 x 448 grey line -> STEPS x CLASSES log-probabilities (~200 k parameters)."""
+ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
+    "base": (16, 32, 64, 96, 128),  # ~200 k parameters: the first, second and third line models
+    "wide": (24, 48, 96, 128, 192),  # ~430 k parameters, 2.3x the multiply-adds: tried, not shipped (docs/vision.md)
+}
 
-    def __init__(self) -> None:
+
+class LineNet(nn.Module):
+    """1 x 32 x 448 grey line -> STEPS x CLASSES log-probabilities (``ARCHITECTURES``: its channels)."""
+
+    def __init__(self, arch: str = "base") -> None:
         super().__init__()
+        c1, c2, c3, c4, c5 = ARCHITECTURES[arch]
 
         def block(cin: int, cout: int, pool: tuple[int, int] | None) -> list[nn.Module]:
             layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -47,18 +54,18 @@ class LineNet(nn.Module):
             return layers
 
         self.features = nn.Sequential(
-            *block(1, 16, (2, 2)),  # 16 x 224
-            *block(16, 32, (2, 2)),  # 8 x 112
-            *block(32, 64, (2, 1)),  # 4 x 112
-            *block(64, 96, (2, 1)),  # 2 x 112
-            nn.Conv2d(96, 128, (2, 3), padding=(0, 1), bias=False),  # 1 x 112
-            nn.BatchNorm2d(128),
+            *block(1, c1, (2, 2)),  # 16 x 224
+            *block(c1, c2, (2, 2)),  # 8 x 112
+            *block(c2, c3, (2, 1)),  # 4 x 112
+            *block(c3, c4, (2, 1)),  # 2 x 112
+            nn.Conv2d(c4, c5, (2, 3), padding=(0, 1), bias=False),  # 1 x 112
+            nn.BatchNorm2d(c5),
             nn.ReLU(),
         )
         self.context = nn.Sequential(
-            nn.Conv2d(128, 128, (1, 3), padding=(0, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU()
+            nn.Conv2d(c5, c5, (1, 3), padding=(0, 1), bias=False), nn.BatchNorm2d(c5), nn.ReLU()
         )
-        self.head = nn.Conv2d(128, CLASSES, 1)
+        self.head = nn.Conv2d(c5, CLASSES, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)
@@ -133,12 +140,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
           data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON,
-          bf16: bool = True, seed: int = SEED) -> nn.Module:  # fmt: skip
+          bf16: bool = True, seed: int = SEED, arch: str = "base") -> nn.Module:  # fmt: skip
     crops, texts = line_set(data_seed, lines, procs, run_on)
     val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on)
     val_x = model_input(val_crops)
     torch.manual_seed(seed)
-    model = LineNet()
+    model = LineNet(arch)
     if init is not None:  # a further stage: go on from a checkpoint
         model.load_state_dict(torch.load(init))
     if bf16:  # bfloat16 autocast on channels-last tensors: ~2.5x the lines/s of float32 here (AMX)
@@ -204,15 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the weights and the batch order")
     ap.add_argument("--run-on", type=float, default=RUN_ON,
                     help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
+    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="base", help="the model's channels")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
     if args.export_only:
-        model = LineNet()
+        model = LineNet(args.arch)
         model.load_state_dict(torch.load(ckpt))
     else:
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
-                      args.run_on, not args.fp32, args.seed)
+                      args.run_on, not args.fp32, args.seed, args.arch)
     export(model, args.out)
     return 0
 
