@@ -110,7 +110,6 @@ def test_a_crop_whose_characters_end_early_in_every_line_is_trimmed_only_past_it
     assert mrz_read._trimmed([_columns(wide), _columns(wide)], lines, edges) is None  # nothing to cut
 
 
-
 def _line_crop(margin: float) -> tuple[np.ndarray, int, int]:
     """A grey crop of one OCR-B line with ``margin`` of its characters' height above and below, on a light
     noisy paper; and the characters' first and last row."""
@@ -155,6 +154,7 @@ def test_a_page_whose_line_boxes_grew_in_the_ink_mask_is_read_from_its_character
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(locate, "fitted", lambda crop: crop)
     assert not read_image_mrz(doc.image, today=TODAY).trusted
+
 
 @pytest.mark.parametrize("gap", [1, 2, 3, 7, 11, 17, 25, 37, 63, 64, 80])
 def test_the_packed_closing_of_a_mask_is_the_grey_closing_bit_for_bit(gap: int):
@@ -278,7 +278,6 @@ def _read_right_only_with_the_strict_mask(docs, monkeypatch):
     assert not any(read_image_mrz(doc.image, today=TODAY).trusted for doc in docs)
 
 
-
 def test_the_strict_mask_is_made_only_when_no_band_of_the_first_mask_reads_surely(monkeypatch):
     """``iter_candidates`` makes each mask when the reader has read every band before it: a clean page reads
     surely from the first mask's band and the strict mask is never made (the locator's time on most pages);
@@ -300,6 +299,7 @@ def test_the_strict_mask_is_made_only_when_no_band_of_the_first_mask_reads_surel
         assert (True in made) is strict_made
     made.clear()
     assert candidates(grey(clean.image)) and True in made
+
 
 def test_an_mrz_beside_wide_waves_is_located_in_its_darkest_strokes_when_the_ink_is_not_busy(monkeypatch):
     """Pages 1010000+42 (TD3) and 1414000+35 (TD1) of the further seeds: a document on a desk printed with wide,
