@@ -1,13 +1,24 @@
-"""The training renderer (tools/vision/synth.py): crops that run on past the lines' ends, and earlier training
-sets that still render as they did (the cached sets of earlier stages are named by seed only)."""
+"""The training renderer (tools/vision/synth.py): crops that run on past the lines' ends, documents set in a
+printer's style, and earlier training sets that still render as they did (cached sets are named by seed)."""
 
 from __future__ import annotations
 
 import random
 
 import numpy as np
+import pytest
 
-from tools.vision.synth import _run_on, document_lines
+from tools.vision.synth import (
+    OCRB_CUTS,
+    OTHER_FACES,
+    PrintStyle,
+    _glyph,
+    _run_on,
+    _stroke,
+    _styled_line,
+    document_lines,
+    print_style,
+)
 
 
 def test_a_run_on_canvas_keeps_the_ink_and_widens_the_page_on_a_side():
@@ -34,3 +45,60 @@ def test_run_on_crops_carry_the_same_texts_at_the_model_input_size():
     lines = [line for seed in range(6) for line in document_lines(random.Random(seed), run_on=1.0)]
     assert all(crop.shape == (32, 448) and crop.dtype == np.uint8 for crop, _ in lines)
     assert {len(text) for _, text in lines} <= {30, 36, 44}
+
+
+ALPHABET_DRAWN = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
+
+
+@pytest.mark.parametrize("face", OCRB_CUTS + OTHER_FACES)
+def test_every_printer_face_draws_every_mrz_character_with_ink(face):
+    widths = {ch: _glyph(face, 40, ch).shape[1] for ch in ALPHABET_DRAWN}
+    assert all(_glyph(face, 40, ch).max() > 0.5 for ch in ALPHABET_DRAWN)
+    assert widths["W"] > widths["I"]  # real glyphs, not one box for all
+
+
+def _styled(line: str, **style: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    ink = np.zeros((60, 40 + 20 * len(line)), np.float32)
+    fields = {"width": 1.0, "height": 1.0, "weight": 0.5, "wobble": 0.0} | style
+    box = _styled_line(random.Random(1), ink, 20, 10, line, 20.0, PrintStyle(OCRB_CUTS[0], **fields))
+    return ink, box
+
+
+def test_a_styled_line_keeps_every_glyph_in_its_cell_of_the_pitch():
+    """Narrow glyphs stay centred on the pitch, so a crop of the line still holds one character per cell."""
+    ink, (x0, y0, x1, y1) = _styled("I<I<I<I<", width=0.6)
+    assert (x0, x1) == (20, 20 + 8 * 20) and 10 <= y0 < y1 <= 60
+    columns = ink.max(0) > 0.3
+    for cell in range(8):
+        left, right = 20 + cell * 20, 20 + (cell + 1) * 20
+        assert columns[left + 7 : right - 7].any() and not columns[left : left + 2].any()
+
+
+def test_glyph_width_and_stroke_weight_change_the_ink_and_not_the_text_box():
+    narrow, narrow_box = _styled("MRZ<0Q8B", width=0.6)
+    wide, wide_box = _styled("MRZ<0Q8B", width=1.05)
+    assert narrow_box[::2] == wide_box[::2] and (narrow.max(0) > 0.3).sum() < 0.8 * (wide.max(0) > 0.3).sum()
+    bold, light = _stroke(wide, 0.2, 20.0), _stroke(wide, 0.72, 20.0)
+    assert bold.sum() > 1.3 * wide.sum() > 1.3 * light.sum()
+
+
+def test_a_wobbling_baseline_moves_characters_up_and_down():
+    steady, _ = _styled("HHHHHHHH")
+    wobbly, _ = _styled("HHHHHHHH", wobble=0.1)
+    tops = [np.flatnonzero(img[:, 20 + c * 20 : 40 + c * 20].max(1) > 0.5)[0] for img in (steady, wobbly) for c in range(8)]
+    assert len(set(tops[:8])) == 1 and len(set(tops[8:])) > 1
+
+
+def test_without_variety_no_printer_style_is_drawn_so_earlier_training_sets_render_as_before():
+    """``variety`` 0 (the default, the shipped models' sets) draws nothing more from the seeded generator."""
+    plain = document_lines(random.Random(7), run_on=0.25)
+    again = document_lines(random.Random(7), run_on=0.25, variety=0.0)
+    assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(plain, again, strict=True))
+
+
+def test_styled_documents_give_crops_of_the_same_texts_at_the_model_input_size():
+    lines = [line for seed in range(8) for line in document_lines(random.Random(seed), variety=1.0)]
+    assert all(crop.shape == (32, 448) and crop.dtype == np.uint8 and crop.std() > 5 for crop, _ in lines)
+    assert {len(text) for _, text in lines} <= {30, 36, 44}
+    styles = {print_style(random.Random(seed)).face for seed in range(200)}
+    assert styles >= set(OCRB_CUTS) and len(styles & set(OTHER_FACES)) >= 6

@@ -25,6 +25,16 @@ from agent.vision.lines import LINE_H, LINE_W
 OCRB_PATHS = ("/usr/share/fonts/opentype/ocr-b/OCRB.otf", "/usr/share/fonts/truetype/ocr-b/OCRB.ttf")
 VIZ_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 PITCH_EM = 0.7230  # OCR-B advance width per em (measured with Pillow)
+# print_style: OCR-B as another foundry cut it, and the sans faces some issuers' printers set MRZs in instead
+# (Debian fonts-ocr-b, fonts-dejavu-core, fonts-dejavu-extra, fonts-liberation; ./tools/dev train-mrz installs them)
+OCRB_CUTS = ("/usr/share/fonts/opentype/ocr-b/OCRB.otf", "/usr/share/fonts/opentype/ocr-b/OCRBS.otf")
+OTHER_FACES = tuple(
+    f"/usr/share/fonts/truetype/{name}.ttf"
+    for name in ("dejavu/DejaVuSansMono", "dejavu/DejaVuSansMono-Bold", "dejavu/DejaVuSansCondensed",
+                 "dejavu/DejaVuSansCondensed-Bold", "liberation/LiberationMono-Regular", "liberation/LiberationMono-Bold",
+                 "liberation/LiberationSansNarrow-Regular", "liberation/LiberationSansNarrow-Bold",
+                 "liberation/LiberationSans-Regular", "liberation/LiberationSans-Bold")
+)  # fmt: skip
 # Physical page sizes (mm) and MRZ geometry: OCR-B size 1 is 2.54 mm per character.
 PAGE_MM = {"TD1": (85.6, 54.0), "TD2": (105.0, 74.0), "TD3": (125.0, 88.0), "MRVA": (125.0, 88.0),
            "MRVB": (105.0, 74.0), "FRA_1995": (105.0, 74.0)}  # fmt: skip
@@ -48,6 +58,8 @@ _FONTS: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
 def font(path: str, size: int) -> ImageFont.FreeTypeFont:
     key = (path, size)
     if key not in _FONTS:
+        if not Path(path).exists():
+            raise FontMissingError(f"{path} is missing (./tools/dev train-mrz installs the training fonts)")
         _FONTS[key] = ImageFont.truetype(path, size)
     return _FONTS[key]
 
@@ -122,17 +134,93 @@ def damage(rng: random.Random, img: np.ndarray, strength: float, char_px: float)
 # ---------------------------------------------------------------- line crops (training)
 
 
+@dataclass(frozen=True)
+class PrintStyle:
+    """How one document's printer set its MRZ, where it differs from the font file's OCR-B: the face, the
+    glyphs' width and cap height against the pitch, the stroke weight and a wobble of each character's baseline."""
+
+    face: str
+    width: float  # glyph width, times the face's own at this pitch
+    height: float  # cap height, times OCR-B's at this pitch
+    weight: float  # the blurred ink's threshold: below 0.5 bolder strokes, above lighter
+    wobble: float  # each character's baseline moved by up to this share of the cap height
+
+
+def print_style(rng: random.Random) -> PrintStyle:
+    """A printer's style: OCR-B in three of four documents (either cut), another sans face in the fourth; real
+    passports and cards print narrower, bolder, lighter and less even glyphs than the font file draws."""
+    other = rng.random() < 0.25
+    face = rng.choice(OTHER_FACES) if other else rng.choice(OCRB_CUTS)
+    width = rng.uniform(0.6, 1.1) if other else rng.uniform(0.78, 1.08)
+    wobble = rng.uniform(0.0, 0.06) if rng.random() < 0.3 else 0.0
+    return PrintStyle(face, width, rng.uniform(0.85, 1.1), rng.uniform(0.2, 0.72), wobble)
+
+
+def _glyph(face: str, size: int, ch: str) -> np.ndarray:
+    """``ch`` in ``face`` at ``size``: ink coverage (0..1) cut to its ink columns, drawn from the line's top."""
+    key = (face, size, ch)
+    if key not in _GLYPHS:
+        img = Image.new("L", (2 * size, 2 * size), 0)
+        ImageDraw.Draw(img).text((size // 2, 0), ch, fill=255, font=font(face, size))
+        ink = np.asarray(img, dtype=np.float32) / 255.0
+        cols = np.flatnonzero(ink.max(0) > 0.1)
+        _GLYPHS[key] = ink[:, cols[0] : cols[-1] + 1] if len(cols) else ink[:, :1] * 0
+    return _GLYPHS[key]
+
+
+_GLYPHS: dict[tuple[str, int, str], np.ndarray] = {}
+
+
+def _styled_line(rng: random.Random, canvas: np.ndarray, x: float, y: float, line: str, px_per_char: float,
+                 style: PrintStyle) -> tuple[float, float, float, float]:  # fmt: skip
+    """``line`` drawn into ``canvas`` character by character, each glyph centred in its cell of the pitch;
+    returns the line's box."""
+    f = font(style.face, 100)
+    cap = _glyph(style.face, 100, "H")
+    rows = np.flatnonzero(cap.max(1) > 0.5)
+    cap_em = (rows[-1] - rows[0] + 1) / 100  # this face's cap height per em
+    size = max(6, round(px_per_char * style.height / cap_em))  # cap height ~ the pitch, as OCR-B's
+    stretch = style.width * px_per_char / (f.getlength("0") * size / 100)  # the face's advance -> the pitch
+    lo, hi = canvas.shape[0], 0
+    for i, ch in enumerate(line):
+        g = _glyph(style.face, size, ch)
+        gw = max(1, round(g.shape[1] * stretch))
+        g = np.asarray(Image.fromarray(g).resize((gw, g.shape[0]), Image.Resampling.BILINEAR))
+        gx = round(x + (i + 0.5) * px_per_char - gw / 2)
+        gy = round(y + rng.uniform(-style.wobble, style.wobble) * px_per_char)
+        h = min(g.shape[0], canvas.shape[0] - gy)
+        w = min(gw, canvas.shape[1] - gx)
+        if h <= 0 or w <= 0 or gy < 0 or gx < 0:
+            continue
+        np.maximum(canvas[gy : gy + h, gx : gx + w], g[:h, :w], out=canvas[gy : gy + h, gx : gx + w])
+        inked = np.flatnonzero(g[:h].max(1) > 0.1)
+        if len(inked):
+            lo, hi = min(lo, gy + inked[0]), max(hi, gy + inked[-1] + 1)
+    return x, float(lo), x + len(line) * px_per_char, float(hi)
+
+
+def _stroke(ink: np.ndarray, weight: float, px_per_char: float) -> np.ndarray:
+    """Strokes made bolder (``weight`` < 0.5) or lighter (> 0.5): the ink blurred and cut again at ``weight``."""
+    pil = Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(max(0.6, px_per_char * 0.05)))
+    soft = np.asarray(pil, dtype=np.float32) / 255.0
+    return np.clip((soft - weight) * 3.0 + 0.5, 0.0, 1.0)
+
 
 def render_lines(
-    rng: random.Random, lines: tuple[str, ...], px_per_char: float
+    rng: random.Random, lines: tuple[str, ...], px_per_char: float, style: PrintStyle | None = None
 ) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
-    """Ink coverage (0..1 float) of ``lines`` in OCR-B at ``px_per_char``, and each line's box (x0,y0,x1,y1)."""
+    """Ink coverage (0..1 float) of ``lines`` in OCR-B at ``px_per_char``, and each line's box (x0,y0,x1,y1);
+    with a ``style``, as that printer set them (``print_style``)."""
     size = max(6, round(px_per_char / PITCH_EM))
     f = font(ocrb_path(), size)
     pitch = size * rng.uniform(1.55, 1.95)  # baseline to baseline, in pixels
     width = max(len(line) for line in lines)
     pad = size
     canvas = Image.new("L", (int(width * px_per_char * 1.05 + 2 * pad), int(pitch * len(lines) + 2 * pad)), 0)
+    if style is not None:
+        ink = np.zeros((canvas.height, canvas.width), np.float32)
+        boxes = [_styled_line(rng, ink, pad, pad + i * pitch, line, px_per_char, style) for i, line in enumerate(lines)]
+        return _stroke(ink, style.weight, px_per_char), boxes
     draw = ImageDraw.Draw(canvas)
     boxes = []
     for i, line in enumerate(lines):
@@ -223,17 +311,20 @@ def _desk(rng: random.Random, img: np.ndarray, left: int, right: int) -> np.ndar
     return img
 
 
-def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0) -> list[tuple[np.ndarray, str]]:
+def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0,
+                   variety: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
     """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
     locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
     or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
     character, then uneven light, glare, blur, noise, JPEG and sometimes a shadow or a covered stretch.
     In a share ``run_on`` of the documents the crops run on past the lines' ends, into the page, its edge
-    and the desk (``_run_on``), each line by its own part of that stretch."""
+    and the desk (``_run_on``), each line by its own part of that stretch. A share ``variety`` of the
+    documents is set as a real printer sets it (``print_style``); ``variety`` 0 draws nothing from ``rng``."""
     lines = random_document(rng, fmt)
     px = rng.uniform(10, 26)
-    ink, boxes = render_lines(rng, lines, px)
-    if rng.random() < 0.3:  # the printer's stroke weight
+    style = print_style(rng) if variety > 0 and rng.random() < variety else None
+    ink, boxes = render_lines(rng, lines, px, style)
+    if style is None and rng.random() < 0.3:  # the printer's stroke weight
         grow = ImageFilter.MaxFilter(3) if rng.random() < 0.5 else ImageFilter.MinFilter(3)
         ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(grow), np.float32) / 255.0
     ink, run_left, run_right = _run_on(rng, ink, run_on)

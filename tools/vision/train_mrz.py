@@ -32,6 +32,7 @@ from tools.vision.synth import document_lines
 SEED = 20261202  # weights and batch order
 DATA_SEED = 20261210  # the training lines of the shipped model (the validation lines: DATA_SEED + 1)
 RUN_ON = 0.25  # the shipped model's share of documents whose line crops run on past the lines' ends
+VARIETY = 0.0  # the shipped models' share of documents set in a printer's style (synth.print_style)
 
 
 ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
@@ -78,27 +79,28 @@ CACHE = Path(".train")
 CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
 
-def _render_chunk(job: tuple[int, int, Path, float]) -> None:
-    seed, count, path, run_on = job
+def _render_chunk(job: tuple[int, int, Path, float, float]) -> None:
+    seed, count, path, run_on, variety = job
     rng = random.Random(seed)
     crops: list[np.ndarray] = []
     texts: list[str] = []
     while len(crops) < count:
-        for crop, text in document_lines(rng, run_on=run_on):
+        for crop, text in document_lines(rng, run_on=run_on, variety=variety):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
     path.with_suffix(".tmp.npz").rename(path)
 
 
-def line_set(seed: int, n: int, procs: int, run_on: float = 0.0) -> tuple[np.ndarray, list[str]]:
+def line_set(seed: int, n: int, procs: int, run_on: float = 0.0, variety: float = 0.0) -> tuple[np.ndarray, list[str]]:
     """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
     chunks (an interrupted rendering goes on where it stopped); ``run_on``: the share of documents whose
-    crops run on past the lines' ends (``document_lines``)."""
-    folder = CACHE / (f"lines-{seed}" if not run_on else f"lines-{seed}-runon{round(run_on * 100)}")
+    crops run on past the lines' ends, ``variety``: set in a printer's style (``document_lines``)."""
+    folder = CACHE / (f"lines-{seed}" + (f"-runon{round(run_on * 100)}" if run_on else "")
+                      + (f"-variety{round(variety * 100)}" if variety else ""))  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz",
-             run_on) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+             run_on, variety) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
     todo = [job for job in jobs if not job[2].exists()]
     if todo:
         t0 = time.monotonic()
@@ -140,9 +142,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
           data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON,
-          bf16: bool = True, seed: int = SEED, arch: str = "base") -> nn.Module:  # fmt: skip
-    crops, texts = line_set(data_seed, lines, procs, run_on)
-    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on)
+          bf16: bool = True, seed: int = SEED, arch: str = "base", variety: float = VARIETY) -> nn.Module:  # fmt: skip
+    crops, texts = line_set(data_seed, lines, procs, run_on, variety)
+    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on, variety)
     val_x = model_input(val_crops)
     torch.manual_seed(seed)
     model = LineNet(arch)
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-on", type=float, default=RUN_ON,
                     help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="base", help="the model's channels")
+    ap.add_argument("--variety", type=float, default=VARIETY,
+                    help="share of documents set in a printer's style: other cuts and faces, widths, weights")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(torch.load(ckpt))
     else:
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
-                      args.run_on, not args.fp32, args.seed, args.arch)
+                      args.run_on, not args.fp32, args.seed, args.arch, args.variety)
     export(model, args.out)
     return 0
 
