@@ -38,3 +38,25 @@ def check_digit(text: str) -> str:
     if raw.translate(None, MRZ_BYTES):
         raise ValueError(f"{text!r} has characters outside A-Z, 0-9 and '<'")
     return DIGITS[check_value(raw.translate(VALUE_TABLE))]
+
+
+#: Characters that look alike in OCR-B and weigh the same modulo 10 (``L`` 21 and ``1``, ``G`` 16 and ``6``,
+#: ``S`` 28 and ``8``): swapping one for the other changes no check digit, so a check digit never tells a
+#: misread of one as the other (tests/agent/test_lookalike_numbers.py proves it; docs/config.md "Reasons").
+CHECK_BLIND_TWINS = {"L": "1", "1": "L", "G": "6", "6": "G", "S": "8", "8": "S"}
+TWIN_POSITIONS = 8  # lookalike_numbers varies at most this many positions (255 other numbers)
+
+
+def lookalike_numbers(number: str) -> tuple[str, ...]:
+    """Every other document number that swaps characters of ``number`` for their CHECK_BLIND_TWINS: what an
+    OCR misread could have turned a listed number into with every check digit still passing. The first
+    TWIN_POSITIONS such positions are varied, the rest kept as read."""
+    spots = [i for i, ch in enumerate(number) if ch in CHECK_BLIND_TWINS][:TWIN_POSITIONS]
+    out = []
+    for mask in range(1, 1 << len(spots)):
+        chars = list(number)
+        for bit, i in enumerate(spots):
+            if mask >> bit & 1:
+                chars[i] = CHECK_BLIND_TWINS[chars[i]]
+        out.append("".join(chars))
+    return tuple(out)

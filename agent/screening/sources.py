@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.config import HitListConfig, ScreeningConfig
 from agent.hitlist.api import Hit, HitList
+from agent.mrz.checkdigit import lookalike_numbers
 from agent.screening.listcheck import list_problem
 
 if TYPE_CHECKING:
@@ -61,16 +62,20 @@ class Query:
     """What one read (or one officer's entry) asks the sources about; None where the read does not say."""
 
     document: tuple[str, str] | None = None  # (issuing state, document number)
+    # Other numbers a misread could hide the listed one behind, every check digit passing (an MRZ read:
+    # agent.mrz.checkdigit.lookalike_numbers); a listed one is a possible match, REFER (docs/config.md "Reasons")
+    lookalikes: tuple[str, ...] = ()
     person: PersonQuery | None = None
     vin: str | None = None  # a vehicle identification number (validated: agent.vehicles)
     plate: tuple[str, str] | None = None  # (country, normalised plate) (agent.vehicles)
 
     @classmethod
     def from_mrz(cls, mrz: MrzResult) -> Query:
-        """The document and its holder (the person only when a birth date was read)."""
+        """The document, its look-alike numbers and its holder (the person only when a birth date was read)."""
         person = (PersonQuery(mrz.surname, mrz.given_names, mrz.birth_date, mrz.name_truncated, mrz.issuing_state)
                   if mrz.birth_date else None)
-        return cls(document=(mrz.issuing_state, mrz.document_number), person=person)
+        return cls(document=(mrz.issuing_state, mrz.document_number), person=person,
+                   lookalikes=lookalike_numbers(mrz.document_number))
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -240,6 +245,8 @@ class ListSource:
         if "document" in kinds and query.document is not None:
             state, number = query.document
             out.append(lambda: hl.lookup_document(state, number))
+            if query.lookalikes:
+                out.append(lambda: _lookalike_hit(hl, state, query.lookalikes))
         if "person" in kinds and query.person is not None:
             p = query.person
             out.append(lambda: hl.lookup_person(p.surname, p.given_names, p.birth_date, truncated=p.truncated,
@@ -251,6 +258,15 @@ class ListSource:
             country, plate = query.plate
             out.append(lambda: _lookup_optional(hl, "lookup_plate", country, plate))
         return out
+
+
+def _lookalike_hit(hitlist: HitList, state: str, numbers: Sequence[str]) -> Hit | None:
+    """A weak hit for the first of ``numbers`` listed (a misread the check digits cannot catch), or None."""
+    for number in numbers:
+        hit = hitlist.lookup_document(state, number)
+        if hit is not None:
+            return Hit(hit.kind, hit.reason, hit.ref, strength="weak")
+    return None
 
 
 def _lookup_optional(hitlist: HitList, method: str, *args: str) -> Hit | None:
