@@ -27,7 +27,7 @@ def test_twins_change_no_check_digit_wherever_they_stand():
 
 
 def test_the_readers_other_confusions_are_caught_by_the_check_digit_so_they_are_no_twins():
-    """O/0, D/0, I/1, Z/2, S/5, B/8 (the parser's repairs) change the check digit at every weight; of them only
+    """O/0, Q/0, D/0, I/1, Z/2, S/5, B/8 (the parser's repairs) change the check digit at every weight; of them only
     G/6 and L/1 do not, and they and S/8, the camera's confusion, are the twins."""
     blind = {(a, b) for a, b in LETTER_TO_DIGIT.items() if all(
         check_digit(a + "<" * k) == check_digit(b + "<" * k) for k in range(3))}
