@@ -50,7 +50,10 @@ TWIN_POSITIONS = 8  # lookalike_numbers varies at most this many positions (255 
 def lookalike_numbers(number: str) -> tuple[str, ...]:
     """Every other document number that swaps characters of ``number`` for their CHECK_BLIND_TWINS: what an
     OCR misread could have turned a listed number into with every check digit still passing. The first
-    TWIN_POSITIONS such positions are varied, the rest kept as read."""
+    TWIN_POSITIONS such positions are varied, the rest kept as read; a text longer than an MRZ line (44) is no
+    document number and has none (a hostile online query must not make 255 copies of it)."""
+    if len(number) > 44:
+        return ()
     spots = [i for i, ch in enumerate(number) if ch in CHECK_BLIND_TWINS][:TWIN_POSITIONS]
     out = []
     for mask in range(1, 1 << len(spots)):

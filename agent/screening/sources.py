@@ -246,7 +246,7 @@ class ListSource:
             state, number = query.document
             out.append(lambda: hl.lookup_document(state, number))
             if query.lookalikes:
-                out.append(lambda: _lookalike_hit(hl, state, query.lookalikes))
+                out.append(lambda: lookalike_hit(hl, state, query.lookalikes))
         if "person" in kinds and query.person is not None:
             p = query.person
             out.append(lambda: hl.lookup_person(p.surname, p.given_names, p.birth_date, truncated=p.truncated,
@@ -260,8 +260,9 @@ class ListSource:
         return out
 
 
-def _lookalike_hit(hitlist: HitList, state: str, numbers: Sequence[str]) -> Hit | None:
-    """A weak hit for the first of ``numbers`` listed (a misread the check digits cannot catch), or None."""
+def lookalike_hit(hitlist: HitList, state: str, numbers: Sequence[str]) -> Hit | None:
+    """A weak hit for the first of ``numbers`` listed (a misread the check digits cannot catch), or None; the
+    centre's online lookup asks the same (tools/central/online.py)."""
     for number in numbers:
         hit = hitlist.lookup_document(state, number)
         if hit is not None:

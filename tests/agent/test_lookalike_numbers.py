@@ -5,6 +5,7 @@ check digit passed and the listed number was never asked about."""
 
 from __future__ import annotations
 
+import json
 import random
 
 from agent.hitlist.memory import MemoryHitList
@@ -14,6 +15,7 @@ from agent.mrz.parser import LETTER_TO_DIGIT
 from agent.screening.sources import HIT, REFER
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, RECORDS, VALID_UNTIL
 from tests.support.hitlist_central import Central
+from tools.central.online import OnlineLists
 from tools.specimens import td3
 
 
@@ -66,3 +68,15 @@ def test_the_signed_store_and_the_memory_list_give_the_same_possible_match(make_
         decision = make_gate(hitlist=hitlist).swipe(misread)
         assert decision.verdict == REFER and decision.reasons[0] == "possible_document_match:stolen"
         assert not any(r.startswith("listed_") for r in decision.reasons)
+
+
+def test_the_centres_online_lookup_finds_the_same_possible_match(tmp_path):
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    online = OnlineLists(extra={"records": tmp_path / "records.jsonl"})
+    found = online.lookup({"document": ["UTO", "LS98902C3"]}).hit
+    assert found is not None and (found.kind, found.reason, found.strength) == ("document", "stolen", "weak")
+    exact = online.lookup({"document": ["UTO", "L898902C3"]}).hit
+    assert exact is not None and exact.strength == "exact"
+    assert online.lookup({"document": ["UTO", "C01X00T47"]}).hit is None
+    assert online.lookup({"document": ["UTO", "8" * 100_000]}).hit is None  # hostile: no 255 copies made
+    assert lookalike_numbers("8" * 45) == ()

@@ -30,7 +30,9 @@ from typing import Any
 from agent.errors import BadDataError
 from agent.hitlist.api import Hit
 from agent.hitlist.memory import MemoryHitList
+from agent.mrz.checkdigit import lookalike_numbers
 from agent.protocol import topics
+from agent.screening.sources import lookalike_hit
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def _hits(hitlist: MemoryHitList, fields: Mapping[str, Any]) -> list[Hit]:
     if isinstance(document, list) and len(document) == 2:
         state = str(document[0])
         lookups.append(lambda: hitlist.lookup_document(str(document[0]), str(document[1])))
+        lookups.append(lambda: lookalike_hit(hitlist, state, lookalike_numbers(str(document[1]))))
     if isinstance(person, list) and len(person) == 4:
         lookups.append(lambda: hitlist.lookup_person(str(person[0]), str(person[1]), str(person[2]),
                                                      truncated=bool(person[3]), issuing_state=state))
