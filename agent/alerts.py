@@ -53,7 +53,7 @@ from agent.hitlist.fingerprint import (
 from agent.hitlist.trust import Keyring
 from agent.keys import trusted
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed
-from agent.screening.sources import CLEAR, HIT, Query, SourceAnswer
+from agent.screening.sources import CLEAR, HIT, REFER, Query, SourceAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,8 @@ class EarlyWarnings:
 
     # ------------------------------------------------------------------ screening source
     def ask(self, query: Query | None, *, now: float, rules: ScreeningConfig) -> SourceAnswer:
-        """The urgent listings' answer: HIT for a listed identifier (reason ``listed_KIND:REASON``)."""
+        """The urgent listings' answer: HIT for a listed identifier (reason ``listed_KIND:REASON``), else REFER
+        for a listed look-alike of the document number read (``possible_document_match:REASON``)."""
         if query is None:
             return SourceAnswer(SOURCE)
         with self._lock:
@@ -262,8 +263,12 @@ class EarlyWarnings:
                 hits += _matches(alert, listings, query)
         if not hits:
             return SourceAnswer(SOURCE, decided=CLEAR)
-        reasons = tuple(dict.fromkeys(f"listed_{h.kind}:{h.reason}" for h in hits))
-        return SourceAnswer(SOURCE, hits=tuple(hits), decided=HIT, reasons=reasons, acknowledge=True)
+        exact = [h for h in hits if h.strength != "weak"]
+        if exact:
+            reasons = tuple(dict.fromkeys(f"listed_{h.kind}:{h.reason}" for h in exact))
+            return SourceAnswer(SOURCE, hits=tuple(exact), decided=HIT, reasons=reasons, acknowledge=True)
+        reasons = tuple(dict.fromkeys(f"possible_{h.kind}_match:{h.reason}" for h in hits))  # look-alike numbers
+        return SourceAnswer(SOURCE, hits=tuple(hits), decided=REFER, reasons=reasons, acknowledge=True)
 
     def _in_force(self, alert: Alert) -> list[dict[str, Any]]:
         """The alert's listings not yet in an installed list version (``list`` at ``version`` or later)."""
@@ -307,12 +312,15 @@ class EarlyWarnings:
 
 
 def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list[Hit]:
-    """The listings of ``alert`` that ``query`` matches (fingerprints under the alert's keys)."""
+    """The listings of ``alert`` that ``query`` matches (fingerprints under the alert's keys), and as weak hits
+    those a look-alike of the number read matches (``Query.lookalikes``)."""
     keys = alert.fp_keys()
     wanted: dict[str, set[bytes]] = {}
+    twins: set[bytes] = set()
     try:
         if query.document is not None:
             wanted["document"] = {_fp(document_fingerprint(keys, *query.document))}
+            twins = {_fp(document_fingerprint(keys, query.document[0], n)) for n in query.lookalikes}
         vehicle = set()
         if query.vin is not None:
             vehicle.add(_fp(vehicle_fingerprint(keys, query.vin)))
@@ -326,8 +334,11 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
             wanted["person"] = {_fp(person_fingerprint(keys, k, p.birth_date)) for k, s in person if s == names.EXACT}
     except BadDataError:
         return []  # an identifier no listing can match (the lists say so for the decision)
-    return [Hit(x["kind"], x["reason"], x["ref"]) for x in listings
-            if wanted.get(x["kind"]) and wanted[x["kind"]] & set(x["fps"])]
+    exact = [Hit(x["kind"], x["reason"], x["ref"]) for x in listings
+             if wanted.get(x["kind"]) and wanted[x["kind"]] & set(x["fps"])]
+    weak = [Hit(x["kind"], x["reason"], x["ref"], strength="weak") for x in listings
+            if x["kind"] == "document" and twins & set(x["fps"])]
+    return exact + weak
 
 
 def _fp(value: int) -> bytes:

@@ -13,6 +13,7 @@ from agent.alerts import AlertRejected, EarlyWarnings, verify_alert
 from agent.config import ScreeningConfig
 from agent.hitlist.trust import KeyGrant, Keyring
 from agent.keys import list_key_id, load_signing_key
+from agent.mrz.checkdigit import lookalike_numbers
 from agent.protocol.envelope import seal
 from agent.screening.decision import decide_query
 from agent.screening.sources import Query
@@ -346,3 +347,17 @@ def test_the_alert_in_force_is_read_back_from_the_broker_every_time_and_none_is_
     publish_alert(config, alert_id, b"", expires)  # an empty retained message deletes it
     with pytest.raises(BadDataError, match="no alert"):
         retained_alert(config, alert_id)
+
+
+def test_a_number_read_that_hides_an_urgent_listing_behind_a_look_alike_refers(local, centre):
+    """S/8, G/6, L/1 change no check digit (tests/agent/test_lookalike_numbers.py): the misread refers."""
+    make, _, clock = local
+    warnings = make()
+    warnings.receive(centre.alert_wire()[1])
+    misread = Query(document=("UTO", "LS98902C3"), lookalikes=lookalike_numbers("LS98902C3"))
+    decision = decide_query(misread, rules=RULES, now=clock["now"], sources=[warnings])
+    assert decision.verdict == "REFER" and decision.reasons == ("possible_document_match:stolen",)
+    assert decision.hit is not None and decision.hit.ref == "EW-1"
+    assert verdict(warnings, document=("UTO", "L898902C3"), now=clock["now"]) == "HIT"
+    unrelated = Query(document=("UTO", "C01X00T47"), lookalikes=lookalike_numbers("C01X00T47"))
+    assert decide_query(unrelated, rules=RULES, now=clock["now"], sources=[warnings]).verdict == "CLEAR"
