@@ -26,7 +26,7 @@ OCRB_PATHS = ("/usr/share/fonts/opentype/ocr-b/OCRB.otf", "/usr/share/fonts/true
 VIZ_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 PITCH_EM = 0.7230  # OCR-B advance width per em (measured with Pillow)
 # print_style: OCR-B as another foundry cut it, and the sans faces some issuers' printers set MRZs in instead
-# (Debian fonts-ocr-b, fonts-dejavu-core, fonts-dejavu-extra, fonts-liberation; ./tools/dev train-mrz installs them)
+# (Debian fonts-ocr-b, fonts-dejavu-core, fonts-dejavu-extra, fonts-liberation; ./tools/dev installs them)
 OCRB_CUTS = ("/usr/share/fonts/opentype/ocr-b/OCRB.otf", "/usr/share/fonts/opentype/ocr-b/OCRBS.otf")
 OTHER_FACES = tuple(
     f"/usr/share/fonts/truetype/{name}.ttf"
@@ -59,7 +59,7 @@ def font(path: str, size: int) -> ImageFont.FreeTypeFont:
     key = (path, size)
     if key not in _FONTS:
         if not Path(path).exists():
-            raise FontMissingError(f"{path} is missing (./tools/dev train-mrz installs the training fonts)")
+            raise FontMissingError(f"{path} is missing (./tools/dev installs the training fonts)")
         _FONTS[key] = ImageFont.truetype(path, size)
     return _FONTS[key]
 
@@ -143,7 +143,7 @@ class PrintStyle:
     width: float  # glyph width, times the face's own at this pitch
     height: float  # cap height, times OCR-B's at this pitch
     weight: float  # the blurred ink's threshold: below 0.5 bolder strokes, above lighter
-    wobble: float  # each character's baseline moved by up to this share of the cap height
+    wobble: float  # each character's baseline moved by up to this share of the pitch
 
 
 def print_style(rng: random.Random) -> PrintStyle:
@@ -212,15 +212,16 @@ def render_lines(
     """Ink coverage (0..1 float) of ``lines`` in OCR-B at ``px_per_char``, and each line's box (x0,y0,x1,y1);
     with a ``style``, as that printer set them (``print_style``)."""
     size = max(6, round(px_per_char / PITCH_EM))
-    f = font(ocrb_path(), size)
     pitch = size * rng.uniform(1.55, 1.95)  # baseline to baseline, in pixels
     width = max(len(line) for line in lines)
     pad = size
-    canvas = Image.new("L", (int(width * px_per_char * 1.05 + 2 * pad), int(pitch * len(lines) + 2 * pad)), 0)
+    canvas_w, canvas_h = int(width * px_per_char * 1.05 + 2 * pad), int(pitch * len(lines) + 2 * pad)
     if style is not None:
-        ink = np.zeros((canvas.height, canvas.width), np.float32)
+        ink = np.zeros((canvas_h, canvas_w), np.float32)
         boxes = [_styled_line(rng, ink, pad, pad + i * pitch, line, px_per_char, style) for i, line in enumerate(lines)]
         return _stroke(ink, style.weight, px_per_char), boxes
+    f = font(ocrb_path(), size)
+    canvas = Image.new("L", (canvas_w, canvas_h), 0)
     draw = ImageDraw.Draw(canvas)
     boxes = []
     for i, line in enumerate(lines):
