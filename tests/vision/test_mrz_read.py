@@ -113,9 +113,12 @@ def test_an_unreadable_band_is_refer_never_a_guess():
     assert reading.lines != doc.lines
 
 
-def test_several_frames_give_a_trusted_reading_where_single_frames_are_refer():
-    doc = page(57, "TD3", px_per_mm=2.8, strength=1.0)  # 3.2 px/mm until the locator's strict mask read them all
-    frames = [page(570 + k, "TD3", px_per_mm=2.8, strength=1.0, lines=doc.lines).image for k in range(3)]
+def test_frames_of_one_document_give_a_trusted_reading_where_one_frame_is_refer():
+    """Three frames of one small, badly damaged page: one is REFER alone, the frames together give the trusted,
+    right reading (the surest frame trusted alone; ``read_frames`` votes only when none is). Page 57 until the
+    first line model of 2026-12-04 22:40 UTC, which trusts each of its frames alone."""
+    doc = page(50, "TD3", px_per_mm=2.8, strength=1.0)
+    frames = [page(500 + k, "TD3", px_per_mm=2.8, strength=1.0, lines=doc.lines).image for k in range(3)]
     alone = [read_image_mrz(f, today=TODAY) for f in frames]
     assert not all(r.trusted for r in alone)
     combined = read_frames(frames, today=TODAY)
@@ -353,10 +356,11 @@ def test_the_line_model_is_widened_only_where_it_carries_its_width():
 
 
 def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch):
-    """An MRV-A page (44 characters a line, development seed 6161000, page 83) the model reads with doubt
+    """An MRV-A page (44 characters a line, development seed 1020000, page 33) the model reads with doubt
     squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels). The
-    other line models are left out: the consensus of all views trusts it too."""
-    doc = evaluation_page(6_161_000, 83)
+    other line models are left out: the consensus of all views trusts it too. (Development page 6161000+83
+    until the first line model of 2026-12-04 22:40 UTC, which reads that one surely as it is.)"""
+    doc = evaluation_page(1_020_000, 33)
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ())
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
@@ -381,10 +385,11 @@ def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch):
 
 
 def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch):
-    """Development page 900000+64 (MRV-B): the first line model reads it right but with a letter in doubt
-    (confidence 0.89, REFER); with the second line model's reading of the same crops it is trusted, and right.
-    A gate without the second model reads with the first alone."""
-    doc = evaluation_page(900_000, 64)
+    """Development page 5555000+6 (TD2): the first line model reads it right but with a letter in doubt
+    (confidence 0.94, REFER); with the other line models' readings of the same crops it is trusted, and right.
+    A gate without the other models reads with the first alone. (Development page 900000+64 until the first
+    line model of 2026-12-04 22:40 UTC, which trusts that one alone.)"""
+    doc = evaluation_page(5_555_000, 6)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ("missing.tflite",))
@@ -393,10 +398,11 @@ def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_
 
 
 def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monkeypatch):
-    """Evaluation page 777000+40 (TD1): the first line model reads it right with several letters in doubt
-    (0.71); with the second model's view and the first's at the look's pitch the consensus is right at 0.94,
-    still REFER; the third model, trained apart from both, makes it 0.95 or more: trusted, and right."""
-    doc = evaluation_page(777_000, 40)
+    """Development page 9999000+3 (MRV-A): the first line model reads it right with a letter in doubt
+    (0.91); with the second model's view and the first's at the look's pitch the consensus is right but
+    still REFER; the third model, trained apart from both, makes it 0.95 or more: trusted, and right.
+    (Evaluation page 777000+40 until the first line model of 2026-12-04 22:40 UTC.)"""
+    doc = evaluation_page(9_999_000, 3)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
@@ -405,11 +411,12 @@ def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monk
 
 
 def test_the_second_look_is_one_view_of_the_consensus_not_a_veto_on_it():
-    """Evaluation page 4242000+56 (TD2): the first line model reads it right and trusted (0.96); at the second
-    look's pitch the same text only 0.73 surely (fillers of the name read 0.82-0.93 ``<``), under LOOK_SURE, so
-    the look takes it below the bar. Looked at again after the other models' views were combined, as until
-    2026-12-04 12:40 UTC, it stayed REFER; as one view among them, the consensus is trusted, and right."""
-    doc = evaluation_page(4_242_000, 56)
+    """Development page 1465000+98 (MRV-A): the first line model reads it right and trusted (0.996); at the
+    second look's pitch less surely, under LOOK_SURE, so the look takes it below the bar. Looked at again after
+    the other models' views were combined, as until 2026-12-04 12:40 UTC, it would stay REFER; as one view
+    among them, the consensus is trusted, and right. (Evaluation page 4242000+56 until the first line model of
+    2026-12-04 22:40 UTC.)"""
+    doc = evaluation_page(1_465_000, 98)
     model = shared_model(MODEL)
     best = best_band(candidates(grey(doc.image)), model)
     assert best is not None

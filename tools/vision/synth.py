@@ -313,14 +313,16 @@ def _desk(rng: random.Random, img: np.ndarray, left: int, right: int) -> np.ndar
 
 
 def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0,
-                   variety: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
+                   variety: float = 0.0, dark_print: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
     """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
     locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
     or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
     character, then uneven light, glare, blur, noise, JPEG and sometimes a shadow or a covered stretch.
     In a share ``run_on`` of the documents the crops run on past the lines' ends, into the page, its edge
     and the desk (``_run_on``), each line by its own part of that stretch. A share ``variety`` of the
-    documents is set as a real printer sets it (``print_style``); ``variety`` 0 draws nothing from ``rng``."""
+    documents is set as a real printer sets it (``print_style``); ``variety`` 0 draws nothing from ``rng``.
+    In a share ``dark_print`` the background keeps its full contrast, its security print as dark as the ink
+    (as on the evaluation pages, ``document_sample``); ``dark_print`` 0 draws nothing from ``rng`` either."""
     lines = random_document(rng, fmt)
     px = rng.uniform(10, 26)
     style = print_style(rng) if variety > 0 and rng.random() < variety else None
@@ -332,7 +334,10 @@ def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0
     boxes = [(x0 + run_left, y0, x1 + run_left, y1) for x0, y0, x1, y1 in boxes]
     h, w = ink.shape
     bg = background(rng, h, w)
-    bg = bg.mean() + (bg - bg.mean()) * rng.uniform(0.35, 1.0)  # security prints are mostly lighter than ink
+    lighter = rng.uniform(0.35, 1.0)  # security prints are mostly lighter than ink
+    if dark_print > 0 and rng.random() < dark_print:
+        lighter = 1.0
+    bg = bg.mean() + (bg - bg.mean()) * lighter
     if run_left or run_right:
         bg = _desk(rng, bg, run_left, run_right)
     ink_level = rng.uniform(0, 90) if rng.random() < 0.93 else rng.uniform(90, 130)

@@ -7,7 +7,11 @@ The training lines are rendered once (``tools/vision/synth.py: document_lines``,
 per chunk so the set does not depend on the number of processes) and cached as uint8 arrays in
 ``.train/lines-SEED-N.npz`` (not committed); training then runs several epochs over them.
 
-    python -m tools.vision.train_mrz            # the shipped model's run (models/mrz_line.md): ~53 min here
+    python -m tools.vision.train_mrz            # the base line models' recipe (models/mrz_line_third.md with
+                                                # its seeds): ~53 min here, written to .train/mrz_line.tflite
+
+The shipped models' cards (models/mrz_line*.md) give the commands that made them; the first line model since
+2026-12-04 22:40 UTC is the wide architecture in three stages (``--arch wide``, ``--init``, ``--dark-print``).
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
@@ -30,9 +34,10 @@ from agent.vision.lines import ALPHABET, CLASSES, LINE_H, LINE_W, line_input
 from tools.vision.synth import document_lines
 
 SEED = 20261202  # weights and batch order
-DATA_SEED = 20261210  # the training lines of the shipped model (the validation lines: DATA_SEED + 1)
-RUN_ON = 0.25  # the shipped model's share of documents whose line crops run on past the lines' ends
+DATA_SEED = 20261210  # the training lines of the base recipe (the validation lines: DATA_SEED + 1)
+RUN_ON = 0.25  # the shipped models' share of documents whose line crops run on past the lines' ends
 VARIETY = 0.0  # the shipped models' share of documents set in a printer's style (synth.print_style)
+DARK_PRINT = 0.0  # the share of documents whose security print keeps its full contrast (the first model's third stage: 0.5)
 
 
 ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
@@ -79,28 +84,31 @@ CACHE = Path(".train")
 CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
 
-def _render_chunk(job: tuple[int, int, Path, float, float]) -> None:
-    seed, count, path, run_on, variety = job
+def _render_chunk(job: tuple[int, int, Path, float, float, float]) -> None:
+    seed, count, path, run_on, variety, dark_print = job
     rng = random.Random(seed)
     crops: list[np.ndarray] = []
     texts: list[str] = []
     while len(crops) < count:
-        for crop, text in document_lines(rng, run_on=run_on, variety=variety):
+        for crop, text in document_lines(rng, run_on=run_on, variety=variety, dark_print=dark_print):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
     path.with_suffix(".tmp.npz").rename(path)
 
 
-def line_set(seed: int, n: int, procs: int, run_on: float = 0.0, variety: float = 0.0) -> tuple[np.ndarray, list[str]]:
+def line_set(seed: int, n: int, procs: int, run_on: float = 0.0, variety: float = 0.0,
+             dark_print: float = 0.0) -> tuple[np.ndarray, list[str]]:  # fmt: skip
     """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
     chunks (an interrupted rendering goes on where it stopped); ``run_on``: the share of documents whose
-    crops run on past the lines' ends, ``variety``: set in a printer's style (``document_lines``)."""
+    crops run on past the lines' ends, ``variety``: set in a printer's style, ``dark_print``: their security
+    print as dark as the ink (``document_lines``)."""
     folder = CACHE / (f"lines-{seed}" + (f"-runon{round(run_on * 100)}" if run_on else "")
-                      + (f"-variety{round(variety * 100)}" if variety else ""))  # fmt: skip
+                      + (f"-variety{round(variety * 100)}" if variety else "")
+                      + (f"-dark{round(dark_print * 100)}" if dark_print else ""))  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz",
-             run_on, variety) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+             run_on, variety, dark_print) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
     todo = [job for job in jobs if not job[2].exists()]
     if todo:
         t0 = time.monotonic()
@@ -142,9 +150,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
           data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON,
-          bf16: bool = True, seed: int = SEED, arch: str = "base", variety: float = VARIETY) -> nn.Module:  # fmt: skip
-    crops, texts = line_set(data_seed, lines, procs, run_on, variety)
-    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on, variety)
+          bf16: bool = True, seed: int = SEED, arch: str = "base", variety: float = VARIETY,
+          dark_print: float = DARK_PRINT) -> nn.Module:  # fmt: skip
+    crops, texts = line_set(data_seed, lines, procs, run_on, variety, dark_print)
+    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on, variety, dark_print)
     val_x = model_input(val_crops)
     torch.manual_seed(seed)
     model = LineNet(arch)
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=240_000, help="rendered training lines (cached under .train/)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--procs", type=int, default=2, help="processes rendering the lines")
-    ap.add_argument("--out", type=Path, default=Path("models/mrz_line.tflite"))
+    ap.add_argument("--out", type=Path, default=Path(".train/mrz_line.tflite"), help="never a shipped model by default")
     ap.add_argument("--export-only", action="store_true", help="convert the saved checkpoint")
     ap.add_argument("--init", type=Path, help="start from this checkpoint (a further stage)")
     ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
@@ -216,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="base", help="the model's channels")
     ap.add_argument("--variety", type=float, default=VARIETY,
                     help="share of documents set in a printer's style: other cuts and faces, widths, weights")
+    ap.add_argument("--dark-print", type=float, default=DARK_PRINT,
+                    help="share of documents whose security print keeps its full contrast, as dark as the ink")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -224,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(torch.load(ckpt))
     else:
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
-                      args.run_on, not args.fp32, args.seed, args.arch, args.variety)
+                      args.run_on, not args.fp32, args.seed, args.arch, args.variety, args.dark_print)
     export(model, args.out)
     return 0
 
