@@ -45,14 +45,24 @@ def check_digit(text: str) -> str:
 #: misread of one as the other (tests/agent/test_lookalike_numbers.py proves it; docs/config.md "Reasons").
 CHECK_BLIND_TWINS = {"L": "1", "1": "L", "G": "6", "6": "G", "S": "8", "8": "S"}
 TWIN_POSITIONS = 8  # lookalike_numbers varies at most this many positions (255 other numbers)
+#: Every character's others of the same value modulo 10 (``3``, ``D``, ``N``, ``X``; ``<``, ``0``, ``A``,
+#: ``K``, ``U``): one read as another changes no check digit at any weight. They do not look alike, but a
+#: character partly covered (a finger or a glare over a line's first character) is read as whatever its
+#: visible part suggests, and surely: of 30 pages whose last line's first character was half covered, 3 were
+#: trusted with that character read as such a twin (``F``/``P``, ``X``/``D``, ``8``/``S``; docs/vision.md,
+#: session of 21:08).
+SAME_VALUE = {ch: tuple(o for o in MRZ_CHARS if o != ch and VALUE_TABLE[ord(o)] % 10 == VALUE_TABLE[ord(ch)] % 10)
+              for ch in MRZ_CHARS}  # fmt: skip
+_MRZ_SET = frozenset(MRZ_CHARS)
 
 
 def lookalike_numbers(number: str) -> tuple[str, ...]:
-    """Every other document number that swaps characters of ``number`` for their CHECK_BLIND_TWINS: what an
-    OCR misread could have turned a listed number into with every check digit still passing. The first
-    TWIN_POSITIONS such positions are varied, the rest kept as read; a text longer than an MRZ line (44) is no
-    document number and has none (a hostile online query must not make 255 copies of it)."""
-    if len(number) > 44:
+    """Every other document number that an OCR misread could have turned a listed number into with every check
+    digit still passing: the look-alike CHECK_BLIND_TWINS swapped at any of the first TWIN_POSITIONS places they
+    stand (several misread at once), then every number one SAME_VALUE swap away (one character misread, as a
+    partly covered one is). A text longer than an MRZ line (44) is no document number and has none (a hostile
+    online query must not make hundreds of copies of it)."""
+    if len(number) > 44 or not _MRZ_SET.issuperset(number):
         return ()
     spots = [i for i, ch in enumerate(number) if ch in CHECK_BLIND_TWINS][:TWIN_POSITIONS]
     out = []
@@ -62,4 +72,11 @@ def lookalike_numbers(number: str) -> tuple[str, ...]:
             if mask >> bit & 1:
                 chars[i] = CHECK_BLIND_TWINS[chars[i]]
         out.append("".join(chars))
+    seen = set(out)
+    for i, ch in enumerate(number):
+        for other in SAME_VALUE[ch]:
+            swapped = number[:i] + other + number[i + 1 :]
+            if swapped not in seen:
+                seen.add(swapped)
+                out.append(swapped)
     return tuple(out)

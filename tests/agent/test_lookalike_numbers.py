@@ -10,7 +10,14 @@ import random
 
 from agent.hitlist.memory import MemoryHitList
 from agent.hitlist.store import HitListStore
-from agent.mrz.checkdigit import CHECK_BLIND_TWINS, MRZ_CHARS, TWIN_POSITIONS, check_digit, lookalike_numbers
+from agent.mrz.checkdigit import (
+    CHECK_BLIND_TWINS,
+    MRZ_CHARS,
+    SAME_VALUE,
+    TWIN_POSITIONS,
+    check_digit,
+    lookalike_numbers,
+)
 from agent.mrz.parser import LETTER_TO_DIGIT
 from agent.screening.sources import HIT, REFER
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, RECORDS, VALID_UNTIL
@@ -38,14 +45,37 @@ def test_the_readers_other_confusions_are_caught_by_the_check_digit_so_they_are_
     assert all(CHECK_BLIND_TWINS[b] == a for a, b in CHECK_BLIND_TWINS.items())
 
 
-def test_lookalike_numbers_vary_every_twin_position_and_nothing_else():
+def test_lookalike_numbers_vary_every_twin_position_together_and_any_one_character_by_its_value():
     others = lookalike_numbers("L898902C3")
-    assert len(others) == 2**3 - 1 and "L898902C3" not in others and len(set(others)) == len(others)
-    assert {"1898902C3", "LS98902C3", "L89S902C3", "1S9S902C3"} <= set(others)
-    assert all(n[2] == "9" and n[4:] == "902C3" for n in others)
+    assert "L898902C3" not in others and len(set(others)) == len(others)
+    together = [n for n in others if sum(a != b for a, b in zip(n, "L898902C3", strict=True)) > 1]
+    assert len(together) == 2**3 - 1 - 3 and "1S9S902C3" in together  # the look-alike twins, several at once
+    assert all(n[2] == "9" and n[4:] == "902C3" for n in together)
+    singles = set(others) - set(together)  # one character swapped for any of its value modulo 10
+    assert singles == {"L898902C3"[:i] + o + "L898902C3"[i + 1 :] for i, c in enumerate("L898902C3") for o in SAME_VALUE[c]}
+    assert {"1898902C3", "L898902M3", "L8989U2C3", "L898902CD"} <= singles
     assert all(check_digit(n) == check_digit("L898902C3") for n in others)
-    assert lookalike_numbers("C0X0T4ABC") == () and lookalike_numbers("") == ()
-    assert len(lookalike_numbers("8" * 12)) == 2**TWIN_POSITIONS - 1  # bounded: at most 255 more lookups
+    assert lookalike_numbers("") == () and lookalike_numbers("l898902c3") == ()  # no MRZ text, no look-alikes
+    # bounded: the combinations, and the singles (8 as I or S) less the S at the combinations' places
+    assert len(lookalike_numbers("8" * 12)) == 2**TWIN_POSITIONS - 1 + 12 * 2 - TWIN_POSITIONS
+
+
+def test_same_value_characters_change_no_check_digit_and_every_character_has_some():
+    assert SAME_VALUE["3"] == ("D", "N", "X") and set(SAME_VALUE["<"]) == {"0", "A", "K", "U"}
+    assert all(2 <= len(SAME_VALUE[c]) <= 4 for c in MRZ_CHARS)
+    for c in MRZ_CHARS:
+        for o in SAME_VALUE[c]:
+            assert all(check_digit("A" * k + c + "<") == check_digit("A" * k + o + "<") for k in range(3))
+            assert c in SAME_VALUE[o]
+
+
+def test_a_read_one_check_blind_character_away_from_a_listed_number_refers(make_gate):
+    """A partly covered character read as another of its value modulo 10 (``C`` 12 as ``M`` 22): every check
+    digit passes, and the listed number is asked about as a look-alike."""
+    gate = make_gate()
+    misread = td3("UTO", "ERIKSSON", "ANNA MARIA", "L898902M3", "740812", "F", VALID_UNTIL, optional="ZE184226B")
+    decision = gate.swipe(misread)
+    assert decision.verdict == REFER and decision.reasons == ("possible_document_match:stolen",)
 
 
 def test_a_read_hiding_a_listed_number_behind_a_twin_refers_never_clears(make_gate):
