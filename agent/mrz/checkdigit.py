@@ -47,7 +47,7 @@ CHECK_BLIND_TWINS = {"L": "1", "1": "L", "G": "6", "6": "G", "S": "8", "8": "S"}
 TWIN_POSITIONS = 8  # lookalike_numbers varies at most this many positions (255 other numbers)
 #: Every character's others of the same value modulo 10 (``3``, ``D``, ``N``, ``X``; ``<``, ``0``, ``A``,
 #: ``K``, ``U``): one read as another changes no check digit at any weight. They do not look alike, but a
-#: character partly covered (a finger or a glare over a line's first character) is read as whatever its
+#: character partly covered (a glare over a line's first character, in docs/vision.md) is read as whatever its
 #: visible part suggests, and surely: of 30 pages whose last line's first character was half covered, 3 were
 #: trusted with that character read as such a twin (``F``/``P``, ``X``/``D``, ``8``/``S``; docs/vision.md,
 #: session of 21:08).

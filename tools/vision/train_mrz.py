@@ -7,8 +7,8 @@ The training lines are rendered once (``tools/vision/synth.py: document_lines``,
 per chunk so the set does not depend on the number of processes) and cached as uint8 arrays in
 ``.train/lines-SEED-N.npz`` (not committed); training then runs several epochs over them.
 
-    python -m tools.vision.train_mrz            # the base line models' recipe (models/mrz_line_third.md with
-                                                # its seeds): ~53 min here, written to .train/mrz_line.tflite
+    python -m tools.vision.train_mrz            # the base recipe: the first line model until 2026-12-04 22:40
+                                                # (the third is it with other seeds); ~53 min, .train/mrz_line.tflite
 
 The shipped models' cards (models/mrz_line*.md) give the commands that made them; the first line model since
 2026-12-04 22:40 UTC is the wide architecture in three stages (``--arch wide``, ``--init``, ``--dark-print``).
