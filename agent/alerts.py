@@ -334,11 +334,14 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
             wanted["person"] = {_fp(person_fingerprint(keys, k, p.birth_date)) for k, s in person if s == names.EXACT}
     except BadDataError:
         return []  # an identifier no listing can match (the lists say so for the decision)
-    exact = [Hit(x["kind"], x["reason"], x["ref"]) for x in listings
-             if wanted.get(x["kind"]) and wanted[x["kind"]] & set(x["fps"])]
-    weak = [Hit(x["kind"], x["reason"], x["ref"], strength="weak") for x in listings
-            if x["kind"] == "document" and twins & set(x["fps"])]
-    return exact + weak
+    hits = []
+    for x in listings:
+        fps = set(x["fps"])
+        if wanted.get(x["kind"]) and wanted[x["kind"]] & fps:
+            hits.append(Hit(x["kind"], x["reason"], x["ref"]))
+        elif x["kind"] == "document" and twins & fps:  # the exact hit, where there is one, is all that counts
+            hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak"))
+    return hits
 
 
 def _fp(value: int) -> bytes:

@@ -23,6 +23,7 @@ stale) only affects the reads it governs (``HitListConfig.governs``, RELIABILITY
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -62,20 +63,23 @@ class Query:
     """What one read (or one officer's entry) asks the sources about; None where the read does not say."""
 
     document: tuple[str, str] | None = None  # (issuing state, document number)
-    # Other numbers a misread could hide the listed one behind, every check digit passing (an MRZ read:
-    # agent.mrz.checkdigit.lookalike_numbers); a listed one is a possible match, REFER (docs/config.md "Reasons")
-    lookalikes: tuple[str, ...] = ()
     person: PersonQuery | None = None
     vin: str | None = None  # a vehicle identification number (validated: agent.vehicles)
     plate: tuple[str, str] | None = None  # (country, normalised plate) (agent.vehicles)
 
     @classmethod
     def from_mrz(cls, mrz: MrzResult) -> Query:
-        """The document, its look-alike numbers and its holder (the person only when a birth date was read)."""
+        """The document and its holder (the person only when a birth date was read)."""
         person = (PersonQuery(mrz.surname, mrz.given_names, mrz.birth_date, mrz.name_truncated, mrz.issuing_state)
                   if mrz.birth_date else None)
-        return cls(document=(mrz.issuing_state, mrz.document_number), person=person,
-                   lookalikes=lookalike_numbers(mrz.document_number))
+        return cls(document=(mrz.issuing_state, mrz.document_number), person=person)
+
+    @functools.cached_property
+    def lookalikes(self) -> tuple[str, ...]:
+        """Other numbers a misread of the document number could hide a listed one behind, every check digit
+        passing (agent.mrz.checkdigit.lookalike_numbers, as the centre's online lookup derives them); a listed
+        one is a possible match, REFER (docs/config.md "Reasons"). Made once, when a source first asks."""
+        return lookalike_numbers(self.document[1]) if self.document is not None else ()
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -245,8 +249,7 @@ class ListSource:
         if "document" in kinds and query.document is not None:
             state, number = query.document
             out.append(lambda: hl.lookup_document(state, number))
-            if query.lookalikes:
-                out.append(lambda: lookalike_hit(hl, state, query.lookalikes))
+            out.append(lambda: lookalike_hit(hl, state, query.lookalikes))
         if "person" in kinds and query.person is not None:
             p = query.person
             out.append(lambda: hl.lookup_person(p.surname, p.given_names, p.birth_date, truncated=p.truncated,

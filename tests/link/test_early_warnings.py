@@ -13,7 +13,6 @@ from agent.alerts import AlertRejected, EarlyWarnings, verify_alert
 from agent.config import ScreeningConfig
 from agent.hitlist.trust import KeyGrant, Keyring
 from agent.keys import list_key_id, load_signing_key
-from agent.mrz.checkdigit import lookalike_numbers
 from agent.protocol.envelope import seal
 from agent.screening.decision import decide_query
 from agent.screening.sources import Query
@@ -354,10 +353,10 @@ def test_a_number_read_that_hides_an_urgent_listing_behind_a_look_alike_refers(l
     make, _, clock = local
     warnings = make()
     warnings.receive(centre.alert_wire()[1])
-    misread = Query(document=("UTO", "LS98902C3"), lookalikes=lookalike_numbers("LS98902C3"))
+    misread = Query(document=("UTO", "LS98902C3"))
     decision = decide_query(misread, rules=RULES, now=clock["now"], sources=[warnings])
     assert decision.verdict == "REFER" and decision.reasons == ("possible_document_match:stolen",)
     assert decision.hit is not None and decision.hit.ref == "EW-1"
     assert verdict(warnings, document=("UTO", "L898902C3"), now=clock["now"]) == "HIT"
-    unrelated = Query(document=("UTO", "C01X00T47"), lookalikes=lookalike_numbers("C01X00T47"))
+    unrelated = Query(document=("UTO", "C01X00T47"))
     assert decide_query(unrelated, rules=RULES, now=clock["now"], sources=[warnings]).verdict == "CLEAR"
