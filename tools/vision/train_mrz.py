@@ -24,6 +24,7 @@ import multiprocessing
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,8 @@ DARK_PRINT = 0.0  # the share of documents whose security print keeps its full c
 
 
 ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
-    "base": (16, 32, 64, 96, 128),  # ~200 k parameters: the first, second and third line models
-    "wide": (24, 48, 96, 128, 192),  # ~430 k parameters, 2.3x the multiply-adds: tried, not shipped (docs/vision.md)
+    "base": (16, 32, 64, 96, 128),  # ~200 k parameters: the second and third line models
+    "wide": (24, 48, 96, 128, 192),  # ~430 k parameters, 2.3x the multiply-adds: the first line model since 2026-12-04
 }
 
 
@@ -84,31 +85,47 @@ CACHE = Path(".train")
 CHUNK = 500  # lines rendered from one seed: the set is the same whatever the number of processes
 
 
-def _render_chunk(job: tuple[int, int, Path, float, float, float]) -> None:
-    seed, count, path, run_on, variety, dark_print = job
+@dataclass(frozen=True)
+class Rendering:
+    """How the training lines are rendered (``document_lines``): the share of documents whose crops run on past
+    the lines' ends, set in a printer's style, and whose security print is as dark as the ink."""
+
+    run_on: float = 0.0
+    variety: float = 0.0
+    dark_print: float = 0.0
+
+    def folder(self, seed: int) -> Path:
+        """The cache folder of the lines of ``seed`` rendered so (a share 0 adds nothing to its name)."""
+        parts = [f"lines-{seed}"] + [f"{tag}{round(share * 100)}" for tag, share in
+                                     (("runon", self.run_on), ("variety", self.variety), ("dark", self.dark_print))
+                                     if share]  # fmt: skip
+        return CACHE / "-".join(parts)
+
+
+SHIPPED_RENDERING = Rendering(RUN_ON, VARIETY, DARK_PRINT)
+
+
+def _render_chunk(job: tuple[int, int, Path, Rendering]) -> None:
+    seed, count, path, rendering = job
     rng = random.Random(seed)
     crops: list[np.ndarray] = []
     texts: list[str] = []
     while len(crops) < count:
-        for crop, text in document_lines(rng, run_on=run_on, variety=variety, dark_print=dark_print):
+        for crop, text in document_lines(rng, run_on=rendering.run_on, variety=rendering.variety,
+                                         dark_print=rendering.dark_print):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
     path.with_suffix(".tmp.npz").rename(path)
 
 
-def line_set(seed: int, n: int, procs: int, run_on: float = 0.0, variety: float = 0.0,
-             dark_print: float = 0.0) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+def line_set(seed: int, n: int, procs: int, rendering: Rendering = Rendering()) -> tuple[np.ndarray, list[str]]:
     """``n`` rendered training lines (uint8 N x LINE_H x LINE_W) and their texts, cached under .train/ in
-    chunks (an interrupted rendering goes on where it stopped); ``run_on``: the share of documents whose
-    crops run on past the lines' ends, ``variety``: set in a printer's style, ``dark_print``: their security
-    print as dark as the ink (``document_lines``)."""
-    folder = CACHE / (f"lines-{seed}" + (f"-runon{round(run_on * 100)}" if run_on else "")
-                      + (f"-variety{round(variety * 100)}" if variety else "")
-                      + (f"-dark{round(dark_print * 100)}" if dark_print else ""))  # fmt: skip
+    chunks (an interrupted rendering goes on where it stopped)."""
+    folder = rendering.folder(seed)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(seed * 100_000 + k, min(CHUNK, n - k * CHUNK), folder / f"{k:05d}-{min(CHUNK, n - k * CHUNK)}.npz",
-             run_on, variety, dark_print) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
+             rendering) for k in range((n + CHUNK - 1) // CHUNK)]  # fmt: skip
     todo = [job for job in jobs if not job[2].exists()]
     if todo:
         t0 = time.monotonic()
@@ -149,11 +166,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = DATA_SEED, init: Path | None = None, run_on: float = RUN_ON,
-          bf16: bool = True, seed: int = SEED, arch: str = "base", variety: float = VARIETY,
-          dark_print: float = DARK_PRINT) -> nn.Module:  # fmt: skip
-    crops, texts = line_set(data_seed, lines, procs, run_on, variety, dark_print)
-    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, run_on, variety, dark_print)
+          data_seed: int = DATA_SEED, init: Path | None = None, rendering: Rendering = SHIPPED_RENDERING,
+          bf16: bool = True, seed: int = SEED, arch: str = "base") -> nn.Module:  # fmt: skip
+    crops, texts = line_set(data_seed, lines, procs, rendering)
+    val_crops, val_texts = line_set(data_seed + 1, 1000, procs, rendering)
     val_x = model_input(val_crops)
     torch.manual_seed(seed)
     model = LineNet(arch)
@@ -234,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet(args.arch)
         model.load_state_dict(torch.load(ckpt))
     else:
+        rendering = Rendering(args.run_on, args.variety, args.dark_print)
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
-                      args.run_on, not args.fp32, args.seed, args.arch, args.variety, args.dark_print)
+                      rendering, not args.fp32, args.seed, args.arch)
     export(model, args.out)
     return 0
 
