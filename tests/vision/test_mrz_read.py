@@ -115,9 +115,10 @@ def test_an_unreadable_band_is_refer_never_a_guess():
 
 def test_frames_of_one_document_give_a_trusted_reading_where_one_frame_is_refer():
     """Three frames of one small, badly damaged page: one is REFER alone, the frames together give the trusted,
-    right reading (the surest frame trusted alone; ``read_frames`` votes only when none is). Page 57 until the
-    first line model of 2026-12-04 22:40 UTC, which trusts each of its frames alone."""
-    doc = page(50, "TD3", px_per_mm=2.8, strength=1.0)
+    right reading (the surest frame trusted alone; ``read_frames`` votes only when none is). Pages 57 and 50
+    until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC, which trust each of their frames
+    alone."""
+    doc = page(52, "TD3", px_per_mm=2.8, strength=1.0)
     frames = [page(500 + k, "TD3", px_per_mm=2.8, strength=1.0, lines=doc.lines).image for k in range(3)]
     alone = [read_image_mrz(f, today=TODAY) for f in frames]
     assert not all(r.trusted for r in alone)
@@ -356,11 +357,12 @@ def test_the_line_model_is_widened_only_where_it_carries_its_width():
 
 
 def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch):
-    """An MRV-A page (44 characters a line, development seed 1020000, page 33) the model reads with doubt
+    """An MRV-A page (44 characters a line, development seed 1121000, page 43) the model reads with doubt
     squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels). The
-    other line models are left out: the consensus of all views trusts it too. (Development page 6161000+83
-    until the first line model of 2026-12-04 22:40 UTC, which reads that one surely as it is.)"""
-    doc = evaluation_page(1_020_000, 33)
+    other line models are left out: the consensus of all views trusts it too. (Development pages 6161000+83
+    and 1020000+33 until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC, which read them
+    surely as they are.)"""
+    doc = evaluation_page(1_121_000, 43)
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ())
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
@@ -385,13 +387,16 @@ def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch):
 
 
 def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch):
-    """Development page 5555000+6 (TD2): the first line model reads it right but with a letter in doubt
-    (confidence 0.94, REFER); with the other line models' readings of the same crops it is trusted, and right.
-    A gate without the other models reads with the first alone. (Development page 900000+64 until the first
-    line model of 2026-12-04 22:40 UTC, which trusts that one alone.)"""
-    doc = evaluation_page(5_555_000, 6)
+    """Development page 3343000+70 (TD1): the first line model reads it right, but at the second look's pitch
+    with a letter in doubt (confidence 0.77, REFER); with the second line model's reading of the same crops it
+    is trusted, and right. A gate without the other models reads with the first alone. (Development pages
+    900000+64 and 5555000+6 until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC.)"""
+    doc = evaluation_page(3_343_000, 70)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
+    monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
+    second = _read(doc)
+    assert second.trusted and second.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ("missing.tflite",))
     alone = _read(doc)
     assert not alone.trusted and alone.lines == doc.lines and alone.confidence < MIN_CONFIDENCE

@@ -1,5 +1,6 @@
 """The training renderer (tools/vision/synth.py): crops that run on past the lines' ends, documents set in a
-printer's style, and earlier training sets that still render as they did (cached sets are named by seed)."""
+printer's style, security print as dark as the ink, a glare cutting across characters, and earlier training sets
+that still render as they did (cached sets are named by seed)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tools.vision.synth import (
     OCRB_CUTS,
     OTHER_FACES,
     PrintStyle,
+    _cut_across,
     _glyph,
     _run_on,
     _stroke,
@@ -120,3 +122,25 @@ def test_dark_print_keeps_the_security_print_as_dark_as_on_the_evaluation_pages(
         return float(np.mean([(crop < np.percentile(crop, 60) - 40).mean() for crop in crops]))
 
     assert dark_share(1.0) > dark_share(0.0)
+
+
+def test_without_a_cut_across_glare_earlier_training_sets_render_as_before():
+    """``cut_across`` 0 (the default) draws nothing more from the seeded generator."""
+    plain = document_lines(random.Random(11), run_on=0.25, dark_print=0.5)
+    again = document_lines(random.Random(11), run_on=0.25, dark_print=0.5, cut_across=0.0)
+    assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(plain, again, strict=True))
+
+
+def test_a_cut_across_glare_cuts_characters_but_never_hides_one_whole():
+    """The glare's edge falls inside a character (the line models must read what is left, or doubt it); no
+    character cell is covered whole, since no model could read it and its label would teach guessing."""
+    lines, pitch = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"), 12
+    boxes = [(40.0, 20.0 + 30 * k, 40.0 + 44 * pitch, 36.0 + 30 * k) for k in range(2)]
+    cut_cells = 0
+    for seed in range(200):
+        img = _cut_across(random.Random(seed), np.zeros((90, 660), np.float32), lines, boxes)
+        painted = img.max(0) >= 200
+        cells = [painted[40 + i * pitch : 40 + (i + 1) * pitch].mean() for i in range(44)]
+        assert max(cells) < 1.0 and painted.any()
+        cut_cells += sum(0 < c < 1 for c in cells)
+    assert cut_cells >= 200

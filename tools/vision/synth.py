@@ -312,8 +312,31 @@ def _desk(rng: random.Random, img: np.ndarray, left: int, right: int) -> np.ndar
     return img
 
 
-def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0,
-                   variety: float = 0.0, dark_print: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
+def _cut_across(rng: random.Random, img: np.ndarray, lines: tuple[str, ...],
+                boxes: list[tuple[float, float, float, float]]) -> np.ndarray:  # fmt: skip
+    """A glare with a sharp edge over one line: from before its start into its first character, from inside its
+    last character past its end, or across the gap of two neighbours, always leaving 30-80 % of each character
+    it cuts (a character hidden whole could not be read; one cut across must be read from what is left)."""
+    k = rng.randrange(len(lines))
+    x0, y0, x1, y1 = boxes[k]
+    pitch = (x1 - x0) / len(lines[k])
+    cut = rng.uniform(0.2, 0.7) * pitch
+    where = rng.random()
+    if where < 0.4:  # the line's start, and the margin before it
+        a, b = x0 - rng.uniform(0.3, 2.0) * pitch, x0 + cut
+    elif where < 0.8:  # its end, and past it
+        a, b = x1 - cut, x1 + rng.uniform(0.3, 2.0) * pitch
+    else:  # between two characters: the end of one and the start of the next
+        gap = x0 + rng.randrange(1, len(lines[k])) * pitch
+        a, b = gap - cut / 2, gap + rng.uniform(0.2, 0.8) * pitch / 2
+    h = y1 - y0
+    rows = slice(max(0, round(y0 - rng.uniform(0.05, 0.4) * h)), round(y1 + rng.uniform(0.05, 0.4) * h))
+    img[rows, max(0, round(a)) : max(0, round(b))] = rng.uniform(200, 255)
+    return img
+
+
+def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0, variety: float = 0.0,
+                   dark_print: float = 0.0, cut_across: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
     """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
     locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
     or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
@@ -322,7 +345,8 @@ def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0
     and the desk (``_run_on``), each line by its own part of that stretch. A share ``variety`` of the
     documents is set as a real printer sets it (``print_style``); ``variety`` 0 draws nothing from ``rng``.
     In a share ``dark_print`` the background keeps its full contrast, its security print as dark as the ink
-    (as on the evaluation pages, ``document_sample``); ``dark_print`` 0 draws nothing from ``rng`` either."""
+    (as on the evaluation pages, ``document_sample``); in a share ``cut_across`` a glare cuts across a character
+    of one line (``_cut_across``). Either share 0 draws nothing from ``rng`` either."""
     lines = random_document(rng, fmt)
     px = rng.uniform(10, 26)
     style = print_style(rng) if variety > 0 and rng.random() < variety else None
@@ -349,6 +373,8 @@ def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0
             d.line([(rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0, w), rng.uniform(0, h))],
                    fill=rng.randint(60, 250), width=rng.randint(1, max(1, int(px / 8))))
         img = np.asarray(pil, dtype=np.float32)
+    if cut_across > 0 and rng.random() < cut_across:
+        img = _cut_across(rng, img, lines, boxes)
     pil, fwd = _warp(rng, Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), 1.5, 0.06)
     out = []
     for box, text in zip(boxes, lines, strict=True):

@@ -88,18 +88,19 @@ CHUNK = 500  # lines rendered from one seed: the set is the same whatever the nu
 @dataclass(frozen=True)
 class Rendering:
     """How the training lines are rendered (``document_lines``): the share of documents whose crops run on past
-    the lines' ends, set in a printer's style, and whose security print is as dark as the ink."""
+    the lines' ends, set in a printer's style, whose security print is as dark as the ink, and with a glare
+    cutting across a character."""
 
     run_on: float = 0.0
     variety: float = 0.0
     dark_print: float = 0.0
+    cut_across: float = 0.0
 
     def folder(self, seed: int) -> Path:
         """The cache folder of the lines of ``seed`` rendered so (a share 0 adds nothing to its name)."""
-        parts = [f"lines-{seed}"] + [f"{tag}{round(share * 100)}" for tag, share in
-                                     (("runon", self.run_on), ("variety", self.variety), ("dark", self.dark_print))
-                                     if share]  # fmt: skip
-        return CACHE / "-".join(parts)
+        shares = (("runon", self.run_on), ("variety", self.variety), ("dark", self.dark_print),
+                  ("cut", self.cut_across))  # fmt: skip
+        return CACHE / "-".join([f"lines-{seed}"] + [f"{tag}{round(share * 100)}" for tag, share in shares if share])
 
 
 SHIPPED_RENDERING = Rendering(RUN_ON, VARIETY, DARK_PRINT)
@@ -112,7 +113,7 @@ def _render_chunk(job: tuple[int, int, Path, Rendering]) -> None:
     texts: list[str] = []
     while len(crops) < count:
         for crop, text in document_lines(rng, run_on=rendering.run_on, variety=rendering.variety,
-                                         dark_print=rendering.dark_print):
+                                         dark_print=rendering.dark_print, cut_across=rendering.cut_across):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of documents set in a printer's style: other cuts and faces, widths, weights")
     ap.add_argument("--dark-print", type=float, default=DARK_PRINT,
                     help="share of documents whose security print keeps its full contrast, as dark as the ink")
+    ap.add_argument("--cut-across", type=float, default=0.0,
+                    help="share of documents with a glare cutting across a character of one line")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet(args.arch)
         model.load_state_dict(torch.load(ckpt))
     else:
-        rendering = Rendering(args.run_on, args.variety, args.dark_print)
+        rendering = Rendering(args.run_on, args.variety, args.dark_print, args.cut_across)
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
                       rendering, not args.fp32, args.seed, args.arch)
     export(model, args.out)
