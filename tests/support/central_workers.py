@@ -64,7 +64,9 @@ class CentralWorkers:
         threading.Thread(target=self._read, daemon=True).start()
         if not self.wait_for(lambda: self.connected() >= self.n, timeout):
             self.stop()
-            raise RuntimeError(f"{self.n} central workers did not connect: {self.lines[-10:]}")
+            own = [ln for ln in self.lines if ln.get("type") in ("broker", "worker")]  # which worker did not, and why
+            log = [ln for ln in self.broker.log_text().splitlines() if "central" in ln][-15:]
+            raise RuntimeError(f"{self.n} central workers did not connect: {own} ... {self.lines[-5:]}; broker: {log}")
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
