@@ -11,7 +11,8 @@ per chunk so the set does not depend on the number of processes) and cached as u
                                                 # (the third is it with other seeds); ~53 min, .train/mrz_line.tflite
 
 The shipped models' cards (models/mrz_line*.md) give the commands that made them; the first line model since
-2026-12-04 22:40 UTC is the wide architecture in three stages (``--arch wide``, ``--init``, ``--dark-print``).
+2026-12-05 00:40 UTC is the wide architecture in four stages (``--arch wide``, ``--init``, ``--dark-print``,
+``--cut-across``).
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
@@ -24,7 +25,7 @@ import multiprocessing
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,6 @@ from tools.vision.synth import document_lines
 
 SEED = 20261202  # weights and batch order
 DATA_SEED = 20261210  # the training lines of the base recipe (the validation lines: DATA_SEED + 1)
-RUN_ON = 0.25  # the shipped models' share of documents whose line crops run on past the lines' ends
-VARIETY = 0.0  # the shipped models' share of documents set in a printer's style (synth.print_style)
-DARK_PRINT = 0.0  # the share of documents whose security print keeps its full contrast (the first model's third stage: 0.5)
 
 
 ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
@@ -103,7 +101,7 @@ class Rendering:
         return CACHE / "-".join([f"lines-{seed}"] + [f"{tag}{round(share * 100)}" for tag, share in shares if share])
 
 
-SHIPPED_RENDERING = Rendering(RUN_ON, VARIETY, DARK_PRINT)
+BASE_RENDERING = Rendering(run_on=0.25)  # the base recipe's (the second and third models'): the options' defaults
 
 
 def _render_chunk(job: tuple[int, int, Path, Rendering]) -> None:
@@ -112,8 +110,7 @@ def _render_chunk(job: tuple[int, int, Path, Rendering]) -> None:
     crops: list[np.ndarray] = []
     texts: list[str] = []
     while len(crops) < count:
-        for crop, text in document_lines(rng, run_on=rendering.run_on, variety=rendering.variety,
-                                         dark_print=rendering.dark_print, cut_across=rendering.cut_across):
+        for crop, text in document_lines(rng, **asdict(rendering)):
             crops.append(crop)
             texts.append(text)
     np.savez(path.with_suffix(".tmp.npz"), crops=np.stack(crops[:count]), texts=np.array(texts[:count]))
@@ -167,7 +164,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, texts: list[str]) -> float:
 
 
 def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float = 3e-3,
-          data_seed: int = DATA_SEED, init: Path | None = None, rendering: Rendering = SHIPPED_RENDERING,
+          data_seed: int = DATA_SEED, init: Path | None = None, rendering: Rendering = BASE_RENDERING,
           bf16: bool = True, seed: int = SEED, arch: str = "base") -> nn.Module:  # fmt: skip
     crops, texts = line_set(data_seed, lines, procs, rendering)
     val_crops, val_texts = line_set(data_seed + 1, 1000, procs, rendering)
@@ -237,14 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-seed", type=int, default=DATA_SEED, help="seed of the synthetic lines")
     ap.add_argument("--fp32", action="store_true", help="train in float32 (default: bfloat16 autocast)")
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the weights and the batch order")
-    ap.add_argument("--run-on", type=float, default=RUN_ON,
+    ap.add_argument("--run-on", type=float, default=BASE_RENDERING.run_on,
                     help="share of documents whose line crops run on past the lines' ends (page, edge, desk)")
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="base", help="the model's channels")
-    ap.add_argument("--variety", type=float, default=VARIETY,
+    ap.add_argument("--variety", type=float, default=BASE_RENDERING.variety,
                     help="share of documents set in a printer's style: other cuts and faces, widths, weights")
-    ap.add_argument("--dark-print", type=float, default=DARK_PRINT,
+    ap.add_argument("--dark-print", type=float, default=BASE_RENDERING.dark_print,
                     help="share of documents whose security print keeps its full contrast, as dark as the ink")
-    ap.add_argument("--cut-across", type=float, default=0.0,
+    ap.add_argument("--cut-across", type=float, default=BASE_RENDERING.cut_across,
                     help="share of documents with a glare cutting across a character of one line")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
