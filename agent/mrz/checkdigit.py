@@ -61,7 +61,8 @@ def lookalike_numbers(number: str) -> tuple[str, ...]:
     digit still passing: the look-alike CHECK_BLIND_TWINS swapped at any of the first TWIN_POSITIONS places they
     stand (several misread at once), then every number one SAME_VALUE swap away (one character misread, as a
     partly covered one is). A text longer than an MRZ line (44) is no document number and has none (a hostile
-    online query must not make hundreds of copies of it)."""
+    online query must not make hundreds of copies of it), nor is one of fillers alone (``0``'s ``<``: a list
+    refuses to look it up, and the source would be taken as unavailable)."""
     if len(number) > 44 or not _MRZ_SET.issuperset(number):
         return ()
     spots = [i for i, ch in enumerate(number) if ch in CHECK_BLIND_TWINS][:TWIN_POSITIONS]
@@ -76,7 +77,7 @@ def lookalike_numbers(number: str) -> tuple[str, ...]:
     for i, ch in enumerate(number):
         for other in SAME_VALUE[ch]:
             swapped = number[:i] + other + number[i + 1 :]
-            if swapped not in seen:
+            if swapped not in seen and swapped.strip("<"):
                 seen.add(swapped)
                 out.append(swapped)
     return tuple(out)

@@ -110,3 +110,13 @@ def test_the_centres_online_lookup_finds_the_same_possible_match(tmp_path):
     assert online.lookup({"document": ["UTO", "C01X00T47"]}).hit is None
     assert online.lookup({"document": ["UTO", "8" * 100_000]}).hit is None  # hostile: no 255 copies made
     assert lookalike_numbers("8" * 45) == ()
+
+
+def test_a_one_character_number_has_no_look_alike_of_fillers_alone_and_is_screened_clear(make_gate, caplog):
+    """``0`` is worth what ``<`` is: swapped, it would leave no number to look up, the list would refuse it and
+    the gate would refer the document as if the list were unavailable (seen on camera gate frames)."""
+    assert "<" not in lookalike_numbers("0") and set(lookalike_numbers("0")) == {"A", "K", "U"}
+    short = td3("UTO", "ERIKSSON", "ANNA MARIA", "0", "740812", "F", VALID_UNTIL)
+    decision = make_gate().swipe(short)
+    assert decision.verdict == "CLEAR" and decision.reasons == ()
+    assert "hit-list lookup failed" not in caplog.text
