@@ -556,21 +556,30 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
 
 
 def best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
-    """The candidate band the model reads most surely (scored_probs); the bands are read most MRZ-like first,
+    """The candidate band the model reads most surely (``scored_columns``); the bands are read most MRZ-like first,
     and once one reads surely the rest are not read (nor located, from ``locate.iter_candidates``). All on the
     model's worker thread: one hand-over per frame."""
     return model.call(_best_band, bands, model)
 
 
 def _best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
-    best: BandReading | None = None
+    read: list[tuple[Scored, Band]] = []  # the bands read not surely, not yet decoded at their width
     for band in bands:
-        scored = scored_probs(band.lines, model, band.edges)
-        if scored is not None and (best is None or scored[0] > best.score):
-            best = BandReading(scored[0], band, scored[1], scored[2])
-        if best is not None and best.score >= SURE_UPRIGHT:
-            break
-    return best
+        scored = scored_columns(band.lines, model, band.edges)
+        if scored.score >= SURE_UPRIGHT:
+            probs = scored.probs()
+            if probs is not None:
+                return BandReading(scored.score, band, probs, scored.lines)
+        else:
+            read.append((scored, band))
+    # none read surely: the surest that decodes at its width. A band's exact-width decoding (decode_exact when
+    # its best path has other lengths, as a band of a security print's waves has) is the costly part of reading
+    # it: only the bands that compete for best are decoded (on a page whose MRZ is its seventh band, 104 ms -> 50)
+    for scored, band in sorted(read, key=lambda r: -r[0].score):
+        probs = scored.probs()
+        if probs is not None:
+            return BandReading(scored.score, band, probs, scored.lines)
+    return None
 
 
 def _score(columns: list[np.ndarray]) -> tuple[float, int]:
@@ -584,14 +593,35 @@ def _score(columns: list[np.ndarray]) -> tuple[float, int]:
     return sum(g[1] for g in greedy) / len(greedy) - LENGTH_PENALTY * off, width
 
 
+class Scored(NamedTuple):
+    """A band's lines as the model read them (``scored_columns``): how surely, per-column class
+    probabilities, the upright line crops read and the layout's width (characters per line)."""
+
+    score: float
+    columns: list[np.ndarray]
+    lines: list[np.ndarray]
+    width: int
+
+    def probs(self) -> list[np.ndarray] | None:
+        """Per-character probabilities at the layout's width, field types applied (``_character_probs``)."""
+        return _character_probs(self.columns, [self.width] * len(self.columns))
+
+
 def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tuple[float, float]] | None = None
                  ) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:  # fmt: skip
     """How surely the model reads the band, its per-character probabilities (see line_probs), and the upright
-    line crops read.
-    The orientation (as found, or turned half a circle: lines in reverse order, each rotated) and, for
-    three found lines, which ones, is the one the model is surest of with lines of the layout's width.
-    ``edges`` (each crop's left and right x on the page, Band.edges) let the crops be cut down to the
-    characters when that reads better (see ``_trimmed``)."""
+    line crops read (``scored_columns``); None when the lines cannot be read at the layout's width."""
+    scored = scored_columns(band_lines, model, edges)
+    probs = scored.probs()
+    return None if probs is None else (scored.score, probs, scored.lines)
+
+
+def scored_columns(band_lines: list[np.ndarray], model: Model, edges: Sequence[tuple[float, float]] | None = None
+                   ) -> Scored:  # fmt: skip
+    """The band's lines read in the orientation (as found, or turned half a circle: lines in reverse order,
+    each rotated) and, for three found lines, the choice of lines the model is surest of with lines of the
+    layout's width. ``edges`` (each crop's left and right x on the page, Band.edges) let the crops be cut
+    down to the characters when that reads better (see ``_trimmed``)."""
     edges = list(edges or [(0.0, 1.0)] * len(band_lines))
     upright = recognise(band_lines, model)
     options = [(upright, list(band_lines), edges)]
@@ -612,8 +642,7 @@ def scored_probs(band_lines: list[np.ndarray], model: Model, edges: Sequence[tup
             score_cut, width_cut = _score(again)
             if score_cut > score and width_cut >= width:  # never fewer characters: a filler run cut off
                 score, width, columns, lines = score_cut, width_cut, again, cut
-    probs = _character_probs(columns, [width] * len(columns))
-    return None if probs is None else (score, probs, lines)
+    return Scored(score, columns, lines, width)
 
 
 def _checks_pass(columns: list[np.ndarray]) -> bool:

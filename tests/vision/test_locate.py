@@ -217,6 +217,20 @@ def test_a_page_whose_desk_lines_up_better_than_its_mrz_is_also_located_at_the_m
     assert reading.trusted and reading.lines == doc.lines
 
 
+def test_the_second_page_angle_s_best_band_is_handed_over_second_not_after_the_first_angle_s_waves():
+    """Evaluation page 777000+47: its security print's waves line up better (11.8 degrees) than its MRZ (8.5),
+    and six wave bands at the first angle came before the MRZ, each read (upright and turned) before it was:
+    110 ms for the page. The best band at every angle comes first."""
+    doc = evaluation_page(777_000, 47)
+    bands = candidates(grey(doc.image))
+    assert abs(bands[0].angle - 11.75) <= 0.5 and abs(bands[1].angle - 8.5) <= 0.5  # waves, then the MRZ
+    assert [b.angle for b in bands[2:6]] == [bands[0].angle] * 4  # then the first angle's other bands
+    best = mrz_read.best_band(bands, mrz_read.shared_model(mrz_read.MODEL))
+    assert best is not None and best.band is bands[1]
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     """A stretch of a line's ink lost (glare, a light patch of the print lifting the mask's threshold) leaves
     two pieces each shorter than a line: joined, the MRZ's three lines are one group again. Development

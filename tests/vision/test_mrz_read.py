@@ -461,3 +461,18 @@ def test_a_doubted_36_character_line_is_not_read_again_wider():
     band = candidates(grey(doc.image))[0]
     assert reread_wider(band.lines, [36, 36], shared_model(MODEL), TODAY) is None
     assert WIDER_CHARS == (44,)
+
+
+def test_a_band_that_loses_is_never_decoded_at_its_width(monkeypatch):
+    """A band read less surely than the one that wins is not decoded at the layout's width (decode_exact on the
+    wave bands of a security print was most of their cost): only the winner's per-character probabilities are
+    worked out. Evaluation page 1316000+43: a band of waves is read before its MRZ (the second angle's best band)."""
+    decoded = []
+    real = mrz_read.Scored.probs
+    monkeypatch.setattr(mrz_read.Scored, "probs", lambda self: decoded.append(self.score) or real(self))
+    doc = evaluation_page(1_316_000, 43)
+    bands = candidates(grey(doc.image))
+    read = [mrz_read.scored_columns(b.lines, shared_model(MODEL), b.edges).score for b in bands]
+    best = best_band(bands, shared_model(MODEL))
+    assert best is not None and decoded == [best.score] and best.score == max(read)
+    assert read.index(best.score) == 1 and read[0] < mrz_read.SURE_UPRIGHT and best.band is bands[1]
