@@ -147,9 +147,10 @@ def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first
     """The camera reader reads a frame not trusted as read again at a TD1 line's character pitch, as ``mrz read``
     does (agent/vision/mrz_read.py: reread_wider): the MRV-A page the model doubts squeezed into 448 pixels is
     one passage on its first frame, not after more frames. The other line models are left out: the consensus
-    of all views (second_opinion) trusts it too. (Development page 1121000+43; 6161000+83 and 1020000+33 until
-    the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC, which read them surely as they are.)"""
-    doc = evaluation_page(1_121_000, 43)
+    of all views (second_opinion) trusts it too. (Development page 1121000+3; 6161000+83, 1020000+33 and
+    1121000+43 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC, which read
+    them surely as they are.)"""
+    doc = evaluation_page(1_121_000, 3)
     monkeypatch.setattr("agent.vision.mrz_read.OTHER_MODELS", ())
     reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
     item = reader.look(doc.image)

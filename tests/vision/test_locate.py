@@ -147,9 +147,10 @@ def test_a_page_whose_line_boxes_grew_in_the_ink_mask_is_read_from_its_character
     with some 2.4-2.5 times their characters' height, beyond the line model's training crops (up to 2.1), and
     the document number's ``S`` was doubted against ``8`` (REFER). Cut down to the characters' rows
     (``fitted``, since 2026-12-04 15:05 UTC) it reads right and trusted. The first line model of 2026-12-04
-    22:40 UTC reads that page right as cut too; page 1717000+18 (MRV-A), its lines cut as loosely, it reads
-    right and trusted only cut down to the characters' rows."""
-    doc = evaluation_page(1_717_000, 18)
+    22:40 UTC reads that page right as cut too, and the one of 2026-12-05 03:50 UTC page 1717000+18 (MRV-A),
+    which the one between read right only fitted; development page 7139000+61 (TD2), its lines cut as
+    loosely, it reads right and trusted only cut down to the characters' rows (0.40 as cut)."""
+    doc = evaluation_page(7_139_000, 61)
     band = candidates(grey(doc.image))[0]
     assert all(line.shape[0] < 0.8 * size[1] for line, (size, _) in zip(band.lines, band.cuts, strict=True))
     reading = read_image_mrz(doc.image, today=TODAY)

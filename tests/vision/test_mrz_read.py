@@ -357,12 +357,12 @@ def test_the_line_model_is_widened_only_where_it_carries_its_width():
 
 
 def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch):
-    """An MRV-A page (44 characters a line, development seed 1121000, page 43) the model reads with doubt
+    """An MRV-A page (44 characters a line, development seed 1121000, page 3) the model reads with doubt
     squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels). The
-    other line models are left out: the consensus of all views trusts it too. (Development pages 6161000+83
-    and 1020000+33 until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC, which read them
-    surely as they are.)"""
-    doc = evaluation_page(1_121_000, 43)
+    other line models are left out: the consensus of all views trusts it too. (Development pages 6161000+83,
+    1020000+33 and 1121000+43 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC,
+    which read them surely as they are.)"""
+    doc = evaluation_page(1_121_000, 3)
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ())
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
@@ -387,11 +387,11 @@ def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch):
 
 
 def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch):
-    """Development page 3343000+70 (TD1): the first line model reads it right, but at the second look's pitch
-    with a letter in doubt (confidence 0.77, REFER); with the second line model's reading of the same crops it
-    is trusted, and right. A gate without the other models reads with the first alone. (Development pages
-    900000+64 and 5555000+6 until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC.)"""
-    doc = evaluation_page(3_343_000, 70)
+    """Development page 5565000+9 (MRV-B): the first line model reads it right, but with a character in doubt
+    (confidence 0.73, REFER); with the second line model's reading of the same crops it is trusted, and right.
+    A gate without the other models reads with the first alone. (Development pages 900000+64, 5555000+6 and
+    3343000+70 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC.)"""
+    doc = evaluation_page(5_565_000, 9)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
@@ -403,11 +403,12 @@ def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_
 
 
 def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monkeypatch):
-    """Development page 9999000+3 (MRV-A): the first line model reads it right with a letter in doubt
-    (0.91); with the second model's view and the first's at the look's pitch the consensus is right but
+    """Development page 5750000+67 (TD3): the first line model reads it right with characters in doubt
+    (0.60); with the second model's view and the first's at the look's pitch the consensus is right but
     still REFER; the third model, trained apart from both, makes it 0.95 or more: trusted, and right.
-    (Evaluation page 777000+40 until the first line model of 2026-12-04 22:40 UTC.)"""
-    doc = evaluation_page(9_999_000, 3)
+    (Evaluation page 777000+40 and development page 9999000+3 until the first line models of 2026-12-04 22:40
+    and 2026-12-05 03:50 UTC.)"""
+    doc = evaluation_page(5_750_000, 67)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
@@ -416,12 +417,12 @@ def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monk
 
 
 def test_the_second_look_is_one_view_of_the_consensus_not_a_veto_on_it():
-    """Development page 1465000+98 (MRV-A): the first line model reads it right and trusted (0.996); at the
+    """Development page 7787000+33 (MRV-A): the first line model reads it right and trusted (0.99); at the
     second look's pitch less surely, under LOOK_SURE, so the look takes it below the bar. Looked at again after
     the other models' views were combined, as until 2026-12-04 12:40 UTC, it would stay REFER; as one view
-    among them, the consensus is trusted, and right. (Evaluation page 4242000+56 until the first line model of
-    2026-12-04 22:40 UTC.)"""
-    doc = evaluation_page(1_465_000, 98)
+    among them, the consensus is trusted, and right. (Evaluation page 4242000+56 and development page
+    1465000+98 until the first line models of 2026-12-04 22:40 and 2026-12-05 03:50 UTC.)"""
+    doc = evaluation_page(7_787_000, 33)
     model = shared_model(MODEL)
     best = best_band(candidates(grey(doc.image)), model)
     assert best is not None

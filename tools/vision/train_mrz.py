@@ -11,8 +11,8 @@ per chunk so the set does not depend on the number of processes) and cached as u
                                                 # (the third is it with other seeds); ~53 min, .train/mrz_line.tflite
 
 The shipped models' cards (models/mrz_line*.md) give the commands that made them; the first line model since
-2026-12-05 00:40 UTC is the wide architecture in four stages (``--arch wide``, ``--init``, ``--dark-print``,
-``--cut-across``).
+2026-12-05 03:50 UTC is one run of the wide architecture from scratch in under an hour (``--arch wide --batch 32``
+on ``--dark-print`` and ``--cut-across`` lines); ``--init`` goes on from a checkpoint (a further stage).
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
 the output (``.pt``, not committed) so ``--export-only`` can re-convert without training.
