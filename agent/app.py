@@ -198,14 +198,22 @@ class _Unreadable:
 
 
 def camera_reader(camera: Any) -> tuple[Any, str | None]:
-    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py); without
-    the vision packages (the ``vision`` extra: tflite runtime, Pillow) one that reads nothing, and the fault."""
+    """A camera gate's reader: the MRZ read from the camera's frames (agent/vision/camera_reader.py), its
+    models loaded and run once; without the vision packages (the ``vision`` extra: tflite runtime, Pillow) or
+    a line model that loads, one that reads nothing, and the fault."""
     try:
         from agent.vision.camera_reader import CameraReader
+        from agent.vision.runtime import VisionUnavailableError
     except ImportError as exc:
         logger.error("camera gate cannot read documents: vision packages missing", extra={"fields": {"error": str(exc)}})
         return _Unreadable(), f"the camera gate cannot read documents: {exc} (install sharaka-gate[vision])"
-    return CameraReader(camera), None
+    reader = CameraReader(camera)
+    try:
+        reader.prepare()  # the models loaded now: the first traveller does not wait for them
+    except VisionUnavailableError as exc:
+        logger.error("camera gate cannot read documents", extra={"fields": {"error": str(exc)}})
+        return _Unreadable(), f"the camera gate cannot read documents: {exc}"
+    return reader, None
 
 
 class GateApp:

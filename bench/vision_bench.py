@@ -272,6 +272,7 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     path_cpu: list[float] = []  # and the other threads: the decision's path
     decided = faces_found = tracked = 0
     rng = np.random.default_rng(SEED)
+    CameraReader(None).prepare()  # as a camera gate starts (agent/app.py camera_reader)
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
         indicators = hal.open_indicators("sim://pca9685", background=False)

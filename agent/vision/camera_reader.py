@@ -28,6 +28,7 @@ decides instead of grabbing another frame and searching it before the event is c
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import time
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence, portrait_zones
 from agent.vision.image import grey, resize
 from agent.vision.locate import Band, iter_candidates
@@ -47,11 +49,12 @@ from agent.vision.mrz_read import (
     Reading,
     best_band,
     constrained,
+    prepare_line_models,
     reread_wider,
     second_look,
     second_opinion,
 )
-from agent.vision.runtime import shared_model
+from agent.vision.runtime import VisionUnavailableError, shared_model
 from hal.camera import Frame
 from hal.reader.types import Misread, ReaderDocument
 
@@ -139,6 +142,15 @@ class CameraReader:
         self.frames_tracked = 0  # of which the band was cut where an earlier frame showed it
         self.frames_still = 0  # frames skipped: the decided document or the empty tray lying there unchanged
         self.timings_ms: dict[str, float] = {}  # the last frame read: locate, recognise, decode (bench/vision_bench.py)
+
+    def prepare(self) -> None:
+        """Load the models and run each once before the first frame (``mrz_read.prepare_line_models``; the face model too
+        when it loads: without it a decision records why, agent/screening/pipeline.py). VisionUnavailableError
+        when no MRZ can be read here (the line model missing or corrupt, no tflite runtime)."""
+        prepare_line_models()
+        with contextlib.suppress(VisionUnavailableError):
+            face_model = shared_model(FACE_MODEL)
+            face_model.run(np.zeros(face_model.input_shape, np.float32))
 
     def read(self, timeout: float | None = None) -> ReaderDocument | Misread | None:
         """Look at frames for up to ``timeout`` seconds; the first new passage, or None."""

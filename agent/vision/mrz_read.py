@@ -325,8 +325,9 @@ def _sure(flat: np.ndarray, chars: np.ndarray, searched: np.ndarray, covered: np
     """The probability that every character of ``chars`` that no check digit covers, or that the search did
     not vary, is right (their probabilities multiplied: a check digit decides between the alternatives
     tried, nothing else does); the country codes' positions (``codes``) are judged whole (_listed_codes)."""
-    loose = ~covered.copy()
-    loose[np.setdiff1d(np.arange(len(chars)), searched)] = True
+    loose = np.ones(len(chars), bool)  # not searched (np.setdiff1d would import numpy.ma: 15 ms, once)
+    loose[searched] = False
+    loose |= ~covered
     loose[codes] = False
     return float(np.prod(flat[np.arange(len(chars)), chars][loose]))
 
@@ -470,6 +471,20 @@ def _widened_probs(crops: list[np.ndarray], widths: Sequence[int], model: Model,
     except (ValueError, VisionUnavailableError) as exc:  # another line model, or a runtime that cannot run it so
         raise NotWidened from exc
     return _character_probs(wide.call(recognise, crops, wide), widths)
+
+
+def prepare_line_models() -> None:
+    """Load every line model a reading may ask (the first, the others that ship, the first widened to the
+    pitches lines are read again at) and run each once, as a camera gate starts: its first traveller waits for
+    no loading (the first frame read cold took 25 ms more here). VisionUnavailableError when the first cannot
+    be loaded; the others, as when reading, are asked only when they can be."""
+    model = shared_model(MODEL)
+    models = [model, *_other_models(model)]
+    for width in sorted(set(LOOK_WIDTHS.values())):
+        with contextlib.suppress(ValueError, VisionUnavailableError):  # as _widened_probs: not read wider then
+            models.append(_widened_model(Path(model.path), width))
+    for each in models:
+        each.run(np.zeros(each.input_shape, np.float32))
 
 
 def _look_probs(crops: list[np.ndarray], widths: list[int], model: Model) -> list[np.ndarray] | None:

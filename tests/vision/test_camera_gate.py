@@ -18,9 +18,10 @@ from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
+from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence
 from agent.vision.locate import iter_candidates
-from agent.vision.mrz_read import MODEL, SECOND_MODEL, best_band
+from agent.vision.mrz_read import MODEL, SECOND_MODEL, THIRD_MODEL, best_band
 from agent.vision.runtime import shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
@@ -257,6 +258,45 @@ def test_a_camera_gate_without_the_vision_packages_starts_and_reports_why_it_rea
         screener = app.open()
         assert "camera gate cannot read documents" in screener.faults["vision"]
         assert "sharaka-gate[vision]" in screener.faults["vision"] and app.reader.read(timeout=0.0) is None
+    finally:
+        app.close()
+
+
+def test_a_camera_gate_whose_line_model_is_missing_starts_and_reports_why_it_reads_nothing(tmp_path: Path, monkeypatch):
+    """A model file lost or an image without the tflite runtime: found when the gate starts (not on the first
+    document, where it ended the reading thread), the gate starts and says which file."""
+    monkeypatch.setattr("agent.vision.runtime.MODELS_DIR", tmp_path / "no-models")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", _frame(11, CLEAR_DOC))
+    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    try:
+        screener = app.open()
+        assert "camera gate cannot read documents" in screener.faults["vision"]
+        assert f"{tmp_path / 'no-models' / MODEL}' is missing" in screener.faults["vision"]
+        assert app.reader.read(timeout=0.0) is None
+    finally:
+        app.close()
+
+
+def test_a_camera_gate_loads_and_runs_every_model_once_as_it_starts(tmp_path: Path, monkeypatch):
+    """The first traveller waits for no model loading (a cold first frame took 25 ms more)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in (MODEL, SECOND_MODEL, THIRD_MODEL, FACE_MODEL):  # copies: loaded afresh, not this process's
+        (models / name).write_bytes((Path(shared_model(MODEL).path).parent / name).read_bytes())
+    monkeypatch.setattr("agent.vision.runtime.MODELS_DIR", models)
+    monkeypatch.setattr("agent.vision.runtime._loaded", {})  # this process's models stay as they were
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
+    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    try:
+        screener = app.open()
+        assert isinstance(app.reader, CameraReader) and screener.faults.get("vision") is None
+        for name in (MODEL, SECOND_MODEL, THIRD_MODEL, FACE_MODEL):
+            model = shared_model(name)
+            assert model.path == models / name and model.stats()["runs"] == 1
     finally:
         app.close()
 
