@@ -190,7 +190,8 @@ class CameraReader:
             t1 = time.perf_counter()
             if self._sighting is None and first is not None:  # the face search goes on beside recognition
                 self._sighting = self._search_face(frame or Frame(rgb, time.time()), first)
-            best = None if first is None else best_band(itertools.chain([first], bands), shared_model(MODEL))
+            best = None if first is None else best_band(itertools.chain([first], bands), shared_model(MODEL),
+                                                        self._today())  # fmt: skip
             if best is not None:
                 self._band = (best.band, thumb)
         t2 = time.perf_counter()

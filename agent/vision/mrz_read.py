@@ -54,12 +54,14 @@ CHANCE = 0.1  # the chance that a check digit passes on a misread
 ALTERNATIVES = 4  # per uncertain character
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
 SURE_UPRIGHT = -0.04  # characters' mean log-probability of lines read surely (not read turned, nor other bands)
+LIKELY = -0.3  # a band read at least this surely whose reading is trusted ends the search too (best_band)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
 TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission, in characters
 TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
 MIN_CONFIDENCE = 0.95  # below this a reading that passes its checks is still not trusted (REFER)
 WIDER_CONFIDENCE = 1 - (1 - MIN_CONFIDENCE) / 2  # a second reading (reread_wider) is a second chance: half the doubt
 UNLISTED = 0.01  # the weight of a country code not in agent/mrz/countries.py against a listed one (_listed_codes)
+LETTERS = np.frombuffer(ALPHABET.encode("ascii"), np.uint8)  # ALPHABET's characters by class, as bytes
 CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
@@ -207,7 +209,7 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     logp = np.log(np.maximum(flat, 1e-12))
 
     def text_of(chars: np.ndarray) -> tuple[str, ...]:
-        s = "".join(ALPHABET[c] for c in chars)
+        s = LETTERS[chars].tobytes().decode("ascii")  # up to MAX_CANDIDATES a reading: not one by one
         out, i = [], 0
         for w in widths:
             out.append(s[i : i + w])
@@ -577,29 +579,42 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
     return out
 
 
-def best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
+def best_band(bands: Iterable[Band], model: Model, today: datetime.date | None = None) -> BandReading | None:
     """The candidate band the model reads most surely (``scored_columns``); the bands are read most MRZ-like first,
-    and once one reads surely the rest are not read (nor located, from ``locate.iter_candidates``). All on the
-    model's worker thread: one hand-over per frame."""
-    return model.call(_best_band, bands, model)
+    and once one reads surely, or with ``today`` likely (LIKELY) and its reading is trusted (``constrained``),
+    the rest are not read (nor located, from ``locate.iter_candidates``). All on the model's worker thread: one
+    hand-over per frame."""
+    return model.call(_best_band, bands, model, today)
 
 
-def _best_band(bands: Iterable[Band], model: Model) -> BandReading | None:
+def _best_band(bands: Iterable[Band], model: Model, today: datetime.date | None) -> BandReading | None:
     read: list[tuple[Scored, Band]] = []  # the bands read not surely, not yet decoded at their width
     for band in bands:
-        scored = scored_columns(band.lines, model, band.edges)
-        if scored.score >= SURE_UPRIGHT:
-            probs = scored.probs()
-            if probs is not None:
-                return BandReading(scored.score, band, probs, scored.lines)
-        else:
-            read.append((scored, band))
+        if found := _ending(band, model, today, read):
+            return found
     # none read surely: the surest that decodes at its width. A band's exact-width decoding (decode_exact when
     # its best path has other lengths, as a band of a security print's waves has) is the costly part of reading
     # it: only the band that wins is decoded (evaluation page 777000+47, whose MRZ was its seventh band: 137 -> 75 ms)
     for scored, band in sorted(read, key=lambda r: -r[0].score):
         probs = scored.probs()
         if probs is not None:
+            return BandReading(scored.score, band, probs, scored.lines)
+    return None
+
+
+def _ending(band: Band, model: Model, today: datetime.date | None, read: list[tuple[Scored, Band]]) -> BandReading | None:
+    """``band`` read: its reading when it ends the search (``best_band``), else None, and a band read not surely
+    joins ``read``. A band read not surely ends it when its reading is trusted: evaluation page 777000+125, a
+    TD1 read at -0.044 and trusted, went on to read two more bands (21 line model runs that frame, now 9; page
+    1316000+119: 18, now 4); the readings of 900 pages (seeds 777000, 1316000, 2427000) stayed the same."""
+    scored = scored_columns(band.lines, model, band.edges)
+    if scored.score >= SURE_UPRIGHT:
+        probs = scored.probs()
+        return None if probs is None else BandReading(scored.score, band, probs, scored.lines)
+    read.append((scored, band))
+    if today is not None and scored.score >= LIKELY:
+        probs = scored.probs()
+        if probs is not None and Reading(*constrained(probs, today), probs).trusted:
             return BandReading(scored.score, band, probs, scored.lines)
     return None
 
@@ -764,7 +779,7 @@ def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: di
     t1 = time.perf_counter()
     timings["locate"] += (t1 - t0) * 1000
     located = timings["locate"]
-    best = best_band(_timed(iter_candidates(g), timings), model)  # a later mask made only when read up to
+    best = best_band(_timed(iter_candidates(g), timings), model, today)  # a later mask made only when read up to
     t2 = time.perf_counter()
     timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
     if best is None:

@@ -86,9 +86,9 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
         under_way.append(("locate", reader._sighting is not None))
         return iter_candidates(g)
 
-    def recognise(bands, model):
+    def recognise(bands, model, today):
         under_way.append(("recognise", reader._sighting is not None))
-        return best_band(bands, model)
+        return best_band(bands, model, today)
 
     def face_evidence(rgb, *, attach, portrait):  # the face search, noting the windows it is told to search first
         zones.extend(portrait)

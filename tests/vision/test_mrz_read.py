@@ -477,3 +477,25 @@ def test_a_band_that_loses_is_never_decoded_at_its_width(monkeypatch):
     best = best_band(bands, shared_model(MODEL))
     assert best is not None and decoded == [best.score] and best.score == max(read)
     assert read.index(best.score) == 1 and read[0] < mrz_read.SURE_UPRIGHT and best.band is bands[1]
+
+
+def _runs_of(model: Model, fn, *args):
+    """What ``fn(*args)`` returns, and how many times it ran ``model``."""
+    before = model.stats()["runs"]
+    out = fn(*args)
+    return out, model.stats()["runs"] - before
+
+
+def test_a_band_read_not_surely_but_trusted_ends_the_search():
+    """Evaluation page 777000+125: a TD1 read at -0.044 (not surely: SURE_UPRIGHT) and trusted. Given the day
+    (the gate's reading), no more bands are read after it; without it, the two after it are read too (two of
+    the MRZ's lines, each a band of its own) and it wins all the same."""
+    doc = evaluation_page(777_000, 125)
+    model = shared_model(MODEL)
+    bands = candidates(grey(doc.image))
+    first = mrz_read.scored_columns(bands[0].lines, model, bands[0].edges).score
+    assert mrz_read.LIKELY <= first < mrz_read.SURE_UPRIGHT
+    every, runs_every = _runs_of(model, best_band, bands, model)
+    ended, runs_ended = _runs_of(model, best_band, bands, model, TODAY)
+    assert every is not None and ended is not None and every.band is ended.band is bands[0]
+    assert constrained(ended.probs, TODAY)[0] == doc.lines and runs_ended < runs_every
