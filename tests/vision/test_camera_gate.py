@@ -247,13 +247,18 @@ def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path:
         app.close()
 
 
+def _camera_gate(tmp_path: Path, frame: np.ndarray | None = None) -> GateApp:
+    """A camera gate (no reader) over a `file://` camera showing ``frame`` (an empty tray by default)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8) if frame is None else frame)
+    return GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+
+
 def test_a_camera_gate_without_the_vision_packages_starts_and_reports_why_it_reads_nothing(tmp_path: Path, monkeypatch):
     """An image installed without the `vision` extra: the gate starts (no traceback, no restart loop), says why."""
     monkeypatch.setitem(sys.modules, "agent.vision.camera_reader", None)  # the import fails as without Pillow
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
-    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    app = _camera_gate(tmp_path)
     try:
         screener = app.open()
         assert "camera gate cannot read documents" in screener.faults["vision"]
@@ -266,10 +271,7 @@ def test_a_camera_gate_whose_line_model_is_missing_starts_and_reports_why_it_rea
     """A model file lost or an image without the tflite runtime: found when the gate starts (not on the first
     document, where it ended the reading thread), the gate starts and says which file."""
     monkeypatch.setattr("agent.vision.runtime.MODELS_DIR", tmp_path / "no-models")
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    write_pnm(frames / "0001.ppm", _frame(11, CLEAR_DOC))
-    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    app = _camera_gate(tmp_path, _frame(11, CLEAR_DOC))
     try:
         screener = app.open()
         assert "camera gate cannot read documents" in screener.faults["vision"]
@@ -287,10 +289,7 @@ def test_a_camera_gate_loads_and_runs_every_model_once_as_it_starts(tmp_path: Pa
         (models / name).write_bytes((Path(shared_model(MODEL).path).parent / name).read_bytes())
     monkeypatch.setattr("agent.vision.runtime.MODELS_DIR", models)
     monkeypatch.setattr("agent.vision.runtime._loaded", {})  # this process's models stay as they were
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
-    app = GateApp(load_config(write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})))
+    app = _camera_gate(tmp_path)
     try:
         screener = app.open()
         assert isinstance(app.reader, CameraReader) and screener.faults.get("vision") is None
@@ -326,11 +325,7 @@ def test_a_camera_plugged_in_after_the_gate_started_is_opened_and_the_fault_clea
 
 
 def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader_and_reports_model_timings(tmp_path: Path):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    write_pnm(frames / "0001.ppm", np.full((48, 64, 3), 90, np.uint8))
-    config = write_app_config(tmp_path, reader="", devices={"camera": f"file://{frames}"})
-    app = GateApp(load_config(config))
+    app = _camera_gate(tmp_path)
     try:
         app.open()
         assert isinstance(app.reader, CameraReader) and app.reader.read(timeout=0.0) is None
