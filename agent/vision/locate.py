@@ -33,6 +33,9 @@ ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
 CANDIDATES = 6  # MRZ-like bands handed to the reader, most MRZ-like first (half as many at a second angle)
 TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
+# A group ranks by its lines' width times its least text-like line's strokes() cubed: as is, three lines of waves
+# (0.77) outranked a two-line MRZ (1.0) by their width (evaluation page 777000+92, whose MRZ was read third)
+STROKES_POWER = 3
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
 PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined (_joined; 0.2 until 2026-12-04 05:15)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
@@ -477,7 +480,7 @@ def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scal
         for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
             lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
             for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
-                found += [(score * min(strokes(turned, b) for b in group), group)
+                found += [(score * min(strokes(turned, b) for b in group) ** STROKES_POWER, group)
                           for score, group in mrz_groups(boxes)]  # fmt: skip
         groups: list[list[tuple[int, int, int, int]]] = []
         for _, group in sorted(found, key=lambda f: -f[0]):

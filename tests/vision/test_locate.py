@@ -364,3 +364,15 @@ def test_a_td1_line_that_lost_its_start_is_cut_from_where_the_others_start():
     assert len(set(band.edges)) == 1 or max(e[0] for e in band.edges) - min(e[0] for e in band.edges) < 2
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.lines == doc.lines and reading.trusted
+
+
+def test_three_lines_of_waves_do_not_outrank_a_two_line_mrz_by_their_width():
+    """Evaluation page 777000+92: a group of three lines of a security print's waves (their least text-like
+    line's strokes 0.77), wider in all than the two MRZ lines (strokes 1.0), ranked first, and another angle's
+    band second: the MRZ was read third (16 line model runs in its frame). Ranked by strokes cubed, it is first."""
+    doc = evaluation_page(777_000, 92)
+    bands = candidates(grey(doc.image))
+    best = mrz_read.best_band(bands, mrz_read.shared_model(mrz_read.MODEL))
+    assert best is not None and best.band is bands[0] and len(bands[0].lines) == 2
+    assert best.score >= mrz_read.SURE_UPRIGHT
+    assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
