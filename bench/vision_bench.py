@@ -252,6 +252,7 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     durably committed, as a camera gate does it, step by step; then frames of the decided document still lying
     there; and what grabbing the frame from a V4L2 camera adds (decoding it, MJPEG or YUYV, at the page's size)."""
     import hal
+    from agent.app import settle_for_travellers
     from agent.config import ScreeningConfig
     from agent.hitlist.memory import MemoryHitList
     from agent.outbox import Outbox
@@ -273,6 +274,7 @@ def bench_gate(n: int, faces: list[np.ndarray]) -> None:
     decided = faces_found = tracked = 0
     rng = np.random.default_rng(SEED)
     CameraReader(None).prepare()  # as a camera gate starts (agent/app.py camera_reader)
+    settle_for_travellers()  # and as `sharaka-gate run` then settles the process (start-up objects frozen)
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
         indicators = hal.open_indicators("sim://pca9685", background=False)
