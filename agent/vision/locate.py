@@ -36,6 +36,9 @@ TALL, TEXT_LIKE = 0.6, 0.5  # see strokes()
 # A group ranks by its lines' width times its least text-like line's strokes() cubed: as is, three lines of waves
 # (0.77) outranked a two-line MRZ (1.0) by their width (evaluation page 777000+92, whose MRZ was read third)
 STROKES_POWER = 3
+# The plain mask's best band less text-like than this, the strict mask's bands are read before its own: page
+# 777000+158's plain mask found a page edge (0.55) and two short runs of print, its strict mask the MRZ (0.95)
+WEAK_STROKES = 0.7
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
 PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined (_joined; 0.2 until 2026-12-04 05:15)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
@@ -56,6 +59,7 @@ class Band:
     edges: list[tuple[float, float]]  # each crop's left and right edge, x in the deskewed working image
     cuts: list[tuple[tuple[int, int], tuple[float, ...]]]  # each crop's size and affine map into ``page``
     page: Image.Image = field(repr=False)  # the full-resolution grey page
+    text_like: float = 1.0  # its least text-like line's strokes()
 
     @functools.cached_property
     def lines(self) -> list[np.ndarray]:
@@ -439,7 +443,8 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
 def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
     """``candidates`` one mask at a time, each mask made when the bands before it have been taken: the reader
     stops at the first band it reads surely, and on most pages that is one of the first mask's, so the strict
-    mask is not made at all."""
+    mask is not made at all. When the plain mask's best band is hardly text-like (WEAK_STROKES), the strict
+    mask's bands come first."""
     h, w = g.shape
     scale = min(1.0, WORK_SIDE / max(h, w))
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
@@ -454,8 +459,12 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
             yield from _bands(smooth, full, work.size, scale, limit)
             return
     found = False
-    for make in (lambda: mask, lambda: ink_mask(grey_work, strict=True)):  # a print's darkest strokes compete too
-        for band in _bands(make(), full, work.size, scale, limit):
+    plain = _bands(mask, full, work.size, scale, limit)
+    makes = [lambda: plain, lambda: _bands(ink_mask(grey_work, strict=True), full, work.size, scale, limit)]
+    if plain and plain[0].text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first
+        makes.reverse()
+    for make in makes:  # a print's darkest strokes compete too
+        for band in make():
             found = True
             yield band
     if not found:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
@@ -476,23 +485,25 @@ def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scal
     for k, angle in enumerate(skews(mask)):
         turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
         packed = pack(turned)  # packed once, closed at every gap
-        found: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+        found: list[tuple[float, float, list[tuple[int, int, int, int]]]] = []  # rank, text-likeness, lines
         for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
             lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
             for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
-                found += [(score * min(strokes(turned, b) for b in group) ** STROKES_POWER, group)
-                          for score, group in mrz_groups(boxes)]  # fmt: skip
-        groups: list[list[tuple[int, int, int, int]]] = []
-        for _, group in sorted(found, key=lambda f: -f[0]):
-            if not any(_same(group, kept) for kept in groups):
-                groups.append(group)
+                for score, group in mrz_groups(boxes):
+                    text_like = min(strokes(turned, b) for b in group)
+                    found.append((score * text_like**STROKES_POWER, text_like, group))
+        groups: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+        for _, text_like, group in sorted(found, key=lambda f: -f[0]):
+            if not any(_same(group, kept) for _, kept in groups):
+                groups.append((text_like, group))
         kept = groups[: limit if k == 0 else limit // 2]
-        per_angle.append([_cut(full, work_size, turned.shape, angle, scale, group) for group in kept])
+        per_angle.append([_cut(full, work_size, turned.shape, angle, scale, group, text_like)
+                          for text_like, group in kept])  # fmt: skip
     return [bands[0] for bands in per_angle if bands] + [band for bands in per_angle for band in bands[1:]]
 
 
 def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int, ...], angle: float, scale: float,
-         group: list[tuple[int, int, int, int]]) -> Band:  # fmt: skip
+         group: list[tuple[int, int, int, int]], text_like: float) -> Band:  # fmt: skip
     """The band of ``group`` (boxes in the deskewed working image), its lines cut out of ``full`` upright."""
     ww, wh = work_size
     tw, th = turned_shape[1], turned_shape[0]
@@ -515,5 +526,5 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         cuts.append(((out_w, out_h), tuple(float(c) for c in coeffs)))
         edges.append((bx0, bx1))
     boxes = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in group]
-    return Band(angle, boxes, edges, cuts, full)
+    return Band(angle, boxes, edges, cuts, full, text_like)
 

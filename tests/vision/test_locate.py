@@ -376,3 +376,15 @@ def test_three_lines_of_waves_do_not_outrank_a_two_line_mrz_by_their_width():
     assert best is not None and best.band is bands[0] and len(bands[0].lines) == 2
     assert best.score >= mrz_read.SURE_UPRIGHT
     assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
+
+
+def test_the_strict_mask_s_bands_come_first_when_the_plain_mask_s_best_is_hardly_text_like():
+    """Evaluation page 777000+158: the plain ink mask's bands are a page edge (strokes 0.55) and two short runs of
+    print; its MRZ is found in the strict mask only, and was read fourth (14 line model runs in its frame). The
+    plain mask's best band below WEAK_STROKES, the strict mask's bands are handed over first."""
+    doc = evaluation_page(777_000, 158)
+    bands = candidates(grey(doc.image))
+    assert bands[0].text_like >= locate.WEAK_STROKES > min(b.text_like for b in bands[1:])
+    best = mrz_read.best_band(bands, mrz_read.shared_model(mrz_read.MODEL))
+    assert best is not None and best.band is bands[0] and best.score >= mrz_read.SURE_UPRIGHT
+    assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
