@@ -59,7 +59,7 @@ class Band:
     edges: list[tuple[float, float]]  # each crop's left and right edge, x in the deskewed working image
     cuts: list[tuple[tuple[int, int], tuple[float, ...]]]  # each crop's size and affine map into ``page``
     page: Image.Image = field(repr=False)  # the full-resolution grey page
-    text_like: float = 1.0  # its least text-like line's strokes()
+    text_like: float  # its least text-like line's strokes()
 
     @functools.cached_property
     def lines(self) -> list[np.ndarray]:
