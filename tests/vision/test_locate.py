@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-from PIL import ImageFilter
 
 from agent.vision import locate, mrz_read
 from agent.vision.image import grey
@@ -337,9 +336,27 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
     doc = evaluation_page(5_050_000, 78)
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
-    blur = ImageFilter.GaussianBlur
-    monkeypatch.setattr(locate.ImageFilter, "GaussianBlur", lambda radius: blur(0))
+    monkeypatch.setattr(locate, "smoothed", lambda g: g)
     assert candidates(grey(doc.image)) == []
+
+
+def test_the_smoothing_is_a_gaussian_of_radius_1_that_keeps_the_ink():
+    """``smoothed`` (the grainy page's blur) spreads a lone bright pixel as a Gaussian of radius 1 does (variance 1
+    along each axis, within 3 pixels; Pillow's GaussianBlur(1), which it replaced, gives 0.94), keeps its total, and leaves an even grey and the page's edges as
+    they were."""
+    dot = np.zeros((21, 21), np.uint8)
+    dot[10, 10] = 255
+    spread = locate.smoothed(dot).astype(np.float64)
+    assert spread.shape == dot.shape and abs(spread.sum() - 255) <= 49 * 0.5
+    offsets = np.arange(21) - 10
+    for profile in (spread.sum(0), spread.sum(1)):
+        assert set(np.flatnonzero(profile)) <= set(range(7, 14)) and profile[10] == profile.max()
+        assert abs((profile * offsets**2).sum() / profile.sum() - 1.0) < 0.1  # 0.92 rounded to whole grey levels
+    grey_page = np.full((30, 40), 137, np.uint8)
+    assert (locate.smoothed(grey_page) == 137).all()
+    edge = np.zeros((30, 40), np.uint8)
+    edge[:, 20:] = 200
+    assert (locate.smoothed(edge)[:, [0, 1, 38, 39]] == [0, 0, 200, 200]).all()
 
 
 def test_a_caption_beside_the_mrz_between_its_lines_heights_is_not_in_its_run():
