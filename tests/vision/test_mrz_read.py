@@ -454,6 +454,20 @@ def test_a_second_reading_wider_needs_half_the_doubt():
     assert MIN_CONFIDENCE <= confidence < WIDER_CONFIDENCE
 
 
+def test_doubted_lines_are_read_once_at_the_wider_pitch(monkeypatch):
+    """Evaluation page 777000+252 (TD3): its first reading is trusted, the second look at 656 pixels doubts it, it is
+    read again wider (656 pixels too, for 44-character lines) and the second opinion takes that view again: one
+    run of the widened model per line, where it was three, and the same reading (``_last_call``)."""
+    doc = evaluation_page(777_000, 252)
+    wide = mrz_read._widened_model(Path(shared_model(MODEL).path), widened_width(44))
+    reading, runs = _runs_of(wide, lambda: read_image_mrz(doc.image, today=TODAY))
+    assert reading.trusted and reading.lines == doc.lines and runs == len(doc.lines)
+    monkeypatch.setattr(mrz_read, "_widened_probs", mrz_read._widened_probs.__wrapped__)
+    monkeypatch.setattr(mrz_read, "_widened_reading", constrained)
+    again, runs_again = _runs_of(wide, lambda: read_image_mrz(doc.image, today=TODAY))
+    assert runs_again == 3 * runs and (again.lines, again.confidence) == (reading.lines, reading.confidence)
+
+
 def test_a_doubted_36_character_line_is_not_read_again_wider():
     """Only 44-character lines are read again (``WIDER_CHARS``): with the model before 2026-12-03 23:50, page
     74 of seed 9393000 (MRV-B, upside down) read again at 536 pixels took an ``O`` of the optional data, which
