@@ -125,32 +125,33 @@ def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]
     score[1, 1:] = logp[0, 1:]
     back = np.zeros((steps, width + 1, classes), np.int16)  # previous label; the previous count follows
     rows = np.arange(width + 1)
+    labels = np.arange(1, classes)
     for t in range(1, steps):
-        new = np.full_like(score, neg)
+        new = np.empty_like(score)
         # to blank: from any label, same count
-        prev_best = score.argmax(1)
-        new[:, 0] = score[rows, prev_best] + logp[t, 0]
-        back[t, :, 0] = prev_best
+        first = score.argmax(1)
+        best_prev = score[rows, first]
+        new[:, 0] = best_prev + logp[t, 0]
+        back[t, :, 0] = first
         if probs[t, 0] > SURE_BLANK:  # a column that is all but surely blank: only blank paths go on
+            new[:, 1:] = neg
             score = new
             continue
         # stay on the same label (no emission)
         stay = score[:, 1:] + logp[t, 1:]
-        # emit a label: from count n-1, any previous label other than this one
-        order = np.argsort(score, axis=1)
-        first, second = order[:, -1], order[:, -2]
-        best_prev = score[np.arange(width + 1), first]
-        second_prev = score[np.arange(width + 1), second]
-        labels = np.arange(1, classes)
-        from_label = np.where(first[:, None] == labels[None, :], second[:, None], first[:, None])
-        from_score = np.where(first[:, None] == labels[None, :], second_prev[:, None], best_prev[:, None])
-        emit = np.full((width + 1, classes - 1), neg)
-        emit[1:] = from_score[:-1] + logp[t, 1:]
-        use_emit = emit > stay
-        new[:, 1:] = np.where(use_emit, emit, stay)
-        # encode the back pointer: label, +classes when the count went up
-        back[t, :, 1:] = np.where(use_emit, np.vstack([np.zeros((1, classes - 1)), from_label[:-1]]) + classes,
-                                  labels[None, :])  # fmt: skip
+        # emit a label: from count n-1, the best previous label other than this one (the best, or the second best
+        # when the best is this label: the best masked out of score, which ``new`` replaces)
+        score[rows, first] = neg
+        second = score.argmax(1)
+        second_prev = score[rows, second]
+        is_first = first[:-1, None] == labels
+        emit = np.where(is_first, second_prev[:-1, None], best_prev[:-1, None]) + logp[t, 1:]
+        use_emit = emit > stay[1:]
+        new[0, 1:] = stay[0]  # no count below 0 to emit from
+        new[1:, 1:] = np.where(use_emit, emit, stay[1:])
+        # the back pointer: the previous label, +classes when the count went up
+        back[t, 0, 1:] = labels
+        back[t, 1:, 1:] = np.where(use_emit, np.where(is_first, second[:-1, None], first[:-1, None]) + classes, labels)
         score = new
     state = int(score[width].argmax())
     total = float(score[width, state])
