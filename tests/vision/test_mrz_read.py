@@ -468,6 +468,17 @@ def test_doubted_lines_are_read_once_at_the_wider_pitch(monkeypatch):
     assert runs_again == 3 * runs and (again.lines, again.confidence) == (reading.lines, reading.confidence)
 
 
+def test_the_last_call_is_answered_again_only_for_the_very_same_arrays():
+    """``_last_call`` answers a call again only when its arrays are the same objects (an equal copy, or another
+    pitch, is worked out anew) and its other arguments are equal."""
+    calls = []
+    remembered = mrz_read._last_call(lambda crops, width: calls.append(width) or len(calls))
+    crops = [np.zeros((4, 8), np.uint8), np.ones((4, 8), np.uint8)]
+    assert remembered(crops, 656) == remembered(crops, 656) == remembered(tuple(crops), 656) == 1
+    assert remembered([c.copy() for c in crops], 656) == 2
+    assert remembered(crops, 536) == 3 and remembered(crops, 536) == 3 and calls == [656, 656, 536]
+
+
 def test_a_doubted_36_character_line_is_not_read_again_wider():
     """Only 44-character lines are read again (``WIDER_CHARS``): with the model before 2026-12-03 23:50, page
     74 of seed 9393000 (MRV-B, upside down) read again at 536 pixels took an ``O`` of the optional data, which
