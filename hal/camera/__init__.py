@@ -24,6 +24,8 @@ from hal.url import UrlBackend
 class BadFrameError(HalError, ValueError):
     """An image file that is not a readable frame; the message names the file and the expected form."""
 
+    remedy = "give a JPEG or PNG image, or a frame file (.ppm, .pgm, .pnm, .npy)"  # not a device's cable: a file
+
 
 class EndOfFramesError(HalError, EOFError):
     """A ``file://`` camera with ``loop=0`` has served its last frame."""

@@ -106,6 +106,19 @@ def test_a_page_lying_a_quarter_turn_round_is_read(tmp_path: Path):
     assert code == 0 and json.loads(out.getvalue())["document_number"] == want
 
 
+def test_mrz_read_cli_says_what_to_give_for_a_file_that_is_not_an_image_and_reads_the_rest(tmp_path: Path, capsys):
+    """A truncated JPEG among the pages: named, with what to give instead (not a device's remedy), exit 2, and the
+    next page is still read."""
+    good = tmp_path / "blank.png"
+    Image.new("RGB", (320, 200), (230, 230, 230)).save(good)
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(good.read_bytes()[:60])
+    assert main(["mrz", "read", str(bad), str(good), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "cut.jpg" in captured.err and "give a JPEG or PNG image" in captured.err and "cable" not in captured.err
+    assert [json.loads(line).get("error") for line in captured.out.splitlines()][1] == "no MRZ found"
+
+
 def test_an_unreadable_band_is_refer_never_a_guess():
     doc = page(41, "TD3")
     reading = read_image_mrz(smudge(doc.image, 0.5, 1), today=TODAY)
