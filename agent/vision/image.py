@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hal.camera import BadFrameError, as_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
+from hal.camera import BadFrameError, pillow_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
 
 MAX_PIXELS = 80_000_000  # a page scan at 600 dpi is ~35 Mpx; anything bigger is refused, not decoded
 
@@ -26,7 +26,7 @@ def read_image(path: str | Path) -> np.ndarray:
             if img.width * img.height > MAX_PIXELS:
                 raise BadFrameError(f"{str(path)!r} is {img.width}x{img.height}; at most {MAX_PIXELS} pixels")
             upright = ImageOps.exif_transpose(img)  # a phone photo: pixels as the sensor lay, its Orientation tag
-            return as_rgb(np.asarray(upright.convert("RGB")), str(path))
+            return pillow_rgb(upright, str(path))
     except FileNotFoundError:
         raise BadFrameError(f"{str(path)!r} does not exist")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:

@@ -14,11 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hal.errors import DeviceUnavailableError, HalError
 from hal.url import UrlBackend
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PillowImage
 
 
 class BadFrameError(HalError, ValueError):
@@ -47,6 +51,18 @@ def as_rgb(image: np.ndarray, source: str) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise BadFrameError(f"frame {source!r} has shape {image.shape}; expected HxW or HxWx3")
     return np.ascontiguousarray(image)
+
+
+def pillow_rgb(img: PillowImage, source: str) -> np.ndarray:
+    """A decoded Pillow image as HxWx3 uint8 RGB. A 16-bit grey image (a scanner's PNG or TIFF; Pillow's mode
+    ``I;16``, or ``I``/``F`` beyond 255) keeps its levels, scaled to 8 bits: Pillow's own conversion clips them at
+    255, and a page scanned so came out white, no MRZ found."""
+    if img.mode.startswith("I") or img.mode == "F":
+        levels = np.asarray(img, np.float64)
+        brightest = float(levels.max(initial=0.0))
+        top = 255.0 if img.mode in ("I", "F") and brightest <= 255 else max(65535.0, brightest)
+        return as_rgb(np.clip(np.rint(levels * (255.0 / top)), 0, 255).astype(np.uint8), source)
+    return as_rgb(np.asarray(img.convert("RGB")), source)
 
 
 class Camera(UrlBackend):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hal.camera import BadFrameError, EndOfFramesError, as_rgb
+from hal.camera import BadFrameError, EndOfFramesError, as_rgb, pillow_rgb
 from hal.errors import BackendImportError, DeviceUnavailableError
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -40,7 +40,7 @@ def read_picture(path: Path) -> np.ndarray:
         raise BackendImportError(f"JPEG/PNG frame {str(path)!r} needs Pillow (the vision extra): {exc}") from exc
     try:
         with Image.open(path) as img:
-            return as_rgb(np.asarray(img.convert("RGB")), str(path))
+            return pillow_rgb(img, str(path))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadFrameError(f"frame {str(path)!r} is not a JPEG or PNG image: {exc}") from exc
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from hal import open_camera
-from hal.camera import BadFrameError, EndOfFramesError
+from hal.camera import BadFrameError, EndOfFramesError, pillow_rgb
 from hal.camera.pnm import parse_pnm, read_image, write_pnm
 from hal.camera.synthetic import GLYPHS, SPECIMEN_MRZ, document_page, render_text
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
@@ -183,6 +183,22 @@ def test_a_folder_of_jpeg_and_png_frames_is_served_in_name_order(tmp_path):
     got = [cam.capture().image for _ in range(3)]
     assert all(_near(g, f) for g, f in zip(got, frames, strict=True))
     np.testing.assert_array_equal(got[1], frames[1])  # PNG: lossless
+
+
+def test_a_16_bit_grey_frame_keeps_its_levels(tmp_path):
+    """A scanner's 16-bit grey PNG (Pillow's mode I;16): its levels scaled to 8 bits, not clipped at 255 (which
+    made the whole page white). 8-bit grey and 32-bit integer frames holding 8-bit levels are as they were."""
+    levels = np.tile(np.arange(0, 256, 8, dtype=np.uint16), (4, 1))
+    Image.fromarray(levels * 257).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    Image.fromarray(levels.astype(np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(levels.astype(np.int32)).save(tmp_path / "wide.tif")
+    for name in ("deep.png", "grey.png"):
+        image = open_camera(f"file://{tmp_path / name}").capture().image
+        np.testing.assert_array_equal(image, np.repeat(levels.astype(np.uint8)[:, :, None], 3, axis=2))
+    with Image.open(tmp_path / "wide.tif") as wide:
+        assert wide.mode == "I"
+        np.testing.assert_array_equal(pillow_rgb(wide, "wide.tif")[:, :, 1], levels)
 
 
 def _replays_in_order_then_loops(path, frames: list[np.ndarray]) -> None:
