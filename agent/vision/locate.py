@@ -44,10 +44,10 @@ PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined (_joined;
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
+GAUSS = (1, 14, 61, 101, 61, 14, 1)  # the smoothing: a Gaussian of radius 1, in 253ths (smoothed)
 SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
 LINE_MARGIN = 0.3  # rows cut above and below a line, as a share of its height (the training crops: 0-0.55)
 ROW_FLOOR = 0.3  # fitted: a row of the characters holds at least this share of the inkiest row's ink
-GAUSS = (1, 14, 61, 101, 61, 14, 1)  # smoothed: a Gaussian of radius 1, in 253ths
 FIT_GAIN = 0.8  # fitted: a crop is cut down to its characters' rows only when that leaves at most this share
 
 

@@ -187,7 +187,8 @@ def test_a_folder_of_jpeg_and_png_frames_is_served_in_name_order(tmp_path):
 
 def test_a_16_bit_grey_frame_keeps_its_levels(tmp_path):
     """A scanner's 16-bit grey PNG (Pillow's mode I;16): its levels scaled to 8 bits, not clipped at 255 (which
-    made the whole page white). 8-bit grey and 32-bit integer frames holding 8-bit levels are as they were."""
+    made the whole page white). 8-bit grey and 32-bit integer frames holding 8-bit levels are as they were; a
+    float image of 0..1 is scaled to 0..255."""
     levels = np.tile(np.arange(0, 256, 8, dtype=np.uint16), (4, 1))
     Image.fromarray(levels * 257).save(tmp_path / "deep.png")
     assert Image.open(tmp_path / "deep.png").mode == "I;16"
@@ -199,6 +200,9 @@ def test_a_16_bit_grey_frame_keeps_its_levels(tmp_path):
     with Image.open(tmp_path / "wide.tif") as wide:
         assert wide.mode == "I"
         np.testing.assert_array_equal(pillow_rgb(wide, "wide.tif")[:, :, 1], levels)
+    unit = Image.fromarray((levels / 255.0).astype(np.float32))  # a float image of 0..1
+    assert unit.mode == "F"
+    np.testing.assert_array_equal(pillow_rgb(unit, "unit")[:, :, 2], levels)
 
 
 def _replays_in_order_then_loops(path, frames: list[np.ndarray]) -> None:
