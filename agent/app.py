@@ -85,11 +85,25 @@ def settle_for_travellers() -> None:
     no longer traverses them: it costs what was allocated since, not the whole agent), and shorten the GIL's
     switch interval from CPython's 5 ms to ``SWITCH_INTERVAL_S``: the deciding thread takes the GIL again after
     every wait and every device write, and another thread's Python code (the officer's screen, the link) would
-    otherwise keep it for up to 5 ms each time. Process-wide: ``sharaka-gate run`` calls it once the gate is open
+    otherwise keep it for up to 5 ms each time. And numpy's arrays no longer ask for transparent huge pages
+    (``numpy_small_pages``). Process-wide: ``sharaka-gate run`` calls it once the gate is open
     (agent/commands/run.py), not ``GateApp`` (tests run gates inside one process)."""
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    numpy_small_pages()
+
+
+def numpy_small_pages() -> bool:
+    """Stop numpy asking the kernel for transparent huge pages for arrays of 4 MiB and more (a camera frame is one):
+    each is a fresh mapping (freed after the frame), and the first touch of every 2 MiB page of it zeroes (or
+    compacts) the whole page in the faulting thread. The camera gate's locator in a loop, 20-25 s at a time, paused
+    for 29-59 ms in 3 of 4 runs with them and at most 19 ms in 3 runs without (docs/online-query.md "Pauses").
+    numpy's own switch (what ``NUMPY_MADVISE_HUGEPAGE=0`` sets at import); the previous setting is returned."""
+    import numpy
+
+    core = getattr(numpy, "_core", None) or numpy.core  # numpy 2; numpy 1.26 (the tflite-runtime environment)
+    return bool(core.multiarray._set_madvise_hugepage(False))
 
 
 class StartupError(AgentError, RuntimeError):

@@ -15,9 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from agent.app import SWITCH_INTERVAL_S, GateApp, SystemdNotifier, settle_for_travellers
+from agent.app import SWITCH_INTERVAL_S, GateApp, SystemdNotifier, numpy_small_pages, settle_for_travellers
 from agent.commands.status import gather
 from agent.config import load_config
 from hal.reader.sim import SimReaderDevice
@@ -407,9 +408,11 @@ def test_settled_gate_leaves_its_start_up_objects_out_of_every_collection_and_ha
     """``sharaka-gate run`` settles the process once the gate is open (docs/online-query.md "Pauses"): what
     start-up built is no longer among the objects a collection traverses (a full collection, which stops the
     deciding thread too, costs only what came after), what comes later still is, and another thread keeps
-    the GIL for at most ``SWITCH_INTERVAL_S`` (1 ms, not CPython's 5 ms) once the deciding thread wants it."""
+    the GIL for at most ``SWITCH_INTERVAL_S`` (1 ms, not CPython's 5 ms) once the deciding thread wants it, and
+    numpy no longer asks for transparent huge pages (``numpy_small_pages``: the setting it returns is the one before)."""
     built_at_start_up = [[n] for n in range(100)]
     switch_interval = sys.getswitchinterval()
+    huge_pages = np._core.multiarray._set_madvise_hugepage(True)
     try:
         settle_for_travellers()
         made_later = [0]
@@ -417,6 +420,8 @@ def test_settled_gate_leaves_its_start_up_objects_out_of_every_collection_and_ha
         assert not any(id(o) in traversed for o in built_at_start_up)
         assert id(made_later) in traversed
         assert sys.getswitchinterval() == SWITCH_INTERVAL_S < switch_interval
+        assert numpy_small_pages() is False  # settled: already off
     finally:
         gc.unfreeze()
         sys.setswitchinterval(switch_interval)
+        np._core.multiarray._set_madvise_hugepage(huge_pages)
