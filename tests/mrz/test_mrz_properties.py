@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from agent.mrz import MrzFormatError, MrzResult, parse_mrz
 from agent.mrz.checkdigit import MRZ_CHARS
 from agent.mrz.layouts import detect_layout, td1_long_number_check
-from agent.mrz.parser import LETTER_TO_DIGIT, NAME_DIGIT_TO_LETTER
+from agent.mrz.parser import (
+    _TD1_NUMBER_CD,
+    LETTER_TO_DIGIT,
+    NAME_DIGIT_TO_LETTER,
+    _long_number_reading_passes,
+)
 from agent.mrz.specimens import FORMATS, expected, random_fields, render
 
 documents = st.builds(
@@ -136,11 +141,15 @@ def _where(lines: tuple[str, ...], pos: int) -> str:
 
 def _confusable(lines: tuple[str, ...]) -> dict[int, str]:
     """Position -> what OCR may read there instead: a look-alike letter for a digit where only digits may
-    stand, a look-alike digit for a letter of a name."""
+    stand, a look-alike digit for a letter of a name. Not a TD1 number's check digit ``0`` that could as well
+    be the ``<`` of a long number whose own check passes (a number ``A`` and optional data ``0``): no check
+    digit settles that one, and the parser leaves it unrepaired on purpose (``_long_number_reading_passes``)."""
     s = "".join(lines)
     layout = detect_layout(lines)
     long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
     skip = {long_number[0].digit_pos} if long_number else set()  # the number's end is found by its '<'
+    if _long_number_reading_passes(s, layout):
+        skip.add(_TD1_NUMBER_CD)
     out = {p: DIGIT_TO_CONFUSED_LETTERS[s[p]] for p in _numeric_positions(lines)
            if p not in skip and DIGIT_TO_CONFUSED_LETTERS.get(s[p])}  # fmt: skip
     for a, b in layout.names:
