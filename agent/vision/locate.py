@@ -455,7 +455,7 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
     mask = ink_mask(grey_work)
     smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
-        smooth = _smoothed_mask(work)
+        smooth = _smoothed_mask(grey_work)
         if smooth.mean() < GRAIN_GONE * mask.mean():
             yield from _bands(smooth, full, work.size, scale, limit)
             return
@@ -469,12 +469,12 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
             found = True
             yield band
     if not found:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
-        yield from _bands(_smoothed_mask(work) if smooth is None else smooth, full, work.size, scale, limit)
+        yield from _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work.size, scale, limit)
 
 
-def _smoothed_mask(work: Image.Image) -> np.ndarray:
+def _smoothed_mask(grey_work: np.ndarray) -> np.ndarray:
     """The ink mask of the working image smoothed by a Gaussian of radius 1: grain and soft blotches' edges fade."""
-    return ink_mask(smoothed(np.asarray(work, np.uint8)))
+    return ink_mask(smoothed(grey_work))
 
 
 def smoothed(g: np.ndarray) -> np.ndarray:

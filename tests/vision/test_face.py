@@ -151,4 +151,3 @@ def test_face_detect_cli_refuses_a_file_that_is_not_an_image(tmp_path: Path, cap
     captured = capsys.readouterr()
     assert "not a JPEG or PNG image" in captured.err and "Traceback" not in captured.err
     assert "give a JPEG or PNG image" in captured.err and "cable" not in captured.err
-

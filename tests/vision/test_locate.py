@@ -342,8 +342,8 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
 
 def test_the_smoothing_is_a_gaussian_of_radius_1_that_keeps_the_ink():
     """``smoothed`` (the grainy page's blur) spreads a lone bright pixel as a Gaussian of radius 1 does (variance 1
-    along each axis, within 3 pixels; Pillow's GaussianBlur(1), which it replaced, gives 0.94), keeps its total, and leaves an even grey and the page's edges as
-    they were."""
+    along each axis, within 3 pixels; Pillow's GaussianBlur(1), which it replaced, gives 0.94), keeps its total,
+    and leaves an even grey and the page's edges as they were."""
     dot = np.zeros((21, 21), np.uint8)
     dot[10, 10] = 255
     spread = locate.smoothed(dot).astype(np.float64)
