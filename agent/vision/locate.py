@@ -333,9 +333,11 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None, joi
     if not join:
         return lines, lines
     short = ~full & (lengths >= max(20, int(lengths.max() * PIECE_FLOOR)))
-    pieces = [p for p in _stacked(rows[short], x0s[short], x1s[short])  # not a line's own fringe rows
-              if not any(min(p[2], b[2]) - max(p[0], b[0]) > (p[2] - p[0]) / 2 and p[1] < b[3] and p[3] > b[1]
-                         for b in lines)]  # fmt: skip
+    # not a line's own fringe rows (mostly within its columns and its rows): a piece taller than the rows where a
+    # line broken twice still runs long is the rest of that line (development page 8205000+52)
+    pieces = [p for p in _stacked(rows[short], x0s[short], x1s[short])
+              if not any(min(p[2], b[2]) - max(p[0], b[0]) > (p[2] - p[0]) / 2
+                         and min(p[3], b[3]) - max(p[1], b[1]) > (p[3] - p[1]) / 2 for b in lines)]  # fmt: skip
     joined = [box for box in _joined(lines + pieces) if box[2] - box[0] >= floor]
     return lines, joined if sorted(joined) != sorted(lines) else lines
 
@@ -358,15 +360,20 @@ def _joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int,
     """Pieces of one line joined, left to right: a box starting right of a line's start, on the same rows (their
     heights overlapping by most of the lower one), overlapping its end or with a stretch between them of at most
     JOIN_GAP of the joined width (a piece's box can reach a few pixels into the next one's: a taller row of ink
-    where a character's stroke leans, evaluation page 2468000+34). An MRZ line whose ink is lost for a few
-    characters (glare, a light patch of the page's print lifting the ink mask's threshold, a finger) is still
-    one line (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`)."""
+    where a character's stroke leans, evaluation page 2468000+34); and a box touching a line's rows across most
+    of its width (a line broken twice runs long only in the rows its breaks spare, its pieces fill the rest of
+    its height). An MRZ line whose ink is lost for a few characters (glare, a light patch of the page's print
+    lifting the ink mask's threshold, a finger) is still one line
+    (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`,
+    `test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole`)."""
     out = np.empty((0, 4), np.int64)
     for box in sorted(boxes):
         x0, y0, x1, y1 = box
         overlap = np.minimum(out[:, 3], y1) - np.maximum(out[:, 1], y0)
+        across = np.minimum(out[:, 2], x1) - np.maximum(out[:, 0], x0)
         fits = ((x0 > out[:, 0]) & (overlap >= 0.6 * np.minimum(out[:, 3] - out[:, 1], y1 - y0))
                 & (x0 - out[:, 2] <= JOIN_GAP * (x1 - out[:, 0])))  # fmt: skip
+        fits |= (overlap >= 0) & (across > 0.5 * np.minimum(out[:, 2] - out[:, 0], x1 - x0))  # stacked: one line
         if fits.any():
             k = int(np.argmax(fits))
             out[k] = (out[k, 0], min(out[k, 1], y0), max(out[k, 2], x1), max(out[k, 3], y1))

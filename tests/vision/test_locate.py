@@ -260,6 +260,31 @@ def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     assert _joined([(184, 183, 291, 195), (282, 181, 752, 197)]) == [(184, 181, 752, 197)]
 
 
+def test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole():
+    """Two stretches of a line lost above its lowest rows (dark print as dark as the ink there): its runs are
+    long only in those rows, and its three pieces, each shorter than a line, span its whole height. They are
+    the rest of that line, not its fringe: joined and stacked on those rows, the line is as tall as the next
+    one and the two make an MRZ group. Development page 8205000+52 (a TD3 whose first line is broken so) found
+    no such group, read a wrong band, and was REFER."""
+    rows = [_ocrb_mask(t) for t in ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+                                    "L898902C36UTO7408122F1204159ZE184226B<<<<<10")]  # fmt: skip
+    rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
+    h = max(r.shape[0] for r in rows)
+    mask = np.zeros((5 * h, max(r.shape[1] for r in rows) + 2 * h), np.uint8)
+    for i, r in enumerate(rows):
+        mask[h + 2 * h * i : h + 2 * h * i + r.shape[0], h : h + r.shape[1]] = r
+    x0, y0, x1, _ = _line_box(mask)
+    for a, b in ((0.30, 0.38), (0.62, 0.70)):  # line 1's ink lost above its lowest rows
+        mask[y0 : y0 + int(0.7 * h), x0 + int(a * (x1 - x0)) : x0 + int(b * (x1 - x0))] = 0
+    lines, joined = text_lines(mask, 37, join=True)
+    assert lines[0][3] - lines[0][1] < h / 2 and not mrz_groups(lines)  # line 1 runs long in a few rows only
+    groups = [group for _, group in mrz_groups(joined)]
+    assert groups and groups[0][0][3] - groups[0][0][1] >= 0.8 * h, joined  # line 1 at its full height
+    doc = evaluation_page(8_205_000, 52)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     """Development page 6161000+90: a small TD1 photographed with heavy sensor grain. The black-hat takes the
     grain for ink (a third of the page), and no MRZ-like band stood out; smoothed first, the mask holds

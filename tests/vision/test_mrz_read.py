@@ -478,17 +478,19 @@ def test_a_second_reading_wider_needs_half_the_doubt():
 
 
 def test_doubted_lines_are_read_once_at_the_wider_pitch(monkeypatch):
-    """Evaluation page 777000+252 (TD3): its first reading is trusted, the second look at 656 pixels doubts it, it is
-    read again wider (656 pixels too, for 44-character lines) and the second opinion takes that view again: one
-    run of the widened model per line, where it was three, and the same reading (``_last_call``)."""
-    doc = evaluation_page(777_000, 252)
+    """Evaluation page 1316000+233 (MRV-A): its first reading is not trusted (0.92), it is read again wider (656
+    pixels for 44-character lines), not trusted alone, and the second opinion takes that view again into the
+    consensus, trusted: one run of the widened model per line, where it was two, and the same reading
+    (``_last_call``). (Page 777000+252, whose second look doubted it too, was this test's until its second line was
+    located at its full height: docs/vision.md, session of 09:39.)"""
+    doc = evaluation_page(1_316_000, 233)
     wide = mrz_read._widened_model(Path(shared_model(MODEL).path), widened_width(44))
     reading, runs = _runs_of(wide, lambda: read_image_mrz(doc.image, today=TODAY))
     assert reading.trusted and reading.lines == doc.lines and runs == len(doc.lines)
     monkeypatch.setattr(mrz_read, "_widened_probs", mrz_read._widened_probs.__wrapped__)
     monkeypatch.setattr(mrz_read, "_widened_reading", constrained)
     again, runs_again = _runs_of(wide, lambda: read_image_mrz(doc.image, today=TODAY))
-    assert runs_again == 3 * runs and (again.lines, again.confidence) == (reading.lines, reading.confidence)
+    assert runs_again == 2 * runs and (again.lines, again.confidence) == (reading.lines, reading.confidence)
 
 
 def test_the_last_call_is_answered_again_only_for_the_very_same_arrays():
