@@ -41,6 +41,8 @@ STROKES_POWER = 3
 WEAK_STROKES = 0.7
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
 PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined (_joined; 0.2 until 2026-12-04 05:15)
+END_TOGETHER = 0.02  # two lines' ends this close (a share of their width) end together...
+LOST = 0.1  # ...and the one shorter by more than this at its other end lost characters there (_cut)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
@@ -403,10 +405,18 @@ def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list
                 continue
             if any(g < 1.2 * h or g > 3.2 * h for g in gaps) or (len(gaps) > 1 and max(gaps) > 1.25 * min(gaps)):
                 continue
-            if abs(group[0][0] - group[-1][0]) > 0.1 * max(widths) or min(widths) < 12 * h or h < 4:
+            if not _start_together(group, max(widths)) or min(widths) < 12 * h or h < 4:
                 continue
             out.append((float(sum(widths)), group))
     return out
+
+
+def _start_together(group: list[tuple[int, int, int, int]], width: int) -> bool:
+    """The lines of ``group`` start together (within 0.1 of the widest): an MRZ's lines do. Two lines that end
+    together (within END_TOGETHER) may start up to 0.15 apart (the widths' own bound): one lost its first
+    characters to a dark patch of the page's print (development page 7777000+42; ``_cut`` gives them back)."""
+    off = abs(group[0][0] - group[-1][0])
+    return off <= LOST * width or (len(group) == 2 and abs(group[0][2] - group[1][2]) <= END_TOGETHER * width)
 
 
 def _below(top: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
@@ -534,9 +544,14 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     cos, sin = math.cos(a), math.sin(a)
     cuts, edges = [], []
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
+    width = ends[-1] - starts[0]
     for x0, y0, x1, y1 in group:
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
             x0, x1 = min(x0, starts[1]), max(x1, ends[1])
+        elif ends[-1] - ends[0] <= END_TOGETHER * width and starts[-1] - starts[0] > LOST * width:
+            x0 = starts[0]  # two lines ending together, one starting well after the other: it lost its start
+        elif starts[-1] - starts[0] <= END_TOGETHER * width and ends[-1] - ends[0] > LOST * width:
+            x1 = ends[-1]  # or starting together, one ending well before: it lost its end
         lh = y1 - y0
         mx, my = 0.02 * (x1 - x0), LINE_MARGIN * lh
         bx0, by0, bx1, by1 = x0 - mx, y0 - my, x1 + mx, y1 + my

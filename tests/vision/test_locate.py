@@ -285,6 +285,31 @@ def test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole():
     assert reading.trusted and reading.lines == doc.lines
 
 
+def test_a_two_line_mrz_whose_line_lost_its_start_is_grouped_and_cut_from_the_other_s_start():
+    """A dark patch of the page's print under an MRZ line's first characters takes them out of the ink mask: the
+    two lines end together but start more than 0.1 of their width apart, which no MRZ's lines do. Ending
+    together (END_TOGETHER), they are still a group, and the line that lost its start is cut from the other's.
+    Development page 7777000+42 (a TD3 on dark print, its first line's first four characters lost) was REFER,
+    two lines of text read instead, and reads right."""
+    rows = [_ocrb_mask(t) for t in ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+                                    "L898902C36UTO7408122F1204159ZE184226B<<<<<10")]  # fmt: skip
+    rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
+    h = max(r.shape[0] for r in rows)
+    mask = np.zeros((5 * h, max(r.shape[1] for r in rows) + 2 * h), np.uint8)
+    for i, r in enumerate(rows):
+        mask[h + 2 * h * i : h + 2 * h * i + r.shape[0], mask.shape[1] - h - r.shape[1] : mask.shape[1] - h] = r
+    x0, _, x1, _ = _line_box(mask)
+    mask[: 2 * h, x0 : x0 + int(0.12 * (x1 - x0))] = 0  # line 1's first characters lost
+    lines, _ = text_lines(mask, 25)
+    assert len(lines) == 2 and lines[0][0] - lines[1][0] > locate.LOST * (x1 - x0)
+    assert [group for _, group in mrz_groups(lines)] == [lines]
+    doc = evaluation_page(7_777_000, 42)
+    band = candidates(grey(doc.image))[0]
+    assert abs(band.edges[0][0] - band.edges[1][0]) < 2 and band.boxes[0][0] - band.boxes[1][0] > 50
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     """Development page 6161000+90: a small TD1 photographed with heavy sensor grain. The black-hat takes the
     grain for ink (a third of the page), and no MRZ-like band stood out; smoothed first, the mask holds
