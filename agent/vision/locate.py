@@ -401,22 +401,25 @@ def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list
             centres = [(b[1] + b[3]) / 2 for b in group]
             gaps = np.diff(centres)
             h = float(statistics.median(heights))  # of 2-3 numbers: numpy's call costs more than the sum
-            if min(widths) < 0.85 * max(widths) or max(heights) > 2.2 * min(heights):
+            if not _aligned(group, widths) or max(heights) > 2.2 * min(heights):
                 continue
             if any(g < 1.2 * h or g > 3.2 * h for g in gaps) or (len(gaps) > 1 and max(gaps) > 1.25 * min(gaps)):
                 continue
-            if not _start_together(group, max(widths)) or min(widths) < 12 * h or h < 4:
+            if min(widths) < 12 * h or h < 4:
                 continue
             out.append((float(sum(widths)), group))
     return out
 
 
-def _start_together(group: list[tuple[int, int, int, int]], width: int) -> bool:
-    """The lines of ``group`` start together (within 0.1 of the widest): an MRZ's lines do. Two lines that end
-    together (within END_TOGETHER) may start up to 0.15 apart (the widths' own bound): one lost its first
-    characters to a dark patch of the page's print (development page 7777000+42; ``_cut`` gives them back)."""
-    off = abs(group[0][0] - group[-1][0])
-    return off <= LOST * width or (len(group) == 2 and abs(group[0][2] - group[1][2]) <= END_TOGETHER * width)
+def _aligned(group: list[tuple[int, int, int, int]], widths: list[int]) -> bool:
+    """The lines of ``group`` start together (within LOST of the widest) and are alike (at least 0.85 of it): an
+    MRZ's lines are. Two lines that end together (within END_TOGETHER) may differ more at their start, down to
+    0.75: one lost its first characters to a dark patch of the page's print (development pages 7777000+42 and
+    1919000+77; ``_cut`` gives them back)."""
+    widest = max(widths)
+    if abs(group[0][0] - group[-1][0]) <= LOST * widest:
+        return min(widths) >= 0.85 * widest
+    return len(group) == 2 and abs(group[0][2] - group[1][2]) <= END_TOGETHER * widest and min(widths) >= 0.75 * widest
 
 
 def _below(top: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:

@@ -288,9 +288,9 @@ def test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole():
 def test_a_two_line_mrz_whose_line_lost_its_start_is_grouped_and_cut_from_the_other_s_start():
     """A dark patch of the page's print under an MRZ line's first characters takes them out of the ink mask: the
     two lines end together but start more than 0.1 of their width apart, which no MRZ's lines do. Ending
-    together (END_TOGETHER), they are still a group, and the line that lost its start is cut from the other's.
-    Development page 7777000+42 (a TD3 on dark print, its first line's first four characters lost) was REFER,
-    two lines of text read instead, and reads right."""
+    together (END_TOGETHER), they are still a group (one down to 0.75 of the other), and the line that lost its
+    start is cut from the other's. Development pages 7777000+42 and 1919000+77 (MRV-A and TD3 on dark print,
+    their first lines 0.11 and 0.19 short) were REFER, two lines of text read instead, and read right."""
     rows = [_ocrb_mask(t) for t in ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
                                     "L898902C36UTO7408122F1204159ZE184226B<<<<<10")]  # fmt: skip
     rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
@@ -303,11 +303,12 @@ def test_a_two_line_mrz_whose_line_lost_its_start_is_grouped_and_cut_from_the_ot
     lines, _ = text_lines(mask, 25)
     assert len(lines) == 2 and lines[0][0] - lines[1][0] > locate.LOST * (x1 - x0)
     assert [group for _, group in mrz_groups(lines)] == [lines]
-    doc = evaluation_page(7_777_000, 42)
-    band = candidates(grey(doc.image))[0]
-    assert abs(band.edges[0][0] - band.edges[1][0]) < 2 and band.boxes[0][0] - band.boxes[1][0] > 50
-    reading = read_image_mrz(doc.image, today=TODAY)
-    assert reading.trusted and reading.lines == doc.lines
+    for seed, index in ((7_777_000, 42), (1_919_000, 77)):
+        doc = evaluation_page(seed, index)
+        band = candidates(grey(doc.image))[0]
+        assert abs(band.edges[0][0] - band.edges[1][0]) < 2 and band.boxes[0][0] - band.boxes[1][0] > 50
+        reading = read_image_mrz(doc.image, today=TODAY)
+        assert reading.trusted and reading.lines == doc.lines, (seed, index)
 
 
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
@@ -382,10 +383,14 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
     holds the blotches' edges more than the faint characters, and neither the ink mask nor the strict one has
     an MRZ-like group: no band, REFER. When no mask shows one, the mask of the image smoothed (as for a grainy
     photo) is tried, since 2026-12-04 13:17 UTC, and the page reads right. Not smoothed (a blur of radius 0),
-    nothing is found."""
+    nothing is found. Since 2026-12-05 11:25 UTC the first mask shows it too (its first line lost its start,
+    the lines end together: ``_aligned``); with lines that must start together, as before, it is the smoothed
+    mask's."""
     doc = evaluation_page(5_050_000, 78)
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
+    monkeypatch.setattr(locate, "END_TOGETHER", -1.0)
+    assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
     monkeypatch.setattr(locate, "smoothed", lambda g: g)
     assert candidates(grey(doc.image)) == []
 
