@@ -260,19 +260,26 @@ def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     assert _joined([(184, 183, 291, 195), (282, 181, 752, 197)]) == [(184, 181, 752, 197)]
 
 
-def test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole():
-    """Two stretches of a line lost above its lowest rows (dark print as dark as the ink there): its runs are
-    long only in those rows, and its three pieces, each shorter than a line, span its whole height. They are
-    the rest of that line, not its fringe: joined and stacked on those rows, the line is as tall as the next
-    one and the two make an MRZ group. Development page 8205000+52 (a TD3 whose first line is broken so) found
-    no such group, read a wrong band, and was REFER."""
+def _td3_mask() -> tuple[np.ndarray, int]:
+    """The ink mask of a TD3's two lines, one line height apart, ending together a line height from the right
+    edge; and that height."""
     rows = [_ocrb_mask(t) for t in ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
                                     "L898902C36UTO7408122F1204159ZE184226B<<<<<10")]  # fmt: skip
     rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
     h = max(r.shape[0] for r in rows)
     mask = np.zeros((5 * h, max(r.shape[1] for r in rows) + 2 * h), np.uint8)
     for i, r in enumerate(rows):
-        mask[h + 2 * h * i : h + 2 * h * i + r.shape[0], h : h + r.shape[1]] = r
+        mask[h + 2 * h * i : h + 2 * h * i + r.shape[0], mask.shape[1] - h - r.shape[1] : mask.shape[1] - h] = r
+    return mask, h
+
+
+def test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole():
+    """Two stretches of a line lost above its lowest rows (dark print as dark as the ink there): its runs are
+    long only in those rows, and its three pieces, each shorter than a line, span its whole height. They are
+    the rest of that line, not its fringe: joined and stacked on those rows, the line is as tall as the next
+    one and the two make an MRZ group. Development page 8205000+52 (a TD3 whose first line is broken so) found
+    no such group, read a wrong band, and was REFER."""
+    mask, h = _td3_mask()
     x0, y0, x1, _ = _line_box(mask)
     for a, b in ((0.30, 0.38), (0.62, 0.70)):  # line 1's ink lost above its lowest rows
         mask[y0 : y0 + int(0.7 * h), x0 + int(a * (x1 - x0)) : x0 + int(b * (x1 - x0))] = 0
@@ -289,15 +296,9 @@ def test_a_two_line_mrz_whose_line_lost_its_start_is_grouped_and_cut_from_the_ot
     """A dark patch of the page's print under an MRZ line's first characters takes them out of the ink mask: the
     two lines end together but start more than 0.1 of their width apart, which no MRZ's lines do. Ending
     together (END_TOGETHER), they are still a group (one down to 0.75 of the other), and the line that lost its
-    start is cut from the other's. Development pages 7777000+42 and 1919000+77 (MRV-A and TD3 on dark print,
+    start is cut from the other's. Development pages 7777000+42 and 1919000+77 (TD3s on dark print,
     their first lines 0.11 and 0.19 short) were REFER, two lines of text read instead, and read right."""
-    rows = [_ocrb_mask(t) for t in ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-                                    "L898902C36UTO7408122F1204159ZE184226B<<<<<10")]  # fmt: skip
-    rows = [r[b[1] : b[3], b[0] : b[2]] for r, b in ((r, _line_box(r)) for r in rows)]
-    h = max(r.shape[0] for r in rows)
-    mask = np.zeros((5 * h, max(r.shape[1] for r in rows) + 2 * h), np.uint8)
-    for i, r in enumerate(rows):
-        mask[h + 2 * h * i : h + 2 * h * i + r.shape[0], mask.shape[1] - h - r.shape[1] : mask.shape[1] - h] = r
+    mask, h = _td3_mask()
     x0, _, x1, _ = _line_box(mask)
     mask[: 2 * h, x0 : x0 + int(0.12 * (x1 - x0))] = 0  # line 1's first characters lost
     lines, _ = text_lines(mask, 25)
