@@ -474,8 +474,8 @@ def _last_call(fn: Callable[..., T]) -> Callable[..., T]:
     else equal. A frame's doubted lines are read at one wider pitch by up to three steps (``second_look``,
     ``reread_wider``: the same pitch for 44-character lines, and ``second_opinion``): evaluation page 777000+252,
     as it was located until 2026-12-05, read them three times and searched the same probabilities twice (decode
-    23 ms, 10 of them repeated). Only
-    for arguments nothing alters in place: line crops, and the probabilities ``_widened_probs`` returns."""
+    23 ms, 10 of them repeated). Only for arguments nothing alters in place: line crops, and the probabilities
+    ``_widened_probs`` returns."""
     last: list[tuple[tuple[object, ...], tuple[object, ...], T]] = []
 
     def key(arg: object) -> object:
