@@ -42,7 +42,9 @@ DATA_SEED = 20261210  # the training lines of the base recipe (the validation li
 ARCHITECTURES = {  # channels of the four conv blocks, the height-collapsing conv and the context convs
     "base": (16, 32, 64, 96, 128),  # ~200 k parameters: the second and third line models
     "wide": (24, 48, 96, 128, 192),  # ~430 k parameters, 2.3x the multiply-adds: the first line model since 2026-12-04
+    "fine": (16, 32, 64, 96, 128),  # base's channels with a column every 2 pixels (FINE): 5 a character of 44
 }
+FINE = {"fine"}  # architectures whose second block keeps the width: LINE_W // 2 columns, not LINE_W // 4
 
 
 class LineNet(nn.Module):
@@ -51,6 +53,7 @@ class LineNet(nn.Module):
     def __init__(self, arch: str = "base") -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = ARCHITECTURES[arch]
+        fine = arch in FINE
 
         def block(cin: int, cout: int, pool: tuple[int, int] | None) -> list[nn.Module]:
             layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -60,7 +63,7 @@ class LineNet(nn.Module):
 
         self.features = nn.Sequential(
             *block(1, c1, (2, 2)),  # 16 x 224
-            *block(c1, c2, (2, 2)),  # 8 x 112
+            *block(c1, c2, (2, 1) if fine else (2, 2)),  # 8 x 112 (fine: 8 x 224)
             *block(c2, c3, (2, 1)),  # 4 x 112
             *block(c3, c4, (2, 1)),  # 2 x 112
             nn.Conv2d(c4, c5, (2, 3), padding=(0, 1), bias=False),  # 1 x 112
