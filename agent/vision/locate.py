@@ -547,7 +547,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     cos, sin = math.cos(a), math.sin(a)
     cuts, edges = [], []
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
-    width = ends[-1] - starts[0]
+    width = max(b[2] - b[0] for b in group)  # the widest line: the measure _aligned groups them by
     for x0, y0, x1, y1 in group:
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
             x0, x1 = min(x0, starts[1]), max(x1, ends[1])
