@@ -48,7 +48,7 @@ FINE = {"fine"}  # architectures whose second block keeps the width: LINE_W // 2
 
 
 class LineNet(nn.Module):
-    """1 x 32 x 448 grey line -> STEPS x CLASSES log-probabilities (``ARCHITECTURES``: its channels)."""
+    """1 x 32 x 448 grey line -> STEPS x CLASSES log-probabilities (``ARCHITECTURES``: its channels; FINE: 2 x STEPS)."""
 
     def __init__(self, arch: str = "base") -> None:
         super().__init__()
