@@ -419,7 +419,14 @@ def _aligned(group: list[tuple[int, int, int, int]], widths: list[int]) -> bool:
     widest = max(widths)
     if abs(group[0][0] - group[-1][0]) <= LOST * widest:
         return min(widths) >= 0.85 * widest
-    return len(group) == 2 and abs(group[0][2] - group[1][2]) <= END_TOGETHER * widest and min(widths) >= 0.75 * widest
+    return _lost_its_start(group, widest) and min(widths) >= 0.75 * widest
+
+
+def _lost_its_start(group: list[tuple[int, int, int, int]], widest: int) -> bool:
+    """Two lines ending together (within END_TOGETHER of ``widest``) and starting more than LOST of it apart: one
+    lost its first characters (``_aligned`` groups them, ``_cut`` gives them back)."""
+    starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
+    return len(group) == 2 and ends[-1] - ends[0] <= END_TOGETHER * widest and starts[-1] - starts[0] > LOST * widest
 
 
 def _below(top: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
@@ -548,13 +555,15 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     cuts, edges = [], []
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
     width = max(b[2] - b[0] for b in group)  # the widest line: the measure _aligned groups them by
+    lost_start = _lost_its_start(group, width)  # two lines ending together, one starting well after the other
+    lost_end = starts[-1] - starts[0] <= END_TOGETHER * width and ends[-1] - ends[0] > LOST * width  # or the mirror
     for x0, y0, x1, y1 in group:
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
             x0, x1 = min(x0, starts[1]), max(x1, ends[1])
-        elif ends[-1] - ends[0] <= END_TOGETHER * width and starts[-1] - starts[0] > LOST * width:
-            x0 = starts[0]  # two lines ending together, one starting well after the other: it lost its start
-        elif starts[-1] - starts[0] <= END_TOGETHER * width and ends[-1] - ends[0] > LOST * width:
-            x1 = ends[-1]  # or starting together, one ending well before: it lost its end
+        elif lost_start:
+            x0 = starts[0]  # the one that lost its start gets the other's
+        elif lost_end:
+            x1 = ends[-1]  # the one that lost its end gets the other's
         lh = y1 - y0
         mx, my = 0.02 * (x1 - x0), LINE_MARGIN * lh
         bx0, by0, bx1, by1 = x0 - mx, y0 - my, x1 + mx, y1 + my
