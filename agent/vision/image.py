@@ -45,6 +45,21 @@ def resize(image: np.ndarray, width: int, height: int, reducing_gap: float = 2.0
     return np.asarray(Image.fromarray(image).resize((width, height), resample, reducing_gap=reducing_gap))
 
 
+def turned(rgb: np.ndarray, degrees: float, max_side: int = 3072) -> np.ndarray:
+    """``rgb`` (HxWx3) turned ``degrees`` counter-clockwise, all of it kept: a quarter turn exactly; any other
+    angle on a copy at most ``max_side`` pixels on its longer side (a turned 80-megapixel photo would take twice
+    that), its corners filled with the median colour of its border, an edge no stronger than the frame's own."""
+    if degrees % 90 == 0:
+        return np.ascontiguousarray(np.rot90(rgb, int(degrees // 90) % 4))
+    img = Image.fromarray(rgb)
+    if max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    fill = tuple(int(v) for v in np.median(border, axis=0))
+    return np.asarray(img.rotate(degrees, Image.Resampling.BILINEAR, expand=True, fillcolor=fill))
+
+
 def jpeg_bytes(rgb: np.ndarray, max_side: int = 256, quality: int = 85) -> bytes:
     """``rgb`` as a JPEG at most ``max_side`` pixels on its longer side (evidence crops)."""
     img = Image.fromarray(rgb)

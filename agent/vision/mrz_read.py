@@ -37,7 +37,7 @@ from agent.mrz import MrzFormatError, parse_mrz
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
-from agent.vision.image import grey, resize
+from agent.vision.image import grey, resize, turned
 from agent.vision.lines import ALPHABET, LINE_H, line_input, widened, widened_width
 from agent.vision.locate import Band, iter_candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
@@ -66,6 +66,7 @@ LETTERS = np.frombuffer(ALPHABET.encode("ascii"), np.uint8)  # ALPHABET's charac
 CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
+TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
 WIDER_CHARS = (44,)  # lines read again wider when doubted (TD3, MRV-A); not 36: see reread_wider
 
 
@@ -776,17 +777,21 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
     again wider when not trusted as read: ``reread_wider``), else per-character probabilities averaged over
     the frames that show the layout most frames show. A frame not trusted as it lies is read again turned a
     quarter round (a phone photo or a scan of a page lying sideways; the reader turns bands half round itself),
-    and the better reading kept (`test_a_page_lying_a_quarter_turn_round_is_read`)."""
+    then an eighth round either way (a card laid across a scanner's glass: the locator's skew search spans +-20
+    degrees, so a page at 25-65 degrees was no MRZ at all), until one is trusted, the best reading kept
+    (`test_a_page_lying_a_quarter_turn_round_is_read`, `test_a_page_lying_at_any_angle_is_read`)."""
     model = model or shared_model(MODEL)
     today = today or datetime.date.today()
     timings = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
     readings: list[Reading] = []
     for rgb in frames:
         reading = _read_frame(rgb, model, today, timings)
-        if reading is None or not reading.trusted:
-            turned = _read_frame(np.ascontiguousarray(np.rot90(rgb)), model, today, timings)
-            if turned is not None and (reading is None or _rank(turned) > _rank(reading)):
-                reading = turned
+        for degrees in TURNS:
+            if reading is not None and reading.trusted:
+                break
+            other = _read_frame(turned(rgb, degrees), model, today, timings)
+            if other is not None and (reading is None or _rank(other) > _rank(reading)):
+                reading = other
         if reading is not None:
             readings.append(reading)
     trusted = [r for r in readings if r.trusted]
