@@ -45,6 +45,13 @@ def resize(image: np.ndarray, width: int, height: int, reducing_gap: float = 2.0
     return np.asarray(Image.fromarray(image).resize((width, height), resample, reducing_gap=reducing_gap))
 
 
+def enlarged(rgb: np.ndarray, factor: int = 2) -> np.ndarray:
+    """``rgb`` (HxWx3) ``factor`` times the size, bicubic: a small photo's characters a few pixels wide keep
+    their strokes apart for the locator and the line crops (mrz_read.read_frames)."""
+    h, w = rgb.shape[:2]
+    return np.asarray(Image.fromarray(rgb).resize((w * factor, h * factor), Image.Resampling.BICUBIC))
+
+
 def turned(rgb: np.ndarray, degrees: float, max_side: int = 3072) -> np.ndarray:
     """``rgb`` (HxWx3) turned ``degrees`` counter-clockwise, all of it kept: a quarter turn exactly; any other
     angle on a copy at most ``max_side`` pixels on its longer side (a turned 80-megapixel photo would take twice

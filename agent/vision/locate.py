@@ -468,13 +468,14 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
     return list(iter_candidates(g, limit))
 
 
-def iter_candidates(g: np.ndarray, limit: int = CANDIDATES) -> Iterator[Band]:
+def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WORK_SIDE) -> Iterator[Band]:
     """``candidates`` one mask at a time, each mask made when the bands before it have been taken: the reader
     stops at the first band it reads surely, and on most pages that is one of the first mask's, so the strict
     mask is not made at all. When the plain mask's best band is hardly text-like (WEAK_STROKES), the strict
-    mask's bands come first."""
+    mask's bands come first. ``work_side``: the working image's longer side at most (a larger one finds an MRZ
+    that is small in a large frame, at several times the cost)."""
     h, w = g.shape
-    scale = min(1.0, WORK_SIDE / max(h, w))
+    scale = min(1.0, work_side / max(h, w))
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip

@@ -37,9 +37,9 @@ from agent.mrz import MrzFormatError, parse_mrz
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
-from agent.vision.image import grey, resize, turned
+from agent.vision.image import enlarged, grey, resize, turned
 from agent.vision.lines import ALPHABET, LINE_H, line_input, widened, widened_width
-from agent.vision.locate import Band, iter_candidates
+from agent.vision.locate import WORK_SIDE, Band, iter_candidates
 from agent.vision.runtime import Model, VisionUnavailableError, shared_model
 
 T = TypeVar("T")
@@ -67,6 +67,8 @@ CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_C
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
+SMALL_SIDE = 2000  # read_frames: a frame not trusted is read again closer: enlarged (bicubic, 2x) when its longer
+# side is shorter than this, else located on a working image twice the usual side (see _other_views)
 WIDER_CHARS = (44,)  # lines read again wider when doubted (TD3, MRV-A); not 36: see reread_wider
 
 
@@ -786,10 +788,10 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
     readings: list[Reading] = []
     for rgb in frames:
         reading = _read_frame(rgb, model, today, timings)
-        for degrees in TURNS:
+        for view, work_side in _other_views(rgb):
             if reading is not None and reading.trusted:
                 break
-            other = _read_frame(turned(rgb, degrees), model, today, timings)
+            other = _read_frame(view, model, today, timings, work_side)
             if other is not None and (reading is None or _rank(other) > _rank(reading)):
                 reading = other
         if reading is not None:
@@ -811,14 +813,28 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
     return reading
 
 
-def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: dict[str, float]) -> Reading | None:
+def _other_views(rgb: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
+    """The frame as read again when not trusted as it lies (``read_frames``), each made only when asked for, with
+    the locator's working side: closer, then that turned by each of TURNS. Closer is a small frame enlarged
+    (SMALL_SIDE; a small photo's characters a few pixels wide), and a large one located on a working image twice
+    the usual side (a passport photographed from afar is a few pixels a character on the usual one). Not both:
+    on 5,200 evaluation pages (under 1,600 pixels) the enlarged frame located at twice the side as well read 6
+    more pages right but one WRONG (8420000+77, a ``C`` with a stroke through it read ``G`` at 0.997)."""
+    closer, work_side = (enlarged(rgb), WORK_SIDE) if max(rgb.shape[:2]) < SMALL_SIDE else (rgb, 2 * WORK_SIDE)
+    yield closer, work_side
+    for degrees in TURNS:
+        yield turned(closer, degrees), WORK_SIDE
+
+
+def _read_frame(rgb: np.ndarray, model: Model, today: datetime.date, timings: dict[str, float],
+                work_side: int = WORK_SIDE) -> Reading | None:  # fmt: skip
     """The reading of one frame as it lies (None when no band is found), its stages' times added to ``timings``."""
     t0 = time.perf_counter()
     g = grey(rgb)
     t1 = time.perf_counter()
     timings["locate"] += (t1 - t0) * 1000
     located = timings["locate"]
-    best = best_band(_timed(iter_candidates(g), timings), model, today)  # a later mask made only when read up to
+    best = best_band(_timed(iter_candidates(g, work_side=work_side), timings), model, today)  # a later mask made only when read up to
     t2 = time.perf_counter()
     timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
     if best is None:

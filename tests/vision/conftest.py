@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.vision import mrz_read
 from agent.vision.image import read_image
 from tests.agent.conftest import make_gate  # noqa: F401 (the gate fixture, for the camera gate tests)
 from tools.vision.synth import DocumentSample, document_sample
@@ -50,3 +51,11 @@ def evaluation_page(seed: int, index: int) -> DocumentSample:
     angle = rng.uniform(-10, 10) + (180 if index % 5 == 4 else 0)
     fmt = ("TD1", "TD2", "TD3", "MRVA", "MRVB")[index % 5]
     return document_sample(rng, fmt, angle=angle, face=faces[index % 2] if index % 2 else None)
+
+
+@pytest.fixture
+def as_it_lies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages read as they lie only, not again closer or turned (``mrz_read._other_views``): a test that shows what
+    one step of the first reading does (the page REFER without it) is not rescued by a later view."""
+    monkeypatch.setattr(mrz_read, "_other_views", lambda rgb: iter(()))
+

@@ -140,7 +140,7 @@ def test_a_line_cut_with_far_more_rows_than_its_characters_is_cut_down_to_them()
     assert fitted(blank) is blank
 
 
-def test_a_page_whose_line_boxes_grew_in_the_ink_mask_is_read_from_its_characters_rows(monkeypatch):
+def test_a_page_whose_line_boxes_grew_in_the_ink_mask_is_read_from_its_characters_rows(monkeypatch, as_it_lies):
     """Evaluation page 1717000+28 (TD3, a sharp print on a wavy security background, the MRZ small in the
     working image): the ink mask's boxes are half as tall again as the characters, so the lines were cut
     with some 2.4-2.5 times their characters' height, beyond the line model's training crops (up to 2.1), and
@@ -323,7 +323,7 @@ def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     assert reading.trusted and reading.lines == doc.lines
 
 
-def test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes(monkeypatch):
+def test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes(monkeypatch, as_it_lies):
     """Evaluation pages 2468000+48 (MRV-A) and +36 (TD2): a dense guilloche over the whole page, thin and dark to
     the black-hat as the characters are, so the ink mask holds the waves (a seventh of the page at full size, more
     than GRAINY at the locator's working size) and no MRZ band stood out of it; smoothing does not take the waves away (they are not grain). Otsu's threshold taken
@@ -369,7 +369,7 @@ def test_the_strict_mask_is_made_only_when_no_band_of_the_first_mask_reads_surel
     assert candidates(grey(clean.image)) and True in made
 
 
-def test_an_mrz_beside_wide_waves_is_located_in_its_darkest_strokes_when_the_ink_is_not_busy(monkeypatch):
+def test_an_mrz_beside_wide_waves_is_located_in_its_darkest_strokes_when_the_ink_is_not_busy(monkeypatch, as_it_lies):
     """Pages 1010000+42 (TD3) and 1414000+35 (TD1) of the further seeds: a document on a desk printed with wide,
     dark waves. The ink mask is not busy (under GRAINY), but the waves in it line up better than the MRZ's
     rows (the page angle found is the waves') or run on into its lines' ends. The darkest strokes' mask

@@ -122,6 +122,29 @@ def test_a_page_lying_at_any_angle_is_read(monkeypatch):
     assert not any(read_image_mrz(image, today=TODAY).trusted for _, image in askew)
 
 
+def test_a_small_photo_and_a_passport_photographed_from_afar_are_read_closer(monkeypatch):
+    """A photo a few hundred pixels wide, whose MRZ characters are 4-5 pixels wide, is read again enlarged; a
+    passport 560 pixels wide in a 4000 x 3000 photo is read again located on a working image twice the usual side
+    (on the usual one its characters are 3 pixels wide). Neither read so without (``_other_views``)."""
+    small, bilinear = [], Image.Resampling.BILINEAR
+    for seed, fmt in ((61, "TD3"), (63, "TD1")):
+        doc = page(seed, fmt, 2.0)
+        image = Image.fromarray(doc.image)
+        small.append((doc.lines, np.asarray(image.resize((round(image.width * 0.3), round(image.height * 0.3)), bilinear))))
+    doc = page(70, "TD3", 2.0)
+    image = Image.fromarray(doc.image)
+    photo = Image.new("RGB", (4000, 3000), (150, 120, 90))
+    photo.paste(image.resize((560, round(image.height * 560 / image.width)), bilinear), (1700, 1300))
+    pages = [*small, (doc.lines, np.asarray(photo))]
+    for lines, image_ in pages:
+        reading = read_image_mrz(image_, today=TODAY)
+        assert reading.trusted and reading.lines == lines, image_.shape
+    monkeypatch.setattr(mrz_read, "SMALL_SIDE", 0)  # small frames not enlarged
+    assert not any(read_image_mrz(image_, today=TODAY).trusted for _, image_ in small)
+    monkeypatch.setattr(mrz_read, "WORK_SIDE", 512)  # the large frame's second look at the usual working side
+    assert not read_image_mrz(pages[-1][1], today=TODAY).trusted
+
+
 def test_a_frame_turned_an_eighth_round_keeps_all_of_it_within_its_bound():
     """``image.turned``: a quarter turn is exact; any other angle keeps the whole frame, its corners the border's
     colour, on a copy no longer than the bound."""
@@ -408,7 +431,7 @@ def test_the_line_model_is_widened_only_where_it_carries_its_width():
         widened((MODELS_DIR / "face_detection_short_range.tflite").read_bytes(), 656)
 
 
-def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch):
+def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch, as_it_lies):
     """An MRV-A page (44 characters a line, development seed 1121000, page 3) the model reads with doubt
     squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels). The
     other line models are left out: the consensus of all views trusts it too. (Development pages 6161000+83,
@@ -438,7 +461,7 @@ def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch):
     assert read_image_mrz(doc.image, today=TODAY, model=model).trusted
 
 
-def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch):
+def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch, as_it_lies):
     """Development page 5565000+9 (MRV-B): the first line model reads it right, but with a character in doubt
     (confidence 0.73, REFER); with the second line model's reading of the same crops it is trusted, and right.
     A gate without the other models reads with the first alone. (Development pages 900000+64, 5555000+6 and
@@ -454,7 +477,7 @@ def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_
     assert not alone.trusted and alone.lines == doc.lines and alone.confidence < MIN_CONFIDENCE
 
 
-def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monkeypatch):
+def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monkeypatch, as_it_lies):
     """Development page 5750000+67 (TD3): the first line model reads it right with characters in doubt
     (0.60); with the second model's view and the first's at the look's pitch the consensus is right but
     still REFER; the third model, trained apart from both, makes it 0.95 or more: trusted, and right.
