@@ -45,25 +45,26 @@ def resize(image: np.ndarray, width: int, height: int, reducing_gap: float = 2.0
     return np.asarray(Image.fromarray(image).resize((width, height), resample, reducing_gap=reducing_gap))
 
 
-def enlarged(rgb: np.ndarray, factor: int = 2) -> np.ndarray:
-    """``rgb`` (HxWx3) ``factor`` times the size, bicubic: a small photo's characters a few pixels wide keep
-    their strokes apart for the locator and the line crops (mrz_read.read_frames)."""
-    h, w = rgb.shape[:2]
-    return np.asarray(Image.fromarray(rgb).resize((w * factor, h * factor), Image.Resampling.BICUBIC))
+def enlarged(image: np.ndarray, factor: int = 2) -> np.ndarray:
+    """``image`` (uint8 HxW or HxWx3) ``factor`` times the size, bicubic: a small photo's characters a few pixels
+    wide keep their strokes apart for the locator and the line crops (mrz_read.read_frames)."""
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(image).resize((w * factor, h * factor), Image.Resampling.BICUBIC))
 
 
-def turned(rgb: np.ndarray, degrees: float, max_side: int = 3072) -> np.ndarray:
-    """``rgb`` (HxWx3) turned ``degrees`` counter-clockwise, all of it kept: a quarter turn exactly; any other
-    angle on a copy at most ``max_side`` pixels on its longer side (a turned 80-megapixel photo would take twice
-    that), its corners filled with the median colour of its border, an edge no stronger than the frame's own."""
+def turned(image: np.ndarray, degrees: float, max_side: int = 3072) -> np.ndarray:
+    """``image`` (uint8 HxW or HxWx3) turned ``degrees`` counter-clockwise, all of it kept: a quarter turn
+    exactly; any other angle on a copy at most ``max_side`` pixels on its longer side (a turned 80-megapixel photo
+    would take twice that), its corners filled with the median colour of its border, an edge no stronger than the
+    frame's own."""
     if degrees % 90 == 0:
-        return np.ascontiguousarray(np.rot90(rgb, int(degrees // 90) % 4))
-    img = Image.fromarray(rgb)
+        return np.ascontiguousarray(np.rot90(image, int(degrees // 90) % 4))
+    img = Image.fromarray(image)
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    fill = tuple(int(v) for v in np.median(border, axis=0))
+    median = np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]), axis=0).astype(int)
+    fill = tuple(median.tolist()) if median.ndim else int(median)
     return np.asarray(img.rotate(degrees, Image.Resampling.BILINEAR, expand=True, fillcolor=fill))
 
 
