@@ -777,11 +777,13 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
                 model: Model | None = None) -> Reading:  # fmt: skip
     """One reading from several frames of the same document: the surest frame that is trusted alone (read
     again wider when not trusted as read: ``reread_wider``), else per-character probabilities averaged over
-    the frames that show the layout most frames show. A frame not trusted as it lies is read again turned a
-    quarter round (a phone photo or a scan of a page lying sideways; the reader turns bands half round itself),
-    then an eighth round either way (a card laid across a scanner's glass: the locator's skew search spans +-20
-    degrees, so a page at 25-65 degrees was no MRZ at all), until one is trusted, the best reading kept
-    (`test_a_page_lying_a_quarter_turn_round_is_read`, `test_a_page_lying_at_any_angle_is_read`)."""
+    the frames that show the layout most frames show. A frame not trusted as it lies is read again in other
+    views (``_other_views``) until one is trusted, the best reading kept: turned a quarter round (a phone photo or
+    a scan of a page lying sideways; the reader turns bands half round itself), closer (a small photo enlarged, a
+    passport photographed from afar located on a larger working image), and that turned a quarter and an eighth
+    round either way (a card laid across a scanner's glass: the locator's skew search spans +-20 degrees, so a
+    page at 25-65 degrees was no MRZ at all) (`test_a_page_lying_a_quarter_turn_round_is_read`,
+    `test_a_page_lying_at_any_angle_is_read`, `test_a_small_photo_and_a_passport_photographed_from_afar_are_read_closer`)."""
     model = model or shared_model(MODEL)
     today = today or datetime.date.today()
     timings = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}

@@ -57,5 +57,4 @@ def evaluation_page(seed: int, index: int) -> DocumentSample:
 def as_it_lies(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages read as they lie only, not again closer or turned (``mrz_read._other_views``): a test that shows what
     one step of the first reading does (the page REFER without it) is not rescued by a later view."""
-    monkeypatch.setattr(mrz_read, "_other_views", lambda rgb: iter(()))
-
+    monkeypatch.setattr(mrz_read, "_other_views", lambda g: iter(()))
