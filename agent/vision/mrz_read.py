@@ -830,7 +830,8 @@ def _other_views(g: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
     closer, work_side = (enlarged(g), WORK_SIDE) if max(g.shape) < SMALL_SIDE else (g, 2 * WORK_SIDE)
     yield closer, work_side
     for degrees in TURNS:
-        yield turned(closer, degrees), WORK_SIDE
+        if closer is not g or degrees != 90:  # a large frame turned a quarter round was the first view
+            yield turned(closer, degrees), WORK_SIDE
 
 
 def _read_frame(g: np.ndarray, model: Model, today: datetime.date, timings: dict[str, float],
