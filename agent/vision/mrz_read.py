@@ -792,11 +792,10 @@ def read_frames(frames: Sequence[np.ndarray], *, today: datetime.date | None = N
         t0 = time.perf_counter()
         g = grey(rgb)
         timings["locate"] += (time.perf_counter() - t0) * 1000
-        reading = _read_frame(g, model, today, timings)
-        for view, work_side in _timed(_other_views(g), timings):
-            if reading is not None and reading.trusted:
-                break
-            other = _read_frame(view, model, today, timings, work_side)
+        reading = _read_frame(g, WORK_SIDE, model, today, timings)
+        views = _timed(_other_views(g), timings)  # a view is made only when the readings so far are not trusted
+        while (reading is None or not reading.trusted) and (view := next(views, None)) is not None:
+            other = _read_frame(*view, model, today, timings)
             if other is not None and (reading is None or _rank(other) > _rank(reading)):
                 reading = other
         if reading is not None:
@@ -834,8 +833,8 @@ def _other_views(g: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
             yield turned(closer, degrees), WORK_SIDE
 
 
-def _read_frame(g: np.ndarray, model: Model, today: datetime.date, timings: dict[str, float],
-                work_side: int = WORK_SIDE) -> Reading | None:  # fmt: skip
+def _read_frame(g: np.ndarray, work_side: int, model: Model, today: datetime.date,
+                timings: dict[str, float]) -> Reading | None:  # fmt: skip
     """The reading of one grey frame as it lies (None when no band is found), its stages' times added to ``timings``."""
     t1 = time.perf_counter()
     located = timings["locate"]
