@@ -49,6 +49,7 @@ from agent.vision.mrz_read import (
     Reading,
     best_band,
     constrained,
+    cross_checked,
     prepare_line_models,
     reread_wider,
     second_look,
@@ -223,6 +224,8 @@ class CameraReader:
                 self._votes[-1], reading = wider.probs, wider
         if not reading.trusted:  # the second line model's view of this frame's lines
             reading = second_opinion(reading, best.crops, shared_model(MODEL), self._today())
+        if reading.trusted and reading.lines != self._present:  # about to decide: read alike by a model trained apart
+            reading = cross_checked(reading, best.crops, shared_model(MODEL), self._today())
         self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
         lines, confidence = reading.lines, reading.confidence
         self.last_reading = reading

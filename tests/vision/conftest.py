@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from agent.vision import mrz_read
 from agent.vision.image import read_image
@@ -42,6 +43,19 @@ def smudge(image: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     noise = np.random.default_rng(seed).integers(0, 255, (y1 - y0, x1 - x0, 1))
     img[y0:y1, x0:x1] = np.where(noise > 128, 30, 235).astype(np.uint8)
     return img
+
+
+def keystone(image: np.ndarray, narrower: float) -> np.ndarray:
+    """``image`` photographed at a steep angle: in true perspective, its bottom edge ``narrower`` of its width
+    narrower on each side (the page's far edge), the desk showing beside it."""
+    h, w = image.shape[:2]
+    seen = [(0, 0), (w, 0), (w * (1 - narrower), h), (w * narrower, h)]  # where the page's corners appear
+    rows = []  # PIL's coefficients map each output pixel back to the page: solved from the four corners
+    for (x, y), (u, v) in zip(seen, [(0, 0), (w, 0), (w, h), (0, h)], strict=True):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+    coeffs = np.linalg.solve(np.array(rows, float), np.array([0, 0, w, 0, w, h, 0, h], float))
+    return np.asarray(Image.fromarray(image).transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs),
+                                                       Image.Resampling.BICUBIC, fillcolor=(90, 80, 70)))  # fmt: skip
 
 
 def evaluation_page(seed: int, index: int) -> DocumentSample:

@@ -30,6 +30,7 @@ from agent.vision.mrz_read import (
     apply_field_types,
     best_band,
     constrained,
+    cross_checked,
     decode_exact,
     names_well_formed,
     read_frames,
@@ -39,7 +40,7 @@ from agent.vision.mrz_read import (
     second_look,
 )
 from agent.vision.runtime import MODELS_DIR, Model, shared_model
-from tests.vision.conftest import TODAY, evaluation_page, page, smudge
+from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge
 
 
 def _read(doc):
@@ -359,6 +360,25 @@ def test_a_sure_wrong_letter_read_less_surely_at_another_pitch_is_not_trusted(mo
     assert reading.lines != doc.lines and not reading.trusted
     monkeypatch.setattr(mrz_read, "LOOK_SURE", 0.0)
     assert read_image_mrz(doc.image, today=TODAY, model=model).trusted
+
+
+def test_a_trusted_reading_the_models_trained_apart_read_otherwise_is_not_trusted(monkeypatch):
+    """Evaluation page 777000+53 (an MRV-B) photographed at a steep angle, its far edge 0.22 of its width narrower
+    on each side: the lines lean, and the first line model reads a name's ``R`` twice (``VCBVTTRV...``), trusted
+    (no check digit covers a name). The second line model reads the crops otherwise, and the consensus of every
+    view does not trust that text: REFER. A page the models read alike keeps its reading as it was."""
+    doc = evaluation_page(777_000, 53)
+    steep = keystone(doc.image, 0.22)
+    shipped = read_image_mrz(steep, today=TODAY)
+    assert not shipped.trusted
+    monkeypatch.setattr(mrz_read, "cross_checked", lambda reading, *args: reading)
+    unchecked = read_image_mrz(steep, today=TODAY)
+    assert unchecked.trusted and unchecked.lines != doc.lines  # the sure misreading this guards against
+    model = shared_model(MODEL)
+    best = best_band(candidates(grey(page(62, "TD3", 2.0).image)), model)
+    assert best is not None
+    reading = Reading(*constrained(best.probs, TODAY), best.probs)
+    assert reading.trusted and cross_checked(reading, best.crops, model, TODAY) is reading
 
 
 def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_when_not():
