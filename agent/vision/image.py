@@ -59,13 +59,51 @@ def turned(image: np.ndarray, degrees: float, max_side: int = 3072) -> np.ndarra
     frame's own."""
     if degrees % 90 == 0:
         return np.ascontiguousarray(np.rot90(image, int(degrees // 90) % 4))
+    img = _at_most(image, max_side)
+    return np.asarray(img.rotate(degrees, Image.Resampling.BILINEAR, expand=True, fillcolor=_border_colour(image)))
+
+
+def straightened(image: np.ndarray, far_edge: str, narrower: float, max_side: int = 3072) -> np.ndarray:
+    """``image`` (uint8 HxW or HxWx3) as if seen square-on, where a camera at a slant saw its ``far_edge`` ("top",
+    "bottom", "left" or "right") ``narrower`` of that edge's length shorter at each end: the perspective undone, on
+    a copy at most ``max_side`` pixels on its longer side (what lay beside the far edge is cut off). A page
+    photographed at a steep angle has its lines leaning near its sides, more than the line model was trained on,
+    and a far side's characters narrower (mrz_read.read_frames)."""
+    img = _at_most(image, max_side)
+    w, h = img.size
+    d, e = narrower * w, narrower * h
+    seen_as: dict[str, list[tuple[float, float]]] = {
+        "top": [(d, 0), (w - d, 0), (w, h), (0, h)], "bottom": [(0, 0), (w, 0), (w - d, h), (d, h)],
+        "left": [(0, e), (w, 0), (w, h), (0, h - e)], "right": [(0, 0), (w, e), (w, h - e), (0, h)]}
+    seen = seen_as[far_edge]
+    coeffs = perspective([(0, 0), (w, 0), (w, h), (0, h)], seen)
+    return np.asarray(img.transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR,
+                                    fillcolor=_border_colour(image)))  # fmt: skip
+
+
+def perspective(corners: list[tuple[float, float]], seen: list[tuple[float, float]]) -> tuple[float, ...]:
+    """Pillow's PERSPECTIVE coefficients taking each of the four output ``corners`` to where it is ``seen`` in the
+    image transformed (a plane seen from another point: the eight unknowns of the homography, from four points)."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(corners, seen, strict=True):
+        rows += [[x, y, 1, 0, 0, 0, -x * u, -y * u], [0, 0, 0, x, y, 1, -x * v, -y * v]]
+        values += [u, v]
+    return tuple(np.linalg.solve(np.array(rows, float), np.array(values, float)).tolist())
+
+
+def _at_most(image: np.ndarray, max_side: int) -> Image.Image:
+    """``image`` as a Pillow image at most ``max_side`` pixels on its longer side (bilinear)."""
     img = Image.fromarray(image)
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    return img
+
+
+def _border_colour(image: np.ndarray) -> int | tuple[int, ...]:
+    """The median colour of ``image``'s border (a grey level for a grey image)."""
     median = np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]), axis=0).astype(int)
-    fill = tuple(median.tolist()) if median.ndim else int(median)
-    return np.asarray(img.rotate(degrees, Image.Resampling.BILINEAR, expand=True, fillcolor=fill))
+    return tuple(median.tolist()) if median.ndim else int(median)
 
 
 def jpeg_bytes(rgb: np.ndarray, max_side: int = 256, quality: int = 85) -> bytes:

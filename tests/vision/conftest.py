@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from agent.vision import mrz_read
-from agent.vision.image import read_image
+from agent.vision.image import perspective, read_image
 from tests.agent.conftest import make_gate  # noqa: F401 (the gate fixture, for the camera gate tests)
 from tools.vision.synth import DocumentSample, document_sample
 
@@ -49,12 +49,9 @@ def keystone(image: np.ndarray, narrower: float) -> np.ndarray:
     """``image`` photographed at a steep angle: in true perspective, its bottom edge ``narrower`` of its width
     narrower on each side (the page's far edge), the desk showing beside it."""
     h, w = image.shape[:2]
-    seen = [(0, 0), (w, 0), (w * (1 - narrower), h), (w * narrower, h)]  # where the page's corners appear
-    rows = []  # PIL's coefficients map each output pixel back to the page: solved from the four corners
-    for (x, y), (u, v) in zip(seen, [(0, 0), (w, 0), (w, h), (0, h)], strict=True):
-        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-    coeffs = np.linalg.solve(np.array(rows, float), np.array([0, 0, w, 0, w, h, 0, h], float))
-    return np.asarray(Image.fromarray(image).transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs),
+    appear = [(0, 0), (w, 0), (w * (1 - narrower), h), (w * narrower, h)]  # where the page's corners appear
+    coeffs = perspective(appear, [(0, 0), (w, 0), (w, h), (0, h)])
+    return np.asarray(Image.fromarray(image).transform((w, h), Image.Transform.PERSPECTIVE, coeffs,
                                                        Image.Resampling.BICUBIC, fillcolor=(90, 80, 70)))  # fmt: skip
 
 
