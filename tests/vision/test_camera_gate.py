@@ -27,7 +27,7 @@ from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.support.wait import wait_until
-from tests.vision.conftest import TODAY, evaluation_page, page, smudge
+from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge
 from tools.vision.synth import DocumentSample, document_sample
 
 
@@ -179,6 +179,24 @@ def test_a_sure_misreading_under_the_camera_is_not_decided_when_a_second_look_re
     item = blind.look(doc.image)
     assert isinstance(item, CameraDocument) and item.lines != doc.lines
     blind.close()
+
+
+def test_a_sure_misreading_under_the_camera_is_not_decided_when_the_second_line_model_reads_otherwise(monkeypatch):
+    """The camera reader cross-checks the reading it is about to decide with the second line model, as ``mrz read``
+    does (agent/vision/mrz_read.py: cross_checked): evaluation page 777000+53 photographed at a steep angle (its
+    far edge 0.22 of its width narrower on each side), whose name's ``R`` the first line model reads twice, trusted,
+    is not a passage with that name; without the cross-check it was."""
+    doc = evaluation_page(777_000, 53)
+    frame, truth = keystone(doc.image, 0.22), doc.lines
+    reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = reader.look(frame)
+    assert not (isinstance(item, CameraDocument) and item.lines != truth), item
+    reader.close()
+    monkeypatch.setattr("agent.vision.camera_reader.cross_checked", lambda reading, *args: reading)
+    unchecked = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = unchecked.look(frame)
+    assert isinstance(item, CameraDocument) and item.lines != truth
+    unchecked.close()
 
 
 def test_a_document_moved_while_being_read_is_located_again():
