@@ -598,8 +598,9 @@ def cross_checked(reading: Reading, crops: list[np.ndarray], model: Model, today
     (``others``, by default OTHER_MODELS) reads the same crops: when its most probable characters are the
     reading's, the reading stands; else the consensus of every view (``second_opinion``'s) decides: reading
     the same text, the reading stands; else REFER (its confidence at most how probable the consensus finds
-    its characters, as ``second_look``). Never another text instead: two models of one recipe can agree
-    surely on a wrong letter (page 7070000+73, ``second_opinion``). A crop can lean beyond what the first
+    its characters, as ``second_look``; REFER too when a view cannot read the lines at their widths). Never
+    another text instead: two models of one recipe can agree surely on a wrong letter (page 7070000+73,
+    ``second_opinion``). A crop can lean beyond what the first
     model was trained on, which then reads a character surely wrong while the check digit passes: a real
     Czech specimen photographed at a steep angle (its far edge 0.2 of its width narrower each side) read
     document number ``99003853`` as ``99L73853`` at 0.995, which the models trained apart read right (0.99,
@@ -885,7 +886,7 @@ def _other_views(g: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:
     Each view also says how many chances to pass it is one of: a straightened view's reading carries four times
     its doubt (confidence 1 - 4 x (1 - c); trusted from 0.9875), since four more views are four more chances for a
     look-alike to pass. At the usual bar the 52 development seeds read 10 more pages right but 2 WRONG (1427000+2,
-    a name's ``T`` read ``F``; 8083000+18, ``O`` read ``0``; both at 0.977); so, 9 more and none."""
+    a name's ``T`` read ``F``; 8083000+18, ``O`` read ``0``; both at 0.977); so, 9 more and no new WRONG."""
     yield turned(g, 90), WORK_SIDE, 1
     closer, work_side = (enlarged(g), WORK_SIDE) if max(g.shape) < SMALL_SIDE else (g, 2 * WORK_SIDE)
     yield closer, work_side, 1
