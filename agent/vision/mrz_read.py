@@ -600,11 +600,11 @@ def cross_checked(reading: Reading, crops: list[np.ndarray], model: Model, today
     the same text, the reading stands; else REFER (its confidence at most how probable the consensus finds
     its characters, as ``second_look``; REFER too when a view cannot read the lines at their widths). Never
     another text instead: two models of one recipe can agree surely on a wrong letter (page 7070000+73,
-    ``second_opinion``). A crop can lean beyond what the first
-    model was trained on, which then reads a character surely wrong while the check digit passes: a real
-    Czech specimen photographed at a steep angle (its far edge 0.2 of its width narrower each side) read
-    document number ``99003853`` as ``99L73853`` at 0.995, which the models trained apart read right (0.99,
-    0.87) (`test_a_trusted_reading_the_models_trained_apart_read_otherwise_is_not_trusted`). On 5,200
+    ``second_opinion``). A crop can lean beyond what the first model was trained on, which then reads a
+    character surely wrong while the check digit passes: a real Czech specimen photographed at a steep angle
+    (its far edge 0.2 of its width narrower each side) read document number ``99003853`` as ``99L73853`` at
+    0.995, which the models trained apart read right (0.99, 0.87)
+    (`test_a_trusted_reading_the_models_trained_apart_read_otherwise_is_not_trusted`). On 5,200
     evaluation pages 76 trusted readings went to the consensus and none changed. Costs one inference per
     line on trusted readings, three more where the models differ."""
     if not reading.trusted:
@@ -632,9 +632,9 @@ def _consensus(reading: Reading, crops: list[np.ndarray], model: Model, today: d
     (``second``: the first one's probabilities, when already read) and ``model`` at the second look's pitch;
     None when a view cannot read the lines at their widths."""
     widths = [len(p) for p in reading.probs]
-    views = [reading.probs] + [second if i == 0 and second is not None else
-                               _character_probs(other.call(recognise, crops, other), widths)
-                               for i, other in enumerate(others)]  # fmt: skip
+    read = [] if second is None else [second]
+    views = [reading.probs, *read, *(_character_probs(other.call(recognise, crops, other), widths)
+                                     for other in others[len(read) :])]  # fmt: skip
     with contextlib.suppress(NotWidened):
         views.append(_look_probs(crops, widths, model))
     if any(v is None for v in views):
