@@ -415,11 +415,13 @@ def _aligned(group: list[tuple[int, int, int, int]], widths: list[int]) -> bool:
     """The lines of ``group`` start together (within LOST of the widest) and are alike (at least 0.85 of it): an
     MRZ's lines are. Two lines that end together (within END_TOGETHER) may differ more at their start, down to
     0.75: one lost its first characters to a dark patch of the page's print (development pages 7777000+42 and
-    1919000+77; ``_cut`` gives them back)."""
+    1919000+77; ``_cut`` gives them back); and so may two that start together, at their end: a page lying
+    upside down loses its first characters there (development page 2864000+79, its MRZ in light ink with the
+    first line's first eight characters faint, found no MRZ at all)."""
     widest = max(widths)
-    if abs(group[0][0] - group[-1][0]) <= LOST * widest:
-        return min(widths) >= 0.85 * widest
-    return _lost_its_start(group, widest) and min(widths) >= 0.75 * widest
+    if min(widths) >= 0.85 * widest and abs(group[0][0] - group[-1][0]) <= LOST * widest:
+        return True
+    return (_lost_its_start(group, widest) or _lost_its_end(group, widest)) and min(widths) >= 0.75 * widest
 
 
 def _lost_its_start(group: list[tuple[int, int, int, int]], widest: int) -> bool:
@@ -427,6 +429,11 @@ def _lost_its_start(group: list[tuple[int, int, int, int]], widest: int) -> bool
     lost its first characters (``_aligned`` groups them, ``_cut`` gives them back)."""
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
     return len(group) == 2 and ends[-1] - ends[0] <= END_TOGETHER * widest and starts[-1] - starts[0] > LOST * widest
+
+
+def _lost_its_end(group: list[tuple[int, int, int, int]], widest: int) -> bool:
+    """``_lost_its_start``'s mirror: two lines starting together, one ending more than LOST of ``widest`` early."""
+    return _lost_its_start([(-x1, y0, -x0, y1) for x0, y0, x1, y1 in group], widest)
 
 
 def _below(top: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
@@ -557,7 +564,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
     width = max(b[2] - b[0] for b in group)  # the widest line: the measure _aligned groups them by
     lost_start = _lost_its_start(group, width)  # two lines ending together, one starting well after the other
-    lost_end = starts[-1] - starts[0] <= END_TOGETHER * width and ends[-1] - ends[0] > LOST * width  # or the mirror
+    lost_end = _lost_its_end(group, width)  # or the mirror
     for x0, y0, x1, y1 in group:
         if len(group) == 3:  # the lines of a TD1 start and end together: one that lost its ends gets them back
             x0, x1 = min(x0, starts[1]), max(x1, ends[1])

@@ -312,6 +312,25 @@ def test_a_two_line_mrz_whose_line_lost_its_start_is_grouped_and_cut_from_the_ot
         assert reading.trusted and reading.lines == doc.lines, (seed, index)
 
 
+def test_a_two_line_mrz_whose_line_lost_its_end_is_grouped_and_cut_to_the_other_s_end(as_it_lies):
+    """The mirror of the line that lost its start: a page lying upside down loses its first characters at the
+    right. Two lines starting together, one ending more than LOST of their width early (down to 0.75 of the
+    other), are still a group, and the short one is cut to the other's end. Development page 2864000+79 (a TD2
+    upside down, its light ink faint under the first line's first eight characters) found no MRZ at all and was
+    REFER; it reads right as it lies."""
+    mask, h = _td3_mask()
+    x0, _, x1, _ = _line_box(mask)
+    mask[2 * h :, x1 - int(0.2 * (x1 - x0)) : x1] = 0  # line 2's last characters lost
+    lines, _ = text_lines(mask, 25)
+    assert len(lines) == 2 and lines[0][2] - lines[1][2] > locate.LOST * (x1 - x0)
+    assert [group for _, group in mrz_groups(lines)] == [lines]
+    doc = evaluation_page(2_864_000, 79)
+    band = candidates(grey(doc.image))[0]
+    assert abs(band.edges[0][1] - band.edges[1][1]) < 2 and band.boxes[0][2] - band.boxes[1][2] > 100
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     """Development page 6161000+90: a small TD1 photographed with heavy sensor grain. The black-hat takes the
     grain for ink (a third of the page), and no MRZ-like band stood out; smoothed first, the mask holds
