@@ -55,6 +55,15 @@ def keystone(image: np.ndarray, narrower: float) -> np.ndarray:
                                                        Image.Resampling.BICUBIC, fillcolor=(90, 80, 70)))  # fmt: skip
 
 
+def curled(image: np.ndarray, share: float) -> np.ndarray:
+    """``image`` of a page curling as a passport's data page does towards the spine: each column's rows displaced
+    by up to ``share`` of its height, most in the middle (a half sine across the width)."""
+    h, w = image.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    source = np.clip(rows - share * h * np.sin(np.pi * cols / w), 0, h - 1).astype(int)
+    return image[source, cols.astype(int)]
+
+
 def evaluation_page(seed: int, index: int) -> DocumentSample:
     """Page ``index`` of the benchmark's evaluation set from ``seed`` (bench/vision_bench.py: evaluation_set)."""
     faces = [read_image(DATA / "astronaut.jpg"), read_image(DATA / "cameraman.jpg")]
