@@ -51,8 +51,9 @@ SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its row
 LINE_MARGIN = 0.3  # rows cut above and below a line, as a share of its height (the training crops: 0-0.55)
 ROW_FLOOR = 0.3  # fitted: a row of the characters holds at least this share of the inkiest row's ink
 FIT_GAIN = 0.8  # fitted: a crop is cut down to its characters' rows only when that leaves at most this share
-BOW = 0.2  # unbowed: a line whose characters' centre rises or falls across its crop by more than this share of its height
+BOW = 0.2  # unbowed: a line whose characters' centre bends away from its chord by more than this share of its crop's height
 SMOOTH = 4.0  # ...and by this many times its slices' scatter about the curve (a bend, not a print's waves)
+MAX_BOW = 2.0  # ...but strays from the crop's middle by at most this many crop heights
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,11 @@ def unbowed(page: Image.Image, size: tuple[int, int], coeffs: tuple[float, ...],
     passport's data page curls towards the spine and a phone's lens bends lines near the frame's edges: a bowed
     line's ends then leave a crop cut to the rows where it runs long, and the line model reads characters cut in
     half (real specimens with their rows displaced by 2 % and 4 % of the page's height at its middle: 27 and 20
-    of 33 read, 32 and 26 now; `test_a_curled_page_s_bowed_mrz_is_read_level`). The line is cut again taller by
+    of 33 read, 32 and 27 now; `test_a_curled_page_s_bowed_mrz_is_read_level`). The line is cut again taller by
     the bow, its centre line measured there (near the first), and each column shifted so that it runs level
     through the crop's middle. A line that only leans is left as it is: on 5,200 evaluation pages lines leaning
-    in the views straightened for perspective, levelled so, read one page surely wrong."""
+    in the views straightened for perspective, levelled so, read one page surely wrong. Nor is one whose centre
+    line strays more than MAX_BOW crop heights from the middle: a curve fitted to a few specks, not a line."""
     h = size[1]
     measured = centre_line(ink, h)
     if measured is None:
@@ -150,6 +152,8 @@ def unbowed(page: Image.Image, size: tuple[int, int], coeffs: tuple[float, ...],
     if bend <= BOW * h or bend <= SMOOTH * scatter:
         return None
     extra = math.ceil(float(np.abs(first - h / 2).max()))
+    if extra > MAX_BOW * h:
+        return None
     tall = _cut_line(page, size, coeffs, extra)
     again = centre_line(line_ink(tall, h), h, first + extra)
     if again is None:
