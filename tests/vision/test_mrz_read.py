@@ -128,7 +128,7 @@ def test_a_small_photo_and_a_passport_photographed_from_afar_are_read_closer(mon
     passport 560 pixels wide in a 4000 x 3000 photo is read again located on a working image twice the usual side
     (on the usual one its characters are 3 pixels wide). Neither read so without (``_other_views``)."""
     small, bilinear = [], Image.Resampling.BILINEAR
-    for seed, fmt in ((61, "TD3"), (63, "TD1")):
+    for seed, fmt in ((61, "TD3"), (65, "TD2")):  # (63, "TD1") until 2026-12-05: trusted as it is since (UNLISTED)
         doc = page(seed, fmt, 2.0)
         image = Image.fromarray(doc.image)
         small.append((doc.lines, np.asarray(image.resize((round(image.width * 0.3), round(image.height * 0.3)), bilinear))))
@@ -412,6 +412,12 @@ def test_a_trusted_reading_the_models_trained_apart_read_otherwise_is_not_truste
 
 
 def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_when_not():
+    """A code not in the list (a list is never complete) stands when no listed code comes near it; one letter
+    in doubt, it is REFER. So is one whose listed look-alike the model finds only a little less probable than
+    the weight of an unlisted code (UNLISTED, 1e-4 since 2026-12-05): the real Macao card PassportEye ships
+    (100_id-mac.jpg), saved as a JPEG of quality 20, read its ``MAC`` as ``HAC`` with ``H`` at 0.99991 and ``M``
+    at 0.00009; at a weight of 0.01 the unlisted ``HAC`` was trusted at 0.98, a document screened under a state
+    that does not exist."""
     lines = (SPECIMEN[0][:2] + "ZZY" + SPECIMEN[0][5:], SPECIMEN[1])  # ZZY: no listed code comes near it
     probs = [_one_hot(lines[0], 0.9999), _one_hot(lines[1], 0.9999)]
     read, result, confidence = constrained(probs, TODAY)
@@ -419,6 +425,10 @@ def test_a_country_code_not_in_the_list_stands_when_read_surely_and_is_refer_whe
     _unsure(probs, 0, 4, "X", 0.3)  # ZZY or ZZX: neither listed, the letters alone decide
     read, _, confidence = constrained(probs, TODAY)
     assert read == lines and confidence < MIN_CONFIDENCE
+    mac = (SPECIMEN[0][:2] + "MAC" + SPECIMEN[0][5:], SPECIMEN[1])
+    probs = [_one_hot(mac[0], 0.99999), _one_hot(mac[1], 0.99999)]
+    _unsure(probs, 0, 2, "H", 0.99991)  # HAC, no code, read surely; MAC at 0.00009
+    assert constrained(probs, TODAY)[2] < MIN_CONFIDENCE
 
 
 @pytest.mark.parametrize("names", [
