@@ -51,7 +51,7 @@ SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its row
 LINE_MARGIN = 0.3  # rows cut above and below a line, as a share of its height (the training crops: 0-0.55)
 ROW_FLOOR = 0.3  # fitted: a row of the characters holds at least this share of the inkiest row's ink
 FIT_GAIN = 0.8  # fitted: a crop is cut down to its characters' rows only when that leaves at most this share
-BOW = 0.2  # unbowed: a line whose characters' centre bends away from its chord by more than this share of its crop's height
+BOW = 0.2  # unbowed: a line's characters' centre bending from its chord by more than this share of the crop's height
 SMOOTH = 4.0  # ...and by this many times its slices' scatter about the curve (a bend, not a print's waves)
 MAX_BOW = 2.0  # ...but strays from the crop's middle by at most this many crop heights
 
@@ -94,7 +94,8 @@ class Band:
 
 
 def _cut_line(page: Image.Image, size: tuple[int, int], coeffs: tuple[float, ...], extra: int = 0) -> np.ndarray:
-    """The crop ``size`` of ``page`` under the affine map ``coeffs`` (grey uint8), ``extra`` rows more above and below."""
+    """The crop ``size`` of ``page`` under the affine map ``coeffs`` (grey uint8), ``extra`` rows more above and
+    below."""
     a, b, c, d, e, f = coeffs[:6]
     return np.asarray(page.transform((size[0], size[1] + 2 * extra), Image.Transform.AFFINE,
                                      (a, b, c - b * extra, d, e, f - e * extra), Image.Resampling.BILINEAR))  # fmt: skip

@@ -296,9 +296,9 @@ def _listed_codes(flat: np.ndarray, best: np.ndarray, fields: list[tuple[int, in
     the 19,683 strings are codes: ``NLO``, read with ``O``/``D`` in doubt, is ``NLD`` (a real Dutch
     specimen), where the letters alone leave it unsure. A code not in the list, read surely, stands (a list
     is never complete; a new state's code is not a misreading); one read unsurely does not, nor one whose
-    listed look-alike the model finds nearly UNLISTED times as probable: 1e-4, so that the 19,400 strings that are no code
-    weigh 0.7 % of the listed ones together (at 0.01, 70 %, a real Macao card saved as a coarse JPEG read ``MAC``
-    as ``HAC``, ``M`` at 0.00009, and trusted it)."""
+    listed look-alike the model finds nearly UNLISTED times as probable: 1e-4, so that the 19,400 strings that
+    are no code weigh 0.7 % of the listed ones together (at 0.01, 70 %, a real Macao card saved as a coarse JPEG
+    read ``MAC`` as ``HAC``, ``M`` at 0.00009, and trusted it)."""
     sure = 1.0
     for positions in fields:
         at = list(positions)

@@ -339,7 +339,7 @@ def test_a_curled_page_s_bowed_mrz_is_read_level(monkeypatch, as_it_lies):
     and its crop cut there holds characters cut in half. ``unbowed`` measures the characters' centre line, cuts the
     line again taller and shifts each column to make it level. Evaluation pages 777000+3 and +13, their rows
     displaced by 3 % and 5 % of their height at the middle, are read right; cut straight, neither is trusted. A
-    line that is straight, or only leans, is cut as it was."""
+    line that is straight, or only leans (rising by half its crop's height, cut at a slant), is cut as it was."""
     for index, share in ((3, 0.03), (13, 0.05)):
         doc = evaluation_page(777_000, index)
         bowed = curled(doc.image, share)
@@ -353,8 +353,16 @@ def test_a_curled_page_s_bowed_mrz_is_read_level(monkeypatch, as_it_lies):
             straight.setattr(locate, "unbowed", lambda *args: None)
             assert not read_image_mrz(bowed, today=TODAY).trusted, index
     flat = candidates(grey(evaluation_page(777_000, 3).image))[0]
-    assert all(unbowed(flat.page, size, coeffs, line_ink(locate._cut_line(flat.page, size, coeffs))) is None
-               for size, coeffs in flat.cuts)  # fmt: skip
+
+    def unbowed_as_cut(size: tuple[int, int], coeffs: tuple[float, ...]) -> np.ndarray | None:
+        return unbowed(flat.page, size, coeffs, line_ink(locate._cut_line(flat.page, size, coeffs)))
+
+    for (w, h), (a, b, c, d, e, f) in flat.cuts:
+        assert unbowed_as_cut((w, h), (a, b, c, d, e, f)) is None
+        leaning = (a, b, c, d + 0.5 * h / w, e, f - 0.25 * h)  # the line rises by half the crop's height across it
+        centre, _ = centre_line(line_ink(locate._cut_line(flat.page, (w, h), leaning)), h)
+        assert centre.max() - centre.min() > locate.BOW * h  # it rises more than a bow may, but straight
+        assert unbowed_as_cut((w, h), leaning) is None
 
 
 def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
