@@ -54,6 +54,7 @@ from agent.vision.mrz_read import (
     reread_wider,
     second_look,
     second_opinion,
+    seen_only,
 )
 from agent.vision.runtime import VisionUnavailableError, shared_model
 from hal.camera import Frame
@@ -226,6 +227,7 @@ class CameraReader:
             reading = second_opinion(reading, best.crops, shared_model(MODEL), self._today())
         if reading.trusted and reading.lines != self._present:  # about to decide: read alike by a model trained apart
             reading = cross_checked(reading, best.crops, shared_model(MODEL), self._today())
+        reading = seen_only(reading, best.unseen, self._today())  # no character read beyond the frame's edge
         self.timings_ms["decode"] = (time.perf_counter() - t2) * 1e3
         lines, confidence = reading.lines, reading.confidence
         self.last_reading = reading

@@ -63,6 +63,7 @@ class Band:
     angle: float  # degrees the page is turned (counter-clockwise)
     boxes: list[tuple[float, float, float, float]]  # line boxes in the deskewed working image
     edges: list[tuple[float, float]]  # each crop's left and right edge, x in the deskewed working image
+    inside: list[tuple[float, float]]  # the part of each crop's middle row lying in the frame, x as ``edges``
     cuts: list[tuple[tuple[int, int], tuple[float, ...]]]  # each crop's size and affine map into ``page``
     page: Image.Image = field(repr=False)  # the full-resolution grey page
     text_like: float  # its least text-like line's strokes()
@@ -643,7 +644,7 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
     tw, th = turned_shape[1], turned_shape[0]
     a = math.radians(angle)
     cos, sin = math.cos(a), math.sin(a)
-    cuts, edges = [], []
+    cuts, edges, inside = [], [], []
     starts, ends = sorted(b[0] for b in group), sorted(b[2] for b in group)
     width = max(b[2] - b[0] for b in group)  # the widest line: the measure _aligned groups them by
     lost_start = _lost_its_start(group, width)  # two lines ending together, one starting well after the other
@@ -666,6 +667,25 @@ def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int,
         coeffs = (rot[0, 0], rot[0, 1], off[0], rot[1, 0], rot[1, 1], off[1])
         cuts.append(((out_w, out_h), tuple(float(c) for c in coeffs)))
         edges.append((bx0, bx1))
+        u0, u1 = _in_frame(coeffs, (out_w, out_h), full.size)
+        inside.append((bx0 + u0 / out_w * (bx1 - bx0), bx0 + u1 / out_w * (bx1 - bx0)))
     boxes = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in group]
-    return Band(angle, boxes, edges, cuts, full, text_like)
+    return Band(angle, boxes, edges, inside, cuts, full, text_like)
+
+
+def _in_frame(coeffs: tuple[float, ...], size: tuple[int, int], frame: tuple[int, int]) -> tuple[float, float]:
+    """The columns ``u0``-``u1`` of a crop ``size`` (cut under the affine map ``coeffs``) whose middle row lies in
+    a ``frame`` (width, height): a line running out of the frame is cut out with black beyond its edge
+    (mrz_read: ``Scored.unseen``). An empty span (u0 >= u1) when none does."""
+    a, b, c, d, e, f = coeffs[:6]
+    v = size[1] / 2
+    u0, u1 = 0.0, float(size[0])
+    for slope, at, end in ((a, b * v + c, frame[0]), (d, e * v + f, frame[1])):  # x = slope * u + at, in 0..end
+        if abs(slope) < 1e-9:
+            if not 0 <= at <= end:
+                return u1, u1
+            continue
+        lo, hi = sorted(((0 - at) / slope, (end - at) / slope))
+        u0, u1 = max(u0, lo), min(u1, hi)
+    return u0, max(u0, u1)
 

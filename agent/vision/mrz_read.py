@@ -34,6 +34,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from agent.mrz import MrzFormatError, parse_mrz
+from agent.mrz.checkdigit import check_digit
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.result import MrzResult
@@ -52,11 +53,13 @@ SURE_BLANK = 0.995  # a column this surely blank is taken as blank by the exact-
 MAX_CANDIDATES = 1000  # readings tried for the passing ones
 RIVAL_SPAN = math.log(1000)  # passing readings this much less probable than the best no longer count
 CHANCE = 0.1  # the chance that a check digit passes on a misread
-ALTERNATIVES = 4  # per uncertain character
+ALTERNATIVES = 4  # per uncertain character, and every one at least TIED as probable as its likeliest (constrained)
+TIED = 0.5
 UNCERTAIN = 12  # characters whose alternatives are searched (the least certain ones)
 SURE_UPRIGHT = -0.04  # characters' mean log-probability of lines read surely (not read turned, nor other bands)
 LIKELY = -0.3  # a band read at least this surely whose reading is trusted ends the search too (best_band)
 LENGTH_PENALTY = 0.05  # per character a line's best-path reading is off the layout's width
+EDGE = 0.5  # Scored.unseen: a character emitted beyond the frame's start or end less this much (pitches)
 TRIM_MARGIN = 0.8  # a trimmed crop's margin beyond the first and last emission, in characters
 TRIM_GAIN = 0.93  # a crop is trimmed only when this leaves at most this share of a line
 MIN_CONFIDENCE = 0.95  # below this a reading that passes its checks is still not trusted (REFER)
@@ -107,6 +110,7 @@ class BandReading(NamedTuple):
     band: Band
     probs: list[np.ndarray]
     crops: list[np.ndarray]
+    unseen: tuple[tuple[int, int], ...] = ()  # per line, its first and last characters read beyond the frame
 
 
 def recognise(crops: Sequence[np.ndarray], model: Model) -> list[np.ndarray]:
@@ -118,9 +122,18 @@ def recognise(crops: Sequence[np.ndarray], model: Model) -> list[np.ndarray]:
     return [np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64)) for (out,) in outs]
 
 
-def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]:
-    """The most probable CTC path emitting exactly ``width`` characters: its text, each character's
-    probabilities over ALPHABET (at the column it was emitted), and the path's log-probability."""
+class CtcPath(NamedTuple):
+    """A line's reading along one CTC path: its text, each character's probabilities over ALPHABET (at the
+    column it was emitted), the path's log-probability, and the columns it emits its characters at."""
+
+    text: str
+    chars: np.ndarray
+    logp: float
+    steps: np.ndarray
+
+
+def decode_exact(probs: np.ndarray, width: int) -> CtcPath:
+    """The most probable CTC path emitting exactly ``width`` characters (no text when there is none)."""
     logp = np.log(np.maximum(probs, 1e-12))
     steps, classes = logp.shape
     neg = -1e18
@@ -173,10 +186,10 @@ def decode_exact(probs: np.ndarray, width: int) -> tuple[str, np.ndarray, float]
         emitted.append((0, state))
     emitted.reverse()
     if len(emitted) != width:
-        return "", np.zeros((width, len(ALPHABET))), neg
+        return CtcPath("", np.zeros((width, len(ALPHABET))), neg, np.zeros(0, np.intp))
     text = "".join(ALPHABET[s - 1] for _, s in emitted)
     char_probs = np.stack([probs[t, 1:] / max(probs[t, 1:].sum(), 1e-12) for t, _ in emitted])
-    return text, char_probs, total
+    return CtcPath(text, char_probs, total, np.array([t for t, _ in emitted]))
 
 
 def _parse(lines: Sequence[str], today: datetime.date) -> MrzResult | None:
@@ -196,8 +209,9 @@ def _parsed(lines: tuple[str, ...], today: datetime.date) -> MrzResult | None:
 
 def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[str, ...], MrzResult | None, float]:
     """The most probable reading that passes every check digit and whose dates are calendar dates, searched
-    best first over alternatives for the least certain characters that a check digit covers, and its
-    confidence: the least of
+    best first over alternatives for the least certain characters that a check digit covers (the ALTERNATIVES
+    next likeliest, or every one at least TIED as probable as the likeliest: a character not seen, ``unknown``),
+    and its confidence: the least of
 
     - the probability that every character no check digit covers (a name's letter), or that was not
       varied, is right (their probabilities multiplied);
@@ -231,7 +245,8 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     order = np.argsort(np.where(covered, flat.max(1), 2.0))[: min(UNCERTAIN, int(covered.sum()))]
     alts = []
     for pos in order:
-        ranked = np.argsort(-flat[pos])[: ALTERNATIVES + 1]
+        tied = int((flat[pos] >= TIED * flat[pos].max()).sum())  # a character not seen: every one its field allows
+        ranked = np.argsort(-flat[pos], kind="stable")[: max(ALTERNATIVES + 1, tied)]
         alts.append([(float(logp[pos, ranked[0]] - logp[pos, c]), int(c)) for c in ranked[1:] if flat[pos, c] > 0])
     passing: list[tuple[float, np.ndarray, MrzResult]] = []  # (cost, characters, result), cheapest first
     heap: list[tuple[float, tuple[tuple[int, int], ...]]] = [(0.0, ())]
@@ -362,7 +377,7 @@ def _dates_exist(result: MrzResult) -> bool:
     return birth_ok and (not result.expiry_date or result.expiry_date_value() is not None)
 
 
-def _best_path(columns: np.ndarray, width: int) -> tuple[str, np.ndarray, float] | None:
+def _best_path(columns: np.ndarray, width: int) -> CtcPath | None:
     """The best-path (greedy) reading when it has exactly ``width`` characters (the usual case, and then
     what ``decode_exact`` finds too), with each character's probabilities at its first column; else None."""
     best = columns.argmax(1)
@@ -372,7 +387,7 @@ def _best_path(columns: np.ndarray, width: int) -> tuple[str, np.ndarray, float]
     text = "".join(ALPHABET[best[t] - 1] for t in starts)
     chars = columns[starts, 1:]
     chars = chars / np.maximum(chars.sum(1, keepdims=True), 1e-12)
-    return text, chars, float(np.log(np.maximum(columns.max(1), 1e-12)).sum())
+    return CtcPath(text, chars, float(np.log(np.maximum(columns.max(1), 1e-12)).sum()), starts)
 
 
 def _mask(chars: str) -> np.ndarray:
@@ -685,9 +700,8 @@ def _best_band(bands: Iterable[Band], model: Model, today: datetime.date | None)
     # its best path has other lengths, as a band of a security print's waves has) is the costly part of reading
     # it: only the band that wins is decoded (evaluation page 777000+47, whose MRZ was its seventh band: 137 -> 75 ms)
     for scored, band in sorted(read, key=lambda r: -r[0].score):
-        probs = scored.probs()
-        if probs is not None:
-            return BandReading(scored.score, band, probs, scored.lines)
+        if found := scored.reading(band):
+            return found
     return None
 
 
@@ -696,15 +710,14 @@ def _ending(band: Band, model: Model, today: datetime.date | None, read: list[tu
     joins ``read``. A band read not surely ends it when its reading is trusted: evaluation page 777000+125, a
     TD1 read at -0.044 and trusted, went on to read two more bands (21 line model runs that frame, now 9; page
     1316000+119: 18, now 4); the readings of 900 pages (seeds 777000, 1316000, 2427000) stayed the same."""
-    scored = scored_columns(band.lines, model, band.edges)
+    scored = scored_columns(band.lines, model, band.edges, band.inside)
     if scored.score >= SURE_UPRIGHT:
-        probs = scored.probs()
-        return None if probs is None else BandReading(scored.score, band, probs, scored.lines)
+        return scored.reading(band)
     read.append((scored, band))
     if today is not None and scored.score >= LIKELY:
-        probs = scored.probs()
-        if probs is not None and Reading(*constrained(probs, today), probs).trusted:
-            return BandReading(scored.score, band, probs, scored.lines)
+        found = scored.reading(band)
+        if found is not None and Reading(*constrained(found.probs, today), found.probs).trusted:
+            return found
     return None
 
 
@@ -721,45 +734,162 @@ def _score(columns: list[np.ndarray]) -> tuple[float, int]:
 
 class Scored(NamedTuple):
     """A band's lines as the model read them (``scored_columns``): how surely, per-column class
-    probabilities, the upright line crops read and the layout's width (characters per line)."""
+    probabilities, the upright line crops read, the layout's width (characters per line), and each crop's
+    left and right x on the page and the part of that lying in the frame (as ``Band.edges``, ``Band.inside``;
+    negated when turned)."""
 
     score: float
     columns: list[np.ndarray]
     lines: list[np.ndarray]
     width: int
+    spans: list[tuple[float, float]]
+    inside: list[tuple[float, float]]
 
     def probs(self) -> list[np.ndarray] | None:
         """Per-character probabilities at the layout's width, field types applied (``_character_probs``)."""
         return _character_probs(self.columns, [self.width] * len(self.columns))
 
+    def reading(self, band: Band) -> BandReading | None:
+        """The band's reading at the layout's width (None: a line cannot be read at it), its characters read
+        beyond the frame unknown (``unseen``, ``unknown``)."""
+        probs = self.probs()
+        if probs is None:
+            return None
+        unseen = self.unseen()
+        return BandReading(self.score, band, unknown(probs, unseen), self.lines, unseen)
 
-def scored_columns(band_lines: list[np.ndarray], model: Model, edges: Sequence[tuple[float, float]] | None = None
-                   ) -> Scored:  # fmt: skip
+    def unseen(self) -> tuple[tuple[int, int], ...]:
+        """Per line, how many of its first and last characters lie mostly beyond the frame's edge: emitted (on
+        the line's exact-width path, evenly spaced) more than EDGE of a pitch before the frame starts, or less
+        than that before it ends (the model emits a character at its left side). A line running out of the
+        frame is cut out with black beyond it, and the model reads the black's edge as a character: a real
+        Luxembourg specimen cut 7 % on the left, through its MRZ's first characters, read document number
+        ``S998527`` as ``I998527`` at 0.98, the ``S`` beyond the frame
+        (`test_characters_beyond_the_frame_s_edge_are_not_read`)."""
+        out = []
+        for cols, (left, right), (in0, in1) in zip(self.columns, self.spans, self.inside, strict=True):
+            cut_left, cut_right = in0 > left, in1 < right
+            steps = _emission_steps(cols, self.width) if cut_left or cut_right else None
+            if steps is None or len(steps) < 2:
+                out.append((0, 0))
+                continue
+            # where each character is emitted, evenly spaced (a fit: emissions jitter by a column, 0.4 of a
+            # 44-character line's pitch)
+            pitch, first = np.polyfit(np.arange(len(steps)), left + (steps + 0.5) / len(cols) * (right - left), 1)
+            x = first + pitch * np.arange(len(steps))
+            out.append((int((x < in0 - EDGE * pitch).sum()) if cut_left else 0,
+                        int((x > in1 - EDGE * pitch).sum()) if cut_right else 0))  # fmt: skip
+        return tuple(out)
+
+
+def _emission_steps(columns: np.ndarray, width: int) -> np.ndarray | None:
+    """The columns where the line's exact-width path (``_best_path``, else ``decode_exact``) emits its characters."""
+    path = _best_path(columns, width) or decode_exact(columns, width)
+    return path.steps if path.text else None
+
+
+def unknown(probs: list[np.ndarray], unseen: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """``probs`` with each line's first and last characters counted in ``unseen`` unknown: any character their
+    field allows, alike; but past a name's trailing fillers only another filler (``names_well_formed``), and a
+    check digit the one its span gives (``_unseen_check_digits``)."""
+    if not any(a or b for a, b in unseen):
+        return probs
+    out = [p.copy() for p in probs]
+    for p, (first, last) in zip(out, unseen, strict=True):
+        p[:first] = 1.0
+        p[len(p) - last :] = 1.0
+    out = apply_field_types(out)
+    text = ["".join(ALPHABET[k] for k in p.argmax(1)) for p in out]
+    at = [(i, pos) for i, (p, (first, last)) in enumerate(zip(out, unseen, strict=True))
+          for pos in [*range(first), *range(len(p) - last, len(p))]]  # fmt: skip
+    for i, pos in at:
+        filled, lettered = ([*text[:i], text[i][:pos] + c + text[i][pos + 1 :], *text[i + 1 :]] for c in "<A")
+        if names_well_formed(filled) and not names_well_formed(lettered):
+            out[i][pos] = _only("<")
+    _unseen_check_digits(out, text, at)
+    return out
+
+
+def _only(*chars: str) -> np.ndarray:
+    """A character's probabilities: ``chars`` alike, nothing else."""
+    row = np.isin(np.arange(len(ALPHABET)), [ALPHABET.index(c) for c in chars]).astype(np.float64)
+    return row / row.sum()
+
+
+def _unseen_check_digits(probs: list[np.ndarray], text: list[str], at: list[tuple[int, int]]) -> None:
+    """Each unseen check digit (``at``: line, position) in ``probs`` set to the one its span gives, as read
+    (``text``): it checks nothing then, and the search over every digit for it would count the tries as
+    chances for a misreading to pass (``constrained``: a right reading of a page cut through its composite
+    check digit had confidence 0.67). An all-filler field's may be ``<`` too (``Check.empty_lt_ok``)."""
+    starts = np.cumsum([0, *map(len, text)])
+    unseen = {int(starts[i]) + pos for i, pos in at}
+    joined = list("".join(text))
+    try:
+        checks = detect_layout(text).checks
+    except MrzFormatError:
+        return
+    for check in checks:  # in the layout's order: the composite, whose span holds the others, last
+        if check.digit_pos not in unseen or any(unseen.intersection(range(a, b)) for a, b in check.spans):
+            continue
+        covered = "".join("".join(joined[a:b]) for a, b in check.spans)
+        digit = check_digit(covered)
+        row = _only(digit, "<") if check.empty_lt_ok and not covered.strip("<") else _only(digit)
+        line = int(np.searchsorted(starts, check.digit_pos, side="right")) - 1
+        probs[line][check.digit_pos - starts[line]] = row
+        joined[check.digit_pos] = digit
+        unseen.discard(check.digit_pos)
+
+
+def seen_only(reading: Reading, unseen: Sequence[tuple[int, int]], today: datetime.date) -> Reading:
+    """``reading`` (of a band whose characters ``unseen`` were read beyond the frame, ``Scored.unseen``) with
+    those characters unknown: the views of the same crops after the first (``second_look``, ``reread_wider``,
+    the other line models) read the frame's edge as the first model does. Trusted only when the check digits
+    still single out its text (a document number's unseen digit: the one its check digit leaves); else
+    REFER, its probabilities those of the unknown characters."""
+    probs = unknown(reading.probs, unseen) if reading.probs else reading.probs
+    if probs is reading.probs:
+        return reading
+    lines, _, confidence = constrained(probs, today)
+    return replace(reading, probs=probs,
+                   confidence=min(reading.confidence, confidence if lines == reading.lines else 0.0))  # fmt: skip
+
+
+def scored_columns(band_lines: list[np.ndarray], model: Model, edges: Sequence[tuple[float, float]] | None = None,
+                   inside: Sequence[tuple[float, float]] | None = None) -> Scored:  # fmt: skip
     """The band's lines read in the orientation (as found, or turned half a circle: lines in reverse order,
     each rotated) and, for three found lines, the choice of lines the model is surest of with lines of the
     layout's width. ``edges`` (each crop's left and right x on the page, Band.edges) let the crops be cut
-    down to the characters when that reads better (see ``_trimmed``)."""
+    down to the characters when that reads better (see ``_trimmed``); ``inside`` (Band.inside, by default
+    ``edges``: the whole crop) tells characters read beyond the frame (``Scored.unseen``)."""
     edges = list(edges or [(0.0, 1.0)] * len(band_lines))
+    inside = list(inside or edges)
     upright = recognise(band_lines, model)
-    options = [(upright, list(band_lines), edges)]
+    options = [(upright, list(band_lines), edges, inside)]
     greedy = [_greedy(c) for c in upright]
     if not (len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and
             min(g[1] for g in greedy) >= SURE_UPRIGHT and _checks_pass(upright)):  # fmt: skip
         # not read surely the right way up at a layout's width, its check digits passing: turned too
         lines = [c[::-1, ::-1] for c in reversed(band_lines)]
-        options.append((recognise(lines, model), lines, [(-b, -a) for a, b in reversed(edges)]))
+        options.append((recognise(lines, model), lines, _turned(edges), _turned(inside)))
         if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
-            options += [(c[part], ln[part], e[part]) for c, ln, e in options[:2] for part in (slice(2), slice(1, 3))]
+            options += [(c[part], ln[part], e[part], i[part]) for c, ln, e, i in options[:2]
+                        for part in (slice(2), slice(1, 3))]  # fmt: skip
     ranked = [(_checks_pass(o[0]), _score(o[0]), o) for o in options]
-    _, (score, width), (columns, lines, spans) = max(ranked, key=lambda r: (r[0], r[1][0]))
+    _, (score, width), (columns, lines, spans, frame) = max(ranked, key=lambda r: (r[0], r[1][0]))
     if score < SURE_UPRIGHT and any(_greedy(c)[0] != width for c in columns):  # characters lost: squeezed?
-        cut = _trimmed(columns, lines, spans)
-        if cut is not None:
+        trimmed = _trimmed(columns, lines, spans)
+        if trimmed is not None:
+            cut, cut_spans = trimmed
             again = recognise(cut, model)
             score_cut, width_cut = _score(again)
             if score_cut > score and width_cut >= width:  # never fewer characters: a filler run cut off
-                score, width, columns, lines = score_cut, width_cut, again, cut
-    return Scored(score, columns, lines, width)
+                score, width, columns, lines, spans = score_cut, width_cut, again, cut, cut_spans
+    return Scored(score, columns, lines, width, spans, frame)
+
+
+def _turned(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Lines' left and right x on the page (``scored_columns``) as they lie when the band is turned half a circle."""
+    return [(-b, -a) for a, b in reversed(spans)]
 
 
 def _checks_pass(columns: list[np.ndarray]) -> bool:
@@ -781,19 +911,19 @@ def _character_probs(columns: list[np.ndarray], widths: Sequence[int]) -> list[n
     """Each line's per-character probabilities at its width (``widths``), field types applied; None when a
     line cannot be read at its width."""
     decoded = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
-    if any(not text for text, _, _ in decoded):
+    if any(not d.text for d in decoded):
         return None
-    return apply_field_types([d[1] for d in decoded])
+    return apply_field_types([d.chars for d in decoded])
 
 
-def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray],
-             edges: list[tuple[float, float]]) -> list[np.ndarray] | None:  # fmt: skip
+def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray], edges: list[tuple[float, float]]
+             ) -> tuple[list[np.ndarray], list[tuple[float, float]]] | None:  # fmt: skip
     """The line crops cut down to where every line has characters, when that is clearly narrower: a crop
     can run on into a security print or the desk's texture, and the model then reads the characters
     squeezed into part of its columns. The lines of an MRZ start and end together, so the characters'
     common span is where the model emits characters in all of them (the first to the last emission, plus
-    TRIM_MARGIN of a character); only fillers (``<``) may be cut off, never a letter or digit. None when
-    nothing is to be cut."""
+    TRIM_MARGIN of a character); only fillers (``<``) may be cut off, never a letter or digit. The cut crops
+    and their left and right x on the page; None when nothing is to be cut."""
     spans, marks = [], []
     for cols, (left, right) in zip(columns, edges, strict=True):
         best = cols.argmax(1)
@@ -810,14 +940,15 @@ def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray],
     filler = ALPHABET.index("<") + 1
     if any(((x < x0) | (x > x1))[labels != filler].any() for x, labels in marks):
         return None
-    out, narrower = [], False
+    out, spans, narrower = [], [], False
     for crop, (left, right) in zip(lines, edges, strict=True):
         w = crop.shape[1]
         u0 = max(0, round((x0 - left) / (right - left) * w))
         u1 = min(w, round((x1 - left) / (right - left) * w))
         narrower |= u1 - u0 < TRIM_GAIN * w
         out.append(crop[:, u0:u1])
-    return out if narrower and all(c.shape[1] >= 8 for c in out) else None
+        spans.append((left + u0 / w * (right - left), left + u1 / w * (right - left)))
+    return (out, spans) if narrower and all(c.shape[1] >= 8 for c in out) else None
 
 
 def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:
@@ -915,7 +1046,7 @@ def _read_frame(g: np.ndarray, work_side: int, model: Model, today: datetime.dat
     if not reading.trusted:
         reading = reread_wider(best.crops, [len(p) for p in best.probs], model, today) or reading
     reading = second_opinion(reading, best.crops, model, today)
-    reading = cross_checked(reading, best.crops, model, today)
+    reading = seen_only(cross_checked(reading, best.crops, model, today), best.unseen, today)
     timings["decode"] += (time.perf_counter() - t2) * 1000
     return reading
 

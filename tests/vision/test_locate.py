@@ -105,8 +105,10 @@ def test_a_crop_whose_characters_end_early_in_every_line_is_trimmed_only_past_it
     lines = [np.zeros((32, 448), np.uint8)] * 2
     edges = [(0.0, 448.0)] * 2
     text = {t: "A" for t in range(10, 70, 2)}
-    cut = mrz_read._trimmed([_columns(text), _columns(text)], lines, edges)
-    assert cut is not None and all(200 < c.shape[1] < 300 for c in cut)
+    trimmed = mrz_read._trimmed([_columns(text), _columns(text)], lines, edges)
+    assert trimmed is not None and all(200 < c.shape[1] < 300 for c in trimmed[0])
+    for (x0, x1), crop in zip(trimmed[1], trimmed[0], strict=True):  # each cut crop's x on the page: what it kept
+        assert 30 < x0 < 40 and x1 - x0 == crop.shape[1]  # column 10 of 112 is x 40, less 0.8 of a 2-column pitch
     assert mrz_read._trimmed([_columns(text), _columns(text | {100: "B"})], lines, edges) is None  # a letter stays
     wide = {t: "A" for t in range(2, 110, 2)}
     assert mrz_read._trimmed([_columns(wide), _columns(wide)], lines, edges) is None  # nothing to cut

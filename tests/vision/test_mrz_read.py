@@ -273,7 +273,7 @@ def test_decode_exact_gives_the_layout_width_even_when_the_best_path_merges_two_
     cols /= cols.sum(1, keepdims=True)
     greedy = cols.argmax(1)
     assert [ALPHABET[k - 1] for i, k in enumerate(greedy) if k and (i == 0 or k != greedy[i - 1])] == ["A", "<"]
-    text, probs, _ = decode_exact(cols, 3)
+    text, probs, _, _ = decode_exact(cols, 3)
     assert text == "A<<" and probs.shape == (3, len(ALPHABET))
 
 
@@ -667,3 +667,36 @@ def test_a_band_read_not_surely_but_trusted_ends_the_search():
     ended, runs_ended = _runs_of(model, best_band, bands, model, TODAY)
     assert every is not None and ended is not None and every.band is ended.band is bands[0]
     assert constrained(ended.probs, TODAY)[0] == doc.lines and runs_ended < runs_every
+
+
+def _cut_through_mrz(doc, side: str, pitches: float) -> np.ndarray:
+    """``doc``'s page cut ``pitches`` characters into its MRZ band (located as a whole) on ``side``."""
+    (x0, _), (x1, _), (x2, _), (x3, _) = candidates(grey(doc.image))[0].corners()
+    pitch = (x1 - x0) / len(doc.lines[-1])
+    if side == "left":
+        return np.ascontiguousarray(doc.image[:, int(max(x0, x2) + pitches * pitch) :])
+    return np.ascontiguousarray(doc.image[:, : int(min(x1, x3) - pitches * pitch)])
+
+
+def test_characters_beyond_the_frame_s_edge_are_not_read():
+    """A frame cutting through an MRZ leaves its line crops running past the frame's edge (``Band.inside``),
+    black there, and the model reads the black's edge as a character. Characters lying mostly beyond the edge
+    are unknown (``Scored.unseen``), in every view of the band (``seen_only``): evaluation page 777000+6 (TD2)
+    cut 1.8 characters into its last ones read optional data ``M`` and composite ``9`` as ``12``, trusted at
+    0.98; it is REFER. An unseen character the document still gives is known again: page 777000+7 (TD3) cut
+    1.2 characters into its last ones leaves a name's trailing filler (only a filler can follow it) and the
+    composite check digit (the one its span gives) beyond the frame, and reads right and trusted. A whole page
+    lies in the frame: nothing is unseen."""
+    doc = evaluation_page(777_000, 6)
+    whole = candidates(grey(doc.image))[0]
+    assert whole.inside == whole.edges
+    cut = _cut_through_mrz(doc, "right", 1.8)
+    band = candidates(grey(cut))[0]
+    assert all(ends_in < end - 10 for (_, ends_in), (_, end) in zip(band.inside, band.edges, strict=True))
+    read = best_band([band], shared_model(MODEL), TODAY)
+    assert read is not None and all(last >= 1 for _, last in read.unseen)
+    assert not read_image_mrz(cut, today=TODAY).trusted
+    doc = evaluation_page(777_000, 7)
+    reading = read_image_mrz(_cut_through_mrz(doc, "right", 1.2), today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+    assert reading.probs[0][-1].max() == 1.0 and reading.probs[1][-1].max() == 1.0  # known, not seen
