@@ -635,7 +635,8 @@ def test_a_band_that_loses_is_never_decoded_at_its_width(monkeypatch):
     """A band read less surely than the one that wins is not decoded at the layout's width (decode_exact on the
     wave bands of a security print was most of their cost): only the winner's per-character probabilities are
     worked out. Evaluation page 777000+204: a band of waves is read before its MRZ (1316000+43 until the strict
-    mask's bands came first on pages like it, 2026-12-05)."""
+    mask's bands came first on pages like it, 2026-12-05; read after it since MRZ_ASPECT, held at 0 here)."""
+    monkeypatch.setattr(mrz_read, "MRZ_ASPECT", 0.0)
     decoded = []
     real = mrz_read.Scored.probs
     monkeypatch.setattr(mrz_read.Scored, "probs", lambda self: decoded.append(self.score) or real(self))
@@ -700,3 +701,21 @@ def test_characters_beyond_the_frame_s_edge_are_not_read():
     reading = read_image_mrz(_cut_through_mrz(doc, "right", 1.2), today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
     assert reading.probs[0][-1].max() == 1.0 and reading.probs[1][-1].max() == 1.0  # known, not seen
+
+
+def test_bands_too_tall_for_an_mrz_are_read_after_the_others():
+    """A page's large print can rank above its MRZ (lines as long, fewer characters): evaluation page
+    777000+118's first two bands are lines some 12 times as wide as high, too short for a TD1's 30 characters
+    (MRZ_ASPECT), and the MRZ third. They are read after the others, so not at all once the MRZ reads surely:
+    2 line model runs where reading them in turn took 12, the same reading."""
+    doc = evaluation_page(777_000, 118)
+    model = shared_model(MODEL)
+    bands = candidates(grey(doc.image))
+    tall = [min(line.shape[1] / line.shape[0] for line in band.lines) < mrz_read.MRZ_ASPECT for band in bands]
+    assert tall[:3] == [True, True, False]
+    later, runs_later = _runs_of(model, best_band, bands, model, TODAY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mrz_read, "MRZ_ASPECT", 0.0)
+        in_turn, runs_in_turn = _runs_of(model, best_band, bands, model, TODAY)
+    assert later is not None and in_turn is not None and later.band is in_turn.band is bands[2]
+    assert constrained(later.probs, TODAY)[0] == doc.lines and runs_later == 2 < runs_in_turn
