@@ -430,15 +430,23 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None, joi
 
 def _stacked(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of runs stacked row on row (touching the previous row and overlapping it
-    horizontally), at least 3 rows high."""
+    horizontally), at least 3 rows high. Each run is matched against the boxes still open (reaching the row
+    above) only: against every box made so far, this took 9 ms of a large frame's 30 ms locating (evaluation
+    pages 777000+92, +117, +158), 3.7 now; the same boxes (the locator's fingerprint on 300 pages)."""
     boxes: list[list[int]] = []
+    open_: list[list[int]] = []  # the boxes reaching the previous row, in the order made: the rest are done
+    last = -1
     for r, a, b in sorted(zip(rows.tolist(), x0s.tolist(), x1s.tolist(), strict=True)):
-        for box in boxes:  # same line: touching the previous row and overlapping horizontally
-            if r <= box[3] + 1 and a < box[2] and b > box[0]:
+        if r != last:
+            open_ = [box for box in open_ if box[3] >= r - 1]
+            last = r
+        for box in open_:  # same line: touching the previous row and overlapping horizontally
+            if a < box[2] and b > box[0]:
                 box[0], box[2], box[3] = min(box[0], a), max(box[2], b), r
                 break
         else:
             boxes.append([a, r, b, r])
+            open_.append(boxes[-1])
     return [(a, y0, b, y1 + 1) for a, y0, b, y1 in boxes if y1 + 1 - y0 >= 3]
 
 
