@@ -216,10 +216,11 @@ class CameraReader:
             self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
-        reading = Reading(*constrained(combined, self._today()), combined)
+        reading = as_read = Reading(*constrained(combined, self._today()), combined)
         if reading.trusted and reading.lines != self._present:  # about to decide: confirmed at another pitch
             reading = second_look(reading, best.crops, shared_model(MODEL), self._today())
-        if not reading.trusted:  # this frame read again wider: when trusted alone, not averaged with worse ones
+        if not as_read.trusted:  # read again wider (not when only the second look doubts it: mrz_read._read_frame),
+            # trusted alone, not averaged with worse ones
             wider = reread_wider(best.crops, [len(p) for p in probs], shared_model(MODEL), self._today())
             if wider is not None:
                 self._votes[-1], reading = wider.probs, wider

@@ -1052,9 +1052,9 @@ def _read_frame(g: np.ndarray, work_side: int, model: Model, today: datetime.dat
     timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
     if best is None:
         return None
-    reading = Reading(*constrained(best.probs, today), best.probs, crops=best.crops)
-    reading = second_look(reading, best.crops, model, today)
-    if not reading.trusted:
+    first = Reading(*constrained(best.probs, today), best.probs, crops=best.crops)
+    reading = second_look(first, best.crops, model, today)
+    if not first.trusted:  # not when only the second look doubts it: read wider, its own view would decide alone
         reading = reread_wider(best.crops, [len(p) for p in best.probs], model, today) or reading
     reading = second_opinion(reading, best.crops, model, today)
     reading = seen_only(cross_checked(reading, best.crops, model, today), best.unseen, today)
