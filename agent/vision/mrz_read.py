@@ -690,8 +690,8 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
 
 def best_band(bands: Iterable[Band], model: Model, today: datetime.date | None = None) -> BandReading | None:
     """The candidate band the model reads most surely (``scored_columns``); the bands are read most MRZ-like first
-    (those whose lines are too tall for an MRZ's last, MRZ_ASPECT), and once one reads surely, or with ``today`` likely (LIKELY) and its reading is trusted (``constrained``),
-    the rest are not read (nor located, from ``locate.iter_candidates``). All on the model's worker thread: one
+    (those whose lines are too tall for an MRZ's last, MRZ_ASPECT), and once one reads surely, or with ``today``
+    likely (LIKELY) and its reading is trusted (``constrained``), the rest are not read (nor located, from ``locate.iter_candidates``). All on the model's worker thread: one
     hand-over per frame."""
     return model.call(_best_band, bands, model, today)
 
@@ -854,9 +854,9 @@ def _unseen_check_digits(probs: list[np.ndarray], text: list[str], at: list[tupl
 def seen_only(reading: Reading, unseen: Sequence[tuple[int, int]], today: datetime.date) -> Reading:
     """``reading`` (of a band whose characters ``unseen`` were read beyond the frame, ``Scored.unseen``) with
     those characters unknown: the views of the same crops after the first (``second_look``, ``reread_wider``,
-    the other line models) read the frame's edge as the first model does. Trusted only when the check digits
-    still single out its text (a document number's unseen digit: the one its check digit leaves); else
-    REFER, its probabilities those of the unknown characters."""
+    the other line models) read the frame's edge as the first model does. Trusted only when the rest still
+    singles out its text (a name's trailing filler, a check digit: ``unknown``); else REFER. Its probabilities
+    are those with the characters unknown (several frames of one document average them)."""
     probs = unknown(reading.probs, unseen) if reading.probs else reading.probs
     if probs is reading.probs:
         return reading
@@ -951,15 +951,15 @@ def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray], edges: list[tup
     filler = ALPHABET.index("<") + 1
     if any(((x < x0) | (x > x1))[labels != filler].any() for x, labels in marks):
         return None
-    out, spans, narrower = [], [], False
+    out, kept, narrower = [], [], False
     for crop, (left, right) in zip(lines, edges, strict=True):
         w = crop.shape[1]
         u0 = max(0, round((x0 - left) / (right - left) * w))
         u1 = min(w, round((x1 - left) / (right - left) * w))
         narrower |= u1 - u0 < TRIM_GAIN * w
         out.append(crop[:, u0:u1])
-        spans.append((left + u0 / w * (right - left), left + u1 / w * (right - left)))
-    return (out, spans) if narrower and all(c.shape[1] >= 8 for c in out) else None
+        kept.append((left + u0 / w * (right - left), left + u1 / w * (right - left)))
+    return (out, kept) if narrower and all(c.shape[1] >= 8 for c in out) else None
 
 
 def read_image_mrz(rgb: np.ndarray, *, today: datetime.date | None = None, model: Model | None = None) -> Reading:
