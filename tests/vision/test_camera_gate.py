@@ -20,6 +20,7 @@ from agent.screening.events import decode_event
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
 from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence
+from agent.vision.image import grey
 from agent.vision.locate import iter_candidates
 from agent.vision.mrz_read import MODEL, SECOND_MODEL, THIRD_MODEL, best_band
 from agent.vision.runtime import shared_model
@@ -353,3 +354,24 @@ def test_a_camera_gate_without_a_reader_starts_with_the_camera_as_reader_and_rep
         assert stats["load_ms"] > 0 and stats["runs"] >= 1 and stats["p50_ms"] > 0  # in status.json
     finally:
         app.close()
+
+
+def test_a_document_cut_by_the_frame_is_not_decided_on_characters_beyond_it(monkeypatch):
+    """The camera reader takes characters beyond the frame's edge as unknown, as ``mrz read`` does
+    (agent/vision/mrz_read.py: seen_only): evaluation page 777000+6 (TD2) lying 1.8 characters into its MRZ
+    beyond the camera's view is not a passage with the optional data and composite check digit the frame's
+    black edge reads (``M9`` read ``12``); with those characters read as seen (neither the band's reading,
+    ``mrz_read.unknown``, nor the final one, ``seen_only``, taking them as unknown), it was."""
+    doc = evaluation_page(777_000, 6)
+    (x0, _), (x1, _), _, (x3, _) = next(iter_candidates(grey(doc.image))).corners()
+    frame = np.ascontiguousarray(doc.image[:, : int(min(x1, x3) - 1.8 * (x1 - x0) / len(doc.lines[-1]))])
+    reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = reader.look(frame)
+    reader.close()
+    assert not (isinstance(item, CameraDocument) and item.lines != doc.lines), item
+    monkeypatch.setattr("agent.vision.camera_reader.seen_only", lambda reading, *args: reading)
+    monkeypatch.setattr("agent.vision.mrz_read.unknown", lambda probs, unseen: probs)
+    unseeing = CameraReader(None, max_frames=4, today=lambda: TODAY)
+    item = unseeing.look(frame)
+    unseeing.close()
+    assert isinstance(item, CameraDocument) and item.lines != doc.lines
