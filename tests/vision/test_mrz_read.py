@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from PIL import Image
 from agent.cli import main
 from agent.mrz import parse_mrz
 from agent.mrz.checkdigit import check_digit
-from agent.vision import mrz_read
+from agent.vision import camera_reader, mrz_read
+from agent.vision.camera_reader import CameraReader
 from agent.vision.image import grey, read_image, straightened, turned
 from agent.vision.lines import ALPHABET, widened, widened_width
 from agent.vision.locate import candidates
@@ -738,11 +740,6 @@ def test_a_reading_only_the_second_look_doubts_is_not_read_again_wider(monkeypat
     ``N`` at 656, and was trusted wrong so: docs/vision.md step 4). A clean TD3, read surely, its second look made
     to doubt it: the wider reading is not asked, by the reader nor by the camera gate. One not trusted as first
     read still is (`test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch`)."""
-    from dataclasses import replace
-
-    from agent.vision import camera_reader
-    from agent.vision.camera_reader import CameraReader
-
     doc = page(11, "TD3")
     asked = []
     real = mrz_read.reread_wider
