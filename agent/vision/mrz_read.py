@@ -691,8 +691,8 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
 def best_band(bands: Iterable[Band], model: Model, today: datetime.date | None = None) -> BandReading | None:
     """The candidate band the model reads most surely (``scored_columns``); the bands are read most MRZ-like first
     (those whose lines are too tall for an MRZ's last, MRZ_ASPECT), and once one reads surely, or with ``today``
-    likely (LIKELY) and its reading is trusted (``constrained``), the rest are not read (nor located, from ``locate.iter_candidates``). All on the model's worker thread: one
-    hand-over per frame."""
+    likely (LIKELY) and its reading is trusted (``constrained``), the rest are not read (nor located, from
+    ``locate.iter_candidates``). All on the model's worker thread: one hand-over per frame."""
     return model.call(_best_band, bands, model, today)
 
 
@@ -763,27 +763,28 @@ class Scored(NamedTuple):
     def reading(self, band: Band) -> BandReading | None:
         """The band's reading at the layout's width (None: a line cannot be read at it), its characters read
         beyond the frame unknown (``unseen``, ``unknown``)."""
-        probs = self.probs()
-        if probs is None:
+        paths = _exact_paths(self.columns, [self.width] * len(self.columns))
+        if paths is None:
             return None
-        unseen = self.unseen()
-        return BandReading(self.score, band, unknown(probs, unseen), self.lines, unseen)
+        unseen = self.unseen(paths)
+        return BandReading(self.score, band, unknown(apply_field_types([p.chars for p in paths]), unseen),
+                           self.lines, unseen)  # fmt: skip
 
-    def unseen(self) -> tuple[tuple[int, int], ...]:
+    def unseen(self, paths: list[CtcPath]) -> tuple[tuple[int, int], ...]:
         """Per line, how many of its first and last characters lie mostly beyond the frame's edge: emitted (on
-        the line's exact-width path, evenly spaced) more than EDGE of a pitch before the frame starts, or less
-        than that before it ends (the model emits a character at its left side). A line running out of the
-        frame is cut out with black beyond it, and the model reads the black's edge as a character: a real
+        its exact-width path in ``paths``, evenly spaced) more than EDGE of a pitch before the frame starts, or
+        less than that before it ends (the model emits a character at its left side). A line running out of
+        the frame is cut out with black beyond it, and the model reads the black's edge as a character: a real
         Luxembourg specimen cut 7 % on the left, through its MRZ's first characters, read document number
         ``S998527`` as ``I998527`` at 0.98, the ``S`` beyond the frame
         (`test_characters_beyond_the_frame_s_edge_are_not_read`)."""
         out = []
-        for cols, (left, right), (in0, in1) in zip(self.columns, self.spans, self.inside, strict=True):
+        for cols, path, (left, right), (in0, in1) in zip(self.columns, paths, self.spans, self.inside, strict=True):
             cut_left, cut_right = in0 > left, in1 < right
-            steps = _emission_steps(cols, self.width) if cut_left or cut_right else None
-            if steps is None or len(steps) < 2:
+            if not (cut_left or cut_right):
                 out.append((0, 0))
                 continue
+            steps = path.steps
             # where each character is emitted, evenly spaced (a fit: emissions jitter by a column, 0.4 of a
             # 44-character line's pitch)
             pitch, first = np.polyfit(np.arange(len(steps)), left + (steps + 0.5) / len(cols) * (right - left), 1)
@@ -791,12 +792,6 @@ class Scored(NamedTuple):
             out.append((int((x < in0 - EDGE * pitch).sum()) if cut_left else 0,
                         int((x > in1 - EDGE * pitch).sum()) if cut_right else 0))  # fmt: skip
         return tuple(out)
-
-
-def _emission_steps(columns: np.ndarray, width: int) -> np.ndarray | None:
-    """The columns where the line's exact-width path (``_best_path``, else ``decode_exact``) emits its characters."""
-    path = _best_path(columns, width) or decode_exact(columns, width)
-    return path.steps if path.text else None
 
 
 def unknown(probs: list[np.ndarray], unseen: Sequence[tuple[int, int]]) -> list[np.ndarray]:
@@ -921,10 +916,15 @@ def _checks_pass(columns: list[np.ndarray]) -> bool:
 def _character_probs(columns: list[np.ndarray], widths: Sequence[int]) -> list[np.ndarray] | None:
     """Each line's per-character probabilities at its width (``widths``), field types applied; None when a
     line cannot be read at its width."""
-    decoded = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
-    if any(not d.text for d in decoded):
-        return None
-    return apply_field_types([d.chars for d in decoded])
+    paths = _exact_paths(columns, widths)
+    return None if paths is None else apply_field_types([p.chars for p in paths])
+
+
+def _exact_paths(columns: list[np.ndarray], widths: Sequence[int]) -> list[CtcPath] | None:
+    """Each line's path at its width: the best path when it has that many characters, else ``decode_exact``'s;
+    None when a line cannot be read at its width."""
+    paths = [_best_path(c, w) or decode_exact(c, w) for c, w in zip(columns, widths, strict=True)]
+    return None if any(not p.text for p in paths) else paths
 
 
 def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray], edges: list[tuple[float, float]]

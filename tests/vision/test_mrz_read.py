@@ -650,8 +650,8 @@ def test_a_band_that_loses_is_never_decoded_at_its_width(monkeypatch):
     mask's bands came first on pages like it, 2026-12-05; read after it since MRZ_ASPECT, held at 0 here)."""
     monkeypatch.setattr(mrz_read, "MRZ_ASPECT", 0.0)
     decoded = []
-    real = mrz_read.Scored.probs
-    monkeypatch.setattr(mrz_read.Scored, "probs", lambda self: decoded.append(self.score) or real(self))
+    real = mrz_read.Scored.reading
+    monkeypatch.setattr(mrz_read.Scored, "reading", lambda self, band: decoded.append(self.score) or real(self, band))
     doc = evaluation_page(777_000, 204)
     bands = candidates(grey(doc.image))
     read = [mrz_read.scored_columns(b.lines, shared_model(MODEL), b.edges).score for b in bands[:2]]
