@@ -370,9 +370,11 @@ def skews(mask: np.ndarray) -> list[float]:
 
     def sharpness(angle: float) -> float:
         a = math.radians(angle)
-        rows = np.round(ys * math.cos(a) - xs * math.sin(a)).astype(np.int64)  # rows of the turned ink
-        counts = np.bincount(rows - rows.min()).astype(np.float64)
-        return float((counts**2).sum())
+        turned = ys * np.float32(math.cos(a))
+        turned -= xs * np.float32(math.sin(a))
+        rows = np.rint(turned, out=turned).astype(np.int32)  # rows of the turned ink
+        counts = np.bincount(rows - rows.min())
+        return float(np.dot(counts, counts))  # exact: at most 60,000 squared
 
     def refine(coarse: float) -> float:
         return float(max(np.arange(coarse - 1.75, coarse + 1.8, 0.25), key=sharpness))
@@ -431,8 +433,9 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None, joi
 def _stacked(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of runs stacked row on row (touching the previous row and overlapping it
     horizontally), at least 3 rows high. Each run is matched against the boxes still open (reaching the row
-    above) only: against every box made so far, this took 9 ms of a large frame's 30 ms locating (evaluation
-    pages 777000+92, +117, +158), 3.7 now; the same boxes (the locator's fingerprint on 300 pages)."""
+    above) only, and a box grows by comparisons, not ``min``/``max`` calls: against every box made so far, this
+    took 9 ms of a large frame's 30 ms locating (evaluation pages 777000+92, +117, +158), 1.2 so; the same boxes
+    (the locator's fingerprint on 300 pages)."""
     boxes: list[list[int]] = []
     open_: list[list[int]] = []  # the boxes reaching the previous row, in the order made: the rest are done
     last = -1
@@ -442,7 +445,11 @@ def _stacked(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray) -> list[tuple[i
             last = r
         for box in open_:  # same line: touching the previous row and overlapping horizontally
             if a < box[2] and b > box[0]:
-                box[0], box[2], box[3] = min(box[0], a), max(box[2], b), r
+                if a < box[0]:
+                    box[0] = a
+                if b > box[2]:
+                    box[2] = b
+                box[3] = r
                 break
         else:
             boxes.append([a, r, b, r])
@@ -490,11 +497,11 @@ def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list
                 continue
             widths = [b[2] - b[0] for b in group]
             heights = [b[3] - b[1] for b in group]
-            centres = [(b[1] + b[3]) / 2 for b in group]
-            gaps = np.diff(centres)
-            h = float(statistics.median(heights))  # of 2-3 numbers: numpy's call costs more than the sum
             if not _aligned(group, widths) or max(heights) > 2.2 * min(heights):
                 continue
+            centres = [(b[1] + b[3]) / 2 for b in group]
+            gaps = [centres[k + 1] - centres[k] for k in range(len(group) - 1)]  # of 2-3 numbers: not numpy's
+            h = float(statistics.median(heights))
             if any(g < 1.2 * h or g > 3.2 * h for g in gaps) or (len(gaps) > 1 and max(gaps) > 1.25 * min(gaps)):
                 continue
             if min(widths) < 12 * h or h < 4:
