@@ -595,8 +595,10 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
             return
     found = False
     plain = _bands(mask, full, work.size, scale, limit)
-    makes = [lambda: plain, lambda: _bands(ink_mask(grey_work, strict=True), full, work.size, scale, limit)]
-    if plain and plain[0].text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first
+    first = next(plain, None)
+    makes = [lambda: itertools.chain([] if first is None else [first], plain),
+             lambda: _bands(ink_mask(grey_work, strict=True), full, work.size, scale, limit)]  # fmt: skip
+    if first is not None and first.text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first
         makes.reverse()
     for make in makes:  # a print's darkest strokes compete too
         for band in make():
@@ -626,30 +628,39 @@ def smoothed(g: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scale: float, limit: int) -> list[Band]:
+def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scale: float, limit: int) -> Iterator[Band]:
     """The MRZ-like bands of one ink mask of the working image, at its page angle (``limit``) and a second one
     (half as many), most MRZ-like first at each angle; the first band at every angle comes before the others:
     where a security print's waves line up better than the MRZ's rows, the MRZ is the second angle's first band
-    and is read second, not after every wave band of the first angle (seed 777000, page 47: seventh)."""
-    per_angle: list[list[Band]] = []
+    and is read second, not after every wave band of the first angle (seed 777000, page 47: seventh). A second
+    angle's bands are made only when the reader asks for a band past the first angle's first: on the camera gate's
+    slowest pages (777000+92, +117, +40) the first is read surely, and the second angle cost 5-8 ms of 27."""
+    made: list[list[Band]] = []
     for k, angle in enumerate(skews(mask)):
-        turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
-        packed = pack(turned)  # packed once, closed at every gap
-        found: list[tuple[float, float, list[tuple[int, int, int, int]]]] = []  # rank, text-likeness, lines
-        for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
-            lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
-            for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
-                for score, group in mrz_groups(boxes):
-                    text_like = min(strokes(turned, b) for b in group)
-                    found.append((score * text_like**STROKES_POWER, text_like, group))
-        groups: list[tuple[float, list[tuple[int, int, int, int]]]] = []
-        for _, text_like, group in sorted(found, key=lambda f: -f[0]):
-            if not any(_same(group, kept) for _, kept in groups):
-                groups.append((text_like, group))
-        kept = groups[: limit if k == 0 else limit // 2]
-        per_angle.append([_cut(full, work_size, turned.shape, angle, scale, group, text_like)
-                          for text_like, group in kept])  # fmt: skip
-    return [bands[0] for bands in per_angle if bands] + [band for bands in per_angle for band in bands[1:]]
+        made.append(_bands_at(mask, full, work_size, scale, angle, limit if k == 0 else limit // 2))
+        if made[-1]:
+            yield made[-1][0]
+    for bands in made:
+        yield from bands[1:]
+
+
+def _bands_at(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scale: float, angle: float,
+              limit: int) -> list[Band]:  # fmt: skip
+    """Up to ``limit`` MRZ-like bands of the ink ``mask`` turned by ``angle``, most MRZ-like first."""
+    turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
+    packed = pack(turned)  # packed once, closed at every gap
+    found: list[tuple[float, float, list[tuple[int, int, int, int]]]] = []  # rank, text-likeness, lines
+    for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
+        lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
+        for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
+            for score, group in mrz_groups(boxes):
+                text_like = min(strokes(turned, b) for b in group)
+                found.append((score * text_like**STROKES_POWER, text_like, group))
+    groups: list[tuple[float, list[tuple[int, int, int, int]]]] = []
+    for _, text_like, group in sorted(found, key=lambda f: -f[0]):
+        if not any(_same(group, kept) for _, kept in groups):
+            groups.append((text_like, group))
+    return [_cut(full, work_size, turned.shape, angle, scale, group, text_like) for text_like, group in groups[:limit]]
 
 
 def _cut(full: Image.Image, work_size: tuple[int, int], turned_shape: tuple[int, ...], angle: float, scale: float,

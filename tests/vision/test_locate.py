@@ -236,6 +236,30 @@ def test_the_second_page_angle_s_best_band_is_handed_over_second_not_after_the_f
     assert reading.trusted and reading.lines == doc.lines
 
 
+def test_a_second_page_angle_s_bands_are_made_only_when_a_band_past_the_first_is_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Evaluation page 777000+92 lines up at two page angles; its MRZ is the first angle's first band, read surely,
+    so the second angle's bands (5-8 ms of its 27 ms locating, on the camera gate's slowest frames) are not made
+    for the reader; all its bands are still handed over in the same order when asked for."""
+    doc = evaluation_page(777_000, 92)
+    g = grey(doc.image)
+    angles: list[float] = []
+    made = locate._bands_at
+
+    def counted(*args: object) -> list[locate.Band]:
+        angles.append(args[4])  # type: ignore[arg-type]
+        return made(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(locate, "_bands_at", counted)
+    bands = candidates(g)
+    assert len({b.angle for b in bands}) >= 2 and {b.angle for b in bands} <= set(angles)  # bands at two angles
+    angles.clear()
+    best = mrz_read.best_band(locate.iter_candidates(g), mrz_read.shared_model(mrz_read.MODEL), TODAY)
+    assert best is not None and best.band.angle == bands[0].angle and len(angles) == 1
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+
+
 def test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole():
     """A stretch of a line's ink lost (glare, a light patch of the print lifting the mask's threshold) leaves
     two pieces each shorter than a line: joined, the MRZ's three lines are one group again. Development
