@@ -149,14 +149,18 @@ def decode_exact(probs: np.ndarray, width: int) -> CtcPath:
     back = np.zeros((steps, width + 1, classes), np.int16)  # previous label; the previous count follows
     rows = np.arange(width + 1)
     labels = np.arange(1, classes)
+    sure_blank = probs[:, 0] > SURE_BLANK  # a column that is all but surely blank: only blank paths go on
     for t in range(1, steps):
+        if t > 1 and sure_blank[t] and sure_blank[t - 1]:  # only blank paths came here too: each goes on from its
+            score[:, 0] += logp[t, 0]  # blank (back[t] stays 0), in place: most of a line's columns are such
+            continue
         new = np.empty_like(score)
         # to blank: from any label, same count
         first = score.argmax(1)
         best_prev = score[rows, first]
         new[:, 0] = best_prev + logp[t, 0]
         back[t, :, 0] = first
-        if probs[t, 0] > SURE_BLANK:  # a column that is all but surely blank: only blank paths go on
+        if sure_blank[t]:
             new[:, 1:] = neg
             score = new
             continue

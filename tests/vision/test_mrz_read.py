@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from contextlib import redirect_stdout
 from dataclasses import replace
@@ -277,6 +278,40 @@ def test_decode_exact_gives_the_layout_width_even_when_the_best_path_merges_two_
     assert [ALPHABET[k - 1] for i, k in enumerate(greedy) if k and (i == 0 or k != greedy[i - 1])] == ["A", "<"]
     text, probs, _, _ = decode_exact(cols, 3)
     assert text == "A<<" and probs.shape == (3, len(ALPHABET))
+
+
+def _best_exact_path(cols: np.ndarray, width: int) -> tuple[str, list[int], float]:
+    """The most probable CTC path with exactly ``width`` characters, by brute force: every path of labels per column
+    (only the blank in a column after the first all but surely blank, as decode_exact has it)."""
+    logp = np.log(np.maximum(cols, 1e-12))
+    best: tuple[float, str, list[int]] = (-np.inf, "", [])
+    for path in itertools.product(range(cols.shape[1]), repeat=len(cols)):
+        if any(k and t and cols[t, 0] > mrz_read.SURE_BLANK for t, k in enumerate(path)):
+            continue
+        at = [t for t, k in enumerate(path) if k and (t == 0 or k != path[t - 1])]
+        total = float(sum(logp[t, k] for t, k in enumerate(path)))
+        if len(at) == width and total > best[0]:
+            best = (total, "".join(ALPHABET[path[t] - 1] for t in at), at)
+    return best[1], best[2], best[0]
+
+
+def test_decode_exact_finds_the_most_probable_path_of_the_width_through_surely_blank_columns():
+    """decode_exact's columns all but surely blank (SURE_BLANK), alone or in runs (a run's later columns only carry
+    the blank paths on), against every path of three labels (blank, ``<``, ``A``) over 7 columns: the same text,
+    emission columns and log-probability, on 40 random lines with sure blanks at the start, inside and at the end."""
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        cols = np.full((7, len(ALPHABET) + 1), 1e-9)
+        cols[:, :3] = rng.dirichlet([0.5, 0.5, 0.5], size=7)
+        blanks = rng.random(7) < 0.45
+        blanks[:2] = trial % 2 == 0  # runs of sure blanks from the first column too
+        cols[blanks, :3] = [0.998, 0.001, 0.001]
+        cols /= cols.sum(1, keepdims=True)
+        for width in (1, 2, 3):
+            text, at, total = _best_exact_path(cols[:, :3], width)
+            path = decode_exact(cols, width)
+            assert (path.text, list(path.steps)) == (text, at)
+            assert not text or path.logp == pytest.approx(total, abs=1e-6)
 
 
 SPECIMEN = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
