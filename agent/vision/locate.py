@@ -633,8 +633,8 @@ def _bands(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], scal
     (half as many), most MRZ-like first at each angle; the first band at every angle comes before the others:
     where a security print's waves line up better than the MRZ's rows, the MRZ is the second angle's first band
     and is read second, not after every wave band of the first angle (seed 777000, page 47: seventh). A second
-    angle's bands are made only when the reader asks for a band past the first angle's first: on the camera gate's
-    slowest pages (777000+92, +117, +40) the first is read surely, and the second angle cost 5-8 ms of 27."""
+    angle's bands are made only when the reader asks for a band past the first angle's first: on two of the camera
+    gate's slowest pages (777000+92, +117) the first is read surely, and the second angle cost 8 ms of 27."""
     made: list[list[Band]] = []
     for k, angle in enumerate(skews(mask)):
         made.append(_bands_at(mask, full, work_size, scale, angle, limit if k == 0 else limit // 2))

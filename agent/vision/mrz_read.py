@@ -152,7 +152,7 @@ def decode_exact(probs: np.ndarray, width: int) -> CtcPath:
     sure_blank = probs[:, 0] > SURE_BLANK  # a column that is all but surely blank: only blank paths go on
     for t in range(1, steps):
         if t > 1 and sure_blank[t] and sure_blank[t - 1]:  # only blank paths came here too: each goes on from its
-            score[:, 0] += logp[t, 0]  # blank (back[t] stays 0), in place: most of a line's columns are such
+            score[:, 0] += logp[t, 0]  # blank (back[t] stays 0), in place
             continue
         new = np.empty_like(score)
         # to blank: from any label, same count

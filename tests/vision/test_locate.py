@@ -239,7 +239,7 @@ def test_the_second_page_angle_s_best_band_is_handed_over_second_not_after_the_f
 def test_a_second_page_angle_s_bands_are_made_only_when_a_band_past_the_first_is_asked_for(
         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """Evaluation page 777000+92 lines up at two page angles; its MRZ is the first angle's first band, read surely,
-    so the second angle's bands (5-8 ms of its 27 ms locating, on the camera gate's slowest frames) are not made
+    so the second angle's bands (8 ms of its 27 ms locating, one of the camera gate's slowest frames) are not made
     for the reader; all its bands are still handed over in the same order when asked for."""
     doc = evaluation_page(777_000, 92)
     g = grey(doc.image)
