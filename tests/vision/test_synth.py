@@ -14,6 +14,7 @@ from tools.vision.synth import (
     OTHER_FACES,
     PrintStyle,
     _cut_across,
+    _specks,
     _glyph,
     _run_on,
     _stroke,
@@ -144,3 +145,27 @@ def test_a_cut_across_glare_cuts_characters_but_never_hides_one_whole():
         assert max(cells) < 1.0 and painted.any()
         cut_cells += sum(0 < c < 1 for c in cells)
     assert cut_cells >= 200
+
+
+def test_without_specks_earlier_training_sets_render_as_before():
+    """``specks`` 0 (the default) draws nothing more from the seeded generator."""
+    plain = document_lines(random.Random(13), run_on=0.25, dark_print=0.5, cut_across=0.3)
+    again = document_lines(random.Random(13), run_on=0.25, dark_print=0.5, cut_across=0.3, specks=0.0)
+    assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(plain, again, strict=True))
+
+
+def test_specks_are_dark_round_spots_smaller_than_a_character():
+    """Specks darken a few small spots over the lines, each within a quarter of a pitch of its centre: some join a
+    character's strokes, none hides a character's cell."""
+    lines, pitch = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"), 12
+    boxes = [(40.0, 20.0 + 30 * k, 40.0 + 44 * pitch, 37.0 + 30 * k) for k in range(2)]
+    darkened = []
+    for seed in range(100):
+        img = _specks(random.Random(seed), np.full((90, 660), 230.0, np.float32), lines, boxes)
+        dark = img < 200
+        assert dark.any() and dark[:, :30].sum() == 0 and dark[:, 40 + 44 * pitch + 10 :].sum() == 0
+        cells = [dark[20 + 30 * k : 37 + 30 * k, 40 + i * pitch : 40 + (i + 1) * pitch].mean()
+                 for k in range(2) for i in range(44)]  # fmt: skip
+        assert max(cells) < 0.6
+        darkened.append(dark.mean())
+    assert 0.001 < float(np.mean(darkened)) < 0.05

@@ -335,8 +335,27 @@ def _cut_across(rng: random.Random, img: np.ndarray, lines: tuple[str, ...],
     return img
 
 
+def _specks(rng: random.Random, img: np.ndarray, lines: tuple[str, ...],
+            boxes: list[tuple[float, float, float, float]]) -> np.ndarray:  # fmt: skip
+    """1-12 round dark specks (dust on a scanner's or a camera tray's glass, pen dots) over the lines and the gaps
+    between them, 0.04-0.25 of a character's pitch in radius, as dark as ink or lighter: one joined to a stroke can
+    make a character look like another with more ink (an ``E`` a ``B``, an ``I`` a ``Z``), which the line models must
+    learn to read through. None is large enough to hide a character (its cell is the pitch wide and 1.4 times high)."""
+    pitch = min((x1 - x0) / len(text) for (x0, _, x1, _), text in zip(boxes, lines, strict=True))
+    x0, x1 = min(b[0] for b in boxes), max(b[2] for b in boxes)
+    y0, y1 = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    for _ in range(rng.randint(1, 12)):
+        r = rng.uniform(0.04, 0.25) * pitch
+        cx, cy = rng.uniform(x0, x1), rng.uniform(y0 - 0.3 * pitch, y1 + 0.3 * pitch)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=rng.randint(0, 110))
+    return np.asarray(pil, dtype=np.float32)
+
+
 def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0.0, variety: float = 0.0,
-                   dark_print: float = 0.0, cut_across: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
+                   dark_print: float = 0.0, cut_across: float = 0.0,
+                   specks: float = 0.0) -> list[tuple[np.ndarray, str]]:  # fmt: skip
     """Every line of one random document as damaged line crops (uint8 grey, LINE_H x LINE_W) cut as the
     locator cuts them, with their texts: OCR-B printed lighter or bolder, a paper, guilloche, photo-like
     or IR-like background, scratches, a small rotation, shear and perspective, captured at 4-26 px per
@@ -346,7 +365,8 @@ def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0
     documents is set as a real printer sets it (``print_style``); ``variety`` 0 draws nothing from ``rng``.
     In a share ``dark_print`` the background keeps its full contrast, its security print as dark as the ink
     (as on the evaluation pages, ``document_sample``); in a share ``cut_across`` a glare cuts across a character
-    of one line (``_cut_across``). Either share 0 draws nothing from ``rng`` either."""
+    of one line (``_cut_across``); in a share ``specks`` dark specks lie over the lines (``_specks``). Any of these
+    shares 0 draws nothing from ``rng`` either."""
     lines = random_document(rng, fmt)
     px = rng.uniform(10, 26)
     style = print_style(rng) if variety > 0 and rng.random() < variety else None
@@ -375,6 +395,8 @@ def document_lines(rng: random.Random, fmt: str | None = None, run_on: float = 0
         img = np.asarray(pil, dtype=np.float32)
     if cut_across > 0 and rng.random() < cut_across:
         img = _cut_across(rng, img, lines, boxes)
+    if specks > 0 and rng.random() < specks:
+        img = _specks(rng, img, lines, boxes)
     pil, fwd = _warp(rng, Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), 1.5, 0.06)
     out = []
     for box, text in zip(boxes, lines, strict=True):
