@@ -1,6 +1,6 @@
 """The training renderer (tools/vision/synth.py): crops that run on past the lines' ends, documents set in a
-printer's style, security print as dark as the ink, a glare cutting across characters, and earlier training sets
-that still render as they did (cached sets are named by seed)."""
+printer's style, security print as dark as the ink, a glare cutting across characters, specks, sharpening, and
+earlier training sets that still render as they did (cached sets are named by seed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import random
 
 import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 
+from agent.vision.lines import LINE_H, LINE_W
+from tools.vision import synth
 from tools.vision.synth import (
     OCRB_CUTS,
     OTHER_FACES,
@@ -16,6 +19,7 @@ from tools.vision.synth import (
     _cut_across,
     _glyph,
     _run_on,
+    _sharpening,
     _specks,
     _stroke,
     _styled_line,
@@ -169,3 +173,49 @@ def test_specks_are_dark_round_spots_smaller_than_a_character():
         assert max(cells) < 0.6
         darkened.append(dark.mean())
     assert 0.001 < float(np.mean(darkened)) < 0.05
+
+
+def test_without_sharpening_earlier_training_sets_render_as_before():
+    """``sharpened`` 0 (the default) draws nothing more from the seeded generator."""
+    plain = document_lines(random.Random(17), run_on=0.25, dark_print=0.5, cut_across=0.3, specks=0.3)
+    again = document_lines(random.Random(17), run_on=0.25, dark_print=0.5, cut_across=0.3, specks=0.3, sharpened=0.0)
+    assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(plain, again, strict=True))
+
+
+def test_sharpening_draws_light_halos_beside_strokes_and_leaves_plain_paper_alone():
+    """A stroke sharpened gets lighter-than-paper halos on both sides and stays as dark within; paper more than a
+    few of the mask's radii away is untouched."""
+    bar = np.full((32, 120), 180, np.uint8)
+    bar[8:24, 50:56] = 40
+    for seed in range(40):
+        out = np.asarray(Image.fromarray(bar).filter(_sharpening(random.Random(seed))), np.int32)
+        assert out[16, 56:60].max() >= 200 and out[16, 46:50].max() >= 200  # halos right and left
+        assert out[16, 50:56].max() <= 40
+        assert (out[:, :30] == 180).all() and (out[:, 80:] == 180).all()
+
+
+class _Counted(ImageFilter.UnsharpMask):
+    applied = 0
+
+    def filter(self, image):  # type: ignore[no-untyped-def]
+        _Counted.applied += 1
+        return super().filter(image)
+
+
+def test_a_sharpened_document_s_lines_are_all_sharpened_alike(monkeypatch):
+    """One sharpening drawn per document (one camera), applied to every one of its lines."""
+    made = []
+
+    def counted(rng: random.Random) -> ImageFilter.UnsharpMask:
+        real = _sharpening(rng)
+        made.append(_Counted(real.radius, real.percent, real.threshold))
+        return made[-1]
+
+    monkeypatch.setattr(synth, "_sharpening", counted)
+    monkeypatch.setattr(_Counted, "applied", 0)
+    lines = 0
+    for seed in range(5):
+        rendered = document_lines(random.Random(seed), sharpened=1.0)
+        lines += len(rendered)
+        assert len(made) == seed + 1 and _Counted.applied == lines
+        assert all(crop.shape == (LINE_H, LINE_W) and crop.dtype == np.uint8 for crop, _ in rendered)

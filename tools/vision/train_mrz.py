@@ -90,18 +90,20 @@ CHUNK = 500  # lines rendered from one seed: the set is the same whatever the nu
 class Rendering:
     """How the training lines are rendered (``document_lines``): the share of documents whose crops run on past
     the lines' ends, set in a printer's style, whose security print is as dark as the ink, with a glare
-    cutting across a character, and with dark specks over the lines."""
+    cutting across a character, with dark specks over the lines, and sharpened."""
 
     run_on: float = 0.0
     variety: float = 0.0
     dark_print: float = 0.0
     cut_across: float = 0.0
     specks: float = 0.0
+    sharpened: float = 0.0
 
     def folder(self, seed: int) -> Path:
         """The cache folder of the lines of ``seed`` rendered so (a share 0 adds nothing to its name)."""
         shares = (("runon", self.run_on), ("variety", self.variety), ("dark", self.dark_print),
-                  ("cut", self.cut_across), ("speck", self.specks))  # fmt: skip
+                  ("cut", self.cut_across), ("speck", self.specks),
+                  ("sharp", self.sharpened))  # fmt: skip
         return CACHE / "-".join([f"lines-{seed}"] + [f"{tag}{round(share * 100)}" for tag, share in shares if share])
 
 
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of documents with a glare cutting across a character of one line")
     ap.add_argument("--specks", type=float, default=BASE_RENDERING.specks,
                     help="share of documents with dark specks over their lines (dust, pen dots)")
+    ap.add_argument("--sharpened", type=float, default=BASE_RENDERING.sharpened,
+                    help="share of documents whose captured lines are sharpened (unsharp mask halos)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
@@ -256,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet(args.arch)
         model.load_state_dict(torch.load(ckpt))
     else:
-        rendering = Rendering(args.run_on, args.variety, args.dark_print, args.cut_across, args.specks)
+        rendering = Rendering(args.run_on, args.variety, args.dark_print, args.cut_across, args.specks,
+                              args.sharpened)
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
                       rendering, not args.fp32, args.seed, args.arch)
     export(model, args.out)
