@@ -25,7 +25,7 @@ import multiprocessing
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -260,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         model = LineNet(args.arch)
         model.load_state_dict(torch.load(ckpt))
     else:
-        rendering = Rendering(args.run_on, args.variety, args.dark_print, args.cut_across, args.specks,
-                              args.sharpened)
+        rendering = Rendering(**{f.name: getattr(args, f.name) for f in fields(Rendering)})  # its options, by name
         model = train(args.steps, args.batch, ckpt, args.lines, args.procs, args.lr, args.data_seed, args.init,
                       rendering, not args.fp32, args.seed, args.arch)
     export(model, args.out)
