@@ -107,10 +107,13 @@ def test_a_wobbling_baseline_moves_characters_up_and_down():
 def test_without_an_option_earlier_training_sets_render_as_before(option: str, seed: int, earlier: dict[str, Any]):
     """Each rendering option at 0 (its default; the sets rendered with the options before it, ``earlier``) draws
     nothing more from the seeded generator: variety draws no printer style, dark print lightens the background as
-    before, and no glare, speck or sharpening is drawn."""
+    before, and no glare, speck or sharpening is drawn. At a share too small ever to win, the option still draws
+    its coin, and every later draw moves on by one: the lines differ, so at 0 the coin is not drawn."""
     plain = document_lines(random.Random(seed), **earlier)
     again = document_lines(random.Random(seed), **{**earlier, option: 0.0})
     assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(plain, again, strict=True))
+    coin = document_lines(random.Random(seed), **{**earlier, option: 1e-12})
+    assert not all(np.array_equal(a, b) for (a, _), (b, _) in zip(plain, coin, strict=True))
 
 
 def test_styled_documents_give_crops_of_the_same_texts_at_the_model_input_size():
