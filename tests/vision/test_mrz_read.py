@@ -22,6 +22,7 @@ from agent.vision.image import grey, read_image, straightened, turned
 from agent.vision.lines import ALPHABET, widened, widened_width
 from agent.vision.locate import candidates
 from agent.vision.mrz_read import (
+    KEPT_MIN,
     MIN_CONFIDENCE,
     MODEL,
     SECOND_MODEL,
@@ -373,6 +374,24 @@ def test_a_country_code_in_doubt_is_the_listed_code_it_can_be():
     _unsure(probs, 1, 12, "D", 0.3)  # nationality UTO 0.34, NLD 0.03 and others: both listed, UTO not sure
     read, _, confidence = constrained(probs, TODAY)
     assert read == SPECIMEN and confidence < MIN_CONFIDENCE
+
+
+def test_a_field_printed_with_characters_it_cannot_hold_is_not_trusted():
+    """A real Romanian card prints ``132`` where its nationality is due. The model reads the digits surely; the
+    letters left after the field's type removes them were renormalised into a sure listed code (``ISR``, trusted
+    at 0.957 with int8 line models). A position that kept less than KEPT_MIN of the model's belief is no
+    reading: REFER. A digit read in a name with its letter second (``0`` for ``O``) still reads as the letter."""
+    at = SPECIMEN[1].index("UTO")
+    for second in (KEPT_MIN * 10, KEPT_MIN / 20):  # the letters kept: plausible, then all but none
+        probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]
+        for k, (digit, letter) in enumerate(zip("132", "ISR", strict=True)):
+            row = probs[1][at + k]
+            row[:] = 1e-9
+            row[ALPHABET.index(letter)] = second
+            row[ALPHABET.index(digit)] = 1 - second
+        read, result, confidence = constrained(apply_field_types(probs), TODAY)
+        assert read[1][at : at + 3] == "ISR" and result is not None and result.valid
+        assert (confidence >= MIN_CONFIDENCE) == (second > KEPT_MIN)
 
 
 def test_the_first_letter_of_a_document_code_is_one_its_layout_allows():
