@@ -71,6 +71,9 @@ class Model:
         self._input = inp["index"]
         self.input_shape = tuple(int(d) for d in inp["shape"])
         self.input_dtype = np.dtype(inp["dtype"])
+        # an int8 model (activations quantised too) takes its input as integers: x / scale + zero point
+        scale, zero = inp.get("quantization", (0.0, 0))
+        self.input_quantisation = (float(scale), int(zero)) if self.input_dtype.kind in "iu" and scale else None
         self._outputs = [d["index"] for d in interpreter.get_output_details()]
         self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
         self._runs = 0
@@ -115,7 +118,7 @@ class Model:
         """Outputs for input ``x`` (of ``input_shape``), computed on the model's worker thread."""
         if tuple(x.shape) != self.input_shape:
             raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
-        return self.call(self._invoke, x.astype(self.input_dtype, copy=False))
+        return self.call(self._invoke, self._ready(x))
 
     def run_each(self, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
         """Outputs for each input of ``xs`` (each of ``input_shape``): one hand-over to the model's worker
@@ -123,8 +126,16 @@ class Model:
         for x in xs:
             if tuple(x.shape) != self.input_shape:
                 raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
-        ready = [x.astype(self.input_dtype, copy=False) for x in xs]
+        ready = [self._ready(x) for x in xs]
         return self.call(lambda: [self._invoke(x) for x in ready])
+
+    def _ready(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the model's input type: quantised by the input's scale and zero point for an int8 model."""
+        if self.input_quantisation is None or x.dtype == self.input_dtype:
+            return x.astype(self.input_dtype, copy=False)
+        scale, zero = self.input_quantisation
+        info = np.iinfo(self.input_dtype)
+        return np.clip(np.rint(x / np.float32(scale)) + zero, info.min, info.max).astype(self.input_dtype)
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         t0 = time.perf_counter()

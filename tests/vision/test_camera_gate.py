@@ -149,10 +149,10 @@ def test_a_document_read_with_doubt_is_read_again_wider_and_decided_on_its_first
     """The camera reader reads a frame not trusted as read again at a TD1 line's character pitch, as ``mrz read``
     does (agent/vision/mrz_read.py: reread_wider): the MRV-A page the model doubts squeezed into 448 pixels is
     one passage on its first frame, not after more frames. The other line models are left out: the consensus
-    of all views (second_opinion) trusts it too. (Development page 1121000+3; 6161000+83, 1020000+33 and
-    1121000+43 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC, which read
-    them surely as they are.)"""
-    doc = evaluation_page(1_121_000, 3)
+    of all views (second_opinion) trusts it too. (Development page 1121000+38; 6161000+83, 1020000+33,
+    1121000+43 and 1121000+3 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40, 03:50 UTC and
+    its int8 conversion of 2026-12-06, which read them surely as they are.)"""
+    doc = evaluation_page(1_121_000, 38)
     monkeypatch.setattr("agent.vision.mrz_read.OTHER_MODELS", ())
     reader = CameraReader(None, max_frames=4, today=lambda: TODAY)
     item = reader.look(doc.image)

@@ -559,12 +559,12 @@ def test_the_line_model_is_widened_only_where_it_carries_its_width():
 
 
 def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitch(monkeypatch, as_it_lies):
-    """An MRV-A page (44 characters a line, development seed 1121000, page 3) the model reads with doubt
+    """An MRV-A page (44 characters a line, development seed 1121000, page 38) the model reads with doubt
     squeezed into its 448 pixels, and surely and right at a TD1 line's character pitch (656 pixels). The
     other line models are left out: the consensus of all views trusts it too. (Development pages 6161000+83,
-    1020000+33 and 1121000+43 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC,
-    which read them surely as they are.)"""
-    doc = evaluation_page(1_121_000, 3)
+    1020000+33, 1121000+43 and 1121000+3 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40,
+    03:50 UTC and its int8 conversion of 2026-12-06, which read them surely as they are.)"""
+    doc = evaluation_page(1_121_000, 38)
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", ())
     reading = read_image_mrz(doc.image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines

@@ -115,9 +115,12 @@ def test_every_model_gives_the_same_outputs_in_every_runtime(name, runtime, tmp_
     assert info["runtime"] == runtime_name and info["numpy"].startswith(numpy_major)
     theirs = np.load(tmp_path / "y.npz")
     ours = model.run(x)
-    if name.startswith("mrz_line"):  # int8 weights, activations quantised on the fly: compare probabilities
+    if name.startswith("mrz_line"):  # int8: the runtimes' kernels round differently; compare probabilities
         p_theirs, p_ours = np.exp(theirs["arr_0"][0]), np.exp(ours[0][0])
-        np.testing.assert_allclose(p_theirs, p_ours, atol=0.03)
+        # int8 models, tflite-runtime 2.14 against ai-edge-litert: 1-2 of 4256 probabilities 0.03-0.07 apart (in
+        # columns between blank and a character), the rest within 0.03; the image's runtime within 0.03
+        apart = np.abs(p_theirs - p_ours)
+        assert (apart <= 0.03).mean() >= 0.998 and apart.max() < 0.15
         assert (p_theirs.argmax(1) == p_ours.argmax(1)).mean() >= 0.98
     else:
         for i, out in enumerate(ours):
@@ -129,8 +132,7 @@ def test_every_model_gives_the_same_outputs_in_every_runtime(name, runtime, tmp_
 def test_the_line_model_read_wider_gives_the_same_outputs_in_every_runtime(runtime, tmp_path: Path):
     """The reader runs the line model at 656 pixels too (agent/vision/lines.py: widened, mrz_read.reread_wider):
     every runtime a gate may use loads it so and gives the same probabilities, 99.9 % of them within 0.05 and
-    all within 0.25 (int8 weights with activations quantised on the fly: 0.03 at 448 pixels), and the same best
-    class in 98 % of columns."""
+    all within 0.25, and the same best class in 98 % of columns."""
     path = MODELS_DIR / "mrz_line.tflite"
     model = Model.load(path, content=widened(path.read_bytes(), 656), input_shape=(1, 1, 32, 656))
     crop, _ = line_sample(random.Random(7))
@@ -144,9 +146,28 @@ def test_the_line_model_read_wider_gives_the_same_outputs_in_every_runtime(runti
     # tflite-runtime 2.14 against ai-edge-litert: the model shipped 2026-12-04, 4 of 6232 probabilities 0.05-0.16
     # apart (blank against a character in 3 columns), the rest within 0.05; the model of 2026-12-03 (now the
     # second model), 1 of 6232 0.043 apart
+    # the int8 first line model of 2026-12-06: 10 of 6232 0.03-0.08 apart, 3 over 0.05
     apart = np.abs(p_theirs - p_ours)
     assert (apart <= 0.05).mean() >= 0.999 and apart.max() < 0.25
     assert (p_theirs.argmax(1) == p_ours.argmax(1)).mean() >= 0.98
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("mrz_line")])
+def test_a_line_model_in_int8_takes_the_float_line_quantised_by_its_input_s_scale_and_zero_point(name):
+    """The line models are int8 in all, activations too (tools/vision/train_mrz.py: export): their input is the
+    stretched line's 0..1 as int8, one step a grey level (scale 1/255, zero point -128). ``Model.run`` quantises
+    a float line by them; an int8 one goes in as it is."""
+    model = Model.load(MODELS_DIR / name)
+    assert model.input_dtype == np.int8 and model.input_quantisation is not None
+    scale, zero = model.input_quantisation
+    assert scale == pytest.approx(1 / 255, rel=0.01) and zero == -128
+    crop, _ = line_sample(random.Random(7))
+    x = line_input(crop).reshape(model.input_shape)
+    by_hand = np.clip(np.rint(x / np.float32(scale)) + zero, -128, 127).astype(np.int8)
+    assert by_hand.min() == -128 and by_hand.max() == 127
+    np.testing.assert_array_equal(model.run(x)[0], model.run(by_hand)[0])
+    dark = model.run(np.zeros_like(x))[0]  # an all-dark line is another input: the quantisation is no constant
+    assert not np.array_equal(dark, model.run(x)[0])
 
 
 def test_stats_report_load_time_and_latency():
