@@ -19,8 +19,9 @@ TD1_CHARS = 30  # a TD1 line: the fewest characters a line model input holds (th
 
 
 def line_input(crops: np.ndarray) -> np.ndarray:
-    """``crops`` (uint8 grey ``[N x] LINE_H x LINE_W``) as the model's float32 input, each crop stretched so
-    its 2nd percentile is 0 and its 98th is 1 (at least 8 grey levels apart)."""
+    """``crops`` (uint8 grey ``[N x] LINE_H x LINE_W``) as the line models' input, float32, each crop stretched so
+    its 2nd percentile is 0 and its 98th is 1 (at least 8 grey levels apart); ``Model.run`` quantises it for the
+    int8 models."""
     flat = crops.reshape(-1, crops.shape[-2] * crops.shape[-1])
     k = flat.shape[1]
     lo_at, hi_at = round(0.02 * (k - 1)), round(0.98 * (k - 1))
