@@ -235,7 +235,7 @@ def export(model: nn.Module, out: Path, calibration: np.ndarray) -> None:
     """Convert to tflite in int8, weights (per channel) and activations (per tensor, their ranges measured on
     the ``calibration`` lines), via litert-torch's PT2E quantiser: 1.37x faster here than int8 weights alone
     (dynamic-range quantisation, the models until 2026-12-06), the same validation lines read. The input is
-    int8 (``agent/vision/runtime.py`` quantises it). The head (the last convolution, 1 % of the work) stays
+    int8 (``agent/vision/runtime.py`` quantises it). The head (the last convolution, under 1 % of the work) stays
     float: its logits in int8 would move in steps of about 0.3, a character's probability near 0.5 by 0.08 a
     step, where the reader weighs probabilities to the hundredth (docs/vision.md, "Figures", 2026-12-06 08:31)."""
     import litert_torch  # type: ignore[import-not-found]
