@@ -380,7 +380,7 @@ def test_a_field_printed_with_characters_it_cannot_hold_is_not_trusted():
     """A real Romanian card prints ``132`` where its nationality is due. The model reads the digits surely; the
     letters left after the field's type removes them were renormalised into a sure listed code (``ISR``, trusted
     at 0.957 with int8 line models). A position that kept less than KEPT_MIN of the model's belief is no
-    reading: REFER. A digit read in a name with its letter second (``0`` for ``O``) still reads as the letter."""
+    reading: REFER. Letters kept at ten times KEPT_MIN are a reading the field's type decides: trusted."""
     at = SPECIMEN[1].index("UTO")
     for second in (KEPT_MIN * 10, KEPT_MIN / 20):  # the letters kept: plausible, then all but none
         probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(SPECIMEN[1], 0.9999)]

@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -216,9 +217,10 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
 CALIBRATION = CHUNK  # training lines the int8 export measures activations on: the set's first chunk
 
 
-def _float_head() -> type:
-    """litert-torch's PT2E quantiser, but the graph's last convolution (the head) left float: the quantiser
-    takes no module left out (``set_module_name(name, None)`` is refused), so its annotation is removed."""
+def _quantiser() -> Any:
+    """litert-torch's PT2E quantiser, int8 per channel, but the graph's last convolution (the head) left float:
+    the quantiser takes no module left out (``set_module_name(name, None)`` is refused), so its annotation is
+    removed."""
     from litert_torch.quantize import pt2e_quantizer  # type: ignore[import-not-found]
 
     class FloatHead(pt2e_quantizer.PT2EQuantizer):  # type: ignore[misc]
@@ -228,7 +230,7 @@ def _float_head() -> type:
             convs[-1].meta.pop("quantization_annotation", None)
             return model
 
-    return FloatHead
+    return FloatHead().set_global(pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
 
 
 def export(model: nn.Module, out: Path, calibration: np.ndarray) -> None:
@@ -239,13 +241,12 @@ def export(model: nn.Module, out: Path, calibration: np.ndarray) -> None:
     float: its logits in int8 would move in steps of about 0.3, a character's probability near 0.5 by 0.08 a
     step, where the reader weighs probabilities to the hundredth (docs/vision.md, "Figures", 2026-12-06 08:31)."""
     import litert_torch  # type: ignore[import-not-found]
-    from litert_torch.quantize import pt2e_quantizer  # type: ignore[import-not-found]
     from litert_torch.quantize.quant_config import QuantConfig  # type: ignore[import-not-found]
     from torchao.quantization.pt2e import quantize_pt2e  # type: ignore[import-not-found]
 
     model = model.to(memory_format=torch.contiguous_format).eval()
     sample = (torch.zeros(1, 1, LINE_H, LINE_W),)
-    quantizer = _float_head()().set_global(pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
+    quantizer = _quantiser()
     prepared = quantize_pt2e.prepare_pt2e(torch.export.export(model, sample).module(), quantizer)
     with torch.no_grad():
         for line in model_input(calibration):  # one at a time: the exported graph takes a batch of one
