@@ -51,6 +51,7 @@ from agent.vision.mrz_read import (
     constrained,
     cross_checked,
     prepare_line_models,
+    read_apart_meanwhile,
     reread_wider,
     second_look,
     second_opinion,
@@ -214,6 +215,7 @@ class CameraReader:
             self._votes, self._decided_thumb = [], None  # another document: start over, its own face
             self._drop_sighting()
             self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
+        read_apart_meanwhile(best.crops, shared_model(MODEL))
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
         reading = as_read = Reading(*constrained(combined, self._today()), combined)

@@ -27,6 +27,7 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -646,7 +647,7 @@ def cross_checked(reading: Reading, crops: list[np.ndarray], model: Model, today
     if not others:
         return reading
     widths = [len(p) for p in reading.probs]
-    second = _character_probs(others[0].call(recognise, crops, others[0]), widths)
+    second = _character_probs(_read_apart(crops, others[0]).result(), widths)
     if second is None:
         return replace(reading, confidence=0.0)
     if "".join(ALPHABET[k] for p in second for k in p.argmax(1)) == "".join(reading.lines):
@@ -666,14 +667,33 @@ def _consensus(reading: Reading, crops: list[np.ndarray], model: Model, today: d
     None when a view cannot read the lines at their widths."""
     widths = [len(p) for p in reading.probs]
     read = [] if second is None else [second]
-    views = [reading.probs, *read, *(_character_probs(other.call(recognise, crops, other), widths)
-                                     for other in others[len(read) :])]  # fmt: skip
+    reading_apart = [_read_apart(crops, other) for other in others[len(read) :]]  # on their threads meanwhile
+    looked = []
     with contextlib.suppress(NotWidened):
-        views.append(_look_probs(crops, widths, model))
+        looked.append(_look_probs(crops, widths, model))
+    views = [reading.probs, *read, *(_character_probs(columns.result(), widths) for columns in reading_apart), *looked]
     if any(v is None for v in views):
         return None
     probs = agreed([v for v in views if v is not None])
     return Reading(*constrained(probs, today), probs, crops=crops)
+
+
+def read_apart_meanwhile(crops: list[np.ndarray], model: Model) -> None:
+    """Start the first line model trained apart from ``model`` reading ``crops`` (a band's upright lines just
+    read) on its own thread, as a reading about to be confirmed or doubted will ask it (``cross_checked``,
+    ``second_opinion``): the second look or the reading again wider run meanwhile on the other core, not
+    after it. Called where those follow, as soon as the band is read; a gate without the other models starts
+    nothing."""
+    others = _other_models(model)
+    if others:
+        _read_apart(crops, others[0])
+
+
+@_last_call
+def _read_apart(crops: list[np.ndarray], other: Model) -> Future[list[np.ndarray]]:
+    """``other``'s columns of ``crops``, being computed on ``other``'s worker thread (started once for the
+    same crops: ``read_apart_meanwhile``, then the step that takes them)."""
+    return other.submit(recognise, crops, other)
 
 
 def _other_models(model: Model) -> list[Model]:
@@ -1062,6 +1082,7 @@ def _read_frame(g: np.ndarray, work_side: int, model: Model, today: datetime.dat
     timings["recognise"] += (t2 - t1) * 1000 - (timings["locate"] - located)
     if best is None:
         return None
+    read_apart_meanwhile(best.crops, model)
     first = Reading(*constrained(best.probs, today), best.probs, crops=best.crops)
     reading = second_look(first, best.crops, model, today)
     if not first.trusted:  # not when only the second look doubts it: read wider, its own view would decide alone

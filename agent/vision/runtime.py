@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,7 +87,12 @@ class Model:
         which on a busy machine cost more than the inference)."""
         if threading.get_ident() == self._worker_ident:
             return fn(*args)
-        return self._worker.submit(self._on_worker, fn, *args).result()
+        return self.submit(fn, *args).result()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """``call`` started, not waited for: two models' work on two cores at once, each on its own thread
+        (from any thread but this model's own worker, which would wait for itself)."""
+        return self._worker.submit(self._on_worker, fn, *args)
 
     def _on_worker(self, fn: Callable[..., T], *args: Any) -> T:
         self._worker_ident = threading.get_ident()

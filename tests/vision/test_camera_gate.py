@@ -23,7 +23,7 @@ from agent.vision.face import evidence
 from agent.vision.image import grey
 from agent.vision.locate import iter_candidates
 from agent.vision.mrz_read import MODEL, SECOND_MODEL, THIRD_MODEL, best_band
-from agent.vision.runtime import shared_model
+from agent.vision.runtime import Model, shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
@@ -199,6 +199,36 @@ def test_a_sure_misreading_under_the_camera_is_not_decided_when_the_second_line_
     item = unchecked.look(frame)
     assert isinstance(item, CameraDocument) and item.lines != truth
     unchecked.close()
+
+
+def test_the_second_line_model_reads_a_document_about_to_be_decided_while_the_second_look_reads_it(monkeypatch):
+    """The cross-check's reading (the second line model's) of a frame's lines is started on that model's own
+    thread as soon as the band is read (agent/vision/mrz_read.py: read_apart_meanwhile), before the second look
+    asks the first model at another pitch, so the two run at once on two cores; the cross-check then takes it,
+    not read again: each line once."""
+    events: list[tuple[str, str, int]] = []
+    submit, invoke = Model.submit, Model._invoke
+
+    def noted_submit(self, fn, *args):  # type: ignore[no-untyped-def]
+        events.append(("asked", self.path.name, self.input_shape[-1]))
+        return submit(self, fn, *args)
+
+    def noted_invoke(self, x):  # type: ignore[no-untyped-def]
+        events.append(("ran", self.path.name, self.input_shape[-1]))
+        return invoke(self, x)
+
+    reader = CameraReader(None, today=lambda: TODAY)
+    reader.prepare()
+    monkeypatch.setattr(Model, "submit", noted_submit)
+    monkeypatch.setattr(Model, "_invoke", noted_invoke)
+    doc = page(71, "TD3")
+    item = reader.look(_frame(1, doc.lines))
+    reader.close()
+    assert isinstance(item, CameraDocument) and item.lines == doc.lines
+    looked = [i for i, (what, name, width) in enumerate(events) if what == "ran" and name == MODEL and width != 448]
+    asked_apart = events.index(("asked", SECOND_MODEL, 448))
+    assert looked and asked_apart < looked[0], events
+    assert events.count(("ran", SECOND_MODEL, 448)) == len(doc.lines), events
 
 
 def test_a_document_moved_while_being_read_is_located_again():
