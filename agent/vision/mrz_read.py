@@ -550,16 +550,17 @@ _widened_reading = _last_call(constrained)  # of _widened_probs' probabilities: 
 
 def prepare_line_models() -> None:
     """Load every line model a reading may ask (the first, the others that ship, the first widened to the
-    pitches lines are read again at) and run each once, as a camera gate starts: its first traveller waits for
-    no loading (the first frame read cold took 25 ms more here). VisionUnavailableError when the first cannot
-    be loaded; the others, as when reading, are asked only when they can be."""
+    pitches lines are read again at), each with its twin (``Model.twin``), and run each interpreter once, as a
+    camera gate starts: its first traveller waits for no loading (the first frame read cold took 25 ms more
+    here). VisionUnavailableError when the first cannot be loaded; the others, as when reading, are asked only
+    when they can be."""
     model = shared_model(MODEL)
     models = [model, *_other_models(model)]
     for width in sorted(set(LOOK_WIDTHS.values())):
         with contextlib.suppress(ValueError, VisionUnavailableError):  # as _widened_probs: not read wider then
             models.append(_widened_model(Path(model.path), width))
     for each in models:
-        each.run(np.zeros(each.input_shape, np.float32))
+        each.run_each([np.zeros(each.input_shape, np.float32)] * 2)  # two lines: the model and its twin
 
 
 def _look_probs(crops: list[np.ndarray], widths: list[int], model: Model) -> list[np.ndarray] | None:

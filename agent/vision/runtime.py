@@ -7,7 +7,9 @@ the same ``.tflite`` files; every shipped model is tested in both (tests/vision/
 Each model has one worker thread (an interpreter is not to be invoked from two threads at once): a frame's
 face search and its MRZ recognition run side by side on two cores instead of queueing behind each other
 (``invoke`` and Pillow's resizing release the GIL). ``Model.call`` hands a whole frame's work for a model to
-its thread in one go, not one hand-over per inference.
+its thread in one go, not one hand-over per inference. A frame's lines (``Model.run_each``) are spread over the
+model and its twin, a second interpreter of the same model on a thread of its own, on a machine with cores to
+spare.
 
     >>> model = Model.load(MODELS_DIR / "face_detection_short_range.tflite")
     >>> outputs = model.run(np.zeros(model.input_shape, np.float32))
@@ -62,8 +64,11 @@ def runtime_name() -> str:
 class Model:
     """A loaded tflite model with one input; ``run`` executes it on the model's worker thread."""
 
-    def __init__(self, interpreter: Any, path: Path, load_ms: float, runtime: str) -> None:
+    def __init__(self, interpreter: Any, path: Path, load_ms: float, runtime: str,
+                 reopen: Callable[[], Any] | None = None, timings: _Timings | None = None) -> None:  # fmt: skip
         self._it = interpreter
+        self._reopen = reopen  # another interpreter of the same model, for the twin
+        self._twin: Model | None = None
         self.path = path
         self.load_ms = load_ms
         self.runtime = runtime
@@ -75,9 +80,7 @@ class Model:
         scale, zero = inp.get("quantization", (0.0, 0))
         self.input_quantisation = (float(scale), int(zero)) if self.input_dtype.kind in "iu" and scale else None
         self._outputs = [d["index"] for d in interpreter.get_output_details()]
-        self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
-        self._runs = 0
-        self._lock = threading.Lock()
+        self._timings = timings or _Timings()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"vision-{path.stem}")
         self._worker_ident: int | None = None  # the worker thread, once it has started
 
@@ -106,18 +109,23 @@ class Model:
         it cannot be used."""
         path = Path(path)
         interpreter_class, runtime = _interpreter_class()
+
+        def opened() -> Any:
+            try:
+                if content is None:
+                    interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                else:
+                    interpreter = interpreter_class(model_content=content, num_threads=threads)
+                if input_shape is not None:
+                    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(input_shape))
+                interpreter.allocate_tensors()
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise VisionUnavailableError(f"model {str(path)!r} cannot be loaded: {exc}") from None
+            return interpreter
+
         t0 = time.perf_counter()
-        try:
-            if content is None:
-                interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-            else:
-                interpreter = interpreter_class(model_content=content, num_threads=threads)
-            if input_shape is not None:
-                interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(input_shape))
-            interpreter.allocate_tensors()
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise VisionUnavailableError(f"model {str(path)!r} cannot be loaded: {exc}") from None
-        return cls(interpreter, path, (time.perf_counter() - t0) * 1000, runtime)
+        interpreter = opened()
+        return cls(interpreter, path, (time.perf_counter() - t0) * 1000, runtime, opened)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Outputs for input ``x`` (of ``input_shape``), computed on the model's worker thread."""
@@ -132,7 +140,27 @@ class Model:
             if tuple(x.shape) != self.input_shape:
                 raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
         ready = [self._ready(x) for x in xs]
-        return self.call(lambda: [self._invoke(x) for x in ready])
+        twin = self.twin() if len(ready) > 1 else None
+        if twin is None:
+            return self.call(lambda: [self._invoke(x) for x in ready])
+        theirs = twin.submit(lambda: [twin._invoke(x) for x in ready[1::2]])
+        outs = self.call(lambda: [self._invoke(x) for x in ready[0::2]])
+        for k, out in enumerate(theirs.result()):  # every other input, back in its place
+            outs.insert(2 * k + 1, out)
+        return outs
+
+    def twin(self) -> Model | None:
+        """A second interpreter of this model on its own worker thread, made when first asked, its runs counted
+        in this model's stats: ``run_each`` reads a frame's lines on two cores at once (the camera gate's
+        frame -> decision, 300 frames: docs/vision.md). None on a machine with one core, for a twin, and when a
+        second interpreter cannot be made (the lines are then read on this one)."""
+        with self._timings.lock:
+            if self._twin is None and self._reopen is not None and (os.cpu_count() or 1) > 1:
+                try:
+                    self._twin = Model(self._reopen(), self.path, self.load_ms, self.runtime, timings=self._timings)
+                except VisionUnavailableError:
+                    self._reopen = None
+            return self._twin
 
     def _ready(self, x: np.ndarray) -> np.ndarray:
         """``x`` in the model's input type: quantised by the input's scale and zero point for an int8 model."""
@@ -147,21 +175,34 @@ class Model:
         self._it.set_tensor(self._input, x)
         self._it.invoke()
         out = [np.array(self._it.get_tensor(i)) for i in self._outputs]
-        with self._lock:
-            self._latencies.append((time.perf_counter() - t0) * 1000)
-            self._runs += 1
+        self._timings.add((time.perf_counter() - t0) * 1000)
         return out
 
     def stats(self) -> dict[str, Any]:
-        """Model file, runtime, load time and per-inference latency (last 256 runs) for status."""
-        with self._lock:
-            lat = sorted(self._latencies)
-            runs = self._runs
+        """Model file, runtime, load time, per-inference latency (last 256 runs) and interpreters (2 with its
+        twin) for status."""
+        with self._timings.lock:
+            lat = sorted(self._timings.latencies)
+            runs = self._timings.runs
         pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3)) if lat else (lambda q: None)
         return {
             "model": self.path.name, "runtime": self.runtime, "load_ms": round(self.load_ms, 3),
-            "runs": runs, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+            "runs": runs, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "interpreters": 1 + (self._twin is not None),
         }  # fmt: skip
+
+
+class _Timings:
+    """A model's per-inference latencies (the last LATENCIES_KEPT) and run count, shared with its twin."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
+        self.runs = 0
+
+    def add(self, ms: float) -> None:
+        with self.lock:
+            self.latencies.append(ms)
+            self.runs += 1
 
 
 _loaded: dict[Path, Model] = {}

@@ -235,3 +235,26 @@ def test_each_model_runs_on_its_own_thread_so_a_busy_model_does_not_hold_up_anot
         busy.join(60)
         face.join(60)
     assert lines.call(threading.get_ident) != faces.call(threading.get_ident) != threading.get_ident()
+
+
+def test_a_frame_s_lines_are_read_by_the_model_and_its_twin_each_in_its_place(monkeypatch):
+    """``Model.run_each`` spreads a frame's lines over the model and its twin (a second interpreter of the same
+    model on its own thread: two cores at once); every line's outputs come back in its place, the same as read
+    alone, and both interpreters' runs count in the model's stats. On a machine with one core there is no twin."""
+    import threading
+
+    model = Model.load(MODELS_DIR / "mrz_line.tflite")
+    lines = [line_input(line_sample(random.Random(seed))[0]).reshape(model.input_shape) for seed in (1, 2, 3)]
+    alone = [model.run(x)[0] for x in lines]
+    threads: list[int] = []
+    invoke = Model._invoke
+    monkeypatch.setattr(Model, "_invoke", lambda self, x: threads.append(threading.get_ident()) or invoke(self, x))
+    spread = [out[0] for out in model.run_each(lines)]
+    for read_alone, read_spread in zip(alone, spread, strict=True):
+        np.testing.assert_array_equal(read_alone, read_spread)
+    assert len(set(threads)) == 2 and model.stats()["interpreters"] == 2 and model.stats()["runs"] == 6
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    one_core = Model.load(MODELS_DIR / "mrz_line.tflite")
+    threads.clear()
+    one_core.run_each(lines)
+    assert len(set(threads)) == 1 and one_core.twin() is None and one_core.stats()["interpreters"] == 1
