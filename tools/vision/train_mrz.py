@@ -182,6 +182,11 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
         model.load_state_dict(torch.load(init))
     if bf16:  # bfloat16 autocast on channels-last tensors: ~2.5-3x the lines/s of float32 (AMX, AVX-512 BF16)
         model = model.to(memory_format=torch.channels_last)
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # emulated: several times slower than float32
+            print(f"warning: this CPU has no native bfloat16 (torch sees {torch.backends.cpu.get_cpu_capability()}"
+                  "; AVX-512 BF16 or AMX wanted): bfloat16 autocast runs several times slower than float32 here "
+                  "(an AVX2 machine: under 13 against 79-84 lines/s, docs/vision.md); --fp32 is faster here, but "
+                  "another recipe (not the shipped model's bytes)", file=sys.stderr, flush=True)  # fmt: skip
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
