@@ -126,10 +126,10 @@ class BandReading(NamedTuple):
 
 def recognise(crops: Sequence[np.ndarray], model: Model) -> list[np.ndarray]:
     """Per-column class probabilities (columns x CLASSES, blank first) of each grey line crop, all lines in
-    one hand-over to the model's worker thread."""
+    one hand-over to the model's worker thread (the first line model's spread over it and its twin: ``spread``)."""
     width = model.input_shape[-1]
     x = line_input(np.stack([resize(np.clip(c, 0, 255).astype(np.uint8), width, LINE_H) for c in crops]))
-    outs = model.run_each([line.reshape(model.input_shape) for line in x])
+    outs = model.run_each([line.reshape(model.input_shape) for line in x], spread=spread(model))
     return [np.exp(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float64)) for (out,) in outs]
 
 
@@ -548,9 +548,17 @@ def _widened_probs(crops: list[np.ndarray], widths: Sequence[int], model: Model,
 _widened_reading = _last_call(constrained)  # of _widened_probs' probabilities: second_look, then reread_wider
 
 
+def spread(model: Model) -> bool:
+    """Whether ``model``'s lines are read on two interpreters at once (``Model.twin``): the first line model's, at
+    every pitch, whose reading and second look are the decision's path (300 frames, each read with and without:
+    49.1 against 56.4 ms p50, docs/vision.md). Not the models trained apart: their reading runs beside the second
+    look already, and a twin of them gained nothing on two cores (54.5 against 54.9 ms p50) for 5 MB more."""
+    return Path(model.path).name == MODEL
+
+
 def prepare_line_models() -> None:
     """Load every line model a reading may ask (the first, the others that ship, the first widened to the
-    pitches lines are read again at), each with its twin (``Model.twin``), and run each interpreter once, as a
+    pitches lines are read again at), the first's with their twins (``spread``), and run each interpreter once, as a
     camera gate starts: its first traveller waits for no loading (the first frame read cold took 25 ms more
     here). VisionUnavailableError when the first cannot be loaded; the others, as when reading, are asked only
     when they can be."""
@@ -560,7 +568,8 @@ def prepare_line_models() -> None:
         with contextlib.suppress(ValueError, VisionUnavailableError):  # as _widened_probs: not read wider then
             models.append(_widened_model(Path(model.path), width))
     for each in models:
-        each.run_each([np.zeros(each.input_shape, np.float32)] * 2)  # two lines: the model and its twin
+        twice = spread(each)  # once on the model, once on its twin
+        each.run_each([np.zeros(each.input_shape, np.float32)] * (2 if twice else 1), spread=twice)
 
 
 def _look_probs(crops: list[np.ndarray], widths: list[int], model: Model) -> list[np.ndarray] | None:

@@ -7,9 +7,9 @@ the same ``.tflite`` files; every shipped model is tested in both (tests/vision/
 Each model has one worker thread (an interpreter is not to be invoked from two threads at once): a frame's
 face search and its MRZ recognition run side by side on two cores instead of queueing behind each other
 (``invoke`` and Pillow's resizing release the GIL). ``Model.call`` hands a whole frame's work for a model to
-its thread in one go, not one hand-over per inference. A frame's lines (``Model.run_each``) are spread over the
-model and its twin, a second interpreter of the same model on a thread of its own, on a machine with cores to
-spare.
+its thread in one go, not one hand-over per inference. A frame's lines (``Model.run_each``) can be spread over
+the model and its twin, a second interpreter of the same model on a thread of its own, on a machine with cores
+to spare.
 
     >>> model = Model.load(MODELS_DIR / "face_detection_short_range.tflite")
     >>> outputs = model.run(np.zeros(model.input_shape, np.float32))
@@ -133,14 +133,15 @@ class Model:
             raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
         return self.call(self._invoke, self._ready(x))
 
-    def run_each(self, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
+    def run_each(self, xs: list[np.ndarray], spread: bool = False) -> list[list[np.ndarray]]:
         """Outputs for each input of ``xs`` (each of ``input_shape``): one hand-over to the model's worker
-        thread for all of them (the lines of a page), not one per input."""
+        thread for all of them (the lines of a page), not one per input; ``spread``: every other input on the
+        model's twin meanwhile, when it has one (``twin``)."""
         for x in xs:
             if tuple(x.shape) != self.input_shape:
                 raise ValueError(f"model {self.path.name} takes shape {self.input_shape}, not {tuple(x.shape)}")
         ready = [self._ready(x) for x in xs]
-        twin = self.twin() if len(ready) > 1 else None
+        twin = self.twin() if spread and len(ready) > 1 else None
         if twin is None:
             return self.call(lambda: [self._invoke(x) for x in ready])
         theirs = twin.submit(lambda: [twin._invoke(x) for x in ready[1::2]])

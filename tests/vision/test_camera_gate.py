@@ -333,7 +333,7 @@ def test_a_camera_gate_whose_line_model_is_missing_starts_and_reports_why_it_rea
 
 def test_a_camera_gate_loads_and_runs_every_model_once_as_it_starts(tmp_path: Path, monkeypatch):
     """The first traveller waits for no model loading (a cold first frame took 25 ms more): each model is run
-    once, the line models on each of their two interpreters (``Model.twin``: a frame's lines on two cores)."""
+    once, the first line model on each of its two interpreters (``Model.twin``: a frame's lines on two cores)."""
     models = tmp_path / "models"
     models.mkdir()
     for name in (MODEL, SECOND_MODEL, THIRD_MODEL, FACE_MODEL):  # copies: loaded afresh, not this process's
@@ -345,7 +345,7 @@ def test_a_camera_gate_loads_and_runs_every_model_once_as_it_starts(tmp_path: Pa
         screener = app.open()
         assert isinstance(app.reader, CameraReader) and screener.faults.get("vision") is None
         for name in (MODEL, SECOND_MODEL, THIRD_MODEL, FACE_MODEL):
-            stats, runs = shared_model(name).stats(), 1 if name == FACE_MODEL else 2
+            stats, runs = shared_model(name).stats(), 2 if name == MODEL else 1
             assert shared_model(name).path == models / name and (stats["runs"], stats["interpreters"]) == (runs, runs)
     finally:
         app.close()
