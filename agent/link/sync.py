@@ -419,8 +419,8 @@ class HitListSync:
         })
 
     def _finish(self, state: str, detail: str) -> None:
+        self._drop_transfer()  # first: a state read from another thread (status) never shows a spool it dropped
         self.state, self.detail = state, detail
-        self._drop_transfer()
 
     def _reject(self, reason: str, detail: str) -> None:
         self.rejected[reason] += 1

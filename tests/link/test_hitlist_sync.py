@@ -141,7 +141,8 @@ def test_transfer_declaring_more_than_signed_size_is_refused(mq, tmp_path, keys)
         assert "the list key signed" in gate.link.sync.detail
         # (a later head may start the fetch again: each attempt is refused at its first chunk)
         assert set(seen) == {0}, "the gate asked for more of a file whose declared size its list key did not sign"
-        assert not store.spool_path().exists()
+        # nothing left on disk once refused (a later head's attempt holds its one chunk until refused in turn)
+        assert wait_until(lambda: gate.link.sync.state == "failed" and not store.spool_path().exists(), 5)
         assert store.version == 1 and store.lookup_document("UTO", DOCS[5][1]) is not None
     finally:
         gate.stop()
