@@ -550,9 +550,9 @@ _widened_reading = _last_call(constrained)  # of _widened_probs' probabilities: 
 
 def spread(model: Model) -> bool:
     """Whether ``model``'s lines are read on two interpreters at once (``Model.twin``): the first line model's, at
-    every pitch, whose reading and second look are the decision's path (300 frames, each read with and without:
-    49.1 against 56.4 ms p50, docs/vision.md). Not the models trained apart: their reading runs beside the second
-    look already, and a twin of them gained nothing on two cores (54.5 against 54.9 ms p50) for 5 MB more."""
+    every pitch, whose reading and second look are the decision's path (300 frames, each read three ways: 54.9 ms
+    p50 so, 61.5 without twins, docs/vision.md). Not the models trained apart: their reading runs beside the second
+    look already, and twins of them too gained nothing on two cores (54.5 ms p50) for 5 MB more."""
     return Path(model.path).name == MODEL
 
 
