@@ -153,10 +153,11 @@ class Model:
     def twin(self) -> Model | None:
         """A second interpreter of this model on its own worker thread, made when first asked, its runs counted
         in this model's stats: ``run_each`` reads a frame's lines on two cores at once (the camera gate's
-        frame -> decision, 300 frames: docs/vision.md). None on a machine with one core, for a twin, and when a
+        frame -> decision, 300 frames: docs/vision.md). None where this process may run on one core only (its
+        CPU affinity, as systemd's ``CPUAffinity=`` or ``taskset`` set it), for a twin, and when a
         second interpreter cannot be made (the lines are then read on this one)."""
         with self._timings.lock:
-            if self._twin is None and self._reopen is not None and (os.cpu_count() or 1) > 1:
+            if self._twin is None and self._reopen is not None and len(os.sched_getaffinity(0)) > 1:
                 try:
                     self._twin = Model(self._reopen(), self.path, self.load_ms, self.runtime, timings=self._timings)
                 except VisionUnavailableError:
