@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import random
 import re
 import subprocess
@@ -262,3 +263,21 @@ def test_a_frame_s_lines_are_read_by_the_model_and_its_twin_each_in_its_place(mo
     threads.clear()
     one_core.run_each(lines, spread=True)
     assert len(set(threads)) == 1 and one_core.twin() is None and one_core.stats()["interpreters"] == 1
+
+
+def test_the_benchmark_names_the_machine_and_the_instructions_its_figures_rest_on():
+    """The line models ran 4.5x slower on a CPU without an int8 dot product (docs/vision.md, Figures): the
+    benchmark says which kind of CPU its figures come from, from /proc/cpuinfo as x86 and Arm write it."""
+    from bench.vision_bench import machine
+
+    epyc = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx fma avx2\n\nprocessor\t: 1\nmodel name\t: other\n"
+    xeon = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8\n"
+    pi5 = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+    assert machine(epyc).startswith("machine: AMD EPYC, ")
+    assert machine(epyc).endswith("int8 dot product: none; native bfloat16: none")
+    assert machine(xeon).endswith("int8 dot product: AVX-512 VNNI, AMX; native bfloat16: AVX-512 BF16, AMX")
+    assert machine(pi5).startswith("machine: Raspberry Pi 5 Model B Rev 1.0, ")
+    assert machine(pi5).endswith("int8 dot product: Arm dot product; native bfloat16: none")
+    assert machine("").startswith("machine: an unnamed CPU, ")
+    cores = int(machine(epyc).split(", ")[1].split()[0])
+    assert cores == len(os.sched_getaffinity(0))
