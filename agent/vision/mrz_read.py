@@ -78,6 +78,7 @@ KEPT_MIN = 1e-3
 UNLISTED = 1e-4  # the weight of a country code not in agent/mrz/countries.py against a listed one (_listed_codes)
 LETTERS = np.frombuffer(ALPHABET.encode("ascii"), np.uint8)  # ALPHABET's characters by class, as bytes
 CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
+MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the longest each month is (_birth_date_as_printed)
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
@@ -387,9 +388,23 @@ def _covered(layout: Layout, length: int) -> np.ndarray:
 
 
 def _dates_exist(result: MrzResult) -> bool:
-    """The birth and expiry dates are calendar dates (a birth date may hold ``<`` for unknown parts)."""
-    birth_ok = not result.birth_date.isdigit() or result.birth_date_value() is not None
-    return birth_ok and (not result.expiry_date or result.expiry_date_value() is not None)
+    """The expiry date is a calendar date and the birth date one as its issuer may print it (``_birth_date_as_printed``)."""
+    return _birth_date_as_printed(result.birth_date) and (not result.expiry_date or result.expiry_date_value() is not None)
+
+
+def _birth_date_as_printed(printed: str) -> bool:
+    """Whether ``printed`` (YYMMDD, trailing fillers dropped) is a birth date as issuers print them: a part not known
+    filled with ``<`` (Doc 9303) or, for the month or day, ``00`` (Switzerland prints a birth day and month it does not
+    know so: 00 00 68), a month 01-12 and a day within that month's longest, 29 February in any year (the Czech
+    passport specimen prints 29.02.1911, and its MRZ ``110229``). Not the calendar itself: the reader vouches for
+    what is printed; misreadings such as month 13, day 31 of April or the runs of ``5`` of a band read upside down
+    (``_checks_pass``) are still no date."""
+    year, month, day = (printed.ljust(6, "<")[k : k + 2] for k in (0, 2, 4))
+    if not all(part.isdigit() or set(part) <= {"<"} for part in (year, month, day)):
+        return False
+    m = int(month) if month.isdigit() else 0
+    d = int(day) if day.isdigit() else 0
+    return m <= 12 and d <= (MONTH_DAYS[m - 1] if m else 31)
 
 
 def _best_path(columns: np.ndarray, width: int) -> CtcPath | None:

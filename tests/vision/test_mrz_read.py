@@ -533,6 +533,25 @@ def test_a_reading_whose_dates_are_not_calendar_dates_is_not_accepted():
     assert read == SPECIMEN and result is not None and result.valid
 
 
+def _born(lines: tuple[str, ...], birth: str) -> tuple[str, str]:
+    """The TD3 ``lines`` with the birth date ``birth`` printed, its check digit and the composite made again."""
+    second = lines[1][:13] + birth + check_digit(birth) + lines[1][20:]
+    return lines[0], second[:43] + check_digit(second[0:10] + second[13:20] + second[21:43])
+
+
+def test_a_passport_whose_birth_date_is_printed_as_its_issuer_prints_it_is_trusted():
+    """A birth day and month not known printed ``00`` (Switzerland: 00 00 68), 29 February of a common year (the
+    Czech passport specimen: 29.02.1911, ``110229``) and a day not known as ``<<`` (Doc 9303) are read from a page
+    and trusted; a day 31 of April read surely is still no date."""
+    for birth in ("680000", "110229", "6804<<"):
+        lines = _born(SPECIMEN, birth)
+        assert parse_mrz(list(lines), today=TODAY).valid
+        reading = _read(page(41, lines=lines))
+        assert reading.lines == lines and reading.trusted, (birth, reading.lines, reading.confidence)
+    read, _, confidence = constrained([_one_hot(line, 0.999) for line in _born(SPECIMEN, "680431")], TODAY)
+    assert confidence < MIN_CONFIDENCE
+
+
 def test_a_digit_read_in_a_name_becomes_the_letter_the_model_ranks_next():
     lines = SPECIMEN
     misread = lines[0].replace("ERIKSSON", "ERIKSS0N")  # O read as 0: no check digit covers a name
