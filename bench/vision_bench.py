@@ -63,8 +63,8 @@ def evaluation_set(n: int, faces: list[np.ndarray], seed: int = SEED):  # type: 
 def machine(cpuinfo: str) -> str:
     """The CPU the figures are measured on (``cpuinfo``: /proc/cpuinfo's text), the cores this process may use, and
     the instructions int8 inference and bfloat16 training rest on: without an int8 dot product the int8 line
-    models run no faster than float ones, 4.5x slower than with AVX-512 VNNI at the same clock class, and bfloat16
-    autocast is emulated (docs/vision.md, Figures, sessions of 2026-12-06 11:30 and 13:34)."""
+    models run no faster than float ones (4.5x slower on an AVX2 machine than on an AVX-512 VNNI one), and
+    bfloat16 autocast is emulated (docs/vision.md, Figures, sessions of 2026-12-06 11:30 and 13:34)."""
     fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
