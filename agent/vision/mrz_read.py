@@ -20,6 +20,7 @@ averaged (``read_frames``).
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime
 import functools
@@ -78,7 +79,6 @@ KEPT_MIN = 1e-3
 UNLISTED = 1e-4  # the weight of a country code not in agent/mrz/countries.py against a listed one (_listed_codes)
 LETTERS = np.frombuffer(ALPHABET.encode("ascii"), np.uint8)  # ALPHABET's characters by class, as bytes
 CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
-MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the longest each month is (_birth_date_as_printed)
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
@@ -404,7 +404,7 @@ def _birth_date_as_printed(printed: str) -> bool:
         return False
     m = int(month) if month.isdigit() else 0
     d = int(day) if day.isdigit() else 0
-    return m <= 12 and d <= (MONTH_DAYS[m - 1] if m else 31)
+    return m <= 12 and d <= (calendar.monthrange(2000, m)[1] if m else 31)  # 2000: a leap year, 29 February
 
 
 def _best_path(columns: np.ndarray, width: int) -> CtcPath | None:

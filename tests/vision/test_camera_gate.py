@@ -346,9 +346,10 @@ def test_a_camera_gate_loads_and_runs_every_model_once_as_it_starts(tmp_path: Pa
         screener = app.open()
         assert isinstance(app.reader, CameraReader) and screener.faults.get("vision") is None
         for name in (MODEL, SECOND_MODEL, THIRD_MODEL, FACE_MODEL):
-            stats, runs = shared_model(name).stats(), 2 if name == MODEL else 1
+            model, runs = shared_model(name), 2 if name == MODEL else 1
             interpreters = runs if len(os.sched_getaffinity(0)) > 1 else 1  # no twin where one core is all there is
-            assert shared_model(name).path == models / name and (stats["runs"], stats["interpreters"]) == (runs, interpreters)
+            stats = model.stats()
+            assert model.path == models / name and (stats["runs"], stats["interpreters"]) == (runs, interpreters)
     finally:
         app.close()
 

@@ -12,6 +12,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -221,8 +222,6 @@ def test_the_image_lock_pins_the_vision_extra_as_the_image_python_resolves_it():
 def test_each_model_runs_on_its_own_thread_so_a_busy_model_does_not_hold_up_another():
     """A camera frame's face search runs beside its MRZ recognition, not queued behind it (one worker thread
     per model, agent/vision/runtime.py): the line model busy on its thread, the face model still answers."""
-    import threading
-
     lines, faces = shared_model("mrz_line.tflite"), shared_model("face_detection_short_range.tflite")
     release, answered = threading.Event(), threading.Event()
     busy = threading.Thread(target=lines.call, args=(release.wait, 60))
@@ -243,8 +242,6 @@ def test_a_frame_s_lines_are_read_by_the_model_and_its_twin_each_in_its_place(mo
     interpreter of the same model on its own thread: two cores at once); every line's outputs come back in its
     place, the same as read alone, and both interpreters' runs count in the model's stats. Not spread, or in a
     process that may run on one core only (its CPU affinity), every line is read on the model alone."""
-    import threading
-
     model = Model.load(MODELS_DIR / "mrz_line.tflite")
     lines = [line_input(line_sample(random.Random(seed))[0]).reshape(model.input_shape) for seed in (1, 2, 3)]
     alone = [model.run(x)[0] for x in lines]
