@@ -81,6 +81,13 @@ LETTERS = np.frombuffer(ALPHABET.encode("ascii"), np.uint8)  # ALPHABET's charac
 CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_CODES)])  # the listed codes
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
+# shows_an_mrz: an MRZ line is printed in OCR-B at a fixed pitch, 30, 36 or 44 characters, fillers included; a band
+# shows an MRZ when the line model reads one of its lines at such a length (+-1), its characters this surely
+# (``_greedy``: mean log-probability, 0.86 a character) and evenly spaced: their columns stray from a smooth curve
+# (a quadratic: seen at an angle, the pitch narrows along the line) by at most MRZ_EVEN of a pitch, root mean square.
+# Real MRZs' lines 0.05-0.20 and -0.00 to -0.09; the surest lines of other print 0.40 at -0.07 (a text scan) and
+# 0.37 at -0.17 (a book page), of a card's front 0.21-0.89 at -0.41 or less (docs/vision.md "MRZ or not")
+MRZ_SURE, MRZ_EVEN = -0.15, 0.25
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
 SMALL_SIDE = 2000  # read_frames: a frame not trusted is read again closer: enlarged (bicubic, 2x) when its longer
 # side is shorter than this, else located on a working image twice the usual side (see _other_views)
@@ -816,14 +823,14 @@ class Scored(NamedTuple):
         return _character_probs(self.columns, [self.width] * len(self.columns))
 
     def reading(self, band: Band) -> BandReading | None:
-        """The band's reading at the layout's width (None: a line cannot be read at it), its characters read
-        beyond the frame unknown (``unseen``, ``unknown``)."""
+        """The band's reading at the layout's width, its characters read beyond the frame unknown (``unseen``,
+        ``unknown``); None when a line cannot be read at it or the reading shows no MRZ (``shows_an_mrz``)."""
         paths = _exact_paths(self.columns, [self.width] * len(self.columns))
         if paths is None:
             return None
         unseen = self.unseen(paths)
-        return BandReading(self.score, band, unknown(apply_field_types([p.chars for p in paths]), unseen),
-                           self.lines, unseen)  # fmt: skip
+        probs = unknown(apply_field_types([p.chars for p in paths]), unseen)
+        return BandReading(self.score, band, probs, self.lines, unseen) if shows_an_mrz(self.columns) else None
 
     def unseen(self, paths: list[CtcPath]) -> tuple[tuple[int, int], ...]:
         """Per line, how many of its first and last characters lie mostly beyond the frame's edge: emitted (on
@@ -847,6 +854,23 @@ class Scored(NamedTuple):
             out.append((int((x < in0 - EDGE * pitch).sum()) if cut_left else 0,
                         int((x > in1 - EDGE * pitch).sum()) if cut_right else 0))  # fmt: skip
         return tuple(out)
+
+
+def shows_an_mrz(columns: list[np.ndarray]) -> bool:
+    """One of the band's lines (per-column class probabilities) reads as an MRZ line (MRZ_SURE, MRZ_EVEN): a band
+    of a photograph, of a card's or a cover's print, or of a page's text is no MRZ, where it would be read as a
+    REFER of fillers and letters (`test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz`); a damaged
+    MRZ still shows its other lines (`test_an_unreadable_band_is_refer_never_a_guess`)."""
+    for cols in columns:
+        best = cols.argmax(1)
+        at = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+        if min(abs(len(at) - w) for w in (30, 36, 44)) > 1 or _greedy(cols)[1] < MRZ_SURE:
+            continue
+        k = np.arange(len(at))
+        stray = at - np.polyval(np.polyfit(k, at, 2), k)
+        if np.sqrt(np.mean(stray**2)) <= MRZ_EVEN * (at[-1] - at[0]) / (len(at) - 1):
+            return True
+    return False
 
 
 def unknown(probs: list[np.ndarray], unseen: Sequence[tuple[int, int]]) -> list[np.ndarray]:

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from agent.vision import mrz_read
-from agent.vision.image import perspective, read_image
+from agent.vision.image import grey, perspective, read_image
+from agent.vision.locate import locate
 from tests.agent.conftest import make_gate  # noqa: F401 (the gate fixture, for the camera gate tests)
 from tools.vision.synth import DocumentSample, document_sample
 
@@ -33,16 +34,23 @@ def page(seed: int, fmt: str = "TD3", angle: float = 0.0, face: np.ndarray | Non
 
 
 def smudge(image: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """``image`` with the right ``fraction`` of its bottom MRZ line overwritten with ink-like noise."""
+    """``image`` with the right ``fraction`` of its bottom MRZ line (where the locator finds it on the clean page)
+    overwritten with ink-like noise: the rest of the MRZ as printed."""
     img = image.copy()
-    rows = np.where((img.min(2) < 80).sum(1) > 20)[0]
-    y1 = int(rows.max()) + 2
-    y0 = y1 - int((rows.max() - rows.min()) * 0.18)
-    x1 = int(np.where((img[y0:y1].min(2) < 80).any(0))[0].max())
-    x0 = int(x1 - (x1 - img.shape[1] * 0.1) * fraction)
+    (w, h), (a, b, c, d, e, f, *_) = locate(grey(img)).cuts[-1]  # the line's crop, mapped onto the page
+    x0, x1 = sorted(int(a * x + b * y + c) for x, y in ((0, 0), (w, h)))
+    y0, y1 = sorted(int(d * x + e * y + f) for x, y in ((0, 0), (w, h)))
+    x0 = int(x1 - (x1 - x0) * fraction)
     noise = np.random.default_rng(seed).integers(0, 255, (y1 - y0, x1 - x0, 1))
     img[y0:y1, x0:x1] = np.where(noise > 128, 30, 235).astype(np.uint8)
     return img
+
+
+def without_mrz(image: np.ndarray) -> np.ndarray:
+    """The part of a page ``image`` above its MRZ (where the locator finds it): a data page's print, portrait and
+    security background, as on an ID card's front or a visa's foil, with no MRZ."""
+    top_left, top_right, *_ = locate(grey(image)).corners()
+    return image[: int(min(top_left[1], top_right[1])) - 5]
 
 
 def keystone(image: np.ndarray, narrower: float) -> np.ndarray:

@@ -29,7 +29,7 @@ from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
 from tests.support.gatesim import CENTRE, CLEAR_DOC, LISTED_DOC, outbox_bodies, write_app_config
 from tests.support.wait import wait_until
-from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge
+from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge, without_mrz
 from tools.vision.synth import DocumentSample, document_sample
 
 
@@ -65,6 +65,15 @@ def test_an_unreadable_document_under_the_camera_is_one_misread():
     seen = [reader.look(frame) for _ in range(4)]
     assert [type(s).__name__ for s in seen] == ["NoneType", "CameraMisread", "NoneType", "NoneType"]
     assert isinstance(seen[1], Misread) and reader.frames_still == 2  # lying there unchanged: not read again
+    reader.close()
+
+
+def test_a_card_s_front_under_the_camera_is_no_passage(astronaut):
+    """The print and portrait of a page with no MRZ below them (an ID card laid front up) show no MRZ: the camera
+    reader reports nothing, where it used to REFER it as a misread after ``max_frames`` frames."""
+    front = without_mrz(page(65, "TD1", face=astronaut).image)
+    reader = CameraReader(None, max_frames=2, today=lambda: TODAY)
+    assert [reader.look(front) for _ in range(4)] == [None] * 4
     reader.close()
 
 

@@ -44,7 +44,7 @@ from agent.vision.mrz_read import (
     second_look,
 )
 from agent.vision.runtime import MODELS_DIR, Model, shared_model
-from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge
+from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge, without_mrz
 
 
 def _read(doc):
@@ -216,11 +216,14 @@ def test_a_page_scanned_as_a_16_bit_grey_png_is_read(tmp_path: Path):
     assert reading.trusted and reading.lines == doc.lines
 
 
-def test_an_unreadable_band_is_refer_never_a_guess():
-    doc = page(41, "TD3")
-    reading = read_image_mrz(smudge(doc.image, 0.5, 1), today=TODAY)
+@pytest.mark.parametrize(("seed", "fmt", "noise"), [(44, "TD3", 3), (43, "TD2", 2), (42, "TD1", 1)])
+def test_an_unreadable_band_is_refer_never_a_guess(seed: int, fmt: str, noise: int):
+    """Half the MRZ's bottom line covered: REFER, the covered characters not guessed, though the line above is
+    read as printed (the MRZ is found: ``mrz_read.shows_an_mrz``)."""
+    doc = page(seed, fmt)
+    reading = read_image_mrz(smudge(doc.image, 0.5, noise), today=TODAY)
     assert reading.result is not None and not reading.trusted
-    assert reading.lines != doc.lines
+    assert reading.lines != doc.lines and reading.lines[0] == doc.lines[0]
 
 
 def test_frames_of_one_document_give_a_trusted_reading_where_one_frame_is_refer():
@@ -240,6 +243,20 @@ def test_no_mrz_on_a_photo_is_exit_2(tmp_path: Path, capsys):
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((300, 400, 3), 230, np.uint8)).save(blank)
     assert main(["mrz", "read", str(blank), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
+
+
+def test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz(astronaut, tmp_path: Path, capsys):
+    """A photograph, and pages' print, portrait and security background with no MRZ below them (an ID card's front),
+    are no MRZ: exit 2, not a REFER of fillers (``mrz_read.shows_an_mrz``; every one of these was read as a TD1 or
+    TD2 at confidence 0 before it)."""
+    photo = np.asarray(Image.fromarray(astronaut).resize((800, 1000), Image.Resampling.BICUBIC))
+    fronts = [without_mrz(page(n, fmt, face=astronaut).image) for n, fmt in ((62, "TD3"), (65, "TD1"), (71, "TD2"))]
+    for image in (photo, *fronts):
+        assert read_image_mrz(image, today=TODAY).result is None
+    path = tmp_path / "front.jpg"
+    Image.fromarray(fronts[1]).save(path)
+    assert main(["mrz", "read", str(path), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
 
 
