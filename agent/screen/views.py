@@ -41,6 +41,7 @@ OVERRIDE_TEXT = {"admit": "Admit", "refuse": "Refuse"}
 DOCUMENT_CODES = ("P", "PP", "I", "ID", "A", "C", "V")
 STATE = re.compile(r"[A-Z<]{1,3}")
 DATE = re.compile(r"\d{6}")
+BIRTH_DATE = re.compile(r"(\d\d|<<){3}")  # a part not known is printed << (Doc 9303), as the MRZ reader takes it
 NUMBER = re.compile(r"[A-Z0-9<]{1,20}")
 NAME = re.compile(r"[A-Z][A-Z' -]{0,38}")
 
@@ -218,7 +219,7 @@ def document_form(form: dict[str, str]) -> dict[str, str]:
         "surname": _field(form, "surname", NAME, "Surname"),
         "given_names": _field(form, "given_names", NAME, "Given names") if form.get("given_names") else "",
         "nationality": _field(form, "nationality", STATE, "Nationality"),
-        "birth_date": _field(form, "birth_date", DATE, "Date of birth"),
+        "birth_date": _field(form, "birth_date", BIRTH_DATE, "Date of birth"),
         "sex": "<" if sex == "X" else sex,
         "expiry_date": _field(form, "expiry_date", DATE, "Expiry date"),
     }

@@ -85,7 +85,7 @@ LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_
 # shows an MRZ when the line model reads one of its lines at such a length (+-1), its characters this surely
 # (``_greedy``: mean log-probability, 0.86 a character) and evenly spaced: their columns stray from a smooth curve
 # (a quadratic: seen at an angle, the pitch narrows along the line) by at most MRZ_EVEN of a pitch, root mean square.
-# Real MRZs' lines 0.05-0.20 and -0.00 to -0.09; the surest lines of other print 0.40 at -0.07 (a text scan) and
+# Real MRZs read REFER: 0.00-0.20 at -0.00 to -0.05; the surest lines of other print 0.40 at -0.07 (a text scan) and
 # 0.37 at -0.17 (a book page), of a card's front 0.21-0.89 at -0.41 or less (docs/vision.md "MRZ or not")
 MRZ_SURE, MRZ_EVEN = -0.15, 0.25
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
@@ -418,7 +418,7 @@ def _best_path(columns: np.ndarray, width: int) -> CtcPath | None:
     """The best-path (greedy) reading when it has exactly ``width`` characters (the usual case, and then
     what ``decode_exact`` finds too), with each character's probabilities at its first column; else None."""
     best = columns.argmax(1)
-    starts = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+    starts = np.flatnonzero(_emitted(best))
     if len(starts) != width:
         return None
     text = "".join(ALPHABET[best[t] - 1] for t in starts)
@@ -482,12 +482,18 @@ def apply_field_types(probs: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def _emitted(best: np.ndarray) -> np.ndarray:
+    """Where the best path (``best``: each column's likeliest class, 0 the blank) emits a character: a class other
+    than the blank and than the column before's (CTC: a repeat is one character)."""
+    return (best != 0) & (best != np.concatenate([[0], best[:-1]]))
+
+
 def _greedy(columns: np.ndarray) -> tuple[int, float]:
     """Length of the best-path reading of one line, and how surely its characters are read: the mean
     log-probability of the columns where the best path emits a character (blank columns are sure either
     way round, so they would not tell an upright line from a turned one)."""
     best = columns.argmax(1)
-    emitted = (best != 0) & (best != np.concatenate([[0], best[:-1]]))
+    emitted = _emitted(best)
     length = int(emitted.sum())
     sure = np.log(np.maximum(columns.max(1), 1e-12))
     return length, float(sure[best != 0].mean()) if length else -20.0
@@ -825,12 +831,14 @@ class Scored(NamedTuple):
     def reading(self, band: Band) -> BandReading | None:
         """The band's reading at the layout's width, its characters read beyond the frame unknown (``unseen``,
         ``unknown``); None when a line cannot be read at it or the reading shows no MRZ (``shows_an_mrz``)."""
+        if not shows_an_mrz(self.columns):
+            return None
         paths = _exact_paths(self.columns, [self.width] * len(self.columns))
         if paths is None:
             return None
         unseen = self.unseen(paths)
-        probs = unknown(apply_field_types([p.chars for p in paths]), unseen)
-        return BandReading(self.score, band, probs, self.lines, unseen) if shows_an_mrz(self.columns) else None
+        return BandReading(self.score, band, unknown(apply_field_types([p.chars for p in paths]), unseen),
+                           self.lines, unseen)  # fmt: skip
 
     def unseen(self, paths: list[CtcPath]) -> tuple[tuple[int, int], ...]:
         """Per line, how many of its first and last characters lie mostly beyond the frame's edge: emitted (on
@@ -863,7 +871,7 @@ def shows_an_mrz(columns: list[np.ndarray]) -> bool:
     MRZ still shows its other lines (`test_an_unreadable_band_is_refer_never_a_guess`)."""
     for cols in columns:
         best = cols.argmax(1)
-        at = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+        at = np.flatnonzero(_emitted(best))
         if min(abs(len(at) - w) for w in (30, 36, 44)) > 1 or _greedy(cols)[1] < MRZ_SURE:
             continue
         k = np.arange(len(at))
@@ -986,7 +994,7 @@ def _checks_pass(columns: list[np.ndarray]) -> bool:
     texts = []
     for cols in columns:
         best = cols.argmax(1)
-        emitted = (best != 0) & (best != np.concatenate([[0], best[:-1]]))
+        emitted = _emitted(best)
         texts.append("".join(ALPHABET[k - 1] for k in best[emitted]))
     result = _parse(texts, datetime.date.today())
     return result is not None and not result.failed_checks and _dates_exist(result)
@@ -1017,7 +1025,7 @@ def _trimmed(columns: list[np.ndarray], lines: list[np.ndarray], edges: list[tup
     spans, marks = [], []
     for cols, (left, right) in zip(columns, edges, strict=True):
         best = cols.argmax(1)
-        at = np.flatnonzero((best != 0) & (best != np.concatenate([[0], best[:-1]])))
+        at = np.flatnonzero(_emitted(best))
         if len(at) < 2:
             return None
         x = left + (at + 0.5) / len(best) * (right - left)  # the emissions' x on the page
