@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hal.camera import BadFrameError, pillow_rgb, pnm  # noqa: F401 (BadFrameError is re-exported)
 
-MAX_PIXELS = 80_000_000  # a page scan at 600 dpi is ~35 Mpx; anything bigger is refused, not decoded
+MAX_PIXELS = 80_000_000  # a page scan at 600 dpi is ~35 Mpx; a bigger PNG is refused, a bigger JPEG decoded smaller
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -22,7 +23,15 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.suffix.lower() in pnm.IMAGE_SUFFIXES:
         return pnm.read_image(path)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is MAX_PIXELS, said below
+            img = Image.open(path)
+        with img:
+            scale = 1
+            while img.format == "JPEG" and img.width * img.height > MAX_PIXELS * scale * scale:
+                scale *= 2  # a phone's 108-megapixel photo: libjpeg decodes it at a half, never whole (draft)
+            if scale > 1:
+                img.draft(img.mode, (img.width // scale, img.height // scale))
             if img.width * img.height > MAX_PIXELS:
                 raise BadFrameError(f"{str(path)!r} is {img.width}x{img.height}; at most {MAX_PIXELS} pixels")
             upright = ImageOps.exif_transpose(img)  # a phone photo: pixels as the sensor lay, its Orientation tag

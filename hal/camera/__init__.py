@@ -56,13 +56,15 @@ def as_rgb(image: np.ndarray, source: str) -> np.ndarray:
 def pillow_rgb(img: PillowImage, source: str) -> np.ndarray:
     """A decoded Pillow image as HxWx3 uint8 RGB. A 16-bit grey image (a scanner's PNG or TIFF; Pillow's mode
     ``I;16``, or ``I``/``F`` beyond 255; a float image of 0..1) keeps its levels, scaled to 8 bits: Pillow's own
-    conversion clips them at 255, and a page scanned so came out white, no MRZ found."""
+    conversion clips them at 255, and a page scanned so came out white, no MRZ found. One holding levels of 255
+    at most holds 8-bit levels (a converter that widened them without scaling: Pillow's ``convert("I;16")``), kept
+    as they are; scaled, the page came out black."""
     if img.mode.startswith("I") or img.mode == "F":
         levels = np.asarray(img, np.float64)
         brightest = float(levels.max(initial=0.0))
         if img.mode == "F" and brightest <= 1.0:
             top = 1.0
-        elif img.mode in ("I", "F") and brightest <= 255:
+        elif brightest <= 255:
             top = 255.0
         else:
             top = max(65535.0, brightest)

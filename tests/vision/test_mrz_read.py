@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import warnings
 from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from agent.mrz import parse_mrz
 from agent.mrz.checkdigit import check_digit
 from agent.vision import camera_reader, mrz_read
 from agent.vision.camera_reader import CameraReader
-from agent.vision.image import grey, read_image, straightened, turned
+from agent.vision.image import BadFrameError, grey, read_image, straightened, turned
 from agent.vision.lines import ALPHABET, widened, widened_width
 from agent.vision.locate import candidates
 from agent.vision.mrz_read import (
@@ -258,6 +259,23 @@ def test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz(astronaut, t
     Image.fromarray(fronts[1]).save(path)
     assert main(["mrz", "read", str(path), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
+
+
+def test_a_108_megapixel_phone_photo_is_read_and_a_png_beyond_the_limit_refused_plainly(tmp_path: Path):
+    """A JPEG larger than MAX_PIXELS (a phone's 12,000 x 9,000 photo) is decoded by libjpeg at a half of its size
+    (``image.read_image``: Pillow's draft) and read; it was refused. A PNG that large is refused with the limit
+    named, and Pillow's decompression-bomb warning is not printed beside it."""
+    doc = page(81, "TD3")
+    Image.fromarray(doc.image).resize((12000, 9000), Image.Resampling.BILINEAR).save(tmp_path / "photo.jpg")
+    rgb = read_image(tmp_path / "photo.jpg")
+    assert rgb.shape == (4500, 6000, 3)
+    reading = read_image_mrz(rgb, today=TODAY)
+    assert reading.lines == doc.lines and reading.trusted
+    Image.new("L", (10000, 9000), 200).save(tmp_path / "scan.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail the test
+        with pytest.raises(BadFrameError, match="is 10000x9000; at most 80000000 pixels"):
+            read_image(tmp_path / "scan.png")
 
 
 def test_mrz_read_cli_gives_the_parse_keys_plus_confidence_and_timings(tmp_path: Path):

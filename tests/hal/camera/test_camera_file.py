@@ -187,14 +187,16 @@ def test_a_folder_of_jpeg_and_png_frames_is_served_in_name_order(tmp_path):
 
 def test_a_16_bit_grey_frame_keeps_its_levels(tmp_path):
     """A scanner's 16-bit grey PNG (Pillow's mode I;16): its levels scaled to 8 bits, not clipped at 255 (which
-    made the whole page white). 8-bit grey and 32-bit integer frames holding 8-bit levels are as they were; a
-    float image of 0..1 is scaled to 0..255."""
+    made the whole page white). 8-bit grey, and 16- and 32-bit integer frames holding 8-bit levels, are as they
+    were; a float image of 0..1 is scaled to 0..255."""
     levels = np.tile(np.arange(0, 256, 8, dtype=np.uint16), (4, 1))
     Image.fromarray(levels * 257).save(tmp_path / "deep.png")
     assert Image.open(tmp_path / "deep.png").mode == "I;16"
     Image.fromarray(levels.astype(np.uint8)).save(tmp_path / "grey.png")
     Image.fromarray(levels.astype(np.int32)).save(tmp_path / "wide.tif")
-    for name in ("deep.png", "grey.png"):
+    Image.fromarray(levels).save(tmp_path / "widened.png")  # 8-bit levels in a 16-bit PNG, not scaled
+    assert Image.open(tmp_path / "widened.png").mode == "I;16"
+    for name in ("deep.png", "grey.png", "widened.png"):
         image = open_camera(f"file://{tmp_path / name}").capture().image
         np.testing.assert_array_equal(image, np.repeat(levels.astype(np.uint8)[:, :, None], 3, axis=2))
     with Image.open(tmp_path / "wide.tif") as wide:
