@@ -65,6 +65,23 @@ def test_tiles_are_searched_portrait_zones_first_until_a_clear_face(astronaut):
     assert face._detect(page(4, "TD1").image, model, True) == [] and len(runs) == 9  # nothing: every search
 
 
+def test_a_phone_photo_held_upright_is_searched_between_its_corner_tiles(astronaut):
+    """A data page across a 9:16 phone photo: its portrait lies in the middle strip the four corner tiles left
+    unsearched (a real 2,160 x 3,840 specimen photo's face was missed so); the tiles between them find it."""
+    assert [t[1] for t in face.tiles(2160, 3840)] == [0, 848, 1696, 2544] * 2
+    assert face.tiles(1000, 700) == [(0, 0, 420), (0, 280, 420), (580, 0, 420), (580, 280, 420)]  # a page: 2 x 2
+    doc = page(1, "TD3", face=astronaut)
+    scale = 1026 / doc.image.shape[1]
+    shown = np.asarray(Image.fromarray(doc.image).resize((1026, round(doc.image.shape[0] * scale))))
+    photo = np.full((1920, 1080, 3), 90, np.uint8)
+    top = (1920 - shown.shape[0]) // 2
+    photo[top : top + shown.shape[0], 27 : 27 + 1026] = shown
+    x0, y0, x1, y1 = doc.face_box
+    faces = face.detect(photo)
+    assert faces and _inside(faces[0], (round(x0 * scale) + 27, round(y0 * scale) + top,
+                                        round(x1 * scale) + 27, round(y1 * scale) + top))  # fmt: skip
+
+
 def test_a_face_on_a_page_lying_upside_down_is_found_turned_and_its_crop_is_upright(astronaut):
     upright = face.detect(page(1, "TD3", face=astronaut).image)[0]
     doc = page(1, "TD3", 180.0, face=astronaut)
