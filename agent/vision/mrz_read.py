@@ -82,12 +82,13 @@ CODES = np.array([[ALPHABET.index(c) for c in code] for code in sorted(COUNTRY_C
 LOOK_SURE = 0.8  # second_look: a second reading of the same text at least this sure confirms the first
 LOOK_WIDTHS = {44: widened_width(44), 36: widened_width(36), 30: 376}  # second_look: TD1 at a TD2-like pitch
 # shows_an_mrz: an MRZ line is printed in OCR-B at a fixed pitch, 30, 36 or 44 characters, fillers included; a band
-# shows an MRZ when the line model reads one of its lines at such a length (+-1), its characters this surely
-# (``_greedy``: mean log-probability, 0.86 a character) and evenly spaced: their columns stray from a smooth curve
-# (a quadratic: seen at an angle, the pitch narrows along the line) by at most MRZ_EVEN of a pitch, root mean square.
-# Real MRZs read REFER: 0.00-0.20 at -0.00 to -0.05; the surest lines of other print 0.40 at -0.07 (a text scan) and
-# 0.37 at -0.17 (a book page), of a card's front 0.21-0.89 at -0.41 or less (docs/vision.md "MRZ or not")
-MRZ_SURE, MRZ_EVEN = -0.15, 0.25
+# shows an MRZ when the line model reads one of its lines at such a length (+-1), its characters evenly spaced and
+# surely: their columns' stray from a smooth curve (a quadratic: seen at an angle, the pitch narrows along the line;
+# root mean square, in pitches) plus MRZ_DOUBT of the characters' mean doubt (-log p, ``_greedy``) at most MRZ_LINE.
+# The best line of real MRZs read REFER, of pages with half their bottom MRZ line covered and of pages blurred to
+# REFER's edge (Gaussian, radius 2.5-3.5): 0.21 at most; of other print: a chart of the MRZ's 44 cells 0.23 (read
+# REFER), cards' fronts 0.27 and more, scans of text 0.29-0.34, photographs 0.42 and more (docs/vision.md "MRZ or not")
+MRZ_LINE, MRZ_DOUBT = 0.25, 0.2
 TURNS = (90, 45, -45)  # read_frames: a frame not trusted as it lies is read turned so (the skew search spans +-21.75)
 SMALL_SIDE = 2000  # read_frames: a frame not trusted is read again closer: enlarged (bicubic, 2x) when its longer
 # side is shorter than this, else located on a working image twice the usual side (see _other_views)
@@ -865,18 +866,17 @@ class Scored(NamedTuple):
 
 
 def shows_an_mrz(columns: list[np.ndarray]) -> bool:
-    """One of the band's lines (per-column class probabilities) reads as an MRZ line (MRZ_SURE, MRZ_EVEN): a band
-    of a photograph, of a card's or a cover's print, or of a page's text is no MRZ, where it would be read as a
-    REFER of fillers and letters (`test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz`); a damaged
-    MRZ still shows its other lines (`test_an_unreadable_band_is_refer_never_a_guess`)."""
+    """One of the band's lines (per-column class probabilities) reads as an MRZ line (MRZ_LINE): a band of a
+    photograph, of a card's or a cover's print, or of a page's text is no MRZ, where it would be read as a REFER of
+    fillers and letters (`test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz`); a damaged MRZ still
+    shows its other lines, a blurred one its even pitch (`test_an_unreadable_band_is_refer_never_a_guess`)."""
     for cols in columns:
-        best = cols.argmax(1)
-        at = np.flatnonzero(_emitted(best))
-        if min(abs(len(at) - w) for w in (30, 36, 44)) > 1 or _greedy(cols)[1] < MRZ_SURE:
+        at = np.flatnonzero(_emitted(cols.argmax(1)))
+        if min(abs(len(at) - w) for w in (30, 36, 44)) > 1:
             continue
         k = np.arange(len(at))
-        stray = at - np.polyval(np.polyfit(k, at, 2), k)
-        if np.sqrt(np.mean(stray**2)) <= MRZ_EVEN * (at[-1] - at[0]) / (len(at) - 1):
+        stray = np.sqrt(np.mean((at - np.polyval(np.polyfit(k, at, 2), k)) ** 2)) / ((at[-1] - at[0]) / (len(at) - 1))
+        if stray - MRZ_DOUBT * _greedy(cols)[1] <= MRZ_LINE:
             return True
     return False
 
