@@ -29,7 +29,7 @@ MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guil
 CLEAR_SCORE = 0.8  # a tile face this sure, away from the tile's edges, ends the tile search
 TILE = 0.6  # tile side, of the frame's shorter side
 # tiles: a strip between the corner tiles wider than GAP of a tile gets tiles of its own, each overlapping the next by
-# OVERLAP: a 16:9 or 9:16 frame leaves 0.96 of a tile, an ID card's (1.59:1) 0.64, a passport page's (1.42:1) 0.37
+# OVERLAP at least: a 16:9 or 9:16 frame leaves 0.96 of a tile, an ID card's (1.59:1) 0.64, a passport page's (1.42:1) 0.37
 GAP, OVERLAP = 0.75, 0.25
 NMS_IOU = 0.3
 ROW = 18  # a found face before merging: decode's 17 columns (score, box, 6 landmarks), then 1.0 if found turned
@@ -137,7 +137,7 @@ def tiles(width: int, height: int) -> list[tuple[int, int, int]]:
 def _starts(length: int, side: int) -> list[int]:
     """Where tiles of ``side`` start along ``length``: at each end, and when those leave over GAP of a tile
     between them (a phone photo of 9:16 held upright, its passport's face in the middle: the corner tiles of a
-    2,160 x 3,840 photo left 1,248 rows unsearched), evenly between, each overlapping the next by OVERLAP."""
+    2,160 x 3,840 photo left 1,248 rows unsearched), evenly between, each overlapping the next by OVERLAP at least."""
     if length - 2 * side <= GAP * side:
         return [0, length - side]
     n = math.ceil((length - side) / ((1 - OVERLAP) * side)) + 1

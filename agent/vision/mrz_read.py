@@ -872,7 +872,7 @@ def shows_an_mrz(columns: list[np.ndarray]) -> bool:
     shows its other lines, a blurred one its even pitch (`test_an_unreadable_band_is_refer_never_a_guess`)."""
     for cols in columns:
         at = np.flatnonzero(_emitted(cols.argmax(1)))
-        if min(abs(len(at) - w) for w in (30, 36, 44)) > 1:
+        if min(abs(len(at) - w) for widths in WIDTHS.values() for w in widths) > 1:
             continue
         k = np.arange(len(at))
         stray = np.sqrt(np.mean((at - np.polyval(np.polyfit(k, at, 2), k)) ** 2)) / ((at[-1] - at[0]) / (len(at) - 1))
