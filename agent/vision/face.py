@@ -28,8 +28,8 @@ MODEL = "face_detection_short_range.tflite"
 MIN_SCORE = 0.65  # 0.5 (MediaPipe default) finds page-sized false faces on guilloche prints
 CLEAR_SCORE = 0.8  # a tile face this sure, away from the tile's edges, ends the tile search
 TILE = 0.6  # tile side, of the frame's shorter side
-# tiles: a strip between the corner tiles wider than GAP of a tile gets tiles of its own, each overlapping the next by
-# OVERLAP at least: a 16:9 or 9:16 frame leaves 0.96 of a tile, an ID card's (1.59:1) 0.64, a passport page's (1.42:1) 0.37
+# tiles: a strip between the corner tiles wider than GAP of a tile gets tiles of its own, each overlapping the next
+# by OVERLAP at least: a 16:9 or 9:16 frame leaves 0.96 of a tile, an ID card's (1.59:1) 0.64, a passport page's 0.37
 GAP, OVERLAP = 0.75, 0.25
 NMS_IOU = 0.3
 ROW = 18  # a found face before merging: decode's 17 columns (score, box, 6 landmarks), then 1.0 if found turned
