@@ -225,7 +225,7 @@ def _passes(s: str, vals: bytes, check: Check) -> bool:
     """True when ``check`` holds on ``s``: its digit spans hold digits and its check digit matches."""
     digit = s[check.digit_pos]
     for a, b in check.digit_spans:
-        if not s[a:b].isdigit() and not (check.fillers_ok and _is_partial_date(s[a:b])):
+        if not s[a:b].isdigit() and not (check.fillers_ok and is_partial_date(s[a:b])):
             return False
     spans = check.spans
     if len(spans) == 1:
@@ -238,7 +238,7 @@ def _passes(s: str, vals: bytes, check: Check) -> bool:
     return digit == DIGITS[check_value(field)]
 
 
-def _is_partial_date(text: str) -> bool:
+def is_partial_date(text: str) -> bool:
     """YYMMDD whose unknown parts are ``<<`` (Doc 9303 Part 3: a partly unknown birth date)."""
     return all(text[i : i + 2].isdigit() or text[i : i + 2] == "<<" for i in (0, 2, 4))
 

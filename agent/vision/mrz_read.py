@@ -39,6 +39,7 @@ from agent.mrz import MrzFormatError, parse_mrz
 from agent.mrz.checkdigit import check_digit
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
+from agent.mrz.parser import is_partial_date
 from agent.mrz.result import MrzResult
 from agent.vision.image import enlarged, grey, resize, straightened, turned
 from agent.vision.lines import ALPHABET, LINE_H, line_input, widened, widened_width
@@ -407,9 +408,10 @@ def _birth_date_as_printed(printed: str) -> bool:
     passport specimen prints 29.02.1911, and its MRZ ``110229``). Not the calendar itself: the reader vouches for
     what is printed; misreadings such as month 13, day 31 of April or the runs of ``5`` of a band read upside down
     (``_checks_pass``) are still no date."""
-    year, month, day = (printed.ljust(6, "<")[k : k + 2] for k in (0, 2, 4))
-    if not all(part.isdigit() or set(part) <= {"<"} for part in (year, month, day)):
+    printed = printed.ljust(6, "<")
+    if not is_partial_date(printed):
         return False
+    month, day = printed[2:4], printed[4:6]
     m = int(month) if month.isdigit() else 0
     d = int(day) if day.isdigit() else 0
     return m <= 12 and d <= (calendar.monthrange(2000, m)[1] if m else 31)  # 2000: a leap year, 29 February
@@ -871,12 +873,13 @@ def shows_an_mrz(columns: list[np.ndarray]) -> bool:
     fillers and letters (`test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz`); a damaged MRZ still
     shows its other lines, a blurred one its even pitch (`test_an_unreadable_band_is_refer_never_a_guess`)."""
     for cols in columns:
-        at = np.flatnonzero(_emitted(cols.argmax(1)))
-        if min(abs(len(at) - w) for widths in WIDTHS.values() for w in widths) > 1:
+        length, sure = _greedy(cols)
+        if min(abs(length - w) for widths in WIDTHS.values() for w in widths) > 1:
             continue
-        k = np.arange(len(at))
-        stray = np.sqrt(np.mean((at - np.polyval(np.polyfit(k, at, 2), k)) ** 2)) / ((at[-1] - at[0]) / (len(at) - 1))
-        if stray - MRZ_DOUBT * _greedy(cols)[1] <= MRZ_LINE:
+        at = np.flatnonzero(_emitted(cols.argmax(1)))
+        k = np.arange(length)
+        stray = np.sqrt(np.mean((at - np.polyval(np.polyfit(k, at, 2), k)) ** 2)) / ((at[-1] - at[0]) / (length - 1))
+        if stray - MRZ_DOUBT * sure <= MRZ_LINE:
             return True
     return False
 
