@@ -69,6 +69,7 @@ class Model:
         self._it = interpreter
         self._reopen = reopen  # another interpreter of the same model, for the twin
         self._twin: Model | None = None
+        self._twin_lock = threading.Lock()  # not the timings' lock: a twin's loading would hold up every inference's timing
         self.path = path
         self.load_ms = load_ms
         self.runtime = runtime
@@ -156,7 +157,7 @@ class Model:
         frame -> decision, 300 frames: docs/vision.md). None where this process may run on one core only (its
         CPU affinity, as systemd's ``CPUAffinity=`` or ``taskset`` set it), for a twin, and when a
         second interpreter cannot be made (the lines are then read on this one)."""
-        with self._timings.lock:
+        with self._twin_lock:
             if self._twin is None and self._reopen is not None and len(os.sched_getaffinity(0)) > 1:
                 try:
                     self._twin = Model(self._reopen(), self.path, self.load_ms, self.runtime, timings=self._timings)
