@@ -36,7 +36,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from agent.mrz import MrzFormatError, parse_mrz
-from agent.mrz.checkdigit import check_digit
+from agent.mrz.checkdigit import check_digit, check_value, values
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.layouts import Layout, detect_layout
 from agent.mrz.parser import is_partial_date
@@ -244,7 +244,9 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
       the check digit tells apart, no longer limits it; letters 10 apart in value, which the 7-3-1 weights
       cannot tell apart, still do: both pass), with, as a rival, the chance that a passing reading turned
       up by luck: CHANCE per check the best reading failed, for every reading tried before it (a band read
-      from a texture passes after enough alterations; a fixed ``0``/``O`` after one or two).
+      from a texture passes after enough alterations; a fixed ``0``/``O`` after one or two); and where the
+      composite fails only with a field it weighs alike (``_composite_implied``), so that one check decided,
+      CHANCE times the odds that an altered position prints a character never tried (``_untried_odds``).
 
     When no passing reading is found within the bounds: the best reading (failing) and confidence 0."""
     widths = [p.shape[0] for p in probs]
@@ -277,6 +279,7 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     heap: list[tuple[float, tuple[tuple[int, int], ...]]] = [(0.0, ())]
     seen: set[tuple[tuple[int, int], ...]] = {()}
     tried, failed = 0, checks  # readings tried before the first passing one; checks the best reading fails
+    implied = False
     for _ in range(MAX_CANDIDATES):
         if not heap:
             break
@@ -289,6 +292,7 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
         candidate = _parse(text_of(chars), today)
         if not subs and candidate is not None:
             failed = len(candidate.failed_checks) + (not _dates_exist(candidate))
+            implied = _composite_implied(detect_layout(text_of(chars)), "".join(text_of(chars)), candidate.failed_checks)
         if candidate is not None and candidate.valid and _dates_exist(candidate):
             passing.append((cost, chars, candidate))
         elif not passing:
@@ -311,11 +315,53 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
     cost, chars, result = passing[0]
     rivals = sum(math.exp(cost - c) for c, _, _ in passing)
     luck = max(tried, 1) * CHANCE**failed if failed else CHANCE**checks
+    if implied:  # one check's evidence: the odds that the truth lies among characters the search never tried count
+        luck = max(luck, CHANCE ** (failed - 1) * _untried_odds(flat, best, chars, order, alts))
     text = text_of(chars)
     if not names_well_formed(text):
         return text, result, 0.0
     codes = [i for field in fields for i in field]  # judged as whole codes: codes_sure
     return text, result, min(codes_sure * _sure(flat, chars, order, covered, codes), 1.0 / (rivals + luck))
+
+
+def _untried_odds(flat: np.ndarray, best: np.ndarray, chars: np.ndarray, order: np.ndarray,
+                  alts: list[list[tuple[float, int]]]) -> float:
+    """The odds that a position where ``chars`` differs from ``best`` prints none of the characters the search tried
+    there: the model's belief outside them against its belief in the one chosen. A character the model does not see
+    (a thumb over it) spreads its belief over many, and a look-alike the check digit decides between holds nearly
+    all of it in the two (``_composite_implied``)."""
+    odds = 0.0
+    for pos in np.flatnonzero(chars != best):
+        searched = [int(best[pos])] + [c for _, c in alts[int(np.flatnonzero(order == pos)[0])]]
+        odds += max(0.0, 1.0 - float(flat[pos, searched].sum())) / max(float(flat[pos, chars[pos]]), 1e-12)
+    return odds
+
+
+def _composite_implied(layout: Layout, text: str, failed: Sequence[str]) -> bool:
+    """Whether the composite check of ``text`` fails only as its failing field checks imply: a field the composite
+    weighs 7, 3, 1 from the field's first character, as the field's own check digit does (a document number, a
+    TD3's personal number), passes the composite with any reading that passes its own check and keeps the rest.
+    The composite is then no second check on the search's alterations of that field (``constrained``): ``M0``
+    under a thumb on a real Taiwanese specimen, read ``V9``, passed both
+    (`test_a_document_number_whose_first_character_is_not_seen_is_not_guessed_by_its_check_digits`)."""
+    composite = next((c for c in layout.checks if c.name == "composite"), None)
+    if composite is None or "composite" not in failed:
+        return False
+
+    def residue(spans: Sequence[tuple[int, int]], digit: int) -> int:
+        return (check_value(values("".join(text[a:b] for a, b in spans))) - values(text[digit])[0]) % 10
+
+    starts, at = {}, 0
+    for a, b in composite.spans:
+        for k in range(a, b):
+            starts[k] = at + k - a
+        at += b - a
+    aligned = [c for c in layout.checks if c.name in failed and c.name != "composite" and len(c.spans) == 1
+               and starts.get(c.spans[0][0], 1) % 3 == 0 and c.digit_pos in starts]
+    if not aligned:
+        return False
+    implied = sum(residue(c.spans, c.digit_pos) for c in aligned) % 10
+    return residue(composite.spans, composite.digit_pos) == implied
 
 
 def _country_fields(widths: Sequence[int], head: str) -> list[tuple[int, int, int]]:

@@ -370,6 +370,35 @@ def test_a_check_digit_decides_between_look_alikes_and_the_repaired_reading_is_t
     assert confidence >= MIN_CONFIDENCE  # no other reading passes: the check digit decided
 
 
+def _covered_start(searched: dict[str, float]) -> np.ndarray:
+    """A character the model does not see (a thumb over it): ``searched`` as its likeliest readings, the rest of its
+    belief spread evenly over every other character, the printed one among them."""
+    row = np.full(len(ALPHABET), (1 - sum(searched.values())) / (len(ALPHABET) - len(searched)))
+    for ch, p in searched.items():
+        row[ALPHABET.index(ch)] = p
+    return row
+
+
+def test_a_document_number_whose_first_character_is_not_seen_is_not_guessed_by_its_check_digits():
+    """A thumb over a real Taiwanese specimen's first two characters (``M0``): the model read the first as ``P``,
+    ``I`` or ``V`` (0.34, 0.16, 0.08), none of them ``M``, and the second surely ``9``. ``V9`` passes the document
+    number's check digit, and so the composite's, which weighs those characters 7, 3 as that check does: one check's
+    evidence, not two (agent/vision/mrz_read.py ``_composite_implied``). It was trusted at 0.979. With a third of
+    the first character's belief on characters never searched, the odds are the printed one is among them: REFER.
+    Where the model's belief lies on the characters searched, the check digit decides, as before: trusted."""
+    printed = SPECIMEN[1]  # document number L898902C3
+    seen = printed[:1] + "9" + printed[2:]  # the second character, half covered, read 9
+    probs = [_one_hot(SPECIMEN[0], 0.9999), _one_hot(seen, 0.9999)]
+    probs[1][0] = _covered_start({"P": 0.34, "I": 0.16, "C": 0.08, "E": 0.05, "F": 0.05})
+    _unsure(probs, 1, 1, "8", 0.02)
+    read, result, confidence = constrained(probs, TODAY)
+    assert read[1][:2] == "C9" and result is not None and result.valid  # C (12) and 9 pass where L and 8 are printed
+    assert read != SPECIMEN and confidence < MIN_CONFIDENCE
+    probs[1][0] = _covered_start({"P": 0.6, "C": 0.39})  # seen well enough: one of two, and the check digit decides
+    read, result, confidence = constrained(probs, TODAY)
+    assert read[1][:2] == "C9" and result is not None and result.valid and confidence >= MIN_CONFIDENCE
+
+
 def test_letters_the_check_digit_cannot_tell_apart_keep_the_reading_unsure():
     # G (16) and Q (26) differ by 10: every 7-3-1 weighted sum mod 10 is the same, both readings pass
     lines = (SPECIMEN[0], SPECIMEN[1][:28] + "G" + SPECIMEN[1][29:])
