@@ -265,10 +265,11 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
         return tuple(out)
 
     try:  # alternatives: the least certain positions a check digit covers, each with its next likeliest characters
-        checks = len(detect_layout(text_of(best)).checks)
-        covered = _covered(detect_layout(text_of(best)), len(best))
+        layout: Layout | None = detect_layout(text_of(best))
     except MrzFormatError:
-        checks, covered = 0, np.ones(len(best), bool)
+        layout = None
+    checks = len(layout.checks) if layout else 0
+    covered = _covered(layout, len(best)) if layout else np.ones(len(best), bool)
     order = np.argsort(np.where(covered, flat.max(1), 2.0))[: min(UNCERTAIN, int(covered.sum()))]
     alts = []
     for pos in order:
@@ -292,7 +293,7 @@ def constrained(probs: list[np.ndarray], today: datetime.date) -> tuple[tuple[st
         candidate = _parse(text_of(chars), today)
         if not subs and candidate is not None:
             failed = len(candidate.failed_checks) + (not _dates_exist(candidate))
-            implied = _composite_implied(detect_layout(text_of(chars)), "".join(text_of(chars)), candidate.failed_checks)
+            implied = layout is not None and _composite_implied(layout, "".join(text_of(chars)), candidate.failed_checks)
         if candidate is not None and candidate.valid and _dates_exist(candidate):
             passing.append((cost, chars, candidate))
         elif not passing:
@@ -357,7 +358,7 @@ def _composite_implied(layout: Layout, text: str, failed: Sequence[str]) -> bool
             starts[k] = at + k - a
         at += b - a
     aligned = [c for c in layout.checks if c.name in failed and c.name != "composite" and len(c.spans) == 1
-               and starts.get(c.spans[0][0], 1) % 3 == 0 and c.digit_pos in starts]
+               and c.spans[0][0] in starts and starts[c.spans[0][0]] % 3 == 0 and c.digit_pos in starts]
     if not aligned:
         return False
     implied = sum(residue(c.spans, c.digit_pos) for c in aligned) % 10
