@@ -46,6 +46,9 @@ LOST = 0.1  # ...and the one shorter by more than this at its other end lost cha
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
+# local_ink_mask: a stroke held to the strongest within this many working pixels of it (a few characters' heights),
+# at least this share of it, where the strongest there stands this far above the paper (black-hat levels)
+NEAR, NEAR_SHARE, NEAR_CONTRAST = 31, 0.45, 24
 GAUSS = (1, 14, 61, 101, 61, 14, 1)  # the smoothing: a Gaussian of radius 1, in 253ths (smoothed)
 SECOND_SKEW = 0.9  # a second page angle (a local maximum) is tried when its rows line up this nearly as well as the best
 LINE_MARGIN = 0.3  # rows cut above and below a line, as a share of its height (the training crops: 0-0.55)
@@ -343,7 +346,7 @@ def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np
     stretching each pixel gives), not the image. ``strict``: Otsu's threshold again over the strokes above the
     first, the darker of them alone: a security print's waves are thin and dark to the black-hat too, but
     lighter than the MRZ's ink (`test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes`)."""
-    bh = erode(dilate(g, w, h), w, h) - g  # closing >= image: no wrap-around
+    bh = black_hat(g, w, h)
     top = max(1.0, float(bh.max()))
     stretched = np.clip(np.arange(256, dtype=np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
     hist = np.bincount(stretched, weights=Image.fromarray(bh).histogram(), minlength=256)  # Pillow's: no int64 copy
@@ -352,6 +355,21 @@ def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np
         hist[: int(t) + 1] = 0
         t = _otsu_hist(hist)
     return (bh > np.float32(max(t * top / 255.0, 12.0))).astype(np.uint8)
+
+
+def black_hat(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
+    """How much darker each pixel of ``g`` is than its closing by ``w`` x ``h``: dark strokes thinner than that."""
+    return erode(dilate(g, w, h), w, h) - g  # closing >= image: no wrap-around
+
+
+def local_ink_mask(g: np.ndarray) -> np.ndarray:
+    """Dark strokes (as ``ink_mask``: uint8 0/1) each held to the strongest stroke near it (NEAR), not to one
+    threshold for the page: an MRZ printed fainter than black print beside it, whose strokes the page's threshold
+    leaves out (a photocopy beside typed text; DocsaidLab's figures showing an MRZ strip below black diagrams,
+    no MRZ before; `test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink`)."""
+    bh = black_hat(g)
+    near = dilate(bh, NEAR, NEAR)
+    return ((bh > np.maximum(np.float32(12.0), np.float32(NEAR_SHARE) * near)) & (near > NEAR_CONTRAST)).astype(np.uint8)
 
 
 def skews(mask: np.ndarray) -> list[float]:
@@ -578,8 +596,9 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
     """``candidates`` one mask at a time, each mask made when the bands before it have been taken: the reader
     stops at the first band it reads surely, and on most pages that is one of the first mask's, so the strict
     mask is not made at all. When the plain mask's best band is hardly text-like (WEAK_STROKES), the strict
-    mask's bands come first. ``work_side``: the working image's longer side at most (a larger one finds an MRZ
-    that is small in a large frame, at several times the cost)."""
+    mask's bands come first. Last, when none of those was read surely, the bands of ``local_ink_mask``. ``work_side``:
+    the working image's longer side at most (a larger one finds an MRZ that is small in a large frame, at several
+    times the cost)."""
     h, w = g.shape
     scale = min(1.0, work_side / max(h, w))
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
@@ -593,7 +612,7 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
         if smooth.mean() < GRAIN_GONE * mask.mean():
             yield from _bands(smooth, full, work.size, scale, limit)
             return
-    found = False
+    read: list[Band] = []
     plain = _bands(mask, full, work.size, scale, limit)
     first = next(plain, None)
     makes = [lambda: itertools.chain([] if first is None else [first], plain),
@@ -602,10 +621,27 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
         makes.reverse()
     for make in makes:  # a print's darkest strokes compete too
         for band in make():
-            found = True
+            read.append(band)
             yield band
-    if not found:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
-        yield from _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work.size, scale, limit)
+    if not read:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
+        for band in _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work.size, scale, limit):
+            read.append(band)
+            yield band
+    for band in _bands(local_ink_mask(grey_work), full, work.size, scale, limit):  # none read surely: faint ink
+        if not any(_overlapping(band, other) for other in read):  # a band found before is not read again
+            yield band
+
+
+def _overlapping(band: Band, other: Band) -> bool:
+    """Whether most of ``band``'s box on the page (the box round its corners) lies in ``other``'s."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = (_box(b) for b in (band, other))
+    inside = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    return inside > 0.5 * (ax1 - ax0) * (ay1 - ay0)
+
+
+def _box(band: Band) -> tuple[float, float, float, float]:
+    xs, ys = zip(*band.corners(), strict=True)
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _smoothed_mask(grey_work: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from agent.vision import locate, mrz_read
 from agent.vision.image import grey
@@ -416,12 +417,14 @@ def test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes(monkeypat
 
 
 def _read_right_only_with_the_strict_mask(docs, monkeypatch):
-    """Every page of ``docs`` reads right; with the strict mask the same as the first, none is trusted."""
+    """Every page of ``docs`` reads right; with the strict mask the same as the first, none is trusted (nor by the
+    local mask, tried last, which finds some of them too: `test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink`)."""
     for doc in docs:
         reading = read_image_mrz(doc.image, today=TODAY)
         assert reading.trusted and reading.lines == doc.lines
     first = locate.ink_mask
     monkeypatch.setattr(locate, "ink_mask", lambda g, *size, strict=False: first(g, *size))
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))
     assert not any(read_image_mrz(doc.image, today=TODAY).trusted for doc in docs)
 
 
@@ -463,7 +466,7 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
     holds the blotches' edges more than the faint characters, and neither the ink mask nor the strict one has
     an MRZ-like group: no band, REFER. When no mask shows one, the mask of the image smoothed (as for a grainy
     photo) is tried, since 2026-12-04 13:17 UTC, and the page reads right. Not smoothed (a blur of radius 0),
-    nothing is found. Since 2026-12-05 11:25 UTC the first mask shows it too (its first line lost its start,
+    nor with the local mask tried after it, nothing is found. Since 2026-12-05 11:25 UTC the first mask shows it too (its first line lost its start,
     the lines end together: ``_aligned``); with lines that must start together, as before, it is the smoothed
     mask's."""
     doc = evaluation_page(5_050_000, 78)
@@ -472,7 +475,31 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
     monkeypatch.setattr(locate, "END_TOGETHER", -1.0)
     assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
     monkeypatch.setattr(locate, "smoothed", lambda g: g)
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))  # tried after it: finds bands too
     assert candidates(grey(doc.image)) == []
+
+
+def test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink(monkeypatch):
+    """A pale copy of a page (its ink at half its contrast) below a black diagram of boxes and bars: the page's
+    one threshold for ink is set between the paper and the black print, and the MRZ's strokes fall under it, so
+    no mask showed its band (DocsaidLab's figures with an MRZ strip below black diagrams: no MRZ). Each stroke
+    held to the strongest near it (``local_ink_mask``, tried last), the MRZ is found and read right."""
+    doc = page(11, "TD3")
+    h, w = doc.image.shape[:2]
+    pale = (255 - (255 - doc.image.astype(np.float32)) * 0.5).astype(np.uint8)
+    sheet = Image.new("RGB", (w, 2 * h), "white")
+    sheet.paste(Image.fromarray(pale), (0, h))
+    draw = ImageDraw.Draw(sheet)
+    rng = random.Random(11)
+    for _ in range(10):
+        x0, y0 = rng.randrange(w - 120), rng.randrange(h - 60)
+        draw.rectangle([x0, y0, x0 + rng.randrange(60, 200), y0 + rng.randrange(20, 60)], outline="black", width=3)
+        draw.line([x0 + 10, y0 + 30, x0 + 50, y0 + 30], fill="black", width=4)
+    image = np.asarray(sheet)
+    reading = read_image_mrz(image, today=TODAY)
+    assert reading.trusted and reading.lines == doc.lines
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))
+    assert not read_image_mrz(image, today=TODAY).trusted
 
 
 def test_the_smoothing_is_a_gaussian_of_radius_1_that_keeps_the_ink():
