@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -500,6 +501,20 @@ def test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink(monkeypatch)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))
     assert not read_image_mrz(image, today=TODAY).trusted
+
+
+def test_the_local_mask_s_bands_that_lie_on_bands_found_before_are_not_read_again(monkeypatch):
+    """The local mask comes last and finds a page's MRZ (and its print) again: those bands are left out, so a page
+    read unsurely is not read twice over; a band elsewhere on the page is kept."""
+    g = grey(page(11, "TD3").image)
+    with_local = candidates(g)
+    monkeypatch.setattr(locate, "local_ink_mask", lambda work: np.zeros_like(work))
+    before = candidates(g)
+    assert [b.corners() for b in with_local[: len(before)]] == [b.corners() for b in before]
+    assert not any(locate._overlapping(band, other) for band in with_local[len(before) :] for other in before)
+    mrz = before[0]
+    moved = [(size, (a, b, c + 5000, d, e, f)) for size, (a, b, c, d, e, f, *_) in mrz.cuts]
+    assert locate._overlapping(mrz, mrz) and not locate._overlapping(replace(mrz, cuts=moved), mrz)
 
 
 def test_the_smoothing_is_a_gaussian_of_radius_1_that_keeps_the_ink():
