@@ -255,10 +255,6 @@ def images(args: list[str]) -> list[str]:
     return found
 
 
-def _probe_one(job: tuple[str, list[str]]) -> list[tuple[str, str, str, str, float, str]]:
-    return probe(*job)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", help="specimen images, or folders of them (JPEG, PNG)")
@@ -274,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(p, families) for p in paths]
     if args.procs > 1:
         with multiprocessing.get_context("spawn").Pool(args.procs) as pool:
-            results = pool.map(_probe_one, jobs, chunksize=1)
+            results = pool.starmap(probe, jobs, chunksize=1)
     else:
-        results = [_probe_one(job) for job in jobs]
+        results = [probe(*job) for job in jobs]
     rows = [row for result in results for row in result]
     trusted = sum(1 for result in results if result)
     print(f"{len(paths)} images, {trusted} trusted as they are (probed); readings judged on {TODAY}\n")

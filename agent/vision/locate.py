@@ -46,6 +46,7 @@ LOST = 0.1  # ...and the one shorter by more than this at its other end lost cha
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
 GRAINY = 0.15  # an ink mask covering more of the page than this may be grain: taken again, smoothed
 GRAIN_GONE = 0.5  # ...and the smoothed mask kept when smoothing took away this much of it
+MIN_STROKE = 12.0  # black-hat levels: a stroke shallower than this is never ink, whatever the threshold
 # local_ink_mask: a stroke held to the strongest within this many working pixels of it (a few characters' heights),
 # at least this share of it, where the strongest there stands this far above the paper (black-hat levels)
 NEAR, NEAR_SHARE, NEAR_CONTRAST = 31, 0.45, 24
@@ -354,7 +355,7 @@ def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np
     if strict and hist[int(t) + 1 :].any():  # a blank frame has no strokes above it
         hist[: int(t) + 1] = 0
         t = _otsu_hist(hist)
-    return (bh > np.float32(max(t * top / 255.0, 12.0))).astype(np.uint8)
+    return (bh > np.float32(max(t * top / 255.0, MIN_STROKE))).astype(np.uint8)
 
 
 def black_hat(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
@@ -369,7 +370,7 @@ def local_ink_mask(g: np.ndarray) -> np.ndarray:
     no MRZ before; `test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink`)."""
     bh = black_hat(g)
     near = dilate(bh, NEAR, NEAR)
-    return ((bh > np.maximum(np.float32(12.0), np.float32(NEAR_SHARE) * near)) & (near > NEAR_CONTRAST)).astype(np.uint8)
+    return ((bh > np.maximum(np.float32(MIN_STROKE), np.float32(NEAR_SHARE) * near)) & (near > NEAR_CONTRAST)).astype(np.uint8)
 
 
 def skews(mask: np.ndarray) -> list[float]:
