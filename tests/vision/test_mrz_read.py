@@ -350,6 +350,46 @@ def test_decode_exact_finds_the_most_probable_path_of_the_width_through_surely_b
             assert not text or path.logp == pytest.approx(total, abs=1e-6)
 
 
+SERBIAN = ("IDSRB95555554612902968000000<<", "6802295F1307245SRB<<<<<<<<<<<6", "TEST<<MILICA<<<<<<<<<<<<<<<<<<")
+
+
+def _line_columns(text: str, weak: dict[int, str] | None = None, pitch: int = 4) -> np.ndarray:
+    """A line model's columns of ``text`` at an even pitch: each character surely at its first column, the
+    columns between surely blank but those in ``weak``, which show their character at 0.2 and the blank at 0.8."""
+    cols = np.full((len(text) * pitch + 2, len(ALPHABET) + 1), 1e-6)
+    cols[:, 0] = 1.0
+    for i, ch in enumerate(text):
+        cols[i * pitch + 1] = 1e-6
+        cols[i * pitch + 1, ALPHABET.index(ch) + 1] = 1.0
+    for t, ch in (weak or {}).items():
+        cols[t, 0], cols[t, ALPHABET.index(ch) + 1] = 0.8, 0.2
+    return cols / cols.sum(1, keepdims=True)
+
+
+def test_a_line_that_lost_a_character_at_an_end_is_not_read_at_its_width():
+    """A crop cut through a TD1's last filler: the line model reads 29 characters evenly spaced, and a column
+    between two zeros of the optional data faintly as a ``0``. The exact-width decoding puts a seventh zero there,
+    which every check digit passes (``0`` and ``<`` alike): trusted, wrong, without the guard (SQUEEZED 0). With
+    it the squeezed zero and the line's ends are unknown: REFER. A character the best path misses in a gap of two
+    pitches is placed, not doubted."""
+    columns = [_line_columns(SERBIAN[0][:29], weak={23 * 4 + 3: "0"}),
+               *(_line_columns(line) for line in SERBIAN[1:])]  # fmt: skip
+    wrong = ("IDSRB955555546129029680000000<", *SERBIAN[1:])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mrz_read, "SQUEEZED", 0.0)
+        read, result, confidence = constrained(mrz_read._character_probs(columns, [30] * 3), TODAY)
+        assert read == wrong and result.valid and confidence >= MIN_CONFIDENCE
+    probs = mrz_read._character_probs(columns, [30] * 3)
+    assert list(np.flatnonzero(probs[0].max(1) < 0.5)) == [0, 24, 29]  # any character its field allows
+    assert probs[1].max(1).min() > 0.99
+    assert constrained(probs, TODAY)[2] < MIN_CONFIDENCE
+    gap = _line_columns(SERBIAN[0])
+    gap[24 * 4 + 1] = _line_columns("", weak={0: "0"})[0]  # the fifth zero read faintly: its place left empty
+    placed = mrz_read._character_probs([gap, *columns[1:]], [30] * 3)
+    assert "".join(ALPHABET[k] for k in placed[0].argmax(1)) == SERBIAN[0]
+    assert placed[0].max(1).min() > 0.99
+
+
 SPECIMEN = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
 
 
