@@ -341,13 +341,14 @@ def _otsu_hist(hist: np.ndarray) -> float:
     return float(np.argmax(between[:-1]))
 
 
-def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False) -> np.ndarray:
+def ink_mask(g: np.ndarray, w: int = 15, h: int = 7, strict: bool = False, bh: np.ndarray | None = None) -> np.ndarray:
     """Dark strokes thinner than ``w`` x ``h`` of the grey image ``g`` (uint8 0..255): uint8 0/1. The black-hat
     is stretched to 0..255 for Otsu's threshold by mapping its 256-level histogram (float32, truncated, as
     stretching each pixel gives), not the image. ``strict``: Otsu's threshold again over the strokes above the
     first, the darker of them alone: a security print's waves are thin and dark to the black-hat too, but
-    lighter than the MRZ's ink (`test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes`)."""
-    bh = black_hat(g, w, h)
+    lighter than the MRZ's ink (`test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes`). ``bh``: ``g``'s
+    black-hat by ``w`` x ``h``, when made before (a frame's masks share it: 7 ms at the working size)."""
+    bh = black_hat(g, w, h) if bh is None else bh
     top = max(1.0, float(bh.max()))
     stretched = np.clip(np.arange(256, dtype=np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
     hist = np.bincount(stretched, weights=Image.fromarray(bh).histogram(), minlength=256)  # Pillow's: no int64 copy
@@ -363,12 +364,12 @@ def black_hat(g: np.ndarray, w: int = 15, h: int = 7) -> np.ndarray:
     return erode(dilate(g, w, h), w, h) - g  # closing >= image: no wrap-around
 
 
-def local_ink_mask(g: np.ndarray) -> np.ndarray:
+def local_ink_mask(g: np.ndarray, bh: np.ndarray | None = None) -> np.ndarray:
     """Dark strokes (as ``ink_mask``: uint8 0/1) each held to the strongest stroke near it (NEAR), not to one
     threshold for the page: an MRZ printed fainter than black print beside it, whose strokes the page's threshold
     leaves out (a photocopy beside typed text; DocsaidLab's figures showing an MRZ strip below black diagrams,
-    no MRZ before; `test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink`)."""
-    bh = black_hat(g)
+    no MRZ before; `test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink`). ``bh`` as ``ink_mask``'s."""
+    bh = black_hat(g) if bh is None else bh
     near = dilate(bh, NEAR, NEAR)
     return ((bh > np.maximum(np.float32(MIN_STROKE), np.float32(NEAR_SHARE) * near)) & (near > NEAR_CONTRAST)).astype(np.uint8)
 
@@ -606,7 +607,8 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
     work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
                        reducing_gap=2.0) if scale < 1 else full  # fmt: skip
     grey_work = np.asarray(work, np.uint8)
-    mask = ink_mask(grey_work)
+    bh = black_hat(grey_work)  # the plain, the strict and the local mask's
+    mask = ink_mask(grey_work, bh=bh)
     smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = _smoothed_mask(grey_work)
@@ -617,7 +619,7 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
     plain = _bands(mask, full, work.size, scale, limit)
     first = next(plain, None)
     makes = [lambda: itertools.chain([] if first is None else [first], plain),
-             lambda: _bands(ink_mask(grey_work, strict=True), full, work.size, scale, limit)]  # fmt: skip
+             lambda: _bands(ink_mask(grey_work, strict=True, bh=bh), full, work.size, scale, limit)]  # fmt: skip
     if first is not None and first.text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first
         makes.reverse()
     for make in makes:  # a print's darkest strokes compete too
@@ -628,7 +630,7 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
         for band in _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work.size, scale, limit):
             read.append(band)
             yield band
-    for band in _bands(local_ink_mask(grey_work), full, work.size, scale, limit):  # none read surely: faint ink
+    for band in _bands(local_ink_mask(grey_work, bh), full, work.size, scale, limit):  # none read surely: faint ink
         if not any(_overlapping(band, other) for other in read):  # a band found before is not read again
             yield band
 

@@ -424,8 +424,8 @@ def _read_right_only_with_the_strict_mask(docs, monkeypatch):
         reading = read_image_mrz(doc.image, today=TODAY)
         assert reading.trusted and reading.lines == doc.lines
     first = locate.ink_mask
-    monkeypatch.setattr(locate, "ink_mask", lambda g, *size, strict=False: first(g, *size))
-    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))
+    monkeypatch.setattr(locate, "ink_mask", lambda g, *size, strict=False, bh=None: first(g, *size, bh=bh))
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g, bh=None: np.zeros_like(g))
     assert not any(read_image_mrz(doc.image, today=TODAY).trusted for doc in docs)
 
 
@@ -437,9 +437,9 @@ def test_the_strict_mask_is_made_only_when_no_band_of_the_first_mask_reads_surel
     made = []
     first = locate.ink_mask
 
-    def counting(g, *size, strict=False):
+    def counting(g, *size, strict=False, bh=None):
         made.append(strict)
-        return first(g, *size, strict=strict)
+        return first(g, *size, strict=strict, bh=bh)
 
     monkeypatch.setattr(locate, "ink_mask", counting)
     clean, guilloche = page(75, "TD3"), evaluation_page(2_468_000, 36)
@@ -476,7 +476,7 @@ def test_a_faint_mrz_on_a_blotchy_page_is_located_smoothed_when_no_mask_shows_a_
     monkeypatch.setattr(locate, "END_TOGETHER", -1.0)
     assert read_image_mrz(doc.image, today=TODAY).lines == doc.lines
     monkeypatch.setattr(locate, "smoothed", lambda g: g)
-    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))  # tried after it: finds bands too
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g, bh=None: np.zeros_like(g))  # tried after it: finds bands too
     assert candidates(grey(doc.image)) == []
 
 
@@ -499,7 +499,7 @@ def test_a_faint_mrz_beside_black_print_is_located_in_its_local_ink(monkeypatch)
     image = np.asarray(sheet)
     reading = read_image_mrz(image, today=TODAY)
     assert reading.trusted and reading.lines == doc.lines
-    monkeypatch.setattr(locate, "local_ink_mask", lambda g: np.zeros_like(g))
+    monkeypatch.setattr(locate, "local_ink_mask", lambda g, bh=None: np.zeros_like(g))
     assert not read_image_mrz(image, today=TODAY).trusted
 
 
@@ -508,13 +508,28 @@ def test_the_local_mask_s_bands_that_lie_on_bands_found_before_are_not_read_agai
     read unsurely is not read twice over; a band elsewhere on the page is kept."""
     g = grey(page(11, "TD3").image)
     with_local = candidates(g)
-    monkeypatch.setattr(locate, "local_ink_mask", lambda work: np.zeros_like(work))
+    monkeypatch.setattr(locate, "local_ink_mask", lambda work, bh=None: np.zeros_like(work))
     before = candidates(g)
     assert [b.corners() for b in with_local[: len(before)]] == [b.corners() for b in before]
     assert not any(locate._overlapping(band, other) for band in with_local[len(before) :] for other in before)
     mrz = before[0]
     moved = [(size, (a, b, c + 5000, d, e, f)) for size, (a, b, c, d, e, f, *_) in mrz.cuts]
     assert locate._overlapping(mrz, mrz) and not locate._overlapping(replace(mrz, cuts=moved), mrz)
+
+
+def test_the_plain_the_strict_and_the_local_mask_share_one_black_hat(monkeypatch):
+    """Every mask of a frame made (``candidates``), the working image's black-hat is made once, not once per mask,
+    and the masks are as each makes it alone."""
+    g = grey(page(11, "TD3").image)
+    expected = [b.corners() for b in candidates(g)]
+    made = []
+    black_hat = locate.black_hat
+    monkeypatch.setattr(locate, "black_hat", lambda *args: made.append(args[0].shape) or black_hat(*args))
+    assert [b.corners() for b in candidates(g)] == expected
+    assert len(made) == 1
+    work = np.asarray(Image.fromarray(g).resize(made[0][::-1]))
+    assert np.array_equal(locate.ink_mask(work, strict=True), locate.ink_mask(work, strict=True, bh=black_hat(work)))
+    assert np.array_equal(locate.local_ink_mask(work), locate.local_ink_mask(work, black_hat(work)))
 
 
 def test_the_smoothing_is_a_gaussian_of_radius_1_that_keeps_the_ink():
