@@ -1,7 +1,7 @@
 """Robustness probe: real specimen images the reader trusts, read again altered as cameras, scanners, printers and
 hands alter them; each reading compared with the specimen's own.
 
-    ./tools/dev vision-probe IMAGE_OR_FOLDER... [--families camera,angle,glare,covered,print] [--procs 2] [--each]
+    ./tools/dev vision-probe IMAGE_OR_FOLDER... [--families camera,angle,glare,covered,print,light] [--procs 2] [--each]
 
 The specimens are not in this repository (their licences are their publishers'); docs/vision.md names the public
 collections the figures there come from. An image is probed only when its own reading is trusted: that reading is
@@ -194,6 +194,25 @@ def covered(where: str) -> Alteration:
     return alter
 
 
+def washed_out(im: Image.Image) -> Image.Image:
+    """Overexposed: every shade pressed towards white, the ink at a third of its contrast."""
+    return _image(255 - (255 - _pixels(im)) * 0.35 + 10)
+
+
+def tungsten(im: Image.Image) -> Image.Image:
+    """Under a yellow lamp: blue at half, green at 0.85, with sensor noise."""
+    a = _pixels(im) * np.array([1.0, 0.85, 0.5], np.float32)
+    return _image(a + np.random.default_rng(3).normal(0, 6, a.shape))
+
+
+def gate_frame(im: Image.Image) -> Image.Image:
+    """A 640 x 480 camera frame (or taller) with the page 448 px wide on a dark tray."""
+    page = scaled(im, 448 / im.width)
+    frame = Image.new("RGB", (640, max(480, page.height + 40)), (60, 60, 60))
+    frame.paste(page, (96, 20))
+    return frame
+
+
 def _turned(degrees: float) -> Alteration:
     return lambda im: im.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(80, 80, 80))
 
@@ -222,6 +241,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Alteration]]] = {
         "1-bit, half size": lambda im: one_bit(im, 0.5), "red channel": red_channel, "moire": moire,
         "crease": crease, "pen": pen, "wider 25 %": lambda im: scaled(im, 1.25, 1.0),
         "narrower 20 %": lambda im: scaled(im, 0.8, 1.0), "crumpled": crumpled}),
+    "light": ("washed out; a yellow lamp with noise; a 640 px gate frame; blur 1 and JPEG 30; turned 12 degrees and "
+              "blurred 1.2; upside down with keystone 10 % at the bottom", {
+        "washed out": washed_out, "tungsten, noise": tungsten, "640 frame": gate_frame,
+        "blur 1, JPEG 30": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(1)), 30),
+        "turned 12, blur 1.2": lambda im: _turned(12)(im).filter(ImageFilter.GaussianBlur(1.2)),
+        "upside down, keystone bottom 10": lambda im: keystone(im.rotate(180), 0.1, "b")}),
 }
 
 

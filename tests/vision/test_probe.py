@@ -51,4 +51,4 @@ def test_an_unknown_family_is_a_clear_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         vision_probe.main(["x.png", "--families", "camera,smudges"])
     assert exit_.value.code == 2
-    assert "unknown families smudges; known: camera, angle, glare, covered, print" in capsys.readouterr().err
+    assert "unknown families smudges; known: camera, angle, glare, covered, print, light" in capsys.readouterr().err
