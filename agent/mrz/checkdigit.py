@@ -20,6 +20,9 @@ VALUE_TABLE = bytes(_values)
 WEIGHTED_TABLES = (VALUE_TABLE, bytes(3 * v for v in _values), bytes(7 * v for v in _values))
 #: ``ascii_bytes.translate(None, MRZ_BYTES)`` is empty exactly when every character is legal.
 MRZ_BYTES = MRZ_CHARS.encode("ascii")
+#: ``text.translate(ASCII_UPPER)`` upper-cases a-z only: ``str.upper`` also maps characters outside ASCII onto
+#: MRZ letters (``ı`` -> ``I``, ``ſ`` -> ``S``, ``ß`` -> ``SS``), which would pass the character check after it.
+ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def values(text: str) -> bytes:
@@ -34,7 +37,7 @@ def check_value(vals: bytes) -> int:
 
 def check_digit(text: str) -> str:
     """Check digit character of ``text``; raises ValueError on a character outside A-Z, 0-9, ``<``."""
-    raw = text.upper().encode("ascii", "replace")
+    raw = text.translate(ASCII_UPPER).encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise ValueError(f"{text!r} has characters outside A-Z, 0-9 and '<'")
     return DIGITS[check_value(raw.translate(VALUE_TABLE))]

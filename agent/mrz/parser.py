@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
-from agent.mrz.checkdigit import DIGITS, MRZ_BYTES, VALUE_TABLE, WEIGHTED_TABLES, check_value
+from agent.mrz.checkdigit import ASCII_UPPER, DIGITS, MRZ_BYTES, VALUE_TABLE, WEIGHTED_TABLES, check_value
 from agent.mrz.countries import COUNTRY_CODES
 from agent.mrz.errors import MrzFormatError
 from agent.mrz.layouts import (
@@ -128,8 +128,8 @@ def _parse_general(text_or_lines: str | Sequence[str], today: datetime.date) -> 
 def _normalise(text_or_lines: str | Sequence[str]) -> tuple[str, ...]:
     rows = text_or_lines.strip().splitlines() if isinstance(text_or_lines, str) else text_or_lines
     try:
-        lines = [row.strip().upper() for row in rows]
-    except AttributeError:
+        lines = [row.strip().translate(ASCII_UPPER) for row in rows]  # not str.upper: 'ı' would pass as 'I'
+    except (AttributeError, TypeError):
         raise _not_text(rows) from None
     if all(lines):
         return tuple(lines)

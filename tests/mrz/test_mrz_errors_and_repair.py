@@ -39,6 +39,21 @@ def test_not_an_mrz_is_rejected_with_what_is_wrong(text, message):
         parse_mrz(text, today=TODAY)
 
 
+@pytest.mark.parametrize(("line", "char", "message"), [
+    (TD3_1.replace("MARIA", "MARıA"), "ı", "illegal character 'ı'"),  # dotless i: upper-cases to I
+    (TD3_1.replace("ERIKSSON", "ERIKSſON"), "ſ", "illegal character 'ſ'"),  # long s: upper-cases to S
+    (TD3_1.replace("ERIKSSON", "ERIKßON"), "ß", "line 1 has 43 characters"),  # upper-cases to SS: 44 then
+], ids=["dotless-i", "long-s", "sharp-s"])
+def test_letters_outside_ascii_that_upper_case_to_mrz_letters_are_illegal(line, char, message):
+    """``str.upper`` maps these onto MRZ letters; a line holding one was read as a valid MRZ."""
+    from agent.mrz.checkdigit import check_digit
+
+    with pytest.raises(MrzFormatError, match=message):
+        parse_mrz("\n".join([line, TD3_2]), today=TODAY)
+    with pytest.raises(ValueError, match="outside A-Z"):
+        check_digit("L898902C" + char)
+
+
 def test_format_error_is_bad_data_and_value_error():
     with pytest.raises(BadDataError):
         parse_mrz("x")
