@@ -161,6 +161,18 @@ def test_replayed_chunk_request_served_once(broker, tmp_path, keys):
         central.stop()
 
 
+def test_request_for_an_unknown_file_named_in_escapes_gets_an_error_chunk_within_its_schema(tmp_path):
+    """A gate's ``name`` (up to 255 characters) is quoted in the error: its repr must still fit ``error`` (1000
+    characters), or signing the answer fails and the gate is never told (an internal error at the centre)."""
+    from nacl.signing import SigningKey
+
+    req = {"id": uuid.uuid4().hex, "ts": time.time(), "gate": "gate-a", "list_id": "sltd", "have": 0, "offset": 0,
+           "name": "\x00" * 255}
+    body = HitListServer(tmp_path / "lists").answer("gate-a", req, time.time())
+    assert body["error"].startswith("no file '\\x00")
+    seal("hitlist_chunk", body, [SigningKey.generate()])
+
+
 def test_rejected_message_costs_its_gate_more_budget():
     now = [0.0]
     admission = Admission(AdmissionConfig(rates={topics.STATUS: Rate(5, 20)}, reject_cost=10.0), lambda: now[0])

@@ -152,7 +152,7 @@ class HitListServer:
             chosen = files.get(name) if name else self.pick(list_id, req["have"], str(req.get("want", "auto")))
             if chosen is None:
                 body["error"] = f"nothing newer than v{req['have']} for list {list_id!r}" if not name else \
-                    f"no file {name!r} for list {list_id!r}"
+                    f"no file {name!r:.200} for list {list_id!r}"  # a name's repr may be 4x its 255 chars
                 return body
         offset = max(0, min(int(req["offset"]), chosen.size))
         with open(chosen.path, "rb") as f:
