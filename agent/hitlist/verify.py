@@ -9,6 +9,7 @@ length -> content hash -> arrays. Nothing is unpacked before its signature verif
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import msgpack
@@ -119,6 +120,14 @@ def _get(meta: dict, name: str, kind: type | tuple[type, ...]):
     return value
 
 
+def _time(meta: dict, name: str) -> float:
+    """A signed time in seconds, finite: a NaN ``expires`` compares as never reached (a list never expired)."""
+    value = float(_get(meta, name, (int, float)))
+    if not math.isfinite(value):
+        raise HitListRejected("malformed", f"metadata field {name!r} = {value!r}: expected a finite time")
+    return value
+
+
 def parse_list_meta(meta: dict, kind: str, limits: Limits) -> ListMeta:
     """Typed view of signed list metadata. Raises HitListRejected('malformed' / 'oversized')."""
     reasons = _get(meta, "reasons", list)
@@ -167,8 +176,8 @@ def parse_list_meta(meta: dict, kind: str, limits: Limits) -> ListMeta:
         epoch=_get(meta, "epoch", int),
         version=_get(meta, "version", int),
         base_version=_get(meta, "base_version", int),
-        created=float(_get(meta, "created", (int, float))),
-        expires=float(_get(meta, "expires", (int, float))),
+        created=_time(meta, "created"),
+        expires=_time(meta, "expires"),
         key_id=_get(meta, "key_id", str),
         name_key_version=_get(meta, "name_key_version", int),
         fp_keys=fp_keys,
@@ -342,8 +351,8 @@ def read_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
         _get(meta, "epoch", int),
         _get(meta, "version", int),
         _get(meta, "state_hash", bytes),
-        float(_get(meta, "issued", (int, float))),
-        float(_get(meta, "expires", (int, float))),
+        _time(meta, "issued"),
+        _time(meta, "expires"),
         bytes(blob),
         _get(meta, "keyring", int) if "keyring" in meta else 0,
     )

@@ -154,6 +154,26 @@ def test_list_already_expired_not_installed(gate, central):
     refused(gate, central.snapshot([doc(i) for i in range(25)], 2, expires=T0 - 1), "expired")
 
 
+NON_FINITE = [("expires", float("nan")), ("expires", float("inf")), ("created", float("nan"))]
+NON_FINITE_IDS = ["expires-nan", "expires-inf", "created-nan"]
+
+
+@pytest.mark.parametrize(("field", "value"), NON_FINITE, ids=NON_FINITE_IDS)
+def test_list_with_a_non_finite_signed_time_not_installed(gate, central, field, value):
+    """A NaN ``expires`` compares as never reached: the list would never be flagged expired."""
+    blob = central.snapshot([doc(i) for i in range(25)], 2)
+    refused(gate, resign(blob, central.list_key, **{field: value}), "malformed")
+
+
+@pytest.mark.parametrize("field", ["issued", "expires"])
+def test_head_with_a_nan_signed_time_refused(gate, central, field):
+    before = gate.status(T0)
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(resign(central.head(1), central.list_key, **{field: float("nan")}), now=T0)
+    assert info.value.reason == "malformed"
+    assert gate.status(T0) == before
+
+
 # --- RELIABILITY 11: bounds --------------------------------------------------------------------
 
 SMALL = Limits(max_blob_bytes=4096, max_envelope_bytes=2048, max_entries=50, max_delta_changes=10)
