@@ -173,6 +173,25 @@ def test_request_for_an_unknown_file_named_in_escapes_gets_an_error_chunk_within
     seal("hitlist_chunk", body, [SigningKey.generate()])
 
 
+def test_enrolment_requests_under_ever_new_client_ids_do_not_grow_the_centres_budgets_without_bound(monkeypatch):
+    """The enrolment account is public: anyone may connect as a new ``enrol-…`` client for each request. A bucket
+    refilled to its burst is forgotten (a new one is the same), so the centre keeps a bounded number; a client
+    still in debt keeps its debt."""
+    import tools.central.admission as admission_module
+
+    monkeypatch.setattr(admission_module, "MAX_BUCKETS", 100, raising=False)
+    now = [0.0]
+    admission = Admission(AdmissionConfig(), lambda: now[0])
+    for _ in range(10):
+        admission.charge_reject("enrol-DEBTOR", topics.ENROL_REQ)  # deep in debt for a long while
+    for i in range(10_000):
+        now[0] += 0.05  # 20 new clients a second, each bucket full again 2 s after its one request
+        assert admission.admit(f"enrol-{i:08d}", topics.ENROL_REQ)
+        if i == 300:
+            assert not admission.admit("enrol-DEBTOR", topics.ENROL_REQ)  # 15 s later, still in debt
+    assert len(admission._buckets) <= 100
+
+
 def test_rejected_message_costs_its_gate_more_budget():
     now = [0.0]
     admission = Admission(AdmissionConfig(rates={topics.STATUS: Rate(5, 20)}, reject_cost=10.0), lambda: now[0])

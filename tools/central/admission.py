@@ -45,6 +45,9 @@ def default_rates() -> dict[str, Rate]:
     }
 
 
+MAX_BUCKETS = 100_000  # buckets kept before the full ones are forgotten (enrolment client ids are anyone's to pick)
+
+
 @dataclass
 class AdmissionConfig:
     """Per-gate budgets by topic leaf, the inbound queue bound and what a reject costs."""
@@ -86,6 +89,7 @@ class Admission:
         self.config = config
         self._mono = monotonic
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._forget_at = MAX_BUCKETS
         self._lock = threading.Lock()
 
     def _bucket(self, gate_id: str, leaf: str) -> TokenBucket | None:
@@ -94,8 +98,21 @@ class Admission:
             return None
         b = self._buckets.get((gate_id, leaf))
         if b is None:
-            b = self._buckets[(gate_id, leaf)] = TokenBucket(rate, self._mono())
+            now = self._mono()
+            if len(self._buckets) >= self._forget_at:
+                self._forget_full(now)
+                self._forget_at = max(MAX_BUCKETS, 2 * len(self._buckets))  # amortised: no scan per new bucket
+            b = self._buckets[(gate_id, leaf)] = TokenBucket(rate, now)
         return b
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that refilled to their burst: a new one is the same, so no decision changes. Without
+        this, every client id that ever sent one message kept a bucket: anyone may connect to the public
+        enrolment account under a new ``enrol-…`` client id for each request."""
+        for key, bucket in list(self._buckets.items()):
+            bucket._refill(now)
+            if bucket.tokens >= bucket.rate.burst:
+                del self._buckets[key]
 
     def admit(self, gate_id: str, leaf: str) -> bool:
         """True when this gate may send one more message on ``leaf`` now."""
