@@ -26,6 +26,7 @@ class Limits:
     stall_seconds: float = 60.0  # a transfer without progress this long is abandoned (RELIABILITY 12)
     request_retry_seconds: float = 5.0  # a list or keyring request unanswered this long is sent again
     clock_skew_seconds: float = 300.0  # a head issued further in the future than this is refused
+    max_number: int = 2**63 - 1  # versions and epochs: what the link's message schemas and SQLite take
 
 
 DEFAULT_LIMITS = Limits()

@@ -120,6 +120,15 @@ def _get(meta: dict, name: str, kind: type | tuple[type, ...]):
     return value
 
 
+def _number(meta: dict, name: str, limits: Limits) -> int:
+    """A signed version or epoch in ``0..limits.max_number``: a larger one installs, then fails every message
+    that reports or requests it (status, hitlist_req: ``agent.protocol.schema``), for ever."""
+    value = _get(meta, name, int)
+    if not 0 <= value <= limits.max_number:
+        raise HitListRejected("malformed", f"metadata field {name!r} = {value}: expected 0..{limits.max_number}")
+    return value
+
+
 def _time(meta: dict, name: str) -> float:
     """A signed time in seconds, finite: a NaN ``expires`` compares as never reached (a list never expired)."""
     value = float(_get(meta, name, (int, float)))
@@ -173,13 +182,13 @@ def parse_list_meta(meta: dict, kind: str, limits: Limits) -> ListMeta:
     return ListMeta(
         kind=kind,
         list_id=list_id,
-        epoch=_get(meta, "epoch", int),
-        version=_get(meta, "version", int),
-        base_version=_get(meta, "base_version", int),
+        epoch=_number(meta, "epoch", limits),
+        version=_number(meta, "version", limits),
+        base_version=_number(meta, "base_version", limits),
         created=_time(meta, "created"),
         expires=_time(meta, "expires"),
         key_id=_get(meta, "key_id", str),
-        name_key_version=_get(meta, "name_key_version", int),
+        name_key_version=_number(meta, "name_key_version", limits),
         fp_keys=fp_keys,
         reasons=tuple(reasons),
         ref_width=width,
@@ -348,13 +357,13 @@ def read_head(blob, *, keyring: Keyring, now: float, limits: Limits) -> Head:
     grant.check_scope(_get(meta, "list_id", str))
     head = Head(
         _get(meta, "list_id", str),
-        _get(meta, "epoch", int),
-        _get(meta, "version", int),
+        _number(meta, "epoch", limits),
+        _number(meta, "version", limits),
         _get(meta, "state_hash", bytes),
         _time(meta, "issued"),
         _time(meta, "expires"),
         bytes(blob),
-        _get(meta, "keyring", int) if "keyring" in meta else 0,
+        _number(meta, "keyring", limits) if "keyring" in meta else 0,
     )
     return head
 

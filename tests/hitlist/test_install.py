@@ -174,6 +174,23 @@ def test_head_with_a_nan_signed_time_refused(gate, central, field):
     assert gate.status(T0) == before
 
 
+@pytest.mark.parametrize("field", ["version", "epoch", "base_version", "name_key_version"])
+def test_list_with_a_version_or_epoch_beyond_the_message_schemas_not_installed(gate, central, field):
+    """A version of 2**63 installed, then failed every status and hit-list request naming it (their schema
+    takes 0..2**63-1): the gate's status never went out again and the sync raised at each tick."""
+    blob = central.snapshot([doc(i) for i in range(25)], 2)
+    refused(gate, resign(blob, central.list_key, **{field: 2**63}), "malformed")
+
+
+@pytest.mark.parametrize("field", ["version", "epoch", "keyring"])
+def test_head_with_a_version_beyond_the_message_schemas_refused(gate, central, field):
+    before = gate.status(T0)
+    with pytest.raises(HitListRejected) as info:
+        gate.accept_head(resign(central.head(1), central.list_key, **{field: 2**63}), now=T0)
+    assert info.value.reason == "malformed"
+    assert gate.status(T0) == before
+
+
 # --- RELIABILITY 11: bounds --------------------------------------------------------------------
 
 SMALL = Limits(max_blob_bytes=4096, max_envelope_bytes=2048, max_entries=50, max_delta_changes=10)
