@@ -110,6 +110,8 @@ def verify_keyring(blob: bytes, trusted: Keyring, limits: Limits) -> Keyring:
     roots, keys, revoked = meta.get("root_keys"), meta.get("keys"), meta.get("revoked", [])
     if not (isinstance(version, int) and isinstance(threshold, int) and isinstance(epoch, int)):
         raise HitListRejected("malformed", "keyring: version, threshold and epoch must be integers")
+    if not (0 <= version <= limits.max_number and 0 <= epoch <= limits.max_number):
+        raise HitListRejected("malformed", f"keyring version {version} / epoch {epoch}: expected 0..{limits.max_number}")
     if (
         not isinstance(roots, list)
         or not 1 <= len(roots) <= limits.max_keys

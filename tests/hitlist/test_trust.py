@@ -154,6 +154,12 @@ def test_p10_root_rotation_only_to_the_next_version(gate, central):
     refused(gate, same, "rollback")
 
 
+def test_keyring_epoch_beyond_the_message_schemas_refused(gate, central):
+    """An epoch of 2**63 would be reported in every status (schema 0..2**63-1) and no list could match it."""
+    central.epoch = 2**63
+    refused(gate, central.keyring_blob(signers=central.roots, roots=central.roots), "malformed")
+
+
 def test_p10_duplicate_signatures_of_one_key_count_once(tmp_path):
     central = Central()
     second = SigningKey.generate()
