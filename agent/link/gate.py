@@ -291,8 +291,7 @@ class GateLink:
                 dirty, self._dirty = self._dirty, False
                 birth, self._birth_due = self._birth_due, False
             try:
-                for topic, payload in inbox:
-                    self._handle_inbound(topic, payload)
+                self._handle_batch(inbox)
                 self._apply_acks()
                 self.trusted_time.checkpoint()
                 for sync in self.syncs.values():
@@ -367,6 +366,17 @@ class GateLink:
                 refusal = self.window.sent(row.msg_id, info.mid, self._mono())
             if refusal is not None:
                 self._refused(refusal)
+
+    def _handle_batch(self, inbox: list[tuple[str, bytes]]) -> None:
+        """Handle each inbound message; one that raises (a disk full while a chunk or an alert is written, a bug)
+        costs that message only, never the ones after it in the batch (a command, a retained alert: each comes
+        once)."""
+        for topic, payload in inbox:
+            try:
+                self._handle_inbound(topic, payload)
+            except Exception:
+                self.stats.reject("internal")
+                logger.exception("inbound message failed", extra={"fields": {"gate": self.gate_id, "topic": topic}})
 
     def _handle_inbound(self, topic: str, payload: bytes) -> None:
         if topic.startswith(topics.ALERTS + "/"):

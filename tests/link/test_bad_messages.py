@@ -101,3 +101,40 @@ def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_
         sender.loop_stop()
         sender.disconnect()
         gate.stop()
+
+
+class _FullDiskAlerts:
+    """An early-warning store on a full disk: keeping an alert raises ENOSPC."""
+
+    def receive(self, wire: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    def retry(self) -> int:
+        return 0
+
+    def status(self) -> dict:
+        return {}
+
+
+def test_a_message_that_fails_unexpectedly_costs_only_itself_not_the_rest_of_its_batch(tmp_path):
+    """An alert that cannot be kept (disk full) came in the same batch as a command: the command still runs."""
+    from agent.link import GateLink, LinkConfig
+    from agent.outbox import Outbox
+
+    commander = SigningKey.generate()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    link = GateLink(LinkConfig(gate_id="gate-a", port=1), outbox, SigningKey.generate(), node_keys=[],
+                    command_keys=[commander.verify_key], state_dir=tmp_path / "link", alerts=_FullDiskAlerts())
+    now = time.time()
+    cmd = seal("cmd", {"id": uuid.uuid4().hex, "ts": now, "gate": "gate-a", "seq": 1, "op": "rebirth", "args": {},
+                       "issued": now, "not_after": now + 60, "nonce": b"n" * 16}, [commander])
+    link.start()  # no broker (port 1): the worker runs, the connection keeps retrying
+    try:
+        with link._wake:  # both in one batch of the worker, as paho's network thread queues them
+            link._inbox.extend([(topics.ALERTS + "/all", b"an alert"), (topics.gate("gate-a", topics.CMD), cmd)])
+            link._wake.notify()
+        assert wait_until(lambda: link.commands._guard.last_seq == 1, 5)  # the command after the alert ran
+        assert link.stats.rejected["internal"] == 1
+    finally:
+        link.stop()
+        outbox.close()
