@@ -94,6 +94,12 @@ class StageTimes:
     shown: int = 0  # indicator apply returned
 
 
+# A passage's key for reads that are no MRZ: misreads within ``duplicate_window_s`` of the last are one passage, so a
+# reader sending garbage (a fragment every few bytes) makes one REFER event per burst, not hundreds a second that fill
+# the outbox (`test_a_reader_sending_garbage_is_one_refer_passage_not_one_per_fragment`)
+UNREADABLE = ("unreadable",)
+
+
 @dataclass(frozen=True)
 class Passage:
     """The last decision shown, for duplicate suppression and status."""
@@ -193,13 +199,18 @@ class Screener:
         key: tuple[str, ...] | None = None
         asked: Pending | None = None
         if isinstance(item, Misread):
+            key = UNREADABLE
+            if self._is_duplicate(key, mono):
+                return None
             decision = self._unreadable(item.reason, now)
             times.parsed = time.perf_counter_ns()
         else:
             try:
                 mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(now))
             except BadDataError as exc:
-                mrz = None
+                mrz, key = None, UNREADABLE
+                if self._is_duplicate(key, mono):
+                    return None
                 decision = self._unreadable(f"not an MRZ: {exc}", now)
             times.parsed = time.perf_counter_ns()
             if mrz is not None:

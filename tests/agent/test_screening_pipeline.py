@@ -215,6 +215,27 @@ def test_misread_is_one_refer_event_unreadable(make_gate):
     assert event["reasons"] == ["unreadable"] and event["detail"] and "mrz" not in event
 
 
+def test_a_reader_sending_garbage_is_one_refer_passage_not_one_per_fragment(make_gate):
+    """A jabbering reader: a fragment every 6 bytes, each a misread. The first is a REFER and its event; the rest,
+    within ``duplicate_window_s`` of the last, are that passage (counted as duplicates, its state shown again). A
+    document read after them is decided, and a misread after the window is a new REFER."""
+    gate = make_gate(ScreeningConfig(duplicate_window_s=10))
+    gate.device.write(b"A<\r\n\r\n" * 40)
+    decisions = []
+    while (item := gate.reader.read(timeout=1.0)) is not None:
+        decisions.append(gate.screener.handle(item))
+    assert len(decisions) >= 20 and decisions[0].verdict == "REFER" and not any(decisions[1:])
+    assert len(gate.events()) == 1 and gate.screener.counts["duplicate"] == len(decisions) - 1
+    assert board_without_pwm(gate) == BOARD_REFER
+    assert gate.swipe(CLEAR_DOC).verdict == "CLEAR"
+    gate.device.write(b"A<\r\n\r\n")
+    assert gate.screen_next().verdict == "REFER"  # after another passage: a new one
+    gate.clock.advance(10.5)
+    gate.device.write(b"A<\r\n\r\n")
+    assert gate.screen_next().verdict == "REFER"  # the window passed
+    assert [e["decision"] for e in gate.events()] == ["REFER", "CLEAR", "REFER", "REFER"]
+
+
 def test_stale_list_refers_by_policy(make_gate):
     stale = MemoryHitList(RECORDS, version=9, expires_at=0.0)
     gate = make_gate(ScreeningConfig(stale_policy="refer"), hitlist=stale)

@@ -404,7 +404,8 @@ def test_a_document_cut_by_the_frame_is_not_decided_on_characters_beyond_it(monk
     (agent/vision/mrz_read.py: seen_only): evaluation page 777000+6 (TD2) lying 1.8 characters into its MRZ
     beyond the camera's view is not a passage with the optional data and composite check digit the frame's
     black edge reads (``M9`` read ``12``); with those characters read as seen (neither the band's reading,
-    ``mrz_read.unknown``, nor the final one, ``seen_only``, taking them as unknown), it was."""
+    ``mrz_read.unknown``, nor the final one, ``seen_only``, taking them as unknown, nor the character its cut line
+    lost at the end doubted, ``mrz_read.SQUEEZED``), it was."""
     doc = evaluation_page(777_000, 6)
     (x0, _), (x1, _), _, (x3, _) = next(iter_candidates(grey(doc.image))).corners()
     frame = np.ascontiguousarray(doc.image[:, : int(min(x1, x3) - 1.8 * (x1 - x0) / len(doc.lines[-1]))])
@@ -414,6 +415,7 @@ def test_a_document_cut_by_the_frame_is_not_decided_on_characters_beyond_it(monk
     assert not (isinstance(item, CameraDocument) and item.lines != doc.lines), item
     monkeypatch.setattr("agent.vision.camera_reader.seen_only", lambda reading, *args: reading)
     monkeypatch.setattr("agent.vision.mrz_read.unknown", lambda probs, unseen: probs)
+    monkeypatch.setattr("agent.vision.mrz_read.SQUEEZED", 0.0)  # its cut line lost a character: squeezed too
     unseeing = CameraReader(None, max_frames=4, today=lambda: TODAY)
     item = unseeing.look(frame)
     unseeing.close()
