@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ from nacl.signing import SigningKey
 
 from agent import keys as keyfiles
 from agent.durable import atomic_write
-from agent.errors import AgentError, command_path, run_command
+from agent.errors import AgentError, UsageError, command_path, run_command
 from agent.hitlist import names
 from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
 from agent.hitlist.format import unpack_frame
@@ -175,6 +176,8 @@ def cmd_certify(args, now: float) -> dict:
     if args.add_alert_key:  # the centre's early-warning key (docs/protocol.md "Early warnings")
         grants.append(_grant(_new_key(kd.path, f"alert-{version}"), ["alert"], now, args.validity_days))
     for kid in args.revoke:
+        if kid not in {list_key_id(g["pub"]) for g in grants}:  # a typo would publish a keyring revoking nothing
+            raise KeyDirError(f"--revoke {kid!r}: no key with this id is certified by the keyring")
         revoked.append(kid)
         grants = [g for g in grants if list_key_id(g["pub"]) != kid]
     if args.rotate_root:
@@ -422,7 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     return run_command("sharaka-hitlist", command_path(args), lambda: _run(args))
 
 
+# Lifetimes a key or a list is signed for: a NaN would never expire, a negative one is expired when written.
+LIFETIMES = ("validity_days", "expires_days", "valid_minutes")
+
+
 def _run(args: argparse.Namespace) -> int:
+    for name in LIFETIMES:
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: expected a positive number")
     result = args.func(args, time.time())
     if args.json:
         print(json.dumps(result, sort_keys=True))

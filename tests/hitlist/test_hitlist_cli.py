@@ -227,3 +227,61 @@ def test_root_rotation_via_certify_reaches_a_gate_pinned_to_the_old_root(tmp_pat
     run("gate", "hitlist", "install", str(tmp_path / "v2.shl"), "--state", state)
     status = as_json(run("gate", "hitlist", "status", "--state", state, "--json"))
     assert (status["version"], status["keyring_version"]) == (2, 2)
+
+
+def _in_process(argv: list[str], capsys) -> tuple[int, str]:
+    """``sharaka-hitlist`` in this process: (exit code, stderr)."""
+    from tools.hitlist_cli import main
+
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["keygen", "--validity-days", "nan"], "--validity-days nan"),
+    (["keygen", "--validity-days", "-1"], "--validity-days -1.0"),
+    (["build", "--expires-days", "nan"], "--expires-days nan"),
+    (["build", "--expires-days", "-5"], "--expires-days -5.0"),
+    (["head", "--valid-minutes", "0"], "--valid-minutes 0.0"),
+])
+def test_a_lifetime_that_is_not_a_positive_number_is_refused_before_anything_is_written(tmp_path, capsys, argv, flag):
+    """keygen wrote a keyring (and build a list, head a head) valid until NaN or already expired: gates refused the
+    keyring and the expired list, and took a NaN expiry for a list that never expires."""
+    keys = tmp_path / "keys"
+    assert _in_process(["keygen", "--out", str(keys)], capsys)[0] == 0
+    snap = tmp_path / "v1.shl"
+    assert _in_process(["build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "r.jsonl", RECORDS[:1])),
+                        "--list-id", "sltd", "--version", "1", "--out", str(snap)], capsys)[0] == 0
+    out = tmp_path / "out"
+    where = {"keygen": ["--out", str(out)],
+             "build": ["--keys", str(keys), "--from", str(tmp_path / "r.jsonl"), "--list-id", "sltd", "--version",
+                       "2", "--out", str(out)],
+             "head": ["--keys", str(keys), "--list", str(snap), "--out", str(out)]}[argv[0]]
+    code, err = _in_process([*argv, *where], capsys)
+    assert (code, err) == (2, f"sharaka-hitlist {argv[0]}: {flag}: expected a positive number; see --help\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("cost", ["0", "100000000000000000000"])
+def test_build_refuses_a_person_cost_gates_refuse(tmp_path, capsys, cost):
+    """A cost of 0 built a list every gate refused; one beyond 64 bits ended in msgpack's OverflowError traceback."""
+    keys = tmp_path / "keys"
+    assert _in_process(["keygen", "--out", str(keys)], capsys)[0] == 0
+    code, err = _in_process(["build", "--keys", str(keys), "--from", str(write_jsonl(tmp_path / "r.jsonl", RECORDS)),
+                             "--list-id", "sltd", "--version", "1", "--out", str(tmp_path / "v1.shl"),
+                             "--person-cost", cost], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"sharaka-hitlist build: fingerprint person_cost {cost}: expected an integer 1..10000000;")
+    assert not (tmp_path / "v1.shl").exists()
+
+
+def test_certify_refuses_to_revoke_a_key_id_the_keyring_does_not_certify(tmp_path, capsys):
+    """A mistyped --revoke published keyring v2 revoking nothing, and the key meant stayed trusted."""
+    keys = tmp_path / "keys"
+    assert _in_process(["keygen", "--out", str(keys)], capsys)[0] == 0
+    before = (keys / "keyring.bin").read_bytes()
+    code, err = _in_process(["certify", "--keys", str(keys), "--revoke", "0123456789abcdef"], capsys)
+    assert code == 2
+    assert err.startswith("sharaka-hitlist certify: --revoke '0123456789abcdef': no key with this id is certified")
+    assert (keys / "keyring.bin").read_bytes() == before
+    assert sorted(p.name for p in (keys / "keyrings").iterdir()) == ["000001.bin"]

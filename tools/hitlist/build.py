@@ -34,8 +34,9 @@ DEFAULT_PERSON_COST = 150
 
 
 def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintKeys:
-    """Fresh random fingerprint keys for a new list chain (rotated with each snapshot)."""
-    return FingerprintKeys(os.urandom(32), os.urandom(32), person_cost)
+    """Fresh random fingerprint keys for a new list chain (rotated with each snapshot). Raises BadDataError
+    for a ``person_cost`` gates would refuse (FingerprintKeys.from_wire)."""
+    return FingerprintKeys.from_wire({"doc": os.urandom(32), "person": os.urandom(32), "person_cost": person_cost})
 
 
 def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:
