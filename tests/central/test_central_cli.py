@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from agent.errors import EXIT_TRANSPORT
 from agent.keys import load_public_key, load_signing_key
 from tests.support.link import Keys, make_gate
@@ -92,3 +94,69 @@ def test_cmd_with_a_wrong_password_says_the_broker_refused_it_at_once(broker, tm
                  "--password-file", str(tmp_path / "pw"), "--timeout", "30"])
     err = capsys.readouterr().err
     assert code == EXIT_TRANSPORT and "cannot connect to the broker" in err and "Not authorized" in err, (code, err)
+
+
+@pytest.mark.parametrize("count", ["-1", "99999999999"])
+def test_keygen_refuses_a_command_key_count_out_of_range(tmp_path, capsys, count):
+    """A huge count spun checking names for ever (then would have filled the directory); a negative one was taken."""
+    assert main(["keygen", "--out", str(tmp_path / "k"), "--command-keys", count]) == 2
+    assert capsys.readouterr().err == f"sharaka-central keygen: --command-keys {count}: expected 0 to 32; see --help\n"
+    assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize("ttl", ["-5", "100000", "nan"])
+def test_cmd_refuses_a_lifetime_the_gate_refuses_and_reserves_no_sequence(tmp_path, capsys, ttl):
+    """--ttl -5 or beyond a day signed a command every gate refuses, used up the gate's next sequence number and
+    recorded the command as sent."""
+    from tools.central.store import CentralStore
+
+    kdir = tmp_path / "keys"
+    assert main(["keygen", "--out", str(kdir)]) == 0
+    db = str(tmp_path / "central.db")
+    assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", str(kdir / "node.key.pub")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "cmd.bin"
+    code = main(["cmd", "--db", db, "--gate", "gate-1", "--op", "reboot", "--ttl", ttl, "--out", str(out),
+                 "--sign-with", str(kdir / "command-1.key")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"sharaka-central cmd: command lifetime {float(ttl):g} s: expected more than 0 s, at most "
+                          "86400 s;")
+    assert not out.exists() and CentralStore(db).next_cmd_seq("gate-1") == 1
+
+
+@pytest.mark.parametrize(("listing", "what"), [
+    ('"version": null', "listing version None: expected a whole number"),
+    ('"version": 1e400', "listing version inf: expected a whole number"),
+    ('"version": [1]', "listing version [1]: expected a whole number"),
+])
+def test_alert_send_refuses_a_listing_version_that_is_not_a_number(tmp_path, capsys, listing, what):
+    """A listing's version of null, 1e400 or a list ended in a TypeError or OverflowError traceback."""
+    from agent.keys import generate
+    from tools.central.store import CentralStore
+
+    generate(tmp_path / "alert.key")
+    CentralStore(str(tmp_path / "central.db"))
+    listings = tmp_path / "urgent.jsonl"
+    listings.write_text('{"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3", '
+                        f'"reason": "stolen", {listing}}}\n')
+    code = main(["alert", "send", "--db", str(tmp_path / "central.db"), "--alert-key", str(tmp_path / "alert.key"),
+                 "--notice", "n", "--listings", str(listings), "--port", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"sharaka-central alert send: {what}")
+
+
+@pytest.mark.parametrize("ttl", ["-5", "nan", "2600000"])
+def test_alert_send_refuses_a_lifetime_the_gate_refuses(tmp_path, capsys, ttl):
+    from agent.keys import generate
+    from tools.central.store import CentralStore
+
+    generate(tmp_path / "alert.key")
+    CentralStore(str(tmp_path / "central.db"))
+    code = main(["alert", "send", "--db", str(tmp_path / "central.db"), "--alert-key", str(tmp_path / "alert.key"),
+                 "--notice", "n", "--ttl", ttl, "--port", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"sharaka-central alert send: alert lifetime {float(ttl):g} s: expected more than 0 s, "
+                          "at most 30 days;")

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from agent.alerts import MAX_LIFETIME_S
 from agent.errors import BadDataError, TransportError
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, peek, seal
@@ -38,6 +39,14 @@ from tools.central.store import CentralStore
 from tools.hitlist.build import new_fingerprint_keys, record_fingerprints
 
 
+def _listing_version(record: dict[str, Any]) -> int:
+    """A listing's ``version``: an integer, or its digits as CSV gives them; BadDataError for anything else."""
+    version = record.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int | str) or not str(version).isdigit():
+        raise BadDataError(f"listing version {version!r:.40}: expected a whole number (the list's version)")
+    return int(version)
+
+
 def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: Sequence[dict[str, Any]] = (),
                 target: str = "all", sites: Sequence[str] = (), gates: Sequence[str] = (), now: float | None = None,
                 alert_id: str | None = None) -> tuple[str, bytes, float]:
@@ -46,11 +55,13 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
     ``version``. Raises BadDataError naming a bad record; ProtocolError for fields out of range."""
     if len(listings) > MAX_LISTINGS:
         raise ValueError(f"{len(listings)} urgent listings: at most {MAX_LISTINGS} per alert")
+    if not 0 < ttl <= MAX_LIFETIME_S:  # gates refuse a longer one; a NaN or negative one would never be in force
+        raise BadDataError(f"alert lifetime {ttl:g} s: expected more than 0 s, at most {MAX_LIFETIME_S / 86400:g} days")
     now = time.time() if now is None else now
     fp_keys = new_fingerprint_keys()  # the lists' person cost: a gate computes them per read
     wire_listings = [{"fps": [fp.to_bytes(8, "little") for fp in dict.fromkeys(record_fingerprints(r, fp_keys))],
                       "kind": str(r["kind"]), "reason": str(r.get("reason", "")), "ref": str(r.get("ref", "")),
-                      "list": str(r.get("list", "")), "version": int(r.get("version", 0))} for r in listings]
+                      "list": str(r.get("list", "")), "version": _listing_version(r)} for r in listings]
     alert_id = alert_id or uuid.uuid4().hex
     expires = now + ttl
     body = {"id": alert_id, "ts": now, "issued": now, "expires": expires, "severity": severity, "notice": notice,

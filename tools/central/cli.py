@@ -406,7 +406,12 @@ def _node(args: argparse.Namespace, store: CentralStore, on_update: Any = None) 
     return CentralNode(config, store, node_key, [], on_update=on_update)
 
 
+MAX_COMMAND_KEYS = 32  # the most command keys keygen makes at once (each a supervisor's key pair)
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
+    if not 0 <= args.command_keys <= MAX_COMMAND_KEYS:  # a huge count would spin, then fill the directory
+        raise UsageError(f"--command-keys {args.command_keys}: expected 0 to {MAX_COMMAND_KEYS}")
     args.out.mkdir(parents=True, exist_ok=True)
     names = ["node.key", *(f"command-{i}.key" for i in range(1, args.command_keys + 1))]
     for name in names:  # never replace a key gates already pin

@@ -36,6 +36,7 @@ from agent.errors import BadDataError
 from agent.keys import message_key_id
 from agent.link.connection import no_delay
 from agent.protocol import topics
+from agent.protocol.commands import MAX_LIFETIME
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, seal
 from agent.screening.events import EventOpener
 from tools.central.admission import Admission, AdmissionConfig, InboundQueue
@@ -853,7 +854,10 @@ def sign_command(
     ttl: float, now: float,
 ) -> tuple[str, bytes]:
     """Reserve the gate's next command sequence, sign the command with every key in ``command_keys`` and
-    record it as sent; returns (command id, wire bytes) for publishing."""
+    record it as sent; returns (command id, wire bytes) for publishing. Raises BadDataError, before a
+    sequence is reserved, for a ``ttl`` the gate would refuse (agent.protocol.commands.MAX_LIFETIME)."""
+    if not 0 < ttl <= MAX_LIFETIME:
+        raise BadDataError(f"command lifetime {ttl:g} s: expected more than 0 s, at most {MAX_LIFETIME:g} s")
     seq = store.next_cmd_seq(gate_id)
     cmd_id = uuid.uuid4().hex
     wire = seal(
