@@ -160,3 +160,17 @@ def test_alert_send_refuses_a_lifetime_the_gate_refuses(tmp_path, capsys, ttl):
     assert code == 2
     assert err.startswith(f"sharaka-central alert send: alert lifetime {float(ttl):g} s: expected more than 0 s, "
                           "at most 30 days;")
+
+
+def test_run_refuses_more_workers_than_one_machine_runs(tmp_path, capsys, monkeypatch):
+    """--workers 100000 started worker processes until the machine stopped answering (load average 560)."""
+    import tools.central.cli as cli
+
+    monkeypatch.setattr(cli.subprocess, "Popen", lambda *a, **k: pytest.fail(f"a worker was started: {a}"))
+    assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
+    capsys.readouterr()
+    code = main(["run", "--db", str(tmp_path / "central.db"), "--keys", str(tmp_path / "k"), "--workers", "100000",
+                 "--port", "1", "--duration", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("sharaka-central run: --workers 100000 / --keep-days 0: expected N of 1 to 64 and DAYS >= 0;")

@@ -471,9 +471,13 @@ def _enrolment(args: argparse.Namespace, store: CentralStore) -> EnrolmentDesk |
     return EnrolmentDesk(store, keyfiles.load_signing_key(args.keys / "node.key"), config)
 
 
+MAX_WORKERS = 64  # worker processes one `run` starts on its machine (more machines: run it on each, same --share)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.workers < 1 or args.keep_days < 0:
-        raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N >= 1 and DAYS >= 0")
+    if not 1 <= args.workers <= MAX_WORKERS or args.keep_days < 0:
+        raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N of 1 to "
+                           f"{MAX_WORKERS} and DAYS >= 0")
     if args.workers > 1:
         return _supervise(args)
     store = _store(args.db, create=True)
