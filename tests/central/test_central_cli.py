@@ -174,3 +174,20 @@ def test_run_refuses_more_workers_than_one_machine_runs(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("sharaka-central run: --workers 100000 / --keep-days 0: expected N of 1 to 64 and DAYS >= 0;")
+
+
+@pytest.mark.parametrize(("flag", "value", "least"), [
+    ("--idle", "nan", "30"), ("--max-failures", "-1", "1"), ("--lockout", "-5", "1")])
+def test_console_refuses_session_and_lockout_settings_below_the_gate_screens_floors(tmp_path, capsys, flag, value,
+                                                                                   least):
+    """The console started with --idle nan (no one was ever signed out for idling), or --lockout -5 (an account
+    "locked" until 5 s ago: as many guesses as one likes), or --max-failures -1 (locked at the first typo); the
+    gate's own screen refuses the same in its config."""
+    from tools.central.store import CentralStore
+
+    CentralStore(str(tmp_path / "central.db"))
+    code = main(["console", "--db", str(tmp_path / "central.db"), "--accounts", str(tmp_path / "accounts.db"),
+                 "--listen", "127.0.0.1:0", "--duration", "1", flag, value])
+    assert code == 2
+    assert capsys.readouterr().err == f"sharaka-central console: {flag} {float(value):g}: expected at least {least}; " \
+                                      "see --help\n"

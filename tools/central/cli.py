@@ -271,6 +271,12 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise UsageError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
+    # the gate's officer screen's floors (agent/config.py [screen]): a NaN idle never signs out, a negative
+    # lockout turns it off, a failure count below 1 locks an account at its first wrong password
+    for flag, value, least in (("--idle", args.idle, 30), ("--max-failures", args.max_failures, 1),
+                               ("--lockout", args.lockout, 1)):
+        if not value >= least:
+            raise UsageError(f"{flag} {value:g}: expected at least {least}")
     store = _store(args.db)
     accounts = _operator_accounts(str(args.accounts), False, args.max_failures, args.lockout)
     if not accounts.list():
