@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.provision.checklist import as_json, render, run_checklist
     from agent.provision.flow import Provisioner
 
-    if args.timeout <= 0 or args.list_timeout < 0:
+    if not args.timeout > 0 or not args.list_timeout >= 0:  # NaN too: it reached the socket as "Invalid value NaN"
         raise UsageError("--timeout must be > 0 and --list-timeout >= 0 seconds")
     prov = Provisioner(inputs_from(args), dry_run=args.dry_run, rewrite_config=args.rewrite_config)
     record = prov.run()

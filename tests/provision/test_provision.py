@@ -378,3 +378,16 @@ def test_on_the_appliance_the_state_is_handed_to_the_agents_user(site):
     conf = (d / "etc/gate.toml").stat()
     assert (conf.st_uid, conf.st_gid, _mode(d / "etc/gate.toml")) == (0, nobody.pw_gid, 0o640)
     assert _mode(d / "state/device.key") == 0o600
+
+
+def test_a_timeout_that_is_not_a_number_is_refused_by_name(tmp_path, capsys):
+    """--timeout nan passed the "> 0" check and reached the socket: "Invalid value NaN (not a number)", which
+    named neither the option nor what to give."""
+    from agent.cli import main
+
+    for flag in ("--timeout", "--list-timeout"):
+        code = main(["provision", flag, "nan", "--config", str(tmp_path / "etc" / "gate.toml"), "--state-dir",
+                     str(tmp_path / "state"), "--yes"])
+        assert (code, capsys.readouterr().err) == (2, "sharaka-gate provision: --timeout must be > 0 and --list-timeout"
+                                                      " >= 0 seconds; see --help\n")
+    assert not tmp_path.joinpath("etc").exists() and not tmp_path.joinpath("state").exists()
