@@ -107,6 +107,12 @@ class Transfer:
         self.path.with_suffix(".json").unlink(missing_ok=True)
         return Path(dst)
 
+    def close(self) -> None:
+        """Close the file and keep its bytes, for a later ``Transfer`` of the same file to resume (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def discard(self) -> None:
         """Close and remove the file (idempotent)."""
         if self._fd is not None:

@@ -55,7 +55,11 @@ def fetch_bundle(
     dest = Path(dest)
     transfer = Transfer(dest.with_suffix(".part"), size, now=clock(), limits=limits, name=f"{url} {sha256}")
     if not transfer.complete:
-        _download(url, transfer, clock, stall_seconds)
+        try:
+            _download(url, transfer, clock, stall_seconds)
+        except TransportError:
+            transfer.close()  # the bytes stay for the resume; the descriptor must not (one per failed try)
+            raise
     digest = hashlib.sha256()
     with transfer.path.open("rb") as f:
         while block := f.read(CHUNK):

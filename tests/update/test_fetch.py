@@ -75,6 +75,22 @@ def test_bundle_download_resumes_after_the_link_drops(server, tmp_path):
     assert not (tmp_path / "bundle.part").exists()
 
 
+def test_dropped_downloads_leave_no_descriptor_open(server, tmp_path):
+    """The agent retries a dropped download (UpdateJob) and the centre offers it again: each failed try
+    closes its partial file, which stays on disk for the resume, instead of keeping it open for good."""
+    import os
+
+    dest = tmp_path / "bundle.raucb"
+    open_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        server.cut_after = 1000
+        with pytest.raises(TransportError):
+            fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert (tmp_path / "bundle.part").stat().st_size == 5000, "the partial bytes are kept for the resume"
+    assert fetch_bundle(url(server), size=len(PAYLOAD), sha256=SHA, dest=dest).read_bytes() == PAYLOAD
+
+
 def test_download_with_the_wrong_hash_is_discarded(server, tmp_path):
     dest = tmp_path / "bundle.raucb"
     with pytest.raises(BundleHashMismatch):
