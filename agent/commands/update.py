@@ -72,14 +72,19 @@ def install(args: argparse.Namespace) -> int:
     from agent.update.fetch import fetch_bundle
 
     bundle = Path(args.source)
-    if "://" in args.source:
+    fetched = "://" in args.source
+    if fetched:
         if args.size is None or args.sha256 is None:
             raise UsageError(f"{args.source!r} is a URL: give --size and --sha256 from the signed offer")
         make_dirs(args.dir)
         bundle = fetch_bundle(args.source, size=args.size, sha256=args.sha256, dest=args.dir / "bundle.raucb")
     rauc = _rauc(args)
-    rauc.info(bundle)  # signature and manifest first: a clear refusal before RAUC's service is asked
-    print(rauc.install(bundle))
+    try:
+        rauc.info(bundle)  # signature and manifest first: a clear refusal before RAUC's service is asked
+        print(rauc.install(bundle))
+    finally:
+        if fetched:  # a downloaded bundle, installed or refused, is not kept on the data partition
+            bundle.unlink(missing_ok=True)
     print("installed: the other slot boots next, once, on trial (reboot to start it)")
     return 0
 

@@ -88,8 +88,12 @@ class UpdateJob:
                         raise
                     self._sleep(self._backoff * attempt)
             self._set(phase="installing", error=None)
-            self._rauc.install(bundle)
-            bundle.unlink(missing_ok=True)
+            # installed or refused, the bundle is never used again (a new offer downloads anew): not kept, up
+            # to 4 GiB, on the data partition the outbox and the lists live on
+            try:
+                self._rauc.install(bundle)
+            finally:
+                bundle.unlink(missing_ok=True)
             atomic_write(self.dir / REBOOT_FLAG, b"", mode=0o644)
             self._set(phase="installed")
             logger.info("update installed; rebooting into the trial", extra={"fields": self.status()})

@@ -113,3 +113,39 @@ def test_update_is_a_command_the_gate_runs(tmp_path):
                   notifier=SystemdNotifier(environ={}))
     assert app.command_handlers()["update"] == app.update_job.offer
     assert app.status()["update"] == {"phase": "idle"}
+
+
+def test_refused_bundle_is_not_kept_on_the_data_partition(tmp_path, served):
+    """RAUC refusing the downloaded bundle (signature, compatible, downgrade guard) or failing to write it leaves
+    no copy of it in the state directory: it is never used again, and a bundle is up to 4 GiB."""
+    from agent.update.rauc import BundleRefused, Rauc
+
+    class RefusingRauc(Rauc):
+        def install(self, bundle: Path) -> str:
+            assert bundle.read_bytes() == b"a bundle RAUC will refuse\n"
+            raise BundleRefused(f"bundle {str(bundle)!r} refused: signature verification failed")
+
+    (served.www / "x.raucb").write_bytes(b"a bundle RAUC will refuse\n")
+    release = tmp_path / "sharaka-release"
+    release.write_text('VERSION="1.0"\n')
+    job = UpdateJob(tmp_path / "state", rauc=RefusingRauc(), release=release)
+    job.offer(offer_for(served.www / "x.raucb", served.port, "2.0"))
+    job.wait(60)
+    assert job.status()["phase"] == "failed" and "refused" in job.status()["error"]
+    assert list((tmp_path / "state/update").iterdir()) == []
+
+
+def test_cli_install_from_a_url_does_not_keep_a_refused_bundle(tmp_path, keys, served):
+    """``sharaka-gate update install URL``: a downloaded bundle RAUC refuses is removed, not left behind."""
+    from agent.cli import main
+
+    (served.www / "junk.raucb").write_bytes(b"not a bundle at all\n" * 100)
+    conf = tmp_path / "system.conf"
+    conf.write_text(f"[system]\ncompatible=sharaka-gate-arm64\nbootloader=noop\n\n[keyring]\n"
+                    f"path={keys / 'update-ca.pem'}\ncheck-purpose=codesign\n")
+    offer = offer_for(served.www / "junk.raucb", served.port, "2.0")
+    downloads = tmp_path / "update"
+    code = main(["update", f"--rauc-conf={conf}", "install", str(offer["url"]), "--size", str(offer["size"]),
+                 "--sha256", str(offer["sha256"]), "--dir", str(downloads)])
+    assert code == 3
+    assert list(downloads.iterdir()) == []
