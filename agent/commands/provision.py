@@ -90,11 +90,24 @@ def _policy(items: list[str]) -> dict[str, Any]:
 
 
 def _existing(config: Path) -> dict[str, Any]:
-    """The values of an existing config, to fill what a re-run is not given (a broken file gives nothing)."""
+    """The values of an existing config, to fill what a re-run is not given (a broken file gives nothing; of
+    a file of the wrong shape only its tables count; read values with ``_text``)."""
     try:
-        return tomllib.loads(config.read_text())
+        data = tomllib.loads(config.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+    return {name: table for name, table in data.items() if isinstance(table, dict)}
+
+
+def _text(old: dict[str, Any], section: str, key: str) -> str | None:
+    """``[section] key`` of an existing config (``_existing``) when it is set; None when it is not. Raises
+    UsageError for a value that is not a non-empty string: a state directory it cannot name is never replaced
+    by the default one (a wipe would destroy that)."""
+    value = old.get(section, {}).get(key)
+    if value is not None and not (isinstance(value, str) and value):
+        raise UsageError(f"the existing config's [{section}] {key} = {value!r} is not a name or path: fix it, or give "
+                         "it as a flag")
+    return value
 
 
 ANSWERS = {"gate": "gate", "site": "site", "token": "token", "broker": "broker", "root_fingerprint": "root_fingerprint",
@@ -141,11 +154,11 @@ def inputs_from(args: argparse.Namespace) -> Any:
 
     apply_answers(args)
     old = _existing(args.config)
-    gate, devices_old = old.get("gate", {}), old.get("devices", {})
-    state = args.state_dir or Path(gate.get("state_dir") or DEFAULT_STATE)
+    devices_old = old.get("devices", {})
+    state = args.state_dir or Path(_text(old, "gate", "state_dir") or DEFAULT_STATE)
     record = GateFiles(state).read_record() or {}
-    gate_id = args.gate or gate.get("id") or _ask(args, "Gate id (as on the token sheet): ")
-    site = args.site or gate.get("site") or _ask(args, "Site: ")
+    gate_id = args.gate or _text(old, "gate", "id") or _ask(args, "Gate id (as on the token sheet): ")
+    site = args.site or _text(old, "gate", "site") or _ask(args, "Site: ")
     broker_url = args.broker or record.get("broker") or _ask(args, "Broker (e.g. mqtts://broker.example:8884): ")
     token_text = args.token or (None if record else _ask(args, "Enrolment token: "))
     root_pub = keyfiles.read_public_key(args.root_pub) if args.root_pub else None
@@ -171,7 +184,7 @@ def inputs_from(args: argparse.Namespace) -> Any:
                   broker=Endpoint.parse(str(broker_url)),
                   token=parse_token(token_text) if token_text else None, root_pub=root_pub, root_fp=root_fp,
                   enrol_ca=args.enrol_ca, devices={k: v for k, v in devices.items() if v}, screening=screening,
-                  list_id=args.list_id or old.get("hitlist", {}).get("list_id"), timeout=args.timeout)
+                  list_id=args.list_id or _text(old, "hitlist", "list_id"), timeout=args.timeout)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,9 +224,8 @@ def run_wipe(args: argparse.Namespace) -> int:
     from agent.provision.wipe import decommission, is_appliance
 
     old = _existing(args.config)
-    gate = old.get("gate", {})
-    gate_id = gate.get("id")
-    state = args.state_dir or Path(gate.get("state_dir") or DEFAULT_STATE)
+    gate_id = _text(old, "gate", "id")
+    state = args.state_dir or Path(_text(old, "gate", "state_dir") or DEFAULT_STATE)
     confirm = args.confirm or _ask(args, f"Type the gate id ({gate_id}) to destroy its keys, lists and queued data: ")
     if not gate_id or confirm != gate_id:
         raise UsageError(f"--wipe needs --confirm {gate_id or 'GATE_ID'} (the gate id in {str(args.config)!r}); "

@@ -391,3 +391,31 @@ def test_a_timeout_that_is_not_a_number_is_refused_by_name(tmp_path, capsys):
         assert (code, capsys.readouterr().err) == (2, "sharaka-gate provision: --timeout must be > 0 and --list-timeout"
                                                       " >= 0 seconds; see --help\n")
     assert not tmp_path.joinpath("etc").exists() and not tmp_path.joinpath("state").exists()
+
+
+def test_an_existing_config_of_the_wrong_shape_is_a_one_line_refusal_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """provision reads the existing config to fill what it is not given: a table written as a value (``devices =
+    3``) or a state directory that is not a path raised AttributeError/TypeError; a wipe given such a config
+    must refuse, never fall back to the default state directory and destroy that."""
+    from agent.cli import main
+    from agent.commands import provision
+    from agent.provision.token import format_token, new_token
+
+    default_state = tmp_path / "default-state"
+    (default_state / "keep").mkdir(parents=True)
+    monkeypatch.setattr(provision, "DEFAULT_STATE", default_state)
+    config = tmp_path / "gate.toml"
+    flags = ["provision", "--config", str(config), "--gate", "gate-7", "--site", "port-a", "--token",
+             format_token(new_token()), "--broker", "mqtts://127.0.0.1:1", "--root-fingerprint", "1a2b" * 5,
+             "--reader", "sim://reader?framing=lines", "--indicators", "sim://pca9685", "--yes", "--dry-run"]
+    config.write_text('devices = 3\nscreening = "strict"\nhitlist = 1\n')
+    assert main([*flags, "--state-dir", str(tmp_path / "state")]) == 0  # what is not a table gives nothing
+    capsys.readouterr()
+    config.write_text('[gate]\nid = "gate-7"\nstate_dir = 5\n')
+    assert main(flags) == 2
+    assert "[gate] state_dir = 5 is not a name or path" in capsys.readouterr().err
+    for text in ('[gate]\nid = "gate-7"\nstate_dir = 5\n', '[gate]\nid = 7\n'):
+        config.write_text(text)
+        assert main(["provision", "--config", str(config), "--wipe", "--confirm", "gate-7", "--yes"]) == 2
+        assert "is not a name or path" in capsys.readouterr().err
+        assert config.exists() and (default_state / "keep").is_dir(), "nothing was destroyed"
