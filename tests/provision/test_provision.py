@@ -414,7 +414,7 @@ def test_an_existing_config_of_the_wrong_shape_is_a_one_line_refusal_not_a_trace
     config.write_text('[gate]\nid = "gate-7"\nstate_dir = 5\n')
     assert main(flags) == 2
     assert "[gate] state_dir = 5 is not a name or path" in capsys.readouterr().err
-    for text in ('[gate]\nid = "gate-7"\nstate_dir = 5\n', '[gate]\nid = 7\n'):
+    for text in ('[gate]\nid = "gate-7"\nstate_dir = 5\n', '[gate]\nid = "gate-7"\nstate_dir = ""\n', '[gate]\nid = 7\n'):
         config.write_text(text)
         assert main(["provision", "--config", str(config), "--wipe", "--confirm", "gate-7", "--yes"]) == 2
         assert "is not a name or path" in capsys.readouterr().err
