@@ -278,9 +278,11 @@ def sign_csr(
         raise BrokerSetupError("a device certificate names only its gate: no server_names")
     ca_dir = ca.cert.parent
     names = server_names or ((common_name,) if device else ())
+    # a gate id is a name, never an address: as an IP SAN, gate id 10.0.0.5 would be a server certificate for
+    # the broker's address (other gates would take it for the broker), and gate id 7 could not be signed at all
     san = (
         ", ".join(
-            f"IP:{n}" if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*", n) else f"DNS:{n}"
+            f"IP:{n}" if not device and re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*", n) else f"DNS:{n}"
             for n in names
         )
         or "DNS:localhost"

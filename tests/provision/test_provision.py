@@ -76,6 +76,18 @@ def test_centre_refuses_a_device_certificate_named_like_its_broker(site):
     assert "broker's host name" in run.out + run.err
 
 
+def test_a_gate_id_of_digits_and_dots_is_a_dns_name_in_its_device_certificate(site):
+    """The CA wrote a gate id that looks like an IP address as an IP SAN: gate 10.0.0.5 got a serverAuth
+    certificate for that address from the broker CA (other gates reaching the broker at 10.0.0.5 would accept
+    it), and gate 7 none at all (openssl refused "IP:7": bad_csr, "run provision again", for ever)."""
+    for n, gate in enumerate(("10.0.0.5", "7")):
+        run = site.provision(token=site.token(gate=gate), gate=gate, gate_dir=f"gate-{n}")
+        assert run.code == 0, run.out + run.err
+        text = subprocess.run(["openssl", "x509", "-in", str(site.gate_dir(f"gate-{n}") / "state/tls/client.crt"),
+                               "-noout", "-ext", "subjectAltName"], capture_output=True, text=True, check=True).stdout
+        assert f"DNS:{gate}" in text and "IP Address" not in text, text
+
+
 def test_checklist_as_a_technician_reads_it(site):
     run = site.provision(token=site.token(), as_json=False)
     print(run.out)
