@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +26,19 @@ from agent.hitlist.transfer import Transfer
 logger = logging.getLogger(__name__)
 
 MAX_BUNDLE_BYTES = 4 << 30  # a root slot is 2 GiB; a bundle (squashfs of it) is well under
+# free space a download leaves on the data partition, for what screening writes meanwhile (outbox beyond its
+# reserve, hit-list transfers, time and status files)
+KEEP_FREE_BYTES = 64 << 20
 CHUNK = 1 << 20
 SCHEMES = ("http", "https", "file")
 
 
 class BundleHashMismatch(RefusedError):
     """The downloaded bytes are not the bundle the centre signed for; they were discarded."""
+
+
+class NoRoomForBundle(TransportError):
+    """The rest of the bundle would leave less than ``KEEP_FREE_BYTES`` free: nothing was fetched (retry later)."""
 
 
 def fetch_bundle(
@@ -44,7 +52,8 @@ def fetch_bundle(
 ) -> Path:
     """Download ``url`` to ``dest`` (resuming a ``dest``.part of an earlier try) and return ``dest``.
 
-    Raises BadDataError (URL or size), TransportError (the server or link failed: call again to resume),
+    Raises BadDataError (URL or size), TransportError (the server or link failed: call again to resume;
+    NoRoomForBundle: the data partition cannot take the rest and keep ``KEEP_FREE_BYTES`` free),
     BundleHashMismatch (complete but not the signed bytes: discarded)."""
     if url.split(":", 1)[0] not in SCHEMES:
         raise BadDataError(f"bundle URL {url!r}: expected one of {', '.join(s + '://' for s in SCHEMES)}")
@@ -56,6 +65,7 @@ def fetch_bundle(
     transfer = Transfer(dest.with_suffix(".part"), size, now=clock(), limits=limits, name=f"{url} {sha256}")
     if not transfer.complete:
         try:
+            _check_room(dest.parent, transfer.declared_size - transfer.received)
             _download(url, transfer, clock, stall_seconds)
         except TransportError:
             transfer.close()  # the bytes stay for the resume; the descriptor must not (one per failed try)
@@ -68,6 +78,16 @@ def fetch_bundle(
         transfer.discard()
         raise BundleHashMismatch(f"bundle from {url!r} has sha256 {digest.hexdigest()}, the offer says {sha256}")
     return transfer.keep(dest)
+
+
+def _check_room(directory: Path, needed: int) -> None:
+    """Raise NoRoomForBundle unless ``needed`` more bytes leave ``KEEP_FREE_BYTES`` free in ``directory``."""
+    st = os.statvfs(directory)
+    left = st.f_bavail * st.f_frsize - needed
+    if left < KEEP_FREE_BYTES:
+        raise NoRoomForBundle(f"{needed} more bundle bytes would leave {max(left, 0) >> 20} MiB free in "
+                              f"{str(directory)!r}, under the {KEEP_FREE_BYTES >> 20} MiB screening keeps; nothing "
+                              "fetched: free space, then offer the update again")
 
 
 def _download(url: str, transfer: Transfer, clock: Callable[[], float], timeout: float) -> None:

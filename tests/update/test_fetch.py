@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +16,7 @@ import pytest
 
 from agent.errors import TransportError
 from agent.update.fetch import BundleHashMismatch, fetch_bundle
+from tests.support.paths import REPO
 
 PAYLOAD = bytes(range(256)) * 12_000  # ~3 MB: several chunks
 
@@ -78,8 +83,6 @@ def test_bundle_download_resumes_after_the_link_drops(server, tmp_path):
 def test_dropped_downloads_leave_no_descriptor_open(server, tmp_path):
     """The agent retries a dropped download (UpdateJob) and the centre offers it again: each failed try
     closes its partial file, which stays on disk for the resume, instead of keeping it open for good."""
-    import os
-
     dest = tmp_path / "bundle.raucb"
     open_before = len(os.listdir("/proc/self/fd"))
     for _ in range(5):
@@ -123,3 +126,31 @@ def test_bad_offer_rejected_before_any_download(tmp_path, bad_url, sha):
     with pytest.raises(BadDataError):
         fetch_bundle(bad_url, size=10, sha256=sha, dest=tmp_path / "b.raucb")
     assert list(tmp_path.iterdir()) == []
+
+
+ROOM_CHECK = """
+import json, sys
+from pathlib import Path
+from agent.update.fetch import fetch_bundle
+try:
+    fetch_bundle(sys.argv[1], size=int(sys.argv[2]), sha256=sys.argv[3], dest=Path(sys.argv[4]) / "bundle.raucb")
+    print(json.dumps({"error": None}))
+except Exception as exc:
+    part = Path(sys.argv[4]) / "bundle.part"
+    print(json.dumps({"error": type(exc).__name__, "why": str(exc), "part": part.stat().st_size if part.exists() else 0}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a size-limited tmpfs in a mount namespace")
+def test_a_bundle_that_would_fill_the_data_partition_is_not_fetched(server, tmp_path):
+    """The signed size (up to 4 GiB, one command key offers it) was the only bound: a download filled the data
+    partition the outbox and hit-lists write to. It must leave KEEP_FREE_BYTES free, or not start."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = f"mount -t tmpfs -o size=32m tmpfs {mnt} && exec {sys.executable} -c \"$0\" \"$@\""
+    out = subprocess.run(["unshare", "--mount", "sh", "-c", script, ROOM_CHECK, url(server), str(len(PAYLOAD)), SHA,
+                          str(mnt)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["error"] == "NoRoomForBundle" and "free space, then offer the update again" in result["why"]
+    assert result["part"] == 0 and server.ranges == [], "nothing was requested or written"
