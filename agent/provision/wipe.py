@@ -16,9 +16,11 @@ no link) are reported, and the files are destroyed regardless.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import time
 import uuid
@@ -40,17 +42,25 @@ def is_appliance(config_path: Path) -> bool:
 
 
 def destroy_file(path: Path) -> None:
-    """Overwrite a regular file with random bytes (its whole length), fsync, then unlink it."""
-    size = path.stat().st_size
-    fd = os.open(path, os.O_WRONLY)
+    """Overwrite a regular file with random bytes (its whole length), fsync, then unlink it. A file with
+    other hard links (one outside the state directory is someone else's file), or that is no longer a regular
+    file (a symlink swapped in since it was listed), is only unlinked: the wipe, run as root, never writes
+    through a name to anything else."""
     try:
-        left = size
-        while left > 0:
-            n = os.write(fd, os.urandom(min(CHUNK, left)))
-            left -= n
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO):  # a symlink, or a FIFO, now
+            raise
+    else:
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                left = st.st_size
+                while left > 0:
+                    left -= os.write(fd, os.urandom(min(CHUNK, left)))
+                os.fsync(fd)
+        finally:
+            os.close(fd)
     path.unlink()
 
 

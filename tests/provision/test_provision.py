@@ -431,3 +431,27 @@ def test_an_existing_config_of_the_wrong_shape_is_a_one_line_refusal_not_a_trace
         assert main(["provision", "--config", str(config), "--wipe", "--confirm", "gate-7", "--yes"]) == 2
         assert "is not a name or path" in capsys.readouterr().err
         assert config.exists() and (default_state / "keep").is_dir(), "nothing was destroyed"
+
+
+def test_wipe_overwrites_only_the_state_directorys_own_files(tmp_path):
+    """The wipe (run as root) overwrote each listed file through its name: a hard link in the state directory
+    to a file elsewhere (the agent's user can make one to any file it owns) had that file's contents destroyed.
+    A file with other links is only unlinked; symlinks are never followed."""
+    from agent.provision.wipe import decommission
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.txt").write_text("not the gate's\n")
+    (outside / "pointed.txt").write_text("not the gate's either\n")
+    state = tmp_path / "state"
+    (state / "keys").mkdir(parents=True)
+    (state / "device.key").write_bytes(b"k" * 32)
+    (state / "keys" / "twice.pub").write_text("two names, both in the state directory\n")
+    (state / "keys" / "twice-again.pub").hardlink_to(state / "keys" / "twice.pub")
+    (state / "hard").hardlink_to(outside / "linked.txt")
+    (state / "soft").symlink_to(outside / "pointed.txt")
+
+    report = decommission(tmp_path / "missing-gate.toml", state)
+    assert len(report["destroyed"]) == 5 and not state.exists()
+    assert (outside / "linked.txt").read_text() == "not the gate's\n"
+    assert (outside / "pointed.txt").read_text() == "not the gate's either\n"
