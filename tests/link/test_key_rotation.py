@@ -261,3 +261,40 @@ def test_protocol_1_gate_that_switched_after_its_result_is_not_locked_out(mq, tm
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_no_confirmation_leaves_the_centre_before_the_pending_key_is_committed(mq, tmp_path, keys, central):
+    """The confirmation was published inside the batch's transaction: when the batch then failed (the centre's
+    disk full, a bug, the node killed) the pending key was rolled back but the gate had its confirmation, switched
+    to the new key, stopped asking, and every message it signed after was refused: neither key worked."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    central.store.enrol("gate-a", pub(old), time.time())
+    user, password = mq.add_gate("gate-a")
+    confirms: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-a", protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, password)
+    client.on_message = lambda _c, _u, m: confirms.append(m.payload)
+    client.connect(mq.host, mq.port)
+    client.subscribe(topics.gate("gate-a", topics.KEY_CONFIRM), qos=1)
+    client.loop_start()
+    store_events, failed = central._store_events, []
+
+    def disk_full(*args, **kwargs):  # the batch's last writes fail: its transaction is rolled back
+        failed.append(True)
+        raise OSError(28, "No space left on device")
+
+    central._store_events = disk_full
+    request = seal("key_rotation", {"id": "r1", "ts": time.time(), "gate": "gate-a", "new_key": pub(new)}, [old, new])
+    try:
+        client.publish(topics.gate("gate-a", topics.KEY_ROTATE), request, qos=1).wait_for_publish(5)
+        assert wait_until(lambda: failed, 10)
+        time.sleep(0.5)
+        assert central.store.device_keys("gate-a") == [pub(old)], "the failed batch left no pending key"
+        assert confirms == [], "a confirmation for a key the centre does not hold was sent"
+        central._store_events = store_events  # the disk has room again: the gate's next repeat is confirmed
+        client.publish(topics.gate("gate-a", topics.KEY_ROTATE), request, qos=1).wait_for_publish(5)
+        assert wait_until(lambda: len(confirms) == 1, 10)
+        assert central.store.device_keys("gate-a") == [pub(old), pub(new)]
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -201,6 +201,7 @@ class CentralNode:
         self._queries: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._batch_rejects: dict[tuple[str, str], int] = {}  # written once per batch, in its transaction
         self._batch_seqs: dict[str, list[int]] = {}  # sequence numbers stored in this batch, per gate
+        self._batch_confirms: list[tuple[str, bytes]] = []  # key confirmations, sent once the batch committed
         self._maintained = -MAINTAIN_EVERY
         # ack ids: 64 random bits for this node and a counter, unique like a uuid4 without a getrandom per ack
         self._ack_prefix, self._ack_count = os.urandom(8).hex(), itertools.count()
@@ -414,7 +415,7 @@ class CentralNode:
         shown: list[tuple[str, dict[str, Any]]] = []
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, {}
-        self._batch_rejects, self._batch_seqs = {}, {}
+        self._batch_rejects, self._batch_seqs, self._batch_confirms = {}, {}, []
         shared = self.config.share_group is not None
         for (gate_id, reason), n in dropped.items():  # counted in the transaction below
             self._reject(gate_id, "", reason, "", "over the gate's budget or the queue bound", n)
@@ -475,6 +476,9 @@ class CentralNode:
                 self._merge_gaps(now)
             for (gate_id, reason), n in sorted(self._batch_rejects.items()):
                 self.store.count_reject(gate_id, reason, n)
+        # committed: only now may a gate switch to the key it asked for (it stops asking once confirmed)
+        for gate_id, wire in self._batch_confirms:
+            self._client.publish(topics.gate(gate_id, topics.KEY_CONFIRM), wire, qos=1)
         # committed: only now may the gates forget their events
         parts = [(gate_id, ids[i : i + ACK_IDS_PER_MESSAGE]) for gate_id, ids in acks.items()
                  for i in range(0, len(ids), ACK_IDS_PER_MESSAGE)]
@@ -712,13 +716,15 @@ class CentralNode:
     def _key_rotation(self, gate_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
         """A verified rotation request (docs/protocol.md "Device-key rotation"): the new key becomes pending
         (both verify until the gate uses the new one) and the signed confirmation is sent, again for every
-        repeat: the gate repeats its request until it has one."""
+        repeat: the gate repeats its request until it has one. It is sent after the batch's transaction
+        committed (``_process``): a confirmation for a pending key the store then lost (the batch failed, the
+        node died) would switch the gate to a key the centre refuses, and the gate would not ask again."""
         new = body["new_key"]
         self.store.propose_key(gate_id, new, now)
         self._keys.pop(gate_id, None)
         wire = seal("key_confirm", {"id": uuid.uuid4().hex, "ts": now, "gate": gate_id, "req": body["id"],
                                     "new_key": new}, [self._node_key])
-        self._client.publish(topics.gate(gate_id, topics.KEY_CONFIRM), wire, qos=1)
+        self._batch_confirms.append((gate_id, wire))
         return {"gate": gate_id, "kind": "rotation_requested", "new_key": message_key_id(new).hex()}
 
     def _note_signers(self, gate_id: str, signers: frozenset[bytes], now: float,
