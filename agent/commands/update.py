@@ -113,11 +113,16 @@ def status(args: argparse.Namespace) -> int:
 def commit(args: argparse.Namespace) -> int:
     """Judge this boot: commit, renew, or roll back (and reboot)."""
     from agent.config import load_config
+    from agent.errors import AgentError
     from agent.update.health import commit_or_rollback, unit_health, wait_healthy
 
-    load_config(args.config)  # the selftest's config; an unprovisioned gate does not run this (the unit's condition)
-
     def selftest() -> str | None:
+        # the config is judged with the trial, not before it: a new system that cannot read the gate's config
+        # (an unprovisioned gate does not run this: the unit's condition) is rolled back, not left running unjudged
+        try:
+            load_config(args.config)
+        except (AgentError, OSError, ValueError) as exc:
+            return f"config {str(args.config)!r} unusable: {exc}"
         out = subprocess.run([sys.executable, "-m", "agent", "selftest", "--step", "0", "--config", str(args.config)],
                              capture_output=True, text=True, check=False, timeout=120)
         return None if out.returncode == 0 else f"selftest failed: {(out.stdout + out.stderr).strip()[-300:]}"

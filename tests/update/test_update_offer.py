@@ -149,3 +149,23 @@ def test_cli_install_from_a_url_does_not_keep_a_refused_bundle(tmp_path, keys, s
                  "--sha256", str(offer["sha256"]), "--dir", str(downloads)])
     assert code == 3
     assert list(downloads.iterdir()) == []
+
+
+def test_a_trial_that_cannot_read_the_gates_config_is_judged_not_left_running(tmp_path, monkeypatch):
+    """``update commit`` loaded the config before judging the boot: a new system whose loader refuses the
+    gate's config (the agent then cannot start either) exited 2 there, so the trial was neither committed nor
+    rolled back and stayed up, not screening, until someone rebooted the gate."""
+    from agent.cli import main
+    from agent.update import health
+
+    judged: list[str | None] = []
+
+    def commit_or_rollback(rauc, unhealthy, selftest, reboot, *args, **kwargs):  # RAUC reports a trial boot
+        judged.append(selftest())
+        return f"slot B rolled back: {judged[-1]}"
+
+    monkeypatch.setattr(health, "commit_or_rollback", commit_or_rollback)
+    config = tmp_path / "gate.toml"
+    config.write_text('[gate]\nid = "gate-7"\nsite = "port-a"\nno_such_setting = 1\n')
+    assert main(["update", "commit", "--config", str(config)]) == 1
+    assert judged and judged[0] is not None and "unusable" in judged[0]
