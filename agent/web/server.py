@@ -21,6 +21,9 @@ What every page gets here, once:
   ``/login?ended=1``, which says so) from "server out of reach" (then it reconnects);
 - security headers on every response (a Content-Security-Policy that allows only the gate's own scripts and
   styles, no framing, no referrer to other sites, no caching of pages);
+- bounded clients: a request head not whole ``REQUEST_HEAD_S`` after the connection opened (or answered last)
+  closes the connection, a POST body not whole ``BODY_S`` after its head gets 408; a body over ``MAX_BODY``
+  gets 413 and the parser's limits refuse long or many header lines (400);
 - no access log: the server logs sign-ins, sign-outs and refusals with the account name only; nothing a
   traveller is identified by is put in a URL (forms post their fields) or a log line;
 - languages (``agent.web.i18n``): the signed-in user's choice, else a ``lang`` cookie, else
@@ -60,6 +63,9 @@ PUBLIC_PREFIXES = ("/login", "/lang", "/static/")
 SESSION_PROBE = "/session"  # 204 while signed in, else 401; never counts as activity (see the module docstring)
 ENDED_QUERY = "ended"  # /login?ended=1: the page came back because its session ended, and says so
 MAX_BODY = 64 * 1024  # forms only: nothing larger is ever posted
+REQUEST_HEAD_S = 10.0  # a connection that sends no whole request head this long after opening (or after its
+# last answer) is closed: a client dripping its headers (slowloris) holds no socket for long
+BODY_S = 10.0  # a POST's body must have arrived this long after its head, else 408 and the connection is closed
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -237,14 +243,26 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             logger.warning("refused a cross-origin POST", extra={"fields": {"path": request.path}})
             raise web.HTTPForbidden(text="cross-origin request refused")
+        form = await _read_form(request)  # every POST, signed in or not: handlers then get it from the cache
         if session is not None:
-            form = await request.post()
             sent = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
             if not Sessions.check_csrf(session, sent if isinstance(sent, str) else None):
                 logger.warning("refused a POST without the session's CSRF token",
                                extra={"fields": {"path": request.path, "user": session.user}})
                 raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
     return await handler(request)
+
+
+async def _read_form(request: web.Request) -> Any:
+    """The POST's form, read within ``BODY_S`` (a body sent slowly on purpose gets 408 and a closed connection)."""
+    try:
+        async with asyncio.timeout(BODY_S):
+            return await request.post()
+    except TimeoutError:
+        logger.warning("refused a POST whose body came too slowly", extra={"fields": {"path": request.path}})
+        refusal = web.HTTPRequestTimeout(text="request body too slow")
+        refusal.force_close()
+        raise refusal from None
 
 
 def _cookie_name(site: WebSite) -> str:
@@ -379,7 +397,8 @@ class WebServer:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.hub.attach(asyncio.get_running_loop())
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                               keepalive_timeout=REQUEST_HEAD_S)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)

@@ -211,3 +211,31 @@ def test_a_page_can_require_a_role(tmp_path):
         assert supervisor.request("/").status == 200
     finally:
         server.stop()
+
+
+def test_slow_clients_are_cut_off_instead_of_holding_a_connection(gate):
+    """A client dripping its request head (slowloris) or a POST body is cut off within the foundation's bounds
+    (``REQUEST_HEAD_S``, ``BODY_S``), so a few hundred of them cannot hold every socket of the gate."""
+    import socket
+    import time
+
+    from agent.web.server import BODY_S, REQUEST_HEAD_S
+
+    address = ("127.0.0.1", gate.screen.server.port)
+    head = socket.create_connection(address, timeout=REQUEST_HEAD_S + 10)
+    body = socket.create_connection(address, timeout=BODY_S + 10)
+    started = time.monotonic()
+    head.sendall(b"GET / HTTP/1.1\r\nHost: gate\r\nX-Slow: ")
+    body.sendall(b"POST /login HTTP/1.1\r\nHost: gate\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: 100\r\n\r\nuser=a")
+    try:
+        answer = body.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert time.monotonic() - started < BODY_S + 5
+        assert head.recv(4096) == b"", "the server answered a request head that never ended"
+        assert time.monotonic() - started < REQUEST_HEAD_S + 5
+    except TimeoutError:
+        raise AssertionError(f"a slow client still held its connection after {time.monotonic() - started:.0f} s")
+    finally:
+        head.close()
+        body.close()
