@@ -172,6 +172,13 @@ class Accounts:
         with self._lock:
             return self._db.execute("SELECT 1 FROM accounts WHERE name=?", (name,)).fetchone() is not None
 
+    def role_of(self, name: str) -> str | None:
+        """``name``'s role now, or None without such an account (a session whose account was removed or re-made
+        with another role ends at its next request)."""
+        with self._lock:
+            row = self._db.execute("SELECT role FROM accounts WHERE name=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
     def list(self) -> list[Account]:
         """Every account, by name."""
         with self._lock:

@@ -228,7 +228,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     # either: neither keeps an idle user signed in.
     passive = request.path in site.passive_paths or request.path == SESSION_PROBE
     session = site.sessions.get(token, touch=not passive)
-    if session is not None and not site.accounts.exists(session.user):  # removed meanwhile (another process)
+    # removed meanwhile (another process), or removed and added again with another role: the session's role is
+    # what it was at sign-in, so it must not outlive a change
+    if session is not None and site.accounts.role_of(session.user) != session.role:
         site.sessions.drop_user(session.user)
         session = None
     if session is not None:

@@ -71,6 +71,27 @@ def test_each_role_may_do_what_it_is_for_and_no_more(console, store):
     assert console.records.hits()[0]["acknowledged_by"] == OFFICER
 
 
+def test_a_supervisor_made_a_viewer_keeps_no_supervisors_session(console, store, tmp_path):
+    """The account removed and added again as a viewer (``operator remove`` and ``operator add``, another process
+    on the same file) between two requests: the supervisor's session ends, it does not keep its role."""
+    from agent.web.accounts import Accounts
+    from tools.central.console import ROLES
+
+    c = Client(console.server.url)
+    csrf = c.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/audit").status == 200
+    other = Accounts(tmp_path / "operators.sqlite3", roles=ROLES)
+    try:
+        other.remove(SUPERVISOR)
+        other.add(SUPERVISOR, PASSWORD, "viewer")
+    finally:
+        other.close()
+    assert c.request("/audit").status == 401
+    assert c.request("/alerts", {"notice": "x", "severity": "info", "csrf": csrf}).status == 401
+    c.sign_in(SUPERVISOR, PASSWORD)
+    assert c.request("/audit").status == 403
+
+
 def test_post_without_the_sessions_csrf_token_or_from_another_origin_is_refused(console, store):
     url, form = console.server.url, hit_form(store)
     c, other = Client(url), Client(url)
