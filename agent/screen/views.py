@@ -28,7 +28,17 @@ from agent.screen.actions import MAX_REASON, OUTCOMES, OVERRIDES
 from agent.screen.model import TOPICS
 from agent.web.codes import OUTCOMES as OUTCOME_TEXT
 from agent.web.codes import REASONS, label
-from agent.web.server import SITE, Refusal, done, render, render_text, session_of, template_context, translate
+from agent.web.server import (
+    SITE,
+    Refusal,
+    done,
+    live_session,
+    render,
+    render_text,
+    session_of,
+    template_context,
+    translate,
+)
 from agent.web.sse import stream
 
 if TYPE_CHECKING:
@@ -95,8 +105,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     site, session = request.app[SITE], session_of(request)
 
     async def render_topic(topic: str) -> str | None:
-        if site.sessions.get(session.token, touch=False) is None:
-            return None  # signed out or timed out: the page goes back to the sign-in form
+        if live_session(site, session.token, touch=False) is None:
+            return None  # signed out, timed out or account removed: the page goes back to the sign-in form
         if not topic:
             return ""
         return render_text(request, f"_{topic}.html", session.lang, **panel_context(request, session.lang))

@@ -122,6 +122,17 @@ def session_of(request: web.Request) -> Session:
     return request[SESSION]
 
 
+def live_session(site: WebSite, token: str | None, *, touch: bool = True) -> Session | None:
+    """The session of ``token`` while it lives and its account still has the role it signed in with, else None.
+    An account removed meanwhile (another process), or removed and added again with another role, ends its
+    user's sessions here: what every request and every live stream's next event asks."""
+    session = site.sessions.get(token, touch=touch)
+    if session is not None and site.accounts.role_of(session.user) != session.role:
+        site.sessions.drop_user(session.user)
+        return None
+    return session
+
+
 def require_role(request: web.Request, *roles: str) -> None:
     """Raise 403 unless the signed-in account has one of ``roles`` (e.g. a console page for supervisors)."""
     if session_of(request).role not in roles:
@@ -227,12 +238,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     # A live stream keeps a page up to date, and its script asking whether the session lives is no activity
     # either: neither keeps an idle user signed in.
     passive = request.path in site.passive_paths or request.path == SESSION_PROBE
-    session = site.sessions.get(token, touch=not passive)
-    # removed meanwhile (another process), or removed and added again with another role: the session's role is
-    # what it was at sign-in, so it must not outlive a change
-    if session is not None and site.accounts.role_of(session.user) != session.role:
-        site.sessions.drop_user(session.user)
-        session = None
+    session = live_session(site, token, touch=not passive)
     if session is not None:
         request[SESSION] = session
     public = request.path.startswith(PUBLIC_PREFIXES)

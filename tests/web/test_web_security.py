@@ -108,6 +108,31 @@ def test_removed_officer_is_signed_out_at_the_next_request(tmp_path):
         assert c.request("/").status == 401
 
 
+def test_removed_officers_open_live_stream_ends_and_shows_no_later_decision(tmp_path):
+    """The officer's page left open (its live stream the only request) while ``sharaka-gate officer remove`` runs
+    in another process: the next decision ends the stream (``end``) instead of showing the traveller."""
+    import time
+
+    from agent.cli import main
+
+    with running_gate(tmp_path) as app:
+        c = Client(app.screen.url)
+        c.sign_in(OFFICER, PASSWORD)
+        stream = c.request("/events", headers={"Accept": "text/event-stream"})
+        assert stream.status == 200
+        assert main(["officer", "remove", OFFICER, "--config", str(app.config.path)]) == 0
+        app.reader.device.swipe(LISTED_DOC)
+        seen, deadline = "", time.monotonic() + 10
+        while "event: end" not in seen and "L898902C3" not in seen and time.monotonic() < deadline:
+            line = stream.readline()
+            if not line:
+                break
+            seen += line.decode()
+        stream.close()
+        assert "L898902C3" not in seen, "the removed officer's open page was shown the next traveller"
+        assert "event: end" in seen
+
+
 def test_session_probe_tells_a_live_session_from_an_ended_one_without_keeping_it_alive(gate):
     """GET /session, what a page's live script asks when its stream fails (live.js): 204 while the session
     lives, 401 once it ended; asking is no activity, so a page left open never keeps an idle officer signed in."""

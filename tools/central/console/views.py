@@ -41,6 +41,7 @@ from agent.web.server import (
     SITE,
     Refusal,
     done,
+    live_session,
     refusal_text,
     render,
     render_text,
@@ -256,8 +257,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     topics = tuple(t for t in request.query.get("show", "").split() if t in LIVE_TOPICS)
 
     async def render_topic(topic: str) -> str | None:
-        if site.sessions.get(session.token, touch=False) is None:
-            return None  # signed out or timed out: the page goes back to the sign-in form
+        if live_session(site, session.token, touch=False) is None:
+            return None  # signed out, timed out or account removed: the page goes back to the sign-in form
         if topic not in topics:
             return ""
         return render_text(request, f"_{topic}.html", session.lang, **_base(request),
