@@ -16,6 +16,7 @@ console alike; ``sharaka-gate officer …`` manages the gate's accounts.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -172,12 +173,13 @@ class Accounts:
         with self._lock:
             return self._db.execute("SELECT 1 FROM accounts WHERE name=?", (name,)).fetchone() is not None
 
-    def role_of(self, name: str) -> str | None:
-        """``name``'s role now, or None without such an account (a session whose account was removed or re-made
-        with another role ends at its next request)."""
+    def standing(self, name: str) -> str | None:
+        """What a session of ``name`` was signed in under: its role and a fingerprint of its password hash; None
+        without such an account. A session whose account was removed, made again with another role, or given
+        a new password (``passwd``) since its sign-in ends at its next request."""
         with self._lock:
-            row = self._db.execute("SELECT role FROM accounts WHERE name=?", (name,)).fetchone()
-        return None if row is None else str(row[0])
+            row = self._db.execute("SELECT role, hash FROM accounts WHERE name=?", (name,)).fetchone()
+        return None if row is None else f"{row[0]}:{hashlib.sha256(bytes(row[1])).hexdigest()}"
 
     def list(self) -> list[Account]:
         """Every account, by name."""

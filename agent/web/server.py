@@ -123,11 +123,11 @@ def session_of(request: web.Request) -> Session:
 
 
 def live_session(site: WebSite, token: str | None, *, touch: bool = True) -> Session | None:
-    """The session of ``token`` while it lives and its account still has the role it signed in with, else None.
-    An account removed meanwhile (another process), or removed and added again with another role, ends its
-    user's sessions here: what every request and every live stream's next event asks."""
+    """The session of ``token`` while it lives and its account is as it was at sign-in, else None. An account
+    removed meanwhile (another process), made again with another role or given a new password ends its user's
+    sessions here: what every request and every live stream's next event asks."""
     session = site.sessions.get(token, touch=touch)
-    if session is not None and site.accounts.role_of(session.user) != session.role:
+    if session is not None and site.accounts.standing(session.user) != session.standing:
         site.sessions.drop_user(session.user)
         return None
     return session
@@ -310,6 +310,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", status=401, error=error, ended=None)
     site.sessions.drop(request.cookies.get(_cookie_name(site)))
     session = site.sessions.create(account.name, account.role, lang)
+    session.standing = site.accounts.standing(account.name) or ""
     logger.info("signed in", extra={"fields": {"user": account.name, "role": account.role}})
     _audit(site, account.name, "sign_in", {"role": account.role})
     response = web.HTTPSeeOther(site.home)

@@ -34,6 +34,7 @@ class Session:
     created: float
     last_seen: float
     notice: tuple[str, str] | None = None  # ("ok" | "error", text) for the next page shown, then cleared
+    standing: str = ""  # the account's ``Accounts.standing`` at sign-in: the session ends when it changes
 
 
 class Sessions:

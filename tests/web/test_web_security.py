@@ -108,6 +108,23 @@ def test_removed_officer_is_signed_out_at_the_next_request(tmp_path):
         assert c.request("/").status == 401
 
 
+def test_new_password_signs_the_officer_out_of_every_session(tmp_path, monkeypatch):
+    """``sharaka-gate officer passwd`` (another process: a password someone else may know is being replaced)
+    ends the sessions signed in with the old one; the new password signs in."""
+    import io
+
+    from agent.cli import main
+
+    with running_gate(tmp_path) as app:
+        c = Client(app.screen.url)
+        c.sign_in(OFFICER, PASSWORD)
+        monkeypatch.setattr("sys.stdin", io.StringIO("a brand new passphrase\n"))
+        assert main(["officer", "passwd", OFFICER, "--config", str(app.config.path)]) == 0
+        assert c.request("/").status == 401
+        assert c.request("/events").status == 401
+        Client(app.screen.url).sign_in(OFFICER, "a brand new passphrase")
+
+
 def test_removed_officers_open_live_stream_ends_and_shows_no_later_decision(tmp_path):
     """The officer's page left open (its live stream the only request) while ``sharaka-gate officer remove`` runs
     in another process: the next decision ends the stream (``end``) instead of showing the traveller."""
