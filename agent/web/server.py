@@ -10,7 +10,8 @@ Stack: aiohttp (server and server-sent events in one small, well-kept package wi
 Jinja2 (autoescaping templates), with the stdlib's gettext; no JavaScript or CSS from outside the gate.
 What every page gets here, once:
 
-- sign-in against ``Accounts`` (Argon2id, lock-out) run off the event loop, sessions from ``Sessions``
+- sign-in against ``Accounts`` (Argon2id, lock-out) run off the event loop on ``SIGN_IN_THREADS`` threads of its own
+  (beyond ``SIGN_IN_QUEUE`` waiting, 503 at once), sessions from ``Sessions``
   (idle and absolute timeouts) in a cookie that is ``HttpOnly``, ``SameSite=Strict`` and, over HTTPS,
   ``Secure`` with the ``__Host-`` prefix;
 - every path but ``/login``, ``/lang`` and ``/static/`` needs a session (a page redirects to ``/login``, anything else
@@ -37,6 +38,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -66,6 +68,9 @@ MAX_BODY = 64 * 1024  # forms only: nothing larger is ever posted
 REQUEST_HEAD_S = 10.0  # a connection that sends no whole request head this long after opening (or after its
 # last answer) is closed: a client dripping its headers (slowloris) holds no socket for long
 BODY_S = 10.0  # a POST's body must have arrived this long after its head, else 408 and the connection is closed
+SIGN_IN_THREADS = 2  # Argon2id verifications at once, on threads of their own: a flood of sign-ins never has the
+# whole CPU nor the threads the pages' actions run on (an officer's action is not queued behind it)
+SIGN_IN_QUEUE = 8  # sign-ins waiting for those threads; one more is answered 503 at once, not queued without end
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -98,11 +103,28 @@ TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Envir
 SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 
+class _SignIns:
+    """The sign-ins' own threads and how many sign-ins are in them or waiting (counted on the loop)."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(SIGN_IN_THREADS, thread_name_prefix="sign-in")
+        self.pending = 0
+
+
+SIGN_INS: web.AppKey[_SignIns] = web.AppKey("sign_ins", _SignIns)
+
+
 def create_app(site: WebSite) -> web.Application:
     """An aiohttp application with sign-in, sessions, CSRF, headers, languages and ``/static/``; add the
     site's own routes to it (they are signed-in only). See the module docstring."""
     app = web.Application(middlewares=[_headers, _guard], client_max_size=MAX_BODY)
     app[SITE] = site
+    app[SIGN_INS] = sign_ins = _SignIns()
+
+    async def _stop_sign_ins(_app: web.Application) -> None:
+        sign_ins.executor.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(_stop_sign_ins)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*site.template_dirs, HERE / "templates"]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -295,9 +317,16 @@ async def _login(request: web.Request) -> web.StreamResponse:
     name, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
     lang = lang_of(request)
     _ = site.catalogues.get(lang).gettext
+    sign_ins = request.app[SIGN_INS]
+    if sign_ins.pending >= SIGN_IN_THREADS + SIGN_IN_QUEUE:
+        logger.warning("sign-in refused: too many at once", extra={"fields": {"user": name[:32]}})
+        return render(request, "login.html", status=503, error=_("Too many sign-ins at once: try again shortly."),
+                      ended=None)
+    sign_ins.pending += 1
     try:
-        # Argon2id takes a noticeable fraction of a second: never on the loop.
-        account = await asyncio.get_running_loop().run_in_executor(None, site.accounts.authenticate, name, password)
+        # Argon2id takes a noticeable fraction of a second: never on the loop, nor on the actions' threads.
+        account = await asyncio.get_running_loop().run_in_executor(
+            sign_ins.executor, site.accounts.authenticate, name, password)
     except SignInError as exc:
         logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
         _audit(site, name[:32], "sign_in_refused", {"reason": exc.reason})
@@ -308,6 +337,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
         else:
             error = _("Wrong name or password.")
         return render(request, "login.html", status=401, error=error, ended=None)
+    finally:
+        sign_ins.pending -= 1
     site.sessions.drop(request.cookies.get(_cookie_name(site)))
     session = site.sessions.create(account.name, account.role, lang)
     session.standing = site.accounts.standing(account.name) or ""

@@ -150,6 +150,41 @@ def test_removed_officers_open_live_stream_ends_and_shows_no_later_decision(tmp_
         assert "event: end" in seen
 
 
+def test_a_flood_of_sign_ins_is_bounded_and_does_not_hold_up_an_officers_action(tmp_path):
+    """Anonymous clients posting sign-ins as fast as they can (each an Argon2id verification): the sign-ins
+    beyond the foundation's bound are answered 503 at once, and a signed-in officer's action (a hand-entered
+    person, run off the loop) is not queued behind the verifications."""
+    import threading
+    import time
+
+    with running_gate(tmp_path) as gate:  # its own gate: the hand-entered person changes the screen
+        c = Client(gate.screen.url)
+        csrf = c.sign_in(OFFICER, PASSWORD)
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def flood() -> None:
+            while not stop.is_set():
+                anonymous = Client(gate.screen.url)
+                statuses.append(anonymous.request("/login", {"user": "nobody", "password": "x" * 12}).status)
+
+        threads = [threading.Thread(target=flood, daemon=True) for _ in range(30)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            started = time.monotonic()
+            r = c.request("/manual/person", {"surname": "DOE", "birth_date": "800101", "csrf": csrf})
+            took = time.monotonic() - started
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert r.status == 303
+        assert 503 in statuses, "every sign-in of the flood was queued for its verification"
+        assert took < 3, f"the officer's action waited {took:.1f} s behind the flood's sign-ins"
+
+
 def test_session_probe_tells_a_live_session_from_an_ended_one_without_keeping_it_alive(gate):
     """GET /session, what a page's live script asks when its stream fails (live.js): 204 while the session
     lives, 401 once it ended; asking is no activity, so a page left open never keeps an idle officer signed in."""
