@@ -191,3 +191,19 @@ def test_console_refuses_session_and_lockout_settings_below_the_gate_screens_flo
     assert code == 2
     assert capsys.readouterr().err == f"sharaka-central console: {flag} {float(value):g}: expected at least {least}; " \
                                       "see --help\n"
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "central.example:0"])
+def test_console_refuses_plain_http_reachable_from_the_network(tmp_path, capsys, listen):
+    """``--listen 0.0.0.0:8080`` without --https-cert served the sign-in form, the passwords and the session
+    cookies in clear to the whole network; the gate's screen refuses the same off loopback."""
+    from agent.web.accounts import Accounts
+    from tools.central.console import ROLES
+    from tools.central.store import CentralStore
+
+    CentralStore(str(tmp_path / "central.db"))
+    Accounts(tmp_path / "accounts.db", roles=ROLES).add("sara", "correct horse battery", "supervisor")
+    code = main(["console", "--db", str(tmp_path / "central.db"), "--accounts", str(tmp_path / "accounts.db"),
+                 "--listen", listen, "--duration", "0.1"])
+    assert code == 2
+    assert "reachable from the network: serve HTTPS there" in capsys.readouterr().err

@@ -261,6 +261,18 @@ def _operator_accounts(path: str, create: bool, max_failures: int = 5, lockout_s
     return Accounts(path, roles=ROLES, policy=LockoutPolicy(max_failures, lockout_s))
 
 
+def _loopback(host: str) -> bool:
+    """True when ``host`` (a --listen host, IPv6 in brackets or not) is this machine's loopback only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     """Serve the operators' console until ^C, SIGTERM or --duration."""
     from agent.web.server import server_ssl_context
@@ -271,6 +283,9 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise UsageError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
+    if args.https_cert is None and not _loopback(host):  # as the gate's screen: passwords and sessions never in clear
+        raise UsageError(f"--listen {args.listen!r} is reachable from the network: serve HTTPS there "
+                         "(--https-cert and --https-key), or listen on loopback behind a TLS front")
     # the gate's officer screen's floors (agent/config.py [screen]): a NaN idle never signs out, a negative
     # lockout turns it off, a failure count below 1 locks an account at its first wrong password
     for flag, value, least in (("--idle", args.idle, 30), ("--max-failures", args.max_failures, 1),
