@@ -284,10 +284,13 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _read_form(request: web.Request) -> Any:
-    """The POST's form, read within ``BODY_S`` (a body sent slowly on purpose gets 408 and a closed connection)."""
+    """The POST's form, read within ``BODY_S`` (a body sent slowly on purpose gets 408 and a closed connection);
+    a form that is not UTF-8 gets 400 (no page of ours posts one)."""
     try:
         async with asyncio.timeout(BODY_S):
             return await request.post()
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(text="the form is not UTF-8") from None
     except TimeoutError:
         logger.warning("refused a POST whose body came too slowly", extra={"fields": {"path": request.path}})
         refusal = web.HTTPRequestTimeout(text="request body too slow")

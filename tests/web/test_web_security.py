@@ -290,6 +290,24 @@ def test_a_page_can_require_a_role(tmp_path):
         server.stop()
 
 
+def test_a_form_that_is_not_utf8_is_a_bad_request_not_a_server_error(gate, caplog):
+    """Raw bytes that are not UTF-8 posted to the sign-in form (anyone may) or by a signed-in officer: 400, with
+    the foundation's headers, and no traceback in the gate's log (an anonymous client could fill it)."""
+    caplog.set_level(logging.INFO)
+    c = Client(gate.screen.url)
+    csrf = c.sign_in(OFFICER, PASSWORD)
+    for path, body in (("/login", b"user=\xff&password=\xfe\xfe"), ("/override", b"event=\xff&csrf=" + csrf.encode())):
+        request = urllib.request.Request(gate.screen.url + path, data=body,
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            r = c.opener.open(request, timeout=10)
+        except urllib.error.HTTPError as exc:
+            r = exc
+        assert r.status == 400, (path, r.status)
+        assert r.headers["X-Frame-Options"] == "DENY"
+    assert not [r for r in caplog.records if r.exc_info], "a malformed form logged a traceback"
+
+
 def test_slow_clients_are_cut_off_instead_of_holding_a_connection(gate):
     """A client dripping its request head (slowloris) or a POST body is cut off within the foundation's bounds
     (``REQUEST_HEAD_S``, ``BODY_S``), so a few hundred of them cannot hold every socket of the gate."""
