@@ -176,6 +176,20 @@ def test_run_refuses_more_workers_than_one_machine_runs(tmp_path, capsys, monkey
     assert err.startswith("sharaka-central run: --workers 100000 / --keep-days 0: expected N of 1 to 64 and DAYS >= 0;")
 
 
+@pytest.mark.parametrize("command", [["run", "--keys", "K", "--duration", "1"], ["federation", "run", "--config", "K", "--duration", "1"],
+                                     ["cmd", "--gate", "gate-1", "--op", "reboot", "--sign-with", "K"]])
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_broker_commands_refuse_a_port_out_of_range(tmp_path, capsys, command, port):
+    """`run --port 99999` (or 0) ran as against a broker that never answers ("not reachable yet (retrying)"),
+    exit 0; -1 ended in socket's "Invalid port number."."""
+    args = [str(tmp_path / "k") if a == "K" else a for a in command]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--db", str(tmp_path / "central.db"), f"--port={port}"])
+    assert exit_.value.code == 2
+    assert f"error: argument --port: '{port}': expected a port number of 1 to 65535" in capsys.readouterr().err
+    assert not (tmp_path / "central.db").exists()
+
+
 @pytest.mark.parametrize(("flag", "value", "least"), [
     ("--idle", "nan", "30"), ("--max-failures", "-1", "1"), ("--lockout", "-5", "1")])
 def test_console_refuses_session_and_lockout_settings_below_the_gate_screens_floors(tmp_path, capsys, flag, value,

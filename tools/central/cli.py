@@ -71,7 +71,7 @@ from tools.central.terminal import escape_controls
 
 def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True) -> None:
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--port", type=_port, default=1883, help="broker port, 1 to 65535 (default 1883)")
     p.add_argument("--username", default=username, help=f"broker user (default {username}: its own identity)")
     p.add_argument("--password-file", type=Path, metavar="FILE", help="file holding the broker password")
     p.add_argument("--ca", metavar="FILE", help="CA file of the broker (TLS)")
@@ -79,6 +79,13 @@ def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True
     p.add_argument("--key", dest="tls_key", metavar="FILE", help="client certificate key (TLS)")
     if keys:
         p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, 1 to 65535 (99999 or 0 read as a broker that never answers)."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a port number of 1 to 65535")
+    return int(text)
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
