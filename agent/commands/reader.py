@@ -37,11 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     capture.set_defaults(func=capture_command)
 
 
+def _check_duration(duration: float | None) -> None:
+    """``--duration``: none, or a finite number of seconds >= 0 (``nan`` or ``-1`` stopped at once, exit 0)."""
+    from agent.errors import UsageError
+
+    if duration is not None and not 0 <= duration < float("inf"):
+        raise UsageError(f"--duration {duration:g}: expected a finite number of seconds, 0 or more (none: until Ctrl-C)")
+
+
 def decode_command(args: argparse.Namespace) -> int:
     """Print documents and misreads in order. Exit 0; 2 when the URL or capture is bad."""
     from hal import open_reader
     from hal.reader import Misread
 
+    _check_duration(args.duration)
     reader = open_reader(args.url)  # a bad URL or capture: BadUrlError, exit 2 (agent.errors)
     end = None if args.duration is None else time.monotonic() + args.duration
     with reader:
@@ -71,6 +80,7 @@ def capture_command(args: argparse.Namespace) -> int:
     from hal import open_reader
     from hal.reader.capture import format_read
 
+    _check_duration(args.duration)  # before --out is opened (and emptied)
     reader = open_reader(args.url)  # a bad URL or capture: BadUrlError, exit 2 (agent.errors)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     start = time.monotonic()

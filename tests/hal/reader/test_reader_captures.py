@@ -112,3 +112,19 @@ def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
         {"lines": list(TD3)},
         {"lines": list(TD1)},
     ]
+
+
+@pytest.mark.parametrize("duration", ["nan", "-1", "inf"])
+@pytest.mark.parametrize("command", ["decode", "capture"])
+def test_a_duration_that_is_not_seconds_is_refused_and_the_capture_file_kept(tmp_path, capsys, command, duration):
+    """--duration nan (or -1) stopped at once and exited 0: "captured 0 reads", the --out file emptied."""
+    from agent.cli import main
+
+    out = tmp_path / "live.hex"
+    out.write_text("# an earlier capture\n")
+    extra = ["--out", str(out)] if command == "capture" else []
+    code = main(["reader", command, f"replay://{CAPTURES / FAMILIES[0]}.hex", *extra, "--duration", duration])
+    assert (code, capsys.readouterr().err) == (
+        2, f"sharaka-gate reader {command}: --duration {float(duration):g}: expected a finite number of seconds, "
+           "0 or more (none: until Ctrl-C); see --help\n")
+    assert out.read_text() == "# an earlier capture\n"
