@@ -190,6 +190,20 @@ def test_broker_commands_refuse_a_port_out_of_range(tmp_path, capsys, command, p
     assert not (tmp_path / "central.db").exists()
 
 
+@pytest.mark.parametrize("command", [["run", "--keys", "K"], ["federation", "run", "--config", "K"],
+                                     ["console", "--accounts", "K"]])
+@pytest.mark.parametrize("duration", ["nan", "-1", "inf"])
+def test_long_running_commands_refuse_a_duration_that_is_not_seconds(tmp_path, capsys, command, duration):
+    """`federation run --duration nan` (or -1) stopped at once and exited 0, as if its run had been done."""
+    args = [str(tmp_path / "k") if a == "K" else a for a in command]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--db", str(tmp_path / "central.db"), "--duration", duration])
+    assert exit_.value.code == 2
+    assert (f"error: argument --duration: '{duration}': expected a finite number of seconds, 0 or more (0: until ^C)"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "central.db").exists()
+
+
 @pytest.mark.parametrize(("flag", "value", "least"), [
     ("--idle", "nan", "30"), ("--max-failures", "-1", "1"), ("--lockout", "-5", "1")])
 def test_console_refuses_session_and_lockout_settings_below_the_gate_screens_floors(tmp_path, capsys, flag, value,

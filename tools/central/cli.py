@@ -88,6 +88,17 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _duration(text: str) -> float:
+    """``--duration``: a finite number of seconds >= 0 (``nan`` or ``-1`` stopped the command at once, exit 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a finite number of seconds, 0 or more (0: until ^C)")
+    return value
+
+
 def _db_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", "--store", dest="db", required=True, metavar="FILE",
                    help="the central store: an SQLite file (default engine), or postgresql://USER@HOST:PORT/DB")
@@ -127,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="accept events, ack after commit, show gates and hits live")
     _db_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--duration", type=_duration, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--lists", type=Path, metavar="DIR", help="hit-list directory: LISTS/{list_id}/ files + head, re-read every 2 s")
     p.add_argument("--keyrings", type=Path, metavar="DIR",
                    help="keyrings gates may fetch (the `sharaka-hitlist` keys directory's keyrings/: public files only)")
@@ -234,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--federation", type=Path, metavar="FILE",
                    help="this centre's federation file: supervisors share alerts and hits, officers read shared "
                         "personal hits (docs/central.md \"Federation\")")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--duration", type=_duration, default=0.0, help="stop after this many seconds (0: until ^C)")
     _broker_args(p, COMMAND_USER, keys=False)
     _federation_parser(sub)
     for name in ("gates", "events", "keys"):
@@ -342,7 +353,7 @@ def _federation_parser(sub: Any) -> None:
                    help="this centre's alert key: re-issue received alerts to its gates (without it: recorded only)")
     p.add_argument("--site", action="append", default=[],
                    help="re-issue received alerts only to the gates of this site (repeatable; default: all gates)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until ^C)")
+    p.add_argument("--duration", type=_duration, default=0.0, help="stop after this many seconds (0: until ^C)")
     p.add_argument("--count", type=int, default=0, metavar="N",
                    help="stop once N items were received and recorded (0: no limit; --duration still bounds the run)")
     p.add_argument("--peer-rate", default="5/100", metavar="PER_SECOND/BURST",
