@@ -30,7 +30,12 @@ from agent import keys as keyfiles
 from agent.durable import atomic_write
 from agent.errors import AgentError, UsageError, command_path, run_command
 from agent.hitlist import names
-from agent.hitlist.fingerprint import document_fingerprint, person_fingerprint, vehicle_fingerprint
+from agent.hitlist.fingerprint import (
+    check_birth_date,
+    document_fingerprint,
+    person_fingerprint,
+    vehicle_fingerprint,
+)
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.records import RecordsReader
@@ -321,6 +326,7 @@ def cmd_lookup(args, now: float) -> dict:
         fps, kind = [vehicle_fingerprint(meta.fp_keys, args.vin)], "vehicle"
     else:
         surname, given, birth = args.person
+        check_birth_date(birth)  # 991399 answered "no hit"
         fps = [person_fingerprint(meta.fp_keys, k, birth) for k, _ in names.query_name_keys(surname, given)]
         kind = "person"
     for fp in fps:

@@ -117,12 +117,23 @@ def _lookup(args) -> int:
     return 0
 
 
+def _check_person(surname: str, given_names: str, birth_date: str) -> None:
+    """``--person``: a name with letters and a birth date that can be one; a list holding no persons answers
+    "no hit" without looking at them (an impossible 991399 included)."""
+    from agent.hitlist import names
+    from agent.hitlist.fingerprint import check_birth_date
+
+    names.query_name_keys(surname, given_names)  # NameKeyError (exit 2) for a name without letters
+    check_birth_date(birth_date)
+
+
 def _query(store, args):
     if args.document:
         return store.lookup_document(*args.document), "document"
     if args.vin:
         return store.lookup_vehicle(args.vin), "vehicle"
     if args.person:
+        _check_person(*args.person)
         return store.lookup_person(*args.person), "person"
     from agent.mrz import parse_mrz
 

@@ -76,6 +76,21 @@ def normalise_birth_date(birth_date: str) -> str:
     return birth_date
 
 
+def check_birth_date(birth_date: str) -> str:
+    """A birth date a traveller can have, as a lookup gives it: YYMMDD, its unknown parts ``<<`` (Doc 9303 Part 3,
+    agent.mrz.parser.is_partial_date); raises BadDataError for another (991399, 970229, 7408). Lists keep
+    ``normalise_birth_date``'s looser check: a record is keyed as printed."""
+    from agent.mrz.parser import is_partial_date
+    from agent.mrz.result import yymmdd
+
+    # an unknown year may be a leap year (00), an unknown month has 31 days (01), an unknown day may be the 1st
+    known = "".join(birth_date[i:i + 2].replace("<<", "01" if i else "00") for i in (0, 2, 4))
+    if len(birth_date) != 6 or not is_partial_date(birth_date) or not (yymmdd(known, 1900) or yymmdd(known, 2000)):
+        raise BadDataError(f"birth date {birth_date!r:.60}: expected a date YYMMDD as printed in the MRZ, its "
+                           "unknown parts << (e.g. 740812 or 74<<<<)")
+    return birth_date
+
+
 def _blake64(data: bytes, key: bytes, domain: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key, person=domain).digest(), "little")
 

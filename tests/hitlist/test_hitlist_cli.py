@@ -285,3 +285,28 @@ def test_certify_refuses_to_revoke_a_key_id_the_keyring_does_not_certify(tmp_pat
     assert err.startswith("sharaka-hitlist certify: --revoke '0123456789abcdef': no key with this id is certified")
     assert (keys / "keyring.bin").read_bytes() == before
     assert sorted(p.name for p in (keys / "keyrings").iterdir()) == ["000001.bin"]
+
+
+def test_lookup_refuses_an_impossible_birth_date_or_a_name_without_letters(tmp_path, keys, capsys):
+    """`lookup --person ERIKSSON ANNA 991399` (or names "" "") answered "no hit", exit 0: a list holding no persons
+    never looked at them, and a list holding persons keyed the impossible date as given."""
+    from agent.cli import main
+
+    state = str(tmp_path / "gate")
+    for n, records in enumerate((RECORDS[:1], RECORDS), start=1):
+        build(keys, write_jsonl(tmp_path / f"r{n}.jsonl", records), n, tmp_path / f"v{n}.shl", "--person-cost", "5")
+        run("gate", "hitlist", "install", str(tmp_path / f"v{n}.shl"), "--root-pub", str(keys / "root.pub"),
+            "--state", state)
+        for birth in ("991399", "970229", "74<<32", "7408", "74081201", "74-08-12", "x" * 5000):
+            assert main(["hitlist", "lookup", "--state", state, "--person", "ERIKSSON", "ANNA", birth]) == 2
+            err = capsys.readouterr().err
+            assert err == (f"sharaka-gate hitlist lookup: birth date {birth!r:.60}: expected a date YYMMDD as printed "
+                           "in the MRZ, its unknown parts << (e.g. 740812 or 74<<<<); check that the file or value is "
+                           "the right one and not damaged\n")
+        assert main(["hitlist", "lookup", "--state", state, "--person", "", "<<", "740812"]) == 2
+        assert "has no letters" in capsys.readouterr().err
+        for birth in ("74<<<<", "<<0812", "000229", "<<0229", "7408<<", "<<<<<<"):
+            assert main(["hitlist", "lookup", "--state", state, "--person", "ERIKSSON", "ANNA", birth]) == 0, birth
+        capsys.readouterr()
+    proc = run("lookup", str(tmp_path / "v2.shl"), "--person", "ERIKSSON", "ANNA", "991399", check=False)
+    assert proc.returncode == 2 and "birth date '991399': expected a date YYMMDD" in proc.stderr, proc.stderr
