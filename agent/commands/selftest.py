@@ -165,7 +165,7 @@ def run_checks(
 def run(args: argparse.Namespace) -> int:
     """Test each device; 0 all pass, 1 one fails (a bad config or command line: exit 2, agent.errors)."""
     if not 0 <= args.step <= 10:
-        raise UsageError(f"--step {args.step!r}: expected 0-10 seconds")
+        raise UsageError(f"--step {args.step!r:.60}: expected 0-10 seconds")
     urls, gate_id = device_urls(args.config)
     for device in DEVICES:
         if getattr(args, device):

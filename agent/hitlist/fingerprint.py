@@ -55,9 +55,9 @@ def normalise_document(issuing_state: str, document_number: str) -> tuple[str, s
     state = issuing_state.upper().translate(_SEPARATORS)
     number = document_number.upper().translate(_SEPARATORS)
     if not _STATE.fullmatch(state):
-        raise BadDataError(f"issuing state {issuing_state!r}: expected 1-3 letters (e.g. 'UTO', 'D<<')")
+        raise BadDataError(f"issuing state {issuing_state!r:.60}: expected 1-3 letters (e.g. 'UTO', 'D<<')")
     if not _NUMBER.fullmatch(number):
-        raise BadDataError(f"document number {document_number!r}: expected 1-24 letters or digits")
+        raise BadDataError(f"document number {document_number!r:.60}: expected 1-24 letters or digits")
     return state, number
 
 
@@ -65,14 +65,14 @@ def normalise_vin(vin: str) -> str:
     """Raises BadDataError when the VIN is not 5-17 letters or digits after removing separators."""
     value = vin.upper().translate(_SEPARATORS)
     if not _VIN.fullmatch(value):
-        raise BadDataError(f"VIN {vin!r}: expected 5-17 letters or digits (17 for ISO 3779)")
+        raise BadDataError(f"VIN {vin!r:.60}: expected 5-17 letters or digits (17 for ISO 3779)")
     return value
 
 
 def normalise_birth_date(birth_date: str) -> str:
     """Raises BadDataError unless the date is six characters YYMMDD as printed (digits or '<')."""
     if not isinstance(birth_date, str) or not _BIRTH.fullmatch(birth_date):
-        raise BadDataError(f"birth date {birth_date!r}: expected YYMMDD as printed in the MRZ")
+        raise BadDataError(f"birth date {birth_date!r:.60}: expected YYMMDD as printed in the MRZ")
     return birth_date
 
 

@@ -81,7 +81,7 @@ def _clean(field: str) -> str:
     bad = _NOT_NAME.search(text)
     if bad:
         raise NameKeyError(
-            f"name field {field!r} holds {bad.group()!r}; expected Latin letters separated by "
+            f"name field {field!r:.60} holds {bad.group()!r}; expected Latin letters separated by "
             "spaces, '<', hyphens or apostrophes"
         )
     text = re.sub(r" *- *", "-", text).strip(" -")
@@ -598,7 +598,7 @@ def _fields(
     givens = _field_codes(given_names, False, limit, habit, listed)
     if not surnames[0].codes and not givens[0].codes:
         raise NameKeyError(
-            f"name {surname!r} / {given_names!r} has no letters; expected a surname and given names"
+            f"name {surname!r:.60} / {given_names!r:.60} has no letters; expected a surname and given names"
         )
     return surnames, givens
 

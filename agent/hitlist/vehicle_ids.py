@@ -71,16 +71,16 @@ def check_vin(vin: str) -> VinCheck:
     and, where it applies, the North American check digit. Raises ``BadDataError`` naming the value and
     the rule it breaks (the check digit does not raise: see ``VinCheck.reasons``)."""
     if not isinstance(vin, str):
-        raise BadDataError(f"VIN {vin!r}: expected text")
+        raise BadDataError(f"VIN {vin!r:.60}: expected text")
     value = _SEPARATORS.sub("", vin.upper())
     if len(value) != 17:
-        raise BadDataError(f"VIN {vin!r}: {len(value)} characters; expected 17 (ISO 3779)")
+        raise BadDataError(f"VIN {vin!r:.60}: {len(value)} characters; expected 17 (ISO 3779)")
     bad = sorted({c for c in value if c not in VIN_CHARS})
     if bad:
-        raise BadDataError(f"VIN {vin!r}: {''.join(bad)!r} not allowed; expected 0-9 and A-Z without I, O, Q "
+        raise BadDataError(f"VIN {vin!r:.60}: {''.join(bad)!r:.60} not allowed; expected 0-9 and A-Z without I, O, Q "
                            "(ISO 3779)")
     if not _VIN.fullmatch(value):  # pragma: no cover - the two checks above are the rule
-        raise BadDataError(f"VIN {vin!r}: expected 17 of 0-9 A-Z without I, O, Q")
+        raise BadDataError(f"VIN {vin!r:.60}: expected 17 of 0-9 A-Z without I, O, Q")
     if value[0] not in _NORTH_AMERICA:
         return VinCheck(value, "not_applicable")
     return VinCheck(value, "valid" if value[8] == vin_check_digit(value) else "invalid")
@@ -90,12 +90,12 @@ def normalise_plate(plate: str) -> str:
     """The plate as lists compare it (module docstring). Raises ``BadDataError`` for a plate without 1-12
     letters or digits once separators are removed, or with characters no plate carries."""
     if not isinstance(plate, str):
-        raise BadDataError(f"plate {plate!r}: expected text")
+        raise BadDataError(f"plate {plate!r:.60}: expected text")
     text = unicodedata.normalize("NFKC", plate)
     text = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in text)
     value = _SEPARATORS.sub("", text.upper().translate(_LOOKALIKES)).translate(_CONFUSABLE)
     if not _PLATE.fullmatch(value):
-        raise BadDataError(f"plate {plate!r}: expected 1-12 letters or digits (spaces and dashes are ignored)")
+        raise BadDataError(f"plate {plate!r:.60}: expected 1-12 letters or digits (spaces and dashes are ignored)")
     return value
 
 
@@ -104,5 +104,5 @@ def normalise_country(country: str) -> str:
     Raises ``BadDataError`` for anything but 1-3 Latin letters."""
     value = country.strip().upper() if isinstance(country, str) else ""
     if not _COUNTRY.fullmatch(value):
-        raise BadDataError(f"plate country {country!r}: expected the 1-3 letter registration code (D, MA, TN)")
+        raise BadDataError(f"plate country {country!r:.60}: expected the 1-3 letter registration code (D, MA, TN)")
     return value

@@ -310,3 +310,20 @@ def test_lookup_refuses_an_impossible_birth_date_or_a_name_without_letters(tmp_p
         capsys.readouterr()
     proc = run("lookup", str(tmp_path / "v2.shl"), "--person", "ERIKSSON", "ANNA", "991399", check=False)
     assert proc.returncode == 2 and "birth date '991399': expected a date YYMMDD" in proc.stderr, proc.stderr
+
+
+def test_lookup_errors_quote_a_long_argument_cut_short(tmp_path, keys, capsys):
+    """`lookup --vin` with a 5,000-character argument repeated all of it in the error line."""
+    from agent.cli import main
+
+    build(keys, write_jsonl(tmp_path / "r.jsonl", RECORDS), 1, tmp_path / "v1.shl", "--person-cost", "5")
+    state = str(tmp_path / "gate")
+    run("gate", "hitlist", "install", str(tmp_path / "v1.shl"), "--root-pub", str(keys / "root.pub"), "--state", state)
+    long = "A" * 5000
+    for query in (["--vin", long], ["--document", "UTO", long], ["--document", long, "X"],
+                  ["--person", "ERIKSSON", "ANNA", long], ["--person", "1" * 150, "ANNA", "740812"]):
+        assert main(["hitlist", "lookup", "--state", state, *query]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and len(err) < 300, err
+    proc = run("lookup", str(tmp_path / "v1.shl"), "--vin", long, check=False)
+    assert proc.returncode == 2 and len(proc.stderr) < 300, proc.stderr

@@ -298,7 +298,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise UsageError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+        raise UsageError(f"--listen {args.listen!r:.60}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
     if args.https_cert is None and not _loopback(host):  # as the gate's screen: passwords and sessions never in clear
@@ -500,7 +500,7 @@ def _enrolment(args: argparse.Namespace, store: CentralStore) -> EnrolmentDesk |
         raise UsageError("--enrol-ca needs --root-pub FILE: the root key enrolled gates pin")
     host, _, port = args.enrol_broker.rpartition(":") if args.enrol_broker else ("", "", "8883")
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--enrol-broker {args.enrol_broker!r}: expected HOST:PORT, e.g. broker.example:8883")
+        raise UsageError(f"--enrol-broker {args.enrol_broker!r:.60}: expected HOST:PORT, e.g. broker.example:8883")
     ca = CertFiles(args.enrol_ca / "ca.crt", args.enrol_ca / "ca.key")
     for f in (ca.cert, ca.key):
         f.read_bytes()  # a missing or unreadable CA file is the operator's mistake, said now
@@ -629,9 +629,9 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     try:
         cmd_args = json.loads(args.args)
     except json.JSONDecodeError as exc:
-        raise BadDataError(f"--args {args.args!r} is not JSON: {exc}")
+        raise BadDataError(f"--args {args.args!r:.60} is not JSON: {exc}")
     if not isinstance(cmd_args, dict):
-        raise BadDataError(f"--args {args.args!r} must be a JSON object")
+        raise BadDataError(f"--args {args.args!r:.60} must be a JSON object")
     signers = [keyfiles.load_signing_key(p) for p in args.sign_with]
     store = _store(args.db)
     if store.device_key(args.gate) is None:
@@ -776,7 +776,7 @@ def cmd_federation(args: argparse.Namespace) -> int:
 
     peer_rate = _rate(args.peer_rate)
     if peer_rate is None or args.peer_queue < 1:
-        raise BadDataError(f"--peer-rate {args.peer_rate!r} --peer-queue {args.peer_queue}: expected PER_SECOND/BURST "
+        raise BadDataError(f"--peer-rate {args.peer_rate!r:.60} --peer-queue {args.peer_queue}: expected PER_SECOND/BURST "
                            "positive numbers (burst >= 1) and a positive queue, e.g. --peer-rate 5/100 --peer-queue 1000")
     if args.count < 0:
         raise BadDataError(f"--count {args.count}: expected a number of items >= 0")
