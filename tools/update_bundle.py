@@ -68,13 +68,27 @@ def keygen(args: argparse.Namespace) -> dict[str, Any]:
     return {"keyring": str(out / "update-ca.pem"), "signing_cert": str(out / "signing.pem")}
 
 
+def _not_a_rootfs(what: str) -> BadDataError:
+    exc = BadDataError(what)
+    exc.remedy = "give an ext4 image or a directory to pack"
+    return exc
+
+
 def rootfs_image(src: Path, work: Path) -> Path:
     """``src`` as an ext4 image: an image is used as it is, a directory is packed (``mkfs.ext4 -d``) into
     an image a quarter larger than its contents (RAUC grows it to the slot, ``resize=true``)."""
-    if src.is_file():
-        return src
-    if not src.is_dir():
+    if not src.exists():
         raise FileNotFoundError(2, "No such file or directory", str(src))
+    if src.is_file():
+        with src.open("rb") as f:  # the ext4 superblock's magic, 0xEF53 at byte 1080
+            f.seek(1080)
+            magic = f.read(2)
+        if magic != b"\x53\xef":
+            what = "empty" if src.stat().st_size == 0 else "no ext4 superblock"
+            raise _not_a_rootfs(f"--rootfs {str(src)!r}: not an ext4 image ({what})")
+        return src
+    if not src.is_dir():  # /dev/null, a pipe: "no such file" was not the reason
+        raise _not_a_rootfs(f"--rootfs {str(src)!r}: not a regular file or a directory")
     used = sum(p.lstat().st_size for p in src.rglob("*")) + (8 << 20)
     image = work / "rootfs.ext4"
     with image.open("wb") as f:

@@ -145,3 +145,19 @@ def test_update_cli_installs_and_reports_slots(tmp_path, keys, gate):
     older = bundle(tmp_path, keys, "0.9")
     out = subprocess.run([*run, "install", str(older)], env=gate.env, capture_output=True, text=True)
     assert out.returncode == 3 and "(version 0.9) refused by the gate's downgrade guard" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(("rootfs", "what"), [
+    ("/dev/null", "not a regular file or a directory"), ("empty.ext4", "not an ext4 image (empty)"),
+    ("text.ext4", "not an ext4 image (no ext4 superblock)")])
+def test_build_names_why_a_rootfs_is_not_an_image(tmp_path, keys, capsys, rootfs, what):
+    """--rootfs /dev/null said "no such file"; an empty file failed in RAUC ("squashfs size (4096) must be larger
+    than 4096 bytes")."""
+    (tmp_path / "empty.ext4").write_bytes(b"")
+    (tmp_path / "text.ext4").write_text("not an image\n" * 200)
+    path = rootfs if rootfs.startswith("/") else str(tmp_path / rootfs)
+    out = tmp_path / "b.raucb"
+    assert update_tool(["build", "--keys", str(keys), "--rootfs", path, "--version", "2.0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"sharaka-update build: --rootfs {path!r}: {what}; give an ext4 image or a "
+                                       "directory to pack\n")
+    assert not out.exists()
