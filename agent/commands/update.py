@@ -116,13 +116,19 @@ def commit(args: argparse.Namespace) -> int:
     from agent.errors import AgentError
     from agent.update.health import commit_or_rollback, unit_health, wait_healthy
 
+    try:
+        load_config(args.config)
+        broken = None
+    except (AgentError, OSError, ValueError) as exc:
+        if not _boot_state_path().exists():
+            raise  # no A/B boot state here (not the appliance): no trial to judge, the config is the mistake
+        # on the appliance it is judged with the boot: a trial whose new system cannot read the gate's config is
+        # rolled back, not left running unjudged (an unprovisioned gate does not run this: the unit's condition)
+        broken = f"config {str(args.config)!r} unusable: {exc}"
+
     def selftest() -> str | None:
-        # the config is judged with the trial, not before it: a new system that cannot read the gate's config
-        # (an unprovisioned gate does not run this: the unit's condition) is rolled back, not left running unjudged
-        try:
-            load_config(args.config)
-        except (AgentError, OSError, ValueError) as exc:
-            return f"config {str(args.config)!r} unusable: {exc}"
+        if broken is not None:
+            return broken
         out = subprocess.run([sys.executable, "-m", "agent", "selftest", "--step", "0", "--config", str(args.config)],
                              capture_output=True, text=True, check=False, timeout=120)
         return None if out.returncode == 0 else f"selftest failed: {(out.stdout + out.stderr).strip()[-300:]}"

@@ -154,7 +154,8 @@ def test_cli_install_from_a_url_does_not_keep_a_refused_bundle(tmp_path, keys, s
 def test_a_trial_that_cannot_read_the_gates_config_is_judged_not_left_running(tmp_path, monkeypatch):
     """``update commit`` loaded the config before judging the boot: a new system whose loader refuses the
     gate's config (the agent then cannot start either) exited 2 there, so the trial was neither committed nor
-    rolled back and stayed up, not screening, until someone rebooted the gate."""
+    rolled back and stayed up, not screening, until someone rebooted the gate. Off the appliance (no boot state)
+    the config's error is told at once, exit 2 (`tests/test_cli_errors.py`)."""
     from agent.cli import main
     from agent.update import health
 
@@ -165,6 +166,8 @@ def test_a_trial_that_cannot_read_the_gates_config_is_judged_not_left_running(tm
         return f"slot B rolled back: {judged[-1]}"
 
     monkeypatch.setattr(health, "commit_or_rollback", commit_or_rollback)
+    (tmp_path / "boot.state").write_text("BOOT_ORDER=B A\nBOOT_A_LEFT=3\nBOOT_B_LEFT=0\n")  # an A/B appliance
+    monkeypatch.setenv("SHARAKA_BOOT_STATE", str(tmp_path / "boot.state"))
     config = tmp_path / "gate.toml"
     config.write_text('[gate]\nid = "gate-7"\nsite = "port-a"\nno_such_setting = 1\n')
     assert main(["update", "commit", "--config", str(config)]) == 1
