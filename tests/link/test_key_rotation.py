@@ -169,8 +169,8 @@ def forged_requests(old: SigningKey, new: SigningKey, stranger: SigningKey) -> d
     }
 
 
-def test_rotation_request_not_signed_by_old_key_refused(mq, tmp_path, keys, central):
-    old, new, stranger = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+def _enrolled_listening_for_confirms(mq, central, old: SigningKey) -> tuple[mqtt.Client, list[bytes]]:
+    """Gate-a enrolled with ``old``, connected as itself and collecting its key confirmations (loop started)."""
     central.store.enrol("gate-a", pub(old), time.time())
     user, password = mq.add_gate("gate-a")
     confirms: list[bytes] = []
@@ -180,6 +180,12 @@ def test_rotation_request_not_signed_by_old_key_refused(mq, tmp_path, keys, cent
     client.connect(mq.host, mq.port)
     client.subscribe(topics.gate("gate-a", topics.KEY_CONFIRM), qos=1)
     client.loop_start()
+    return client, confirms
+
+
+def test_rotation_request_not_signed_by_old_key_refused(mq, tmp_path, keys, central):
+    old, new, stranger = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    client, confirms = _enrolled_listening_for_confirms(mq, central, old)
     try:
         for wire in forged_requests(old, new, stranger).values():
             client.publish(topics.gate("gate-a", topics.KEY_ROTATE), wire, qos=1).wait_for_publish(5)
@@ -268,15 +274,7 @@ def test_no_confirmation_leaves_the_centre_before_the_pending_key_is_committed(m
     disk full, a bug, the node killed) the pending key was rolled back but the gate had its confirmation, switched
     to the new key, stopped asking, and every message it signed after was refused: neither key worked."""
     old, new = SigningKey.generate(), SigningKey.generate()
-    central.store.enrol("gate-a", pub(old), time.time())
-    user, password = mq.add_gate("gate-a")
-    confirms: list[bytes] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-a", protocol=mqtt.MQTTv5)
-    client.username_pw_set(user, password)
-    client.on_message = lambda _c, _u, m: confirms.append(m.payload)
-    client.connect(mq.host, mq.port)
-    client.subscribe(topics.gate("gate-a", topics.KEY_CONFIRM), qos=1)
-    client.loop_start()
+    client, confirms = _enrolled_listening_for_confirms(mq, central, old)
     store_events, failed = central._store_events, []
 
     def disk_full(*args, **kwargs):  # the batch's last writes fail: its transaction is rolled back
