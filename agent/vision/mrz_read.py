@@ -1060,7 +1060,7 @@ def _character_probs(columns: list[np.ndarray], widths: Sequence[int]) -> list[n
 
 def _exact_paths(columns: list[np.ndarray], widths: Sequence[int]) -> list[CtcPath] | None:
     """Each line's path at its width: the best path when it has that many characters, else ``decode_exact``'s
-    with its squeezed characters unknown (``_squeezed``); None when a line cannot be read at its width."""
+    with its squeezed characters unknown (``_unsqueezed``); None when a line cannot be read at its width."""
     paths = [_best_path(c, w) or _unsqueezed(c, decode_exact(c, w)) for c, w in zip(columns, widths, strict=True)]
     return None if any(not p.text for p in paths) else paths
 
