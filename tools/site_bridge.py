@@ -37,6 +37,7 @@ to the regional hub as ``federation-CENTRE``, and the hub's ACL that confines ea
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -192,6 +193,15 @@ def _credential_args(p: argparse.ArgumentParser, remote: str, name: str) -> None
     p.add_argument("--password-file", type=Path)
 
 
+def _address(text: str) -> str:
+    """``HOST:PORT`` of a broker, as Mosquitto's ``address`` line takes it: a port of 1 to 65535 (99999 made a
+    config whose bridge never connects) and a host without spaces or control characters (a line of its own)."""
+    host, _, port = text.rpartition(":")
+    if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]", host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected HOST:PORT, the port 1 to 65535")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tools.site_bridge conf|acl|federation|hub-acl``: print a site bridge's config or its national
     ACL section, a national broker's bridge to the regional hub or the hub's ACL."""
@@ -199,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("conf", help="the site Mosquitto's bridge section")
     p.add_argument("--site", required=True)
-    p.add_argument("--national", required=True, metavar="HOST:PORT")
+    p.add_argument("--national", required=True, type=_address, metavar="HOST:PORT")
     _credential_args(p, "the national broker", "bridge-SITE")
     p.add_argument("--v5-cert", help="the MQTT 5 connection's client certificate (CN bridge-SITE-v5)")
     p.add_argument("--v5-key", help="its key")
@@ -210,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate", action="append", default=[], required=True, help="a gate of the site (repeat)")
     p = sub.add_parser("federation", help="a national Mosquitto's bridge to the regional hub")
     p.add_argument("--centre", required=True, help="this national centre's id in the region")
-    p.add_argument("--hub", required=True, metavar="HOST:PORT")
+    p.add_argument("--hub", required=True, type=_address, metavar="HOST:PORT")
     _credential_args(p, "the hub", "federation-CENTRE")
     p = sub.add_parser("hub-acl", help="the regional hub's ACL")
     p.add_argument("--centre", action="append", default=[], required=True, help="a national centre (repeat)")

@@ -204,6 +204,17 @@ def test_long_running_commands_refuse_a_duration_that_is_not_seconds(tmp_path, c
     assert not (tmp_path / "central.db").exists()
 
 
+@pytest.mark.parametrize("command", [["run", "--keys", "K"], ["gates"]])
+def test_a_gap_grace_that_is_not_seconds_is_refused(tmp_path, capsys, command):
+    """`--gap-grace nan` was taken: a sequence gap older than NaN seconds is never older, so none was reported."""
+    args = [str(tmp_path / "k") if a == "K" else a for a in command]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--db", str(tmp_path / "central.db"), "--gap-grace", "nan"])
+    assert exit_.value.code == 2
+    assert "error: argument --gap-grace: 'nan': expected a finite number of seconds, 0 or more" in capsys.readouterr().err
+    assert not (tmp_path / "central.db").exists()
+
+
 @pytest.mark.parametrize(("flag", "value", "least"), [
     ("--idle", "nan", "30"), ("--max-failures", "-1", "1"), ("--lockout", "-5", "1")])
 def test_console_refuses_session_and_lockout_settings_below_the_gate_screens_floors(tmp_path, capsys, flag, value,

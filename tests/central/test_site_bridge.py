@@ -199,3 +199,17 @@ def test_bridge_may_publish_only_for_its_own_sites_gates(tls_broker, pki):
 def test_bridge_conf_refuses_a_bridge_without_credentials(capsys):
     assert main(["conf", "--site", "site1", "--national", "h:8883", "--ca", "ca.crt"]) == 2
     assert "needs --cert and --key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["h:99999", "h:0", "h", "h:x", "a b:8883", "h\ntopic # both 0:8883"])
+def test_bridge_conf_refuses_a_broker_address_mosquitto_cannot_use(capsys, address):
+    """`--national h:99999` made a config whose bridge never connects, and a host with a line break wrote a line
+    of its own into the config."""
+    for command in (["conf", "--site", "site1", "--national"], ["federation", "--centre", "JO", "--hub"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, address, "--ca", "ca.crt", "--cert", "c.crt", "--key", "c.key"])
+        assert exit_.value.code == 2
+        assert "expected HOST:PORT, the port 1 to 65535" in capsys.readouterr().err
+    assert main(["conf", "--site", "site1", "--national", "[::1]:8883", "--ca", "ca.crt", "--cert", "c.crt",
+                 "--key", "c.key", "--v5-cert", "v.crt", "--v5-key", "v.key"]) == 0
+    assert "address [::1]:8883" in capsys.readouterr().out

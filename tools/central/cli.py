@@ -88,15 +88,21 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _duration(text: str) -> float:
-    """``--duration``: a finite number of seconds >= 0 (``nan`` or ``-1`` stopped the command at once, exit 0)."""
+def _seconds(text: str, note: str = "") -> float:
+    """A finite number of seconds >= 0: ``nan`` passes every comparison's ``not`` (``--gap-grace nan`` never
+    reported a gap) and ``-1`` or ``nan`` as ``--duration`` stopped the command at once, exit 0."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a finite number of seconds, 0 or more (0: until ^C)")
+        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a finite number of seconds, 0 or more{note}")
     return value
+
+
+def _duration(text: str) -> float:
+    """``--duration``: seconds (``_seconds``), 0 for until ^C."""
+    return _seconds(text, " (0: until ^C)")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -149,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
     p.add_argument("--linger", type=_linger, default=CentralConfig.linger, metavar="SECONDS",
                    help="a batch waits this long for more messages once one came (fewer commits; not for a hit)")
-    p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--gap-grace", type=_seconds, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
     p.add_argument("--enrol-ca", type=Path, metavar="DIR",
                    help="broker CA directory (ca.crt, ca.key): answer enrolment requests, signing gates' certificates")
@@ -254,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         _db_arg(p)
         p.add_argument("--json", action="store_true")
         if name == "gates":
-            p.add_argument("--gap-grace", type=float, default=60.0, metavar="SECONDS",
+            p.add_argument("--gap-grace", type=_seconds, default=60.0, metavar="SECONDS",
                            help="report sequence numbers missing for longer than this")
         if name in ("events", "keys"):
             p.add_argument("--gate")
