@@ -196,29 +196,24 @@ class Screener:
         times = self.times
         times.start = time.perf_counter_ns()
         wall, mono, now = self._clock(), self._monotonic(), self._trusted()
-        key: tuple[str, ...] | None = None
         asked: Pending | None = None
+        mrz: MrzResult | None = None
         if isinstance(item, Misread):
-            key = UNREADABLE
-            if self._is_duplicate(key, mono):
-                return None
-            decision = self._unreadable(item.reason, now)
-            times.parsed = time.perf_counter_ns()
+            unreadable = item.reason
         else:
             try:
-                mrz: MrzResult | None = parse_mrz(item.lines, today=self._today(now))
+                mrz, unreadable = parse_mrz(item.lines, today=self._today(now)), ""
             except BadDataError as exc:
-                mrz, key = None, UNREADABLE
-                if self._is_duplicate(key, mono):
-                    return None
-                decision = self._unreadable(f"not an MRZ: {exc}", now)
-            times.parsed = time.perf_counter_ns()
-            if mrz is not None:
-                key = (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
-                if self._is_duplicate(key, mono):
-                    return None
-                asked = self._ask_centre(Query.from_mrz(mrz))
-                decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
+                unreadable = f"not an MRZ: {exc}"
+        times.parsed = time.perf_counter_ns()
+        key = UNREADABLE if mrz is None else (mrz.document_code, mrz.issuing_state, mrz.document_number, mrz.birth_date)
+        if self._is_duplicate(key, mono):
+            return None
+        if mrz is None:
+            decision = self._unreadable(unreadable, now)
+        else:
+            asked = self._ask_centre(Query.from_mrz(mrz))
+            decision = decide(mrz, rules=self.rules, sources=self.sources, today=self._today(now), now=now)
         self.check_list()
         return self._commit_and_show(decision, key, wall, mono, item.received_at,
                                      sighting=getattr(item, "sighting", None),  # a camera passage's frame and face
