@@ -3,7 +3,7 @@
 - ``.jpg .jpeg .png`` frames (in a folder, or one file): decoded by Pillow (the vision extra).
 - ``.mjpeg``/``.mjpg``: JPEG frames one after another (what a UVC camera sends, what ``ffmpeg -f mjpeg``
   writes), split at each JPEG start marker and decoded by Pillow like a V4L2 camera's MJPEG frames
-  (``hal/camera/v4l2.py: decode_mjpeg``). The file is memory-mapped, not read whole.
+  (``hal/camera/v4l2.py: decode_mjpeg``). The file is read one frame at a time (not whole, not mapped).
 - ``.mp4 .avi .mkv .mov`` (and ``.webm``): decoded by the ``ffmpeg`` program (Debian package ``ffmpeg``)
   in a child process that pipes raw RGB frames, sized by ``ffprobe``. Without ``ffmpeg`` the camera is a
   BackendImportError that says how to turn the video into an MJPEG file or a folder of frames on any
@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import errno
-import mmap
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,6 +28,7 @@ PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MJPEG_SUFFIXES = (".mjpeg", ".mjpg")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 SOI = b"\xff\xd8\xff"  # a JPEG's start-of-image marker and the next marker's first byte
+CHUNK = 1 << 16  # bytes read at a time while looking for the next frame's start
 CONVERT_HINT = "ffmpeg -i VIDEO -c:v mjpeg -q:v 3 -f mjpeg tray.mjpeg (or: ffmpeg -i VIDEO frames/%05d.png)"
 
 
@@ -46,39 +46,56 @@ def read_picture(path: Path) -> np.ndarray:
 
 
 class MjpegFile:
-    """The JPEG frames of an MJPEG file in order; ``rewind()`` starts over."""
+    """The JPEG frames of an MJPEG file in order; ``rewind()`` starts over.
+
+    Read through a file handle, one frame at a time, never memory-mapped: a mapped file that is truncated
+    while it is replayed (a recording overwritten in place, ``ffmpeg -y … tray.mjpeg``) kills the whole
+    process with SIGBUS on the next access; read, it is only frames that end sooner.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            with path.open("rb") as f:
-                self._data: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file cannot be mapped
-            self._data = b""
-        self._pos = self._data.find(SOI)
+        self._file = path.open("rb")
+        self._pos = self._first = self._find_soi(0)
         if self._pos < 0:
+            self._file.close()
             raise BadFrameError(f"{str(path)!r} holds no JPEG frame; expected an MJPEG file (JPEGs one after another)")
-        self._first = self._pos
+
+    def _find_soi(self, start: int) -> int:
+        """Offset of the first JPEG start marker at or after ``start``, -1 when there is none before the end."""
+        self._file.seek(start)
+        carry, offset = b"", start  # ``carry``: the tail of the last chunk, in case a marker straddles two
+        while chunk := self._file.read(CHUNK):
+            data = carry + chunk
+            found = data.find(SOI)
+            if found >= 0:
+                return offset - len(carry) + found
+            carry = data[-(len(SOI) - 1) :]
+            offset += len(chunk)
+        return -1
 
     def next_frame(self) -> np.ndarray:
         """The next frame as RGB; EndOfFramesError after the last one; BadFrameError for a corrupt one."""
         from hal.camera.v4l2 import decode_mjpeg
 
-        if self._pos < 0 or self._pos >= len(self._data):
+        if self._pos < 0:
             raise EndOfFramesError(f"no more frames in {str(self.path)!r}")
-        end = self._data.find(SOI, self._pos + len(SOI))
-        frame = self._data[self._pos : end if end >= 0 else len(self._data)]
-        self._pos = end
-        return decode_mjpeg(bytes(frame), str(self.path))
+        start = self._pos
+        self._pos = end = self._find_soi(start + len(SOI))
+        self._file.seek(start)
+        frame = self._file.read(end - start if end >= 0 else -1)
+        if not frame:  # the file was cut shorter than where its frames were
+            self._pos = -1
+            raise EndOfFramesError(f"no more frames in {str(self.path)!r}")
+        return decode_mjpeg(frame, str(self.path))
 
     def rewind(self) -> None:
         """Serve the first frame next."""
         self._pos = self._first
 
     def close(self) -> None:
-        """Unmap the file; idempotent."""
-        if isinstance(self._data, mmap.mmap) and not self._data.closed:
-            self._data.close()
+        """Close the file; idempotent."""
+        self._file.close()
 
 
 class FfmpegVideo:

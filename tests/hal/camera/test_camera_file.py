@@ -3,6 +3,7 @@
 import io
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -314,3 +315,34 @@ def test_sim_camera_unplug_fails_captures_until_replug():
         cam.capture()
     cam.replug()
     assert cam.capture().image.shape == (48, 64, 3)
+
+
+def test_an_mjpeg_file_cut_short_while_replayed_is_bad_frames_then_frames_again_not_a_crash(tmp_path):
+    """A recording overwritten in place while the gate replays it (``ffmpeg -y … tray.mjpeg`` truncates it first):
+    the camera fails captures, then serves the new frames. Memory-mapped, the next access past the new end
+    killed the process with SIGBUS, so the captures run in a child process."""
+    frames = _colour_frames(3)
+    stream = tmp_path / "tray.mjpeg"
+    stream.write_bytes(b"".join(_jpeg(frames[i % 3]) for i in range(60)))  # many pages past the cut
+    script = f"""
+import os, pathlib, sys
+from hal import open_camera
+from hal.camera import BadFrameError, EndOfFramesError
+path = pathlib.Path({str(stream)!r})
+whole = path.read_bytes()
+cam = open_camera(f"file://{{path}}")
+cam.capture()
+os.truncate(path, 100)  # inside the first frame
+failed = 0
+for _ in range(70):
+    try:
+        cam.capture()
+    except (BadFrameError, EndOfFramesError):
+        failed += 1
+path.write_bytes(whole)  # the recording written again
+print(failed, round(float(cam.capture().image.mean())), flush=True)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, f"the replay died (signal {-out.returncode}): {out.stderr[-400:]}"
+    failed, mean = map(int, out.stdout.split())
+    assert failed == 70 and abs(mean - round(float(frames[0].mean()))) < 6
