@@ -28,7 +28,7 @@ from typing import Any
 from hal.errors import BadUrlError
 from hal.indicators import SAFE_OUTPUT, Indicators, IndicatorState, IndicatorStateError, Output
 from hal.indicators import pca9685 as pca
-from hal.indicators.bus import I2cBus
+from hal.indicators.bus import I2cBus, I2cError
 from hal.indicators.expanders import Mcp23017, Pcf8574, RelayOutput
 from hal.url import UrlGrammar
 
@@ -141,29 +141,59 @@ def counts_for(level: int) -> int:
 class Pca9685Indicators(Indicators):
     """The indicator board over any smbus2-compatible ``bus`` (``smbus2.SMBus`` or ``SimI2cBus``).
 
-    Writes only the registers whose value changes; ``reinit`` rewrites everything.
+    Writes only the registers whose value changes; ``reinit`` rewrites everything. With ``open_bus`` (how
+    ``i2c://`` opens ``/dev/i2c-BUS``) the adapter itself may be missing: ``bus`` None opens it on the first
+    write, and a transfer that finds it gone (ENODEV, ENXIO, … ``I2cError.is_bus_gone``) closes it, so the
+    worker's next retry opens it again; until then that is the ``"bus gone: …"`` fault, never an exception.
     """
 
     def __init__(
         self,
-        bus: I2cBus,
+        bus: I2cBus | None,
         config: BoardConfig,
         *,
+        open_bus: Callable[[], I2cBus] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.bus = bus
+        if bus is None and open_bus is None:
+            raise ValueError("Pca9685Indicators needs a bus or open_bus")
         self.config = config
-        self.pwm = pca.Pca9685(bus, config.address, sleep=sleep)
+        self._open_bus = open_bus
+        self._sleep = sleep
+        self.bus: I2cBus | None = None
         self.relay: RelayOutput | None = None
+        if bus is not None:
+            self._attach(bus)
+        self._counts: dict[int, int] = {}
+        self._relay_shown: bool | None = None
+        self._start()
+
+    def _attach(self, bus: I2cBus) -> None:
+        """Drive the chips through ``bus`` (their drivers start from scratch: the next write re-initialises)."""
+        config = self.config
+        self.bus = bus
+        self.pwm = pca.Pca9685(bus, config.address, sleep=self._sleep)
         if config.relay is not None:
             spec = config.relay
             expander = Pcf8574(bus, spec.address) if spec.chip == "pcf8574" else Mcp23017(bus, spec.address)
             self.relay = RelayOutput(expander, spec.pin, active_low=spec.active_low)
-        self._counts: dict[int, int] = {}
-        self._relay_shown: bool | None = None
-        self._start()
+
+    def _ensure_bus(self) -> None:
+        """Open the adapter when it is not open (missing at start, or gone since); OSError while it is absent."""
+        if self.bus is None and self._open_bus is not None:
+            self._attach(self._open_bus())
+
+    def _bus_failed(self, exc: OSError) -> None:
+        """After a failed transfer: close an adapter that went away, so the next attempt opens it again."""
+        if self._open_bus is None or self.bus is None or not (isinstance(exc, I2cError) and exc.is_bus_gone):
+            return
+        bus, self.bus = self.bus, None
+        try:
+            bus.close()
+        except OSError:
+            pass
 
     def _check_state(self, state: IndicatorState) -> None:
         if state.buzzer_hz and not pca.MIN_HZ <= state.buzzer_hz <= pca.MAX_HZ:
@@ -185,6 +215,16 @@ class Pca9685Indicators(Indicators):
         return counts
 
     def _write(self, output: Output, *, reinit: bool) -> None:
+        try:
+            if self.bus is None:
+                self._ensure_bus()
+                reinit = True
+            self._write_output(output, reinit=reinit)
+        except OSError as exc:
+            self._bus_failed(exc)
+            raise
+
+    def _write_output(self, output: Output, *, reinit: bool) -> None:
         if reinit:
             self._counts.clear()
             self._relay_shown = None
@@ -224,19 +264,27 @@ class Pca9685Indicators(Indicators):
     def _write_safe(self) -> None:
         self._counts.clear()
         self._relay_shown = None
+        try:
+            self._ensure_bus()
+        except OSError:
+            return  # no adapter: nothing answers (the relay is de-energised in hardware)
         if self.relay is not None:
             try:
                 self.relay.init()
-            except OSError:
-                pass
+            except OSError as exc:
+                self._bus_failed(exc)
+        if self.bus is None:
+            return
         try:
             self.pwm.init(self.config.pwm_hz)
             for channel, counts in self._channel_counts(SAFE_OUTPUT).items():
                 self.pwm.set_counts(channel, counts)
-        except OSError:
-            pass
+        except OSError as exc:
+            self._bus_failed(exc)
 
     def _read_back(self, output: Output) -> str | None:
+        if self.bus is None:
+            return "I2C adapter not open"
         mode1 = self.pwm.dev.read(pca.MODE1)
         if mode1 & pca.SLEEP:
             return f"PCA9685 asleep (MODE1=0x{mode1:02x})"
@@ -253,6 +301,8 @@ class Pca9685Indicators(Indicators):
         return None
 
     def _release(self) -> None:
+        if self.bus is None:
+            return
         try:
             self.bus.close()
         except OSError:

@@ -15,6 +15,7 @@ from typing import Any
 
 from hal.errors import BackendImportError, BadUrlError, DeviceUnavailableError
 from hal.indicators.board import BoardConfig, Pca9685Indicators, parse_address, parse_options
+from hal.indicators.bus import I2cBus
 from hal.url import split_url
 
 FORM = "i2c://BUS/ADDR?OPTIONS, e.g. i2c://1/0x40?relay=pcf8574@0x20:0"
@@ -31,22 +32,25 @@ def check_i2c_url(url: str) -> BoardConfig:
 
 
 def open_i2c_indicators(url: str, **kwargs: Any) -> Pca9685Indicators:
-    """Open ``/dev/i2c-BUS``; BadUrlError for a bad URL, DeviceUnavailableError when the adapter is absent.
+    """The board on ``/dev/i2c-BUS``; BadUrlError for a bad URL, BackendImportError without smbus2.
 
-    Chips that do not answer are not an error here: the indicators open with ``.fault`` set and
-    keep retrying, as after any I2C fault.
+    Nothing that is missing raises here: an adapter that cannot be opened (``/dev/i2c-BUS`` absent: i2c-dev not
+    loaded yet, a USB adapter unplugged) and chips that do not answer open the board with ``.fault`` set
+    (``"bus gone: … /dev/i2c-BUS cannot be opened …"``, ``"nack: …"``); its worker keeps retrying, opening the
+    adapter again, and shows the desired state once everything answers, as after any I2C fault.
     """
     config = check_i2c_url(url)
-    parts = split_url(url)
+    number = int(split_url(url).netloc)
     try:
         from smbus2 import SMBus
     except ImportError as exc:
         raise BackendImportError(f"i2c indicators need smbus2 (pip install smbus2): {exc}") from exc
-    device = f"/dev/i2c-{int(parts.netloc)}"
-    try:
-        bus = SMBus(int(parts.netloc))
-    except OSError as exc:
-        raise DeviceUnavailableError(
-            exc.errno, f"I2C adapter {device} cannot be opened: {exc.strerror}"
-        ) from exc
-    return Pca9685Indicators(bus, config, **kwargs)
+    device = f"/dev/i2c-{number}"
+
+    def open_bus() -> I2cBus:
+        try:
+            return SMBus(number)
+        except OSError as exc:
+            raise DeviceUnavailableError(exc.errno, f"I2C adapter {device} cannot be opened: {exc.strerror}") from exc
+
+    return Pca9685Indicators(None, config, open_bus=open_bus, **kwargs)

@@ -345,6 +345,20 @@ def test_a_v4l2_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts_and_
         gate.close()
 
 
+def test_an_i2c_adapter_that_is_missing_is_the_indicators_fault_and_the_gate_starts_and_screens(tmp_path):
+    """docs/indicators.md: /dev/i2c-N absent (i2c-dev not loaded yet, a USB adapter unplugged) is the
+    ``indicators`` fault, retried by the board's worker; it used to stop the start (a restart loop)."""
+    config = write_app_config(tmp_path, "sim://reader?framing=lines", devices={"indicators": "i2c://99/0x40"})
+    gate = RunningGate(config)
+    try:
+        assert "/dev/i2c-99 cannot be opened" in gate.app.status()["faults"]["indicators"]
+        gate.app.reader.device.swipe(LISTED_DOC)
+        wait_until(lambda: gate.decisions() == 1, 5, "decision without the indicator board")
+        assert gate.app.screener.counts["HIT"] == 1
+    finally:
+        gate.close()
+
+
 def test_status_command_prints_an_officer_readable_summary(tmp_path):
     gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     try:

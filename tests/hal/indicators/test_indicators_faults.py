@@ -159,6 +159,71 @@ def test_open_with_absent_chips_reports_fault_and_recovers(clock):
     board.close()
 
 
+class SimAdapter:
+    """``/dev/i2c-N`` of a USB I2C adapter: present or not; each open is a new SimI2cBus (a new descriptor) over
+    the same chips. ``unplug()`` makes every open bus fail with ENODEV for good, as a removed adapter's does."""
+
+    def __init__(self, clock, present=True):
+        from hal.indicators.simbus import Pca9685Model, Pcf8574Model
+
+        self.chips = [Pca9685Model(0x40, clock=clock), Pcf8574Model(0x20)]
+        self.present = present
+        self.opened = []
+
+    def open(self):
+        from hal.indicators.simbus import SimI2cBus
+
+        if not self.present:
+            raise DeviceUnavailableError(errno.ENOENT, "I2C adapter /dev/i2c-7 cannot be opened: No such file")
+        bus = SimI2cBus(self.chips)
+        self.opened.append(bus)
+        return bus
+
+    def unplug(self):
+        self.present = False
+        for bus in self.opened:
+            bus.fail(errno=errno.ENODEV)
+
+
+def test_i2c_adapter_missing_at_open_is_a_fault_then_opened_and_desired_state_shown(clock):
+    from hal.indicators.board import BoardConfig, Pca9685Indicators
+    from hal.indicators.sim import observe
+
+    adapter = SimAdapter(clock, present=False)
+    board = Pca9685Indicators(None, BoardConfig(), open_bus=adapter.open, clock=clock, sleep=clock.sleep,
+                              background=False)  # fmt: skip
+    assert board.fault is not None and board.fault.startswith("bus gone") and "/dev/i2c-7" in board.fault
+    board.apply(CLEAR)  # recorded, not raised
+    board.tick(clock.now + 1)
+    assert board.fault is not None and adapter.opened == []
+    adapter.present = True  # i2c-dev loaded, or the adapter plugged in
+    board.tick(clock.now + 2)
+    assert board.fault is None and observe(board).colour == GREEN and observe(board).relay_energised
+    board.close()
+    assert not observe(board).relay_energised
+
+
+def test_i2c_adapter_gone_mid_run_is_opened_again_and_the_desired_state_reapplied(clock):
+    """A removed adapter's descriptor never works again: the board closes it and opens the node anew."""
+    from hal.indicators.board import BoardConfig, Pca9685Indicators
+    from hal.indicators.sim import observe
+
+    adapter = SimAdapter(clock)
+    board = Pca9685Indicators(None, BoardConfig(), open_bus=adapter.open, clock=clock, sleep=clock.sleep,
+                              background=False)  # fmt: skip
+    first = board.bus
+    adapter.unplug()
+    board.apply(HIT)
+    assert board.fault is not None and board.fault.startswith("bus gone") and first.closed
+    for chip in adapter.chips:
+        chip.power_cycle()  # the board lost power with its adapter
+    adapter.present = True
+    board.tick(clock.now + 1)
+    assert board.fault is None and board.bus is not first and len(adapter.opened) == 2
+    assert observe(board).colour == RED and observe(board).buzzer_hz > 0 and not observe(board).relay_energised
+    board.close()
+
+
 def test_close_applies_safe_state_and_is_idempotent(open_board):
     ind = open_board()
     ind.apply(CLEAR)

@@ -3,7 +3,7 @@
 import pytest
 
 from hal import open_indicators
-from hal.errors import BadUrlError, DeviceUnavailableError
+from hal.errors import BadUrlError
 from hal.indicators.board import RelaySpec, parse_options
 from hal.indicators.i2c import open_i2c_indicators
 
@@ -74,9 +74,12 @@ def test_bad_indicator_url_rejected_with_expected_form(url, message):
         open_indicators(url, background=False)
 
 
-def test_i2c_missing_adapter_is_device_unavailable():
-    with pytest.raises(DeviceUnavailableError, match=r"/dev/i2c-99 cannot be opened"):
-        open_i2c_indicators("i2c://99/0x40")
+def test_i2c_missing_adapter_is_a_fault_not_an_exception():
+    ind = open_i2c_indicators("i2c://99/0x40", background=False)
+    try:
+        assert ind.fault is not None and ind.fault.startswith("bus gone") and "/dev/i2c-99 cannot be opened" in ind.fault
+    finally:
+        ind.close()
 
 
 def test_sim_url_through_hal_table_gives_register_level_bus():
