@@ -77,6 +77,7 @@ class DocumentReader:
         self._last_byte_at = 0.0
         self._backoff = self.timings.reopen
         self._next_open = 0.0
+        self._opened_at = 0.0
         self._fault: str | None = None
         self.on_fault: Callable[[str | None], None] | None = None  # called on every fault change
         self._reopen(0.0)
@@ -253,7 +254,7 @@ class DocumentReader:
             self._schedule_reopen()
             return False
         self._is_open = True
-        self._backoff = self.timings.reopen
+        self._opened_at = self._clock()
         if self._fault:
             logger.warning("reader open again, fault cleared", extra={"fields": {"url": str(self.url)}})
         self._set_fault(None)
@@ -264,6 +265,9 @@ class DocumentReader:
         self._backoff = min(self._backoff * 2, self.timings.reopen_max)
 
     def _lost(self, exc: OSError) -> None:
+        if self._clock() - self._opened_at >= self.timings.reopen_max:
+            self._backoff = self.timings.reopen  # it worked for a while: try again soon
+        # else it failed as soon as it opened (a failing cable or hub): the backoff keeps growing
         self._set_fault(f"absent: {exc}")
         logger.warning("reader fault; reopening", extra={"fields": {
             "url": str(self.url), "fault": str(self._fault)}})

@@ -286,3 +286,31 @@ def test_lower_latency_timer_writes_sysfs_of_the_linked_tty(tmp_path):
     lower_latency_timer(str(link), 1, sysfs=str(tmp_path / "sysfs"))
     assert attribute.read_text().strip() == "1"
     lower_latency_timer(str(tmp_path / "dev" / "ttyACM0"), 1, sysfs=str(tmp_path / "sysfs"))  # none: no error
+
+
+def test_reader_that_fails_as_soon_as_it_opens_backs_off_instead_of_reopening_at_the_first_interval(tmp_path):
+    """A failing cable or hub: the port opens, then the first read finds it gone, every time. Each open used to
+    reset the backoff, so it reopened every ``reopen`` seconds for ever, logging two warnings each time."""
+    link = tmp_path / "reader"
+    device = SimReaderDevice("lines", link)
+    opens = []
+
+    def on_fault(fault):
+        if fault is None:  # opened: the link drops again at once
+            opens.append(time.monotonic())
+            device.unplug()
+            device.replug()
+
+    try:
+        with open_reader(f"serial://{link}?reopen=0.02&reopen_max=0.32&idle=1") as reader:
+            reader.on_fault = on_fault
+            device.unplug()
+            device.replug()
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                reader.read(timeout=0.01)
+        assert 3 <= len(opens) <= 10, f"{len(opens)} opens in 1.5 s"  # 0.02 s apart, it was about 50
+        gaps = [b - a for a, b in zip(opens, opens[1:], strict=False)]
+        assert max(gaps) >= 0.3
+    finally:
+        device.close()
