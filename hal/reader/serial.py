@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, unquote
 
 import serial
 
-from hal.errors import BadUrlError
+from hal.errors import BadUrlError, DeviceUnavailableError
 from hal.reader import DocumentReader, reader_grammar
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class SerialDocumentReader(DocumentReader):
     @classmethod
     def _backend_settings(cls, url: str, parts: SplitResult, options: dict[str, str]) -> SerialSettings:
         path = unquote(parts.netloc + parts.path)
-        if not path.startswith("/"):
+        if not path.startswith("/") or "\0" in path:
             raise cls.GRAMMAR.error(f"serial reader URL {url!r}: expected serial:///dev/serial/by-id/NAME?baud=9600&…")
         return serial_settings(path, options)
 
@@ -137,7 +137,10 @@ class SerialDocumentReader(DocumentReader):
         path = self._device_path()
         if self._settings.latency_timer is not None:
             lower_latency_timer(path, self._settings.latency_timer)
-        self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings.port)
+        try:
+            self._port = serial.Serial(path, timeout=0, exclusive=True, **self._settings.port)
+        except ValueError as exc:  # pyserial: the driver refused a setting (e.g. a custom baud rate, TCSETS2)
+            raise DeviceUnavailableError(f"serial port {path} refused its settings {self._settings.port!r}: {exc}") from exc
         self._fd = self._port.fileno()
         logger.info("reader open", extra={"fields": {"path": str(path)}})
 

@@ -154,6 +154,7 @@ BAD_URLS = {
     "twice": ("sim://reader?framing=lines&framing=tlv", "given 2 times"),
     "bad-idle": ("sim://reader?idle=-1", "idle='-1'"),
     "relative-serial-path": ("serial://ttyUSB0", "expected serial:///dev/serial/by-id/"),
+    "nul-in-serial-path": ("serial:///dev/ttyUSB0%00", "expected serial:///dev/serial/by-id/"),  # was ValueError at open
     "sim-not-reader": ("sim://camera", "expected sim://reader"),
     "bad-tlv-type": ("sim://reader?framing=tlv&type=4949", "type='4949'"),
 }
@@ -312,5 +313,29 @@ def test_reader_that_fails_as_soon_as_it_opens_backs_off_instead_of_reopening_at
         assert 3 <= len(opens) <= 10, f"{len(opens)} opens in 1.5 s"  # 0.02 s apart, it was about 50
         gaps = [b - a for a, b in zip(opens, opens[1:], strict=False)]
         assert max(gaps) >= 0.3
+    finally:
+        device.close()
+
+
+def test_a_baud_rate_the_port_refuses_is_a_fault_and_the_reader_opens_once_it_is_accepted(tmp_path, monkeypatch):
+    """pyserial raises ValueError when the tty driver refuses a custom rate (TCSETS2): it escaped ``read()``,
+    which ended the gate's reader thread (and at start, the start). No tty here refuses one (a pty takes any
+    rate), so pyserial's own refusal is stood in for, on a real pty."""
+    import serial
+
+    device = SimReaderDevice("lines", tmp_path / "reader")
+
+    def refused(port, baudrate):
+        raise ValueError(f"Failed to set custom baud rate ({baudrate}): [Errno 22] Invalid argument")
+
+    monkeypatch.setattr(serial.Serial, "_set_special_baudrate", refused)
+    try:
+        with open_reader(f"serial://{tmp_path / 'reader'}?baud=250000&{FAST}") as reader:
+            assert reader.fault is not None and "refused its settings" in reader.fault and "250000" in reader.fault
+            assert reader.read(timeout=0.05) is None  # no exception: the fault stands, retried
+            monkeypatch.undo()  # a port that takes the rate (the adapter replaced)
+            read_until(reader, lambda r, _: r.fault is None)
+            device.swipe(TD3)
+            assert reader.read(timeout=1.0).lines == TD3
     finally:
         device.close()
