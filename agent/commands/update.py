@@ -137,9 +137,9 @@ def commit(args: argparse.Namespace) -> int:
         return wait_healthy(unit_health, settle=args.settle, deadline=args.deadline)
 
     def reboot() -> None:
-        subprocess.run(["systemctl", "reboot"], check=False)
+        subprocess.run(["systemctl", "reboot"], check=False, timeout=60)
 
-    done = commit_or_rollback(_rauc(args), unhealthy, selftest, reboot)
+    done = commit_or_rollback(_rauc(args), unhealthy, selftest, reboot, boot_state=_boot_state_path())
     print(done)
     return 1 if "rolled back" in done else 0
 

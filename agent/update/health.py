@@ -7,7 +7,8 @@ READY=1) and not restarted for ``settle`` seconds (its watchdog did not fire), a
 selftest`` passes. Otherwise, or when ``deadline`` passes first, the slot is marked bad and the gate
 reboots into the other slot. On a committed slot a boot that got this far renews the slot's boot attempts
 and nothing else: a committed system is never rolled back for the agent's sake (its own restarts and
-status handle that); only boots that die before this point use the slot's attempts up.
+status handle that); only boots that die before this point use the slot's attempts up. Every wait is bounded:
+RAUC's calls (agent/update/rauc.py), the checks, and a RAUC that never answers leaves a trial judged failed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
+from agent.update import bootstate
 from agent.update.rauc import Rauc, UpdateError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ T = TypeVar("T")
 # tried this many times, RETRY_S apart, before the boot is given up on.
 TRIES = 4
 RETRY_S = 10.0
+CMDLINE = Path("/proc/cmdline")  # the booted slot: rauc.slot=A|B, set by the boot script (images/boot/boot.cmd)
 
 
 @dataclass(frozen=True)
@@ -95,29 +99,67 @@ def booted_slot(status: dict) -> tuple[str, bool]:  # type: ignore[type-arg]
     raise ValueError(f"booted slot {name!r} not in rauc status")
 
 
+def booted_by_boot_state(boot_state: Path, cmdline: Path = CMDLINE) -> tuple[str, bool]:
+    """(booted slot, whether it is on trial) without RAUC: the kernel's ``rauc.slot=`` and that slot's attempts in
+    the boot state, the test RAUC's "good" is made of (its backend's ``get-state``: BootState.is_good). Raises
+    UpdateError when the command line names no slot (not booted by the gate's bootloader)."""
+    args = Path(cmdline).read_text().split()
+    slot = next((a.partition("=")[2] for a in args if a.startswith("rauc.slot=")), "")
+    if slot not in bootstate.SLOTS:
+        raise UpdateError(f"{str(cmdline)!r} names no booted slot (rauc.slot=A|B): {slot!r}")
+    return slot, not bootstate.load(boot_state).is_good(slot)
+
+
 def commit_or_rollback(
     rauc: Rauc,
     unhealthy: Callable[[], str | None],
     selftest: Callable[[], str | None],
     reboot: Callable[[], None],
     retry_s: float = RETRY_S,
+    *,
+    boot_state: Path = bootstate.DEFAULT_PATH,
+    cmdline: Path = CMDLINE,
 ) -> str:
-    """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why. Each RAUC
-    call is tried again while it fails (``patiently``)."""
-    slot, trial = booted_slot(patiently(rauc.status, retry_s))
+    """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why; one that
+    raises (a timed-out ``systemctl`` or selftest) has failed. Each RAUC call is tried again while it fails
+    (``patiently``; each try bounded by ``Rauc.call_timeout_s``). A trial is committed only by RAUC: when RAUC
+    does not answer, the boot state (``boot_state``, ``cmdline``) tells a trial, which is rolled back (docs/update.md
+    "RAUC slow to answer"); a committed slot is left as it is and the UpdateError raised."""
+    try:
+        slot, trial = booted_slot(patiently(rauc.status, retry_s))
+    except UpdateError as exc:
+        slot, trial = booted_by_boot_state(boot_state, cmdline)
+        if not trial:
+            raise
+        return _roll_back(None, slot, f"RAUC gave no status: {exc}", reboot, retry_s)
     if not trial:  # the system booted this far: renew the slot's attempts, whatever the agent does
         patiently(lambda: rauc.mark(True), retry_s)
         return f"slot {slot} booted"
-    why = unhealthy()
+    why = _failed(unhealthy) or _failed(selftest)
     if why is None:
-        why = selftest()
-    if why is None:
-        patiently(lambda: rauc.mark(True), retry_s)
+        try:
+            patiently(lambda: rauc.mark(True), retry_s)
+        except UpdateError as exc:  # not committed: a trial left running would fall back at any later reboot
+            return _roll_back(None, slot, f"commit failed: {exc}", reboot, retry_s)
         logger.info("trial boot healthy: slot committed", extra={"fields": {"slot": slot}})
         return f"slot {slot} committed"
+    return _roll_back(rauc, slot, why, reboot, retry_s)
+
+
+def _failed(check: Callable[[], str | None]) -> str | None:
+    """Why ``check`` failed, or None; a check that cannot finish (timed out, no such program) has failed."""
+    try:
+        return check()
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
+        return f"check did not finish: {exc}"
+
+
+def _roll_back(rauc: Rauc | None, slot: str, why: str, reboot: Callable[[], None], retry_s: float) -> str:
+    """Mark the trial ``slot`` bad (``rauc`` None: RAUC does not answer, skip it) and reboot."""
     logger.error("trial boot failed: rolling back", extra={"fields": {"slot": slot, "why": why}})
     try:
-        patiently(lambda: rauc.mark(False), retry_s)
+        if rauc is not None:
+            patiently(lambda: rauc.mark(False), retry_s)
     finally:  # the trial used its only boot attempt: the reboot falls back even when the mark failed
         reboot()
     return f"slot {slot} rolled back: {why}"

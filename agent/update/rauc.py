@@ -18,6 +18,9 @@ from agent.errors import AgentError, RefusedError
 
 RAUC = "rauc"
 TIMEOUT_S = 1800.0  # a whole root slot on a slow SD card
+# any other call: RAUC's client itself gives up on its service after D-Bus's 25 s, but not on a bus that accepted
+# the connection and never answers (it then waits forever); a call not answered by this is a failed call
+CALL_TIMEOUT_S = 60.0
 
 
 class UpdateError(AgentError, RuntimeError):
@@ -43,18 +46,27 @@ def existing_file(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Rauc:
-    """``conf``: a system.conf other than /etc/rauc/system.conf (tests); ``env``: e.g. a private bus."""
+    """``conf``: a system.conf other than /etc/rauc/system.conf (tests); ``env``: e.g. a private bus;
+    ``install_timeout_s``, ``call_timeout_s``: how long an install and any other call may take."""
 
     conf: Path | None = None
     env: dict[str, str] | None = None
+    install_timeout_s: float = TIMEOUT_S
+    call_timeout_s: float = CALL_TIMEOUT_S
 
-    def _run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``rauc ARGS``; UpdateError when it does not end within ``timeout`` (it is killed)."""
         cmd = [RAUC, *((f"--conf={self.conf}",) if self.conf else ()), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.env, check=False)
+        limit = self.call_timeout_s if timeout is None else timeout
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=self.env, check=False)
+        except subprocess.TimeoutExpired:
+            raise UpdateError(f"rauc {' '.join(args[:2])} did not answer within {limit:g} s "
+                              "(RAUC's service or the system bus hangs)") from None
 
     def install(self, bundle: Path) -> str:
         """Install ``bundle`` into the other slot. Raises BundleRefused or UpdateError with RAUC's reason."""
-        out = self._run("install", str(existing_file(bundle)), timeout=TIMEOUT_S)
+        out = self._run("install", str(existing_file(bundle)), timeout=self.install_timeout_s)
         log = (out.stdout + out.stderr).strip()
         if out.returncode != 0:
             lines = log.splitlines()

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.update import bootstate
@@ -152,6 +154,17 @@ class RaucGate:
         back = threading.Timer(seconds, self._start_service)
         back.start()
         return back
+
+    @contextmanager
+    def bus_hung(self) -> Iterator[None]:
+        """The system bus stopped (SIGSTOP) while inside: it holds the connections it accepted and never answers,
+        so a ``rauc`` call waits forever (D-Bus's own 25 s timeout does not start). Continued on the way out."""
+        assert self._bus is not None
+        self._bus.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._bus.send_signal(signal.SIGCONT)
 
     def label(self, slot: str) -> str:
         """The file-system label of ``slot``'s root."""

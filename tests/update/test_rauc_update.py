@@ -8,6 +8,7 @@ also asserts what did not change: the other slot's bytes and the boot state.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 
 from agent.update import bootstate
 from agent.update.health import commit_or_rollback
-from agent.update.rauc import BundleRefused
+from agent.update.rauc import BundleRefused, UpdateError
 from tests.support.rauc import build_bundle as bundle
 from tools.update_bundle import main as update_tool
 
@@ -85,6 +86,27 @@ def test_broken_trial_is_rolled_back_when_rauc_answers_late(tmp_path, keys, gate
     finally:
         back.join()
     assert done.startswith("slot B rolled back") and gate.booted == "A"
+
+
+def test_trial_is_rolled_back_when_rauc_never_answers(tmp_path, keys, gate):
+    """A `rauc status` on a bus that took the call and never answered timed out once, and its TimeoutExpired went
+    past the retries: the commit died and the trial stayed up, unjudged. Now each call is bounded and a failed one,
+    and a trial RAUC says nothing about is told by the boot state and rolled back; a committed slot is left as it is."""
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    assert gate.reboot() == "B"
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("root=PARTLABEL=sharaka-root-b ro rauc.slot=B console=tty0\n")
+    hung, reboots = dataclasses.replace(gate.rauc, call_timeout_s=0.5), []
+    with gate.bus_hung():
+        done = commit_or_rollback(hung, healthy, healthy, lambda: reboots.append("B"), retry_s=0.1,
+                                  boot_state=gate.boot_state, cmdline=cmdline)
+    assert done.startswith("slot B rolled back: RAUC gave no status") and "did not answer within 0.5 s" in done
+    assert reboots == ["B"] and gate.reboot() == "A", "the trial's attempt is spent: the reboot falls back"
+    cmdline.write_text("rauc.slot=A\n")
+    with gate.bus_hung(), pytest.raises(UpdateError, match="did not answer"):
+        commit_or_rollback(hung, healthy, healthy, lambda: reboots.append("A"), retry_s=0.1,
+                           boot_state=gate.boot_state, cmdline=cmdline)
+    assert reboots == ["B"], "a committed slot is not rebooted for RAUC's sake"
 
 
 def test_trial_with_a_failing_selftest_rolls_back(tmp_path, keys, gate):

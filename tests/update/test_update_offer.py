@@ -4,6 +4,7 @@ download (docs/update.md "Offer and download")."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -94,6 +95,22 @@ def test_offer_of_a_bundle_signed_by_another_key_fails_and_installs_nothing(tmp_
     assert job.status()["phase"] == "failed" and "refused" in job.status()["error"]
     assert gate.boot_state.read_text() == state_before
     assert not (tmp_path / "state/update" / REBOOT_FLAG).exists()
+
+
+def test_an_install_rauc_never_answers_fails_the_job_and_the_agent_goes_on(tmp_path, keys, gate, served):
+    """RAUC's client waiting forever on a hung bus: its TimeoutExpired was no error the job knew, so the update
+    thread died with the job `installing` for good and no later offer was taken. Now the call is bounded: a
+    failed install, said in the status (a job that is not running takes the next offer)."""
+    b = bundle(tmp_path, keys, "2.0", "root 2.0 offered\n")
+    b.rename(served.www / b.name)
+    job = UpdateJob(tmp_path / "state", rauc=dataclasses.replace(gate.rauc, install_timeout_s=1.0),
+                    release=gate.release)
+    with gate.bus_hung():
+        job.offer(offer_for(served.www / b.name, served.port, "2.0"))
+        job.wait(60)
+    assert job.status()["phase"] == "failed", job.status()
+    assert "UpdateError: rauc install" in job.status()["error"] and "did not answer within 1 s" in job.status()["error"]
+    assert not (tmp_path / "state/update/bundle.raucb").exists() and not (tmp_path / "state/update" / REBOOT_FLAG).exists()
 
 
 @pytest.mark.parametrize("args", [{}, {"url": "http://x/b", "size": "10", "sha256": "0" * 64, "version": "2"},
