@@ -10,14 +10,18 @@ or a link that drops, goes on from the bytes it has with an HTTP ``Range`` reque
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
+import stat
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from agent.errors import BadDataError, RefusedError, TransportError
 from agent.hitlist.limits import DEFAULT_LIMITS
@@ -52,7 +56,7 @@ def fetch_bundle(
 ) -> Path:
     """Download ``url`` to ``dest`` (resuming a ``dest``.part of an earlier try) and return ``dest``.
 
-    Raises BadDataError (URL or size), TransportError (the server or link failed: call again to resume;
+    Raises BadDataError (URL or size; a ``file://`` URL naming no regular file), TransportError (the server or link failed: call again to resume;
     NoRoomForBundle: the data partition cannot take the rest and keep ``KEEP_FREE_BYTES`` free),
     BundleHashMismatch (complete but not the signed bytes: discarded)."""
     if url.split(":", 1)[0] not in SCHEMES:
@@ -69,6 +73,9 @@ def fetch_bundle(
             _download(url, transfer, clock, stall_seconds)
         except TransportError:
             transfer.close()  # the bytes stay for the resume; the descriptor must not (one per failed try)
+            raise
+        except BadDataError:
+            transfer.discard()  # not a bundle source at all: nothing to resume
             raise
     digest = hashlib.sha256()
     with transfer.path.open("rb") as f:
@@ -90,11 +97,40 @@ def _check_room(directory: Path, needed: int) -> None:
                               "fetched: free space, then offer the update again")
 
 
+def _open_file(url: str) -> BinaryIO:
+    """A ``file://`` URL's file, opened without blocking and refused (BadDataError) unless it is a regular file: a
+    FIFO with no writer blocks ``open`` for good, a device or socket never ends. The check is on the opened
+    descriptor, so the path cannot be swapped between check and use."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise BadDataError(f"bundle URL {url!r}: a file:// URL names a local file (file:///PATH)")
+    path = urllib.request.url2pathname(parts.path)
+
+    def not_regular(mode: int) -> BadDataError:
+        return BadDataError(f"bundle URL {url!r}: {path!r} is not a regular file (mode {stat.filemode(mode)})")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket: it cannot be opened at all
+            raise not_regular(os.stat(path).st_mode) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_regular(mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _download(url: str, transfer: Transfer, clock: Callable[[], float], timeout: float) -> None:
     start = transfer.received
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _open_file(url) if url.startswith("file:") else urllib.request.urlopen(request, timeout=timeout) as response:
             status = getattr(response, "status", 200)
             if start and status != 206:  # the server ignored the range: take the file from its start
                 logger.info("bundle download restarts: no range support", extra={"fields": {"url": url}})

@@ -7,10 +7,12 @@ import hashlib
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +128,56 @@ def test_bad_offer_rejected_before_any_download(tmp_path, bad_url, sha):
     with pytest.raises(BadDataError):
         fetch_bundle(bad_url, size=10, sha256=sha, dest=tmp_path / "b.raucb")
     assert list(tmp_path.iterdir()) == []
+
+
+def _not_regular(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    else:
+        return Path("/dev/zero")  # never ends
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device", "socket"])
+def test_file_url_naming_no_regular_file_is_refused_without_waiting(tmp_path, kind):
+    """A FIFO at a file:// offer's path blocked the update thread in open() for good (urllib opens it as it
+    is); /dev/zero streamed up to the signed size. Now the opened descriptor must be a regular file."""
+    from agent.errors import BadDataError
+
+    source, downloads = _not_regular(kind, tmp_path), tmp_path / "update"
+    downloads.mkdir()
+    outcome: list[BaseException | None] = []
+
+    def fetch() -> None:
+        try:
+            fetch_bundle(source.as_uri(), size=len(PAYLOAD), sha256=SHA, dest=downloads / "bundle.raucb")
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the outcome is what the test looks at
+            outcome.append(exc)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive() and kind == "fifo":  # the defect: give the blocked open() a writer, so it ends
+        os.close(os.open(source, os.O_WRONLY | os.O_NONBLOCK))
+    assert not thread.is_alive(), "the download waited on a file that is no bundle"
+    assert isinstance(outcome[0], BadDataError) and "is not a regular file" in str(outcome[0])
+    assert list(downloads.iterdir()) == [], "no part file is kept"
+
+
+def test_file_url_of_a_regular_file_downloads(tmp_path):
+    source = tmp_path / "sharaka-2.0.raucb"
+    source.write_bytes(PAYLOAD)
+    dest = tmp_path / "update/bundle.raucb"
+    dest.parent.mkdir()
+    assert fetch_bundle(source.as_uri(), size=len(PAYLOAD), sha256=SHA, dest=dest).read_bytes() == PAYLOAD
 
 
 ROOM_CHECK = """
