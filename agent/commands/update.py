@@ -14,6 +14,7 @@ than the running system, hash), 4 download or RAUC failed (retry resumes the dow
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -69,22 +70,20 @@ def install(args: argparse.Namespace) -> int:
     """Fetch (a URL) and install a bundle."""
     from agent.durable import make_dirs
     from agent.errors import UsageError
-    from agent.update.fetch import fetch_bundle
+    from agent.update.fetch import exclusive_download, fetch_bundle
 
-    bundle = Path(args.source)
-    fetched = "://" in args.source
-    if fetched:
-        if args.size is None or args.sha256 is None:
-            raise UsageError(f"{args.source!r} is a URL: give --size and --sha256 from the signed offer")
-        make_dirs(args.dir)
-        bundle = fetch_bundle(args.source, size=args.size, sha256=args.sha256, dest=args.dir / "bundle.raucb")
-    rauc = _rauc(args)
-    try:
+    with contextlib.ExitStack() as held:
+        bundle = Path(args.source)
+        if "://" in args.source:
+            if args.size is None or args.sha256 is None:
+                raise UsageError(f"{args.source!r} is a URL: give --size and --sha256 from the signed offer")
+            make_dirs(args.dir)
+            # the agent's own download uses the same directory: one at a time, the bundle not kept after
+            dest = held.enter_context(exclusive_download(args.dir))
+            bundle = fetch_bundle(args.source, size=args.size, sha256=args.sha256, dest=dest)
+        rauc = _rauc(args)
         rauc.info(bundle)  # signature and manifest first: a clear refusal before RAUC's service is asked
         print(rauc.install(bundle))
-    finally:
-        if fetched:  # a downloaded bundle, installed or refused, is not kept on the data partition
-            bundle.unlink(missing_ok=True)
     print("installed: the other slot boots next, once, on trial (reboot to start it)")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -19,7 +20,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,10 +37,15 @@ MAX_BUNDLE_BYTES = 4 << 30  # a root slot is 2 GiB; a bundle (squashfs of it) is
 KEEP_FREE_BYTES = 64 << 20
 CHUNK = 1 << 20
 SCHEMES = ("http", "https", "file")
+BUNDLE = "bundle.raucb"  # in the update directory, with its bundle.part while it downloads
 
 
 class BundleHashMismatch(RefusedError):
     """The downloaded bytes are not the bundle the centre signed for; they were discarded."""
+
+
+class DownloadBusy(TransportError):
+    """Another download holds the update directory (``exclusive_download``): nothing was touched; retry later."""
 
 
 class NoRoomForBundle(TransportError):
@@ -85,6 +92,31 @@ def fetch_bundle(
         transfer.discard()
         raise BundleHashMismatch(f"bundle from {url!r} has sha256 {digest.hexdigest()}, the offer says {sha256}")
     return transfer.keep(dest)
+
+
+@contextmanager
+def exclusive_download(directory: Path) -> Iterator[Path]:
+    """``directory/bundle.raucb``, the one name a bundle is fetched to (its ``.part`` is resumed by name), with the
+    directory to this caller alone until the block ends: the agent's job and ``sharaka-gate update install URL``
+    each hold it from the download to RAUC's answer, so neither truncates, mixes or removes the other's bytes. The
+    bundle, installed or refused, is removed at the end, and one a crashed holder left is removed at the start (it
+    would count against the free space the download keeps). An ``flock`` on the directory itself (no lock file to
+    leave behind): a holder that dies releases it. Raises DownloadBusy while another holds it."""
+    lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadBusy(f"another bundle download is in progress in {str(directory)!r} (the agent's, or "
+                               "`sharaka-gate update install`); try again when it ends") from None
+        bundle = Path(directory) / BUNDLE
+        bundle.unlink(missing_ok=True)
+        try:
+            yield bundle
+        finally:
+            bundle.unlink(missing_ok=True)
+    finally:
+        os.close(lock)
 
 
 def _check_room(directory: Path, needed: int) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from agent.durable import atomic_write, make_dirs
 from agent.errors import AgentError, BadDataError, TransportError
 from agent.update.bundle import RELEASE_FILE, check_not_older, parse_version, running_version
-from agent.update.fetch import fetch_bundle
+from agent.update.fetch import exclusive_download, fetch_bundle
 from agent.update.rauc import Rauc
 
 logger = logging.getLogger(__name__)
@@ -78,22 +78,20 @@ class UpdateJob:
     def _run(self, url: str, size: int, sha256: str) -> None:
         try:
             make_dirs(self.dir)
-            for attempt in range(1, self._attempts + 1):
-                try:
-                    bundle = fetch_bundle(url, size=size, sha256=sha256, dest=self.dir / "bundle.raucb")
-                    break
-                except TransportError as exc:
-                    self._set(error=str(exc), attempt=attempt)
-                    if attempt == self._attempts:
-                        raise
-                    self._sleep(self._backoff * attempt)
-            self._set(phase="installing", error=None)
             # installed or refused, the bundle is never used again (a new offer downloads anew): not kept, up
             # to 4 GiB, on the data partition the outbox and the lists live on
-            try:
+            with exclusive_download(self.dir) as dest:
+                for attempt in range(1, self._attempts + 1):
+                    try:
+                        bundle = fetch_bundle(url, size=size, sha256=sha256, dest=dest)
+                        break
+                    except TransportError as exc:
+                        self._set(error=str(exc), attempt=attempt)
+                        if attempt == self._attempts:
+                            raise
+                        self._sleep(self._backoff * attempt)
+                self._set(phase="installing", error=None)
                 self._rauc.install(bundle)
-            finally:
-                bundle.unlink(missing_ok=True)
             atomic_write(self.dir / REBOOT_FLAG, b"", mode=0o644)
             self._set(phase="installed")
             logger.info("update installed; rebooting into the trial", extra={"fields": self.status()})

@@ -27,6 +27,8 @@ class Server(http.server.ThreadingHTTPServer):
     cut_after: int | None = None  # drop the connection after this many bytes (once)
     ranges: list[str | None]
     honour_range = True
+    hold_after: int | None = None  # send this many bytes, then the rest once ``go`` is set
+    go: threading.Event
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -40,6 +42,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.server.hold_after is not None:
+            self.wfile.write(body[: self.server.hold_after])
+            self.wfile.flush()
+            self.server.go.wait(30)
+            body = body[self.server.hold_after :]
         if self.server.cut_after is not None:
             self.wfile.write(body[: self.server.cut_after])
             self.server.cut_after = None
@@ -56,6 +63,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[Server]:
     s = Server(("127.0.0.1", 0), Handler)
     s.ranges = []
+    s.go = threading.Event()
     thread = threading.Thread(target=s.serve_forever, daemon=True)
     thread.start()
     yield s
@@ -178,6 +186,35 @@ def test_file_url_of_a_regular_file_downloads(tmp_path):
     dest = tmp_path / "update/bundle.raucb"
     dest.parent.mkdir()
     assert fetch_bundle(source.as_uri(), size=len(PAYLOAD), sha256=SHA, dest=dest).read_bytes() == PAYLOAD
+
+
+HELD = 2 << 20  # whole 1 MiB reads of the download
+
+
+def test_a_download_by_hand_is_refused_while_the_agent_downloads(server, tmp_path, gate):
+    """The agent's job and `sharaka-gate update install URL` both wrote update/bundle.part: the second truncated
+    the first's bytes (another offer) or wrote among them, and each removed the other's bundle.raucb. Now a
+    download holds the directory until RAUC answered: the second is told at once (exit 4), the first's bytes stay."""
+    from agent.update.job import UpdateJob
+
+    server.hold_after = HELD
+    job = UpdateJob(tmp_path / "state", rauc=gate.rauc, release=gate.release)
+    job.offer({"url": url(server), "size": len(PAYLOAD), "sha256": SHA, "version": "2.0"})
+    part = tmp_path / "state/update/bundle.part"
+    for _ in range(200):
+        if part.exists() and part.stat().st_size == HELD:
+            break
+        threading.Event().wait(0.05)
+    by_hand = subprocess.run([sys.executable, "-m", "agent", "update", "install", url(server), "--size", "4096",
+                              "--sha256", "0" * 64, "--dir", str(part.parent)],
+                             capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert by_hand.returncode == 4 and "another bundle download is in progress" in by_hand.stderr, by_hand.stderr
+    assert part.read_bytes() == PAYLOAD[:HELD]
+    server.go.set()
+    job.wait(60)
+    error = job.status()["error"]
+    assert "rauc install" in error and "BundleHashMismatch" not in error, "RAUC got the whole signed bytes"
+    assert list(part.parent.iterdir()) == [], "no bundle or part file left"
 
 
 ROOM_CHECK = """
