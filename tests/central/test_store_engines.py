@@ -265,3 +265,20 @@ def test_sqlite_retention_deletes_by_day(tmp_path):
     store.add_events([_event("gate-a", "old", 1, now - 10 * DAY), _event("gate-a", "new", 2, now)])
     assert store.retain(2, now) == 1
     assert [e["msg_id"] for e in store.events()] == ["new"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_stale_rotation_request_does_not_replace_a_newer_pending_key(tmp_path, pg_url, engine):
+    """Workers take a gate's messages in any order: a rotation request signed earlier, stored after a newer one,
+    replaced the newer pending key, so a gate that switched on the newer key's confirmation was refused. Now the
+    pending key keeps its request's signed time and an older request changes nothing."""
+    store = open_store(pg_url if engine == "postgresql" else tmp_path / "c.db")
+    old, stale, newer, newest = (bytes([n]) * 32 for n in (1, 2, 3, 4))
+    store.enrol("gate-r", old, 1.0)
+    assert store.propose_key("gate-r", newer, now=50.0, signed=20.0)
+    assert not store.propose_key("gate-r", stale, now=51.0, signed=10.0)
+    assert store.device_keys("gate-r") == [old, newer], "the newer pending key is kept"
+    assert [e["kind"] for e in store.key_events("gate-r")] == ["enrolled", "rotation_requested"]
+    assert store.propose_key("gate-r", newest, now=52.0, signed=30.0)  # a newer request still replaces it
+    assert store.promote_key("gate-r", newest, 53.0) and store.device_keys("gate-r") == [newest]
+    assert store.propose_key("gate-r", stale, now=54.0, signed=10.0), "no pending key: nothing to be stale against"

@@ -697,7 +697,7 @@ class CentralNode:
             if len(pub) == 32:
                 # a protocol-1 gate switches right after this result (signed by the old key): the new key
                 # is pending, both verify, and the first message signed by it makes it the only one
-                self.store.propose_key(gate_id, pub, self._clock())
+                self.store.propose_key(gate_id, pub, self._clock(), body["ts"])
                 self._keys.pop(gate_id, None)
         return {"gate": gate_id, "cmd_id": body["cmd_id"], "op": op, "ok": body["ok"], "reason": body["reason"],
                 "detail": detail}
@@ -718,10 +718,13 @@ class CentralNode:
         (both verify until the gate uses the new one) and the signed confirmation is sent, again for every
         repeat: the gate repeats its request until it has one. It is sent after the batch's transaction
         committed (``_process``): a confirmation for a pending key the store then lost (the batch failed, the
-        node died) would switch the gate to a key the centre refuses, and the gate would not ask again."""
+        node died) would switch the gate to a key the centre refuses, and the gate would not ask again. A request
+        signed before the pending key's (``propose_key``: stale, out of order) changes nothing and is not confirmed."""
         new = body["new_key"]
-        self.store.propose_key(gate_id, new, now)
+        self.store.propose_key(gate_id, new, now, body["ts"])
         self._keys.pop(gate_id, None)
+        if bytes(new) not in self.store.device_keys(gate_id):
+            return {"gate": gate_id, "kind": "rotation_stale", "new_key": message_key_id(new).hex()}
         wire = seal("key_confirm", {"id": uuid.uuid4().hex, "ts": now, "gate": gate_id, "req": body["id"],
                                     "new_key": new}, [self._node_key])
         self._batch_confirms.append((gate_id, wire))

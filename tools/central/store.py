@@ -28,7 +28,7 @@ from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 5
+VERSION = 6
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -233,7 +233,7 @@ class CentralStore:
                     f"gate {gate_id!r} is already enrolled with another device key"
                     " (re-enrol with --replace --reason TEXT, or rotate with the rotate_device_key command)"
                 )
-            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL, pending_signed=NULL WHERE gate_id=?",
                              (device_pub, gate_id))
             self._key_event(gate_id, now, "replaced", bytes(row[0]), device_pub, reason)
             return True
@@ -263,16 +263,24 @@ class CentralStore:
                         out[gate_id] = [bytes(active)] + ([bytes(pending)] if pending is not None else [])
         return out
 
-    def propose_key(self, gate_id: str, new_pub: bytes, now: float) -> bool:
-        """Record ``new_pub`` as the gate's pending key (its rotation request was signed by the active key and
-        by the new one); True when recorded now, False when it already was pending or is already active."""
+    def propose_key(self, gate_id: str, new_pub: bytes, now: float, signed: float) -> bool:
+        """Record ``new_pub`` as the gate's pending key (its rotation request, signed at ``signed`` by the active
+        key and by the new one); True when recorded now, False when it already was pending or is already active,
+        or when the pending key's request was signed later: a stale request a slower worker or a repeat brings does
+        not replace a newer pending key (the gate may already use that one). The row is locked for the decision."""
         with self.transaction():
-            row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
+            row = self._x("SELECT device_pub, pending_pub, pending_signed FROM gates WHERE gate_id=?"
+                          + self._FOR_UPDATE, (gate_id,)).fetchone()
             if row is None:
                 raise ValueError(f"gate {gate_id!r} is not enrolled")
             if bytes(new_pub) in (bytes(row[0]), bytes(row[1] or b"")):
                 return False
-            self._x("UPDATE gates SET pending_pub=?, pending_since=? WHERE gate_id=?", (new_pub, now, gate_id))
+            if row[1] is not None and row[2] is not None and signed <= row[2]:
+                logger.warning("central: stale key rotation request of %r ignored (signed %s, pending key's %s)",
+                               gate_id, signed, row[2])
+                return False
+            self._x("UPDATE gates SET pending_pub=?, pending_since=?, pending_signed=? WHERE gate_id=?",
+                    (new_pub, now, signed, gate_id))
             self._key_event(gate_id, now, "rotation_requested", bytes(row[0]), new_pub, "")
             return True
 
@@ -283,7 +291,7 @@ class CentralStore:
             row = self._x("SELECT device_pub, pending_pub FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None or row[1] is None or bytes(row[1]) != bytes(new_pub):
                 return False
-            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?",
+            self._x("UPDATE gates SET device_pub=?, pending_pub=NULL, pending_since=NULL, pending_signed=NULL WHERE gate_id=?",
                              (new_pub, gate_id))
             self._key_event(gate_id, now, "rotated", bytes(row[0]), new_pub, "")
             return True
@@ -337,7 +345,7 @@ class CentralStore:
             row = self._x("SELECT device_pub, retired FROM gates WHERE gate_id=?", (gate_id,)).fetchone()
             if row is None or row[1] is not None:
                 return False
-            self._x("UPDATE gates SET retired=?, pending_pub=NULL, pending_since=NULL WHERE gate_id=?", (now, gate_id))
+            self._x("UPDATE gates SET retired=?, pending_pub=NULL, pending_since=NULL, pending_signed=NULL WHERE gate_id=?", (now, gate_id))
             self._key_event(gate_id, now, "retired", bytes(row[0]), b"", reason)
             return True
 
