@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import BadDataError, UsageError, command_path, run_command
-from agent.update.bundle import COMPATIBLE, parse_version
+from agent.update.bundle import BUNDLE_FORMATS, COMPATIBLE, parse_version
 from agent.update.rauc import Rauc, existing_file
 
 CERT_DAYS = 3650
@@ -139,7 +139,8 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
     existing_file(args.keyring)
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "system.conf")
-        conf.write_text(f"[system]\ncompatible={COMPATIBLE}\nbootloader=noop\n\n[keyring]\npath={args.keyring.resolve()}\n"
+        conf.write_text(f"[system]\ncompatible={COMPATIBLE}\nbootloader=noop\nbundle-formats={BUNDLE_FORMATS}\n\n"
+                        f"[keyring]\npath={args.keyring.resolve()}\n"
                         "check-purpose=codesign\n")
         info = Rauc(conf=conf).info(args.bundle)
     if info.get("compatible") != COMPATIBLE:
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--version", required=True, help="dotted numbers, e.g. 1.4.20261203")
     b.add_argument("--out", type=Path, required=True, metavar="FILE")
     b.add_argument("--format", choices=("verity", "plain"), default="verity",
-                   help="verity (default; needs dm-verity on the gate) or plain")
+                   help="verity (default; needs dm-verity on the gate) or plain (refused by gates: test rigs only)")
     b.set_defaults(func=build)
     v = sub.add_parser("verify", help="check a bundle against the update CA")
     v.add_argument("bundle", type=Path, metavar="FILE")

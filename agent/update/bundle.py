@@ -17,6 +17,9 @@ from agent.errors import BadDataError, RefusedError
 
 RELEASE_FILE = Path("/usr/lib/sharaka-release")
 COMPATIBLE = "sharaka-gate-arm64"
+# RAUC's [system] bundle-formats on a gate (images/rauc/system.conf): a plain bundle is checked once, then read
+# again for the install, so it can be changed in between; verity (and crypt) bundles are checked block by block
+BUNDLE_FORMATS = "-plain"
 _VERSION = re.compile(r"\d{1,12}(?:\.\d{1,12}){0,5}")
 
 

@@ -32,7 +32,13 @@ class BundleRefused(RefusedError):
 
 
 # RAUC's messages for a bundle it will not trust (rauc 1.8 src/signature.c, src/install.c, our handler)
-_REFUSALS = ("signature", "certificate", "Compatible mismatch", "Pre-install handler error", "verify")
+_REFUSALS = ("signature", "certificate", "Compatible mismatch", "Pre-install handler error", "verify",
+             "Bundle format")
+
+
+def _remedy(reason: str) -> str:
+    """What to do about RAUC's refusal of a bundle format (the gate's bundle-formats: agent/update/bundle.py)."""
+    return " (the gate takes only verity or crypt bundles: sharaka-update build --format verity)" if "Bundle format" in reason else ""
 
 
 def existing_file(path: Path) -> Path:
@@ -78,7 +84,7 @@ class Rauc:
                 raise BundleRefused(f"bundle {str(bundle)!r} (version {version}) refused by the gate's downgrade "
                                     "guard: older than the running system, or built for another product")
             if any(word in log for word in _REFUSALS):
-                raise BundleRefused(f"bundle {str(bundle)!r} refused: {reason.strip()}")
+                raise BundleRefused(f"bundle {str(bundle)!r} refused: {reason.strip()}{_remedy(reason)}")
             raise UpdateError(f"rauc install {str(bundle)!r} failed: {reason.strip()}")
         return log.splitlines()[-1] if log else "installed"
 
@@ -87,7 +93,7 @@ class Rauc:
         out = self._run("info", "--output-format=json", str(existing_file(bundle)))
         if out.returncode != 0:
             why = (out.stderr.strip().splitlines() or ["rauc info failed"])[-1]
-            raise BundleRefused(f"bundle {str(bundle)!r} refused: {why}")
+            raise BundleRefused(f"bundle {str(bundle)!r} refused: {why}{_remedy(why)}")
         data: dict[str, Any] = json.loads(out.stdout)
         return data
 

@@ -8,8 +8,8 @@ pre-install handler are the real ``sharaka-gate update bootloader`` / ``check-bu
 the image's own script (images/rauc/rauc-post-install). ``reboot()`` is one
 boot: the bootloader picks the slot from the boot state, and RAUC restarts believing it booted there
 (``--override-boot-slot``, as ``rauc.slot=`` on a real kernel command line); the running version is read
-from the booted slot's own /usr/lib/sharaka-release. Bundles are ``format=plain`` here because this
-kernel has no device-mapper (``verity`` needs dm-verity; the booted image test uses verity).
+from the booted slot's own /usr/lib/sharaka-release. Bundles are ``verity`` where the kernel has device-mapper,
+else ``plain``, which the rig's RAUC then also takes (``RIG_FORMATS``; the booted image test uses verity).
 """
 
 from __future__ import annotations
@@ -26,10 +26,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.update import bootstate
+from agent.update.bundle import BUNDLE_FORMATS
 from agent.update.rauc import Rauc
 from tests.support.paths import IMAGES, REPO
 
 SLOT_BYTES = 48 << 20
+# verity bundles are mounted through dm-verity; where this kernel has no device-mapper the rig's RAUC also takes
+# plain ones (the gate's policy, BUNDLE_FORMATS, refuses them: test_plain_bundle_is_refused_by_a_gate_like_the_image)
+VERITY = Path("/dev/mapper/control").exists()
+FORMAT = "verity" if VERITY else "plain"
+RIG_FORMATS = BUNDLE_FORMATS if VERITY else "plain verity"
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>system</type><listen>unix:path={sock}</listen><auth>EXTERNAL</auth>
@@ -56,8 +62,9 @@ def read_file(device: str, path: str) -> str:
 class RaucGate:
     """Two slots, a boot state, RAUC on a private bus. Start with ``start(version)``; ``stop()`` always."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, bundle_formats: str = RIG_FORMATS) -> None:
         self.root = root
+        self.bundle_formats = bundle_formats
         self.boot_state = root / "boot/sharaka-boot.state"
         self.boot_state.parent.mkdir(parents=True)
         self.release = root / "run/sharaka-release"  # the booted slot's release file, copied at boot
@@ -112,7 +119,7 @@ class RaucGate:
             script.chmod(0o755)
         (self.root / "mnt").mkdir()
         self.conf.write_text(
-            "[system]\ncompatible=sharaka-gate-arm64\nbootloader=custom\n"
+            f"[system]\ncompatible=sharaka-gate-arm64\nbootloader=custom\nbundle-formats={self.bundle_formats}\n"
             f"mountprefix={self.root / 'mnt'}\nstatusfile={self.root / 'rauc.status'}\n\n"
             f"[handlers]\nbootloader-custom-backend={self.root / 'rauc-bootloader'}\n"
             f"pre-install={self.root / 'rauc-pre-install'}\npost-install={IMAGES / 'rauc/rauc-post-install'}\n\n"
@@ -199,13 +206,14 @@ class RaucGate:
             subprocess.run(["losetup", "--detach", loop], check=False)
 
 
-def build_bundle(tmp: Path, keys: Path, version: str, marker: str = "") -> Path:
-    """A signed ``format=plain`` bundle of a tiny root of ``version``, by ``sharaka-update build``."""
+def build_bundle(tmp: Path, keys: Path, version: str, marker: str = "", fmt: str = FORMAT) -> Path:
+    """A signed bundle (``fmt``: this rig's FORMAT) of a tiny root of ``version``, by ``sharaka-update build``."""
     from tools.update_bundle import main as update_tool
 
     n = len(list(tmp.glob("*.raucb")))
     tree = make_rootfs(tmp / f"tree-{n}", version, marker)
+    (tree / "etc/filler").write_bytes(os.urandom(16 << 10))  # a verity bundle's squashfs must exceed 4 KiB
     out = tmp / f"sharaka-{version}-{n}.raucb"
     assert update_tool(["build", "--keys", str(keys), "--rootfs", str(tree), "--version", version,
-                        "--out", str(out), "--format", "plain"]) == 0
+                        "--out", str(out), "--format", fmt]) == 0
     return out

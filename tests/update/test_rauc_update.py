@@ -15,8 +15,11 @@ import sys
 import pytest
 
 from agent.update import bootstate
+from agent.update.bundle import BUNDLE_FORMATS
 from agent.update.health import commit_or_rollback
 from agent.update.rauc import BundleRefused, UpdateError
+from tests.support.paths import IMAGES
+from tests.support.rauc import FORMAT
 from tests.support.rauc import build_bundle as bundle
 from tools.update_bundle import main as update_tool
 
@@ -28,12 +31,33 @@ def healthy() -> str | None:
 
 
 def test_bundle_built_and_verified_against_the_update_ca(tmp_path, keys, other_keys, capsys):
-    b = bundle(tmp_path, keys, "1.1")
+    b = bundle(tmp_path, keys, "1.1", fmt="verity")
     assert update_tool(["verify", str(b), "--keyring", str(keys / "update-ca.pem"), "--json"]) == 0
     assert '"version": "1.1"' in capsys.readouterr().out
     assert update_tool(["verify", str(b), "--keyring", str(other_keys / "update-ca.pem")]) == 3
+    plain = bundle(tmp_path, keys, "1.1", fmt="plain")
+    assert update_tool(["verify", str(plain), "--keyring", str(keys / "update-ca.pem")]) == 3, "verified as a gate does"
+    assert "Bundle format 'plain' not allowed" in capsys.readouterr().err
     assert (keys / "signing.key").stat().st_mode & 0o777 == 0o600
     assert (keys / "update-ca.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_plain_bundle_is_refused_by_a_gate_like_the_image(tmp_path, keys):
+    """A plain bundle is checked once and read again to install: it can be changed in between. The gate's RAUC
+    (images/rauc/system.conf: bundle-formats=-plain) installed one all the same. Nothing is written now."""
+    from tests.support.rauc import RaucGate
+
+    assert f"bundle-formats={BUNDLE_FORMATS}\n" in (IMAGES / "rauc/system.conf").read_text()
+    gate = RaucGate(tmp_path / "gate", bundle_formats=BUNDLE_FORMATS)
+    try:
+        gate.start("1.0")
+        gate.pin(keys / "update-ca.pem")
+        before_b, before_state = gate.content("B"), gate.boot_state.read_text()
+        with pytest.raises(BundleRefused, match=r"Bundle format 'plain' not allowed.*--format verity"):
+            gate.rauc.install(bundle(tmp_path, keys, "2.0", fmt="plain"))
+        assert gate.content("B") == before_b and gate.boot_state.read_text() == before_state
+    finally:
+        gate.stop()
 
 
 def test_install_writes_the_other_slot_and_commits_after_a_healthy_trial_boot(tmp_path, keys, gate):
@@ -59,7 +83,7 @@ def test_each_written_slot_gets_its_own_file_system_label(tmp_path, keys, gate):
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sharaka-root-a", "-d", str(tree), str(image), "16M"], check=True)
     out = tmp_path / "from-a.raucb"
     assert update_tool(["build", "--keys", str(keys), "--rootfs", str(image), "--version", "2.0", "--out", str(out),
-                        "--format", "plain"]) == 0
+                        "--format", FORMAT]) == 0
     gate.rauc.install(out)
     assert (gate.label("A"), gate.label("B")) == ("sharaka-root-a", "sharaka-root-b")
 
