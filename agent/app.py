@@ -641,8 +641,10 @@ class GateApp:
 
 
 def learn_list_time(hitlist: HitList, trusted: TrustedClock) -> None:
-    """Raise trusted time to the signed times of the installed list and its last head (verified when they
-    were installed): a gate first booted offline with its clock at image-build time is not before them."""
+    """Raise trusted time to the signed times of the installed list and its last head: a gate first booted
+    offline with its clock at image-build time is not before them. The head's ``issued`` was judged against
+    the horizon when the head was accepted (``verify_head``), so it is taken; the list's ``created`` never
+    was, so it goes through the leap rule (docs/protocol.md "Trusted time")."""
     status = getattr(hitlist, "status", None)
     if not hasattr(hitlist, "accept_head") or not callable(status):
         return
@@ -651,9 +653,9 @@ def learn_list_time(hitlist: HitList, trusted: TrustedClock) -> None:
     except (OSError, ValueError) as exc:
         logger.error("hit-list state unreadable", extra={"fields": {"error": str(exc)}})
         return
-    for ts, source in ((st.get("created"), "list"), ((st.get("head") or {}).get("issued"), "head")):
+    for ts, source in (((st.get("head") or {}).get("issued"), "head"), (st.get("created"), "list")):
         if isinstance(ts, int | float):
-            trusted.observe(float(ts), source)
+            trusted.observe(float(ts), source, judged=source == "head")
 
 
 def _state_name(state: Any) -> str:

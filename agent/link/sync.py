@@ -127,6 +127,9 @@ class HitListSync:
         self._target = 0
         self._early_head: bytes | None = None  # a head that came before any list: accepted after the install
         self._last_head: tuple[str, bytes] | None = None
+        # the last head refused as issued in the future (list id, blob, issued): judged again by ``tick`` once
+        # the time reached it (a held time leap confirmed, docs/protocol.md "Trusted time"), not at the next head
+        self._future_head: tuple[str, bytes, float] | None = None
         self._pending_head: tuple[str, bytes] | None = None  # replayed once the keyring fetch ends
         self._keyring_tried: bytes | str | None = None  # the head blob or file that last started a keyring fetch
         self._size_signed = False  # the transfer's declared size matched the size its list key signed
@@ -143,7 +146,7 @@ class HitListSync:
         """A retained head arrived: accept it; fetch when it names a newer list than the one installed."""
         if self.list_id is not None and list_id != self.list_id:
             return
-        self._last_head = (list_id, blob)
+        self._last_head, self._future_head = (list_id, blob), None
         if self.state == "fetching" and self.mode == "keyring":
             self._pending_head = (list_id, blob)  # judged with the keyring being fetched
             return
@@ -157,6 +160,8 @@ class HitListSync:
                 return
             if self.store.identity is not None and not exc.resync:
                 self._reject(f"head_{exc.reason}", str(exc))
+                if exc.reason == "not_yet_valid":
+                    self._future_head = (list_id, blob, self.store.read_head(blob, now=now).issued)
                 return
             # nothing installed yet (the list key comes with the first snapshot): fetch from the beginning;
             # what arrives is verified against the pinned root like anything else
@@ -296,11 +301,15 @@ class HitListSync:
         return math.inf if self._due is None else max(0.0, self._due - self._clock())
 
     def tick(self) -> None:
-        """Start a deferred fetch when it is due; abandon a transfer without progress for
+        """Judge again the head last refused as issued in the future once the time reached it; start a
+        deferred fetch when it is due; abandon a transfer without progress for
         ``limits.stall_seconds`` (RELIABILITY 12) and try it again later; ask again when a request went
         unanswered for ``limits.request_retry_seconds`` (a request or answer lost, e.g. sent before the
         centre subscribed), then after ever longer jittered waits."""
         now = self._clock()
+        future = self._future_head
+        if future is not None and future[2] <= now + self.limits.clock_skew_seconds:
+            self.on_head(future[0], future[1])  # the time reached the head refused as future: judge it again
         if self.state != "fetching":
             if self._due is not None and now >= self._due:
                 target, self._due = self._due_target, None

@@ -25,6 +25,7 @@ from nacl.signing import VerifyKey
 from agent.durable import read_json, write_json
 from agent.keys import message_key_id
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed, peek
+from agent.protocol.trusted_time import horizon
 
 # Operations a gate executes. Trust-root and key changes are not commands: they are root-signed keyrings
 # (docs/hitlist.md "Keyring delivery"), which already need the root keys' threshold.
@@ -64,7 +65,6 @@ class CommandKeys:
     def holders_of(self, signers: Iterable[bytes]) -> set[str]:
         """The distinct holders of ``signers`` (message key ids)."""
         return {self.holders.get(kid, kid.hex()) for kid in signers}
-MAX_FUTURE_SKEW = 300.0  # seconds an ``issued`` time may lie ahead of trusted time
 MAX_LIFETIME = 24 * 3600.0  # not_after - issued
 
 
@@ -107,9 +107,9 @@ def verify_command(
 
     ``now`` is the gate's trusted time (docs/protocol.md "Trusted time"): a command past its ``not_after``
     by it is ``expired``, whatever the wall clock says, so a wall clock far ahead locks nothing out. A
-    command is ``future`` when issued more than ``MAX_FUTURE_SKEW`` after both trusted time and the
-    ``wall`` clock: a gate whose trusted time lags (new, or switched off for a while) still takes a command
-    its synchronised clock finds current, and its signed ``issued`` then raises trusted time."""
+    command is ``future`` when issued beyond ``trusted_time.horizon`` (``MAX_FUTURE_SKEW`` after both trusted
+    time and the ``wall`` clock): a gate whose trusted time lags (new, or switched off for a while) still takes
+    a command its synchronised clock finds current, and its signed ``issued`` then raises trusted time."""
     trusted = keys if isinstance(keys, CommandKeys) else CommandKeys(keys)
     try:
         body, signers = open_signed("cmd", wire, trusted.keys, threshold=threshold)
@@ -122,8 +122,8 @@ def verify_command(
         raise CommandRejected("wrong_gate", f"addressed to {body['gate']!r}, this gate is {gate_id!r}", cid)
     if now > body["not_after"]:
         raise CommandRejected("expired", f"not_after {body['not_after']!r} is before now {now:.0f}", cid)
-    horizon = max(now, wall if wall is not None else now) + MAX_FUTURE_SKEW
-    if body["issued"] > horizon or body["not_after"] - body["issued"] > MAX_LIFETIME:
+    late = horizon(now, now if wall is None else wall)  # docs/protocol.md "Trusted time": the one horizon
+    if body["issued"] > late or body["not_after"] - body["issued"] > MAX_LIFETIME:
         raise CommandRejected(
             "future", f"issued {body['issued']!r} / not_after {body['not_after']!r} implausible at {now:.0f}", cid
         )

@@ -7,6 +7,13 @@ value persisted by the last run (``STATE/time.json``), from the time this softwa
 The wall clock never moves it and is never persisted: a clock set a year ahead cannot make later commands
 ``expired``, a clock set back cannot make a stale list fresh or an expired passport valid.
 
+A signed time beyond ``horizon(now(), wall)`` (``MAX_FUTURE_SKEW`` past the later of the two) is a *leap*:
+held, not taken, until a later signed time at least ``LEAP_CONFIRM_S`` of monotonic time afterwards agrees
+with it (the centre kept that time), and dropped when a signed time within the horizon comes first (the
+centre corrected its clock). So a centre clock a year ahead for a moment moves no gate, and a gate whose
+time lags legitimately (no clock, switched off) catches up ``LEAP_CONFIRM_S`` after it hears the centre.
+Held leaps are not persisted: after a restart the confirmation starts again (docs/adr/0009-time-leaps.md).
+
 Commands and the hit-list sync are judged on ``now()``. Screening (document expiry, list freshness) is
 judged on ``screening_now()``: trusted time, or the wall clock when that is *later*. A wall clock can so
 only make a decision stricter (a list stale sooner, a document expired sooner), never more lenient, and
@@ -27,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,28 @@ FORMAT = 2  # time.json: {"v": 2, "floor": T, "signed": last signed timestamp, "
 PERSIST_EVERY = 60.0  # seconds of trusted time between checkpoints (and at once after every observe)
 WALL_TOLERANCE = 300.0  # a wall clock further than this from trusted time is reported
 RELEASE_FLOOR = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()  # no gate runs before this release
+MAX_FUTURE_SKEW = 300.0  # seconds a signed time may lie ahead of max(trusted, wall): taken, or a command run
+LEAP_CONFIRM_S = 600.0  # monotonic seconds a leap is held before a signed time agreeing with it confirms it
+LEAPS_HELD = 4  # leaps held at once: a stale retained message does not push out the one being confirmed
+
+
+def horizon(now: float, wall: float) -> float:
+    """The latest signed time that is no leap at trusted time ``now`` and wall clock ``wall``: a command
+    issued later is ``future`` (``agent.protocol.commands``), an observed time later is held."""
+    return max(now, wall) + MAX_FUTURE_SKEW
+
+
+@dataclass(frozen=True)
+class Leap:
+    """A signed time beyond the horizon, held: ``ts`` seen at monotonic time ``mono`` from ``source``."""
+
+    ts: float
+    mono: float
+    source: str
+
+    def agrees(self, ts: float, mono: float) -> bool:
+        """Whether ``ts``, seen at monotonic ``mono``, is what this leap's clock shows then (± the skew)."""
+        return abs((ts - self.ts) - (mono - self.mono)) <= MAX_FUTURE_SKEW
 
 
 class TrustedClock:
@@ -60,7 +90,7 @@ class TrustedClock:
         self._wall = wall
         self._mono = monotonic
         self._lock = threading.Lock()
-        self.signed = 0.0  # the newest verified signed timestamp seen
+        self.signed = 0.0  # the newest verified signed timestamp taken (a held leap is not)
         self.source = "release"
         self.error: str | None = None  # a state file that could not be read (reported in status)
         floor = release_floor
@@ -77,6 +107,7 @@ class TrustedClock:
                 floor, self.source = saved, str(data.get("source", "persisted"))
             self.signed = max(self.signed, float(data.get("signed", 0.0) or 0.0))
         self._base = (floor, monotonic())  # (floor, monotonic time at which it held): replaced whole
+        self._leaps: tuple[Leap, ...] = ()  # held leaps, oldest first: replaced whole (status reads them)
         self._saved = 0.0
         self.checkpoint(force=True)
 
@@ -90,19 +121,48 @@ class TrustedClock:
         docstring (a wall clock behind trusted time is ignored, one ahead only makes decisions stricter)."""
         return max(self.now(), self._wall())
 
-    def observe(self, ts: float, source: str) -> bool:
+    def observe(self, ts: float, source: str, *, judged: bool = False) -> bool:
         """Raise trusted time to ``ts``, a timestamp from a verified signed message (``source`` names it);
-        True when it moved. Persisted at once, so a restart does not lose it."""
+        True when it moved. Persisted at once, so a restart does not lose it. A leap (beyond ``horizon``)
+        is held until confirmed (module docstring); ``judged``: ``ts`` already passed this horizon when the
+        gate stored it (the installed head, refused by ``verify_head`` beyond it), so it is taken as it is.
+        NaN and infinities are ignored."""
         if not isinstance(ts, int | float) or ts != ts or ts in (float("inf"), float("-inf")):
             return False
+        ts = float(ts)
         with self._lock:
-            self.signed = max(self.signed, float(ts))
+            mono = self._mono()
+            if not judged and ts > horizon(self.now(), self._wall()):
+                if not self._confirms(ts, mono, source):
+                    return False
+            elif self._leaps and not judged:  # the centre's time is within the horizon again: it corrected
+                logger.info("time leap dropped: a signed time within the horizon came first", extra={
+                    "fields": {"ts": ts, "source": source, "dropped": self._leaps[-1].ts}})
+                self._leaps = ()
+            self.signed = max(self.signed, ts)
             if ts <= self.now():
                 return False
-            self._base = (float(ts), self._mono())
+            self._base = (ts, mono)
             self.source = source
         self.checkpoint(force=True)
         return True
+
+    def _confirms(self, ts: float, mono: float, source: str) -> bool:
+        """Whether leap ``ts`` agrees with one held for ``LEAP_CONFIRM_S`` or longer (then none is held any
+        more); else it is held, unless it agrees with one held already (the earlier one keeps its wait).
+        Called under the lock."""
+        held = next((leap for leap in self._leaps if leap.agrees(ts, mono)), None)
+        if held is not None and mono - held.mono >= LEAP_CONFIRM_S:
+            logger.warning("time leap confirmed: trusted time taken forward", extra={"fields": {
+                "from": self.now(), "to": ts, "source": source, "first_seen_from": held.source}})
+            self._leaps = ()
+            return True
+        if held is None:
+            self._leaps = (*self._leaps, Leap(ts, mono, source))[-LEAPS_HELD:]
+            logger.warning("time leap held: a signed time beyond the horizon is taken only once confirmed",
+                           extra={"fields": {"ts": ts, "source": source, "trusted": self.now(),
+                                             "confirm_after_s": LEAP_CONFIRM_S}})
+        return False
 
     def checkpoint(self, *, force: bool = False) -> None:
         """Persist trusted time when ``PERSIST_EVERY`` seconds passed since the last save (or ``force``).
@@ -121,7 +181,8 @@ class TrustedClock:
 
     def status(self) -> dict[str, Any]:
         """Trusted time, the wall clock's offset from it and whether that is ``ok``, ``behind`` or ``ahead``
-        (``unverified`` while no signed time has been seen: nothing to compare a later wall clock with)."""
+        (``unverified`` while no signed time has been seen: nothing to compare a later wall clock with), and
+        ``leap_pending`` while a leap is held."""
         t, w = self.now(), self._wall()
         offset = w - t
         state = "behind" if offset < -WALL_TOLERANCE else "ahead" if offset > WALL_TOLERANCE else "ok"
@@ -129,6 +190,10 @@ class TrustedClock:
             state = "unverified"  # no signed time seen yet: trusted time is only this release's date
         out: dict[str, Any] = {"trusted": round(t, 3), "wall": state, "wall_offset_s": round(offset, 1),
                                "source": self.source, "last_signed": self.signed or None}
+        leaps = self._leaps
+        if leaps:  # the newest held leap; ``since``: the trusted time it was first seen at
+            out["leap_pending"] = {"ts": leaps[-1].ts, "source": leaps[-1].source,
+                                   "since": round(t - (self._mono() - leaps[-1].mono), 3)}
         if self.error:
             out["error"] = self.error
         return out

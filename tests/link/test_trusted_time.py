@@ -1,6 +1,7 @@
 """The gate's one trusted time (RELIABILITY 15, 42; docs/protocol.md "Trusted time").
 
-Pure tests drive ``TrustedClock`` with injected clocks; the process tests step the wall clock of a real
+Pure tests drive ``TrustedClock`` with injected clocks (and the real hit-list store and sync over a
+simulated centre, tests/support/hitlist_central.py); the process tests step the wall clock of a real
 gate process with libfaketime (``faketime``, installed by tools/dev) and leave the monotonic clock alone,
 as a real clock step does.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,12 +18,21 @@ import time
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
-from agent.protocol.trusted_time import RELEASE_FLOOR, TrustedClock
+from agent.app import learn_list_time
+from agent.hitlist.store import HitListStore
+from agent.keys import trusted
+from agent.link.sync import HitListSync
+from agent.protocol import topics
+from agent.protocol.commands import CommandGuard
+from agent.protocol.envelope import seal
+from agent.protocol.trusted_time import LEAP_CONFIRM_S, MAX_FUTURE_SKEW, RELEASE_FLOOR, TrustedClock
 from agent.screening.events import decode_event
 from hal.reader.sim import SimReaderDevice
 from tests.faketime import faketime_env, needs_faketime
 from tests.support.gatesim import outbox_bodies
+from tests.support.hitlist_central import Central, doc
 from tools.hitlist_cli import main as hitlist_cli
 from tools.specimens import td3
 
@@ -67,6 +78,130 @@ def test_trusted_time_rises_only_from_observed_signed_time_and_never_goes_back(t
     assert clock.now() == NOW
     c.run(5)
     assert clock.now() == NOW + 5
+
+
+COMMAND_KEY = SigningKey.generate()
+
+
+def command(seq: int, issued: float) -> bytes:
+    """A request_status command for gate-a signed by the centre's command key, issued at ``issued``."""
+    body = {"id": f"c{seq}", "ts": issued, "gate": "gate-a", "seq": seq, "op": "request_status", "args": {},
+            "issued": issued, "not_after": issued + 300, "nonce": os.urandom(16)}
+    return seal("cmd", body, [COMMAND_KEY])
+
+
+def test_centre_clock_a_year_ahead_for_one_message_moves_nothing_and_its_commands_still_run(tmp_path):
+    """An NTP mis-step at the centre: one ack a year ahead, corrected two minutes later. Trusted time does not
+    move, the leap is reported and then dropped, and the centre's correctly timed commands are executed."""
+    c = Clocks()
+    clock = c.make(tmp_path / "time.json")
+    clock.observe(NOW, "ack")
+    c.run(5)
+    assert not clock.observe(NOW + YEAR, "ack")
+    assert clock.now() == NOW + 5 and clock.status()["last_signed"] == NOW
+    assert clock.status()["leap_pending"] == {"ts": NOW + YEAR, "source": "ack", "since": NOW + 5}
+    c.run(120)
+    assert clock.status()["leap_pending"]["since"] == NOW + 5
+    clock.observe(NOW + 124, "ack")  # the centre corrected: a signed time within the horizon drops the leap
+    assert "leap_pending" not in clock.status()
+    c.run(LEAP_CONFIRM_S)  # however long it runs, the year-ahead time is never taken
+    assert not clock.observe(NOW + 125 + LEAP_CONFIRM_S + YEAR, "head") and clock.now() == NOW + 125 + LEAP_CONFIRM_S
+    guard = CommandGuard(tmp_path / "commands.json", "gate-a", trusted([COMMAND_KEY.verify_key]))
+    assert guard.accept(command(1, clock.now()), clock.now(), c.wall).seq == 1
+    saved = json.loads((tmp_path / "time.json").read_text())
+    assert set(saved) == {"v", "floor", "signed", "source"} and saved["floor"] < NOW + DAY
+    c.mono = 0.0  # a restart: held leaps are not persisted, so nothing is left to confirm
+    rebooted = c.make(tmp_path / "time.json")
+    assert "leap_pending" not in rebooted.status() and rebooted.now() < NOW + DAY
+
+
+def test_centre_ack_a_year_ahead_for_one_message_leaves_a_real_gate_and_its_commands_alone(mq, tmp_path, keys):
+    """The same through the link over a real broker: one ack signed by the node key a year ahead; the gate's
+    status shows the held leap, the centre's next command runs, and its next real ack clears the leap."""
+    from tests.support.link import make_central, make_gate
+    from tests.support.wait import wait_until
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
+    try:
+        assert gate.link.wait_for_connected(10)
+        ahead = time.time() + YEAR
+        ack = seal("ack", {"id": "ahead-1", "ts": ahead, "gate": "gate-a", "ids": []}, [keys.node])
+        central._client.publish(topics.gate("gate-a", topics.ACK), ack, qos=1)
+        assert wait_until(lambda: "leap_pending" in gate.link.status()["time"], 10), gate.link.status()["time"]
+        assert gate.link.status()["time"]["leap_pending"]["ts"] == ahead
+        assert gate.link.trusted_time.now() < time.time() + DAY
+        cid = central.send_command("gate-a", "request_status")
+        assert wait_until(lambda: any(r["cmd_id"] == cid and r["ok"] == 1
+                                      for r in central.store.commands("gate-a")), 15), central.store.commands("gate-a")
+        gate.emit(1)  # acked by the centre at its (correct) time
+        assert wait_until(lambda: "leap_pending" not in gate.link.status()["time"], 15), gate.link.status()["time"]
+    finally:
+        gate.stop()
+        central.stop()
+    assert json.loads((tmp_path / "g" / "time.json").read_text())["floor"] < time.time() + DAY
+
+
+def test_lagging_gate_catches_up_on_signed_times_that_agree_and_installs_the_head_refused_as_future(tmp_path):
+    """A gate switched off for a week, no RTC and no NTP (its wall clock where it stopped), hears the centre
+    again: the head is a leap, held and refused as issued in the future; the centre's acks agree with it for
+    ``LEAP_CONFIRM_S``, so trusted time catches up and the refused head is judged again at once."""
+    stopped = NOW - 7 * DAY
+    central = Central("sltd", now=stopped)
+    store = HitListStore(tmp_path / "hitlist", central.root_pub)
+    store.install(central.snapshot([doc(1)], 1, expires=NOW + 30 * DAY), now=stopped)
+    c = Clocks(wall=stopped)
+    clock = c.make(tmp_path / "time.json")
+    clock.observe(stopped, "head")
+    sync = HitListSync(store, "gate-t", [].append, clock.screening_now, list_id="sltd", observe=clock.observe)
+    central.now = NOW
+    sync.on_head("sltd", central.head(1))
+    assert sync.rejected == {"head_not_yet_valid": 1} and "head" not in store.status(clock.now())
+    assert clock.now() == stopped and clock.status()["leap_pending"]["source"] == "head"
+    c.run(LEAP_CONFIRM_S / 2)
+    assert not clock.observe(NOW + LEAP_CONFIRM_S / 2 + 1, "ack")  # agrees, but not held long enough yet
+    sync.tick()
+    assert "head" not in store.status(clock.now())
+    c.run(LEAP_CONFIRM_S / 2)
+    assert clock.observe(NOW + LEAP_CONFIRM_S + 2, "ack")  # held LEAP_CONFIRM_S and agrees: taken
+    assert clock.now() == NOW + LEAP_CONFIRM_S + 2 and "leap_pending" not in clock.status()
+    sync.tick()  # the link's next round: the head refused as future is judged again, not at the next head
+    assert store.status(clock.now())["head"]["issued"] == NOW
+    assert not store.is_stale(clock.screening_now()) and sync.rejected == {"head_not_yet_valid": 1}
+
+
+def test_leap_that_does_not_agree_with_the_held_one_confirms_nothing(tmp_path):
+    """A centre clock that jumps about (a year ahead, then two, then a replay of the first) never confirms,
+    however long it goes on; NaN and infinities neither confirm nor drop a held leap."""
+    c = Clocks()
+    clock = c.make(tmp_path / "time.json")
+    clock.observe(NOW, "ack")
+    assert not clock.observe(NOW + YEAR, "ack")
+    c.run(LEAP_CONFIRM_S)
+    assert not clock.observe(NOW + 2 * YEAR, "ack")
+    c.run(LEAP_CONFIRM_S)
+    assert not clock.observe(NOW + YEAR, "head")  # the first leap's time again: its clock would show more now
+    assert not clock.observe(NOW + YEAR + 2 * (LEAP_CONFIRM_S + MAX_FUTURE_SKEW), "ack")  # outside the tolerance
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        assert not clock.observe(bad, "ack")
+    assert clock.now() == NOW + 2 * LEAP_CONFIRM_S and clock.status()["last_signed"] == NOW
+    assert clock.status()["leap_pending"]["ts"] == NOW + YEAR + 2 * (LEAP_CONFIRM_S + MAX_FUTURE_SKEW)
+
+
+def test_list_created_a_year_ahead_is_held_at_start_the_installed_heads_time_taken(tmp_path):
+    """At start the installed head's ``issued`` (judged against the horizon when it was accepted) is taken;
+    a list whose signed ``created`` is a year ahead (built on a machine whose clock was) is only held."""
+    central = Central("sltd", now=NOW)
+    store = HitListStore(tmp_path / "hitlist", central.root_pub)
+    central.now = NOW + YEAR
+    store.install(central.snapshot([doc(1)], 1), now=NOW)
+    central.now = NOW
+    store.accept_head(central.head(1), now=NOW)
+    c = Clocks(wall=NOW - 30 * DAY)  # first boot offline, the clock at image-build time
+    clock = c.make(tmp_path / "time.json")
+    learn_list_time(store, clock)
+    assert clock.now() == NOW and clock.source == "head"
+    assert clock.status()["leap_pending"] == {"ts": NOW + YEAR, "source": "list", "since": NOW}
 
 
 def test_trusted_time_survives_restart_and_never_goes_back_pure(tmp_path):
