@@ -20,8 +20,9 @@ What every page gets here, once:
 - ``GET /session``: 204 while the session lives, 401 once it ended, without counting as activity: what a page's
   live script (``static/live.js``) asks when its stream fails, to tell "session ended" (then
   ``/login?ended=1``, which says so) from "server out of reach" (then it reconnects);
-- security headers on every response (a Content-Security-Policy that allows only the gate's own scripts and
-  styles, no framing, no referrer to other sites, no caching of pages);
+- security headers on every response, error pages and live streams included (a Content-Security-Policy that
+  allows only the gate's own scripts and styles, no framing, no referrer to other sites, no caching of pages):
+  set as each response is sent (``on_response_prepare``), and on the HTTP parser's own refusals (``_Request``);
 - bounded clients: a request head not whole ``REQUEST_HEAD_S`` after the connection opened (or answered last)
   closes the connection, a POST body not whole ``BODY_S`` after its head gets 408; a body over ``MAX_BODY``
   gets 413 and the parser's limits refuse long or many header lines (400);
@@ -117,7 +118,8 @@ SIGN_INS: web.AppKey[_SignIns] = web.AppKey("sign_ins", _SignIns)
 def create_app(site: WebSite) -> web.Application:
     """An aiohttp application with sign-in, sessions, CSRF, headers, languages and ``/static/``; add the
     site's own routes to it (they are signed-in only). See the module docstring."""
-    app = web.Application(middlewares=[_headers, _guard], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(_on_prepare)
     app[SITE] = site
     app[SIGN_INS] = sign_ins = _SignIns()
 
@@ -231,25 +233,39 @@ def refusal_text(request: web.Request, exc: Exception) -> str:
     return translate(request, exc.message, **exc.args_) if isinstance(exc, Refusal) else str(exc)
 
 
-@web.middleware
-async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
+def _add_headers(response: web.StreamResponse, path: str, secure: bool) -> None:
+    """The security headers every response carries (see the module docstring); a page's own win."""
     h = response.headers
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Referrer-Policy", "same-origin")  # "no-referrer" makes Chromium send Origin: null
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if not request.path.startswith("/static/"):
+    if not path.startswith("/static/"):
         h.setdefault("Cache-Control", "no-store")
-    if request.app[SITE].secure:
+    if secure:
         h.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if isinstance(response, web.HTTPException):
-        raise response
-    return response
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response of a routed request as it is sent: pages, streams, files, errors the handlers or the router
+    raise, and the server's own 500 for a handler that failed."""
+    _add_headers(response, request.path, request.app[SITE].secure)
+
+
+SECURE: web.RequestKey[bool] = web.RequestKey("secure", bool)
+
+
+class _Request(web.Request):
+    """A request whose error page gets the security headers also when the HTTP parser refused it (400 for a
+    malformed request line or an over-long header): such a request is never routed, so ``on_response_prepare``
+    is not sent for it. ``_prepare_hook`` is aiohttp's (3.14) one call before any response's head is written;
+    ``test_every_error_page_carries_the_security_headers`` fails if that ever changes."""
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        if self._match_info is None:
+            _add_headers(response, "/", self.get(SECURE, False))
+        await super()._prepare_hook(response)
 
 
 @web.middleware
@@ -443,6 +459,8 @@ class WebServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
                                keepalive_timeout=REQUEST_HEAD_S)
         await runner.setup()
+        if runner.server is not None:  # before the first connection: each takes the factory when it opens
+            runner.server.request_factory = self._make_request
         try:
             site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
             await site.start()
@@ -455,6 +473,12 @@ class WebServer:
             await self._stop.wait()
         finally:
             await runner.cleanup()
+
+    def _make_request(self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.Request:
+        """The application's own request, of the class that gives a refused request's error page the headers."""
+        request = self.app._make_request(message, payload, protocol, writer, task, _cls=_Request)
+        request[SECURE] = self.app[SITE].secure
+        return request
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and join the thread; idempotent."""

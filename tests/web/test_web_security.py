@@ -334,3 +334,65 @@ def test_slow_clients_are_cut_off_instead_of_holding_a_connection(gate):
     finally:
         head.close()
         body.close()
+
+
+SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+                    "Cross-Origin-Opener-Policy", "Cache-Control")
+
+
+def security_headers(response) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
+    return {name: response.headers.get(name) for name in SECURITY_HEADERS}
+
+
+def test_every_error_page_carries_the_security_headers(gate):
+    """The headers of the sign-in page on every answer the foundation or aiohttp makes on its own: the router's
+    404 and 405, the 413 of an over-long body, the parser's 400 for an over-long header line (never routed),
+    and the live stream."""
+    c = Client(gate.screen.url)
+    csrf = c.sign_in(OFFICER, PASSWORD)
+    page = security_headers(c.request("/login"))
+    assert None not in page.values(), page
+    answers = {
+        "404": c.request("/no-such-page"),
+        "405": c.request("/logout"),  # POST only
+        "413": c.request("/override", {"csrf": csrf, "reason": "x" * (100 * 1024)}),
+        "events": c.request("/events", headers={"Accept": "text/event-stream"}),
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", gate.screen.server.port, timeout=10)
+    conn.putrequest("GET", "/login")
+    conn.putheader("X-Long", "a" * 9000)
+    conn.endheaders()
+    answers["400"] = conn.getresponse()
+    for name, r in answers.items():
+        assert (name, security_headers(r)) == (name, page)
+        assert name == "events" or r.status == int(name), (name, r.status)
+        r.close()
+    conn.close()
+
+
+def test_a_server_error_page_carries_the_security_headers(tmp_path):
+    """A page that fails (an exception, not an HTTP answer): aiohttp's own 500 goes out with the headers too."""
+    from agent.web.accounts import Accounts
+    from agent.web.server import WebServer, WebSite, create_app
+    from agent.web.sessions import Sessions
+
+    accounts = Accounts(tmp_path / "a.sqlite3")
+    accounts.add(OFFICER, PASSWORD)
+    app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
+
+    async def broken(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+    app.router.add_get("/", broken)
+    server = WebServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        c = Client(server.url)
+        assert c.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
+        page = security_headers(c.request("/login"))
+        r = c.request("/", headers={"Accept": "text/html"})
+        assert r.status == 500
+        assert security_headers(r) == page
+    finally:
+        server.stop()
+        accounts.close()
