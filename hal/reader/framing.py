@@ -452,6 +452,7 @@ class StxEtxFramer(Framer):
         self._foreign = False  # a magnetic-stripe or barcode frame, skipped
         self._oversize = False
         self._last_outside = -1
+        self._scan = 0  # bytes of buf searched already (less a marker's head): searched again by no one
 
     @property
     def pending(self) -> bool:
@@ -468,26 +469,36 @@ class StxEtxFramer(Framer):
         return out
 
     def _parse(self, now: float, out: list[Output]) -> None:
-        """Find frames between the markers, check the BCC; bytes outside frames are ignored."""
-        buf = self._buf
+        """Find frames between the markers, check the BCC; bytes outside frames are ignored.
+
+        Linear in the bytes fed, however they are split: a search starts where the last one left off
+        (``_scan``, less a marker's head) and, inside a frame, reaches no further than a frame may (a start
+        or end marker within ``MAX_FRAME`` bytes), so one large read, or a stream of start markers, is not
+        searched again for every frame in it."""
+        buf, start, end = self._buf, self._start, self._end
         while buf:
             if not self._in_frame:
-                i = buf.find(self._start)
+                i = buf.find(start, self._scan)
                 if i < 0:
-                    cut = len(buf) - len(self._start) + 1
+                    cut = len(buf) - len(start) + 1
                     if cut > 0:
                         self._last_outside = buf[cut - 1]
                         del buf[:cut]
+                    self._scan = 0
                     break
                 prev = buf[i - 1] if i else self._last_outside
                 self._foreign = prev in (SO, RS)
                 self._oversize = False
                 self._in_frame = True
-                del buf[: i + len(self._start)]
+                del buf[: i + len(start)]
+                self._scan = 0
                 continue
-            j = buf.find(self._end)
-            k = buf.find(self._start)
-            if k >= 0 and (j < 0 or k < j):
+            # In a frame (buf holds what followed its start marker). Until it is oversize, a marker that
+            # matters starts within MAX_FRAME bytes; past that the frame is garbage to skip to the next marker.
+            reach = len(buf) if self._oversize else min(len(buf), MAX_FRAME + self._keep + 1)
+            k = buf.find(start, self._scan, reach)
+            j = buf.find(end, self._scan, k + len(end) if k >= 0 else reach)  # j <= k: the end marker wins
+            if k >= 0 and j < 0:
                 if not self._foreign and not self._oversize:
                     logger.info("misread: truncated frame")
                     out.append(
@@ -495,22 +506,29 @@ class StxEtxFramer(Framer):
                     )
                 self._in_frame = False
                 del buf[:k]
+                self._scan = 0
                 continue
             if j < 0:
-                if len(buf) > MAX_FRAME:
-                    if not self._foreign and not self._oversize:
-                        logger.info("dropped an oversize frame without an end marker", extra={"fields": {
-                            "limit": MAX_FRAME}})
-                        out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
-                    self._oversize = True
+                if len(buf) > MAX_FRAME + self._keep:
+                    if not self._oversize:
+                        if not self._foreign:
+                            logger.info("dropped an oversize frame without an end marker", extra={"fields": {
+                                "limit": MAX_FRAME}})
+                            out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
+                        self._oversize = True
+                        self._scan = reach - self._keep  # searched up to there: go on over the rest
+                        continue
                     del buf[: len(buf) - self._keep]
+                self._scan = max(0, len(buf) - self._keep)  # a marker's head may end the buffer
                 break
             has_bcc = self._bcc and not self._foreign
-            need = j + len(self._end) + (1 if has_bcc else 0)
+            need = j + len(end) + (1 if has_bcc else 0)
             if len(buf) < need:
+                self._scan = j
                 break
             frame = bytes(buf[:need])
             del buf[:need]
+            self._scan = 0
             self._in_frame = False
             self._last_outside = frame[-1]
             if self._foreign or self._oversize:

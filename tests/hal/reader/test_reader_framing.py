@@ -248,6 +248,57 @@ def test_stx_etx_oversize_frame_dropped_with_bounded_memory():
     assert docs(out) == [TD3] and any("oversize" in m for m in misreads(out))
 
 
+READ = 4096  # what the serial backend asks of the port at a time (hal/reader/serial.py: READ_CHUNK)
+
+
+def reads(data: bytes, size: int = READ) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+class SearchedBytes(bytearray):
+    """A framer's buffer that counts the bytes its ``find`` calls look at: the framer's work, not its time."""
+
+    searched = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[no-untyped-def,override]
+        stop = len(self) if end is None else min(end, len(self))
+        found = super().find(sub, start, stop)
+        SearchedBytes.searched += max(0, (found + len(sub) if found >= 0 else stop) - start)
+        return found
+
+
+STX_GARBAGE = {
+    "one_frame_without_etx": b"\x02" + b"A" * (2 << 20),
+    "frames_without_etx": (b"\x02" + b"A" * 100) * ((2 << 20) // 101),
+}
+
+
+@pytest.mark.parametrize("read", ["whole", "4k"])
+@pytest.mark.parametrize("garbage", STX_GARBAGE, ids=list(STX_GARBAGE))
+def test_stx_etx_2mb_without_etx_is_dropped_and_the_frames_around_it_come_through(garbage, read):
+    """2 MB after a start marker with no end marker (a reader gone mad, a wrong line speed), between two good
+    frames, read in one piece or in 4 KB reads: the frames before and after are read, the garbage is one
+    oversize misread (or one truncated misread per start marker), the buffer stays bounded, and every byte is
+    searched a bounded number of times (it was searched again for every frame in the read: quadratic)."""
+    s = spec(framing="stx-etx")
+    framer = s.framer()
+    framer._buf = SearchedBytes()
+    SearchedBytes.searched = 0
+    data = s.encode(TD3) + STX_GARBAGE[garbage] + s.encode(TD3_B)
+    out: list = []
+    for chunk in [data] if read == "whole" else reads(data):
+        out += framer.feed(chunk, 0.0)
+        assert framer.buffered <= framer.max_buffered
+    assert not framer.pending
+    assert docs(out) == [TD3, TD3_B]
+    if garbage == "one_frame_without_etx":
+        assert misreads(out) == [f"oversize frame (> {MAX_FRAME} bytes)"]
+    else:
+        assert set(misreads(out)) == {"truncated frame (a new start marker came before the end marker)"}
+        assert len(misreads(out)) == (2 << 20) // 101
+    assert SearchedBytes.searched <= 3 * len(data), f"{SearchedBytes.searched} bytes searched for {len(data)}"
+
+
 def test_stx_etx_frame_with_wrong_shape_is_misread():
     out = run(spec(framing="stx-etx").framer(), [access_is((TD3[0], TD2[1]))])
     assert docs(out) == [] and len(misreads(out)) == 1
