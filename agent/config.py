@@ -335,6 +335,13 @@ def _listen(v: str) -> str | None:
     return None
 
 
+def _host_names(v: tuple[str, ...]) -> str | None:
+    from agent.web.hosts import HOST_NAME_FORM, is_host_name
+
+    bad = [n for n in v if not is_host_name(n)]
+    return f"expected {HOST_NAME_FORM}; bad: {bad!r}" if bad else None
+
+
 @dataclass(frozen=True)
 class ScreenConfig:
     """The officer's screen: a web page the agent serves to the booth officer (docs/screen.md)."""
@@ -348,6 +355,10 @@ class ScreenConfig:
     cert_file: Path | None = _opt("TLS certificate served (the device certificate); unset: [link] cert_file. "
                                   "Required when listen is not loopback.", None, check=_readable)
     key_file: Path | None = _opt("Private key of cert_file; unset: [link] key_file.", None, check=_readable)
+    names: tuple[str, ...] = _opt(
+        "Host names the officer's browser reaches the screen by, besides listen (and localhost on loopback) and "
+        "the gate id (the device certificate's name), e.g. \"gate-7.border.example\"; a request naming another host "
+        "is refused (421), so a DNS-rebinding page never reaches the sign-in form.", (), check=_host_names)
     session_idle_s: float = _opt("An officer idle this long is signed out.", 900.0, check=_at_least(30))
     session_max_s: float = _opt("A session ends this long after sign-in, active or not.", 43200.0,
                                 check=_at_least(60))

@@ -99,7 +99,8 @@ class OfficerScreen:
         self.site = WebSite(
             title="Officer's screen", accounts=self.accounts,
             sessions=Sessions(idle_s=cfg.session_idle_s, max_s=cfg.session_max_s), hub=self.hub,
-            template_dirs=[HERE / "templates"], secure=ssl_context is not None, default_lang=cfg.language)
+            template_dirs=[HERE / "templates"], secure=ssl_context is not None, default_lang=cfg.language,
+            names=(config.gate.id, *cfg.names))
         app = create_app(self.site)
         add_routes(app, self)
         self.server = WebServer(app, cfg.listen, cfg.port, ssl_context=ssl_context, hub=self.hub)

@@ -14,6 +14,9 @@ What every page gets here, once:
   (beyond ``SIGN_IN_QUEUE`` waiting, 503 at once), sessions from ``Sessions``
   (idle and absolute timeouts) in a cookie that is ``HttpOnly``, ``SameSite=Strict`` and, over HTTPS,
   ``Secure`` with the ``__Host-`` prefix;
+- a request whose ``Host`` is not a name the site answers to (``agent.web.hosts``: its listening address,
+  localhost's forms on loopback, ``WebSite.names``) gets 421, one without ``Host`` 400, before anything else:
+  a DNS-rebinding page never reaches the sign-in form;
 - every path but ``/login``, ``/lang`` and ``/static/`` needs a session (a page redirects to ``/login``, anything else
   gets 401); every POST needs the session's CSRF token and, when the browser sends one, a same-origin
   ``Origin``;
@@ -51,6 +54,7 @@ from aiohttp import web
 from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
 from agent.web.codes import coded, label
+from agent.web.hosts import accepted_hosts, is_accepted
 from agent.web.i18n import LANGUAGES, Catalogues, negotiate
 from agent.web.sessions import Session, Sessions
 from agent.web.sse import HEARTBEAT_S, Hub
@@ -94,6 +98,8 @@ class WebSite:
     passive_paths: tuple[str, ...] = ("/events",)  # requests that do not count as activity (live streams)
     heartbeat_s: float = HEARTBEAT_S  # a live stream's ping interval (agent.web.sse)
     static_dir: Path | None = None  # the site's own scripts and styles, served at /static/site/
+    names: tuple[str, ...] = ()  # host names the site is reached by besides its listening address
+    # (its certificate's DNS name, a TLS front's name): agent.web.hosts
     audit: Callable[[str, str, dict[str, Any]], None] | None = None
     """``audit(user, action, fields)`` for ``sign_in``, ``sign_in_refused`` and ``sign_out`` (the console's
     audit log); the site's own actions it records itself."""
@@ -102,6 +108,7 @@ class WebSite:
 SITE: web.AppKey[WebSite] = web.AppKey("site", WebSite)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+HOSTS: web.AppKey[frozenset[str]] = web.AppKey("hosts", frozenset)  # set by WebServer: agent.web.hosts
 
 
 class _SignIns:
@@ -118,7 +125,7 @@ SIGN_INS: web.AppKey[_SignIns] = web.AppKey("sign_ins", _SignIns)
 def create_app(site: WebSite) -> web.Application:
     """An aiohttp application with sign-in, sessions, CSRF, headers, languages and ``/static/``; add the
     site's own routes to it (they are signed-in only). See the module docstring."""
-    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_host, _guard], client_max_size=MAX_BODY)
     app.on_response_prepare.append(_on_prepare)
     app[SITE] = site
     app[SIGN_INS] = sign_ins = _SignIns()
@@ -269,6 +276,18 @@ class _Request(web.Request):
 
 
 @web.middleware
+async def _host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the host names the site answers to (``HOSTS``; none before a ``WebServer`` serves it)."""
+    host = request.headers.get("Host")
+    if host is None:
+        raise web.HTTPBadRequest(text="no Host header")
+    if not is_accepted(host, request.app.get(HOSTS, frozenset())):
+        logger.warning("refused a request for another host name", extra={"fields": {"host": host[:64]}})
+        raise web.HTTPMisdirectedRequest(text="this server does not answer to that host name")
+    return await handler(request)
+
+
+@web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sessions for every path but the public ones; CSRF and same-origin for every POST."""
     site = request.app[SITE]
@@ -409,6 +428,7 @@ class WebServer:
     def __init__(self, app: web.Application, host: str, port: int, *,
                  ssl_context: ssl.SSLContext | None = None, hub: Hub | None = None) -> None:
         self.app, self.host, self.port = app, host, port
+        app[HOSTS] = accepted_hosts(host, app[SITE].names)
         self.ssl_context = ssl_context
         self.hub = hub if hub is not None else app[SITE].hub
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -246,3 +246,47 @@ def test_console_refuses_plain_http_reachable_from_the_network(tmp_path, capsys,
                  "--listen", listen, "--duration", "0.1"])
     assert code == 2
     assert "reachable from the network: serve HTTPS there" in capsys.readouterr().err
+
+
+def test_console_answers_only_to_its_listening_address_and_its_names(tmp_path, capsys):
+    """``sharaka-central console --name console.centre.test`` (the name a TLS front or the certificate gives it):
+    its loopback address, localhost and that name get the sign-in form; a page of another name that resolves to
+    it (DNS rebinding) gets 421 and no form. A --name that is no host name is refused at start."""
+    import http.client
+    import socket
+    import threading
+
+    from agent.web.accounts import Accounts
+    from tools.central.console import ROLES
+    from tools.central.store import CentralStore
+
+    CentralStore(str(tmp_path / "central.db"))
+    Accounts(tmp_path / "accounts.db", roles=ROLES).add("sara", "correct horse battery", "supervisor")
+    args = ["console", "--db", str(tmp_path / "central.db"), "--accounts", str(tmp_path / "accounts.db")]
+    assert main([*args, "--name", "bad name", "--duration", "0.1"]) == 2
+    assert "--name 'bad name': expected a DNS name" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    answers: dict[str, tuple[int, str]] = {}
+
+    def listening() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    def ask() -> None:
+        assert wait_until(listening, 10)
+        for host in ("console.centre.test", "127.0.0.1", "localhost", "rebind.attacker.example"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/login", headers={"Host": f"{host}:{port}"})
+            r = conn.getresponse()
+            answers[host] = (r.status, r.read().decode())
+            conn.close()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    assert main([*args, "--listen", f"127.0.0.1:{port}", "--name", "console.centre.test", "--duration", "4"]) == 0
+    asker.join(10)
+    assert answers["rebind.attacker.example"] == (421, "this server does not answer to that host name")
+    for host in ("console.centre.test", "127.0.0.1", "localhost"):
+        assert answers[host][0] == 200 and 'name="password"' in answers[host][1], host

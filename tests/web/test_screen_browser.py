@@ -74,6 +74,36 @@ def test_sign_in_and_lock_out_after_five_wrong_passwords(tmp_path, page, shots):
         assert page.query_selector("#current") is None
 
 
+def test_dns_rebinding_page_never_reaches_the_sign_in_form(tmp_path, browser):
+    """A real Chromium whose resolver gives an attacker's name the gate's loopback address (what DNS rebinding
+    achieves): the page under that name gets 421 and no sign-in form, and cannot sign in; under a name the
+    screen is configured with ([screen] names) the officer signs in as usual."""
+    from tests.web.conftest import CHROMIUM
+
+    rules = "MAP rebind.attacker.test 127.0.0.1, MAP booth.border.test 127.0.0.1"
+    rebound = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                          args=["--no-sandbox", f"--host-resolver-rules={rules}"])
+    try:
+        with running_gate(tmp_path, screen={"names": ["booth.border.test"]}) as app:
+            port = app.screen.server.port
+            page = rebound.new_page()
+            page.set_default_timeout(10_000)
+            answer = page.goto(f"http://rebind.attacker.test:{port}/login")
+            assert answer.status == 421
+            assert page.query_selector("#password") is None
+            assert "does not answer to that host name" in page.inner_text("body")
+            # the rebinding page's own script posts a password it guessed or phished, as the form would
+            posted = page.evaluate("""([user, password]) => fetch("/login", {method: "POST", redirect: "manual",
+                body: new URLSearchParams({user, password})}).then(r => r.status)""", [OFFICER, PASSWORD])
+            assert posted == 421
+            assert page.context.cookies() == [], "the rebinding page got a session cookie"
+            sign_in(page, f"http://booth.border.test:{port}")
+            page.wait_for_selector("#current")
+            assert page.inner_text("#who") == OFFICER
+    finally:
+        rebound.close()
+
+
 def test_arabic_layout_is_right_to_left_and_translated(tmp_path, page, shots):
     with running_gate(tmp_path) as app:
         url = app.screen.url

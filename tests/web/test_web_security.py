@@ -64,6 +64,40 @@ def test_signed_out_requests_on_every_route_show_no_personal_data(gate):
             assert not [s for s in secrets if s in str(r.headers)], (method, path)
 
 
+def test_request_for_another_host_name_is_refused_before_the_sign_in_form(gate):
+    """DNS rebinding: a page of another name that resolves to the gate asks for the sign-in form and posts the
+    officer's password with its own name in Host: 421 with a short plain message and no form, no session; the
+    screen's own names (its loopback address, localhost's forms, the gate id) are served; no Host at all is 400."""
+    port = gate.screen.server.port
+
+    def ask(method: str, host: str | None, body: str | None = None) -> tuple[int, str, http.client.HTTPResponse]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.putrequest(method, "/login", skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        if body is not None:
+            conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body.encode() if body is not None else None)
+        r = conn.getresponse()
+        text = r.read().decode()
+        conn.close()
+        return r.status, text, r
+
+    sign_in = urllib.parse.urlencode({"user": OFFICER, "password": PASSWORD})
+    for host in (f"rebind.attacker.example:{port}", "rebind.attacker.example", f"127.0.0.1.nip.io:{port}"):
+        status, text, r = ask("GET", host)
+        assert (status, text) == (421, "this server does not answer to that host name"), host
+        assert r.headers["Content-Type"].startswith("text/plain") and r.headers["X-Frame-Options"] == "DENY"
+        status, text, r = ask("POST", host, sign_in)
+        assert status == 421 and r.headers["Set-Cookie"] is None, host
+    status, text, _ = ask("GET", None)
+    assert status == 400
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"gate-a:{port}", "LocalHost."):
+        status, text, _ = ask("GET", host)
+        assert status == 200 and 'name="password"' in text, host
+
+
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
     c = Client(gate.screen.url)
     csrf = c.sign_in(OFFICER, PASSWORD)
@@ -320,8 +354,8 @@ def test_slow_clients_are_cut_off_instead_of_holding_a_connection(gate):
     head = socket.create_connection(address, timeout=REQUEST_HEAD_S + 10)
     body = socket.create_connection(address, timeout=BODY_S + 10)
     started = time.monotonic()
-    head.sendall(b"GET / HTTP/1.1\r\nHost: gate\r\nX-Slow: ")
-    body.sendall(b"POST /login HTTP/1.1\r\nHost: gate\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    head.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    body.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                  b"Content-Length: 100\r\n\r\nuser=a")
     try:
         answer = body.recv(4096)

@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
     p.add_argument("--https-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate (and --https-key)")
     p.add_argument("--https-key", type=Path, metavar="FILE")
+    p.add_argument("--name", action="append", default=[], metavar="HOST",
+                   help="a host name operators reach the console by besides the --listen address (its certificate's "
+                        "name, a TLS front's name); repeatable. Requests naming another host are refused (421)")
     p.add_argument("--idle", type=float, default=900.0, metavar="SECONDS", help="sign out after this long idle")
     p.add_argument("--max-failures", type=int, default=5, help="wrong passwords in a row that lock an account")
     p.add_argument("--lockout", type=float, default=300.0, metavar="SECONDS", help="how long an account stays locked")
@@ -305,6 +308,11 @@ def cmd_console(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise UsageError(f"--listen {args.listen!r:.60}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    from agent.web.hosts import HOST_NAME_FORM, is_host_name
+
+    for name in args.name:
+        if not is_host_name(name):
+            raise UsageError(f"--name {name!r:.80}: expected {HOST_NAME_FORM}")
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
     if args.https_cert is None and not _loopback(host):  # as the gate's screen: passwords and sessions never in clear
@@ -329,7 +337,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
                                     command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
-                                    secure=ssl_context is not None))
+                                    secure=ssl_context is not None, names=tuple(args.name)))
     url = console.start(host.strip("[]"), int(port), ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()

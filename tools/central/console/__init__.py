@@ -64,6 +64,7 @@ class ConsoleConfig:
     idle_s: float = 900.0
     max_s: float = 43200.0
     secure: bool = False
+    names: tuple[str, ...] = ()  # host names the console is reached by besides its listening address (agent.web.hosts)
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -80,6 +81,7 @@ class Console:
         self.site = WebSite(title=TITLE, accounts=config.accounts, catalogues=Catalogues([HERE / "locale", LOCALE_DIR]),
                             sessions=Sessions(idle_s=config.idle_s, max_s=config.max_s), hub=self.hub,
                             template_dirs=[HERE / "templates"], secure=config.secure, static_dir=HERE / "static",
+                            names=config.names,
                             audit=lambda user, action, fields: self.records.audit(user, action, "", fields))
         self.app = create_app(self.site)
         views.add_routes(self.app, self)
