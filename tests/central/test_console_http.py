@@ -179,6 +179,38 @@ def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(brok
         assert actions[-2:] == ["command_propose", "command_approved"]
 
 
+def test_command_with_an_op_the_gates_do_not_take_is_refused_before_it_is_signed(broker, store, tmp_path):
+    """A supervisor's form posted with an op that is not in the gate's list (agent/protocol/commands.py: OPS), or
+    ``update`` (it goes with its signed bundle, `sharaka-central update`): 400 with the form error naming the ops
+    it takes; nothing signed, no sequence number reserved, nothing queued for a second supervisor or published.
+    A listed op is still sent."""
+    keys = tmp_path / "command-keys"
+    keys.mkdir()
+    keyfiles.generate(keys / f"{SUPERVISOR}.key")
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    central_user, central_password = broker.central
+    with running_console(store, tmp_path / "operators.sqlite3", broker=config, command_keys=keys) as console, \
+            MqttTestClient(broker, central_user, central_password) as watcher:
+        assert watcher.connect()
+        watcher.subscribe(topics.gate("gate-1", topics.CMD))
+        c = Client(console.server.url)
+        csrf = c.sign_in(SUPERVISOR, PASSWORD)
+        for op in ("format_disk", "update", "", "PULSE_RELAY"):
+            r = c.request("/commands", {"gate": "gate-1", "op": op, "args": "{}", "csrf": csrf})
+            page = r.read().decode()
+            assert r.status == 400, op
+            assert str(escape(f"Operation {op!r} is not one the console sends: expected one of")) in page, op
+        assert console.records.commands() == [] and console.records.pending_commands() == []
+        assert store.query("SELECT COUNT(*) AS n FROM commands")[0]["n"] == 0
+        assert watcher.drain() == [], "a command of an op the gates do not take was published"
+        assert "command_send" not in [e["action"] for e in console.records.audit_log()]
+        r = c.request("/commands", {"gate": "gate-1", "op": "request_status", "args": "{}", "csrf": csrf})
+        assert r.status == 303
+        body, _ = peek("cmd", bytes(watcher.wait_for_message(topics.gate("gate-1", topics.CMD), 10).payload))
+        assert body["op"] == "request_status" and body["seq"] == 1
+
+
 def test_signed_out_requests_on_every_route_show_no_personal_data(console, store):
     """Every route the console serves (read from its router, so a new one is covered too), asked without a session,
     answers without the traveller's number or name; a signed-in page shows them (so the scan finds them)."""

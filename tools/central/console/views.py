@@ -419,10 +419,13 @@ def _sign_command(request: web.Request, console: Console, user: str, form: dict[
     from agent import keys as keyfiles
     from tools.central.node import sign_command
 
+    gate, op = form.get("gate", ""), form.get("op", "")
+    if op not in SENT_OPS:  # the gate's own list (agent.protocol.commands.OPS): nothing else is signed or queued
+        raise Refused("Operation %(op)r is not one the console sends: expected one of %(ops)s.", op=op[:40],
+                      ops=", ".join(SENT_OPS))
     key_file = _command_key(request)
     if key_file is None or console.config.broker is None:
         raise Refused("You hold no command key on this console (--command-keys DIR/NAME.key) or no broker is set.")
-    gate, op = form.get("gate", ""), form.get("op", "")
     try:
         args = json.loads(form.get("args") or "{}")
     except json.JSONDecodeError as exc:
