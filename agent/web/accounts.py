@@ -9,8 +9,10 @@ Passwords are hashed with Argon2id (libsodium through PyNaCl, ``nacl.pwhash.argo
 is created 0600; it is re-chmodded 0600 whenever it is opened. ``LockoutPolicy.max_failures`` wrong
 passwords in a row lock the account for ``lockout_s`` seconds; while locked even the right password is
 refused (the attempt is not counted further). The count lives in the file, so a restart does not reset
-it. A sign-in under an unknown name costs the same hash verification as a known one (no timing oracle)
-and says the same thing. Used by the officer's screen (agent/screen/) and the centre's operators'
+it. A sign-in under an unknown name or to a locked account costs the same one hash verification as any
+other (no timing oracle: the hash is verified before the lock is looked at, and neither writes to the file),
+and the sign-in page says the same thing for a wrong password, an unknown name and a locked account
+(``agent.web.server``; the reason stays in the server's log and the console's audit log). Used by the officer's screen (agent/screen/) and the centre's operators'
 console alike; ``sharaka-gate officer …`` manages the gate's accounts.
 """
 
@@ -194,6 +196,7 @@ class Accounts:
         with self._lock:
             row = self._db.execute("SELECT role, hash, created, failures, locked_until FROM accounts WHERE name=?",
                                    (name,)).fetchone()
+        # Verified before the lock is looked at: a locked account and an unknown name take as long as a wrong password.
         digest = row[1] if row is not None else self._dummy
         try:
             ok = len(password) <= MAX_PASSWORD and nacl.pwhash.argon2id.verify(digest, password.encode())

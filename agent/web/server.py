@@ -368,12 +368,12 @@ async def _login(request: web.Request) -> web.StreamResponse:
     except SignInError as exc:
         logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
         _audit(site, name[:32], "sign_in_refused", {"reason": exc.reason})
-        if exc.reason == "locked":
-            minutes = max(1, round(exc.retry_after / 60))
-            error = _("Too many failed attempts: this account is locked for %(minutes)d minutes.") % {
-                "minutes": minutes}
-        else:
-            error = _("Wrong name or password.")
+        # One answer for an unknown name, a wrong password and a locked account (docs/screen.md): the page must
+        # not tell whether a name has an account. It says that lock-out exists, with the policy's numbers.
+        policy = site.accounts.policy
+        error = _("Wrong name or password, or the account is locked: %(failures)d wrong passwords in a row lock "
+                  "an account for %(minutes)d minutes.") % {
+            "failures": policy.max_failures, "minutes": max(1, round(policy.lockout_s / 60))}
         return render(request, "login.html", status=401, error=error, ended=None)
     finally:
         sign_ins.pending -= 1

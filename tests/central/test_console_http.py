@@ -240,9 +240,12 @@ def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_
         for _ in range(5):
             assert c.request("/login", {"user": OFFICER, "password": "wrong again!"}).status == 401
         locked = c.request("/login", {"user": OFFICER, "password": PASSWORD})
-        assert locked.status == 401 and "locked" in locked.read().decode()
-        actions = [e["action"] for e in console.records.audit_log()]
-        assert actions.count("sign_in_refused") == 6
+        unknown = c.request("/login", {"user": "nobody", "password": PASSWORD})
+        assert locked.status == unknown.status == 401
+        assert locked.read() == unknown.read(), "a locked account is told apart from an unknown name"
+        log = console.records.audit_log()
+        assert [e["action"] for e in log].count("sign_in_refused") == 7
+        assert "locked" in repr(log[1]), "the audit log lost why the sign-in was refused"
 
 
 # what each page must say in French and Arabic (the catalogues' own words), and the English it must not

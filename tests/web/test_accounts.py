@@ -62,6 +62,34 @@ def test_lockout_after_max_failures_refuses_even_the_right_password_and_survives
     assert reopened.authenticate("amina", "correct horse battery").name == "amina"
 
 
+def test_unknown_name_and_locked_account_cost_one_verification_and_no_write_like_any_sign_in(tmp_path, clock,
+                                                                                          monkeypatch):
+    """No timing oracle in lock-out: a sign-in under an unknown name and one to a locked account (right password
+    or wrong) each verify one Argon2id hash, as a wrong password does, and neither changes the file (no write
+    of its own to time); the lock is looked at after the verification."""
+    import nacl.pwhash
+
+    accounts = Accounts(tmp_path / "a.sqlite3", policy=LockoutPolicy(max_failures=2, lockout_s=300), clock=clock)
+    accounts.add("amina", "correct horse battery")
+    accounts.add("omar", "another passphrase")
+    for _ in range(2):
+        with pytest.raises(SignInError):
+            accounts.authenticate("omar", "guess guess guess")
+    real, verified = nacl.pwhash.argon2id.verify, []
+    monkeypatch.setattr(nacl.pwhash.argon2id, "verify", lambda *a: verified.append(a) or real(*a))
+    stored = accounts.list()
+    for name, password, reason in (("nobody", "correct horse battery", "bad_credentials"),
+                                   ("omar", "another passphrase", "locked"), ("omar", "guess guess guess", "locked")):
+        with pytest.raises(SignInError, match=reason):
+            accounts.authenticate(name, password)
+        assert len(verified) == 1, (name, password)
+        assert accounts.list() == stored, "the refusal wrote to the account file"
+        verified.clear()
+    with pytest.raises(SignInError, match="bad_credentials"):
+        accounts.authenticate("amina", "guess guess guess")
+    assert len(verified) == 1
+
+
 def test_unlock_and_new_password_clear_a_lockout(tmp_path, clock):
     accounts = Accounts(tmp_path / "a.sqlite3", policy=LockoutPolicy(max_failures=1, lockout_s=300), clock=clock)
     accounts.add("amina", "correct horse battery")

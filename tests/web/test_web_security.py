@@ -98,6 +98,30 @@ def test_request_for_another_host_name_is_refused_before_the_sign_in_form(gate):
         assert status == 200 and 'name="password"' in text, host
 
 
+def test_a_locked_account_gets_the_answer_an_unknown_name_gets(gate):
+    """Lock-out tells no one which names have accounts: once an officer's account is locked (five wrong passwords,
+    the gate's [screen] max_failures), its sign-ins, with the right password or a wrong one, get the very page
+    an unknown name and a wrong password get (status and body), which says that lock-out exists."""
+    gate.screen.accounts.add("bashir", "bashir's passphrase")
+    c = Client(gate.screen.url)
+
+    def answer(user: str, password: str) -> tuple[int, str]:
+        r = c.request("/login", {"user": user, "password": password})
+        return r.status, r.read().decode()
+
+    wrong = answer("bashir", "not the password")
+    for _ in range(4):
+        assert answer("bashir", "not the password") == wrong
+    assert next(a for a in gate.screen.accounts.list() if a.name == "bashir").locked_until > 0
+    unknown = answer("nobody", "not the password")
+    assert unknown == wrong
+    assert answer("bashir", "bashir's passphrase") == unknown, "a locked account is told apart from an unknown name"
+    assert answer("bashir", "not the password") == unknown
+    assert unknown[0] == 401
+    assert ("Wrong name or password, or the account is locked: 5 wrong passwords in a row lock an account for "
+            "5 minutes.") in unknown[1]
+
+
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
     c = Client(gate.screen.url)
     csrf = c.sign_in(OFFICER, PASSWORD)
