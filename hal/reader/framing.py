@@ -521,6 +521,13 @@ class StxEtxFramer(Framer):
                     del buf[: len(buf) - self._keep]
                 self._scan = max(0, len(buf) - self._keep)  # a marker's head may end the buffer
                 break
+            if j > MAX_FRAME:  # the same rule as a frame still open, whether its end came in this read or not
+                if not self._foreign and not self._oversize:
+                    logger.info("dropped an oversize frame", extra={"fields": {"limit": MAX_FRAME}})
+                    out.append(Misread(f"oversize frame (> {MAX_FRAME} bytes)", now))
+                self._oversize = True
+                del buf[:j]  # bounded memory while its BCC byte is awaited
+                j = 0
             has_bcc = self._bcc and not self._foreign
             need = j + len(end) + (1 if has_bcc else 0)
             if len(buf) < need:

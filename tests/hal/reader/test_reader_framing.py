@@ -299,6 +299,26 @@ def test_stx_etx_2mb_without_etx_is_dropped_and_the_frames_around_it_come_throug
     assert SearchedBytes.searched <= 3 * len(data), f"{SearchedBytes.searched} bytes searched for {len(data)}"
 
 
+@pytest.mark.parametrize("cut", [None, 40, 160], ids=["one-read", "end-in-a-later-read", "limit-passed-before-the-end"])
+def test_stx_etx_oversize_frame_is_dropped_however_the_reads_split_it(cut):
+    # blank rows padding a real MRZ past MAX_FRAME: the frame is oversize whether its end marker comes in the
+    # read that overflows the limit or in a later one (it was a document when it all came in one read)
+    frame = b"\x02" + b"\r".join(r.encode() for r in TD3) + b"\r" * 80 + b"\x03"
+    assert len(frame) - 2 > MAX_FRAME
+    chunks = [frame] if cut is None else [frame[:cut], frame[cut:]]
+    out = run(spec(framing="stx-etx").framer(), chunks + [access_is(TD3_B)])
+    assert docs(out) == [TD3_B] and misreads(out) == [f"oversize frame (> {MAX_FRAME} bytes)"]
+
+
+def test_stx_etx_frame_of_the_largest_size_still_passes_with_split_markers():
+    s = spec(framing="stx-etx", start="1c02", end="031d")
+    payload = b"\r".join(r.encode() for r in TD3) + b"\r" * (MAX_FRAME - 89)
+    frame = b"\x1c\x02" + payload + b"\x03\x1d"
+    assert len(payload) == MAX_FRAME
+    for cut in range(1, len(frame)):
+        assert docs(run(s.framer(), [frame[:cut], frame[cut:]])) == [TD3], cut
+
+
 def test_stx_etx_frame_with_wrong_shape_is_misread():
     out = run(spec(framing="stx-etx").framer(), [access_is((TD3[0], TD2[1]))])
     assert docs(out) == [] and len(misreads(out)) == 1
