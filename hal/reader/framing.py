@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
@@ -97,14 +97,13 @@ def bad_byte_reason(b: int) -> str:
 def check_row(raw: bytes) -> tuple[str, str | None]:
     """One row as sent -> (row, None) or ("", reason). Outer blanks go, lower case goes up."""
     raw = raw.strip(b" ")
+    if not _ROW_TEXT.fullmatch(raw):  # before the length: a 7E1 read has its CRs at 0x8d, so one long row
+        for b in raw:
+            cls = CLASS[b]
+            if cls != ROW and cls != LOWER:
+                return "", bad_byte_reason(b)
     if len(raw) > MAX_ROW:
         return "", f"oversize row ({len(raw)} > {MAX_ROW} characters)"
-    if _ROW_TEXT.fullmatch(raw):
-        return raw.decode("ascii").upper(), None
-    for b in raw:
-        cls = CLASS[b]
-        if cls != ROW and cls != LOWER:
-            return "", bad_byte_reason(b)
     return raw.decode("ascii").upper(), None
 
 
@@ -411,7 +410,9 @@ class StxEtxFramer(Framer):
     Bytes outside frames are ignored. A frame whose start marker follows SO or RS is an Access-IS
     magnetic-stripe or barcode frame and is skipped. A new start marker inside a frame means the
     frame was truncated. With ``bcc=True`` one byte after the end marker is the XOR of every byte
-    after the start marker through the end marker; a mismatch drops the frame.
+    after the start marker through the end marker; a mismatch drops the frame. A marker (and the SO
+    or RS before it) is also recognised with bit 7 set, as a 7E1 reader read as 8N1 sends it, so that
+    such a read is reported as a misread (its rows hold bytes >= 0x80) instead of passing unseen.
     """
 
     MODE = "stx-etx"
@@ -420,6 +421,7 @@ class StxEtxFramer(Framer):
     def __init__(self, start: bytes = b"\x02", end: bytes = b"\x03", bcc: bool = False) -> None:
         self._start, self._end, self._bcc = start, end, bcc
         self._keep = max(len(start), len(end)) - 1  # bytes that may be the head of a split marker
+        self._start_at, self._end_at = _marker_search(start), _marker_search(end)
         self._in_frame = self._foreign = False
         self.reset()
 
@@ -478,7 +480,7 @@ class StxEtxFramer(Framer):
         buf, start, end = self._buf, self._start, self._end
         while buf:
             if not self._in_frame:
-                i = buf.find(start, self._scan)
+                i = self._start_at(buf, self._scan, len(buf))
                 if i < 0:
                     cut = len(buf) - len(start) + 1
                     if cut > 0:
@@ -487,7 +489,7 @@ class StxEtxFramer(Framer):
                     self._scan = 0
                     break
                 prev = buf[i - 1] if i else self._last_outside
-                self._foreign = prev in (SO, RS)
+                self._foreign = prev & 0x7F in (SO, RS)  # bit 7 may be a parity bit (7E1 read as 8N1)
                 self._oversize = False
                 self._in_frame = True
                 del buf[: i + len(start)]
@@ -496,8 +498,8 @@ class StxEtxFramer(Framer):
             # In a frame (buf holds what followed its start marker). Until it is oversize, a marker that
             # matters starts within MAX_FRAME bytes; past that the frame is garbage to skip to the next marker.
             reach = len(buf) if self._oversize else min(len(buf), MAX_FRAME + self._keep + 1)
-            k = buf.find(start, self._scan, reach)
-            j = buf.find(end, self._scan, k + len(end) if k >= 0 else reach)  # j <= k: the end marker wins
+            k = self._start_at(buf, self._scan, reach)
+            j = self._end_at(buf, self._scan, k + len(end) if k >= 0 else reach)  # j <= k: the end marker wins
             if k >= 0 and j < 0:
                 if not self._foreign and not self._oversize:
                     logger.info("misread: truncated frame")
@@ -546,6 +548,21 @@ class StxEtxFramer(Framer):
                 out.append(Misread("BCC mismatch: frame dropped", now))
                 continue
             out.append(document_from_payload(payload, now))
+
+
+def _marker_search(marker: bytes) -> Callable[[bytearray, int, int], int]:
+    """``find`` of ``marker`` in a buffer (-1 when absent) that also matches it with bit 7 set on its bytes:
+    an ASCII reader set to 7E1 (some Access-IS units) and read as 8N1 sets bit 7 on every byte of odd weight,
+    STX (0x02) arriving as 0x82. Its frames are still found, and their rows (holding such bytes too) make
+    the read a misread naming 7E1, never a document and never silence (../shared/READERS.md)."""
+    pattern = re.compile(b"".join(b"[" + re.escape(bytes([b])) + re.escape(bytes([b | 0x80])) + b"]" for b in marker))
+
+    def find(buf: bytearray, start: int, end: int) -> int:
+        """Like ``buf.find(marker, start, end)``."""
+        found = pattern.search(buf, start, end)
+        return -1 if found is None else found.start()
+
+    return find
 
 
 class _LengthFramer(Framer):

@@ -60,6 +60,20 @@ def test_decode_without_json_prints_rows_and_misreads(tmp_path):
     )
 
 
+def test_decode_capture_of_a_7e1_access_is_reader_read_as_8n1_reports_the_misread(tmp_path):
+    # hand-written: FS STX rows ETX GS with bit 7 set on every byte of odd weight (STX 0x82, CR 0x8d, 'T' 0xd4)
+    rows = b"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL898902C36UTO7408122F1204159ZE184226B<<<<<10\r"
+    frame = bytes(b | 0x80 if bin(b).count("1") % 2 else b for b in b"\x1c\x02" + rows + b"\x03\x1d")
+    capture = tmp_path / "access-is-7e1.hex"
+    capture.write_text(f"# an Access-IS unit at 9600 7E1, port opened 8N1\n0.000000 {frame[:40].hex(' ')}\n"
+                       f"0.010000 {frame[40:].hex(' ')}\n")
+    result = decode(f"replay://{capture}?framing=stx-etx", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"misread": "byte 0xd4 >= 0x80 in a row (a 7E1 line read as 8N1?)"}
+    ]
+
+
 BAD_CAPTURES = {
     "odd-hex": ("0.5 02 5", "not hex bytes"),
     "bad-timestamp": ("1.2.3 02 50", "timestamp '1.2.3'"),
