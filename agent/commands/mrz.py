@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 EXIT_VALID, EXIT_INVALID, EXIT_NOT_MRZ = 0, 1, 2
 READ_SIZE = 1 << 16
 FLUSH_BYTES = 1 << 16  # pending output written once this much is waiting
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,8 +79,10 @@ def documents(rows: Iterable[str]) -> Iterator[list[str]]:
 
 def stdin_lines(fd: int, idle: Callable[[], None]) -> Iterator[str]:
     """Lines of ``fd`` as they arrive (UTF-8, CR, LF or CR LF); ``idle()`` is called whenever the
-    input would block, so output is flushed while an interactive user or a slow producer waits."""
+    input would block, so output is flushed while an interactive user or a slow producer waits.
+    A UTF-8 byte-order mark at the start (a file saved by Windows Notepad) is not text: it goes."""
     pending = b""
+    at_start = True
     while True:
         try:
             would_block = not select.select([fd], [], [], 0)[0]
@@ -91,6 +94,10 @@ def stdin_lines(fd: int, idle: Callable[[], None]) -> Iterator[str]:
         if not chunk:
             break
         pending += chunk
+        if at_start:
+            if len(pending) < len(UTF8_BOM) and UTF8_BOM.startswith(pending):
+                continue  # perhaps the start of a mark split across reads
+            pending, at_start = pending.removeprefix(UTF8_BOM), False
         cut = pending.rfind(b"\n") + 1  # a CR LF is never split: the cut is after an LF
         if cut:
             yield from pending[:cut].decode("utf-8", "replace").splitlines()

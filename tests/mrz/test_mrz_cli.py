@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from agent.mrz.result import JSON_KEYS
 
@@ -107,6 +108,26 @@ def test_input_that_is_not_utf8_is_not_an_mrz_without_a_traceback():
     out = subprocess.run(cmd, input=TD3.encode("latin-1").replace(b"ERIKSSON", b"ERIKS\xd6ON"),
                          capture_output=True, timeout=60)  # fmt: skip
     assert out.returncode == 2 and b"illegal character" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_file_saved_with_a_utf8_byte_order_mark_and_crlf_parses_like_plain_text():
+    # Windows Notepad saves "UTF-8" with a BOM and CR LF: the invisible mark made line 1 "45 characters"
+    cmd = [sys.executable, "-m", "agent", "mrz", "parse", "--json", "--today", "2026-11-23"]
+    text = "\ufeff" + TD3.replace("\n", "\r\n") + "\r\n\r\n" + TD1.replace("\n", "\r\n") + "\r\n"
+    out = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["format"] for line in out.stdout.splitlines()] == ["TD3", "TD1"]
+
+
+def test_byte_order_mark_split_across_reads_still_goes():
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "mrz", "parse", "--json", "--today", "2026-11-23"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdin.write(b"\xef")
+    proc.stdin.flush()
+    time.sleep(0.2)  # the first read holds one byte of the mark
+    out, err = proc.communicate(b"\xbb\xbf" + TD3.encode() + b"\n", timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["valid"] is True
 
 
 def test_many_documents_from_a_pipe_each_get_one_answer_in_order():
