@@ -17,6 +17,8 @@ Span = tuple[int, int]
 
 #: ARCHITECTURE.md ``format`` values.
 TD1, TD2, TD3, MRVA, MRVB = "TD1", "TD2", "TD3", "MRVA", "MRVB"
+#: Formats whose document number may run on into the optional data (Doc 9303 Part 5 4.2.4, Part 6 note j).
+LONG_NUMBER_FORMATS = (TD1, TD2)
 #: ``MrzResult.layout`` values: the ICAO layout of ``format``, or the French 1995 identity card.
 ICAO, FRA_1995 = "ICAO", "FRA_1995"
 
@@ -145,25 +147,27 @@ def detect_layout(lines: Sequence[str]) -> Layout:
     return LAYOUT_TD2
 
 
-def td1_long_number_end(s: str) -> int:
-    """Doc 9303 Part 5 4.2.4: a TD1 document number longer than 9 characters has ``<`` in its check-digit
-    position and continues in optional data 1 up to its own check digit, which precedes the first filler.
-    Returns the position of that check digit, or 0 when the number is not continued."""
-    if s[14] != "<":
+def long_number_end(s: str, layout: Layout) -> int:
+    """Doc 9303 Part 5 4.2.4 (TD1) and Part 6 note j (TD2): a document number longer than 9 characters has ``<``
+    in its check-digit position and continues in the optional data (TD1 line 1, TD2 line 2) up to its own check
+    digit, which precedes the first filler. Returns the position of that check digit, or 0 when the number is
+    not continued or the layout has no such rule (TD3, visas, the French card)."""
+    if layout.layout != ICAO or layout.format not in LONG_NUMBER_FORMATS or s[layout.checks[0].digit_pos] != "<":
         return 0
-    k = s.find("<", 15, 30)
-    if k == 15:  # optional data starts with a filler: no continuation, the check digit is just missing
+    first, last = layout.optional_data
+    k = s.find("<", first, last)
+    if k == first:  # optional data starts with a filler: no continuation, the check digit is just missing
         return 0
-    return (k if k != -1 else 30) - 1
+    return (k if k != -1 else last) - 1
 
 
-def td1_long_number_check(s: str) -> tuple[Check, int] | None:
-    """The document-number check over a TD1 long number (see :func:`td1_long_number_end`) and the
-    position of its check digit, or None when the number is not continued."""
-    cd = td1_long_number_end(s)
-    return (td1_long_number(cd), cd) if cd else None
+def long_number_check(s: str, layout: Layout) -> tuple[Check, int] | None:
+    """The document-number check over a long number (see :func:`long_number_end`) and the position of its
+    check digit, or None when the number is not continued."""
+    cd = long_number_end(s, layout)
+    return (long_number(layout, cd), cd) if cd else None
 
 
-def td1_long_number(cd: int) -> Check:
-    """The document-number check of a TD1 long number whose check digit is at position ``cd``."""
-    return Check("document_number", ((5, 14), (15, cd)), cd)
+def long_number(layout: Layout, cd: int) -> Check:
+    """The document-number check of a long number of ``layout`` whose check digit is at position ``cd``."""
+    return Check("document_number", (layout.document_number, (layout.optional_data[0], cd)), cd)

@@ -44,9 +44,9 @@ from agent.mrz.layouts import (
     Check,
     Layout,
     detect_layout,
-    td1_long_number,
-    td1_long_number_check,
-    td1_long_number_end,
+    long_number,
+    long_number_check,
+    long_number_end,
 )
 from agent.mrz.result import MrzResult, make_result
 
@@ -91,9 +91,9 @@ def parse_mrz(text_or_lines: str | Sequence[str], *, today: datetime.date | None
                     if layout is LAYOUT_TD2 and s.startswith("IDFRA"):
                         layout = detect_layout(rows)
                         plan = _PLANS[layout]
-                    elif layout is LAYOUT_TD1 and s[14] == "<":
-                        number_end = td1_long_number_end(s)
-                        plan = _TD1_LONG_PLANS[number_end] if number_end else plan
+                    elif (cd := _LONG_NUMBER_CD.get(layout)) is not None and s[cd] == "<":
+                        number_end = long_number_end(s, layout)
+                        plan = _LONG_PLANS[layout][number_end] if number_end else plan
                     if _all_pass(plan, s, raw):
                         lines = rows if rows.__class__ is tuple else tuple(rows)
                         return make_result(s, layout, lines, today, True, (), (), number_end)
@@ -111,10 +111,10 @@ def _parse_general(text_or_lines: str | Sequence[str], today: datetime.date) -> 
     raw = s.encode("ascii", "replace")
     if raw.translate(None, MRZ_BYTES):
         raise _illegal_character(lines)
-    number_end = td1_long_number_end(s) if layout is LAYOUT_TD1 else 0
+    number_end = long_number_end(s, layout)
     checks = layout.checks
     if number_end:
-        checks = (td1_long_number(number_end), *checks[1:])
+        checks = (long_number(layout, number_end), *checks[1:])
     vals = raw.translate(VALUE_TABLE)
     failed = tuple(c.name for c in checks if not _passes(s, vals, c))
     s, corrections = _repair(s, layout, checks, failed)
@@ -166,10 +166,12 @@ def _plan(layout: Layout, checks: Sequence[Check]) -> _Plan:
 
 
 _PLANS = {lay: _plan(lay, lay.checks) for lay in ALL_LAYOUTS}
-# TD1 long document numbers, by the position of their check digit (line 1, positions 16-30)
-_TD1_LONG_PLANS = {
-    cd: _plan(LAYOUT_TD1, (td1_long_number(cd), *LAYOUT_TD1.checks[1:])) for cd in range(15, 30)
+# long document numbers (TD1, TD2), by the position of their check digit in the optional data
+_LONG_PLANS = {
+    lay: {cd: _plan(lay, (long_number(lay, cd), *lay.checks[1:])) for cd in range(*lay.optional_data)}
+    for lay in (LAYOUT_TD1, LAYOUT_TD2)
 }
+_LONG_NUMBER_CD = {lay: lay.checks[0].digit_pos for lay in _LONG_PLANS}  # '<' there: perhaps a long number
 _V1, _V3, _V7 = WEIGHTED_TABLES
 
 
@@ -272,7 +274,7 @@ def _repair(
             trial[p] = LETTER_TO_DIGIT[chars[p]]
         text = "".join(trial)
         if _passes(text, text.encode("ascii").translate(VALUE_TABLE), check) and not (
-            _TD1_NUMBER_CD in bad and _long_number_reading_passes(text, layout)
+            layout.checks[0].digit_pos in bad and _long_number_reading_passes(text, layout)
         ):
             for p in bad:
                 what = f"{check.name} check digit" if p == check.digit_pos else check.name
@@ -313,18 +315,16 @@ def _repair(
     return "".join(chars), tuple(notes)
 
 
-_TD1_NUMBER_CD = LAYOUT_TD1.checks[0].digit_pos  # line 1 position 15: check digit, or '<' of a long number
-
-
 def _long_number_reading_passes(text: str, layout: Layout) -> bool:
-    """Whether a TD1 number check digit repaired to '0' could as well be the '<' of a long number (Doc 9303
-    Part 5 4.2.4) whose own check passes: '<' and '0' count the same in the composite, so no check digit
-    tells the two readings apart and neither is a repair the check digits confirm."""
-    if layout is not LAYOUT_TD1 or text[_TD1_NUMBER_CD] != "0":
+    """Whether a TD1 or TD2 number check digit repaired to '0' could as well be the '<' of a long number (Doc
+    9303 Part 5 4.2.4, Part 6 note j) whose own check passes: '<' and '0' count the same in the composite, so
+    no check digit tells the two readings apart and neither is a repair the check digits confirm."""
+    cd = layout.checks[0].digit_pos
+    if layout not in _LONG_PLANS or text[cd] != "0":
         return False
-    alt = text[:_TD1_NUMBER_CD] + "<" + text[_TD1_NUMBER_CD + 1 :]
-    long_number = td1_long_number_check(alt)
-    return long_number is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), long_number[0])
+    alt = text[:cd] + "<" + text[cd + 1 :]
+    check = long_number_check(alt, layout)
+    return check is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), check[0])
 
 
 def _repair_names(chars: list[str], layout: Layout) -> list[int]:

@@ -26,6 +26,18 @@ def _name_field(surname: str, given_names: str, width: int) -> str:
     return name[:width].ljust(width, "<")
 
 
+def _number_and_optional_data(document_number: str, optional_data: str, room: int) -> str:
+    """The document number, its check digit and the optional data field (``room`` characters) of a TD1 or TD2:
+    a number longer than 9 characters has ``<`` for its check digit and continues in the optional data, its
+    own check digit and a filler after it (Doc 9303 Part 5 4.2.4, Part 6 note j)."""
+    if len(document_number) <= 9:
+        number = _fit(document_number, 9, "document number")
+        return number + check_digit(number) + _fit(optional_data, room, "optional data")
+    rest = document_number[9:] + check_digit(document_number)
+    return document_number[:9] + "<" + _fit(rest + ("<" + optional_data if optional_data else ""), room,
+                                            "document number tail")
+
+
 def render_mrz(
     *,
     format: str,
@@ -59,27 +71,25 @@ def render_mrz(
     nat = _fit(nationality, 3, "nationality")
     dates = birth_date + check_digit(birth_date) + sex + expiry_date + check_digit(expiry_date)
     if format == TD1:
-        if len(document_number) > 9:  # Doc 9303 Part 5 4.2.4: the number continues in optional data 1
-            rest = document_number[9:] + check_digit(document_number)
-            opt1 = _fit(rest + ("<" + optional_data if optional_data else ""), 15, "document number tail")
-            line1 = code + state + document_number[:9] + "<" + opt1
-        else:
-            number = _fit(document_number, 9, "document number")
-            line1 = code + state + number + check_digit(number) + _fit(optional_data, 15, "optional data")
+        line1 = code + state + _number_and_optional_data(document_number, optional_data, 15)
         line2 = dates + nat + _fit(optional_data_2, 11, "optional data 2")
         line2 += check_digit(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29])
         return line1, line2, _name_field(surname, given_names, 30)
     if format not in (TD2, TD3, MRVA, MRVB):
         raise ValueError(f"unknown format {format!r}; expected TD1, TD2, TD3, MRVA or MRVB")
     width = 44 if format in (TD3, MRVA) else 36
-    number = _fit(document_number, 9, "document number")
     line1 = code + state + _name_field(surname, given_names, width - 5)
-    line2 = number + check_digit(number) + nat + dates
-    if format == TD3:
-        opt = _fit(optional_data, 14, "optional data")
-        line2 += opt + (check_digit(opt) if optional_data else "<")
+    if format == TD2:
+        field = _number_and_optional_data(document_number, optional_data, 7)
+        line2 = field[:10] + nat + dates + field[10:]  # the number and its check digit, then the optional data
     else:
-        line2 += _fit(optional_data, width - 28 - (format == TD2), "optional data")
+        number = _fit(document_number, 9, "document number")
+        line2 = number + check_digit(number) + nat + dates
+        if format == TD3:
+            opt = _fit(optional_data, 14, "optional data")
+            line2 += opt + (check_digit(opt) if optional_data else "<")
+        else:
+            line2 += _fit(optional_data, width - 28, "optional data")
     if format in (TD2, TD3):
         line2 += check_digit(line2[0:10] + line2[13:20] + line2[21:])
     return line1, line2

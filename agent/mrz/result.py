@@ -150,9 +150,9 @@ class MrzResult(_Parts):
 
     @property
     def document_number(self) -> str:
-        """The document number, whole even when a TD1 number overflows into the optional data."""
-        s, end = self._text, self._number_end
-        return (s[5:14] + s[15:end]).rstrip("<") if end else self._field(self._spec.document_number)
+        """The document number, whole even when a TD1 or TD2 number overflows into the optional data."""
+        end = self._number_end
+        return _long_number(self._text, self._spec, end)[0] if end else self._field(self._spec.document_number)
 
     @property
     def nationality(self) -> str:
@@ -180,7 +180,7 @@ class MrzResult(_Parts):
     def optional_data(self) -> str:
         """The optional data field, fillers removed."""
         end = self._number_end
-        return self._text[end + 1 : 30].strip("<") if end else self._field(self._spec.optional_data)
+        return _long_number(self._text, self._spec, end)[1] if end else self._field(self._spec.optional_data)
 
     @property
     def optional_data_2(self) -> str:
@@ -235,7 +235,7 @@ class MrzResult(_Parts):
         spec = ALL_LAYOUTS[layout_index]
         code, state, number, nationality, birth, sex, expiry, optional, optional_2 = _CUTS[spec](text)
         if number_end:
-            number, optional = text[5:14] + text[15:number_end], text[number_end + 1 : 30].strip("<")
+            number, optional = _long_number(text, spec, number_end)
         surname, given_names = self._names()
         return {
             "format": spec.format,
@@ -292,6 +292,13 @@ def _cut(layout: Layout) -> Callable[[str], tuple[str, ...]]:
 
 _CUTS = {layout: _cut(layout) for layout in ALL_LAYOUTS}
 
+
+def _long_number(text: str, layout: Layout, end: int) -> tuple[str, str]:
+    """A long document number whole and the optional data after it (``layouts.long_number_end``: ``end`` is the
+    number's check digit position)."""
+    (a, b), (first, last) = layout.document_number, layout.optional_data
+    return (text[a:b] + text[first:end]).rstrip("<"), text[end + 1 : last].strip("<")
+
 #: The fields that take part in equality, hashing and ``repr`` (all but ``today``), in dataclass order.
 _COMPARED = (*JSON_KEYS, "name_truncated", "lines", "layout")
 
@@ -312,7 +319,8 @@ def make_result(
     corrections: tuple[str, ...] = (),
     number_end: int = 0,
 ) -> MrzResult:
-    """The parser's constructor (see the class docstring); ``number_end`` is the TD1 long-number end."""
+    """The parser's constructor (see the class docstring); ``number_end`` is a long number's check digit position
+    (``layouts.long_number_end``), 0 for a number that fits its field."""
     index = _LAYOUT_INDEX[spec]
     return _new(MrzResult, (text, index, lines, today, valid, failed_checks, corrections, number_end))
 

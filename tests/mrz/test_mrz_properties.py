@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import datetime
 import random
+import string
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.mrz import MrzFormatError, MrzResult, parse_mrz
 from agent.mrz.checkdigit import MRZ_CHARS
-from agent.mrz.layouts import detect_layout, td1_long_number_check
+from agent.mrz.layouts import detect_layout, long_number_check
 from agent.mrz.parser import (
-    _TD1_NUMBER_CD,
     LETTER_TO_DIGIT,
     NAME_DIGIT_TO_LETTER,
     _long_number_reading_passes,
 )
 from agent.mrz.specimens import FORMATS, expected, random_fields, render
 
-documents = st.builds(
-    lambda fmt, rnd: random_fields(rnd, fmt), st.sampled_from(FORMATS), st.randoms(use_true_random=False)
+
+def _td2_long_number(rnd: random.Random) -> dict[str, str]:
+    """A TD2 whose document number runs on into its optional data (Doc 9303 Part 6 note j): 10-13 characters,
+    and optional data after it when there is room. ``random_fields`` makes TD1 long numbers only, so that the
+    vision evaluation pages it seeds stay as they were."""
+    fields = random_fields(rnd, "TD2")
+    number = "".join(rnd.choice(string.ascii_uppercase + string.digits) for _ in range(rnd.randint(10, 13)))
+    room = 7 - (len(number) - 9 + 2)
+    optional = "".join(rnd.choice(string.digits) for _ in range(rnd.randint(0, room))) if room > 0 else ""
+    return fields | {"document_number": number, "optional_data": optional}
+
+
+documents = st.one_of(
+    st.builds(lambda fmt, rnd: random_fields(rnd, fmt), st.sampled_from(FORMATS), st.randoms(use_true_random=False)),
+    st.builds(_td2_long_number, st.randoms(use_true_random=False)),
 )
 
 TODAY = datetime.date(2026, 11, 23)
@@ -43,7 +56,7 @@ def _numeric_positions(lines: tuple[str, ...]) -> list[int]:
     layout = detect_layout(lines)
     s = "".join(lines)
     checks = list(layout.checks)
-    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    long_number = long_number_check(s, layout)
     if long_number is not None:
         checks[0] = long_number[0]
     out = []
@@ -81,7 +94,7 @@ def test_changing_a_digit_of_a_checked_field_to_another_digit_is_always_detected
     s = "".join(lines)
     layout = detect_layout(lines)
     checks = list(layout.checks)
-    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    long_number = long_number_check(s, layout)
     if long_number is not None:
         checks[0] = long_number[0]
     digits = [p for c in checks for a, b in c.spans for p in range(a, b) if s[p].isdigit()]
@@ -141,15 +154,15 @@ def _where(lines: tuple[str, ...], pos: int) -> str:
 
 def _confusable(lines: tuple[str, ...]) -> dict[int, str]:
     """Position -> what OCR may read there instead: a look-alike letter for a digit where only digits may
-    stand, a look-alike digit for a letter of a name. Not a TD1 number's check digit ``0`` that could as well
+    stand, a look-alike digit for a letter of a name. Not a TD1 or TD2 number's check digit ``0`` that could as well
     be the ``<`` of a long number whose own check passes (a number ``A`` and optional data ``0``): no check
     digit settles that one, and the parser leaves it unrepaired on purpose (``_long_number_reading_passes``)."""
     s = "".join(lines)
     layout = detect_layout(lines)
-    long_number = td1_long_number_check(s) if layout.format == "TD1" and layout.layout == "ICAO" else None
+    long_number = long_number_check(s, layout)
     skip = {long_number[0].digit_pos} if long_number else set()  # the number's end is found by its '<'
     if _long_number_reading_passes(s, layout):
-        skip.add(_TD1_NUMBER_CD)
+        skip.add(layout.checks[0].digit_pos)
     out = {p: DIGIT_TO_CONFUSED_LETTERS[s[p]] for p in _numeric_positions(lines)
            if p not in skip and DIGIT_TO_CONFUSED_LETTERS.get(s[p])}  # fmt: skip
     for a, b in layout.names:

@@ -20,6 +20,8 @@ TD1_LONG = (
     "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
 )
 TD2 = ("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6")
+# Part 6 note j: the specimen's number three characters longer, continued in the optional data (positions 29-35)
+TD2_LONG = ("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D23145890<UTO7408122F12041591233<<<4")
 MRVA = ("V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L8988901C4XXX4009078F96121096ZE184226B<<<<<<")
 MRVB = ("V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<")
 # French national identity card, 1995-2021 layout (a published specimen of the layout).
@@ -71,6 +73,14 @@ def test_td1_long_document_number_with_wrong_tail_check_fails():
     lines = (TD1_LONG[0].replace("7349", "7348"), *TD1_LONG[1:])
     r = parse(lines)
     assert not r.valid and "document_number" in r.failed_checks
+
+
+def test_td2_long_document_number_continues_in_optional_data():
+    r = parse(TD2_LONG)
+    assert r.valid and r.failed_checks == () and r.document_number == "D23145890123" and r.optional_data == ""
+    assert r.to_dict()["document_number"] == "D23145890123"
+    wrong_tail = (TD2_LONG[0], TD2_LONG[1].replace("1233<", "1234<"))
+    assert "document_number" in parse(wrong_tail).failed_checks
 
 
 def test_td1_long_number_filler_misread_as_o_is_not_repaired_into_a_short_number():

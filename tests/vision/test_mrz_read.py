@@ -59,6 +59,13 @@ def test_a_straight_page_is_read_exactly():
         assert reading.lines == doc.lines and reading.trusted, (fmt, doc.lines, reading.lines)
 
 
+def test_a_td2_long_document_number_is_read_whole():
+    # Doc 9303 Part 6 note j: the number runs on into the optional data, a '<' where its check digit would be
+    lines = ("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D23145890<UTO7408122F12041591233<<<4")
+    reading = _read(page(15, "TD2", lines=lines))
+    assert reading.lines == lines and reading.trusted and reading.result.document_number == "D23145890123"
+
+
 def test_a_skewed_page_is_read():
     for seed, angle in ((21, 7.0), (22, -9.5)):
         doc = page(seed, "TD3", angle)
