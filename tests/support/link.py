@@ -88,12 +88,14 @@ def make_gate(
     lists: dict[str, HitListStore] | None = None,
     hitlist_limits: Limits = DEFAULT_LIMITS,
     key_path: Path | None = None,
+    status_source: Callable[[], dict[str, Any]] | None = None,
     **cfg: Any,
 ) -> Gate:
     """A gate: enrolled at ``store`` (if given) and in the broker, started unless ``start=False``.
     With ``key_path`` the device key lives in that file (created if missing), as on a real gate.
     Its ``pulse_relay`` command records its args in ``Gate.pulses`` and answers ``pulsed SECONDS``
-    (unless ``command_handlers`` has its own)."""
+    (unless ``command_handlers`` has its own); ``status_source`` adds to its status what the app adds
+    (``faults``, as agent/app.py does)."""
     state.mkdir(parents=True, exist_ok=True)
     if key_path is not None:
         if not key_path.exists():
@@ -129,6 +131,7 @@ def make_gate(
         lists=lists,
         hitlist_limits=hitlist_limits,
         device_key_path=key_path,
+        status_source=status_source,
     )
     gate = Gate(gate_id, outbox, link, key, state, pulses=pulses)
     if start:

@@ -679,7 +679,9 @@ class CentralNode:
         if body.get("kind") == "decommissioned":  # signed by the gate's key just before it destroyed it
             self.store.retire(gate_id, now, "the gate decommissioned itself (sharaka-gate provision --wipe)")
             self._keys.pop(gate_id, None)
-        applied = self.store.record_status(gate_id, body["session"], online, now, version, raw)
+        # a last will says only "offline": the gate's last full status (lists, faults, backlog) is kept
+        kept = None if body.get("kind") == "will" else raw
+        applied = self.store.record_status(gate_id, body["session"], online, now, version, kept)
         return {"gate": gate_id, "session": body["session"], "state": body["state"], "kind": body.get("kind"),
                 "applied": applied, "list_version": version}
 

@@ -422,15 +422,17 @@ class CentralStore:
         return 0 if row is None else int(row[0])
 
     def record_status(
-        self, gate_id: str, session: int, online: bool, now: float, list_version: int | None, raw: bytes
+        self, gate_id: str, session: int, online: bool, now: float, list_version: int | None, raw: bytes | None
     ) -> bool:
         """Apply a verified status unless it comes from an older session (RELIABILITY 29); True if applied.
         An offline will of the current session marks the gate offline; a newer session's birth wins. One
-        statement, so two workers applying statuses of one gate cannot interleave a read and a write."""
+        statement, so two workers applying statuses of one gate cannot interleave a read and a write.
+        ``raw`` None (a last will: signed at connect, it carries no lists, faults or backlog) keeps the last
+        status the gate sent, so the console still shows what the gate last reported (docs/central.md)."""
         with self._lock:
             cur = self._x(
                 "UPDATE gates SET session=?, online=?, last_seen=?, list_version=COALESCE(?, list_version),"
-                " last_status=? WHERE gate_id=? AND session<=?",
+                " last_status=COALESCE(?, last_status) WHERE gate_id=? AND session<=?",
                 (session, int(online), now, list_version, raw, gate_id, session),
             )
             return bool(cur.rowcount == 1)
