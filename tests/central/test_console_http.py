@@ -356,3 +356,36 @@ def test_gate_faults_and_commands_are_shown_in_the_operators_language_and_unknow
     assert {r["op"] for r in console.records.pending_commands()} == {"pulse_relay", "teleport"}
     assert {(r["op"], r["reason"]) for r in console.records.commands()} == {("wipe", "replay"),
                                                                            ("wipe", "quantum_veto")}
+
+
+def test_a_gates_clock_leap_and_stale_lists_reason_show_on_the_gates_page_and_clear_with_its_next_status(console,
+                                                                                                       store):
+    """The gate's signed status carries ``time`` (docs/protocol.md "Trusted time": the wall clock ahead of or
+    behind trusted time, a held ``leap_pending``) and each list's ``stale_reason``: the Gates page shows them with
+    the gate's faults, in UTC, and shows none of them once the gate's next status says all is well."""
+    now = time.time()
+    leap = now + 365 * 86400
+    add_status(store, "gate-1", now - 60, time={"trusted": now, "wall": "ahead", "wall_offset_s": 7300.0, "source": "ack",
+                                           "last_signed": now, "leap_pending": {"ts": leap, "source": "head",
+                                                                                "since": now - 60}},
+               hitlist={"list_id": "sltd", "version": 4, "stale": True, "stale_reason": "head expired"})
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert "wall clock 2 h ahead of trusted time" in row
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(leap))
+    assert 'data-code="leap-pending"' in row and f"the centre&#39;s time {when}" in row
+    assert 'STALE: <small title="head expired">head expired</small>' in row
+    add_status(store, "gate-1", now - 30, time={"trusted": now, "wall": "behind", "wall_offset_s": -400.0,
+                                                "source": "ack", "last_signed": now})
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert "wall clock 7 min behind trusted time" in row and "leap-pending" not in row and "STALE" not in row
+    add_status(store, "gate-1", now, time={"trusted": now, "wall": "ok", "wall_offset_s": 0.3, "source": "ack",
+                                                "last_signed": now})
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert '<td class="faults"></td>' in row, "a cleared clock fault is still shown"
+
+
+def _gate_row(page: str, gate: str) -> str:
+    start = page.index(f'data-gate="{gate}"')
+    return page[start:page.index("</tr>", start)]

@@ -64,9 +64,10 @@ def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: b
 
 
 def add_status(store: CentralStore, gate: str, wall: float, *, faults: dict[str, str] | None = None,
-               alarms: list[str] | None = None, list_version: int = 4) -> None:
+               alarms: list[str] | None = None, list_version: int = 4, **extra: Any) -> None:
     """Store one heartbeat status of the enrolled ``gate`` (signed by a fresh key) as the node stores it, with
-    ``faults`` (part -> the part's detail) and ``alarms``."""
+    ``faults`` (part -> the part's detail) and ``alarms``; ``extra`` adds or replaces status fields (``time``,
+    ``hitlist``)."""
     from nacl.signing import SigningKey
 
     from agent.protocol.envelope import seal
@@ -74,5 +75,5 @@ def add_status(store: CentralStore, gate: str, wall: float, *, faults: dict[str,
     body = {"id": uuid.uuid4().hex, "ts": wall, "gate": gate, "session": 3, "state": "online", "kind": "heartbeat",
             "versions": {"agent": "0.9.0"}, "outbox": {"depth": 0, "oldest_age": 0, "dropped": 0},
             "alarms": alarms or [], "faults": faults or {},
-            "hitlist": {"list_id": "sltd", "version": list_version, "stale": False}}
+            "hitlist": {"list_id": "sltd", "version": list_version, "stale": False}, **extra}
     assert store.record_status(gate, 3, True, wall, list_version, seal("status", body, [SigningKey.generate()]))

@@ -57,6 +57,21 @@ def status_body(raw: bytes | None) -> dict[str, Any]:
         return {}
 
 
+def clock_view(value: Any) -> dict[str, Any]:
+    """A gate's trusted time as its status reports it (``time``: docs/protocol.md "Trusted time"), kept to what an
+    operator acts on: ``wall`` (ok, ahead, behind, unverified) and its ``offset`` (s), the held ``leap`` (the
+    centre time it would jump to, and the trusted time it was first seen at) and an ``error`` (time not
+    persisted); all empty when the gate sent none (an older gate)."""
+    if not isinstance(value, dict):
+        return {"wall": "", "offset": None, "leap": None, "error": ""}
+    leap = value.get("leap_pending")
+    offset = value.get("wall_offset_s")
+    return {"wall": str(value.get("wall") or ""),
+            "offset": abs(float(offset)) if isinstance(offset, int | float) and not isinstance(offset, bool) else None,
+            "leap": {"ts": leap.get("ts"), "since": leap.get("since")} if isinstance(leap, dict) else None,
+            "error": str(value.get("error") or "")}
+
+
 def hit_view(row: dict[str, Any]) -> dict[str, Any]:
     """A stored hit as the console shows it: reason, list and reference, crossing point, face crop (a ``data:``
     URI) when the event carries one. The event was opened by the node (its personal fields unsealed)."""
@@ -105,8 +120,8 @@ class ConsoleRecords:
 
     # ------------------------------------------------------------------ gates
     def gates_by_site(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
-        """{site: [gate, …]} with each gate's state, lists (id, version, freshness), faults and alarms, outbox
-        backlog, from the status each gate last sent. The site is the one the gate reports, else the one of
+        """{site: [gate, …]} with each gate's state, lists (id, version, freshness and why stale), faults and alarms,
+        outbox backlog, trusted time (``clock_view``), from the status each gate last sent. The site is the one the gate reports, else the one of
         its enrolment token."""
         now = self._clock() if now is None else now
         rows = self.store.query("SELECT gate_id, online, last_seen, list_version, retired, last_status FROM gates"
@@ -125,12 +140,13 @@ class ConsoleRecords:
             gate = {**r, "online": online, "site": site,
                     "agent": str(submap(status, "versions").get("agent", "")),
                     "lists": [{"list_id": str(v.get("list_id") or k), "version": v.get("version"),
-                               "stale": bool(v.get("stale")), "expires": v.get("expires"),
-                               "policy": list_policy(v.get("policy"))}
+                               "stale": bool(v.get("stale")), "stale_reason": str(v.get("stale_reason") or ""),
+                               "expires": v.get("expires"), "policy": list_policy(v.get("policy"))}
                               for k, v in lists.items() if isinstance(v, dict)],
                     "faults": {str(k): str(v) for k, v in faults.items() if v},
                     "alarms": [str(a) for a in status.get("alarms") or []],
-                    "backlog": outbox.get("depth"), "oldest_age": outbox.get("oldest_age")}
+                    "backlog": outbox.get("depth"), "oldest_age": outbox.get("oldest_age"),
+                    "clock": clock_view(status.get("time"))}
             out.setdefault(gate["site"] or "(no site)", []).append(gate)
         return dict(sorted(out.items()))
 
