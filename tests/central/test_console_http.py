@@ -389,3 +389,42 @@ def test_a_gates_clock_leap_and_stale_lists_reason_show_on_the_gates_page_and_cl
 def _gate_row(page: str, gate: str) -> str:
     start = page.index(f'data-gate="{gate}"')
     return page[start:page.index("</tr>", start)]
+
+
+def _next_frame(stream, event: str, within: float = 5.0) -> str:  # type: ignore[no-untyped-def]
+    """The data of the next server-sent ``event`` on ``stream`` (a response being read), pings skipped; raises
+    TimeoutError when none comes ``within`` seconds."""
+    deadline, name, data = time.monotonic() + within, "", []
+    while time.monotonic() < deadline:
+        line = stream.readline().decode().rstrip("\n")
+        if line.startswith("event: "):
+            name, data = line[7:], []
+        elif line.startswith("data: "):
+            data.append(line[6:])
+        elif not line and name == event:
+            return "\n".join(data)
+        elif not line:
+            name = ""
+    raise TimeoutError(f"no {event!r} event within {within} s")
+
+
+def test_an_open_gates_page_shows_a_gate_offline_when_it_falls_silent_though_nothing_is_written(store, tmp_path):
+    """Heartbeats stop (the gate, or its network, or the broker, gone without a will reaching the node): nothing
+    is written to the store, yet after STALE_S the live Gates panel must be re-rendered with the gate offline.
+    Before the fix the feed watched only what the store changed, so an open page showed every silent gate
+    online until a reload."""
+    from tests.support.clock import FakeClock
+    from tools.central.console.records import STALE_S
+
+    clock = FakeClock(time.time())
+    add_status(store, "gate-1", clock())
+    with running_console(store, tmp_path / "operators.sqlite3", clock=clock) as console:
+        c = Client(console.server.url)
+        c.sign_in(VIEWER, PASSWORD)
+        stream = c.request("/events?show=gates")
+        assert 'class="online"' in _next_frame(stream, "gates")
+        clock.advance(STALE_S + 5)
+        console.poke()
+        panel = _next_frame(stream, "gates")
+        assert 'data-gate="gate-1" class="offline"' in panel
+        stream.close()

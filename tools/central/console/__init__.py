@@ -7,7 +7,8 @@
 Built on the gate's web foundation (agent/web: sign-in with Argon2id accounts and lock-out, sessions with
 idle and absolute timeouts, CSRF, security headers, server-sent events). What it adds: the pages and actions
 (``tools.central.console.views``), the store's records (``records``), the regional picture (``picture``),
-and the feed: one thread that watches the store (the newest hit, the gates' statuses, alert receipts) every
+and the feed: one thread that watches the store (the newest hit, the gates' statuses and which gates fell silent,
+alert receipts) every
 ``POLL_S`` seconds and tells the open pages what changed. Watching the store rather than one node's callbacks
 is what lets the console run beside any number of workers, on SQLite or PostgreSQL; ``poke()`` (the node's
 ``on_update`` when the console runs inside ``sharaka-central run``) wakes it at once.
@@ -34,7 +35,7 @@ from agent.web.server import WebServer, WebSite, create_app
 from agent.web.sessions import Sessions
 from agent.web.sse import Hub
 from tools.central.console.picture import Picture
-from tools.central.console.records import ConsoleRecords
+from tools.central.console.records import STALE_S, ConsoleRecords
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
 
@@ -119,8 +120,11 @@ class Console:
         self._wake.set()
 
     def _marks(self) -> dict[str, Any]:
+        # ``fresh``: gates heard within STALE_S, so a gate (or every gate, the broker gone) falling silent
+        # changes the mark and the open pages show it offline although nothing was written
         gates = self.config.store.query("SELECT COUNT(*) AS n, SUM(online) AS up, MAX(last_seen) AS seen,"
-                                        " SUM(session) AS s FROM gates")[0]
+                                        " SUM(session) AS s, SUM(CASE WHEN last_seen > ? THEN 1 ELSE 0 END) AS fresh"
+                                        " FROM gates", (self.config.clock() - STALE_S,))[0]
         fed = self.config.store.query("SELECT COUNT(*) AS n, MAX(received) AS r, COUNT(local_ref) AS l"
                                       " FROM federation_items")[0]
         return {"hits": self.records.hit_mark(), "gates": tuple(gates.values()),

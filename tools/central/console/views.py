@@ -135,7 +135,7 @@ def _base(request: web.Request, **context: Any) -> dict[str, Any]:
     """What every console template uses; the ``*_text`` tables are the console's own stored codes (audit actions,
     federation refusals), shown with the foundation's ``label`` as the gate's codes are (``agent.web.codes``)."""
     return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": _age,
-            "now": time.time(), "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
+            "now": request.app[CONSOLE].config.clock(), "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
             **context}
 
 
