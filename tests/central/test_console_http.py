@@ -428,3 +428,11 @@ def test_an_open_gates_page_shows_a_gate_offline_when_it_falls_silent_though_not
         panel = _next_frame(stream, "gates")
         assert 'data-gate="gate-1" class="offline"' in panel
         stream.close()
+
+
+def test_live_hits_name_the_list_and_the_version_that_matched(console, store):
+    """The hit's list and the version it matched at (from the event's clear ``lists``), on the live hits page."""
+    add_search(store, "gate-1", "port-a", time.time(), hit=True, list_version=42)
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    assert '<span class="list">sltd v42</span>' in c.request("/").read().decode()

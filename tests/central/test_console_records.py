@@ -174,3 +174,15 @@ def test_a_hit_committed_late_with_an_earlier_receipt_time_still_changes_the_liv
     mark = records.hit_mark()
     add_search(store, "gate-2", "port-a", NOW - 10, hit=True)  # received earlier, committed now by another worker
     assert records.hit_mark() != mark
+
+
+def test_hit_shows_the_version_of_the_list_that_matched(store):
+    """A gate screening by several lists records in clear what each answered and at which version: the hit shows
+    the version of the list that matched (not another list's, not the gate's first list's), and none when the
+    event does not say."""
+    records = ConsoleRecords(store, clock=FakeClock(NOW))
+    add_search(store, "gate-1", "port-a", NOW, hit=True, list_version=42)
+    add_search(store, "gate-1", "port-a", NOW + 1, hit=True)
+    newest, older = records.hits()
+    assert (older["list_id"], older["list_version"]) == ("sltd", 42)
+    assert (newest["list_id"], newest["list_version"]) == ("sltd", None)

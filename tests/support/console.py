@@ -48,7 +48,8 @@ def sign_in(page: Any, url: str, user: str = SUPERVISOR, password: str = PASSWOR
 
 
 def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: bool = False, state: str = "UTO",
-               reason: str = "stolen", list_id: str = "sltd", face: bytes | None = None) -> str:
+               reason: str = "stolen", list_id: str = "sltd", face: bytes | None = None,
+               list_version: int | None = None) -> str:
     """Store one decision event as the node stores it (opened), as a gate at ``site`` made it at ``wall``."""
     msg_id = uuid.uuid4().hex
     event = {"v": 2, "type": "decision", "id": msg_id, "gate": gate, "site": site, "decision": "HIT" if hit else "CLEAR",
@@ -57,6 +58,11 @@ def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: b
     if hit:
         event["hit"] = {"kind": "document", "reason": reason, "ref": "SLTD-0001", "strength": "exact"}
         event["matches"] = [{"list": list_id, "kind": "document", "reason": reason, "ref": "SLTD-0001"}]
+    if list_version is not None:  # what each list answered, in clear, as agent/screening/events.py records it
+        event["list_version"] = list_version
+        event["lists"] = [{"list": "national", "version": 7, "decided": "clear", "stale": False, "answered": True},
+                          {"list": list_id, "version": list_version, "decided": "hit" if hit else "clear",
+                           "stale": False, "answered": True}]
     if face is not None:
         event["face"] = {"present": True, "score": 0.9, "jpeg": face}
     store.add_event((msg_id, gate, 1, hit, "hit" if hit else "decision", wall, wall, wall + 0.1, encode_event(event)))

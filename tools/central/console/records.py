@@ -73,7 +73,8 @@ def clock_view(value: Any) -> dict[str, Any]:
 
 
 def hit_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored hit as the console shows it: reason, list and reference, crossing point, face crop (a ``data:``
+    """A stored hit as the console shows it: reason, list (and the version that matched) and reference, crossing
+    point, face crop (a ``data:``
     URI) when the event carries one. The event was opened by the node (its personal fields unsealed)."""
     try:
         event = decode_event(bytes(row["body"]))
@@ -84,13 +85,19 @@ def hit_view(row: dict[str, Any]) -> dict[str, Any]:
     mrz = submap(event, "mrz")
     face = submap(event, "face")
     jpeg = face.get("jpeg")
+    list_id = str(matches[0].get("list", "")) if matches else ""
+    # the version of the list that matched: the event's clear ``lists`` (what each list answered, at which
+    # version), else the decision's ``list_version``
+    answered = [a for a in event.get("lists") or [] if isinstance(a, dict) and str(a.get("list", "")) == list_id]
+    version = answered[0].get("version") if answered else event.get("list_version")
     return {
         "gate_id": row["gate_id"], "msg_id": row["msg_id"], "received": row["received"],
         "created": row.get("created"), "site": str(event.get("site", "")),
         "decision": str(event.get("decision", "HIT")), "reason": str(hit.get("reason", "")),
         "kind": str(hit.get("kind", "")), "ref": str(hit.get("ref", "")),
         "strength": str(hit.get("strength", "")),
-        "list_id": str(matches[0].get("list", "")) if matches else "",
+        "list_id": list_id,
+        "list_version": version if isinstance(version, int) and not isinstance(version, bool) and version else None,
         "issuing_state": str(mrz.get("issuing_state", "")), "document_number": str(mrz.get("document_number", "")),
         "name": " ".join(str(mrz.get(k, "")) for k in ("surname", "given_names")).strip(),
         "face": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes) else None,
