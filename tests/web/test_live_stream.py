@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.support.console import OFFICER as CONSOLE_OFFICER
 from tests.support.console import add_search, running_console, sign_in
-from tests.support.gatesim import LISTED_DOC
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
 from tests.support.netproxy import NetProxy
 from tests.support.screen import OFFICER, PASSWORD, running_gate
 from tests.support.wait import wait_until
@@ -64,6 +64,34 @@ def test_officer_stream_outage_with_a_live_session_goes_live_again_and_shows_the
         page.wait_for_selector("#verdict.HIT")
         assert page.evaluate("window.sameDocument === true"), "the page reloaded"
         assert page.query_selector("#live.down") is None
+
+
+def test_officer_screen_with_its_stream_down_says_so_and_greys_the_old_decision_then_shows_the_current_one(tmp_path,
+                                                                                                            page):
+    """The link to the gate drops with a CLEAR on the screen: the page must not go on showing it as the current
+    decision (the next traveller may be a HIT the page cannot hear of). It says so above the decision in plain
+    words and greys the decision out; back on line, it shows the decision made meanwhile, not greyed."""
+    with running_gate(tmp_path) as app, NetProxy(app.screen.server.port) as proxy:
+        url = f"http://{proxy.host}:{proxy.port}"
+        sign_in(page, url, OFFICER, PASSWORD)
+        page.wait_for_selector("#live:not(.down)")
+        app.reader.device.swipe(CLEAR_DOC)
+        page.wait_for_selector("#verdict.CLEAR")
+        assert not page.is_visible("#offline")
+        opacity = "getComputedStyle(document.querySelector('.current')).opacity"
+        assert page.evaluate(opacity) == "1"
+        _out_of_reach(proxy)
+        page.wait_for_selector("#live.down")
+        page.wait_for_selector("#offline", state="visible")
+        assert "No connection to the gate" in page.inner_text("#offline")
+        assert float(page.evaluate(opacity)) < 0.5, "the old CLEAR still looks current"
+        app.reader.device.swipe(LISTED_DOC)  # decided while the page cannot hear of it
+        proxy.passthrough()
+        page.wait_for_selector("#live:not(.down)", timeout=30_000)
+        page.wait_for_selector("#verdict.HIT")
+        assert "L898902C3" in page.inner_text("#document-fields") and "MUSTERMANN" not in page.inner_text("#current")
+        assert not page.is_visible("#offline")
+        assert page.evaluate(opacity) == "1"
 
 
 def test_officer_stream_gone_silent_without_closing_is_noticed_and_replaced(tmp_path, page):

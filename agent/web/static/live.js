@@ -1,7 +1,8 @@
 // Live updates for Sharaka Gate pages, written here (no library): one EventSource on the URL of
 // <body data-stream="...">; an event named TOPIC replaces the contents of the element with id TOPIC
 // with the HTML the server rendered (escaped server-side, in the user's language). The element with id
-// "live" shows whether the stream is up.
+// "live" shows whether the stream is up, and <body> has the class "stream-down" once it failed and until it is
+// up again (what the page shows may then be old: the officer's screen says so over its decision).
 //
 // The session ending is noticed whether or not the stream is up. Up: the stream sends "end". Down: the
 // browser retries by itself after a network error, but gives up for good (readyState CLOSED) on an HTTP
@@ -20,7 +21,8 @@
   var topics = (document.body.getAttribute("data-topics") || "").split(" ").filter(Boolean);
   var source = null, retryMs = RETRY_MS, checking = false, beatMs = 15000, watchdog = 0;
 
-  function state(up) {
+  function state(up) {  // <body class="stream-down">: the page's CSS marks what it shows as not current
+    document.body.classList.toggle("stream-down", !up);
     if (!live) { return; }
     live.classList.toggle("down", !up);
     live.textContent = live.getAttribute(up ? "data-up" : "data-down");
