@@ -44,6 +44,23 @@ class Shown:
     override: str | None = None  # "admit" | "refuse", with ``override_reason``
     override_reason: str | None = None
     must_acknowledge: bool = False  # a list's policy asks the officer to acknowledge this decision
+    stale_lists: tuple[str, ...] = ()  # lists that answered past their freshness (a stale_policy of clear-flag)
+    centre: str = ""  # the online query: "" (not asked), "answered", "late" or "unreachable"
+
+    @property
+    def qualifiers(self) -> tuple[str, ...]:
+        """What a decision that is not a HIT was decided without: ``list_stale`` (a list out of date answered:
+        its CLEAR is only as good as that list) and ``centre_unreachable`` / ``centre_late`` (the online query
+        was asked and did not answer: the gate's own lists only). Empty for a HIT, and for a REFER whose reasons
+        already say the list is out of date."""
+        if self.is_hit:
+            return ()
+        out = []
+        if self.stale_lists and "list_stale" not in self.reasons:
+            out.append("list_stale")
+        if self.centre in ("late", "unreachable"):
+            out.append(f"centre_{self.centre}")
+        return tuple(out)
 
     @property
     def is_hit(self) -> bool:
@@ -80,7 +97,15 @@ def shown_from(passage: Passage, list_id: str | None = None) -> Shown | None:
         event_id=passage.event_id, wall=passage.wall, verdict=decision.verdict, reasons=decision.reasons,
         subject="vehicle" if vehicle else "traveller", fields=_fields(decision, query), hit=hit,
         face_jpeg=base64.b64encode(jpeg).decode() if isinstance(jpeg, bytes | bytearray) else None,
-        must_acknowledge=bool(getattr(decision, "acknowledge", False)))
+        must_acknowledge=bool(getattr(decision, "acknowledge", False)), stale_lists=_stale_lists(decision),
+        centre=str(getattr(decision, "centre", "") or ""))
+
+
+def _stale_lists(decision: Decision) -> tuple[str, ...]:
+    """The gate's own lists that were past their freshness when they answered (the first list's flag for a
+    decision without per-list answers)."""
+    stale = tuple(str(a.source) for a in getattr(decision, "answers", ()) if a.stale and not a.remote)
+    return stale or (("",) if decision.list_stale else ())
 
 
 def _fields(decision: Decision, query: Any) -> tuple[tuple[str, str], ...]:

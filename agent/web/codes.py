@@ -32,8 +32,14 @@ REASONS = {
     "hitlist_unavailable": "Hit-list unavailable", "hitlist_missing": "No hit-list installed",
     "hitlist_unreadable": "Hit-list unreadable", "hitlist_wrong_id": "Wrong hit-list installed",
     "unreadable": "Document unreadable", "indicator_fault": "Indicator fault",
-    "event_log_unavailable": "Event log unavailable",
+    "event_log_unavailable": "Event log unavailable", "online_hit": "Hit from the centre's online check",
     "stolen": "stolen", "lost": "lost", "revoked": "revoked", "invalidated": "invalidated", "wanted": "wanted",
+}
+# What a decision other than a HIT was made without (agent/screen/model.py ``Shown.qualifiers``).
+QUALIFIERS = {
+    "list_stale": "Hit-list out of date: this decision is only as good as the list",
+    "centre_unreachable": "Centre not reached: only the gate's own lists were checked",
+    "centre_late": "Centre did not answer in time: only the gate's own lists were checked",
 }
 # A hit's outcome (agent/screen/actions.py OUTCOMES, tools/central/console/records.py OUTCOMES).
 OUTCOMES = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
@@ -71,7 +77,7 @@ LIST_KINDS = {"document": "documents", "person": "persons", "vehicle": "vehicles
 POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "as the gate's rule for a stale list",
                 "clear-flag": "decide, flag the events"}
 STRENGTHS = {"exact": "exact match", "weak": "weak match"}
-TABLES: tuple[dict[str, str], ...] = (REASONS, OUTCOMES, FAULTS, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
+TABLES: tuple[dict[str, str], ...] = (REASONS, QUALIFIERS, OUTCOMES, FAULTS, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
                                       POLICY_WORDS, STRENGTHS)
 
 

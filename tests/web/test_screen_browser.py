@@ -323,3 +323,43 @@ def test_list_going_stale_and_device_faults_show_without_reload(tmp_path, page, 
         assert page.evaluate("window.sameDocument === true"), "the page reloaded"
         assert "out of date" in page.inner_text("#lists")
         shots(page, "officer-screen-stale-list")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_clear_decided_without_the_centre_or_with_a_stale_list_says_so_beside_the_verdict(tmp_path, page):
+    """A CLEAR is only as good as what was asked: with the online query on and the centre out of reach (the link's
+    broker does not answer) the CLEAR says that only the gate's own lists were checked; once the list is out of
+    date under ``stale_policy = "clear-flag"`` (decide as usual, events flagged) every CLEAR also says the list is
+    out of date, on the current decision and in the last decisions. A HIT is not qualified."""
+    from tools.specimens import td3, years_from_now
+
+    link = {"enabled": True, "port": _free_port(), "node_pub": "centre.pub", "query": True,
+            "query_deadline_ms": 200}
+    screening = {"duplicate_window_s": 2.0, "lab_gate": True, "stale_policy": "clear-flag"}
+    from tests.support.gatesim import CENTRE_KEY
+
+    (tmp_path / "centre.pub").write_bytes(bytes(CENTRE_KEY.verify_key))
+    with running_gate(tmp_path, link=link, screening=screening) as app:
+        sign_in(page, app.screen.url)
+        app.reader.device.swipe(CLEAR_DOC)
+        page.wait_for_selector("#verdict.CLEAR.qualified")
+        assert page.inner_text("#qualifiers") == "Centre not reached: only the gate's own lists were checked"
+        app.screener.hitlist.expires_at = time.time()  # the list goes out of date
+        page.wait_for_selector("#lists .tag.stale")
+        app.reader.device.swipe(td3("UTO", "MOREAU", "CLAIRE", "M98765432", "810101", "F", years_from_now(5)))
+        page.wait_for_selector("#current:has-text('MOREAU')")
+        assert page.inner_text("#verdict") == "CLEAR"
+        qualifiers = page.inner_text("#qualifiers")
+        assert "Hit-list out of date: this decision is only as good as the list" in qualifiers, qualifiers
+        assert "Centre not reached" in qualifiers
+        assert page.locator("#recent li").first.locator(".qualifier[data-code=list_stale]").count() == 1
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        assert page.query_selector("#qualifiers") is None and page.query_selector("#verdict.qualified") is None
