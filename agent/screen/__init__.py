@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 ACCOUNTS_FILE = "officers.sqlite3"
 AUDIT_FILE = "audit.log"
+BACKLOG_EVERY_S = 5.0
 HERE = Path(__file__).parent
 
 
@@ -67,6 +69,8 @@ def accounts_for(config: Config) -> Accounts:
 class OfficerScreen:
     """One gate's officer's screen: model, actions and web server; see the module docstring."""
 
+    BACKLOG_S = 120.0  # events undelivered this long are shown as a backlog (tests shorten it)
+
     def __init__(
         self,
         config: Config,
@@ -86,6 +90,7 @@ class OfficerScreen:
         self.alerts = alerts
         self.vehicles = vehicles
         self._monotonic = monotonic
+        self.outbox = outbox
         self.hub = Hub()
         self.model = ScreenModel(self.hub, history=cfg.history, list_id=config.hitlist.list_id)
         self.actions = OfficerActions(outbox, gate_id=config.gate.id, site=config.gate.site,
@@ -138,11 +143,52 @@ class OfficerScreen:
             lists = [{"list_id": name, **(value or {})} for name, value in per_list.items()]
         else:
             lists = [] if hl is None else [{"list_id": self.model.list_id or "", **hl}]
-        self.model.refresh_health(lists, dict(status.get("faults") or {}))
+        self.model.refresh_health(lists, dict(status.get("faults") or {}), self.gate_states(status))
         alerts = self.active_alerts()
         if alerts != getattr(self, "_alerts_shown", None):
             self._alerts_shown = alerts
             self.hub.publish("alerts")
+
+    def gate_states(self, status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """What the officer must know of the gate beside its devices and lists, from its status (codes of
+        ``agent.web.codes.GATE_STATES`` with their figures): no link to the centre (and so no online check),
+        events not delivered for ``BACKLOG_S``, a leap of trusted time held, a wall clock off trusted time."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        link = status.get("link")
+        if isinstance(link, dict) and not link.get("connected"):
+            out.append(("link_down", {}))
+            if status.get("online") is not None:  # the online query is on: every decision goes without it
+                out.append(("online_unavailable", {}))
+        backlog = self._backlog()
+        if backlog is not None:
+            out.append(("outbox_backlog", backlog))
+        clock = status.get("time")
+        if isinstance(clock, dict):
+            if clock.get("leap_pending"):
+                out.append(("time_leap_pending", {}))
+            if clock.get("wall") in ("behind", "ahead"):
+                offset = abs(float(clock.get("wall_offset_s") or 0.0))
+                out.append((f"wall_clock_{clock['wall']}", {"minutes": max(1, round(offset / 60))}))
+        return out
+
+    def _backlog(self) -> dict[str, Any] | None:
+        """Events queued and the oldest one's age in minutes, when it is older than ``BACKLOG_S`` (the age is
+        asked of the outbox at most every ``BACKLOG_EVERY_S``: the supervisor refreshes four times a second)."""
+        depth = self.outbox.depth()
+        if depth == 0:
+            self._oldest = (0.0, self._monotonic())
+            return None
+        age, at = getattr(self, "_oldest", (0.0, -BACKLOG_EVERY_S))
+        now = self._monotonic()
+        if now - at >= BACKLOG_EVERY_S:
+            try:
+                age = self.outbox.oldest_age()
+            except (OSError, ValueError, sqlite3.Error) as exc:
+                logger.error("outbox age unreadable", extra={"fields": {"error": str(exc)}})
+            self._oldest = (age, now)
+        if age < self.BACKLOG_S:
+            return None
+        return {"events": depth, "minutes": max(1, int(age // 60))}
 
     def active_alerts(self) -> list[dict[str, Any]]:
         """The early warnings to show (none without an alert source)."""

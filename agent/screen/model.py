@@ -2,7 +2,7 @@
 
     >>> model = ScreenModel(hub, history=12)
     >>> screener.on_decided = model.on_decided     # reader thread: a decision -> "current", "recent"
-    >>> model.refresh_health(lists, faults)         # supervisor thread: freshness and faults -> "health"
+    >>> model.refresh_health(lists, faults, gate)   # supervisor thread: freshness, faults, gate -> "health"
     >>> model.current(), model.recent(), model.find(event_id)
 
 The model holds the last ``history`` decisions as ``Shown`` records (verdict, reasons, the document's fields,
@@ -143,6 +143,8 @@ class Health:
 
     lists: list[dict[str, Any]] = field(default_factory=list)  # list_id, version, stale, stale_reason
     faults: dict[str, str] = field(default_factory=dict)
+    # what the officer must know of the gate beside its devices: (code of agent/web/codes.py GATE_STATES, figures)
+    gate: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class ScreenModel:
@@ -200,9 +202,11 @@ class ScreenModel:
         with self._lock:
             return self._health
 
-    def refresh_health(self, lists: list[dict[str, Any]], faults: dict[str, str]) -> None:
-        """New freshness and faults (the supervisor calls this often); published only when they changed."""
-        health = Health(lists, dict(faults))
+    def refresh_health(self, lists: list[dict[str, Any]], faults: dict[str, str],
+                       gate: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        """New freshness, faults and gate states (the supervisor calls this often); published only when they
+        changed."""
+        health = Health(lists, dict(faults), list(gate or []))
         with self._lock:
             if health == self._health:
                 return

@@ -51,6 +51,15 @@ FAULTS = {
     "camera": "Camera", "vision": "Face search", "screen": "Officer's screen", "plate_reader": "Plate reader",
     "hitlist": "Hit-list",
 }
+# What the officer's screen says of the gate beside its devices (agent/screen/__init__.py ``gate_states``).
+GATE_STATES = {
+    "link_down": "No link to the centre: events wait on the gate",
+    "online_unavailable": "Online checks with the centre unavailable: only the gate's own lists are checked",
+    "outbox_backlog": "Events not yet delivered to the centre",
+    "time_leap_pending": "A jump of the gate's time is held until the centre confirms it",
+    "wall_clock_behind": "The gate's wall clock is behind the trusted time",
+    "wall_clock_ahead": "The gate's wall clock is ahead of the trusted time",
+}
 # The kind that opens a part's detail text (``kind: the error``): hal/reader (``absent``), hal/indicators/bus.py
 # ``describe_fault``, agent/outbox.py ``SpaceReserve.fault``; the rest of the detail is shown as the part wrote it.
 FAULT_KINDS = {"absent": "not connected", "nack": "a chip does not answer", "bus gone": "I2C bus lost",
@@ -77,7 +86,7 @@ LIST_KINDS = {"document": "documents", "person": "persons", "vehicle": "vehicles
 POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "as the gate's rule for a stale list",
                 "clear-flag": "decide, flag the events"}
 STRENGTHS = {"exact": "exact match", "weak": "weak match"}
-TABLES: tuple[dict[str, str], ...] = (REASONS, QUALIFIERS, OUTCOMES, FAULTS, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
+TABLES: tuple[dict[str, str], ...] = (REASONS, QUALIFIERS, OUTCOMES, FAULTS, GATE_STATES, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
                                       POLICY_WORDS, STRENGTHS)
 
 

@@ -363,3 +363,36 @@ def test_a_clear_decided_without_the_centre_or_with_a_stale_list_says_so_beside_
         app.reader.device.swipe(LISTED_DOC)
         page.wait_for_selector("#verdict.HIT")
         assert page.query_selector("#qualifiers") is None and page.query_selector("#verdict.qualified") is None
+
+
+def test_link_down_backlog_held_time_leap_and_wall_clock_off_show_on_the_screen_until_they_end(tmp_path, page):
+    """The gate's states that change what the officer may rely on, beside device faults and list freshness: no
+    link to the centre (with the online query on: no online check either), events not delivered for
+    ``BACKLOG_S``, the wall clock off trusted time, a leap of trusted time held for the centre to confirm. Each
+    shows on the open page without a reload, and stays while it lasts."""
+    from tests.support.gatesim import CENTRE_KEY
+
+    (tmp_path / "centre.pub").write_bytes(bytes(CENTRE_KEY.verify_key))
+    link = {"enabled": True, "port": _free_port(), "node_pub": "centre.pub", "query": True,
+            "query_deadline_ms": 200}  # nothing listens there: the link never comes up
+    with running_gate(tmp_path, link=link) as app:
+        app.screen.BACKLOG_S = 0.0  # any undelivered event is a backlog here (120 s on a gate)
+        sign_in(page, app.screen.url)
+        states = "#gate-states li[data-code={}]".format
+        page.wait_for_selector(states("link_down"))
+        assert "No link to the centre" in page.inner_text(states("link_down"))
+        assert "only the gate's own lists are checked" in page.inner_text(states("online_unavailable"))
+        assert page.query_selector(states("outbox_backlog")) is None
+        page.evaluate("window.sameDocument = true")
+        app.reader.device.swipe(CLEAR_DOC)  # its event stays in the outbox: the link is down
+        page.wait_for_selector(states("outbox_backlog"), timeout=15_000)
+        assert "1 waiting" in page.inner_text(states("outbox_backlog"))
+        wall = time.time()
+        assert app.trusted.observe(wall + 290, "head") and app.trusted.observe(wall + 590, "head")
+        page.wait_for_selector(states("wall_clock_behind"))
+        assert "by about 10 min" in page.inner_text(states("wall_clock_behind"))
+        assert not app.trusted.observe(wall + 30 * 86400, "head")  # a leap: held until the centre confirms it
+        page.wait_for_selector(states("time_leap_pending"))
+        time.sleep(1)
+        assert page.query_selector(states("link_down")) is not None, "a state vanished while it lasted"
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
