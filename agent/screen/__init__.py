@@ -92,7 +92,7 @@ class OfficerScreen:
         self._monotonic = monotonic
         self.outbox = outbox
         self.hub = Hub()
-        self.model = ScreenModel(self.hub, history=cfg.history, list_id=config.hitlist.list_id)
+        self.model = ScreenModel(self.hub, history=cfg.history, list_id=config.hitlist.list_id)  # sessions' clock
         self.actions = OfficerActions(outbox, gate_id=config.gate.id, site=config.gate.site,
                                       audit_path=config.gate.state_dir / AUDIT_FILE, clock=clock,
                                       on_committed=on_committed, sealer=sealer)

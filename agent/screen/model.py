@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,6 +48,13 @@ class Shown:
     must_acknowledge: bool = False  # a list's policy asks the officer to acknowledge this decision
     stale_lists: tuple[str, ...] = ()  # lists that answered past their freshness (a stale_policy of clear-flag)
     centre: str = ""  # the online query: "" (not asked), "answered", "late" or "unreachable"
+    shown_at: float = 0.0  # time.monotonic() when the screen got it or an officer last acted on it
+
+    def is_for(self, signed_in_at: float) -> bool:
+        """Whether a session signed in at ``signed_in_at`` (time.monotonic) may see this decision: one made (or
+        acted on) since, or one still waiting for its acknowledgement (the next officer must deal with it). An earlier traveller's
+        name, document and face are not shown to the next officer who signs in."""
+        return self.shown_at >= signed_in_at or self.can_acknowledge
 
     @property
     def qualifiers(self) -> tuple[str, ...]:
@@ -151,8 +160,10 @@ class ScreenModel:
     """The screen's state; see the module docstring. Thread-safe: writers are the gate's threads, the
     readers the web server's."""
 
-    def __init__(self, hub: Hub, *, history: int = 12, list_id: str | None = None) -> None:
+    def __init__(self, hub: Hub, *, history: int = 12, list_id: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.hub = hub
+        self._monotonic = monotonic
         self.list_id = list_id
         self._lock = threading.Lock()
         self._recent: deque[Shown] = deque(maxlen=history)
@@ -163,6 +174,7 @@ class ScreenModel:
         shown = shown_from(passage, self.list_id)
         if shown is None:
             return
+        shown = replace(shown, shown_at=self._monotonic())
         with self._lock:
             self._recent.appendleft(shown)
         self.hub.publish("current")
@@ -174,7 +186,8 @@ class ScreenModel:
         with self._lock:
             for i, shown in enumerate(self._recent):
                 if shown.event_id == event_id:
-                    self._recent[i] = updated = replace(shown, **changes)
+                    # an officer dealt with it now: the sessions signed in by now keep it (``Shown.is_for``)
+                    self._recent[i] = updated = replace(shown, **changes, shown_at=self._monotonic())
                     break
             else:
                 return None
@@ -187,15 +200,18 @@ class ScreenModel:
         with self._lock:
             return next((s for s in self._recent if s.event_id == event_id), None)
 
-    def current(self) -> Shown | None:
-        """The latest decision, or None before the first."""
+    def current(self, signed_in_at: float | None = None) -> Shown | None:
+        """The latest decision, or None before the first (or when the session signed in at ``signed_in_at`` may
+        not see it: ``Shown.is_for``)."""
         with self._lock:
-            return self._recent[0] if self._recent else None
+            latest = self._recent[0] if self._recent else None
+        return latest if latest is None or signed_in_at is None or latest.is_for(signed_in_at) else None
 
-    def recent(self) -> list[Shown]:
-        """The last decisions, newest first."""
+    def recent(self, signed_in_at: float | None = None) -> list[Shown]:
+        """The last decisions, newest first (those the session signed in at ``signed_in_at`` may see)."""
         with self._lock:
-            return list(self._recent)
+            shown = list(self._recent)
+        return shown if signed_in_at is None else [s for s in shown if s.is_for(signed_in_at)]
 
     def health(self) -> Health:
         """Freshness of each list and the device faults."""

@@ -80,11 +80,13 @@ def panel_context(request: web.Request, lang: str | None = None) -> dict[str, An
     """What the screen's templates use besides the foundation's ``template_context``."""
     screen = request.app[SCREEN]
     gettext = template_context(request, lang)["_"]
+    signed_in_at = session_of(request).created  # an earlier traveller is not shown to an officer signing in later
 
     def reason(code: str) -> str:
         return label(gettext, REASONS, code)
 
-    return {"current": screen.model.current(), "recent": screen.model.recent(), "health": screen.model.health(),
+    return {"current": screen.model.current(signed_in_at), "recent": screen.model.recent(signed_in_at),
+            "health": screen.model.health(),
             "alerts": screen.active_alerts(), "reason": reason, "clock": _clock_text,
             "verdicts": VERDICTS, "outcomes": OUTCOME_TEXT, "overrides": OVERRIDE_TEXT,
             "document_codes": DOCUMENT_CODES, "gate": screen.gate_id, "can_enter_vehicle": screen.can_enter_vehicle,

@@ -396,3 +396,34 @@ def test_link_down_backlog_held_time_leap_and_wall_clock_off_show_on_the_screen_
         time.sleep(1)
         assert page.query_selector(states("link_down")) is not None, "a state vanished while it lasted"
         assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+
+
+def test_the_next_officer_to_sign_in_is_not_shown_the_earlier_travellers_but_an_unacknowledged_hit(tmp_path, page):
+    """An officer signs out after a traveller; whoever signs in next sees no name, document or face of that
+    traveller (nor the last decisions before their sign-in), only what is decided from then on. A HIT still
+    waiting for its acknowledgement stays for the next officer: it must be dealt with."""
+    with running_gate(tmp_path) as app:
+        sign_in(page, app.screen.url)
+        page.wait_for_selector("#live:not(.down)")
+        app.reader.device.swipe(CLEAR_DOC)
+        page.wait_for_selector("#verdict.CLEAR")
+        page.click("#signout")
+        page.wait_for_selector("#signin")
+        sign_in(page, app.screen.url)
+        page.wait_for_selector("#live:not(.down)")
+        assert "MUSTERMANN" not in page.inner_text("main"), "the earlier traveller is shown to the next session"
+        assert page.query_selector("#verdict") is None and page.query_selector("#recent li") is None
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        page.click("#signout")
+        page.wait_for_selector("#signin")
+        sign_in(page, app.screen.url)
+        page.wait_for_selector("#verdict.HIT")  # not acknowledged: still on the screen
+        assert "L898902C3" in page.inner_text("#document-fields")
+        page.click("#ack-hit")
+        page.wait_for_selector("#acknowledged")
+        page.click("#signout")
+        page.wait_for_selector("#signin")
+        sign_in(page, app.screen.url)
+        page.wait_for_selector("#live:not(.down)")
+        assert "L898902C3" not in page.inner_text("main") and page.query_selector("#verdict") is None
