@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 ALERTS_FILE = "alerts.msgpack"  # early warnings in force (agent/alerts.py)
+CENTRE_STATUS = ("faults", "update")  # of the gate's own status, what its status to the centre carries too
 TIME_FILE = "time.json"  # the gate's trusted time (agent/protocol/trusted_time.py)
 OUTBOX_FILE = "outbox.sqlite3"
 READ_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
@@ -313,7 +314,8 @@ class GateApp:
 
             self.link = link_from_config(cfg, self.outbox, hitlist=hitlist, clock=self._clock, trusted=self.trusted,
                                          lists={src.name: src.hitlist for src in lists[1:]}, alerts=self.warnings,
-                                         status_source=lambda: {"faults": self.status().get("faults", {})},
+                                         status_source=lambda: {k: v for k, v in self.status().items()
+                                                                if k in CENTRE_STATUS},
                                          command_handlers=self.command_handlers(),
                                          high_impact=command_impact(lambda: self.screener.rules if self.screener
                                                                     else None))

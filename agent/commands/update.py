@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,11 @@ def commit(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.errors import AgentError
     from agent.update.health import commit_or_rollback, unit_health, wait_healthy
+    from agent.update.job import record_trial
 
+    state_dir: Path | None = None
     try:
-        load_config(args.config)
+        state_dir = load_config(args.config).gate.state_dir
         broken = None
     except (AgentError, OSError, ValueError) as exc:
         if not _boot_state_path().exists():
@@ -138,7 +141,14 @@ def commit(args: argparse.Namespace) -> int:
     def reboot() -> None:
         subprocess.run(["systemctl", "reboot"], check=False, timeout=60)
 
-    done = commit_or_rollback(_rauc(args), unhealthy, selftest, reboot, boot_state=_boot_state_path())
+    def record(outcome: str) -> None:
+        if state_dir is not None:  # reported by the agent after the reboot (UpdateJob.status: last_trial)
+            try:
+                record_trial(state_dir, outcome, time.time())
+            except OSError as exc:
+                print(f"cannot keep the trial's outcome: {exc}", file=sys.stderr)
+
+    done = commit_or_rollback(_rauc(args), unhealthy, selftest, reboot, boot_state=_boot_state_path(), record=record)
     print(done)
     return 1 if "rolled back" in done else 0
 

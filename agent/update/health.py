@@ -119,19 +119,21 @@ def commit_or_rollback(
     *,
     boot_state: Path = bootstate.DEFAULT_PATH,
     cmdline: Path = CMDLINE,
+    record: Callable[[str], None] = lambda outcome: None,
 ) -> str:
     """Judge this boot; returns what was done. ``unhealthy``/``selftest``: None when fine, else why; one that
     raises (a timed-out ``systemctl`` or selftest) has failed. Each RAUC call is tried again while it fails
     (``patiently``; each try bounded by ``Rauc.call_timeout_s``). A trial is committed only by RAUC: when RAUC
     does not answer, the boot state (``boot_state``, ``cmdline``) tells a trial, which is rolled back (docs/update.md
-    "RAUC slow to answer"); a committed slot is left as it is and the UpdateError raised."""
+    "RAUC slow to answer"); a committed slot is left as it is and the UpdateError raised. ``record`` gets a trial's
+    outcome (committed, rolled back: why) before any reboot, so the gate can report it after the reboot."""
     try:
         slot, trial = booted_slot(patiently(rauc.status, retry_s))
     except UpdateError as exc:
         slot, trial = booted_by_boot_state(boot_state, cmdline)
         if not trial:
             raise
-        return _roll_back(None, slot, f"RAUC gave no status: {exc}", reboot, retry_s)
+        return _roll_back(None, slot, f"RAUC gave no status: {exc}", reboot, retry_s, record)
     if not trial:  # the system booted this far: renew the slot's attempts, whatever the agent does
         patiently(lambda: rauc.mark(True), retry_s)
         return f"slot {slot} booted"
@@ -140,10 +142,11 @@ def commit_or_rollback(
         try:
             patiently(lambda: rauc.mark(True), retry_s)
         except UpdateError as exc:  # not committed: a trial left running would fall back at any later reboot
-            return _roll_back(None, slot, f"commit failed: {exc}", reboot, retry_s)
+            return _roll_back(None, slot, f"commit failed: {exc}", reboot, retry_s, record)
         logger.info("trial boot healthy: slot committed", extra={"fields": {"slot": slot}})
-        return f"slot {slot} committed"
-    return _roll_back(rauc, slot, why, reboot, retry_s)
+        record(done := f"slot {slot} committed")
+        return done
+    return _roll_back(rauc, slot, why, reboot, retry_s, record)
 
 
 def _failed(check: Callable[[], str | None]) -> str | None:
@@ -154,15 +157,20 @@ def _failed(check: Callable[[], str | None]) -> str | None:
         return f"check did not finish: {exc}"
 
 
-def _roll_back(rauc: Rauc | None, slot: str, why: str, reboot: Callable[[], None], retry_s: float) -> str:
-    """Mark the trial ``slot`` bad (``rauc`` None: RAUC does not answer, skip it) and reboot."""
+def _roll_back(rauc: Rauc | None, slot: str, why: str, reboot: Callable[[], None], retry_s: float,
+               record: Callable[[str], None]) -> str:
+    """Mark the trial ``slot`` bad (``rauc`` None: RAUC does not answer, skip it), ``record`` it and reboot."""
     logger.error("trial boot failed: rolling back", extra={"fields": {"slot": slot, "why": why}})
+    done = f"slot {slot} rolled back: {why}"
     try:
         if rauc is not None:
             patiently(lambda: rauc.mark(False), retry_s)
     finally:  # the trial used its only boot attempt: the reboot falls back even when the mark failed
-        reboot()
-    return f"slot {slot} rolled back: {why}"
+        try:
+            record(done)
+        finally:
+            reboot()
+    return done
 
 
 def patiently(call: Callable[[], T], retry_s: float = RETRY_S, sleep: Callable[[float], None] = time.sleep) -> T:

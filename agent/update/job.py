@@ -12,6 +12,7 @@ the trial. Progress is in the agent's status (``update``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.durable import atomic_write, make_dirs
+from agent.durable import atomic_write, make_dirs, read_json
 from agent.errors import AgentError, BadDataError, TransportError
 from agent.update.bundle import RELEASE_FILE, check_not_older, parse_version, running_version
 from agent.update.fetch import exclusive_download, fetch_bundle
@@ -28,6 +29,16 @@ from agent.update.rauc import Rauc
 logger = logging.getLogger(__name__)
 
 REBOOT_FLAG = "reboot-requested"
+LAST_TRIAL = "last-trial.json"  # the last trial boot's outcome, kept by `sharaka-gate update commit`
+
+
+def record_trial(state_dir: Path, outcome: str, at: float) -> None:
+    """Keep a trial boot's outcome (``health.commit_or_rollback``: committed, or rolled back and why) in the
+    gate's state directory, shared by both slots, so the agent reports it once the gate runs again
+    (``UpdateJob.status``: ``last_trial``), in the slot kept or the one it fell back to."""
+    directory = Path(state_dir) / "update"
+    make_dirs(directory)
+    atomic_write(directory / LAST_TRIAL, json.dumps({"at": at, "outcome": outcome}).encode(), mode=0o644)
 
 
 class UpdateJob:
@@ -44,9 +55,17 @@ class UpdateJob:
         self._status: dict[str, Any] = {"phase": "idle"}
 
     def status(self) -> dict[str, Any]:
-        """``phase`` (idle, downloading, installing, installed, failed), ``version``, ``error``."""
+        """``phase`` (idle, downloading, installing, installed, failed), ``version``, ``error``, and
+        ``last_trial`` (``record_trial``) once a trial boot was judged; sent to the centre in the gate's status."""
         with self._lock:
-            return dict(self._status)
+            out = dict(self._status)
+        try:
+            last = read_json(self.dir / LAST_TRIAL, {})
+        except (OSError, ValueError) as exc:
+            last = {"error": f"{LAST_TRIAL} unreadable: {exc}"}
+        if last:
+            out["last_trial"] = last
+        return out
 
     def offer(self, args: dict[str, Any]) -> str:
         """Accept a verified ``update`` command's args and start the job. Raises BadDataError (bad or older

@@ -439,3 +439,23 @@ def test_settled_gate_leaves_its_start_up_objects_out_of_every_collection_and_ha
         gc.unfreeze()
         sys.setswitchinterval(switch_interval)
         np._core.multiarray._set_madvise_hugepage(huge_pages)
+
+
+def test_a_trial_boots_outcome_and_the_update_phase_go_to_the_centre_in_the_gates_status(tmp_path):
+    """docs/update.md "Reporting": `sharaka-gate update commit` keeps a trial boot's outcome in the state directory
+    (``record_trial``) before any reboot; the agent, in whichever slot runs next, reports it with the update job's
+    phase in the status it signs for the centre (the console's Gates page shows it)."""
+    from agent.update.job import record_trial
+    from tests.support.gatesim import CENTRE_KEY
+
+    (tmp_path / "centre.pub").write_bytes(bytes(CENTRE_KEY.verify_key))
+    config = load_config(write_app_config(tmp_path, link={"enabled": True, "node_pub": "centre.pub"}))
+    record_trial(config.gate.state_dir, "slot B rolled back: selftest failed", 1_800_000_000.0)
+    app = GateApp(config)
+    app.open()
+    try:
+        update = app.link.status()["update"]
+        assert update == {"phase": "idle", "last_trial": {"at": 1_800_000_000.0,
+                                                          "outcome": "slot B rolled back: selftest failed"}}
+    finally:
+        app.close()

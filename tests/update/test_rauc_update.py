@@ -67,11 +67,13 @@ def test_install_writes_the_other_slot_and_commits_after_a_healthy_trial_boot(tm
     assert state.primary() == "B" and state.left["B"] == bootstate.TRIAL_ATTEMPTS
     assert gate.reboot() == "B"
     assert bootstate.load(gate.boot_state).left["B"] == 0, "the trial used its only attempt"
-    assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B committed"
+    outcomes: list[str] = []  # what `sharaka-gate update commit` keeps for the agent to report (record_trial)
+    assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot, record=outcomes.append) == "slot B committed"
     assert bootstate.load(gate.boot_state).left["B"] == bootstate.GOOD_ATTEMPTS
     for _ in range(bootstate.GOOD_ATTEMPTS + 1):  # committed: it stays, boot after healthy boot
         assert gate.reboot() == "B"
-        assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B booted"
+        assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot, record=outcomes.append) == "slot B booted"
+    assert outcomes == ["slot B committed"], "a committed slot's boots are no trial to report"
 
 
 def test_each_written_slot_gets_its_own_file_system_label(tmp_path, keys, gate):
@@ -91,8 +93,16 @@ def test_each_written_slot_gets_its_own_file_system_label(tmp_path, keys, gate):
 def test_failed_trial_boot_rolls_back_to_the_previous_slot(tmp_path, keys, gate):
     gate.rauc.install(bundle(tmp_path, keys, "2.0"))
     assert gate.reboot() == "B"
-    done = commit_or_rollback(gate.rauc, lambda: "sharaka-gate.service restarted 1 time(s)", healthy, gate.reboot)
-    assert done.startswith("slot B rolled back")
+    outcomes: list[str] = []
+    kept_at_reboot = []
+
+    def reboot() -> None:
+        kept_at_reboot.append(list(outcomes))  # the outcome is kept before the reboot that may end this process
+        gate.reboot()
+
+    done = commit_or_rollback(gate.rauc, lambda: "sharaka-gate.service restarted 1 time(s)", healthy, reboot,
+                              record=outcomes.append)
+    assert done.startswith("slot B rolled back") and kept_at_reboot == [[done]]
     assert gate.booted == "A" and gate.release.read_text() == 'VERSION="1.0"\n'
     assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot A booted"
     assert gate.reboot() == "A", "the bad slot is not tried again"
