@@ -150,7 +150,8 @@ def test_gates_by_site_and_list_versions_come_from_each_gates_signed_status(stor
     g1 = sites["port-a"][0]
     assert (g1["online"], g1["backlog"], g1["oldest_age"], g1["faults"], g1["alarms"]) == \
         (True, 17, 12.5, {"reader": "unplugged"}, ["publish_refused"])
-    assert g1["lists"] == [{"list_id": "sltd", "version": 42, "stale": False, "expires": None, "policy": sltd}]
+    assert g1["lists"] == [{"list_id": "sltd", "version": 42, "stale": False, "stale_reason": "",
+                           "expires": None, "policy": sltd}]
     assert sites["desert-b"][0]["lists"][0]["stale"] is True
     # the list's kind and policy as each gate screens by it: gates that disagree apart, an older gate's as unknown
     assert records.list_versions() == {"sltd": {"versions": {42: ["gate-1", "gate-3"], 41: ["gate-2"]},
