@@ -24,6 +24,7 @@ from tests.support.console import (
     SECOND,
     SUPERVISOR,
     VIEWER,
+    add_alert_receipt,
     add_search,
     add_status,
     running_console,
@@ -436,3 +437,20 @@ def test_live_hits_name_the_list_and_the_version_that_matched(console, store):
     c = Client(console.server.url)
     c.sign_in(VIEWER, PASSWORD)
     assert '<span class="list">sltd v42</span>' in c.request("/").read().decode()
+
+
+def test_an_alert_to_one_site_counts_and_lists_only_that_sites_gates(console, store):
+    """The Alerts page says "of N gates" with N the gates the alert was addressed to (a site's gates, by their
+    enrolment token) and has no row for a gate of another site it was never sent to."""
+    now = time.time()
+    for gate, site in (("gate-1", "port-a"), ("gate-2", "port-a"), ("gate-3", "desert-b")):
+        if gate != "gate-1":
+            store.enrol(gate, bytes(SigningKey.generate().verify_key), now)
+        store.add_token(f"t-{gate}", gate, site, bytes(32), now - 60, now)
+    console.records.record_alert("a-site", SUPERVISOR, "urgent", "site", "Watch port-a", now + 3600, sites=["port-a"])
+    add_alert_receipt(store, "gate-1", "port-a", "a-site", now)
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    page = c.request("/alerts").read().decode()
+    assert "received by 1, acknowledged by 0 of 2 gates" in page
+    assert 'data-gate="gate-2"' in page and 'data-gate="gate-3"' not in page, "a gate of another site is listed"

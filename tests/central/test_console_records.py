@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.clock import FakeClock
-from tests.support.console import add_search
+from tests.support.console import add_alert_receipt, add_search
 from tools.central.console.picture import FACTOR, MIN_SEARCHES, Picture
 from tools.central.console.records import ConsoleRecords
 from tools.central.store import CentralStore, open_store
@@ -187,3 +187,29 @@ def test_hit_shows_the_version_of_the_list_that_matched(store):
     newest, older = records.hits()
     assert (older["list_id"], older["list_version"]) == ("sltd", 42)
     assert (newest["list_id"], newest["list_version"]) == ("sltd", None)
+
+
+def test_alert_receipts_count_and_list_only_the_gates_the_alert_was_addressed_to(store):
+    """An alert to one site counts the gates of that site (by their enrolment token), one to named gates those
+    gates (one not enrolled too: it was addressed, it did not receive), one to all every gate not retired; no
+    alert lists a gate it was never sent to."""
+    records = ConsoleRecords(store, clock=FakeClock(NOW))
+    store.enrol("gate-3", bytes(range(1, 33)), NOW - DAY)
+    store.enrol("gate-4", bytes(range(2, 34)), NOW - DAY)
+    for token, gate, site in (("t1", "gate-1", "port-a"), ("t2", "gate-2", "desert-b"), ("t3", "gate-3", "port-a"),
+                              ("t4", "gate-4", "desert-b")):
+        store.add_token(token, gate, site, bytes([len(token)]) * 32, NOW - DAY, NOW)
+    store.retire("gate-4", NOW - 60, "wiped")
+    records.record_alert("a-site", "sara", "urgent", "site", "Watch port-a", NOW + 3600, sites=["port-a"])
+    records.record_alert("a-gates", "sara", "info", "gates", "Watch two", NOW + 3600, gates=["gate-2", "gate-9"])
+    records.record_alert("a-all", "sara", "warning", "all", "Watch all", NOW + 3600)
+    add_alert_receipt(store, "gate-1", "port-a", "a-site", NOW + 1)
+    add_alert_receipt(store, "gate-1", "port-a", "a-site", NOW + 5, "acknowledged", "amina")
+    add_alert_receipt(store, "gate-2", "desert-b", "a-gates", NOW + 2)
+    add_alert_receipt(store, "gate-2", "desert-b", "a-all", NOW + 2)
+    board = {a["alert_id"]: a for a in records.alert_board()}
+    assert {a: (b["addressees"], b["received"], b["acknowledged"]) for a, b in board.items()} == {
+        "a-site": (["gate-1", "gate-3"], 1, 1), "a-gates": (["gate-2", "gate-9"], 1, 0),
+        "a-all": (["gate-1", "gate-2", "gate-3"], 1, 0)}
+    assert board["a-site"]["receipts"]["gate-1"] == {"received": NOW + 1, "acknowledged": NOW + 5, "officer": "amina"}
+    assert (board["a-site"]["sites"], board["a-gates"]["gates"]) == (["port-a"], ["gate-2", "gate-9"])

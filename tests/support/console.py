@@ -83,3 +83,13 @@ def add_status(store: CentralStore, gate: str, wall: float, *, faults: dict[str,
             "alarms": alarms or [], "faults": faults or {},
             "hitlist": {"list_id": "sltd", "version": list_version, "stale": False}, **extra}
     assert store.record_status(gate, 3, True, wall, list_version, seal("status", body, [SigningKey.generate()]))
+
+
+def add_alert_receipt(store: CentralStore, gate: str, site: str, alert_id: str, wall: float, state: str = "received",
+                      officer: str = "") -> None:
+    """Store one ``alert`` event as the node stores it: ``gate`` (at ``site``) reports that it ``received`` the
+    alert, or that ``officer`` ``acknowledged`` it (agent/alerts.py: outbox_report)."""
+    msg_id = uuid.uuid4().hex
+    event = {"v": 2, "type": "alert", "id": msg_id, "gate": gate, "site": site, "wall": wall, "alert": alert_id,
+             "state": state, **({"officer": officer} if officer else {})}
+    store.add_event((msg_id, gate, 1, False, "alert", wall, wall, wall + 0.1, encode_event(event)))

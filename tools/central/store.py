@@ -28,7 +28,7 @@ from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 6
+VERSION = 7
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"

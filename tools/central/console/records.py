@@ -106,6 +106,15 @@ def hit_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _id_list(text: str | None) -> list[str]:
+    """A stored JSON list of site or gate ids ([] for none or an unreadable one)."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 class ConsoleRecords:
     """The console's reads and writes on one store; see the module docstring. ``clock`` is injected."""
 
@@ -231,18 +240,51 @@ class ConsoleRecords:
 
     # ------------------------------------------------------------------ alerts
     def record_alert(self, alert_id: str, operator: str, severity: str, target: str, notice: str,
-                     expires: float) -> None:
-        """An alert issued from the console, and its audit entry (the notice is the operator's own text)."""
+                     expires: float, *, sites: list[str] | tuple[str, ...] = (),
+                     gates: list[str] | tuple[str, ...] = ()) -> None:
+        """An alert issued from the console, with whom it was addressed to (the ``sites`` or ``gates`` of its
+        signed ``target``), and its audit entry (the notice is the operator's own text)."""
         with self.store.transaction():
             self.store.execute("INSERT INTO console_alerts (alert_id, issued, operator, severity, target, notice,"
-                               " expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (alert_id, self._clock(), operator, severity, target, notice, expires))
+                               " expires, sites, gates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (alert_id, self._clock(), operator, severity, target, notice, expires,
+                                json.dumps(list(sites)), json.dumps(list(gates))))
             self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target})
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Alerts issued from the console, newest first."""
-        return self.store.query("SELECT alert_id, issued, operator, severity, target, notice, expires"
+        """Alerts issued from the console, newest first, with their ``sites`` and ``gates`` as lists."""
+        rows = self.store.query("SELECT alert_id, issued, operator, severity, target, notice, expires, sites, gates"
                                 " FROM console_alerts ORDER BY issued DESC")
+        return [{**r, "sites": _id_list(r["sites"]), "gates": _id_list(r["gates"])} for r in rows]
+
+    def alert_board(self) -> list[dict[str, Any]]:
+        """The Alerts page: each alert issued from the console, newest first, with the gates it was addressed to
+        (``addressees``, sorted: every gate not retired for ``all``, the gates of its sites, as ``gates_by_site``
+        knows them, for ``site``, the named gates for ``gates``; a gate that reported the alert was addressed too),
+        their receipts (``receipts``: gate -> received, acknowledged, officer; ``alert_receipts``) and how many of
+        them ``received`` and ``acknowledged`` it. An alert recorded before its addressees were stored (schema 6)
+        counts over the whole fleet."""
+        from tools.central.alerts import alert_receipts  # paho: only where alerts are shown
+
+        alerts = self.alerts()
+        if not alerts:
+            return []
+        fleet = [g for gates in self.gates_by_site().values() for g in gates]
+        receipts = alert_receipts(self.store)
+        out = []
+        for a in alerts:
+            got = receipts.get(a["alert_id"], {})
+            if a["target"] == "gates" and a["gates"]:
+                addressed = set(a["gates"])
+            elif a["target"] == "site" and a["sites"]:
+                addressed = {g["gate_id"] for g in fleet if g["site"] in a["sites"] and g["retired"] is None}
+            else:
+                addressed = {g["gate_id"] for g in fleet if g["retired"] is None}
+            gates = sorted(addressed | set(got))
+            out.append({**a, "addressees": gates, "receipts": got,
+                        "received": sum(1 for g in gates if g in got),
+                        "acknowledged": sum(1 for g in gates if "acknowledged" in got.get(g, {}))})
+        return out
 
     def alert_receipt_mark(self) -> tuple[int, float]:
         """(count, newest) of the gates' alert receipts: the live feed's change mark."""

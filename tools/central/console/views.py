@@ -117,12 +117,7 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
     if topic == "gates":
         return {"sites": console.records.gates_by_site()}
     if topic == "alerts":
-        from tools.central.alerts import alert_receipts
-
-        gates = [g["gate_id"] for gs in console.records.gates_by_site().values() for g in gs]
-        receipts = alert_receipts(console.config.store)
-        acked = {a: sum("acknowledged" in states for states in by_gate.values()) for a, by_gate in receipts.items()}
-        return {"alerts": console.records.alerts(), "receipts": receipts, "acked": acked, "all_gates": gates}
+        return {"alerts": console.records.alert_board()}
     if topic == "federation":
         from tools.central.console.federation import federation_view
 
@@ -313,11 +308,12 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
     console, user = request.app[CONSOLE], session_of(request).user
     form = await _form(request)
     try:
-        alert_id, expires, target = await asyncio.get_running_loop().run_in_executor(
+        alert_id, expires, target, sites, gates = await asyncio.get_running_loop().run_in_executor(
             None, _publish_alert, console, form)
     except (ValueError, OSError) as exc:
         return await _alerts_page(request, status=400, error=refusal_text(request, exc))
-    console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires)
+    console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires,
+                                 sites=sites, gates=gates)
     shared = form.get("share") == "1"
     if shared:
         console.records.audit(user, "federation_share_alert", alert_id, {})
@@ -359,8 +355,9 @@ def _clear_alert(console: Console, alert_id: str) -> None:
     withdraw_alert(cfg.broker, cfg.store, keyfiles.load_signing_key(cfg.alert_key), alert_id, fed=console.federation())
 
 
-def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str]:
-    """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target)."""
+def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str, list[str], list[str]]:
+    """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target, its sites,
+    its gates)."""
     from agent import keys as keyfiles
     from tools.central.alerts import build_alert
     from tools.central.federation import issue_alert
@@ -395,7 +392,7 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
     alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
                                           target=target, sites=sites, gates=gates)
     issue_alert(cfg.broker, console.config.store, alert_id, wire, expires, fed)  # as `alert send [--share]`
-    return alert_id, expires, target
+    return alert_id, expires, target, sites if target == "site" else [], gates if target == "gates" else []
 
 
 async def _send_command(request: web.Request) -> web.StreamResponse:
