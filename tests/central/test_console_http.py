@@ -454,3 +454,23 @@ def test_an_alert_to_one_site_counts_and_lists_only_that_sites_gates(console, st
     page = c.request("/alerts").read().decode()
     assert "received by 1, acknowledged by 0 of 2 gates" in page
     assert 'data-gate="gate-2"' in page and 'data-gate="gate-3"' not in page, "a gate of another site is listed"
+
+
+@pytest.mark.parametrize(("lang", "expired", "waiting"), [("en", "expired, no answer", "waiting"),
+                                                         ("fr", "expirée, sans réponse", "en attente"),
+                                                         ("ar", "انتهت صلاحيته دون رد", "قيد الانتظار")])
+def test_a_command_with_no_answer_shows_expired_once_its_not_after_passed_in_the_operators_language(
+        console, store, lang, expired, waiting):
+    """A sent command with no result shows waiting until its signed ``not_after``, then expired with no answer
+    (the gate refuses it after that, so none will come), in the operator's language."""
+    now = time.time()
+    store.add_command("c-old", "gate-1", 1, "rebirth", now - 700, now - 100)
+    store.add_command("c-new", "gate-1", 2, "rebirth", now - 5, now + 595)
+    c = Client(console.server.url)
+    csrf = c.sign_in(VIEWER, PASSWORD)
+    if lang != "en":
+        assert c.request("/lang", {"lang": lang, "csrf": csrf}).status == 303
+    page = c.request("/commands").read().decode()
+    assert re.search(r'<tr data-cmd="c-old">.*?<td class="result">' + re.escape(expired) + "</td>", page), \
+        "a command past its not_after with no answer is not shown expired"
+    assert re.search(r'<tr data-cmd="c-new">.*?<td class="result">' + re.escape(waiting) + "</td>", page)

@@ -213,3 +213,30 @@ def test_alert_receipts_count_and_list_only_the_gates_the_alert_was_addressed_to
         "a-all": (["gate-1", "gate-2", "gate-3"], 1, 0)}
     assert board["a-site"]["receipts"]["gate-1"] == {"received": NOW + 1, "acknowledged": NOW + 5, "officer": "amina"}
     assert (board["a-site"]["sites"], board["a-gates"]["gates"]) == (["port-a"], ["gate-2", "gate-9"])
+
+
+def test_a_command_with_no_answer_is_expired_once_its_signed_not_after_passed(store):
+    """A command with no result is waiting until its signed ``not_after``, expired after it; one answered stays
+    answered; one recorded without its ``not_after`` (before schema 8) expires after the longest lifetime a gate
+    accepts."""
+    from nacl.signing import SigningKey
+
+    from agent.protocol.commands import MAX_LIFETIME
+    from tools.central.node import sign_command
+
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    cmd_id, _ = sign_command(store, [SigningKey.generate()], "gate-1", "rebirth", {}, 600, NOW)  # as the console and `cmd` send one
+    store.add_command("answered", "gate-1", 50, "pulse_relay", NOW, NOW + 60)
+    store.command_result("answered", "gate-1", False, "replay", "")
+    store.add_command("older", "gate-2", 1, "rebirth", NOW - MAX_LIFETIME + 30)  # no not_after recorded
+
+    def expired() -> dict[str, bool]:
+        return {c["cmd_id"]: c["expired"] for c in records.commands()}
+
+    assert expired() == {cmd_id: False, "answered": False, "older": False}
+    clock.sleep(300)
+    assert expired() == {cmd_id: False, "answered": False, "older": True}
+    clock.sleep(301)
+    assert expired() == {cmd_id: True, "answered": False, "older": True}
+    assert [c["not_after"] for c in store.commands("gate-1") if c["cmd_id"] == cmd_id] == [NOW + 600]

@@ -877,5 +877,5 @@ def sign_command(
          "issued": now, "not_after": now + ttl, "nonce": os.urandom(16)},
         command_keys,
     )
-    store.add_command(cmd_id, gate_id, seq, op, now)
+    store.add_command(cmd_id, gate_id, seq, op, now, now + ttl)
     return cmd_id, wire

@@ -28,7 +28,7 @@ from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 7
+VERSION = 8
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -539,11 +539,13 @@ class CentralStore:
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     # ------------------------------------------------------------------ commands, rejects
-    def add_command(self, cmd_id: str, gate_id: str, seq: int, op: str, now: float) -> None:
+    def add_command(self, cmd_id: str, gate_id: str, seq: int, op: str, now: float,
+                    not_after: float | None = None) -> None:
+        """Record a command sent at ``now``, valid at the gate until its signed ``not_after``."""
         with self._lock:
             self._x(
-                "INSERT INTO commands (cmd_id, gate_id, seq, op, sent) VALUES (?, ?, ?, ?, ?)",
-                (cmd_id, gate_id, seq, op, now),
+                "INSERT INTO commands (cmd_id, gate_id, seq, op, sent, not_after) VALUES (?, ?, ?, ?, ?, ?)",
+                (cmd_id, gate_id, seq, op, now, not_after),
             )
 
     def command_result(self, cmd_id: str, gate_id: str, ok: bool, reason: str, detail: str) -> str | None:
@@ -562,7 +564,7 @@ class CentralStore:
     def commands(self, gate_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._x(
-                "SELECT cmd_id, gate_id, seq, op, sent, ok, reason, detail FROM commands"
+                "SELECT cmd_id, gate_id, seq, op, sent, not_after, ok, reason, detail FROM commands"
                 + (" WHERE gate_id=?" if gate_id else "")
                 + " ORDER BY sent",
                 (gate_id,) if gate_id else (),

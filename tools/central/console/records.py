@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from agent.protocol.commands import MAX_LIFETIME
 from agent.protocol.envelope import ProtocolError, peek
 from agent.screening.events import decode_event
 from agent.web.server import Refusal
@@ -327,6 +328,13 @@ class ConsoleRecords:
         return {**row, "wire": bytes(row["wire"])}
 
     def commands(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Commands sent, newest first, with their result."""
-        return self.store.query("SELECT cmd_id, gate_id, op, sent, ok, reason FROM commands ORDER BY sent DESC"
-                                " LIMIT ?", (limit,))
+        """Commands sent, newest first, with their result; ``expired`` when none came and the command's signed
+        ``not_after`` passed (the gate refuses it then, so no answer will come; a command recorded without its
+        ``not_after``, before schema 8, after the longest lifetime a gate accepts, ``MAX_LIFETIME``)."""
+        now = self._clock()
+        rows = self.store.query("SELECT cmd_id, gate_id, op, sent, not_after, ok, reason FROM commands"
+                                " ORDER BY sent DESC LIMIT ?", (limit,))
+        for r in rows:
+            until = r["not_after"] if r["not_after"] is not None else r["sent"] + MAX_LIFETIME
+            r["expired"] = r["ok"] is None and until <= now
+        return rows
