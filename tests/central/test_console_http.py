@@ -474,3 +474,21 @@ def test_a_command_with_no_answer_shows_expired_once_its_not_after_passed_in_the
     assert re.search(r'<tr data-cmd="c-old">.*?<td class="result">' + re.escape(expired) + "</td>", page), \
         "a command past its not_after with no answer is not shown expired"
     assert re.search(r'<tr data-cmd="c-new">.*?<td class="result">' + re.escape(waiting) + "</td>", page)
+
+
+def test_a_proposal_past_its_expiry_shows_lapsed_on_the_commands_page_and_in_the_audit_log(console, store):
+    """A high-impact command still waiting for a second supervisor at its expiry does not just drop off the page:
+    it is shown lapsed, offered for approval no more, and the audit log records the lapse."""
+    now = time.time()
+    console.records.propose_command("c-lapsed", "gate-1", "wipe", {}, b"wire", SECOND, now - 5)
+    console.records.propose_command("c-open", "gate-1", "wipe", {}, b"wire", SECOND, now + 600)
+    c = Client(console.server.url)
+    c.sign_in(SUPERVISOR, PASSWORD)
+    page = c.request("/commands").read().decode()
+    lapsed = page[page.index('<table class="lapsed">'):]
+    assert '<tr data-cmd="c-lapsed">' in lapsed and "lapsed at " in lapsed and "c-open" not in lapsed
+    pending = page[page.index('<table class="pending">'):page.index('<table class="lapsed">')]
+    assert 'data-cmd="c-open"' in pending and "c-lapsed" not in pending
+    audit = c.request("/audit").read().decode()
+    assert audit.count('data-action="command_lapsed">a proposed command lapsed (no second supervisor)</td>') == 1
+    assert "gate-1/c-lapsed" in audit

@@ -240,3 +240,33 @@ def test_a_command_with_no_answer_is_expired_once_its_signed_not_after_passed(st
     clock.sleep(301)
     assert expired() == {cmd_id: True, "answered": False, "older": True}
     assert [c["not_after"] for c in store.commands("gate-1") if c["cmd_id"] == cmd_id] == [NOW + 600]
+
+
+def test_a_proposal_with_no_second_supervisor_lapses_at_its_not_after_and_is_shown_and_audited_once(store):
+    """A high-impact proposal nobody approved lapses at its ``not_after``: it leaves the pending list for the
+    lapsed one (shown for ``LAPSED_SHOWN_S``, at most ``LAPSED_SHOWN``), the audit log says so once however often
+    it is looked at, and it can no longer be approved."""
+    from tools.central.console.records import LAPSED_SHOWN, LAPSED_SHOWN_S
+
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    records.propose_command("c1", "gate-1", "wipe", {}, b"w1", "sara", NOW + 600)
+    records.propose_command("c2", "gate-2", "pulse_relay", {"seconds": 2}, b"w2", "sara", NOW + 60)
+    assert records.lapse_pending() == 0 and records.lapsed_commands() == []
+    clock.sleep(120)
+    assert records.lapse_pending() == 1 and records.lapse_pending() == 0
+    assert [c["cmd_id"] for c in records.pending_commands()] == ["c1"]
+    assert [(c["cmd_id"], c["proposed_by"], c["not_after"]) for c in records.lapsed_commands()] == \
+        [("c2", "sara", NOW + 60)]
+    lapsed = [e for e in records.audit_log() if e["action"] == "command_lapsed"]
+    assert [(e["operator"], e["target"], json.loads(e["detail"])) for e in lapsed] == \
+        [("", "gate-2/c2", {"op": "pulse_relay", "proposed_by": "sara", "not_after": NOW + 60})]
+    with pytest.raises(ValueError, match="expired"):
+        records.take_pending("c2", "samir", "approved")
+    for i in range(LAPSED_SHOWN + 5):
+        records.propose_command(f"x{i}", "gate-1", "wipe", {}, b"w", "sara", NOW + 700 + i)
+    clock.sleep(1200)
+    records.lapse_pending()
+    assert len(records.lapsed_commands()) == LAPSED_SHOWN and records.lapsed_commands()[0]["cmd_id"] == f"x{LAPSED_SHOWN + 4}"
+    clock.sleep(LAPSED_SHOWN_S)
+    assert records.lapsed_commands() == [], "a lapse is shown for ever"

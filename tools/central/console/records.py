@@ -28,6 +28,8 @@ from agent.web.server import Refusal
 from tools.central.store import CentralStore
 
 OUTCOMES = ("intercepted", "false_match", "released")
+LAPSED_SHOWN_S = 86400.0  # a proposal that lapsed with no second supervisor is shown this long, as lapsed
+LAPSED_SHOWN = 20  # and at most this many of them
 STALE_S = 300.0  # a gate silent this long is shown offline even without its last will (heartbeats stopped)
 
 
@@ -303,6 +305,29 @@ class ConsoleRecords:
                                 self._clock(), not_after))
             self.audit(operator, "command_propose", f"{gate_id}/{cmd_id}", {"op": op})
 
+    def lapse_pending(self) -> int:
+        """Mark each proposal whose ``not_after`` passed with no second supervisor as lapsed (``decision``
+        'lapsed', ``decided_at`` its ``not_after``) and audit it (``command_lapsed``, no operator: nobody acted;
+        the detail names the proposer), each once however many consoles look; returns how many lapsed now."""
+        rows = self.store.query("SELECT cmd_id, gate_id, op, proposed_by, not_after FROM pending_commands"
+                                " WHERE decision IS NULL AND not_after <= ? ORDER BY not_after", (self._clock(),))
+        lapsed = 0
+        for r in rows:
+            with self.store.transaction():
+                if self.store.execute("UPDATE pending_commands SET decision = 'lapsed', decided_at = ? WHERE"
+                                      " cmd_id = ? AND decision IS NULL", (r["not_after"], r["cmd_id"])):
+                    self.audit("", "command_lapsed", f"{r['gate_id']}/{r['cmd_id']}",
+                               {"op": r["op"], "proposed_by": r["proposed_by"], "not_after": r["not_after"]})
+                    lapsed += 1
+        return lapsed
+
+    def lapsed_commands(self, limit: int = LAPSED_SHOWN) -> list[dict[str, Any]]:
+        """Proposals that lapsed with no second supervisor (``lapse_pending``) within the last ``LAPSED_SHOWN_S``,
+        newest first, at most ``limit``."""
+        return self.store.query("SELECT cmd_id, gate_id, op, args, proposed_by, proposed_at, not_after"
+                                " FROM pending_commands WHERE decision = 'lapsed' AND not_after > ?"
+                                " ORDER BY not_after DESC LIMIT ?", (self._clock() - LAPSED_SHOWN_S, limit))
+
     def pending_commands(self) -> list[dict[str, Any]]:
         """Commands waiting for a second supervisor (not yet decided, not expired), oldest first."""
         return self.store.query("SELECT cmd_id, gate_id, op, args, proposed_by, proposed_at, not_after"
@@ -315,12 +340,12 @@ class ConsoleRecords:
         with self.store.transaction():
             rows = self.store.query("SELECT cmd_id, gate_id, op, args, wire, proposed_by, not_after, decision"
                                     " FROM pending_commands WHERE cmd_id = ?", (cmd_id,))
-            if not rows or rows[0]["decision"] is not None:
+            if not rows or rows[0]["decision"] not in (None, "lapsed"):
                 raise Refusal("No command %(cmd)r waiting for a second supervisor.", cmd=cmd_id)
             row = rows[0]
             if row["proposed_by"] == operator:
                 raise Refusal("A second supervisor must approve: you proposed this command.")
-            if row["not_after"] <= self._clock():
+            if row["decision"] == "lapsed" or row["not_after"] <= self._clock():
                 raise Refusal("Command %(cmd)r expired: propose it again.", cmd=cmd_id)
             self.store.execute("UPDATE pending_commands SET decided_by = ?, decided_at = ?, decision = ?"
                                " WHERE cmd_id = ?", (operator, self._clock(), decision, cmd_id))

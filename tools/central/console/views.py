@@ -69,7 +69,7 @@ AUDIT_ACTIONS = {
     "hit_acknowledge": "acknowledged a hit", "hit_assign": "assigned a hit", "hit_outcome": "recorded a hit's outcome",
     "alert_issue": "issued an alert", "alert_withdraw": "withdrew an alert", "command_send": "sent a command",
     "command_propose": "proposed a command", "command_approved": "approved a command",
-    "command_rejected": "rejected a command", "federation_share_hit": "shared a hit with the region",
+    "command_rejected": "rejected a command", "command_lapsed": "a proposed command lapsed (no second supervisor)", "federation_share_hit": "shared a hit with the region",
     "federation_share_alert": "shared an alert with the region", "picture_export": "exported the picture (CSV)",
 }
 MAX_NOTICE = 2000
@@ -211,7 +211,9 @@ def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
 
 async def _commands_page(request: web.Request, **kw: Any) -> web.Response:
     records = request.app[CONSOLE].records
-    return await _page(request, "commands.html", ops=SENT_OPS, pending=records.pending_commands(), sent=records.commands(),
+    records.lapse_pending()  # proposals past their not_after: shown and audited as lapsed
+    return await _page(request, "commands.html", ops=SENT_OPS, pending=records.pending_commands(),
+                       lapsed=records.lapsed_commands(), sent=records.commands(),
                        can_send=_command_key(request) is not None and request.app[CONSOLE].config.broker is not None,
                        **kw)
 
