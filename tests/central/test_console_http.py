@@ -492,3 +492,25 @@ def test_a_proposal_past_its_expiry_shows_lapsed_on_the_commands_page_and_in_the
     audit = c.request("/audit").read().decode()
     assert audit.count('data-action="command_lapsed">a proposed command lapsed (no second supervisor)</td>') == 1
     assert "gate-1/c-lapsed" in audit
+
+
+def test_the_alerts_page_shows_the_latest_alerts_and_a_bounded_number_of_gate_rows_each(console, store):
+    """However many alerts were issued and gates enrolled, the Alerts page shows the newest ``ALERTS_SHOWN`` alerts
+    saying so, and per alert its counts over all its gates with at most ``GATE_ROWS`` not-received rows and how
+    many more."""
+    from tools.central.console.records import ALERTS_SHOWN, GATE_ROWS
+
+    now = time.time()
+    for i in range(2, GATE_ROWS + 7):
+        store.enrol(f"gate-{i}", bytes(SigningKey.generate().verify_key), now)
+    for i in range(ALERTS_SHOWN + 4):
+        console.records.record_alert(f"a-{i:02d}", SUPERVISOR, "info", "all", f"notice {i}", now + 3600 + i)
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    page = c.request("/alerts").read().decode()
+    assert page.count('<article class="alert"') == ALERTS_SHOWN
+    assert f"Showing the latest {ALERTS_SHOWN} of {ALERTS_SHOWN + 4} alerts." in page
+    article = page[page.index('<article class="alert"'):]
+    article = article[:article.index("</article>")]
+    assert f"received by 0, acknowledged by 0 of {GATE_ROWS + 6} gates" in article
+    assert article.count("<tr data-gate=") == GATE_ROWS and "and 6 more gates that have not reported it" in article

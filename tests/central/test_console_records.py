@@ -270,3 +270,30 @@ def test_a_proposal_with_no_second_supervisor_lapses_at_its_not_after_and_is_sho
     assert len(records.lapsed_commands()) == LAPSED_SHOWN and records.lapsed_commands()[0]["cmd_id"] == f"x{LAPSED_SHOWN + 4}"
     clock.sleep(LAPSED_SHOWN_S)
     assert records.lapsed_commands() == [], "a lapse is shown for ever"
+
+
+def test_the_alert_board_shows_the_newest_alerts_and_a_bounded_number_of_gates_each(store):
+    """The Alerts page's board holds the newest ``ALERTS_SHOWN`` alerts (the count of all is known apart) and, per
+    alert, the counts of the whole fleet it was addressed to but at most ``GATE_ROWS`` gates not received and as
+    many that reported it, with how many more of each."""
+    from tools.central.console.records import ALERTS_SHOWN, GATE_ROWS
+
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    fleet = [f"gate-{i}" for i in range(1, GATE_ROWS + 13)]
+    for i, gate in enumerate(fleet[2:], start=3):
+        store.enrol(gate, bytes([i]) * 32, NOW - DAY)
+    for i in range(ALERTS_SHOWN + 3):
+        records.record_alert(f"a-{i:02d}", "sara", "info", "all", f"notice {i}", NOW + 3600)
+        clock.sleep(1)
+    for gate in fleet[:GATE_ROWS + 2]:
+        add_alert_receipt(store, gate, "port-a", f"a-{ALERTS_SHOWN + 2:02d}", NOW + 100)
+    board = records.alert_board()
+    assert records.count_alerts() == ALERTS_SHOWN + 3
+    assert [a["alert_id"] for a in board] == [f"a-{i:02d}" for i in range(ALERTS_SHOWN + 2, 2, -1)]
+    newest, other = board[0], board[1]
+    assert (newest["received"], len(newest["addressees"])) == (GATE_ROWS + 2, len(fleet))
+    assert (len(newest["reported"]), newest["more_reported"], newest["missing"], newest["more_missing"]) == \
+        (GATE_ROWS, 2, sorted(fleet[GATE_ROWS + 2:]), 0)
+    assert (other["received"], len(other["missing"]), other["more_missing"], other["reported"]) == \
+        (0, GATE_ROWS, len(fleet) - GATE_ROWS, [])

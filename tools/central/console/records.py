@@ -28,6 +28,8 @@ from agent.web.server import Refusal
 from tools.central.store import CentralStore
 
 OUTCOMES = ("intercepted", "false_match", "released")
+ALERTS_SHOWN = 30  # the Alerts page shows the newest alerts (as the live hits 30, the commands sent 50)
+GATE_ROWS = 30  # and per alert at most this many gates not received, and as many that reported it
 LAPSED_SHOWN_S = 86400.0  # a proposal that lapsed with no second supervisor is shown this long, as lapsed
 LAPSED_SHOWN = 20  # and at most this many of them
 STALE_S = 300.0  # a gate silent this long is shown offline even without its last will (heartbeats stopped)
@@ -254,22 +256,30 @@ class ConsoleRecords:
                                 json.dumps(list(sites)), json.dumps(list(gates))))
             self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target})
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Alerts issued from the console, newest first, with their ``sites`` and ``gates`` as lists."""
+    def alerts(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Alerts issued from the console, newest first (the newest ``limit``), with their ``sites`` and ``gates``
+        as lists."""
         rows = self.store.query("SELECT alert_id, issued, operator, severity, target, notice, expires, sites, gates"
-                                " FROM console_alerts ORDER BY issued DESC")
+                                " FROM console_alerts ORDER BY issued DESC"
+                                + (" LIMIT ?" if limit is not None else ""), (limit,) if limit is not None else ())
         return [{**r, "sites": _id_list(r["sites"]), "gates": _id_list(r["gates"])} for r in rows]
 
-    def alert_board(self) -> list[dict[str, Any]]:
-        """The Alerts page: each alert issued from the console, newest first, with the gates it was addressed to
+    def count_alerts(self) -> int:
+        """How many alerts were issued from the console (the Alerts page shows the newest ``ALERTS_SHOWN``)."""
+        return int(self.store.query("SELECT COUNT(*) AS n FROM console_alerts")[0]["n"])
+
+    def alert_board(self, limit: int = ALERTS_SHOWN, rows: int = GATE_ROWS) -> list[dict[str, Any]]:
+        """The Alerts page: the newest ``limit`` alerts issued from the console, newest first, with the gates it was addressed to
         (``addressees``, sorted: every gate not retired for ``all``, the gates of its sites, as ``gates_by_site``
         knows them, for ``site``, the named gates for ``gates``; a gate that reported the alert was addressed too),
         their receipts (``receipts``: gate -> received, acknowledged, officer; ``alert_receipts``) and how many of
-        them ``received`` and ``acknowledged`` it. An alert recorded before its addressees were stored (schema 6)
-        counts over the whole fleet."""
+        them ``received`` and ``acknowledged`` it. The page's rows stay bounded: ``missing`` (addressed, nothing
+        reported) and ``reported``, at most ``rows`` gates each, and how many more of each (``more_missing``,
+        ``more_reported``). An alert recorded before its addressees were stored (schema 6) counts over the whole
+        fleet."""
         from tools.central.alerts import alert_receipts  # paho: only where alerts are shown
 
-        alerts = self.alerts()
+        alerts = self.alerts(limit)
         if not alerts:
             return []
         fleet = [g for gates in self.gates_by_site().values() for g in gates]
@@ -284,9 +294,12 @@ class ConsoleRecords:
             else:
                 addressed = {g["gate_id"] for g in fleet if g["retired"] is None}
             gates = sorted(addressed | set(got))
-            out.append({**a, "addressees": gates, "receipts": got,
-                        "received": sum(1 for g in gates if g in got),
-                        "acknowledged": sum(1 for g in gates if "acknowledged" in got.get(g, {}))})
+            missing = [g for g in gates if g not in got]
+            reported = [g for g in gates if g in got]
+            out.append({**a, "addressees": gates, "receipts": got, "received": len(reported),
+                        "acknowledged": sum(1 for g in gates if "acknowledged" in got.get(g, {})),
+                        "missing": missing[:rows], "more_missing": max(len(missing) - rows, 0),
+                        "reported": reported[:rows], "more_reported": max(len(reported) - rows, 0)})
         return out
 
     def alert_receipt_mark(self) -> tuple[int, float]:

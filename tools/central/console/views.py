@@ -51,7 +51,7 @@ from agent.web.server import (
 )
 from agent.web.sse import stream
 from tools.central.console.federation import REFUSALS
-from tools.central.console.records import OUTCOMES
+from tools.central.console.records import ALERTS_SHOWN, OUTCOMES
 
 if TYPE_CHECKING:
     from tools.central.console import Console
@@ -117,7 +117,7 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
     if topic == "gates":
         return {"sites": console.records.gates_by_site()}
     if topic == "alerts":
-        return {"alerts": console.records.alert_board()}
+        return {"alerts": console.records.alert_board(ALERTS_SHOWN), "alerts_total": console.records.count_alerts()}
     if topic == "federation":
         from tools.central.console.federation import federation_view
 
