@@ -387,6 +387,30 @@ def test_a_gates_clock_leap_and_stale_lists_reason_show_on_the_gates_page_and_cl
     assert '<td class="faults"></td>' in row, "a cleared clock fault is still shown"
 
 
+def test_a_gates_update_and_its_trial_boots_outcome_show_on_the_gates_page(console, store):
+    """The gate's signed status carries ``update`` (docs/update.md "Reporting"): the Gates page shows a download
+    under way beside the agent's version, a failed update and a rolled-back trial boot with the faults (why in
+    the title), a committed one as when the gate was updated, in UTC."""
+    now = time.time()
+    add_status(store, "gate-1", now - 90, update={"phase": "downloading", "version": "2.0", "url": "https://u/b"})
+    c = Client(console.server.url)
+    c.sign_in(VIEWER, PASSWORD)
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert 'data-code="update-downloading"' in row and "downloading update 2.0" in row and "update-failed" not in row
+    rolled_back = "slot B rolled back: selftest failed: reader absent"
+    add_status(store, "gate-1", now - 60, update={"phase": "idle", "last_trial": {"at": now - 70, "outcome": rolled_back}})
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now - 70))
+    assert f"trial boot rolled back {when}" in row and f'title="{rolled_back}"' in row
+    assert row.index("trial-rolled-back") < row.index('class="backlog"'), "shown with the faults"
+    add_status(store, "gate-1", now - 30, update={"phase": "failed", "version": "2.1", "error": "bundle refused"})
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert "update 2.1 failed" in row and "bundle refused" in row and "trial-rolled-back" not in row
+    add_status(store, "gate-1", now, update={"phase": "idle", "last_trial": {"at": now - 5, "outcome": "slot A committed"}})
+    row = _gate_row(c.request("/gates").read().decode(), "gate-1")
+    assert 'data-code="trial-committed"' in row and "update-failed" not in row and "rolled back" not in row
+
+
 def _gate_row(page: str, gate: str) -> str:
     start = page.index(f'data-gate="{gate}"')
     return page[start:page.index("</tr>", start)]

@@ -77,6 +77,21 @@ def clock_view(value: Any) -> dict[str, Any]:
             "error": str(value.get("error") or "")}
 
 
+def update_view(value: Any) -> dict[str, Any]:
+    """A gate's update as its status reports it (``update``: docs/update.md "Reporting"): the job's ``phase``,
+    ``version`` and ``error``, and its last trial boot's ``outcome``, time and whether it was ``rolled_back``;
+    empty when the gate sent none (an older gate)."""
+    if not isinstance(value, dict):
+        return {"phase": "", "version": "", "error": "", "trial": None}
+    trial = value.get("last_trial")
+    outcome = str(trial.get("outcome") or trial.get("error") or "") if isinstance(trial, dict) else ""
+    at = trial.get("at") if isinstance(trial, dict) else None
+    return {"phase": str(value.get("phase") or ""), "version": str(value.get("version") or ""),
+            "error": str(value.get("error") or ""),
+            "trial": {"outcome": outcome, "at": at if isinstance(at, int | float) and not isinstance(at, bool) else None,
+                      "rolled_back": "rolled back" in outcome} if outcome else None}
+
+
 def hit_view(row: dict[str, Any]) -> dict[str, Any]:
     """A stored hit as the console shows it: reason, list (and the version that matched) and reference, crossing
     point, face crop (a ``data:``
@@ -142,7 +157,7 @@ class ConsoleRecords:
     # ------------------------------------------------------------------ gates
     def gates_by_site(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
         """{site: [gate, …]} with each gate's state, lists (id, version, freshness and why stale), faults and alarms,
-        outbox backlog, trusted time (``clock_view``), from the status each gate last sent. The site is the one the gate reports, else the one of
+        outbox backlog, trusted time (``clock_view``), update (``update_view``), from the status each gate last sent. The site is the one the gate reports, else the one of
         its enrolment token."""
         now = self._clock() if now is None else now
         rows = self.store.query("SELECT gate_id, online, last_seen, list_version, retired, last_status FROM gates"
@@ -167,7 +182,7 @@ class ConsoleRecords:
                     "faults": {str(k): str(v) for k, v in faults.items() if v},
                     "alarms": [str(a) for a in status.get("alarms") or []],
                     "backlog": outbox.get("depth"), "oldest_age": outbox.get("oldest_age"),
-                    "clock": clock_view(status.get("time"))}
+                    "clock": clock_view(status.get("time")), "software": update_view(status.get("update"))}
             out.setdefault(gate["site"] or "(no site)", []).append(gate)
         return dict(sorted(out.items()))
 
