@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from markupsafe import escape
@@ -151,10 +152,13 @@ def test_no_document_number_or_name_in_urls_or_logs(console, store, caplog):
     assert "L898902C3" not in repr(console.records.audit_log())
 
 
-def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(broker, store, tmp_path):
+@contextmanager
+def commanding_console(broker, store, tmp_path, *supervisors: str):  # type: ignore[no-untyped-def]
+    """A console that signs commands with a key per ``supervisors`` and sends them over the real broker, and a
+    central client watching gate-1's command topic: (console, watcher)."""
     keys = tmp_path / "command-keys"
     keys.mkdir()
-    for name in (SUPERVISOR, SECOND):
+    for name in supervisors:
         keyfiles.generate(keys / f"{name}.key")
     user = "central-cmd"
     config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
@@ -163,6 +167,11 @@ def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(brok
             MqttTestClient(broker, central_user, central_password) as watcher:
         assert watcher.connect()
         watcher.subscribe(topics.gate("gate-1", topics.CMD))
+        yield console, watcher
+
+
+def test_high_impact_command_is_sent_only_after_a_second_supervisor_cosigns(broker, store, tmp_path):
+    with commanding_console(broker, store, tmp_path, SUPERVISOR, SECOND) as (console, watcher):
         first, second = Client(console.server.url), Client(console.server.url)
         csrf1, csrf2 = first.sign_in(SUPERVISOR, PASSWORD), second.sign_in(SECOND, PASSWORD)
         r = first.request("/commands", {"gate": "gate-1", "op": "pulse_relay", "args": '{"seconds": 2}', "csrf": csrf1})
@@ -185,16 +194,7 @@ def test_command_with_an_op_the_gates_do_not_take_is_refused_before_it_is_signed
     ``update`` (it goes with its signed bundle, `sharaka-central update`): 400 with the form error naming the ops
     it takes; nothing signed, no sequence number reserved, nothing queued for a second supervisor or published.
     A listed op is still sent."""
-    keys = tmp_path / "command-keys"
-    keys.mkdir()
-    keyfiles.generate(keys / f"{SUPERVISOR}.key")
-    user = "central-cmd"
-    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
-    central_user, central_password = broker.central
-    with running_console(store, tmp_path / "operators.sqlite3", broker=config, command_keys=keys) as console, \
-            MqttTestClient(broker, central_user, central_password) as watcher:
-        assert watcher.connect()
-        watcher.subscribe(topics.gate("gate-1", topics.CMD))
+    with commanding_console(broker, store, tmp_path, SUPERVISOR) as (console, watcher):
         c = Client(console.server.url)
         csrf = c.sign_in(SUPERVISOR, PASSWORD)
         for op in ("format_disk", "update", "", "PULSE_RELAY"):
