@@ -11,6 +11,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -318,34 +319,44 @@ def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
             plain.getresponse()
 
 
-def test_a_page_can_require_a_role(tmp_path):
-    from aiohttp import web
-
+@contextmanager
+def site_with_one_page(tmp_path, page):  # type: ignore[no-untyped-def]
+    """The web foundation serving ``page`` (an aiohttp handler) at ``/`` on a free port, with the officer's account
+    and a supervisor ``sara``: its URL."""
     from agent.web.accounts import Accounts
-    from agent.web.server import WebServer, WebSite, create_app, require_role
+    from agent.web.server import WebServer, WebSite, create_app
     from agent.web.sessions import Sessions
 
     accounts = Accounts(tmp_path / "a.sqlite3")
     accounts.add(OFFICER, PASSWORD)
     accounts.add("sara", "supervisor passphrase", "supervisor")
     app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
+    app.router.add_get("/", page)
+    server = WebServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        accounts.close()
+
+
+def test_a_page_can_require_a_role(tmp_path):
+    from aiohttp import web
+
+    from agent.web.server import require_role
 
     async def supervisors_only(request):  # type: ignore[no-untyped-def]
         require_role(request, "supervisor")
         return web.Response(text="ok")
 
-    app.router.add_get("/", supervisors_only)
-    server = WebServer(app, "127.0.0.1", 0)
-    server.start()
-    try:
-        officer = Client(server.url)
+    with site_with_one_page(tmp_path, supervisors_only) as url:
+        officer = Client(url)
         assert officer.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
         assert officer.request("/").status == 403
-        supervisor = Client(server.url)
+        supervisor = Client(url)
         assert supervisor.request("/login", {"user": "sara", "password": "supervisor passphrase"}).status == 303
         assert supervisor.request("/").status == 200
-    finally:
-        server.stop()
 
 
 def test_a_form_that_is_not_utf8_is_a_bad_request_not_a_server_error(gate, caplog):
@@ -430,27 +441,13 @@ def test_every_error_page_carries_the_security_headers(gate):
 
 def test_a_server_error_page_carries_the_security_headers(tmp_path):
     """A page that fails (an exception, not an HTTP answer): aiohttp's own 500 goes out with the headers too."""
-    from agent.web.accounts import Accounts
-    from agent.web.server import WebServer, WebSite, create_app
-    from agent.web.sessions import Sessions
-
-    accounts = Accounts(tmp_path / "a.sqlite3")
-    accounts.add(OFFICER, PASSWORD)
-    app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
-
     async def broken(request):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug")
 
-    app.router.add_get("/", broken)
-    server = WebServer(app, "127.0.0.1", 0)
-    server.start()
-    try:
-        c = Client(server.url)
+    with site_with_one_page(tmp_path, broken) as url:
+        c = Client(url)
         assert c.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
         page = security_headers(c.request("/login"))
         r = c.request("/", headers={"Accept": "text/html"})
         assert r.status == 500
         assert security_headers(r) == page
-    finally:
-        server.stop()
-        accounts.close()
