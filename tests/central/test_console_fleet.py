@@ -52,7 +52,7 @@ def test_a_gate_gone_by_its_last_will_keeps_its_last_reported_lists_faults_and_b
             assert 'class="offline"' in offline
             assert "sltd v41" in offline, "the offline gate's list and version vanished with its last will"
             assert "ttyUSB0" in offline, "the offline gate's last reported fault vanished"
-            assert f"<td>{__version__}</td>" in offline, "the offline gate's agent version vanished"
+            assert f"<td class=\"agent\">{__version__}</td>" in offline, "the offline gate's agent version vanished"
             assert '<td class="backlog">-' not in offline, "the offline gate's last reported backlog vanished"
             listed = c.request("/lists").read().decode()
             assert "<td>v41</td><td>gate-a</td>" in listed, "the offline gate is no longer on the Lists page"
