@@ -79,7 +79,8 @@ def clock_view(value: Any) -> dict[str, Any]:
 
 def update_view(value: Any) -> dict[str, Any]:
     """A gate's update as its status reports it (``update``: docs/update.md "Reporting"): the job's ``phase``,
-    ``version`` and ``error``, and its last trial boot's ``outcome``, time and whether it was ``rolled_back``;
+    ``version`` and ``error``, and its last trial boot's ``outcome``, time and whether it was ``rolled_back`` or
+    ``committed`` (neither: its record could not be read, said in ``outcome``);
     empty when the gate sent none (an older gate)."""
     if not isinstance(value, dict):
         return {"phase": "", "version": "", "error": "", "trial": None}
@@ -89,7 +90,8 @@ def update_view(value: Any) -> dict[str, Any]:
     return {"phase": str(value.get("phase") or ""), "version": str(value.get("version") or ""),
             "error": str(value.get("error") or ""),
             "trial": {"outcome": outcome, "at": at if isinstance(at, int | float) and not isinstance(at, bool) else None,
-                      "rolled_back": "rolled back" in outcome} if outcome else None}
+                      "rolled_back": "rolled back" in outcome, "committed": outcome.endswith(" committed")}
+            if outcome else None}
 
 
 def hit_view(row: dict[str, Any]) -> dict[str, Any]:
