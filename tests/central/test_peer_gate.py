@@ -169,11 +169,13 @@ QUERY_REFUSALS = {
     "no-response-topic": (None, b""),
     "response-topic-of-another-gate": (gate_topic("mallory", "query/reply"), b""),
     "response-topic-its-own-ack": (gate_topic("peer-1", "ack"), b""),
+    "no-correlation-data": ("", None),
+    "correlation-data-not-the-query-id": ("", b"some-other-query"),
 }
 
 
 @pytest.mark.parametrize(("response", "correlation"), list(QUERY_REFUSALS.values()), ids=list(QUERY_REFUSALS))
-def test_online_query_with_a_response_topic_not_its_own_reply_topic_is_refused(site, response, correlation):
+def test_online_query_with_a_foreign_response_topic_or_wrong_correlation_is_refused(site, response, correlation):
     peer, other = site.peers["peer-1"], site.peers["mallory"]
     peer.query({"document": ["UTO", "L898902C3"]}, response_topic=response, correlation=correlation)
     honest = peer.send("event", peer.event_body(seq=1))  # the next batch counts the refusal

@@ -756,6 +756,10 @@ class CentralNode:
             body, _ = open_signed("query", payload, keys)
             if body["gate"] != gate_id or response != topics.gate(gate_id, topics.QUERY_REPLY):
                 raise ProtocolError(f"query from {gate_id!r} names gate {body['gate']!r} / response topic {response!r}")
+            # docs/protocol.md "query": Correlation Data = the query id. A reply echoing anything else is one
+            # the asking gate cannot match (MQTT 5 request/response): refused and counted, not answered unseen
+            if corr is None or bytes(corr) != body["id"].encode():
+                raise ProtocolError(f"query {body['id']!r} from {gate_id!r} has correlation data {corr!r}")
         except (ProtocolError, ValueError) as exc:
             logger.debug("central: query on %r rejected: %s", topic, exc)
             self._drop(gate_id, "query")  # counted by the writer, in its next transaction
@@ -782,8 +786,7 @@ class CentralNode:
                  "kind": hit.kind if hit else "", "strength": hit.strength if hit else "exact",
                  "list_id": found.list_id, "lists": [{"list_id": lid, "version": v} for lid, v in found.lists]}
         out = Properties(PacketTypes.PUBLISH)
-        if corr is not None:
-            out.CorrelationData = corr
+        out.CorrelationData = corr
         # QoS 0 like the query (docs/protocol.md "query"): worth nothing after the gate's deadline
         self._client.publish(response, seal("query_reply", reply, [self._node_key]), qos=0, properties=out)
 
