@@ -256,3 +256,18 @@ def test_hostile_peer_refused_as_documented_while_the_honest_peer_is_served(site
             expected[reason] = expected.get(reason, 0) + 1
     assert wait_until(lambda: site.rejects("mallory") == expected, 5), (site.rejects("mallory"), expected)
     assert site.rejects("peer-1") == {}
+
+
+def test_status_map_over_64_entries_is_refused_whole_by_the_centre(site):
+    """docs/protocol.md "Schemas": a free-form part's maps hold at most 64 entries (the envelope's bound), not the
+    256 a list may hold: the centre's unpacker refuses a bigger map before the schema, so the whole status is
+    refused as malformed, and one of 64 is applied."""
+    peer = site.peers["peer-1"]
+    peer.send("status", peer.status_body("birth", hardware={f"sensor{i}": i for i in range(65)}))
+    honest = peer.send("event", peer.event_body(seq=1))
+    assert peer.wait_for_ack(honest, 5)
+    assert wait_until(lambda: site.rejects("peer-1") == {"malformed": 1}, 5), site.rejects("peer-1")
+    assert site.gate("peer-1")["session"] == 0
+    peer.send("status", peer.status_body("birth", hardware={f"sensor{i}": i for i in range(64)}))
+    assert wait_until(lambda: site.gate("peer-1")["session"] == 1 and site.gate("peer-1")["online"] == 1, 5)
+    assert site.rejects("peer-1") == {"malformed": 1}
