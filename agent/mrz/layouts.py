@@ -156,8 +156,8 @@ def long_number_end(s: str, layout: Layout) -> int:
         return 0
     first, last = layout.optional_data
     k = s.find("<", first, last)
-    if k == first:  # optional data starts with a filler: no continuation, the check digit is just missing
-        return 0
+    if k != -1 and k <= first + 1:  # no character continues the number before a check digit: the check digit
+        return 0  # is just missing (a 9-character number is never written the long way)
     return (k if k != -1 else last) - 1
 
 

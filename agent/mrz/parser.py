@@ -274,7 +274,7 @@ def _repair(
             trial[p] = LETTER_TO_DIGIT[chars[p]]
         text = "".join(trial)
         if _passes(text, text.encode("ascii").translate(VALUE_TABLE), check) and not (
-            layout.checks[0].digit_pos in bad and _long_number_reading_passes(text, layout)
+            any(_long_number_reading_passes(text, layout, p) for p in bad)
         ):
             for p in bad:
                 what = f"{check.name} check digit" if p == check.digit_pos else check.name
@@ -315,14 +315,16 @@ def _repair(
     return "".join(chars), tuple(notes)
 
 
-def _long_number_reading_passes(text: str, layout: Layout) -> bool:
-    """Whether a TD1 or TD2 number check digit repaired to '0' could as well be the '<' of a long number (Doc
-    9303 Part 5 4.2.4, Part 6 note j) whose own check passes: '<' and '0' count the same in the composite, so
-    no check digit tells the two readings apart and neither is a repair the check digits confirm."""
-    cd = layout.checks[0].digit_pos
-    if layout not in _LONG_PLANS or text[cd] != "0":
+def _long_number_reading_passes(text: str, layout: Layout, pos: int) -> bool:
+    """Whether the '0' a repair put at ``pos`` could as well be a '<' of a long document number (Doc 9303 Part 5
+    4.2.4, Part 6 note j) whose own check passes: '<' and '0' count the same in every check digit, so no check
+    tells the two readings apart and neither is a repair the check digits confirm. Two places: the number's check
+    digit position (a '<' there: a long number, not a short one with check digit 0), and in the optional data (a
+    '<' there: the long number ends before, its check digit the '0' read before it, not continued by one more)."""
+    first, last = layout.optional_data
+    if layout not in _LONG_PLANS or text[pos] != "0" or not (pos == layout.checks[0].digit_pos or first <= pos < last):
         return False
-    alt = text[:cd] + "<" + text[cd + 1 :]
+    alt = text[:pos] + "<" + text[pos + 1 :]
     check = long_number_check(alt, layout)
     return check is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), check[0])
 

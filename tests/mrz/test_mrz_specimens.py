@@ -75,6 +75,19 @@ def test_td1_long_document_number_with_wrong_tail_check_fails():
     assert not r.valid and "document_number" in r.failed_checks
 
 
+def test_filler_after_a_long_numbers_check_digit_misread_as_o_is_not_repaired_into_a_longer_number():
+    # the mirror case (found by Hypothesis): the '<' after long number AAAAAAAAAA's check digit 0 read 'O' would
+    # pass, repaired to '0', as the number AAAAAAAAAA0 with check digit 0: '<' and '0' count the same everywhere
+    fields = {"format": "TD1", "layout": "ICAO", "document_code": "IA", "issuing_state": "UTO", "surname": "A",
+              "given_names": "", "document_number": "AAAAAAAAAA", "nationality": "UTO", "birth_date": "310101",
+              "sex": "M", "expiry_date": "320101", "optional_data": "", "optional_data_2": ""}  # fmt: skip
+    printed = render(fields)
+    assert printed[0][14:18] == "<A0<" and parse(printed).document_number == "AAAAAAAAAA"
+    for letter in "OQD":
+        r = parse((printed[0][:17] + letter + printed[0][18:], *printed[1:]))
+        assert not r.valid and "document_number" in r.failed_checks and not r.corrections, letter
+
+
 def test_td2_long_document_number_continues_in_optional_data():
     r = parse(TD2_LONG)
     assert r.valid and r.failed_checks == () and r.document_number == "D23145890123" and r.optional_data == ""
