@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 14
+NORMALISER_VERSION = 15
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -807,8 +807,9 @@ def query_name_keys(
             initial = next((j for j, code in enumerate(g) if _is_initial(code)), None)
             if initial:  # MOHAMED A K: given names cut to initials (Doc 9303 truncation)
                 add(4, "I|" + ".".join((*s, "/", *g[:initial])) + "|" + g[initial][:1], WEAK)
-            if truncated:
-                add(0, _key("T", sp, gp), EXACT)
+            if truncated:  # the same spelling cut at the same width: exact only when a whole given name is left
+                # beside the cut one; a visible surname (or part of one) alone may only REFER (NAMES.md rule 5, n15)
+                add(0, _key("T", sp, gp), EXACT if len(g) > 1 else WEAK)
                 if g:
                     if len(g) > 1:  # a whole given name agrees; a lone cut one is left to its initial
                         add(3, _key("P", sp, _part(g[:-1])), WEAK)
