@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change, carried in the signed list
 # metadata; a gate whose value differs screens documents but REFERs on persons (docs/names.md).
-NORMALISER_VERSION = 15
+NORMALISER_VERSION = 16
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -166,7 +166,6 @@ _READINGS = (
     (re.compile(r"^J(?=[AEIOU])"), "Y"),  # German J for ya: JUNUS = YUNUS, JASSIN = YASIN
     (re.compile(r"(?<!S)CH(?=.*(?:SCH|[OE]W$))"), "KH"),  # German CH for kha in a German-spelled word (n2; every
     # CH from n3 to n7, in a name in German orthography since n8): CHADIDSCHA = KHADIJA, CHASANOW = KHASANOV
-    (re.compile(r"G(?!H)"), "Q"),  # Maghreb and Gulf G for qaf: BELGACEM = BELKACEM, GUESMI = KASMI (n8; GU as QU)
     (_RH_GHAIN, "GH"),  # Moroccan RH for ghain: RHASSANE = GHASSAN; since n8 also after a vowel at the end or
     (_RH_GHAIN, "G"),  # before a consonant (SAYERH = SAYEGH), and as the G of other habits (RHANNAM = GANNAM)
     (re.compile(r"(?<=[^AEIOU]A)(?<!LLA|ULA)H$"), "HH"),  # a final AH is a ta marbuta (FATIMAH = FATIMA) or a
@@ -226,6 +225,17 @@ _HABITS = {
             (re.compile(r"S+(?!CH)"), "DH"),  # TILMISI = TILMIDHI
             (re.compile(r"S+(?!CH)"), "TH"),  # and for tha (n13): DARWISI = DAROUITI, KASIERI = KATHIRI
         ),
+    ),
+    # Maghreb and Gulf G for qaf (n8 read every G so, on both sides, which merged K with G for every name the
+    # dictionary does not know: NAGUIB = NAKIB, GAMILA = KAMILA, GABER = KABIR; NAMES.md: never merge K with G/J).
+    # Since n16 only a document of a state whose documents write qaf as G, on the gate side: an Egyptian or Sudanese
+    # G is jim (GAMAL, NAGUIB). No spelling shows it, so a list never reads its G so (its common Maghreb surnames
+    # are in the dictionary: BELGACEM, GUESMI, GADDAFI).
+    "qaf": Habit(
+        lacks=re.compile(r"(?!)"),
+        shows=re.compile(r"(?!)"),
+        states=frozenset({"DZA", "MAR", "TUN", "LBY", "MRT", "SAU", "ARE", "KWT", "QAT", "BHR", "OMN", "YEM", "JOR"}),
+        readings=((re.compile(r"G(?!H)"), "Q"),),  # BELGACEM = BELKACEM, MUGBIL = MUQBIL; GU as QU (the U silent)
     ),
 }
 
