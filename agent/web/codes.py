@@ -34,6 +34,9 @@ REASONS = {
     "unreadable": "Document unreadable", "indicator_fault": "Indicator fault",
     "event_log_unavailable": "Event log unavailable", "online_hit": "Hit from the centre's online check",
     "stolen": "stolen", "lost": "lost", "revoked": "revoked", "invalidated": "invalidated", "wanted": "wanted",
+    # the check that failed (agent/mrz: failed_checks, the tail of ``check_digit:NAME``)
+    "document_number": "document number", "birth_date": "birth date", "expiry_date": "expiry date",
+    "optional_data": "personal number or optional data", "composite": "overall check digit",
 }
 # What a decision other than a HIT was made without (agent/screen/model.py ``Shown.qualifiers``).
 QUALIFIERS = {

@@ -68,3 +68,14 @@ def test_arabic_is_rtl_and_translated():
 ], ids=["arabic_first", "quality_order", "none_of_ours", "no_header", "zero_quality_excluded", "bad_quality"])
 def test_accept_language_negotiation(header, lang):
     assert negotiate(header, default="fr") == lang
+
+
+def test_a_failed_check_digit_is_named_in_the_officers_language():
+    """A REFER for a check digit names the field whose check failed (``check_digit:NAME``, agent/screening/
+    decision.py) in words, not as the stored code (agent/web/codes.py REASONS)."""
+    from agent.web.codes import REASONS, label
+
+    fr = Catalogues().get("fr").gettext
+    assert label(str, REASONS, "check_digit:document_number") == "Check digit wrong: document number"
+    assert label(fr, REASONS, "check_digit:birth_date") == "Chiffre de contrôle erroné: date de naissance"
+    assert label(str, REASONS, "check_digit:composite") == "Check digit wrong: overall check digit"
