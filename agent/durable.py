@@ -114,6 +114,6 @@ def read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically write a JSON state file."""
-    atomic_write(path, json.dumps(data, sort_keys=True).encode())
+def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
+    """Atomically write a JSON state file (``mode``: as ``atomic_write``)."""
+    atomic_write(path, json.dumps(data, sort_keys=True).encode(), mode=mode)

@@ -12,7 +12,6 @@ the trial. Progress is in the agent's status (``update``).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.durable import atomic_write, make_dirs, read_json
+from agent.durable import atomic_write, make_dirs, read_json, write_json
 from agent.errors import AgentError, BadDataError, TransportError
 from agent.update.bundle import RELEASE_FILE, check_not_older, parse_version, running_version
 from agent.update.fetch import exclusive_download, fetch_bundle
@@ -29,16 +28,16 @@ from agent.update.rauc import Rauc
 logger = logging.getLogger(__name__)
 
 REBOOT_FLAG = "reboot-requested"
-LAST_TRIAL = "last-trial.json"  # the last trial boot's outcome, kept by `sharaka-gate update commit`
+LAST_TRIAL = "update-trial.json"  # in the state directory: the last trial boot's outcome (record_trial)
 
 
 def record_trial(state_dir: Path, outcome: str, at: float) -> None:
     """Keep a trial boot's outcome (``health.commit_or_rollback``: committed, or rolled back and why) in the
     gate's state directory, shared by both slots, so the agent reports it once the gate runs again
-    (``UpdateJob.status``: ``last_trial``), in the slot kept or the one it fell back to."""
-    directory = Path(state_dir) / "update"
-    make_dirs(directory)
-    atomic_write(directory / LAST_TRIAL, json.dumps({"at": at, "outcome": outcome}).encode(), mode=0o644)
+    (``UpdateJob.status``: ``last_trial``), in the slot kept or the one it fell back to. Written by the commit
+    service (root) beside the agent's files, readable by the agent, and never into ``update/``: a directory
+    root made there would keep the agent from downloading the next bundle into it."""
+    write_json(Path(state_dir) / LAST_TRIAL, {"at": at, "outcome": outcome}, mode=0o644)
 
 
 class UpdateJob:
@@ -60,7 +59,7 @@ class UpdateJob:
         with self._lock:
             out = dict(self._status)
         try:
-            last = read_json(self.dir / LAST_TRIAL, {})
+            last = read_json(self.dir.parent / LAST_TRIAL, {})
         except (OSError, ValueError) as exc:
             last = {"error": f"{LAST_TRIAL} unreadable: {exc}"}
         if last:

@@ -450,7 +450,10 @@ def test_a_trial_boots_outcome_and_the_update_phase_go_to_the_centre_in_the_gate
 
     (tmp_path / "centre.pub").write_bytes(bytes(CENTRE_KEY.verify_key))
     config = load_config(write_app_config(tmp_path, link={"enabled": True, "node_pub": "centre.pub"}))
+    config.gate.state_dir.mkdir(parents=True)  # the gate's, there before any update
     record_trial(config.gate.state_dir, "slot B rolled back: selftest failed", 1_800_000_000.0)
+    kept = config.gate.state_dir / "update-trial.json"  # written by root, read by the agent's user
+    assert kept.stat().st_mode & 0o777 == 0o644 and not (config.gate.state_dir / "update").exists()
     app = GateApp(config)
     app.open()
     try:

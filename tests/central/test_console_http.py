@@ -409,7 +409,7 @@ def test_a_gates_update_and_its_trial_boots_outcome_show_on_the_gates_page(conso
     add_status(store, "gate-1", now, update={"phase": "idle", "last_trial": {"at": now - 5, "outcome": "slot A committed"}})
     row = _gate_row(c.request("/gates").read().decode(), "gate-1")
     assert 'data-code="trial-committed"' in row and "update-failed" not in row and "rolled back" not in row
-    add_status(store, "gate-1", now + 1, update={"phase": "idle", "last_trial": {"error": "last-trial.json unreadable"}})
+    add_status(store, "gate-1", now + 1, update={"phase": "idle", "last_trial": {"error": "update-trial.json unreadable"}})
     row = _gate_row(c.request("/gates").read().decode(), "gate-1")
     assert "trial-committed" not in row and "trial-rolled-back" not in row, "an unreadable record is no outcome"
 
