@@ -17,7 +17,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgpack
 
@@ -62,6 +62,11 @@ def status_body(raw: bytes | None) -> dict[str, Any]:
         return {}
 
 
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    """A number a gate's status may carry (msgpack gives bool for true/false, which is no number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def clock_view(value: Any) -> dict[str, Any]:
     """A gate's trusted time as its status reports it (``time``: docs/protocol.md "Trusted time"), kept to what an
     operator acts on: ``wall`` (ok, ahead, behind, unverified) and its ``offset`` (s), the held ``leap`` (the
@@ -72,7 +77,7 @@ def clock_view(value: Any) -> dict[str, Any]:
     leap = value.get("leap_pending")
     offset = value.get("wall_offset_s")
     return {"wall": str(value.get("wall") or ""),
-            "offset": abs(float(offset)) if isinstance(offset, int | float) and not isinstance(offset, bool) else None,
+            "offset": abs(float(offset)) if _is_number(offset) else None,
             "leap": {"ts": leap.get("ts"), "since": leap.get("since")} if isinstance(leap, dict) else None,
             "error": str(value.get("error") or "")}
 
@@ -89,7 +94,7 @@ def update_view(value: Any) -> dict[str, Any]:
     at = trial.get("at") if isinstance(trial, dict) else None
     return {"phase": str(value.get("phase") or ""), "version": str(value.get("version") or ""),
             "error": str(value.get("error") or ""),
-            "trial": {"outcome": outcome, "at": at if isinstance(at, int | float) and not isinstance(at, bool) else None,
+            "trial": {"outcome": outcome, "at": at if _is_number(at) else None,
                       "rolled_back": "rolled back" in outcome, "committed": outcome.endswith(" committed")}
             if outcome else None}
 
