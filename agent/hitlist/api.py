@@ -14,6 +14,9 @@ class Hit:
     reason: str  # "stolen", "lost", "revoked", "invalidated", "wanted", ...
     ref: str
     strength: str = "exact"  # "exact" -> HIT; "weak" (e.g. truncated-name prefix) -> REFER at most
+    # a weak hit that matched on something other than what was read, told to the officer as one more reason:
+    # "birth_date_transposed" (day and month swapped, agent.hitlist.keying); "" otherwise
+    basis: str = ""
 
 
 class HitList(Protocol):

@@ -76,6 +76,17 @@ def normalise_birth_date(birth_date: str) -> str:
     return birth_date
 
 
+def transposed_birth_date(birth_date: str) -> str | None:
+    """``birth_date`` with day and month swapped when that is another date a person can have, else None: the
+    swap a clerk makes between DD/MM and MM/DD, which NAMES.md rule 5 looks up as a weaker match (a listed 850307
+    read as 850703). Both must be a month, 01..12, and differ; an unknown part (``<<``, or ``00`` where an issuer
+    writes unknown so) has no swap. Raises BadDataError as ``normalise_birth_date`` does."""
+    month, day = normalise_birth_date(birth_date)[2:4], birth_date[4:6]
+    if month == day or not all(part.isdigit() and 1 <= int(part) <= 12 for part in (month, day)):
+        return None
+    return birth_date[:2] + day + month
+
+
 def check_birth_date(birth_date: str) -> str:
     """A birth date a traveller can have, as a lookup gives it: YYMMDD, its unknown parts ``<<`` (Doc 9303 Part 3,
     agent.mrz.parser.is_partial_date); raises BadDataError for another (991399, 970229, 7408). Lists keep

@@ -21,6 +21,7 @@ from agent.errors import BadDataError
 from agent.hitlist import names
 from agent.hitlist.api import Hit
 from agent.hitlist.fingerprint import normalise_birth_date, normalise_document, normalise_vin
+from agent.hitlist.keying import person_lookup_keys, strongest_person_hit
 from agent.hitlist.records import RecordsReader
 from agent.hitlist.vehicle_ids import normalise_country, normalise_plate
 
@@ -106,19 +107,14 @@ class MemoryHitList:
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
-        """Any query name key (agent.hitlist.names) with the birth date listed; exact hits win over weak.
+        """Any of the traveller's lookups listed (agent.hitlist.keying.person_lookup_keys, as the signed store
+        makes them); exact hits win over weak.
 
-        Raises ``BadDataError`` for a name that is not a Latin-script name, as the signed store does."""
-        weak = None
-        for key, strength in names.query_name_keys(surname, given_names, truncated=truncated,
-                                                   issuing_state=issuing_state):
-            hit = self._persons.get((key, birth_date))
-            if hit is None:
-                continue
-            if strength == names.EXACT:
-                return hit
-            weak = weak or Hit(hit.kind, hit.reason, hit.ref, strength=names.WEAK)
-        return weak
+        Raises ``BadDataError`` for a name that is not a Latin-script name or a malformed birth date, as the
+        signed store does."""
+        keys = person_lookup_keys(surname, given_names, birth_date, truncated=truncated, issuing_state=issuing_state)
+        found = (self._persons.get((k.name_key, k.birth_date)) for k in keys)
+        return strongest_person_hit(keys, ((hit.reason, hit.ref) if hit else None for hit in found))
 
     def lookup_vehicle(self, vin: str) -> Hit | None:
         """Raises BadDataError on a malformed VIN, as the signed store does."""

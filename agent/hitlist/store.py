@@ -34,7 +34,7 @@ from agent.hitlist.fingerprint import (
 )
 from agent.hitlist.format import unpack_frame
 from agent.hitlist.install import apply_delta, list_state, snapshot_sum, write_compacted
-from agent.hitlist.keying import PersonKeyer
+from agent.hitlist.keying import PersonKeyer, person_lookup_keys, strongest_person_hit
 from agent.hitlist.layout import BASE_LAYOUT, FILE_MODE, ListState, TableWriter, replay_keyring
 from agent.hitlist.limits import DEFAULT_LIMITS, Limits
 from agent.hitlist.migrate import find_old_base
@@ -150,7 +150,8 @@ class HitListStore:
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
-        """Any query name key x birth date listed: exact hits win over weak ones.
+        """Any of the traveller's lookups listed (agent.hitlist.keying.person_lookup_keys: name keys x the birth
+        date, a few with day and month swapped): exact hits win over weak ones.
 
         A list built with another name normaliser version cannot be searched by name: every person
         lookup then answers a weak hit (REFER), per NAMES.md point 1. A list whose signed metadata says it holds
@@ -160,16 +161,8 @@ class HitListStore:
             return None
         if view.state.name_key_version != names.NORMALISER_VERSION:
             return Hit("person", "normaliser_mismatch", "", "weak")
-        queries = names.query_name_keys(surname, given_names, truncated=truncated, issuing_state=issuing_state)
-        fingerprints = self._keyer.fingerprints(view.state.fp_keys, [key for key, _ in queries], birth_date)
-        weak = None
-        for (_key, strength), found in zip(queries, view.find_many(fingerprints), strict=True):
-            if found is not None:
-                hit = Hit("person", found[0], found[1], strength)
-                if strength == "exact":
-                    return hit
-                weak = weak or hit
-        return weak
+        keys = person_lookup_keys(surname, given_names, birth_date, truncated=truncated, issuing_state=issuing_state)
+        return strongest_person_hit(keys, view.find_many(self._keyer.fingerprints(view.state.fp_keys, keys)))
 
     def _lookup_fp(self, kind: str, fingerprint) -> Hit | None:
         view = self._view

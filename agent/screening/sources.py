@@ -137,6 +137,13 @@ def strongest(hits: Iterable[Hit]) -> Hit | None:
     return next((h for h in hits if h.strength != "weak"), hits[0] if hits else None)
 
 
+def weak_reasons(hits: Iterable[Hit]) -> list[str]:
+    """The reasons for weak ``hits``: ``possible_KIND_match:REASON``, each followed by the hit's ``basis`` when it has
+    one (``birth_date_transposed``: the officer learns what matched). One rule for the lists, early warnings and the
+    centre's answer (docs/config.md "Reasons")."""
+    return [reason for h in hits for reason in (f"possible_{h.kind}_match:{h.reason}", h.basis) if reason]
+
+
 class Source(Protocol):
     """Anything that answers a ``Query`` (a local list, the centre, early warnings)."""
 
@@ -228,7 +235,7 @@ class ListSource:
         weak = [h for h in hits if h.strength == "weak"]
         reasons += [f"listed_{h.kind}:{h.reason}" for h in exact]
         if self.policy.on_weak == "refer":
-            reasons += [f"possible_{h.kind}_match:{h.reason}" for h in weak]
+            reasons += weak_reasons(weak)
         stale_policy = rules.stale_policy if self.policy.on_stale == "screening" else self.policy.on_stale
         if stale and not exact and stale_policy == "refer":
             reasons.append(STALE)

@@ -1,5 +1,6 @@
 """Person screening through the names normaliser: transliteration variants hit, other people do not,
-and a list built with another normaliser version makes every person lookup REFER (weak)."""
+a list built with another normaliser version makes every person lookup REFER (weak), and so does a birth date
+with day and month swapped (NAMES.md rule 5)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import threading
 import pytest
 
 from agent.hitlist import keying, names
-from agent.hitlist.fingerprint import FingerprintKeys, document_fingerprint, person_fingerprint
+from agent.hitlist.api import Hit
+from agent.hitlist.fingerprint import (
+    FingerprintKeys,
+    document_fingerprint,
+    person_fingerprint,
+    transposed_birth_date,
+)
+from agent.hitlist.memory import MemoryHitList
 from agent.hitlist.store import HitListStore
 from agent.mrz import parse_mrz
 from agent.mrz.render import render_mrz
@@ -245,3 +253,87 @@ def test_a_list_without_persons_costs_no_person_key_until_a_delta_adds_one(tmp_p
     assert store.lookup_person("ERIKSSON", "ANNA MARIA", "740812").ref == "P-1" and keyed
     reopened = HitListStore(tmp_path / "gate", read_public_key(keys / "root.pub"))  # the flag survives a restart
     assert reopened.view().state.persons is True
+
+
+# --- NAMES.md rule 5: a birth date with day and month swapped refers, never hits (docs/names.md "Transposed
+# birth dates") ------------------------------------------------------------------------------------------------
+SWAPPED = [person("MOHAMED", "AHMED", "850307", "P-MAR"), person("ERIKSSON", "ANNA MARIA", "741208", "P-DEC")]
+
+
+@pytest.fixture(params=["signed-store", "memory"])
+def person_list(request, tmp_path):
+    """The same persons in the gate's signed store (real keys, real PBKDF2) and in the in-memory list (which the
+    centre's online lists are made of): both must answer alike."""
+    def make(records):
+        if request.param == "memory":
+            return MemoryHitList(records, version=1)
+        central = Central()
+        store = HitListStore(tmp_path / f"g{len(list(tmp_path.iterdir()))}", central.root_pub)
+        store.install(central.snapshot(records, 1), now=T0)
+        return store
+    return make
+
+
+@pytest.mark.parametrize(
+    ("surname", "given", "birth", "ref"),
+    [("MOHAMED", "AHMED", "850703", "P-MAR"), ("MUHAMMAD", "AHMAD", "850703", "P-MAR"),
+     ("ERIKSSON", "ANNA MARIA", "741812", None), ("ERIKSSON", "ANNA MARIA", "740812", "P-DEC")],
+    ids=["listed-march-read-july", "spelling-variant-and-swap", "swap-would-be-month-18", "listed-december-read-august"],
+)
+def test_birth_date_with_day_and_month_swapped_refers_never_hits(person_list, surname, given, birth, ref):
+    hit = person_list(SWAPPED).lookup_person(surname, given, birth)
+    if ref is None:
+        assert hit is None
+    else:
+        assert hit == Hit("person", "wanted", ref, "weak", keying.TRANSPOSED)
+
+
+def test_exact_birth_date_still_hits_exactly_beside_a_transposed_listing(person_list):
+    """Two listed people alike but for day and month: each traveller hits their own record exactly."""
+    hitlist = person_list([*SWAPPED, person("MOHAMED", "AHMED", "850703", "P-JUL")])
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "850703") == Hit("person", "wanted", "P-JUL")
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "850307") == Hit("person", "wanted", "P-MAR")
+
+
+@pytest.mark.parametrize(
+    ("birth", "swapped"),
+    [("850307", "850703"), ("850703", "850307"), ("<<0307", "<<0703"), ("850313", None), ("851303", None),
+     ("850303", None), ("85<<07", None), ("8503<<", None), ("85<<<<", None), ("850007", None), ("850300", None)],
+    ids=["march-7", "july-3", "year-unknown", "day-above-12", "month-above-12", "same-day-and-month", "month-unknown",
+         "day-unknown", "both-unknown", "month-00", "day-00"],
+)
+def test_only_a_valid_different_date_is_looked_up_transposed(birth, swapped):
+    """fingerprint.transposed_birth_date keeps normalise_birth_date's rule (YYMMDD as printed, '<' for unknown)
+    and swaps only when both parts are months 01..12 and differ; otherwise no key more is computed."""
+    assert transposed_birth_date(birth) == swapped
+    keys = keying.person_lookup_keys("MOHAMED", "AHMED", birth)
+    queries = names.query_name_keys("MOHAMED", "AHMED")
+    assert keys[:len(queries)] == [keying.PersonKey(k, birth, s) for k, s in queries]
+    exact = [k for k, s in queries if s == names.EXACT][:keying.MAX_TRANSPOSED_KEYS]
+    extra = [keying.PersonKey(k, swapped, names.WEAK, keying.TRANSPOSED) for k in exact] if swapped else []
+    assert keys[len(queries):] == extra
+
+
+def test_a_day_above_12_or_the_same_day_and_month_costs_no_extra_key(tmp_path, monkeypatch):
+    """The signed store computes a traveller's name keys once for 850313 and 850303 (no other date), and only
+    MAX_TRANSPOSED_KEYS more for 850307 (docs/names.md: the keying budget)."""
+    central = Central()
+    store = HitListStore(tmp_path / "g", central.root_pub, hash_threads=1)
+    store.install(central.snapshot(SWAPPED, 1), now=T0)
+    keyed: list[tuple[str, str]] = []
+    real = keying.person_fingerprint
+
+    def recorded(keys: FingerprintKeys, key: str, birth: str) -> int:
+        keyed.append((key, birth))
+        return real(keys, key, birth)
+
+    monkeypatch.setattr(keying, "person_fingerprint", recorded)
+    queries = names.query_name_keys("MOHAMED", "AHMED")
+    for birth in ("850313", "850303"):
+        keyed.clear()
+        assert store.lookup_person("MOHAMED", "AHMED", birth) is None
+        assert keyed == [(key, birth) for key, _ in queries]
+    keyed.clear()
+    assert store.lookup_person("MOHAMED", "AHMED", "850307") == Hit("person", "wanted", "P-MAR")
+    assert len(keyed) == len(queries) + keying.MAX_TRANSPOSED_KEYS
+    assert {birth for _, birth in keyed[len(queries):]} == {"850703"}
