@@ -50,10 +50,11 @@ from agent.hitlist.fingerprint import (
     plate_fingerprint,
     vehicle_fingerprint,
 )
+from agent.hitlist.keying import TRANSPOSED, person_lookup_keys
 from agent.hitlist.trust import Keyring
 from agent.keys import trusted
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed
-from agent.screening.sources import CLEAR, HIT, REFER, Query, SourceAnswer
+from agent.screening.sources import CLEAR, HIT, REFER, Query, SourceAnswer, weak_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,9 @@ class EarlyWarnings:
     # ------------------------------------------------------------------ screening source
     def ask(self, query: Query | None, *, now: float, rules: ScreeningConfig) -> SourceAnswer:
         """The urgent listings' answer: HIT for a listed identifier (reason ``listed_KIND:REASON``), else REFER
-        for a listed look-alike of the document number read (``possible_document_match:REASON``)."""
+        for a listed look-alike of the document number read (``possible_document_match:REASON``) or a listed person
+        whose birth date is the one read with day and month swapped (``possible_person_match:REASON``,
+        ``birth_date_transposed``)."""
         if query is None:
             return SourceAnswer(SOURCE)
         with self._lock:
@@ -267,7 +270,7 @@ class EarlyWarnings:
         if exact:
             reasons = tuple(dict.fromkeys(f"listed_{h.kind}:{h.reason}" for h in exact))
             return SourceAnswer(SOURCE, hits=tuple(exact), decided=HIT, reasons=reasons, acknowledge=True)
-        reasons = tuple(dict.fromkeys(f"possible_{h.kind}_match:{h.reason}" for h in hits))  # look-alike numbers
+        reasons = tuple(dict.fromkeys(weak_reasons(hits)))  # look-alike numbers, transposed birth dates
         return SourceAnswer(SOURCE, hits=tuple(hits), decided=REFER, reasons=reasons, acknowledge=True)
 
     def _in_force(self, alert: Alert) -> list[dict[str, Any]]:
@@ -312,11 +315,13 @@ class EarlyWarnings:
 
 
 def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list[Hit]:
-    """The listings of ``alert`` that ``query`` matches (fingerprints under the alert's keys), and as weak hits
-    those a look-alike of the number read matches (``Query.lookalikes``)."""
+    """The listings of ``alert`` that ``query`` matches (fingerprints under the alert's keys; a person by the exact
+    name keys), and as weak hits those a look-alike of the number read matches (``Query.lookalikes``) or a person's
+    birth date with day and month swapped (agent.hitlist.keying.person_lookup_keys)."""
     keys = alert.fp_keys()
     wanted: dict[str, set[bytes]] = {}
     twins: set[bytes] = set()
+    transposed: set[bytes] = set()
     try:
         if query.document is not None:
             wanted["document"] = {_fp(document_fingerprint(keys, *query.document))}
@@ -329,9 +334,11 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
         wanted["vehicle"] = vehicle
         if query.person is not None and any(x["kind"] == "person" for x in listings):
             p = query.person
-            person = names.query_name_keys(p.surname, p.given_names, truncated=p.truncated,
-                                           issuing_state=p.issuing_state)
-            wanted["person"] = {_fp(person_fingerprint(keys, k, p.birth_date)) for k, s in person if s == names.EXACT}
+            person = [k for k in person_lookup_keys(p.surname, p.given_names, p.birth_date, truncated=p.truncated,
+                                                    issuing_state=p.issuing_state) if k.strength == names.EXACT or k.basis]
+            fingerprints = [_fp(person_fingerprint(keys, k.name_key, k.birth_date)) for k in person]
+            wanted["person"] = {fp for k, fp in zip(person, fingerprints, strict=True) if k.strength == names.EXACT}
+            transposed = {fp for k, fp in zip(person, fingerprints, strict=True) if k.basis == TRANSPOSED}
     except BadDataError:
         return []  # an identifier no listing can match (the lists say so for the decision)
     hits = []
@@ -341,6 +348,8 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
             hits.append(Hit(x["kind"], x["reason"], x["ref"]))
         elif x["kind"] == "document" and twins & fps:  # the exact hit, where there is one, is all that counts
             hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak"))
+        elif x["kind"] == "person" and transposed & fps:  # day and month swapped (NAMES.md rule 5): REFER only
+            hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak", basis=TRANSPOSED))
     return hits
 
 

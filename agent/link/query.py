@@ -50,6 +50,7 @@ class CentreAnswer:
     reason: str = ""
     ref: str = ""
     strength: str = "exact"
+    basis: str = ""  # a weak hit's basis (agent.hitlist.api.Hit: "birth_date_transposed"), "" otherwise
     list_id: str = ""
     lists: tuple[tuple[str, int], ...] = ()  # (list id, version) of every list the centre consulted
 
@@ -227,6 +228,7 @@ class OnlineQueries:
                 pending.answer = CentreAnswer(
                     hit=bool(body["hit"]), kind=str(body.get("kind", "")), reason=str(body.get("reason", "")),
                     ref=str(body.get("ref", "")), strength=str(body.get("strength", "exact")),
+                    basis=str(body.get("basis", "")),
                     list_id=str(body.get("list_id", "")),
                     lists=tuple((str(x["list_id"]), int(x["version"])) for x in body.get("lists", ())))
                 pending.answered_at = at

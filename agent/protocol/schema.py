@@ -280,9 +280,9 @@ MESSAGES: dict[str, Map] = {
     ),
     "query_reply": message(
         {"gate": GATE_ID, "req": MSG_ID, "hit": Bool(), "reason": CODE, "ref": Str(255), "kind": CODE,
-         "strength": Str(8, choices=("exact", "weak")), "list_id": LIST_ID,
+         "strength": Str(8, choices=("exact", "weak")), "basis": CODE, "list_id": LIST_ID,
          "lists": List(Map({"list_id": LIST_ID, "version": Int()}), QUERY_LISTS)},
-        ("reason", "ref", "kind", "strength", "list_id", "lists"),
+        ("reason", "ref", "kind", "strength", "basis", "list_id", "lists"),
     ),  # fmt: skip
     # two-phase device-key rotation (docs/protocol.md "Device-key rotation"): the request is signed by the
     # enrolled key and by ``new_key`` (proof of possession); the confirmation by the node key

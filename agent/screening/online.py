@@ -9,7 +9,7 @@ the list versions it answered from), combined with the others in the one place a
 (``agent.screening.sources.combine``, docs/online-query.md): an exact hit from the centre decides HIT
 (reasons ``listed_<kind>:<reason>`` and ``online_hit``), so a hit from either source is a HIT and a local HIT
 stays a HIT whatever the centre says; a weak match from the centre decides REFER at most
-(``possible_<kind>_match:<reason>``); the centre's silence (offline, late past the deadline) decides nothing
+(``possible_<kind>_match:<reason>``, and the hit's basis: ``birth_date_transposed``); the centre's silence (offline, late past the deadline) decides nothing
 and leaves the local answer standing. Pure: no I/O beyond ``centre.start``.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from agent.hitlist.api import Hit
 from agent.link.query import ANSWERED, CentreAnswer, Pending
 from agent.screening.decision import Decision
-from agent.screening.sources import HIT, REFER, Query, SourceAnswer
+from agent.screening.sources import HIT, REFER, Query, SourceAnswer, weak_reasons
 
 CENTRE = "centre"  # the centre's answer's ``source``
 
@@ -60,10 +60,10 @@ def centre_answer(answer: CentreAnswer | None, state: str) -> SourceAnswer:
         return SourceAnswer(CENTRE, answered=False, state=state)
     if not answer.hit:
         return SourceAnswer(CENTRE, state=ANSWERED, consulted=answer.lists)
-    hit = Hit(answer.kind or "document", answer.reason, answer.ref, answer.strength)
+    hit = Hit(answer.kind or "document", answer.reason, answer.ref, answer.strength, answer.basis)
     reasons: tuple[str, ...]
     if hit.strength == "weak":
-        decided, reasons = REFER, (f"possible_{hit.kind}_match:{hit.reason}",)
+        decided, reasons = REFER, tuple(weak_reasons([hit]))
     else:
         decided, reasons = HIT, (f"listed_{hit.kind}:{hit.reason}", "online_hit")
     return SourceAnswer(CENTRE, hits=(hit,), decided=decided, reasons=reasons, state=ANSWERED,

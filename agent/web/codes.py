@@ -25,6 +25,7 @@ REASONS = {
     "possible_person_match": "Possible match with a listed person",
     "possible_document_match": "Possible match with a listed document",
     "possible_vehicle_match": "Possible match with a listed vehicle",
+    "birth_date_transposed": "Birth date matches only with day and month swapped",
     "check_digit": "Check digit wrong", "vin_check_digit": "VIN check digit wrong", "expired": "Document expired",
     "expiry_unreadable": "Expiry date unreadable",
     "document_code_refused": "Document type not accepted here", "issuing_state_refused": "Issuing state refused",

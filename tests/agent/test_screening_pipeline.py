@@ -20,6 +20,7 @@ from tests.support.gatesim import (
     PCA,
     RECORDS,
     TRUNCATED_NAME_DOC,
+    VALID_UNTIL,
 )
 from tests.support.paths import DATA
 from tools.specimens import td3
@@ -64,6 +65,19 @@ def test_listed_person_on_another_document_is_hit(make_gate):
     decision = gate.swipe(LISTED_PERSON)
     assert decision.verdict == "HIT" and decision.reasons == ("listed_person:wanted",)
     assert gate.events()[0]["hit"]["ref"] == "NOTICE-7"
+
+
+def test_listed_person_with_day_and_month_swapped_is_refer_never_hit(make_gate):
+    """NAMES.md rule 5: NORDMANN OLA is listed born 820304; a document that says 820403 is a possible match, REFER,
+    and the officer is told why (birth_date_transposed, shown in words: agent/web/codes.py)."""
+    gate = make_gate()
+    decision = gate.swipe(td3("UTO", "NORDMANN", "OLA", "N76543210", "820403", "M", VALID_UNTIL))
+    assert decision.verdict == "REFER"
+    assert decision.reasons == ("possible_person_match:wanted", "birth_date_transposed")
+    assert (decision.hit.ref, decision.hit.strength, decision.hit.basis) == ("NOTICE-7", "weak", "birth_date_transposed")
+    assert board_without_pwm(gate) == BOARD_REFER
+    (event,) = gate.events()
+    assert event["decision"] == "REFER" and event["reasons"] == list(decision.reasons)
 
 
 def test_truncated_name_possibly_matching_a_listed_person_is_refer_never_hit(make_gate):

@@ -233,6 +233,27 @@ def test_person_and_vehicle_listings_match_without_identities_on_disk(local, cen
     assert b"ERIKSSON" not in on_disk and b"1M8GDM9AXKP042788" not in on_disk
 
 
+def test_person_listing_with_day_and_month_swapped_refers_and_says_so(local, centre):
+    """NAMES.md rule 5: an alert's person listed 741208 and a document read 740812 (or the reverse) is a possible
+    match, REFER with birth_date_transposed, never HIT; the date as listed stays a HIT; 741213 has no swap."""
+    from agent.screening.sources import PersonQuery
+
+    make, _, clock = local
+    warnings = make()
+    person = {"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "741208",
+              "reason": "wanted", "ref": "EW-P"}
+    warnings.receive(centre.alert_wire(listings=[person])[1])
+
+    def decide(birth: str):
+        q = Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", birth))
+        return decide_query(q, rules=RULES, now=clock["now"], sources=[warnings])
+
+    swapped = decide("740812")
+    assert swapped.verdict == "REFER" and swapped.reasons == ("possible_person_match:wanted", "birth_date_transposed")
+    assert (swapped.hit.ref, swapped.hit.strength) == ("EW-P", "weak") and swapped.acknowledge
+    assert decide("741208").verdict == "HIT" and decide("741213").verdict == "CLEAR"
+
+
 def test_cleared_alert_is_out_of_force_and_its_original_is_not_applied_again(local, centre):
     """docs/protocol.md "Clearing an alert": the clearing takes the alert out of force at once, survives a
     restart, and the original arriving again (an older retained copy) changes nothing."""

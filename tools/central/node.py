@@ -784,6 +784,7 @@ class CentralNode:
         reply = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": gate_id, "req": body["id"],
                  "hit": hit is not None, "reason": hit.reason if hit else "", "ref": hit.ref if hit else "",
                  "kind": hit.kind if hit else "", "strength": hit.strength if hit else "exact",
+                 **({"basis": hit.basis} if hit and hit.basis else {}),
                  "list_id": found.list_id, "lists": [{"list_id": lid, "version": v} for lid, v in found.lists]}
         out = Properties(PacketTypes.PUBLISH)
         out.CorrelationData = corr
