@@ -21,7 +21,7 @@ gate spends whatever the machine's load; the wall time adds waits for the disk a
 framer, parse, checks + lookup, durable write, indicator), the serial-line time a real reader
 adds at 115,200 and 9,600 baud (from the frame length, 10 bits per byte), and for comparison a
 peer measured in the same run: a bare SQLite ``INSERT`` + ``COMMIT`` with the same pragmas; with persons,
-the person keys each traveller costs (``agent.hitlist.names.query_name_keys``).
+the person keys each traveller costs (``agent.hitlist.keying.person_lookup_keys``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ from agent.app import settle_for_travellers  # noqa: E402
 from agent.config import ScreeningConfig  # noqa: E402
 from agent.hitlist import names  # noqa: E402
 from agent.hitlist.api import HitList  # noqa: E402
+from agent.hitlist.fingerprint import transposed_birth_date  # noqa: E402
+from agent.hitlist.keying import person_lookup_keys  # noqa: E402
 from agent.hitlist.memory import MemoryHitList  # noqa: E402
 from agent.mrz import parse_mrz  # noqa: E402
 from agent.outbox import Outbox  # noqa: E402
@@ -243,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     if unwritten:
         print(f"  not counted: {len(unwritten)} decisions whose output the board had already driven: {unwritten[:5]}")
     if args.store and args.persons:
-        keys = sorted(len(names.query_name_keys(m.surname, m.given_names, truncated=m.name_truncated,
-                                                issuing_state=m.issuing_state))
-                      for m in (parse_mrz([l1, l2]) for l1, l2 in docs[args.warmup:]))
+        travellers = [parse_mrz([l1, l2]) for l1, l2 in docs[args.warmup:]]
+        keys = sorted(len(person_lookup_keys(m.surname, m.given_names, m.birth_date, truncated=m.name_truncated,
+                                             issuing_state=m.issuing_state)) for m in travellers)
+        swapped = sum(transposed_birth_date(m.birth_date) is not None for m in travellers)
         print(f"  person keys per traveller (names {names.NAME_KEY_VERSION}): p50 {percentile(keys, 0.5)}, "
-              f"p99 {percentile(keys, 0.99)}, max {keys[-1]}")
+              f"p99 {percentile(keys, 0.99)}, max {keys[-1]}, mean {statistics.fmean(keys):.1f}; "
+              f"{swapped} of {len(travellers)} birth dates also looked up with day and month swapped")
     p99_ms = percentile(lat, 0.99) / 1000
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"  goal p99 <= 5 ms: {'met' if p99_ms <= 5 else 'NOT met'} ({p99_ms:.3f} ms); "

@@ -7,7 +7,7 @@ fingerprinted and looked up. Measured here, in CPU time (``time.process_time``, 
 machine does not inflate the figures): guesses per second per core of the gate's person fingerprint
 (``agent.hitlist.fingerprint.person_fingerprint``, PBKDF2-HMAC-SHA256) at several iteration counts, of
 the document fingerprint (keyed BLAKE2b) and of Argon2id (libsodium, the memory-hard alternative). For
-each: the keying time of one traveller on the gate (the ``agent.hitlist.names.query_name_keys`` keys of
+each: the keying time of one traveller on the gate (the ``agent.hitlist.keying.person_lookup_keys`` keys of
 the travellers ``bench/gate_latency.py`` screens, all computed on a miss, spread over the cores as the
 store does), the same on a Raspberry Pi 4, and the time to enumerate the candidate space on all of this
 machine's cores and on one GPU at a published hashcat rate.
@@ -39,8 +39,8 @@ from collections.abc import Callable
 
 import nacl.pwhash
 
-from agent.hitlist import names
 from agent.hitlist.fingerprint import FingerprintKeys, person_fingerprint
+from agent.hitlist.keying import person_lookup_keys
 from agent.mrz import parse_mrz
 from tools.hitlist.build import DEFAULT_PERSON_COST
 from tools.specimens import stream
@@ -63,12 +63,14 @@ def cpu_per_call(fn: Callable[[int], object], seconds: float) -> float:
 
 
 def keys_per_traveller(count: int = 1000) -> list[int]:
-    """Sorted name-key counts of the travellers bench/gate_latency.py screens (same specimens, same seed)."""
+    """Sorted person-key counts of the travellers bench/gate_latency.py screens (same specimens, same seed): the
+    lookups the store keys for each (``keying.person_lookup_keys``: name keys, and a few with day and month swapped)."""
     today = dt.date.today()
     out = []
     for line1, line2 in stream(count, seed=7):
         mrz = parse_mrz([line1, line2], today=today)
-        out.append(len(names.query_name_keys(mrz.surname, mrz.given_names, truncated=mrz.name_truncated)))
+        out.append(len(person_lookup_keys(mrz.surname, mrz.given_names, mrz.birth_date, truncated=mrz.name_truncated,
+                                          issuing_state=mrz.issuing_state)))
     return sorted(out)
 
 
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             16, f"KEY{i}|740812".encode(), key[:16], opslimit=o, memlimit=m), args.seconds)
         rows.append((f"Argon2id t={ops} m={mem >> 20} MiB", per, None))
 
-    print(f"person-list enumeration: {CANDIDATES:.0e} candidates; name keys per traveller (gate_latency's "
+    print(f"person-list enumeration: {CANDIDATES:.0e} candidates; person keys per traveller (gate_latency's "
           f"specimens) median {median}, p99 {p99}, max {counts[-1]}; {cores} CPUs here; load average "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     if pi4:

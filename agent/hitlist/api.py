@@ -40,7 +40,8 @@ class HitList(Protocol):
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
-        """The entry for this person (a weak hit when only a truncated name matches), or None; ``issuing_state``:
+        """The entry for this person (a weak hit when only a truncated name or the birth date with day and month
+        swapped matches: agent.hitlist.keying.person_lookup_keys), or None; ``issuing_state``:
         the issuing state of the document the name was read from ('' if none), whose orthography the name is also
         read in (agent.hitlist.names.query_name_keys)."""
 
