@@ -152,7 +152,8 @@ class OfficerScreen:
     def gate_states(self, status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """What the officer must know of the gate beside its devices and lists, from its status (codes of
         ``agent.web.codes.GATE_STATES`` with their figures): no link to the centre (and so no online check),
-        events not delivered for ``BACKLOG_S``, a leap of trusted time held, a wall clock off trusted time."""
+        events not delivered for ``BACKLOG_S``, a leap of trusted time held, a wall clock off trusted time or not yet
+        checked against any signed time."""
         out: list[tuple[str, dict[str, Any]]] = []
         link = status.get("link")
         if isinstance(link, dict) and not link.get("connected"):
@@ -169,6 +170,8 @@ class OfficerScreen:
             if clock.get("wall") in ("behind", "ahead"):
                 offset = abs(float(clock.get("wall_offset_s") or 0.0))
                 out.append((f"wall_clock_{clock['wall']}", {"minutes": max(1, round(offset / 60))}))
+            elif clock.get("wall") == "unverified":  # no signed time seen yet (agent/protocol/trusted_time.py)
+                out.append(("wall_clock_unverified", {}))
         return out
 
     def _backlog(self) -> dict[str, Any] | None:

@@ -63,6 +63,8 @@ GATE_STATES = {
     "time_leap_pending": "A jump of the gate's time is held until the centre confirms it",
     "wall_clock_behind": "The gate's wall clock is behind the trusted time",
     "wall_clock_ahead": "The gate's wall clock is ahead of the trusted time",
+    "wall_clock_unverified": ("The gate's time is not yet confirmed by the centre: document expiry and list "
+                              "freshness go by its own clock"),
 }
 # The kind that opens a part's detail text (``kind: the error``): hal/reader (``absent``), hal/indicators/bus.py
 # ``describe_fault``, agent/outbox.py ``SpaceReserve.fault``; the rest of the detail is shown as the part wrote it.

@@ -427,3 +427,26 @@ def test_the_next_officer_to_sign_in_is_not_shown_the_earlier_travellers_but_an_
         sign_in(page, app.screen.url)
         page.wait_for_selector("#live:not(.down)")
         assert "L898902C3" not in page.inner_text("main") and page.query_selector("#verdict") is None
+
+
+def test_a_wall_clock_not_yet_checked_against_signed_time_shows_until_the_centre_confirms_the_time(tmp_path, page):
+    """A gate that has seen no signed time yet cannot tell a wrong wall clock from a right one (trusted time is
+    only this release's date, agent/protocol/trusted_time.py ``unverified``): document expiry and list
+    freshness go by its own clock, and the screen says so, in the officer's language, until a signed time
+    comes."""
+    from tests.support.webclient import Client
+
+    with running_gate(tmp_path) as app:
+        assert app.trusted.status()["wall"] == "unverified"  # a fresh gate, a month past the release date
+        sign_in(page, app.screen.url)
+        unverified = "#gate-states li[data-code=wall_clock_unverified]"
+        page.wait_for_selector(unverified)
+        assert "not yet confirmed by the centre" in page.inner_text(unverified)
+        c = Client(app.screen.url)
+        csrf = c.sign_in(OFFICER, PASSWORD)
+        assert c.request("/lang", {"lang": "fr", "csrf": csrf}).status == 303
+        assert "L&#39;heure du portique n&#39;est pas encore confirmée" in c.request("/").read().decode()
+        page.evaluate("window.sameDocument = true")
+        assert app.trusted.observe(time.time(), "head")  # a verified head: the wall clock agrees with it
+        page.wait_for_selector(unverified, state="detached")
+        assert page.evaluate("window.sameDocument === true"), "the page reloaded"
