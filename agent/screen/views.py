@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from agent.screen.actions import MAX_REASON, OUTCOMES, OVERRIDES
-from agent.screen.model import TOPICS
+from agent.screen.model import TOPICS, Shown
+from agent.screening.decision import REFER
 from agent.web.codes import OUTCOMES as OUTCOME_TEXT
-from agent.web.codes import REASONS, label
+from agent.web.codes import REASONS, label, next_steps
 from agent.web.server import (
     SITE,
     Refusal,
@@ -85,9 +86,12 @@ def panel_context(request: web.Request, lang: str | None = None) -> dict[str, An
     def reason(code: str) -> str:
         return label(gettext, REASONS, code)
 
+    def steps(shown: Shown) -> list[str]:  # what the officer does about a REFER, for each reason and qualifier
+        return next_steps(gettext, (*shown.reasons, *shown.qualifiers)) if shown.verdict == REFER else []
+
     return {"current": screen.model.current(signed_in_at), "recent": screen.model.recent(signed_in_at),
             "health": screen.model.health(),
-            "alerts": screen.active_alerts(), "reason": reason, "clock": _clock_text,
+            "alerts": screen.active_alerts(), "reason": reason, "next_steps": steps, "clock": _clock_text,
             "verdicts": VERDICTS, "outcomes": OUTCOME_TEXT, "overrides": OVERRIDE_TEXT,
             "document_codes": DOCUMENT_CODES, "gate": screen.gate_id, "can_enter_vehicle": screen.can_enter_vehicle,
             "can_enter_person": screen.can_enter_person}

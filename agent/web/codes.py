@@ -15,7 +15,7 @@ is: a list id, which the centre names, or the rest of a fault's detail). ``tools
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from markupsafe import Markup, escape
 
@@ -44,6 +44,30 @@ QUALIFIERS = {
     "list_stale": "Hit-list out of date: this decision is only as good as the list",
     "centre_unreachable": "Centre not reached: only the gate's own lists were checked",
     "centre_late": "Centre did not answer in time: only the gate's own lists were checked",
+}
+# What the officer does next about a REFER, by each of its reasons and qualifiers: a code's own entry, else its head's
+# (``check_digit:birth_date`` -> ``check_digit``; ``next_steps``). Short and operational: a step, not an explanation.
+_KEY_MRZ = "Check the document by hand and key its MRZ in"
+_SECOND_LINE = "Refer the traveller to the second-line officer"
+_LIST_UNUSABLE = "Ask the centre to check the traveller; tell the supervisor the list is not usable"
+_ONLINE = "Ask the centre to check the traveller against its online lists"
+NEXT_STEPS = {
+    "check_digit": _KEY_MRZ, "unreadable": _KEY_MRZ, "expiry_unreadable": _KEY_MRZ,
+    "vin_check_digit": "Read the VIN on the vehicle and key it in",
+    "expired": "Check the expiry date on the document; if it has passed, refer the traveller to the second-line officer",
+    "document_code_refused": _SECOND_LINE, "issuing_state_refused": _SECOND_LINE,
+    "issuing_state_not_accepted": _SECOND_LINE,
+    "listed_document": _SECOND_LINE, "listed_person": _SECOND_LINE, "listed_vehicle": _SECOND_LINE,
+    "possible_person_match": "Compare the traveller with the hit record; if in doubt, refer to the second-line officer",
+    "possible_person_match:normaliser_mismatch": "This list cannot be searched by name here: ask the centre to check "
+                                                 "the name",
+    "possible_document_match": "Read the document number on the document and compare it with the hit record",
+    "possible_vehicle_match": "Compare the vehicle's VIN and plate with the hit record",
+    "list_stale": "Ask the centre to check the traveller; tell the supervisor the list is out of date",
+    "hitlist_missing": _LIST_UNUSABLE, "hitlist_unreadable": _LIST_UNUSABLE, "hitlist_wrong_id": _LIST_UNUSABLE,
+    "hitlist_unavailable": _LIST_UNUSABLE, "centre_unreachable": _ONLINE, "centre_late": _ONLINE,
+    "indicator_fault": "Go by this screen, not the lights or the barrier; tell the supervisor of the fault",
+    "event_log_unavailable": "This decision was not recorded: note it by hand and tell the supervisor",
 }
 # A hit's outcome (agent/screen/actions.py OUTCOMES, tools/central/console/records.py OUTCOMES).
 OUTCOMES = {"intercepted": "Intercepted", "false_match": "False match", "released": "Released"}
@@ -92,7 +116,7 @@ LIST_KINDS = {"document": "documents", "person": "persons", "vehicle": "vehicles
 POLICY_WORDS = {"hit": "HIT", "refer": "REFER", "ignore": "ignore", "screening": "as the gate's rule for a stale list",
                 "clear-flag": "decide, flag the events"}
 STRENGTHS = {"exact": "exact match", "weak": "weak match"}
-TABLES: tuple[dict[str, str], ...] = (REASONS, QUALIFIERS, OUTCOMES, FAULTS, GATE_STATES, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
+TABLES: tuple[dict[str, str], ...] = (REASONS, QUALIFIERS, NEXT_STEPS, OUTCOMES, FAULTS, GATE_STATES, FAULT_KINDS, ALARMS, COMMANDS, COMMAND_RESULTS, LIST_KINDS,
                                       POLICY_WORDS, STRENGTHS)
 
 
@@ -116,3 +140,14 @@ def coded(gettext: Callable[[str], str], table: dict[str, str], code: object, cl
     code = "" if code is None else str(code)
     return Markup('<span class="{}" data-code="{}" title="{}">{}</span>').format(
         cls, code, code, escape(label(gettext, table, code)))
+
+
+def next_steps(gettext: Callable[[str], str], codes: Iterable[str]) -> list[str]:
+    """What to do next for a decision's reason and qualifier ``codes`` (``NEXT_STEPS``: a code's own entry, else its
+    head's), through ``gettext``, each step once, in the order of the codes; a code without a step adds none."""
+    steps: dict[str, None] = {}
+    for code in codes:
+        step = NEXT_STEPS.get(code) or NEXT_STEPS.get(code.partition(":")[0])
+        if step is not None:
+            steps[gettext(step)] = None
+    return list(steps)

@@ -79,3 +79,27 @@ def test_a_failed_check_digit_is_named_in_the_officers_language():
     assert label(str, REASONS, "check_digit:document_number") == "Check digit wrong: document number"
     assert label(fr, REASONS, "check_digit:birth_date") == "Chiffre de contrôle erroné: date de naissance"
     assert label(str, REASONS, "check_digit:composite") == "Check digit wrong: overall check digit"
+
+
+def test_every_reason_a_refer_can_give_has_a_next_step_for_the_officer():
+    """Each reason docs/config.md "Reasons" lists (a REFER can give any of them: an exact match too, in a list
+    whose policy refers), the weak match of a list whose names cannot be searched, and the qualifiers of a
+    decision made without the centre each tell the officer what to do next (agent/web/codes.py NEXT_STEPS), in
+    French and Arabic too (the catalogue check above)."""
+    import re
+    from pathlib import Path
+
+    from agent.web.codes import NEXT_STEPS, QUALIFIERS, next_steps
+
+    table = Path(__file__).parents[2].joinpath("docs", "config.md").read_text().split("Reasons (an event lists")[1]
+    rows = [line.split("|")[1] for line in table.split("\n\n")[1].splitlines()[2:]]
+    reasons = {code.split(":")[0] for row in rows for code in re.findall(r"`([a-z_:<>]+)`", row)}
+    assert {"check_digit", "unreadable", "expired", "possible_person_match", "list_stale"} <= reasons, reasons
+    for code in (*sorted(reasons), "possible_person_match:normaliser_mismatch", *QUALIFIERS):
+        assert next_steps(str, [code]), f"no next step for {code!r}"
+    assert next_steps(str, ["check_digit:birth_date", "check_digit:composite", "expired"]) == [
+        NEXT_STEPS["check_digit"], NEXT_STEPS["expired"]], "each step once, in the order of the reasons"
+    assert next_steps(str, ["possible_person_match:normaliser_mismatch"]) != next_steps(str, ["possible_person_match:"
+                                                                                                "wanted"])
+    fr = Catalogues().get("fr").gettext
+    assert next_steps(fr, ["unreadable"]) == ["Vérifiez le document à la main et saisissez sa bande MRZ"]

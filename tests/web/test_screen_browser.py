@@ -450,3 +450,32 @@ def test_a_wall_clock_not_yet_checked_against_signed_time_shows_until_the_centre
         assert app.trusted.observe(time.time(), "head")  # a verified head: the wall clock agrees with it
         page.wait_for_selector(unverified, state="detached")
         assert page.evaluate("window.sameDocument === true"), "the page reloaded"
+
+
+def test_a_refer_tells_the_officer_what_to_do_next_and_a_clear_or_hit_does_not(tmp_path, page):
+    """A REFER names its reasons and, under them, the next step for each (agent/web/codes.py NEXT_STEPS): a
+    failed check digit, key the MRZ in by hand; an expired document, the second-line officer. A CLEAR and a HIT
+    (which has its own acknowledgement and outcome) show none."""
+    from tests.support.gatesim import BAD_CHECK_DOC, EXPIRED_DOC
+    from tests.support.webclient import Client
+
+    with running_gate(tmp_path) as app:
+        c = Client(app.screen.url)  # an officer reading Arabic, signed in before the traveller came
+        csrf = c.sign_in(OFFICER, PASSWORD)
+        assert c.request("/lang", {"lang": "ar", "csrf": csrf}).status == 303
+        sign_in(page, app.screen.url)
+        page.wait_for_selector("#live:not(.down)")
+        app.reader.device.swipe(BAD_CHECK_DOC)
+        page.wait_for_selector("#verdict.REFER")
+        assert page.locator("#next-steps li").all_inner_texts() == ["Check the document by hand and key its MRZ in"]
+        assert "افحص الوثيقة يدويًا وأدخل منطقتها المقروءة آليًا" in c.request("/").read().decode()
+        app.reader.device.swipe(EXPIRED_DOC)
+        page.wait_for_selector("#current:has-text('D23456789')")
+        assert page.inner_text("#verdict") == "REFER"
+        assert "refer the traveller to the second-line officer" in page.inner_text("#next-steps")
+        app.reader.device.swipe(CLEAR_DOC)
+        page.wait_for_selector("#verdict.CLEAR")
+        assert page.query_selector("#next-steps") is None
+        app.reader.device.swipe(LISTED_DOC)
+        page.wait_for_selector("#verdict.HIT")
+        assert page.query_selector("#next-steps") is None
