@@ -9,9 +9,11 @@ Passwords are hashed with Argon2id (libsodium through PyNaCl, ``nacl.pwhash.argo
 is created 0600; it is re-chmodded 0600 whenever it is opened. ``LockoutPolicy.max_failures`` wrong
 passwords in a row lock the account for ``lockout_s`` seconds; while locked even the right password is
 refused (the attempt is not counted further). The count lives in the file, so a restart does not reset
-it. A sign-in under an unknown name or to a locked account costs the same one hash verification as any
-other (no timing oracle: the hash is verified before the lock is looked at, and neither writes to the file),
-and the sign-in page says the same thing for a wrong password, an unknown name and a locked account
+it. A sign-in under an unknown name or to a locked account costs what a wrong password costs (no timing
+oracle): the same one hash verification (a dummy hash of the same cost for an unknown name; the lock is
+looked at after it) and the same reads and one durable write (``synchronous=FULL``), which for them counts on
+one fixed decoy record instead of an account's failures: the file does not grow, whatever names are tried.
+And the sign-in page says the same thing for a wrong password, an unknown name and a locked account
 (``agent.web.server``; the reason stays in the server's log and the console's audit log). Used by the officer's screen (agent/screen/) and the centre's operators'
 console alike; ``sharaka-gate officer …`` manages the gate's accounts.
 """
@@ -49,7 +51,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     failures INTEGER NOT NULL DEFAULT 0,
     locked_until REAL NOT NULL DEFAULT 0
 );
+-- the one record a refused sign-in without a count of its own writes to (module docstring)
+CREATE TABLE IF NOT EXISTS decoy (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL DEFAULT 0);
+INSERT OR IGNORE INTO decoy (id) VALUES (1);
 """
+# A wrong password's durable write, for a refusal that counts nothing: the same one-row update of one page.
+_DECOY_WRITE = "UPDATE decoy SET failures=(failures + 1) % 1000 WHERE id=1"
 
 
 class AccountError(UsageError):
@@ -202,18 +209,20 @@ class Accounts:
             ok = len(password) <= MAX_PASSWORD and nacl.pwhash.argon2id.verify(digest, password.encode())
         except nacl.exceptions.InvalidkeyError:
             ok = False
-        if row is None:
-            raise SignInError("bad_credentials")
-        role, _, created, _, _ = row
         now = self._clock()
         with self._lock:  # re-read: another attempt may have counted meanwhile
+            if row is None:  # a wrong password's re-read and write, on the decoy: no timing tells an unknown name
+                self._db.execute("SELECT failures FROM decoy WHERE id=1").fetchone()
+                self._db.execute(_DECOY_WRITE)
+                raise SignInError("bad_credentials")
             failures, locked_until = self._db.execute(
                 "SELECT failures, locked_until FROM accounts WHERE name=?", (name,)).fetchone()
-            if locked_until > now:
+            if locked_until > now:  # not counted further; written like a wrong password, on the decoy
+                self._db.execute(_DECOY_WRITE)
                 raise SignInError("locked", locked_until - now)
             if ok:
                 self._db.execute("UPDATE accounts SET failures=0, locked_until=0 WHERE name=?", (name,))
-                return Account(name, role, created, 0, 0.0)
+                return Account(name, row[0], row[2], 0, 0.0)
             failures += 1
             lock = now + self.policy.lockout_s if failures >= self.policy.max_failures else 0.0
             self._db.execute("UPDATE accounts SET failures=?, locked_until=? WHERE name=?",

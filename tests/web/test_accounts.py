@@ -62,14 +62,18 @@ def test_lockout_after_max_failures_refuses_even_the_right_password_and_survives
     assert reopened.authenticate("amina", "correct horse battery").name == "amina"
 
 
-def test_unknown_name_and_locked_account_cost_one_verification_and_no_write_like_any_sign_in(tmp_path, clock,
-                                                                                          monkeypatch):
-    """No timing oracle in lock-out: a sign-in under an unknown name and one to a locked account (right password
-    or wrong) each verify one Argon2id hash, as a wrong password does, and neither changes the file (no write
-    of its own to time); the lock is looked at after the verification."""
+def test_unknown_name_locked_account_and_wrong_password_cost_one_verification_and_the_same_durable_write(
+        tmp_path, clock, monkeypatch):
+    """No timing oracle: a sign-in under an unknown name, one to a locked account (right password or wrong) and a
+    wrong password for an account each verify one Argon2id hash, make the same reads and commit one write
+    transaction to the file (``synchronous=FULL``: the same syncs; SQLite's file change counter, header offset 24,
+    counts the commits), so the time of the answer does not tell a name that has an account. The refusals that
+    count nothing write to one fixed decoy record: the accounts listed stay as they were, and a flood of
+    made-up names does not grow the file."""
     import nacl.pwhash
 
-    accounts = Accounts(tmp_path / "a.sqlite3", policy=LockoutPolicy(max_failures=2, lockout_s=300), clock=clock)
+    path = tmp_path / "a.sqlite3"
+    accounts = Accounts(path, policy=LockoutPolicy(max_failures=2, lockout_s=300), clock=clock)
     accounts.add("amina", "correct horse battery")
     accounts.add("omar", "another passphrase")
     for _ in range(2):
@@ -78,16 +82,28 @@ def test_unknown_name_and_locked_account_cost_one_verification_and_no_write_like
     real, verified = nacl.pwhash.argon2id.verify, []
     monkeypatch.setattr(nacl.pwhash.argon2id, "verify", lambda *a: verified.append(a) or real(*a))
     stored = accounts.list()
+    statements: list[str] = []
+    accounts._db.set_trace_callback(lambda sql: statements.append(sql.split()[0]))
+
+    def commits() -> int:
+        return int.from_bytes(path.read_bytes()[24:28], "big")
+
     for name, password, reason in (("nobody", "correct horse battery", "bad_credentials"),
-                                   ("omar", "another passphrase", "locked"), ("omar", "guess guess guess", "locked")):
+                                   ("omar", "another passphrase", "locked"), ("omar", "guess guess guess", "locked"),
+                                   ("amina", "guess guess guess", "bad_credentials")):
+        before = commits()
         with pytest.raises(SignInError, match=reason):
             accounts.authenticate(name, password)
-        assert len(verified) == 1, (name, password)
-        assert accounts.list() == stored, "the refusal wrote to the account file"
-        verified.clear()
-    with pytest.raises(SignInError, match="bad_credentials"):
-        accounts.authenticate("amina", "guess guess guess")
-    assert len(verified) == 1
+        assert (len(verified), statements, commits() - before) == (1, ["SELECT", "SELECT", "UPDATE"], 1), name
+        verified.clear(), statements.clear()
+    assert [a for a in accounts.list() if a.name != "amina"] == [a for a in stored if a.name != "amina"], \
+        "a refusal that counts nothing changed an account"
+    accounts._db.set_trace_callback(None)
+    size = path.stat().st_size
+    for i in range(50):
+        with pytest.raises(SignInError, match="bad_credentials"):
+            accounts.authenticate(f"made-up-{i}", "correct horse battery")
+    assert path.stat().st_size == size and len(accounts.list()) == 2
 
 
 def test_unlock_and_new_password_clear_a_lockout(tmp_path, clock):
