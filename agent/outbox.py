@@ -25,8 +25,11 @@ file system is full, and the gate can still rewrite its status, which shows ``sp
 reserve is made again once space returns (at the next ``checkpoint`` or ``ack``). Only when the reserve
 is used up too does ``append`` raise ``OutboxError`` (RELIABILITY 22).
 
-One connection serialised by a lock: the screening thread appends while the link thread reads
-and acks. One ``Outbox`` per file and process (the next seq is kept in memory and persisted on
+The oldest row's age (the screen's backlog, the link's heartbeat) is read from SQLite only when it may have
+changed: the outbox keeps the oldest ``created`` in memory, takes each append's into it, and reads it again
+(``min(created)``, a scan of the whole table) only after rows that may have held it left (an ack, a drop, a
+restore); queued rows that wait, however many, cost no read. One connection serialised by a lock: the
+screening thread appends while the link thread reads and acks. One ``Outbox`` per file and process (the next seq is kept in memory and persisted on
 ack and drop; at open it is the larger of that and the highest row). A second process (``sharaka-gate status``) reads with ``read_outbox_stats``.
 """
 
@@ -167,6 +170,9 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._writes = 0  # write transactions since the last checkpoint
+        # the oldest queued row's ``created`` (None: no row), valid while ``_oldest_known`` (module docstring)
+        self._oldest: float | None = None
+        self._oldest_known = False
         self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
         # guards ``_held`` alone and is never held across I/O: ``release`` is on a traveller's path after the
         # deadline and must not wait for another thread's commit (an ack's fdatasync) under ``_lock``
@@ -219,13 +225,17 @@ class Outbox:
         with self._lock:
             seq = self._last_seq + 1
 
-            def insert(db: sqlite3.Connection) -> int:
+            def insert(db: sqlite3.Connection) -> tuple[int, list[float]]:
                 db.execute("INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
                            (seq, msg_id, kind, priority, created, encode(seq)))
                 depth = self._depth + 1
-                return depth - self._drop_routine(depth - self.max_rows, seq) if depth > self.max_rows else depth
+                dropped = self._drop_routine(depth - self.max_rows, seq) if depth > self.max_rows else []
+                return depth - len(dropped), dropped
 
-            self._depth = self._write(f"commit {kind} {msg_id!r}", insert)
+            self._depth, dropped = self._write(f"commit {kind} {msg_id!r}", insert)
+            self._added(created)
+            if dropped:
+                self._removed(dropped)
             self._last_seq = seq
             if held:
                 with self._held_lock:
@@ -300,19 +310,31 @@ class Outbox:
         except (sqlite3.Error, OutboxError) as exc:
             logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
 
-    def _drop_routine(self, excess: int, newest: int) -> int:
-        """Delete up to ``excess`` oldest routine rows inside the open transaction; returns how many."""
+    def _drop_routine(self, excess: int, newest: int) -> list[float]:
+        """Delete up to ``excess`` oldest routine rows inside the open transaction; returns their ``created``."""
         # The newest row may go too: persist the sequence so it is never reused.
         self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (newest,))
-        cur = self._db.execute(
-            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?)",
-            (PRIORITY_HIT, excess),
-        )
-        if cur.rowcount:
-            self._db.execute("UPDATE counters SET value=value+? WHERE name='dropped'", (cur.rowcount,))
+        dropped = [row[0] for row in self._db.execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?) "
+            "RETURNING created", (PRIORITY_HIT, excess)).fetchall()]
+        if dropped:
+            self._db.execute("UPDATE counters SET value=value+? WHERE name='dropped'", (len(dropped),))
             logger.warning("outbox full: dropped routine events", extra={"fields": {
-                "dropped": cur.rowcount, "max_rows": self.max_rows}})
-        return cur.rowcount
+                "dropped": len(dropped), "max_rows": self.max_rows}})
+        return dropped
+
+    def _added(self, created: float) -> None:
+        """A row appended at ``created`` (the caller holds the lock): the oldest is the earlier of the two."""
+        if self._oldest_known:
+            self._oldest = created if self._oldest is None else min(self._oldest, created)
+
+    def _removed(self, created: list[float] | None) -> None:
+        """Rows left, appended at ``created`` (None: not known), the caller holding the lock: the oldest is read
+        again at the next ``oldest_age`` if one of them may have been it."""
+        if self._depth == 0:
+            self._oldest, self._oldest_known = None, True
+        elif created is None or self._oldest is None or min(created) <= self._oldest:
+            self._oldest_known = False
 
     def pending(self, limit: int = 100) -> list[OutboxRow]:
         """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order; held
@@ -346,6 +368,8 @@ class Outbox:
 
             removed = self._write("ack", delete)
             self._depth -= removed
+            if removed:
+                self._removed(None)
             self._wrote()
         self.reserve.make()
         return removed
@@ -364,6 +388,7 @@ class Outbox:
 
             added = self._write("restore salvaged rows", insert)
             self._depth += added
+            self._oldest_known = False
             self._wrote()
             self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
             return added
@@ -373,9 +398,13 @@ class Outbox:
         return self._depth
 
     def oldest_age(self, now: float | None = None) -> float:
-        """Seconds since the oldest queued row was appended (0.0 when empty)."""
+        """Seconds since the oldest queued row was appended (0.0 when empty); read from the file only when rows
+        that may have been the oldest left since the last time (module docstring)."""
         with self._lock:
-            oldest = self._db.execute("SELECT min(created) FROM outbox").fetchone()[0]
+            if not self._oldest_known:
+                self._oldest = self._db.execute("SELECT min(created) FROM outbox").fetchone()[0]
+                self._oldest_known = True
+            oldest = self._oldest
         return 0.0 if oldest is None else max(0.0, (self._clock() if now is None else now) - oldest)
 
     @property

@@ -175,8 +175,10 @@ class OfficerScreen:
         return out
 
     def _backlog(self) -> dict[str, Any] | None:
-        """Events queued and the oldest one's age in minutes, when it is older than ``BACKLOG_S`` (the age is
-        asked of the outbox at most every ``BACKLOG_EVERY_S``: the supervisor refreshes four times a second)."""
+        """Events queued and the oldest one's age in minutes, when it is older than ``BACKLOG_S``. The depth is the
+        outbox's counter; the age the outbox keeps too, reading the file (a scan of every queued row) only after
+        rows that may have been the oldest left: asked at most every ``BACKLOG_EVERY_S``, so a full outbox that
+        drops a row at every decision is not scanned four times a second (the supervisor's refresh)."""
         depth = self.outbox.depth()
         if depth == 0:
             self._oldest = (0.0, self._monotonic())

@@ -126,6 +126,56 @@ def test_oldest_age_uses_injected_clock(tmp_path):
     assert read_outbox_stats(tmp_path / "o.db", now=clock.now + 1)["oldest_age_s"] == pytest.approx(43.5)
 
 
+def test_backlog_figures_stay_right_through_commits_acks_drops_and_a_restart_reading_the_file_only_on_change(
+        tmp_path):
+    """The screen asks the outbox's depth and oldest age four times a second (agent/screen/__init__.py
+    ``_backlog``). Depth is a counter; the oldest age is read from the file (a scan of every queued row, under the
+    lock a traveller's commit waits for) only when rows that may have been the oldest left: the queue waiting
+    offline, however long, costs no read. Each figure agrees with a fresh read of the file (``read_outbox_stats``)
+    after appends (one stamped earlier, a wall clock stepped back), acks of the oldest or of a newer row, drops
+    of a full outbox and a reopen."""
+    path, clock = tmp_path / "o.db", FakeClock(1_800_000_000.0)
+    box = Outbox(path, clock=clock, max_rows=4)
+    scans: list[str] = []
+
+    def trace(db: Outbox) -> None:
+        db._db.set_trace_callback(lambda sql: scans.append(sql) if "min(created)" in sql else None)
+
+    def agrees(reads: int) -> None:
+        now = clock.now + 1
+        stats = read_outbox_stats(path, now)
+        for _ in range(8):  # two seconds of the screen's refreshes
+            assert (box.depth(), box.oldest_age(now)) == pytest.approx((stats["depth"], stats["oldest_age_s"]))
+        assert len(scans) == reads, scans
+        scans.clear()
+
+    trace(box)
+    agrees(reads=1)  # nothing known at open: read once
+    for i in range(3):
+        box.append("decision", f"m{i}", b"x", priority=PRIORITY_ROUTINE)
+        clock.advance(60)
+        agrees(reads=0)
+    box.append("decision", "early", b"x", priority=PRIORITY_ROUTINE, now=clock.now - 3600)  # a clock set back
+    agrees(reads=0)
+    box.ack(["m1"])  # a newer row: the oldest may have stayed, but an ack does not say
+    agrees(reads=1)
+    box.ack(["early"])
+    agrees(reads=1)
+    box.append("decision", "hit", b"x", priority=PRIORITY_HIT)
+    box.append("decision", "m3", b"x", priority=PRIORITY_ROUTINE)
+    agrees(reads=0)
+    box.append("decision", "m4", b"x", priority=PRIORITY_ROUTINE)  # full: m0, the oldest routine row, dropped
+    assert [r.msg_id for r in box.pending(10)] == ["hit", "m2", "m3", "m4"]
+    agrees(reads=1)
+    box.close()
+    box = Outbox(path, clock=clock, max_rows=4)  # a restart
+    trace(box)
+    agrees(reads=1)
+    box.ack(["hit", "m2", "m3", "m4"])
+    agrees(reads=0)  # empty: nothing to read
+    box.close()
+
+
 def test_stats_of_a_missing_outbox_is_an_error_not_a_new_file(tmp_path):
     with pytest.raises(OutboxError):
         read_outbox_stats(tmp_path / "absent.db", now=0)
