@@ -61,6 +61,7 @@ NEXT_STEPS = {
     "possible_person_match": "Compare the traveller with the hit record; if in doubt, refer to the second-line officer",
     "possible_person_match:normaliser_mismatch": "This list cannot be searched by name here: ask the centre to check "
                                                  "the name",
+    "birth_date_transposed": "Compare the birth date on the document with the hit record's, day and month swapped",
     "possible_document_match": "Read the document number on the document and compare it with the hit record",
     "possible_vehicle_match": "Compare the vehicle's VIN and plate with the hit record",
     "list_stale": "Ask the centre to check the traveller; tell the supervisor the list is out of date",
