@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agent.screening.events import decode_event
 from tests.support.clock import FakeClock
 from tests.support.console import add_alert_receipt, add_search
 from tools.central.console.picture import FACTOR, MIN_SEARCHES, Picture
@@ -297,3 +298,35 @@ def test_the_alert_board_shows_the_newest_alerts_and_a_bounded_number_of_gates_e
         (GATE_ROWS, 2, sorted(fleet[GATE_ROWS + 2:]), 0)
     assert (other["received"], len(other["missing"]), other["more_missing"], other["reported"]) == \
         (0, GATE_ROWS, len(fleet) - GATE_ROWS, [])
+
+
+def test_the_alert_board_decodes_only_the_receipts_of_the_alerts_it_shows(store, monkeypatch):
+    """The Alerts page reads the receipts of its ``ALERTS_SHOWN`` alerts by their stored alert id, not every receipt
+    ever stored: the receipts of older alerts (not shown) are neither read nor decoded, and the figures shown are
+    the same as when every receipt was decoded."""
+    import tools.central.alerts as alerts
+    from tools.central.console.records import ALERTS_SHOWN
+
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    for i in range(ALERTS_SHOWN + 5):
+        records.record_alert(f"a-{i:02d}", "sara", "info", "all", f"notice {i}", NOW + 3600)
+        clock.sleep(1)
+    for i in range(5):  # the five oldest alerts, not on the page: many receipts each
+        for _ in range(20):
+            add_alert_receipt(store, "gate-1", "port-a", f"a-{i:02d}", NOW + 10)
+    newest = f"a-{ALERTS_SHOWN + 4:02d}"
+    add_alert_receipt(store, "gate-1", "port-a", newest, NOW + 100)
+    add_alert_receipt(store, "gate-1", "port-a", newest, NOW + 105, "acknowledged", "amina")
+    decoded: list[bytes] = []
+
+    def counting(body: bytes) -> dict:  # type: ignore[type-arg]
+        decoded.append(body)
+        return decode_event(body)
+
+    monkeypatch.setattr(alerts, "decode_event", counting)
+    board = records.alert_board()
+    assert len(decoded) == 2, f"{len(decoded)} receipts decoded for a page that shows 2"
+    assert (board[0]["alert_id"], board[0]["received"], board[0]["acknowledged"], board[0]["receipts"]) == \
+        (newest, 1, 1, {"gate-1": {"received": NOW + 100, "acknowledged": NOW + 105, "officer": "amina"}})
+    assert alerts.alert_receipts(store, "a-00")["a-00"]["gate-1"] == {"received": NOW + 10}

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from yoyo import get_backend, read_migrations
 
+from agent.screening.events import encode_event
 from tools.central.pgstore import PostgresStore
 from tools.central.store import MIGRATIONS, VERSION, CentralStore, event_day, open_store
 
@@ -282,3 +283,31 @@ def test_a_stale_rotation_request_does_not_replace_a_newer_pending_key(tmp_path,
     assert store.propose_key("gate-r", newest, now=52.0, signed=30.0)  # a newer request still replaces it
     assert store.promote_key("gate-r", newest, 53.0) and store.device_keys("gate-r") == [newest]
     assert store.propose_key("gate-r", stale, now=54.0, signed=10.0), "no pending key: nothing to be stale against"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_alert_events_stored_before_their_alert_id_column_get_it_from_the_migration(tmp_path, pg_url, engine):
+    """The receipts a store held before ``events.alert_id`` (sqlite 0008, postgresql 0007) are found by it after
+    the migration, as those stored after: the console reads an alert's receipts by that column alone."""
+    from tests.support.console import add_alert_receipt
+    from tools.central.alerts import alert_receipts
+
+    dialect = "postgresql" if engine == "postgresql" else "sqlite"
+    url = pg_url.replace("postgresql://", "postgresql+psycopg://", 1) if engine == "postgresql" \
+        else f"sqlite:///{tmp_path / 'c.db'}"
+    backend = get_backend(url)
+    with backend.lock():
+        todo = backend.to_apply(read_migrations(str(MIGRATIONS / dialect)))
+        backend.apply_migrations(todo.filter(lambda m: "alert_receipt_ids" not in m.id))
+    cur = backend.connection.cursor()
+    mark = "%s" if engine == "postgresql" else "?"
+    event = encode_event({"v": 2, "type": "alert", "id": "m1", "gate": "gate-a", "wall": 2.0e9, "alert": "a-1",
+                          "state": "received"})
+    cur.execute("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day) VALUES"
+                f" ('m1', 'gate-a', 1, 0, 'alert', 2.0e9, 2.0e9, 2.0e9, {mark}, {mark})", (event, event_day(2.0e9)))
+    backend.connection.commit()
+    backend.connection.close()
+    store = open_store(pg_url if engine == "postgresql" else tmp_path / "c.db")
+    add_alert_receipt(store, "gate-b", "port-a", "a-1", 2.0e9 + 5)
+    assert alert_receipts(store, "a-1") == {"a-1": {"gate-a": {"received": 2.0e9}, "gate-b": {"received": 2.0e9 + 5}}}
+    store.close()

@@ -209,19 +209,19 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
         client.loop_stop()
 
 
-def alert_receipts(store: CentralStore, alert_id: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+def alert_receipts(store: CentralStore, *alert_ids: str) -> dict[str, dict[str, dict[str, Any]]]:
     """{alert id: {gate: {"received": wall, "acknowledged": wall, "officer": name}}} from the ``alert`` events
-    the gates sent (``alert_id``: that alert only)."""
+    the gates sent, of the alerts ``alert_ids`` (none: of every alert). Only those alerts' events are read and
+    decoded (``events.alert_id``, set as they are stored: ``tools.central.store.alert_id_of``)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in store.events(kind="alert"):
+    which = f"IN ({', '.join('?' * len(alert_ids))})" if alert_ids else "IS NOT NULL"
+    for row in store.query(f"SELECT gate_id, alert_id, body FROM events WHERE alert_id {which} ORDER BY rowid",
+                           alert_ids):
         try:
-            event = decode_event(row["body"])
+            event = decode_event(bytes(row["body"]))
         except ValueError:
             continue
-        aid = event.get("alert")
-        if not isinstance(aid, str) or (alert_id is not None and aid != alert_id):
-            continue
-        gate = out.setdefault(aid, {}).setdefault(row["gate_id"], {})
+        gate = out.setdefault(row["alert_id"], {}).setdefault(row["gate_id"], {})
         gate[str(event.get("state"))] = event.get("wall")
         if event.get("officer"):
             gate["officer"] = event["officer"]

@@ -19,16 +19,16 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
-from tools.central.store import CentralStore, EventRow, event_day, migrate, redact
+from tools.central.store import CentralStore, EventRow, alert_id_of, event_day, migrate, redact
 
 AHEAD = 2  # days of partitions made ahead
 _MAINTAIN_LOCK = 0x5348_4152  # pg advisory lock id ("SHAR") around partition upkeep
 _PARTITION = re.compile(r"events_(\d{8})")
 # a batch's events as one statement over column arrays: one round trip, one plan, no per-row statement in psycopg
 _INSERT_EVENTS = (
-    "INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day)"
+    "INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body, day, alert_id)"
     " SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::float8[],"
-    " ?::float8[], ?::float8[], ?::bytea[], ?::date[])"
+    " ?::float8[], ?::float8[], ?::bytea[], ?::date[], ?::text[])"
     " ON CONFLICT DO NOTHING RETURNING gate_id, msg_id")
 
 
@@ -99,6 +99,7 @@ class PostgresStore(CentralStore):
         for i in (5, 6, 7):  # msgpack gives an int for a whole number of seconds: one array type each
             cols[i] = [float(t) for t in cols[i]]
         cols.append([event_day(c) for c in cols[5]])
+        cols.append([alert_id_of(k, b) for k, b in zip(cols[4], cols[8], strict=True)])
         with self._lock:
             inserted = {(g, m) for g, m in self._x(_INSERT_EVENTS, cols, binary=True).fetchall()}
         out = []

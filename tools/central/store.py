@@ -20,15 +20,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgpack
 from yoyo import get_backend, read_migrations
 
 from agent.keys import message_key_id
 from agent.protocol import topics
+from agent.screening.events import decode_event
 from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 8
+VERSION = 9
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,6 +42,29 @@ def event_day(created: float) -> str:
     """The UTC date ('YYYY-MM-DD') an event was created at its gate: its partition (PostgreSQL) and the unit
     of retention. Fixed by the signed message, so a resent event falls on the same day."""
     return time.strftime("%Y-%m-%d", time.gmtime(created))
+
+
+def alert_id_of(kind: str, body: bytes) -> str | None:
+    """The alert a gate's ``alert`` event (its receipt or acknowledgement, agent/alerts.py: outbox_report) names,
+    kept as ``events.alert_id`` when it is stored so that an alert's receipts are read by that column alone, not
+    by decoding every receipt; None for any other event or an unreadable body."""
+    if kind != "alert":
+        return None
+    try:
+        alert_id = decode_event(bytes(body)).get("alert")
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return None
+    return alert_id if isinstance(alert_id, str) else None
+
+
+def fill_alert_ids(conn: Any, param: str) -> None:
+    """Set ``events.alert_id`` of the alert events stored before that column (the migrations that add it; ``param``
+    the driver's placeholder), decoding each once."""
+    cur = conn.cursor()
+    cur.execute("SELECT gate_id, msg_id, body FROM events WHERE kind = 'alert'")
+    found = [(a, g, m) for g, m, b in cur.fetchall() if (a := alert_id_of("alert", b)) is not None]
+    for row in found:
+        cur.execute(f"UPDATE events SET alert_id = {param} WHERE gate_id = {param} AND msg_id = {param}", row)
 
 
 def migrate(url: str) -> list[str]:
@@ -460,11 +485,12 @@ class CentralStore:
         database refuses) fails the whole call: the caller undoes it (``each()``) and inserts row by row to
         reject that one alone. Inside ``transaction()`` durable only at the commit: the caller acks after
         that (RELIABILITY 17)."""
-        args = [(msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created))
-                for msg_id, gate_id, seq, is_hit, kind, created, sent, received, body in rows]
+        args = [(msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created),
+                 alert_id_of(kind, body)) for msg_id, gate_id, seq, is_hit, kind, created, sent, received, body in rows]
         with self._lock:
             out = self._xmany("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body,"
-                              " day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                              " day, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                              " RETURNING 1",
                               args, returning=True)
         return [r is not None for r in out]
 

@@ -305,7 +305,7 @@ class ConsoleRecords:
         if not alerts:
             return []
         fleet = [g for gates in self.gates_by_site().values() for g in gates]
-        receipts = alert_receipts(self.store)
+        receipts = alert_receipts(self.store, *(a["alert_id"] for a in alerts))
         out = []
         for a in alerts:
             got = receipts.get(a["alert_id"], {})
