@@ -521,6 +521,30 @@ def test_a_proposal_past_its_expiry_shows_lapsed_on_the_commands_page_and_in_the
     assert "gate-1/c-lapsed" in audit
 
 
+def test_a_proposal_lapses_in_the_audit_log_at_its_expiry_with_no_page_opened(console, store, caplog):
+    """The console's feed notices a proposal that lapsed by itself, within ``ROLLUP_S`` of its expiry: the audit
+    log records it at its ``not_after`` and the log says so, though nobody opened the Commands page; opening it
+    later shows it lapsed and audits nothing twice."""
+    from tests.support.wait import wait_until
+    from tools.central.console import ROLLUP_S
+
+    caplog.set_level(logging.WARNING, logger="tools.central.console")
+    not_after = time.time() + 0.5
+    console.records.propose_command("c-late", "gate-1", "wipe", {}, b"wire", SECOND, not_after)
+
+    def lapses() -> list[dict[str, object]]:
+        return [e for e in console.records.audit_log() if e["action"] == "command_lapsed"]
+
+    assert wait_until(lambda: lapses(), ROLLUP_S + 5), "no lapse audited while no page was open"
+    assert [(e["target"], e["at"]) for e in lapses()] == [("gate-1/c-late", not_after)]
+    assert "1 high-impact command proposal(s) lapsed" in caplog.text
+    c = Client(console.server.url)
+    c.sign_in(SUPERVISOR, PASSWORD)
+    page = c.request("/commands").read().decode()
+    assert '<tr data-cmd="c-late">' in page[page.index('<table class="lapsed">'):]
+    assert len(lapses()) == 1
+
+
 def test_the_alerts_page_shows_the_latest_alerts_and_a_bounded_number_of_gate_rows_each(console, store):
     """However many alerts were issued and gates enrolled, the Alerts page shows the newest ``ALERTS_SHOWN`` alerts
     saying so, and per alert its counts over all its gates with at most ``GATE_ROWS`` not-received rows and how

@@ -9,7 +9,8 @@ idle and absolute timeouts, CSRF, security headers, server-sent events). What it
 (``tools.central.console.views``), the store's records (``records``), the regional picture (``picture``),
 and the feed: one thread that watches the store (the newest hit, the gates' statuses and which gates fell silent,
 alert receipts) every
-``POLL_S`` seconds and tells the open pages what changed. Watching the store rather than one node's callbacks
+``POLL_S`` seconds and tells the open pages what changed, and every ``ROLLUP_S`` rolls up the picture and audits
+the command proposals that lapsed. Watching the store rather than one node's callbacks
 is what lets the console run beside any number of workers, on SQLite or PostgreSQL; ``poke()`` (the node's
 ``on_update`` when the console runs inside ``sharaka-central run``) wakes it at once.
 
@@ -130,6 +131,14 @@ class Console:
         return {"hits": self.records.hit_mark(), "gates": tuple(gates.values()),
                 "alerts": self.records.alert_receipt_mark(), "federation": tuple(fed.values())}
 
+    def _lapse(self) -> None:
+        """Audit the proposals that lapsed since the last look (``ConsoleRecords.lapse_pending``) within ``ROLLUP_S``
+        of their expiry, whether or not anyone opens the Commands page, and say so in the log."""
+        lapsed = self.records.lapse_pending()
+        if lapsed:
+            logger.warning("console: %d high-impact command proposal(s) lapsed with no second supervisor (audit log:"
+                           " command_lapsed)", lapsed)
+
     def _watch(self) -> None:
         seen: dict[str, Any] = {}
         rolled = 0.0
@@ -142,6 +151,7 @@ class Console:
                     rolled = time.monotonic()
                     if self.picture.rollup():  # new facts: the picture, and a gate's site may be known now
                         changed += ["picture", "gates"]
+                    self._lapse()
                 for topic in changed:
                     self.hub.publish(topic)
             except Exception:  # the store is down or busy: the pages keep what they show, the feed tries again

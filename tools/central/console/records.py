@@ -151,10 +151,12 @@ class ConsoleRecords:
         self._sites: dict[str, str] = {}  # gate -> the site its events name (gates do not report it in status)
 
     # ------------------------------------------------------------------ audit
-    def audit(self, operator: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
-        """Record one operator action (committed before the console answers)."""
+    def audit(self, operator: str, action: str, target: str = "", detail: dict[str, Any] | None = None, *,
+              at: float | None = None) -> None:
+        """Record one operator action (committed before the console answers), done now or ``at``."""
         self.store.execute("INSERT INTO audit (at, operator, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                           (self._clock(), operator, action, target, json.dumps(detail or {}, sort_keys=True)))
+                           (self._clock() if at is None else at, operator, action, target,
+                            json.dumps(detail or {}, sort_keys=True)))
 
     def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest audit entries first."""
@@ -342,8 +344,9 @@ class ConsoleRecords:
 
     def lapse_pending(self) -> int:
         """Mark each proposal whose ``not_after`` passed with no second supervisor as lapsed (``decision``
-        'lapsed', ``decided_at`` its ``not_after``) and audit it (``command_lapsed``, no operator: nobody acted;
-        the detail names the proposer), each once however many consoles look; returns how many lapsed now."""
+        'lapsed', ``decided_at`` its ``not_after``) and audit it at its ``not_after`` (``command_lapsed``, no
+        operator: nobody acted; the detail names the proposer), each once however many consoles look; returns how
+        many lapsed now. The console's feed calls it every few seconds (``Console._lapse``), the Commands page too."""
         rows = self.store.query("SELECT cmd_id, gate_id, op, proposed_by, not_after FROM pending_commands"
                                 " WHERE decision IS NULL AND not_after <= ? ORDER BY not_after", (self._clock(),))
         lapsed = 0
@@ -352,7 +355,8 @@ class ConsoleRecords:
                 if self.store.execute("UPDATE pending_commands SET decision = 'lapsed', decided_at = ? WHERE"
                                       " cmd_id = ? AND decision IS NULL", (r["not_after"], r["cmd_id"])):
                     self.audit("", "command_lapsed", f"{r['gate_id']}/{r['cmd_id']}",
-                               {"op": r["op"], "proposed_by": r["proposed_by"], "not_after": r["not_after"]})
+                               {"op": r["op"], "proposed_by": r["proposed_by"], "not_after": r["not_after"]},
+                               at=r["not_after"])
                     lapsed += 1
         return lapsed
 
