@@ -330,3 +330,20 @@ def test_the_alert_board_decodes_only_the_receipts_of_the_alerts_it_shows(store,
     assert (board[0]["alert_id"], board[0]["received"], board[0]["acknowledged"], board[0]["receipts"]) == \
         (newest, 1, 1, {"gate-1": {"received": NOW + 100, "acknowledged": NOW + 105, "officer": "amina"}})
     assert alerts.alert_receipts(store, "a-00")["a-00"]["gate-1"] == {"received": NOW + 10}
+
+
+def test_an_alert_counts_the_fleet_of_its_time_even_one_recorded_before_its_addressees(store):
+    """An alert to all gates, and one to a site recorded before the addressees were stored (its sites unknown: the
+    signed alert was not kept), count the gates enrolled before the alert expired and not retired before it was
+    issued: a gate enrolled after it is not shown missing it, one retired after it was addressed."""
+    clock = FakeClock(NOW)
+    records = ConsoleRecords(store, clock=clock)
+    store.enrol("gate-3", bytes(range(1, 33)), NOW - DAY)
+    records.record_alert("a-all", "sara", "warning", "all", "Watch all", NOW + 3600)
+    store.execute("INSERT INTO console_alerts (alert_id, issued, operator, severity, target, notice, expires)"
+                  " VALUES ('a-old', ?, 'sara', 'info', 'site', 'Watch port-a', ?)", (NOW, NOW + 3600))
+    store.retire("gate-3", NOW + 60, "wiped")  # after the alerts went out: it was addressed
+    store.enrol("gate-9", bytes(range(9, 41)), NOW + 2 * 3600)  # after they expired: it was not
+    board = {a["alert_id"]: a for a in records.alert_board()}
+    assert {a: b["addressees"] for a, b in board.items()} == {"a-all": ["gate-1", "gate-2", "gate-3"],
+                                                              "a-old": ["gate-1", "gate-2", "gate-3"]}

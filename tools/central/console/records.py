@@ -169,8 +169,8 @@ class ConsoleRecords:
         outbox backlog, trusted time (``clock_view``), update (``update_view``), from the status each gate last sent. The site is the one the gate reports, else the one of
         its enrolment token."""
         now = self._clock() if now is None else now
-        rows = self.store.query("SELECT gate_id, online, last_seen, list_version, retired, last_status FROM gates"
-                                " ORDER BY gate_id")
+        rows = self.store.query("SELECT gate_id, online, last_seen, list_version, enrolled, retired, last_status"
+                                " FROM gates ORDER BY gate_id")
         sites = {r["gate_id"]: r["site"] for r in self.store.query(
             "SELECT gate_id, site FROM enrol_tokens ORDER BY issued")}
         out: dict[str, list[dict[str, Any]]] = {}
@@ -294,13 +294,15 @@ class ConsoleRecords:
 
     def alert_board(self, limit: int = ALERTS_SHOWN, rows: int = GATE_ROWS) -> list[dict[str, Any]]:
         """The Alerts page: the newest ``limit`` alerts issued from the console, newest first, with the gates it was addressed to
-        (``addressees``, sorted: every gate not retired for ``all``, the gates of its sites, as ``gates_by_site``
+        (``addressees``, sorted: every gate of its fleet for ``all``, the gates of its sites, as ``gates_by_site``
         knows them, for ``site``, the named gates for ``gates``; a gate that reported the alert was addressed too),
         their receipts (``receipts``: gate -> received, acknowledged, officer; ``alert_receipts``) and how many of
         them ``received`` and ``acknowledged`` it. The page's rows stay bounded: ``missing`` (addressed, nothing
         reported) and ``reported``, at most ``rows`` gates each, and how many more of each (``more_missing``,
-        ``more_reported``). An alert recorded before its addressees were stored (schema 6) counts over the whole
-        fleet."""
+        ``more_reported``). The fleet is the alert's own: gates enrolled before it expired and not retired before it
+        was issued, so a gate enrolled later is not missing it. An alert to sites or gates recorded before its
+        addressees were stored (schema 6; the signed alert was not kept, so they cannot be recovered) counts over
+        that fleet."""
         from tools.central.alerts import alert_receipts  # paho: only where alerts are shown
 
         alerts = self.alerts(limit)
@@ -311,12 +313,16 @@ class ConsoleRecords:
         out = []
         for a in alerts:
             got = receipts.get(a["alert_id"], {})
+            # the fleet of the alert's time: enrolled before it expired (a gate enrolled while it was in force got
+            # it at its first connect), not retired before it was issued
+            then = [g for g in fleet
+                    if g["enrolled"] <= a["expires"] and (g["retired"] is None or g["retired"] >= a["issued"])]
             if a["target"] == "gates" and a["gates"]:
                 addressed = set(a["gates"])
             elif a["target"] == "site" and a["sites"]:
-                addressed = {g["gate_id"] for g in fleet if g["site"] in a["sites"] and g["retired"] is None}
+                addressed = {g["gate_id"] for g in then if g["site"] in a["sites"]}
             else:
-                addressed = {g["gate_id"] for g in fleet if g["retired"] is None}
+                addressed = {g["gate_id"] for g in then}
             gates = sorted(addressed | set(got))
             missing = [g for g in gates if g not in got]
             reported = [g for g in gates if g in got]
