@@ -37,10 +37,10 @@ to the regional hub as ``federation-CENTRE``, and the hub's ACL that confines ea
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from agent.arguments import host_port
 from agent.errors import run_command
 from agent.protocol import ids, topics
 from tools.broker_setup import GATE_INBOUND, GATE_OUTBOUND, SHARED_READ, TOPIC_ROOT, check_gate_id
@@ -194,11 +194,8 @@ def _credential_args(p: argparse.ArgumentParser, remote: str, name: str) -> None
 
 
 def _address(text: str) -> str:
-    """``HOST:PORT`` of a broker, as Mosquitto's ``address`` line takes it: a port of 1 to 65535 (99999 made a
-    config whose bridge never connects) and a host without spaces or control characters (a line of its own)."""
-    host, _, port = text.rpartition(":")
-    if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]", host) or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected HOST:PORT, the port 1 to 65535")
+    """``HOST:PORT`` of a broker as Mosquitto's ``address`` line takes it (``agent.arguments.host_port``), as given."""
+    host_port(text)
     return text
 
 

@@ -38,11 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_duration(duration: float | None) -> None:
-    """``--duration``: none, or a finite number of seconds >= 0 (``nan`` or ``-1`` stopped at once, exit 0)."""
+    """``--duration``: none, or seconds (``agent.arguments.is_seconds``: ``nan`` or ``-1`` stopped at once, exit 0)."""
+    from agent.arguments import SECONDS, is_seconds
     from agent.errors import UsageError
 
-    if duration is not None and not 0 <= duration < float("inf"):
-        raise UsageError(f"--duration {duration:g}: expected a finite number of seconds, 0 or more (none: until Ctrl-C)")
+    if duration is not None and not is_seconds(duration):
+        raise UsageError(f"--duration {duration:g}: expected {SECONDS} (none: until Ctrl-C)")
 
 
 def decode_command(args: argparse.Namespace) -> int:

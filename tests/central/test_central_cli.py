@@ -190,6 +190,22 @@ def test_broker_commands_refuse_a_port_out_of_range(tmp_path, capsys, command, p
     assert not (tmp_path / "central.db").exists()
 
 
+@pytest.mark.parametrize("option", [["console", "--accounts", "K", "--listen"], ["run", "--keys", "K", "--enrol-broker"]],
+                         ids=["listen", "enrol-broker"])
+@pytest.mark.parametrize("address", ["a b:8883", "h\ntopic # both 0:8883", "h:99999", "h", ":8883"],
+                         ids=["space", "line-break", "port-out-of-range", "no-port", "no-host"])
+def test_host_port_options_refuse_what_the_site_bridge_refuses(tmp_path, capsys, option, address):
+    """``--listen`` and ``--enrol-broker`` read HOST:PORT as ``tools/site_bridge.py`` does (agent/arguments.py:
+    host_port): a host with a space or a line break (taken before, to fail at bind time or to be handed to every
+    gate enrolled) and a port out of range are usage errors before the store is opened."""
+    args = [str(tmp_path / "k") if a == "K" else a for a in option]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args[:-1], "--db", str(tmp_path / "central.db"), args[-1], address])
+    assert exit_.value.code == 2
+    assert f"error: argument {args[-1]}: {address!r:.60}: expected HOST:PORT, the port" in capsys.readouterr().err
+    assert not (tmp_path / "central.db").exists()
+
+
 @pytest.mark.parametrize("command", [["run", "--keys", "K"], ["federation", "run", "--config", "K"],
                                      ["console", "--accounts", "K"]])
 @pytest.mark.parametrize("duration", ["nan", "-1", "inf"])

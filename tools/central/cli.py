@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import keys as keyfiles
+from agent.arguments import host_port, port, seconds
 from agent.durable import atomic_write
 from agent.errors import BadDataError, TransportError, UsageError, command_path, run_command
 from agent.hitlist.records import RecordsReader
@@ -71,7 +72,7 @@ from tools.central.terminal import escape_controls
 
 def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True) -> None:
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_port, default=1883, help="broker port, 1 to 65535 (default 1883)")
+    p.add_argument("--port", type=port, default=1883, help="broker port, 1 to 65535 (default 1883)")
     p.add_argument("--username", default=username, help=f"broker user (default {username}: its own identity)")
     p.add_argument("--password-file", type=Path, metavar="FILE", help="file holding the broker password")
     p.add_argument("--ca", metavar="FILE", help="CA file of the broker (TLS)")
@@ -81,28 +82,19 @@ def _broker_args(p: argparse.ArgumentParser, username: str, *, keys: bool = True
         p.add_argument("--keys", type=Path, required=True, metavar="DIR", help="directory made by `keygen`")
 
 
-def _port(text: str) -> int:
-    """``--port``: a TCP port, 1 to 65535 (99999 or 0 read as a broker that never answers)."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a port number of 1 to 65535")
-    return int(text)
-
-
-def _seconds(text: str, note: str = "") -> float:
-    """A finite number of seconds >= 0: ``nan`` passes every comparison's ``not`` (``--gap-grace nan`` never
-    reported a gap) and ``-1`` or ``nan`` as ``--duration`` stopped the command at once, exit 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a finite number of seconds, 0 or more{note}")
-    return value
-
-
 def _duration(text: str) -> float:
-    """``--duration``: seconds (``_seconds``), 0 for until ^C."""
-    return _seconds(text, " (0: until ^C)")
+    """``--duration``: seconds (``agent.arguments.seconds``), 0 for until ^C."""
+    return seconds(text, " (0: until ^C)")
+
+
+def _listen(text: str) -> tuple[str, int]:
+    """``--listen``: where the console listens (``agent.arguments.host_port``; port 0: one the system picks)."""
+    return host_port(text, free=True, example="127.0.0.1:8080")
+
+
+def _enrol_broker(text: str) -> tuple[str, int]:
+    """``--enrol-broker``: where enrolled gates connect (``agent.arguments.host_port``)."""
+    return host_port(text, example="broker.example:8883")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -155,12 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inbound queue bound; when full the node stops reading and the broker holds the rest")
     p.add_argument("--linger", type=_linger, default=CentralConfig.linger, metavar="SECONDS",
                    help="a batch waits this long for more messages once one came (fewer commits; not for a hit)")
-    p.add_argument("--gap-grace", type=_seconds, default=60.0, metavar="SECONDS",
+    p.add_argument("--gap-grace", type=seconds, default=60.0, metavar="SECONDS",
                    help="report event sequence numbers missing for longer than this")
     p.add_argument("--enrol-ca", type=Path, metavar="DIR",
                    help="broker CA directory (ca.crt, ca.key): answer enrolment requests, signing gates' certificates")
     p.add_argument("--root-pub", type=Path, metavar="FILE", help="with --enrol-ca: the root public key gates pin")
-    p.add_argument("--enrol-broker", default="", metavar="HOST:PORT",
+    p.add_argument("--enrol-broker", type=_enrol_broker, metavar="HOST:PORT",
                    help="with --enrol-ca: where enrolled gates connect (default: the host they enrolled through, 8883)")
     p.add_argument("--enrol-list", default="", metavar="ID", help="with --enrol-ca: the list id enrolled gates follow")
     p.add_argument("--workers", type=int, default=1, metavar="N",
@@ -239,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--accounts", type=Path, required=True, metavar="FILE",
                    help="the operators' accounts (`sharaka-central operator add`)")
-    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
+    p.add_argument("--listen", type=_listen, default="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="default 127.0.0.1:8080")
     p.add_argument("--https-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate (and --https-key)")
     p.add_argument("--https-key", type=Path, metavar="FILE")
     p.add_argument("--name", action="append", default=[], metavar="HOST",
@@ -263,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         _db_arg(p)
         p.add_argument("--json", action="store_true")
         if name == "gates":
-            p.add_argument("--gap-grace", type=_seconds, default=60.0, metavar="SECONDS",
+            p.add_argument("--gap-grace", type=seconds, default=60.0, metavar="SECONDS",
                            help="report sequence numbers missing for longer than this")
         if name in ("events", "keys"):
             p.add_argument("--gate")
@@ -305,9 +298,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from agent.web.server import server_ssl_context
     from tools.central.console import Console, ConsoleConfig
 
-    host, _, port = args.listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise UsageError(f"--listen {args.listen!r:.60}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    host, listen_port = args.listen
     from agent.web.hosts import HOST_NAME_FORM, is_host_name
 
     for name in args.name:
@@ -316,7 +307,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
     if args.https_cert is None and not _loopback(host):  # as the gate's screen: passwords and sessions never in clear
-        raise UsageError(f"--listen {args.listen!r} is reachable from the network: serve HTTPS there "
+        raise UsageError(f"--listen {host}:{listen_port} is reachable from the network: serve HTTPS there "
                          "(--https-cert and --https-key), or listen on loopback behind a TLS front")
     # the gate's officer screen's floors (agent/config.py [screen]): a NaN idle never signs out, a negative
     # lockout turns it off, a failure count below 1 locks an account at its first wrong password
@@ -338,7 +329,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
                                     command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
                                     secure=ssl_context is not None, names=tuple(args.name)))
-    url = console.start(host.strip("[]"), int(port), ssl_context)
+    url = console.start(host.strip("[]"), listen_port, ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -512,15 +503,13 @@ def _enrolment(args: argparse.Namespace, store: CentralStore) -> EnrolmentDesk |
         return None
     if args.root_pub is None:
         raise UsageError("--enrol-ca needs --root-pub FILE: the root key enrolled gates pin")
-    host, _, port = args.enrol_broker.rpartition(":") if args.enrol_broker else ("", "", "8883")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--enrol-broker {args.enrol_broker!r:.60}: expected HOST:PORT, e.g. broker.example:8883")
+    host, broker_port = args.enrol_broker or ("", 8883)
     ca = CertFiles(args.enrol_ca / "ca.crt", args.enrol_ca / "ca.key")
     for f in (ca.cert, ca.key):
         f.read_bytes()  # a missing or unreadable CA file is the operator's mistake, said now
     commands = tuple(keyfiles.read_public_key(p) for p in sorted(args.keys.glob("command-*.key.pub")))
     config = EnrolmentConfig(ca=ca, root_pub=keyfiles.read_public_key(args.root_pub), command_pubs=commands,
-                             broker_host=host, broker_port=int(port), list_id=args.enrol_list)
+                             broker_host=host, broker_port=broker_port, list_id=args.enrol_list)
     return EnrolmentDesk(store, keyfiles.load_signing_key(args.keys / "node.key"), config)
 
 

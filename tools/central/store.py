@@ -57,10 +57,12 @@ def alert_id_of(kind: str, body: bytes) -> str | None:
     return alert_id if isinstance(alert_id, str) else None
 
 
-def fill_alert_ids(conn: Any, param: str) -> None:
-    """Set ``events.alert_id`` of the alert events stored before that column (the migrations that add it; ``param``
-    the driver's placeholder), decoding each once."""
+def add_alert_ids(conn: Any, param: str) -> None:
+    """Add ``events.alert_id`` and its index, and set it on the alert events stored before (the migrations
+    sqlite/0008 and postgresql/0007, on their driver's connection; ``param`` its placeholder), decoding each once."""
     cur = conn.cursor()
+    cur.execute("ALTER TABLE events ADD COLUMN alert_id TEXT")
+    cur.execute("CREATE INDEX events_alert ON events (alert_id, gate_id) WHERE alert_id IS NOT NULL")
     cur.execute("SELECT gate_id, msg_id, body FROM events WHERE kind = 'alert'")
     found = [(a, g, m) for g, m, b in cur.fetchall() if (a := alert_id_of("alert", b)) is not None]
     for row in found:
