@@ -1,0 +1,166 @@
+"""The gate's MQTT and hit-list contract proven from outside: a peer centre written from docs/hitlist.md,
+docs/protocol.md and docs/online-query.md alone (tests/support/peercentre.py, nothing of ``agent`` or ``tools``)
+serves the real gate app (the real pipeline on simulated hardware, its real link) through a real Mosquitto.
+
+The gate is provisioned as an operator does it: pinned to the peer's root and node keys, nothing else; it learns
+the list key, the command keys and the alert key from the peer's root-signed keyring over MQTT.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from agent import keys as keyfiles
+from agent.app import GateApp
+from agent.config import load_config
+from agent.durable import atomic_write
+from tests.support import peercentre
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
+from tests.support.peercentre import PeerCentre, doc_fp
+from tests.support.wait import wait_until
+
+LISTED = ("UTO", "L898902C3")  # LISTED_DOC's document
+CLEARED = ("UTO", "C01X00T47")  # CLEAR_DOC's
+
+
+class Gate:
+    def __init__(self, app: GateApp, directory: Path) -> None:
+        self.app, self.device_pub = app, keyfiles.read_public_key(directory / "state" / "device.key.pub")
+
+    def swipe(self, lines):
+        """The decision the running app's reader thread made on ``lines``."""
+        screener = self.app.screener
+        assert screener is not None
+        before = screener.last
+        self.app.reader.device.swipe(lines)
+        assert wait_until(lambda: screener.last is not before, 10), "no decision"
+        assert screener.last is not None
+        return screener.last.decision
+
+
+@pytest.fixture
+def peer(broker) -> Iterator[PeerCentre]:
+    p = PeerCentre(broker.host, broker.port, *broker.central)
+    p.connect()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def gate(broker, peer, tmp_path) -> Iterator[Gate]:
+    """``gate-a``: the real app, its signed store pinned to the peer's root, its link to the peer's broker."""
+    atomic_write(tmp_path / "root.pub", bytes(peer.root.verify_key))
+    atomic_write(tmp_path / "node.pub", bytes(peer.node.verify_key))
+    _, password = broker.add_gate("gate-a")
+    (tmp_path / "pw").write_text(password)
+    config = write_app_config(
+        tmp_path, screening={"duplicate_window_s": 0.0},
+        hitlist={"store_dir": "state/hitlist", "list_id": "sltd", "root_pub": "root.pub"},
+        link={"enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub",
+              "list_fetch_spread_s": 0.0, "query": True, "query_deadline_ms": 2000})
+    app = GateApp(load_config(config))
+    app.open()
+    peer.devices["gate-a"] = keyfiles.read_public_key(tmp_path / "state" / "device.key.pub")  # enrolment
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert app.link is not None and app.link.wait_for_connected(10)
+        yield Gate(app, tmp_path)
+    finally:
+        stop.set()
+        runner.join(15)
+
+
+def installed(gate: Gate, version: int) -> bool:
+    status = gate.app.status()["hitlist"]
+    return status.get("version") == version and not status.get("stale")
+
+
+def test_the_peer_centre_uses_nothing_of_the_project():
+    tree = ast.parse(Path(peercentre.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    roots = {name.split(".")[0] for name in imported if name != "tests.support.peergate"}
+    assert roots <= {"__future__", "hashlib", "os", "struct", "threading", "time", "uuid", "dataclasses", "typing",
+                     "msgpack", "paho", "nacl"}, imported
+
+
+def test_peer_snapshot_then_delta_are_installed_fresh_and_decide_hit_and_clear(peer, gate):
+    peer.lists["sltd"] = [(doc_fp(peer.fp_keys.doc, *LISTED), "stolen", b"PEER-0001")]
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20), gate.app.status()["hitlist"]
+    hit, clear = gate.swipe(LISTED_DOC), gate.swipe(CLEAR_DOC)
+    assert (hit.verdict, hit.hit.ref, hit.list_version, hit.list_stale) == ("HIT", "PEER-0001", 1, False)
+    assert (clear.verdict, clear.list_stale) == ("CLEAR", False)
+
+    peer.lists["sltd"] = [(doc_fp(peer.fp_keys.doc, *CLEARED), "lost", b"PEER-0002")]  # one out, one in
+    built = peer.publish_list("sltd", 2)
+    assert "delta-1-2" in built.files
+    assert wait_until(lambda: installed(gate, 2), 20), gate.app.status()["hitlist"]
+    assert peer.served[-1] == "delta-1-2"  # the gate asked from v1: the delta answered
+    assert gate.swipe(LISTED_DOC).verdict == "CLEAR"
+    second = gate.swipe(CLEAR_DOC)
+    assert (second.verdict, second.hit.ref, second.hit.reason) == ("HIT", "PEER-0002", "lost")
+
+
+def listing(peer: PeerCentre) -> None:
+    """A list holding CLEAR_DOC only, installed fresh."""
+    peer.lists["sltd"] = [(doc_fp(peer.fp_keys.doc, *CLEARED), "lost", b"PEER-0002")]
+
+
+def result(peer: PeerCentre, gate: Gate, cmd_id: str, n: int = 1) -> list[dict]:
+    assert peer.wait_for(lambda: len([r for r in peer.results("gate-a", gate.device_pub) if r["cmd_id"] == cmd_id])
+                         >= n, 10), peer.results("gate-a", gate.device_pub)
+    return [r for r in peer.results("gate-a", gate.device_pub) if r["cmd_id"] == cmd_id]
+
+
+def test_peer_command_is_run_and_answered_its_replay_and_an_expired_one_refused(peer, gate):
+    listing(peer)
+    peer.publish_list("sltd", 1)  # the keyring that certifies the command keys comes with it
+    assert wait_until(lambda: installed(gate, 1), 20)
+    cmd_id, wire = peer.command("gate-a", "request_status", {})
+    (ok,) = result(peer, gate, cmd_id)
+    assert (ok["ok"], ok["reason"]) == (True, "ok")
+    peer._publish("sharaka/v1/gates/gate-a/cmd", wire)  # the same signed bytes again
+    assert [r["reason"] for r in result(peer, gate, cmd_id, 2)] == ["ok", "replay"]
+    late_id, _ = peer.command("gate-a", "request_status", {}, issued=time.time() - 600, lifetime=300)
+    (late,) = result(peer, gate, late_id)
+    assert (late["ok"], late["reason"]) == (False, "expired")
+    stranger_id, _ = peer.command("gate-a", "request_status", {}, signers=(SigningKey.generate(),))
+    (stranger,) = result(peer, gate, stranger_id)
+    assert (stranger["ok"], stranger["reason"]) == (False, "unsigned")
+
+
+def test_peer_alert_listing_a_document_makes_the_gate_hit(peer, gate):
+    listing(peer)
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20)
+    assert gate.swipe(LISTED_DOC).verdict == "CLEAR"
+    fp = doc_fp(peer.fp_keys.doc, *LISTED).to_bytes(8, "little")
+    alert_id = peer.alert([{"fps": [fp], "kind": "document", "reason": "wanted", "ref": "ALERT-1", "list": "",
+                            "version": 0}])
+    assert wait_until(lambda: alert_id in gate.app.warnings.alerts, 10), gate.app.warnings.rejected
+    decision = gate.swipe(LISTED_DOC)
+    assert (decision.verdict, decision.hit.ref) == ("HIT", "ALERT-1")
+    assert "listed_document:wanted" in decision.reasons
+
+
+def test_peer_online_answer_with_correlation_data_decides_a_hit(peer, gate):
+    listing(peer)
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20)
+    peer.online[LISTED] = ("wanted", "ONLINE-1", "online")
+    hit = gate.swipe(LISTED_DOC)
+    assert (hit.verdict, hit.hit.ref, hit.centre) == ("HIT", "ONLINE-1", "answered")
+    assert "online_hit" in hit.reasons
+    peer.online.clear()
+    clear = gate.swipe(LISTED_DOC)
+    assert (clear.verdict, clear.centre) == ("CLEAR", "answered")
