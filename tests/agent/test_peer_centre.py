@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 
 from agent import keys as keyfiles
 from agent.app import GateApp
@@ -24,6 +24,7 @@ from agent.durable import atomic_write
 from tests.support import peercentre
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
 from tests.support.peercentre import PeerCentre, doc_fp
+from tests.support.peergate import open_envelope
 from tests.support.wait import wait_until
 
 LISTED = ("UTO", "L898902C3")  # LISTED_DOC's document
@@ -100,6 +101,8 @@ def test_peer_snapshot_then_delta_are_installed_fresh_and_decide_hit_and_clear(p
     hit, clear = gate.swipe(LISTED_DOC), gate.swipe(CLEAR_DOC)
     assert (hit.verdict, hit.hit.ref, hit.list_version, hit.list_stale) == ("HIT", "PEER-0001", 1, False)
     assert (clear.verdict, clear.list_stale) == ("CLEAR", False)
+    time_status = gate.app.status()["time"]
+    assert time_status["last_signed"] is not None and time_status["wall"] == "ok"  # the signed times were taken
 
     peer.lists["sltd"] = [(doc_fp(peer.fp_keys.doc, *CLEARED), "lost", b"PEER-0002")]  # one out, one in
     built = peer.publish_list("sltd", 2)
@@ -122,6 +125,11 @@ def result(peer: PeerCentre, gate: Gate, cmd_id: str, n: int = 1) -> list[dict]:
     return [r for r in peer.results("gate-a", gate.device_pub) if r["cmd_id"] == cmd_id]
 
 
+def statuses(peer: PeerCentre, gate: Gate) -> list[dict]:
+    wires = [w for g, leaf, w in list(peer.received) if (g, leaf) == ("gate-a", "status")]
+    return [open_envelope("status", w, VerifyKey(gate.device_pub)) for w in wires]
+
+
 def test_peer_command_is_run_and_answered_its_replay_and_an_expired_one_refused(peer, gate):
     listing(peer)
     peer.publish_list("sltd", 1)  # the keyring that certifies the command keys comes with it
@@ -129,6 +137,7 @@ def test_peer_command_is_run_and_answered_its_replay_and_an_expired_one_refused(
     cmd_id, wire = peer.command("gate-a", "request_status", {})
     (ok,) = result(peer, gate, cmd_id)
     assert (ok["ok"], ok["reason"]) == (True, "ok")
+    assert peer.wait_for(lambda: any(body["kind"] == "status" for body in statuses(peer, gate)), 10)
     peer._publish("sharaka/v1/gates/gate-a/cmd", wire)  # the same signed bytes again
     assert [r["reason"] for r in result(peer, gate, cmd_id, 2)] == ["ok", "replay"]
     late_id, _ = peer.command("gate-a", "request_status", {}, issued=time.time() - 600, lifetime=300)
