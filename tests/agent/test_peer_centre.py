@@ -173,3 +173,14 @@ def test_peer_online_answer_with_correlation_data_decides_a_hit(peer, gate):
     peer.online.clear()
     clear = gate.swipe(LISTED_DOC)
     assert (clear.verdict, clear.centre) == ("CLEAR", "answered")
+
+
+def test_the_gate_matches_an_online_answer_by_its_signed_req_not_by_the_correlation_data(peer, gate):
+    """docs/protocol.md "query": the Correlation Data is echoed, but unsigned: the signed ``req`` decides."""
+    listing(peer)
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20)
+    peer.online[LISTED] = ("wanted", "ONLINE-1", "online")
+    peer.correlate = False
+    hit = gate.swipe(LISTED_DOC)
+    assert (hit.verdict, hit.hit.ref, hit.centre) == ("HIT", "ONLINE-1", "answered")

@@ -152,6 +152,7 @@ class PeerCentre:
     received: list[tuple[str, str, bytes]] = field(default_factory=list)  # (gate, leaf, payload)
     served: list[str] = field(default_factory=list)  # names of the files whose chunks were sent
     cmd_seq: dict[str, int] = field(default_factory=dict)
+    correlate: bool = True  # echo a query's Correlation Data in its reply
     client: mqtt.Client | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -285,7 +286,8 @@ class PeerCentre:
         if found is not None:
             reply.update(kind="document", reason=found[0], ref=found[1], strength="exact", list_id=found[2])
         out = Properties(PacketTypes.PUBLISH)
-        out.CorrelationData = props.CorrelationData
+        if self.correlate:
+            out.CorrelationData = props.CorrelationData
         self._publish(props.ResponseTopic, envelope("query_reply", reply, self.node), qos=0, properties=out)
 
     # ------------------------------------------------------------------ MQTT
