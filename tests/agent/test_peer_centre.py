@@ -162,6 +162,18 @@ def test_peer_alert_listing_a_document_makes_the_gate_hit(peer, gate):
     assert "listed_document:wanted" in decision.reasons
 
 
+def test_peer_alert_valid_longer_than_30_days_is_refused_as_malformed_and_nothing_applies(peer, gate):
+    listing(peer)
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20)
+    fp = doc_fp(peer.fp_keys.doc, *LISTED).to_bytes(8, "little")
+    alert_id = peer.alert([{"fps": [fp], "kind": "document", "reason": "wanted", "ref": "ALERT-1", "list": "",
+                            "version": 0}], ttl=31 * 86400)
+    assert wait_until(lambda: gate.app.warnings.rejected.get("malformed") == 1, 10), gate.app.warnings.rejected
+    assert alert_id not in gate.app.warnings.alerts
+    assert gate.swipe(LISTED_DOC).verdict == "CLEAR"
+
+
 def test_peer_online_answer_with_correlation_data_decides_a_hit(peer, gate):
     listing(peer)
     peer.publish_list("sltd", 1)
