@@ -311,3 +311,16 @@ def test_alert_events_stored_before_their_alert_id_column_get_it_from_the_migrat
     add_alert_receipt(store, "gate-b", "port-a", "a-1", 2.0e9 + 5)
     assert alert_receipts(store, "a-1") == {"a-1": {"gate-a": {"received": 2.0e9}, "gate-b": {"received": 2.0e9 + 5}}}
     store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_one_hit_event_is_found_by_its_message_id_without_reading_the_others(tmp_path, pg_url, engine):
+    """``events(msg_id=...)`` (what sharing a hit reads: the console's Share action, ``federation share``) gives
+    that event alone, filtered by the database, on both engines; another kind or an unknown id gives none."""
+    store = open_store(pg_url if engine == "postgresql" else tmp_path / "c.db")
+    hit = ("h1", "gate-a", 2, True, "hit", 1.0, 1.0, 1.1, b"hit body")
+    store.add_events([_event("gate-a", "d1", 1), hit, _event("gate-b", "d2", 1)])
+    found = store.events(hits_only=True, kind="hit", msg_id="h1")
+    assert [(e["msg_id"], bytes(e["body"])) for e in found] == [("h1", b"hit body")]
+    assert store.events(hits_only=True, kind="hit", msg_id="d1") == []
+    assert store.events(hits_only=True, kind="hit", msg_id="nope") == []

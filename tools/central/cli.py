@@ -756,7 +756,7 @@ def cmd_federation(args: argparse.Namespace) -> int:
         return 0
     fed = fd.Federation.load(args.config)
     if action == "share":
-        rows = [e for e in store.events(hits_only=True, kind="hit") if e["msg_id"] == args.hit]
+        rows = store.events(hits_only=True, kind="hit", msg_id=args.hit)
         if not rows:
             raise UsageError(f"no hit event {args.hit!r} in {store.where!r} (`sharaka-central events --hits`)")
         item_id, wire = fd.share_hit(fed, rows[0], personal=args.personal, note=args.note, ttl=args.ttl)

@@ -513,8 +513,9 @@ class CentralStore:
             return cur.rowcount == 1
 
     def events(self, gate_id: str | None = None, *, hits_only: bool = False,
-               kind: str | None = None) -> list[dict[str, Any]]:
-        """Stored events in arrival order (``kind``: of that outbox kind only, each with its ``body``)."""
+               kind: str | None = None, msg_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored events in arrival order (``kind``: of that outbox kind only, each with its ``body``; ``msg_id``:
+        that message's alone, found in SQL: sharing one hit decoded every hit ever stored)."""
         q = "SELECT msg_id, gate_id, seq, is_hit, kind, created, sent, received" + (", body" if kind else "") + \
             " FROM events"
         cond, args = [], []
@@ -526,6 +527,9 @@ class CentralStore:
             args.append(gate_id)
         if hits_only:
             cond.append("is_hit=1")
+        if msg_id is not None:
+            cond.append("msg_id=?")
+            args.append(msg_id)
         if cond:
             q += " WHERE " + " AND ".join(cond)
         with self._lock:

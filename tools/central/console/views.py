@@ -200,7 +200,7 @@ def _publish_hit(console: Console, form: dict[str, str], personal: bool) -> str:
     note = form.get("note", "")
     if len(note) > MAX_NOTICE:
         raise Refused("Note of %(n)d characters: expected at most %(most)d.", n=len(note), most=MAX_NOTICE)
-    rows = [e for e in console.config.store.events(hits_only=True, kind="hit") if e["msg_id"] == msg] if msg else []
+    rows = console.config.store.events(hits_only=True, kind="hit", msg_id=msg) if msg else []
     if not rows:
         raise Refused("No hit event %(msg)r in this centre's store.", msg=msg[:40])
     item_id, wire = share_hit(fed, rows[0], personal=personal, note=note)
