@@ -1,6 +1,6 @@
 """One-time enrolment tokens and the MACs they key (docs/provisioning.md "Enrolment token").
 
-A token is 26 Crockford base32 characters shown in groups of four, ``K7QM-2XPA-9D3F-HH4T-0BVC-RN8W-6E``:
+A token is 26 Crockford base32 characters shown in groups of four, ``K7QM-2XPA-9D3F-HH4T-0BVC-RN8W-B5``:
 8 characters of token id (40 bits, public: it names the token and the enrolling client), 16 of secret
 (80 bits) and 2 check characters, so a mistyped token is caught on the gate before anything is sent.
 The secret never travels: both sides derive a MAC key from it (``token_key``) and prove knowledge of it

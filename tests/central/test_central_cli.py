@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,9 +12,10 @@ import time
 import pytest
 
 from agent.errors import EXIT_TRANSPORT
-from agent.keys import load_public_key, load_signing_key
+from agent.keys import load_public_key, load_signing_key, read_public_key, root_fingerprint
+from agent.provision.token import parse_token
 from tests.support.link import Keys, make_gate
-from tests.support.paths import REPO
+from tests.support.paths import DOCS, REPO
 from tests.support.wait import wait_until
 from tools.central.cli import main
 
@@ -94,6 +96,29 @@ def test_cmd_with_a_wrong_password_says_the_broker_refused_it_at_once(broker, tm
                  "--password-file", str(tmp_path / "pw"), "--timeout", "30"])
     err = capsys.readouterr().err
     assert code == EXIT_TRANSPORT and "cannot connect to the broker" in err and "Not authorized" in err, (code, err)
+
+
+def test_token_sheet_reads_as_docs_provisioning_shows_it(tmp_path, capsys):
+    """The operator reads the token and the root fingerprint out from these lines: they were one line with a
+    literal backslash-n between them (the escaping meant for what gates send)."""
+    assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
+    root = tmp_path / "k" / "node.key.pub"  # any public key stands for the root here
+    capsys.readouterr()
+    assert main(["token", "--db", str(tmp_path / "c.db"), "--gate", "gate-7", "--site", "port-a",
+                 "--root-pub", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = (DOCS / "provisioning.md").read_text().split("--root-pub keys/root.pub\n")[1].split("```")[0]
+    examples = {"K7QM-2XPA-9D3F-HH4T-0BVC-RN8W-B5": "TOKEN", "2026-12-04 04:33": "UNTIL",
+                "e920-0d04-7f67-545d-ef85": "FINGERPRINT"}
+    patterns = {"TOKEN": r"(\S+)", "UNTIL": r"\d{4}-\d\d-\d\d \d\d:\d\d", "FINGERPRINT": r"(\S+)"}
+    shapes = [re.sub("|".join(examples), lambda m: "\0" + examples[m[0]] + "\0", line) for line in shown.splitlines()]
+    shapes = ["".join(patterns[p] if i % 2 else re.escape(p) for i, p in enumerate(s.split("\0"))) for s in shapes]
+    assert len(lines) == len(shapes) == 3, lines
+    token = re.fullmatch(shapes[0], lines[0])
+    fingerprint = re.fullmatch(shapes[2], lines[2])
+    assert token and re.fullmatch(shapes[1], lines[1]) and fingerprint, (lines, shapes)
+    parse_token(token[1])
+    assert fingerprint[1] == root_fingerprint(read_public_key(root))
 
 
 @pytest.mark.parametrize("count", ["-1", "99999999999"])

@@ -385,10 +385,12 @@ def _federation_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
-    """Print one record: JSON (which escapes every control character itself), or ``text`` with every control,
-    bidi and separator character escaped, so nothing a gate sent can drive the operator's terminal."""
-    print(json.dumps(obj, default=str) if as_json else escape_controls(text), flush=True)
+def _emit(obj: dict[str, Any], as_json: bool, text: str | list[str]) -> None:
+    """Print one record: JSON (which escapes every control character itself), or ``text`` (a list: one line
+    each) with every control, bidi and separator character escaped, so nothing a gate sent can drive the
+    operator's terminal (nor start a line of its own)."""
+    lines = [text] if isinstance(text, str) else text
+    print(json.dumps(obj, default=str) if as_json else "\n".join(map(escape_controls, lines)), flush=True)
 
 
 def _linger(text: str) -> float:
@@ -489,10 +491,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     token = issue_token(store, args.gate, args.site, ttl=args.ttl, now=now, replace_reason=args.replace)
     fp = keyfiles.root_fingerprint(keyfiles.read_public_key(args.root_pub)) if args.root_pub else None
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + args.ttl))
-    text = (f"enrolment token for gate {args.gate} at site {args.site}: {format_token(token)}\n"
-            f"  valid once, until {until}{'; replaces the enrolled unit' if args.replace else ''}")
+    text = [f"enrolment token for gate {args.gate} at site {args.site}: {format_token(token)}",
+            f"  valid once, until {until}{'; replaces the enrolled unit' if args.replace else ''}"]
     if fp:
-        text += f"\n  root key fingerprint to read out to the technician: {fp}"
+        text.append(f"  root key fingerprint to read out to the technician: {fp}")
     _emit({"gate": args.gate, "site": args.site, "token": format_token(token), "token_id": token.token_id,
            "expires": now + args.ttl, "root_fingerprint": fp, "replace": bool(args.replace)}, args.json, text)
     return 0
