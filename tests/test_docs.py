@@ -84,3 +84,41 @@ def test_every_file_the_code_cites_exists():
             if not (REPO / cited).exists():
                 missing.append(f"{path.relative_to(REPO)}: {cited}")
     assert not missing, f"the code cites files that do not exist: {missing}"
+
+
+TOKEN = re.compile(r"\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){5}-[0-9A-Z]{2}\b")  # agent/provision/token.py: format_token
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=rel)
+def test_every_enrolment_token_shown_is_one_the_gate_accepts(doc):
+    """A technician copies an example to try the command: docs/provisioning.md's token failed its own check
+    characters, so the documented `provision` command stopped at exit 2 (mistyped)."""
+    from agent.provision.token import TokenFormatError, parse_token
+
+    bad = []
+    for token in TOKEN.findall(doc.read_text()):
+        try:
+            parse_token(token)
+        except TokenFormatError:
+            bad.append(token)
+    assert not bad, f"{rel(doc)} shows enrolment tokens the gate refuses as mistyped: {bad}"
+
+
+CENTRAL_TOKEN = re.compile(r"^(sharaka-central token .*?)(?:`|$| {2,}#)", re.M)
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=rel)
+def test_every_token_command_shown_runs_as_written(doc):
+    """Each `sharaka-central token ...` the documents show gets past the command line as written (optional
+    parts in [brackets] left out): README's left out the required --db."""
+    import shlex
+
+    from tools.central.cli import build_parser
+
+    text = doc.read_text().replace("`sharaka-central token", "\nsharaka-central token")
+    for command in CENTRAL_TOKEN.findall(text):
+        argv = shlex.split(re.sub(r"\s*\[[^\]]*\]", "", command))[1:]
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{rel(doc)}: {command!r} is refused by sharaka-central's command line")
