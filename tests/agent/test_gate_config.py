@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
-from agent.config import InvalidConfigError, describe, load_config
+from agent.config import SECTIONS, InvalidConfigError, describe, load_config, parse_config
 from agent.errors import ConfigError
 from tests.support.paths import DOCS, IMAGES
 
@@ -78,6 +81,17 @@ BAD = [
      "reader option bcc='xor' does not apply to framing=lines"),
     ("bad_indicator_channel", GOOD.replace("chip=pca9685", "chip=pca9685&red=99"), "red='99'"),
     ("gate_id_with_topic_chars", GOOD.replace('"gate-01"', '"gate/01"'), "[gate] id = 'gate/01'"),
+    # The forms docs/config.md states for ids, names and codes.
+    ("gate_id_reserved_in_any_case", GOOD.replace('"gate-01"', '"Central-1"'), "[gate] id = 'Central-1'"),
+    ("site_starting_with_a_dot", GOOD.replace('"uto-north"', '".north"'), "[gate] site = '.north'"),
+    ("reader_id_with_a_space", GOOD.replace("[devices]", '[devices]\nreader_id = "desk 1"'),
+     "[devices] reader_id = 'desk 1'"),
+    ("plate_country_in_lower_case", GOOD.replace("[devices]", '[devices]\nplate_country = "f"'),
+     "[devices] plate_country = 'f'"),
+    ("document_code_with_a_digit", GOOD.replace("[screening]", '[screening]\naccepted_document_codes = ["P1"]'),
+     "[screening] accepted_document_codes = ['P1']"),
+    ("list_governing_nothing", GOOD.replace('records = "listed.jsonl"', 'records = "listed.jsonl"\ngoverns = []'),
+     "[hitlist] governs = []"),
     ("list_instead_of_table", "link = [1]\n" + GOOD.replace("[link]\nenabled = false", ""),
      "link = [1]: expected a table"),
     # Rules between keys: checked at load, before any device or the outbox is opened.
@@ -133,11 +147,104 @@ def test_missing_file_is_a_config_error(tmp_path):
         load_config(tmp_path / "absent.toml")
 
 
+def values_of(tp: Any) -> str:
+    """The "values" cell docs/config.md gives a key of annotation ``tp`` (before its range, if any)."""
+    args = typing.get_args(tp)
+    if type(None) in args:  # unset: the default column says None
+        (tp,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(tp)
+    if typing.get_origin(tp) is Literal:
+        choices = [repr(a) for a in args]
+        return ", ".join(choices[:-1]) + " or " + choices[-1]
+    if typing.get_origin(tp) is tuple:
+        return "list of " + values_of(args[0]) + "s"
+    return {str: "string", Path: "path", int: "integer", float: "number", bool: "true or false"}[tp]
+
+
+TABLE_ROW = re.compile(r"^\| `(\w+)` \| (\*\*required\*\*|`[^`]*`) \| ([^|]*) \|", re.M)
+RANGE = re.compile(r", (?:(?P<low>-?[\d.]+)\.\.(?P<high>[\d.]+)|(?P<lop>>=?) (?P<l>[\d.]+)(?:, (?P<hop><=?) (?P<h>[\d.]+))?)$")
+
+
+def documented() -> dict[tuple[str, str], tuple[str, str]]:
+    """(section, key) -> (default, values) of every row of docs/config.md's key tables."""
+    rows = {}
+    for part in re.split(r"^### ", (DOCS / "config.md").read_text(), flags=re.M)[1:]:
+        section = re.match(r"`\[(\w+)\]`", part)
+        if section:
+            body = re.split(r"^#", part, flags=re.M)[0]
+            for key, default, values in TABLE_ROW.findall(body):
+                rows[(section[1], key)] = (default.strip("`").replace("**required**", "required"), values.strip())
+    return rows
+
+
 def test_every_key_is_documented():
-    docs = (DOCS / "config.md").read_text()
-    for section, key, _default, doc in describe():
+    """docs/config.md's tables are the schema, both ways: every key in its own section (a `port` row of [link]
+    passed for [screen] before), none that the code does not read, each with the code's default and type."""
+    docs = documented()
+    code = {(section, key): (default, doc) for section, key, default, doc in describe()}
+    assert sorted(docs) == sorted(code), "docs/config.md and agent/config.py differ in keys"
+    for (section, key), (default, doc) in code.items():
         assert doc, f"[{section}] {key} has no description"
-        assert f"`{key}`" in docs, f"docs/config.md does not document [{section}] {key}"
+        hint = typing.get_type_hints(SECTIONS[section])[key]
+        assert docs[(section, key)][0] == default, f"[{section}] {key}: docs/config.md's default is not the code's"
+        assert RANGE.sub("", docs[(section, key)][1]) == values_of(hint), f"[{section}] {key}: type differs"
+
+
+def _accepts(section: str, key: str, value: Any) -> bool:
+    """Whether the config takes ``[section] key = value``; only that key may be refused."""
+    data: dict[str, dict[str, Any]] = {"gate": {"id": "gate-01", "site": "site-a", "state_dir": "state"},
+                                       "devices": {"reader": "sim://reader", "indicators": "sim://pca9685"}}
+    data.setdefault(section, {})[key] = value
+    try:
+        parse_config(data, Path("/nonexistent/gate.toml"))
+    except InvalidConfigError as exc:
+        assert all(e.startswith(f"[{section}] {key} = ") for e in exc.errors), exc.errors
+        return False
+    return True
+
+
+def documented_range(values: str, kind: type) -> list[tuple[float, bool] | None]:
+    """[lower, upper] bound of a "values" cell, each (value, inclusive), or None where the cell states none."""
+    found = RANGE.search(values)
+    if found is None:
+        return [None, None]
+    if found["low"] is not None:
+        return [(kind(found["low"]), True), (kind(found["high"]), True)]
+    upper = None if found["h"] is None else (kind(found["h"]), found["hop"] == "<=")
+    return [(kind(found["l"]), found["lop"] == ">="), upper]
+
+
+NUMBERS = [(section, key) for section, key, _, _ in describe()
+           if typing.get_type_hints(SECTIONS[section])[key] in (int, float)]
+
+
+@pytest.mark.parametrize("section,key", NUMBERS, ids=[f"{s}.{k}" for s, k in NUMBERS])
+def test_every_number_takes_exactly_its_documented_range(section, key):
+    """The range in docs/config.md's "values" is the one the config enforces: each bound taken, the next value
+    past it refused, and a key documented without a bound takes values far out on that side."""
+    kind = typing.get_type_hints(SECTIONS[section])[key]
+    step = 1 if kind is int else 1e-6
+    values = documented()[(section, key)][1]
+    for side, bound in zip((-1, 1), documented_range(values, kind), strict=True):
+        if bound is None:
+            assert _accepts(section, key, kind(side * 10**12)), f"[{section}] {key}: a bound {values!r} leaves out"
+            continue
+        edge, inclusive = bound
+        inside, outside = (edge, edge + side * step) if inclusive else (edge - side * step, edge)
+        assert _accepts(section, key, inside), f"[{section}] {key} = {inside} refused: not {values!r}"
+        assert not _accepts(section, key, outside), f"[{section}] {key} = {outside} taken: not {values!r}"
+
+
+def test_config_errors_read_as_shown_here(tmp_path, capsys, monkeypatch):
+    """docs/config.md's first example is what a technician sees, line for line, and the exit code is 2."""
+    from agent.cli import main
+
+    shown = (DOCS / "config.md").read_text().split("$ sharaka-gate run --config gate.toml\n")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, GOOD.replace('site = "uto-north"', 'site = "uto-north"\ncolour = "red"')
+          .replace("serial:///dev/serial/by-id/usb-reader?baud=115200&framing=lines", "usb://x"))
+    assert main(["run", "--config", "gate.toml"]) == 2
+    assert capsys.readouterr().err == shown
 
 
 def test_bad_node_pub_stops_run_with_exit_2_before_anything_opens(tmp_path, capsys):
