@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import re
 import stat
 import subprocess
 import time
 
 from agent.config import load_config
 from tests.provision.conftest import GATE, token_id
+from tests.support.paths import DOCS
 from tests.support.wait import wait_until
 
 
@@ -455,3 +458,16 @@ def test_wipe_overwrites_only_the_state_directorys_own_files(tmp_path):
     assert len(report["destroyed"]) == 5 and not state.exists()
     assert (outside / "linked.txt").read_text() == "not the gate's\n"
     assert (outside / "pointed.txt").read_text() == "not the gate's either\n"
+
+
+def test_every_provision_flag_is_documented():
+    """docs/provisioning.md "On the gate" names every flag of `sharaka-gate provision` (`--timeout` was missing)."""
+    from agent.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {o for a in sub.choices["provision"]._actions for o in a.option_strings} - {"-h", "--help"}
+    text = (DOCS / "provisioning.md").read_text()
+    spans = re.findall(r"^```.*?^```", text, re.S | re.M) + re.findall(r"`([^`]+)`", re.sub(r"^```.*?^```", "", text,
+                                                                                             flags=re.S | re.M))
+    shown = {word for span in spans for word in span.split()}
+    assert not sorted(flags - shown), f"flags docs/provisioning.md does not name: {sorted(flags - shown)}"
