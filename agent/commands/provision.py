@@ -180,6 +180,9 @@ def inputs_from(args: argparse.Namespace) -> Any:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}: give them as flags (scripts) or run in a terminal to be asked")
     screening = {**old.get("screening", {}), **_policy(args.policy)}
+    if screening.get("lab_gate", False) is not False:  # RELIABILITY 45: an enrolled gate is a deployed gate
+        raise UsageError(f"[screening] lab_gate = {screening['lab_gate']!r}: a provisioned gate is a deployed gate, "
+                         "which screens against its signed list; leave lab_gate out (a lab gate is configured by hand)")
     return Inputs(config=args.config, state=state, gate_id=str(gate_id), site=str(site),
                   broker=Endpoint.parse(str(broker_url)),
                   token=parse_token(token_text) if token_text else None, root_pub=root_pub, root_fp=root_fp,

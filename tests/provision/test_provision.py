@@ -408,6 +408,21 @@ def test_a_timeout_that_is_not_a_number_is_refused_by_name(tmp_path, capsys):
     assert not tmp_path.joinpath("etc").exists() and not tmp_path.joinpath("state").exists()
 
 
+def test_a_lab_gate_policy_is_refused_before_anything_is_written_or_sent(tmp_path, capsys):
+    """`--policy` takes [screening] keys, but lab_gate made an enrolled gate that screens without its signed list
+    (or, on the appliance, an agent that refuses to start): RELIABILITY 45, never a lab gate in the field."""
+    from agent.cli import main
+
+    for policy in (["--policy", "lab_gate=true"], ["--policy", "stale_policy=refer", "--policy", "lab_gate=1"]):
+        code = main(["provision", "--config", str(tmp_path / "etc" / "gate.toml"), "--state-dir", str(tmp_path / "state"),
+                     "--gate", "gate-7", "--site", "port-a", "--token", "K7QM-2XPA-9D3F-HH4T-0BVC-RN8W-B5",
+                     "--broker", "mqtts://127.0.0.1:1", "--root-fingerprint", "e920-0d04-7f67-545d-ef85",
+                     "--reader", "sim://reader", "--indicators", "sim://pca9685", "--yes", *policy])
+        assert code == 2
+        assert "lab_gate" in capsys.readouterr().err
+    assert not tmp_path.joinpath("etc").exists() and not tmp_path.joinpath("state").exists()
+
+
 def test_an_existing_config_of_the_wrong_shape_is_a_one_line_refusal_not_a_traceback(tmp_path, capsys, monkeypatch):
     """provision reads the existing config to fill what it is not given: a table written as a value (``devices =
     3``) or a state directory that is not a path raised AttributeError/TypeError; a wipe given such a config
