@@ -359,6 +359,27 @@ def test_an_i2c_adapter_that_is_missing_is_the_indicators_fault_and_the_gate_sta
         gate.close()
 
 
+def test_a_reader_absent_at_start_is_its_fault_and_the_gate_starts(tmp_path):
+    """docs/config.md "Process": no device stops the start; a reader whose by-id link is not there yet (unplugged,
+    udev not settled) is the ``reader`` fault, reopened with backoff, like a missing indicator board or camera."""
+    gate = RunningGate(write_app_config(tmp_path, "serial:///dev/serial/by-id/absent-reader?framing=lines"))
+    try:
+        assert "absent-reader" in gate.app.status()["faults"]["reader"]
+    finally:
+        gate.close()
+
+
+def test_run_exits_1_when_the_state_directory_cannot_be_made(tmp_path, capsys):
+    """docs/config.md "Process": exit 1 when the state directory cannot be opened, in one line naming the part."""
+    from agent.cli import main
+
+    config = write_app_config(tmp_path, "sim://reader?framing=lines")
+    (tmp_path / "state").write_text("a file where the state directory goes")
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("sharaka-gate run: gate 'gate-a' cannot start: ") and "state" in err[-1]
+
+
 def test_status_command_prints_an_officer_readable_summary(tmp_path):
     gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"))
     try:
