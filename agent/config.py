@@ -272,6 +272,12 @@ class HitListConfig:
                 "on_stale": self.on_stale, "acknowledge": self.acknowledge}
 
 
+# MQTT's field sizes: the keepalive is 2 bytes; the will delay is 4, and the session lasts twice it (agent/link/
+# connection.py). A larger value made paho raise struct.error on every connect, and the link never came up.
+MAX_KEEPALIVE_S = 65535
+MAX_WILL_DELAY_S = (2**32 - 1) // 2
+
+
 @dataclass(frozen=True)
 class LinkConfig:
     """Link to the central node (MQTT, docs/protocol.md). Key and password files: relative to the config file."""
@@ -297,9 +303,9 @@ class LinkConfig:
         "a set_policy that weakens screening); at least 2 (docs/protocol.md \"Two-key rule\").", 2,
         check=_at_least(2))
     keepalive_s: int = _opt("MQTT keepalive; a dead link is noticed within about twice this.", 30,
-                            check=_at_least(5))
+                            check=lambda v: None if 5 <= v <= MAX_KEEPALIVE_S else f"expected 5..{MAX_KEEPALIVE_S}")
     will_delay_s: int = _opt("MQTT 5 will delay: how long a broken link may last before 'offline' is published.",
-                             30, check=_at_least(0))
+                             30, check=lambda v: None if 0 <= v <= MAX_WILL_DELAY_S else f"expected 0..{MAX_WILL_DELAY_S}")
     heartbeat_s: float = _opt("Status heartbeat interval.", 60.0, check=_at_least(1))
     list_id: str | None = _opt("Hit-list id to follow over MQTT; unset: [hitlist] list_id.", None, check=_id)
     list_fetch_spread_s: float = _opt(

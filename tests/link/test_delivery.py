@@ -163,6 +163,21 @@ def test_p20_refused_puback_keeps_event_pending_and_raises_alarm(mq, tmp_path, k
         gate.stop()
 
 
+def test_the_largest_keepalive_and_will_delay_the_config_takes_still_connect(mq, tmp_path, keys):
+    """[link] keepalive_s and will_delay_s take up to what MQTT's fields hold (docs/config.md); beyond it paho raised
+    struct.error on every connect, which the config let through."""
+    from agent.config import MAX_KEEPALIVE_S, MAX_WILL_DELAY_S
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, keepalive=MAX_KEEPALIVE_S,
+                     will_delay=MAX_WILL_DELAY_S)
+    try:
+        assert gate.link.wait_for_connected(10)
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()
