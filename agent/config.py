@@ -13,6 +13,7 @@ validated by that backend when it opens.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import types
@@ -623,7 +624,9 @@ def _convert(value: Any, tp: Any, base: Path) -> tuple[Any, str | None]:
     if tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return value, None if ok else "expected an integer"
-    if tp is float:
+    if tp is float:  # TOML's inf and nan are no setting: an endless duplicate window made every read one passage
+        if isinstance(value, float) and not math.isfinite(value):
+            return value, "expected a finite number"
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return float(value) if ok else value, None if ok else "expected a number"
     if tp is str:
