@@ -519,9 +519,20 @@ class GateLink:
         return out
 
     def _status_wire(self, state: str, kind: str, extra: dict[str, Any] | None = None) -> bytes:
+        """The signed status. One the centre would refuse (a part over the envelope's bounds, e.g. a map of more
+        than 64 entries from the app's hardware section) goes out without its free-form parts and says why
+        (``status_error``, alarm ``status_refused``): the gate still reports, and a birth that cannot be sealed
+        never stops the worker from draining the outbox (docs/protocol.md "Schemas")."""
         body: dict[str, Any] = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": self.gate_id, "session": self.session,
-                                "state": state, "kind": kind, **(extra or {})}
-        return seal("status", body, [self.device_key.current])
+                                "state": state, "kind": kind}
+        try:
+            return seal("status", {**body, **(extra or {})}, [self.device_key.current])
+        except ProtocolError as exc:
+            logger.error("status refused by its own schema: sent without its free-form parts", extra={"fields": {
+                "gate": self.gate_id, "error": str(exc)}})
+            self.alarms.add("status_refused")
+            return seal("status", {**body, "alarms": sorted(self.alarms), "status_error": str(exc)[:1000]},
+                        [self.device_key.current])
 
     def publish_status(self, state: str = "online", kind: str = "heartbeat") -> None:
         """Publish a retained, signed status (birth, heartbeat, status on request)."""

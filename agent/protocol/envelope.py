@@ -10,7 +10,6 @@ exact received bytes before the body is unpacked, and the body is then checked a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -18,7 +17,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.keys import message_key_id
-from agent.protocol.schema import MESSAGES, SCHEMA_VERSION, ProtocolError, check_message
+from agent.protocol.schema import LIMITS, MESSAGES, SCHEMA_VERSION, Limits, ProtocolError, check_message
 
 MAGIC = b"SG"
 FORMAT = 1
@@ -30,21 +29,6 @@ class SignatureError(ProtocolError):
     """A message without enough valid signatures by trusted keys."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Size bounds for every inbound message (RELIABILITY 11)."""
-
-    max_wire: int = 256 * 1024
-    max_signatures: int = 8
-    max_str: int = 4096
-    max_bin: int = 200 * 1024
-    max_array: int = 10_000
-    max_map: int = 64
-
-
-LIMITS = Limits()
-
-
 def domain(msg_type: str) -> bytes:
     """The signature domain prefix of a message type."""
     if msg_type not in MESSAGES:
@@ -53,7 +37,9 @@ def domain(msg_type: str) -> bytes:
 
 
 def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) -> bytes:
-    """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``."""
+    """Pack ``body`` (with ``v`` and ``t`` set) and sign it by every key in ``signers``. Raises ProtocolError
+    for a body its receiver would refuse: the schema's bounds lie within the unpacker's ``LIMITS``, and the
+    whole message must fit ``LIMITS.max_wire``."""
     full = {"v": SCHEMA_VERSION, "t": msg_type, **body}
     check_message(msg_type, full)
     packed = msgpack.packb(full, use_bin_type=True)
@@ -61,7 +47,10 @@ def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) 
     sigs = [(message_key_id(k.verify_key), k.sign(prefix + packed).signature) for k in signers]
     if not sigs or len(sigs) > LIMITS.max_signatures:
         raise ProtocolError(f"need 1..{LIMITS.max_signatures} signers, got {len(sigs)}")
-    return MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed
+    wire = MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed
+    if len(wire) > LIMITS.max_wire:
+        raise ProtocolError(f"{msg_type} message of {len(wire)} bytes exceeds the limit of {LIMITS.max_wire}")
+    return wire
 
 
 def open_signed(

@@ -33,6 +33,23 @@ class ProtocolError(BadDataError):
     """A message that is malformed, oversized, out of range or not what its topic says it is."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Size bounds every receiver's unpacker applies before the schema (RELIABILITY 11). The schema's own
+    bounds are these or tighter, and ``seal`` applies them too, so a sender commits nothing its receiver
+    refuses (docs/protocol.md "Envelope")."""
+
+    max_wire: int = 256 * 1024
+    max_signatures: int = 8
+    max_str: int = 4096
+    max_bin: int = 200 * 1024
+    max_array: int = 10_000
+    max_map: int = 64
+
+
+LIMITS = Limits()
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -141,13 +158,15 @@ class List:
 @dataclass(frozen=True)
 class Tree:
     """A free-form value bounded in every dimension: None, bool, ``Int()``, ``Num`` (any finite float of
-    magnitude <= 2**63), strings and binaries up to ``text``/``blob``, lists and string-keyed maps up to
-    ``items``, nested at most ``depth`` levels."""
+    magnitude <= 2**63), strings and binaries up to ``text``/``blob``, lists up to ``items``, string-keyed
+    maps up to ``entries`` (the unpacker's bound: a bigger map is refused before any schema), nested at most
+    ``depth`` levels."""
 
     depth: int = TREE_DEPTH
-    text: int = 4096
+    text: int = LIMITS.max_str
     blob: int = 4096
     items: int = 256
+    entries: int = LIMITS.max_map
 
     def check(self, value: Any, path: str) -> None:
         """Refuse a nested value that is too deep, too wide or holds an unbounded leaf."""
@@ -167,8 +186,9 @@ class Tree:
         elif isinstance(value, list | dict):
             if depth <= 0:
                 raise _fail(path, "...", f"at most {self.depth} levels of nesting")
-            if len(value) > self.items:
-                raise _fail(path, value, f"at most {self.items} items")
+            most = self.items if isinstance(value, list) else self.entries
+            if len(value) > most:
+                raise _fail(path, value, f"at most {most} {'items' if isinstance(value, list) else 'entries'}")
             if isinstance(value, list):
                 for i, v in enumerate(value):
                     self._check(v, f"{path}[{i}]", depth - 1)
@@ -194,7 +214,7 @@ class Map:
     fields: Mapping[str, Spec]
     optional: frozenset[str] = frozenset()
     extra: Spec | None = TREE
-    hi: int = 64
+    hi: int = LIMITS.max_map
 
     def check(self, value: Any, path: str) -> None:
         """Refuse a map that is too large, misses a required field or holds a field its spec refuses."""
@@ -225,7 +245,7 @@ LIST_ID = Str(ID_LEN, pattern=f"({ids.ID_PATTERN})?")  # "" = the centre picks
 CODE = Str(ID_LEN)  # kinds, states, reasons, op names
 DETAIL = Str(1000)
 ACK_IDS = 1000  # message ids per ack
-MAX_BODY = 200 * 1024  # an event's body, a chunk's data (envelope Limits.max_bin)
+MAX_BODY = LIMITS.max_bin  # an event's body, a chunk's data
 QUERY_SEALED = 2048  # a sealed online query: document, person and vehicle fields, each bounded
 QUERY_LISTS = 32  # lists the centre names in one query reply
 PEM = Bin(4096)  # one X.509 certificate or request in PEM, as bytes (a P-256 one is under 1 KiB)

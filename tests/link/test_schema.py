@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from agent.keys import trusted
-from agent.protocol.envelope import open_signed, seal, unpack_body
+from agent.keys import message_key_id, trusted
+from agent.protocol.envelope import domain, open_signed, seal, unpack_body
 from agent.protocol.schema import INT_MAX, MESSAGES, Bin, Bool, Int, List, Map, Num, ProtocolError, Str, Tree
 
 KEY = SigningKey.generate()
@@ -156,3 +156,28 @@ def test_nested_and_extra_fields_are_bounded(msg_type, over):
     MESSAGES[msg_type].check(good, "")
     with pytest.raises(ProtocolError):
         MESSAGES[msg_type].check({**good, **over}, "")
+
+
+STATUS = {"id": "s", "ts": 1.0, "gate": "g", "session": 1, "state": "online", "kind": "heartbeat"}
+OVER_THE_RECEIVERS_LIMITS = {
+    "status-hardware-map-of-65-entries": {"hardware": {f"sensor{i}": i for i in range(65)}},
+    "status-nested-map-of-65-entries": {"link": {"rejected": {f"reason{i}": 1 for i in range(65)}}},
+    "status-over-256-KiB-on-the-wire": {"notes": [[["x" * 4000] * 20] * 4]},
+}
+
+
+@pytest.mark.parametrize("over", list(OVER_THE_RECEIVERS_LIMITS.values()), ids=list(OVER_THE_RECEIVERS_LIMITS))
+def test_seal_refuses_what_every_receiver_refuses(over):
+    """docs/protocol.md "Envelope": a receiver's unpacker refuses a map over 64 entries and a message over 256 KiB
+    before any schema, so ``seal`` refuses them too: a gate never commits a message its centre refuses for ever."""
+    packed = msgpack.packb({"v": 1, "t": "status", **STATUS, **over}, use_bin_type=True)
+    signed_anyway = b"SG\x01\x01" + message_key_id(KEY.verify_key) + KEY.sign(domain("status") + packed).signature
+    with pytest.raises(ProtocolError):
+        open_signed("status", signed_anyway + packed, TRUSTED)
+    with pytest.raises(ProtocolError):
+        seal("status", {**STATUS, **over}, [KEY])
+
+
+def test_map_of_64_entries_is_sealed_and_opened():
+    wire = seal("status", {**STATUS, "hardware": {f"sensor{i}": i for i in range(64)}}, [KEY])
+    assert len(open_signed("status", wire, TRUSTED)[0]["hardware"]) == 64

@@ -98,3 +98,27 @@ def test_p22_outbox_full_drops_routine_never_hits_and_raises_alarm_in_status(mq,
     assert "outbox_dropped" in status["alarms"]
     assert {r.msg_id for r in gate.outbox.pending(5)} == set(hits)
     gate.outbox.close()
+
+
+def test_status_over_the_envelope_bounds_goes_out_without_its_free_form_parts_and_events_still_flow(mq, tmp_path, keys):
+    """docs/protocol.md "Schemas": the app's hardware section with 65 sensors (a map the centre's unpacker refuses)
+    is not sealed; the birth goes out without it, naming the error, and the outbox drains as ever."""
+    from agent.keys import trusted
+    from agent.protocol.envelope import open_signed
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    sensors = {"hardware": {f"sensor{i}": i for i in range(65)}}
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, status_source=lambda: sensors)
+    try:
+        gate.emit(3)
+        gate.link.start()
+        assert wait_until(lambda: gate.outbox.depth() == 0, 10), gate.outbox.depth()
+        assert central.store.gate_session("gate-a") >= 1 and central.store.gates()[0]["online"] == 1
+        raw = central.store._db.execute("SELECT last_status FROM gates").fetchone()[0]
+        body, _ = open_signed("status", bytes(raw), trusted([gate.key.verify_key]))
+        assert "hardware" not in body and "at most 64 entries" in body["status_error"]
+        assert "status_refused" in body["alarms"]
+        assert central.store.rejects_by_gate().get("gate-a", {}) == {}
+    finally:
+        gate.stop()
+        central.stop()
