@@ -337,25 +337,32 @@ class GateLink:
             expired, retry = self.window.release_due(now)
             room = self.window.has_room
             inflight = len(self.window)
+            held = self.window.held
         self.stats.resent += expired
         if not (dirty or expired or retry) or not room:
             return
-        if self.outbox.depth() <= inflight:  # every queued row is out already (an ack's refill): no query
+        if self.outbox.depth() <= inflight + held:  # every queued row is out or held back already: no query
             return
         ts = self._clock()
-        for row in self.outbox.pending(self.config.window):
+        for row in self.outbox.pending(self.config.window + held):  # held rows first in order are skipped
             with self._lock:
                 if not self.window.has_room:
                     return
                 if not self.window.reserve(row.msg_id, now):
                     continue
             hit = row.priority >= PRIORITY_HIT or row.kind == "hit"  # hit alerts go to the `hit` topic
-            wire = seal(
-                "hit" if hit else "event",
-                {"id": row.msg_id, "ts": ts, "gate": self.gate_id, "seq": int(row.seq), "kind": row.kind,
-                 "created": float(row.created), "body": bytes(row.body)},
-                [self.device_key.current],
-            )
+            try:
+                wire = seal(
+                    "hit" if hit else "event",
+                    {"id": row.msg_id, "ts": ts, "gate": self.gate_id, "seq": int(row.seq), "kind": row.kind,
+                     "created": float(row.created), "body": bytes(row.body)},
+                    [self.device_key.current],
+                )
+            except ProtocolError as exc:  # the centre would refuse it: held back and kept, the rows behind it go
+                with self._lock:
+                    unsealed = self.window.refuse(row.msg_id, f"not sealed: {exc}", self._mono())
+                self._refused(unsealed)
+                continue
             # never hold our lock across paho calls: paho calls on_publish with its own locks held
             info = self.connection.publish(topics.gate(self.gate_id, topics.HIT if hit else topics.EVENT), wire)
             with self._lock:
@@ -465,7 +472,11 @@ class GateLink:
         """The status body: versions, hit-list, hardware, outbox, link counters and alarms."""
         now = self._clock()
         with self._lock:
-            inflight = len(self.window)
+            inflight, unacked = len(self.window), self.window.unacked
+        if unacked:
+            self.alarms.add("unacknowledged")  # rows the centre has not acknowledged in two ack timeouts
+        else:
+            self.alarms.discard("unacknowledged")
         rotation = self.device_key.status()
         out: dict[str, Any] = {
             "versions": {"agent": __version__, "protocol": 2},  # 2: two-phase device-key rotation
@@ -480,6 +491,7 @@ class GateLink:
                 "refused": self.stats.refused,
                 "rejected": dict(self.stats.rejected),
                 "inflight": inflight,
+                "unacked": unacked,
             },
             "alarms": sorted(self.alarms),
         }

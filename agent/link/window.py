@@ -10,6 +10,15 @@ timed out shows the ack was late, not lost, so the timeout doubles (up to ``ack_
 row being sent again each ``ack_timeout``; acks that arrive within ``ack_timeout`` of the first send set it back.
 A row's age is counted from its first send, so a resend does not hide how late its ack was.
 
+A row the centre never acknowledges (it refuses it: sealed to a node key it no longer has, a bug) must not keep
+the rows behind it from being sent: pending rows come oldest first, so enough of them would fill the window at
+every resend for ever. A row whose ack timed out twice running is therefore *held back*: sent again after a
+wait that doubles from ``ack_timeout`` up to ``HOLD_MAX_S``, and not counted in the window meanwhile, so the rows
+behind it go out. It stays in the outbox (nothing is lost) until acked. An ack for a row that had timed out
+shows a centre that was away or slow, not one refusing: every held row is due again at once. A new connection
+makes held rows due too (every pending row is sent again), and the rows still unacknowledged are held again
+after their next timeout.
+
 Pure bookkeeping: no broker, no clock, no lock. The link calls it under its own lock with its
 monotonic time, so it is unit-tested without a broker (tests/link/test_window.py).
 """
@@ -20,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 EARLY_MAX = 10_000  # PUBACKs remembered for publishes whose mid is not known yet
+HOLD_MAX_S = 3600.0  # the longest wait before a row the centre never acknowledged is sent again
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class DeliveryWindow:
         self._mids: dict[int, str] = {}  # MQTT packet id -> msg_id
         self._early: dict[int, str | None] = {}  # packet id -> PUBACK failure (None: ok) seen before sent()
         self._refused: dict[str, float] = {}  # msg_id -> time refused
+        self._timeouts: dict[str, int] = {}  # msg_id -> ack timeouts running (kept across connections), until acked
+        self._held: dict[str, float] = {}  # msg_id -> when due again: held back, its ack timed out twice running
 
     def __len__(self) -> int:
         """Rows awaiting the centre's ack."""
@@ -52,8 +64,18 @@ class DeliveryWindow:
 
     @property
     def idle(self) -> bool:
-        """True when no row awaits an ack or a retry after a refusal: nothing here is timed."""
-        return not self._inflight and not self._refused
+        """True when no row awaits an ack or a retry after a refusal or a hold: nothing here is timed."""
+        return not self._inflight and not self._refused and not self._held
+
+    @property
+    def held(self) -> int:
+        """Rows held back, not in the window: refused by the broker, or never acknowledged by the centre."""
+        return len(self._refused) + len(self._held)
+
+    @property
+    def unacked(self) -> int:
+        """Rows whose ack timed out at least twice running (the centre refuses them, or is away)."""
+        return sum(1 for n in self._timeouts.values() if n >= 2)
 
     @property
     def has_room(self) -> bool:
@@ -63,23 +85,31 @@ class DeliveryWindow:
     def reset(self) -> None:
         """A new connection: every row not acked is due again; packet ids of the old one mean nothing."""
         self._inflight.clear()
+        self._held.clear()
         self._first.clear()
         self._mids.clear()
         self._early.clear()
 
     def release_due(self, now: float) -> tuple[int, int]:
-        """Make rows due again whose ack timed out or whose refusal is old enough; returns both counts."""
+        """Make rows due again whose ack timed out, whose refusal is old enough or whose hold is over; returns
+        (timed out, refusals and holds over). A row timing out the second time running is held back instead."""
         expired = [m for m, t in self._inflight.items() if now - t >= self.ack_timeout]
         for m in expired:
             del self._inflight[m]
+            n = self._timeouts[m] = self._timeouts.get(m, 0) + 1
+            if n >= 2:
+                self._held[m] = now + min(HOLD_MAX_S, self.base_timeout * 2 ** (n - 2))
         retry = [m for m, t in self._refused.items() if now - t >= self.refused_retry]
         for m in retry:
             del self._refused[m]
-        return len(expired), len(retry)
+        over = [m for m, due in self._held.items() if now >= due]
+        for m in over:
+            del self._held[m]
+        return len(expired), len(retry) + len(over)
 
     def reserve(self, msg_id: str, now: float) -> bool:
         """Take ``msg_id`` into flight before publishing it; False when it is already out or held back."""
-        if msg_id in self._inflight or msg_id in self._refused:
+        if msg_id in self._inflight or msg_id in self._refused or msg_id in self._held:
             return False
         self._inflight[msg_id] = now
         self._first.setdefault(msg_id, now)
@@ -110,18 +140,29 @@ class DeliveryWindow:
     def acked(self, msg_ids: Iterable[str], now: float) -> bool:
         """The centre acknowledged ``msg_ids`` (already gone from the outbox); True when the window wants a refill
         (half empty: one outbox query per half window, not per ack). Adapts the ack timeout: doubled when an
-        ack came after its row timed out, back to ``base_timeout`` when every ack came within it."""
+        ack came after its row timed out, back to ``base_timeout`` when every ack came within it. An ack for a row
+        that had timed out makes every held row due (the centre was away or slow, not refusing them)."""
         oldest = 0.0
+        timed_out = False
         for m in msg_ids:
             self._inflight.pop(m, None)
+            self._held.pop(m, None)
+            timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
             first = self._first.pop(m, None)
             if first is not None:
                 oldest = max(oldest, now - first)
+        if timed_out:
+            self._held.clear()
+            self._timeouts.clear()
         if oldest >= self.ack_timeout:
             self.ack_timeout = min(self.ack_timeout_max, 2 * self.ack_timeout)
         elif oldest and oldest < self.base_timeout:
             self.ack_timeout = self.base_timeout
         return len(self._inflight) <= self.size // 2
+
+    def refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
+        """``msg_id`` could not be sent (the gate's own schema refused it): held back like a broker's refusal."""
+        return self._refuse(msg_id, reason, now)
 
     def _refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         self._inflight.pop(msg_id, None)

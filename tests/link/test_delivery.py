@@ -178,6 +178,66 @@ def test_the_largest_keepalive_and_will_delay_the_config_takes_still_connect(mq,
         central.stop()
 
 
+def _refused_by_the_centre(gate, n: int) -> list[str]:
+    """``n`` decision events sealed to a node key the centre does not have: it refuses each as ``sealed``, and
+    acknowledges none (docs/protocol.md "Sealed events")."""
+    import uuid
+
+    import msgpack
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    for msg_id in ids:
+        body = msgpack.packb({"v": 2, "type": "decision", "id": msg_id, "sealed_to": "00" * 8, "sealed": b"x" * 48})
+        gate.outbox.append("decision", msg_id, body, priority=PRIORITY_ROUTINE)
+    return ids
+
+
+def test_events_the_centre_refuses_stay_queued_and_never_block_the_events_behind_them(mq, tmp_path, keys):
+    """docs/protocol.md "Delivery" 6: more refused events than the window holds, oldest in the outbox: they stay
+    queued (not lost, sent again at growing intervals), and every event behind them is delivered."""
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, window=4,
+                     ack_timeout=0.5, ack_timeout_max=1.0)
+    try:
+        refused = _refused_by_the_centre(gate, 6)
+        good = gate.emit(10)
+        gate.link.start()
+        assert wait_until(lambda: {e["msg_id"] for e in central.store.events("gate-a")} == set(good), 20), \
+            central.store.events("gate-a")
+        assert wait_until(lambda: gate.outbox.depth() == 6, 5)
+        assert {r.msg_id for r in gate.outbox.pending(100)} == set(refused)
+        assert central.store.rejects_by_gate()["gate-a"]["sealed"] >= 6
+        assert wait_until(lambda: gate.link.status()["link"]["unacked"] == 6, 5), gate.link.status()["link"]
+        assert "unacknowledged" in gate.link.status()["alarms"]
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_event_too_big_to_seal_stays_queued_with_an_alarm_and_the_events_behind_it_go(mq, tmp_path, keys):
+    """An outbox row whose body is over the 200 KiB every receiver refuses: ``seal`` refuses it, the link holds it
+    back as refused (kept, alarm ``publish_refused``) instead of stopping at it."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, ack_timeout=0.5)
+    try:
+        big = uuid.uuid4().hex
+        gate.outbox.append("decision", big, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+        good = gate.emit(3)
+        gate.link.start()
+        assert wait_until(lambda: {e["msg_id"] for e in central.store.events("gate-a")} == set(good), 10)
+        assert wait_until(lambda: gate.outbox.depth() == 1, 5) and gate.outbox.pending(10)[0].msg_id == big
+        assert "publish_refused" in gate.link.status()["alarms"] and gate.link.stats.refused >= 1
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()

@@ -127,3 +127,42 @@ def test_row_whose_ack_never_comes_is_still_resent_at_the_backed_off_timeout():
     assert w.release_due(159.0) == (0, 0)
     assert w.release_due(160.0) == (1, 0), "an unacknowledged row was given up (at-least-once broken)"
     assert w.reserve("lost", 160.0)
+
+
+def test_row_never_acked_is_held_back_out_of_the_window_at_growing_intervals():
+    """A row the centre refuses (never acked) must not keep the rows behind it out of the window for ever."""
+    w = _window(1)
+    assert w.reserve("refused", 0.0)
+    assert w.release_due(30.0) == (1, 0) and w.reserve("refused", 30.0)  # one lost ack: sent again at once
+    assert w.release_due(60.0) == (1, 0)  # timed out twice running: held back, out of the window
+    assert not w.reserve("refused", 60.0) and w.has_room and w.held == 1 and w.unacked == 1
+    assert w.reserve("behind", 60.0)
+    assert w.release_due(89.9) == (0, 0) and w.release_due(90.0) == (1, 1)  # held 30 s; "behind" timed out
+    assert w.reserve("refused", 90.0)
+    assert w.release_due(120.0) == (1, 0) and w.release_due(179.9)[1] == 0  # held 60 s this time
+    assert w.release_due(180.0)[1] == 1
+
+
+def test_ack_of_a_row_that_had_timed_out_makes_every_held_row_due():
+    """A centre that was away acks again: what it had not acknowledged is sent again now, not after its hold."""
+    w = _window(4)
+    for m in "ab":
+        w.reserve(m, 0.0)
+    w.release_due(30.0)
+    for m in "ab":
+        w.reserve(m, 30.0)
+    w.release_due(60.0)
+    assert w.held == 2 and not w.reserve("b", 61.0)
+    w.acked(["a"], 61.0)
+    assert w.held == 0 and w.unacked == 0 and w.reserve("b", 61.0)
+
+
+def test_new_connection_sends_held_rows_again():
+    w = _window(4)
+    w.reserve("a", 0.0)
+    w.release_due(30.0)
+    w.reserve("a", 30.0)
+    w.release_due(60.0)
+    w.reset()
+    assert w.reserve("a", 61.0)
+    assert w.release_due(91.0) == (1, 0) and w.held == 1  # still unacknowledged: held again after one timeout
