@@ -273,7 +273,7 @@ MESSAGES: dict[str, Map] = {
             # the centre reads hitlist.version; the rest of a status is a bounded tree for people to read
             "hitlist": Map({"version": Int()}, optional=frozenset({"version"})),
         },
-        ("kind", "hitlist"),
+        ("hitlist",),  # ``kind`` is required: a will, a shutdown, a decommissioning are told by it alone
     ),
     "ack": message({"gate": GATE_ID, "ids": List(MSG_ID, ACK_IDS)}),
     "cmd": message(

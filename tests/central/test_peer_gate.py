@@ -271,3 +271,18 @@ def test_status_map_over_64_entries_is_refused_whole_by_the_centre(site):
     peer.send("status", peer.status_body("birth", hardware={f"sensor{i}": i for i in range(64)}))
     assert wait_until(lambda: site.gate("peer-1")["session"] == 1 and site.gate("peer-1")["online"] == 1, 5)
     assert site.rejects("peer-1") == {"malformed": 1}
+
+
+def test_status_without_kind_is_refused_as_malformed(site):
+    """docs/protocol.md "status": ``kind`` is a required field (a will, a shutdown, a decommissioning are told by
+    it alone): a status without it is refused whole and changes nothing; the same status with it is applied."""
+    peer = site.peers["peer-1"]
+    body = peer.status_body("birth")
+    del body["kind"]
+    peer.send("status", body)
+    honest = peer.send("event", peer.event_body(seq=1))
+    assert peer.wait_for_ack(honest, 5)
+    assert wait_until(lambda: site.rejects("peer-1") == {"malformed": 1}, 5), site.rejects("peer-1")
+    assert site.gate("peer-1")["session"] == 0 and site.gate("peer-1")["online"] == 0
+    peer.send("status", peer.status_body("birth"))
+    assert wait_until(lambda: site.gate("peer-1")["session"] == 1 and site.gate("peer-1")["online"] == 1, 5)

@@ -147,7 +147,7 @@ BAD_NESTED = {
 def test_nested_and_extra_fields_are_bounded(msg_type, over):
     body = {"v": 1, "t": msg_type, "id": "x", "ts": 1.0}
     base = {
-        "status": {"gate": "g", "session": 1, "state": "online"},
+        "status": {"gate": "g", "session": 1, "state": "online", "kind": "heartbeat"},
         "event": {"gate": "g", "seq": 1, "kind": "decision", "created": 1.0, "body": b""},
         "cmd": {"gate": "g", "seq": 1, "op": "x", "args": {}, "issued": 1.0, "not_after": 2.0, "nonce": b"n" * 16},
         "ack": {"gate": "g", "ids": []},
