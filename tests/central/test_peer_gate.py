@@ -286,3 +286,42 @@ def test_status_without_kind_is_refused_as_malformed(site):
     assert site.gate("peer-1")["session"] == 0 and site.gate("peer-1")["online"] == 0
     peer.send("status", peer.status_body("birth"))
     assert wait_until(lambda: site.gate("peer-1")["session"] == 1 and site.gate("peer-1")["online"] == 1, 5)
+
+
+def test_event_older_than_the_retention_is_acked_not_stored_also_when_resent_after_its_row_was_pruned(broker, tmp_path):
+    """docs/protocol.md "Retention and resends", keep-days 1: a backlog event created three days ago is acked and
+    not stored (the upkeep would delete it); an event stored today, pruned when the days pass, then resent by a
+    gate whose ack was lost, is acked again and not stored again (nor shown as new). Both counted as
+    ``past_retention``; their sequence numbers are no gap."""
+    keys = Keys()
+    db = tmp_path / "central.db"
+    key = SigningKey.generate()
+    assert central_main(["enrol", "--db", str(db), "--gate", "peer-1", "--pub", bytes(key.verify_key).hex()]) == 0
+    _, password = broker.add_gate("peer-1")
+    peer = PeerGate("peer-1", key, bytes(keys.node.verify_key), broker.host, broker.port, password)
+    day = 86400.0
+    now = [time.time()]
+    central = make_central(broker, db, keys, clock=lambda: now[0], keep_days=1)
+    try:
+        peer.connect()
+        old = peer.event_body(seq=1) | {"created": now[0] - 3 * day}
+        today = peer.event_body(seq=2, hit=True)
+        today_wire = envelope("hit", today, key)
+        peer.send("event", old)
+        peer.publish("hit", today_wire)
+        assert peer.wait_for_ack(old["id"], 5) and peer.wait_for_ack(today["id"], 5)
+        stored = lambda: [e["msg_id"] for e in central.store.events("peer-1")]  # noqa: E731
+        assert stored() == [today["id"]]
+        assert wait_until(lambda: central.store.rejects_by_gate().get("peer-1") == {"past_retention": 1}, 5)
+
+        now[0] += 3 * day  # the days pass; the upkeep prunes today's hit
+        central.store.maintain(now[0], 1)
+        assert stored() == []
+        peer.publish("hit", today_wire)  # its ack was lost: the gate sends it again
+        assert peer.wait_for_ack(today["id"], 5, times=2)
+        assert stored() == [] and central.stats.stored == 1
+        assert wait_until(lambda: central.store.rejects_by_gate().get("peer-1") == {"past_retention": 2}, 5)
+        assert central.store.seq_gaps("peer-1").overdue(now[0], 0) == 0
+    finally:
+        peer.close()
+        central.stop()

@@ -57,13 +57,15 @@ class Gate:
         self.outbox.close()
 
 
-def make_central(broker: Any, db: Path, keys: Keys, **kw: Any) -> CentralNode:
+def make_central(broker: Any, db: Path, keys: Keys, *, clock: Callable[[], float] = time.time,
+                 **kw: Any) -> CentralNode:
     user, password = broker.central
     node = CentralNode(
         CentralConfig(host=broker.host, port=broker.port, username=user, password=password, **kw),
         CentralStore(db),
         keys.node,
         keys.commands,
+        clock=clock,
     )
     node.start()
     if not node.wait_for_connected(10):

@@ -45,7 +45,7 @@ from tools.central.gaps import SeqGaps
 from tools.central.hitlists import HitListServer
 from tools.central.mqttsocket import BufferedClient
 from tools.central.online import OnlineHit, OnlineLists
-from tools.central.store import CentralStore, EventRow
+from tools.central.store import CentralStore, EventRow, is_past_retention
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -395,7 +395,7 @@ class CentralNode:
         log / show it at most once per gate and reason every LOG_EVERY seconds."""
         self.stats.rejected[reason] += n
         self._batch_rejects[(gate_id, reason)] = self._batch_rejects.get((gate_id, reason), 0) + n
-        if gate_id and reason != "rate_limited":
+        if gate_id and reason not in ("rate_limited", "past_retention"):  # an honest gate's old backlog costs nothing
             self.admission.charge_reject(gate_id, leaf)
         now = time.monotonic()
         last, pending = self._logged.get((gate_id, reason), (-LOG_EVERY, 0))
@@ -453,7 +453,10 @@ class CentralNode:
                         result = opened[i]
                         if isinstance(result, Exception):
                             raise result
-                        events.append((topic, gate_id, *result))
+                        if self._past_retention(gate_id, result[1], now):
+                            acks.setdefault(gate_id, []).append(result[1]["id"])
+                        else:
+                            events.append((topic, gate_id, *result))
                         continue
                     msg_type, body, signers = self._verify(gate_id, leaf, payload)
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
@@ -614,8 +617,9 @@ class CentralNode:
     ) -> str | None:
         """Apply one verified message to the store; returns the event id to ack for events."""
         if msg_type in ("event", "hit"):
-            new = self.store.add_event(self._event_row(gate_id, msg_type, body, now))
-            self._stored(gate_id, msg_type, body, new, now, shown)
+            if not self._past_retention(gate_id, body, now):
+                new = self.store.add_event(self._event_row(gate_id, msg_type, body, now))
+                self._stored(gate_id, msg_type, body, new, now, shown)
             return str(body["id"])
         if msg_type == "status":
             shown.append(("status", self._status(gate_id, body, payload, now)))
@@ -628,6 +632,20 @@ class CentralNode:
         else:
             shown.append(("cmd_result", self._result(gate_id, body)))
         return None
+
+    def _past_retention(self, gate_id: str, body: dict[str, Any], now: float) -> bool:
+        """True for a verified event created on a day retention deletes (docs/protocol.md "Retention and resends"):
+        acknowledged without being stored (a copy of a pruned event is not stored again, nor shown again as new;
+        a backlog older than the retention is not stored only to be deleted at the next upkeep), its sequence
+        number counted as received, and counted against its gate as ``past_retention``."""
+        if not is_past_retention(body["created"], self.config.keep_days, now):
+            return False
+        self._batch_seqs.setdefault(gate_id, []).append(body["seq"])
+        leaf = topics.HIT if body["t"] == "hit" else topics.EVENT
+        self._reject(gate_id, leaf, "past_retention", topics.gate(gate_id, leaf),
+                     f"event {body['id']!r} was created before the {self.config.keep_days}-day retention: acknowledged, "
+                     f"not stored")
+        return True
 
     def _event_row(self, gate_id: str, msg_type: str, body: dict[str, Any], now: float) -> EventRow:
         """The store row of a verified event, its sealed part opened; raises Rejected when that does not open

@@ -69,6 +69,13 @@ def add_alert_ids(conn: Any, param: str) -> None:
         cur.execute(f"UPDATE events SET alert_id = {param} WHERE gate_id = {param} AND msg_id = {param}", row)
 
 
+def is_past_retention(created: float, keep_days: int, now: float) -> bool:
+    """True when an event created at ``created`` falls on a day retention (``--keep-days``) deletes at ``now``:
+    ``retain`` deletes such rows, and the node acknowledges such an event without storing it
+    (docs/protocol.md "Retention and resends"). Never with ``keep_days`` 0 (everything kept)."""
+    return keep_days > 0 and event_day(created) < event_day(now - keep_days * DAY)
+
+
 def migrate(url: str) -> list[str]:
     """Bring the database at the yoyo ``url`` to the newest schema of its dialect
     (``tools/central/migrations/{sqlite,postgresql}/``); returns the ids applied now. Holds yoyo's lock, so
@@ -166,7 +173,7 @@ class CentralStore:
         """Delete events created more than ``keep_days`` whole days before ``now``'s day; returns how many
         (PostgreSQL drops the partitions instead). The deleted rows are overwritten (``secure_delete``) and
         the WAL, whose older frames still hold them, is emptied (``purge_wal``)."""
-        with self.transaction():
+        with self.transaction():  # the days is_past_retention names
             gone = int(self._x("DELETE FROM events WHERE day < ?", (event_day(now - keep_days * DAY),)).rowcount)
         self._wal_to_purge = self._wal_to_purge or gone > 0
         if self._wal_to_purge:
