@@ -103,6 +103,79 @@ def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_
         gate.stop()
 
 
+def _deep(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _signed(msg_type: str, key_of, **fields):
+    """A correctly signed message (node key, or a command key for ``cmd``) whose fields skip the sender's schema:
+    what a compromised or buggy centre could send."""
+    def make(node, cmd):
+        now = time.time()
+        base = {
+            "ack": {"ids": ["x"]},
+            "hitlist_chunk": {"req": "r", "name": "n", "offset": 0, "total": 1, "data": b"x"},
+            "query_reply": {"req": "r", "hit": False},
+            "key_confirm": {"req": "r", "new_key": b"k" * 32},
+            "cmd": {"seq": 10, "op": "request_status", "args": {}, "issued": now, "not_after": now + 60,
+                    "nonce": b"n" * 16},
+        }[msg_type]
+        body = {"id": uuid.uuid4().hex, "ts": now, "gate": "gate-a", **base, **fields}
+        return forge(msg_type, body, key_of(node, cmd))
+    return make
+
+
+_NODE = lambda node, cmd: node  # noqa: E731
+_CMD = lambda node, cmd: cmd  # noqa: E731
+HOSTILE_TO_GATE = {  # leaf, wire, counted as
+    "ack-extra-deeply-nested": (topics.ACK, _signed("ack", _NODE, extra=_deep(400)), "ack"),
+    "ack-extra-map-of-65-entries": (topics.ACK, _signed("ack", _NODE, extra={str(i): i for i in range(65)}), "ack"),
+    "chunk-offset-2**64-1": (topics.HITLIST_CHUNK, _signed("hitlist_chunk", _NODE, offset=2**64 - 1), "hitlist_chunk"),
+    "chunk-data-a-string": (topics.HITLIST_CHUNK, _signed("hitlist_chunk", _NODE, data="x"), "hitlist_chunk"),
+    "chunk-name-bytes": (topics.HITLIST_CHUNK, _signed("hitlist_chunk", _NODE, name=b"n"), "hitlist_chunk"),
+    "reply-hit-nan": (topics.QUERY_REPLY, _signed("query_reply", _NODE, hit=float("nan")), "query_reply"),
+    "reply-lists-deep": (topics.QUERY_REPLY, _signed("query_reply", _NODE, lists=_deep(100)), "query_reply"),
+    "confirm-key-31-bytes": (topics.KEY_CONFIRM, _signed("key_confirm", _NODE, new_key=b"k" * 31), "key_confirm"),
+    "cmd-seq-2**64-1": (topics.CMD, _signed("cmd", _CMD, seq=2**64 - 1), "cmd_malformed"),
+    "cmd-issued-nan": (topics.CMD, _signed("cmd", _CMD, issued=float("nan")), "cmd_malformed"),
+    "cmd-nonce-a-string": (topics.CMD, _signed("cmd", _CMD, nonce="n" * 16), "cmd_malformed"),
+    "cmd-args-map-of-65-entries": (topics.CMD, _signed("cmd", _CMD, args={str(i): i for i in range(65)}), "cmd_malformed"),
+    "cmd-op-4-KiB": (topics.CMD, _signed("cmd", _CMD, op="x" * 4096), "cmd_malformed"),
+}
+
+
+@pytest.mark.parametrize(("leaf", "make_wire", "counted"), list(HOSTILE_TO_GATE.values()), ids=list(HOSTILE_TO_GATE))
+def test_gate_refuses_hostile_signed_messages_on_every_inbound_topic_and_keeps_its_state(mq, tmp_path, keys, leaf,
+                                                                                         make_wire, counted):
+    """RELIABILITY 40 at the gate: NaN, huge integers, bytes for strings and strings for bytes, deep nesting, maps over
+    64 entries, oversized strings, signed by the right key, on each topic the gate reads: refused and counted
+    (``status.link.rejected``), nothing changes (outbox, command sequence, trusted time), and the link keeps
+    taking good messages."""
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node: only what the test sends arrives
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
+    sender.username_pw_set(*mq.central)
+    sender.connect(mq.host, mq.port)
+    sender.loop_start()
+    try:
+        assert gate.link.wait_for_connected(10)
+        ids = gate.emit(3)
+        seq, trusted = gate.link.commands._guard.last_seq, gate.link.trusted_time.status()["last_signed"]
+        sender.publish(topics.gate("gate-a", leaf), make_wire(keys.node, keys.commands[0]), qos=1).wait_for_publish(5)
+        assert wait_until(lambda: gate.link.stats.rejected.get(counted, 0) == 1, 5), dict(gate.link.stats.rejected)
+        assert sum(gate.link.stats.rejected.values()) == 1
+        assert gate.outbox.depth() == 3 and gate.link.commands._guard.last_seq == seq
+        assert gate.link.trusted_time.status()["last_signed"] == trusted
+        sender.publish(topics.gate("gate-a", topics.ACK), _ack(keys.node, ids), qos=1).wait_for_publish(5)
+        assert wait_until(lambda: gate.outbox.depth() == 0, 5), "the gate stopped taking good messages"
+    finally:
+        sender.loop_stop()
+        sender.disconnect()
+        gate.stop()
+
+
 class _FullDiskAlerts:
     """An early-warning store on a full disk: keeping an alert raises ENOSPC."""
 
