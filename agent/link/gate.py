@@ -341,7 +341,7 @@ class GateLink:
         self.stats.resent += expired
         if not (dirty or expired or retry) or not room:
             return
-        if self.outbox.depth() <= inflight + held:  # every queued row is out or held back already: no query
+        if self.outbox.depth() <= inflight:  # every queued row is out already (an ack's refill): no query
             return
         ts = self._clock()
         for row in self.outbox.pending(self.config.window + held):  # held rows first in order are skipped
