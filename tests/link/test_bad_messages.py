@@ -32,7 +32,7 @@ BAD_FROM_GATE = {
     "unknown-key": lambda k: _event(STRANGER),
     "tampered": lambda k: (lambda w: w[:-3] + bytes([w[-3] ^ 0x40]) + w[-2:])(_event(k)),
     "status-relabelled-as-event": lambda k: seal(
-        "status", {"id": "s", "ts": 1.0, "gate": "gate-a", "session": 1, "state": "online"}, [k]),
+        "status", {"id": "s", "ts": 1.0, "gate": "gate-a", "session": 1, "state": "online", "kind": "birth"}, [k]),
     "body-names-other-gate": lambda k: _event(k, gate="gate-b"),
     "oversized": lambda k: b"SG\x01\x01" + b"\x00" * 300_000,
 }
