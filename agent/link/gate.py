@@ -538,7 +538,10 @@ class GateLink:
         body: dict[str, Any] = {"id": uuid.uuid4().hex, "ts": self._clock(), "gate": self.gate_id, "session": self.session,
                                 "state": state, "kind": kind}
         try:
-            return seal("status", {**body, **(extra or {})}, [self.device_key.current])
+            wire = seal("status", {**body, **(extra or {})}, [self.device_key.current])
+            if extra:
+                self.alarms.discard("status_refused")  # whole again: the next status says so
+            return wire
         except ProtocolError as exc:
             logger.error("status refused by its own schema: sent without its free-form parts", extra={"fields": {
                 "gate": self.gate_id, "error": str(exc)}})

@@ -119,6 +119,12 @@ def test_status_over_the_envelope_bounds_goes_out_without_its_free_form_parts_an
         assert "hardware" not in body and "at most 64 entries" in body["status_error"]
         assert "status_refused" in body["alarms"]
         assert central.store.rejects_by_gate().get("gate-a", {}) == {}
+        del sensors["hardware"]["sensor64"]  # the app's section fits again: the next status is whole, the alarm gone
+        gate.link.publish_status()
+        gate.link.publish_status()
+        assert wait_until(lambda: "hardware" in open_signed("status", bytes(central.store._db.execute(
+            "SELECT last_status FROM gates").fetchone()[0]), trusted([gate.key.verify_key]))[0], 5)
+        assert "status_refused" not in gate.link.status()["alarms"]
     finally:
         gate.stop()
         central.stop()
