@@ -453,10 +453,11 @@ class CentralNode:
                         result = opened[i]
                         if isinstance(result, Exception):
                             raise result
-                        if self._past_retention(gate_id, result[1], now):
-                            acks.setdefault(gate_id, []).append(result[1]["id"])
-                        else:
-                            events.append((topic, gate_id, *result))
+                        msg_type, body, row = result
+                        if self._past_retention(gate_id, body, now):
+                            acks.setdefault(gate_id, []).append(body["id"])
+                        elif row is not None:
+                            events.append((topic, gate_id, msg_type, body, row))
                         continue
                     msg_type, body, signers = self._verify(gate_id, leaf, payload)
                     with self.store.each():  # a savepoint: an error undoes this message's writes only
@@ -503,11 +504,13 @@ class CentralNode:
                 self._on_update(kind, data)
 
     def _open_events(self, ordered: list[tuple[str, str, str, bytes]], now: float
-                     ) -> dict[int, tuple[str, dict[str, Any], EventRow] | Exception]:
+                     ) -> dict[int, tuple[str, dict[str, Any], EventRow | None] | Exception]:
         """The events among ``ordered`` whose gate has one enrolled key and no rotation pending, verified and
         opened (``_verify``, ``_event_row``: pure once the keys are read) by the ``crypto_threads`` (``_parallel``):
         index in ``ordered`` -> (type, body, row), or the exception (``Rejected``, a bug) for that message
-        alone. Everything else is left to the writer thread, in order: other messages, the events of unknown
+        alone; the row is None for an event past the retention (not opened: ``_past_retention`` acks it, also when it
+        is sealed to a node key this centre no longer has). Everything else is left to the writer thread, in order:
+        other messages, the events of unknown
         gates, of a gate whose key rotation is pending, and of a gate with another message in this batch (a
         status or a result before its events may retire the gate or change its keys)."""
         events = (topics.EVENT, topics.HIT)
@@ -515,10 +518,12 @@ class CentralNode:
         todo = [i for i, (_, gate_id, leaf, _) in enumerate(ordered)
                 if leaf in events and gate_id not in busy and len(self._keys.get(gate_id, ())) == 1]
 
-        def work(i: int) -> tuple[str, dict[str, Any], EventRow] | Exception:
+        def work(i: int) -> tuple[str, dict[str, Any], EventRow | None] | Exception:
             _, gate_id, leaf, payload = ordered[i]
             try:
                 msg_type, body, _ = self._verify(gate_id, leaf, payload)
+                if is_past_retention(body["created"], self.config.keep_days, now):
+                    return msg_type, body, None
                 return msg_type, body, self._event_row(gate_id, msg_type, body, now)
             except Exception as exc:  # Rejected, or a bug: this message only
                 return exc
