@@ -14,8 +14,10 @@ A row the centre never acknowledges (it refuses it: sealed to a node key it no l
 the rows behind it from being sent: pending rows come oldest first, so enough of them would fill the window at
 every resend for ever. A row whose ack timed out twice running is therefore *held back*: sent again after a
 wait that doubles from ``ack_timeout`` up to ``HOLD_MAX_S``, and not counted in the window meanwhile, so the rows
-behind it go out. It stays in the outbox (nothing is lost) until acked. An ack for a row that had timed out
-shows a centre that was away or slow, not one refusing: every held row is due again at once. A new connection
+behind it go out. It stays in the outbox (nothing is lost) until acked. An ack for a row that had timed out,
+or the first ack after a silence of an ack timeout (a centre that was down while its broker ran: the rows sent
+since it came back had not timed out yet), shows a centre that was away or slow, not one refusing: every held
+row is due again at once. A new connection
 makes held rows due too (every pending row is sent again), and the rows still unacknowledged are held again
 after their next timeout.
 
@@ -57,6 +59,7 @@ class DeliveryWindow:
         self._refused: dict[str, float] = {}  # msg_id -> time refused
         self._timeouts: dict[str, int] = {}  # msg_id -> ack timeouts running (kept across connections), until acked
         self._held: dict[str, float] = {}  # msg_id -> when due again: held back, its ack timed out twice running
+        self._last_ack: float | None = None  # when the centre last acknowledged anything
 
     def __len__(self) -> int:
         """Rows awaiting the centre's ack."""
@@ -141,17 +144,20 @@ class DeliveryWindow:
         """The centre acknowledged ``msg_ids`` (already gone from the outbox); True when the window wants a refill
         (half empty: one outbox query per half window, not per ack). Adapts the ack timeout: doubled when an
         ack came after its row timed out, back to ``base_timeout`` when every ack came within it. An ack for a row
-        that had timed out makes every held row due (the centre was away or slow, not refusing them)."""
+        that had timed out, or the first after a silence, makes every held row due (the centre was away or slow,
+        not refusing them)."""
         oldest = 0.0
-        timed_out = False
+        timed_out = silence = False
         for m in msg_ids:
+            silence = silence or self._last_ack is None or now - self._last_ack >= self.ack_timeout
+            self._last_ack = now
             self._inflight.pop(m, None)
             self._held.pop(m, None)
             timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
             first = self._first.pop(m, None)
             if first is not None:
                 oldest = max(oldest, now - first)
-        if timed_out:
+        if timed_out or silence:
             self._held.clear()
             self._timeouts.clear()
         if oldest >= self.ack_timeout:

@@ -157,6 +157,27 @@ def test_ack_of_a_row_that_had_timed_out_makes_every_held_row_due():
     assert w.held == 0 and w.unacked == 0 and w.reserve("b", 61.0)
 
 
+def test_first_ack_after_the_centre_was_silent_makes_every_held_row_due():
+    """A centre down for hours behind a running broker: its gate's backlog is held back for up to an hour each.
+    When it comes back, the first ack (of a row sent since, which never timed out) sends the backlog at once."""
+    w = _window(4)
+    w.reserve("old", 0.0)
+    w.release_due(30.0)
+    w.reserve("old", 30.0)
+    w.release_due(60.0)
+    w.acked([], 60.0)  # no ack at all: nothing changes
+    assert w.held == 1
+    w.reserve("new", 7000.0)
+    w.acked(["new"], 7000.5)  # the centre is back: its first ack in hours
+    assert w.held == 0 and w.reserve("old", 7000.5)
+    for t in range(7001, 7062, 5):  # the centre acks the traffic every 5 s; "old" is refused after all
+        w.reserve(f"n{t}", float(t))
+        w.acked([f"n{t}"], t + 0.5)
+        w.release_due(t + 1.0)
+        w.reserve("old", t + 1.0)
+    assert w.held == 1  # held again: acks in a steady flow end no silence
+
+
 def test_new_connection_sends_held_rows_again():
     w = _window(4)
     w.reserve("a", 0.0)
