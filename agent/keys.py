@@ -22,6 +22,7 @@ by the centre at provisioning: docs/provisioning.md "Pinning the root").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -69,8 +70,17 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
 
 
 def read_public_key(path: str | os.PathLike[str]) -> bytes:
-    """The 32 bytes of a public key file (raw or hex). Raises KeyFileError."""
-    return decode_key(_read(path, "public key file"), f"public key file {str(path)!r}")
+    """The 32 bytes of a public key file (raw or hex). Raises KeyFileError, also for the private key of a
+    pair whose public file lies beside it (``x.key`` for ``x.key.pub`` or ``x.pub``): both are 32 bytes, and
+    taken as a public key it would be pinned, enrolled or certified, and every signature refused."""
+    key = decode_key(_read(path, "public key file"), f"public key file {str(path)!r}")
+    for pub in sorted({Path(str(path) + ".pub"), Path(path).with_suffix(".pub")} - {Path(path)}):
+        beside = b""
+        with contextlib.suppress(OSError, KeyFileError):
+            beside = decode_key(pub.read_bytes(), str(pub))
+        if beside == bytes(SigningKey(key).verify_key):
+            raise KeyFileError(f"{str(path)!r} is a private key: give its public key file {str(pub)!r}")
+    return key
 
 
 def load_public_key(path: str | os.PathLike[str]) -> VerifyKey:

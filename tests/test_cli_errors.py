@@ -167,3 +167,71 @@ def test_missing_optional_package_is_one_line_not_a_traceback(capsys):
         == EXIT_FAILED
     (line,) = capsys.readouterr().err.splitlines()
     assert ONE_LINE.match(line) and "pip install" in line
+
+
+# --- the mistakes of people at work: a key file of the wrong kind, a spreadsheet's CSV, an empty value ---------
+
+CSV_HEADER = "kind,issuing_state,document_number,reason,ref"
+
+
+@pytest.fixture
+def signed(tmp_path, capsys) -> tuple[Path, Path]:
+    """A centre's keys directory and a snapshot signed with it (one listed document)."""
+    keys, records, snapshot = tmp_path / "keys", tmp_path / "listed.csv", tmp_path / "v1.shl"
+    records.write_text(f"{CSV_HEADER}\ndocument,UTO,L898902C3,wanted,R-1\n")
+    assert hitlist_main(["keygen", "--out", str(keys)]) == 0
+    assert hitlist_main(["build", "--keys", str(keys), "--from", str(records), "--list-id", "main", "--version", "1",
+                         "--out", str(snapshot)]) == 0
+    capsys.readouterr()
+    return keys, snapshot
+
+
+def one_line(capsys) -> str:
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert "Traceback" not in out.err and len(lines) == 1 and ONE_LINE.match(lines[0]), out.err
+    return lines[0]
+
+
+def test_an_empty_vin_is_a_bad_vin_not_a_traceback(signed, tmp_path, capsys):
+    """`lookup --vin ''` fell through to the MRZ (or person) branch and ended in a TypeError traceback."""
+    keys, snapshot = signed
+    state = str(tmp_path / "gate")
+    assert gate_main(["hitlist", "install", str(snapshot), "--state", state, "--root-pub", str(keys / "root.pub")]) == 0
+    capsys.readouterr()
+    assert gate_main(["hitlist", "lookup", "--state", state, "--vin", ""]) == EXIT_USAGE
+    assert "VIN '': expected" in one_line(capsys)
+    assert hitlist_main(["lookup", str(snapshot), "--vin", ""]) == EXIT_USAGE
+    assert "VIN '': expected" in one_line(capsys)
+
+
+def test_a_first_install_refused_by_a_wrong_root_key_pins_nothing(signed, tmp_path, capsys):
+    """The root key given with a refused first install was pinned all the same: "nothing was changed", yet the right
+    key was then refused as "pinned to another root key" until someone deleted root.pub by hand."""
+    keys, snapshot = signed
+    assert hitlist_main(["keygen", "--out", str(tmp_path / "other")]) == 0
+    capsys.readouterr()
+    state = tmp_path / "gate"
+    install = ["hitlist", "install", str(snapshot), "--state", str(state), "--root-pub"]
+    assert gate_main([*install, str(tmp_path / "other" / "root.pub")]) == EXIT_REFUSED
+    assert "nothing was changed" in one_line(capsys)
+    assert not (state / "root.pub").exists()
+    assert gate_main([*install, str(keys / "root.pub")]) == 0
+    assert (state / "root.pub").read_text() == (keys / "root.pub").read_text()
+
+
+@pytest.mark.parametrize("cli", ["gate install", "hitlist verify", "central enrol"])
+def test_a_private_key_where_a_public_one_is_expected_is_named(signed, tmp_path, capsys, cli):
+    """Both halves of a key pair are 32 bytes: `--root-pub root.key` was refused as a bad signature (and pinned),
+    `sharaka-central enrol --pub node.key` enrolled the private key as the gate's public key."""
+    keys, snapshot = signed
+    root_key = str(keys / "root.key")
+    if cli == "gate install":
+        code = gate_main(["hitlist", "install", str(snapshot), "--state", str(tmp_path / "gate"), "--root-pub", root_key])
+    elif cli == "hitlist verify":
+        code = hitlist_main(["verify", str(snapshot), "--root-pub", root_key])
+    else:
+        code = central_main(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-1", "--pub", root_key])
+    assert code == EXIT_USAGE
+    assert f"{root_key!r} is a private key: give its public key file {str(keys / 'root.pub')!r}" in one_line(capsys)
+    assert not (tmp_path / "gate").exists()

@@ -322,7 +322,7 @@ def cmd_lookup(args, now: float) -> dict:
     meta, entries, _ = read_list(Path(args.file).read_bytes())
     if args.document:
         fps, kind = [document_fingerprint(meta.fp_keys, *args.document)], "document"
-    elif args.vin:
+    elif args.vin is not None:  # an empty --vin '' is a bad VIN (exit 2), not "no --vin"
         fps, kind = [vehicle_fingerprint(meta.fp_keys, args.vin)], "vehicle"
     else:
         surname, given, birth = args.person

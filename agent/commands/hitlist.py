@@ -1,7 +1,7 @@
 """`sharaka-gate hitlist install|lookup|status|verify`: the gate's hit-list, for provisioning and
 for a technician checking a list (docs/hitlist.md "Gate commands").
 
-The pinned root key is copied into the state directory at the first install (``root.pub``);
+The pinned root key is copied into the state directory at the first install it verifies (``root.pub``);
 later commands read it from there unless ``--root-pub`` is given.
 """
 
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     add("verify", _verify, "re-read the installed list and check its signed state hash")
 
 
-def _open(args, *, pin: bool = False):
+def _open(args):
     from agent.hitlist.store import HitListStore
     from agent.keys import ROOT_PUB, RootPinConflict, pinned_root
 
@@ -52,7 +52,7 @@ def _open(args, *, pin: bool = False):
     if not args.root_pub and not (state / ROOT_PUB).exists():
         raise UsageError(f"no root key pinned in {str(state)!r}: give --root-pub FILE")
     try:
-        root = pinned_root(state, args.root_pub, pin=pin)
+        root = pinned_root(state, args.root_pub)
     except RootPinConflict as exc:
         raise UsageError(str(exc)) from exc
     return HitListStore(state, root)
@@ -69,14 +69,17 @@ def _print(args, result: dict) -> None:
 def _install(args) -> int:
     """Exit 0 installed; a refused file raises HitListRejected (exit 3, the installed list unchanged)."""
     from agent.hitlist.format import unpack_frame
+    from agent.keys import pin_root, read_public_key
 
     blob = _map_file(args.file)  # before the store is touched: a missing file pins nothing
-    store = _open(args, pin=True)
+    store = _open(args)
     now = _now(args)
     if len(blob) >= 6 and unpack_frame(blob, store.limits).kind == "head":
         store.accept_head(blob, now=now)
     else:
         store.install(blob, now=now)
+    if args.root_pub:  # pinned once a file verified against it: a wrong key (refused, exit 3) is not kept
+        pin_root(args.state, read_public_key(args.root_pub))
     _print(args, store.status(now))
     return 0
 
@@ -130,7 +133,7 @@ def _check_person(surname: str, given_names: str, birth_date: str) -> None:
 def _query(store, args):
     if args.document:
         return store.lookup_document(*args.document), "document"
-    if args.vin:
+    if args.vin is not None:  # an empty --vin '' is a bad VIN (exit 2), not "no --vin"
         return store.lookup_vehicle(args.vin), "vehicle"
     if args.person:
         _check_person(*args.person)
