@@ -235,3 +235,43 @@ def test_a_private_key_where_a_public_one_is_expected_is_named(signed, tmp_path,
     assert code == EXIT_USAGE
     assert f"{root_key!r} is a private key: give its public key file {str(keys / 'root.pub')!r}" in one_line(capsys)
     assert not (tmp_path / "gate").exists()
+
+
+BAD_CSV = {  # what a spreadsheet or a hand edit makes of the records, and what the builder must say
+    "semicolons": (CSV_HEADER.replace(",", ";") + "\ndocument;UTO;L898902C3;wanted;R-1\n",
+                   "listed.csv:1: CSV header: unknown column(s) 'kind;issuing_state"),
+    "misnamed-column": ("kind,state,document_number,reason\ndocument,UTO,L898902C3,wanted\n",
+                        "listed.csv:1: CSV header: unknown column(s) 'state'; expected comma-separated"),
+    "no-kind-column": ("issuing_state,document_number,reason\nUTO,L898902C3,wanted\n",
+                       "listed.csv:1: CSV header: no 'kind' column"),
+    "unquoted-comma": (f"{CSV_HEADER}\ndocument,UTO,L898902C3,wanted,R-1,Smith, J\n",
+                       "listed.csv:2: 7 cells, the header names 5 (a comma inside a value needs \"quotes\")"),
+    "huge-cell": (f"{CSV_HEADER}\ndocument,UTO,L898902C3,wanted,{'x' * 200_000}\n",
+                  "listed.csv:2: not CSV: field larger than field limit"),
+}
+
+
+@pytest.mark.parametrize("text, message", BAD_CSV.values(), ids=BAD_CSV.keys())
+def test_build_names_a_csv_mistake_and_writes_nothing(signed, tmp_path, capsys, text, message):
+    """A CSV with a wrong delimiter or column was read as records without a kind or reason (a misleading "reason ''"),
+    a row with a cell too many lost that cell silently, and a cell over 128 KiB ended in a csv.Error traceback."""
+    keys, _ = signed
+    records, out = tmp_path / "listed.csv", tmp_path / "v2.shl"
+    records.write_text(text)
+    argv = ["build", "--keys", str(keys), "--from", str(records), "--list-id", "main", "--version", "2",
+            "--out", str(out)]
+    assert hitlist_main(argv) == EXIT_USAGE
+    assert f"sharaka-hitlist build: {records}:" in (line := one_line(capsys)) and message in line, line
+    assert not out.exists()
+
+
+def test_build_reads_a_spreadsheets_csv_with_byte_order_mark_and_crlf(signed, tmp_path, capsys):
+    """Excel's "CSV UTF-8" starts with a byte order mark: its first column was '\\ufeffkind', every record kindless."""
+    keys, snapshot = signed
+    records, out = tmp_path / "excel.csv", tmp_path / "excel.shl"
+    records.write_bytes(b"\xef\xbb\xbf" + f"{CSV_HEADER}\r\ndocument,UTO,L898902C3,wanted,R-1\r\n".encode())
+    assert hitlist_main(["build", "--keys", str(keys), "--from", str(records), "--list-id", "main", "--version", "1",
+                         "--out", str(out), "--json"]) == 0
+    assert '"entries": 1' in capsys.readouterr().out
+    assert hitlist_main(["lookup", str(out), "--document", "UTO", "L898902C3", "--json"]) == 0
+    assert '"hit": true' in capsys.readouterr().out

@@ -7,9 +7,11 @@ records all read (docs/hitlist.md "Records").
     ...     for record in reader: use(record)
 
 JSON Lines: one object per line; blank lines and lines starting with ``#`` are skipped. CSV: a
-header row naming ``CSV_FIELDS``, empty cells left out. A line that is not a JSON object raises
-``BadDataError`` naming the file and line; so does any ``BadDataError`` a consumer raises about the
-record while ``located()`` is active.
+header row naming ``kind`` and only ``CSV_FIELDS``, comma-separated, empty cells left out. A UTF-8 byte
+order mark (a spreadsheet's export) is skipped. A line that is not a JSON object, a CSV header with
+another column or a row with more cells than the header raises ``BadDataError`` naming the file and
+line (a shifted row would sign a record other than the one meant); so does any ``BadDataError`` a
+consumer raises about the record while ``located()`` is active.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ CSV_FIELDS = (
     "country",
     "reason",
     "ref",
+    "list",  # an early warning's listings (docs/protocol.md "Early warnings"); a list file ignores both
+    "version",
 )
 
 
@@ -52,7 +56,7 @@ class RecordsReader:
     @classmethod
     def open(cls, path: str | Path, fmt: str = "auto") -> RecordsReader:
         """A reader of the file at ``path`` (closed when iteration ends). Raises OSError when unreadable."""
-        return cls(Path(path).open(encoding="utf-8"), fmt, str(path))
+        return cls(Path(path).open(encoding="utf-8-sig"), fmt, str(path))
 
     @property
     def where(self) -> str:
@@ -100,6 +104,20 @@ class RecordsReader:
 
     def _csv(self, first: str) -> Iterator[dict[str, Any]]:
         rows = csv.DictReader(io.StringIO(first + self._stream.read()))
-        for row in rows:
-            self.line = rows.line_num
-            yield {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        header = next(csv.reader([first]), [])
+        unknown = [name for name in header if name not in CSV_FIELDS]
+        self.line = 1
+        if unknown or "kind" not in header:
+            problem = f"unknown column(s) {', '.join(repr(n[:60]) for n in unknown)}" if unknown else "no 'kind' column"
+            raise BadDataError(f"{self.where}: CSV header: {problem}; expected comma-separated column names, "
+                               f"'kind' and any of {', '.join(CSV_FIELDS[1:])}")
+        try:
+            for row in rows:
+                self.line = rows.line_num
+                if None in row:  # DictReader's key for the cells beyond the header's
+                    raise BadDataError(f"{self.where}: {len(header) + len(row[None])} cells, the header names "
+                                       f"{len(header)} (a comma inside a value needs \"quotes\")")
+                yield {k: v for k, v in row.items() if v not in (None, "")}
+        except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB limit
+            self.line += 1
+            raise BadDataError(f"{self.where}: not CSV: {exc}") from None
