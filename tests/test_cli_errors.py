@@ -275,3 +275,19 @@ def test_build_reads_a_spreadsheets_csv_with_byte_order_mark_and_crlf(signed, tm
     assert '"entries": 1' in capsys.readouterr().out
     assert hitlist_main(["lookup", str(out), "--document", "UTO", "L898902C3", "--json"]) == 0
     assert '"hit": true' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cmd", "--gate", "gate-1", "--op", "reboot", "--sign-with", "K", "--out", "OUT"],
+     "argument --op: invalid choice: 'reboot' (choose from 'set_policy', "),
+    (["keys", "--hits"], "unrecognized arguments: --hits"),
+], ids=["cmd-misspelt-op", "keys-hits"])
+def test_central_refuses_an_option_it_would_not_honour(tmp_path, capsys, argv, message):
+    """`cmd --op reboot` (no gate executes it) signed and wrote or sent a command every gate rejects as unknown_op;
+    `keys --hits` was accepted and ignored: the device-key history has no hits."""
+    db, out = tmp_path / "central.db", tmp_path / "cmd.bin"
+    argv = [str(tmp_path / "k") if a == "K" else str(out) if a == "OUT" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        central_main([*argv, "--db", str(db)])
+    assert exit_.value.code == EXIT_USAGE and message in capsys.readouterr().err
+    assert not db.exists() and not out.exists()

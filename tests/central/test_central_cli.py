@@ -141,7 +141,7 @@ def test_cmd_refuses_a_lifetime_the_gate_refuses_and_reserves_no_sequence(tmp_pa
     assert main(["enrol", "--db", db, "--gate", "gate-1", "--pub", str(kdir / "node.key.pub")]) == 0
     capsys.readouterr()
     out = tmp_path / "cmd.bin"
-    code = main(["cmd", "--db", db, "--gate", "gate-1", "--op", "reboot", "--ttl", ttl, "--out", str(out),
+    code = main(["cmd", "--db", db, "--gate", "gate-1", "--op", "rebirth", "--ttl", ttl, "--out", str(out),
                  "--sign-with", str(kdir / "command-1.key")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
@@ -202,7 +202,7 @@ def test_run_refuses_more_workers_than_one_machine_runs(tmp_path, capsys, monkey
 
 
 @pytest.mark.parametrize("command", [["run", "--keys", "K", "--duration", "1"], ["federation", "run", "--config", "K", "--duration", "1"],
-                                     ["cmd", "--gate", "gate-1", "--op", "reboot", "--sign-with", "K"]])
+                                     ["cmd", "--gate", "gate-1", "--op", "rebirth", "--sign-with", "K"]])
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
 def test_broker_commands_refuse_a_port_out_of_range(tmp_path, capsys, command, port):
     """`run --port 99999` (or 0) ran as against a broker that never answers ("not reachable yet (retrying)"),

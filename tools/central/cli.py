@@ -56,7 +56,7 @@ from agent.durable import atomic_write
 from agent.errors import BadDataError, TransportError, UsageError, command_path, run_command
 from agent.hitlist.records import RecordsReader
 from agent.keys import message_key_id
-from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, is_high_impact
+from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, OPS, is_high_impact
 from agent.protocol.envelope import cosign, peek
 from agent.provision.token import format_token
 from tools.broker_setup import CertFiles
@@ -176,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --hit-username: its password file (default: --password-file)")
     _broker_args(p, "central")
     p = sub.add_parser("cmd", help="sign a command with your key; send it, or write it for a second holder (--out)")
-    p.add_argument("--gate", required=True)
-    p.add_argument("--op", required=True)
+    p.add_argument("--gate", required=True, help="the enrolled gate that executes it")
+    p.add_argument("--op", required=True, choices=OPS, metavar="OP",
+                   help=f"what the gate does: {', '.join(OPS)} (docs/protocol.md \"cmd\")")
     p.add_argument("--args", default="{}", help="JSON object")
     p.add_argument("--ttl", type=float, default=300.0, help="seconds the command stays valid (at most 86400)")
     p.add_argument("--out", type=Path, metavar="FILE",
@@ -259,8 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--gap-grace", type=seconds, default=60.0, metavar="SECONDS",
                            help="report sequence numbers missing for longer than this")
         if name in ("events", "keys"):
-            p.add_argument("--gate")
-            p.add_argument("--hits", action="store_true")
+            p.add_argument("--gate", help=f"only this gate's {name}")
+        if name == "events":
+            p.add_argument("--hits", action="store_true", help="only hits")
     from agent.commands.officer import add_account_commands
 
     add_account_commands(sub, "operator", "manage the operators' accounts of the web console",
