@@ -291,3 +291,26 @@ def test_central_refuses_an_option_it_would_not_honour(tmp_path, capsys, argv, m
         central_main([*argv, "--db", str(db)])
     assert exit_.value.code == EXIT_USAGE and message in capsys.readouterr().err
     assert not db.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"], ids=["strict-stdin", "surrogateescape-stdin"])
+def test_a_password_that_is_not_utf8_is_named_and_no_account_is_made(tmp_path, locale):
+    """A password piped in Latin-1 ended in "'utf-8' codec can't encode character '\\udcd0'…" (the hash's error)."""
+    import os
+    import subprocess
+    import sys
+
+    from agent.gate_toml import write_gate_config
+    from tests.support.paths import REPO
+
+    config = write_gate_config(tmp_path, gate_id="gate-1", site="port-a")
+    env = {**os.environ, "LC_ALL": locale, "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    proc = subprocess.run([sys.executable, "-m", "agent", "officer", "add", "amina", "--config", str(config)],
+                          input="mot de passe élevé\n".encode("latin-1"), capture_output=True, cwd=REPO, env=env,
+                          timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == EXIT_USAGE and err == ("sharaka-gate officer add: the password is not UTF-8 text: type "
+                                                     "it again, or give it in UTF-8; see --help\n"), err
+    assert not (tmp_path / "state" / "officers.sqlite3").exists() or "amina" not in subprocess.run(
+        [sys.executable, "-m", "agent", "officer", "list", "--config", str(config)], capture_output=True, text=True,
+        cwd=REPO, timeout=60).stdout

@@ -75,12 +75,16 @@ def read_password() -> str:
     """The new password: asked twice on a terminal, else the first line of stdin. Raises ``AccountError``."""
     from agent.web.accounts import AccountError, check_password
 
-    if sys.stdin.isatty():
-        first = getpass.getpass("new password: ")
-        if getpass.getpass("again: ") != first:
-            raise AccountError("the two passwords differ")
-    else:
-        first = sys.stdin.readline().rstrip("\r\n")
+    try:
+        if sys.stdin.isatty():
+            first = getpass.getpass("new password: ")
+            if getpass.getpass("again: ") != first:
+                raise AccountError("the two passwords differ")
+        else:
+            first = sys.stdin.readline().rstrip("\r\n")
+        first.encode("utf-8")  # undecodable bytes read as surrogates (a POSIX locale) cannot be hashed
+    except UnicodeError:
+        raise AccountError("the password is not UTF-8 text: type it again, or give it in UTF-8") from None
     check_password(first)
     return first
 
