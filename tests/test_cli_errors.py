@@ -314,3 +314,18 @@ def test_a_password_that_is_not_utf8_is_named_and_no_account_is_made(tmp_path, l
     assert not (tmp_path / "state" / "officers.sqlite3").exists() or "amina" not in subprocess.run(
         [sys.executable, "-m", "agent", "officer", "list", "--config", str(config)], capture_output=True, text=True,
         cwd=REPO, timeout=60).stdout
+
+
+@pytest.mark.parametrize("target", ["keys/root.key", "keys/keyring.bin", "listed.csv", "v1.shl"])
+def test_build_out_never_replaces_a_key_the_records_or_its_base(signed, tmp_path, capsys, target):
+    """`build --out keys/root.key` replaced the root private key with the list (0644), for good; `--out` naming the
+    records or the --base snapshot replaced the input it was read from."""
+    keys, snapshot = signed
+    out = tmp_path / target
+    before = out.read_bytes()
+    assert hitlist_main(["build", "--keys", str(keys), "--from", str(tmp_path / "listed.csv"), "--list-id", "main",
+                         "--version", "2", "--base", str(snapshot), "--out", str(out)]) == EXIT_USAGE
+    assert f"--out {str(out)!r} " in one_line(capsys)
+    assert out.read_bytes() == before
+    assert hitlist_main(["head", "--keys", str(keys), "--list", str(snapshot), "--out", str(tmp_path / "head.shl")]) == 0
+    assert hitlist_main(["head", "--keys", str(keys), "--list", str(snapshot), "--out", str(tmp_path / "head.shl")]) == 0

@@ -10,7 +10,8 @@
     sharaka-hitlist inspect FILE
     sharaka-hitlist lookup FILE (--document STATE NUMBER | --person SURNAME GIVEN BIRTH | --vin VIN)
 
-Key files are written 0600 and never overwritten. Every command takes ``--json``.
+Key files are written 0600 and never overwritten; ``--out`` replaces only an earlier snapshot, delta or
+head, never an input. Every command takes ``--json``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import struct
 import sys
 import time
 from pathlib import Path
@@ -36,7 +38,7 @@ from agent.hitlist.fingerprint import (
     person_fingerprint,
     vehicle_fingerprint,
 )
-from agent.hitlist.format import unpack_frame
+from agent.hitlist.format import KINDS, MAGIC, unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.records import RecordsReader
 from agent.hitlist.trust import Keyring, verify_keyring
@@ -260,7 +262,7 @@ def cmd_build(args, now: float) -> dict:
         entries, signer=kd.signer(args.list_id), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
         created=now, expires=now + args.expires_days * DAY, previous=previous, persons="person" in kinds,
     )  # fmt: skip
-    _write_output(args.out, blob)
+    _write_output(args.out, blob, args.source, args.base)
     return {"out": args.out, "entries": len(entries), "version": args.version, "bytes": len(blob)}
 
 
@@ -268,7 +270,7 @@ def cmd_delta(args, now: float) -> dict:
     kd = KeyDir(args.keys)
     old = Path(args.old).read_bytes()
     blob = build_delta(old, Path(args.new).read_bytes(), signer=kd.signer(read_list(old)[0].list_id), created=now)
-    _write_output(args.out, blob)
+    _write_output(args.out, blob, args.old, args.new)
     meta, adds, removes = read_list(blob)
     return {
         "out": args.out,
@@ -283,7 +285,7 @@ def cmd_head(args, now: float) -> dict:
     kd = KeyDir(args.keys)
     meta, _, _ = read_list(Path(args.list).read_bytes())
     blob = build_head(meta, signer=kd.signer(meta.list_id), issued=now, expires=now + args.valid_minutes * 60)
-    _write_output(args.out, blob)
+    _write_output(args.out, blob, args.list)
     return {"out": args.out, "version": meta.version, "expires": now + args.valid_minutes * 60}
 
 
@@ -342,8 +344,19 @@ def cmd_lookup(args, now: float) -> dict:
     return {"hit": False, "kind": kind, "reason": None, "ref": None, "list_version": meta.version}
 
 
-def _write_output(path: str, blob: bytes) -> None:
-    atomic_write(Path(path), blob, mode=0o644)
+def _write_output(path: str, blob: bytes, *inputs: str | None) -> None:
+    """Write a list file (durably). It may replace an earlier snapshot, delta or head, never one of the command's
+    ``inputs`` or another file: an ``--out`` slip (``keys/root.key``, the records) would destroy what cannot be
+    rebuilt."""
+    out = Path(path)
+    if out.is_file():
+        if any(name and Path(name).exists() and out.samefile(name) for name in inputs):
+            raise UsageError(f"--out {path!r} is also an input of this command: give another file")
+        with out.open("rb") as f:
+            magic, _fmt, kind = struct.unpack("<4sBB", f.read(6).ljust(6, b"\0"))
+        if magic != MAGIC or KINDS.get(kind) not in ("snapshot", "delta", "head"):
+            raise UsageError(f"--out {path!r} exists and is not a snapshot, delta or head: refusing to replace it")
+    atomic_write(out, blob, mode=0o644)
 
 
 def build_parser() -> argparse.ArgumentParser:
