@@ -329,3 +329,16 @@ def test_build_out_never_replaces_a_key_the_records_or_its_base(signed, tmp_path
     assert out.read_bytes() == before
     assert hitlist_main(["head", "--keys", str(keys), "--list", str(snapshot), "--out", str(tmp_path / "head.shl")]) == 0
     assert hitlist_main(["head", "--keys", str(keys), "--list", str(snapshot), "--out", str(tmp_path / "head.shl")]) == 0
+
+
+def test_capture_keeps_an_earlier_capture(tmp_path, capsys):
+    """`reader capture --out reader.hex` emptied the capture taken yesterday (or any file named by mistake)."""
+    from tests.support.paths import REPO
+
+    out = tmp_path / "reader.hex"
+    out.write_text("# yesterday's capture of the failing swipe\n")
+    replay = f"replay://{REPO / 'tests' / 'data' / 'captures' / 'plain-com-crlf.hex'}?framing=lines"
+    assert gate_main(["reader", "capture", replay, "--out", str(out), "--duration", "0"]) == EXIT_USAGE
+    assert one_line(capsys) == f"sharaka-gate reader capture: already exists: {str(out)!r}; remove it or choose another path"
+    assert out.read_text() == "# yesterday's capture of the failing swipe\n"
+    assert gate_main(["reader", "capture", replay, "--out", str(tmp_path / "new.hex"), "--duration", "0"]) == 0

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     capture = sub.add_parser("capture", help="record a live reader's reads as a hex capture file")
     capture.add_argument("url", metavar="URL", help="reader URL, e.g. 'serial:///dev/serial/by-id/…?baud=9600'")
-    capture.add_argument("--out", required=True, metavar="FILE", help="capture file to write ('-' for stdout)")
+    capture.add_argument("--out", required=True, metavar="FILE",
+                         help="new capture file to write ('-' for stdout); an existing file is refused, not emptied")
     capture.add_argument(
         "--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)"
     )
@@ -83,7 +84,8 @@ def capture_command(args: argparse.Namespace) -> int:
 
     _check_duration(args.duration)  # before --out is opened (and emptied)
     reader = open_reader(args.url)  # a bad URL or capture: BadUrlError, exit 2 (agent.errors)
-    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    # a new file only: an earlier capture (evidence for a bug report) or any other file is never emptied
+    out = sys.stdout if args.out == "-" else open(args.out, "x", encoding="utf-8")  # noqa: SIM115
     start = time.monotonic()
     end = None if args.duration is None else start + args.duration
     reads = 0
