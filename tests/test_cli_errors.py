@@ -342,3 +342,17 @@ def test_capture_keeps_an_earlier_capture(tmp_path, capsys):
     assert one_line(capsys) == f"sharaka-gate reader capture: already exists: {str(out)!r}; remove it or choose another path"
     assert out.read_text() == "# yesterday's capture of the failing swipe\n"
     assert gate_main(["reader", "capture", replay, "--out", str(tmp_path / "new.hex"), "--duration", "0"]) == 0
+
+
+@pytest.mark.parametrize("list_id, version", [("main", "1"), ("main", "0"), ("other", "2")],
+                         ids=["same-version", "older", "another-list"])
+def test_build_refuses_a_base_it_cannot_follow(signed, tmp_path, capsys, list_id, version):
+    """`build --base v1.shl --version 1` (or of another list) was signed, exit 0: a file every gate holding v1
+    refuses (rollback, or a chain from another list)."""
+    keys, snapshot = signed
+    out = tmp_path / "next.shl"
+    assert hitlist_main(["build", "--keys", str(keys), "--from", str(tmp_path / "listed.csv"), "--list-id", list_id,
+                         "--version", version, "--base", str(snapshot), "--out", str(out)]) == EXIT_USAGE
+    assert f"base 'main' v1: a snapshot chained from it is a newer version of the same list, not {list_id!r} " \
+           f"v{version}" in one_line(capsys)
+    assert not out.exists()

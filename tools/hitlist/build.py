@@ -162,10 +162,14 @@ def build_snapshot(
     """A signed snapshot. ``previous`` (the metadata of version N-1) links the hash chain; ``persons``: whether
     ``entries`` may hold person entries (False lets gates skip the person keys for this list).
 
-    Raises BadDataError for a list id a gate could not follow (agent.protocol.ids) or a negative version."""
+    Raises BadDataError for a list id a gate could not follow (agent.protocol.ids), a negative version, or a
+    ``previous`` of another list or not older (gates refuse such a chain: another list, or a rollback)."""
     check_id(list_id, "list id")
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**63:
         raise BadDataError(f"list version {version!r}: expected an integer 0 <= n < 2**63")
+    if previous is not None and (previous.list_id != list_id or previous.version >= version):
+        raise BadDataError(f"base {previous.list_id!r} v{previous.version}: a snapshot chained from it is a newer "
+                           f"version of the same list, not {list_id!r} v{version}")
     fields = {
         "list_id": list_id,
         "epoch": signer.epoch,
