@@ -356,3 +356,16 @@ def test_build_refuses_a_base_it_cannot_follow(signed, tmp_path, capsys, list_id
     assert f"base 'main' v1: a snapshot chained from it is a newer version of the same list, not {list_id!r} " \
            f"v{version}" in one_line(capsys)
     assert not out.exists()
+
+
+def test_hitlist_status_refuses_state_and_config_together(signed, tmp_path, capsys):
+    """`hitlist status --state DIR --config FILE` answered for the config's lists and ignored --state (and
+    --root-pub) without a word: a technician checking one store read the status of others."""
+    from agent.gate_toml import write_gate_config
+
+    keys, _ = signed
+    config = write_gate_config(tmp_path, gate_id="gate-1", site="port-a")
+    for extra in (["--state", str(tmp_path / "store")], ["--root-pub", str(keys / "root.pub")]):
+        assert gate_main(["hitlist", "status", "--config", str(config), *extra]) == EXIT_USAGE
+        assert one_line(capsys) == ("sharaka-gate hitlist status: give --state DIR [--root-pub FILE] (one list) or "
+                                    "--config FILE (every list), not both; see --help")

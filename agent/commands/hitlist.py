@@ -149,6 +149,8 @@ def _query(store, args):
 
 
 def _status(args) -> int:
+    if args.config and (args.state or args.root_pub):  # the config names each list's store and root
+        raise UsageError("give --state DIR [--root-pub FILE] (one list) or --config FILE (every list), not both")
     if args.config:
         return _status_of_config(args)
     if not args.state:

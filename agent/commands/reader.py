@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decode = sub.add_parser("decode", help="print the documents the framer finds in a reader URL")
     decode.add_argument("url", metavar="URL", help="reader URL, e.g. 'replay://capture.hex?framing=stx-etx'")
     decode.add_argument("--json", action="store_true", help='one JSON object per line: {"lines": [...]}')
-    decode.add_argument("--duration", type=float, default=None, help="stop a live reader after S seconds")
+    decode.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop a live reader after SECONDS (default: at the end of a replay, else Ctrl-C)")
     decode.set_defaults(func=decode_command)
 
     capture = sub.add_parser("capture", help="record a live reader's reads as a hex capture file")
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     capture.add_argument("--out", required=True, metavar="FILE",
                          help="new capture file to write ('-' for stdout); an existing file is refused, not emptied")
     capture.add_argument(
-        "--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)"
+        "--duration", type=float, default=None, metavar="SECONDS", help="stop after SECONDS (default: Ctrl-C)"
     )
     capture.set_defaults(func=capture_command)
 
