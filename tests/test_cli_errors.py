@@ -369,3 +369,20 @@ def test_hitlist_status_refuses_state_and_config_together(signed, tmp_path, caps
         assert gate_main(["hitlist", "status", "--config", str(config), *extra]) == EXIT_USAGE
         assert one_line(capsys) == ("sharaka-gate hitlist status: give --state DIR [--root-pub FILE] (one list) or "
                                     "--config FILE (every list), not both; see --help")
+
+
+@pytest.mark.parametrize("flags", [["--enrol-broker", "broker.example:8883"], ["--enrol-list", "main"],
+                                   ["--root-pub", "ROOT"]], ids=lambda f: f[0])
+def test_central_run_refuses_enrolment_settings_without_the_desk(signed, tmp_path, capsys, flags):
+    """`run --enrol-broker HOST:PORT` without --enrol-ca ran (exit 0) with the enrolment desk off: the operator
+    believed gates could enrol. Said before the store is made."""
+    keys, _ = signed
+    assert central_main(["keygen", "--out", str(tmp_path / "node")]) == 0
+    capsys.readouterr()
+    flags = [str(keys / "root.pub") if f == "ROOT" else f for f in flags]
+    db = tmp_path / "central.db"
+    assert central_main(["run", "--db", str(db), "--keys", str(tmp_path / "node"), "--port", "1", "--duration", "1",
+                         *flags]) == EXIT_USAGE
+    assert one_line(capsys) == (f"sharaka-central run: {flags[0]} without --enrol-ca DIR: the enrolment desk is off; "
+                                "add --enrol-ca; see --help")
+    assert not db.exists()

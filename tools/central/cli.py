@@ -502,6 +502,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_enrolment_flags(args: argparse.Namespace) -> None:
+    """The desk's settings only count with ``--enrol-ca``: given without it, say so (they were ignored)."""
+    given = [flag for flag, value in (("--root-pub", args.root_pub), ("--enrol-broker", args.enrol_broker),
+                                      ("--enrol-list", args.enrol_list)) if value]
+    if given and args.enrol_ca is None:
+        raise UsageError(f"{', '.join(given)} without --enrol-ca DIR: the enrolment desk is off; add --enrol-ca")
+
+
 def _enrolment(args: argparse.Namespace, store: CentralStore) -> EnrolmentDesk | None:
     if args.enrol_ca is None:
         return None
@@ -524,6 +532,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= MAX_WORKERS or args.keep_days < 0:
         raise BadDataError(f"--workers {args.workers} / --keep-days {args.keep_days}: expected N of 1 to "
                            f"{MAX_WORKERS} and DAYS >= 0")
+    _check_enrolment_flags(args)
     if args.workers > 1:
         return _supervise(args)
     store = _store(args.db, create=True)
