@@ -386,3 +386,11 @@ def test_central_run_refuses_enrolment_settings_without_the_desk(signed, tmp_pat
     assert one_line(capsys) == (f"sharaka-central run: {flags[0]} without --enrol-ca DIR: the enrolment desk is off; "
                                 "add --enrol-ca; see --help")
     assert not db.exists()
+
+
+def test_certify_without_a_change_publishes_nothing(signed, capsys):
+    """`certify --keys DIR` with no action published keyring v2, identical to v1 and never to be overwritten."""
+    keys, _ = signed
+    assert hitlist_main(["certify", "--keys", str(keys)]) == EXIT_USAGE
+    assert one_line(capsys).startswith("sharaka-hitlist certify: nothing to certify: give --rotate-list-key, ")
+    assert sorted(p.name for p in (keys / "keyrings").iterdir()) == ["000001.bin"]

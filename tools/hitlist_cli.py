@@ -154,6 +154,10 @@ def cmd_keygen(args, now: float) -> dict:
 def cmd_certify(args, now: float) -> dict:
     """Issue keyring v+1: rotate the list key (epoch + 1), add a command key, revoke, or rotate the root."""
     kd = KeyDir(args.keys)
+    if not (args.rotate_list_key or args.add_list_key or args.add_command_key is not None or args.add_alert_key
+            or args.revoke or args.rotate_root):  # a published keyring is never overwritten: no empty ones
+        raise UsageError("nothing to certify: give --rotate-list-key, --add-list-key, --add-command-key, "
+                         "--add-alert-key, --revoke or --rotate-root")
     meta = kd.meta
     version, epoch = meta["version"] + 1, meta["epoch"]
     grants, revoked, roots = list(meta["keys"]), list(meta["revoked"]), list(meta["root_keys"])
