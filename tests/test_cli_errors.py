@@ -394,3 +394,18 @@ def test_certify_without_a_change_publishes_nothing(signed, capsys):
     assert hitlist_main(["certify", "--keys", str(keys)]) == EXIT_USAGE
     assert one_line(capsys).startswith("sharaka-hitlist certify: nothing to certify: give --rotate-list-key, ")
     assert sorted(p.name for p in (keys / "keyrings").iterdir()) == ["000001.bin"]
+
+
+def test_build_refuses_a_list_of_no_entries_unless_asked(signed, tmp_path, capsys):
+    """An empty records file (a failed export) signed exit 0 a list that, published, cleared every gate's list;
+    now it is refused and nothing written, and ``--allow-empty`` signs one on purpose."""
+    keys, _ = signed
+    records, out = tmp_path / "export.csv", tmp_path / "v2.shl"
+    records.write_text(f"{CSV_HEADER}\n")
+    argv = ["build", "--keys", str(keys), "--from", str(records), "--list-id", "main", "--version", "2",
+            "--out", str(out)]
+    assert hitlist_main(argv) == EXIT_USAGE
+    assert "holds no record" in (line := one_line(capsys)) and "--allow-empty" in line, line
+    assert not out.exists()
+    assert hitlist_main([*argv, "--allow-empty", "--json"]) == 0
+    assert '"entries": 0' in capsys.readouterr().out and out.exists()

@@ -262,6 +262,9 @@ def cmd_build(args, now: float) -> dict:
         entries = entries_from_records(noted(records), fp_keys, progress=show)
     if show:
         print(file=sys.stderr)
+    if not entries and not args.allow_empty:  # published, it would empty every gate's list at once
+        raise UsageError(f"{args.source!r:.200} holds no record: a list of 0 entries clears every gate that "
+                         "installs it; give --allow-empty if that is meant; nothing was written")
     blob = build_snapshot(
         entries, signer=kd.signer(args.list_id), list_id=args.list_id, version=args.version, fp_keys=fp_keys,
         created=now, expires=now + args.expires_days * DAY, previous=previous, persons="person" in kinds,
@@ -405,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", metavar="OLD", help="previous snapshot: reuse its fingerprint keys and chain from it"
     )
     p.add_argument("--expires-days", type=float, default=7.0)
+    p.add_argument("--allow-empty", action="store_true",
+                   help="sign a list of no entries (refused otherwise: it clears every gate that installs it)")
     p.add_argument(
         "--person-cost", type=int, default=DEFAULT_PERSON_COST, help="PBKDF2 iterations on the person path"
     )
