@@ -38,6 +38,13 @@ def seconds(text: str, note: str = "") -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number of 1 or more (a size in bytes, a count). Raises ArgumentTypeError."""
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r:.60}: expected a whole number of 1 or more")
+    return int(text)
+
+
 def port(text: str) -> int:
     """A TCP port, 1 to 65535 (99999 or 0 read as a broker that never answers). Raises ArgumentTypeError."""
     if not text.isdigit() or not 0 < int(text) < 65536:

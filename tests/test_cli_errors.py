@@ -409,3 +409,18 @@ def test_build_refuses_a_list_of_no_entries_unless_asked(signed, tmp_path, capsy
     assert not out.exists()
     assert hitlist_main([*argv, "--allow-empty", "--json"]) == 0
     assert '"entries": 0' in capsys.readouterr().out and out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["update", "install", "http://x/b.raucb", "--size", "-5", "--sha256", "00"], "argument --size: '-5': expected"),
+    (["update", "install", "http://x/b.raucb", "--size", "0", "--sha256", "00"], "argument --size: '0': expected"),
+    (["update", "commit", "--config", "gate.toml", "--settle", "nan"], "argument --settle: 'nan': expected"),
+    (["update", "commit", "--config", "gate.toml", "--deadline", "-1"], "argument --deadline: '-1': expected"),
+], ids=["negative-size", "zero-size", "nan-settle", "negative-deadline"])
+def test_update_options_are_checked_as_usage_errors(capsys, argv, message):
+    """``update install --size -5`` was reported as a refused bundle (exit 3) after the download began, and a
+    ``nan`` or negative ``--settle``/``--deadline`` judged a trial boot at once."""
+    with pytest.raises(SystemExit) as exit_:
+        gate_main(argv)
+    assert exit_.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err

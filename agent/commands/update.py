@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.arguments import positive_int, seconds
+
 DEFAULT_DIR = Path("/var/lib/sharaka/update")
 
 
@@ -35,7 +37,7 @@ def register(subparsers: Any) -> None:
 
     i = sub.add_parser("install", help="install a bundle (file or URL) into the other slot")
     i.add_argument("source", metavar="FILE", help="a bundle file, or its http(s):// URL")
-    i.add_argument("--size", type=int, help="bundle size in bytes (a URL needs it)")
+    i.add_argument("--size", type=positive_int, help="bundle size in bytes (a URL needs it)")
     i.add_argument("--sha256", help="bundle sha256 (a URL needs it)")
     i.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"download directory (default {DEFAULT_DIR})")
     i.set_defaults(func=install)
@@ -46,8 +48,8 @@ def register(subparsers: Any) -> None:
 
     c = sub.add_parser("commit", help="commit this boot's slot when the agent is healthy; roll back a failed trial")
     c.add_argument("--config", type=Path, required=True, metavar="FILE", help="gate config (for the selftest)")
-    c.add_argument("--settle", type=float, default=30.0, help="seconds the agent must run without restart")
-    c.add_argument("--deadline", type=float, default=300.0, help="seconds to wait for a healthy agent")
+    c.add_argument("--settle", type=seconds, default=30.0, help="seconds the agent must run without restart")
+    c.add_argument("--deadline", type=seconds, default=300.0, help="seconds to wait for a healthy agent")
     c.set_defaults(func=commit)
 
     b = sub.add_parser("bootloader", help="RAUC custom bootloader backend (called by RAUC)")
