@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.support.peergate import ROOT, envelope, gate_topic, open_envelope
+from tests.support.peergate import ROOT, envelope, gate_topic, open_envelope, wait_on
 
 KINDS = {"snapshot": 1, "delta": 2, "head": 3, "keyring": 4}
 MASK = (1 << 64) - 1
@@ -332,11 +332,4 @@ class PeerCentre:
             self._answer_query(gate, body, msg.properties)
 
     def wait_for(self, pred: Any, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not pred():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return wait_on(self._cond, pred, timeout)

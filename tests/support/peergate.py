@@ -83,6 +83,18 @@ def open_envelope(msg_type: str, wire: bytes, signer: VerifyKey) -> dict[str, An
     raise ValueError(f"no valid {msg_type} signature by key {key_id(bytes(signer)).hex()}")
 
 
+def wait_on(cond: threading.Condition, pred: Any, timeout: float) -> bool:
+    """Wait under ``cond`` (notified by the network thread) until ``pred()`` holds; False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    with cond:
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            cond.wait(left)
+        return True
+
+
 @dataclass
 class Received:
     """One message the broker delivered to the peer."""
@@ -232,14 +244,7 @@ class PeerGate:
         return [i for body in self.bodies("ack", "ack") for i in body["ids"]]
 
     def wait_for(self, pred: Any, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not pred():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return wait_on(self._cond, pred, timeout)
 
     def wait_for_ack(self, msg_id: str, timeout: float, times: int = 1) -> bool:
         """Wait until the centre acked ``msg_id`` ``times`` times."""
