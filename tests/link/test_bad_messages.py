@@ -81,13 +81,24 @@ BAD_TO_GATE = {
 }
 
 
-@pytest.mark.parametrize("make_wire", list(BAD_TO_GATE.values()), ids=list(BAD_TO_GATE))
-def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_wire):
-    gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node: nothing acks for real
+def _central_client(mq) -> mqtt.Client:
+    """A client of the broker's central account: what the test sends arrives as the centre's."""
     sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
     sender.username_pw_set(*mq.central)
     sender.connect(mq.host, mq.port)
     sender.loop_start()
+    return sender
+
+
+def _close(sender: mqtt.Client) -> None:
+    sender.loop_stop()
+    sender.disconnect()
+
+
+@pytest.mark.parametrize("make_wire", list(BAD_TO_GATE.values()), ids=list(BAD_TO_GATE))
+def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_wire):
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node: nothing acks for real
+    sender = _central_client(mq)
     try:
         assert gate.link.wait_for_connected(10)
         ids = gate.emit(5)
@@ -98,8 +109,7 @@ def test_gate_rejects_forged_acks_and_keeps_its_outbox(mq, tmp_path, keys, make_
         sender.publish(topics.gate("gate-a", topics.ACK), _ack(keys.node, ids[:2]), qos=1).wait_for_publish(5)
         assert wait_until(lambda: gate.outbox.depth() == 3, 5), "gate stopped taking good acks"
     finally:
-        sender.loop_stop()
-        sender.disconnect()
+        _close(sender)
         gate.stop()
 
 
@@ -155,10 +165,7 @@ def test_gate_refuses_hostile_signed_messages_on_every_inbound_topic_and_keeps_i
     (``status.link.rejected``), nothing changes (outbox, command sequence, trusted time), and the link keeps
     taking good messages."""
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a")  # no central node: only what the test sends arrives
-    sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
-    sender.username_pw_set(*mq.central)
-    sender.connect(mq.host, mq.port)
-    sender.loop_start()
+    sender = _central_client(mq)
     try:
         assert gate.link.wait_for_connected(10)
         ids = gate.emit(3)
@@ -171,8 +178,7 @@ def test_gate_refuses_hostile_signed_messages_on_every_inbound_topic_and_keeps_i
         sender.publish(topics.gate("gate-a", topics.ACK), _ack(keys.node, ids), qos=1).wait_for_publish(5)
         assert wait_until(lambda: gate.outbox.depth() == 0, 5), "the gate stopped taking good messages"
     finally:
-        sender.loop_stop()
-        sender.disconnect()
+        _close(sender)
         gate.stop()
 
 
