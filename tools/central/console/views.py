@@ -30,6 +30,8 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,7 @@ from agent.web.server import (
     render_text,
     require_role,
     session_of,
+    template_context,
     translate,
 )
 from agent.web.sse import stream
@@ -100,11 +103,16 @@ def _when(wall: float | None) -> str:
     return "-" if not wall else dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _age(seconds: float | None) -> str:
+def _age(gettext: Callable[[str], str], seconds: float | None) -> str:
+    """``seconds`` as the operator reads it: its unit in their language, so that an Arabic page reads "8 ث" right to
+    left where a Latin "8 s" would show as "s 8"."""
     if seconds is None:
         return "-"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.0f} h"
+    if seconds < 120:
+        return gettext("%(n)s s") % {"n": f"{seconds:.0f}"}
+    if seconds < 7200:
+        return gettext("%(n)s min") % {"n": f"{seconds / 60:.0f}"}
+    return gettext("%(n)s h") % {"n": f"{seconds / 3600:.0f}"}
 
 
 def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
@@ -126,10 +134,12 @@ def topic_context(request: web.Request, topic: str) -> dict[str, Any]:
     raise KeyError(topic)
 
 
-def _base(request: web.Request, **context: Any) -> dict[str, Any]:
-    """What every console template uses; the ``*_text`` tables are the console's own stored codes (audit actions,
-    federation refusals), shown with the foundation's ``label`` as the gate's codes are (``agent.web.codes``)."""
-    return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": _age,
+def _base(request: web.Request, lang: str | None = None, **context: Any) -> dict[str, Any]:
+    """What every console template uses (in ``lang``, else the request's language); the ``*_text`` tables are the
+    console's own stored codes (audit actions, federation refusals), shown with the foundation's ``label`` as the
+    gate's codes are (``agent.web.codes``)."""
+    age = partial(_age, template_context(request, lang)["_"])
+    return {"pages": PAGES, "path": request.path, "role": session_of(request).role, "when": _when, "age": age,
             "now": request.app[CONSOLE].config.clock(), "action_text": AUDIT_ACTIONS, "refused_text": REFUSALS,
             **context}
 
@@ -258,7 +268,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
             return None  # signed out, timed out or account removed: the page goes back to the sign-in form
         if topic not in topics:
             return ""
-        return render_text(request, f"_{topic}.html", session.lang, **_base(request),
+        return render_text(request, f"_{topic}.html", session.lang, **_base(request, session.lang),
                            **topic_context(request, topic))
 
     return await stream(request, site.hub, render_topic, first=topics, heartbeat_s=site.heartbeat_s)
