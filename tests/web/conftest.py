@@ -37,13 +37,14 @@ def page(browser, request) -> Iterator[object]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def shots(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """``shots(page, name)`` saves a screenshot in the test's tmp dir; with ``SHARAKA_SCREENSHOTS=1`` in the
-    environment also in docs/screenshots/ (docs/screen.md, "Screenshots")."""
+    """``shots(page, name)`` saves a screenshot of the whole page (``full_page=False``: of what the screen shows,
+    for a booth screen's fold) in the test's tmp dir; with ``SHARAKA_SCREENSHOTS=1`` in the environment also in
+    docs/screenshots/ (docs/screen.md, "Screenshots")."""
     import os
 
-    def take(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    def take(page, name: str, *, full_page: bool = True) -> Path:  # type: ignore[no-untyped-def]
         path = tmp_path / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         if os.environ.get("SHARAKA_SCREENSHOTS"):
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, SCREENSHOTS / path.name)
