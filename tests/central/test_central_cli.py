@@ -331,3 +331,20 @@ def test_console_answers_only_to_its_listening_address_and_its_names(tmp_path, c
     assert answers["rebind.attacker.example"] == (421, "this server does not answer to that host name")
     for host in ("console.centre.test", "127.0.0.1", "localhost"):
         assert answers[host][0] == 200 and 'name="password"' in answers[host][1], host
+
+
+def test_alert_status_of_an_id_the_centre_never_issued_is_a_usage_error(tmp_path, capsys):
+    """A mistyped id printed "no report" for every gate, as if the gates had missed a real alert."""
+    from tools.central.console.records import ConsoleRecords
+    from tools.central.store import CentralStore
+
+    db = str(tmp_path / "central.db")
+    store = CentralStore(db)
+    store.enrol("gate-1", bytes(range(32)), time.time())
+    ConsoleRecords(store).record_alert("a" * 32, "sup", "urgent", "all", "n", time.time() + 60)
+    assert main(["alert", "status", "b" * 32, "--db", db]) == 2
+    out, err = capsys.readouterr()
+    assert "no report" not in out
+    assert err.startswith(f"sharaka-central alert status: alert {'b' * 32!r}: not in ")
+    assert main(["alert", "status", "a" * 32, "--db", db]) == 1  # issued, no gate reported it yet
+    assert capsys.readouterr().out == f"{'a' * 32} gate-1: no report\n"

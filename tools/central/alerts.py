@@ -209,6 +209,16 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
         client.loop_stop()
 
 
+def is_recorded_alert(store: CentralStore, alert_id: str) -> bool:
+    """Whether ``store`` records ``alert_id``: issued from the console (``console_alerts``), shared with or received
+    from the region (``federation_items``, its id or the id this centre re-issued it under), or reported by a gate.
+    ``alert send`` keeps no record of its own, so its alerts are known here only once a gate reports them."""
+    return bool(store.query(
+        "SELECT 1 FROM console_alerts WHERE alert_id = ? UNION ALL SELECT 1 FROM federation_items"
+        " WHERE kind = 'alert' AND (ref = ? OR local_ref = ?) UNION ALL SELECT 1 FROM events WHERE alert_id = ?"
+        " LIMIT 1", (alert_id,) * 4))
+
+
 def alert_receipts(store: CentralStore, *alert_ids: str) -> dict[str, dict[str, dict[str, Any]]]:
     """{alert id: {gate: {"received": wall, "acknowledged": wall, "officer": name}}} from the ``alert`` events
     the gates sent, of the alerts ``alert_ids`` (none: of every alert). Only those alerts' events are read and

@@ -668,11 +668,15 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 
 def cmd_alert(args: argparse.Namespace) -> int:
     """``alert send`` / ``alert status`` (docs/protocol.md "Early warnings")."""
-    from tools.central.alerts import alert_receipts, build_alert
+    from tools.central.alerts import alert_receipts, build_alert, is_recorded_alert
     from tools.central.federation import Federation, issue_alert
 
     store = _store(args.db)
     if args.alert_command == "status":
+        if args.alert_id is not None and not is_recorded_alert(store, args.alert_id):
+            raise UsageError(f"alert {args.alert_id!r}: not in {store.where!r} (not issued from the console, "
+                             "shared or received through the federation, nor reported by any gate): check the id; "
+                             "an alert sent with `alert send` is recorded only once a gate reports it")
         receipts = alert_receipts(store, args.alert_id)
         enrolled = [g["gate_id"] for g in store.gates()]
         for alert_id, gates in receipts.items() or ({args.alert_id: {}}.items() if args.alert_id else ()):
