@@ -14,7 +14,11 @@ locale directory first; later directories fill in what it does not translate.
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
 
 DOMAIN = "sharaka"
 LANGUAGES: dict[str, tuple[str, str]] = {  # code -> (name in that language, text direction)
@@ -50,6 +54,13 @@ class Catalogues:
     def direction(lang: str) -> str:
         """``rtl`` or ``ltr`` for ``lang``."""
         return LANGUAGES.get(lang, LANGUAGES[DEFAULT])[1]
+
+
+def listing(gettext: Callable[[str], str], items: Iterable[Any], each: Callable[[Any], Any] | None = None) -> Markup:
+    """``each`` of ``items`` joined with the language's list separator (its translation of ``", "``: Arabic's is
+    ``"، "``), as the pages list reasons, kinds and gates (``{{ listing(d.reasons, reason) }}``); what ``each``
+    gives that is not ``Markup`` is escaped."""
+    return Markup(escape(gettext(", "))).join(each(item) if each else item for item in items)
 
 
 def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:

@@ -55,7 +55,7 @@ from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
 from agent.web.codes import coded, label
 from agent.web.hosts import accepted_hosts, is_accepted
-from agent.web.i18n import LANGUAGES, Catalogues, negotiate
+from agent.web.i18n import LANGUAGES, Catalogues, listing, negotiate
 from agent.web.sessions import Session, Sessions
 from agent.web.sse import HEARTBEAT_S, Hub
 
@@ -184,13 +184,15 @@ def lang_of(request: web.Request) -> str:
 
 def template_context(request: web.Request, lang: str | None = None) -> dict[str, Any]:
     """What every template may use: ``_`` (gettext), ``label``/``coded`` (a stored code's words, and those words
-    with the code kept in the markup: ``agent.web.codes``; ``label(FAULTS, "reader")``), ``lang``, ``dir``,
+    with the code kept in the markup: ``agent.web.codes``; ``label(FAULTS, "reader")``), ``listing`` (words joined
+    as the language lists them: ``agent.web.i18n.listing``), ``lang``, ``dir``,
     ``languages``, ``session``, ``csrf``."""
     site = request.app[SITE]
     lang = lang or lang_of(request)
     session = request.get(SESSION)
     gettext = site.catalogues.get(lang).gettext
-    return {"_": gettext, "label": partial(label, gettext), "coded": partial(coded, gettext), "codes": codes,
+    return {"_": gettext, "label": partial(label, gettext), "coded": partial(coded, gettext),
+            "listing": partial(listing, gettext), "codes": codes,
             "lang": lang, "dir": site.catalogues.direction(lang),
             "languages": LANGUAGES, "session": session, "csrf": session.csrf if session else "",
             "title": site.title}

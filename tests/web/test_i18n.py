@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.web.i18n import LOCALE_DIR, Catalogues, negotiate
+from agent.web.i18n import LOCALE_DIR, Catalogues, listing, negotiate
+from tests.support.paths import REPO
 from tools.catalogues import LOCALE_DIRS, compile_mo, main, parse_po, po_files
 
 
@@ -103,3 +104,27 @@ def test_every_reason_a_refer_can_give_has_a_next_step_for_the_officer():
                                                                                                 "wanted"])
     fr = Catalogues().get("fr").gettext
     assert next_steps(fr, ["unreadable"]) == ["Vérifiez le document à la main et saisissez sa bande MRZ"]
+
+
+@pytest.mark.parametrize(("lang", "joined"), [("ar", "أ، ب"), ("fr", "a, b"), ("en", "a, b")], ids=["ar", "fr", "en"])
+def test_a_list_of_words_is_joined_as_the_language_joins_it(lang, joined):
+    """Arabic lists were joined with the ASCII ", " where Arabic writes "، "."""
+    items = ["أ", "ب"] if lang == "ar" else ["a", "b"]
+    assert listing(Catalogues().get(lang).gettext, items) == joined
+
+
+def test_a_listing_escapes_plain_words_and_keeps_markup():
+    from markupsafe import Markup
+
+    assert listing(str, ["<b>", Markup("<i>x</i>")]) == "&lt;b&gt;, <i>x</i>"
+    assert listing(str, ["a", "b"], str.upper) == "A, B"
+
+
+def test_no_page_joins_a_list_with_a_bare_comma():
+    """Every list on the officer's screen and the console goes through ``listing`` (its separator translated)."""
+    import re
+
+    bare = re.compile(r"""join\(\s*["'], ["']\s*\)|["'], ["'] if not loop\.last""")
+    offenders = [str(p.relative_to(REPO)) for d in ("agent/web", "agent/screen", "tools/central/console")
+                 for p in sorted((REPO / d).rglob("*.html")) if bare.search(p.read_text())]
+    assert offenders == []

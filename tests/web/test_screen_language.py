@@ -37,3 +37,16 @@ def test_device_faults_and_list_policy_are_shown_in_the_officers_language_and_un
     assert 'data-code="sonar" title="sonar">sonar</span>' in page
     assert f'title="document">{words["document"]}</span>' in page, "the list's kind is not shown"
     assert f'title="hit">{words["hit"]}</span>' in page, "the list's policy on a match is not shown"
+
+
+
+def test_in_arabic_a_lists_kinds_are_joined_with_the_arabic_comma(tmp_path):
+    """The kinds a list governs were joined with the ASCII ", " on the Arabic screen (agent/web/i18n.py listing)."""
+    hitlist = {"records": "listed.jsonl", "version": 12, "governs": ["document", "person"]}
+    with running_gate(tmp_path, hitlist=hitlist) as app:
+        assert app.screen is not None
+        c = Client(app.screen.url)
+        csrf = c.sign_in(OFFICER, PASSWORD)
+        assert c.request("/lang", {"lang": "ar", "csrf": csrf}).status == 303
+        page = c.request("/").read().decode()
+    assert 'title="document">الوثائق</span>، <span class="kind" data-code="person"' in page
