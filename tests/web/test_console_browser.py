@@ -287,3 +287,43 @@ def test_the_console_in_arabic_at_1366x768_fits_reads_ages_in_arabic_and_is_legi
             page.context.close()
     finally:
         store.close()
+
+
+LEGEND = {"ar": ["يوم", "الفحوص", "الإنذارات"], "fr": ["jour", "contrôles", "signalements"]}
+
+
+def test_the_pictures_chart_words_are_in_the_operators_language_with_the_colon_after_them(tmp_path, browser):
+    """picture.js drew "searches", "hits" and "day" in English on every page (right to left, the legend's colon
+    then stood before the English word) and uPlot's marker gap was on its right, outside the label: the words come
+    from the page (translated in picture.html), the colon ends each label on its reading side and the marker's
+    gap stands between marker and label (console.css)."""
+    from tests.support.console import add_search
+    from tools.central.store import CentralStore
+
+    store = CentralStore(tmp_path / "central.db")
+    add_search(store, "gate-1", "port-a", time.time(), hit=True)
+    try:
+        with running_console(store, tmp_path / "operators.sqlite3") as console:
+            page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+            url = console.server.url
+            sign_in(page, url)
+            for lang, words in LEGEND.items():
+                page.click(f"button[name=lang][value={lang}]")
+                page.wait_for_selector(f"html[lang={lang}]")
+                page.goto(url + "/picture")
+                page.wait_for_selector("#chart-day[data-drawn='1'] canvas")
+                assert page.locator("#chart-day .u-legend .u-label").all_inner_texts() == words
+                page.hover("#chart-day .u-over")  # the legend shows each value after its label and a colon
+                for th in page.locator("#chart-day .u-legend th").all():
+                    assert th.evaluate("th => getComputedStyle(th, '::after').content") == '":"'
+                    box, marker, label = (th.bounding_box(), th.locator(".u-marker").bounding_box(),
+                                          th.locator(".u-label").bounding_box())
+                    if lang == "ar":  # right to left: the marker, a gap, the label, then the colon on its left
+                        start_gap, colon = marker["x"] - (label["x"] + label["width"]), label["x"] - box["x"]
+                    else:
+                        start_gap, colon = label["x"] - (marker["x"] + marker["width"]), \
+                            box["x"] + box["width"] - (label["x"] + label["width"])
+                    assert start_gap >= 4 and colon >= 4, (lang, start_gap, colon)
+            page.context.close()
+    finally:
+        store.close()
