@@ -275,6 +275,7 @@ def _repair(
         text = "".join(trial)
         if _passes(text, text.encode("ascii").translate(VALUE_TABLE), check) and not (
             any(_long_number_reading_passes(text, layout, p) for p in bad)
+            or _long_number_may_end_before("".join(chars), layout, check, checks)
         ):
             for p in bad:
                 what = f"{check.name} check digit" if p == check.digit_pos else check.name
@@ -327,6 +328,25 @@ def _long_number_reading_passes(text: str, layout: Layout, pos: int) -> bool:
     alt = text[:pos] + "<" + text[pos + 1 :]
     check = long_number_check(alt, layout)
     return check is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), check[0])
+
+
+def _long_number_may_end_before(text: str, layout: Layout, check: Check, checks: tuple[Check, ...]) -> bool:
+    """Whether the long number whose check digit ``check`` repairs could as well end earlier, a filler after its
+    true check digit misread as a letter: a '<' put back at one position of the continuation gives a shorter
+    number whose check and the composite pass on ``text`` as read (``AE9A1<O`` read ``AE9A1GO``: ``O`` is the
+    optional data, not the check digit ``0`` of ``AE9A1G``). Two readings, one change each: not a repair."""
+    first = layout.optional_data[0]
+    if check.name != "document_number" or layout not in _LONG_PLANS or not first <= check.digit_pos:
+        return False
+    for q in range(first, check.digit_pos):
+        alt = text[:q] + "<" + text[q + 1 :]
+        found = long_number_check(alt, layout)
+        vals = alt.encode("ascii").translate(VALUE_TABLE)
+        if found is not None and found[1] < check.digit_pos and _passes(alt, vals, found[0]) and all(
+            _passes(alt, vals, c) for c in checks if c.name == "composite"
+        ):
+            return True
+    return False
 
 
 def _repair_names(chars: list[str], layout: Layout) -> list[int]:

@@ -88,6 +88,19 @@ def test_filler_after_a_long_numbers_check_digit_misread_as_o_is_not_repaired_in
         assert not r.valid and "document_number" in r.failed_checks and not r.corrections, letter
 
 
+def test_filler_after_a_long_numbers_check_digit_misread_as_a_letter_makes_no_repair_of_the_optional_data():
+    # found by Hypothesis: long number AAAAAAAAAAE9A (check digit 1), then '<' and optional data 'O'; the '<' read
+    # 'G' made the number run on to AAAAAAAAAAE9A1G, its "check digit" the 'O', which repaired to '0' passed both
+    # its check and the composite: one misread repaired by a change elsewhere, into another document number
+    fields = {"format": "TD1", "layout": "ICAO", "document_code": "IA", "issuing_state": "ABW", "surname": "A",
+              "given_names": "", "document_number": "AAAAAAAAAAE9A", "nationality": "ABW", "birth_date": "310101",
+              "sex": "M", "expiry_date": "120101", "optional_data": "O", "optional_data_2": ""}  # fmt: skip
+    printed = render(fields)
+    assert printed[0][14:23] == "<AE9A1<O<" and parse(printed).document_number == "AAAAAAAAAAE9A"
+    r = parse((printed[0][:20] + "G" + printed[0][21:], *printed[1:]))
+    assert not r.valid and "document_number" in r.failed_checks and not r.corrections
+
+
 def test_td2_long_document_number_continues_in_optional_data():
     r = parse(TD2_LONG)
     assert r.valid and r.failed_checks == () and r.document_number == "D23145890123" and r.optional_data == ""
