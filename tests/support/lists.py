@@ -70,15 +70,16 @@ class Lists:
         tmp.replace((list_file.parent if list_file.parent.parent == self.lists else self.dir) / "head")
 
     def build(self, list_id: str, version: int, records: list[dict]) -> Path:
-        """Snapshot ``version`` of list ``list_id`` (any records) in LISTS/list_id/, signed by that list's own
-        key when `certify --add-list-key` made one."""
+        """Snapshot ``version`` of list ``list_id`` (any records, none too: ``--allow-empty``) in LISTS/list_id/,
+        signed by that list's own key when `certify --add-list-key` made one."""
         directory = self.lists / list_id
         directory.mkdir(exist_ok=True)
         source = self.work / f"{list_id}-r{version}"
         source.write_text("".join(json.dumps(r) + "\n" for r in records))
         out = directory / f"snapshot-{version}.bin"
         assert hitlist_cli(["build", "--keys", str(self.keys), "--from", str(source), "--list-id", list_id,
-                            "--version", str(version), "--out", str(out), "--person-cost", "1"]) == 0
+                            "--version", str(version), "--out", str(out), "--person-cost", "1",
+                            *(() if records else ("--allow-empty",))]) == 0
         return out
 
     def certify(self, *options: str) -> dict:
