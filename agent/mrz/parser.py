@@ -325,9 +325,7 @@ def _long_number_reading_passes(text: str, layout: Layout, pos: int) -> bool:
     first, last = layout.optional_data
     if layout not in _LONG_PLANS or text[pos] != "0" or not (pos == layout.checks[0].digit_pos or first <= pos < last):
         return False
-    alt = text[:pos] + "<" + text[pos + 1 :]
-    check = long_number_check(alt, layout)
-    return check is not None and _passes(alt, alt.encode("ascii").translate(VALUE_TABLE), check[0])
+    return _long_number_with_filler_at(text, layout, pos) is not None
 
 
 def _long_number_may_end_before(text: str, layout: Layout, check: Check, checks: tuple[Check, ...]) -> bool:
@@ -338,15 +336,23 @@ def _long_number_may_end_before(text: str, layout: Layout, check: Check, checks:
     first = layout.optional_data[0]
     if check.name != "document_number" or layout not in _LONG_PLANS or not first <= check.digit_pos:
         return False
+    composite = [c for c in checks if c.name == "composite"]
     for q in range(first, check.digit_pos):
-        alt = text[:q] + "<" + text[q + 1 :]
-        found = long_number_check(alt, layout)
-        vals = alt.encode("ascii").translate(VALUE_TABLE)
-        if found is not None and found[1] < check.digit_pos and _passes(alt, vals, found[0]) and all(
-            _passes(alt, vals, c) for c in checks if c.name == "composite"
-        ):
+        found = _long_number_with_filler_at(text, layout, q)
+        if found is not None and found[1] < check.digit_pos and all(_passes(*found[0], c) for c in composite):
             return True
     return False
+
+
+def _long_number_with_filler_at(text: str, layout: Layout, pos: int) -> tuple[tuple[str, bytes], int] | None:
+    """``text`` with a '<' at ``pos`` (and its values) and the check digit position of the long number it then
+    holds, when that number's check passes; else None."""
+    alt = text[:pos] + "<" + text[pos + 1 :]
+    found = long_number_check(alt, layout)
+    if found is None:
+        return None
+    vals = alt.encode("ascii").translate(VALUE_TABLE)
+    return ((alt, vals), found[1]) if _passes(alt, vals, found[0]) else None
 
 
 def _repair_names(chars: list[str], layout: Layout) -> list[int]:
