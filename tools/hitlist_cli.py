@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from agent.hitlist.fingerprint import (
     person_fingerprint,
     vehicle_fingerprint,
 )
-from agent.hitlist.format import KINDS, MAGIC, unpack_frame
+from agent.hitlist.format import HEADER, KINDS, MAGIC, unpack_frame
 from agent.hitlist.limits import DEFAULT_LIMITS
 from agent.hitlist.records import RecordsReader
 from agent.hitlist.trust import Keyring, verify_keyring
@@ -360,7 +359,7 @@ def _write_output(path: str, blob: bytes, *inputs: str | None) -> None:
         if any(name and Path(name).exists() and out.samefile(name) for name in inputs):
             raise UsageError(f"--out {path!r} is also an input of this command: give another file")
         with out.open("rb") as f:
-            magic, _fmt, kind = struct.unpack("<4sBB", f.read(6).ljust(6, b"\0"))
+            magic, _fmt, kind, _ = HEADER.unpack(f.read(HEADER.size).ljust(HEADER.size, b"\0"))
         if magic != MAGIC or KINDS.get(kind) not in ("snapshot", "delta", "head"):
             raise UsageError(f"--out {path!r} exists and is not a snapshot, delta or head: refusing to replace it")
     atomic_write(out, blob, mode=0o644)

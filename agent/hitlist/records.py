@@ -104,7 +104,7 @@ class RecordsReader:
 
     def _csv(self, first: str) -> Iterator[dict[str, Any]]:
         rows = csv.DictReader(io.StringIO(first + self._stream.read()))
-        header = next(csv.reader([first]), [])
+        header = list(rows.fieldnames or ())  # the first line, read once by the reader of every row
         unknown = [name for name in header if name not in CSV_FIELDS]
         self.line = 1
         if unknown or "kind" not in header:
