@@ -15,11 +15,19 @@ RAUC drives the rest through ``sharaka-gate update bootloader``: before writing 
 (0 attempts); once written it makes it primary with **one** attempt (``TRIAL_ATTEMPTS``), so the new system boots once on trial. Only a healthy trial boot marks its slot good
 (``GOOD_ATTEMPTS`` again: committed); a trial that hangs, crashes or is found unhealthy has used its one
 attempt, so the next boot, whoever triggers it (watchdog, the health check, a power cut), falls back to
-the other slot. Pure apart from ``load``/``save``; ``save`` is atomic (agent/durable.py).
+the other slot.
+
+The attempts alone cannot tell a trial from a committed slot whose boots died early: two power cuts during boot
+leave a committed slot with one attempt, the third boot none, the same as a trial's. So the backend also keeps
+RAUC's state of each slot (good, bad, trial: ``marks``) in a file beside, ``sharaka-slots.state``, which U-Boot
+neither reads nor writes (its ``boot.scr`` on a fielded gate is the one it was flashed with and exports only the
+attempts). A booted slot is on trial when it is not marked good; a state from before the marks (no such file)
+is judged by its attempts, as then. Pure apart from ``load``/``save``; ``save`` is atomic (agent/durable.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +39,10 @@ SLOTS = ("A", "B")
 GOOD_ATTEMPTS = 3  # a committed slot: a few boots that die early (power cuts) before giving up on it
 TRIAL_ATTEMPTS = 1  # a new slot boots once; only its own health check makes it good
 DEFAULT_PATH = Path("/boot/firmware/sharaka-boot.state")
+MARKS_NAME = "sharaka-slots.state"  # beside the boot state: RAUC's state of each slot, as the backend set it
+MARKS = ("good", "bad", "trial")
 _LINE = re.compile(r"(BOOT_ORDER)=([AB](?: [AB])*)|BOOT_([AB])_LEFT=(\d)")
+_MARK = re.compile(rf"([AB])=({'|'.join(MARKS)})")
 
 
 class BootStateError(BadDataError):
@@ -40,11 +51,13 @@ class BootStateError(BadDataError):
 
 @dataclass
 class BootState:
-    """``order``: slots by preference; ``left``: boot attempts left per slot."""
+    """``order``: slots by preference; ``left``: boot attempts left per slot; ``marks``: RAUC's state of each slot
+    as the backend last set it (None: never set, a fresh image or a state from before the marks)."""
 
     order: list[str] = field(default_factory=lambda: list(SLOTS))
     # a fresh image: A committed, B blank (never booted until RAUC writes it and makes it primary)
     left: dict[str, int] = field(default_factory=lambda: {"A": GOOD_ATTEMPTS, "B": 0})
+    marks: dict[str, str] | None = None
 
     @classmethod
     def parse(cls, text: str) -> BootState:
@@ -71,6 +84,30 @@ class BootState:
         """The file's text."""
         return f"BOOT_ORDER={' '.join(self.order)}\n" + "".join(f"BOOT_{s}_LEFT={self.left[s]}\n" for s in SLOTS)
 
+    def parse_marks(self, text: str) -> None:
+        """Read the slot marks' file text into ``marks``. Raises BootStateError naming the line it cannot read."""
+        marks = {}
+        for n, raw in enumerate(text.splitlines(), 1):
+            if not (m := _MARK.fullmatch(raw.strip())):
+                raise BootStateError(f"{MARKS_NAME} line {n}: {raw!r}, expected A|B=good|bad|trial")
+            marks[m[1]] = m[2]
+        self.marks = {s: marks.get(s, self._unmarked(s)) for s in SLOTS}
+
+    def marks_text(self) -> str:
+        """The slot marks' file text."""
+        return "".join(f"{s}={self.mark(s)}\n" for s in SLOTS)
+
+    def mark(self, slot: str) -> str:
+        """RAUC's state of ``slot``: as marked, else as its attempts tell (good with attempts left, else bad)."""
+        _check(slot)
+        return self.marks[slot] if self.marks is not None else self._unmarked(slot)
+
+    def _unmarked(self, slot: str) -> str:
+        return "good" if self.left[slot] > 0 else "bad"
+
+    def _set_mark(self, slot: str, mark: str) -> None:
+        self.marks = {s: self.mark(s) for s in SLOTS} | {_check(slot): mark}
+
     # RAUC's custom backend interface (rauc 1.8 src/bootchooser.c: get-primary, set-primary, get-state, set-state)
     def primary(self) -> str:
         """The slot the next boot will try: first in order with attempts left (else first in order)."""
@@ -78,17 +115,18 @@ class BootState:
 
     def set_primary(self, slot: str) -> None:
         """Make ``slot`` boot next, once, on trial (RAUC calls this after writing it)."""
-        _check(slot)
+        self._set_mark(slot, "trial")
         self.order = [slot, *(s for s in self.order if s != slot)]
         self.left[slot] = TRIAL_ATTEMPTS
 
     def is_good(self, slot: str) -> bool:
-        """RAUC's "good": the slot has boot attempts left."""
-        return self.left[_check(slot)] > 0
+        """RAUC's "good": the slot is marked good (committed), whatever attempts its early deaths left it."""
+        return self.mark(slot) == "good"
 
     def set_good(self, slot: str, good: bool) -> None:
         """Commit ``slot`` (good: full attempts) or rule it out (bad: none; the other slot boots next)."""
-        self.left[_check(slot)] = GOOD_ATTEMPTS if good else 0
+        self._set_mark(slot, "good" if good else "bad")
+        self.left[slot] = GOOD_ATTEMPTS if good else 0
         if not good and self.order[0] == slot:
             self.order = [*self.order[1:], slot]
 
@@ -111,16 +149,26 @@ def _check(slot: str) -> str:
 
 
 def load(path: Path = DEFAULT_PATH) -> BootState:
-    """The state in ``path``; a missing file is a fresh image: A first, both committed."""
+    """The state in ``path`` and its slot marks beside it; a missing file is a fresh image: A first and
+    committed, B blank; missing marks are told by the attempts."""
+    path = Path(path)
     try:
-        return BootState.parse(Path(path).read_text())
+        state = BootState.parse(path.read_text())
     except FileNotFoundError:
-        return BootState()
+        state = BootState()
+    with contextlib.suppress(FileNotFoundError):
+        state.parse_marks(path.with_name(MARKS_NAME).read_text())
+    return state
 
 
 def save(state: BootState, path: Path = DEFAULT_PATH) -> None:
     """Write ``state`` atomically (temp file, fsync, rename, fsync directory), then fsync it by its name: on
     the boot partition's vfat a power cut within ~30 s of the rename otherwise left the entry pointing at the
-    old file's freed cluster (the emulated image, docs/image.md "Built and booted")."""
-    atomic_write(Path(path), state.text().encode(), mode=0o644)
-    fsync_file(Path(path))
+    old file's freed cluster (the emulated image, docs/image.md "Built and booted"). The marks follow the
+    attempts: a power cut between the two leaves a slot's old mark, and only a slot marked good is not judged at
+    its boot, which no backend call marks before its judgement (RAUC's ``mark-good``)."""
+    path = Path(path)
+    files = [(path, state.text())] + ([(path.with_name(MARKS_NAME), state.marks_text())] if state.marks else [])
+    for name, text in files:
+        atomic_write(name, text.encode(), mode=0o644)
+        fsync_file(name)

@@ -1,7 +1,8 @@
 """Commit or roll back a trial boot (docs/update.md "Trial boot", RELIABILITY 54).
 
 ``sharaka-update-commit.service`` runs ``sharaka-gate update commit`` at every boot. On a **trial** boot
-(the booted slot has no boot attempts left: agent/update/bootstate.py) the slot is committed only when the
+(the booted slot is not marked good: made primary by an install and not yet committed; by a state from before
+the slot marks, it has no boot attempts left: agent/update/bootstate.py) the slot is committed only when the
 agent came up healthy: ``sharaka-gate.service`` active and running (it is ``Type=notify``, so it reported
 READY=1) and not restarted for ``settle`` seconds (its watchdog did not fire), and ``sharaka-gate
 selftest`` passes. Otherwise, or when ``deadline`` passes first, the slot is marked bad and the gate
@@ -100,8 +101,8 @@ def booted_slot(status: dict) -> tuple[str, bool]:  # type: ignore[type-arg]
 
 
 def booted_by_boot_state(boot_state: Path, cmdline: Path = CMDLINE) -> tuple[str, bool]:
-    """(booted slot, whether it is on trial) without RAUC: the kernel's ``rauc.slot=`` and that slot's attempts in
-    the boot state, the test RAUC's "good" is made of (its backend's ``get-state``: BootState.is_good). Raises
+    """(booted slot, whether it is on trial) without RAUC: the kernel's ``rauc.slot=`` and that slot's mark in
+    the boot state, what RAUC's "good" is made of (its backend's ``get-state``: BootState.is_good). Raises
     UpdateError when the command line names no slot (not booted by the gate's bootloader)."""
     args = Path(cmdline).read_text().split()
     slot = next((a.partition("=")[2] for a in args if a.startswith("rauc.slot=")), "")

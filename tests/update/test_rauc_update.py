@@ -76,6 +76,20 @@ def test_install_writes_the_other_slot_and_commits_after_a_healthy_trial_boot(tm
     assert outcomes == ["slot B committed"], "a committed slot's boots are no trial to report"
 
 
+def test_committed_slot_whose_boots_died_early_is_not_rolled_back(tmp_path, keys, gate):
+    """Power cuts during its boots spent a committed slot's attempts; its next boot is no trial to judge, and an
+    agent not yet healthy then does not roll the gate back to the old system."""
+    gate.rauc.install(bundle(tmp_path, keys, "2.0"))
+    assert gate.reboot() == "B"
+    assert commit_or_rollback(gate.rauc, healthy, healthy, gate.reboot) == "slot B committed"
+    for _ in range(bootstate.GOOD_ATTEMPTS):  # each boot dies before the commit service runs
+        assert gate.reboot() == "B"
+    assert bootstate.load(gate.boot_state).left["B"] == 0
+    done = commit_or_rollback(gate.rauc, lambda: "sharaka-gate.service restarted 1 time(s)", healthy, gate.reboot)
+    assert done == "slot B booted" and gate.booted == "B"
+    assert bootstate.load(gate.boot_state).left["B"] == bootstate.GOOD_ATTEMPTS
+
+
 def test_each_written_slot_gets_its_own_file_system_label(tmp_path, keys, gate):
     # the bundle is made from slot A's root, label included; the post-install handler renames it for B
     tree = tmp_path / "a-root"
