@@ -9,6 +9,7 @@ the list key, the command keys and the alert key from the peer's root-signed key
 from __future__ import annotations
 
 import ast
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +22,17 @@ from agent import keys as keyfiles
 from agent.app import GateApp
 from agent.config import load_config
 from agent.durable import atomic_write
-from tests.support import peercentre
-from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
+from agent.hitlist import names, names_data
+from tests.support import peercentre, peernames
+from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, VALID_UNTIL, write_app_config
 from tests.support.peercentre import PeerCentre, doc_fp
 from tests.support.peergate import open_envelope
 from tests.support.wait import wait_until
+from tools.specimens import td3
 
 LISTED = ("UTO", "L898902C3")  # LISTED_DOC's document
 CLEARED = ("UTO", "C01X00T47")  # CLEAR_DOC's
+DATA = Path(__file__).parents[1] / "data" / "names"
 
 
 class Gate:
@@ -85,13 +89,15 @@ def installed(gate: Gate, version: int) -> bool:
     return status.get("version") == version and not status.get("stale")
 
 
-def test_the_peer_centre_uses_nothing_of_the_project():
-    tree = ast.parse(Path(peercentre.__file__).read_text())
+@pytest.mark.parametrize("module", [peercentre, peernames], ids=["centre", "names"])
+def test_the_peer_centre_uses_nothing_of_the_project(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    roots = {name.split(".")[0] for name in imported if name != "tests.support.peergate"}
+    peer_parts = {"tests.support.peergate", "tests.support"}  # peergate and peernames, written from the docs
+    roots = {name.split(".")[0] for name in imported if name not in peer_parts}
     assert roots <= {"__future__", "hashlib", "os", "struct", "threading", "time", "uuid", "dataclasses", "typing",
-                     "msgpack", "paho", "nacl"}, imported
+                     "msgpack", "paho", "nacl", "itertools", "re", "unicodedata", "pathlib"}, imported
 
 
 def test_peer_snapshot_then_delta_are_installed_fresh_and_decide_hit_and_clear(peer, gate):
@@ -196,3 +202,79 @@ def test_the_gate_matches_an_online_answer_by_its_signed_req_not_by_the_correlat
     peer.correlate = False
     hit = gate.swipe(LISTED_DOC)
     assert (hit.verdict, hit.hit.ref, hit.centre) == ("HIT", "ONLINE-1", "answered")
+
+
+# ---------------------------------------------------------------------- persons (docs/names.md "Key text")
+WANTED = ("EL AMRANI", "KHALED MAHMOUD", "850307")
+# NAMES.md's cases: what each traveller's document says, and what docs/names.md promises for the listings below
+TRAVELLERS = {
+    "as listed": (("EL AMRANI", "KHALED MAHMOUD", "850307"), "HIT"),
+    "transliteration": (("AL AMRANI", "KHALID MAHMUD", "850307"), "HIT"),
+    "glued article": (("ELAMRANI", "KHALED MAHMOUD", "850307"), "HIT"),
+    "given names in another order": (("EL AMRANI", "MAHMOUD KHALED", "850307"), "HIT"),
+    "a trailing given name dropped": (("EL AMRANI", "KHALED", "850307"), "HIT"),
+    "a given name more": (("EL AMRANI", "KHALED MAHMOUD ALI", "850307"), "HIT"),
+    "another father's name": (("EL AMRANI", "KHALED MOHAMED", "850307"), "CLEAR"),
+    "surname and given names swapped": (("KHALED MAHMOUD", "EL AMRANI", "850307"), "REFER"),
+    "day and month transposed": (("EL AMRANI", "KHALED MAHMOUD", "850703"), "REFER"),
+    "another birth date": (("EL AMRANI", "KHALED MAHMOUD", "850308"), "CLEAR"),
+    "Maghreb and Mashriq spellings": (("ABDULRAHMAN", "SHARIF MUHAMMAD", "811111"), "HIT"),
+    "Egyptian G for J, a name the dictionary tags": (("HADDAD", "GAMAL", "720202"), "HIT"),
+    "only a vowel apart, the dictionary tells it": (("HADDAD", "JAMIL", "720202"), "CLEAR"),
+    "K never meets G": (("HADDAD", "KAMAL", "720202"), "CLEAR"),
+    "Appendix B transliteration": (("XHSYN", "MXHMD", "800101"), "HIT"),
+    "abd family": (("ABDERRAHMANE", "NOUREDDINE", "790101"), "HIT"),
+    "particle written apart": (("BIN LADIN", "YOUSSEF", "700505"), "HIT"),
+    "compound surname joined": (("DASILVA", "JOAO", "910911"), "HIT"),
+    "diacritics listed, MRZ transliterated": (("MUELLER", "JOSE", "660606"), "HIT"),
+    "unknown birth month and day": (("HADDAD", "SAMIRA", "88<<<<"), "HIT"),
+    "unknown birth date, name only read": (("HADDAD", "SAMIRA", "880101"), "CLEAR"),
+    "MRZ field cut at 39 after whole given names": (("HASHEMI", "MOUSTAFA KAMAL ABDELRAHMANE SU", "771212"), "HIT"),
+    "MRZ field cut at 39 in the first given name": (("ABDELRAHMAN BEN MOHAMED AL HASHEMI", "MOU", "660101"), "REFER"),
+}
+LISTED_PERSONS = [
+    WANTED,
+    ("ABD AL RAHMAN", "NUR AL DIN", "790101"),
+    ("ABDERRAHMANE", "CHERIF MOHAMED", "811111"),
+    ("HADDAD", "DJAMEL", "720202"),
+    ("HUSSEIN", "MOHAMED", "800101"),
+    ("BENLADIN", "YUSUF", "700505"),
+    ("DA SILVA", "JOÃO", "910911"),
+    ("MÜLLER", "JOSÉ", "660606"),
+    ("HADDAD", "SAMIRA", "88<<<<"),
+    ("HASHEMI", "MOUSTAFA KAMAL ABDELRAHMANE SULEIMAN", "771212"),
+    ("ABDELRAHMAN BEN MOHAMED AL HASHEMI", "MOUSTAFA", "660101"),
+]
+
+
+def test_peer_person_listing_hits_the_spellings_the_docs_promise(peer, gate):
+    """Persons listed by a centre whose name keys come from docs/names.md alone: the real gate HITs the spellings
+    the rules fold, REFERs the weaker matches (NAMES.md rule 5: swapped fields, transposed dates) and clears another
+    father's name or another birth date."""
+    for n, (surname, given, birth) in enumerate(LISTED_PERSONS):
+        peer.add_person("sltd", surname, given, birth, "wanted", f"W-{n}".encode())
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20), gate.app.status()["hitlist"]
+    got: dict[str, str] = {}
+    for case, ((surname, given, birth), _) in TRAVELLERS.items():
+        decision = gate.swipe(td3("UTO", surname, given, f"P{len(got):08d}", birth, "M", VALID_UNTIL))
+        got[case] = decision.verdict
+    assert got == {case: verdict for case, (_, verdict) in TRAVELLERS.items()}
+
+
+def test_peer_person_keys_are_the_gates_own_record_keys():
+    """On every listed name of the evaluation sets (1,070 names) the peer's keys, made from docs/names.md "Key text"
+    alone, are record keys the gate's builder makes too, its full-name key among them: what the core leaves out only
+    loses keys, never makes one the gate would not."""
+    people = [p["listed"] for f in sorted(DATA.glob("evaluation[2-8]_people.json"))
+              for p in json.loads(f.read_text())["people"]]
+    assert len(people) > 1000
+    for surname, given in people:
+        gate_keys, peer_keys = names.record_name_keys(surname, given), peernames.record_keys(surname, given)
+        assert gate_keys[0] in peer_keys and set(peer_keys) <= set(gate_keys), (surname, given)
+
+
+def test_the_dictionary_appendix_is_the_gates():
+    assert peernames.VARIANTS == names_data.NAME_DICTIONARY
+    assert {tag: list(spellings) for tag, spellings in names_data.DISTINCT_BY_VOWELS.items()} == peernames.TAGS
+    assert peernames.VERSION == names.NORMALISER_VERSION

@@ -12,7 +12,10 @@ envelope, itself written from docs/protocol.md; no ``agent`` or ``tools`` import
 What it writes is the documents' wording turned into code: the file frame and signature domains (docs/hitlist.md
 "File format"), key ids, the keyring ("Trust"), document fingerprints ("Fingerprints"), the state hash and hash
 chain ("Hash chain and state hash"), heads ("Freshness"), the sync ("Hit-list sync", "Keyring delivery"), commands
-("cmd"), alerts ("Early warnings") and the online query's reply (docs/protocol.md "query").
+("cmd"), alerts ("Early warnings") and the online query's reply (docs/protocol.md "query"). Person listings take
+their name keys from ``tests.support.peernames``, written from docs/names.md alone ("Key text"):
+
+    peer.add_person("sltd", "EL AMRANI", "KHALED MAHMOUD", "850307", "wanted", b"W-1")
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.support import peernames
 from tests.support.peergate import ROOT, envelope, gate_topic, open_envelope, wait_on
 
 KINDS = {"snapshot": 1, "delta": 2, "head": 3, "keyring": 4}
@@ -67,6 +71,13 @@ def doc_fp(doc_key: bytes, state: str, number: str) -> int:
     digest = hashlib.blake2b(f"{norm(state)}|{norm(number)}".encode(), digest_size=8, key=doc_key,
                              person=b"sharaka-doc").digest()
     return int.from_bytes(digest, "little")
+
+
+def person_fp(person_key: bytes, cost: int, name_key: str, birth_date: str) -> int:
+    """A person's fingerprint: PBKDF2-HMAC-SHA256 with the person key as password, ``sharaka-person|KEY|YYMMDD`` as
+    salt, ``cost`` iterations, 8 bytes read little-endian (the birth date as printed, ``<`` for an unknown part)."""
+    salt = f"sharaka-person|{name_key}|{birth_date}".encode()
+    return int.from_bytes(hashlib.pbkdf2_hmac("sha256", person_key, salt, cost, dklen=8), "little")
 
 
 def _mix(x: int) -> int:  # the splitmix64 finaliser
@@ -146,6 +157,7 @@ class PeerCentre:
     command_keys: tuple[SigningKey, ...] = field(default_factory=lambda: (SigningKey.generate(), SigningKey.generate()))
     fp_keys: FpKeys = field(default_factory=FpKeys)
     lists: dict[str, list[Entry]] = field(default_factory=dict)
+    person_lists: set[str] = field(default_factory=set)  # the lists that hold persons (signed as ``persons``)
     built: dict[str, list[Built]] = field(default_factory=dict)
     online: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)  # (state, number) -> listing
     devices: dict[str, bytes] = field(default_factory=dict)  # gate id -> device public key (enrolment)
@@ -167,6 +179,17 @@ class PeerCentre:
             "keys": [{**g, "not_before": now - 3600, "not_after": now + 86400} for g in grants]}, [self.root])
 
     # ------------------------------------------------------------------ lists
+    def add_person(self, list_id: str, surname: str, given_names: str, birth_date: str, reason: str,
+                   ref: bytes) -> list[Entry]:
+        """A wanted person listed under every record key of the name (docs/names.md "Key text"), one entry each."""
+        keys = self.fp_keys
+        entries = [(person_fp(keys.person, keys.person_cost, k, birth_date), reason, ref)
+                   for k in peernames.record_keys(surname, given_names)]
+        listed = {fp for fp, _, _ in self.lists.setdefault(list_id, [])}
+        self.lists[list_id] += [e for e in dict.fromkeys(entries) if e[0] not in listed]
+        self.person_lists.add(list_id)
+        return entries
+
     def build(self, list_id: str, version: int, expires_in: float = 86400) -> Built:
         """A snapshot of ``self.lists[list_id]`` as version ``version``, and a delta from the previous one."""
         entries = sorted(self.lists[list_id])
@@ -176,8 +199,8 @@ class PeerCentre:
         state = state_hash(entries)
         common = {"list_id": list_id, "epoch": 0, "version": version, "prev_hash": prev_hash, "created": time.time(),
                   "expires": time.time() + expires_in, "count": len(entries), "key_id": list_key_id(
-                      bytes(self.list_key.verify_key)), "name_key_version": 0, "fp_keys": self.fp_keys.wire(),
-                  "state_hash": state, "persons": False}
+                      bytes(self.list_key.verify_key)), "name_key_version": peernames.VERSION,
+                  "fp_keys": self.fp_keys.wire(), "state_hash": state, "persons": list_id in self.person_lists}
         out = Built(version, entries, state, chain(list_id, 0, version, state, prev_hash))
         body = body_of(entries, width)
         out.files[f"snapshot-{version}"] = frame("snapshot", {
