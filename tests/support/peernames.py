@@ -1,10 +1,8 @@
 """A peer's person name keys, written from docs/names.md alone ("Rules", "Key text", the appendix "Dictionary d6",
-which it reads from the page itself): the core a centre that is not this project needs to list wanted persons that
-the gate HITs. Nothing of ``agent`` is imported (``tests/agent/test_peer_centre.py`` checks it).
+which it reads from the page itself): what a centre that is not this project needs to list wanted persons that the
+gate HITs. Nothing of ``agent`` is imported (``tests/agent/test_peer_centre.py`` checks it).
 
-    record_keys("EL AMRANI", "KHALED MAHMOUD")   # ['F|VMRNaI|HLTa-.MHMTu-', 'P|VMRNaI|', ...]
-
-Left out, as "Key text" allows: the readings and document habits, the listed final-E readings, and the ``W|`` keys; the gate's query side reads the traveller's spelling in those habits itself.
+    record_keys("EL AMRANI", "KHALED MAHMOUD")   # ['F|VMRNaI|HLTa-.MHMTu-', 'F|VLMRNaI|HLTa-.MHMTu-', ...]
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[2] / "docs" / "names.md"
 VERSION = 17  # "Versions": NORMALISER_VERSION, signed in the list metadata as name_key_version
 MRZ_WIDTHS = (30, 31, 39)
-RECORD_COMBOS = 32  # "Counts": at most 32 readings of a field in the list
+RECORD_COMBOS, QUERY_COMBOS = 32, 16  # "Counts": at most 32 readings of a field in the list, 16 of a cut field
 
 # ---------------------------------------------------------------------- rule 1: cleaning
 ICAO = str.maketrans({"Ä": "AE", "Å": "AA", "Æ": "AE", "Ö": "OE", "Ø": "OE", "Ü": "UE", "ß": "SS", "Þ": "TH",
@@ -45,7 +43,7 @@ PARTICLES = frozenset({
     "BEN", "BIN", "IBN", "EBN", "BENT", "BINT", "OULD", "OULED", "WALD", "WALAD", "AIT", "AYT", "BOU", "BU", "ABU",
     "ABOU", "EBU",
 })
-ABD_WORD = re.compile(r"(?:ABD|EBD)(?:[AEIOU]|OU)?(?:L|R|S|SH|CH|T|TH|D|DH|Z|N)?")
+ABD_WORD = re.compile(r"(?:ABD|EBD)(?:(?:[AEIOU]|OU)?(?:L|R|S|SH|CH|T|TH|D|DH|Z|N))?")
 SUFFIXES = frozenset({
     "EDDINE", "EDDIN", "EDINE", "EDIN", "UDDIN", "UDDINE", "UDDEEN", "UDEEN", "ADDIN", "ADDINE", "ALDIN", "ALDINE",
     "ELDIN", "ELDINE", "DDINE", "DIN", "DINE", "DEEN", "EDDEEN", "ULLAH", "ALLAH", "ELLAH", "OLLAH", "ULAH",
@@ -96,6 +94,7 @@ DIGRAPHS = {"SH": "X", "CH": "X", "DJ": "J", "KH": "H", "GH": "G", "TH": "T", "D
 def final_class(trailing: str) -> str:
     if not trailing or trailing == "E":
         return "-"
+    trailing = trailing.replace("UEA", "UA")
     if len(trailing) >= 3 and trailing.endswith("IE") and trailing[-3] in VOWELS:
         return "Y"
     if len(trailing) >= 2 and trailing.endswith("E") and trailing != "EE":
@@ -106,8 +105,8 @@ def final_class(trailing: str) -> str:
     return "I" if trailing[-1] in "IE" else "U"
 
 
-def skeleton(word: str) -> tuple[str, ...]:
-    """``[V]`` + consonant letters + first-vowel class + final-vowel class; two codes when no short vowel is written."""
+def prepared(word: str) -> tuple[str, bool]:
+    """The word with Appendix B escapes resolved, X as KS, a final AH as A; and whether no short vowel is written."""
     escapes = "KH|SH|TH|DH|GH|SS|DZ|TT|ZZ|AE|AA|AH|TA|H"
     unwritten = bool(re.search(f"X(?:{escapes})", word))
     if unwritten:
@@ -115,8 +114,12 @@ def skeleton(word: str) -> tuple[str, ...]:
     word = word.replace("X", "KS")
     if len(word) >= 3 and word.endswith("AH"):
         word = word[:-1]
-    if len(word) >= 3 and word[0] not in "AIOU" and not VOWELS.intersection(word[1:]):
-        unwritten = True
+    return word, unwritten or (len(word) >= 3 and word[0] not in "AIOU" and not VOWELS.intersection(word[1:]))
+
+
+def skeleton(word: str) -> tuple[str, ...]:
+    """``[V]`` + consonant letters + first-vowel class + final-vowel class; two codes when no short vowel is written."""
+    word, unwritten = prepared(word)
     consonants: list[str] = []
     first, first_at, trailing, initial = "", 0, "", False
     i, n = 0, len(word)
@@ -205,6 +208,81 @@ def glued_article_rest(word: str) -> str | None:
     return m[1] if m else None
 
 
+# "Key text", readings: each a rewrite of the whole word, in this order; a spelling the dictionary lists is not re-read
+READINGS = [(re.compile(pattern), rewrite) for pattern, rewrite in [
+    (r"C{1,2}(?=[AEIOU])", "DJ"), (r"(?<=[AEIOU])C(?=[BDFGJKLMNPRSTVWZ]|$)", "DJ"), (r"C(?=[AOU])", "S"),
+    (r"GH", "G"), (r"(?<=[AEIOU])GH", ""), (r"DH", "Z"), (r"TH", "S"), (r"TH", "Z"), (r"^J(?=[AEIOU])", "Y"),
+    (r"(?<!S)CH(?=.*(?:SCH|[OE]W$))", "KH"), (r"^RH(?=[AEIOU])|(?<=[AEIOU])RH", "GH"),
+    (r"^RH(?=[AEIOU])|(?<=[AEIOU])RH", "G"), (r"(?<=[^AEIOU]A)(?<!LLA|ULA)H$", "HH"), (r"(?<=[MRVWY])E$", "A"),
+]]
+
+
+Rewrites = list[tuple[re.Pattern[str], str]]
+# "Key text", document habits on the list side: (never, shown by, whole-word rewrites, readings)
+HABITS: dict[str, tuple[re.Pattern[str], re.Pattern[str], Rewrites, Rewrites]] = {
+    "tr": (re.compile(r"SH|(?<!S)CH|KH|TH|GH|DJ|OU|EE|OO|[QWX]"),
+           re.compile(r"V|C[AOU]|[AEIOU]C[EI]|P\b|E[YV](?![AEIOU])|\bEBU|ETTIN\b|UE(?=[A-Z])"),
+           [(re.compile(r"C+"), "DJ")],
+           [(re.compile(r"(?<=N)E$"), "A"), (re.compile(r"(?<!S)S+(?!S|CH)"), "SH"),
+            (re.compile(r"(?<!S)S+(?!S|CH)"), "TH"), (re.compile(r"(?<=[AE])H$"), "KH"), (re.compile(r"Z"), "D")]),
+    "de": (re.compile(r"SH|OU|[QX]"), re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
+           [(re.compile(r"(?<!S)CH"), "KH"), (re.compile(r"(?<=[A-CE-Z])J+"), "Y")],
+           [(re.compile(r"S+(?!CH)"), "Z"), (re.compile(r"S+(?!CH)"), "DH"), (re.compile(r"S+(?!CH)"), "TH")]),
+}
+
+
+def readings(word: str, habit: str = "") -> list[str]:
+    """The spellings a component is also read as: the general readings, and in ``habit`` its rewrites first."""
+    if word in SPELLING_TAGS or word in VARIANTS:
+        return []
+    whole, letters = (HABITS[habit][2], HABITS[habit][3]) if habit else ([], [])
+    applied = [(p, r) for p, r in whole if p.search(word)]
+    out: list[str] = []
+    if len(applied) > 1:
+        together = word
+        for p, r in applied:
+            together = p.sub(r, together)
+        out.append(together)
+    for p, r in whole + READINGS:
+        read = p.sub(r, word)
+        if read != word and read not in out:
+            out.append(read)
+    first = len(applied) + (len(applied) > 1)
+    for base in [*out[:first], word, *out[first:]] if habit else []:
+        for p, r in letters:
+            for m in p.finditer(base):
+                read = base[:m.start()] + r + base[m.end():]
+                if read not in out and read != word:
+                    out.append(read)
+    return out
+
+
+def alternatives(word: str, habit: str = "") -> list[str]:
+    """The codes of a component as spelled, then of each reading of it."""
+    return list(dict.fromkeys(codes(word) + [c for read in readings(word, habit) for c in codes(read)]))
+
+
+def habits(surname: str, given_names: str) -> list[str]:
+    """The orthographies a listed name is written in: nothing the orthography never writes, something only it does."""
+    text = f"{clean(surname)} {clean(given_names)} {surname} {given_names}".upper()
+    return [name for name, (never, shown, _, _) in HABITS.items() if not never.search(text) and shown.search(text)]
+
+
+def listed_final_vowels(word: str, cs: list[str]) -> list[str]:
+    """A listed component's codes with the final vowels a document's final E may stand for ("Key text")."""
+    plain = r"(?<=[A-Z])(?<![~])(?<!^V)"
+    if re.search(r"(?:[AEIOUY]N|[^AEIOUYR]R)E$", word) and word[-3:-1] != "RR":
+        return list(dict.fromkeys([*cs, *(c[:-1] + "E" for c in cs if re.search(plain + "[au]-$", c))]))
+    if not re.search(r"(?:[^AEIOUNWY]|(?<![AEIOUY])N)[AEIY]H?$", word):
+        return cs
+    out = list(cs)
+    for c in cs:
+        m = re.search(plain + "[au-](?P<final>[AIE])$", c)
+        if m:
+            out += [c[:m.start("final")] + f for f in ("AI" if m["final"] == "E" else "E")]
+    return list(dict.fromkeys(out))
+
+
 def codes(word: str) -> list[str]:
     """Every code of one component, primary first ("Key text", steps 1 to 5)."""
     word = VARIANTS.get(word, word)
@@ -215,17 +293,17 @@ def codes(word: str) -> list[str]:
             rest = rest[1:]
         if re.fullmatch(r"L+A?H?", rest):
             rest = "LA"
-        return ["VBD~" + code for code in (codes(rest) if rest else [""])]
+        return ["VBD~" + code for code in (alternatives(rest) if rest else [""])]
     out: list[str] = []
     particle = re.fullmatch(r"(ABOU|ABU|EBU|BOU|BEN|BIN|IBN|EBN|BU)([A-Z]{3,})", word)
     if particle:
         mark, rest = ("BN" if particle[1] in ("BEN", "BIN", "IBN", "EBN") else "BU"), particle[2]
         if rest[0] == "L" and rest[1] not in VOWELS:
             rest = rest[1:]
-        out += [f"{mark}~{code}" for code in codes(rest)]
+        out += [f"{mark}~{code}" for code in alternatives(rest)]
         if particle[1][0] in "AEI" or mark == "BN":
             if rest[0] == "N" and mark == "BN":
-                out += [f"BN~{code}" for code in codes(rest[1:])]
+                out += [f"BN~{code}" for code in alternatives(rest[1:])]
             return list(dict.fromkeys(out))
     suffix = (re.fullmatch(r"(?P<base>[A-Z]{2,}?)(?:[AEOU]{1,2}(?:[LD]?D|TT)(?:I|EE|E)|D(?:I|EE))NE?", word),
               re.fullmatch(r"(?P<base>[A-Z]{3,}?)(?:[AEIOU]{1,2}|[AEIOU]H[AEIOU])(?:LLAH|(?<=[AOU])LLA|(?<=U)LAH)", word))
@@ -248,7 +326,8 @@ def codes(word: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------- "Key text": record keys
-def renderings(field: str, glue: bool) -> list[tuple[tuple[str, ...], bool]]:
+def renderings(field: str, glue: bool, limit: int = RECORD_COMBOS, listed: bool = True, habit: str = ""
+               ) -> list[tuple[tuple[str, ...], bool]]:
     """(codes, joined) per reading of a field, primary first: split at hyphens, hyphens joined, (surname) one word."""
     text = clean(field)
     split = text.replace("-", " ").split()
@@ -258,9 +337,10 @@ def renderings(field: str, glue: bool) -> list[tuple[tuple[str, ...], bool]]:
     for tokens, joined in ways:
         words = components(tokens)
         distinct = list(dict.fromkeys(words))
-        options = [codes(w) for w in distinct]
+        options = [listed_final_vowels(w, alternatives(w, habit)) if listed else alternatives(w, habit)
+                   for w in distinct]
         choices = sorted(itertools.islice(itertools.product(*(range(len(o)) for o in options)), 4096), key=sum)
-        for choice in choices[:RECORD_COMBOS]:
+        for choice in choices[:limit]:
             found.setdefault((tuple(options[distinct.index(w)][choice[distinct.index(w)]] for w in words), joined))
     return list(found)
 
@@ -269,9 +349,31 @@ def blind(cs: tuple[str, ...]) -> str:
     return ".".join(re.sub(r"[au-]([AYIUE-])(?:#[A-Z]+)?(?=[~.]|$)", r"*\1", c) for c in cs)
 
 
+def ambiguous_keys(surname: str, given_names: str, s: tuple[str, ...], g: tuple[str, ...]) -> list[str]:
+    """``W|`` keys of one reading: a final vowel written ambiguously coded ``e``, for every non-empty set of the
+    first three such words, largest sets first."""
+    words = [components(clean(f).replace("-", " ").split()) for f in (surname, given_names)]
+    found = [i for i, w in enumerate(words[0] + words[1]) if re.search(r"(?:[AEIOUY]NN?|W|V|OU)(?:E|[IY]|AH?)$", w)]
+    if not found or (len(words[0]), len(words[1])) != (len(s), len(g)):
+        return []
+    out = []
+    for k in range(len(found[:3]), 0, -1):
+        for subset in itertools.combinations(found[:3], k):
+            cs = [*s, *g]
+            coded = [i for i in subset if re.search(r"(?<=[A-Z])(?<![~])(?<!^V)[au][AYIUE-]$", cs[i])]
+            for i in coded:
+                cs[i] = cs[i][:-1] + "e"
+            if coded:
+                out.append("W|" + ".".join(cs[:len(s)]) + "|" + ".".join(cs[len(s):]))
+    return out
+
+
 def record_keys(surname: str, given_names: str) -> list[str]:
     """The keys a list stores for one listed person (each fingerprinted with the birth date)."""
     keys: dict[str, None] = {}
+    primary = [components(clean(f).replace("-", " ").split()) for f in (surname, given_names)]
+    blind_tags = ("B", "A") if all(prepared(w)[1] for w in primary[0] + primary[1]) and primary != [[], []] else ("B",)
+    sp = ""
     for s, s_joined in renderings(surname, True):
         for g, g_joined in renderings(given_names, False):
             sp, gp = ("+" if s_joined else "") + ".".join(s), ("+" if g_joined else "") + ".".join(g)
@@ -284,21 +386,29 @@ def record_keys(surname: str, given_names: str) -> list[str]:
             keys.setdefault("NS|" + ".".join(s + g))
             if len(g) > 1:
                 keys.setdefault(f"O|{sp}|" + ".".join(sorted(g)))
-            keys.setdefault(f"B|{blind(s)}|{blind(g)}")
-            for k in range(1, len(g)):
-                keys.setdefault(f"BP|{blind(s)}|{blind(g[:k])}")
+            for tag in blind_tags:
+                keys.setdefault(f"{tag}|{blind(s)}|{blind(g)}")
+                for k in range(1, len(g)):
+                    keys.setdefault(f"{tag}P|{blind(s)}|{blind(g[:k])}")
             tokens = (*s, "/", *g)
             for j in range(1, len(tokens)):
                 if tokens[j] != "/" and tokens[j]:
                     keys.setdefault("I|" + ".".join(tokens[:j]) + "|" + tokens[j][:1])
+            keys.update(dict.fromkeys(ambiguous_keys(surname, given_names, s, g)))
+    for habit in habits(surname, given_names):
+        for s, s_joined in renderings(surname, True, habit=habit):
+            for g, g_joined in renderings(given_names, False, habit=habit):
+                keys.setdefault(f"F|{'+' if s_joined else ''}{'.'.join(s)}|{'+' if g_joined else ''}{'.'.join(g)}")
+                if len(g) > 1 and not s_joined and not g_joined:
+                    keys.setdefault(f"O|{sp}|" + ".".join(sorted(g)))  # "Not written here exactly": last primary's
     field = clean(surname).replace("-", "<").replace(" ", "<")
     given = clean(given_names).replace("-", "<").replace(" ", "<")
     field += "<<" + given if given else ""
     for width in MRZ_WIDTHS:
         if len(field) > width:
             cut_s, _, cut_g = field[:width].rstrip("<").partition("<<")
-            for s, s_joined in renderings(cut_s.replace("<", " "), True):
-                for g, g_joined in renderings(cut_g.replace("<", " "), False):
+            for s, s_joined in renderings(cut_s.replace("<", " "), True, QUERY_COMBOS, listed=False):
+                for g, g_joined in renderings(cut_g.replace("<", " "), False, QUERY_COMBOS, listed=False):
                     if not s_joined and not g_joined:
                         keys.setdefault(f"T|{'.'.join(s)}|{'.'.join(g)}")
     return list(keys)
