@@ -25,7 +25,7 @@ from agent.durable import atomic_write
 from agent.hitlist import names, names_data
 from tests.support import peercentre, peernames
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, VALID_UNTIL, write_app_config
-from tests.support.peercentre import PeerCentre, doc_fp
+from tests.support.peercentre import PeerCentre, doc_fp, person_fp
 from tests.support.peergate import open_envelope
 from tests.support.wait import wait_until
 from tools.specimens import td3
@@ -273,6 +273,23 @@ def test_peer_person_keys_are_the_gates_own_record_keys():
     assert len(spellings) > 7500
     differ = [(s, g) for s, g in sorted(spellings) if peernames.record_keys(s, g) != names.record_name_keys(s, g)]
     assert not differ, differ[:5]
+
+
+def test_peer_alert_listing_a_person_hits_a_spelling_the_docs_fold(peer, gate):
+    """An early warning's person listing carries the record keys' fingerprints under the alert's own keys."""
+    listing(peer)
+    peer.publish_list("sltd", 1)
+    assert wait_until(lambda: installed(gate, 1), 20)
+    surname, given, birth = WANTED
+    keys = peernames.record_keys(surname, given)
+    assert len(keys) <= 64  # docs/protocol.md "alert": at most 64 fingerprints a listing
+    fps = [person_fp(peer.fp_keys.person, peer.fp_keys.person_cost, k, birth).to_bytes(8, "little") for k in keys]
+    alert_id = peer.alert([{"fps": fps, "kind": "person", "reason": "wanted", "ref": "ALERT-P", "list": "",
+                            "version": 0}])
+    assert wait_until(lambda: alert_id in gate.app.warnings.alerts, 10), gate.app.warnings.rejected
+    decision = gate.swipe(td3("UTO", "AL AMRANI", "KHALID MAHMUD", "P00000001", birth, "M", VALID_UNTIL))
+    assert (decision.verdict, decision.hit.ref) == ("HIT", "ALERT-P")
+    assert "listed_person:wanted" in decision.reasons
 
 
 def test_the_dictionary_appendix_is_the_gates():
