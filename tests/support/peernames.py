@@ -2,7 +2,7 @@
 which it reads from the page itself): what a centre that is not this project needs to list wanted persons that the
 gate HITs. Nothing of ``agent`` is imported (``tests/agent/test_peer_centre.py`` checks it).
 
-    record_keys("EL AMRANI", "KHALED MAHMOUD")   # ['F|VMRNaI|HLTa-.MHMTu-', 'F|VLMRNaI|HLTa-.MHMTu-', ...]
+    record_keys("EL AMRANI", "KHALED MAHMOUD")   # ['F|VMRNaI|HLTa-.MHMTa-', 'P|VMRNaI|', 'P|VMRNaI|HLTa-', ...]
 """
 
 from __future__ import annotations
