@@ -17,7 +17,15 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.keys import message_key_id
-from agent.protocol.schema import LIMITS, MESSAGES, SCHEMA_VERSION, Limits, ProtocolError, check_message
+from agent.protocol.schema import (
+    LIMITS,
+    MESSAGES,
+    SCHEMA_VERSION,
+    Limits,
+    ProtocolError,
+    TooLargeError,
+    check_message,
+)
 
 MAGIC = b"SG"
 FORMAT = 1
@@ -49,7 +57,7 @@ def seal(msg_type: str, body: Mapping[str, Any], signers: Iterable[SigningKey]) 
         raise ProtocolError(f"need 1..{LIMITS.max_signatures} signers, got {len(sigs)}")
     wire = MAGIC + bytes([FORMAT, len(sigs)]) + b"".join(k + s for k, s in sigs) + packed
     if len(wire) > LIMITS.max_wire:
-        raise ProtocolError(f"{msg_type} message of {len(wire)} bytes exceeds the limit of {LIMITS.max_wire}")
+        raise TooLargeError(f"{msg_type} message of {len(wire)} bytes exceeds the limit of {LIMITS.max_wire}")
     return wire
 
 

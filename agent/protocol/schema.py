@@ -33,6 +33,10 @@ class ProtocolError(BadDataError):
     """A message that is malformed, oversized, out of range or not what its topic says it is."""
 
 
+class TooLargeError(ProtocolError):
+    """A message to send whose signed wire would exceed ``Limits.max_wire`` (``seal``): its sender can split it."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Size bounds every receiver's unpacker applies before the schema (RELIABILITY 11). The schema's own
@@ -326,7 +330,10 @@ MESSAGES: dict[str, Map] = {
 
 # Early warnings (docs/protocol.md "Early warnings"): signed by an ``alert`` key of the root-signed keyring.
 MAX_LISTINGS = 100  # urgent listings per alert
-_LISTING = Map({"fps": List(Bin(8, 8), 64), "kind": Str(16, choices=("document", "person", "vehicle")),
+# fingerprints per listing: a person's are those of every record key of the name (up to 2,088 on the name
+# evaluation sets, ABD names with several given names); the whole alert stays within LIMITS.max_wire
+MAX_LISTING_FPS = 4096
+_LISTING = Map({"fps": List(Bin(8, 8), MAX_LISTING_FPS), "kind": Str(16, choices=("document", "person", "vehicle")),
                 "reason": CODE, "ref": Str(255), "list": LIST_ID, "version": Int()}, extra=None)
 CENTRE_ID = Str(ID_LEN, 1, pattern=ids.ID_PATTERN)  # a national centre in a region (federation)
 MESSAGES["alert"] = message({

@@ -285,7 +285,7 @@ def test_peer_alert_listing_a_person_hits_a_spelling_the_docs_fold(peer, gate):
     assert wait_until(lambda: installed(gate, 1), 20)
     surname, given, birth = WANTED
     keys = peernames.record_keys(surname, given)
-    assert len(keys) <= 64  # docs/protocol.md "alert": at most 64 fingerprints a listing
+    assert len(keys) <= 4096  # docs/protocol.md "alert": at most 4,096 fingerprints a listing
     fps = [person_fp(peer.fp_keys.person, peer.fp_keys.person_cost, k, birth).to_bytes(8, "little") for k in keys]
     alert_id = peer.alert([{"fps": fps, "kind": "person", "reason": "wanted", "ref": "ALERT-P", "list": "",
                             "version": 0}])

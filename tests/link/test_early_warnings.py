@@ -11,6 +11,7 @@ from nacl.signing import SigningKey
 
 from agent.alerts import AlertRejected, EarlyWarnings, verify_alert
 from agent.config import ScreeningConfig
+from agent.errors import BadDataError
 from agent.hitlist.trust import KeyGrant, Keyring
 from agent.keys import list_key_id, load_signing_key
 from agent.protocol.envelope import seal
@@ -233,6 +234,24 @@ def test_person_and_vehicle_listings_match_without_identities_on_disk(local, cen
     assert b"ERIKSSON" not in on_disk and b"1M8GDM9AXKP042788" not in on_disk
 
 
+def test_person_whose_name_has_thousands_of_record_keys_is_listed_and_hit(local, centre):
+    """The name of the evaluation sets with the most record keys (2,088): its listing was refused by the alert's
+    schema (at most 64 fingerprints a listing), so such a wanted person could not be sent as an early warning."""
+    from agent.hitlist.names import record_name_keys
+    from agent.screening.sources import PersonQuery
+
+    make, _, clock = local
+    warnings = make()
+    person = {"kind": "person", "surname": "AL-RUWATHE", "given_names": "BUTHRA KHAREJA", "birth_date": "800101",
+              "reason": "wanted", "ref": "EW-BIG"}
+    assert len(record_name_keys(person["surname"], person["given_names"])) > 2000
+    warnings.receive(centre.alert_wire(listings=[person])[1])
+    q = Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "800101"))
+    assert decide_query(q, rules=RULES, now=clock["now"], sources=[warnings]).hit.ref == "EW-BIG"
+    with pytest.raises(BadDataError, match=r"the 13 urgent listings make too large an alert .*several alerts"):
+        centre.alert_wire(listings=[person] * 13)
+
+
 def test_person_listing_with_day_and_month_swapped_refers_and_says_so(local, centre):
     """NAMES.md rule 5: an alert's person listed 741208 and a document read 740812 (or the reverse) is a possible
     match, REFER with birth_date_transposed, never HIT; the date as listed stays a HIT; 741213 has no swap."""
@@ -354,7 +373,6 @@ def test_the_alert_in_force_is_read_back_from_the_broker_every_time_and_none_is_
     SUBACK, so a reader that stopped listening a fixed time after the SUBACK found "none" whenever its network
     thread was slow to read the message behind it; it now waits for a second SUBACK the broker can only send after
     that message. Read back many times, it is always there; an id never issued, or cleared, is "none"."""
-    from agent.errors import BadDataError
     from tools.central.alerts import retained_alert
 
     config = CentralConfig(host=mq.host, port=mq.port, username="central-cmd",

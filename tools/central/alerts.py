@@ -32,7 +32,7 @@ from agent.alerts import MAX_LIFETIME_S
 from agent.errors import BadDataError, TransportError
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, peek, seal
-from agent.protocol.schema import MAX_LISTINGS
+from agent.protocol.schema import MAX_LISTING_FPS, MAX_LISTINGS, TooLargeError
 from agent.screening.events import decode_event
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -59,15 +59,25 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
         raise BadDataError(f"alert lifetime {ttl:g} s: expected more than 0 s, at most {MAX_LIFETIME_S / 86400:g} days")
     now = time.time() if now is None else now
     fp_keys = new_fingerprint_keys()  # the lists' person cost: a gate computes them per read
-    wire_listings = [{"fps": [fp.to_bytes(8, "little") for fp in dict.fromkeys(record_fingerprints(r, fp_keys))],
-                      "kind": str(r["kind"]), "reason": str(r.get("reason", "")), "ref": str(r.get("ref", "")),
-                      "list": str(r.get("list", "")), "version": _listing_version(r)} for r in listings]
+    wire_listings = []
+    for n, r in enumerate(listings, 1):
+        fps = [fp.to_bytes(8, "little") for fp in dict.fromkeys(record_fingerprints(r, fp_keys))]
+        if len(fps) > MAX_LISTING_FPS:
+            raise BadDataError(f"urgent listing {n} ({r['kind']} {r.get('ref', '')!r}): {len(fps)} fingerprints, "
+                               f"at most {MAX_LISTING_FPS} a listing")
+        wire_listings.append({"fps": fps, "kind": str(r["kind"]), "reason": str(r.get("reason", "")),
+                              "ref": str(r.get("ref", "")), "list": str(r.get("list", "")),
+                              "version": _listing_version(r)})
     alert_id = alert_id or uuid.uuid4().hex
     expires = now + ttl
     body = {"id": alert_id, "ts": now, "issued": now, "expires": expires, "severity": severity, "notice": notice,
             "target": target, "sites": list(sites), "gates": list(gates), "keys": fp_keys.to_wire(),
             "listings": wire_listings}
-    return alert_id, seal("alert", body, [key]), expires
+    try:
+        return alert_id, seal("alert", body, [key]), expires
+    except TooLargeError as exc:
+        raise BadDataError(f"the {len(listings)} urgent listings make too large an alert ({exc}): send them in "
+                           "several alerts") from None
 
 
 def build_clearing(key: Any, original: bytes, *, notice: str = "", now: float | None = None) -> tuple[str, bytes, float]:
