@@ -32,7 +32,7 @@ from agent.alerts import MAX_LIFETIME_S
 from agent.errors import BadDataError, TransportError
 from agent.protocol import topics
 from agent.protocol.envelope import ProtocolError, peek, seal
-from agent.protocol.schema import MAX_LISTING_FPS, MAX_LISTINGS, TooLargeError
+from agent.protocol.schema import MAX_BODY, MAX_LISTING_FPS, MAX_LISTINGS, TooLargeError
 from agent.screening.events import decode_event
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
@@ -74,10 +74,13 @@ def build_alert(key: Any, *, notice: str, severity: str, ttl: float, listings: S
             "target": target, "sites": list(sites), "gates": list(gates), "keys": fp_keys.to_wire(),
             "listings": wire_listings}
     try:
-        return alert_id, seal("alert", body, [key]), expires
-    except TooLargeError as exc:
-        raise BadDataError(f"the {len(listings)} urgent listings make too large an alert ({exc}): send them in "
-                           "several alerts") from None
+        wire: bytes | None = seal("alert", body, [key])
+    except TooLargeError:  # over the envelope's bound
+        wire = None
+    if wire is None or len(wire) > MAX_BODY:  # the region's item carries an alert whole (fed_item ``alert``)
+        raise BadDataError(f"the {len(listings)} urgent listings make an alert of over {MAX_BODY:,} bytes, more "
+                           "than the federation carries: send them in several alerts")
+    return alert_id, wire, expires
 
 
 def build_clearing(key: Any, original: bytes, *, notice: str = "", now: float | None = None) -> tuple[str, bytes, float]:
