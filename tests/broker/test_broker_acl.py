@@ -158,3 +158,33 @@ def test_second_central_user_added_at_runtime_has_central_rights(broker: Broker,
         assert console.publish(f"{GATES}/gate-q/cmd", b"from console").value in ACCEPTED
         assert central.wait_for_message(f"{GATES}/gate-q/cmd").payload == b"from console"
         assert central.is_connected  # a different username: no takeover of the central node's session
+
+
+COMMAND_SENDER_REFUSED = {
+    "gate-ack": f"{GATES}/gate-a/ack",
+    "gate-event": f"{GATES}/gate-a/event",
+    "hitlist-head": "sharaka/v1/hitlists/main/head",
+    "anything": "sharaka/v1/any",
+}
+
+
+def test_command_sender_publishes_only_commands_warnings_and_shares_and_reads_only_results(
+    broker: Broker, central: MqttTestClient
+):
+    """docs/broker.md: a ``central-cmd*`` user publishes commands, early warnings and what is shared with the
+    region, and reads command results (and warnings) only: its account alone acks nothing and reads no event."""
+    with MqttTestClient(broker, *broker.add_central("central-cmd-alice")) as cmd:
+        assert cmd.connect()
+        for topic in (f"{GATES}/gate-a/cmd", "sharaka/v1/alerts/a1", "sharaka/v1/federation/out/x1"):
+            assert cmd.publish(topic, b"ok").value in ACCEPTED
+            assert central.wait_for_message(topic).payload == b"ok"
+        for topic in COMMAND_SENDER_REFUSED.values():
+            assert cmd.publish(topic, b"forged").value == NOT_AUTHORIZED
+        assert cmd.publish(f"{GATES}/gate-a/cmd", b"sentinel").value in ACCEPTED
+        central.wait_for_message(f"{GATES}/gate-a/cmd")
+        assert [m.topic for m in central.drain() if m.topic in COMMAND_SENDER_REFUSED.values()] == []
+        cmd.subscribe("sharaka/v1/#")
+        for topic in (f"{GATES}/gate-a/event", f"{GATES}/gate-a/status", f"{GATES}/gate-a/cmd/result"):
+            assert central.publish(topic, b"c").value in ACCEPTED
+        cmd.wait_for_message(f"{GATES}/gate-a/cmd/result")  # the sentinel: published last by the same client
+        assert [m.topic for m in cmd.drain()] == []
