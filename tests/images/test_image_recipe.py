@@ -244,8 +244,9 @@ def test_firewall_drops_all_inbound_connections():
 def test_firewall_allows_mqtt_only_to_the_central_broker():
     chain = nft_chain("output")
     assert "policy drop;" in chain
-    mqtt = [line for line in chain.splitlines() if "8883" in line or "1883" in line]
+    mqtt = [line for line in chain.splitlines() if any(port in line for port in ("8883", "8884", "1883"))]
     assert mqtt and all("@central_broker" in line for line in mqtt)
+    assert all(re.search(r"tcp dport \{ 8883, 8884, 1883 \}", line) for line in mqtt), "gates, enrolment, loopback"
     assert "udp dport 123 accept" in chain
 
 
