@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import AgentError, RefusedError
+from agent.errors import EXIT_TRANSPORT, AgentError, RefusedError
 
 RAUC = "rauc"
 TIMEOUT_S = 1800.0  # a whole root slot on a slow SD card
@@ -25,6 +25,8 @@ CALL_TIMEOUT_S = 60.0
 
 class UpdateError(AgentError, RuntimeError):
     """RAUC failed for a reason that is not the bundle's trust (a busy service, a write error)."""
+
+    exit_status = EXIT_TRANSPORT  # retry later; not 1, which `update commit` keeps for a rolled-back trial
 
 
 class BundleRefused(RefusedError):

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from agent.cli import main as cli
 from agent.update import bootstate
 from agent.update.bundle import BUNDLE_FORMATS
 from agent.update.health import commit_or_rollback
@@ -215,6 +216,13 @@ def test_update_cli_installs_and_reports_slots(tmp_path, keys, gate):
     older = bundle(tmp_path, keys, "0.9")
     out = subprocess.run([*run, "install", str(older)], env=gate.env, capture_output=True, text=True)
     assert out.returncode == 3 and "(version 0.9) refused by the gate's downgrade guard" in out.stderr, out.stderr
+
+
+def test_a_rauc_that_fails_is_exit_4_not_the_rolled_back_trials_1(tmp_path, capsys):
+    """`sharaka-gate update`'s exit codes: 4 when RAUC failed (retry), 1 only for a trial rolled back. A RAUC
+    failure was exit 1, so a commit whose RAUC did not answer read as a rollback."""
+    assert cli(["update", f"--rauc-conf={tmp_path / 'missing.conf'}", "status"]) == 4
+    assert "rauc status failed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("rootfs", "what"), [
