@@ -119,11 +119,12 @@ def test_saved_state_is_fsynced_by_its_name_after_the_rename(tmp_path):
     # fsync: the emulated image's state file pointed at a freed cluster after a power cut 1 s after a save
     from tests.support.syscalls import trace_python
 
-    state = tmp_path / "sharaka-boot.state"
     trace = trace_python("from agent.update.bootstate import BootState, save\n"
-                         f"save(BootState(), {str(state)!r})\n", root=tmp_path)
-    renamed = next(i for i, line in enumerate(trace) if "rename" in line and f'"{state}"' in line)
-    assert any(f"fsync({fd}" in line for line in trace[renamed:] for fd in _fds_of(trace, state)), trace[renamed:]
+                         "s = BootState()\ns.set_primary('B')\n"  # the slot marks' file too
+                         f"save(s, {str(tmp_path / 'sharaka-boot.state')!r})\n", root=tmp_path)
+    for state in (tmp_path / "sharaka-boot.state", tmp_path / MARKS_NAME):
+        renamed = next(i for i, line in enumerate(trace) if "rename" in line and f'"{state}"' in line)
+        assert any(f"fsync({fd}" in line for line in trace[renamed:] for fd in _fds_of(trace, state)), trace[renamed:]
 
 
 def _fds_of(trace: list[str], path: object) -> set[str]:
