@@ -62,7 +62,7 @@ class QueryStats:
     asked: int = 0
     answered: int = 0
     late: int = 0  # decisions taken without the centre: it did not answer within the deadline
-    unreachable: int = 0  # decisions taken without asking: offline, MQTT 3.1.1, publish refused
+    unreachable: int = 0  # decisions taken without asking: offline, MQTT 3.1.1, no node key
     hits: int = 0  # answers in time that named a hit
     late_replies: int = 0  # replies that came after their decision
     late_hits: int = 0  # of which named a hit (logged as a warning: the officer did not see it)
