@@ -243,3 +243,26 @@ def test_a_bundle_that_would_fill_the_data_partition_is_not_fetched(server, tmp_
     result = json.loads(out.stdout)
     assert result["error"] == "NoRoomForBundle" and "free space, then offer the update again" in result["why"]
     assert result["part"] == 0 and server.ranges == [], "nothing was requested or written"
+
+
+def test_a_holder_that_died_leaves_neither_the_directory_held_nor_its_bundle(tmp_path):
+    """docs/update.md "Offer and download": the flock is released by a holder that dies, and the bundle it left
+    is removed before the next download counts the free space."""
+    from agent.update.fetch import exclusive_download
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom agent.update.fetch import exclusive_download\n"
+         "with exclusive_download(Path(sys.argv[1])) as b:\n    b.write_bytes(b'half')\n    print(flush=True)\n"
+         "    sys.stdin.read()\n", str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"\n"
+        assert (tmp_path / "bundle.raucb").read_bytes() == b"half"
+        with pytest.raises(TransportError, match="another bundle download is in progress"), \
+                exclusive_download(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert (tmp_path / "bundle.raucb").exists(), "a killed holder cleans nothing up"
+    with exclusive_download(tmp_path) as bundle:
+        assert not bundle.exists()
