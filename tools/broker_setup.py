@@ -290,6 +290,9 @@ def sign_csr(
     )
     cnf = _write_cnf(ca_dir, san)
     kind = "ext_server" if server_names else "ext_device" if device else "ext_client"
+    # openssl ca enters the certificate in its database before it writes the file: a missing directory left one
+    # issued that no file holds
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     _openssl(
         "ca",
         "-config",
