@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the Sharaka Gate SD-card image for Raspberry Pi 4/5 (arm64, Debian 12 bookworm).
+# Build the Sharaka Gate SD-card image for Raspberry Pi 4 (arm64, Debian 12 bookworm; the Pi 5: docs/update.md).
 #
 #   sudo SHARAKA_UPDATE_KEYRING=update-ca.pem images/build.sh [OUTDIR]
 #                                          full build: stage, root tree (mkosi), disk image (systemd-repart)
