@@ -7,16 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from agent.screening.events import decode_event
+from agent.screening.events import decode_event, encode_event
 from tests.support.clock import FakeClock
 from tests.support.console import add_alert_receipt, add_search
 from tools.central.console.picture import FACTOR, MIN_SEARCHES, Picture
 from tools.central.console.records import ConsoleRecords
+from tools.central.pgstore import PostgresStore
 from tools.central.store import CentralStore, open_store
 
 DAY = 86400.0
@@ -171,11 +173,60 @@ def test_hit_shows_the_face_crop_the_event_carries(store):
 
 def test_a_hit_committed_late_with_an_earlier_receipt_time_still_changes_the_live_mark(store):
     """With several workers a hit can be committed after one received later: the feed must still see it."""
-    records = ConsoleRecords(store, clock=FakeClock(NOW))
     add_search(store, "gate-1", "port-a", NOW, hit=True)
-    mark = records.hit_mark()
+    mark = store.feed_marks()["hits"]
     add_search(store, "gate-2", "port-a", NOW - 10, hit=True)  # received earlier, committed now by another worker
-    assert records.hit_mark() != mark
+    assert store.feed_marks()["hits"] != mark
+
+
+def _reads_events(store: CentralStore, read: Callable[[], object]) -> bool:
+    """Whether ``read`` reads rows of ``events``: on PostgreSQL by the table statistics of the transaction it runs
+    in (every day partition), on SQLite by the statements it runs (traced on the store's connection)."""
+    if isinstance(store, PostgresStore):
+        def rows_read() -> int:  # this session's counts not yet flushed, of this transaction and earlier ones
+            return int(store.query("SELECT COALESCE(SUM(seq_tup_read + COALESCE(idx_tup_fetch, 0)), 0) AS n"
+                                   " FROM pg_stat_xact_user_tables WHERE relname LIKE 'events%'")[0]["n"])
+
+        with store.transaction():
+            before = rows_read()
+            read()
+            return rows_read() > before
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        read()
+    finally:
+        store._db.set_trace_callback(None)
+    return any(re.search(r"\bevents\b", q) for q in statements)
+
+
+def test_the_live_marks_change_exactly_when_a_hit_or_an_alert_receipt_is_stored_and_read_no_event(store):
+    """The console's feed reads its hit and alert-receipt marks four times a second: they change when a hit or a
+    receipt is stored (also one committed late with an earlier receipt time), not for other events, a resent
+    copy or a write undone, and reading them reads no event, however long the history."""
+    for i in range(50):
+        add_alert_receipt(store, f"gate-{i % 2 + 1}", "port-a", "a-old", NOW - DAY + i)
+        add_search(store, "gate-1", "port-a", NOW - DAY + i, hit=i % 10 == 0)
+    marks = store.feed_marks()
+    add_search(store, "gate-1", "port-a", NOW)
+    assert store.feed_marks() == marks, "a search that is no hit moved a mark"
+    receipt = ("r1", "gate-2", 9, False, "alert", NOW, NOW, NOW + 0.1,
+               encode_event({"v": 2, "type": "alert", "id": "r1", "gate": "gate-2", "alert": "a-1",
+                             "state": "received"}))
+    store.add_event(receipt)
+    assert store.feed_marks() == {**marks, "alerts": marks["alerts"] + 1}
+    store.add_event(receipt)  # the gate resends it: stored once, no change
+    assert store.feed_marks() == {**marks, "alerts": marks["alerts"] + 1}
+    with pytest.raises(RuntimeError), store.transaction(), store.each():
+        add_alert_receipt(store, "gate-1", "port-a", "a-1", NOW)
+        raise RuntimeError("this message's writes are undone")
+    assert store.feed_marks() == {**marks, "alerts": marks["alerts"] + 1}, "an undone receipt moved the mark"
+    add_alert_receipt(store, "gate-1", "port-a", "a-1", NOW - 10)  # received earlier, committed late
+    add_search(store, "gate-2", "port-a", NOW, hit=True)
+    assert store.feed_marks() == {"hits": marks["hits"] + 1, "alerts": marks["alerts"] + 2}
+    assert not _reads_events(store, store.feed_marks)
+    assert _reads_events(store, lambda: store.query("SELECT COUNT(*) FROM events WHERE kind = 'alert'")), \
+        "the measure cannot see a count of the receipts"
 
 
 def test_hit_shows_the_version_of_the_list_that_matched(store):

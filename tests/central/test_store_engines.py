@@ -131,7 +131,7 @@ def test_both_engines_start_from_empty_with_the_same_tables(tmp_path, pg_url):
     lite, pg = CentralStore(tmp_path / "c.db"), open_store(pg_url)
     assert isinstance(pg, PostgresStore)
     for table in ("gates", "events", "commands", "rejects", "requests", "key_events", "federation_items", "audit",
-                  "hit_cases", "console_alerts", "pending_commands", "picture_facts"):
+                  "hit_cases", "console_alerts", "pending_commands", "picture_facts", "feed_marks"):
         assert _columns(lite, table) == _columns(pg, table), table
 
 

@@ -44,6 +44,7 @@ class PostgresStore(CentralStore):
         self._conninfo = url.replace("postgres://", "postgresql://", 1)
         self._lock = threading.RLock()
         self._depth = 0
+        self._marks_due: dict[str, int] = {}
         self._sql_cache: dict[str, str] = {}
         migrate(self._conninfo.replace("postgresql://", "postgresql+psycopg://", 1))
         self._db = self._connect()
@@ -100,13 +101,14 @@ class PostgresStore(CentralStore):
             cols[i] = [float(t) for t in cols[i]]
         cols.append([event_day(c) for c in cols[5]])
         cols.append([alert_id_of(k, b) for k, b in zip(cols[4], cols[8], strict=True)])
-        with self._lock:
+        with self.transaction():
             inserted = {(g, m) for g, m in self._x(_INSERT_EVENTS, cols, binary=True).fetchall()}
-        out = []
-        for msg_id, gate_id, *_ in rows:
-            key = (gate_id, msg_id)
-            out.append(key in inserted)
-            inserted.discard(key)  # a later copy in the same rows is not new
+            out = []
+            for msg_id, gate_id, *_ in rows:
+                key = (gate_id, msg_id)
+                out.append(key in inserted)
+                inserted.discard(key)  # a later copy in the same rows is not new
+            self._count_for_feed(rows, out)
         return out
 
     def transaction(self) -> Any:

@@ -30,7 +30,7 @@ from tools.central.gaps import SeqGaps
 
 logger = logging.getLogger(__name__)
 
-VERSION = 9
+VERSION = 10
 EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 """(msg_id, gate_id, seq, is_hit, kind, created, sent, received, body)"""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -127,6 +127,7 @@ class CentralStore:
         """What an operator's message names: the file, or the URL without a password."""
         self._lock = threading.RLock()
         self._depth = 0  # open transaction() levels
+        self._marks_due: dict[str, int] = {}  # feed_marks to raise at this transaction's commit (_raise_marks)
         self._wal_to_purge = False  # retention deleted rows the WAL may still hold (SQLite)
         self._db: Any = self._connect()
         migrate(f"sqlite:///{self.path.resolve()}")
@@ -212,12 +213,28 @@ class CentralStore:
             self._depth = 1
             try:
                 yield
+                self._raise_marks()
             except BaseException:
                 self._depth = 0
+                self._marks_due = {}
                 self._x("ROLLBACK")
                 raise
             self._depth = 0
             self._x("COMMIT")
+
+    def _raise_marks(self) -> None:
+        """Raise the ``feed_marks`` counters of what this transaction stored, as its last statements: on PostgreSQL
+        a counter's row stays locked only until the commit that follows, and never before another lock is taken
+        (topics in one order, so two workers never wait for each other's)."""
+        due, self._marks_due = self._marks_due, {}
+        for topic, n in sorted(due.items()):
+            self._x("UPDATE feed_marks SET n = n + ? WHERE topic = ?", (n, topic))
+
+    def feed_marks(self) -> dict[str, int]:
+        """{topic: counter} of the ``feed_marks``: ``hits`` (hit events stored) and ``alerts`` (the gates' alert
+        receipts stored). Each rises in the transaction that stores new ones, so the console's feed sees a change,
+        also one committed late by another worker, by reading two rows rather than counting every event."""
+        return {str(r["topic"]): int(r["n"]) for r in self.query("SELECT topic, n FROM feed_marks")}
 
     @contextmanager
     def each(self) -> Iterator[None]:
@@ -225,9 +242,11 @@ class CentralStore:
         bad message never takes the others' work with it."""
         with self._lock:
             self._x("SAVEPOINT one")
+            due = dict(self._marks_due)
             try:
                 yield
             except BaseException:
+                self._marks_due = due
                 self._x("ROLLBACK TO one")
                 self._x("RELEASE one")
                 raise
@@ -496,12 +515,22 @@ class CentralStore:
         that (RELIABILITY 17)."""
         args = [(msg_id, gate_id, seq, int(is_hit), kind, created, sent, received, body, event_day(created),
                  alert_id_of(kind, body)) for msg_id, gate_id, seq, is_hit, kind, created, sent, received, body in rows]
-        with self._lock:
+        with self.transaction():
             out = self._xmany("INSERT INTO events (msg_id, gate_id, seq, is_hit, kind, created, sent, received, body,"
                               " day, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                               " RETURNING 1",
                               args, returning=True)
-        return [r is not None for r in out]
+            news = [r is not None for r in out]
+            self._count_for_feed(rows, news)
+        return news
+
+    def _count_for_feed(self, rows: list[EventRow], news: list[bool]) -> None:
+        """Note the new hits and alert receipts among ``rows`` (``news``: which went in) for the ``feed_marks``
+        raised at the commit (``_raise_marks``); copies of events stored before change nothing."""
+        for (_, _, _, is_hit, kind, *_), new in zip(rows, news, strict=True):
+            for topic, counted in (("hits", is_hit), ("alerts", kind == "alert")):
+                if new and counted:
+                    self._marks_due[topic] = self._marks_due.get(topic, 0) + 1
 
     def add_events(self, rows: list[EventRow]) -> int:
         """Insert events in one transaction; returns how many were new (the rest were duplicates)."""

@@ -128,8 +128,9 @@ class Console:
                                         " FROM gates", (self.config.clock() - STALE_S,))[0]
         fed = self.config.store.query("SELECT COUNT(*) AS n, MAX(received) AS r, COUNT(local_ref) AS l"
                                       " FROM federation_items")[0]
-        return {"hits": self.records.hit_mark(), "gates": tuple(gates.values()),
-                "alerts": self.records.alert_receipt_mark(), "federation": tuple(fed.values())}
+        # ``hits``, ``alerts``: counters the store raises as it stores hits and alert receipts (two rows, whatever
+        # the history; a hit or receipt committed late by another worker raises them too)
+        return {**self.config.store.feed_marks(), "gates": tuple(gates.values()), "federation": tuple(fed.values())}
 
     def _lapse(self) -> None:
         """Audit the proposals that lapsed since the last look (``ConsoleRecords.lapse_pending``) within ``ROLLUP_S``

@@ -236,12 +236,6 @@ class ConsoleRecords:
         rows = self.store.query(self._HITS + " AND e.gate_id = ? AND e.msg_id = ?", (gate_id, msg_id))
         return hit_view(rows[0]) if rows else None
 
-    def hit_mark(self) -> tuple[int, float]:
-        """(count, newest) of the stored hits: the live feed's change mark. The count matters with several
-        workers: a hit committed late may carry an earlier ``received`` than one already shown."""
-        row = self.store.query("SELECT COUNT(*) AS n, MAX(received) AS m FROM events WHERE is_hit = 1")[0]
-        return int(row["n"]), float(row["m"] or 0.0)
-
     def update_case(self, gate_id: str, msg_id: str, operator: str, *, acknowledge: bool = False,
                     assign: str | None = None, outcome: str | None = None) -> None:
         """Acknowledge, assign or record the outcome of a hit, and audit it, in one transaction. Raises
@@ -331,11 +325,6 @@ class ConsoleRecords:
                         "missing": missing[:rows], "more_missing": max(len(missing) - rows, 0),
                         "reported": reported[:rows], "more_reported": max(len(reported) - rows, 0)})
         return out
-
-    def alert_receipt_mark(self) -> tuple[int, float]:
-        """(count, newest) of the gates' alert receipts: the live feed's change mark."""
-        row = self.store.query("SELECT COUNT(*) AS n, MAX(received) AS m FROM events WHERE kind = 'alert'")[0]
-        return int(row["n"]), float(row["m"] or 0.0)
 
     # ------------------------------------------------------------------ commands
     def propose_command(self, cmd_id: str, gate_id: str, op: str, args: dict[str, Any], wire: bytes,
