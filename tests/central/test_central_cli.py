@@ -172,6 +172,44 @@ def test_alert_send_refuses_a_listing_version_that_is_not_a_number(tmp_path, cap
     assert err.startswith(f"sharaka-central alert send: {what}")
 
 
+def test_alert_send_is_recorded_with_who_sent_it_when_and_to_which_gates(broker, tmp_path, capsys):
+    """`alert send` kept no record: until a gate reported the alert, `alert status` called its id unknown, and
+    neither the Alerts page nor the audit log showed what was sent, when, by whom, to which gates. It is
+    recorded now as the console records its own (``ConsoleRecords.record_alert``), once it is published."""
+    from agent.keys import generate
+    from tools.central.console.records import ConsoleRecords
+    from tools.central.store import CentralStore
+
+    generate(tmp_path / "alert.key")
+    db = str(tmp_path / "central.db")
+    store = CentralStore(db)
+    for gate in ("gate-1", "gate-2"):
+        store.enrol(gate, bytes(range(32)) if gate == "gate-1" else bytes(32), time.time())
+    (tmp_path / "pw").write_text(broker.credentials["central-cmd"])
+    listings = tmp_path / "urgent.jsonl"
+    listings.write_text('{"kind": "document", "issuing_state": "UTO", "document_number": "L898902C3"}\n')
+    before = time.time()
+    assert main(["alert", "send", "--db", db, "--alert-key", str(tmp_path / "alert.key"), "--notice", "stolen passport",
+                 "--listings", str(listings),
+                 "--severity", "warning", "--ttl", "600", "--gate", "gate-2", "--operator", "amina",
+                 "--host", broker.host, "--port", str(broker.port), "--username", "central-cmd",
+                 "--password-file", str(tmp_path / "pw"), "--json"]) == 0
+    alert_id = json.loads(capsys.readouterr().out)["alert"]
+    records = ConsoleRecords(store)
+    [sent] = records.alerts()
+    assert {k: sent[k] for k in ("alert_id", "operator", "severity", "target", "notice", "sites", "gates")} == \
+        {"alert_id": alert_id, "operator": "amina", "severity": "warning", "target": "gates",
+         "notice": "stolen passport", "sites": [], "gates": ["gate-2"]}
+    assert before <= sent["issued"] <= time.time() and sent["expires"] == pytest.approx(sent["issued"] + 600, abs=5)
+    assert [(e["operator"], e["action"], e["target"]) for e in records.audit_log()] == \
+        [("amina", "alert_issue", alert_id)]
+    [board] = records.alert_board()  # the Alerts page
+    assert (board["alert_id"], board["addressees"], board["missing"]) == (alert_id, ["gate-2"], ["gate-2"])
+    assert main(["alert", "status", alert_id, "--db", db]) == 1  # known, no gate reported it yet
+    assert main(["alert", "status", "--db", db]) == 0
+    assert capsys.readouterr().out == f"{alert_id} gate-1: no report\n{alert_id} gate-2: no report\n" * 2
+
+
 @pytest.mark.parametrize("ttl", ["-5", "nan", "2600000"])
 def test_alert_send_refuses_a_lifetime_the_gate_refuses(tmp_path, capsys, ttl):
     from agent.keys import generate

@@ -223,9 +223,9 @@ def publish_messages(config: CentralConfig, messages: Sequence[Message], *, time
 
 
 def is_recorded_alert(store: CentralStore, alert_id: str) -> bool:
-    """Whether ``store`` records ``alert_id``: issued from the console (``console_alerts``), shared with or received
-    from the region (``federation_items``, its id or the id this centre re-issued it under), or reported by a gate.
-    ``alert send`` keeps no record of its own, so its alerts are known here only once a gate reports them."""
+    """Whether ``store`` records ``alert_id``: issued by this centre, from the console or by ``alert send``
+    (``console_alerts``: ``ConsoleRecords.record_alert``), shared with or received from the region
+    (``federation_items``, its id or the id this centre re-issued it under), or reported by a gate."""
     return bool(store.query(
         "SELECT 1 FROM console_alerts WHERE alert_id = ? UNION ALL SELECT 1 FROM federation_items"
         " WHERE kind = 'alert' AND (ref = ? OR local_ref = ?) UNION ALL SELECT 1 FROM events WHERE alert_id = ?"

@@ -39,8 +39,10 @@ files, 4 the broker cannot be reached.
 from __future__ import annotations
 
 import argparse
+import getpass
 import itertools
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -214,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     _broker_args(p, COMMAND_USER, keys=False)
     p.add_argument("--share", type=Path, metavar="FEDERATION_FILE",
                    help="also share the alert with the region, signed by this centre's federation key (docs/central.md)")
+    p.add_argument("--operator", metavar="NAME",
+                   help="who sends it, as the console's Alerts page and audit log name them (default: your login name)")
     p = alert.add_parser("clear", help="withdraw an alert: its signed clearing replaces it at the broker, and in "
                                        "the region when it was shared")
     p.add_argument("alert_id", metavar="ALERT_ID")
@@ -669,18 +673,21 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 def cmd_alert(args: argparse.Namespace) -> int:
     """``alert send`` / ``alert status`` (docs/protocol.md "Early warnings")."""
     from tools.central.alerts import alert_receipts, build_alert, is_recorded_alert
+    from tools.central.console.records import ConsoleRecords
     from tools.central.federation import Federation, issue_alert
 
     store = _store(args.db)
+    issued_here = ConsoleRecords(store)  # the alerts this centre issued, as the console records them
     if args.alert_command == "status":
         if args.alert_id is not None and not is_recorded_alert(store, args.alert_id):
-            raise UsageError(f"alert {args.alert_id!r}: not in {store.where!r} (not issued from the console, "
-                             "shared or received through the federation, nor reported by any gate): check the id; "
-                             "an alert sent with `alert send` is recorded only once a gate reports it")
+            raise UsageError(f"alert {args.alert_id!r}: not in {store.where!r} (not issued from this centre, "
+                             "shared or received through the federation, nor reported by any gate): check the id")
         receipts = alert_receipts(store, args.alert_id)
         enrolled = [g["gate_id"] for g in store.gates()]
-        for alert_id, gates in receipts.items() or ({args.alert_id: {}}.items() if args.alert_id else ()):
-            _alert_lines(alert_id, gates, enrolled, args.json)
+        # the alerts this centre issued that no gate reported yet are shown too, each gate with "no report"
+        issued = [args.alert_id] if args.alert_id else [a["alert_id"] for a in reversed(issued_here.alerts())]
+        for alert_id in dict.fromkeys([*receipts, *issued]):
+            _alert_lines(alert_id, receipts.get(alert_id, {}), enrolled, args.json)
         return 0 if args.alert_id is None or receipts else 1
     if args.alert_command == "clear":
         return _clear_alert(args, store)
@@ -697,6 +704,10 @@ def cmd_alert(args: argparse.Namespace) -> int:
     alert_id, wire, expires = build_alert(key, notice=args.notice, severity=args.severity, ttl=args.ttl,
                                           listings=listings, target=target, sites=args.site, gates=args.gate)
     issue_alert(_config(args), store, alert_id, wire, expires, Federation.load(args.share) if args.share else None)
+    # published: recorded as the console records its own, for `alert status`, the Alerts page and the audit log
+    issued_here.record_alert(alert_id, args.operator or _login_name(), args.severity, target, args.notice, expires,
+                             sites=args.site if target == "site" else [],
+                             gates=args.gate if target == "gates" else [], shared=args.share is not None)
     _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings),
            "shared": args.share is not None}, args.json,
           f"alert {alert_id} published to {target} gates ({len(listings)} urgent listing(s), in force "
@@ -712,6 +723,14 @@ def cmd_alert(args: argparse.Namespace) -> int:
                       f"  {gate}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
         time.sleep(0.5)
     return 0
+
+
+def _login_name() -> str:
+    """Who runs this command, as the system names them (the operator an ``alert send`` is recorded under)."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in the environment and no passwd entry (a bare container)
+        return f"uid {os.getuid()}"
 
 
 def _clear_alert(args: argparse.Namespace, store: CentralStore) -> int:

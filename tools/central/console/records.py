@@ -264,18 +264,21 @@ class ConsoleRecords:
     # ------------------------------------------------------------------ alerts
     def record_alert(self, alert_id: str, operator: str, severity: str, target: str, notice: str,
                      expires: float, *, sites: list[str] | tuple[str, ...] = (),
-                     gates: list[str] | tuple[str, ...] = ()) -> None:
-        """An alert issued from the console, with whom it was addressed to (the ``sites`` or ``gates`` of its
-        signed ``target``), and its audit entry (the notice is the operator's own text)."""
+                     gates: list[str] | tuple[str, ...] = (), shared: bool = False) -> None:
+        """An alert this centre issued (from the console or ``alert send``), with whom it was addressed to (the
+        ``sites`` or ``gates`` of its signed ``target``), and its audit entries: ``alert_issue`` (the notice is the
+        operator's own text) and, when it was ``shared`` with the region, ``federation_share_alert``."""
         with self.store.transaction():
             self.store.execute("INSERT INTO console_alerts (alert_id, issued, operator, severity, target, notice,"
                                " expires, sites, gates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (alert_id, self._clock(), operator, severity, target, notice, expires,
                                 json.dumps(list(sites)), json.dumps(list(gates))))
             self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target})
+            if shared:
+                self.audit(operator, "federation_share_alert", alert_id, {})
 
     def alerts(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Alerts issued from the console, newest first (the newest ``limit``), with their ``sites`` and ``gates``
+        """Alerts this centre issued (``record_alert``), newest first (the newest ``limit``), with their ``sites`` and ``gates``
         as lists."""
         rows = self.store.query("SELECT alert_id, issued, operator, severity, target, notice, expires, sites, gates"
                                 " FROM console_alerts ORDER BY issued DESC"
@@ -283,7 +286,7 @@ class ConsoleRecords:
         return [{**r, "sites": _id_list(r["sites"]), "gates": _id_list(r["gates"])} for r in rows]
 
     def count_alerts(self) -> int:
-        """How many alerts were issued from the console (the Alerts page shows the newest ``ALERTS_SHOWN``)."""
+        """How many alerts this centre issued (the Alerts page shows the newest ``ALERTS_SHOWN``)."""
         return int(self.store.query("SELECT COUNT(*) AS n FROM console_alerts")[0]["n"])
 
     def alert_board(self, limit: int = ALERTS_SHOWN, rows: int = GATE_ROWS) -> list[dict[str, Any]]:

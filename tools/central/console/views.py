@@ -324,11 +324,9 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
             None, _publish_alert, console, form)
     except (ValueError, OSError) as exc:
         return await _alerts_page(request, status=400, error=refusal_text(request, exc))
-    console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires,
-                                 sites=sites, gates=gates)
     shared = form.get("share") == "1"
-    if shared:
-        console.records.audit(user, "federation_share_alert", alert_id, {})
+    console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires,
+                                 sites=sites, gates=gates, shared=shared)
     console.hub.publish("alerts")
     console.hub.publish("federation")
     if shared:
