@@ -341,7 +341,9 @@ class GateLink:
         self.stats.resent += expired
         if not (dirty or expired or retry) or not room:
             return
-        if self.outbox.depth() <= inflight:  # every queued row is out already (an ack's refill): no query
+        # every queued row is out already (an ack's refill) or held back (refused, or never acknowledged: until
+        # release_due makes it due, reading it again only to skip it is the whole query): nothing to send, no query
+        if self.outbox.depth() <= inflight + held:
             return
         ts = self._clock()
         for row in self.outbox.pending(self.config.window + held):  # held rows first in order are skipped

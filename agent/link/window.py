@@ -72,8 +72,10 @@ class DeliveryWindow:
 
     @property
     def held(self) -> int:
-        """Rows held back, not in the window: refused by the broker, or never acknowledged by the centre."""
-        return len(self._refused) + len(self._held)
+        """Rows held back, not in the window: refused by the broker, or never acknowledged by the centre (each once:
+        a PUBACK refused late may come for a row held already). With the rows in flight, what the link need not read
+        from the outbox again (``GateLink._drain``)."""
+        return len(self._refused.keys() | self._held.keys())
 
     @property
     def unacked(self) -> int:
@@ -153,6 +155,7 @@ class DeliveryWindow:
             self._last_ack = now
             self._inflight.pop(m, None)
             self._held.pop(m, None)
+            self._refused.pop(m, None)  # an earlier copy got through: ``held`` counts rows still queued only
             timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
             first = self._first.pop(m, None)
             if first is not None:

@@ -238,6 +238,42 @@ def test_event_too_big_to_seal_stays_queued_with_an_alarm_and_the_events_behind_
         central.stop()
 
 
+def test_a_row_held_back_is_not_read_from_the_outbox_again_until_it_can_be_due(mq, tmp_path, keys):
+    """Every drain (each new row, each refill after acks) read the held-back rows from the outbox only to skip them:
+    here a 200 KiB body the link cannot seal, read twenty times in a second. While every queued row is out or held
+    back the link queries nothing; a new row is read and sent, and the held row is tried again once its wait is
+    over (statements traced on the outbox's own SQLite connection)."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, ack_timeout=0.5,
+                     refused_retry=4.0)
+    reads: list[str] = []
+    gate.outbox._db.set_trace_callback(lambda q: reads.append(q) if "FROM outbox WHERE priority" in q else None)
+    try:
+        gate.outbox.append("decision", uuid.uuid4().hex, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+        good = gate.emit(2)
+        gate.link.start()
+        assert wait_until(lambda: {e["msg_id"] for e in central.store.events("gate-a")} == set(good), 10)
+        assert wait_until(lambda: gate.outbox.depth() == 1 and len(gate.link.window) == 0, 5)
+        time.sleep(0.2)
+        assert gate.link.stats.refused == 1 and gate.link.window.held == 1
+        reads.clear()
+        for _ in range(20):  # a drain each, as new rows or acks bring
+            gate.link.notify()
+            time.sleep(0.05)
+        assert reads == [], f"{len(reads)} outbox reads with nothing to send but the held row"
+        new = gate.emit(1)
+        assert wait_until(lambda: new[0] in {e["msg_id"] for e in central.store.events("gate-a")}, 10)
+        assert reads, "a new row was sent without reading it"
+        assert wait_until(lambda: gate.link.stats.refused >= 2, 10), "the held row was not tried again"
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()

@@ -187,3 +187,28 @@ def test_new_connection_sends_held_rows_again():
     w.reset()
     assert w.reserve("a", 61.0)
     assert w.release_due(91.0) == (1, 0) and w.held == 1  # still unacknowledged: held again after one timeout
+
+
+def test_a_row_held_back_and_refused_late_counts_once():
+    """``held`` is what the link need not read from the outbox again: a row counted twice (its PUBACK refused
+    after its ack timed out twice) would make the link skip a row it has to send."""
+    w = _window(4)
+    w.reserve("a", 0.0)
+    w.release_due(30.0)
+    w.reserve("a", 30.0)
+    w.sent("a", 8, 30.0)
+    w.release_due(60.0)
+    assert w.held == 1
+    assert w.on_puback(8, "Quota exceeded", 61.0) == Refusal("a", "Quota exceeded")
+    assert w.held == 1
+
+
+def test_a_refused_row_the_centre_acknowledged_is_no_longer_held():
+    """An earlier copy of a row got through before a resend was refused: once acked it left the outbox."""
+    w = _window()
+    w.reserve("a", 0.0)
+    w.sent("a", 7, 0.0)
+    w.on_puback(7, "Quota exceeded", 1.0)
+    assert w.held == 1
+    w.acked(["a"], 2.0)
+    assert w.held == 0 and w.idle
