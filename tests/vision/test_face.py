@@ -168,3 +168,16 @@ def test_face_detect_cli_refuses_a_file_that_is_not_an_image(tmp_path: Path, cap
     captured = capsys.readouterr()
     assert "not a JPEG or PNG image" in captured.err and "Traceback" not in captured.err
     assert "give a JPEG or PNG image" in captured.err and "cable" not in captured.err
+
+
+def test_a_face_s_evidence_is_its_score_and_quality_and_a_crop_of_at_most_256_pixels(astronaut):
+    """What a decision event records of a face (docs/vision.md "In the gate"): present, score and quality always;
+    the crop, for HIT and REFER, a JPEG of at most CROP_SIDE pixels however large the face is in the frame."""
+    large = np.asarray(Image.fromarray(astronaut).resize((astronaut.shape[1] * 4, astronaut.shape[0] * 4)))
+    best = face.best_face(face.detect(large))
+    assert best is not None and best.box[2] - best.box[0] > face.CROP_SIDE  # a face wider than a crop may be
+    recorded = face.evidence(large, attach=False)
+    assert recorded == {"present": True, "score": round(best.score, 3), "quality": round(best.quality["overall"], 3)}
+    crop = Image.open(io.BytesIO(face.evidence(large, attach=True)["jpeg"]))
+    assert crop.format == "JPEG" and max(crop.size) == face.CROP_SIDE
+    assert face.evidence(np.full((200, 160, 3), 255, np.uint8), attach=True) == {"present": False}
