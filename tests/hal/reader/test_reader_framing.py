@@ -240,6 +240,13 @@ def test_stx_etx_truncated_frame_is_misread_and_next_frame_comes_through():
     assert docs(out) == [TD3_B] and len(misreads(out)) == 1
 
 
+def test_stx_etx_row_longer_than_44_is_an_oversize_misread_and_next_frame_comes_through():
+    """Only line mode allows MAX_ECHO characters of a command echo before row 1; in a frame a row is at most 44."""
+    long_row = (TD3[0] + "<" * 6,) + TD3[1:]
+    out = run(spec(framing="stx-etx").framer(), [access_is(long_row), access_is(TD3_B)])
+    assert docs(out) == [TD3_B] and misreads(out) == [f"oversize row ({MAX_ROW + 6} > {MAX_ROW} characters)"]
+
+
 def test_stx_etx_oversize_frame_dropped_with_bounded_memory():
     framer = spec(framing="stx-etx").framer()
     out = framer.feed(b"\x02" + b"A" * 50_000, 0.0)
@@ -347,6 +354,31 @@ def test_stx_etx_7e1_reader_read_as_8n1_is_a_misread_naming_7e1_not_silence(quer
 def test_stx_etx_frame_with_wrong_shape_is_misread():
     out = run(spec(framing="stx-etx").framer(), [access_is((TD3[0], TD2[1]))])
     assert docs(out) == [] and len(misreads(out)) == 1
+
+
+def _with(row: str, at: range, text: str) -> str:
+    return row[: at.start] + text + row[at.stop :]
+
+
+SHAPES = {  # rows of the right count and length whose shape is no MRZ's, and the limits that still are one
+    "td3-row-1-not-p-or-v": ((_with(TD3[0], range(0, 1), "I"), TD3[1]), "starts with 'I', expected one of PV"),
+    "td1-row-1-not-a-c-or-i": ((_with(TD1[0], range(0, 1), "P"),) + TD1[1:], "starts with 'P', expected one of ACI"),
+    "7-of-12-date-digits": ((TD3[0], _with(TD3[1], range(13, 18), "ABCDE")), "row 2 hold 7/12 digits"),
+    "5-digits-in-the-name-row": ((_with(TD3[0], range(5, 10), "12345"), TD3[1]), "name row 1 holds digits"),
+    "8-of-12-date-digits": ((TD3[0], _with(TD3[1], range(13, 17), "ABCD")), None),
+    "4-digits-in-the-name-row": ((_with(TD3[0], range(5, 9), "1234"), TD3[1]), None),
+}
+
+
+@pytest.mark.parametrize(("rows", "reason"), SHAPES.values(), ids=SHAPES.keys())
+def test_rows_make_a_document_only_when_their_shape_fits(rows, reason):
+    """docs/readers.md "Rows": row 1's first letter by width, at least 8 of the 12 date characters digits, at most 4
+    digits in the name row; a false document is worse than a lost read."""
+    out = run(spec(framing="stx-etx").framer(), [access_is(rows)])
+    if reason is None:
+        assert docs(out) == [rows]
+    else:
+        assert docs(out) == [] and len(misreads(out)) == 1 and reason in misreads(out)[0]
 
 
 def test_stx_etx_frame_cut_by_idle_is_misread():
