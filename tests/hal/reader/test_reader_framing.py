@@ -438,6 +438,21 @@ def test_rte_bad_message_is_misread_and_next_message_comes_through(frame, reason
     assert len(misreads(out)) == 1 and reason in misreads(out)[0]
 
 
+RTE_OPTIONS = {  # messages built by hand (not by the framer's encoder) as each option reads them
+    "length-etx": ({"length": "etx"}, rte_frame(TEXT, length_delta=-1)),  # the word counts through ETX
+    "bcc-ignore": ({"bcc": "ignore"}, RTE_BAD["wrong-bcc"][0]),  # a byte there, not checked
+    "bcc-none": ({"bcc": "none"}, rte_frame(TEXT, length_delta=-1)[:-1]),  # no byte; the word through ETX
+    "length-ignore": ({"length": "ignore"}, RTE_BAD["wrong-length"][0]),
+}
+
+
+@pytest.mark.parametrize(("options", "frame"), RTE_OPTIONS.values(), ids=RTE_OPTIONS.keys())
+def test_rte_length_and_bcc_options_read_the_message_as_they_say_and_the_default_refuses_it(options, frame):
+    assert docs(run(spec(framing="rte", **options).framer(), [frame])) == [TD3]
+    out = run(spec(framing="rte").framer(), [frame])
+    assert docs(out) == [] and len(misreads(out)) == 1
+
+
 def test_rte_soh_in_noise_resynchronises():
     s = spec(framing="rte")
     out = run(s.framer(), [b"\x01\x00\x01junk" + s.encode(TD3)])
