@@ -142,3 +142,22 @@ def test_a_duration_that_is_not_seconds_is_refused_and_the_capture_file_kept(tmp
         2, f"sharaka-gate reader {command}: --duration {float(duration):g}: expected a finite number of seconds, "
            "0 or more (none: until Ctrl-C); see --help\n")
     assert out.read_text() == "# an earlier capture\n"
+
+
+@pytest.mark.parametrize(("gap", "documents"), [(0.1, 1), (1.0, 0)], ids=["within-idle", "longer-than-idle"])
+def test_a_gap_in_a_captures_timestamps_longer_than_idle_is_the_line_going_idle(tmp_path, gap, documents):
+    """A passport whose row 2 arrives in two reads: one document when they are closer than ``idle`` (0.5 s), the
+    partial block given up (misreads, no document) when the capture's clock shows a longer gap between them."""
+    from hal import open_reader
+    from hal.reader import ReaderDocument
+    from tests.support.reader_specimens import TD3
+
+    def hex_bytes(text: str) -> str:
+        return " ".join(f"{c:02x}" for c in text.encode())
+
+    capture = tmp_path / "gap.hex"
+    capture.write_text(f"0.000 {hex_bytes(TD3[0])} 0d\n0.010 {hex_bytes(TD3[1][:30])}\n"
+                       f"{0.010 + gap:.3f} {hex_bytes(TD3[1][30:])} 0d\n")  # fmt: skip
+    with open_reader(f"replay://{capture}?framing=lines&idle=0.5") as reader:
+        seen = list(iter(reader.read, None))
+    assert sum(isinstance(item, ReaderDocument) for item in seen) == documents and seen
