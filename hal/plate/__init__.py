@@ -49,6 +49,7 @@ class PlateReader(UrlBackend):
         self.min_confidence = min_confidence
         self._monotonic = monotonic
         self._buffer = b""
+        self._overlong = False  # the line being received passed MAX_LINE: dropped (counted) up to its end
         self._closed = False
         self.eof = False
         self.misreads = self.low_confidence = 0
@@ -91,10 +92,14 @@ class PlateReader(UrlBackend):
                 self._buffer += b"\n" if self._buffer else b""
                 continue
             self._buffer += chunk
-            if len(self._buffer) > MAX_LINE and b"\n" not in self._buffer:
-                self.misreads += 1
-                self._buffer = b""
+            if len(self._buffer) > MAX_LINE and b"\n" not in self._buffer:  # bounded memory: drop it now
+                self.misreads += 0 if self._overlong else 1
+                self._buffer, self._overlong = b"", True
         line, _, self._buffer = self._buffer.partition(b"\n")
+        if self._overlong or len(line) > MAX_LINE:  # the whole line goes, its tail too, however it arrived
+            self.misreads += 0 if self._overlong else 1
+            self._overlong = False
+            return b""
         return line.strip()
 
     def _parse(self, line: bytes) -> PlateRead | None:

@@ -4,6 +4,7 @@ outbox, the simulated ANPR camera behind the real plate-reader code."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -201,6 +202,32 @@ def test_replayed_capture_yields_each_passage_and_counts_broken_lines(tmp_path):
     assert [(r.plate, r.country) for r in reads if r] == [("AB-102-CD", "F"), ("AB-102-CD", "F"), ("12345-A-6", "MA")]
     assert reader.eof and reader.misreads == 3
     reader.close()
+
+
+def _over_the_line_limit(plate: str) -> bytes:
+    """A read whose JSON, valid, runs past the 1024 bytes a line may hold (hal.plate.MAX_LINE)."""
+    return json.dumps({"plate": plate, "country": "F", "confidence": 0.9, "note": "x" * 1100}).encode() + b"\n"
+
+
+def test_a_line_over_1024_bytes_is_dropped_whole_however_it_arrives(tmp_path):
+    """docs/readers.md "Plate readers": a line over 1024 bytes is a device fault, dropped and counted; it was read
+    when its end came in the same chunk (a capture's line, a socket's large read), and a line cut at the limit had
+    its tail read as a line of its own."""
+    tail = b'{"plate": "ZZ-999-ZZ", "country": "F", "confidence": 0.9}\n'
+    good = {"plate": "AB-102-CD", "country": "F", "confidence": 0.9}
+    reader = hal.open_plate_reader("sim://plate")
+    reader.device.send(_over_the_line_limit("XX-111-XX"))  # whole in one chunk
+    reader.device.send(b"x" * 1100)  # past the limit with no end yet...
+    assert reader.read(0.1) is None
+    reader.device.send(tail)  # ...then a tail that would read as a plate of its own
+    reader.device.send(good)
+    assert [r.plate for r in iter(lambda: reader.read(0.2), None)] == ["AB-102-CD"] and reader.misreads == 2
+    reader.close()
+    capture = tmp_path / "lane.jsonl"
+    capture.write_bytes(_over_the_line_limit("XX-111-XX") + json.dumps(good).encode() + b"\n")
+    replay = hal.open_plate_reader(f"file://{capture}")
+    assert [r.plate for r in iter(lambda: replay.read(0.2), None)] == ["AB-102-CD"] and replay.misreads == 1
+    replay.close()
 
 
 @pytest.mark.parametrize("url", ["sim://plate?colour=red", "sim://plate?min_confidence=2", "sim://lane",
