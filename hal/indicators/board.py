@@ -73,8 +73,14 @@ def parse_address(text: str, what: str, allowed: range | tuple[int, ...]) -> int
     except ValueError:
         value = -1
     if value not in allowed:
-        lo, hi = min(allowed), max(allowed)
-        raise BadUrlError(f"{what} {text!r} invalid; expected an I2C address 0x{lo:02x}-0x{hi:02x}")
+        spans: list[list[int]] = []  # the runs of allowed addresses (a PCF8574's are two), each named
+        for a in sorted(allowed):
+            if spans and a == spans[-1][1] + 1:
+                spans[-1][1] = a
+            else:
+                spans.append([a, a])
+        expected = " or ".join(f"0x{lo:02x}-0x{hi:02x}" for lo, hi in spans)
+        raise BadUrlError(f"{what} {text!r} invalid; expected an I2C address {expected}")
     return value
 
 
