@@ -44,7 +44,7 @@ from agent.vision.mrz_read import (
     reread_wider,
     second_look,
 )
-from agent.vision.runtime import MODELS_DIR, Model, shared_model
+from agent.vision.runtime import MODELS_DIR, Model, VisionUnavailableError, shared_model
 from tests.vision.conftest import TODAY, evaluation_page, keystone, page, smudge, without_mrz
 
 
@@ -702,6 +702,20 @@ def test_a_squeezed_line_not_trusted_as_read_is_trusted_read_again_at_a_td1_pitc
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "WIDER_CONFIDENCE", 2.0)  # never read again wider
     assert not read_image_mrz(doc.image, today=TODAY).trusted
+
+
+def test_a_runtime_that_cannot_run_the_line_model_wider_keeps_the_first_reading(monkeypatch, as_it_lies):
+    """docs/vision.md "Runtime": where the runtime cannot load the line model widened, the reading as first read
+    stands: no error, and the squeezed page above (trusted only read again wider) stays REFER, not guessed."""
+    def cannot(path, width):
+        raise VisionUnavailableError(f"this runtime cannot run {path.name} at {width} pixels")
+
+    doc = evaluation_page(1_121_000, 38)
+    monkeypatch.setattr(mrz_read, "OTHER_MODELS", ())
+    monkeypatch.setattr(mrz_read, "_widened_model", cannot)
+    reading = read_image_mrz(doc.image, today=TODAY)
+    assert reading.result is not None and not reading.trusted
+    assert reread_wider(reading.crops, [len(line) for line in reading.lines], shared_model(MODEL), TODAY) is None
 
 
 def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch, as_it_lies):
