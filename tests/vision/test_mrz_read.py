@@ -254,6 +254,17 @@ def test_no_mrz_on_a_photo_is_exit_2(tmp_path: Path, capsys):
     assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
 
 
+def test_mrz_read_cli_exits_1_for_a_reading_not_trusted(tmp_path: Path, capsys, as_it_lies):
+    """docs/vision.md "Output": exit 1 when a reading is not trusted (REFER), its keys printed with the confidence
+    that fell short (exit 2: `test_no_mrz_on_a_photo_is_exit_2`)."""
+    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<11")
+    refer = tmp_path / "misprinted.png"  # its composite check digit off by one: at best a guessed repair
+    Image.fromarray(page(61, "TD3", lines=lines).image).save(refer)
+    assert main(["mrz", "read", str(refer), "--json", "--today", TODAY.isoformat()]) == 1
+    read = json.loads(capsys.readouterr().out)
+    assert read["format"] == "TD3" and read["confidence"] < MIN_CONFIDENCE
+
+
 def test_a_photograph_a_card_or_a_page_without_its_mrz_shows_no_mrz(astronaut, tmp_path: Path, capsys):
     """A photograph, and pages' print, portrait and security background with no MRZ below them (an ID card's front),
     are no MRZ: exit 2, not a REFER of fillers (``mrz_read.shows_an_mrz``; every one of these was read as a TD1 or
