@@ -254,6 +254,17 @@ def test_no_mrz_on_a_photo_is_exit_2(tmp_path: Path, capsys):
     assert json.loads(capsys.readouterr().out)["error"] == "no MRZ found"
 
 
+def test_mrz_read_cli_with_frames_gives_one_reading_of_all_its_images(tmp_path: Path, capsys):
+    """``--frames``: the images are frames of one document, one reading (``read_frames``) and one JSON object."""
+    doc = page(11, "TD3")
+    frames = [tmp_path / "a.png", tmp_path / "b.png"]
+    Image.fromarray(doc.image).save(frames[0])
+    Image.fromarray(page(12, "TD3", lines=doc.lines).image).save(frames[1])
+    assert main(["mrz", "read", *map(str, frames), "--frames", "--json", "--today", TODAY.isoformat()]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["surname"] == parse_mrz(doc.lines, today=TODAY).surname
+
+
 def test_mrz_read_cli_exits_1_for_a_reading_not_trusted(tmp_path: Path, capsys, as_it_lies):
     """docs/vision.md "Output": exit 1 when a reading is not trusted (REFER), its keys printed with the confidence
     that fell short (exit 2: `test_no_mrz_on_a_photo_is_exit_2`)."""
