@@ -144,6 +144,13 @@ def test_french_card_expiry_derived_from_issue_month_and_age():
     assert r.is_expired(datetime.date(2020, 6, 1)) and not r.is_expired(datetime.date(2020, 5, 31))
 
 
+@pytest.mark.parametrize("code", ["I<", "AC", "X9"])
+def test_a_td3_whose_code_is_not_p_still_parses_as_td3_and_its_code_enters_no_check(code):
+    """docs/mrz.md "Layouts": the document code is covered by no check digit; the screening stage judges it."""
+    r = parse((code + TD3[0][2:], TD3[1]))
+    assert (r.format, r.document_code, r.valid, r.corrections) == ("TD3", code.rstrip("<"), True, ())
+
+
 def test_td2_with_idfra_prefix_and_birth_date_is_plain_td2():
     from agent.mrz.render import render_mrz
 
