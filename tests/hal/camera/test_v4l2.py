@@ -190,13 +190,20 @@ def test_an_unplugged_camera_is_unavailable_then_streams_again_when_plugged_back
 
 
 def test_a_camera_that_sends_nothing_times_out(monkeypatch: pytest.MonkeyPatch):
+    """A stalled camera is closed at once, like an unplugged one, and opened again on a later capture."""
     monkeypatch.setattr("hal.camera.v4l2.FRAME_TIMEOUT_S", 0.05)
+    monkeypatch.setattr("hal.camera.v4l2.REOPEN_S", 0.05)
     driver = V4l2Driver(formats=("YUYV",), size=(64, 48))
+    streaming = driver.wait_readable
     driver.wait_readable = lambda timeout: False  # type: ignore[method-assign]  # a sensor that never fills
     cam = V4l2Camera("v4l2:///dev/video0", open_device=driver.open)
-    with cam, pytest.raises(DeviceUnavailableError, match="delivered no frame in 0.05 s") as info:
-        cam.capture()
-    assert info.value.errno == errno.ETIMEDOUT
+    with cam:
+        with pytest.raises(DeviceUnavailableError, match="delivered no frame in 0.05 s") as info:
+            cam.capture()
+        assert info.value.errno == errno.ETIMEDOUT and driver.closed == 1
+        driver.wait_readable = streaming  # type: ignore[method-assign]  # the sensor delivers again
+        time.sleep(0.06)
+        assert cam.capture().image.shape == (48, 64, 3) and cam.reopened == 1
 
 
 @pytest.mark.parametrize(("url", "message"), [
