@@ -420,3 +420,23 @@ def test_a_document_cut_by_the_frame_is_not_decided_on_characters_beyond_it(monk
     item = unseeing.look(frame)
     unseeing.close()
     assert isinstance(item, CameraDocument) and item.lines != doc.lines
+
+
+def test_a_camera_that_fails_while_a_camera_gate_reads_is_the_reader_fault_until_it_streams_again(tmp_path: Path):
+    """docs/vision.md "Camera": captures failing (unplugged, stalled) are the camera gate's `reader` fault, cleared
+    once frames come again; the gate runs on."""
+    config = write_app_config(tmp_path, reader="", devices={"camera": "sim://camera?width=64&height=48"})
+    app = GateApp(load_config(config), notifier=SystemdNotifier(environ={}))
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    try:
+        app.open()
+        runner.start()
+        app.camera.unplug()
+        assert wait_until(lambda: "unplugged" in (app.screener.faults.get("reader") or ""), 5)
+        app.camera.replug()
+        assert wait_until(lambda: "reader" not in app.screener.faults, 5) and runner.is_alive()
+    finally:
+        stop.set()
+        runner.join(10)
+        app.close()
