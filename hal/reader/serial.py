@@ -57,9 +57,8 @@ def lower_latency_timer(path: str, ms: int, sysfs: str = "/sys/bus/usb-serial/de
             "path": str(path), "error": str(exc)}})
 
 
-def stable_name(path: str) -> str | None:
+def stable_name(path: str, by_id: str = "/dev/serial/by-id") -> str | None:
     """The /dev/serial/by-id/ link that points at ``path``, if there is one (for a log hint)."""
-    by_id = "/dev/serial/by-id"
     if path.startswith("/dev/serial/") or not os.path.isdir(by_id):
         return None
     real = os.path.realpath(path)

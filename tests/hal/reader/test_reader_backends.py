@@ -289,6 +289,20 @@ def test_lower_latency_timer_writes_sysfs_of_the_linked_tty(tmp_path):
     lower_latency_timer(str(tmp_path / "dev" / "ttyACM0"), 1, sysfs=str(tmp_path / "sysfs"))  # none: no error
 
 
+def test_a_tty_node_that_has_a_stable_name_is_named_for_the_log_hint(tmp_path):
+    """docs/readers.md: a URL naming /dev/ttyUSBn, which changes after a replug, is logged with the by-id name to use."""
+    from hal.reader.serial import stable_name
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "ttyUSB0").touch()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-ACME_OCR-if00").symlink_to(tmp_path / "dev" / "ttyUSB0")
+    assert stable_name(str(tmp_path / "dev" / "ttyUSB0"), str(by_id)) == str(by_id / "usb-ACME_OCR-if00")
+    assert stable_name(str(tmp_path / "dev" / "ttyUSB1"), str(by_id)) is None  # no link to it
+    assert stable_name("/dev/serial/by-id/usb-ACME_OCR-if00", str(by_id)) is None  # already the stable name
+
+
 def test_reader_that_fails_as_soon_as_it_opens_backs_off_instead_of_reopening_at_the_first_interval(tmp_path):
     """A failing cable or hub: the port opens, then the first read finds it gone, every time. Each open used to
     reset the backoff, so it reopened every ``reopen`` seconds for ever, logging two warnings each time."""
