@@ -440,3 +440,27 @@ def test_a_camera_that_fails_while_a_camera_gate_reads_is_the_reader_fault_until
         stop.set()
         runner.join(10)
         app.close()
+
+
+def test_a_face_search_not_done_in_time_is_the_vision_fault_and_the_passage_is_decided_without_it(make_gate,
+                                                                                                   monkeypatch):
+    """docs/vision.md "In the gate": the screener waits for the passage's face search at most FACE_WAIT_S, then
+    commits the decision without a face and reports the `vision` fault; a later search done in time clears it."""
+    from concurrent.futures import Future
+
+    from agent.vision.camera_reader import Sighting
+    from hal.camera import Frame
+
+    monkeypatch.setattr("agent.screening.pipeline.FACE_WAIT_S", 0.05)
+    gate = make_gate()
+    frame = Frame(np.full((48, 64, 3), 90, np.uint8), 1.0)
+    stuck: Future[dict[str, object]] = Future()  # a face search that never ends (a model worker stalled)
+    decision = gate.screener.handle(CameraDocument(LISTED_DOC, time.monotonic(), Sighting(frame, stuck)))
+    assert decision is not None and decision.verdict == HIT
+    assert "face search not done within 0.05 s" in gate.screener.faults["vision"]
+    (body,) = outbox_bodies(gate.path)
+    assert "face" not in CENTRE.open(body)
+    done: Future[dict[str, object]] = Future()
+    done.set_result({"present": False})
+    assert gate.screener.handle(CameraDocument(CLEAR_DOC, time.monotonic(), Sighting(frame, done))) is not None
+    assert "vision" not in gate.screener.faults
