@@ -93,3 +93,18 @@ def test_sim_url_through_hal_table_gives_register_level_bus():
         assert isinstance(ind.bus.device(0x20), Mcp23017Model)
     finally:
         ind.close()
+
+
+def test_smbus2_is_imported_only_when_an_i2c_board_is_opened():
+    """docs/indicators.md: checking an `i2c://` URL and a `sim://` board never load smbus2; opening `i2c://` does."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO
+
+    script = ("import sys, hal; hal.check_url('indicators', 'i2c://1/0x40?relay=pcf8574@0x20:0'); "
+              "hal.open_indicators('sim://pca9685', background=False).close(); print('smbus2' in sys.modules); "
+              "hal.open_indicators('i2c://99', background=False).close(); print('smbus2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60,
+                         cwd=REPO)  # python -c imports this checkout's hal from its working directory
+    assert out.stdout.split() == ["False", "True"]
