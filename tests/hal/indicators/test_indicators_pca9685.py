@@ -246,3 +246,18 @@ def test_sim_bus_has_the_smbus2_calls_the_drivers_make():
         real = list(inspect.signature(getattr(smbus2.SMBus, name)).parameters)
         sim = list(inspect.signature(getattr(SimI2cBus, name)).parameters)
         assert sim == real, name
+
+
+def test_a_chip_left_inverted_or_open_drain_is_driven_totem_pole_and_not_inverted_at_open(clock):
+    """docs/indicators.md "Wiring": the outputs drive low-side transistors, totem-pole and not inverted
+    (MODE2.OUTDRV=1, INVRT=0), whatever the chip was left with; inverted, green would show where red is asked."""
+    from hal.indicators.board import BoardConfig, Pca9685Indicators
+
+    chip = Pca9685Model(0x40, clock=clock)
+    bus = SimI2cBus([chip])
+    bus.write_byte_data(0x40, pca.MODE2, pca.INVRT | pca.OCH)  # someone else's code: inverted, open-drain
+    ind = Pca9685Indicators(bus, BoardConfig(relay=None), clock=clock, sleep=clock.sleep, background=False)
+    ind.apply(IndicatorState(colour=RED))
+    assert bus.read_byte_data(0x40, pca.MODE2) == pca.OUTDRV
+    assert [chip.channel_duty(ch) for ch in range(3)] == [1.0, 0.0, 0.0]
+    ind.close()
