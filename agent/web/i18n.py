@@ -28,6 +28,11 @@ LANGUAGES: dict[str, tuple[str, str]] = {  # code -> (name in that language, tex
 }
 DEFAULT = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Unicode's bidirectional marks, embeddings, overrides and isolates (UAX #9). In a value a page shows they would
+reorder what surrounds them: U+202E before a name shows it reversed, an RLM between digits swaps their groups, so a
+document number or an account name reads as another. No translation uses them (``dir`` does their work)."""
+_NEUTRALISED = dict.fromkeys(map(ord, BIDI_CONTROLS), "\ufffd")
 
 
 class Catalogues:
@@ -61,6 +66,15 @@ def listing(gettext: Callable[[str], str], items: Iterable[Any], each: Callable[
     ``"، "``), as the pages list reasons, kinds and gates (``{{ listing(d.reasons, reason) }}``); what ``each``
     gives that is not ``Markup`` is escaped."""
     return Markup(escape(gettext(", "))).join(each(item) if each else item for item in items)
+
+
+def shown(value: Any) -> Any:
+    """``value`` as every page shows it (the templates' ``finalize``): each of ``BIDI_CONTROLS`` as U+FFFD, in sight
+    and reordering nothing, whoever wrote the value (a gate's event, a list, a peer centre, a refused sign-in's
+    name); ``Markup`` stays ``Markup``, what is not text stays as it is."""
+    if isinstance(value, Markup):
+        return Markup(str.translate(value, _NEUTRALISED))
+    return value.translate(_NEUTRALISED) if isinstance(value, str) else value
 
 
 def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:

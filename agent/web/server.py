@@ -33,6 +33,8 @@ What every page gets here, once:
   traveller is identified by is put in a URL (forms post their fields) or a log line;
 - languages (``agent.web.i18n``): the signed-in user's choice, else a ``lang`` cookie, else
   ``Accept-Language``; ``dir="rtl"`` for Arabic.
+- every value a page shows has its bidirectional controls (U+202E, an RLM...) shown as U+FFFD
+  (``agent.web.i18n.shown``, the templates' ``finalize``): a name cannot make a document number read reversed.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
 from agent.web.codes import coded, label
 from agent.web.hosts import accepted_hosts, is_accepted
-from agent.web.i18n import LANGUAGES, Catalogues, listing, negotiate
+from agent.web.i18n import LANGUAGES, Catalogues, listing, negotiate, shown
 from agent.web.sessions import Session, Sessions
 from agent.web.sse import HEARTBEAT_S, Hub
 
@@ -136,7 +138,7 @@ def create_app(site: WebSite) -> web.Application:
     app.on_cleanup.append(_stop_sign_ins)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*site.template_dirs, HERE / "templates"]),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=shown)
     app.router.add_get("/login", _login_page)
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)

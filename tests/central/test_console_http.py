@@ -18,6 +18,7 @@ from nacl.signing import SigningKey
 from agent import keys as keyfiles
 from agent.protocol import topics
 from agent.protocol.envelope import peek
+from agent.web.i18n import BIDI_CONTROLS
 from tests.support.broker import MqttTestClient
 from tests.support.console import (
     OFFICER,
@@ -150,6 +151,21 @@ def test_no_document_number_or_name_in_urls_or_logs(console, store, caplog):
     logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
     assert "L898902C3" not in logged and "ERIKSSON" not in logged
     assert "L898902C3" not in repr(console.records.audit_log())
+
+
+def test_a_bidi_control_in_a_hit_or_a_refused_sign_in_name_shows_in_sight_and_reorders_nothing(console, store):
+    """A gate's event whose surname opens with U+202E (what follows shows reversed: NOSSKIRE reads ERIKSSON) and whose
+    document number has an RLM between its digits (the groups show swapped), and a sign-in refused for a name with
+    U+2067: the pages show U+FFFD in their place, never the control."""
+    add_search(store, "gate-1", "port-a", time.time(), hit=True,
+               mrz={"surname": "\u202eNOSSKIRE", "document_number": "L898\u200f902C3"})
+    assert Client(console.server.url).request("/login", {"user": "\u2067aras", "password": "not the password"}).status == 401
+    c = Client(console.server.url)
+    c.sign_in(SUPERVISOR, PASSWORD)
+    hits, audit = c.request("/").read().decode(), c.request("/audit").read().decode()
+    assert not set(hits + audit) & set(BIDI_CONTROLS)
+    assert "\ufffdNOSSKIRE" in hits and "L898\ufffd902C3" in hits
+    assert "\ufffdaras" in audit
 
 
 @contextmanager

@@ -49,12 +49,13 @@ def sign_in(page: Any, url: str, user: str = SUPERVISOR, password: str = PASSWOR
 
 def add_search(store: CentralStore, gate: str, site: str, wall: float, *, hit: bool = False, state: str = "UTO",
                reason: str = "stolen", list_id: str = "sltd", face: bytes | None = None,
-               list_version: int | None = None) -> str:
-    """Store one decision event as the node stores it (opened), as a gate at ``site`` made it at ``wall``."""
+               list_version: int | None = None, mrz: dict[str, str] | None = None) -> str:
+    """Store one decision event as the node stores it (opened), as a gate at ``site`` made it at ``wall``; ``mrz``
+    replaces fields of its document."""
     msg_id = uuid.uuid4().hex
     event = {"v": 2, "type": "decision", "id": msg_id, "gate": gate, "site": site, "decision": "HIT" if hit else "CLEAR",
              "wall": wall, "mrz": {"issuing_state": state, "document_number": "L898902C3", "surname": "ERIKSSON",
-                                   "given_names": "ANNA MARIA"}}
+                                   "given_names": "ANNA MARIA", **(mrz or {})}}
     if hit:
         event["hit"] = {"kind": "document", "reason": reason, "ref": "SLTD-0001", "strength": "exact"}
         event["matches"] = [{"list": list_id, "kind": "document", "reason": reason, "ref": "SLTD-0001"}]
