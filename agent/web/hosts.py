@@ -66,6 +66,26 @@ def accepted_hosts(listen: str, names: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(accepted)
 
 
+FRONT_FORM = "https://NAME or https://NAME:PORT (the address operators type, without a path)"
+
+
+def front_origin(value: str) -> str:
+    """The origin (``https://name[:port]``, as a browser sends it in ``Origin``) of ``value``, the address a TLS front
+    serves a site at; raises ``ValueError`` naming ``FRONT_FORM`` for anything else (http, a path, a user)."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(value.strip())
+        port = url.port
+    except ValueError:
+        url, port = None, None
+    if (url is None or url.scheme.lower() != "https" or url.username is not None or url.path not in ("", "/")
+            or url.query or url.fragment or not url.hostname or not is_host_name(url.hostname)):
+        raise ValueError(f"front {value!r:.80}: expected {FRONT_FORM}")
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname.rstrip(".")
+    return f"https://{host}" + (f":{port}" if port not in (None, 443) else "")
+
+
 def is_accepted(host: str, accepted: frozenset[str]) -> bool:
     """True when the ``Host`` header ``host`` names a host of ``accepted`` (``accepted_hosts``)."""
     name = host_name(host)

@@ -19,7 +19,7 @@ What every page gets here, once:
   a DNS-rebinding page never reaches the sign-in form;
 - every path but ``/login``, ``/lang`` and ``/static/`` needs a session (a page redirects to ``/login``, anything else
   gets 401); every POST needs the session's CSRF token and, when the browser sends one, a same-origin
-  ``Origin``;
+  ``Origin`` (behind a TLS front, ``WebSite.front``'s: the site is then ``secure`` too);
 - ``GET /session``: 204 while the session lives, 401 once it ended, without counting as activity: what a page's
   live script (``static/live.js``) asks when its stream fails, to tell "session ended" (then
   ``/login?ended=1``, which says so) from "server out of reach" (then it reconnects);
@@ -94,7 +94,9 @@ class WebSite:
     hub: Hub = field(default_factory=Hub)
     template_dirs: list[Path] = field(default_factory=list)  # searched before the foundation's own
     catalogues: Catalogues = field(default_factory=Catalogues)
-    secure: bool = False  # served over HTTPS: Secure cookies, HSTS
+    secure: bool = False  # served over HTTPS, its own or a front's: Secure cookies, HSTS
+    front: str = ""  # the origin a TLS front serves the site at (agent.web.hosts.front_origin): then a POST's
+    # ``Origin`` must be it (the browser's scheme is https, the request the front passes on is http)
     default_lang: str = "en"
     home: str = "/"
     passive_paths: tuple[str, ...] = ("/events",)  # requests that do not count as activity (live streams)
@@ -309,7 +311,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPUnauthorized(text="sign in first")
     if request.method == "POST":
         origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
+        if origin is not None and origin != (site.front or f"{request.scheme}://{request.host}"):
             logger.warning("refused a cross-origin POST", extra={"fields": {"path": request.path}})
             raise web.HTTPForbidden(text="cross-origin request refused")
         form = await _read_form(request)  # every POST, signed in or not: handlers then get it from the cache

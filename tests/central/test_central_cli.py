@@ -371,6 +371,60 @@ def test_console_answers_only_to_its_listening_address_and_its_names(tmp_path, c
         assert answers[host][0] == 200 and 'name="password"' in answers[host][1], host
 
 
+def test_console_behind_a_tls_front_takes_the_fronts_origin_and_sets_a_secure_cookie(tmp_path, capsys):
+    """``sharaka-central console --front https://console.centre.test`` on loopback, as a TLS front passes a browser's
+    sign-in on (Host the front's name, Origin its https origin): signed in, with a ``Secure`` ``__Host-`` cookie and
+    HSTS; the same form from the plain-http origin is refused. Before, the browser's https Origin never matched
+    the front's http request (every POST 403) and the cookie went without ``Secure``. A --front that is not an
+    https origin is refused at start."""
+    import http.client
+    import socket
+    import threading
+    import urllib.parse
+
+    from agent.web.accounts import Accounts
+    from tools.central.console import ROLES
+    from tools.central.store import CentralStore
+
+    CentralStore(str(tmp_path / "central.db"))
+    Accounts(tmp_path / "accounts.db", roles=ROLES).add("sara", "correct horse battery", "supervisor")
+    args = ["console", "--db", str(tmp_path / "central.db"), "--accounts", str(tmp_path / "accounts.db")]
+    for bad in ("http://console.centre.test", "https://console.centre.test/console", "https://u@console.centre.test"):
+        assert main([*args, "--front", bad, "--duration", "0.1"]) == 2, bad
+        assert "expected https://NAME" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    answers: dict[str, http.client.HTTPResponse] = {}
+
+    def sign_in(origin: str) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = urllib.parse.urlencode({"user": "sara", "password": "correct horse battery"})
+        conn.request("POST", "/login", body, headers={"Host": "console.centre.test", "Origin": origin,
+                                                      "Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        return r
+
+    def ask() -> None:
+        assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+        for origin in ("https://console.centre.test", "http://console.centre.test"):
+            answers[origin] = sign_in(origin)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    assert main([*args, "--listen", f"127.0.0.1:{port}", "--front", "https://Console.Centre.Test:443/",
+                 "--duration", "4"]) == 0
+    asker.join(10)
+    front, plain = answers["https://console.centre.test"], answers["http://console.centre.test"]
+    assert front.status == 303, front.status
+    cookie = front.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-sharaka_session=") and "Secure" in cookie and "HttpOnly" in cookie, cookie
+    assert front.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert plain.status == 403 and plain.headers.get("Set-Cookie") is None
+
+
 def test_alert_status_of_an_id_the_centre_never_issued_is_a_usage_error(tmp_path, capsys):
     """A mistyped id printed "no report" for every gate, as if the gates had missed a real alert."""
     from tools.central.console.records import ConsoleRecords

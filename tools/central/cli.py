@@ -243,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", action="append", default=[], metavar="HOST",
                    help="a host name operators reach the console by besides the --listen address (its certificate's "
                         "name, a TLS front's name); repeatable. Requests naming another host are refused (421)")
+    p.add_argument("--front", metavar="https://NAME[:PORT]",
+                   help="the address a TLS front serves the console at (the console on loopback behind it): the "
+                        "session cookie is then Secure with the __Host- prefix, HSTS is sent, a form must come from "
+                        "that origin, and NAME is one of the console's names")
     p.add_argument("--idle", type=float, default=900.0, metavar="SECONDS", help="sign out after this long idle")
     p.add_argument("--max-failures", type=int, default=5, help="wrong passwords in a row that lock an account")
     p.add_argument("--lockout", type=float, default=300.0, metavar="SECONDS", help="how long an account stays locked")
@@ -305,13 +309,20 @@ def cmd_console(args: argparse.Namespace) -> int:
     from tools.central.console import Console, ConsoleConfig
 
     host, listen_port = args.listen
-    from agent.web.hosts import HOST_NAME_FORM, is_host_name
+    from agent.web.hosts import HOST_NAME_FORM, front_origin, host_name, is_host_name
 
     for name in args.name:
         if not is_host_name(name):
             raise UsageError(f"--name {name!r:.80}: expected {HOST_NAME_FORM}")
     if (args.https_cert is None) != (args.https_key is None):
         raise UsageError("--https-cert and --https-key go together")
+    try:
+        front = front_origin(args.front) if args.front is not None else ""
+    except ValueError as exc:
+        raise UsageError(f"--front: {exc}") from None
+    if front and args.https_cert is not None:
+        raise UsageError("--front is for a console served over plain HTTP on loopback behind a TLS front: "
+                         "not with --https-cert")
     if args.https_cert is None and not _loopback(host):  # as the gate's screen: passwords and sessions never in clear
         raise UsageError(f"--listen {host}:{listen_port} is reachable from the network: serve HTTPS there "
                          "(--https-cert and --https-key), or listen on loopback behind a TLS front")
@@ -334,7 +345,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     ssl_context = server_ssl_context(args.https_cert, args.https_key) if args.https_cert else None
     console = Console(ConsoleConfig(store=store, accounts=accounts, broker=broker, alert_key=args.alert_key,
                                     command_keys=args.command_keys, federation=args.federation, idle_s=args.idle,
-                                    secure=ssl_context is not None, names=tuple(args.name)))
+                                    secure=ssl_context is not None or bool(front), front=front,
+                                    names=(*args.name, *([host_name(front[len("https://"):])] if front else []))))
     url = console.start(host.strip("[]"), listen_port, ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()

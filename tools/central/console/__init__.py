@@ -65,7 +65,8 @@ class ConsoleConfig:
     federation: Path | None = None  # this centre's federation file: share from the console, open personal hits
     idle_s: float = 900.0
     max_s: float = 43200.0
-    secure: bool = False
+    secure: bool = False  # served over HTTPS: its own (--https-cert) or a front's (``front``)
+    front: str = ""  # the origin a TLS front serves the console at (agent.web.hosts.front_origin; WebSite.front)
     names: tuple[str, ...] = ()  # host names the console is reached by besides its listening address (agent.web.hosts)
     clock: Callable[[], float] = field(default=time.time)
 
@@ -83,7 +84,7 @@ class Console:
         self.site = WebSite(title=TITLE, accounts=config.accounts, catalogues=Catalogues([HERE / "locale", LOCALE_DIR]),
                             sessions=Sessions(idle_s=config.idle_s, max_s=config.max_s), hub=self.hub,
                             template_dirs=[HERE / "templates"], secure=config.secure, static_dir=HERE / "static",
-                            names=config.names,
+                            names=config.names, front=config.front,
                             audit=lambda user, action, fields: self.records.audit(user, action, "", fields))
         self.app = create_app(self.site)
         views.add_routes(self.app, self)
