@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
 import time
@@ -154,18 +155,21 @@ def test_no_document_number_or_name_in_urls_or_logs(console, store, caplog):
 
 
 def test_a_bidi_control_in_a_hit_or_a_refused_sign_in_name_shows_in_sight_and_reorders_nothing(console, store):
-    """A gate's event whose surname opens with U+202E (what follows shows reversed: NOSSKIRE reads ERIKSSON) and whose
-    document number has an RLM between its digits (the groups show swapped), and a sign-in refused for a name with
-    U+2067: the pages show U+FFFD in their place, never the control."""
-    add_search(store, "gate-1", "port-a", time.time(), hit=True,
+    """A gate's event whose surname opens with U+202E (what follows shows reversed: NOSSKIRE reads ERIKSSON), whose
+    document number has an RLM between its digits (the groups show swapped) and whose crossing point has U+202E, and a
+    sign-in refused for a name with U+2067: the pages and the picture's chart data show U+FFFD in their place."""
+    add_search(store, "gate-1", "port-\u202ea", time.time(), hit=True,
                mrz={"surname": "\u202eNOSSKIRE", "document_number": "L898\u200f902C3"})
+    console.picture.rollup()
     assert Client(console.server.url).request("/login", {"user": "\u2067aras", "password": "not the password"}).status == 401
     c = Client(console.server.url)
     c.sign_in(SUPERVISOR, PASSWORD)
-    hits, audit = c.request("/").read().decode(), c.request("/audit").read().decode()
-    assert not set(hits + audit) & set(BIDI_CONTROLS)
-    assert "\ufffdNOSSKIRE" in hits and "L898\ufffd902C3" in hits
+    hits, audit, picture = (c.request(path).read().decode() for path in ("/", "/audit", "/picture"))
+    assert not set(hits + audit + picture) & set(BIDI_CONTROLS) and "\\u202e" not in picture
+    assert "\ufffdNOSSKIRE" in hits and "L898\ufffd902C3" in hits and "port-\ufffda" in hits
     assert "\ufffdaras" in audit
+    chart = re.search(r'<script type="application/json" id="picture-data">(.*?)</script>', picture, re.S)
+    assert chart is not None and "port-\ufffda" in json.loads(chart.group(1))["per_site"][0]["site"]
 
 
 @contextmanager

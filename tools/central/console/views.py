@@ -39,6 +39,7 @@ from aiohttp import web
 
 from agent.protocol.commands import OPS, is_high_impact
 from agent.web.codes import OUTCOMES as OUTCOME_TEXT
+from agent.web.i18n import shown
 from agent.web.server import (
     SITE,
     Refusal,
@@ -243,8 +244,10 @@ async def _picture_page(request: web.Request) -> web.Response:
 
 
 def _script_json(value: Any) -> str:
-    """JSON safe inside a ``<script type="application/json">`` element (no ``</script>`` can close it)."""
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """JSON safe inside a ``<script type="application/json">`` element (no ``</script>`` can close it), its text
+    as the pages show text (``agent.web.i18n.shown``: the chart's names, a gate's crossing point, reorder nothing)."""
+    text = shown(json.dumps(value, ensure_ascii=False))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 async def _picture_csv(request: web.Request) -> web.Response:
