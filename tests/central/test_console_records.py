@@ -77,6 +77,53 @@ def test_high_impact_command_needs_a_second_supervisor_who_is_not_the_proposer(s
         ["command_propose", "command_approved", "command_propose"]
 
 
+def test_a_proposal_two_supervisors_decide_at_once_on_two_consoles_is_decided_once(pg_url):
+    """Two consoles on one PostgreSQL, two supervisors deciding the same proposal at the same moment (one rejects,
+    one approves): each read it undecided before either wrote, as the row lock of a third connection makes
+    certain. Only one decision stands and is audited; the other is refused. Before, both were written and
+    audited, the approval published: a supervisor's rejection could be overwritten by a command already sent."""
+    import threading
+
+    import psycopg
+
+    from tests.support.wait import wait_until
+
+    first, second, holder = open_store(pg_url), open_store(pg_url), open_store(pg_url)
+    outcomes: dict[str, object] = {}
+
+    def decide(store: CentralStore, who: str, decision: str) -> None:
+        try:
+            ConsoleRecords(store).take_pending("c1", who, decision)
+            outcomes[who] = decision
+        except ValueError as exc:
+            outcomes[who] = exc
+
+    def waiting_on_the_lock() -> int:
+        with psycopg.connect(pg_url) as watch:
+            return watch.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                 " AND datname = current_database()").fetchone()[0]  # type: ignore[index]
+
+    try:
+        ConsoleRecords(holder).propose_command("c1", "gate-1", "wipe", {}, b"wire", "sara", 4e9)
+        with holder.transaction():
+            holder.query("SELECT cmd_id FROM pending_commands WHERE cmd_id = ? FOR UPDATE", ("c1",))
+            deciders = [threading.Thread(target=decide, args=(first, "samir", "rejected")),
+                        threading.Thread(target=decide, args=(second, "sami", "approved"))]
+            for t in deciders:
+                t.start()
+            assert wait_until(lambda: waiting_on_the_lock() == 2, 10), "both decisions read the proposal and wait"
+        for t in deciders:
+            t.join(10)
+        decided = [v for v in outcomes.values() if isinstance(v, str)]
+        refused = [v for v in outcomes.values() if isinstance(v, ValueError)]
+        assert len(decided) == 1 and len(refused) == 1, outcomes
+        audit = [e["action"] for e in ConsoleRecords(holder).audit_log() if e["action"].startswith("command_")]
+        assert sorted(audit) == sorted(["command_propose", f"command_{decided[0]}"]), audit
+    finally:
+        for s in (first, second, holder):
+            s.close()
+
+
 def test_picture_counts_searches_and_hits_per_point_day_hour_list_reason_and_state(store):
     picture = Picture(store, clock=FakeClock(NOW))
     for i in range(4):

@@ -384,8 +384,12 @@ class ConsoleRecords:
                 raise Refusal("A second supervisor must approve: you proposed this command.")
             if row["decision"] == "lapsed" or row["not_after"] <= self._clock():
                 raise Refusal("Command %(cmd)r expired: propose it again.", cmd=cmd_id)
-            self.store.execute("UPDATE pending_commands SET decided_by = ?, decided_at = ?, decision = ?"
-                               " WHERE cmd_id = ?", (operator, self._clock(), decision, cmd_id))
+            # Only while still undecided: another console may have decided it since the read above (PostgreSQL
+            # reads without locking; the update waits for that decision and then finds the row decided).
+            if not self.store.execute("UPDATE pending_commands SET decided_by = ?, decided_at = ?, decision = ?"
+                                      " WHERE cmd_id = ? AND decision IS NULL",
+                                      (operator, self._clock(), decision, cmd_id)):
+                raise Refusal("No command %(cmd)r waiting for a second supervisor.", cmd=cmd_id)
             self.audit(operator, f"command_{decision}", f"{row['gate_id']}/{cmd_id}", {"op": row["op"]})
         return {**row, "wire": bytes(row["wire"])}
 
