@@ -143,6 +143,27 @@ def test_cross_origin_post_is_refused_even_with_the_token(gate):
     assert c.request("/").status == 200, "the cross-origin request signed the officer out"
 
 
+def test_sign_out_ends_the_session_on_the_server_and_a_sign_in_never_keeps_a_token_the_browser_brought(gate):
+    """The cookie of a signed-out session, replayed (a copy kept by malware, a shared booth's browser), is refused;
+    a token planted in the browser before sign-in (session fixation) is not the session it gets, nor any session."""
+    planted = "planted-by-an-attacker"
+    c = Client(gate.screen.url)
+    c.jar.set_cookie(http.cookiejar.Cookie(0, "sharaka_session", planted, None, False, "127.0.0.1", False, False,
+                                           "/", True, False, None, True, None, None, {}))
+    csrf = c.sign_in(OFFICER, PASSWORD)
+    token = next(k.value for k in c.jar if k.name == "sharaka_session")
+    assert token != planted
+    replay, fixed = Client(gate.screen.url), Client(gate.screen.url)
+    for client, value in ((replay, token), (fixed, planted)):
+        client.jar.set_cookie(http.cookiejar.Cookie(0, "sharaka_session", value, None, False, "127.0.0.1", False,
+                                                    False, "/", True, False, None, True, None, None, {}))
+    assert replay.request("/session").status == 204 and fixed.request("/session").status == 401
+    assert c.request("/logout", {"csrf": csrf}).status == 303
+    assert replay.request("/session").status == 401
+    assert replay.request("/events").status == 401
+    assert replay.request("/hit/ack", {"event": "x", "csrf": csrf}).status == 401
+
+
 def test_session_cookie_is_httponly_and_samesite_strict_and_headers_forbid_framing_and_foreign_scripts(gate):
     c = Client(gate.screen.url)
     r = c.request("/login", {"user": OFFICER, "password": PASSWORD})
