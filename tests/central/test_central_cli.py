@@ -407,8 +407,12 @@ def test_console_behind_a_tls_front_takes_the_fronts_origin_and_sets_a_secure_co
         conn.close()
         return r
 
+    def listening() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
     def ask() -> None:
-        assert wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+        assert wait_until(listening, 10)
         for origin in ("https://console.centre.test", "http://console.centre.test"):
             answers[origin] = sign_in(origin)
 

@@ -75,6 +75,28 @@ def test_each_role_may_do_what_it_is_for_and_no_more(console, store):
     assert console.records.hits()[0]["acknowledged_by"] == OFFICER
 
 
+def test_every_action_route_refuses_the_roles_it_is_not_for(console, store):
+    """Every POST route the console serves (read from its router, so a new one is covered too) with the session's
+    token: a viewer gets 403 on each, an officer on each but the hit workflow; the store is unchanged."""
+    form = hit_form(store)
+    canonical = {r.resource.canonical for r in console.app.router.routes() if r.method == "POST"}
+    routes = sorted(p for c in canonical for p in ([f"/hit/{a}" for a in ("ack", "assign", "outcome")]
+                                                   if c == "/hit/{action}" else [c]))
+    assert {"/hit/{action}", "/alerts/withdraw", "/federation/share", "/commands/decide"} <= canonical
+    audited = len(console.records.audit_log())
+    for name, allowed in ((VIEWER, set()), (OFFICER, {"/hit/ack", "/hit/assign", "/hit/outcome"})):
+        c = Client(console.server.url)
+        csrf = c.sign_in(name, PASSWORD)
+        for path in routes:
+            if path in ("/login", "/logout", "/lang") or path in allowed:
+                continue
+            assert c.request(path, {**form, "alert": "a", "cmd": "c", "decision": "rejected", "notice": "n",
+                                    "severity": "info", "op": "request_status", "csrf": csrf}).status == 403, \
+                (name, path)
+    assert [e["action"] for e in console.records.audit_log()[:-audited or None]] == ["sign_in", "sign_in"]
+    assert console.records.hits()[0]["acknowledged_by"] is None
+
+
 def test_a_supervisor_made_a_viewer_keeps_no_supervisors_session(console, store, tmp_path):
     """The account removed and added again as a viewer (``operator remove`` and ``operator add``, another process
     on the same file) between two requests: the supervisor's session ends, it does not keep its role."""
