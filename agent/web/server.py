@@ -326,10 +326,14 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _read_form(request: web.Request) -> Any:
     """The POST's form, read within ``BODY_S`` (a body sent slowly on purpose gets 408 and a closed connection);
-    a form that is not UTF-8 gets 400 (no page of ours posts one)."""
+    a form that is not UTF-8 or holds a NUL character gets 400 (no page of ours posts one; PostgreSQL's text cannot
+    hold it, so the centre's store would fail on it: a 500, a refused sign-in unaudited)."""
     try:
         async with asyncio.timeout(BODY_S):
-            return await request.post()
+            form = await request.post()
+        if any("\x00" in key or (isinstance(value, str) and "\x00" in value) for key, value in form.items()):
+            raise web.HTTPBadRequest(text="the form holds a NUL character")
+        return form
     except UnicodeDecodeError:
         raise web.HTTPBadRequest(text="the form is not UTF-8") from None
     except TimeoutError:

@@ -274,6 +274,24 @@ def test_signed_out_requests_on_every_route_show_no_personal_data(console, store
         assert r.status in (303, 400, 401) or path == "/login", (method, path, r.status)
 
 
+def test_a_form_with_a_nul_character_is_a_bad_request_and_the_store_on_postgresql_never_sees_it(pg_url, tmp_path):
+    """PostgreSQL's text holds no NUL: a hit's id with one, posted by an officer, was a 500, and a sign-in under a
+    name with one, by anyone, a 500 whose refusal went unaudited. The form is refused (400) before a handler runs;
+    the sign-in that follows is audited as refused and the hit acknowledged as usual."""
+    with running_console(pg_url, tmp_path / "operators.sqlite3") as console:
+        console.config.store.enrol("gate-1", bytes(SigningKey.generate().verify_key), time.time())
+        form = hit_form(console.config.store)
+        assert Client(console.server.url).request("/login", {"user": "sara\x00", "password": "x"}).status == 400
+        assert Client(console.server.url).request("/login", {"user": "sara", "password": "x\x00"}).status == 400
+        c = Client(console.server.url)
+        csrf = c.sign_in(OFFICER, PASSWORD)
+        assert c.request("/hit/ack", {"gate": "gate-1", "msg": "a\x00b", "csrf": csrf}).status == 400
+        assert Client(console.server.url).request("/login", {"user": "sara", "password": "x"}).status == 401
+        assert c.request("/hit/ack", {**form, "csrf": csrf}).status == 303
+        assert [e["action"] for e in reversed(console.records.audit_log())] == \
+            ["sign_in", "sign_in_refused", "hit_acknowledge"]
+
+
 def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_path):
     with running_console(store, tmp_path / "operators.sqlite3", idle_s=0.5) as console:
         c = Client(console.server.url)
