@@ -271,6 +271,25 @@ def test_p11_transfer_declared_over_quota_refused(tmp_path):
     assert not (tmp_path / "incoming.part").exists()
 
 
+def test_p03_delta_from_another_base_makes_the_sync_ask_for_a_snapshot_and_install_it(gate, central):
+    """RELIABILITY 3 through the gate's sync, not only the refusal's flag: the delta v2 → v3 offered to a gate
+    at v1 is refused, the list stays v1, and the next request asks for a whole snapshot, which installs."""
+    before = observe(gate)
+    central.snapshot([doc(i) for i in range(22)], 2)
+    snapshot = central.snapshot([doc(i) for i in range(24)], 3)
+    syncing = Syncing(gate)
+    assert syncing.requests[-1]["want"] == "auto"
+    delta = central.delta(2, 3)
+    syncing.chunk(delta, offset=0, total=len(delta))
+    assert syncing.sync.rejected == {"base_mismatch": 1}
+    assert observe(gate) == before
+    assert (syncing.sync.state, syncing.requests[-1]["want"], syncing.requests[-1]["offset"]) == \
+        ("fetching", "snapshot", 0)
+    syncing.serve(snapshot)
+    assert (syncing.sync.state, gate.version) == ("idle", 3)
+    assert gate.lookup_document("UTO", "X00000023") is not None
+
+
 def test_p12_stalled_transfer_abandoned_screening_continues(gate, central):
     before = observe(gate)
     blob = central.snapshot([doc(i) for i in range(30)], 2)
