@@ -186,3 +186,33 @@ def test_transfer_streams_to_disk_with_bounded_memory(mq, tmp_path, keys):
     finally:
         gate.stop()
         central.stop()
+
+
+def test_p29_birth_after_a_reconnect_carries_a_new_session_and_the_installed_list_identity(mq, tmp_path, keys):
+    """RELIABILITY 29 names the list identity in the birth: the centre reads it from the gate's signed birth."""
+    from agent.keys import trusted
+    from agent.protocol.envelope import open_signed
+
+    proxy = NetProxy(mq.port).start()
+    lists, central, store, gate = _setup(mq, tmp_path, keys, port=proxy.port)
+    births: list[dict] = []
+    central._on_update = lambda kind, data: births.append(data) if kind == "status" and data["kind"] == "birth" else None
+    try:
+        publish(lists, central, lists.snapshot(1, DOCS[:10]))
+        assert wait_until(lambda: store.version == 1, 15), gate.link.sync.status()
+        s1 = central.store.gate_session("gate-a")
+        proxy.cut()  # the gate reconnects: a new session, a new birth
+        assert wait_until(lambda: any(b["session"] > s1 for b in births), 15), births
+        birth = next(b for b in births if b["session"] > s1)
+        assert birth["list_version"] == 1
+        raw = central.store._db.execute("SELECT last_status FROM gates WHERE gate_id='gate-a'").fetchone()[0]
+        body, _ = open_signed("status", bytes(raw), trusted([gate.key.verify_key]))
+        assert (body["kind"], body["session"]) == ("birth", birth["session"])
+        listed = body["hitlist"]
+        assert (listed["list_id"], listed["epoch"], listed["version"], bytes.fromhex(listed["state_hash"])) == \
+            store.identity
+        assert central.store.gates()[0]["list_version"] == 1
+    finally:
+        gate.stop()
+        central.stop()
+        proxy.close()
