@@ -95,7 +95,7 @@ def test_p05_lookups_never_see_a_partial_delta(gate, central):
         versions[v] = set(range(v * 3, 20 + v * 4))
         central.snapshot([doc(i) for i in sorted(versions[v])], v)
     expected = {}
-    stop, bad = threading.Event(), []
+    stop, bad, checked = threading.Event(), [], Counter()
 
     def reader():
         while not stop.is_set():
@@ -105,6 +105,7 @@ def test_p05_lookups_never_see_a_partial_delta(gate, central):
             if want is None:
                 continue
             got = {i for i in range(60) if view.find(_fp(central, i)) is not None}
+            checked[ident.version] += 1
             if got != want:
                 bad.append((ident.version, got ^ want))
 
@@ -116,6 +117,7 @@ def test_p05_lookups_never_see_a_partial_delta(gate, central):
     stop.set()
     thread.join()
     assert bad == []
+    assert checked.keys() & set(range(2, 7)), f"the reader saw no view while deltas installed: {checked}"
     assert {i for i in range(60) if gate.lookup_document("UTO", f"X{i:08d}")} == versions[7]
 
 
