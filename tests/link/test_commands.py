@@ -189,3 +189,57 @@ def test_p15_gate_restarted_with_clock_set_back_still_rejects_an_expired_command
     finally:
         back.stop()
         central.stop()
+
+
+def _publish_until(central, gate_id: str, wire: bytes, done, timeout: float = 30) -> bool:
+    """Publish ``wire`` on the gate's cmd topic until ``done()``: a gate just connected may not be subscribed yet."""
+    return wait_until(lambda: central._client.publish(topics.gate(gate_id, topics.CMD), wire, qos=1) and done(),
+                      timeout, interval=0.5)
+
+
+def test_p14_command_replayed_to_a_restarted_gate_is_not_executed_again(mq, tmp_path, keys):
+    """RELIABILITY 14 through the gate's link and its state directory: the sequence it persisted before the
+    restart refuses the same signed bytes after it."""
+    central = make_central(mq, tmp_path / "central.db", keys)
+    key = SigningKey.generate()
+    now = time.time()
+    wire = seal("cmd", {"id": "once", "ts": now, "gate": "gate-a", "seq": 5, "op": "pulse_relay",
+                        "args": {"seconds": 1}, "issued": now, "not_after": now + 600, "nonce": os.urandom(16)},
+                keys.commands)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, key=key)
+    try:
+        assert gate.link.wait_for_connected(30)
+        assert _publish_until(central, "gate-a", wire, lambda: gate.pulses), gate.link.stats.rejected
+        assert gate.pulses == [{"seconds": 1}]
+    finally:
+        gate.stop()
+    back = make_gate(mq, tmp_path / "g", keys, "gate-a", key=key)
+    try:
+        assert back.link.wait_for_connected(30)
+        assert _publish_until(central, "gate-a", wire, lambda: back.link.stats.rejected.get("cmd_replay", 0) >= 1), \
+            back.link.stats.rejected
+        assert back.pulses == [], "the restarted gate ran the command again"
+    finally:
+        back.stop()
+        central.stop()
+
+
+def test_p13_command_for_another_gate_sent_on_this_gates_topic_is_not_executed(mq, tmp_path, keys):
+    """RELIABILITY 13 through the gate's link: a command signed for gate-b, delivered on gate-a's topic, is refused
+    and its handler never runs; gate-a's own command still does."""
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store)
+    try:
+        assert gate.link.wait_for_connected(30)
+        now = time.time()
+        wire = seal("cmd", {"id": "for-b", "ts": now, "gate": "gate-b", "seq": 1, "op": "pulse_relay",
+                            "args": {"seconds": 3}, "issued": now, "not_after": now + 600, "nonce": os.urandom(16)},
+                    keys.commands)
+        assert _publish_until(central, "gate-a", wire, lambda: gate.link.stats.rejected.get("cmd_wrong_gate", 0) >= 1), \
+            gate.link.stats.rejected
+        assert gate.pulses == []
+        central.send_command("gate-a", "pulse_relay", {"seconds": 2})
+        assert wait_until(lambda: gate.pulses == [{"seconds": 2}], 10), gate.pulses
+    finally:
+        gate.stop()
+        central.stop()
