@@ -270,9 +270,16 @@ def test_watchdog_pings_stop_when_the_reader_worker_wedges(tmp_path, notify_sock
 
 
 def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_socket):
-    config = write_app_config(tmp_path, "sim://reader?framing=lines")
+    """RELIABILITY 36 with the signed store (100,000 listed documents, not a lab gate's records): READY=1 means
+    the list is loaded and the outbox recovered."""
+    from tests.agent.test_signed_hitlist_gate import signed_store
+
+    listed = ({"kind": "document", "issuing_state": "UTO", "document_number": f"X{i:08d}", "reason": "stolen",
+               "ref": f"R{i}"} for i in range(100_000))
+    signed_store(tmp_path, with_head=True, records=listed)
+    config = write_app_config(tmp_path, "sim://reader?framing=lines", screening={"duplicate_window_s": 2.0},
+                              hitlist={"store_dir": "state/hitlist", "list_id": "uto", "root_pub": "keys/root.pub"})
     state = tmp_path / "state"
-    state.mkdir()
     from agent.outbox import Outbox
 
     Outbox(state / "outbox.sqlite3").close()  # the schema, then a backlog as the link would leave it
@@ -295,6 +302,7 @@ def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_so
     assert proc.returncode == 0
     report = gather(str(config), time.time())
     assert report["outbox"]["depth"] == 100_000 and report["outbox"]["last_seq"] == 100_000
+    assert report["hitlist"]["version"] == 7 and not report["hitlist"]["stale"], report["hitlist"]
 
 
 def test_gate_start_applies_the_safe_state_before_reading(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,10 @@ from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, LISTED_PERSON, RECORDS
 from tools.hitlist_cli import main as hitlist_cli
 
 
-def signed_store(tmp_path: Path, *, with_head: bool) -> Path:
+def signed_store(tmp_path: Path, *, with_head: bool, records: Iterable[dict] = RECORDS) -> Path:
+    """List ``uto`` version 7 of ``records``, built, signed and installed with the real tools."""
     keys, store = tmp_path / "keys", tmp_path / "state" / "hitlist"
-    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert hitlist_cli(["keygen", "--out", str(keys)]) == 0
     assert hitlist_cli(["build", "--keys", str(keys), "--from", str(tmp_path / "records.jsonl"), "--list-id", "uto",
                         "--version", "7", "--out", str(tmp_path / "v7.list")]) == 0
