@@ -170,3 +170,42 @@ def test_set_trust_root_is_not_a_command():
         verify_command(_cmd("set_trust_root", {}, [A, B]), gate_id="gate-a",
                        keys=CommandKeys.of([(A.verify_key, "a"), (B.verify_key, "b")]), last_seq=0, now=NOW)
     assert e.value.reason == "unknown_op"
+
+
+def test_p16_configured_threshold_of_three_holders_refuses_two(tmp_path, keys):
+    """RELIABILITY 16 says the *configured* threshold: ``[link] high_impact_threshold = 3`` reaches the gate's
+    link from its config, so two holders' keys no longer open the relay and three do."""
+    import time
+
+    from agent.config import load_config
+    from agent.durable import atomic_write
+    from agent.link.factory import link_from_config
+    from agent.outbox import Outbox
+    from agent.protocol import topics
+    from tests.support.gatesim import write_app_config
+
+    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
+    for i, k in enumerate(keys.commands):
+        atomic_write(tmp_path / f"cmd{i}.pub", bytes(k.verify_key))
+    config = load_config(write_app_config(tmp_path, link={
+        "enabled": True, "port": 1, "node_pub": "node.pub", "command_pubs": ["cmd0.pub", "cmd1.pub", "cmd2.pub"],
+        "high_impact_threshold": 3}))
+    (tmp_path / "state").mkdir(exist_ok=True)
+    outbox = Outbox(tmp_path / "state" / "outbox.sqlite3")
+    pulses: list[dict] = []
+    link = link_from_config(config, outbox, clock=time.time,
+                            command_handlers={"pulse_relay": lambda args: pulses.append(args) or "pulsed"})
+    try:
+        def send(seq: int, signers) -> None:
+            now = time.time()
+            wire = seal("cmd", {"id": f"c{seq}", "ts": now, "gate": "gate-a", "seq": seq, "op": "pulse_relay",
+                                "args": {"seconds": 1}, "issued": now, "not_after": now + 60,
+                                "nonce": os.urandom(16)}, list(signers))
+            link._handle_inbound(topics.gate("gate-a", topics.CMD), wire)
+
+        send(1, keys.commands[:2])
+        assert link.stats.rejected.get("cmd_threshold") == 1 and pulses == []
+        send(2, keys.commands[:3])
+        assert pulses == [{"seconds": 1}], link.stats.rejected
+    finally:
+        outbox.close()
