@@ -294,6 +294,9 @@ def test_a_camera_gate_screens_the_document_and_attaches_the_face_to_a_hit(tmp_p
     assert event["decision"] == HIT and event["face"]["present"] is True
     jpeg = event["face"]["jpeg"]
     assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 40_000
+    wal = gate.path.with_name(gate.path.name + "-wal")
+    on_disk = gate.path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert jpeg[-64:] not in on_disk, "the face crop's bytes are in the outbox in clear"  # under whatever key
 
 
 def test_a_camera_that_cannot_be_opened_is_a_fault_and_the_gate_starts(tmp_path: Path):
