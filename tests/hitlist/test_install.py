@@ -95,7 +95,7 @@ def test_p05_lookups_never_see_a_partial_delta(gate, central):
         versions[v] = set(range(v * 3, 20 + v * 4))
         central.snapshot([doc(i) for i in sorted(versions[v])], v)
     expected = {}
-    stop, bad, checked = threading.Event(), [], Counter()
+    stop, bad, checked = threading.Event(), [], Counter[int]()
 
     def reader():
         while not stop.is_set():

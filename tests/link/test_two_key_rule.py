@@ -193,8 +193,12 @@ def test_p16_configured_threshold_of_three_holders_refuses_two(tmp_path, keys):
     (tmp_path / "state").mkdir(exist_ok=True)
     outbox = Outbox(tmp_path / "state" / "outbox.sqlite3")
     pulses: list[dict] = []
-    link = link_from_config(config, outbox, clock=time.time,
-                            command_handlers={"pulse_relay": lambda args: pulses.append(args) or "pulsed"})
+
+    def pulse_relay(args: dict) -> str:
+        pulses.append(args)
+        return "pulsed"
+
+    link = link_from_config(config, outbox, clock=time.time, command_handlers={"pulse_relay": pulse_relay})
     try:
         def send(seq: int, signers) -> None:
             now = time.time()
