@@ -46,8 +46,10 @@ def test_worker_killed_mid_stream_loses_nothing_and_stores_each_event_once(broke
         feeder = threading.Thread(target=stream)
         feeder.start()
         assert wait_until(lambda: store.count_events() > 50, 30)
+        mid_stream = feeder.is_alive()
         killed = workers.kill(1)  # mid-stream: events are arriving and being committed
         feeder.join()
+        assert mid_stream, "the gates had stopped emitting before the worker was killed"
         emitted = {m for g in gates for m in g.emitted}
         assert wait_until(lambda: all(g.outbox.depth() == 0 for g in gates), 90), "gates still hold unacked events"
         stored = [(e["gate_id"], e["msg_id"]) for e in store.events()]
