@@ -247,8 +247,8 @@ class GateApp:
         self.update_job = UpdateJob(self.state_dir)  # the centre's `update` command (docs/update.md)
         self._clock, self._monotonic = clock, monotonic
         self.notifier = notifier if notifier is not None else SystemdNotifier()
-        # Critical worker -> monotonic time of its last loop. A worker (reader here; the link when it
-        # is wired in) updates its entry every loop; a stale entry stops the watchdog pings.
+        # Critical worker -> monotonic time of its last loop. The reader updates its entry every loop; a stale
+        # entry stops the watchdog pings (the link worker, which also drains the outbox, tells it itself: alive).
         self.beats: dict[str, float] = {}
         self._stop_reading = threading.Event()
         self.wipe_requested = threading.Event()  # the two-key ``wipe`` command: decommission after shutdown
@@ -497,10 +497,13 @@ class GateApp:
         logger.info("camera opened", extra={"fields": {"camera": url}})
 
     def workers_alive(self, now: float) -> bool:
-        """True while every critical worker looped within the watchdog interval (RELIABILITY 35)."""
+        """True while every critical worker looped within the watchdog interval (RELIABILITY 35): the reader
+        (which commits each decision to the outbox) and the link's worker (which drains it)."""
         limit = self.notifier.watchdog_s or 10.0
         thread = self._reader_thread
         if thread is not None and not thread.is_alive():
+            return False
+        if self.link is not None and not self.link.alive(limit):
             return False
         return all(now - beat < limit for beat in self.beats.values())
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.broker import Broker, Pki
+from tests.support.notify import NotifySocket
 
 
 @pytest.fixture
@@ -35,3 +36,11 @@ def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[NotifySocket]:
+    """A datagram socket standing in for systemd's ``$NOTIFY_SOCKET`` (tests/support/notify.py)."""
+    ns = NotifySocket()
+    yield ns
+    ns.close()

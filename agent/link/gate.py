@@ -139,6 +139,7 @@ class GateLink:
         self._birth_due = False
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._busy_since: float | None = None  # when the worker took up its current step; None while it waits
         self.connection = Connection(config, self, state_dir, monotonic=monotonic, rng=rng)
         # what a query asks is sealed to the centre, like an event's personal fields (RELIABILITY 31)
         sealer = EventSealer(node_keys[0]) if node_keys else None
@@ -193,6 +194,15 @@ class GateLink:
         self.connection.stop(last_words, timeout)
         if self._worker is not None:
             self._worker.join(timeout)
+
+    def alive(self, limit: float) -> bool:
+        """The worker is running and has not been on one step (a command's handler, the outbox, a list) for
+        ``limit`` seconds: the gate's watchdog pings stop otherwise (RELIABILITY 35). Waiting for work is not a
+        step: an idle worker wakes once in IDLE_POLL_S, which may be longer than the watchdog's interval."""
+        if self._worker is None:
+            return True
+        busy_since = self._busy_since
+        return self._worker.is_alive() and (busy_since is None or self._mono() - busy_since < limit)
 
     def notify(self) -> None:
         """Tell the link that the outbox has new rows (the screener's ``on_committed``)."""
@@ -284,12 +294,14 @@ class GateLink:
         last_beat = self._mono()
         while not self._stop.is_set():
             with self._wake:
+                self._busy_since = None
                 if not (self._inbox or self._birth_due or self._dirty):
                     self._wake.wait(self._idle_wait(last_beat))
                 inbox = list(self._inbox)
                 self._inbox.clear()
                 dirty, self._dirty = self._dirty, False
                 birth, self._birth_due = self._birth_due, False
+            self._busy_since = self._mono()
             try:
                 self._handle_batch(inbox)
                 self._apply_acks()

@@ -6,11 +6,9 @@ import gc
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,54 +21,9 @@ from agent.commands.status import gather
 from agent.config import load_config
 from hal.reader.sim import SimReaderDevice
 from tests.support.gatesim import CENTRE, CLEAR_DOC, EXPIRED_DOC, LISTED_DOC, outbox_bodies, write_app_config
+from tests.support.notify import NotifySocket
 from tests.support.paths import REPO
 from tools.specimens import stream
-
-
-class NotifySocket:
-    """The systemd side of sd_notify: a datagram socket the agent reports to."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="ntf", dir="/tmp")  # AF_UNIX paths are short
-        self.path = os.path.join(self.dir, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-
-    def messages(self, timeout: float) -> list[str]:
-        """Everything received within ``timeout`` seconds."""
-        out, deadline = [], time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                out.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                break
-        return out
-
-    def wait_for(self, message: str, timeout: float) -> float:
-        """Seconds until ``message`` arrives; fails the test after ``timeout``."""
-        start = time.monotonic()
-        deadline = start + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                if self.sock.recv(4096).decode() == message:
-                    return time.monotonic() - start
-            except TimeoutError:
-                break
-        raise AssertionError(f"no {message!r} within {timeout} s")
-
-    def close(self) -> None:
-        self.sock.close()
-        os.unlink(self.path)
-        os.rmdir(self.dir)
-
-
-@pytest.fixture
-def notify_socket():
-    ns = NotifySocket()
-    yield ns
-    ns.close()
 
 
 def events_in(state_dir: Path) -> list[dict]:
