@@ -196,13 +196,17 @@ class GateLink:
             self._worker.join(timeout)
 
     def alive(self, limit: float) -> bool:
-        """The worker is running and has not been on one step (a command's handler, the outbox, a list) for
+        """The worker is running and has not been on one step (a command's handler, the outbox, a message) for
         ``limit`` seconds: the gate's watchdog pings stop otherwise (RELIABILITY 35). Waiting for work is not a
-        step: an idle worker wakes once in IDLE_POLL_S, which may be longer than the watchdog's interval."""
+        step: an idle worker wakes once in IDLE_POLL_S, which may be longer than the watchdog's interval; nor is
+        a list's install, long by design (``HitListSync.installing``: a snapshot of 10^8 entries takes about a
+        minute, and the reader screens with the list before it meanwhile)."""
         if self._worker is None:
             return True
         busy_since = self._busy_since
-        return self._worker.is_alive() and (busy_since is None or self._mono() - busy_since < limit)
+        if busy_since is None or any(sync.installing for sync in self.syncs.values()):
+            return self._worker.is_alive()
+        return self._worker.is_alive() and self._mono() - busy_since < limit
 
     def notify(self) -> None:
         """Tell the link that the outbox has new rows (the screener's ``on_committed``)."""

@@ -118,6 +118,7 @@ class HitListSync:
         self.transfer: Transfer | None = None
         self.want_snapshot = False
         self.installs = 0
+        self.installing = False  # a list install is under way: a long step by design (GateLink.alive)
         self.keyrings = 0  # keyrings installed over MQTT
         self.mode = "list"  # what the transfer in progress fetches: list | keyring
         self.rejected: Counter[str] = Counter()
@@ -232,11 +233,14 @@ class HitListSync:
         if self.mode == "keyring":
             self._install_keyring(bytes(blob), now)
             return
+        self.installing = True  # a snapshot of 10^8 entries takes about a minute (docs/hitlist.md)
         try:
             identity = self.store.install(blob, now=now)
         except HitListRejected as exc:
             self._list_refused(exc, file_id)
             return
+        finally:
+            self.installing = False
         self.installs += 1
         self._failures = 0
         self.want_snapshot = False

@@ -3,6 +3,8 @@ node, fetched in chunks, verified and installed by the gate's HitListStore."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 from agent.hitlist.limits import DEFAULT_LIMITS
@@ -216,3 +218,24 @@ def test_p29_birth_after_a_reconnect_carries_a_new_session_and_the_installed_lis
         gate.stop()
         central.stop()
         proxy.close()
+
+
+def test_a_list_install_longer_than_the_watchdog_interval_is_no_wedge_of_the_link_worker(site):
+    """RELIABILITY 35 judges the link's worker by how long it has been on one step, and a list's install is long
+    by design (a snapshot of 10^8 entries: about a minute, docs/hitlist.md): the worker stays alive through it
+    (GateLink.alive), where the watchdog would have restarted the gate mid-install."""
+    v1, gate, store = site.gate_with_list("gate-a", DOCS[:10])  # the keyring came with it: the next is a list
+    install, started = store.install, threading.Event()
+
+    def slow_install(blob, *, now):  # as a snapshot of 10^8 entries takes
+        started.set()
+        time.sleep(1.5)
+        return install(blob, now=now)
+
+    store.install = slow_install
+    site.publish(site.lists.delta(v1, 2, DOCS[:11]))
+    assert started.wait(15), gate.link.sync.status()
+    time.sleep(0.5)
+    assert gate.link.sync.installing and gate.link.alive(0.3)
+    assert wait_until(lambda: store.version == 2, 15), gate.link.sync.status()
+    assert wait_until(lambda: not gate.link.sync.installing, 5)
