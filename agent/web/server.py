@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,6 +80,7 @@ BODY_S = 10.0  # a POST's body must have arrived this long after its head, else 
 SIGN_IN_THREADS = 2  # Argon2id verifications at once, on threads of their own: a flood of sign-ins never has the
 # whole CPU nor the threads the pages' actions run on (an officer's action is not queued behind it)
 SIGN_IN_QUEUE = 8  # sign-ins waiting for those threads; one more is answered 503 at once, not queued without end
+REFUSALS_AUDITED = (60, 60.0)  # refused sign-ins the audit log records at most, in each window of so many seconds
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -107,6 +110,8 @@ class WebSite:
     audit: Callable[[str, str, dict[str, Any]], None] | None = None
     """``audit(user, action, fields)`` for ``sign_in``, ``sign_in_refused`` and ``sign_out`` (the console's
     audit log); the site's own actions it records itself."""
+    refusals_audited: tuple[int, float] = REFUSALS_AUDITED  # (how many, per seconds): ``_RefusalAudit``
+    clock: Callable[[], float] = time.monotonic  # the refusals' windows
 
 
 SITE: web.AppKey[WebSite] = web.AppKey("site", WebSite)
@@ -118,9 +123,35 @@ HOSTS: web.AppKey[frozenset[str]] = web.AppKey("hosts", frozenset)  # set by Web
 class _SignIns:
     """The sign-ins' own threads and how many sign-ins are in them or waiting (counted on the loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusals: _RefusalAudit) -> None:
         self.executor = ThreadPoolExecutor(SIGN_IN_THREADS, thread_name_prefix="sign-in")
         self.pending = 0
+        self.refusals = refusals
+
+
+class _RefusalAudit:
+    """Which refused sign-ins the audit log records (on the loop): at most ``most`` in each window of ``window_s``;
+    the others are counted, and the next one recorded says how many went unrecorded before it. A refusal costs
+    its sender only an Argon2 wait, so anyone who reaches the console could add a row to the central store every
+    50-100 ms, about a million a day; the log (journal) still has each one."""
+
+    def __init__(self, most: int, window_s: float, clock: Callable[[], float]) -> None:
+        self.most, self.window_s, self._clock = most, window_s, clock
+        self._start, self._recorded, self._unrecorded = -math.inf, 0, 0
+
+    def fields(self, reason: str) -> dict[str, Any] | None:
+        """The audit fields of a refusal for ``reason``, or None when the window's allowance is spent."""
+        now = self._clock()
+        if now - self._start >= self.window_s or now < self._start:
+            self._start, self._recorded = now, 0
+        if self._recorded >= self.most:
+            self._unrecorded += 1
+            return None
+        self._recorded += 1
+        out: dict[str, Any] = {"reason": reason}
+        if self._unrecorded:
+            out["unrecorded_before"], self._unrecorded = self._unrecorded, 0
+        return out
 
 
 SIGN_INS: web.AppKey[_SignIns] = web.AppKey("sign_ins", _SignIns)
@@ -132,7 +163,7 @@ def create_app(site: WebSite) -> web.Application:
     app = web.Application(middlewares=[_host, _guard], client_max_size=MAX_BODY)
     app.on_response_prepare.append(_on_prepare)
     app[SITE] = site
-    app[SIGN_INS] = sign_ins = _SignIns()
+    app[SIGN_INS] = sign_ins = _SignIns(_RefusalAudit(*site.refusals_audited, site.clock))
 
     async def _stop_sign_ins(_app: web.Application) -> None:
         sign_ins.executor.shutdown(wait=False, cancel_futures=True)
@@ -377,7 +408,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
             sign_ins.executor, site.accounts.authenticate, name, password)
     except SignInError as exc:
         logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
-        _audit(site, name[:32], "sign_in_refused", {"reason": exc.reason})
+        if (fields := sign_ins.refusals.fields(exc.reason)) is not None:
+            _audit(site, name[:32], "sign_in_refused", fields)
         # One answer for an unknown name, a wrong password and a locked account (docs/screen.md): the page must
         # not tell whether a name has an account. It says that lock-out exists, with the policy's numbers.
         policy = site.accounts.policy

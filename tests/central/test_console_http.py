@@ -309,6 +309,24 @@ def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_
         assert "locked" in repr(log[1]), "the audit log lost why the sign-in was refused"
 
 
+def test_refused_sign_ins_are_audited_at_most_so_many_a_window_and_the_next_says_how_many_were_not(store, tmp_path):
+    """A refused sign-in costs its sender only an Argon2 wait: anyone reaching the console could add a row to the
+    central store's audit log every 50-100 ms. At most REFUSALS_AUDITED are recorded a minute; the next one
+    recorded says how many went unrecorded before it."""
+    now = [time.time()]
+    with running_console(store, tmp_path / "operators.sqlite3", clock=lambda: now[0],
+                         refusals_audited=(2, 60.0)) as console:
+        def refused() -> list[dict]:
+            return [e for e in console.records.audit_log() if e["action"] == "sign_in_refused"]
+
+        for _ in range(5):
+            assert Client(console.server.url).request("/login", {"user": "mallory", "password": "x"}).status == 401
+        assert len(refused()) == 2
+        now[0] += 61
+        assert Client(console.server.url).request("/login", {"user": "mallory", "password": "x"}).status == 401
+        assert len(refused()) == 3 and json.loads(refused()[0]["detail"])["unrecorded_before"] == 3
+
+
 # what each page must say in French and Arabic (the catalogues' own words), and the English it must not
 TRANSLATED = {
     "fr": {"ack": "Signalement pris en compte.", "outcome": "Suite enregistrée.", "reason": "volé", "tag": "SIGNALÉ",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.web.accounts import Accounts
 from agent.web.i18n import LOCALE_DIR, Catalogues
-from agent.web.server import WebServer, WebSite, create_app
+from agent.web.server import REFUSALS_AUDITED, WebServer, WebSite, create_app
 from agent.web.sessions import Sessions
 from agent.web.sse import Hub
 from tools.central.console.picture import Picture
@@ -68,6 +68,7 @@ class ConsoleConfig:
     secure: bool = False  # served over HTTPS: its own (--https-cert) or a front's (``front``)
     front: str = ""  # the origin a TLS front serves the console at (agent.web.hosts.front_origin; WebSite.front)
     names: tuple[str, ...] = ()  # host names the console is reached by besides its listening address (agent.web.hosts)
+    refusals_audited: tuple[int, float] = REFUSALS_AUDITED  # refused sign-ins audited at most, per seconds
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -84,7 +85,8 @@ class Console:
         self.site = WebSite(title=TITLE, accounts=config.accounts, catalogues=Catalogues([HERE / "locale", LOCALE_DIR]),
                             sessions=Sessions(idle_s=config.idle_s, max_s=config.max_s), hub=self.hub,
                             template_dirs=[HERE / "templates"], secure=config.secure, static_dir=HERE / "static",
-                            names=config.names, front=config.front,
+                            names=config.names, front=config.front, refusals_audited=config.refusals_audited,
+                            clock=config.clock,
                             audit=lambda user, action, fields: self.records.audit(user, action, "", fields))
         self.app = create_app(self.site)
         views.add_routes(self.app, self)
