@@ -742,8 +742,8 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
             for g, g_joined in habit_givens:
                 keys.setdefault(_key("F", _part(s, s_joined), _part(g, g_joined)))  # no prefixes: a reading and
                 # a dropped given name are two departures (n8), which the gate only REFERs
-                if len(g) > 1 and not s_joined and not g_joined:
-                    keys.setdefault(_key("O", sp, _ordered(g)))
+                if len(g) > 1 and not s_joined and not g_joined:  # the reading's own surname, as the gate
+                    keys.setdefault(_key("O", _part(s), _ordered(g)))  # looks it up (n17 wrote the last primary's)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:

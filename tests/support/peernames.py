@@ -373,7 +373,6 @@ def record_keys(surname: str, given_names: str) -> list[str]:
     keys: dict[str, None] = {}
     primary = [components(clean(f).replace("-", " ").split()) for f in (surname, given_names)]
     blind_tags = ("B", "A") if all(prepared(w)[1] for w in primary[0] + primary[1]) and primary != [[], []] else ("B",)
-    sp = ""
     for s, s_joined in renderings(surname, True):
         for g, g_joined in renderings(given_names, False):
             sp, gp = ("+" if s_joined else "") + ".".join(s), ("+" if g_joined else "") + ".".join(g)
@@ -400,7 +399,7 @@ def record_keys(surname: str, given_names: str) -> list[str]:
             for g, g_joined in renderings(given_names, False, habit=habit):
                 keys.setdefault(f"F|{'+' if s_joined else ''}{'.'.join(s)}|{'+' if g_joined else ''}{'.'.join(g)}")
                 if len(g) > 1 and not s_joined and not g_joined:
-                    keys.setdefault(f"O|{sp}|" + ".".join(sorted(g)))  # "Not written here exactly": last primary's
+                    keys.setdefault(f"O|{'.'.join(s)}|" + ".".join(sorted(g)))
     field = clean(surname).replace("-", "<").replace(" ", "<")
     given = clean(given_names).replace("-", "<").replace(" ", "<")
     field += "<<" + given if given else ""
