@@ -213,7 +213,7 @@ _HABITS = {
     ),
     "de": Habit(  # German transcription: S for z, J for y
         lacks=re.compile(r"SH|OU|[QX]"),  # DJ before any vowel since n12 (HADJIB)
-        shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
+        shows=re.compile(r"SCH|CK|IE(?=[A-Z])|ẞ"),  # ß or ẞ as given: _habits writes ß as ẞ, which upper() keeps
         states=frozenset({"D", "DEU", "AUT"}),  # Germany's MRZ code is D (Doc 9303 Part 3)
         # CH for kha: CHALED = KHALED, BUCHARI = BUKHARI (n3; German only since n8: CHABIB != KHABBAB in French)
         # J for y after a vowel: NAJIF = NAYIF, HUSSEJN; since n6 also before a consonant or doubled: MAJMUN = MAYMUN,

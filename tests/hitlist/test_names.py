@@ -1061,3 +1061,14 @@ def test_hyphenated_surname_listed_in_a_document_orthography_hits_its_given_name
     assert match(listed, ("SHAHIN-KARACA", "SHAFIK MURTADA"), issuing_state="SYR") == EXACT  # the same order
     assert match(listed, ("SHAHIN-KARACA", "MURTADA RAFIK"), issuing_state="SYR") is None  # another name
     assert not [key for key in record_name_keys(*listed) if key.startswith("O|+")]  # no gate looks such a key up
+
+
+def test_sharp_s_shows_a_name_written_in_german_orthography() -> None:
+    """NAMES.md rule 1: a ß shows German spelling, on either side, so a listed AL MAKDIßI CHALIL reads CH as kha and
+    meets the MRZ's AL MAQDISI KHALIL, and an officer's AL MAKDIßI CHALIL typed by hand meets a listed KHALIL. Until
+    h38 the name was upper-cased with ß written ẞ, which the tell-tale ß never matched; without a ß (or another
+    tell-tale) CH stays the French SH."""
+    for sharp_s in ("AL MAKDIßI", "al makdißi", "AL MAKDIẞI"):
+        assert match((sharp_s, "CHALIL"), ("AL MAQDISI", "KHALIL"), issuing_state="JOR") == EXACT
+        assert match(("AL MAQDISI", "KHALIL"), (sharp_s, "CHALIL")) == EXACT
+    assert match(("AL MAKDISSI", "CHALIL"), ("AL MAQDISI", "KHALIL"), issuing_state="JOR") is None

@@ -225,7 +225,7 @@ HABITS: dict[str, tuple[re.Pattern[str], re.Pattern[str], Rewrites, Rewrites]] =
            [(re.compile(r"C+"), "DJ")],
            [(re.compile(r"(?<=N)E$"), "A"), (re.compile(r"(?<!S)S+(?!S|CH)"), "SH"),
             (re.compile(r"(?<!S)S+(?!S|CH)"), "TH"), (re.compile(r"(?<=[AE])H$"), "KH"), (re.compile(r"Z"), "D")]),
-    "de": (re.compile(r"SH|OU|[QX]"), re.compile(r"SCH|CK|IE(?=[A-Z])|ß"),
+    "de": (re.compile(r"SH|OU|[QX]"), re.compile(r"SCH|CK|IE(?=[A-Z])|ẞ"),
            [(re.compile(r"(?<!S)CH"), "KH"), (re.compile(r"(?<=[A-CE-Z])J+"), "Y")],
            [(re.compile(r"S+(?!CH)"), "Z"), (re.compile(r"S+(?!CH)"), "DH"), (re.compile(r"S+(?!CH)"), "TH")]),
 }
@@ -264,7 +264,7 @@ def alternatives(word: str, habit: str = "") -> list[str]:
 
 def habits(surname: str, given_names: str) -> list[str]:
     """The orthographies a listed name is written in: nothing the orthography never writes, something only it does."""
-    text = f"{clean(surname)} {clean(given_names)} {surname} {given_names}".upper()
+    text = f"{clean(surname)} {clean(given_names)} {surname} {given_names}".replace("ß", "ẞ").upper()
     return [name for name, (never, shown, _, _) in HABITS.items() if not never.search(text) and shown.search(text)]
 
 
