@@ -28,10 +28,9 @@ from agent.hitlist.names_data import DICTIONARY_VERSION, DISTINCT_BY_VOWELS, NAM
 
 logger = logging.getLogger(__name__)
 
-# Identifies the keys produced (rules and dictionary): bumped on any change but one that only adds record keys the
-# gate already looks up; carried in the signed list metadata; a gate whose value differs screens documents but
+# Identifies the keys produced (rules and dictionary): bumped on any change; carried in the signed list metadata; a gate whose value differs screens documents but
 # REFERs on persons (docs/names.md, "Versions").
-NORMALISER_VERSION = 17
+NORMALISER_VERSION = 18
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -744,7 +743,7 @@ def record_name_keys(surname: str, given_names: str) -> list[str]:
                 keys.setdefault(_key("F", _part(s, s_joined), _part(g, g_joined)))  # no prefixes: a reading and
                 # a dropped given name are two departures (n8), which the gate only REFERs
                 if len(g) > 1 and not s_joined and not g_joined:  # the reading's own surname, as the gate
-                    keys.setdefault(_key("O", _part(s), _ordered(g)))  # looks it up (n17 wrote the last primary's)
+                    keys.setdefault(_key("O", _part(s), _ordered(g)))  # looks it up (up to n17 the last primary's)
     field = mrz_name_field(surname, given_names)
     for width in MRZ_NAME_WIDTHS:
         if len(field) > width:
