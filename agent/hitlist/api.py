@@ -15,7 +15,8 @@ class Hit:
     ref: str
     strength: str = "exact"  # "exact" -> HIT; "weak" (e.g. truncated-name prefix) -> REFER at most
     # a weak hit that matched on something other than what was read, told to the officer as one more reason:
-    # "birth_date_transposed" (day and month swapped, agent.hitlist.keying); "" otherwise
+    # "birth_date_transposed" (day and month swapped), "birth_date_partial" (listed with only the year, or year and
+    # month, of the date read in full; agent.hitlist.keying); "" otherwise
     basis: str = ""
 
 

@@ -87,6 +87,18 @@ def transposed_birth_date(birth_date: str) -> str | None:
     return birth_date[:2] + day + month
 
 
+def partial_birth_dates(birth_date: str) -> tuple[str, ...]:
+    """A birth date read in full as a source that knows only part of it lists it: the year and month (``8805<<``),
+    then the year alone (``88<<<<``), which NAMES.md rule 5 looks up as weaker matches (docs/names.md "Partly
+    unknown birth dates"). Only a date read in full has them: six digits, month 01..12, day 01..31; a date the
+    document prints partly unknown (``<<``, or ``00`` where an issuer writes unknown so) is looked up as printed
+    only. Raises BadDataError as ``normalise_birth_date`` does."""
+    year, month, day = normalise_birth_date(birth_date)[:2], birth_date[2:4], birth_date[4:6]
+    if not (year.isdigit() and month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        return ()
+    return year + month + "<<", year + "<<<<"
+
+
 def check_birth_date(birth_date: str) -> str:
     """A birth date a traveller can have, as a lookup gives it: YYMMDD, its unknown parts ``<<`` (Doc 9303 Part 3,
     agent.mrz.parser.is_partial_date); raises BadDataError for another (991399, 970229, 7408). Lists keep

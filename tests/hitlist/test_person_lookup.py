@@ -1,6 +1,7 @@
 """Person screening through the names normaliser: transliteration variants hit, other people do not,
-a list built with another normaliser version makes every person lookup REFER (weak), and so does a birth date
-with day and month swapped (NAMES.md rule 5)."""
+a list built with another normaliser version makes every person lookup REFER (weak), and so do a birth date
+with day and month swapped and a listing that knows only the year (and month) of a date read in full (NAMES.md
+rule 5)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from agent.hitlist.api import Hit
 from agent.hitlist.fingerprint import (
     FingerprintKeys,
     document_fingerprint,
+    partial_birth_dates,
     person_fingerprint,
     transposed_birth_date,
 )
@@ -140,16 +142,16 @@ def test_builder_default_person_cost_is_the_chosen_one(tmp_path):
     assert f"person_cost={DEFAULT_PERSON_COST}" in (REPO / "docs" / "hitlist.md").read_text()
 
 
-def _keyed_on_threads(monkeypatch, on_helper) -> list[tuple[str, str]]:
-    """Record (thread name, name key) of every person key computed; ``on_helper()`` runs before a helper
-    thread's key."""
-    computed_on: list[tuple[str, str]] = []
+def _keyed_on_threads(monkeypatch, on_helper) -> list[tuple[str, tuple[str, str]]]:
+    """Record (thread name, (name key, birth date)) of every person key computed; ``on_helper()`` runs before a
+    helper thread's key."""
+    computed_on: list[tuple[str, tuple[str, str]]] = []
     real = keying.person_fingerprint
 
     def recorded(keys, name_key, birth_date):
         if threading.current_thread().name.startswith("hitlist-person"):
             on_helper()
-        computed_on.append((threading.current_thread().name, name_key))
+        computed_on.append((threading.current_thread().name, (name_key, birth_date)))
         return real(keys, name_key, birth_date)
 
     monkeypatch.setattr(keying, "person_fingerprint", recorded)
@@ -177,7 +179,7 @@ def test_a_travellers_person_keys_are_computed_on_several_threads(tmp_path, monk
     monkeypatch.setattr(keying._Traveller, "work", caller_lets_a_helper_begin)
     hit = store.lookup_person("MOHAMMED", "AHMAD", "750101")
     assert hit is not None and hit.ref == "P-MOH"
-    keys = [key for key, _ in names.query_name_keys("MOHAMMED", "AHMAD")]
+    keys = [(k.name_key, k.birth_date) for k in keying.person_lookup_keys("MOHAMMED", "AHMAD", "750101")]
     on_caller = [key for thread, key in computed_on if thread == "MainThread"]
     on_helpers = [key for thread, key in computed_on if thread.startswith("hitlist-person")]
     assert len(keys) >= 3 and len(on_caller) + len(on_helpers) == len(computed_on)  # on no other thread
@@ -208,7 +210,7 @@ def test_a_stalled_helper_thread_does_not_hold_up_the_traveller(tmp_path, monkey
     lookup.join()
     assert not stalled, "the lookup waited for the stalled helper"
     assert answers[0] is not None and answers[0].ref == "P-MOH"
-    assert [thread for thread, _ in while_stalled] == ["reader"] * len(names.query_name_keys("MOHAMMED", "AHMAD"))  # all on the caller
+    assert [thread for thread, _ in while_stalled] == ["reader"] * len(keying.person_lookup_keys("MOHAMMED", "AHMAD", "750101"))  # all on the caller
 
 
 def test_a_list_without_persons_costs_no_person_key_until_a_delta_adds_one(tmp_path, monkeypatch):
@@ -311,12 +313,13 @@ def test_only_a_valid_different_date_is_looked_up_transposed(birth, swapped):
     assert keys[:len(queries)] == [keying.PersonKey(k, birth, s) for k, s in queries]
     exact = [k for k, s in queries if s == names.EXACT][:keying.MAX_TRANSPOSED_KEYS]
     extra = [keying.PersonKey(k, swapped, names.WEAK, keying.TRANSPOSED) for k in exact] if swapped else []
-    assert keys[len(queries):] == extra
+    assert [k for k in keys[len(queries):] if k.basis == keying.TRANSPOSED] == extra
 
 
 def test_a_day_above_12_or_the_same_day_and_month_costs_no_extra_key(tmp_path, monkeypatch):
-    """The signed store computes a traveller's name keys once for 850313 and 850303 (no other date), and only
-    MAX_TRANSPOSED_KEYS more for 850307 (docs/names.md: the keying budget)."""
+    """The signed store computes a traveller's name keys once with the date read for 850313 and 850303 (no other
+    date: only the 2 x MAX_PARTIAL_KEYS of a date read in full follow), and MAX_TRANSPOSED_KEYS more for 850307
+    (docs/names.md: the keying budget)."""
     central = Central()
     store = HitListStore(tmp_path / "g", central.root_pub, hash_threads=1)
     store.install(central.snapshot(SWAPPED, 1), now=T0)
@@ -329,11 +332,71 @@ def test_a_day_above_12_or_the_same_day_and_month_costs_no_extra_key(tmp_path, m
 
     monkeypatch.setattr(keying, "person_fingerprint", recorded)
     queries = names.query_name_keys("MOHAMED", "AHMED")
+    masked = 2 * keying.MAX_PARTIAL_KEYS
     for birth in ("850313", "850303"):
         keyed.clear()
         assert store.lookup_person("MOHAMED", "AHMED", birth) is None
-        assert keyed == [(key, birth) for key, _ in queries]
+        assert keyed[:-masked] == [(key, birth) for key, _ in queries]
+        assert {birth for _, birth in keyed[-masked:]} == {"8503<<", "85<<<<"}
     keyed.clear()
     assert store.lookup_person("MOHAMED", "AHMED", "850307") == Hit("person", "wanted", "P-MAR")
-    assert len(keyed) == len(queries) + keying.MAX_TRANSPOSED_KEYS
-    assert {birth for _, birth in keyed[len(queries):]} == {"850703"}
+    assert len(keyed) == len(queries) + keying.MAX_TRANSPOSED_KEYS + masked
+    assert {birth for _, birth in keyed[len(queries):-masked]} == {"850703"}
+
+
+# --- NAMES.md rule 5: a person listed with only the year (and month) of their birth refers a traveller whose
+# document gives the full date, never hits (docs/names.md "Partly unknown birth dates") ------------------------
+PARTIAL = [person("MOHAMED", "AHMED", "88<<<<", "P-YEAR"), person("ERIKSSON", "ANNA MARIA", "7408<<", "P-MONTH")]
+
+
+@pytest.mark.parametrize(
+    ("surname", "given", "birth", "ref"),
+    [("MOHAMED", "AHMED", "880512", "P-YEAR"), ("MUHAMMAD", "AHMAD", "881231", "P-YEAR"),
+     ("ERIKSSON", "ANNA MARIA", "740812", "P-MONTH"), ("ERIKSSON", "ANNA MARIA", "740831", "P-MONTH"),
+     ("MOHAMED", "AHMED", "890512", None), ("ERIKSSON", "ANNA MARIA", "740912", None),
+     ("LINDQVIST", "ANNA MARIA", "740812", None)],
+    ids=["listed-year-read-full", "spelling-variant-listed-year", "listed-year-and-month-read-full",
+         "listed-year-and-month-any-day", "another-year", "another-month", "another-surname"],
+)
+def test_person_listed_with_only_part_of_the_birth_date_refers_never_hits(person_list, surname, given, birth, ref):
+    hit = person_list(PARTIAL).lookup_person(surname, given, birth)
+    if ref is None:
+        assert hit is None
+    else:
+        assert hit == Hit("person", "wanted", ref, "weak", keying.PARTIAL)
+
+
+def test_a_date_printed_as_listed_still_hits_and_an_exact_date_wins(person_list):
+    """A document that prints the date as partly unknown as the listing still HITs it (unchanged); a person listed
+    with the full date HITs beside a namesake listed with the year only; the year and month rank above the year."""
+    hitlist = person_list([*PARTIAL, person("MOHAMED", "AHMED", "880512", "P-FULL"),
+                           person("MOHAMED", "AHMED", "8805<<", "P-Y-M")])
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "88<<<<") == Hit("person", "wanted", "P-YEAR")
+    assert hitlist.lookup_person("ERIKSSON", "ANNA MARIA", "7408<<") == Hit("person", "wanted", "P-MONTH")
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "880512") == Hit("person", "wanted", "P-FULL")
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "880513") == Hit("person", "wanted", "P-Y-M", "weak",
+                                                                      keying.PARTIAL)
+
+
+def test_a_swapped_date_ranks_above_a_partial_one(person_list):
+    """Both weak: the listed full date with day and month swapped says more than a listed year."""
+    hitlist = person_list([person("MOHAMED", "AHMED", "850307", "P-MAR"), person("MOHAMED", "AHMED", "85<<<<", "P-85")])
+    assert hitlist.lookup_person("MOHAMED", "AHMED", "850703") == Hit("person", "wanted", "P-MAR", "weak",
+                                                                      keying.TRANSPOSED)
+
+
+@pytest.mark.parametrize(
+    ("birth", "partial"),
+    [("880512", ("8805<<", "88<<<<")), ("001231", ("0012<<", "00<<<<")), ("88<<<<", ()), ("8805<<", ()),
+     ("<<0512", ()), ("880500", ()), ("880012", ()), ("881312", ()), ("880532", ())],
+    ids=["full", "year-00", "year-only", "year-and-month", "year-unknown", "day-00", "month-00", "month-13",
+         "day-32"],
+)
+def test_only_a_date_read_in_full_is_looked_up_in_part(birth, partial):
+    """fingerprint.partial_birth_dates: a traveller's own partly unknown date (<< or an issuer's 00) is looked
+    up as printed only; a full one also as YYMM<< and YY<<<< with the first MAX_PARTIAL_KEYS exact name keys."""
+    assert partial_birth_dates(birth) == partial
+    keys = keying.person_lookup_keys("MOHAMED", "AHMED", birth)
+    exact = [k for k, s in names.query_name_keys("MOHAMED", "AHMED") if s == names.EXACT][:keying.MAX_PARTIAL_KEYS]
+    assert [k for k in keys if k.basis == keying.PARTIAL] == [
+        keying.PersonKey(k, date, names.WEAK, keying.PARTIAL) for date in partial for k in exact]
