@@ -50,7 +50,7 @@ from agent.hitlist.fingerprint import (
     plate_fingerprint,
     vehicle_fingerprint,
 )
-from agent.hitlist.keying import TRANSPOSED, person_lookup_keys
+from agent.hitlist.keying import person_lookup_keys
 from agent.hitlist.trust import Keyring
 from agent.keys import trusted
 from agent.protocol.envelope import ProtocolError, SignatureError, open_signed
@@ -253,8 +253,8 @@ class EarlyWarnings:
     def ask(self, query: Query | None, *, now: float, rules: ScreeningConfig) -> SourceAnswer:
         """The urgent listings' answer: HIT for a listed identifier (reason ``listed_KIND:REASON``), else REFER
         for a listed look-alike of the document number read (``possible_document_match:REASON``) or a listed person
-        whose birth date is the one read with day and month swapped (``possible_person_match:REASON``,
-        ``birth_date_transposed``)."""
+        whose birth date is the one read with day and month swapped, or only its year (and month)
+        (``possible_person_match:REASON``, ``birth_date_transposed`` / ``birth_date_partial``)."""
         if query is None:
             return SourceAnswer(SOURCE)
         with self._lock:
@@ -270,7 +270,7 @@ class EarlyWarnings:
         if exact:
             reasons = tuple(dict.fromkeys(f"listed_{h.kind}:{h.reason}" for h in exact))
             return SourceAnswer(SOURCE, hits=tuple(exact), decided=HIT, reasons=reasons, acknowledge=True)
-        reasons = tuple(dict.fromkeys(weak_reasons(hits)))  # look-alike numbers, transposed birth dates
+        reasons = tuple(dict.fromkeys(weak_reasons(hits)))  # look-alike numbers, transposed or partial birth dates
         return SourceAnswer(SOURCE, hits=tuple(hits), decided=REFER, reasons=reasons, acknowledge=True)
 
     def _in_force(self, alert: Alert) -> list[dict[str, Any]]:
@@ -317,11 +317,11 @@ class EarlyWarnings:
 def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list[Hit]:
     """The listings of ``alert`` that ``query`` matches (fingerprints under the alert's keys; a person by the exact
     name keys), and as weak hits those a look-alike of the number read matches (``Query.lookalikes``) or a person's
-    birth date with day and month swapped (agent.hitlist.keying.person_lookup_keys)."""
+    birth date with day and month swapped or known only in part (agent.hitlist.keying.person_lookup_keys)."""
     keys = alert.fp_keys()
     wanted: dict[str, set[bytes]] = {}
     twins: set[bytes] = set()
-    transposed: set[bytes] = set()
+    by_basis: dict[str, set[bytes]] = {}  # a person's weak keys by basis, in the order their hits rank
     try:
         if query.document is not None:
             wanted["document"] = {_fp(document_fingerprint(keys, *query.document))}
@@ -338,7 +338,9 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
                                                     issuing_state=p.issuing_state) if k.strength == names.EXACT or k.basis]
             fingerprints = [_fp(person_fingerprint(keys, k.name_key, k.birth_date)) for k in person]
             wanted["person"] = {fp for k, fp in zip(person, fingerprints, strict=True) if k.strength == names.EXACT}
-            transposed = {fp for k, fp in zip(person, fingerprints, strict=True) if k.basis == TRANSPOSED}
+            for k, fp in zip(person, fingerprints, strict=True):
+                if k.basis:
+                    by_basis.setdefault(k.basis, set()).add(fp)
     except BadDataError:
         return []  # an identifier no listing can match (the lists say so for the decision)
     hits = []
@@ -348,8 +350,9 @@ def _matches(alert: Alert, listings: list[dict[str, Any]], query: Query) -> list
             hits.append(Hit(x["kind"], x["reason"], x["ref"]))
         elif x["kind"] == "document" and twins & fps:  # the exact hit, where there is one, is all that counts
             hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak"))
-        elif x["kind"] == "person" and transposed & fps:  # day and month swapped (NAMES.md rule 5): REFER only
-            hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak", basis=TRANSPOSED))
+        elif x["kind"] == "person" and (basis := next((b for b, w in by_basis.items() if w & fps), "")):
+            # day and month swapped, a date listed in part (NAMES.md rule 5): REFER only
+            hits.append(Hit(x["kind"], x["reason"], x["ref"], strength="weak", basis=basis))
     return hits
 
 

@@ -50,7 +50,7 @@ class CentreAnswer:
     reason: str = ""
     ref: str = ""
     strength: str = "exact"
-    basis: str = ""  # a weak hit's basis (agent.hitlist.api.Hit: "birth_date_transposed"), "" otherwise
+    basis: str = ""  # a weak hit's basis (agent.hitlist.api.Hit: "birth_date_transposed", ...), "" otherwise
     list_id: str = ""
     lists: tuple[tuple[str, int], ...] = ()  # (list id, version) of every list the centre consulted
 

@@ -9,7 +9,7 @@ the list versions it answered from), combined with the others in the one place a
 (``agent.screening.sources.combine``, docs/online-query.md): an exact hit from the centre decides HIT
 (reasons ``listed_<kind>:<reason>`` and ``online_hit``), so a hit from either source is a HIT and a local HIT
 stays a HIT whatever the centre says; a weak match from the centre decides REFER at most
-(``possible_<kind>_match:<reason>``, and the hit's basis: ``birth_date_transposed``); the centre's silence (offline, late past the deadline) decides nothing
+(``possible_<kind>_match:<reason>``, and the hit's basis: ``birth_date_transposed``, ``birth_date_partial``); the centre's silence (offline, late past the deadline) decides nothing
 and leaves the local answer standing. Pure: no I/O beyond ``centre.start``.
 """
 

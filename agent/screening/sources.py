@@ -139,7 +139,7 @@ def strongest(hits: Iterable[Hit]) -> Hit | None:
 
 def weak_reasons(hits: Iterable[Hit]) -> list[str]:
     """The reasons for weak ``hits``: ``possible_KIND_match:REASON``, each followed by the hit's ``basis`` when it has
-    one (``birth_date_transposed``: the officer learns what matched). One rule for the lists, early warnings and the
+    one (``birth_date_transposed``, ``birth_date_partial``: the officer learns what matched). One rule for the lists, early warnings and the
     centre's answer (docs/config.md "Reasons")."""
     return [reason for h in hits for reason in (f"possible_{h.kind}_match:{h.reason}", h.basis) if reason]
 

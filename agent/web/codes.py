@@ -26,6 +26,7 @@ REASONS = {
     "possible_document_match": "Possible match with a listed document",
     "possible_vehicle_match": "Possible match with a listed vehicle",
     "birth_date_transposed": "Birth date matches only with day and month swapped",
+    "birth_date_partial": "Birth date matches only the year (or year and month) listed",
     "check_digit": "Check digit wrong", "vin_check_digit": "VIN check digit wrong", "expired": "Document expired",
     "expiry_unreadable": "Expiry date unreadable",
     "document_code_refused": "Document type not accepted here", "issuing_state_refused": "Issuing state refused",
@@ -62,6 +63,8 @@ NEXT_STEPS = {
     "possible_person_match:normaliser_mismatch": "This list cannot be searched by name here: ask the centre to check "
                                                  "the name",
     "birth_date_transposed": "Compare the birth date on the document with the hit record's, day and month swapped",
+    "birth_date_partial": "The hit record knows only part of the birth date: compare the traveller with its other "
+                          "details; if in doubt, refer to the second-line officer",
     "possible_document_match": "Read the document number on the document and compare it with the hit record",
     "possible_vehicle_match": "Compare the vehicle's VIN and plate with the hit record",
     "list_stale": "Ask the centre to check the traveller; tell the supervisor the list is out of date",

@@ -175,6 +175,21 @@ def test_online_match_with_day_and_month_swapped_only_refers_and_says_so(online)
     assert (decision.answers[-1].match.ref, decision.answers[-1].match.strength) == ("N-7", "weak")
 
 
+def test_online_match_on_a_listed_birth_year_only_refers_and_says_so(online):
+    """NAMES.md rule 5 at the centre: a person listed there born in 1982 only (82<<<<) and a document that gives
+    820517 is a weak match; the reply carries its basis, so the officer is told as for a local list."""
+    gate, _link, node, lists = online()
+    write_records(lists / "nominal", {"kind": "person", "surname": "NORDMANN", "given_names": "OLA",
+                                      "birth_date": "82<<<<", "reason": "wanted", "ref": "N-82"})
+    node.online.scan()
+    gate.screener.hitlist = type(gate.screener.hitlist)([], version=4)  # nothing listed locally
+    decision, _ = swipe_timed(gate, td3("UTO", "NORDMANN", "OLA", "N76543210", "820517", "M", VALID_UNTIL))
+    assert decision.verdict == "REFER" and decision.centre == "answered"
+    assert decision.reasons == ("possible_person_match:wanted", "birth_date_partial")
+    assert (decision.answers[-1].match.ref, decision.answers[-1].match.strength) == ("N-82", "weak")
+    assert decision.answers[-1].match.basis == "birth_date_partial"
+
+
 def test_query_carries_no_identifier_in_clear(online, broker):
     gate, _link, _node, _lists = online()
     user, password = broker.central

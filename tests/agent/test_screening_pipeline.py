@@ -80,6 +80,39 @@ def test_listed_person_with_day_and_month_swapped_is_refer_never_hit(make_gate):
     assert event["decision"] == "REFER" and event["reasons"] == list(decision.reasons)
 
 
+# A wanted person a police source knows only by the year of birth (its XX as << per digit, docs/hitlist.md)
+YEAR_ONLY = {"kind": "person", "surname": "VIRTANEN", "given_names": "AINO", "birth_date": "91<<<<", "reason": "wanted",
+             "ref": "NOTICE-11"}
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed-store", "memory"])
+def test_person_listed_with_only_the_birth_year_is_refer_never_hit(make_gate, tmp_path, signed):
+    """NAMES.md rule 5: VIRTANEN AINO is listed born in 1991 only; a document that gives 910517 is a possible
+    match, REFER, never HIT (a year is weak evidence), and the officer is told so (birth_date_partial, in words:
+    agent/web/codes.py). The signed store built by tools/hitlist and the memory list answer alike."""
+    from agent.hitlist.store import HitListStore
+    from tests.support.gatesim import TODAY_WALL
+    from tests.support.hitlist_central import Central
+
+    records = [*RECORDS, YEAR_ONLY]
+    hitlist: MemoryHitList | HitListStore = MemoryHitList(records, version=4)
+    if signed:
+        central = Central(now=TODAY_WALL)  # fresh on the gate's clock
+        hitlist = HitListStore(tmp_path / "store", central.root_pub)
+        hitlist.install(central.snapshot(records, 1), now=central.now)
+        hitlist.accept_head(central.head(1), now=central.now)
+    gate = make_gate(hitlist=hitlist)
+    decision = gate.swipe(td3("UTO", "VIRTANEN", "AINO", "V76543210", "910517", "F", VALID_UNTIL))
+    assert decision.verdict == "REFER"
+    assert decision.reasons == ("possible_person_match:wanted", "birth_date_partial")
+    assert (decision.hit.ref, decision.hit.strength, decision.hit.basis) == ("NOTICE-11", "weak", "birth_date_partial")
+    assert board_without_pwm(gate) == BOARD_REFER
+    (event,) = gate.events()
+    assert event["decision"] == "REFER" and event["reasons"] == list(decision.reasons)
+    assert gate.swipe(LISTED_PERSON).verdict == "HIT"  # a listed full date still HITs
+    assert gate.swipe(td3("UTO", "VIRTANEN", "AINO", "V76543210", "920517", "F", VALID_UNTIL)).verdict == "CLEAR"
+
+
 def test_truncated_name_possibly_matching_a_listed_person_is_refer_never_hit(make_gate):
     gate = make_gate()
     decision = gate.swipe(TRUNCATED_NAME_DOC)

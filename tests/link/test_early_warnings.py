@@ -276,6 +276,27 @@ def test_person_listing_with_day_and_month_swapped_refers_and_says_so(local, cen
     assert decide("741208").verdict == "HIT" and decide("741213").verdict == "CLEAR"
 
 
+def test_person_listing_with_only_the_birth_year_and_month_refers_and_says_so(local, centre):
+    """NAMES.md rule 5: an alert's person listed 7412<< (the day unknown) and a document read 741208 is a possible
+    match, REFER with birth_date_partial, never HIT; a document printing 7412<< HITs; 741108 is another month."""
+    from agent.screening.sources import PersonQuery
+
+    make, _, clock = local
+    warnings = make()
+    person = {"kind": "person", "surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "7412<<",
+              "reason": "wanted", "ref": "EW-M"}
+    warnings.receive(centre.alert_wire(listings=[person])[1])
+
+    def decide(birth: str):
+        q = Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", birth))
+        return decide_query(q, rules=RULES, now=clock["now"], sources=[warnings])
+
+    partial = decide("741208")
+    assert partial.verdict == "REFER" and partial.reasons == ("possible_person_match:wanted", "birth_date_partial")
+    assert (partial.hit.ref, partial.hit.strength) == ("EW-M", "weak") and partial.acknowledge
+    assert decide("7412<<").verdict == "HIT" and decide("741108").verdict == "CLEAR"
+
+
 def test_cleared_alert_is_out_of_force_and_its_original_is_not_applied_again(local, centre):
     """docs/protocol.md "Clearing an alert": the clearing takes the alert out of force at once, survives a
     restart, and the original arriving again (an older retained copy) changes nothing."""
