@@ -41,10 +41,10 @@ class HitList(Protocol):
     def lookup_person(
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
-        """The entry for this person (a weak hit when only a truncated name or the birth date with day and month
-        swapped matches: agent.hitlist.keying.person_lookup_keys), or None; ``issuing_state``:
-        the issuing state of the document the name was read from ('' if none), whose orthography the name is also
-        read in (agent.hitlist.names.query_name_keys)."""
+        """The entry for this person (a weak hit when only a truncated name, the birth date with day and month
+        swapped, or a listing's known part of it matches: agent.hitlist.keying.person_lookup_keys), or None;
+        ``issuing_state``: the issuing state of the document the name was read from ('' if none), whose orthography
+        the name is also read in (agent.hitlist.names.query_name_keys)."""
 
 
 class VehicleLists(Protocol):

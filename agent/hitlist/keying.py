@@ -54,8 +54,8 @@ TRANSPOSED = "birth_date_transposed"  # a hit's ``basis`` and the decision's rea
 # Exact name keys also looked up with the date read in full masked as YYMM<< and YY<<<< (two dates each): unlike
 # the swap, every traveller has them, so each key here costs every traveller two PBKDF2s. On evaluation set 8
 # the first exact key finds the listed spelling itself (160 of 160), the first 2 find 83.1 % of the 810 spellings
-# that hit exactly and 4 only 84.4 %, at twice the cost (+8 keys a traveller); docs/names.md "Partly unknown
-# birth dates".
+# that hit exactly and 4 only 84.4 %, at twice the cost (+8 keys a traveller; set 7: 73.3 % and 79.3 %);
+# docs/names.md "Partly unknown birth dates".
 MAX_PARTIAL_KEYS = 2
 PARTIAL = "birth_date_partial"  # a hit's ``basis``: the person is listed with only part of the birth date
 

@@ -151,7 +151,7 @@ class HitListStore:
         self, surname: str, given_names: str, birth_date: str, *, truncated: bool = False, issuing_state: str = ""
     ) -> Hit | None:
         """Any of the traveller's lookups listed (agent.hitlist.keying.person_lookup_keys: name keys x the birth
-        date, a few with day and month swapped): exact hits win over weak ones.
+        date, a few with day and month swapped, a few with the date masked): exact hits win over weak ones.
 
         A list built with another name normaliser version cannot be searched by name: every person
         lookup then answers a weak hit (REFER), per NAMES.md point 1. A list whose signed metadata says it holds
