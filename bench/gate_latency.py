@@ -48,7 +48,7 @@ from agent.app import settle_for_travellers  # noqa: E402
 from agent.config import ScreeningConfig  # noqa: E402
 from agent.hitlist import names  # noqa: E402
 from agent.hitlist.api import HitList  # noqa: E402
-from agent.hitlist.fingerprint import transposed_birth_date  # noqa: E402
+from agent.hitlist.fingerprint import partial_birth_dates, transposed_birth_date  # noqa: E402
 from agent.hitlist.keying import person_lookup_keys  # noqa: E402
 from agent.hitlist.memory import MemoryHitList  # noqa: E402
 from agent.mrz import parse_mrz  # noqa: E402
@@ -249,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         keys = sorted(len(person_lookup_keys(m.surname, m.given_names, m.birth_date, truncated=m.name_truncated,
                                              issuing_state=m.issuing_state)) for m in travellers)
         swapped = sum(transposed_birth_date(m.birth_date) is not None for m in travellers)
+        partial = sum(bool(partial_birth_dates(m.birth_date)) for m in travellers)
         print(f"  person keys per traveller (names {names.NAME_KEY_VERSION}): p50 {percentile(keys, 0.5)}, "
               f"p99 {percentile(keys, 0.99)}, max {keys[-1]}, mean {statistics.fmean(keys):.1f}; "
-              f"{swapped} of {len(travellers)} birth dates also looked up with day and month swapped")
+              f"{swapped} of {len(travellers)} birth dates also looked up with day and month swapped, "
+              f"{partial} as YYMM<< and YY<<<<")
     p99_ms = percentile(lat, 0.99) / 1000
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"  goal p99 <= 5 ms: {'met' if p99_ms <= 5 else 'NOT met'} ({p99_ms:.3f} ms); "

@@ -1,6 +1,7 @@
 """Person-name matching on the EVALUATION set: hit rate and false hits, ours against the previous matcher.
 
     python bench/names_eval.py [--peer-rev REV] [--set tests/data/names/evaluation8_people.json] [--near] [--cpu]
+                               [--first]
 
 The evaluation set (tests/data/names/README.md) holds listed people and the same people as other issuers
 write them; it was written before the rules it measures and never used to build them. For every listed
@@ -172,6 +173,49 @@ def cpu_per_traveller(module: types.ModuleType, people: list[dict], repeats: int
     return best / len(spellings) * 1e6
 
 
+def first_exact_keys(people: list[dict], different: list, counts: tuple[int, ...] = (1, 2, 3, 4, 8)) -> None:
+    """What the weak birth-date lookups find (agent.hitlist.keying: only the first MAX_TRANSPOSED_KEYS or
+    MAX_PARTIAL_KEYS exact keys of a traveller are looked up with the date swapped or masked): for each count N, the
+    listed spellings, and the other spellings that hit exactly, found through the first N exact keys, and the
+    pairs of different people (as ``evaluate`` takes them, with the same date) matched through them, which the gate
+    would REFER when one is listed with the other's date swapped or with only their year (and month)."""
+    stored = cache(lambda record: frozenset(names.record_name_keys(*record)))
+
+    def firsts(entry: list[str]) -> list[str]:
+        query, state = document(entry)
+        return [k for k, s in names.query_name_keys(*query, issuing_state=state) if s == names.EXACT]
+
+    found: Counter[int] = Counter()
+    itself: Counter[int] = Counter()
+    others: Counter[int] = Counter()
+    hits = pairs = 0
+    for person in people:
+        keys = stored(tuple(person["listed"]))
+        exact = firsts(person["listed"])
+        itself.update(n for n in counts if keys.intersection(exact[:n]))
+        for t in person["travelling"]:
+            exact = firsts([t[0], t[1], *t[3:]])
+            if keys.intersection(exact):
+                hits += 1
+                found.update(n for n in counts if keys.intersection(exact[:n]))
+    def one_person(a: dict, b: dict) -> bool:
+        a_id, b_id = identity(a), identity(b)
+        return a_id is not None and b_id is not None and names_evalset.one_person_by_the_rules(a_id, b_id)
+
+    cross = [(a["listed"], [b["listed"]] + [[t[0], t[1], *t[3:]] for t in b["travelling"]])
+             for a in people for b in people if a is not b and not one_person(a, b)]
+    cross += [(x, [y]) for a, b in different for x, y in ((a, b), (b, a))]
+    for record, entries in cross:
+        keys = stored(tuple(document(record)[0]))
+        for entry in entries:
+            pairs += 1
+            exact = firsts(entry)
+            others.update(n for n in counts if keys.intersection(exact[:n]))
+    for n in counts:
+        print(f"    first {n} exact keys: listed spelling {itself[n]}/{len(people)}, spellings that hit exactly "
+              f"{found[n]}/{hits} ({100 * found[n] / max(hits, 1):.1f} %), different people {others[n]} in {pairs} pairs")
+
+
 def report(label: str, result: dict, verbose: bool, keys: tuple[float, int] | None = None) -> None:
     total = sum((c for c in result["by_tag"].values()), Counter())
     n = sum(total.values())
@@ -204,6 +248,9 @@ def main() -> None:
                              "(bench/names_evalset.py near_impostors; development sets only)")
     parser.add_argument("--cpu", action="store_true",
                         help="also time the keys per traveller, ours and the peer alternately (twice each)")
+    parser.add_argument("--first", action="store_true",
+                        help="also count what the first few exact keys find (the keys looked up with the birth date "
+                             "swapped or masked, agent.hitlist.keying)")
     parser.add_argument("--verbose", action="store_true", help="list every pair not hit and every false hit")
     args = parser.parse_args()
     data = json.loads(args.set.read_text("utf-8"))
@@ -218,6 +265,8 @@ def main() -> None:
            keys_per_traveller(names, people))
     report(f"peer ({peer.NAME_KEY_VERSION} @ {args.peer_rev[:8]})", evaluate(people, different, matcher(peer)),
            args.verbose, keys_per_traveller(peer, people))
+    if args.first:
+        first_exact_keys(people, different)
     if args.cpu:
         for module in (peer, names, peer, names):
             print(f"    cpu {module.NAME_KEY_VERSION}: {cpu_per_traveller(module, people):.1f} us per traveller "

@@ -64,7 +64,8 @@ def cpu_per_call(fn: Callable[[int], object], seconds: float) -> float:
 
 def keys_per_traveller(count: int = 1000) -> list[int]:
     """Sorted person-key counts of the travellers bench/gate_latency.py screens (same specimens, same seed): the
-    lookups the store keys for each (``keying.person_lookup_keys``: name keys, and a few with day and month swapped)."""
+    lookups the store keys for each (``keying.person_lookup_keys``: name keys, a few with day and month swapped, a few with the
+    date masked as YYMM<< and YY<<<<)."""
     today = dt.date.today()
     out = []
     for line1, line2 in stream(count, seed=7):
