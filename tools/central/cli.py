@@ -696,10 +696,13 @@ def cmd_alert(args: argparse.Namespace) -> int:
                              "shared or received through the federation, nor reported by any gate): check the id")
         receipts = alert_receipts(store, args.alert_id)
         enrolled = [g["gate_id"] for g in store.gates()]
+        # an alert this centre issued lists the gates it was addressed to (the Alerts page's), another every gate
+        board = issued_here.alert_board(limit=issued_here.count_alerts(), rows=0)
+        addressed = {a["alert_id"]: a["addressees"] for a in board}
         # the alerts this centre issued that no gate reported yet are shown too, each gate with "no report"
-        issued = [args.alert_id] if args.alert_id else [a["alert_id"] for a in reversed(issued_here.alerts())]
+        issued = [args.alert_id] if args.alert_id else [a["alert_id"] for a in reversed(board)]
         for alert_id in dict.fromkeys([*receipts, *issued]):
-            _alert_lines(alert_id, receipts.get(alert_id, {}), enrolled, args.json)
+            _alert_lines(alert_id, receipts.get(alert_id, {}), addressed.get(alert_id, enrolled), args.json)
         return 0 if args.alert_id is None or receipts else 1
     if args.alert_command == "clear":
         return _clear_alert(args, store)
@@ -758,8 +761,8 @@ def _clear_alert(args: argparse.Namespace, store: CentralStore) -> int:
     return 0
 
 
-def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], enrolled: list[str], as_json: bool) -> None:
-    for gate in sorted(set(gates) | set(enrolled)):
+def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], addressed: list[str], as_json: bool) -> None:
+    for gate in sorted(set(gates) | set(addressed)):
         states = gates.get(gate, {})
         word = "acknowledged" if "acknowledged" in states else "received" if "received" in states else "no report"
         officer = f" by {states['officer']}" if states.get("officer") else ""
