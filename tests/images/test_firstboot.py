@@ -115,6 +115,28 @@ def test_provision_allows_mqtt_only_to_the_configured_broker(root):
     assert "central_broker6" not in rules
 
 
+@pytest.mark.parametrize(("listen", "opened"), [("192.0.2.20", "ip daddr 192.0.2.20 tcp dport 8443"),
+                                                ("2001:db8::20", "ip6 daddr 2001:db8::20 tcp dport 8443"),
+                                                ("127.0.0.1", None)])
+def test_the_officers_screen_on_a_gate_address_is_let_in_there_a_few_connections_a_client(root, listen, opened):
+    """[screen] listen may be one of the gate's addresses (docs/config.md), but the firewall let nothing in: the
+    booth terminal could not reach the screen. It is let in at that address and port only, each client refused
+    (reset) beyond 16 connections at once; a screen on loopback opens nothing."""
+    (root / "boot/firmware/sharaka/gate.toml").write_text(
+        GATE_TOML + f'\n[screen]\nenabled = true\nlisten = "{listen}"\nport = 8443\n')
+    assert run(["provision"], root).returncode == 0
+    etc = root / "var/lib/sharaka/etc"
+    rules = (etc / "nftables-screen.nft").read_text()
+    if opened is None:
+        assert "add rule" not in rules
+    else:
+        assert f"{opened} ct state new add @screen_clients" in rules and "ct count over 16 } reject" in rules
+        assert f"{opened} ct state new accept" in rules
+        assert rules.count("tcp dport") == 2, "nothing else is let in"
+    out = nft_check(root, etc)
+    assert out.returncode == 0, out.stderr
+
+
 def test_provision_without_gate_toml_fails_and_keeps_the_bundle(root):
     (root / "boot/firmware/sharaka/gate.toml").unlink()
     out = run(["provision"], root)
