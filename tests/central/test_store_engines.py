@@ -324,3 +324,22 @@ def test_one_hit_event_is_found_by_its_message_id_without_reading_the_others(tmp
     assert [(e["msg_id"], bytes(e["body"])) for e in found] == [("h1", b"hit body")]
     assert store.events(hits_only=True, kind="hit", msg_id="d1") == []
     assert store.events(hits_only=True, kind="hit", msg_id="nope") == []
+
+
+def test_a_cluster_stopped_with_a_client_connected_ends_at_once_and_starts_again_on_its_data(pg_cluster, pg_url):
+    """The test cluster's outage (tests/support/postgres.py: ``stop(); start()``): the server itself stops at once,
+    its sessions cut (as root our child is ``runuser``, which ignored the signal: the server ran on, and each
+    test process's last teardown waited 30 s), and starts again with what was committed."""
+    conn = psycopg.connect(pg_url, autocommit=True)
+    conn.execute("CREATE TABLE kept (n integer)")
+    conn.execute("INSERT INTO kept VALUES (1)")
+    started = time.monotonic()
+    pg_cluster.stop()
+    assert time.monotonic() - started < 10
+    assert not (pg_cluster.data / "postmaster.pid").exists(), "the server still runs"
+    with pytest.raises(psycopg.OperationalError):
+        conn.execute("SELECT 1")
+    conn.close()
+    pg_cluster.start()
+    with psycopg.connect(pg_url) as again:
+        assert again.execute("SELECT n FROM kept").fetchall() == [(1,)]
