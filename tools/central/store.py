@@ -36,6 +36,8 @@ EventRow = tuple[str, str, int, bool, str, float, float, float, bytes]
 MIGRATIONS = Path(__file__).parent / "migrations"
 DAY = 86400
 CHUNK = 500  # gates per statement of the batch reads: under both engines' parameter limits
+BUSY_S = 30  # how long a statement waits for another connection's lock
+PURGE_BUSY_S = 1  # how long the WAL purge waits for readers: every writer waits behind it (the store's lock)
 
 
 def event_day(created: float) -> str:
@@ -133,7 +135,7 @@ class CentralStore:
         migrate(f"sqlite:///{self.path.resolve()}")
 
     def _connect(self) -> Any:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_S)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         # retention destroys what it deletes (docs/central.md "Retention"): freed cells and pages are zeroed
@@ -186,7 +188,12 @@ class CentralStore:
         before a purge (the rows as inserted) go with it. False while another connection still reads an
         older snapshot; the next ``maintain`` tries again."""
         with self._lock:
-            busy = self._x("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            # not BUSY_S: a reader's open snapshot would hold up every write of the node for that long
+            self._x(f"PRAGMA busy_timeout={PURGE_BUSY_S * 1000}")
+            try:
+                busy = self._x("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self._x(f"PRAGMA busy_timeout={BUSY_S * 1000}")
         if busy:
             logger.warning("retention: the WAL still holds purged events (a reader is open); retried at the "
                            "next upkeep", extra={"fields": {"store": self.where}})
