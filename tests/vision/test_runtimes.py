@@ -78,8 +78,10 @@ def _runtime_env(which: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp = env / ".installed"
         if not stamp.exists() or stamp.read_text() != " ".join(packages()):
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages()], check=True, timeout=600)
+            # no pip of its own (ensurepip took most of the time): this interpreter's pip installs into it
+            subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(env)], check=True)
+            subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *packages()],
+                           check=True, timeout=600)
             stamp.write_text(" ".join(packages()))
     return python
 
