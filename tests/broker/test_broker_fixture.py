@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from agent.protocol import ids
 from agent.protocol.topics import check_id
 from tests.support.broker import Broker, BrokerError, MqttTestClient, mqtt_connect_probe
+from tests.support.wait import wait_until
 from tools.broker_setup import BrokerSetupError, check_gate_id, password_line
 
 
@@ -135,3 +138,17 @@ def test_every_enrollable_gate_id_is_a_valid_link_gate_id(gate_id: str):
     """Enrolment accepts only ids the link's topic builder accepts too (one identity on both sides)."""
     assume(not gate_id.lower().startswith("central"))
     assert check_gate_id(gate_id) == check_id(gate_id) == gate_id
+
+
+def test_a_refused_client_closes_at_once_and_does_not_try_again(broker: Broker):
+    """``MqttTestClient.close`` does not wait out paho's reconnect delay (a second per refusal test); the network
+    thread, asleep in it, ends when it wakes, with no second connection."""
+    before = set(threading.enumerate())
+    client = MqttTestClient(broker, "gate-x", "guess")
+    assert not client.connect()
+    (network,) = set(threading.enumerate()) - before
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 0.5
+    assert wait_until(lambda: not network.is_alive(), 5)
+    assert broker.log_text().count("not authorised") == 1
