@@ -98,6 +98,7 @@ def used_msgids(locale_dir: Path = GATE) -> set[str]:
         found.update(console_views.PAGES.values())
         found.update(console_views.AUDIT_ACTIONS.values())
         found.update(federation.REFUSALS.values())
+        found.update(console_views.LISTING_REFUSALS.values())
         found.update(console_views.SEVERITIES)
         found.update(("all", "site", "gates", "alert", "clear", "hit"))  # alert targets, federation item kinds
         found.update(federation.VERIFICATION.values())

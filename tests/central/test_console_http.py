@@ -643,3 +643,93 @@ def test_the_alerts_page_shows_the_latest_alerts_and_a_bounded_number_of_gate_ro
     article = article[:article.index("</article>")]
     assert f"received by 0, acknowledged by 0 of {GATE_ROWS + 6} gates" in article
     assert article.count("<tr data-gate=") == GATE_ROWS and "and 6 more gates that have not reported it" in article
+
+
+# the Alerts form's urgent listings refused for one field: (form fields, the field RecordFieldError names)
+BAD_LISTINGS = {
+    "birth date not YYMMDD": ({"surname": "ERIKSSON", "given_names": "ANNA MARIA", "birth_date": "74-12-8"}, "birth_date"),
+    "name with digits": ({"surname": "ER1KSSON", "given_names": "ANNA", "birth_date": "741208"}, "name"),
+    "person without a name": ({"birth_date": "741208"}, "name"),
+    "VIN too short": ({"vin": "1M8G"}, "vin"),
+    "VIN too long": ({"vin": "1M8GDM9AXKP0427881"}, "vin"),
+    "plate without country": ({"plate": "B-AB 1234"}, "plate"),
+    "document without number": ({"issuing_state": "UTO"}, "document"),
+}
+
+
+def test_a_supervisor_lists_a_wanted_person_from_the_console_and_a_real_gate_hits_and_refers_them(broker, tmp_path,
+                                                                                                    caplog):
+    """An alert issued over HTTP with a person (and a vehicle) in its form is signed, published to a real Mosquitto
+    and applied by a real gate link: the person as listed is a HIT, their birth date with day and month swapped a
+    REFER (NAMES.md rule 5), the VIN a HIT. Refused listings (each bad field, in the operator's language) publish,
+    record and audit nothing; the name is in no URL, log line or audit entry."""
+    from agent.config import ScreeningConfig
+    from agent.screening.decision import decide_query
+    from agent.screening.sources import PersonQuery, Query
+    from tests.support.link import Keys, alerting_gate, make_central
+    from tests.support.lists import Lists
+    from tests.support.wait import wait_until
+    from tools.central.console.views import LISTING_REFUSALS
+    from tools.central.hitlists import HitListServer
+
+    caplog.set_level(logging.DEBUG)
+    keys, lists = Keys(), Lists(tmp_path)
+    lists.certify("--add-alert-key")
+    central = make_central(broker, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
+    gate, hitlist, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
+                                            store=central.store)
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    rules = ScreeningConfig(lab_gate=True)
+
+    def decide(query: Query):  # type: ignore[no-untyped-def]
+        return decide_query(query, rules=rules, now=time.time(), sources=[warnings])
+
+    try:
+        assert wait_until(lambda: hitlist.keyring_version == 2, 15), "the gate did not get the alert key"
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
+                             alert_key=next(lists.keys.glob("alert-*.key"))) as console:
+            c = Client(console.server.url)
+            csrf = c.sign_in(SUPERVISOR, PASSWORD)
+            notice = {"notice": "Wanted: see the listing", "severity": "urgent", "ttl": "600", "csrf": csrf}
+            for fields, field in BAD_LISTINGS.values():
+                r = c.request("/alerts", {**notice, **fields})
+                assert r.status == 400, fields
+                assert str(escape(LISTING_REFUSALS[field])) in r.read().decode(), fields
+            assert c.request("/lang", {"lang": "fr", "csrf": csrf}).status == 303
+            r = c.request("/alerts", {**notice, **BAD_LISTINGS["birth date not YYMMDD"][0]})
+            assert r.status == 400 and "La date de naissance de la personne" in r.read().decode()
+            assert c.request("/lang", {"lang": "en", "csrf": csrf}).status == 303
+            assert console.records.alerts() == [] and "alert_issue" not in {
+                e["action"] for e in console.records.audit_log()}
+            r = c.request("/alerts", {**notice, "surname": "Eriksson", "given_names": "Anna Maria", "birth_date": "741208",
+                                      "vin": "1M8GDM9AXKP042788", "ref": "EW-P"})
+            assert r.status == 303 and "?" not in r.headers["Location"]
+            [issued] = console.records.alerts()
+            assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
+            person = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208")))
+            assert (person.verdict, person.reasons, person.hit.ref) == ("HIT", ("listed_person:wanted",), "EW-P")
+            swapped = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "740812")))
+            assert swapped.verdict == "REFER" and swapped.reasons == ("possible_person_match:wanted",
+                                                                      "birth_date_transposed")
+            assert decide(Query(vin="1M8GDM9AXKP042788")).verdict == "HIT"
+            assert decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741213"))).verdict == "CLEAR"
+            [entry] = [e for e in console.records.audit_log() if e["action"] == "alert_issue"]
+            assert json.loads(entry["detail"])["listed"] == ["person", "vehicle"]
+            # a source that knows only the year of birth: 88<<<< as the form's hint says
+            assert c.request("/alerts", {**notice, "surname": "AL RUWATHE", "given_names": "BUTHRA",
+                                         "birth_date": "88<<<<", "ref": "EW-Y"}).status == 303
+            assert wait_until(lambda: len(warnings.active_alerts()) == 2, 10)
+            partial = decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "880512")))
+            assert partial.verdict == "REFER" and partial.reasons == ("possible_person_match:wanted",
+                                                                      "birth_date_partial")
+            assert decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "88<<<<"))).hit.ref == "EW-Y"
+            audit = repr(console.records.audit_log()).upper()
+            assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", audit))
+    finally:
+        gate.stop()
+        central.stop()
+    logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
+    assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", logged.upper()))
+

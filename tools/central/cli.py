@@ -722,7 +722,8 @@ def cmd_alert(args: argparse.Namespace) -> int:
     # published: recorded as the console records its own, for `alert status`, the Alerts page and the audit log
     issued_here.record_alert(alert_id, args.operator or _login_name(), args.severity, target, args.notice, expires,
                              sites=args.site if target == "site" else [],
-                             gates=args.gate if target == "gates" else [], shared=args.share is not None)
+                             gates=args.gate if target == "gates" else [], shared=args.share is not None,
+                             listed=[str(r.get("kind")) for r in listings])
     _emit({"alert": alert_id, "expires": expires, "target": target, "listings": len(listings),
            "shared": args.share is not None}, args.json,
           f"alert {alert_id} published to {target} gates ({len(listings)} urgent listing(s), in force "

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import msgpack
@@ -16,6 +17,7 @@ from agent.hitlist import names
 from agent.hitlist.fingerprint import (
     FingerprintKeys,
     document_fingerprint,
+    normalise_birth_date,
     person_fingerprint,
     plate_fingerprint,
     vehicle_fingerprint,
@@ -39,23 +41,46 @@ def new_fingerprint_keys(person_cost: int = DEFAULT_PERSON_COST) -> FingerprintK
     return FingerprintKeys.from_wire({"doc": os.urandom(32), "person": os.urandom(32), "person_cost": person_cost})
 
 
+class RecordFieldError(BadDataError):
+    """A record refused for one of its fields: ``field`` is ``document`` (issuing state and number), ``name``
+    (surname and given names), ``birth_date``, ``vin`` or ``plate`` (plate and country), so a form can say which
+    of its fields to correct in the operator's language; ``str()`` is the English detail, naming the value."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+@contextlib.contextmanager
+def _field(name: str) -> Iterator[None]:
+    """A BadDataError raised inside as a RecordFieldError naming ``name``."""
+    try:
+        yield
+    except BadDataError as exc:
+        raise RecordFieldError(name, str(exc)) from None
+
+
 def record_fingerprints(record: dict, keys: FingerprintKeys) -> list[int]:
-    """Fingerprints one record contributes. Raises BadDataError naming the record's bad field."""
+    """Fingerprints one record contributes: the one check of a listed record's fields (lists, alerts from the
+    command line and the console). Raises RecordFieldError naming the record's bad field, BadDataError for an
+    unknown kind."""
     kind = record.get("kind")
     if kind == "document":
-        return [
-            document_fingerprint(
-                keys, str(record.get("issuing_state", "")), str(record.get("document_number", ""))
-            )
-        ]
+        with _field("document"):
+            return [document_fingerprint(keys, str(record.get("issuing_state", "")),
+                                         str(record.get("document_number", "")))]
     if kind == "vehicle":  # by VIN, by plate (with its country), or both
-        fps = [vehicle_fingerprint(keys, str(record["vin"]))] if record.get("vin") else []
+        with _field("vin"):
+            fps = [vehicle_fingerprint(keys, str(record["vin"]))] if record.get("vin") else []
         if record.get("plate") or not fps:
-            fps.append(plate_fingerprint(keys, str(record.get("country", "")), str(record.get("plate", ""))))
+            with _field("plate"):
+                fps.append(plate_fingerprint(keys, str(record.get("country", "")), str(record.get("plate", ""))))
         return fps
     if kind == "person":
-        birth = str(record.get("birth_date", ""))
-        name_keys = names.record_name_keys(str(record.get("surname", "")), str(record.get("given_names", "")))
+        with _field("name"):
+            name_keys = names.record_name_keys(str(record.get("surname", "")), str(record.get("given_names", "")))
+        with _field("birth_date"):
+            birth = normalise_birth_date(str(record.get("birth_date", "")))
         return [person_fingerprint(keys, k, birth) for k in dict.fromkeys(name_keys)]
     raise BadDataError(f"record kind {kind!r}: expected 'document', 'person' or 'vehicle'")
 

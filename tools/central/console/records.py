@@ -264,16 +264,19 @@ class ConsoleRecords:
     # ------------------------------------------------------------------ alerts
     def record_alert(self, alert_id: str, operator: str, severity: str, target: str, notice: str,
                      expires: float, *, sites: list[str] | tuple[str, ...] = (),
-                     gates: list[str] | tuple[str, ...] = (), shared: bool = False) -> None:
+                     gates: list[str] | tuple[str, ...] = (), shared: bool = False,
+                     listed: list[str] | tuple[str, ...] = ()) -> None:
         """An alert this centre issued (from the console or ``alert send``), with whom it was addressed to (the
         ``sites`` or ``gates`` of its signed ``target``), and its audit entries: ``alert_issue`` (the notice is the
-        operator's own text) and, when it was ``shared`` with the region, ``federation_share_alert``."""
+        operator's own text; of its urgent listings only their kinds, ``listed``, never who or what they name) and,
+        when it was ``shared`` with the region, ``federation_share_alert``."""
         with self.store.transaction():
             self.store.execute("INSERT INTO console_alerts (alert_id, issued, operator, severity, target, notice,"
                                " expires, sites, gates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (alert_id, self._clock(), operator, severity, target, notice, expires,
                                 json.dumps(list(sites)), json.dumps(list(gates))))
-            self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target})
+            self.audit(operator, "alert_issue", alert_id, {"severity": severity, "target": target,
+                                                           **({"listed": list(listed)} if listed else {})})
             if shared:
                 self.audit(operator, "federation_share_alert", alert_id, {})
 

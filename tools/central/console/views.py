@@ -13,7 +13,8 @@
     POST /hit/ack           gate, msg                    acknowledge a hit                 officer, supervisor
     POST /hit/assign        gate, msg, operator          assign it to an operator          officer, supervisor
     POST /hit/outcome       gate, msg, outcome           intercepted | false_match | released
-    POST /alerts            notice, severity, ttl, target, sites/gates, document, share  supervisor
+    POST /alerts            notice, severity, ttl, target, sites/gates, document, person,  supervisor
+                            vehicle, share
     POST /alerts/withdraw   alert                        its clearing to the gates (and the region if shared)
     POST /federation/share  msg, personal, note          share a hit with the region        supervisor
     POST /commands          gate, op, args (JSON)        sign with your key; high impact: wait for a second
@@ -77,6 +78,16 @@ AUDIT_ACTIONS = {
     "federation_share_alert": "shared an alert with the region", "picture_export": "exported the picture (CSV)",
 }
 MAX_NOTICE = 2000
+# what the Alerts page says of a listing refused for one of its fields (RecordFieldError.field): no value repeated
+LISTING_REFUSALS = {
+    "document": "The document: expected its issuing state as 1-3 letters (e.g. UTO) and its number as 1-24 letters "
+                "or digits.",
+    "name": "The person's name: expected a surname or given names in Latin letters, without digits.",
+    "birth_date": "The person's birth date: expected YYMMDD as printed in the MRZ, an unknown digit as < "
+                  "(e.g. 740812 or 88<<<<).",
+    "vin": "The vehicle's VIN: expected 5-17 letters or digits (17 for ISO 3779).",
+    "plate": "The vehicle's plate: expected the plate and its country's 1-3 letter registration code (e.g. D, MA).",
+}
 
 
 class Refused(Refusal):
@@ -323,13 +334,13 @@ async def _issue_alert(request: web.Request) -> web.StreamResponse:
     console, user = request.app[CONSOLE], session_of(request).user
     form = await _form(request)
     try:
-        alert_id, expires, target, sites, gates = await asyncio.get_running_loop().run_in_executor(
+        alert_id, expires, target, sites, gates, listed = await asyncio.get_running_loop().run_in_executor(
             None, _publish_alert, console, form)
     except (ValueError, OSError) as exc:
         return await _alerts_page(request, status=400, error=refusal_text(request, exc))
     shared = form.get("share") == "1"
     console.records.record_alert(alert_id, user, form.get("severity", ""), target, form.get("notice", ""), expires,
-                                 sites=sites, gates=gates, shared=shared)
+                                 sites=sites, gates=gates, shared=shared, listed=listed)
     console.hub.publish("alerts")
     console.hub.publish("federation")
     if shared:
@@ -368,12 +379,13 @@ def _clear_alert(console: Console, alert_id: str) -> None:
     withdraw_alert(cfg.broker, cfg.store, keyfiles.load_signing_key(cfg.alert_key), alert_id, fed=console.federation())
 
 
-def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str, list[str], list[str]]:
+def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, str, list[str], list[str], list[str]]:
     """Sign and publish an alert from the form (blocking: run off the loop); (alert id, expires, target, its sites,
-    its gates)."""
+    its gates, the kinds of its listings)."""
     from agent import keys as keyfiles
     from tools.central.alerts import build_alert
     from tools.central.federation import issue_alert
+    from tools.hitlist.build import RecordFieldError
 
     cfg = console.config
     if cfg.broker is None or cfg.alert_key is None:
@@ -393,19 +405,40 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
     sites = form.get("sites", "").split()
     gates = form.get("gates", "").split()
     target = "gates" if gates else "site" if sites else "all"
-    listings = []
-    if form.get("document_number"):
-        listings.append({"kind": "document", "issuing_state": form.get("issuing_state", "").upper(),
-                         "document_number": form["document_number"].upper(),
-                         "reason": form.get("reason") or "stolen", "ref": form.get("ref", "")})
+    listings = alert_listings(form)
     fed = console.federation() if form.get("share") == "1" else None
     if form.get("share") == "1" and fed is None:
         raise Refused("This console was started without --federation: alerts are shared with `alert send --share`.")
     key = keyfiles.load_signing_key(cfg.alert_key)
-    alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
-                                          target=target, sites=sites, gates=gates)
+    try:  # the records' one check (tools.hitlist.build.record_fingerprints), said for the form's field
+        alert_id, wire, expires = build_alert(key, notice=notice, severity=severity, ttl=ttl, listings=listings,
+                                              target=target, sites=sites, gates=gates)
+    except RecordFieldError as exc:
+        raise Refused(LISTING_REFUSALS[exc.field]) from None
     issue_alert(cfg.broker, console.config.store, alert_id, wire, expires, fed)  # as `alert send [--share]`
-    return alert_id, expires, target, sites if target == "site" else [], gates if target == "gates" else []
+    return (alert_id, expires, target, sites if target == "site" else [], gates if target == "gates" else [],
+            [r["kind"] for r in listings])
+
+
+def alert_listings(form: dict[str, str]) -> list[dict[str, str]]:
+    """The urgent listings of the Alerts form, as records for ``build_alert`` (docs/hitlist.md "Records"): a
+    document, a person, a vehicle, each when one of its fields is filled in, with its own reason (stolen, wanted,
+    stolen unless said) and the alert's reference. Nothing is checked here: ``build_alert`` checks the records."""
+    ref = form.get("ref", "")
+    listings = []
+    if form.get("issuing_state") or form.get("document_number"):
+        listings.append({"kind": "document", "issuing_state": form.get("issuing_state", "").upper(),
+                         "document_number": form.get("document_number", "").upper(),
+                         "reason": form.get("reason") or "stolen", "ref": ref})
+    if form.get("surname") or form.get("given_names") or form.get("birth_date"):
+        listings.append({"kind": "person", "surname": form.get("surname", ""),
+                         "given_names": form.get("given_names", ""), "birth_date": form.get("birth_date", ""),
+                         "reason": form.get("person_reason") or "wanted", "ref": ref})
+    if form.get("vin") or form.get("plate"):
+        listings.append({"kind": "vehicle", "vin": form.get("vin", ""), "plate": form.get("plate", ""),
+                         "country": form.get("plate_country", ""),
+                         "reason": form.get("vehicle_reason") or "stolen", "ref": ref})
+    return listings
 
 
 async def _send_command(request: web.Request) -> web.StreamResponse:
