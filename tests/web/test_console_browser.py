@@ -1,6 +1,7 @@
 """The operators' console in real headless Chromium (Debian's chromium driven by Playwright), against a real
 gate on simulated hardware, a real Mosquitto and the real central node: signing in, a hit appearing on the
-console after the swipe without a reload, acknowledging it, issuing an alert, the picture's charts."""
+console after the swipe without a reload, acknowledging it, issuing an alert (a document, a wanted person), the
+picture's charts."""
 
 from __future__ import annotations
 
@@ -151,6 +152,62 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
             assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
             shots(page, "console-alert")
             assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
+    finally:
+        gate.stop()
+        central.stop()
+
+
+def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits_them(broker, tmp_path, page, shots):
+    """The person fields of the Alerts form in the browser: a birth date that is not YYMMDD is refused on the page
+    (400, nothing issued); filled in again, the alert reaches a real gate over a real Mosquitto and that person,
+    read there, is a HIT."""
+    from agent.config import ScreeningConfig
+    from agent.screening.decision import decide_query
+    from agent.screening.sources import PersonQuery, Query
+    from tests.support.link import alerting_gate
+    from tests.support.lists import Lists
+    from tools.central.console.views import LISTING_REFUSALS
+    from tools.central.hitlists import HitListServer
+    from tools.central.node import CentralConfig
+
+    keys, lists = Keys(), Lists(tmp_path)
+    lists.certify("--add-alert-key")
+    central = make_central(broker, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
+    gate, store, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
+                                          store=central.store)
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    wanted = Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208"))
+    try:
+        assert wait_until(lambda: store.keyring_version == 2, 15), "the gate did not get the alert key"
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
+                             alert_key=next(lists.keys.glob("alert-*.key"))) as console:
+            url = console.server.url
+            sign_in(page, url, SUPERVISOR)
+            page.goto(url + "/alerts")
+
+            def fill(birth_date: str) -> None:
+                page.fill("textarea[name=notice]", "Wanted: Anna Maria Eriksson")
+                page.select_option("select[name=severity]", "urgent")
+                page.fill("input[name=surname]", "Eriksson")
+                page.fill("input[name=given_names]", "Anna Maria")
+                page.fill("input[name=birth_date]", birth_date)
+                page.fill("input[name=ref]", "EW-P")
+                page.click("#issue-alert")
+                page.wait_for_selector("#notice")
+
+            fill("74-12-")
+            assert "error" in page.get_attribute("#notice", "class")
+            assert page.inner_text("#notice") == LISTING_REFUSALS["birth_date"]
+            assert console.records.alerts() == [] and "?" not in page.url
+            fill("741208")
+            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+            [issued] = console.records.alerts()
+            assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
+            hit = decide_query(wanted, rules=ScreeningConfig(lab_gate=True), now=time.time(), sources=[warnings])
+            assert (hit.verdict, hit.hit.ref) == ("HIT", "EW-P")
+            shots(page, "console-alert-person")
     finally:
         gate.stop()
         central.stop()
