@@ -203,6 +203,9 @@ def test_alert_send_is_recorded_with_who_sent_it_when_and_to_which_gates(broker,
     assert before <= sent["issued"] <= time.time() and sent["expires"] == pytest.approx(sent["issued"] + 600, abs=5)
     assert [(e["operator"], e["action"], e["target"]) for e in records.audit_log()] == \
         [("amina", "alert_issue", alert_id)]
+    # what was listed, never who or what: the kinds of the listings, not the document number
+    assert json.loads(records.audit_log()[0]["detail"]) == {"severity": "warning", "target": "gates",
+                                                           "listed": ["document"]}
     [board] = records.alert_board()  # the Alerts page
     assert (board["alert_id"], board["addressees"], board["missing"]) == (alert_id, ["gate-2"], ["gate-2"])
     assert main(["alert", "status", alert_id, "--db", db]) == 1  # known, no gate reported it yet
