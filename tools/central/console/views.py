@@ -405,7 +405,7 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
     sites = form.get("sites", "").split()
     gates = form.get("gates", "").split()
     target = "gates" if gates else "site" if sites else "all"
-    listings = alert_listings(form)
+    listings = _alert_listings(form)
     fed = console.federation() if form.get("share") == "1" else None
     if form.get("share") == "1" and fed is None:
         raise Refused("This console was started without --federation: alerts are shared with `alert send --share`.")
@@ -420,7 +420,7 @@ def _publish_alert(console: Console, form: dict[str, str]) -> tuple[str, float, 
             [r["kind"] for r in listings])
 
 
-def alert_listings(form: dict[str, str]) -> list[dict[str, str]]:
+def _alert_listings(form: dict[str, str]) -> list[dict[str, str]]:
     """The urgent listings of the Alerts form, as records for ``build_alert`` (docs/hitlist.md "Records"): a
     document, a person, a vehicle, each when one of its fields is filled in, with its own reason (stolen, wanted,
     stolen unless said) and the alert's reference. Nothing is checked here: ``build_alert`` checks the records."""
