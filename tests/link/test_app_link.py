@@ -4,6 +4,7 @@ pipeline on simulated hardware, the real link and a real Mosquitto."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from agent.app import GateApp, SystemdNotifier
 from agent.config import load_config
@@ -12,9 +13,11 @@ from tests.support.gatesim import CLEAR_DOC, LISTED_DOC, write_app_config
 from tests.support.link import make_central
 from tests.support.wait import wait_until
 from tools.central.cli import main as central_cli
+from tools.central.node import CentralNode
 
 
-def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
+def linked_gate_config(broker, tmp_path, keys) -> tuple[Path, CentralNode]:
+    """gate-a's config with [link] to ``broker`` and the three command keys, and a started central node."""
     from agent.durable import atomic_write
 
     atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
@@ -25,7 +28,11 @@ def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_
     config = write_app_config(tmp_path, link={
         "enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub",
         "command_pubs": ["cmd0.pub", "cmd1.pub", "cmd2.pub"]})
-    central = make_central(broker, tmp_path / "central.db", keys)
+    return config, make_central(broker, tmp_path / "central.db", keys)
+
+
+def test_gate_app_with_link_delivers_swipes_and_hits_and_obeys_policy_and_relay_commands(broker, tmp_path, keys):
+    config, central = linked_gate_config(broker, tmp_path, keys)
     app = GateApp(load_config(config))
     app.open()
     assert central_cli(["enrol", "--db", str(tmp_path / "central.db"), "--gate", "gate-a",
@@ -65,17 +72,7 @@ def test_watchdog_pings_stop_while_the_link_worker_is_wedged(broker, tmp_path, k
     bus (a signed pulse_relay while the driver's write never returns), and the pings stop within one interval;
     they were sent on, since only the reader reported to the watchdog. An idle worker, waiting up to 5 s for
     work, is no wedge (the interval here is 0.6 s)."""
-    from agent.durable import atomic_write
-
-    atomic_write(tmp_path / "node.pub", bytes(keys.node.verify_key))
-    for i, k in enumerate(keys.commands):
-        atomic_write(tmp_path / f"cmd{i}.pub", bytes(k.verify_key))
-    _, password = broker.add_gate("gate-a")
-    (tmp_path / "pw").write_text(password)
-    config = write_app_config(tmp_path, link={
-        "enabled": True, "port": broker.port, "password_file": "pw", "node_pub": "node.pub",
-        "command_pubs": ["cmd0.pub", "cmd1.pub", "cmd2.pub"]})
-    central = make_central(broker, tmp_path / "central.db", keys)
+    config, central = linked_gate_config(broker, tmp_path, keys)
     notifier = SystemdNotifier(environ={"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "600000"})
     app = GateApp(load_config(config), notifier=notifier)
     app.open()
