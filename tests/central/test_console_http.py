@@ -666,30 +666,20 @@ def test_a_supervisor_lists_a_wanted_person_from_the_console_and_a_real_gate_hit
     from agent.config import ScreeningConfig
     from agent.screening.decision import decide_query
     from agent.screening.sources import PersonQuery, Query
-    from tests.support.link import Keys, alerting_gate, make_central
-    from tests.support.lists import Lists
+    from tests.support.lists import alerting_site
     from tests.support.wait import wait_until
     from tools.central.console.views import LISTING_REFUSALS
-    from tools.central.hitlists import HitListServer
 
     caplog.set_level(logging.DEBUG)
-    keys, lists = Keys(), Lists(tmp_path)
-    lists.certify("--add-alert-key")
-    central = make_central(broker, tmp_path / "central.db", keys)
-    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
-    gate, hitlist, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
-                                            store=central.store)
-    user = "central-cmd"
-    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
     rules = ScreeningConfig(lab_gate=True)
+    with alerting_site(broker, tmp_path) as site:
+        warnings = site.warnings
 
-    def decide(query: Query):  # type: ignore[no-untyped-def]
-        return decide_query(query, rules=rules, now=time.time(), sources=[warnings])
+        def decide(query: Query):  # type: ignore[no-untyped-def]
+            return decide_query(query, rules=rules, now=time.time(), sources=[warnings])
 
-    try:
-        assert wait_until(lambda: hitlist.keyring_version == 2, 15), "the gate did not get the alert key"
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
-                             alert_key=next(lists.keys.glob("alert-*.key"))) as console:
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
+                             alert_key=site.alert_key) as console:
             c = Client(console.server.url)
             csrf = c.sign_in(SUPERVISOR, PASSWORD)
             notice = {"notice": "Wanted: see the listing", "severity": "urgent", "ttl": "600", "csrf": csrf}
@@ -727,9 +717,6 @@ def test_a_supervisor_lists_a_wanted_person_from_the_console_and_a_real_gate_hit
             assert decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "88<<<<"))).hit.ref == "EW-Y"
             audit = repr(console.records.audit_log()).upper()
             assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", audit))
-    finally:
-        gate.stop()
-        central.stop()
     logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
     assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", logged.upper()))
 

@@ -7,15 +7,18 @@ import contextlib
 import io
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from nacl.signing import SigningKey
 
 from agent.hitlist.store import HitListStore
 from agent.keys import read_public_key
-from tests.support.link import make_central, make_gate
+from tests.support.link import Keys, alerting_gate, make_central, make_gate
 from tests.support.wait import wait_until
 from tools.central.hitlists import HitListServer
+from tools.central.node import CentralConfig, CentralNode
 from tools.hitlist_cli import main as hitlist_cli
 
 DOCS = [("UTO", f"L8989{i:04d}") for i in range(400)]
@@ -140,3 +143,34 @@ class Site:
         for gate in self.gates:
             gate.stop()
         self.central.stop()
+
+
+class AlertingSite(NamedTuple):
+    """A central node whose keyring certifies an alert key, a gate (``alerting_gate``) that holds that keyring,
+    and what the console issues alerts with: the command account's broker settings and the alert key file."""
+
+    central: CentralNode
+    gate: Any
+    hitlist: HitListStore
+    warnings: Any
+    broker: CentralConfig
+    alert_key: Path
+
+
+@contextlib.contextmanager
+def alerting_site(broker: Any, tmp_path: Path) -> Iterator[AlertingSite]:
+    """An ``AlertingSite`` on ``broker``, its gate holding the alert key before it is yielded; stopped after."""
+    keys, lists = Keys(), Lists(tmp_path)
+    lists.certify("--add-alert-key")
+    central = make_central(broker, tmp_path / "central.db", keys)
+    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
+    gate, hitlist, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
+                                            store=central.store)
+    user = "central-cmd"
+    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
+    try:
+        assert wait_until(lambda: hitlist.keyring_version == 2, 15), "the gate did not get the alert key"
+        yield AlertingSite(central, gate, hitlist, warnings, config, next(lists.keys.glob("alert-*.key")))
+    finally:
+        gate.stop()
+        central.stop()

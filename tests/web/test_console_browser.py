@@ -10,7 +10,6 @@ import time
 
 from tests.support.console import OFFICER, SUPERVISOR, running_console, sign_in
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
-from tests.support.link import Keys, make_central
 from tests.support.screen import linked_gate
 from tests.support.wait import wait_until
 
@@ -112,25 +111,12 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
     """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
     gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the
     real node stores and the page shows without a reload."""
-    from tests.support.link import alerting_gate
-    from tests.support.lists import Lists
-    from tools.central.hitlists import HitListServer
-    from tools.central.node import CentralConfig
+    from tests.support.lists import alerting_site
 
-    keys = Keys()
-    lists = Lists(tmp_path)
-    lists.certify("--add-alert-key")
-    alert_key = next(lists.keys.glob("alert-*.key"))
-    central = make_central(broker, tmp_path / "central.db", keys)
-    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
-    gate, store, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
-                                          store=central.store)
-    user = "central-cmd"
-    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
-    try:
-        assert wait_until(lambda: store.keyring_version == 2, 15), "the gate did not get the alert key"
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
-                             alert_key=alert_key) as console:
+    with alerting_site(broker, tmp_path) as site:
+        warnings = site.warnings
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
+                             alert_key=site.alert_key) as console:
             url = console.server.url
             sign_in(page, url, SUPERVISOR)
             page.goto(url + "/alerts")
@@ -152,9 +138,6 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
             assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
             shots(page, "console-alert")
             assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
-    finally:
-        gate.stop()
-        central.stop()
 
 
 def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits_them(broker, tmp_path, page, shots):
@@ -164,25 +147,14 @@ def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits
     from agent.config import ScreeningConfig
     from agent.screening.decision import decide_query
     from agent.screening.sources import PersonQuery, Query
-    from tests.support.link import alerting_gate
-    from tests.support.lists import Lists
+    from tests.support.lists import alerting_site
     from tools.central.console.views import LISTING_REFUSALS
-    from tools.central.hitlists import HitListServer
-    from tools.central.node import CentralConfig
 
-    keys, lists = Keys(), Lists(tmp_path)
-    lists.certify("--add-alert-key")
-    central = make_central(broker, tmp_path / "central.db", keys)
-    central.hitlists = HitListServer(lists.lists, keyrings=lists.keyrings)
-    gate, store, warnings = alerting_gate(broker, tmp_path, keys, "gate-1", root_pub=lists.root_pub,
-                                          store=central.store)
-    user = "central-cmd"
-    config = CentralConfig(host=broker.host, port=broker.port, username=user, password=broker.credentials[user])
     wanted = Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208"))
-    try:
-        assert wait_until(lambda: store.keyring_version == 2, 15), "the gate did not get the alert key"
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=config,
-                             alert_key=next(lists.keys.glob("alert-*.key"))) as console:
+    with alerting_site(broker, tmp_path) as site:
+        warnings = site.warnings
+        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
+                             alert_key=site.alert_key) as console:
             url = console.server.url
             sign_in(page, url, SUPERVISOR)
             page.goto(url + "/alerts")
@@ -208,9 +180,6 @@ def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits
             hit = decide_query(wanted, rules=ScreeningConfig(lab_gate=True), now=time.time(), sources=[warnings])
             assert (hit.verdict, hit.hit.ref) == ("HIT", "EW-P")
             shots(page, "console-alert-person")
-    finally:
-        gate.stop()
-        central.stop()
 
 
 def test_federation_page_shows_a_received_item_live_and_a_supervisor_shares_a_hit(broker, tmp_path, page, shots):
