@@ -116,6 +116,17 @@ def test_firstboot_unit_runs_until_provisioned_or_new_bundle():
     assert "Before=sharaka-gate.service" in text
 
 
+def test_enrolment_refreshes_the_firewall_from_the_gate_toml_it_wrote_before_the_agent_starts():
+    """First boot let MQTT out to the enrolment listener's host only (provision.toml), and sharaka-firewall.service
+    had not run (no gate.toml yet): a broker the centre named at enrolment on another host, or a screen on the
+    booth's network, stayed shut until the next boot."""
+    posts = [line.partition("=")[2] for line in (IMAGES / "systemd/sharaka-provision.service").read_text().splitlines()
+             if line.startswith("ExecStartPost=")]
+    firewall = posts.index("/usr/bin/systemctl --no-block restart sharaka-firewall.service")
+    assert firewall < posts.index("/usr/bin/systemctl --no-block restart sharaka-gate.service")
+    assert "ConditionPathExists=/etc/sharaka/gate.toml" in (IMAGES / "systemd/sharaka-firewall.service").read_text()
+
+
 def test_agent_waits_for_clock_sync_when_a_network_exists_and_offline_gates_still_start():
     gate = (IMAGES / "systemd/sharaka-gate.service").read_text()
     assert "After=local-fs.target time-sync.target sharaka-time-wait.service" in gate
