@@ -49,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -696,11 +697,11 @@ def cmd_alert(args: argparse.Namespace) -> int:
                              "shared or received through the federation, nor reported by any gate): check the id")
         receipts = alert_receipts(store, args.alert_id)
         enrolled = [g["gate_id"] for g in store.gates()]
-        # an alert this centre issued lists the gates it was addressed to (the Alerts page's), another every gate
-        board = issued_here.alert_board(limit=issued_here.count_alerts(), rows=0)
-        addressed = {a["alert_id"]: a["addressees"] for a in board}
-        # the alerts this centre issued that no gate reported yet are shown too, each gate with "no report"
-        issued = [args.alert_id] if args.alert_id else [a["alert_id"] for a in reversed(board)]
+        # an alert this centre issued lists the gates it was addressed to (the Alerts page's), another every gate;
+        # the alerts it issued that no gate reported yet are shown too, each gate with "no report"
+        mine = [a for a in issued_here.alerts() if args.alert_id in (None, a["alert_id"])]
+        addressed = issued_here.addressed(mine)
+        issued = [args.alert_id] if args.alert_id else [a["alert_id"] for a in reversed(mine)]
         for alert_id in dict.fromkeys([*receipts, *issued]):
             _alert_lines(alert_id, receipts.get(alert_id, {}), addressed.get(alert_id, enrolled), args.json)
         return 0 if args.alert_id is None or receipts else 1
@@ -762,7 +763,7 @@ def _clear_alert(args: argparse.Namespace, store: CentralStore) -> int:
     return 0
 
 
-def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], addressed: list[str], as_json: bool) -> None:
+def _alert_lines(alert_id: str, gates: dict[str, dict[str, Any]], addressed: Iterable[str], as_json: bool) -> None:
     for gate in sorted(set(gates) | set(addressed)):
         states = gates.get(gate, {})
         word = "acknowledged" if "acknowledged" in states else "received" if "received" in states else "no report"

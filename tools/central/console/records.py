@@ -308,28 +308,36 @@ class ConsoleRecords:
         alerts = self.alerts(limit)
         if not alerts:
             return []
-        fleet = [g for gates in self.gates_by_site().values() for g in gates]
         receipts = alert_receipts(self.store, *(a["alert_id"] for a in alerts))
+        addressed = self.addressed(alerts)
         out = []
         for a in alerts:
             got = receipts.get(a["alert_id"], {})
-            # the fleet of the alert's time: enrolled before it expired (a gate enrolled while it was in force got
-            # it at its first connect), not retired before it was issued
-            then = [g for g in fleet
-                    if g["enrolled"] <= a["expires"] and (g["retired"] is None or g["retired"] >= a["issued"])]
-            if a["target"] == "gates" and a["gates"]:
-                addressed = set(a["gates"])
-            elif a["target"] == "site" and a["sites"]:
-                addressed = {g["gate_id"] for g in then if g["site"] in a["sites"]}
-            else:
-                addressed = {g["gate_id"] for g in then}
-            gates = sorted(addressed | set(got))
+            gates = sorted(addressed[a["alert_id"]] | set(got))
             missing = [g for g in gates if g not in got]
             reported = [g for g in gates if g in got]
             out.append({**a, "addressees": gates, "receipts": got, "received": len(reported),
                         "acknowledged": sum(1 for g in gates if "acknowledged" in got.get(g, {})),
                         "missing": missing[:rows], "more_missing": max(len(missing) - rows, 0),
                         "reported": reported[:rows], "more_reported": max(len(reported) - rows, 0)})
+        return out
+
+    def addressed(self, alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
+        """{alert id: the gates it was addressed to} of ``alerts`` (rows of ``alerts()``): the named gates for
+        ``gates``, the gates of its sites (as ``gates_by_site`` knows them) for ``site``, else every gate of the
+        alert's own fleet: enrolled before it expired (a gate enrolled while it was in force got it at its first
+        connect), not retired before it was issued."""
+        fleet = [g for gates in self.gates_by_site().values() for g in gates] if alerts else []
+        out = {}
+        for a in alerts:
+            then = [g for g in fleet
+                    if g["enrolled"] <= a["expires"] and (g["retired"] is None or g["retired"] >= a["issued"])]
+            if a["target"] == "gates" and a["gates"]:
+                out[a["alert_id"]] = set(a["gates"])
+            elif a["target"] == "site" and a["sites"]:
+                out[a["alert_id"]] = {g["gate_id"] for g in then if g["site"] in a["sites"]}
+            else:
+                out[a["alert_id"]] = {g["gate_id"] for g in then}
         return out
 
     # ------------------------------------------------------------------ commands
