@@ -30,6 +30,7 @@ from tests.support.console import (
     add_alert_receipt,
     add_search,
     add_status,
+    alerting_console,
     running_console,
 )
 from tests.support.webclient import Client
@@ -666,57 +667,54 @@ def test_a_supervisor_lists_a_wanted_person_from_the_console_and_a_real_gate_hit
     from agent.config import ScreeningConfig
     from agent.screening.decision import decide_query
     from agent.screening.sources import PersonQuery, Query
-    from tests.support.lists import alerting_site
     from tests.support.wait import wait_until
     from tools.central.console.views import LISTING_REFUSALS
 
     caplog.set_level(logging.DEBUG)
     rules = ScreeningConfig(lab_gate=True)
-    with alerting_site(broker, tmp_path) as site:
+    with alerting_console(broker, tmp_path) as (site, console):
         warnings = site.warnings
 
         def decide(query: Query):  # type: ignore[no-untyped-def]
             return decide_query(query, rules=rules, now=time.time(), sources=[warnings])
 
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
-                             alert_key=site.alert_key) as console:
-            c = Client(console.server.url)
-            csrf = c.sign_in(SUPERVISOR, PASSWORD)
-            notice = {"notice": "Wanted: see the listing", "severity": "urgent", "ttl": "600", "csrf": csrf}
-            for fields, field in BAD_LISTINGS.values():
-                r = c.request("/alerts", {**notice, **fields})
-                assert r.status == 400, fields
-                assert str(escape(LISTING_REFUSALS[field])) in r.read().decode(), fields
-            assert c.request("/lang", {"lang": "fr", "csrf": csrf}).status == 303
-            r = c.request("/alerts", {**notice, **BAD_LISTINGS["birth date not YYMMDD"][0]})
-            assert r.status == 400 and "La date de naissance de la personne" in r.read().decode()
-            assert c.request("/lang", {"lang": "en", "csrf": csrf}).status == 303
-            assert console.records.alerts() == [] and "alert_issue" not in {
-                e["action"] for e in console.records.audit_log()}
-            r = c.request("/alerts", {**notice, "surname": "Eriksson", "given_names": "Anna Maria", "birth_date": "741208",
-                                      "vin": "1M8GDM9AXKP042788", "ref": "EW-P"})
-            assert r.status == 303 and "?" not in r.headers["Location"]
-            [issued] = console.records.alerts()
-            assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
-            person = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208")))
-            assert (person.verdict, person.reasons, person.hit.ref) == ("HIT", ("listed_person:wanted",), "EW-P")
-            swapped = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "740812")))
-            assert swapped.verdict == "REFER" and swapped.reasons == ("possible_person_match:wanted",
-                                                                      "birth_date_transposed")
-            assert decide(Query(vin="1M8GDM9AXKP042788")).verdict == "HIT"
-            assert decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741213"))).verdict == "CLEAR"
-            [entry] = [e for e in console.records.audit_log() if e["action"] == "alert_issue"]
-            assert json.loads(entry["detail"])["listed"] == ["person", "vehicle"]
-            # a source that knows only the year of birth: 88<<<< as the form's hint says
-            assert c.request("/alerts", {**notice, "surname": "AL RUWATHE", "given_names": "BUTHRA",
-                                         "birth_date": "88<<<<", "ref": "EW-Y"}).status == 303
-            assert wait_until(lambda: len(warnings.active_alerts()) == 2, 10)
-            partial = decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "880512")))
-            assert partial.verdict == "REFER" and partial.reasons == ("possible_person_match:wanted",
-                                                                      "birth_date_partial")
-            assert decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "88<<<<"))).hit.ref == "EW-Y"
-            audit = repr(console.records.audit_log()).upper()
-            assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", audit))
+        c = Client(console.server.url)
+        csrf = c.sign_in(SUPERVISOR, PASSWORD)
+        notice = {"notice": "Wanted: see the listing", "severity": "urgent", "ttl": "600", "csrf": csrf}
+        for fields, field in BAD_LISTINGS.values():
+            r = c.request("/alerts", {**notice, **fields})
+            assert r.status == 400, fields
+            assert str(escape(LISTING_REFUSALS[field])) in r.read().decode(), fields
+        assert c.request("/lang", {"lang": "fr", "csrf": csrf}).status == 303
+        r = c.request("/alerts", {**notice, **BAD_LISTINGS["birth date not YYMMDD"][0]})
+        assert r.status == 400 and "La date de naissance de la personne" in r.read().decode()
+        assert c.request("/lang", {"lang": "en", "csrf": csrf}).status == 303
+        assert console.records.alerts() == [] and "alert_issue" not in {
+            e["action"] for e in console.records.audit_log()}
+        r = c.request("/alerts", {**notice, "surname": "Eriksson", "given_names": "Anna Maria", "birth_date": "741208",
+                                  "vin": "1M8GDM9AXKP042788", "ref": "EW-P"})
+        assert r.status == 303 and "?" not in r.headers["Location"]
+        [issued] = console.records.alerts()
+        assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
+        person = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208")))
+        assert (person.verdict, person.reasons, person.hit.ref) == ("HIT", ("listed_person:wanted",), "EW-P")
+        swapped = decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "740812")))
+        assert swapped.verdict == "REFER" and swapped.reasons == ("possible_person_match:wanted",
+                                                                  "birth_date_transposed")
+        assert decide(Query(vin="1M8GDM9AXKP042788")).verdict == "HIT"
+        assert decide(Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741213"))).verdict == "CLEAR"
+        [entry] = [e for e in console.records.audit_log() if e["action"] == "alert_issue"]
+        assert json.loads(entry["detail"])["listed"] == ["person", "vehicle"]
+        # a source that knows only the year of birth: 88<<<< as the form's hint says
+        assert c.request("/alerts", {**notice, "surname": "AL RUWATHE", "given_names": "BUTHRA",
+                                     "birth_date": "88<<<<", "ref": "EW-Y"}).status == 303
+        assert wait_until(lambda: len(warnings.active_alerts()) == 2, 10)
+        partial = decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "880512")))
+        assert partial.verdict == "REFER" and partial.reasons == ("possible_person_match:wanted",
+                                                                  "birth_date_partial")
+        assert decide(Query(person=PersonQuery("AL RUWATHE", "BUTHRA", "88<<<<"))).hit.ref == "EW-Y"
+        audit = repr(console.records.audit_log()).upper()
+        assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", audit))
     logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
     assert not {"ERIKSSON", "RUWATHE", "741208", "1M8GDM9AXKP042788"} & set(re.findall(r"\w+", logged.upper()))
 

@@ -39,6 +39,18 @@ def running_console(store: str | Path | CentralStore, accounts: Path, **config: 
             opened.close()
 
 
+@contextmanager
+def alerting_console(broker: Any, tmp_path: Path) -> Iterator[tuple[Any, Console]]:
+    """(an ``alerting_site`` on ``broker``, the console over its store that issues alerts with its command account
+    and alert key)."""
+    from tests.support.lists import alerting_site
+
+    with alerting_site(broker, tmp_path) as site, running_console(
+            tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
+            alert_key=site.alert_key) as console:
+        yield site, console
+
+
 def sign_in(page: Any, url: str, user: str = SUPERVISOR, password: str = PASSWORD) -> None:
     """Sign in through the console's form in a Playwright ``page``."""
     page.goto(url + "/login")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.support.console import OFFICER, SUPERVISOR, running_console, sign_in
+from tests.support.console import OFFICER, SUPERVISOR, alerting_console, running_console, sign_in
 from tests.support.gatesim import CLEAR_DOC, LISTED_DOC
 from tests.support.screen import linked_gate
 from tests.support.wait import wait_until
@@ -111,33 +111,30 @@ def test_supervisor_issues_an_alert_and_sees_the_gate_receive_and_acknowledge_it
     """The alert is issued in the browser, signed with the alert key and published to a real Mosquitto; a real
     gate link verifies it under its keyring and reports receipt, then its officer's acknowledgement, which the
     real node stores and the page shows without a reload."""
-    from tests.support.lists import alerting_site
 
-    with alerting_site(broker, tmp_path) as site:
+    with alerting_console(broker, tmp_path) as (site, console):
         warnings = site.warnings
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
-                             alert_key=site.alert_key) as console:
-            url = console.server.url
-            sign_in(page, url, SUPERVISOR)
-            page.goto(url + "/alerts")
-            page.wait_for_selector("#live:not(.down)")
-            page.fill("textarea[name=notice]", "Passport L898902C3 stolen at 02:10")
-            page.select_option("select[name=severity]", "urgent")
-            page.fill("input[name=issuing_state]", "UTO")
-            page.fill("input[name=document_number]", "L898902C3")
-            page.fill("input[name=ref]", "EW-1")
-            page.click("#issue-alert")
-            page.wait_for_selector("#notice")
-            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
-            alert_id = page.get_attribute("article.alert", "data-alert")
-            assert alert_id and f"Alert {alert_id} issued to all" in page.inner_text("#notice")
-            assert wait_until(lambda: any(a["id"] == alert_id for a in warnings.active_alerts()), 10)
-            page.wait_for_selector("tr[data-gate=gate-1] td.received:has-text('UTC')", timeout=15_000)
-            warnings.acknowledge(alert_id, "amina")
-            page.wait_for_selector("tr[data-gate=gate-1] td.officer:text('amina')", timeout=15_000)
-            assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
-            shots(page, "console-alert")
-            assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
+        url = console.server.url
+        sign_in(page, url, SUPERVISOR)
+        page.goto(url + "/alerts")
+        page.wait_for_selector("#live:not(.down)")
+        page.fill("textarea[name=notice]", "Passport L898902C3 stolen at 02:10")
+        page.select_option("select[name=severity]", "urgent")
+        page.fill("input[name=issuing_state]", "UTO")
+        page.fill("input[name=document_number]", "L898902C3")
+        page.fill("input[name=ref]", "EW-1")
+        page.click("#issue-alert")
+        page.wait_for_selector("#notice")
+        assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+        alert_id = page.get_attribute("article.alert", "data-alert")
+        assert alert_id and f"Alert {alert_id} issued to all" in page.inner_text("#notice")
+        assert wait_until(lambda: any(a["id"] == alert_id for a in warnings.active_alerts()), 10)
+        page.wait_for_selector("tr[data-gate=gate-1] td.received:has-text('UTC')", timeout=15_000)
+        warnings.acknowledge(alert_id, "amina")
+        page.wait_for_selector("tr[data-gate=gate-1] td.officer:text('amina')", timeout=15_000)
+        assert page.inner_text("tr[data-gate=gate-1] td.acknowledged") != "-"
+        shots(page, "console-alert")
+        assert [e["action"] for e in console.records.audit_log()][0] == "alert_issue"
 
 
 def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits_them(broker, tmp_path, page, shots):
@@ -147,39 +144,36 @@ def test_supervisor_lists_a_wanted_person_in_the_alert_form_and_a_real_gate_hits
     from agent.config import ScreeningConfig
     from agent.screening.decision import decide_query
     from agent.screening.sources import PersonQuery, Query
-    from tests.support.lists import alerting_site
     from tools.central.console.views import LISTING_REFUSALS
 
     wanted = Query(person=PersonQuery("ERIKSSON", "ANNA MARIA", "741208"))
-    with alerting_site(broker, tmp_path) as site:
+    with alerting_console(broker, tmp_path) as (site, console):
         warnings = site.warnings
-        with running_console(tmp_path / "central.db", tmp_path / "operators.sqlite3", broker=site.broker,
-                             alert_key=site.alert_key) as console:
-            url = console.server.url
-            sign_in(page, url, SUPERVISOR)
-            page.goto(url + "/alerts")
+        url = console.server.url
+        sign_in(page, url, SUPERVISOR)
+        page.goto(url + "/alerts")
 
-            def fill(birth_date: str) -> None:
-                page.fill("textarea[name=notice]", "Wanted: Anna Maria Eriksson")
-                page.select_option("select[name=severity]", "urgent")
-                page.fill("input[name=surname]", "Eriksson")
-                page.fill("input[name=given_names]", "Anna Maria")
-                page.fill("input[name=birth_date]", birth_date)
-                page.fill("input[name=ref]", "EW-P")
-                page.click("#issue-alert")
-                page.wait_for_selector("#notice")
+        def fill(birth_date: str) -> None:
+            page.fill("textarea[name=notice]", "Wanted: Anna Maria Eriksson")
+            page.select_option("select[name=severity]", "urgent")
+            page.fill("input[name=surname]", "Eriksson")
+            page.fill("input[name=given_names]", "Anna Maria")
+            page.fill("input[name=birth_date]", birth_date)
+            page.fill("input[name=ref]", "EW-P")
+            page.click("#issue-alert")
+            page.wait_for_selector("#notice")
 
-            fill("74-12-")
-            assert "error" in page.get_attribute("#notice", "class")
-            assert page.inner_text("#notice") == LISTING_REFUSALS["birth_date"]
-            assert console.records.alerts() == [] and "?" not in page.url
-            fill("741208")
-            assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
-            [issued] = console.records.alerts()
-            assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
-            hit = decide_query(wanted, rules=ScreeningConfig(lab_gate=True), now=time.time(), sources=[warnings])
-            assert (hit.verdict, hit.hit.ref) == ("HIT", "EW-P")
-            shots(page, "console-alert-person")
+        fill("74-12-")
+        assert "error" in page.get_attribute("#notice", "class")
+        assert page.inner_text("#notice") == LISTING_REFUSALS["birth_date"]
+        assert console.records.alerts() == [] and "?" not in page.url
+        fill("741208")
+        assert "ok" in page.get_attribute("#notice", "class"), page.inner_text("#notice")
+        [issued] = console.records.alerts()
+        assert wait_until(lambda: [a["id"] for a in warnings.active_alerts()] == [issued["alert_id"]], 10)
+        hit = decide_query(wanted, rules=ScreeningConfig(lab_gate=True), now=time.time(), sources=[warnings])
+        assert (hit.verdict, hit.hit.ref) == ("HIT", "EW-P")
+        shots(page, "console-alert-person")
 
 
 def test_federation_page_shows_a_received_item_live_and_a_supervisor_shares_a_hit(broker, tmp_path, page, shots):
