@@ -359,7 +359,9 @@ def test_a_clear_decided_without_the_centre_or_with_a_stale_list_says_so_beside_
         qualifiers = page.inner_text("#qualifiers")
         assert "Hit-list out of date: this decision is only as good as the list" in qualifiers, qualifiers
         assert "Centre not reached" in qualifiers
-        assert page.locator("#recent li").first.locator(".qualifier[data-code=list_stale]").count() == 1
+        stale_in_recent = page.locator("#recent li").first.locator(".qualifier[data-code=list_stale]")
+        stale_in_recent.wait_for()  # the last decisions' list is its own live update, after the current decision's
+        assert stale_in_recent.count() == 1
         app.reader.device.swipe(LISTED_DOC)
         page.wait_for_selector("#verdict.HIT")
         assert page.query_selector("#qualifiers") is None and page.query_selector("#verdict.qualified") is None
