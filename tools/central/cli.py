@@ -409,7 +409,11 @@ def _emit(obj: dict[str, Any], as_json: bool, text: str | list[str]) -> None:
     each) with every control, bidi and separator character escaped, so nothing a gate sent can drive the
     operator's terminal (nor start a line of its own)."""
     lines = [text] if isinstance(text, str) else text
-    print(json.dumps(obj, default=str) if as_json else "\n".join(map(escape_controls, lines)), flush=True)
+    out = json.dumps(obj, default=str) if as_json else "\n".join(map(escape_controls, lines))
+    # one write with its newline (print writes the two apart): a line another thread prints meanwhile, the node's
+    # events beside the main thread's, cannot land between them and leave two lines that do not parse
+    sys.stdout.write(out + "\n")
+    sys.stdout.flush()
 
 
 def _linger(text: str) -> float:
