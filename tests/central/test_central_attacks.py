@@ -98,7 +98,9 @@ def test_poisoned_status_does_not_block_other_gates(broker, tmp_path, keys):
         assert len(central.store.events("gate-ok", hits_only=True)) == 40
         assert max(flooded) < 2.0, (max(baseline), sorted(flooded)[-5:])
         assert central.store.count_events() == 40  # nothing of the poison was stored
-        assert wait_until(lambda: sum(central.store.rejects_by_gate().get("gate-bad", {}).values()) == sent[0], 10)
+        # every poisoned message is counted as a reject; the centre works through the flood's backlog after it ends,
+        # which took over 10 s once at a load average of 9 (2026-12-07)
+        assert wait_until(lambda: sum(central.store.rejects_by_gate().get("gate-bad", {}).values()) == sent[0], 30)
         assert "gate-ok" not in central.store.rejects_by_gate()
         sessions = {g["gate_id"]: g["session"] for g in central.store.gates()}
         assert sessions["gate-bad"] == 0 and sessions["gate-ok"] >= 1  # no poisoned status was applied
