@@ -7,12 +7,14 @@ sentinel is there, a refused message that got through would be there too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from tests.support.broker import Broker, MqttTestClient
+from tests.support.broker import Broker, MqttTestClient, Pki
 from tools.broker_setup import GATE_INBOUND, GATE_OUTBOUND
 
 NOT_AUTHORIZED = 0x87
@@ -93,8 +95,8 @@ def test_gate_subscription_to_other_gates_receives_nothing(
     """26: whatever a gate subscribes to, it never receives another gate's traffic, live or retained.
 
     Mosquitto 2.0's acl_file does not check subscriptions (SUBACK grants the QoS; its source carries a FIXME)
-    but checks read access for every message it would deliver, so nothing arrives. SUBACK 0x87 needs the
-    dynamic-security plugin (docs/broker.md)."""
+    but checks read access for every message it would deliver, so nothing arrives. Why not SUBACK 0x87:
+    test_dynamic_security_plugin_refuses_subscriptions_only_with_a_role_naming_each_gate (docs/broker.md)."""
     broker.add_gate("gate-b")
     own_cmd = f"{GATES}/gate-a/cmd"
     with MqttTestClient(broker, *broker.central) as central:
@@ -102,7 +104,7 @@ def test_gate_subscription_to_other_gates_receives_nothing(
         for topic in (f"{GATES}/gate-b/cmd", own_cmd):
             assert central.publish(topic, b"retained", retain=True).value in ACCEPTED
         [suback] = gate_a.subscribe(topic_filter)
-        assert suback.value in (0x01, 0x87)  # 2.0 acl_file grants; the dynamic-security plugin says 0x87
+        assert suback.value == 0x01  # granted: 2.0.11's acl_file never refuses a subscription
         for topic in (f"{GATES}/gate-b/cmd", f"{GATES}/gate-b/ack", f"{GATES}/gate-b/event"):
             assert central.publish(topic, b"for b only").value in ACCEPTED
         # Sentinel: a message gate-a may read, published after the others by the same client.
@@ -113,6 +115,47 @@ def test_gate_subscription_to_other_gates_receives_nothing(
     assert [t for t in received if "gate-b" in t] == []
     # Control: the same subscription does deliver what gate-a may read (its own retained command).
     assert (own_cmd in received) == topic_matches_sub(topic_filter, own_cmd)
+
+
+DYNAMIC_SECURITY = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+"""The one plugin Debian's mosquitto package (2.0.11) ships; the only stock part that checks subscriptions."""
+
+
+def test_dynamic_security_plugin_refuses_subscriptions_only_with_a_role_naming_each_gate(tmp_path: Path, pki: Pki):
+    """docs/broker.md "Caveat", why the broker keeps acl_file alone. With the plugin in front of acl_file on the
+    certificate listener (its roles answer subscriptions; publishing and delivery are left to acl_file), a gate
+    subscribing outside its own subtree gets SUBACK 0x87. But 2.0.11 substitutes no %u in the plugin's ACLs, so
+    a role serves only the gate it names: the one role written for every gate (gate-b's, with %u) refuses a gate
+    its own commands."""
+
+    def role(name: str, own: str) -> dict[str, object]:
+        return {"rolename": name, "acls": [
+            {"acltype": "subscribePattern", "topic": f"{GATES}/{own}/#", "allow": True, "priority": 2},
+            {"acltype": "subscribePattern", "topic": "sharaka/v1/hitlists/#", "allow": True, "priority": 1},
+            {"acltype": "subscribePattern", "topic": "#", "allow": False, "priority": 0},
+        ]}
+
+    state = tmp_path / "dynamic-security.json"
+    state.write_text(json.dumps({
+        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False},
+        "clients": [{"username": "gate-a", "roles": [{"rolename": "gate-a"}]},
+                    {"username": "gate-b", "roles": [{"rolename": "every-gate"}]}],
+        "roles": [role("gate-a", "gate-a"), role("every-gate", "%u")],
+    }))
+    plugin = f"plugin {DYNAMIC_SECURITY}\nplugin_opt_config_file {state}"  # after the last listener: the TLS one
+    broker = Broker(tmp_path / "broker", tls=pki, extra_conf=plugin)
+    with broker, MqttTestClient(broker, cert=pki.client_cert("gate-a")) as a, \
+            MqttTestClient(broker, cert=pki.client_cert("gate-b")) as b, \
+            MqttTestClient(broker, cert=pki.client_cert("central")) as central:
+        assert a.connect() and b.connect() and central.connect()
+        refused = ["#", "sharaka/v1/#", f"{GATES}/+/cmd", f"{GATES}/gate-b/cmd"]
+        assert [a.subscribe(t)[0].value for t in refused] == [NOT_AUTHORIZED] * len(refused)
+        assert [a.subscribe(t)[0].value for t in (f"{GATES}/gate-a/cmd", "sharaka/v1/hitlists/#")] == [1, 1]
+        assert central.subscribe(f"$share/workers/{GATES}/+/event")[0].value == 1  # no role: acl_file grants
+        assert a.publish(f"{GATES}/gate-a/event").value in ACCEPTED  # the role says nothing: acl_file decides
+        assert a.publish(f"{GATES}/gate-b/event").value == NOT_AUTHORIZED
+        assert b.subscribe(f"{GATES}/gate-b/cmd")[0].value == NOT_AUTHORIZED, (
+            "the plugin substitutes %u now (Mosquitto 2.1 does): one role could serve every gate, see docs/broker.md")
 
 
 def test_gate_publishes_its_own_outbound_topics(gate_a: MqttTestClient, central: MqttTestClient):
