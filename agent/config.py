@@ -369,8 +369,8 @@ class ScreenConfig:
     session_idle_s: float = _opt("An officer idle this long is signed out.", 900.0, check=_at_least(30))
     session_max_s: float = _opt("A session ends this long after sign-in, active or not.", 43200.0,
                                 check=_at_least(60))
-    max_failures: int = _opt("Wrong passwords in a row that lock an account.", 5, check=_at_least(1))
-    lockout_s: float = _opt("How long a locked account stays locked.", 300.0, check=_at_least(1))
+    max_failures: int = _opt("Wrong passwords in a row from one client that lock that client out of an account.", 5, check=_at_least(1))
+    lockout_s: float = _opt("How long a client stays locked out of an account.", 300.0, check=_at_least(1))
     language: Literal["ar", "fr", "en"] = _opt("Language of the sign-in page before an officer chooses one "
                                                "(the browser's Accept-Language wins when it names one of these).",
                                                "en")

@@ -6,16 +6,23 @@
 
 Passwords are hashed with Argon2id (libsodium through PyNaCl, ``nacl.pwhash.argon2id``) at libsodium's
 "interactive" cost, which a Raspberry Pi 4 computes in well under a second. The file holds hashes only and
-is created 0600; it is re-chmodded 0600 whenever it is opened. ``LockoutPolicy.max_failures`` wrong
-passwords in a row lock the account for ``lockout_s`` seconds; while locked even the right password is
-refused (the attempt is not counted further). The count lives in the file, so a restart does not reset
-it. A sign-in under an unknown name or to a locked account costs what a wrong password costs (no timing
-oracle): the same one hash verification (a dummy hash of the same cost for an unknown name; the lock is
-looked at after it) and the same reads and one durable write (``synchronous=FULL``), which for them counts on
-one fixed decoy record instead of an account's failures: the file does not grow, whatever names are tried.
-And the sign-in page says the same thing for a wrong password, an unknown name and a locked account
-(``agent.web.server``; the reason stays in the server's log and the console's audit log). Used by the officer's screen (agent/screen/) and the centre's operators'
-console alike; ``sharaka-gate officer …`` manages the gate's accounts.
+is created 0600; it is re-chmodded 0600 whenever it is opened.
+
+Wrong passwords are counted per name *and client* (``agent.web.clients.client_id``: the address, an IPv6 /64), for
+any name tried, whether it has an account or not (``failures``): ``LockoutPolicy.max_failures`` in a row from one
+client lock that client out of that name for ``lockout_s`` seconds (``locked``: even the right password is refused
+from there), and ``client_failures`` from one client within ``lockout_s``, under any names, refuse every sign-in
+from it until the oldest of them are that old (``throttled``). Whoever can reach the sign-in page therefore cannot
+lock an officer out: the officer signs in from their own terminal meanwhile. A refusal for a lock is decided
+before any verification, alike for a name with an account and one without; a wrong password, or any password
+for an unknown name, costs the same one hash verification (a dummy hash of the same cost for an unknown name) and
+the same one durable write (``synchronous=FULL``) of its count. So neither the answer nor its time tells which
+names have accounts, and the sign-in page says the same for a wrong password and an unknown name
+(``agent.web.server``; the reason stays in the server's log and the console's audit log). The counts live in the
+file, so a restart does not reset them; each write drops the counts older than ``lockout_s``, so made-up names
+grow the file only by the failures of the last ``lockout_s``. ``unlock`` and ``set_password`` clear a name's counts
+from every client. Used by the officer's screen (agent/screen/) and the centre's operators' console alike;
+``sharaka-gate officer …`` manages the gate's accounts.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
@@ -37,6 +46,7 @@ from agent.errors import AgentError, BadDataError, UsageError
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 NAME_FORM = "1-32 characters of a-z 0-9 . _ -, starting with a letter or digit"
+NAME_MAX_COUNTED = 64  # a name tried is counted (``failures``) by at most its first so many characters
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 ROLES = ("officer", "supervisor", "operator")
@@ -47,16 +57,31 @@ CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     hash BLOB NOT NULL,
-    created REAL NOT NULL,
-    failures INTEGER NOT NULL DEFAULT 0,
-    locked_until REAL NOT NULL DEFAULT 0
+    created REAL NOT NULL
 );
--- the one record a refused sign-in without a count of its own writes to (module docstring)
-CREATE TABLE IF NOT EXISTS decoy (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL DEFAULT 0);
-INSERT OR IGNORE INTO decoy (id) VALUES (1);
+-- wrong passwords by name and client, for any name tried (module docstring); a file of an earlier version keeps
+-- its accounts' unused failures and locked_until columns and its decoy table
+CREATE TABLE IF NOT EXISTS failures (
+    name TEXT NOT NULL,
+    client TEXT NOT NULL,
+    in_row INTEGER NOT NULL,  -- since the last lock or right password
+    total INTEGER NOT NULL,  -- all of this row's: the client's sum is held to client_failures
+    last REAL NOT NULL,
+    locked_until REAL NOT NULL,
+    PRIMARY KEY (name, client)
+);
+CREATE INDEX IF NOT EXISTS failures_client ON failures (client, last);
+CREATE INDEX IF NOT EXISTS failures_last ON failures (last);
 """
-# A wrong password's durable write, for a refusal that counts nothing: the same one-row update of one page.
-_DECOY_WRITE = "UPDATE decoy SET failures=(failures + 1) % 1000 WHERE id=1"
+# One more wrong password of (name, client): locked for lockout_s at the max_failures-th in a row.
+_COUNT_FAILURE = """
+INSERT INTO failures (name, client, in_row, total, last, locked_until)
+VALUES (:name, :client, CASE WHEN 1 >= :most THEN 0 ELSE 1 END, 1, :now, CASE WHEN 1 >= :most THEN :until ELSE 0 END)
+ON CONFLICT (name, client) DO UPDATE SET
+    locked_until = CASE WHEN in_row + 1 >= :most THEN :until ELSE locked_until END,
+    in_row = CASE WHEN in_row + 1 >= :most THEN 0 ELSE in_row + 1 END,
+    total = total + 1, last = :now
+RETURNING locked_until"""
 
 
 class AccountError(UsageError):
@@ -65,7 +90,8 @@ class AccountError(UsageError):
 
 class SignInError(AgentError):
     """A sign-in was refused. ``reason``: ``bad_credentials`` (unknown name or wrong password; the two are
-    not told apart) or ``locked`` (too many failures; ``retry_after`` seconds left)."""
+    not told apart), ``locked`` (too many wrong passwords for this name from this client) or ``throttled`` (too
+    many from this client under any names); ``retry_after``: the seconds a lock has left."""
 
     def __init__(self, reason: str, retry_after: float = 0.0) -> None:
         super().__init__(reason)
@@ -75,15 +101,18 @@ class SignInError(AgentError):
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    """How many wrong passwords in a row lock an account, and for how long."""
+    """How many wrong passwords in a row lock a client out of a name, for how long, and how many from one client
+    under any names within ``lockout_s`` refuse all its sign-ins (module docstring)."""
 
     max_failures: int = 5
     lockout_s: float = 300.0
+    client_failures: int = 20
 
 
 @dataclass(frozen=True)
 class Account:
-    """One account as listed (never its hash)."""
+    """One account as listed (never its hash): ``failures``, its wrong passwords in a row from all clients;
+    ``locked_until``, when the last client locked out of it may try again (0: none is)."""
 
     name: str
     role: str
@@ -154,28 +183,37 @@ class Accounts:
         return Account(name, role, now, 0, 0.0)
 
     def set_password(self, name: str, password: str) -> None:
-        """Replace ``name``'s password and clear its lock-out; raises ``AccountError`` if there is no such account."""
+        """Replace ``name``'s password and clear its lock-outs; raises ``AccountError`` if there is no such account."""
         check_password(password)
-        digest = self._hash(password)
-        with self._lock:
-            cur = self._db.execute("UPDATE accounts SET hash=?, failures=0, locked_until=0 WHERE name=?",
-                                   (digest, name))
-        if cur.rowcount == 0:
-            raise AccountError(f"no account {name!r}")
+        self._change(name, "UPDATE accounts SET hash=? WHERE name=?", (self._hash(password), name))
 
     def unlock(self, name: str) -> None:
-        """Clear ``name``'s failure count and lock-out; raises ``AccountError`` if there is no such account."""
-        with self._lock:
-            cur = self._db.execute("UPDATE accounts SET failures=0, locked_until=0 WHERE name=?", (name,))
-        if cur.rowcount == 0:
-            raise AccountError(f"no account {name!r}")
+        """Clear ``name``'s failure counts and lock-outs, from every client; raises ``AccountError`` if there is no
+        such account."""
+        self._change(name, "SELECT 1 FROM accounts WHERE name=?", (name,))
 
     def remove(self, name: str) -> None:
         """Delete ``name``; raises ``AccountError`` if there is no such account."""
-        with self._lock:
-            cur = self._db.execute("DELETE FROM accounts WHERE name=?", (name,))
-        if cur.rowcount == 0:
-            raise AccountError(f"no account {name!r}")
+        self._change(name, "DELETE FROM accounts WHERE name=?", (name,))
+
+    def _change(self, name: str, sql: str, args: tuple[Any, ...]) -> None:
+        """``sql`` on ``name``'s account and its failure counts cleared, in one transaction; ``AccountError`` when
+        ``sql`` touched no account."""
+        with self._lock, self._transaction():
+            cur = self._db.execute(sql, args)
+            if not (cur.rowcount if cur.rowcount >= 0 else len(cur.fetchall())):
+                raise AccountError(f"no account {name!r}")
+            self._db.execute("DELETE FROM failures WHERE name=?", (name,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def exists(self, name: str) -> bool:
         """True while ``name`` has an account (a removed account's sessions end at their next request)."""
@@ -194,39 +232,48 @@ class Accounts:
         """Every account, by name."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT name, role, created, failures, locked_until FROM accounts ORDER BY name").fetchall()
+                "SELECT a.name, a.role, a.created, COALESCE(SUM(f.in_row), 0), COALESCE(MAX(f.locked_until), 0)"
+                " FROM accounts a LEFT JOIN failures f ON f.name = a.name GROUP BY a.name ORDER BY a.name").fetchall()
         return [Account(*row) for row in rows]
 
-    def authenticate(self, name: str, password: str) -> Account:
-        """The account when ``password`` is right and the account not locked; else raises ``SignInError``.
-        Blocking (one Argon2id verification): call it off the event loop."""
+    def authenticate(self, name: str, password: str, client: str = "") -> Account:
+        """The account when ``password`` is right and ``client`` (``agent.web.clients.client_id``) is not locked out
+        of ``name`` nor throttled; else raises ``SignInError`` (module docstring). Blocking (one Argon2id
+        verification): call it off the event loop."""
+        name = name[:NAME_MAX_COUNTED]  # no account's name is longer: a longer one is counted by its start
         with self._lock:
-            row = self._db.execute("SELECT role, hash, created, failures, locked_until FROM accounts WHERE name=?",
-                                   (name,)).fetchone()
-        # Verified before the lock is looked at: a locked account and an unknown name take as long as a wrong password.
+            refusal = self._refusal(name, client, self._clock())
+            row = self._db.execute("SELECT role, hash, created FROM accounts WHERE name=?", (name,)).fetchone()
+        if refusal is not None:  # before the verification, for any name: nothing tells a name with an account
+            raise refusal
         digest = row[1] if row is not None else self._dummy
         try:
             ok = len(password) <= MAX_PASSWORD and nacl.pwhash.argon2id.verify(digest, password.encode())
         except nacl.exceptions.InvalidkeyError:
             ok = False
         now = self._clock()
-        with self._lock:  # re-read: another attempt may have counted meanwhile
-            if row is None:  # a wrong password's re-read and write, on the decoy: no timing tells an unknown name
-                self._db.execute("SELECT failures FROM decoy WHERE id=1").fetchone()
-                self._db.execute(_DECOY_WRITE)
-                raise SignInError("bad_credentials")
-            failures, locked_until = self._db.execute(
-                "SELECT failures, locked_until FROM accounts WHERE name=?", (name,)).fetchone()
-            if locked_until > now:  # not counted further; written like a wrong password, on the decoy
-                self._db.execute(_DECOY_WRITE)
-                raise SignInError("locked", locked_until - now)
-            if ok:
-                self._db.execute("UPDATE accounts SET failures=0, locked_until=0 WHERE name=?", (name,))
+        with self._lock:
+            if ok and row is not None:
+                self._db.execute("DELETE FROM failures WHERE name=? AND client=?", (name, client))
                 return Account(name, row[0], row[2], 0, 0.0)
-            failures += 1
-            lock = now + self.policy.lockout_s if failures >= self.policy.max_failures else 0.0
-            self._db.execute("UPDATE accounts SET failures=?, locked_until=? WHERE name=?",
-                             (0 if lock else failures, lock, name))
-        if lock:
-            raise SignInError("locked", self.policy.lockout_s)
+            with self._transaction():  # an unknown name's count too: the same write as a wrong password's
+                self._db.execute("DELETE FROM failures WHERE last < ?", (now - self.policy.lockout_s,))
+                (locked_until,) = self._db.execute(_COUNT_FAILURE, {
+                    "name": name, "client": client, "now": now, "most": self.policy.max_failures,
+                    "until": now + self.policy.lockout_s}).fetchone()
+        if locked_until > now:
+            raise SignInError("locked", locked_until - now)
         raise SignInError("bad_credentials")
+
+    def _refusal(self, name: str, client: str, now: float) -> SignInError | None:
+        """Why ``client`` may not try ``name`` now (locked out of it, or throttled), or None."""
+        row = self._db.execute("SELECT locked_until FROM failures WHERE name=? AND client=?", (name, client)).fetchone()
+        if row is not None and row[0] > now:
+            return SignInError("locked", row[0] - now)
+        counted = 0
+        for total, last in self._db.execute("SELECT total, last FROM failures WHERE client=? AND last > ?"
+                                            " ORDER BY last DESC", (client, now - self.policy.lockout_s)):
+            counted += total
+            if counted >= self.policy.client_failures:  # refused until this row (and the older) are too old
+                return SignInError("throttled", last + self.policy.lockout_s - now)
+        return None

@@ -10,8 +10,9 @@ Stack: aiohttp (server and server-sent events in one small, well-kept package wi
 Jinja2 (autoescaping templates), with the stdlib's gettext; no JavaScript or CSS from outside the gate.
 What every page gets here, once:
 
-- sign-in against ``Accounts`` (Argon2id, lock-out) run off the event loop on ``SIGN_IN_THREADS`` threads of its own
-  (beyond ``SIGN_IN_QUEUE`` waiting, 503 at once), sessions from ``Sessions``
+- sign-in against ``Accounts`` (Argon2id; lock-out per name and client, ``agent.web.accounts``: 429 with how long
+  to wait) run off the event loop on ``SIGN_IN_THREADS`` threads of its own (beyond ``SIGN_IN_QUEUE`` waiting, 503 at
+  once; beyond ``SIGN_INS_PER_CLIENT`` of one client's, 429 at once), sessions from ``Sessions``
   (idle and absolute timeouts) in a cookie that is ``HttpOnly``, ``SameSite=Strict`` and, over HTTPS,
   ``Secure`` with the ``__Host-`` prefix;
 - a request whose ``Host`` is not a name the site answers to (``agent.web.hosts``: its listening address,
@@ -45,6 +46,7 @@ import math
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ from aiohttp import web
 
 from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
+from agent.web.clients import FORWARDED_FOR, request_client
 from agent.web.codes import coded, label
 from agent.web.hosts import accepted_hosts, is_accepted
 from agent.web.i18n import LANGUAGES, Catalogues, listing, negotiate, shown
@@ -80,6 +83,8 @@ BODY_S = 10.0  # a POST's body must have arrived this long after its head, else 
 SIGN_IN_THREADS = 2  # Argon2id verifications at once, on threads of their own: a flood of sign-ins never has the
 # whole CPU nor the threads the pages' actions run on (an officer's action is not queued behind it)
 SIGN_IN_QUEUE = 8  # sign-ins waiting for those threads; one more is answered 503 at once, not queued without end
+SIGN_INS_PER_CLIENT = 2  # of those, one client's (agent.web.clients): one more is answered 429 at once, so that no
+# one client holds the queue
 REFUSALS_AUDITED = (60, 60.0)  # refused sign-ins the audit log records at most, in each window of so many seconds
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -121,11 +126,13 @@ HOSTS: web.AppKey[frozenset[str]] = web.AppKey("hosts", frozenset)  # set by Web
 
 
 class _SignIns:
-    """The sign-ins' own threads and how many sign-ins are in them or waiting (counted on the loop)."""
+    """The sign-ins' own threads and how many sign-ins are in them or waiting, in all and by client (counted on
+    the loop)."""
 
     def __init__(self, refusals: _RefusalAudit) -> None:
         self.executor = ThreadPoolExecutor(SIGN_IN_THREADS, thread_name_prefix="sign-in")
         self.pending = 0
+        self.by_client: Counter[str] = Counter()
         self.refusals = refusals
 
 
@@ -394,33 +401,34 @@ async def _login(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     form = await request.post()
     name, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
-    lang = lang_of(request)
-    _ = site.catalogues.get(lang).gettext
+    client = request_client(request.remote, request.headers.get(FORWARDED_FOR), bool(site.front))
+    _ = site.catalogues.get(lang_of(request)).gettext
     sign_ins = request.app[SIGN_INS]
+    if sign_ins.by_client[client] >= SIGN_INS_PER_CLIENT:
+        logger.warning("sign-in refused: this client's sign-ins are being checked",
+                       extra={"fields": {"user": name[:32], "client": client}})
+        return _refused(request, 429, _("A sign-in from this device is still being checked: wait for its answer."))
     if sign_ins.pending >= SIGN_IN_THREADS + SIGN_IN_QUEUE:
         logger.warning("sign-in refused: too many at once", extra={"fields": {"user": name[:32]}})
-        return render(request, "login.html", status=503, error=_("Too many sign-ins at once: try again shortly."),
-                      ended=None)
+        return _refused(request, 503, _("Too many sign-ins at once: try again shortly."))
     sign_ins.pending += 1
+    sign_ins.by_client[client] += 1
     try:
         # Argon2id takes a noticeable fraction of a second: never on the loop, nor on the actions' threads.
         account = await asyncio.get_running_loop().run_in_executor(
-            sign_ins.executor, site.accounts.authenticate, name, password)
+            sign_ins.executor, site.accounts.authenticate, name, password, client)
     except SignInError as exc:
-        logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason}})
+        logger.warning("sign-in refused", extra={"fields": {"user": name[:32], "reason": exc.reason, "client": client}})
         if (fields := sign_ins.refusals.fields(exc.reason)) is not None:
             _audit(site, name[:32], "sign_in_refused", fields)
-        # One answer for an unknown name, a wrong password and a locked account (docs/screen.md): the page must
-        # not tell whether a name has an account. It says that lock-out exists, with the policy's numbers.
-        policy = site.accounts.policy
-        error = _("Wrong name or password, or the account is locked: %(failures)d wrong passwords in a row lock "
-                  "an account for %(minutes)d minutes.") % {
-            "failures": policy.max_failures, "minutes": max(1, round(policy.lockout_s / 60))}
-        return render(request, "login.html", status=401, error=error, ended=None)
+        return _sign_in_refused(request, exc, _)
     finally:
         sign_ins.pending -= 1
+        sign_ins.by_client[client] -= 1
+        if not sign_ins.by_client[client]:
+            del sign_ins.by_client[client]
     site.sessions.drop(request.cookies.get(_cookie_name(site)))
-    session = site.sessions.create(account.name, account.role, lang)
+    session = site.sessions.create(account.name, account.role, lang_of(request))
     session.standing = site.accounts.standing(account.name) or ""
     logger.info("signed in", extra={"fields": {"user": account.name, "role": account.role}})
     _audit(site, account.name, "sign_in", {"role": account.role})
@@ -428,6 +436,34 @@ async def _login(request: web.Request) -> web.StreamResponse:
     response.set_cookie(_cookie_name(site), session.token, httponly=True, samesite="Strict", secure=site.secure,
                         path="/")
     raise response
+
+
+def _sign_in_refused(request: web.Request, exc: SignInError, _: Callable[[str], str]) -> web.Response:
+    """The sign-in page for a refusal: one answer for an unknown name and a wrong password (docs/screen.md: the page
+    must not tell whether a name has an account), saying how lock-out works with the policy's numbers; for a lock
+    (which an unknown name gets as a known one does), how long to wait."""
+    policy = request.app[SITE].accounts.policy
+    minutes = max(1, math.ceil(exc.retry_after / 60))
+    if exc.reason == "locked":
+        error = _("Too many wrong passwords for this name from this device: try again in %(minutes)d min. Other "
+                  "devices can still sign in under it.") % {"minutes": minutes}
+    elif exc.reason == "throttled":
+        error = _("Too many wrong passwords from this device: no sign-in from it for %(minutes)d min.") % {
+            "minutes": minutes}
+    else:
+        return _refused(request, 401, _(
+            "Wrong name or password: %(failures)d wrong passwords in a row for one name lock this device out of it "
+            "for %(minutes)d minutes.") % {"failures": policy.max_failures,
+                                          "minutes": max(1, round(policy.lockout_s / 60))})
+    return _refused(request, 429, error, retry_after=exc.retry_after)
+
+
+def _refused(request: web.Request, status: int, error: str, retry_after: float = 0.0) -> web.Response:
+    """The sign-in page again with ``error``; ``Retry-After`` when a lock says how long."""
+    response = render(request, "login.html", status=status, error=error, ended=None)
+    if retry_after:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
+    return response
 
 
 def _audit(site: WebSite, user: str, action: str, fields: dict[str, Any]) -> None:

@@ -293,21 +293,42 @@ def test_a_form_with_a_nul_character_is_a_bad_request_and_the_store_on_postgresq
             ["sign_in", "sign_in_refused", "hit_acknowledge"]
 
 
-def test_idle_session_ends_and_five_wrong_passwords_lock_the_account(store, tmp_path):
+def test_idle_session_ends_and_five_wrong_passwords_lock_the_client_out_of_the_account(store, tmp_path):
     with running_console(store, tmp_path / "operators.sqlite3", idle_s=0.5) as console:
         c = Client(console.server.url)
         c.sign_in(OFFICER, PASSWORD)
         time.sleep(0.8)
         assert c.request("/", headers={"Accept": "text/html"}).headers["Location"] == "/login"
-        for _ in range(5):
-            assert c.request("/login", {"user": OFFICER, "password": "wrong again!"}).status == 401
+        for name in (OFFICER, "nobody"):
+            statuses = [c.request("/login", {"user": name, "password": "wrong again!"}).status for _ in range(5)]
+            assert statuses == [401] * 4 + [429], name
         locked = c.request("/login", {"user": OFFICER, "password": PASSWORD})
         unknown = c.request("/login", {"user": "nobody", "password": PASSWORD})
-        assert locked.status == unknown.status == 401
+        assert locked.status == unknown.status == 429
         assert locked.read() == unknown.read(), "a locked account is told apart from an unknown name"
         log = console.records.audit_log()
-        assert [e["action"] for e in log].count("sign_in_refused") == 7
+        assert [e["action"] for e in log].count("sign_in_refused") == 12
         assert "locked" in repr(log[1]), "the audit log lost why the sign-in was refused"
+        assert Client(console.server.url, source="127.0.0.2").request(
+            "/login", {"user": OFFICER, "password": PASSWORD}).status == 303, "the account was locked for everyone"
+
+
+def test_behind_a_front_each_forwarded_client_is_locked_out_alone_and_without_one_forwarded_for_is_not_read(
+        store, tmp_path):
+    """Behind a TLS front (``--front``: the console on loopback) the client is the address the front appended last
+    to X-Forwarded-For: one client's wrong passwords lock that client out of the account, whatever it put in the
+    header itself, and another client of the front signs in. Without a front the header is not read: a client
+    cannot name itself another to escape its lock."""
+    def sign_in(console, forwarded_for: str, password: str) -> int:  # type: ignore[no-untyped-def]
+        return Client(console.server.url).request("/login", {"user": OFFICER, "password": password},
+                                                  {"X-Forwarded-For": forwarded_for}).status
+
+    front = {"front": "https://console.example", "names": ("console.example",), "secure": True}
+    for config, other_client_signs_in in ((front, True), ({}, False)):
+        with running_console(store, tmp_path / f"operators{len(config)}.sqlite3", **config) as console:
+            assert [sign_in(console, "203.0.113.5", "wrong again!") for _ in range(5)] == [401] * 4 + [429]
+            assert sign_in(console, "198.51.100.7, 203.0.113.5", PASSWORD) == 429
+            assert sign_in(console, "203.0.113.6", PASSWORD) == (303 if other_client_signs_in else 429), config
 
 
 def test_refused_sign_ins_are_audited_at_most_so_many_a_window_and_the_next_says_how_many_were_not(store, tmp_path):
@@ -320,8 +341,8 @@ def test_refused_sign_ins_are_audited_at_most_so_many_a_window_and_the_next_says
         def refused() -> list[dict]:
             return [e for e in console.records.audit_log() if e["action"] == "sign_in_refused"]
 
-        for _ in range(5):
-            assert Client(console.server.url).request("/login", {"user": "mallory", "password": "x"}).status == 401
+        for i in range(5):
+            assert Client(console.server.url).request("/login", {"user": f"mallory{i}", "password": "x"}).status == 401
         assert len(refused()) == 2
         now[0] += 61
         assert Client(console.server.url).request("/login", {"user": "mallory", "password": "x"}).status == 401

@@ -3,6 +3,7 @@ officer's screen and the operators' console)."""
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import re
 import urllib.error
@@ -16,13 +17,27 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class Client:
-    """Requests against ``base`` with one cookie jar; an HTTP error is returned, not raised."""
+class FromAddress(urllib.request.HTTPHandler):
+    """Plain HTTP from ``source``, a local address (127.0.0.2...: another client of a server on loopback)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(lambda *a, **kw: http.client.HTTPConnection(*a, **kw, source_address=(self.source, 0)),
+                            req)
+
+
+class Client:
+    """Requests against ``base`` with one cookie jar, from ``source`` when given (plain HTTP only); an HTTP error is
+    returned, not raised."""
+
+    def __init__(self, base: str, source: str | None = None) -> None:
         self.base = base
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+        handlers: list[Any] = [urllib.request.HTTPCookieProcessor(self.jar), NoRedirect]
+        self.opener = urllib.request.build_opener(*handlers, *([FromAddress(source)] if source else []))
 
     def request(self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
         body = urllib.parse.urlencode(data).encode() if data is not None else None

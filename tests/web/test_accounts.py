@@ -62,48 +62,85 @@ def test_lockout_after_max_failures_refuses_even_the_right_password_and_survives
     assert reopened.authenticate("amina", "correct horse battery").name == "amina"
 
 
-def test_unknown_name_locked_account_and_wrong_password_cost_one_verification_and_the_same_durable_write(
+def test_unknown_name_and_wrong_password_cost_one_verification_and_the_same_durable_write_and_a_lock_none(
         tmp_path, clock, monkeypatch):
-    """No timing oracle: a sign-in under an unknown name, one to a locked account (right password or wrong) and a
-    wrong password for an account each verify one Argon2id hash, make the same reads and commit one write
-    transaction to the file (``synchronous=FULL``: the same syncs; SQLite's file change counter, header offset 24,
-    counts the commits), so the time of the answer does not tell a name that has an account. The refusals that
-    count nothing write to one fixed decoy record: the accounts listed stay as they were, and a flood of
-    made-up names does not grow the file."""
+    """No oracle for names: a sign-in under an unknown name and a wrong password for an account each verify one
+    Argon2id hash, make the same statements and commit one write transaction to the file (``synchronous=FULL``:
+    the same syncs; SQLite's file change counter, header offset 24, counts the commits); a client locked out of a
+    name, one with an account or not, is refused before any verification, with the same reads and no write. The
+    counts of made-up names are dropped once ``lockout_s`` old, at the next write."""
     import nacl.pwhash
 
     path = tmp_path / "a.sqlite3"
-    accounts = Accounts(path, policy=LockoutPolicy(max_failures=2, lockout_s=300), clock=clock)
+    accounts = Accounts(path, policy=LockoutPolicy(max_failures=3, lockout_s=300), clock=clock)
     accounts.add("amina", "correct horse battery")
     accounts.add("omar", "another passphrase")
-    for _ in range(2):
-        with pytest.raises(SignInError):
-            accounts.authenticate("omar", "guess guess guess")
+    for name in ("omar", "ghost"):
+        for _ in range(3):
+            with pytest.raises(SignInError):
+                accounts.authenticate(name, "guess guess guess", "192.0.2.1")
     real, verified = nacl.pwhash.argon2id.verify, []
     monkeypatch.setattr(nacl.pwhash.argon2id, "verify", lambda *a: verified.append(a) or real(*a))
-    stored = accounts.list()
     statements: list[str] = []
     accounts._db.set_trace_callback(lambda sql: statements.append(sql.split()[0]))
 
     def commits() -> int:
         return int.from_bytes(path.read_bytes()[24:28], "big")
 
-    for name, password, reason in (("nobody", "correct horse battery", "bad_credentials"),
-                                   ("omar", "another passphrase", "locked"), ("omar", "guess guess guess", "locked"),
-                                   ("amina", "guess guess guess", "bad_credentials")):
+    def cost(name: str, password: str, reason: str) -> tuple[int, list[str], int]:
         before = commits()
         with pytest.raises(SignInError, match=reason):
-            accounts.authenticate(name, password)
-        assert (len(verified), statements, commits() - before) == (1, ["SELECT", "SELECT", "UPDATE"], 1), name
-        verified.clear(), statements.clear()
-    assert [a for a in accounts.list() if a.name != "amina"] == [a for a in stored if a.name != "amina"], \
-        "a refusal that counts nothing changed an account"
+            accounts.authenticate(name, password, "192.0.2.1")
+        try:
+            return len(verified), list(statements), commits() - before
+        finally:
+            verified.clear(), statements.clear()
+
+    assert cost("nobody", "correct horse battery", "bad_credentials") == cost(
+        "amina", "guess guess guess", "bad_credentials")
+    assert cost("amina", "guess guess guess", "bad_credentials")[::2] == (1, 1)
+    locked = cost("omar", "another passphrase", "locked")
+    assert locked == cost("omar", "guess guess guess", "locked") == cost("ghost", "another passphrase", "locked")
+    assert locked[::2] == (0, 0) and "INSERT" not in locked[1] and "UPDATE" not in locked[1]
     accounts._db.set_trace_callback(None)
-    size = path.stat().st_size
-    for i in range(50):
+    for i in range(30):
+        with pytest.raises(SignInError):
+            accounts.authenticate(f"made-up-{i}", "correct horse battery", f"198.51.100.{i}")
+    rows = lambda: accounts._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0]  # noqa: E731
+    assert rows() == 34
+    clock.advance(301)
+    with pytest.raises(SignInError, match="bad_credentials"):
+        accounts.authenticate("amina", "guess guess guess", "192.0.2.1")
+    assert rows() == 1, "the counts of made-up names stayed in the file"
+
+
+def test_a_client_locked_out_of_a_name_leaves_it_to_other_clients_and_one_failing_under_many_names_is_throttled(
+        tmp_path, clock):
+    """Lock-out is per name and client: the client that failed ``max_failures`` times in a row is refused that name,
+    even with the right password, while another client signs in under it; a client failing ``client_failures``
+    times within ``lockout_s`` under any names is refused every sign-in until the oldest of them are that old."""
+    accounts = Accounts(tmp_path / "a.sqlite3", clock=clock,
+                        policy=LockoutPolicy(max_failures=3, lockout_s=300, client_failures=7))
+    accounts.add("amina", "correct horse battery")
+    for _ in range(2):
         with pytest.raises(SignInError, match="bad_credentials"):
-            accounts.authenticate(f"made-up-{i}", "correct horse battery")
-    assert path.stat().st_size == size and len(accounts.list()) == 2
+            accounts.authenticate("amina", "guess guess guess", "203.0.113.9")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "guess guess guess", "203.0.113.9")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "correct horse battery", "203.0.113.9")
+    assert accounts.authenticate("amina", "correct horse battery", "192.0.2.1").name == "amina"
+    assert accounts.list()[0].locked_until == 1300
+    clock.advance(100)
+    for name in ("omar", "omar", "yusuf", "zaid"):  # 3 + 4 = 7: the client's limit
+        with pytest.raises(SignInError, match="bad_credentials|locked"):
+            accounts.authenticate(name, "guess guess guess", "203.0.113.9")
+    with pytest.raises(SignInError, match="throttled") as exc:
+        accounts.authenticate("nadia", "correct horse battery", "203.0.113.9")
+    assert exc.value.retry_after == 200, "the client's first three failures are 300 s old in 200 s"
+    assert accounts.authenticate("amina", "correct horse battery", "192.0.2.1")
+    clock.advance(200)
+    assert accounts.authenticate("amina", "correct horse battery", "203.0.113.9").name == "amina"
 
 
 def test_unlock_and_new_password_clear_a_lockout(tmp_path, clock):

@@ -55,8 +55,10 @@ def test_sign_in_and_lock_out_after_five_wrong_passwords(tmp_path, page, shots):
         url = app.screen.url
         page.goto(url + "/")
         assert page.url.endswith("/login"), "the screen was shown without signing in"
-        refused = ("Wrong name or password, or the account is locked: 5 wrong passwords in a row lock an account "
-                   "for 10 minutes.")  # the one answer: a locked account is not told from an unknown name
+        refused = ("Wrong name or password: 5 wrong passwords in a row for one name lock this device out of it for 10 "
+                   "minutes.")  # the one answer: a wrong password is not told from an unknown name
+        locked = ("Too many wrong passwords for this name from this device: try again in 10 min. Other devices can "
+                  "still sign in under it.")
         sign_in(page, url, password="not the password")
         assert page.inner_text("#signin-error") == refused
         sign_in(page, url, user="nobody")
@@ -68,12 +70,13 @@ def test_sign_in_and_lock_out_after_five_wrong_passwords(tmp_path, page, shots):
         page.wait_for_selector("#signin")
         for _ in range(4):
             sign_in(page, url, password="wrong again!")
+            assert page.inner_text("#signin-error") == refused
         sign_in(page, url, password="wrong again!")
-        assert page.inner_text("#signin-error") == refused
+        assert page.inner_text("#signin-error") == locked
         assert app.screen.accounts.list()[0].locked_until > 0
         shots(page, "officer-screen-locked")
-        sign_in(page, url)  # the right password, but locked
-        assert page.inner_text("#signin-error") == refused
+        sign_in(page, url)  # the right password, but this browser's address is locked out of the account
+        assert page.inner_text("#signin-error") == locked
         assert page.query_selector("#current") is None
 
 

@@ -4,6 +4,7 @@ URLs or logs."""
 
 from __future__ import annotations
 
+import html
 import http.client
 import http.cookiejar
 import logging
@@ -99,28 +100,53 @@ def test_request_for_another_host_name_is_refused_before_the_sign_in_form(gate):
         assert status == 200 and 'name="password"' in text, host
 
 
+REFUSED = "Wrong name or password: 5 wrong passwords in a row for one name lock this device out of it for 5 minutes."
+LOCKED = ("Too many wrong passwords for this name from this device: try again in 5 min. Other devices can still sign "
+          "in under it.")
+
+
 def test_a_locked_account_gets_the_answer_an_unknown_name_gets(gate):
-    """Lock-out tells no one which names have accounts: once an officer's account is locked (five wrong passwords,
-    the gate's [screen] max_failures), its sign-ins, with the right password or a wrong one, get the very page
-    an unknown name and a wrong password get (status and body), which says that lock-out exists."""
+    """Lock-out tells no one which names have accounts: a wrong password and an unknown name get one answer, which
+    says how lock-out works; once a client failed five times in a row (the gate's [screen] max_failures) under an
+    officer's name or under a name without an account, its sign-ins under it, with the right password or a wrong
+    one, get one answer too, which says how long to wait."""
     gate.screen.accounts.add("bashir", "bashir's passphrase")
-    c = Client(gate.screen.url)
+    c = Client(gate.screen.url, source="127.0.0.4")
 
     def answer(user: str, password: str) -> tuple[int, str]:
         r = c.request("/login", {"user": user, "password": password})
         return r.status, r.read().decode()
 
     wrong = answer("bashir", "not the password")
-    for _ in range(4):
+    assert wrong == answer("nobody", "not the password")
+    assert wrong[0] == 401 and REFUSED in wrong[1]
+    for _ in range(3):
         assert answer("bashir", "not the password") == wrong
+        assert answer("nobody", "not the password") == wrong
+    locked = answer("bashir", "not the password")
     assert next(a for a in gate.screen.accounts.list() if a.name == "bashir").locked_until > 0
-    unknown = answer("nobody", "not the password")
-    assert unknown == wrong
-    assert answer("bashir", "bashir's passphrase") == unknown, "a locked account is told apart from an unknown name"
-    assert answer("bashir", "not the password") == unknown
-    assert unknown[0] == 401
-    assert ("Wrong name or password, or the account is locked: 5 wrong passwords in a row lock an account for "
-            "5 minutes.") in unknown[1]
+    assert answer("nobody", "not the password") == locked
+    assert answer("bashir", "bashir's passphrase") == locked, "a locked account is told apart from an unknown name"
+    assert answer("nobody", "bashir's passphrase") == locked
+    assert locked[0] == 429 and LOCKED in locked[1]
+
+
+def test_an_address_locked_out_of_an_officers_account_leaves_it_open_from_another_address(gate):
+    """Five wrong passwords from one address (anyone who reaches the screen) lock that address out of the officer's
+    account, saying for how long in the page's language (French here) and in ``Retry-After``; the officer still
+    signs in from their own terminal, and the address stays locked out."""
+    gate.screen.accounts.add("karim", "karim's passphrase")
+    attacker, officer = Client(gate.screen.url, source="127.0.0.5"), Client(gate.screen.url, source="127.0.0.6")
+    french = {"Accept-Language": "fr"}
+    for _ in range(4):
+        assert attacker.request("/login", {"user": "karim", "password": "a wrong guess"}, french).status == 401
+    locked = attacker.request("/login", {"user": "karim", "password": "a wrong guess"}, french)
+    assert locked.status == 429 and 290 <= int(locked.headers["Retry-After"]) <= 300
+    assert ("Trop de mots de passe erronés pour ce nom depuis cet appareil : réessayez dans 5 min. D'autres "
+            "appareils peuvent encore se connecter sous ce nom.") in html.unescape(locked.read().decode())
+    assert officer.request("/login", {"user": "karim", "password": "karim's passphrase"}).status == 303, \
+        "the officer was locked out of their account by another address's wrong passwords"
+    assert attacker.request("/login", {"user": "karim", "password": "karim's passphrase"}).status == 429
 
 
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
@@ -265,6 +291,37 @@ def test_a_flood_of_sign_ins_is_bounded_and_does_not_hold_up_an_officers_action(
         assert took < 3, f"the officer's action waited {took:.1f} s behind the flood's sign-ins"
 
 
+def test_one_client_cannot_fill_the_sign_in_queue(tmp_path):
+    """One client posting a dozen sign-ins at once (more than the threads and the queue hold) has at most
+    ``SIGN_INS_PER_CLIENT`` of them checked, the rest refused (429) at once, so another client's sign-in is verified
+    meanwhile instead of being told the queue is full (503)."""
+    import threading
+
+    from agent.web.server import SIGN_IN_QUEUE, SIGN_IN_THREADS, SIGN_INS, SIGN_INS_PER_CLIENT
+
+    # verifications of about a second each (ten times the interactive cost), so the dozen overlap
+    with site_with_one_page(tmp_path, None, opslimit=20) as server:
+        url, app = server.url, server.app
+        statuses: list[int] = []
+        go = threading.Barrier(SIGN_IN_THREADS + SIGN_IN_QUEUE + 2)
+
+        def sign_in() -> None:
+            go.wait()
+            statuses.append(Client(url, source="127.0.0.2").request(
+                "/login", {"user": OFFICER, "password": "a wrong guess"}).status)
+
+        threads = [threading.Thread(target=sign_in) for _ in range(go.parties)]
+        for t in threads:
+            t.start()
+        assert wait_until(lambda: len(statuses) == go.parties - SIGN_INS_PER_CLIENT, 10), statuses
+        assert app[SIGN_INS].pending == SIGN_INS_PER_CLIENT, "the one client's sign-ins held more of the queue"
+        other = Client(url, source="127.0.0.3").request("/login", {"user": OFFICER, "password": PASSWORD})
+        for t in threads:
+            t.join(30)
+        assert other.status == 303, f"another client's sign-in was answered {other.status}"
+        assert sorted(statuses) == [401] * SIGN_INS_PER_CLIENT + [429] * (go.parties - SIGN_INS_PER_CLIENT)
+
+
 def test_session_probe_tells_a_live_session_from_an_ended_one_without_keeping_it_alive(gate):
     """GET /session, what a page's live script asks when its stream fails (live.js): 204 while the session
     lives, 401 once it ended; asking is no activity, so a page left open never keeps an idle officer signed in."""
@@ -341,22 +398,24 @@ def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
 
 
 @contextmanager
-def site_with_one_page(tmp_path, page):  # type: ignore[no-untyped-def]
-    """The web foundation serving ``page`` (an aiohttp handler) at ``/`` on a free port, with the officer's account
-    and a supervisor ``sara``: its URL."""
+def site_with_one_page(tmp_path, page, **argon2):  # type: ignore[no-untyped-def]
+    """The web foundation serving ``page`` (an aiohttp handler; None: no page of its own) at ``/`` on a free port,
+    with the officer's account and a supervisor ``sara``
+    (Argon2id at ``argon2``'s opslimit or memlimit): the ``WebServer`` (``url``, ``app``)."""
     from agent.web.accounts import Accounts
     from agent.web.server import WebServer, WebSite, create_app
     from agent.web.sessions import Sessions
 
-    accounts = Accounts(tmp_path / "a.sqlite3")
+    accounts = Accounts(tmp_path / "a.sqlite3", **argon2)
     accounts.add(OFFICER, PASSWORD)
     accounts.add("sara", "supervisor passphrase", "supervisor")
     app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
-    app.router.add_get("/", page)
+    if page is not None:
+        app.router.add_get("/", page)
     server = WebServer(app, "127.0.0.1", 0)
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
         accounts.close()
@@ -371,7 +430,8 @@ def test_a_page_can_require_a_role(tmp_path):
         require_role(request, "supervisor")
         return web.Response(text="ok")
 
-    with site_with_one_page(tmp_path, supervisors_only) as url:
+    with site_with_one_page(tmp_path, supervisors_only) as server:
+        url = server.url
         officer = Client(url)
         assert officer.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
         assert officer.request("/").status == 403
@@ -465,7 +525,8 @@ def test_a_server_error_page_carries_the_security_headers(tmp_path):
     async def broken(request):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug")
 
-    with site_with_one_page(tmp_path, broken) as url:
+    with site_with_one_page(tmp_path, broken) as server:
+        url = server.url
         c = Client(url)
         assert c.request("/login", {"user": OFFICER, "password": PASSWORD}).status == 303
         page = security_headers(c.request("/login"))

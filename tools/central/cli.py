@@ -249,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "session cookie is then Secure with the __Host- prefix, HSTS is sent, a form must come from "
                         "that origin, and NAME is one of the console's names")
     p.add_argument("--idle", type=float, default=900.0, metavar="SECONDS", help="sign out after this long idle")
-    p.add_argument("--max-failures", type=int, default=5, help="wrong passwords in a row that lock an account")
-    p.add_argument("--lockout", type=float, default=300.0, metavar="SECONDS", help="how long an account stays locked")
+    p.add_argument("--max-failures", type=int, default=5, help="wrong passwords in a row from one client that lock that client out of an account")
+    p.add_argument("--lockout", type=float, default=300.0, metavar="SECONDS", help="how long a client stays locked out of an account")
     p.add_argument("--alert-key", type=Path, metavar="FILE", help="the alert key: supervisors may issue alerts")
     p.add_argument("--command-keys", type=Path, metavar="DIR",
                    help="DIR/NAME.key: supervisor NAME's own command key (the second approval needs another's)")
