@@ -27,7 +27,9 @@ What every page gets here, once:
 - security headers on every response, error pages and live streams included (a Content-Security-Policy that
   allows only the gate's own scripts and styles, no framing, no referrer to other sites, no caching of pages):
   set as each response is sent (``on_response_prepare``), and on the HTTP parser's own refusals (``_Request``);
-- bounded clients: a request head not whole ``REQUEST_HEAD_S`` after the connection opened (or answered last)
+- bounded clients: ``WebServer`` accepts at most ``ConnectionLimits`` connections from one client and in all
+  (``agent.web.clients``; one more is reset as it is accepted, before any TLS handshake, which must end within
+  ``REQUEST_HEAD_S``); a request head not whole ``REQUEST_HEAD_S`` after the connection opened (or answered last)
   closes the connection, a POST body not whole ``BODY_S`` after its head gets 408; a body over ``MAX_BODY``
   gets 413 and the parser's limits refuse long or many header lines (400);
 - no access log: the server logs sign-ins, sign-outs and refusals with the account name only; nothing a
@@ -43,7 +45,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import ssl
+import struct
 import threading
 import time
 from collections import Counter
@@ -59,7 +63,7 @@ from aiohttp import web
 
 from agent.web import codes
 from agent.web.accounts import Accounts, SignInError
-from agent.web.clients import FORWARDED_FOR, request_client
+from agent.web.clients import FORWARDED_FOR, ConnectionLimits, client_id, is_loopback, request_client
 from agent.web.codes import coded, label
 from agent.web.hosts import accepted_hosts, is_accepted
 from agent.web.i18n import LANGUAGES, Catalogues, listing, negotiate, shown
@@ -85,6 +89,7 @@ SIGN_IN_THREADS = 2  # Argon2id verifications at once, on threads of their own: 
 SIGN_IN_QUEUE = 8  # sign-ins waiting for those threads; one more is answered 503 at once, not queued without end
 SIGN_INS_PER_CLIENT = 2  # of those, one client's (agent.web.clients): one more is answered 429 at once, so that no
 # one client holds the queue
+REFUSED_LOGGED_S = 60.0  # connections refused for a client over its share are logged at most once so often
 REFUSALS_AUDITED = (60, 60.0)  # refused sign-ins the audit log records at most, in each window of so many seconds
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -501,11 +506,17 @@ class WebServer:
 
     ``start`` returns once the socket is bound (``port`` is then the real port, also when 0 was asked)
     and raises ``OSError`` when it cannot bind; ``stop`` closes every connection and joins the thread.
+    It accepts each connection itself, so that ``limits`` are held before any byte is read or TLS handshake made:
+    a client over its share (or any, the server full) is reset at once and the others are served. Behind a TLS
+    front (``WebSite.front``) a loopback peer is the front and is held to the total only (``agent.web.clients``).
     """
 
     def __init__(self, app: web.Application, host: str, port: int, *,
-                 ssl_context: ssl.SSLContext | None = None, hub: Hub | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, hub: Hub | None = None,
+                 limits: ConnectionLimits | None = None) -> None:
         self.app, self.host, self.port = app, host, port
+        self.limits = limits or ConnectionLimits()
+        self._refused, self._refused_logged = 0, -math.inf
         app[HOSTS] = accepted_hosts(host, app[SITE].names)
         self.ssl_context = ssl_context
         self.hub = hub if hub is not None else app[SITE].hub
@@ -557,20 +568,67 @@ class WebServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
                                keepalive_timeout=REQUEST_HEAD_S)
         await runner.setup()
-        if runner.server is not None:  # before the first connection: each takes the factory when it opens
-            runner.server.request_factory = self._make_request
+        assert runner.server is not None
+        runner.server.request_factory = self._make_request  # before the first connection: each takes it as it opens
+        listeners: list[socket.socket] = []
+        accepting: list[asyncio.Task[None]] = []
         try:
-            site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
-            await site.start()
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            if sockets:
-                self.port = sockets[0].getsockname()[1]
+            listeners = _listen(self.host, self.port)
+            self.port = listeners[0].getsockname()[1]
+            accepting = [asyncio.create_task(self._accept(sock, runner.server)) for sock in listeners]
             logger.info("web server listening", extra={"fields": {"url": self.url}})
             self._ready.set()
             await self._stop.wait()
         finally:
+            for task in accepting:
+                task.cancel()
+            await asyncio.gather(*accepting, return_exceptions=True)
+            for sock in listeners:
+                sock.close()
             await runner.cleanup()
+
+    async def _accept(self, listener: socket.socket, server: web.Server) -> None:
+        """Accept connections on ``listener`` for as long as the server runs, each within ``limits``."""
+        loop = asyncio.get_running_loop()
+        opening: set[asyncio.Task[None]] = set()  # held until open: the loop keeps only weak references to tasks
+        while True:
+            try:
+                conn, address = await loop.sock_accept(listener)
+            except OSError as exc:  # out of file descriptors (EMFILE) or a connection gone before it was accepted
+                logger.warning("web server: cannot accept a connection", extra={"fields": {"error": str(exc)}})
+                await asyncio.sleep(1.0)  # as asyncio's own server does after EMFILE: let connections end meanwhile
+                continue
+            peer = address[0] if isinstance(address, tuple) else ""
+            client = client_id(peer)
+            if not self.limits.admit(client, exempt=bool(self.app[SITE].front) and is_loopback(peer)):
+                self._refuse(conn, client, loop.time())
+                continue
+            task = asyncio.create_task(self._open(conn, client, server))
+            opening.add(task)
+            task.add_done_callback(opening.discard)
+
+    async def _open(self, conn: socket.socket, client: str, server: web.Server) -> None:
+        """Serve the accepted ``conn`` (its TLS handshake first, within ``REQUEST_HEAD_S``); ``client``'s place is
+        released when the connection ends or the handshake fails."""
+        place = _Place(self.limits, client)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: _Counted(server(), place), conn, ssl=self.ssl_context,
+                ssl_handshake_timeout=REQUEST_HEAD_S if self.ssl_context is not None else None)
+        except Exception as exc:  # a failed or slow TLS handshake, a connection reset meanwhile: closed by asyncio
+            logger.debug("web server: connection not opened", extra={"fields": {"error": str(exc)}})
+            place.release()
+
+    def _refuse(self, conn: socket.socket, client: str, now: float) -> None:
+        """Reset ``conn`` at once (as the image's firewall does: ``reject with tcp reset``) and log it now and then."""
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        self._refused += 1
+        if now - self._refused_logged >= REFUSED_LOGGED_S:
+            logger.warning("web server: refused connections over a client's share or the server's", extra={
+                "fields": {"client": client, "refused": self._refused, "per_client": self.limits.per_client,
+                           "total": self.limits.total}})
+            self._refused, self._refused_logged = 0, now
 
     def _make_request(self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.Request:
         """The application's own request, of the class that gives a refused request's error page the headers."""
@@ -590,6 +648,68 @@ class WebServer:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.error("web server thread did not stop", extra={"fields": {"timeout_s": timeout}})
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` names (one port for all, as asyncio binds them); raises
+    ``OSError`` when it cannot bind."""
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(socket.getaddrinfo(
+                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
+            sock = socket.socket(family, kind, proto)
+            listeners.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address if port or len(listeners) == 1 else (address[0], listeners[0].getsockname()[1],
+                                                                    *address[2:]))
+            sock.listen(128)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners
+
+
+class _Place:
+    """One connection's place in ``ConnectionLimits``, released once."""
+
+    def __init__(self, limits: ConnectionLimits, client: str) -> None:
+        self._limits: ConnectionLimits | None = limits
+        self._client = client
+
+    def release(self) -> None:
+        if self._limits is not None:
+            self._limits.release(self._client)
+            self._limits = None
+
+
+class _Counted(asyncio.Protocol):
+    """An aiohttp connection whose ``_Place`` is released when it ends; the rest is the handler's."""
+
+    def __init__(self, handler: asyncio.Protocol, place: _Place) -> None:
+        self._handler, self._place = handler, place
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._handler.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._place.release()
+        self._handler.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received()
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
 
 
 def server_ssl_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:

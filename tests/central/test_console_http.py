@@ -33,7 +33,7 @@ from tests.support.console import (
     alerting_console,
     running_console,
 )
-from tests.support.webclient import Client
+from tests.support.webclient import Client, assert_connections_held_to_a_share
 from tools.central.node import CentralConfig
 from tools.central.store import CentralStore
 
@@ -329,6 +329,14 @@ def test_behind_a_front_each_forwarded_client_is_locked_out_alone_and_without_on
             assert [sign_in(console, "203.0.113.5", "wrong again!") for _ in range(5)] == [401] * 4 + [429]
             assert sign_in(console, "198.51.100.7, 203.0.113.5", PASSWORD) == 429
             assert sign_in(console, "203.0.113.6", PASSWORD) == (303 if other_client_signs_in else 429), config
+
+
+def test_a_clients_connections_beyond_its_share_are_refused_while_another_client_is_served(console):
+    """The console's server holds each client to ``CONNECTIONS_PER_CLIENT`` connections (it had no bound): the next
+    is reset at once, another client is served."""
+    from agent.web.clients import CONNECTIONS_PER_CLIENT
+
+    assert_connections_held_to_a_share(console.server.url, CONNECTIONS_PER_CLIENT)
 
 
 def test_refused_sign_ins_are_audited_at_most_so_many_a_window_and_the_next_says_how_many_were_not(store, tmp_path):

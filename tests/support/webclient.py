@@ -57,6 +57,47 @@ class Client:
         return found.group(1)
 
 
+def connection(url: str, source: str) -> http.client.HTTPConnection:
+    """A kept-alive connection to the plain HTTP ``url`` from the local address ``source``, which has been answered
+    once (``GET /login``): the server holds it as that client's."""
+    address = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=10, source_address=(source, 0))
+    conn.request("GET", "/login")
+    with conn.getresponse() as r:
+        assert r.status == 200, r.status
+        r.read()
+    return conn
+
+
+def refused(url: str, source: str) -> bool:
+    """True when a new connection from ``source`` to ``url`` is closed (reset) without an answer."""
+    try:
+        connection(url, source).close()
+    except (ConnectionError, http.client.RemoteDisconnected):
+        return True
+    return False
+
+
+def assert_connections_held_to_a_share(url: str, per_client: int) -> None:
+    """A client (127.0.0.2) holding ``per_client`` connections to the server at ``url`` (on loopback) has its next one
+    refused at once, while another client (127.0.0.3) is served, and connects again once one of its own ended."""
+    import time
+
+    from tests.support.wait import wait_until
+
+    held = [connection(url, "127.0.0.2") for _ in range(per_client)]
+    try:
+        started = time.monotonic()
+        assert refused(url, "127.0.0.2"), f"a client was served a connection beyond its {per_client}"
+        assert time.monotonic() - started < 2, "the refusal was not prompt"
+        connection(url, "127.0.0.3").close()
+        held.pop().close()
+        assert wait_until(lambda: not refused(url, "127.0.0.2"), 5), "a connection ended but its place was not freed"
+    finally:
+        for conn in held:
+            conn.close()
+
+
 class BadGateway:
     """An HTTP server on loopback that answers every request ``502 Bad Gateway``, as a reverse proxy in front of
     a web server does while that server is out of its reach (point a ``NetProxy``'s ``upstream`` at ``address``).

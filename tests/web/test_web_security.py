@@ -19,7 +19,7 @@ import pytest
 from tests.support.gatesim import LISTED_DOC
 from tests.support.screen import OFFICER, PASSWORD, running_gate
 from tests.support.wait import wait_until
-from tests.support.webclient import Client
+from tests.support.webclient import Client, assert_connections_held_to_a_share, connection, refused
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,14 @@ def test_an_address_locked_out_of_an_officers_account_leaves_it_open_from_anothe
     assert officer.request("/login", {"user": "karim", "password": "karim's passphrase"}).status == 303, \
         "the officer was locked out of their account by another address's wrong passwords"
     assert attacker.request("/login", {"user": "karim", "password": "karim's passphrase"}).status == 429
+
+
+def test_a_clients_connections_beyond_its_share_are_refused_while_another_client_is_served(gate):
+    """The screen's own server holds each client to ``CONNECTIONS_PER_CLIENT`` connections, as the image's firewall
+    does, also on a gate not behind that firewall: the next is reset at once and another client is served."""
+    from agent.web.clients import CONNECTIONS_PER_CLIENT
+
+    assert_connections_held_to_a_share(gate.screen.url, CONNECTIONS_PER_CLIENT)
 
 
 def test_post_without_the_sessions_csrf_token_is_refused(gate):
@@ -322,6 +330,23 @@ def test_one_client_cannot_fill_the_sign_in_queue(tmp_path):
         assert sorted(statuses) == [401] * SIGN_INS_PER_CLIENT + [429] * (go.parties - SIGN_INS_PER_CLIENT)
 
 
+def test_the_server_holds_its_total_of_connections_too(tmp_path):
+    """Beyond the total (``ConnectionLimits.total``, here 3) a new connection is reset whatever its client, until one
+    ends; a client at its own share (here 2) is refused while others are under theirs."""
+    from agent.web.clients import ConnectionLimits
+
+    with site_with_one_page(tmp_path, None, limits=ConnectionLimits(per_client=2, total=3)) as server:
+        url = server.url
+        held = [connection(url, "127.0.0.2"), connection(url, "127.0.0.2")]
+        assert refused(url, "127.0.0.2")
+        held.append(connection(url, "127.0.0.3"))
+        assert refused(url, "127.0.0.4"), "a connection beyond the server's total was served"
+        held.pop().close()
+        assert wait_until(lambda: not refused(url, "127.0.0.4"), 5)
+        for conn in held:
+            conn.close()
+
+
 def test_session_probe_tells_a_live_session_from_an_ended_one_without_keeping_it_alive(gate):
     """GET /session, what a page's live script asks when its stream fails (live.js): 204 while the session
     lives, 401 once it ended; asking is no activity, so a page left open never keeps an idle officer signed in."""
@@ -398,9 +423,9 @@ def test_https_with_the_device_certificate_off_loopback(tmp_path, pki):
 
 
 @contextmanager
-def site_with_one_page(tmp_path, page, **argon2):  # type: ignore[no-untyped-def]
-    """The web foundation serving ``page`` (an aiohttp handler; None: no page of its own) at ``/`` on a free port,
-    with the officer's account and a supervisor ``sara``
+def site_with_one_page(tmp_path, page, limits=None, **argon2):  # type: ignore[no-untyped-def]
+    """The web foundation serving ``page`` (an aiohttp handler; None: no page of its own) at ``/`` on a free port
+    within ``limits`` (``agent.web.clients.ConnectionLimits``), with the officer's account and a supervisor ``sara``
     (Argon2id at ``argon2``'s opslimit or memlimit): the ``WebServer`` (``url``, ``app``)."""
     from agent.web.accounts import Accounts
     from agent.web.server import WebServer, WebSite, create_app
@@ -412,7 +437,7 @@ def site_with_one_page(tmp_path, page, **argon2):  # type: ignore[no-untyped-def
     app = create_app(WebSite(title="Officer's screen", accounts=accounts, sessions=Sessions()))
     if page is not None:
         app.router.add_get("/", page)
-    server = WebServer(app, "127.0.0.1", 0)
+    server = WebServer(app, "127.0.0.1", 0, limits=limits)
     server.start()
     try:
         yield server
