@@ -75,6 +75,10 @@ class OutboxError(AgentError, OSError):
     """The outbox could not commit (disk full, I/O error, corrupt file): nothing was queued."""
 
 
+class OutboxBusy(OutboxError):
+    """Another thread is writing (its commit may be waiting on the disk or a lock), for a caller that must not wait."""
+
+
 class OutboxCorrupt(OutboxError):
     """The outbox file is not a sound SQLite database (truncated, overwritten, malformed pages)."""
 
@@ -397,14 +401,20 @@ class Outbox:
         """Rows queued."""
         return self._depth
 
-    def oldest_age(self, now: float | None = None) -> float:
+    def oldest_age(self, now: float | None = None, *, wait: bool = True) -> float:
         """Seconds since the oldest queued row was appended (0.0 when empty); read from the file only when rows
-        that may have been the oldest left since the last time (module docstring)."""
-        with self._lock:
+        that may have been the oldest left since the last time (module docstring). ``wait=False``: raises
+        ``OutboxBusy`` at once while another thread writes, for the supervisor, which must not wait for a commit
+        that hangs (it ends a CLEAR's relay opening)."""
+        if not self._lock.acquire(blocking=wait):
+            raise OutboxBusy(f"outbox {str(self.path)!r} is busy writing")
+        try:
             if not self._oldest_known:
                 self._oldest = self._db.execute("SELECT min(created) FROM outbox").fetchone()[0]
                 self._oldest_known = True
             oldest = self._oldest
+        finally:
+            self._lock.release()
         return 0.0 if oldest is None else max(0.0, (self._clock() if now is None else now) - oldest)
 
     @property

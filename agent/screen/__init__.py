@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from agent.config import Config
 from agent.mrz.render import render_mrz
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxBusy
 from agent.screen.actions import OfficerActions
 from agent.screen.model import ScreenModel
 from agent.screen.views import FormError, add_routes
@@ -178,7 +178,8 @@ class OfficerScreen:
         """Events queued and the oldest one's age in minutes, when it is older than ``BACKLOG_S``. The depth is the
         outbox's counter; the age the outbox keeps too, reading the file (a scan of every queued row) only after
         rows that may have been the oldest left: asked at most every ``BACKLOG_EVERY_S``, so a full outbox that
-        drops a row at every decision is not scanned four times a second (the supervisor's refresh)."""
+        drops a row at every decision is not scanned four times a second (the supervisor's refresh). Never waits for
+        the outbox: the supervisor ends a CLEAR's relay opening, also while another traveller's commit hangs."""
         depth = self.outbox.depth()
         if depth == 0:
             self._oldest = (0.0, self._monotonic())
@@ -187,10 +188,13 @@ class OfficerScreen:
         now = self._monotonic()
         if now - at >= BACKLOG_EVERY_S:
             try:
-                age = self.outbox.oldest_age()
+                age, at = self.outbox.oldest_age(wait=False), now
+            except OutboxBusy:  # a commit in progress, perhaps hanging: the last figure, asked again next refresh
+                pass
             except (OSError, ValueError, sqlite3.Error) as exc:
                 logger.error("outbox age unreadable", extra={"fields": {"error": str(exc)}})
-            self._oldest = (age, now)
+                at = now
+            self._oldest = (age, at)
         if age < self.BACKLOG_S:
             return None
         return {"events": depth, "minutes": max(1, int(age // 60))}

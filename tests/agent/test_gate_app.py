@@ -222,6 +222,56 @@ def test_watchdog_pings_stop_when_the_reader_worker_wedges(tmp_path, notify_sock
         gate.close()
 
 
+def test_watchdog_pings_stop_while_an_outbox_commit_hangs_and_resume_with_the_decision_kept(tmp_path, notify_socket):
+    """RELIABILITY 35 for the outbox: another connection holds the outbox's write lock, so a traveller's commit
+    really waits in SQLite (as behind a disk that stalls), the reader worker with it: the pings stop within one
+    interval and nothing is shown meanwhile. Once the lock is let go (within the outbox's 5 s busy timeout) the
+    commit completes: the decision is shown, its event queued, and the pings resume."""
+    notifier = SystemdNotifier(environ={"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "600000"})
+    gate = RunningGate(write_app_config(tmp_path, "sim://reader?framing=lines"), notifier)
+    other = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3", isolation_level=None)
+    try:
+        assert notify_socket.wait_for("READY=1", 5) >= 0
+        assert notify_socket.wait_for("WATCHDOG=1", 1.0) >= 0
+        other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
+        gate.app.reader.device.swipe(LISTED_DOC)
+        notify_socket.messages(0.7)  # one interval (and a margin) from the swipe: pings sent before the commit waited
+        assert "WATCHDOG=1" not in notify_socket.messages(1.2)
+        assert gate.decisions() == 0 and outbox_depth(tmp_path / "state") == 0, "shown or queued before its commit"
+        other.execute("ROLLBACK")
+        assert notify_socket.wait_for("WATCHDOG=1", 2.0) >= 0  # alive again
+        wait_until(lambda: gate.decisions() == 1, 2, "the decision after its commit")
+        assert gate.app.screener.counts["HIT"] == 1 and "outbox" not in gate.app.screener.faults
+        assert [(e["decision"], e["seq"]) for e in events_in(tmp_path / "state")] == [("HIT", 1)]
+    finally:
+        other.close()
+        gate.close()
+
+
+def test_a_clear_relay_opening_ends_on_time_while_the_next_travellers_commit_hangs(tmp_path, monkeypatch):
+    """The supervisor ends a CLEAR's relay opening; with the officer's screen on and events queued, its refresh
+    asked the outbox for the oldest event's age and waited behind the next traveller's commit, hung on the
+    outbox's write lock, the relay open meanwhile. Now it shuts on time; the commit then completes as before."""
+    from tests.support.screen import running_gate
+
+    monkeypatch.setattr("agent.screen.BACKLOG_EVERY_S", 0.0)  # the age asked at every refresh, not every 5 s
+    screening = {"duplicate_window_s": 2.0, "lab_gate": True, "relay_pulse_s": 1.0}
+    with running_gate(tmp_path, screening=screening) as app:
+        app.reader.device.swipe(CLEAR_DOC)
+        wait_until(lambda: app.screener.counts["CLEAR"] == 1, 5, "the CLEAR")
+        assert app.screener.desired.relay_open and app.outbox.depth() == 1  # no link: its event stays queued
+        other = sqlite3.connect(app.state_dir / "outbox.sqlite3", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
+            app.reader.device.swipe(LISTED_DOC)
+            wait_until(lambda: not app.screener.desired.relay_open, 2.5, "the relay shut while the commit hangs")
+            assert app.screener.counts["HIT"] == 0, "shown before its commit"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        wait_until(lambda: app.screener.counts["HIT"] == 1 and app.outbox.depth() == 2, 5, "the HIT, committed")
+
+
 def test_kill_9_then_ready_within_10_s_with_100k_rows_queued(tmp_path, notify_socket):
     """RELIABILITY 36 with the signed store (100,000 listed documents, not a lab gate's records): READY=1 means
     the list is loaded and the outbox recovered."""
