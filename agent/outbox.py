@@ -35,12 +35,13 @@ ack and drop; at open it is the larger of that and the highest row). A second pr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -340,21 +341,22 @@ class Outbox:
         elif created is None or self._oldest is None or min(created) <= self._oldest:
             self._oldest_known = False
 
-    def pending(self, limit: int = 100) -> list[OutboxRow]:
-        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order; held
-        rows (``append_with_seq(held=True)``) are left out until released."""
-        cols = "seq, msg_id, kind, priority, created, body"
+    def pending(self, limit: int = 100, skip: Collection[str] = ()) -> list[OutboxRow]:
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order. Held rows
+        (``append_with_seq(held=True)``, until released) and the ids in ``skip`` (the link's rows in flight or
+        held back) are left out by the query: their bodies are not read."""
         with self._lock:
             with self._held_lock:
-                held = frozenset(self._held)
-            rows = [r for r in self._db.execute(
-                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY seq LIMIT ?", (PRIORITY_HIT, limit + len(held))
-            ).fetchall() if r[0] not in held][:limit]
-            if len(rows) < limit:
-                rows += [r for r in self._db.execute(
-                    f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?",
-                    (PRIORITY_HIT, limit - len(rows) + len(held)),
-                ).fetchall() if r[0] not in held][:limit - len(rows)]
+                held = json.dumps(list(self._held))
+            out = json.dumps(list(skip))
+            rows: list[Any] = []
+            for priorities in ("priority >= ?", "priority < ?"):  # the partial index outbox_protected, then the table
+                if len(rows) < limit:
+                    rows += self._db.execute(
+                        "SELECT seq, msg_id, kind, priority, created, body FROM outbox WHERE "
+                        f"{priorities} AND seq NOT IN (SELECT value FROM json_each(?)) "
+                        "AND msg_id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+                        (PRIORITY_HIT, held, out, limit - len(rows))).fetchall()
         return [OutboxRow(*r) for r in rows]
 
     def ack(self, msg_ids: Iterable[str]) -> int:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,8 +53,8 @@ IDLE_POLL_S = 5.0  # ... and at most this while nothing is (an idle gate: its he
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int) -> list[OutboxRow]:
-        """Up to ``limit`` undelivered rows, hits first."""
+    def pending(self, limit: int, skip: Collection[str] = ()) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first, none of the ids in ``skip`` (not read)."""
 
     def ack(self, msg_ids: list[str]) -> int:
         """Forget the rows the centre acknowledged; returns how many were known."""
@@ -351,18 +351,17 @@ class GateLink:
         now = self._mono()
         with self._lock:
             expired, retry = self.window.release_due(now)
-            room = self.window.has_room
-            inflight = len(self.window)
-            held = self.window.held
+            room = self.window.size - len(self.window)
+            out = self.window.out
         self.stats.resent += expired
-        if not (dirty or expired or retry) or not room:
+        if not (dirty or expired or retry) or room <= 0:
             return
-        # every queued row is out already (an ack's refill) or held back (refused, or never acknowledged: until
-        # release_due makes it due, reading it again only to skip it is the whole query): nothing to send, no query
-        if self.outbox.depth() <= inflight + held:
+        # every queued row is out already (an ack's refill) or held back (refused, or never acknowledged, until
+        # release_due makes it due): nothing to send, no query; else the query reads the rows to send only
+        if self.outbox.depth() <= len(out):
             return
         ts = self._clock()
-        for row in self.outbox.pending(self.config.window + held):  # held rows first in order are skipped
+        for row in self.outbox.pending(room, skip=out):
             with self._lock:
                 if not self.window.has_room:
                     return

@@ -73,9 +73,14 @@ class DeliveryWindow:
     @property
     def held(self) -> int:
         """Rows held back, not in the window: refused by the broker, or never acknowledged by the centre (each once:
-        a PUBACK refused late may come for a row held already). With the rows in flight, what the link need not read
-        from the outbox again (``GateLink._drain``)."""
+        a PUBACK refused late may come for a row held already)."""
         return len(self._refused.keys() | self._held.keys())
+
+    @property
+    def out(self) -> set[str]:
+        """Ids in flight or held back: what ``reserve`` refuses, so what the link does not read from the outbox
+        again (``GateLink._drain``)."""
+        return self._inflight.keys() | self._refused.keys() | self._held.keys()
 
     @property
     def unacked(self) -> int:

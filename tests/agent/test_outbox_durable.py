@@ -72,6 +72,7 @@ def test_pending_lists_hits_first_then_by_seq(tmp_path):
         box.append("decision", f"m{i}", b"x", priority=prio)
     assert [r.msg_id for r in box.pending(10)] == ["m2", "m4", "m0", "m1", "m3"]
     assert [r.msg_id for r in box.pending(2)] == ["m2", "m4"]
+    assert [r.msg_id for r in box.pending(2, skip={"m2", "m0"})] == ["m4", "m1"]  # the link's rows out already
 
 
 def test_full_outbox_drops_oldest_routine_never_hits_and_counts_persistently(tmp_path):

@@ -274,6 +274,45 @@ def test_a_row_held_back_is_not_read_from_the_outbox_again_until_it_can_be_due(m
         central.stop()
 
 
+def test_a_drain_with_rows_to_send_reads_only_those_not_the_rows_held_back_or_in_flight(mq, tmp_path, keys):
+    """A drain that had rows to send read the held-back rows with them (the query took ``window + held`` rows from
+    the oldest and the link skipped those out already): here a 200 KiB body the link cannot seal, read again with
+    every new event. Now the query leaves out the ids in flight or held back, and each new row is read once (rows
+    counted as SQLite hands them to the outbox's own connection)."""
+    import uuid
+    from collections import Counter
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, ack_timeout=5.0,
+                     refused_retry=60.0)
+    read: Counter[str] = Counter()
+
+    def counted(cursor, row):  # type: ignore[no-untyped-def]
+        if [c[0] for c in cursor.description][:2] == ["seq", "msg_id"]:
+            read[row[1]] += 1
+        return row
+
+    gate.outbox._db.row_factory = counted
+    try:
+        big = uuid.uuid4().hex
+        gate.outbox.append("decision", big, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+        gate.link.start()
+        assert wait_until(lambda: gate.link.window.held == 1, 10), "the unsealable row was not held back"
+        read.clear()
+        new = gate.emit(5)  # a burst: drains while earlier rows are in flight
+        for _ in range(5):  # then one at a time, each acknowledged before the next
+            assert wait_until(lambda: gate.outbox.depth() == 1, 10), "not every new row was acknowledged"
+            new += gate.emit(1)
+        assert wait_until(lambda: gate.outbox.depth() == 1, 10)
+        assert read[big] == 0, f"the held-back row was read {read[big]} times with rows to send"
+        assert read == Counter(dict.fromkeys(new, 1)), "a row was read again while in flight"
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()

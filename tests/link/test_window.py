@@ -136,7 +136,7 @@ def test_row_never_acked_is_held_back_out_of_the_window_at_growing_intervals():
     assert w.release_due(30.0) == (1, 0) and w.reserve("refused", 30.0)  # one lost ack: sent again at once
     assert w.release_due(60.0) == (1, 0)  # timed out twice running: held back, out of the window
     assert not w.reserve("refused", 60.0) and w.has_room and w.held == 1 and w.unacked == 1
-    assert w.reserve("behind", 60.0)
+    assert w.reserve("behind", 60.0) and w.out == {"refused", "behind"}  # what the drain does not read again
     assert w.release_due(89.9) == (0, 0) and w.release_due(90.0) == (1, 1)  # held 30 s; "behind" timed out
     assert w.reserve("refused", 90.0)
     assert w.release_due(120.0) == (1, 0) and w.release_due(179.9)[1] == 0  # held 60 s this time
