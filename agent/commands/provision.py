@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.timeout > 0 or not args.list_timeout >= 0:  # NaN too: it reached the socket as "Invalid value NaN"
         raise UsageError("--timeout must be > 0 and --list-timeout >= 0 seconds")
-    prov = Provisioner(inputs_from(args), dry_run=args.dry_run, rewrite_config=args.rewrite_config)
+    prov = Provisioner(inputs_from(args), dry_run=args.dry_run, rewrite_config=args.rewrite_config,
+                       firewall=appliance_firewall(args.config))
     record = prov.run()
     items = []
     if record is not None and not args.dry_run:
@@ -220,6 +221,16 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(render(items))
     return 0 if ok else 1
+
+
+def appliance_firewall(config: Path) -> Any:
+    """The appliance's firewall when provision writes the appliance's config and its ruleset is loaded, else None
+    (agent/provision/firewall.py)."""
+    from agent.provision.firewall import ApplianceFirewall
+    from agent.provision.wipe import is_appliance
+
+    firewall = ApplianceFirewall()
+    return firewall if is_appliance(config) and firewall.active() else None
 
 
 def run_wipe(args: argparse.Namespace) -> int:

@@ -7,6 +7,9 @@
 5. install what the centre granted (CA, certificate, node and command keys), pin the root, write the
    config; the provisioning record last, so a gate is "enrolled" only when everything is on disk.
 
+On the appliance (``firewall``) its own firewall lets the enrolment listener out before step 2 and is refreshed
+from the config once it is written (agent/provision/firewall.py).
+
 Each step reports ``done`` (it changed something), ``kept`` (already so: nothing changed) or ``would``
 (``--dry-run``). A re-run finds the record and keeps everything; it changes the config only when asked
 (``rewrite_config``). Enrolling again with the same device key and token (a gate that lost power after
@@ -34,6 +37,7 @@ from agent.protocol import ids
 from agent.provision import broker, x509
 from agent.provision.enrolment import Grant, Reply, build_request, open_reply
 from agent.provision.files import GateFiles
+from agent.provision.firewall import ApplianceFirewall, FirewallError
 from agent.provision.token import Token
 
 logger = logging.getLogger(__name__)
@@ -74,8 +78,9 @@ class Provisioner:
     """Runs the steps for ``inputs``; ``steps`` lists what each did. ``dry_run``: read only, nothing sent."""
 
     def __init__(self, inputs: Inputs, *, dry_run: bool = False, rewrite_config: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, firewall: ApplianceFirewall | None = None) -> None:
         self.inputs, self.dry_run, self.rewrite_config, self._clock = inputs, dry_run, rewrite_config, clock
+        self.firewall = firewall  # the appliance's, when its ruleset is loaded (agent/provision/firewall.py)
         self.files = GateFiles(inputs.state)
         self.steps: list[Step] = []
         self.reply: Reply | None = None
@@ -100,6 +105,8 @@ class Provisioner:
             for step in ("broker", "identity", "enrol", "install", "config"):
                 self._note(step, "would", f"{step}: not done (dry run: nothing written, nothing sent)")
             return None
+        self.open_firewall(lambda fw: f"MQTT let out to {', '.join(fw.let_out(self.inputs.broker.host))} "
+                                      "for the enrolment")
         self.reach_broker()
         device_key = self.identity()
         self.reply = self.enrol(device_key)
@@ -114,6 +121,7 @@ class Provisioner:
                   "config": str(self.inputs.config), "centre_time": self.reply.ts}
         self.files.write_record(record)
         self._note("record", "done", f"provisioning record written ({self.files.record})")
+        self.refresh_firewall()
         return record
 
     def _rerun(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +146,7 @@ class Provisioner:
                       *_split_endpoint(record.get("broker", "")), record.get("list_id", ""))
         self.grant = grant
         self.write_config(grant)
+        self.refresh_firewall()
         return record
 
     def _check_root(self, root: bytes) -> None:
@@ -147,6 +156,22 @@ class Provisioner:
             raise keyfiles.RootPinConflict(f"this gate is pinned to root {keyfiles.root_fingerprint(root)}, not the one "
                                            "given now: to change the trust root, decommission the gate and provision "
                                            "it again")
+
+    def open_firewall(self, change: Callable[[ApplianceFirewall], str]) -> None:
+        """On the appliance (``firewall``), ``change`` its firewall and note what it did, or what to run by hand."""
+        if self.firewall is None:
+            return
+        if self.dry_run:
+            self._note("firewall", "would", "the gate's own firewall: not changed (dry run)")
+            return
+        try:
+            self._note("firewall", "done", change(self.firewall))
+        except FirewallError as exc:
+            self._note("firewall", "failed", f"the gate's own firewall: {exc}")
+
+    def refresh_firewall(self) -> None:
+        """The broker the config names let out, before the checklist connects to it and the agent starts."""
+        self.open_firewall(ApplianceFirewall.refresh)
 
     # ---------------------------------------------------------------------------------------- steps
     def check_inputs(self) -> None:
@@ -170,7 +195,8 @@ class Provisioner:
         try:
             broker.reach(ep, ca=self.inputs.enrol_ca, timeout=min(self.inputs.timeout, 10.0))
         except broker.LinkProblem as exc:
-            exc.args = (f"{exc}; nothing was written",)
+            shut = "".join(f" ({s.detail})" for s in self.steps if s.step == "firewall" and s.status == "failed")
+            exc.args = (f"{exc}; nothing was written{shut}",)
             raise
         self._note("broker", "done", f"{ep} reachable" + (", certificate from the given CA" if self.inputs.enrol_ca
                                                           else ""))

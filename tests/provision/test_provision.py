@@ -395,6 +395,85 @@ def test_on_the_appliance_the_state_is_handed_to_the_agents_user(site):
     assert _mode(d / "state/device.key") == 0o600
 
 
+def test_on_the_appliance_provision_lets_the_enrolment_host_out_then_refreshes_the_firewall_from_its_gate_toml(
+        site, tmp_path):
+    """Run by hand on an appliance (an engineering build with a login), provision found no broker in the firewall's
+    sets: neither gate.toml nor provision.toml existed, so the enrolment listener was shut, and the broker the centre
+    named stayed shut until sharaka-firewall.service ran. Now the enrolment host is let out before it is reached,
+    and the firewall refreshed once gate.toml is written, before the checklist; a refresh that fails is a step
+    that says the command to run. ``nft`` and ``systemctl`` are stand-ins that log their arguments (the real
+    ``nft`` on the image's ruleset: the next test)."""
+    import dataclasses
+
+    import pytest
+
+    from agent.keys import parse_fingerprint
+    from agent.provision.broker import Endpoint, LinkProblem
+    from agent.provision.firewall import ApplianceFirewall
+    from agent.provision.flow import Inputs, Provisioner
+    from agent.provision.token import parse_token
+
+    d, log = site.gate_dir(), tmp_path / "commands.log"
+    config = d / "etc/gate.toml"
+    tools = {}
+    for name, tail in (("nft", ""), ("systemctl", f' "gate.toml:$(test -f {config} && echo written)"')):
+        tools[name] = tmp_path / name
+        tools[name].write_text(f'#!/bin/sh\necho {name} "$@"{tail} >> {log}\n'
+                               f'[ -e {tmp_path}/broken ] && echo "Unit {name} failed." >&2 && exit 1\nexit 0\n')
+        tools[name].chmod(0o755)
+    inputs = Inputs(config=config, state=d / "state", gate_id=GATE, site="port-a",
+                    broker=Endpoint(site.broker.host, site.broker.enrol_port, True), token=parse_token(site.token()),
+                    root_fp=parse_fingerprint(site.fingerprint),
+                    devices={"reader": "sim://reader?framing=lines", "indicators": "sim://pca9685"})
+    firewall = ApplianceFirewall(nft=str(tools["nft"]), systemctl=str(tools["systemctl"]))
+    prov = Provisioner(inputs, firewall=firewall)
+    assert prov.run() is not None
+    assert log.read_text().splitlines() == [
+        f"nft add element inet sharaka central_broker4 {{ {site.broker.host} }}",
+        "systemctl restart sharaka-firewall.service gate.toml:written"]
+    assert [(s.step, s.status) for s in prov.steps if s.step == "firewall"] == [("firewall", "done")] * 2
+    (tmp_path / "broken").touch()
+    again = Provisioner(inputs, firewall=firewall)
+    again.run()  # a re-run: nothing to enrol, the firewall refreshed again
+    assert [(s.status, s.detail) for s in again.steps if s.step == "firewall"] == [
+        ("failed", f"the gate's own firewall: Unit systemctl failed.; run: {tools['systemctl']} restart "
+                   "sharaka-firewall.service")]
+    elsewhere = dataclasses.replace(inputs, config=tmp_path / "new/gate.toml", state=tmp_path / "new/state",
+                                    broker=Endpoint("127.0.0.1", 1, True))  # a listener that is not there
+    with pytest.raises(LinkProblem) as refused:
+        Provisioner(elsewhere, firewall=firewall).run()
+    assert str(refused.value).endswith(f"nothing was written (the gate's own firewall: Unit nft failed.; run: "
+                                       f"{tools['nft']} add element inet sharaka central_broker4 '{{ 127.0.0.1 }}')")
+
+
+def test_the_enrolment_host_is_let_out_in_the_images_own_ruleset(tmp_path):
+    """``ApplianceFirewall`` against the image's ruleset loaded by the real ``nft`` in a network namespace of its
+    own: not active before it is loaded, then the enrolment host's IPv4 and IPv6 addresses in the broker sets."""
+    import json
+    import sys
+
+    from tests.support.paths import IMAGES, REPO
+
+    conf = tmp_path / "nftables.conf"
+    conf.write_text((IMAGES / "rootfs/etc/nftables.conf").read_text().replace("/etc/sharaka/", f"{tmp_path}/"))
+    script = f"""if True:
+        import json, subprocess
+        from agent.provision.firewall import ApplianceFirewall
+        fw = ApplianceFirewall()
+        before = fw.active()
+        subprocess.run([fw.nft, "-f", {str(conf)!r}], check=True)
+        out = [before, fw.active(), fw.let_out("192.0.2.10"), fw.let_out("2001:db8::10")]
+        out += [subprocess.run([fw.nft, "list", "set", "inet", "sharaka", f"central_broker{{v}}"], check=True,
+                               capture_output=True, text=True).stdout for v in (4, 6)]
+        print(json.dumps(out))"""
+    run = subprocess.run(["unshare", "--net", sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=REPO, timeout=60)
+    assert run.returncode == 0, run.stderr
+    before, after, four, six, set4, set6 = json.loads(run.stdout)
+    assert (before, after, four, six) == (False, True, ["192.0.2.10"], ["2001:db8::10"])
+    assert "elements = { 192.0.2.10 }" in set4 and "elements = { 2001:db8::10 }" in set6
+
+
 def test_a_timeout_that_is_not_a_number_is_refused_by_name(tmp_path, capsys):
     """--timeout nan passed the "> 0" check and reached the socket: "Invalid value NaN (not a number)", which
     named neither the option nor what to give."""
