@@ -142,6 +142,7 @@ class EarlyWarnings:
         self._keyring, self._now, self._report = keyring, now, report
         self._list_versions, self._observe = list_versions, observe
         self._lock = threading.RLock()
+        self._reporting = threading.Lock()  # one flush of reports at a time (``_flush_reports``)
         self.rejected: dict[str, int] = {}
         # Alerts no trusted key signed yet, by wire: tried again when the keyring changes (the retained alert
         # can arrive before the keyring that certifies its key, e.g. at a gate's first connect). Bounded.
@@ -295,19 +296,26 @@ class EarlyWarnings:
         atomic_write(self.path, msgpack.packb({"v": 1, "alerts": records}, use_bin_type=True))
 
     def _flush_reports(self) -> None:
-        """Queue the receipt and acknowledgement reports not yet queued (each once; kept across restarts)."""
-        with self._lock:
-            due = [(a, s) for a in self.alerts.values() for s in ("received", "acknowledged")
-                   if not a.cleared and s not in a.reported and (s == "received" or a.acknowledged_by is not None)]
+        """Queue the receipt and acknowledgement reports not yet queued (each once; kept across restarts). The
+        outbox is written outside ``_lock``: the supervisor (``expire``), the screen and screening read the alerts
+        and must not wait for a commit that hangs (the supervisor ends a CLEAR's relay opening)."""
+        with self._reporting:
+            with self._lock:
+                due = [(a, s) for a in self.alerts.values() for s in ("received", "acknowledged")
+                       if not a.cleared and s not in a.reported and (s == "received" or a.acknowledged_by is not None)]
+            queued = []
             for alert, state in due:
                 try:
                     self._report(alert, state)
                 except Exception as exc:  # the outbox full or failing: tried again at the next change
                     logger.error("early warning report not queued", extra={"fields": {"error": str(exc)}})
-                    return
-                alert.reported.append(state)
-            if due:
-                self._save()
+                    break
+                queued.append((alert, state))
+            if queued:
+                with self._lock:
+                    for alert, state in queued:
+                        alert.reported.append(state)
+                    self._save()
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -126,6 +126,39 @@ def test_alert_survives_a_restart_and_is_reported_once(local, centre):
     assert reports == [(alert_id, "received")]
 
 
+def test_a_report_whose_commit_hangs_keeps_no_one_waiting_for_the_alerts_in_force(tmp_path, centre):
+    """The link's worker queued an alert's receipt holding the alerts' lock: while that outbox commit hung (another
+    connection holds SQLite's write lock), the supervisor's ``expire`` and the screen's list of alerts waited with
+    it, and the supervisor ends a CLEAR's relay opening. Now only the report waits, and it is queued, once."""
+    import sqlite3
+    import threading
+
+    from agent.alerts import outbox_report
+    from agent.outbox import Outbox
+
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    warnings = EarlyWarnings(tmp_path / "alerts.msgpack", gate_id="gate-1", site="border-1",
+                             keyring=lambda: centre.keyring, now=lambda: T0 + 1,
+                             report=outbox_report(box, gate_id="gate-1", site="border-1", clock=lambda: T0 + 1))
+    alert_id, wire = centre.alert_wire()
+    other = sqlite3.connect(tmp_path / "outbox.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
+    receiving = threading.Thread(target=warnings.receive, args=(wire,))
+    receiving.start()
+    read = threading.Event()
+    try:
+        assert wait_until(lambda: box._lock.locked(), 5), "the receipt's commit did not start"
+        threading.Thread(target=lambda: (warnings.active_alerts(), warnings.expire(), read.set()), daemon=True).start()
+        assert read.wait(2.0), "reading the alerts waited for the receipt's commit"
+        assert [a["id"] for a in warnings.active_alerts()] == [alert_id] and box.depth() == 0
+    finally:
+        other.execute("ROLLBACK")
+        receiving.join(10)
+        other.close()
+    assert box.depth() == 1 and warnings.alerts[alert_id].reported == ["received"]
+    box.close()
+
+
 @pytest.mark.parametrize("signer", ["command", "list", "stranger"])
 def test_forged_alert_refused_and_nothing_changes(local, centre, signer):
     make, reports, clock = local
