@@ -235,7 +235,8 @@ def test_watchdog_pings_stop_while_an_outbox_commit_hangs_and_resume_with_the_de
         assert notify_socket.wait_for("WATCHDOG=1", 1.0) >= 0
         other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
         gate.app.reader.device.swipe(LISTED_DOC)
-        notify_socket.messages(0.7)  # one interval (and a margin) from the swipe: pings sent before the commit waited
+        wait_until(gate.app.outbox._lock.locked, 2, "the decision's commit waiting")
+        notify_socket.messages(0.7)  # one interval (and a margin): pings sent before the commit waited
         assert "WATCHDOG=1" not in notify_socket.messages(1.2)
         assert gate.decisions() == 0 and outbox_depth(tmp_path / "state") == 0, "shown or queued before its commit"
         other.execute("ROLLBACK")
@@ -255,7 +256,7 @@ def test_a_clear_relay_opening_ends_on_time_while_the_next_travellers_commit_han
     from tests.support.screen import running_gate
 
     monkeypatch.setattr("agent.screen.BACKLOG_EVERY_S", 0.0)  # the age asked at every refresh, not every 5 s
-    screening = {"duplicate_window_s": 2.0, "lab_gate": True, "relay_pulse_s": 1.0}
+    screening = {"duplicate_window_s": 2.0, "lab_gate": True, "relay_pulse_s": 1.5}
     with running_gate(tmp_path, screening=screening) as app:
         app.reader.device.swipe(CLEAR_DOC)
         wait_until(lambda: app.screener.counts["CLEAR"] == 1, 5, "the CLEAR")
@@ -264,6 +265,8 @@ def test_a_clear_relay_opening_ends_on_time_while_the_next_travellers_commit_han
         try:
             other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
             app.reader.device.swipe(LISTED_DOC)
+            wait_until(lambda: app.outbox._lock.locked() and app.screener.desired.relay_open, 1.0,
+                       "the HIT's commit waiting while the relay is open")
             wait_until(lambda: not app.screener.desired.relay_open, 2.5, "the relay shut while the commit hangs")
             assert app.screener.counts["HIT"] == 0, "shown before its commit"
         finally:
