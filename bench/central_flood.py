@@ -27,8 +27,9 @@ sys.path.insert(0, str(REPO))
 
 from agent.keys import load_signing_key  # noqa: E402
 from tests.support.broker import Broker  # noqa: E402
-from tests.support.link import Keys, make_gate, wait_until  # noqa: E402
+from tests.support.link import Keys, make_gate  # noqa: E402
 from tests.support.rawgate import POISON, RawGate, poisoned  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
 from tools.central.cli import main as central_main  # noqa: E402
 from tools.central.store import CentralStore  # noqa: E402
 

@@ -122,3 +122,22 @@ def test_every_token_command_shown_runs_as_written(doc):
             build_parser().parse_args(argv)
         except SystemExit:
             pytest.fail(f"{rel(doc)}: {command!r} is refused by sharaka-central's command line")
+
+
+BENCH_COMMAND = re.compile(r"python (-m bench\.\w+|bench/\w+\.py)")
+BENCHES = sorted({c for text in [d.read_text() for d in DOCUMENTS] + [(REPO / "tools/dev").read_text()]
+                  for c in BENCH_COMMAND.findall(text)})
+
+
+@pytest.mark.parametrize("bench", BENCHES)
+def test_every_bench_the_documents_run_starts(bench):
+    """Each benchmark a document (or ``tools/dev``) runs, run as it shows, gets as far as its ``--help``:
+    bench/link_bench.py and bench/central_flood.py imported helpers that had moved, so the README's commands failed
+    at once."""
+    import shlex
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, *shlex.split(bench), "--help"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
