@@ -16,7 +16,7 @@ issuing state of its document, which a matcher that takes one (`query_name_keys(
 given. Two generated identities that the documented rules take for one person (the same surname, one's given
 names among the other's: `names_evalset.one_person_by_the_rules`; editions 2 and 3 drew such pairs) are not
 different people: their matches are counted apart, not as false hits. Also printed: the keys a gate looks up
-per traveller (mean and max over the set's spellings), each a slow fingerprint at the gate.
+per traveller (mean, p50, p99 and max over the set's spellings), each a slow fingerprint at the gate.
 """
 
 from __future__ import annotations
@@ -147,11 +147,13 @@ def evaluate(people: list[dict], different: list, match: Matcher) -> dict:
             "false_refers": false_refers}
 
 
-def keys_per_traveller(module: types.ModuleType, people: list[dict]) -> tuple[float, int]:
-    """Mean and max number of keys `module` looks up for one traveller, over every spelling of the set."""
+def keys_per_traveller(module: types.ModuleType, people: list[dict]) -> tuple[float, int, int, int]:
+    """Mean, median, 99th percentile (nearest rank) and max number of keys `module` looks up for one traveller, over
+    every spelling of the set."""
     counts = [len(query_keys(module, (t[0], t[1]), "".join(t[3:]))) for p in people for t in p["travelling"]]
     counts += [len(query_keys(module, (p["listed"][0], p["listed"][1]), "")) for p in people]
-    return sum(counts) / len(counts), max(counts)
+    counts.sort()
+    return sum(counts) / len(counts), counts[len(counts) // 2], counts[-(-99 * len(counts) // 100) - 1], counts[-1]
 
 
 def cpu_per_traveller(module: types.ModuleType, people: list[dict], repeats: int = 5) -> float:
@@ -216,7 +218,7 @@ def first_exact_keys(people: list[dict], different: list, counts: tuple[int, ...
               f"{found[n]}/{hits} ({100 * found[n] / max(hits, 1):.1f} %), different people {others[n]} in {pairs} pairs")
 
 
-def report(label: str, result: dict, verbose: bool, keys: tuple[float, int] | None = None) -> None:
+def report(label: str, result: dict, verbose: bool, keys: tuple[float, int, int, int] | None = None) -> None:
     total = sum((c for c in result["by_tag"].values()), Counter())
     n = sum(total.values())
     print(f"{label:34s} hit {100 * total['exact'] / n:6.2f}% ({total['exact']}/{n})  refer {total['weak']:3d}"
@@ -226,7 +228,7 @@ def report(label: str, result: dict, verbose: bool, keys: tuple[float, int] | No
         print(f"    + {len(result['one_person'])} exact matches between identities the rules take for one person "
               "(not false hits: names_evalset.one_person_by_the_rules)")
     if keys:
-        print(f"    keys per traveller: mean {keys[0]:.1f}, max {keys[1]}")
+        print(f"    keys per traveller: mean {keys[0]:.1f}, p50 {keys[1]}, p99 {keys[2]}, max {keys[3]}")
     for tag, c in sorted(result["by_tag"].items()):
         m = sum(c.values())
         print(f"    {tag:10s} hit {100 * c['exact'] / m:6.2f}% ({c['exact']}/{m})")
