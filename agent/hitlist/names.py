@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Identifies the keys produced (rules and dictionary): bumped on any change; carried in the signed list metadata;
 # a gate whose value differs screens documents but REFERs on persons (docs/names.md, "Versions").
-NORMALISER_VERSION = 18
+NORMALISER_VERSION = 19
 NAME_KEY_VERSION = f"n{NORMALISER_VERSION}-d{DICTIONARY_VERSION}"  # readable form of both versions
 
 EXACT = "exact"
@@ -562,11 +562,12 @@ class Rendering(NamedTuple):
     joined: bool
 
 
-def _combos(words: list[str], components: list[tuple[str, ...]], limit: int) -> list[Codes]:
+def _combos(words: list[str], components: list[tuple[str, ...]], limit: int, any_order: bool = False) -> list[Codes]:
     """Up to `limit` readings of a field (one code per component of `words`), nearest the primary reading first
-    (the sum of the alternatives' ranks). A word written twice (XHSYN XHSYN) is read the same
-    way both times (n14): one document writes one name one way."""
-    distinct = list(dict.fromkeys(words))
+    (the sum of the alternatives' ranks), ties in the order the words are written or, `any_order`, in their
+    alphabetical order (the same readings whatever order a document writes them in, n19). A word written twice
+    (XHSYN XHSYN) is read the same way both times (n14): one document writes one name one way."""
+    distinct = sorted(set(words)) if any_order else list(dict.fromkeys(words))
     slots = [distinct.index(word) for word in words]  # each component's word among the distinct ones
     sizes = [len(components[words.index(word)]) for word in distinct]
     choices = itertools.islice(itertools.product(*(range(n) for n in sizes)), 4096)
@@ -576,12 +577,12 @@ def _combos(words: list[str], components: list[tuple[str, ...]], limit: int) -> 
 
 @lru_cache(maxsize=4096)
 def _field_codes(
-    field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str = "", listed: bool = False
+    field: str, glue: bool, limit: int = QUERY_COMBOS, habit: str = "", listed: bool = False, any_order: bool = False
 ) -> tuple[Rendering, ...]:
     """Every coded rendering of one field, primary first: hyphens as separators, then hyphenated
     parts joined (issuers do both) and, for the surname (`glue`), all parts as one word; `habit`: the
     components also read as written in that orthography; `listed`: a listed name's field, whose components
-    also take the readings of a final E (_record_final_e)."""
+    also take the readings of a final E (_record_final_e); `any_order`: ties among readings as _combos."""
     text = _clean(field)
     split = text.replace("-", " ").split()
     renderings = [(split, False)]
@@ -595,7 +596,7 @@ def _field_codes(
         codes = [_alternatives(word, habit) for word in words]
         if listed:
             codes = [_record_final_e(word, c) for word, c in zip(words, codes, strict=True)]
-        for combo in _combos(words, codes, limit):
+        for combo in _combos(words, codes, limit, any_order):
             found.setdefault(Rendering(combo, joined))
     return tuple(found)
 
@@ -704,6 +705,18 @@ def _ambiguous_key(surname: str, given_names: str, s: Codes, g: Codes, only: fro
         if _CODE_FINAL.search(codes[i]):
             codes[i], found = codes[i][:-1] + "e", True
     return _key("W", ".".join(codes[: len(s)]), ".".join(codes[len(s) :])) if found else None
+
+
+def _any_order_keys(
+    surnames: list[Codes], given_names: str, truncated: bool, limit: int = QUERY_COMBOS, habit: str = ""
+) -> list[str]:
+    """`O|` keys of the given-name readings that the cap keeps whatever order the document writes the names in
+    (_combos `any_order`), which the gate looks up besides those of the readings as written (n19): a Turkish DUCANE HUCR
+    keeps the reading DUCANA HUDJR of a listed DUJAANA HUJR as its 8th, HUCR DUCANE had it 9th, past HABIT_COMBOS."""
+    if truncated:
+        return []
+    givens = [g for g, joined in _field_codes(given_names, False, limit, habit, any_order=True) if len(g) > 1 and not joined]
+    return [_key("O", _part(s), _ordered(g)) for s in surnames for g in givens]
 
 
 def record_name_keys(surname: str, given_names: str) -> list[str]:
@@ -828,6 +841,8 @@ def query_name_keys(
                     prefix, last = s[:-1], (s[-1] if s else "")
                 if prefix and last:
                     add(3, "I|" + ".".join(prefix) + "|" + last[:1], WEAK)
+    for key in _any_order_keys([s for s, joined in surnames if not joined], given_names, truncated):
+        add(1, key, EXACT)
     for habit in _habits(surname, given_names, issuing_state):  # a document orthography that writes two sounds alike
         habit_surnames, habit_givens = _fields(surname, given_names, HABIT_COMBOS, habit=habit)
         for s, _ in habit_surnames:
@@ -839,5 +854,7 @@ def query_name_keys(
                     add(2, _key("F", sp, _part(g[:k])), WEAK)  # REFER only (n8: ZAYDUN != SADUN HUDHAIL read ZADUN)
                 if len(g) > 1 and not truncated:
                     add(2, _key("O", sp, _ordered(g)), EXACT)
+        for key in _any_order_keys([s for s, _ in habit_surnames], given_names, truncated, HABIT_COMBOS, habit):
+            add(2, key, EXACT)
     ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank
     return [(key, strength) for key, (_, strength) in ranked[:MAX_QUERY_KEYS]]

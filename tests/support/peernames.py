@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "names.md"
-VERSION = 18  # "Versions": NORMALISER_VERSION, signed in the list metadata as name_key_version
+VERSION = 19  # "Versions": NORMALISER_VERSION, signed in the list metadata as name_key_version
 MRZ_WIDTHS = (30, 31, 39)
 RECORD_COMBOS, QUERY_COMBOS = 32, 16  # "Counts": at most 32 readings of a field in the list, 16 of a cut field
 
