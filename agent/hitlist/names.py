@@ -849,12 +849,12 @@ def query_name_keys(
             for g, _ in habit_givens:
                 sp, gp = _part(s), _part(g)
                 add(1, _key("F", sp, gp), full)
-                add(1, _key("P", sp, gp), full if g else WEAK)
+                if len(g) > 1 and not truncated:  # every given name, in another order: with the full-name keys (n19)
+                    add(1, _key("O", sp, _ordered(g)), EXACT)
+                add(2, _key("P", sp, gp), full if g else WEAK)  # the record has more given names
                 for k in range(len(g) - 1, 0, -1):  # a reading and a dropped given name: two departures,
                     add(2, _key("F", sp, _part(g[:k])), WEAK)  # REFER only (n8: ZAYDUN != SADUN HUDHAIL read ZADUN)
-                if len(g) > 1 and not truncated:
-                    add(2, _key("O", sp, _ordered(g)), EXACT)
         for key in _any_order_keys([s for s, _ in habit_surnames], given_names, truncated, HABIT_COMBOS, habit):
-            add(2, key, EXACT)
+            add(1, key, EXACT)
     ranked = sorted(keys.items(), key=lambda item: item[1][0])  # stable: spelling order within a rank
     return [(key, strength) for key, (_, strength) in ranked[:MAX_QUERY_KEYS]]

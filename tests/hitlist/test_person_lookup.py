@@ -92,6 +92,28 @@ def test_turkish_passport_reads_the_name_in_turkish_orthography(tmp_path):
     assert store.lookup_person(p.surname, p.given_names, p.birth_date) is None
 
 
+@pytest.mark.parametrize(
+    ("listed", "read"),
+    [(("MUSHTAHA", "SERAJUDDIN WAHHAJ"), ("MUSTAHA", "VAHAC SIRACETTIN")),
+     (("AL HASHIMI", "MOHAMMED SHAFIQ JAWDAT"), ("HASIMI", "CEVDET SAFIK MEHMET"))],
+    ids=["set-4", "mehmet-last"],
+)
+def test_turkish_passport_with_the_given_names_in_another_order_hits(tmp_path, listed, read):
+    """A Turkish passport's name read in Turkish orthography, its given names in another order than the list's: the
+    order key of that reading is among the lookups the store makes (up to n18 it fell past MAX_QUERY_KEYS;
+    docs/names.md "Version 19")."""
+    central = Central()
+    store = HitListStore(tmp_path / "t", central.root_pub)
+    store.install(central.snapshot([person(*listed, "790303", "P-TUR")], 1), now=T0)
+    lines = render_mrz(format="TD3", document_code="P", issuing_state="TUR", surname=read[0], given_names=read[1],
+                       document_number="U12345678", nationality="TUR", birth_date="790303", sex="M",
+                       expiry_date="300101")
+    p = Query.from_mrz(parse_mrz(lines)).person
+    assert p is not None and p.issuing_state == "TUR"
+    hit = store.lookup_person(p.surname, p.given_names, p.birth_date, issuing_state=p.issuing_state)
+    assert hit is not None and (hit.ref, hit.strength) == ("P-TUR", "exact")
+
+
 @pytest.mark.parametrize("built_with", [names.NORMALISER_VERSION - 1, names.NORMALISER_VERSION + 1],
                          ids=["older-normaliser", "newer-normaliser"])
 def test_other_normaliser_version_refers_on_persons_but_screens_documents(tmp_path, built_with):
