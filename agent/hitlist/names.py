@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -713,7 +714,10 @@ def _any_order_keys(
     """`O|` keys of the given-name readings that the cap keeps whatever order the document writes the names in
     (_combos `any_order`), which the gate looks up besides those of the readings as written (n19): a Turkish DUCANE HUCR
     keeps the reading DUCANA HUDJR of a listed DUJAANA HUJR as its 8th, HUCR DUCANE had it 9th, past HABIT_COMBOS."""
-    if truncated:
+    words = _split_words(given_names)
+    if truncated or list(dict.fromkeys(words)) == sorted(set(words)):  # in that order already: the same readings
+        return []
+    if math.prod(len(_alternatives(word, habit)) for word in set(words)) <= limit:  # the cap keeps every reading
         return []
     givens = [g for g, joined in _field_codes(given_names, False, limit, habit, any_order=True) if len(g) > 1 and not joined]
     return [_key("O", _part(s), _ordered(g)) for s in surnames for g in givens]
