@@ -95,6 +95,11 @@ def test_decode_missing_capture_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "cannot read capture" in result.stderr
 
 
+def _terminal_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
     """Record a simulated reader over a real pty with `reader capture`, then decode the capture."""
     from hal.reader.sim import SimReaderDevice
@@ -104,10 +109,14 @@ def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
     device = SimReaderDevice("stx-etx", link, bcc="xor")
     recorded = lambda: [line for line in out.read_text().splitlines() if not line.startswith("#")]  # noqa: E731
     # Generous bounds (a loaded machine starts Python slowly); Ctrl-C ends the capture, not --duration.
-    # -X faulthandler: a capture that does not end is sent SIGABRT below and prints every thread's stack
+    # -X faulthandler: a capture that does not end is sent SIGABRT below and prints every thread's stack.
+    # Ctrl-C as a terminal delivers it: SIGINT at its default and unblocked in the capture, whatever this test
+    # process has (a capture started from a CI worker twice sat in its read loop past the SIGINT, 2026-12-07: an
+    # ignored or blocked SIGINT is inherited across exec, and Python then leaves it so)
+    inherited = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "agent", "reader", "capture",
                              f"serial://{link}?framing=stx-etx&bcc=xor", "--out", str(out), "--duration", "600"],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_terminal_sigint)  # fmt: skip
     try:
         # "started" is written once the port is open (agent/commands/reader.py): nothing sent after it is lost
         assert wait_until(lambda: "started" in (out.read_text() if out.exists() else ""), 60), "capture did not start"
@@ -122,7 +131,8 @@ def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
         except subprocess.TimeoutExpired:  # seen once in a clean-clone CI (2026-12-07), not reproduced: where it hung
             proc.send_signal(signal.SIGABRT)
             proc.wait(timeout=30)
-            pytest.fail(f"capture did not end on Ctrl-C; its threads:\n{proc.stderr.read()}")
+            pytest.fail(f"capture did not end on Ctrl-C (this process's SIGINT handler and blocked signals: "
+                        f"{inherited}); its threads:\n{proc.stderr.read()}")
         err = proc.stderr.read()
     finally:
         proc.kill()  # a no-op once it exited
