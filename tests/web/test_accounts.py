@@ -204,3 +204,34 @@ def test_csrf_token_is_per_session(clock):
     assert not Sessions.check_csrf(a, b.csrf)
     assert not Sessions.check_csrf(a, "")
     assert not Sessions.check_csrf(a, None)
+
+
+def test_an_account_file_of_the_version_before_signs_in_and_counts_per_client(tmp_path):
+    """A gate updated in the field keeps its officers' file, written with account-wide failure columns and a decoy
+    table (before 2026-12-07): its accounts sign in, add and list, and a lock is per client as now."""
+    import sqlite3
+
+    import nacl.pwhash
+
+    path = tmp_path / "officers.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE accounts (name TEXT PRIMARY KEY, role TEXT NOT NULL, hash BLOB NOT NULL, created REAL NOT NULL,
+                               failures INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+        CREATE TABLE decoy (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO decoy (id) VALUES (1);""")
+    digest = nacl.pwhash.argon2id.str(b"correct horse battery", opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+                                      memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
+    old.execute("INSERT INTO accounts VALUES ('amina', 'supervisor', ?, 900, 4, 0)", (digest,))
+    old.commit()
+    old.close()
+    accounts = Accounts(path, policy=LockoutPolicy(max_failures=2, lockout_s=300))
+    assert accounts.authenticate("amina", "correct horse battery", "192.0.2.7").role == "supervisor"
+    accounts.add("badr", "another long password")
+    for _ in range(2):
+        with pytest.raises(SignInError):
+            accounts.authenticate("amina", "guess guess guess", "192.0.2.66")
+    with pytest.raises(SignInError, match="locked"):
+        accounts.authenticate("amina", "correct horse battery", "192.0.2.66")
+    assert accounts.authenticate("amina", "correct horse battery", "192.0.2.7").name == "amina"
+    assert [a.name for a in accounts.list()] == ["amina", "badr"]
