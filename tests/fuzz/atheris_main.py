@@ -23,7 +23,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import atheris
+try:
+    import atheris
+except ImportError:  # the optional extra, not the test environment: say how to get it, not a traceback
+    sys.exit("atheris is not installed: .venv/bin/pip install -e '.[fuzz]' (atheris 2.3.0)")
 
 with atheris.instrument_imports(include=["agent", "hal"]):
     from agent.config import load_config

@@ -284,3 +284,16 @@ def test_path_of_an_unknown_users_home_is_a_config_error_not_a_traceback(tmp_pat
     assert path.read_text() != text
     with pytest.raises(ConfigError, match=r"state_dir.*cannot expand"):
         load_config(path)
+
+
+def test_coverage_guided_command_without_atheris_says_how_to_install_it():
+    """README's atheris command, run before ``pip install -e '.[fuzz]'``, ended in a ModuleNotFoundError traceback."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO
+
+    code = "import runpy, sys; sys.modules['atheris'] = None; runpy.run_module('tests.fuzz.atheris_main', run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", code, "mrz"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "pip install -e '.[fuzz]'" in result.stderr
