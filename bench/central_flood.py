@@ -13,12 +13,14 @@ queued for the centre (its queue overflowed: the flood outran the centre's inges
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,8 +102,13 @@ def main() -> None:
     (tmp / "pw").write_text(broker.central[1])
     node = subprocess.Popen([sys.executable, "-m", "tools.central.cli", "run", "--db", str(db), "--json",
                              "--keys", str(tmp / "keys"), "--port", str(broker.port), "--username", "central",
-                             "--password-file", str(tmp / "pw")], cwd=REPO, stdout=subprocess.DEVNULL,
+                             "--password-file", str(tmp / "pw")], cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    # a hit sent before the centre subscribed is lost and only resent after the 30 s ack timeout (in the warm-up)
+    assert node.stdout is not None
+    if not json.loads(node.stdout.readline()).get("connected"):
+        raise SystemExit("central node did not connect")
+    threading.Thread(target=node.stdout.read, daemon=True).start()  # drain its console lines
     gate = make_gate(broker, tmp / "honest", keys, "gate-ok", store=store)
     try:
         assert gate.link.wait_for_connected(10)
