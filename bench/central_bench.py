@@ -215,8 +215,11 @@ class ConsoleWatch:
             pass
 
     def close(self) -> None:
-        self._events.close()
+        # the server first: it ends the stream, so the reader thread returns; closing the response while that
+        # thread is blocked reading it waits on its buffer's lock for the next ping (agent/web/sse.py
+        # HEARTBEAT_S: 15 s a setup)
         self._running.__exit__(None, None, None)
+        self._events.close()
 
 
 def pct(values: list[float], p: float) -> float:
