@@ -13,9 +13,12 @@ queued for the centre (its queue overflowed: the flood outran the centre's inges
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,7 +92,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="central-flood-"))
     broker = Broker(tmp / "broker")
     broker.start()
-    assert central_main(["keygen", "--out", str(tmp / "keys")]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):  # "keys written to ...": a directory removed at the end
+        assert central_main(["keygen", "--out", str(tmp / "keys")]) == 0
     keys = Keys(node=load_signing_key(tmp / "keys" / "node.key"),
                 commands=[load_signing_key(p) for p in sorted((tmp / "keys").glob("command-*.key"))])
     db = tmp / "central.db"
@@ -132,6 +136,7 @@ def main() -> None:
         node.terminate()
         node.wait(20)
         broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # its keys, store and broker
 
 
 if __name__ == "__main__":
