@@ -43,10 +43,14 @@ def unit_priority(unit: Path = UNIT) -> tuple[int, str, int]:
 
 def run_as_unit(unit: Path = UNIT) -> str:
     """Give the calling thread (and the threads it starts from now on) the unit's priorities; says what it set.
-    Raises PermissionError for a negative nice without the privilege to set it."""
+    Exits with what to do (not a PermissionError traceback) for a negative nice without the privilege to set it."""
     nice, io_class, io_priority = unit_priority(unit)
     tid = threading.get_native_id()
-    os.setpriority(os.PRIO_PROCESS, tid, nice)
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except PermissionError:
+        raise SystemExit(f"--priority unit (the default) gives the gate's threads {unit.name}'s Nice={nice}, which "
+                         "needs root or CAP_SYS_NICE: run as root, or pass --priority inherited") from None
     subprocess.run(["ionice", "-c", IO_CLASSES[io_class], "-n", str(io_priority), "-p", str(tid)], check=True)
     return f"gate threads at nice {nice}, I/O {io_class} {io_priority} (as {unit.name}; {own_autogroup(nice)})"
 

@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         fork = multiprocessing.get_context("fork")
         ready = fork.Event()
         centre = fork.Process(target=centre_process, args=((broker.host, broker.port, *broker.central),
-                                                           tmp / "central.db", bytes(node_key), lists, ready))
+                                                           tmp / "central.db", bytes(node_key), lists, ready),
+                              daemon=True)  # an early exit (no privilege for the unit's nice) must not wait on it
         centre.start()
         if not ready.wait(15):
             raise SystemExit("central node did not connect")

@@ -173,3 +173,17 @@ def test_every_quick_bench_the_documents_run_completes(bench, tmp_path):
     result = subprocess.run([sys.executable, bench, *(a.format(tmp=tmp_path) for a in args)], cwd=REPO,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0 and headline in result.stdout, (result.stdout + result.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("bench", ["bench/gate_latency.py", "bench/online_query_bench.py"])
+def test_bench_without_the_privilege_for_the_units_nice_says_what_to_do(bench):
+    """README's gate_latency command, run as a user without CAP_SYS_NICE, ended in a PermissionError traceback
+    (the default --priority unit sets the appliance unit's negative nice)."""
+    import subprocess
+    import sys
+
+    drop = ["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--"] if os.geteuid() == 0 else []
+    result = subprocess.run([*drop, sys.executable, bench, "--count", "5", "--warmup", "1"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "--priority inherited" in result.stderr
