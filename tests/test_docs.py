@@ -170,6 +170,8 @@ def test_every_quick_bench_the_documents_run_completes(bench, tmp_path):
 
     assert bench in BENCHES, f"{bench} is not run by any document: drop it here"
     args, headline = QUICK_BENCH_RUNS[bench]
+    if bench == "bench/gate_latency.py" and os.geteuid() != 0:  # the unit's negative nice needs root
+        args = [*args, "--priority", "inherited"]
     result = subprocess.run([sys.executable, bench, *(a.format(tmp=tmp_path) for a in args)], cwd=REPO,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0 and headline in result.stdout, (result.stdout + result.stderr)[-3000:]
