@@ -351,7 +351,7 @@ class GateLink:
         now = self._mono()
         with self._lock:
             expired, retry = self.window.release_due(now)
-            room = self.window.size - len(self.window)
+            room = self.window.room
             out = self.window.out
         self.stats.resent += expired
         if not (dirty or expired or retry) or room <= 0:

@@ -88,9 +88,14 @@ class DeliveryWindow:
         return sum(1 for n in self._timeouts.values() if n >= 2)
 
     @property
+    def room(self) -> int:
+        """Rows that may be sent before ``size`` await an ack."""
+        return self.size - len(self._inflight)
+
+    @property
     def has_room(self) -> bool:
         """True while fewer than ``size`` rows await an ack."""
-        return len(self._inflight) < self.size
+        return self.room > 0
 
     def reset(self) -> None:
         """A new connection: every row not acked is due again; packet ids of the old one mean nothing."""
