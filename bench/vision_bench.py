@@ -32,7 +32,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -108,44 +110,66 @@ def miss_cause(reading: Reading, truth: tuple[str, ...]) -> str:
                                                if reading.result.valid else "")
 
 
-def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED, model: Model | None = None) -> tuple[int, int, int]:
-    """Documents fully right with the shipped line model, or ``model`` (another line model, to compare)."""
-    causes: dict[str, list[int]] = collections.defaultdict(list)
-    right = refer = wrong = 0
-    chars = chars_right = 0
-    times: list[float] = []
-    parts = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
+def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED,
+              models: Sequence[Model | None] = (None,)) -> list[tuple[int, int, int]]:  # fmt: skip
+    """Documents fully right (right, REFER, WRONG) with the shipped line model (None) and each other line model
+    of ``models``, every page rendered once and read with each (the same pages, compared page by page)."""
+    tallies = [_Tally() for _ in models]
     for index, doc in enumerate(evaluation_set(n, faces, seed)):
+        for tally, model in zip(tallies, models, strict=True):
+            tally.add(index, doc, model)
+    for tally, model in zip(tallies, models, strict=True):
+        tally.report(n, seed, model)
+    for tally, model in zip(tallies[1:], models[1:], strict=True):
+        differ = [f"{i}: {tallies[0].outcome[i]} -> {tally.outcome[i]}" for i in range(n)
+                  if tally.outcome[i] != tallies[0].outcome[i]]  # fmt: skip
+        print(f"\npages {Path(model.path).name if model else MODEL} reads otherwise than {MODEL} (seed {seed}): "
+              f"{', '.join(differ) or 'none'}")
+    return [(t.right, t.refer, t.wrong) for t in tallies]
+
+
+class _Tally:
+    """One line model's readings of a seed's pages: outcomes, characters, times and why pages were missed."""
+
+    def __init__(self) -> None:
+        self.causes: dict[str, list[int]] = collections.defaultdict(list)
+        self.right = self.refer = self.wrong = self.chars = self.chars_right = 0
+        self.times: list[float] = []
+        self.parts = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
+        self.outcome: list[str] = []
+
+    def add(self, index: int, doc: Any, model: Model | None) -> None:
         t0 = time.perf_counter()
         reading = read_image_mrz(doc.image, today=TODAY, model=model)
-        times.append((time.perf_counter() - t0) * 1000)
+        self.times.append((time.perf_counter() - t0) * 1000)
         for k, v in reading.timings_ms.items():
-            parts[k] += v
+            self.parts[k] += v
         truth = "".join(doc.lines)
         got = "".join(reading.lines)
-        chars += len(truth)
+        self.chars += len(truth)
         if len(got) == len(truth):
-            chars_right += sum(a == b for a, b in zip(got, truth, strict=True))
-        if reading.trusted:
-            right += reading.lines == doc.lines
-            wrong += reading.lines != doc.lines
-        else:
-            refer += 1
-        if not (reading.trusted and reading.lines == doc.lines):
-            causes[miss_cause(reading, doc.lines)].append(index)
-    name = Path((model or shared_model(MODEL)).path)
-    print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)}; seed {seed}; line model {name.name}, "
-          f"sha256 {hashlib.sha256(name.read_bytes()).hexdigest()[:12]})\n")
-    print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
-    print("| --- | --- | --- | --- | --- |")
-    print(f"| {right}/{n} ({100 * right / n:.1f} %) | {refer} | {wrong} | {100 * chars_right / chars:.2f} % | "
-          f"{pct(times, 0.5):.0f} / {pct(times, 0.99):.0f} |")
-    print("\nmean ms per image: " + ", ".join(f"{k} {v / n:.1f}" for k, v in parts.items()))
-    if causes:
-        print("\n| documents not fully right, by cause | count | documents (index from the seed) |\n| --- | --- | --- |")
-        for cause, docs in sorted(causes.items(), key=lambda c: -len(c[1])):
-            print(f"| {cause} | {len(docs)} | {', '.join(map(str, docs))} |")
-    return right, refer, wrong
+            self.chars_right += sum(a == b for a, b in zip(got, truth, strict=True))
+        outcome = "REFER" if not reading.trusted else "right" if reading.lines == doc.lines else "WRONG"
+        self.right += outcome == "right"
+        self.refer += outcome == "REFER"
+        self.wrong += outcome == "WRONG"
+        self.outcome.append(outcome)
+        if outcome != "right":
+            self.causes[miss_cause(reading, doc.lines)].append(index)
+
+    def report(self, n: int, seed: int, model: Model | None) -> None:
+        name = Path((model or shared_model(MODEL)).path)
+        print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)}; seed {seed}; line model "
+              f"{name.name}, sha256 {hashlib.sha256(name.read_bytes()).hexdigest()[:12]})\n")
+        print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
+        print("| --- | --- | --- | --- | --- |")
+        print(f"| {self.right}/{n} ({100 * self.right / n:.1f} %) | {self.refer} | {self.wrong} | "
+              f"{100 * self.chars_right / self.chars:.2f} % | {pct(self.times, 0.5):.0f} / {pct(self.times, 0.99):.0f} |")
+        print("\nmean ms per image: " + ", ".join(f"{k} {v / n:.1f}" for k, v in self.parts.items()))
+        if self.causes:
+            print("\n| documents not fully right, by cause | count | documents (index from the seed) |\n| --- | --- | --- |")
+            for cause, docs in sorted(self.causes.items(), key=lambda c: -len(c[1])):
+                print(f"| {cause} | {len(docs)} | {', '.join(map(str, docs))} |")
 
 
 def bench_locate(n: int, faces: list[np.ndarray], seeds: list[int]) -> None:
@@ -443,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gate", type=int, default=30)
     ap.add_argument("--runtimes", type=int, default=1, help="1: compare ai-edge-litert and tflite-runtime 2.14")
     ap.add_argument("--compare", type=Path, action="append", default=[],
-                    help="another line model (.tflite) read over the same MRZ pages in the same run (repeatable)")
+                    help="another first line model (.tflite) reading every MRZ page too, in the same run, the "
+                         "pages it reads otherwise listed (repeatable)")
     ap.add_argument("--no-second-look", action="store_true",
                     help="read the MRZ pages again without mrz_read.second_look, in the same run, to compare")
     ap.add_argument("--full-range", type=Path, default=None,
@@ -457,21 +482,23 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(Path(shared_model(MODEL).path).parent.glob("*.tflite"))))
     if args.docs:
         seeds = args.seeds or [args.seed]
-        args.seed = seeds[0]  # --no-second-look and --compare read the first seed's pages
-        totals = [bench_mrz(args.docs, faces, seed) for seed in seeds]
+        args.seed = seeds[0]  # --no-second-look reads the first seed's pages
+        models = [None, *(Model.load(other) for other in args.compare)]
+        totals = [bench_mrz(args.docs, faces, seed, models) for seed in seeds]
         if len(seeds) > 1:
-            right, refer, wrong = (sum(t[k] for t in totals) for k in range(3))
             n = args.docs * len(seeds)
-            print(f"\n## MRZ, {len(seeds)} seeds together ({', '.join(map(str, seeds))})\n")
-            print("| documents fully right | per seed | REFER | WRONG |\n| --- | --- | --- | --- |")
-            print(f"| {right}/{n} ({100 * right / n:.1f} %) | {', '.join(str(t[0]) for t in totals)} | {refer} | {wrong} |")
+            for k, model in enumerate(models):
+                right, refer, wrong = (sum(t[k][j] for t in totals) for j in range(3))
+                name = Path(model.path).name if model else MODEL
+                print(f"\n## MRZ, {len(seeds)} seeds together ({', '.join(map(str, seeds))}), line model {name}\n")
+                print("| documents fully right | per seed | REFER | WRONG |\n| --- | --- | --- | --- |")
+                print(f"| {right}/{n} ({100 * right / n:.1f} %) | {', '.join(str(t[k][0]) for t in totals)} | {refer} | "
+                      f"{wrong} |")
         if args.no_second_look:
             looks, mrz_read.LOOK_WIDTHS = mrz_read.LOOK_WIDTHS, {}
             print("\n(the same pages without the second look: mrz_read.second_look disabled)")
             bench_mrz(args.docs, faces, args.seed)
             mrz_read.LOOK_WIDTHS = looks
-        for other in args.compare:
-            bench_mrz(args.docs, faces, args.seed, Model.load(other))
     if args.locate:
         bench_locate(args.locate, faces, list(dict.fromkeys([args.seed, 4_242_000, 900_000])))
     if args.tesseract:

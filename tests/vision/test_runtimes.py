@@ -280,3 +280,21 @@ def test_the_benchmark_names_the_machine_and_the_instructions_its_figures_rest_o
     assert machine("").startswith("machine: an unnamed CPU, ")
     cores = int(machine(epyc).split(", ")[1].split()[0])
     assert cores == len(os.sched_getaffinity(0))
+
+
+def test_the_benchmark_reads_every_seed_s_pages_with_each_compared_model_and_lists_the_pages_read_otherwise(capsys):
+    """``--compare`` reads every page of every seed with each other first line model (a new model is judged on
+    thousands of pages: models/mrz_line.md "Accuracy"); before, only the first seed's. The shipped model compared
+    with itself reads no page otherwise, and its total is the shipped one's."""
+    from bench.vision_bench import main
+
+    assert main(["--docs", "2", "--seeds", "777000,4242000", "--compare", str(MODELS_DIR / "mrz_line.tflite"),
+                 "--tesseract", "0", "--faces", "0", "--gate", "0", "--runtimes", "0"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    for seed in (777000, 4242000):
+        assert f"mrz_line.tflite reads otherwise than mrz_line.tflite (seed {seed}): none" in out
+        assert out.count(f"seed {seed}; line model mrz_line.tflite") == 2
+    totals = [line for line in out.splitlines() if "seeds together" in line]
+    assert len(totals) == 2
+    rows = out.split(totals[0])[1].splitlines()[4], out.split(totals[1])[1].splitlines()[4]
+    assert rows[0] == rows[1] and rows[0].startswith("| ") and "/4 (" in rows[0]
