@@ -172,6 +172,17 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(store):
     assert "'=HYPERLINK" in text and "\r\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
 
 
+def test_csv_cells_show_bidi_controls_in_sight_and_reorder_nothing(store):
+    """A right-to-left override in a site or a hit's reason (a gate writes both) would show a spreadsheet's row
+    reordered, as it would a page (docs/central.md): the export shows it as U+FFFD, as the pages do."""
+    picture = Picture(store, clock=FakeClock(NOW))
+    add_search(store, "gate-1", "port\u202eA-TROP", NOW, hit=True, reason="stolen\u2067\u200f")
+    picture.rollup()
+    text = picture.csv(days=1)
+    assert "port\ufffdA-TROP" in text and "stolen\ufffd\ufffd" in text
+    assert not any(ch in text for ch in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def test_gates_by_site_and_list_versions_come_from_each_gates_signed_status(store):
     from nacl.signing import SigningKey
 

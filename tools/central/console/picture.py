@@ -31,6 +31,7 @@ from typing import Any
 import msgpack
 
 from agent.screening.events import decode_event
+from agent.web.i18n import shown
 from tools.central.console.records import submap
 from tools.central.store import CentralStore, event_day
 
@@ -164,7 +165,10 @@ class Picture:
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet will not run as a formula (OWASP "CSV injection")."""
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP "CSV injection") and whose bidirectional
+    controls show as U+FFFD, as on the pages (``i18n.shown``): a gate's reason or crossing point cannot reorder a
+    spreadsheet's row."""
+    value = shown(value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
