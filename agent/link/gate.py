@@ -379,6 +379,7 @@ class GateLink:
                 with self._lock:
                     unsealed = self.window.refuse(row.msg_id, f"not sealed: {exc}", self._mono())
                 self._refused(unsealed)
+                self.notify()  # its slot in the window is free: drain again once this pass ends
                 continue
             # never hold our lock across paho calls: paho calls on_publish with its own locks held
             info = self.connection.publish(topics.gate(self.gate_id, topics.HIT if hit else topics.EVENT), wire)

@@ -313,6 +313,31 @@ def test_a_drain_with_rows_to_send_reads_only_those_not_the_rows_held_back_or_in
         central.stop()
 
 
+def test_rows_the_link_cannot_seal_filling_the_window_do_not_stop_the_rows_behind_them(mq, tmp_path, keys):
+    """A row refused at sealing freed its window slot only for the next drain, and nothing brought one: with as
+    many such rows at the head as the window had room for, the query read only those, and the good rows behind
+    them waited for a new row (each retry of the refused ones read the same rows again). Now a refusal at sealing
+    drains again at once."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, window=4,
+                     refused_retry=60.0)
+    try:
+        for _ in range(4):
+            gate.outbox.append("decision", uuid.uuid4().hex, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+        good = gate.emit(3)
+        gate.link.start()
+        assert wait_until(lambda: {e["msg_id"] for e in central.store.events("gate-a")} == set(good), 10), \
+            "the rows behind the unsealable ones were not sent"
+        assert wait_until(lambda: gate.outbox.depth() == 4, 5) and gate.link.window.held == 4
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()
