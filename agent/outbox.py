@@ -179,8 +179,9 @@ class Outbox:
         self._oldest: float | None = None
         self._oldest_known = False
         self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
-        # guards ``_held`` alone and is never held across I/O: ``release`` is on a traveller's path after the
-        # deadline and must not wait for another thread's commit (an ack's fdatasync) under ``_lock``
+        self._surfaced: int | None = None  # lowest seq released or restored since ``surfaced`` was last called
+        # guards ``_held`` and ``_surfaced`` alone and is never held across I/O: ``release`` is on a traveller's path
+        # after the deadline and must not wait for another thread's commit (an ack's fdatasync) under ``_lock``
         self._held_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -265,6 +266,12 @@ class Outbox:
         thread has in progress (a decision past its deadline releases its row, then shows)."""
         with self._held_lock:
             self._held.discard(seq)
+            self._surface(seq)
+
+    def _surface(self, seq: int) -> None:
+        """Row ``seq`` became readable, perhaps below rows the link already sent (``surfaced``); under
+        ``_held_lock``."""
+        self._surfaced = seq if self._surfaced is None else min(self._surfaced, seq)
 
     def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one write transaction (the caller holds the lock), committed durably; when the file
@@ -341,23 +348,32 @@ class Outbox:
         elif created is None or self._oldest is None or min(created) <= self._oldest:
             self._oldest_known = False
 
-    def pending(self, limit: int = 100, skip: Collection[str] = ()) -> list[OutboxRow]:
-        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order. Held rows
+    def pending(self, limit: int = 100, skip: Collection[str] = (),
+                start: tuple[int, int] = (0, 0)) -> list[OutboxRow]:
+        """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order, each from
+        its ``start`` seq on (the link's rows below are out: the query does not step over them). Held rows
         (``append_with_seq(held=True)``, until released) and the ids in ``skip`` (the link's rows in flight or
-        held back) are left out by the query: their bodies are not read."""
+        held back at or above ``start``) are left out by the query: their bodies are not read."""
         with self._lock:
             with self._held_lock:
                 held = json.dumps(list(self._held))
             out = json.dumps(list(skip))
             rows: list[Any] = []
-            for priorities in ("priority >= ?", "priority < ?"):  # the partial index outbox_protected, then the table
-                if len(rows) < limit:
+            for priorities, first in zip(("priority >= ?", "priority < ?"), start, strict=True):
+                if len(rows) < limit:  # the partial index outbox_protected, then the table
                     rows += self._db.execute(
                         "SELECT seq, msg_id, kind, priority, created, body FROM outbox WHERE "
-                        f"{priorities} AND seq NOT IN (SELECT value FROM json_each(?)) "
+                        f"{priorities} AND seq >= ? AND seq NOT IN (SELECT value FROM json_each(?)) "
                         "AND msg_id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
-                        (PRIORITY_HIT, held, out, limit - len(rows))).fetchall()
+                        (PRIORITY_HIT, first, held, out, limit - len(rows))).fetchall()
         return [OutboxRow(*r) for r in rows]
+
+    def surfaced(self) -> int | None:
+        """The lowest seq that became readable below newer rows since the last call (a held row released, salvaged
+        rows restored), or None: a reader that starts its query after the rows it sent starts there again."""
+        with self._held_lock:
+            low, self._surfaced = self._surfaced, None
+        return low
 
     def ack(self, msg_ids: Iterable[str]) -> int:
         """Remove the acknowledged messages (one transaction); unknown ids are ignored. Returns rows removed."""
@@ -397,6 +413,9 @@ class Outbox:
             self._oldest_known = False
             self._wrote()
             self._last_seq = max([self._last_seq, *(r.seq for r in rows)])
+            if rows:
+                with self._held_lock:
+                    self._surface(min(r.seq for r in rows))
             return added
 
     def depth(self) -> int:

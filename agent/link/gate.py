@@ -53,8 +53,12 @@ IDLE_POLL_S = 5.0  # ... and at most this while nothing is (an idle gate: its he
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int, skip: Collection[str] = ()) -> list[OutboxRow]:
-        """Up to ``limit`` undelivered rows, hits first, none of the ids in ``skip`` (not read)."""
+    def pending(self, limit: int, skip: Collection[str] = (), start: tuple[int, int] = (0, 0)) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first, each class from its ``start`` seq, none of the ids in
+        ``skip`` (not read)."""
+
+    def surfaced(self) -> int | None:
+        """The lowest seq readable again below rows already read since the last call, or None."""
 
     def ack(self, msg_ids: list[str]) -> int:
         """Forget the rows the centre acknowledged; returns how many were known."""
@@ -349,23 +353,27 @@ class GateLink:
         if not self.connection.is_connected:
             return
         now = self._mono()
+        surfaced = self.outbox.surfaced()
         with self._lock:
+            if surfaced is not None:
+                self.window.rewind(surfaced)
             expired, retry = self.window.release_due(now)
             room = self.window.room
             out = self.window.out
+            start, skip = self.window.start, self.window.skip()
         self.stats.resent += expired
         if not (dirty or expired or retry) or room <= 0:
             return
         # every queued row is out already (an ack's refill) or held back (refused, or never acknowledged, until
         # release_due makes it due): nothing to send, no query; else the query reads the rows to send only
-        if self.outbox.depth() <= len(out):
+        if self.outbox.depth() <= out:
             return
         ts = self._clock()
-        for row in self.outbox.pending(room, skip=out):
+        for row in self.outbox.pending(room, skip=skip, start=start):
             with self._lock:
                 if not self.window.has_room:
                     return
-                if not self.window.reserve(row.msg_id, now):
+                if not self.window.reserve(row.msg_id, now, row.seq, row.priority >= PRIORITY_HIT):
                     continue
             hit = row.priority >= PRIORITY_HIT or row.kind == "hit"  # hit alerts go to the `hit` topic
             try:

@@ -21,12 +21,19 @@ row is due again at once. A new connection
 makes held rows due too (every pending row is sent again), and the rows still unacknowledged are held again
 after their next timeout.
 
+Where the outbox query starts (``start``): each class (hits, the rest) has a first seq to read; taking a row out
+moves it past the row, and a row coming due again (timed out, its refusal or hold over, a publish that did not
+leave, a new connection) moves it back to that row. Every queued row below it is out, so the query never steps
+over the rows held back behind it (thousands when the centre refuses every row) and ``skip`` lists only the rows
+out at or above it (none until a row comes due again).
+
 Pure bookkeeping: no broker, no clock, no lock. The link calls it under its own lock with its
 monotonic time, so it is unit-tested without a broker (tests/link/test_window.py).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -56,10 +63,15 @@ class DeliveryWindow:
         self._first: dict[str, float] = {}  # msg_id -> time first sent on this connection, until acked
         self._mids: dict[int, str] = {}  # MQTT packet id -> msg_id
         self._early: dict[int, str | None] = {}  # packet id -> PUBACK failure (None: ok) seen before sent()
-        self._refused: dict[str, float] = {}  # msg_id -> time refused
+        self._refused: dict[str, float] = {}  # msg_id -> time refused, oldest first
         self._timeouts: dict[str, int] = {}  # msg_id -> ack timeouts running (kept across connections), until acked
         self._held: dict[str, float] = {}  # msg_id -> when due again: held back, its ack timed out twice running
+        self._holds: list[tuple[float, str]] = []  # ``_held`` as a heap of (when due, msg_id); stale entries skipped
         self._last_ack: float | None = None  # when the centre last acknowledged anything
+        self._rows: dict[str, tuple[bool, int]] = {}  # msg_id -> (a hit, seq) of every row sent, until acked
+        self._out: dict[str, tuple[bool, int]] = {}  # the same of the rows out: in flight or held back
+        self._start = {True: 0, False: 0}  # hit or not -> first seq the outbox query reads (every row below is out)
+        self._top = {True: -1, False: -1}  # hit or not -> highest seq reserved: no row out above it
 
     def __len__(self) -> int:
         """Rows awaiting the centre's ack."""
@@ -77,10 +89,33 @@ class DeliveryWindow:
         return len(self._refused.keys() | self._held.keys())
 
     @property
-    def out(self) -> set[str]:
-        """Ids in flight or held back: what ``reserve`` refuses, so what the link does not read from the outbox
+    def out(self) -> int:
+        """Rows in flight or held back: what ``reserve`` refuses, so what the link does not read from the outbox
         again (``GateLink._drain``)."""
-        return self._inflight.keys() | self._refused.keys() | self._held.keys()
+        return len(self._out)
+
+    @property
+    def start(self) -> tuple[int, int]:
+        """The first seq the outbox query reads, of hits and of the rest (``Outbox.pending``'s ``start``)."""
+        return self._start[True], self._start[False]
+
+    def skip(self) -> list[str]:
+        """Ids out at or above ``start``: the only ones the query must leave out (none while no row came due again
+        below a row still out): no walk over the rows out while the start is above every row sent."""
+        if all(self._start[hit] > top for hit, top in self._top.items()):
+            return []
+        return [m for m, (hit, seq) in self._out.items() if seq >= self._start[hit]]
+
+    def rewind(self, seq: int) -> None:
+        """A row at ``seq`` became readable below rows already sent (``Outbox.surfaced``): the query starts there."""
+        self._start = {hit: min(first, seq) for hit, first in self._start.items()}
+
+    def _due(self, msg_ids: Iterable[str]) -> None:
+        """Rows no longer in flight, refused or held: due again, so the query starts at them again."""
+        for m in msg_ids:
+            if m in self._out and m not in self._inflight and m not in self._refused and m not in self._held:
+                hit, seq = self._out.pop(m)
+                self._start[hit] = min(self._start[hit], seq)
 
     @property
     def unacked(self) -> int:
@@ -99,11 +134,14 @@ class DeliveryWindow:
 
     def reset(self) -> None:
         """A new connection: every row not acked is due again; packet ids of the old one mean nothing."""
+        due = [*self._inflight, *self._held]
         self._inflight.clear()
         self._held.clear()
+        self._holds.clear()
         self._first.clear()
         self._mids.clear()
         self._early.clear()
+        self._due(due)
 
     def release_due(self, now: float) -> tuple[int, int]:
         """Make rows due again whose ack timed out, whose refusal is old enough or whose hold is over; returns
@@ -113,26 +151,41 @@ class DeliveryWindow:
             del self._inflight[m]
             n = self._timeouts[m] = self._timeouts.get(m, 0) + 1
             if n >= 2:
-                self._held[m] = now + min(HOLD_MAX_S, self.base_timeout * 2 ** (n - 2))
-        retry = [m for m, t in self._refused.items() if now - t >= self.refused_retry]
+                due = self._held[m] = now + min(HOLD_MAX_S, self.base_timeout * 2 ** (n - 2))
+                heapq.heappush(self._holds, (due, m))
+        retry = []  # oldest first, so the rows still refused are not walked at every drain
+        for m, t in self._refused.items():
+            if now - t < self.refused_retry:
+                break
+            retry.append(m)
         for m in retry:
             del self._refused[m]
-        over = [m for m, due in self._held.items() if now >= due]
-        for m in over:
-            del self._held[m]
+        over = []
+        while self._holds and now >= self._holds[0][0]:
+            due, m = heapq.heappop(self._holds)
+            if self._held.get(m) == due:
+                del self._held[m]
+                over.append(m)
+        self._due(expired + retry + over)
         return len(expired), len(retry) + len(over)
 
-    def reserve(self, msg_id: str, now: float) -> bool:
-        """Take ``msg_id`` into flight before publishing it; False when it is already out or held back."""
-        if msg_id in self._inflight or msg_id in self._refused or msg_id in self._held:
+    def reserve(self, msg_id: str, now: float, seq: int = 0, hit: bool = False) -> bool:
+        """Take row ``msg_id`` (``seq``, a hit or not) into flight before publishing it; False when it is already out
+        or held back. The link reserves the rows of a query in its order, so every row of the class up to this
+        one is out: the next query starts after it."""
+        if msg_id in self._out:
             return False
         self._inflight[msg_id] = now
         self._first.setdefault(msg_id, now)
+        self._rows[msg_id] = self._out[msg_id] = (hit, seq)
+        self._start[hit] = max(self._start[hit], seq + 1)
+        self._top[hit] = max(self._top[hit], seq)
         return True
 
     def unreserve(self, msg_id: str) -> None:
         """The publish did not leave (client gone, queue full): the row is due again."""
         self._inflight.pop(msg_id, None)
+        self._due([msg_id])
 
     def sent(self, msg_id: str, mid: int, now: float) -> Refusal | None:
         """The publish of ``msg_id`` got packet id ``mid``; a refusal when its PUBACK already came back refused."""
@@ -166,13 +219,18 @@ class DeliveryWindow:
             self._inflight.pop(m, None)
             self._held.pop(m, None)
             self._refused.pop(m, None)  # an earlier copy got through: ``held`` counts rows still queued only
+            self._rows.pop(m, None)
+            self._out.pop(m, None)
             timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
             first = self._first.pop(m, None)
             if first is not None:
                 oldest = max(oldest, now - first)
         if timed_out or silence:
+            due = list(self._held)
             self._held.clear()
+            self._holds.clear()
             self._timeouts.clear()
+            self._due(due)
         if oldest >= self.ack_timeout:
             self.ack_timeout = min(self.ack_timeout_max, 2 * self.ack_timeout)
         elif oldest and oldest < self.base_timeout:
@@ -185,5 +243,8 @@ class DeliveryWindow:
 
     def _refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         self._inflight.pop(msg_id, None)
+        self._refused.pop(msg_id, None)  # to the end: the oldest refusal first
         self._refused[msg_id] = now
+        if msg_id in self._rows:  # a late refusal of a row due again already: out again
+            self._out[msg_id] = self._rows[msg_id]
         return Refusal(msg_id, reason)

@@ -338,6 +338,60 @@ def test_rows_the_link_cannot_seal_filling_the_window_do_not_stop_the_rows_behin
         central.stop()
 
 
+def _query_steps(gate) -> list[int]:  # type: ignore[no-untyped-def]
+    """SQLite virtual-machine steps of each of the drain's outbox queries (``Outbox.pending``), as they run."""
+    steps: list[int] = []
+    current = [False]
+
+    def traced(sql: str) -> None:
+        current[0] = "FROM outbox WHERE priority" in sql
+        if current[0]:
+            steps.append(0)
+
+    def step() -> int:
+        if current[0]:
+            steps[-1] += 1
+        return 0
+
+    gate.outbox._db.set_trace_callback(traced)
+    gate.outbox._db.set_progress_handler(step, 1)
+    return steps
+
+
+def test_a_drains_query_costs_the_same_however_many_rows_are_held_back(mq, tmp_path, keys):
+    """The query left out the rows in flight or held back by their ids, from the oldest row on: SQLite stepped
+    over every held row's entry and read the ids' list at each drain, so 150 rows held back made each new row's
+    query about 25 times longer. Now the query starts after the rows the link took out (``DeliveryWindow.start``)
+    and lists only the rows out above that (none here): the same steps with 150 held back as with none."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    per_query = {}
+    try:
+        for held in (0, 150):
+            gate = make_gate(mq, tmp_path / f"g{held}", keys, f"gate-{held}", store=central.store, start=False,
+                             refused_retry=60.0)
+            try:
+                for _ in range(held):
+                    gate.outbox.append("decision", uuid.uuid4().hex, b"x" * (200 * 1024 + 1),
+                                       priority=PRIORITY_ROUTINE)
+                gate.link.start()
+                assert wait_until(lambda: gate.link.window.held == held, 20)  # noqa: B023
+                steps = _query_steps(gate)
+                for _ in range(5):  # one at a time, each acknowledged before the next: a query each
+                    gate.emit(1)
+                    assert wait_until(lambda: gate.outbox.depth() == held, 10)  # noqa: B023
+                assert steps, "no query ran"
+                per_query[held] = max(steps)
+            finally:
+                gate.stop()
+        assert per_query[150] <= 1.2 * per_query[0] + 20, per_query
+    finally:
+        central.stop()
+
+
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):
     keepalive = 2
     proxy = NetProxy(mq.port).start()

@@ -74,10 +74,10 @@ def test_an_ack_does_not_make_the_link_query_an_outbox_whose_rows_are_all_out(mq
     queries = 0
     pending = gate.outbox.pending
 
-    def counted(limit: int, skip=()):  # type: ignore[no-untyped-def]
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal queries
         queries += 1
-        return pending(limit, skip)
+        return pending(*args, **kwargs)
 
     gate.outbox.pending = counted
     try:

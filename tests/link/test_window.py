@@ -136,7 +136,7 @@ def test_row_never_acked_is_held_back_out_of_the_window_at_growing_intervals():
     assert w.release_due(30.0) == (1, 0) and w.reserve("refused", 30.0)  # one lost ack: sent again at once
     assert w.release_due(60.0) == (1, 0)  # timed out twice running: held back, out of the window
     assert not w.reserve("refused", 60.0) and w.has_room and w.held == 1 and w.unacked == 1
-    assert w.reserve("behind", 60.0) and w.out == {"refused", "behind"}  # what the drain does not read again
+    assert w.reserve("behind", 60.0) and w.out == 2  # what the drain does not read again
     assert w.release_due(89.9) == (0, 0) and w.release_due(90.0) == (1, 1)  # held 30 s; "behind" timed out
     assert w.reserve("refused", 90.0)
     assert w.release_due(120.0) == (1, 0) and w.release_due(179.9)[1] == 0  # held 60 s this time
@@ -212,3 +212,42 @@ def test_a_refused_row_the_centre_acknowledged_is_no_longer_held():
     assert w.held == 1
     w.acked(["a"], 2.0)
     assert w.held == 0 and w.idle
+
+
+def test_the_query_starts_after_the_rows_out_and_again_at_a_row_coming_due():
+    """``start``: every row of a class below it is out, so the outbox query does not step over held rows; a row
+    coming due again (here a failed publish, a new connection) moves it back to that row, and ``skip`` then lists
+    the rows still out above it."""
+    w = _window(10)
+    for seq in range(1, 5):
+        assert w.reserve(f"r{seq}", 0.0, seq)
+    assert w.reserve("h9", 0.0, 9, hit=True)
+    assert w.start == (10, 5) and w.skip() == [] and w.out == 5
+    w.unreserve("r2")  # the publish did not leave
+    assert w.start == (10, 2) and sorted(w.skip()) == ["r3", "r4"]
+    assert w.reserve("r2", 1.0, 2) and w.start == (10, 3)  # the query steps over r3 and r4 once, then not
+    assert w.reserve("r5", 1.0, 5) and w.start == (10, 6) and w.skip() == []
+    w.reset()  # every row is due again on a new connection
+    assert w.start == (9, 1) and w.out == 0
+    w.rewind(0)  # a row released by the outbox below the rows sent (``Outbox.surfaced``)
+    assert w.start == (0, 0)
+
+
+def test_a_held_row_released_below_the_rows_sent_is_read_from_where_it_was(tmp_path):
+    """An outbox row held (``append_with_seq(held=True)``) while newer rows were sent is released: ``surfaced``
+    says where the query must start again, and ``pending`` from there reads it and nothing already out."""
+    from agent.outbox import PRIORITY_ROUTINE, Outbox
+
+    box = Outbox(tmp_path / "o.db")
+    try:
+        held = box.append_with_seq("decision", "held", lambda seq: b"h", priority=PRIORITY_ROUTINE, held=True)
+        box.append("decision", "sent", b"s", priority=PRIORITY_ROUTINE)
+        w = _window(10)
+        (row,) = box.pending(10, w.skip(), w.start)
+        assert row.msg_id == "sent" and w.reserve(row.msg_id, 0.0, row.seq) and box.surfaced() is None
+        assert box.pending(10, w.skip(), w.start) == []
+        box.release(held)
+        w.rewind(box.surfaced())  # type: ignore[arg-type]
+        assert [r.msg_id for r in box.pending(10, w.skip(), w.start)] == ["held"] and box.surfaced() is None
+    finally:
+        box.close()
