@@ -36,9 +36,13 @@ def run(args: argparse.Namespace) -> int:
                           "expected lab_gate = false and a signed list in [hitlist] store_dir")
     setup_logging(config.logging.level)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda _signo, _frame: stop.set())
-    app = GateApp(config)
-    app.open()
-    settle_for_travellers()
-    return app.run(stop)
+    # restored on return: a caller in the same process (a test) gets its Ctrl-C back, not a dead ``stop.set``
+    previous = {sig: signal.signal(sig, lambda _signo, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        app = GateApp(config)
+        app.open()
+        settle_for_travellers()
+        return app.run(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
