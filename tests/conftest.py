@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def notify_socket() -> Iterator[NotifySocket]:
     ns = NotifySocket()
     yield ns
     ns.close()
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves this process's SIGINT handler or blocked signals changed: an ignored or blocked
+    SIGINT is inherited by every child a later test starts (a `reader capture` then sat past Ctrl-C in CI)."""
+    before = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    yield
+    after = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    if after != before:
+        signal.signal(signal.SIGINT, before[0])
+        signal.pthread_sigmask(signal.SIG_SETMASK, before[1])
+        pytest.fail(f"{request.node.nodeid} left SIGINT's handler and blocked signals {after}, found {before}")
