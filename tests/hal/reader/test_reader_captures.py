@@ -111,8 +111,10 @@ def test_capture_then_decode_round_trip_from_a_live_reader(tmp_path):
     # Generous bounds (a loaded machine starts Python slowly); Ctrl-C ends the capture, not --duration.
     # -X faulthandler: a capture that does not end is sent SIGABRT below and prints every thread's stack.
     # Ctrl-C as a terminal delivers it: SIGINT at its default and unblocked in the capture, whatever this test
-    # process has (a capture started from a CI worker twice sat in its read loop past the SIGINT, 2026-12-07: an
-    # ignored or blocked SIGINT is inherited across exec, and Python then leaves it so)
+    # process has. The CI that twice saw the capture sit in its read loop past the SIGINT (2026-12-07) started
+    # pytest with SIGINT ignored: a shell without job control starts a background job (`cmd &`) so, every worker and
+    # child inherits SIG_IGN across exec and Python leaves it. No test leaves it ignored (tests/conftest.py's guard);
+    # `bash -c 'python -m pytest -k round_trip ... & wait'` without preexec_fn below reproduces the hang.
     inherited = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "agent", "reader", "capture",
                              f"serial://{link}?framing=stx-etx&bcc=xor", "--out", str(out), "--duration", "600"],
