@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import multiprocessing.connection
 import random
 import sys
 import time
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from agent.vision.lines import ALPHABET, CLASSES, LINE_H, LINE_W, line_input
@@ -187,8 +189,15 @@ def train(steps: int, batch: int, ckpt: Path, lines: int, procs: int, lr: float 
     workers = [ctx.Process(target=_run, args=(rank, *job)) for rank in range(replicas)]
     for w in workers:
         w.start()
-    for w in workers:
-        w.join()
+    running = list(workers)
+    while running:  # a replica that fails leaves the others waiting in their next all-reduce: stop them
+        for ended in multiprocessing.connection.wait([w.sentinel for w in running]):
+            done = next(w for w in running if w.sentinel == ended)
+            done.join()
+            running.remove(done)
+            if done.exitcode != 0:
+                for w in running:
+                    w.terminate()
     store.unlink(missing_ok=True)
     if any(w.exitcode != 0 for w in workers):
         raise SystemExit(f"a training replica failed (exit codes {[w.exitcode for w in workers]})")
@@ -206,8 +215,6 @@ def _run(rank: int, steps: int, batch: int, ckpt: Path, lr: float, init: Path | 
     ``batch // replicas`` lines. Two one-thread replicas run a batch of 32 ~1.2x faster than one two-thread
     process on 2 cores (docs/vision.md "Training the line model")."""
     if replicas > 1:
-        import torch.distributed as dist
-
         torch.set_num_threads(1)
         dist.init_process_group("gloo", init_method=f"file://{ckpt.with_suffix('.rendezvous').resolve()}",
                                 rank=rank, world_size=replicas)  # fmt: skip
@@ -254,8 +261,6 @@ def _run(rank: int, steps: int, batch: int, ckpt: Path, lr: float, init: Path | 
         if step % 100 == 0 or step == steps:
             acc = evaluate(model, val_x, val_texts) if step % val_every == 0 or step == steps else float("nan")
             if replicas > 1 and acc == acc:
-                import torch.distributed as dist
-
                 right = torch.tensor([acc * len(val_texts), len(val_texts)], dtype=torch.float64)
                 dist.all_reduce(right)
                 acc = float(right[0] / right[1])
@@ -265,16 +270,12 @@ def _run(rank: int, steps: int, batch: int, ckpt: Path, lr: float, init: Path | 
                       f"{seen / (time.monotonic() - t0):.0f} lines/s {time.monotonic() - t0:.0f}s", flush=True)
                 torch.save(model.state_dict(), ckpt)
     if replicas > 1:
-        import torch.distributed as dist
-
         dist.destroy_process_group()
     return model
 
 
 def _average(model: nn.Module, loss: torch.Tensor, replicas: int) -> torch.Tensor:
     """Average the replicas' gradients, batch-normalisation running statistics and losses in one all-reduce."""
-    import torch.distributed as dist
-
     grads = [p.grad for p in model.parameters()]
     stats = [b for name, b in model.named_buffers() if not name.endswith("num_batches_tracked")]
     flat = torch.cat([t.reshape(-1) for t in grads + stats] + [loss.detach().reshape(1)])
@@ -401,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sharpened", type=float, default=BASE_RENDERING.sharpened,
                     help="share of documents whose captured lines are sharpened (unsharp mask halos)")
     args = ap.parse_args(argv)
+    if args.replicas < 1 or args.batch % args.replicas:
+        ap.error(f"--replicas {args.replicas}: the batch ({args.batch}) must split evenly among 1 or more replicas")
     torch.set_num_threads(args.threads)
     ckpt = args.out.with_suffix(".pt")
     rendering = Rendering(**{f.name: getattr(args, f.name) for f in fields(Rendering)})  # its options, by name
