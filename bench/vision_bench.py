@@ -115,9 +115,9 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED,
     """Documents fully right (right, REFER, WRONG) with the shipped line model (None) and each other line model
     of ``models``, every page rendered once and read with each (the same pages, compared page by page)."""
     tallies = [_Tally() for _ in models]
-    for index, doc in enumerate(evaluation_set(n, faces, seed)):
+    for doc in evaluation_set(n, faces, seed):
         for tally, model in zip(tallies, models, strict=True):
-            tally.add(index, doc, model)
+            tally.add(doc, model)
     for tally, model in zip(tallies, models, strict=True):
         tally.report(n, seed, model)
     for tally, model in zip(tallies[1:], models[1:], strict=True):
@@ -125,7 +125,7 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED,
                   if tally.outcome[i] != tallies[0].outcome[i]]  # fmt: skip
         print(f"\npages {Path(model.path).name if model else MODEL} reads otherwise than {MODEL} (seed {seed}): "
               f"{', '.join(differ) or 'none'}")
-    return [(t.right, t.refer, t.wrong) for t in tallies]
+    return [t.counts for t in tallies]
 
 
 class _Tally:
@@ -133,12 +133,17 @@ class _Tally:
 
     def __init__(self) -> None:
         self.causes: dict[str, list[int]] = collections.defaultdict(list)
-        self.right = self.refer = self.wrong = self.chars = self.chars_right = 0
+        self.chars = self.chars_right = 0
         self.times: list[float] = []
         self.parts = {"locate": 0.0, "recognise": 0.0, "decode": 0.0}
-        self.outcome: list[str] = []
+        self.outcome: list[str] = []  # per page, in the seed's order: right, REFER or WRONG
 
-    def add(self, index: int, doc: Any, model: Model | None) -> None:
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """Pages right, REFER and WRONG."""
+        return self.outcome.count("right"), self.outcome.count("REFER"), self.outcome.count("WRONG")
+
+    def add(self, doc: Any, model: Model | None) -> None:
         t0 = time.perf_counter()
         reading = read_image_mrz(doc.image, today=TODAY, model=model)
         self.times.append((time.perf_counter() - t0) * 1000)
@@ -150,20 +155,18 @@ class _Tally:
         if len(got) == len(truth):
             self.chars_right += sum(a == b for a, b in zip(got, truth, strict=True))
         outcome = "REFER" if not reading.trusted else "right" if reading.lines == doc.lines else "WRONG"
-        self.right += outcome == "right"
-        self.refer += outcome == "REFER"
-        self.wrong += outcome == "WRONG"
-        self.outcome.append(outcome)
         if outcome != "right":
-            self.causes[miss_cause(reading, doc.lines)].append(index)
+            self.causes[miss_cause(reading, doc.lines)].append(len(self.outcome))  # the page's index from the seed
+        self.outcome.append(outcome)
 
     def report(self, n: int, seed: int, model: Model | None) -> None:
         name = Path((model or shared_model(MODEL)).path)
+        right, refer, wrong = self.counts
         print(f"\n## MRZ from page photographs ({n} documents, {', '.join(FORMATS)}; seed {seed}; line model "
               f"{name.name}, sha256 {hashlib.sha256(name.read_bytes()).hexdigest()[:12]})\n")
         print("| documents fully right | REFER | WRONG (trusted, not the truth) | characters right | ms per image p50 / p99 |")
         print("| --- | --- | --- | --- | --- |")
-        print(f"| {self.right}/{n} ({100 * self.right / n:.1f} %) | {self.refer} | {self.wrong} | "
+        print(f"| {right}/{n} ({100 * right / n:.1f} %) | {refer} | {wrong} | "
               f"{100 * self.chars_right / self.chars:.2f} % | {pct(self.times, 0.5):.0f} / {pct(self.times, 0.99):.0f} |")
         print("\nmean ms per image: " + ", ".join(f"{k} {v / n:.1f}" for k, v in self.parts.items()))
         if self.causes:
