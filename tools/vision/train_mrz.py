@@ -11,7 +11,7 @@ per chunk so the set does not depend on the number of processes) and cached as u
                                                 # (the third is it with other seeds); ~53 min, .train/mrz_line.tflite
 
 The shipped models' cards (models/mrz_line*.md) give the commands that made them; ``--replicas 2`` trains in two
-one-thread processes sharing each batch (``_run``: 1.15-1.25x the lines/s of one two-thread process on 2 cores);
+one-thread processes sharing each batch (``_run``: about 1.2x the lines/s of one two-thread process on 2 cores);
 ``--init`` goes on from a checkpoint (a further stage).
 
 Prints progress (loss, greedy exact-line accuracy on a fixed validation set) and writes the checkpoint next to
