@@ -793,7 +793,7 @@ def _other_models(model: Model) -> list[Model]:
             other = shared_model(name)
         except VisionUnavailableError:  # a model not shipped, or a runtime that cannot load it
             continue
-        if Path(other.path).resolve() != Path(model.path).resolve():
+        if other.file != model.file:
             out.append(other)
     return out
 

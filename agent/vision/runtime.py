@@ -71,6 +71,7 @@ class Model:
         self._twin: Model | None = None
         self._twin_lock = threading.Lock()  # not the timings' lock: a twin's loading would hold up every inference's timing
         self.path = path
+        self.file = path.resolve()  # the file, however ``path`` names it: compared on every frame (mrz_read._other_models)
         self.load_ms = load_ms
         self.runtime = runtime
         inp = interpreter.get_input_details()[0]
