@@ -439,19 +439,21 @@ def main(argv: list[str] | None = None) -> int:
         broker.add_gate(gate_id)
     import threading
 
+    from agent.signals import stop_on
+
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    broker.start()
-    print(f"mosquitto {broker.url} (pid {broker.pid}); config {broker.conf_path}; log {broker.log_path}")
-    for user, password in broker.credentials.items():
-        print(f"  {user:<16} {password}")
-    try:
-        while broker.is_running and not stop.wait(1.0):
+    with stop_on(stop, signal.SIGTERM):
+        broker.start()
+        print(f"mosquitto {broker.url} (pid {broker.pid}); config {broker.conf_path}; log {broker.log_path}")
+        for user, password in broker.credentials.items():
+            print(f"  {user:<16} {password}")
+        try:
+            while broker.is_running and not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
-    crashed = not broker.is_running
-    broker.stop()
+        crashed = not broker.is_running
+        broker.stop()
     if crashed:
         print(f"mosquitto exited on its own:\n{broker.log_tail()}")
     return 1 if crashed else 0

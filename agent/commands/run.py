@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.errors import ConfigError
     from agent.logs import setup_logging
+    from agent.signals import stop_on
 
     config = load_config(args.config)
     if args.appliance and config.screening.lab_gate:  # RELIABILITY 45: never a lab gate in the field
@@ -36,13 +37,8 @@ def run(args: argparse.Namespace) -> int:
                           "expected lab_gate = false and a signed list in [hitlist] store_dir")
     setup_logging(config.logging.level)
     stop = threading.Event()
-    # restored on return: a caller in the same process (a test) gets its Ctrl-C back, not a dead ``stop.set``
-    previous = {sig: signal.signal(sig, lambda _signo, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on(stop, signal.SIGTERM, signal.SIGINT):
         app = GateApp(config)
         app.open()
         settle_for_travellers()
         return app.run(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

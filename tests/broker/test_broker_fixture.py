@@ -152,3 +152,31 @@ def test_a_refused_client_closes_at_once_and_does_not_try_again(broker: Broker):
     assert time.monotonic() - started < 0.5
     assert wait_until(lambda: not network.is_alive(), 5)
     assert broker.log_text().count("not authorised") == 1
+
+
+def test_mosquitto_main_stops_on_sigterm_and_gives_back_the_handler_it_found(tmp_path: Path):
+    """``python -m tools.mosquitto`` runs a broker until SIGTERM. Run in-process (``tools.mosquitto.main``) it left
+    its handler installed: the caller's SIGTERM then set an event nobody waited on. Now it holds it only while it
+    runs (agent/signals.py: stop_on)."""
+    import os
+    import signal
+
+    from tools.mosquitto import main
+
+    def callers(_signo: int, _frame: object) -> None:
+        """The caller's own handler; a SIGTERM that comes after main gave it back lands here, harmless."""
+
+    found = signal.signal(signal.SIGTERM, callers)
+    try:
+
+        def stop_it() -> None:  # once main's handler is in (it is installed before the broker starts)
+            if wait_until(lambda: signal.getsignal(signal.SIGTERM) is not callers, 60):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        stopper = threading.Thread(target=stop_it)
+        stopper.start()
+        assert main(["--dir", str(tmp_path / "mq"), "--gate", "gate-1"]) == 0
+        stopper.join(10)
+        assert signal.getsignal(signal.SIGTERM) is callers, "main left its SIGTERM handler"
+    finally:
+        signal.signal(signal.SIGTERM, found)

@@ -447,3 +447,37 @@ def test_alert_status_of_an_id_the_centre_never_issued_is_a_usage_error(tmp_path
     assert err.startswith(f"sharaka-central alert status: alert {'b' * 32!r}: not in ")
     assert main(["alert", "status", "a" * 32, "--db", db]) == 1  # issued, no gate reported it yet
     assert capsys.readouterr().out == f"{'a' * 32} gate-1: no report\n"
+
+
+
+@pytest.mark.parametrize("command", ["console", "run", "run --workers 2", "federation run"])
+def test_long_running_commands_give_back_the_signal_handlers_they_found(broker, tmp_path, capsys, command):
+    """Each installed a SIGTERM handler (setting its stop event) it never took back: a caller in the same process
+    (a test, a program embedding the command) then had its SIGTERM set an event nobody waited on. Now each holds
+    it only while it runs (agent/signals.py: stop_on)."""
+    import signal
+
+    from tools.central.store import CentralStore
+
+    db, pw = str(tmp_path / "central.db"), tmp_path / "pw"
+    CentralStore(db).close()
+    pw.write_text(broker.central[1])
+    conn = ["--db", db, "--host", broker.host, "--port", str(broker.port), "--username", broker.central[0],
+            "--password-file", str(pw)]
+    if command == "console":
+        from agent.web.accounts import Accounts
+        from tools.central.console import ROLES
+
+        Accounts(tmp_path / "accounts.db", roles=ROLES).add("sara", "correct horse battery", "supervisor")
+        args = ["console", "--db", db, "--accounts", str(tmp_path / "accounts.db"), "--listen", "127.0.0.1:0"]
+    elif command == "federation run":
+        assert main(["federation", "init", "--out", str(tmp_path / "federation.toml"), "--centre", "ATL"]) == 0
+        args = ["federation", "run", "--config", str(tmp_path / "federation.toml"), *conn]
+    else:
+        assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
+        for i in (1, 2):  # --workers 2: worker I is broker user central-I
+            broker.add_central(f"{broker.central[0]}-{i}", broker.central[1])
+        args = [*command.split(), "--keys", str(tmp_path / "k"), *conn]
+    found = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main([*args, "--duration", "0.2"]) == 0, capsys.readouterr()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == found, "a handler was left"

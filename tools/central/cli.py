@@ -62,6 +62,7 @@ from agent.keys import message_key_id
 from agent.protocol.commands import MIN_HIGH_IMPACT_THRESHOLD, OPS, is_high_impact
 from agent.protocol.envelope import cosign, peek
 from agent.provision.token import format_token
+from agent.signals import stop_on
 from tools.broker_setup import CertFiles
 from tools.central.admission import AdmissionConfig, Rate, default_rates
 from tools.central.commander import COMMAND_USER, CommandSender
@@ -351,12 +352,12 @@ def cmd_console(args: argparse.Namespace) -> int:
     url = console.start(host.strip("[]"), listen_port, ssl_context)
     _emit({"type": "console", "url": url}, False, f"operators' console at {url}")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait(args.duration or None)
-    except KeyboardInterrupt:
-        pass
-    console.stop()
+    with stop_on(stop, signal.SIGTERM):
+        try:
+            stop.wait(args.duration or None)
+        except KeyboardInterrupt:
+            pass
+        console.stop()
     return 0
 
 
@@ -589,28 +590,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         node.online = OnlineLists(args.lists, extra={"records": args.records} if args.records else None,
                                   published=server.newest if server is not None else lambda _list_id: 0)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    node.start()
-    connected = node.wait_for_connected(10)
-    _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
-          f"broker {args.host}:{args.port} {'connected' if connected else 'not reachable yet (retrying)'}")
-    for g in store.gates(time.time(), args.gap_grace):
-        _emit({"type": "gate", **g}, args.json, f"{'UP' if g['online'] else 'DOWN':<5} {_gate_line(g)}")
-    deadline = time.monotonic() + args.duration if args.duration else None
-    try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            if not connected and node.wait_for_connected(0):  # said "not reachable yet": now it is
-                connected = True
-                _emit({"type": "broker", "connected": True, "host": args.host, "port": args.port}, args.json,
-                      f"broker {args.host}:{args.port} connected")
-            if (args.lists or args.records) and node.connected.is_set():
-                published = node.poll_hitlists()
-                if published:
-                    _emit({"type": "heads", "published": published}, args.json, f"published {published} hit-list head(s)")
-            stop.wait(2.0 if deadline is None else max(0.0, min(2.0, deadline - time.monotonic())))
-    except KeyboardInterrupt:
-        pass
-    node.stop()
+    with stop_on(stop, signal.SIGTERM):
+        node.start()
+        connected = node.wait_for_connected(10)
+        _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
+              f"broker {args.host}:{args.port} {'connected' if connected else 'not reachable yet (retrying)'}")
+        for g in store.gates(time.time(), args.gap_grace):
+            _emit({"type": "gate", **g}, args.json, f"{'UP' if g['online'] else 'DOWN':<5} {_gate_line(g)}")
+        deadline = time.monotonic() + args.duration if args.duration else None
+        try:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                if not connected and node.wait_for_connected(0):  # said "not reachable yet": now it is
+                    connected = True
+                    _emit({"type": "broker", "connected": True, "host": args.host, "port": args.port}, args.json,
+                          f"broker {args.host}:{args.port} connected")
+                if (args.lists or args.records) and node.connected.is_set():
+                    published = node.poll_hitlists()
+                    if published:
+                        _emit({"type": "heads", "published": published}, args.json,
+                              f"published {published} hit-list head(s)")
+                stop.wait(2.0 if deadline is None else max(0.0, min(2.0, deadline - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+        node.stop()
     s = node.totals
     _emit({"type": "summary", "received": s.received, "stored": s.stored, "duplicates": s.duplicates,
            "rejected": dict(s.rejected)}, args.json,
@@ -635,30 +637,30 @@ def _supervise(args: argparse.Namespace) -> int:
         return proc
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    procs = {i: spawn(i) for i in range(1, args.workers + 1)}
-    try:
-        while not stop.is_set():
-            for i, proc in procs.items():
-                code = proc.poll()
-                if code is not None:
-                    if code == 0 and args.duration:  # --duration reached
-                        stop.set()
-                        break
-                    _emit({"type": "worker", "index": i, "exit": code}, args.json,
-                          f"worker {i} exited ({code}); restarting it")
-                    procs[i] = spawn(i)
-            stop.wait(0.5)
-    except KeyboardInterrupt:
-        pass
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs.values():
+    with stop_on(stop, signal.SIGTERM):  # kept until the workers are gone: a second SIGTERM orphans none
+        procs = {i: spawn(i) for i in range(1, args.workers + 1)}
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            while not stop.is_set():
+                for i, proc in procs.items():
+                    code = proc.poll()
+                    if code is not None:
+                        if code == 0 and args.duration:  # --duration reached
+                            stop.set()
+                            break
+                        _emit({"type": "worker", "index": i, "exit": code}, args.json,
+                              f"worker {i} exited ({code}); restarting it")
+                        procs[i] = spawn(i)
+                stop.wait(0.5)
+        except KeyboardInterrupt:
+            pass
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return 0
 
 
@@ -842,17 +844,17 @@ def cmd_federation(args: argparse.Namespace) -> int:
         raise BadDataError(f"--count {args.count}: expected a number of items >= 0")
     relay = fd.FederationRelay(_config(args), store, fed, alert_key=alert_key, sites=args.site, on_item=shown,
                                peer_rate=peer_rate, peer_queue=args.peer_queue)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    relay.start()
-    connected = relay.wait_for_connected(10)
-    _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
-          f"federation relay of {fed.centre} at {args.host}:{args.port} "
-          f"{'connected' if connected else 'not connected yet (retrying)'}")
-    try:
-        stop.wait(args.duration or None)
-    except KeyboardInterrupt:
-        pass
-    relay.stop()
+    with stop_on(stop, signal.SIGTERM):  # ``stop`` made before the relay: --count sets it too (``shown``)
+        relay.start()
+        connected = relay.wait_for_connected(10)
+        _emit({"type": "broker", "connected": connected, "host": args.host, "port": args.port}, args.json,
+              f"federation relay of {fed.centre} at {args.host}:{args.port} "
+              f"{'connected' if connected else 'not connected yet (retrying)'}")
+        try:
+            stop.wait(args.duration or None)
+        except KeyboardInterrupt:
+            pass
+        relay.stop()
     throttled = dict(relay.throttled)
     _emit({"type": "summary", "accepted": relay.accepted, "rejected": dict(relay.rejected), "throttled": throttled},
           args.json, f"accepted={relay.accepted} rejected={dict(relay.rejected)}"
