@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,14 +48,23 @@ def notify_socket() -> Iterator[NotifySocket]:
     ns.close()
 
 
+def _signal_state() -> tuple[Any, Any, set[signal.Signals]]:
+    """SIGINT's and SIGTERM's handlers and the blocked signals: what a test must leave as it found them."""
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
 @pytest.fixture(autouse=True)
-def _sigint_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test that leaves this process's SIGINT handler or blocked signals changed: an ignored or blocked
-    SIGINT is inherited by every child a later test starts (a `reader capture` then sat past Ctrl-C in CI)."""
-    before = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+def _signals_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves this process's SIGINT or SIGTERM handler or blocked signals changed: an ignored or
+    blocked signal is inherited by every child a later test starts (a `reader capture` then sat past Ctrl-C in CI),
+    and a command's handler left installed (agent/signals.py) swallows the SIGTERM or Ctrl-C that should stop this
+    run."""
+    before = _signal_state()
     yield
-    after = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    after = _signal_state()
     if after != before:
         signal.signal(signal.SIGINT, before[0])
-        signal.pthread_sigmask(signal.SIG_SETMASK, before[1])
-        pytest.fail(f"{request.node.nodeid} left SIGINT's handler and blocked signals {after}, found {before}")
+        signal.signal(signal.SIGTERM, before[1])
+        signal.pthread_sigmask(signal.SIG_SETMASK, before[2])
+        pytest.fail(f"{request.node.nodeid} left SIGINT's and SIGTERM's handlers and blocked signals {after}, "
+                    f"found {before}")
