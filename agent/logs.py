@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 
@@ -50,3 +52,18 @@ def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> logging
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+@contextmanager
+def logging_for_run(level: str = "INFO", stream: IO[str] | None = None) -> Iterator[logging.Handler]:
+    """``setup_logging`` for the length of one command's run: on leaving, its handler comes off the root logger and
+    the root's level is back. Left on, a caller in the same process (a test) kept a handler writing to the stream
+    the command found, and once that stream was closed every later record printed "--- Logging error ---"."""
+    root = logging.getLogger()
+    level_before = root.level
+    handler = setup_logging(level, stream)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level_before)

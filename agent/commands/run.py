@@ -28,16 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from agent.app import GateApp, settle_for_travellers
     from agent.config import load_config
     from agent.errors import ConfigError
-    from agent.logs import setup_logging
+    from agent.logs import logging_for_run
     from agent.signals import stop_on
 
     config = load_config(args.config)
     if args.appliance and config.screening.lab_gate:  # RELIABILITY 45: never a lab gate in the field
         raise ConfigError(f"{config.path}: [screening] lab_gate = true: refused on a deployed gate (--appliance); "
                           "expected lab_gate = false and a signed list in [hitlist] store_dir")
-    setup_logging(config.logging.level)
     stop = threading.Event()
-    with stop_on(stop, signal.SIGTERM, signal.SIGINT):
+    with logging_for_run(config.logging.level), stop_on(stop, signal.SIGTERM, signal.SIGINT):
         app = GateApp(config)
         app.open()
         settle_for_travellers()

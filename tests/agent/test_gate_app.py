@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -385,14 +386,18 @@ def test_a_reader_absent_at_start_is_its_fault_and_the_gate_starts(tmp_path):
 
 def test_run_exits_1_when_the_state_directory_cannot_be_made(tmp_path, capsys):
     """docs/config.md "Process": exit 1 when the state directory cannot be opened, in one line naming the part;
-    SIGINT and SIGTERM handlers are as they were (in-process, a caller keeps its Ctrl-C)."""
+    SIGINT and SIGTERM handlers and the root logger's handlers and level are as they were (in-process, a caller
+    keeps its Ctrl-C, and no handler is left writing to the output this test captured)."""
     from agent.cli import main
 
     config = write_app_config(tmp_path, "sim://reader?framing=lines")
     (tmp_path / "state").write_text("a file where the state directory goes")
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    root = logging.getLogger()
+    logging_before = list(root.handlers), root.level
     assert main(["run", "--config", str(config)]) == 1
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers, "run left its handlers"
+    assert (list(root.handlers), root.level) == logging_before, "run left its logging handler"
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("sharaka-gate run: gate 'gate-a' cannot start: ") and "state" in err[-1]
 
