@@ -14,8 +14,8 @@ allocation, no file-system journal commit in the traveller's fsync). Appends and
 checkpoint every ``CHECKPOINT_FORCED`` transactions, so the WAL stays bounded whoever calls ``checkpoint``
 (docs/online-query.md "Commit"). Rows leave only by ``ack`` — when the central node acknowledges after its
 own commit; a broker PUBACK is not delivery. The queue is bounded: past ``max_rows`` routine rows
-are dropped oldest-first and counted in a persisted counter; rows at ``PRIORITY_HIT`` or above are
-never dropped. ``seq`` is the gate's event sequence: strictly increasing, never reused, also after
+are dropped oldest-first, counted in a persisted counter, and their ids handed to the link (``gone``); rows
+at ``PRIORITY_HIT`` or above are never dropped. ``seq`` is the gate's event sequence: strictly increasing, never reused, also after
 acks, drops and restarts.
 
 Disk full: with ``reserve_bytes`` the outbox keeps that much space preallocated beside it
@@ -180,7 +180,8 @@ class Outbox:
         self._oldest_known = False
         self._held: set[int] = set()  # rows committed but not to be sent yet (``append_with_seq(held=True)``)
         self._surfaced: int | None = None  # lowest seq released or restored since ``surfaced`` was last called
-        # guards ``_held`` and ``_surfaced`` alone and is never held across I/O: ``release`` is on a traveller's path
+        self._gone: list[str] | None = None  # ids dropped since ``gone`` was last called; None until it first is
+        # guards ``_held``, ``_surfaced`` and ``_gone`` alone and is never held across I/O: ``release`` is on a traveller's path
         # after the deadline and must not wait for another thread's commit (an ack's fdatasync) under ``_lock``
         self._held_lock = threading.Lock()
         try:
@@ -231,7 +232,7 @@ class Outbox:
         with self._lock:
             seq = self._last_seq + 1
 
-            def insert(db: sqlite3.Connection) -> tuple[int, list[float]]:
+            def insert(db: sqlite3.Connection) -> tuple[int, list[tuple[float, str]]]:
                 db.execute("INSERT INTO outbox (seq, msg_id, kind, priority, created, body) VALUES (?,?,?,?,?,?)",
                            (seq, msg_id, kind, priority, created, encode(seq)))
                 depth = self._depth + 1
@@ -241,11 +242,13 @@ class Outbox:
             self._depth, dropped = self._write(f"commit {kind} {msg_id!r}", insert)
             self._added(created)
             if dropped:
-                self._removed(dropped)
+                self._removed([when for when, _ in dropped])
             self._last_seq = seq
-            if held:
-                with self._held_lock:
+            with self._held_lock:
+                if held:
                     self._held.add(seq)
+                if dropped and self._gone is not None:
+                    self._gone += [gone for _, gone in dropped]
             self._wrote()
             return seq
 
@@ -322,13 +325,14 @@ class Outbox:
         except (sqlite3.Error, OutboxError) as exc:
             logger.warning("outbox checkpoint failed; the WAL keeps the rows", extra={"fields": {"error": str(exc)}})
 
-    def _drop_routine(self, excess: int, newest: int) -> list[float]:
-        """Delete up to ``excess`` oldest routine rows inside the open transaction; returns their ``created``."""
+    def _drop_routine(self, excess: int, newest: int) -> list[tuple[float, str]]:
+        """Delete up to ``excess`` oldest routine rows inside the open transaction; returns their ``created`` and
+        ids."""
         # The newest row may go too: persist the sequence so it is never reused.
         self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (newest,))
-        dropped = [row[0] for row in self._db.execute(
+        dropped: list[tuple[float, str]] = self._db.execute(
             "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority < ? ORDER BY seq LIMIT ?) "
-            "RETURNING created", (PRIORITY_HIT, excess)).fetchall()]
+            "RETURNING created, msg_id", (PRIORITY_HIT, excess)).fetchall()
         if dropped:
             self._db.execute("UPDATE counters SET value=value+? WHERE name='dropped'", (len(dropped),))
             logger.warning("outbox full: dropped routine events", extra={"fields": {
@@ -374,6 +378,13 @@ class Outbox:
         with self._held_lock:
             low, self._surfaced = self._surfaced, None
         return low
+
+    def gone(self) -> list[str]:
+        """The ids of rows dropped unacknowledged (the outbox was full) since the last call, so a reader forgets
+        what it keeps of them. The first call starts the record: an outbox nobody reads from keeps no ids."""
+        with self._held_lock:
+            ids, self._gone = self._gone or [], []
+        return ids
 
     def ack(self, msg_ids: Iterable[str]) -> int:
         """Remove the acknowledged messages (one transaction); unknown ids are ignored. Returns rows removed."""

@@ -60,6 +60,9 @@ class OutboxLike(Protocol):
     def surfaced(self) -> int | None:
         """The lowest seq readable again below rows already read since the last call, or None."""
 
+    def gone(self) -> list[str]:
+        """The ids of rows dropped unacknowledged since the last call."""
+
     def ack(self, msg_ids: list[str]) -> int:
         """Forget the rows the centre acknowledged; returns how many were known."""
 
@@ -349,7 +352,12 @@ class GateLink:
         return min(IDLE_POLL_S, max(BUSY_POLL_S, wait))
 
     def _drain(self, dirty: bool) -> None:
-        """Publish pending rows not yet awaiting an ack, up to the window; resend timed-out ones."""
+        """Publish pending rows not yet awaiting an ack, up to the window; resend timed-out ones. Rows the outbox
+        dropped are forgotten first, connected or not (they would stay in the window for ever, never acked)."""
+        gone = self.outbox.gone()
+        if gone:
+            with self._lock:
+                self.window.forget(gone)
         if not self.connection.is_connected:
             return
         now = self._mono()

@@ -3,7 +3,8 @@
 docs/protocol.md "Delivery", RELIABILITY 17-20: at most ``size`` rows await the central node's ack; a
 row not acked within the ack timeout is due again (same id; the centre dedupes); a broker PUBACK with a
 failure reason is not delivery: the row is held back for ``refused_retry`` and then due again; a row
-leaves the window only when the centre acknowledged it. Everything is forgotten on a new connection.
+leaves the window only when the centre acknowledged it, or the full outbox dropped it (``forget``). What is on
+the wire is forgotten on a new connection.
 
 The ack timeout adapts to a centre that is connected but slow (a backlog): an ack that arrives after the row
 timed out shows the ack was late, not lost, so the timeout doubles (up to ``ack_timeout_max``) instead of every
@@ -237,6 +238,14 @@ class DeliveryWindow:
             self.ack_timeout = self.base_timeout
         return len(self._inflight) <= self.size // 2
 
+    def forget(self, msg_ids: Iterable[str]) -> None:
+        """Rows the outbox dropped unacknowledged (``Outbox.gone``: it was full): never acked, so nothing else
+        would take them out of the per-row maps. ``_holds`` keeps a stale entry until its time (as after an ack);
+        a PUBACK still due finds the row unknown (``_refuse``)."""
+        for m in msg_ids:
+            for rows in (self._inflight, self._first, self._refused, self._timeouts, self._held, self._rows, self._out):
+                rows.pop(m, None)
+
     def refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         """``msg_id`` could not be sent (the gate's own schema refused it): held back like a broker's refusal."""
         return self._refuse(msg_id, reason, now)
@@ -244,7 +253,7 @@ class DeliveryWindow:
     def _refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         self._inflight.pop(msg_id, None)
         self._refused.pop(msg_id, None)  # to the end: the oldest refusal first
-        self._refused[msg_id] = now
-        if msg_id in self._rows:  # a late refusal of a row due again already: out again
+        if msg_id in self._rows:  # not a row acked or dropped since; a late refusal of one due again: out again
+            self._refused[msg_id] = now
             self._out[msg_id] = self._rows[msg_id]
         return Refusal(msg_id, reason)

@@ -88,6 +88,19 @@ def test_full_outbox_drops_oldest_routine_never_hits_and_counts_persistently(tmp
     assert read_outbox_stats(tmp_path / "o.db", now=0)["dropped"] == 2
 
 
+def test_the_ids_of_dropped_rows_are_handed_to_the_reader_once_and_kept_only_once_it_asks(tmp_path):
+    """``gone``: the link forgets what it keeps of a row dropped unacknowledged (docs/protocol.md "Delivery" 7);
+    an outbox nobody reads from (a gate without a link) records no ids."""
+    box = Outbox(tmp_path / "o.db", max_rows=2)
+    for i in range(3):
+        box.append("decision", f"r{i}", b"x", priority=PRIORITY_ROUTINE)
+    assert box._gone is None and box.gone() == []  # r0 dropped before anyone asked
+    box.append("decision", "hit", b"x", priority=PRIORITY_HIT)
+    box.append("decision", "r3", b"x", priority=PRIORITY_ROUTINE)
+    assert box.gone() == ["r1", "r2"] and box.gone() == []
+    box.close()
+
+
 def test_outbox_full_of_hits_keeps_every_hit_and_drops_new_routine(tmp_path):
     box = Outbox(tmp_path / "o.db", max_rows=2)
     for i in range(3):

@@ -216,6 +216,51 @@ def test_events_the_centre_refuses_stay_queued_and_never_block_the_events_behind
         central.stop()
 
 
+def _window_rows_of(window, msg_ids: set[str]) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    """Which of ``msg_ids`` each of the window's per-row maps still holds (as a key or a value)."""
+    held = {}
+    for name, rows in vars(window).items():
+        if isinstance(rows, dict):
+            found = (set(rows) | {v for v in rows.values() if isinstance(v, str)}) & msg_ids
+            if found:
+                held[name] = found
+    return held
+
+
+def test_rows_the_outbox_drops_unacknowledged_leave_every_map_of_the_window(mq, tmp_path, keys):
+    """A row sent and never acknowledged (the centre refuses it, or it cannot be sealed) that the full outbox drops
+    stayed in the window's ``_rows`` (and ``_timeouts``) for ever: on a gate running for months with a flaky
+    centre, without bound. Now the link forgets the rows the outbox dropped (``Outbox.gone``) at its next drain."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    central = make_central(mq, tmp_path / "central.db", keys)
+    gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, ack_timeout=0.3,
+                     ack_timeout_max=0.3, refused_retry=60.0)
+    window = gate.link.window
+    try:
+        gate.outbox.max_rows = 6
+        old = set(_refused_by_the_centre(gate, 4))
+        for _ in range(2):  # refused at sealing: held back as refused
+            big = uuid.uuid4().hex
+            gate.outbox.append("decision", big, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+            old.add(big)
+        gate.link.start()
+        assert wait_until(lambda: window.unacked == 4 and window.held >= 2, 20), gate.link.status()["link"]
+        assert set(window._rows) == old
+        good = gate.emit(6)  # the outbox is full: each new row drops the oldest
+        assert wait_until(lambda: {e["msg_id"] for e in central.store.events("gate-a")} == set(good), 20)
+        assert gate.outbox.dropped == 6 and not {r.msg_id for r in gate.outbox.pending(100)} & old
+        assert wait_until(lambda: not _window_rows_of(window, old | set(good)), 5), {
+            name: len(rows) for name, rows in _window_rows_of(window, old | set(good)).items()}
+        assert all(m not in window._held for _, m in window._holds)  # stale entries only, gone at their time
+        assert window.out == window.held == window.unacked == 0
+    finally:
+        gate.stop()
+        central.stop()
+
+
 def test_event_too_big_to_seal_stays_queued_with_an_alarm_and_the_events_behind_it_go(mq, tmp_path, keys):
     """An outbox row whose body is over the 200 KiB every receiver refuses: ``seal`` refuses it, the link holds it
     back as refused (kept, alarm ``publish_refused``) instead of stopping at it."""

@@ -251,3 +251,26 @@ def test_a_held_row_released_below_the_rows_sent_is_read_from_where_it_was(tmp_p
         assert [r.msg_id for r in box.pending(10, w.skip(), w.start)] == ["held"] and box.surfaced() is None
     finally:
         box.close()
+
+
+def test_rows_the_outbox_dropped_leave_every_map_and_a_late_refusal_does_not_hold_them():
+    """``forget`` (``Outbox.gone``): a row dropped in flight, timed out, held back or refused is in no map after,
+    and a refused PUBACK coming after (or after its ack) does not hold back a row no longer queued."""
+    w = DeliveryWindow(10, ack_timeout=1.0, refused_retry=10.0)
+    for seq, m in enumerate(["flight", "held", "refused", "late", "acked"]):
+        assert w.reserve(m, 0.0, seq)
+    w.sent("late", 7, 0.0)
+    w.sent("acked", 8, 0.0)
+    w.refuse("refused", "not sealed", 0.0)
+    w.release_due(1.0)
+    assert w.reserve("held", 1.0, 1) and w.reserve("late", 1.0, 3) and w.reserve("acked", 1.0, 4)
+    w.release_due(2.0)  # the second timeout running: held back
+    assert w.reserve("flight", 2.0, 0)
+    assert w.held == 4 and w.unacked == 3
+    w.forget(["flight", "held", "refused", "late"])
+    w.acked(["acked"], 2.5)
+    assert w.on_puback(7, "Quota exceeded", 3.0) == Refusal("late", "Quota exceeded")
+    assert w.on_puback(8, "Quota exceeded", 3.0) == Refusal("acked", "Quota exceeded")
+    maps = {name: rows for name, rows in vars(w).items() if isinstance(rows, dict) and name not in ("_start", "_top")}
+    assert not any(maps.values()), maps
+    assert w.held == w.out == w.unacked == len(w) == 0 and w.idle
