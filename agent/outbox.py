@@ -352,10 +352,11 @@ class Outbox:
         elif created is None or self._oldest is None or min(created) <= self._oldest:
             self._oldest_known = False
 
-    def pending(self, limit: int = 100, skip: Collection[str] = (),
-                start: tuple[int, int] = (0, 0)) -> list[OutboxRow]:
+    def pending(self, limit: int = 100, skip: Collection[str] = (), start: tuple[int, int] = (0, 0),
+                again: tuple[Collection[int], Collection[int]] = ((), ())) -> list[OutboxRow]:
         """Up to ``limit`` queued rows to send: hits (the protected priorities) first, then in seq order, each from
-        its ``start`` seq on (the link's rows below are out: the query does not step over them). Held rows
+        its ``start`` seq on (the link's rows below are out: the query does not step over them), after the rows
+        of its ``again`` seqs (the link's rows below ``start`` due again: read by seq). Held rows
         (``append_with_seq(held=True)``, until released) and the ids in ``skip`` (the link's rows in flight or
         held back at or above ``start``) are left out by the query: their bodies are not read."""
         with self._lock:
@@ -363,7 +364,12 @@ class Outbox:
                 held = json.dumps(list(self._held))
             out = json.dumps(list(skip))
             rows: list[Any] = []
-            for priorities, first in zip(("priority >= ?", "priority < ?"), start, strict=True):
+            for priorities, first, seqs in zip(("priority >= ?", "priority < ?"), start, again, strict=True):
+                if seqs and len(rows) < limit:
+                    rows += self._db.execute(
+                        "SELECT seq, msg_id, kind, priority, created, body FROM outbox WHERE "
+                        "seq IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+                        (json.dumps(list(seqs)), limit - len(rows))).fetchall()
                 if len(rows) < limit:  # the partial index outbox_protected, then the table
                     rows += self._db.execute(
                         "SELECT seq, msg_id, kind, priority, created, body FROM outbox WHERE "

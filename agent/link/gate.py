@@ -53,9 +53,10 @@ IDLE_POLL_S = 5.0  # ... and at most this while nothing is (an idle gate: its he
 class OutboxLike(Protocol):
     """What the link needs from ``agent.outbox.Outbox``."""
 
-    def pending(self, limit: int, skip: Collection[str] = (), start: tuple[int, int] = (0, 0)) -> list[OutboxRow]:
-        """Up to ``limit`` undelivered rows, hits first, each class from its ``start`` seq, none of the ids in
-        ``skip`` (not read)."""
+    def pending(self, limit: int, skip: Collection[str] = (), start: tuple[int, int] = (0, 0),
+                again: tuple[Collection[int], Collection[int]] = ((), ())) -> list[OutboxRow]:
+        """Up to ``limit`` undelivered rows, hits first, each class its ``again`` seqs then from its ``start`` seq,
+        none of the ids in ``skip`` (not read)."""
 
     def surfaced(self) -> int | None:
         """The lowest seq readable again below rows already read since the last call, or None."""
@@ -368,7 +369,7 @@ class GateLink:
             expired, retry = self.window.release_due(now)
             room = self.window.room
             out = self.window.out
-            start, skip = self.window.start, self.window.skip()
+            start, skip, again = self.window.start, self.window.skip(), self.window.again(room)
         self.stats.resent += expired
         if not (dirty or expired or retry) or room <= 0:
             return
@@ -377,7 +378,7 @@ class GateLink:
         if self.outbox.depth() <= out:
             return
         ts = self._clock()
-        for row in self.outbox.pending(room, skip=skip, start=start):
+        for row in self.outbox.pending(room, skip=skip, start=start, again=again):
             with self._lock:
                 if not self.window.has_room:
                     return

@@ -23,10 +23,11 @@ makes held rows due too (every pending row is sent again), and the rows still un
 after their next timeout.
 
 Where the outbox query starts (``start``): each class (hits, the rest) has a first seq to read; taking a row out
-moves it past the row, and a row coming due again (timed out, its refusal or hold over, a publish that did not
-leave, a new connection) moves it back to that row. Every queued row below it is out, so the query never steps
-over the rows held back behind it (thousands when the centre refuses every row) and ``skip`` lists only the rows
-out at or above it (none until a row comes due again).
+moves it past the row. A row coming due again below it (timed out, its refusal or hold over, a publish that did
+not leave, a new connection) is read by its seq (``again``) and the query goes on from the start, so it never
+steps over the rows still out (thousands held back when the centre refuses every row). Only a row the outbox
+lets go below the start (``rewind``: a held commit released, salvaged rows restored; the outbox knows which rows,
+the window does not) moves the start back to it, and ``skip`` then lists the rows out at or above it.
 
 Pure bookkeeping: no broker, no clock, no lock. The link calls it under its own lock with its
 monotonic time, so it is unit-tested without a broker (tests/link/test_window.py).
@@ -34,6 +35,7 @@ monotonic time, so it is unit-tested without a broker (tests/link/test_window.py
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,7 +73,10 @@ class DeliveryWindow:
         self._last_ack: float | None = None  # when the centre last acknowledged anything
         self._rows: dict[str, tuple[bool, int]] = {}  # msg_id -> (a hit, seq) of every row sent, until acked
         self._out: dict[str, tuple[bool, int]] = {}  # the same of the rows out: in flight or held back
-        self._start = {True: 0, False: 0}  # hit or not -> first seq the outbox query reads (every row below is out)
+        self._start = {True: 0, False: 0}  # hit or not -> first seq the outbox query reads (every row below is out
+        # or due again)
+        self._again: dict[bool, list[int]] = {True: [], False: []}  # hit or not -> the rows due again below the
+        # start, read by seq: their seqs negated and sorted, so the lowest is last (taken first, deleted cheaply)
         self._top = {True: -1, False: -1}  # hit or not -> highest seq reserved: no row out above it
 
     def __len__(self) -> int:
@@ -100,6 +105,14 @@ class DeliveryWindow:
         """The first seq the outbox query reads, of hits and of the rest (``Outbox.pending``'s ``start``)."""
         return self._start[True], self._start[False]
 
+    def again(self, limit: int) -> tuple[list[int], list[int]]:
+        """The lowest ``limit`` seqs of the rows due again below ``start``, of hits and of the rest: read by seq
+        (``Outbox.pending``'s ``again``), so the query from ``start`` does not step back over the rows still out."""
+        if limit <= 0:
+            return [], []
+        hits, rest = ([-s for s in reversed(self._again[hit][-limit:])] for hit in (True, False))
+        return hits, rest
+
     def skip(self) -> list[str]:
         """Ids out at or above ``start``: the only ones the query must leave out (none while no row came due again
         below a row still out): no walk over the rows out while the start is above every row sent."""
@@ -108,15 +121,38 @@ class DeliveryWindow:
         return [m for m, (hit, seq) in self._out.items() if seq >= self._start[hit]]
 
     def rewind(self, seq: int) -> None:
-        """A row at ``seq`` became readable below rows already sent (``Outbox.surfaced``): the query starts there."""
+        """A row at ``seq`` became readable below rows already sent (``Outbox.surfaced``): the query starts there
+        (the outbox knows the rows, the window does not), and reads the rows due again from there on too."""
         self._start = {hit: min(first, seq) for hit, first in self._start.items()}
+        for again in self._again.values():
+            del again[:bisect.bisect_right(again, -seq)]
 
     def _due(self, msg_ids: Iterable[str]) -> None:
-        """Rows no longer in flight, refused or held: due again, so the query starts at them again."""
+        """Rows no longer in flight, refused or held: due again, read by seq when below the start."""
+        added = set()
         for m in msg_ids:
             if m in self._out and m not in self._inflight and m not in self._refused and m not in self._held:
                 hit, seq = self._out.pop(m)
-                self._start[hit] = min(self._start[hit], seq)
+                if seq < self._start[hit]:
+                    self._again[hit].append(-seq)
+                    added.add(hit)
+        for hit in added:
+            self._again[hit].sort()  # a sorted run and the rows appended: a merge, not a whole sort
+
+    def _unrow(self, msg_id: str) -> None:
+        """Row ``msg_id`` left the outbox (acked, dropped): out of the maps that do not tell how it went."""
+        for rows in (self._inflight, self._held, self._refused, self._out):
+            rows.pop(msg_id, None)
+        row = self._rows.pop(msg_id, None)
+        if row is not None:
+            self._unagain(*row)
+
+    def _unagain(self, hit: bool, seq: int) -> None:
+        """Row ``seq`` is no longer due again (taken out, or gone)."""
+        again = self._again[hit]
+        i = bisect.bisect_left(again, -seq)
+        if i < len(again) and again[i] == -seq:
+            del again[i]
 
     @property
     def unacked(self) -> int:
@@ -179,6 +215,7 @@ class DeliveryWindow:
         self._inflight[msg_id] = now
         self._first.setdefault(msg_id, now)
         self._rows[msg_id] = self._out[msg_id] = (hit, seq)
+        self._unagain(hit, seq)
         self._start[hit] = max(self._start[hit], seq + 1)
         self._top[hit] = max(self._top[hit], seq)
         return True
@@ -217,11 +254,7 @@ class DeliveryWindow:
         for m in msg_ids:
             silence = silence or self._last_ack is None or now - self._last_ack >= self.ack_timeout
             self._last_ack = now
-            self._inflight.pop(m, None)
-            self._held.pop(m, None)
-            self._refused.pop(m, None)  # an earlier copy got through: ``held`` counts rows still queued only
-            self._rows.pop(m, None)
-            self._out.pop(m, None)
+            self._unrow(m)  # refused too: an earlier copy got through, and ``held`` counts rows still queued only
             timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
             first = self._first.pop(m, None)
             if first is not None:
@@ -243,8 +276,9 @@ class DeliveryWindow:
         would take them out of the per-row maps. ``_holds`` keeps a stale entry until its time (as after an ack);
         a PUBACK still due finds the row unknown (``_refuse``)."""
         for m in msg_ids:
-            for rows in (self._inflight, self._first, self._refused, self._timeouts, self._held, self._rows, self._out):
-                rows.pop(m, None)
+            self._unrow(m)
+            self._timeouts.pop(m, None)
+            self._first.pop(m, None)
 
     def refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         """``msg_id`` could not be sent (the gate's own schema refused it): held back like a broker's refusal."""
@@ -256,4 +290,5 @@ class DeliveryWindow:
         if msg_id in self._rows:  # not a row acked or dropped since; a late refusal of one due again: out again
             self._refused[msg_id] = now
             self._out[msg_id] = self._rows[msg_id]
+            self._unagain(*self._rows[msg_id])
         return Refusal(msg_id, reason)

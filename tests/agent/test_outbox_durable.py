@@ -75,6 +75,16 @@ def test_pending_lists_hits_first_then_by_seq(tmp_path):
     assert [r.msg_id for r in box.pending(2, skip={"m2", "m0"})] == ["m4", "m1"]  # the link's rows out already
 
 
+def test_pending_reads_the_rows_due_again_by_seq_then_each_class_from_its_start(tmp_path):
+    """``again``: the link's rows due again below its ``start`` (docs/protocol.md "Delivery" 6), hits first."""
+    box = Outbox(tmp_path / "o.db")
+    for i, prio in enumerate([0, PRIORITY_HIT, 0, 0, PRIORITY_HIT, 0]):
+        box.append("decision", f"m{i + 1}", b"x", priority=prio)
+    assert [r.msg_id for r in box.pending(10, start=(5, 5), again=([2], [4, 1]))] == ["m2", "m5", "m1", "m4", "m6"]
+    assert [r.msg_id for r in box.pending(3, start=(5, 5), again=([2], [4, 1]))] == ["m2", "m5", "m1"]
+    box.close()
+
+
 def test_full_outbox_drops_oldest_routine_never_hits_and_counts_persistently(tmp_path):
     box = Outbox(tmp_path / "o.db", max_rows=3)
     box.append("decision", "hit0", b"x", priority=PRIORITY_HIT)

@@ -296,7 +296,7 @@ def test_a_row_held_back_is_not_read_from_the_outbox_again_until_it_can_be_due(m
     gate = make_gate(mq, tmp_path / "g", keys, "gate-a", store=central.store, start=False, ack_timeout=0.5,
                      refused_retry=4.0)
     reads: list[str] = []
-    gate.outbox._db.set_trace_callback(lambda q: reads.append(q) if "FROM outbox WHERE priority" in q else None)
+    gate.outbox._db.set_trace_callback(lambda q: reads.append(q) if q.startswith("SELECT seq, msg_id") else None)
     try:
         gate.outbox.append("decision", uuid.uuid4().hex, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
         good = gate.emit(2)
@@ -384,12 +384,12 @@ def test_rows_the_link_cannot_seal_filling_the_window_do_not_stop_the_rows_behin
 
 
 def _query_steps(gate) -> list[int]:  # type: ignore[no-untyped-def]
-    """SQLite virtual-machine steps of each of the drain's outbox queries (``Outbox.pending``), as they run."""
+    """SQLite virtual-machine steps of each of the drain's outbox queries (``Outbox.pending``'s), as they run."""
     steps: list[int] = []
     current = [False]
 
     def traced(sql: str) -> None:
-        current[0] = "FROM outbox WHERE priority" in sql
+        current[0] = sql.startswith("SELECT seq, msg_id")
         if current[0]:
             steps.append(0)
 
@@ -435,6 +435,35 @@ def test_a_drains_query_costs_the_same_however_many_rows_are_held_back(mq, tmp_p
         assert per_query[150] <= 1.2 * per_query[0] + 20, per_query
     finally:
         central.stop()
+
+
+def test_a_drains_query_costs_the_same_however_many_rows_are_out_behind_a_row_coming_due(mq, tmp_path, keys):
+    """A row coming due again (here its refusal over) moved the query's start back to it, so the next query stepped
+    over every row still out behind it and read their ids to leave them out: 150 rows in flight made it about 40
+    times longer. Now the row due again is read by its seq (``DeliveryWindow.again``) and the query goes on from
+    where it was: the same steps with 150 rows out behind it as with none."""
+    import uuid
+
+    from agent.outbox import PRIORITY_ROUTINE
+
+    per_query = {}
+    for behind in (0, 150):
+        gate = make_gate(mq, tmp_path / f"g{behind}", keys, f"gate-{behind}", start=False, ack_timeout=600.0,
+                         refused_retry=0.5)  # no centre: the rows behind stay in flight
+        try:
+            gate.outbox.append("decision", uuid.uuid4().hex, b"x" * (200 * 1024 + 1), priority=PRIORITY_ROUTINE)
+            gate.link.start()
+            assert wait_until(lambda: gate.link.window.held == 1, 10)  # noqa: B023
+            gate.emit(behind)
+            assert wait_until(lambda: len(gate.link.window) == behind, 20)  # noqa: B023
+            steps = _query_steps(gate)
+            refused = gate.link.stats.refused
+            assert wait_until(lambda: gate.link.stats.refused >= refused + 2, 10)  # noqa: B023
+            assert steps, "no query ran"
+            per_query[behind] = max(steps)
+        finally:
+            gate.stop()
+    assert per_query[150] <= 1.2 * per_query[0] + 20, per_query
 
 
 def test_p21_half_open_link_noticed_within_two_keepalives_and_backlog_delivered(mq, tmp_path, keys):

@@ -214,23 +214,27 @@ def test_a_refused_row_the_centre_acknowledged_is_no_longer_held():
     assert w.held == 0 and w.idle
 
 
-def test_the_query_starts_after_the_rows_out_and_again_at_a_row_coming_due():
-    """``start``: every row of a class below it is out, so the outbox query does not step over held rows; a row
-    coming due again (here a failed publish, a new connection) moves it back to that row, and ``skip`` then lists
-    the rows still out above it."""
+def test_the_query_starts_after_the_rows_out_and_rows_coming_due_are_read_by_seq():
+    """``start``: every row of a class below it is out or due again, so the outbox query does not step over held
+    rows; a row coming due again (here a failed publish, a new connection) is read by its seq (``again``) and the
+    start stays; a row the outbox releases below the rows sent moves it back, and ``skip`` then lists the rows
+    still out above it."""
     w = _window(10)
     for seq in range(1, 5):
         assert w.reserve(f"r{seq}", 0.0, seq)
     assert w.reserve("h9", 0.0, 9, hit=True)
-    assert w.start == (10, 5) and w.skip() == [] and w.out == 5
+    assert w.start == (10, 5) and w.skip() == [] and w.out == 5 and w.again(10) == ([], [])
     w.unreserve("r2")  # the publish did not leave
-    assert w.start == (10, 2) and sorted(w.skip()) == ["r3", "r4"]
-    assert w.reserve("r2", 1.0, 2) and w.start == (10, 3)  # the query steps over r3 and r4 once, then not
+    assert w.start == (10, 5) and w.skip() == [] and w.again(10) == ([], [2])  # r3 and r4 are not stepped over
+    assert w.reserve("r2", 1.0, 2) and w.start == (10, 5) and w.again(10) == ([], [])
     assert w.reserve("r5", 1.0, 5) and w.start == (10, 6) and w.skip() == []
     w.reset()  # every row is due again on a new connection
-    assert w.start == (9, 1) and w.out == 0
-    w.rewind(0)  # a row released by the outbox below the rows sent (``Outbox.surfaced``)
-    assert w.start == (0, 0)
+    assert w.start == (10, 6) and w.out == 0 and w.again(10) == ([9], [1, 2, 3, 4, 5]) and w.again(2) == ([9], [1, 2])
+    assert w.reserve("r1", 2.0, 1) and w.reserve("r3", 2.0, 3) and w.again(10) == ([9], [2, 4, 5])
+    w.acked(["r4"], 2.5)  # an ack after its row timed out: gone, not due
+    assert w.again(10) == ([9], [2, 5])
+    w.rewind(3)  # a row released by the outbox below the rows sent (``Outbox.surfaced``)
+    assert w.start == (3, 3) and w.again(10) == ([], [2]) and sorted(w.skip()) == ["r3"]
 
 
 def test_a_held_row_released_below_the_rows_sent_is_read_from_where_it_was(tmp_path):
@@ -271,6 +275,23 @@ def test_rows_the_outbox_dropped_leave_every_map_and_a_late_refusal_does_not_hol
     w.acked(["acked"], 2.5)
     assert w.on_puback(7, "Quota exceeded", 3.0) == Refusal("late", "Quota exceeded")
     assert w.on_puback(8, "Quota exceeded", 3.0) == Refusal("acked", "Quota exceeded")
-    maps = {name: rows for name, rows in vars(w).items() if isinstance(rows, dict) and name not in ("_start", "_top")}
-    assert not any(maps.values()), maps
+    maps = {name: rows for name, rows in vars(w).items()
+            if isinstance(rows, dict) and name not in ("_start", "_top", "_again")}
+    assert not any(maps.values()) and w.again(10) == ([], []), maps
     assert w.held == w.out == w.unacked == len(w) == 0 and w.idle
+
+
+def test_a_row_due_again_and_then_refused_late_is_not_read_by_seq_while_refused():
+    """A PUBACK refused after the row's ack timed out puts it out again: it leaves ``again`` too, so it is not read
+    at every drain while refused, and once due it is listed once (acked then, nothing of it is left)."""
+    w = _window(4)
+    assert w.reserve("a", 0.0, 1) and w.reserve("b", 0.0, 2)
+    w.sent("a", 8, 0.0)
+    w.release_due(30.0)
+    assert w.again(4) == ([], [1, 2])
+    assert w.on_puback(8, "Quota exceeded", 31.0) == Refusal("a", "Quota exceeded")
+    assert w.again(4) == ([], [2]) and w.out == 1
+    w.release_due(41.0)  # the refusal is over
+    assert w.again(4) == ([], [1, 2])
+    w.acked(["a", "b"], 42.0)
+    assert w.again(4) == ([], []) and w.out == 0
