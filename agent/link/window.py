@@ -139,13 +139,15 @@ class DeliveryWindow:
         for hit in added:
             self._again[hit].sort()  # a sorted run and the rows appended: a merge, not a whole sort
 
-    def _unrow(self, msg_id: str) -> None:
-        """Row ``msg_id`` left the outbox (acked, dropped): out of the maps that do not tell how it went."""
+    def _unrow(self, msg_id: str) -> tuple[int, float | None]:
+        """Row ``msg_id`` left the outbox (acked, dropped): out of every per-row map. Returns the ack timeouts it
+        had run and when it was first sent on this connection (None: not sent on it), which ``acked`` adapts by."""
         for rows in (self._inflight, self._held, self._refused, self._out):
             rows.pop(msg_id, None)
         row = self._rows.pop(msg_id, None)
         if row is not None:
             self._unagain(*row)
+        return self._timeouts.pop(msg_id, 0), self._first.pop(msg_id, None)
 
     def _unagain(self, hit: bool, seq: int) -> None:
         """Row ``seq`` is no longer due again (taken out, or gone)."""
@@ -254,9 +256,9 @@ class DeliveryWindow:
         for m in msg_ids:
             silence = silence or self._last_ack is None or now - self._last_ack >= self.ack_timeout
             self._last_ack = now
-            self._unrow(m)  # refused too: an earlier copy got through, and ``held`` counts rows still queued only
-            timed_out = bool(self._timeouts.pop(m, 0)) or timed_out
-            first = self._first.pop(m, None)
+            timeouts, first = self._unrow(m)  # refused too: an earlier copy got through, and ``held`` counts rows
+            # still queued only
+            timed_out = bool(timeouts) or timed_out
             if first is not None:
                 oldest = max(oldest, now - first)
         if timed_out or silence:
@@ -277,8 +279,6 @@ class DeliveryWindow:
         a PUBACK still due finds the row unknown (``_refuse``)."""
         for m in msg_ids:
             self._unrow(m)
-            self._timeouts.pop(m, None)
-            self._first.pop(m, None)
 
     def refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         """``msg_id`` could not be sent (the gate's own schema refused it): held back like a broker's refusal."""
