@@ -140,7 +140,9 @@ def test_a_small_photo_and_a_passport_photographed_from_afar_are_read_closer(mon
     passport 560 pixels wide in a 4000 x 3000 photo is read again located on a working image twice the usual side
     (on the usual one its characters are 3 pixels wide). Neither read so without (``_other_views``)."""
     small, bilinear = [], Image.Resampling.BILINEAR
-    for seed, fmt in ((61, "TD3"), (65, "TD2")):  # (63, "TD1") until 2026-12-05: trusted as it is since (UNLISTED)
+    # (63, "TD1") until 2026-12-05 (trusted as it is since: UNLISTED); (61, "TD3") and (65, "TD2") until the first
+    # line model of 2026-12-07 18:53 UTC, which trusts them as they are
+    for seed, fmt in ((64, "TD3"), (61, "TD2")):
         doc = page(seed, fmt, 2.0)
         image = Image.fromarray(doc.image)
         small.append((doc.lines, np.asarray(image.resize((round(image.width * 0.3), round(image.height * 0.3)), bilinear))))
@@ -159,12 +161,14 @@ def test_a_small_photo_and_a_passport_photographed_from_afar_are_read_closer(mon
 
 
 def test_a_page_photographed_at_a_steep_angle_is_read_straightened(monkeypatch):
-    """Evaluation pages 777000+5 and +6 photographed at a steep angle, their far edge 0.3 of their width narrower
-    on each side: the lines lean near the page's sides, more than the line model was trained on, and no view of
-    the frame as photographed is trusted. Straightened as if a far edge had looked 0.2 shorter at each end
-    (``image.straightened``, each edge in turn) they read right; without those views (``FAR_EDGES``) neither does."""
+    """Evaluation pages 777000+10 (TD1) and +21 (TD2) photographed at a steep angle, their far edge 0.3 of their
+    width narrower on each side: the lines lean near the page's sides, more than the line model was trained on, and
+    no view of the frame as photographed is trusted. Straightened as if a far edge had looked 0.2 shorter at each
+    end (``image.straightened``, each edge in turn) they read right; without those views (``FAR_EDGES``) neither
+    does. (Pages 777000+5 and +6 until the first line model of 2026-12-07 18:53 UTC, which leaves +5 REFER
+    straightened too and trusts +6 as photographed.)"""
     steep = []
-    for index in (5, 6):
+    for index in (10, 21):
         doc = evaluation_page(777_000, index)
         steep.append(keystone(doc.image, 0.3))
         reading = read_image_mrz(steep[-1], today=TODAY)
@@ -236,10 +240,10 @@ def test_an_unreadable_band_is_refer_never_a_guess(seed: int, fmt: str, noise: i
 
 def test_frames_of_one_document_give_a_trusted_reading_where_one_frame_is_refer():
     """Three frames of one small, badly damaged page: one is REFER alone, the frames together give the trusted,
-    right reading (the surest frame trusted alone; ``read_frames`` votes only when none is). Pages 57 and 50
-    until the first line models of 2026-12-04 22:40 and 2026-12-05 00:40 UTC, which trust each of their frames
-    alone."""
-    doc = page(52, "TD3", px_per_mm=2.8, strength=1.0)
+    right reading (the surest frame trusted alone; ``read_frames`` votes only when none is). Pages 57, 50 and 52
+    until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 2026-12-07 18:53 UTC, which trust each of
+    their frames alone."""
+    doc = page(70, "TD3", px_per_mm=2.8, strength=1.0)
     frames = [page(500 + k, "TD3", px_per_mm=2.8, strength=1.0, lines=doc.lines).image for k in range(3)]
     alone = [read_image_mrz(f, today=TODAY) for f in frames]
     assert not all(r.trusted for r in alone)
@@ -583,15 +587,16 @@ def test_a_sure_wrong_letter_read_less_surely_at_another_pitch_is_not_trusted(mo
 
 
 def test_a_trusted_reading_the_models_trained_apart_read_otherwise_is_not_trusted(monkeypatch, as_it_lies):
-    """Evaluation page 777000+33 photographed at a steep angle, its far edge 0.22 of its width narrower on each
-    side: the lines lean, and the first line model reads it wrong, trusted. The second line model reads the
+    """Development page 1717000+58 (MRV-A) photographed at a steep angle, its far edge 0.22 of its width narrower
+    on each side: the lines lean, and the first line model reads it wrong, trusted. The second line model reads the
     crops otherwise, and the consensus of every view does not trust that text: REFER (the page as it lies,
     ``as_it_lies``; the second look, which doubts it too, left out). Without the cross-check it was trusted.
     (Page 777000+53 at that angle until 2026-12-05 23:40 UTC: its wrong trusted reading was the wider one, read
     after the second look doubted a right first reading, which no longer happens:
-    `test_a_reading_only_the_second_look_doubts_is_not_read_again_wider`.) A page the models read alike keeps
-    its reading as it was."""
-    doc = evaluation_page(777_000, 33)
+    `test_a_reading_only_the_second_look_doubts_is_not_read_again_wider`; page 777000+33 until the first line
+    model of 2026-12-07 18:53 UTC, which reads it right.) A page the models read alike keeps its reading as it
+    was."""
+    doc = evaluation_page(1_717_000, 58)
     steep = keystone(doc.image, 0.22)
     model = shared_model(MODEL)
     first = best_band(candidates(grey(steep)), model, TODAY)
@@ -761,11 +766,12 @@ def test_a_sure_wrong_name_letter_stays_refer_below_the_bar(monkeypatch, as_it_l
 
 
 def test_a_reading_the_first_line_model_doubts_is_trusted_when_the_second_reads_it_surely_too(monkeypatch, as_it_lies):
-    """Development page 5565000+9 (MRV-B): the first line model reads it right, but with a character in doubt
-    (confidence 0.73, REFER); with the second line model's reading of the same crops it is trusted, and right.
-    A gate without the other models reads with the first alone. (Development pages 900000+64, 5555000+6 and
-    3343000+70 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40 and 03:50 UTC.)"""
-    doc = evaluation_page(5_565_000, 9)
+    """Evaluation page 777000+40 (TD1): the first line model reads it right, but with a character in doubt
+    (confidence 0.85, REFER); with the second line model's reading of the same crops it is trusted, and right.
+    A gate without the other models reads with the first alone. (Development pages 900000+64, 5555000+6,
+    3343000+70 and 5565000+9 until the first line models of 2026-12-04 22:40, 2026-12-05 00:40, 2026-12-05 03:50
+    and 2026-12-07 18:53 UTC.)"""
+    doc = evaluation_page(777_000, 40)
     reading = _read(doc)
     assert reading.trusted and reading.lines == doc.lines
     monkeypatch.setattr(mrz_read, "OTHER_MODELS", (SECOND_MODEL,))
@@ -791,12 +797,13 @@ def test_a_reading_two_line_models_leave_in_doubt_is_trusted_with_the_third(monk
 
 
 def test_the_second_look_is_one_view_of_the_consensus_not_a_veto_on_it():
-    """Development page 7787000+33 (MRV-A): the first line model reads it right and trusted (0.99); at the
+    """Development page 3538000+69 (MRV-B): the first line model reads it right and trusted (0.99); at the
     second look's pitch less surely, under LOOK_SURE, so the look takes it below the bar. Looked at again after
     the other models' views were combined, as until 2026-12-04 12:40 UTC, it would stay REFER; as one view
-    among them, the consensus is trusted, and right. (Evaluation page 4242000+56 and development page
-    1465000+98 until the first line models of 2026-12-04 22:40 and 2026-12-05 03:50 UTC.)"""
-    doc = evaluation_page(7_787_000, 33)
+    among them, the consensus is trusted, and right. (Evaluation page 4242000+56 and development pages
+    1465000+98 and 7787000+33 until the first line models of 2026-12-04 22:40, 2026-12-05 03:50 and 2026-12-07
+    18:53 UTC.)"""
+    doc = evaluation_page(3_538_000, 69)
     model = shared_model(MODEL)
     best = best_band(candidates(grey(doc.image)), model)
     assert best is not None
@@ -890,10 +897,11 @@ def _runs_of(model: Model, fn, *args):
 
 
 def test_a_band_read_not_surely_but_trusted_ends_the_search():
-    """Evaluation page 777000+125: a TD1 read at -0.044 (not surely: SURE_UPRIGHT) and trusted. Given the day
-    (the gate's reading), no more bands are read after it; without it, the two after it are read too (two of
-    the MRZ's lines, each a band of its own) and it wins all the same."""
-    doc = evaluation_page(777_000, 125)
+    """A TD2 page, heavily damaged, whose first band is read at -0.045 (not surely: SURE_UPRIGHT) and trusted.
+    Given the day (the gate's reading), no more bands are read after it; without it, the bands after it are read
+    too and it wins all the same. (Evaluation page 777000+125, a TD1, until the first line model of 2026-12-07
+    18:53 UTC, which reads its first band at -0.127 and does not trust that reading alone.)"""
+    doc = page(168, "TD2", strength=0.9)
     model = shared_model(MODEL)
     bands = candidates(grey(doc.image))
     first = mrz_read.scored_columns(bands[0].lines, model, bands[0].edges).score
@@ -918,10 +926,10 @@ def test_characters_beyond_the_frame_s_edge_are_not_read():
     black there, and the model reads the black's edge as a character. Characters lying mostly beyond the edge
     are unknown (``Scored.unseen``), in every view of the band (``seen_only``): evaluation page 777000+6 (TD2)
     cut 1.8 characters into its last ones read optional data ``M`` and composite ``9`` as ``12``, trusted at
-    0.98; it is REFER. An unseen character the document still gives is known again: page 777000+7 (TD3) cut
-    1.2 characters into its last ones leaves a name's trailing filler (only a filler can follow it) and the
-    composite check digit (the one its span gives) beyond the frame, and reads right and trusted. A whole page
-    lies in the frame: nothing is unseen."""
+    0.98 (the first line model of 2026-12-05 03:50 UTC); it is REFER. An unseen character the document still
+    gives is known again: page 777000+7 (TD3) cut 1.2 characters into its last ones leaves a name's trailing
+    filler (only a filler can follow it) and the composite check digit (the one its span gives) beyond the frame,
+    and reads right and trusted. A whole page lies in the frame: nothing is unseen."""
     doc = evaluation_page(777_000, 6)
     whole = candidates(grey(doc.image))[0]
     assert whole.inside == whole.edges
