@@ -83,7 +83,7 @@ def evaluation_page(seed: int, index: int) -> DocumentSample:
 
 @pytest.fixture
 def replaced_first_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The first line model shipped from 2026-12-05 03:50 to 2026-12-07 22:20 UTC (sha256 ``a60e9504...``, kept as
+    """The first line model shipped from 2026-12-05 03:50 to 2026-12-07 22:13 UTC (sha256 ``a60e9504...``, kept as
     ``tests/data/vision/mrz_line_2026-12-05.tflite``) as the first line model, the shipped others beside it: a
     safeguard the reader gained against one of that model's misreadings, which the shipped model does not make on
     any page tried, is still shown at work on a real model's real misreading (models/mrz_line.md "Accuracy")."""
