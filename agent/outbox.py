@@ -385,11 +385,12 @@ class Outbox:
             low, self._surfaced = self._surfaced, None
         return low
 
-    def gone(self) -> list[str]:
+    def gone(self, keep: bool = True) -> list[str]:
         """The ids of rows dropped unacknowledged (the outbox was full) since the last call, so a reader forgets
-        what it keeps of them. The first call starts the record: an outbox nobody reads from keeps no ids."""
+        what it keeps of them. The first call starts the record: an outbox nobody reads from keeps no ids.
+        ``keep=False`` (the reader stopped: ``GateLink.stop``) ends the record until a reader asks again."""
         with self._held_lock:
-            ids, self._gone = self._gone or [], []
+            ids, self._gone = self._gone or [], [] if keep else None
         return ids
 
     def ack(self, msg_ids: Iterable[str]) -> int:

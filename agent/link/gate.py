@@ -61,8 +61,8 @@ class OutboxLike(Protocol):
     def surfaced(self) -> int | None:
         """The lowest seq readable again below rows already read since the last call, or None."""
 
-    def gone(self) -> list[str]:
-        """The ids of rows dropped unacknowledged since the last call."""
+    def gone(self, keep: bool = True) -> list[str]:
+        """The ids of rows dropped unacknowledged since the last call; ``keep=False``: record no more."""
 
     def ack(self, msg_ids: list[str]) -> int:
         """Forget the rows the centre acknowledged; returns how many were known."""
@@ -202,6 +202,7 @@ class GateLink:
         self.connection.stop(last_words, timeout)
         if self._worker is not None:
             self._worker.join(timeout)
+        self.outbox.gone(keep=False)  # no drain forgets them now: the outbox would keep the ids of its drops
 
     def alive(self, limit: float) -> bool:
         """The worker is running and has not been on one step (a command's handler, the outbox, a message) for

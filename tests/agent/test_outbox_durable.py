@@ -100,7 +100,7 @@ def test_full_outbox_drops_oldest_routine_never_hits_and_counts_persistently(tmp
 
 def test_the_ids_of_dropped_rows_are_handed_to_the_reader_once_and_kept_only_once_it_asks(tmp_path):
     """``gone``: the link forgets what it keeps of a row dropped unacknowledged (docs/protocol.md "Delivery" 7);
-    an outbox nobody reads from (a gate without a link) records no ids."""
+    an outbox nobody reads from (a gate without a link, or a link stopped: ``keep=False``) records no ids."""
     box = Outbox(tmp_path / "o.db", max_rows=2)
     for i in range(3):
         box.append("decision", f"r{i}", b"x", priority=PRIORITY_ROUTINE)
@@ -108,6 +108,10 @@ def test_the_ids_of_dropped_rows_are_handed_to_the_reader_once_and_kept_only_onc
     box.append("decision", "hit", b"x", priority=PRIORITY_HIT)
     box.append("decision", "r3", b"x", priority=PRIORITY_ROUTINE)
     assert box.gone() == ["r1", "r2"] and box.gone() == []
+    box.append("decision", "r4", b"x", priority=PRIORITY_ROUTINE)  # drops r3
+    assert box.gone(keep=False) == ["r3"]
+    box.append("decision", "r5", b"x", priority=PRIORITY_ROUTINE)  # drops r4, with no one to ask
+    assert box._gone is None and box.gone() == []
     box.close()
 
 
