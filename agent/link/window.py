@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 EARLY_MAX = 10_000  # PUBACKs remembered for publishes whose mid is not known yet
 HOLD_MAX_S = 3600.0  # the longest wait before a row the centre never acknowledged is sent again
+STALE_HOLDS_SLACK = 64  # stale entries the heap of holds may keep beyond twice the rows held (``forget``)
 
 
 @dataclass(frozen=True)
@@ -275,10 +276,15 @@ class DeliveryWindow:
 
     def forget(self, msg_ids: Iterable[str]) -> None:
         """Rows the outbox dropped unacknowledged (``Outbox.gone``: it was full): never acked, so nothing else
-        would take them out of the per-row maps. ``_holds`` keeps a stale entry until its time (as after an ack);
-        a PUBACK still due finds the row unknown (``_refuse``)."""
+        would take them out of the per-row maps. A held row's entry in ``_holds`` goes stale; once stale entries
+        outnumber the live ones twice over (and ``STALE_HOLDS_SLACK``) the heap is rebuilt from ``_held``, so a
+        full outbox dropping held rows all the while does not keep an hour of them (``HOLD_MAX_S``). A PUBACK
+        still due finds the row unknown (``_refuse``)."""
         for m in msg_ids:
             self._unrow(m)
+        if len(self._holds) > 2 * len(self._held) + STALE_HOLDS_SLACK:
+            self._holds = [(due, m) for m, due in self._held.items()]
+            heapq.heapify(self._holds)
 
     def refuse(self, msg_id: str, reason: str, now: float) -> Refusal:
         """``msg_id`` could not be sent (the gate's own schema refused it): held back like a broker's refusal."""

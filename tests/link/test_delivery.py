@@ -254,7 +254,7 @@ def test_rows_the_outbox_drops_unacknowledged_leave_every_map_of_the_window(mq, 
         assert gate.outbox.dropped == 6 and not {r.msg_id for r in gate.outbox.pending(100)} & old
         assert wait_until(lambda: not _window_rows_of(window, old | set(good)), 5), {
             name: len(rows) for name, rows in _window_rows_of(window, old | set(good)).items()}
-        assert all(m not in window._held for _, m in window._holds)  # stale entries only, gone at their time
+        assert all(m not in window._held for _, m in window._holds)  # stale entries only (DeliveryWindow.forget)
         assert window.out == window.held == window.unacked == 0
         gate.link.stop()  # no drain after it: the outbox records no more ids to forget
         assert gate.outbox._gone is None

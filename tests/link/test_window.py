@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.link.window import DeliveryWindow, Refusal
+from agent.link.window import STALE_HOLDS_SLACK, DeliveryWindow, Refusal
 
 
 def _window(size: int = 4) -> DeliveryWindow:
@@ -295,3 +295,21 @@ def test_a_row_due_again_and_then_refused_late_is_not_read_by_seq_while_refused(
     assert w.again(4) == ([], [1, 2])
     w.acked(["a", "b"], 42.0)
     assert w.again(4) == ([], []) and w.out == 0
+
+
+def test_rows_forgotten_while_held_back_leave_the_heap_of_holds_too():
+    """``forget`` (``Outbox.gone``) of rows held back: their entries in the heap of holds stayed, stale, until
+    their time (up to ``HOLD_MAX_S``, an hour), so a gate whose full outbox drops held rows all the while kept an
+    hour of them. Once stale entries outnumber the live ones twice over (and the slack) the heap is rebuilt; the
+    rows still held come due as before."""
+    w = DeliveryWindow(300, ack_timeout=30.0, refused_retry=10.0)
+    ids = [f"r{i}" for i in range(300)]
+    for now in (0.0, 30.0):  # each ack times out twice running: held back
+        for seq, m in enumerate(ids):
+            assert w.reserve(m, now, seq)
+        w.release_due(now + 30.0)
+    assert w.held == 300 and len(w._holds) == 300
+    w.forget(ids[:250])
+    assert w.held == 50 and len(w._holds) <= 2 * 50 + STALE_HOLDS_SLACK
+    assert sorted(m for _, m in w._holds) == sorted(ids[250:])
+    assert w.release_due(90.0) == (0, 50) and w.held == 0  # held 30 s: due again, every one
