@@ -156,6 +156,7 @@ QUICK_BENCH_RUNS = {
     "bench/names_bench.py": (["--identities", "5", "--pairs", "20"], "keys per traveller"),
     "bench/person_enumeration.py": (["--seconds", "0.02"], "PBKDF2-SHA256 x150 (default)"),
     "bench/screen_latency.py": (["--count", "2"], "swipe to screen"),
+    "bench/vision_small_pages.py": (["--first", "61", "--count", "1"], "5 pages, right"),
 }
 
 

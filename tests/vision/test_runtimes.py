@@ -298,3 +298,17 @@ def test_the_benchmark_reads_every_seed_s_pages_with_each_compared_model_and_lis
     assert len(totals) == 2
     rows = out.split(totals[0])[1].splitlines()[4], out.split(totals[1])[1].splitlines()[4]
     assert rows[0] == rows[1] and rows[0].startswith("| ") and "/4 (" in rows[0]
+
+
+def test_the_small_pages_bench_reads_each_layout_of_a_seed_as_the_tests_page_makes_it(capsys):
+    """``bench/vision_small_pages.py``: the pages are ``tests/vision/conftest.py: page`` with the seed's size, angle
+    and damage (so a page it lists is found again in a test), five a seed, each read and counted."""
+    from bench.vision_small_pages import main, small_pages
+    from tests.vision.conftest import page
+
+    pages = list(small_pages(61, 1))
+    assert [name.split(", ")[1] for name, _ in pages] == ["'TD1'", "'TD2'", "'TD3'", "'MRVA'", "'MRVB'"]
+    assert pages[1][1].lines == page(61, "TD2", -2.0, px_per_mm=5.0, strength=0.6).lines
+    assert main(["--first", "61", "--count", "1"]) == 0
+    counts = re.search(r"5 pages, right (\d+), REFER (\d+), WRONG (\d+)", capsys.readouterr().out)
+    assert counts is not None and sum(int(n) for n in counts.groups()) == 5
