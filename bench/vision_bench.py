@@ -128,6 +128,11 @@ def bench_mrz(n: int, faces: list[np.ndarray], seed: int = SEED,
     return [t.counts for t in tallies]
 
 
+def outcome(reading: Reading, lines: tuple[str, ...]) -> str:
+    """A page's reading judged against its ``lines``: right (trusted, the truth), REFER or WRONG (trusted, not)."""
+    return "REFER" if not reading.trusted else "right" if reading.lines == lines else "WRONG"
+
+
 class _Tally:
     """One line model's readings of a seed's pages: outcomes, characters, times and why pages were missed."""
 
@@ -154,10 +159,10 @@ class _Tally:
         self.chars += len(truth)
         if len(got) == len(truth):
             self.chars_right += sum(a == b for a, b in zip(got, truth, strict=True))
-        outcome = "REFER" if not reading.trusted else "right" if reading.lines == doc.lines else "WRONG"
-        if outcome != "right":
+        kind = outcome(reading, doc.lines)
+        if kind != "right":
             self.causes[miss_cause(reading, doc.lines)].append(len(self.outcome))  # the page's index from the seed
-        self.outcome.append(outcome)
+        self.outcome.append(kind)
 
     def report(self, n: int, seed: int, model: Model | None) -> None:
         name = Path((model or shared_model(MODEL)).path)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.vision.mrz_read import read_image_mrz  # noqa: E402
 from agent.vision.runtime import MODELS_DIR  # noqa: E402
-from bench.vision_bench import FORMATS, TODAY  # noqa: E402
+from bench.vision_bench import FORMATS, TODAY, outcome  # noqa: E402
 from tools.vision.synth import DocumentSample, document_sample  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"right": 0, "REFER": 0, "WRONG": 0}
     for name, page in small_pages(args.first, args.count):
         reading = read_image_mrz(page.image, today=TODAY)
-        kind = "right" if reading.trusted and reading.lines == page.lines else "WRONG" if reading.trusted else "REFER"
+        kind = outcome(reading, page.lines)
         counts[kind] += 1
         if kind != "right":
             print(f"{kind} {name} confidence {reading.confidence:.3f}", flush=True)
