@@ -8,7 +8,7 @@ upside-down face, and a document lies under the camera either way round), the li
 predictions are decoded in numpy (box, 6 landmarks, score), merged by weighted non-maximum suppression and
 mapped back to pixels of the original image, best first; a face found turned says so (``Face.turned``) and its
 evidence crop is turned upright. When the page's MRZ band is known (a camera gate), the page's portrait zones
-(``portrait_zones``) are searched before all that.
+(``portrait_zones``) are searched before all that, and a face in one ends the search at any score kept.
 
     >>> faces = detect(read_image("booth.jpg"))
     >>> faces[0].box, faces[0].score, faces[0].quality
@@ -167,9 +167,9 @@ def _turn(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clear(rows: np.ndarray) -> bool:
-    """A face in these rows (model-input units, 0..1) is sure and not cut by the window's edges."""
-    sure = rows[rows[:, 0] >= CLEAR_SCORE]
+def _clear(rows: np.ndarray, score: float = CLEAR_SCORE) -> bool:
+    """A face in these rows (model-input units, 0..1) is scored at least ``score`` and not cut by the window's edges."""
+    sure = rows[rows[:, 0] >= score]
     return bool(np.any((sure[:, 1] > 0.02) & (sure[:, 2] > 0.02) & (sure[:, 3] < 0.98) & (sure[:, 4] < 0.98)))
 
 
@@ -230,9 +230,12 @@ def portrait_zones(corners: tuple[tuple[float, float], ...]) -> list[tuple[int, 
 def detect(rgb: np.ndarray, model: Model | None = None, search_tiles: bool = True,
            portrait: list[tuple[int, int, int, bool]] | None = None) -> list[Face]:  # fmt: skip
     """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the model's worker).
-    ``portrait``: windows (``portrait_zones``) searched first; a clear face in one ends the search there, and
-    when they show none at all, the page has no portrait on this side (a card's MRZ side) and only the whole
-    frame is searched after them, not the tiles."""
+    ``portrait``: windows (``portrait_zones``) searched first; a face in one, away from its edges, ends the search
+    there at any score kept (MIN_SCORE), not only a clear one: the portrait is where the zone is. On 800 generated
+    pages (640 with a photo) and 85 real specimens, what the frame and its tiles, searched after a zone's face
+    scored under CLEAR_SCORE, found was that same face, at two to ten inferences more (a camera gate's face search
+    took 19-28 ms so, beside a read of 25). When the zones show no face at all, the page has no portrait on this
+    side (a card's MRZ side) and only the whole frame is searched after them, not the tiles."""
     model = model or shared_model(MODEL)
     return model.call(_detect, rgb, model, search_tiles, portrait or [])
 
@@ -247,7 +250,7 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool,
             continue  # under a quarter of the window's side in the frame: the page's portrait is not there
         rows = _rows(model, _square_input(rgb, x0, y0, side, size), turned)
         found.append(_found(_to_frame(rows, x0, y0, side), turned))
-        if _clear(rows):
+        if _clear(rows, MIN_SCORE):
             return _faces(rgb, found)
     if found and not any(len(window) for window in found):  # no face at all in the zones
         search_tiles = False

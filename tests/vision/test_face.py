@@ -12,10 +12,10 @@ from PIL import Image, ImageFilter
 
 from agent.cli import main
 from agent.vision import face
-from agent.vision.image import grey
+from agent.vision.image import grey, read_image
 from agent.vision.locate import candidates
 from agent.vision.runtime import shared_model
-from tests.vision.conftest import page
+from tests.vision.conftest import DATA, page
 
 
 def _inside(f: face.Face, box: tuple[int, int, int, int]) -> bool:
@@ -113,6 +113,12 @@ def test_the_portrait_zones_of_the_located_mrz_are_searched_first(astronaut):
         assert found and _inside(found[0], doc.face_box) and found[0].turned is turned
         assert 1 <= len(runs) <= inferences  # the zone holds a clear face: no whole-frame or tile search (the
         # upright zone of a page lying upside down may fall outside the frame: not searched)
+    runs.clear()  # a face in the zone scored under CLEAR_SCORE (0.74) ends the search too: the portrait is there
+    doc = page(1, "TD1", 4.0, face=read_image(DATA / "cameraman.jpg"))
+    zones = face.portrait_zones(candidates(grey(doc.image))[0].corners())
+    found = face._detect(doc.image, model, True, zones)
+    assert found and _inside(found[0], doc.face_box) and face.MIN_SCORE <= found[0].score < face.CLEAR_SCORE
+    assert len(runs) == 1  # the upright zone alone: before 2026-12-07 23:35 UTC, the other zone, the frame and 8 tiles too
     runs.clear()
     blank = page(4, "TD1").image  # a card's MRZ side: no portrait there, the whole frame is searched, not the tiles
     assert face._detect(blank, model, True, face.portrait_zones(candidates(grey(blank))[0].corners())) == []
