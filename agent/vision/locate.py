@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
+from agent.vision.image import in_halves
+
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
 GAPS = (7, 11, 17, 25, 37)  # horizontal closing widths tried (working pixels)
@@ -604,22 +606,21 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
     h, w = g.shape
     scale = min(1.0, work_side / max(h, w))
     full = Image.fromarray(g if g.dtype == np.uint8 else np.clip(g, 0, 255).astype(np.uint8))
-    work = full.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
-                       reducing_gap=2.0) if scale < 1 else full  # fmt: skip
-    grey_work = np.asarray(work, np.uint8)
+    grey_work = _working_image(full, scale)
+    work_size = (grey_work.shape[1], grey_work.shape[0])
     bh = black_hat(grey_work)  # the plain, the strict and the local mask's
     mask = ink_mask(grey_work, bh=bh)
     smooth = None
     if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
         smooth = _smoothed_mask(grey_work)
         if smooth.mean() < GRAIN_GONE * mask.mean():
-            yield from _bands(smooth, full, work.size, scale, limit)
+            yield from _bands(smooth, full, work_size, scale, limit)
             return
     read: list[Band] = []
-    plain = _bands(mask, full, work.size, scale, limit)
+    plain = _bands(mask, full, work_size, scale, limit)
     first = next(plain, None)
     makes = [lambda: itertools.chain([] if first is None else [first], plain),
-             lambda: _bands(ink_mask(grey_work, strict=True, bh=bh), full, work.size, scale, limit)]  # fmt: skip
+             lambda: _bands(ink_mask(grey_work, strict=True, bh=bh), full, work_size, scale, limit)]  # fmt: skip
     if first is not None and first.text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first
         makes.reverse()
     for make in makes:  # a print's darkest strokes compete too
@@ -627,12 +628,29 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
             read.append(band)
             yield band
     if not read:  # nothing MRZ-like: faint ink on a blotchy page stands out smoothed
-        for band in _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work.size, scale, limit):
+        for band in _bands(_smoothed_mask(grey_work) if smooth is None else smooth, full, work_size, scale, limit):
             read.append(band)
             yield band
-    for band in _bands(local_ink_mask(grey_work, bh), full, work.size, scale, limit):  # none read surely: faint ink
+    for band in _bands(local_ink_mask(grey_work, bh), full, work_size, scale, limit):  # none read surely: faint ink
         if not any(_overlapping(band, other) for other in read):  # a band found before is not read again
             yield band
+
+
+def _working_image(full: Image.Image, scale: float) -> np.ndarray:
+    """The grey page ``full`` at ``scale`` (at most 1), bilinear, in two halves at once (``image.in_halves``: 4.3 ms
+    for a 1,447 x 1,009 frame in one go, 2.4 so): each half resampled from the rows of the page it covers and
+    those beside it, as in one go (its box's edges computed apart differ in the last bits: a pixel may come out
+    one grey level off)."""
+    if scale >= 1:
+        return np.asarray(full, np.uint8)
+    w, h = full.size
+    width, height = max(1, round(w * scale)), max(1, round(h * scale))
+
+    def rows(y0: int, y1: int) -> np.ndarray:
+        box = (0.0, y0 * h / height, float(w), y1 * h / height)
+        return np.asarray(full.resize((width, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0))
+
+    return in_halves(height, rows)
 
 
 def _overlapping(band: Band, other: Band) -> bool:
