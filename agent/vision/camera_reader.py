@@ -17,8 +17,9 @@ where it was, as long as the scene is the same and the lines cut there match the
 A passage carries its ``Sighting``: the frame it was read from and the face search (agent/vision/face.py
 ``evidence``) started on that frame on the reader's own face thread as soon as the MRZ band is located, in the
 page's portrait zones first (``face.portrait_zones`` of the most MRZ-like band), beside recognising the MRZ
-(the face model has its own worker thread, so the two run on two cores); none is started on a frame that shows
-no MRZ-like band, and it is dropped when the frame's MRZ cannot be read. The screener so has the face when it
+(the face model has its own worker thread, so the two run on two cores); when that band's lines are too tall for
+an MRZ's (``mrz_read.too_tall``: a page's large print), beside the band read, once read. None is started on a
+frame that shows no MRZ-like band, and it is dropped when the frame's MRZ cannot be read. The screener so has the face when it
 decides instead of grabbing another frame and searching it before the event is committed.
 
     >>> reader = CameraReader(hal.open_camera("file://frames/"))
@@ -56,6 +57,7 @@ from agent.vision.mrz_read import (
     second_look,
     second_opinion,
     seen_only,
+    too_tall,
 )
 from agent.vision.runtime import VisionUnavailableError, shared_model
 from hal.camera import Frame
@@ -191,12 +193,14 @@ class CameraReader:
             bands = iter_candidates(g)  # a later mask made only when read up to (mrz_read.best_band)
             first = next(bands, None)
             t1 = time.perf_counter()
-            if self._sighting is None and first is not None:  # the face search goes on beside recognition
-                self._sighting = self._search_face(frame or Frame(rgb, time.time()), first)
+            if self._sighting is None and first is not None and not too_tall(first):  # the face search goes on
+                self._sighting = self._search_face(frame or Frame(rgb, time.time()), first)  # beside recognition
             best = None if first is None else best_band(itertools.chain([first], bands), shared_model(MODEL),
                                                         self._today())  # fmt: skip
             if best is not None:
                 self._band = (best.band, thumb)
+                if self._sighting is None:  # the first band was no MRZ's: the face beside the band read
+                    self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
         t2 = time.perf_counter()
         self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if best is None:

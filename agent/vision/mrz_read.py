@@ -807,6 +807,12 @@ def agreed(views: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
     return out
 
 
+def too_tall(band: Band) -> bool:
+    """Whether a line of ``band`` is too short for its height to be an MRZ's (MRZ_ASPECT): such a band is read
+    last (``best_band``), and a camera gate does not search the portrait zones beside it for the face."""
+    return min(line.shape[1] / max(line.shape[0], 1) for line in band.lines) < MRZ_ASPECT
+
+
 def best_band(bands: Iterable[Band], model: Model, today: datetime.date | None = None) -> BandReading | None:
     """The candidate band the model reads most surely (``scored_columns``); the bands are read most MRZ-like first
     (those whose lines are too tall for an MRZ's last, MRZ_ASPECT), and once one reads surely, or with ``today``
@@ -819,7 +825,7 @@ def _best_band(bands: Iterable[Band], model: Model, today: datetime.date | None)
     read: list[tuple[Scored, Band]] = []  # the bands read not surely, not yet decoded at their width
     tall: list[Band] = []  # bands whose lines are too short for their height to be an MRZ's, read last
     for band in bands:
-        if min(line.shape[1] / max(line.shape[0], 1) for line in band.lines) < MRZ_ASPECT:
+        if too_tall(band):
             tall.append(band)
         elif found := _ending(band, model, today, read):
             return found

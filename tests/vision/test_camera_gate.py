@@ -23,7 +23,7 @@ from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence
 from agent.vision.image import grey
 from agent.vision.locate import iter_candidates
-from agent.vision.mrz_read import MODEL, SECOND_MODEL, THIRD_MODEL, best_band
+from agent.vision.mrz_read import MODEL, SECOND_MODEL, THIRD_MODEL, best_band, too_tall
 from agent.vision.runtime import Model, shared_model
 from hal.camera.pnm import write_pnm
 from hal.reader.types import Misread, ReaderDocument
@@ -117,6 +117,29 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
     x0, y0, side, turned = zones[0]  # the upright page's portrait zone, searched first, holds the photo
     fx0, fy0, fx1, fy1 = doc.face_box
     assert not turned and x0 <= (fx0 + fx1) / 2 <= x0 + side and y0 <= (fy0 + fy1) / 2 <= y0 + side
+    reader.close()
+
+
+def test_the_face_is_searched_beside_the_band_read_when_the_first_band_is_too_tall_for_an_mrz(monkeypatch):
+    """Evaluation page 777000+47: its first band is the page's large print at another angle (lines 7-14 times as
+    wide as high, ``too_tall``), read after the MRZ found at the second angle; its portrait zones held no face, and
+    the passage was decided without the photo pasted on the page. The face search now starts beside the band read."""
+    doc = evaluation_page(777000, 47)
+    assert too_tall(next(iter_candidates(grey(doc.image))))
+    zones = []
+
+    def face_evidence(rgb, *, attach, portrait):
+        zones.extend(portrait)
+        return evidence(rgb, attach=attach, portrait=portrait)
+
+    monkeypatch.setattr("agent.vision.camera_reader.evidence", face_evidence)
+    reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+    item = reader.look(doc.image)
+    assert isinstance(item, CameraDocument) and item.sighting is not None
+    assert item.sighting.face.result(timeout=10)["present"] is True
+    x0, y0, side, _ = zones[0]
+    fx0, fy0, fx1, fy1 = doc.face_box
+    assert x0 <= (fx0 + fx1) / 2 <= x0 + side and y0 <= (fy0 + fy1) / 2 <= y0 + side  # the zone holds the photo
     reader.close()
 
 
