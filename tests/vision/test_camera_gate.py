@@ -18,6 +18,7 @@ from agent.app import GateApp, SystemdNotifier
 from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
+from agent.vision import camera_reader
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
 from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence
@@ -263,6 +264,29 @@ def test_the_second_line_model_reads_a_document_about_to_be_decided_while_the_se
     asked_apart = events.index(("asked", SECOND_MODEL, 448))
     assert looked and asked_apart < looked[0], events
     assert events.count(("ran", SECOND_MODEL, 448)) == len(doc.lines), events
+
+
+def test_a_doubted_frame_s_consensus_and_the_cross_check_of_its_reading_read_each_model_trained_apart_once(monkeypatch):
+    """Evaluation page 777000+40 (TD1): the first model's reading is doubted, the consensus of every view
+    (``second_opinion``: the second and the third line model, the second look) is trusted, and the cross-check of
+    that reading (``cross_checked``) asks the second model and, the second reading otherwise, the consensus again.
+    The models' readings of the frame's lines are kept for each model (``mrz_read._read_apart``): until
+    2026-12-08 00:12 UTC only the last one was, and the cross-check read all three lines again with the second
+    model and then the third, 5.8 ms of the frame's 51.5."""
+    steps: list[str] = []
+    for name in ("second_opinion", "cross_checked"):
+        step = getattr(camera_reader, name)
+        monkeypatch.setattr(camera_reader, name, lambda *args, _name=name, _step=step: steps.append(_name) or _step(*args))
+    reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+    reader.prepare()
+    apart = [shared_model(SECOND_MODEL), shared_model(THIRD_MODEL)]
+    before = [model.stats()["runs"] for model in apart]
+    doc = evaluation_page(777_000, 40)
+    item = reader.look(doc.image)
+    reader.close()
+    assert isinstance(item, CameraDocument) and item.lines == doc.lines and steps == ["second_opinion", "cross_checked"]
+    assert reader.last_reading is not None and reader.last_reading.trusted
+    assert [model.stats()["runs"] - runs for model, runs in zip(apart, before, strict=True)] == [3, 3]
 
 
 def test_a_document_moved_while_being_read_is_located_again():
