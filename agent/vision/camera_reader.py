@@ -19,8 +19,8 @@ A passage carries its ``Sighting``: the frame it was read from and the face sear
 page's portrait zones first (``face.portrait_zones`` of the most MRZ-like band), beside recognising the MRZ
 (the face model has its own worker thread, so the two run on two cores); when that band's lines are too tall for
 an MRZ's (``mrz_read.too_tall``: a page's large print), beside the band read, once read. None is started on a
-frame that shows no MRZ-like band, and it is dropped when the frame's MRZ cannot be read. The screener so has the face when it
-decides instead of grabbing another frame and searching it before the event is committed.
+frame that shows no MRZ-like band, and it is dropped when the frame's MRZ cannot be read. The screener so has the
+face when it decides instead of grabbing another frame and searching it before the event is committed.
 
     >>> reader = CameraReader(hal.open_camera("file://frames/"))
     >>> item = reader.read(timeout=1.0)
