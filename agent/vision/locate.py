@@ -568,14 +568,13 @@ def strokes(mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
     upright strokes, ``<`` two arms; a guilloche wave running along the box crosses each column once,
     thinly), reaching 1 at TEXT_LIKE."""
     x0, y0, x1, y1 = box
-    sub = mask[y0:y1, x0:x1]
+    sub = mask[y0:y1, x0:x1].view(bool)  # 0/1
     h = y1 - y0
     inked = sub.any(0)
     if h < 2 or not inked.any():
         return 0.0
-    rows = np.arange(h)[:, None]
-    top = np.where(sub, rows, h).min(0)[inked]
-    bottom = np.where(sub, rows, -1).max(0)[inked]
+    top = sub.argmax(0)[inked]  # each inked column's first and last inked row
+    bottom = h - 1 - sub[::-1].argmax(0)[inked]
     tall = float(((bottom - top + 1) >= TALL * h).mean())
     return min(1.0, tall / TEXT_LIKE)
 
@@ -707,11 +706,15 @@ def _bands_at(mask: np.ndarray, full: Image.Image, work_size: tuple[int, int], s
     turned = np.asarray(Image.fromarray(mask).rotate(angle, Image.Resampling.NEAREST, expand=True))  # 0/1
     packed = pack(turned)  # packed once, closed at every gap
     found: list[tuple[float, float, list[tuple[int, int, int, int]]]] = []  # rank, text-likeness, lines
+    strokes_of: dict[tuple[int, int, int, int], float] = {}  # a line is in several groups, and found at several gaps
     for gap in GAPS:  # character spacing is not known: groups at every closing gap compete
         lines, joined = text_lines(turned, gap, packed, join=gap == GAPS[-1])
         for boxes in (lines, joined) if joined is not lines else (lines,):  # joined lines compete too
             for score, group in mrz_groups(boxes):
-                text_like = min(strokes(turned, b) for b in group)
+                for box in group:
+                    if box not in strokes_of:
+                        strokes_of[box] = strokes(turned, box)
+                text_like = min(strokes_of[box] for box in group)
                 found.append((score * text_like**STROKES_POWER, text_like, group))
     groups: list[tuple[float, list[tuple[int, int, int, int]]]] = []
     for _, text_like, group in sorted(found, key=lambda f: -f[0]):
