@@ -614,9 +614,14 @@ def test_a_frame_s_grey_and_working_image_made_in_two_halves_are_those_made_in_o
         made_on[y0] = threading.get_ident()
         return np.full((y1 - y0, 3), y0 // 100, np.uint8)
 
+    monkeypatch.setattr(image.os, "sched_getaffinity", lambda pid: {0, 1})  # two cores, whatever this machine has
     assert np.array_equal(image.in_halves(600, rows), np.repeat([0, 3], 300)[:, None].repeat(3, 1))
     assert made_on[300] == threading.get_ident() != made_on[0]
     assert image.in_halves(100, rows).shape == (100, 3) and made_on[0] == threading.get_ident()  # small: in one go
+    monkeypatch.setattr(image.os, "sched_getaffinity", lambda pid: {0})  # one core: in one go
+    made_on.clear()
+    assert image.in_halves(600, rows).shape == (600, 3) and made_on == {0: threading.get_ident()}
+    monkeypatch.undo()
     rgb = evaluation_page(777000, 207).image
     assert rgb.shape[:2] == (1053, 1335)
     g = grey(rgb)
