@@ -193,14 +193,14 @@ class CameraReader:
             bands = iter_candidates(g)  # a later mask made only when read up to (mrz_read.best_band)
             first = next(bands, None)
             t1 = time.perf_counter()
-            if self._sighting is None and first is not None and not too_tall(first):  # the face search goes on
-                self._sighting = self._search_face(frame or Frame(rgb, time.time()), first)  # beside recognition
+            if self._sighting is None and first is not None and not too_tall(first):  # goes on beside recognition
+                self._sighting = self._search_face(rgb, frame, first)
             best = None if first is None else best_band(itertools.chain([first], bands), shared_model(MODEL),
                                                         self._today())  # fmt: skip
             if best is not None:
                 self._band = (best.band, thumb)
                 if self._sighting is None:  # the first band was no MRZ's: the face beside the band read
-                    self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
+                    self._sighting = self._search_face(rgb, frame, best.band)
         t2 = time.perf_counter()
         self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if best is None:
@@ -218,7 +218,7 @@ class CameraReader:
         if self._votes and _another_document(probs, self._votes[-1]):
             self._votes, self._decided_thumb = [], None  # another document: start over, its own face
             self._drop_sighting()
-            self._sighting = self._search_face(frame or Frame(rgb, time.time()), best.band)
+            self._sighting = self._search_face(rgb, frame, best.band)
         read_apart_meanwhile(best.crops, shared_model(MODEL))
         self._votes = [*self._votes[-(self.max_frames - 1) :], probs]
         combined = [np.mean([v[i] for v in self._votes], axis=0) for i in range(len(probs))]
@@ -274,9 +274,10 @@ class CameraReader:
             self._sighting.face.cancel()  # not yet started: never runs
             self._sighting = None
 
-    def _search_face(self, frame: Frame, band: Band) -> Sighting:
-        """Start the face search on ``frame`` on the face thread, the portrait zones of the page whose MRZ is
-        ``band`` first (the MRZ is read meanwhile)."""
+    def _search_face(self, rgb: np.ndarray, frame: Frame | None, band: Band) -> Sighting:
+        """Start the face search on ``frame`` (the capture ``rgb`` came from; one made now when none) on the face
+        thread, the portrait zones of the page whose MRZ is ``band`` first (the MRZ is read meanwhile)."""
+        frame = frame or Frame(rgb, time.time())
         if self._faces is None:
             self._faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
         zones = portrait_zones(band.corners())

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -46,7 +47,12 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 HALVES_FROM = 512  # in_halves: an image of fewer rows than this is made in one go (a hand-over costs ~0.1 ms)
-_halves: list[ThreadPoolExecutor] = []  # in_halves' helper thread, started when first needed
+
+
+@functools.cache
+def _halves() -> ThreadPoolExecutor:
+    """``in_halves``' helper thread, started when first needed."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-halves")
 
 
 def in_halves(rows: int, part: Callable[[int, int], np.ndarray]) -> np.ndarray:
@@ -56,9 +62,7 @@ def in_halves(rows: int, part: Callable[[int, int], np.ndarray]) -> np.ndarray:
     second core. In one go on one core, or for fewer than HALVES_FROM rows."""
     if rows < HALVES_FROM or len(os.sched_getaffinity(0)) < 2:
         return part(0, rows)
-    if not _halves:
-        _halves.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-halves"))
-    top = _halves[0].submit(part, 0, rows // 2)
+    top = _halves().submit(part, 0, rows // 2)
     bottom = part(rows // 2, rows)
     return np.concatenate([top.result(), bottom])
 
