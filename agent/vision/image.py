@@ -10,7 +10,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,16 @@ def in_halves(rows: int, part: Callable[[int, int], np.ndarray]) -> np.ndarray:
     top = _halves().submit(part, 0, rows // 2)
     bottom = part(rows // 2, rows)
     return np.concatenate([top.result(), bottom])
+
+
+def meanwhile(fn: Callable[[], np.ndarray]) -> Future[np.ndarray]:
+    """``fn()`` started on ``in_halves``' helper thread, for the caller to take once it has done its own part (numpy
+    and Pillow let go of the interpreter lock); on one core, done now."""
+    if len(os.sched_getaffinity(0)) >= 2:
+        return _halves().submit(fn)
+    done: Future[np.ndarray] = Future()
+    done.set_result(fn())
+    return done
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from agent.vision.image import in_halves
+from agent.vision.image import in_halves, meanwhile
 
 WORK_SIDE = 1024  # pixels on the working image's longer side
 ANGLES = np.arange(-20.0, 20.5, 2.0)
@@ -598,7 +598,9 @@ def candidates(g: np.ndarray, limit: int = CANDIDATES) -> list[Band]:
 def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WORK_SIDE) -> Iterator[Band]:
     """``candidates`` one mask at a time, each mask made when the bands before it have been taken: the reader
     stops at the first band it reads surely, and on most pages that is one of the first mask's, so the strict
-    mask is not made at all. When the plain mask's best band is hardly text-like (WEAK_STROKES), the strict
+    mask is not made at all. A mask covering more than GRAINY of the page is smoothed (on ``image.meanwhile``'s
+    helper thread while its first band is found), and the smoothed mask's bands come instead when smoothing took
+    away GRAIN_GONE of it: grain. When the plain mask's best band is hardly text-like (WEAK_STROKES), the strict
     mask's bands come first. Last, when none of those was read surely, the bands of ``local_ink_mask``. ``work_side``:
     the working image's longer side at most (a larger one finds an MRZ that is small in a large frame, at several
     times the cost)."""
@@ -609,15 +611,15 @@ def iter_candidates(g: np.ndarray, limit: int = CANDIDATES, work_side: int = WOR
     work_size = (grey_work.shape[1], grey_work.shape[0])
     bh = black_hat(grey_work)  # the plain, the strict and the local mask's
     mask = ink_mask(grey_work, bh=bh)
-    smooth = None
-    if mask.mean() > GRAINY:  # a grainy photo (a small sensor in poor light): its grain is ink to the black-hat
-        smooth = _smoothed_mask(grey_work)
-        if smooth.mean() < GRAIN_GONE * mask.mean():
-            yield from _bands(smooth, full, work_size, scale, limit)
-            return
-    read: list[Band] = []
+    grainy = mask.mean() > GRAINY  # a grainy photo (a small sensor in poor light)? Its grain is ink to the black-hat
+    smoothing = meanwhile(lambda: _smoothed_mask(grey_work)) if grainy else None  # beside the plain mask's first band
     plain = _bands(mask, full, work_size, scale, limit)
     first = next(plain, None)
+    smooth = None if smoothing is None else smoothing.result()
+    if smooth is not None and smooth.mean() < GRAIN_GONE * mask.mean():  # grain: the plain mask's band is not read
+        yield from _bands(smooth, full, work_size, scale, limit)
+        return
+    read: list[Band] = []
     makes = [lambda: itertools.chain([] if first is None else [first], plain),
              lambda: _bands(ink_mask(grey_work, strict=True, bh=bh), full, work_size, scale, limit)]  # fmt: skip
     if first is not None and first.text_like < WEAK_STROKES:  # waves or a page's edge at best: the darkest strokes first

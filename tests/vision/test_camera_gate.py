@@ -4,6 +4,7 @@ there), decisions record the face, a camera that cannot be opened is a fault and
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 import random
 import sys
@@ -124,7 +125,8 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
 def test_the_face_is_searched_beside_the_band_read_when_the_first_band_is_too_tall_for_an_mrz(monkeypatch):
     """Evaluation page 777000+47: its first band is the page's large print at another angle (lines 7-14 times as
     wide as high, ``too_tall``), read after the MRZ found at the second angle; its portrait zones held no face, and
-    the passage was decided without the photo pasted on the page. The face search now starts beside the band read."""
+    the passage was decided without the photo pasted on the page. The face search now starts at the MRZ's band, the
+    first not too tall (`test_the_face_search_starts_at_the_first_band_not_too_tall_for_an_mrz_as_it_is_read`)."""
     doc = evaluation_page(777000, 47)
     assert too_tall(next(iter_candidates(grey(doc.image))))
     zones = []
@@ -141,6 +143,38 @@ def test_the_face_is_searched_beside_the_band_read_when_the_first_band_is_too_ta
     x0, y0, side, _ = zones[0]
     fx0, fy0, fx1, fy1 = doc.face_box
     assert x0 <= (fx0 + fx1) / 2 <= x0 + side and y0 <= (fy0 + fy1) / 2 <= y0 + side  # the zone holds the photo
+    reader.close()
+
+
+def test_the_face_search_starts_at_the_first_band_not_too_tall_for_an_mrz_as_it_is_read(monkeypatch):
+    """Evaluation page 777000+118: its first two bands are the page's large print (``too_tall``), read last; the
+    third is the MRZ (the page has no photo pasted). The face search starts as that band is read (``CameraReader._face_beside``), not once the
+    read is done: the decision waited 4 ms for the face so."""
+    doc = evaluation_page(777000, 118)
+    bands = list(itertools.islice(iter_candidates(grey(doc.image)), 3))
+    assert [too_tall(b) for b in bands] == [True, True, False]
+    reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+    reading = [False]
+    started_while_reading = []
+    search_face = reader._search_face
+
+    def recognise(bands, model, today):
+        reading[0] = True
+        try:
+            return best_band(bands, model, today)
+        finally:
+            reading[0] = False
+
+    def searching(rgb, frame, band):
+        started_while_reading.append((reading[0], band.boxes))
+        return search_face(rgb, frame, band)
+
+    monkeypatch.setattr("agent.vision.camera_reader.best_band", recognise)
+    monkeypatch.setattr(reader, "_search_face", searching)
+    item = reader.look(doc.image)
+    assert isinstance(item, CameraDocument) and item.lines == doc.lines
+    assert started_while_reading == [(True, bands[2].boxes)]
+    assert item.sighting is not None and item.sighting.face.result(timeout=10)["present"] is False  # no photo on it
     reader.close()
 
 

@@ -409,6 +409,34 @@ def test_a_grainy_photo_is_located_in_its_smoothed_ink_mask():
     assert reading.trusted and reading.lines == doc.lines
 
 
+def test_a_grainy_mask_is_smoothed_beside_the_plain_mask_s_first_band_and_the_bands_are_the_same(monkeypatch):
+    """``image.meanwhile``: a mask taken as grainy (GRAINY) is smoothed on the helper thread while this one finds
+    the plain mask's first band (8 of the camera gate's 300 frames, all among its 12 slowest, smoothed in 3-6 ms
+    and kept the plain mask); its bands are those made one after the other, on one core: the grainy TD1, whose
+    smoothed mask is kept, and evaluation page 777000+40, whose plain mask is."""
+    made_on: list[int] = []
+    smoothed_mask = locate._smoothed_mask
+
+    def smoothing(grey_work):
+        made_on.append(threading.get_ident())
+        return smoothed_mask(grey_work)
+
+    def fingerprint(g):
+        return [(b.angle, b.boxes, b.text_like) for b in locate.iter_candidates(g)]
+
+    monkeypatch.setattr(locate, "_smoothed_mask", smoothing)
+    for doc in (evaluation_page(6_161_000, 90), evaluation_page(777000, 40)):
+        g = grey(doc.image)
+        monkeypatch.setattr(image.os, "sched_getaffinity", lambda pid: {0, 1})  # two cores, whatever this machine has
+        made_on.clear()
+        beside = fingerprint(g)
+        assert made_on and made_on[0] != threading.get_ident()
+        monkeypatch.setattr(image.os, "sched_getaffinity", lambda pid: {0})
+        made_on.clear()
+        assert fingerprint(g) == beside and beside and made_on[0] == threading.get_ident()
+    assert read_image_mrz(evaluation_page(777000, 40).image, today=TODAY).trusted
+
+
 def test_an_mrz_in_a_dense_guilloche_is_located_in_its_darkest_strokes(monkeypatch, as_it_lies):
     """Evaluation pages 2468000+48 (MRV-A) and +36 (TD2): a dense guilloche over the whole page, thin and dark to
     the black-hat as the characters are, so the ink mask holds the waves (a seventh of the page at full size, more
