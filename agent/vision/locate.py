@@ -43,6 +43,7 @@ STROKES_POWER = 3
 WEAK_STROKES = 0.7
 LINE_FLOOR = 0.45  # a text line is at least this share of the longest run of ink (after closing)
 PIECE_FLOOR = 0.15  # runs this long may be pieces of one line, joined (_joined; 0.2 until 2026-12-04 05:15)
+SHORTEST_RUN = 20  # working pixels: a run of ink shorter than this is neither a line nor a piece of one
 END_TOGETHER = 0.02  # two lines' ends this close (a share of their width) end together...
 LOST = 0.1  # ...and the one shorter by more than this at its other end lost characters there (_cut)
 JOIN_GAP = 0.2  # the longest stretch between two pieces of one line, as a share of the joined line
@@ -305,15 +306,23 @@ def closing(mask: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.unpackbits(p.view(np.uint8), axis=1, count=WORD + cols, bitorder="little")[:, WORD:]
 
 
-def _packed_runs(p: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _packed_runs(p: np.ndarray, cols: int, least: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``_row_runs`` of a packed mask of ``cols`` columns, without unpacking it: the padding cleared, the
     columns where a row's bit changes from its left neighbour's are the runs' starts and (exclusive) ends,
-    alternately; only the few words holding a change are unpacked."""
+    alternately; only the few words holding a change are unpacked. ``least`` (under WORD): only the runs at least
+    that long, found in the mask eroded to the columns that many set bits start at (each run ``least`` - 1 shorter,
+    the shorter ones gone): a dense page's closing at the narrowest gap has 17,000 runs, of which the lines' are a
+    few hundred (evaluation page 777000+117: 2.9 ms -> 0.6)."""
     p = np.array(p)  # contiguous, and the caller's padding left alone
     p[:, 0] = 0
     at, bit = divmod(WORD + cols - 1, WORD)
     p[:, at] &= np.uint64((1 << (bit + 1)) - 1)
     p[:, at + 1 :] = 0
+    span = 1
+    while span < least:  # each column: set where the ``span`` columns from it are (doubling steps)
+        step = min(span, least - span)
+        p &= _shift(p, step)
+        span += step
     changes = p ^ _shift(p, -1)  # every row starts and ends in cleared padding: no run crosses rows
     flat = changes.reshape(-1)
     nonzero = np.flatnonzero(flat)
@@ -322,7 +331,7 @@ def _packed_runs(p: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray, np.n
     row_bits = p.shape[1] * WORD
     rows = pos // row_bits
     x = pos - rows * row_bits - WORD
-    starts, ends = x[0::2], x[1::2]
+    starts, ends = x[0::2], x[1::2] + (least - 1)
     return rows[0::2], starts, ends, ends - starts
 
 
@@ -432,17 +441,17 @@ def text_lines(mask: np.ndarray, gap: int, packed: np.ndarray | None = None, joi
     if 0 < gap < WORD:
         cols = mask.shape[1]
         p = pack(mask) if packed is None else packed
-        rows, x0s, x1s, lengths = _packed_runs(_closing_packed(p, cols, gap, tall), cols)
+        rows, x0s, x1s, lengths = _packed_runs(_closing_packed(p, cols, gap, tall), cols, SHORTEST_RUN)
     else:
         rows, x0s, x1s, lengths = _row_runs(closing(mask, gap, tall))
     if not len(lengths):
         return [], []
-    floor = max(20, int(lengths.max() * LINE_FLOOR))
+    floor = max(SHORTEST_RUN, int(lengths.max() * LINE_FLOOR))
     full = lengths >= floor
     lines = _stacked(rows[full], x0s[full], x1s[full])
     if not join:
         return lines, lines
-    short = ~full & (lengths >= max(20, int(lengths.max() * PIECE_FLOOR)))
+    short = ~full & (lengths >= max(SHORTEST_RUN, int(lengths.max() * PIECE_FLOOR)))
     # not a line's own fringe rows (mostly within its columns and its rows): a piece taller than the rows where a
     # line broken twice still runs long is the rest of that line (development page 8205000+52)
     pieces = [p for p in _stacked(rows[short], x0s[short], x1s[short])
@@ -489,20 +498,20 @@ def _joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int,
     lifting the ink mask's threshold, a finger) is still one line
     (`test_an_mrz_line_broken_by_a_lost_stretch_is_located_whole`,
     `test_an_mrz_line_broken_twice_above_its_lowest_rows_is_located_whole`)."""
-    out = np.empty((0, 4), np.int64)
+    out: list[list[int]] = []  # a few dozen lines: plain Python (numpy per box took 2.5 ms of page 777000+117's 71)
     for box in sorted(boxes):
-        x0, y0, x1, y1 = box
-        overlap = np.minimum(out[:, 3], y1) - np.maximum(out[:, 1], y0)
-        across = np.minimum(out[:, 2], x1) - np.maximum(out[:, 0], x0)
-        fits = ((x0 > out[:, 0]) & (overlap >= 0.6 * np.minimum(out[:, 3] - out[:, 1], y1 - y0))
-                & (x0 - out[:, 2] <= JOIN_GAP * (x1 - out[:, 0])))  # fmt: skip
-        fits |= (overlap >= 0) & (across > 0.5 * np.minimum(out[:, 2] - out[:, 0], x1 - x0))  # stacked: one line
-        if fits.any():
-            k = int(np.argmax(fits))
-            out[k] = (out[k, 0], min(out[k, 1], y0), max(out[k, 2], x1), max(out[k, 3], y1))
+        x0, y0, x1, y1 = (int(v) for v in box)
+        for line in out:
+            overlap = min(line[3], y1) - max(line[1], y0)
+            piece = (x0 > line[0] and overlap >= 0.6 * min(line[3] - line[1], y1 - y0)
+                     and x0 - line[2] <= JOIN_GAP * (x1 - line[0]))  # fmt: skip
+            stacked = overlap >= 0 and min(line[2], x1) - max(line[0], x0) > 0.5 * min(line[2] - line[0], x1 - x0)
+            if piece or stacked:  # the first line it fits
+                line[1:] = min(line[1], y0), max(line[2], x1), max(line[3], y1)
+                break
         else:
-            out = np.vstack([out, box])
-    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in out]
+            out.append([x0, y0, x1, y1])
+    return [(a, b, c, d) for a, b, c, d in out]
 
 
 def mrz_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[float, list[tuple[int, int, int, int]]]]:

@@ -191,14 +191,18 @@ def _runs(rows: np.ndarray, x0s: np.ndarray, x1s: np.ndarray, lengths: np.ndarra
 @pytest.mark.parametrize("gap", [1, 7, 11, 25, 37, 63])
 def test_the_runs_read_from_a_packed_closing_are_the_runs_of_the_unpacked_one(gap: int):
     """``text_lines`` takes the ink runs straight from the packed closing (only the words where a row's bit
-    changes are unpacked): the same runs, so the same line boxes, as unpacking the closing and scanning it."""
+    changes are unpacked): the same runs, so the same line boxes, as unpacking the closing and scanning it; only
+    those at least SHORTEST_RUN long, all a line or a piece of one can be."""
     rng = np.random.default_rng(100 + gap)
     tall = max(1, gap // 4)
     for _ in range(40):
         rows, cols = int(rng.integers(1, 60)), int(rng.choice([1, 2, 63, 64, 65, 127, 128, 129, int(rng.integers(1, 400))]))
         mask = (rng.random((rows, cols)) < rng.uniform(0.0, 1.0)).astype(np.uint8)
         packed = _closing_packed(pack(mask), cols, gap, tall)
-        assert _runs(*_packed_runs(packed, cols)) == _runs(*_row_runs(closing(mask, gap, tall))), (rows, cols)
+        every = _runs(*_row_runs(closing(mask, gap, tall)))
+        assert _runs(*_packed_runs(packed, cols)) == every, (rows, cols)
+        for least in (2, 20, 63):  # the runs at least that long: found in the mask eroded to where they start
+            assert _runs(*_packed_runs(packed, cols, least)) == [r for r in every if r[3] >= least], (rows, cols, least)
     text = _ocrb_mask("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<")
     cols = text.shape[1]
     assert _runs(*_packed_runs(_closing_packed(pack(text), cols, gap, tall), cols)) == _runs(*_row_runs(closing(text, gap, tall)))
