@@ -851,7 +851,7 @@ def _ending(band: Band, model: Model, today: datetime.date | None, read: list[tu
     joins ``read``. A band read not surely ends it when its reading is trusted: evaluation page 777000+125, a
     TD1 read at -0.044 and trusted, went on to read two more bands (21 line model runs that frame, now 9; page
     1316000+119: 18, now 4); the readings of 900 pages (seeds 777000, 1316000, 2427000) stayed the same."""
-    scored = scored_columns(band.lines, model, band.edges, band.inside)
+    scored = scored_columns(band.lines, model, band.edges, band.inside, band.foot_up)
     if scored.score >= SURE_UPRIGHT:
         return scored.reading(band)
     read.append((scored, band))
@@ -1010,25 +1010,28 @@ def seen_only(reading: Reading, unseen: Sequence[tuple[int, int]], today: dateti
 
 
 def scored_columns(band_lines: list[np.ndarray], model: Model, edges: Sequence[tuple[float, float]] | None = None,
-                   inside: Sequence[tuple[float, float]] | None = None) -> Scored:  # fmt: skip
+                   inside: Sequence[tuple[float, float]] | None = None, foot_up: bool = False) -> Scored:  # fmt: skip
     """The band's lines read in the orientation (as found, or turned half a circle: lines in reverse order,
     each rotated) and, for three found lines, the choice of lines the model is surest of with lines of the
     layout's width. ``edges`` (each crop's left and right x on the page, Band.edges) let the crops be cut
     down to the characters when that reads better (see ``_trimmed``); ``inside`` (Band.inside, by default
-    ``edges``: the whole crop) tells characters read beyond the frame (``Scored.unseen``)."""
+    ``edges``: the whole crop) tells characters read beyond the frame (``Scored.unseen``). One orientation read
+    surely at a layout's width, its check digits passing (``_read_surely``), the other is not read: the lines are
+    read as found first, or turned first when ``foot_up`` (Band.foot_up: the page's ink lies below the band), which
+    saves a page lying upside down one reading of its lines. Both read, the outcome does not depend on that order."""
     edges = list(edges or [(0.0, 1.0)] * len(band_lines))
     inside = list(inside or edges)
-    upright = recognise(band_lines, model)
-    options = [(upright, list(band_lines), edges, inside)]
-    greedy = [_greedy(c) for c in upright]
-    if not (len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(upright)] and
-            min(g[1] for g in greedy) >= SURE_UPRIGHT and _checks_pass(upright)):  # fmt: skip
-        # not read surely the right way up at a layout's width, its check digits passing: turned too
-        lines = [c[::-1, ::-1] for c in reversed(band_lines)]
-        options.append((recognise(lines, model), lines, _turned(edges), _turned(inside)))
-        if len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
-            options += [(c[part], ln[part], e[part], i[part]) for c, ln, e, i in options[:2]
-                        for part in (slice(2), slice(1, 3))]  # fmt: skip
+    ways = [(list(band_lines), edges, inside),
+            ([c[::-1, ::-1] for c in reversed(band_lines)], _turned(edges), _turned(inside))]  # fmt: skip
+    options, sure = [], False
+    for lines, spans, frame in ways[::-1] if foot_up else ways:
+        options.append((recognise(lines, model), lines, spans, frame))
+        if sure := _read_surely(options[-1][0]):
+            break
+    options.sort(key=lambda o: o[1] is not ways[0][0])  # as found first, whichever was read first: max takes the first of equals
+    if not sure and len(band_lines) == 3:  # a stray text line may sit above or below a two-line MRZ
+        options += [(c[part], ln[part], e[part], i[part]) for c, ln, e, i in options[:2]
+                    for part in (slice(2), slice(1, 3))]  # fmt: skip
     ranked = [(_checks_pass(o[0]), _score(o[0]), o) for o in options]
     _, (score, width), (columns, lines, spans, frame) = max(ranked, key=lambda r: (r[0], r[1][0]))
     if score < SURE_UPRIGHT and any(_greedy(c)[0] != width for c in columns):  # characters lost: squeezed?
@@ -1040,6 +1043,14 @@ def scored_columns(band_lines: list[np.ndarray], model: Model, edges: Sequence[t
             if score_cut > score and width_cut >= width:  # never fewer characters: a filler run cut off
                 score, width, columns, lines, spans = score_cut, width_cut, again, cut, cut_spans
     return Scored(score, columns, lines, width, spans, frame)
+
+
+def _read_surely(columns: list[np.ndarray]) -> bool:
+    """Lines read surely (SURE_UPRIGHT) at a layout's width, their check digits passing: the other way round is not
+    read (``scored_columns``)."""
+    greedy = [_greedy(c) for c in columns]
+    return (len({g[0] for g in greedy}) == 1 and greedy[0][0] in WIDTHS[len(columns)]
+            and min(g[1] for g in greedy) >= SURE_UPRIGHT and _checks_pass(columns))  # fmt: skip
 
 
 def _turned(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

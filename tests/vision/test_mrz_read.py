@@ -80,6 +80,29 @@ def test_an_upside_down_page_is_read():
         assert reading.lines == doc.lines and reading.trusted, (angle, reading.lines)
 
 
+def test_a_band_whose_page_lies_below_it_is_read_turned_first_and_once_with_the_same_outcome(monkeypatch):
+    """``Band.foot_up`` (``locate.foot_up``): an MRZ lies at the foot of its page, so a band whose page's ink lies
+    below it is read turned first, and read surely so, not the other way at all: one reading of its lines, not two.
+    A page the right way up is read as found first, and once. Guessed the other way, both ways are read, and the
+    outcome is the same."""
+    model = shared_model(MODEL)
+    reads: list[int] = []
+    monkeypatch.setattr(mrz_read, "recognise", lambda crops, m: reads.append(len(crops)) or recognise(crops, m))
+    for angle, foot_up in ((178.0, True), (3.0, False)):
+        doc = page(31, "TD2", angle)
+        band = candidates(grey(doc.image))[0]
+        assert band.foot_up is foot_up
+        reads.clear()
+        first = best_band([band], model, TODAY)
+        assert first is not None and reads == [2]
+        assert Reading(*constrained(first.probs, TODAY), first.probs).lines == doc.lines
+        reads.clear()
+        guessed_wrong = best_band([replace(band, foot_up=not foot_up)], model, TODAY)
+        assert guessed_wrong is not None and reads == [2, 2]
+        assert all(np.array_equal(a, b) for a, b in zip(first.probs, guessed_wrong.probs, strict=True))
+        assert all(np.array_equal(a, b) for a, b in zip(first.crops, guessed_wrong.crops, strict=True))
+
+
 def test_a_band_read_surely_the_wrong_way_up_is_turned_by_its_checks(monkeypatch):
     """The line model can read a band turned upside down more surely than the right way up: the model of
     2026-12-03 read evaluation page 777000+60 (TD1), as the locator cut it then, ``A<<<<5555...``, whose runs
