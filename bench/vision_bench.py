@@ -269,7 +269,7 @@ def bench_faces(n: int, faces: list[np.ndarray], full_range: Path | None) -> Non
             angle = rng.uniform(-10, 10) + (180.0 if upside_down else 0.0)
             doc = document_sample(rng, angle=angle, face=faces[i % len(faces)] if with_face else None)
             bands = candidates(grey(doc.image)) if by_mrz else []  # located for the MRZ read: not timed here
-            zones = face.portrait_zones(bands[0].corners()) if bands else []
+            zones = face.portrait_zones(bands[0].corners(), bands[0].foot_up) if bands else []
             t0 = time.perf_counter()
             found = face.detect(doc.image, model, portrait=zones)
             ms.append((time.perf_counter() - t0) * 1000)

@@ -290,7 +290,7 @@ class CameraReader:
         frame = frame or Frame(rgb, time.time())
         if self._faces is None:
             self._faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
-        zones = portrait_zones(band.corners())
+        zones = portrait_zones(band.corners(), band.foot_up)
         return Sighting(frame, self._faces.submit(evidence, frame.image, attach=True, portrait=zones))
 
     def close(self) -> None:

@@ -210,10 +210,11 @@ def quality(rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str
 PORTRAIT_ALONG, PORTRAIT_UP, PORTRAIT_SIDE = 0.13, 0.36, 0.64
 
 
-def portrait_zones(corners: tuple[tuple[float, float], ...]) -> list[tuple[int, int, int, bool]]:
+def portrait_zones(corners: tuple[tuple[float, float], ...], foot_up: bool = False) -> list[tuple[int, int, int, bool]]:
     """Square windows (x0, y0, side, turned) over the portrait of a data page whose MRZ band has ``corners``
     (top left, top right, bottom left, bottom right in image pixels, as the band lies in the image): above the
-    band's left end and, for a page lying upside down, below its right end, turned; none for a band shorter than
+    band's left end and, for a page lying upside down, below its right end, turned; that one first when ``foot_up``
+    (``Band.foot_up``: the page's ink lies below the band, so most likely upside down); none for a band shorter than
     64 pixels."""
     tl, tr, bl, br = (np.asarray(c, np.float64) for c in corners)
     length = float(np.hypot(*(tr - tl)))
@@ -224,7 +225,8 @@ def portrait_zones(corners: tuple[tuple[float, float], ...]) -> list[tuple[int, 
     side = round(PORTRAIT_SIDE * length)
     centres = [(tl + length * (PORTRAIT_ALONG * along + PORTRAIT_UP * up), False),
                (br - length * (PORTRAIT_ALONG * along + PORTRAIT_UP * up), True)]  # fmt: skip
-    return [(round(c[0] - side / 2), round(c[1] - side / 2), side, turned) for c, turned in centres]
+    zones = [(round(c[0] - side / 2), round(c[1] - side / 2), side, turned) for c, turned in centres]
+    return zones[::-1] if foot_up else zones
 
 
 def detect(rgb: np.ndarray, model: Model | None = None, search_tiles: bool = True,
