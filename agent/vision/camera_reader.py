@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agent.vision.face import MODEL as FACE_MODEL
-from agent.vision.face import evidence, portrait_zones
+from agent.vision.face import evidence, portrait_zones, whole_frame
 from agent.vision.image import grey, resize
 from agent.vision.locate import Band, iter_candidates
 from agent.vision.mrz_read import (
@@ -138,6 +138,7 @@ class CameraReader:
         self._decided_thumb: np.ndarray | None = None  # the thumbnail of the frame it was decided on
         self._sighting: Sighting | None = None  # the face search of the document being read
         self._faces: ThreadPoolExecutor | None = None
+        self._whole: Future[np.ndarray] | None = None  # the frame being read: its face search's whole-frame input
         self._empty = 0
         self._idle: tuple[np.ndarray, float] | None = None  # the empty tray's thumbnail, when to look again anyway
         self._band: tuple[Band, np.ndarray] | None = None  # the band located last and its frame's thumbnail
@@ -184,6 +185,8 @@ class CameraReader:
             return None  # the empty tray unchanged: not searched again (but every IDLE_RECHECK_S)
         self._idle = None
         self.frames_read += 1
+        # a face search may start on this frame: its whole-frame input made on the face thread while the MRZ is located
+        self._whole = self._face_thread().submit(whole_frame, rgb) if self._sighting is None else None
         t0 = time.perf_counter()
         g = grey(rgb)
         best = self._read_tracked(thumb, g)
@@ -205,6 +208,8 @@ class CameraReader:
         self.timings_ms = {"locate": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3}
         if best is None:
             self._band = None
+            if self._whole is not None:
+                self._whole.cancel()  # not yet made: no face search on this frame needs it
             if not self._votes:  # nothing to read here: the face search started on this frame is not needed
                 self._drop_sighting()
             self._empty += 1
@@ -288,10 +293,14 @@ class CameraReader:
         """Start the face search on ``frame`` (the capture ``rgb`` came from; one made now when none) on the face
         thread, the portrait zones of the page whose MRZ is ``band`` first (the MRZ is read meanwhile)."""
         frame = frame or Frame(rgb, time.time())
+        zones = portrait_zones(band.corners(), band.foot_up)
+        whole = self._whole if frame.image is rgb else None
+        return Sighting(frame, self._face_thread().submit(evidence, frame.image, attach=True, portrait=zones, whole=whole))
+
+    def _face_thread(self) -> ThreadPoolExecutor:
         if self._faces is None:
             self._faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
-        zones = portrait_zones(band.corners(), band.foot_up)
-        return Sighting(frame, self._faces.submit(evidence, frame.image, attach=True, portrait=zones))
+        return self._faces
 
     def close(self) -> None:
         """Stop the face thread; the camera is the gate's, closed by its owner."""

@@ -17,6 +17,7 @@ evidence crop is turned upright. When the page's MRZ band is known (a camera gat
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,21 +230,32 @@ def portrait_zones(corners: tuple[tuple[float, float], ...], foot_up: bool = Fal
     return zones[::-1] if foot_up else zones
 
 
+def whole_frame(rgb: np.ndarray, model: Model | None = None) -> np.ndarray:
+    """The model's input of the frame ``rgb`` whole, letterboxed (``detect`` searches it after the portrait zones):
+    a camera gate makes it beforehand, while the frame's MRZ is located (agent/vision/camera_reader.py)."""
+    size = (model or shared_model(MODEL)).input_shape[1]
+    h, w = rgb.shape[:2]
+    side = max(w, h)
+    return _square_input(rgb, (w - side) // 2, (h - side) // 2, side, size)
+
+
 def detect(rgb: np.ndarray, model: Model | None = None, search_tiles: bool = True,
-           portrait: list[tuple[int, int, int, bool]] | None = None) -> list[Face]:  # fmt: skip
+           portrait: list[tuple[int, int, int, bool]] | None = None,
+           whole: Future[np.ndarray] | None = None) -> list[Face]:  # fmt: skip
     """Faces in ``rgb`` (HxWx3 uint8), best score first, boxes in its pixels (all on the model's worker).
     ``portrait``: windows (``portrait_zones``) searched first; a face in one, away from its edges, ends the search
     there at any score kept (MIN_SCORE), not only a clear one: the portrait is where the zone is. On 800 generated
     pages (640 with a photo) and 85 real specimens, what the frame and its tiles, searched after a zone's face
     scored under CLEAR_SCORE, found was that same face, at two to ten inferences more (a camera gate's face search
     took 19-28 ms so, beside a read of 25). When the zones show no face at all, the page has no portrait on this
-    side (a card's MRZ side) and only the whole frame is searched after them, not the tiles."""
+    side (a card's MRZ side) and only the whole frame is searched after them, not the tiles. ``whole``: the frame's
+    ``whole_frame`` input, being made beforehand."""
     model = model or shared_model(MODEL)
-    return model.call(_detect, rgb, model, search_tiles, portrait or [])
+    return model.call(_detect, rgb, model, search_tiles, portrait or [], whole)
 
 
-def _detect(rgb: np.ndarray, model: Model, search_tiles: bool,
-            portrait: list[tuple[int, int, int, bool]] | None = None) -> list[Face]:  # fmt: skip
+def _detect(rgb: np.ndarray, model: Model, search_tiles: bool, portrait: list[tuple[int, int, int, bool]] | None = None,
+            whole: Future[np.ndarray] | None = None) -> list[Face]:  # fmt: skip
     size = model.input_shape[1]
     h, w = rgb.shape[:2]
     found = []
@@ -258,7 +270,7 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool,
         search_tiles = False
     side = max(w, h)
     x0, y0 = (w - side) // 2, (h - side) // 2
-    rows = _rows(model, _square_input(rgb, x0, y0, side, size))
+    rows = _rows(model, whole_frame(rgb, model) if whole is None else whole.result())
     found.append(_found(_to_frame(rows, x0, y0, side), False))
     windows = searches(w, h) if search_tiles and not len(rows) else []
     if windows:  # one reduction of the frame to the tiles' scale, then each tile is a cut of it
@@ -298,10 +310,12 @@ CROP_SIDE = 256  # pixels, the longer side of an evidence crop at most (a JPEG o
 
 
 def evidence(rgb: np.ndarray, *, attach: bool, model: Model | None = None,
-             portrait: list[tuple[int, int, int, bool]] | None = None) -> dict[str, object]:  # fmt: skip
+             portrait: list[tuple[int, int, int, bool]] | None = None,
+             whole: Future[np.ndarray] | None = None) -> dict[str, object]:  # fmt: skip
     """What a decision records of the camera frame: whether a face is there (its score and crop quality)
-    and, with ``attach``, the best face as a JPEG crop of at most CROP_SIDE pixels (``portrait``: see detect)."""
-    best = best_face(detect(rgb, model, portrait=portrait))
+    and, with ``attach``, the best face as a JPEG crop of at most CROP_SIDE pixels (``portrait``, ``whole``: see
+    detect)."""
+    best = best_face(detect(rgb, model, portrait=portrait, whole=whole))
     if best is None:
         return {"present": False}
     out: dict[str, object] = {"present": True, "score": round(best.score, 3),

@@ -10,16 +10,18 @@ import random
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import hal
 from agent.app import GateApp, SystemdNotifier
 from agent.config import load_config
 from agent.screening.decision import CLEAR, HIT
 from agent.screening.events import decode_event
-from agent.vision import camera_reader
+from agent.vision import camera_reader, face
 from agent.vision.camera_reader import IDLE_RECHECK_S, CameraDocument, CameraReader
 from agent.vision.face import MODEL as FACE_MODEL
 from agent.vision.face import evidence
@@ -103,9 +105,9 @@ def test_the_face_search_runs_on_the_frame_read_while_its_mrz_is_recognised(astr
         under_way.append(("recognise", reader._sighting is not None))
         return best_band(bands, model, today)
 
-    def face_evidence(rgb, *, attach, portrait):  # the face search, noting the windows it is told to search first
+    def face_evidence(rgb, *, attach, portrait, whole):  # the face search, noting the windows it is told to search first
         zones.extend(portrait)
-        return evidence(rgb, attach=attach, portrait=portrait)
+        return evidence(rgb, attach=attach, portrait=portrait, whole=whole)
 
     monkeypatch.setattr("agent.vision.camera_reader.iter_candidates", locate)
     monkeypatch.setattr("agent.vision.camera_reader.best_band", recognise)
@@ -131,9 +133,9 @@ def test_the_face_is_searched_beside_the_band_read_when_the_first_band_is_too_ta
     assert too_tall(next(iter_candidates(grey(doc.image))))
     zones = []
 
-    def face_evidence(rgb, *, attach, portrait):
+    def face_evidence(rgb, *, attach, portrait, whole):
         zones.extend(portrait)
-        return evidence(rgb, attach=attach, portrait=portrait)
+        return evidence(rgb, attach=attach, portrait=portrait, whole=whole)
 
     monkeypatch.setattr("agent.vision.camera_reader.evidence", face_evidence)
     reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
@@ -176,6 +178,34 @@ def test_the_face_search_starts_at_the_first_band_not_too_tall_for_an_mrz_as_it_
     assert started_while_reading == [(True, bands[2].boxes)]
     assert item.sighting is not None and item.sighting.face.result(timeout=10)["present"] is False  # no photo on it
     reader.close()
+
+
+def test_the_face_search_s_whole_frame_input_is_made_on_the_face_thread_while_the_mrz_is_located(monkeypatch, astronaut):
+    """``face.whole_frame``: the frame letterboxed whole for the face model, searched after the portrait zones (a page
+    without a photo, whose zones show no face), is made on the reader's face thread as soon as the frame is taken
+    (1.5-2.5 ms for a large frame, the second core otherwise idle while the MRZ is located), not by the face search
+    once the band is found; the faces are the same."""
+    doc = page(4, "TD1")  # no photo: the zones, then the whole frame
+    made_on = []
+    made = face.whole_frame
+
+    def whole_frame(rgb, model=None):
+        made_on.append(threading.current_thread().name)
+        return made(rgb, model)
+
+    monkeypatch.setattr(camera_reader, "whole_frame", whole_frame)
+    monkeypatch.setattr(face, "whole_frame", lambda rgb, model=None: pytest.fail("made by the face search itself"))
+    reader = CameraReader(None, max_frames=1, today=lambda: TODAY)
+    item = reader.look(doc.image)
+    assert isinstance(item, CameraDocument) and item.sighting is not None
+    assert item.sighting.face.result(timeout=10) == {"present": False}
+    assert len(made_on) == 1 and made_on[0].startswith("face")
+    reader.close()
+    monkeypatch.undo()
+    for rgb in (doc.image, _frame(31, page(75, "TD3").lines, face=astronaut)):
+        beforehand: Future = Future()
+        beforehand.set_result(face.whole_frame(rgb))
+        assert face.evidence(rgb, attach=True, whole=beforehand) == face.evidence(rgb, attach=True)
 
 
 def test_a_frame_without_an_mrz_drops_the_face_search_started_on_it():
