@@ -196,8 +196,8 @@ class CameraReader:
             bands = iter_candidates(g)  # a later mask made only when read up to (mrz_read.best_band)
             first = next(bands, None)
             t1 = time.perf_counter()
-            if self._sighting is None and first is not None and not too_tall(first):  # goes on beside recognition
-                self._sighting = self._search_face(rgb, frame, first)
+            if first is not None:  # the face search goes on beside recognition
+                self._face_at(first, rgb, frame)
             best = None if first is None else best_band(self._face_beside(itertools.chain([first], bands), rgb, frame),
                                                         shared_model(MODEL), self._today())  # fmt: skip
             if best is not None:
@@ -280,9 +280,13 @@ class CameraReader:
         come first (evaluation page 777000+118: two bands of it, then the MRZ, read 7 ms before the decision waited
         for the face started only once it was read)."""
         for band in bands:
-            if self._sighting is None and not too_tall(band):
-                self._sighting = self._search_face(rgb, frame, band)
+            self._face_at(band, rgb, frame)
             yield band
+
+    def _face_at(self, band: Band, rgb: np.ndarray, frame: Frame | None) -> None:
+        """The face search started beside ``band`` when none runs yet and its lines are not too tall for an MRZ's."""
+        if self._sighting is None and not too_tall(band):
+            self._sighting = self._search_face(rgb, frame, band)
 
     def _drop_sighting(self) -> None:
         if self._sighting is not None:

@@ -234,9 +234,14 @@ def whole_frame(rgb: np.ndarray, model: Model | None = None) -> np.ndarray:
     """The model's input of the frame ``rgb`` whole, letterboxed (``detect`` searches it after the portrait zones):
     a camera gate makes it beforehand, while the frame's MRZ is located (agent/vision/camera_reader.py)."""
     size = (model or shared_model(MODEL)).input_shape[1]
+    return _square_input(rgb, *_whole_window(rgb), size)
+
+
+def _whole_window(rgb: np.ndarray) -> tuple[int, int, int]:
+    """The square window (x0, y0, side) letterboxing the frame ``rgb`` whole, centred."""
     h, w = rgb.shape[:2]
     side = max(w, h)
-    return _square_input(rgb, (w - side) // 2, (h - side) // 2, side, size)
+    return (w - side) // 2, (h - side) // 2, side
 
 
 def detect(rgb: np.ndarray, model: Model | None = None, search_tiles: bool = True,
@@ -268,8 +273,7 @@ def _detect(rgb: np.ndarray, model: Model, search_tiles: bool, portrait: list[tu
             return _faces(rgb, found)
     if found and not any(len(window) for window in found):  # no face at all in the zones
         search_tiles = False
-    side = max(w, h)
-    x0, y0 = (w - side) // 2, (h - side) // 2
+    x0, y0, side = _whole_window(rgb)
     rows = _rows(model, whole_frame(rgb, model) if whole is None else whole.result())
     found.append(_found(_to_frame(rows, x0, y0, side), False))
     windows = searches(w, h) if search_tiles and not len(rows) else []

@@ -55,12 +55,17 @@ def _halves() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-halves")
 
 
+def _one_core() -> bool:
+    """Whether this process may run on one core only (its CPU affinity): no helper thread then."""
+    return len(os.sched_getaffinity(0)) < 2
+
+
 def in_halves(rows: int, part: Callable[[int, int], np.ndarray]) -> np.ndarray:
     """An image of ``rows`` rows made as ``part(y0, y1)`` (its rows y0 to y1) for the top half on a helper thread
     and the bottom half on this one, stacked: Pillow's conversions and resampling let go of the interpreter lock,
     and a camera frame's first steps (``grey``, the locator's working image) run before the face search takes the
     second core. In one go on one core, or for fewer than HALVES_FROM rows."""
-    if rows < HALVES_FROM or len(os.sched_getaffinity(0)) < 2:
+    if rows < HALVES_FROM or _one_core():
         return part(0, rows)
     top = _halves().submit(part, 0, rows // 2)
     bottom = part(rows // 2, rows)
@@ -70,7 +75,7 @@ def in_halves(rows: int, part: Callable[[int, int], np.ndarray]) -> np.ndarray:
 def meanwhile(fn: Callable[[], np.ndarray]) -> Future[np.ndarray]:
     """``fn()`` started on ``in_halves``' helper thread, for the caller to take once it has done its own part (numpy
     and Pillow let go of the interpreter lock); on one core, done now."""
-    if len(os.sched_getaffinity(0)) >= 2:
+    if not _one_core():
         return _halves().submit(fn)
     done: Future[np.ndarray] = Future()
     done.set_result(fn())
